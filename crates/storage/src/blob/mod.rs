@@ -1,0 +1,307 @@
+//! The encrypted blob store: state files, configuration tarballs, logs and registry files go
+//! through here, encrypted before they reach the object store (see [`chunked`] for the format).
+//! Writes are streamed as multipart uploads, so a blob only becomes visible once it is
+//! complete, and neither side ever holds a whole blob in memory.
+
+pub mod chunked;
+pub mod cipher;
+
+use std::collections::VecDeque;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, StreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, WriteMultipart};
+
+pub use self::chunked::CHUNK_SIZE;
+use self::chunked::{ChunkOpener, ChunkSealer};
+pub use self::cipher::Keyring;
+use crate::{StorageError, StorageResult};
+
+/// Size of the parts a blob is uploaded in, and how many may be in flight: bounds the memory
+/// of one upload to about (1 + IN_FLIGHT) parts.
+const PART_SIZE: usize = 8 << 20;
+const IN_FLIGHT: usize = 2;
+
+pub type BlobStream = BoxStream<'static, StorageResult<Bytes>>;
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    keyring: Arc<Keyring>,
+}
+
+impl BlobStore {
+    pub fn new(store: Arc<dyn ObjectStore>, keyring: Arc<Keyring>) -> BlobStore {
+        BlobStore { store, keyring }
+    }
+
+    /// Opens the object store named by `url`: a local directory (a path or `file://`),
+    /// `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`. Credentials and
+    /// endpoints come from the providers' usual environment variables (`AWS_*`, `GOOGLE_*`,
+    /// `AZURE_*`), overridden by `options` (the same keys, e.g. `aws_endpoint`).
+    pub fn open(
+        url: &str,
+        options: &[(String, String)],
+        keyring: Arc<Keyring>,
+    ) -> StorageResult<BlobStore> {
+        Ok(BlobStore::new(open_object_store(url, options)?, keyring))
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// Starts writing the blob `key`; nothing is visible until [`BlobWriter::finish`].
+    pub async fn writer(&self, key: &str) -> StorageResult<BlobWriter> {
+        let upload = self.store.put_multipart(&Path::from(key)).await?;
+        Ok(BlobWriter {
+            sealer: ChunkSealer::new(self.keyring.clone()),
+            pending: BytesMut::new(),
+            upload: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+            size: 0,
+        })
+    }
+
+    /// Writes a whole blob from memory.
+    pub async fn put(&self, key: &str, data: &[u8]) -> StorageResult<()> {
+        let mut writer = self.writer(key).await?;
+        if let Err(err) = writer.write(data).await {
+            writer.abort().await;
+            return Err(err);
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    /// Streams the plaintext of blob `key`. Integrity errors (truncation, tampering) surface
+    /// as an error item, at the latest at the end of the stream.
+    pub async fn read(&self, key: &str) -> StorageResult<BlobStream> {
+        let inner = self.store.get(&Path::from(key)).await?.into_stream();
+        let state = Reader {
+            inner,
+            opener: ChunkOpener::new(self.keyring.clone()),
+            ready: VecDeque::new(),
+            done: false,
+        };
+        Ok(futures::stream::unfold(state, Reader::next).boxed())
+    }
+
+    /// Reads a whole blob into memory (for blobs known to be small).
+    pub async fn get(&self, key: &str) -> StorageResult<Vec<u8>> {
+        let mut stream = self.read(key).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
+    pub async fn exists(&self, key: &str) -> StorageResult<bool> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes a blob; deleting one that does not exist is not an error.
+    pub async fn delete(&self, key: &str) -> StorageResult<()> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes every blob under `prefix`.
+    pub async fn delete_prefix(&self, prefix: &str) -> StorageResult<()> {
+        let prefix = Path::from(prefix);
+        let mut listing = self.store.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            self.delete(meta?.location.as_ref()).await?;
+        }
+        Ok(())
+    }
+}
+
+struct Reader {
+    inner: BoxStream<'static, object_store::Result<Bytes>>,
+    opener: ChunkOpener,
+    ready: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl Reader {
+    async fn next(mut self) -> Option<(StorageResult<Bytes>, Reader)> {
+        loop {
+            if let Some(chunk) = self.ready.pop_front() {
+                return Some((Ok(chunk), self));
+            }
+            if self.done {
+                return None;
+            }
+            let failed = match self.inner.next().await {
+                Some(Ok(bytes)) => match self.opener.push(&bytes) {
+                    Ok(chunks) => {
+                        self.ready.extend(chunks);
+                        None
+                    }
+                    Err(err) => Some(err),
+                },
+                Some(Err(err)) => Some(err.into()),
+                None => {
+                    self.done = true;
+                    self.opener.finish().err()
+                }
+            };
+            if let Some(err) = failed {
+                self.done = true;
+                self.ready.clear();
+                return Some((Err(err), self));
+            }
+        }
+    }
+}
+
+/// A blob being written. Feed it with [`write`](BlobWriter::write), then either
+/// [`finish`](BlobWriter::finish) to make it visible or [`abort`](BlobWriter::abort) to drop it.
+pub struct BlobWriter {
+    sealer: ChunkSealer,
+    /// Plaintext not yet sealed. A full chunk is only sealed once more data follows, so the
+    /// final chunk, whatever its size, is sealed by `finish` with the last-chunk flag.
+    pending: BytesMut,
+    upload: WriteMultipart,
+    size: u64,
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, mut data: &[u8]) -> StorageResult<()> {
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            let room = CHUNK_SIZE - self.pending.len();
+            if room == 0 {
+                self.seal_pending(false).await?;
+                continue;
+            }
+            let take = room.min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    async fn seal_pending(&mut self, last: bool) -> StorageResult<()> {
+        let frame = self.sealer.seal(&self.pending, last);
+        self.pending.clear();
+        self.upload.wait_for_capacity(IN_FLIGHT).await?;
+        self.upload.write(&frame);
+        Ok(())
+    }
+
+    /// Plaintext bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Seals the last chunk and completes the upload; returns the plaintext size.
+    pub async fn finish(mut self) -> StorageResult<u64> {
+        self.seal_pending(true).await?;
+        self.upload.finish().await?;
+        Ok(self.size)
+    }
+
+    /// Abandons the upload; the blob never becomes visible.
+    pub async fn abort(self) {
+        if let Err(err) = self.upload.abort().await {
+            tracing::warn!(error = %err, "could not abort a blob upload");
+        }
+    }
+}
+
+fn open_object_store(
+    url: &str,
+    options: &[(String, String)],
+) -> StorageResult<Arc<dyn ObjectStore>> {
+    let parsed = url::Url::parse(url).ok().filter(|u| u.scheme().len() > 1);
+    let Some(parsed) = parsed else {
+        return local_store(FsPath::new(url));
+    };
+    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+        "file" => {
+            let path = parsed
+                .to_file_path()
+                .map_err(|_| StorageError::Config(format!("{url} is not a local path")))?;
+            return local_store(&path);
+        }
+        "s3" | "s3a" => Arc::new(
+            with_options(
+                AmazonS3Builder::from_env().with_url(url),
+                options,
+                |b, k, v| b.with_config(k, v),
+            )?
+            .build()?,
+        ),
+        "gs" => Arc::new(
+            with_options(
+                GoogleCloudStorageBuilder::from_env().with_url(url),
+                options,
+                |b, k, v| b.with_config(k, v),
+            )?
+            .build()?,
+        ),
+        "az" | "azure" | "abfs" | "abfss" => Arc::new(
+            with_options(
+                MicrosoftAzureBuilder::from_env().with_url(url),
+                options,
+                |b, k, v| b.with_config(k, v),
+            )?
+            .build()?,
+        ),
+        other => return Err(StorageError::Config(format!(
+            "unsupported storage URL scheme {other}: (use a path, file://, s3://, gs:// or az://)"
+        ))),
+    };
+    // The builders take the bucket from the URL; its path is our prefix inside the bucket.
+    let prefix = parsed.path().trim_matches('/');
+    Ok(if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    })
+}
+
+/// Applies `options` to a store builder, parsing each key as that provider's config key.
+fn with_options<B, K>(
+    mut builder: B,
+    options: &[(String, String)],
+    set: impl Fn(B, K, &str) -> B,
+) -> StorageResult<B>
+where
+    K: std::str::FromStr,
+    K::Err: std::fmt::Display,
+{
+    for (key, value) in options {
+        let parsed = key
+            .parse()
+            .map_err(|e| StorageError::Config(format!("storage option {key}: {e}")))?;
+        builder = set(builder, parsed, value);
+    }
+    Ok(builder)
+}
+
+fn local_store(path: &FsPath) -> StorageResult<Arc<dyn ObjectStore>> {
+    std::fs::create_dir_all(path).map_err(|e| {
+        StorageError::Config(format!(
+            "cannot create blob directory {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?))
+}

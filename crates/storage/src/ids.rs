@@ -1,0 +1,40 @@
+//! TFE-style identifiers: a type prefix and 16 random base62 characters (~95 bits), so IDs are
+//! unguessable and never reveal creation order or counts.
+
+use rand::{distributions::Alphanumeric, Rng};
+
+pub const ORGANIZATION: &str = "org";
+pub const USER: &str = "user";
+pub const TEAM: &str = "team";
+pub const TOKEN: &str = "at";
+pub const PROJECT: &str = "prj";
+pub const WORKSPACE: &str = "ws";
+pub const TAG: &str = "tag";
+pub const STATE_VERSION: &str = "sv";
+pub const STATE_VERSION_OUTPUT: &str = "wsout";
+
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", random_string(16))
+}
+
+/// Random alphanumeric string from the OS-seeded CSPRNG.
+pub fn random_string(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_prefix_and_differ() {
+        let a = new_id(WORKSPACE);
+        let b = new_id(WORKSPACE);
+        assert!(a.starts_with("ws-") && a.len() == 19);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,181 @@
+//! The store on SQLite (embedded shape) or PostgreSQL (production shape).
+//!
+//! Both databases run the same SQL: statements use `$N` placeholders, which both accept, and
+//! only portable constructs (`RETURNING`, `ON CONFLICT`, `lower(..) LIKE`). Each query is
+//! written once inside [`on_pool!`], which expands it for whichever pool the store holds, so
+//! the code is checked against both drivers without generic bounds. Each database keeps its
+//! own migrations (`migrations/sqlite`, `migrations/postgres`) with native column types.
+
+mod login;
+mod organizations;
+mod projects;
+mod state_versions;
+mod tags;
+mod tokens;
+mod users;
+mod workspaces;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::{store::Store, StorageError, StorageResult};
+
+/// Runs `$body` with `$p` bound to the concrete pool the store holds.
+macro_rules! on_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::sql::DbPool::Sqlite($p) => $body,
+            $crate::sql::DbPool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub enum DbPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> StorageResult<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(StorageError::Config(format!(
+                "database URL must start with sqlite: or postgres:// (got {})",
+                redact_url(url)
+            )))
+        }
+    }
+}
+
+/// The URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pub(crate) pool: DbPool,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite:PATH` or `postgres://...`) and applies pending migrations.
+    pub async fn connect(url: &str) -> StorageResult<SqlStore> {
+        let pool = match Backend::of_url(url)? {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                DbPool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                // Replicas starting together serialise on the migrator's advisory lock.
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                DbPool::Postgres(pool)
+            }
+        };
+        Ok(SqlStore { pool })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            DbPool::Sqlite(_) => Backend::Sqlite,
+            DbPool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(&self.pool, |p| p.close().await)
+    }
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can fail with
+/// "database is locked" when another writer got in between, and busy_timeout cannot help it.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> BoxFuture<'_, sqlx::Result<sqlx::Transaction<'static, Self::Db>>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(&self) -> BoxFuture<'_, sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>>> {
+        Box::pin(self.begin_with("BEGIN IMMEDIATE"))
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> BoxFuture<'_, sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> {
+        Box::pin(self.begin())
+    }
+}
+
+/// `%text%` for a case-insensitive substring match with `lower(col) LIKE`, with the LIKE
+/// wildcards in `text` escaped (queries add `ESCAPE '\'`).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    format!("%{}%", escape_like(&text.to_lowercase()))
+}
+
+pub(crate) fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub(crate) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Store for SqlStore {
+    fn ping(&self) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(async move {
+            on_pool!(&self.pool, |p| sqlx::query("SELECT 1")
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,193 @@
+use async_trait::async_trait;
+
+use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use crate::model::{OrgRole, Organization, Page, PageRequest, Project, Team};
+use crate::store::OrganizationStore;
+use crate::{StorageError, StorageResult};
+
+const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
+    session_remember, collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
+    allow_force_delete_workspaces, created_at, updated_at";
+
+#[async_trait]
+impl OrganizationStore for SqlStore {
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        owners: &Team,
+        default_project: &Project,
+        owner: Option<&str>,
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(&format!(
+                "INSERT INTO organizations ({COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(&org.email)
+            .bind(org.default_execution_mode)
+            .bind(org.session_timeout)
+            .bind(org.session_remember)
+            .bind(&org.collaborator_auth_policy)
+            .bind(org.cost_estimation_enabled)
+            .bind(org.assessments_enforced)
+            .bind(org.allow_force_delete_workspaces)
+            .bind(org.created_at)
+            .bind(org.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StorageError::from_write(e, "organization name"))?;
+            sqlx::query(
+                "INSERT INTO teams (id, organization_id, name, is_owners, visibility, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&owners.id)
+            .bind(&owners.organization_id)
+            .bind(&owners.name)
+            .bind(owners.is_owners)
+            .bind(&owners.visibility)
+            .bind(owners.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO projects (id, organization_id, name, description, is_default, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&default_project.id)
+            .bind(&default_project.organization_id)
+            .bind(&default_project.name)
+            .bind(&default_project.description)
+            .bind(default_project.is_default)
+            .bind(default_project.created_at)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(user_id) = owner {
+                sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
+                    .bind(&owners.id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn organization_by_name(&self, name: &str) -> StorageResult<Option<Organization>> {
+        let sql = format!("SELECT {COLUMNS} FROM organizations WHERE name = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn organization_by_id(&self, id: &str) -> StorageResult<Option<Organization>> {
+        let sql = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_organizations(
+        &self,
+        member: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<Organization>> {
+        // `$1 IS NULL` lists all (site admins); otherwise organizations with a team of $1.
+        let filter = "($1 IS NULL OR id IN (SELECT t.organization_id FROM teams t \
+            JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1))";
+        let list = format!(
+            "SELECT {COLUMNS} FROM organizations WHERE {filter} ORDER BY name LIMIT $2 OFFSET $3"
+        );
+        let count = format!("SELECT COUNT(*) FROM organizations WHERE {filter}");
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(member)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(&count).bind(member).fetch_one(p).await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn update_organization(&self, org: &Organization) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE organizations SET name = $2, email = $3, default_execution_mode = $4, \
+             session_timeout = $5, session_remember = $6, collaborator_auth_policy = $7, \
+             cost_estimation_enabled = $8, assessments_enforced = $9, \
+             allow_force_delete_workspaces = $10, updated_at = $11 WHERE id = $1"
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(&org.email)
+        .bind(org.default_execution_mode)
+        .bind(org.session_timeout)
+        .bind(org.session_remember)
+        .bind(&org.collaborator_auth_policy)
+        .bind(org.cost_estimation_enabled)
+        .bind(org.assessments_enforced)
+        .bind(org.allow_force_delete_workspaces)
+        .bind(org.updated_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "organization name"))?;
+        Ok(())
+    }
+
+    async fn delete_organization(&self, id: &str) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            // Workspaces reference projects without a cascade (a project in use cannot be
+            // deleted on its own), so they go first.
+            sqlx::query("DELETE FROM workspaces WHERE organization_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM tokens WHERE kind = 'organization' AND owner_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "DELETE FROM tokens WHERE kind = 'team' AND owner_id IN \
+                 (SELECT id FROM teams WHERE organization_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM organizations WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn org_role(&self, org_id: &str, user_id: &str) -> StorageResult<Option<OrgRole>> {
+        let owners: Option<bool> = on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT MAX(CASE WHEN t.is_owners THEN 1 ELSE 0 END) = 1 FROM teams t \
+             JOIN team_members m ON m.team_id = t.id \
+             WHERE t.organization_id = $1 AND m.user_id = $2"
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_one(p)
+        .await)?;
+        Ok(owners.map(|is_owner| {
+            if is_owner {
+                OrgRole::Owner
+            } else {
+                OrgRole::Member
+            }
+        }))
+    }
+}

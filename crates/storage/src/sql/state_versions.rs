@@ -1,0 +1,207 @@
+use async_trait::async_trait;
+
+use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use crate::model::{JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput};
+use crate::store::StateVersionStore;
+use crate::StorageResult;
+
+const COLUMNS: &str = "id, workspace_id, serial, lineage, md5, size, status, \
+    json_state_uploaded, terraform_version, resource_count, resources, run_id, created_by, \
+    created_at";
+const OUTPUT_COLUMNS: &str = "id, state_version_id, name, sensitive, type_json, value_ciphertext";
+
+/// Inserts state version outputs inside the caller's transaction.
+macro_rules! insert_outputs {
+    ($tx:expr, $sql:expr, $outputs:expr) => {
+        for output in $outputs {
+            sqlx::query($sql)
+                .bind(&output.id)
+                .bind(&output.state_version_id)
+                .bind(&output.name)
+                .bind(output.sensitive)
+                .bind(&output.type_json)
+                .bind(&output.value_ciphertext)
+                .execute(&mut **$tx)
+                .await?;
+        }
+    };
+}
+
+#[async_trait]
+impl StateVersionStore for SqlStore {
+    async fn create_state_version(
+        &self,
+        sv: &StateVersion,
+        outputs: &[StateVersionOutput],
+    ) -> StorageResult<()> {
+        let insert = format!(
+            "INSERT INTO state_versions ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        let insert_output = format!(
+            "INSERT INTO state_version_outputs ({OUTPUT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(
+                "UPDATE state_versions SET status = 'discarded' \
+                 WHERE workspace_id = $1 AND status = 'pending'",
+            )
+            .bind(&sv.workspace_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&insert)
+                .bind(&sv.id)
+                .bind(&sv.workspace_id)
+                .bind(sv.serial)
+                .bind(&sv.lineage)
+                .bind(&sv.md5)
+                .bind(sv.size)
+                .bind(sv.status)
+                .bind(sv.json_state_uploaded)
+                .bind(&sv.terraform_version)
+                .bind(sv.resource_count)
+                .bind(&sv.resources)
+                .bind(&sv.run_id)
+                .bind(&sv.created_by)
+                .bind(sv.created_at)
+                .execute(&mut *tx)
+                .await?;
+            insert_outputs!(&mut tx, &insert_output, outputs);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn state_version_by_id(&self, id: &str) -> StorageResult<Option<StateVersion>> {
+        let sql = format!("SELECT {COLUMNS} FROM state_versions WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_state_versions(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<StateVersion>> {
+        let list = format!(
+            "SELECT {COLUMNS} FROM state_versions WHERE workspace_id = $1 AND status = 'finalized' \
+             ORDER BY created_at DESC, serial DESC LIMIT $2 OFFSET $3"
+        );
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(workspace_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM state_versions WHERE workspace_id = $1 AND status = 'finalized'",
+            )
+            .bind(workspace_id)
+            .fetch_one(p)
+            .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn finalize_state_version(
+        &self,
+        id: &str,
+        summary: &StateSummary,
+    ) -> StorageResult<bool> {
+        let insert_output = format!(
+            "INSERT INTO state_version_outputs ({OUTPUT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        let resource_count = summary
+            .resources
+            .iter()
+            .filter(|r| r.mode == "managed")
+            .count();
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            let finalized = sqlx::query(
+                "UPDATE state_versions SET status = 'finalized', size = $2, resource_count = $3, \
+                 resources = $4, terraform_version = COALESCE($5, terraform_version) \
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(summary.size)
+            .bind(resource_count as i64)
+            .bind(JsonText(&summary.resources))
+            .bind(&summary.terraform_version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if finalized == 0 {
+                return Ok(false);
+            }
+            if let Some(outputs) = &summary.outputs {
+                sqlx::query("DELETE FROM state_version_outputs WHERE state_version_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_outputs!(&mut tx, &insert_output, outputs);
+            }
+            sqlx::query(
+                "UPDATE workspaces SET current_state_version_id = $1 \
+                 WHERE id = (SELECT workspace_id FROM state_versions WHERE id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn mark_json_state_uploaded(&self, id: &str) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE state_versions SET json_state_uploaded = TRUE WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn state_version_outputs(
+        &self,
+        state_version_id: &str,
+    ) -> StorageResult<Vec<StateVersionOutput>> {
+        let sql = format!(
+            "SELECT {OUTPUT_COLUMNS} FROM state_version_outputs WHERE state_version_id = $1 \
+             ORDER BY name"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(state_version_id)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    async fn state_version_output_by_id(
+        &self,
+        id: &str,
+    ) -> StorageResult<Option<StateVersionOutput>> {
+        let sql = format!("SELECT {OUTPUT_COLUMNS} FROM state_version_outputs WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn state_version_ids(&self, workspace_id: &str) -> StorageResult<Vec<String>> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT id FROM state_versions WHERE workspace_id = $1"
+        )
+        .bind(workspace_id)
+        .fetch_all(p)
+        .await)?)
+    }
+}

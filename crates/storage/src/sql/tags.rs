@@ -1,0 +1,235 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+
+use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
+use crate::model::{Page, PageRequest, Tag, TagBinding};
+use crate::store::{TagFilter, TagStore};
+use crate::StorageResult;
+
+/// Puts `$tags` on workspace `$ws` inside transaction `$tx`, creating missing organization tags
+/// and replacing the value of keys the workspace already has. A macro so it runs inside the
+/// caller's transaction on either database.
+macro_rules! upsert_workspace_tags {
+    ($tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
+        for tag in $tags {
+            sqlx::query(
+                "INSERT INTO tags (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (organization_id, name) DO NOTHING",
+            )
+            .bind($crate::ids::new_id($crate::ids::TAG))
+            .bind($org_id)
+            .bind(&tag.key)
+            .bind($crate::clock::now())
+            .execute(&mut **$tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO workspace_tags (workspace_id, tag_id, value) \
+                 SELECT $1, id, $3 FROM tags WHERE organization_id = $2 AND name = $4 \
+                 ON CONFLICT (workspace_id, tag_id) DO UPDATE SET value = excluded.value",
+            )
+            .bind($ws_id)
+            .bind($org_id)
+            .bind(&tag.value)
+            .bind(&tag.key)
+            .execute(&mut **$tx)
+            .await?;
+        }
+    };
+}
+pub(crate) use upsert_workspace_tags;
+
+#[derive(sqlx::FromRow)]
+struct WorkspaceTagRow {
+    workspace_id: String,
+    key: String,
+    value: String,
+}
+
+const TAG_COLUMNS: &str = "t.id, t.organization_id, t.name, t.created_at, \
+    (SELECT COUNT(*) FROM workspace_tags wt WHERE wt.tag_id = t.id) AS instance_count";
+
+#[async_trait]
+impl TagStore for SqlStore {
+    async fn workspace_tags(
+        &self,
+        workspace_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<TagBinding>>> {
+        let mut result: HashMap<String, Vec<TagBinding>> = workspace_ids
+            .iter()
+            .map(|id| (id.clone(), Vec::new()))
+            .collect();
+        if workspace_ids.is_empty() {
+            return Ok(result);
+        }
+        let rows: Vec<WorkspaceTagRow> = on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(
+                "SELECT wt.workspace_id, t.name AS key, wt.value FROM workspace_tags wt \
+                 JOIN tags t ON t.id = wt.tag_id WHERE wt.workspace_id IN (",
+            );
+            let mut ids = qb.separated(", ");
+            for id in workspace_ids {
+                ids.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY t.name");
+            qb.build_query_as().fetch_all(p).await
+        })?;
+        for row in rows {
+            result
+                .entry(row.workspace_id)
+                .or_default()
+                .push(TagBinding {
+                    key: row.key,
+                    value: row.value,
+                });
+        }
+        Ok(result)
+    }
+
+    async fn add_workspace_tags(
+        &self,
+        org_id: &str,
+        workspace_id: &str,
+        tags: &[TagBinding],
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            upsert_workspace_tags!(&mut tx, org_id, workspace_id, tags);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn remove_workspace_tags(
+        &self,
+        workspace_id: &str,
+        keys: &[String],
+    ) -> StorageResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new("DELETE FROM workspace_tags WHERE workspace_id = ");
+            qb.push_bind(workspace_id.to_string())
+                .push(" AND tag_id IN (SELECT id FROM tags WHERE name IN (");
+            let mut names = qb.separated(", ");
+            for key in keys {
+                names.push_bind(key.clone());
+            }
+            qb.push("))");
+            qb.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    async fn list_tags(
+        &self,
+        org_id: &str,
+        filter: &TagFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Tag>> {
+        on_pool!(&self.pool, |p| {
+            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push(" FROM tags t WHERE t.organization_id = ")
+                    .push_bind(org_id.to_string());
+                if let Some(query) = &filter.query {
+                    qb.push(" AND lower(t.name) LIKE ")
+                        .push_bind(contains_pattern(query))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(ws) = &filter.exclude_workspace {
+                    qb.push(
+                        " AND NOT EXISTS (SELECT 1 FROM workspace_tags x \
+                         WHERE x.tag_id = t.id AND x.workspace_id = ",
+                    )
+                    .push_bind(ws.clone())
+                    .push(")");
+                }
+                if let Some(ws) = &filter.on_workspace {
+                    qb.push(
+                        " AND EXISTS (SELECT 1 FROM workspace_tags x \
+                         WHERE x.tag_id = t.id AND x.value = '' AND x.workspace_id = ",
+                    )
+                    .push_bind(ws.clone())
+                    .push(")");
+                }
+            };
+            let mut list = QueryBuilder::new(format!("SELECT {TAG_COLUMNS}"));
+            where_clause(&mut list);
+            list.push(" ORDER BY t.name LIMIT ")
+                .push_bind(i64::from(page.size))
+                .push(" OFFSET ")
+                .push_bind(page.offset());
+            let items = list.build_query_as().fetch_all(p).await?;
+            let mut count = QueryBuilder::new("SELECT COUNT(*)");
+            where_clause(&mut count);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn tags_by_ids(&self, org_id: &str, ids: &[String]) -> StorageResult<Vec<Tag>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {TAG_COLUMNS} FROM tags t WHERE t.organization_id = "
+            ));
+            qb.push_bind(org_id.to_string()).push(" AND t.id IN (");
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY t.name");
+            qb.build_query_as().fetch_all(p).await
+        })?)
+    }
+
+    async fn tag_by_id(&self, id: &str) -> StorageResult<Option<Tag>> {
+        let sql = format!("SELECT {TAG_COLUMNS} FROM tags t WHERE t.id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn delete_tags(&self, org_id: &str, ids: &[String]) -> StorageResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new("DELETE FROM tags WHERE organization_id = ");
+            qb.push_bind(org_id.to_string()).push(" AND id IN (");
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            qb.push(")");
+            qb.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    async fn tag_workspaces(&self, tag_id: &str, workspace_ids: &[String]) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            for ws in workspace_ids {
+                sqlx::query(
+                    "INSERT INTO workspace_tags (workspace_id, tag_id, value) VALUES ($1, $2, '') \
+                     ON CONFLICT (workspace_id, tag_id) DO NOTHING",
+                )
+                .bind(ws)
+                .bind(tag_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}

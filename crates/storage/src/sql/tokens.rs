@@ -1,0 +1,102 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{on_pool, to_u64, SqlStore};
+use crate::model::{Page, PageRequest, Token, TokenKind};
+use crate::store::TokenStore;
+use crate::StorageResult;
+
+const COLUMNS: &str =
+    "id, kind, owner_id, description, secret_hash, created_by, created_at, last_used_at, expires_at";
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn create_token(&self, token: &Token) -> StorageResult<()> {
+        let sql =
+            format!("INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&token.id)
+            .bind(token.kind)
+            .bind(&token.owner_id)
+            .bind(&token.description)
+            .bind(&token.secret_hash)
+            .bind(&token.created_by)
+            .bind(token.created_at)
+            .bind(token.last_used_at)
+            .bind(token.expires_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> StorageResult<Option<Token>> {
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE secret_hash = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(secret_hash)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn token_by_id(&self, id: &str) -> StorageResult<Option<Token>> {
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_tokens(
+        &self,
+        kind: TokenKind,
+        owner_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<Token>> {
+        let list = format!(
+            "SELECT {COLUMNS} FROM tokens WHERE kind = $1 AND owner_id = $2 \
+             ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+        );
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(kind)
+                .bind(owner_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE kind = $1 AND owner_id = $2")
+                    .bind(kind)
+                    .bind(owner_id)
+                    .fetch_one(p)
+                    .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn delete_token(&self, id: &str) -> StorageResult<bool> {
+        let done = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM tokens WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE tokens SET last_used_at = $2 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use super::tags::upsert_workspace_tags;
+use super::{contains_pattern, escape_like, on_pool, to_u64, BeginWrite, SqlStore};
+use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
+use crate::store::{WorkspaceFilter, WorkspaceStore};
+use crate::{StorageError, StorageResult};
+
+/// Settings columns: written by create and update alike, in this order.
+const SETTINGS: [&str; 20] = [
+    "project_id",
+    "name",
+    "description",
+    "execution_mode",
+    "agent_pool_id",
+    "auto_apply",
+    "allow_destroy_plan",
+    "file_triggers_enabled",
+    "global_remote_state",
+    "queue_all_runs",
+    "speculative_enabled",
+    "structured_run_output_enabled",
+    "assessments_enabled",
+    "source_name",
+    "source_url",
+    "terraform_version",
+    "trigger_prefixes",
+    "trigger_patterns",
+    "working_directory",
+    "auto_destroy_at",
+];
+
+/// Binds the [`SETTINGS`] columns of `$ws`, in order.
+macro_rules! bind_settings {
+    ($query:expr, $ws:expr) => {
+        $query
+            .bind(&$ws.project_id)
+            .bind(&$ws.name)
+            .bind(&$ws.description)
+            .bind($ws.execution_mode)
+            .bind(&$ws.agent_pool_id)
+            .bind($ws.auto_apply)
+            .bind($ws.allow_destroy_plan)
+            .bind($ws.file_triggers_enabled)
+            .bind($ws.global_remote_state)
+            .bind($ws.queue_all_runs)
+            .bind($ws.speculative_enabled)
+            .bind($ws.structured_run_output_enabled)
+            .bind($ws.assessments_enabled)
+            .bind(&$ws.source_name)
+            .bind(&$ws.source_url)
+            .bind(&$ws.terraform_version)
+            .bind(&$ws.trigger_prefixes)
+            .bind(&$ws.trigger_patterns)
+            .bind(&$ws.working_directory)
+            .bind($ws.auto_destroy_at)
+    };
+}
+
+/// Workspace rows with the resource count of their current state.
+const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
+    w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
+    w.file_triggers_enabled, w.global_remote_state, w.queue_all_runs, w.speculative_enabled, \
+    w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
+    w.terraform_version, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
+    w.auto_destroy_at, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
+    w.current_state_version_id, COALESCE(sv.resource_count, 0) AS resource_count, \
+    w.created_at, w.updated_at";
+const FROM: &str =
+    " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id";
+
+fn tag_exists(qb: &mut QueryBuilder<'_, impl sqlx::Database>) {
+    qb.push(
+        " EXISTS (SELECT 1 FROM workspace_tags wt JOIN tags t ON t.id = wt.tag_id \
+         WHERE wt.workspace_id = w.id AND t.name = ",
+    );
+}
+
+#[async_trait]
+impl WorkspaceStore for SqlStore {
+    async fn create_workspace(&self, ws: &Workspace, tags: &[TagBinding]) -> StorageResult<()> {
+        let columns = SETTINGS.join(", ");
+        let placeholders: Vec<String> = (5..5 + SETTINGS.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO workspaces (id, organization_id, created_at, updated_at, {columns}) \
+             VALUES ($1, $2, $3, $4, {})",
+            placeholders.join(", ")
+        );
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            let query = sqlx::query(&sql)
+                .bind(&ws.id)
+                .bind(&ws.organization_id)
+                .bind(ws.created_at)
+                .bind(ws.updated_at);
+            bind_settings!(query, ws)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StorageError::from_write(e, "workspace name"))?;
+            upsert_workspace_tags!(&mut tx, &ws.organization_id, &ws.id, tags);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn workspace_by_id(&self, id: &str) -> StorageResult<Option<Workspace>> {
+        let sql = format!("{SELECT}{FROM} WHERE w.id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn workspace_by_name(
+        &self,
+        org_id: &str,
+        name: &str,
+    ) -> StorageResult<Option<Workspace>> {
+        let sql = format!("{SELECT}{FROM} WHERE w.organization_id = $1 AND w.name = $2");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(org_id)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_workspaces(
+        &self,
+        org_id: &str,
+        filter: &WorkspaceFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>> {
+        on_pool!(&self.pool, |p| {
+            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push(FROM)
+                    .push(" WHERE w.organization_id = ")
+                    .push_bind(org_id.to_string());
+                if let Some(text) = &filter.name_contains {
+                    qb.push(" AND lower(w.name) LIKE ")
+                        .push_bind(contains_pattern(text))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(pattern) = &filter.name_wildcard {
+                    let like = escape_like(&pattern.to_lowercase()).replace('*', "%");
+                    qb.push(" AND lower(w.name) LIKE ")
+                        .push_bind(like)
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(project) = &filter.project_id {
+                    qb.push(" AND w.project_id = ").push_bind(project.clone());
+                }
+                for key in &filter.tags {
+                    qb.push(" AND");
+                    tag_exists(qb);
+                    qb.push_bind(key.clone()).push(")");
+                }
+                for key in &filter.exclude_tags {
+                    qb.push(" AND NOT");
+                    tag_exists(qb);
+                    qb.push_bind(key.clone()).push(")");
+                }
+                for (key, value) in &filter.tagged {
+                    qb.push(" AND");
+                    tag_exists(qb);
+                    qb.push_bind(key.clone());
+                    if let Some(value) = value {
+                        qb.push(" AND wt.value = ").push_bind(value.clone());
+                    }
+                    qb.push(")");
+                }
+            };
+            let mut list = QueryBuilder::new(SELECT);
+            where_clause(&mut list);
+            list.push(" ORDER BY w.name LIMIT ")
+                .push_bind(i64::from(page.size))
+                .push(" OFFSET ")
+                .push_bind(page.offset());
+            let items = list.build_query_as().fetch_all(p).await?;
+            let mut count = QueryBuilder::new("SELECT COUNT(*)");
+            where_clause(&mut count);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn update_workspace(&self, ws: &Workspace) -> StorageResult<()> {
+        let assignments: Vec<String> = SETTINGS
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 3))
+            .collect();
+        let sql = format!(
+            "UPDATE workspaces SET updated_at = $2, {} WHERE id = $1",
+            assignments.join(", ")
+        );
+        on_pool!(&self.pool, |p| {
+            let query = sqlx::query(&sql).bind(&ws.id).bind(ws.updated_at);
+            bind_settings!(query, ws)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(|e| StorageError::from_write(e, "workspace name"))?;
+        Ok(())
+    }
+
+    async fn delete_workspace(&self, id: &str) -> StorageResult<bool> {
+        let done = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM workspaces WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn lock_workspace(
+        &self,
+        id: &str,
+        holder: &LockHolder,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let done = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE workspaces SET lock_kind = $2, lock_holder_id = $3, lock_reason = $4, \
+             locked_at = $5 WHERE id = $1 AND lock_kind IS NULL"
+        )
+        .bind(id)
+        .bind(holder.kind)
+        .bind(&holder.id)
+        .bind(reason)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn unlock_workspace(&self, id: &str, holder: Option<&LockHolder>) -> StorageResult<bool> {
+        let kind = holder.map(|h| h.kind);
+        let holder_id = holder.map(|h| h.id.as_str());
+        let done =
+            on_pool!(&self.pool, |p| {
+                sqlx::query(
+            "UPDATE workspaces SET lock_kind = NULL, lock_holder_id = NULL, lock_reason = NULL, \
+             locked_at = NULL WHERE id = $1 AND lock_kind IS NOT NULL \
+             AND ($2 IS NULL OR (lock_kind = $2 AND lock_holder_id = $3))"
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(holder_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+            })?;
+        Ok(done > 0)
+    }
+}

@@ -1,0 +1,233 @@
+//! The storage traits. The domain layer holds an `Arc<dyn Store>` and knows nothing of SQL.
+//! Each method is one atomic operation: where a rule needs several rows to change together
+//! (an organization and its owners team, a state version and the workspace's current pointer),
+//! the method does it in one transaction.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::*;
+use crate::StorageResult;
+
+#[async_trait]
+pub trait OrganizationStore {
+    /// Creates the organization with its owners team and default project; `owner` joins the
+    /// owners team.
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        owners: &Team,
+        default_project: &Project,
+        owner: Option<&str>,
+    ) -> StorageResult<()>;
+    async fn organization_by_name(&self, name: &str) -> StorageResult<Option<Organization>>;
+    async fn organization_by_id(&self, id: &str) -> StorageResult<Option<Organization>>;
+    /// Organizations `member` belongs to, or all of them when `member` is `None`.
+    async fn list_organizations(
+        &self,
+        member: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<Organization>>;
+    async fn update_organization(&self, org: &Organization) -> StorageResult<()>;
+    /// Deletes the organization and everything in it.
+    async fn delete_organization(&self, id: &str) -> StorageResult<()>;
+    async fn org_role(&self, org_id: &str, user_id: &str) -> StorageResult<Option<OrgRole>>;
+}
+
+#[async_trait]
+pub trait UserStore {
+    async fn create_user(&self, user: &User) -> StorageResult<()>;
+    async fn user_by_id(&self, id: &str) -> StorageResult<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> StorageResult<Option<User>>;
+    async fn count_users(&self) -> StorageResult<u64>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StorageResult<()>;
+}
+
+#[async_trait]
+pub trait TokenStore {
+    async fn create_token(&self, token: &Token) -> StorageResult<()>;
+    async fn token_by_hash(&self, secret_hash: &str) -> StorageResult<Option<Token>>;
+    async fn token_by_id(&self, id: &str) -> StorageResult<Option<Token>>;
+    async fn list_tokens(
+        &self,
+        kind: TokenKind,
+        owner_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<Token>>;
+    async fn delete_token(&self, id: &str) -> StorageResult<bool>;
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    /// Exact names (the CLI's `filter[names]`).
+    pub names: Vec<String>,
+    /// Case-insensitive substring of the name.
+    pub query: Option<String>,
+}
+
+#[async_trait]
+pub trait ProjectStore {
+    async fn create_project(&self, project: &Project) -> StorageResult<()>;
+    async fn project_by_id(&self, id: &str) -> StorageResult<Option<Project>>;
+    async fn default_project(&self, org_id: &str) -> StorageResult<Option<Project>>;
+    async fn list_projects(
+        &self,
+        org_id: &str,
+        filter: &ProjectFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Project>>;
+    async fn update_project(&self, project: &Project) -> StorageResult<()>;
+    async fn count_project_workspaces(&self, project_id: &str) -> StorageResult<u64>;
+    async fn delete_project(&self, id: &str) -> StorageResult<()>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceFilter {
+    /// Case-insensitive substring of the name (`search[name]`).
+    pub name_contains: Option<String>,
+    /// Name pattern with `*` wildcards (`search[wildcard-name]`).
+    pub name_wildcard: Option<String>,
+    /// Tag keys that must all be present (`search[tags]`).
+    pub tags: Vec<String>,
+    /// Tag keys that must all be absent (`search[exclude-tags]`).
+    pub exclude_tags: Vec<String>,
+    /// Tags that must all be present, by key and optionally value (`filter[tagged]`).
+    pub tagged: Vec<(String, Option<String>)>,
+    pub project_id: Option<String>,
+}
+
+#[async_trait]
+pub trait WorkspaceStore {
+    /// Creates the workspace and its tags (creating organization tags as needed).
+    async fn create_workspace(&self, ws: &Workspace, tags: &[TagBinding]) -> StorageResult<()>;
+    async fn workspace_by_id(&self, id: &str) -> StorageResult<Option<Workspace>>;
+    async fn workspace_by_name(&self, org_id: &str, name: &str)
+        -> StorageResult<Option<Workspace>>;
+    async fn list_workspaces(
+        &self,
+        org_id: &str,
+        filter: &WorkspaceFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>>;
+    /// Writes the workspace's settings (not its lock or current state, which have their own
+    /// operations).
+    async fn update_workspace(&self, ws: &Workspace) -> StorageResult<()>;
+    async fn delete_workspace(&self, id: &str) -> StorageResult<bool>;
+    /// Takes the lock if the workspace is unlocked; false if someone holds it.
+    async fn lock_workspace(
+        &self,
+        id: &str,
+        holder: &LockHolder,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Releases the lock if `holder` holds it (or whoever holds it, for `None`); false if it was
+    /// not held that way.
+    async fn unlock_workspace(&self, id: &str, holder: Option<&LockHolder>) -> StorageResult<bool>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TagFilter {
+    /// Case-insensitive substring of the name (`q`).
+    pub query: Option<String>,
+    /// Leave out tags already on this workspace (`filter[exclude][taggable][id]`).
+    pub exclude_workspace: Option<String>,
+    /// Only the key-only tags of this workspace (its flat tag list).
+    pub on_workspace: Option<String>,
+}
+
+#[async_trait]
+pub trait TagStore {
+    /// Tags of each of the given workspaces, sorted by key.
+    async fn workspace_tags(
+        &self,
+        workspace_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<TagBinding>>>;
+    /// Adds tags to a workspace, replacing the value of keys it already has.
+    async fn add_workspace_tags(
+        &self,
+        org_id: &str,
+        workspace_id: &str,
+        tags: &[TagBinding],
+    ) -> StorageResult<()>;
+    async fn remove_workspace_tags(&self, workspace_id: &str, keys: &[String])
+        -> StorageResult<()>;
+    async fn list_tags(
+        &self,
+        org_id: &str,
+        filter: &TagFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Tag>>;
+    async fn tags_by_ids(&self, org_id: &str, ids: &[String]) -> StorageResult<Vec<Tag>>;
+    async fn tag_by_id(&self, id: &str) -> StorageResult<Option<Tag>>;
+    /// Deletes organization tags, removing them from every workspace.
+    async fn delete_tags(&self, org_id: &str, ids: &[String]) -> StorageResult<()>;
+    /// Adds the (key-only) tag to each workspace.
+    async fn tag_workspaces(&self, tag_id: &str, workspace_ids: &[String]) -> StorageResult<()>;
+}
+
+#[async_trait]
+pub trait StateVersionStore {
+    /// Inserts a pending state version with the outputs known at creation, discarding any
+    /// other pending version of the workspace.
+    async fn create_state_version(
+        &self,
+        sv: &StateVersion,
+        outputs: &[StateVersionOutput],
+    ) -> StorageResult<()>;
+    async fn state_version_by_id(&self, id: &str) -> StorageResult<Option<StateVersion>>;
+    /// Finalized versions of a workspace, newest first.
+    async fn list_state_versions(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<StateVersion>>;
+    /// Marks a pending version finalized with what its upload revealed (replacing its outputs
+    /// when the summary carries some) and makes it the workspace's current state, in one
+    /// transaction. False if it was not pending.
+    async fn finalize_state_version(&self, id: &str, summary: &StateSummary)
+        -> StorageResult<bool>;
+    async fn mark_json_state_uploaded(&self, id: &str) -> StorageResult<()>;
+    async fn state_version_outputs(
+        &self,
+        state_version_id: &str,
+    ) -> StorageResult<Vec<StateVersionOutput>>;
+    async fn state_version_output_by_id(
+        &self,
+        id: &str,
+    ) -> StorageResult<Option<StateVersionOutput>>;
+    /// IDs of all state versions of a workspace, for deleting their blobs.
+    async fn state_version_ids(&self, workspace_id: &str) -> StorageResult<Vec<String>>;
+}
+
+#[async_trait]
+pub trait LoginStore {
+    async fn create_oauth_code(&self, code: &OAuthCode) -> StorageResult<()>;
+    /// Removes and returns the code: a code can be exchanged once.
+    async fn take_oauth_code(&self, code_hash: &str) -> StorageResult<Option<OAuthCode>>;
+    async fn create_session(&self, session: &Session) -> StorageResult<()>;
+    async fn session_by_hash(&self, id_hash: &str) -> StorageResult<Option<Session>>;
+    async fn delete_session(&self, id_hash: &str) -> StorageResult<()>;
+    /// Drops expired codes and sessions.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()>;
+}
+
+/// Everything the server persists, behind one object.
+pub trait Store:
+    OrganizationStore
+    + UserStore
+    + TokenStore
+    + ProjectStore
+    + WorkspaceStore
+    + TagStore
+    + StateVersionStore
+    + LoginStore
+    + Send
+    + Sync
+{
+    /// Cheap liveness check of the database (for `/readyz`).
+    fn ping(&self) -> futures::future::BoxFuture<'_, StorageResult<()>>;
+}
