@@ -1,0 +1,12 @@
+//! Identities and decisions, free of HTTP and SQL:
+//! - [`password`]: argon2 password hashes;
+//! - [`secret`]: API token and other bearer secrets, stored only as hashes;
+//! - [`pkce`]: the OAuth PKCE check behind `terraform login`;
+//! - [`capability`]: signed, expiring URLs that carry their own authorization;
+//! - [`policy`]: the one place that decides who may do what.
+
+pub mod capability;
+pub mod password;
+pub mod pkce;
+pub mod policy;
+pub mod secret;
