@@ -1,0 +1,111 @@
+//! Terrace's domain logic, free of HTTP and SQL. [`Services`] is the one entry point: the API
+//! calls it for every request, background workers for their jobs. Every operation takes the
+//! [`Caller`], asks the authorization policy through [`access`], and keeps the rules of its
+//! resource (locks, serials, names) in its own module.
+
+pub mod access;
+pub mod bootstrap;
+pub mod caller;
+pub mod error;
+pub mod login;
+pub mod organizations;
+pub mod projects;
+pub mod state;
+pub mod tags;
+pub mod tokens;
+pub mod users;
+pub mod validate;
+pub mod workspaces;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use terrace_auth::capability::{Capability, Signer};
+use terrace_storage::blob::BlobStore;
+use terrace_storage::Store;
+
+pub use caller::{Caller, Principal};
+pub use error::{DomainError, DomainResult};
+
+/// Knobs of the domain layer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a signed upload URL stays valid.
+    pub upload_url_ttl: Duration,
+    /// Largest state file accepted.
+    pub max_state_bytes: u64,
+    /// Whether this server executes runs (the `operations` entitlement). Without it the CLI
+    /// runs everything locally and keeps only state here.
+    pub operations: bool,
+    /// Loopback ports `terraform login` may redirect to (inclusive).
+    pub login_ports: (u16, u16),
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            upload_url_ttl: Duration::minutes(30),
+            max_state_bytes: 2 << 30,
+            operations: false,
+            login_ports: (10000, 10010),
+        }
+    }
+}
+
+/// The domain services, cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) blobs: BlobStore,
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, blobs: BlobStore, settings: Settings) -> Services {
+        let signer = Signer::new(blobs.keyring().derived_keys("capability-urls"));
+        Services {
+            store,
+            blobs,
+            signer: Arc::new(signer),
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Checks the database answers (readiness).
+    pub async fn ready(&self) -> DomainResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Issues a signed capability for `purpose` on `resource`, valid for `ttl`.
+    pub(crate) fn issue(&self, purpose: &str, resource: &str, ttl: Duration) -> String {
+        self.signer.sign(&Capability {
+            purpose: purpose.to_string(),
+            resource: resource.to_string(),
+            expires: (chrono::Utc::now() + ttl).timestamp(),
+        })
+    }
+
+    /// Checks a capability token and that it grants `purpose`; returns the resource ID.
+    pub(crate) fn redeem(&self, token: &str, purpose: &str) -> DomainResult<String> {
+        use terrace_auth::capability::CapabilityError;
+        let capability = self
+            .signer
+            .verify(token, chrono::Utc::now())
+            .map_err(|e| match e {
+                CapabilityError::Expired(_) => DomainError::Expired(e.to_string()),
+                _ => DomainError::BadCapability(e.to_string()),
+            })?;
+        if capability.purpose != purpose {
+            return Err(DomainError::BadCapability(format!(
+                "this URL grants {}, not {purpose}",
+                capability.purpose
+            )));
+        }
+        Ok(capability.resource)
+    }
+}

@@ -1,0 +1,305 @@
+//! Organizations: any user may create one and owns it; owners change and delete it; every
+//! member reads it. Organizations are fully isolated from each other.
+
+use terrace_auth::policy::{Access, Action, Level};
+use terrace_storage::model::{ExecutionMode, Organization, Page, PageRequest, Project, Team};
+use terrace_storage::{clock, ids, StorageError};
+
+use crate::{validate, Caller, DomainError, DomainResult, Principal, Services};
+
+pub const OWNERS_TEAM: &str = "owners";
+pub const DEFAULT_PROJECT: &str = "Default Project";
+
+#[derive(Debug, Clone)]
+pub struct OrganizationView {
+    pub organization: Organization,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub session_timeout: Option<Option<i64>>,
+    pub session_remember: Option<Option<i64>>,
+    pub collaborator_auth_policy: Option<String>,
+    pub cost_estimation_enabled: Option<bool>,
+    pub default_execution_mode: Option<ExecutionMode>,
+    pub assessments_enforced: Option<bool>,
+    pub allow_force_delete_workspaces: Option<bool>,
+}
+
+/// What an organization is entitled to: the features this server offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlements {
+    pub operations: bool,
+    pub state_storage: bool,
+    pub teams: bool,
+    pub agents: bool,
+    pub private_module_registry: bool,
+    pub sso: bool,
+    pub vcs_integrations: bool,
+    pub run_tasks: bool,
+    pub sentinel: bool,
+    pub cost_estimation: bool,
+    pub audit_logging: bool,
+}
+
+impl Services {
+    pub async fn create_organization(
+        &self,
+        caller: &Caller,
+        name: &str,
+        email: &str,
+        changes: OrganizationChanges,
+    ) -> DomainResult<OrganizationView> {
+        let Principal::User(user) = &caller.principal;
+        let org = self.new_organization(name, email, changes)?;
+        let owners = owners_team(&org);
+        let project = default_project(&org);
+        self.store
+            .create_organization(&org, &owners, &project, Some(&user.id))
+            .await
+            .map_err(name_taken)?;
+        Ok(OrganizationView {
+            organization: org,
+            access: Access {
+                level: Level::Owner,
+            },
+        })
+    }
+
+    /// Creates an organization owned by `owner` without a caller (first start, admin CLI).
+    pub async fn create_organization_for(
+        &self,
+        owner_id: &str,
+        name: &str,
+        email: &str,
+    ) -> DomainResult<Organization> {
+        let org = self.new_organization(name, email, OrganizationChanges::default())?;
+        self.store
+            .create_organization(
+                &org,
+                &owners_team(&org),
+                &default_project(&org),
+                Some(owner_id),
+            )
+            .await
+            .map_err(name_taken)?;
+        Ok(org)
+    }
+
+    fn new_organization(
+        &self,
+        name: &str,
+        email: &str,
+        changes: OrganizationChanges,
+    ) -> DomainResult<Organization> {
+        validate::organization_name(name)?;
+        validate::email(email)?;
+        let now = clock::now();
+        let mut org = Organization {
+            id: ids::new_id(ids::ORGANIZATION),
+            name: name.to_string(),
+            email: email.to_string(),
+            default_execution_mode: ExecutionMode::Remote,
+            session_timeout: None,
+            session_remember: None,
+            collaborator_auth_policy: "password".into(),
+            cost_estimation_enabled: false,
+            assessments_enforced: false,
+            allow_force_delete_workspaces: false,
+            created_at: now,
+            updated_at: now,
+        };
+        apply_changes(&mut org, changes)?;
+        Ok(org)
+    }
+
+    pub async fn organization(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> DomainResult<OrganizationView> {
+        let (organization, access) = self
+            .organization_for(caller, name, Action::ReadOrganization)
+            .await?;
+        Ok(OrganizationView {
+            organization,
+            access,
+        })
+    }
+
+    /// The organizations the caller belongs to (all of them for site admins).
+    pub async fn list_organizations(
+        &self,
+        caller: &Caller,
+        page: PageRequest,
+    ) -> DomainResult<Page<OrganizationView>> {
+        let Principal::User(user) = &caller.principal;
+        let member = (!user.is_site_admin).then_some(user.id.as_str());
+        let orgs = self.store.list_organizations(member, page).await?;
+        let mut items = Vec::with_capacity(orgs.items.len());
+        for organization in orgs.items {
+            let access = self.access(caller, &organization).await?;
+            items.push(OrganizationView {
+                organization,
+                access,
+            });
+        }
+        Ok(Page {
+            items,
+            total: orgs.total,
+        })
+    }
+
+    pub async fn update_organization(
+        &self,
+        caller: &Caller,
+        name: &str,
+        changes: OrganizationChanges,
+    ) -> DomainResult<OrganizationView> {
+        let (mut org, access) = self
+            .organization_for(caller, name, Action::UpdateOrganization)
+            .await?;
+        apply_changes(&mut org, changes)?;
+        org.updated_at = clock::now();
+        self.store
+            .update_organization(&org)
+            .await
+            .map_err(name_taken)?;
+        Ok(OrganizationView {
+            organization: org,
+            access,
+        })
+    }
+
+    pub async fn delete_organization(&self, caller: &Caller, name: &str) -> DomainResult<()> {
+        let (org, _) = self
+            .organization_for(caller, name, Action::DeleteOrganization)
+            .await?;
+        let workspaces = self
+            .store
+            .list_workspaces(&org.id, &Default::default(), PageRequest::all())
+            .await?;
+        self.store.delete_organization(&org.id).await?;
+        for ws in workspaces.items {
+            self.delete_workspace_blobs(&ws.id).await;
+        }
+        Ok(())
+    }
+
+    pub async fn entitlements(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> DomainResult<(Organization, Entitlements)> {
+        let (org, _) = self
+            .organization_for(caller, name, Action::ReadOrganization)
+            .await?;
+        Ok((org, self.server_entitlements()))
+    }
+
+    /// The features this server provides, the same for every organization.
+    pub fn server_entitlements(&self) -> Entitlements {
+        Entitlements {
+            operations: self.settings.operations,
+            state_storage: true,
+            teams: false,
+            agents: false,
+            private_module_registry: false,
+            sso: false,
+            vcs_integrations: false,
+            run_tasks: false,
+            sentinel: false,
+            cost_estimation: false,
+            audit_logging: false,
+        }
+    }
+}
+
+fn apply_changes(org: &mut Organization, changes: OrganizationChanges) -> DomainResult<()> {
+    if let Some(name) = changes.name {
+        validate::organization_name(&name)?;
+        org.name = name;
+    }
+    if let Some(email) = changes.email {
+        validate::email(&email)?;
+        org.email = email;
+    }
+    for (attribute, minutes) in [
+        ("session-timeout", changes.session_timeout.flatten()),
+        ("session-remember", changes.session_remember.flatten()),
+    ] {
+        if minutes.is_some_and(|m| m <= 0) {
+            return Err(DomainError::invalid(
+                attribute,
+                "must be a positive number of minutes",
+            ));
+        }
+    }
+    if let Some(minutes) = changes.session_timeout {
+        org.session_timeout = minutes;
+    }
+    if let Some(minutes) = changes.session_remember {
+        org.session_remember = minutes;
+    }
+    if let Some(policy) = changes.collaborator_auth_policy {
+        if !matches!(policy.as_str(), "password" | "two_factor_mandatory") {
+            return Err(DomainError::invalid(
+                "collaborator-auth-policy",
+                "must be password or two_factor_mandatory",
+            ));
+        }
+        org.collaborator_auth_policy = policy;
+    }
+    if let Some(mode) = changes.default_execution_mode {
+        if mode == ExecutionMode::Agent {
+            return Err(DomainError::invalid(
+                "default-execution-mode",
+                "agent execution needs a default agent pool, and this organization has none",
+            ));
+        }
+        org.default_execution_mode = mode;
+    }
+    if let Some(enabled) = changes.cost_estimation_enabled {
+        org.cost_estimation_enabled = enabled;
+    }
+    if let Some(enforced) = changes.assessments_enforced {
+        org.assessments_enforced = enforced;
+    }
+    if let Some(allowed) = changes.allow_force_delete_workspaces {
+        org.allow_force_delete_workspaces = allowed;
+    }
+    Ok(())
+}
+
+fn owners_team(org: &Organization) -> Team {
+    Team {
+        id: ids::new_id(ids::TEAM),
+        organization_id: org.id.clone(),
+        name: OWNERS_TEAM.into(),
+        is_owners: true,
+        visibility: "secret".into(),
+        created_at: org.created_at,
+    }
+}
+
+fn default_project(org: &Organization) -> Project {
+    Project {
+        id: ids::new_id(ids::PROJECT),
+        organization_id: org.id.clone(),
+        name: DEFAULT_PROJECT.into(),
+        description: String::new(),
+        is_default: true,
+        created_at: org.created_at,
+    }
+}
+
+/// A uniqueness conflict on a name, as HCP Terraform words it.
+pub(crate) fn name_taken(err: StorageError) -> DomainError {
+    match err {
+        StorageError::Conflict(_) => DomainError::invalid("name", "Name has already been taken"),
+        other => other.into(),
+    }
+}

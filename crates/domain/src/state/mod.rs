@@ -1,0 +1,623 @@
+//! State versions. The rules, as HCP Terraform applies them:
+//! - only the holder of the workspace lock writes state;
+//! - without `force`, a serial below the current one is refused (412), and the same serial
+//!   with other content or another lineage conflicts (409);
+//! - a version is `pending` until its state is uploaded (to a signed URL, or inline) and
+//!   verified against its MD5; only then does it become the workspace's current state, so an
+//!   interrupted or corrupt upload never replaces good state.
+//!
+//! State passes through in chunks: it is hashed, scanned ([`scan`]) and encrypted on its
+//! way to the blob store without ever being held whole.
+
+pub mod outputs;
+pub mod scan;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use terrace_auth::policy::Action;
+use terrace_storage::blob::BlobStream;
+use terrace_storage::model::{
+    JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput,
+    StateVersionStatus, Workspace,
+};
+use terrace_storage::{clock, ids};
+
+use self::outputs::{open_output, seal_outputs, OutputView};
+use self::scan::{ScannedState, StateScanner};
+use crate::access::WorkspaceRef;
+use crate::{Caller, DomainError, DomainResult, Services};
+
+pub const STATE_UPLOAD: &str = "state-upload";
+pub const JSON_STATE_UPLOAD: &str = "json-state-upload";
+
+/// Where a workspace's blobs live; deleting the prefix deletes them all.
+pub fn workspace_prefix(workspace_id: &str) -> String {
+    format!("workspaces/{workspace_id}/")
+}
+
+fn state_key(sv: &StateVersion) -> String {
+    format!(
+        "{}state-versions/{}/state",
+        workspace_prefix(&sv.workspace_id),
+        sv.id
+    )
+}
+
+fn json_state_key(sv: &StateVersion) -> String {
+    format!(
+        "{}state-versions/{}/json-state",
+        workspace_prefix(&sv.workspace_id),
+        sv.id
+    )
+}
+
+/// A create request. Binary attributes are base64 as they arrive.
+#[derive(Debug, Clone, Default)]
+pub struct NewStateVersion {
+    pub serial: i64,
+    pub md5: String,
+    pub lineage: Option<String>,
+    pub force: bool,
+    pub state: Option<String>,
+    pub json_state: Option<String>,
+    pub json_state_outputs: Option<String>,
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateVersionView {
+    pub state_version: StateVersion,
+    pub outputs: Vec<OutputView>,
+    /// Capability tokens for the uploads, while the version is pending.
+    pub upload: Option<UploadTokens>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadTokens {
+    pub state: String,
+    pub json_state: String,
+}
+
+impl Services {
+    pub async fn create_state_version(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        new: NewStateVersion,
+    ) -> DomainResult<StateVersionView> {
+        let (ws, _, _) = self
+            .workspace_for(
+                caller,
+                &WorkspaceRef::Id(workspace_id.into()),
+                Action::CreateStateVersion,
+            )
+            .await?;
+        self.require_lock(caller, &ws).await?;
+        if new.serial < 0 {
+            return Err(DomainError::invalid("serial", "must not be negative"));
+        }
+        let md5 = new.md5.to_ascii_lowercase();
+        if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DomainError::invalid(
+                "md5",
+                "must be the hex MD5 of the state (32 characters)",
+            ));
+        }
+        if !new.force {
+            self.check_succession(&ws, new.serial, &md5, new.lineage.as_deref())
+                .await?;
+        }
+        let state = decode_base64(new.state.as_deref(), "state")?;
+        let json_state = decode_base64(new.json_state.as_deref(), "json-state")?;
+        let json_outputs = decode_base64(new.json_state_outputs.as_deref(), "json-state-outputs")?;
+        if let Some(bytes) = &state {
+            // Inline state is checked before anything is written.
+            if hex::encode(Md5::digest(bytes)) != md5 {
+                return Err(md5_mismatch());
+            }
+            scan::scan(bytes).map_err(|e| DomainError::invalid("state", e.to_string()))?;
+        }
+        let sv = StateVersion {
+            id: ids::new_id(ids::STATE_VERSION),
+            workspace_id: ws.id.clone(),
+            serial: new.serial,
+            lineage: new.lineage,
+            md5,
+            size: 0,
+            status: StateVersionStatus::Pending,
+            json_state_uploaded: false,
+            terraform_version: None,
+            resource_count: 0,
+            resources: JsonText(Vec::new()),
+            run_id: new.run_id,
+            created_by: caller.user().map(|u| u.id.clone()),
+            created_at: clock::now(),
+        };
+        let sealed = match &json_outputs {
+            Some(json) => seal_outputs(json, &sv.id, self.blobs.keyring(), "json-state-outputs")?,
+            None => Vec::new(),
+        };
+        self.store.create_state_version(&sv, &sealed).await?;
+        if let Some(bytes) = json_state {
+            self.blobs.put(&json_state_key(&sv), &bytes).await?;
+            self.store.mark_json_state_uploaded(&sv.id).await?;
+        }
+        if let Some(bytes) = state {
+            self.ingest_state(
+                &sv,
+                futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]),
+            )
+            .await?;
+        }
+        self.state_version_view(self.load_state_version(&sv.id).await?)
+            .await
+    }
+
+    /// Only the lock holder writes state.
+    async fn require_lock(&self, caller: &Caller, ws: &Workspace) -> DomainResult<()> {
+        match ws.lock_holder() {
+            None => Err(DomainError::Conflict(
+                "This workspace is not locked and will only accept state uploads when locked"
+                    .into(),
+            )),
+            Some(holder) if holder != caller.lock_holder() => {
+                let holder = self.describe_holder(Some(&holder)).await?;
+                Err(DomainError::Conflict(format!(
+                    "This workspace is locked by {holder} and will only accept state uploads from them while locked."
+                )))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Refuses a state that does not follow the current one.
+    async fn check_succession(
+        &self,
+        ws: &Workspace,
+        serial: i64,
+        md5: &str,
+        lineage: Option<&str>,
+    ) -> DomainResult<()> {
+        let Some(current_id) = &ws.current_state_version_id else {
+            return Ok(());
+        };
+        let current = self.load_state_version(current_id).await?;
+        if serial < current.serial {
+            return Err(DomainError::PreconditionFailed(format!(
+                "The serial provided in the state file ({serial}) is not greater than the serial currently known remotely ({}). This means that there may be an update performed since your version of that state. Update to the latest state to resolve conflicts and try again",
+                current.serial
+            )));
+        }
+        if serial == current.serial && md5 != current.md5 {
+            return Err(DomainError::Conflict(format!(
+                "The MD5 hash of the state provided does not match what is currently known for the same serial number ({serial})"
+            )));
+        }
+        if let (Some(new), Some(known)) = (lineage, current.lineage.as_deref()) {
+            if new != known {
+                return Err(DomainError::Conflict(format!(
+                    "The lineage provided in the state file ({new}) does not match the value currently known by Terrace ({known}). This means that the provided state is most likely not related to the target workspace. Check that the backend configuration is correct and try again."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives the raw state for a pending version through its signed upload URL.
+    pub async fn upload_state<S, E>(&self, token: &str, body: S) -> DomainResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let id = self.redeem(token, STATE_UPLOAD)?;
+        let sv = self.load_state_version(&id).await?;
+        if sv.status != StateVersionStatus::Pending {
+            return Err(DomainError::Conflict(format!(
+                "state version {} is {}: its state cannot be uploaded again",
+                sv.id, sv.status
+            )));
+        }
+        self.ingest_state(&sv, body).await
+    }
+
+    /// Receives the JSON representation of a version's state (`terraform show -json`).
+    pub async fn upload_json_state<S, E>(&self, token: &str, mut body: S) -> DomainResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let id = self.redeem(token, JSON_STATE_UPLOAD)?;
+        let sv = self.load_state_version(&id).await?;
+        if sv.status == StateVersionStatus::Discarded || sv.json_state_uploaded {
+            return Err(DomainError::Conflict(format!(
+                "state version {} does not accept a JSON state upload any more",
+                sv.id
+            )));
+        }
+        let mut writer = self.blobs.writer(&json_state_key(&sv)).await?;
+        let mut scanner = StateScanner::new();
+        let received: DomainResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| DomainError::Interrupted(e.to_string()))?;
+                self.check_size(writer.size() + chunk.len() as u64)?;
+                scanner
+                    .feed(&chunk)
+                    .map_err(|e| DomainError::bad_request(e.to_string()))?;
+                writer.write(&chunk).await?;
+            }
+            scanner
+                .finish()
+                .map_err(|e| DomainError::bad_request(e.to_string()))?;
+            Ok(())
+        }
+        .await;
+        if let Err(err) = received {
+            writer.abort().await;
+            return Err(err);
+        }
+        writer.finish().await?;
+        self.store.mark_json_state_uploaded(&sv.id).await?;
+        Ok(())
+    }
+
+    fn check_size(&self, size: u64) -> DomainResult<()> {
+        if size > self.settings.max_state_bytes {
+            return Err(DomainError::TooLarge(format!(
+                "state is larger than the server's limit of {} bytes",
+                self.settings.max_state_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Streams a pending version's state into the blob store, verifies it and finalizes the
+    /// version. On any failure the blob is abandoned and the version stays pending.
+    async fn ingest_state<S, E>(&self, sv: &StateVersion, mut body: S) -> DomainResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let mut writer = self.blobs.writer(&state_key(sv)).await?;
+        let mut hasher = Md5::new();
+        let mut scanner = StateScanner::new();
+        let received: DomainResult<ScannedState> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| DomainError::Interrupted(e.to_string()))?;
+                self.check_size(writer.size() + chunk.len() as u64)?;
+                hasher.update(&chunk);
+                scanner
+                    .feed(&chunk)
+                    .map_err(|e| DomainError::bad_request(e.to_string()))?;
+                writer.write(&chunk).await?;
+            }
+            if hex::encode(hasher.finalize()) != sv.md5 {
+                return Err(md5_mismatch());
+            }
+            scanner
+                .finish()
+                .map_err(|e| DomainError::bad_request(e.to_string()))
+        }
+        .await;
+        let scanned = match received {
+            Ok(scanned) => scanned,
+            Err(err) => {
+                writer.abort().await;
+                return Err(err);
+            }
+        };
+        let size = writer.finish().await?;
+        let outputs = match (
+            &scanned.outputs_json,
+            self.store.state_version_outputs(&sv.id).await?.is_empty(),
+        ) {
+            (Some(json), true) => Some(seal_outputs(json, &sv.id, self.blobs.keyring(), "state")?),
+            _ => None,
+        };
+        let summary = StateSummary {
+            size: size as i64,
+            terraform_version: scanned.terraform_version,
+            resources: scanned.resources,
+            outputs,
+        };
+        if !self.store.finalize_state_version(&sv.id, &summary).await? {
+            return Err(DomainError::Conflict(format!(
+                "state version {} was superseded while its state was uploading",
+                sv.id
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn state_version(&self, caller: &Caller, id: &str) -> DomainResult<StateVersionView> {
+        let sv = self
+            .state_version_for(caller, id, Action::ReadStateVersions)
+            .await?;
+        self.state_version_view(sv).await
+    }
+
+    pub async fn current_state_version(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+    ) -> DomainResult<StateVersionView> {
+        let (ws, _, _) = self
+            .workspace_for(caller, workspace, Action::ReadStateVersions)
+            .await?;
+        let id = ws
+            .current_state_version_id
+            .ok_or(DomainError::NotFound("state version"))?;
+        self.state_version_view(self.load_state_version(&id).await?)
+            .await
+    }
+
+    pub async fn list_state_versions(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+        page: PageRequest,
+    ) -> DomainResult<Page<StateVersionView>> {
+        let (ws, _, _) = self
+            .workspace_for(caller, workspace, Action::ReadStateVersions)
+            .await?;
+        let found = self.store.list_state_versions(&ws.id, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for sv in found.items {
+            items.push(self.state_version_view(sv).await?);
+        }
+        Ok(Page {
+            items,
+            total: found.total,
+        })
+    }
+
+    /// The raw state of a finalized version.
+    pub async fn download_state(&self, caller: &Caller, id: &str) -> DomainResult<BlobStream> {
+        let sv = self
+            .state_version_for(caller, id, Action::ReadStateVersions)
+            .await?;
+        if sv.status != StateVersionStatus::Finalized {
+            return Err(DomainError::NotFound("state"));
+        }
+        Ok(self.blobs.read(&state_key(&sv)).await?)
+    }
+
+    pub async fn download_json_state(&self, caller: &Caller, id: &str) -> DomainResult<BlobStream> {
+        let sv = self
+            .state_version_for(caller, id, Action::ReadStateVersions)
+            .await?;
+        if !sv.json_state_uploaded {
+            return Err(DomainError::NotFound("JSON state"));
+        }
+        Ok(self.blobs.read(&json_state_key(&sv)).await?)
+    }
+
+    /// Outputs of the workspace's current state; sensitive values withheld.
+    pub async fn current_state_outputs(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+    ) -> DomainResult<Vec<OutputView>> {
+        let (ws, _, _) = self
+            .workspace_for(caller, workspace, Action::ReadStateOutputs)
+            .await?;
+        let id = ws
+            .current_state_version_id
+            .ok_or(DomainError::NotFound("state version"))?;
+        self.open_outputs(&id).await
+    }
+
+    pub async fn state_version_outputs(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<Vec<OutputView>> {
+        let sv = self
+            .state_version_for(caller, id, Action::ReadStateOutputs)
+            .await?;
+        self.open_outputs(&sv.id).await
+    }
+
+    /// One output, with its value even if sensitive.
+    pub async fn state_version_output(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<OutputView> {
+        let output = self
+            .store
+            .state_version_output_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("state version output"))?;
+        self.state_version_for(caller, &output.state_version_id, Action::ReadStateOutputs)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound(_) => DomainError::NotFound("state version output"),
+                other => other,
+            })?;
+        open_output(output, self.blobs.keyring(), true)
+    }
+
+    async fn open_outputs(&self, state_version_id: &str) -> DomainResult<Vec<OutputView>> {
+        self.store
+            .state_version_outputs(state_version_id)
+            .await?
+            .into_iter()
+            .map(|o| open_output(o, self.blobs.keyring(), false))
+            .collect()
+    }
+
+    /// Makes an earlier version current again, as a new version whose state is the old one's
+    /// with the serial moved past the current serial (so clients accept it as newest).
+    pub async fn rollback_state_version(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        target_id: &str,
+    ) -> DomainResult<StateVersionView> {
+        let (ws, _, _) = self
+            .workspace_for(
+                caller,
+                &WorkspaceRef::Id(workspace_id.into()),
+                Action::CreateStateVersion,
+            )
+            .await?;
+        self.require_lock(caller, &ws).await?;
+        let target = self.load_state_version(target_id).await?;
+        if target.workspace_id != ws.id || target.status != StateVersionStatus::Finalized {
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/rollback-state-version".into()),
+                detail: format!(
+                    "state version {target_id} is not a finalized version of this workspace"
+                ),
+            });
+        }
+        let current_id = ws
+            .current_state_version_id
+            .clone()
+            .ok_or(DomainError::NotFound("state version"))?;
+        let current = self.load_state_version(&current_id).await?;
+        let mut sv = StateVersion {
+            id: ids::new_id(ids::STATE_VERSION),
+            serial: current.serial + 1,
+            status: StateVersionStatus::Pending,
+            json_state_uploaded: false,
+            created_by: caller.user().map(|u| u.id.clone()),
+            created_at: clock::now(),
+            ..target.clone()
+        };
+        let (size, md5) = self.copy_with_serial(&target, &sv).await?;
+        sv.md5 = md5;
+        let outputs: Vec<StateVersionOutput> = self
+            .store
+            .state_version_outputs(&target.id)
+            .await?
+            .into_iter()
+            .map(|o| StateVersionOutput {
+                id: ids::new_id(ids::STATE_VERSION_OUTPUT),
+                state_version_id: sv.id.clone(),
+                ..o
+            })
+            .collect();
+        self.store.create_state_version(&sv, &outputs).await?;
+        let summary = StateSummary {
+            size,
+            terraform_version: target.terraform_version.clone(),
+            resources: target.resources.0.clone(),
+            outputs: None,
+        };
+        self.store.finalize_state_version(&sv.id, &summary).await?;
+        self.state_version_view(self.load_state_version(&sv.id).await?)
+            .await
+    }
+
+    /// Copies `from`'s state to `to`'s blob, rewriting the serial; returns size and MD5.
+    async fn copy_with_serial(
+        &self,
+        from: &StateVersion,
+        to: &StateVersion,
+    ) -> DomainResult<(i64, String)> {
+        /// The serial comes first in every state Terraform writes; give up if it is not found
+        /// within this many bytes rather than buffer a whole state.
+        const HEAD_LIMIT: usize = 1 << 20;
+        let mut source = self.blobs.read(&state_key(from)).await?;
+        let mut writer = self.blobs.writer(&state_key(to)).await?;
+        let mut hasher = Md5::new();
+        let mut scanner = StateScanner::new();
+        let mut head: Vec<u8> = Vec::new();
+        let mut spliced = false;
+        let copied: DomainResult<()> = async {
+            while let Some(chunk) = source.next().await {
+                let chunk = chunk?;
+                if spliced {
+                    hasher.update(&chunk);
+                    writer.write(&chunk).await?;
+                    continue;
+                }
+                scanner
+                    .feed(&chunk)
+                    .map_err(|e| DomainError::Conflict(e.to_string()))?;
+                head.extend_from_slice(&chunk);
+                if let Some((start, end)) = scanner.found().serial_span {
+                    let mut out = head[..start as usize].to_vec();
+                    out.extend_from_slice(to.serial.to_string().as_bytes());
+                    out.extend_from_slice(&head[end as usize..]);
+                    hasher.update(&out);
+                    writer.write(&out).await?;
+                    spliced = true;
+                } else if head.len() > HEAD_LIMIT {
+                    break;
+                }
+            }
+            if !spliced {
+                return Err(DomainError::Conflict(format!(
+                    "state version {} has no serial near its start and cannot be rolled back to",
+                    from.id
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = copied {
+            writer.abort().await;
+            return Err(err);
+        }
+        let size = writer.finish().await?;
+        Ok((size as i64, hex::encode(hasher.finalize())))
+    }
+
+    async fn load_state_version(&self, id: &str) -> DomainResult<StateVersion> {
+        self.store
+            .state_version_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("state version"))
+    }
+
+    /// Loads a state version and authorizes `action` on its workspace.
+    async fn state_version_for(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<StateVersion> {
+        let sv = self.load_state_version(id).await?;
+        self.workspace_for(caller, &WorkspaceRef::Id(sv.workspace_id.clone()), action)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound(_) => DomainError::NotFound("state version"),
+                other => other,
+            })?;
+        Ok(sv)
+    }
+
+    async fn state_version_view(&self, sv: StateVersion) -> DomainResult<StateVersionView> {
+        let outputs = self.open_outputs(&sv.id).await?;
+        let upload = (sv.status == StateVersionStatus::Pending).then(|| UploadTokens {
+            state: self.issue(STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
+            json_state: self.issue(JSON_STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
+        });
+        Ok(StateVersionView {
+            state_version: sv,
+            outputs,
+            upload,
+        })
+    }
+}
+
+fn decode_base64(value: Option<&str>, attribute: &str) -> DomainResult<Option<Vec<u8>>> {
+    value
+        .map(|text| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| DomainError::invalid(attribute, format!("is not valid base64: {e}")))
+        })
+        .transpose()
+}
+
+fn md5_mismatch() -> DomainError {
+    DomainError::invalid(
+        "md5",
+        "The MD5 parameter passed does not match the MD5 of the provided state",
+    )
+}

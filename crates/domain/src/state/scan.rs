@@ -1,0 +1,623 @@
+//! A streaming reader of Terraform state files. It checks that the bytes form one JSON object
+//! and picks out what Terrace records about a state version, the header fields (`version`,
+//! `serial`, `lineage`, `terraform_version`), the raw `outputs` object and a summary of
+//! `resources`, while holding only what it keeps: a 100 MB state passes through in chunks.
+
+use terrace_storage::model::ResourceSummary;
+use thiserror::Error;
+
+/// Deepest nesting accepted; real states stay far below it, and it bounds memory.
+const MAX_DEPTH: usize = 512;
+/// The raw `outputs` object is kept for parsing afterwards, up to this size.
+const MAX_OUTPUTS: usize = 64 << 20;
+/// Captured strings (lineage, resource names, ...) longer than this are ignored.
+const MAX_STRING: usize = 4096;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("not a valid state file: {reason} (at byte {offset})")]
+pub struct ScanError {
+    pub reason: &'static str,
+    pub offset: u64,
+}
+
+/// What a scan found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ScannedState {
+    pub version: Option<u64>,
+    pub serial: Option<i64>,
+    /// Byte range of the serial's digits, so it can be rewritten in place (rollback).
+    pub serial_span: Option<(u64, u64)>,
+    pub lineage: Option<String>,
+    pub terraform_version: Option<String>,
+    /// The `outputs` value as raw JSON; `None` if absent or larger than the limit.
+    pub outputs_json: Option<Vec<u8>>,
+    pub resources: Vec<ResourceSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Version,
+    Serial,
+    Lineage,
+    TerraformVersion,
+    Outputs,
+    Resources,
+    Mode,
+    Type,
+    Name,
+    Module,
+    Provider,
+    Instances,
+    Other,
+}
+
+impl Key {
+    fn of(raw: &[u8]) -> Key {
+        match raw {
+            b"version" => Key::Version,
+            b"serial" => Key::Serial,
+            b"lineage" => Key::Lineage,
+            b"terraform_version" => Key::TerraformVersion,
+            b"outputs" => Key::Outputs,
+            b"resources" => Key::Resources,
+            b"mode" => Key::Mode,
+            b"type" => Key::Type,
+            b"name" => Key::Name,
+            b"module" => Key::Module,
+            b"provider" => Key::Provider,
+            b"instances" => Key::Instances,
+            _ => Key::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Value,
+    /// Right after `[`: a value or `]`.
+    ValueOrClose,
+    /// Right after `{`: a key or `}`.
+    KeyOrClose,
+    Key,
+    Colon,
+    CommaOrClose,
+    /// The top-level value is complete; only whitespace may follow.
+    Nothing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    Object(Key),
+    Array,
+}
+
+/// Where a scalar being read goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    None,
+    Version,
+    Serial,
+    Lineage,
+    TerraformVersion,
+    Resource(Key),
+}
+
+#[derive(Debug)]
+enum Lex {
+    Between,
+    Str {
+        escape: bool,
+        is_key: bool,
+    },
+    Number,
+    Literal {
+        expected: &'static [u8],
+        matched: usize,
+    },
+}
+
+pub struct StateScanner {
+    offset: u64,
+    stack: Vec<Frame>,
+    expect: Expect,
+    lex: Lex,
+    /// Bytes of the key or scalar being read, when it is worth keeping.
+    token: Vec<u8>,
+    keep_token: bool,
+    target: Target,
+    /// Raw capture of the `outputs` value: the bytes and the stack depth it started at.
+    outputs: Option<(Vec<u8>, usize)>,
+    outputs_overflow: bool,
+    resource: Option<ResourceSummary>,
+    found: ScannedState,
+}
+
+impl Default for StateScanner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StateScanner {
+    pub fn new() -> StateScanner {
+        StateScanner {
+            offset: 0,
+            stack: Vec::new(),
+            expect: Expect::Value,
+            lex: Lex::Between,
+            token: Vec::new(),
+            keep_token: false,
+            target: Target::None,
+            outputs: None,
+            outputs_overflow: false,
+            resource: None,
+            found: ScannedState::default(),
+        }
+    }
+
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), ScanError> {
+        for &byte in data {
+            if let Some((raw, _)) = &mut self.outputs {
+                raw.push(byte);
+                if raw.len() > MAX_OUTPUTS {
+                    self.outputs = None;
+                    self.outputs_overflow = true;
+                }
+            }
+            self.step(byte)?;
+            self.offset += 1;
+        }
+        Ok(())
+    }
+
+    /// What the scan has found so far.
+    pub fn found(&self) -> &ScannedState {
+        &self.found
+    }
+
+    pub fn finish(mut self) -> Result<ScannedState, ScanError> {
+        if let Lex::Number = self.lex {
+            self.end_number()?;
+        }
+        if !matches!(self.lex, Lex::Between) || self.expect != Expect::Nothing {
+            return Err(self.error("unexpected end of data"));
+        }
+        Ok(self.found)
+    }
+
+    fn error(&self, reason: &'static str) -> ScanError {
+        ScanError {
+            reason,
+            offset: self.offset,
+        }
+    }
+
+    fn step(&mut self, byte: u8) -> Result<(), ScanError> {
+        match &mut self.lex {
+            Lex::Str { escape, is_key } => {
+                if *escape {
+                    if !b"\"\\/bfnrtu".contains(&byte) {
+                        return Err(self.error("invalid escape in string"));
+                    }
+                    *escape = false;
+                } else if byte == b'\\' {
+                    *escape = true;
+                } else if byte == b'"' {
+                    let is_key = *is_key;
+                    self.lex = Lex::Between;
+                    return if is_key {
+                        self.end_key()
+                    } else {
+                        self.end_scalar()
+                    };
+                } else if byte < 0x20 {
+                    return Err(self.error("control character in string"));
+                }
+                self.push_token(byte);
+                Ok(())
+            }
+            Lex::Number => {
+                if byte.is_ascii_digit() || b"+-.eE".contains(&byte) {
+                    self.push_token(byte);
+                    Ok(())
+                } else {
+                    self.end_number()?;
+                    self.step(byte)
+                }
+            }
+            Lex::Literal { expected, matched } => {
+                if expected.get(*matched) != Some(&byte) {
+                    return Err(self.error("invalid literal"));
+                }
+                *matched += 1;
+                if *matched == expected.len() {
+                    self.lex = Lex::Between;
+                    self.value_done();
+                }
+                Ok(())
+            }
+            Lex::Between => self.between(byte),
+        }
+    }
+
+    fn between(&mut self, byte: u8) -> Result<(), ScanError> {
+        if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            return Ok(());
+        }
+        match (self.expect, byte) {
+            (Expect::Value | Expect::ValueOrClose, _) if byte != b']' => self.start_value(byte),
+            (Expect::ValueOrClose | Expect::CommaOrClose, b']')
+                if self.stack.last() == Some(&Frame::Array) =>
+            {
+                self.close()
+            }
+            (Expect::KeyOrClose | Expect::CommaOrClose, b'}')
+                if matches!(self.stack.last(), Some(Frame::Object(_))) =>
+            {
+                self.close()
+            }
+            (Expect::KeyOrClose | Expect::Key, b'"') => {
+                self.begin_token(true);
+                self.lex = Lex::Str {
+                    escape: false,
+                    is_key: true,
+                };
+                Ok(())
+            }
+            (Expect::Colon, b':') => {
+                self.expect = Expect::Value;
+                Ok(())
+            }
+            (Expect::CommaOrClose, b',') => {
+                self.expect = match self.stack.last() {
+                    Some(Frame::Array) => Expect::Value,
+                    _ => Expect::Key,
+                };
+                Ok(())
+            }
+            (Expect::Nothing, _) => Err(self.error("data after the end of the state")),
+            _ => Err(self.error("unexpected character")),
+        }
+    }
+
+    /// The value that starts with `byte`, in the context of the stack.
+    fn start_value(&mut self, byte: u8) -> Result<(), ScanError> {
+        if self.stack.is_empty() && byte != b'{' {
+            return Err(self.error("a state must be a JSON object"));
+        }
+        let depth = self.stack.len();
+        let root_key = match self.stack.as_slice() {
+            [Frame::Object(key)] => Some(*key),
+            _ => None,
+        };
+        if root_key == Some(Key::Outputs) && self.outputs.is_none() && !self.outputs_overflow {
+            self.outputs = Some((vec![byte], depth));
+        }
+        self.target = match (root_key, self.resource_field()) {
+            (Some(Key::Version), _) => Target::Version,
+            (Some(Key::Serial), _) => Target::Serial,
+            (Some(Key::Lineage), _) => Target::Lineage,
+            (Some(Key::TerraformVersion), _) => Target::TerraformVersion,
+            (_, Some(key)) => Target::Resource(key),
+            _ => Target::None,
+        };
+        if self.in_instances() {
+            if let Some(resource) = &mut self.resource {
+                resource.count += 1;
+            }
+        }
+        match byte {
+            b'{' | b'[' => {
+                if self.is_resource_element() && byte == b'{' {
+                    self.resource = Some(ResourceSummary {
+                        mode: String::new(),
+                        kind: String::new(),
+                        name: String::new(),
+                        module: "root".into(),
+                        provider: String::new(),
+                        count: 0,
+                    });
+                }
+                if depth >= MAX_DEPTH {
+                    return Err(self.error("nesting too deep"));
+                }
+                if byte == b'{' {
+                    self.stack.push(Frame::Object(Key::Other));
+                    self.expect = Expect::KeyOrClose;
+                } else {
+                    self.stack.push(Frame::Array);
+                    self.expect = Expect::ValueOrClose;
+                }
+                Ok(())
+            }
+            b'"' => {
+                self.begin_token(false);
+                self.lex = Lex::Str {
+                    escape: false,
+                    is_key: false,
+                };
+                Ok(())
+            }
+            b'-' | b'0'..=b'9' => {
+                self.begin_token(false);
+                self.push_token(byte);
+                self.lex = Lex::Number;
+                Ok(())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => Err(self.error("unexpected character")),
+        }
+    }
+
+    fn literal(&mut self, expected: &'static [u8]) -> Result<(), ScanError> {
+        self.lex = Lex::Literal {
+            expected,
+            matched: 1,
+        };
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), ScanError> {
+        let closing_resource = self.stack.len() == 3 && self.is_resource_element_frame();
+        self.stack.pop();
+        if closing_resource {
+            if let Some(resource) = self.resource.take() {
+                self.found.resources.push(resource);
+            }
+        }
+        self.value_done();
+        Ok(())
+    }
+
+    /// A value just ended: update what the enclosing container expects next.
+    fn value_done(&mut self) {
+        if let Some((raw, depth)) = &self.outputs {
+            if self.stack.len() == *depth {
+                self.found.outputs_json = Some(raw.clone());
+                self.outputs = None;
+                self.outputs_overflow = true; // only the first `outputs` counts
+            }
+        }
+        self.target = Target::None;
+        self.expect = if self.stack.is_empty() {
+            Expect::Nothing
+        } else {
+            Expect::CommaOrClose
+        };
+    }
+
+    fn begin_token(&mut self, is_key: bool) {
+        self.token.clear();
+        self.keep_token = is_key || self.target != Target::None;
+    }
+
+    fn push_token(&mut self, byte: u8) {
+        if self.keep_token {
+            if self.token.len() < MAX_STRING {
+                self.token.push(byte);
+            } else {
+                self.keep_token = false;
+            }
+        }
+    }
+
+    fn end_key(&mut self) -> Result<(), ScanError> {
+        let key = if self.keep_token {
+            Key::of(&self.token)
+        } else {
+            Key::Other
+        };
+        if let Some(Frame::Object(current)) = self.stack.last_mut() {
+            *current = key;
+        }
+        self.expect = Expect::Colon;
+        Ok(())
+    }
+
+    fn end_number(&mut self) -> Result<(), ScanError> {
+        self.lex = Lex::Between;
+        match self.target {
+            Target::Serial if self.keep_token => {
+                let text = std::str::from_utf8(&self.token).unwrap_or_default();
+                self.found.serial = Some(
+                    text.parse()
+                        .map_err(|_| self.error("serial is not an integer"))?,
+                );
+                self.found.serial_span = Some((self.offset - self.token.len() as u64, self.offset));
+            }
+            Target::Version if self.keep_token => {
+                let text = std::str::from_utf8(&self.token).unwrap_or_default();
+                self.found.version = text.parse().ok();
+            }
+            _ => {}
+        }
+        self.value_done();
+        Ok(())
+    }
+
+    fn end_scalar(&mut self) -> Result<(), ScanError> {
+        if self.keep_token && self.target != Target::None {
+            // Decode escapes by letting serde_json read the string literal.
+            let mut literal = Vec::with_capacity(self.token.len() + 2);
+            literal.push(b'"');
+            literal.extend_from_slice(&self.token);
+            literal.push(b'"');
+            let text: String = serde_json::from_slice(&literal)
+                .map_err(|_| self.error("invalid escape in string"))?;
+            match (self.target, &mut self.resource) {
+                (Target::Lineage, _) => self.found.lineage = Some(text),
+                (Target::TerraformVersion, _) => self.found.terraform_version = Some(text),
+                (Target::Resource(field), Some(resource)) => match field {
+                    Key::Mode => resource.mode = text,
+                    Key::Type => resource.kind = text,
+                    Key::Name => resource.name = text,
+                    Key::Module => resource.module = text,
+                    Key::Provider => resource.provider = text,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        self.value_done();
+        Ok(())
+    }
+
+    /// The stack is `{resources: [` — a value here is one resource.
+    fn is_resource_element(&self) -> bool {
+        matches!(
+            self.stack.as_slice(),
+            [Frame::Object(Key::Resources), Frame::Array]
+        )
+    }
+
+    /// The innermost frame is a resource object.
+    fn is_resource_element_frame(&self) -> bool {
+        matches!(
+            self.stack.as_slice(),
+            [
+                Frame::Object(Key::Resources),
+                Frame::Array,
+                Frame::Object(_)
+            ]
+        )
+    }
+
+    /// The field of a resource whose value is about to start, if any.
+    fn resource_field(&self) -> Option<Key> {
+        match self.stack.as_slice() {
+            [Frame::Object(Key::Resources), Frame::Array, Frame::Object(key)]
+                if *key != Key::Other && *key != Key::Instances =>
+            {
+                Some(*key)
+            }
+            _ => None,
+        }
+    }
+
+    /// The stack is `{resources: [{instances: [` — a value here is one instance.
+    fn in_instances(&self) -> bool {
+        matches!(
+            self.stack.as_slice(),
+            [
+                Frame::Object(Key::Resources),
+                Frame::Array,
+                Frame::Object(Key::Instances),
+                Frame::Array
+            ]
+        )
+    }
+}
+
+/// Scans a whole state held in memory.
+pub fn scan(data: &[u8]) -> Result<ScannedState, ScanError> {
+    let mut scanner = StateScanner::new();
+    scanner.feed(data)?;
+    scanner.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = r#"{
+  "version": 4,
+  "terraform_version": "1.11.4",
+  "serial": 12,
+  "lineage": "24ffe236-bd07-106a-a121-2a88ddc1b9e1",
+  "outputs": {"greeting": {"value": "hello", "type": "string"},
+              "nums": {"value": [1, 2.5e3, -3], "type": ["list", "number"], "sensitive": true}},
+  "resources": [
+    {"mode": "managed", "type": "terraform_data", "name": "example",
+     "provider": "provider[\"terraform.io/builtin/terraform\"]",
+     "instances": [{"schema_version": 0, "attributes": {"id": "a", "nested": [[{}], {"k": null}]}},
+                   {"index_key": 1, "attributes": {"mode": "trap", "type": "trap"}}]},
+    {"module": "module.net", "mode": "data", "type": "terraform_remote_state", "name": "vpc",
+     "provider": "provider[\"terraform.io/builtin/terraform\"]", "instances": []}
+  ],
+  "check_results": null
+}"#;
+
+    #[test]
+    fn reads_header_outputs_and_resources() {
+        let found = scan(FIXTURE.as_bytes()).unwrap();
+        assert_eq!(found.version, Some(4));
+        assert_eq!(found.serial, Some(12));
+        let (start, end) = found.serial_span.unwrap();
+        assert_eq!(&FIXTURE.as_bytes()[start as usize..end as usize], b"12");
+        assert_eq!(
+            found.lineage.as_deref(),
+            Some("24ffe236-bd07-106a-a121-2a88ddc1b9e1")
+        );
+        assert_eq!(found.terraform_version.as_deref(), Some("1.11.4"));
+        let outputs: serde_json::Value =
+            serde_json::from_slice(&found.outputs_json.unwrap()).unwrap();
+        assert_eq!(outputs["nums"]["value"][1], serde_json::json!(2500.0));
+        assert_eq!(found.resources.len(), 2);
+        let first = &found.resources[0];
+        assert_eq!(
+            (
+                first.mode.as_str(),
+                first.kind.as_str(),
+                first.name.as_str(),
+                first.module.as_str()
+            ),
+            ("managed", "terraform_data", "example", "root")
+        );
+        assert_eq!(
+            first.provider,
+            "provider[\"terraform.io/builtin/terraform\"]"
+        );
+        assert_eq!(
+            first.count, 2,
+            "nested attribute keys must not be mistaken for fields"
+        );
+        assert_eq!(found.resources[1].module, "module.net");
+        assert_eq!(found.resources[1].count, 0);
+    }
+
+    #[test]
+    fn chunking_does_not_matter() {
+        let whole = scan(FIXTURE.as_bytes()).unwrap();
+        for size in [1, 2, 3, 7, 64] {
+            let mut scanner = StateScanner::new();
+            for chunk in FIXTURE.as_bytes().chunks(size) {
+                scanner.feed(chunk).unwrap();
+            }
+            assert_eq!(scanner.finish().unwrap(), whole, "chunk size {size}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_json_object() {
+        for bad in [
+            "",
+            "[]",
+            "42",
+            "{",
+            "{\"a\":1",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "{\"a\":[1,]}",
+            "{\"a\":tru}",
+            "{\"a\":1}}",
+            "{\"a\":1} x",
+            "{\"a\":\"unterminated}",
+            "{\"serial\":1.5}",
+            "{\"a\":\"bad\\qescape\"}",
+        ] {
+            assert!(scan(bad.as_bytes()).is_err(), "accepted {bad:?}");
+        }
+        assert!(scan(b"{}").is_ok());
+        assert!(scan(b" {\"a\":[true,false,null,-1.2e-3,\"\\\"\"]} \n").is_ok());
+    }
+
+    #[test]
+    fn the_real_cli_fixture_scans() {
+        let found = scan(include_bytes!("../../tests/fixtures/terraform.tfstate")).unwrap();
+        assert_eq!(found.serial, Some(4));
+        assert_eq!(found.resources.len(), 1);
+        assert_eq!(found.resources[0].count, 1);
+    }
+}

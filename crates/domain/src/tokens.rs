@@ -1,0 +1,140 @@
+//! API tokens: issued to users (through the API, `terraform login` or the admin CLI), stored
+//! only as hashes, and turned back into a [`Caller`] on every request.
+
+use chrono::{DateTime, Utc};
+use terrace_auth::secret;
+use terrace_storage::model::{Page, PageRequest, Token, TokenKind};
+use terrace_storage::{clock, ids};
+
+use crate::{Caller, DomainError, DomainResult, Principal, Services};
+
+/// `last-used-at` is refreshed at most this often, so reads do not become writes.
+const TOUCH_INTERVAL: i64 = 60;
+
+impl Services {
+    /// Resolves a bearer secret to the caller it stands for.
+    pub async fn authenticate(&self, bearer: &str) -> DomainResult<Caller> {
+        let token = self
+            .store
+            .token_by_hash(&secret::hash(bearer))
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let now = clock::now();
+        if token.expires_at.is_some_and(|at| at <= now) {
+            return Err(DomainError::Unauthorized);
+        }
+        let principal = match token.kind {
+            TokenKind::User => Principal::User(
+                self.store
+                    .user_by_id(&token.owner_id)
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?,
+            ),
+            TokenKind::Team | TokenKind::Organization => return Err(DomainError::Unauthorized),
+        };
+        if token
+            .last_used_at
+            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_INTERVAL)
+        {
+            self.store.touch_token(&token.id, now).await?;
+        }
+        Ok(Caller {
+            principal,
+            token_id: Some(token.id),
+        })
+    }
+
+    /// Creates an API token for the caller's own user; returns it with its secret, which is
+    /// shown this once.
+    pub async fn create_user_token(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        description: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> DomainResult<(Token, String)> {
+        let user = self.current_user(caller);
+        if user.id != user_id {
+            return Err(DomainError::NotFound("user"));
+        }
+        if expires_at.is_some_and(|at| at <= clock::now()) {
+            return Err(DomainError::invalid("expired-at", "must be in the future"));
+        }
+        self.issue_user_token(user_id, description, expires_at, Some(user_id))
+            .await
+    }
+
+    /// Issues a token for `username` without a caller (admin CLI).
+    pub async fn create_token_for_username(
+        &self,
+        username: &str,
+        description: Option<String>,
+    ) -> DomainResult<String> {
+        let user = self.user_by_username(username).await?;
+        Ok(self
+            .issue_user_token(&user.id, description, None, None)
+            .await?
+            .1)
+    }
+
+    pub(crate) async fn issue_user_token(
+        &self,
+        user_id: &str,
+        description: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+        created_by: Option<&str>,
+    ) -> DomainResult<(Token, String)> {
+        if description.as_ref().is_some_and(|d| d.len() > 1024) {
+            return Err(DomainError::invalid(
+                "description",
+                "may be at most 1024 characters",
+            ));
+        }
+        let secret = secret::new_token();
+        let token = Token {
+            id: ids::new_id(ids::TOKEN),
+            kind: TokenKind::User,
+            owner_id: user_id.to_string(),
+            description,
+            secret_hash: secret::hash(&secret),
+            created_by: created_by.map(str::to_string),
+            created_at: clock::now(),
+            last_used_at: None,
+            expires_at,
+        };
+        self.store.create_token(&token).await?;
+        Ok((token, secret))
+    }
+
+    pub async fn list_user_tokens(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        page: PageRequest,
+    ) -> DomainResult<Page<Token>> {
+        if self.current_user(caller).id != user_id {
+            return Err(DomainError::NotFound("user"));
+        }
+        Ok(self
+            .store
+            .list_tokens(TokenKind::User, user_id, page)
+            .await?)
+    }
+
+    /// A token of the caller's own.
+    pub async fn user_token(&self, caller: &Caller, id: &str) -> DomainResult<Token> {
+        let token = self.store.token_by_id(id).await?;
+        match token {
+            Some(t) if t.kind == TokenKind::User && t.owner_id == self.current_user(caller).id => {
+                Ok(t)
+            }
+            _ => Err(DomainError::NotFound("authentication token")),
+        }
+    }
+
+    pub async fn delete_user_token(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let token = self.user_token(caller, id).await?;
+        self.store.delete_token(&token.id).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Users: created by the first start or an administrator, read by themselves and others.
+
+use terrace_storage::model::User;
+use terrace_storage::{clock, ids};
+
+use crate::organizations::name_taken;
+use crate::{validate, Caller, DomainError, DomainResult, Principal, Services};
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password: Option<String>,
+    pub site_admin: bool,
+}
+
+impl Services {
+    /// Creates a user (administrative: first start and `terrace admin user create`).
+    pub async fn create_user(&self, new: NewUser) -> DomainResult<User> {
+        validate_username(&new.username)?;
+        validate::email(&new.email)?;
+        if let Some(password) = &new.password {
+            validate_password(password)?;
+        }
+        let user = User {
+            id: ids::new_id(ids::USER),
+            username: new.username,
+            email: new.email,
+            password_hash: new.password.as_deref().map(terrace_auth::password::hash),
+            is_site_admin: new.site_admin,
+            created_at: clock::now(),
+        };
+        self.store
+            .create_user(&user)
+            .await
+            .map_err(|e| match name_taken(e) {
+                DomainError::Invalid { .. } => {
+                    DomainError::invalid("username", "Username has already been taken")
+                }
+                other => other,
+            })?;
+        Ok(user)
+    }
+
+    pub async fn set_password(&self, username: &str, password: &str) -> DomainResult<()> {
+        validate_password(password)?;
+        let user = self.user_by_username(username).await?;
+        self.store
+            .set_password_hash(&user.id, &terrace_auth::password::hash(password))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> DomainResult<User> {
+        self.store
+            .user_by_username(username)
+            .await?
+            .ok_or(DomainError::NotFound("user"))
+    }
+
+    /// The user behind the caller.
+    pub fn current_user<'c>(&self, caller: &'c Caller) -> &'c User {
+        let Principal::User(user) = &caller.principal;
+        user
+    }
+
+    /// Any user by ID: usernames are not secret between users of one server, emails are
+    /// (the API leaves them out of this view).
+    pub async fn user(&self, _caller: &Caller, id: &str) -> DomainResult<User> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("user"))
+    }
+
+    pub async fn count_users(&self) -> DomainResult<u64> {
+        Ok(self.store.count_users().await?)
+    }
+}
+
+pub(crate) fn validate_username(name: &str) -> DomainResult<()> {
+    if (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "username",
+            format!(
+                "\"{name}\" is not a valid username: use 1-64 letters, digits, '-', '_' or '.'"
+            ),
+        ))
+    }
+}
+
+fn validate_password(password: &str) -> DomainResult<()> {
+    if password.chars().count() >= 8 {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "password",
+            "passwords need at least 8 characters",
+        ))
+    }
+}

@@ -1,0 +1,503 @@
+//! Workspaces: settings with HCP Terraform's defaults, the execution mode inherited from the
+//! organization unless overridden, locking, and deletion (forced or safe).
+
+use chrono::{DateTime, Utc};
+use terrace_auth::policy::{Access, Action};
+use terrace_storage::model::{
+    ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
+    TagBinding, Workspace,
+};
+use terrace_storage::store::WorkspaceFilter;
+use terrace_storage::{clock, ids};
+
+pub use crate::access::WorkspaceRef;
+use crate::organizations::name_taken;
+use crate::{validate, Caller, DomainError, DomainResult, Services};
+
+/// A workspace with what its API representation needs.
+#[derive(Debug, Clone)]
+pub struct WorkspaceView {
+    pub workspace: Workspace,
+    pub organization: Organization,
+    pub tags: Vec<TagBinding>,
+    pub access: Access,
+}
+
+impl WorkspaceView {
+    /// The execution mode in effect: the workspace's own or the organization's default.
+    pub fn execution_mode(&self) -> ExecutionMode {
+        self.workspace
+            .execution_mode
+            .unwrap_or(self.organization.default_execution_mode)
+    }
+}
+
+/// Settings a create or update request may carry; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` returns to the organization's default.
+    pub execution_mode: Option<Option<ExecutionMode>>,
+    /// Deprecated alias: true is remote execution, false local.
+    pub operations: Option<bool>,
+    pub agent_pool_id: Option<Option<String>>,
+    pub auto_apply: Option<bool>,
+    pub allow_destroy_plan: Option<bool>,
+    pub file_triggers_enabled: Option<bool>,
+    pub global_remote_state: Option<bool>,
+    pub queue_all_runs: Option<bool>,
+    pub speculative_enabled: Option<bool>,
+    pub structured_run_output_enabled: Option<bool>,
+    pub assessments_enabled: Option<bool>,
+    pub source_name: Option<String>,
+    pub source_url: Option<String>,
+    pub terraform_version: Option<String>,
+    pub trigger_prefixes: Option<Vec<String>>,
+    pub trigger_patterns: Option<Vec<String>>,
+    pub working_directory: Option<String>,
+    pub auto_destroy_at: Option<Option<DateTime<Utc>>>,
+    pub project_id: Option<String>,
+    /// Replaces the workspace's tags (create: sets them).
+    pub tags: Option<Vec<TagBinding>>,
+}
+
+impl Services {
+    pub async fn create_workspace(
+        &self,
+        caller: &Caller,
+        org_name: &str,
+        changes: WorkspaceChanges,
+    ) -> DomainResult<WorkspaceView> {
+        let (org, access) = self
+            .organization_for(caller, org_name, Action::CreateWorkspace)
+            .await?;
+        let name = changes
+            .name
+            .clone()
+            .ok_or_else(|| DomainError::invalid("name", "a workspace needs a name"))?;
+        let project = self.store.default_project(&org.id).await?.ok_or_else(|| {
+            DomainError::Conflict(format!("organization {} has no default project", org.name))
+        })?;
+        let now = clock::now();
+        let mut ws = Workspace {
+            id: ids::new_id(ids::WORKSPACE),
+            organization_id: org.id.clone(),
+            project_id: project.id,
+            name,
+            description: String::new(),
+            execution_mode: None,
+            agent_pool_id: None,
+            auto_apply: false,
+            allow_destroy_plan: true,
+            file_triggers_enabled: true,
+            global_remote_state: false,
+            queue_all_runs: false,
+            speculative_enabled: true,
+            structured_run_output_enabled: true,
+            assessments_enabled: false,
+            source_name: None,
+            source_url: None,
+            terraform_version: "latest".into(),
+            trigger_prefixes: JsonText(Vec::new()),
+            trigger_patterns: JsonText(Vec::new()),
+            working_directory: String::new(),
+            auto_destroy_at: None,
+            lock_kind: None,
+            lock_holder_id: None,
+            lock_reason: None,
+            locked_at: None,
+            current_state_version_id: None,
+            resource_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let tags = self
+            .apply_workspace_changes(&org, &mut ws, changes)
+            .await?
+            .unwrap_or_default();
+        self.store
+            .create_workspace(&ws, &tags)
+            .await
+            .map_err(name_taken)?;
+        Ok(WorkspaceView {
+            workspace: ws,
+            organization: org,
+            tags,
+            access,
+        })
+    }
+
+    pub async fn workspace(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+    ) -> DomainResult<WorkspaceView> {
+        let (ws, org, access) = self
+            .workspace_for(caller, workspace, Action::ReadWorkspace)
+            .await?;
+        self.workspace_view(ws, org, access).await
+    }
+
+    pub async fn list_workspaces(
+        &self,
+        caller: &Caller,
+        org_name: &str,
+        filter: &WorkspaceFilter,
+        page: PageRequest,
+    ) -> DomainResult<Page<WorkspaceView>> {
+        let (org, access) = self
+            .organization_for(caller, org_name, Action::ReadWorkspace)
+            .await?;
+        let found = self.store.list_workspaces(&org.id, filter, page).await?;
+        let ids: Vec<String> = found.items.iter().map(|ws| ws.id.clone()).collect();
+        let mut tags = self.store.workspace_tags(&ids).await?;
+        let items = found
+            .items
+            .into_iter()
+            .map(|ws| WorkspaceView {
+                tags: tags.remove(&ws.id).unwrap_or_default(),
+                workspace: ws,
+                organization: org.clone(),
+                access,
+            })
+            .collect();
+        Ok(Page {
+            items,
+            total: found.total,
+        })
+    }
+
+    pub async fn update_workspace(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+        changes: WorkspaceChanges,
+    ) -> DomainResult<WorkspaceView> {
+        let (mut ws, org, access) = self
+            .workspace_for(caller, workspace, Action::UpdateWorkspace)
+            .await?;
+        let tags = self.apply_workspace_changes(&org, &mut ws, changes).await?;
+        ws.updated_at = clock::now();
+        self.store.update_workspace(&ws).await.map_err(name_taken)?;
+        if let Some(tags) = tags {
+            let current = self
+                .store
+                .workspace_tags(std::slice::from_ref(&ws.id))
+                .await?;
+            let stale: Vec<String> = current
+                .get(&ws.id)
+                .into_iter()
+                .flatten()
+                .filter(|old| !tags.iter().any(|new| new.key == old.key))
+                .map(|old| old.key.clone())
+                .collect();
+            self.store.remove_workspace_tags(&ws.id, &stale).await?;
+            self.store
+                .add_workspace_tags(&org.id, &ws.id, &tags)
+                .await?;
+        }
+        self.workspace_view(ws, org, access).await
+    }
+
+    /// Deletes a workspace and its state, whatever it manages.
+    pub async fn delete_workspace(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+    ) -> DomainResult<()> {
+        let (ws, _, _) = self
+            .workspace_for(caller, workspace, Action::DeleteWorkspace)
+            .await?;
+        self.remove_workspace(&ws).await
+    }
+
+    /// Deletes a workspace only if it is unlocked and manages no resources.
+    pub async fn safe_delete_workspace(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+    ) -> DomainResult<()> {
+        let (ws, _, _) = self
+            .workspace_for(caller, workspace, Action::DeleteWorkspace)
+            .await?;
+        if ws.lock_kind.is_some() {
+            return Err(DomainError::Conflict(
+                "Workspace is currently locked. Workspace must be unlocked before it can be safely deleted".into(),
+            ));
+        }
+        if ws.resource_count > 0 {
+            return Err(DomainError::Conflict(format!(
+                "workspace cannot be safely deleted because it is still managing {} resources",
+                ws.resource_count
+            )));
+        }
+        self.remove_workspace(&ws).await
+    }
+
+    async fn remove_workspace(&self, ws: &Workspace) -> DomainResult<()> {
+        self.store.delete_workspace(&ws.id).await?;
+        self.delete_workspace_blobs(&ws.id).await;
+        Ok(())
+    }
+
+    /// Removes a deleted workspace's blobs. The rows are gone already, so a failure here
+    /// leaves unreachable (encrypted) blobs behind, never a broken workspace: log and go on.
+    pub(crate) async fn delete_workspace_blobs(&self, workspace_id: &str) {
+        if let Err(err) = self
+            .blobs
+            .delete_prefix(&crate::state::workspace_prefix(workspace_id))
+            .await
+        {
+            tracing::warn!(workspace = workspace_id, error = %err, "could not delete the blobs of a deleted workspace");
+        }
+    }
+
+    pub async fn lock_workspace(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: Option<String>,
+    ) -> DomainResult<WorkspaceView> {
+        let (ws, org, access) = self
+            .workspace_for(caller, &WorkspaceRef::Id(id.into()), Action::LockWorkspace)
+            .await?;
+        let locked = self
+            .store
+            .lock_workspace(
+                &ws.id,
+                &caller.lock_holder(),
+                reason.as_deref(),
+                clock::now(),
+            )
+            .await?;
+        if !locked {
+            let holder = self.describe_holder(ws.lock_holder().as_ref()).await?;
+            return Err(DomainError::Conflict(format!(
+                "Unable to lock workspace. The workspace is already locked by {holder}."
+            )));
+        }
+        self.reload_view(&ws.id, org, access).await
+    }
+
+    /// Releases the caller's own lock.
+    pub async fn unlock_workspace(&self, caller: &Caller, id: &str) -> DomainResult<WorkspaceView> {
+        let (ws, org, access) = self
+            .workspace_for(
+                caller,
+                &WorkspaceRef::Id(id.into()),
+                Action::UnlockWorkspace,
+            )
+            .await?;
+        let mine = caller.lock_holder();
+        match ws.lock_holder() {
+            None => return Err(not_locked()),
+            Some(holder) if holder != mine => {
+                let holder = self.describe_holder(Some(&holder)).await?;
+                return Err(DomainError::Conflict(format!(
+                    "Unable to unlock workspace. The workspace is locked by {holder}."
+                )));
+            }
+            Some(_) => {}
+        }
+        if !self.store.unlock_workspace(&ws.id, Some(&mine)).await? {
+            return Err(not_locked());
+        }
+        self.reload_view(&ws.id, org, access).await
+    }
+
+    /// Releases whoever's lock (workspace administrators).
+    pub async fn force_unlock_workspace(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<WorkspaceView> {
+        let (ws, org, access) = self
+            .workspace_for(
+                caller,
+                &WorkspaceRef::Id(id.into()),
+                Action::ForceUnlockWorkspace,
+            )
+            .await?;
+        if !self.store.unlock_workspace(&ws.id, None).await? {
+            return Err(not_locked());
+        }
+        self.reload_view(&ws.id, org, access).await
+    }
+
+    /// "User alice", "Run run-..." — how a lock holder is named in messages.
+    pub(crate) async fn describe_holder(
+        &self,
+        holder: Option<&LockHolder>,
+    ) -> DomainResult<String> {
+        Ok(match holder {
+            None => "nobody".into(),
+            Some(LockHolder {
+                kind: LockHolderKind::User,
+                id,
+            }) => match self.store.user_by_id(id).await? {
+                Some(user) => format!("User {}", user.username),
+                None => format!("User {id}"),
+            },
+            Some(LockHolder {
+                kind: LockHolderKind::Run,
+                id,
+            }) => format!("Run {id}"),
+            Some(LockHolder {
+                kind: LockHolderKind::Team,
+                id,
+            }) => format!("Team {id}"),
+        })
+    }
+
+    async fn reload_view(
+        &self,
+        id: &str,
+        org: Organization,
+        access: Access,
+    ) -> DomainResult<WorkspaceView> {
+        let ws = self
+            .store
+            .workspace_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("workspace"))?;
+        self.workspace_view(ws, org, access).await
+    }
+
+    pub(crate) async fn workspace_view(
+        &self,
+        ws: Workspace,
+        org: Organization,
+        access: Access,
+    ) -> DomainResult<WorkspaceView> {
+        let tags = self
+            .store
+            .workspace_tags(std::slice::from_ref(&ws.id))
+            .await?
+            .remove(&ws.id)
+            .unwrap_or_default();
+        Ok(WorkspaceView {
+            workspace: ws,
+            organization: org,
+            tags,
+            access,
+        })
+    }
+
+    /// Validates and applies settings; returns the tags to set, if the request named any.
+    async fn apply_workspace_changes(
+        &self,
+        org: &Organization,
+        ws: &mut Workspace,
+        c: WorkspaceChanges,
+    ) -> DomainResult<Option<Vec<TagBinding>>> {
+        if let Some(name) = c.name {
+            validate::workspace_name(&name)?;
+            ws.name = name;
+        }
+        if let Some(description) = c.description {
+            ws.description = description;
+        }
+        match (c.execution_mode, c.operations) {
+            (Some(_), Some(_)) => {
+                return Err(DomainError::invalid(
+                    "operations",
+                    "operations is deprecated and cannot be specified when execution-mode is used",
+                ))
+            }
+            (Some(mode), None) => ws.execution_mode = mode,
+            (None, Some(true)) => ws.execution_mode = Some(ExecutionMode::Remote),
+            (None, Some(false)) => ws.execution_mode = Some(ExecutionMode::Local),
+            (None, None) => {}
+        }
+        if let Some(pool) = c.agent_pool_id {
+            ws.agent_pool_id = pool;
+        }
+        let mode = ws.execution_mode.unwrap_or(org.default_execution_mode);
+        if mode == ExecutionMode::Agent {
+            // Agent pools arrive with the runner listener; until then no ID can name one.
+            return Err(match &ws.agent_pool_id {
+                None => {
+                    DomainError::invalid("agent-pool-id", "agent execution needs an agent-pool-id")
+                }
+                Some(id) => {
+                    DomainError::invalid("agent-pool-id", format!("agent pool {id} not found"))
+                }
+            });
+        }
+        if ws.agent_pool_id.is_some() {
+            return Err(DomainError::invalid(
+                "agent-pool-id",
+                "an agent pool can only be set with execution-mode agent",
+            ));
+        }
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = c.$field { ws.$field = v; })* };
+        }
+        set!(
+            auto_apply,
+            allow_destroy_plan,
+            file_triggers_enabled,
+            global_remote_state,
+            queue_all_runs,
+            speculative_enabled,
+            structured_run_output_enabled,
+            assessments_enabled,
+            auto_destroy_at
+        );
+        if let Some(name) = c.source_name {
+            ws.source_name = Some(name);
+        }
+        if let Some(url) = c.source_url {
+            ws.source_url = Some(url);
+        }
+        if let Some(version) = c.terraform_version {
+            validate::terraform_version(&version)?;
+            ws.terraform_version = version;
+        }
+        if let Some(prefixes) = c.trigger_prefixes {
+            ws.trigger_prefixes = JsonText(prefixes);
+        }
+        if let Some(patterns) = c.trigger_patterns {
+            ws.trigger_patterns = JsonText(patterns);
+        }
+        if !ws.trigger_prefixes.0.is_empty() && !ws.trigger_patterns.0.is_empty() {
+            return Err(DomainError::invalid(
+                "trigger-patterns",
+                "trigger-prefixes and trigger-patterns cannot be used together",
+            ));
+        }
+        if let Some(dir) = c.working_directory {
+            if dir.starts_with('/') || dir.split('/').any(|part| part == "..") {
+                return Err(DomainError::invalid(
+                    "working-directory",
+                    "must be a relative path inside the configuration, without '..'",
+                ));
+            }
+            ws.working_directory = dir;
+        }
+        if let Some(project_id) = c.project_id {
+            let project = self.store.project_by_id(&project_id).await?;
+            match project {
+                Some(p) if p.organization_id == org.id => ws.project_id = p.id,
+                _ => {
+                    return Err(DomainError::Invalid {
+                        pointer: Some("/data/relationships/project".into()),
+                        detail: format!("project {project_id} not found"),
+                    })
+                }
+            }
+        }
+        if let Some(tags) = &c.tags {
+            for tag in tags {
+                validate::tag_key(&tag.key, "key")?;
+                validate::tag_value(&tag.value)?;
+            }
+        }
+        Ok(c.tags)
+    }
+}
+
+fn not_locked() -> DomainError {
+    DomainError::Conflict("Unable to unlock workspace. The workspace is not locked.".into())
+}
