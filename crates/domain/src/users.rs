@@ -73,8 +73,40 @@ impl Services {
             .ok_or(DomainError::NotFound("user"))
     }
 
+    /// Changes the caller's own username or email.
+    pub async fn update_current_user(
+        &self,
+        caller: &Caller,
+        username: Option<String>,
+        email: Option<String>,
+    ) -> DomainResult<User> {
+        let mut user = self.current_user(caller).clone();
+        if let Some(username) = username {
+            validate_username(&username)?;
+            user.username = username;
+        }
+        if let Some(email) = email {
+            validate::email(&email)?;
+            user.email = email;
+        }
+        self.store
+            .update_user(&user)
+            .await
+            .map_err(username_taken)?;
+        Ok(user)
+    }
+
     pub async fn count_users(&self) -> DomainResult<u64> {
         Ok(self.store.count_users().await?)
+    }
+}
+
+fn username_taken(err: terrace_storage::StorageError) -> DomainError {
+    match name_taken(err) {
+        DomainError::Invalid { .. } => {
+            DomainError::invalid("username", "Username has already been taken")
+        }
+        other => other,
     }
 }
 

@@ -43,6 +43,8 @@ pub trait UserStore {
     async fn user_by_username(&self, username: &str) -> StorageResult<Option<User>>;
     async fn count_users(&self) -> StorageResult<u64>;
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> StorageResult<()>;
+    /// Writes username and email.
+    async fn update_user(&self, user: &User) -> StorageResult<()>;
 }
 
 #[async_trait]

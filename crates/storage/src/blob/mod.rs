@@ -264,9 +264,11 @@ fn open_object_store(
             )?
             .build()?,
         ),
-        other => return Err(StorageError::Config(format!(
+        other => {
+            return Err(StorageError::Config(format!(
             "unsupported storage URL scheme {other}: (use a path, file://, s3://, gs:// or az://)"
-        ))),
+        )))
+        }
     };
     // The builders take the bucket from the URL; its path is our prefix inside the bucket.
     let prefix = parsed.path().trim_matches('/');

@@ -61,4 +61,18 @@ impl UserStore for SqlStore {
         .map(|r| r.rows_affected()))?;
         Ok(())
     }
+
+    async fn update_user(&self, user: &User) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE users SET username = $2, email = $3 WHERE id = $1"
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "username"))?;
+        Ok(())
+    }
 }

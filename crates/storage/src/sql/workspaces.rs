@@ -245,9 +245,8 @@ impl WorkspaceStore for SqlStore {
     async fn unlock_workspace(&self, id: &str, holder: Option<&LockHolder>) -> StorageResult<bool> {
         let kind = holder.map(|h| h.kind);
         let holder_id = holder.map(|h| h.id.as_str());
-        let done =
-            on_pool!(&self.pool, |p| {
-                sqlx::query(
+        let done = on_pool!(&self.pool, |p| {
+            sqlx::query(
             "UPDATE workspaces SET lock_kind = NULL, lock_holder_id = NULL, lock_reason = NULL, \
              locked_at = NULL WHERE id = $1 AND lock_kind IS NOT NULL \
              AND ($2 IS NULL OR (lock_kind = $2 AND lock_holder_id = $3))"
@@ -258,7 +257,7 @@ impl WorkspaceStore for SqlStore {
         .execute(p)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
         Ok(done > 0)
     }
 }

@@ -1,0 +1,139 @@
+//! The router: every route in one place, the middleware around them, and the OpenAPI
+//! document generated from the handlers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use terrace_domain::Services;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::pages::Pages;
+use crate::routes::*;
+use crate::urls::{Urls, API_PREFIX};
+
+/// JSON request bodies (inline state included) up to this size; state uploads are streamed
+/// through their own routes and limited by the state size setting instead.
+const JSON_BODY_LIMIT: usize = 64 << 20;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub urls: Urls,
+    pub pages: Arc<Pages>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Terrace API",
+        description = "A self-hosted server compatible with the HCP Terraform / Terraform Enterprise V2 API. \
+            Authenticate with `Authorization: Bearer <token>`; bodies are JSON:API (`application/vnd.api+json`)."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "discovery", description = "Service discovery and version headers"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "login", description = "`terraform login` (OAuth 2 with PKCE)"),
+        (name = "organizations"), (name = "users"), (name = "tokens"), (name = "workspaces"),
+        (name = "tags"), (name = "projects"), (name = "state-versions"),
+        (name = "uploads", description = "Signed capability URLs that need no credentials"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(discovery::api_router())
+        .merge(organizations::router())
+        .merge(users::router())
+        .merge(tokens::router())
+        .merge(workspaces::router())
+        .merge(tags::router())
+        .merge(projects::router())
+        .merge(state_versions::router())
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+}
+
+/// The routes and the OpenAPI document describing them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(discovery::router())
+        .merge(login::router())
+        .merge(uploads::router())
+        .nest(API_PREFIX, api_routes())
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = routes();
+    routes
+        .route_layer(middleware::from_fn(log_request))
+        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error",
+                "the request failed; the server log has the details",
+            )
+            .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+/// Logs each request by its route template, never its concrete path or query: paths carry
+/// capability tokens and queries may carry names the operator did not mean to log.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let millis = started.elapsed().as_millis() as u64;
+    if response.status().is_server_error() {
+        tracing::warn!(target: "terrace::http", %method, route, status, millis, "request failed");
+    } else {
+        tracing::info!(target: "terrace::http", %method, route, status, millis, "request");
+    }
+    response
+}

@@ -1,0 +1,192 @@
+//! The `terrace` command line: `serve`, and `admin` commands that scripts use to create users
+//! and tokens without a browser.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use terrace_domain::users::NewUser;
+use terrace_domain::{Services, Settings};
+use terrace_storage::blob::{BlobStore, Keyring};
+use terrace_storage::SqlStore;
+
+use crate::config::{DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "terrace",
+    version,
+    about = "A self-hosted platform server for Terraform and OpenTofu"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Administrative tasks on the database.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print a new encryption key (for --encryption-key).
+    GenerateKey,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        /// Username.
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Password for signing in (also readable from TERRACE_NEW_USER_PASSWORD).
+        #[arg(long, env = "TERRACE_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Make the user a site administrator (sees every organization).
+        #[arg(long)]
+        site_admin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Set a user's password.
+    SetPassword {
+        name: String,
+        #[arg(long, env = "TERRACE_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create an API token for a user and print it (alone, for scripts).
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = ServerConfig::resolve(&args)?;
+            init_logging(&config.log_format);
+            crate::server::serve(config).await
+        }
+        Command::Admin { command } => admin(command).await,
+    }
+}
+
+async fn admin(command: AdminCommand) -> Result<()> {
+    match command {
+        AdminCommand::GenerateKey => println!("{}", Keyring::generate_key()),
+        AdminCommand::User {
+            command:
+                UserCommand::Create {
+                    name,
+                    email,
+                    password,
+                    site_admin,
+                    database,
+                },
+        } => {
+            let services = admin_services(&database).await?;
+            let email = email.unwrap_or_else(|| format!("{name}@terrace.local"));
+            let user = services
+                .create_user(NewUser {
+                    username: name,
+                    email,
+                    password,
+                    site_admin,
+                })
+                .await?;
+            println!("{}", user.id);
+        }
+        AdminCommand::User {
+            command:
+                UserCommand::SetPassword {
+                    name,
+                    password,
+                    database,
+                },
+        } => {
+            admin_services(&database)
+                .await?
+                .set_password(&name, &password)
+                .await?;
+        }
+        AdminCommand::Token {
+            command:
+                TokenCommand::Create {
+                    user,
+                    description,
+                    database,
+                },
+        } => {
+            let services = admin_services(&database).await?;
+            println!(
+                "{}",
+                services
+                    .create_token_for_username(&user, description)
+                    .await?
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Services over the configured database for administrative commands. Users and tokens live
+/// in the database alone, so these commands need neither the blob store nor the encryption
+/// key: a throwaway in-memory blob store stands in, and nothing is ever written to it.
+async fn admin_services(args: &DatabaseArgs) -> Result<Services> {
+    let config = DatabaseConfig::resolve(args)?;
+    if config.backend == terrace_storage::sql::Backend::Sqlite {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let store = SqlStore::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let keyring = Arc::new(Keyring::new(&[Keyring::generate_key()])?);
+    let blobs = BlobStore::new(Arc::new(object_store::memory::InMemory::new()), keyring);
+    Ok(Services::new(Arc::new(store), blobs, Settings::default()))
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TERRACE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,370 @@
+//! Configuration, layered: command-line flags, then `TERRACE_*` environment variables (clap
+//! reads both), then the optional TOML file, then defaults for the embedded shape. Secrets can
+//! also come from files (`--encryption-key-file`, `TERRACE_*_FILE`), so they need not appear
+//! in process listings or environment dumps.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use terrace_storage::sql::Backend;
+
+/// Flags every command that opens the database shares.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DatabaseArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "TERRACE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database, blobs, keys and certificates [default: ./terrace-data].
+    #[arg(long, env = "TERRACE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite:PATH or postgres://... [default: a SQLite file in the data directory].
+    #[arg(
+        long,
+        env = "TERRACE_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// File holding the database URL (keeps its password out of the environment).
+    #[arg(long, env = "TERRACE_DATABASE_URL_FILE", value_name = "FILE")]
+    pub database_url_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on [default: 127.0.0.1:8443].
+    #[arg(long, env = "TERRACE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Where blobs go: a directory, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix
+    /// [default: the blobs folder in the data directory].
+    #[arg(long, env = "TERRACE_STORAGE_URL", value_name = "URL")]
+    pub storage_url: Option<String>,
+    /// An object store setting (KEY=VALUE, e.g. aws_endpoint=http://..); repeatable.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub storage_options: Vec<(String, String)>,
+    /// The URL clients use to reach this server [default: https://localhost:PORT].
+    #[arg(long, env = "TERRACE_EXTERNAL_URL", value_name = "URL")]
+    pub external_url: Option<String>,
+    /// PEM certificate chain to serve [default: one issued by a local CA kept in the data directory].
+    #[arg(
+        long,
+        env = "TERRACE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "TERRACE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP (behind a proxy that terminates TLS; set --external-url to its https URL).
+    #[arg(long, env = "TERRACE_NO_TLS")]
+    pub no_tls: bool,
+    /// Fernet key(s) encrypting state and secrets, comma-separated, newest first
+    /// [default with SQLite: generated into the data directory; required with PostgreSQL].
+    #[arg(
+        long,
+        env = "TERRACE_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    pub encryption_key: Option<String>,
+    /// File holding the encryption key(s), one per line, newest first.
+    #[arg(long, env = "TERRACE_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, env = "TERRACE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))
+}
+
+/// The TOML file. Every key is optional; flags and environment variables win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    storage_url: Option<String>,
+    #[serde(default)]
+    storage_options: BTreeMap<String, String>,
+    external_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    no_tls: Option<bool>,
+    encryption_keys: Option<Vec<String>>,
+    encryption_key_file: Option<PathBuf>,
+    upload_url_ttl_minutes: Option<i64>,
+    max_state_megabytes: Option<u64>,
+}
+
+impl FileConfig {
+    fn load(path: Option<&Path>) -> Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("parsing configuration file {}", path.display()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// A certificate from the local CA in the data directory.
+    LocalCa,
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    Off,
+}
+
+/// Where the database is; shared by `serve` and the admin commands.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub database: DatabaseConfig,
+    pub listen: SocketAddr,
+    pub storage_url: String,
+    pub storage_options: Vec<(String, String)>,
+    pub external_url: Option<url::Url>,
+    pub tls: TlsMode,
+    /// Explicit keys; `None` means "the embedded key file" (SQLite only).
+    pub encryption_keys: Option<Vec<String>>,
+    pub admin_password: Option<String>,
+    pub upload_url_ttl_minutes: i64,
+    pub max_state_bytes: u64,
+    pub log_format: String,
+}
+
+impl DatabaseConfig {
+    pub fn resolve(args: &DatabaseArgs) -> Result<DatabaseConfig> {
+        let file = FileConfig::load(args.config.as_deref())?;
+        Self::from_layers(args, &file)
+    }
+
+    fn from_layers(args: &DatabaseArgs, file: &FileConfig) -> Result<DatabaseConfig> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("terrace-data"));
+        let database_url = match (&args.database_url, &args.database_url_file) {
+            (Some(url), _) => url.clone(),
+            (None, Some(path)) => read_secret(path)?,
+            (None, None) => match (&file.database_url, &file.database_url_file) {
+                (Some(url), _) => url.clone(),
+                (None, Some(path)) => read_secret(path)?,
+                (None, None) => format!("sqlite:{}", data_dir.join("terrace.db").display()),
+            },
+        };
+        let backend = Backend::of_url(&database_url)?;
+        Ok(DatabaseConfig {
+            data_dir,
+            database_url,
+            backend,
+        })
+    }
+}
+
+impl ServerConfig {
+    pub fn resolve(args: &ServeArgs) -> Result<ServerConfig> {
+        let file = FileConfig::load(args.database.config.as_deref())?;
+        let database = DatabaseConfig::from_layers(&args.database, &file)?;
+        let listen_text = args
+            .listen
+            .clone()
+            .or_else(|| file.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:8443".into());
+        let listen = listen_text
+            .to_socket_addrs()
+            .with_context(|| format!("--listen {listen_text}"))?
+            .next()
+            .with_context(|| format!("--listen {listen_text} resolves to no address"))?;
+        let storage_url = args
+            .storage_url
+            .clone()
+            .or_else(|| file.storage_url.clone())
+            .unwrap_or_else(|| database.data_dir.join("blobs").display().to_string());
+        let mut storage_options: Vec<(String, String)> =
+            file.storage_options.clone().into_iter().collect();
+        storage_options.extend(args.storage_options.iter().cloned());
+        let external_url = args
+            .external_url
+            .clone()
+            .or_else(|| file.external_url.clone())
+            .map(|text| {
+                let url =
+                    url::Url::parse(&text).with_context(|| format!("--external-url {text}"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    bail!("--external-url must be an http(s) URL with a host, got {text}");
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        let tls = if args.no_tls || file.no_tls == Some(true) {
+            TlsMode::Off
+        } else {
+            match (
+                args.tls_cert.clone().or_else(|| file.tls_cert.clone()),
+                args.tls_key.clone().or_else(|| file.tls_key.clone()),
+            ) {
+                (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+                (None, None) => TlsMode::LocalCa,
+                _ => bail!("a TLS certificate needs its key and the other way round"),
+            }
+        };
+        let encryption_keys = match (&args.encryption_key, &args.encryption_key_file) {
+            (Some(keys), _) => Some(split_keys(keys)),
+            (None, Some(path)) => Some(split_keys(&read_secret(path)?)),
+            (None, None) => match (&file.encryption_keys, &file.encryption_key_file) {
+                (Some(keys), _) => Some(keys.clone()),
+                (None, Some(path)) => Some(split_keys(&read_secret(path)?)),
+                (None, None) => None,
+            },
+        };
+        if encryption_keys.as_ref().is_some_and(|k| k.is_empty()) {
+            bail!("the encryption key setting is empty");
+        }
+        if encryption_keys.is_none() && database.backend == Backend::Postgres {
+            bail!(
+                "an encryption key is required with PostgreSQL: set --encryption-key, \
+                 TERRACE_ENCRYPTION_KEY or TERRACE_ENCRYPTION_KEY_FILE (generate one with `terrace admin generate-key`)"
+            );
+        }
+        let admin_password = match (
+            std::env::var("TERRACE_ADMIN_PASSWORD"),
+            std::env::var_os("TERRACE_ADMIN_PASSWORD_FILE"),
+        ) {
+            (Ok(password), _) if !password.is_empty() => Some(password),
+            (_, Some(path)) => Some(read_secret(Path::new(&path))?),
+            _ => None,
+        };
+        Ok(ServerConfig {
+            database,
+            listen,
+            storage_url,
+            storage_options,
+            external_url,
+            tls,
+            encryption_keys,
+            admin_password,
+            upload_url_ttl_minutes: file.upload_url_ttl_minutes.unwrap_or(30).max(1),
+            max_state_bytes: file.max_state_megabytes.unwrap_or(2048).max(1) << 20,
+            log_format: args.log_format.clone(),
+        })
+    }
+}
+
+/// Keys separated by commas or lines, newest first.
+fn split_keys(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn read_secret(path: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nstorage_url = \"s3://bucket/prefix\"\n\
+             external_url = \"https://tf.example.com\"\n[storage_options]\naws_region = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            database: DatabaseArgs {
+                config: Some(file),
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            listen: Some("127.0.0.1:9443".into()),
+            ..Default::default()
+        };
+        let config = ServerConfig::resolve(&args).unwrap();
+        assert_eq!(config.listen.port(), 9443);
+        assert_eq!(config.storage_url, "s3://bucket/prefix");
+        assert_eq!(
+            config.storage_options,
+            vec![("aws_region".into(), "eu-west-1".into())]
+        );
+        assert_eq!(
+            config.external_url.unwrap().host_str(),
+            Some("tf.example.com")
+        );
+        assert_eq!(config.database.backend, Backend::Sqlite);
+        assert!(config.database.database_url.ends_with("data/terrace.db"));
+        assert_eq!(config.tls, TlsMode::LocalCa);
+        assert!(config.encryption_keys.is_none());
+    }
+
+    #[test]
+    fn postgres_needs_a_key_and_keys_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                database_url: Some("postgres://u:secret@db/terrace".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = ServerConfig::resolve(&args).unwrap_err().to_string();
+        assert!(err.contains("encryption key is required"), "{err}");
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, "new-key\nold-key\n").unwrap();
+        args.encryption_key_file = Some(keys);
+        let config = ServerConfig::resolve(&args).unwrap();
+        assert_eq!(config.encryption_keys.unwrap(), vec!["new-key", "old-key"]);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let args = ServeArgs {
+            database: DatabaseArgs {
+                config: Some(file),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(ServerConfig::resolve(&args).is_err());
+    }
+}

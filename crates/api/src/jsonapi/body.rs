@@ -1,0 +1,204 @@
+//! Request bodies. Clients are less strict than the JSON:API specification: the CLI sends
+//! `"type": ""` when locking, plain `{}` for run actions, empty bodies for unlocks, and go-tfe
+//! sends `null` for unset options. So bodies are parsed leniently, but every real mistake
+//! (malformed JSON, a wrong type, the wrong resource type) gets a 4xx that names it.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// A JSON body of type `T`; an empty body reads as `{}`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            ApiError::new(rejection.status(), "bad request", rejection.body_text())
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, reporting syntax errors as 400 and wrongly typed values as 422 with a pointer
+/// to where they are.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let inner = err.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::bad_request(format!("malformed JSON: {inner}")));
+            }
+            let path = err.path().to_string();
+            let pointer = if path == "." {
+                "/".to_string()
+            } else {
+                format!(
+                    "/{}",
+                    path.replace('.', "/").replace('[', "/").replace(']', "")
+                )
+            };
+            Err(ApiError::invalid(
+                &pointer,
+                format!("invalid value at {pointer}: {inner}"),
+            ))
+        }
+    }
+}
+
+/// `{"data": {"type": ..., "attributes": A, "relationships": R}}`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Body<A, R = NoRelationships> {
+    #[serde(default = "Option::default")]
+    pub data: Option<Data<A, R>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Data<A, R> {
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default = "Option::default")]
+    pub attributes: Option<A>,
+    #[serde(default = "Option::default")]
+    pub relationships: Option<R>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct NoRelationships {}
+
+impl<A: Default, R: Default> Body<A, R> {
+    /// The attributes and relationships, after checking the resource type: empty or missing
+    /// is accepted (the CLI sends `""`), another type is refused.
+    pub fn into_parts(self, kind: &str) -> Result<(A, R), ApiError> {
+        let Some(data) = self.data else {
+            return Ok(Default::default());
+        };
+        match data.kind.as_deref() {
+            None | Some("") => {}
+            Some(k) if k == kind => {}
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "/data/type",
+                    format!("expected a resource of type {kind:?}, got {other:?}"),
+                ))
+            }
+        }
+        Ok((
+            data.attributes.unwrap_or_default(),
+            data.relationships.unwrap_or_default(),
+        ))
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.data.as_ref().and_then(|d| d.id.as_deref())
+    }
+}
+
+/// A resource reference in a request: `type` and `id`, or `attributes` for references by
+/// name (tags); clients sometimes send whole objects, of which only these parts matter.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct LinkageIn {
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl LinkageIn {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.as_ref()?.get(name)?.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RelationshipOne {
+    #[serde(default)]
+    pub data: Option<LinkageIn>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RelationshipMany {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub data: Vec<LinkageIn>,
+}
+
+/// `{"data": [...]}` at the top level (tag and relationship endpoints).
+pub type LinkageList = RelationshipMany;
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Deserializes a field that distinguishes absent (`None`) from `null` (`Some(None)`); use
+/// with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    struct Attrs {
+        name: Option<String>,
+        serial: Option<i64>,
+        #[serde(default, deserialize_with = "nullable")]
+        description: Option<Option<String>>,
+    }
+
+    #[test]
+    fn accepts_what_clients_send() {
+        let body: Body<Attrs> =
+            parse_json(br#"{"data":{"type":"","attributes":{"name":"x"}}}"#).unwrap();
+        assert_eq!(
+            body.into_parts("workspaces").unwrap().0.name.as_deref(),
+            Some("x")
+        );
+        let empty: Body<Attrs> = parse_json(b"").unwrap();
+        assert!(empty.into_parts("workspaces").unwrap().0.name.is_none());
+        let no_attrs: Body<Attrs> = parse_json(br#"{"data":{"type":"workspaces"}}"#).unwrap();
+        assert!(no_attrs.into_parts("workspaces").is_ok());
+        let null: Body<Attrs> =
+            parse_json(br#"{"data":{"attributes":{"description":null}}}"#).unwrap();
+        assert_eq!(
+            null.into_parts("workspaces").unwrap().0.description,
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_wrong_with_a_pointer() {
+        let err = parse_json::<Body<Attrs>>(b"{not json").unwrap_err();
+        assert_eq!(err.status.as_u16(), 400);
+        let err =
+            parse_json::<Body<Attrs>>(br#"{"data":{"attributes":{"serial":"one"}}}"#).unwrap_err();
+        assert_eq!(err.status.as_u16(), 422);
+        assert_eq!(err.pointer.as_deref(), Some("/data/attributes/serial"));
+        let wrong: Body<Attrs> = parse_json(br#"{"data":{"type":"runs"}}"#).unwrap();
+        assert_eq!(
+            wrong.into_parts("workspaces").unwrap_err().status.as_u16(),
+            422
+        );
+    }
+}

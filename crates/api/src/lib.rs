@@ -1,0 +1,15 @@
+//! The Terrace server: the HTTP edge over the domain services. [`app`] assembles the routes,
+//! [`routes`] holds one module per resource, [`jsonapi`] the wire format, [`error`] the
+//! mapping of failures to statuses, [`server`] and [`cli`] the binary around them.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod jsonapi;
+pub mod pages;
+pub mod routes;
+pub mod server;
+pub mod tls;
+pub mod urls;

@@ -1,0 +1,91 @@
+//! What clients ask before anything else: service discovery, `ping` and health.
+
+use axum::extract::State;
+use axum::http::{header, HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::urls::API_PREFIX;
+
+/// The API version advertised to clients: the CLI needs at least 2.5 for the cloud block.
+pub const TFP_API_VERSION: &str = "2.6";
+/// Shaped like TFE's release names (`vYYYYMM-N`): the CLI parses it when deciding whether
+/// it can render structured run output.
+pub const TFE_VERSION: &str = "v202507-1";
+pub const APP_NAME: &str = "Terrace";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(well_known))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ping))
+}
+
+/// Service discovery: where the API, the state backend and `terraform login` live.
+#[utoipa::path(get, path = "/.well-known/terraform.json", tag = "discovery",
+    responses((status = 200, description = "Service discovery document", content_type = "application/json")))]
+async fn well_known() -> impl IntoResponse {
+    let api = format!("{API_PREFIX}/");
+    let body = json!({
+        "tfe.v2": api,
+        "tfe.v2.1": api,
+        "tfe.v2.2": api,
+        "state.v2": api,
+        "login.v1": {
+            "client": terrace_domain::login::CLI_CLIENT_ID,
+            "grant_types": ["authz_code"],
+            "authz": "/app/oauth/authorization",
+            "token": "/oauth/token",
+            "ports": [10000, 10010],
+        },
+    });
+    // Exactly application/json: the CLI refuses anything else here.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}
+
+/// Liveness and the version headers clients read (`TFP-API-Version`, `TFP-AppName`).
+#[utoipa::path(get, path = "/ping", tag = "discovery",
+    responses((status = 204, description = "The server is up; the headers carry its API version")))]
+async fn ping() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (HeaderName::from_static("tfp-api-version"), TFP_API_VERSION),
+            (HeaderName::from_static("tfp-appname"), APP_NAME),
+            (HeaderName::from_static("x-tfe-version"), TFE_VERSION),
+        ],
+    )
+}
+
+/// Liveness: the process serves requests.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive")))]
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer")))]
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.services.ready().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable"})),
+            )
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! `terraform login`: the OAuth 2 authorization-code flow with PKCE advertised as `login.v1`.
+//! The browser lands on the consent page, the user signs in (or is signed in already) and
+//! approves; the server redirects to the CLI's loopback listener with a one-time code, which
+//! the CLI exchanges at the token endpoint for an ordinary user API token.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use terrace_domain::login::{OAuthError, TokenRequest};
+use terrace_domain::DomainError;
+use terrace_storage::model::User;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+const SESSION_COOKIE: &str = "terrace_session";
+const CSRF_COOKIE: &str = "terrace_csrf";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize_page, authorize))
+        .routes(routes!(token))
+}
+
+/// The parameters of an authorization request, carried through the sign-in form.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct OAuthParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    code_challenge: String,
+    #[serde(default)]
+    code_challenge_method: String,
+    #[serde(default)]
+    response_type: String,
+}
+
+impl OAuthParams {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("client_id", self.client_id.clone()),
+            ("redirect_uri", self.redirect_uri.clone()),
+            ("state", self.state.clone()),
+            ("code_challenge", self.code_challenge.clone()),
+            ("code_challenge_method", self.code_challenge_method.clone()),
+            ("response_type", self.response_type.clone()),
+        ]
+    }
+
+    fn check(&self, state: &AppState) -> Result<(), String> {
+        if self.response_type != "code" {
+            return Err("only response_type=code is supported".into());
+        }
+        state
+            .services
+            .check_authorization_request(
+                &self.client_id,
+                &self.redirect_uri,
+                &self.code_challenge_method,
+                &self.code_challenge,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// The CLI's loopback URL with the result of the request.
+    fn redirect(&self, result: &[(&str, &str)]) -> Response {
+        let mut url = match url::Url::parse(&self.redirect_uri) {
+            Ok(url) => url,
+            Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        };
+        url.query_pairs_mut()
+            .extend_pairs(result)
+            .append_pair("state", &self.state);
+        let mut response = StatusCode::FOUND.into_response();
+        if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        response
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AuthorizeForm {
+    #[serde(flatten)]
+    oauth: OAuthParams,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(response: &mut Response, state: &AppState, name: &str, value: &str, max_age: u32) {
+    let secure = if state.urls.base().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
+    let cookie = cookie(headers, SESSION_COOKIE)?;
+    state.services.session_user(cookie).await.ok().flatten()
+}
+
+fn consent_page(
+    state: &AppState,
+    status: StatusCode,
+    oauth: &OAuthParams,
+    user: Option<&User>,
+    error: Option<&str>,
+) -> Response {
+    let csrf = terrace_auth::secret::new_opaque();
+    let mut response = state.pages.render(
+        status,
+        "authorize.html",
+        minijinja::context! {
+            host => state.urls.hostname(),
+            oauth => oauth.pairs(),
+            csrf => &csrf,
+            user => user.map(|u| u.username.clone()),
+            error => error,
+        },
+    );
+    set_cookie(&mut response, state, CSRF_COOKIE, &csrf, 3600);
+    response
+}
+
+/// The consent page: sign in (unless a session exists) and approve the CLI's request.
+#[utoipa::path(get, path = "/app/oauth/authorization", tag = "login", params(OAuthParams),
+    responses((status = 200, description = "Sign-in and consent page", content_type = "text/html"),
+        (status = 400, description = "Not a valid request from the Terraform CLI", content_type = "text/html")))]
+async fn authorize_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(oauth): Query<OAuthParams>,
+) -> Response {
+    if let Err(message) = oauth.check(&state) {
+        return state
+            .pages
+            .error(StatusCode::BAD_REQUEST, "Invalid login request", &message);
+    }
+    let user = session_user(&state, &headers).await;
+    consent_page(&state, StatusCode::OK, &oauth, user.as_ref(), None)
+}
+
+/// Sign-in and approval: on success, a redirect to the CLI's loopback address with the code.
+#[utoipa::path(post, path = "/app/oauth/authorization", tag = "login",
+    request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 302, description = "Back to the CLI with a code (or an error)"),
+        (status = 400, description = "Not a valid request", content_type = "text/html"),
+        (status = 401, description = "Wrong username or password: the form again", content_type = "text/html")))]
+async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: AuthorizeForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(e) => {
+            return state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "Invalid login request",
+                &e.to_string(),
+            )
+        }
+    };
+    let oauth = &form.oauth;
+    if let Err(message) = oauth.check(&state) {
+        return state
+            .pages
+            .error(StatusCode::BAD_REQUEST, "Invalid login request", &message);
+    }
+    // Double-submit check: only this server's page carries the cookie's value in its form.
+    if form.csrf.is_empty() || cookie(&headers, CSRF_COOKIE) != Some(form.csrf.as_str()) {
+        return state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "Invalid login request",
+            "the form expired; start `terraform login` again",
+        );
+    }
+    if form.decision != "approve" {
+        return oauth.redirect(&[("error", "access_denied")]);
+    }
+    let (user, new_session) = match (&form.username, &form.password) {
+        (Some(username), Some(password)) => {
+            match state.services.password_login(username, password).await {
+                Ok(user) => match state.services.start_session(&user).await {
+                    Ok(session) => (user, Some(session)),
+                    Err(err) => return server_error(&state, err),
+                },
+                Err(DomainError::Unauthorized) => {
+                    return consent_page(
+                        &state,
+                        StatusCode::UNAUTHORIZED,
+                        oauth,
+                        None,
+                        Some("Wrong username or password."),
+                    )
+                }
+                Err(err) => return server_error(&state, err),
+            }
+        }
+        _ => match session_user(&state, &headers).await {
+            Some(user) => (user, None),
+            None => {
+                return consent_page(
+                    &state,
+                    StatusCode::UNAUTHORIZED,
+                    oauth,
+                    None,
+                    Some("Please sign in."),
+                )
+            }
+        },
+    };
+    let code = match state
+        .services
+        .issue_authorization_code(
+            &user,
+            &oauth.client_id,
+            &oauth.redirect_uri,
+            &oauth.code_challenge_method,
+            &oauth.code_challenge,
+        )
+        .await
+    {
+        Ok(code) => code,
+        Err(err) => return server_error(&state, err),
+    };
+    let mut response = oauth.redirect(&[("code", &code)]);
+    if let Some(session) = new_session {
+        set_cookie(&mut response, &state, SESSION_COOKIE, &session, 12 * 3600);
+    }
+    response
+}
+
+fn server_error(state: &AppState, err: DomainError) -> Response {
+    tracing::error!(error = %err, "login failed");
+    state.pages.error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Login failed",
+        "The server could not complete the login; its log has the details.",
+    )
+}
+
+/// Exchanges a code for an API token (RFC 6749 §4.1.3 with the PKCE verifier).
+#[utoipa::path(post, path = "/oauth/token", tag = "login",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, client_id, code, code_verifier, redirect_uri"),
+    responses((status = 200, description = "{\"access_token\": ..., \"token_type\": \"bearer\"}", content_type = "application/json"),
+        (status = 400, description = "RFC 6749 error", content_type = "application/json")))]
+async fn token(State(state): State<AppState>, body: Bytes) -> Response {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Form {
+        grant_type: String,
+        client_id: String,
+        code: String,
+        code_verifier: String,
+        redirect_uri: String,
+    }
+    let result = match serde_urlencoded::from_bytes::<Form>(&body) {
+        Ok(f) => {
+            state
+                .services
+                .exchange_authorization_code(TokenRequest {
+                    grant_type: f.grant_type,
+                    client_id: f.client_id,
+                    code: f.code,
+                    code_verifier: f.code_verifier,
+                    redirect_uri: f.redirect_uri,
+                })
+                .await
+        }
+        Err(e) => Err(OAuthError::InvalidRequest(format!(
+            "malformed form body: {e}"
+        ))),
+    };
+    let (status, body) = match result {
+        Ok(token) => (
+            StatusCode::OK,
+            serde_json::json!({"access_token": token, "token_type": "bearer"}),
+        ),
+        Err(err) => {
+            let status = match &err {
+                OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+                OAuthError::Server(inner) => {
+                    tracing::error!(error = %inner, "token exchange failed");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let description = match &err {
+                OAuthError::Server(_) => "the server could not complete the request".to_string(),
+                other => other.to_string(),
+            };
+            (
+                status,
+                serde_json::json!({"error": err.code(), "error_description": description}),
+            )
+        }
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}

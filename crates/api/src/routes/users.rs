@@ -1,0 +1,154 @@
+//! `/account/details`, `/account/update` and `/users/:id`.
+
+use axum::extract::{Path, State};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use terrace_storage::model::User;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::error::{ApiResult, ErrorDocument};
+use crate::extract::Auth;
+use crate::jsonapi::{Body, Document, JsonApi, JsonBody, Relationship, Resource};
+use crate::urls::Urls;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account_details))
+        .routes(routes!(account_update))
+        .routes(routes!(show))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct UserAttributes {
+    username: String,
+    /// Only in the caller's own account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    is_service_account: bool,
+    auth_method: &'static str,
+    avatar_url: String,
+    v2_only: bool,
+    is_site_admin: bool,
+    is_admin: bool,
+    is_sso_login: bool,
+    two_factor: TwoFactor,
+    permissions: UserPermissions,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwoFactor {
+    enabled: bool,
+    verified: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct UserPermissions {
+    can_create_organizations: bool,
+    can_change_email: bool,
+    can_change_username: bool,
+    can_manage_user_tokens: bool,
+    can_view_2fa_settings: bool,
+    /// go-tfe's spelling of the same permission.
+    #[serde(rename = "can-view2fa-settings")]
+    can_view2fa_settings: bool,
+}
+
+pub fn resource(user: &User, own: bool, urls: &Urls) -> Resource<UserAttributes> {
+    let gravatar = hex::encode(Md5::digest(user.email.trim().to_lowercase().as_bytes()));
+    Resource::new(
+        "users",
+        &user.id,
+        UserAttributes {
+            username: user.username.clone(),
+            email: own.then(|| user.email.clone()),
+            is_service_account: false,
+            auth_method: "tfc",
+            avatar_url: format!("https://www.gravatar.com/avatar/{gravatar}?s=100&d=mm"),
+            v2_only: false,
+            is_site_admin: user.is_site_admin,
+            is_admin: user.is_site_admin,
+            is_sso_login: false,
+            two_factor: TwoFactor {
+                enabled: false,
+                verified: false,
+            },
+            permissions: UserPermissions {
+                can_create_organizations: own,
+                can_change_email: own,
+                can_change_username: own,
+                can_manage_user_tokens: own,
+                can_view_2fa_settings: own,
+                can_view2fa_settings: own,
+            },
+        },
+    )
+    .relationship(
+        "authentication-tokens",
+        Relationship::related(urls.api(&format!("/users/{}/authentication-tokens", user.id))),
+    )
+    .link("self", urls.api(&format!("/users/{}", user.id)))
+}
+
+/// The caller's own account, with its email.
+#[utoipa::path(get, path = "/account/details", tag = "users",
+    responses((status = 200, body = Document<UserAttributes>), (status = 401, body = ErrorDocument)))]
+async fn account_details(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> ApiResult<JsonApi<Document<UserAttributes>>> {
+    let user = state.services.current_user(&caller);
+    Ok(JsonApi::ok(Document::new(resource(
+        user,
+        true,
+        &state.urls,
+    ))))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AccountInput {
+    username: Option<String>,
+    email: Option<String>,
+}
+
+/// Changes the caller's username or email.
+#[utoipa::path(patch, path = "/account/update", tag = "users",
+    request_body(content = Body<AccountInput>, content_type = "application/vnd.api+json"),
+    responses((status = 200, body = Document<UserAttributes>), (status = 422, body = ErrorDocument)))]
+async fn account_update(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody<Body<AccountInput>>,
+) -> ApiResult<JsonApi<Document<UserAttributes>>> {
+    let (input, _) = body.into_parts("users")?;
+    let user = state
+        .services
+        .update_current_user(&caller, input.username, input.email)
+        .await?;
+    Ok(JsonApi::ok(Document::new(resource(
+        &user,
+        true,
+        &state.urls,
+    ))))
+}
+
+/// Any user's public profile (no email).
+#[utoipa::path(get, path = "/users/{user_id}", tag = "users", params(("user_id" = String, Path)),
+    responses((status = 200, body = Document<UserAttributes>), (status = 404, body = ErrorDocument)))]
+async fn show(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<Document<UserAttributes>>> {
+    let user = state.services.user(&caller, &id).await?;
+    let own = state.services.current_user(&caller).id == user.id;
+    Ok(JsonApi::ok(Document::new(resource(
+        &user,
+        own,
+        &state.urls,
+    ))))
+}

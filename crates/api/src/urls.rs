@@ -1,0 +1,57 @@
+//! Absolute URLs as clients must see them: the CLI uses upload and log URLs as given, so they
+//! are built from the external URL, never from the request's Host header.
+
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// The external URL without a trailing slash, e.g. `https://terrace.example.com`.
+    base: String,
+}
+
+pub const API_PREFIX: &str = "/api/v2";
+
+impl Urls {
+    pub fn new(external: &Url) -> Urls {
+        Urls {
+            base: external.as_str().trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `host[:port]`, as the CLI names this server in `cloud {}` and credentials blocks.
+    pub fn hostname(&self) -> String {
+        let url = Url::parse(&self.base).expect("the base is a URL");
+        match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or("localhost")),
+            None => url.host_str().unwrap_or("localhost").to_string(),
+        }
+    }
+
+    pub fn absolute(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An API path, e.g. `api("/workspaces/ws-1")`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}{API_PREFIX}{path}", self.base)
+    }
+
+    /// The absolute form of a request URI (path and query), for pagination links.
+    pub fn request(&self, uri: &axum::http::Uri) -> Url {
+        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        Url::parse(&self.absolute(path_and_query))
+            .unwrap_or_else(|_| Url::parse(&self.base).expect("base"))
+    }
+
+    pub fn state_upload(&self, token: &str) -> String {
+        self.absolute(&format!("/_uploads/state/{token}"))
+    }
+
+    pub fn json_state_upload(&self, token: &str) -> String {
+        self.absolute(&format!("/_uploads/json-state/{token}"))
+    }
+}
