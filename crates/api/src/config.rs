@@ -109,7 +109,7 @@ struct FileConfig {
     no_tls: Option<bool>,
     encryption_keys: Option<Vec<String>>,
     encryption_key_file: Option<PathBuf>,
-    upload_url_ttl_minutes: Option<i64>,
+    upload_url_ttl_seconds: Option<i64>,
     max_state_megabytes: Option<u64>,
 }
 
@@ -155,7 +155,7 @@ pub struct ServerConfig {
     /// Explicit keys; `None` means "the embedded key file" (SQLite only).
     pub encryption_keys: Option<Vec<String>>,
     pub admin_password: Option<String>,
-    pub upload_url_ttl_minutes: i64,
+    pub upload_url_ttl_seconds: i64,
     pub max_state_bytes: u64,
     pub log_format: String,
 }
@@ -272,7 +272,7 @@ impl ServerConfig {
             tls,
             encryption_keys,
             admin_password,
-            upload_url_ttl_minutes: file.upload_url_ttl_minutes.unwrap_or(30).max(1),
+            upload_url_ttl_seconds: file.upload_url_ttl_seconds.unwrap_or(1800).max(1),
             max_state_bytes: file.max_state_megabytes.unwrap_or(2048).max(1) << 20,
             log_format: args.log_format.clone(),
         })

@@ -40,7 +40,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let blobs = BlobStore::open(&config.storage_url, &config.storage_options, keyring)
         .with_context(|| format!("opening blob store {}", config.storage_url))?;
     let settings = Settings {
-        upload_url_ttl: chrono::Duration::minutes(config.upload_url_ttl_minutes),
+        upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
         max_state_bytes: config.max_state_bytes,
         ..Settings::default()
     };

@@ -1,0 +1,198 @@
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A small HTTP client for the API: JSON:API requests with a bearer token, raw requests
+/// for capability URLs.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: Option<String>,
+    client: reqwest::blocking::Client,
+}
+
+/// A response, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Api {
+    pub fn new(base: &str, token: Option<&str>, ca_bundle: &Path) -> Api {
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Ok(pem) = std::fs::read(ca_bundle) {
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("CA bundle parses") {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.map(str::to_string),
+            client: builder.build().expect("HTTP client"),
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// `path` is absolute (`https://...`), a site path (`/...`), or an API path (`organizations`).
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else if path.starts_with('/') {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/api/v2/{path}", self.base)
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, None, "")
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        self.request("DELETE", path, None, "")
+    }
+
+    pub fn send_json(&self, method: &str, path: &str, body: &Value) -> Reply {
+        self.request(
+            method,
+            path,
+            Some(serde_json::to_vec(body).unwrap()),
+            "application/vnd.api+json",
+        )
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send_json("POST", path, body)
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send_json("PATCH", path, body)
+    }
+
+    /// Sends raw bytes (malformed bodies, uploads).
+    pub fn send_raw(&self, method: &str, path: &str, body: &[u8]) -> Reply {
+        self.request(
+            method,
+            path,
+            Some(body.to_vec()),
+            "application/vnd.api+json",
+        )
+    }
+
+    /// A PUT without credentials, as the CLI uploads to signed URLs.
+    pub fn put_unauthenticated(&self, url: &str, body: &[u8]) -> Reply {
+        Api {
+            token: None,
+            ..self.clone()
+        }
+        .request("PUT", url, Some(body.to_vec()), "application/octet-stream")
+    }
+}
+
+impl Reply {
+    /// Asserts a 2xx status.
+    #[track_caller]
+    pub fn ok(self) -> Reply {
+        assert!(
+            (200..300).contains(&self.status),
+            "expected success, got {}: {}",
+            self.status,
+            self.text
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts a JSON:API error with this status whose detail contains `text`.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, text: &str) -> Reply {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        let error = &self.body["errors"][0];
+        assert_eq!(
+            error["status"],
+            status.to_string(),
+            "error status must be a string: {}",
+            self.text
+        );
+        let message = format!(
+            "{} {}",
+            error["title"].as_str().unwrap_or(""),
+            error["detail"].as_str().unwrap_or("")
+        );
+        assert!(
+            message.to_lowercase().contains(&text.to_lowercase()),
+            "error {message:?} does not mention {text:?}"
+        );
+        self
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn id(&self) -> String {
+        self.body["data"]["id"]
+            .as_str()
+            .expect("data.id")
+            .to_string()
+    }
+
+    pub fn attr(&self, name: &str) -> &Value {
+        &self.body["data"]["attributes"][name]
+    }
+}

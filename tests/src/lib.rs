@@ -1,0 +1,36 @@
+//! The end-to-end test harness. Tests start the real `terrace` binary ([`Server`]) on SQLite
+//! or on a fresh database of a real PostgreSQL server, talk to it over TLS with the real
+//! `terraform` CLI ([`Terraform`]) and with plain HTTP requests ([`Api`]).
+//!
+//! What the harness needs from the machine comes from `scripts/test.sh`:
+//! `TERRACE_TEST_POSTGRES_URL` for PostgreSQL and `TERRACE_BIN` for a prebuilt binary (without
+//! it the harness runs `cargo build --bin terrace` itself).
+
+mod api;
+mod server;
+mod terraform;
+
+pub use api::{Api, Reply};
+pub use server::{Db, Server, ServerBuilder};
+pub use terraform::{strip_ansi, texts, Terraform};
+
+/// Declares a test once per database: `both_databases!(name, |db| { ... })` defines
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_databases {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                let run: fn($crate::Db) = $body;
+                run($crate::Db::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                let run: fn($crate::Db) = $body;
+                run($crate::Db::Postgres)
+            }
+        }
+    };
+}

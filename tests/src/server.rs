@@ -1,0 +1,315 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::Api;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A running `terrace serve`, stopped when dropped.
+pub struct Server {
+    child: Option<Child>,
+    /// `https://localhost:PORT`
+    pub url: String,
+    /// `localhost:PORT`, as terraform names the host.
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    /// The local CA bundle to trust (system roots plus Terrace's CA).
+    pub ca_bundle: PathBuf,
+    pub database_url: Option<String>,
+    pub stdout: String,
+    pub admin_password: String,
+    _dir: tempfile::TempDir,
+}
+
+pub struct ServerBuilder {
+    db: Db,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    config: Option<String>,
+}
+
+/// The binary under test: `TERRACE_BIN`, or the workspace's debug build (built once per
+/// test process, so tests never run against stale code).
+pub fn terrace_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("TERRACE_BIN") {
+            return PathBuf::from(bin);
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .args(["build", "--quiet", "-p", "terrace-api", "--bin", "terrace"])
+            .current_dir(workspace)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the terrace binary failed");
+        workspace.join("target/debug/terrace")
+    })
+    .clone()
+}
+
+/// A fresh, empty PostgreSQL database on the test server.
+fn fresh_postgres_database() -> String {
+    let admin = std::env::var("TERRACE_TEST_POSTGRES_URL").expect(
+        "PostgreSQL tests need TERRACE_TEST_POSTGRES_URL (a server where the user may create \
+         databases); scripts/test.sh starts one and sets it",
+    );
+    let name = format!("terrace_{}", random_suffix());
+    let output = Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql runs (install postgresql-client)");
+    assert!(
+        output.status.success(),
+        "creating database {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
+    format!("{base}/{name}")
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+impl Server {
+    pub fn start(db: Db) -> Server {
+        Server::builder(db).start()
+    }
+
+    pub fn builder(db: Db) -> ServerBuilder {
+        ServerBuilder {
+            db,
+            args: Vec::new(),
+            env: Vec::new(),
+            config: None,
+        }
+    }
+
+    /// A new API token for the site administrator.
+    pub fn admin_token(&self) -> String {
+        self.admin(&["token", "create", "--user", "admin"])
+    }
+
+    /// Creates a user (not a site admin) and returns a token for them.
+    pub fn user_token(&self, name: &str) -> String {
+        self.admin(&["user", "create", name, "--password", "user-password-1"]);
+        self.admin(&["token", "create", "--user", name])
+    }
+
+    /// Runs `terrace admin ARGS` against this server's database and returns its output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let mut command = Command::new(terrace_bin());
+        command
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir);
+        if let Some(url) = &self.database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let output = command.output().expect("terrace admin runs");
+        assert!(
+            output.status.success(),
+            "terrace admin {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn api(&self, token: &str) -> Api {
+        Api::new(&self.url, Some(token), &self.ca_bundle)
+    }
+
+    pub fn anonymous(&self) -> Api {
+        Api::new(&self.url, None, &self.ca_bundle)
+    }
+
+    /// Stops the server (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Peak resident memory of the server process so far, in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl ServerBuilder {
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// TOML for the configuration file.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config = Some(toml.to_string());
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let database_url = match self.db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(fresh_postgres_database()),
+        };
+        let admin_password = format!("admin-{}", random_suffix());
+        let mut command = Command::new(terrace_bin());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env("TERRACE_ADMIN_PASSWORD", &admin_password)
+            .env("TERRACE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &database_url {
+            command.arg("--database-url").arg(url);
+            command.arg("--encryption-key").arg(FIXED_KEY);
+        }
+        if let Some(toml) = &self.config {
+            let path = dir.path().join("terrace.toml");
+            std::fs::write(&path, toml).unwrap();
+            command.arg("--config").arg(path);
+        }
+        command.args(&self.args);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("terrace starts");
+        let (url, stdout) = read_banner(&mut child);
+        let hostname = url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_string();
+        let server = Server {
+            child: Some(child),
+            hostname,
+            ca_bundle: data_dir.join("tls/ca-bundle.pem"),
+            data_dir,
+            database_url,
+            stdout,
+            admin_password,
+            url,
+            _dir: dir,
+        };
+        server.wait_ready();
+        server
+    }
+}
+
+/// A valid Fernet key for servers that need an explicit one (PostgreSQL).
+pub const FIXED_KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+
+/// Reads the startup banner up to its last line; returns the URL and the banner text.
+fn read_banner(child: &mut Child) -> (String, String) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let lines: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut reader = BufReader::new(stdout);
+    let mut url = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!(
+                "terrace exited before it was ready; it printed:\n{}",
+                lines.lock().unwrap().join("")
+            );
+        }
+        lines.lock().unwrap().push(line.clone());
+        if let Some(rest) = line.split(" is listening on ").nth(1) {
+            url = Some(rest.trim().to_string());
+        }
+        // The banner ends with the closing brace of the cloud block snippet.
+        if line.trim_end() == "  }" {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    let text = lines.into_inner().unwrap().join("");
+    (
+        url.unwrap_or_else(|| panic!("no URL in the banner:\n{text}")),
+        text,
+    )
+}
+
+impl Server {
+    fn wait_ready(&self) {
+        let api = self.anonymous();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if api.get("/readyz").status == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("terrace did not become ready at {}", self.url);
+    }
+}
