@@ -36,7 +36,8 @@ impl Terraform {
         let dir = tempfile::tempdir().unwrap();
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
-        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        // terraform login writes into ~/.terraform.d but does not create it.
+        std::fs::create_dir_all(dir.path().join("home/.terraform.d")).unwrap();
         Terraform {
             dir,
             work,
