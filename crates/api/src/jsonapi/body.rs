@@ -35,7 +35,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     };
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     match serde_path_to_error::deserialize(&mut deserializer) {
-        Ok(value) => Ok(value),
+        // One document and nothing after it: `{} {}` or `{} and more` is not JSON.
+        Ok(value) => match deserializer.end() {
+            Ok(()) => Ok(value),
+            Err(e) => Err(ApiError::bad_request(format!("malformed JSON: {e}"))),
+        },
         Err(err) => {
             let inner = err.inner();
             if inner.is_syntax() || inner.is_eof() {
@@ -190,6 +194,8 @@ mod tests {
     #[test]
     fn refuses_what_is_wrong_with_a_pointer() {
         let err = parse_json::<Body<Attrs>>(b"{not json").unwrap_err();
+        assert_eq!(err.status.as_u16(), 400);
+        let err = parse_json::<Body<Attrs>>(br#"{"data":{}} and more"#).unwrap_err();
         assert_eq!(err.status.as_u16(), 400);
         let err =
             parse_json::<Body<Attrs>>(br#"{"data":{"attributes":{"serial":"one"}}}"#).unwrap_err();
