@@ -302,6 +302,9 @@ pub struct ResourceSummary {
 pub struct StateSummary {
     pub size: i64,
     pub terraform_version: Option<String>,
+    /// Managed resources in the state.
+    pub resource_count: i64,
+    /// The resource blocks (possibly only the first ones of a very large state).
     pub resources: Vec<ResourceSummary>,
     /// Outputs read from the state, for versions created without `json-state-outputs`.
     pub outputs: Option<Vec<StateVersionOutput>>,

@@ -318,6 +318,7 @@ impl Services {
         let summary = StateSummary {
             size: size as i64,
             terraform_version: scanned.terraform_version,
+            resource_count: scanned.managed_resources as i64,
             resources: scanned.resources,
             outputs,
         };
@@ -504,6 +505,7 @@ impl Services {
         let summary = StateSummary {
             size,
             terraform_version: target.terraform_version.clone(),
+            resource_count: target.resource_count,
             resources: target.resources.0.clone(),
             outputs: None,
         };

@@ -12,6 +12,9 @@ const MAX_DEPTH: usize = 512;
 const MAX_OUTPUTS: usize = 64 << 20;
 /// Captured strings (lineage, resource names, ...) longer than this are ignored.
 const MAX_STRING: usize = 4096;
+/// Resource blocks listed individually; beyond this only the count goes on, so memory does
+/// not grow with the number of resources.
+pub const MAX_LISTED_RESOURCES: usize = 10_000;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("not a valid state file: {reason} (at byte {offset})")]
@@ -31,7 +34,10 @@ pub struct ScannedState {
     pub terraform_version: Option<String>,
     /// The `outputs` value as raw JSON; `None` if absent or larger than the limit.
     pub outputs_json: Option<Vec<u8>>,
+    /// The first [`MAX_LISTED_RESOURCES`] resource blocks.
     pub resources: Vec<ResourceSummary>,
+    /// Managed resource blocks in the whole state.
+    pub managed_resources: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,7 +370,12 @@ impl StateScanner {
         self.stack.pop();
         if closing_resource {
             if let Some(resource) = self.resource.take() {
-                self.found.resources.push(resource);
+                if resource.mode == "managed" {
+                    self.found.managed_resources += 1;
+                }
+                if self.found.resources.len() < MAX_LISTED_RESOURCES {
+                    self.found.resources.push(resource);
+                }
             }
         }
         self.value_done();
@@ -555,6 +566,7 @@ mod tests {
             serde_json::from_slice(&found.outputs_json.unwrap()).unwrap();
         assert_eq!(outputs["nums"]["value"][1], serde_json::json!(2500.0));
         assert_eq!(found.resources.len(), 2);
+        assert_eq!(found.managed_resources, 1, "the data source is not managed");
         let first = &found.resources[0];
         assert_eq!(
             (
@@ -575,6 +587,21 @@ mod tests {
         );
         assert_eq!(found.resources[1].module, "module.net");
         assert_eq!(found.resources[1].count, 0);
+    }
+
+    #[test]
+    fn resource_listing_is_bounded_but_the_count_is_exact() {
+        let n = MAX_LISTED_RESOURCES + 5;
+        let resources: Vec<String> = (0..n)
+            .map(|i| format!("{{\"mode\":\"managed\",\"type\":\"t\",\"name\":\"r{i}\",\"instances\":[{{}}]}}"))
+            .collect();
+        let state = format!(
+            "{{\"version\":4,\"serial\":1,\"resources\":[{}]}}",
+            resources.join(",")
+        );
+        let found = scan(state.as_bytes()).unwrap();
+        assert_eq!(found.resources.len(), MAX_LISTED_RESOURCES);
+        assert_eq!(found.managed_resources, n as u64);
     }
 
     #[test]

@@ -25,9 +25,9 @@ use self::chunked::{ChunkOpener, ChunkSealer};
 pub use self::cipher::Keyring;
 use crate::{StorageError, StorageResult};
 
-/// Size of the parts a blob is uploaded in, and how many may be in flight: bounds the memory
-/// of one upload to about (1 + IN_FLIGHT) parts.
-const PART_SIZE: usize = 8 << 20;
+/// Size of the parts a blob is uploaded in (S3's minimum), and how many may be in flight:
+/// bounds the memory of one upload to about (1 + IN_FLIGHT) parts.
+const PART_SIZE: usize = 5 << 20;
 const IN_FLIGHT: usize = 2;
 
 pub type BlobStream = BoxStream<'static, StorageResult<Bytes>>;

@@ -118,11 +118,6 @@ impl StateVersionStore for SqlStore {
         let insert_output = format!(
             "INSERT INTO state_version_outputs ({OUTPUT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         );
-        let resource_count = summary
-            .resources
-            .iter()
-            .filter(|r| r.mode == "managed")
-            .count();
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
             let finalized = sqlx::query(
@@ -132,7 +127,7 @@ impl StateVersionStore for SqlStore {
             )
             .bind(id)
             .bind(summary.size)
-            .bind(resource_count as i64)
+            .bind(summary.resource_count)
             .bind(JsonText(&summary.resources))
             .bind(&summary.terraform_version)
             .execute(&mut *tx)

@@ -1,0 +1,2103 @@
+//! The storage contract: what the domain layer relies on from a [`Store`], written once and run
+//! against every database. Each test is an `async fn(Arc<dyn Store>)` followed by
+//! `contract!(name);`, which generates `name::sqlite` and `name::postgres`.
+//!
+//! SQLite runs on a temporary file. PostgreSQL needs `TERRACE_TEST_POSTGRES_URL`, a server where
+//! the user may create databases (`scripts/services.sh start DIR && . DIR/env.sh` provides one);
+//! each test gets a fresh database, dropped again when the test passes. Without the variable
+//! the PostgreSQL tests fail: a skipped test never counts as a pass.
+
+// A contract test whose `contract!` line is missing would never run; this makes it an error.
+#![deny(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use sqlx::{Connection, Executor, PgConnection};
+use terrace_storage::model::*;
+use terrace_storage::sql::redact_url;
+use terrace_storage::store::*;
+use terrace_storage::{clock, ids, SqlStore, StorageError};
+use tokio::sync::Barrier;
+
+// ---------------------------------------------------------------------------------------------
+// Harness: one fresh database per test.
+
+struct TestDb {
+    store: SqlStore,
+    place: DbPlace,
+}
+
+enum DbPlace {
+    /// Removed with the directory.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let url = format!("sqlite:{}", dir.path().join("contract.db").display());
+        let store = SqlStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+        TestDb {
+            store,
+            place: DbPlace::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> TestDb {
+        let admin_url = std::env::var("TERRACE_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!(
+                "TERRACE_TEST_POSTGRES_URL is not set. The PostgreSQL contract tests need a \
+                 server where the user may create databases: run \
+                 `scripts/services.sh start DIR && . DIR/env.sh` first. These tests fail rather \
+                 than skip, because a skipped test is not a pass."
+            )
+        });
+        let name = format!("terrace_contract_{}", ids::random_string(16).to_lowercase());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", redact_url(&admin_url)));
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("TERRACE_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        let store = SqlStore::connect(url.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("opening {}: {e}", redact_url(url.as_str())));
+        TestDb {
+            store,
+            place: DbPlace::Postgres { admin_url, name },
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+
+    /// Removes the database after a passing test (a failing one keeps it for inspection).
+    async fn remove(self) {
+        self.store.close().await;
+        if let DbPlace::Postgres { admin_url, name } = self.place {
+            let mut admin = PgConnection::connect(&admin_url)
+                .await
+                .expect("reconnecting to drop the test database");
+            admin
+                .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+                .await
+                .unwrap_or_else(|e| panic!("dropping database {name}: {e}"));
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// Runs the contract test `$name` (an `async fn(Arc<dyn Store>)`) on each database.
+macro_rules! contract {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = super::TestDb::sqlite().await;
+                super::$name(db.store()).await;
+                db.remove().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let db = super::TestDb::postgres().await;
+                super::$name(db.store()).await;
+                db.remove().await;
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: records with every column set to something other than its default, so a column
+// that is not written or read back shows up as a difference.
+
+struct OrgFixture {
+    org: Organization,
+    owners: Team,
+    default_project: Project,
+}
+
+impl OrgFixture {
+    fn id(&self) -> &str {
+        &self.org.id
+    }
+}
+
+fn new_org(name: &str) -> OrgFixture {
+    let at = clock::now();
+    let id = ids::new_id(ids::ORGANIZATION);
+    OrgFixture {
+        org: Organization {
+            id: id.clone(),
+            name: name.to_string(),
+            email: format!("admin@{name}.example"),
+            default_execution_mode: ExecutionMode::Local,
+            session_timeout: Some(20160),
+            session_remember: Some(1440),
+            collaborator_auth_policy: "two_factor_mandatory".into(),
+            cost_estimation_enabled: true,
+            assessments_enforced: true,
+            allow_force_delete_workspaces: true,
+            created_at: at,
+            updated_at: at,
+        },
+        owners: Team {
+            id: ids::new_id(ids::TEAM),
+            organization_id: id.clone(),
+            name: "owners".into(),
+            is_owners: true,
+            visibility: "secret".into(),
+            created_at: at,
+        },
+        default_project: Project {
+            id: ids::new_id(ids::PROJECT),
+            organization_id: id,
+            name: "Default Project".into(),
+            description: "where workspaces go by default".into(),
+            is_default: true,
+            created_at: at,
+        },
+    }
+}
+
+async fn create_org(store: &dyn Store, name: &str, owner: Option<&User>) -> OrgFixture {
+    let fixture = new_org(name);
+    store
+        .create_organization(
+            &fixture.org,
+            &fixture.owners,
+            &fixture.default_project,
+            owner.map(|u| u.id.as_str()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating organization {name}: {e}"));
+    fixture
+}
+
+fn new_user(username: &str) -> User {
+    User {
+        id: ids::new_id(ids::USER),
+        username: username.to_string(),
+        email: format!("{username}@example.com"),
+        password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1${username}")),
+        is_site_admin: true,
+        created_at: clock::now(),
+    }
+}
+
+async fn create_user(store: &dyn Store, username: &str) -> User {
+    let user = new_user(username);
+    store.create_user(&user).await.unwrap();
+    user
+}
+
+fn new_project(org: &OrgFixture, name: &str) -> Project {
+    Project {
+        id: ids::new_id(ids::PROJECT),
+        organization_id: org.id().to_string(),
+        name: name.to_string(),
+        description: format!("the {name} project"),
+        is_default: false,
+        created_at: clock::now(),
+    }
+}
+
+async fn create_project(store: &dyn Store, org: &OrgFixture, name: &str) -> Project {
+    let project = new_project(org, name);
+    store.create_project(&project).await.unwrap();
+    project
+}
+
+fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
+    let at = clock::now();
+    Workspace {
+        id: ids::new_id(ids::WORKSPACE),
+        organization_id: org.id().to_string(),
+        project_id: org.default_project.id.clone(),
+        name: name.to_string(),
+        description: format!("the {name} workspace"),
+        execution_mode: Some(ExecutionMode::Agent),
+        agent_pool_id: Some("apool-123".into()),
+        auto_apply: true,
+        allow_destroy_plan: false,
+        file_triggers_enabled: false,
+        global_remote_state: true,
+        queue_all_runs: true,
+        speculative_enabled: false,
+        structured_run_output_enabled: false,
+        assessments_enabled: true,
+        source_name: Some("terraform-cli".into()),
+        source_url: Some("https://example.com/source".into()),
+        terraform_version: "1.9.5".into(),
+        trigger_prefixes: JsonText(vec!["modules/".into()]),
+        trigger_patterns: JsonText(vec!["**/*.tf".into(), "*.tfvars".into()]),
+        working_directory: "infra".into(),
+        auto_destroy_at: Some(at + TimeDelta::days(7)),
+        lock_kind: None,
+        lock_holder_id: None,
+        lock_reason: None,
+        locked_at: None,
+        current_state_version_id: None,
+        resource_count: 0,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn create_workspace(
+    store: &dyn Store,
+    org: &OrgFixture,
+    name: &str,
+    tags: &[TagBinding],
+) -> Workspace {
+    let ws = new_workspace(org, name);
+    store
+        .create_workspace(&ws, tags)
+        .await
+        .unwrap_or_else(|e| panic!("creating workspace {name}: {e}"));
+    ws
+}
+
+/// A key-only tag.
+fn key(key: &str) -> TagBinding {
+    TagBinding {
+        key: key.to_string(),
+        value: String::new(),
+    }
+}
+
+/// A key/value tag.
+fn kv(key: &str, value: &str) -> TagBinding {
+    TagBinding {
+        key: key.to_string(),
+        value: value.to_string(),
+    }
+}
+
+fn new_token(kind: TokenKind, owner_id: &str, created_at: DateTime<Utc>) -> Token {
+    Token {
+        id: ids::new_id(ids::TOKEN),
+        kind,
+        owner_id: owner_id.to_string(),
+        description: Some("contract test".into()),
+        secret_hash: ids::random_string(64),
+        created_by: Some(ids::new_id(ids::USER)),
+        created_at,
+        last_used_at: Some(created_at + TimeDelta::seconds(1)),
+        expires_at: Some(created_at + TimeDelta::days(30)),
+    }
+}
+
+async fn create_token(store: &dyn Store, kind: TokenKind, owner_id: &str) -> Token {
+    let token = new_token(kind, owner_id, clock::now());
+    store.create_token(&token).await.unwrap();
+    token
+}
+
+fn new_state_version(ws: &Workspace, serial: i64, created_at: DateTime<Utc>) -> StateVersion {
+    StateVersion {
+        id: ids::new_id(ids::STATE_VERSION),
+        workspace_id: ws.id.clone(),
+        serial,
+        lineage: Some("8d1f7a5c-lineage".into()),
+        md5: format!("{serial:032x}"),
+        size: 0,
+        status: StateVersionStatus::Pending,
+        json_state_uploaded: false,
+        terraform_version: Some("1.9.0".into()),
+        resource_count: 0,
+        resources: JsonText(Vec::new()),
+        run_id: Some("run-abc".into()),
+        created_by: Some("user-abc".into()),
+        created_at,
+    }
+}
+
+fn new_output(state_version_id: &str, name: &str) -> StateVersionOutput {
+    StateVersionOutput {
+        id: ids::new_id(ids::STATE_VERSION_OUTPUT),
+        state_version_id: state_version_id.to_string(),
+        name: name.to_string(),
+        sensitive: name.starts_with("secret"),
+        type_json: "\"string\"".into(),
+        value_ciphertext: format!("ciphertext-of-{name}"),
+    }
+}
+
+async fn create_state_version(
+    store: &dyn Store,
+    ws: &Workspace,
+    serial: i64,
+    outputs: &[&str],
+) -> (StateVersion, Vec<StateVersionOutput>) {
+    let sv = new_state_version(ws, serial, clock::now());
+    let outputs: Vec<_> = outputs
+        .iter()
+        .map(|name| new_output(&sv.id, name))
+        .collect();
+    store.create_state_version(&sv, &outputs).await.unwrap();
+    (sv, outputs)
+}
+
+fn resource(mode: &str, kind: &str, name: &str) -> ResourceSummary {
+    ResourceSummary {
+        mode: mode.into(),
+        kind: kind.into(),
+        name: name.into(),
+        module: "root".into(),
+        provider: "provider[\"registry.terraform.io/hashicorp/aws\"]".into(),
+        count: 1,
+    }
+}
+
+fn summary(resources: Vec<ResourceSummary>) -> StateSummary {
+    StateSummary {
+        size: 1234,
+        terraform_version: Some("1.9.5".into()),
+        resources,
+        outputs: None,
+    }
+}
+
+fn new_oauth_code(user: &User, expires_at: DateTime<Utc>) -> OAuthCode {
+    OAuthCode {
+        code_hash: ids::random_string(64),
+        user_id: user.id.clone(),
+        client_id: "terraform-cli".into(),
+        redirect_uri: "http://localhost:10000/login".into(),
+        code_challenge: ids::random_string(43),
+        expires_at,
+    }
+}
+
+fn new_session(user: &User, expires_at: DateTime<Utc>) -> Session {
+    Session {
+        id_hash: ids::random_string(64),
+        user_id: user.id.clone(),
+        created_at: clock::now(),
+        expires_at,
+    }
+}
+
+fn page(number: u32, size: u32) -> PageRequest {
+    PageRequest { number, size }
+}
+
+fn all() -> PageRequest {
+    PageRequest::all()
+}
+
+/// A UTC instant with microseconds.
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, micros: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap() + TimeDelta::microseconds(micros)
+}
+
+trait Named {
+    fn name(&self) -> &str;
+}
+impl Named for Organization {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+impl Named for Project {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+impl Named for Workspace {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+impl Named for Tag {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Names in listing order.
+fn names<T: Named>(items: &[T]) -> Vec<&str> {
+    items.iter().map(Named::name).collect()
+}
+
+fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    items.into_iter().map(str::to_string).collect()
+}
+
+/// Names of the organization's workspaces matching `filter`, as a set (collation-independent).
+async fn workspace_names(
+    store: &dyn Store,
+    org: &OrgFixture,
+    filter: WorkspaceFilter,
+) -> BTreeSet<String> {
+    let page = store
+        .list_workspaces(org.id(), &filter, all())
+        .await
+        .unwrap();
+    assert_eq!(page.total, page.items.len() as u64, "total of {filter:?}");
+    set(names(&page.items))
+}
+
+/// Names of the organization's projects matching `filter`, as a set.
+async fn project_names(
+    store: &dyn Store,
+    org: &OrgFixture,
+    filter: ProjectFilter,
+) -> BTreeSet<String> {
+    let page = store.list_projects(org.id(), &filter, all()).await.unwrap();
+    assert_eq!(page.total, page.items.len() as u64, "total of {filter:?}");
+    set(names(&page.items))
+}
+
+/// The organization's tags matching `filter`, by name with their instance counts.
+async fn tag_counts(
+    store: &dyn Store,
+    org: &OrgFixture,
+    filter: TagFilter,
+) -> BTreeMap<String, i64> {
+    let page = store.list_tags(org.id(), &filter, all()).await.unwrap();
+    assert_eq!(page.total, page.items.len() as u64, "total of {filter:?}");
+    page.items
+        .into_iter()
+        .map(|t| (t.name, t.instance_count))
+        .collect()
+}
+
+async fn tag_named(store: &dyn Store, org: &OrgFixture, name: &str) -> Tag {
+    let page = store
+        .list_tags(org.id(), &TagFilter::default(), all())
+        .await
+        .unwrap();
+    page.items
+        .into_iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("organization has no tag {name}"))
+}
+
+/// A workspace's tags, sorted by key.
+async fn tags_of(store: &dyn Store, ws: &Workspace) -> Vec<TagBinding> {
+    let mut map = store.workspace_tags(&[ws.id.clone()]).await.unwrap();
+    map.remove(&ws.id)
+        .expect("workspace_tags answers for every asked id")
+}
+
+async fn reload(store: &dyn Store, ws: &Workspace) -> Workspace {
+    store
+        .workspace_by_id(&ws.id)
+        .await
+        .unwrap()
+        .expect("workspace exists")
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StorageError>, what: &str) {
+    match result {
+        Err(StorageError::Conflict(_)) => {}
+        other => panic!("{what}: expected StorageError::Conflict, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organizations
+
+/// Creating an organization creates its owners team, which the owner joins, and its default
+/// project; every field reads back as written.
+async fn organization_create(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    let alice = create_user(&*store, "alice").await;
+    let acme = create_org(&*store, "acme", Some(&alice)).await;
+
+    assert_eq!(
+        store.organization_by_name("acme").await.unwrap(),
+        Some(acme.org.clone())
+    );
+    assert_eq!(
+        store.organization_by_id(acme.id()).await.unwrap(),
+        Some(acme.org.clone())
+    );
+    assert_eq!(
+        store.default_project(acme.id()).await.unwrap(),
+        Some(acme.default_project.clone())
+    );
+    assert_eq!(
+        store.org_role(acme.id(), &alice.id).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
+    assert_eq!(store.organization_by_name("acme2").await.unwrap(), None);
+    assert_eq!(store.organization_by_id("org-missing").await.unwrap(), None);
+}
+contract!(organization_create);
+
+/// A taken name is a Conflict, and nothing of the refused organization is left behind.
+async fn organization_names_are_unique(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let dup = new_org("acme");
+    assert_conflict(
+        store
+            .create_organization(&dup.org, &dup.owners, &dup.default_project, None)
+            .await,
+        "second organization named acme",
+    );
+    assert_eq!(store.organization_by_id(dup.id()).await.unwrap(), None);
+    assert_eq!(
+        store.project_by_id(&dup.default_project.id).await.unwrap(),
+        None
+    );
+    let listed = store.list_organizations(None, all()).await.unwrap();
+    assert_eq!(listed.items, vec![acme.org]);
+    assert_eq!(listed.total, 1);
+}
+contract!(organization_names_are_unique);
+
+/// A member sees the organizations they belong to; `None` (site admins) sees all of them.
+async fn organizations_listed_for_member_or_all(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let carol = create_user(&*store, "carol").await;
+    create_org(&*store, "org-a", Some(&alice)).await;
+    create_org(&*store, "org-b", Some(&bob)).await;
+    create_org(&*store, "org-c", Some(&alice)).await;
+    create_org(&*store, "org-d", None).await;
+
+    let of_alice = store
+        .list_organizations(Some(&alice.id), all())
+        .await
+        .unwrap();
+    assert_eq!(names(&of_alice.items), ["org-a", "org-c"]);
+    assert_eq!(of_alice.total, 2);
+
+    let of_carol = store
+        .list_organizations(Some(&carol.id), all())
+        .await
+        .unwrap();
+    assert!(of_carol.items.is_empty());
+    assert_eq!(of_carol.total, 0);
+
+    let everything = store.list_organizations(None, all()).await.unwrap();
+    assert_eq!(
+        names(&everything.items),
+        ["org-a", "org-b", "org-c", "org-d"]
+    );
+    assert_eq!(everything.total, 4);
+
+    // Pages cut the sorted list; the total still counts every match.
+    let second = store.list_organizations(None, page(2, 3)).await.unwrap();
+    assert_eq!(names(&second.items), ["org-d"]);
+    assert_eq!(second.total, 4);
+    let second_of_alice = store
+        .list_organizations(Some(&alice.id), page(2, 1))
+        .await
+        .unwrap();
+    assert_eq!(names(&second_of_alice.items), ["org-c"]);
+    assert_eq!(second_of_alice.total, 2);
+}
+contract!(organizations_listed_for_member_or_all);
+
+/// Owners-team members are owners, members of another team are members, others have no role.
+async fn org_role_owner_member_or_none(store: Arc<dyn Store>) {
+    let owner = create_user(&*store, "owner").await;
+    let member = create_user(&*store, "member").await;
+    let outsider = create_user(&*store, "outsider").await;
+    let acme = create_org(&*store, "acme", Some(&owner)).await;
+    // The store has no team operations yet: an organization founded with a team that is not the
+    // owners team gives its founder a plain membership.
+    let mut dev = new_org("dev");
+    dev.owners.name = "developers".into();
+    dev.owners.is_owners = false;
+    store
+        .create_organization(
+            &dev.org,
+            &dev.owners,
+            &dev.default_project,
+            Some(&member.id),
+        )
+        .await
+        .unwrap();
+
+    let role = |org: String, user: String| {
+        let store = store.clone();
+        async move { store.org_role(&org, &user).await.unwrap() }
+    };
+    assert_eq!(
+        role(acme.id().into(), owner.id.clone()).await,
+        Some(OrgRole::Owner)
+    );
+    assert_eq!(
+        role(dev.id().into(), member.id.clone()).await,
+        Some(OrgRole::Member)
+    );
+    assert_eq!(role(acme.id().into(), member.id.clone()).await, None);
+    assert_eq!(role(acme.id().into(), outsider.id.clone()).await, None);
+    assert_eq!(role(dev.id().into(), owner.id.clone()).await, None);
+}
+contract!(org_role_owner_member_or_none);
+
+/// Renaming keeps the organization's contents; renaming onto a taken name is a Conflict.
+async fn organization_rename(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    create_org(&*store, "taken", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+
+    let mut renamed = acme.org.clone();
+    renamed.name = "acme-corp".into();
+    renamed.email = "ops@acme-corp.example".into();
+    renamed.default_execution_mode = ExecutionMode::Remote;
+    renamed.session_timeout = None;
+    renamed.cost_estimation_enabled = false;
+    renamed.updated_at = acme.org.updated_at + TimeDelta::seconds(5);
+    store.update_organization(&renamed).await.unwrap();
+
+    assert_eq!(
+        store.organization_by_id(acme.id()).await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        store.organization_by_name("acme-corp").await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(store.organization_by_name("acme").await.unwrap(), None);
+    assert_eq!(
+        store.default_project(acme.id()).await.unwrap(),
+        Some(acme.default_project.clone())
+    );
+    assert_eq!(
+        store.workspace_by_name(acme.id(), "app").await.unwrap(),
+        Some(ws)
+    );
+
+    let mut clash = renamed.clone();
+    clash.name = "taken".into();
+    assert_conflict(store.update_organization(&clash).await, "rename onto taken");
+    assert_eq!(
+        store.organization_by_id(acme.id()).await.unwrap(),
+        Some(renamed)
+    );
+}
+contract!(organization_rename);
+
+/// Deleting an organization deletes its workspaces (with their state versions and outputs),
+/// projects, tags and organization/team tokens; users, their tokens and other organizations stay.
+async fn organization_delete_cascades(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let acme = create_org(&*store, "acme", Some(&alice)).await;
+    let other = create_org(&*store, "other", Some(&alice)).await;
+
+    let project = create_project(&*store, &acme, "extra").await;
+    let ws = create_workspace(&*store, &acme, "app", &[kv("env", "prod")]).await;
+    let (sv, outputs) = create_state_version(&*store, &ws, 1, &["ip"]).await;
+    assert!(store
+        .finalize_state_version(&sv.id, &summary(vec![]))
+        .await
+        .unwrap());
+    let tag = tag_named(&*store, &acme, "env").await;
+    let org_token = create_token(&*store, TokenKind::Organization, acme.id()).await;
+    let team_token = create_token(&*store, TokenKind::Team, &acme.owners.id).await;
+    let user_token = create_token(&*store, TokenKind::User, &alice.id).await;
+
+    let other_ws = create_workspace(&*store, &other, "app", &[kv("env", "prod")]).await;
+    let (other_sv, _) = create_state_version(&*store, &other_ws, 1, &["ip"]).await;
+    let other_org_token = create_token(&*store, TokenKind::Organization, other.id()).await;
+    let other_team_token = create_token(&*store, TokenKind::Team, &other.owners.id).await;
+
+    store.delete_organization(acme.id()).await.unwrap();
+
+    assert_eq!(store.organization_by_id(acme.id()).await.unwrap(), None);
+    assert_eq!(store.organization_by_name("acme").await.unwrap(), None);
+    assert_eq!(store.workspace_by_id(&ws.id).await.unwrap(), None);
+    assert_eq!(store.project_by_id(&project.id).await.unwrap(), None);
+    assert_eq!(store.default_project(acme.id()).await.unwrap(), None);
+    assert_eq!(store.state_version_by_id(&sv.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .state_version_output_by_id(&outputs[0].id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.state_version_ids(&ws.id).await.unwrap().is_empty());
+    assert_eq!(store.tag_by_id(&tag.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&org_token.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&team_token.id).await.unwrap(), None);
+    assert_eq!(store.org_role(acme.id(), &alice.id).await.unwrap(), None);
+
+    // The user, their own token and the other organization are untouched.
+    assert_eq!(
+        store.user_by_id(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.token_by_id(&user_token.id).await.unwrap(),
+        Some(user_token)
+    );
+    assert_eq!(
+        store.organization_by_id(other.id()).await.unwrap(),
+        Some(other.org.clone())
+    );
+    assert_eq!(
+        store.org_role(other.id(), &alice.id).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
+    assert_eq!(reload(&*store, &other_ws).await, other_ws);
+    assert_eq!(tags_of(&*store, &other_ws).await, [kv("env", "prod")]);
+    assert!(store
+        .state_version_by_id(&other_sv.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .token_by_id(&other_org_token.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .token_by_id(&other_team_token.id)
+        .await
+        .unwrap()
+        .is_some());
+}
+contract!(organization_delete_cascades);
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+/// Usernames are unique, on creation and on rename.
+async fn usernames_are_unique(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    assert_eq!(
+        store.user_by_username("alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.user_by_id(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_conflict(
+        store.create_user(&new_user("alice")).await,
+        "second user alice",
+    );
+    assert_eq!(store.count_users().await.unwrap(), 1);
+
+    let bob = create_user(&*store, "bob").await;
+    let mut renamed = bob.clone();
+    renamed.username = "alice".into();
+    assert_conflict(store.update_user(&renamed).await, "rename bob onto alice");
+    assert_eq!(store.user_by_id(&bob.id).await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.count_users().await.unwrap(), 2);
+}
+contract!(usernames_are_unique);
+
+/// `update_user` writes username and email; `set_password_hash` the hash.
+async fn user_update_and_password(store: Arc<dyn Store>) {
+    let bob = create_user(&*store, "bob").await;
+    let mut robert = bob.clone();
+    robert.username = "robert".into();
+    robert.email = "robert@example.com".into();
+    store.update_user(&robert).await.unwrap();
+    assert_eq!(store.user_by_username("bob").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_username("robert").await.unwrap(),
+        Some(robert.clone())
+    );
+
+    store
+        .set_password_hash(&bob.id, "$argon2id$new")
+        .await
+        .unwrap();
+    let reloaded = store.user_by_id(&bob.id).await.unwrap().unwrap();
+    assert_eq!(reloaded.password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(reloaded.username, "robert");
+}
+contract!(user_update_and_password);
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/// A token is found by the hash of its secret (how every API request authenticates).
+async fn token_found_by_hash(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let token = create_token(&*store, TokenKind::User, &alice.id).await;
+    let mut bare = new_token(TokenKind::User, &alice.id, clock::now());
+    bare.description = None;
+    bare.created_by = None;
+    bare.last_used_at = None;
+    bare.expires_at = None;
+    store.create_token(&bare).await.unwrap();
+
+    assert_eq!(
+        store.token_by_hash(&token.secret_hash).await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(store.token_by_id(&token.id).await.unwrap(), Some(token));
+    assert_eq!(
+        store.token_by_hash(&bare.secret_hash).await.unwrap(),
+        Some(bare)
+    );
+    assert_eq!(store.token_by_hash("0000").await.unwrap(), None);
+}
+contract!(token_found_by_hash);
+
+/// Tokens of one owner and kind are listed newest first, in pages, with the total.
+async fn tokens_listed_in_pages(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let now = clock::now();
+    // Newest first: mine[0] is the most recent.
+    let mine: Vec<Token> = (0..5)
+        .map(|i| new_token(TokenKind::User, &alice.id, now - TimeDelta::minutes(i)))
+        .collect();
+    for token in mine.iter().rev() {
+        store.create_token(token).await.unwrap();
+    }
+    // Noise: another user's token, and a token of another kind with the same owner id.
+    create_token(&*store, TokenKind::User, &bob.id).await;
+    create_token(&*store, TokenKind::Team, &alice.id).await;
+
+    let mut seen = Vec::new();
+    for (number, len) in [(1, 2), (2, 2), (3, 1), (4, 0)] {
+        let listed = store
+            .list_tokens(TokenKind::User, &alice.id, page(number, 2))
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 5, "page {number}");
+        assert_eq!(listed.items.len(), len, "page {number}");
+        seen.extend(listed.items);
+    }
+    assert_eq!(seen, mine);
+}
+contract!(tokens_listed_in_pages);
+
+/// Deleting a token revokes it; touching it records its last use.
+async fn token_delete_and_touch(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let token = create_token(&*store, TokenKind::User, &alice.id).await;
+    let kept = create_token(&*store, TokenKind::User, &alice.id).await;
+
+    let used = clock::now() + TimeDelta::hours(1);
+    store.touch_token(&token.id, used).await.unwrap();
+    let touched = store.token_by_id(&token.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(used));
+
+    assert!(store.delete_token(&token.id).await.unwrap());
+    assert_eq!(store.token_by_id(&token.id).await.unwrap(), None);
+    assert_eq!(store.token_by_hash(&token.secret_hash).await.unwrap(), None);
+    assert!(!store.delete_token(&token.id).await.unwrap());
+    assert_eq!(store.token_by_id(&kept.id).await.unwrap(), Some(kept));
+}
+contract!(token_delete_and_touch);
+
+// ---------------------------------------------------------------------------------------------
+// Projects
+
+/// `filter[names]` is exact; `q` is a case-insensitive substring in which LIKE wildcards are
+/// plain characters.
+async fn projects_filtered(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    for name in ["alpha", "Beta", "100%done", "a_b", "axb"] {
+        create_project(&*store, &acme, name).await;
+    }
+    create_project(&*store, &other, "alpha-elsewhere").await;
+
+    let by_names = |names: &[&str]| ProjectFilter {
+        names: names.iter().map(|n| n.to_string()).collect(),
+        query: None,
+    };
+    let by_query = |q: &str| ProjectFilter {
+        names: vec![],
+        query: Some(q.into()),
+    };
+    let store = &*store;
+    assert_eq!(
+        project_names(store, &acme, by_names(&["alpha", "a_b", "nope"])).await,
+        set(["alpha", "a_b"])
+    );
+    assert_eq!(
+        project_names(store, &acme, by_names(&["ALPHA"])).await,
+        set([])
+    );
+    assert_eq!(
+        project_names(store, &acme, by_query("ALP")).await,
+        set(["alpha"])
+    );
+    assert_eq!(
+        project_names(store, &acme, by_query("bet")).await,
+        set(["Beta"])
+    );
+    assert_eq!(
+        project_names(store, &acme, by_query("%")).await,
+        set(["100%done"])
+    );
+    assert_eq!(
+        project_names(store, &acme, by_query("_")).await,
+        set(["a_b"])
+    );
+    assert_eq!(
+        project_names(store, &acme, by_query("a_")).await,
+        set(["a_b"])
+    );
+    assert_eq!(
+        project_names(store, &acme, ProjectFilter::default()).await,
+        set(["Default Project", "alpha", "Beta", "100%done", "a_b", "axb"])
+    );
+    let second = store
+        .list_projects(acme.id(), &ProjectFilter::default(), page(2, 4))
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 2);
+    assert_eq!(second.total, 6);
+}
+contract!(projects_filtered);
+
+/// Project names are unique within an organization, not across organizations.
+async fn project_names_are_unique_per_organization(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let alpha = create_project(&*store, &acme, "alpha").await;
+    assert_conflict(
+        store.create_project(&new_project(&acme, "alpha")).await,
+        "second project alpha",
+    );
+    create_project(&*store, &other, "alpha").await;
+
+    let mut renamed = alpha.clone();
+    renamed.name = "Default Project".into();
+    assert_conflict(
+        store.update_project(&renamed).await,
+        "rename onto the default project",
+    );
+    renamed.name = "omega".into();
+    renamed.description = "renamed".into();
+    store.update_project(&renamed).await.unwrap();
+    assert_eq!(store.project_by_id(&alpha.id).await.unwrap(), Some(renamed));
+}
+contract!(project_names_are_unique_per_organization);
+
+/// A project in use cannot be deleted; once its workspaces are gone it can.
+async fn project_delete_needs_it_empty(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let project = create_project(&*store, &acme, "extra").await;
+    let mut ws = new_workspace(&acme, "in-extra");
+    ws.project_id = project.id.clone();
+    store.create_workspace(&ws, &[]).await.unwrap();
+    create_workspace(&*store, &acme, "in-default", &[]).await;
+
+    assert_eq!(
+        store.count_project_workspaces(&project.id).await.unwrap(),
+        1
+    );
+    assert!(store.delete_project(&project.id).await.is_err());
+    assert_eq!(reload(&*store, &ws).await, ws);
+    assert!(store.project_by_id(&project.id).await.unwrap().is_some());
+
+    assert!(store.delete_workspace(&ws.id).await.unwrap());
+    assert_eq!(
+        store.count_project_workspaces(&project.id).await.unwrap(),
+        0
+    );
+    store.delete_project(&project.id).await.unwrap();
+    assert_eq!(store.project_by_id(&project.id).await.unwrap(), None);
+}
+contract!(project_delete_needs_it_empty);
+
+// ---------------------------------------------------------------------------------------------
+// Workspaces
+
+/// A workspace reads back as written, by id or by name within its organization; names are
+/// unique per organization.
+async fn workspace_create_and_lookup(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[kv("env", "prod"), key("critical")]).await;
+
+    assert_eq!(
+        store.workspace_by_id(&ws.id).await.unwrap(),
+        Some(ws.clone())
+    );
+    assert_eq!(
+        store.workspace_by_name(acme.id(), "app").await.unwrap(),
+        Some(ws.clone())
+    );
+    assert_eq!(
+        store.workspace_by_name(other.id(), "app").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        tags_of(&*store, &ws).await,
+        [key("critical"), kv("env", "prod")]
+    );
+
+    // A workspace that inherits everything (the NULL columns).
+    let mut plain = new_workspace(&acme, "plain");
+    plain.execution_mode = None;
+    plain.agent_pool_id = None;
+    plain.source_name = None;
+    plain.source_url = None;
+    plain.auto_destroy_at = None;
+    plain.trigger_prefixes = JsonText(vec![]);
+    store.create_workspace(&plain, &[]).await.unwrap();
+    assert_eq!(reload(&*store, &plain).await, plain);
+    assert_eq!(tags_of(&*store, &plain).await, []);
+
+    let dup = new_workspace(&acme, "app");
+    assert_conflict(
+        store.create_workspace(&dup, &[key("dup-only")]).await,
+        "second workspace app",
+    );
+    assert_eq!(store.workspace_by_id(&dup.id).await.unwrap(), None);
+    create_workspace(&*store, &other, "app", &[]).await;
+}
+contract!(workspace_create_and_lookup);
+
+/// `search[name]` is a case-insensitive substring and `search[wildcard-name]` a `*` pattern;
+/// LIKE wildcards in either match only themselves.
+async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    for name in [
+        "app-prod",
+        "app-staging",
+        "db-prod",
+        "web-prod",
+        "100%",
+        "a_b",
+        "axb",
+    ] {
+        create_workspace(&*store, &acme, name, &[]).await;
+    }
+    create_workspace(&*store, &other, "app-prod-elsewhere", &[]).await;
+
+    let contains = |text: &str| WorkspaceFilter {
+        name_contains: Some(text.into()),
+        ..Default::default()
+    };
+    let wildcard = |pattern: &str| WorkspaceFilter {
+        name_wildcard: Some(pattern.into()),
+        ..Default::default()
+    };
+    let store = &*store;
+    assert_eq!(
+        workspace_names(store, &acme, contains("PROD")).await,
+        set(["app-prod", "db-prod", "web-prod"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, contains("%")).await,
+        set(["100%"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, contains("_")).await,
+        set(["a_b"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, wildcard("app-*")).await,
+        set(["app-prod", "app-staging"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, wildcard("*-prod")).await,
+        set(["app-prod", "db-prod", "web-prod"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, wildcard("*-st*")).await,
+        set(["app-staging"])
+    );
+    // Without a `*` the pattern is the whole name.
+    assert_eq!(
+        workspace_names(store, &acme, wildcard("app-prod")).await,
+        set(["app-prod"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, wildcard("a_*")).await,
+        set(["a_b"])
+    );
+    assert_eq!(workspace_names(store, &acme, wildcard("%")).await, set([]));
+    assert_eq!(workspace_names(store, &acme, wildcard("*")).await.len(), 7);
+}
+contract!(workspaces_filtered_by_name);
+
+/// `search[tags]` needs every key, `search[exclude-tags]` none of them, `filter[tagged]` every
+/// key with its value when one is given.
+async fn workspaces_filtered_by_tags(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let s = &*store;
+    create_workspace(
+        s,
+        &acme,
+        "one",
+        &[kv("env", "prod"), kv("team", "a"), key("critical")],
+    )
+    .await;
+    create_workspace(s, &acme, "two", &[kv("env", "dev"), kv("team", "a")]).await;
+    create_workspace(s, &acme, "three", &[key("critical")]).await;
+    create_workspace(s, &acme, "four", &[]).await;
+
+    let filter =
+        |tags: &[&str], exclude: &[&str], tagged: &[(&str, Option<&str>)]| WorkspaceFilter {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            exclude_tags: exclude.iter().map(|t| t.to_string()).collect(),
+            tagged: tagged
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+            ..Default::default()
+        };
+    assert_eq!(
+        workspace_names(s, &acme, filter(&["team"], &[], &[])).await,
+        set(["one", "two"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&["team", "critical"], &[], &[])).await,
+        set(["one"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&[], &["critical"], &[])).await,
+        set(["two", "four"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&[], &["critical", "env"], &[])).await,
+        set(["four"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&["team"], &["critical"], &[])).await,
+        set(["two"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&[], &[], &[("env", Some("prod"))])).await,
+        set(["one"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&[], &[], &[("env", None)])).await,
+        set(["one", "two"])
+    );
+    assert_eq!(
+        workspace_names(
+            s,
+            &acme,
+            filter(&[], &[], &[("env", Some("dev")), ("team", Some("a"))])
+        )
+        .await,
+        set(["two"])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&[], &[], &[("env", Some("staging"))])).await,
+        set([])
+    );
+    assert_eq!(
+        workspace_names(s, &acme, filter(&["missing"], &[], &[])).await,
+        set([])
+    );
+}
+contract!(workspaces_filtered_by_tags);
+
+/// Listings are sorted by name, cut into pages, and count every match in `total`.
+async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let project = create_project(&*store, &acme, "extra").await;
+    for name in ["w4", "w2", "w5", "w1", "w3"] {
+        create_workspace(&*store, &acme, name, &[]).await;
+    }
+    let mut elsewhere = new_workspace(&acme, "x-in-project");
+    elsewhere.project_id = project.id.clone();
+    store.create_workspace(&elsewhere, &[]).await.unwrap();
+    create_workspace(&*store, &other, "w0", &[]).await;
+
+    let only_w = WorkspaceFilter {
+        name_contains: Some("w".into()),
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    for number in 1..=4 {
+        let listed = store
+            .list_workspaces(acme.id(), &only_w, page(number, 2))
+            .await
+            .unwrap();
+        assert_eq!(listed.total, 5, "page {number}");
+        pages.push(names(&listed.items).join(","));
+    }
+    assert_eq!(pages, ["w1,w2", "w3,w4", "w5", ""]);
+
+    let everything = store
+        .list_workspaces(acme.id(), &WorkspaceFilter::default(), page(1, 3))
+        .await
+        .unwrap();
+    assert_eq!(everything.total, 6);
+    assert_eq!(everything.items.len(), 3);
+
+    let in_project = WorkspaceFilter {
+        project_id: Some(project.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        workspace_names(&*store, &acme, in_project).await,
+        set(["x-in-project"])
+    );
+}
+contract!(workspaces_listed_in_pages);
+
+/// Updating settings leaves the lock and the current state alone, even when the caller's copy
+/// of the workspace predates them.
+async fn workspace_update_keeps_lock(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    create_workspace(&*store, &acme, "taken", &[]).await;
+    let (sv, _) = create_state_version(&*store, &ws, 1, &[]).await;
+    let managed = vec![resource("managed", "aws_instance", "web")];
+    assert!(store
+        .finalize_state_version(&sv.id, &summary(managed))
+        .await
+        .unwrap());
+    let holder = LockHolder {
+        kind: LockHolderKind::User,
+        id: "user-holder".into(),
+    };
+    let locked_at = clock::now();
+    assert!(store
+        .lock_workspace(&ws.id, &holder, Some("maintenance"), locked_at)
+        .await
+        .unwrap());
+
+    // `ws` is the stale copy from before the lock and the state.
+    let mut changed = ws.clone();
+    changed.name = "renamed".into();
+    changed.description = "new description".into();
+    changed.auto_apply = false;
+    changed.execution_mode = Some(ExecutionMode::Remote);
+    changed.terraform_version = "1.10.0".into();
+    changed.trigger_prefixes = JsonText(vec!["a/".into(), "b/".into()]);
+    changed.auto_destroy_at = None;
+    changed.updated_at = ws.updated_at + TimeDelta::seconds(3);
+    store.update_workspace(&changed).await.unwrap();
+
+    let mut expected = changed.clone();
+    expected.lock_kind = Some(LockHolderKind::User);
+    expected.lock_holder_id = Some("user-holder".into());
+    expected.lock_reason = Some("maintenance".into());
+    expected.locked_at = Some(locked_at);
+    expected.current_state_version_id = Some(sv.id.clone());
+    expected.resource_count = 1;
+    assert_eq!(reload(&*store, &ws).await, expected);
+
+    let mut clash = expected.clone();
+    clash.name = "taken".into();
+    assert_conflict(store.update_workspace(&clash).await, "rename onto taken");
+    assert_eq!(reload(&*store, &ws).await, expected);
+}
+contract!(workspace_update_keeps_lock);
+
+/// A lock is taken only when nobody holds it, not even by its current holder.
+async fn workspace_lock_only_when_unlocked(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let alice = LockHolder {
+        kind: LockHolderKind::User,
+        id: "user-alice".into(),
+    };
+    let run = LockHolder {
+        kind: LockHolderKind::Run,
+        id: "run-1".into(),
+    };
+    let at = clock::now();
+
+    assert!(store
+        .lock_workspace(&ws.id, &alice, Some("maintenance"), at)
+        .await
+        .unwrap());
+    assert!(!store.lock_workspace(&ws.id, &run, None, at).await.unwrap());
+    assert!(!store
+        .lock_workspace(&ws.id, &alice, Some("again"), at)
+        .await
+        .unwrap());
+
+    let got = reload(&*store, &ws).await;
+    assert_eq!(got.lock_holder(), Some(alice));
+    assert_eq!(got.lock_reason.as_deref(), Some("maintenance"));
+    assert_eq!(got.locked_at, Some(at));
+    assert!(!store
+        .lock_workspace("ws-missing", &run, None, at)
+        .await
+        .unwrap());
+}
+contract!(workspace_lock_only_when_unlocked);
+
+/// Unlocking needs the holder (same kind and id); `None` forces any lock open.
+async fn workspace_unlock_needs_the_holder(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let holder = |kind, id: &str| LockHolder {
+        kind,
+        id: id.to_string(),
+    };
+    let alice = holder(LockHolderKind::User, "user-alice");
+    let at = clock::now();
+
+    assert!(store
+        .lock_workspace(&ws.id, &alice, Some("r"), at)
+        .await
+        .unwrap());
+    let bob = holder(LockHolderKind::User, "user-bob");
+    assert!(!store.unlock_workspace(&ws.id, Some(&bob)).await.unwrap());
+    let same_id_other_kind = holder(LockHolderKind::Run, "user-alice");
+    assert!(!store
+        .unlock_workspace(&ws.id, Some(&same_id_other_kind))
+        .await
+        .unwrap());
+    assert_eq!(
+        reload(&*store, &ws).await.lock_holder(),
+        Some(alice.clone())
+    );
+
+    assert!(store.unlock_workspace(&ws.id, Some(&alice)).await.unwrap());
+    assert_eq!(
+        reload(&*store, &ws).await,
+        ws,
+        "every lock column is cleared"
+    );
+    assert!(!store.unlock_workspace(&ws.id, Some(&alice)).await.unwrap());
+    assert!(!store.unlock_workspace(&ws.id, None).await.unwrap());
+
+    let run = holder(LockHolderKind::Run, "run-1");
+    assert!(store.lock_workspace(&ws.id, &run, None, at).await.unwrap());
+    assert!(store.unlock_workspace(&ws.id, None).await.unwrap());
+    assert_eq!(reload(&*store, &ws).await, ws);
+}
+contract!(workspace_unlock_needs_the_holder);
+
+/// Deleting a workspace takes its tags and state versions with it.
+async fn workspace_delete(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[key("shared")]).await;
+    let kept = create_workspace(&*store, &acme, "kept", &[key("shared")]).await;
+    let (sv, _) = create_state_version(&*store, &ws, 1, &["out"]).await;
+
+    assert!(store.delete_workspace(&ws.id).await.unwrap());
+    assert_eq!(store.workspace_by_id(&ws.id).await.unwrap(), None);
+    assert_eq!(store.state_version_by_id(&sv.id).await.unwrap(), None);
+    assert_eq!(
+        tag_counts(&*store, &acme, TagFilter::default()).await,
+        BTreeMap::from([("shared".to_string(), 1)])
+    );
+    assert!(!store.delete_workspace(&ws.id).await.unwrap());
+    assert_eq!(reload(&*store, &kept).await, kept);
+}
+contract!(workspace_delete);
+
+/// Many clients racing for one lock: exactly one gets it, and the lock names that one.
+async fn concurrent_locks_have_one_winner(store: Arc<dyn Store>) {
+    const N: usize = 16;
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let start = Arc::new(Barrier::new(N));
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let (store, start, ws_id) = (store.clone(), start.clone(), ws.id.clone());
+            tokio::spawn(async move {
+                let me = LockHolder {
+                    kind: LockHolderKind::Run,
+                    id: format!("run-{i}"),
+                };
+                start.wait().await;
+                let won = store
+                    .lock_workspace(&ws_id, &me, None, clock::now())
+                    .await
+                    .unwrap();
+                (me, won)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (me, won) = task.await.unwrap();
+        if won {
+            winners.push(me);
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(
+        reload(&*store, &ws).await.lock_holder(),
+        Some(winners.remove(0))
+    );
+}
+contract!(concurrent_locks_have_one_winner);
+
+// ---------------------------------------------------------------------------------------------
+// Tags
+
+/// Adding a key the workspace already has replaces its value; each key is one organization
+/// tag however many workspaces carry it.
+async fn tag_values_are_replaced(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[kv("env", "dev")]).await;
+    let other = create_workspace(&*store, &acme, "other", &[kv("env", "dev")]).await;
+
+    store
+        .add_workspace_tags(acme.id(), &ws.id, &[kv("env", "prod"), key("critical")])
+        .await
+        .unwrap();
+    assert_eq!(
+        tags_of(&*store, &ws).await,
+        [key("critical"), kv("env", "prod")]
+    );
+    // Valued and key-only replace each other too.
+    store
+        .add_workspace_tags(acme.id(), &ws.id, &[kv("critical", "yes"), key("env")])
+        .await
+        .unwrap();
+    assert_eq!(
+        tags_of(&*store, &ws).await,
+        [kv("critical", "yes"), key("env")]
+    );
+    assert_eq!(tags_of(&*store, &other).await, [kv("env", "dev")]);
+    assert_eq!(
+        tag_counts(&*store, &acme, TagFilter::default()).await,
+        BTreeMap::from([("critical".to_string(), 1), ("env".to_string(), 2)])
+    );
+}
+contract!(tag_values_are_replaced);
+
+/// Removing a tag from a workspace leaves the organization tag (with one use fewer) and other
+/// workspaces' tags.
+async fn tag_removed_from_workspace(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[kv("env", "prod"), key("team")]).await;
+    let other = create_workspace(&*store, &acme, "other", &[kv("env", "dev")]).await;
+
+    store
+        .remove_workspace_tags(&ws.id, &["env".into(), "absent".into()])
+        .await
+        .unwrap();
+    assert_eq!(tags_of(&*store, &ws).await, [key("team")]);
+    assert_eq!(tags_of(&*store, &other).await, [kv("env", "dev")]);
+
+    store
+        .remove_workspace_tags(&ws.id, &["team".into()])
+        .await
+        .unwrap();
+    assert_eq!(tags_of(&*store, &ws).await, []);
+    assert_eq!(
+        tag_counts(&*store, &acme, TagFilter::default()).await,
+        BTreeMap::from([("env".to_string(), 1), ("team".to_string(), 0)])
+    );
+}
+contract!(tag_removed_from_workspace);
+
+/// The organization's tags come with their instance counts and filter by name substring, by
+/// not being on a workspace, or by being a key-only tag of a workspace.
+async fn tags_listed_with_counts_and_filters(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let s = &*store;
+    let one = create_workspace(s, &acme, "one", &[key("shared"), kv("env", "prod")]).await;
+    create_workspace(s, &acme, "two", &[key("shared"), key("solo")]).await;
+    let three = create_workspace(s, &acme, "three", &[key("50%")]).await;
+    create_workspace(s, &other, "one", &[key("shared"), key("foreign")]).await;
+
+    let counts = |pairs: &[(&str, i64)]| -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    };
+    let everything = counts(&[("50%", 1), ("env", 1), ("shared", 2), ("solo", 1)]);
+    assert_eq!(tag_counts(s, &acme, TagFilter::default()).await, everything);
+    let query = |q: &str| TagFilter {
+        query: Some(q.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        tag_counts(s, &acme, query("HAR")).await,
+        counts(&[("shared", 2)])
+    );
+    assert_eq!(
+        tag_counts(s, &acme, query("%")).await,
+        counts(&[("50%", 1)])
+    );
+    let not_on = |ws: &Workspace| TagFilter {
+        exclude_workspace: Some(ws.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        tag_counts(s, &acme, not_on(&one)).await,
+        counts(&[("50%", 1), ("solo", 1)])
+    );
+    assert_eq!(tag_counts(s, &acme, not_on(&three)).await.len(), 3);
+    let key_only_on = TagFilter {
+        on_workspace: Some(one.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        tag_counts(s, &acme, key_only_on).await,
+        counts(&[("shared", 2)])
+    );
+
+    let second = store
+        .list_tags(acme.id(), &TagFilter::default(), page(2, 3))
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_eq!(second.total, 4);
+
+    // By id: only the organization's own, with counts.
+    let shared = tag_named(s, &acme, "shared").await;
+    let solo = tag_named(s, &acme, "solo").await;
+    let foreign = tag_named(s, &other, "foreign").await;
+    assert_eq!(shared.instance_count, 2);
+    assert_eq!(
+        store.tag_by_id(&shared.id).await.unwrap(),
+        Some(shared.clone())
+    );
+    assert_eq!(
+        store
+            .tags_by_ids(
+                acme.id(),
+                &[solo.id.clone(), shared.id.clone(), foreign.id.clone()]
+            )
+            .await
+            .unwrap(),
+        vec![shared, solo]
+    );
+    assert_eq!(store.tag_by_id("tag-missing").await.unwrap(), None);
+}
+contract!(tags_listed_with_counts_and_filters);
+
+/// Deleting organization tags removes them from every workspace, and only in that organization.
+async fn deleted_tags_leave_every_workspace(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let s = &*store;
+    let one = create_workspace(s, &acme, "one", &[key("a"), kv("b", "1")]).await;
+    let two = create_workspace(s, &acme, "two", &[key("a")]).await;
+    let a = tag_named(s, &acme, "a").await;
+
+    // Another organization cannot delete acme's tag.
+    store
+        .delete_tags(other.id(), &[a.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.tag_by_id(&a.id).await.unwrap(), Some(a.clone()));
+
+    store.delete_tags(acme.id(), &[a.id.clone()]).await.unwrap();
+    assert_eq!(store.tag_by_id(&a.id).await.unwrap(), None);
+    assert_eq!(tags_of(s, &one).await, [kv("b", "1")]);
+    assert_eq!(tags_of(s, &two).await, []);
+    let tagged_a = WorkspaceFilter {
+        tags: vec!["a".into()],
+        ..Default::default()
+    };
+    assert_eq!(workspace_names(s, &acme, tagged_a).await, set([]));
+}
+contract!(deleted_tags_leave_every_workspace);
+
+/// `tag_workspaces` puts an existing tag on several workspaces at once.
+async fn tag_put_on_workspaces(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let s = &*store;
+    let tagged = create_workspace(s, &acme, "tagged", &[key("env")]).await;
+    let one = create_workspace(s, &acme, "one", &[]).await;
+    let two = create_workspace(s, &acme, "two", &[kv("team", "a")]).await;
+    let env = tag_named(s, &acme, "env").await;
+
+    store
+        .tag_workspaces(
+            &env.id,
+            &[one.id.clone(), two.id.clone(), tagged.id.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tags_of(s, &one).await, [key("env")]);
+    assert_eq!(tags_of(s, &two).await, [key("env"), kv("team", "a")]);
+    assert_eq!(tags_of(s, &tagged).await, [key("env")]);
+    assert_eq!(
+        store
+            .tag_by_id(&env.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .instance_count,
+        3
+    );
+}
+contract!(tag_put_on_workspaces);
+
+/// Workspaces created at the same time with the same new tags (in any order) all succeed and
+/// share one organization tag per key.
+async fn concurrent_creates_share_new_tags(store: Arc<dyn Store>) {
+    const N: usize = 12;
+    let acme = Arc::new(create_org(&*store, "acme", None).await);
+    let keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    let start = Arc::new(Barrier::new(N));
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let (store, start, acme) = (store.clone(), start.clone(), acme.clone());
+            // Each workspace lists the keys rotated differently.
+            let tags: Vec<TagBinding> = (0..keys.len())
+                .map(|j| key(keys[(i + j) % keys.len()]))
+                .collect();
+            tokio::spawn(async move {
+                let ws = new_workspace(&acme, &format!("ws-{i}"));
+                start.wait().await;
+                store.create_workspace(&ws, &tags).await
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        if let Err(err) = task.await.unwrap() {
+            panic!("creating ws-{i} concurrently: {err}");
+        }
+    }
+    let expected: BTreeMap<String, i64> = keys.iter().map(|k| (k.to_string(), N as i64)).collect();
+    assert_eq!(
+        tag_counts(&*store, &acme, TagFilter::default()).await,
+        expected
+    );
+}
+contract!(concurrent_creates_share_new_tags);
+
+// ---------------------------------------------------------------------------------------------
+// State versions
+
+/// Creating a state version discards the workspace's older pending one, which can then no
+/// longer be finalized.
+async fn new_state_version_discards_pending(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let other_ws = create_workspace(&*store, &acme, "other", &[]).await;
+    let (other_pending, _) = create_state_version(&*store, &other_ws, 1, &[]).await;
+
+    let (sv1, _) = create_state_version(&*store, &ws, 1, &[]).await;
+    assert_eq!(
+        store.state_version_by_id(&sv1.id).await.unwrap(),
+        Some(sv1.clone())
+    );
+    let (sv2, _) = create_state_version(&*store, &ws, 2, &[]).await;
+
+    let status = |id: String| {
+        let store = store.clone();
+        async move {
+            store
+                .state_version_by_id(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status(sv1.id.clone()).await, StateVersionStatus::Discarded);
+    assert_eq!(status(sv2.id.clone()).await, StateVersionStatus::Pending);
+    assert_eq!(
+        status(other_pending.id.clone()).await,
+        StateVersionStatus::Pending
+    );
+
+    assert!(!store
+        .finalize_state_version(&sv1.id, &summary(vec![]))
+        .await
+        .unwrap());
+    assert_eq!(reload(&*store, &ws).await.current_state_version_id, None);
+
+    // A finalized version is not discarded by the next one.
+    assert!(store
+        .finalize_state_version(&sv2.id, &summary(vec![]))
+        .await
+        .unwrap());
+    create_state_version(&*store, &ws, 3, &[]).await;
+    assert_eq!(status(sv2.id.clone()).await, StateVersionStatus::Finalized);
+    assert_eq!(
+        reload(&*store, &ws).await.current_state_version_id,
+        Some(sv2.id.clone())
+    );
+}
+contract!(new_state_version_discards_pending);
+
+/// Finalizing records what the upload revealed and makes the version the workspace's current
+/// state (with its managed-resource count); it happens once.
+async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let (sv, outputs) = create_state_version(&*store, &ws, 1, &["ip"]).await;
+    let resources = vec![
+        resource("managed", "aws_instance", "web"),
+        resource("managed", "aws_s3_bucket", "logs"),
+        resource("data", "aws_ami", "ubuntu"),
+    ];
+
+    assert!(store
+        .finalize_state_version(&sv.id, &summary(resources.clone()))
+        .await
+        .unwrap());
+    let mut expected = sv.clone();
+    expected.status = StateVersionStatus::Finalized;
+    expected.size = 1234;
+    expected.terraform_version = Some("1.9.5".into());
+    expected.resource_count = 2;
+    expected.resources = JsonText(resources);
+    assert_eq!(
+        store.state_version_by_id(&sv.id).await.unwrap(),
+        Some(expected.clone())
+    );
+    // Without outputs in the summary, those given at creation stay.
+    assert_eq!(store.state_version_outputs(&sv.id).await.unwrap(), outputs);
+
+    let current = reload(&*store, &ws).await;
+    assert_eq!(current.current_state_version_id, Some(sv.id.clone()));
+    assert_eq!(current.resource_count, 2);
+    let listed = store
+        .list_workspaces(acme.id(), &WorkspaceFilter::default(), all())
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![current]);
+
+    // A second finalize changes nothing.
+    let mut again = summary(vec![]);
+    again.size = 1;
+    again.outputs = Some(vec![]);
+    assert!(!store.finalize_state_version(&sv.id, &again).await.unwrap());
+    assert_eq!(
+        store.state_version_by_id(&sv.id).await.unwrap(),
+        Some(expected)
+    );
+    assert_eq!(store.state_version_outputs(&sv.id).await.unwrap(), outputs);
+
+    // The next finalized version takes over.
+    let (sv2, _) = create_state_version(&*store, &ws, 2, &[]).await;
+    let mut no_version = summary(vec![resource("managed", "aws_instance", "web")]);
+    no_version.terraform_version = None;
+    assert!(store
+        .finalize_state_version(&sv2.id, &no_version)
+        .await
+        .unwrap());
+    let current = reload(&*store, &ws).await;
+    assert_eq!(current.current_state_version_id, Some(sv2.id.clone()));
+    assert_eq!(current.resource_count, 1);
+    // No version in the state: the one given at creation stays.
+    let sv2 = store.state_version_by_id(&sv2.id).await.unwrap().unwrap();
+    assert_eq!(sv2.terraform_version.as_deref(), Some("1.9.0"));
+}
+contract!(finalize_once_sets_current_state);
+
+/// Outputs read from the state at finalization replace those given at creation.
+async fn finalize_with_outputs_replaces_them(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let (sv, created) = create_state_version(&*store, &ws, 1, &["a", "b"]).await;
+    let replacement = vec![new_output(&sv.id, "a"), new_output(&sv.id, "secret_c")];
+    let mut with_outputs = summary(vec![]);
+    with_outputs.outputs = Some(replacement.clone());
+
+    assert!(store
+        .finalize_state_version(&sv.id, &with_outputs)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.state_version_outputs(&sv.id).await.unwrap(),
+        replacement
+    );
+    for old in &created {
+        assert_eq!(
+            store.state_version_output_by_id(&old.id).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .state_version_output_by_id(&replacement[1].id)
+            .await
+            .unwrap(),
+        Some(replacement[1].clone())
+    );
+}
+contract!(finalize_with_outputs_replaces_them);
+
+/// Only finalized versions are listed, newest first, in pages.
+async fn state_versions_listed_newest_first(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let other_ws = create_workspace(&*store, &acme, "other", &[]).await;
+    let now = clock::now();
+    let mut finalized = Vec::new();
+    for serial in 1..=3 {
+        let sv = new_state_version(&ws, serial, now - TimeDelta::minutes(10 - serial));
+        store.create_state_version(&sv, &[]).await.unwrap();
+        assert!(store
+            .finalize_state_version(&sv.id, &summary(vec![]))
+            .await
+            .unwrap());
+        finalized.push(sv.id);
+    }
+    let (pending, _) = create_state_version(&*store, &ws, 4, &[]).await;
+    let (other_sv, _) = create_state_version(&*store, &other_ws, 9, &[]).await;
+    assert!(store
+        .finalize_state_version(&other_sv.id, &summary(vec![]))
+        .await
+        .unwrap());
+
+    let ids_of = |page: &Page<StateVersion>| {
+        page.items
+            .iter()
+            .map(|sv| sv.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let listed = store.list_state_versions(&ws.id, all()).await.unwrap();
+    assert_eq!(
+        ids_of(&listed),
+        [
+            finalized[2].clone(),
+            finalized[1].clone(),
+            finalized[0].clone()
+        ]
+    );
+    assert_eq!(listed.total, 3);
+    let second = store.list_state_versions(&ws.id, page(2, 2)).await.unwrap();
+    assert_eq!(ids_of(&second), [finalized[0].clone()]);
+    assert_eq!(second.total, 3);
+
+    // All versions, pending too, for deleting their blobs.
+    let mut every: Vec<String> = finalized.clone();
+    every.push(pending.id);
+    assert_eq!(
+        set(store
+            .state_version_ids(&ws.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(String::as_str)),
+        set(every.iter().map(String::as_str))
+    );
+}
+contract!(state_versions_listed_newest_first);
+
+/// Outputs are listed by name and found by id; the JSON-state flag is recorded.
+async fn state_version_outputs_and_json_flag(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let (sv, outputs) = create_state_version(&*store, &ws, 1, &["zeta", "secret_alpha"]).await;
+    assert_eq!(
+        store.state_version_outputs(&sv.id).await.unwrap(),
+        [outputs[1].clone(), outputs[0].clone()]
+    );
+    assert_eq!(
+        store
+            .state_version_output_by_id(&outputs[1].id)
+            .await
+            .unwrap(),
+        Some(outputs[1].clone())
+    );
+    assert_eq!(
+        store
+            .state_version_output_by_id("wsout-missing")
+            .await
+            .unwrap(),
+        None
+    );
+
+    store.mark_json_state_uploaded(&sv.id).await.unwrap();
+    assert!(
+        store
+            .state_version_by_id(&sv.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .json_state_uploaded
+    );
+}
+contract!(state_version_outputs_and_json_flag);
+
+/// Concurrent finalizations of one version: exactly one succeeds.
+async fn concurrent_finalize_has_one_winner(store: Arc<dyn Store>) {
+    const N: usize = 8;
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let (sv, _) = create_state_version(&*store, &ws, 1, &[]).await;
+    let start = Arc::new(Barrier::new(N));
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let (store, start, id) = (store.clone(), start.clone(), sv.id.clone());
+            tokio::spawn(async move {
+                let mut with_outputs = summary(vec![]);
+                with_outputs.outputs = Some(vec![new_output(&id, &format!("out{i}"))]);
+                start.wait().await;
+                store
+                    .finalize_state_version(&id, &with_outputs)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    // The winner's outputs, and only those.
+    assert_eq!(store.state_version_outputs(&sv.id).await.unwrap().len(), 1);
+}
+contract!(concurrent_finalize_has_one_winner);
+
+// ---------------------------------------------------------------------------------------------
+// Login
+
+/// An authorization code is exchanged once.
+async fn oauth_code_taken_once(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let code = new_oauth_code(&alice, clock::now() + TimeDelta::minutes(1));
+    store.create_oauth_code(&code).await.unwrap();
+
+    assert_eq!(
+        store.take_oauth_code(&code.code_hash).await.unwrap(),
+        Some(code.clone())
+    );
+    assert_eq!(store.take_oauth_code(&code.code_hash).await.unwrap(), None);
+    assert_eq!(store.take_oauth_code("unknown").await.unwrap(), None);
+}
+contract!(oauth_code_taken_once);
+
+/// Racing exchanges of one code: exactly one gets it.
+async fn concurrent_oauth_takes_have_one_winner(store: Arc<dyn Store>) {
+    const N: usize = 16;
+    let alice = create_user(&*store, "alice").await;
+    let code = new_oauth_code(&alice, clock::now() + TimeDelta::minutes(1));
+    store.create_oauth_code(&code).await.unwrap();
+    let start = Arc::new(Barrier::new(N));
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let (store, start, hash) = (store.clone(), start.clone(), code.code_hash.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.take_oauth_code(&hash).await.unwrap()
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for task in tasks {
+        taken.extend(task.await.unwrap());
+    }
+    assert_eq!(taken, vec![code]);
+}
+contract!(concurrent_oauth_takes_have_one_winner);
+
+/// A session is found by its hash until deleted.
+async fn session_lifecycle(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let session = new_session(&alice, clock::now() + TimeDelta::hours(8));
+    let other = new_session(&alice, clock::now() + TimeDelta::hours(8));
+    store.create_session(&session).await.unwrap();
+    store.create_session(&other).await.unwrap();
+
+    assert_eq!(
+        store.session_by_hash(&session.id_hash).await.unwrap(),
+        Some(session.clone())
+    );
+    store.delete_session(&session.id_hash).await.unwrap();
+    assert_eq!(store.session_by_hash(&session.id_hash).await.unwrap(), None);
+    assert_eq!(
+        store.session_by_hash(&other.id_hash).await.unwrap(),
+        Some(other)
+    );
+}
+contract!(session_lifecycle);
+
+/// Purging drops codes and sessions that expired before `now` (the given instant, compared as
+/// instants down to the microsecond) and keeps the others.
+async fn purge_removes_only_expired(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    // In the future of the wall clock, so only the argument decides. Different sub-second
+    // precisions on purpose: SQLite keeps timestamps as text.
+    let now = utc(2031, 5, 5, 12, 0, 0, 1_000);
+    let expired = [
+        now - TimeDelta::microseconds(1),
+        utc(2031, 5, 5, 12, 0, 0, 0),
+        utc(2031, 5, 5, 11, 59, 59, 999_999),
+        now - TimeDelta::days(400),
+    ];
+    let valid = [
+        now + TimeDelta::microseconds(1),
+        utc(2031, 5, 5, 12, 0, 0, 100_000),
+        utc(2031, 5, 5, 12, 0, 1, 0),
+        now + TimeDelta::days(400),
+    ];
+    let mut codes = Vec::new();
+    let mut sessions = Vec::new();
+    for at in expired.iter().chain(&valid) {
+        let code = new_oauth_code(&alice, *at);
+        store.create_oauth_code(&code).await.unwrap();
+        codes.push(code);
+        let session = new_session(&alice, *at);
+        store.create_session(&session).await.unwrap();
+        sessions.push(session);
+    }
+
+    store.purge_expired(now).await.unwrap();
+
+    for (i, (code, session)) in codes.iter().zip(&sessions).enumerate() {
+        let should_stay = i >= expired.len();
+        let at = code.expires_at;
+        assert_eq!(
+            store
+                .session_by_hash(&session.id_hash)
+                .await
+                .unwrap()
+                .is_some(),
+            should_stay,
+            "session expiring at {at:?}, purged at {now:?}"
+        );
+        assert_eq!(
+            store
+                .take_oauth_code(&code.code_hash)
+                .await
+                .unwrap()
+                .is_some(),
+            should_stay,
+            "code expiring at {at:?}, purged at {now:?}"
+        );
+    }
+}
+contract!(purge_removes_only_expired);
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps
+
+/// Timestamps read back exactly as written, to the microsecond, whatever their sub-second part.
+async fn timestamps_round_trip(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let instants = [
+        utc(2024, 2, 29, 23, 59, 59, 123_456),
+        utc(1999, 12, 31, 23, 59, 59, 999_999),
+        utc(2038, 1, 19, 3, 14, 8, 1),
+        utc(2030, 6, 1, 0, 0, 0, 0),
+        utc(2030, 6, 1, 0, 0, 0, 100_000),
+        utc(2030, 6, 1, 0, 0, 0, 120),
+        clock::now(),
+    ];
+    for at in instants {
+        let mut token = new_token(TokenKind::User, &alice.id, at);
+        token.last_used_at = Some(at);
+        token.expires_at = Some(at);
+        store.create_token(&token).await.unwrap();
+        assert_eq!(
+            store.token_by_id(&token.id).await.unwrap(),
+            Some(token),
+            "{at:?}"
+        );
+
+        let session = Session {
+            created_at: at,
+            ..new_session(&alice, at)
+        };
+        store.create_session(&session).await.unwrap();
+        assert_eq!(
+            store.session_by_hash(&session.id_hash).await.unwrap(),
+            Some(session),
+            "{at:?}"
+        );
+    }
+}
+contract!(timestamps_round_trip);
