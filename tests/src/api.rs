@@ -56,6 +56,26 @@ impl Api {
         }
     }
 
+    /// A request whose response is left unread (large downloads, streaming bodies).
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(reqwest::blocking::Body, &str)>,
+    ) -> reqwest::blocking::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((body, content_type)) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        request
+            .send()
+            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"))
+    }
+
     pub fn request(
         &self,
         method: &str,
@@ -63,17 +83,7 @@ impl Api {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", content_type).body(body);
-        }
-        let response = request
-            .send()
-            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let response = self.raw(method, path, body.map(|b| (b.into(), content_type)));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().unwrap_or_default();
@@ -123,11 +133,16 @@ impl Api {
 
     /// A PUT without credentials, as the CLI uploads to signed URLs.
     pub fn put_unauthenticated(&self, url: &str, body: &[u8]) -> Reply {
+        self.anonymous()
+            .request("PUT", url, Some(body.to_vec()), "application/octet-stream")
+    }
+
+    /// The same client without credentials.
+    pub fn anonymous(&self) -> Api {
         Api {
             token: None,
             ..self.clone()
         }
-        .request("PUT", url, Some(body.to_vec()), "application/octet-stream")
     }
 }
 
