@@ -466,7 +466,12 @@ impl Services {
             .await?;
         self.require_lock(caller, &ws).await?;
         let target = self.load_state_version(target_id).await?;
-        if target.workspace_id != ws.id || target.status != StateVersionStatus::Finalized {
+        // Another workspace's version is "not found", like one that does not exist: its ID
+        // must not be confirmable from outside its organization.
+        if target.workspace_id != ws.id {
+            return Err(DomainError::NotFound("state version"));
+        }
+        if target.status != StateVersionStatus::Finalized {
             return Err(DomainError::Invalid {
                 pointer: Some("/data/relationships/rollback-state-version".into()),
                 detail: format!(
