@@ -1,0 +1,1447 @@
+//! Organizations are islands. Two ordinary users, Alice and Bob, each create an organization
+//! with a workspace, state (one version stored inline, one waiting for its upload), a project,
+//! tags and an API token. Then Bob, with his own perfectly valid token, tries every route the
+//! server lists in its OpenAPI document against Alice's resources, and the test checks that he
+//! sees nothing, changes nothing and learns nothing, on SQLite and on PostgreSQL.
+//!
+//! What "nothing" means, from the code (crates/domain/src/access.rs, crates/auth/src/policy.rs):
+//! a user with no membership in an organization has `Level::None` there, for which `decide`
+//! answers `Decision::Hidden` whatever the action, and `Services::authorize` turns that into
+//! `DomainError::NotFound`: 404, exactly what a resource that does not exist gets. Not 401: Bob
+//! *is* authenticated, and 401 would tell his client to fix its credentials. Not 403:
+//! `Forbidden` is for members who may see a resource but not do this to it; said to an
+//! outsider, 403 would confirm that the resource exists. So every organization-scoped route
+//! must answer Bob with exactly 404, and the answer must not contain anything of Alice's that
+//! Bob did not put into the request himself.
+//!
+//! The routes come from `/openapi.json`, so a route added later is attacked (or the test fails
+//! and says how to teach it the route) without anyone remembering to extend this file. The few
+//! routes that belong to no organization are allow-listed below, each with the reason.
+
+use std::collections::BTreeSet;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+use terrace_tests::{both_databases, Api, Db, Reply, Server};
+
+const JSONAPI: &str = "application/vnd.api+json";
+const OCTETS: &str = "application/octet-stream";
+
+/// Routes that name no organization's resources, so there is nothing of Alice's to aim them
+/// at. The GET ones are still called with Bob's token below, and their answers must not
+/// mention anything of Alice's. `/openapi.json` and `/swagger-ui` are served next to the
+/// document rather than described in it; the document's own text is checked for leaks too.
+const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/.well-known/terraform.json",
+        "service discovery: one static document, the same for every client",
+    ),
+    (
+        "GET",
+        "/api/v2/ping",
+        "liveness and version headers, no data at all",
+    ),
+    ("GET", "/healthz", "process liveness, no data"),
+    ("GET", "/readyz", "database readiness, no data"),
+    (
+        "GET",
+        "/api/v2/account/details",
+        "always the caller's own account: no parameter can name another user",
+    ),
+    (
+        "PATCH",
+        "/api/v2/account/update",
+        "changes only the caller's own account: no parameter can name another user",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations",
+        "lists the caller's own memberships; checked below that Alice's organization is absent",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations",
+        "creates a new organization owned by the caller and names no existing one (names are \
+         unique server-wide, so 'name taken' tells that a name exists, as in HCP Terraform)",
+    ),
+    (
+        "GET",
+        "/api/v2/users/{user_id}",
+        "public profiles: users of one server see each other's username and avatar, as in HCP \
+         Terraform; probed below with Alice's ID to show it never includes her email",
+    ),
+    (
+        "GET",
+        "/app/oauth/authorization",
+        "terraform login's consent page: a browser signs in with username and password, never \
+         with a bearer token, and the page shows no organization data",
+    ),
+    (
+        "POST",
+        "/app/oauth/authorization",
+        "terraform login's sign-in form: authenticated by username and password (tested in the \
+         login test), and it issues a code only for the user who signed in",
+    ),
+    (
+        "POST",
+        "/oauth/token",
+        "terraform login's code exchange: authenticated by the one-time code and its PKCE \
+         verifier, never by a bearer token; it names no organization",
+    ),
+];
+
+/// API routes that take no credentials at all; every other `/api/v2` route must answer 401
+/// to a request without a valid token.
+const UNAUTHENTICATED_API: &[(&str, &str, &str)] = &[(
+    "GET",
+    "/api/v2/ping",
+    "clients call it before they have a token, to read the API version",
+)];
+
+/// Everything a user set up, with the secrets and identifiers that only they should know.
+struct Tenant {
+    username: String,
+    label: String,
+    api: Api,
+    /// The token `terrace admin token create` issued (the one the test acts with).
+    token: String,
+    user_id: String,
+    email: String,
+    org: String,
+    org_external_id: String,
+    org_email: String,
+    workspace: String,
+    workspace_id: String,
+    description: String,
+    project_name: String,
+    project_id: String,
+    default_project_id: String,
+    binding_key: String,
+    binding_value: String,
+    flat_tag: String,
+    tag_ids: Vec<String>,
+    state_version_id: String,
+    pending_state_version_id: String,
+    output_ids: Vec<String>,
+    token_ids: Vec<String>,
+    api_token_secret: String,
+    lineage: String,
+    sensitive_value: String,
+    plain_value: String,
+    marker: String,
+    state: Vec<u8>,
+    json_state: Vec<u8>,
+    pending_state: Vec<u8>,
+    state_upload_url: String,
+    json_state_upload_url: String,
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// A Terraform v4 state with a plain and a sensitive output and one resource, every value
+/// recognisable as the tenant's.
+fn state_file(label: &str, serial: i64, lineage: &str) -> Vec<u8> {
+    format!(
+        r#"{{
+  "version": 4,
+  "terraform_version": "1.11.4",
+  "serial": {serial},
+  "lineage": "{lineage}",
+  "outputs": {{
+    "{label}_endpoint": {{
+      "value": "{label}-endpoint-5b7a2d.internal",
+      "type": "string"
+    }},
+    "{label}_db_password": {{
+      "value": "{label}-db-password-9f3c1e7a",
+      "type": "string",
+      "sensitive": true
+    }}
+  }},
+  "resources": [
+    {{
+      "mode": "managed",
+      "type": "terraform_data",
+      "name": "{label}_marker_resource",
+      "provider": "provider[\"terraform.io/builtin/terraform\"]",
+      "instances": [
+        {{
+          "schema_version": 0,
+          "attributes": {{
+            "id": "{label}-state-marker-c0ffee42",
+            "input": null,
+            "output": null,
+            "triggers_replace": null
+          }},
+          "sensitive_attributes": []
+        }}
+      ]
+    }}
+  ],
+  "check_results": null
+}}
+"#
+    )
+    .into_bytes()
+}
+
+/// The `terraform show -json` form of the same state.
+fn json_state_file(label: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "format_version": "1.0",
+        "terraform_version": "1.11.4",
+        "values": {
+            "outputs": {
+                format!("{label}_endpoint"): {"sensitive": false, "value": format!("{label}-endpoint-5b7a2d.internal"), "type": "string"},
+                format!("{label}_db_password"): {"sensitive": true, "value": format!("{label}-db-password-9f3c1e7a"), "type": "string"},
+            },
+            "root_module": {"resources": [{
+                "address": format!("terraform_data.{label}_marker_resource"),
+                "mode": "managed", "type": "terraform_data", "name": format!("{label}_marker_resource"),
+                "values": {"id": format!("{label}-state-marker-c0ffee42")},
+            }]},
+        },
+    }))
+    .unwrap()
+}
+
+fn state_version_body(state: &[u8], serial: i64, lineage: &str, inline: bool) -> Value {
+    let mut attributes = json!({"serial": serial, "md5": md5_hex(state), "lineage": lineage});
+    if inline {
+        attributes["state"] = json!(STANDARD.encode(state));
+    }
+    json!({"data": {"type": "state-versions", "attributes": attributes}})
+}
+
+/// The IDs in a list, or none if the reply is not a list (after the attacks, where a
+/// failure must be reported rather than panic).
+fn listed_ids(reply: &Reply) -> Vec<String> {
+    reply.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn ids(reply: &Reply) -> Vec<String> {
+    reply.body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {}", reply.text))
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The last path segment of a capability URL: the signed token.
+fn capability(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_string()
+}
+
+/// A user with an organization, a workspace in a project, tags, state and an API token, set
+/// up through the API as a client would.
+fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
+    let token = server.user_token(username);
+    let api = server.api(&token);
+
+    let user_id = api.get("account/details").ok().id();
+    let email = format!("{username}.private@{label}-mail.example");
+    api.patch(
+        "account/update",
+        &json!({"data": {"type": "users", "attributes": {"email": email}}}),
+    )
+    .ok();
+
+    let org = format!("{label}-corp");
+    let org_email = format!("billing@{label}-corp.example");
+    let created = api
+        .post(
+            "organizations",
+            &json!({"data": {"type": "organizations", "attributes": {"name": org, "email": org_email}}}),
+        )
+        .expect(201);
+    let org_external_id = created.attr("external-id").as_str().unwrap().to_string();
+
+    let project_name = format!("{label} Platform");
+    let project_id = api
+        .post(
+            &format!("organizations/{org}/projects"),
+            &json!({"data": {"type": "projects", "attributes": {"name": project_name}}}),
+        )
+        .expect(201)
+        .id();
+    let projects = api.get(&format!("organizations/{org}/projects")).ok();
+    let default_project_id = projects.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["is-default"] == true)
+        .expect("a default project")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let workspace = format!("{label}-payments");
+    let description = format!("{label}-ledger-description");
+    let binding_key = format!("{label}-costcenter");
+    let binding_value = format!("cc-{label}-4242");
+    let workspace_id = api
+        .post(
+            &format!("organizations/{org}/workspaces"),
+            &json!({"data": {"type": "workspaces",
+                "attributes": {"name": workspace, "description": description},
+                "relationships": {
+                    "project": {"data": {"type": "projects", "id": project_id}},
+                    "tag-bindings": {"data": [{"type": "tag-bindings",
+                        "attributes": {"key": binding_key, "value": binding_value}}]}}}}),
+        )
+        .expect(201)
+        .id();
+    let flat_tag = format!("{label}-team");
+    api.post(
+        &format!("workspaces/{workspace_id}/relationships/tags"),
+        &json!({"data": [{"type": "tags", "attributes": {"name": flat_tag}}]}),
+    )
+    .expect(204);
+    let tag_ids = ids(&api.get(&format!("organizations/{org}/tags")).ok());
+    assert_eq!(tag_ids.len(), 2, "the binding key and the flat tag");
+
+    // State: one version inline (with its JSON form), one waiting for its upload.
+    let lineage = format!("{label}-lineage-2b6e0d4c-7f1a");
+    let state = state_file(label, 1, &lineage);
+    let json_state = json_state_file(label);
+    let pending_state = state_file(label, 2, &lineage);
+    api.post(
+        &format!("workspaces/{workspace_id}/actions/lock"),
+        &json!({"reason": format!("{label} writes state")}),
+    )
+    .ok();
+    let mut inline = state_version_body(&state, 1, &lineage, true);
+    inline["data"]["attributes"]["json-state"] = json!(STANDARD.encode(&json_state));
+    let finalized = api
+        .post(
+            &format!("workspaces/{workspace_id}/state-versions"),
+            &inline,
+        )
+        .expect(201);
+    assert_eq!(finalized.attr("status"), "finalized");
+    let state_version_id = finalized.id();
+    let pending = api
+        .post(
+            &format!("workspaces/{workspace_id}/state-versions"),
+            &state_version_body(&pending_state, 2, &lineage, false),
+        )
+        .expect(201);
+    assert_eq!(pending.attr("status"), "pending");
+    let pending_state_version_id = pending.id();
+    let state_upload_url = pending
+        .attr("hosted-state-upload-url")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let json_state_upload_url = pending
+        .attr("hosted-json-state-upload-url")
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unlocked = api
+        .post(
+            &format!("workspaces/{workspace_id}/actions/unlock"),
+            &json!({}),
+        )
+        .ok();
+    assert_eq!(unlocked.attr("locked"), false);
+
+    let outputs = api
+        .get(&format!(
+            "workspaces/{workspace_id}/current-state-version-outputs"
+        ))
+        .ok();
+    let output_ids = ids(&outputs);
+    assert_eq!(output_ids.len(), 2, "{}", outputs.text);
+
+    let created = api
+        .post(
+            &format!("users/{user_id}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens",
+                "attributes": {"description": format!("{label} deploy token")}}}),
+        )
+        .expect(201);
+    let api_token_secret = created.attr("token").as_str().unwrap().to_string();
+    let token_ids = ids(&api
+        .get(&format!("users/{user_id}/authentication-tokens"))
+        .ok());
+    assert_eq!(
+        token_ids.len(),
+        2,
+        "the admin-issued token and the API-created one"
+    );
+
+    Tenant {
+        username: username.to_string(),
+        label: label.to_string(),
+        api,
+        token,
+        user_id,
+        email,
+        org,
+        org_external_id,
+        org_email,
+        workspace,
+        workspace_id,
+        description,
+        project_name,
+        project_id,
+        default_project_id,
+        binding_key,
+        binding_value,
+        flat_tag,
+        tag_ids,
+        state_version_id,
+        pending_state_version_id,
+        output_ids,
+        token_ids,
+        api_token_secret,
+        lineage,
+        sensitive_value: format!("{label}-db-password-9f3c1e7a"),
+        plain_value: format!("{label}-endpoint-5b7a2d.internal"),
+        marker: format!("{label}-state-marker-c0ffee42"),
+        state,
+        json_state,
+        pending_state,
+        state_upload_url,
+        json_state_upload_url,
+    }
+}
+
+impl Tenant {
+    /// What another user must never read in a response (unless they sent it themselves):
+    /// secrets, state content, and every identifier of this tenant's.
+    fn secrets(&self) -> Vec<(String, String)> {
+        let label = &self.label;
+        let mut list: Vec<(String, String)> = [
+            ("sensitive output value", self.sensitive_value.clone()),
+            ("plain output value", self.plain_value.clone()),
+            ("state content marker", self.marker.clone()),
+            ("state resource name", format!("{label}_marker_resource")),
+            ("sensitive output name", format!("{label}_db_password")),
+            ("plain output name", format!("{label}_endpoint")),
+            ("state lineage", self.lineage.clone()),
+            ("API-created token secret", self.api_token_secret.clone()),
+            ("admin-issued token secret", self.token.clone()),
+            ("user email", self.email.clone()),
+            ("username", self.username.clone()),
+            ("user ID", self.user_id.clone()),
+            ("organization name", self.org.clone()),
+            ("organization ID", self.org_external_id.clone()),
+            ("organization email", self.org_email.clone()),
+            ("workspace name", self.workspace.clone()),
+            ("workspace ID", self.workspace_id.clone()),
+            ("workspace description", self.description.clone()),
+            ("project name", self.project_name.clone()),
+            ("project ID", self.project_id.clone()),
+            ("default project ID", self.default_project_id.clone()),
+            ("tag binding key", self.binding_key.clone()),
+            ("tag binding value", self.binding_value.clone()),
+            ("flat tag", self.flat_tag.clone()),
+            ("state version ID", self.state_version_id.clone()),
+            (
+                "pending state version ID",
+                self.pending_state_version_id.clone(),
+            ),
+            (
+                "state upload capability",
+                capability(&self.state_upload_url),
+            ),
+            (
+                "JSON state upload capability",
+                capability(&self.json_state_upload_url),
+            ),
+        ]
+        .into_iter()
+        .map(|(what, value)| (what.to_string(), value))
+        .collect();
+        for (kind, values) in [
+            ("output ID", &self.output_ids),
+            ("tag ID", &self.tag_ids),
+            ("token ID", &self.token_ids),
+        ] {
+            for value in values {
+                list.push((kind.to_string(), value.clone()));
+            }
+        }
+        list
+    }
+
+    /// Alice's values for a path parameter, by its name in the OpenAPI document.
+    fn path_values(&self, param: &str) -> Option<Vec<String>> {
+        Some(match param {
+            "organization" => vec![self.org.clone()],
+            "name" => vec![self.workspace.clone()],
+            "workspace_id" => vec![self.workspace_id.clone()],
+            "state_version_id" => vec![
+                self.state_version_id.clone(),
+                self.pending_state_version_id.clone(),
+            ],
+            "output_id" => self.output_ids.clone(),
+            "project_id" => vec![self.project_id.clone(), self.default_project_id.clone()],
+            "tag_id" => self.tag_ids.clone(),
+            "token_id" => self.token_ids.clone(),
+            "user_id" => vec![self.user_id.clone()],
+            _ => return None,
+        })
+    }
+}
+
+/// Every (method, path) the OpenAPI document lists.
+fn documented_routes(doc: &Value) -> Vec<(String, String)> {
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in [
+            "get", "put", "post", "patch", "delete", "head", "options", "trace",
+        ] {
+            if item.get(method).is_some() {
+                routes.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+fn path_params(template: &str) -> Vec<String> {
+    template
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One request of Bob's.
+struct Attack {
+    method: String,
+    template: String,
+    url: String,
+    body: Option<Vec<u8>>,
+    content_type: &'static str,
+    expect: &'static [u16],
+}
+
+impl Attack {
+    fn json(method: &str, template: &str, url: String, body: Option<&Value>) -> Attack {
+        Attack {
+            method: method.to_string(),
+            template: template.to_string(),
+            url,
+            body: body.map(|b| serde_json::to_vec(b).unwrap()),
+            content_type: JSONAPI,
+            expect: &[404],
+        }
+    }
+
+    /// What the response may legitimately echo: whatever Bob sent.
+    fn request_text(&self) -> String {
+        format!(
+            "{} {}",
+            self.url,
+            String::from_utf8_lossy(self.body.as_deref().unwrap_or_default())
+        )
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {} (route {})", self.method, self.url, self.template)
+    }
+}
+
+/// A body Bob might plausibly send to each write route, aimed at Alice's resources. The
+/// bodies are valid, so the request reaches the authorization check instead of stopping at
+/// body validation (which would prove nothing). `Err` for a write route this function does
+/// not know: teach it the route's body.
+fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Option<Value>, String> {
+    let tags = || {
+        json!({"data": [
+            {"type": "tags", "attributes": {"name": format!("{}-graffiti", b.label)}},
+            {"type": "tags", "id": a.tag_ids[0]},
+        ]})
+    };
+    let body = match (method, template) {
+        ("GET", _) => return Ok(None),
+        ("DELETE", t) if t.ends_with("/relationships/tags") => tags(),
+        ("DELETE", t) if t.ends_with("/organizations/{organization}/tags") => json!({
+            "data": a.tag_ids.iter().map(|id| json!({"type": "tags", "id": id})).collect::<Vec<_>>()
+        }),
+        ("DELETE", _) => return Ok(None),
+        ("POST", t) if t.ends_with("/actions/lock") => json!({"reason": "bob was here"}),
+        ("POST", t)
+            if t.ends_with("/actions/unlock")
+                || t.ends_with("/actions/force-unlock")
+                || t.ends_with("/actions/safe-delete") =>
+        {
+            json!({})
+        }
+        ("POST", "/api/v2/organizations/{organization}/workspaces") => json!({
+            "data": {"type": "workspaces", "attributes": {"name": format!("{}-intruder", b.label)}}
+        }),
+        ("PATCH", "/api/v2/organizations/{organization}/workspaces/{name}")
+        | ("PATCH", "/api/v2/workspaces/{workspace_id}") => json!({
+            "data": {"type": "workspaces",
+                "attributes": {"name": format!("{}-was-here", b.label), "description": "defaced"}}
+        }),
+        ("PATCH", "/api/v2/organizations/{organization}") => json!({
+            "data": {"type": "organizations",
+                "attributes": {"name": format!("{}-took-over", b.label), "email": "pwned@evil.example"}}
+        }),
+        ("POST", "/api/v2/organizations/{organization}/projects")
+        | ("PATCH", "/api/v2/projects/{project_id}") => json!({
+            "data": {"type": "projects", "attributes": {"name": format!("{} Hijack", b.label)}}
+        }),
+        ("POST", "/api/v2/workspaces/{workspace_id}/relationships/tags") => tags(),
+        ("POST", "/api/v2/tags/{tag_id}/relationships/workspaces") => json!({"data": [
+            {"type": "workspaces", "id": a.workspace_id},
+            {"type": "workspaces", "id": b.workspace_id},
+        ]}),
+        ("PATCH", "/api/v2/workspaces/{workspace_id}/tag-bindings") => json!({"data": [
+            {"type": "tag-bindings", "attributes": {"key": a.binding_key, "value": "hijacked"}},
+        ]}),
+        // Bob's own (valid) state, pushed over Alice's with a higher serial.
+        ("POST", "/api/v2/workspaces/{workspace_id}/state-versions") => {
+            state_version_body(&b.state, 99, &b.lineage, true)
+        }
+        ("PATCH", "/api/v2/workspaces/{workspace_id}/state-versions") => json!({
+            "data": {"type": "state-versions", "relationships": {"rollback-state-version":
+                {"data": {"type": "state-versions", "id": a.state_version_id}}}}
+        }),
+        ("POST", "/api/v2/users/{user_id}/authentication-tokens") => json!({
+            "data": {"type": "authentication-tokens", "attributes": {"description": "bob's now"}}
+        }),
+        _ => {
+            return Err("no plausible request body for this route: add one to body_for".to_string())
+        }
+    };
+    Ok(Some(body))
+}
+
+/// Routes without path parameters that still address an organization's data through their
+/// query string. A documented route that is in neither this list, nor has path parameters,
+/// nor is allow-listed fails the test.
+fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<Attack> {
+    match (method, template) {
+        ("GET", "/api/v2/state-versions") => [&a.org, &b.org]
+            .into_iter()
+            .map(|org| {
+                let url = format!(
+                    "{template}?filter[organization][name]={org}&filter[workspace][name]={}",
+                    a.workspace
+                );
+                Attack::json(method, template, url, None)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The signed upload URLs: no bearer token is needed, the capability in the path is the
+/// authorization (crates/domain/src/lib.rs `redeem`). So these routes are not organization-
+/// scoped, and the statuses are the capability's: 403 for a capability that was altered or
+/// names another purpose (`DomainError::BadCapability`, answered before anything is looked
+/// up, so it reveals nothing), and for Alice's genuine URL the checks of the upload itself.
+/// Bob's bearer token, sent along, must neither help nor matter.
+fn upload_attacks(
+    method: &str,
+    template: &str,
+    a: &Tenant,
+    b: &Tenant,
+) -> Result<Vec<Attack>, String> {
+    let prefix = template
+        .strip_suffix("{token}")
+        .ok_or("an upload route without a {token} parameter")?;
+    let (alice_url, alice_other_url, bob_url, genuine_body) = match prefix {
+        // Alice's genuine URL with Bob's state: the MD5 Alice announced when she created the
+        // version pins the content, so it is refused (422) and the version stays pending.
+        "/_uploads/state/" => (
+            &a.state_upload_url,
+            &a.json_state_upload_url,
+            &b.state_upload_url,
+            b.state.clone(),
+        ),
+        // The JSON form has no MD5 (the CLI sends none, as with HCP Terraform), so whoever
+        // holds this URL may store a well-formed JSON state: that is what a capability URL
+        // is, and it is only ever shown to Alice (the leak checks prove Bob never reads it).
+        // What is checked here is that garbage is refused and nothing else opens it.
+        "/_uploads/json-state/" => (
+            &a.json_state_upload_url,
+            &a.state_upload_url,
+            &b.json_state_upload_url,
+            b"{\"this is\": not a state".to_vec(),
+        ),
+        _ => {
+            return Err("an upload route this test does not know: add it to upload_attacks".into())
+        }
+    };
+    if method != "PUT" {
+        return Err("upload routes are PUTs".into());
+    }
+    let alice = capability(alice_url);
+    let (alice_payload, alice_signature) = alice.split_once('.').ok_or("a signed capability")?;
+    let bob = capability(bob_url);
+    let (bob_payload, bob_signature) = bob.split_once('.').ok_or("a signed capability")?;
+    // Bob's own capability, rewritten to name Alice's pending version, with his signature.
+    let mut retargeted: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(bob_payload).unwrap()).unwrap();
+    retargeted["r"] = json!(a.pending_state_version_id);
+    let retargeted = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&retargeted).unwrap());
+    let mut tampered_signature = alice_signature.to_string();
+    let first = if tampered_signature.starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
+    tampered_signature.replace_range(..1, first);
+
+    let attack = |token: String, body: Vec<u8>, expect: &'static [u16]| Attack {
+        method: method.to_string(),
+        template: template.to_string(),
+        url: format!("{prefix}{token}"),
+        body: Some(body),
+        content_type: OCTETS,
+        expect,
+    };
+    Ok(vec![
+        attack(alice.clone(), genuine_body, &[422]),
+        // Alice's capability for the other upload: it grants another purpose.
+        attack(capability(alice_other_url), b.state.clone(), &[403]),
+        // Alice's payload under Bob's signature.
+        attack(
+            format!("{alice_payload}.{bob_signature}"),
+            b.state.clone(),
+            &[403],
+        ),
+        attack(
+            format!("{retargeted}.{bob_signature}"),
+            b.state.clone(),
+            &[403],
+        ),
+        attack(
+            format!("{alice_payload}.{tampered_signature}"),
+            b.state.clone(),
+            &[403],
+        ),
+    ])
+}
+
+/// Bob's requests for one documented route, aimed at Alice: one per combination of Alice's
+/// identifiers (and, where a route takes an organization and more, Bob's own organization
+/// with Alice's other identifiers, which must not reach across either).
+fn attacks_for(
+    method: &str,
+    template: &str,
+    a: &Tenant,
+    b: &Tenant,
+) -> Result<Vec<Attack>, String> {
+    if template.starts_with("/_uploads/") {
+        return upload_attacks(method, template, a, b);
+    }
+    let params = path_params(template);
+    if params.is_empty() {
+        return Ok(query_attacks(method, template, a, b));
+    }
+    let body = body_for(method, template, a, b)?;
+    let mut urls = vec![template.to_string()];
+    for param in &params {
+        let mut values = a.path_values(param).ok_or_else(|| {
+            format!("no value of Alice's for the path parameter {{{param}}}: add it to path_values")
+        })?;
+        if param == "organization" && params.len() > 1 {
+            values.push(b.org.clone());
+        }
+        let placeholder = format!("{{{param}}}");
+        urls = urls
+            .iter()
+            .flat_map(|url| {
+                values
+                    .iter()
+                    .map(|v| url.replace(&placeholder, v))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    Ok(urls
+        .into_iter()
+        .map(|url| Attack::json(method, template, url, body.as_ref()))
+        .collect())
+}
+
+/// The names of the secrets a response reveals that the request did not carry itself.
+fn leaks(reply: &Reply, request: &str, secrets: &[(String, String)]) -> Vec<String> {
+    let headers = format!("{:?}", reply.headers);
+    secrets
+        .iter()
+        .filter(|(_, value)| !request.contains(value.as_str()))
+        .filter(|(_, value)| {
+            reply.text.contains(value.as_str()) || headers.contains(value.as_str())
+        })
+        .map(|(what, _)| what.clone())
+        .collect()
+}
+
+fn clip(text: &str) -> String {
+    let mut clipped: String = text.chars().take(300).collect();
+    if clipped.len() < text.len() {
+        clipped.push('…');
+    }
+    clipped
+}
+
+/// Checks a reply's status, its error document and that it reveals nothing of Alice's.
+fn check_reply(
+    what: &str,
+    reply: &Reply,
+    expect: &[u16],
+    request: &str,
+    secrets: &[(String, String)],
+    failures: &mut Vec<String>,
+) {
+    if !expect.contains(&reply.status) {
+        failures.push(format!(
+            "{what}: expected {expect:?}, got {}: {}",
+            reply.status,
+            clip(&reply.text)
+        ));
+    } else if reply.status >= 400 && reply.body["errors"][0]["status"] != reply.status.to_string() {
+        failures.push(format!(
+            "{what}: {} without a JSON:API error document: {}",
+            reply.status,
+            clip(&reply.text)
+        ));
+    }
+    let leaked = leaks(reply, request, secrets);
+    if !leaked.is_empty() {
+        failures.push(format!(
+            "{what}: the response reveals Alice's {leaked:?}: {}",
+            clip(&reply.text)
+        ));
+    }
+}
+
+fn method_rank(method: &str) -> u8 {
+    match method {
+        "GET" => 0,
+        "PUT" => 1,
+        "POST" => 2,
+        "PATCH" => 3,
+        _ => 4,
+    }
+}
+
+/// Removes what changes on its own between two reads: token use times and the upload URLs,
+/// which are signed afresh (with a new expiry) on every read.
+fn strip_volatile(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for key in [
+                "last-used-at",
+                "hosted-state-upload-url",
+                "hosted-json-state-upload-url",
+            ] {
+                map.remove(key);
+            }
+            map.values_mut().for_each(strip_volatile);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_volatile),
+        _ => {}
+    }
+}
+
+/// Everything Alice can read about her organization, as she sees it.
+fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
+    let mut paths = vec![
+        format!("organizations/{}", a.org),
+        format!("organizations/{}/entitlement-set", a.org),
+        format!("organizations/{}/workspaces", a.org),
+        format!("organizations/{}/workspaces/{}", a.org, a.workspace),
+        format!("workspaces/{}", a.workspace_id),
+        format!("workspaces/{}/tag-bindings", a.workspace_id),
+        format!("workspaces/{}/relationships/tags", a.workspace_id),
+        format!("organizations/{}/tags", a.org),
+        format!("organizations/{}/projects", a.org),
+        format!("projects/{}", a.project_id),
+        format!("projects/{}", a.default_project_id),
+        format!("workspaces/{}/state-versions", a.workspace_id),
+        format!(
+            "workspaces/{}/current-state-version?include=outputs",
+            a.workspace_id
+        ),
+        format!(
+            "workspaces/{}/current-state-version-outputs",
+            a.workspace_id
+        ),
+        format!("state-versions/{}", a.pending_state_version_id),
+        format!("users/{}/authentication-tokens", a.user_id),
+        "organizations".to_string(),
+        "account/details".to_string(),
+    ];
+    paths.extend(
+        a.output_ids
+            .iter()
+            .map(|id| format!("state-version-outputs/{id}")),
+    );
+    paths
+        .into_iter()
+        .map(|path| {
+            let reply = a.api.get(&path);
+            let mut body = reply.body;
+            strip_volatile(&mut body);
+            (path, reply.status, body)
+        })
+        .collect()
+}
+
+/// Sends the same request once naming Alice's resource and once naming an ID that exists
+/// nowhere: Bob must not be able to tell them apart.
+fn indistinguishable_from_unknown(
+    bob: &Api,
+    method: &str,
+    path: &str,
+    body: impl Fn(&str) -> Value,
+    alice_id: &str,
+    secrets: &[(String, String)],
+    failures: &mut Vec<String>,
+) {
+    let prefix = alice_id.split('-').next().unwrap();
+    let unknown = format!("{prefix}-NoSuchIdAnywhere");
+    let send = |id: &str| bob.send_json(method, path, &body(id));
+    let with_alice = send(alice_id);
+    let with_unknown = send(&unknown);
+    let what = format!("{method} {path} naming Alice's {alice_id}");
+    let normal_alice = with_alice.text.replace(alice_id, "<ID>");
+    let normal_unknown = with_unknown.text.replace(&unknown, "<ID>");
+    if with_alice.status != with_unknown.status || normal_alice != normal_unknown {
+        failures.push(format!(
+            "{what}: answered {} {} but {} {} for an ID that does not exist, so Bob learns that \
+             Alice's resource exists",
+            with_alice.status,
+            clip(&with_alice.text),
+            with_unknown.status,
+            clip(&with_unknown.text)
+        ));
+    }
+    let request = format!("{path} {}", body(alice_id));
+    let leaked = leaks(&with_alice, &request, secrets);
+    if !leaked.is_empty() {
+        failures.push(format!(
+            "{what}: the response reveals Alice's {leaked:?}: {}",
+            clip(&with_alice.text)
+        ));
+    }
+}
+
+fn isolation(db: Db) {
+    let server = Server::start(db);
+    let alice = setup_tenant(&server, "alice", "wonderland");
+    let bob = setup_tenant(&server, "bob", "builders");
+    let secrets = alice.secrets();
+    let mut failures: Vec<String> = Vec::new();
+
+    // Controls: Bob's token works on his own organization (so 404s below are not a broken
+    // token), and Alice's state really contains what the leak checks look for.
+    bob.api.get(&format!("organizations/{}", bob.org)).ok();
+    let download = alice
+        .api
+        .get(&format!(
+            "state-versions/{}/download",
+            alice.state_version_id
+        ))
+        .ok();
+    assert_eq!(download.text.as_bytes(), alice.state.as_slice());
+    assert!(download.text.contains(&alice.sensitive_value));
+    assert_ne!(alice.sensitive_value, bob.sensitive_value);
+
+    let doc_reply = server.anonymous().get("/openapi.json").ok();
+    check_reply(
+        "GET /openapi.json",
+        &doc_reply,
+        &[200],
+        "",
+        &secrets,
+        &mut failures,
+    );
+    let routes = documented_routes(&doc_reply.body);
+    assert!(
+        routes.len() >= 50,
+        "the OpenAPI document lists the API: {routes:?}"
+    );
+    let documented: BTreeSet<(String, String)> = routes.iter().cloned().collect();
+    for (list, name) in [
+        (NOT_ORGANIZATION_SCOPED, "NOT_ORGANIZATION_SCOPED"),
+        (UNAUTHENTICATED_API, "UNAUTHENTICATED_API"),
+    ] {
+        for (method, path, _) in list {
+            if !documented.contains(&(method.to_string(), path.to_string())) {
+                failures.push(format!(
+                    "{name} lists {method} {path}, which the OpenAPI document does not: remove it"
+                ));
+            }
+        }
+    }
+    let allow_listed = |method: &str, path: &str| {
+        NOT_ORGANIZATION_SCOPED
+            .iter()
+            .any(|(m, p, _)| *m == method && *p == path)
+    };
+
+    let before = snapshot(&alice);
+    assert!(before.iter().all(|(_, status, _)| *status == 200));
+
+    // 1. Every documented route, aimed at Alice's resources with Bob's token.
+    let mut attacks = Vec::new();
+    let mut public_probes = Vec::new();
+    for (method, path) in &routes {
+        if allow_listed(method, path) {
+            if method == "GET" {
+                public_probes.push(path.clone());
+            }
+            continue;
+        }
+        match attacks_for(method, path, &alice, &bob) {
+            Ok(list) if list.is_empty() => failures.push(format!(
+                "{method} {path} is neither attacked nor allow-listed: give it Alice's \
+                 identifiers (path_values, query_attacks) or add it, with the reason, to \
+                 NOT_ORGANIZATION_SCOPED"
+            )),
+            Ok(list) => attacks.extend(list),
+            Err(why) => failures.push(format!("{method} {path}: {why}")),
+        }
+    }
+    attacks.sort_by_key(|attack| method_rank(&attack.method));
+    let attacked: BTreeSet<(&str, &str)> = attacks
+        .iter()
+        .map(|a| (a.method.as_str(), a.template.as_str()))
+        .collect();
+    assert!(
+        attacked.len() >= 40,
+        "most routes are organization-scoped: {attacked:?}"
+    );
+    for attack in &attacks {
+        let reply = bob.api.request(
+            &attack.method,
+            &attack.url,
+            attack.body.clone(),
+            attack.content_type,
+        );
+        check_reply(
+            &attack.describe(),
+            &reply,
+            attack.expect,
+            &attack.request_text(),
+            &secrets,
+            &mut failures,
+        );
+        // Control: the same read works for Alice, so Bob's 404 is isolation and not a bad
+        // URL. (A pending version has nothing to download yet, for anyone.)
+        let alice_only = !attack.url.contains(&bob.org);
+        let nothing_to_download = attack.url.contains(&alice.pending_state_version_id)
+            && attack.url.ends_with("download");
+        if attack.method == "GET" && alice_only && !nothing_to_download {
+            let own = alice.api.get(&attack.url);
+            if !(200..300).contains(&own.status) {
+                failures.push(format!(
+                    "control: Alice herself gets {} for {}, so Bob's attempt proves nothing: {}",
+                    own.status,
+                    attack.describe(),
+                    clip(&own.text)
+                ));
+            }
+        }
+    }
+
+    // 2. The allow-listed reads, called by Bob: nothing of Alice's in them either.
+    for path in &public_probes {
+        let url = path.replace("{user_id}", &alice.user_id);
+        let reply = bob.api.get(&url);
+        if reply.status >= 500 {
+            failures.push(format!("GET {url}: {}", reply.status));
+        }
+        if path == "/api/v2/users/{user_id}" {
+            // A public profile: her username, by design; never her email or anything else.
+            if reply.status != 200 || reply.attr("username") != alice.username.as_str() {
+                failures.push(format!(
+                    "GET {url}: expected Alice's public profile: {}",
+                    clip(&reply.text)
+                ));
+            }
+            if reply.attr("email") != &Value::Null {
+                failures.push(format!("GET {url} shows Alice's email to Bob"));
+            }
+            let public: Vec<(String, String)> = secrets
+                .iter()
+                .filter(|(what, _)| what != "username")
+                .cloned()
+                .collect();
+            check_reply(
+                &format!("GET {url}"),
+                &reply,
+                &[200],
+                &url,
+                &public,
+                &mut failures,
+            );
+        } else {
+            let leaked = leaks(&reply, &url, &secrets);
+            if !leaked.is_empty() {
+                failures.push(format!("GET {url} reveals Alice's {leaked:?}"));
+            }
+        }
+    }
+
+    // 3. Without a valid token every API route answers 401, before looking at anything:
+    // no token, a made-up one, and one Bob revoked.
+    let revoked = bob
+        .api
+        .post(
+            &format!("users/{}/authentication-tokens", bob.user_id),
+            &json!({"data": {"type": "authentication-tokens", "attributes": {"description": "short-lived"}}}),
+        )
+        .expect(201);
+    let revoked_secret = revoked.attr("token").as_str().unwrap().to_string();
+    bob.api
+        .delete(&format!("authentication-tokens/{}", revoked.id()))
+        .expect(204);
+    let callers = [
+        ("no token", server.anonymous()),
+        ("a garbage token", server.api("garbage-0123456789abcdef")),
+        ("a revoked token", server.api(&revoked_secret)),
+    ];
+    let mut swept = 0;
+    for (method, path) in &routes {
+        let unauthenticated = UNAUTHENTICATED_API
+            .iter()
+            .any(|(m, p, _)| m == method && p == path);
+        if !path.starts_with("/api/v2/") || unauthenticated {
+            continue;
+        }
+        let mut url = path.clone();
+        for param in path_params(path) {
+            let value = alice
+                .path_values(&param)
+                .and_then(|v| v.into_iter().next())
+                .unwrap_or_else(|| "x".to_string());
+            url = url.replace(&format!("{{{param}}}"), &value);
+        }
+        let body = body_for(method, path, &alice, &bob)
+            .ok()
+            .flatten()
+            .map(|b| serde_json::to_vec(&b).unwrap());
+        let request = format!(
+            "{url} {}",
+            String::from_utf8_lossy(body.as_deref().unwrap_or_default())
+        );
+        for (who, api) in &callers {
+            let reply = api.request(method, &url, body.clone(), JSONAPI);
+            check_reply(
+                &format!("{method} {url} with {who}"),
+                &reply,
+                &[401],
+                &request,
+                &secrets,
+                &mut failures,
+            );
+        }
+        swept += 1;
+    }
+    assert!(
+        swept >= 40,
+        "the 401 sweep covered the API ({swept} routes)"
+    );
+
+    // 4. Bob's own resources, with Alice's IDs in the body: her project, tag, workspace and
+    // state version must look exactly like IDs that do not exist.
+    let bob_ws = &bob.workspace_id;
+    let project = |id: &str| {
+        json!({"data": {"type": "workspaces", "attributes": {"name": "builders-xref"},
+            "relationships": {"project": {"data": {"type": "projects", "id": id}}}}})
+    };
+    indistinguishable_from_unknown(
+        &bob.api,
+        "POST",
+        &format!("organizations/{}/workspaces", bob.org),
+        project,
+        &alice.project_id,
+        &secrets,
+        &mut failures,
+    );
+    indistinguishable_from_unknown(
+        &bob.api,
+        "PATCH",
+        &format!("workspaces/{bob_ws}"),
+        |id| {
+            json!({"data": {"type": "workspaces",
+            "relationships": {"project": {"data": {"type": "projects", "id": id}}}}})
+        },
+        &alice.project_id,
+        &secrets,
+        &mut failures,
+    );
+    let tag = |id: &str| json!({"data": [{"type": "tags", "id": id}]});
+    for method in ["POST", "DELETE"] {
+        indistinguishable_from_unknown(
+            &bob.api,
+            method,
+            &format!("workspaces/{bob_ws}/relationships/tags"),
+            tag,
+            &alice.tag_ids[0],
+            &secrets,
+            &mut failures,
+        );
+    }
+    indistinguishable_from_unknown(
+        &bob.api,
+        "DELETE",
+        &format!("organizations/{}/tags", bob.org),
+        tag,
+        &alice.tag_ids[0],
+        &secrets,
+        &mut failures,
+    );
+    indistinguishable_from_unknown(
+        &bob.api,
+        "POST",
+        &format!("tags/{}/relationships/workspaces", bob.tag_ids[0]),
+        |id| json!({"data": [{"type": "workspaces", "id": id}]}),
+        &alice.workspace_id,
+        &secrets,
+        &mut failures,
+    );
+    // Rolling Bob's workspace back to Alice's state version (Bob holds his own lock, so the
+    // request gets as far as looking the version up).
+    bob.api
+        .post(&format!("workspaces/{bob_ws}/actions/lock"), &json!({}))
+        .ok();
+    indistinguishable_from_unknown(
+        &bob.api,
+        "PATCH",
+        &format!("workspaces/{bob_ws}/state-versions"),
+        |id| {
+            json!({"data": {"type": "state-versions", "relationships": {"rollback-state-version":
+            {"data": {"type": "state-versions", "id": id}}}}})
+        },
+        &alice.state_version_id,
+        &secrets,
+        &mut failures,
+    );
+    bob.api
+        .post(&format!("workspaces/{bob_ws}/actions/unlock"), &json!({}))
+        .ok();
+
+    // 5. Bob's listings show only his own things.
+    // Organization resources are identified by name.
+    let names = listed_ids(&bob.api.get("organizations"));
+    if names != [bob.org.clone()] {
+        failures.push(format!(
+            "Bob's GET organizations lists {names:?}, not just his own"
+        ));
+    }
+    let status = bob
+        .api
+        .get(&format!("organizations/{}/workspaces", alice.org))
+        .status;
+    if status != 404 {
+        failures.push(format!(
+            "Bob's GET organizations/{}/workspaces: {status}, expected 404",
+            alice.org
+        ));
+    }
+    for path in [
+        "organizations".to_string(),
+        format!("organizations/{}/workspaces", bob.org),
+        format!("organizations/{}/tags", bob.org),
+        format!("organizations/{}/projects", bob.org),
+        format!("users/{}/authentication-tokens", bob.user_id),
+        format!("workspaces/{bob_ws}/state-versions"),
+        "account/details".to_string(),
+    ] {
+        let reply = bob.api.get(&path);
+        check_reply(
+            &format!("Bob's GET {path}"),
+            &reply,
+            &[200],
+            &path,
+            &secrets,
+            &mut failures,
+        );
+    }
+
+    // 6. Alice's organization after all this: every read of hers answers exactly as before
+    // the attacks, and every piece still works.
+    let after = snapshot(&alice);
+    for ((path, status, body), (_, status_after, body_after)) in before.iter().zip(&after) {
+        if *status_after != 200 {
+            failures.push(format!(
+                "after the attacks Alice's GET {path}: {status_after}"
+            ));
+        } else if (status, body) != (status_after, body_after) {
+            failures.push(format!(
+                "Alice's GET {path} changed:\n    before {body}\n    after  {body_after}"
+            ));
+        }
+    }
+    let own = server.api(&alice.api_token_secret).get("account/details");
+    if own.status != 200 || own.attr("username") != alice.username.as_str() {
+        failures.push(format!(
+            "Alice's API-created token no longer works: {} {}",
+            own.status,
+            clip(&own.text)
+        ));
+    }
+    let find = |path: &str| -> Value {
+        after
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .map(|(_, _, body)| body.clone())
+            .unwrap_or(Value::Null)
+    };
+    let ws = find(&format!("workspaces/{}", alice.workspace_id));
+    let attributes = &ws["data"]["attributes"];
+    for (name, value) in [
+        ("name", json!(alice.workspace)),
+        ("description", json!(alice.description)),
+        ("locked", json!(false)),
+        ("resource-count", json!(1)),
+    ] {
+        if attributes[name] != value {
+            failures.push(format!(
+                "Alice's workspace {name}: {} (expected {value})",
+                attributes[name]
+            ));
+        }
+    }
+    if ws["data"]["relationships"]["current-state-version"]["data"]["id"]
+        != json!(alice.state_version_id)
+    {
+        failures.push(format!(
+            "Alice's current state version changed: {}",
+            ws["data"]["relationships"]
+        ));
+    }
+    let org = find(&format!("organizations/{}", alice.org));
+    if org["data"]["attributes"]["email"] != json!(alice.org_email) {
+        failures.push(format!("Alice's organization changed: {org}"));
+    }
+    let mut bindings: Vec<(String, String)> =
+        find(&format!("workspaces/{}/tag-bindings", alice.workspace_id))["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|b| {
+                (
+                    b["attributes"]["key"].as_str().unwrap_or("").to_string(),
+                    b["attributes"]["value"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+    bindings.sort();
+    let mut expected = vec![
+        (alice.binding_key.clone(), alice.binding_value.clone()),
+        (alice.flat_tag.clone(), String::new()),
+    ];
+    expected.sort();
+    if bindings != expected {
+        failures.push(format!("Alice's tags changed: {bindings:?}"));
+    }
+    let tag_ids = listed_ids(&alice.api.get(&format!("organizations/{}/tags", alice.org)));
+    if tag_ids.iter().collect::<BTreeSet<_>>() != alice.tag_ids.iter().collect() {
+        failures.push(format!("Alice's organization tags changed: {tag_ids:?}"));
+    }
+    let tokens = listed_ids(
+        &alice
+            .api
+            .get(&format!("users/{}/authentication-tokens", alice.user_id)),
+    );
+    if tokens.iter().collect::<BTreeSet<_>>() != alice.token_ids.iter().collect() {
+        failures.push(format!("Alice's tokens changed: {tokens:?}"));
+    }
+    let project = find(&format!("projects/{}", alice.project_id));
+    if project["data"]["attributes"]["name"] != json!(alice.project_name) {
+        failures.push(format!("Alice's project changed: {project}"));
+    }
+    for (path, expected) in [
+        (
+            format!("state-versions/{}/download", alice.state_version_id),
+            &alice.state,
+        ),
+        (
+            format!("state-versions/{}/json-download", alice.state_version_id),
+            &alice.json_state,
+        ),
+    ] {
+        let reply = alice.api.get(&path);
+        if reply.status != 200 || reply.text.as_bytes() != expected.as_slice() {
+            failures.push(format!(
+                "Alice's GET {path} no longer returns her state byte for byte: {} {}",
+                reply.status,
+                clip(&reply.text)
+            ));
+        }
+    }
+    let sensitive = alice
+        .output_ids
+        .iter()
+        .map(|id| find(&format!("state-version-outputs/{id}")))
+        .any(|o| o["data"]["attributes"]["value"] == json!(alice.sensitive_value));
+    if !sensitive {
+        failures.push("Alice can no longer read her sensitive output".to_string());
+    }
+    let pending = find(&format!(
+        "state-versions/{}",
+        alice.pending_state_version_id
+    ));
+    if pending["data"]["attributes"]["status"] != "pending" {
+        failures.push(format!("Alice's pending state version changed: {pending}"));
+    }
+    // Bob's failed uploads neither consumed nor spoiled her upload URL: she completes it.
+    let uploaded = server
+        .anonymous()
+        .put_unauthenticated(&alice.state_upload_url, &alice.pending_state);
+    if uploaded.status == 200 {
+        let current = alice.api.get(&format!(
+            "workspaces/{}/current-state-version",
+            alice.workspace_id
+        ));
+        if current.body["data"]["id"] != json!(alice.pending_state_version_id) {
+            failures.push(format!(
+                "Alice's upload did not make her version current: {}",
+                clip(&current.text)
+            ));
+        }
+        let reply = alice.api.get(&format!(
+            "state-versions/{}/download",
+            alice.pending_state_version_id
+        ));
+        if reply.text.as_bytes() != alice.pending_state.as_slice() {
+            failures.push("Alice's uploaded state does not download byte for byte".to_string());
+        }
+    } else {
+        failures.push(format!(
+            "Alice's own upload to her URL failed after Bob's attempts: {} {}",
+            uploaded.status,
+            clip(&uploaded.text)
+        ));
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} isolation failures ({} attacks on {} routes):\n  {}",
+        failures.len(),
+        attacks.len(),
+        attacked.len(),
+        failures.join("\n  ")
+    );
+}
+
+both_databases!(organizations_cannot_reach_each_other, |db: Db| {
+    isolation(db)
+});
