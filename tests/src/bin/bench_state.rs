@@ -24,7 +24,7 @@ fn state_of_size(target: usize, serial: i64) -> Vec<u8> {
         if i > 0 {
             out.push(b',');
         }
-        let payload: String = (0..40)
+        let payload: String = (0..200)
             .map(|j| format!("{:08x}", (i * 2654435761 + j) as u32))
             .collect();
         out.extend_from_slice(
