@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need (PostgreSQL, Go and
+# Debian's go-tfe, SeaweedFS), starts a throwaway PostgreSQL and S3 server on loopback, builds,
+# and runs every test against the real parts. Exits non-zero if anything fails or is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+# The terraform CLI cannot be installed from the reachable registries; the machines of this
+# project carry it. Without it the end-to-end tests cannot run: say so and fail.
+if ! command -v terraform >/dev/null; then
+  echo "test.sh: the terraform CLI is not on PATH; the end-to-end tests need it" >&2
+  exit 1
+fi
+terraform version | head -1
+
+services=$(mktemp -d)
+trap 'scripts/services.sh stop "$services" >/dev/null' EXIT
+scripts/services.sh start "$services"
+# shellcheck source=/dev/null
+. "$services/env.sh"
+
+cargo build --locked --workspace --all-targets
+export TERRACE_BIN=$PWD/target/debug/terrace
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --workspace --profile ci
+else
+  cargo test --locked --workspace --no-fail-fast
+fi
