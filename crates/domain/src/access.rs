@@ -65,6 +65,16 @@ impl Services {
         Ok((org, access))
     }
 
+    /// [`workspace_for`](Self::workspace_for) by ID.
+    pub(crate) async fn workspace_id_for(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<(Workspace, Organization, Access)> {
+        self.workspace_for(caller, &WorkspaceRef::Id(id.to_string()), action).await
+    }
+
     /// Loads a workspace and its organization and authorizes `action` on it.
     pub(crate) async fn workspace_for(
         &self,

@@ -36,11 +36,7 @@ impl Services {
         bindings: Vec<TagBinding>,
     ) -> DomainResult<Vec<TagBinding>> {
         let (ws, org, _) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(ws_id.into()),
-                Action::UpdateWorkspace,
-            )
+            .workspace_id_for(caller, ws_id, Action::UpdateWorkspace)
             .await?;
         for binding in &bindings {
             validate::tag_key(&binding.key, "key")?;
@@ -60,11 +56,7 @@ impl Services {
         page: PageRequest,
     ) -> DomainResult<(String, Page<Tag>)> {
         let (ws, org, _) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(ws_id.into()),
-                Action::ReadWorkspace,
-            )
+            .workspace_id_for(caller, ws_id, Action::ReadWorkspace)
             .await?;
         let filter = TagFilter {
             on_workspace: Some(ws.id),
@@ -83,11 +75,7 @@ impl Services {
         tags: Vec<TagRef>,
     ) -> DomainResult<()> {
         let (ws, org, _) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(ws_id.into()),
-                Action::UpdateWorkspace,
-            )
+            .workspace_id_for(caller, ws_id, Action::UpdateWorkspace)
             .await?;
         let names = self.resolve_tag_names(&org.id, tags).await?;
         let bindings: Vec<TagBinding> = names
@@ -110,11 +98,7 @@ impl Services {
         tags: Vec<TagRef>,
     ) -> DomainResult<()> {
         let (ws, org, _) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(ws_id.into()),
-                Action::UpdateWorkspace,
-            )
+            .workspace_id_for(caller, ws_id, Action::UpdateWorkspace)
             .await?;
         let names = self.resolve_tag_names(&org.id, tags).await?;
         self.store.remove_workspace_tags(&ws.id, &names).await?;

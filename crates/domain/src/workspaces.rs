@@ -260,7 +260,7 @@ impl Services {
         reason: Option<String>,
     ) -> DomainResult<WorkspaceView> {
         let (ws, org, access) = self
-            .workspace_for(caller, &WorkspaceRef::Id(id.into()), Action::LockWorkspace)
+            .workspace_id_for(caller, id, Action::LockWorkspace)
             .await?;
         let locked = self
             .store
@@ -283,11 +283,7 @@ impl Services {
     /// Releases the caller's own lock.
     pub async fn unlock_workspace(&self, caller: &Caller, id: &str) -> DomainResult<WorkspaceView> {
         let (ws, org, access) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(id.into()),
-                Action::UnlockWorkspace,
-            )
+            .workspace_id_for(caller, id, Action::UnlockWorkspace)
             .await?;
         let mine = caller.lock_holder();
         match ws.lock_holder() {
@@ -313,11 +309,7 @@ impl Services {
         id: &str,
     ) -> DomainResult<WorkspaceView> {
         let (ws, org, access) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(id.into()),
-                Action::ForceUnlockWorkspace,
-            )
+            .workspace_id_for(caller, id, Action::ForceUnlockWorkspace)
             .await?;
         if !self.store.unlock_workspace(&ws.id, None).await? {
             return Err(not_locked());

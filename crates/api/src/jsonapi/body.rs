@@ -143,6 +143,13 @@ pub struct RelationshipMany {
     pub data: Vec<LinkageIn>,
 }
 
+impl RelationshipMany {
+    /// The IDs of the referenced resources (entries without one are skipped).
+    pub fn ids(&self) -> Vec<String> {
+        self.data.iter().filter_map(|item| item.id.clone()).collect()
+    }
+}
+
 /// `{"data": [...]}` at the top level (tag and relationship endpoints).
 pub type LinkageList = RelationshipMany;
 

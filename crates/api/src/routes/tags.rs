@@ -281,14 +281,9 @@ async fn delete_organization_tags(
     Path(org): Path<String>,
     JsonBody(body): JsonBody<LinkageList>,
 ) -> ApiResult<StatusCode> {
-    let ids: Vec<String> = body
-        .data
-        .iter()
-        .filter_map(|item| item.id.clone())
-        .collect();
     state
         .services
-        .delete_organization_tags(&caller, &org, &ids)
+        .delete_organization_tags(&caller, &org, &body.ids())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -304,14 +299,9 @@ async fn tag_workspaces(
     Path(tag_id): Path<String>,
     JsonBody(body): JsonBody<LinkageList>,
 ) -> ApiResult<StatusCode> {
-    let ids: Vec<String> = body
-        .data
-        .iter()
-        .filter_map(|item| item.id.clone())
-        .collect();
     state
         .services
-        .tag_workspaces(&caller, &tag_id, &ids)
+        .tag_workspaces(&caller, &tag_id, &body.ids())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

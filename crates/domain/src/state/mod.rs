@@ -88,11 +88,7 @@ impl Services {
         new: NewStateVersion,
     ) -> DomainResult<StateVersionView> {
         let (ws, _, _) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(workspace_id.into()),
-                Action::CreateStateVersion,
-            )
+            .workspace_id_for(caller, workspace_id, Action::CreateStateVersion)
             .await?;
         self.require_lock(caller, &ws).await?;
         if new.serial < 0 {
@@ -458,11 +454,7 @@ impl Services {
         target_id: &str,
     ) -> DomainResult<StateVersionView> {
         let (ws, _, _) = self
-            .workspace_for(
-                caller,
-                &WorkspaceRef::Id(workspace_id.into()),
-                Action::CreateStateVersion,
-            )
+            .workspace_id_for(caller, workspace_id, Action::CreateStateVersion)
             .await?;
         self.require_lock(caller, &ws).await?;
         let target = self.load_state_version(target_id).await?;
@@ -589,7 +581,7 @@ impl Services {
         action: Action,
     ) -> DomainResult<StateVersion> {
         let sv = self.load_state_version(id).await?;
-        self.workspace_for(caller, &WorkspaceRef::Id(sv.workspace_id.clone()), action)
+        self.workspace_id_for(caller, &sv.workspace_id, action)
             .await
             .map_err(|e| match e {
                 DomainError::NotFound(_) => DomainError::NotFound("state version"),
