@@ -483,9 +483,16 @@ async fn aborted_write_leaves_nothing(place: &Place) {
     assert!(!store.exists("aborted").await.unwrap());
     assert_read_fails(&store, "aborted", &[], "aborted blob").await;
     assert_eq!(place.raw_keys().await, Vec::<String>::new());
-    for (name, _) in place.everything_stored().await {
-        panic!("{name} was left behind by an aborted upload");
-    }
+    let left: Vec<String> = place
+        .everything_stored()
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind by an aborted upload: {left:?}"
+    );
 }
 blob_contract!(aborted_write_leaves_nothing);
 
@@ -517,6 +524,10 @@ async fn delete_and_delete_prefix(place: &Place) {
     for key in ["ws-1/a", "ws-1/b/c", "ws-10/a", "ws-2/a", "top"] {
         store.put(key, key.as_bytes()).await.unwrap();
     }
+
+    // A path prefix is not a blob.
+    assert!(!store.exists("ws-1").await.unwrap());
+    assert!(store.get("ws-1").await.is_err());
 
     store.delete("ws-2/a").await.unwrap();
     assert!(!store.exists("ws-2/a").await.unwrap());

@@ -30,7 +30,7 @@ struct TestDb {
 }
 
 enum DbPlace {
-    /// Removed with the directory.
+    /// Held only so that dropping it deletes the database file.
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres {
         admin_url: String,
@@ -364,10 +364,12 @@ fn resource(mode: &str, kind: &str, name: &str) -> ResourceSummary {
     }
 }
 
+/// What a state upload reveals, counting the managed resources as the state scanner does.
 fn summary(resources: Vec<ResourceSummary>) -> StateSummary {
     StateSummary {
         size: 1234,
         terraform_version: Some("1.9.5".into()),
+        resource_count: resources.iter().filter(|r| r.mode == "managed").count() as i64,
         resources,
         outputs: None,
     }
@@ -491,7 +493,10 @@ async fn tag_named(store: &dyn Store, org: &OrgFixture, name: &str) -> Tag {
 
 /// A workspace's tags, sorted by key.
 async fn tags_of(store: &dyn Store, ws: &Workspace) -> Vec<TagBinding> {
-    let mut map = store.workspace_tags(&[ws.id.clone()]).await.unwrap();
+    let mut map = store
+        .workspace_tags(std::slice::from_ref(&ws.id))
+        .await
+        .unwrap();
     map.remove(&ws.id)
         .expect("workspace_tags answers for every asked id")
 }
@@ -1075,6 +1080,7 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
         "100%",
         "a_b",
         "axb",
+        "back\\slash",
     ] {
         create_workspace(&*store, &acme, name, &[]).await;
     }
@@ -1102,6 +1108,10 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
         set(["a_b"])
     );
     assert_eq!(
+        workspace_names(store, &acme, contains("\\")).await,
+        set(["back\\slash"])
+    );
+    assert_eq!(
         workspace_names(store, &acme, wildcard("app-*")).await,
         set(["app-prod", "app-staging"])
     );
@@ -1123,7 +1133,7 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
         set(["a_b"])
     );
     assert_eq!(workspace_names(store, &acme, wildcard("%")).await, set([]));
-    assert_eq!(workspace_names(store, &acme, wildcard("*")).await.len(), 7);
+    assert_eq!(workspace_names(store, &acme, wildcard("*")).await.len(), 8);
 }
 contract!(workspaces_filtered_by_name);
 
@@ -1580,12 +1590,15 @@ async fn deleted_tags_leave_every_workspace(store: Arc<dyn Store>) {
 
     // Another organization cannot delete acme's tag.
     store
-        .delete_tags(other.id(), &[a.id.clone()])
+        .delete_tags(other.id(), std::slice::from_ref(&a.id))
         .await
         .unwrap();
     assert_eq!(store.tag_by_id(&a.id).await.unwrap(), Some(a.clone()));
 
-    store.delete_tags(acme.id(), &[a.id.clone()]).await.unwrap();
+    store
+        .delete_tags(acme.id(), std::slice::from_ref(&a.id))
+        .await
+        .unwrap();
     assert_eq!(store.tag_by_id(&a.id).await.unwrap(), None);
     assert_eq!(tags_of(s, &one).await, [kv("b", "1")]);
     assert_eq!(tags_of(s, &two).await, []);
@@ -1628,39 +1641,52 @@ async fn tag_put_on_workspaces(store: Arc<dyn Store>) {
 }
 contract!(tag_put_on_workspaces);
 
-/// Workspaces created at the same time with the same new tags (in any order) all succeed and
-/// share one organization tag per key.
-async fn concurrent_creates_share_new_tags(store: Arc<dyn Store>) {
+/// Workspaces created or tagged at the same time with the same new tags, listed in different
+/// orders, all succeed and share one organization tag per key. Several rounds, each with new
+/// keys, because the race is only lost some of the time.
+async fn concurrent_tagging_with_new_tags(store: Arc<dyn Store>) {
     const N: usize = 12;
+    const ROUNDS: usize = 5;
     let acme = Arc::new(create_org(&*store, "acme", None).await);
-    let keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
-    let start = Arc::new(Barrier::new(N));
-    let tasks: Vec<_> = (0..N)
-        .map(|i| {
-            let (store, start, acme) = (store.clone(), start.clone(), acme.clone());
-            // Each workspace lists the keys rotated differently.
-            let tags: Vec<TagBinding> = (0..keys.len())
-                .map(|j| key(keys[(i + j) % keys.len()]))
-                .collect();
-            tokio::spawn(async move {
-                let ws = new_workspace(&acme, &format!("ws-{i}"));
-                start.wait().await;
-                store.create_workspace(&ws, &tags).await
+    let mut existing = Vec::new();
+    for i in 0..N / 2 {
+        existing.push(create_workspace(&*store, &acme, &format!("existing-{i}"), &[]).await);
+    }
+    for round in 0..ROUNDS {
+        let keys: Vec<String> = (0..6).map(|k| format!("r{round}-k{k}")).collect();
+        let start = Arc::new(Barrier::new(N));
+        let tasks: Vec<_> = (0..N)
+            .map(|i| {
+                let (store, start, acme) = (store.clone(), start.clone(), acme.clone());
+                // Each task lists the keys rotated differently.
+                let tags: Vec<TagBinding> = (0..keys.len())
+                    .map(|j| key(&keys[(i + j) % keys.len()]))
+                    .collect();
+                // Half create a workspace with the tags, half add them to an existing one.
+                let target = (i % 2 == 1).then(|| existing[i / 2].id.clone());
+                tokio::spawn(async move {
+                    let ws = new_workspace(&acme, &format!("ws-{round}-{i}"));
+                    start.wait().await;
+                    match target {
+                        None => store.create_workspace(&ws, &tags).await,
+                        Some(id) => store.add_workspace_tags(acme.id(), &id, &tags).await,
+                    }
+                })
             })
-        })
-        .collect();
-    for (i, task) in tasks.into_iter().enumerate() {
-        if let Err(err) = task.await.unwrap() {
-            panic!("creating ws-{i} concurrently: {err}");
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            if let Err(err) = task.await.unwrap() {
+                panic!("round {round}, task {i}: tagging concurrently failed: {err}");
+            }
         }
     }
-    let expected: BTreeMap<String, i64> = keys.iter().map(|k| (k.to_string(), N as i64)).collect();
-    assert_eq!(
-        tag_counts(&*store, &acme, TagFilter::default()).await,
-        expected
-    );
+    let counts = tag_counts(&*store, &acme, TagFilter::default()).await;
+    assert_eq!(counts.len(), ROUNDS * 6);
+    for (key, count) in counts {
+        assert_eq!(count, N as i64, "workspaces tagged {key}");
+    }
 }
-contract!(concurrent_creates_share_new_tags);
+contract!(concurrent_tagging_with_new_tags);
 
 // ---------------------------------------------------------------------------------------------
 // State versions
@@ -1767,19 +1793,22 @@ async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     );
     assert_eq!(store.state_version_outputs(&sv.id).await.unwrap(), outputs);
 
-    // The next finalized version takes over.
+    // The next finalized version takes over. Its resource list may be cut short (very large
+    // states): the count is the summary's, not the listing's.
     let (sv2, _) = create_state_version(&*store, &ws, 2, &[]).await;
-    let mut no_version = summary(vec![resource("managed", "aws_instance", "web")]);
-    no_version.terraform_version = None;
+    let mut truncated = summary(vec![resource("managed", "aws_instance", "web")]);
+    truncated.resource_count = 5000;
+    truncated.terraform_version = None;
     assert!(store
-        .finalize_state_version(&sv2.id, &no_version)
+        .finalize_state_version(&sv2.id, &truncated)
         .await
         .unwrap());
     let current = reload(&*store, &ws).await;
     assert_eq!(current.current_state_version_id, Some(sv2.id.clone()));
-    assert_eq!(current.resource_count, 1);
-    // No version in the state: the one given at creation stays.
+    assert_eq!(current.resource_count, 5000);
     let sv2 = store.state_version_by_id(&sv2.id).await.unwrap().unwrap();
+    assert_eq!(sv2.resource_count, 5000);
+    // No version in the state: the one given at creation stays.
     assert_eq!(sv2.terraform_version.as_deref(), Some("1.9.0"));
 }
 contract!(finalize_once_sets_current_state);

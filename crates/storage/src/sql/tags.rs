@@ -10,10 +10,14 @@ use crate::StorageResult;
 
 /// Puts `$tags` on workspace `$ws` inside transaction `$tx`, creating missing organization tags
 /// and replacing the value of keys the workspace already has. A macro so it runs inside the
-/// caller's transaction on either database.
+/// caller's transaction on either database. Tags are written in key order: two transactions
+/// creating the same new tags in different orders would otherwise each wait on the other's
+/// uncommitted row, and PostgreSQL aborts one of them as a deadlock.
 macro_rules! upsert_workspace_tags {
     ($tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
-        for tag in $tags {
+        let mut ordered: Vec<&$crate::model::TagBinding> = $tags.iter().collect();
+        ordered.sort_by(|a, b| a.key.cmp(&b.key));
+        for tag in ordered {
             sqlx::query(
                 "INSERT INTO tags (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (organization_id, name) DO NOTHING",
