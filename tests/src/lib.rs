@@ -11,7 +11,7 @@ mod server;
 mod terraform;
 
 pub use api::{Api, Reply};
-pub use server::{Db, Server, ServerBuilder};
+pub use server::{terrace_bin, Db, Server, ServerBuilder};
 pub use terraform::{strip_ansi, texts, Terraform};
 
 /// Declares a test once per database: `both_databases!(name, |db| { ... })` defines

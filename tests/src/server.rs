@@ -30,6 +30,7 @@ pub struct Server {
 
 pub struct ServerBuilder {
     db: Db,
+    data_dir: Option<PathBuf>,
     args: Vec<String>,
     env: Vec<(String, String)>,
     config: Option<String>,
@@ -105,6 +106,7 @@ impl Server {
     pub fn builder(db: Db) -> ServerBuilder {
         ServerBuilder {
             db,
+            data_dir: None,
             args: Vec::new(),
             env: Vec::new(),
             config: None,
@@ -201,6 +203,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Uses an existing data directory (to restart a server on its data; SQLite only).
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// TOML for the configuration file.
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_string());
@@ -209,7 +217,10 @@ impl ServerBuilder {
 
     pub fn start(self) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let data_dir = dir.path().join("data");
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         let database_url = match self.db {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_postgres_database()),

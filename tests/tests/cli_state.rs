@@ -387,15 +387,32 @@ both_databases!(import_and_state_rm_write_state, |db: Db| {
     let server = Server::start(db);
     let token = server.admin_token();
     let tf = cli(&server, &token, "name = \"imports\"");
-    tf.write("imported.tf", "resource \"terraform_data\" \"adopted\" {}\n");
+    tf.write(
+        "imported.tf",
+        "resource \"terraform_data\" \"adopted\" {}\n",
+    );
     tf.ok(&["init", "-input=false"]);
-    let imported = tf.ok(&["import", "-input=false", "terraform_data.adopted", "11111111-2222-3333-4444-555555555555"]);
+    let imported = tf.ok(&[
+        "import",
+        "-input=false",
+        "terraform_data.adopted",
+        "11111111-2222-3333-4444-555555555555",
+    ]);
     assert!(imported.contains("Import successful"), "{imported}");
     let state: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
-    assert_eq!(state["resources"][0]["instances"][0]["attributes"]["id"], "11111111-2222-3333-4444-555555555555");
-    assert_eq!(workspace(&server, &token, "imports")["data"]["attributes"]["resource-count"], 1);
+    assert_eq!(
+        state["resources"][0]["instances"][0]["attributes"]["id"],
+        "11111111-2222-3333-4444-555555555555"
+    );
+    assert_eq!(
+        workspace(&server, &token, "imports")["data"]["attributes"]["resource-count"],
+        1
+    );
 
     tf.ok(&["state", "rm", "terraform_data.adopted"]);
     assert_eq!(tf.ok(&["state", "list"]).trim(), "");
-    assert_eq!(workspace(&server, &token, "imports")["data"]["attributes"]["resource-count"], 0);
+    assert_eq!(
+        workspace(&server, &token, "imports")["data"]["attributes"]["resource-count"],
+        0
+    );
 });
