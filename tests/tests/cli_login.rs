@@ -77,6 +77,8 @@ fn sign_in(
         .unwrap()
 }
 
+/// The caller waits for the returned process.
+#[allow(clippy::zombie_processes)]
 /// Runs `terraform login HOST`, answering its prompt, and returns the CLI process, the
 /// authorization URL it printed and the rest of its output as it comes.
 fn start_login(

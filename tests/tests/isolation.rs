@@ -811,7 +811,9 @@ fn check_reply(
             reply.status,
             clip(&reply.text)
         ));
-    } else if reply.status >= 400 && reply.body["errors"][0]["status"] != reply.status.to_string() {
+    } else if reply.status >= 400
+        && reply.body["errors"][0]["status"] != reply.status.to_string().as_str()
+    {
         failures.push(format!(
             "{what}: {} without a JSON:API error document: {}",
             reply.status,

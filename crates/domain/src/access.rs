@@ -72,7 +72,8 @@ impl Services {
         id: &str,
         action: Action,
     ) -> DomainResult<(Workspace, Organization, Access)> {
-        self.workspace_for(caller, &WorkspaceRef::Id(id.to_string()), action).await
+        self.workspace_for(caller, &WorkspaceRef::Id(id.to_string()), action)
+            .await
     }
 
     /// Loads a workspace and its organization and authorizes `action` on it.

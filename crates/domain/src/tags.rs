@@ -182,13 +182,4 @@ impl Services {
         }
         Ok(self.store.tag_workspaces(&tag.id, workspace_ids).await?)
     }
-
-    pub async fn organization_name_of_tag(&self, tag: &Tag) -> DomainResult<String> {
-        Ok(self
-            .store
-            .organization_by_id(&tag.organization_id)
-            .await?
-            .map(|o| o.name)
-            .ok_or(DomainError::NotFound("tag"))?)
-    }
 }

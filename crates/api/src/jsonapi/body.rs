@@ -49,10 +49,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let pointer = if path == "." {
                 "/".to_string()
             } else {
-                format!(
-                    "/{}",
-                    path.replace('.', "/").replace('[', "/").replace(']', "")
-                )
+                format!("/{}", path.replace(['.', '['], "/").replace(']', ""))
             };
             Err(ApiError::invalid(
                 &pointer,
@@ -146,7 +143,10 @@ pub struct RelationshipMany {
 impl RelationshipMany {
     /// The IDs of the referenced resources (entries without one are skipped).
     pub fn ids(&self) -> Vec<String> {
-        self.data.iter().filter_map(|item| item.id.clone()).collect()
+        self.data
+            .iter()
+            .filter_map(|item| item.id.clone())
+            .collect()
     }
 }
 
@@ -190,6 +190,8 @@ mod tests {
         assert!(empty.into_parts("workspaces").unwrap().0.name.is_none());
         let no_attrs: Body<Attrs> = parse_json(br#"{"data":{"type":"workspaces"}}"#).unwrap();
         assert!(no_attrs.into_parts("workspaces").is_ok());
+        let typed: Body<Attrs> = parse_json(br#"{"data":{"attributes":{"serial":7}}}"#).unwrap();
+        assert_eq!(typed.into_parts("workspaces").unwrap().0.serial, Some(7));
         let null: Body<Attrs> =
             parse_json(br#"{"data":{"attributes":{"description":null}}}"#).unwrap();
         assert_eq!(

@@ -100,7 +100,7 @@ mod tests {
     fn rotated_keys_still_decrypt_old_data() {
         let old = Keyring::generate_key();
         let new = Keyring::generate_key();
-        let before = Keyring::new(&[old.clone()]).unwrap();
+        let before = Keyring::new(std::slice::from_ref(&old)).unwrap();
         let token = before.encrypt(b"secret");
         let after = Keyring::new(&[new.clone(), old]).unwrap();
         assert_eq!(after.decrypt(&token).unwrap(), b"secret");
