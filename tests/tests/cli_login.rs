@@ -77,10 +77,10 @@ fn sign_in(
         .unwrap()
 }
 
-/// The caller waits for the returned process.
-#[allow(clippy::zombie_processes)]
 /// Runs `terraform login HOST`, answering its prompt, and returns the CLI process, the
 /// authorization URL it printed and the rest of its output as it comes.
+// The caller waits for the returned process.
+#[allow(clippy::zombie_processes)]
 fn start_login(
     tf: &Terraform,
     server: &Server,
