@@ -58,6 +58,7 @@ pub enum Action {
     QueueDestroy,
     ReadVariables,
     UpdateVariables,
+    ManageVariableSets,
     ManageRunTasks,
 }
 
@@ -73,6 +74,7 @@ impl Action {
             | UpdateVariables => Level::Write,
             CreateWorkspace | CreateProject | UpdateProject | ManageTags | UpdateWorkspace
             | DeleteWorkspace | ForceUnlockWorkspace | ManageRunTasks => Level::Admin,
+            ManageVariableSets => Level::Owner,
             UpdateOrganization | DeleteOrganization | DeleteProject => Level::Owner,
         }
     }
@@ -203,7 +205,7 @@ pub fn organization_permissions(access: Access) -> OrganizationPermissions {
         can_update_ssh_keys: owner,
         can_update_agent_pools: owner,
         can_manage_run_tasks: owner,
-        can_manage_varsets: owner,
+        can_manage_varsets: can(ManageVariableSets),
         can_read_varsets: can(ReadOrganization),
         can_manage_subscription: false,
         can_deploy_no_code_modules: false,

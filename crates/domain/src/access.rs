@@ -17,6 +17,8 @@ impl Services {
     /// The caller's access to `org`.
     pub async fn access(&self, caller: &Caller, org: &Organization) -> DomainResult<Access> {
         let level = match &caller.principal {
+            // Agents and runners reach their jobs through the runner protocol, not the API.
+            Principal::Agent { .. } | Principal::Job(_) => Level::None,
             Principal::User(user) if user.is_site_admin => Level::Owner,
             Principal::User(user) => match self.store.org_role(&org.id, &user.id).await? {
                 Some(OrgRole::Owner) => Level::Owner,
@@ -143,6 +145,7 @@ fn describe(action: Action) -> &'static str {
         QueueDestroy => "queue destroy plans",
         ReadVariables => "read variables",
         UpdateVariables => "update variables",
+        ManageVariableSets => "manage variable sets",
         ManageRunTasks => "manage run tasks",
     }
 }

@@ -1,9 +1,23 @@
 use terrace_storage::model::{LockHolder, LockHolderKind, User};
 
-/// Who is acting. Team, organization, agent and run tokens add variants as they arrive.
+/// Who is acting.
 #[derive(Debug, Clone)]
 pub enum Principal {
     User(User),
+    /// A runner listener of an agent pool (`None`: the server's built-in listener).
+    Agent {
+        pool_id: Option<String>,
+    },
+    /// A runner executing one job: it reaches that job's run and nothing else.
+    Job(JobIdentity),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobIdentity {
+    /// The plan or apply being executed.
+    pub job_id: String,
+    pub run_id: String,
+    pub workspace_id: String,
 }
 
 /// An authenticated request's identity.
@@ -18,16 +32,23 @@ impl Caller {
     pub fn user(&self) -> Option<&User> {
         match &self.principal {
             Principal::User(user) => Some(user),
+            _ => None,
         }
     }
 
-    /// How this caller appears as a workspace lock holder.
-    pub fn lock_holder(&self) -> LockHolder {
+    /// How this caller appears as a workspace lock holder: users hold their own locks, a
+    /// runner acts for its run.
+    pub fn lock_holder(&self) -> Option<LockHolder> {
         match &self.principal {
-            Principal::User(user) => LockHolder {
+            Principal::User(user) => Some(LockHolder {
                 kind: LockHolderKind::User,
                 id: user.id.clone(),
-            },
+            }),
+            Principal::Job(job) => Some(LockHolder {
+                kind: LockHolderKind::Run,
+                id: job.run_id.clone(),
+            }),
+            Principal::Agent { .. } => None,
         }
     }
 }

@@ -6,15 +6,20 @@
 pub mod access;
 pub mod bootstrap;
 pub mod caller;
+pub mod configuration;
 pub mod error;
+pub mod jobs;
 pub mod login;
+pub mod logs;
 pub mod organizations;
 pub mod projects;
+pub mod runs;
 pub mod state;
 pub mod tags;
 pub mod tokens;
 pub mod users;
 pub mod validate;
+pub mod variables;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -39,6 +44,8 @@ pub struct Settings {
     pub operations: bool,
     /// Loopback ports `terraform login` may redirect to (inclusive).
     pub login_ports: (u16, u16),
+    /// Largest configuration tarball accepted (compressed).
+    pub max_configuration_bytes: u64,
 }
 
 impl Default for Settings {
@@ -48,6 +55,7 @@ impl Default for Settings {
             max_state_bytes: 2 << 30,
             operations: false,
             login_ports: (10000, 10010),
+            max_configuration_bytes: 512 << 20,
         }
     }
 }
@@ -59,6 +67,8 @@ pub struct Services {
     pub(crate) blobs: BlobStore,
     pub(crate) signer: Arc<Signer>,
     pub(crate) settings: Arc<Settings>,
+    /// Woken whenever a job is queued, so waiting claims return at once.
+    pub(crate) jobs_available: Arc<tokio::sync::Notify>,
 }
 
 impl Services {
@@ -69,6 +79,7 @@ impl Services {
             blobs,
             signer: Arc::new(signer),
             settings: Arc::new(settings),
+            jobs_available: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

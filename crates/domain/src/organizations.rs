@@ -5,7 +5,7 @@ use terrace_auth::policy::{Access, Action, Level};
 use terrace_storage::model::{ExecutionMode, Organization, Page, PageRequest, Project, Team};
 use terrace_storage::{clock, ids, StorageError};
 
-use crate::{validate, Caller, DomainError, DomainResult, Principal, Services};
+use crate::{validate, Caller, DomainError, DomainResult, Services};
 
 pub const OWNERS_TEAM: &str = "owners";
 pub const DEFAULT_PROJECT: &str = "Default Project";
@@ -53,7 +53,7 @@ impl Services {
         email: &str,
         changes: OrganizationChanges,
     ) -> DomainResult<OrganizationView> {
-        let Principal::User(user) = &caller.principal;
+        let user = self.current_user(caller)?;
         let org = self.new_organization(name, email, changes)?;
         let owners = owners_team(&org);
         let project = default_project(&org);
@@ -136,7 +136,7 @@ impl Services {
         caller: &Caller,
         page: PageRequest,
     ) -> DomainResult<Page<OrganizationView>> {
-        let Principal::User(user) = &caller.principal;
+        let user = self.current_user(caller)?;
         let member = (!user.is_site_admin).then_some(user.id.as_str());
         let orgs = self.store.list_organizations(member, page).await?;
         let mut items = Vec::with_capacity(orgs.items.len());

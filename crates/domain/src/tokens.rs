@@ -8,6 +8,9 @@ use terrace_storage::{clock, ids};
 
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
+/// Owner of the built-in listener's agent tokens (the server's own pool).
+pub const SERVER_POOL: &str = "server";
+
 /// `last-used-at` is refreshed at most this often, so reads do not become writes.
 const TOUCH_INTERVAL: i64 = 60;
 
@@ -30,6 +33,10 @@ impl Services {
                     .await?
                     .ok_or(DomainError::Unauthorized)?,
             ),
+            TokenKind::Agent => Principal::Agent {
+                pool_id: (token.owner_id != SERVER_POOL).then(|| token.owner_id.clone()),
+            },
+            TokenKind::Job => Principal::Job(self.job_identity(&token.owner_id).await?),
             TokenKind::Team | TokenKind::Organization => return Err(DomainError::Unauthorized),
         };
         if token
@@ -53,7 +60,7 @@ impl Services {
         description: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     ) -> DomainResult<(Token, String)> {
-        let user = self.current_user(caller);
+        let user = self.current_user(caller)?;
         if user.id != user_id {
             return Err(DomainError::NotFound("user"));
         }
@@ -112,7 +119,7 @@ impl Services {
         user_id: &str,
         page: PageRequest,
     ) -> DomainResult<Page<Token>> {
-        if self.current_user(caller).id != user_id {
+        if self.current_user(caller)?.id != user_id {
             return Err(DomainError::NotFound("user"));
         }
         Ok(self
@@ -125,7 +132,7 @@ impl Services {
     pub async fn user_token(&self, caller: &Caller, id: &str) -> DomainResult<Token> {
         let token = self.store.token_by_id(id).await?;
         match token {
-            Some(t) if t.kind == TokenKind::User && t.owner_id == self.current_user(caller).id => {
+            Some(t) if t.kind == TokenKind::User && t.owner_id == self.current_user(caller)?.id => {
                 Ok(t)
             }
             _ => Err(DomainError::NotFound("authentication token")),

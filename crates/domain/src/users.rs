@@ -58,10 +58,12 @@ impl Services {
             .ok_or(DomainError::NotFound("user"))
     }
 
-    /// The user behind the caller.
-    pub fn current_user<'c>(&self, caller: &'c Caller) -> &'c User {
-        let Principal::User(user) = &caller.principal;
-        user
+    /// The user behind the caller; agents and runners are not users.
+    pub fn current_user<'c>(&self, caller: &'c Caller) -> DomainResult<&'c User> {
+        match &caller.principal {
+            Principal::User(user) => Ok(user),
+            _ => Err(DomainError::Forbidden("only users can do this".into())),
+        }
     }
 
     /// Any user by ID: usernames are not secret between users of one server, emails are
@@ -80,7 +82,7 @@ impl Services {
         username: Option<String>,
         email: Option<String>,
     ) -> DomainResult<User> {
-        let mut user = self.current_user(caller).clone();
+        let mut user = self.current_user(caller)?.clone();
         if let Some(username) = username {
             validate_username(&username)?;
             user.username = username;

@@ -108,6 +108,7 @@ impl Services {
             lock_reason: None,
             locked_at: None,
             current_state_version_id: None,
+            current_run_id: None,
             resource_count: 0,
             created_at: now,
             updated_at: now,
@@ -266,7 +267,9 @@ impl Services {
             .store
             .lock_workspace(
                 &ws.id,
-                &caller.lock_holder(),
+                &caller.lock_holder().ok_or_else(|| {
+                    DomainError::Forbidden("only users and runs hold locks".into())
+                })?,
                 reason.as_deref(),
                 clock::now(),
             )
@@ -288,7 +291,7 @@ impl Services {
         let mine = caller.lock_holder();
         match ws.lock_holder() {
             None => return Err(not_locked()),
-            Some(holder) if holder != mine => {
+            Some(holder) if Some(&holder) != mine.as_ref() => {
                 let holder = self.describe_holder(Some(&holder)).await?;
                 return Err(DomainError::Conflict(format!(
                     "Unable to unlock workspace. The workspace is locked by {holder}."
@@ -296,9 +299,11 @@ impl Services {
             }
             Some(_) => {}
         }
-        if !self.store.unlock_workspace(&ws.id, Some(&mine)).await? {
+        if !self.store.unlock_workspace(&ws.id, mine.as_ref()).await? {
             return Err(not_locked());
         }
+        // Runs waiting for the lock go now.
+        self.schedule(&ws.id).await?;
         self.reload_view(&ws.id, org, access).await
     }
 
@@ -311,9 +316,23 @@ impl Services {
         let (ws, org, access) = self
             .workspace_id_for(caller, id, Action::ForceUnlockWorkspace)
             .await?;
+        if let Some(
+            holder @ LockHolder {
+                kind: LockHolderKind::Run,
+                ..
+            },
+        ) = ws.lock_holder()
+        {
+            // The run is still working: unlocking would let others write under it.
+            return Err(DomainError::Conflict(format!(
+                "Unable to force-unlock workspace. The workspace is locked by Run {}: cancel or discard the run instead.",
+                holder.id
+            )));
+        }
         if !self.store.unlock_workspace(&ws.id, None).await? {
             return Err(not_locked());
         }
+        self.schedule(&ws.id).await?;
         self.reload_view(&ws.id, org, access).await
     }
 

@@ -12,6 +12,15 @@ pub const WORKSPACE: &str = "ws";
 pub const TAG: &str = "tag";
 pub const STATE_VERSION: &str = "sv";
 pub const STATE_VERSION_OUTPUT: &str = "wsout";
+pub const CONFIGURATION_VERSION: &str = "cv";
+pub const VARIABLE: &str = "var";
+pub const VARIABLE_SET: &str = "varset";
+pub const RUN: &str = "run";
+pub const PLAN: &str = "plan";
+pub const APPLY: &str = "apply";
+pub const RUN_EVENT: &str = "re";
+pub const JOB: &str = "job";
+pub const LISTENER: &str = "listener";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

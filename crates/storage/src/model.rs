@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 /// Declares a string-valued enum stored as TEXT, with `as_str`, `FromStr` and the sqlx codecs
 /// for every database (so `Option<Enum>` columns work too).
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -67,7 +67,15 @@ text_enum!(
 
 text_enum!(
     /// What an API token stands for.
-    TokenKind { User => "user", Team => "team", Organization => "organization" }
+    TokenKind {
+        User => "user",
+        Team => "team",
+        Organization => "organization",
+        /// A listener's: the owner is the agent pool (or `server` for the built-in listener).
+        Agent => "agent",
+        /// A runner's, for one job: the owner is the plan or apply.
+        Job => "job",
+    }
 );
 
 text_enum!(
@@ -223,6 +231,8 @@ pub struct Workspace {
     pub lock_reason: Option<String>,
     pub locked_at: Option<DateTime<Utc>>,
     pub current_state_version_id: Option<String>,
+    /// The run that holds the workspace (from the start of its plan to its end).
+    pub current_run_id: Option<String>,
     /// Managed resources in the current state (0 without state); read from the state version.
     pub resource_count: i64,
     pub created_at: DateTime<Utc>,
@@ -366,4 +376,227 @@ impl PageRequest {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+}
+
+text_enum!(
+    /// Lifecycle of a configuration version: `pending` until its tarball is uploaded.
+    ConfigurationStatus {
+        Pending => "pending",
+        Uploaded => "uploaded",
+        Errored => "errored",
+        Archived => "archived",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConfigurationVersion {
+    pub id: String,
+    pub workspace_id: String,
+    pub status: ConfigurationStatus,
+    /// Who created it: `tfe-api`, `terraform+cloud` (the CLI), ...
+    pub source: String,
+    pub speculative: bool,
+    pub provisional: bool,
+    pub auto_queue_runs: bool,
+    /// Size of the uploaded tarball in bytes.
+    pub size: i64,
+    pub error: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub uploaded_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+text_enum!(
+    /// What a variable sets: a Terraform input variable or an environment variable.
+    VariableCategory { Terraform => "terraform", Env => "env" }
+);
+
+/// A variable of a workspace or of a variable set (exactly one of the two owns it).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Variable {
+    pub id: String,
+    pub workspace_id: Option<String>,
+    pub varset_id: Option<String>,
+    pub key: String,
+    /// The value, encrypted by the domain layer (all values, sensitive or not).
+    pub value_ciphertext: String,
+    pub description: String,
+    pub category: VariableCategory,
+    pub hcl: bool,
+    pub sensitive: bool,
+    /// Changes whenever key, value or flags change (clients use it to detect edits).
+    pub version_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VariableSet {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub description: String,
+    /// Applies to every workspace of the organization.
+    pub global: bool,
+    /// Overrides workspace variables and more specific sets.
+    pub priority: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+text_enum!(
+    /// The statuses of a run, as HCP Terraform names them. Terrace passes through the ones
+    /// without run tasks, policy checks or cost estimation.
+    RunStatus {
+        Pending => "pending",
+        PlanQueued => "plan_queued",
+        Planning => "planning",
+        Planned => "planned",
+        PlannedAndFinished => "planned_and_finished",
+        PlannedAndSaved => "planned_and_saved",
+        Confirmed => "confirmed",
+        ApplyQueued => "apply_queued",
+        Applying => "applying",
+        Applied => "applied",
+        Discarded => "discarded",
+        Errored => "errored",
+        Canceled => "canceled",
+    }
+);
+
+impl RunStatus {
+    /// Nothing more happens to a run in a final status.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::PlannedAndFinished
+                | RunStatus::Applied
+                | RunStatus::Discarded
+                | RunStatus::Errored
+                | RunStatus::Canceled
+        )
+    }
+}
+
+text_enum!(
+    /// Status of a plan or an apply (a run phase), which is also the job a runner executes.
+    PhaseStatus {
+        Pending => "pending",
+        Queued => "queued",
+        Running => "running",
+        Finished => "finished",
+        Errored => "errored",
+        Canceled => "canceled",
+        Unreachable => "unreachable",
+    }
+);
+
+impl PhaseStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PhaseStatus::Finished
+                | PhaseStatus::Errored
+                | PhaseStatus::Canceled
+                | PhaseStatus::Unreachable
+        )
+    }
+}
+
+text_enum!(
+    PhaseKind { Plan => "plan", Apply => "apply" }
+);
+
+/// Timestamps of status changes, by key (`planned-at`, `queued-at`, ...).
+pub type Timestamps = JsonText<std::collections::BTreeMap<String, DateTime<Utc>>>;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Run {
+    pub id: String,
+    pub workspace_id: String,
+    pub configuration_version_id: String,
+    pub status: RunStatus,
+    pub status_timestamps: Timestamps,
+    pub message: String,
+    pub source: String,
+    pub trigger_reason: String,
+    pub is_destroy: bool,
+    pub refresh: bool,
+    pub refresh_only: bool,
+    pub plan_only: bool,
+    pub save_plan: bool,
+    pub auto_apply: bool,
+    pub allow_empty_apply: bool,
+    pub target_addrs: JsonText<Option<Vec<String>>>,
+    pub replace_addrs: JsonText<Option<Vec<String>>>,
+    /// Run variables (`[{key, value}]` JSON), encrypted by the domain layer.
+    pub variables_ciphertext: String,
+    pub terraform_version: String,
+    pub has_changes: bool,
+    pub created_by: Option<String>,
+    pub confirmed_by: Option<String>,
+    /// The state the plan was made against (saved plans are discarded when it changes).
+    pub input_state_version_id: Option<String>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub force_cancel_available_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A plan or an apply. Once queued it is also a job: a listener claims it, its runner
+/// reports through it, and its heartbeat tells the server the runner is alive.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunPhase {
+    pub id: String,
+    pub run_id: String,
+    pub kind: PhaseKind,
+    pub status: PhaseStatus,
+    pub status_timestamps: Timestamps,
+    pub has_changes: bool,
+    pub resource_additions: i64,
+    pub resource_changes: i64,
+    pub resource_destructions: i64,
+    pub resource_imports: i64,
+    /// The agent pool whose listeners may claim the job (`None`: the server's own).
+    pub pool_id: Option<String>,
+    pub listener_id: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// The runner must stop (set by a cancel).
+    pub cancel_requested: bool,
+    /// The runner must stop at once (force-cancel).
+    pub force_cancel: bool,
+    /// Bytes of log received so far.
+    pub log_size: i64,
+    /// The log moved from the database to the blob store once the phase ended.
+    pub log_archived: bool,
+    /// What the runner uploaded (plans only): the binary plan, its JSON and provider schemas.
+    pub artifacts: JsonText<Vec<String>>,
+    pub error_message: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunEvent {
+    pub id: String,
+    pub run_id: String,
+    pub action: String,
+    pub description: Option<String>,
+    pub actor_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A runner listener: something that claims jobs and executes them.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Listener {
+    pub id: String,
+    pub pool_id: Option<String>,
+    pub name: String,
+    pub hostname: String,
+    pub version: String,
+    pub executor: String,
+    pub capacity: i64,
+    pub last_heartbeat_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
 }

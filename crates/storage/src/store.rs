@@ -217,6 +217,180 @@ pub trait LoginStore {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()>;
 }
 
+#[async_trait]
+pub trait ConfigurationStore {
+    async fn create_configuration_version(&self, cv: &ConfigurationVersion) -> StorageResult<()>;
+    async fn configuration_version_by_id(
+        &self,
+        id: &str,
+    ) -> StorageResult<Option<ConfigurationVersion>>;
+    /// A workspace's configuration versions, newest first.
+    async fn list_configuration_versions(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ConfigurationVersion>>;
+    /// Ends the upload of a pending version: `Uploaded` with its size, or `Errored` with a
+    /// reason. False if the version was not pending.
+    async fn finish_configuration_upload(
+        &self,
+        id: &str,
+        status: ConfigurationStatus,
+        size: i64,
+        error_message: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Marks an uploaded version archived (its tarball deleted). False if it was not uploaded.
+    async fn archive_configuration_version(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+}
+
+/// Who owns a variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariableOwner {
+    Workspace(String),
+    VariableSet(String),
+}
+
+#[async_trait]
+pub trait VariableStore {
+    /// Fails with a conflict when the owner has a variable of that key and category.
+    async fn create_variable(&self, variable: &Variable) -> StorageResult<()>;
+    async fn variable_by_id(&self, id: &str) -> StorageResult<Option<Variable>>;
+    /// The owner's variables, by key.
+    async fn list_variables(&self, owner: &VariableOwner) -> StorageResult<Vec<Variable>>;
+    /// Variables of several sets at once.
+    async fn variables_of_sets(&self, set_ids: &[String]) -> StorageResult<Vec<Variable>>;
+    async fn update_variable(&self, variable: &Variable) -> StorageResult<()>;
+    async fn delete_variable(&self, id: &str) -> StorageResult<bool>;
+
+    async fn create_variable_set(&self, set: &VariableSet) -> StorageResult<()>;
+    async fn variable_set_by_id(&self, id: &str) -> StorageResult<Option<VariableSet>>;
+    async fn list_variable_sets(
+        &self,
+        org_id: &str,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<VariableSet>>;
+    async fn update_variable_set(&self, set: &VariableSet) -> StorageResult<()>;
+    async fn delete_variable_set(&self, id: &str) -> StorageResult<bool>;
+    /// Attaches the set to workspaces and projects (already attached ones stay).
+    async fn attach_variable_set(
+        &self,
+        id: &str,
+        workspace_ids: &[String],
+        project_ids: &[String],
+    ) -> StorageResult<()>;
+    async fn detach_variable_set(
+        &self,
+        id: &str,
+        workspace_ids: &[String],
+        project_ids: &[String],
+    ) -> StorageResult<()>;
+    /// The workspaces and projects the set is attached to.
+    async fn variable_set_targets(&self, id: &str) -> StorageResult<(Vec<String>, Vec<String>)>;
+    /// The sets that apply to a workspace: global ones of its organization, those attached to
+    /// it, and those attached to its project.
+    async fn variable_sets_for_workspace(
+        &self,
+        org_id: &str,
+        workspace_id: &str,
+        project_id: &str,
+    ) -> StorageResult<Vec<VariableSet>>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub workspace_id: Option<String>,
+    pub organization_id: Option<String>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<RunStatus>,
+    /// Include plan-only runs (lists hide them unless asked).
+    pub include_plan_only: bool,
+}
+
+#[async_trait]
+pub trait RunStore {
+    /// Inserts a run with its plan, its apply and its first event.
+    async fn create_run(
+        &self,
+        run: &Run,
+        plan: &RunPhase,
+        apply: &RunPhase,
+        event: &RunEvent,
+    ) -> StorageResult<()>;
+    async fn run_by_id(&self, id: &str) -> StorageResult<Option<Run>>;
+    /// Runs, newest first.
+    async fn list_runs(&self, filter: &RunFilter, page: PageRequest) -> StorageResult<Page<Run>>;
+    /// Writes the run's mutable fields if its status is still `expected` (compare and set);
+    /// false if someone changed it first.
+    async fn update_run_if(&self, run: &Run, expected: RunStatus) -> StorageResult<bool>;
+    /// Runs of a workspace that wait for their turn: pending or confirmed ones that are not
+    /// the current run, oldest first.
+    async fn waiting_runs(&self, workspace_id: &str) -> StorageResult<Vec<Run>>;
+    /// Non-final runs of a workspace (for deletion and saved-plan housekeeping).
+    async fn active_runs(&self, workspace_id: &str) -> StorageResult<Vec<Run>>;
+
+    async fn phase_by_id(&self, id: &str) -> StorageResult<Option<RunPhase>>;
+    async fn phases_of_run(&self, run_id: &str) -> StorageResult<Vec<RunPhase>>;
+    /// Compare and set on the phase's status, as for runs.
+    async fn update_phase_if(&self, phase: &RunPhase, expected: PhaseStatus)
+        -> StorageResult<bool>;
+
+    async fn add_run_event(&self, event: &RunEvent) -> StorageResult<()>;
+    async fn run_events(&self, run_id: &str) -> StorageResult<Vec<RunEvent>>;
+
+    /// Makes `run_id` the workspace's current run (or clears it).
+    async fn set_current_run(&self, workspace_id: &str, run_id: Option<&str>) -> StorageResult<()>;
+}
+
+#[async_trait]
+pub trait JobStore {
+    /// Claims the oldest queued job of the pool for the listener, atomically: two listeners
+    /// never get the same job.
+    async fn claim_job(
+        &self,
+        pool_id: Option<&str>,
+        listener_id: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<Option<RunPhase>>;
+    /// Records that the listener's runners are alive.
+    async fn heartbeat_jobs(
+        &self,
+        listener_id: &str,
+        job_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Running jobs whose last sign of life is older than `before`.
+    async fn stale_jobs(&self, before: DateTime<Utc>) -> StorageResult<Vec<RunPhase>>;
+    /// Jobs of the listener that must stop.
+    async fn canceled_jobs(&self, listener_id: &str) -> StorageResult<Vec<RunPhase>>;
+    /// Appends to a job's log if `offset` is where the log ends; true when appended, false
+    /// when that part was appended before (a retry). Fails with a conflict on a gap.
+    async fn append_log(
+        &self,
+        phase_id: &str,
+        offset: i64,
+        len: i64,
+        ciphertext: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// The log's chunks from `offset` on: (offset, encrypted data).
+    async fn log_chunks(&self, phase_id: &str, from: i64) -> StorageResult<Vec<(i64, String)>>;
+    /// Drops the chunks once the log is in the blob store.
+    async fn mark_log_archived(&self, phase_id: &str) -> StorageResult<()>;
+
+    async fn upsert_listener(&self, listener: &Listener) -> StorageResult<()>;
+    async fn listener_by_id(&self, id: &str) -> StorageResult<Option<Listener>>;
+    async fn list_listeners(&self, pool_id: Option<&str>) -> StorageResult<Vec<Listener>>;
+    async fn delete_listener(&self, id: &str) -> StorageResult<()>;
+    /// Forgets listeners silent since `before`; returns how many.
+    async fn delete_stale_listeners(&self, before: DateTime<Utc>) -> StorageResult<u64>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -227,6 +401,10 @@ pub trait Store:
     + TagStore
     + StateVersionStore
     + LoginStore
+    + ConfigurationStore
+    + VariableStore
+    + RunStore
+    + JobStore
     + Send
     + Sync
 {

@@ -101,7 +101,7 @@ async fn account_details(
     State(state): State<AppState>,
     Auth(caller): Auth,
 ) -> ApiResult<JsonApi<Document<UserAttributes>>> {
-    let user = state.services.current_user(&caller);
+    let user = state.services.current_user(&caller)?;
     Ok(JsonApi::ok(Document::new(resource(
         user,
         true,
@@ -145,7 +145,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<JsonApi<Document<UserAttributes>>> {
     let user = state.services.user(&caller, &id).await?;
-    let own = state.services.current_user(&caller).id == user.id;
+    let own = state.services.current_user(&caller)?.id == user.id;
     Ok(JsonApi::ok(Document::new(resource(
         &user,
         own,

@@ -90,7 +90,18 @@ impl Services {
         let (ws, _, _) = self
             .workspace_id_for(caller, workspace_id, Action::CreateStateVersion)
             .await?;
-        self.require_lock(caller, &ws).await?;
+        self.insert_state_version(caller, &ws, new).await
+    }
+
+    /// Creates a state version for a caller allowed to write the workspace's state: a user
+    /// through the API, or a runner whose run holds the workspace.
+    pub(crate) async fn insert_state_version(
+        &self,
+        caller: &Caller,
+        ws: &Workspace,
+        new: NewStateVersion,
+    ) -> DomainResult<StateVersionView> {
+        self.require_lock(caller, ws).await?;
         if new.serial < 0 {
             return Err(DomainError::invalid("serial", "must not be negative"));
         }
@@ -102,7 +113,7 @@ impl Services {
             ));
         }
         if !new.force {
-            self.check_succession(&ws, new.serial, &md5, new.lineage.as_deref())
+            self.check_succession(ws, new.serial, &md5, new.lineage.as_deref())
                 .await?;
         }
         let state = decode_base64(new.state.as_deref(), "state")?;
@@ -158,7 +169,7 @@ impl Services {
                 "This workspace is not locked and will only accept state uploads when locked"
                     .into(),
             )),
-            Some(holder) if holder != caller.lock_holder() => {
+            Some(holder) if Some(&holder) != caller.lock_holder().as_ref() => {
                 let holder = self.describe_holder(Some(&holder)).await?;
                 Err(DomainError::Conflict(format!(
                     "This workspace is locked by {holder} and will only accept state uploads from them while locked."
@@ -324,7 +335,45 @@ impl Services {
                 sv.id
             )));
         }
-        Ok(())
+        self.discard_stale_saved_plans(&sv.workspace_id).await
+    }
+
+    /// The raw state of a state version (for runners).
+    pub(crate) async fn state_blob(&self, id: &str) -> DomainResult<BlobStream> {
+        let sv = self.load_state_version(id).await?;
+        Ok(self.blobs.read(&state_key(&sv)).await?)
+    }
+
+    /// Streams `body` into blob `key` with no checks but a size limit.
+    pub(crate) async fn write_blob<S, E>(
+        &self,
+        key: &str,
+        mut body: S,
+        max: u64,
+    ) -> DomainResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let mut writer = self.blobs.writer(key).await?;
+        let received: DomainResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| DomainError::Interrupted(e.to_string()))?;
+                if writer.size() + chunk.len() as u64 > max {
+                    return Err(DomainError::TooLarge(format!(
+                        "larger than the limit of {max} bytes"
+                    )));
+                }
+                writer.write(&chunk).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = received {
+            writer.abort().await;
+            return Err(err);
+        }
+        Ok(writer.finish().await?)
     }
 
     pub async fn state_version(&self, caller: &Caller, id: &str) -> DomainResult<StateVersionView> {

@@ -6,13 +6,17 @@
 //! the code is checked against both drivers without generic bounds. Each database keeps its
 //! own migrations (`migrations/sqlite`, `migrations/postgres`) with native column types.
 
+mod configurations;
+mod jobs;
 mod login;
 mod organizations;
 mod projects;
+mod runs;
 mod state_versions;
 mod tags;
 mod tokens;
 mod users;
+mod variables;
 mod workspaces;
 
 use std::str::FromStr;

@@ -66,7 +66,7 @@ const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.de
     w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
     w.terraform_version, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
     w.auto_destroy_at, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
-    w.current_state_version_id, COALESCE(sv.resource_count, 0) AS resource_count, \
+    w.current_state_version_id, w.current_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     w.created_at, w.updated_at";
 const FROM: &str =
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id";

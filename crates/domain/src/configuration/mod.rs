@@ -1,0 +1,280 @@
+//! Configuration versions: the Terraform configuration a run executes, uploaded as a gzip'd
+//! tarball to a signed URL, checked as it streams in, and kept encrypted in the blob store.
+
+pub mod tarball;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use terrace_auth::policy::Action;
+use terrace_storage::blob::BlobStream;
+use terrace_storage::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest};
+use terrace_storage::{clock, ids};
+
+use self::tarball::{Limits, TarballCheck};
+use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
+
+pub const CONFIGURATION_UPLOAD: &str = "configuration-upload";
+
+/// Options of a new configuration version.
+#[derive(Debug, Clone)]
+pub struct NewConfiguration {
+    /// Queue a run as soon as the upload completes.
+    pub auto_queue_runs: bool,
+    /// Runs of it are plan-only.
+    pub speculative: bool,
+    /// Not the workspace's current configuration (saved plans from the CLI).
+    pub provisional: bool,
+    pub source: String,
+}
+
+impl Default for NewConfiguration {
+    fn default() -> Self {
+        NewConfiguration {
+            auto_queue_runs: true,
+            speculative: false,
+            provisional: false,
+            source: "tfe-api".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfigurationView {
+    pub configuration: ConfigurationVersion,
+    /// The upload capability, while the version is pending.
+    pub upload: Option<String>,
+}
+
+pub(crate) fn tarball_key(cv: &ConfigurationVersion) -> String {
+    format!(
+        "{}configuration-versions/{}.tar.gz",
+        workspace_prefix(&cv.workspace_id),
+        cv.id
+    )
+}
+
+impl Services {
+    pub async fn create_configuration_version(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        new: NewConfiguration,
+    ) -> DomainResult<ConfigurationView> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::QueueRun)
+            .await?;
+        let cv = ConfigurationVersion {
+            id: ids::new_id(ids::CONFIGURATION_VERSION),
+            workspace_id: ws.id,
+            status: ConfigurationStatus::Pending,
+            source: new.source,
+            speculative: new.speculative,
+            provisional: new.provisional,
+            auto_queue_runs: new.auto_queue_runs,
+            size: 0,
+            error: None,
+            error_message: None,
+            created_at: clock::now(),
+            uploaded_at: None,
+            archived_at: None,
+        };
+        self.store.create_configuration_version(&cv).await?;
+        Ok(self.configuration_view(cv))
+    }
+
+    pub async fn configuration_version(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<ConfigurationView> {
+        let cv = self.configuration_for(caller, id, Action::ReadRuns).await?;
+        Ok(self.configuration_view(cv))
+    }
+
+    pub async fn list_configuration_versions(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> DomainResult<Page<ConfigurationView>> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::ReadRuns)
+            .await?;
+        let found = self.store.list_configuration_versions(&ws.id, page).await?;
+        Ok(Page {
+            items: found
+                .items
+                .into_iter()
+                .map(|cv| self.configuration_view(cv))
+                .collect(),
+            total: found.total,
+        })
+    }
+
+    /// The tarball of an uploaded version.
+    pub async fn download_configuration(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<BlobStream> {
+        let cv = self.configuration_for(caller, id, Action::ReadRuns).await?;
+        self.configuration_tarball(&cv).await
+    }
+
+    pub(crate) async fn configuration_tarball(
+        &self,
+        cv: &ConfigurationVersion,
+    ) -> DomainResult<BlobStream> {
+        if cv.status != ConfigurationStatus::Uploaded {
+            return Err(DomainError::NotFound("configuration"));
+        }
+        Ok(self.blobs.read(&tarball_key(cv)).await?)
+    }
+
+    /// Deletes an uploaded version's tarball, keeping the record.
+    pub async fn archive_configuration_version(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<()> {
+        let cv = self
+            .configuration_for(caller, id, Action::UpdateWorkspace)
+            .await?;
+        if !self
+            .store
+            .archive_configuration_version(&cv.id, clock::now())
+            .await?
+        {
+            return Err(DomainError::Conflict(format!(
+                "configuration version {} is {} and cannot be archived",
+                cv.id, cv.status
+            )));
+        }
+        self.blobs.delete(&tarball_key(&cv)).await?;
+        Ok(())
+    }
+
+    /// Receives the tarball of a pending version through its signed upload URL. A tarball
+    /// that is not gzip'd tar, reaches outside the configuration or is too large errors the
+    /// version (a new one is needed); an interrupted upload leaves it pending.
+    pub async fn upload_configuration<S, E>(&self, token: &str, mut body: S) -> DomainResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let id = self.redeem(token, CONFIGURATION_UPLOAD)?;
+        let cv = self
+            .store
+            .configuration_version_by_id(&id)
+            .await?
+            .ok_or(DomainError::NotFound("configuration version"))?;
+        if cv.status != ConfigurationStatus::Pending {
+            return Err(DomainError::Conflict(format!(
+                "configuration version {} is {}: it cannot be uploaded again",
+                cv.id, cv.status
+            )));
+        }
+        let max = self.settings.max_configuration_bytes;
+        let mut writer = self.blobs.writer(&tarball_key(&cv)).await?;
+        let mut check = TarballCheck::new(Limits::default());
+        // Content problems are the uploader's fault and end the version; transport problems
+        // (a dropped connection) leave it pending.
+        enum Failure {
+            Content(DomainError),
+            Transport(DomainError),
+        }
+        let received: Result<(), Failure> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk
+                    .map_err(|e| Failure::Transport(DomainError::Interrupted(e.to_string())))?;
+                if writer.size() + chunk.len() as u64 > max {
+                    return Err(Failure::Content(DomainError::TooLarge(format!(
+                        "the configuration is larger than the server's limit of {max} bytes"
+                    ))));
+                }
+                check
+                    .push(&chunk)
+                    .map_err(|e| Failure::Content(DomainError::bad_request(e)))?;
+                writer
+                    .write(&chunk)
+                    .await
+                    .map_err(|e| Failure::Transport(e.into()))?;
+            }
+            check
+                .finish()
+                .map_err(|e| Failure::Content(DomainError::bad_request(e)))
+        }
+        .await;
+        match received {
+            Ok(()) => {
+                let size = writer.finish().await?;
+                let done = self
+                    .store
+                    .finish_configuration_upload(
+                        &cv.id,
+                        ConfigurationStatus::Uploaded,
+                        size as i64,
+                        None,
+                        clock::now(),
+                    )
+                    .await?;
+                if !done {
+                    return Err(DomainError::Conflict(format!(
+                        "configuration version {} was uploaded concurrently",
+                        cv.id
+                    )));
+                }
+                if cv.auto_queue_runs {
+                    self.queue_run_for_configuration(&cv).await?;
+                }
+                Ok(())
+            }
+            Err(Failure::Transport(err)) => {
+                writer.abort().await;
+                Err(err)
+            }
+            Err(Failure::Content(err)) => {
+                writer.abort().await;
+                self.store
+                    .finish_configuration_upload(
+                        &cv.id,
+                        ConfigurationStatus::Errored,
+                        0,
+                        Some(&err.to_string()),
+                        clock::now(),
+                    )
+                    .await?;
+                Err(err)
+            }
+        }
+    }
+
+    async fn configuration_for(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<ConfigurationVersion> {
+        let cv = self
+            .store
+            .configuration_version_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("configuration version"))?;
+        self.workspace_id_for(caller, &cv.workspace_id, action)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound(_) => DomainError::NotFound("configuration version"),
+                other => other,
+            })?;
+        Ok(cv)
+    }
+
+    fn configuration_view(&self, cv: ConfigurationVersion) -> ConfigurationView {
+        let upload = (cv.status == ConfigurationStatus::Pending)
+            .then(|| self.issue(CONFIGURATION_UPLOAD, &cv.id, self.settings.upload_url_ttl));
+        ConfigurationView {
+            configuration: cv,
+            upload,
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! The server side of the job protocol (see the `terrace-protocol` crate): listeners register,
+//! heartbeat and claim jobs with an agent token; runners execute a claimed job with its job
+//! token, which reaches that job's run and nothing else and dies with the job.
+
+use std::collections::BTreeMap;
+use std::time::Duration as StdDuration;
+
+use bytes::Bytes;
+use chrono::Duration;
+use futures::Stream;
+use terrace_auth::secret;
+use terrace_protocol::{
+    artifacts, EnvVar, HeartbeatResponse, JobAssignment, JobKind, JobOutcome, JobSpec, LogAck,
+    NewState, NewStateResponse, Operation, RegisterRequest, TerraformVar, VarFile,
+};
+use terrace_storage::blob::BlobStream;
+use terrace_storage::model::{
+    Listener, PhaseKind, PhaseStatus, Run, RunPhase, Token, TokenKind, Variable, VariableCategory,
+    VariableSet, Workspace,
+};
+use terrace_storage::store::VariableOwner;
+use terrace_storage::{clock, ids};
+
+use crate::caller::JobIdentity;
+use crate::state::{workspace_prefix, NewStateVersion};
+use crate::{Caller, DomainError, DomainResult, Principal, Services};
+
+/// A job token outlives any reasonable job; it is deleted when the job ends.
+const JOB_TOKEN_HOURS: i64 = 24;
+/// A running job whose runner and listener sent nothing for this long is considered dead.
+pub const JOB_HEARTBEAT_TIMEOUT_SECONDS: i64 = 60;
+/// A listener that sent nothing for this long is gone.
+pub const LISTENER_TIMEOUT_SECONDS: i64 = 90;
+
+pub(crate) fn artifact_key(ws_id: &str, run_id: &str, name: &str) -> String {
+    format!("{}runs/{run_id}/{name}", workspace_prefix(ws_id))
+}
+
+impl Services {
+    /// The pool an agent caller belongs to (`None`: the built-in listener's).
+    fn agent_pool(caller: &Caller) -> DomainResult<Option<String>> {
+        match &caller.principal {
+            Principal::Agent { pool_id } => Ok(pool_id.clone()),
+            _ => Err(DomainError::Forbidden(
+                "this endpoint is for runner listeners (agent tokens)".into(),
+            )),
+        }
+    }
+
+    pub async fn register_listener(
+        &self,
+        caller: &Caller,
+        request: RegisterRequest,
+    ) -> DomainResult<String> {
+        let pool_id = Self::agent_pool(caller)?;
+        if request.capacity == 0 || request.capacity > 256 {
+            return Err(DomainError::invalid("capacity", "capacity must be 1-256"));
+        }
+        let now = clock::now();
+        let listener = Listener {
+            id: ids::new_id(ids::LISTENER),
+            pool_id,
+            name: request.name,
+            hostname: request.hostname,
+            version: request.version,
+            executor: request.executor,
+            capacity: i64::from(request.capacity),
+            last_heartbeat_at: now,
+            created_at: now,
+        };
+        self.store.upsert_listener(&listener).await?;
+        Ok(listener.id)
+    }
+
+    async fn own_listener(&self, caller: &Caller, listener_id: &str) -> DomainResult<Listener> {
+        let pool_id = Self::agent_pool(caller)?;
+        match self.store.listener_by_id(listener_id).await? {
+            Some(l) if l.pool_id == pool_id => Ok(l),
+            _ => Err(DomainError::NotFound("listener")),
+        }
+    }
+
+    /// Keeps the listener and its running jobs alive; answers which of them must stop.
+    pub async fn listener_heartbeat(
+        &self,
+        caller: &Caller,
+        listener_id: &str,
+        running: &[String],
+    ) -> DomainResult<HeartbeatResponse> {
+        let listener = self.own_listener(caller, listener_id).await?;
+        self.store
+            .heartbeat_jobs(&listener.id, running, clock::now())
+            .await?;
+        let mut response = HeartbeatResponse::default();
+        for job in self.store.canceled_jobs(&listener.id).await? {
+            if job.force_cancel {
+                response.force_cancel.push(job.id);
+            } else {
+                response.cancel.push(job.id);
+            }
+        }
+        // Jobs it still runs that ended here (force-canceled, reaped) must stop too.
+        for id in running {
+            if let Some(job) = self.store.phase_by_id(id).await? {
+                if job.status.is_final() && !response.force_cancel.contains(id) {
+                    response.force_cancel.push(job.id);
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    /// Claims a job for the listener, waiting up to `wait` for one to be queued.
+    pub async fn claim_job(
+        &self,
+        caller: &Caller,
+        listener_id: &str,
+        wait: StdDuration,
+    ) -> DomainResult<Option<JobAssignment>> {
+        let listener = self.own_listener(caller, listener_id).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Ask to be woken before looking, so a job queued in between is not missed.
+            let woken = self.jobs_available.notified();
+            if let Some(assignment) = self.try_claim(&listener).await? {
+                return Ok(Some(assignment));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            // Jobs queued by another replica wake nobody here: look again every second.
+            let _ =
+                tokio::time::timeout((deadline - now).min(StdDuration::from_secs(1)), woken).await;
+        }
+    }
+
+    async fn try_claim(&self, listener: &Listener) -> DomainResult<Option<JobAssignment>> {
+        loop {
+            let now = clock::now();
+            let Some(job) = self
+                .store
+                .claim_job(listener.pool_id.as_deref(), &listener.id, now)
+                .await?
+            else {
+                return Ok(None);
+            };
+            if let Some(assignment) = self.start_job(job).await? {
+                return Ok(Some(assignment));
+            }
+        }
+    }
+
+    /// Moves the run of a freshly claimed job on and issues the job's token; `None` if the
+    /// run went away in between (the job is then ended and another one claimed).
+    async fn start_job(&self, mut job: RunPhase) -> DomainResult<Option<JobAssignment>> {
+        let run = self.store.run_by_id(&job.run_id).await?;
+        let ws = match &run {
+            Some(run) => self.store.workspace_by_id(&run.workspace_id).await?,
+            None => None,
+        };
+        let (Some(run), Some(ws)) = (run, ws) else {
+            self.end_phase(
+                job,
+                PhaseStatus::Canceled,
+                Some("the run was deleted".into()),
+            )
+            .await?;
+            return Ok(None);
+        };
+        let (expected, running) = match job.kind {
+            PhaseKind::Plan => (
+                terrace_storage::model::RunStatus::PlanQueued,
+                terrace_storage::model::RunStatus::Planning,
+            ),
+            PhaseKind::Apply => (
+                terrace_storage::model::RunStatus::ApplyQueued,
+                terrace_storage::model::RunStatus::Applying,
+            ),
+        };
+        let mut started = run.clone();
+        started.status = running;
+        started.updated_at = clock::now();
+        started
+            .status_timestamps
+            .0
+            .insert(format!("{}-at", running.as_str()), started.updated_at);
+        if job.kind == PhaseKind::Plan {
+            // The plan is made against the state of this moment; the apply uses the same.
+            started.input_state_version_id = ws.current_state_version_id.clone();
+        }
+        if run.status != expected || !self.store.update_run_if(&started, expected).await? {
+            self.end_phase(
+                job,
+                PhaseStatus::Canceled,
+                Some("the run is no longer waiting for this job".into()),
+            )
+            .await?;
+            return Ok(None);
+        }
+        let expected = job.status;
+        job.status_timestamps
+            .0
+            .insert("started-at".into(), clock::now());
+        self.store.update_phase_if(&job, expected).await?;
+        let token = secret::new_token();
+        self.store
+            .create_token(&Token {
+                id: ids::new_id(ids::TOKEN),
+                kind: TokenKind::Job,
+                owner_id: job.id.clone(),
+                description: Some(format!("job {}", job.id)),
+                secret_hash: secret::hash(&token),
+                created_by: None,
+                created_at: clock::now(),
+                last_used_at: None,
+                expires_at: Some(clock::now() + Duration::hours(JOB_TOKEN_HOURS)),
+            })
+            .await?;
+        let kind = match job.kind {
+            PhaseKind::Plan => JobKind::Plan,
+            PhaseKind::Apply => JobKind::Apply,
+        };
+        Ok(Some(JobAssignment {
+            job_id: job.id,
+            kind,
+            run_id: run.id,
+            token,
+        }))
+    }
+
+    /// The identity behind a job token (used when the token is presented).
+    pub(crate) async fn job_identity(&self, job_id: &str) -> DomainResult<JobIdentity> {
+        let job = self
+            .store
+            .phase_by_id(job_id)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let run = self
+            .store
+            .run_by_id(&job.run_id)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        Ok(JobIdentity {
+            job_id: job.id,
+            run_id: run.id,
+            workspace_id: run.workspace_id,
+        })
+    }
+
+    /// The caller's job, its run and workspace; refused once the job has ended.
+    async fn current_job(&self, caller: &Caller) -> DomainResult<(RunPhase, Run, Workspace)> {
+        let Principal::Job(identity) = &caller.principal else {
+            return Err(DomainError::Forbidden(
+                "this endpoint is for runners (job tokens)".into(),
+            ));
+        };
+        let job = self
+            .store
+            .phase_by_id(&identity.job_id)
+            .await?
+            .ok_or(DomainError::NotFound("job"))?;
+        if job.status != PhaseStatus::Running {
+            return Err(DomainError::Conflict(format!(
+                "job {} is {}: it is over",
+                job.id, job.status
+            )));
+        }
+        let run = self
+            .store
+            .run_by_id(&job.run_id)
+            .await?
+            .ok_or(DomainError::NotFound("run"))?;
+        let ws = self
+            .store
+            .workspace_by_id(&run.workspace_id)
+            .await?
+            .ok_or(DomainError::NotFound("workspace"))?;
+        Ok((job, run, ws))
+    }
+
+    pub async fn job_spec(&self, caller: &Caller) -> DomainResult<JobSpec> {
+        let (job, run, ws) = self.current_job(caller).await?;
+        let org = self
+            .store
+            .organization_by_id(&ws.organization_id)
+            .await?
+            .ok_or(DomainError::NotFound("organization"))?;
+        let (var_files, env) = self.run_inputs(&run, &ws).await?;
+        Ok(JobSpec {
+            job_id: job.id.clone(),
+            kind: match job.kind {
+                PhaseKind::Plan => JobKind::Plan,
+                PhaseKind::Apply => JobKind::Apply,
+            },
+            run_id: run.id.clone(),
+            workspace_id: ws.id.clone(),
+            workspace_name: ws.name.clone(),
+            organization: org.name,
+            working_directory: ws.working_directory.clone(),
+            terraform_version: run.terraform_version.clone(),
+            operation: Operation {
+                is_destroy: run.is_destroy,
+                refresh: run.refresh,
+                refresh_only: run.refresh_only,
+                plan_only: run.plan_only,
+                save_plan: run.save_plan,
+                allow_empty_apply: run.allow_empty_apply,
+                target_addrs: run.target_addrs.0.clone().unwrap_or_default(),
+                replace_addrs: run.replace_addrs.0.clone().unwrap_or_default(),
+            },
+            structured_output: ws.structured_run_output_enabled,
+            var_files,
+            env,
+            has_state: run.input_state_version_id.is_some(),
+        })
+    }
+
+    /// Variable files and environment in HCP Terraform's precedence: variable sets (global,
+    /// then project, then workspace scope), workspace variables, run variables, priority sets.
+    /// Within one level, the set whose name sorts first wins.
+    async fn run_inputs(
+        &self,
+        run: &Run,
+        ws: &Workspace,
+    ) -> DomainResult<(Vec<VarFile>, Vec<EnvVar>)> {
+        let sets = self
+            .store
+            .variable_sets_for_workspace(&ws.organization_id, &ws.id, &ws.project_id)
+            .await?;
+        let (attached_ws, attached_projects) = {
+            let mut ws_sets = Vec::new();
+            let mut project_sets = Vec::new();
+            for set in &sets {
+                let (workspaces, projects) = self.store.variable_set_targets(&set.id).await?;
+                if workspaces.contains(&ws.id) {
+                    ws_sets.push(set.id.clone());
+                } else if projects.contains(&ws.project_id) {
+                    project_sets.push(set.id.clone());
+                }
+            }
+            (ws_sets, project_sets)
+        };
+        let scope = |set: &VariableSet| -> u8 {
+            if attached_ws.contains(&set.id) {
+                2
+            } else if attached_projects.contains(&set.id) {
+                1
+            } else {
+                0
+            }
+        };
+        // Lowest precedence first; within a level, names in reverse so the first name wins.
+        let mut ordered: Vec<&VariableSet> = sets.iter().collect();
+        ordered
+            .sort_by(|a, b| (a.priority, scope(a), &b.name).cmp(&(b.priority, scope(b), &a.name)));
+        let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
+        let set_vars = self.store.variables_of_sets(&set_ids).await?;
+        let workspace_vars = self
+            .store
+            .list_variables(&VariableOwner::Workspace(ws.id.clone()))
+            .await?;
+
+        let mut normal: BTreeMap<String, TerraformVar> = BTreeMap::new();
+        let mut priority: BTreeMap<String, TerraformVar> = BTreeMap::new();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let take = |target: &mut BTreeMap<String, TerraformVar>,
+                    env: &mut BTreeMap<String, String>,
+                    v: &Variable|
+         -> DomainResult<()> {
+            let value = self.variable_value(v)?;
+            match v.category {
+                VariableCategory::Env => {
+                    env.insert(v.key.clone(), value);
+                }
+                VariableCategory::Terraform => {
+                    target.insert(
+                        v.key.clone(),
+                        TerraformVar {
+                            key: v.key.clone(),
+                            value,
+                            hcl: v.hcl,
+                        },
+                    );
+                }
+            }
+            Ok(())
+        };
+        let in_set =
+            |set: &VariableSet, v: &Variable| v.varset_id.as_deref() == Some(set.id.as_str());
+        for set in ordered.iter().filter(|s| !s.priority) {
+            for v in set_vars.iter().filter(|v| in_set(set, v)) {
+                take(&mut normal, &mut env, v)?;
+            }
+        }
+        for v in &workspace_vars {
+            take(&mut normal, &mut env, v)?;
+        }
+        for set in ordered.iter().filter(|s| s.priority) {
+            for v in set_vars.iter().filter(|v| in_set(set, v)) {
+                take(&mut priority, &mut env, v)?;
+            }
+        }
+        let run_vars = self
+            .run_variables(run)?
+            .into_iter()
+            .map(|v| TerraformVar {
+                key: v.key,
+                value: v.value,
+                hcl: true,
+            })
+            .collect();
+        let files = vec![
+            VarFile {
+                name: "workspace.tfvars".into(),
+                variables: normal.into_values().collect(),
+            },
+            VarFile {
+                name: "run.tfvars".into(),
+                variables: run_vars,
+            },
+            VarFile {
+                name: "priority.tfvars".into(),
+                variables: priority.into_values().collect(),
+            },
+        ];
+        let env = env
+            .into_iter()
+            .map(|(key, value)| EnvVar { key, value })
+            .collect();
+        Ok((files, env))
+    }
+
+    pub async fn job_configuration(&self, caller: &Caller) -> DomainResult<BlobStream> {
+        let (_, run, _) = self.current_job(caller).await?;
+        let cv = self
+            .store
+            .configuration_version_by_id(&run.configuration_version_id)
+            .await?
+            .ok_or(DomainError::NotFound("configuration version"))?;
+        self.configuration_tarball(&cv).await
+    }
+
+    /// The state the run's plan started from (none for a new workspace).
+    pub async fn job_state(&self, caller: &Caller) -> DomainResult<Option<BlobStream>> {
+        let (_, run, _) = self.current_job(caller).await?;
+        match &run.input_state_version_id {
+            Some(id) => Ok(Some(self.state_blob(id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_job_artifact<S, E>(
+        &self,
+        caller: &Caller,
+        name: &str,
+        body: S,
+    ) -> DomainResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let (job, run, ws) = self.current_job(caller).await?;
+        if job.kind != PhaseKind::Plan || !artifacts::ALL.contains(&name) {
+            return Err(DomainError::NotFound("artifact"));
+        }
+        self.write_blob(
+            &artifact_key(&ws.id, &run.id, name),
+            body,
+            self.settings.max_state_bytes,
+        )
+        .await?;
+        let mut marked = job.clone();
+        if !marked.artifacts.0.iter().any(|a| a == name) {
+            marked.artifacts.0.push(name.to_string());
+            self.store.update_phase_if(&marked, job.status).await?;
+        }
+        Ok(())
+    }
+
+    /// An artifact of the run's plan (for the apply job).
+    pub async fn job_artifact(&self, caller: &Caller, name: &str) -> DomainResult<BlobStream> {
+        let (_, run, ws) = self.current_job(caller).await?;
+        let (plan, _) = self.phases(&run).await?;
+        if !plan.artifacts.0.iter().any(|a| a == name) {
+            return Err(DomainError::NotFound("artifact"));
+        }
+        Ok(self
+            .blobs
+            .read(&artifact_key(&ws.id, &run.id, name))
+            .await?)
+    }
+
+    pub async fn append_job_log(
+        &self,
+        caller: &Caller,
+        offset: i64,
+        data: &[u8],
+    ) -> DomainResult<LogAck> {
+        let (job, _, _) = self.current_job(caller).await?;
+        if !data.is_empty() {
+            let ciphertext = self.blobs.keyring().encrypt(data);
+            self.store
+                .append_log(
+                    &job.id,
+                    offset,
+                    data.len() as i64,
+                    &ciphertext,
+                    clock::now(),
+                )
+                .await
+                .map_err(|e| match e {
+                    terrace_storage::StorageError::Conflict(message) => {
+                        DomainError::Conflict(message)
+                    }
+                    other => other.into(),
+                })?;
+        }
+        Ok(LogAck {
+            cancel: job.cancel_requested,
+            force_cancel: job.force_cancel,
+        })
+    }
+
+    /// Announces the state an apply produced; the runner then uploads it to the URL, as the
+    /// CLI does. The run holds the workspace lock, so the write is the run's.
+    pub async fn create_job_state(
+        &self,
+        caller: &Caller,
+        new: NewState,
+    ) -> DomainResult<NewStateResponse> {
+        let (job, run, ws) = self.current_job(caller).await?;
+        if job.kind != PhaseKind::Apply {
+            return Err(DomainError::Conflict("only an apply writes state".into()));
+        }
+        let view = self
+            .insert_state_version(
+                caller,
+                &ws,
+                NewStateVersion {
+                    serial: new.serial,
+                    md5: new.md5,
+                    lineage: Some(new.lineage),
+                    force: false,
+                    run_id: Some(run.id.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let upload = view
+            .upload
+            .ok_or_else(|| DomainError::Conflict("the state version is not pending".into()))?;
+        Ok(NewStateResponse {
+            state_version_id: view.state_version.id,
+            upload_url: upload.state,
+        })
+    }
+
+    /// The runner's report that its job ended.
+    pub async fn finish_job_report(
+        &self,
+        caller: &Caller,
+        outcome: JobOutcome,
+    ) -> DomainResult<()> {
+        let (job, _, _) = self.current_job(caller).await?;
+        let job_id = job.id.clone();
+        self.finish_job(job, &outcome).await?;
+        self.revoke_job_tokens(&job_id).await
+    }
+
+    async fn revoke_job_tokens(&self, job_id: &str) -> DomainResult<()> {
+        let tokens = self
+            .store
+            .list_tokens(
+                TokenKind::Job,
+                job_id,
+                terrace_storage::model::PageRequest::all(),
+            )
+            .await?;
+        for token in tokens.items {
+            self.store.delete_token(&token.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Errors running jobs nobody has heard from (their runner or listener died) and forgets
+    /// listeners gone silent. Returns how many jobs it ended.
+    pub async fn reap_stale_jobs(&self) -> DomainResult<usize> {
+        let now = clock::now();
+        let stale = self
+            .store
+            .stale_jobs(now - Duration::seconds(JOB_HEARTBEAT_TIMEOUT_SECONDS))
+            .await?;
+        let mut reaped = 0;
+        for job in stale {
+            let outcome = JobOutcome {
+                status: "errored".into(),
+                error: Some(format!(
+                    "the runner stopped responding: nothing heard from it for {JOB_HEARTBEAT_TIMEOUT_SECONDS} seconds (its listener or process died)"
+                )),
+                ..Default::default()
+            };
+            let job_id = job.id.clone();
+            self.finish_job(job, &outcome).await?;
+            self.revoke_job_tokens(&job_id).await?;
+            reaped += 1;
+        }
+        self.store
+            .delete_stale_listeners(now - Duration::seconds(LISTENER_TIMEOUT_SECONDS))
+            .await?;
+        Ok(reaped)
+    }
+}

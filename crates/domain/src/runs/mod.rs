@@ -1,0 +1,1014 @@
+//! Runs and their state machine.
+//!
+//! ```text
+//! pending ─(its turn, workspace free)→ plan_queued ─(claimed)→ planning
+//! planning → errored | canceled
+//!          → planned_and_finished   (plan-only, or no changes)
+//!          → planned_and_saved      (saved plan: waits for `apply`, then queues like a run)
+//!          → planned → confirmed    (auto-apply, or `apply`) → apply_queued → applying
+//! applying → applied | errored | canceled
+//! pending / planned / planned_and_saved → discarded
+//! ```
+//!
+//! A workspace runs its runs one at a time, oldest first. From the start of its plan to its
+//! end, the current run holds the workspace lock, so users (and the CLI) cannot write state
+//! meanwhile; while a user holds the lock, runs wait. Plan-only runs and the planning of saved
+//! plans change nothing and skip both the queue and the lock.
+//!
+//! Every transition is a compare-and-set on the status the caller read: when two replicas
+//! (or a runner and a user) race, one wins and the other reloads.
+
+pub mod plan_json;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use terrace_auth::policy::{Access, Action};
+use terrace_protocol::JobOutcome;
+use terrace_storage::model::{
+    ConfigurationStatus, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page,
+    PageRequest, PhaseKind, PhaseStatus, Run, RunEvent, RunPhase, RunStatus, Workspace,
+};
+use terrace_storage::store::RunFilter;
+use terrace_storage::{clock, ids};
+
+use crate::{Caller, DomainError, DomainResult, Services};
+
+/// After a cancel, how long before a force-cancel is allowed.
+const FORCE_CANCEL_COOL_OFF_SECONDS: i64 = 10;
+pub const DEFAULT_MESSAGE: &str = "Queued manually via the Terraform Enterprise API";
+
+/// A run variable as the CLI sends it: the value is an HCL literal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunVariable {
+    pub key: String,
+    pub value: String,
+}
+
+/// A create request.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    pub workspace_id: String,
+    pub configuration_version_id: Option<String>,
+    pub message: Option<String>,
+    pub is_destroy: bool,
+    pub refresh: Option<bool>,
+    pub refresh_only: bool,
+    pub plan_only: Option<bool>,
+    pub save_plan: bool,
+    pub auto_apply: Option<bool>,
+    pub allow_empty_apply: bool,
+    pub target_addrs: Option<Vec<String>>,
+    pub replace_addrs: Option<Vec<String>>,
+    pub variables: Vec<RunVariable>,
+    pub terraform_version: Option<String>,
+    /// `tfe-api`, or `terraform+cloud` for the CLI.
+    pub source: String,
+}
+
+/// A run with everything its representation needs.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub run: Run,
+    pub plan: RunPhase,
+    pub apply: RunPhase,
+    pub workspace: Workspace,
+    pub organization: Organization,
+    pub access: Access,
+    pub variables: Vec<RunVariable>,
+}
+
+/// The four `actions` flags of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunActions {
+    pub cancelable: bool,
+    pub confirmable: bool,
+    pub discardable: bool,
+    pub force_cancelable: bool,
+}
+
+impl RunView {
+    pub fn actions(&self) -> RunActions {
+        actions(&self.run, &self.plan, &self.apply)
+    }
+}
+
+fn actions(run: &Run, plan: &RunPhase, apply: &RunPhase) -> RunActions {
+    use RunStatus::*;
+    let cancel_requested = plan.cancel_requested || apply.cancel_requested;
+    RunActions {
+        cancelable: !cancel_requested
+            && matches!(
+                run.status,
+                Pending | PlanQueued | Planning | Confirmed | ApplyQueued | Applying
+            ),
+        confirmable: !run.plan_only
+            && (run.has_changes || run.allow_empty_apply)
+            && matches!(run.status, Planned | PlannedAndSaved),
+        discardable: matches!(run.status, Pending | Planned | PlannedAndSaved),
+        force_cancelable: !run.status.is_final()
+            && run
+                .force_cancel_available_at
+                .is_some_and(|at| at <= clock::now()),
+    }
+}
+
+/// Marks `key` (`planned-at`, ...) in a timestamps map.
+fn stamp(
+    map: &mut JsonText<std::collections::BTreeMap<String, DateTime<Utc>>>,
+    key: &str,
+    at: DateTime<Utc>,
+) {
+    map.0.insert(key.to_string(), at);
+}
+
+/// The timestamp key HCP Terraform uses for a run status (`plan_queued` → `plan-queued-at`).
+fn run_stamp(status: RunStatus) -> String {
+    format!("{}-at", status.as_str().replace('_', "-"))
+}
+
+fn phase_stamp(status: PhaseStatus) -> &'static str {
+    match status {
+        PhaseStatus::Pending => "pending-at",
+        PhaseStatus::Queued => "queued-at",
+        PhaseStatus::Running => "started-at",
+        PhaseStatus::Finished => "finished-at",
+        PhaseStatus::Errored => "errored-at",
+        PhaseStatus::Canceled => "canceled-at",
+        PhaseStatus::Unreachable => "unreachable-at",
+    }
+}
+
+impl Services {
+    pub async fn create_run(&self, caller: &Caller, new: NewRun) -> DomainResult<RunView> {
+        let (ws, org, access) = self
+            .workspace_id_for(caller, &new.workspace_id, Action::QueueRun)
+            .await?;
+        if new.is_destroy {
+            self.authorize(caller, &org, Action::QueueDestroy, "workspace")
+                .await?;
+        }
+        let created_by = caller.user().map(|u| u.id.clone());
+        let run = self.insert_run(&ws, &org, new, created_by).await?;
+        let ws = self
+            .store
+            .workspace_by_id(&ws.id)
+            .await?
+            .ok_or(DomainError::NotFound("workspace"))?;
+        self.run_view(run, ws, org, access).await
+    }
+
+    /// Validates and stores a run, then starts it or queues it.
+    async fn insert_run(
+        &self,
+        ws: &Workspace,
+        org: &Organization,
+        new: NewRun,
+        created_by: Option<String>,
+    ) -> DomainResult<Run> {
+        let mode = ws.execution_mode.unwrap_or(org.default_execution_mode);
+        if mode == ExecutionMode::Local {
+            return Err(DomainError::Conflict(format!(
+                "workspace {} uses local execution: Terraform runs on the client and only keeps state here",
+                ws.name
+            )));
+        }
+        let cv = match &new.configuration_version_id {
+            Some(id) => self.store.configuration_version_by_id(id).await?,
+            None => self.latest_configuration(&ws.id).await?,
+        };
+        let Some(cv) = cv else {
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/configuration-version".into()),
+                detail:
+                    "the workspace has no uploaded configuration version: upload one or name one"
+                        .into(),
+            });
+        };
+        let cv_ws = self.store.workspace_by_id(&cv.workspace_id).await?;
+        if cv_ws.is_none_or(|w| w.organization_id != org.id) {
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/configuration-version".into()),
+                detail: format!("configuration version {} not found", cv.id),
+            });
+        }
+        if cv.status != ConfigurationStatus::Uploaded {
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/configuration-version".into()),
+                detail: format!(
+                    "configuration version {} is {}, not uploaded",
+                    cv.id, cv.status
+                ),
+            });
+        }
+        let plan_only = new.plan_only.unwrap_or(false) || cv.speculative;
+        if cv.speculative && (new.plan_only == Some(false) || new.save_plan) {
+            return Err(DomainError::invalid(
+                "plan-only",
+                "a speculative configuration version only allows plan-only runs",
+            ));
+        }
+        if new.is_destroy && new.refresh_only {
+            return Err(DomainError::invalid(
+                "refresh-only",
+                "is-destroy and refresh-only cannot be combined",
+            ));
+        }
+        if new.terraform_version.is_some() && !plan_only {
+            return Err(DomainError::invalid(
+                "terraform-version",
+                "a terraform version can only be chosen for plan-only runs",
+            ));
+        }
+        if let Some(version) = &new.terraform_version {
+            crate::validate::terraform_version(version)?;
+        }
+        for (attribute, addrs) in [
+            ("target-addrs", &new.target_addrs),
+            ("replace-addrs", &new.replace_addrs),
+        ] {
+            if addrs.iter().flatten().any(|a| a.trim().is_empty()) {
+                return Err(DomainError::invalid(
+                    attribute,
+                    "addresses must not be empty",
+                ));
+            }
+        }
+        for variable in &new.variables {
+            if variable.key.trim().is_empty() {
+                return Err(DomainError::invalid(
+                    "variables",
+                    "every run variable needs a key",
+                ));
+            }
+        }
+        let now = clock::now();
+        let mut status_timestamps = JsonText::default();
+        stamp(&mut status_timestamps, "plan-queueable-at", now);
+        let run = Run {
+            id: ids::new_id(ids::RUN),
+            workspace_id: ws.id.clone(),
+            configuration_version_id: cv.id.clone(),
+            status: RunStatus::Pending,
+            status_timestamps,
+            message: new
+                .message
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| DEFAULT_MESSAGE.to_string()),
+            source: new.source,
+            trigger_reason: "manual".into(),
+            is_destroy: new.is_destroy,
+            refresh: new.refresh.unwrap_or(true),
+            refresh_only: new.refresh_only,
+            plan_only,
+            save_plan: new.save_plan,
+            auto_apply: new.auto_apply.unwrap_or(ws.auto_apply),
+            allow_empty_apply: new.allow_empty_apply,
+            target_addrs: JsonText(new.target_addrs),
+            replace_addrs: JsonText(new.replace_addrs),
+            variables_ciphertext: self
+                .blobs
+                .keyring()
+                .encrypt(&serde_json::to_vec(&new.variables).expect("variables serialize")),
+            terraform_version: new
+                .terraform_version
+                .unwrap_or_else(|| ws.terraform_version.clone()),
+            has_changes: false,
+            created_by: created_by.clone(),
+            confirmed_by: None,
+            input_state_version_id: None,
+            canceled_at: None,
+            force_cancel_available_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let phase = |kind: PhaseKind, prefix: &str| RunPhase {
+            id: ids::new_id(prefix),
+            run_id: run.id.clone(),
+            kind,
+            status: PhaseStatus::Pending,
+            status_timestamps: JsonText::default(),
+            has_changes: false,
+            resource_additions: 0,
+            resource_changes: 0,
+            resource_destructions: 0,
+            resource_imports: 0,
+            pool_id: None,
+            listener_id: None,
+            claimed_at: None,
+            heartbeat_at: None,
+            cancel_requested: false,
+            force_cancel: false,
+            log_size: 0,
+            log_archived: false,
+            artifacts: JsonText(Vec::new()),
+            error_message: None,
+            queued_at: None,
+        };
+        let (plan, apply) = (
+            phase(PhaseKind::Plan, ids::PLAN),
+            phase(PhaseKind::Apply, ids::APPLY),
+        );
+        let event = event(&run.id, "created", None, created_by);
+        self.store.create_run(&run, &plan, &apply, &event).await?;
+        if run.plan_only || run.save_plan {
+            // Nothing it does can change the infrastructure: no queue, no lock.
+            self.start_plan(&run.id, ws).await?;
+        } else {
+            self.schedule(&ws.id).await?;
+        }
+        Ok(self.store.run_by_id(&run.id).await?.unwrap_or(run))
+    }
+
+    /// The newest uploaded configuration version runs use by default.
+    async fn latest_configuration(
+        &self,
+        workspace_id: &str,
+    ) -> DomainResult<Option<terrace_storage::model::ConfigurationVersion>> {
+        let page = self
+            .store
+            .list_configuration_versions(
+                workspace_id,
+                PageRequest {
+                    number: 1,
+                    size: 50,
+                },
+            )
+            .await?;
+        Ok(page.items.into_iter().find(|cv| {
+            cv.status == ConfigurationStatus::Uploaded && !cv.speculative && !cv.provisional
+        }))
+    }
+
+    /// The run an uploaded configuration version queues by itself (`auto-queue-runs`).
+    pub(crate) async fn queue_run_for_configuration(
+        &self,
+        cv: &terrace_storage::model::ConfigurationVersion,
+    ) -> DomainResult<()> {
+        let Some(ws) = self.store.workspace_by_id(&cv.workspace_id).await? else {
+            return Ok(());
+        };
+        let Some(org) = self.store.organization_by_id(&ws.organization_id).await? else {
+            return Ok(());
+        };
+        if ws.execution_mode.unwrap_or(org.default_execution_mode) == ExecutionMode::Local {
+            return Ok(());
+        }
+        // The upload URL was the credential: the run is queued for the workspace, by no one.
+        let new = NewRun {
+            workspace_id: ws.id.clone(),
+            configuration_version_id: Some(cv.id.clone()),
+            plan_only: Some(cv.speculative),
+            source: cv.source.clone(),
+            ..Default::default()
+        };
+        self.insert_run(&ws, &org, new, None).await.map(|_| ())
+    }
+
+    pub async fn run(&self, caller: &Caller, id: &str) -> DomainResult<RunView> {
+        let (run, ws, org, access) = self.run_for(caller, id, Action::ReadRuns).await?;
+        self.run_view(run, ws, org, access).await
+    }
+
+    pub async fn list_runs(
+        &self,
+        caller: &Caller,
+        scope: RunScope<'_>,
+        statuses: Vec<RunStatus>,
+        include_plan_only: bool,
+        page: PageRequest,
+    ) -> DomainResult<Page<RunView>> {
+        let (filter, ws, org, access) = match scope {
+            RunScope::Workspace(id) => {
+                let (ws, org, access) = self.workspace_id_for(caller, id, Action::ReadRuns).await?;
+                let filter = RunFilter {
+                    workspace_id: Some(ws.id.clone()),
+                    ..Default::default()
+                };
+                (filter, Some(ws), org, access)
+            }
+            RunScope::Organization(name) => {
+                let (org, access) = self
+                    .organization_for(caller, name, Action::ReadRuns)
+                    .await?;
+                (
+                    RunFilter {
+                        organization_id: Some(org.id.clone()),
+                        ..Default::default()
+                    },
+                    None,
+                    org,
+                    access,
+                )
+            }
+        };
+        let filter = RunFilter {
+            statuses,
+            include_plan_only,
+            ..filter
+        };
+        let found = self.store.list_runs(&filter, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for run in found.items {
+            let ws = match &ws {
+                Some(ws) => ws.clone(),
+                None => self
+                    .store
+                    .workspace_by_id(&run.workspace_id)
+                    .await?
+                    .ok_or(DomainError::NotFound("workspace"))?,
+            };
+            items.push(self.run_view(run, ws, org.clone(), access).await?);
+        }
+        Ok(Page {
+            items,
+            total: found.total,
+        })
+    }
+
+    /// Runs of an organization waiting for or holding an executor, oldest first.
+    pub async fn run_queue(&self, caller: &Caller, org_name: &str) -> DomainResult<Vec<RunView>> {
+        let statuses = vec![
+            RunStatus::PlanQueued,
+            RunStatus::Planning,
+            RunStatus::ApplyQueued,
+            RunStatus::Applying,
+        ];
+        let page = self
+            .list_runs(
+                caller,
+                RunScope::Organization(org_name),
+                statuses,
+                true,
+                PageRequest {
+                    number: 1,
+                    size: 1000,
+                },
+            )
+            .await?;
+        let mut items = page.items;
+        items.reverse();
+        Ok(items)
+    }
+
+    pub async fn run_events(&self, caller: &Caller, id: &str) -> DomainResult<Vec<RunEvent>> {
+        let (run, _, _, _) = self.run_for(caller, id, Action::ReadRuns).await?;
+        Ok(self.store.run_events(&run.id).await?)
+    }
+
+    /// The plan or apply of a run, by its own ID.
+    pub async fn phase(&self, caller: &Caller, id: &str) -> DomainResult<(RunPhase, RunView)> {
+        let phase = self
+            .store
+            .phase_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound(phase_name(id)))?;
+        let view = self.run(caller, &phase.run_id).await.map_err(|e| match e {
+            DomainError::NotFound(_) => DomainError::NotFound(phase_name(id)),
+            other => other,
+        })?;
+        Ok((phase, view))
+    }
+
+    // Actions.
+
+    /// Confirms a run that waits for it (`POST /runs/:id/actions/apply`).
+    pub async fn apply_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        let (plan, apply) = self.phases(&run).await?;
+        if !actions(&run, &plan, &apply).confirmable {
+            return Err(transition_refused(
+                "Run was not paused for confirmation; apply not allowed",
+                &run,
+            ));
+        }
+        let saved = run.status == RunStatus::PlannedAndSaved;
+        let mut confirmed = run.clone();
+        self.set_status(&mut confirmed, RunStatus::Confirmed);
+        confirmed.confirmed_by = caller.user().map(|u| u.id.clone());
+        if !self.store.update_run_if(&confirmed, run.status).await? {
+            return Err(transition_refused(
+                "the run changed meanwhile; apply not allowed",
+                &run,
+            ));
+        }
+        self.record(&run.id, "confirmed", None, Some(caller))
+            .await?;
+        if saved {
+            // A saved plan applies in its turn, like any run.
+            self.schedule(&ws.id).await
+        } else {
+            self.start_apply(&confirmed).await
+        }
+    }
+
+    pub async fn discard_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        let (plan, apply) = self.phases(&run).await?;
+        if !actions(&run, &plan, &apply).discardable {
+            return Err(transition_refused(
+                "Run was not paused for confirmation or priority; discard not allowed",
+                &run,
+            ));
+        }
+        self.end_run(run, RunStatus::Discarded, &ws, Some(caller), None)
+            .await
+    }
+
+    pub async fn cancel_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        let (plan, apply) = self.phases(&run).await?;
+        if !actions(&run, &plan, &apply).cancelable {
+            return Err(transition_refused(
+                "Run was not planning or applying; cancel not allowed",
+                &run,
+            ));
+        }
+        let now = clock::now();
+        let running = match run.status {
+            RunStatus::Planning => Some(plan),
+            RunStatus::Applying => Some(apply),
+            _ => None,
+        };
+        match running {
+            // A runner is at work: ask it to stop (terraform gets an interrupt); the run
+            // ends as canceled when the runner reports back.
+            Some(mut phase) => {
+                let expected = phase.status;
+                phase.cancel_requested = true;
+                self.store.update_phase_if(&phase, expected).await?;
+                let mut marked = run.clone();
+                marked.canceled_at = Some(now);
+                marked.force_cancel_available_at =
+                    Some(now + Duration::seconds(FORCE_CANCEL_COOL_OFF_SECONDS));
+                marked.updated_at = now;
+                self.store.update_run_if(&marked, run.status).await?;
+                self.record(&run.id, "cancel_requested", None, Some(caller))
+                    .await?;
+                Ok(())
+            }
+            None => {
+                let mut run = run;
+                run.force_cancel_available_at =
+                    Some(now + Duration::seconds(FORCE_CANCEL_COOL_OFF_SECONDS));
+                self.end_run(run, RunStatus::Canceled, &ws, Some(caller), None)
+                    .await
+            }
+        }
+    }
+
+    /// Ends a run whose runner did not stop after a cancel: the job is abandoned (its runner
+    /// is told to kill terraform) and the workspace released at once.
+    pub async fn force_cancel_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        let (plan, apply) = self.phases(&run).await?;
+        if !actions(&run, &plan, &apply).force_cancelable {
+            return Err(transition_refused(
+                "Run was not planning or applying, has not been canceled non-forcefully, or the cool-off period has not yet passed",
+                &run,
+            ));
+        }
+        for mut phase in [plan, apply] {
+            if phase.status == PhaseStatus::Running {
+                let expected = phase.status;
+                phase.force_cancel = true;
+                phase.cancel_requested = true;
+                self.store.update_phase_if(&phase, expected).await?;
+            }
+        }
+        self.end_run(
+            run,
+            RunStatus::Canceled,
+            &ws,
+            Some(caller),
+            Some("force-canceled"),
+        )
+        .await
+    }
+
+    // The queue.
+
+    /// Starts the workspace's next run if the workspace is free: no current run, no lock.
+    /// (Boxed: ending a stale saved plan releases the workspace, which schedules again.)
+    pub(crate) fn schedule<'a>(
+        &'a self,
+        workspace_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, DomainResult<()>> {
+        Box::pin(async move { self.schedule_now(workspace_id).await })
+    }
+
+    async fn schedule_now(&self, workspace_id: &str) -> DomainResult<()> {
+        loop {
+            let Some(ws) = self.store.workspace_by_id(workspace_id).await? else {
+                return Ok(());
+            };
+            if let Some(current) = &ws.current_run_id {
+                match self.store.run_by_id(current).await? {
+                    Some(run)
+                        if !run.status.is_final() && run.status != RunStatus::PlannedAndSaved =>
+                    {
+                        return Ok(())
+                    }
+                    _ => self.store.set_current_run(&ws.id, None).await?,
+                }
+            }
+            if ws.lock_kind.is_some() {
+                // A user (or a finishing run) holds the workspace; runs wait.
+                return Ok(());
+            }
+            let Some(next) = self.store.waiting_runs(&ws.id).await?.into_iter().next() else {
+                return Ok(());
+            };
+            if next.status == RunStatus::Confirmed
+                && next.input_state_version_id != ws.current_state_version_id
+            {
+                // A saved plan whose state moved on cannot apply any more.
+                self.end_run(
+                    next,
+                    RunStatus::Discarded,
+                    &ws,
+                    None,
+                    Some("state changed since the plan"),
+                )
+                .await?;
+                continue;
+            }
+            let holder = LockHolder {
+                kind: LockHolderKind::Run,
+                id: next.id.clone(),
+            };
+            if !self
+                .store
+                .lock_workspace(&ws.id, &holder, Some("locked by run"), clock::now())
+                .await?
+            {
+                return Ok(()); // someone took the workspace first; they schedule later
+            }
+            self.store.set_current_run(&ws.id, Some(&next.id)).await?;
+            let started = match next.status {
+                RunStatus::Confirmed => self.start_apply(&next).await,
+                _ => self.start_plan(&next.id, &ws).await,
+            };
+            if let Err(err) = started {
+                self.release(&ws.id, &next.id).await?;
+                return Err(err);
+            }
+            return Ok(());
+        }
+    }
+
+    /// Queues the run's plan job.
+    async fn start_plan(&self, run_id: &str, ws: &Workspace) -> DomainResult<()> {
+        let Some(run) = self.store.run_by_id(run_id).await? else {
+            return Ok(());
+        };
+        let mut queued = run.clone();
+        self.set_status(&mut queued, RunStatus::PlanQueued);
+        if !self
+            .store
+            .update_run_if(&queued, RunStatus::Pending)
+            .await?
+        {
+            return Ok(()); // canceled or discarded meanwhile
+        }
+        let (plan, _) = self.phases(&queued).await?;
+        self.queue_job(plan, ws).await
+    }
+
+    /// Queues the run's apply job (the run is confirmed).
+    async fn start_apply(&self, run: &Run) -> DomainResult<()> {
+        let Some(ws) = self.store.workspace_by_id(&run.workspace_id).await? else {
+            return Ok(());
+        };
+        let mut queued = run.clone();
+        self.set_status(&mut queued, RunStatus::ApplyQueued);
+        if !self
+            .store
+            .update_run_if(&queued, RunStatus::Confirmed)
+            .await?
+        {
+            return Ok(());
+        }
+        let (_, apply) = self.phases(&queued).await?;
+        self.queue_job(apply, &ws).await
+    }
+
+    async fn queue_job(&self, mut phase: RunPhase, ws: &Workspace) -> DomainResult<()> {
+        let now = clock::now();
+        phase.status = PhaseStatus::Queued;
+        phase.queued_at = Some(now);
+        phase.pool_id = ws.agent_pool_id.clone();
+        stamp(
+            &mut phase.status_timestamps,
+            phase_stamp(PhaseStatus::Queued),
+            now,
+        );
+        self.store
+            .update_phase_if(&phase, PhaseStatus::Pending)
+            .await?;
+        self.jobs_available.notify_waiters();
+        Ok(())
+    }
+
+    /// Moves a run to a final status, ends its phases that have not run, releases the
+    /// workspace if the run held it, and lets the next run start.
+    pub(crate) async fn end_run(
+        &self,
+        run: Run,
+        status: RunStatus,
+        ws: &Workspace,
+        caller: Option<&Caller>,
+        reason: Option<&str>,
+    ) -> DomainResult<()> {
+        let mut ended = run.clone();
+        self.set_status(&mut ended, status);
+        if status == RunStatus::Canceled {
+            ended.canceled_at.get_or_insert(ended.updated_at);
+        }
+        if !self.store.update_run_if(&ended, run.status).await? {
+            return Err(transition_refused("the run changed meanwhile", &run));
+        }
+        let (plan, apply) = self.phases(&ended).await?;
+        for phase in [plan, apply] {
+            if phase.status.is_final() {
+                continue;
+            }
+            let to = match (phase.status, status) {
+                (PhaseStatus::Queued | PhaseStatus::Running, RunStatus::Canceled) => {
+                    PhaseStatus::Canceled
+                }
+                (PhaseStatus::Running, _) => PhaseStatus::Errored,
+                _ => PhaseStatus::Unreachable,
+            };
+            self.end_phase(phase, to, reason.map(str::to_string))
+                .await?;
+        }
+        let action = match status {
+            RunStatus::Discarded => "discarded",
+            RunStatus::Canceled => "canceled",
+            RunStatus::Errored => "errored",
+            RunStatus::Applied => "applied",
+            _ => "finished",
+        };
+        self.record(&run.id, action, reason, caller).await?;
+        self.release(&ws.id, &run.id).await
+    }
+
+    /// Frees the workspace if `run_id` holds it, then starts the next run.
+    pub(crate) async fn release(&self, workspace_id: &str, run_id: &str) -> DomainResult<()> {
+        let holder = LockHolder {
+            kind: LockHolderKind::Run,
+            id: run_id.to_string(),
+        };
+        let Some(ws) = self.store.workspace_by_id(workspace_id).await? else {
+            return Ok(());
+        };
+        if ws.current_run_id.as_deref() == Some(run_id) {
+            self.store.set_current_run(workspace_id, None).await?;
+        }
+        if ws.lock_holder().as_ref() == Some(&holder) {
+            self.store
+                .unlock_workspace(workspace_id, Some(&holder))
+                .await?;
+        }
+        self.schedule(workspace_id).await
+    }
+
+    pub(crate) async fn end_phase(
+        &self,
+        mut phase: RunPhase,
+        to: PhaseStatus,
+        error: Option<String>,
+    ) -> DomainResult<bool> {
+        let expected = phase.status;
+        phase.status = to;
+        stamp(&mut phase.status_timestamps, phase_stamp(to), clock::now());
+        if error.is_some() {
+            phase.error_message = error;
+        }
+        let ended = self.store.update_phase_if(&phase, expected).await?;
+        if ended {
+            self.archive_log(&phase).await;
+        }
+        Ok(ended)
+    }
+
+    /// Applies a runner's report on its job to the run.
+    pub(crate) async fn finish_job(&self, job: RunPhase, outcome: &JobOutcome) -> DomainResult<()> {
+        let status = match outcome.status.as_str() {
+            "finished" => PhaseStatus::Finished,
+            "errored" => PhaseStatus::Errored,
+            "canceled" => PhaseStatus::Canceled,
+            other => {
+                return Err(DomainError::invalid(
+                    "status",
+                    format!("a job ends finished, errored or canceled, not {other}"),
+                ))
+            }
+        };
+        let Some(run) = self.store.run_by_id(&job.run_id).await? else {
+            return Ok(());
+        };
+        let Some(ws) = self.store.workspace_by_id(&run.workspace_id).await? else {
+            return Ok(());
+        };
+        let mut phase = job.clone();
+        phase.has_changes = outcome.has_changes;
+        phase.resource_additions = outcome.additions;
+        phase.resource_changes = outcome.changes;
+        phase.resource_destructions = outcome.destructions;
+        phase.resource_imports = outcome.imports;
+        if !self.end_phase(phase, status, outcome.error.clone()).await? {
+            return Ok(()); // the job was ended already (canceled, reaped)
+        }
+        match (job.kind, status) {
+            (_, PhaseStatus::Errored) => {
+                self.end_run(run, RunStatus::Errored, &ws, None, outcome.error.as_deref())
+                    .await
+            }
+            (_, PhaseStatus::Canceled) => {
+                self.end_run(run, RunStatus::Canceled, &ws, None, None)
+                    .await
+            }
+            (PhaseKind::Apply, _) => self.end_run(run, RunStatus::Applied, &ws, None, None).await,
+            (PhaseKind::Plan, _) => self.plan_finished(run, outcome.has_changes, &ws).await,
+        }
+    }
+
+    async fn plan_finished(&self, run: Run, has_changes: bool, ws: &Workspace) -> DomainResult<()> {
+        let mut planned = run.clone();
+        planned.has_changes = has_changes;
+        self.set_status(&mut planned, RunStatus::Planned);
+        let next = if run.plan_only || (!has_changes && !run.allow_empty_apply) {
+            RunStatus::PlannedAndFinished
+        } else if run.save_plan {
+            RunStatus::PlannedAndSaved
+        } else if run.auto_apply {
+            RunStatus::Confirmed
+        } else {
+            RunStatus::Planned
+        };
+        if next != RunStatus::Planned {
+            self.set_status(&mut planned, next);
+        }
+        if !self.store.update_run_if(&planned, run.status).await? {
+            return Ok(());
+        }
+        self.record(&run.id, "planned", None, None).await?;
+        match next {
+            RunStatus::PlannedAndFinished => {
+                let (_, apply) = self.phases(&planned).await?;
+                self.end_phase(apply, PhaseStatus::Unreachable, None)
+                    .await?;
+                self.release(&ws.id, &run.id).await
+            }
+            RunStatus::Confirmed => self.start_apply(&planned).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// A saved plan is only valid against the state it was made from: when the workspace's
+    /// state changes, waiting saved plans are discarded.
+    pub(crate) async fn discard_stale_saved_plans(&self, workspace_id: &str) -> DomainResult<()> {
+        let Some(ws) = self.store.workspace_by_id(workspace_id).await? else {
+            return Ok(());
+        };
+        for run in self.store.active_runs(workspace_id).await? {
+            let waiting = run.status == RunStatus::PlannedAndSaved
+                || (run.status == RunStatus::Confirmed
+                    && run.save_plan
+                    && ws.current_run_id.as_deref() != Some(&run.id));
+            if waiting && run.input_state_version_id != ws.current_state_version_id {
+                let _ = self
+                    .end_run(
+                        run,
+                        RunStatus::Discarded,
+                        &ws,
+                        None,
+                        Some("state changed since the plan"),
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    // Helpers.
+
+    fn set_status(&self, run: &mut Run, status: RunStatus) {
+        let now = clock::now();
+        run.status = status;
+        run.updated_at = now;
+        stamp(&mut run.status_timestamps, &run_stamp(status), now);
+    }
+
+    pub(crate) async fn phases(&self, run: &Run) -> DomainResult<(RunPhase, RunPhase)> {
+        let phases = self.store.phases_of_run(&run.id).await?;
+        let find = |kind| {
+            phases
+                .iter()
+                .find(|p| p.kind == kind)
+                .cloned()
+                .ok_or(DomainError::NotFound("run phase"))
+        };
+        Ok((find(PhaseKind::Plan)?, find(PhaseKind::Apply)?))
+    }
+
+    async fn run_for(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<(Run, Workspace, Organization, Access)> {
+        let run = self
+            .store
+            .run_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("run"))?;
+        let (ws, org, access) = self
+            .workspace_id_for(caller, &run.workspace_id, action)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound(_) => DomainError::NotFound("run"),
+                other => other,
+            })?;
+        Ok((run, ws, org, access))
+    }
+
+    async fn run_view(
+        &self,
+        run: Run,
+        workspace: Workspace,
+        organization: Organization,
+        access: Access,
+    ) -> DomainResult<RunView> {
+        let (plan, apply) = self.phases(&run).await?;
+        let variables = self.run_variables(&run)?;
+        Ok(RunView {
+            run,
+            plan,
+            apply,
+            workspace,
+            organization,
+            access,
+            variables,
+        })
+    }
+
+    pub(crate) fn run_variables(&self, run: &Run) -> DomainResult<Vec<RunVariable>> {
+        let plaintext = self.blobs.keyring().decrypt(&run.variables_ciphertext)?;
+        Ok(serde_json::from_slice(&plaintext).unwrap_or_default())
+    }
+
+    /// Records an event of the run; `actor` is the user behind it, if any.
+    async fn record(
+        &self,
+        run_id: &str,
+        action: &str,
+        description: Option<&str>,
+        actor: Option<&Caller>,
+    ) -> DomainResult<()> {
+        let actor = actor.and_then(Caller::user).map(|u| u.id.clone());
+        Ok(self
+            .store
+            .add_run_event(&event(run_id, action, description, actor))
+            .await?)
+    }
+}
+
+fn event(
+    run_id: &str,
+    action: &str,
+    description: Option<&str>,
+    actor_id: Option<String>,
+) -> RunEvent {
+    RunEvent {
+        id: ids::new_id(ids::RUN_EVENT),
+        run_id: run_id.to_string(),
+        action: action.to_string(),
+        description: description.map(str::to_string),
+        actor_id,
+        created_at: clock::now(),
+    }
+}
+
+/// Where runs are listed.
+#[derive(Debug, Clone, Copy)]
+pub enum RunScope<'a> {
+    Workspace(&'a str),
+    Organization(&'a str),
+}
+
+fn phase_name(id: &str) -> &'static str {
+    if id.starts_with("apply-") {
+        "apply"
+    } else {
+        "plan"
+    }
+}
+
+fn transition_refused(detail: &str, run: &Run) -> DomainError {
+    DomainError::Conflict(format!(
+        "transition not allowed: {detail} (run {} is {})",
+        run.id, run.status
+    ))
+}

@@ -1,0 +1,604 @@
+//! Variables of workspaces and of variable sets. Every value is encrypted at rest; sensitive
+//! ones are write-only (no API response carries them; only the runner of a run receives them),
+//! and a sensitive variable cannot be made non-sensitive again.
+
+use terrace_auth::policy::Action;
+use terrace_storage::model::{
+    Organization, Page, PageRequest, Variable, VariableCategory, VariableSet, Workspace,
+};
+use terrace_storage::store::VariableOwner;
+use terrace_storage::{clock, ids, StorageError};
+
+use crate::{Caller, DomainError, DomainResult, Services};
+
+/// Fields a create or update request may carry; `None` leaves them unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct VariableInput {
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<VariableCategory>,
+    pub hcl: Option<bool>,
+    pub sensitive: Option<bool>,
+}
+
+/// A variable as the API shows it: the value only when it is not sensitive.
+#[derive(Debug, Clone)]
+pub struct VariableView {
+    pub variable: Variable,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VariableSetInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub global: Option<bool>,
+    pub priority: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VariableSetView {
+    pub set: VariableSet,
+    pub organization_name: String,
+    pub workspace_ids: Vec<String>,
+    pub project_ids: Vec<String>,
+    pub variables: Vec<VariableView>,
+}
+
+const MAX_VALUE: usize = 256 * 1024;
+
+impl Services {
+    pub async fn list_workspace_variables(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> DomainResult<Vec<VariableView>> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::ReadVariables)
+            .await?;
+        self.variable_views(&VariableOwner::Workspace(ws.id)).await
+    }
+
+    pub async fn create_workspace_variable(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        input: VariableInput,
+    ) -> DomainResult<VariableView> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::UpdateVariables)
+            .await?;
+        self.create_variable(VariableOwner::Workspace(ws.id), input)
+            .await
+    }
+
+    /// A workspace variable by ID (optionally checking it belongs to `workspace_id`).
+    pub async fn workspace_variable(
+        &self,
+        caller: &Caller,
+        workspace_id: Option<&str>,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<(Variable, Workspace)> {
+        const WHAT: &str = "variable";
+        let variable = self
+            .store
+            .variable_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound(WHAT))?;
+        let Some(owner) = variable.workspace_id.clone() else {
+            return Err(DomainError::NotFound(WHAT));
+        };
+        if workspace_id.is_some_and(|ws| ws != owner) {
+            return Err(DomainError::NotFound(WHAT));
+        }
+        let (ws, _, _) = self
+            .workspace_id_for(caller, &owner, action)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound(_) => DomainError::NotFound(WHAT),
+                other => other,
+            })?;
+        Ok((variable, ws))
+    }
+
+    pub async fn show_workspace_variable(
+        &self,
+        caller: &Caller,
+        workspace_id: Option<&str>,
+        id: &str,
+    ) -> DomainResult<VariableView> {
+        let (variable, _) = self
+            .workspace_variable(caller, workspace_id, id, Action::ReadVariables)
+            .await?;
+        self.variable_view(variable)
+    }
+
+    pub async fn update_workspace_variable(
+        &self,
+        caller: &Caller,
+        workspace_id: Option<&str>,
+        id: &str,
+        input: VariableInput,
+    ) -> DomainResult<VariableView> {
+        let (variable, _) = self
+            .workspace_variable(caller, workspace_id, id, Action::UpdateVariables)
+            .await?;
+        self.update_variable(variable, input).await
+    }
+
+    pub async fn delete_workspace_variable(
+        &self,
+        caller: &Caller,
+        workspace_id: Option<&str>,
+        id: &str,
+    ) -> DomainResult<()> {
+        let (variable, _) = self
+            .workspace_variable(caller, workspace_id, id, Action::UpdateVariables)
+            .await?;
+        self.store.delete_variable(&variable.id).await?;
+        Ok(())
+    }
+
+    async fn create_variable(
+        &self,
+        owner: VariableOwner,
+        input: VariableInput,
+    ) -> DomainResult<VariableView> {
+        let key = input
+            .key
+            .clone()
+            .ok_or_else(|| DomainError::invalid("key", "key is required"))?;
+        let category = input.category.ok_or_else(|| {
+            DomainError::invalid("category", "category is required: terraform or env")
+        })?;
+        let now = clock::now();
+        let (workspace_id, varset_id) = match owner {
+            VariableOwner::Workspace(id) => (Some(id), None),
+            VariableOwner::VariableSet(id) => (None, Some(id)),
+        };
+        let mut variable = Variable {
+            id: ids::new_id(ids::VARIABLE),
+            workspace_id,
+            varset_id,
+            key,
+            value_ciphertext: String::new(),
+            description: String::new(),
+            category,
+            hcl: false,
+            sensitive: false,
+            version_id: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let value = input.value.clone().unwrap_or_default();
+        self.apply_variable_input(&mut variable, &value, input)?;
+        self.store
+            .create_variable(&variable)
+            .await
+            .map_err(key_taken)?;
+        self.variable_view(variable)
+    }
+
+    async fn update_variable(
+        &self,
+        mut variable: Variable,
+        input: VariableInput,
+    ) -> DomainResult<VariableView> {
+        let value = match &input.value {
+            Some(value) => value.clone(),
+            None => self.variable_value(&variable)?,
+        };
+        if variable.sensitive && input.sensitive == Some(false) {
+            return Err(DomainError::invalid(
+                "sensitive",
+                "a sensitive variable cannot be made non-sensitive",
+            ));
+        }
+        self.apply_variable_input(&mut variable, &value, input)?;
+        variable.updated_at = clock::now();
+        self.store
+            .update_variable(&variable)
+            .await
+            .map_err(key_taken)?;
+        self.variable_view(variable)
+    }
+
+    /// Validates and applies fields, sealing the value and renewing the version ID.
+    fn apply_variable_input(
+        &self,
+        variable: &mut Variable,
+        value: &str,
+        input: VariableInput,
+    ) -> DomainResult<()> {
+        if let Some(key) = input.key {
+            variable.key = key;
+        }
+        if let Some(category) = input.category {
+            variable.category = category;
+        }
+        validate_key(&variable.key, variable.category)?;
+        if let Some(description) = input.description {
+            if description.chars().count() > 512 {
+                return Err(DomainError::invalid(
+                    "description",
+                    "may be at most 512 characters",
+                ));
+            }
+            variable.description = description;
+        }
+        if let Some(hcl) = input.hcl {
+            variable.hcl = hcl;
+        }
+        if let Some(sensitive) = input.sensitive {
+            variable.sensitive = sensitive;
+        }
+        if value.len() > MAX_VALUE {
+            return Err(DomainError::invalid(
+                "value",
+                format!("may be at most {MAX_VALUE} bytes"),
+            ));
+        }
+        variable.value_ciphertext = self.blobs.keyring().encrypt(value.as_bytes());
+        variable.version_id = terrace_auth::secret::random_alphanumeric(20).to_lowercase();
+        Ok(())
+    }
+
+    /// The decrypted value (for the runner and for updates that keep it).
+    pub(crate) fn variable_value(&self, variable: &Variable) -> DomainResult<String> {
+        let plaintext = self.blobs.keyring().decrypt(&variable.value_ciphertext)?;
+        Ok(String::from_utf8_lossy(&plaintext).into_owned())
+    }
+
+    fn variable_view(&self, variable: Variable) -> DomainResult<VariableView> {
+        let value = if variable.sensitive {
+            None
+        } else {
+            Some(self.variable_value(&variable)?)
+        };
+        Ok(VariableView { variable, value })
+    }
+
+    async fn variable_views(&self, owner: &VariableOwner) -> DomainResult<Vec<VariableView>> {
+        self.store
+            .list_variables(owner)
+            .await?
+            .into_iter()
+            .map(|v| self.variable_view(v))
+            .collect()
+    }
+
+    // Variable sets.
+
+    pub async fn list_variable_sets(
+        &self,
+        caller: &Caller,
+        org_name: &str,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> DomainResult<Page<VariableSetView>> {
+        let (org, _) = self
+            .organization_for(caller, org_name, Action::ReadVariables)
+            .await?;
+        let found = self.store.list_variable_sets(&org.id, query, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for set in found.items {
+            items.push(self.variable_set_view(set, &org).await?);
+        }
+        Ok(Page {
+            items,
+            total: found.total,
+        })
+    }
+
+    pub async fn create_variable_set(
+        &self,
+        caller: &Caller,
+        org_name: &str,
+        input: VariableSetInput,
+        workspace_ids: Vec<String>,
+        project_ids: Vec<String>,
+    ) -> DomainResult<VariableSetView> {
+        let (org, _) = self
+            .organization_for(caller, org_name, Action::ManageVariableSets)
+            .await?;
+        let name = input
+            .name
+            .clone()
+            .ok_or_else(|| DomainError::invalid("name", "name is required"))?;
+        let now = clock::now();
+        let mut set = VariableSet {
+            id: ids::new_id(ids::VARIABLE_SET),
+            organization_id: org.id.clone(),
+            name,
+            description: String::new(),
+            global: false,
+            priority: false,
+            created_at: now,
+            updated_at: now,
+        };
+        apply_set_input(&mut set, input)?;
+        self.check_targets(&org, &workspace_ids, &project_ids)
+            .await?;
+        self.store
+            .create_variable_set(&set)
+            .await
+            .map_err(crate::organizations::name_taken)?;
+        self.store
+            .attach_variable_set(&set.id, &workspace_ids, &project_ids)
+            .await?;
+        self.variable_set_view(set, &org).await
+    }
+
+    pub async fn variable_set(&self, caller: &Caller, id: &str) -> DomainResult<VariableSetView> {
+        let (set, org) = self
+            .variable_set_for(caller, id, Action::ReadVariables)
+            .await?;
+        self.variable_set_view(set, &org).await
+    }
+
+    pub async fn update_variable_set(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: VariableSetInput,
+    ) -> DomainResult<VariableSetView> {
+        let (mut set, org) = self
+            .variable_set_for(caller, id, Action::ManageVariableSets)
+            .await?;
+        apply_set_input(&mut set, input)?;
+        set.updated_at = clock::now();
+        self.store
+            .update_variable_set(&set)
+            .await
+            .map_err(crate::organizations::name_taken)?;
+        self.variable_set_view(set, &org).await
+    }
+
+    pub async fn delete_variable_set(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let (set, _) = self
+            .variable_set_for(caller, id, Action::ManageVariableSets)
+            .await?;
+        self.store.delete_variable_set(&set.id).await?;
+        Ok(())
+    }
+
+    /// Attaches (`attach` true) or detaches the set to or from workspaces and projects of its
+    /// organization.
+    pub async fn retarget_variable_set(
+        &self,
+        caller: &Caller,
+        id: &str,
+        attach: bool,
+        workspace_ids: Vec<String>,
+        project_ids: Vec<String>,
+    ) -> DomainResult<()> {
+        let (set, org) = self
+            .variable_set_for(caller, id, Action::ManageVariableSets)
+            .await?;
+        self.check_targets(&org, &workspace_ids, &project_ids)
+            .await?;
+        if attach {
+            self.store
+                .attach_variable_set(&set.id, &workspace_ids, &project_ids)
+                .await?;
+        } else {
+            self.store
+                .detach_variable_set(&set.id, &workspace_ids, &project_ids)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn list_variable_set_variables(
+        &self,
+        caller: &Caller,
+        set_id: &str,
+    ) -> DomainResult<Vec<VariableView>> {
+        let (set, _) = self
+            .variable_set_for(caller, set_id, Action::ReadVariables)
+            .await?;
+        self.variable_views(&VariableOwner::VariableSet(set.id))
+            .await
+    }
+
+    pub async fn create_variable_set_variable(
+        &self,
+        caller: &Caller,
+        set_id: &str,
+        input: VariableInput,
+    ) -> DomainResult<VariableView> {
+        let (set, _) = self
+            .variable_set_for(caller, set_id, Action::ManageVariableSets)
+            .await?;
+        self.create_variable(VariableOwner::VariableSet(set.id), input)
+            .await
+    }
+
+    pub async fn update_variable_set_variable(
+        &self,
+        caller: &Caller,
+        set_id: &str,
+        id: &str,
+        input: VariableInput,
+    ) -> DomainResult<VariableView> {
+        let variable = self.set_variable(caller, set_id, id).await?;
+        self.update_variable(variable, input).await
+    }
+
+    pub async fn delete_variable_set_variable(
+        &self,
+        caller: &Caller,
+        set_id: &str,
+        id: &str,
+    ) -> DomainResult<()> {
+        let variable = self.set_variable(caller, set_id, id).await?;
+        self.store.delete_variable(&variable.id).await?;
+        Ok(())
+    }
+
+    /// The variable sets that apply to a workspace.
+    pub async fn workspace_variable_sets(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> DomainResult<Vec<VariableSetView>> {
+        let (ws, org, _) = self
+            .workspace_id_for(caller, workspace_id, Action::ReadVariables)
+            .await?;
+        let sets = self
+            .store
+            .variable_sets_for_workspace(&org.id, &ws.id, &ws.project_id)
+            .await?;
+        let mut views = Vec::with_capacity(sets.len());
+        for set in sets {
+            views.push(self.variable_set_view(set, &org).await?);
+        }
+        Ok(views)
+    }
+
+    async fn set_variable(
+        &self,
+        caller: &Caller,
+        set_id: &str,
+        id: &str,
+    ) -> DomainResult<Variable> {
+        let (set, _) = self
+            .variable_set_for(caller, set_id, Action::ManageVariableSets)
+            .await?;
+        match self.store.variable_by_id(id).await? {
+            Some(v) if v.varset_id.as_deref() == Some(set.id.as_str()) => Ok(v),
+            _ => Err(DomainError::NotFound("variable")),
+        }
+    }
+
+    async fn variable_set_for(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<(VariableSet, Organization)> {
+        let set = self
+            .store
+            .variable_set_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("variable set"))?;
+        let org = self
+            .store
+            .organization_by_id(&set.organization_id)
+            .await?
+            .ok_or(DomainError::NotFound("variable set"))?;
+        self.authorize(caller, &org, action, "variable set").await?;
+        Ok((set, org))
+    }
+
+    async fn variable_set_view(
+        &self,
+        set: VariableSet,
+        org: &Organization,
+    ) -> DomainResult<VariableSetView> {
+        let (workspace_ids, project_ids) = self.store.variable_set_targets(&set.id).await?;
+        let variables = self
+            .variable_views(&VariableOwner::VariableSet(set.id.clone()))
+            .await?;
+        Ok(VariableSetView {
+            set,
+            organization_name: org.name.clone(),
+            workspace_ids,
+            project_ids,
+            variables,
+        })
+    }
+
+    /// Workspaces and projects named as targets must be the organization's.
+    async fn check_targets(
+        &self,
+        org: &Organization,
+        workspace_ids: &[String],
+        project_ids: &[String],
+    ) -> DomainResult<()> {
+        for id in workspace_ids {
+            match self.store.workspace_by_id(id).await? {
+                Some(ws) if ws.organization_id == org.id => {}
+                _ => return Err(DomainError::NotFound("workspace")),
+            }
+        }
+        for id in project_ids {
+            match self.store.project_by_id(id).await? {
+                Some(p) if p.organization_id == org.id => {}
+                _ => return Err(DomainError::NotFound("project")),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn apply_set_input(set: &mut VariableSet, input: VariableSetInput) -> DomainResult<()> {
+    if let Some(name) = input.name {
+        if name.trim().is_empty() || name.chars().count() > 128 {
+            return Err(DomainError::invalid(
+                "name",
+                "name must be 1-128 characters",
+            ));
+        }
+        set.name = name;
+    }
+    if let Some(description) = input.description {
+        set.description = description;
+    }
+    if let Some(global) = input.global {
+        set.global = global;
+    }
+    if let Some(priority) = input.priority {
+        set.priority = priority;
+    }
+    Ok(())
+}
+
+/// Keys are 1-128 characters. Terraform keys are not restricted further: the API accepts
+/// any (clients use UUIDs), and the runner skips those no configuration could declare.
+/// Environment keys cannot contain `=` or NUL, which no process environment can hold.
+fn validate_key(key: &str, category: VariableCategory) -> DomainResult<()> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err(DomainError::invalid("key", "key must be 1-128 characters"));
+    }
+    if category == VariableCategory::Env && (key.contains('=') || key.contains('\0')) {
+        return Err(DomainError::invalid(
+            "key",
+            format!("\"{key}\" cannot be an environment variable name: it contains '=' or NUL"),
+        ));
+    }
+    Ok(())
+}
+
+fn key_taken(err: StorageError) -> DomainError {
+    match err {
+        StorageError::Conflict(_) => DomainError::invalid("key", "Key has already been taken"),
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_their_category() {
+        assert!(validate_key("region", VariableCategory::Terraform).is_ok());
+        assert!(validate_key("6f1f4c0e-uuid-like", VariableCategory::Terraform).is_ok());
+        assert!(validate_key("AWS_REGION", VariableCategory::Env).is_ok());
+        for (key, category) in [
+            ("", VariableCategory::Terraform),
+            ("", VariableCategory::Env),
+            ("a=b", VariableCategory::Env),
+            ("nul\0", VariableCategory::Env),
+        ] {
+            assert!(
+                validate_key(key, category).is_err(),
+                "{key:?} accepted as {category}"
+            );
+        }
+        assert!(validate_key(&"k".repeat(129), VariableCategory::Terraform).is_err());
+    }
+}

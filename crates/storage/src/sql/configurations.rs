@@ -1,0 +1,120 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{on_pool, to_u64, SqlStore};
+use crate::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest};
+use crate::store::ConfigurationStore;
+use crate::StorageResult;
+
+const COLUMNS: &str = "id, workspace_id, status, source, speculative, provisional, \
+    auto_queue_runs, size, error, error_message, created_at, uploaded_at, archived_at";
+
+#[async_trait]
+impl ConfigurationStore for SqlStore {
+    async fn create_configuration_version(&self, cv: &ConfigurationVersion) -> StorageResult<()> {
+        let sql = format!(
+            "INSERT INTO configuration_versions ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&cv.id)
+            .bind(&cv.workspace_id)
+            .bind(cv.status)
+            .bind(&cv.source)
+            .bind(cv.speculative)
+            .bind(cv.provisional)
+            .bind(cv.auto_queue_runs)
+            .bind(cv.size)
+            .bind(&cv.error)
+            .bind(&cv.error_message)
+            .bind(cv.created_at)
+            .bind(cv.uploaded_at)
+            .bind(cv.archived_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn configuration_version_by_id(
+        &self,
+        id: &str,
+    ) -> StorageResult<Option<ConfigurationVersion>> {
+        let sql = format!("SELECT {COLUMNS} FROM configuration_versions WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_configuration_versions(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ConfigurationVersion>> {
+        let list = format!(
+            "SELECT {COLUMNS} FROM configuration_versions WHERE workspace_id = $1 \
+             ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+        );
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(workspace_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM configuration_versions WHERE workspace_id = $1",
+            )
+            .bind(workspace_id)
+            .fetch_one(p)
+            .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn finish_configuration_upload(
+        &self,
+        id: &str,
+        status: ConfigurationStatus,
+        size: i64,
+        error_message: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let error = error_message.map(|_| "invalid-configuration");
+        let done = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE configuration_versions SET status = $2, size = $3, error = $4, \
+             error_message = $5, uploaded_at = $6 WHERE id = $1 AND status = 'pending'"
+        )
+        .bind(id)
+        .bind(status)
+        .bind(size)
+        .bind(error)
+        .bind(error_message)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn archive_configuration_version(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let done = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE configuration_versions SET status = 'archived', archived_at = $2 \
+             WHERE id = $1 AND status = 'uploaded'"
+        )
+        .bind(id)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+}
