@@ -47,7 +47,9 @@ pub struct AppState {
         (name = "login", description = "`terraform login` (OAuth 2 with PKCE)"),
         (name = "organizations"), (name = "users"), (name = "tokens"), (name = "workspaces"),
         (name = "tags"), (name = "projects"), (name = "state-versions"),
+        (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
+        (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
 )]
 struct ApiDoc;
@@ -74,6 +76,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tags::router())
         .merge(projects::router())
         .merge(state_versions::router())
+        .merge(configuration_versions::router())
+        .merge(runs::router())
+        .merge(phases::router())
+        .merge(variables::router())
+        .merge(variable_sets::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
 }
 
@@ -82,7 +89,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(discovery::router())
         .merge(login::router())
-        .merge(uploads::router())
+        .merge(capabilities::router())
+        .merge(runner::router())
         .nest(API_PREFIX, api_routes())
         .split_for_parts()
 }

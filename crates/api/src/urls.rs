@@ -54,4 +54,13 @@ impl Urls {
     pub fn json_state_upload(&self, token: &str) -> String {
         self.absolute(&format!("/_uploads/json-state/{token}"))
     }
+
+    pub fn configuration_upload(&self, token: &str) -> String {
+        self.absolute(&format!("/_uploads/configuration/{token}"))
+    }
+
+    /// A plan's or apply's `log-read-url`.
+    pub fn log(&self, token: &str) -> String {
+        self.absolute(&format!("/_logs/{token}"))
+    }
 }

@@ -47,6 +47,26 @@ impl Services {
         }
     }
 
+    /// A fresh agent token for the server's own (built-in) listener. Tokens of earlier
+    /// starts expire on their own.
+    pub async fn issue_server_agent_token(&self) -> DomainResult<String> {
+        let token = secret::new_token();
+        self.store
+            .create_token(&Token {
+                id: ids::new_id(ids::TOKEN),
+                kind: TokenKind::Agent,
+                owner_id: crate::tokens::SERVER_POOL.into(),
+                description: Some("built-in listener".into()),
+                secret_hash: secret::hash(&token),
+                created_by: None,
+                created_at: clock::now(),
+                last_used_at: None,
+                expires_at: Some(clock::now() + Duration::days(30)),
+            })
+            .await?;
+        Ok(token)
+    }
+
     pub async fn register_listener(
         &self,
         caller: &Caller,

@@ -53,7 +53,7 @@ impl Default for Settings {
         Settings {
             upload_url_ttl: Duration::minutes(30),
             max_state_bytes: 2 << 30,
-            operations: false,
+            operations: true,
             login_ports: (10000, 10010),
             max_configuration_bytes: 512 << 20,
         }

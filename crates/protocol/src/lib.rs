@@ -17,6 +17,7 @@ pub mod paths {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     Plan,
@@ -24,6 +25,7 @@ pub enum JobKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
     pub name: String,
     pub hostname: String,
@@ -35,17 +37,20 @@ pub struct RegisterRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     pub listener_id: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatRequest {
     /// Jobs the listener is running.
     pub running: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatResponse {
     /// Jobs to interrupt gracefully (terraform gets SIGINT).
     pub cancel: Vec<String>,
@@ -55,6 +60,7 @@ pub struct HeartbeatResponse {
 
 /// A claimed job, handed to a runner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobAssignment {
     pub job_id: String,
     pub kind: JobKind,
@@ -65,6 +71,7 @@ pub struct JobAssignment {
 
 /// Everything a runner needs to execute its job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSpec {
     pub job_id: String,
     pub kind: JobKind,
@@ -88,6 +95,7 @@ pub struct JobSpec {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     pub is_destroy: bool,
     pub refresh: bool,
@@ -100,6 +108,7 @@ pub struct Operation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VarFile {
     /// File name, for messages.
     pub name: String,
@@ -107,6 +116,7 @@ pub struct VarFile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerraformVar {
     pub key: String,
     pub value: String,
@@ -115,6 +125,7 @@ pub struct TerraformVar {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvVar {
     pub key: String,
     pub value: String,
@@ -122,6 +133,7 @@ pub struct EnvVar {
 
 /// The server's answer to a log upload: whether the runner must stop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogAck {
     pub cancel: bool,
     pub force_cancel: bool,
@@ -129,6 +141,7 @@ pub struct LogAck {
 
 /// How a job ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobOutcome {
     /// `finished`, `errored` or `canceled`.
     pub status: String,
@@ -149,6 +162,7 @@ pub struct JobOutcome {
 /// A new state version, as the runner announces it after an apply (then it PUTs the state to
 /// the returned upload URL, as the CLI does).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewState {
     pub serial: i64,
     pub lineage: String,
@@ -156,6 +170,7 @@ pub struct NewState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewStateResponse {
     pub state_version_id: String,
     pub upload_url: String,

@@ -1,13 +1,19 @@
 //! One module per resource; each exposes `router()` with its routes and their OpenAPI
 //! descriptions. [`crate::app`] assembles them.
 
+pub mod capabilities;
+pub mod configuration_versions;
 pub mod discovery;
 pub mod login;
 pub mod organizations;
+pub mod phases;
 pub mod projects;
+pub mod runner;
+pub mod runs;
 pub mod state_versions;
 pub mod tags;
 pub mod tokens;
-pub mod uploads;
 pub mod users;
+pub mod variable_sets;
+pub mod variables;
 pub mod workspaces;

@@ -418,14 +418,14 @@ async fn current(
     Ok(JsonApi::ok(document(&view, &params, &state.urls)))
 }
 
-fn stream_response(stream: terrace_storage::blob::BlobStream) -> Response {
+/// Streams a blob as the response body. Past the headers an error can only abort the
+/// transfer, so the client sees an incomplete body, never corrupt data passed off as whole.
+pub(crate) fn stream_response(stream: terrace_storage::blob::BlobStream, content_type: &'static str) -> Response {
     let body = HttpBody::from_stream(stream.map_err(|e| {
-        // Past the headers an error can only abort the transfer, so the client sees an
-        // incomplete body, never corrupt state passed off as whole.
-        tracing::error!(error = %e, "state download failed mid-stream");
+        tracing::error!(error = %e, "download failed mid-stream");
         std::io::Error::other(e.to_string())
     }));
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// The raw state, exactly as uploaded.
@@ -439,6 +439,7 @@ async fn download(
 ) -> ApiResult<Response> {
     Ok(stream_response(
         state.services.download_state(&caller, &id).await?,
+        "application/json",
     ))
 }
 
@@ -453,6 +454,7 @@ async fn download_json(
 ) -> ApiResult<Response> {
     Ok(stream_response(
         state.services.download_json_state(&caller, &id).await?,
+        "application/json",
     ))
 }
 
