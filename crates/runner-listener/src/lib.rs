@@ -1,3 +1,12 @@
-//! The runner listener. It will claim run jobs from the API over HTTP and execute them as
-//! local processes or Kubernetes Jobs; until remote execution lands it is an empty crate that
-//! keeps the workspace layout of the design.
+//! Remote execution for Terrace: the *listener* claims plan and apply jobs from the server
+//! over HTTP and starts a *runner* per job; the runner executes terraform and reports back.
+//! Both speak the job protocol of the `terrace-protocol` crate.
+//!
+//! * [`listener::run_listener`]: `terrace listener`.
+//! * [`runner::run_job`] / [`runner::run_job_from_env`]: `terrace runner` (and runner pods).
+//! * [`client`]: the protocol's HTTP client, for both roles.
+
+pub mod client;
+pub mod listener;
+mod process;
+pub mod runner;

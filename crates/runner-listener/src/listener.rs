@@ -1,0 +1,540 @@
+//! The listener: registers with the server, claims jobs (long polls) while it has capacity,
+//! starts a runner process per job, and heartbeats with the jobs it runs, relaying cancels.
+//!
+//! Everything happens in one event loop over a few in-flight requests (registration, claim,
+//! heartbeat) and the runners' exits, so nothing blocks anything else and an idle listener
+//! only waits on its long poll and its heartbeat timer. When the server is unreachable (it may
+//! be restarting) requests back off, up to 30 s apart.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::bail;
+use terrace_protocol::{
+    HeartbeatRequest, HeartbeatResponse, JobAssignment, JobOutcome, RegisterRequest,
+    RegisterResponse,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::client::{AgentClient, ClientResult};
+use crate::process::{describe_exit, signal_group, signal_process};
+use crate::runner::vars;
+
+#[derive(Clone)]
+pub struct ListenerConfig {
+    /// The server's base URL, e.g. `https://terrace.example:8443`.
+    pub server_url: String,
+    /// The agent token of the listener's pool.
+    pub agent_token: String,
+    /// A PEM file of extra CAs to trust; passed on to runners.
+    pub ca_file: Option<PathBuf>,
+    /// The listener's name, shown in the API.
+    pub name: String,
+    /// Jobs run at once.
+    pub capacity: u32,
+    /// `local` (runner processes on this machine); `kubernetes` is not implemented yet.
+    pub executor: String,
+    /// The program and arguments that start a runner (it reads `TERRACE_*` variables).
+    pub runner_command: Vec<String>,
+    /// Where runners make their job directories.
+    pub work_dir: PathBuf,
+    /// The default terraform binary, for runners.
+    pub terraform_bin: PathBuf,
+    /// Other terraform versions, for runners.
+    pub versions_dir: Option<PathBuf>,
+    pub heartbeat_interval: Duration,
+    /// How long one claim waits for a job (the server caps it at 30 s).
+    pub claim_wait: Duration,
+    /// On shutdown, how long runners get to stop after their SIGINT before they are killed.
+    pub grace_period: Duration,
+}
+
+impl ListenerConfig {
+    pub fn new(server_url: impl Into<String>, agent_token: impl Into<String>) -> ListenerConfig {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "terrace".to_string());
+        ListenerConfig {
+            server_url: server_url.into(),
+            agent_token: agent_token.into(),
+            ca_file: None,
+            name: hostname(),
+            capacity: 1,
+            executor: "local".to_string(),
+            runner_command: vec![exe, "runner".to_string()],
+            work_dir: std::env::temp_dir(),
+            terraform_bin: PathBuf::from("terraform"),
+            versions_dir: None,
+            heartbeat_interval: Duration::from_secs(10),
+            claim_wait: Duration::from_secs(25),
+            // The runner's own grace period for terraform, and time to report.
+            grace_period: crate::runner::DEFAULT_GRACE_PERIOD + Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for ListenerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerConfig")
+            .field("server_url", &self.server_url)
+            .field("agent_token", &"<redacted>")
+            .field("ca_file", &self.ca_file)
+            .field("name", &self.name)
+            .field("capacity", &self.capacity)
+            .field("executor", &self.executor)
+            .field("runner_command", &self.runner_command)
+            .field("work_dir", &self.work_dir)
+            .field("terraform_bin", &self.terraform_bin)
+            .field("versions_dir", &self.versions_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "terrace-listener".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+type Pending<T> = Option<Pin<Box<dyn Future<Output = T> + Send>>>;
+
+/// Waits for the pending request, if any (forever otherwise: guard with `is_some`).
+async fn next<T>(pending: &mut Pending<T>) -> T {
+    match pending {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Exponential backoff for an unreachable server: 1 s, 2 s, ... 30 s.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        self.0 = (self.0 + 1).min(6);
+        Duration::from_secs(1 << (self.0 - 1)).min(Duration::from_secs(30))
+    }
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
+/// A runner process and its job.
+struct Runner {
+    pid: u32,
+    token: String,
+    interrupted: bool,
+    killed: bool,
+}
+
+/// Runs the listener until `shutdown` completes; then stops claiming, interrupts the runners
+/// and waits for them (killing those that outlast the grace period).
+pub async fn run_listener(
+    config: ListenerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    if config.executor != "local" {
+        bail!(
+            "the {:?} executor is not supported yet (only \"local\")",
+            config.executor
+        );
+    }
+    if config.runner_command.is_empty() {
+        bail!("no runner command");
+    }
+    if config.capacity == 0 {
+        bail!("the capacity must be at least 1");
+    }
+    let client = AgentClient::new(
+        &config.server_url,
+        &config.agent_token,
+        config.ca_file.as_deref(),
+    )?;
+    let mut listener = Listener {
+        config,
+        client,
+        id: None,
+        runners: HashMap::new(),
+        reports: JoinSet::new(),
+        backoff: Backoff::default(),
+        retry_at: None,
+        shutting_down: false,
+        kill_at: None,
+    };
+    let result = listener.event_loop(shutdown).await;
+    // Reports of runners that died: give them a little time, they matter to their runs.
+    let reports = async { while listener.reports.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(30), reports)
+        .await
+        .is_err()
+    {
+        tracing::warn!("gave up reporting jobs whose runner died");
+    }
+    result
+}
+
+struct Listener {
+    config: ListenerConfig,
+    client: AgentClient,
+    id: Option<String>,
+    runners: HashMap<String, Runner>,
+    /// Reports for jobs whose runner died.
+    reports: JoinSet<()>,
+    backoff: Backoff,
+    /// No request until then: the server was unreachable.
+    retry_at: Option<Instant>,
+    shutting_down: bool,
+    /// When runners still running after the shutdown are killed.
+    kill_at: Option<Instant>,
+}
+
+/// Requests in flight, with the listener ID they were made with (it may register again).
+type Claim = Pending<(String, ClientResult<Option<JobAssignment>>)>;
+type Heartbeat = Pending<(String, ClientResult<HeartbeatResponse>)>;
+type Exit = (String, std::io::Result<ExitStatus>);
+
+impl Listener {
+    async fn event_loop(&mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let (exit_tx, mut exits) = mpsc::unbounded_channel::<Exit>();
+        let mut register: Pending<ClientResult<RegisterResponse>> = None;
+        let mut claim: Claim = None;
+        let mut heartbeat: Heartbeat = None;
+        let mut ticker = tokio::time::interval(self.config.heartbeat_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            if self.shutting_down && self.runners.is_empty() {
+                return Ok(());
+            }
+            let may_request = self.retry_at.is_none() && !self.shutting_down;
+            if self.id.is_none() && register.is_none() && may_request {
+                register = Some(self.register_request());
+            }
+            if claim.is_none() && may_request && self.runners.len() < self.config.capacity as usize
+            {
+                claim = self.claim_request();
+            }
+            tokio::select! {
+                () = &mut shutdown, if !self.shutting_down => {
+                    // A claim in flight is abandoned: should the server have handed it a job
+                    // meanwhile, that job is errored once its heartbeat times out.
+                    (claim, register) = (None, None);
+                    self.shut_down();
+                }
+                () = sleep_until(self.kill_at) => self.kill_lingering_runners(),
+                result = next(&mut register), if register.is_some() => {
+                    register = None;
+                    self.registered(result)?;
+                }
+                (id, result) = next(&mut claim), if claim.is_some() => {
+                    claim = None;
+                    match result {
+                        Ok(Some(job)) => {
+                            self.backoff.reset();
+                            self.start_runner(job, exit_tx.clone());
+                        }
+                        Ok(None) => self.backoff.reset(),
+                        Err(err) => self.request_failed("claim", &id, err)?,
+                    }
+                }
+                _ = ticker.tick(), if heartbeat.is_none() => heartbeat = self.heartbeat_request(),
+                (id, result) = next(&mut heartbeat), if heartbeat.is_some() => {
+                    heartbeat = None;
+                    match result {
+                        Ok(response) => self.act_on(response),
+                        Err(err) => self.request_failed("heartbeat", &id, err)?,
+                    }
+                }
+                () = sleep_until(self.retry_at) => self.retry_at = None,
+                Some((job_id, status)) = exits.recv() => self.runner_exited(job_id, status),
+            }
+        }
+    }
+
+    fn shut_down(&mut self) {
+        tracing::info!(
+            runners = self.runners.len(),
+            "shutting down: no more claims"
+        );
+        for runner in self.runners.values_mut() {
+            if !runner.interrupted {
+                signal_process(runner.pid, libc::SIGINT);
+                runner.interrupted = true;
+            }
+        }
+        self.shutting_down = true;
+        self.kill_at = Some(Instant::now() + self.config.grace_period);
+    }
+
+    fn kill_lingering_runners(&mut self) {
+        self.kill_at = None;
+        for (job_id, runner) in &mut self.runners {
+            if !runner.killed {
+                tracing::warn!(job = %job_id, "the runner outlasted the grace period: killing it");
+                signal_group(runner.pid, libc::SIGKILL);
+                runner.killed = true;
+            }
+        }
+    }
+
+    fn registered(&mut self, result: ClientResult<RegisterResponse>) -> anyhow::Result<()> {
+        match result {
+            Ok(registered) => {
+                tracing::info!(listener = %registered.listener_id, "registered");
+                self.id = Some(registered.listener_id);
+                self.backoff.reset();
+            }
+            Err(err) if err.is_transient() => {
+                let delay = self.backoff.next();
+                tracing::warn!(error = %err, ?delay, "cannot register; retrying");
+                self.retry_at = Some(Instant::now() + delay);
+            }
+            Err(err) => bail!("cannot register the listener: {err}"),
+        }
+        Ok(())
+    }
+
+    fn claim_request(&self) -> Claim {
+        let id = self.id.clone()?;
+        let (client, wait) = (self.client.clone(), self.config.claim_wait);
+        Some(Box::pin(async move {
+            let result = client.claim(&id, wait).await;
+            (id, result)
+        }))
+    }
+
+    fn heartbeat_request(&self) -> Heartbeat {
+        let id = self.id.clone()?;
+        let request = HeartbeatRequest {
+            running: self.runners.keys().cloned().collect(),
+        };
+        let client = self.client.clone();
+        Some(Box::pin(async move {
+            let result = client.heartbeat(&id, &request).await;
+            (id, result)
+        }))
+    }
+
+    fn register_request(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = ClientResult<RegisterResponse>> + Send>> {
+        let request = RegisterRequest {
+            name: self.config.name.clone(),
+            hostname: hostname(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            executor: self.config.executor.clone(),
+            capacity: self.config.capacity,
+        };
+        let client = self.client.clone();
+        Box::pin(async move { client.register(&request).await })
+    }
+
+    /// Backs off on transient errors; registers again if the server forgot the listener
+    /// (404: it was silent too long, e.g. across a server outage); gives up on a refused token.
+    fn request_failed(
+        &mut self,
+        what: &str,
+        listener_id: &str,
+        err: crate::client::ClientError,
+    ) -> anyhow::Result<()> {
+        match err.status() {
+            Some(404) => {
+                // Unless that was an earlier registration's request.
+                if self.id.as_deref() == Some(listener_id) {
+                    tracing::warn!(error = %err, "the server forgot this listener: registering again");
+                    self.id = None;
+                }
+            }
+            Some(401) | Some(403) => bail!("the server refused the agent token ({what}): {err}"),
+            _ => {
+                let delay = self.backoff.next();
+                tracing::warn!(error = %err, ?delay, "{what} failed; retrying");
+                self.retry_at = Some(Instant::now() + delay);
+            }
+        }
+        Ok(())
+    }
+
+    fn act_on(&mut self, response: HeartbeatResponse) {
+        for job_id in &response.cancel {
+            if let Some(runner) = self.runners.get_mut(job_id) {
+                // Once: a second signal would make the runner kill terraform.
+                if !runner.interrupted {
+                    tracing::info!(job = %job_id, "cancel requested: interrupting the runner");
+                    signal_process(runner.pid, libc::SIGINT);
+                    runner.interrupted = true;
+                }
+            }
+        }
+        for job_id in &response.force_cancel {
+            if let Some(runner) = self.runners.get_mut(job_id) {
+                if !runner.killed {
+                    tracing::info!(job = %job_id, "force-cancel requested: killing the runner");
+                    signal_group(runner.pid, libc::SIGKILL);
+                    runner.killed = true;
+                }
+            }
+        }
+    }
+
+    fn start_runner(&mut self, job: JobAssignment, exits: mpsc::UnboundedSender<Exit>) {
+        tracing::info!(job = %job.job_id, run = %job.run_id, kind = ?job.kind, "starting a runner");
+        let mut command = tokio::process::Command::new(&self.config.runner_command[0]);
+        command
+            .args(&self.config.runner_command[1..])
+            .env_clear()
+            .envs(runner_env(&self.config, &job.token))
+            .stdin(Stdio::null())
+            // Its own group: a terminal's Ctrl-C is for the listener, which relays it once.
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                tracing::error!(job = %job.job_id, error = %err, "cannot start a runner");
+                self.report(
+                    job.job_id,
+                    job.token,
+                    format!("the runner could not be started: {err}"),
+                );
+                return;
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let job_id = job.job_id.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = exits.send((job_id, status));
+        });
+        self.runners.insert(
+            job.job_id,
+            Runner {
+                pid,
+                token: job.token,
+                interrupted: false,
+                killed: false,
+            },
+        );
+    }
+
+    fn runner_exited(&mut self, job_id: String, status: std::io::Result<ExitStatus>) {
+        let Some(runner) = self.runners.remove(&job_id) else {
+            return;
+        };
+        let reason = match status {
+            Ok(status) if status.success() => {
+                tracing::info!(job = %job_id, "runner done");
+                return;
+            }
+            Ok(status) => format!("the runner exited with {}", describe_exit(&status)),
+            Err(err) => format!("the runner was lost: {err}"),
+        };
+        tracing::warn!(job = %job_id, %reason, "the runner did not finish its job");
+        self.report(job_id, runner.token, reason);
+    }
+
+    /// Reports a job errored for a runner that could not (with the job's token: if the job
+    /// ended meanwhile, the token is refused and there is nothing to do).
+    fn report(&mut self, job_id: String, token: String, reason: String) {
+        let client = self.client.job_client(&token);
+        self.reports.spawn(async move {
+            let outcome = JobOutcome {
+                status: "errored".into(),
+                error: Some(reason),
+                ..JobOutcome::default()
+            };
+            match client.finish(&outcome).await {
+                Ok(()) => tracing::info!(job = %job_id, "reported the job errored"),
+                Err(err) if matches!(err.status(), Some(401) | Some(409)) => {}
+                Err(err) => tracing::warn!(job = %job_id, error = %err, "cannot report the job"),
+            }
+        });
+    }
+}
+
+/// A runner's whole environment: what it needs and nothing else of the listener's (the
+/// agent token above all).
+fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        (vars::SERVER_URL.to_string(), config.server_url.clone()),
+        (vars::JOB_TOKEN.to_string(), job_token.to_string()),
+        (
+            vars::WORK_DIR.to_string(),
+            config.work_dir.display().to_string(),
+        ),
+        (
+            vars::TERRAFORM_BIN.to_string(),
+            config.terraform_bin.display().to_string(),
+        ),
+    ];
+    if let Some(ca) = &config.ca_file {
+        env.push((vars::CA_FILE.to_string(), ca.display().to_string()));
+    }
+    if let Some(dir) = &config.versions_dir {
+        env.push((
+            vars::TERRAFORM_VERSIONS_DIR.to_string(),
+            dir.display().to_string(),
+        ));
+    }
+    // PATH and HOME to work at all; RUST_LOG so its log follows the listener's settings.
+    for key in ["PATH", "HOME", "RUST_LOG"] {
+        if let Ok(value) = std::env::var(key) {
+            env.push((key.to_string(), value));
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_30_seconds() {
+        let mut b = Backoff::default();
+        let delays: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        b.reset();
+        assert_eq!(b.next().as_secs(), 1);
+    }
+
+    #[test]
+    fn runners_get_only_what_they_need() {
+        let mut config = ListenerConfig::new("https://t.example", "agent-secret");
+        config.ca_file = Some("/ca.pem".into());
+        let env = runner_env(&config, "job-token");
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        for key in &keys {
+            assert!(
+                key.starts_with("TERRACE_") || ["PATH", "HOME", "RUST_LOG"].contains(key),
+                "{key}"
+            );
+        }
+        assert!(env.iter().all(|(_, v)| !v.contains("agent-secret")));
+        assert!(env.contains(&("TERRACE_JOB_TOKEN".into(), "job-token".into())));
+        assert!(env.contains(&("TERRACE_CA_FILE".into(), "/ca.pem".into())));
+        assert!(!keys.contains(&"TERRACE_TERRAFORM_VERSIONS_DIR"));
+        assert!(!format!("{config:?}").contains("agent-secret"));
+    }
+}

@@ -1,0 +1,629 @@
+//! The steps of one job, in order: terraform binary, configuration, backend override, state,
+//! variables, environment, `init`, then the plan or the apply and what it produced.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use terrace_protocol::{artifacts, JobKind, JobSpec, NewState};
+use tokio::sync::watch;
+
+use super::env::{parallelism, terraform_env, BaseEnv};
+use super::logs::{raise, JobLog, Stop};
+use super::summary::{self, Counts};
+use super::terraform::{self, Command, Control, Finished, Output};
+use super::{slug, varfiles, version, RunnerConfig};
+use crate::client::{ClientError, JobClient};
+use crate::process::describe_exit;
+
+/// Replaces any `backend`/`cloud` block: terraform keeps the state in `terraform.tfstate`
+/// (notes §7.1). Override files merge in lexical order, so `zzz_` goes last.
+const OVERRIDE_FILE: &str = "zzz_terrace_override.tf";
+const OVERRIDE: &str = "# Written by the Terrace runner: the state is managed by Terrace.\n\
+                        terraform {\n  backend \"local\" {}\n}\n";
+const STATE_FILE: &str = "terraform.tfstate";
+const LOCK_FILE: &str = ".terraform.lock.hcl";
+
+/// What a successful job produced.
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub has_changes: bool,
+    pub counts: Counts,
+}
+
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The job failed: a short reason for the API (the log has the details).
+    Error(String),
+    /// The job was told to stop (or is gone).
+    Stopped,
+}
+
+type Step<T> = Result<T, Failure>;
+
+fn error(reason: impl Into<String>) -> Failure {
+    Failure::Error(reason.into())
+}
+
+/// The job's directory: everything outside `config` is the runner's.
+struct Dirs {
+    config: PathBuf,
+    vars: PathBuf,
+    home: PathBuf,
+    tmp: PathBuf,
+    cli_config: PathBuf,
+    tarball: PathBuf,
+    plan: PathBuf,
+}
+
+impl Dirs {
+    fn new(root: &Path) -> Dirs {
+        Dirs {
+            config: root.join("config"),
+            vars: root.join("vars"),
+            home: root.join("home"),
+            tmp: root.join("tmp"),
+            cli_config: root.join("terraformrc"),
+            tarball: root.join("configuration.tar.gz"),
+            plan: root.join("tfplan"),
+        }
+    }
+
+    fn create(&self) -> std::io::Result<()> {
+        for dir in [&self.config, &self.vars, &self.home, &self.tmp] {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Empty: no credentials, mirrors or plugin caches of anyone else's apply.
+        std::fs::write(&self.cli_config, "")
+    }
+}
+
+pub(crate) struct Job<'a> {
+    config: &'a RunnerConfig,
+    client: &'a JobClient,
+    spec: &'a JobSpec,
+    log: &'a JobLog,
+    stop: &'a watch::Sender<Stop>,
+    control: Control,
+    dirs: Dirs,
+    base: BaseEnv,
+    // Filled in as the job goes.
+    terraform: PathBuf,
+    working_dir: PathBuf,
+    env: BTreeMap<String, String>,
+    var_file_args: Vec<OsString>,
+    input_state_md5: Option<String>,
+}
+
+impl<'a> Job<'a> {
+    pub fn new(
+        config: &'a RunnerConfig,
+        client: &'a JobClient,
+        spec: &'a JobSpec,
+        log: &'a JobLog,
+        stop: &'a watch::Sender<Stop>,
+        stop_rx: watch::Receiver<Stop>,
+        root: &Path,
+    ) -> Job<'a> {
+        let dirs = Dirs::new(root);
+        let base = BaseEnv {
+            path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            home: dirs.home.clone(),
+            tmp: dirs.tmp.clone(),
+            cli_config: dirs.cli_config.clone(),
+        };
+        Job {
+            config,
+            client,
+            spec,
+            log,
+            stop,
+            control: Control {
+                stop: stop_rx,
+                grace: config.grace_period,
+            },
+            dirs,
+            base,
+            terraform: PathBuf::new(),
+            working_dir: PathBuf::new(),
+            env: BTreeMap::new(),
+            var_file_args: Vec::new(),
+            input_state_md5: None,
+        }
+    }
+
+    pub async fn execute(&mut self) -> Step<Report> {
+        self.dirs
+            .create()
+            .map_err(|e| error(format!("cannot prepare the job's directory: {e}")))?;
+        let selected = self.select_terraform().await;
+        match &selected {
+            Ok(reported) => {
+                self.log
+                    .preamble(Some(&reported.version), &reported.platform)
+                    .await
+            }
+            Err(_) => {
+                let platform = format!("{}_{}", std::env::consts::OS, go_arch());
+                self.log.preamble(None, &platform).await
+            }
+        }
+        selected?;
+        self.prepare().await?;
+        if self.spec.kind == JobKind::Apply {
+            self.fetch_plan().await?;
+        }
+        self.init().await?;
+        match self.spec.kind {
+            JobKind::Plan => self.plan().await,
+            JobKind::Apply => self.apply().await,
+        }
+    }
+
+    fn check_stop(&self) -> Step<()> {
+        if *self.stop.borrow() >= Stop::Cancel {
+            return Err(Failure::Stopped);
+        }
+        Ok(())
+    }
+
+    /// A failed request: a refused token means the job is gone.
+    fn request_failed(&self, what: &str, err: ClientError) -> Failure {
+        if matches!(err, ClientError::Unauthorized(_)) {
+            raise(self.stop, Stop::Gone);
+            return Failure::Stopped;
+        }
+        error(format!("{what}: {err}"))
+    }
+
+    async fn run(
+        &mut self,
+        args: &[&str],
+        extra: Vec<OsString>,
+        output: Output<'_>,
+    ) -> Step<Finished> {
+        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+        all.extend(extra);
+        let command = Command {
+            program: &self.terraform,
+            args: all,
+            dir: &self.working_dir,
+            env: &self.env,
+        };
+        terraform::run(command, output, &mut self.control)
+            .await
+            .map_err(|e| error(format!("cannot run terraform: {e}")))
+    }
+
+    /// The binary for the requested version, and what it says it is.
+    async fn select_terraform(&mut self) -> Step<version::Reported> {
+        let requested = &self.spec.terraform_version;
+        let choice = version::choose(requested, self.config.versions_dir.as_deref());
+        let (binary, must_be) = match choice {
+            version::Choice::Versioned(path) => (path, None),
+            version::Choice::Default { must_be } => {
+                let found = version::find_program(&self.config.terraform_bin, &self.base.path)
+                    .ok_or_else(|| {
+                        error(format!(
+                            "the terraform binary {} was not found",
+                            self.config.terraform_bin.display()
+                        ))
+                    })?;
+                (found, must_be)
+            }
+        };
+        self.terraform = binary;
+        self.working_dir = self.dirs.tmp.clone();
+        self.env = self.base.vars();
+        let done = self
+            .run(&["version", "-json"], vec![], Output::Split)
+            .await?;
+        let reported = version::parse_version_json(&done.stdout)
+            .filter(|_| done.status.success())
+            .ok_or_else(|| {
+                error(format!(
+                    "{} is not a working terraform binary ({})",
+                    self.terraform.display(),
+                    String::from_utf8_lossy(&done.stderr).trim()
+                ))
+            })?;
+        version::check_default(must_be.as_deref(), &reported.version).map_err(error)?;
+        Ok(reported)
+    }
+
+    /// Configuration, backend override, state, variable files and environment.
+    async fn prepare(&mut self) -> Step<()> {
+        self.check_stop()?;
+        self.client
+            .download_configuration(&self.dirs.tarball)
+            .await
+            .map_err(|e| self.request_failed("cannot download the configuration", e))?;
+        let (tarball, config) = (self.dirs.tarball.clone(), self.dirs.config.clone());
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&tarball)?;
+            slug::unpack(std::io::BufReader::new(file), &config)?;
+            std::fs::remove_file(&tarball)?;
+            anyhow::Ok(())
+        })
+        .await
+        .map_err(|e| error(format!("cannot unpack the configuration: {e}")))?
+        .map_err(|e| error(format!("cannot unpack the configuration: {e:#}")))?;
+        self.working_dir = slug::working_dir(&self.dirs.config, &self.spec.working_directory)
+            .map_err(|e| error(e.to_string()))?;
+
+        // A `.terraform/environment` from the tarball would select another workspace.
+        let _ = std::fs::remove_file(self.working_dir.join(".terraform/environment"));
+        replace_file(
+            &self.working_dir.join(OVERRIDE_FILE),
+            OVERRIDE.as_bytes(),
+            0o644,
+        )
+        .map_err(|e| error(format!("cannot write the backend override: {e}")))?;
+
+        self.check_stop()?;
+        let state = self
+            .client
+            .state()
+            .await
+            .map_err(|e| self.request_failed("cannot download the state", e))?;
+        let state_path = self.working_dir.join(STATE_FILE);
+        match state {
+            Some(bytes) => {
+                self.input_state_md5 = Some(md5_hex(&bytes));
+                replace_file(&state_path, &bytes, 0o600)
+                    .map_err(|e| error(format!("cannot write the state: {e}")))?;
+            }
+            // The workspace's state is the server's, never one that came in the tarball.
+            None => {
+                remove_if_present(&state_path)
+                    .map_err(|e| error(format!("cannot remove {STATE_FILE}: {e}")))?;
+            }
+        }
+        let _ = remove_if_present(&self.working_dir.join("terraform.tfstate.backup"));
+
+        self.write_var_files().await?;
+        let env = terraform_env(self.spec, &self.base);
+        for warning in &env.warnings {
+            self.log.note(warning.clone()).await;
+        }
+        self.env = env.vars;
+        Ok(())
+    }
+
+    async fn write_var_files(&mut self) -> Step<()> {
+        let mut names = Vec::new();
+        for (index, file) in self.spec.var_files.iter().enumerate() {
+            let rendered = varfiles::render(file);
+            for warning in &rendered.warnings {
+                self.log.note(warning.clone()).await;
+            }
+            if rendered.content.is_empty() {
+                continue;
+            }
+            let name = varfiles::file_name(&file.name, index, &names);
+            let path = self.dirs.vars.join(&name);
+            replace_file(&path, rendered.content.as_bytes(), 0o600)
+                .map_err(|e| error(format!("cannot write the variables: {e}")))?;
+            names.push(name);
+            let mut arg = OsString::from("-var-file=");
+            arg.push(&path);
+            self.var_file_args.push(arg);
+        }
+        Ok(())
+    }
+
+    /// The apply's inputs from the plan job: the plan file, and the lock file so that `init`
+    /// installs the providers the plan was made with.
+    async fn fetch_plan(&mut self) -> Step<()> {
+        self.check_stop()?;
+        let plan = self
+            .client
+            .artifact(artifacts::PLAN_FILE)
+            .await
+            .map_err(|e| self.request_failed("cannot download the plan", e))?
+            .ok_or_else(|| error("the run's plan has no plan file to apply"))?;
+        replace_file(&self.dirs.plan, &plan, 0o600)
+            .map_err(|e| error(format!("cannot write the plan: {e}")))?;
+        let lock = self
+            .client
+            .artifact(artifacts::LOCK_FILE)
+            .await
+            .map_err(|e| self.request_failed("cannot download the lock file", e))?;
+        if let Some(lock) = lock {
+            replace_file(&self.working_dir.join(LOCK_FILE), &lock, 0o644)
+                .map_err(|e| error(format!("cannot write the lock file: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// `terraform init`; its output goes to the log only if it fails.
+    async fn init(&mut self) -> Step<()> {
+        self.check_stop()?;
+        let done = self
+            .run(
+                &["init", "-input=false", "-no-color"],
+                vec![],
+                Output::Merged,
+            )
+            .await?;
+        if done.status.success() {
+            return Ok(());
+        }
+        self.check_stop()?;
+        self.log
+            .note(String::from_utf8_lossy(&done.stdout).into_owned())
+            .await;
+        Err(error(format!(
+            "terraform init failed ({})",
+            describe_exit(&done.status)
+        )))
+    }
+
+    fn output_flag(&self) -> &'static str {
+        if self.spec.structured_output {
+            "-json"
+        } else {
+            "-no-color"
+        }
+    }
+
+    fn parallelism_arg(&self) -> Option<OsString> {
+        parallelism(self.spec).map(|n| format!("-parallelism={n}").into())
+    }
+
+    async fn plan(&mut self) -> Step<Report> {
+        self.check_stop()?;
+        let op = &self.spec.operation;
+        let mut args: Vec<OsString> = Vec::new();
+        let mut out = OsString::from("-out=");
+        out.push(&self.dirs.plan);
+        args.push(out);
+        args.push(self.output_flag().into());
+        if op.is_destroy {
+            args.push("-destroy".into());
+        }
+        if op.refresh_only {
+            args.push("-refresh-only".into());
+        } else if !op.refresh {
+            args.push("-refresh=false".into());
+        }
+        for target in &op.target_addrs {
+            args.push(format!("-target={target}").into());
+        }
+        for replace in &op.replace_addrs {
+            args.push(format!("-replace={replace}").into());
+        }
+        args.extend(self.parallelism_arg());
+        args.extend(self.var_file_args.iter().cloned());
+        let log = self.log;
+        let mut ignore = |_: &str| {};
+        let done = self
+            .run(
+                &["plan", "-input=false", "-detailed-exitcode"],
+                args,
+                Output::Log {
+                    log,
+                    scan: &mut ignore,
+                },
+            )
+            .await?;
+        let has_changes = match done.status.code() {
+            Some(0) => false,
+            Some(2) => true,
+            _ => {
+                self.check_stop()?;
+                return Err(error(format!(
+                    "terraform plan failed ({})",
+                    describe_exit(&done.status)
+                )));
+            }
+        };
+        self.check_stop()?;
+
+        let plan_arg = self.dirs.plan.clone().into_os_string();
+        let plan_json = self.capture(&["show", "-json"], vec![plan_arg]).await?;
+        let counts = summary::plan_counts(&plan_json).map_err(|e| error(e.to_string()))?;
+        self.upload(artifacts::PLAN_JSON, plan_json).await?;
+        let schemas = self
+            .capture(&["providers", "schema", "-json"], vec![])
+            .await?;
+        self.upload(artifacts::PROVIDER_SCHEMAS, schemas).await?;
+        let plan = std::fs::read(&self.dirs.plan)
+            .map_err(|e| error(format!("cannot read the plan file: {e}")))?;
+        self.upload(artifacts::PLAN_FILE, plan).await?;
+        if let Ok(lock) = std::fs::read(self.working_dir.join(LOCK_FILE)) {
+            self.upload(artifacts::LOCK_FILE, lock).await?;
+        }
+        Ok(Report {
+            has_changes,
+            counts,
+        })
+    }
+
+    /// A terraform command's stdout (a JSON document); its stderr goes to the log if it fails.
+    async fn capture(&mut self, args: &[&str], extra: Vec<OsString>) -> Step<Vec<u8>> {
+        self.check_stop()?;
+        let done = self.run(args, extra, Output::Split).await?;
+        if done.status.success() {
+            return Ok(done.stdout);
+        }
+        self.check_stop()?;
+        self.log
+            .note(String::from_utf8_lossy(&done.stderr).into_owned())
+            .await;
+        Err(error(format!(
+            "terraform {} failed ({})",
+            args.join(" "),
+            describe_exit(&done.status)
+        )))
+    }
+
+    async fn upload(&self, name: &str, data: Vec<u8>) -> Step<()> {
+        self.client
+            .put_artifact(name, Bytes::from(data))
+            .await
+            .map_err(|e| self.request_failed(&format!("cannot upload the {name}"), e))
+    }
+
+    async fn apply(&mut self) -> Step<Report> {
+        self.check_stop()?;
+        let mut args: Vec<OsString> = vec![self.output_flag().into()];
+        args.extend(self.parallelism_arg());
+        args.extend(self.var_file_args.iter().cloned());
+        args.push(self.dirs.plan.clone().into_os_string());
+        let json = self.spec.structured_output;
+        let mut counts = None;
+        let mut scan = |line: &str| {
+            let found = if json {
+                summary::change_summary(line)
+            } else {
+                summary::text_summary(line)
+            };
+            if found.is_some() {
+                counts = found;
+            }
+        };
+        let log = self.log;
+        let done = self
+            .run(
+                &["apply", "-input=false"],
+                args,
+                Output::Log {
+                    log,
+                    scan: &mut scan,
+                },
+            )
+            .await?;
+        // Whatever happened, terraform may have changed resources: keep the state it wrote.
+        let saved = self.save_state().await;
+        if !done.status.success() {
+            self.check_stop()?;
+            return Err(error(format!(
+                "terraform apply failed ({})",
+                describe_exit(&done.status)
+            )));
+        }
+        saved?;
+        let counts = counts.unwrap_or_default();
+        Ok(Report {
+            has_changes: counts != Counts::default(),
+            counts,
+        })
+    }
+
+    /// Uploads `terraform.tfstate` if the apply changed it.
+    async fn save_state(&self) -> Step<()> {
+        if *self.stop.borrow() == Stop::Gone {
+            return Err(Failure::Stopped);
+        }
+        let bytes = match std::fs::read(self.working_dir.join(STATE_FILE)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(error(format!("cannot read the new state: {e}"))),
+        };
+        let md5 = md5_hex(&bytes);
+        if self.input_state_md5.as_deref() == Some(md5.as_str()) {
+            return Ok(());
+        }
+        let new = new_state(&bytes, md5).map_err(error)?;
+        let created = self
+            .client
+            .create_state_version(&new)
+            .await
+            .map_err(|e| self.request_failed("cannot save the new state", e))?;
+        self.client
+            .upload_state(&created.upload_url, Bytes::from(bytes))
+            .await
+            .map_err(|e| self.request_failed("cannot upload the new state", e))?;
+        tracing::info!(state_version = %created.state_version_id, serial = new.serial, "new state saved");
+        Ok(())
+    }
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// Serial and lineage from a state file.
+fn new_state(bytes: &[u8], md5: String) -> Result<NewState, String> {
+    let state: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("terraform wrote an invalid state: {e}"))?;
+    let serial = state
+        .get("serial")
+        .and_then(|v| v.as_i64())
+        .ok_or("terraform wrote a state without a serial")?;
+    let lineage = state
+        .get("lineage")
+        .and_then(|v| v.as_str())
+        .ok_or("terraform wrote a state without a lineage")?
+        .to_string();
+    Ok(NewState {
+        serial,
+        lineage,
+        md5,
+    })
+}
+
+/// Writes a new file in place of whatever is there (never through a symlink).
+fn replace_file(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    remove_if_present(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Go's name for the architecture, as terraform prints it (`linux_amd64`).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_metadata() {
+        let state = br#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"abc-123","outputs":{},"resources":[]}"#;
+        let new = new_state(state, md5_hex(state)).unwrap();
+        assert_eq!(new.serial, 3);
+        assert_eq!(new.lineage, "abc-123");
+        assert_eq!(new.md5.len(), 32);
+        assert!(new_state(b"{}", String::new()).is_err());
+        assert!(new_state(b"nope", String::new()).is_err());
+    }
+
+    #[test]
+    fn files_are_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("terraform.tfstate");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        replace_file(&link, b"state", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "state");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&link).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

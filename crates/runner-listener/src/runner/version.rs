@@ -1,0 +1,220 @@
+//! Which terraform binary runs a job. A workspace asks for `latest`, an exact version or a
+//! constraint. An exact version is looked up in the versions directory
+//! (`<dir>/<version>/terraform` or `<dir>/terraform_<version>`); otherwise the default binary
+//! runs, and an exact request it does not satisfy fails the job with a clear message rather
+//! than silently running another version. Constraints are left to the default binary (the
+//! server resolves them when it can).
+
+use std::path::{Path, PathBuf};
+
+/// Where to look for a binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// A binary of exactly the requested version.
+    Versioned(PathBuf),
+    /// The default binary; `Some(v)` if it must be version `v`.
+    Default { must_be: Option<String> },
+}
+
+/// The version if `requested` names exactly one: `1.11.4`, `v1.11.4`, `=1.11.4`,
+/// `1.12.0-alpha20250101`.
+pub(crate) fn exact_version(requested: &str) -> Option<&str> {
+    let v = requested.trim();
+    let v = v.strip_prefix('=').unwrap_or(v).trim_start();
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let (core, pre) = match v.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
+    if parts.len() != 3 || !parts.iter().all(numeric) {
+        return None;
+    }
+    if let Some(pre) = pre {
+        let ok = !pre.is_empty()
+            && pre
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !ok {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+/// Picks the binary for `requested`, looking in `versions_dir` for an exact version.
+pub(crate) fn choose(requested: &str, versions_dir: Option<&Path>) -> Choice {
+    let Some(version) = exact_version(requested) else {
+        return Choice::Default { must_be: None };
+    };
+    if let Some(dir) = versions_dir {
+        for candidate in [
+            dir.join(version).join("terraform"),
+            dir.join(format!("terraform_{version}")),
+        ] {
+            if is_executable(&candidate) {
+                return Choice::Versioned(candidate);
+            }
+        }
+    }
+    Choice::Default {
+        must_be: Some(version.to_string()),
+    }
+}
+
+/// Checks the default binary's version against the requested one.
+pub(crate) fn check_default(must_be: Option<&str>, actual: &str) -> Result<(), String> {
+    match must_be {
+        Some(wanted) if wanted != actual => Err(format!(
+            "Terraform {wanted} is not available on this runner (it has {actual})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Finds `program` on `path` (a PATH value) unless it already names a file.
+pub(crate) fn find_program(program: &Path, path: &str) -> Option<PathBuf> {
+    if program.components().count() > 1 || program.is_absolute() {
+        return is_executable(program).then(|| program.to_path_buf());
+    }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// What `terraform version -json` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reported {
+    pub version: String,
+    pub platform: String,
+}
+
+pub(crate) fn parse_version_json(output: &[u8]) -> Option<Reported> {
+    let doc: serde_json::Value = serde_json::from_slice(output).ok()?;
+    Some(Reported {
+        version: doc.get("terraform_version")?.as_str()?.to_string(),
+        platform: doc
+            .get("platform")
+            .and_then(|p| p.as_str())
+            .unwrap_or("unknown")
+            .to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn executable(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn exact_versions() {
+        assert_eq!(exact_version("1.11.4"), Some("1.11.4"));
+        assert_eq!(exact_version("v1.11.4"), Some("1.11.4"));
+        assert_eq!(exact_version("= 1.11.4"), Some("1.11.4"));
+        assert_eq!(
+            exact_version("1.12.0-alpha20250101"),
+            Some("1.12.0-alpha20250101")
+        );
+        for not_exact in [
+            "latest",
+            "",
+            "~> 1.11",
+            ">= 1.0",
+            "1.11",
+            "1.11.x",
+            "1.11.4, < 2",
+            "1..4",
+        ] {
+            assert_eq!(exact_version(not_exact), None, "{not_exact}");
+        }
+    }
+
+    #[test]
+    fn versions_dir_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        executable(&dir.path().join("1.9.0/terraform"));
+        executable(&dir.path().join("terraform_1.10.5"));
+        // Present but not executable: ignored.
+        std::fs::write(dir.path().join("terraform_1.8.0"), "").unwrap();
+
+        assert_eq!(
+            choose("1.9.0", Some(dir.path())),
+            Choice::Versioned(dir.path().join("1.9.0/terraform"))
+        );
+        assert_eq!(
+            choose("v1.10.5", Some(dir.path())),
+            Choice::Versioned(dir.path().join("terraform_1.10.5"))
+        );
+        assert_eq!(
+            choose("1.8.0", Some(dir.path())),
+            Choice::Default {
+                must_be: Some("1.8.0".into())
+            }
+        );
+        assert_eq!(
+            choose("latest", Some(dir.path())),
+            Choice::Default { must_be: None }
+        );
+        assert_eq!(
+            choose("~> 1.9.0", Some(dir.path())),
+            Choice::Default { must_be: None }
+        );
+        assert_eq!(
+            choose("1.11.4", None),
+            Choice::Default {
+                must_be: Some("1.11.4".into())
+            }
+        );
+    }
+
+    #[test]
+    fn the_default_binary_must_match_an_exact_request() {
+        assert!(check_default(None, "1.11.4").is_ok());
+        assert!(check_default(Some("1.11.4"), "1.11.4").is_ok());
+        assert_eq!(
+            check_default(Some("1.5.7"), "1.11.4").unwrap_err(),
+            "Terraform 1.5.7 is not available on this runner (it has 1.11.4)"
+        );
+    }
+
+    #[test]
+    fn programs_are_found_on_path() {
+        let dir = tempfile::tempdir().unwrap();
+        executable(&dir.path().join("bin/terraform"));
+        let path = format!("/nonexistent:{}", dir.path().join("bin").display());
+        assert_eq!(
+            find_program(Path::new("terraform"), &path),
+            Some(dir.path().join("bin/terraform"))
+        );
+        assert_eq!(find_program(Path::new("terraform"), "/nonexistent"), None);
+        let absolute = dir.path().join("bin/terraform");
+        assert_eq!(find_program(&absolute, ""), Some(absolute.clone()));
+    }
+
+    #[test]
+    fn version_json() {
+        let out = br#"{"terraform_version":"1.11.4","platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}"#;
+        assert_eq!(
+            parse_version_json(out),
+            Some(Reported {
+                version: "1.11.4".into(),
+                platform: "linux_amd64".into()
+            })
+        );
+        assert_eq!(parse_version_json(b"Terraform v1.11.4"), None);
+    }
+}

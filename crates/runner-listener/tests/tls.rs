@@ -1,0 +1,84 @@
+//! The client over TLS: a server whose certificate comes from a private CA is trusted only
+//! when that CA is given (as the server's local CA is, to its built-in listener).
+
+mod support;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use support::{job, Fake};
+use terrace_protocol::{JobKind, JobSpec, Operation};
+use terrace_runner_listener::client::{ClientError, JobClient};
+
+/// A CA (PEM) and a certificate and key for 127.0.0.1 signed by it.
+fn certificates() -> (String, String, String) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Terrace test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn a_private_ca_is_trusted_only_when_given() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (ca_pem, cert_pem, key_pem) = certificates();
+    let mut fake = Fake::default();
+    let spec = JobSpec {
+        job_id: "plan-1".into(),
+        kind: JobKind::Plan,
+        run_id: "run-1".into(),
+        workspace_id: "ws-1".into(),
+        workspace_name: "app".into(),
+        organization: "acme".into(),
+        working_directory: String::new(),
+        terraform_version: "latest".into(),
+        operation: Operation::default(),
+        structured_output: true,
+        var_files: vec![],
+        env: vec![],
+        has_state: false,
+    };
+    fake.jobs.insert("token".into(), job(spec));
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(fake));
+    let app = support::router(shared.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert_pem.into_bytes(),
+        key_pem.into_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        axum_server::from_tcp_rustls(listener, tls)
+            .serve(app.into_make_service())
+            .await
+            .unwrap()
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let trusting = JobClient::new(&url, "token", Some(&ca_file)).unwrap();
+    assert_eq!(trusting.spec().await.unwrap().job_id, "plan-1");
+
+    // Refused at once: no retries for a certificate that will not change.
+    let untrusting = JobClient::new(&url, "token", None).unwrap();
+    let started = std::time::Instant::now();
+    match untrusting.spec().await {
+        Err(ClientError::Tls(detail)) => {
+            assert!(detail.contains("certificate"), "{detail}")
+        }
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let missing = dir.path().join("missing.pem");
+    assert!(JobClient::new(&url, "token", Some(&missing)).is_err());
+}
