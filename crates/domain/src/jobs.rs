@@ -11,12 +11,12 @@ use futures::Stream;
 use terrace_auth::secret;
 use terrace_protocol::{
     artifacts, EnvVar, HeartbeatResponse, JobAssignment, JobKind, JobOutcome, JobSpec, LogAck,
-    NewState, NewStateResponse, Operation, RegisterRequest, TerraformVar, VarFile,
+    NewState, Operation, RegisterRequest, TerraformVar, VarFile,
 };
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
-    Listener, PhaseKind, PhaseStatus, Run, RunPhase, Token, TokenKind, Variable, VariableCategory,
-    VariableSet, Workspace,
+    Listener, PageRequest, PhaseKind, PhaseStatus, Run, RunPhase, Token, TokenKind, Variable,
+    VariableCategory, VariableSet, Workspace,
 };
 use terrace_storage::store::VariableOwner;
 use terrace_storage::{clock, ids};
@@ -36,6 +36,9 @@ pub(crate) fn artifact_key(ws_id: &str, run_id: &str, name: &str) -> String {
     format!("{}runs/{run_id}/{name}", workspace_prefix(ws_id))
 }
 
+/// The description of the built-in listeners' tokens.
+const BUILTIN_LISTENER: &str = "built-in listener";
+
 impl Services {
     /// The pool an agent caller belongs to (`None`: the built-in listener's).
     fn agent_pool(caller: &Caller) -> DomainResult<Option<String>> {
@@ -47,21 +50,56 @@ impl Services {
         }
     }
 
-    /// A fresh agent token for the server's own (built-in) listener. Tokens of earlier
-    /// starts expire on their own.
+    /// A fresh agent token for the server's own (built-in) listener. It does not expire: a
+    /// server runs for months. Instead each start removes the built-in tokens of listeners
+    /// that have been silent for a day (earlier starts, replicas gone), while every replica
+    /// that runs keeps its own alive by heartbeating with it.
     pub async fn issue_server_agent_token(&self) -> DomainResult<String> {
+        let stale = clock::now() - Duration::days(1);
+        let mut page = PageRequest {
+            number: 1,
+            size: 100,
+        };
+        let mut silent = Vec::new();
+        loop {
+            let found = self
+                .store
+                .list_tokens(TokenKind::Agent, crate::tokens::SERVER_POOL, page)
+                .await?;
+            silent.extend(
+                found
+                    .items
+                    .iter()
+                    .filter(|t| t.description.as_deref() == Some(BUILTIN_LISTENER))
+                    .filter(|t| t.last_used_at.unwrap_or(t.created_at) < stale)
+                    .map(|t| t.id.clone()),
+            );
+            if u64::from(page.number) * u64::from(page.size) >= found.total {
+                break;
+            }
+            page.number += 1;
+        }
+        for id in silent {
+            self.store.delete_token(&id).await?;
+        }
+        self.issue_listener_token(BUILTIN_LISTENER).await
+    }
+
+    /// An agent token for listeners of the server's own pool (`terrace listener` next to the
+    /// servers, e.g. in the same cluster). Like the built-in one it does not expire.
+    pub async fn issue_listener_token(&self, description: &str) -> DomainResult<String> {
         let token = secret::new_token();
         self.store
             .create_token(&Token {
                 id: ids::new_id(ids::TOKEN),
                 kind: TokenKind::Agent,
                 owner_id: crate::tokens::SERVER_POOL.into(),
-                description: Some("built-in listener".into()),
+                description: Some(description.into()),
                 secret_hash: secret::hash(&token),
                 created_by: None,
                 created_at: clock::now(),
                 last_used_at: None,
-                expires_at: Some(clock::now() + Duration::days(30)),
+                expires_at: None,
             })
             .await?;
         Ok(token)
@@ -535,6 +573,10 @@ impl Services {
                     }
                     other => other.into(),
                 })?;
+        } else {
+            // An empty chunk is a runner polling for cancels: alive, even when no listener
+            // heartbeats for it (a runner pod).
+            self.store.touch_job(&job.id, clock::now()).await?;
         }
         Ok(LogAck {
             cancel: job.cancel_requested,
@@ -542,13 +584,14 @@ impl Services {
         })
     }
 
-    /// Announces the state an apply produced; the runner then uploads it to the URL, as the
-    /// CLI does. The run holds the workspace lock, so the write is the run's.
+    /// Announces the state an apply produced; the runner then uploads it through the
+    /// returned capability, as the CLI does. The run holds the workspace lock, so the write
+    /// is the run's. Returns the state version's ID and the upload capability.
     pub async fn create_job_state(
         &self,
         caller: &Caller,
         new: NewState,
-    ) -> DomainResult<NewStateResponse> {
+    ) -> DomainResult<(String, String)> {
         let (job, run, ws) = self.current_job(caller).await?;
         if job.kind != PhaseKind::Apply {
             return Err(DomainError::Conflict("only an apply writes state".into()));
@@ -570,10 +613,7 @@ impl Services {
         let upload = view
             .upload
             .ok_or_else(|| DomainError::Conflict("the state version is not pending".into()))?;
-        Ok(NewStateResponse {
-            state_version_id: view.state_version.id,
-            upload_url: upload.state,
-        })
+        Ok((view.state_version.id, upload.state))
     }
 
     /// The runner's report that its job ended.

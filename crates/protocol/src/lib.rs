@@ -173,6 +173,8 @@ pub struct NewState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewStateResponse {
     pub state_version_id: String,
+    /// Where to PUT the raw state (no credentials: the URL is the capability). Relative to
+    /// the server URL the runner uses.
     pub upload_url: String,
 }
 

@@ -79,6 +79,20 @@ text_enum!(
 );
 
 text_enum!(
+    /// What a run does, as `filter[operation]` names it. Each run has one: the first of
+    /// plan-only, saved plan, refresh-only, destroy, empty apply that applies to it, else
+    /// plan and apply.
+    RunOperation {
+        PlanOnly => "plan_only",
+        SavePlan => "save_plan",
+        RefreshOnly => "refresh_only",
+        Destroy => "destroy",
+        EmptyApply => "empty_apply",
+        PlanAndApply => "plan_and_apply",
+    }
+);
+
+text_enum!(
     /// Who holds a workspace lock.
     LockHolderKind { User => "users", Run => "runs", Team => "teams" }
 );

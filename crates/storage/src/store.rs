@@ -308,8 +308,9 @@ pub struct RunFilter {
     pub organization_id: Option<String>,
     /// Only these statuses (all when empty).
     pub statuses: Vec<RunStatus>,
-    /// Include plan-only runs (lists hide them unless asked).
-    pub include_plan_only: bool,
+    /// Only runs doing one of these; when empty, every operation but plan-only (lists hide
+    /// speculative runs unless asked, as HCP Terraform does).
+    pub operations: Vec<RunOperation>,
 }
 
 #[async_trait]
@@ -364,6 +365,8 @@ pub trait JobStore {
         job_ids: &[String],
         at: DateTime<Utc>,
     ) -> StorageResult<()>;
+    /// Records that a running job's runner is alive (it polled without log to send).
+    async fn touch_job(&self, job_id: &str, at: DateTime<Utc>) -> StorageResult<()>;
     /// Running jobs whose last sign of life is older than `before`.
     async fn stale_jobs(&self, before: DateTime<Utc>) -> StorageResult<Vec<RunPhase>>;
     /// Jobs of the listener that must stop.

@@ -252,6 +252,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         lock_reason: None,
         locked_at: None,
         current_state_version_id: None,
+        current_run_id: None,
         resource_count: 0,
         created_at: at,
         updated_at: at,

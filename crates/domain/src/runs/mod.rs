@@ -26,7 +26,8 @@ use terrace_auth::policy::{Access, Action};
 use terrace_protocol::JobOutcome;
 use terrace_storage::model::{
     ConfigurationStatus, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page,
-    PageRequest, PhaseKind, PhaseStatus, Run, RunEvent, RunPhase, RunStatus, Workspace,
+    PageRequest, PhaseKind, PhaseStatus, Run, RunEvent, RunOperation, RunPhase, RunStatus,
+    Workspace,
 };
 use terrace_storage::store::RunFilter;
 use terrace_storage::{clock, ids};
@@ -374,7 +375,7 @@ impl Services {
         caller: &Caller,
         scope: RunScope<'_>,
         statuses: Vec<RunStatus>,
-        include_plan_only: bool,
+        operations: Vec<RunOperation>,
         page: PageRequest,
     ) -> DomainResult<Page<RunView>> {
         let (filter, ws, org, access) = match scope {
@@ -403,7 +404,7 @@ impl Services {
         };
         let filter = RunFilter {
             statuses,
-            include_plan_only,
+            operations,
             ..filter
         };
         let found = self.store.list_runs(&filter, page).await?;
@@ -438,7 +439,7 @@ impl Services {
                 caller,
                 RunScope::Organization(org_name),
                 statuses,
-                true,
+                RunOperation::ALL.to_vec(),
                 PageRequest {
                     number: 1,
                     size: 1000,

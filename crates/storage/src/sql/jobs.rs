@@ -68,6 +68,19 @@ impl JobStore for SqlStore {
         })
     }
 
+    async fn touch_job(&self, job_id: &str, at: DateTime<Utc>) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "UPDATE run_phases SET heartbeat_at = $2 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(job_id)
+            .bind(at)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
     async fn stale_jobs(&self, before: DateTime<Utc>) -> StorageResult<Vec<RunPhase>> {
         let sql = format!(
             "SELECT {PHASE_COLUMNS} FROM run_phases WHERE status = 'running' AND heartbeat_at < $1"

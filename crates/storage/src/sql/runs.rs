@@ -145,8 +145,19 @@ impl RunStore for SqlStore {
                     }
                     qb.push(")");
                 }
-                if !filter.include_plan_only {
+                if filter.operations.is_empty() {
                     qb.push(" AND plan_only = FALSE");
+                } else {
+                    qb.push(
+                        " AND CASE WHEN plan_only THEN 'plan_only' WHEN save_plan THEN 'save_plan' \
+                         WHEN refresh_only THEN 'refresh_only' WHEN is_destroy THEN 'destroy' \
+                         WHEN allow_empty_apply THEN 'empty_apply' ELSE 'plan_and_apply' END IN (",
+                    );
+                    let mut list = qb.separated(", ");
+                    for operation in &filter.operations {
+                        list.push_bind(operation.as_str());
+                    }
+                    qb.push(")");
                 }
             };
             let mut list = QueryBuilder::new(format!("SELECT {RUN_COLUMNS}"));
