@@ -1,6 +1,8 @@
-//! The `terrace` command line: `serve`, and `admin` commands that scripts use to create users
-//! and tokens without a browser.
+//! The `terrace` command line: `serve`; `listener` and `runner`, which execute runs away from
+//! the server; and `admin` commands that scripts use to create users and tokens without a
+//! browser.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -27,11 +29,46 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Claim runs from Terrace servers and execute them on this machine.
+    Listener(ListenerArgs),
+    /// Execute one job; listeners start it with TERRACE_SERVER_URL, TERRACE_JOB_TOKEN and
+    /// the other TERRACE_* variables of a runner.
+    Runner,
     /// Administrative tasks on the database.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct ListenerArgs {
+    /// The server's URL, e.g. https://terrace.example.com.
+    #[arg(long, env = "TERRACE_SERVER_URL")]
+    server_url: String,
+    /// The listener's agent token (`terrace admin listener-token`).
+    #[arg(long, env = "TERRACE_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// A PEM file of CAs to trust besides the system's (the server's local CA, say).
+    #[arg(long, env = "TERRACE_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// The name the server shows for this listener [default: the hostname].
+    #[arg(long, env = "TERRACE_LISTENER_NAME")]
+    name: Option<String>,
+    /// Runs executed at once.
+    #[arg(long, env = "TERRACE_LISTENER_CAPACITY", default_value_t = 1)]
+    capacity: u32,
+    /// The terraform (or tofu) binary runs use unless they ask for another version.
+    #[arg(long, env = "TERRACE_TERRAFORM_BIN", default_value = "terraform")]
+    terraform_bin: PathBuf,
+    /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
+    #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
+    terraform_versions_dir: Option<PathBuf>,
+    /// Where runs get their temporary directories [default: the system's temporary directory].
+    #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    #[arg(long, env = "TERRACE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,6 +85,14 @@ enum AdminCommand {
     },
     /// Print a new encryption key (for --encryption-key).
     GenerateKey,
+    /// Create an agent token for `terrace listener` processes that execute the server's own
+    /// runs (next to the servers, in the same network), and print it.
+    ListenerToken {
+        #[arg(long, default_value = "listener")]
+        description: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,13 +142,45 @@ pub async fn run(cli: Cli) -> Result<()> {
             init_logging(&config.log_format);
             crate::server::serve(config).await
         }
+        Command::Listener(args) => {
+            init_logging(&args.log_format);
+            listener(args).await
+        }
+        Command::Runner => {
+            init_logging("text");
+            terrace_runner_listener::runner::run_job_from_env().await
+        }
         Command::Admin { command } => admin(command).await,
     }
+}
+
+async fn listener(args: ListenerArgs) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config =
+        terrace_runner_listener::listener::ListenerConfig::new(args.server_url, args.token);
+    config.ca_file = args.ca_file;
+    if let Some(name) = args.name {
+        config.name = name;
+    }
+    config.capacity = args.capacity;
+    config.terraform_bin = args.terraform_bin;
+    config.versions_dir = args.terraform_versions_dir;
+    if let Some(dir) = args.work_dir {
+        config.work_dir = dir;
+    }
+    terrace_runner_listener::listener::run_listener(config, crate::server::shutdown_signal()).await
 }
 
 async fn admin(command: AdminCommand) -> Result<()> {
     match command {
         AdminCommand::GenerateKey => println!("{}", Keyring::generate_key()),
+        AdminCommand::ListenerToken {
+            description,
+            database,
+        } => {
+            let services = admin_services(&database).await?;
+            println!("{}", services.issue_listener_token(&description).await?);
+        }
         AdminCommand::User {
             command:
                 UserCommand::Create {

@@ -84,6 +84,29 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "TERRACE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    #[command(flatten)]
+    pub listener: BuiltinListenerArgs,
+}
+
+/// The runner listener built into `terrace serve`, which executes runs on this machine.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BuiltinListenerArgs {
+    /// Do not execute runs in this process (separate listeners or agents do it).
+    #[arg(long, env = "TERRACE_NO_LISTENER")]
+    pub no_listener: bool,
+    /// Runs executed at once by this server [default: 2].
+    #[arg(long, env = "TERRACE_LISTENER_CAPACITY", value_name = "N")]
+    pub listener_capacity: Option<u32>,
+    /// The terraform (or tofu) binary runs use unless they ask for another version
+    /// [default: terraform, from PATH].
+    #[arg(long, env = "TERRACE_TERRAFORM_BIN", value_name = "PATH")]
+    pub terraform_bin: Option<PathBuf>,
+    /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
+    #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
+    pub terraform_versions_dir: Option<PathBuf>,
+    /// Where runs get their temporary directories [default: DATA_DIR/work].
+    #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -111,6 +134,11 @@ struct FileConfig {
     encryption_key_file: Option<PathBuf>,
     upload_url_ttl_seconds: Option<i64>,
     max_state_megabytes: Option<u64>,
+    listener: Option<bool>,
+    listener_capacity: Option<u32>,
+    terraform_bin: Option<PathBuf>,
+    terraform_versions_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -158,6 +186,16 @@ pub struct ServerConfig {
     pub upload_url_ttl_seconds: i64,
     pub max_state_bytes: u64,
     pub log_format: String,
+    /// `None` when this server executes no runs itself.
+    pub listener: Option<BuiltinListener>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltinListener {
+    pub capacity: u32,
+    pub terraform_bin: PathBuf,
+    pub versions_dir: Option<PathBuf>,
+    pub work_dir: PathBuf,
 }
 
 impl DatabaseConfig {
@@ -263,6 +301,7 @@ impl ServerConfig {
             (_, Some(path)) => Some(read_secret(Path::new(&path))?),
             _ => None,
         };
+        let listener = BuiltinListener::resolve(&args.listener, &file, &database.data_dir)?;
         Ok(ServerConfig {
             database,
             listen,
@@ -275,7 +314,44 @@ impl ServerConfig {
             upload_url_ttl_seconds: file.upload_url_ttl_seconds.unwrap_or(1800).max(1),
             max_state_bytes: file.max_state_megabytes.unwrap_or(2048).max(1) << 20,
             log_format: args.log_format.clone(),
+            listener,
         })
+    }
+}
+
+impl BuiltinListener {
+    fn resolve(
+        args: &BuiltinListenerArgs,
+        file: &FileConfig,
+        data_dir: &Path,
+    ) -> Result<Option<BuiltinListener>> {
+        if args.no_listener || file.listener == Some(false) {
+            return Ok(None);
+        }
+        let capacity = args
+            .listener_capacity
+            .or(file.listener_capacity)
+            .unwrap_or(2);
+        if capacity == 0 {
+            bail!("--listener-capacity must be at least 1 (use --no-listener to execute no runs)");
+        }
+        Ok(Some(BuiltinListener {
+            capacity,
+            terraform_bin: args
+                .terraform_bin
+                .clone()
+                .or_else(|| file.terraform_bin.clone())
+                .unwrap_or_else(|| PathBuf::from("terraform")),
+            versions_dir: args
+                .terraform_versions_dir
+                .clone()
+                .or_else(|| file.terraform_versions_dir.clone()),
+            work_dir: args
+                .work_dir
+                .clone()
+                .or_else(|| file.work_dir.clone())
+                .unwrap_or_else(|| data_dir.join("work")),
+        }))
     }
 }
 

@@ -29,3 +29,17 @@ impl FromRequestParts<AppState> for Auth {
         Ok(Auth(state.services.authenticate(token).await?))
     }
 }
+
+/// Typed query parameters; a malformed query string gets a JSON:API 400 saying what is
+/// wrong (axum's own `Query` answers in plain text).
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map(Query)
+            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
+    }
+}

@@ -1,8 +1,11 @@
-//! `terrace serve`: open the database and blob store, set up on first start, and serve over
-//! TLS (or plain HTTP behind a proxy) until told to stop.
+//! `terrace serve`: open the database and blob store, set up on first start, start the
+//! built-in runner listener, and serve over TLS (or plain HTTP behind a proxy) until told to
+//! stop. On SIGINT/SIGTERM the listener stops first (its runs are interrupted and report
+//! how they ended), then the HTTP server drains.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +15,17 @@ use terrace_domain::{Services, Settings};
 use terrace_storage::blob::{BlobStore, Keyring};
 use terrace_storage::sql::{redact_url, Backend};
 use terrace_storage::SqlStore;
+use tokio::sync::watch;
 
 use crate::app::{self, AppState};
-use crate::config::{ServerConfig, TlsMode};
+use crate::config::{BuiltinListener, ServerConfig, TlsMode};
 use crate::pages::Pages;
 use crate::tls::{self, LocalCa};
 use crate::urls::Urls;
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How often this replica looks for jobs whose listener stopped heartbeating.
+const REAP_INTERVAL: Duration = Duration::from_secs(15);
 
 pub async fn serve(config: ServerConfig) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -70,41 +76,67 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         pages: Arc::new(Pages::new()),
     };
     let router = app::router(state);
-    tokio::spawn(purge_expired_logins(services));
+    tokio::spawn(purge_expired_logins(services.clone()));
+    tokio::spawn(reap_stale_jobs(services.clone()));
 
-    match &config.tls {
-        TlsMode::Off => {
-            print_banner(&config, &urls, None, bootstrapped.as_ref());
+    let (cert_and_key, local_ca) = match &config.tls {
+        TlsMode::Off => (None, None),
+        TlsMode::Files { cert, key } => (
+            Some((
+                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
+                std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
+            )),
+            None,
+        ),
+        TlsMode::LocalCa => {
+            let names = hostnames(address, external.host_str());
+            let (cert, ca) = tls::issue_from_local_ca(data_dir, &names)?;
+            (
+                Some((cert.cert_pem.into_bytes(), cert.key_pem.into_bytes())),
+                Some(ca),
+            )
+        }
+    };
+
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let listener_task = config.listener.clone().map(|builtin| {
+        let (url, ca_file) = internal_endpoint(&config.tls, address, &external, local_ca.as_ref());
+        tokio::spawn(run_builtin_listener(
+            services.clone(),
+            builtin,
+            url,
+            ca_file,
+            stopped(stopping.clone()),
+        ))
+    });
+    // The HTTP server outlives the listener, so interrupted runs can report to it.
+    let drained = async move {
+        stopped(stopping).await;
+        if let Some(task) = listener_task {
+            let _ = task.await;
+        }
+    };
+
+    print_banner(&config, &urls, local_ca.as_ref(), bootstrapped.as_ref());
+    match cert_and_key {
+        None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(drained)
                 .await?;
         }
-        mode => {
-            let (cert, key, local_ca) = match mode {
-                TlsMode::Files { cert, key } => (
-                    std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
-                    std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
-                    None,
-                ),
-                _ => {
-                    let names = hostnames(address, external.host_str());
-                    let (cert, ca) = tls::issue_from_local_ca(data_dir, &names)?;
-                    (
-                        cert.cert_pem.into_bytes(),
-                        cert.key_pem.into_bytes(),
-                        Some(ca),
-                    )
-                }
-            };
+        Some((cert, key)) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
                 .await
                 .context("loading the TLS certificate")?;
-            print_banner(&config, &urls, local_ca.as_ref(), bootstrapped.as_ref());
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                drained.await;
                 stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
             });
             let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
@@ -191,6 +223,14 @@ fn print_banner(
         redact_url(&config.database.database_url)
     ));
     out.push_str(&format!("  blobs     {}\n", config.storage_url));
+    match &config.listener {
+        Some(listener) => out.push_str(&format!(
+            "  runs      executed here, {} at a time, with {}\n",
+            listener.capacity,
+            listener.terraform_bin.display()
+        )),
+        None => out.push_str("  runs      executed by `terrace listener`s (--no-listener)\n"),
+    }
     out.push_str(&format!("  API docs  {}/swagger-ui/\n", urls.base()));
     if let Some(ca) = local_ca {
         out.push_str(&format!("  CA certificate: {}\n", absolute(&ca.ca_file)));
@@ -233,6 +273,81 @@ fn absolute(path: &Path) -> String {
         .to_string()
 }
 
+/// Where the built-in listener reaches this server, and the CA it must trust there: the
+/// loopback side of the listen address (the local CA's certificate names it), or with
+/// certificate files the external URL, which their certificate names.
+fn internal_endpoint(
+    tls: &TlsMode,
+    address: SocketAddr,
+    external: &url::Url,
+    local_ca: Option<&LocalCa>,
+) -> (String, Option<PathBuf>) {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let direct = SocketAddr::new(ip, address.port());
+    match tls {
+        TlsMode::Off => (format!("http://{direct}"), None),
+        TlsMode::LocalCa => (
+            format!("https://{direct}"),
+            local_ca.map(|ca| ca.ca_file.clone()),
+        ),
+        TlsMode::Files { .. } => (external.as_str().trim_end_matches('/').to_string(), None),
+    }
+}
+
+/// Runs the listener built into the server until `stop` completes. It is an ordinary
+/// listener speaking HTTP to this server, with an agent token of the server's own.
+async fn run_builtin_listener(
+    services: Services,
+    builtin: BuiltinListener,
+    server_url: String,
+    ca_file: Option<PathBuf>,
+    stop: impl Future<Output = ()>,
+) {
+    let result = async {
+        let token = services
+            .issue_server_agent_token()
+            .await
+            .context("issuing the built-in listener's token")?;
+        std::fs::create_dir_all(&builtin.work_dir)
+            .with_context(|| format!("creating {}", builtin.work_dir.display()))?;
+        let mut config = terrace_runner_listener::listener::ListenerConfig::new(server_url, token);
+        config.ca_file = ca_file;
+        config.name = format!("{} (built-in)", config.name);
+        config.capacity = builtin.capacity;
+        config.terraform_bin = builtin.terraform_bin;
+        config.versions_dir = builtin.versions_dir;
+        config.work_dir = builtin.work_dir;
+        terrace_runner_listener::listener::run_listener(config, stop).await
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "the built-in runner listener stopped"
+        );
+    }
+}
+
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+async fn reap_stale_jobs(services: Services) {
+    let mut tick = tokio::time::interval(REAP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match services.reap_stale_jobs().await {
+            Ok(0) => {}
+            Ok(reaped) => tracing::warn!(reaped, "jobs of silent listeners failed"),
+            Err(err) => tracing::warn!(error = %err, "could not look for stale jobs"),
+        }
+    }
+}
+
 async fn purge_expired_logins(services: Services) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -243,7 +358,8 @@ async fn purge_expired_logins(services: Services) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {

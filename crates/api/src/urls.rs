@@ -48,7 +48,7 @@ impl Urls {
     }
 
     pub fn state_upload(&self, token: &str) -> String {
-        self.absolute(&format!("/_uploads/state/{token}"))
+        self.absolute(&state_upload_path(token))
     }
 
     pub fn json_state_upload(&self, token: &str) -> String {
@@ -63,4 +63,10 @@ impl Urls {
     pub fn log(&self, token: &str) -> String {
         self.absolute(&format!("/_logs/{token}"))
     }
+}
+
+/// The server-relative form of a state upload URL, for runners: they reach the server at an
+/// address of their own, which need not be the external URL.
+pub fn state_upload_path(token: &str) -> String {
+    format!("/_uploads/state/{token}")
 }

@@ -14,7 +14,9 @@ use super::state_versions::stream_response;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
-use crate::jsonapi::{time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource};
+use crate::jsonapi::{
+    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource,
+};
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,7 +49,11 @@ pub struct ConfigurationAttributes {
 pub fn resource(view: &ConfigurationView, urls: &Urls) -> Resource<ConfigurationAttributes> {
     let cv = &view.configuration;
     let mut timestamps = serde_json::Map::new();
-    for (key, at) in [("queued-at", Some(cv.created_at)), ("finished-at", cv.uploaded_at), ("archived-at", cv.archived_at)] {
+    for (key, at) in [
+        ("queued-at", Some(cv.created_at)),
+        ("finished-at", cv.uploaded_at),
+        ("archived-at", cv.archived_at),
+    ] {
         if let Some(at) = at {
             timestamps.insert(key.into(), time::format(&at).into());
         }
@@ -64,17 +70,29 @@ pub fn resource(view: &ConfigurationView, urls: &Urls) -> Resource<Configuration
             provisional: cv.provisional,
             status: cv.status.to_string(),
             status_timestamps: timestamps,
-            upload_url: view.upload.as_ref().map(|token| urls.configuration_upload(token)),
+            upload_url: view
+                .upload
+                .as_ref()
+                .map(|token| urls.configuration_upload(token)),
             size: cv.size,
             created_at: cv.created_at,
         },
     )
     .relationship(
         "ingress-attributes",
-        Relationship::null().with_related(urls.api(&format!("/configuration-versions/{}/ingress-attributes", cv.id))),
+        Relationship::null().with_related(urls.api(&format!(
+            "/configuration-versions/{}/ingress-attributes",
+            cv.id
+        ))),
     )
-    .link("self", urls.api(&format!("/configuration-versions/{}", cv.id)))
-    .link("download", urls.api(&format!("/configuration-versions/{}/download", cv.id)))
+    .link(
+        "self",
+        urls.api(&format!("/configuration-versions/{}", cv.id)),
+    )
+    .link(
+        "download",
+        urls.api(&format!("/configuration-versions/{}/download", cv.id)),
+    )
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -87,7 +105,10 @@ pub struct ConfigurationInput {
 
 /// Whether the request comes from the terraform CLI's cloud block (it says so in a header).
 pub fn from_cli(headers: &HeaderMap) -> bool {
-    headers.get("x-terraform-integration").and_then(|v| v.to_str().ok()) == Some("cloud")
+    headers
+        .get("x-terraform-integration")
+        .and_then(|v| v.to_str().ok())
+        == Some("cloud")
 }
 
 /// Creates a configuration version; the response carries its upload URL.
@@ -108,10 +129,20 @@ async fn create(
         auto_queue_runs: input.auto_queue_runs.unwrap_or(defaults.auto_queue_runs),
         speculative: input.speculative.unwrap_or(defaults.speculative),
         provisional: input.provisional.unwrap_or(defaults.provisional),
-        source: if from_cli(&headers) { "terraform+cloud".into() } else { defaults.source },
+        source: if from_cli(&headers) {
+            "terraform+cloud".into()
+        } else {
+            defaults.source
+        },
     };
-    let view = state.services.create_configuration_version(&caller, &id, new).await?;
-    Ok(JsonApi::created(Document::new(resource(&view, &state.urls))))
+    let view = state
+        .services
+        .create_configuration_version(&caller, &id, new)
+        .await?;
+    Ok(JsonApi::created(Document::new(resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 /// A workspace's configuration versions, newest first.
@@ -126,9 +157,21 @@ async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<ListDocument<ConfigurationAttributes>>> {
     let page = params.page()?;
-    let found = state.services.list_configuration_versions(&caller, &id, page).await?;
-    let data = found.items.iter().map(|v| resource(v, &state.urls)).collect();
-    Ok(JsonApi::ok(ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))))
+    let found = state
+        .services
+        .list_configuration_versions(&caller, &id, page)
+        .await?;
+    let data = found
+        .items
+        .iter()
+        .map(|v| resource(v, &state.urls))
+        .collect();
+    Ok(JsonApi::ok(ListDocument::paginate(
+        data,
+        page,
+        found.total,
+        &state.urls.request(&uri),
+    )))
 }
 
 #[utoipa::path(get, path = "/configuration-versions/{configuration_version_id}", tag = "configuration-versions",
@@ -147,7 +190,11 @@ async fn show(
 #[utoipa::path(get, path = "/configuration-versions/{configuration_version_id}/download", tag = "configuration-versions",
     params(("configuration_version_id" = String, Path)),
     responses((status = 200, description = "The gzip'd tarball", content_type = "application/octet-stream"), (status = 404, body = ErrorDocument)))]
-async fn download(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+async fn download(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let stream = state.services.download_configuration(&caller, &id).await?;
     Ok(stream_response(stream, "application/octet-stream"))
 }
@@ -156,7 +203,14 @@ async fn download(State(state): State<AppState>, Auth(caller): Auth, Path(id): P
 #[utoipa::path(post, path = "/configuration-versions/{configuration_version_id}/actions/archive", tag = "configuration-versions",
     params(("configuration_version_id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
-async fn archive(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.services.archive_configuration_version(&caller, &id).await?;
+async fn archive(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .archive_configuration_version(&caller, &id)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -67,46 +67,85 @@ pub fn resource(phase: &RunPhase, services: &Services, urls: &Urls) -> Resource<
             generated_configuration: false,
         },
     )
-    .relationship("state-versions", Relationship::many("state-versions", Vec::<String>::new()))
+    .relationship(
+        "state-versions",
+        Relationship::many("state-versions", Vec::<String>::new()),
+    )
     .link("self", urls.api(&format!("/{kind}/{}", phase.id)));
     match phase.kind {
-        PhaseKind::Plan => resource.link("json-output", urls.api(&format!("/plans/{}/json-output", phase.id))),
+        PhaseKind::Plan => resource.link(
+            "json-output",
+            urls.api(&format!("/plans/{}/json-output", phase.id)),
+        ),
         PhaseKind::Apply => resource,
     }
 }
 
-async fn phase_document(state: &AppState, caller: &terrace_domain::Caller, id: &str, kind: PhaseKind) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
+async fn phase_document(
+    state: &AppState,
+    caller: &terrace_domain::Caller,
+    id: &str,
+    kind: PhaseKind,
+) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
     let (phase, _) = state.services.phase(caller, id).await?;
     if phase.kind != kind {
         return Err(ApiError::not_found(format!("{} not found", kind)));
     }
-    Ok(JsonApi::ok(Document::new(resource(&phase, &state.services, &state.urls))))
+    Ok(JsonApi::ok(Document::new(resource(
+        &phase,
+        &state.services,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(get, path = "/plans/{plan_id}", tag = "runs", params(("plan_id" = String, Path)),
     responses((status = 200, body = Document<PhaseAttributes>), (status = 404, body = ErrorDocument)))]
-async fn show_plan(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
+async fn show_plan(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
     phase_document(&state, &caller, &id, PhaseKind::Plan).await
 }
 
 #[utoipa::path(get, path = "/applies/{apply_id}", tag = "runs", params(("apply_id" = String, Path)),
     responses((status = 200, body = Document<PhaseAttributes>), (status = 404, body = ErrorDocument)))]
-async fn show_apply(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
+async fn show_apply(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
     phase_document(&state, &caller, &id, PhaseKind::Apply).await
 }
 
 #[utoipa::path(get, path = "/runs/{run_id}/plan", tag = "runs", params(("run_id" = String, Path)),
     responses((status = 200, body = Document<PhaseAttributes>), (status = 404, body = ErrorDocument)))]
-async fn run_plan(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
+async fn run_plan(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
     let view = state.services.run(&caller, &id).await?;
-    Ok(JsonApi::ok(Document::new(resource(&view.plan, &state.services, &state.urls))))
+    Ok(JsonApi::ok(Document::new(resource(
+        &view.plan,
+        &state.services,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(get, path = "/runs/{run_id}/apply", tag = "runs", params(("run_id" = String, Path)),
     responses((status = 200, body = Document<PhaseAttributes>), (status = 404, body = ErrorDocument)))]
-async fn run_apply(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
+async fn run_apply(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
     let view = state.services.run(&caller, &id).await?;
-    Ok(JsonApi::ok(Document::new(resource(&view.apply, &state.services, &state.urls))))
+    Ok(JsonApi::ok(Document::new(resource(
+        &view.apply,
+        &state.services,
+        &state.urls,
+    ))))
 }
 
 fn json_response(json: Option<Vec<u8>>) -> Response {
@@ -122,14 +161,26 @@ fn json_response(json: Option<Vec<u8>>) -> Response {
 #[utoipa::path(get, path = "/plans/{plan_id}/json-output", tag = "runs", params(("plan_id" = String, Path)),
     responses((status = 200, description = "The plan JSON", content_type = "application/json"), (status = 204),
         (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
-async fn json_output(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(json_response(state.services.plan_json(&caller, &id, false).await?))
+async fn json_output(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(json_response(
+        state.services.plan_json(&caller, &id, false).await?,
+    ))
 }
 
 /// The plan with sensitive values replaced and the provider schemas the CLI needs to render it.
 #[utoipa::path(get, path = "/plans/{plan_id}/json-output-redacted", tag = "runs", params(("plan_id" = String, Path)),
     responses((status = 200, description = "The redacted plan JSON", content_type = "application/json"), (status = 204),
         (status = 404, body = ErrorDocument)))]
-async fn json_output_redacted(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(json_response(state.services.plan_json(&caller, &id, true).await?))
+async fn json_output_redacted(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(json_response(
+        state.services.plan_json(&caller, &id, true).await?,
+    ))
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use super::state_versions::stream_response;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
-use crate::extract::Auth;
+use crate::extract::{Auth, Query};
 use crate::jsonapi::JsonBody;
 
 /// The longest a claim waits for a job before answering 204.
@@ -45,7 +45,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/api/runner/v1/listeners", tag = "runner",
     request_body(content = RegisterRequest, content_type = "application/json"),
     responses((status = 201, body = RegisterResponse), (status = 403, body = ErrorDocument)))]
-async fn register(State(state): State<AppState>, Auth(caller): Auth, JsonBody(request): JsonBody<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
+async fn register(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    JsonBody(request): JsonBody<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
     let listener_id = state.services.register_listener(&caller, request).await?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { listener_id })))
 }
@@ -61,7 +65,12 @@ async fn heartbeat(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<HeartbeatRequest>,
 ) -> ApiResult<Json<HeartbeatResponse>> {
-    Ok(Json(state.services.listener_heartbeat(&caller, &id, &request.running).await?))
+    Ok(Json(
+        state
+            .services
+            .listener_heartbeat(&caller, &id, &request.running)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -76,7 +85,12 @@ pub struct ClaimWait {
 #[utoipa::path(post, path = "/api/runner/v1/listeners/{listener_id}/claim", tag = "runner",
     params(("listener_id" = String, Path), ClaimWait),
     responses((status = 200, body = JobAssignment), (status = 204, description = "No job came within the wait"), (status = 404, body = ErrorDocument)))]
-async fn claim(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, Query(wait): Query<ClaimWait>) -> ApiResult<Response> {
+async fn claim(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    Query(wait): Query<ClaimWait>,
+) -> ApiResult<Response> {
     let wait = Duration::from_secs(wait.wait.unwrap_or(25).min(MAX_CLAIM_WAIT));
     Ok(match state.services.claim_job(&caller, &id, wait).await? {
         Some(job) => Json(job).into_response(),
@@ -95,7 +109,10 @@ async fn spec(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Js
 #[utoipa::path(get, path = "/api/runner/v1/job/configuration", tag = "runner",
     responses((status = 200, description = "tar.gz", content_type = "application/octet-stream"), (status = 401, body = ErrorDocument)))]
 async fn configuration(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
-    Ok(stream_response(state.services.job_configuration(&caller).await?, "application/octet-stream"))
+    Ok(stream_response(
+        state.services.job_configuration(&caller).await?,
+        "application/octet-stream",
+    ))
 }
 
 /// The state the run started from.
@@ -111,16 +128,31 @@ async fn state_file(State(state): State<AppState>, Auth(caller): Auth) -> ApiRes
 /// An artifact of the run's plan (`plan-file`, `lock-file`, ...).
 #[utoipa::path(get, path = "/api/runner/v1/job/artifacts/{name}", tag = "runner", params(("name" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = ErrorDocument)))]
-async fn artifact(State(state): State<AppState>, Auth(caller): Auth, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(stream_response(state.services.job_artifact(&caller, &name).await?, "application/octet-stream"))
+async fn artifact(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    Ok(stream_response(
+        state.services.job_artifact(&caller, &name).await?,
+        "application/octet-stream",
+    ))
 }
 
 /// Stores an artifact of a plan job.
 #[utoipa::path(put, path = "/api/runner/v1/job/artifacts/{name}", tag = "runner", params(("name" = String, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn put_artifact(State(state): State<AppState>, Auth(caller): Auth, Path(name): Path<String>, body: Body) -> ApiResult<StatusCode> {
-    state.services.put_job_artifact(&caller, &name, body.into_data_stream()).await?;
+async fn put_artifact(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .put_job_artifact(&caller, &name, body.into_data_stream())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -135,23 +167,49 @@ pub struct LogOffset {
 #[utoipa::path(post, path = "/api/runner/v1/job/logs", tag = "runner", params(LogOffset),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = LogAck), (status = 409, description = "The chunk does not continue the log", body = ErrorDocument)))]
-async fn logs(State(state): State<AppState>, Auth(caller): Auth, Query(at): Query<LogOffset>, body: Bytes) -> ApiResult<Json<LogAck>> {
-    Ok(Json(state.services.append_job_log(&caller, at.offset, &body).await?))
+async fn logs(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Query(at): Query<LogOffset>,
+    body: Bytes,
+) -> ApiResult<Json<LogAck>> {
+    Ok(Json(
+        state
+            .services
+            .append_job_log(&caller, at.offset, &body)
+            .await?,
+    ))
 }
 
 /// Announces the state an apply wrote; the answer has the URL to upload it to.
 #[utoipa::path(post, path = "/api/runner/v1/job/state-versions", tag = "runner",
     request_body(content = NewState, content_type = "application/json"),
     responses((status = 201, body = NewStateResponse), (status = 409, body = ErrorDocument)))]
-async fn new_state(State(state): State<AppState>, Auth(caller): Auth, JsonBody(new): JsonBody<NewState>) -> ApiResult<(StatusCode, Json<NewStateResponse>)> {
-    Ok((StatusCode::CREATED, Json(state.services.create_job_state(&caller, new).await?)))
+async fn new_state(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    JsonBody(new): JsonBody<NewState>,
+) -> ApiResult<(StatusCode, Json<NewStateResponse>)> {
+    let (state_version_id, token) = state.services.create_job_state(&caller, new).await?;
+    let upload_url = crate::urls::state_upload_path(&token);
+    Ok((
+        StatusCode::CREATED,
+        Json(NewStateResponse {
+            state_version_id,
+            upload_url,
+        }),
+    ))
 }
 
 /// Reports how the job ended; the job token stops working.
 #[utoipa::path(post, path = "/api/runner/v1/job/finish", tag = "runner",
     request_body(content = JobOutcome, content_type = "application/json"),
     responses((status = 204), (status = 409, body = ErrorDocument)))]
-async fn finish(State(state): State<AppState>, Auth(caller): Auth, JsonBody(outcome): JsonBody<JobOutcome>) -> ApiResult<StatusCode> {
+async fn finish(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    JsonBody(outcome): JsonBody<JobOutcome>,
+) -> ApiResult<StatusCode> {
     state.services.finish_job_report(&caller, outcome).await?;
     Ok(StatusCode::NO_CONTENT)
 }

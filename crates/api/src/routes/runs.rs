@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use terrace_auth::policy::{decide, Action, Decision};
 use terrace_domain::runs::{NewRun, RunScope, RunVariable, RunView};
-use terrace_storage::model::{RunEvent, RunStatus};
+use terrace_storage::model::{RunEvent, RunOperation, RunStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +18,10 @@ use super::{phases, workspaces};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
-use crate::jsonapi::{time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne, Resource};
+use crate::jsonapi::{
+    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
+    Resource,
+};
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -99,8 +102,12 @@ pub struct RunVariableKey {
 }
 
 /// Timestamps as clients read them: RFC 3339 with `Z`.
-pub fn timestamps(map: &std::collections::BTreeMap<String, DateTime<Utc>>) -> serde_json::Map<String, Value> {
-    map.iter().map(|(k, v)| (k.clone(), Value::from(time::format(v)))).collect()
+pub fn timestamps(
+    map: &std::collections::BTreeMap<String, DateTime<Utc>>,
+) -> serde_json::Map<String, Value> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), Value::from(time::format(v))))
+        .collect()
 }
 
 pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
@@ -141,7 +148,11 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
             status_timestamps: timestamps(&run.status_timestamps.0),
             terraform_version: run.terraform_version.clone(),
             trigger_reason: run.trigger_reason.clone(),
-            variables: view.variables.iter().map(|v| RunVariableKey { key: v.key.clone() }).collect(),
+            variables: view
+                .variables
+                .iter()
+                .map(|v| RunVariableKey { key: v.key.clone() })
+                .collect(),
             permissions: RunPermissions {
                 can_apply: can(Action::QueueApply),
                 can_cancel: can(Action::QueueApply),
@@ -153,20 +164,47 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
             },
         },
     )
-    .relationship("workspace", Relationship::one("workspaces", &run.workspace_id))
+    .relationship(
+        "workspace",
+        Relationship::one("workspaces", &run.workspace_id),
+    )
     .relationship(
         "configuration-version",
-        Relationship::one("configuration-versions", &run.configuration_version_id).with_related(related("configuration-version")),
+        Relationship::one("configuration-versions", &run.configuration_version_id)
+            .with_related(related("configuration-version")),
     )
-    .relationship("plan", Relationship::one("plans", &view.plan.id).with_related(related("plan")))
-    .relationship("apply", Relationship::one("applies", &view.apply.id).with_related(related("apply")))
-    .relationship("created-by", Relationship::optional("users", run.created_by.as_deref()))
-    .relationship("confirmed-by", Relationship::optional("users", run.confirmed_by.as_deref()))
+    .relationship(
+        "plan",
+        Relationship::one("plans", &view.plan.id).with_related(related("plan")),
+    )
+    .relationship(
+        "apply",
+        Relationship::one("applies", &view.apply.id).with_related(related("apply")),
+    )
+    .relationship(
+        "created-by",
+        Relationship::optional("users", run.created_by.as_deref()),
+    )
+    .relationship(
+        "confirmed-by",
+        Relationship::optional("users", run.confirmed_by.as_deref()),
+    )
     .relationship("cost-estimate", Relationship::null())
-    .relationship("policy-checks", Relationship::many("policy-checks", Vec::<String>::new()).with_related(related("policy-checks")))
-    .relationship("task-stages", Relationship::many("task-stages", Vec::<String>::new()).with_related(related("task-stages")))
+    .relationship(
+        "policy-checks",
+        Relationship::many("policy-checks", Vec::<String>::new())
+            .with_related(related("policy-checks")),
+    )
+    .relationship(
+        "task-stages",
+        Relationship::many("task-stages", Vec::<String>::new())
+            .with_related(related("task-stages")),
+    )
     .relationship("run-events", Relationship::related(related("run-events")))
-    .relationship("comments", Relationship::many("comments", Vec::<String>::new()).with_related(related("comments")))
+    .relationship(
+        "comments",
+        Relationship::many("comments", Vec::<String>::new()).with_related(related("comments")),
+    )
     .relationship(
         "input-state-version",
         Relationship::optional("state-versions", run.input_state_version_id.as_deref()),
@@ -249,12 +287,19 @@ async fn create(
         .workspace
         .and_then(|r| r.data)
         .and_then(|d| d.id)
-        .ok_or_else(|| ApiError::invalid("/data/relationships/workspace", "a run needs its workspace"))?;
+        .ok_or_else(|| {
+            ApiError::invalid("/data/relationships/workspace", "a run needs its workspace")
+        })?;
     let cli = from_cli(&headers);
     let new = NewRun {
         workspace_id,
-        configuration_version_id: relationships.configuration_version.and_then(|r| r.data).and_then(|d| d.id),
-        message: input.message.or_else(|| cli.then(|| "Triggered via CLI".to_string())),
+        configuration_version_id: relationships
+            .configuration_version
+            .and_then(|r| r.data)
+            .and_then(|d| d.id),
+        message: input
+            .message
+            .or_else(|| cli.then(|| "Triggered via CLI".to_string())),
         is_destroy: input.is_destroy.unwrap_or(false),
         refresh: input.refresh,
         refresh_only: input.refresh_only.unwrap_or(false),
@@ -268,13 +313,23 @@ async fn create(
             .variables
             .unwrap_or_default()
             .into_iter()
-            .map(|v| RunVariable { key: v.key, value: v.value })
+            .map(|v| RunVariable {
+                key: v.key,
+                value: v.value,
+            })
             .collect(),
         terraform_version: input.terraform_version,
-        source: if cli { "terraform+cloud".into() } else { "tfe-api".into() },
+        source: if cli {
+            "terraform+cloud".into()
+        } else {
+            "tfe-api".into()
+        },
     };
     let view = state.services.create_run(&caller, new).await?;
-    Ok(JsonApi::created(Document::new(resource(&view, &state.urls))))
+    Ok(JsonApi::created(Document::new(resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(get, path = "/runs/{run_id}", tag = "runs",
@@ -288,7 +343,9 @@ async fn show(
 ) -> ApiResult<JsonApi<Document<RunAttributes>>> {
     let view = state.services.run(&caller, &id).await?;
     let included = included(&[&view], &params, &state);
-    Ok(JsonApi::ok(Document::new(resource(&view, &state.urls)).with_included(included)))
+    Ok(JsonApi::ok(
+        Document::new(resource(&view, &state.urls)).with_included(included),
+    ))
 }
 
 /// Statuses named by `filter[status]` (unknown names are refused).
@@ -296,13 +353,23 @@ fn status_filter(params: &Params) -> ApiResult<Vec<RunStatus>> {
     params
         .list("filter[status]")
         .iter()
-        .map(|s| s.parse().map_err(|e| ApiError::bad_request(format!("filter[status]: {e}"))))
+        .map(|s| {
+            s.parse()
+                .map_err(|e| ApiError::bad_request(format!("filter[status]: {e}")))
+        })
         .collect()
 }
 
-/// Plan-only runs are listed only when `filter[operation]` asks for them.
-fn include_plan_only(params: &Params) -> bool {
-    params.list("filter[operation]").iter().any(|o| o == "plan_only")
+/// `filter[operation]`; plan-only runs are listed only when it names them.
+fn operation_filter(params: &Params) -> ApiResult<Vec<RunOperation>> {
+    params
+        .list("filter[operation]")
+        .iter()
+        .map(|o| {
+            o.parse()
+                .map_err(|e| ApiError::bad_request(format!("filter[operation]: {e}")))
+        })
+        .collect()
 }
 
 async fn list_page(
@@ -315,11 +382,24 @@ async fn list_page(
     let page = params.page()?;
     let found = state
         .services
-        .list_runs(caller, scope, status_filter(params)?, include_plan_only(params), page)
+        .list_runs(
+            caller,
+            scope,
+            status_filter(params)?,
+            operation_filter(params)?,
+            page,
+        )
         .await?;
-    let data = found.items.iter().map(|v| resource(v, &state.urls)).collect();
+    let data = found
+        .items
+        .iter()
+        .map(|v| resource(v, &state.urls))
+        .collect();
     let included = included(&found.items.iter().collect::<Vec<_>>(), params, state);
-    Ok(JsonApi::ok(ListDocument::paginate(data, page, found.total, &state.urls.request(uri)).with_included(included)))
+    Ok(JsonApi::ok(
+        ListDocument::paginate(data, page, found.total, &state.urls.request(uri))
+            .with_included(included),
+    ))
 }
 
 /// Runs of a workspace, newest first.
@@ -377,7 +457,12 @@ async fn queue(
             r
         })
         .collect();
-    Ok(JsonApi::ok(ListDocument::paginate(data, page, total, &state.urls.request(&uri))))
+    Ok(JsonApi::ok(ListDocument::paginate(
+        data,
+        page,
+        total,
+        &state.urls.request(&uri),
+    )))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -400,8 +485,15 @@ async fn capacity(
         .iter()
         .filter(|v| matches!(v.run.status, RunStatus::Planning | RunStatus::Applying))
         .count() as u64;
-    let attributes = CapacityAttributes { pending: views.len() as u64 - running, running };
-    Ok(JsonApi::ok(Document::new(Resource::new("organization-capacity", &org, attributes))))
+    let attributes = CapacityAttributes {
+        pending: views.len() as u64 - running,
+        running,
+    };
+    Ok(JsonApi::ok(Document::new(Resource::new(
+        "organization-capacity",
+        &org,
+        attributes,
+    ))))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -417,9 +509,16 @@ fn event_resource(event: &RunEvent) -> Resource<RunEventAttributes> {
     Resource::new(
         "run-events",
         &event.id,
-        RunEventAttributes { action: event.action.clone(), description: event.description.clone(), created_at: event.created_at },
+        RunEventAttributes {
+            action: event.action.clone(),
+            description: event.description.clone(),
+            created_at: event.created_at,
+        },
     )
-    .relationship("actor", Relationship::optional("users", event.actor_id.as_deref()))
+    .relationship(
+        "actor",
+        Relationship::optional("users", event.actor_id.as_deref()),
+    )
     .relationship("target", Relationship::one("runs", &event.run_id))
 }
 
@@ -433,7 +532,9 @@ async fn events(
     Path(id): Path<String>,
 ) -> ApiResult<JsonApi<ListDocument<RunEventAttributes>>> {
     let events = state.services.run_events(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(events.iter().map(event_resource).collect())))
+    Ok(JsonApi::ok(ListDocument::all(
+        events.iter().map(event_resource).collect(),
+    )))
 }
 
 /// Action bodies are optional: `{}`, `{"comment": ...}` or a JSON:API document.
@@ -442,14 +543,24 @@ type ActionBody = JsonBody<Value>;
 /// Confirms a run that waits for it (or queues a saved plan's apply).
 #[utoipa::path(post, path = "/runs/{run_id}/actions/apply", tag = "runs", params(("run_id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, description = "The run is not waiting for confirmation", body = ErrorDocument)))]
-async fn apply(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, _body: ActionBody) -> ApiResult<StatusCode> {
+async fn apply(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    _body: ActionBody,
+) -> ApiResult<StatusCode> {
     state.services.apply_run(&caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 #[utoipa::path(post, path = "/runs/{run_id}/actions/discard", tag = "runs", params(("run_id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
-async fn discard(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, _body: ActionBody) -> ApiResult<StatusCode> {
+async fn discard(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    _body: ActionBody,
+) -> ApiResult<StatusCode> {
     state.services.discard_run(&caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -457,7 +568,12 @@ async fn discard(State(state): State<AppState>, Auth(caller): Auth, Path(id): Pa
 /// Cancels a run: at once if it is waiting, by interrupting terraform if it is running.
 #[utoipa::path(post, path = "/runs/{run_id}/actions/cancel", tag = "runs", params(("run_id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
-async fn cancel(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, _body: ActionBody) -> ApiResult<StatusCode> {
+async fn cancel(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    _body: ActionBody,
+) -> ApiResult<StatusCode> {
     state.services.cancel_run(&caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -465,7 +581,12 @@ async fn cancel(State(state): State<AppState>, Auth(caller): Auth, Path(id): Pat
 /// Ends a canceled run whose runner did not stop, once the cool-off after the cancel passed.
 #[utoipa::path(post, path = "/runs/{run_id}/actions/force-cancel", tag = "runs", params(("run_id" = String, Path)),
     responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
-async fn force_cancel(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, _body: ActionBody) -> ApiResult<StatusCode> {
+async fn force_cancel(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    _body: ActionBody,
+) -> ApiResult<StatusCode> {
     state.services.force_cancel_run(&caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }

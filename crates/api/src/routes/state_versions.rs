@@ -420,7 +420,10 @@ async fn current(
 
 /// Streams a blob as the response body. Past the headers an error can only abort the
 /// transfer, so the client sees an incomplete body, never corrupt data passed off as whole.
-pub(crate) fn stream_response(stream: terrace_storage::blob::BlobStream, content_type: &'static str) -> Response {
+pub(crate) fn stream_response(
+    stream: terrace_storage::blob::BlobStream,
+    content_type: &'static str,
+) -> Response {
     let body = HttpBody::from_stream(stream.map_err(|e| {
         tracing::error!(error = %e, "download failed mid-stream");
         std::io::Error::other(e.to_string())

@@ -15,7 +15,10 @@ use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::LinkageList;
-use crate::jsonapi::{time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany, Resource};
+use crate::jsonapi::{
+    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany,
+    Resource,
+};
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -59,10 +62,22 @@ fn resource(view: &VariableSetView, urls: &Urls) -> Resource<VariableSetAttribut
             project_count: view.project_ids.len(),
         },
     )
-    .relationship("organization", Relationship::one("organizations", &view.organization_name))
-    .relationship("workspaces", Relationship::many("workspaces", view.workspace_ids.clone()))
-    .relationship("projects", Relationship::many("projects", view.project_ids.clone()))
-    .relationship("vars", Relationship::many("vars", view.variables.iter().map(|v| v.variable.id.clone())))
+    .relationship(
+        "organization",
+        Relationship::one("organizations", &view.organization_name),
+    )
+    .relationship(
+        "workspaces",
+        Relationship::many("workspaces", view.workspace_ids.clone()),
+    )
+    .relationship(
+        "projects",
+        Relationship::many("projects", view.project_ids.clone()),
+    )
+    .relationship(
+        "vars",
+        Relationship::many("vars", view.variables.iter().map(|v| v.variable.id.clone())),
+    )
     .link("self", urls.api(&format!("/varsets/{}", set.id)))
 }
 
@@ -86,7 +101,12 @@ type VariableSetBody = Body<VariableSetAttributesInput, VariableSetRelationships
 
 impl VariableSetAttributesInput {
     fn into_input(self) -> VariableSetInput {
-        VariableSetInput { name: self.name, description: self.description, global: self.global, priority: self.priority }
+        VariableSetInput {
+            name: self.name,
+            description: self.description,
+            global: self.global,
+            priority: self.priority,
+        }
     }
 }
 
@@ -101,9 +121,21 @@ async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<ListDocument<VariableSetAttributes>>> {
     let page = params.page()?;
-    let found = state.services.list_variable_sets(&caller, &org, params.get("q"), page).await?;
-    let data = found.items.iter().map(|v| resource(v, &state.urls)).collect();
-    Ok(JsonApi::ok(ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))))
+    let found = state
+        .services
+        .list_variable_sets(&caller, &org, params.get("q"), page)
+        .await?;
+    let data = found
+        .items
+        .iter()
+        .map(|v| resource(v, &state.urls))
+        .collect();
+    Ok(JsonApi::ok(ListDocument::paginate(
+        data,
+        page,
+        found.total,
+        &state.urls.request(&uri),
+    )))
 }
 
 /// Creates a variable set, optionally attached to workspaces and projects, with variables.
@@ -117,21 +149,39 @@ async fn create(
     JsonBody(body): JsonBody<VariableSetBody>,
 ) -> ApiResult<JsonApi<Document<VariableSetAttributes>>> {
     let (input, relationships) = body.into_parts("varsets")?;
-    let workspaces = relationships.workspaces.map(|r| r.ids()).unwrap_or_default();
+    let workspaces = relationships
+        .workspaces
+        .map(|r| r.ids())
+        .unwrap_or_default();
     let projects = relationships.projects.map(|r| r.ids()).unwrap_or_default();
-    let mut view = state.services.create_variable_set(&caller, &org, input.into_input(), workspaces, projects).await?;
+    let mut view = state
+        .services
+        .create_variable_set(&caller, &org, input.into_input(), workspaces, projects)
+        .await?;
     for var in relationships.vars.map(|r| r.data).unwrap_or_default() {
-        let attributes: VariableAttributesInput =
-            serde_json::from_value(serde_json::Value::Object(var.attributes.unwrap_or_default())).unwrap_or_default();
-        let created = state.services.create_variable_set_variable(&caller, &view.set.id, attributes.into_input()?).await?;
+        let attributes: VariableAttributesInput = serde_json::from_value(
+            serde_json::Value::Object(var.attributes.unwrap_or_default()),
+        )
+        .unwrap_or_default();
+        let created = state
+            .services
+            .create_variable_set_variable(&caller, &view.set.id, attributes.into_input()?)
+            .await?;
         view.variables.push(created);
     }
-    Ok(JsonApi::created(Document::new(resource(&view, &state.urls))))
+    Ok(JsonApi::created(Document::new(resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(get, path = "/varsets/{varset_id}", tag = "variables", params(("varset_id" = String, Path)),
     responses((status = 200, body = Document<VariableSetAttributes>), (status = 404, body = ErrorDocument)))]
-async fn show(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<Document<VariableSetAttributes>>> {
+async fn show(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<Document<VariableSetAttributes>>> {
     let view = state.services.variable_set(&caller, &id).await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
@@ -146,43 +196,80 @@ async fn update(
     JsonBody(body): JsonBody<VariableSetBody>,
 ) -> ApiResult<JsonApi<Document<VariableSetAttributes>>> {
     let (input, _) = body.into_parts("varsets")?;
-    let view = state.services.update_variable_set(&caller, &id, input.into_input()).await?;
+    let view = state
+        .services
+        .update_variable_set(&caller, &id, input.into_input())
+        .await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
 
 #[utoipa::path(delete, path = "/varsets/{varset_id}", tag = "variables", params(("varset_id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn delete(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.services.delete_variable_set(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn retarget(state: &AppState, caller: &terrace_domain::Caller, id: &str, attach: bool, workspaces: Vec<String>, projects: Vec<String>) -> ApiResult<StatusCode> {
-    state.services.retarget_variable_set(caller, id, attach, workspaces, projects).await?;
+async fn retarget(
+    state: &AppState,
+    caller: &terrace_domain::Caller,
+    id: &str,
+    attach: bool,
+    workspaces: Vec<String>,
+    projects: Vec<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .retarget_variable_set(caller, id, attach, workspaces, projects)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/varsets/{varset_id}/relationships/workspaces", tag = "variables", params(("varset_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"), responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn attach_workspaces(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, JsonBody(body): JsonBody<LinkageList>) -> ApiResult<StatusCode> {
+async fn attach_workspaces(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LinkageList>,
+) -> ApiResult<StatusCode> {
     retarget(&state, &caller, &id, true, body.ids(), Vec::new()).await
 }
 
 #[utoipa::path(delete, path = "/varsets/{varset_id}/relationships/workspaces", tag = "variables", params(("varset_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"), responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn detach_workspaces(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, JsonBody(body): JsonBody<LinkageList>) -> ApiResult<StatusCode> {
+async fn detach_workspaces(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LinkageList>,
+) -> ApiResult<StatusCode> {
     retarget(&state, &caller, &id, false, body.ids(), Vec::new()).await
 }
 
 #[utoipa::path(post, path = "/varsets/{varset_id}/relationships/projects", tag = "variables", params(("varset_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"), responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn attach_projects(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, JsonBody(body): JsonBody<LinkageList>) -> ApiResult<StatusCode> {
+async fn attach_projects(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LinkageList>,
+) -> ApiResult<StatusCode> {
     retarget(&state, &caller, &id, true, Vec::new(), body.ids()).await
 }
 
 #[utoipa::path(delete, path = "/varsets/{varset_id}/relationships/projects", tag = "variables", params(("varset_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"), responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn detach_projects(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>, JsonBody(body): JsonBody<LinkageList>) -> ApiResult<StatusCode> {
+async fn detach_projects(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LinkageList>,
+) -> ApiResult<StatusCode> {
     retarget(&state, &caller, &id, false, Vec::new(), body.ids()).await
 }
 
@@ -190,9 +277,21 @@ type VariableList = ListDocument<VariableAttributes>;
 
 #[utoipa::path(get, path = "/varsets/{varset_id}/relationships/vars", tag = "variables", params(("varset_id" = String, Path)),
     responses((status = 200, body = VariableList), (status = 404, body = ErrorDocument)))]
-async fn list_variables(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<VariableList>> {
-    let views = state.services.list_variable_set_variables(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(views.iter().map(|v| variables::resource(v, &state.urls)).collect())))
+async fn list_variables(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<VariableList>> {
+    let views = state
+        .services
+        .list_variable_set_variables(&caller, &id)
+        .await?;
+    Ok(JsonApi::ok(ListDocument::all(
+        views
+            .iter()
+            .map(|v| variables::resource(v, &state.urls))
+            .collect(),
+    )))
 }
 
 #[utoipa::path(post, path = "/varsets/{varset_id}/relationships/vars", tag = "variables", params(("varset_id" = String, Path)),
@@ -205,8 +304,14 @@ async fn create_variable(
     JsonBody(body): JsonBody<VariableBody>,
 ) -> ApiResult<JsonApi<Document<VariableAttributes>>> {
     let (input, _) = body.into_parts("vars")?;
-    let view = state.services.create_variable_set_variable(&caller, &id, input.into_input()?).await?;
-    Ok(JsonApi::created(Document::new(variables::resource(&view, &state.urls))))
+    let view = state
+        .services
+        .create_variable_set_variable(&caller, &id, input.into_input()?)
+        .await?;
+    Ok(JsonApi::created(Document::new(variables::resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(patch, path = "/varsets/{varset_id}/relationships/vars/{variable_id}", tag = "variables",
@@ -220,15 +325,28 @@ async fn update_variable(
     JsonBody(body): JsonBody<VariableBody>,
 ) -> ApiResult<JsonApi<Document<VariableAttributes>>> {
     let (input, _) = body.into_parts("vars")?;
-    let view = state.services.update_variable_set_variable(&caller, &set, &id, input.into_input()?).await?;
-    Ok(JsonApi::ok(Document::new(variables::resource(&view, &state.urls))))
+    let view = state
+        .services
+        .update_variable_set_variable(&caller, &set, &id, input.into_input()?)
+        .await?;
+    Ok(JsonApi::ok(Document::new(variables::resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(delete, path = "/varsets/{varset_id}/relationships/vars/{variable_id}", tag = "variables",
     params(("varset_id" = String, Path), ("variable_id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn delete_variable(State(state): State<AppState>, Auth(caller): Auth, Path((set, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    state.services.delete_variable_set_variable(&caller, &set, &id).await?;
+async fn delete_variable(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path((set, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .delete_variable_set_variable(&caller, &set, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -236,7 +354,13 @@ async fn delete_variable(State(state): State<AppState>, Auth(caller): Auth, Path
 /// its project).
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/varsets", tag = "variables", params(("workspace_id" = String, Path)),
     responses((status = 200, body = ListDocument<VariableSetAttributes>), (status = 404, body = ErrorDocument)))]
-async fn list_for_workspace(State(state): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<JsonApi<ListDocument<VariableSetAttributes>>> {
+async fn list_for_workspace(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<ListDocument<VariableSetAttributes>>> {
     let views = state.services.workspace_variable_sets(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(views.iter().map(|v| resource(v, &state.urls)).collect())))
+    Ok(JsonApi::ok(ListDocument::all(
+        views.iter().map(|v| resource(v, &state.urls)).collect(),
+    )))
 }

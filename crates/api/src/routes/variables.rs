@@ -14,11 +14,15 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
-use crate::jsonapi::{time, Body, Document, JsonApi, JsonBody, ListDocument, Relationship, Resource};
+use crate::jsonapi::{
+    time, Body, Document, JsonApi, JsonBody, ListDocument, Relationship, Resource,
+};
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, update, delete))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, delete))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,12 +58,23 @@ pub fn resource(view: &VariableView, urls: &Urls) -> Resource<VariableAttributes
     );
     match (&v.workspace_id, &v.varset_id) {
         (Some(ws), _) => resource
-            .relationship("configurable", Relationship::one("workspaces", ws).with_related(urls.api(&format!("/workspaces/{ws}"))))
+            .relationship(
+                "configurable",
+                Relationship::one("workspaces", ws)
+                    .with_related(urls.api(&format!("/workspaces/{ws}"))),
+            )
             .link("self", urls.api(&format!("/workspaces/{ws}/vars/{}", v.id))),
         (None, Some(set)) => resource
-            .relationship("configurable", Relationship::one("varsets", set).with_related(urls.api(&format!("/varsets/{set}"))))
+            .relationship(
+                "configurable",
+                Relationship::one("varsets", set)
+                    .with_related(urls.api(&format!("/varsets/{set}"))),
+            )
             .relationship("varset", Relationship::one("varsets", set))
-            .link("self", urls.api(&format!("/varsets/{set}/relationships/vars/{}", v.id))),
+            .link(
+                "self",
+                urls.api(&format!("/varsets/{set}/relationships/vars/{}", v.id)),
+            ),
         (None, None) => resource,
     }
 }
@@ -79,7 +94,10 @@ impl VariableAttributesInput {
     pub fn into_input(self) -> ApiResult<VariableInput> {
         let category = self
             .category
-            .map(|c| c.parse::<VariableCategory>().map_err(|e| ApiError::invalid("/data/attributes/category", e)))
+            .map(|c| {
+                c.parse::<VariableCategory>()
+                    .map_err(|e| ApiError::invalid("/data/attributes/category", e))
+            })
             .transpose()?;
         Ok(VariableInput {
             key: self.key,
@@ -97,9 +115,18 @@ type VariableList = ListDocument<VariableAttributes>;
 
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/vars", tag = "variables", params(("workspace_id" = String, Path)),
     responses((status = 200, body = VariableList), (status = 404, body = ErrorDocument)))]
-async fn list(State(state): State<AppState>, Auth(caller): Auth, Path(ws): Path<String>) -> ApiResult<JsonApi<VariableList>> {
-    let views = state.services.list_workspace_variables(&caller, &ws).await?;
-    Ok(JsonApi::ok(ListDocument::all(views.iter().map(|v| resource(v, &state.urls)).collect())))
+async fn list(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<JsonApi<VariableList>> {
+    let views = state
+        .services
+        .list_workspace_variables(&caller, &ws)
+        .await?;
+    Ok(JsonApi::ok(ListDocument::all(
+        views.iter().map(|v| resource(v, &state.urls)).collect(),
+    )))
 }
 
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/vars", tag = "variables", params(("workspace_id" = String, Path)),
@@ -112,8 +139,14 @@ async fn create(
     JsonBody(body): JsonBody<VariableBody>,
 ) -> ApiResult<JsonApi<Document<VariableAttributes>>> {
     let (input, _) = body.into_parts("vars")?;
-    let view = state.services.create_workspace_variable(&caller, &ws, input.into_input()?).await?;
-    Ok(JsonApi::created(Document::new(resource(&view, &state.urls))))
+    let view = state
+        .services
+        .create_workspace_variable(&caller, &ws, input.into_input()?)
+        .await?;
+    Ok(JsonApi::created(Document::new(resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/vars/{variable_id}", tag = "variables",
@@ -124,7 +157,10 @@ async fn show(
     Auth(caller): Auth,
     Path((ws, id)): Path<(String, String)>,
 ) -> ApiResult<JsonApi<Document<VariableAttributes>>> {
-    let view = state.services.show_workspace_variable(&caller, Some(&ws), &id).await?;
+    let view = state
+        .services
+        .show_workspace_variable(&caller, Some(&ws), &id)
+        .await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
 
@@ -140,14 +176,24 @@ async fn update(
     JsonBody(body): JsonBody<VariableBody>,
 ) -> ApiResult<JsonApi<Document<VariableAttributes>>> {
     let (input, _) = body.into_parts("vars")?;
-    let view = state.services.update_workspace_variable(&caller, Some(&ws), &id, input.into_input()?).await?;
+    let view = state
+        .services
+        .update_workspace_variable(&caller, Some(&ws), &id, input.into_input()?)
+        .await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
 
 #[utoipa::path(delete, path = "/workspaces/{workspace_id}/vars/{variable_id}", tag = "variables",
     params(("workspace_id" = String, Path), ("variable_id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorDocument)))]
-async fn delete(State(state): State<AppState>, Auth(caller): Auth, Path((ws, id)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    state.services.delete_workspace_variable(&caller, Some(&ws), &id).await?;
+async fn delete(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path((ws, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .delete_workspace_variable(&caller, Some(&ws), &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

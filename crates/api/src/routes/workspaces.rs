@@ -177,7 +177,10 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
     )
     .relationship("organization", Relationship::one("organizations", org))
     .relationship("project", Relationship::one("projects", &ws.project_id))
-    .relationship("current-run", Relationship::optional("runs", ws.current_run_id.as_deref()))
+    .relationship(
+        "current-run",
+        Relationship::optional("runs", ws.current_run_id.as_deref()),
+    )
     .relationship("latest-run", Relationship::null())
     .relationship("current-configuration-version", Relationship::null())
     .relationship(
