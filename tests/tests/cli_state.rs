@@ -1,5 +1,6 @@
-//! The terraform CLI keeping state in Terrace through a `cloud {}` block (local execution):
-//! every flow a user runs, on SQLite and on PostgreSQL.
+//! The terraform CLI keeping state in Terrace through a `cloud {}` block with local execution
+//! (the organization's default execution mode set to `local`): every flow a user runs, on
+//! SQLite and on PostgreSQL. Remote execution has its own tests (cli_runs.rs).
 
 use serde_json::{json, Value};
 use terrace_tests::{both_databases, Db, Server, Terraform};
@@ -44,6 +45,21 @@ fn init_with_name(tf: &Terraform, name: &str) {
     assert!(output.status.success(), "{stdout}\n{stderr}");
 }
 
+/// A server whose default organization executes runs locally: terraform runs on the user's
+/// machine and keeps only its state here.
+fn local_execution_server(db: Db) -> Server {
+    let server = Server::start(db);
+    server
+        .api(&server.admin_token())
+        .patch(
+            "organizations/default",
+            &json!({"data": {"type": "organizations",
+                "attributes": {"default-execution-mode": "local"}}}),
+        )
+        .ok();
+    server
+}
+
 fn workspace(server: &Server, token: &str, name: &str) -> Value {
     server
         .api(token)
@@ -53,7 +69,7 @@ fn workspace(server: &Server, token: &str, name: &str) -> Value {
 }
 
 both_databases!(apply_plan_output_state_and_destroy, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = cli(&server, &token, "name = \"app-prod\"");
 
@@ -183,7 +199,7 @@ both_databases!(apply_plan_output_state_and_destroy, |db: Db| {
 });
 
 both_databases!(force_unlock_releases_a_stuck_lock, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = cli(&server, &token, "name = \"locked\"");
     tf.ok(&["init", "-input=false"]);
@@ -212,7 +228,7 @@ both_databases!(force_unlock_releases_a_stuck_lock, |db: Db| {
 });
 
 both_databases!(workspace_commands_with_tags, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = cli(
         &server,
@@ -269,7 +285,7 @@ both_databases!(workspace_commands_with_tags, |db: Db| {
 });
 
 both_databases!(key_value_tags_select_workspaces, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = cli(&server, &token, "tags = { env = \"prod\", app = \"web\" }");
     init_with_name(&tf, "web-prod");
@@ -316,7 +332,7 @@ both_databases!(key_value_tags_select_workspaces, |db: Db| {
 });
 
 both_databases!(init_migrates_local_state, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = Terraform::new(&server, &token);
     // First a purely local project with state in terraform.tfstate.
@@ -356,7 +372,7 @@ both_databases!(init_migrates_local_state, |db: Db| {
 });
 
 both_databases!(remote_state_reads_another_workspace, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let network = cli(&server, &token, "name = \"network\"");
     network.ok(&["init", "-input=false"]);
@@ -384,7 +400,7 @@ both_databases!(remote_state_reads_another_workspace, |db: Db| {
 });
 
 both_databases!(import_and_state_rm_write_state, |db: Db| {
-    let server = Server::start(db);
+    let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = cli(&server, &token, "name = \"imports\"");
     tf.write(

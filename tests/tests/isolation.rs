@@ -1,6 +1,8 @@
 //! Organizations are islands. Two ordinary users, Alice and Bob, each create an organization
 //! with a workspace, state (one version stored inline, one waiting for its upload), a project,
-//! tags and an API token. Then Bob, with his own perfectly valid token, tries every route the
+//! tags, variables (one sensitive), a variable set, configuration versions (one uploaded, one
+//! waiting), a run planned by the built-in runner and waiting for confirmation, and an API
+//! token. Then Bob, with his own perfectly valid token, tries every route the
 //! server lists in its OpenAPI document against Alice's resources, and the test checks that he
 //! sees nothing, changes nothing and learns nothing, on SQLite and on PostgreSQL.
 //!
@@ -24,6 +26,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
+use std::time::Duration;
+
+use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
 const JSONAPI: &str = "application/vnd.api+json";
@@ -137,7 +142,40 @@ struct Tenant {
     pending_state: Vec<u8>,
     state_upload_url: String,
     json_state_upload_url: String,
+    variable_ids: Vec<String>,
+    variable_plain: String,
+    variable_secret: String,
+    varset_id: String,
+    varset_name: String,
+    varset_variable_id: String,
+    varset_value: String,
+    configuration_id: String,
+    pending_configuration_id: String,
+    configuration_upload_url: String,
+    run_id: String,
+    run_message: String,
+    plan_id: String,
+    apply_id: String,
+    plan_log_url: String,
 }
+
+/// The configuration every tenant runs: its plan log shows the greeting (a plain variable)
+/// and the region (from the variable set), and uses the sensitive API key.
+const CONFIGURATION: &str = r#"
+variable "greeting" { type = string }
+variable "region" { type = string }
+variable "api_key" {
+  type      = string
+  sensitive = true
+}
+resource "terraform_data" "greeting" {
+  input = "${var.greeting} from ${var.region}"
+}
+resource "terraform_data" "key" {
+  input = var.api_key
+}
+output "greeting" { value = terraform_data.greeting.input }
+"#;
 
 fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
@@ -365,6 +403,78 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     let output_ids = ids(&outputs);
     assert_eq!(output_ids.len(), 2, "{}", outputs.text);
 
+    // Variables, a variable set, and a run that uses them, planned and waiting for
+    // confirmation (so nothing about it moves while Bob attacks).
+    let variable_plain = format!("{label}-greeting-3d9a");
+    let variable_secret = format!("{label}-api-key-71e5c0");
+    let variable_ids: Vec<String> = [
+        ("greeting", &variable_plain, false),
+        ("api_key", &variable_secret, true),
+    ]
+    .into_iter()
+    .map(|(key, value, sensitive)| {
+        api.post(
+            &format!("workspaces/{workspace_id}/vars"),
+            &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value,
+                "category": "terraform", "sensitive": sensitive}}}),
+        )
+        .expect(201)
+        .id()
+    })
+    .collect();
+    let varset_name = format!("{label} shared settings");
+    let varset_value = format!("{label}-region-8c2f");
+    let varset_id = api
+        .post(
+            &format!("organizations/{org}/varsets"),
+            &json!({"data": {"type": "varsets", "attributes": {"name": varset_name},
+                "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": workspace_id}]}}}}),
+        )
+        .expect(201)
+        .id();
+    let varset_variable_id = api
+        .post(
+            &format!("varsets/{varset_id}/relationships/vars"),
+            &json!({"data": {"type": "vars", "attributes": {"key": "region",
+                "value": varset_value, "category": "terraform"}}}),
+        )
+        .expect(201)
+        .id();
+    let configuration_id =
+        upload_configuration(&api, &workspace_id, &[("main.tf", CONFIGURATION)], false);
+    let pending = api
+        .post(
+            &format!("workspaces/{workspace_id}/configuration-versions"),
+            &json!({"data": {"type": "configuration-versions", "attributes": {"auto-queue-runs": false}}}),
+        )
+        .expect(201);
+    let pending_configuration_id = pending.id();
+    let configuration_upload_url = pending.attr("upload-url").as_str().unwrap().to_string();
+    let run_message = format!("{label} rollout 5e1d");
+    let run_id = create_run(
+        &api,
+        &workspace_id,
+        Some(&configuration_id),
+        json!({"message": run_message}),
+    )
+    .id();
+    let run = wait_for_run(&api, &run_id, &["planned"], Duration::from_secs(120));
+    let plan_id = run.body["data"]["relationships"]["plan"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let apply_id = run.body["data"]["relationships"]["apply"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plan_log_url = api
+        .get(&format!("plans/{plan_id}"))
+        .ok()
+        .attr("log-read-url")
+        .as_str()
+        .unwrap()
+        .to_string();
+
     let created = api
         .post(
             &format!("users/{user_id}/authentication-tokens"),
@@ -416,6 +526,21 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         pending_state,
         state_upload_url,
         json_state_upload_url,
+        variable_ids,
+        variable_plain,
+        variable_secret,
+        varset_id,
+        varset_name,
+        varset_variable_id,
+        varset_value,
+        configuration_id,
+        pending_configuration_id,
+        configuration_upload_url,
+        run_id,
+        run_message,
+        plan_id,
+        apply_id,
+        plan_log_url,
     }
 }
 
@@ -462,6 +587,26 @@ impl Tenant {
                 "JSON state upload capability",
                 capability(&self.json_state_upload_url),
             ),
+            ("plain variable value", self.variable_plain.clone()),
+            ("sensitive variable value", self.variable_secret.clone()),
+            ("variable set ID", self.varset_id.clone()),
+            ("variable set name", self.varset_name.clone()),
+            ("variable set variable ID", self.varset_variable_id.clone()),
+            ("variable set value", self.varset_value.clone()),
+            ("configuration version ID", self.configuration_id.clone()),
+            (
+                "pending configuration version ID",
+                self.pending_configuration_id.clone(),
+            ),
+            (
+                "configuration upload capability",
+                capability(&self.configuration_upload_url),
+            ),
+            ("run ID", self.run_id.clone()),
+            ("run message", self.run_message.clone()),
+            ("plan ID", self.plan_id.clone()),
+            ("apply ID", self.apply_id.clone()),
+            ("plan log capability", capability(&self.plan_log_url)),
         ]
         .into_iter()
         .map(|(what, value)| (what.to_string(), value))
@@ -470,6 +615,7 @@ impl Tenant {
             ("output ID", &self.output_ids),
             ("tag ID", &self.tag_ids),
             ("token ID", &self.token_ids),
+            ("variable ID", &self.variable_ids),
         ] {
             for value in values {
                 list.push((kind.to_string(), value.clone()));
@@ -478,9 +624,21 @@ impl Tenant {
         list
     }
 
-    /// Alice's values for a path parameter, by its name in the OpenAPI document.
-    fn path_values(&self, param: &str) -> Option<Vec<String>> {
+    /// Alice's values for a path parameter of a route, by its name in the OpenAPI document.
+    fn path_values(&self, template: &str, param: &str) -> Option<Vec<String>> {
         Some(match param {
+            "variable_id" if template.starts_with("/api/v2/varsets/") => {
+                vec![self.varset_variable_id.clone()]
+            }
+            "variable_id" => self.variable_ids.clone(),
+            "varset_id" => vec![self.varset_id.clone()],
+            "configuration_version_id" => vec![
+                self.configuration_id.clone(),
+                self.pending_configuration_id.clone(),
+            ],
+            "run_id" => vec![self.run_id.clone()],
+            "plan_id" => vec![self.plan_id.clone()],
+            "apply_id" => vec![self.apply_id.clone()],
             "organization" => vec![self.org.clone()],
             "name" => vec![self.workspace.clone()],
             "workspace_id" => vec![self.workspace_id.clone()],
@@ -574,6 +732,12 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ("DELETE", t) if t.ends_with("/organizations/{organization}/tags") => json!({
             "data": a.tag_ids.iter().map(|id| json!({"type": "tags", "id": id})).collect::<Vec<_>>()
         }),
+        ("DELETE", "/api/v2/varsets/{varset_id}/relationships/workspaces") => json!({"data": [
+            {"type": "workspaces", "id": a.workspace_id},
+        ]}),
+        ("DELETE", "/api/v2/varsets/{varset_id}/relationships/projects") => json!({"data": [
+            {"type": "projects", "id": a.project_id},
+        ]}),
         ("DELETE", _) => return Ok(None),
         ("POST", t) if t.ends_with("/actions/lock") => json!({"reason": "bob was here"}),
         ("POST", t)
@@ -618,6 +782,35 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ("POST", "/api/v2/users/{user_id}/authentication-tokens") => json!({
             "data": {"type": "authentication-tokens", "attributes": {"description": "bob's now"}}
         }),
+        ("POST", "/api/v2/workspaces/{workspace_id}/configuration-versions") => json!({
+            "data": {"type": "configuration-versions", "attributes": {"auto-queue-runs": true}}
+        }),
+        ("POST", t) if t.starts_with("/api/v2/runs/{run_id}/actions/") => {
+            json!({"comment": format!("{} pressed the button", b.label)})
+        }
+        ("POST", "/api/v2/configuration-versions/{configuration_version_id}/actions/archive") => {
+            json!({})
+        }
+        ("POST", "/api/v2/workspaces/{workspace_id}/vars")
+        | ("PATCH", "/api/v2/workspaces/{workspace_id}/vars/{variable_id}")
+        | ("POST", "/api/v2/varsets/{varset_id}/relationships/vars")
+        | ("PATCH", "/api/v2/varsets/{varset_id}/relationships/vars/{variable_id}") => json!({
+            "data": {"type": "vars", "attributes": {"key": "greeting",
+                "value": format!("{}-overwrote-it", b.label), "category": "terraform"}}
+        }),
+        ("POST", "/api/v2/organizations/{organization}/varsets")
+        | ("PATCH", "/api/v2/varsets/{varset_id}") => json!({
+            "data": {"type": "varsets", "attributes": {"name": format!("{} set", b.label), "global": true},
+                "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": a.workspace_id}]}}}
+        }),
+        ("POST", "/api/v2/varsets/{varset_id}/relationships/workspaces") => json!({"data": [
+            {"type": "workspaces", "id": a.workspace_id},
+            {"type": "workspaces", "id": b.workspace_id},
+        ]}),
+        ("POST", "/api/v2/varsets/{varset_id}/relationships/projects") => json!({"data": [
+            {"type": "projects", "id": a.project_id},
+            {"type": "projects", "id": b.project_id},
+        ]}),
         _ => {
             return Err("no plausible request body for this route: add one to body_for".to_string())
         }
@@ -640,8 +833,72 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
                 Attack::json(method, template, url, None)
             })
             .collect(),
+        // A run on Alice's workspace, from its latest configuration or her uploaded one.
+        ("POST", "/api/v2/runs") => [None, Some(&a.configuration_id)]
+            .into_iter()
+            .map(|configuration| {
+                let mut relationships =
+                    json!({"workspace": {"data": {"type": "workspaces", "id": a.workspace_id}}});
+                if let Some(id) = configuration {
+                    relationships["configuration-version"] =
+                        json!({"data": {"type": "configuration-versions", "id": id}});
+                }
+                let body = json!({"data": {"type": "runs",
+                    "attributes": {"message": "bob's run", "auto-apply": true, "is-destroy": true},
+                    "relationships": relationships}});
+                Attack::json(method, template, template.to_string(), Some(&body))
+            })
+            .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The runner protocol (`/api/runner/v1`) serves agent and job tokens only; a user's token,
+/// however valid, is refused with 403 before anything is looked up, so Bob learns nothing
+/// about anyone's listeners or jobs. (Which pool's jobs an agent token reaches is the runner
+/// tests' business.)
+fn runner_attacks(method: &str, template: &str) -> Vec<Attack> {
+    let url = template
+        .replace("{listener_id}", "lst-builtin")
+        .replace("{name}", "plan-file");
+    let (body, content_type): (Option<Vec<u8>>, &'static str) = match (method, template) {
+        ("POST", "/api/runner/v1/listeners") => (
+            Some(
+                br#"{"name":"bob","hostname":"bob","version":"1","executor":"local","capacity":1}"#
+                    .to_vec(),
+            ),
+            "application/json",
+        ),
+        ("POST", t) if t.ends_with("/heartbeat") => {
+            (Some(br#"{"running":[]}"#.to_vec()), "application/json")
+        }
+        ("POST", "/api/runner/v1/job/state-versions") => (
+            Some(
+                br#"{"serial":1,"md5":"00000000000000000000000000000000","lineage":"x"}"#.to_vec(),
+            ),
+            "application/json",
+        ),
+        ("POST", "/api/runner/v1/job/finish") => (
+            Some(br#"{"status":"errored"}"#.to_vec()),
+            "application/json",
+        ),
+        ("POST", "/api/runner/v1/job/logs") => (Some(b"bob writes here".to_vec()), OCTETS),
+        ("PUT", _) => (Some(b"bob's artifact".to_vec()), OCTETS),
+        _ => (None, "application/json"),
+    };
+    let url = if template.ends_with("/logs") {
+        format!("{url}?offset=0")
+    } else {
+        url
+    };
+    vec![Attack {
+        method: method.to_string(),
+        template: template.to_string(),
+        url,
+        body,
+        content_type,
+        expect: &[403],
+    }]
 }
 
 /// The signed upload URLs: no bearer token is needed, the capability in the path is the
@@ -650,7 +907,7 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
 /// names another purpose (`DomainError::BadCapability`, answered before anything is looked
 /// up, so it reveals nothing), and for Alice's genuine URL the checks of the upload itself.
 /// Bob's bearer token, sent along, must neither help nor matter.
-fn upload_attacks(
+fn capability_attacks(
     method: &str,
     template: &str,
     a: &Tenant,
@@ -658,7 +915,7 @@ fn upload_attacks(
 ) -> Result<Vec<Attack>, String> {
     let prefix = template
         .strip_suffix("{token}")
-        .ok_or("an upload route without a {token} parameter")?;
+        .ok_or("a capability route without a {token} parameter")?;
     let (alice_url, alice_other_url, bob_url, genuine_body) = match prefix {
         // Alice's genuine URL with Bob's state: the MD5 Alice announced when she created the
         // version pins the content, so it is refused (422) and the version stays pending.
@@ -678,12 +935,29 @@ fn upload_attacks(
             &b.json_state_upload_url,
             b"{\"this is\": not a state".to_vec(),
         ),
+        // Whoever holds Alice's configuration URL may upload a configuration (that is what
+        // it is for), so only forgeries are tried; a garbage upload would error her version.
+        "/_uploads/configuration/" => (
+            &a.configuration_upload_url,
+            &a.state_upload_url,
+            &b.configuration_upload_url,
+            Vec::new(),
+        ),
+        // Logs are read, not written: forgeries only.
+        "/_logs/" => (
+            &a.plan_log_url,
+            &a.state_upload_url,
+            &b.plan_log_url,
+            Vec::new(),
+        ),
         _ => {
-            return Err("an upload route this test does not know: add it to upload_attacks".into())
+            return Err(
+                "a capability route this test does not know: add it to capability_attacks".into(),
+            )
         }
     };
-    if method != "PUT" {
-        return Err("upload routes are PUTs".into());
+    if method != (if prefix == "/_logs/" { "GET" } else { "PUT" }) {
+        return Err("uploads are PUTs and log reads GETs".into());
     }
     let alice = capability(alice_url);
     let (alice_payload, alice_signature) = alice.split_once('.').ok_or("a signed capability")?;
@@ -706,31 +980,34 @@ fn upload_attacks(
         method: method.to_string(),
         template: template.to_string(),
         url: format!("{prefix}{token}"),
-        body: Some(body),
+        body: (method == "PUT").then_some(body),
         content_type: OCTETS,
         expect,
     };
-    Ok(vec![
-        attack(alice.clone(), genuine_body, &[422]),
-        // Alice's capability for the other upload: it grants another purpose.
-        attack(capability(alice_other_url), b.state.clone(), &[403]),
-        // Alice's payload under Bob's signature.
-        attack(
-            format!("{alice_payload}.{bob_signature}"),
-            b.state.clone(),
-            &[403],
-        ),
-        attack(
-            format!("{retargeted}.{bob_signature}"),
-            b.state.clone(),
-            &[403],
-        ),
-        attack(
-            format!("{alice_payload}.{tampered_signature}"),
-            b.state.clone(),
-            &[403],
-        ),
-    ])
+    let genuine = (!genuine_body.is_empty()).then(|| attack(alice.clone(), genuine_body, &[422]));
+    Ok(genuine
+        .into_iter()
+        .chain([
+            // Alice's capability for the other upload: it grants another purpose.
+            attack(capability(alice_other_url), b.state.clone(), &[403]),
+            // Alice's payload under Bob's signature.
+            attack(
+                format!("{alice_payload}.{bob_signature}"),
+                b.state.clone(),
+                &[403],
+            ),
+            attack(
+                format!("{retargeted}.{bob_signature}"),
+                b.state.clone(),
+                &[403],
+            ),
+            attack(
+                format!("{alice_payload}.{tampered_signature}"),
+                b.state.clone(),
+                &[403],
+            ),
+        ])
+        .collect())
 }
 
 /// Bob's requests for one documented route, aimed at Alice: one per combination of Alice's
@@ -742,8 +1019,11 @@ fn attacks_for(
     a: &Tenant,
     b: &Tenant,
 ) -> Result<Vec<Attack>, String> {
-    if template.starts_with("/_uploads/") {
-        return upload_attacks(method, template, a, b);
+    if template.starts_with("/_uploads/") || template.starts_with("/_logs/") {
+        return capability_attacks(method, template, a, b);
+    }
+    if template.starts_with("/api/runner/") {
+        return Ok(runner_attacks(method, template));
     }
     let params = path_params(template);
     if params.is_empty() {
@@ -752,7 +1032,7 @@ fn attacks_for(
     let body = body_for(method, template, a, b)?;
     let mut urls = vec![template.to_string()];
     for param in &params {
-        let mut values = a.path_values(param).ok_or_else(|| {
+        let mut values = a.path_values(template, param).ok_or_else(|| {
             format!("no value of Alice's for the path parameter {{{param}}}: add it to path_values")
         })?;
         if param == "organization" && params.len() > 1 {
@@ -848,6 +1128,8 @@ fn strip_volatile(value: &mut Value) {
                 "last-used-at",
                 "hosted-state-upload-url",
                 "hosted-json-state-upload-url",
+                "upload-url",
+                "log-read-url",
             ] {
                 map.remove(key);
             }
@@ -885,6 +1167,20 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("users/{}/authentication-tokens", a.user_id),
         "organizations".to_string(),
         "account/details".to_string(),
+        format!("workspaces/{}/vars", a.workspace_id),
+        format!("workspaces/{}/varsets", a.workspace_id),
+        format!("organizations/{}/varsets", a.org),
+        format!("varsets/{}", a.varset_id),
+        format!("varsets/{}/relationships/vars", a.varset_id),
+        format!("workspaces/{}/configuration-versions", a.workspace_id),
+        format!("configuration-versions/{}", a.configuration_id),
+        format!("configuration-versions/{}", a.pending_configuration_id),
+        format!("workspaces/{}/runs", a.workspace_id),
+        format!("organizations/{}/runs", a.org),
+        format!("runs/{}", a.run_id),
+        format!("runs/{}/run-events", a.run_id),
+        format!("plans/{}", a.plan_id),
+        format!("applies/{}", a.apply_id),
     ];
     paths.extend(
         a.output_ids
@@ -1045,9 +1341,11 @@ fn isolation(db: Db) {
         // Control: the same read works for Alice, so Bob's 404 is isolation and not a bad
         // URL. (A pending version has nothing to download yet, for anyone.)
         let alice_only = !attack.url.contains(&bob.org);
-        let nothing_to_download = attack.url.contains(&alice.pending_state_version_id)
+        let nothing_to_download = (attack.url.contains(&alice.pending_state_version_id)
+            || attack.url.contains(&alice.pending_configuration_id))
             && attack.url.ends_with("download");
-        if attack.method == "GET" && alice_only && !nothing_to_download {
+        let organization_route = attack.url.starts_with("/api/v2/");
+        if attack.method == "GET" && alice_only && !nothing_to_download && organization_route {
             let own = alice.api.get(&attack.url);
             if !(200..300).contains(&own.status) {
                 failures.push(format!(
@@ -1122,21 +1420,26 @@ fn isolation(db: Db) {
         let unauthenticated = UNAUTHENTICATED_API
             .iter()
             .any(|(m, p, _)| m == method && p == path);
-        if !path.starts_with("/api/v2/") || unauthenticated {
+        let api_route = path.starts_with("/api/v2/") || path.starts_with("/api/runner/");
+        if !api_route || unauthenticated {
             continue;
         }
         let mut url = path.clone();
         for param in path_params(path) {
             let value = alice
-                .path_values(&param)
+                .path_values(path, &param)
                 .and_then(|v| v.into_iter().next())
                 .unwrap_or_else(|| "x".to_string());
             url = url.replace(&format!("{{{param}}}"), &value);
         }
-        let body = body_for(method, path, &alice, &bob)
-            .ok()
-            .flatten()
-            .map(|b| serde_json::to_vec(&b).unwrap());
+        let body = if path.starts_with("/api/runner/") {
+            runner_attacks(method, path).remove(0).body
+        } else {
+            body_for(method, path, &alice, &bob)
+                .ok()
+                .flatten()
+                .map(|b| serde_json::to_vec(&b).unwrap())
+        };
         let request = format!(
             "{url} {}",
             String::from_utf8_lossy(body.as_deref().unwrap_or_default())
@@ -1218,7 +1521,16 @@ fn isolation(db: Db) {
         &mut failures,
     );
     // Rolling Bob's workspace back to Alice's state version (Bob holds his own lock, so the
-    // request gets as far as looking the version up).
+    // request gets as far as looking the version up; his run gives the lock back first).
+    bob.api
+        .post(&format!("runs/{}/actions/discard", bob.run_id), &json!({}))
+        .expect(202);
+    wait_for_run(
+        &bob.api,
+        &bob.run_id,
+        &["discarded"],
+        Duration::from_secs(30),
+    );
     bob.api
         .post(&format!("workspaces/{bob_ws}/actions/lock"), &json!({}))
         .ok();
@@ -1310,7 +1622,8 @@ fn isolation(db: Db) {
     for (name, value) in [
         ("name", json!(alice.workspace)),
         ("description", json!(alice.description)),
-        ("locked", json!(false)),
+        // Her planned run holds the lock until it is confirmed or discarded.
+        ("locked", json!(true)),
         ("resource-count", json!(1)),
     ] {
         if attributes[name] != value {
@@ -1404,6 +1717,69 @@ fn isolation(db: Db) {
     if pending["data"]["attributes"]["status"] != "pending" {
         failures.push(format!("Alice's pending state version changed: {pending}"));
     }
+    // Her sensitive variable is write-only, even to her, and never reaches her plan log.
+    if let Some((path, _, _)) = after
+        .iter()
+        .find(|(_, _, body)| body.to_string().contains(&alice.variable_secret))
+    {
+        failures.push(format!(
+            "Alice's GET {path} shows her sensitive variable's value"
+        ));
+    }
+    let log = alice.api.anonymous().get(&alice.plan_log_url);
+    if !log.text.contains("terraform_data.greeting") || log.text.contains(&alice.variable_secret) {
+        failures.push(format!(
+            "Alice's plan log should show her plan and never her API key: {}",
+            clip(&log.text)
+        ));
+    }
+    // Her run is still hers to decide: it waits for her, and her discard ends it.
+    let run = find(&format!("runs/{}", alice.run_id));
+    if run["data"]["attributes"]["status"] != "planned" {
+        failures.push(format!("Alice's run moved: {}", clip(&run.to_string())));
+    }
+    let discarded = alice.api.post(
+        &format!("runs/{}/actions/discard", alice.run_id),
+        &json!({"comment": "not today"}),
+    );
+    if discarded.status != 202 {
+        failures.push(format!(
+            "Alice cannot discard her own run: {} {}",
+            discarded.status,
+            clip(&discarded.text)
+        ));
+    } else {
+        wait_for_run(
+            &alice.api,
+            &alice.run_id,
+            &["discarded"],
+            Duration::from_secs(30),
+        );
+    }
+    let variables = find(&format!("workspaces/{}/vars", alice.workspace_id));
+    let values: Vec<&Value> = variables["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| &v["attributes"]["value"])
+        .collect();
+    if !values.contains(&&json!(alice.variable_plain)) || values.len() != 2 {
+        failures.push(format!("Alice's variables changed: {variables}"));
+    }
+    let set_variables = find(&format!("varsets/{}/relationships/vars", alice.varset_id));
+    if set_variables["data"][0]["attributes"]["value"] != json!(alice.varset_value) {
+        failures.push(format!("Alice's variable set changed: {set_variables}"));
+    }
+    let pending_configuration = find(&format!(
+        "configuration-versions/{}",
+        alice.pending_configuration_id
+    ));
+    if pending_configuration["data"]["attributes"]["status"] != "pending" {
+        failures.push(format!(
+            "Alice's pending configuration version changed: {pending_configuration}"
+        ));
+    }
+
     // Bob's failed uploads neither consumed nor spoiled her upload URL: she completes it.
     let uploaded = server
         .anonymous()
