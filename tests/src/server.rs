@@ -34,6 +34,7 @@ pub struct ServerBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     config: Option<String>,
+    database_url: Option<String>,
 }
 
 /// The binary under test: `TERRACE_BIN`, or the workspace's debug build (built once per
@@ -110,6 +111,7 @@ impl Server {
             args: Vec::new(),
             env: Vec::new(),
             config: None,
+            database_url: None,
         }
     }
 
@@ -209,6 +211,38 @@ impl ServerBuilder {
         self
     }
 
+    /// Uses an existing PostgreSQL database (another server's, to run replicas side by side).
+    pub fn database_url(mut self, url: &str) -> Self {
+        assert_eq!(
+            self.db,
+            Db::Postgres,
+            "replicas share a PostgreSQL database"
+        );
+        self.database_url = Some(url.to_string());
+        self
+    }
+
+    /// Keeps blobs under `prefix` in the test S3 server (SeaweedFS, started by
+    /// `scripts/test.sh`, which sets the `TERRACE_TEST_S3_*` variables).
+    pub fn s3_storage(self, prefix: &str) -> Self {
+        let env = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is required (scripts/test.sh starts SeaweedFS and sets it)")
+            })
+        };
+        let bucket = env("TERRACE_TEST_S3_BUCKET");
+        self.arg("--storage-url")
+            .arg(&format!("s3://{bucket}/{prefix}"))
+            .env("AWS_ENDPOINT", &env("TERRACE_TEST_S3_ENDPOINT"))
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", &env("TERRACE_TEST_S3_ACCESS_KEY_ID"))
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                &env("TERRACE_TEST_S3_SECRET_ACCESS_KEY"),
+            )
+            .env("AWS_REGION", &env("TERRACE_TEST_S3_REGION"))
+    }
+
     /// TOML for the configuration file.
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_string());
@@ -223,7 +257,11 @@ impl ServerBuilder {
             .unwrap_or_else(|| dir.path().join("data"));
         let database_url = match self.db {
             Db::Sqlite => None,
-            Db::Postgres => Some(fresh_postgres_database()),
+            Db::Postgres => Some(
+                self.database_url
+                    .clone()
+                    .unwrap_or_else(fresh_postgres_database),
+            ),
         };
         let admin_password = format!("admin-{}", random_suffix());
         let mut command = Command::new(terrace_bin());

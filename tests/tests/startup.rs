@@ -216,18 +216,7 @@ fn state_in_s3_is_encrypted_and_round_trips() {
         env("TERRACE_TEST_S3_BUCKET"),
     );
     let prefix = format!("e2e-{}", std::process::id());
-    let server = Server::builder(Db::Postgres)
-        .arg("--storage-url")
-        .arg(&format!("s3://{bucket}/{prefix}"))
-        .env("AWS_ENDPOINT", &endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", &env("TERRACE_TEST_S3_ACCESS_KEY_ID"))
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            &env("TERRACE_TEST_S3_SECRET_ACCESS_KEY"),
-        )
-        .env("AWS_REGION", &env("TERRACE_TEST_S3_REGION"))
-        .start();
+    let server = Server::builder(Db::Postgres).s3_storage(&prefix).start();
     assert!(
         server
             .stdout

@@ -134,6 +134,7 @@ struct FileConfig {
     encryption_key_file: Option<PathBuf>,
     upload_url_ttl_seconds: Option<i64>,
     max_state_megabytes: Option<u64>,
+    max_configuration_megabytes: Option<u64>,
     listener: Option<bool>,
     listener_capacity: Option<u32>,
     terraform_bin: Option<PathBuf>,
@@ -185,6 +186,7 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     pub upload_url_ttl_seconds: i64,
     pub max_state_bytes: u64,
+    pub max_configuration_bytes: u64,
     pub log_format: String,
     /// `None` when this server executes no runs itself.
     pub listener: Option<BuiltinListener>,
@@ -313,6 +315,7 @@ impl ServerConfig {
             admin_password,
             upload_url_ttl_seconds: file.upload_url_ttl_seconds.unwrap_or(1800).max(1),
             max_state_bytes: file.max_state_megabytes.unwrap_or(2048).max(1) << 20,
+            max_configuration_bytes: file.max_configuration_megabytes.unwrap_or(512).max(1) << 20,
             log_format: args.log_format.clone(),
             listener,
         })

@@ -48,6 +48,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let settings = Settings {
         upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
         max_state_bytes: config.max_state_bytes,
+        max_configuration_bytes: config.max_configuration_bytes,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);

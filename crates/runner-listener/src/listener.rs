@@ -497,8 +497,8 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
             dir.display().to_string(),
         ));
     }
-    // PATH and HOME to work at all; RUST_LOG so its log follows the listener's settings.
-    for key in ["PATH", "HOME", "RUST_LOG"] {
+    // PATH and HOME to work at all; the log filters so its log follows the listener's.
+    for key in ["PATH", "HOME", "TERRACE_LOG", "RUST_LOG"] {
         if let Ok(value) = std::env::var(key) {
             env.push((key.to_string(), value));
         }
