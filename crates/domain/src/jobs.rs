@@ -313,11 +313,13 @@ impl Services {
                 "this endpoint is for runners (job tokens)".into(),
             ));
         };
+        // Deleted since the token was checked (with its workspace or organization): the token
+        // no longer holds, as if it had been checked now (401, which runners take as "gone").
         let job = self
             .store
             .phase_by_id(&identity.job_id)
             .await?
-            .ok_or(DomainError::NotFound("job"))?;
+            .ok_or(DomainError::Unauthorized)?;
         if job.status != PhaseStatus::Running {
             return Err(DomainError::Conflict(format!(
                 "job {} is {}: it is over",
@@ -328,12 +330,12 @@ impl Services {
             .store
             .run_by_id(&job.run_id)
             .await?
-            .ok_or(DomainError::NotFound("run"))?;
+            .ok_or(DomainError::Unauthorized)?;
         let ws = self
             .store
             .workspace_by_id(&run.workspace_id)
             .await?
-            .ok_or(DomainError::NotFound("workspace"))?;
+            .ok_or(DomainError::Unauthorized)?;
         Ok((job, run, ws))
     }
 
