@@ -158,7 +158,8 @@ impl Server {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(20);
+            // Runners get 20 s to stop terraform before the server gives up on them.
+            let deadline = Instant::now() + Duration::from_secs(45);
             while Instant::now() < deadline {
                 if child.try_wait().ok().flatten().is_some() {
                     return;

@@ -7,6 +7,7 @@
 use chrono::Duration;
 use futures::StreamExt;
 use terrace_auth::policy::Action;
+use terrace_storage::clock;
 use terrace_storage::model::{PhaseKind, RunPhase};
 
 use crate::jobs::artifact_key;
@@ -104,6 +105,32 @@ impl Services {
             .await?
             .ok_or(DomainError::NotFound("run"))?;
         Ok(artifact_key(&run.workspace_id, &run.id, log_name(phase)))
+    }
+
+    /// Makes sure the log of a phase that ended errored says why. The runner writes its own
+    /// errors there, but a runner that died, or a job the server gave up on, cannot: then the
+    /// reason its listener or the server gave is appended. Called once the phase has ended
+    /// (so no runner writes any more) and before its log is archived.
+    pub(crate) async fn log_error(&self, phase: &mut RunPhase, error: &str) {
+        let size = phase.log_size as u64;
+        let tail = (error.len() as u64 + 256).min(size);
+        if let Ok(tail) = self.log_content(phase, size - tail, tail).await {
+            if String::from_utf8_lossy(&tail).contains(error) {
+                return;
+            }
+        }
+        let text = format!("{}Error: {error}\n", if size == 0 { "" } else { "\n" });
+        let ciphertext = self.blobs.keyring().encrypt(text.as_bytes());
+        let len = text.len() as i64;
+        match (self.store)
+            .append_log(&phase.id, phase.log_size, len, &ciphertext, clock::now())
+            .await
+        {
+            Ok(_) => phase.log_size += len,
+            Err(err) => {
+                tracing::warn!(phase = %phase.id, error = %err, "could not log why a job errored")
+            }
+        }
     }
 
     /// Moves an ended phase's log to the blob store. On failure the chunks stay and the log

@@ -277,9 +277,11 @@ impl Listener {
             runners = self.runners.len(),
             "shutting down: no more claims"
         );
+        // SIGTERM, not the SIGINT of a cancel: the runners end their jobs errored, as nobody
+        // asked for them to be canceled.
         for runner in self.runners.values_mut() {
             if !runner.interrupted {
-                signal_process(runner.pid, libc::SIGINT);
+                signal_process(runner.pid, libc::SIGTERM);
                 runner.interrupted = true;
             }
         }

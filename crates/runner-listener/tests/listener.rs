@@ -176,10 +176,10 @@ async fn cancels_are_relayed_once_and_shutdown_waits_for_runners() {
 }
 
 #[tokio::test]
-async fn shutdown_interrupts_runners_and_kills_those_that_linger() {
+async fn shutdown_terminates_runners_and_kills_those_that_linger() {
     let server = server_with_jobs(&[("plan-1", "token-1")]).await;
-    // Ignores SIGINT: only the kill after the grace period (2 s) ends it.
-    let script = "trap '' INT; sleep 60";
+    // Ignores the SIGTERM of a shutdown: only the kill after the grace period (2 s) ends it.
+    let script = "trap '' TERM; sleep 60";
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let listener = tokio::spawn(run_listener(config(&server, script), async {
         let _ = stopped.await;

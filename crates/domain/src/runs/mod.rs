@@ -788,6 +788,9 @@ impl Services {
         }
         let ended = self.store.update_phase_if(&phase, expected).await?;
         if ended {
+            if let (PhaseStatus::Errored, Some(error)) = (to, phase.error_message.clone()) {
+                self.log_error(&mut phase, &error).await;
+            }
             self.archive_log(&phase).await;
         }
         Ok(ended)

@@ -19,6 +19,8 @@ mod varfiles;
 mod version;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -141,13 +143,22 @@ pub async fn run_job(config: RunnerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot make a directory in {}", config.work_dir.display()))?;
 
     let (stop_tx, stop_rx) = watch::channel(Stop::Running);
-    let signals = tokio::spawn(watch_signals(stop_tx.clone()));
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let signals = tokio::spawn(watch_signals(stop_tx.clone(), shut_down.clone()));
     let log = JobLog::start(client.clone(), spec.structured_output, stop_tx.clone());
     let result = job::Job::new(&config, &client, &spec, &log, &stop_tx, stop_rx, dir.path())
         .execute()
         .await;
     let stop = *stop_tx.borrow();
-    let outcome = outcome(&result, stop);
+    let mut outcome = outcome(&result, stop);
+    if shut_down.load(Ordering::SeqCst) && outcome.status != "finished" {
+        // Not a user's cancel: the run must not look canceled on purpose.
+        outcome = JobOutcome {
+            status: "errored".into(),
+            error: Some(SHUT_DOWN.into()),
+            ..JobOutcome::default()
+        };
+    }
     if let Err(job::Failure::Error(reason)) = &result {
         if stop < Stop::Cancel {
             log.note(format!("Error: {reason}")).await;
@@ -155,6 +166,8 @@ pub async fn run_job(config: RunnerConfig) -> anyhow::Result<()> {
     }
     if outcome.status == "canceled" {
         log.note("The job was canceled.").await;
+    } else if outcome.error.as_deref() == Some(SHUT_DOWN) {
+        log.note(format!("Error: {SHUT_DOWN}")).await;
     }
     signals.abort();
     log.close().await;
@@ -210,9 +223,12 @@ fn outcome(result: &Result<job::Report, job::Failure>, stop: Stop) -> JobOutcome
     }
 }
 
-/// SIGINT or SIGTERM to the runner is a cancel (terraform is interrupted); a second one is a
-/// force-cancel (terraform is killed).
-async fn watch_signals(stop: watch::Sender<Stop>) {
+const SHUT_DOWN: &str =
+    "the runner was stopped before the job finished (its listener or pod shut down)";
+
+/// SIGINT to the runner is a cancel (terraform is interrupted), SIGTERM a shutdown (the same,
+/// but the job then ends errored, not canceled); a second signal kills terraform.
+async fn watch_signals(stop: watch::Sender<Stop>, shut_down: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -225,7 +241,7 @@ async fn watch_signals(stop: watch::Sender<Stop>) {
     loop {
         tokio::select! {
             _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+            _ = terminate.recv() => shut_down.store(true, Ordering::SeqCst),
         }
         received += 1;
         tracing::info!(received, "signal received: stopping the job");
