@@ -306,7 +306,9 @@ both_databases!(variable_keys_and_values_are_validated, |db: Db| {
             .unwrap_or_default()
             .to_string();
         let reply = reply.expect(422);
-        let detail = reply.body["errors"][0]["detail"].as_str().unwrap_or_default();
+        let detail = reply.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default();
         assert!(
             detail.contains(mentions) || pointer == format!("/data/attributes/{mentions}"),
             "{attributes}: {}",

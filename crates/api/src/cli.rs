@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Claim runs from Terrace servers and execute them on this machine.
     Listener(ListenerArgs),
     /// Execute one job; listeners start it with TERRACE_SERVER_URL, TERRACE_JOB_TOKEN and

@@ -94,7 +94,7 @@ struct TarCheck {
 }
 
 fn invalid(message: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::Other, message)
+    std::io::Error::other(message)
 }
 
 impl TarCheck {
