@@ -1,8 +1,8 @@
 //! Organizations are islands. Two ordinary users, Alice and Bob, each create an organization
 //! with a workspace, state (one version stored inline, one waiting for its upload), a project,
 //! tags, variables (one sensitive), a variable set, configuration versions (one uploaded, one
-//! waiting), a run planned by the built-in runner and waiting for confirmation, and an API
-//! token. Then Bob, with his own perfectly valid token, tries every route the
+//! waiting), a run planned by the built-in runner and waiting for confirmation, an API
+//! token, and an agent pool with an agent token and a connected agent. Then Bob, with his own perfectly valid token, tries every route the
 //! server lists in its OpenAPI document against Alice's resources, and the test checks that he
 //! sees nothing, changes nothing and learns nothing, on SQLite and on PostgreSQL.
 //!
@@ -157,6 +157,10 @@ struct Tenant {
     plan_id: String,
     apply_id: String,
     plan_log_url: String,
+    agent_pool_id: String,
+    agent_pool_name: String,
+    agent_token_secret: String,
+    agent_id: String,
 }
 
 /// The configuration every tenant runs: its plan log shows the greeting (a plain variable)
@@ -492,6 +496,40 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         "the admin-issued token and the API-created one"
     );
 
+    // An agent pool with a token, and a listener of the pool connected with it.
+    let agent_pool_name = format!("{label}-basement-nas");
+    let agent_pool_id = api
+        .post(
+            &format!("organizations/{org}/agent-pools"),
+            &json!({"data": {"type": "agent-pools", "attributes": {"name": agent_pool_name}}}),
+        )
+        .expect(201)
+        .id();
+    let created = api
+        .post(
+            &format!("agent-pools/{agent_pool_id}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens",
+                "attributes": {"description": format!("{label} NAS listener")}}}),
+        )
+        .expect(201);
+    let agent_token_secret = created.attr("token").as_str().unwrap().to_string();
+    let mut token_ids = token_ids;
+    token_ids.push(created.id());
+    let registered = api.with_token(&agent_token_secret).request(
+        "POST",
+        "/api/runner/v1/listeners",
+        Some(
+            serde_json::to_vec(
+                &json!({"name": format!("{label}-nas-1"), "hostname": format!("{label}-nas.lan"),
+                "version": "test", "executor": "local", "capacity": 1}),
+            )
+            .unwrap(),
+        ),
+        "application/json",
+    );
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let agent_id = registered.body["listener_id"].as_str().unwrap().to_string();
+
     Tenant {
         username: username.to_string(),
         label: label.to_string(),
@@ -541,6 +579,10 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         plan_id,
         apply_id,
         plan_log_url,
+        agent_pool_id,
+        agent_pool_name,
+        agent_token_secret,
+        agent_id,
     }
 }
 
@@ -607,6 +649,10 @@ impl Tenant {
             ("plan ID", self.plan_id.clone()),
             ("apply ID", self.apply_id.clone()),
             ("plan log capability", capability(&self.plan_log_url)),
+            ("agent pool ID", self.agent_pool_id.clone()),
+            ("agent pool name", self.agent_pool_name.clone()),
+            ("agent token secret", self.agent_token_secret.clone()),
+            ("agent ID", self.agent_id.clone()),
         ]
         .into_iter()
         .map(|(what, value)| (what.to_string(), value))
@@ -651,6 +697,8 @@ impl Tenant {
             "tag_id" => self.tag_ids.clone(),
             "token_id" => self.token_ids.clone(),
             "user_id" => vec![self.user_id.clone()],
+            "agent_pool_id" => vec![self.agent_pool_id.clone()],
+            "agent_id" => vec![self.agent_id.clone()],
             _ => return None,
         })
     }
@@ -778,6 +826,15 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ("PATCH", "/api/v2/workspaces/{workspace_id}/state-versions") => json!({
             "data": {"type": "state-versions", "relationships": {"rollback-state-version":
                 {"data": {"type": "state-versions", "id": a.state_version_id}}}}
+        }),
+        ("POST", "/api/v2/organizations/{organization}/agent-pools")
+        | ("PATCH", "/api/v2/agent-pools/{agent_pool_id}") => json!({
+            "data": {"type": "agent-pools", "attributes": {"name": format!("{}-hijacked-pool", b.label),
+                "organization-scoped": true},
+                "relationships": {"allowed-workspaces": {"data": [{"type": "workspaces", "id": b.workspace_id}]}}}
+        }),
+        ("POST", "/api/v2/agent-pools/{agent_pool_id}/authentication-tokens") => json!({
+            "data": {"type": "authentication-tokens", "attributes": {"description": "bob's listener"}}
         }),
         ("POST", "/api/v2/users/{user_id}/authentication-tokens") => json!({
             "data": {"type": "authentication-tokens", "attributes": {"description": "bob's now"}}
@@ -1130,6 +1187,8 @@ fn strip_volatile(value: &mut Value) {
                 "hosted-json-state-upload-url",
                 "upload-url",
                 "log-read-url",
+                // Agents come and go on their own (this one is forgotten after 90 s).
+                "agent-count",
             ] {
                 map.remove(key);
             }
@@ -1181,6 +1240,9 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("runs/{}/run-events", a.run_id),
         format!("plans/{}", a.plan_id),
         format!("applies/{}", a.apply_id),
+        format!("organizations/{}/agent-pools", a.org),
+        format!("agent-pools/{}", a.agent_pool_id),
+        format!("agent-pools/{}/authentication-tokens", a.agent_pool_id),
     ];
     paths.extend(
         a.output_ids
@@ -1671,11 +1733,15 @@ fn isolation(db: Db) {
     if tag_ids.iter().collect::<BTreeSet<_>>() != alice.tag_ids.iter().collect() {
         failures.push(format!("Alice's organization tags changed: {tag_ids:?}"));
     }
-    let tokens = listed_ids(
+    let mut tokens = listed_ids(
         &alice
             .api
             .get(&format!("users/{}/authentication-tokens", alice.user_id)),
     );
+    tokens.extend(listed_ids(&alice.api.get(&format!(
+        "agent-pools/{}/authentication-tokens",
+        alice.agent_pool_id
+    ))));
     if tokens.iter().collect::<BTreeSet<_>>() != alice.token_ids.iter().collect() {
         failures.push(format!("Alice's tokens changed: {tokens:?}"));
     }

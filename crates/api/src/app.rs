@@ -48,6 +48,7 @@ pub struct AppState {
         (name = "organizations"), (name = "users"), (name = "tokens"), (name = "workspaces"),
         (name = "tags"), (name = "projects"), (name = "state-versions"),
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
+        (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
         (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
@@ -81,6 +82,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(phases::router())
         .merge(variables::router())
         .merge(variable_sets::router())
+        .merge(agent_pools::router())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
 }
 

@@ -126,9 +126,12 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     match cert_and_key {
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(drained)
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(drained)
+            .await?;
         }
         Some((cert, key)) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
@@ -150,7 +153,10 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
                 .initial_stream_window_size(8 << 20)
                 .initial_connection_window_size(16 << 20)
                 .max_frame_size(1 << 20);
-            server.serve(router.into_make_service()).await?;
+            // Peer addresses reach handlers (where a listener connects from).
+            server
+                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                .await?;
         }
     }
     tracing::info!("stopped");

@@ -60,6 +60,8 @@ pub enum Action {
     UpdateVariables,
     ManageVariableSets,
     ManageRunTasks,
+    /// Agent pools, their tokens and agents (reading them is `ReadOrganization`).
+    ManageAgentPools,
 }
 
 impl Action {
@@ -74,7 +76,7 @@ impl Action {
             | UpdateVariables => Level::Write,
             CreateWorkspace | CreateProject | UpdateProject | ManageTags | UpdateWorkspace
             | DeleteWorkspace | ForceUnlockWorkspace | ManageRunTasks => Level::Admin,
-            ManageVariableSets => Level::Owner,
+            ManageVariableSets | ManageAgentPools => Level::Owner,
             UpdateOrganization | DeleteOrganization | DeleteProject => Level::Owner,
         }
     }
@@ -203,7 +205,7 @@ pub fn organization_permissions(access: Access) -> OrganizationPermissions {
         can_update_oauth: owner,
         can_update_sentinel: owner,
         can_update_ssh_keys: owner,
-        can_update_agent_pools: owner,
+        can_update_agent_pools: can(ManageAgentPools),
         can_manage_run_tasks: owner,
         can_manage_varsets: can(ManageVariableSets),
         can_read_varsets: can(ReadOrganization),

@@ -147,5 +147,6 @@ fn describe(action: Action) -> &'static str {
         UpdateVariables => "update variables",
         ManageVariableSets => "manage variable sets",
         ManageRunTasks => "manage run tasks",
+        ManageAgentPools => "manage agent pools",
     }
 }

@@ -105,10 +105,12 @@ impl Services {
         Ok(token)
     }
 
+    /// Registers a listener of the caller's pool; `ip_address` is where it connected from.
     pub async fn register_listener(
         &self,
         caller: &Caller,
         request: RegisterRequest,
+        ip_address: Option<String>,
     ) -> DomainResult<String> {
         let pool_id = Self::agent_pool(caller)?;
         if request.capacity == 0 || request.capacity > 256 {
@@ -125,6 +127,7 @@ impl Services {
             capacity: i64::from(request.capacity),
             last_heartbeat_at: now,
             created_at: now,
+            ip_address,
         };
         self.store.upsert_listener(&listener).await?;
         Ok(listener.id)

@@ -4,6 +4,7 @@
 //! resource (locks, serials, names) in its own module.
 
 pub mod access;
+pub mod agent_pools;
 pub mod bootstrap;
 pub mod caller;
 pub mod configuration;

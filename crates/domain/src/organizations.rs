@@ -206,7 +206,7 @@ impl Services {
             operations: self.settings.operations,
             state_storage: true,
             teams: false,
-            agents: false,
+            agents: true,
             private_module_registry: false,
             sso: false,
             vcs_integrations: false,
@@ -257,7 +257,7 @@ fn apply_changes(org: &mut Organization, changes: OrganizationChanges) -> Domain
         if mode == ExecutionMode::Agent {
             return Err(DomainError::invalid(
                 "default-execution-mode",
-                "agent execution needs a default agent pool, and this organization has none",
+                "agent cannot be an organization's default execution mode yet: set execution-mode agent with an agent pool on each workspace",
             ));
         }
         org.default_execution_mode = mode;

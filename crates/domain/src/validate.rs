@@ -43,6 +43,17 @@ pub fn workspace_name(name: &str) -> DomainResult<()> {
     )
 }
 
+/// Agent pool names: 1-90 letters, digits, `-`, `_` and `.` (what go-tfe accepts).
+pub fn agent_pool_name(name: &str) -> DomainResult<()> {
+    check(
+        (1..=90).contains(&name.len()) && chars_ok(name, b"-_."),
+        "name",
+        || {
+            format!("\"{name}\" is not a valid agent pool name: use 1-90 letters, digits, '-', '_' or '.'")
+        },
+    )
+}
+
 /// Project names: 3-40 letters, digits, spaces, `-` and `_`, not starting or ending with a space.
 pub fn project_name(name: &str) -> DomainResult<()> {
     check(

@@ -421,26 +421,33 @@ impl Services {
             (None, Some(false)) => ws.execution_mode = Some(ExecutionMode::Local),
             (None, None) => {}
         }
+        let mode_given = c.execution_mode.is_some() || c.operations.is_some();
+        let pool_given = c.agent_pool_id.is_some();
+        let pool_named = matches!(c.agent_pool_id, Some(Some(_)));
         if let Some(pool) = c.agent_pool_id {
             ws.agent_pool_id = pool;
         }
         let mode = ws.execution_mode.unwrap_or(org.default_execution_mode);
         if mode == ExecutionMode::Agent {
-            // Agent pools arrive with the runner listener; until then no ID can name one.
-            return Err(match &ws.agent_pool_id {
-                None => {
-                    DomainError::invalid("agent-pool-id", "agent execution needs an agent-pool-id")
-                }
-                Some(id) => {
-                    DomainError::invalid("agent-pool-id", format!("agent pool {id} not found"))
-                }
-            });
-        }
-        if ws.agent_pool_id.is_some() {
-            return Err(DomainError::invalid(
-                "agent-pool-id",
-                "an agent pool can only be set with execution-mode agent",
-            ));
+            let Some(pool_id) = ws.agent_pool_id.clone() else {
+                return Err(DomainError::Invalid {
+                    pointer: Some("/data/relationships/agent-pool".into()),
+                    detail: "agent execution needs an agent pool: set the agent-pool relationship (or agent-pool-id)".into(),
+                });
+            };
+            if mode_given || pool_given {
+                self.check_workspace_pool(org, ws, &pool_id).await?;
+            }
+        } else if ws.agent_pool_id.is_some() {
+            if mode_given && !pool_named {
+                // Leaving agent execution releases the pool, as HCP Terraform does.
+                ws.agent_pool_id = None;
+            } else {
+                return Err(DomainError::invalid(
+                    "agent-pool-id",
+                    "an agent pool can only be set with execution-mode agent",
+                ));
+            }
         }
         macro_rules! set {
             ($($field:ident),*) => { $(if let Some(v) = c.$field { ws.$field = v; })* };

@@ -21,6 +21,7 @@ pub const APPLY: &str = "apply";
 pub const RUN_EVENT: &str = "re";
 pub const JOB: &str = "job";
 pub const LISTENER: &str = "listener";
+pub const AGENT_POOL: &str = "apool";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

@@ -613,4 +613,18 @@ pub struct Listener {
     pub capacity: i64,
     pub last_heartbeat_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Where it connected from when it registered (as the server saw it).
+    pub ip_address: Option<String>,
+}
+
+/// A group of listeners an organization runs (in its own networks); workspaces in agent
+/// execution mode name one.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AgentPool {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    /// Every workspace of the organization may use it (otherwise only the allowed ones).
+    pub organization_scoped: bool,
+    pub created_at: DateTime<Utc>,
 }

@@ -394,6 +394,39 @@ pub trait JobStore {
     async fn delete_stale_listeners(&self, before: DateTime<Utc>) -> StorageResult<u64>;
 }
 
+#[async_trait]
+pub trait AgentPoolStore {
+    /// Creates the pool with the workspaces allowed to use it. Fails with a conflict when the
+    /// organization has a pool of that name.
+    async fn create_agent_pool(&self, pool: &AgentPool, allowed: &[String]) -> StorageResult<()>;
+    async fn agent_pool_by_id(&self, id: &str) -> StorageResult<Option<AgentPool>>;
+    /// An organization's pools by name; `query` is a case-insensitive substring of the name.
+    async fn list_agent_pools(
+        &self,
+        org_id: &str,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<AgentPool>>;
+    /// Writes name and scope, and replaces the allowed workspaces when given.
+    async fn update_agent_pool(
+        &self,
+        pool: &AgentPool,
+        allowed: Option<&[String]>,
+    ) -> StorageResult<()>;
+    /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace
+    /// uses it; false (nothing deleted) when one does.
+    async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool>;
+    /// IDs of the workspaces allowed to use the pool (beyond organization scope).
+    async fn agent_pool_allowed_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
+    /// IDs of the workspaces that run on the pool.
+    async fn agent_pool_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
+    /// How many jobs each of the listeners runs now.
+    async fn running_jobs_by_listener(
+        &self,
+        listener_ids: &[String],
+    ) -> StorageResult<HashMap<String, u64>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -408,6 +441,7 @@ pub trait Store:
     + VariableStore
     + RunStore
     + JobStore
+    + AgentPoolStore
     + Send
     + Sync
 {

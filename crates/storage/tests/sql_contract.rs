@@ -2131,3 +2131,143 @@ async fn timestamps_round_trip(store: Arc<dyn Store>) {
     }
 }
 contract!(timestamps_round_trip);
+
+// ---------------------------------------------------------------------------------------------
+// Agent pools
+
+fn new_agent_pool(org: &OrgFixture, name: &str) -> AgentPool {
+    AgentPool {
+        id: ids::new_id(ids::AGENT_POOL),
+        organization_id: org.id().to_string(),
+        name: name.to_string(),
+        organization_scoped: false,
+        created_at: clock::now(),
+    }
+}
+
+/// Pools round-trip with their allowed workspaces; names are unique per organization; a pool
+/// in use is not deleted; deleting one takes its agent tokens and listeners with it.
+async fn agent_pools_round_trip(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let mut ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let spare = create_workspace(&*store, &acme, "spare", &[]).await;
+
+    let pool = new_agent_pool(&acme, "nas");
+    store
+        .create_agent_pool(&pool, std::slice::from_ref(&ws.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_pool_by_id(&pool.id).await.unwrap(),
+        Some(pool.clone())
+    );
+    assert_eq!(
+        store.agent_pool_allowed_workspaces(&pool.id).await.unwrap(),
+        vec![ws.id.clone()]
+    );
+    assert_conflict(
+        store
+            .create_agent_pool(&new_agent_pool(&acme, "nas"), &[])
+            .await,
+        "second pool nas",
+    );
+    store
+        .create_agent_pool(&new_agent_pool(&other, "nas"), &[])
+        .await
+        .unwrap();
+    let cluster = new_agent_pool(&acme, "cluster");
+    store.create_agent_pool(&cluster, &[]).await.unwrap();
+    let listed = store
+        .list_agent_pools(acme.id(), None, all())
+        .await
+        .unwrap();
+    assert_eq!(listed.total, 2);
+    assert_eq!(
+        listed
+            .items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["cluster", "nas"]
+    );
+    let found = store
+        .list_agent_pools(acme.id(), Some("NA"), all())
+        .await
+        .unwrap();
+    assert_eq!(found.items, vec![pool.clone()]);
+
+    let mut renamed = pool.clone();
+    renamed.name = "cluster".into();
+    assert_conflict(
+        store.update_agent_pool(&renamed, None).await,
+        "rename onto cluster",
+    );
+    renamed.name = "basement".into();
+    renamed.organization_scoped = true;
+    store
+        .update_agent_pool(&renamed, Some(std::slice::from_ref(&spare.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_pool_by_id(&pool.id).await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        store.agent_pool_allowed_workspaces(&pool.id).await.unwrap(),
+        vec![spare.id.clone()]
+    );
+    store.update_agent_pool(&renamed, None).await.unwrap();
+    assert_eq!(
+        store.agent_pool_allowed_workspaces(&pool.id).await.unwrap(),
+        vec![spare.id.clone()],
+        "None leaves the allowed workspaces"
+    );
+
+    ws.agent_pool_id = Some(pool.id.clone());
+    store.update_workspace(&ws).await.unwrap();
+    assert_eq!(
+        store.agent_pool_workspaces(&pool.id).await.unwrap(),
+        vec![ws.id.clone()]
+    );
+    let token = create_token(&*store, TokenKind::Agent, &pool.id).await;
+    let at = clock::now();
+    let listener = Listener {
+        id: ids::new_id(ids::LISTENER),
+        pool_id: Some(pool.id.clone()),
+        name: "nas-1".into(),
+        hostname: "nas.lan".into(),
+        version: "1.0.0".into(),
+        executor: "local".into(),
+        capacity: 2,
+        last_heartbeat_at: at,
+        created_at: at,
+        ip_address: Some("192.0.2.7".into()),
+    };
+    store.upsert_listener(&listener).await.unwrap();
+    let read = store.listener_by_id(&listener.id).await.unwrap().unwrap();
+    assert_eq!(read.ip_address, listener.ip_address);
+    assert_eq!(
+        store
+            .running_jobs_by_listener(std::slice::from_ref(&listener.id))
+            .await
+            .unwrap(),
+        std::collections::HashMap::new()
+    );
+
+    assert!(!store.delete_agent_pool(&pool.id).await.unwrap(), "in use");
+    assert!(store.agent_pool_by_id(&pool.id).await.unwrap().is_some());
+    ws.agent_pool_id = None;
+    store.update_workspace(&ws).await.unwrap();
+    assert!(store.delete_agent_pool(&pool.id).await.unwrap());
+    assert_eq!(store.agent_pool_by_id(&pool.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&token.id).await.unwrap(), None);
+    assert_eq!(store.listener_by_id(&listener.id).await.unwrap(), None);
+
+    // Deleting the organization takes its pools' tokens too.
+    let cluster_token = create_token(&*store, TokenKind::Agent, &cluster.id).await;
+    store.delete_organization(acme.id()).await.unwrap();
+    assert_eq!(store.agent_pool_by_id(&cluster.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&cluster_token.id).await.unwrap(), None);
+}
+contract!(agent_pools_round_trip);

@@ -1,6 +1,7 @@
 //! One module per resource; each exposes `router()` with its routes and their OpenAPI
 //! descriptions. [`crate::app`] assembles them.
 
+pub mod agent_pools;
 pub mod capabilities;
 pub mod configuration_versions;
 pub mod discovery;

@@ -2,10 +2,12 @@
 //! heartbeat and claim jobs with an agent token; runners fetch what their job needs, stream
 //! logs, upload the plan and the new state, and report how the job ended with its job token.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::Extensions;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -48,9 +50,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn register(
     State(state): State<AppState>,
     Auth(caller): Auth,
+    extensions: Extensions,
     JsonBody(request): JsonBody<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    let listener_id = state.services.register_listener(&caller, request).await?;
+    // The peer address as this server sees it (a proxy's, behind one).
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    let listener_id = state
+        .services
+        .register_listener(&caller, request, ip)
+        .await?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { listener_id })))
 }
 

@@ -1,10 +1,12 @@
-//! User API tokens: `/users/:id/authentication-tokens` and `/authentication-tokens/:id`.
+//! User API tokens: `/users/:id/authentication-tokens`, and `/authentication-tokens/:id`
+//! for them and for agent tokens (created under `/agent-pools/:id/authentication-tokens`).
 //! The secret appears once, in the response that creates it; only its hash is stored.
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use terrace_auth::policy::Action;
 use terrace_storage::model::{PageRequest, Token};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,7 +40,11 @@ pub struct TokenAttributes {
     expired_at: Option<DateTime<Utc>>,
 }
 
-fn resource(token: &Token, secret: Option<String>, urls: &Urls) -> Resource<TokenAttributes> {
+pub(crate) fn resource(
+    token: &Token,
+    secret: Option<String>,
+    urls: &Urls,
+) -> Resource<TokenAttributes> {
     Resource::new(
         "authentication-tokens",
         &token.id,
@@ -63,7 +69,7 @@ fn resource(token: &Token, secret: Option<String>, urls: &Urls) -> Resource<Toke
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct TokenInput {
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     expired_at: Option<DateTime<Utc>>,
 }
 
@@ -119,6 +125,7 @@ async fn create(
     ))))
 }
 
+/// One of the caller's tokens, or an agent token of a pool the caller can see.
 #[utoipa::path(get, path = "/authentication-tokens/{token_id}", tag = "tokens",
     params(("token_id" = String, Path)),
     responses((status = 200, body = Document<TokenAttributes>), (status = 404, body = ErrorDocument)))]
@@ -127,7 +134,10 @@ async fn show(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<JsonApi<Document<TokenAttributes>>> {
-    let token = state.services.user_token(&caller, &id).await?;
+    let token = state
+        .services
+        .authentication_token(&caller, &id, Action::ReadOrganization)
+        .await?;
     Ok(JsonApi::ok(Document::new(resource(
         &token,
         None,
@@ -135,6 +145,7 @@ async fn show(
     ))))
 }
 
+/// Revokes one of the caller's tokens, or an agent token (organization owners).
 #[utoipa::path(delete, path = "/authentication-tokens/{token_id}", tag = "tokens",
     params(("token_id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorDocument)))]
@@ -143,6 +154,9 @@ async fn delete(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.services.delete_user_token(&caller, &id).await?;
+    state
+        .services
+        .delete_authentication_token(&caller, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -274,6 +274,8 @@ pub struct WorkspaceInput {
 #[serde(rename_all = "kebab-case")]
 pub struct WorkspaceRelationships {
     project: Option<RelationshipOne>,
+    /// The pool of agent execution (`data: null` releases it).
+    agent_pool: Option<RelationshipOne>,
     /// Key-only tags by name (create).
     tags: Option<RelationshipMany>,
     tag_bindings: Option<RelationshipMany>,
@@ -343,12 +345,37 @@ fn changes(body: WorkspaceBody) -> ApiResult<WorkspaceChanges> {
         })?),
         None => None,
     };
+    let agent_pool_id = match relationships.agent_pool {
+        Some(RelationshipOne {
+            data: Some(linkage),
+        }) => {
+            let id = linkage.id.ok_or_else(|| {
+                ApiError::invalid(
+                    "/data/relationships/agent-pool/data/id",
+                    "the agent pool needs an id",
+                )
+            })?;
+            if input
+                .agent_pool_id
+                .as_ref()
+                .is_some_and(|a| a.as_ref() != Some(&id))
+            {
+                return Err(ApiError::invalid(
+                    "/data/relationships/agent-pool",
+                    "the agent-pool relationship and agent-pool-id name different pools",
+                ));
+            }
+            Some(Some(id))
+        }
+        Some(RelationshipOne { data: None }) => Some(None),
+        None => input.agent_pool_id,
+    };
     Ok(WorkspaceChanges {
         name: input.name,
         description: input.description,
         execution_mode,
         operations: input.operations,
-        agent_pool_id: input.agent_pool_id,
+        agent_pool_id,
         auto_apply: input.auto_apply,
         allow_destroy_plan: input.allow_destroy_plan,
         file_triggers_enabled: input.file_triggers_enabled,

@@ -9,7 +9,7 @@ use crate::store::JobStore;
 use crate::{StorageError, StorageResult};
 
 const LISTENER_COLUMNS: &str =
-    "id, pool_id, name, hostname, version, executor, capacity, last_heartbeat_at, created_at";
+    "id, pool_id, name, hostname, version, executor, capacity, last_heartbeat_at, created_at, ip_address";
 
 #[async_trait]
 impl JobStore for SqlStore {
@@ -180,10 +180,10 @@ impl JobStore for SqlStore {
 
     async fn upsert_listener(&self, l: &Listener) -> StorageResult<()> {
         let sql = format!(
-            "INSERT INTO listeners ({LISTENER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO listeners ({LISTENER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname, \
              version = excluded.version, executor = excluded.executor, capacity = excluded.capacity, \
-             last_heartbeat_at = excluded.last_heartbeat_at"
+             last_heartbeat_at = excluded.last_heartbeat_at, ip_address = excluded.ip_address"
         );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&l.id)
@@ -195,6 +195,7 @@ impl JobStore for SqlStore {
             .bind(l.capacity)
             .bind(l.last_heartbeat_at)
             .bind(l.created_at)
+            .bind(&l.ip_address)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

@@ -6,6 +6,7 @@
 //! the code is checked against both drivers without generic bounds. Each database keeps its
 //! own migrations (`migrations/sqlite`, `migrations/postgres`) with native column types.
 
+mod agent_pools;
 mod configurations;
 mod jobs;
 mod login;

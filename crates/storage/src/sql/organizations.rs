@@ -152,6 +152,21 @@ impl OrganizationStore for SqlStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            // Agent tokens and listeners of its pools (the pools themselves cascade).
+            sqlx::query(
+                "DELETE FROM tokens WHERE kind = 'agent' AND owner_id IN \
+                 (SELECT id FROM agent_pools WHERE organization_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM listeners WHERE pool_id IN \
+                 (SELECT id FROM agent_pools WHERE organization_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM tokens WHERE kind = 'organization' AND owner_id = $1")
                 .bind(id)
                 .execute(&mut *tx)

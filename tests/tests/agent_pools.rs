@@ -1,0 +1,566 @@
+//! Agent pools: the TFE-shaped API (pools, agent tokens, agents), workspaces in agent
+//! execution mode, and runs executed by `terrace listener` processes on a pool's token: they
+//! run only there, a listener of another organization's pool never gets them, a listener
+//! killed mid-run errors its run within a bounded time, and a restarted one takes new work.
+//! On both databases.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
+use terrace_tests::{both_databases, terrace_bin, Api, Db, Reply, Server};
+
+const QUICK: &str = "resource \"terraform_data\" \"a\" {\n  input = \"a\"\n}\n";
+
+fn create_pool(api: &Api, org: &str, name: &str, attributes: Value) -> Reply {
+    let mut attributes = attributes;
+    attributes["name"] = json!(name);
+    api.post(
+        &format!("organizations/{org}/agent-pools"),
+        &json!({"data": {"type": "agent-pools", "attributes": attributes}}),
+    )
+}
+
+/// Creates an agent token of the pool; returns (token ID, secret).
+fn create_agent_token(api: &Api, pool: &str, description: &str) -> (String, String) {
+    let created = api
+        .post(
+            &format!("agent-pools/{pool}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens",
+                "attributes": {"description": description}}}),
+        )
+        .expect(201);
+    let secret = created
+        .attr("token")
+        .as_str()
+        .expect("the secret")
+        .to_string();
+    (created.id(), secret)
+}
+
+fn create_workspace(api: &Api, org: &str, name: &str) -> String {
+    api.post(
+        &format!("organizations/{org}/workspaces"),
+        &json!({"data": {"type": "workspaces", "attributes": {"name": name}}}),
+    )
+    .expect(201)
+    .id()
+}
+
+fn use_pool(api: &Api, ws: &str, pool: &str) -> Reply {
+    api.patch(
+        &format!("workspaces/{ws}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "agent"},
+            "relationships": {"agent-pool": {"data": {"type": "agent-pools", "id": pool}}}}}),
+    )
+}
+
+/// The runner protocol, as a listener speaks it.
+fn runner(api: &Api, token: &str, method: &str, path: &str, body: Value) -> Reply {
+    api.with_token(token).request(
+        method,
+        &format!("/api/runner/v1/{path}"),
+        Some(serde_json::to_vec(&body).unwrap()),
+        "application/json",
+    )
+}
+
+fn register(api: &Api, token: &str, name: &str) -> Reply {
+    runner(
+        api,
+        token,
+        "POST",
+        "listeners",
+        json!({"name": name, "hostname": format!("{name}.lan"), "version": "test",
+            "executor": "local", "capacity": 1}),
+    )
+}
+
+fn ids(reply: &Reply) -> Vec<String> {
+    reply.body["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+both_databases!(agent_pool_api, |db: Db| {
+    let server = Server::start(db);
+    let api = server.api(&server.admin_token());
+
+    // Create, with HCP Terraform's defaults.
+    let created = create_pool(&api, "default", "nas", json!({})).expect(201);
+    let pool = created.id();
+    assert!(pool.starts_with("apool-"), "{pool}");
+    assert_eq!(created.body["data"]["type"], "agent-pools");
+    assert_eq!(created.attr("name"), "nas");
+    assert_eq!(created.attr("organization-scoped"), true);
+    assert_eq!(created.attr("agent-count"), 0);
+    assert_eq!(
+        created.body["data"]["relationships"]["organization"]["data"]["id"],
+        "default"
+    );
+
+    // Bad input is refused with 4xx, never 5xx.
+    create_pool(&api, "default", "nas", json!({})).expect_error(422, "taken");
+    create_pool(&api, "default", "no spaces!", json!({})).expect_error(422, "agent pool name");
+    api.post(
+        "organizations/default/agent-pools",
+        &json!({"data": {"type": "agent-pools", "attributes": {}}}),
+    )
+    .expect_error(422, "name");
+    api.post(
+        "organizations/default/agent-pools",
+        &json!({"data": {"type": "agent-pools", "attributes": {"name": 5}}}),
+    )
+    .expect(422);
+    create_pool(
+        &api,
+        "default",
+        "typed",
+        json!({"organization-scoped": "yes"}),
+    )
+    .expect(422);
+    api.post(
+        "organizations/default/agent-pools",
+        &json!({"data": {"type": "workspaces", "attributes": {"name": "wrong-type"}}}),
+    )
+    .expect(422);
+    api.send_raw("POST", "organizations/default/agent-pools", b"{not json")
+        .expect(400);
+    create_pool(&api, "nowhere", "nas", json!({})).expect(404);
+    api.get("agent-pools/apool-doesnotexist").expect(404);
+    api.get("agent-pools/apool-doesnotexist/agents").expect(404);
+    api.get("agents/listener-doesnotexist").expect(404);
+    api.get("authentication-tokens/at-doesnotexist").expect(404);
+    api.post(
+        "organizations/default/agent-pools",
+        &json!({"data": {"type": "agent-pools", "attributes": {"name": "ghosts"},
+            "relationships": {"allowed-workspaces": {"data": [{"type": "workspaces", "id": "ws-nothere"}]}}}}),
+    )
+    .expect_error(422, "ws-nothere");
+
+    // List, search, show.
+    create_pool(&api, "default", "cluster", json!({})).expect(201);
+    let listed = api.get("organizations/default/agent-pools").ok();
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 2);
+    let found = api.get("organizations/default/agent-pools?q=NA").ok();
+    assert_eq!(ids(&found), vec![pool.clone()]);
+    assert_eq!(
+        api.get(&format!("agent-pools/{pool}")).ok().attr("name"),
+        "nas"
+    );
+
+    // A workspace in agent mode needs a pool of its organization that allows it.
+    let ws = create_workspace(&api, "default", "on-nas");
+    api.patch(
+        &format!("workspaces/{ws}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "agent"}}}),
+    )
+    .expect_error(422, "agent pool");
+    use_pool(&api, &ws, "apool-doesnotexist").expect_error(422, "not found");
+    let updated = api
+        .patch(
+            &format!("agent-pools/{pool}"),
+            &json!({"data": {"type": "agent-pools", "attributes": {"name": "basement", "organization-scoped": false}}}),
+        )
+        .ok();
+    assert_eq!(updated.attr("name"), "basement");
+    assert_eq!(updated.attr("organization-scoped"), false);
+    api.patch(
+        &format!("agent-pools/{pool}"),
+        &json!({"data": {"type": "agent-pools", "attributes": {"name": "cluster"}}}),
+    )
+    .expect_error(422, "taken");
+    use_pool(&api, &ws, &pool).expect_error(422, "allowed-workspaces");
+    let allowed = api
+        .patch(
+            &format!("agent-pools/{pool}"),
+            &json!({"data": {"type": "agent-pools", "relationships": {"allowed-workspaces":
+                {"data": [{"type": "workspaces", "id": ws}]}}}}),
+        )
+        .ok();
+    assert_eq!(
+        allowed.body["data"]["relationships"]["allowed-workspaces"]["data"][0]["id"],
+        ws.as_str()
+    );
+    let agent_ws = use_pool(&api, &ws, &pool).ok();
+    assert_eq!(agent_ws.attr("execution-mode"), "agent");
+    assert_eq!(
+        agent_ws.body["data"]["relationships"]["agent-pool"]["data"]["id"],
+        pool.as_str()
+    );
+    let shown = api.get(&format!("agent-pools/{pool}")).ok();
+    assert_eq!(
+        shown.body["data"]["relationships"]["workspaces"]["data"][0]["id"],
+        ws.as_str()
+    );
+    // The attribute form (go-tfe's agent-pool-id) works too.
+    let second = create_workspace(&api, "default", "second");
+    api.patch(
+        &format!("workspaces/{second}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "agent", "agent-pool-id": pool}}}),
+    )
+    .expect_error(422, "allowed-workspaces");
+    api.patch(
+        &format!("workspaces/{second}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"agent-pool-id": pool}}}),
+    )
+    .expect_error(422, "execution-mode agent");
+
+    // Agent execution is chosen per workspace; an organization's default cannot be agent.
+    api.patch(
+        "organizations/default",
+        &json!({"data": {"type": "organizations", "attributes": {"default-execution-mode": "agent"}}}),
+    )
+    .expect_error(422, "each workspace");
+
+    // A pool in use stays.
+    api.delete(&format!("agent-pools/{pool}"))
+        .expect_error(422, "still used by workspaces");
+
+    // Agent tokens: the secret once, stored hashed, listed without it.
+    api.post(
+        &format!("agent-pools/{pool}/authentication-tokens"),
+        &json!({"data": {"type": "authentication-tokens", "attributes": {}}}),
+    )
+    .expect_error(422, "description");
+    let (token_id, secret) = create_agent_token(&api, &pool, "basement NAS");
+    assert!(secret.starts_with("trc1."), "{secret}");
+    let tokens = api
+        .get(&format!("agent-pools/{pool}/authentication-tokens"))
+        .ok();
+    assert_eq!(ids(&tokens), vec![token_id.clone()]);
+    assert!(!tokens.text.contains(&secret));
+    let token = api.get(&format!("authentication-tokens/{token_id}")).ok();
+    assert_eq!(token.attr("description"), "basement NAS");
+    assert!(token.attr("token").is_null(), "{}", token.text);
+
+    // The token is an agent token of this pool: it registers a listener, which is then an
+    // agent of the pool, and it reaches nothing of the API.
+    let registered = register(&api, &secret, "nas-1");
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let agent = registered.body["listener_id"].as_str().unwrap().to_string();
+    let agents = api.get(&format!("agent-pools/{pool}/agents")).ok();
+    assert_eq!(ids(&agents), vec![agent.clone()]);
+    let shown = api.get(&format!("agents/{agent}")).ok();
+    assert_eq!(shown.attr("name"), "nas-1");
+    assert_eq!(shown.attr("status"), "idle");
+    assert!(shown.attr("ip-address").is_string(), "{}", shown.text);
+    assert!(shown.attr("last-ping-at").is_string(), "{}", shown.text);
+    assert_eq!(
+        api.get(&format!("agent-pools/{pool}"))
+            .ok()
+            .attr("agent-count"),
+        1
+    );
+    api.with_token(&secret)
+        .get(&format!("agent-pools/{pool}"))
+        .expect(404);
+    api.with_token(&secret)
+        .get("organizations/default")
+        .expect(404);
+    runner(&api, &secret, "GET", "job", json!({})).expect(403);
+
+    // Another organization sees none of it, and its pool token reaches nothing here.
+    let bob = server.api(&server.user_token("bob"));
+    bob.post(
+        "organizations",
+        &json!({"data": {"type": "organizations", "attributes": {"name": "bobs", "email": "bob@example.com"}}}),
+    )
+    .expect(201);
+    for path in [
+        format!("agent-pools/{pool}"),
+        format!("agent-pools/{pool}/authentication-tokens"),
+        format!("agent-pools/{pool}/agents"),
+        format!("agents/{agent}"),
+        format!("authentication-tokens/{token_id}"),
+        "organizations/default/agent-pools".to_string(),
+    ] {
+        bob.get(&path).expect(404);
+    }
+    bob.patch(
+        &format!("agent-pools/{pool}"),
+        &json!({"data": {"type": "agent-pools", "attributes": {"name": "mine"}}}),
+    )
+    .expect(404);
+    bob.post(
+        &format!("agent-pools/{pool}/authentication-tokens"),
+        &json!({"data": {"type": "authentication-tokens", "attributes": {"description": "mine"}}}),
+    )
+    .expect(404);
+    bob.delete(&format!("authentication-tokens/{token_id}"))
+        .expect(404);
+    bob.delete(&format!("agent-pools/{pool}")).expect(404);
+    let bobs_pool = create_pool(&bob, "bobs", "garage", json!({}))
+        .expect(201)
+        .id();
+    let bobs_ws = create_workspace(&bob, "bobs", "garage-app");
+    use_pool(&bob, &bobs_ws, &pool).expect_error(422, "not found");
+    use_pool(&bob, &bobs_ws, &bobs_pool).ok();
+    let (_, bobs_secret) = create_agent_token(&bob, &bobs_pool, "garage");
+    let bobs_listener = register(&api, &bobs_secret, "garage-1");
+    assert_eq!(bobs_listener.status, 201, "{}", bobs_listener.text);
+    runner(
+        &api,
+        &bobs_secret,
+        "POST",
+        &format!("listeners/{agent}/heartbeat"),
+        json!({"running": []}),
+    )
+    .expect(404);
+    runner(
+        &api,
+        &bobs_secret,
+        "POST",
+        &format!("listeners/{agent}/claim?wait=0"),
+        json!({}),
+    )
+    .expect(404);
+    assert_eq!(
+        ids(&api.get(&format!("agent-pools/{pool}/agents")).ok()),
+        vec![agent.clone()],
+        "Bob's listener is not an agent of this pool"
+    );
+
+    // A revoked token no longer authenticates.
+    api.delete(&format!("authentication-tokens/{token_id}"))
+        .expect(204);
+    api.get(&format!("authentication-tokens/{token_id}"))
+        .expect(404);
+    register(&api, &secret, "nas-2").expect(401);
+
+    // Leaving agent execution releases the pool; then the pool can go, with its agents.
+    let remote = api
+        .patch(
+            &format!("workspaces/{ws}"),
+            &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "remote"}}}),
+        )
+        .ok();
+    assert!(
+        remote.body["data"]["relationships"]["agent-pool"]["data"].is_null(),
+        "{}",
+        remote.text
+    );
+    api.delete(&format!("agent-pools/{pool}")).expect(204);
+    api.get(&format!("agent-pools/{pool}")).expect(404);
+    api.get(&format!("agents/{agent}")).expect(404);
+});
+
+/// A `terrace listener` process, killed when dropped.
+struct ListenerProcess {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ListenerProcess {
+    fn start(server: &Server, token: &str, name: &str) -> ListenerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("listener.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(terrace_bin())
+            .args(["listener", "--server-url", &server.url, "--ca-file"])
+            .arg(&server.ca_bundle)
+            .args(["--name", name])
+            .env("TERRACE_AGENT_TOKEN", token)
+            .env("TERRACE_LOG", "info")
+            .env("TERRACE_WORK_DIR", dir.path())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("terrace listener starts");
+        let mut listener = ListenerProcess {
+            child,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !listener.log().contains("registered") {
+            if let Ok(Some(status)) = listener.child.try_wait() {
+                panic!("the listener exited ({status}):\n{}", listener.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the listener did not register:\n{}",
+                listener.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        listener
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ListenerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A configuration whose plan blocks reading a data source from `port`, where the test
+/// accepts the connection and never answers.
+fn slow_configuration(port: u16) -> String {
+    format!(
+        r#"
+data "terraform_remote_state" "slow" {{
+  backend = "http"
+  config = {{
+    address = "http://127.0.0.1:{port}/state"
+  }}
+}}
+resource "terraform_data" "after" {{
+  input = data.terraform_remote_state.slow.outputs
+}}
+"#
+    )
+}
+
+/// The pool's agents as (name, status).
+fn agents(api: &Api, pool: &str) -> Vec<(String, String)> {
+    api.get(&format!("agent-pools/{pool}/agents")).ok().body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["attributes"]["name"].as_str().unwrap().to_string(),
+                a["attributes"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn wait_for_agents(api: &Api, pool: &str, expected: &[(&str, &str)], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = agents(api, pool);
+        let wanted: Vec<(String, String)> = expected
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+        if found == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agents of {pool} are {found:?}, waiting for {wanted:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+both_databases!(runs_execute_on_the_pools_listeners, |db: Db| {
+    // No built-in listener: only listeners that dial in execute runs.
+    let server = Server::builder(db).arg("--no-listener").start();
+    let api = server.api(&server.admin_token());
+    let pool = create_pool(&api, "default", "nas", json!({}))
+        .expect(201)
+        .id();
+    let (_, secret) = create_agent_token(&api, &pool, "NAS");
+
+    // Another organization's pool, with a listener connected.
+    let bob = server.api(&server.user_token("bob"));
+    bob.post(
+        "organizations",
+        &json!({"data": {"type": "organizations", "attributes": {"name": "bobs", "email": "bob@example.com"}}}),
+    )
+    .expect(201);
+    let bobs_pool = create_pool(&bob, "bobs", "garage", json!({}))
+        .expect(201)
+        .id();
+    let (_, bobs_secret) = create_agent_token(&bob, &bobs_pool, "garage");
+    let bobs_listener = ListenerProcess::start(&server, &bobs_secret, "garage-1");
+
+    // A run on an agent-mode workspace waits for its pool: Bob's listener does not take it.
+    let ws = create_workspace(&api, "default", "on-nas");
+    use_pool(&api, &ws, &pool).ok();
+    upload_configuration(&api, &ws, &[("main.tf", QUICK)], false);
+    let run = create_run(&api, &ws, None, json!({})).id();
+    std::thread::sleep(Duration::from_secs(5));
+    let waiting = api.get(&format!("runs/{run}")).ok();
+    assert_eq!(waiting.attr("status"), "plan_queued", "{}", waiting.text);
+    wait_for_agents(
+        &bob,
+        &bobs_pool,
+        &[("garage-1", "idle")],
+        Duration::from_secs(5),
+    );
+
+    // The pool's own listener plans and applies it.
+    let mut nas = ListenerProcess::start(&server, &secret, "nas-1");
+    wait_for_run(&api, &run, &["planned"], Duration::from_secs(120));
+    api.post(&format!("runs/{run}/actions/apply"), &json!({}))
+        .expect(202);
+    wait_for_run(&api, &run, &["applied"], Duration::from_secs(120));
+    assert!(
+        phase_log(&api, &run, "apply").contains("Apply complete!"),
+        "{}",
+        phase_log(&api, &run, "apply")
+    );
+    assert!(nas.log().contains(&run), "nas-1 ran it:\n{}", nas.log());
+    wait_for_agents(&api, &pool, &[("nas-1", "idle")], Duration::from_secs(15));
+
+    // A run that blocks in its plan: the agent is busy. Then the listener dies outright.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let stuck_ws = create_workspace(&api, "default", "stuck");
+    use_pool(&api, &stuck_ws, &pool).ok();
+    upload_configuration(
+        &api,
+        &stuck_ws,
+        &[("main.tf", slow_configuration(port).as_str())],
+        false,
+    );
+    let stuck = create_run(&api, &stuck_ws, None, json!({})).id();
+    let (held, _): (TcpStream, _) = silent.accept().expect("terraform reads the data source");
+    wait_for_agents(&api, &pool, &[("nas-1", "busy")], Duration::from_secs(15));
+    let killed = Instant::now();
+    nas.kill();
+    let ended = wait_for_run(&api, &stuck, &["errored"], Duration::from_secs(100));
+    assert!(
+        killed.elapsed() < Duration::from_secs(90),
+        "the run was errored {:?} after the listener died",
+        killed.elapsed()
+    );
+    let log = phase_log(&api, &stuck, "plan");
+    assert!(
+        log.contains("stopped responding"),
+        "the log says why: {log}\n{}",
+        ended.text
+    );
+    drop(held);
+    assert_eq!(
+        api.get(&format!("workspaces/{stuck_ws}"))
+            .ok()
+            .attr("locked"),
+        false
+    );
+
+    // A restarted listener takes the next run.
+    let restarted = ListenerProcess::start(&server, &secret, "nas-2");
+    upload_configuration(&api, &stuck_ws, &[("main.tf", QUICK)], false);
+    let next = create_run(&api, &stuck_ws, None, json!({})).id();
+    wait_for_run(&api, &next, &["planned"], Duration::from_secs(120));
+    assert!(restarted.log().contains(&next), "{}", restarted.log());
+
+    // Bob's listener never ran any of it.
+    assert!(
+        !bobs_listener.log().contains("starting a runner"),
+        "{}",
+        bobs_listener.log()
+    );
+});
