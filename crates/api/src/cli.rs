@@ -30,7 +30,7 @@ enum Command {
     /// Run the server.
     Serve(Box<ServeArgs>),
     /// Claim runs from Terrace servers and execute them on this machine.
-    Listener(ListenerArgs),
+    Listener(Box<ListenerArgs>),
     /// Execute one job; listeners start it with TERRACE_SERVER_URL, TERRACE_JOB_TOKEN and
     /// the other TERRACE_* variables of a runner.
     Runner,
@@ -69,6 +69,141 @@ struct ListenerArgs {
     work_dir: Option<PathBuf>,
     #[arg(long, env = "TERRACE_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// How runs are executed: `local` (runner processes on this machine) or `kubernetes`
+    /// (a Kubernetes Job per run phase).
+    #[arg(long, env = "TERRACE_EXECUTOR", default_value = "local", value_parser = ["local", "kubernetes"])]
+    executor: String,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+/// The `kubernetes` executor's settings: a TOML file (the keys of
+/// `terrace_runner_listener::kubernetes::KubernetesConfig`), the flags overriding it.
+#[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "Kubernetes executor")]
+struct KubeArgs {
+    /// A TOML file with the settings below (image = "...", node-selector = { ... },
+    /// tolerations = [ { key = "...", effect = "NoSchedule" } ], ...).
+    #[arg(long, env = "TERRACE_KUBE_CONFIG", value_name = "FILE")]
+    kube_config: Option<PathBuf>,
+    /// The kubeconfig to use [default: KUBECONFIG, ~/.kube/config, or the pod's service account].
+    #[arg(long, value_name = "FILE")]
+    kube_kubeconfig: Option<PathBuf>,
+    /// The namespace of the runner Jobs [default: the kubeconfig's, or the pod's].
+    #[arg(long, env = "TERRACE_KUBE_NAMESPACE")]
+    kube_namespace: Option<String>,
+    /// The runner image (with `terrace` and terraform) [default: terrace:VERSION].
+    #[arg(long, env = "TERRACE_KUBE_IMAGE")]
+    kube_image: Option<String>,
+    #[arg(long, value_name = "POLICY")]
+    kube_image_pull_policy: Option<String>,
+    /// The runner container's command [default: terrace runner]; repeat for each word.
+    #[arg(long = "kube-command", value_name = "WORD")]
+    kube_command: Vec<String>,
+    #[arg(long, value_name = "NAME")]
+    kube_service_account: Option<String>,
+    /// KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    kube_node_selector: Vec<String>,
+    /// KEY[=VALUE][:EFFECT], or * for everything; repeatable.
+    #[arg(long, value_name = "TOLERATION")]
+    kube_toleration: Vec<String>,
+    /// A label of the Jobs and pods, KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    kube_label: Vec<String>,
+    /// An annotation of the Jobs and pods, KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    kube_annotation: Vec<String>,
+    /// A resource request of the runner container, e.g. cpu=500m; repeatable.
+    #[arg(long, value_name = "RESOURCE=QUANTITY")]
+    kube_request: Vec<String>,
+    /// A resource limit of the runner container, e.g. memory=2Gi; repeatable.
+    #[arg(long, value_name = "RESOURCE=QUANTITY")]
+    kube_limit: Vec<String>,
+    /// Seconds a pod may stay unschedulable or without its image before its run fails
+    /// [default: 120].
+    #[arg(long, value_name = "SECONDS")]
+    kube_pending_timeout: Option<u64>,
+    /// Seconds a runner pod gets to stop when its Job is deleted [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    kube_delete_grace_period: Option<u64>,
+    /// The server URL runner pods use, if not --server-url.
+    #[arg(long, value_name = "URL")]
+    kube_server_url: Option<String>,
+}
+
+impl KubeArgs {
+    fn resolve(self) -> Result<terrace_runner_listener::kubernetes::KubernetesConfig> {
+        use terrace_runner_listener::kubernetes::{KubernetesConfig, TolerationConfig};
+        let mut config = match &self.kube_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str::<KubernetesConfig>(&text)
+                    .with_context(|| format!("invalid {}", path.display()))?
+            }
+            None => KubernetesConfig::default(),
+        };
+        fn pairs(
+            flag: &str,
+            values: Vec<String>,
+            into: &mut std::collections::BTreeMap<String, String>,
+        ) -> Result<()> {
+            for value in values {
+                let (key, value) = value
+                    .split_once('=')
+                    .with_context(|| format!("--{flag} takes KEY=VALUE, not {value:?}"))?;
+                into.insert(key.to_string(), value.to_string());
+            }
+            Ok(())
+        }
+        pairs(
+            "kube-node-selector",
+            self.kube_node_selector,
+            &mut config.node_selector,
+        )?;
+        pairs("kube-label", self.kube_label, &mut config.labels)?;
+        pairs(
+            "kube-annotation",
+            self.kube_annotation,
+            &mut config.annotations,
+        )?;
+        pairs("kube-request", self.kube_request, &mut config.requests)?;
+        pairs("kube-limit", self.kube_limit, &mut config.limits)?;
+        for toleration in &self.kube_toleration {
+            config
+                .tolerations
+                .push(TolerationConfig::parse(toleration)?);
+        }
+        if self.kube_kubeconfig.is_some() {
+            config.kubeconfig = self.kube_kubeconfig;
+        }
+        if self.kube_namespace.is_some() {
+            config.namespace = self.kube_namespace;
+        }
+        if let Some(image) = self.kube_image {
+            config.image = image;
+        }
+        if self.kube_image_pull_policy.is_some() {
+            config.image_pull_policy = self.kube_image_pull_policy;
+        }
+        if !self.kube_command.is_empty() {
+            config.command = self.kube_command;
+        }
+        if self.kube_service_account.is_some() {
+            config.service_account = self.kube_service_account;
+        }
+        if let Some(seconds) = self.kube_pending_timeout {
+            config.pending_timeout = std::time::Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.kube_delete_grace_period {
+            config.delete_grace_period = std::time::Duration::from_secs(seconds);
+        }
+        if self.kube_server_url.is_some() {
+            config.server_url = self.kube_server_url;
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,7 +279,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Listener(args) => {
             init_logging(&args.log_format);
-            listener(args).await
+            listener(*args).await
         }
         Command::Runner => {
             init_logging("text");
@@ -168,6 +303,8 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     if let Some(dir) = args.work_dir {
         config.work_dir = dir;
     }
+    config.executor = args.executor;
+    config.kubernetes = args.kube.resolve()?;
     terrace_runner_listener::listener::run_listener(config, crate::server::shutdown_signal()).await
 }
 

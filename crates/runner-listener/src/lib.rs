@@ -4,9 +4,11 @@
 //!
 //! * [`listener::run_listener`]: `terrace listener`.
 //! * [`runner::run_job`] / [`runner::run_job_from_env`]: `terrace runner` (and runner pods).
+//! * [`kubernetes`]: the listener's `kubernetes` executor (a Job per job).
 //! * [`client`]: the protocol's HTTP client, for both roles.
 
 pub mod client;
+pub mod kubernetes;
 pub mod listener;
 mod process;
 pub mod runner;

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::client::{AgentClient, ClientResult};
+use crate::kubernetes::{self, KubernetesConfig, PodHandle, PodResult};
 use crate::process::{describe_exit, signal_group, signal_process};
 use crate::runner::vars;
 
@@ -38,8 +39,10 @@ pub struct ListenerConfig {
     pub name: String,
     /// Jobs run at once.
     pub capacity: u32,
-    /// `local` (runner processes on this machine); `kubernetes` is not implemented yet.
+    /// `local` (runner processes on this machine) or `kubernetes` (a Job per job).
     pub executor: String,
+    /// The `kubernetes` executor's settings.
+    pub kubernetes: KubernetesConfig,
     /// The program and arguments that start a runner (it reads `TERRACE_*` variables).
     pub runner_command: Vec<String>,
     /// Where runners make their job directories.
@@ -67,6 +70,7 @@ impl ListenerConfig {
             name: hostname(),
             capacity: 1,
             executor: "local".to_string(),
+            kubernetes: KubernetesConfig::default(),
             runner_command: vec![exe, "runner".to_string()],
             work_dir: std::env::temp_dir(),
             terraform_bin: PathBuf::from("terraform"),
@@ -88,6 +92,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("name", &self.name)
             .field("capacity", &self.capacity)
             .field("executor", &self.executor)
+            .field("kubernetes", &self.kubernetes)
             .field("runner_command", &self.runner_command)
             .field("work_dir", &self.work_dir)
             .field("terraform_bin", &self.terraform_bin)
@@ -118,7 +123,7 @@ async fn next<T>(pending: &mut Pending<T>) -> T {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+pub(crate) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -139,12 +144,26 @@ impl Backoff {
     }
 }
 
-/// A runner process and its job.
+/// A runner (a process or a Kubernetes Job) and its job.
 struct Runner {
-    pid: u32,
+    handle: Handle,
     token: String,
     interrupted: bool,
     killed: bool,
+}
+
+enum Handle {
+    /// A local runner process, leader of its process group.
+    Process(u32),
+    /// A Kubernetes Job.
+    Pod(PodHandle),
+}
+
+/// How a runner ended.
+enum Ended {
+    Process(std::io::Result<ExitStatus>),
+    /// `Err`: the reason to report the job errored with.
+    Pod(PodResult),
 }
 
 /// Runs the listener until `shutdown` completes; then stops claiming, interrupts the runners
@@ -153,15 +172,35 @@ pub async fn run_listener(
     config: ListenerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    if config.executor != "local" {
-        bail!(
-            "the {:?} executor is not supported yet (only \"local\")",
-            config.executor
-        );
-    }
-    if config.runner_command.is_empty() {
-        bail!("no runner command");
-    }
+    let kube = match config.executor.as_str() {
+        "local" => {
+            if config.runner_command.is_empty() {
+                bail!("no runner command");
+            }
+            None
+        }
+        "kubernetes" => Some(kubernetes::Executor::connect(&config.kubernetes).await?),
+        other => bail!("unknown executor {other:?} (\"local\" or \"kubernetes\")"),
+    };
+    // Read now: a CA file that cannot be read is a configuration error, not a job's.
+    let ca_pem = match (&kube, &config.ca_file) {
+        (Some(_), Some(path)) => {
+            let pem = std::fs::read(path)
+                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+            // Pods get it in an environment variable, and one variable cannot exceed 128 KiB.
+            if pem.len() > kubernetes::MAX_CA_PEM {
+                bail!(
+                    "{} is too large to hand to runner pods ({} bytes, at most {}): give only \
+                     the CAs that the runner image does not already trust",
+                    path.display(),
+                    pem.len(),
+                    kubernetes::MAX_CA_PEM
+                );
+            }
+            Some(pem)
+        }
+        _ => None,
+    };
     if config.capacity == 0 {
         bail!("the capacity must be at least 1");
     }
@@ -173,6 +212,8 @@ pub async fn run_listener(
     let mut listener = Listener {
         config,
         client,
+        kube,
+        ca_pem,
         id: None,
         runners: HashMap::new(),
         reports: JoinSet::new(),
@@ -196,6 +237,10 @@ pub async fn run_listener(
 struct Listener {
     config: ListenerConfig,
     client: AgentClient,
+    /// The `kubernetes` executor; `None` for `local`.
+    kube: Option<kubernetes::Executor>,
+    /// The CA bundle, for runner pods.
+    ca_pem: Option<Vec<u8>>,
     id: Option<String>,
     runners: HashMap<String, Runner>,
     /// Reports for jobs whose runner died.
@@ -211,7 +256,13 @@ struct Listener {
 /// Requests in flight, with the listener ID they were made with (it may register again).
 type Claim = Pending<(String, ClientResult<Option<JobAssignment>>)>;
 type Heartbeat = Pending<(String, ClientResult<HeartbeatResponse>)>;
-type Exit = (String, std::io::Result<ExitStatus>);
+struct Exit(String, Ended);
+
+impl From<(String, PodResult)> for Exit {
+    fn from((job_id, result): (String, PodResult)) -> Exit {
+        Exit(job_id, Ended::Pod(result))
+    }
+}
 
 impl Listener {
     async fn event_loop(&mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -267,7 +318,7 @@ impl Listener {
                     }
                 }
                 () = sleep_until(self.retry_at) => self.retry_at = None,
-                Some((job_id, status)) = exits.recv() => self.runner_exited(job_id, status),
+                Some(Exit(job_id, ended)) = exits.recv() => self.runner_exited(job_id, ended),
             }
         }
     }
@@ -281,7 +332,12 @@ impl Listener {
         // asked for them to be canceled.
         for runner in self.runners.values_mut() {
             if !runner.interrupted {
-                signal_process(runner.pid, libc::SIGTERM);
+                match (&runner.handle, &self.kube) {
+                    (Handle::Process(pid), _) => signal_process(*pid, libc::SIGTERM),
+                    // The pod gets its SIGTERM, and its grace period.
+                    (Handle::Pod(pod), Some(kube)) => kube.delete(pod, "shutdown"),
+                    (Handle::Pod(_), None) => {}
+                }
                 runner.interrupted = true;
             }
         }
@@ -291,12 +347,24 @@ impl Listener {
 
     fn kill_lingering_runners(&mut self) {
         self.kill_at = None;
+        let mut abandoned = Vec::new();
         for (job_id, runner) in &mut self.runners {
             if !runner.killed {
                 tracing::warn!(job = %job_id, "the runner outlasted the grace period: killing it");
-                signal_group(runner.pid, libc::SIGKILL);
+                match (&runner.handle, &self.kube) {
+                    (Handle::Process(pid), _) => signal_group(*pid, libc::SIGKILL),
+                    (Handle::Pod(pod), Some(kube)) => {
+                        // Its Job is being deleted; the server's reaper errors the job.
+                        kube.abandon(pod);
+                        abandoned.push(job_id.clone());
+                    }
+                    (Handle::Pod(_), None) => {}
+                }
                 runner.killed = true;
             }
+        }
+        for job_id in abandoned {
+            self.runners.remove(&job_id);
         }
     }
 
@@ -383,8 +451,16 @@ impl Listener {
             if let Some(runner) = self.runners.get_mut(job_id) {
                 // Once: a second signal would make the runner kill terraform.
                 if !runner.interrupted {
-                    tracing::info!(job = %job_id, "cancel requested: interrupting the runner");
-                    signal_process(runner.pid, libc::SIGINT);
+                    match runner.handle {
+                        Handle::Process(pid) => {
+                            tracing::info!(job = %job_id, "cancel requested: interrupting the runner");
+                            signal_process(pid, libc::SIGINT);
+                        }
+                        // The runner polls the server for cancels itself.
+                        Handle::Pod(_) => {
+                            tracing::info!(job = %job_id, "cancel requested: the runner pod will see it")
+                        }
+                    }
                     runner.interrupted = true;
                 }
             }
@@ -393,7 +469,11 @@ impl Listener {
             if let Some(runner) = self.runners.get_mut(job_id) {
                 if !runner.killed {
                     tracing::info!(job = %job_id, "force-cancel requested: killing the runner");
-                    signal_group(runner.pid, libc::SIGKILL);
+                    match (&runner.handle, &self.kube) {
+                        (Handle::Process(pid), _) => signal_group(*pid, libc::SIGKILL),
+                        (Handle::Pod(pod), Some(kube)) => kube.delete(pod, "force-cancel"),
+                        (Handle::Pod(_), None) => {}
+                    }
                     runner.killed = true;
                 }
             }
@@ -402,6 +482,20 @@ impl Listener {
 
     fn start_runner(&mut self, job: JobAssignment, exits: mpsc::UnboundedSender<Exit>) {
         tracing::info!(job = %job.job_id, run = %job.run_id, kind = ?job.kind, "starting a runner");
+        if let Some(kube) = &self.kube {
+            let env = pod_env(&self.config);
+            let handle = kube.start(&job, env, self.ca_pem.clone(), exits);
+            self.runners.insert(
+                job.job_id,
+                Runner {
+                    handle: Handle::Pod(handle),
+                    token: job.token,
+                    interrupted: false,
+                    killed: false,
+                },
+            );
+            return;
+        }
         let mut command = tokio::process::Command::new(&self.config.runner_command[0]);
         command
             .args(&self.config.runner_command[1..])
@@ -411,6 +505,13 @@ impl Listener {
             // Its own group: a terminal's Ctrl-C is for the listener, which relays it once.
             .process_group(0)
             .kill_on_drop(false);
+        // A runner dies with its listener (SIGKILL included): an orphan would keep its job
+        // alive with nobody to relay cancels or count it, instead of the reaper erroring it.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, raise).
+        unsafe {
+            command.pre_exec(move || crate::process::die_with_parent(parent));
+        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
@@ -427,12 +528,12 @@ impl Listener {
         let job_id = job.job_id.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
-            let _ = exits.send((job_id, status));
+            let _ = exits.send(Exit(job_id, Ended::Process(status)));
         });
         self.runners.insert(
             job.job_id,
             Runner {
-                pid,
+                handle: Handle::Process(pid),
                 token: job.token,
                 interrupted: false,
                 killed: false,
@@ -440,17 +541,24 @@ impl Listener {
         );
     }
 
-    fn runner_exited(&mut self, job_id: String, status: std::io::Result<ExitStatus>) {
+    fn runner_exited(&mut self, job_id: String, ended: Ended) {
         let Some(runner) = self.runners.remove(&job_id) else {
             return;
         };
-        let reason = match status {
-            Ok(status) if status.success() => {
+        let reason = match ended {
+            Ended::Process(Ok(status)) if status.success() => {
                 tracing::info!(job = %job_id, "runner done");
                 return;
             }
-            Ok(status) => format!("the runner exited with {}", describe_exit(&status)),
-            Err(err) => format!("the runner was lost: {err}"),
+            Ended::Process(Ok(status)) => {
+                format!("the runner exited with {}", describe_exit(&status))
+            }
+            Ended::Process(Err(err)) => format!("the runner was lost: {err}"),
+            Ended::Pod(Ok(())) => {
+                tracing::info!(job = %job_id, "runner pod done");
+                return;
+            }
+            Ended::Pod(Err(reason)) => reason,
         };
         tracing::warn!(job = %job_id, %reason, "the runner did not finish its job");
         self.report(job_id, runner.token, reason);
@@ -508,6 +616,20 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
     env
 }
 
+/// A runner pod's plain environment: the local runner's, but for the job token and the CA
+/// (from the job's Secret) and the listener's own PATH and HOME (the image's count).
+fn pod_env(config: &ListenerConfig) -> Vec<(String, String)> {
+    let mut config = config.clone();
+    if let Some(url) = &config.kubernetes.server_url {
+        config.server_url = url.clone();
+    }
+    config.ca_file = None;
+    runner_env(&config, "")
+        .into_iter()
+        .filter(|(key, _)| !["PATH", "HOME", vars::JOB_TOKEN].contains(&key.as_str()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +660,19 @@ mod tests {
         assert!(env.contains(&("TERRACE_CA_FILE".into(), "/ca.pem".into())));
         assert!(!keys.contains(&"TERRACE_TERRAFORM_VERSIONS_DIR"));
         assert!(!format!("{config:?}").contains("agent-secret"));
+    }
+
+    #[test]
+    fn runner_pods_get_their_secrets_from_the_secret() {
+        let mut config = ListenerConfig::new("https://t.example", "agent-secret");
+        config.ca_file = Some("/ca.pem".into());
+        config.kubernetes.server_url = Some("https://terrace.svc".into());
+        let env = pod_env(&config);
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(!keys.contains(&"TERRACE_JOB_TOKEN"));
+        assert!(!keys.contains(&"TERRACE_CA_FILE"));
+        assert!(!keys.contains(&"PATH") && !keys.contains(&"HOME"));
+        assert!(env.contains(&("TERRACE_SERVER_URL".into(), "https://terrace.svc".into())));
+        assert!(env.iter().all(|(_, v)| !v.contains("agent-secret")));
     }
 }

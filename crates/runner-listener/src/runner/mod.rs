@@ -35,6 +35,9 @@ pub mod vars {
     pub const SERVER_URL: &str = "TERRACE_SERVER_URL";
     pub const JOB_TOKEN: &str = "TERRACE_JOB_TOKEN";
     pub const CA_FILE: &str = "TERRACE_CA_FILE";
+    /// The CAs as PEM text, for runners in pods (from the job's Secret); used when
+    /// `TERRACE_CA_FILE` is not set.
+    pub const CA_PEM: &str = "TERRACE_CA_PEM";
     pub const TERRAFORM_BIN: &str = "TERRACE_TERRAFORM_BIN";
     pub const TERRAFORM_VERSIONS_DIR: &str = "TERRACE_TERRAFORM_VERSIONS_DIR";
     pub const WORK_DIR: &str = "TERRACE_WORK_DIR";
@@ -88,6 +91,20 @@ impl RunnerConfig {
             get(vars::JOB_TOKEN).with_context(|| format!("{} is not set", vars::JOB_TOKEN))?;
         let mut config = RunnerConfig::new(server_url, job_token);
         config.ca_file = get(vars::CA_FILE).map(PathBuf::from);
+        if config.ca_file.is_none() {
+            if let Some(pem) = get(vars::CA_PEM) {
+                // The HTTP client reads CAs from a file: keep one for the runner's lifetime.
+                let mut file = tempfile::Builder::new()
+                    .prefix("terrace-ca-")
+                    .suffix(".pem")
+                    .tempfile()
+                    .context("cannot write the CA bundle")?;
+                std::io::Write::write_all(&mut file, pem.as_bytes())
+                    .context("cannot write the CA bundle")?;
+                let (_, path) = file.keep().context("cannot keep the CA bundle")?;
+                config.ca_file = Some(path);
+            }
+        }
         if let Some(bin) = get(vars::TERRAFORM_BIN) {
             config.terraform_bin = PathBuf::from(bin);
         }

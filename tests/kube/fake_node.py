@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""A fake Kubernetes node for Terrace's tests: a kubelet without containers.
+
+It registers a Ready node with the API server and, for each pod the scheduler binds to it,
+*executes* the pod's container command as a local process: the same command and args, and the
+same environment (plain values, and values from Secrets, read through the API like a kubelet
+does), on top of an "image" environment given on the command line (PATH, HOME). It reports the
+pod's status back (Running, then Succeeded/Failed with the exit code), serves the container's
+output as its log (`/containerLogs`, which the API server proxies for `kubectl logs` and
+`follow`), and honours graceful deletion (SIGTERM, SIGKILL after the grace period, then the
+final delete). Images named `missing.invalid/...` cannot be pulled (ErrImagePull, then
+ImagePullBackOff), for tests of that.
+
+Only the standard library: usage
+  fake_node.py --api https://127.0.0.1:PORT --ca CA --cert CERT --key KEY \
+      --serving-cert CERT --serving-key KEY --port PORT --work-dir DIR \
+      [--name fake-node-1] [--path PATH] [--home HOME]
+"""
+import argparse
+import datetime
+import http.client
+import http.server
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--api", required=True)
+ap.add_argument("--ca", required=True)
+ap.add_argument("--cert", required=True)
+ap.add_argument("--key", required=True)
+ap.add_argument("--serving-cert", required=True)
+ap.add_argument("--serving-key", required=True)
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--work-dir", required=True)
+ap.add_argument("--name", default="fake-node-1")
+ap.add_argument("--path", default=os.environ.get("PATH", "/usr/bin:/bin"))
+ap.add_argument("--home", default=os.environ.get("HOME", "/root"))
+args = ap.parse_args()
+
+API = urllib.parse.urlparse(args.api)
+NODE = args.name
+CTX = ssl.create_default_context(cafile=args.ca)
+CTX.load_cert_chain(args.cert, args.key)
+os.makedirs(args.work_dir, exist_ok=True)
+
+
+def log(msg):
+    print(f"{datetime.datetime.now().strftime('%H:%M:%S.%f')[:-3]} fake-node: {msg}", flush=True)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ApiError(Exception):
+    def __init__(self, status, body):
+        super().__init__(f"{status}: {body[:300]}")
+        self.status = status
+
+
+def request(method, path, body=None, content_type="application/json", timeout=30):
+    conn = http.client.HTTPSConnection(API.hostname, API.port, context=CTX, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        if resp.status >= 300:
+            raise ApiError(resp.status, text)
+        return json.loads(text) if text else None
+    finally:
+        conn.close()
+
+
+def patch_status(kind_path, status):
+    return request("PATCH", kind_path + "/status", {"status": status},
+                   content_type="application/strategic-merge-patch+json")
+
+
+# --- the node ---------------------------------------------------------------------------------
+
+def register():
+    node = {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
+                                                   "terrace.test/fake-node": "true"}},
+            "spec": {}}
+    try:
+        request("POST", "/api/v1/nodes", node)
+    except ApiError as e:
+        if e.status != 409:
+            raise
+
+
+def node_status():
+    t = now()
+    patch_status(f"/api/v1/nodes/{NODE}", {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "FakeNodeReady",
+                        "message": "fake node for tests", "lastHeartbeatTime": t, "lastTransitionTime": t}],
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": args.port}},
+        "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+        "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+        "nodeInfo": {"kubeletVersion": "v1.20.2-fake", "architecture": "amd64", "operatingSystem": "linux",
+                     "machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "", "osImage": "",
+                     "containerRuntimeVersion": "fake://0", "kubeProxyVersion": ""},
+    })
+
+
+def heartbeat():
+    while True:
+        time.sleep(10)
+        try:
+            node_status()
+        except Exception as e:  # noqa: BLE001 - keep beating
+            log(f"node status: {e}")
+
+
+# --- pods -------------------------------------------------------------------------------------
+
+LOCK = threading.Lock()
+PODS = {}  # uid -> PodRun
+
+
+def log_path(ns, name, container):
+    return os.path.join(args.work_dir, f"{ns}_{name}_{container}.log")
+
+
+class PodRun:
+    def __init__(self, pod):
+        self.pod = pod
+        self.ns = pod["metadata"]["namespace"]
+        self.name = pod["metadata"]["name"]
+        self.uid = pod["metadata"]["uid"]
+        self.proc = None
+        self.done = threading.Event()
+        self.deleting = False
+        self.started_at = now()
+
+    @property
+    def path(self):
+        return f"/api/v1/namespaces/{self.ns}/pods/{self.name}"
+
+    def status(self, phase, container_state, ready=False, reason=None, message=None):
+        c = self.pod["spec"]["containers"][0]
+        cond = lambda t, s: {"type": t, "status": "True" if s else "False", "lastTransitionTime": now()}
+        st = {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1", "startTime": self.started_at,
+              "conditions": [cond("Initialized", True), cond("Ready", ready), cond("ContainersReady", ready),
+                             cond("PodScheduled", True)],
+              "containerStatuses": [{"name": c["name"], "image": c.get("image", ""), "imageID": "",
+                                     "containerID": f"fake://{self.uid}", "ready": ready, "restartCount": 0,
+                                     "started": ready, "state": container_state}]}
+        if reason:
+            st["reason"] = reason
+        if message:
+            st["message"] = message
+        try:
+            patch_status(self.path, st)
+        except ApiError as e:
+            log(f"{self.ns}/{self.name}: status {phase}: {e}")
+
+    def waiting(self, reason, message):
+        self.status("Pending", {"waiting": {"reason": reason, "message": message}})
+
+    def resolve_env(self, container):
+        """The container's environment, secrets read through the API (None: not yet)."""
+        env = {"PATH": args.path, "HOME": args.home, "HOSTNAME": self.name}
+        secrets = {}
+        for var in container.get("env") or []:
+            if "value" in var:
+                env[var["name"]] = var["value"]
+            elif "valueFrom" in var and "secretKeyRef" in var["valueFrom"]:
+                ref = var["valueFrom"]["secretKeyRef"]
+                if ref["name"] not in secrets:
+                    try:
+                        secrets[ref["name"]] = request("GET", f"/api/v1/namespaces/{self.ns}/secrets/{ref['name']}")
+                    except ApiError as e:
+                        if e.status == 404:
+                            return None, f"secret \"{ref['name']}\" not found"
+                        raise
+                data = secrets[ref["name"]].get("data") or {}
+                if ref["key"] not in data:
+                    if ref.get("optional"):
+                        continue
+                    return None, f"couldn't find key {ref['key']} in Secret {self.ns}/{ref['name']}"
+                import base64
+                env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+            elif "value" not in var and "valueFrom" not in var:
+                env[var["name"]] = ""
+            else:
+                return None, f"unsupported env source for {var['name']} (fake node)"
+        return env, None
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # noqa: BLE001
+            log(f"{self.ns}/{self.name}: {e!r}")
+        finally:
+            self.done.set()
+            if self.deleting:
+                self.finalize_delete()
+
+    def _run(self):
+        container = self.pod["spec"]["containers"][0]
+        image = container.get("image", "")
+        if image.startswith("missing.invalid/"):
+            self.waiting("ErrImagePull", f"rpc error: pulling image \"{image}\": not found")
+            time.sleep(1)
+            self.waiting("ImagePullBackOff", f"Back-off pulling image \"{image}\"")
+            return
+        # Like a kubelet: a Secret that is not there yet is retried (CreateContainerConfigError).
+        deadline = time.time() + 120
+        while True:
+            if self.deleting:
+                return
+            env, problem = self.resolve_env(container)
+            if env is not None:
+                break
+            if time.time() > deadline:
+                return
+            self.waiting("CreateContainerConfigError", problem)
+            time.sleep(0.5)
+        argv = (container.get("command") or []) + (container.get("args") or [])
+        if not argv:
+            self.finish(128, "the fake node needs a command")
+            return
+        out = open(log_path(self.ns, self.name, container["name"]), "ab")
+        try:
+            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=container.get("workingDir") or args.work_dir, start_new_session=True)
+        except OSError as e:
+            out.close()
+            self.status("Pending", {"waiting": {"reason": "RunContainerError", "message": str(e)}})
+            return
+        log(f"{self.ns}/{self.name}: started pid {self.proc.pid}: {argv}")
+        self.status("Running", {"running": {"startedAt": now()}}, ready=True)
+        code = self.proc.wait()
+        out.close()
+        if code < 0:  # killed by a signal: as a container runtime reports it
+            code = 128 - code
+        log(f"{self.ns}/{self.name}: exited {code}")
+        self.finish(code, None)
+
+    def finish(self, code, message):
+        state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                "startedAt": self.started_at, "finishedAt": now(), "containerID": f"fake://{self.uid}"}}
+        if message:
+            state["terminated"]["message"] = message
+        self.status("Succeeded" if code == 0 else "Failed", state)
+
+    def delete_requested(self, grace):
+        if self.deleting:
+            return
+        self.deleting = True
+        log(f"{self.ns}/{self.name}: deletion requested (grace {grace} s)")
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+            def killer():
+                if not self.done.wait(grace):
+                    log(f"{self.ns}/{self.name}: grace period over: SIGKILL")
+                    try:
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            threading.Thread(target=killer, daemon=True).start()
+        elif self.done.is_set():
+            self.finalize_delete()
+
+    def finalize_delete(self):
+        try:
+            request("DELETE", self.path, {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                                          "preconditions": {"uid": self.uid}})
+            log(f"{self.ns}/{self.name}: deleted")
+        except ApiError as e:
+            if e.status not in (404, 409):
+                log(f"{self.ns}/{self.name}: final delete: {e}")
+
+
+def on_pod(event_type, pod):
+    meta = pod["metadata"]
+    uid = meta["uid"]
+    with LOCK:
+        run = PODS.get(uid)
+        if event_type == "DELETED":
+            PODS.pop(uid, None)
+            return
+        if run is None:
+            if pod["status"].get("phase") in ("Succeeded", "Failed"):
+                if meta.get("deletionTimestamp"):  # a terminal pod of an earlier fake node
+                    threading.Thread(target=PodRun(pod).finalize_delete, daemon=True).start()
+                return
+            run = PodRun(pod)
+            PODS[uid] = run
+            if not meta.get("deletionTimestamp"):
+                threading.Thread(target=run.run, daemon=True).start()
+            else:
+                run.done.set()
+    if meta.get("deletionTimestamp"):
+        threading.Thread(target=run.delete_requested, args=(int(meta.get("deletionGracePeriodSeconds") or 0),),
+                         daemon=True).start()
+
+
+def watch_pods():
+    selector = urllib.parse.quote(f"spec.nodeName={NODE}")
+    while True:
+        try:
+            lst = request("GET", f"/api/v1/pods?fieldSelector={selector}")
+            for pod in lst["items"]:
+                on_pod("ADDED", pod)
+            rv = lst["metadata"]["resourceVersion"]
+            conn = http.client.HTTPSConnection(API.hostname, API.port, context=CTX, timeout=90)
+            conn.request("GET", f"/api/v1/pods?watch=1&fieldSelector={selector}&resourceVersion={rv}&timeoutSeconds=60")
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise ApiError(resp.status, resp.read().decode())
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                ev = json.loads(line)
+                if ev["type"] == "ERROR":
+                    break
+                on_pod(ev["type"], ev["object"])
+            conn.close()
+        except Exception as e:  # noqa: BLE001 - list and watch again
+            log(f"watch: {e!r}")
+            time.sleep(1)
+
+
+# --- logs (/containerLogs/NAMESPACE/POD/CONTAINER), as the API server asks a kubelet ---------
+
+class Logs(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        parts = url.path.strip("/").split("/")
+        query = urllib.parse.parse_qs(url.query)
+        if len(parts) != 4 or parts[0] != "containerLogs":
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        ns, name, container = parts[1:]
+        path = log_path(ns, name, container)
+        follow = query.get("follow", ["false"])[0] in ("true", "1")
+        with LOCK:
+            run = next((r for r in PODS.values() if r.ns == ns and r.name == name), None)
+        if not os.path.exists(path) and run is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        try:
+            offset = 0
+            while True:
+                data = b""
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        f.seek(offset)
+                        data = f.read()
+                if data:
+                    offset += len(data)
+                    chunk(data)
+                if not follow or run is None or (run.done.is_set() and not data):
+                    break
+                time.sleep(0.2)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *a):
+        pass
+
+
+def serve_logs():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Logs)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.serving_cert, args.serving_key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
+
+
+def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    threading.Thread(target=serve_logs, daemon=True).start()
+    register()
+    node_status()
+    threading.Thread(target=heartbeat, daemon=True).start()
+    log(f"node {NODE} ready (logs on port {args.port})")
+    try:
+        watch_pods()
+    finally:
+        with LOCK:
+            for run in PODS.values():
+                if run.proc and run.proc.poll() is None:
+                    try:
+                        os.killpg(run.proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+if __name__ == "__main__":
+    main()

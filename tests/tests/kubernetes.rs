@@ -1,0 +1,652 @@
+//! The listener's `kubernetes` executor, end to end: runs executed through a real
+//! kube-apiserver 1.20 (with the real Job controller, scheduler, garbage collector and RBAC,
+//! see `scripts/kube.sh`), on a fake node (`tests/kube/fake_node.py`) that executes each
+//! pod's command as a local process with the pod's environment (the job token read from its
+//! Secret through the API) and reports its status and log back through the API.
+//!
+//! The listener is a separate `terrace listener --executor kubernetes` process on the server's
+//! own pool, authenticated to Kubernetes as a ServiceAccount bound to exactly the Role of
+//! `deploy/kubernetes/listener-rbac.yaml`.
+//!
+//! Needs the control plane built (`scripts/kube.sh build`, which `scripts/test.sh` runs):
+//! without it this test fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
+use terrace_tests::{terrace_bin, Api, Db, Server, Terraform};
+
+const NAMESPACE: &str = "terrace-runs";
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const MANAGED: &str = "app.kubernetes.io/managed-by=terrace-listener";
+
+const CONFIG: &str = r#"
+resource "terraform_data" "a" {
+  input = "a-hello"
+}
+resource "terraform_data" "b" {
+  input = "b-hello"
+}
+output "a" {
+  value = terraform_data.a.output
+}
+"#;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, and the
+/// fake node; all stopped when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+    api_url: String,
+    admin: reqwest::blocking::Client,
+    node: Option<Child>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let root = workspace_root();
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("k8s");
+        let etcd_port = loop {
+            // etcd takes this port and the next.
+            let port = free_port();
+            if TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                break port;
+            }
+        };
+        let api_port = free_port();
+        let out = Command::new(root.join("scripts/kube.sh"))
+            .arg("up")
+            .arg(&work)
+            .env("ETCD_PORT", etcd_port.to_string())
+            .env("API_PORT", api_port.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("scripts/kube.sh runs");
+        let api_url = format!("https://127.0.0.1:{api_port}");
+        let pki = work.join("pki");
+        let ca = std::fs::read(pki.join("ca.crt")).unwrap_or_default();
+        let mut cluster = Cluster {
+            admin: kube_client(&ca, "admin-token"),
+            dir,
+            api_url,
+            node: None,
+        };
+        assert!(
+            out.status.success(),
+            "the Kubernetes control plane did not start (run scripts/kube.sh build first):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // The fake node: pods find `terrace` where the binary under test is.
+        let bin_dir = terrace_bin().parent().unwrap().to_path_buf();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = std::fs::File::create(cluster.path("fake-node.log")).unwrap();
+        let node = Command::new("python3")
+            .arg(root.join("tests/kube/fake_node.py"))
+            .args(["--api", &cluster.api_url])
+            .arg("--ca")
+            .arg(pki.join("ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("admin.crt"))
+            .arg("--key")
+            .arg(pki.join("admin.key"))
+            .arg("--serving-cert")
+            .arg(pki.join("kubelet.crt"))
+            .arg("--serving-key")
+            .arg(pki.join("kubelet.key"))
+            .args(["--port", &free_port().to_string()])
+            .arg("--work-dir")
+            .arg(cluster.path("node"))
+            .args(["--path", &path])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("python3 runs the fake node");
+        cluster.node = Some(node);
+        cluster.wait_for("the fake node to be Ready", Duration::from_secs(30), || {
+            let node = cluster.get("/api/v1/nodes/fake-node-1");
+            node["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        });
+        cluster
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("k8s/pki/ca.crt")
+    }
+
+    fn request(
+        &self,
+        client: &reqwest::blocking::Client,
+        method: &str,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> (u16, Value) {
+        let mut request =
+            client.request(method.parse().unwrap(), format!("{}{path}", self.api_url));
+        if let Some((content_type, body)) = body {
+            request = request.header("Content-Type", content_type).body(body);
+        }
+        let response = request.send().expect("the apiserver answers");
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.request(&self.admin, "GET", path, None);
+        if status == 404 {
+            return Value::Null;
+        }
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    fn create(&self, path: &str, content_type: &str, body: String) -> Value {
+        let (status, reply) = self.request(&self.admin, "POST", path, Some((content_type, body)));
+        assert!(
+            status == 201 || status == 200,
+            "POST {path}: {status} {reply}"
+        );
+        reply
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nfake node:\n{}",
+                std::fs::read_to_string(self.path("fake-node.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The names of the listener's Jobs, pods or Secrets left in the namespace.
+    fn leftovers(&self, resource: &str) -> Vec<String> {
+        let group = if resource == "jobs" {
+            "apis/batch/v1"
+        } else {
+            "api/v1"
+        };
+        let list = self.get(&format!(
+            "/{group}/namespaces/{NAMESPACE}/{resource}?labelSelector={MANAGED}"
+        ));
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn assert_cleaned_up(&self) {
+        self.wait_for(
+            "the Jobs, pods and Secrets to be deleted",
+            Duration::from_secs(60),
+            || {
+                ["jobs", "secrets", "pods"]
+                    .iter()
+                    .all(|r| self.leftovers(r).is_empty())
+            },
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut node) = self.node.take() {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        let _ = Command::new(workspace_root().join("scripts/kube.sh"))
+            .arg("down")
+            .arg(self.dir.path().join("k8s"))
+            .status();
+        if std::thread::panicking() {
+            for log in [
+                "fake-node.log",
+                "k8s/logs/kcm.log",
+                "k8s/logs/scheduler.log",
+            ] {
+                let text = std::fs::read_to_string(self.path(log)).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {log} (last lines)");
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+fn kube_client(ca: &[u8], token: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let mut builder = reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30));
+    if let Ok(cert) = reqwest::Certificate::from_pem(ca) {
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().unwrap()
+}
+
+/// The namespace and the listener's RBAC (`deploy/kubernetes/listener-rbac.yaml`); returns
+/// a kubeconfig for the listener's ServiceAccount, and its token.
+fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
+    cluster.create(
+        "/api/v1/namespaces",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+            .to_string(),
+    );
+    let rbac =
+        std::fs::read_to_string(workspace_root().join("deploy/kubernetes/listener-rbac.yaml"))
+            .unwrap();
+    for document in rbac.split("\n---\n") {
+        let kind = document
+            .lines()
+            .find_map(|l| l.strip_prefix("kind: "))
+            .expect("a kind");
+        let path = match kind {
+            "ServiceAccount" => format!("/api/v1/namespaces/{NAMESPACE}/serviceaccounts"),
+            "Role" => format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}/roles"),
+            "RoleBinding" => {
+                format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}/rolebindings")
+            }
+            other => panic!("unexpected {other} in the RBAC manifest"),
+        };
+        // The API server reads YAML.
+        cluster.create(&path, "application/yaml", document.to_string());
+    }
+    // The token controller gives the ServiceAccount a token Secret (Kubernetes 1.20).
+    let mut token = String::new();
+    cluster.wait_for(
+        "the ServiceAccount's token",
+        Duration::from_secs(30),
+        || {
+            let sa = cluster.get(&format!(
+                "/api/v1/namespaces/{NAMESPACE}/serviceaccounts/terrace-listener"
+            ));
+            let Some(secret) = sa["secrets"][0]["name"].as_str() else {
+                return false;
+            };
+            let secret = cluster.get(&format!("/api/v1/namespaces/{NAMESPACE}/secrets/{secret}"));
+            let Some(encoded) = secret["data"]["token"].as_str() else {
+                return false;
+            };
+            use base64::Engine;
+            token = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap(),
+            )
+            .unwrap();
+            true
+        },
+    );
+    // Pods need the namespace's default ServiceAccount.
+    cluster.wait_for(
+        "the default ServiceAccount",
+        Duration::from_secs(30),
+        || {
+            !cluster
+                .get(&format!(
+                    "/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"
+                ))
+                .is_null()
+        },
+    );
+    let kubeconfig = cluster.path("listener.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"{}\", certificate-authority: \"{}\"}}\nusers:\n- name: listener\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: test\n  context: {{cluster: test, user: listener, namespace: {NAMESPACE}}}\ncurrent-context: test\n",
+            cluster.api_url,
+            cluster.ca().display()
+        ),
+    )
+    .unwrap();
+    (kubeconfig, token)
+}
+
+/// A `terrace listener --executor kubernetes`, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Listener {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Listener {
+    fn start(
+        server: &Server,
+        token: &str,
+        kubeconfig: &Path,
+        dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> Listener {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(terrace_bin())
+            .args(["listener", "--server-url", &server.url, "--ca-file"])
+            // Terrace's CA alone: it goes to the pods (the system's they have).
+            .arg(server.data_dir.join("tls/ca.pem"))
+            .args([
+                "--name",
+                name,
+                "--executor",
+                "kubernetes",
+                "--kube-kubeconfig",
+            ])
+            .arg(kubeconfig)
+            .args(if extra.contains(&"--kube-image") {
+                &[][..]
+            } else {
+                &["--kube-image", "terrace:test"][..]
+            })
+            .args(["--kube-pending-timeout", "5"])
+            .args([
+                "--kube-delete-grace-period",
+                "5",
+                "--kube-label",
+                "suite=e2e",
+            ])
+            .args(["--kube-request", "cpu=100m", "--kube-limit", "memory=1Gi"])
+            .args(extra)
+            .env("TERRACE_AGENT_TOKEN", token)
+            .env("TERRACE_LOG", "info")
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("terrace listener starts");
+        let mut listener = Listener { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = listener.log();
+            if text.contains("registered") {
+                break;
+            }
+            if let Ok(Some(status)) = listener.child.try_wait() {
+                panic!("the listener exited ({status}):\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the listener did not register:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        listener
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- listener log\n{}", self.log());
+        }
+    }
+}
+
+fn cloud_block(server: &Server, workspace: &str) -> String {
+    format!(
+        "terraform {{\n  cloud {{\n    hostname = \"{}\"\n    organization = \"default\"\n    workspaces {{\n      name = \"{workspace}\"\n    }}\n  }}\n}}\n",
+        server.hostname
+    )
+}
+
+fn latest_run(api: &Api, workspace: &str) -> Value {
+    let id = api
+        .get(&format!("organizations/default/workspaces/{workspace}"))
+        .ok()
+        .id();
+    api.get(&format!("workspaces/{id}/runs")).ok().body["data"][0].clone()
+}
+
+#[test]
+fn runs_execute_in_kubernetes_jobs() {
+    let cluster = Cluster::start();
+    let (kubeconfig, sa_token) = set_up_rbac(&cluster);
+
+    // The listener's RBAC: exactly the Role.
+    let restricted = kube_client(&std::fs::read(cluster.ca()).unwrap(), &sa_token);
+    for (method, path, allowed) in [
+        (
+            "GET",
+            format!("/apis/batch/v1/namespaces/{NAMESPACE}/jobs"),
+            true,
+        ),
+        ("GET", format!("/api/v1/namespaces/{NAMESPACE}/pods"), true),
+        (
+            "GET",
+            format!("/api/v1/namespaces/{NAMESPACE}/secrets"),
+            false,
+        ),
+        (
+            "GET",
+            "/apis/batch/v1/namespaces/default/jobs".to_string(),
+            false,
+        ),
+        ("GET", "/api/v1/nodes".to_string(), false),
+    ] {
+        let (status, body) = cluster.request(&restricted, method, &path, None);
+        assert_eq!(status == 200, allowed, "{method} {path}: {status} {body}");
+        if !allowed {
+            assert_eq!(status, 403, "{method} {path}: {body}");
+        }
+    }
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sneaky"},
+        "spec": {"containers": [{"name": "c", "image": "x", "command": ["true"]}]}});
+    let (status, body) = cluster.request(
+        &restricted,
+        "POST",
+        &format!("/api/v1/namespaces/{NAMESPACE}/pods"),
+        Some(("application/json", pod.to_string())),
+    );
+    assert_eq!(status, 403, "the listener may not create pods: {body}");
+
+    let server = Server::builder(Db::Sqlite).arg("--no-listener").start();
+    let agent_token = server.admin(&["listener-token", "--description", "kubernetes"]);
+    let agent_token = agent_token.trim();
+    let token = server.admin_token();
+    let api = server.api(&token);
+    let listener = Listener::start(
+        &server,
+        agent_token,
+        &kubeconfig,
+        cluster.dir.path(),
+        "kube-1",
+        &[],
+    );
+
+    // A remote plan and apply with the real terraform CLI, each phase a Kubernetes Job.
+    let tf = Terraform::new(&server, &token);
+    tf.write(
+        "main.tf",
+        &format!("{}{CONFIG}", cloud_block(&server, "kube")),
+    );
+    tf.ok(&["init", "-input=false"]);
+    let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+    assert!(out.contains("Plan: 2 to add"), "{out}");
+    assert!(out.contains("Apply complete! Resources: 2 added"), "{out}");
+    assert!(out.contains("a = \"a-hello\""), "{out}");
+    let run = latest_run(&api, "kube");
+    assert_eq!(run["attributes"]["status"], "applied", "{run}");
+    let log = listener.log();
+    assert!(log.contains("created the Job"), "{log}");
+    // The pods' logs (the runners' own) reach the listener's log through the API server.
+    assert!(log.contains("terrace::runner_pod"), "{log}");
+    assert!(log.contains("running a job"), "{log}");
+    assert!(log.contains("deleted the finished Job"), "{log}");
+    cluster.assert_cleaned_up();
+
+    // A failing run: terraform's error reaches the CLI, the run is errored.
+    tf.write(
+        "main.tf",
+        &format!(
+            "{}resource \"terraform_data\" \"x\" {{\n  input = file(\"/nonexistent/terrace\")\n}}\n",
+            cloud_block(&server, "kube")
+        ),
+    );
+    let out = tf.fails(&["apply", "-auto-approve", "-input=false"]);
+    assert!(
+        out.contains("Error") && out.contains("nonexistent"),
+        "{out}"
+    );
+    let run = latest_run(&api, "kube");
+    assert_eq!(run["attributes"]["status"], "errored", "{run}");
+    cluster.assert_cleaned_up();
+
+    // A cancel: the runner in its pod sees it and interrupts terraform.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let workspace_id = api.get("organizations/default/workspaces/kube").ok().id();
+    let slow = format!(
+        "data \"terraform_remote_state\" \"slow\" {{\n  backend = \"http\"\n  config = {{\n    address = \"http://127.0.0.1:{port}/state\"\n  }}\n}}\n"
+    );
+    let cv = upload_configuration(&api, &workspace_id, &[("main.tf", &slow)], false);
+    let run_id = create_run(&api, &workspace_id, Some(&cv), json!({})).id();
+    let (_held, _) = silent.accept().expect("terraform in the pod connects");
+    let jobs = cluster.leftovers("jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    // The Job as configured, its token in a Secret that the Job owns.
+    let job = cluster.get(&format!(
+        "/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{}",
+        jobs[0]
+    ));
+    assert_eq!(job["spec"]["backoffLimit"], 0, "{job}");
+    assert_eq!(job["metadata"]["labels"]["suite"], "e2e", "{job}");
+    let pod_spec = &job["spec"]["template"]["spec"];
+    assert_eq!(pod_spec["restartPolicy"], "Never", "{job}");
+    assert_eq!(pod_spec["automountServiceAccountToken"], false, "{job}");
+    let container = &pod_spec["containers"][0];
+    assert_eq!(container["image"], "terrace:test", "{job}");
+    assert_eq!(container["resources"]["requests"]["cpu"], "100m", "{job}");
+    assert_eq!(container["resources"]["limits"]["memory"], "1Gi", "{job}");
+    let env = container["env"].as_array().unwrap();
+    let token = env
+        .iter()
+        .find(|e| e["name"] == "TERRACE_JOB_TOKEN")
+        .expect("the job token");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], jobs[0], "{job}");
+    assert!(token.get("value").is_none(), "{job}");
+    let secret = cluster.get(&format!(
+        "/api/v1/namespaces/{NAMESPACE}/secrets/{}",
+        jobs[0]
+    ));
+    let owner = &secret["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Job", "{secret}");
+    assert_eq!(owner["uid"], job["metadata"]["uid"], "{secret}");
+    api.post(&format!("runs/{run_id}/actions/cancel"), &json!({}))
+        .expect(202);
+    wait_for_run(&api, &run_id, &["canceled"], RUN_TIMEOUT);
+    cluster.assert_cleaned_up();
+
+    // A listener that shuts down deletes its Jobs: the pods get SIGTERM, and their runners
+    // end their jobs errored (nobody asked for a cancel).
+    let run_id = create_run(&api, &workspace_id, Some(&cv), json!({})).id();
+    let (_held, _) = silent.accept().expect("terraform in the pod connects");
+    drop(listener);
+    let run = wait_for_run(&api, &run_id, &["errored"], RUN_TIMEOUT);
+    let log = phase_log(&api, &run_id, "plan");
+    assert!(log.contains("shut down"), "{log}\n{}", run.text);
+    cluster.assert_cleaned_up();
+    drop(silent);
+
+    // A pod nobody can schedule fails its run with the reason, instead of hanging.
+    let listener = Listener::start(
+        &server,
+        agent_token,
+        &kubeconfig,
+        cluster.dir.path(),
+        "kube-2",
+        &["--kube-node-selector", "pool=nobody"],
+    );
+    let cv = upload_configuration(&api, &workspace_id, &[("main.tf", CONFIG)], false);
+    let run_id = create_run(&api, &workspace_id, Some(&cv), json!({})).id();
+    let started = Instant::now();
+    wait_for_run(&api, &run_id, &["errored"], RUN_TIMEOUT);
+    let log = phase_log(&api, &run_id, "plan");
+    assert!(log.contains("cannot be scheduled"), "{log}");
+    assert!(
+        log.contains("node selector") || log.contains("node(s)"),
+        "{log}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    cluster.assert_cleaned_up();
+    drop(listener);
+
+    // Nor does an image that cannot be pulled.
+    let listener = Listener::start(
+        &server,
+        agent_token,
+        &kubeconfig,
+        cluster.dir.path(),
+        "kube-3",
+        &["--kube-image", "missing.invalid/terrace:1"],
+    );
+    let cv = upload_configuration(&api, &workspace_id, &[("main.tf", CONFIG)], false);
+    let run_id = create_run(&api, &workspace_id, Some(&cv), json!({})).id();
+    wait_for_run(&api, &run_id, &["errored"], RUN_TIMEOUT);
+    let log = phase_log(&api, &run_id, "plan");
+    assert!(log.contains("cannot start: ImagePullBackOff"), "{log}");
+    cluster.assert_cleaned_up();
+    drop(listener);
+}
