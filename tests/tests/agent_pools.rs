@@ -1,8 +1,8 @@
 //! Agent pools: the TFE-shaped API (pools, agent tokens, agents), workspaces in agent
 //! execution mode, and runs executed by `terrace listener` processes on a pool's token: they
 //! run only there, a listener of another organization's pool never gets them, a listener
-//! killed mid-run errors its run within a bounded time, and a restarted one takes new work.
-//! On both databases.
+//! killed mid-run errors its run within a bounded time, a restarted one takes new work, and
+//! several listeners of one pool share its runs, each executed once. On both databases.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -563,4 +563,59 @@ both_databases!(runs_execute_on_the_pools_listeners, |db: Db| {
         "{}",
         bobs_listener.log()
     );
+});
+
+both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
+    let server = Server::builder(db).arg("--no-listener").start();
+    let api = server.api(&server.admin_token());
+    let pool = create_pool(&api, "default", "fleet", json!({}))
+        .expect(201)
+        .id();
+    let (_, secret) = create_agent_token(&api, &pool, "fleet");
+    // Three replicas of one listener, as a Deployment would run them, capacity 1 each.
+    let listeners: Vec<ListenerProcess> = (1..=3)
+        .map(|n| ListenerProcess::start(&server, &secret, &format!("fleet-{n}")))
+        .collect();
+
+    // Each apply appends "RUN_ID JOB_DIR": the job directory is in its listener's work dir.
+    let ledger_dir = tempfile::tempdir().unwrap();
+    let ledger = ledger_dir.path().join("executions.log");
+    let config = format!(
+        "resource \"terraform_data\" \"marker\" {{\n  triggers_replace = timestamp()\n  provisioner \"local-exec\" {{\n    command = \"echo \\\"$TFC_RUN_ID $PWD\\\" >> {}\"\n  }}\n}}\n",
+        ledger.display()
+    );
+    let mut queued = Vec::new();
+    for n in 0..4 {
+        let ws = create_workspace(&api, "default", &format!("fleet-ws-{n}"));
+        use_pool(&api, &ws, &pool).ok();
+        upload_configuration(&api, &ws, &[("main.tf", config.as_str())], false);
+        for _ in 0..2 {
+            queued.push(create_run(&api, &ws, None, json!({"auto-apply": true})).id());
+        }
+    }
+    for run in &queued {
+        wait_for_run(&api, run, &["applied"], Duration::from_secs(240));
+    }
+
+    let text = std::fs::read_to_string(&ledger).expect("applies wrote the ledger");
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split_once(' ').expect("RUN_ID DIR"))
+        .collect();
+    for run in &queued {
+        assert_eq!(
+            lines.iter().filter(|(r, _)| r == run).count(),
+            1,
+            "{run} was not applied exactly once:\n{text}"
+        );
+    }
+    assert_eq!(lines.len(), queued.len(), "{text}");
+    let busy = listeners
+        .iter()
+        .filter(|l| {
+            let dir = l._dir.path().display().to_string();
+            lines.iter().any(|(_, d)| d.starts_with(&dir))
+        })
+        .count();
+    assert!(busy >= 2, "one listener did all the work:\n{text}");
 });
