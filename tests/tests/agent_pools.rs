@@ -619,3 +619,109 @@ both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
         .count();
     assert!(busy >= 2, "one listener did all the work:\n{text}");
 });
+
+/// The gzip'd tarball's bytes, unpacked (enough to search for a marker).
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip'd tarball");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+both_databases!(job_tokens_reach_only_their_own_job, |db: Db| {
+    let server = Server::builder(db).arg("--no-listener").start();
+    let api = server.api(&server.admin_token());
+    let pool = create_pool(&api, "default", "raw", json!({}))
+        .expect(201)
+        .id();
+    let (_, secret) = create_agent_token(&api, &pool, "raw");
+    let mut runs = Vec::new();
+    for name in ["first", "second"] {
+        let ws = create_workspace(&api, "default", name);
+        use_pool(&api, &ws, &pool).ok();
+        let config = format!("# marker-{name}\n{QUICK}");
+        upload_configuration(&api, &ws, &[("main.tf", config.as_str())], false);
+        runs.push(create_run(&api, &ws, None, json!({})).id());
+    }
+
+    // A listener claims both jobs, as `terrace listener` would.
+    let listener = register(&api, &secret, "raw-1").expect(201);
+    let listener = listener.body["listener_id"].as_str().unwrap().to_string();
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let claimed = runner(
+            &api,
+            &secret,
+            "POST",
+            &format!("listeners/{listener}/claim?wait=5"),
+            json!({}),
+        )
+        .expect(200);
+        jobs.push((
+            claimed.body["run_id"].as_str().unwrap().to_string(),
+            claimed.body["token"].as_str().unwrap().to_string(),
+        ));
+    }
+    jobs.sort_by_key(|(run, _)| runs.iter().position(|r| r == run).unwrap());
+    assert_eq!(
+        jobs.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+        runs
+    );
+
+    // Each token gets its own job's spec and configuration, nothing of the other's.
+    for (index, (run, token)) in jobs.iter().enumerate() {
+        let spec = runner(&api, token, "GET", "job", json!(null)).expect(200);
+        assert_eq!(spec.body["run_id"], run.as_str(), "{}", spec.text);
+        let tarball = api
+            .with_token(token)
+            .raw("GET", "/api/runner/v1/job/configuration", None);
+        assert_eq!(tarball.status(), 200);
+        let tarball = tarball.bytes().unwrap();
+        let (own, other) = if index == 0 {
+            ("marker-first", "marker-second")
+        } else {
+            ("marker-second", "marker-first")
+        };
+        let content = gunzip(&tarball);
+        assert!(content.contains(own) && !content.contains(other));
+        // Nothing of the TFE API, and no listener's part.
+        let api_as_job = api.with_token(token);
+        for path in [
+            format!("runs/{run}"),
+            "organizations/default/workspaces".into(),
+        ] {
+            let reply = api_as_job.get(&path);
+            assert!(
+                [401, 404].contains(&reply.status),
+                "{path} with a job token: {} {}",
+                reply.status,
+                reply.text
+            );
+        }
+        runner(
+            &api,
+            token,
+            "POST",
+            "listeners",
+            json!({"name": "x", "hostname": "x",
+            "version": "x", "executor": "local", "capacity": 1}),
+        )
+        .expect(403);
+    }
+
+    // The token dies with its job.
+    let (_, first_token) = &jobs[0];
+    runner(
+        &api,
+        first_token,
+        "POST",
+        "job/finish",
+        json!({"status": "errored", "error": "stopped by the test"}),
+    )
+    .ok();
+    runner(&api, first_token, "GET", "job", json!(null)).expect(401);
+    let (_, second_token) = &jobs[1];
+    runner(&api, second_token, "GET", "job", json!(null)).expect(200);
+});
