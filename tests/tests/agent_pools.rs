@@ -199,6 +199,18 @@ both_databases!(agent_pool_api, |db: Db| {
         shown.body["data"]["relationships"]["workspaces"]["data"][0]["id"],
         ws.as_str()
     );
+    // The workspace that uses the pool cannot be taken off its allowed list.
+    api.patch(
+        &format!("agent-pools/{pool}"),
+        &json!({"data": {"type": "agent-pools", "relationships": {"allowed-workspaces":
+            {"data": []}}}}),
+    )
+    .expect_error(422, "uses this agent pool");
+    let kept = api.get(&format!("agent-pools/{pool}")).ok();
+    assert_eq!(
+        kept.body["data"]["relationships"]["allowed-workspaces"]["data"][0]["id"],
+        ws.as_str()
+    );
     // The attribute form (go-tfe's agent-pool-id) works too.
     let second = create_workspace(&api, "default", "second");
     api.patch(

@@ -156,6 +156,28 @@ impl Services {
             Some(ids) => Some(self.allowed_workspaces(&org, ids).await?),
             None => None,
         };
+        if !pool.organization_scoped {
+            // A workspace that uses the pool must stay allowed: otherwise its runs would go
+            // to a pool it may no longer use.
+            let permitted = match &allowed {
+                Some(ids) => ids.clone(),
+                None => self.store.agent_pool_allowed_workspaces(&pool.id).await?,
+            };
+            for ws_id in self.store.agent_pool_workspaces(&pool.id).await? {
+                if !permitted.contains(&ws_id) {
+                    let name = match self.store.workspace_by_id(&ws_id).await? {
+                        Some(ws) => ws.name,
+                        None => ws_id,
+                    };
+                    return Err(DomainError::Invalid {
+                        pointer: Some("/data/relationships/allowed-workspaces".into()),
+                        detail: format!(
+                            "workspace {name} uses this agent pool: keep it in allowed-workspaces, or move it to another pool or execution mode first"
+                        ),
+                    });
+                }
+            }
+        }
         self.store
             .update_agent_pool(&pool, allowed.as_deref())
             .await
