@@ -736,4 +736,24 @@ both_databases!(job_tokens_reach_only_their_own_job, |db: Db| {
     runner(&api, first_token, "GET", "job", json!(null)).expect(401);
     let (_, second_token) = &jobs[1];
     runner(&api, second_token, "GET", "job", json!(null)).expect(200);
+
+    // With its workspaces gone to local execution, the pool still runs a job: it stays.
+    for ws in ["first", "second"] {
+        api.patch(
+            &format!("organizations/default/workspaces/{ws}"),
+            &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "local"}}}),
+        )
+        .ok();
+    }
+    api.delete(&format!("agent-pools/{pool}"))
+        .expect_error(422, "runs waiting for its agents");
+    runner(
+        &api,
+        second_token,
+        "POST",
+        "job/finish",
+        json!({"status": "errored", "error": "stopped by the test"}),
+    )
+    .ok();
+    api.delete(&format!("agent-pools/{pool}")).expect(204);
 });

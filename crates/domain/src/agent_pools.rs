@@ -194,7 +194,7 @@ impl Services {
             return Err(DomainError::Invalid {
                 pointer: None,
                 detail: format!(
-                    "agent pool {} is still used by workspaces: move them to another execution mode or pool first",
+                    "agent pool {} is still used by workspaces or by runs waiting for its agents: move the workspaces to another execution mode or pool, and let their runs finish or cancel them, first",
                     pool.name
                 ),
             });

@@ -119,11 +119,15 @@ impl AgentPoolStore for SqlStore {
     async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool> {
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
-            let in_use: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE agent_pool_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            // Used by a workspace, or by a job still waiting for (or running on) its agents.
+            let in_use: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM workspaces WHERE agent_pool_id = $1) \
+                 + (SELECT COUNT(*) FROM run_phases WHERE pool_id = $1 \
+                    AND status IN ('queued', 'running'))",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
             if in_use > 0 {
                 return Ok(false);
             }
