@@ -22,3 +22,6 @@ CREATE INDEX listeners_pool ON listeners (pool_id);
 CREATE INDEX run_phases_listener ON run_phases (listener_id, status);
 
 ALTER TABLE listeners ADD COLUMN ip_address TEXT;
+
+-- The pool of workspaces that inherit the organization's `agent` default execution mode.
+ALTER TABLE organizations ADD COLUMN default_agent_pool_id TEXT;

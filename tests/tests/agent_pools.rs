@@ -224,12 +224,75 @@ both_databases!(agent_pool_api, |db: Db| {
     )
     .expect_error(422, "execution-mode agent");
 
-    // Agent execution is chosen per workspace; an organization's default cannot be agent.
-    api.patch(
-        "organizations/default",
-        &json!({"data": {"type": "organizations", "attributes": {"default-execution-mode": "agent"}}}),
+    // An organization's default execution mode can be agent, with a default pool that is
+    // organization-scoped; workspaces that inherit the mode run there.
+    let set_default = |mode: &str, pool: Option<&str>| {
+        let relationship = match pool {
+            Some(id) => json!({"data": {"type": "agent-pools", "id": id}}),
+            None => json!({"data": null}),
+        };
+        api.patch(
+            "organizations/default",
+            &json!({"data": {"type": "organizations",
+                "attributes": {"default-execution-mode": mode},
+                "relationships": {"default-agent-pool": relationship}}}),
+        )
+    };
+    set_default("agent", None).expect_error(422, "needs a default agent pool");
+    set_default("agent", Some(&pool)).expect_error(422, "not organization-scoped");
+    set_default("remote", Some(&pool)).expect_error(422, "only be set with");
+    let everywhere = create_pool(&api, "default", "everywhere", json!({}))
+        .expect(201)
+        .id();
+    let org = set_default("agent", Some(&everywhere)).ok();
+    assert_eq!(
+        org.body["data"]["relationships"]["default-agent-pool"]["data"]["id"],
+        everywhere.as_str()
+    );
+    let inherits = create_workspace(&api, "default", "inherits");
+    let shown = api.get(&format!("workspaces/{inherits}")).ok();
+    assert_eq!(shown.attr("execution-mode"), "agent");
+    assert_eq!(
+        shown.body["data"]["relationships"]["agent-pool"]["data"]["id"],
+        everywhere.as_str()
+    );
+    // Its run is claimed by the default pool's listeners.
+    upload_configuration(&api, &inherits, &[("main.tf", QUICK)], false);
+    let run = create_run(&api, &inherits, None, json!({})).id();
+    let (_, everywhere_secret) = create_agent_token(&api, &everywhere, "everywhere");
+    let listener = register(&api, &everywhere_secret, "everywhere-1").expect(201);
+    let listener = listener.body["listener_id"].as_str().unwrap().to_string();
+    let claimed = runner(
+        &api,
+        &everywhere_secret,
+        "POST",
+        &format!("listeners/{listener}/claim?wait=5"),
+        json!({}),
     )
-    .expect_error(422, "each workspace");
+    .expect(200);
+    assert_eq!(claimed.body["run_id"], run.as_str(), "{}", claimed.text);
+    let job_token = claimed.body["token"].as_str().unwrap().to_string();
+    runner(
+        &api,
+        &job_token,
+        "POST",
+        "job/finish",
+        json!({"status": "errored", "error": "stopped by the test"}),
+    )
+    .ok();
+    api.delete(&format!("agent-pools/{everywhere}"))
+        .expect_error(422, "still used");
+    // Back to remote: the default pool is released.
+    let org = api
+        .patch(
+            "organizations/default",
+            &json!({"data": {"type": "organizations", "attributes": {"default-execution-mode": "remote"}}}),
+        )
+        .ok();
+    assert!(org.body["data"]["relationships"]["default-agent-pool"]["data"].is_null());
+    let shown = api.get(&format!("workspaces/{inherits}")).ok();
+    assert_eq!(shown.attr("execution-mode"), "remote");
+    api.delete(&format!("agent-pools/{everywhere}")).expect(204);
 
     // A pool in use stays.
     api.delete(&format!("agent-pools/{pool}"))

@@ -360,6 +360,27 @@ impl Services {
 
     /// Checks that a workspace may run on `pool_id`: the pool belongs to the workspace's
     /// organization and is organization-scoped or allows the workspace.
+    /// An organization's default pool serves every workspace that inherits agent execution,
+    /// so it must be one of the organization's organization-scoped pools.
+    pub(crate) async fn check_default_agent_pool(
+        &self,
+        org: &Organization,
+        pool_id: &str,
+    ) -> DomainResult<()> {
+        let invalid = |detail: String| DomainError::Invalid {
+            pointer: Some("/data/relationships/default-agent-pool".into()),
+            detail,
+        };
+        match self.store.agent_pool_by_id(pool_id).await? {
+            Some(pool) if pool.organization_id == org.id && pool.organization_scoped => Ok(()),
+            Some(pool) if pool.organization_id == org.id => Err(invalid(format!(
+                "agent pool {} is not organization-scoped: it cannot serve every workspace",
+                pool.name
+            ))),
+            _ => Err(invalid(format!("agent pool {pool_id} not found"))),
+        }
+    }
+
     pub(crate) async fn check_workspace_pool(
         &self,
         org: &Organization,

@@ -25,6 +25,8 @@ pub struct OrganizationChanges {
     pub collaborator_auth_policy: Option<String>,
     pub cost_estimation_enabled: Option<bool>,
     pub default_execution_mode: Option<ExecutionMode>,
+    /// `Some(None)` clears it.
+    pub default_agent_pool_id: Option<Option<String>>,
     pub assessments_enforced: Option<bool>,
     pub allow_force_delete_workspaces: Option<bool>,
 }
@@ -109,10 +111,18 @@ impl Services {
             cost_estimation_enabled: false,
             assessments_enforced: false,
             allow_force_delete_workspaces: false,
+            default_agent_pool_id: None,
             created_at: now,
             updated_at: now,
         };
         apply_changes(&mut org, changes)?;
+        if let Some(pool_id) = &org.default_agent_pool_id {
+            // A new organization has no pools yet.
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/default-agent-pool".into()),
+                detail: format!("agent pool {pool_id} not found"),
+            });
+        }
         Ok(org)
     }
 
@@ -162,7 +172,11 @@ impl Services {
         let (mut org, access) = self
             .organization_for(caller, name, Action::UpdateOrganization)
             .await?;
+        let pool_named = matches!(changes.default_agent_pool_id, Some(Some(_)));
         apply_changes(&mut org, changes)?;
+        if let (true, Some(pool_id)) = (pool_named, &org.default_agent_pool_id) {
+            self.check_default_agent_pool(&org, pool_id).await?;
+        }
         org.updated_at = clock::now();
         self.store
             .update_organization(&org)
@@ -253,14 +267,32 @@ fn apply_changes(org: &mut Organization, changes: OrganizationChanges) -> Domain
         }
         org.collaborator_auth_policy = policy;
     }
+    let pool_named = matches!(changes.default_agent_pool_id, Some(Some(_)));
+    if let Some(pool) = changes.default_agent_pool_id {
+        org.default_agent_pool_id = pool;
+    }
     if let Some(mode) = changes.default_execution_mode {
-        if mode == ExecutionMode::Agent {
-            return Err(DomainError::invalid(
-                "default-execution-mode",
-                "agent cannot be an organization's default execution mode yet: set execution-mode agent with an agent pool on each workspace",
-            ));
+        if mode != ExecutionMode::Agent && !pool_named {
+            // Leaving agent execution releases the pool, as for workspaces.
+            org.default_agent_pool_id = None;
         }
         org.default_execution_mode = mode;
+    }
+    match (org.default_execution_mode, &org.default_agent_pool_id) {
+        (ExecutionMode::Agent, None) => {
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/default-agent-pool".into()),
+                detail: "agent as the default execution mode needs a default agent pool: set the default-agent-pool relationship".into(),
+            })
+        }
+        (mode, Some(_)) if mode != ExecutionMode::Agent => {
+            return Err(DomainError::Invalid {
+                pointer: Some("/data/relationships/default-agent-pool".into()),
+                detail: "a default agent pool can only be set with default-execution-mode agent"
+                    .into(),
+            })
+        }
+        _ => {}
     }
     if let Some(enabled) = changes.cost_estimation_enabled {
         org.cost_estimation_enabled = enabled;

@@ -30,6 +30,24 @@ impl WorkspaceView {
             .execution_mode
             .unwrap_or(self.organization.default_execution_mode)
     }
+
+    /// The agent pool its runs go to, if they go to one.
+    pub fn agent_pool_id(&self) -> Option<&str> {
+        agent_pool_in_effect(&self.workspace, &self.organization)
+    }
+}
+
+/// The agent pool a workspace's runs go to: its own, or, when it inherits the organization's
+/// `agent` default execution mode, the organization's default pool. `None`: the server's own
+/// listeners.
+pub fn agent_pool_in_effect<'a>(ws: &'a Workspace, org: &'a Organization) -> Option<&'a str> {
+    match ws.execution_mode {
+        Some(_) => ws.agent_pool_id.as_deref(),
+        None if org.default_execution_mode == ExecutionMode::Agent => {
+            org.default_agent_pool_id.as_deref()
+        }
+        None => None,
+    }
 }
 
 /// Settings a create or update request may carry; `None` leaves a setting as it is.
@@ -429,14 +447,20 @@ impl Services {
         }
         let mode = ws.execution_mode.unwrap_or(org.default_execution_mode);
         if mode == ExecutionMode::Agent {
-            let Some(pool_id) = ws.agent_pool_id.clone() else {
-                return Err(DomainError::Invalid {
-                    pointer: Some("/data/relationships/agent-pool".into()),
-                    detail: "agent execution needs an agent pool: set the agent-pool relationship (or agent-pool-id)".into(),
-                });
-            };
-            if mode_given || pool_given {
-                self.check_workspace_pool(org, ws, &pool_id).await?;
+            match ws.agent_pool_id.clone() {
+                Some(pool_id) => {
+                    if mode_given || pool_given {
+                        self.check_workspace_pool(org, ws, &pool_id).await?;
+                    }
+                }
+                // Inherits the organization's agent mode, and with it its default pool.
+                None if ws.execution_mode.is_none() && org.default_agent_pool_id.is_some() => {}
+                None => {
+                    return Err(DomainError::Invalid {
+                        pointer: Some("/data/relationships/agent-pool".into()),
+                        detail: "agent execution needs an agent pool: set the agent-pool relationship (or agent-pool-id)".into(),
+                    })
+                }
             }
         } else if ws.agent_pool_id.is_some() {
             if mode_given && !pool_named {

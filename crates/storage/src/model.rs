@@ -156,6 +156,8 @@ pub struct Organization {
     pub cost_estimation_enabled: bool,
     pub assessments_enforced: bool,
     pub allow_force_delete_workspaces: bool,
+    /// The pool of workspaces that inherit the `agent` default execution mode.
+    pub default_agent_pool_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

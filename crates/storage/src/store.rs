@@ -414,7 +414,8 @@ pub trait AgentPoolStore {
         allowed: Option<&[String]>,
     ) -> StorageResult<()>;
     /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace
-    /// uses it or a job is queued for (or running on) it; false (nothing deleted) then.
+    /// or its organization's default uses it, or a job is queued for (or running on) it;
+    /// false (nothing deleted) then.
     async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool>;
     /// IDs of the workspaces allowed to use the pool (beyond organization scope).
     async fn agent_pool_allowed_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;

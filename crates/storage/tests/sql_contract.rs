@@ -152,6 +152,7 @@ fn new_org(name: &str) -> OrgFixture {
             cost_estimation_enabled: true,
             assessments_enforced: true,
             allow_force_delete_workspaces: true,
+            default_agent_pool_id: None,
             created_at: at,
             updated_at: at,
         },

@@ -16,7 +16,8 @@ use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::nullable;
 use crate::jsonapi::{
-    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource,
+    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
+    Resource,
 };
 use crate::urls::Urls;
 
@@ -93,7 +94,10 @@ pub fn resource(view: &OrganizationView, urls: &Urls) -> Resource<OrganizationAt
             permissions: organization_permissions(view.access),
         },
     )
-    .relationship("default-agent-pool", Relationship::null())
+    .relationship(
+        "default-agent-pool",
+        Relationship::optional("agent-pools", org.default_agent_pool_id.as_deref()),
+    )
     .relationship(
         "entitlement-set",
         Relationship::one("entitlement-sets", &org.id)
@@ -123,8 +127,31 @@ pub struct OrganizationInput {
     allow_force_delete_workspaces: Option<bool>,
 }
 
+/// Relationships create and update accept.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct OrganizationRelationships {
+    /// The pool of workspaces inheriting `agent` execution (`data: null` clears it).
+    default_agent_pool: Option<RelationshipOne>,
+}
+
 impl OrganizationInput {
-    fn into_changes(self) -> ApiResult<OrganizationChanges> {
+    fn into_changes(
+        self,
+        relationships: OrganizationRelationships,
+    ) -> ApiResult<OrganizationChanges> {
+        let default_agent_pool_id = match relationships.default_agent_pool {
+            Some(RelationshipOne {
+                data: Some(linkage),
+            }) => Some(Some(linkage.id.ok_or_else(|| {
+                ApiError::invalid(
+                    "/data/relationships/default-agent-pool/data/id",
+                    "the agent pool needs an id",
+                )
+            })?)),
+            Some(RelationshipOne { data: None }) => Some(None),
+            None => None,
+        };
         let default_execution_mode = self
             .default_execution_mode
             .map(|mode| {
@@ -140,13 +167,14 @@ impl OrganizationInput {
             collaborator_auth_policy: self.collaborator_auth_policy,
             cost_estimation_enabled: self.cost_estimation_enabled,
             default_execution_mode,
+            default_agent_pool_id,
             assessments_enforced: self.assessments_enforced,
             allow_force_delete_workspaces: self.allow_force_delete_workspaces,
         })
     }
 }
 
-type OrganizationBody = Body<OrganizationInput>;
+type OrganizationBody = Body<OrganizationInput, OrganizationRelationships>;
 
 /// Organizations the caller belongs to. Without page parameters the whole list is returned.
 #[utoipa::path(get, path = "/organizations", tag = "organizations",
@@ -183,7 +211,7 @@ async fn create(
     Auth(caller): Auth,
     JsonBody(body): JsonBody<OrganizationBody>,
 ) -> ApiResult<JsonApi<Document<OrganizationAttributes>>> {
-    let (input, _) = body.into_parts("organizations")?;
+    let (input, relationships) = body.into_parts("organizations")?;
     let name = input
         .name
         .clone()
@@ -195,7 +223,7 @@ async fn create(
     let changes = OrganizationChanges {
         name: None,
         email: None,
-        ..input.into_changes()?
+        ..input.into_changes(relationships)?
     };
     let view = state
         .services
@@ -230,10 +258,10 @@ async fn update(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<OrganizationBody>,
 ) -> ApiResult<JsonApi<Document<OrganizationAttributes>>> {
-    let (input, _) = body.into_parts("organizations")?;
+    let (input, relationships) = body.into_parts("organizations")?;
     let view = state
         .services
-        .update_organization(&caller, &name, input.into_changes()?)
+        .update_organization(&caller, &name, input.into_changes(relationships)?)
         .await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }

@@ -190,7 +190,7 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
     )
     .relationship(
         "agent-pool",
-        Relationship::optional("agent-pools", ws.agent_pool_id.as_deref()),
+        Relationship::optional("agent-pools", view.agent_pool_id()),
     )
     .relationship("ssh-key", Relationship::null())
     .relationship("readme", Relationship::null())

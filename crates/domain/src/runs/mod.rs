@@ -697,7 +697,12 @@ impl Services {
         let now = clock::now();
         phase.status = PhaseStatus::Queued;
         phase.queued_at = Some(now);
-        phase.pool_id = ws.agent_pool_id.clone();
+        let org = self
+            .store
+            .organization_by_id(&ws.organization_id)
+            .await?
+            .ok_or(DomainError::NotFound("organization"))?;
+        phase.pool_id = crate::workspaces::agent_pool_in_effect(ws, &org).map(str::to_string);
         stamp(
             &mut phase.status_timestamps,
             phase_stamp(PhaseStatus::Queued),

@@ -122,6 +122,7 @@ impl AgentPoolStore for SqlStore {
             // Used by a workspace, or by a job still waiting for (or running on) its agents.
             let in_use: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM workspaces WHERE agent_pool_id = $1) \
+                 + (SELECT COUNT(*) FROM organizations WHERE default_agent_pool_id = $1) \
                  + (SELECT COUNT(*) FROM run_phases WHERE pool_id = $1 \
                     AND status IN ('queued', 'running'))",
             )

@@ -7,7 +7,7 @@ use crate::{StorageError, StorageResult};
 
 const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
     session_remember, collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
-    allow_force_delete_workspaces, created_at, updated_at";
+    allow_force_delete_workspaces, default_agent_pool_id, created_at, updated_at";
 
 #[async_trait]
 impl OrganizationStore for SqlStore {
@@ -22,7 +22,7 @@ impl OrganizationStore for SqlStore {
             let mut tx = p.begin_write().await?;
             sqlx::query(&format!(
                 "INSERT INTO organizations ({COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ))
             .bind(&org.id)
             .bind(&org.name)
@@ -34,6 +34,7 @@ impl OrganizationStore for SqlStore {
             .bind(org.cost_estimation_enabled)
             .bind(org.assessments_enforced)
             .bind(org.allow_force_delete_workspaces)
+            .bind(&org.default_agent_pool_id)
             .bind(org.created_at)
             .bind(org.updated_at)
             .execute(&mut *tx)
@@ -123,7 +124,8 @@ impl OrganizationStore for SqlStore {
             "UPDATE organizations SET name = $2, email = $3, default_execution_mode = $4, \
              session_timeout = $5, session_remember = $6, collaborator_auth_policy = $7, \
              cost_estimation_enabled = $8, assessments_enforced = $9, \
-             allow_force_delete_workspaces = $10, updated_at = $11 WHERE id = $1"
+             allow_force_delete_workspaces = $10, updated_at = $11, default_agent_pool_id = $12 \
+             WHERE id = $1"
         )
         .bind(&org.id)
         .bind(&org.name)
@@ -136,6 +138,7 @@ impl OrganizationStore for SqlStore {
         .bind(org.assessments_enforced)
         .bind(org.allow_force_delete_workspaces)
         .bind(org.updated_at)
+        .bind(&org.default_agent_pool_id)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))
