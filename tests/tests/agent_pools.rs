@@ -282,6 +282,11 @@ both_databases!(agent_pool_api, |db: Db| {
     .ok();
     api.delete(&format!("agent-pools/{everywhere}"))
         .expect_error(422, "still used");
+    api.patch(
+        &format!("agent-pools/{everywhere}"),
+        &json!({"data": {"type": "agent-pools", "attributes": {"organization-scoped": false}}}),
+    )
+    .expect_error(422, "default agent pool");
     // Back to remote: the default pool is released.
     let org = api
         .patch(

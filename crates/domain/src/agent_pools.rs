@@ -156,6 +156,12 @@ impl Services {
             Some(ids) => Some(self.allowed_workspaces(&org, ids).await?),
             None => None,
         };
+        if !pool.organization_scoped && org.default_agent_pool_id.as_deref() == Some(&pool.id) {
+            return Err(DomainError::invalid(
+                "organization-scoped",
+                "this pool is the organization's default agent pool, which serves every workspace: choose another default first",
+            ));
+        }
         if !pool.organization_scoped {
             // A workspace that uses the pool must stay allowed: otherwise its runs would go
             // to a pool it may no longer use.
