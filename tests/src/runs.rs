@@ -125,3 +125,52 @@ pub fn phase_log(api: &Api, run_id: &str, phase: &str) -> String {
         .trim_end_matches('\u{3}')
         .to_string()
 }
+
+/// A data source that never answers: a TCP server that accepts connections and stays silent,
+/// and a configuration whose plan reads from it, so terraform stays busy in its plan until it
+/// is interrupted or the connection is dropped.
+pub struct SilentSource {
+    listener: std::net::TcpListener,
+    port: u16,
+}
+
+impl SilentSource {
+    pub fn new() -> SilentSource {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        SilentSource { listener, port }
+    }
+
+    /// A configuration whose plan blocks reading this source.
+    pub fn configuration(&self) -> String {
+        format!(
+            r#"
+data "terraform_remote_state" "slow" {{
+  backend = "http"
+  config = {{
+    address = "http://127.0.0.1:{}/state"
+  }}
+}}
+resource "terraform_data" "after" {{
+  input = data.terraform_remote_state.slow.outputs
+}}
+"#,
+            self.port
+        )
+    }
+
+    /// Waits for terraform's connection: its plan is blocked while the stream is held.
+    pub fn accept(&self) -> std::net::TcpStream {
+        let (stream, _) = self
+            .listener
+            .accept()
+            .expect("terraform connects to the silent source");
+        stream
+    }
+}
+
+impl Default for SilentSource {
+    fn default() -> Self {
+        SilentSource::new()
+    }
+}

@@ -4,13 +4,14 @@
 //! killed mid-run errors its run within a bounded time, a restarted one takes new work, and
 //! several listeners of one pool share its runs, each executed once. On both databases.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
+use terrace_tests::runs::{
+    create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
+};
 use terrace_tests::{both_databases, terrace_bin, Api, Db, Reply, Server};
 
 const QUICK: &str = "resource \"terraform_data\" \"a\" {\n  input = \"a\"\n}\n";
@@ -491,24 +492,6 @@ impl Drop for ListenerProcess {
     }
 }
 
-/// A configuration whose plan blocks reading a data source from `port`, where the test
-/// accepts the connection and never answers.
-fn slow_configuration(port: u16) -> String {
-    format!(
-        r#"
-data "terraform_remote_state" "slow" {{
-  backend = "http"
-  config = {{
-    address = "http://127.0.0.1:{port}/state"
-  }}
-}}
-resource "terraform_data" "after" {{
-  input = data.terraform_remote_state.slow.outputs
-}}
-"#
-    )
-}
-
 /// The pool's agents as (name, status).
 fn agents(api: &Api, pool: &str) -> Vec<(String, String)> {
     api.get(&format!("agent-pools/{pool}/agents")).ok().body["data"]
@@ -595,18 +578,17 @@ both_databases!(runs_execute_on_the_pools_listeners, |db: Db| {
     wait_for_agents(&api, &pool, &[("nas-1", "idle")], Duration::from_secs(15));
 
     // A run that blocks in its plan: the agent is busy. Then the listener dies outright.
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
+    let silent = SilentSource::new();
     let stuck_ws = create_workspace(&api, "default", "stuck");
     use_pool(&api, &stuck_ws, &pool).ok();
     upload_configuration(
         &api,
         &stuck_ws,
-        &[("main.tf", slow_configuration(port).as_str())],
+        &[("main.tf", silent.configuration().as_str())],
         false,
     );
     let stuck = create_run(&api, &stuck_ws, None, json!({})).id();
-    let (held, _): (TcpStream, _) = silent.accept().expect("terraform reads the data source");
+    let held = silent.accept();
     wait_for_agents(&api, &pool, &[("nas-1", "busy")], Duration::from_secs(15));
     let killed = Instant::now();
     nas.kill();

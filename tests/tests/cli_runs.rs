@@ -2,12 +2,11 @@
 //! default `remote` mode, so plans and applies run on the server's built-in runner and their
 //! logs stream back to the terminal. Every flow a user runs, on SQLite and on PostgreSQL.
 
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::runs::{phase_log, wait_for_run};
+use terrace_tests::runs::{phase_log, wait_for_run, SilentSource};
 use terrace_tests::{both_databases, texts, Api, Db, Server, Terraform};
 
 const CONFIG: &str = r#"
@@ -607,31 +606,11 @@ resource "terraform_data" "checked" {
     assert!(out.contains("Resources: 2 added"), "{out}");
 });
 
-/// A TCP server that accepts connections and never answers: a data source reading from it
-/// keeps terraform's plan busy until it is interrupted.
-fn silent_server() -> (TcpListener, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    (listener, port)
-}
-
 // `terraform plan` only stops streaming on Ctrl-C ("will not stop the plan running
 // remotely"); `apply` asks the server to cancel the run, which is what this covers.
 both_databases!(ctrl_c_cancels_a_long_plan, |db: Db| {
-    let (silent, port) = silent_server();
-    let config = format!(
-        r#"
-data "terraform_remote_state" "slow" {{
-  backend = "http"
-  config = {{
-    address = "http://127.0.0.1:{port}/state"
-  }}
-}}
-resource "terraform_data" "after" {{
-  input = data.terraform_remote_state.slow.outputs
-}}
-"#
-    );
+    let silent = SilentSource::new();
+    let config = silent.configuration();
     let (server, api, tf) = setup(db, "slow", &config);
     let child = tf
         .command(&["apply", "-auto-approve", "-input=false"])
@@ -641,10 +620,7 @@ resource "terraform_data" "after" {{
         .spawn()
         .unwrap();
     // The runner's terraform is reading the data source: its connection arrived.
-    silent.set_nonblocking(false).unwrap();
-    let (_held, _) = silent
-        .accept()
-        .expect("terraform connects to the slow server");
+    let _held = silent.accept();
     let run = latest_run(&api, "slow");
     assert_eq!(status(&run), "planning", "{run}");
     let run_id = run["id"].as_str().unwrap().to_string();

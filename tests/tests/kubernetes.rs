@@ -17,7 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
+use terrace_tests::runs::{
+    create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
+};
 use terrace_tests::{terrace_bin, Api, Db, Server, Terraform};
 
 const NAMESPACE: &str = "terrace-runs";
@@ -551,15 +553,12 @@ fn runs_execute_in_kubernetes_jobs() {
     cluster.assert_cleaned_up();
 
     // A cancel: the runner in its pod sees it and interrupts terraform.
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
+    let silent = SilentSource::new();
     let workspace_id = api.get("organizations/default/workspaces/kube").ok().id();
-    let slow = format!(
-        "data \"terraform_remote_state\" \"slow\" {{\n  backend = \"http\"\n  config = {{\n    address = \"http://127.0.0.1:{port}/state\"\n  }}\n}}\n"
-    );
+    let slow = silent.configuration();
     let cv = upload_configuration(&api, &workspace_id, &[("main.tf", &slow)], false);
     let run_id = create_run(&api, &workspace_id, Some(&cv), json!({})).id();
-    let (_held, _) = silent.accept().expect("terraform in the pod connects");
+    let _held = silent.accept();
     let jobs = cluster.leftovers("jobs");
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     // The Job as configured, its token in a Secret that the Job owns.
@@ -598,7 +597,7 @@ fn runs_execute_in_kubernetes_jobs() {
     // A listener that shuts down deletes its Jobs: the pods get SIGTERM, and their runners
     // end their jobs errored (nobody asked for a cancel).
     let run_id = create_run(&api, &workspace_id, Some(&cv), json!({})).id();
-    let (_held, _) = silent.accept().expect("terraform in the pod connects");
+    let _held = silent.accept();
     drop(listener);
     let run = wait_for_run(&api, &run_id, &["errored"], RUN_TIMEOUT);
     let log = phase_log(&api, &run_id, "plan");

@@ -2,40 +2,23 @@
 //! gracefully mid-plan, and a server killed outright. Each run ends errored with a reason, the
 //! workspace lets go of its lock, and the next run goes through. On both databases.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
+use terrace_tests::runs::{
+    create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
+};
 use terrace_tests::{both_databases, Api, Db, Server};
 
 const QUICK: &str = "resource \"terraform_data\" \"a\" {\n  input = \"a\"\n}\n";
 
-/// A configuration whose plan blocks reading a data source from `port`, where the test
-/// accepts the connection and never answers.
-fn slow_configuration(port: u16) -> String {
-    format!(
-        r#"
-data "terraform_remote_state" "slow" {{
-  backend = "http"
-  config = {{
-    address = "http://127.0.0.1:{port}/state"
-  }}
-}}
-resource "terraform_data" "after" {{
-  input = data.terraform_remote_state.slow.outputs
-}}
-"#
-    )
-}
-
 /// Starts a run on a new workspace and returns once its terraform is stuck in the plan
 /// (holding the returned connection).
 fn stuck_run(api: &Api, name: &str) -> (String, String, TcpStream) {
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
+    let silent = SilentSource::new();
     let ws = api
         .post(
             "organizations/default/workspaces",
@@ -46,11 +29,11 @@ fn stuck_run(api: &Api, name: &str) -> (String, String, TcpStream) {
     upload_configuration(
         api,
         &ws,
-        &[("main.tf", slow_configuration(port).as_str())],
+        &[("main.tf", silent.configuration().as_str())],
         false,
     );
     let run = create_run(api, &ws, None, json!({})).id();
-    let (held, _) = silent.accept().expect("terraform reads the data source");
+    let held = silent.accept();
     let status = api.get(&format!("runs/{run}")).ok();
     assert_eq!(status.attr("status"), "planning", "{}", status.text);
     (ws, run, held)
