@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use terrace_auth::policy::{Access, Action};
-use terrace_auth::secret;
 use terrace_storage::model::{
     AgentPool, Listener, Organization, Page, PageRequest, Token, TokenKind, Workspace,
 };
@@ -65,6 +64,14 @@ pub struct AgentView {
     pub pool_id: String,
     pub status: AgentStatus,
     pub running_jobs: u64,
+}
+
+/// A pool that is not there (or hidden) makes what hangs off it not found too.
+fn not_found_as(err: DomainError, what: &'static str) -> DomainError {
+    match err {
+        DomainError::NotFound(_) => DomainError::NotFound(what),
+        other => other,
+    }
 }
 
 fn agent_status(listener: &Listener, running: u64, now: DateTime<Utc>) -> AgentStatus {
@@ -238,26 +245,15 @@ impl Services {
             .ok_or_else(|| {
                 DomainError::invalid("description", "an agent token needs a description")
             })?;
-        if description.len() > 1024 {
-            return Err(DomainError::invalid(
-                "description",
-                "may be at most 1024 characters",
-            ));
-        }
-        let secret = secret::new_token();
-        let token = Token {
-            id: ids::new_id(ids::TOKEN),
-            kind: TokenKind::Agent,
-            owner_id: pool.id,
-            description: Some(description),
-            secret_hash: secret::hash(&secret),
-            created_by: self.current_user(caller).ok().map(|u| u.id.clone()),
-            created_at: clock::now(),
-            last_used_at: None,
-            expires_at: None,
-        };
-        self.store.create_token(&token).await?;
-        Ok((token, secret))
+        let created_by = self.current_user(caller).ok().map(|u| u.id.clone());
+        self.issue_token(
+            TokenKind::Agent,
+            &pool.id,
+            Some(description),
+            None,
+            created_by.as_deref(),
+        )
+        .await
     }
 
     /// `/authentication-tokens/:id`: one of the caller's own user tokens, or an agent token of
@@ -275,18 +271,12 @@ impl Services {
             .await?
             .ok_or(DomainError::NotFound(WHAT))?;
         match token.kind {
-            TokenKind::User => self.user_token(caller, id).await,
+            TokenKind::User if token.owner_id == self.current_user(caller)?.id => Ok(token),
+            // The server's own pool (owner `server`) is not managed through the API: not found.
             TokenKind::Agent => {
-                let Some(pool) = self.store.agent_pool_by_id(&token.owner_id).await? else {
-                    // The server's own pool is not managed through the API.
-                    return Err(DomainError::NotFound(WHAT));
-                };
-                let org = self
-                    .store
-                    .organization_by_id(&pool.organization_id)
-                    .await?
-                    .ok_or(DomainError::NotFound(WHAT))?;
-                self.authorize(caller, &org, action, WHAT).await?;
+                self.agent_pool_for(caller, &token.owner_id, action)
+                    .await
+                    .map_err(|e| not_found_as(e, WHAT))?;
                 Ok(token)
             }
             _ => Err(DomainError::NotFound(WHAT)),
@@ -326,18 +316,10 @@ impl Services {
             .pool_id
             .clone()
             .ok_or(DomainError::NotFound(WHAT))?;
-        let pool = self
-            .store
-            .agent_pool_by_id(&pool_id)
-            .await?
-            .ok_or(DomainError::NotFound(WHAT))?;
-        let org = self
-            .store
-            .organization_by_id(&pool.organization_id)
-            .await?
-            .ok_or(DomainError::NotFound(WHAT))?;
-        self.authorize(caller, &org, Action::ReadOrganization, WHAT)
-            .await?;
+        let (pool, _, _) = self
+            .agent_pool_for(caller, &pool_id, Action::ReadOrganization)
+            .await
+            .map_err(|e| not_found_as(e, WHAT))?;
         let mut views = self.agent_views(vec![listener], &pool.id).await?;
         Ok(views.remove(0))
     }

@@ -91,6 +91,26 @@ impl Services {
         expires_at: Option<DateTime<Utc>>,
         created_by: Option<&str>,
     ) -> DomainResult<(Token, String)> {
+        self.issue_token(
+            TokenKind::User,
+            user_id,
+            description,
+            expires_at,
+            created_by,
+        )
+        .await
+    }
+
+    /// Stores a new token of any kind (only its hash); returns it with its secret, which is
+    /// never available again.
+    pub(crate) async fn issue_token(
+        &self,
+        kind: TokenKind,
+        owner_id: &str,
+        description: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+        created_by: Option<&str>,
+    ) -> DomainResult<(Token, String)> {
         if description.as_ref().is_some_and(|d| d.len() > 1024) {
             return Err(DomainError::invalid(
                 "description",
@@ -100,8 +120,8 @@ impl Services {
         let secret = secret::new_token();
         let token = Token {
             id: ids::new_id(ids::TOKEN),
-            kind: TokenKind::User,
-            owner_id: user_id.to_string(),
+            kind,
+            owner_id: owner_id.to_string(),
             description,
             secret_hash: secret::hash(&secret),
             created_by: created_by.map(str::to_string),
@@ -126,22 +146,5 @@ impl Services {
             .store
             .list_tokens(TokenKind::User, user_id, page)
             .await?)
-    }
-
-    /// A token of the caller's own.
-    pub async fn user_token(&self, caller: &Caller, id: &str) -> DomainResult<Token> {
-        let token = self.store.token_by_id(id).await?;
-        match token {
-            Some(t) if t.kind == TokenKind::User && t.owner_id == self.current_user(caller)?.id => {
-                Ok(t)
-            }
-            _ => Err(DomainError::NotFound("authentication token")),
-        }
-    }
-
-    pub async fn delete_user_token(&self, caller: &Caller, id: &str) -> DomainResult<()> {
-        let token = self.user_token(caller, id).await?;
-        self.store.delete_token(&token.id).await?;
-        Ok(())
     }
 }
