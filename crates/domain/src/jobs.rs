@@ -8,14 +8,13 @@ use std::time::Duration as StdDuration;
 use bytes::Bytes;
 use chrono::Duration;
 use futures::Stream;
-use terrace_auth::secret;
 use terrace_protocol::{
     artifacts, EnvVar, HeartbeatResponse, JobAssignment, JobKind, JobOutcome, JobSpec, LogAck,
     NewState, Operation, RegisterRequest, TerraformVar, VarFile,
 };
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
-    Listener, PageRequest, PhaseKind, PhaseStatus, Run, RunPhase, Token, TokenKind, Variable,
+    Listener, PageRequest, PhaseKind, PhaseStatus, Run, RunPhase, TokenKind, Variable,
     VariableCategory, VariableSet, Workspace,
 };
 use terrace_storage::store::VariableOwner;
@@ -88,21 +87,16 @@ impl Services {
     /// An agent token for listeners of the server's own pool (`terrace listener` next to the
     /// servers, e.g. in the same cluster). Like the built-in one it does not expire.
     pub async fn issue_listener_token(&self, description: &str) -> DomainResult<String> {
-        let token = secret::new_token();
-        self.store
-            .create_token(&Token {
-                id: ids::new_id(ids::TOKEN),
-                kind: TokenKind::Agent,
-                owner_id: crate::tokens::SERVER_POOL.into(),
-                description: Some(description.into()),
-                secret_hash: secret::hash(&token),
-                created_by: None,
-                created_at: clock::now(),
-                last_used_at: None,
-                expires_at: None,
-            })
+        let (_, secret) = self
+            .issue_token(
+                TokenKind::Agent,
+                crate::tokens::SERVER_POOL,
+                Some(description.into()),
+                None,
+                None,
+            )
             .await?;
-        Ok(token)
+        Ok(secret)
     }
 
     /// Registers a listener of the caller's pool; `ip_address` is where it connected from.
@@ -264,19 +258,14 @@ impl Services {
             .0
             .insert("started-at".into(), clock::now());
         self.store.update_phase_if(&job, expected).await?;
-        let token = secret::new_token();
-        self.store
-            .create_token(&Token {
-                id: ids::new_id(ids::TOKEN),
-                kind: TokenKind::Job,
-                owner_id: job.id.clone(),
-                description: Some(format!("job {}", job.id)),
-                secret_hash: secret::hash(&token),
-                created_by: None,
-                created_at: clock::now(),
-                last_used_at: None,
-                expires_at: Some(clock::now() + Duration::hours(JOB_TOKEN_HOURS)),
-            })
+        let (_, token) = self
+            .issue_token(
+                TokenKind::Job,
+                &job.id,
+                Some(format!("job {}", job.id)),
+                Some(clock::now() + Duration::hours(JOB_TOKEN_HOURS)),
+                None,
+            )
             .await?;
         let kind = match job.kind {
             PhaseKind::Plan => JobKind::Plan,
@@ -311,6 +300,22 @@ impl Services {
 
     /// The caller's job, its run and workspace; refused once the job has ended.
     async fn current_job(&self, caller: &Caller) -> DomainResult<(RunPhase, Run, Workspace)> {
+        let job = self.running_job(caller).await?;
+        let run = self
+            .store
+            .run_by_id(&job.run_id)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        let ws = self
+            .store
+            .workspace_by_id(&run.workspace_id)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        Ok((job, run, ws))
+    }
+
+    /// The caller's job alone (for log chunks, which come often); refused once it has ended.
+    async fn running_job(&self, caller: &Caller) -> DomainResult<RunPhase> {
         let Principal::Job(identity) = &caller.principal else {
             return Err(DomainError::Forbidden(
                 "this endpoint is for runners (job tokens)".into(),
@@ -329,17 +334,7 @@ impl Services {
                 job.id, job.status
             )));
         }
-        let run = self
-            .store
-            .run_by_id(&job.run_id)
-            .await?
-            .ok_or(DomainError::Unauthorized)?;
-        let ws = self
-            .store
-            .workspace_by_id(&run.workspace_id)
-            .await?
-            .ok_or(DomainError::Unauthorized)?;
-        Ok((job, run, ws))
+        Ok(job)
     }
 
     pub async fn job_spec(&self, caller: &Caller) -> DomainResult<JobSpec> {
@@ -560,7 +555,7 @@ impl Services {
         offset: i64,
         data: &[u8],
     ) -> DomainResult<LogAck> {
-        let (job, _, _) = self.current_job(caller).await?;
+        let job = self.running_job(caller).await?;
         if !data.is_empty() {
             let ciphertext = self.blobs.keyring().encrypt(data);
             self.store
@@ -627,7 +622,7 @@ impl Services {
         caller: &Caller,
         outcome: JobOutcome,
     ) -> DomainResult<()> {
-        let (job, _, _) = self.current_job(caller).await?;
+        let job = self.running_job(caller).await?;
         let job_id = job.id.clone();
         self.finish_job(job, &outcome).await?;
         self.revoke_job_tokens(&job_id).await
