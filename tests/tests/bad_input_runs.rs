@@ -128,6 +128,25 @@ both_databases!(actions_in_the_wrong_state_answer_409, |db: Db| {
         versions.text
     );
 
+    // Unknown filter values are refused, not ignored.
+    for filter in [
+        "filter[status]=sideways",
+        "filter[operation]=plan_only,teleport",
+    ] {
+        let name = filter.split('=').next().unwrap();
+        api.get(&format!("workspaces/{ws}/runs?{filter}"))
+            .expect_error(400, name);
+    }
+    let listed = api
+        .get(&format!("workspaces/{ws}/runs?filter[operation]=plan_only"))
+        .ok();
+    assert_eq!(
+        listed.data()[0]["id"],
+        speculative.as_str(),
+        "plan-only runs are listed when asked for: {}",
+        listed.text
+    );
+
     // Unknown runs, malformed bodies.
     api.post("runs/run-doesnotexist00000/actions/apply", &json!({}))
         .expect_error(404, "not found");

@@ -53,6 +53,21 @@ impl Params {
             .collect()
     }
 
+    /// [`Params::list`], each value parsed; a value that does not parse is a 400 naming `key`.
+    pub fn parsed_list<T>(&self, key: &str) -> Result<Vec<T>, ApiError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.list(key)
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
+            })
+            .collect()
+    }
+
     pub fn flag(&self, key: &str) -> Result<Option<bool>, ApiError> {
         self.get(key)
             .map(|v| match v {

@@ -68,7 +68,7 @@ async fn upload_json_state(
     params(("token" = String, Path, description = "The signed capability from the upload URL")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored; the version is uploaded"),
-        (status = 400, description = "Not a gzip'd tar, or an entry reaches outside the configuration", body = ErrorDocument),
+        (status = 422, description = "Not a gzip'd tar, or an entry reaches outside the configuration", body = ErrorDocument),
         (status = 403, body = ErrorDocument), (status = 409, description = "Already uploaded", body = ErrorDocument),
         (status = 410, body = ErrorDocument), (status = 413, body = ErrorDocument)))]
 async fn upload_configuration(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use terrace_auth::policy::{decide, Action, Decision};
 use terrace_domain::runs::{NewRun, RunScope, RunVariable, RunView};
-use terrace_storage::model::{RunEvent, RunOperation, RunStatus};
+use terrace_storage::model::{RunEvent, RunStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -348,30 +348,6 @@ async fn show(
     ))
 }
 
-/// Statuses named by `filter[status]` (unknown names are refused).
-fn status_filter(params: &Params) -> ApiResult<Vec<RunStatus>> {
-    params
-        .list("filter[status]")
-        .iter()
-        .map(|s| {
-            s.parse()
-                .map_err(|e| ApiError::bad_request(format!("filter[status]: {e}")))
-        })
-        .collect()
-}
-
-/// `filter[operation]`; plan-only runs are listed only when it names them.
-fn operation_filter(params: &Params) -> ApiResult<Vec<RunOperation>> {
-    params
-        .list("filter[operation]")
-        .iter()
-        .map(|o| {
-            o.parse()
-                .map_err(|e| ApiError::bad_request(format!("filter[operation]: {e}")))
-        })
-        .collect()
-}
-
 async fn list_page(
     state: &AppState,
     caller: &terrace_domain::Caller,
@@ -385,8 +361,10 @@ async fn list_page(
         .list_runs(
             caller,
             scope,
-            status_filter(params)?,
-            operation_filter(params)?,
+            // Unknown names are refused; plan-only runs are listed only when
+            // filter[operation] names them.
+            params.parsed_list("filter[status]")?,
+            params.parsed_list("filter[operation]")?,
             page,
         )
         .await?;
