@@ -198,6 +198,7 @@ pub(crate) struct Executor {
 
 /// A job's Kubernetes Job, as the listener tracks it.
 pub(crate) struct PodHandle {
+    executor: Executor,
     job_name: String,
     /// Set when the listener deleted the Job itself (force-cancel, shutdown).
     deleted: Arc<AtomicBool>,
@@ -265,17 +266,30 @@ impl Executor {
             let _ = ended.send(E::from((job_id, result)));
         });
         PodHandle {
+            executor: self.clone(),
             job_name,
             deleted,
             task,
         }
     }
 
-    /// Deletes the Job of `handle`: its pod gets SIGTERM, and SIGKILL after the grace period
-    /// (the supervisor then sees the Job go and ends).
-    pub(crate) fn delete(&self, handle: &PodHandle, why: &'static str) {
-        handle.deleted.store(true, Ordering::SeqCst);
-        let (executor, name) = (self.clone(), handle.job_name.clone());
+    fn jobs(&self) -> Api<Job> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+}
+
+impl PodHandle {
+    /// Deletes the Job: its pod gets SIGTERM, and SIGKILL after the grace period (the
+    /// supervisor then sees the Job go and ends).
+    pub(crate) fn delete(&self, why: &'static str) {
+        self.deleted.store(true, Ordering::SeqCst);
+        let (executor, name) = (self.executor.clone(), self.job_name.clone());
         tokio::spawn(async move {
             let params = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Foreground),
@@ -291,18 +305,8 @@ impl Executor {
     }
 
     /// Stops supervising (the listener gives up on the Job: shutdown grace period over).
-    pub(crate) fn abandon(&self, handle: &PodHandle) {
-        handle.task.abort();
-    }
-
-    fn jobs(&self) -> Api<Job> {
-        Api::namespaced(self.client.clone(), &self.namespace)
-    }
-    fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), &self.namespace)
-    }
-    fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+    pub(crate) fn abandon(&self) {
+        self.task.abort();
     }
 }
 

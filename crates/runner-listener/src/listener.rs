@@ -332,11 +332,10 @@ impl Listener {
         // asked for them to be canceled.
         for runner in self.runners.values_mut() {
             if !runner.interrupted {
-                match (&runner.handle, &self.kube) {
-                    (Handle::Process(pid), _) => signal_process(*pid, libc::SIGTERM),
+                match &runner.handle {
+                    Handle::Process(pid) => signal_process(*pid, libc::SIGTERM),
                     // The pod gets its SIGTERM, and its grace period.
-                    (Handle::Pod(pod), Some(kube)) => kube.delete(pod, "shutdown"),
-                    (Handle::Pod(_), None) => {}
+                    Handle::Pod(pod) => pod.delete("shutdown"),
                 }
                 runner.interrupted = true;
             }
@@ -351,14 +350,13 @@ impl Listener {
         for (job_id, runner) in &mut self.runners {
             if !runner.killed {
                 tracing::warn!(job = %job_id, "the runner outlasted the grace period: killing it");
-                match (&runner.handle, &self.kube) {
-                    (Handle::Process(pid), _) => signal_group(*pid, libc::SIGKILL),
-                    (Handle::Pod(pod), Some(kube)) => {
+                match &runner.handle {
+                    Handle::Process(pid) => signal_group(*pid, libc::SIGKILL),
+                    Handle::Pod(pod) => {
                         // Its Job is being deleted; the server's reaper errors the job.
-                        kube.abandon(pod);
+                        pod.abandon();
                         abandoned.push(job_id.clone());
                     }
-                    (Handle::Pod(_), None) => {}
                 }
                 runner.killed = true;
             }
@@ -469,10 +467,9 @@ impl Listener {
             if let Some(runner) = self.runners.get_mut(job_id) {
                 if !runner.killed {
                     tracing::info!(job = %job_id, "force-cancel requested: killing the runner");
-                    match (&runner.handle, &self.kube) {
-                        (Handle::Process(pid), _) => signal_group(*pid, libc::SIGKILL),
-                        (Handle::Pod(pod), Some(kube)) => kube.delete(pod, "force-cancel"),
-                        (Handle::Pod(_), None) => {}
+                    match &runner.handle {
+                        Handle::Process(pid) => signal_group(*pid, libc::SIGKILL),
+                        Handle::Pod(pod) => pod.delete("force-cancel"),
                     }
                     runner.killed = true;
                 }
