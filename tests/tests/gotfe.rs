@@ -79,7 +79,7 @@ const EXPECTED_PASS: &[&str] = &[
 const KNOWN_FAIL: &[(&str, &str)] = &[
     (
         "TestOrganizationsEntitlements",
-        "expects every entitlement true; Terrace reports only operations and state-storage",
+        "expects every entitlement true; Terrace reports only operations, state-storage and agents",
     ),
     (
         "TestWorkspacesAssignSSHKey",
