@@ -17,7 +17,8 @@ if ! command -v terraform >/dev/null; then
   echo "test.sh: the terraform CLI is not on PATH; the end-to-end tests need it" >&2
   exit 1
 fi
-terraform version | head -1
+# sed, not head: head exits after one line and terraform would die of SIGPIPE (pipefail).
+terraform version | sed -n 1p
 
 services=$(mktemp -d)
 trap 'scripts/services.sh stop "$services" >/dev/null' EXIT
