@@ -95,7 +95,10 @@ build)
   t0=$(date +%s)
   # Debian ships the source in GOPATH layout with all deps as Debian packages: build
   # GOPATH-style (no module proxy reachable), with the build cache reused between runs.
-  GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go test -c -o "$OUT/gotfe.test" "$PKG"
+  # -vet=off: Go 1.22+ vet refuses go-tfe 0.11.1's own code ("non-constant format string
+  # in call to fmt.Errorf", tfe.go:701), and `go test` runs vet before it builds. The
+  # package is HashiCorp's, not ours; vetting it proves nothing about Terrace.
+  GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= go test -vet=off -c -o "$OUT/gotfe.test" "$PKG"
   write_fixtures "$OUT"
   n=$("$OUT/gotfe.test" -test.list . | grep -c '^Test' || true)
   echo "gotfe: built $OUT/gotfe.test ($n tests) and test-fixtures in $(( $(date +%s) - t0 )) s"
