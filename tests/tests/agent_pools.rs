@@ -639,12 +639,12 @@ both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
         .map(|n| ListenerProcess::start(&server, &secret, &format!("fleet-{n}")))
         .collect();
 
-    // Each apply appends "RUN_ID JOB_DIR": the job directory is in its listener's work dir.
-    let ledger_dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_dir.path().join("executions.log");
+    // Each apply reports "RUN_ID JOB_DIR" to a ledger (the job directory is in its
+    // listener's work dir). Over the network: a run may write nothing outside its job.
+    let ledger = Ledger::start();
     let config = format!(
-        "resource \"terraform_data\" \"marker\" {{\n  triggers_replace = timestamp()\n  provisioner \"local-exec\" {{\n    command = \"echo \\\"$TFC_RUN_ID $PWD\\\" >> {}\"\n  }}\n}}\n",
-        ledger.display()
+        "resource \"terraform_data\" \"marker\" {{\n  triggers_replace = timestamp()\n  provisioner \"local-exec\" {{\n    command = \"curl -sf --data-binary \\\"$TFC_RUN_ID $PWD\\\" {}\"\n  }}\n}}\n",
+        ledger.url
     );
     let mut queued = Vec::new();
     for n in 0..4 {
@@ -659,7 +659,7 @@ both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
         wait_for_run(&api, run, &["applied"], Duration::from_secs(240));
     }
 
-    let text = std::fs::read_to_string(&ledger).expect("applies wrote the ledger");
+    let text = ledger.entries().join("\n");
     let lines: Vec<(&str, &str)> = text
         .lines()
         .map(|l| l.split_once(' ').expect("RUN_ID DIR"))
@@ -681,6 +681,50 @@ both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
         .count();
     assert!(busy >= 2, "one listener did all the work:\n{text}");
 });
+
+/// An HTTP endpoint on loopback that records the bodies POSTed to it, one entry each.
+struct Ledger {
+    url: String,
+    entries: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Ledger {
+    fn start() -> Ledger {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let entries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = entries.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    recorded
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                }
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Ledger { url, entries }
+    }
+
+    fn entries(&self) -> Vec<String> {
+        self.entries.lock().unwrap().clone()
+    }
+}
 
 /// The gzip'd tarball's bytes, unpacked (enough to search for a marker).
 fn gunzip(bytes: &[u8]) -> String {

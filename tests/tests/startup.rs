@@ -42,11 +42,27 @@ fn first_start_prints_what_a_newcomer_needs() {
         "{banner}"
     );
     assert!(banner.contains("organization = \"default\""), "{banner}");
-    let password = banner
-        .split("with password ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no generated password in:\n{banner}"));
+    // The generated password is in a file only its owner reads, never on stdout.
+    let password_file = data_dir.join("admin-password");
+    assert!(
+        banner.contains(&format!("with the password in {}", password_file.display())),
+        "{banner}"
+    );
+    let password = std::fs::read_to_string(&password_file).unwrap();
+    let password = password.trim();
+    assert!(password.len() >= 20, "{password}");
+    assert!(
+        !banner.contains(password),
+        "the password is on stdout:\n{banner}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&password_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mode = std::fs::metadata(&data_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the data directory is private");
 
     // The printed password signs the admin in on the login page.
     let client = reqwest::blocking::Client::builder()
@@ -97,7 +113,6 @@ fn first_start_prints_what_a_newcomer_needs() {
     // The encryption key was generated into the data directory, readable by its owner only.
     let key = std::fs::read_to_string(data_dir.join("encryption.key")).unwrap();
     assert_eq!(key.trim().len(), 44, "a Fernet key");
-    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(data_dir.join("encryption.key"))
         .unwrap()
         .permissions()

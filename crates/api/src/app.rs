@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::headers;
 use crate::pages::Pages;
 use crate::routes::*;
 use crate::urls::{Urls, API_PREFIX};
@@ -102,8 +103,16 @@ pub fn router(state: AppState) -> Router {
     routes
         .route_layer(middleware::from_fn(log_request))
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
+        .route(
+            "/static/terrace.css",
+            axum::routing::get(headers::stylesheet),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::security_headers,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

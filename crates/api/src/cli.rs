@@ -12,7 +12,9 @@ use terrace_domain::{Services, Settings};
 use terrace_storage::blob::{BlobStore, Keyring};
 use terrace_storage::SqlStore;
 
-use crate::config::{DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig};
+use crate::config::{
+    Confinement, ConfinementArgs, DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,6 +77,8 @@ struct ListenerArgs {
     executor: String,
     #[command(flatten)]
     kube: KubeArgs,
+    #[command(flatten)]
+    confinement: ConfinementArgs,
 }
 
 /// The `kubernetes` executor's settings: a TOML file (the keys of
@@ -305,6 +309,20 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     }
     config.executor = args.executor;
     config.kubernetes = args.kube.resolve()?;
+    let confinement = Confinement::resolve(&args.confinement, None, &[], None)?;
+    config.run_as = confinement.run_as;
+    config.read_paths = confinement.read_paths;
+    if confinement.allow_unconfined {
+        config.unconfined = terrace_runner_listener::confine::Unconfined::Allow;
+    }
+    let support = terrace_runner_listener::confine::support();
+    if !support.is_available() && config.executor == "local" {
+        tracing::warn!(
+            %support,
+            allowed = confinement.allow_unconfined,
+            "runs executed by this listener cannot be confined"
+        );
+    }
     terrace_runner_listener::listener::run_listener(config, crate::server::shutdown_signal()).await
 }
 

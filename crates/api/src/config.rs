@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use terrace_runner_listener::confine::RunAs;
 use terrace_storage::sql::Backend;
 
 /// Flags every command that opens the database shares.
@@ -104,9 +105,58 @@ pub struct BuiltinListenerArgs {
     /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
     #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
     pub terraform_versions_dir: Option<PathBuf>,
-    /// Where runs get their temporary directories [default: DATA_DIR/work].
+    /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub confinement: ConfinementArgs,
+}
+
+/// How runs executed on this machine are confined; for the built-in listener and
+/// `terrace listener` alike (docs/security.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfinementArgs {
+    /// The user runs execute as when Terrace runs as root, UID or UID:GID [default: 65534:65534].
+    #[arg(long, env = "TERRACE_RUN_AS", value_name = "UID[:GID]")]
+    pub run_as: Option<String>,
+    /// A path runs may read besides the system's (a provider mirror, tools that provisioners
+    /// call); repeatable.
+    #[arg(long = "run-read-path", value_name = "PATH")]
+    pub run_read_paths: Vec<PathBuf>,
+    /// Execute runs of every organization even where the kernel cannot confine them (no
+    /// Landlock): they can then read whatever the runs' user can.
+    #[arg(long, env = "TERRACE_ALLOW_UNCONFINED_RUNS")]
+    pub allow_unconfined_runs: bool,
+}
+
+/// [`ConfinementArgs`], resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Confinement {
+    /// `None` when not running as root.
+    pub run_as: Option<RunAs>,
+    pub read_paths: Vec<PathBuf>,
+    pub allow_unconfined: bool,
+}
+
+impl Confinement {
+    pub fn resolve(
+        args: &ConfinementArgs,
+        file_run_as: Option<&str>,
+        file_read_paths: &[PathBuf],
+        file_allow: Option<bool>,
+    ) -> Result<Confinement> {
+        let run_as = match args.run_as.as_deref().or(file_run_as) {
+            Some(text) => Some(RunAs::parse(text).map_err(|e| anyhow::anyhow!("--run-as: {e}"))?),
+            None => RunAs::default_for_current_user(),
+        };
+        let mut read_paths = file_read_paths.to_vec();
+        read_paths.extend(args.run_read_paths.iter().cloned());
+        Ok(Confinement {
+            run_as,
+            read_paths,
+            allow_unconfined: args.allow_unconfined_runs || file_allow == Some(true),
+        })
+    }
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {
@@ -140,6 +190,10 @@ struct FileConfig {
     terraform_bin: Option<PathBuf>,
     terraform_versions_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
+    run_as: Option<String>,
+    #[serde(default)]
+    run_read_paths: Vec<PathBuf>,
+    allow_unconfined_runs: Option<bool>,
 }
 
 impl FileConfig {
@@ -197,7 +251,9 @@ pub struct BuiltinListener {
     pub capacity: u32,
     pub terraform_bin: PathBuf,
     pub versions_dir: Option<PathBuf>,
-    pub work_dir: PathBuf,
+    /// `None`: the system's temporary directory.
+    pub work_dir: Option<PathBuf>,
+    pub confinement: Confinement,
 }
 
 impl DatabaseConfig {
@@ -303,7 +359,7 @@ impl ServerConfig {
             (_, Some(path)) => Some(read_secret(Path::new(&path))?),
             _ => None,
         };
-        let listener = BuiltinListener::resolve(&args.listener, &file, &database.data_dir)?;
+        let listener = BuiltinListener::resolve(&args.listener, &file)?;
         Ok(ServerConfig {
             database,
             listen,
@@ -323,11 +379,7 @@ impl ServerConfig {
 }
 
 impl BuiltinListener {
-    fn resolve(
-        args: &BuiltinListenerArgs,
-        file: &FileConfig,
-        data_dir: &Path,
-    ) -> Result<Option<BuiltinListener>> {
+    fn resolve(args: &BuiltinListenerArgs, file: &FileConfig) -> Result<Option<BuiltinListener>> {
         if args.no_listener || file.listener == Some(false) {
             return Ok(None);
         }
@@ -349,11 +401,14 @@ impl BuiltinListener {
                 .terraform_versions_dir
                 .clone()
                 .or_else(|| file.terraform_versions_dir.clone()),
-            work_dir: args
-                .work_dir
-                .clone()
-                .or_else(|| file.work_dir.clone())
-                .unwrap_or_else(|| data_dir.join("work")),
+            // Never inside the data directory: runs must not be near the server's files.
+            work_dir: args.work_dir.clone().or_else(|| file.work_dir.clone()),
+            confinement: Confinement::resolve(
+                &args.confinement,
+                file.run_as.as_deref(),
+                &file.run_read_paths,
+                file.allow_unconfined_runs,
+            )?,
         }))
     }
 }

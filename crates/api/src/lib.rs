@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod jsonapi;
 pub mod pages;
 pub mod routes;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use terrace_domain::bootstrap::{Bootstrapped, ADMIN_USERNAME, DEFAULT_ORGANIZATION};
 use terrace_domain::{Services, Settings};
+use terrace_runner_listener::confine::{self, Support, Unconfined};
 use terrace_storage::blob::{BlobStore, Keyring};
 use terrace_storage::sql::{redact_url, Backend};
 use terrace_storage::SqlStore;
@@ -24,14 +25,17 @@ use crate::tls::{self, LocalCa};
 use crate::urls::Urls;
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Where the first start leaves the administrator's generated password.
+const ADMIN_PASSWORD_FILE: &str = "admin-password";
 /// How often this replica looks for jobs whose listener stopped heartbeating.
 const REAP_INTERVAL: Duration = Duration::from_secs(15);
 
 pub async fn serve(config: ServerConfig) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Our environment and memory hold secrets: keep /proc/PID/* from same-user processes.
+    confine::make_non_dumpable();
     let data_dir = &config.database.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    create_private_dir(data_dir)?;
 
     let keys = encryption_keys(&config)?;
     let keyring = Arc::new(Keyring::new(&keys).context("loading the encryption key")?);
@@ -56,6 +60,15 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         .bootstrap(config.admin_password.clone())
         .await
         .context("first-start setup")?;
+    if let Some(password) = bootstrapped
+        .as_ref()
+        .and_then(|b| b.generated_password.as_ref())
+    {
+        // Not on stdout: that is a container's log, kept and shipped elsewhere.
+        let path = data_dir.join(ADMIN_PASSWORD_FILE);
+        let _ = std::fs::remove_file(&path);
+        tls::write_secret_file(&path, &format!("{password}\n"))?;
+    }
 
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -104,11 +117,17 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
+    let support = confine::support();
+    let unconfined = match &config.listener {
+        Some(builtin) => unconfined_policy(&services, builtin, &support).await?,
+        None => Unconfined::Refuse,
+    };
     let listener_task = config.listener.clone().map(|builtin| {
         let (url, ca_file) = internal_endpoint(&config.tls, address, &external, local_ca.as_ref());
         tokio::spawn(run_builtin_listener(
             services.clone(),
             builtin,
+            unconfined.clone(),
             url,
             ca_file,
             stopped(stopping.clone()),
@@ -122,7 +141,17 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         }
     };
 
-    print_banner(&config, &urls, local_ca.as_ref(), bootstrapped.as_ref());
+    let isolation = Isolation {
+        support: &support,
+        unconfined: &unconfined,
+    };
+    print_banner(
+        &config,
+        &urls,
+        local_ca.as_ref(),
+        bootstrapped.as_ref(),
+        &isolation,
+    );
     match cert_and_key {
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -212,11 +241,72 @@ fn hostnames(address: SocketAddr, external_host: Option<&str>) -> Vec<String> {
     names
 }
 
+/// Creates the data directory for this user alone (it holds the keys and, embedded, the
+/// database), or narrows an existing one to that.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
+/// Whether runs execute where they cannot be confined: never by default, except for a
+/// server with a single organization (nobody to protect from whom), or when the operator
+/// accepted the risk.
+async fn unconfined_policy(
+    services: &Services,
+    builtin: &BuiltinListener,
+    support: &Support,
+) -> Result<Unconfined> {
+    if support.is_available() {
+        return Ok(Unconfined::Refuse);
+    }
+    tracing::warn!(%support, "runs executed by this server cannot be confined");
+    if builtin.confinement.allow_unconfined {
+        return Ok(Unconfined::Allow);
+    }
+    Ok(match services.sole_organization().await? {
+        Some(name) => Unconfined::Organization(name),
+        None => Unconfined::Refuse,
+    })
+}
+
+/// How runs executed here are confined, for the banner.
+struct Isolation<'a> {
+    support: &'a Support,
+    unconfined: &'a Unconfined,
+}
+
+impl Isolation<'_> {
+    fn describe(&self, listener: &BuiltinListener) -> String {
+        let user = match listener.confinement.run_as {
+            Some(user) => format!(", as user {}:{}", user.uid, user.gid),
+            None => String::new(),
+        };
+        if self.support.is_available() {
+            return format!("confined by {}{user}", self.support);
+        }
+        let policy = match self.unconfined {
+            Unconfined::Allow => "runs of every organization execute anyway (--allow-unconfined-runs)".to_string(),
+            Unconfined::Organization(name) => format!(
+                "only runs of the organization {name:?} execute here (--allow-unconfined-runs for all)"
+            ),
+            Unconfined::Refuse => "runs are refused (--allow-unconfined-runs to accept the risk)".to_string(),
+        };
+        format!("NOT CONFINED: {}{user}; {policy}", self.support)
+    }
+}
+
 fn print_banner(
     config: &ServerConfig,
     urls: &Urls,
     local_ca: Option<&LocalCa>,
     bootstrapped: Option<&Bootstrapped>,
+    isolation: &Isolation<'_>,
 ) {
     let host = urls.hostname();
     let mut out = String::new();
@@ -231,11 +321,14 @@ fn print_banner(
     ));
     out.push_str(&format!("  blobs     {}\n", config.storage_url));
     match &config.listener {
-        Some(listener) => out.push_str(&format!(
-            "  runs      executed here, {} at a time, with {}\n",
-            listener.capacity,
-            listener.terraform_bin.display()
-        )),
+        Some(listener) => {
+            out.push_str(&format!(
+                "  runs      executed here, {} at a time, with {}\n",
+                listener.capacity,
+                listener.terraform_bin.display()
+            ));
+            out.push_str(&format!("  isolation {}\n", isolation.describe(listener)));
+        }
         None => out.push_str("  runs      executed by `terrace listener`s (--no-listener)\n"),
     }
     out.push_str(&format!("  API docs  {}/swagger-ui/\n", urls.base()));
@@ -244,8 +337,10 @@ fn print_banner(
     }
     if let Some(first) = bootstrapped {
         match &first.generated_password {
-            Some(password) => out.push_str(&format!(
-                "\nFirst start: created user \"{ADMIN_USERNAME}\" with password {password} (shown only now)\n"
+            Some(_) => out.push_str(&format!(
+                "\nFirst start: created user \"{ADMIN_USERNAME}\" with the password in {} \
+                 (readable by this user only; delete it once you have changed the password)\n",
+                absolute(&config.database.data_dir.join(ADMIN_PASSWORD_FILE))
             )),
             None => out.push_str(&format!(
                 "\nFirst start: created user \"{ADMIN_USERNAME}\" with the password from TERRACE_ADMIN_PASSWORD\n"
@@ -310,6 +405,7 @@ fn internal_endpoint(
 async fn run_builtin_listener(
     services: Services,
     builtin: BuiltinListener,
+    unconfined: Unconfined,
     server_url: String,
     ca_file: Option<PathBuf>,
     stop: impl Future<Output = ()>,
@@ -319,15 +415,18 @@ async fn run_builtin_listener(
             .issue_server_agent_token()
             .await
             .context("issuing the built-in listener's token")?;
-        std::fs::create_dir_all(&builtin.work_dir)
-            .with_context(|| format!("creating {}", builtin.work_dir.display()))?;
         let mut config = terrace_runner_listener::listener::ListenerConfig::new(server_url, token);
         config.ca_file = ca_file;
         config.name = format!("{} (built-in)", config.name);
         config.capacity = builtin.capacity;
         config.terraform_bin = builtin.terraform_bin;
         config.versions_dir = builtin.versions_dir;
-        config.work_dir = builtin.work_dir;
+        if let Some(dir) = builtin.work_dir {
+            config.work_dir = dir;
+        }
+        config.run_as = builtin.confinement.run_as;
+        config.read_paths = builtin.confinement.read_paths;
+        config.unconfined = unconfined;
         terrace_runner_listener::listener::run_listener(config, stop).await
     }
     .await;

@@ -22,6 +22,17 @@ impl Urls {
         &self.base
     }
 
+    /// Whether browsers should be told to use HTTPS only (HSTS): an https URL with a name.
+    /// Not for `localhost` or an IP address, where HSTS would stick to every other local
+    /// service on that name.
+    pub fn strict_transport(&self) -> bool {
+        let Ok(url) = Url::parse(&self.base) else {
+            return false;
+        };
+        url.scheme() == "https"
+            && matches!(url.host(), Some(url::Host::Domain(host)) if host != "localhost")
+    }
+
     /// `host[:port]`, as the CLI names this server in `cloud {}` and credentials blocks.
     pub fn hostname(&self) -> String {
         let url = Url::parse(&self.base).expect("the base is a URL");
@@ -69,4 +80,20 @@ impl Urls {
 /// address of their own, which need not be the external URL.
 pub fn state_upload_path(token: &str) -> String {
     format!("/_uploads/state/{token}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hsts_only_for_https_names_other_than_localhost() {
+        let urls = |text: &str| Urls::new(&Url::parse(text).unwrap());
+        assert!(urls("https://terrace.example.com").strict_transport());
+        assert!(urls("https://terrace.example.com:8443/").strict_transport());
+        assert!(!urls("http://terrace.example.com").strict_transport());
+        assert!(!urls("https://localhost:8443").strict_transport());
+        assert!(!urls("https://127.0.0.1:8443").strict_transport());
+        assert!(!urls("https://[::1]:8443").strict_transport());
+    }
 }

@@ -163,6 +163,19 @@ impl Services {
         })
     }
 
+    /// The name of the server's only organization, if it has exactly one (whom runs that
+    /// cannot be confined may still serve: nobody else is on the server).
+    pub async fn sole_organization(&self) -> DomainResult<Option<String>> {
+        let orgs = self
+            .store
+            .list_organizations(None, PageRequest { number: 1, size: 2 })
+            .await?;
+        Ok(match (orgs.total, orgs.items.into_iter().next()) {
+            (1, Some(org)) => Some(org.name),
+            _ => None,
+        })
+    }
+
     pub async fn update_organization(
         &self,
         caller: &Caller,

@@ -8,6 +8,7 @@
 //! * [`client`]: the protocol's HTTP client, for both roles.
 
 pub mod client;
+pub mod confine;
 pub mod kubernetes;
 pub mod listener;
 mod process;

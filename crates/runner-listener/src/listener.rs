@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::client::{AgentClient, ClientResult};
+use crate::confine::{RunAs, Unconfined};
 use crate::kubernetes::{self, KubernetesConfig, PodHandle, PodResult};
 use crate::process::{describe_exit, signal_group, signal_process};
 use crate::runner::vars;
@@ -47,6 +48,12 @@ pub struct ListenerConfig {
     pub runner_command: Vec<String>,
     /// Where runners make their job directories.
     pub work_dir: PathBuf,
+    /// The user local runners run as (a root listener must not run jobs as root).
+    pub run_as: Option<RunAs>,
+    /// Paths runs may read besides the system's (a provider mirror, tools provisioners run).
+    pub read_paths: Vec<PathBuf>,
+    /// What runners do where Landlock cannot confine jobs.
+    pub unconfined: Unconfined,
     /// The default terraform binary, for runners.
     pub terraform_bin: PathBuf,
     /// Other terraform versions, for runners.
@@ -73,6 +80,9 @@ impl ListenerConfig {
             kubernetes: KubernetesConfig::default(),
             runner_command: vec![exe, "runner".to_string()],
             work_dir: std::env::temp_dir(),
+            run_as: RunAs::default_for_current_user(),
+            read_paths: Vec::new(),
+            unconfined: Unconfined::Refuse,
             terraform_bin: PathBuf::from("terraform"),
             versions_dir: None,
             heartbeat_interval: Duration::from_secs(10),
@@ -95,6 +105,9 @@ impl std::fmt::Debug for ListenerConfig {
             .field("kubernetes", &self.kubernetes)
             .field("runner_command", &self.runner_command)
             .field("work_dir", &self.work_dir)
+            .field("run_as", &self.run_as)
+            .field("read_paths", &self.read_paths)
+            .field("unconfined", &self.unconfined)
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
             .finish_non_exhaustive()
@@ -182,37 +195,59 @@ pub async fn run_listener(
         "kubernetes" => Some(kubernetes::Executor::connect(&config.kubernetes).await?),
         other => bail!("unknown executor {other:?} (\"local\" or \"kubernetes\")"),
     };
-    // Read now: a CA file that cannot be read is a configuration error, not a job's.
-    let ca_pem = match (&kube, &config.ca_file) {
-        (Some(_), Some(path)) => {
-            let pem = std::fs::read(path)
-                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
-            // Pods get it in an environment variable, and one variable cannot exceed 128 KiB.
-            if pem.len() > kubernetes::MAX_CA_PEM {
-                bail!(
-                    "{} is too large to hand to runner pods ({} bytes, at most {}): give only \
-                     the CAs that the runner image does not already trust",
-                    path.display(),
-                    pem.len(),
-                    kubernetes::MAX_CA_PEM
-                );
-            }
-            Some(pem)
-        }
-        _ => None,
-    };
+    crate::confine::make_non_dumpable();
     if config.capacity == 0 {
         bail!("the capacity must be at least 1");
     }
+    // Read now: a CA file that cannot be read is a configuration error, not a job's.
+    let ca_pem = match &config.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?,
+        ),
+        None => None,
+    };
     let client = AgentClient::new(
         &config.server_url,
         &config.agent_token,
         config.ca_file.as_deref(),
     )?;
+    let mut config = config;
+    let work_dir = match &kube {
+        None => {
+            let dir = runners_dir(&config.work_dir, config.run_as)?;
+            // Runners run as another user, who may not read the listener's CA file: they
+            // get a copy of their own.
+            if let Some(pem) = &ca_pem {
+                let copy = dir.path().join("ca.pem");
+                std::fs::write(&copy, pem)
+                    .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", copy.display()))?;
+                config.ca_file = Some(copy);
+            }
+            config.work_dir = dir.path().to_path_buf();
+            Some(dir)
+        }
+        Some(_) => {
+            // Pods get it in an environment variable, and one cannot exceed 128 KiB.
+            if let (Some(pem), Some(path)) = (&ca_pem, &config.ca_file) {
+                if pem.len() > kubernetes::MAX_CA_PEM {
+                    bail!(
+                        "{} is too large to hand to runner pods ({} bytes, at most {}): give \
+                         only the CAs that the runner image does not already trust",
+                        path.display(),
+                        pem.len(),
+                        kubernetes::MAX_CA_PEM
+                    );
+                }
+            }
+            None
+        }
+    };
     let mut listener = Listener {
         config,
         client,
         kube,
+        _work_dir: work_dir,
         ca_pem,
         id: None,
         runners: HashMap::new(),
@@ -239,6 +274,8 @@ struct Listener {
     client: AgentClient,
     /// The `kubernetes` executor; `None` for `local`.
     kube: Option<kubernetes::Executor>,
+    /// Where local runners make their job directories (removed when the listener stops).
+    _work_dir: Option<tempfile::TempDir>,
     /// The CA bundle, for runner pods.
     ca_pem: Option<Vec<u8>>,
     id: Option<String>,
@@ -504,10 +541,18 @@ impl Listener {
             .kill_on_drop(false);
         // A runner dies with its listener (SIGKILL included): an orphan would keep its job
         // alive with nobody to relay cancels or count it, instead of the reaper erroring it.
+        // The user changes first: changing it clears the parent-death signal.
         let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, raise).
+        let run_as = self.config.run_as;
+        // SAFETY: the closure only makes async-signal-safe calls (setgroups, setgid, setuid,
+        // prctl, getppid, raise).
         unsafe {
-            command.pre_exec(move || crate::process::die_with_parent(parent));
+            command.pre_exec(move || {
+                if let Some(user) = run_as {
+                    user.enter()?;
+                }
+                crate::process::die_with_parent(parent)
+            });
         }
         let mut child = match command.spawn() {
             Ok(child) => child,
@@ -580,6 +625,32 @@ impl Listener {
     }
 }
 
+/// A fresh directory of this listener's inside `parent`, for its runners' job directories:
+/// private to the runners' user (so that a shared `parent` such as /tmp exposes nothing),
+/// and removed when the listener stops.
+fn runners_dir(
+    parent: &std::path::Path,
+    run_as: Option<RunAs>,
+) -> anyhow::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(parent)
+        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", parent.display()))?;
+    // tempfile makes it 0700, with a name nobody can guess in advance.
+    let dir = tempfile::Builder::new()
+        .prefix("terrace-runs-")
+        .tempdir_in(parent)
+        .map_err(|err| anyhow::anyhow!("cannot make a directory in {}: {err}", parent.display()))?;
+    if let Some(user) = run_as {
+        std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.gid)).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot hand {} to the runners' user {}: {err}",
+                dir.path().display(),
+                user.uid
+            )
+        })?;
+    }
+    Ok(dir)
+}
+
 /// A runner's whole environment: what it needs and nothing else of the listener's (the
 /// agent token above all).
 fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)> {
@@ -598,14 +669,30 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
     if let Some(ca) = &config.ca_file {
         env.push((vars::CA_FILE.to_string(), ca.display().to_string()));
     }
+    env.push((vars::UNCONFINED.to_string(), config.unconfined.to_env()));
+    if !config.read_paths.is_empty() {
+        let paths: Vec<String> = config
+            .read_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        env.push((vars::READ_PATHS.to_string(), paths.join(":")));
+    }
     if let Some(dir) = &config.versions_dir {
         env.push((
             vars::TERRAFORM_VERSIONS_DIR.to_string(),
             dir.display().to_string(),
         ));
     }
-    // PATH and HOME to work at all; the log filters so its log follows the listener's.
-    for key in ["PATH", "HOME", "TERRACE_LOG", "RUST_LOG"] {
+    // PATH and HOME to work at all; the log filters so its log follows the listener's; the
+    // tests' stand-in for a kernel without Landlock.
+    for key in [
+        "PATH",
+        "HOME",
+        "TERRACE_LOG",
+        "RUST_LOG",
+        crate::confine::SIMULATE_NO_LANDLOCK,
+    ] {
         if let Ok(value) = std::env::var(key) {
             env.push((key.to_string(), value));
         }
@@ -621,6 +708,10 @@ fn pod_env(config: &ListenerConfig) -> Vec<(String, String)> {
         config.server_url = url.clone();
     }
     config.ca_file = None;
+    // The pod is the boundary (its securityContext, the NetworkPolicy); Landlock inside it
+    // is a bonus where the container runtime allows it.
+    config.unconfined = Unconfined::Allow;
+    config.read_paths.clear();
     runner_env(&config, "")
         .into_iter()
         .filter(|(key, _)| !["PATH", "HOME", vars::JOB_TOKEN].contains(&key.as_str()))

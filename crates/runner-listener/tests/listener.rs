@@ -68,6 +68,21 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A directory the runners (`nobody` under a root listener) can write to.
+fn shared_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
 fn outcome(server: &Shared, token: &str) -> Option<JobOutcome> {
     server.lock().unwrap().jobs[token].outcome.clone()
 }
@@ -75,10 +90,13 @@ fn outcome(server: &Shared, token: &str) -> Option<JobOutcome> {
 #[tokio::test]
 async fn runners_get_a_clean_environment_and_dead_runners_are_reported() {
     let server = server_with_jobs(&[("plan-1", "token-1")]).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = shared_dir();
     let env_file = dir.path().join("runner-env");
-    // A runner that writes its environment and dies without reporting.
-    let script = format!("env > '{}'; exit 3", env_file.display());
+    // A runner that writes its environment and user and dies without reporting.
+    let script = format!(
+        "env > '{f}'; echo \"uid=$(id -u) gid=$(id -g) groups=$(id -G)\" > '{f}.user'; exit 3",
+        f = env_file.display()
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let listener = tokio::spawn(run_listener(config(&server, &script), async {
         let _ = stopped.await;
@@ -97,6 +115,11 @@ async fn runners_get_a_clean_environment_and_dead_runners_are_reported() {
 
     let env = std::fs::read_to_string(&env_file).unwrap();
     assert!(env.contains("TERRACE_JOB_TOKEN=token-1\n"), "{env}");
+    // A root listener starts runners as nobody, without root's groups; others as themselves.
+    let user = std::fs::read_to_string(dir.path().join("runner-env.user")).unwrap();
+    if is_root() {
+        assert_eq!(user.trim(), "uid=65534 gid=65534 groups=65534");
+    }
     assert!(
         env.contains("TERRACE_SERVER_URL=http://127.0.0.1:"),
         "{env}"
@@ -138,7 +161,7 @@ async fn runners_get_a_clean_environment_and_dead_runners_are_reported() {
 #[tokio::test]
 async fn cancels_are_relayed_once_and_shutdown_waits_for_runners() {
     let server = server_with_jobs(&[("plan-1", "token-1")]).await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = shared_dir();
     let marker = dir.path().join("signals");
     // A runner that counts the SIGINTs it gets and ends (successfully) on the third second
     // after the first one, as a runner finishing a canceled job would.

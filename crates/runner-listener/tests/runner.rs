@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
@@ -23,7 +22,6 @@ terraform {
 }
 
 variable "msg" { type = string }
-variable "env_dump" { type = string }
 variable "sleep" {
   type    = number
   default = 0
@@ -32,7 +30,7 @@ variable "sleep" {
 resource "terraform_data" "example" {
   input = var.msg
   provisioner "local-exec" {
-    command = "env > '${var.env_dump}'; sleep ${var.sleep}"
+    command = "env | sed 's/^/EN''V: /'; sleep ${var.sleep}"
   }
 }
 
@@ -50,7 +48,7 @@ fn var(key: &str, value: &str, hcl: bool) -> TerraformVar {
     }
 }
 
-fn spec(kind: JobKind, job_id: &str, structured: bool, env_dump: &Path, sleep: u32) -> JobSpec {
+fn spec(kind: JobKind, job_id: &str, structured: bool, sleep: u32) -> JobSpec {
     JobSpec {
         job_id: job_id.into(),
         kind,
@@ -70,7 +68,6 @@ fn spec(kind: JobKind, job_id: &str, structured: bool, env_dump: &Path, sleep: u
                 name: "workspace.tfvars".into(),
                 variables: vec![
                     var("msg", "overridden below", false),
-                    var("env_dump", &env_dump.display().to_string(), false),
                     var("0b3a9a7e-not-an-identifier", "x", false),
                 ],
             },
@@ -100,12 +97,10 @@ fn spec(kind: JobKind, job_id: &str, structured: bool, env_dump: &Path, sleep: u
 struct Setup {
     server: Shared,
     work: tempfile::TempDir,
-    env_dump: PathBuf,
 }
 
 async fn setup() -> Setup {
     let work = tempfile::tempdir().unwrap();
-    let env_dump = work.path().join("env-dump");
     let fake = Fake {
         tarball: support::tarball(&[("infra/main.tf", MAIN_TF), ("README.md", "not terraform\n")]),
         ..Fake::default()
@@ -113,7 +108,6 @@ async fn setup() -> Setup {
     Setup {
         server: support::start(fake).await,
         work,
-        env_dump,
     }
 }
 
@@ -184,12 +178,21 @@ fn assert_state_matches(new: &NewState, bytes: &[u8]) {
     assert_eq!(state["lineage"].as_str().unwrap(), new.lineage);
 }
 
-fn dump_env(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+/// The variables the provisioner printed (`ENV: KEY=VALUE` lines, in a JSON or text log):
+/// a run writes nothing outside its job directory, so its environment comes back in its log.
+fn dumped_env(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .map(
+            |line| match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(json) => json["@message"].as_str().unwrap_or_default().to_string(),
+                Err(_) => line.to_string(),
+            },
+        )
+        .filter_map(|message| {
+            let (_, var) = message.split_once("ENV: ")?;
+            var.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -199,10 +202,7 @@ async fn plan_then_apply_with_json_logs() {
     let version = terraform_version();
 
     // The plan.
-    s.add_job(
-        "plan-token",
-        spec(JobKind::Plan, "plan-1", true, &s.env_dump, 0),
-    );
+    s.add_job("plan-token", spec(JobKind::Plan, "plan-1", true, 0));
     let plan = s.run("plan-token").await;
     assert_eq!(plan.status, "finished", "{plan:?}\n{}", s.log("plan-token"));
     assert!(plan.has_changes);
@@ -246,10 +246,7 @@ async fn plan_then_apply_with_json_logs() {
     assert!(s.state_versions().is_empty(), "a plan writes no state");
 
     // The apply of that plan.
-    s.add_job(
-        "apply-token",
-        spec(JobKind::Apply, "apply-1", true, &s.env_dump, 0),
-    );
+    s.add_job("apply-token", spec(JobKind::Apply, "apply-1", true, 0));
     let apply = s.run("apply-token").await;
     assert_eq!(
         apply.status,
@@ -281,7 +278,7 @@ async fn plan_then_apply_with_json_logs() {
     assert_eq!(state["outputs"]["msg"]["value"], TRICKY);
 
     // Terraform's environment: the workspace's and the runner's variables, nothing else.
-    let env = dump_env(&s.env_dump);
+    let env = dumped_env(&s.log("apply-token"));
     let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     assert_eq!(get("MY_ENV"), Some("hello"));
     assert_eq!(get("TFC_WORKSPACE_SLUG"), Some("acme/app"));
@@ -301,7 +298,7 @@ async fn plan_then_apply_with_json_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_then_apply_with_text_logs() {
     let s = setup().await;
-    let mut plan_spec = spec(JobKind::Plan, "plan-1", false, &s.env_dump, 0);
+    let mut plan_spec = spec(JobKind::Plan, "plan-1", false, 0);
     // No warnings this time: the preamble alone is the 3 lines the CLI drops.
     plan_spec.var_files[0].variables.pop();
     plan_spec.env.pop();
@@ -352,15 +349,9 @@ async fn plan_then_apply_with_text_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canceled_apply_stops_and_keeps_the_state_terraform_wrote() {
     let s = setup().await;
-    s.add_job(
-        "plan-token",
-        spec(JobKind::Plan, "plan-1", true, &s.env_dump, 60),
-    );
+    s.add_job("plan-token", spec(JobKind::Plan, "plan-1", true, 60));
     assert_eq!(s.run("plan-token").await.status, "finished");
-    s.add_job(
-        "apply-token",
-        spec(JobKind::Apply, "apply-1", true, &s.env_dump, 60),
-    );
+    s.add_job("apply-token", spec(JobKind::Apply, "apply-1", true, 60));
     // The server asks the runner to stop once the provisioner (sleeping 60 s) runs.
     s.server
         .lock()
@@ -394,10 +385,7 @@ async fn a_canceled_apply_stops_and_keeps_the_state_terraform_wrote() {
 #[tokio::test]
 async fn an_unsafe_tarball_fails_the_job() {
     let s = setup().await;
-    s.add_job(
-        "plan-token",
-        spec(JobKind::Plan, "plan-1", true, &s.env_dump, 0),
-    );
+    s.add_job("plan-token", spec(JobKind::Plan, "plan-1", true, 0));
     // An entry that climbs out of the directory (written by hand: `tar` refuses to).
     let mut header = tar::Header::new_ustar();
     header.as_old_mut().name[..9].copy_from_slice(b"../evil.t");
@@ -425,7 +413,7 @@ async fn an_unsafe_tarball_fails_the_job() {
 #[tokio::test]
 async fn an_exact_version_the_runner_lacks_fails_the_job() {
     let s = setup().await;
-    let mut plan = spec(JobKind::Plan, "plan-1", true, &s.env_dump, 0);
+    let mut plan = spec(JobKind::Plan, "plan-1", true, 0);
     plan.terraform_version = "0.12.31".into();
     s.add_job("plan-token", plan);
     let outcome = s.run("plan-token").await;

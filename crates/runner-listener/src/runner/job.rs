@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -18,6 +19,7 @@ use super::summary::{self, Counts};
 use super::terraform::{self, Command, Control, Finished, Output};
 use super::{slug, varfiles, version, RunnerConfig};
 use crate::client::{ClientError, JobClient};
+use crate::confine::{self, Sandbox};
 use crate::process::describe_exit;
 
 /// Replaces any `backend`/`cloud` block: terraform keeps the state in `terraform.tfstate`
@@ -51,6 +53,7 @@ fn error(reason: impl Into<String>) -> Failure {
 
 /// The job's directory: everything outside `config` is the runner's.
 struct Dirs {
+    root: PathBuf,
     config: PathBuf,
     vars: PathBuf,
     home: PathBuf,
@@ -63,6 +66,7 @@ struct Dirs {
 impl Dirs {
     fn new(root: &Path) -> Dirs {
         Dirs {
+            root: root.to_path_buf(),
             config: root.join("config"),
             vars: root.join("vars"),
             home: root.join("home"),
@@ -93,6 +97,8 @@ pub(crate) struct Job<'a> {
     base: BaseEnv,
     // Filled in as the job goes.
     terraform: PathBuf,
+    /// The Landlock domain terraform runs in (none where the kernel has no Landlock).
+    sandbox: Option<Arc<Sandbox>>,
     working_dir: PathBuf,
     env: BTreeMap<String, String>,
     var_file_args: Vec<OsString>,
@@ -129,6 +135,7 @@ impl<'a> Job<'a> {
             dirs,
             base,
             terraform: PathBuf::new(),
+            sandbox: None,
             working_dir: PathBuf::new(),
             env: BTreeMap::new(),
             var_file_args: Vec::new(),
@@ -137,6 +144,19 @@ impl<'a> Job<'a> {
     }
 
     pub async fn execute(&mut self) -> Step<Report> {
+        let support = confine::support();
+        self.config
+            .unconfined
+            .check(&self.spec.organization, &support)
+            .map_err(error)?;
+        if !support.is_available() {
+            self.log
+                .note(format!(
+                    "Warning: this run is not confined: {support}. Its processes can read \
+                     whatever the runner's user can."
+                ))
+                .await;
+        }
         self.dirs
             .create()
             .map_err(|e| error(format!("cannot prepare the job's directory: {e}")))?;
@@ -193,6 +213,7 @@ impl<'a> Job<'a> {
             args: all,
             dir: &self.working_dir,
             env: &self.env,
+            sandbox: self.sandbox.clone(),
         };
         terraform::run(command, output, &mut self.control)
             .await
@@ -216,6 +237,13 @@ impl<'a> Job<'a> {
                 (found, must_be)
             }
         };
+        // Terraform reads its own binary, the system's paths and the job's directory, and
+        // nothing else; the configuration's `file()` calls and provisioners included.
+        let mut readable = vec![binary.clone()];
+        readable.extend(self.config.read_paths.iter().cloned());
+        self.sandbox = Sandbox::new(&self.dirs.root, &readable)
+            .map_err(error)?
+            .map(Arc::new);
         self.terraform = binary;
         self.working_dir = self.dirs.tmp.clone();
         self.env = self.base.vars();

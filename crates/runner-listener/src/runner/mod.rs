@@ -28,6 +28,7 @@ use terrace_protocol::JobOutcome;
 use tokio::sync::watch;
 
 use crate::client::{ClientError, JobClient};
+use crate::confine::Unconfined;
 use logs::{raise, JobLog, Stop};
 
 /// Environment variables `run_job_from_env` reads (also what a listener sets for a runner).
@@ -41,6 +42,10 @@ pub mod vars {
     pub const TERRAFORM_BIN: &str = "TERRACE_TERRAFORM_BIN";
     pub const TERRAFORM_VERSIONS_DIR: &str = "TERRACE_TERRAFORM_VERSIONS_DIR";
     pub const WORK_DIR: &str = "TERRACE_WORK_DIR";
+    /// Paths runs may read besides the system's, separated by `:`.
+    pub const READ_PATHS: &str = "TERRACE_RUN_READ_PATHS";
+    /// What to do where jobs cannot be confined (`confine::Unconfined`).
+    pub const UNCONFINED: &str = "TERRACE_UNCONFINED_RUNS";
 }
 
 /// The default time terraform gets to stop after a cancel before it is killed.
@@ -62,6 +67,10 @@ pub struct RunnerConfig {
     pub work_dir: PathBuf,
     /// How long terraform gets to stop after a cancel before it is killed.
     pub grace_period: Duration,
+    /// Paths terraform may read besides the system's and its own binary.
+    pub read_paths: Vec<PathBuf>,
+    /// Whether jobs run where they cannot be confined.
+    pub unconfined: Unconfined,
 }
 
 impl RunnerConfig {
@@ -74,6 +83,8 @@ impl RunnerConfig {
             versions_dir: None,
             work_dir: std::env::temp_dir(),
             grace_period: DEFAULT_GRACE_PERIOD,
+            read_paths: Vec::new(),
+            unconfined: Unconfined::Refuse,
         }
     }
 
@@ -112,6 +123,12 @@ impl RunnerConfig {
         if let Some(dir) = get(vars::WORK_DIR) {
             config.work_dir = PathBuf::from(dir);
         }
+        if let Some(paths) = get(vars::READ_PATHS) {
+            config.read_paths = std::env::split_paths(&paths).collect();
+        }
+        if let Some(policy) = get(vars::UNCONFINED) {
+            config.unconfined = Unconfined::from_env(&policy);
+        }
         Ok(config)
     }
 }
@@ -126,6 +143,8 @@ impl std::fmt::Debug for RunnerConfig {
             .field("versions_dir", &self.versions_dir)
             .field("work_dir", &self.work_dir)
             .field("grace_period", &self.grace_period)
+            .field("read_paths", &self.read_paths)
+            .field("unconfined", &self.unconfined)
             .finish()
     }
 }
@@ -133,6 +152,9 @@ impl std::fmt::Debug for RunnerConfig {
 /// [`run_job`] with the configuration of [`RunnerConfig::from_env`]: what `terrace runner`
 /// and runner pods call.
 pub async fn run_job_from_env() -> anyhow::Result<()> {
+    // The job token is in this process's environment: keep it from terraform, which runs as
+    // the same user.
+    crate::confine::make_non_dumpable();
     run_job(RunnerConfig::from_env()?).await
 }
 

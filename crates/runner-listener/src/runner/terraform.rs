@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -15,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::logs::{JobLog, Stop};
+use crate::confine::Sandbox;
 use crate::process::{signal_group, signal_process};
 
 /// How long to wait for the output pipe to close once terraform exited: something it started
@@ -42,6 +44,8 @@ pub(crate) struct Command<'a> {
     pub args: Vec<OsString>,
     pub dir: &'a Path,
     pub env: &'a BTreeMap<String, String>,
+    /// The Landlock domain the command runs in.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 pub(crate) struct Finished {
@@ -85,9 +89,17 @@ pub(crate) async fn run(
             .process_group(0)
             .kill_on_drop(true);
         let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, raise).
+        let sandbox = command.sandbox.clone();
+        // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, raise,
+        // landlock_restrict_self).
         unsafe {
-            cmd.pre_exec(move || crate::process::die_with_parent(parent));
+            cmd.pre_exec(move || {
+                crate::process::die_with_parent(parent)?;
+                match &sandbox {
+                    Some(sandbox) => sandbox.enter(),
+                    None => Ok(()),
+                }
+            });
         }
         cmd.spawn()?
         // `cmd` drops here with our copies of the pipes' writing ends: the readers see the
@@ -285,6 +297,7 @@ mod tests {
                 args: sh(script),
                 dir: &dir,
                 env: &env,
+                sandbox: None,
             },
             output,
             control,
