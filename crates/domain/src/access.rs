@@ -119,6 +119,11 @@ impl Services {
     }
 }
 
+/// Whether `access` allows `action`: for what a view offers (an upload URL only to writers).
+pub(crate) fn allows(access: Access, action: Action) -> bool {
+    decide(access, action) == Decision::Allow
+}
+
 fn describe(action: Action) -> &'static str {
     use Action::*;
     match action {

@@ -5,12 +5,13 @@ pub mod tarball;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use terrace_auth::policy::Action;
+use terrace_auth::policy::{Access, Action};
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest};
 use terrace_storage::{clock, ids};
 
 use self::tarball::{Limits, TarballCheck};
+use crate::access::allows;
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
 
 pub const CONFIGURATION_UPLOAD: &str = "configuration-upload";
@@ -79,7 +80,7 @@ impl Services {
             archived_at: None,
         };
         self.store.create_configuration_version(&cv).await?;
-        Ok(self.configuration_view(cv))
+        Ok(self.configuration_view(cv, true))
     }
 
     pub async fn configuration_version(
@@ -87,8 +88,8 @@ impl Services {
         caller: &Caller,
         id: &str,
     ) -> DomainResult<ConfigurationView> {
-        let cv = self.configuration_for(caller, id, Action::ReadRuns).await?;
-        Ok(self.configuration_view(cv))
+        let (cv, access) = self.configuration_access(caller, id, Action::ReadRuns).await?;
+        Ok(self.configuration_view(cv, allows(access, Action::QueueRun)))
     }
 
     pub async fn list_configuration_versions(
@@ -97,15 +98,16 @@ impl Services {
         workspace_id: &str,
         page: PageRequest,
     ) -> DomainResult<Page<ConfigurationView>> {
-        let (ws, _, _) = self
+        let (ws, _, access) = self
             .workspace_id_for(caller, workspace_id, Action::ReadRuns)
             .await?;
+        let uploader = allows(access, Action::QueueRun);
         let found = self.store.list_configuration_versions(&ws.id, page).await?;
         Ok(Page {
             items: found
                 .items
                 .into_iter()
-                .map(|cv| self.configuration_view(cv))
+                .map(|cv| self.configuration_view(cv, uploader))
                 .collect(),
             total: found.total,
         })
@@ -255,22 +257,35 @@ impl Services {
         id: &str,
         action: Action,
     ) -> DomainResult<ConfigurationVersion> {
+        Ok(self.configuration_access(caller, id, action).await?.0)
+    }
+
+    /// [`configuration_for`](Self::configuration_for), with the caller's access.
+    async fn configuration_access(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<(ConfigurationVersion, Access)> {
         let cv = self
             .store
             .configuration_version_by_id(id)
             .await?
             .ok_or(DomainError::NotFound("configuration version"))?;
-        self.workspace_id_for(caller, &cv.workspace_id, action)
+        let (_, _, access) = self
+            .workspace_id_for(caller, &cv.workspace_id, action)
             .await
             .map_err(|e| match e {
                 DomainError::NotFound(_) => DomainError::NotFound("configuration version"),
                 other => other,
             })?;
-        Ok(cv)
+        Ok((cv, access))
     }
 
-    fn configuration_view(&self, cv: ConfigurationVersion) -> ConfigurationView {
-        let upload = (cv.status == ConfigurationStatus::Pending)
+    /// A version as the caller sees it: the upload URL of a pending one only for those who
+    /// may queue runs (who could have created it).
+    fn configuration_view(&self, cv: ConfigurationVersion, uploader: bool) -> ConfigurationView {
+        let upload = (uploader && cv.status == ConfigurationStatus::Pending)
             .then(|| self.issue(CONFIGURATION_UPLOAD, &cv.id, self.settings.upload_url_ttl));
         ConfigurationView {
             configuration: cv,

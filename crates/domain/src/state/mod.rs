@@ -16,7 +16,7 @@ use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
-use terrace_auth::policy::Action;
+use terrace_auth::policy::{Access, Action};
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
     JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput,
@@ -26,7 +26,7 @@ use terrace_storage::{clock, ids};
 
 use self::outputs::{open_output, seal_outputs, OutputView};
 use self::scan::{ScannedState, StateScanner};
-use crate::access::WorkspaceRef;
+use crate::access::{allows, WorkspaceRef};
 use crate::{Caller, DomainError, DomainResult, Services};
 
 pub const STATE_UPLOAD: &str = "state-upload";
@@ -158,7 +158,7 @@ impl Services {
             )
             .await?;
         }
-        self.state_version_view(self.load_state_version(&sv.id).await?)
+        self.state_version_view(self.load_state_version(&sv.id).await?, true)
             .await
     }
 
@@ -377,10 +377,11 @@ impl Services {
     }
 
     pub async fn state_version(&self, caller: &Caller, id: &str) -> DomainResult<StateVersionView> {
-        let sv = self
-            .state_version_for(caller, id, Action::ReadStateVersions)
+        let (sv, access) = self
+            .state_version_access(caller, id, Action::ReadStateVersions)
             .await?;
-        self.state_version_view(sv).await
+        self.state_version_view(sv, allows(access, Action::CreateStateVersion))
+            .await
     }
 
     pub async fn current_state_version(
@@ -388,14 +389,17 @@ impl Services {
         caller: &Caller,
         workspace: &WorkspaceRef,
     ) -> DomainResult<StateVersionView> {
-        let (ws, _, _) = self
+        let (ws, _, access) = self
             .workspace_for(caller, workspace, Action::ReadStateVersions)
             .await?;
         let id = ws
             .current_state_version_id
             .ok_or(DomainError::NotFound("state version"))?;
-        self.state_version_view(self.load_state_version(&id).await?)
-            .await
+        self.state_version_view(
+            self.load_state_version(&id).await?,
+            allows(access, Action::CreateStateVersion),
+        )
+        .await
     }
 
     pub async fn list_state_versions(
@@ -404,13 +408,14 @@ impl Services {
         workspace: &WorkspaceRef,
         page: PageRequest,
     ) -> DomainResult<Page<StateVersionView>> {
-        let (ws, _, _) = self
+        let (ws, _, access) = self
             .workspace_for(caller, workspace, Action::ReadStateVersions)
             .await?;
+        let writer = allows(access, Action::CreateStateVersion);
         let found = self.store.list_state_versions(&ws.id, page).await?;
         let mut items = Vec::with_capacity(found.items.len());
         for sv in found.items {
-            items.push(self.state_version_view(sv).await?);
+            items.push(self.state_version_view(sv, writer).await?);
         }
         Ok(Page {
             items,
@@ -556,7 +561,7 @@ impl Services {
             outputs: None,
         };
         self.store.finalize_state_version(&sv.id, &summary).await?;
-        self.state_version_view(self.load_state_version(&sv.id).await?)
+        self.state_version_view(self.load_state_version(&sv.id).await?, true)
             .await
     }
 
@@ -629,19 +634,36 @@ impl Services {
         id: &str,
         action: Action,
     ) -> DomainResult<StateVersion> {
+        Ok(self.state_version_access(caller, id, action).await?.0)
+    }
+
+    /// [`state_version_for`](Self::state_version_for), with the caller's access.
+    async fn state_version_access(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> DomainResult<(StateVersion, Access)> {
         let sv = self.load_state_version(id).await?;
-        self.workspace_id_for(caller, &sv.workspace_id, action)
+        let (_, _, access) = self
+            .workspace_id_for(caller, &sv.workspace_id, action)
             .await
             .map_err(|e| match e {
                 DomainError::NotFound(_) => DomainError::NotFound("state version"),
                 other => other,
             })?;
-        Ok(sv)
+        Ok((sv, access))
     }
 
-    async fn state_version_view(&self, sv: StateVersion) -> DomainResult<StateVersionView> {
+    /// A version as the caller sees it: the upload URLs of a pending one only for those who
+    /// may write state.
+    async fn state_version_view(
+        &self,
+        sv: StateVersion,
+        writer: bool,
+    ) -> DomainResult<StateVersionView> {
         let outputs = self.open_outputs(&sv.id).await?;
-        let upload = (sv.status == StateVersionStatus::Pending).then(|| UploadTokens {
+        let upload = (writer && sv.status == StateVersionStatus::Pending).then(|| UploadTokens {
             state: self.issue(STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
             json_state: self.issue(JSON_STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
         });
