@@ -110,6 +110,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         tokio::spawn(run_builtin_listener(
             services.clone(),
             builtin,
+            config.configuration_limits,
             url,
             ca_file,
             stopped(stopping.clone()),
@@ -311,6 +312,7 @@ fn internal_endpoint(
 async fn run_builtin_listener(
     services: Services,
     builtin: BuiltinListener,
+    configuration_limits: terrace_slug::Limits,
     server_url: String,
     ca_file: Option<PathBuf>,
     stop: impl Future<Output = ()>,
@@ -329,6 +331,7 @@ async fn run_builtin_listener(
         config.terraform_bin = builtin.terraform_bin;
         config.versions_dir = builtin.versions_dir;
         config.work_dir = builtin.work_dir;
+        config.configuration_limits = configuration_limits;
         terrace_runner_listener::listener::run_listener(config, stop).await
     }
     .await;

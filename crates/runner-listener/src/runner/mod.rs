@@ -12,11 +12,11 @@
 mod env;
 mod job;
 mod logs;
-mod slug;
 mod summary;
 mod terraform;
 mod varfiles;
 mod version;
+mod workdir;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use terrace_protocol::JobOutcome;
+pub use terrace_slug::Limits;
 use tokio::sync::watch;
 
 use crate::client::{ClientError, JobClient};
@@ -41,6 +42,9 @@ pub mod vars {
     pub const TERRAFORM_BIN: &str = "TERRACE_TERRAFORM_BIN";
     pub const TERRAFORM_VERSIONS_DIR: &str = "TERRACE_TERRAFORM_VERSIONS_DIR";
     pub const WORK_DIR: &str = "TERRACE_WORK_DIR";
+    /// The configuration's limits once unpacked (bytes, entries); the defaults otherwise.
+    pub const MAX_UNPACKED_BYTES: &str = "TERRACE_MAX_CONFIGURATION_UNPACKED_BYTES";
+    pub const MAX_ENTRIES: &str = "TERRACE_MAX_CONFIGURATION_ENTRIES";
 }
 
 /// The default time terraform gets to stop after a cancel before it is killed.
@@ -62,6 +66,8 @@ pub struct RunnerConfig {
     pub work_dir: PathBuf,
     /// How long terraform gets to stop after a cancel before it is killed.
     pub grace_period: Duration,
+    /// What the configuration tarball may unpack to.
+    pub configuration_limits: Limits,
 }
 
 impl RunnerConfig {
@@ -74,6 +80,7 @@ impl RunnerConfig {
             versions_dir: None,
             work_dir: std::env::temp_dir(),
             grace_period: DEFAULT_GRACE_PERIOD,
+            configuration_limits: Limits::default(),
         }
     }
 
@@ -112,6 +119,20 @@ impl RunnerConfig {
         if let Some(dir) = get(vars::WORK_DIR) {
             config.work_dir = PathBuf::from(dir);
         }
+        let number = |key: &str| {
+            get(key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .with_context(|| format!("{key} is not a number: {v}"))
+                })
+                .transpose()
+        };
+        if let Some(bytes) = number(vars::MAX_UNPACKED_BYTES)? {
+            config.configuration_limits.max_unpacked_bytes = bytes;
+        }
+        if let Some(entries) = number(vars::MAX_ENTRIES)? {
+            config.configuration_limits.max_entries = entries;
+        }
         Ok(config)
     }
 }
@@ -126,6 +147,7 @@ impl std::fmt::Debug for RunnerConfig {
             .field("versions_dir", &self.versions_dir)
             .field("work_dir", &self.work_dir)
             .field("grace_period", &self.grace_period)
+            .field("configuration_limits", &self.configuration_limits)
             .finish()
     }
 }
@@ -287,6 +309,7 @@ mod tests {
             ("TERRACE_TERRAFORM_BIN", "/opt/terraform"),
             ("TERRACE_TERRAFORM_VERSIONS_DIR", ""),
             ("TERRACE_WORK_DIR", "/var/lib/terrace"),
+            ("TERRACE_MAX_CONFIGURATION_ENTRIES", "500"),
         ]
         .into();
         let config = RunnerConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
@@ -297,6 +320,13 @@ mod tests {
         assert_eq!(config.versions_dir, None);
         assert_eq!(config.work_dir, PathBuf::from("/var/lib/terrace"));
         assert_eq!(config.grace_period, DEFAULT_GRACE_PERIOD);
+        assert_eq!(
+            config.configuration_limits,
+            Limits {
+                max_entries: 500,
+                ..Limits::default()
+            }
+        );
         assert!(!format!("{config:?}").contains("secret"));
 
         let err = RunnerConfig::from_lookup(|_| None).unwrap_err();
