@@ -271,6 +271,77 @@ both_databases!(bad_tarballs_are_refused_and_error_the_version, |db: Db| {
     upload_configuration(&api, &ws, &[("main.tf", CONFIG)], false);
 });
 
+/// A decompression bomb hidden behind a pax `size` record: the basic header of `bomb` says
+/// 0 bytes, its pax record says `size`, and `size` zero bytes follow. The `tar` crate (like
+/// GNU tar and Go) honours the pax size and unpacks `size` bytes; a reader of the basic
+/// header sees an empty file followed by zero blocks, the end of the archive.
+fn pax_size_bomb(size: usize) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(CONFIG.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "main.tf", CONFIG.as_bytes())
+        .unwrap();
+    // A pax record is `<length> size=<size>\n`, its length counting itself.
+    let record = format!("size={size}\n");
+    let mut len = record.len() + 2;
+    while format!("{len} {record}").len() != len {
+        len += 1;
+    }
+    let pax = format!("{len} {record}");
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_size(pax.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "PaxHeaders/bomb", pax.as_bytes())
+        .unwrap();
+    let mut header = tar::Header::new_ustar();
+    header.set_size(0);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, "bomb", &b""[..]).unwrap();
+    let mut tar = builder.into_inner().unwrap();
+    // `into_inner` wrote the end-of-archive marker: the bomb's data goes before it.
+    tar.truncate(tar.len() - 1024);
+    tar.resize(tar.len() + size, 0);
+    tar.extend_from_slice(&[0; 1024]);
+    gzip(&tar)
+}
+
+both_databases!(a_pax_size_bomb_is_refused_and_queues_nothing, |db: Db| {
+    let server = Server::builder(db)
+        .config("max_configuration_unpacked_megabytes = 1\n")
+        .start();
+    let api = admin_api(&server);
+    let ws = create_workspace(&api, "bomb");
+    let bomb = pax_size_bomb(16 << 20);
+    assert!(bomb.len() < 256 << 10, "{} bytes", bomb.len());
+    let created = api
+        .post(
+            &format!("workspaces/{ws}/configuration-versions"),
+            &json!({"data": {"type": "configuration-versions",
+                "attributes": {"auto-queue-runs": true}}}),
+        )
+        .expect(201);
+    let cv = created.id();
+    let url = created.attr("upload-url").as_str().unwrap().to_string();
+    api.put_unauthenticated(&url, &bomb)
+        .expect_error(422, "the archive unpacks to more than 1048576 bytes");
+    let shown = api.get(&format!("configuration-versions/{cv}")).ok();
+    assert_eq!(shown.attr("status"), "errored", "{}", shown.text);
+    assert_eq!(
+        shown.attr("error-message"),
+        "the archive unpacks to more than 1048576 bytes",
+        "{}",
+        shown.text
+    );
+    let runs = api.get(&format!("workspaces/{ws}/runs")).ok();
+    assert_eq!(runs.data(), &json!([]), "{}", runs.text);
+    // An ordinary configuration is still welcome under the lowered limit.
+    upload_configuration(&api, &ws, &[("main.tf", CONFIG)], false);
+});
+
 both_databases!(variable_keys_and_values_are_validated, |db: Db| {
     let server = Server::start(db);
     let api = admin_api(&server);

@@ -71,6 +71,20 @@ struct ListenerArgs {
     work_dir: Option<PathBuf>,
     #[arg(long, env = "TERRACE_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// The most a configuration may unpack to; runs of larger ones fail.
+    #[arg(
+        long,
+        env = "TERRACE_MAX_CONFIGURATION_UNPACKED_MEGABYTES",
+        default_value_t = 2048
+    )]
+    max_configuration_unpacked_megabytes: u64,
+    /// The most files, directories and symlinks a configuration may have.
+    #[arg(
+        long,
+        env = "TERRACE_MAX_CONFIGURATION_ENTRIES",
+        default_value_t = 100_000
+    )]
+    max_configuration_entries: u64,
     /// How runs are executed: `local` (runner processes on this machine) or `kubernetes`
     /// (a Kubernetes Job per run phase).
     #[arg(long, env = "TERRACE_EXECUTOR", default_value = "local", value_parser = ["local", "kubernetes"])]
@@ -307,6 +321,9 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     if let Some(dir) = args.work_dir {
         config.work_dir = dir;
     }
+    config.configuration_limits.max_unpacked_bytes =
+        args.max_configuration_unpacked_megabytes.max(1) << 20;
+    config.configuration_limits.max_entries = args.max_configuration_entries.max(1);
     config.executor = args.executor;
     config.kubernetes = args.kube.resolve()?;
     let confinement = Confinement::resolve(&args.confinement, None, &[], None)?;

@@ -185,6 +185,8 @@ struct FileConfig {
     upload_url_ttl_seconds: Option<i64>,
     max_state_megabytes: Option<u64>,
     max_configuration_megabytes: Option<u64>,
+    max_configuration_unpacked_megabytes: Option<u64>,
+    max_configuration_entries: Option<u64>,
     listener: Option<bool>,
     listener_capacity: Option<u32>,
     terraform_bin: Option<PathBuf>,
@@ -241,6 +243,9 @@ pub struct ServerConfig {
     pub upload_url_ttl_seconds: i64,
     pub max_state_bytes: u64,
     pub max_configuration_bytes: u64,
+    /// What a configuration may unpack to: checked on upload, and by the built-in listener's
+    /// runners.
+    pub configuration_limits: terrace_slug::Limits,
     pub log_format: String,
     /// `None` when this server executes no runs itself.
     pub listener: Option<BuiltinListener>,
@@ -372,6 +377,7 @@ impl ServerConfig {
             upload_url_ttl_seconds: file.upload_url_ttl_seconds.unwrap_or(1800).max(1),
             max_state_bytes: file.max_state_megabytes.unwrap_or(2048).max(1) << 20,
             max_configuration_bytes: file.max_configuration_megabytes.unwrap_or(512).max(1) << 20,
+            configuration_limits: configuration_limits(&file),
             log_format: args.log_format.clone(),
             listener,
         })
@@ -413,6 +419,19 @@ impl BuiltinListener {
     }
 }
 
+fn configuration_limits(file: &FileConfig) -> terrace_slug::Limits {
+    let defaults = terrace_slug::Limits::default();
+    terrace_slug::Limits {
+        max_unpacked_bytes: file
+            .max_configuration_unpacked_megabytes
+            .map_or(defaults.max_unpacked_bytes, |mb| mb.max(1) << 20),
+        max_entries: file
+            .max_configuration_entries
+            .map_or(defaults.max_entries, |n| n.max(1)),
+        ..defaults
+    }
+}
+
 /// Keys separated by commas or lines, newest first.
 fn split_keys(text: &str) -> Vec<String> {
     text.split([',', '\n'])
@@ -439,7 +458,8 @@ mod tests {
         std::fs::write(
             &file,
             "listen = \"127.0.0.1:9000\"\nstorage_url = \"s3://bucket/prefix\"\n\
-             external_url = \"https://tf.example.com\"\n[storage_options]\naws_region = \"eu-west-1\"\n",
+             external_url = \"https://tf.example.com\"\nmax_configuration_entries = 500\n\
+             [storage_options]\naws_region = \"eu-west-1\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -466,6 +486,8 @@ mod tests {
         assert!(config.database.database_url.ends_with("data/terrace.db"));
         assert_eq!(config.tls, TlsMode::LocalCa);
         assert!(config.encryption_keys.is_none());
+        assert_eq!(config.configuration_limits.max_entries, 500);
+        assert_eq!(config.configuration_limits.max_unpacked_bytes, 2 << 30);
     }
 
     #[test]

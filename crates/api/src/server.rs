@@ -53,6 +53,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
         max_state_bytes: config.max_state_bytes,
         max_configuration_bytes: config.max_configuration_bytes,
+        configuration_limits: config.configuration_limits,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);
@@ -128,6 +129,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             services.clone(),
             builtin,
             unconfined.clone(),
+            config.configuration_limits,
             url,
             ca_file,
             stopped(stopping.clone()),
@@ -406,6 +408,7 @@ async fn run_builtin_listener(
     services: Services,
     builtin: BuiltinListener,
     unconfined: Unconfined,
+    configuration_limits: terrace_slug::Limits,
     server_url: String,
     ca_file: Option<PathBuf>,
     stop: impl Future<Output = ()>,
@@ -427,6 +430,7 @@ async fn run_builtin_listener(
         config.run_as = builtin.confinement.run_as;
         config.read_paths = builtin.confinement.read_paths;
         config.unconfined = unconfined;
+        config.configuration_limits = configuration_limits;
         terrace_runner_listener::listener::run_listener(config, stop).await
     }
     .await;

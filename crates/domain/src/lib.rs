@@ -47,6 +47,8 @@ pub struct Settings {
     pub login_ports: (u16, u16),
     /// Largest configuration tarball accepted (compressed).
     pub max_configuration_bytes: u64,
+    /// What a configuration tarball may unpack to (the runner holds it to its own limits).
+    pub configuration_limits: terrace_slug::Limits,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             operations: true,
             login_ports: (10000, 10010),
             max_configuration_bytes: 512 << 20,
+            configuration_limits: terrace_slug::Limits::default(),
         }
     }
 }

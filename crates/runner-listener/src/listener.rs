@@ -63,6 +63,8 @@ pub struct ListenerConfig {
     pub claim_wait: Duration,
     /// On shutdown, how long runners get to stop after their SIGINT before they are killed.
     pub grace_period: Duration,
+    /// What configuration tarballs may unpack to, for runners.
+    pub configuration_limits: crate::runner::Limits,
 }
 
 impl ListenerConfig {
@@ -89,6 +91,7 @@ impl ListenerConfig {
             claim_wait: Duration::from_secs(25),
             // The runner's own grace period for terraform, and time to report.
             grace_period: crate::runner::DEFAULT_GRACE_PERIOD + Duration::from_secs(10),
+            configuration_limits: crate::runner::Limits::default(),
         }
     }
 }
@@ -110,6 +113,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("unconfined", &self.unconfined)
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
+            .field("configuration_limits", &self.configuration_limits)
             .finish_non_exhaustive()
     }
 }
@@ -665,6 +669,14 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
             vars::TERRAFORM_BIN.to_string(),
             config.terraform_bin.display().to_string(),
         ),
+        (
+            vars::MAX_UNPACKED_BYTES.to_string(),
+            config.configuration_limits.max_unpacked_bytes.to_string(),
+        ),
+        (
+            vars::MAX_ENTRIES.to_string(),
+            config.configuration_limits.max_entries.to_string(),
+        ),
     ];
     if let Some(ca) = &config.ca_file {
         env.push((vars::CA_FILE.to_string(), ca.display().to_string()));
@@ -735,6 +747,7 @@ mod tests {
     fn runners_get_only_what_they_need() {
         let mut config = ListenerConfig::new("https://t.example", "agent-secret");
         config.ca_file = Some("/ca.pem".into());
+        config.configuration_limits.max_entries = 500;
         let env = runner_env(&config, "job-token");
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         for key in &keys {
@@ -746,6 +759,7 @@ mod tests {
         assert!(env.iter().all(|(_, v)| !v.contains("agent-secret")));
         assert!(env.contains(&("TERRACE_JOB_TOKEN".into(), "job-token".into())));
         assert!(env.contains(&("TERRACE_CA_FILE".into(), "/ca.pem".into())));
+        assert!(env.contains(&("TERRACE_MAX_CONFIGURATION_ENTRIES".into(), "500".into())));
         assert!(!keys.contains(&"TERRACE_TERRAFORM_VERSIONS_DIR"));
         assert!(!format!("{config:?}").contains("agent-secret"));
     }

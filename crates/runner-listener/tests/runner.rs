@@ -411,6 +411,23 @@ async fn an_unsafe_tarball_fails_the_job() {
 }
 
 #[tokio::test]
+async fn a_configuration_over_the_runners_limits_fails_the_job() {
+    let s = setup().await;
+    s.add_job("plan-token", spec(JobKind::Plan, "plan-1", true, 0));
+    // The configuration has two files.
+    let mut config = s.config("plan-token");
+    config.configuration_limits.max_entries = 1;
+    run_job(config).await.unwrap();
+    let outcome = s.outcome("plan-token");
+    assert_eq!(outcome.status, "errored");
+    let error = outcome.error.unwrap();
+    assert_eq!(
+        error,
+        "cannot unpack the configuration: the archive has more than 1 entries"
+    );
+}
+
+#[tokio::test]
 async fn an_exact_version_the_runner_lacks_fails_the_job() {
     let s = setup().await;
     let mut plan = spec(JobKind::Plan, "plan-1", true, 0);

@@ -1,7 +1,8 @@
 //! Configuration versions: the Terraform configuration a run executes, uploaded as a gzip'd
-//! tarball to a signed URL, checked as it streams in, and kept encrypted in the blob store.
+//! tarball to a signed URL, checked as it streams in (with `terrace_slug`, the reader the
+//! runner unpacks it with), and kept encrypted in the blob store.
 
-pub mod tarball;
+mod chunks;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -10,7 +11,6 @@ use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest};
 use terrace_storage::{clock, ids};
 
-use self::tarball::{Limits, TarballCheck};
 use crate::access::allows;
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
 
@@ -88,7 +88,9 @@ impl Services {
         caller: &Caller,
         id: &str,
     ) -> DomainResult<ConfigurationView> {
-        let (cv, access) = self.configuration_access(caller, id, Action::ReadRuns).await?;
+        let (cv, access) = self
+            .configuration_access(caller, id, Action::ReadRuns)
+            .await?;
         Ok(self.configuration_view(cv, allows(access, Action::QueueRun)))
     }
 
@@ -157,8 +159,12 @@ impl Services {
     }
 
     /// Receives the tarball of a pending version through its signed upload URL. A tarball
-    /// that is not gzip'd tar, reaches outside the configuration or is too large errors the
-    /// version (a new one is needed); an interrupted upload leaves it pending.
+    /// that is not gzip'd tar, reaches outside the configuration or is too large (compressed,
+    /// or once unpacked) errors the version (a new one is needed); an interrupted upload
+    /// leaves it pending.
+    ///
+    /// The chunks go to the blob store and, through a channel, to `terrace_slug::check` on a
+    /// blocking thread; the upload succeeds only if both do.
     pub async fn upload_configuration<S, E>(&self, token: &str, mut body: S) -> DomainResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
@@ -178,13 +184,16 @@ impl Services {
         }
         let max = self.settings.max_configuration_bytes;
         let mut writer = self.blobs.writer(&tarball_key(&cv)).await?;
-        let mut check = TarballCheck::new(Limits::default());
+        let (to_check, reader) = chunks::channel();
+        let limits = self.settings.configuration_limits;
+        let check = tokio::task::spawn_blocking(move || terrace_slug::check(reader, &limits));
         // Content problems are the uploader's fault and end the version; transport problems
         // (a dropped connection) leave it pending.
         enum Failure {
             Content(DomainError),
             Transport(DomainError),
         }
+        let mut cut_short = false;
         let received: Result<(), Failure> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk
@@ -194,19 +203,42 @@ impl Services {
                         "the configuration is larger than the server's limit of {max} bytes"
                     ))));
                 }
-                check
-                    .push(&chunk)
-                    .map_err(|e| Failure::Content(DomainError::bad_request(e)))?;
+                if to_check.send(chunk.clone()).await.is_err() {
+                    // The check stopped reading: it has refused the tarball.
+                    cut_short = true;
+                    break;
+                }
                 writer
                     .write(&chunk)
                     .await
                     .map_err(|e| Failure::Transport(e.into()))?;
             }
-            check
-                .finish()
-                .map_err(|e| Failure::Content(DomainError::bad_request(e)))
+            Ok(())
         }
         .await;
+        // The check's reader ends here; on a transport failure its verdict does not matter
+        // (it sees a truncated archive and ends by itself).
+        drop(to_check);
+        let received = match received {
+            Ok(()) => match check.await {
+                Ok(Ok(())) if !cut_short => Ok(()),
+                // The check reads to the end of the upload, so it cannot have accepted a part.
+                Ok(Ok(())) => Err(Failure::Content(DomainError::bad_request(
+                    "the archive has data after its end",
+                ))),
+                Ok(Err(err)) if err.is_content() => {
+                    Err(Failure::Content(DomainError::bad_request(err.to_string())))
+                }
+                Ok(Err(err)) => Err(Failure::Transport(DomainError::Interrupted(
+                    err.to_string(),
+                ))),
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(err) => Err(Failure::Transport(DomainError::Interrupted(format!(
+                    "the configuration check stopped: {err}"
+                )))),
+            },
+            Err(failure) => Err(failure),
+        };
         match received {
             Ok(()) => {
                 let size = writer.finish().await?;

@@ -17,7 +17,7 @@ use super::env::{parallelism, terraform_env, BaseEnv};
 use super::logs::{raise, JobLog, Stop};
 use super::summary::{self, Counts};
 use super::terraform::{self, Command, Control, Finished, Output};
-use super::{slug, varfiles, version, RunnerConfig};
+use super::{varfiles, version, workdir, RunnerConfig};
 use crate::client::{ClientError, JobClient};
 use crate::confine::{self, Sandbox};
 use crate::process::describe_exit;
@@ -271,16 +271,17 @@ impl<'a> Job<'a> {
             .await
             .map_err(|e| self.request_failed("cannot download the configuration", e))?;
         let (tarball, config) = (self.dirs.tarball.clone(), self.dirs.config.clone());
+        let limits = self.config.configuration_limits;
         tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&tarball)?;
-            slug::unpack(std::io::BufReader::new(file), &config)?;
+            terrace_slug::unpack(std::io::BufReader::new(file), &config, &limits)?;
             std::fs::remove_file(&tarball)?;
             anyhow::Ok(())
         })
         .await
         .map_err(|e| error(format!("cannot unpack the configuration: {e}")))?
         .map_err(|e| error(format!("cannot unpack the configuration: {e:#}")))?;
-        self.working_dir = slug::working_dir(&self.dirs.config, &self.spec.working_directory)
+        self.working_dir = workdir::working_dir(&self.dirs.config, &self.spec.working_directory)
             .map_err(|e| error(e.to_string()))?;
 
         // A `.terraform/environment` from the tarball would select another workspace.

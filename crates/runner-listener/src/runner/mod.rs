@@ -12,11 +12,11 @@
 mod env;
 mod job;
 mod logs;
-mod slug;
 mod summary;
 mod terraform;
 mod varfiles;
 mod version;
+mod workdir;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use terrace_protocol::JobOutcome;
+pub use terrace_slug::Limits;
 use tokio::sync::watch;
 
 use crate::client::{ClientError, JobClient};
@@ -46,6 +47,9 @@ pub mod vars {
     pub const READ_PATHS: &str = "TERRACE_RUN_READ_PATHS";
     /// What to do where jobs cannot be confined (`confine::Unconfined`).
     pub const UNCONFINED: &str = "TERRACE_UNCONFINED_RUNS";
+    /// The configuration's limits once unpacked (bytes, entries); the defaults otherwise.
+    pub const MAX_UNPACKED_BYTES: &str = "TERRACE_MAX_CONFIGURATION_UNPACKED_BYTES";
+    pub const MAX_ENTRIES: &str = "TERRACE_MAX_CONFIGURATION_ENTRIES";
 }
 
 /// The default time terraform gets to stop after a cancel before it is killed.
@@ -71,6 +75,8 @@ pub struct RunnerConfig {
     pub read_paths: Vec<PathBuf>,
     /// Whether jobs run where they cannot be confined.
     pub unconfined: Unconfined,
+    /// What the configuration tarball may unpack to.
+    pub configuration_limits: Limits,
 }
 
 impl RunnerConfig {
@@ -85,6 +91,7 @@ impl RunnerConfig {
             grace_period: DEFAULT_GRACE_PERIOD,
             read_paths: Vec::new(),
             unconfined: Unconfined::Refuse,
+            configuration_limits: Limits::default(),
         }
     }
 
@@ -129,6 +136,20 @@ impl RunnerConfig {
         if let Some(policy) = get(vars::UNCONFINED) {
             config.unconfined = Unconfined::from_env(&policy);
         }
+        let number = |key: &str| {
+            get(key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .with_context(|| format!("{key} is not a number: {v}"))
+                })
+                .transpose()
+        };
+        if let Some(bytes) = number(vars::MAX_UNPACKED_BYTES)? {
+            config.configuration_limits.max_unpacked_bytes = bytes;
+        }
+        if let Some(entries) = number(vars::MAX_ENTRIES)? {
+            config.configuration_limits.max_entries = entries;
+        }
         Ok(config)
     }
 }
@@ -145,6 +166,7 @@ impl std::fmt::Debug for RunnerConfig {
             .field("grace_period", &self.grace_period)
             .field("read_paths", &self.read_paths)
             .field("unconfined", &self.unconfined)
+            .field("configuration_limits", &self.configuration_limits)
             .finish()
     }
 }
@@ -309,6 +331,7 @@ mod tests {
             ("TERRACE_TERRAFORM_BIN", "/opt/terraform"),
             ("TERRACE_TERRAFORM_VERSIONS_DIR", ""),
             ("TERRACE_WORK_DIR", "/var/lib/terrace"),
+            ("TERRACE_MAX_CONFIGURATION_ENTRIES", "500"),
         ]
         .into();
         let config = RunnerConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
@@ -319,6 +342,13 @@ mod tests {
         assert_eq!(config.versions_dir, None);
         assert_eq!(config.work_dir, PathBuf::from("/var/lib/terrace"));
         assert_eq!(config.grace_period, DEFAULT_GRACE_PERIOD);
+        assert_eq!(
+            config.configuration_limits,
+            Limits {
+                max_entries: 500,
+                ..Limits::default()
+            }
+        );
         assert!(!format!("{config:?}").contains("secret"));
 
         let err = RunnerConfig::from_lookup(|_| None).unwrap_err();
