@@ -260,13 +260,11 @@ impl Drop for Cluster {
 fn kube_client(ca: &[u8], token: &str) -> reqwest::blocking::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let mut builder = reqwest::blocking::Client::builder()
+    terrace_tests::http_client(ca)
         .default_headers(headers)
-        .timeout(Duration::from_secs(30));
-    if let Ok(cert) = reqwest::Certificate::from_pem(ca) {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().unwrap()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// The namespace and the listener's RBAC (`deploy/kubernetes/listener-rbac.yaml`); returns

@@ -365,7 +365,7 @@ pub fn job_manifest(
         value: None,
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: Some(name.to_string()),
+                name: name.to_string(),
                 key: key.to_string(),
                 optional: Some(false),
             }),
@@ -400,6 +400,7 @@ pub fn job_manifest(
         resources: Some(ResourceRequirements {
             requests: quantities(&config.requests),
             limits: quantities(&config.limits),
+            ..ResourceRequirements::default()
         }),
         ..Container::default()
     };
