@@ -238,6 +238,12 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(mut node) = self.node.take() {
+            // SIGTERM first: the fake node then kills its pods and removes its volumes.
+            let _ = Command::new("kill").arg(node.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && node.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = node.kill();
             let _ = node.wait();
         }
