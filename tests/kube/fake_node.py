@@ -11,6 +11,14 @@ output as its log (`/containerLogs`, which the API server proxies for `kubectl l
 final delete). Images named `missing.invalid/...` cannot be pulled (ErrImagePull, then
 ImagePullBackOff), for tests of that.
 
+Like a kubelet it honours the pod's identity: a container with `runAsNonRoot` and no non-zero
+`runAsUser` does not start (CreateContainerConfigError), and, when the fake node runs as root,
+the process runs as `runAsUser`/`runAsGroup` with `fsGroup` as a supplementary group.
+`emptyDir` volumes are fresh directories (mode 0777, group `fsGroup`, removed when the pod
+ends); as there is no mount namespace, an environment value or `workingDir` naming a mount path
+(or a path under it) is rewritten to the volume's directory. The working directory is
+`workingDir`, else `/`, as in a container. Nothing makes the root filesystem read-only here.
+
 Only the standard library: usage
   fake_node.py --api https://127.0.0.1:PORT --ca CA --cert CERT --key KEY \
       --serving-cert CERT --serving-key KEY --port PORT --work-dir DIR \
@@ -22,10 +30,12 @@ import http.client
 import http.server
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -49,6 +59,9 @@ NODE = args.name
 CTX = ssl.create_default_context(cafile=args.ca)
 CTX.load_cert_chain(args.cert, args.key)
 os.makedirs(args.work_dir, exist_ok=True)
+# emptyDir volumes live outside the work dir, which may not be reachable by a pod's user.
+VOLUMES = tempfile.mkdtemp(prefix="terrace-fake-node-")
+os.chmod(VOLUMES, 0o711)
 
 
 def log(msg):
@@ -143,6 +156,7 @@ class PodRun:
         self.done = threading.Event()
         self.deleting = False
         self.started_at = now()
+        self.volumes = None  # the pod's emptyDir directories, once made
 
     @property
     def path(self):
@@ -198,12 +212,53 @@ class PodRun:
                 return None, f"unsupported env source for {var['name']} (fake node)"
         return env, None
 
+    def identity(self, container):
+        """(uid, gid, fsGroup) the container runs with, or an error as a kubelet gives it."""
+        pod_sc = self.pod["spec"].get("securityContext") or {}
+        sc = container.get("securityContext") or {}
+        pick = lambda key: sc.get(key, pod_sc.get(key))
+        uid, gid = pick("runAsUser"), pick("runAsGroup")
+        if pick("runAsNonRoot") and not uid:
+            # The fake node's "images" have no USER: they would run as root.
+            return None, "container has runAsNonRoot and image will run as root"
+        return (uid, gid, pod_sc.get("fsGroup")), None
+
+    def make_volumes(self, fs_group):
+        """A directory per emptyDir volume, as a kubelet makes them (mode 0777, fsGroup's)."""
+        self.volumes = {}
+        root = os.path.join(VOLUMES, self.uid)
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        for volume in self.pod["spec"].get("volumes") or []:
+            if "emptyDir" not in volume:
+                continue
+            path = os.path.join(root, volume["name"])
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, 0o777)
+            if fs_group is not None and os.geteuid() == 0:
+                os.chown(path, 0, fs_group)
+                os.chmod(path, 0o2777)
+            self.volumes[volume["name"]] = path
+
+    def mounted(self, container, value):
+        """`value` with a mount path at its start replaced by the volume's directory."""
+        for mount in container.get("volumeMounts") or []:
+            host = (self.volumes or {}).get(mount["name"])
+            target = mount["mountPath"].rstrip("/")
+            if host and (value == target or value.startswith(target + "/")):
+                return host + value[len(target):]
+        return value
+
+    def remove_volumes(self):
+        if self.volumes is not None:
+            shutil.rmtree(os.path.join(VOLUMES, self.uid), ignore_errors=True)
+
     def run(self):
         try:
             self._run()
         except Exception as e:  # noqa: BLE001
             log(f"{self.ns}/{self.name}: {e!r}")
         finally:
+            self.remove_volumes()
             self.done.set()
             if self.deleting:
                 self.finalize_delete()
@@ -232,15 +287,33 @@ class PodRun:
         if not argv:
             self.finish(128, "the fake node needs a command")
             return
+        ident, problem = self.identity(container)
+        if ident is None:
+            self.waiting("CreateContainerConfigError", problem)
+            return
+        uid, gid, fs_group = ident
+        self.make_volumes(fs_group)
+        env = {k: self.mounted(container, v) for k, v in env.items()}
+        user = {}
+        if os.geteuid() == 0:
+            if uid is not None:
+                user["user"] = uid
+                user["group"] = gid if gid is not None else 0
+            if fs_group is not None:
+                user["extra_groups"] = [fs_group]
+            who = f"as uid {uid} gid {user.get('group')} groups {user.get('extra_groups')}"
+        else:
+            who = "as the fake node's own user (not root: cannot switch users)"
         out = open(log_path(self.ns, self.name, container["name"]), "ab")
         try:
             self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=container.get("workingDir") or args.work_dir, start_new_session=True)
+                                         cwd=self.mounted(container, container.get("workingDir") or "/"),
+                                         start_new_session=True, **user)
         except OSError as e:
             out.close()
             self.status("Pending", {"waiting": {"reason": "RunContainerError", "message": str(e)}})
             return
-        log(f"{self.ns}/{self.name}: started pid {self.proc.pid}: {argv}")
+        log(f"{self.ns}/{self.name}: started pid {self.proc.pid} {who}: {argv}")
         self.status("Running", {"running": {"startedAt": now()}}, ready=True)
         code = self.proc.wait()
         out.close()
@@ -419,6 +492,7 @@ def main():
                         os.killpg(run.proc.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+        shutil.rmtree(VOLUMES, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,9 @@ pub struct Reply {
 
 impl Api {
     pub fn new(base: &str, token: Option<&str>, ca_bundle: &Path) -> Api {
-        let mut builder = reqwest::blocking::Client::builder()
+        let builder = crate::http_client(&std::fs::read(ca_bundle).unwrap_or_default())
             .timeout(Duration::from_secs(300))
             .redirect(reqwest::redirect::Policy::none());
-        if let Ok(pem) = std::fs::read(ca_bundle) {
-            for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("CA bundle parses") {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
         Api {
             base: base.trim_end_matches('/').to_string(),
             token: token.map(str::to_string),

@@ -15,6 +15,14 @@ pub use api::{Api, Reply};
 pub use server::{terrace_bin, Db, Server, ServerBuilder};
 pub use terraform::{strip_ansi, texts, Terraform};
 
+/// A blocking HTTP client builder trusting the certificates of `ca_pem` (a PEM bundle, maybe
+/// empty) and no others, over rustls with ring like the server.
+pub fn http_client(ca_pem: &[u8]) -> reqwest::blocking::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = reqwest::Certificate::from_pem_bundle(ca_pem).expect("the CA bundle parses");
+    reqwest::blocking::Client::builder().tls_certs_only(certs)
+}
+
 /// Declares a test once per database: `both_databases!(name, |db| { ... })` defines
 /// `name::sqlite` and `name::postgres`.
 #[macro_export]

@@ -110,14 +110,12 @@ impl Client {
 }
 
 fn http_client(server: &Server) -> reqwest::blocking::Client {
-    let mut builder = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .redirect(reqwest::redirect::Policy::none());
     let pem = std::fs::read(&server.ca_bundle).expect("the server's CA bundle");
-    for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("CA bundle parses") {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().expect("HTTP client")
+    terrace_tests::http_client(&pem)
+        .timeout(Duration::from_secs(300))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
 }
 
 fn into_reply(response: reqwest::blocking::Response) -> Reply {

@@ -13,12 +13,10 @@ use terrace_tests::{Db, Server, Terraform};
 /// An HTTP client trusting the server's CA, not following redirects.
 fn browser(server: &Server) -> reqwest::blocking::Client {
     let pem = std::fs::read(&server.ca_bundle).unwrap();
-    let mut builder =
-        reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none());
-    for cert in reqwest::Certificate::from_pem_bundle(&pem).unwrap() {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().unwrap()
+    terrace_tests::http_client(&pem)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The value of `<input name="NAME" value="...">` in a page.

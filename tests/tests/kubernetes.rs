@@ -6,7 +6,10 @@
 //!
 //! The listener is a separate `terrace listener --executor kubernetes` process on the server's
 //! own pool, authenticated to Kubernetes as a ServiceAccount bound to exactly the Role of
-//! `deploy/kubernetes/listener-rbac.yaml`.
+//! `deploy/kubernetes/listener-rbac.yaml`. Runner pods are restricted (non-root, read-only
+//! root filesystem, ...); the fake node runs them as their user when the test runs as root.
+//! The runner NetworkPolicy of `deploy/kubernetes/runner-networkpolicy.yaml` is created too,
+//! though nothing enforces it here (there is no network plugin).
 //!
 //! Needs the control plane built (`scripts/kube.sh build`, which `scripts/test.sh` runs):
 //! without it this test fails.
@@ -25,6 +28,8 @@ use terrace_tests::{terrace_bin, Api, Db, Server, Terraform};
 const NAMESPACE: &str = "terrace-runs";
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const MANAGED: &str = "app.kubernetes.io/managed-by=terrace-listener";
+/// The runner pods' user, group and volume group (the listener's default).
+const RUNNER_ID: u32 = 65532;
 
 const CONFIG: &str = r#"
 resource "terraform_data" "a" {
@@ -233,6 +238,12 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(mut node) = self.node.take() {
+            // SIGTERM first: the fake node then kills its pods and removes its volumes.
+            let _ = Command::new("kill").arg(node.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && node.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = node.kill();
             let _ = node.wait();
         }
@@ -260,13 +271,11 @@ impl Drop for Cluster {
 fn kube_client(ca: &[u8], token: &str) -> reqwest::blocking::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let mut builder = reqwest::blocking::Client::builder()
+    terrace_tests::http_client(ca)
         .default_headers(headers)
-        .timeout(Duration::from_secs(30));
-    if let Ok(cert) = reqwest::Certificate::from_pem(ca) {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().unwrap()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// The namespace and the listener's RBAC (`deploy/kubernetes/listener-rbac.yaml`); returns
@@ -346,6 +355,82 @@ fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
     )
     .unwrap();
     (kubeconfig, token)
+}
+
+/// The runner pods' NetworkPolicy (`deploy/kubernetes/runner-networkpolicy.yaml`), created
+/// as it is, after a server-side dry run of it and of its "own namespace only" option; returns
+/// the policy as stored. The API server validates it; nothing enforces it here.
+fn create_network_policy(cluster: &Cluster) -> Value {
+    let manifest = std::fs::read_to_string(
+        workspace_root().join("deploy/kubernetes/runner-networkpolicy.yaml"),
+    )
+    .unwrap();
+    // The option, as its comment says to choose it.
+    let option = manifest
+        .lines()
+        .filter(|l| !l.trim_end().ends_with("# delete for own-namespace-only"))
+        .map(|l| l.replacen("#own-namespace-only# ", "", 1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = format!("/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies");
+    let dry_run = |yaml: &str| {
+        let policy = cluster.create(
+            &format!("{path}?dryRun=All"),
+            "application/yaml",
+            yaml.to_string(),
+        );
+        assert_eq!(policy["kind"], "NetworkPolicy", "{policy}");
+        policy["spec"].clone()
+    };
+    // The option: egress to pods only by the namespaces it names, none to the pod CIDR.
+    let spec = dry_run(&option);
+    let egress = spec["egress"].as_array().unwrap();
+    assert_eq!(egress.len(), 2, "{spec}");
+    assert!(
+        egress[0]["to"][0]["ipBlock"]["except"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("10.244.0.0/16")),
+        "{spec}"
+    );
+    for peer in egress
+        .iter()
+        .flat_map(|rule| rule["to"].as_array().unwrap())
+    {
+        if let Some(namespaces) = peer.get("namespaceSelector") {
+            assert!(namespaces["matchLabels"].is_object(), "{spec}");
+        }
+    }
+    // The default, dry run and then for real: a 1.20 API server drops fields it does not
+    // know, so what it keeps must be the whole manifest.
+    let expected = json!({
+        "podSelector": {
+            "matchLabels": {"app.kubernetes.io/managed-by": "terrace-listener"},
+            "matchExpressions": [{"key": "terrace.io/job", "operator": "Exists"}]
+        },
+        "policyTypes": ["Ingress", "Egress"],
+        "egress": [{"to": [
+            {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
+            {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}},
+            {"namespaceSelector": {}}
+        ]}]
+    });
+    assert_eq!(dry_run(&manifest), expected);
+    assert!(cluster.get(&format!("{path}/terrace-runner")).is_null());
+    cluster.create(&path, "application/yaml", manifest);
+    let stored = cluster.get(&format!("{path}/terrace-runner"));
+    assert_eq!(stored["spec"], expected, "{stored}");
+    stored
+}
+
+/// Whether this process runs as root (and so the fake node, which can then switch users).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
 }
 
 /// A `terrace listener --executor kubernetes`, stopped (SIGTERM, then SIGKILL) when dropped.
@@ -499,6 +584,7 @@ fn runs_execute_in_kubernetes_jobs() {
         Some(("application/json", pod.to_string())),
     );
     assert_eq!(status, 403, "the listener may not create pods: {body}");
+    let policy = create_network_policy(&cluster);
 
     let server = Server::builder(Db::Sqlite).arg("--no-listener").start();
     let agent_token = server.admin(&["listener-token", "--description", "kubernetes"]);
@@ -533,6 +619,13 @@ fn runs_execute_in_kubernetes_jobs() {
     assert!(log.contains("terrace::runner_pod"), "{log}");
     assert!(log.contains("running a job"), "{log}");
     assert!(log.contains("deleted the finished Job"), "{log}");
+    // The runner ran as the pods' user: it wrote only to its emptyDir (the fake node has no
+    // read-only root filesystem, but that user can write almost nowhere else).
+    let node_log = std::fs::read_to_string(cluster.path("fake-node.log")).unwrap();
+    if running_as_root() {
+        let as_runner = format!("as uid {RUNNER_ID} gid {RUNNER_ID} groups [{RUNNER_ID}]");
+        assert!(node_log.contains(&as_runner), "{node_log}");
+    }
     cluster.assert_cleaned_up();
 
     // A failing run: terraform's error reaches the CLI, the run is errored.
@@ -575,6 +668,74 @@ fn runs_execute_in_kubernetes_jobs() {
     assert_eq!(container["image"], "terrace:test", "{job}");
     assert_eq!(container["resources"]["requests"]["cpu"], "100m", "{job}");
     assert_eq!(container["resources"]["limits"]["memory"], "1Gi", "{job}");
+    // Restricted, as the API server (1.20) stored it in the Job and in the pod it made.
+    let pods = cluster.get(&format!(
+        "/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=job-name={}",
+        jobs[0]
+    ));
+    let pod = &pods["items"][0];
+    assert_eq!(pods["items"].as_array().unwrap().len(), 1, "{pods}");
+    for spec in [pod_spec, &pod["spec"]] {
+        assert_eq!(
+            spec["securityContext"],
+            json!({
+                "runAsNonRoot": true,
+                "runAsUser": RUNNER_ID,
+                "runAsGroup": RUNNER_ID,
+                "fsGroup": RUNNER_ID,
+                "seccompProfile": {"type": "RuntimeDefault"}
+            }),
+            "{spec}"
+        );
+        assert_eq!(spec["automountServiceAccountToken"], false, "{spec}");
+        assert_eq!(
+            spec["volumes"],
+            json!([{"name": "scratch", "emptyDir": {}}]),
+            "{spec}"
+        );
+        let container = &spec["containers"][0];
+        assert_eq!(
+            container["securityContext"],
+            json!({
+                "runAsNonRoot": true,
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": true
+            }),
+            "{spec}"
+        );
+        assert_eq!(
+            container["volumeMounts"],
+            json!([{"name": "scratch", "mountPath": "/tmp"}]),
+            "{spec}"
+        );
+        let env = container["env"].as_array().unwrap();
+        for name in ["HOME", "TMPDIR", "TERRACE_WORK_DIR"] {
+            let values: Vec<&Value> = env
+                .iter()
+                .filter(|e| e["name"] == name)
+                .map(|e| &e["value"])
+                .collect();
+            assert_eq!(values, [&json!("/tmp")], "{name}: {spec}");
+        }
+    }
+    // The NetworkPolicy's selector picks the runner pod.
+    let selector = &policy["spec"]["podSelector"];
+    let (label, value) = selector["matchLabels"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let selected = cluster.get(&format!(
+        "/api/v1/namespaces/{NAMESPACE}/pods?labelSelector={label}={},{}",
+        value.as_str().unwrap(),
+        selector["matchExpressions"][0]["key"].as_str().unwrap()
+    ));
+    assert_eq!(
+        selected["items"][0]["metadata"]["name"], pod["metadata"]["name"],
+        "{selected}"
+    );
     let env = container["env"].as_array().unwrap();
     let token = env
         .iter()

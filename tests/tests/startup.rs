@@ -65,16 +65,11 @@ fn first_start_prints_what_a_newcomer_needs() {
     assert_eq!(mode & 0o777, 0o700, "the data directory is private");
 
     // The printed password signs the admin in on the login page.
-    let client = reqwest::blocking::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(
-                &std::fs::read(server.data_dir.join("tls/ca.pem")).unwrap(),
-            )
-            .unwrap(),
-        )
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client =
+        terrace_tests::http_client(&std::fs::read(server.data_dir.join("tls/ca.pem")).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
     let query = format!(
         "client_id=terraform-cli&redirect_uri=http%3A%2F%2Flocalhost%3A10001%2Flogin&response_type=code&state=s&code_challenge_method=S256&code_challenge={}",
         "A".repeat(43)

@@ -148,6 +148,15 @@ struct KubeArgs {
     /// The server URL runner pods use, if not --server-url.
     #[arg(long, value_name = "URL")]
     kube_server_url: Option<String>,
+    /// The runner pods' user ID (runAsUser; not 0: they never run as root) [default: 65532].
+    #[arg(long, value_name = "UID")]
+    kube_run_as_user: Option<i64>,
+    /// The runner pods' group ID (runAsGroup) [default: 65532].
+    #[arg(long, value_name = "GID")]
+    kube_run_as_group: Option<i64>,
+    /// The group that owns the runner pods' volumes (fsGroup) [default: 65532].
+    #[arg(long, value_name = "GID")]
+    kube_fs_group: Option<i64>,
 }
 
 impl KubeArgs {
@@ -219,6 +228,15 @@ impl KubeArgs {
         }
         if self.kube_server_url.is_some() {
             config.server_url = self.kube_server_url;
+        }
+        if let Some(uid) = self.kube_run_as_user {
+            config.run_as_user = uid;
+        }
+        if let Some(gid) = self.kube_run_as_group {
+            config.run_as_group = gid;
+        }
+        if let Some(gid) = self.kube_fs_group {
+            config.fs_group = gid;
         }
         Ok(config)
     }

@@ -174,7 +174,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
                 drained.await;
                 stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
             });
-            let mut server = axum_server::from_tcp_rustls(listener, rustls).handle(handle);
+            let mut server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
             // The CLI speaks HTTP/2. With h2's default 64 KiB windows a state upload stalls on
             // flow control, at a third of the speed of the same upload over HTTP/1.1; windows
             // sized to the connection's bandwidth-delay product remove the difference.

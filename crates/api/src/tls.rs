@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 const CA_NAME: &str = "Terrace local CA";
@@ -47,7 +47,8 @@ pub fn issue_from_local_ca(
     };
     // The CA certificate is rebuilt from fixed parameters and the kept key: the same subject
     // and key identify the same issuer, so certificates issued by earlier starts stay valid.
-    let ca = ca_params()?.self_signed(&ca_key)?;
+    let ca_params = ca_params()?;
+    let ca = ca_params.self_signed(&ca_key)?;
     if !ca_file.exists() {
         std::fs::write(&ca_file, ca.pem())
             .with_context(|| format!("writing {}", ca_file.display()))?;
@@ -69,7 +70,7 @@ pub fn issue_from_local_ca(
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(397);
     let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &ca, &ca_key)?;
+    let cert = params.signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))?;
 
     let bundle_file = dir.join("ca-bundle.pem");
     let mut bundle = std::fs::read_to_string(SYSTEM_ROOTS).unwrap_or_default();

@@ -2,15 +2,15 @@
 //! randomness, so a fast hash is enough to store them: nothing can be brute-forced, and the
 //! database never holds a usable secret.
 
-use rand::{distributions::Alphanumeric, Rng};
+use rand::{distr::Alphanumeric, RngExt};
 use sha2::{Digest, Sha256};
 
 /// Prefix of Terrace API tokens, so secret scanners can recognise leaked ones.
 pub const TOKEN_PREFIX: &str = "trc1.";
 
 pub fn random_alphanumeric(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
+    rand::rng()
+        .sample_iter(Alphanumeric)
         .take(len)
         .map(char::from)
         .collect()

@@ -102,10 +102,13 @@ impl Retry {
 /// A reqwest client trusting the system CA bundle (when present) and `ca_file` (a PEM file
 /// with one or more certificates, e.g. the server's self-signed CA).
 pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    // reqwest's rustls takes the process's crypto provider: ring (a no-op if one is set).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("terrace-runner/", env!("CARGO_PKG_VERSION")))
-        .tls_built_in_root_certs(false);
+        // No built-in roots: only those added below (an empty set to start from).
+        .tls_certs_only([]);
     let system = Path::new(SYSTEM_CA_BUNDLE);
     if system.is_file() {
         // A broken system bundle must not stop a runner that was given its own CA file.

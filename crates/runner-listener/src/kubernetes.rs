@@ -13,6 +13,11 @@
 //! cancel needs nothing here (the runner polls the server for cancels itself); a force-cancel
 //! deletes the Job. Once it is over, the Job and its Secret are deleted.
 //!
+//! Runner pods are locked down as the "restricted" Pod Security Standard asks: a numeric
+//! non-root user, no privilege escalation, no capabilities, the runtime's default seccomp
+//! profile, a read-only root filesystem with an `emptyDir` at `/tmp` for everything the runner
+//! writes (`HOME`, `TMPDIR` and its work directory point there), and no Kubernetes credentials.
+//!
 //! What the listener needs in its namespace (see `deploy/kubernetes/listener-rbac.yaml`):
 //! jobs: create, get, list, watch, delete; pods: get, list, watch; pods/log: get;
 //! secrets: create, delete.
@@ -27,8 +32,9 @@ use anyhow::Context;
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, Secret,
-    SecretKeySelector, Toleration,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector,
+    SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -58,6 +64,12 @@ pub const CONTAINER: &str = "runner";
 const TOKEN_KEY: &str = "job-token";
 /// The key of the CA bundle in the Secret.
 const CA_KEY: &str = "ca.pem";
+/// The runner pod's writable volume (an `emptyDir`) and where it is mounted: the root
+/// filesystem is read-only, so the runner's HOME, TMPDIR and work directory are there.
+pub const SCRATCH_VOLUME: &str = "scratch";
+pub const SCRATCH_DIR: &str = "/tmp";
+/// The default user and group of runner pods (distroless images' `nonroot`).
+pub const DEFAULT_RUNNER_ID: i64 = 65532;
 /// The largest CA bundle runner pods get (as `TERRACE_CA_PEM`: Linux limits one environment
 /// variable to 128 KiB).
 pub const MAX_CA_PEM: usize = 96 * 1024;
@@ -97,6 +109,12 @@ pub struct KubernetesConfig {
     pub delete_grace_period: Duration,
     /// The server URL runner pods use, if not the listener's (an in-cluster Service, say).
     pub server_url: Option<String>,
+    /// The runner's user ID (`runAsUser`): not 0, runner pods never run as root.
+    pub run_as_user: i64,
+    /// The runner's primary group ID (`runAsGroup`).
+    pub run_as_group: i64,
+    /// The group that owns the pod's volumes (`fsGroup`), a supplementary group of the runner.
+    pub fs_group: i64,
 }
 
 /// A toleration, as in a pod spec.
@@ -184,7 +202,27 @@ impl Default for KubernetesConfig {
             pending_timeout: Duration::from_secs(120),
             delete_grace_period: Duration::from_secs(30),
             server_url: None,
+            run_as_user: DEFAULT_RUNNER_ID,
+            run_as_group: DEFAULT_RUNNER_ID,
+            fs_group: DEFAULT_RUNNER_ID,
         }
+    }
+}
+
+impl KubernetesConfig {
+    /// Settings that Kubernetes would only refuse once a pod is made.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.command.is_empty(), "the runner pods need a command");
+        anyhow::ensure!(
+            self.run_as_user > 0,
+            "runner pods run as a non-root user: the user ID must be above 0, not {}",
+            self.run_as_user
+        );
+        anyhow::ensure!(
+            self.run_as_group >= 0 && self.fs_group >= 0,
+            "group IDs cannot be negative"
+        );
+        Ok(())
     }
 }
 
@@ -210,9 +248,7 @@ pub(crate) type PodResult = Result<(), String>;
 
 impl Executor {
     pub(crate) async fn connect(config: &KubernetesConfig) -> anyhow::Result<Executor> {
-        if config.command.is_empty() {
-            anyhow::bail!("the runner pods need a command");
-        }
+        config.validate()?;
         let kube_config = match &config.kubeconfig {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -365,21 +401,28 @@ pub fn job_manifest(
         value: None,
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: Some(name.to_string()),
+                name: name.to_string(),
                 key: key.to_string(),
                 optional: Some(false),
             }),
             ..EnvVarSource::default()
         }),
     };
+    let plain = |name: &str, value: &str| EnvVar {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        value_from: None,
+    };
+    // Everything the runner writes goes to the scratch volume (the root filesystem is
+    // read-only): its work directory, and its own HOME and TMPDIR (terraform gets private
+    // ones inside the job's directory).
+    let scratch = ["HOME", "TMPDIR", vars::WORK_DIR];
     let mut container_env: Vec<EnvVar> = env
         .iter()
-        .map(|(name, value)| EnvVar {
-            name: name.clone(),
-            value: Some(value.clone()),
-            value_from: None,
-        })
+        .filter(|(name, _)| !scratch.contains(&name.as_str()))
+        .map(|(name, value)| plain(name, value))
         .collect();
+    container_env.extend(scratch.iter().map(|name| plain(name, SCRATCH_DIR)));
     container_env.push(from_secret(vars::JOB_TOKEN, TOKEN_KEY));
     if with_ca {
         container_env.push(from_secret(vars::CA_PEM, CA_KEY));
@@ -400,6 +443,22 @@ pub fn job_manifest(
         resources: Some(ResourceRequirements {
             requests: quantities(&config.requests),
             limits: quantities(&config.limits),
+            ..ResourceRequirements::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: SCRATCH_VOLUME.into(),
+            mount_path: SCRATCH_DIR.into(),
+            ..VolumeMount::default()
+        }]),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            read_only_root_filesystem: Some(true),
+            ..SecurityContext::default()
         }),
         ..Container::default()
     };
@@ -428,6 +487,22 @@ pub fn job_manifest(
                         .is_none()
                         .then_some(false),
                     enable_service_links: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(config.run_as_user),
+                        run_as_group: Some(config.run_as_group),
+                        fs_group: Some(config.fs_group),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            localhost_profile: None,
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    volumes: Some(vec![Volume {
+                        name: SCRATCH_VOLUME.into(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
                     node_selector: (!config.node_selector.is_empty())
                         .then(|| config.node_selector.clone()),
                     tolerations: (!config.tolerations.is_empty())
@@ -938,6 +1013,90 @@ mod tests {
     }
 
     #[test]
+    fn runner_pods_are_restricted() {
+        let config = KubernetesConfig {
+            run_as_user: 1000,
+            run_as_group: 1001,
+            fs_group: 1002,
+            ..KubernetesConfig::default()
+        };
+        let env = [
+            (vars::WORK_DIR.to_string(), "/var/lib/listener".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+            ("TERRACE_LOG".to_string(), "debug".to_string()),
+        ];
+        let job = job_manifest(&config, "n", &assignment(), &env, false);
+        let pod = serde_json::to_value(&job).unwrap()["spec"]["template"]["spec"].clone();
+        assert_eq!(
+            pod["securityContext"],
+            serde_json::json!({
+                "runAsNonRoot": true,
+                "runAsUser": 1000,
+                "runAsGroup": 1001,
+                "fsGroup": 1002,
+                "seccompProfile": {"type": "RuntimeDefault"}
+            })
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(
+            container["securityContext"],
+            serde_json::json!({
+                "runAsNonRoot": true,
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": true
+            })
+        );
+        // The only writable place: an emptyDir, where HOME, TMPDIR and the work dir are.
+        assert_eq!(
+            pod["volumes"],
+            serde_json::json!([{"name": SCRATCH_VOLUME, "emptyDir": {}}])
+        );
+        assert_eq!(
+            container["volumeMounts"],
+            serde_json::json!([{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR}])
+        );
+        let env: Vec<(String, String)> = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e.get("value").is_some())
+            .map(|e| {
+                let text = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+                (text(&e["name"]), text(&e["value"]))
+            })
+            .collect();
+        for name in ["HOME", "TMPDIR", vars::WORK_DIR] {
+            let values: Vec<&str> = env
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(values, [SCRATCH_DIR], "{name}");
+        }
+        assert!(env.contains(&("TERRACE_LOG".into(), "debug".into())));
+        assert_eq!(pod["automountServiceAccountToken"], false);
+
+        assert!(KubernetesConfig::default().validate().is_ok());
+        for bad in [
+            KubernetesConfig {
+                run_as_user: 0,
+                ..KubernetesConfig::default()
+            },
+            KubernetesConfig {
+                fs_group: -1,
+                ..KubernetesConfig::default()
+            },
+            KubernetesConfig {
+                command: vec![],
+                ..KubernetesConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_secret_is_owned_by_the_job() {
         let mut job = job_manifest(&KubernetesConfig::default(), "n", &assignment(), &[], false);
         job.metadata.uid = Some("uid-1".into());
@@ -1060,9 +1219,12 @@ mod tests {
             "pending-timeout": 5,
             "node-selector": {"pool": "a"},
             "tolerations": [{"key": "k", "operator": "Exists"}],
-            "requests": {"cpu": "1"}
+            "requests": {"cpu": "1"},
+            "run-as-user": 1000
         }))
         .unwrap();
+        assert_eq!(config.run_as_user, 1000);
+        assert_eq!(config.run_as_group, DEFAULT_RUNNER_ID);
         assert_eq!(config.namespace.as_deref(), Some("runs"));
         assert_eq!(config.pending_timeout, Duration::from_secs(5));
         assert_eq!(config.delete_grace_period, Duration::from_secs(30));

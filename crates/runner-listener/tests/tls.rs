@@ -3,7 +3,7 @@
 
 mod support;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use support::{job, Fake};
 use terrace_protocol::{JobKind, JobSpec, Operation};
 use terrace_runner_listener::client::{ClientError, JobClient};
@@ -19,7 +19,9 @@ fn certificates() -> (String, String, String) {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
     let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
     (ca.pem(), cert.pem(), key.serialize_pem())
 }
 
@@ -57,6 +59,7 @@ async fn a_private_ca_is_trusted_only_when_given() {
     .unwrap();
     tokio::spawn(async move {
         axum_server::from_tcp_rustls(listener, tls)
+            .unwrap()
             .serve(app.into_make_service())
             .await
             .unwrap()

@@ -1,7 +1,7 @@
 //! TFE-style identifiers: a type prefix and 16 random base62 characters (~95 bits), so IDs are
 //! unguessable and never reveal creation order or counts.
 
-use rand::{distributions::Alphanumeric, Rng};
+use rand::{distr::Alphanumeric, RngExt};
 
 pub const ORGANIZATION: &str = "org";
 pub const USER: &str = "user";
@@ -29,8 +29,8 @@ pub fn new_id(prefix: &str) -> String {
 
 /// Random alphanumeric string from the OS-seeded CSPRNG.
 pub fn random_string(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
+    rand::rng()
+        .sample_iter(Alphanumeric)
         .take(len)
         .map(char::from)
         .collect()

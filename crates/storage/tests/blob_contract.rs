@@ -18,7 +18,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use terrace_storage::blob::{BlobStore, Keyring, CHUNK_SIZE};
 use terrace_storage::{ids, StorageError};
 
@@ -87,6 +87,8 @@ impl Place {
         .collect();
         let prefix = format!("terrace-contract-{}", ids::random_string(16));
 
+        // The S3 client's rustls takes the process's crypto provider (the server's: ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::new().with_bucket_name(&bucket);
         for (key, value) in &options {
             builder = builder.with_config(key.parse().expect("an S3 option"), value);

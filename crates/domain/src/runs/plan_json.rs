@@ -7,8 +7,8 @@
 //! values still compare equal within the plan (the renderer must tell "changed" from
 //! "unchanged") while nothing can be learnt from them across plans.
 
-use hmac::{Hmac, Mac};
-use rand::RngCore;
+use hmac::{Hmac, KeyInit, Mac};
+use rand::Rng;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -19,7 +19,7 @@ pub fn redacted(plan: &[u8], schemas: &[u8]) -> Result<Vec<u8>, String> {
     let schemas: Value = serde_json::from_slice(schemas)
         .map_err(|e| format!("the provider schemas do not parse: {e}"))?;
     let mut key = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut key);
+    rand::rng().fill_bytes(&mut key);
     let redactor = Redactor { key };
 
     let changes = |name: &str| -> Value {

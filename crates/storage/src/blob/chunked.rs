@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use rand::RngCore;
+use rand::Rng;
 
 use super::cipher::Keyring;
 use crate::{StorageError, StorageResult};
@@ -38,7 +38,7 @@ pub struct ChunkSealer {
 impl ChunkSealer {
     pub fn new(keyring: Arc<Keyring>) -> ChunkSealer {
         let mut blob_id = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut blob_id);
+        rand::rng().fill_bytes(&mut blob_id);
         ChunkSealer {
             keyring,
             blob_id,

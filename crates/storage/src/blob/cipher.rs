@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use fernet::{Fernet, MultiFernet};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::{StorageError, StorageResult};

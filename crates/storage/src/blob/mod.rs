@@ -18,7 +18,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
 pub use self::chunked::CHUNK_SIZE;
 use self::chunked::{ChunkOpener, ChunkSealer};
@@ -233,6 +233,9 @@ fn open_object_store(
     let Some(parsed) = parsed else {
         return local_store(FsPath::new(url));
     };
+    // The cloud stores' HTTP client (reqwest, rustls) takes the process's default crypto
+    // provider: ring, as everywhere in Terrace (a no-op when one is installed already).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store: Arc<dyn ObjectStore> = match parsed.scheme() {
         "file" => {
             let path = parsed
