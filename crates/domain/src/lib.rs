@@ -47,6 +47,8 @@ pub struct Settings {
     pub login_ports: (u16, u16),
     /// Largest configuration tarball accepted (compressed).
     pub max_configuration_bytes: u64,
+    /// Sign-in throttling and the bound on concurrent password hashing.
+    pub sign_in: login::SignInLimits,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             operations: true,
             login_ports: (10000, 10010),
             max_configuration_bytes: 512 << 20,
+            sign_in: login::SignInLimits::default(),
         }
     }
 }
@@ -70,6 +73,8 @@ pub struct Services {
     pub(crate) settings: Arc<Settings>,
     /// Woken whenever a job is queued, so waiting claims return at once.
     pub(crate) jobs_available: Arc<tokio::sync::Notify>,
+    /// Failed sign-ins and the password hashing gate.
+    pub(crate) sign_in: Arc<login::SignInGuard>,
 }
 
 impl Services {
@@ -79,6 +84,7 @@ impl Services {
             store,
             blobs,
             signer: Arc::new(signer),
+            sign_in: Arc::new(login::SignInGuard::new(&settings.sign_in)),
             settings: Arc::new(settings),
             jobs_available: Arc::new(tokio::sync::Notify::new()),
         }

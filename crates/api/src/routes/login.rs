@@ -131,14 +131,18 @@ async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
     state.services.session_user(cookie).await.ok().flatten()
 }
 
-fn consent_page(
+/// The consent page with a new sign-in form: its CSRF token is good for one submission.
+async fn consent_page(
     state: &AppState,
     status: StatusCode,
     oauth: &OAuthParams,
     user: Option<&User>,
     error: Option<&str>,
 ) -> Response {
-    let csrf = terrace_auth::secret::new_opaque();
+    let csrf = match state.services.issue_login_form().await {
+        Ok(csrf) => csrf,
+        Err(err) => return server_error(state, err),
+    };
     let mut response = state.pages.render(
         status,
         "authorize.html",
@@ -150,7 +154,8 @@ fn consent_page(
             error => error,
         },
     );
-    set_cookie(&mut response, state, CSRF_COOKIE, &csrf, 3600);
+    let max_age = (terrace_domain::login::LOGIN_FORM_TTL_MINUTES * 60) as u32;
+    set_cookie(&mut response, state, CSRF_COOKIE, &csrf, max_age);
     response
 }
 
@@ -169,7 +174,7 @@ async fn authorize_page(
             .error(StatusCode::BAD_REQUEST, "Invalid login request", &message);
     }
     let user = session_user(&state, &headers).await;
-    consent_page(&state, StatusCode::OK, &oauth, user.as_ref(), None)
+    consent_page(&state, StatusCode::OK, &oauth, user.as_ref(), None).await
 }
 
 /// Sign-in and approval: on success, a redirect to the CLI's loopback address with the code.
@@ -177,7 +182,9 @@ async fn authorize_page(
     request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
-        (status = 401, description = "Wrong username or password: the form again", content_type = "text/html")))]
+        (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
+        (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
+        (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
 async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: AuthorizeForm = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
@@ -203,12 +210,28 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
             "the form expired; start `terraform login` again",
         );
     }
+    // Each form is good for one submission: a replayed form is refused.
+    match state.services.redeem_login_form(&form.csrf).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "Invalid login request",
+                "the form was already used or has expired; start `terraform login` again",
+            )
+        }
+        Err(err) => return server_error(&state, err),
+    }
     if form.decision != "approve" {
         return oauth.redirect(&[("error", "access_denied")]);
     }
     let (user, new_session) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
-            match state.services.password_login(username, password).await {
+            match state
+                .services
+                .password_login(username, password, None)
+                .await
+            {
                 Ok(user) => match state.services.start_session(&user).await {
                     Ok(session) => (user, Some(session)),
                     Err(err) => return server_error(&state, err),
@@ -221,6 +244,32 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
                         None,
                         Some("Wrong username or password."),
                     )
+                    .await
+                }
+                Err(DomainError::Throttled {
+                    detail,
+                    retry_after,
+                }) => {
+                    let page = consent_page(
+                        &state,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        oauth,
+                        None,
+                        Some(&detail),
+                    )
+                    .await;
+                    return with_retry_after(page, retry_after);
+                }
+                Err(DomainError::Busy(detail)) => {
+                    let page = consent_page(
+                        &state,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        oauth,
+                        None,
+                        Some(&detail),
+                    )
+                    .await;
+                    return with_retry_after(page, 5);
                 }
                 Err(err) => return server_error(&state, err),
             }
@@ -235,6 +284,7 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
                     None,
                     Some("Please sign in."),
                 )
+                .await
             }
         },
     };
@@ -256,6 +306,13 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
     if let Some(session) = new_session {
         set_cookie(&mut response, &state, SESSION_COOKIE, &session, 12 * 3600);
     }
+    response
+}
+
+fn with_retry_after(mut response: Response, seconds: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
