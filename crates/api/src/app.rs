@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
+use crate::limits::{self, RateLimits};
 use crate::pages::Pages;
 use crate::routes::*;
 use crate::urls::{Urls, API_PREFIX};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub services: Services,
     pub urls: Urls,
     pub pages: Arc<Pages>,
+    /// Rate limits per token and per client address.
+    pub limits: RateLimits,
 }
 
 #[derive(OpenApi)]
@@ -104,6 +107,10 @@ pub fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

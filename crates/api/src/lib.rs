@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod jsonapi;
+pub mod limits;
 pub mod pages;
 pub mod routes;
 pub mod server;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::app::{self, AppState};
 use crate::config::{BuiltinListener, ServerConfig, TlsMode};
+use crate::limits::{LocalRateLimiter, RateLimits};
 use crate::pages::Pages;
 use crate::tls::{self, LocalCa};
 use crate::urls::Urls;
@@ -49,6 +50,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
         max_state_bytes: config.max_state_bytes,
         max_configuration_bytes: config.max_configuration_bytes,
+        sign_in: config.limits.sign_in.clone(),
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);
@@ -75,6 +77,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         services: services.clone(),
         urls: urls.clone(),
         pages: Arc::new(Pages::new()),
+        limits: RateLimits::new(&config.limits, Arc::new(LocalRateLimiter::new())),
     };
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
@@ -153,7 +156,8 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
                 .initial_stream_window_size(8 << 20)
                 .initial_connection_window_size(16 << 20)
                 .max_frame_size(1 << 20);
-            // Peer addresses reach handlers (where a listener connects from).
+            // Peer addresses reach handlers (where a listener connects from) and the rate
+            // limiter.
             server
                 .serve(router.into_make_service_with_connect_info::<SocketAddr>())
                 .await?;

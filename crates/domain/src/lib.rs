@@ -126,4 +126,12 @@ impl Services {
         }
         Ok(capability.resource)
     }
+
+    /// What a genuine, unexpired capability token grants (`purpose:resource`), to count its
+    /// requests by; `None` for anything else. Whether it grants the request is decided by
+    /// the handler.
+    pub fn capability_subject(&self, token: &str) -> Option<String> {
+        let capability = self.signer.verify(token, chrono::Utc::now()).ok()?;
+        Some(format!("{}:{}", capability.purpose, capability.resource))
+    }
 }

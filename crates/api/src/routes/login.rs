@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use terrace_domain::login::{OAuthError, TokenRequest};
 use terrace_domain::DomainError;
@@ -16,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::limits::ClientAddr;
 
 const SESSION_COOKIE: &str = "terrace_session";
 const CSRF_COOKIE: &str = "terrace_csrf";
@@ -185,7 +187,12 @@ async fn authorize_page(
         (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
         (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
         (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
-async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    body: Bytes,
+) -> Response {
     let form: AuthorizeForm = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
         Err(e) => {
@@ -227,9 +234,10 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
     let (user, new_session) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
+            let address = client.map(|Extension(client)| client.key());
             match state
                 .services
-                .password_login(username, password, None)
+                .password_login(username, password, address.as_deref())
                 .await
             {
                 Ok(user) => match state.services.start_session(&user).await {

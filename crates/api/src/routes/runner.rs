@@ -25,6 +25,7 @@ use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::{Auth, Query};
 use crate::jsonapi::JsonBody;
+use crate::limits::ClientAddr;
 
 /// The longest a claim waits for a job before answering 204.
 const MAX_CLAIM_WAIT: u64 = 30;
@@ -53,10 +54,16 @@ async fn register(
     extensions: Extensions,
     JsonBody(request): JsonBody<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    // The peer address as this server sees it (a proxy's, behind one).
+    // The client's address (behind trusted proxies, the one they forwarded), else the peer's.
     let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string());
+        .get::<ClientAddr>()
+        .map(|client| client.0)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+        .map(|ip| ip.to_string());
     let listener_id = state
         .services
         .register_listener(&caller, request, ip)
