@@ -425,6 +425,21 @@ pub struct LimitArgs {
     /// [default: the number of cores].
     #[arg(long, env = "TERRACE_PASSWORD_HASH_CONCURRENCY", value_name = "N")]
     pub password_hash_concurrency: Option<usize>,
+    /// Time allowed for a request's headers (and for a TLS handshake, up to 10 s); HTTP/1.1
+    /// connections idle this long between requests are closed too [default: 30].
+    #[arg(long, env = "TERRACE_HEADER_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Connections with no request in progress and no traffic for this long are closed
+    /// [default: 120].
+    #[arg(long, env = "TERRACE_IDLE_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub idle_timeout_seconds: Option<u64>,
+    /// A request body (an upload) that sends nothing for this long is abandoned
+    /// [default: 60].
+    #[arg(long, env = "TERRACE_BODY_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub body_timeout_seconds: Option<u64>,
+    /// Connections served at once; more are closed as they arrive [default: 1024].
+    #[arg(long, env = "TERRACE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// The `[limits]` table of the TOML file: the same settings as [`LimitArgs`].
@@ -442,6 +457,10 @@ struct LimitsFile {
     login_backoff_seconds: Option<u64>,
     login_backoff_max_seconds: Option<u64>,
     password_hash_concurrency: Option<usize>,
+    header_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// The abuse limits in effect.
@@ -455,6 +474,10 @@ pub struct Limits {
     pub anonymous: Option<Quota>,
     pub trusted_proxies: Vec<Cidr>,
     pub sign_in: SignInLimits,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -516,6 +539,10 @@ impl Limits {
             ),
             trusted_proxies,
             sign_in,
+            header_timeout: seconds(pick!(header_timeout_seconds, 30), "header-timeout-seconds")?,
+            idle_timeout: seconds(pick!(idle_timeout_seconds, 120), "idle-timeout-seconds")?,
+            body_timeout: seconds(pick!(body_timeout_seconds, 60), "body-timeout-seconds")?,
+            max_connections: pick!(max_connections, 1024).max(1),
         })
     }
 }
@@ -538,7 +565,7 @@ mod limit_tests {
         std::fs::write(
             &file,
             "[limits]\nrate_limit = 5\nrate_limit_burst = 6\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
-             login_failures = 3\n",
+             header_timeout_seconds = 7\nlogin_failures = 3\n",
         )
         .unwrap();
         let mut args = ServeArgs {
@@ -551,21 +578,25 @@ mod limit_tests {
         };
         args.limits.rate_limit_burst = Some(9);
         args.limits.rate_limit_anonymous = Some(0);
+        args.limits.max_connections = Some(10);
         let limits = ServerConfig::resolve(&args).unwrap().limits;
         assert_eq!(limits.token, Quota::new(5, 9), "flags win over the file");
         assert_eq!(limits.anonymous, None, "0 turns a limit off");
         assert_eq!(limits.runner, Quota::new(100, 200));
         assert_eq!(limits.trusted_proxies, vec!["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(limits.header_timeout, Duration::from_secs(7));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(120));
         assert_eq!(limits.sign_in.free_failures, 3);
+        assert_eq!(limits.max_connections, 10);
 
         args.limits.trusted_proxies = Some(vec!["10.0.0.0/99".into()]);
         let err = format!("{:#}", ServerConfig::resolve(&args).unwrap_err());
         assert!(err.contains("--trusted-proxies"), "{err}");
         args.limits.trusted_proxies = None;
-        args.limits.login_backoff_seconds = Some(0);
+        args.limits.body_timeout_seconds = Some(0);
         assert!(ServerConfig::resolve(&args).is_err());
         std::fs::write(&file, "[limits]\nrate_limt = 5\n").unwrap();
-        args.limits.login_backoff_seconds = None;
+        args.limits.body_timeout_seconds = None;
         assert!(
             ServerConfig::resolve(&args).is_err(),
             "unknown keys in [limits] are refused"

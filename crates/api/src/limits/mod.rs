@@ -10,11 +10,16 @@
 //!   `X-RateLimit-Reset` (seconds until the whole burst is back); a request over the limit is
 //!   answered 429 with `Retry-After` and a JSON:API error. The counting itself is behind
 //!   [`RateLimiter`]: in-process ([`LocalRateLimiter`]) today, shared between replicas later.
+//! - connections ([`conn`]): at most so many at once, TLS handshakes and request headers
+//!   within a timeout, idle connections closed.
+//! - request bodies ([`body`]): an upload that stops sending is abandoned.
 //!
 //! The password sign-in has its own throttle (per account and per address, with backoff) in
 //! the domain's login module.
 
+pub mod body;
 pub mod client;
+pub mod conn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

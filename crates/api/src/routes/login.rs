@@ -3,7 +3,6 @@
 //! approves; the server redirects to the CLI's loopback listener with a one-time code, which
 //! the CLI exchanges at the token endpoint for an ordinary user API token.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::error::ErrorDocument;
+use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
 
 const SESSION_COOKIE: &str = "terrace_session";
@@ -185,13 +186,14 @@ async fn authorize_page(
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
         (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
+        (status = 413, description = "The form is too large", body = ErrorDocument),
         (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
         (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
 async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     let form: AuthorizeForm = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
@@ -337,8 +339,9 @@ fn server_error(state: &AppState, err: DomainError) -> Response {
 #[utoipa::path(post, path = "/oauth/token", tag = "login",
     request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, client_id, code, code_verifier, redirect_uri"),
     responses((status = 200, description = "{\"access_token\": ..., \"token_type\": \"bearer\"}", content_type = "application/json"),
-        (status = 400, description = "RFC 6749 error", content_type = "application/json")))]
-async fn token(State(state): State<AppState>, body: Bytes) -> Response {
+        (status = 400, description = "RFC 6749 error", content_type = "application/json"),
+        (status = 413, description = "The form is too large", body = ErrorDocument)))]
+async fn token(State(state): State<AppState>, RawBody(body): RawBody) -> Response {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct Form {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Extensions;
 use axum::http::StatusCode;
@@ -24,7 +24,7 @@ use super::state_versions::stream_response;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::{Auth, Query};
-use crate::jsonapi::JsonBody;
+use crate::jsonapi::{JsonBody, RawBody};
 use crate::limits::ClientAddr;
 
 /// The longest a claim waits for a job before answering 204.
@@ -188,7 +188,7 @@ async fn logs(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Query(at): Query<LogOffset>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<LogAck>> {
     Ok(Json(
         state
