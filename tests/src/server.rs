@@ -201,6 +201,24 @@ impl ServerBuilder {
         self
     }
 
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Turns the rate limits off, for tests that send hundreds of requests a second from one
+    /// token and one address to probe something else (`abuse_limits.rs` tests the limits).
+    pub fn without_rate_limits(self) -> Self {
+        self.args(&[
+            "--rate-limit",
+            "0",
+            "--rate-limit-runner",
+            "0",
+            "--rate-limit-anonymous",
+            "0",
+        ])
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
         self

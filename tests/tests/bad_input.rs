@@ -1191,8 +1191,9 @@ both_databases!(oversized_json_body_is_refused, |db: Db| {
     let server = Server::start(db);
     let c = admin(&server);
     let names = workspace_names(&c, "default");
-    // A well-formed workspace document one byte over the 64 MiB limit, generated as it is
-    // sent: first with its length announced, then chunked.
+    // A well-formed workspace document one byte over 64 MiB (the limit of the state version
+    // route, far over the 2 MiB of other documents), generated as it is sent: first with its
+    // length announced, then chunked.
     let len = (64 << 20) + 1;
     let prefix =
         br#"{"data": {"type": "workspaces", "attributes": {"name": "big", "description": ""#;

@@ -2,13 +2,13 @@
 //! document generated from the handlers.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::{Extension, Router};
 use terrace_domain::Services;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,19 +18,35 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::headers;
+use crate::jsonapi::BodyLimit;
+use crate::limits::{self, RateLimits};
 use crate::pages::Pages;
 use crate::routes::*;
 use crate::urls::{Urls, API_PREFIX};
 
-/// JSON request bodies (inline state included) up to this size; state uploads are streamed
-/// through their own routes and limited by the state size setting instead.
-const JSON_BODY_LIMIT: usize = 64 << 20;
+/// Request bodies read whole (JSON documents, forms, log chunks) are limited per route; a
+/// larger one is answered 413. Uploads of state, configurations and artifacts are streamed
+/// and limited by the size settings instead.
+///
+/// API documents: names, settings, variables (TFE's own API is of the same order).
+pub const API_BODY_LIMIT: usize = crate::jsonapi::body::DEFAULT_BODY_LIMIT;
+/// Creating a state version, whose document may carry the state inline (base64) with its
+/// outputs.
+pub const INLINE_STATE_BODY_LIMIT: usize = 64 << 20;
+/// The job protocol's documents and log chunks (runners send chunks of 64 KiB).
+pub const RUNNER_BODY_LIMIT: usize = 1 << 20;
+/// The sign-in form and the token request.
+pub const FORM_BODY_LIMIT: usize = 64 << 10;
 
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub urls: Urls,
     pub pages: Arc<Pages>,
+    /// Rate limits per token and per client address.
+    pub limits: RateLimits,
+    /// How long a request body may send nothing.
+    pub body_timeout: Duration,
 }
 
 #[derive(OpenApi)]
@@ -84,16 +100,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variables::router())
         .merge(variable_sets::router())
         .merge(agent_pools::router())
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 
 /// The routes and the OpenAPI document describing them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(discovery::router())
-        .merge(login::router())
+        .merge(login::router().layer(Extension(BodyLimit(FORM_BODY_LIMIT))))
         .merge(capabilities::router())
-        .merge(runner::router())
+        .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())
         .split_for_parts()
 }
@@ -109,6 +125,14 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.body_timeout,
+            limits::body::read_timeout,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,

@@ -87,6 +87,8 @@ pub struct ServeArgs {
     pub log_format: String,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// The runner listener built into `terrace serve`, which executes runs on this machine.
@@ -196,6 +198,8 @@ struct FileConfig {
     #[serde(default)]
     run_read_paths: Vec<PathBuf>,
     allow_unconfined_runs: Option<bool>,
+    #[serde(default)]
+    limits: LimitsFile,
 }
 
 impl FileConfig {
@@ -249,6 +253,7 @@ pub struct ServerConfig {
     pub log_format: String,
     /// `None` when this server executes no runs itself.
     pub listener: Option<BuiltinListener>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,6 +385,7 @@ impl ServerConfig {
             configuration_limits: configuration_limits(&file),
             log_format: args.log_format.clone(),
             listener,
+            limits: Limits::resolve(&args.limits, &file.limits)?,
         })
     }
 }
@@ -429,6 +435,246 @@ fn configuration_limits(file: &FileConfig) -> terrace_slug::Limits {
             .max_configuration_entries
             .map_or(defaults.max_entries, |n| n.max(1)),
         ..defaults
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abuse limits: rate limits, sign-in throttling, HTTP timeouts and connection caps. Flags and
+// `TERRACE_*` variables, or the `[limits]` table of the TOML file.
+
+use std::time::Duration;
+
+use terrace_auth::throttle::Quota;
+use terrace_domain::login::SignInLimits;
+
+use crate::limits::Cidr;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Requests per second per API token, as HCP Terraform allows; 0 turns it off [default: 30].
+    #[arg(long, env = "TERRACE_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub rate_limit: Option<u32>,
+    /// Requests an API token may send at once before the rate applies [default: 60].
+    #[arg(long, env = "TERRACE_RATE_LIMIT_BURST", value_name = "N")]
+    pub rate_limit_burst: Option<u32>,
+    /// Requests per second per runner or agent token and per signed URL (log reads, uploads);
+    /// 0 turns it off [default: 100].
+    #[arg(long, env = "TERRACE_RATE_LIMIT_RUNNER", value_name = "PER_SECOND")]
+    pub rate_limit_runner: Option<u32>,
+    /// Burst of --rate-limit-runner [default: 200].
+    #[arg(long, env = "TERRACE_RATE_LIMIT_RUNNER_BURST", value_name = "N")]
+    pub rate_limit_runner_burst: Option<u32>,
+    /// Requests per second per client address without a valid token (sign-in pages, the token
+    /// endpoint, discovery, invalid tokens); 0 turns it off [default: 10].
+    #[arg(long, env = "TERRACE_RATE_LIMIT_ANONYMOUS", value_name = "PER_SECOND")]
+    pub rate_limit_anonymous: Option<u32>,
+    /// Burst of --rate-limit-anonymous [default: 40].
+    #[arg(long, env = "TERRACE_RATE_LIMIT_ANONYMOUS_BURST", value_name = "N")]
+    pub rate_limit_anonymous_burst: Option<u32>,
+    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed: the client is the
+    /// right-most address in it that is not one of them [default: none, the peer address].
+    #[arg(
+        long,
+        env = "TERRACE_TRUSTED_PROXIES",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Failed sign-ins per account before each further attempt waits (an address gets 4 times
+    /// as many); 0 turns it off [default: 5].
+    #[arg(long, env = "TERRACE_LOGIN_FAILURES", value_name = "N")]
+    pub login_failures: Option<u32>,
+    /// The first wait after too many failed sign-ins; it doubles with each further failure
+    /// [default: 30].
+    #[arg(long, env = "TERRACE_LOGIN_BACKOFF_SECONDS", value_name = "SECONDS")]
+    pub login_backoff_seconds: Option<u64>,
+    /// The longest wait after failed sign-ins [default: 900].
+    #[arg(
+        long,
+        env = "TERRACE_LOGIN_BACKOFF_MAX_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub login_backoff_max_seconds: Option<u64>,
+    /// Password checks running at once; more sign-ins wait (up to 5 s, then 503)
+    /// [default: the number of cores].
+    #[arg(long, env = "TERRACE_PASSWORD_HASH_CONCURRENCY", value_name = "N")]
+    pub password_hash_concurrency: Option<usize>,
+    /// Time allowed for a request's headers (and for a TLS handshake, up to 10 s); HTTP/1.1
+    /// connections idle this long between requests are closed too [default: 30].
+    #[arg(long, env = "TERRACE_HEADER_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Connections with no request in progress and no traffic for this long are closed
+    /// [default: 120].
+    #[arg(long, env = "TERRACE_IDLE_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub idle_timeout_seconds: Option<u64>,
+    /// A request body (an upload) that sends nothing for this long is abandoned
+    /// [default: 60].
+    #[arg(long, env = "TERRACE_BODY_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub body_timeout_seconds: Option<u64>,
+    /// Connections served at once; more are closed as they arrive [default: 1024].
+    #[arg(long, env = "TERRACE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+}
+
+/// The `[limits]` table of the TOML file: the same settings as [`LimitArgs`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    rate_limit: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    rate_limit_runner: Option<u32>,
+    rate_limit_runner_burst: Option<u32>,
+    rate_limit_anonymous: Option<u32>,
+    rate_limit_anonymous_burst: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+    login_failures: Option<u32>,
+    login_backoff_seconds: Option<u64>,
+    login_backoff_max_seconds: Option<u64>,
+    password_hash_concurrency: Option<usize>,
+    header_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+/// The abuse limits in effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Per user API token; `None`: unlimited.
+    pub token: Option<Quota>,
+    /// Per agent or job token, and per signed URL.
+    pub runner: Option<Quota>,
+    /// Per client address, for requests without a valid token.
+    pub anonymous: Option<Quota>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub sign_in: SignInLimits,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::resolve(&LimitArgs::default(), &LimitsFile::default())
+            .expect("the defaults are valid")
+    }
+}
+
+impl Limits {
+    fn resolve(args: &LimitArgs, file: &LimitsFile) -> Result<Limits> {
+        macro_rules! pick {
+            ($name:ident, $default:expr) => {
+                args.$name.or(file.$name).unwrap_or($default)
+            };
+        }
+        let seconds = |value: u64, flag: &str| {
+            if value == 0 {
+                bail!("--{flag} must be at least 1 second");
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let trusted_proxies = args
+            .trusted_proxies
+            .clone()
+            .or_else(|| file.trusted_proxies.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|text| text.trim())
+            .filter(|text| !text.is_empty())
+            .map(|text| {
+                text.parse::<Cidr>()
+                    .map_err(|e| anyhow::anyhow!("--trusted-proxies {text}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sign_in = SignInLimits {
+            free_failures: pick!(login_failures, 5),
+            backoff: seconds(pick!(login_backoff_seconds, 30), "login-backoff-seconds")?,
+            max_backoff: seconds(
+                pick!(login_backoff_max_seconds, 900),
+                "login-backoff-max-seconds",
+            )?,
+            hash_concurrency: pick!(
+                password_hash_concurrency,
+                SignInLimits::default().hash_concurrency
+            )
+            .max(1),
+            ..SignInLimits::default()
+        };
+        Ok(Limits {
+            token: Quota::new(pick!(rate_limit, 30), pick!(rate_limit_burst, 60)),
+            runner: Quota::new(
+                pick!(rate_limit_runner, 100),
+                pick!(rate_limit_runner_burst, 200),
+            ),
+            anonymous: Quota::new(
+                pick!(rate_limit_anonymous, 10),
+                pick!(rate_limit_anonymous_burst, 40),
+            ),
+            trusted_proxies,
+            sign_in,
+            header_timeout: seconds(pick!(header_timeout_seconds, 30), "header-timeout-seconds")?,
+            idle_timeout: seconds(pick!(idle_timeout_seconds, 120), "idle-timeout-seconds")?,
+            body_timeout: seconds(pick!(body_timeout_seconds, 60), "body-timeout-seconds")?,
+            max_connections: pick!(max_connections, 1024).max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_flags_or_the_limits_table_and_default_to_hcp_terraforms() {
+        let defaults = Limits::default();
+        assert_eq!(defaults.token, Quota::new(30, 60));
+        assert_eq!(defaults.runner, Quota::new(100, 200));
+        assert_eq!(defaults.anonymous, Quota::new(10, 40));
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.sign_in.free_failures, 5);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(
+            &file,
+            "[limits]\nrate_limit = 5\nrate_limit_burst = 6\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             header_timeout_seconds = 7\nlogin_failures = 3\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                config: Some(file.clone()),
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        args.limits.rate_limit_burst = Some(9);
+        args.limits.rate_limit_anonymous = Some(0);
+        args.limits.max_connections = Some(10);
+        let limits = ServerConfig::resolve(&args).unwrap().limits;
+        assert_eq!(limits.token, Quota::new(5, 9), "flags win over the file");
+        assert_eq!(limits.anonymous, None, "0 turns a limit off");
+        assert_eq!(limits.runner, Quota::new(100, 200));
+        assert_eq!(limits.trusted_proxies, vec!["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(limits.header_timeout, Duration::from_secs(7));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(120));
+        assert_eq!(limits.sign_in.free_failures, 3);
+        assert_eq!(limits.max_connections, 10);
+
+        args.limits.trusted_proxies = Some(vec!["10.0.0.0/99".into()]);
+        let err = format!("{:#}", ServerConfig::resolve(&args).unwrap_err());
+        assert!(err.contains("--trusted-proxies"), "{err}");
+        args.limits.trusted_proxies = None;
+        args.limits.body_timeout_seconds = Some(0);
+        assert!(ServerConfig::resolve(&args).is_err());
+        std::fs::write(&file, "[limits]\nrate_limt = 5\n").unwrap();
+        args.limits.body_timeout_seconds = None;
+        assert!(
+            ServerConfig::resolve(&args).is_err(),
+            "unknown keys in [limits] are refused"
+        );
     }
 }
 

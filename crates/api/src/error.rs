@@ -122,6 +122,8 @@ impl From<DomainError> for ApiError {
             }
             TooLarge(_) => status(StatusCode::PAYLOAD_TOO_LARGE, "payload too large"),
             Interrupted(_) => status(StatusCode::BAD_REQUEST, "upload interrupted"),
+            Throttled { .. } => status(StatusCode::TOO_MANY_REQUESTS, "too many requests"),
+            Busy(_) => status(StatusCode::SERVICE_UNAVAILABLE, "service unavailable"),
             Storage(inner) => {
                 tracing::error!(error = %inner, "storage failure");
                 ApiError::internal()

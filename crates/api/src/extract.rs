@@ -1,7 +1,7 @@
 //! Request extractors shared by the handlers.
 
 use axum::extract::FromRequestParts;
-use axum::http::{header, request::Parts};
+use axum::http::{header, request::Parts, HeaderMap};
 use terrace_domain::Caller;
 
 use crate::app::AppState;
@@ -11,21 +11,33 @@ use crate::error::ApiError;
 /// takes it refuses anonymous requests with 401.
 pub struct Auth(pub Caller);
 
+/// The outcome of authenticating the request's bearer token, left in the request's
+/// extensions by the rate limiter (which counts requests by token), so the token is looked
+/// up once per request.
+#[derive(Clone)]
+pub struct Authenticated(pub Result<Caller, ApiError>);
+
+/// The token of an `Authorization: Bearer` header, if there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        if let Some(Authenticated(result)) = parts.extensions.get::<Authenticated>() {
+            return result.clone().map(Auth);
+        }
         Ok(Auth(state.services.authenticate(token).await?))
     }
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder as HttpBuilder;
 use terrace_domain::bootstrap::{Bootstrapped, ADMIN_USERNAME, DEFAULT_ORGANIZATION};
 use terrace_domain::{Services, Settings};
 use terrace_runner_listener::confine::{self, Support, Unconfined};
@@ -19,7 +21,9 @@ use terrace_storage::SqlStore;
 use tokio::sync::watch;
 
 use crate::app::{self, AppState};
-use crate::config::{BuiltinListener, ServerConfig, TlsMode};
+use crate::config::{BuiltinListener, Limits, ServerConfig, TlsMode};
+use crate::limits::conn::ConnectionLimits;
+use crate::limits::{LocalRateLimiter, RateLimits};
 use crate::pages::Pages;
 use crate::tls::{self, LocalCa};
 use crate::urls::Urls;
@@ -27,6 +31,8 @@ use crate::urls::Urls;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Where the first start leaves the administrator's generated password.
 const ADMIN_PASSWORD_FILE: &str = "admin-password";
+/// The longest a TLS handshake may take (less if the header timeout is shorter).
+const MAX_HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// How often this replica looks for jobs whose listener stopped heartbeating.
 const REAP_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -54,6 +60,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         max_state_bytes: config.max_state_bytes,
         max_configuration_bytes: config.max_configuration_bytes,
         configuration_limits: config.configuration_limits,
+        sign_in: config.limits.sign_in.clone(),
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);
@@ -89,6 +96,8 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         services: services.clone(),
         urls: urls.clone(),
         pages: Arc::new(Pages::new()),
+        limits: RateLimits::new(&config.limits, Arc::new(LocalRateLimiter::new())),
+        body_timeout: config.limits.body_timeout,
     };
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
@@ -154,44 +163,62 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         bootstrapped.as_ref(),
         &isolation,
     );
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        drained.await;
+        stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    // Peer addresses reach handlers (where a listener connects from) and the rate limiter.
+    let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let limits = &config.limits;
     match cert_and_key {
         None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(drained)
-            .await?;
+            let mut server = axum_server::from_tcp(listener)?
+                .handle(handle)
+                .map(|plain| {
+                    ConnectionLimits::new(plain, limits.max_connections, limits.idle_timeout)
+                });
+            tune_http(server.http_builder(), limits);
+            server.serve(make_service).await?;
         }
         Some((cert, key)) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
                 .await
                 .context("loading the TLS certificate")?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                drained.await;
-                stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-            });
-            let mut server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
-            // The CLI speaks HTTP/2. With h2's default 64 KiB windows a state upload stalls on
-            // flow control, at a third of the speed of the same upload over HTTP/1.1; windows
-            // sized to the connection's bandwidth-delay product remove the difference.
-            server
-                .http_builder()
-                .http2()
-                .initial_stream_window_size(8 << 20)
-                .initial_connection_window_size(16 << 20)
-                .max_frame_size(1 << 20);
-            // Peer addresses reach handlers (where a listener connects from).
-            server
-                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-                .await?;
+            let mut server = axum_server::from_tcp_rustls(listener, rustls)?
+                .handle(handle)
+                .map(|tls| {
+                    ConnectionLimits::new(
+                        tls.handshake_timeout(limits.header_timeout.min(MAX_HANDSHAKE_TIME)),
+                        limits.max_connections,
+                        limits.idle_timeout,
+                    )
+                });
+            tune_http(server.http_builder(), limits);
+            server.serve(make_service).await?;
         }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// HTTP settings for both protocols.
+fn tune_http(builder: &mut HttpBuilder<TokioExecutor>, limits: &Limits) {
+    // Request headers must arrive within the header timeout (slowloris); an idle HTTP/1.1
+    // connection waiting for its next request is closed after as long.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    // The CLI speaks HTTP/2. With h2's default 64 KiB windows a state upload stalls on
+    // flow control, at a third of the speed of the same upload over HTTP/1.1; windows
+    // sized to the connection's bandwidth-delay product remove the difference.
+    builder
+        .http2()
+        .initial_stream_window_size(8 << 20)
+        .initial_connection_window_size(16 << 20)
+        .max_frame_size(1 << 20);
 }
 
 /// The configured keys, or in the embedded shape the key kept in the data directory

@@ -3,10 +3,12 @@
 //! - [`secret`]: API token and other bearer secrets, stored only as hashes;
 //! - [`pkce`]: the OAuth PKCE check behind `terraform login`;
 //! - [`capability`]: signed, expiring URLs that carry their own authorization;
-//! - [`policy`]: the one place that decides who may do what.
+//! - [`policy`]: the one place that decides who may do what;
+//! - [`throttle`]: rate limits and backoff after failures, as pure rules and in-process state.
 
 pub mod capability;
 pub mod password;
 pub mod pkce;
 pub mod policy;
 pub mod secret;
+pub mod throttle;

@@ -39,6 +39,12 @@ pub enum DomainError {
     /// The client stopped sending mid-upload.
     #[error("upload interrupted: {0}")]
     Interrupted(String),
+    /// Too many attempts (failed sign-ins): the next is allowed after `retry_after` seconds.
+    #[error("{detail}")]
+    Throttled { detail: String, retry_after: u64 },
+    /// The server is saturated (all password hashing slots busy); try again shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -49,6 +49,8 @@ pub struct Settings {
     pub max_configuration_bytes: u64,
     /// What a configuration tarball may unpack to (the runner holds it to its own limits).
     pub configuration_limits: terrace_slug::Limits,
+    /// Sign-in throttling and the bound on concurrent password hashing.
+    pub sign_in: login::SignInLimits,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             login_ports: (10000, 10010),
             max_configuration_bytes: 512 << 20,
             configuration_limits: terrace_slug::Limits::default(),
+            sign_in: login::SignInLimits::default(),
         }
     }
 }
@@ -73,6 +76,8 @@ pub struct Services {
     pub(crate) settings: Arc<Settings>,
     /// Woken whenever a job is queued, so waiting claims return at once.
     pub(crate) jobs_available: Arc<tokio::sync::Notify>,
+    /// Failed sign-ins and the password hashing gate.
+    pub(crate) sign_in: Arc<login::SignInGuard>,
 }
 
 impl Services {
@@ -82,6 +87,7 @@ impl Services {
             store,
             blobs,
             signer: Arc::new(signer),
+            sign_in: Arc::new(login::SignInGuard::new(&settings.sign_in)),
             settings: Arc::new(settings),
             jobs_available: Arc::new(tokio::sync::Notify::new()),
         }
@@ -122,5 +128,13 @@ impl Services {
             )));
         }
         Ok(capability.resource)
+    }
+
+    /// What a genuine, unexpired capability token grants (`purpose:resource`), to count its
+    /// requests by; `None` for anything else. Whether it grants the request is decided by
+    /// the handler.
+    pub fn capability_subject(&self, token: &str) -> Option<String> {
+        let capability = self.signer.verify(token, chrono::Utc::now()).ok()?;
+        Some(format!("{}:{}", capability.purpose, capability.resource))
     }
 }

@@ -213,7 +213,15 @@ pub trait LoginStore {
     async fn create_session(&self, session: &Session) -> StorageResult<()>;
     async fn session_by_hash(&self, id_hash: &str) -> StorageResult<Option<Session>>;
     async fn delete_session(&self, id_hash: &str) -> StorageResult<()>;
-    /// Drops expired codes and sessions.
+    /// Records a sign-in form's CSRF token (its hash), valid until `expires_at`.
+    async fn create_login_form(
+        &self,
+        csrf_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Removes the form and returns its expiry: a form can be submitted once.
+    async fn take_login_form(&self, csrf_hash: &str) -> StorageResult<Option<DateTime<Utc>>>;
+    /// Drops expired codes, sessions and sign-in forms.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()>;
 }
 

@@ -2015,6 +2015,26 @@ async fn concurrent_oauth_takes_have_one_winner(store: Arc<dyn Store>) {
 }
 contract!(concurrent_oauth_takes_have_one_winner);
 
+/// A sign-in form is submitted once; expired forms are purged.
+async fn login_form_taken_once(store: Arc<dyn Store>) {
+    let expires = clock::now() + TimeDelta::minutes(60);
+    store.create_login_form("form-hash", expires).await.unwrap();
+    let taken = store.take_login_form("form-hash").await.unwrap();
+    assert_eq!(taken.map(|at| at.timestamp()), Some(expires.timestamp()));
+    assert_eq!(store.take_login_form("form-hash").await.unwrap(), None);
+    assert_eq!(store.take_login_form("unknown").await.unwrap(), None);
+
+    store
+        .create_login_form("old-form", clock::now() - TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    store.create_login_form("new-form", expires).await.unwrap();
+    store.purge_expired(clock::now()).await.unwrap();
+    assert_eq!(store.take_login_form("old-form").await.unwrap(), None);
+    assert!(store.take_login_form("new-form").await.unwrap().is_some());
+}
+contract!(login_form_taken_once);
+
 /// A session is found by its hash until deleted.
 async fn session_lifecycle(store: Arc<dyn Store>) {
     let alice = create_user(&*store, "alice").await;

@@ -3,13 +3,16 @@
 //! sends `null` for unset options. So bodies are parsed leniently, but every real mistake
 //! (malformed JSON, a wrong type, the wrong resource type) gets a 4xx that names it.
 
-use axum::body::Bytes;
+use axum::body::{BodyDataStream, Bytes};
 use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::limits::body::BodyTimeout;
 
 /// A JSON body of type `T`; an empty body reads as `{}`.
 pub struct JsonBody<T>(pub T);
@@ -18,11 +21,98 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            ApiError::new(rejection.status(), "bad request", rejection.body_text())
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The largest body a route reads whole, set per router with `Extension(BodyLimit(n))`
+/// (the innermost wins); without one, [`DEFAULT_BODY_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
+pub const DEFAULT_BODY_LIMIT: usize = 2 << 20;
+
+/// An oversized body is still read, and thrown away, up to this many bytes in all: a client
+/// that sends its whole body before reading the answer (HTTP/1.1 clients do) then gets the
+/// 413 instead of a dropped connection. Beyond it the connection is closed.
+const DRAIN_LIMIT: u64 = 128 << 20;
+
+/// A body read whole, within the route's [`BodyLimit`]; a larger one is a JSON:API 413.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let announced = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut stream = req.into_body().into_data_stream();
+        if announced.is_some_and(|len| len > limit as u64) {
+            if announced.is_some_and(|len| len <= DRAIN_LIMIT) {
+                drain(stream, 0);
+            }
+            return Err(too_large(limit));
+        }
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(unreadable)?;
+            if bytes.len() + chunk.len() > limit {
+                drain(stream, (bytes.len() + chunk.len()) as u64);
+                return Err(too_large(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(RawBody(Bytes::from(bytes)))
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    let size = if limit >= 1 << 20 {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{} KiB", limit >> 10)
+    };
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload too large",
+        format!("the request body is larger than this endpoint's limit of {size}"),
+    )
+}
+
+/// A body that failed to arrive: 408 if it stopped arriving, 400 otherwise.
+fn unreadable(err: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(err) = source {
+        if err.downcast_ref::<BodyTimeout>().is_some() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout",
+                err.to_string(),
+            );
+        }
+        source = err.source();
+    }
+    ApiError::bad_request(format!("could not read the request body: {err}"))
+}
+
+/// Reads and drops the rest of an oversized body in the background, up to [`DRAIN_LIMIT`].
+fn drain(mut stream: BodyDataStream, mut read: u64) {
+    tokio::spawn(async move {
+        while read <= DRAIN_LIMIT {
+            match stream.next().await {
+                Some(Ok(chunk)) => read += chunk.len() as u64,
+                _ => return,
+            }
+        }
+    });
 }
 
 /// Parses JSON, reporting syntax errors as 400 and wrongly typed values as 422 with a pointer

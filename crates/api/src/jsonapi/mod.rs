@@ -6,6 +6,6 @@ pub mod document;
 pub mod query;
 pub mod time;
 
-pub use body::{Body, JsonBody, RelationshipMany, RelationshipOne};
+pub use body::{Body, BodyLimit, JsonBody, RawBody, RelationshipMany, RelationshipOne};
 pub use document::{Document, JsonApi, ListDocument, Relationship, Resource, MEDIA_TYPE};
 pub use query::Params;

@@ -3,10 +3,10 @@
 //! approves; the server redirects to the CLI's loopback listener with a one-time code, which
 //! the CLI exchanges at the token endpoint for an ordinary user API token.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use terrace_domain::login::{OAuthError, TokenRequest};
 use terrace_domain::DomainError;
@@ -16,6 +16,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::error::ErrorDocument;
+use crate::jsonapi::RawBody;
+use crate::limits::ClientAddr;
 
 const SESSION_COOKIE: &str = "terrace_session";
 const CSRF_COOKIE: &str = "terrace_csrf";
@@ -131,14 +134,18 @@ async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
     state.services.session_user(cookie).await.ok().flatten()
 }
 
-fn consent_page(
+/// The consent page with a new sign-in form: its CSRF token is good for one submission.
+async fn consent_page(
     state: &AppState,
     status: StatusCode,
     oauth: &OAuthParams,
     user: Option<&User>,
     error: Option<&str>,
 ) -> Response {
-    let csrf = terrace_auth::secret::new_opaque();
+    let csrf = match state.services.issue_login_form().await {
+        Ok(csrf) => csrf,
+        Err(err) => return server_error(state, err),
+    };
     let mut response = state.pages.render(
         status,
         "authorize.html",
@@ -150,7 +157,8 @@ fn consent_page(
             error => error,
         },
     );
-    set_cookie(&mut response, state, CSRF_COOKIE, &csrf, 3600);
+    let max_age = (terrace_domain::login::LOGIN_FORM_TTL_MINUTES * 60) as u32;
+    set_cookie(&mut response, state, CSRF_COOKIE, &csrf, max_age);
     response
 }
 
@@ -169,7 +177,7 @@ async fn authorize_page(
             .error(StatusCode::BAD_REQUEST, "Invalid login request", &message);
     }
     let user = session_user(&state, &headers).await;
-    consent_page(&state, StatusCode::OK, &oauth, user.as_ref(), None)
+    consent_page(&state, StatusCode::OK, &oauth, user.as_ref(), None).await
 }
 
 /// Sign-in and approval: on success, a redirect to the CLI's loopback address with the code.
@@ -177,8 +185,16 @@ async fn authorize_page(
     request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
-        (status = 401, description = "Wrong username or password: the form again", content_type = "text/html")))]
-async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+        (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
+        (status = 413, description = "The form is too large", body = ErrorDocument),
+        (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
+        (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
+async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    RawBody(body): RawBody,
+) -> Response {
     let form: AuthorizeForm = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
         Err(e) => {
@@ -203,12 +219,29 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
             "the form expired; start `terraform login` again",
         );
     }
+    // Each form is good for one submission: a replayed form is refused.
+    match state.services.redeem_login_form(&form.csrf).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return state.pages.error(
+                StatusCode::BAD_REQUEST,
+                "Invalid login request",
+                "the form was already used or has expired; start `terraform login` again",
+            )
+        }
+        Err(err) => return server_error(&state, err),
+    }
     if form.decision != "approve" {
         return oauth.redirect(&[("error", "access_denied")]);
     }
     let (user, new_session) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
-            match state.services.password_login(username, password).await {
+            let address = client.map(|Extension(client)| client.key());
+            match state
+                .services
+                .password_login(username, password, address.as_deref())
+                .await
+            {
                 Ok(user) => match state.services.start_session(&user).await {
                     Ok(session) => (user, Some(session)),
                     Err(err) => return server_error(&state, err),
@@ -221,6 +254,32 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
                         None,
                         Some("Wrong username or password."),
                     )
+                    .await
+                }
+                Err(DomainError::Throttled {
+                    detail,
+                    retry_after,
+                }) => {
+                    let page = consent_page(
+                        &state,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        oauth,
+                        None,
+                        Some(&detail),
+                    )
+                    .await;
+                    return with_retry_after(page, retry_after);
+                }
+                Err(DomainError::Busy(detail)) => {
+                    let page = consent_page(
+                        &state,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        oauth,
+                        None,
+                        Some(&detail),
+                    )
+                    .await;
+                    return with_retry_after(page, 5);
                 }
                 Err(err) => return server_error(&state, err),
             }
@@ -235,6 +294,7 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
                     None,
                     Some("Please sign in."),
                 )
+                .await
             }
         },
     };
@@ -259,6 +319,13 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
     response
 }
 
+fn with_retry_after(mut response: Response, seconds: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 fn server_error(state: &AppState, err: DomainError) -> Response {
     tracing::error!(error = %err, "login failed");
     state.pages.error(
@@ -272,8 +339,9 @@ fn server_error(state: &AppState, err: DomainError) -> Response {
 #[utoipa::path(post, path = "/oauth/token", tag = "login",
     request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, client_id, code, code_verifier, redirect_uri"),
     responses((status = 200, description = "{\"access_token\": ..., \"token_type\": \"bearer\"}", content_type = "application/json"),
-        (status = 400, description = "RFC 6749 error", content_type = "application/json")))]
-async fn token(State(state): State<AppState>, body: Bytes) -> Response {
+        (status = 400, description = "RFC 6749 error", content_type = "application/json"),
+        (status = 413, description = "The form is too large", body = ErrorDocument)))]
+async fn token(State(state): State<AppState>, RawBody(body): RawBody) -> Response {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct Form {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Extensions;
 use axum::http::StatusCode;
@@ -24,7 +24,8 @@ use super::state_versions::stream_response;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::{Auth, Query};
-use crate::jsonapi::JsonBody;
+use crate::jsonapi::{JsonBody, RawBody};
+use crate::limits::ClientAddr;
 
 /// The longest a claim waits for a job before answering 204.
 const MAX_CLAIM_WAIT: u64 = 30;
@@ -53,10 +54,16 @@ async fn register(
     extensions: Extensions,
     JsonBody(request): JsonBody<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    // The peer address as this server sees it (a proxy's, behind one).
+    // The client's address (behind trusted proxies, the one they forwarded), else the peer's.
     let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string());
+        .get::<ClientAddr>()
+        .map(|client| client.0)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+        .map(|ip| ip.to_string());
     let listener_id = state
         .services
         .register_listener(&caller, request, ip)
@@ -181,7 +188,7 @@ async fn logs(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Query(at): Query<LogOffset>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<LogAck>> {
     Ok(Json(
         state

@@ -29,8 +29,14 @@ use crate::jsonapi::{
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // Creating a version may carry the whole state inline.
+    let inline = OpenApiRouter::new()
         .routes(routes!(list_for_workspace, create, rollback))
+        .layer(axum::Extension(crate::jsonapi::BodyLimit(
+            crate::app::INLINE_STATE_BODY_LIMIT,
+        )));
+    OpenApiRouter::new()
+        .merge(inline)
         .routes(routes!(list))
         .routes(routes!(show))
         .routes(routes!(download))

@@ -72,9 +72,40 @@ impl LoginStore for SqlStore {
         Ok(())
     }
 
+    async fn create_login_form(
+        &self,
+        csrf_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "INSERT INTO login_forms (csrf_hash, expires_at) VALUES ($1, $2)"
+        )
+        .bind(csrf_hash)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn take_login_form(&self, csrf_hash: &str) -> StorageResult<Option<DateTime<Utc>>> {
+        // DELETE .. RETURNING: of two submissions of one form, one finds it.
+        let row: Option<(DateTime<Utc>,)> = on_pool!(&self.pool, |p| sqlx::query_as(
+            "DELETE FROM login_forms WHERE csrf_hash = $1 RETURNING expires_at"
+        )
+        .bind(csrf_hash)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(expires_at,)| expires_at))
+    }
+
     async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()> {
         on_pool!(&self.pool, |p| {
             sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+                .bind(now)
+                .execute(p)
+                .await?;
+            sqlx::query("DELETE FROM login_forms WHERE expires_at < $1")
                 .bind(now)
                 .execute(p)
                 .await?;
