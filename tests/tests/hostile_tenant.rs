@@ -295,3 +295,86 @@ fn responses_carry_security_headers() {
         "{page}"
     );
 }
+
+/// A body that sends its first half at once and the rest after a pause, so that another
+/// request can start and end while it is under way.
+struct SlowBody {
+    bytes: Vec<u8>,
+    sent: usize,
+    pause: Option<Duration>,
+}
+
+impl std::io::Read for SlowBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let half = self.bytes.len() / 2;
+        if self.sent >= half {
+            if let Some(pause) = self.pause.take() {
+                std::thread::sleep(pause);
+            }
+        }
+        let end = if self.sent < half {
+            half
+        } else {
+            self.bytes.len()
+        };
+        let n = (end - self.sent).min(buf.len());
+        buf[..n].copy_from_slice(&self.bytes[self.sent..self.sent + n]);
+        self.sent += n;
+        Ok(n)
+    }
+}
+
+/// An upload URL takes one upload: of two PUTs racing on it, the one that ends first wins,
+/// and the loser, answered 409, changes nothing (its tarball is not the version's).
+#[test]
+fn a_configuration_upload_url_takes_one_upload() {
+    let server = Server::start(Db::Sqlite);
+    let api = server.api(&server.admin_token());
+    let ws = create_workspace(&api, "default", "racy", json!({}));
+    let created = api
+        .post(
+            &format!("workspaces/{ws}/configuration-versions"),
+            &json!({"data": {"type": "configuration-versions",
+                "attributes": {"auto-queue-runs": false}}}),
+        )
+        .expect(201);
+    let cv = created.id();
+    let url = created.attr("upload-url").as_str().unwrap().to_string();
+    let first = terrace_tests::runs::tarball(&[("main.tf", "# the first upload\n")]);
+    let second = terrace_tests::runs::tarball(&[("main.tf", "# the second upload\n")]);
+
+    let slow = {
+        let anonymous = api.anonymous();
+        let url = url.clone();
+        let body = SlowBody {
+            bytes: second,
+            sent: 0,
+            pause: Some(Duration::from_secs(2)),
+        };
+        std::thread::spawn(move || {
+            let body = reqwest::blocking::Body::new(body);
+            anonymous
+                .raw("PUT", &url, Some((body, "application/octet-stream")))
+                .status()
+                .as_u16()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let fast = api.put_unauthenticated(&url, &first).status;
+    let slow = slow.join().unwrap();
+    assert_eq!((fast, slow), (200, 409), "the first to finish wins");
+
+    let stored = api
+        .raw(
+            "GET",
+            &format!("configuration-versions/{cv}/download"),
+            None,
+        )
+        .bytes()
+        .unwrap();
+    assert_eq!(
+        stored.as_ref(),
+        first.as_slice(),
+        "the loser replaced the tarball"
+    );
+}

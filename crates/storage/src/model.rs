@@ -421,6 +421,16 @@ pub struct ConfigurationVersion {
     pub created_at: DateTime<Utc>,
     pub uploaded_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
+    /// The blob of the upload that won (`None` before an upload, and for versions uploaded
+    /// before uploads had keys of their own).
+    pub tarball_key: Option<String>,
+}
+
+/// How the upload of a configuration version ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome<'a> {
+    Uploaded { size: i64, tarball_key: &'a str },
+    Errored { message: &'a str },
 }
 
 text_enum!(

@@ -238,14 +238,13 @@ pub trait ConfigurationStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ConfigurationVersion>>;
-    /// Ends the upload of a pending version: `Uploaded` with its size, or `Errored` with a
-    /// reason. False if the version was not pending.
+    /// Ends the upload of a pending version: `Uploaded` with its size and the key of its
+    /// tarball, or `Errored` with a reason. False if the version was not pending (another
+    /// upload won).
     async fn finish_configuration_upload(
         &self,
         id: &str,
-        status: ConfigurationStatus,
-        size: i64,
-        error_message: Option<&str>,
+        outcome: UploadOutcome<'_>,
         at: DateTime<Utc>,
     ) -> StorageResult<bool>;
     /// Marks an uploaded version archived (its tarball deleted). False if it was not uploaded.

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use terrace_auth::policy::{Access, Action};
 use terrace_storage::blob::BlobStream;
-use terrace_storage::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest};
+use terrace_storage::model::{
+    ConfigurationStatus, ConfigurationVersion, Page, PageRequest, UploadOutcome,
+};
 use terrace_storage::{clock, ids};
 
 use crate::access::allows;
@@ -46,11 +48,25 @@ pub struct ConfigurationView {
     pub upload: Option<String>,
 }
 
+/// Where an uploaded version's tarball is: the key its winning upload recorded, or (for
+/// versions uploaded before keys were recorded) the one fixed key.
 pub(crate) fn tarball_key(cv: &ConfigurationVersion) -> String {
+    cv.tarball_key.clone().unwrap_or_else(|| {
+        format!(
+            "{}configuration-versions/{}.tar.gz",
+            workspace_prefix(&cv.workspace_id),
+            cv.id
+        )
+    })
+}
+
+/// A fresh key for one upload attempt: attempts racing on one URL never share a blob.
+fn attempt_key(cv: &ConfigurationVersion) -> String {
     format!(
-        "{}configuration-versions/{}.tar.gz",
+        "{}configuration-versions/{}/{}.tar.gz",
         workspace_prefix(&cv.workspace_id),
-        cv.id
+        cv.id,
+        ids::random_string(16)
     )
 }
 
@@ -78,6 +94,7 @@ impl Services {
             created_at: clock::now(),
             uploaded_at: None,
             archived_at: None,
+            tarball_key: None,
         };
         self.store.create_configuration_version(&cv).await?;
         Ok(self.configuration_view(cv, true))
@@ -183,7 +200,10 @@ impl Services {
             )));
         }
         let max = self.settings.max_configuration_bytes;
-        let mut writer = self.blobs.writer(&tarball_key(&cv)).await?;
+        // Every attempt writes a blob of its own; the version's compare-and-set below names the
+        // winner, and a loser deletes its blob, so a racing PUT of the same URL changes nothing.
+        let key = attempt_key(&cv);
+        let mut writer = self.blobs.writer(&key).await?;
         let (to_check, reader) = chunks::channel();
         let limits = self.settings.configuration_limits;
         let check = tokio::task::spawn_blocking(move || terrace_slug::check(reader, &limits));
@@ -242,17 +262,20 @@ impl Services {
         match received {
             Ok(()) => {
                 let size = writer.finish().await?;
+                let outcome = UploadOutcome::Uploaded {
+                    size: size as i64,
+                    tarball_key: &key,
+                };
                 let done = self
                     .store
-                    .finish_configuration_upload(
-                        &cv.id,
-                        ConfigurationStatus::Uploaded,
-                        size as i64,
-                        None,
-                        clock::now(),
-                    )
-                    .await?;
-                if !done {
+                    .finish_configuration_upload(&cv.id, outcome, clock::now())
+                    .await;
+                if !matches!(done, Ok(true)) {
+                    if let Err(err) = self.blobs.delete(&key).await {
+                        tracing::warn!(error = %err, "cannot delete a losing upload's tarball");
+                    }
+                }
+                if !done? {
                     return Err(DomainError::Conflict(format!(
                         "configuration version {} was uploaded concurrently",
                         cv.id
@@ -269,14 +292,10 @@ impl Services {
             }
             Err(Failure::Content(err)) => {
                 writer.abort().await;
+                let message = err.to_string();
+                let outcome = UploadOutcome::Errored { message: &message };
                 self.store
-                    .finish_configuration_upload(
-                        &cv.id,
-                        ConfigurationStatus::Errored,
-                        0,
-                        Some(&err.to_string()),
-                        clock::now(),
-                    )
+                    .finish_configuration_upload(&cv.id, outcome, clock::now())
                     .await?;
                 Err(err)
             }

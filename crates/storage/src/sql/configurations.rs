@@ -2,19 +2,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{on_pool, to_u64, SqlStore};
-use crate::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest};
+use crate::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest, UploadOutcome};
 use crate::store::ConfigurationStore;
 use crate::StorageResult;
 
 const COLUMNS: &str = "id, workspace_id, status, source, speculative, provisional, \
-    auto_queue_runs, size, error, error_message, created_at, uploaded_at, archived_at";
+    auto_queue_runs, size, error, error_message, created_at, uploaded_at, archived_at, \
+    tarball_key";
 
 #[async_trait]
 impl ConfigurationStore for SqlStore {
     async fn create_configuration_version(&self, cv: &ConfigurationVersion) -> StorageResult<()> {
         let sql = format!(
             "INSERT INTO configuration_versions ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&cv.id)
@@ -30,6 +31,7 @@ impl ConfigurationStore for SqlStore {
             .bind(cv.created_at)
             .bind(cv.uploaded_at)
             .bind(cv.archived_at)
+            .bind(&cv.tarball_key)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
@@ -79,15 +81,22 @@ impl ConfigurationStore for SqlStore {
     async fn finish_configuration_upload(
         &self,
         id: &str,
-        status: ConfigurationStatus,
-        size: i64,
-        error_message: Option<&str>,
+        outcome: UploadOutcome<'_>,
         at: DateTime<Utc>,
     ) -> StorageResult<bool> {
+        let (status, size, key, error_message) = match outcome {
+            UploadOutcome::Uploaded { size, tarball_key } => {
+                (ConfigurationStatus::Uploaded, size, Some(tarball_key), None)
+            }
+            UploadOutcome::Errored { message } => {
+                (ConfigurationStatus::Errored, 0, None, Some(message))
+            }
+        };
         let error = error_message.map(|_| "invalid-configuration");
         let done = on_pool!(&self.pool, |p| sqlx::query(
             "UPDATE configuration_versions SET status = $2, size = $3, error = $4, \
-             error_message = $5, uploaded_at = $6 WHERE id = $1 AND status = 'pending'"
+             error_message = $5, uploaded_at = $6, tarball_key = $7 \
+             WHERE id = $1 AND status = 'pending'"
         )
         .bind(id)
         .bind(status)
@@ -95,6 +104,7 @@ impl ConfigurationStore for SqlStore {
         .bind(error)
         .bind(error_message)
         .bind(at)
+        .bind(key)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
