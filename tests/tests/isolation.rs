@@ -1610,6 +1610,21 @@ fn isolation(db: Db) {
         &secrets,
         &mut failures,
     );
+    // Bob's own state, claiming to come from Alice's run: the run must look unknown, and
+    // nothing of his version may link to her run.
+    indistinguishable_from_unknown(
+        &bob.api,
+        "POST",
+        &format!("workspaces/{bob_ws}/state-versions"),
+        |id| {
+            let mut body = state_version_body(&bob.state, 98, &bob.lineage, true);
+            body["data"]["relationships"] = json!({"run": {"data": {"type": "runs", "id": id}}});
+            body
+        },
+        &alice.run_id,
+        &secrets,
+        &mut failures,
+    );
     bob.api
         .post(&format!("workspaces/{bob_ws}/actions/unlock"), &json!({}))
         .ok();

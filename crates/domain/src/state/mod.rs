@@ -112,6 +112,20 @@ impl Services {
                 "must be the hex MD5 of the state (32 characters)",
             ));
         }
+        if let Some(run_id) = &new.run_id {
+            // A version names a run of its own workspace, or none: never another tenant's.
+            let belongs = self
+                .store
+                .run_by_id(run_id)
+                .await?
+                .is_some_and(|run| run.workspace_id == ws.id);
+            if !belongs {
+                return Err(DomainError::Invalid {
+                    pointer: Some("/data/relationships/run".into()),
+                    detail: format!("{run_id} is not a run of this workspace"),
+                });
+            }
+        }
         if !new.force {
             self.check_succession(ws, new.serial, &md5, new.lineage.as_deref())
                 .await?;
