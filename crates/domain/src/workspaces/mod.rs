@@ -219,14 +219,15 @@ impl Services {
         self.workspace_view(ws, org, access).await
     }
 
-    /// Deletes a workspace and its state, whatever it manages.
+    /// Deletes a workspace and its state, whatever it manages (owners, and administrators
+    /// where the organization allows it).
     pub async fn delete_workspace(
         &self,
         caller: &Caller,
         workspace: &WorkspaceRef,
     ) -> DomainResult<()> {
         let (ws, _, _) = self
-            .workspace_for(caller, workspace, Action::DeleteWorkspace)
+            .workspace_for(caller, workspace, Action::ForceDeleteWorkspace)
             .await?;
         self.remove_workspace(&ws).await
     }
