@@ -15,6 +15,7 @@ pub mod logs;
 pub mod organizations;
 pub mod projects;
 pub mod runs;
+pub mod sessions;
 pub mod state;
 pub mod tags;
 pub mod tokens;

@@ -4,14 +4,14 @@
 use chrono::Duration;
 use terrace_auth::{password, pkce, secret};
 use terrace_storage::clock;
-use terrace_storage::model::{OAuthCode, Session, User};
+use terrace_storage::model::{OAuthCode, User};
 
+use crate::sessions::StartedSession;
 use crate::{DomainError, DomainResult, Services};
 
 /// The OAuth client ID the Terraform CLI uses.
 pub const CLI_CLIENT_ID: &str = "terraform-cli";
 const CODE_TTL_MINUTES: i64 = 5;
-const SESSION_TTL_HOURS: i64 = 12;
 
 /// Failures of the token endpoint, named as RFC 6749 §5.2 names them.
 #[derive(Debug, thiserror::Error)]
@@ -69,29 +69,14 @@ impl Services {
         }
     }
 
-    /// Starts a browser session; returns the cookie value.
-    pub async fn start_session(&self, user: &User) -> DomainResult<String> {
-        let cookie = secret::new_opaque();
-        let now = clock::now();
-        self.store
-            .create_session(&Session {
-                id_hash: secret::hash(&cookie),
-                user_id: user.id.clone(),
-                created_at: now,
-                expires_at: now + Duration::hours(SESSION_TTL_HOURS),
-            })
-            .await?;
-        Ok(cookie)
+    /// Starts a browser session (its rules are in [`crate::sessions`]).
+    pub async fn start_session(&self, user: &User) -> DomainResult<StartedSession> {
+        self.open_session(user).await
     }
 
+    /// The user a session cookie signs in, if the session has not ended.
     pub async fn session_user(&self, cookie: &str) -> DomainResult<Option<User>> {
-        let Some(session) = self.store.session_by_hash(&secret::hash(cookie)).await? else {
-            return Ok(None);
-        };
-        if session.expires_at <= clock::now() {
-            return Ok(None);
-        }
-        Ok(self.store.user_by_id(&session.user_id).await?)
+        self.signed_in_user(cookie).await
     }
 
     pub async fn end_session(&self, cookie: &str) -> DomainResult<()> {

@@ -213,6 +213,10 @@ pub trait LoginStore {
     async fn create_session(&self, session: &Session) -> StorageResult<()>;
     async fn session_by_hash(&self, id_hash: &str) -> StorageResult<Option<Session>>;
     async fn delete_session(&self, id_hash: &str) -> StorageResult<()>;
+    /// Records that the session was used at `at`.
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StorageResult<()>;
+    /// Ends every session of the user; returns how many there were.
+    async fn delete_user_sessions(&self, user_id: &str) -> StorageResult<u64>;
     /// Drops expired codes and sessions.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()>;
 }

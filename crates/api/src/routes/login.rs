@@ -254,7 +254,13 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Byte
     };
     let mut response = oauth.redirect(&[("code", &code)]);
     if let Some(session) = new_session {
-        set_cookie(&mut response, &state, SESSION_COOKIE, &session, 12 * 3600);
+        set_cookie(
+            &mut response,
+            &state,
+            SESSION_COOKIE,
+            &session.cookie,
+            session.max_age_seconds(),
+        );
     }
     response
 }
