@@ -49,6 +49,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
         max_state_bytes: config.max_state_bytes,
         max_configuration_bytes: config.max_configuration_bytes,
+        login_token_ttl: config.login_token_ttl,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);

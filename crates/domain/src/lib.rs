@@ -48,6 +48,8 @@ pub struct Settings {
     pub login_ports: (u16, u16),
     /// Largest configuration tarball accepted (compressed).
     pub max_configuration_bytes: u64,
+    /// How long the API tokens `terraform login` issues stay valid; `None`: forever.
+    pub login_token_ttl: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             operations: true,
             login_ports: (10000, 10010),
             max_configuration_bytes: 512 << 20,
+            login_token_ttl: Some(Duration::days(30)),
         }
     }
 }

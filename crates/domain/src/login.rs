@@ -189,11 +189,12 @@ impl Services {
                 "code_verifier does not match the code challenge".into(),
             ));
         }
+        let expires_at = self.settings.login_token_ttl.map(|ttl| clock::now() + ttl);
         let (_, token) = self
             .issue_user_token(
                 &code.user_id,
                 Some("terraform login".into()),
-                None,
+                expires_at,
                 Some(&code.user_id),
             )
             .await?;
