@@ -60,6 +60,8 @@ pub trait TokenStore {
     ) -> StorageResult<Page<Token>>;
     async fn delete_token(&self, id: &str) -> StorageResult<bool>;
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()>;
+    /// Deletes every token of `kind` owned by `owner_id`; returns how many.
+    async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
 }
 
 #[derive(Debug, Clone, Default)]

@@ -908,6 +908,37 @@ async fn token_delete_and_touch(store: Arc<dyn Store>) {
 }
 contract!(token_delete_and_touch);
 
+/// Revoking all of a user's tokens takes only that user's tokens of that kind.
+async fn tokens_revoked_per_owner(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let first = create_token(&*store, TokenKind::User, &alice.id).await;
+    let second = create_token(&*store, TokenKind::User, &alice.id).await;
+    let bobs = create_token(&*store, TokenKind::User, &bob.id).await;
+    let team = create_token(&*store, TokenKind::Team, &alice.id).await;
+
+    assert_eq!(
+        store
+            .delete_tokens_of(TokenKind::User, &alice.id)
+            .await
+            .unwrap(),
+        2
+    );
+    for gone in [&first, &second] {
+        assert_eq!(store.token_by_hash(&gone.secret_hash).await.unwrap(), None);
+    }
+    assert_eq!(store.token_by_id(&bobs.id).await.unwrap(), Some(bobs));
+    assert_eq!(store.token_by_id(&team.id).await.unwrap(), Some(team));
+    assert_eq!(
+        store
+            .delete_tokens_of(TokenKind::User, &alice.id)
+            .await
+            .unwrap(),
+        0
+    );
+}
+contract!(tokens_revoked_per_owner);
+
 // ---------------------------------------------------------------------------------------------
 // Projects
 
