@@ -21,7 +21,8 @@
 //! before and after the organization allows administrators to force-delete; workspaces with
 //! `allow-destroy-plan: false`, locked by the caller or by someone else, executing locally;
 //! runs pending, planning, planned, saved, plan-only, errored, applied, discarded, canceled,
-//! and left waiting in a workspace that then switched to local execution.
+//! planning with a cancel its runner ignores (until force-cancel), and left waiting in a
+//! workspace that then switched to local execution.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -1221,6 +1222,36 @@ fn build_run(
     (target, held)
 }
 
+/// After a successful action: a cancel asked of a runner that does not stop (terraform blocked
+/// on the silent source ignores the interrupt) makes force-cancel possible once the cool-off
+/// passed, while the run still plans; every call is checked then. Then the run settles.
+/// Returns whether the run was force-canceled.
+fn follow_up(target: &RunTarget, statuses: &[&str]) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(18);
+    while std::time::Instant::now() < deadline {
+        let run = target.read();
+        let attributes = &run["data"]["attributes"];
+        if statuses.contains(&attributes["status"].as_str().unwrap()) {
+            break;
+        }
+        if attributes["actions"]["is-force-cancelable"] == true {
+            let forced = RUN_CALLS
+                .iter()
+                .filter(|call| check_call("run (cancel requested)", target, call))
+                .count();
+            assert_eq!(
+                forced, 1,
+                "only force-cancel ends a run whose cancel was asked"
+            );
+            check_settled(target, statuses);
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check_settled(target, statuses);
+    false
+}
+
 /// After a successful action the run settles; in its final status every call is refused.
 fn check_settled(target: &RunTarget, statuses: &[&str]) {
     let settled = wait_for_run(&target.owner, &target.id, statuses, RUN_TIMEOUT);
@@ -1489,7 +1520,13 @@ both_databases!(advertised_permissions_are_enforced, |db: Db| {
                     "POST discard" => &["discarded"],
                     _ => &["canceled"],
                 };
-                check_settled(&target, ended);
+                let forced = follow_up(&target, ended);
+                assert_eq!(
+                    forced,
+                    situation == RunSituation::Planning,
+                    "{situation:?}: force-cancel after {}",
+                    call.what
+                );
                 // Only now: closing the silent source's connection would error the plan.
                 drop(held);
             } else {
