@@ -184,6 +184,36 @@ impl Server {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// Runs one SQL statement on the server's database, for setups the API cannot express
+    /// yet (a membership that is not the owners team: there is no team API). Returns the
+    /// number of rows it changed.
+    pub fn sql(&self, statement: &str) -> u64 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let done = match &self.database_url {
+                Some(url) => {
+                    let pool = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
+                    sqlx::query(statement)
+                        .execute(&pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                }
+                None => {
+                    let url = format!("sqlite:{}", self.data_dir.join("terrace.db").display());
+                    let pool = sqlx::SqlitePool::connect(&url).await.expect("SQLite");
+                    sqlx::query(statement)
+                        .execute(&pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                }
+            };
+            done.unwrap_or_else(|e| panic!("{statement}: {e}"))
+        })
+    }
 }
 
 impl Drop for Server {

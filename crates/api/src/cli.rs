@@ -283,11 +283,14 @@ enum UserCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
-    /// Set a user's password.
+    /// Set a user's password; ends the user's browser sessions.
     SetPassword {
         name: String,
         #[arg(long, env = "TERRACE_NEW_USER_PASSWORD", hide_env_values = true)]
         password: String,
+        /// Also revoke the user's API tokens (including those `terraform login` issued).
+        #[arg(long)]
+        revoke_tokens: bool,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -398,13 +401,23 @@ async fn admin(command: AdminCommand) -> Result<()> {
                 UserCommand::SetPassword {
                     name,
                     password,
+                    revoke_tokens,
                     database,
                 },
         } => {
-            admin_services(&database)
+            let change = admin_services(&database)
                 .await?
-                .set_password(&name, &password)
+                .set_password(&name, &password, revoke_tokens)
                 .await?;
+            println!("Password of {name} set.");
+            println!(
+                "Ended {} browser session(s) of {name}.",
+                change.sessions_ended
+            );
+            match change.tokens_revoked {
+                Some(count) => println!("Revoked {count} API token(s) of {name}."),
+                None => println!("API tokens of {name} still work (--revoke-tokens revokes them)."),
+            }
         }
         AdminCommand::Token {
             command:

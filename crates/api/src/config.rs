@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "TERRACE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Days the API tokens issued by `terraform login` stay valid, fractions allowed
+    /// (0.5 = 12 hours); 0: they never expire [default: 30].
+    #[arg(long, env = "TERRACE_LOGIN_TOKEN_TTL_DAYS", value_name = "DAYS")]
+    pub login_token_ttl_days: Option<f64>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -200,6 +204,7 @@ struct FileConfig {
     allow_unconfined_runs: Option<bool>,
     #[serde(default)]
     limits: LimitsFile,
+    login_token_ttl_days: Option<f64>,
 }
 
 impl FileConfig {
@@ -254,6 +259,8 @@ pub struct ServerConfig {
     /// `None` when this server executes no runs itself.
     pub listener: Option<BuiltinListener>,
     pub limits: Limits,
+    /// How long `terraform login` tokens stay valid; `None`: forever.
+    pub login_token_ttl: Option<chrono::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,8 +393,28 @@ impl ServerConfig {
             log_format: args.log_format.clone(),
             listener,
             limits: Limits::resolve(&args.limits, &file.limits)?,
+            login_token_ttl: login_token_ttl(
+                args.login_token_ttl_days.or(file.login_token_ttl_days),
+            )?,
         })
     }
+}
+
+/// `--login-token-ttl-days` as a duration: 30 days unless set, none for 0.
+fn login_token_ttl(days: Option<f64>) -> Result<Option<chrono::Duration>> {
+    const MAX_DAYS: f64 = 36_500.0;
+    let days = days.unwrap_or(30.0);
+    if !days.is_finite() || !(0.0..=MAX_DAYS).contains(&days) {
+        bail!("--login-token-ttl-days must be between 0 (never expire) and {MAX_DAYS}, got {days}");
+    }
+    if days == 0.0 {
+        return Ok(None);
+    }
+    let seconds = (days * 86_400.0).round() as i64;
+    if seconds < 1 {
+        bail!("--login-token-ttl-days {days} is shorter than a second");
+    }
+    Ok(Some(chrono::Duration::seconds(seconds)))
 }
 
 impl BuiltinListener {
@@ -753,6 +780,32 @@ mod tests {
         args.encryption_key_file = Some(keys);
         let config = ServerConfig::resolve(&args).unwrap();
         assert_eq!(config.encryption_keys.unwrap(), vec!["new-key", "old-key"]);
+    }
+
+    #[test]
+    fn login_tokens_expire_after_30_days_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "login_token_ttl_days = 7\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let ttl = |args: &ServeArgs| ServerConfig::resolve(args).map(|c| c.login_token_ttl);
+        assert_eq!(ttl(&args).unwrap(), Some(chrono::Duration::days(30)));
+        args.database.config = Some(file);
+        assert_eq!(ttl(&args).unwrap(), Some(chrono::Duration::days(7)));
+        args.login_token_ttl_days = Some(0.5);
+        assert_eq!(ttl(&args).unwrap(), Some(chrono::Duration::hours(12)));
+        args.login_token_ttl_days = Some(0.0);
+        assert_eq!(ttl(&args).unwrap(), None, "0: never");
+        for bad in [-1.0, f64::NAN, 1e9] {
+            args.login_token_ttl_days = Some(bad);
+            assert!(ttl(&args).is_err(), "{bad}");
+        }
     }
 
     #[test]

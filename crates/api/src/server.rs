@@ -61,6 +61,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         max_configuration_bytes: config.max_configuration_bytes,
         configuration_limits: config.configuration_limits,
         sign_in: config.limits.sign_in.clone(),
+        login_token_ttl: config.login_token_ttl,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);

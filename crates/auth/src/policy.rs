@@ -3,9 +3,15 @@
 //! themselves; they ask [`decide`], and the `permissions` objects of API resources are
 //! derived from the same function, so what the API advertises is exactly what it enforces.
 //!
-//! Today access comes from organization membership (owners team or another team). Teams with
+//! Today access comes from organization membership (owners team or another team) and the
+//! organization settings that widen a level (`allow-force-delete-workspaces`). Teams with
 //! workspace permission levels and team/organization tokens refine [`Access`] later; the
 //! decision points stay where they are.
+//!
+//! A flag is true only when the request it governs is allowed: features this server does
+//! not have (teams, run tasks, VCS, Sentinel, ...) are advertised as false to everyone.
+//! Rules about a resource's state (a locked workspace, a run's status) live with the
+//! resource in the domain crate, which combines them with these flags.
 
 use serde::Serialize;
 
@@ -23,14 +29,26 @@ pub enum Level {
     Owner,
 }
 
-/// The caller's access to one organization, as resolved from its memberships.
+/// The caller's access to one organization, as resolved from its memberships and the
+/// organization's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     pub level: Level,
+    /// The organization lets workspace administrators force-delete workspaces
+    /// (`allow-force-delete-workspaces`); owners always may.
+    pub admins_may_force_delete: bool,
 }
 
 impl Access {
-    pub const NONE: Access = Access { level: Level::None };
+    pub const NONE: Access = Access::at(Level::None);
+
+    /// Access at `level`, with no setting widening it.
+    pub const fn at(level: Level) -> Access {
+        Access {
+            level,
+            admins_may_force_delete: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +63,10 @@ pub enum Action {
     ManageTags,
     ReadWorkspace,
     UpdateWorkspace,
+    /// Safe deletion: only a workspace that is unlocked and manages no resources.
     DeleteWorkspace,
+    /// Deletion whatever the workspace manages.
+    ForceDeleteWorkspace,
     LockWorkspace,
     UnlockWorkspace,
     ForceUnlockWorkspace,
@@ -59,7 +80,6 @@ pub enum Action {
     ReadVariables,
     UpdateVariables,
     ManageVariableSets,
-    ManageRunTasks,
     /// Agent pools, their tokens and agents (reading them is `ReadOrganization`).
     ManageAgentPools,
 }
@@ -75,9 +95,20 @@ impl Action {
             LockWorkspace | UnlockWorkspace | CreateStateVersion | QueueApply | QueueDestroy
             | UpdateVariables => Level::Write,
             CreateWorkspace | CreateProject | UpdateProject | ManageTags | UpdateWorkspace
-            | DeleteWorkspace | ForceUnlockWorkspace | ManageRunTasks => Level::Admin,
+            | DeleteWorkspace | ForceUnlockWorkspace => Level::Admin,
             ManageVariableSets | ManageAgentPools => Level::Owner,
-            UpdateOrganization | DeleteOrganization | DeleteProject => Level::Owner,
+            UpdateOrganization | DeleteOrganization | DeleteProject | ForceDeleteWorkspace => {
+                Level::Owner
+            }
+        }
+    }
+
+    /// The weakest level that may perform the action with this access, whose organization
+    /// settings may lower [`required`](Self::required).
+    fn required_with(self, access: Access) -> Level {
+        match self {
+            Action::ForceDeleteWorkspace if access.admins_may_force_delete => Level::Admin,
+            _ => self.required(),
         }
     }
 }
@@ -94,7 +125,7 @@ pub enum Decision {
 pub fn decide(access: Access, action: Action) -> Decision {
     if access.level == Level::None {
         Decision::Hidden
-    } else if access.level >= action.required() {
+    } else if access.level >= action.required_with(access) {
         Decision::Allow
     } else {
         Decision::Forbidden
@@ -151,10 +182,11 @@ pub fn workspace_permissions(access: Access) -> WorkspacePermissions {
         can_force_unlock: can(ForceUnlockWorkspace),
         can_read_settings: can(ReadWorkspace),
         can_manage_tags: can(UpdateWorkspace),
-        can_manage_run_tasks: can(ManageRunTasks),
-        can_force_delete: can(DeleteWorkspace),
+        // No run tasks and no assessment results on this server.
+        can_manage_run_tasks: false,
+        can_force_delete: can(ForceDeleteWorkspace),
         can_manage_assessments: can(UpdateWorkspace),
-        can_read_assessment_results: can(ReadWorkspace),
+        can_read_assessment_results: false,
         can_queue_destroy: can(QueueDestroy),
     }
 }
@@ -189,29 +221,57 @@ pub struct OrganizationPermissions {
 pub fn organization_permissions(access: Access) -> OrganizationPermissions {
     use Action::*;
     let can = |action| allows(access, action);
-    let owner = can(UpdateOrganization);
     OrganizationPermissions {
-        can_update: owner,
+        can_update: can(UpdateOrganization),
         can_destroy: can(DeleteOrganization),
         can_access_via_teams: can(ReadOrganization),
-        can_create_team: owner,
         can_create_workspace: can(CreateWorkspace),
-        can_create_workspace_migration: can(CreateWorkspace),
         can_create_project: can(CreateProject),
-        can_manage_users: owner,
         can_manage_tags: can(ManageTags),
         can_traverse: can(ReadOrganization),
-        can_update_api_token: owner,
-        can_update_oauth: owner,
-        can_update_sentinel: owner,
-        can_update_ssh_keys: owner,
         can_update_agent_pools: can(ManageAgentPools),
-        can_manage_run_tasks: owner,
         can_manage_varsets: can(ManageVariableSets),
-        can_read_varsets: can(ReadOrganization),
+        can_read_varsets: can(ReadVariables),
+        // Features this server does not have: no API for them, so nobody can.
+        can_create_team: false,
+        can_create_workspace_migration: false,
+        can_manage_users: false,
+        can_update_api_token: false,
+        can_update_oauth: false,
+        can_update_sentinel: false,
+        can_update_ssh_keys: false,
+        can_manage_run_tasks: false,
         can_manage_subscription: false,
         can_deploy_no_code_modules: false,
         can_manage_no_code_modules: false,
+    }
+}
+
+/// The `permissions` object of a run: what the caller may ask of runs of the workspace.
+/// Whether the run's status allows it is the run's `actions` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RunPermissions {
+    pub can_apply: bool,
+    pub can_cancel: bool,
+    pub can_comment: bool,
+    pub can_discard: bool,
+    pub can_force_execute: bool,
+    pub can_force_cancel: bool,
+    pub can_override_policy_check: bool,
+}
+
+pub fn run_permissions(access: Access) -> RunPermissions {
+    let apply = allows(access, Action::QueueApply);
+    RunPermissions {
+        can_apply: apply,
+        can_cancel: apply,
+        can_discard: apply,
+        can_force_cancel: apply,
+        // No run comments, no forced execution ahead of the queue, no policy checks here.
+        can_comment: false,
+        can_force_execute: false,
+        can_override_policy_check: false,
     }
 }
 
@@ -219,45 +279,118 @@ pub fn organization_permissions(access: Access) -> OrganizationPermissions {
 mod tests {
     use super::*;
 
+    const LEVELS: [Level; 6] = [
+        Level::None,
+        Level::Read,
+        Level::Plan,
+        Level::Write,
+        Level::Admin,
+        Level::Owner,
+    ];
+
     #[test]
     fn outsiders_see_nothing() {
         for action in [
             Action::ReadWorkspace,
             Action::DeleteOrganization,
             Action::ReadStateOutputs,
+            Action::ForceDeleteWorkspace,
         ] {
             assert_eq!(decide(Access::NONE, action), Decision::Hidden);
         }
         assert!(!workspace_permissions(Access::NONE).can_lock);
+        assert!(!run_permissions(Access::NONE).can_cancel);
     }
 
     #[test]
     fn levels_are_ordered() {
-        let read = Access { level: Level::Read };
+        let read = Access::at(Level::Read);
         assert_eq!(decide(read, Action::ReadStateVersions), Decision::Allow);
         assert_eq!(decide(read, Action::LockWorkspace), Decision::Forbidden);
-        let admin = Access {
-            level: Level::Admin,
-        };
+        let admin = Access::at(Level::Admin);
         assert_eq!(decide(admin, Action::ForceUnlockWorkspace), Decision::Allow);
         assert_eq!(
             decide(admin, Action::DeleteOrganization),
             Decision::Forbidden
         );
-        let owner = Access {
-            level: Level::Owner,
-        };
+        let owner = Access::at(Level::Owner);
         assert!(organization_permissions(owner).can_destroy);
         assert!(!organization_permissions(admin).can_destroy);
     }
 
     #[test]
     fn permissions_mirror_decisions() {
-        let write = Access {
-            level: Level::Write,
-        };
+        let write = Access::at(Level::Write);
         let p = workspace_permissions(write);
         assert!(p.can_lock && p.can_unlock && p.can_queue_apply && p.can_create_state_versions);
         assert!(!p.can_force_unlock && !p.can_update && !p.can_destroy);
+        for level in LEVELS {
+            let access = Access::at(level);
+            let can = |action| decide(access, action) == Decision::Allow;
+            let w = workspace_permissions(access);
+            assert_eq!(w.can_queue_destroy, can(Action::QueueDestroy), "{level:?}");
+            assert_eq!(w.can_destroy, can(Action::DeleteWorkspace), "{level:?}");
+            assert_eq!(w.can_force_delete, can(Action::ForceDeleteWorkspace));
+            let o = organization_permissions(access);
+            assert_eq!(o.can_read_varsets, can(Action::ReadVariables), "{level:?}");
+            assert_eq!(o.can_manage_varsets, can(Action::ManageVariableSets));
+            let r = run_permissions(access);
+            assert_eq!(r.can_apply, can(Action::QueueApply), "{level:?}");
+            assert_eq!(r.can_discard, r.can_apply);
+        }
+    }
+
+    #[test]
+    fn force_delete_is_for_owners_unless_the_organization_lets_admins() {
+        let admin = Access::at(Level::Admin);
+        assert_eq!(
+            decide(admin, Action::ForceDeleteWorkspace),
+            Decision::Forbidden
+        );
+        assert_eq!(decide(admin, Action::DeleteWorkspace), Decision::Allow);
+        assert!(!workspace_permissions(admin).can_force_delete);
+        let granted = Access {
+            admins_may_force_delete: true,
+            ..admin
+        };
+        assert_eq!(
+            decide(granted, Action::ForceDeleteWorkspace),
+            Decision::Allow
+        );
+        assert!(workspace_permissions(granted).can_force_delete);
+        // The setting widens administrators, never writers.
+        let writer = Access {
+            admins_may_force_delete: true,
+            ..Access::at(Level::Write)
+        };
+        assert_eq!(
+            decide(writer, Action::ForceDeleteWorkspace),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            decide(Access::at(Level::Owner), Action::ForceDeleteWorkspace),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn features_the_server_lacks_are_advertised_to_nobody() {
+        let owner = Access::at(Level::Owner);
+        let o = organization_permissions(owner);
+        assert!(
+            !(o.can_create_team
+                || o.can_manage_users
+                || o.can_update_api_token
+                || o.can_update_oauth
+                || o.can_update_sentinel
+                || o.can_update_ssh_keys
+                || o.can_manage_run_tasks
+                || o.can_create_workspace_migration)
+        );
+        let w = workspace_permissions(owner);
+        assert!(!w.can_manage_run_tasks && !w.can_read_assessment_results);
+        let r = run_permissions(owner);
+        assert!(!r.can_comment && !r.can_force_execute && !r.can_override_policy_check);
+        assert!(r.can_apply && r.can_cancel && r.can_force_cancel);
     }
 }

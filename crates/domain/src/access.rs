@@ -27,7 +27,10 @@ impl Services {
                 None => Level::None,
             },
         };
-        Ok(Access { level })
+        Ok(Access {
+            level,
+            admins_may_force_delete: org.allow_force_delete_workspaces,
+        })
     }
 
     /// Resolves the caller's access to `org` and checks it allows `action`. Invisible
@@ -44,9 +47,10 @@ impl Services {
             Decision::Allow => Ok(access),
             Decision::Hidden => Err(DomainError::NotFound(what)),
             Decision::Forbidden => Err(DomainError::Forbidden(format!(
-                "you are not allowed to {} in organization {}",
+                "you are not allowed to {} in organization {}{}",
                 describe(action),
-                org.name
+                org.name,
+                hint(action)
             ))),
         }
     }
@@ -138,6 +142,7 @@ fn describe(action: Action) -> &'static str {
         ReadWorkspace => "read workspaces",
         UpdateWorkspace => "update workspace settings",
         DeleteWorkspace => "delete workspaces",
+        ForceDeleteWorkspace => "force-delete workspaces",
         LockWorkspace => "lock workspaces",
         UnlockWorkspace => "unlock workspaces",
         ForceUnlockWorkspace => "force-unlock workspaces",
@@ -151,7 +156,18 @@ fn describe(action: Action) -> &'static str {
         ReadVariables => "read variables",
         UpdateVariables => "update variables",
         ManageVariableSets => "manage variable sets",
-        ManageRunTasks => "manage run tasks",
         ManageAgentPools => "manage agent pools",
+    }
+}
+
+/// What the caller can do instead, where that is not obvious.
+fn hint(action: Action) -> &'static str {
+    match action {
+        Action::ForceDeleteWorkspace => {
+            ": the organization lets only its owners delete workspaces whatever they manage \
+             (allow-force-delete-workspaces is off); safe-delete deletes a workspace that \
+             manages no resources"
+        }
+        _ => "",
     }
 }

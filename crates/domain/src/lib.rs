@@ -15,6 +15,7 @@ pub mod logs;
 pub mod organizations;
 pub mod projects;
 pub mod runs;
+pub mod sessions;
 pub mod state;
 pub mod tags;
 pub mod tokens;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub configuration_limits: terrace_slug::Limits,
     /// Sign-in throttling and the bound on concurrent password hashing.
     pub sign_in: login::SignInLimits,
+    /// How long the API tokens `terraform login` issues stay valid; `None`: forever.
+    pub login_token_ttl: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             max_configuration_bytes: 512 << 20,
             configuration_limits: terrace_slug::Limits::default(),
             sign_in: login::SignInLimits::default(),
+            login_token_ttl: Some(Duration::days(30)),
         }
     }
 }

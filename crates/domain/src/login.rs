@@ -7,14 +7,14 @@ use chrono::Duration;
 use terrace_auth::throttle::{Backoff, BoundedMap, Clock, Failures, DEFAULT_MAX_KEYS};
 use terrace_auth::{password, pkce, secret};
 use terrace_storage::clock;
-use terrace_storage::model::{OAuthCode, Session, User};
+use terrace_storage::model::{OAuthCode, User};
 
+use crate::sessions::StartedSession;
 use crate::{DomainError, DomainResult, Services};
 
 /// The OAuth client ID the Terraform CLI uses.
 pub const CLI_CLIENT_ID: &str = "terraform-cli";
 const CODE_TTL_MINUTES: i64 = 5;
-const SESSION_TTL_HOURS: i64 = 12;
 /// How long a sign-in form (its CSRF token) can be submitted.
 pub const LOGIN_FORM_TTL_MINUTES: i64 = 60;
 /// An address may fail this many times as often as one account before it waits: several
@@ -300,29 +300,14 @@ impl Services {
         Ok(expires_at.is_some_and(|at| at > clock::now()))
     }
 
-    /// Starts a browser session; returns the cookie value.
-    pub async fn start_session(&self, user: &User) -> DomainResult<String> {
-        let cookie = secret::new_opaque();
-        let now = clock::now();
-        self.store
-            .create_session(&Session {
-                id_hash: secret::hash(&cookie),
-                user_id: user.id.clone(),
-                created_at: now,
-                expires_at: now + Duration::hours(SESSION_TTL_HOURS),
-            })
-            .await?;
-        Ok(cookie)
+    /// Starts a browser session (its rules are in [`crate::sessions`]).
+    pub async fn start_session(&self, user: &User) -> DomainResult<StartedSession> {
+        self.open_session(user).await
     }
 
+    /// The user a session cookie signs in, if the session has not ended.
     pub async fn session_user(&self, cookie: &str) -> DomainResult<Option<User>> {
-        let Some(session) = self.store.session_by_hash(&secret::hash(cookie)).await? else {
-            return Ok(None);
-        };
-        if session.expires_at <= clock::now() {
-            return Ok(None);
-        }
-        Ok(self.store.user_by_id(&session.user_id).await?)
+        self.signed_in_user(cookie).await
     }
 
     pub async fn end_session(&self, cookie: &str) -> DomainResult<()> {
@@ -435,11 +420,12 @@ impl Services {
                 "code_verifier does not match the code challenge".into(),
             ));
         }
+        let expires_at = self.settings.login_token_ttl.map(|ttl| clock::now() + ttl);
         let (_, token) = self
             .issue_user_token(
                 &code.user_id,
                 Some("terraform login".into()),
-                None,
+                expires_at,
                 Some(&code.user_id),
             )
             .await?;

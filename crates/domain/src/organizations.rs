@@ -65,9 +65,7 @@ impl Services {
             .map_err(name_taken)?;
         Ok(OrganizationView {
             organization: org,
-            access: Access {
-                level: Level::Owner,
-            },
+            access: Access::at(Level::Owner),
         })
     }
 

@@ -1,10 +1,18 @@
 //! Users: created by the first start or an administrator, read by themselves and others.
 
-use terrace_storage::model::User;
+use terrace_storage::model::{TokenKind, User};
 use terrace_storage::{clock, ids};
 
 use crate::organizations::name_taken;
 use crate::{validate, Caller, DomainError, DomainResult, Principal, Services};
+
+/// What setting a password ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChange {
+    pub sessions_ended: u64,
+    /// `None`: tokens were kept.
+    pub tokens_revoked: Option<u64>,
+}
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -42,13 +50,34 @@ impl Services {
         Ok(user)
     }
 
-    pub async fn set_password(&self, username: &str, password: &str) -> DomainResult<()> {
+    /// Sets a user's password (administrative). Whoever signed in with the old one is signed
+    /// out: the user's browser sessions end. With `revoke_tokens`, their API tokens (those
+    /// `terraform login` issued included) are revoked too.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+        revoke_tokens: bool,
+    ) -> DomainResult<PasswordChange> {
         validate_password(password)?;
         let user = self.user_by_username(username).await?;
         self.store
             .set_password_hash(&user.id, &terrace_auth::password::hash(password))
             .await?;
-        Ok(())
+        let sessions_ended = self.store.delete_user_sessions(&user.id).await?;
+        let tokens_revoked = if revoke_tokens {
+            Some(
+                self.store
+                    .delete_tokens_of(TokenKind::User, &user.id)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(PasswordChange {
+            sessions_ended,
+            tokens_revoked,
+        })
     }
 
     pub async fn user_by_username(&self, username: &str) -> DomainResult<User> {

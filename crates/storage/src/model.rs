@@ -365,7 +365,10 @@ pub struct Session {
     pub id_hash: String,
     pub user_id: String,
     pub created_at: DateTime<Utc>,
+    /// The latest a session can last (its lifetime when it started).
     pub expires_at: DateTime<Utc>,
+    /// When it last signed its user in (idle timeouts count from here).
+    pub last_seen_at: DateTime<Utc>,
 }
 
 /// One page of a listing: 1-based page number and page size.

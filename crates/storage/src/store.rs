@@ -60,6 +60,8 @@ pub trait TokenStore {
     ) -> StorageResult<Page<Token>>;
     async fn delete_token(&self, id: &str) -> StorageResult<bool>;
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()>;
+    /// Deletes every token of `kind` owned by `owner_id`; returns how many.
+    async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -221,6 +223,10 @@ pub trait LoginStore {
     ) -> StorageResult<()>;
     /// Removes the form and returns its expiry: a form can be submitted once.
     async fn take_login_form(&self, csrf_hash: &str) -> StorageResult<Option<DateTime<Utc>>>;
+    /// Records that the session was used at `at`.
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StorageResult<()>;
+    /// Ends every session of the user; returns how many there were.
+    async fn delete_user_sessions(&self, user_id: &str) -> StorageResult<u64>;
     /// Drops expired codes, sessions and sign-in forms.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()>;
 }

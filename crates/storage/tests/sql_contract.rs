@@ -389,11 +389,13 @@ fn new_oauth_code(user: &User, expires_at: DateTime<Utc>) -> OAuthCode {
 }
 
 fn new_session(user: &User, expires_at: DateTime<Utc>) -> Session {
+    let now = clock::now();
     Session {
         id_hash: ids::random_string(64),
         user_id: user.id.clone(),
-        created_at: clock::now(),
+        created_at: now,
         expires_at,
+        last_seen_at: now,
     }
 }
 
@@ -905,6 +907,37 @@ async fn token_delete_and_touch(store: Arc<dyn Store>) {
     assert_eq!(store.token_by_id(&kept.id).await.unwrap(), Some(kept));
 }
 contract!(token_delete_and_touch);
+
+/// Revoking all of a user's tokens takes only that user's tokens of that kind.
+async fn tokens_revoked_per_owner(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let first = create_token(&*store, TokenKind::User, &alice.id).await;
+    let second = create_token(&*store, TokenKind::User, &alice.id).await;
+    let bobs = create_token(&*store, TokenKind::User, &bob.id).await;
+    let team = create_token(&*store, TokenKind::Team, &alice.id).await;
+
+    assert_eq!(
+        store
+            .delete_tokens_of(TokenKind::User, &alice.id)
+            .await
+            .unwrap(),
+        2
+    );
+    for gone in [&first, &second] {
+        assert_eq!(store.token_by_hash(&gone.secret_hash).await.unwrap(), None);
+    }
+    assert_eq!(store.token_by_id(&bobs.id).await.unwrap(), Some(bobs));
+    assert_eq!(store.token_by_id(&team.id).await.unwrap(), Some(team));
+    assert_eq!(
+        store
+            .delete_tokens_of(TokenKind::User, &alice.id)
+            .await
+            .unwrap(),
+        0
+    );
+}
+contract!(tokens_revoked_per_owner);
 
 // ---------------------------------------------------------------------------------------------
 // Projects
@@ -2056,6 +2089,42 @@ async fn session_lifecycle(store: Arc<dyn Store>) {
 }
 contract!(session_lifecycle);
 
+/// Touching a session records its last use; ending a user's sessions leaves others' alone.
+async fn session_touch_and_end_per_user(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let first = new_session(&alice, clock::now() + TimeDelta::hours(8));
+    let second = new_session(&alice, clock::now() + TimeDelta::hours(8));
+    let bobs = new_session(&bob, clock::now() + TimeDelta::hours(8));
+    for session in [&first, &second, &bobs] {
+        store.create_session(session).await.unwrap();
+    }
+
+    let used = first.created_at + TimeDelta::minutes(3);
+    store.touch_session(&first.id_hash, used).await.unwrap();
+    let touched = store
+        .session_by_hash(&first.id_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.last_seen_at, used);
+    assert_eq!(
+        touched.created_at, first.created_at,
+        "only the last use moves"
+    );
+
+    assert_eq!(store.delete_user_sessions(&alice.id).await.unwrap(), 2);
+    for gone in [&first, &second] {
+        assert_eq!(store.session_by_hash(&gone.id_hash).await.unwrap(), None);
+    }
+    assert_eq!(
+        store.session_by_hash(&bobs.id_hash).await.unwrap(),
+        Some(bobs)
+    );
+    assert_eq!(store.delete_user_sessions(&alice.id).await.unwrap(), 0);
+}
+contract!(session_touch_and_end_per_user);
+
 /// Purging drops codes and sessions that expired before `now` (the given instant, compared as
 /// instants down to the microsecond) and keeps the others.
 async fn purge_removes_only_expired(store: Arc<dyn Store>) {
@@ -2141,6 +2210,7 @@ async fn timestamps_round_trip(store: Arc<dyn Store>) {
 
         let session = Session {
             created_at: at,
+            last_seen_at: at,
             ..new_session(&alice, at)
         };
         store.create_session(&session).await.unwrap();

@@ -314,7 +314,13 @@ async fn authorize(
     };
     let mut response = oauth.redirect(&[("code", &code)]);
     if let Some(session) = new_session {
-        set_cookie(&mut response, &state, SESSION_COOKIE, &session, 12 * 3600);
+        set_cookie(
+            &mut response,
+            &state,
+            SESSION_COOKIE,
+            &session.cookie,
+            session.max_age_seconds(),
+        );
     }
     response
 }

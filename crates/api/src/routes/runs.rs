@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use terrace_auth::policy::{decide, Action, Decision};
+use terrace_auth::policy::RunPermissions;
 use terrace_domain::runs::{NewRun, RunScope, RunVariable, RunView};
 use terrace_storage::model::{RunEvent, RunStatus};
 use utoipa::ToSchema;
@@ -72,6 +72,7 @@ pub struct RunAttributes {
     trigger_reason: String,
     /// The run's variables by key; their values are not shown (they may be secrets).
     variables: Vec<RunVariableKey>,
+    #[schema(value_type = Object)]
     permissions: RunPermissions,
 }
 
@@ -82,18 +83,6 @@ pub struct RunActions {
     is_confirmable: bool,
     is_discardable: bool,
     is_force_cancelable: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub struct RunPermissions {
-    can_apply: bool,
-    can_cancel: bool,
-    can_comment: bool,
-    can_discard: bool,
-    can_force_execute: bool,
-    can_force_cancel: bool,
-    can_override_policy_check: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -113,7 +102,6 @@ pub fn timestamps(
 pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
     let run = &view.run;
     let actions = view.actions();
-    let can = |action| decide(view.access, action) == Decision::Allow;
     let id = &run.id;
     let related = |name: &str| urls.api(&format!("/runs/{id}/{name}"));
     Resource::new(
@@ -153,15 +141,7 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
                 .iter()
                 .map(|v| RunVariableKey { key: v.key.clone() })
                 .collect(),
-            permissions: RunPermissions {
-                can_apply: can(Action::QueueApply),
-                can_cancel: can(Action::QueueApply),
-                can_comment: can(Action::QueueRun),
-                can_discard: can(Action::QueueApply),
-                can_force_execute: can(Action::QueueApply),
-                can_force_cancel: can(Action::QueueApply),
-                can_override_policy_check: false,
-            },
+            permissions: view.permissions(),
         },
     )
     .relationship(

@@ -82,8 +82,9 @@ pub fn resource(user: &User, own: bool, urls: &Urls) -> Resource<UserAttributes>
                 can_change_email: own,
                 can_change_username: own,
                 can_manage_user_tokens: own,
-                can_view_2fa_settings: own,
-                can_view2fa_settings: own,
+                // No two-factor authentication on this server.
+                can_view_2fa_settings: false,
+                can_view2fa_settings: false,
             },
         },
     )

@@ -5,7 +5,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use terrace_auth::policy::{workspace_permissions, WorkspacePermissions};
+use terrace_auth::policy::WorkspacePermissions;
 use terrace_domain::workspaces::{WorkspaceChanges, WorkspaceRef, WorkspaceView};
 use terrace_storage::model::{ExecutionMode, LockHolderKind, TagBinding};
 use terrace_storage::store::WorkspaceFilter;
@@ -109,7 +109,7 @@ pub struct SettingOverwrites {
 pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttributes> {
     let ws = &view.workspace;
     let org = &view.organization.name;
-    let permissions = workspace_permissions(view.access);
+    let permissions = view.permissions();
     let mode = view.execution_mode();
     let locked_by = ws.lock_holder().map(|holder| {
         let kind = match holder.kind {
@@ -130,14 +130,14 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
             updated_at: ws.updated_at,
             latest_change_at: ws.updated_at,
             actions: WorkspaceActions {
-                is_destroyable: permissions.can_destroy,
+                is_destroyable: view.is_destroyable(),
             },
             allow_destroy_plan: ws.allow_destroy_plan,
             assessments_enabled: ws.assessments_enabled,
             auto_apply: ws.auto_apply,
             auto_apply_run_trigger: false,
             auto_destroy_at: ws.auto_destroy_at,
-            can_queue_destroy_plan: permissions.can_queue_destroy && ws.allow_destroy_plan,
+            can_queue_destroy_plan: permissions.can_queue_destroy,
             execution_mode: mode,
             operations: mode != ExecutionMode::Local,
             file_triggers_enabled: ws.file_triggers_enabled,

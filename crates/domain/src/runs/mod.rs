@@ -19,15 +19,15 @@
 //! (or a runner and a user) race, one wins and the other reloads.
 
 pub mod plan_json;
+pub mod rules;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use terrace_auth::policy::{Access, Action};
+use terrace_auth::policy::{run_permissions, Access, Action, RunPermissions};
 use terrace_protocol::JobOutcome;
 use terrace_storage::model::{
-    ConfigurationStatus, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page,
-    PageRequest, PhaseKind, PhaseStatus, Run, RunEvent, RunOperation, RunPhase, RunStatus,
-    Workspace,
+    ConfigurationStatus, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
+    PhaseKind, PhaseStatus, Run, RunEvent, RunOperation, RunPhase, RunStatus, Workspace,
 };
 use terrace_storage::store::RunFilter;
 use terrace_storage::{clock, ids};
@@ -78,39 +78,26 @@ pub struct RunView {
     pub variables: Vec<RunVariable>,
 }
 
-/// The four `actions` flags of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunActions {
-    pub cancelable: bool,
-    pub confirmable: bool,
-    pub discardable: bool,
-    pub force_cancelable: bool,
-}
+pub use rules::RunActions;
 
 impl RunView {
+    /// The `actions` object: what the run's status allows.
     pub fn actions(&self) -> RunActions {
         actions(&self.run, &self.plan, &self.apply)
+    }
+
+    /// The `permissions` object: what the policy lets the caller ask of the run; applying also
+    /// needs a workspace that runs anything (not local execution), as the apply action checks.
+    pub fn permissions(&self) -> RunPermissions {
+        let mut p = run_permissions(self.access);
+        p.can_apply &=
+            crate::workspaces::rules::accepts_runs(&self.workspace, &self.organization).is_ok();
+        p
     }
 }
 
 fn actions(run: &Run, plan: &RunPhase, apply: &RunPhase) -> RunActions {
-    use RunStatus::*;
-    let cancel_requested = plan.cancel_requested || apply.cancel_requested;
-    RunActions {
-        cancelable: !cancel_requested
-            && matches!(
-                run.status,
-                Pending | PlanQueued | Planning | Confirmed | ApplyQueued | Applying
-            ),
-        confirmable: !run.plan_only
-            && (run.has_changes || run.allow_empty_apply)
-            && matches!(run.status, Planned | PlannedAndSaved),
-        discardable: matches!(run.status, Pending | Planned | PlannedAndSaved),
-        force_cancelable: !run.status.is_final()
-            && run
-                .force_cancel_available_at
-                .is_some_and(|at| at <= clock::now()),
-    }
+    rules::actions(run, plan, apply, clock::now())
 }
 
 /// Marks `key` (`planned-at`, ...) in a timestamps map.
@@ -166,12 +153,9 @@ impl Services {
         new: NewRun,
         created_by: Option<String>,
     ) -> DomainResult<Run> {
-        let mode = ws.execution_mode.unwrap_or(org.default_execution_mode);
-        if mode == ExecutionMode::Local {
-            return Err(DomainError::Conflict(format!(
-                "workspace {} uses local execution: Terraform runs on the client and only keeps state here",
-                ws.name
-            )));
+        crate::workspaces::rules::accepts_runs(ws, org)?;
+        if new.is_destroy {
+            crate::workspaces::rules::accepts_destroy_plans(ws)?;
         }
         let cv = match &new.configuration_version_id {
             Some(id) => self.store.configuration_version_by_id(id).await?,
@@ -351,7 +335,7 @@ impl Services {
         let Some(org) = self.store.organization_by_id(&ws.organization_id).await? else {
             return Ok(());
         };
-        if ws.execution_mode.unwrap_or(org.default_execution_mode) == ExecutionMode::Local {
+        if crate::workspaces::rules::accepts_runs(&ws, &org).is_err() {
             return Ok(());
         }
         // The upload URL was the credential: the run is queued for the workspace, by no one.
@@ -474,7 +458,8 @@ impl Services {
 
     /// Confirms a run that waits for it (`POST /runs/:id/actions/apply`).
     pub async fn apply_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
-        let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        let (run, ws, org, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        crate::workspaces::rules::accepts_runs(&ws, &org)?;
         let (plan, apply) = self.phases(&run).await?;
         if !actions(&run, &plan, &apply).confirmable {
             return Err(transition_refused(

@@ -40,21 +40,25 @@ impl LoginStore for SqlStore {
     async fn create_session(&self, session: &Session) -> StorageResult<()> {
         on_pool!(&self.pool, |p| {
             sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
-        )
-        .bind(&session.id_hash)
-        .bind(&session.user_id)
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .execute(p)
-        .await.map(|r| r.rows_affected())
+                "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&session.id_hash)
+            .bind(&session.user_id)
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(session.last_seen_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(())
     }
 
     async fn session_by_hash(&self, id_hash: &str) -> StorageResult<Option<Session>> {
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(
-            "SELECT id_hash, user_id, created_at, expires_at FROM sessions WHERE id_hash = $1"
+            "SELECT id_hash, user_id, created_at, expires_at, last_seen_at FROM sessions \
+             WHERE id_hash = $1"
         )
         .bind(id_hash)
         .fetch_optional(p)
@@ -97,6 +101,28 @@ impl LoginStore for SqlStore {
         .fetch_optional(p)
         .await)?;
         Ok(row.map(|(expires_at,)| expires_at))
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1"
+        )
+        .bind(id_hash)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> StorageResult<u64> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1"
+        )
+        .bind(user_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StorageResult<()> {

@@ -88,6 +88,17 @@ impl TokenStore for SqlStore {
         Ok(done > 0)
     }
 
+    async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM tokens WHERE kind = $1 AND owner_id = $2"
+        )
+        .bind(kind)
+        .bind(owner_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()> {
         on_pool!(&self.pool, |p| sqlx::query(
             "UPDATE tokens SET last_used_at = $2 WHERE id = $1"

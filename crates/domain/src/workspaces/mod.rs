@@ -1,8 +1,11 @@
 //! Workspaces: settings with HCP Terraform's defaults, the execution mode inherited from the
-//! organization unless overridden, locking, and deletion (forced or safe).
+//! organization unless overridden, locking, and deletion (forced or safe). The rules of a
+//! workspace's state are pure functions in [`rules`].
+
+pub mod rules;
 
 use chrono::{DateTime, Utc};
-use terrace_auth::policy::{Access, Action};
+use terrace_auth::policy::{workspace_permissions, Access, Action, WorkspacePermissions};
 use terrace_storage::model::{
     ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
     TagBinding, Workspace,
@@ -34,6 +37,23 @@ impl WorkspaceView {
     /// The agent pool its runs go to, if they go to one.
     pub fn agent_pool_id(&self) -> Option<&str> {
         agent_pool_in_effect(&self.workspace, &self.organization)
+    }
+
+    /// The `permissions` object: what the policy lets the caller do, narrowed by the rules of
+    /// the workspace's settings that the same requests enforce (no runs under local
+    /// execution, no destroy plans without `allow-destroy-plan`).
+    pub fn permissions(&self) -> WorkspacePermissions {
+        let mut p = workspace_permissions(self.access);
+        let runs = rules::accepts_runs(&self.workspace, &self.organization).is_ok();
+        p.can_queue_run &= runs;
+        p.can_queue_apply &= runs;
+        p.can_queue_destroy &= runs && rules::accepts_destroy_plans(&self.workspace).is_ok();
+        p
+    }
+
+    /// `actions.is-destroyable`: a safe-delete would succeed now.
+    pub fn is_destroyable(&self) -> bool {
+        self.permissions().can_destroy && rules::safe_delete(&self.workspace).is_ok()
     }
 }
 
@@ -219,14 +239,15 @@ impl Services {
         self.workspace_view(ws, org, access).await
     }
 
-    /// Deletes a workspace and its state, whatever it manages.
+    /// Deletes a workspace and its state, whatever it manages (owners, and administrators
+    /// where the organization allows it).
     pub async fn delete_workspace(
         &self,
         caller: &Caller,
         workspace: &WorkspaceRef,
     ) -> DomainResult<()> {
         let (ws, _, _) = self
-            .workspace_for(caller, workspace, Action::DeleteWorkspace)
+            .workspace_for(caller, workspace, Action::ForceDeleteWorkspace)
             .await?;
         self.remove_workspace(&ws).await
     }
@@ -240,17 +261,7 @@ impl Services {
         let (ws, _, _) = self
             .workspace_for(caller, workspace, Action::DeleteWorkspace)
             .await?;
-        if ws.lock_kind.is_some() {
-            return Err(DomainError::Conflict(
-                "Workspace is currently locked. Workspace must be unlocked before it can be safely deleted".into(),
-            ));
-        }
-        if ws.resource_count > 0 {
-            return Err(DomainError::Conflict(format!(
-                "workspace cannot be safely deleted because it is still managing {} resources",
-                ws.resource_count
-            )));
-        }
+        rules::safe_delete(&ws)?;
         self.remove_workspace(&ws).await
     }
 
@@ -281,6 +292,9 @@ impl Services {
         let (ws, org, access) = self
             .workspace_id_for(caller, id, Action::LockWorkspace)
             .await?;
+        if let Err(conflict) = rules::lock(&ws) {
+            return Err(self.lock_conflict("lock", conflict).await);
+        }
         let locked = self
             .store
             .lock_workspace(
@@ -293,10 +307,13 @@ impl Services {
             )
             .await?;
         if !locked {
-            let holder = self.describe_holder(ws.lock_holder().as_ref()).await?;
-            return Err(DomainError::Conflict(format!(
-                "Unable to lock workspace. The workspace is already locked by {holder}."
-            )));
+            // Someone took it meanwhile.
+            let ws = self.store.workspace_by_id(&ws.id).await?;
+            let conflict = match ws.as_ref().and_then(Workspace::lock_holder) {
+                Some(holder) => rules::LockConflict::HeldBy(holder),
+                None => rules::LockConflict::NotLocked,
+            };
+            return Err(self.lock_conflict("lock", conflict).await);
         }
         self.reload_view(&ws.id, org, access).await
     }
@@ -307,18 +324,11 @@ impl Services {
             .workspace_id_for(caller, id, Action::UnlockWorkspace)
             .await?;
         let mine = caller.lock_holder();
-        match ws.lock_holder() {
-            None => return Err(not_locked()),
-            Some(holder) if Some(&holder) != mine.as_ref() => {
-                let holder = self.describe_holder(Some(&holder)).await?;
-                return Err(DomainError::Conflict(format!(
-                    "Unable to unlock workspace. The workspace is locked by {holder}."
-                )));
-            }
-            Some(_) => {}
+        if let Err(conflict) = rules::unlock(&ws, mine.as_ref()) {
+            return Err(self.lock_conflict("unlock", conflict).await);
         }
         if !self.store.unlock_workspace(&ws.id, mine.as_ref()).await? {
-            return Err(not_locked());
+            return Err(not_locked("unlock"));
         }
         // Runs waiting for the lock go now.
         self.schedule(&ws.id).await?;
@@ -334,24 +344,41 @@ impl Services {
         let (ws, org, access) = self
             .workspace_id_for(caller, id, Action::ForceUnlockWorkspace)
             .await?;
-        if let Some(
-            holder @ LockHolder {
-                kind: LockHolderKind::Run,
-                ..
-            },
-        ) = ws.lock_holder()
-        {
-            // The run is still working: unlocking would let others write under it.
-            return Err(DomainError::Conflict(format!(
-                "Unable to force-unlock workspace. The workspace is locked by Run {}: cancel or discard the run instead.",
-                holder.id
-            )));
+        if let Err(conflict) = rules::force_unlock(&ws) {
+            return Err(self.lock_conflict("force-unlock", conflict).await);
         }
         if !self.store.unlock_workspace(&ws.id, None).await? {
-            return Err(not_locked());
+            return Err(not_locked("force-unlock"));
         }
         self.schedule(&ws.id).await?;
         self.reload_view(&ws.id, org, access).await
+    }
+
+    /// The 409 for a lock operation the workspace's lock does not allow.
+    async fn lock_conflict(&self, operation: &str, conflict: rules::LockConflict) -> DomainError {
+        let holder = match conflict {
+            // Taken and released again while this lock was attempted.
+            rules::LockConflict::NotLocked if operation == "lock" => {
+                return DomainError::Conflict(
+                    "Unable to lock workspace. Its lock changed hands meanwhile; try again.".into(),
+                )
+            }
+            rules::LockConflict::NotLocked => return not_locked(operation),
+            rules::LockConflict::HeldBy(holder) => holder,
+        };
+        let name = match self.describe_holder(Some(&holder)).await {
+            Ok(name) => name,
+            Err(err) => return err,
+        };
+        DomainError::Conflict(match (operation, holder.kind) {
+            ("lock", _) => {
+                format!("Unable to lock workspace. The workspace is already locked by {name}.")
+            }
+            (_, LockHolderKind::Run) if operation == "force-unlock" => format!(
+                "Unable to force-unlock workspace. The workspace is locked by {name}: cancel or discard the run instead."
+            ),
+            _ => format!("Unable to {operation} workspace. The workspace is locked by {name}."),
+        })
     }
 
     /// "User alice", "Run run-..." — how a lock holder is named in messages.
@@ -540,6 +567,8 @@ impl Services {
     }
 }
 
-fn not_locked() -> DomainError {
-    DomainError::Conflict("Unable to unlock workspace. The workspace is not locked.".into())
+fn not_locked(operation: &str) -> DomainError {
+    DomainError::Conflict(format!(
+        "Unable to {operation} workspace. The workspace is not locked."
+    ))
 }
