@@ -126,6 +126,33 @@ fn phase_stamp(status: PhaseStatus) -> &'static str {
     }
 }
 
+/// A phase of a new run: pending, with nothing done yet.
+pub(crate) fn new_phase(id: String, run_id: &str, kind: PhaseKind) -> RunPhase {
+    RunPhase {
+        id,
+        run_id: run_id.to_string(),
+        kind,
+        status: PhaseStatus::Pending,
+        status_timestamps: JsonText::default(),
+        has_changes: false,
+        resource_additions: 0,
+        resource_changes: 0,
+        resource_destructions: 0,
+        resource_imports: 0,
+        pool_id: None,
+        listener_id: None,
+        claimed_at: None,
+        heartbeat_at: None,
+        cancel_requested: false,
+        force_cancel: false,
+        log_size: 0,
+        log_archived: false,
+        artifacts: JsonText(Vec::new()),
+        error_message: None,
+        queued_at: None,
+    }
+}
+
 impl Services {
     pub async fn create_run(&self, caller: &Caller, new: NewRun) -> DomainResult<RunView> {
         let (ws, org, access) = self
@@ -266,32 +293,9 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let phase = |kind: PhaseKind, prefix: &str| RunPhase {
-            id: ids::new_id(prefix),
-            run_id: run.id.clone(),
-            kind,
-            status: PhaseStatus::Pending,
-            status_timestamps: JsonText::default(),
-            has_changes: false,
-            resource_additions: 0,
-            resource_changes: 0,
-            resource_destructions: 0,
-            resource_imports: 0,
-            pool_id: None,
-            listener_id: None,
-            claimed_at: None,
-            heartbeat_at: None,
-            cancel_requested: false,
-            force_cancel: false,
-            log_size: 0,
-            log_archived: false,
-            artifacts: JsonText(Vec::new()),
-            error_message: None,
-            queued_at: None,
-        };
         let (plan, apply) = (
-            phase(PhaseKind::Plan, ids::PLAN),
-            phase(PhaseKind::Apply, ids::APPLY),
+            new_phase(ids::new_id(ids::PLAN), &run.id, PhaseKind::Plan),
+            new_phase(ids::new_id(ids::APPLY), &run.id, PhaseKind::Apply),
         );
         let event = event(&run.id, "created", None, created_by);
         self.store.create_run(&run, &plan, &apply, &event).await?;

@@ -35,7 +35,7 @@ pub fn actions(run: &Run, plan: &RunPhase, apply: &RunPhase, now: DateTime<Utc>)
 mod tests {
     use super::*;
     use chrono::Duration;
-    use terrace_storage::model::{JsonText, PhaseKind, PhaseStatus};
+    use terrace_storage::model::{JsonText, PhaseKind};
 
     fn run(status: RunStatus) -> Run {
         let now = Utc::now();
@@ -71,29 +71,7 @@ mod tests {
     }
 
     fn phase(kind: PhaseKind) -> RunPhase {
-        RunPhase {
-            id: "plan-1".into(),
-            run_id: "run-1".into(),
-            kind,
-            status: PhaseStatus::Pending,
-            status_timestamps: JsonText::default(),
-            has_changes: false,
-            resource_additions: 0,
-            resource_changes: 0,
-            resource_destructions: 0,
-            resource_imports: 0,
-            pool_id: None,
-            listener_id: None,
-            claimed_at: None,
-            heartbeat_at: None,
-            cancel_requested: false,
-            force_cancel: false,
-            log_size: 0,
-            log_archived: false,
-            artifacts: JsonText(Vec::new()),
-            error_message: None,
-            queued_at: None,
-        }
+        crate::runs::new_phase("plan-1".into(), "run-1", kind)
     }
 
     fn of(run: &Run) -> RunActions {

@@ -100,6 +100,49 @@ pub struct WorkspaceChanges {
     pub tags: Option<Vec<TagBinding>>,
 }
 
+/// A workspace as it is created, with the defaults HCP Terraform gives a new one.
+pub(crate) fn new_workspace(
+    id: String,
+    organization_id: &str,
+    project_id: String,
+    name: String,
+    now: DateTime<Utc>,
+) -> Workspace {
+    Workspace {
+        id,
+        organization_id: organization_id.to_string(),
+        project_id,
+        name,
+        description: String::new(),
+        execution_mode: None,
+        agent_pool_id: None,
+        auto_apply: false,
+        allow_destroy_plan: true,
+        file_triggers_enabled: true,
+        global_remote_state: false,
+        queue_all_runs: false,
+        speculative_enabled: true,
+        structured_run_output_enabled: true,
+        assessments_enabled: false,
+        source_name: None,
+        source_url: None,
+        terraform_version: "latest".into(),
+        trigger_prefixes: JsonText(Vec::new()),
+        trigger_patterns: JsonText(Vec::new()),
+        working_directory: String::new(),
+        auto_destroy_at: None,
+        lock_kind: None,
+        lock_holder_id: None,
+        lock_reason: None,
+        locked_at: None,
+        current_state_version_id: None,
+        current_run_id: None,
+        resource_count: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 impl Services {
     pub async fn create_workspace(
         &self,
@@ -117,40 +160,13 @@ impl Services {
         let project = self.store.default_project(&org.id).await?.ok_or_else(|| {
             DomainError::Conflict(format!("organization {} has no default project", org.name))
         })?;
-        let now = clock::now();
-        let mut ws = Workspace {
-            id: ids::new_id(ids::WORKSPACE),
-            organization_id: org.id.clone(),
-            project_id: project.id,
+        let mut ws = new_workspace(
+            ids::new_id(ids::WORKSPACE),
+            &org.id,
+            project.id,
             name,
-            description: String::new(),
-            execution_mode: None,
-            agent_pool_id: None,
-            auto_apply: false,
-            allow_destroy_plan: true,
-            file_triggers_enabled: true,
-            global_remote_state: false,
-            queue_all_runs: false,
-            speculative_enabled: true,
-            structured_run_output_enabled: true,
-            assessments_enabled: false,
-            source_name: None,
-            source_url: None,
-            terraform_version: "latest".into(),
-            trigger_prefixes: JsonText(Vec::new()),
-            trigger_patterns: JsonText(Vec::new()),
-            working_directory: String::new(),
-            auto_destroy_at: None,
-            lock_kind: None,
-            lock_holder_id: None,
-            lock_reason: None,
-            locked_at: None,
-            current_state_version_id: None,
-            current_run_id: None,
-            resource_count: 0,
-            created_at: now,
-            updated_at: now,
-        };
+            clock::now(),
+        );
         let tags = self
             .apply_workspace_changes(&org, &mut ws, changes)
             .await?

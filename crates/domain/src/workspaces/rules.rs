@@ -89,7 +89,6 @@ pub fn safe_delete(ws: &Workspace) -> Result<(), DomainError> {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use terrace_storage::model::JsonText;
 
     fn org(mode: ExecutionMode) -> Organization {
         Organization {
@@ -110,39 +109,13 @@ mod tests {
     }
 
     fn workspace() -> Workspace {
-        Workspace {
-            id: "ws-1".into(),
-            organization_id: "org-1".into(),
-            project_id: "prj-1".into(),
-            name: "app".into(),
-            description: String::new(),
-            execution_mode: None,
-            agent_pool_id: None,
-            auto_apply: false,
-            allow_destroy_plan: true,
-            file_triggers_enabled: true,
-            global_remote_state: false,
-            queue_all_runs: false,
-            speculative_enabled: true,
-            structured_run_output_enabled: true,
-            assessments_enabled: false,
-            source_name: None,
-            source_url: None,
-            terraform_version: "latest".into(),
-            trigger_prefixes: JsonText(Vec::new()),
-            trigger_patterns: JsonText(Vec::new()),
-            working_directory: String::new(),
-            auto_destroy_at: None,
-            lock_kind: None,
-            lock_holder_id: None,
-            lock_reason: None,
-            locked_at: None,
-            current_state_version_id: None,
-            current_run_id: None,
-            resource_count: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        crate::workspaces::new_workspace(
+            "ws-1".into(),
+            "org-1",
+            "prj-1".into(),
+            "app".into(),
+            Utc::now(),
+        )
     }
 
     fn held(ws: &mut Workspace, kind: LockHolderKind, id: &str) -> LockHolder {
