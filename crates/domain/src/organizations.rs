@@ -1,6 +1,7 @@
 //! Organizations: any user may create one and owns it; owners change and delete it; every
 //! member reads it. Organizations are fully isolated from each other.
 
+use chrono::{DateTime, Utc};
 use terrace_auth::policy::{Access, Action, Level};
 use terrace_storage::model::{ExecutionMode, Organization, Page, PageRequest, Project, Team};
 use terrace_storage::{clock, ids, StorageError};
@@ -45,6 +46,30 @@ pub struct Entitlements {
     pub sentinel: bool,
     pub cost_estimation: bool,
     pub audit_logging: bool,
+}
+
+/// An organization as it is created, with the defaults HCP Terraform gives a new one.
+pub(crate) fn organization_with_defaults(
+    id: String,
+    name: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Organization {
+    Organization {
+        id,
+        name: name.to_string(),
+        email: email.to_string(),
+        default_execution_mode: ExecutionMode::Remote,
+        session_timeout: None,
+        session_remember: None,
+        collaborator_auth_policy: "password".into(),
+        cost_estimation_enabled: false,
+        assessments_enforced: false,
+        allow_force_delete_workspaces: false,
+        default_agent_pool_id: None,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 impl Services {
@@ -97,22 +122,8 @@ impl Services {
     ) -> DomainResult<Organization> {
         validate::organization_name(name)?;
         validate::email(email)?;
-        let now = clock::now();
-        let mut org = Organization {
-            id: ids::new_id(ids::ORGANIZATION),
-            name: name.to_string(),
-            email: email.to_string(),
-            default_execution_mode: ExecutionMode::Remote,
-            session_timeout: None,
-            session_remember: None,
-            collaborator_auth_policy: "password".into(),
-            cost_estimation_enabled: false,
-            assessments_enforced: false,
-            allow_force_delete_workspaces: false,
-            default_agent_pool_id: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut org =
+            organization_with_defaults(ids::new_id(ids::ORGANIZATION), name, email, clock::now());
         apply_changes(&mut org, changes)?;
         if let Some(pool_id) = &org.default_agent_pool_id {
             // A new organization has no pools yet.

@@ -146,25 +146,17 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use terrace_storage::model::ExecutionMode;
 
     fn org(timeout: Option<i64>, remember: Option<i64>) -> Organization {
-        let now = Utc::now();
-        Organization {
-            id: "org-1".into(),
-            name: "acme".into(),
-            email: "ops@acme.example".into(),
-            default_execution_mode: ExecutionMode::Remote,
-            session_timeout: timeout,
-            session_remember: remember,
-            collaborator_auth_policy: "password".into(),
-            cost_estimation_enabled: false,
-            assessments_enforced: false,
-            allow_force_delete_workspaces: false,
-            default_agent_pool_id: None,
-            created_at: now,
-            updated_at: now,
-        }
+        let mut org = crate::organizations::organization_with_defaults(
+            "org-1".into(),
+            "acme",
+            "ops@acme.example",
+            Utc::now(),
+        );
+        org.session_timeout = timeout;
+        org.session_remember = remember;
+        org
     }
 
     fn session(started: DateTime<Utc>, limits: &SessionLimits) -> Session {

@@ -101,7 +101,7 @@ pub struct WorkspaceChanges {
 }
 
 /// A workspace as it is created, with the defaults HCP Terraform gives a new one.
-pub(crate) fn new_workspace(
+pub(crate) fn workspace_with_defaults(
     id: String,
     organization_id: &str,
     project_id: String,
@@ -160,7 +160,7 @@ impl Services {
         let project = self.store.default_project(&org.id).await?.ok_or_else(|| {
             DomainError::Conflict(format!("organization {} has no default project", org.name))
         })?;
-        let mut ws = new_workspace(
+        let mut ws = workspace_with_defaults(
             ids::new_id(ids::WORKSPACE),
             &org.id,
             project.id,

@@ -91,25 +91,18 @@ mod tests {
     use chrono::Utc;
 
     fn org(mode: ExecutionMode) -> Organization {
-        Organization {
-            id: "org-1".into(),
-            name: "acme".into(),
-            email: "ops@acme.example".into(),
-            default_execution_mode: mode,
-            session_timeout: None,
-            session_remember: None,
-            collaborator_auth_policy: "password".into(),
-            cost_estimation_enabled: false,
-            assessments_enforced: false,
-            allow_force_delete_workspaces: false,
-            default_agent_pool_id: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        let mut org = crate::organizations::organization_with_defaults(
+            "org-1".into(),
+            "acme",
+            "ops@acme.example",
+            Utc::now(),
+        );
+        org.default_execution_mode = mode;
+        org
     }
 
     fn workspace() -> Workspace {
-        crate::workspaces::new_workspace(
+        crate::workspaces::workspace_with_defaults(
             "ws-1".into(),
             "org-1",
             "prj-1".into(),
