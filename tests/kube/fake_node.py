@@ -183,9 +183,13 @@ class PodRun:
     def waiting(self, reason, message):
         self.status("Pending", {"waiting": {"reason": reason, "message": message}})
 
+    def image_env(self):
+        """What the fake "image" sets: the node's PATH and HOME, which no volume maps."""
+        return {"PATH": args.path, "HOME": args.home, "HOSTNAME": self.name}
+
     def resolve_env(self, container):
         """The container's environment, secrets read through the API (None: not yet)."""
-        env = {"PATH": args.path, "HOME": args.home, "HOSTNAME": self.name}
+        env = self.image_env()
         secrets = {}
         for var in container.get("env") or []:
             if "value" in var:
@@ -293,7 +297,10 @@ class PodRun:
             return
         uid, gid, fs_group = ident
         self.make_volumes(fs_group)
-        env = {k: self.mounted(container, v) for k, v in env.items()}
+        # The pod's own variables may name paths in its volumes; the "image" PATH and HOME are
+        # the node's and stay as they are (the binary under test may well live under /tmp).
+        image = self.image_env()
+        env = {k: v if image.get(k) == v else self.mounted(container, v) for k, v in env.items()}
         user = {}
         if os.geteuid() == 0:
             if uid is not None:

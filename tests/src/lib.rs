@@ -7,6 +7,7 @@
 //! it the harness runs `cargo build --bin terrace` itself).
 
 mod api;
+pub mod ledger;
 pub mod runs;
 mod server;
 mod terraform;

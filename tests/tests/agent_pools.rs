@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use terrace_tests::ledger::Ledger;
 use terrace_tests::runs::{
     create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
 };
@@ -681,50 +682,6 @@ both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
         .count();
     assert!(busy >= 2, "one listener did all the work:\n{text}");
 });
-
-/// An HTTP endpoint on loopback that records the bodies POSTed to it, one entry each.
-struct Ledger {
-    url: String,
-    entries: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Ledger {
-    fn start() -> Ledger {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let entries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let recorded = entries.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream);
-                let mut length = 0;
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                    line.clear();
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_ok() {
-                    recorded
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&body).into_owned());
-                }
-                let _ = reader.get_mut().write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                );
-            }
-        });
-        Ledger { url, entries }
-    }
-
-    fn entries(&self) -> Vec<String> {
-        self.entries.lock().unwrap().clone()
-    }
-}
 
 /// The gzip'd tarball's bytes, unpacked (enough to search for a marker).
 fn gunzip(bytes: &[u8]) -> String {

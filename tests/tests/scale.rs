@@ -6,21 +6,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use terrace_tests::ledger::Ledger;
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
 use terrace_tests::{Db, Server};
 
 const WORKSPACES: usize = 5;
 const RUNS_PER_WORKSPACE: usize = 3;
 
-/// Each apply appends "RUN_ID JOB_DIR" to `ledger`: the job directory lies in the data
-/// directory of the replica whose listener ran it.
-fn configuration(ledger: &str) -> String {
+/// Each apply reports "RUN_ID JOB_DIR" to the ledger at `url` (over the network: a run may
+/// write nothing outside its job); the job directory lies in the work directory of the
+/// replica whose listener ran it.
+fn configuration(url: &str) -> String {
     format!(
         r#"
 resource "terraform_data" "marker" {{
   triggers_replace = timestamp()
   provisioner "local-exec" {{
-    command = "echo \"$TFC_RUN_ID $PWD\" >> {ledger}"
+    command = "curl -sf --data-binary \"$TFC_RUN_ID $PWD\" {url}"
   }}
 }}
 "#
@@ -37,23 +39,23 @@ fn stamp(run: &Value, name: &str) -> String {
 #[test]
 fn two_replicas_on_one_database_execute_every_run_exactly_once() {
     let prefix = format!("scale-{}", std::process::id());
+    let work_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let first = Server::builder(Db::Postgres)
         .s3_storage(&prefix)
-        .arg("--listener-capacity")
-        .arg("2")
+        .args(&["--listener-capacity", "2", "--work-dir"])
+        .arg(work_dirs[0].path().to_str().unwrap())
         .start();
     let second = Server::builder(Db::Postgres)
         .database_url(first.database_url.as_deref().unwrap())
         .s3_storage(&prefix)
-        .arg("--listener-capacity")
-        .arg("2")
+        .args(&["--listener-capacity", "2", "--work-dir"])
+        .arg(work_dirs[1].path().to_str().unwrap())
         .start();
     let token = first.admin_token();
     let (api_one, api_two) = (first.api(&token), second.api(&token));
 
-    let ledger_dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_dir.path().join("executions.log");
-    let files = configuration(&ledger.display().to_string());
+    let ledger = Ledger::start();
+    let files = configuration(&ledger.url);
 
     // Workspaces and configurations through one replica, runs through both.
     let mut queued: Vec<(String, String)> = Vec::new();
@@ -85,7 +87,7 @@ fn two_replicas_on_one_database_execute_every_run_exactly_once() {
     }
 
     // Exactly once: one ledger line per run, none for anything else.
-    let text = std::fs::read_to_string(&ledger).expect("applies wrote the ledger");
+    let text = ledger.entries().join("\n");
     let mut executions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for line in text.lines() {
         let (run, dir) = line.split_once(' ').expect("RUN_ID DIR");
@@ -106,10 +108,10 @@ fn two_replicas_on_one_database_execute_every_run_exactly_once() {
         .values()
         .flatten()
         .map(|dir| {
-            [&first, &second]
+            work_dirs
                 .iter()
-                .position(|s| dir.starts_with(&s.data_dir.display().to_string()))
-                .unwrap_or_else(|| panic!("{dir} is in neither replica's data directory"))
+                .position(|w| dir.starts_with(&w.path().display().to_string()))
+                .unwrap_or_else(|| panic!("{dir} is in neither replica's work directory"))
         })
         .collect();
     assert_eq!(replicas.len(), 2, "one replica did all the work:\n{text}");
