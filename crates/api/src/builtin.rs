@@ -108,6 +108,17 @@ async fn run(
     connection.send_replace(Connection::Stopped(reason));
 }
 
+/// What is wrong with the built-in listener, for waiting runs' logs (`None`: nothing known).
+pub fn problem(connection: &Connection) -> Option<String> {
+    match connection {
+        Connection::Connected | Connection::Connecting => None,
+        Connection::Failing(error) => Some(format!(
+            "the built-in listener cannot reach this server: {error}"
+        )),
+        Connection::Stopped(error) => Some(format!("the built-in listener stopped: {error}")),
+    }
+}
+
 /// The banner's line about where runs execute, once the listener has tried to connect.
 pub fn describe(connection: &Connection, listener: &BuiltinListener) -> String {
     match connection {

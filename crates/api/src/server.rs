@@ -36,6 +36,8 @@ const ADMIN_PASSWORD_FILE: &str = "admin-password";
 const MAX_HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// How often this replica looks for jobs whose listener stopped heartbeating.
 const REAP_INTERVAL: Duration = Duration::from_secs(15);
+/// How often this replica looks for plans that no listener can take.
+const EXPLAIN_INTERVAL: Duration = Duration::from_secs(3);
 /// How long the banner waits for the built-in listener's first attempt to connect.
 const BANNER_WAIT: Duration = Duration::from_secs(15);
 
@@ -165,6 +167,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
+    tokio::spawn(explain_waiting_jobs(services.clone(), health.clone()));
 
     let isolation = Isolation {
         support: &support,
@@ -457,6 +460,19 @@ async fn reap_stale_jobs(services: Services) {
             Ok(0) => {}
             Ok(reaped) => tracing::warn!(reaped, "jobs of silent listeners failed"),
             Err(err) => tracing::warn!(error = %err, "could not look for stale jobs"),
+        }
+    }
+}
+
+/// Says in the logs of plans nobody can take why they wait (with what is wrong with the
+/// built-in listener, which only this replica knows).
+async fn explain_waiting_jobs(services: Services, health: Option<builtin::Health>) {
+    let mut tick = tokio::time::interval(EXPLAIN_INTERVAL);
+    loop {
+        tick.tick().await;
+        let problem = health.as_ref().and_then(|h| builtin::problem(&h.borrow()));
+        if let Err(err) = services.explain_waiting_jobs(problem.as_deref()).await {
+            tracing::warn!(error = %err, "could not look for waiting jobs");
         }
     }
 }

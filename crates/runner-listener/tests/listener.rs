@@ -33,6 +33,7 @@ fn spec(job_id: &str) -> JobSpec {
         var_files: vec![],
         env: vec![],
         has_state: false,
+        log_offset: 0,
     }
 }
 

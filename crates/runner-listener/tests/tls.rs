@@ -44,6 +44,7 @@ async fn a_private_ca_is_trusted_only_when_given() {
         var_files: vec![],
         env: vec![],
         has_state: false,
+        log_offset: 0,
     };
     fake.jobs.insert("token".into(), job(spec));
     let shared = std::sync::Arc::new(std::sync::Mutex::new(fake));
