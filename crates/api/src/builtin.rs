@@ -19,9 +19,8 @@ pub type Health = watch::Receiver<Connection>;
 
 /// Where the built-in listener reaches this server, and the certificates it trusts there:
 /// always the loopback side of the listen address (the external URL may not lead back here
-/// from inside, e.g. behind a load balancer), verified against the certificate the server
-/// serves: the local CA, or exactly the certificates of `--tls-cert` (`served`), whoever
-/// issued them.
+/// from inside, e.g. behind a load balancer), verified against what the server serves
+/// (`trusted`): the local CA, or exactly the certificates of `--tls-cert`, whoever issued them.
 pub fn internal_endpoint(
     tls: &TlsMode,
     address: SocketAddr,
