@@ -35,6 +35,8 @@ pub struct ServerBuilder {
     env: Vec<(String, String)>,
     config: Option<String>,
     database_url: Option<String>,
+    ca_bundle: Option<PathBuf>,
+    unready: bool,
 }
 
 /// The binary under test: `TERRACE_BIN`, or the workspace's debug build (built once per
@@ -112,6 +114,8 @@ impl Server {
             env: Vec::new(),
             config: None,
             database_url: None,
+            ca_bundle: None,
+            unready: false,
         }
     }
 
@@ -292,6 +296,19 @@ impl ServerBuilder {
             .env("AWS_REGION", &env("TERRACE_TEST_S3_REGION"))
     }
 
+    /// The CAs clients trust (with `--tls-cert`; the local CA's bundle otherwise).
+    pub fn ca_bundle(mut self, path: &Path) -> Self {
+        self.ca_bundle = Some(path.to_path_buf());
+        self
+    }
+
+    /// Returns once the banner is out, without waiting for `/readyz` (for servers that
+    /// are not meant to become ready).
+    pub fn unready(mut self) -> Self {
+        self.unready = true;
+        self
+    }
+
     /// TOML for the configuration file.
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_string());
@@ -343,7 +360,10 @@ impl ServerBuilder {
         let server = Server {
             child: Some(child),
             hostname,
-            ca_bundle: data_dir.join("tls/ca-bundle.pem"),
+            ca_bundle: self
+                .ca_bundle
+                .clone()
+                .unwrap_or_else(|| data_dir.join("tls/ca-bundle.pem")),
             data_dir,
             database_url,
             stdout,
@@ -351,7 +371,9 @@ impl ServerBuilder {
             url,
             _dir: dir,
         };
-        server.wait_ready();
+        if !self.unready {
+            server.wait_ready();
+        }
         server
     }
 }

@@ -557,6 +557,17 @@ both_databases!(runs_execute_on_the_pools_listeners, |db: Db| {
     std::thread::sleep(Duration::from_secs(5));
     let waiting = api.get(&format!("runs/{run}")).ok();
     assert_eq!(waiting.attr("status"), "plan_queued", "{}", waiting.text);
+    // Its plan log, which the CLI prints while it waits, says why.
+    let why = "Waiting: no agent of the agent pool \"nas\" is connected";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !phase_log(&api, &run, "plan").contains(why) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            phase_log(&api, &run, "plan")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     wait_for_agents(
         &bob,
         &bobs_pool,
@@ -567,6 +578,11 @@ both_databases!(runs_execute_on_the_pools_listeners, |db: Db| {
     // The pool's own listener plans and applies it.
     let mut nas = ListenerProcess::start(&server, &secret, "nas-1");
     wait_for_run(&api, &run, &["planned"], Duration::from_secs(120));
+    // The runner's log continues behind that line.
+    let plan_log = phase_log(&api, &run, "plan");
+    assert!(plan_log.starts_with(why), "{plan_log}");
+    assert_eq!(plan_log.matches(why).count(), 1, "{plan_log}");
+    assert!(plan_log.contains("1 to add"), "{plan_log}");
     api.post(&format!("runs/{run}/actions/apply"), &json!({}))
         .expect(202);
     wait_for_run(&api, &run, &["applied"], Duration::from_secs(120));

@@ -47,6 +47,8 @@ pub struct AppState {
     pub limits: RateLimits,
     /// How long a request body may send nothing.
     pub body_timeout: Duration,
+    /// The built-in runner listener's health (`None`: runs execute elsewhere).
+    pub builtin_listener: Option<crate::builtin::Health>,
 }
 
 #[derive(OpenApi)]

@@ -3,9 +3,8 @@
 //! stop. On SIGINT/SIGTERM the listener stops first (its runs are interrupted and report
 //! how they ended), then the HTTP server drains.
 
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +14,14 @@ use hyper_util::server::conn::auto::Builder as HttpBuilder;
 use terrace_domain::bootstrap::{Bootstrapped, ADMIN_USERNAME, DEFAULT_ORGANIZATION};
 use terrace_domain::{Services, Settings};
 use terrace_runner_listener::confine::{self, Support, Unconfined};
+use terrace_runner_listener::listener::Connection;
 use terrace_storage::blob::{BlobStore, Keyring};
 use terrace_storage::sql::{redact_url, Backend};
 use terrace_storage::SqlStore;
 use tokio::sync::watch;
 
 use crate::app::{self, AppState};
+use crate::builtin;
 use crate::config::{BuiltinListener, Limits, ServerConfig, TlsMode};
 use crate::limits::conn::ConnectionLimits;
 use crate::limits::{LocalRateLimiter, RateLimits};
@@ -35,6 +36,10 @@ const ADMIN_PASSWORD_FILE: &str = "admin-password";
 const MAX_HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 /// How often this replica looks for jobs whose listener stopped heartbeating.
 const REAP_INTERVAL: Duration = Duration::from_secs(15);
+/// How often this replica looks for plans that no listener can take.
+const EXPLAIN_INTERVAL: Duration = Duration::from_secs(3);
+/// How long the banner waits for the built-in listener's first attempt to connect.
+const BANNER_WAIT: Duration = Duration::from_secs(15);
 
 pub async fn serve(config: ServerConfig) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -93,32 +98,26 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         None => url::Url::parse(&format!("{scheme}://localhost:{}", address.port()))?,
     };
     let urls = Urls::new(&external);
-    let state = AppState {
-        services: services.clone(),
-        urls: urls.clone(),
-        pages: Arc::new(Pages::new()),
-        limits: RateLimits::new(&config.limits, Arc::new(LocalRateLimiter::new())),
-        body_timeout: config.limits.body_timeout,
-    };
-    let router = app::router(state);
-    tokio::spawn(purge_expired_logins(services.clone()));
-    tokio::spawn(reap_stale_jobs(services.clone()));
 
-    let (cert_and_key, local_ca) = match &config.tls {
-        TlsMode::Off => (None, None),
-        TlsMode::Files { cert, key } => (
-            Some((
-                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
-                std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
-            )),
-            None,
-        ),
+    let (cert_and_key, local_ca, trusted) = match &config.tls {
+        TlsMode::Off => (None, None, None),
+        TlsMode::Files { cert, key } => {
+            let cert_pem =
+                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let served = tls::served_certificates(data_dir, &cert_pem)
+                .with_context(|| format!("reading {}", cert.display()))?;
+            let key_pem =
+                std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            (Some((cert_pem, key_pem)), None, Some(served))
+        }
         TlsMode::LocalCa => {
             let names = hostnames(address, external.host_str());
             let (cert, ca) = tls::issue_from_local_ca(data_dir, &names)?;
+            let ca_file = ca.ca_file.clone();
             (
                 Some((cert.cert_pem.into_bytes(), cert.key_pem.into_bytes())),
                 Some(ca),
+                Some(ca_file),
             )
         }
     };
@@ -133,18 +132,22 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         Some(builtin) => unconfined_policy(&services, builtin, &support).await?,
         None => Unconfined::Refuse,
     };
-    let listener_task = config.listener.clone().map(|builtin| {
-        let (url, ca_file) = internal_endpoint(&config.tls, address, &external, local_ca.as_ref());
-        tokio::spawn(run_builtin_listener(
-            services.clone(),
-            builtin,
-            unconfined.clone(),
-            config.configuration_limits,
-            url,
-            ca_file,
-            stopped(stopping.clone()),
-        ))
-    });
+    let (listener_task, health) = match config.listener.clone() {
+        Some(listener) => {
+            let (server_url, ca_file) = builtin::internal_endpoint(&config.tls, address, trusted);
+            let builtin = builtin::Builtin {
+                services: services.clone(),
+                config: listener,
+                unconfined: unconfined.clone(),
+                configuration_limits: config.configuration_limits,
+                server_url,
+                ca_file,
+            };
+            let (task, health) = builtin::spawn(builtin, stopped(stopping.clone()));
+            (Some(task), Some(health))
+        }
+        None => (None, None),
+    };
     // The HTTP server outlives the listener, so interrupted runs can report to it.
     let drained = async move {
         stopped(stopping).await;
@@ -153,17 +156,47 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         }
     };
 
+    let state = AppState {
+        services: services.clone(),
+        urls: urls.clone(),
+        pages: Arc::new(Pages::new()),
+        limits: RateLimits::new(&config.limits, Arc::new(LocalRateLimiter::new())),
+        body_timeout: config.limits.body_timeout,
+        builtin_listener: health.clone(),
+    };
+    let router = app::router(state);
+    tokio::spawn(purge_expired_logins(services.clone()));
+    tokio::spawn(reap_stale_jobs(services.clone()));
+    tokio::spawn(explain_waiting_jobs(services.clone(), health.clone()));
+
     let isolation = Isolation {
         support: &support,
         unconfined: &unconfined,
     };
-    print_banner(
-        &config,
-        &urls,
-        local_ca.as_ref(),
-        bootstrapped.as_ref(),
-        &isolation,
-    );
+    let banner = Banner {
+        config: config.clone(),
+        urls: urls.clone(),
+        local_ca: local_ca.clone(),
+        bootstrapped: bootstrapped.clone(),
+        isolation: config
+            .listener
+            .as_ref()
+            .map(|listener| isolation.describe(listener)),
+    };
+    // Once the built-in listener has tried to connect: the banner must not promise runs it
+    // cannot take.
+    tokio::spawn(async move {
+        let runs = match health {
+            Some(mut health) => {
+                let tried = health.wait_for(|c| *c != Connection::Connecting);
+                let _ = tokio::time::timeout(BANNER_WAIT, tried).await;
+                let connection = health.borrow().clone();
+                Some(connection)
+            }
+            None => None,
+        };
+        banner.print(runs.as_ref());
+    });
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -331,71 +364,81 @@ impl Isolation<'_> {
     }
 }
 
-fn print_banner(
-    config: &ServerConfig,
-    urls: &Urls,
-    local_ca: Option<&LocalCa>,
-    bootstrapped: Option<&Bootstrapped>,
-    isolation: &Isolation<'_>,
-) {
-    let host = urls.hostname();
-    let mut out = String::new();
-    out.push_str(&format!(
-        "Terrace {} is listening on {}\n",
-        env!("CARGO_PKG_VERSION"),
-        urls.base()
-    ));
-    out.push_str(&format!(
-        "  database  {}\n",
-        redact_url(&config.database.database_url)
-    ));
-    out.push_str(&format!("  blobs     {}\n", config.storage_url));
-    match &config.listener {
-        Some(listener) => {
+/// The startup banner: where the server is, how to point terraform at it, and whether runs
+/// execute here.
+struct Banner {
+    config: ServerConfig,
+    urls: Urls,
+    local_ca: Option<LocalCa>,
+    bootstrapped: Option<Bootstrapped>,
+    /// How runs executed here are confined (with the built-in listener).
+    isolation: Option<String>,
+}
+
+impl Banner {
+    /// `listener`: the built-in listener's connection, if there is one.
+    fn print(&self, listener: Option<&Connection>) {
+        let (config, urls) = (&self.config, &self.urls);
+        let host = urls.hostname();
+        let mut out = String::new();
+        out.push_str(&format!(
+            "Terrace {} is listening on {}\n",
+            env!("CARGO_PKG_VERSION"),
+            urls.base()
+        ));
+        out.push_str(&format!(
+            "  database  {}\n",
+            redact_url(&config.database.database_url)
+        ));
+        out.push_str(&format!("  blobs     {}\n", config.storage_url));
+        match (&config.listener, listener) {
+            (Some(builtin), Some(connection)) => {
+                out.push_str(&format!(
+                    "  runs      {}\n",
+                    builtin::describe(connection, builtin)
+                ));
+                if let Some(isolation) = &self.isolation {
+                    out.push_str(&format!("  isolation {isolation}\n"));
+                }
+            }
+            _ => out.push_str("  runs      executed by `terrace listener`s (--no-listener)\n"),
+        }
+        out.push_str(&format!("  API docs  {}/swagger-ui/\n", urls.base()));
+        if let Some(ca) = &self.local_ca {
+            out.push_str(&format!("  CA certificate: {}\n", absolute(&ca.ca_file)));
+        }
+        if let Some(first) = &self.bootstrapped {
+            match &first.generated_password {
+                Some(_) => out.push_str(&format!(
+                    "\nFirst start: created user \"{ADMIN_USERNAME}\" with the password in {} \
+                     (readable by this user only; delete it once you have changed the password)\n",
+                    absolute(&config.database.data_dir.join(ADMIN_PASSWORD_FILE))
+                )),
+                None => out.push_str(&format!(
+                    "\nFirst start: created user \"{ADMIN_USERNAME}\" with the password from TERRACE_ADMIN_PASSWORD\n"
+                )),
+            }
             out.push_str(&format!(
-                "  runs      executed here, {} at a time, with {}\n",
-                listener.capacity,
-                listener.terraform_bin.display()
+                "and the organization \"{DEFAULT_ORGANIZATION}\".\n"
             ));
-            out.push_str(&format!("  isolation {}\n", isolation.describe(listener)));
         }
-        None => out.push_str("  runs      executed by `terrace listener`s (--no-listener)\n"),
-    }
-    out.push_str(&format!("  API docs  {}/swagger-ui/\n", urls.base()));
-    if let Some(ca) = local_ca {
-        out.push_str(&format!("  CA certificate: {}\n", absolute(&ca.ca_file)));
-    }
-    if let Some(first) = bootstrapped {
-        match &first.generated_password {
-            Some(_) => out.push_str(&format!(
-                "\nFirst start: created user \"{ADMIN_USERNAME}\" with the password in {} \
-                 (readable by this user only; delete it once you have changed the password)\n",
-                absolute(&config.database.data_dir.join(ADMIN_PASSWORD_FILE))
-            )),
-            None => out.push_str(&format!(
-                "\nFirst start: created user \"{ADMIN_USERNAME}\" with the password from TERRACE_ADMIN_PASSWORD\n"
-            )),
+        out.push_str("\nPoint terraform at it:\n");
+        if let Some(ca) = &self.local_ca {
+            out.push_str(&format!(
+                "  export SSL_CERT_FILE={}\n",
+                absolute(&ca.bundle_file)
+            ));
         }
         out.push_str(&format!(
-            "and the organization \"{DEFAULT_ORGANIZATION}\".\n"
+            "  terraform login {host}\n\nand in your configuration:\n"
         ));
-    }
-    out.push_str("\nPoint terraform at it:\n");
-    if let Some(ca) = local_ca {
         out.push_str(&format!(
-            "  export SSL_CERT_FILE={}\n",
-            absolute(&ca.bundle_file)
+            "  terraform {{\n    cloud {{\n      hostname     = \"{host}\"\n      organization = \"{DEFAULT_ORGANIZATION}\"\n      workspaces {{\n        name = \"my-workspace\"\n      }}\n    }}\n  }}\n"
         ));
+        print!("{out}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
     }
-    out.push_str(&format!(
-        "  terraform login {host}\n\nand in your configuration:\n"
-    ));
-    out.push_str(&format!(
-        "  terraform {{\n    cloud {{\n      hostname     = \"{host}\"\n      organization = \"{DEFAULT_ORGANIZATION}\"\n      workspaces {{\n        name = \"my-workspace\"\n      }}\n    }}\n  }}\n"
-    ));
-    print!("{out}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
 }
 
 fn absolute(path: &Path) -> String {
@@ -403,71 +446,6 @@ fn absolute(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-/// Where the built-in listener reaches this server, and the CA it must trust there: the
-/// loopback side of the listen address (the local CA's certificate names it), or with
-/// certificate files the external URL, which their certificate names.
-fn internal_endpoint(
-    tls: &TlsMode,
-    address: SocketAddr,
-    external: &url::Url,
-    local_ca: Option<&LocalCa>,
-) -> (String, Option<PathBuf>) {
-    let ip = match address.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    let direct = SocketAddr::new(ip, address.port());
-    match tls {
-        TlsMode::Off => (format!("http://{direct}"), None),
-        TlsMode::LocalCa => (
-            format!("https://{direct}"),
-            local_ca.map(|ca| ca.ca_file.clone()),
-        ),
-        TlsMode::Files { .. } => (external.as_str().trim_end_matches('/').to_string(), None),
-    }
-}
-
-/// Runs the listener built into the server until `stop` completes. It is an ordinary
-/// listener speaking HTTP to this server, with an agent token of the server's own.
-async fn run_builtin_listener(
-    services: Services,
-    builtin: BuiltinListener,
-    unconfined: Unconfined,
-    configuration_limits: terrace_slug::Limits,
-    server_url: String,
-    ca_file: Option<PathBuf>,
-    stop: impl Future<Output = ()>,
-) {
-    let result = async {
-        let token = services
-            .issue_server_agent_token()
-            .await
-            .context("issuing the built-in listener's token")?;
-        let mut config = terrace_runner_listener::listener::ListenerConfig::new(server_url, token);
-        config.ca_file = ca_file;
-        config.name = format!("{} (built-in)", config.name);
-        config.capacity = builtin.capacity;
-        config.terraform_bin = builtin.terraform_bin;
-        config.versions_dir = builtin.versions_dir;
-        if let Some(dir) = builtin.work_dir {
-            config.work_dir = dir;
-        }
-        config.run_as = builtin.confinement.run_as;
-        config.read_paths = builtin.confinement.read_paths;
-        config.unconfined = unconfined;
-        config.configuration_limits = configuration_limits;
-        terrace_runner_listener::listener::run_listener(config, stop).await
-    }
-    .await;
-    if let Err(err) = result {
-        tracing::error!(
-            error = format!("{err:#}"),
-            "the built-in runner listener stopped"
-        );
-    }
 }
 
 async fn stopped(mut stopping: watch::Receiver<bool>) {
@@ -482,6 +460,19 @@ async fn reap_stale_jobs(services: Services) {
             Ok(0) => {}
             Ok(reaped) => tracing::warn!(reaped, "jobs of silent listeners failed"),
             Err(err) => tracing::warn!(error = %err, "could not look for stale jobs"),
+        }
+    }
+}
+
+/// Says in the logs of plans nobody can take why they wait (with what is wrong with the
+/// built-in listener, which only this replica knows).
+async fn explain_waiting_jobs(services: Services, health: Option<builtin::Health>) {
+    let mut tick = tokio::time::interval(EXPLAIN_INTERVAL);
+    loop {
+        tick.tick().await;
+        let problem = health.as_ref().and_then(|h| builtin::problem(&h.borrow()));
+        if let Err(err) = services.explain_waiting_jobs(problem.as_deref()).await {
+            tracing::warn!(error = %err, "could not look for waiting jobs");
         }
     }
 }

@@ -1,8 +1,9 @@
 //! TLS without ceremony for the embedded shape. The `terraform` CLI only talks HTTPS, so by
 //! default the server creates a local certificate authority in the data directory (once) and
 //! issues itself a fresh certificate for its hostnames at every start. It also writes a bundle
-//! of the system's roots plus that CA, for `SSL_CERT_FILE`: trusting Terrace must not stop
-//! the CLI from reaching public registries.
+//! of the platform's roots plus that CA, for `SSL_CERT_FILE`: trusting Terrace must not stop
+//! the CLI from reaching public registries. With certificate files (`--tls-cert`) it keeps
+//! the certificates served, without the key, for the built-in listener to trust.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +12,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+use terrace_runner_listener::trust;
 
 const CA_NAME: &str = "Terrace local CA";
-const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 pub struct ServerCertificate {
     pub cert_pem: String,
@@ -21,6 +22,7 @@ pub struct ServerCertificate {
 }
 
 /// Files of the local CA, for the startup banner.
+#[derive(Debug, Clone)]
 pub struct LocalCa {
     pub ca_file: PathBuf,
     pub bundle_file: PathBuf,
@@ -73,10 +75,7 @@ pub fn issue_from_local_ca(
     let cert = params.signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))?;
 
     let bundle_file = dir.join("ca-bundle.pem");
-    let mut bundle = std::fs::read_to_string(SYSTEM_ROOTS).unwrap_or_default();
-    if !bundle.is_empty() && !bundle.ends_with('\n') {
-        bundle.push('\n');
-    }
+    let mut bundle = trust::to_pem(&trust::platform_roots());
     bundle.push_str(&std::fs::read_to_string(&ca_file)?);
     std::fs::write(&bundle_file, bundle)
         .with_context(|| format!("writing {}", bundle_file.display()))?;
@@ -91,6 +90,18 @@ pub fn issue_from_local_ca(
             bundle_file,
         },
     ))
+}
+
+/// Writes the certificates of the served chain (`--tls-cert`, which may hold the key too) to
+/// `data_dir/tls/served.pem`, for the built-in listener, which trusts exactly them.
+pub fn served_certificates(data_dir: &Path, cert_pem: &[u8]) -> Result<PathBuf> {
+    let certs = trust::pem_certificates(cert_pem).context("the TLS certificate file")?;
+    let dir = data_dir.join("tls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("served.pem");
+    std::fs::write(&path, trust::to_pem(&certs))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn ca_params() -> Result<CertificateParams> {

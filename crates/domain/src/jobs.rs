@@ -371,6 +371,7 @@ impl Services {
             var_files,
             env,
             has_state: run.input_state_version_id.is_some(),
+            log_offset: job.log_size as u64,
         })
     }
 

@@ -22,6 +22,7 @@ pub mod tokens;
 pub mod users;
 pub mod validate;
 pub mod variables;
+pub mod waiting;
 pub mod workspaces;
 
 use std::sync::Arc;

@@ -65,7 +65,12 @@ impl Services {
     }
 
     /// `len` bytes of the log's content from `from` (fewer if they are not there yet).
-    async fn log_content(&self, phase: &RunPhase, from: u64, len: u64) -> DomainResult<Vec<u8>> {
+    pub(crate) async fn log_content(
+        &self,
+        phase: &RunPhase,
+        from: u64,
+        len: u64,
+    ) -> DomainResult<Vec<u8>> {
         let mut out = Vec::with_capacity(len as usize);
         if phase.log_archived {
             let key = self.log_key(phase).await?;

@@ -92,6 +92,9 @@ pub struct JobSpec {
     pub env: Vec<EnvVar>,
     /// Whether the workspace has state to start from.
     pub has_state: bool,
+    /// Where the runner's log starts: the server may have written there why the job waited.
+    #[serde(default)]
+    pub log_offset: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

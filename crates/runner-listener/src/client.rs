@@ -17,8 +17,6 @@ use terrace_protocol::{
 };
 use tokio::io::AsyncWriteExt;
 
-/// Debian's bundle of public CAs; trusted when present, besides the configured CA file.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// An ordinary request (everything but long polls and big transfers).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Configuration tarballs, plans and states can be large; the server may be slow to send them.
@@ -99,42 +97,20 @@ impl Retry {
     }
 }
 
-/// A reqwest client trusting the system CA bundle (when present) and `ca_file` (a PEM file
-/// with one or more certificates, e.g. the server's self-signed CA).
+/// A reqwest client trusting the platform's roots and `ca_file` (a PEM file with one or
+/// more certificates: CAs, or the server's own certificate); see [`crate::trust`].
 pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
     // reqwest's rustls takes the process's crypto provider: ring (a no-op if one is set).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
+    let extra = match ca_file {
+        Some(path) => crate::trust::read_pem_certificates(path)?,
+        None => Vec::new(),
+    };
+    Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("terrace-runner/", env!("CARGO_PKG_VERSION")))
-        // No built-in roots: only those added below (an empty set to start from).
-        .tls_certs_only([]);
-    let system = Path::new(SYSTEM_CA_BUNDLE);
-    if system.is_file() {
-        // A broken system bundle must not stop a runner that was given its own CA file.
-        match std::fs::read(system).map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
-            Ok(Ok(certs)) => {
-                for cert in certs {
-                    builder = builder.add_root_certificate(cert);
-                }
-            }
-            Ok(Err(err)) => tracing::warn!(error = %err, "ignoring the system CA bundle"),
-            Err(err) => tracing::warn!(error = %err, "cannot read the system CA bundle"),
-        }
-    }
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read the CA file {}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| anyhow::anyhow!("invalid CA file {}: {e}", path.display()))?;
-        if certs.is_empty() {
-            anyhow::bail!("the CA file {} holds no certificate", path.display());
-        }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    Ok(builder.build()?)
+        .tls_backend_preconfigured(crate::trust::client_config(extra)?)
+        .build()?)
 }
 
 /// What both roles share: the server's base URL and a bearer token.

@@ -13,3 +13,4 @@ pub mod kubernetes;
 pub mod listener;
 mod process;
 pub mod runner;
+pub mod trust;

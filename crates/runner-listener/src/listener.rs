@@ -11,6 +11,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -18,7 +19,7 @@ use terrace_protocol::{
     HeartbeatRequest, HeartbeatResponse, JobAssignment, JobOutcome, RegisterRequest,
     RegisterResponse,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -65,6 +66,22 @@ pub struct ListenerConfig {
     pub grace_period: Duration,
     /// What configuration tarballs may unpack to, for runners.
     pub configuration_limits: crate::runner::Limits,
+    /// Where the listener tells whether it reaches the server (the server shows its built-in
+    /// listener's in `/readyz`, its banner and waiting runs).
+    pub connection: Option<Arc<watch::Sender<Connection>>>,
+}
+
+/// Whether a listener reaches its server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Not registered yet.
+    Connecting,
+    /// Registered, and its last request succeeded.
+    Connected,
+    /// Its requests fail (why); it keeps trying.
+    Failing(String),
+    /// It stopped (why): it no longer claims jobs.
+    Stopped(String),
 }
 
 impl ListenerConfig {
@@ -92,6 +109,7 @@ impl ListenerConfig {
             // The runner's own grace period for terraform, and time to report.
             grace_period: crate::runner::DEFAULT_GRACE_PERIOD + Duration::from_secs(10),
             configuration_limits: crate::runner::Limits::default(),
+            connection: None,
         }
     }
 }
@@ -343,10 +361,10 @@ impl Listener {
                     claim = None;
                     match result {
                         Ok(Some(job)) => {
-                            self.backoff.reset();
+                            self.reached_server();
                             self.start_runner(job, exit_tx.clone());
                         }
-                        Ok(None) => self.backoff.reset(),
+                        Ok(None) => self.reached_server(),
                         Err(err) => self.request_failed("claim", &id, err)?,
                     }
                 }
@@ -354,7 +372,10 @@ impl Listener {
                 (id, result) = next(&mut heartbeat), if heartbeat.is_some() => {
                     heartbeat = None;
                     match result {
-                        Ok(response) => self.act_on(response),
+                        Ok(response) => {
+                            self.reached_server();
+                            self.act_on(response);
+                        }
                         Err(err) => self.request_failed("heartbeat", &id, err)?,
                     }
                 }
@@ -412,11 +433,12 @@ impl Listener {
             Ok(registered) => {
                 tracing::info!(listener = %registered.listener_id, "registered");
                 self.id = Some(registered.listener_id);
-                self.backoff.reset();
+                self.reached_server();
             }
             Err(err) if err.is_transient() => {
                 let delay = self.backoff.next();
                 tracing::warn!(error = %err, ?delay, "cannot register; retrying");
+                self.set_connection(Connection::Failing(format!("cannot register: {err}")));
                 self.retry_at = Some(Instant::now() + delay);
             }
             Err(err) => bail!("cannot register the listener: {err}"),
@@ -479,10 +501,26 @@ impl Listener {
             _ => {
                 let delay = self.backoff.next();
                 tracing::warn!(error = %err, ?delay, "{what} failed; retrying");
+                self.set_connection(Connection::Failing(format!("{what} failed: {err}")));
                 self.retry_at = Some(Instant::now() + delay);
             }
         }
         Ok(())
+    }
+
+    fn reached_server(&mut self) {
+        self.backoff.reset();
+        self.set_connection(Connection::Connected);
+    }
+
+    fn set_connection(&self, now: Connection) {
+        if let Some(connection) = &self.config.connection {
+            connection.send_if_modified(|was| {
+                let changed = *was != now;
+                *was = now;
+                changed
+            });
+        }
     }
 
     fn act_on(&mut self, response: HeartbeatResponse) {
@@ -696,11 +734,14 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
             dir.display().to_string(),
         ));
     }
-    // PATH and HOME to work at all; the log filters so its log follows the listener's; the
-    // tests' stand-in for a kernel without Landlock.
+    // PATH and HOME to work at all; the platform's CA locations, so runners trust the server
+    // as the listener does; the log filters so its log follows the listener's; the tests'
+    // stand-in for a kernel without Landlock.
     for key in [
         "PATH",
         "HOME",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
         "TERRACE_LOG",
         "RUST_LOG",
         crate::confine::SIMULATE_NO_LANDLOCK,
@@ -713,7 +754,8 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
 }
 
 /// A runner pod's plain environment: the local runner's, but for the job token and the CA
-/// (from the job's Secret) and the listener's own PATH and HOME (the image's count).
+/// (from the job's Secret) and the listener's own PATH, HOME and CA locations (the image's
+/// count).
 fn pod_env(config: &ListenerConfig) -> Vec<(String, String)> {
     let mut config = config.clone();
     if let Some(url) = &config.kubernetes.server_url {
@@ -726,7 +768,16 @@ fn pod_env(config: &ListenerConfig) -> Vec<(String, String)> {
     config.read_paths.clear();
     runner_env(&config, "")
         .into_iter()
-        .filter(|(key, _)| !["PATH", "HOME", vars::JOB_TOKEN].contains(&key.as_str()))
+        .filter(|(key, _)| {
+            ![
+                "PATH",
+                "HOME",
+                "SSL_CERT_FILE",
+                "SSL_CERT_DIR",
+                vars::JOB_TOKEN,
+            ]
+            .contains(&key.as_str())
+        })
         .collect()
 }
 
@@ -752,7 +803,8 @@ mod tests {
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         for key in &keys {
             assert!(
-                key.starts_with("TERRACE_") || ["PATH", "HOME", "RUST_LOG"].contains(key),
+                key.starts_with("TERRACE_")
+                    || ["PATH", "HOME", "RUST_LOG", "SSL_CERT_FILE", "SSL_CERT_DIR"].contains(key),
                 "{key}"
             );
         }

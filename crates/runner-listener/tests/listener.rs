@@ -33,6 +33,7 @@ fn spec(job_id: &str) -> JobSpec {
         var_files: vec![],
         env: vec![],
         has_state: false,
+        log_offset: 0,
     }
 }
 
@@ -132,7 +133,17 @@ async fn runners_get_a_clean_environment_and_dead_runners_are_reported() {
     for line in env.lines() {
         let key = line.split('=').next().unwrap();
         let allowed = key.starts_with("TERRACE_")
-            || ["PATH", "HOME", "RUST_LOG", "PWD", "SHLVL", "_"].contains(&key);
+            || [
+                "PATH",
+                "HOME",
+                "RUST_LOG",
+                "SSL_CERT_FILE",
+                "SSL_CERT_DIR",
+                "PWD",
+                "SHLVL",
+                "_",
+            ]
+            .contains(&key);
         assert!(
             allowed,
             "unexpected variable {key} in the runner's environment"

@@ -91,6 +91,7 @@ fn spec(kind: JobKind, job_id: &str, structured: bool, sleep: u32) -> JobSpec {
             },
         ],
         has_state: false,
+        log_offset: 0,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The client over TLS: a server whose certificate comes from a private CA is trusted only
-//! when that CA is given (as the server's local CA is, to its built-in listener).
+//! when that CA (or the server's own certificate) is given, or is among the platform's roots.
 
 mod support;
 
@@ -44,6 +44,7 @@ async fn a_private_ca_is_trusted_only_when_given() {
         var_files: vec![],
         env: vec![],
         has_state: false,
+        log_offset: 0,
     };
     fake.jobs.insert("token".into(), job(spec));
     let shared = std::sync::Arc::new(std::sync::Mutex::new(fake));
@@ -52,7 +53,7 @@ async fn a_private_ca_is_trusted_only_when_given() {
     listener.set_nonblocking(true).unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
-        cert_pem.into_bytes(),
+        cert_pem.clone().into_bytes(),
         key_pem.into_bytes(),
     )
     .await
@@ -84,4 +85,17 @@ async fn a_private_ca_is_trusted_only_when_given() {
 
     let missing = dir.path().join("missing.pem");
     assert!(JobClient::new(&url, "token", Some(&missing)).is_err());
+
+    // The server's own certificate, without its CA (what a built-in listener is given for
+    // `--tls-cert`): trusted as it is.
+    let served = dir.path().join("served.pem");
+    std::fs::write(&served, &cert_pem).unwrap();
+    let pinned = JobClient::new(&url, "token", Some(&served)).unwrap();
+    assert_eq!(pinned.spec().await.unwrap().job_id, "plan-1");
+
+    // The platform's roots come from SSL_CERT_FILE when it is set (the only test in this
+    // binary, so no other thread reads the environment meanwhile).
+    std::env::set_var("SSL_CERT_FILE", &ca_file);
+    let platform = JobClient::new(&url, "token", None).unwrap();
+    assert_eq!(platform.spec().await.unwrap().job_id, "plan-1");
 }

@@ -384,6 +384,17 @@ pub trait JobStore {
     async fn stale_jobs(&self, before: DateTime<Utc>) -> StorageResult<Vec<RunPhase>>;
     /// Jobs of the listener that must stop.
     async fn canceled_jobs(&self, listener_id: &str) -> StorageResult<Vec<RunPhase>>;
+    /// Jobs no listener has claimed, queued before `before`, oldest first (at most `limit`).
+    async fn waiting_jobs(&self, before: DateTime<Utc>, limit: i64)
+        -> StorageResult<Vec<RunPhase>>;
+    /// Appends to the log of a job that is still queued (why it waits); false, appending
+    /// nothing, once it was claimed: from then on only its runner writes there.
+    async fn append_waiting_log(
+        &self,
+        phase_id: &str,
+        len: i64,
+        ciphertext: &str,
+    ) -> StorageResult<bool>;
     /// Appends to a job's log if `offset` is where the log ends; true when appended, false
     /// when that part was appended before (a retry). Fails with a conflict on a gap.
     async fn append_log(

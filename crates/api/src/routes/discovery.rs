@@ -5,6 +5,7 @@ use axum::http::{header, HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
+use terrace_runner_listener::listener::Connection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -74,18 +75,41 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and, where runs execute here, the built-in listener
+/// reaches the server. A 503 names the failing checks, with the listener's last error.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer")))]
+    responses((status = 200, description = "Ready"),
+              (status = 503, description = "A check failed: the database, or the built-in runner listener")))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.services.ready().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+    let mut ready = true;
+    let mut checks = serde_json::Map::new();
+    let database = match state.services.ready().await {
+        Ok(()) => json!({"status": "ok"}),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable"})),
-            )
+            ready = false;
+            json!({"status": "unavailable"})
         }
+    };
+    checks.insert("database".into(), database);
+    if let Some(health) = &state.builtin_listener {
+        let (status, error) = match &*health.borrow() {
+            Connection::Connected => ("ok", None),
+            Connection::Connecting => ("connecting", None),
+            Connection::Failing(error) => ("failing", Some(error.clone())),
+            Connection::Stopped(error) => ("stopped", Some(error.clone())),
+        };
+        ready &= status == "ok";
+        let mut check = json!({"status": status});
+        if let Some(error) = error {
+            check["error"] = json!(error);
+        }
+        checks.insert("builtin-listener".into(), check);
     }
+    let (code, status) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (code, Json(json!({"status": status, "checks": checks})))
 }

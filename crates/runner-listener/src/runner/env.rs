@@ -139,6 +139,7 @@ mod tests {
                 })
                 .collect(),
             has_state: false,
+            log_offset: 0,
         }
     }
 

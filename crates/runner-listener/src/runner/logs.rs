@@ -70,14 +70,15 @@ pub(crate) struct JobLog {
 }
 
 impl JobLog {
-    pub fn start(client: JobClient, json: bool, stop: watch::Sender<Stop>) -> JobLog {
+    /// `offset`: where the log continues (the server may have written to it already).
+    pub fn start(client: JobClient, json: bool, offset: u64, stop: watch::Sender<Stop>) -> JobLog {
         let (tx, rx) = mpsc::channel(256);
         let uploader = Uploader {
             client,
             json,
             stop,
             buf: Vec::new(),
-            offset: 0,
+            offset,
             dead: false,
             dropped: 0,
             next_flush: None,

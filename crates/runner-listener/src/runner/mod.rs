@@ -206,7 +206,12 @@ pub async fn run_job(config: RunnerConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(Stop::Running);
     let shut_down = Arc::new(AtomicBool::new(false));
     let signals = tokio::spawn(watch_signals(stop_tx.clone(), shut_down.clone()));
-    let log = JobLog::start(client.clone(), spec.structured_output, stop_tx.clone());
+    let log = JobLog::start(
+        client.clone(),
+        spec.structured_output,
+        spec.log_offset,
+        stop_tx.clone(),
+    );
     let result = job::Job::new(&config, &client, &spec, &log, &stop_tx, stop_rx, dir.path())
         .execute()
         .await;

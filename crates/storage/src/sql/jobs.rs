@@ -102,6 +102,57 @@ impl JobStore for SqlStore {
             .await)?)
     }
 
+    async fn waiting_jobs(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> StorageResult<Vec<RunPhase>> {
+        let sql = format!(
+            "SELECT {PHASE_COLUMNS} FROM run_phases WHERE status = 'queued' AND queued_at < $1 \
+             ORDER BY queued_at, id LIMIT $2"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    async fn append_waiting_log(
+        &self,
+        phase_id: &str,
+        len: i64,
+        ciphertext: &str,
+    ) -> StorageResult<bool> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            // Growing the log and checking the job is unclaimed in one statement: it locks the
+            // row, so a claim comes wholly before (nothing appended) or after (the runner
+            // starts its log behind this).
+            let size: Option<i64> = sqlx::query_scalar(
+                "UPDATE run_phases SET log_size = log_size + $2 \
+                 WHERE id = $1 AND status = 'queued' RETURNING log_size",
+            )
+            .bind(phase_id)
+            .bind(len)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(size) = size else {
+                return Ok(false);
+            };
+            sqlx::query(
+                r#"INSERT INTO log_chunks (phase_id, "offset", ciphertext) VALUES ($1, $2, $3)"#,
+            )
+            .bind(phase_id)
+            .bind(size - len)
+            .bind(ciphertext)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
     async fn append_log(
         &self,
         phase_id: &str,

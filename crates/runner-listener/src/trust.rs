@@ -1,0 +1,182 @@
+//! Which servers the listener and its runners trust: the platform's roots (the system's
+//! store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, as OpenSSL and Go read them, with no
+//! distribution's path written here) and the certificates of a CA file.
+//!
+//! A certificate of the CA file is also trusted as the server's own certificate, byte for
+//! byte, as Go's TLS does when a root is the leaf itself. That is how a server's built-in
+//! listener trusts the certificate it serves (`--tls-cert`), whoever issued it: the server may
+//! have the leaf and intermediates but not its company's root.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The platform's CA certificates; unreadable ones are skipped with a warning (a broken
+/// system bundle must not stop a listener that was given its own CA file).
+pub fn platform_roots() -> Vec<CertificateDer<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::warn!(error = %err, "skipping system CA certificates");
+    }
+    found.certs
+}
+
+/// The certificates of a PEM file (other sections, such as a private key, are skipped).
+pub fn read_pem_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the CA file {}: {e}", path.display()))?;
+    pem_certificates(&pem).map_err(|e| anyhow::anyhow!("the CA file {}: {e}", path.display()))
+}
+
+/// The certificates of PEM text, at least one.
+pub fn pem_certificates(pem: &[u8]) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("invalid PEM: {e}"))?;
+    if certs.is_empty() {
+        anyhow::bail!("no certificate in it");
+    }
+    Ok(certs)
+}
+
+/// Certificates as PEM text.
+pub fn to_pem(certs: &[CertificateDer<'_>]) -> String {
+    let mut out = String::new();
+    for cert in certs {
+        let text = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in text.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+/// A TLS client configuration trusting the platform's roots and `extra` (as roots, and each
+/// as the exact certificate a server may present).
+pub fn client_config(extra: Vec<CertificateDer<'static>>) -> anyhow::Result<rustls::ClientConfig> {
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(platform_roots());
+    roots.add_parsable_certificates(extra.iter().cloned());
+    // No roots at all (a minimal image, no CA file) is not an error: plain HTTP still works.
+    let webpki = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()?,
+        )
+    };
+    let verifier = Verifier {
+        webpki,
+        pinned: extra,
+        provider: provider.clone(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+/// WebPKI verification, except that a certificate given in the CA file is accepted as it is.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // Only the holder of that certificate's key can complete the handshake.
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trips() {
+        let der = CertificateDer::from(vec![7u8; 100]);
+        let pem = to_pem(std::slice::from_ref(&der));
+        let back: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, vec![der]);
+        assert!(pem.lines().all(|l| l.len() <= 64));
+    }
+}
