@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// (0.5 = 12 hours); 0: they never expire [default: 30].
     #[arg(long, env = "TERRACE_LOGIN_TOKEN_TTL_DAYS", value_name = "DAYS")]
     pub login_token_ttl_days: Option<f64>,
+    /// Seconds a plan's or apply's log URL stays valid after it is issued, and after its
+    /// phase ends (a URL keeps working while its phase runs) [default: 600].
+    #[arg(long, env = "TERRACE_LOG_URL_TTL_SECONDS", value_name = "SECONDS")]
+    pub log_url_ttl_seconds: Option<u32>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -205,6 +209,7 @@ struct FileConfig {
     #[serde(default)]
     limits: LimitsFile,
     login_token_ttl_days: Option<f64>,
+    log_url_ttl_seconds: Option<u32>,
 }
 
 impl FileConfig {
@@ -261,6 +266,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long `terraform login` tokens stay valid; `None`: forever.
     pub login_token_ttl: Option<chrono::Duration>,
+    /// How long log URLs stay valid after they are issued and after their phase ends.
+    pub log_url_ttl: chrono::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -377,6 +384,10 @@ impl ServerConfig {
             _ => None,
         };
         let listener = BuiltinListener::resolve(&args.listener, &file)?;
+        let log_url_ttl = match args.log_url_ttl_seconds.or(file.log_url_ttl_seconds) {
+            Some(0) => bail!("--log-url-ttl-seconds must be at least 1"),
+            seconds => chrono::Duration::seconds(seconds.unwrap_or(600).into()),
+        };
         Ok(ServerConfig {
             database,
             listen,
@@ -396,6 +407,7 @@ impl ServerConfig {
             login_token_ttl: login_token_ttl(
                 args.login_token_ttl_days.or(file.login_token_ttl_days),
             )?,
+            log_url_ttl,
         })
     }
 }

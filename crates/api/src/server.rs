@@ -62,6 +62,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         configuration_limits: config.configuration_limits,
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
+        log_url_ttl: config.log_url_ttl,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);
