@@ -103,12 +103,15 @@ fn a_log_url_stops_working_when_its_holders_token_is_revoked() {
     assert_eq!(read(&api, &url).0, 200);
 
     // Revoking the admin's tokens ends the URLs issued to them, however fresh.
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "another-password-1\n").unwrap();
     server.admin(&[
         "user",
         "set-password",
         "admin",
-        "--password",
-        "another-password-1",
+        "--password-file",
+        password.to_str().unwrap(),
         "--revoke-tokens",
     ]);
     let (status, text) = read(&api, &url);
