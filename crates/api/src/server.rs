@@ -105,6 +105,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
 
+    let local_names = hostnames(address, external.host_str());
     let (cert_and_key, local_ca) = match &config.tls {
         TlsMode::Off => (None, None),
         TlsMode::Files { cert, key } => (
@@ -115,10 +116,12 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             None,
         ),
         TlsMode::LocalCa => {
-            let names = hostnames(address, external.host_str());
-            let (cert, ca) = tls::issue_from_local_ca(data_dir, &names)?;
+            let (cert, ca) = tls::local_certificate(data_dir, &local_names)?;
             (
-                Some((cert.cert_pem.into_bytes(), cert.key_pem.into_bytes())),
+                Some((
+                    cert.cert_pem.clone().into_bytes(),
+                    cert.key_pem.clone().into_bytes(),
+                )),
                 Some(ca),
             )
         }
@@ -185,9 +188,18 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             server.serve(make_service).await?;
         }
         Some((cert, key)) => {
+            let served = cert.clone();
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
                 .await
                 .context("loading the TLS certificate")?;
+            if config.tls == TlsMode::LocalCa {
+                tokio::spawn(renew_local_certificate(
+                    rustls.clone(),
+                    data_dir.to_path_buf(),
+                    local_names,
+                    served,
+                ));
+            }
             let mut server = axum_server::from_tcp_rustls(listener, rustls)?
                 .handle(handle)
                 .map(|tls| {
@@ -203,6 +215,41 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Checks the local CA's certificate daily and serves the renewed one without a restart
+/// (new connections get it; open ones keep theirs).
+async fn renew_local_certificate(
+    rustls: axum_server::tls_rustls::RustlsConfig,
+    data_dir: PathBuf,
+    names: Vec<String>,
+    mut served: Vec<u8>,
+) {
+    const DAILY: Duration = Duration::from_secs(24 * 60 * 60);
+    loop {
+        tokio::time::sleep(DAILY).await;
+        let dir = data_dir.clone();
+        let names = names.clone();
+        let renewed =
+            tokio::task::spawn_blocking(move || tls::local_certificate(&dir, &names)).await;
+        match renewed {
+            Ok(Ok((cert, _))) if served != cert.cert_pem.as_bytes() => {
+                let pem = cert.cert_pem.into_bytes();
+                match rustls
+                    .reload_from_pem(pem.clone(), cert.key_pem.into_bytes())
+                    .await
+                {
+                    Ok(()) => served = pem,
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not load the renewed TLS certificate")
+                    }
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "could not renew the TLS certificate"),
+            Err(err) => tracing::error!(error = %err, "could not renew the TLS certificate"),
+        }
+    }
 }
 
 /// HTTP settings for both protocols.
