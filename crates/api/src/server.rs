@@ -105,7 +105,10 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
 
-    let local_names = hostnames(address, external.host_str());
+    let local_names = tls::Hostnames {
+        required: hostnames(address, external.host_str()),
+        incidental: machine_hostname(),
+    };
     let (cert_and_key, local_ca) = match &config.tls {
         TlsMode::Off => (None, None),
         TlsMode::Files { cert, key } => (
@@ -222,7 +225,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
 async fn renew_local_certificate(
     rustls: axum_server::tls_rustls::RustlsConfig,
     data_dir: PathBuf,
-    names: Vec<String>,
+    names: tls::Hostnames,
     mut served: Vec<u8>,
 ) {
     const DAILY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -308,15 +311,17 @@ fn hostnames(address: SocketAddr, external_host: Option<&str>) -> Vec<String> {
     if let Some(host) = external_host {
         names.push(host.trim_matches(['[', ']']).to_string());
     }
-    if let Ok(hostname) = std::fs::read_to_string("/etc/hostname") {
-        let hostname = hostname.trim();
-        if !hostname.is_empty() && hostname.parse::<IpAddr>().is_err() {
-            names.push(hostname.to_string());
-        }
-    }
     names.sort();
     names.dedup();
     names
+}
+
+/// The machine's hostname, which the local certificate covers when it can (it changes with
+/// every container, and must not replace the CA).
+fn machine_hostname() -> Option<String> {
+    let hostname = std::fs::read_to_string("/etc/hostname").ok()?;
+    let hostname = hostname.trim();
+    (!hostname.is_empty() && hostname.parse::<IpAddr>().is_err()).then(|| hostname.to_string())
 }
 
 /// Creates the data directory for this user alone (it holds the keys and, embedded, the

@@ -31,6 +31,26 @@ pub struct LocalCa {
     pub bundle_file: PathBuf,
 }
 
+/// The names the server certificate is for.
+#[derive(Debug, Clone)]
+pub struct Hostnames {
+    /// Configured or derived from the configuration (localhost, loopback, the listen address,
+    /// the external URL's host): a CA that may not certify them is replaced.
+    pub required: Vec<String>,
+    /// The machine's hostname: covered if the CA was created with it, else left out (it
+    /// changes with every container, and must not make clients trust a new CA each time).
+    pub incidental: Option<String>,
+}
+
+impl Hostnames {
+    fn all(&self) -> Vec<String> {
+        let mut all = self.required.clone();
+        all.extend(self.incidental.clone());
+        all.dedup();
+        all
+    }
+}
+
 /// How long a new CA is valid; it is replaced this long before it expires.
 const CA_VALIDITY: Duration = Duration::days(5 * 365);
 const CA_RENEW_BEFORE: Duration = Duration::days(90);
@@ -166,7 +186,7 @@ fn leaf_needs_renewal(leaf: &CertFacts, hostnames: &[String], now: OffsetDateTim
 /// it nears its end, its names change or the CA was replaced. Called at start and daily.
 pub fn local_certificate(
     data_dir: &Path,
-    hostnames: &[String],
+    names: &Hostnames,
 ) -> Result<(ServerCertificate, LocalCa)> {
     let dir = data_dir.join("tls");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -175,7 +195,7 @@ pub fn local_certificate(
     let (leaf_file, leaf_key_file) = (dir.join("server.pem"), dir.join("server.key"));
     let read = |path: &Path| std::fs::read_to_string(path).ok();
 
-    let ca_params = ca_params(hostnames, now)?;
+    let ca_params = ca_params(&names.all(), now)?;
     let existing_ca = match (read(&ca_file), read(&ca_key_file)) {
         (Some(pem), Some(key)) => Some((pem, key)),
         _ => None,
@@ -186,7 +206,7 @@ pub fn local_certificate(
             not_after: now,
             names: None,
         });
-        match ca_replacement(&facts, hostnames, now) {
+        match ca_replacement(&facts, &names.required, now) {
             None => Some(key),
             Some(reason) => {
                 tracing::warn!(
@@ -208,6 +228,16 @@ pub fn local_certificate(
             key
         }
     };
+
+    // The CA as it is now says whether the machine's hostname can be certified.
+    let permitted = parse_facts(&read(&ca_file).unwrap_or_default(), true)
+        .and_then(|facts| facts.names)
+        .unwrap_or_default();
+    let mut hostnames = names.required.clone();
+    hostnames.extend(
+        (names.incidental.iter().cloned()).filter(|name| permitted.contains(&name_key(name))),
+    );
+    let hostnames = &hostnames[..];
 
     let kept_leaf = match (ca_replaced, read(&leaf_file), read(&leaf_key_file)) {
         (false, Some(cert_pem), Some(key_pem)) => parse_facts(&cert_pem, false)
@@ -331,6 +361,13 @@ mod tests {
         names
     }
 
+    fn configured(extra: &[&str], machine: Option<&str>) -> Hostnames {
+        Hostnames {
+            required: names(extra),
+            incidental: machine.map(str::to_string),
+        }
+    }
+
     fn keys(list: &[&str]) -> Option<BTreeSet<NameKey>> {
         Some(list.iter().map(|k| k.to_string()).collect())
     }
@@ -343,7 +380,8 @@ mod tests {
     fn the_ca_is_limited_to_the_servers_names_and_both_certificates_expire() {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc();
-        let (leaf, _) = local_certificate(dir.path(), &names(&["terrace.example.com"])).unwrap();
+        let (leaf, _) =
+            local_certificate(dir.path(), &configured(&["terrace.example.com"], None)).unwrap();
 
         let ca = parse_facts(&read(dir.path(), "ca.pem"), true).unwrap();
         let expected = keys(&[
@@ -381,25 +419,43 @@ mod tests {
     #[test]
     fn restarts_keep_what_is_valid_and_renew_what_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let first = local_certificate(dir.path(), &names(&["a.example"]))
+        let first = local_certificate(dir.path(), &configured(&["a.example"], None))
             .unwrap()
             .0;
         let ca = read(dir.path(), "ca.pem");
         // Same names: the same certificate and CA.
-        let again = local_certificate(dir.path(), &names(&["a.example"]))
+        let again = local_certificate(dir.path(), &configured(&["a.example"], None))
             .unwrap()
             .0;
         assert_eq!(again.cert_pem, first.cert_pem);
         assert_eq!(read(dir.path(), "ca.pem"), ca);
         // A name dropped: a new certificate from the same CA.
-        let fewer = local_certificate(dir.path(), &names(&[])).unwrap().0;
+        let fewer = local_certificate(dir.path(), &configured(&[], None))
+            .unwrap()
+            .0;
         assert_ne!(fewer.cert_pem, first.cert_pem);
         assert_eq!(read(dir.path(), "ca.pem"), ca);
         // A name the CA may not certify: a new CA.
-        local_certificate(dir.path(), &names(&["b.example"])).unwrap();
+        local_certificate(dir.path(), &configured(&["b.example"], None)).unwrap();
         assert_ne!(read(dir.path(), "ca.pem"), ca);
         let bundle = read(dir.path(), "ca-bundle.pem");
         assert!(bundle.ends_with(&read(dir.path(), "ca.pem")));
+    }
+
+    #[test]
+    fn a_new_machine_hostname_is_left_out_rather_than_replacing_the_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let sans = |leaf: &ServerCertificate| parse_facts(&leaf.cert_pem, false).unwrap().names;
+        let (first, _) = local_certificate(dir.path(), &configured(&[], Some("box-1"))).unwrap();
+        assert!(sans(&first).unwrap().contains("dns:box-1"));
+        let ca = read(dir.path(), "ca.pem");
+        // A recreated container: another hostname. Same CA; the new name is not covered.
+        let (second, _) = local_certificate(dir.path(), &configured(&[], Some("box-2"))).unwrap();
+        assert_eq!(read(dir.path(), "ca.pem"), ca);
+        assert_eq!(
+            sans(&second),
+            keys(&["dns:localhost", "ip:127.0.0.1/32", "ip:::1/128"])
+        );
     }
 
     #[test]

@@ -76,7 +76,12 @@ impl Services {
     async fn log_phase(&self, token: &str) -> DomainResult<RunPhase> {
         let capability = self.open_capability(token, LOG_READ)?;
         // Whatever keeps the holder from the run, the URL is then as good as unknown.
-        let gone = |_| DomainError::NotFound("log");
+        let gone = |e| match e {
+            DomainError::NotFound(_) | DomainError::Forbidden(_) | DomainError::Unauthorized => {
+                DomainError::NotFound("log")
+            }
+            other => other,
+        };
         let caller = match capability.holder.as_deref().and_then(|h| h.split_once(':')) {
             Some(("token", id)) => {
                 let token =
