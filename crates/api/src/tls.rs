@@ -235,7 +235,9 @@ pub fn local_certificate(
         .unwrap_or_default();
     let mut hostnames = names.required.clone();
     hostnames.extend(
-        (names.incidental.iter().cloned()).filter(|name| permitted.contains(&name_key(name))),
+        (names.incidental.iter())
+            .filter(|&name| permitted.contains(&name_key(name)))
+            .cloned(),
     );
     let hostnames = &hostnames[..];
 
