@@ -126,20 +126,30 @@ impl Server {
 
     /// Creates a user (not a site admin) and returns a token for them.
     pub fn user_token(&self, name: &str) -> String {
-        self.admin(&["user", "create", name, "--password", "user-password-1"]);
+        self.admin_with_env(
+            &["user", "create", name],
+            &[("TERRACE_NEW_USER_PASSWORD", "user-password-1")],
+        );
         self.admin(&["token", "create", "--user", name])
     }
 
     /// Runs `terrace admin ARGS` against this server's database and returns its output.
     pub fn admin(&self, args: &[&str]) -> String {
+        self.admin_with_env(args, &[])
+    }
+
+    /// `admin` with environment variables (secrets stay off the command line, which every
+    /// user of the machine can read).
+    pub fn admin_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let mut command = Command::new(terrace_bin());
         command
             .arg("admin")
             .args(args)
             .arg("--data-dir")
-            .arg(&self.data_dir);
+            .arg(&self.data_dir)
+            .envs(env.iter().copied());
         if let Some(url) = &self.database_url {
-            command.arg("--database-url").arg(url);
+            command.env("TERRACE_DATABASE_URL", url);
         }
         let output = command.output().expect("terrace admin runs");
         assert!(
@@ -339,8 +349,8 @@ impl ServerBuilder {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(url) = &database_url {
-            command.arg("--database-url").arg(url);
-            command.arg("--encryption-key").arg(FIXED_KEY);
+            command.env("TERRACE_DATABASE_URL", url);
+            command.env("TERRACE_ENCRYPTION_KEY", FIXED_KEY);
         }
         if let Some(toml) = &self.config {
             let path = dir.path().join("terrace.toml");

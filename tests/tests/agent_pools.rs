@@ -445,11 +445,14 @@ impl ListenerProcess {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("listener.log");
         let file = std::fs::File::create(&log).unwrap();
+        // The token comes from a file, as an operator keeps it off the command line.
+        let token_file = dir.path().join("agent-token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
         let child = Command::new(terrace_bin())
             .args(["listener", "--server-url", &server.url, "--ca-file"])
             .arg(&server.ca_bundle)
-            .args(["--name", name])
-            .env("TERRACE_AGENT_TOKEN", token)
+            .args(["--name", name, "--token-file"])
+            .arg(&token_file)
             .env("TERRACE_LOG", "info")
             .env("TERRACE_WORK_DIR", dir.path())
             .stdin(Stdio::null())

@@ -355,3 +355,33 @@ fn configuration_file_and_flags_layer() {
     api.put_unauthenticated(&url, state)
         .expect_error(410, "expired");
 }
+
+/// Secrets can come from files (`--token-file`, `--password-file`, ...); a missing one stops
+/// the command with the option and the path named, before anything else happens.
+#[test]
+fn a_missing_secret_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-file");
+    let run = |args: &[&str]| {
+        let output = Command::new(terrace_tests::terrace_bin())
+            .args(args)
+            .arg(&missing)
+            .env_remove("TERRACE_AGENT_TOKEN")
+            .env_remove("TERRACE_NEW_USER_PASSWORD")
+            .env("TERRACE_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    let listener = run(&[
+        "listener",
+        "--server-url",
+        "https://x.invalid",
+        "--token-file",
+    ]);
+    assert!(listener.contains("reading --token-file"), "{listener}");
+    assert!(listener.contains("no-such-file"), "{listener}");
+    let admin = run(&["admin", "user", "create", "pat", "--password-file"]);
+    assert!(admin.contains("reading --password-file"), "{admin}");
+}

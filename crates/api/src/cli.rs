@@ -15,6 +15,7 @@ use terrace_storage::SqlStore;
 use crate::config::{
     Confinement, ConfinementArgs, DatabaseArgs, DatabaseConfig, ServeArgs, ServerConfig,
 };
+use crate::secrets::value_or_file;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,7 +51,10 @@ struct ListenerArgs {
     server_url: String,
     /// The listener's agent token (`terrace admin listener-token`).
     #[arg(long, env = "TERRACE_AGENT_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
+    /// File holding the agent token, instead of --token.
+    #[arg(long, env = "TERRACE_AGENT_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// A PEM file of CAs to trust besides the system's (the server's local CA, say).
     #[arg(long, env = "TERRACE_CA_FILE", value_name = "FILE")]
     ca_file: Option<PathBuf>,
@@ -277,6 +281,8 @@ enum UserCommand {
         /// Password for signing in (also readable from TERRACE_NEW_USER_PASSWORD).
         #[arg(long, env = "TERRACE_NEW_USER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        #[command(flatten)]
+        password_file: PasswordFile,
         /// Make the user a site administrator (sees every organization).
         #[arg(long)]
         site_admin: bool,
@@ -287,13 +293,29 @@ enum UserCommand {
     SetPassword {
         name: String,
         #[arg(long, env = "TERRACE_NEW_USER_PASSWORD", hide_env_values = true)]
-        password: String,
+        password: Option<String>,
+        #[command(flatten)]
+        password_file: PasswordFile,
         /// Also revoke the user's API tokens (including those `terraform login` issued).
         #[arg(long)]
         revoke_tokens: bool,
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+/// The file twin of the admin commands' `--password`.
+#[derive(clap::Args, Debug)]
+struct PasswordFile {
+    /// File holding the password, instead of --password.
+    #[arg(long, env = "TERRACE_NEW_USER_PASSWORD_FILE", value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+impl PasswordFile {
+    fn with(&self, password: Option<String>) -> Result<Option<String>> {
+        value_or_file("--password", password, self.password_file.as_deref())
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -330,8 +352,10 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn listener(args: ListenerArgs) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config =
-        terrace_runner_listener::listener::ListenerConfig::new(args.server_url, args.token);
+    let token = value_or_file("--token", args.token, args.token_file.as_deref())?.context(
+        "the listener needs its agent token: --token-file or --token (TERRACE_AGENT_TOKEN[_FILE])",
+    )?;
+    let mut config = terrace_runner_listener::listener::ListenerConfig::new(args.server_url, token);
     config.ca_file = args.ca_file;
     if let Some(name) = args.name {
         config.name = name;
@@ -380,10 +404,12 @@ async fn admin(command: AdminCommand) -> Result<()> {
                     name,
                     email,
                     password,
+                    password_file,
                     site_admin,
                     database,
                 },
         } => {
+            let password = password_file.with(password)?;
             let services = admin_services(&database).await?;
             let email = email.unwrap_or_else(|| format!("{name}@terrace.local"));
             let user = services
@@ -401,10 +427,14 @@ async fn admin(command: AdminCommand) -> Result<()> {
                 UserCommand::SetPassword {
                     name,
                     password,
+                    password_file,
                     revoke_tokens,
                     database,
                 },
         } => {
+            let password = password_file
+                .with(password)?
+                .context("a new password is needed: --password-file or --password")?;
             let change = admin_services(&database)
                 .await?
                 .set_password(&name, &password, revoke_tokens)

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use terrace_runner_listener::confine::RunAs;
 use terrace_storage::sql::Backend;
 
+use crate::secrets::value_or_file;
+
 /// Flags every command that opens the database shares.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DatabaseArgs {
@@ -89,6 +91,10 @@ pub struct ServeArgs {
     /// (0.5 = 12 hours); 0: they never expire [default: 30].
     #[arg(long, env = "TERRACE_LOGIN_TOKEN_TTL_DAYS", value_name = "DAYS")]
     pub login_token_ttl_days: Option<f64>,
+    /// Seconds a plan's or apply's log URL stays valid after it is issued, and after its
+    /// phase ends (a URL keeps working while its phase runs) [default: 600].
+    #[arg(long, env = "TERRACE_LOG_URL_TTL_SECONDS", value_name = "SECONDS")]
+    pub log_url_ttl_seconds: Option<u32>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -205,6 +211,7 @@ struct FileConfig {
     #[serde(default)]
     limits: LimitsFile,
     login_token_ttl_days: Option<f64>,
+    log_url_ttl_seconds: Option<u32>,
 }
 
 impl FileConfig {
@@ -261,6 +268,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long `terraform login` tokens stay valid; `None`: forever.
     pub login_token_ttl: Option<chrono::Duration>,
+    /// How long log URLs stay valid after they are issued and after their phase ends.
+    pub log_url_ttl: chrono::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,14 +294,18 @@ impl DatabaseConfig {
             .clone()
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("terrace-data"));
-        let database_url = match (&args.database_url, &args.database_url_file) {
-            (Some(url), _) => url.clone(),
-            (None, Some(path)) => read_secret(path)?,
-            (None, None) => match (&file.database_url, &file.database_url_file) {
-                (Some(url), _) => url.clone(),
-                (None, Some(path)) => read_secret(path)?,
-                (None, None) => format!("sqlite:{}", data_dir.join("terrace.db").display()),
-            },
+        let database_url = match value_or_file(
+            "--database-url",
+            args.database_url.clone(),
+            args.database_url_file.as_deref(),
+        )? {
+            Some(url) => url,
+            None => value_or_file(
+                "database_url",
+                file.database_url.clone(),
+                file.database_url_file.as_deref(),
+            )?
+            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("terrace.db").display())),
         };
         let backend = Backend::of_url(&database_url)?;
         Ok(DatabaseConfig {
@@ -350,13 +363,20 @@ impl ServerConfig {
                 _ => bail!("a TLS certificate needs its key and the other way round"),
             }
         };
-        let encryption_keys = match (&args.encryption_key, &args.encryption_key_file) {
-            (Some(keys), _) => Some(split_keys(keys)),
-            (None, Some(path)) => Some(split_keys(&read_secret(path)?)),
-            (None, None) => match (&file.encryption_keys, &file.encryption_key_file) {
-                (Some(keys), _) => Some(keys.clone()),
-                (None, Some(path)) => Some(split_keys(&read_secret(path)?)),
-                (None, None) => None,
+        let encryption_keys = match value_or_file(
+            "--encryption-key",
+            args.encryption_key.clone(),
+            args.encryption_key_file.as_deref(),
+        )? {
+            Some(keys) => Some(split_keys(&keys)),
+            // The file lists its keys; the key file holds them comma-separated.
+            None => match (&file.encryption_keys, &file.encryption_key_file) {
+                (Some(_), Some(_)) => {
+                    bail!("give encryption_keys or encryption_key_file, not both")
+                }
+                (Some(keys), None) => Some(keys.clone()),
+                (None, path) => value_or_file("encryption_key", None, path.as_deref())?
+                    .map(|keys| split_keys(&keys)),
             },
         };
         if encryption_keys.as_ref().is_some_and(|k| k.is_empty()) {
@@ -368,15 +388,21 @@ impl ServerConfig {
                  TERRACE_ENCRYPTION_KEY or TERRACE_ENCRYPTION_KEY_FILE (generate one with `terrace admin generate-key`)"
             );
         }
-        let admin_password = match (
-            std::env::var("TERRACE_ADMIN_PASSWORD"),
-            std::env::var_os("TERRACE_ADMIN_PASSWORD_FILE"),
-        ) {
-            (Ok(password), _) if !password.is_empty() => Some(password),
-            (_, Some(path)) => Some(read_secret(Path::new(&path))?),
-            _ => None,
-        };
+        // Read from the environment only: the first start's setup has no flag.
+        let admin_password = value_or_file(
+            "TERRACE_ADMIN_PASSWORD",
+            std::env::var("TERRACE_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+            std::env::var_os("TERRACE_ADMIN_PASSWORD_FILE")
+                .map(PathBuf::from)
+                .as_deref(),
+        )?;
         let listener = BuiltinListener::resolve(&args.listener, &file)?;
+        let log_url_ttl = match args.log_url_ttl_seconds.or(file.log_url_ttl_seconds) {
+            Some(0) => bail!("--log-url-ttl-seconds must be at least 1"),
+            seconds => chrono::Duration::seconds(seconds.unwrap_or(600).into()),
+        };
         Ok(ServerConfig {
             database,
             listen,
@@ -396,6 +422,7 @@ impl ServerConfig {
             login_token_ttl: login_token_ttl(
                 args.login_token_ttl_days.or(file.login_token_ttl_days),
             )?,
+            log_url_ttl,
         })
     }
 }
@@ -712,12 +739,6 @@ fn split_keys(text: &str) -> Vec<String> {
         .filter(|k| !k.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-fn read_secret(path: &Path) -> Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.trim().to_string())
 }
 
 #[cfg(test)]

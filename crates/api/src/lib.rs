@@ -13,6 +13,7 @@ pub mod jsonapi;
 pub mod limits;
 pub mod pages;
 pub mod routes;
+pub mod secrets;
 pub mod server;
 pub mod tls;
 pub mod urls;

@@ -4,7 +4,7 @@
 //! how they ended), then the HTTP server drains.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +67,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         configuration_limits: config.configuration_limits,
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
+        log_url_ttl: config.log_url_ttl,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);
@@ -99,6 +100,10 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     };
     let urls = Urls::new(&external);
 
+    let local_names = tls::Hostnames {
+        required: hostnames(address, external.host_str()),
+        incidental: machine_hostname(),
+    };
     let (cert_and_key, local_ca, trusted) = match &config.tls {
         TlsMode::Off => (None, None, None),
         TlsMode::Files { cert, key } => {
@@ -111,11 +116,13 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             (Some((cert_pem, key_pem)), None, Some(served))
         }
         TlsMode::LocalCa => {
-            let names = hostnames(address, external.host_str());
-            let (cert, ca) = tls::issue_from_local_ca(data_dir, &names)?;
+            let (cert, ca) = tls::local_certificate(data_dir, &local_names)?;
             let ca_file = ca.ca_file.clone();
             (
-                Some((cert.cert_pem.into_bytes(), cert.key_pem.into_bytes())),
+                Some((
+                    cert.cert_pem.clone().into_bytes(),
+                    cert.key_pem.clone().into_bytes(),
+                )),
                 Some(ca),
                 Some(ca_file),
             )
@@ -217,9 +224,18 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             server.serve(make_service).await?;
         }
         Some((cert, key)) => {
+            let served = cert.clone();
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key)
                 .await
                 .context("loading the TLS certificate")?;
+            if config.tls == TlsMode::LocalCa {
+                tokio::spawn(renew_local_certificate(
+                    rustls.clone(),
+                    data_dir.to_path_buf(),
+                    local_names,
+                    served,
+                ));
+            }
             let mut server = axum_server::from_tcp_rustls(listener, rustls)?
                 .handle(handle)
                 .map(|tls| {
@@ -235,6 +251,41 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Checks the local CA's certificate daily and serves the renewed one without a restart
+/// (new connections get it; open ones keep theirs).
+async fn renew_local_certificate(
+    rustls: axum_server::tls_rustls::RustlsConfig,
+    data_dir: PathBuf,
+    names: tls::Hostnames,
+    mut served: Vec<u8>,
+) {
+    const DAILY: Duration = Duration::from_secs(24 * 60 * 60);
+    loop {
+        tokio::time::sleep(DAILY).await;
+        let dir = data_dir.clone();
+        let names = names.clone();
+        let renewed =
+            tokio::task::spawn_blocking(move || tls::local_certificate(&dir, &names)).await;
+        match renewed {
+            Ok(Ok((cert, _))) if served != cert.cert_pem.as_bytes() => {
+                let pem = cert.cert_pem.into_bytes();
+                match rustls
+                    .reload_from_pem(pem.clone(), cert.key_pem.into_bytes())
+                    .await
+                {
+                    Ok(()) => served = pem,
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not load the renewed TLS certificate")
+                    }
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "could not renew the TLS certificate"),
+            Err(err) => tracing::error!(error = %err, "could not renew the TLS certificate"),
+        }
+    }
 }
 
 /// HTTP settings for both protocols.
@@ -293,15 +344,17 @@ fn hostnames(address: SocketAddr, external_host: Option<&str>) -> Vec<String> {
     if let Some(host) = external_host {
         names.push(host.trim_matches(['[', ']']).to_string());
     }
-    if let Ok(hostname) = std::fs::read_to_string("/etc/hostname") {
-        let hostname = hostname.trim();
-        if !hostname.is_empty() && hostname.parse::<IpAddr>().is_err() {
-            names.push(hostname.to_string());
-        }
-    }
     names.sort();
     names.dedup();
     names
+}
+
+/// The machine's hostname, which the local certificate covers when it can (it changes with
+/// every container, and must not replace the CA).
+fn machine_hostname() -> Option<String> {
+    let hostname = std::fs::read_to_string("/etc/hostname").ok()?;
+    let hostname = hostname.trim();
+    (!hostname.is_empty() && hostname.parse::<IpAddr>().is_err()).then(|| hostname.to_string())
 }
 
 /// Creates the data directory for this user alone (it holds the keys and, embedded, the

@@ -55,6 +55,8 @@ pub struct Settings {
     pub sign_in: login::SignInLimits,
     /// How long the API tokens `terraform login` issues stay valid; `None`: forever.
     pub login_token_ttl: Option<Duration>,
+    /// How long a log URL is valid after it is issued, and after its phase ends.
+    pub log_url_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             configuration_limits: terrace_slug::Limits::default(),
             sign_in: login::SignInLimits::default(),
             login_token_ttl: Some(Duration::days(30)),
+            log_url_ttl: Duration::minutes(10),
         }
     }
 }
@@ -113,33 +116,41 @@ impl Services {
             purpose: purpose.to_string(),
             resource: resource.to_string(),
             expires: (chrono::Utc::now() + ttl).timestamp(),
+            holder: None,
         })
     }
 
     /// Checks a capability token and that it grants `purpose`; returns the resource ID.
     pub(crate) fn redeem(&self, token: &str, purpose: &str) -> DomainResult<String> {
-        use terrace_auth::capability::CapabilityError;
+        let capability = self.open_capability(token, purpose)?;
+        if chrono::Utc::now().timestamp() > capability.expires {
+            let at = chrono::DateTime::from_timestamp(capability.expires, 0).unwrap_or_default();
+            return Err(DomainError::Expired(format!("the URL expired at {at}")));
+        }
+        Ok(capability.resource)
+    }
+
+    /// A genuine capability granting `purpose`, whether or not it has expired: the caller
+    /// decides how long it lives.
+    pub(crate) fn open_capability(&self, token: &str, purpose: &str) -> DomainResult<Capability> {
         let capability = self
             .signer
-            .verify(token, chrono::Utc::now())
-            .map_err(|e| match e {
-                CapabilityError::Expired(_) => DomainError::Expired(e.to_string()),
-                _ => DomainError::BadCapability(e.to_string()),
-            })?;
+            .open(token)
+            .map_err(|e| DomainError::BadCapability(e.to_string()))?;
         if capability.purpose != purpose {
             return Err(DomainError::BadCapability(format!(
                 "this URL grants {}, not {purpose}",
                 capability.purpose
             )));
         }
-        Ok(capability.resource)
+        Ok(capability)
     }
 
-    /// What a genuine, unexpired capability token grants (`purpose:resource`), to count its
-    /// requests by; `None` for anything else. Whether it grants the request is decided by
-    /// the handler.
+    /// What a genuine capability token grants (`purpose:resource`), to count its requests by;
+    /// `None` for anything else. Expired ones count too: a log URL outlives its expiry while
+    /// its phase runs. Whether it grants the request is decided by the handler.
     pub fn capability_subject(&self, token: &str) -> Option<String> {
-        let capability = self.signer.verify(token, chrono::Utc::now()).ok()?;
+        let capability = self.signer.open(token).ok()?;
         Some(format!("{}:{}", capability.purpose, capability.resource))
     }
 }

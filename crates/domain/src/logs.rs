@@ -3,16 +3,22 @@
 //! store. Clients read it through a capability URL, as the CLI does: the log framed by STX
 //! and ETX, where ETX is only sent once the phase is final, so the phase's status is
 //! terminal no later than its log ends.
+//!
+//! A log URL is issued to the caller who read the phase and re-checks, at every read, that
+//! this caller may still read the run. It is short-lived, but the CLI keeps one URL for the
+//! whole stream of a phase, so it stays valid while the phase runs and for as long again
+//! after it ended.
 
-use chrono::Duration;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use terrace_auth::capability::Capability;
 use terrace_auth::policy::Action;
 use terrace_storage::clock;
 use terrace_storage::model::{PhaseKind, RunPhase};
 
 use crate::jobs::artifact_key;
 use crate::runs::plan_json;
-use crate::{Caller, DomainError, DomainResult, Services};
+use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
 pub const LOG_READ: &str = "log-read";
 const STX: u8 = 0x02;
@@ -25,20 +31,96 @@ fn log_name(phase: &RunPhase) -> &'static str {
     }
 }
 
+/// Whom a log URL is bound to: the API token used (so revoking it ends the URL), or the
+/// user of a browser session.
+fn holder(caller: &Caller) -> Option<String> {
+    match (&caller.token_id, caller.user()) {
+        (Some(token), _) => Some(format!("token:{token}")),
+        (None, Some(user)) => Some(format!("user:{}", user.id)),
+        (None, None) => None,
+    }
+}
+
+/// Whether a log URL valid until `expires` may still be read at `now`: before it expires,
+/// while its phase runs (`ended` is `None`), and for `ttl` after the phase ended.
+fn url_live(
+    expires: DateTime<Utc>,
+    ended: Option<DateTime<Utc>>,
+    ttl: chrono::Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    now <= expires || ended.is_none_or(|at| now <= at + ttl)
+}
+
+/// When a phase ended; `None` while it has not. A final phase without its timestamp counts
+/// as long ended.
+fn ended_at(phase: &RunPhase) -> Option<DateTime<Utc>> {
+    phase.status.is_final().then(|| {
+        let stamp = crate::runs::phase_stamp(phase.status);
+        (phase.status_timestamps.0.get(stamp).copied()).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    })
+}
+
 impl Services {
-    /// The capability for a phase's log; it outlives any run.
-    pub fn log_token(&self, phase_id: &str) -> String {
-        self.issue(LOG_READ, phase_id, Duration::hours(25))
+    /// A fresh capability for a phase's log, bound to `caller` (who just read the phase).
+    pub fn log_token(&self, caller: &Caller, phase_id: &str) -> String {
+        self.signer.sign(&Capability {
+            purpose: LOG_READ.to_string(),
+            resource: phase_id.to_string(),
+            expires: (Utc::now() + self.settings.log_url_ttl).timestamp(),
+            holder: holder(caller),
+        })
+    }
+
+    /// The phase a log URL names, if its holder may still read the run and the URL is live.
+    async fn log_phase(&self, token: &str) -> DomainResult<RunPhase> {
+        let capability = self.open_capability(token, LOG_READ)?;
+        // Whatever keeps the holder from the run, the URL is then as good as unknown.
+        let gone = |e| match e {
+            DomainError::NotFound(_) | DomainError::Forbidden(_) | DomainError::Unauthorized => {
+                DomainError::NotFound("log")
+            }
+            other => other,
+        };
+        let caller = match capability.holder.as_deref().and_then(|h| h.split_once(':')) {
+            Some(("token", id)) => {
+                let token =
+                    (self.store.token_by_id(id).await?).ok_or(DomainError::NotFound("log"))?;
+                self.caller_for_token(token).await.map_err(gone)?
+            }
+            Some(("user", id)) => Caller {
+                principal: Principal::User(
+                    (self.store.user_by_id(id).await?).ok_or(DomainError::NotFound("log"))?,
+                ),
+                token_id: None,
+            },
+            _ => {
+                return Err(DomainError::BadCapability(
+                    "this URL names no holder".into(),
+                ))
+            }
+        };
+        let (phase, _) = self
+            .phase(&caller, &capability.resource)
+            .await
+            .map_err(gone)?;
+        let expires = DateTime::from_timestamp(capability.expires, 0).unwrap_or_default();
+        if !url_live(
+            expires,
+            ended_at(&phase),
+            self.settings.log_url_ttl,
+            Utc::now(),
+        ) {
+            return Err(DomainError::Expired(
+                "this log URL expired; read the plan or apply again for a fresh one".into(),
+            ));
+        }
+        Ok(phase)
     }
 
     /// Up to `limit` bytes of the framed log from `offset`.
     pub async fn read_log(&self, token: &str, offset: u64, limit: u64) -> DomainResult<Vec<u8>> {
-        let id = self.redeem(token, LOG_READ)?;
-        let phase = self
-            .store
-            .phase_by_id(&id)
-            .await?
-            .ok_or(DomainError::NotFound("log"))?;
+        let phase = self.log_phase(token).await?;
         let size = phase.log_size as u64;
         let mut out = Vec::new();
         let mut position = offset;
@@ -192,5 +274,34 @@ impl Services {
         plan_json::redacted(&json, &schemas)
             .map(Some)
             .map_err(DomainError::bad_request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn a_log_url_lives_while_its_phase_runs_and_a_ttl_after() {
+        let ttl = Duration::minutes(10);
+        let issued = Utc::now();
+        let expires = issued + ttl;
+        let later = |minutes| issued + Duration::minutes(minutes);
+        // Fresh: fine whatever the phase does.
+        assert!(url_live(expires, None, ttl, later(5)));
+        assert!(url_live(
+            expires,
+            Some(issued - Duration::days(1)),
+            ttl,
+            later(5)
+        ));
+        // A long-running phase keeps its stream open past the TTL.
+        assert!(url_live(expires, None, ttl, later(120)));
+        // Once it ended: a grace of one TTL, then refused.
+        assert!(url_live(expires, Some(later(115)), ttl, later(120)));
+        assert!(!url_live(expires, Some(later(100)), ttl, later(120)));
+        // A URL for a phase long over, issued long ago.
+        assert!(!url_live(expires, Some(issued), ttl, later(11)));
     }
 }

@@ -23,7 +23,18 @@ impl Services {
             .await?
             .ok_or(DomainError::Unauthorized)?;
         let now = clock::now();
-        if token.expires_at.is_some_and(|at| at <= now) {
+        let last_used_at = token.last_used_at;
+        let token_id = token.id.clone();
+        let caller = self.caller_for_token(token).await?;
+        if last_used_at.is_none_or(|at| (now - at).num_seconds() >= TOUCH_INTERVAL) {
+            self.store.touch_token(&token_id, now).await?;
+        }
+        Ok(caller)
+    }
+
+    /// The caller a stored token stands for, unless it has expired.
+    pub(crate) async fn caller_for_token(&self, token: Token) -> DomainResult<Caller> {
+        if token.expires_at.is_some_and(|at| at <= clock::now()) {
             return Err(DomainError::Unauthorized);
         }
         let principal = match token.kind {
@@ -39,12 +50,6 @@ impl Services {
             TokenKind::Job => Principal::Job(self.job_identity(&token.owner_id).await?),
             TokenKind::Team | TokenKind::Organization => return Err(DomainError::Unauthorized),
         };
-        if token
-            .last_used_at
-            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_INTERVAL)
-        {
-            self.store.touch_token(&token.id, now).await?;
-        }
         Ok(Caller {
             principal,
             token_id: Some(token.id),

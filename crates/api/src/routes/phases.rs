@@ -5,7 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
-use terrace_domain::Services;
+use terrace_domain::{Caller, Services};
 use terrace_storage::model::{PhaseKind, RunPhase};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,7 +46,13 @@ pub struct PhaseAttributes {
     generated_configuration: bool,
 }
 
-pub fn resource(phase: &RunPhase, services: &Services, urls: &Urls) -> Resource<PhaseAttributes> {
+/// A phase as `caller` sees it: each rendering carries a fresh log URL bound to the caller.
+pub fn resource(
+    phase: &RunPhase,
+    caller: &Caller,
+    services: &Services,
+    urls: &Urls,
+) -> Resource<PhaseAttributes> {
     let kind = match phase.kind {
         PhaseKind::Plan => "plans",
         PhaseKind::Apply => "applies",
@@ -62,7 +68,7 @@ pub fn resource(phase: &RunPhase, services: &Services, urls: &Urls) -> Resource<
             resource_changes: phase.resource_changes,
             resource_destructions: phase.resource_destructions,
             resource_imports: phase.resource_imports,
-            log_read_url: urls.log(&services.log_token(&phase.id)),
+            log_read_url: urls.log(&services.log_token(caller, &phase.id)),
             execution_details: serde_json::json!({"mode": "remote"}),
             generated_configuration: false,
         },
@@ -83,7 +89,7 @@ pub fn resource(phase: &RunPhase, services: &Services, urls: &Urls) -> Resource<
 
 async fn phase_document(
     state: &AppState,
-    caller: &terrace_domain::Caller,
+    caller: &Caller,
     id: &str,
     kind: PhaseKind,
 ) -> ApiResult<JsonApi<Document<PhaseAttributes>>> {
@@ -93,6 +99,7 @@ async fn phase_document(
     }
     Ok(JsonApi::ok(Document::new(resource(
         &phase,
+        caller,
         &state.services,
         &state.urls,
     ))))
@@ -128,6 +135,7 @@ async fn run_plan(
     let view = state.services.run(&caller, &id).await?;
     Ok(JsonApi::ok(Document::new(resource(
         &view.plan,
+        &caller,
         &state.services,
         &state.urls,
     ))))
@@ -143,6 +151,7 @@ async fn run_apply(
     let view = state.services.run(&caller, &id).await?;
     Ok(JsonApi::ok(Document::new(resource(
         &view.apply,
+        &caller,
         &state.services,
         &state.urls,
     ))))

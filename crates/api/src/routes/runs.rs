@@ -194,15 +194,24 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
 
 /// `include=` for runs: plan, apply, workspace, configuration_version, created_by; accepted
 /// and empty: task_stages, cost_estimate, policy_checks.
-fn included(views: &[&RunView], params: &Params, state: &AppState) -> Vec<Value> {
+fn included(
+    views: &[&RunView],
+    caller: &terrace_domain::Caller,
+    params: &Params,
+    state: &AppState,
+) -> Vec<Value> {
     let includes = params.includes();
     let mut out = Vec::new();
     for view in views {
         if includes.has("plan") {
-            out.push(phases::resource(&view.plan, &state.services, &state.urls).into_value());
+            out.push(
+                phases::resource(&view.plan, caller, &state.services, &state.urls).into_value(),
+            );
         }
         if includes.has("apply") {
-            out.push(phases::resource(&view.apply, &state.services, &state.urls).into_value());
+            out.push(
+                phases::resource(&view.apply, caller, &state.services, &state.urls).into_value(),
+            );
         }
         if includes.has("workspace") {
             let ws = terrace_domain::workspaces::WorkspaceView {
@@ -322,7 +331,7 @@ async fn show(
     params: Params,
 ) -> ApiResult<JsonApi<Document<RunAttributes>>> {
     let view = state.services.run(&caller, &id).await?;
-    let included = included(&[&view], &params, &state);
+    let included = included(&[&view], &caller, &params, &state);
     Ok(JsonApi::ok(
         Document::new(resource(&view, &state.urls)).with_included(included),
     ))
@@ -353,7 +362,12 @@ async fn list_page(
         .iter()
         .map(|v| resource(v, &state.urls))
         .collect();
-    let included = included(&found.items.iter().collect::<Vec<_>>(), params, state);
+    let included = included(
+        &found.items.iter().collect::<Vec<_>>(),
+        caller,
+        params,
+        state,
+    );
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(uri))
             .with_included(included),

@@ -114,7 +114,7 @@ fn run_stamp(status: RunStatus) -> String {
     format!("{}-at", status.as_str().replace('_', "-"))
 }
 
-fn phase_stamp(status: PhaseStatus) -> &'static str {
+pub(crate) fn phase_stamp(status: PhaseStatus) -> &'static str {
     match status {
         PhaseStatus::Pending => "pending-at",
         PhaseStatus::Queued => "queued-at",
