@@ -10,6 +10,7 @@ pub mod extract;
 pub mod headers;
 pub mod jsonapi;
 pub mod limits;
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod server;
