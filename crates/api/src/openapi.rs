@@ -154,3 +154,22 @@ fn add_error(op: &mut Operation, status: &str, description: &str) {
                 .into()
         });
 }
+
+#[cfg(test)]
+mod tests {
+    /// utoipa names a generic schema after the type it sees in the annotation: an alias
+    /// (`type TagList = ListDocument<TagAttributes>`) becomes a bare `ListDocument`, and every
+    /// alias of that generic then shares one schema, which describes only one of them.
+    #[test]
+    fn generic_schemas_keep_their_type_parameters() {
+        let (_, doc) = crate::app::routes();
+        let schemas = doc.components.expect("components").schemas;
+        for bare in ["Body", "Data", "Document", "ListDocument", "Resource"] {
+            assert!(
+                !schemas.contains_key(bare),
+                "a schema named plain {bare}: an annotation names a type alias; write the \
+                 generic type in full"
+            );
+        }
+    }
+}
