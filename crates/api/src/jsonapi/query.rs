@@ -13,6 +13,21 @@ use crate::error::ApiError;
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
+/// How lists document their page parameters (parsed by [`Params::page`]): any number a
+/// `u32` holds is accepted (0 reads as 1, sizes above 100 as 100), anything else is a 400.
+/// utoipa would label a `u32` `int32`, which promises less than the server accepts.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // a description, never constructed
+pub struct PageParams {
+    /// Page number, from 1.
+    #[param(rename = "page[number]", value_type = Option<u64>, maximum = 4294967295.0)]
+    number: Option<u32>,
+    /// Items per page: 20 by default, at most 100.
+    #[param(rename = "page[size]", value_type = Option<u64>, maximum = 4294967295.0)]
+    size: Option<u32>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
@@ -102,9 +117,12 @@ impl Params {
         }))
     }
 
+    /// Unlike a filter, an empty page parameter is not "unset" but a wrong number.
     fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
-        self.get(key)
-            .map(|v| {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| {
                 v.parse::<u32>().map_err(|_| {
                     ApiError::bad_request(format!("{key} must be a positive number, got {v:?}"))
                 })
@@ -190,6 +208,7 @@ mod tests {
             }
         );
         assert!(Params::parse("page%5Bnumber%5D=x").unwrap().page().is_err());
+        assert!(Params::parse("page%5Bsize%5D=").unwrap().page().is_err());
         assert_eq!(
             Params::default().page().unwrap(),
             PageRequest {

@@ -16,6 +16,7 @@ use super::tokens::{self, TokenAttributes, TokenInput};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany,
     Resource,
@@ -181,7 +182,7 @@ fn changes(body: AgentPoolBody) -> ApiResult<AgentPoolChanges> {
 /// Agent pools of an organization; `q` matches a substring of the name.
 #[utoipa::path(get, path = "/organizations/{organization}/agent-pools", tag = "agent-pools",
     params(("organization" = String, Path), ("q" = Option<String>, Query),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+        PageParams),
     responses((status = 200, body = ListDocument<AgentPoolAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
@@ -211,7 +212,7 @@ async fn list(
 /// Creates an agent pool (organization owners); organization-scoped unless told otherwise.
 #[utoipa::path(post, path = "/organizations/{organization}/agent-pools", tag = "agent-pools",
     params(("organization" = String, Path)),
-    request_body(content = AgentPoolBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<AgentPoolInput, AgentPoolRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<AgentPoolAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
@@ -245,7 +246,7 @@ async fn show(
 /// Renames the pool, changes its scope, or replaces its allowed workspaces.
 #[utoipa::path(patch, path = "/agent-pools/{agent_pool_id}", tag = "agent-pools",
     params(("agent_pool_id" = String, Path)),
-    request_body(content = AgentPoolBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<AgentPoolInput, AgentPoolRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<AgentPoolAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update(
     State(state): State<AppState>,
@@ -276,7 +277,7 @@ async fn delete(
 
 /// The pool's agent tokens (never their secrets). Without page parameters, all of them.
 #[utoipa::path(get, path = "/agent-pools/{agent_pool_id}/authentication-tokens", tag = "agent-pools",
-    params(("agent_pool_id" = String, Path), ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+    params(("agent_pool_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<TokenAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_tokens(
     State(state): State<AppState>,

@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Receives the raw state of a pending state version (the `hosted-state-upload-url`).
-#[utoipa::path(put, path = "/_uploads/state/{token}", tag = "uploads",
+#[utoipa::path(put, path = "/_uploads/state/{token}", tag = "uploads", security(()),
     params(("token" = String, Path, description = "The signed capability from the upload URL")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored, verified and made current"),
@@ -46,7 +46,7 @@ async fn upload_state(
 }
 
 /// Receives the `terraform show -json` state of a state version.
-#[utoipa::path(put, path = "/_uploads/json-state/{token}", tag = "uploads",
+#[utoipa::path(put, path = "/_uploads/json-state/{token}", tag = "uploads", security(()),
     params(("token" = String, Path, description = "The signed capability from the upload URL")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored"), (status = 403, body = ErrorDocument),
@@ -64,7 +64,7 @@ async fn upload_json_state(
 }
 
 /// Receives the tarball of a pending configuration version (its `upload-url`).
-#[utoipa::path(put, path = "/_uploads/configuration/{token}", tag = "uploads",
+#[utoipa::path(put, path = "/_uploads/configuration/{token}", tag = "uploads", security(()),
     params(("token" = String, Path, description = "The signed capability from the upload URL")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored; the version is uploaded"),
@@ -98,7 +98,7 @@ struct LogWindow {
 
 /// A plan's or apply's log from `offset`, framed by STX and ETX; ETX arrives only once the
 /// phase is final (its `log-read-url`).
-#[utoipa::path(get, path = "/_logs/{token}", tag = "uploads",
+#[utoipa::path(get, path = "/_logs/{token}", tag = "uploads", security(()),
     params(("token" = String, Path, description = "The signed capability from the log URL"), LogWindow),
     responses((status = 200, description = "Log bytes", content_type = "text/plain"),
         (status = 403, body = ErrorDocument), (status = 410, body = ErrorDocument)))]

@@ -14,6 +14,7 @@ use super::state_versions::stream_response;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource,
 };
@@ -147,7 +148,7 @@ async fn create(
 
 /// A workspace's configuration versions, newest first.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/configuration-versions", tag = "configuration-versions",
-    params(("workspace_id" = String, Path), ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+    params(("workspace_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<ConfigurationAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,

@@ -31,7 +31,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// Service discovery: where the API, the state backend and `terraform login` live.
-#[utoipa::path(get, path = "/.well-known/terraform.json", tag = "discovery",
+#[utoipa::path(get, path = "/.well-known/terraform.json", tag = "discovery", security(()),
     responses((status = 200, description = "Service discovery document", content_type = "application/json")))]
 async fn well_known() -> impl IntoResponse {
     let api = format!("{API_PREFIX}/");
@@ -56,7 +56,7 @@ async fn well_known() -> impl IntoResponse {
 }
 
 /// Liveness and the version headers clients read (`TFP-API-Version`, `TFP-AppName`).
-#[utoipa::path(get, path = "/ping", tag = "discovery",
+#[utoipa::path(get, path = "/ping", tag = "discovery", security(()),
     responses((status = 204, description = "The server is up; the headers carry its API version")))]
 async fn ping() -> impl IntoResponse {
     (
@@ -70,14 +70,14 @@ async fn ping() -> impl IntoResponse {
 }
 
 /// Liveness: the process serves requests.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "Alive")))]
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers and, where runs execute here, the built-in listener
 /// reaches the server. A 503 names the failing checks, with the listener's last error.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses((status = 200, description = "Ready"),
               (status = 503, description = "A check failed: the database, or the built-in runner listener")))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

@@ -163,7 +163,7 @@ async fn consent_page(
 }
 
 /// The consent page: sign in (unless a session exists) and approve the CLI's request.
-#[utoipa::path(get, path = "/app/oauth/authorization", tag = "login", params(OAuthParams),
+#[utoipa::path(get, path = "/app/oauth/authorization", tag = "login", security(()), params(OAuthParams),
     responses((status = 200, description = "Sign-in and consent page", content_type = "text/html"),
         (status = 400, description = "Not a valid request from the Terraform CLI", content_type = "text/html")))]
 async fn authorize_page(
@@ -181,7 +181,7 @@ async fn authorize_page(
 }
 
 /// Sign-in and approval: on success, a redirect to the CLI's loopback address with the code.
-#[utoipa::path(post, path = "/app/oauth/authorization", tag = "login",
+#[utoipa::path(post, path = "/app/oauth/authorization", tag = "login", security(()),
     request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
@@ -342,7 +342,7 @@ fn server_error(state: &AppState, err: DomainError) -> Response {
 }
 
 /// Exchanges a code for an API token (RFC 6749 §4.1.3 with the PKCE verifier).
-#[utoipa::path(post, path = "/oauth/token", tag = "login",
+#[utoipa::path(post, path = "/oauth/token", tag = "login", security(()),
     request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type, client_id, code, code_verifier, redirect_uri"),
     responses((status = 200, description = "{\"access_token\": ..., \"token_type\": \"bearer\"}", content_type = "application/json"),
         (status = 400, description = "RFC 6749 error", content_type = "application/json"),

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::nullable;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
     Resource,
@@ -178,7 +179,7 @@ type OrganizationBody = Body<OrganizationInput, OrganizationRelationships>;
 
 /// Organizations the caller belongs to. Without page parameters the whole list is returned.
 #[utoipa::path(get, path = "/organizations", tag = "organizations",
-    params(("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+    params(PageParams),
     responses((status = 200, body = ListDocument<OrganizationAttributes>)))]
 async fn list(
     State(state): State<AppState>,
@@ -204,7 +205,7 @@ async fn list(
 
 /// Creates an organization owned by the caller.
 #[utoipa::path(post, path = "/organizations", tag = "organizations",
-    request_body(content = OrganizationBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<OrganizationInput, OrganizationRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<OrganizationAttributes>), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
@@ -250,7 +251,7 @@ async fn show(
 /// Updates settings, including the name (the organization's ID changes with it).
 #[utoipa::path(patch, path = "/organizations/{organization}", tag = "organizations",
     params(("organization" = String, Path)),
-    request_body(content = OrganizationBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<OrganizationInput, OrganizationRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<OrganizationAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update(
     State(state): State<AppState>,

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource,
 };
@@ -89,7 +90,7 @@ type ProjectBody = Body<ProjectInput>;
 /// Projects of an organization; `filter[names]` matches exact names, `q` a substring.
 #[utoipa::path(get, path = "/organizations/{organization}/projects", tag = "projects",
     params(("organization" = String, Path), ("filter[names]" = Option<String>, Query), ("q" = Option<String>, Query),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+        PageParams),
     responses((status = 200, body = ListDocument<ProjectAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
@@ -122,7 +123,7 @@ async fn list(
 
 #[utoipa::path(post, path = "/organizations/{organization}/projects", tag = "projects",
     params(("organization" = String, Path)),
-    request_body(content = ProjectBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<ProjectInput>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<ProjectAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
@@ -156,7 +157,7 @@ async fn show(
 }
 
 #[utoipa::path(patch, path = "/projects/{project_id}", tag = "projects", params(("project_id" = String, Path)),
-    request_body(content = ProjectBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<ProjectInput>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<ProjectAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update(
     State(state): State<AppState>,

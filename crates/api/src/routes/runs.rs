@@ -18,6 +18,7 @@ use super::{phases, workspaces};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
     Resource,
@@ -262,7 +263,7 @@ type RunBody = Body<RunInput, RunRelationships>;
 /// Queues a run. Without a configuration version the workspace's latest one is used; a run on
 /// a locked or busy workspace waits its turn.
 #[utoipa::path(post, path = "/runs", tag = "runs",
-    request_body(content = RunBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<RunInput, RunRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<RunAttributes>), (status = 404, body = ErrorDocument),
         (status = 409, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
@@ -377,7 +378,7 @@ async fn list_page(
 /// Runs of a workspace, newest first.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/runs", tag = "runs",
     params(("workspace_id" = String, Path), ("filter[status]" = Option<String>, Query), ("filter[operation]" = Option<String>, Query),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+        PageParams),
     responses((status = 200, body = ListDocument<RunAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_for_workspace(
     State(state): State<AppState>,
@@ -392,7 +393,7 @@ async fn list_for_workspace(
 /// Runs of every workspace of an organization, newest first.
 #[utoipa::path(get, path = "/organizations/{organization}/runs", tag = "runs",
     params(("organization" = String, Path), ("filter[status]" = Option<String>, Query), ("filter[operation]" = Option<String>, Query),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+        PageParams),
     responses((status = 200, body = ListDocument<RunAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_for_organization(
     State(state): State<AppState>,

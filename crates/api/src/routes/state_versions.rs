@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
     Resource,
@@ -186,11 +187,11 @@ pub struct OutputAttributes {
     sensitive: bool,
     #[serde(rename = "type")]
     kind: &'static str,
-    /// `null` for sensitive outputs, except when read one by one by ID.
-    #[schema(value_type = Object)]
+    /// `null` for sensitive outputs, except when read one by one by ID. Any JSON value.
+    #[schema(value_type = Option<Value>)]
     value: Option<Value>,
     /// The output's Terraform type, as JSON (`"string"`, `["list","string"]`, ...).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     detailed_type: Value,
 }
 
@@ -258,7 +259,7 @@ type StateVersionBody = Body<StateVersionInput, StateVersionRelationships>;
 /// current once the uploaded state matches `md5`.
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/state-versions", tag = "state-versions",
     params(("workspace_id" = String, Path)),
-    request_body(content = StateVersionBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<StateVersionInput, StateVersionRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<StateVersionAttributes>), (status = 404, body = ErrorDocument),
         (status = 409, description = "Not locked by the caller, or conflicting serial/lineage", body = ErrorDocument),
         (status = 412, description = "Serial lower than the current one", body = ErrorDocument),
@@ -298,7 +299,7 @@ async fn create(
 /// workspace must be locked by the caller.
 #[utoipa::path(patch, path = "/workspaces/{workspace_id}/state-versions", tag = "state-versions",
     params(("workspace_id" = String, Path)),
-    request_body(content = StateVersionBody, content_type = "application/vnd.api+json",
+    request_body(content = Body<StateVersionInput, StateVersionRelationships>, content_type = "application/vnd.api+json",
         description = "relationships.rollback-state-version names the version to restore"),
     responses((status = 201, body = Document<StateVersionAttributes>), (status = 404, body = ErrorDocument),
         (status = 409, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
@@ -356,7 +357,7 @@ async fn list_page(
 
 /// Finalized state versions of a workspace, newest first.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/state-versions", tag = "state-versions",
-    params(("workspace_id" = String, Path), ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+    params(("workspace_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<StateVersionAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_for_workspace(
     State(state): State<AppState>,
@@ -371,7 +372,7 @@ async fn list_for_workspace(
 /// Finalized state versions of the workspace named by the filters, newest first.
 #[utoipa::path(get, path = "/state-versions", tag = "state-versions",
     params(("filter[organization][name]" = String, Query), ("filter[workspace][name]" = String, Query),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+        PageParams),
     responses((status = 200, body = ListDocument<StateVersionAttributes>), (status = 400, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
@@ -472,7 +473,7 @@ type OutputList = ListDocument<OutputAttributes>;
 /// Outputs of a state version; sensitive values are `null` here.
 #[utoipa::path(get, path = "/state-versions/{state_version_id}/outputs", tag = "state-versions",
     params(("state_version_id" = String, Path)),
-    responses((status = 200, body = OutputList), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<OutputAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_outputs(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -490,7 +491,7 @@ async fn list_outputs(
 /// All outputs of the current state, not paginated; sensitive values are `null` here.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/current-state-version-outputs", tag = "state-versions",
     params(("workspace_id" = String, Path)),
-    responses((status = 200, body = OutputList), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<OutputAttributes>), (status = 404, body = ErrorDocument)))]
 async fn current_outputs(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::LinkageList;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany, Resource,
 };
@@ -83,7 +84,7 @@ type BindingList = ListDocument<TagBindingAttributes>;
 /// The workspace's tags as key/value bindings (key-only tags have an empty value). Not paginated.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/tag-bindings", tag = "tags",
     params(("workspace_id" = String, Path)),
-    responses((status = 200, body = BindingList), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_bindings(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -101,7 +102,7 @@ async fn list_bindings(
 #[utoipa::path(patch, path = "/workspaces/{workspace_id}/tag-bindings", tag = "tags",
     params(("workspace_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"),
-    responses((status = 200, body = BindingList), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn merge_bindings(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -123,7 +124,7 @@ async fn merge_bindings(
 /// The bindings in effect on the workspace (its own; projects do not carry tags yet).
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/effective-tag-bindings", tag = "tags",
     params(("workspace_id" = String, Path)),
-    responses((status = 200, body = BindingList), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_effective_bindings(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -178,8 +179,8 @@ fn tag_refs(body: &LinkageList) -> ApiResult<Vec<TagRef>> {
 
 /// The workspace's key-only tags, as tag objects.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/relationships/tags", tag = "tags",
-    params(("workspace_id" = String, Path), ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
-    responses((status = 200, body = TagList), (status = 404, body = ErrorDocument)))]
+    params(("workspace_id" = String, Path), PageParams),
+    responses((status = 200, body = ListDocument<TagAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_workspace_tags(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -240,8 +241,8 @@ async fn remove_workspace_tags(
 #[utoipa::path(get, path = "/organizations/{organization}/tags", tag = "tags",
     params(("organization" = String, Path), ("q" = Option<String>, Query),
         ("filter[exclude][taggable][id]" = Option<String>, Query),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
-    responses((status = 200, body = TagList), (status = 404, body = ErrorDocument)))]
+        PageParams),
+    responses((status = 200, body = ListDocument<TagAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_organization_tags(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource,
 };
@@ -75,7 +76,7 @@ pub struct TokenInput {
 
 /// The caller's tokens (never the secrets). Without page parameters, all of them.
 #[utoipa::path(get, path = "/users/{user_id}/authentication-tokens", tag = "tokens",
-    params(("user_id" = String, Path), ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+    params(("user_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<TokenAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,

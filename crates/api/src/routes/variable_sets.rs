@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::LinkageList;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany,
     Resource,
@@ -111,7 +112,7 @@ impl VariableSetAttributesInput {
 }
 
 #[utoipa::path(get, path = "/organizations/{organization}/varsets", tag = "variables",
-    params(("organization" = String, Path), ("q" = Option<String>, Query), ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query)),
+    params(("organization" = String, Path), ("q" = Option<String>, Query), PageParams),
     responses((status = 200, body = ListDocument<VariableSetAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
@@ -140,7 +141,7 @@ async fn list(
 
 /// Creates a variable set, optionally attached to workspaces and projects, with variables.
 #[utoipa::path(post, path = "/organizations/{organization}/varsets", tag = "variables", params(("organization" = String, Path)),
-    request_body(content = VariableSetBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<VariableSetAttributesInput, VariableSetRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<VariableSetAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
@@ -187,7 +188,7 @@ async fn show(
 }
 
 #[utoipa::path(patch, path = "/varsets/{varset_id}", tag = "variables", params(("varset_id" = String, Path)),
-    request_body(content = VariableSetBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<VariableSetAttributesInput, VariableSetRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<VariableSetAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update(
     State(state): State<AppState>,
@@ -276,7 +277,7 @@ async fn detach_projects(
 type VariableList = ListDocument<VariableAttributes>;
 
 #[utoipa::path(get, path = "/varsets/{varset_id}/relationships/vars", tag = "variables", params(("varset_id" = String, Path)),
-    responses((status = 200, body = VariableList), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<VariableAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_variables(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -295,7 +296,7 @@ async fn list_variables(
 }
 
 #[utoipa::path(post, path = "/varsets/{varset_id}/relationships/vars", tag = "variables", params(("varset_id" = String, Path)),
-    request_body(content = VariableBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<VariableAttributesInput>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<VariableAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create_variable(
     State(state): State<AppState>,
@@ -316,7 +317,7 @@ async fn create_variable(
 
 #[utoipa::path(patch, path = "/varsets/{varset_id}/relationships/vars/{variable_id}", tag = "variables",
     params(("varset_id" = String, Path), ("variable_id" = String, Path)),
-    request_body(content = VariableBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<VariableAttributesInput>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<VariableAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update_variable(
     State(state): State<AppState>,

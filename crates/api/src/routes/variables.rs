@@ -114,7 +114,7 @@ pub type VariableBody = Body<VariableAttributesInput>;
 type VariableList = ListDocument<VariableAttributes>;
 
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/vars", tag = "variables", params(("workspace_id" = String, Path)),
-    responses((status = 200, body = VariableList), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<VariableAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -130,7 +130,7 @@ async fn list(
 }
 
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/vars", tag = "variables", params(("workspace_id" = String, Path)),
-    request_body(content = VariableBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<VariableAttributesInput>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<VariableAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
@@ -167,7 +167,7 @@ async fn show(
 /// Changes a variable; a sensitive variable stays sensitive.
 #[utoipa::path(patch, path = "/workspaces/{workspace_id}/vars/{variable_id}", tag = "variables",
     params(("workspace_id" = String, Path), ("variable_id" = String, Path)),
-    request_body(content = VariableBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<VariableAttributesInput>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<VariableAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update(
     State(state): State<AppState>,

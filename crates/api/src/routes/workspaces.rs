@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::nullable;
+use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany,
     RelationshipOne, Resource,
@@ -429,7 +430,7 @@ async fn update_ref(
 /// Workspaces of an organization, filtered by name, tags and project.
 #[utoipa::path(get, path = "/organizations/{organization}/workspaces", tag = "workspaces",
     params(("organization" = String, Path),
-        ("page[number]" = Option<u32>, Query), ("page[size]" = Option<u32>, Query),
+        PageParams,
         ("search[name]" = Option<String>, Query, description = "Substring of the name"),
         ("search[wildcard-name]" = Option<String>, Query, description = "Name pattern with * wildcards"),
         ("search[tags]" = Option<String>, Query, description = "Comma-separated tags the workspace must all have"),
@@ -477,7 +478,7 @@ async fn list(
 /// mode is inherited from the organization unless set.
 #[utoipa::path(post, path = "/organizations/{organization}/workspaces", tag = "workspaces",
     params(("organization" = String, Path)),
-    request_body(content = WorkspaceBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<WorkspaceInput, WorkspaceRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 201, body = Document<WorkspaceAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
@@ -509,7 +510,7 @@ async fn show_by_name(
 
 #[utoipa::path(patch, path = "/organizations/{organization}/workspaces/{name}", tag = "workspaces",
     params(("organization" = String, Path), ("name" = String, Path)),
-    request_body(content = WorkspaceBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<WorkspaceInput, WorkspaceRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<WorkspaceAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update_by_name(
     State(state): State<AppState>,
@@ -566,7 +567,7 @@ async fn show(
 
 #[utoipa::path(patch, path = "/workspaces/{workspace_id}", tag = "workspaces",
     params(("workspace_id" = String, Path)),
-    request_body(content = WorkspaceBody, content_type = "application/vnd.api+json"),
+    request_body(content = Body<WorkspaceInput, WorkspaceRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<WorkspaceAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn update(
     State(state): State<AppState>,
