@@ -78,17 +78,7 @@ impl Api {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Reply {
-        let response = self.raw(method, path, body.map(|b| (b.into(), content_type)));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            text,
-            headers,
-        }
+        Reply::from_response(self.raw(method, path, body.map(|b| (b.into(), content_type))))
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -142,6 +132,20 @@ impl Api {
 }
 
 impl Reply {
+    /// The reply to a request sent some other way than through [`Api`].
+    pub fn from_response(response: reqwest::blocking::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
     /// Asserts a 2xx status.
     #[track_caller]
     pub fn ok(self) -> Reply {

@@ -8,6 +8,7 @@
 
 mod api;
 pub mod ledger;
+pub mod page;
 pub mod runs;
 mod server;
 mod terraform;

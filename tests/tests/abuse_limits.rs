@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use terrace_tests::{Db, Reply, Server};
 
 /// A browser-like client trusting the server's CA, not following redirects.
@@ -34,26 +34,13 @@ fn header<'r>(reply: &'r Reply, name: &str) -> &'r str {
         .unwrap()
 }
 
-fn into_reply(response: reqwest::blocking::Response) -> Reply {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        body,
-        text,
-        headers,
-    }
-}
-
 /// GETs `path` with extra headers.
 fn get_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut request = http(server).get(format!("{}{path}", server.url));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    into_reply(request.send().unwrap())
+    Reply::from_response(request.send().unwrap())
 }
 
 /// Asserts a 429 with a JSON:API error, `Retry-After` and the rate limit headers.
@@ -250,7 +237,7 @@ fn submit(server: &Server, form: &Form, username: &str, password: &str) -> Reply
     let mut fields = form.fields.clone();
     fields.push(("username".into(), username.into()));
     fields.push(("password".into(), password.into()));
-    into_reply(
+    Reply::from_response(
         http(server)
             .post(format!("{}/app/oauth/authorization", server.url))
             .header("cookie", format!("terrace_csrf={}", form.cookie))
@@ -487,7 +474,7 @@ fn oversized_bodies_get_413_by_route() {
     );
     // Forms are small: a 100 KiB sign-in form is refused the same way.
     let form = format!("username=admin&password={}", "x".repeat(100 << 10));
-    let reply = into_reply(
+    let reply = Reply::from_response(
         http(&server)
             .post(format!("{}/app/oauth/authorization", server.url))
             .header("content-type", "application/x-www-form-urlencoded")

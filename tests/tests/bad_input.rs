@@ -105,7 +105,7 @@ impl Client {
             .body(body)
             .send()
             .unwrap_or_else(|e| panic!("{method} {path}: no response: {e:?}"));
-        no_5xx(method, path, into_reply(response))
+        no_5xx(method, path, Reply::from_response(response))
     }
 }
 
@@ -116,19 +116,6 @@ fn http_client(server: &Server) -> reqwest::blocking::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("HTTP client")
-}
-
-fn into_reply(response: reqwest::blocking::Response) -> Reply {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        body,
-        text,
-        headers,
-    }
 }
 
 #[track_caller]
@@ -561,7 +548,7 @@ fn interrupted_put(c: &Client, url: &str, data: &[u8], sent: usize, announced: u
     match outcome {
         // The server cannot usually answer a client that went away; if it does, a 4xx.
         Ok(response) => {
-            let reply = into_reply(response);
+            let reply = Reply::from_response(response);
             assert!(
                 (400..500).contains(&reply.status),
                 "an interrupted upload answered {}: {}",

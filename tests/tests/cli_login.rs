@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+use terrace_tests::page::{cookie, hidden_input};
 use terrace_tests::{Db, Server, Terraform};
 
 /// An HTTP client trusting the server's CA, not following redirects.
@@ -17,27 +18,6 @@ fn browser(server: &Server) -> reqwest::blocking::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-/// The value of `<input name="NAME" value="...">` in a page.
-fn hidden_input(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in:\n{html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-fn cookie(response: &reqwest::blocking::Response, name: &str) -> String {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
 }
 
 /// Submits the consent form of `login_url` with a username and password; returns the
@@ -51,7 +31,7 @@ fn sign_in(
     let client = browser(server);
     let page = client.get(login_url).send().unwrap();
     assert_eq!(page.status(), 200);
-    let csrf_cookie = cookie(&page, "terrace_csrf");
+    let csrf_cookie = cookie(&page, "terrace_csrf").expect("a CSRF cookie");
     let html = page.text().unwrap();
     assert!(html.contains("Authorize the Terraform CLI"), "{html}");
     let csrf = hidden_input(&html, "csrf");

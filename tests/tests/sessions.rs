@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use terrace_tests::page::{cookie, hidden_input};
 use terrace_tests::{both_databases, Db, Server};
 
 const REDIRECT: &str = "http://localhost:10000/login";
@@ -21,25 +22,6 @@ const VERIFIER: &str = "advertised-verifier-0123456789-abcdefghijklmnopqrstuvwxy
 struct Browser<'a> {
     server: &'a Server,
     client: reqwest::blocking::Client,
-}
-
-fn cookie_from(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap().to_string())
-}
-
-fn hidden_input(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in:\n{html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
 }
 
 fn urlencode(text: &str) -> String {
@@ -89,7 +71,7 @@ impl<'a> Browser<'a> {
         }
         let page = request.send().unwrap();
         assert_eq!(page.status(), 200);
-        let csrf = cookie_from(&page, "terrace_csrf").expect("a CSRF cookie");
+        let csrf = cookie(&page, "terrace_csrf").expect("a CSRF cookie");
         (page.text().unwrap(), csrf)
     }
 
@@ -148,7 +130,7 @@ impl<'a> Browser<'a> {
             .expect("Max-Age")
             .parse()
             .unwrap();
-        (cookie_from(&response, "terrace_session").unwrap(), max_age)
+        (cookie(&response, "terrace_session").unwrap(), max_age)
     }
 
     /// Whether the session alone still gets a code from the consent page.
