@@ -1,8 +1,9 @@
 //! Resolving what a caller may do, and refusing what it may not. Every service method goes
 //! through [`Services::authorize`]; nothing else interprets roles.
 
-use terrace_auth::policy::{decide, Access, Action, Decision, Level};
-use terrace_storage::model::{OrgRole, Organization, Workspace};
+use terrace_auth::policy::{decide, Access, Action, Decision, OrganizationAccess};
+use terrace_storage::model::{Organization, PageRequest, Project, Team, Workspace};
+use terrace_storage::store::WorkspaceFilter;
 
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
@@ -13,24 +14,171 @@ pub enum WorkspaceRef {
     Name { organization: String, name: String },
 }
 
+/// Who the caller is to an organization, before any particular project or workspace.
+#[derive(Debug, Clone)]
+pub(crate) struct Standing {
+    /// Access to the organization, and to every project and workspace in it.
+    pub access: Access,
+    /// The caller's teams, whose grants on a project or workspace add to `access`.
+    teams: Vec<String>,
+    /// False for organization tokens, which configure workspaces but never operate them.
+    operations: bool,
+}
+
+impl Standing {
+    const OUTSIDER: Standing = Standing {
+        access: Access::NONE,
+        teams: Vec::new(),
+        operations: true,
+    };
+
+    fn owner() -> Standing {
+        Standing {
+            access: Access::owner(),
+            teams: Vec::new(),
+            operations: true,
+        }
+    }
+
+    fn finish(&self, access: Access) -> Access {
+        if self.operations {
+            access
+        } else {
+            Access {
+                workspace: access.workspace.without_operations(),
+                ..access
+            }
+        }
+    }
+
+    /// The teams lists of workspaces (and what is in them) must be narrowed to; `None` when
+    /// the caller sees every workspace of the organization.
+    pub fn visible_to_teams(&self) -> Option<Vec<String>> {
+        (!self.access.workspace.visible()).then(|| self.teams.clone())
+    }
+}
+
+/// What an organization token may do: run the organization's configuration (workspaces,
+/// projects, teams, memberships, agent pools), never its settings, and no runs or state
+/// writes ([`Standing::operations`]).
+const ORGANIZATION_TOKEN: OrganizationAccess = OrganizationAccess {
+    manage_workspaces: true,
+    manage_projects: true,
+    manage_teams: true,
+    manage_membership: true,
+    manage_organization_access: true,
+    access_secret_teams: true,
+    manage_agent_pools: true,
+    read_workspaces: true,
+    read_projects: true,
+    manage_policies: false,
+    manage_policy_overrides: false,
+    manage_vcs_settings: false,
+    manage_providers: false,
+    manage_modules: false,
+    manage_run_tasks: false,
+};
+
 impl Services {
-    /// The caller's access to `org`.
-    pub async fn access(&self, caller: &Caller, org: &Organization) -> DomainResult<Access> {
-        let level = match &caller.principal {
-            // Agents and runners reach their jobs through the runner protocol, not the API.
-            Principal::Agent { .. } | Principal::Job(_) => Level::None,
-            Principal::User(user) if user.is_site_admin => Level::Owner,
-            Principal::User(user) => match self.store.org_role(&org.id, &user.id).await? {
-                Some(OrgRole::Owner) => Level::Owner,
-                // Until teams carry workspace permission levels, members administer workspaces.
-                Some(OrgRole::Member) => Level::Admin,
-                None => Level::None,
-            },
+    /// Who the caller is to `org`: its teams there and what they hold organization-wide.
+    pub(crate) async fn standing(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+    ) -> DomainResult<Standing> {
+        let of_teams = |teams: Vec<Team>| {
+            if teams.iter().any(|t| t.is_owners) {
+                return Standing::owner();
+            }
+            let organization = teams.iter().fold(OrganizationAccess::default(), |acc, t| {
+                acc.union(t.organization_access.0)
+            });
+            Standing {
+                access: Access::member(organization),
+                teams: teams.into_iter().map(|t| t.id).collect(),
+                operations: true,
+            }
         };
-        Ok(Access {
-            level,
-            admins_may_force_delete: org.allow_force_delete_workspaces,
-        })
+        let mut standing = match &caller.principal {
+            // Agents and runners reach their jobs through the runner protocol, not the API.
+            Principal::Agent { .. } | Principal::Job(_) => Standing::OUTSIDER,
+            Principal::User(user) if user.is_site_admin => Standing::owner(),
+            Principal::User(user) => match self.store.member_teams(&org.id, &user.id).await? {
+                Some(teams) => of_teams(teams),
+                None => Standing::OUTSIDER,
+            },
+            Principal::Team(team) if team.organization_id == org.id => of_teams(vec![team.clone()]),
+            Principal::Organization { organization_id } if *organization_id == org.id => Standing {
+                access: Access::member(ORGANIZATION_TOKEN),
+                teams: Vec::new(),
+                operations: false,
+            },
+            Principal::Team(_) | Principal::Organization { .. } => Standing::OUTSIDER,
+        };
+        standing.access.admins_may_force_delete = org.allow_force_delete_workspaces;
+        standing.access = standing.finish(standing.access);
+        Ok(standing)
+    }
+
+    /// The caller's access to `org` as a whole.
+    pub async fn access(&self, caller: &Caller, org: &Organization) -> DomainResult<Access> {
+        Ok(self.standing(caller, org).await?.access)
+    }
+
+    /// The caller's access to one workspace: organization-wide permissions and what its
+    /// teams were given on the workspace and its project.
+    pub(crate) async fn workspace_access(
+        &self,
+        standing: &Standing,
+        ws: &Workspace,
+    ) -> DomainResult<Access> {
+        if standing.teams.is_empty() {
+            return Ok(standing.access);
+        }
+        let (direct, inherited) = self
+            .store
+            .workspace_grants(&standing.teams, &ws.id, &ws.project_id)
+            .await?;
+        let access = direct
+            .into_iter()
+            .fold(standing.access, Access::with_workspace);
+        let access = inherited.into_iter().fold(access, Access::with_project);
+        Ok(standing.finish(access))
+    }
+
+    /// The caller's access to one project (and, through it, to its workspaces).
+    pub(crate) async fn project_access(
+        &self,
+        standing: &Standing,
+        project: &Project,
+    ) -> DomainResult<Access> {
+        if standing.teams.is_empty() {
+            return Ok(standing.access);
+        }
+        let grants = self
+            .store
+            .project_grants(&standing.teams, &project.id)
+            .await?;
+        let mut access = grants
+            .into_iter()
+            .fold(standing.access, Access::with_project);
+        if !access.project.read {
+            // A project holding a workspace the caller sees is visible (read-only) too.
+            let visible = self
+                .store
+                .list_workspaces(
+                    &project.organization_id,
+                    &WorkspaceFilter {
+                        project_id: Some(project.id.clone()),
+                        visible_to_teams: Some(standing.teams.clone()),
+                        ..Default::default()
+                    },
+                    PageRequest { number: 1, size: 1 },
+                )
+                .await?;
+            access.project.read = visible.total > 0;
+        }
+        Ok(standing.finish(access))
     }
 
     /// Resolves the caller's access to `org` and checks it allows `action`. Invisible
@@ -43,16 +191,38 @@ impl Services {
         what: &'static str,
     ) -> DomainResult<Access> {
         let access = self.access(caller, org).await?;
-        match decide(access, action) {
-            Decision::Allow => Ok(access),
-            Decision::Hidden => Err(DomainError::NotFound(what)),
-            Decision::Forbidden => Err(DomainError::Forbidden(format!(
-                "you are not allowed to {} in organization {}{}",
-                describe(action),
-                org.name,
-                hint(action)
-            ))),
-        }
+        check(access, action, org, what)?;
+        Ok(access)
+    }
+
+    /// [`authorize`](Self::authorize) for an action on one workspace.
+    pub(crate) async fn authorize_workspace(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        ws: &Workspace,
+        action: Action,
+        what: &'static str,
+    ) -> DomainResult<Access> {
+        let standing = self.standing(caller, org).await?;
+        let access = self.workspace_access(&standing, ws).await?;
+        check(access, action, org, what)?;
+        Ok(access)
+    }
+
+    /// [`authorize`](Self::authorize) for an action on one project.
+    pub(crate) async fn authorize_project(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        project: &Project,
+        action: Action,
+        what: &'static str,
+    ) -> DomainResult<Access> {
+        let standing = self.standing(caller, org).await?;
+        let access = self.project_access(&standing, project).await?;
+        check(access, action, org, what)?;
+        Ok(access)
     }
 
     /// Loads an organization by name and authorizes `action` on it.
@@ -118,8 +288,29 @@ impl Services {
                 (ws, org)
             }
         };
-        let access = self.authorize(caller, &org, action, WHAT).await?;
+        let access = self
+            .authorize_workspace(caller, &org, &ws, action, WHAT)
+            .await?;
         Ok((ws, org, access))
+    }
+}
+
+/// Turns the policy's decision into the API's answer.
+pub(crate) fn check(
+    access: Access,
+    action: Action,
+    org: &Organization,
+    what: &'static str,
+) -> DomainResult<()> {
+    match decide(access, action) {
+        Decision::Allow => Ok(()),
+        Decision::Hidden => Err(DomainError::NotFound(what)),
+        Decision::Forbidden => Err(DomainError::Forbidden(format!(
+            "you are not allowed to {} in organization {}{}",
+            describe(action),
+            org.name,
+            hint(action)
+        ))),
     }
 }
 
@@ -157,6 +348,15 @@ fn describe(action: Action) -> &'static str {
         UpdateVariables => "update variables",
         ManageVariableSets => "manage variable sets",
         ManageAgentPools => "manage agent pools",
+        ReadProject => "read projects",
+        ManageProjectAccess => "manage team access to projects",
+        ManageWorkspaceAccess => "manage team access to workspaces",
+        ReadVariableSets => "read variable sets",
+        ManageTeams => "manage teams",
+        ManageMembership => "manage memberships",
+        ReadSecretTeams => "see secret teams",
+        ManageOrganizationToken => "manage the organization token",
+        ReadAuditTrail => "read the audit trail",
     }
 }
 

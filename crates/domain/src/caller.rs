@@ -1,9 +1,15 @@
-use terrace_storage::model::{LockHolder, LockHolderKind, User};
+use terrace_storage::model::{LockHolder, LockHolderKind, Team, User};
 
 /// Who is acting.
 #[derive(Debug, Clone)]
 pub enum Principal {
     User(User),
+    /// A team token: the team's permissions in its organization, nothing else.
+    Team(Team),
+    /// An organization token: configures its organization (see the policy), nothing else.
+    Organization {
+        organization_id: String,
+    },
     /// A runner listener of an agent pool (`None`: the server's built-in listener).
     Agent {
         pool_id: Option<String>,
@@ -48,7 +54,11 @@ impl Caller {
                 kind: LockHolderKind::Run,
                 id: job.run_id.clone(),
             }),
-            Principal::Agent { .. } => None,
+            Principal::Team(team) => Some(LockHolder {
+                kind: LockHolderKind::Team,
+                id: team.id.clone(),
+            }),
+            Principal::Agent { .. } | Principal::Organization { .. } => None,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! member reads it. Organizations are fully isolated from each other.
 
 use chrono::{DateTime, Utc};
-use terrace_auth::policy::{Access, Action, Level};
-use terrace_storage::model::{ExecutionMode, Organization, Page, PageRequest, Project, Team};
+use terrace_auth::policy::{Access, Action, OrganizationAccess};
+use terrace_storage::model::{
+    ExecutionMode, JsonText, Organization, Page, PageRequest, Project, Team,
+};
 use terrace_storage::{clock, ids, StorageError};
 
 use crate::{validate, Caller, DomainError, DomainResult, Services};
@@ -90,7 +92,7 @@ impl Services {
             .map_err(name_taken)?;
         Ok(OrganizationView {
             organization: org,
-            access: Access::at(Level::Owner),
+            access: Access::owner(),
         })
     }
 
@@ -335,6 +337,9 @@ fn owners_team(org: &Organization) -> Team {
         name: OWNERS_TEAM.into(),
         is_owners: true,
         visibility: "secret".into(),
+        organization_access: JsonText(OrganizationAccess::ALL),
+        sso_team_id: None,
+        allow_member_token_management: true,
         created_at: org.created_at,
     }
 }

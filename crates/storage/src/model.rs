@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+pub use terrace_auth::policy::{OrganizationAccess, ProjectAccess, WorkspaceGrant};
 
 /// Declares a string-valued enum stored as TEXT, with `as_str`, `FromStr` and the sqlx codecs
 /// for every database (so `Option<Enum>` columns work too).
@@ -173,13 +174,22 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// A user's standing in one organization. Teams with permission levels refine this later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrgRole {
-    /// Member of the organization's owners team.
-    Owner,
-    /// Member of any other team of the organization.
-    Member,
+text_enum!(
+    /// Where a membership stands: `invited` until the user with that email exists and signs
+    /// in, then `active`.
+    MembershipStatus { Invited => "invited", Active => "active" }
+);
+
+/// A user's (or an invited email's) place in an organization.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OrganizationMembership {
+    pub id: String,
+    pub organization_id: String,
+    /// `None` while invited.
+    pub user_id: Option<String>,
+    pub email: String,
+    pub status: MembershipStatus,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -187,8 +197,39 @@ pub struct Team {
     pub id: String,
     pub organization_id: String,
     pub name: String,
+    /// The owners team: everything in the organization, never empty, never deleted.
     pub is_owners: bool,
+    /// `secret` (seen by its members and team managers) or `organization` (by every member).
     pub visibility: String,
+    /// What the team may do across the organization.
+    pub organization_access: JsonText<OrganizationAccess>,
+    /// The identity provider's group mapped to this team.
+    pub sso_team_id: Option<String>,
+    pub allow_member_token_management: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A team's access to one workspace (`team-workspaces`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TeamWorkspace {
+    pub id: String,
+    pub team_id: String,
+    pub workspace_id: String,
+    /// The level's name (`read` ... `admin`, `custom`).
+    pub access: String,
+    pub grants: JsonText<WorkspaceGrant>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A team's access to one project and its workspaces (`team-projects`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TeamProject {
+    pub id: String,
+    pub team_id: String,
+    pub project_id: String,
+    /// The level's name (`read` ... `admin`, `custom`).
+    pub access: String,
+    pub grants: JsonText<ProjectAccess>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -33,7 +33,9 @@ pub trait OrganizationStore {
     async fn update_organization(&self, org: &Organization) -> StorageResult<()>;
     /// Deletes the organization and everything in it.
     async fn delete_organization(&self, id: &str) -> StorageResult<()>;
-    async fn org_role(&self, org_id: &str, user_id: &str) -> StorageResult<Option<OrgRole>>;
+    /// The teams of the user's active membership of the organization (possibly none);
+    /// `None` when the user is not an active member.
+    async fn member_teams(&self, org_id: &str, user_id: &str) -> StorageResult<Option<Vec<Team>>>;
 }
 
 #[async_trait]
@@ -70,6 +72,9 @@ pub struct ProjectFilter {
     pub names: Vec<String>,
     /// Case-insensitive substring of the name.
     pub query: Option<String>,
+    /// Only projects these teams were given access to, or that hold a workspace they were
+    /// given access to (`None`: every project).
+    pub visible_to_teams: Option<Vec<String>>,
 }
 
 #[async_trait]
@@ -101,6 +106,9 @@ pub struct WorkspaceFilter {
     /// Tags that must all be present, by key and optionally value (`filter[tagged]`).
     pub tagged: Vec<(String, Option<String>)>,
     pub project_id: Option<String>,
+    /// Only workspaces these teams were given access to, directly or through their project
+    /// (`None`: every workspace; callers with organization-wide access).
+    pub visible_to_teams: Option<Vec<String>>,
 }
 
 #[async_trait]
@@ -324,6 +332,8 @@ pub struct RunFilter {
     /// Only runs doing one of these; when empty, every operation but plan-only (lists hide
     /// speculative runs unless asked, as HCP Terraform does).
     pub operations: Vec<RunOperation>,
+    /// Only runs of workspaces these teams were given access to (`None`: all).
+    pub visible_to_teams: Option<Vec<String>>,
 }
 
 #[async_trait]
@@ -452,6 +462,46 @@ pub trait AgentPoolStore {
     ) -> StorageResult<HashMap<String, u64>>;
 }
 
+#[async_trait]
+pub trait AccessStore {
+    /// Fails with a conflict when the team already has access to the workspace.
+    async fn create_team_workspace(&self, tw: &TeamWorkspace) -> StorageResult<()>;
+    async fn team_workspace_by_id(&self, id: &str) -> StorageResult<Option<TeamWorkspace>>;
+    async fn list_team_workspaces(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<TeamWorkspace>>;
+    /// Writes access and grants.
+    async fn update_team_workspace(&self, tw: &TeamWorkspace) -> StorageResult<()>;
+    async fn delete_team_workspace(&self, id: &str) -> StorageResult<bool>;
+
+    /// Fails with a conflict when the team already has access to the project.
+    async fn create_team_project(&self, tp: &TeamProject) -> StorageResult<()>;
+    async fn team_project_by_id(&self, id: &str) -> StorageResult<Option<TeamProject>>;
+    async fn list_team_projects(
+        &self,
+        project_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<TeamProject>>;
+    async fn update_team_project(&self, tp: &TeamProject) -> StorageResult<()>;
+    async fn delete_team_project(&self, id: &str) -> StorageResult<bool>;
+
+    /// What the teams hold on a workspace: their own grants on it, and those on its project.
+    async fn workspace_grants(
+        &self,
+        team_ids: &[String],
+        workspace_id: &str,
+        project_id: &str,
+    ) -> StorageResult<(Vec<WorkspaceGrant>, Vec<ProjectAccess>)>;
+    /// What the teams hold on a project.
+    async fn project_grants(
+        &self,
+        team_ids: &[String],
+        project_id: &str,
+    ) -> StorageResult<Vec<ProjectAccess>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -467,6 +517,7 @@ pub trait Store:
     + RunStore
     + JobStore
     + AgentPoolStore
+    + AccessStore
     + Send
     + Sync
 {

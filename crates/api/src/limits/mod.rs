@@ -222,7 +222,7 @@ async fn key_of(state: &AppState, request: &mut Request, client: ClientAddr) -> 
 
 fn class_of(caller: &Caller) -> Class {
     match caller.principal {
-        Principal::User(_) => Class::Token,
+        Principal::User(_) | Principal::Team(_) | Principal::Organization { .. } => Class::Token,
         Principal::Agent { .. } | Principal::Job(_) => Class::Runner,
     }
 }

@@ -102,6 +102,7 @@ async fn list(
     let filter = ProjectFilter {
         names: params.list("filter[names]"),
         query: params.get("q").map(str::to_string),
+        ..Default::default()
     };
     let page = params.page()?;
     let found = state

@@ -452,6 +452,7 @@ async fn list(
         exclude_tags: params.list("search[exclude-tags]"),
         tagged: params.tagged(),
         project_id: params.get("filter[project][id]").map(str::to_string),
+        ..Default::default()
     };
     let page = params.page()?;
     let found = state

@@ -6,6 +6,7 @@
 //! the code is checked against both drivers without generic bounds. Each database keeps its
 //! own migrations (`migrations/sqlite`, `migrations/postgres`) with native column types.
 
+mod access;
 mod agent_pools;
 mod configurations;
 mod jobs;
@@ -15,6 +16,7 @@ mod projects;
 mod runs;
 mod state_versions;
 mod tags;
+mod teams;
 mod tokens;
 mod users;
 mod variables;
@@ -167,6 +169,40 @@ pub(crate) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// `(a, b, ...)` with each ID bound, for `IN`; `(NULL)`, which matches nothing, when empty.
+pub(crate) fn push_in_list<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, ids: &[String])
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if ids.is_empty() {
+        qb.push("(NULL)");
+        return;
+    }
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    list.push_unseparated(")");
+}
+
+/// ` AND (workspace visible to one of the teams)` for a query over `w` (workspaces): granted
+/// directly or through the workspace's project.
+pub(crate) fn push_visible_workspaces<'a, DB>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    team_ids: &[String],
+) where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push(" AND (w.id IN (SELECT workspace_id FROM team_workspaces WHERE team_id IN ");
+    push_in_list(qb, team_ids);
+    qb.push(") OR w.project_id IN (SELECT project_id FROM team_projects WHERE team_id IN ");
+    push_in_list(qb, team_ids);
+    qb.push("))");
 }
 
 pub(crate) fn to_u64(n: i64) -> u64 {

@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 
+use super::teams::{insert_team, TEAM_COLUMNS};
 use super::{on_pool, to_u64, BeginWrite, SqlStore};
-use crate::model::{OrgRole, Organization, Page, PageRequest, Project, Team};
+use crate::ids;
+use crate::model::{MembershipStatus, Organization, Page, PageRequest, Project, Team};
 use crate::store::OrganizationStore;
 use crate::{StorageError, StorageResult};
 
@@ -40,18 +42,7 @@ impl OrganizationStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| StorageError::from_write(e, "organization name"))?;
-            sqlx::query(
-                "INSERT INTO teams (id, organization_id, name, is_owners, visibility, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&owners.id)
-            .bind(&owners.organization_id)
-            .bind(&owners.name)
-            .bind(owners.is_owners)
-            .bind(&owners.visibility)
-            .bind(owners.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_team!(&mut *tx, owners)?;
             sqlx::query(
                 "INSERT INTO projects (id, organization_id, name, description, is_default, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -65,11 +56,26 @@ impl OrganizationStore for SqlStore {
             .execute(&mut *tx)
             .await?;
             if let Some(user_id) = owner {
-                sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
-                    .bind(&owners.id)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
+                let membership_id = ids::new_id(ids::MEMBERSHIP);
+                sqlx::query(
+                    "INSERT INTO organization_memberships \
+                     (id, organization_id, user_id, email, status, created_at) \
+                     SELECT $1, $2, id, email, $3, $4 FROM users WHERE id = $5",
+                )
+                .bind(&membership_id)
+                .bind(&org.id)
+                .bind(MembershipStatus::Active)
+                .bind(org.created_at)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO team_memberships (team_id, membership_id) VALUES ($1, $2)",
+                )
+                .bind(&owners.id)
+                .bind(&membership_id)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok(())
@@ -97,9 +103,10 @@ impl OrganizationStore for SqlStore {
         member: Option<&str>,
         page: PageRequest,
     ) -> StorageResult<Page<Organization>> {
-        // `$1 IS NULL` lists all (site admins); otherwise organizations with a team of $1.
-        let filter = "($1 IS NULL OR id IN (SELECT t.organization_id FROM teams t \
-            JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1))";
+        // `$1 IS NULL` lists all (site admins); otherwise organizations $1 is an active
+        // member of.
+        let filter = "($1 IS NULL OR id IN (SELECT organization_id FROM organization_memberships \
+            WHERE user_id = $1 AND status = 'active'))";
         let list = format!(
             "SELECT {COLUMNS} FROM organizations WHERE {filter} ORDER BY name LIMIT $2 OFFSET $3"
         );
@@ -190,22 +197,23 @@ impl OrganizationStore for SqlStore {
         })
     }
 
-    async fn org_role(&self, org_id: &str, user_id: &str) -> StorageResult<Option<OrgRole>> {
-        let owners: Option<bool> = on_pool!(&self.pool, |p| sqlx::query_scalar(
-            "SELECT MAX(CASE WHEN t.is_owners THEN 1 ELSE 0 END) = 1 FROM teams t \
-             JOIN team_members m ON m.team_id = t.id \
-             WHERE t.organization_id = $1 AND m.user_id = $2"
-        )
-        .bind(org_id)
-        .bind(user_id)
-        .fetch_one(p)
-        .await)?;
-        Ok(owners.map(|is_owner| {
-            if is_owner {
-                OrgRole::Owner
-            } else {
-                OrgRole::Member
+    async fn member_teams(&self, org_id: &str, user_id: &str) -> StorageResult<Option<Vec<Team>>> {
+        let member = "SELECT id FROM organization_memberships \
+            WHERE organization_id = $1 AND user_id = $2 AND status = 'active'";
+        let teams = format!(
+            "SELECT {TEAM_COLUMNS} FROM teams WHERE id IN (SELECT team_id FROM team_memberships \
+             WHERE membership_id = $1) ORDER BY name"
+        );
+        on_pool!(&self.pool, |p| {
+            let membership: Option<String> = sqlx::query_scalar(member)
+                .bind(org_id)
+                .bind(user_id)
+                .fetch_optional(p)
+                .await?;
+            match membership {
+                None => Ok(None),
+                Some(id) => Ok(Some(sqlx::query_as(&teams).bind(id).fetch_all(p).await?)),
             }
-        }))
+        })
     }
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, to_u64, SqlStore};
+use super::{contains_pattern, on_pool, push_in_list, push_visible_workspaces, to_u64, SqlStore};
 use crate::model::{Page, PageRequest, Project};
 use crate::store::{ProjectFilter, ProjectStore};
 use crate::{StorageError, StorageResult};
@@ -66,6 +66,13 @@ impl ProjectStore for SqlStore {
                     qb.push(" AND lower(name) LIKE ")
                         .push_bind(contains_pattern(query))
                         .push(" ESCAPE '\\'");
+                }
+                if let Some(teams) = &filter.visible_to_teams {
+                    qb.push(" AND (id IN (SELECT project_id FROM team_projects WHERE team_id IN ");
+                    push_in_list(qb, teams);
+                    qb.push(") OR id IN (SELECT w.project_id FROM workspaces w WHERE 1 = 1");
+                    push_visible_workspaces(qb, teams);
+                    qb.push("))");
                 }
             };
             let mut list = QueryBuilder::new(format!("SELECT {COLUMNS}"));

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use super::{on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, PhaseStatus, Run, RunEvent, RunPhase, RunStatus};
 use crate::store::{RunFilter, RunStore};
 use crate::StorageResult;
@@ -136,6 +136,11 @@ impl RunStore for SqlStore {
                     )
                     .push_bind(org.clone())
                     .push(")");
+                }
+                if let Some(teams) = &filter.visible_to_teams {
+                    qb.push(" AND workspace_id IN (SELECT w.id FROM workspaces w WHERE 1 = 1");
+                    push_visible_workspaces(qb, teams);
+                    qb.push(")");
                 }
                 if !filter.statuses.is_empty() {
                     qb.push(" AND status IN (");

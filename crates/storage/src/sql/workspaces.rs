@@ -3,7 +3,9 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::tags::upsert_workspace_tags;
-use super::{contains_pattern, escape_like, on_pool, to_u64, BeginWrite, SqlStore};
+use super::{
+    contains_pattern, escape_like, on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore,
+};
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
 use crate::store::{WorkspaceFilter, WorkspaceStore};
 use crate::{StorageError, StorageResult};
@@ -150,6 +152,9 @@ impl WorkspaceStore for SqlStore {
                 }
                 if let Some(project) = &filter.project_id {
                     qb.push(" AND w.project_id = ").push_bind(project.clone());
+                }
+                if let Some(teams) = &filter.visible_to_teams {
+                    push_visible_workspaces(qb, teams);
                 }
                 for key in &filter.tags {
                     qb.push(" AND");

@@ -1,0 +1,208 @@
+//! Team access to workspaces and projects, and the grants a caller's teams hold.
+
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+
+use super::{on_pool, push_in_list, to_u64, SqlStore};
+use crate::model::{Page, PageRequest, ProjectAccess, TeamProject, TeamWorkspace, WorkspaceGrant};
+use crate::store::AccessStore;
+use crate::{StorageError, StorageResult};
+
+const TW_COLUMNS: &str = "id, team_id, workspace_id, access, grants, created_at";
+const TP_COLUMNS: &str = "id, team_id, project_id, access, grants, created_at";
+
+#[async_trait]
+impl AccessStore for SqlStore {
+    async fn create_team_workspace(&self, tw: &TeamWorkspace) -> StorageResult<()> {
+        let sql =
+            format!("INSERT INTO team_workspaces ({TW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&tw.id)
+            .bind(&tw.team_id)
+            .bind(&tw.workspace_id)
+            .bind(&tw.access)
+            .bind(&tw.grants)
+            .bind(tw.created_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "team access to this workspace"))?;
+        Ok(())
+    }
+
+    async fn team_workspace_by_id(&self, id: &str) -> StorageResult<Option<TeamWorkspace>> {
+        let sql = format!("SELECT {TW_COLUMNS} FROM team_workspaces WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_team_workspaces(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<TeamWorkspace>> {
+        let list = format!(
+            "SELECT {TW_COLUMNS} FROM team_workspaces WHERE workspace_id = $1 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
+        let count = "SELECT COUNT(*) FROM team_workspaces WHERE workspace_id = $1";
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(workspace_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(count)
+                .bind(workspace_id)
+                .fetch_one(p)
+                .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn update_team_workspace(&self, tw: &TeamWorkspace) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE team_workspaces SET access = $2, grants = $3 WHERE id = $1"
+        )
+        .bind(&tw.id)
+        .bind(&tw.access)
+        .bind(&tw.grants)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn delete_team_workspace(&self, id: &str) -> StorageResult<bool> {
+        let deleted = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM team_workspaces WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_team_project(&self, tp: &TeamProject) -> StorageResult<()> {
+        let sql =
+            format!("INSERT INTO team_projects ({TP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&tp.id)
+            .bind(&tp.team_id)
+            .bind(&tp.project_id)
+            .bind(&tp.access)
+            .bind(&tp.grants)
+            .bind(tp.created_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "team access to this project"))?;
+        Ok(())
+    }
+
+    async fn team_project_by_id(&self, id: &str) -> StorageResult<Option<TeamProject>> {
+        let sql = format!("SELECT {TP_COLUMNS} FROM team_projects WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_team_projects(
+        &self,
+        project_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<TeamProject>> {
+        let list = format!(
+            "SELECT {TP_COLUMNS} FROM team_projects WHERE project_id = $1 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
+        let count = "SELECT COUNT(*) FROM team_projects WHERE project_id = $1";
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(project_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(count)
+                .bind(project_id)
+                .fetch_one(p)
+                .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn update_team_project(&self, tp: &TeamProject) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE team_projects SET access = $2, grants = $3 WHERE id = $1"
+        )
+        .bind(&tp.id)
+        .bind(&tp.access)
+        .bind(&tp.grants)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn delete_team_project(&self, id: &str) -> StorageResult<bool> {
+        let deleted = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM team_projects WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(deleted > 0)
+    }
+
+    async fn workspace_grants(
+        &self,
+        team_ids: &[String],
+        workspace_id: &str,
+        project_id: &str,
+    ) -> StorageResult<(Vec<WorkspaceGrant>, Vec<ProjectAccess>)> {
+        if team_ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let direct: Vec<crate::model::JsonText<WorkspaceGrant>> = on_pool!(&self.pool, |p| {
+            let mut qb =
+                QueryBuilder::new("SELECT grants FROM team_workspaces WHERE workspace_id = ");
+            qb.push_bind(workspace_id.to_string())
+                .push(" AND team_id IN ");
+            push_in_list(&mut qb, team_ids);
+            qb.build_query_scalar().fetch_all(p).await
+        })?;
+        let inherited = self.project_grants(team_ids, project_id).await?;
+        Ok((direct.into_iter().map(|g| g.0).collect(), inherited))
+    }
+
+    async fn project_grants(
+        &self,
+        team_ids: &[String],
+        project_id: &str,
+    ) -> StorageResult<Vec<ProjectAccess>> {
+        if team_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<crate::model::JsonText<ProjectAccess>> = on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new("SELECT grants FROM team_projects WHERE project_id = ");
+            qb.push_bind(project_id.to_string())
+                .push(" AND team_id IN ");
+            push_in_list(&mut qb, team_ids);
+            qb.build_query_scalar().fetch_all(p).await
+        })?;
+        Ok(rows.into_iter().map(|g| g.0).collect())
+    }
+}
