@@ -24,6 +24,7 @@ const GROUPS: &[&str] = &[
     "TestPlans",
     "TestApplies",
     "TestVariables",
+    "TestTeamAccesses",
 ];
 
 /// Top-level tests that pass today and must keep passing.
@@ -73,6 +74,11 @@ const EXPECTED_PASS: &[&str] = &[
     "TestVariablesRead",
     "TestVariablesUpdate",
     "TestVariablesDelete",
+    "TestTeamAccessesList",
+    "TestTeamAccessesAdd",
+    "TestTeamAccessesRead",
+    "TestTeamAccessesUpdate",
+    "TestTeamAccessesRemove",
 ];
 
 /// Tests that fail for a feature Terrace does not have (reported, not asserted).

@@ -225,6 +225,23 @@ impl Services {
         Ok(access)
     }
 
+    /// Checks the caller may create workspaces in the project (or anywhere).
+    pub(crate) async fn authorize_in_project(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        project_id: &str,
+    ) -> DomainResult<Access> {
+        let project = self
+            .store
+            .project_by_id(project_id)
+            .await?
+            .filter(|p| p.organization_id == org.id)
+            .ok_or(DomainError::NotFound("project"))?;
+        self.authorize_project(caller, org, &project, Action::CreateWorkspace, "project")
+            .await
+    }
+
     /// Loads an organization by name and authorizes `action` on it.
     pub(crate) async fn organization_for(
         &self,

@@ -18,6 +18,7 @@ pub mod runs;
 pub mod sessions;
 pub mod state;
 pub mod tags;
+pub mod team_access;
 pub mod tokens;
 pub mod users;
 pub mod validate;

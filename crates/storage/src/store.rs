@@ -463,6 +463,11 @@ pub trait AgentPoolStore {
 }
 
 #[async_trait]
+pub trait TeamStore {
+    async fn team_by_id(&self, id: &str) -> StorageResult<Option<Team>>;
+}
+
+#[async_trait]
 pub trait AccessStore {
     /// Fails with a conflict when the team already has access to the workspace.
     async fn create_team_workspace(&self, tw: &TeamWorkspace) -> StorageResult<()>;
@@ -518,6 +523,7 @@ pub trait Store:
     + JobStore
     + AgentPoolStore
     + AccessStore
+    + TeamStore
     + Send
     + Sync
 {

@@ -13,6 +13,7 @@ pub mod runner;
 pub mod runs;
 pub mod state_versions;
 pub mod tags;
+pub mod team_access;
 pub mod tokens;
 pub mod users;
 pub mod variable_sets;

@@ -1,5 +1,12 @@
 //! Teams.
 
+use async_trait::async_trait;
+
+use super::{on_pool, SqlStore};
+use crate::model::Team;
+use crate::store::TeamStore;
+use crate::StorageResult;
+
 pub(crate) const TEAM_COLUMNS: &str = "id, organization_id, name, is_owners, visibility, \
     organization_access, sso_team_id, allow_member_token_management, created_at";
 
@@ -26,3 +33,14 @@ macro_rules! insert_team {
     }};
 }
 pub(crate) use insert_team;
+
+#[async_trait]
+impl TeamStore for SqlStore {
+    async fn team_by_id(&self, id: &str) -> StorageResult<Option<Team>> {
+        let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+}
