@@ -90,6 +90,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variables::router())
         .merge(variable_sets::router())
         .merge(agent_pools::router())
+        .merge(teams::router())
+        .merge(organization_memberships::router())
+        .merge(organization_tokens::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 
