@@ -24,6 +24,11 @@ const GROUPS: &[&str] = &[
     "TestPlans",
     "TestApplies",
     "TestVariables",
+    "TestTeams",
+    "TestTeamMembers",
+    "TestOrganizationMemberships",
+    "TestTeamTokens",
+    "TestOrganizationTokens",
 ];
 
 /// Top-level tests that pass today and must keep passing.
@@ -73,6 +78,29 @@ const EXPECTED_PASS: &[&str] = &[
     "TestVariablesRead",
     "TestVariablesUpdate",
     "TestVariablesDelete",
+    "TestTeamsList",
+    "TestTeamsCreate",
+    "TestTeamsRead",
+    "TestTeamsUpdate",
+    "TestTeamsDelete",
+    "TestTeamMembersList",
+    "TestTeamMembersAddWithInvalidOptions",
+    "TestTeamMembersAddByUsername",
+    "TestTeamMembersAddByOrganizationMembers",
+    "TestTeamMembersRemoveWithInvalidOptions",
+    "TestTeamMembersRemoveByUsernames",
+    "TestTeamMembersRemoveByOrganizationMemberships",
+    "TestOrganizationMembershipsList",
+    "TestOrganizationMembershipsCreate",
+    "TestOrganizationMembershipsRead",
+    "TestOrganizationMembershipsReadWithOptions",
+    "TestOrganizationMembershipsDelete",
+    "TestTeamTokensGenerate",
+    "TestTeamTokensRead",
+    "TestTeamTokensDelete",
+    "TestOrganizationTokensGenerate",
+    "TestOrganizationTokensRead",
+    "TestOrganizationTokensDelete",
 ];
 
 /// Tests that fail for a feature Terrace does not have (reported, not asserted).
