@@ -306,7 +306,8 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
     call!("GET varsets", ["permissions.can-read-varsets"], [], |o| o
         .caller
         .get(&format!("organizations/{}/varsets", o.name))),
-    // HCP Terraform's routes for features this server does not have.
+    // HCP Terraform's organization-level routes: teams, memberships and the organization
+    // token exist here; the others are features this server does not have.
     call!("POST teams", ["permissions.can-create-team"], [], |o| o
         .caller
         .post(
@@ -1287,7 +1288,8 @@ both_databases!(advertised_permissions_are_enforced, |db: Db| {
     // workspaces, and only the site admin owns dev.
     assert_eq!(
         server.sql(
-            "UPDATE teams SET is_owners = FALSE WHERE organization_id = \
+            "UPDATE teams SET is_owners = FALSE, \
+             organization_access = '{\"manage-workspaces\": true}' WHERE organization_id = \
              (SELECT id FROM organizations WHERE name = 'dev')"
         ),
         1

@@ -172,8 +172,8 @@ struct Tenant {
     membership_id: String,
     invited_membership_id: String,
     invited_email: String,
-    team_token_secret: String,
-    org_token_secret: String,
+    /// The tokens of her team, of her owners team and of her organization: (ID, secret).
+    owner_tokens: Vec<(String, String)>,
 }
 
 /// The configuration every tenant runs: its plan log shows the greeting (a plain variable)
@@ -582,16 +582,17 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         .as_str()
         .unwrap()
         .to_string();
-    let created = api
-        .post(&format!("teams/{team_id}/authentication-token"), &json!({}))
-        .expect(201);
-    let team_token_secret = created.attr("token").as_str().unwrap().to_string();
-    token_ids.push(created.id());
-    let created = api
-        .post(&format!("organizations/{org}/authentication-token"), &json!({}))
-        .expect(201);
-    let org_token_secret = created.attr("token").as_str().unwrap().to_string();
-    token_ids.push(created.id());
+    let owner_tokens = [
+        format!("teams/{team_id}/authentication-token"),
+        format!("teams/{owners_team_id}/authentication-token"),
+        format!("organizations/{org}/authentication-token"),
+    ]
+    .iter()
+    .map(|path| {
+        let created = api.post(path, &json!({})).expect(201);
+        (created.id(), created.attr("token").as_str().unwrap().to_string())
+    })
+    .collect();
 
     Tenant {
         username: username.to_string(),
@@ -652,8 +653,7 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         membership_id,
         invited_membership_id,
         invited_email,
-        team_token_secret,
-        org_token_secret,
+        owner_tokens,
     }
 }
 
@@ -730,8 +730,6 @@ impl Tenant {
             ("membership ID", self.membership_id.clone()),
             ("invitation ID", self.invited_membership_id.clone()),
             ("invited email", self.invited_email.clone()),
-            ("team token secret", self.team_token_secret.clone()),
-            ("organization token secret", self.org_token_secret.clone()),
         ]
         .into_iter()
         .map(|(what, value)| (what.to_string(), value))
@@ -745,6 +743,10 @@ impl Tenant {
             for value in values {
                 list.push((kind.to_string(), value.clone()));
             }
+        }
+        for (id, secret) in &self.owner_tokens {
+            list.push(("team or organization token ID".into(), id.clone()));
+            list.push(("team or organization token secret".into(), secret.clone()));
         }
         list
     }
@@ -1895,6 +1897,11 @@ fn isolation(db: Db) {
         "agent-pools/{}/authentication-tokens",
         alice.agent_pool_id
     ))));
+    for (id, secret) in &alice.owner_tokens {
+        if alice.api.with_token(secret).get(&format!("organizations/{}", alice.org)).status != 200 {
+            failures.push(format!("Alice's team or organization token {id} stopped working"));
+        }
+    }
     if tokens.iter().collect::<BTreeSet<_>>() != alice.token_ids.iter().collect() {
         failures.push(format!("Alice's tokens changed: {tokens:?}"));
     }
