@@ -306,7 +306,8 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
     call!("GET varsets", ["permissions.can-read-varsets"], [], |o| o
         .caller
         .get(&format!("organizations/{}/varsets", o.name))),
-    // HCP Terraform's routes for features this server does not have.
+    // HCP Terraform's organization-level routes: teams, memberships and the organization
+    // token exist here; the others are features this server does not have.
     call!("POST teams", ["permissions.can-create-team"], [], |o| o
         .caller
         .post(

@@ -92,6 +92,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variable_sets::router())
         .merge(agent_pools::router())
         .merge(team_access::router())
+        .merge(teams::router())
+        .merge(organization_memberships::router())
+        .merge(organization_tokens::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

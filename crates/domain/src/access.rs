@@ -51,6 +51,11 @@ impl Standing {
         }
     }
 
+    /// The caller's own teams in the organization (none for owners, who need none).
+    pub fn teams(&self) -> &[String] {
+        &self.teams
+    }
+
     /// The teams lists of workspaces (and what is in them) must be narrowed to; `None` when
     /// the caller sees every workspace of the organization.
     pub fn visible_to_teams(&self) -> Option<Vec<String>> {

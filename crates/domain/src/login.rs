@@ -271,6 +271,7 @@ impl Services {
         match user {
             Some(user) if matches && user.password_hash.is_some() => {
                 guard.succeeded(&account, address);
+                self.accept_invitations(&user).await?;
                 Ok(user)
             }
             _ => Err(DomainError::Unauthorized),

@@ -47,6 +47,7 @@ impl Services {
                 }
                 other => other,
             })?;
+        self.accept_invitations(&user).await?;
         Ok(user)
     }
 

@@ -11,6 +11,7 @@ mod agent_pools;
 mod configurations;
 mod jobs;
 mod login;
+mod memberships;
 mod organizations;
 mod projects;
 mod runs;

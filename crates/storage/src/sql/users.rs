@@ -5,7 +5,7 @@ use crate::model::User;
 use crate::store::UserStore;
 use crate::{StorageError, StorageResult};
 
-const COLUMNS: &str = "id, username, email, password_hash, is_site_admin, created_at";
+pub(crate) const COLUMNS: &str = "id, username, email, password_hash, is_site_admin, created_at";
 
 #[async_trait]
 impl UserStore for SqlStore {
