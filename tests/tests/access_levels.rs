@@ -290,7 +290,11 @@ both_databases!(project_and_organization_access, |db| {
             {"type": "projects", "id": owner.get(&format!("organizations/{ORG}/projects?filter[names]=Default Project")).ok().body["data"][0]["id"]}}}}}),
     )
     .expect(403);
-    pat.delete(&format!("workspaces/{made}")).expect(204);
+    pat.post(
+        &format!("workspaces/{made}/actions/safe-delete"),
+        &json!({}),
+    )
+    .expect(204);
 
     // Organization-wide: managing workspaces reaches every workspace, and nothing else.
     let (olga, _) = member(&server, &owner, "olga", json!({"manage-workspaces": true}));

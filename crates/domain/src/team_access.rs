@@ -8,7 +8,7 @@ use terrace_auth::policy::{
 use terrace_storage::model::{
     JsonText, Organization, Page, PageRequest, Project, Team, TeamProject, TeamWorkspace, Workspace,
 };
-use terrace_storage::{clock, ids};
+use terrace_storage::{clock, ids, StorageError};
 
 use crate::{Caller, DomainError, DomainResult, Services};
 
@@ -221,6 +221,16 @@ pub fn project_grant(
     ))
 }
 
+/// One entry per team and resource: a second one is a conflict, not a storage failure.
+fn already_granted(err: StorageError, what: &str) -> DomainError {
+    match err {
+        StorageError::Conflict(_) => DomainError::Conflict(format!(
+            "the team already has access to this {what}: update that access instead"
+        )),
+        other => other.into(),
+    }
+}
+
 impl Services {
     /// A team of the organization, or "team not found".
     async fn team_in(&self, org: &Organization, team_id: &str) -> DomainResult<Team> {
@@ -287,7 +297,10 @@ impl Services {
             grants: JsonText(grant),
             created_at: clock::now(),
         };
-        self.store.create_team_workspace(&tw).await?;
+        self.store
+            .create_team_workspace(&tw)
+            .await
+            .map_err(|e| already_granted(e, "workspace"))?;
         Ok(tw)
     }
 
@@ -395,7 +408,10 @@ impl Services {
             grants: JsonText(grant),
             created_at: clock::now(),
         };
-        self.store.create_team_project(&tp).await?;
+        self.store
+            .create_team_project(&tp)
+            .await
+            .map_err(|e| already_granted(e, "project"))?;
         Ok(tp)
     }
 
