@@ -171,6 +171,9 @@ struct Tenant {
     owners_team_id: String,
     membership_id: String,
     invited_membership_id: String,
+    /// Her team's access to her workspace and to her project.
+    team_workspace_id: String,
+    team_project_id: String,
     invited_email: String,
     /// The tokens of her team, of her owners team and of her organization: (ID, secret).
     owner_tokens: Vec<(String, String)>,
@@ -584,6 +587,18 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         .as_str()
         .unwrap()
         .to_string();
+    let grant = |kind: &str, rel: &str, target_kind: &str, target: &str| {
+        api.post(
+            kind,
+            &json!({"data": {"type": kind, "attributes": {"access": "read"},
+                "relationships": {"team": {"data": {"type": "teams", "id": team_id}},
+                    rel: {"data": {"type": target_kind, "id": target}}}}}),
+        )
+        .expect(201)
+        .id()
+    };
+    let team_workspace_id = grant("team-workspaces", "workspace", "workspaces", &workspace_id);
+    let team_project_id = grant("team-projects", "project", "projects", &project_id);
     let owner_tokens = [
         format!("teams/{team_id}/authentication-token"),
         format!("teams/{owners_team_id}/authentication-token"),
@@ -657,6 +672,8 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         owners_team_id,
         membership_id,
         invited_membership_id,
+        team_workspace_id,
+        team_project_id,
         invited_email,
         owner_tokens,
     }
@@ -734,6 +751,8 @@ impl Tenant {
             ("owners team ID", self.owners_team_id.clone()),
             ("membership ID", self.membership_id.clone()),
             ("invitation ID", self.invited_membership_id.clone()),
+            ("team workspace access ID", self.team_workspace_id.clone()),
+            ("team project access ID", self.team_project_id.clone()),
             ("invited email", self.invited_email.clone()),
         ]
         .into_iter()
@@ -786,6 +805,8 @@ impl Tenant {
             "agent_pool_id" => vec![self.agent_pool_id.clone()],
             "agent_id" => vec![self.agent_id.clone()],
             "team_id" => vec![self.team_id.clone(), self.owners_team_id.clone()],
+            "team_workspace_id" => vec![self.team_workspace_id.clone()],
+            "team_project_id" => vec![self.team_project_id.clone()],
             "membership_id" => vec![
                 self.membership_id.clone(),
                 self.invited_membership_id.clone(),
@@ -974,6 +995,10 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
                 "visibility": "organization", "organization-access": {"manage-teams": true}}}
         }),
         // Bob puts himself on Alice's team, or his own membership.
+        ("PATCH", "/api/v2/team-workspaces/{team_workspace_id}")
+        | ("PATCH", "/api/v2/team-projects/{team_project_id}") => json!({
+            "data": {"attributes": {"access": "admin"}}
+        }),
         ("POST", "/api/v2/teams/{team_id}/relationships/users") => json!({"data": [
             {"type": "users", "id": b.username},
         ]}),
@@ -999,7 +1024,43 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
 /// query string. A documented route that is in neither this list, nor has path parameters,
 /// nor is allow-listed fails the test.
 fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<Attack> {
+    // Access to Alice's workspace or project for Bob's team, and to Bob's for Alice's team.
+    let grants = |kind: &str, rel: &str, target_kind: &str, targets: [(&str, &str); 2]| {
+        targets
+            .into_iter()
+            .map(|(team, target)| {
+                let body = json!({"data": {"type": kind, "attributes": {"access": "admin"},
+                    "relationships": {"team": {"data": {"type": "teams", "id": team}},
+                        rel: {"data": {"type": target_kind, "id": target}}}}});
+                Attack::json(method, template, template.to_string(), Some(&body))
+            })
+            .collect()
+    };
     match (method, template) {
+        ("GET", "/api/v2/team-workspaces") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?filter[workspace][id]={}", a.workspace_id),
+            None,
+        )],
+        ("GET", "/api/v2/team-projects") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?filter[project][id]={}", a.project_id),
+            None,
+        )],
+        ("POST", "/api/v2/team-workspaces") => grants(
+            "team-workspaces",
+            "workspace",
+            "workspaces",
+            [(&b.team_id, &a.workspace_id), (&a.team_id, &b.workspace_id)],
+        ),
+        ("POST", "/api/v2/team-projects") => grants(
+            "team-projects",
+            "project",
+            "projects",
+            [(&b.team_id, &a.project_id), (&a.team_id, &b.project_id)],
+        ),
         ("GET", "/api/v2/state-versions") => [&a.org, &b.org]
             .into_iter()
             .map(|org| {
@@ -1377,6 +1438,10 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         ),
         format!("organization-memberships/{}", a.invited_membership_id),
         "organization-memberships".to_string(),
+        format!("team-workspaces/{}", a.team_workspace_id),
+        format!("team-projects/{}", a.team_project_id),
+        format!("team-workspaces?filter[workspace][id]={}", a.workspace_id),
+        format!("team-projects?filter[project][id]={}", a.project_id),
     ];
     paths.extend(
         a.output_ids
