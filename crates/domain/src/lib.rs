@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod projects;
 pub mod runs;
 pub mod sessions;
+pub mod sso;
 pub mod state;
 pub mod tags;
 pub mod team_access;

@@ -400,6 +400,17 @@ pub struct OAuthCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A single sign-on in progress, kept by the hash of its `state` until the callback takes it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SsoRequest {
+    pub state_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// A path on this server to return to once signed in.
+    pub return_to: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A browser session, kept by the hash of its cookie value.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Session {

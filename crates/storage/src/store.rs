@@ -600,6 +600,25 @@ pub trait MembershipStore {
     async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64>;
 }
 
+#[async_trait]
+pub trait SsoStore {
+    async fn create_sso_request(&self, request: &SsoRequest) -> StorageResult<()>;
+    /// Takes (deletes) the sign-in in progress: of two callbacks with one state, one finds it.
+    async fn take_sso_request(&self, state_hash: &str) -> StorageResult<Option<SsoRequest>>;
+    /// The user an identity provider's subject was linked to.
+    async fn identity_user(&self, issuer: &str, subject: &str) -> StorageResult<Option<User>>;
+    /// Links (issuer, subject) to a user; a conflict when it is linked already.
+    async fn link_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Every team, in every organization, mapped to an identity provider's group.
+    async fn sso_teams(&self) -> StorageResult<Vec<Team>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -618,6 +637,7 @@ pub trait Store:
     + AccessStore
     + TeamStore
     + MembershipStore
+    + SsoStore
     + Send
     + Sync
 {

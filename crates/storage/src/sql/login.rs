@@ -131,6 +131,10 @@ impl LoginStore for SqlStore {
                 .bind(now)
                 .execute(p)
                 .await?;
+            sqlx::query("DELETE FROM sso_requests WHERE expires_at < $1")
+                .bind(now)
+                .execute(p)
+                .await?;
             sqlx::query("DELETE FROM login_forms WHERE expires_at < $1")
                 .bind(now)
                 .execute(p)
