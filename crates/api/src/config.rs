@@ -99,6 +99,152 @@ pub struct ServeArgs {
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+}
+
+/// Single sign-on with an OpenID Connect provider (docs/sso.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OidcArgs {
+    /// The provider's issuer URL (its discovery document is ISSUER/.well-known/openid-configuration);
+    /// turns single sign-on on.
+    #[arg(long, env = "TERRACE_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// This server's client ID at the provider.
+    #[arg(long, env = "TERRACE_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+    /// This server's client secret at the provider (prefer --oidc-client-secret-file).
+    #[arg(
+        long,
+        env = "TERRACE_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub oidc_client_secret: Option<String>,
+    /// File holding the client secret.
+    #[arg(long, env = "TERRACE_OIDC_CLIENT_SECRET_FILE", value_name = "FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The claim listing the user's groups, matched against teams' `sso-team-id` [default: groups].
+    #[arg(long, env = "TERRACE_OIDC_GROUPS_CLAIM", value_name = "CLAIM")]
+    pub oidc_groups_claim: Option<String>,
+    /// The claim new users' usernames come from [default: preferred_username; then the
+    /// email's local part, then the subject].
+    #[arg(long, env = "TERRACE_OIDC_USERNAME_CLAIM", value_name = "CLAIM")]
+    pub oidc_username_claim: Option<String>,
+    /// Scopes to ask for besides `openid`, space- or comma-separated [default: profile email groups].
+    #[arg(long, env = "TERRACE_OIDC_SCOPES", value_name = "SCOPES")]
+    pub oidc_scopes: Option<String>,
+    /// Read claims from the provider's userinfo endpoint too (for providers that leave
+    /// groups out of the ID token).
+    #[arg(long, env = "TERRACE_OIDC_USE_USERINFO")]
+    pub oidc_use_userinfo: bool,
+    /// Refuse password sign-in to everyone but site administrators (their break-glass way in).
+    #[arg(long, env = "TERRACE_OIDC_DISABLE_PASSWORDS")]
+    pub oidc_disable_passwords: bool,
+    /// PEM certificates trusted for the provider besides the platform's roots.
+    #[arg(long, env = "TERRACE_OIDC_CA_FILE", value_name = "FILE")]
+    pub oidc_ca_file: Option<PathBuf>,
+}
+
+/// The `[oidc]` section of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcFile {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    groups_claim: Option<String>,
+    username_claim: Option<String>,
+    scopes: Option<String>,
+    use_userinfo: Option<bool>,
+    disable_passwords: Option<bool>,
+    ca_file: Option<PathBuf>,
+}
+
+/// Single sign-on as configured (see [`OidcArgs`]).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub groups_claim: String,
+    pub username_claim: String,
+    pub scopes: Vec<String>,
+    pub use_userinfo: bool,
+    pub disable_passwords: bool,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl OidcConfig {
+    fn resolve(args: &OidcArgs, file: &OidcFile) -> Result<Option<OidcConfig>> {
+        let Some(issuer) = args.oidc_issuer.clone().or_else(|| file.issuer.clone()) else {
+            if args.oidc_client_id.is_some() || file.client_id.is_some() {
+                bail!("--oidc-client-id needs --oidc-issuer");
+            }
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(&issuer)
+            .with_context(|| format!("--oidc-issuer {issuer:?} is not a URL"))?;
+        if parsed.scheme() != "https" && !is_loopback(&parsed) {
+            bail!("--oidc-issuer must be an https URL (http only on a loopback address)");
+        }
+        let client_id = args
+            .oidc_client_id
+            .clone()
+            .or_else(|| file.client_id.clone())
+            .context("--oidc-issuer needs --oidc-client-id")?;
+        let client_secret = match value_or_file(
+            "--oidc-client-secret",
+            args.oidc_client_secret.clone(),
+            args.oidc_client_secret_file.as_deref(),
+        )? {
+            Some(secret) => Some(secret),
+            None => value_or_file(
+                "client_secret",
+                file.client_secret.clone(),
+                file.client_secret_file.as_deref(),
+            )?,
+        };
+        let scopes = args
+            .oidc_scopes
+            .clone()
+            .or_else(|| file.scopes.clone())
+            .unwrap_or_else(|| "profile email groups".into())
+            .split([' ', ','])
+            .filter(|s| !s.is_empty() && *s != "openid")
+            .map(str::to_string)
+            .collect();
+        Ok(Some(OidcConfig {
+            issuer,
+            client_id,
+            client_secret,
+            groups_claim: args
+                .oidc_groups_claim
+                .clone()
+                .or_else(|| file.groups_claim.clone())
+                .unwrap_or_else(|| "groups".into()),
+            username_claim: args
+                .oidc_username_claim
+                .clone()
+                .or_else(|| file.username_claim.clone())
+                .unwrap_or_else(|| "preferred_username".into()),
+            scopes,
+            use_userinfo: args.oidc_use_userinfo || file.use_userinfo == Some(true),
+            disable_passwords: args.oidc_disable_passwords
+                || file.disable_passwords == Some(true),
+            ca_file: args.oidc_ca_file.clone().or_else(|| file.ca_file.clone()),
+        }))
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// The runner listener built into `terrace serve`, which executes runs on this machine.
@@ -212,6 +358,8 @@ struct FileConfig {
     limits: LimitsFile,
     login_token_ttl_days: Option<f64>,
     log_url_ttl_seconds: Option<u32>,
+    #[serde(default)]
+    oidc: OidcFile,
 }
 
 impl FileConfig {
@@ -270,6 +418,8 @@ pub struct ServerConfig {
     pub login_token_ttl: Option<chrono::Duration>,
     /// How long log URLs stay valid after they are issued and after their phase ends.
     pub log_url_ttl: chrono::Duration,
+    /// Single sign-on, when configured.
+    pub oidc: Option<OidcConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,6 +573,7 @@ impl ServerConfig {
                 args.login_token_ttl_days.or(file.login_token_ttl_days),
             )?,
             log_url_ttl,
+            oidc: OidcConfig::resolve(&args.oidc, &file.oidc)?,
         })
     }
 }

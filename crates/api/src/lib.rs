@@ -11,6 +11,7 @@ pub mod extract;
 pub mod headers;
 pub mod jsonapi;
 pub mod limits;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod routes;
