@@ -49,6 +49,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// The built-in runner listener's health (`None`: runs execute elsewhere).
     pub builtin_listener: Option<crate::builtin::Health>,
+    /// Single sign-on (`None`: not configured).
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 #[derive(OpenApi)]
@@ -103,6 +105,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(discovery::router())
         .merge(login::router().layer(Extension(BodyLimit(FORM_BODY_LIMIT))))
+        .merge(sso::router())
         .merge(capabilities::router())
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())

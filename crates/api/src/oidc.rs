@@ -78,6 +78,22 @@ impl Oidc {
         })
     }
 
+    /// The HTTP client the openidconnect crate calls (owning what it uses: its futures must
+    /// be `Send` for any lifetime).
+    fn http_client(
+        &self,
+    ) -> impl Fn(
+        openidconnect::HttpRequest,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send>,
+    > {
+        let client = self.http.clone();
+        move |request| {
+            let client = client.clone();
+            Box::pin(async move { send(&client, request).await })
+        }
+    }
+
     pub fn config(&self) -> &OidcConfig {
         &self.config
     }
@@ -96,8 +112,7 @@ impl Oidc {
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|e| OidcError::Unavailable(format!("issuer URL: {e}")))?;
-        let client = &self.http;
-        let http = move |request| send(client, request);
+        let http = self.http_client();
         match CoreProviderMetadata::discover_async(issuer, &http).await {
             Ok(metadata) => {
                 *cached = Some((metadata.clone(), Instant::now()));
@@ -163,8 +178,7 @@ impl Oidc {
         let metadata = self.metadata(false).await?;
         let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().clone());
         let client = self.client(metadata);
-        let http_client = &self.http;
-        let http = move |request| send(http_client, request);
+        let http = self.http_client();
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| OidcError::Unavailable(format!("no token endpoint: {e}")))?

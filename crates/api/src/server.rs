@@ -170,6 +170,10 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         limits: RateLimits::new(&config.limits, Arc::new(LocalRateLimiter::new())),
         body_timeout: config.limits.body_timeout,
         builtin_listener: health.clone(),
+        oidc: match config.oidc.clone() {
+            Some(oidc) => Some(Arc::new(crate::oidc::Oidc::new(oidc, urls.base())?)),
+            None => None,
+        },
     };
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));

@@ -20,7 +20,7 @@ use crate::error::ErrorDocument;
 use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
 
-const SESSION_COOKIE: &str = "terrace_session";
+pub(crate) const SESSION_COOKIE: &str = "terrace_session";
 const CSRF_COOKIE: &str = "terrace_csrf";
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -105,7 +105,7 @@ pub struct AuthorizeForm {
     decision: String,
 }
 
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -116,7 +116,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(response: &mut Response, state: &AppState, name: &str, value: &str, max_age: u32) {
+pub(crate) fn set_cookie(response: &mut Response, state: &AppState, name: &str, value: &str, max_age: u32) {
     let secure = if state.urls.base().starts_with("https://") {
         "; Secure"
     } else {
@@ -155,11 +155,24 @@ async fn consent_page(
             csrf => &csrf,
             user => user.map(|u| u.username.clone()),
             error => error,
+            sso => state.oidc.as_ref().map(|_| sso_start(oauth)),
         },
     );
     let max_age = (terrace_domain::login::LOGIN_FORM_TTL_MINUTES * 60) as u32;
     set_cookie(&mut response, state, CSRF_COOKIE, &csrf, max_age);
     response
+}
+
+/// Where "Sign in with single sign-on" goes: the provider, then back to this request.
+fn sso_start(oauth: &OAuthParams) -> String {
+    let back = format!(
+        "/app/oauth/authorization?{}",
+        serde_urlencoded::to_string(oauth.pairs()).unwrap_or_default()
+    );
+    format!(
+        "/app/sso/oidc/start?{}",
+        serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default()
+    )
 }
 
 /// The consent page: sign in (unless a session exists) and approve the CLI's request.
@@ -186,6 +199,7 @@ async fn authorize_page(
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
         (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
+        (status = 403, description = "Password sign-in is disabled for this user (single sign-on only): the form again", content_type = "text/html"),
         (status = 413, description = "The form is too large", body = ErrorDocument),
         (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
         (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
@@ -242,6 +256,19 @@ async fn authorize(
                 .password_login(username, password, address.as_deref())
                 .await
             {
+                Ok(user)
+                    if !user.is_site_admin
+                        && state.oidc.as_ref().is_some_and(|o| o.config().disable_passwords) =>
+                {
+                    return consent_page(
+                        &state,
+                        StatusCode::FORBIDDEN,
+                        oauth,
+                        None,
+                        Some("Password sign-in is disabled: sign in with single sign-on."),
+                    )
+                    .await
+                }
                 Ok(user) => match state.services.start_session(&user).await {
                     Ok(session) => (user, Some(session)),
                     Err(err) => return server_error(&state, err),

@@ -13,6 +13,7 @@ pub mod phases;
 pub mod projects;
 pub mod runner;
 pub mod runs;
+pub mod sso;
 pub mod state_versions;
 pub mod tags;
 pub mod team_access;

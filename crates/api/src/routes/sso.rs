@@ -1,0 +1,207 @@
+//! Single sign-on with OpenID Connect, for browsers: `start` sends the browser to the
+//! identity provider, `callback` takes it back, signs the user in with a session cookie (the
+//! same as a password sign-in) and returns to where the sign-in began (the `terraform login`
+//! consent page, say). Failures answer an error page and start no session.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use terrace_domain::sso::is_local_path;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::oidc::OidcError;
+use crate::routes::login::{cookie, set_cookie, SESSION_COOKIE};
+
+/// Binds a sign-in to the browser that started it: the callback must come with it, so a
+/// callback URL sent to someone else signs nobody in (login CSRF).
+const SSO_COOKIE: &str = "terrace_sso";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(callback))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartParams {
+    /// A path on this server to return to once signed in [default: /].
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackParams {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
+    let mut response = state
+        .pages
+        .error(status, "Single sign-on failed", message);
+    set_cookie(&mut response, state, SSO_COOKIE, "", 0);
+    response
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Starts a sign-in at the identity provider.
+#[utoipa::path(get, path = "/app/sso/oidc/start", tag = "login", security(()), params(StartParams),
+    responses((status = 302, description = "To the identity provider"),
+        (status = 400, description = "return_to is not a path on this server", content_type = "text/html"),
+        (status = 404, description = "Single sign-on is not configured", content_type = "text/html"),
+        (status = 502, description = "The identity provider is unavailable", content_type = "text/html")))]
+async fn start(State(state): State<AppState>, Query(params): Query<StartParams>) -> Response {
+    let Some(oidc) = state.oidc.as_ref() else {
+        return state.pages.error(
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not configured",
+            "This server has no identity provider.",
+        );
+    };
+    let return_to = params.return_to.unwrap_or_else(|| "/".into());
+    if !is_local_path(&return_to) {
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "return_to must be a path on this server.",
+        );
+    }
+    let (url, pending) = match oidc.start(&return_to).await {
+        Ok(started) => started,
+        Err(err) => return failure(&state, err),
+    };
+    if let Err(err) = state.services.begin_sso(&pending).await {
+        tracing::error!(error = %err, "single sign-on could not be started");
+        return refused(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not start the sign-in; its log has the details.",
+        );
+    }
+    let mut response = redirect(&url);
+    let max_age = (terrace_domain::sso::SSO_REQUEST_TTL_MINUTES * 60) as u32;
+    set_cookie(&mut response, &state, SSO_COOKIE, &pending.state, max_age);
+    response
+}
+
+fn failure(state: &AppState, err: OidcError) -> Response {
+    tracing::warn!(error = %err, "single sign-on refused");
+    let status = match err {
+        OidcError::Unavailable(_) => StatusCode::BAD_GATEWAY,
+        OidcError::Refused(_) => StatusCode::BAD_REQUEST,
+    };
+    refused(state, status, &format!("{err}."))
+}
+
+/// The identity provider's answer: signs the user in and returns to where they started.
+#[utoipa::path(get, path = "/app/sso/oidc/callback", tag = "login", security(()), params(CallbackParams),
+    responses((status = 302, description = "Signed in (a session cookie): back to return_to"),
+        (status = 400, description = "Refused: unknown, used or expired state, the provider's error, an invalid ID token", content_type = "text/html"),
+        (status = 404, description = "Single sign-on is not configured", content_type = "text/html"),
+        (status = 502, description = "The identity provider is unavailable", content_type = "text/html")))]
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let Some(oidc) = state.oidc.as_ref() else {
+        return state.pages.error(
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not configured",
+            "This server has no identity provider.",
+        );
+    };
+    let sign_in_state = params.state.unwrap_or_default();
+    // Whatever happens, the state is used up.
+    let pending = match state.services.take_sso(&sign_in_state).await {
+        Ok(pending) => pending,
+        Err(err) => {
+            tracing::error!(error = %err, "single sign-on could not be read");
+            return refused(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-in; its log has the details.",
+            );
+        }
+    };
+    if let Some(error) = params.error {
+        tracing::warn!(error = %error, "single sign-on: the identity provider answered an error");
+        let detail = params.error_description.unwrap_or_default();
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            &format!("The identity provider refused the sign-in: {error} {detail}"),
+        );
+    }
+    let Some(pending) = pending else {
+        tracing::warn!("single sign-on refused: unknown, used or expired state");
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in is unknown, was already used or has expired. Start again.",
+        );
+    };
+    if cookie(&headers, SSO_COOKIE) != Some(pending.state.as_str()) {
+        tracing::warn!("single sign-on refused: the callback came without its browser's cookie");
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in was started in another browser. Start again.",
+        );
+    }
+    let Some(code) = params.code.filter(|c| !c.is_empty()) else {
+        return refused(&state, StatusCode::BAD_REQUEST, "The callback carries no code.");
+    };
+    let identity = match oidc.finish(&code, &pending).await {
+        Ok(identity) => identity,
+        Err(err) => return failure(&state, err),
+    };
+    let (user, _) = match state.services.sso_sign_in(&identity).await {
+        Ok(signed_in) => signed_in,
+        Err(err) => {
+            tracing::warn!(error = %err, "single sign-on: the user could not be signed in");
+            return refused(&state, StatusCode::BAD_REQUEST, &format!("{err}"));
+        }
+    };
+    let session = match state.services.start_session(&user).await {
+        Ok(session) => session,
+        Err(err) => {
+            tracing::error!(error = %err, "single sign-on: no session");
+            return refused(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-in; its log has the details.",
+            );
+        }
+    };
+    tracing::info!(user = %user.id, username = %user.username, "signed in with single sign-on");
+    let mut response = redirect(&pending.return_to);
+    set_cookie(&mut response, &state, SSO_COOKIE, "", 0);
+    set_cookie(
+        &mut response,
+        &state,
+        SESSION_COOKIE,
+        &session.cookie,
+        session.max_age_seconds(),
+    );
+    response
+}
