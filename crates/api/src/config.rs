@@ -231,8 +231,7 @@ impl OidcConfig {
                 .unwrap_or_else(|| "preferred_username".into()),
             scopes,
             use_userinfo: args.oidc_use_userinfo || file.use_userinfo == Some(true),
-            disable_passwords: args.oidc_disable_passwords
-                || file.disable_passwords == Some(true),
+            disable_passwords: args.oidc_disable_passwords || file.disable_passwords == Some(true),
             ca_file: args.oidc_ca_file.clone().or_else(|| file.ca_file.clone()),
         }))
     }

@@ -54,10 +54,8 @@ pub struct Oidc {
 impl Oidc {
     /// Prepares single sign-on for a server reached at `base_url`; contacts nobody yet.
     pub fn new(config: OidcConfig, base_url: &str) -> anyhow::Result<Oidc> {
-        let redirect = RedirectUrl::new(format!(
-            "{}{CALLBACK_PATH}",
-            base_url.trim_end_matches('/')
-        ))?;
+        let redirect =
+            RedirectUrl::new(format!("{}{CALLBACK_PATH}", base_url.trim_end_matches('/')))?;
         let extra = match &config.ca_file {
             Some(path) => terrace_runner_listener::trust::read_pem_certificates(path)?,
             None => Vec::new(),
@@ -85,7 +83,9 @@ impl Oidc {
     ) -> impl Fn(
         openidconnect::HttpRequest,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send>,
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send,
+        >,
     > {
         let client = self.http.clone();
         move |request| {
@@ -223,16 +223,17 @@ impl Oidc {
         let mut claims = payload(&id_token.to_string())?;
         if self.config.use_userinfo {
             if let Some(url) = userinfo_url {
-                let info = self
-                    .userinfo(url, token.access_token().secret())
-                    .await?;
+                let info = self.userinfo(url, token.access_token().secret()).await?;
                 if info.get("sub").and_then(Value::as_str) != Some(verified.subject().as_str()) {
                     return Err(OidcError::Refused(
                         "userinfo names another subject than the ID token".into(),
                     ));
                 }
                 for (key, value) in info {
-                    if !matches!(key.as_str(), "iss" | "sub" | "aud" | "nonce" | "exp" | "iat") {
+                    if !matches!(
+                        key.as_str(),
+                        "iss" | "sub" | "aud" | "nonce" | "exp" | "iat"
+                    ) {
                         claims.insert(key, value);
                     }
                 }
@@ -246,7 +247,11 @@ impl Oidc {
         ))
     }
 
-    async fn userinfo(&self, url: url::Url, access_token: &str) -> Result<Map<String, Value>, OidcError> {
+    async fn userinfo(
+        &self,
+        url: url::Url,
+        access_token: &str,
+    ) -> Result<Map<String, Value>, OidcError> {
         let response = self
             .http
             .get(url)
@@ -265,8 +270,11 @@ impl Oidc {
             .bytes()
             .await
             .map_err(|e| OidcError::Unavailable(format!("userinfo: {}", error_chain(&e))))?;
-        serde_json::from_slice(&body)
-            .map_err(|_| OidcError::Refused("userinfo is not a JSON object (signed userinfo is not supported)".into()))
+        serde_json::from_slice(&body).map_err(|_| {
+            OidcError::Refused(
+                "userinfo is not a JSON object (signed userinfo is not supported)".into(),
+            )
+        })
     }
 }
 
@@ -283,7 +291,12 @@ fn payload(jwt: &str) -> Result<Map<String, Value>, OidcError> {
 }
 
 /// Who the claims name, read as configured.
-pub fn identity(issuer: &str, subject: &str, claims: &Map<String, Value>, config: &OidcConfig) -> SsoIdentity {
+pub fn identity(
+    issuer: &str,
+    subject: &str,
+    claims: &Map<String, Value>,
+    config: &OidcConfig,
+) -> SsoIdentity {
     let text = |key: &str| {
         claims
             .get(key)
@@ -347,7 +360,9 @@ async fn send(
         .body(body.to_vec())
         .map_err(|e| HttpError(e.to_string()))?;
     for (name, value) in &headers {
-        built.headers_mut().append(name.clone(), HeaderValue::from(value.clone()));
+        built
+            .headers_mut()
+            .append(name.clone(), HeaderValue::from(value.clone()));
     }
     Ok(built)
 }
@@ -407,10 +422,16 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_provider_is_reported_not_fatal() {
         let oidc = Oidc::new(config(), "https://terrace.example").unwrap();
-        assert_eq!(oidc.redirect_uri(), "https://terrace.example/app/sso/oidc/callback");
+        assert_eq!(
+            oidc.redirect_uri(),
+            "https://terrace.example/app/sso/oidc/callback"
+        );
         match oidc.start("/").await {
             Err(OidcError::Unavailable(message)) => {
-                assert!(message.contains("discovery at http://127.0.0.1:1"), "{message}")
+                assert!(
+                    message.contains("discovery at http://127.0.0.1:1"),
+                    "{message}"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -63,7 +63,9 @@ pub fn is_local_path(return_to: &str) -> bool {
     return_to.starts_with('/')
         && !return_to.starts_with("//")
         && !return_to.contains('\\')
-        && !return_to.chars().any(|c| c.is_control() || c.is_whitespace())
+        && !return_to
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
 }
 
 /// A username from what the provider sent: its username claim, the email's local part or
@@ -268,7 +270,11 @@ impl Services {
                 (false, Some(m), true) => {
                     if self
                         .store
-                        .remove_team_memberships(&team.id, std::slice::from_ref(&m.id), team.is_owners)
+                        .remove_team_memberships(
+                            &team.id,
+                            std::slice::from_ref(&m.id),
+                            team.is_owners,
+                        )
                         .await?
                     {
                         sync.left.push(team.id.clone());
@@ -294,7 +300,9 @@ mod tests {
 
     #[test]
     fn only_paths_on_this_server_are_returned_to() {
-        assert!(is_local_path("/app/oauth/authorization?client_id=x&state=y"));
+        assert!(is_local_path(
+            "/app/oauth/authorization?client_id=x&state=y"
+        ));
         assert!(is_local_path("/"));
         for bad in [
             "https://evil.example/",

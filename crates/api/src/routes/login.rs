@@ -116,7 +116,13 @@ pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
         .map(|(_, v)| v)
 }
 
-pub(crate) fn set_cookie(response: &mut Response, state: &AppState, name: &str, value: &str, max_age: u32) {
+pub(crate) fn set_cookie(
+    response: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: u32,
+) {
     let secure = if state.urls.base().starts_with("https://") {
         "; Secure"
     } else {
@@ -258,7 +264,10 @@ async fn authorize(
             {
                 Ok(user)
                     if !user.is_site_admin
-                        && state.oidc.as_ref().is_some_and(|o| o.config().disable_passwords) =>
+                        && state
+                            .oidc
+                            .as_ref()
+                            .is_some_and(|o| o.config().disable_passwords) =>
                 {
                     return consent_page(
                         &state,

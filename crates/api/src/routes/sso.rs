@@ -48,9 +48,7 @@ pub struct CallbackParams {
 }
 
 fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
-    let mut response = state
-        .pages
-        .error(status, "Single sign-on failed", message);
+    let mut response = state.pages.error(status, "Single sign-on failed", message);
     set_cookie(&mut response, state, SSO_COOKIE, "", 0);
     response
 }
@@ -169,7 +167,11 @@ async fn callback(
         );
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
-        return refused(&state, StatusCode::BAD_REQUEST, "The callback carries no code.");
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "The callback carries no code.",
+        );
     };
     let identity = match oidc.finish(&code, &pending).await {
         Ok(identity) => identity,

@@ -1,0 +1,604 @@
+//! Single sign-on with a real OpenID provider: node's `oidc-provider` (OpenID-certified;
+//! tests/oidc/idp.mjs, installed by scripts/install-test-deps.sh) with its development login
+//! form. The test plays the browser (cookies, redirects and forms by hand) through Terrace's
+//! consent page, the provider's login and consent and Terrace's callback, then runs the real
+//! `terraform login`, `plan` and `apply`.
+//!
+//! Real provider throughout, except the ID-token tampering cases (wrong nonce, issuer,
+//! audience, expired, bad signature): there a middleware inside the same provider rewrites
+//! the ID token of its own token response before it leaves (re-signed with the provider's key,
+//! or with another key for the signature case), as an attacker in the middle or a broken
+//! provider would. Code and state swapping and replays use the real provider unaltered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+use terrace_tests::access::{create_workspace, grant_workspace};
+use terrace_tests::page::hidden_input;
+use terrace_tests::{Db, Server, Terraform};
+
+const ORG: &str = "default";
+const CALLBACK: &str = "/app/sso/oidc/callback";
+
+/// The provider, stopped when dropped.
+struct Idp {
+    child: Child,
+    issuer: String,
+    users: PathBuf,
+    tamper: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Idp {
+    fn files(port: u16) -> (tempfile::TempDir, String) {
+        (
+            tempfile::tempdir().unwrap(),
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
+    fn start(
+        port: u16,
+        dir: tempfile::TempDir,
+        redirect_uri: &str,
+        users: serde_json::Value,
+    ) -> Idp {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc/idp.mjs");
+        assert!(
+            script.with_file_name("node_modules/oidc-provider").exists(),
+            "oidc-provider is not installed: run scripts/install-test-deps.sh"
+        );
+        let users_file = dir.path().join("users.json");
+        std::fs::write(&users_file, users.to_string()).unwrap();
+        let tamper = dir.path().join("tamper");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .env("PORT", port.to_string())
+            .env("REDIRECT_URI", redirect_uri)
+            .env("USERS_FILE", &users_file)
+            .env("TAMPER_FILE", &tamper)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let issuer = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the provider started");
+            if let Some(issuer) = line.strip_prefix("listening ") {
+                break issuer.to_string();
+            }
+        };
+        Idp {
+            child,
+            issuer,
+            users: users_file,
+            tamper,
+            _dir: dir,
+        }
+    }
+
+    fn set_users(&self, users: serde_json::Value) {
+        std::fs::write(&self.users, users.to_string()).unwrap();
+    }
+
+    fn set_tamper(&self, mode: &str) {
+        std::fs::write(&self.tamper, mode).unwrap();
+    }
+}
+
+/// What a browser got back.
+struct Page {
+    status: u16,
+    url: String,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    text: String,
+}
+
+impl Page {
+    fn sets_session(&self) -> bool {
+        self.set_cookies
+            .iter()
+            .any(|c| c.starts_with("terrace_session=") && !c.starts_with("terrace_session=;"))
+    }
+}
+
+/// A browser: cookies per host and port, redirects followed by hand.
+struct Browser {
+    client: reqwest::blocking::Client,
+    jar: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        let pem = std::fs::read(&server.ca_bundle).unwrap();
+        Browser {
+            client: terrace_tests::http_client(&pem)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: HashMap::new(),
+        }
+    }
+
+    fn key(url: &url::Url) -> String {
+        format!(
+            "{}:{}",
+            url.host_str().unwrap(),
+            url.port_or_known_default().unwrap()
+        )
+    }
+
+    fn send(&mut self, request: reqwest::blocking::RequestBuilder, url: &str) -> Page {
+        let parsed = url::Url::parse(url).unwrap();
+        let jar = self.jar.entry(Self::key(&parsed)).or_default();
+        let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let request = if cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookies.join("; "))
+        };
+        let response = request.send().unwrap();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        for cookie in &set_cookies {
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let lower = cookie.to_ascii_lowercase();
+            if value.is_empty()
+                || lower.contains("max-age=0")
+                || lower.contains("expires=thu, 01 jan 1970")
+            {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| parsed.join(l.to_str().unwrap()).unwrap().to_string());
+        Page {
+            status: response.status().as_u16(),
+            url: url.to_string(),
+            location,
+            set_cookies,
+            text: response.text().unwrap(),
+        }
+    }
+
+    fn get(&mut self, url: &str) -> Page {
+        let request = self.client.get(url);
+        self.send(request, url)
+    }
+
+    fn post(&mut self, url: &str, form: &[(String, String)]) -> Page {
+        let request = self.client.post(url).form(form);
+        self.send(request, url)
+    }
+
+    /// From Terrace's start URL through the provider's login and consent, up to (not into)
+    /// Terrace's callback: returns the callback URL.
+    fn through_idp(&mut self, start: &str, login: &str) -> String {
+        let mut page = self.get(start);
+        assert_eq!(page.status, 302, "start: {}", page.text);
+        for _ in 0..15 {
+            if let Some(location) = page.location.clone() {
+                if location.contains(CALLBACK) {
+                    return location;
+                }
+                page = self.get(&location);
+                continue;
+            }
+            assert_eq!(page.status, 200, "{}: {}", page.url, page.text);
+            let (action, mut fields) = form(&page.text);
+            let action = url::Url::parse(&page.url)
+                .unwrap()
+                .join(&action)
+                .unwrap()
+                .to_string();
+            if page.text.contains("name=\"login\"") {
+                fields.push(("login".into(), login.into()));
+                fields.push(("password".into(), "any password".into()));
+            }
+            page = self.post(&action, &fields);
+        }
+        panic!(
+            "the provider's flow did not end: {} {}",
+            page.status, page.text
+        )
+    }
+
+    /// A whole sign-in: returns the callback's answer.
+    fn sign_in(&mut self, server: &Server, return_to: &str, login: &str) -> Page {
+        let start = format!(
+            "{}/app/sso/oidc/start?return_to={}",
+            server.url,
+            urlencode(return_to)
+        );
+        let callback = self.through_idp(&start, login);
+        self.get(&callback)
+    }
+}
+
+/// The first form of a page: its action and its inputs that have a value.
+fn form(html: &str) -> (String, Vec<(String, String)>) {
+    let start = html.find("<form").expect("a form");
+    let body = &html[start..];
+    let end = body.find("</form>").unwrap_or(body.len());
+    let body = &body[..end];
+    let tag_end = body.find('>').unwrap();
+    let action = attr(&body[..tag_end], "action").expect("a form action");
+    let mut fields = Vec::new();
+    for input in body.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap()];
+        if let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((name, value));
+        }
+    }
+    (action, fields)
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    Some(unescape(tag[start..].split('"').next()?))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Runs `terraform login HOST`; returns the process, the consent page URL it printed and the
+/// rest of its output.
+#[allow(clippy::zombie_processes)]
+fn start_login(tf: &Terraform, server: &Server) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = tf
+        .command(&["login", &server.hostname])
+        .env("BROWSER", "/bin/false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    loop {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("terraform printed the login URL");
+        let trimmed = terrace_tests::strip_ansi(line.trim());
+        if trimmed.starts_with("https://") && trimmed.contains("/app/oauth/authorization?") {
+            return (child, trimmed, receiver);
+        }
+    }
+}
+
+fn team_usernames(owner: &terrace_tests::Api, team: &str) -> Vec<String> {
+    let reply = owner.get(&format!("teams/{team}?include=users")).ok();
+    let body: serde_json::Value = serde_json::from_str(&reply.text).unwrap();
+    body["included"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["type"] == "users")
+                .map(|i| i["attributes"]["username"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn users(groups: &[&str]) -> serde_json::Value {
+    json!({
+        "ann": {"preferred_username": "ann", "email": "ann@example.com", "email_verified": true, "groups": groups},
+        "bob": {"email": "bob.smith@example.com", "email_verified": true, "groups": ["planners"]}
+    })
+}
+
+#[test]
+fn single_sign_on_with_a_real_openid_provider() {
+    let port = free_port();
+    let (dir, issuer) = Idp::files(port);
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, "terrace-test-secret\n").unwrap();
+    let server = Server::builder(Db::Sqlite)
+        .without_rate_limits()
+        .args(&[
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "terrace",
+            "--oidc-client-secret-file",
+            secret_file.to_str().unwrap(),
+        ])
+        .start();
+    let mut browser = Browser::new(&server);
+
+    // The provider is down: the server runs, and a sign-in says why it cannot start.
+    let down = browser.get(&format!("{}/app/sso/oidc/start?return_to=/", server.url));
+    assert_eq!(down.status, 502, "{}", down.text);
+    assert!(
+        down.text.contains("identity provider is unavailable"),
+        "{}",
+        down.text
+    );
+    // Only paths on this server are returned to.
+    for evil in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
+        let page = browser.get(&format!(
+            "{}/app/sso/oidc/start?return_to={}",
+            server.url,
+            urlencode(evil)
+        ));
+        assert_eq!(page.status, 400, "{evil}: {}", page.text);
+    }
+
+    let idp = Idp::start(
+        port,
+        dir,
+        &format!("{}{CALLBACK}", server.url),
+        users(&["planners", "unmapped"]),
+    );
+    assert_eq!(idp.issuer, issuer);
+
+    // An owner maps the provider's group "planners" to a team that may plan one workspace.
+    let owner = server.api(&server.admin_token());
+    let team = terrace_tests::access::create_team(&owner, ORG, "planners", json!({}));
+    owner
+        .patch(
+            &format!("teams/{team}"),
+            &json!({"data": {"type": "teams", "attributes": {"sso-team-id": "planners"}}}),
+        )
+        .ok();
+    let ws = create_workspace(&owner, ORG, "sso-plans", None);
+    grant_workspace(&owner, &team, &ws, json!({"access": "plan"}));
+    // A team without sso-team-id is left alone.
+    let manual = terrace_tests::access::create_team(&owner, ORG, "manual", json!({}));
+
+    // `terraform login`: the consent page offers single sign-on.
+    let tf = Terraform::without_credentials(&server);
+    let (child, login_url, rest) = start_login(&tf, &server);
+    let consent = browser.get(&login_url);
+    assert_eq!(consent.status, 200);
+    let marker = "<a class=\"button secondary\" href=\"";
+    let at = consent
+        .text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no SSO link: {}", consent.text));
+    let href = unescape(consent.text[at + marker.len()..].split('"').next().unwrap());
+    assert!(href.starts_with("/app/sso/oidc/start?return_to="), "{href}");
+    assert!(consent.text.contains("Sign in with single sign-on"));
+    let callback = browser.through_idp(&format!("{}{href}", server.url), "ann");
+    let signed_in = browser.get(&callback);
+    assert_eq!(signed_in.status, 302, "{}", signed_in.text);
+    assert!(signed_in.sets_session());
+    let back = signed_in.location.clone().unwrap();
+    assert!(
+        back.starts_with(&format!("{}/app/oauth/authorization?", server.url)),
+        "{back}"
+    );
+
+    // Back on the consent page, signed in as the new user: approve.
+    let consent = browser.get(&back);
+    assert!(
+        consent.text.contains("Signed in as <strong>ann</strong>"),
+        "{}",
+        consent.text
+    );
+    let (_, mut fields) = form(&consent.text);
+    fields.retain(|(k, _)| k != "decision");
+    fields.push(("decision".into(), "approve".into()));
+    assert!(!hidden_input(&consent.text, "csrf").is_empty());
+    let approved = browser.post(&format!("{}/app/oauth/authorization", server.url), &fields);
+    assert_eq!(approved.status, 302, "{}", approved.text);
+    let to_cli = approved.location.unwrap();
+    assert!(to_cli.starts_with("http://localhost:10"), "{to_cli}");
+    let _ = reqwest::blocking::get(&to_cli);
+    let output = child.wait_with_output().unwrap();
+    let stdout = rest.try_iter().collect::<Vec<_>>().join("\n");
+    assert!(output.status.success(), "terraform login: {stdout}");
+    let credentials: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tf.home().join(".terraform.d/credentials.tfrc.json")).unwrap(),
+    )
+    .unwrap();
+    let token = credentials["credentials"][&server.hostname]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = server.api(&token).get("account/details").ok();
+    assert_eq!(me.attr("username"), "ann");
+    assert_eq!(team_usernames(&owner, &team), ["ann"]);
+    assert!(team_usernames(&owner, &manual).is_empty());
+
+    // The team may plan that workspace, not apply.
+    let ann = Terraform::new(&server, &token);
+    ann.write(
+        "main.tf",
+        &format!(
+            "terraform {{\n  cloud {{\n    hostname = \"{}\"\n    organization = \"{ORG}\"\n    workspaces {{ name = \"sso-plans\" }}\n  }}\n}}\nresource \"terraform_data\" \"x\" {{}}\n",
+            server.hostname
+        ),
+    );
+    ann.ok(&["init", "-input=false"]);
+    let plan = ann.ok(&["plan", "-input=false"]);
+    assert!(plan.contains("1 to add"), "{plan}");
+    let refused = ann.fails(&["apply", "-auto-approve", "-input=false"]);
+    assert!(
+        refused.contains("Insufficient rights to apply changes"),
+        "{refused}"
+    );
+
+    // A second user without a username claim gets the email's local part; same team.
+    let mut bob_browser = Browser::new(&server);
+    let bob = bob_browser.sign_in(&server, "/", "bob");
+    assert_eq!(bob.status, 302, "{}", bob.text);
+    let mut members = team_usernames(&owner, &team);
+    members.sort();
+    assert_eq!(members, ["ann", "bob.smith"]);
+
+    // The provider takes ann out of the group: her next sign-in takes her off the team
+    // (she stays a member of the organization; "manual" is untouched).
+    owner
+        .post(
+            &format!("teams/{manual}/relationships/users"),
+            &json!({"data": [{"type": "users", "id": "ann"}]}),
+        )
+        .expect(204);
+    idp.set_users(users(&["unmapped"]));
+    let mut later = Browser::new(&server);
+    let again = later.sign_in(&server, "/", "ann");
+    assert_eq!(again.status, 302, "{}", again.text);
+    assert_eq!(team_usernames(&owner, &team), ["bob.smith"]);
+    assert_eq!(team_usernames(&owner, &manual), ["ann"]);
+
+    // Replaying the callback (same browser, same state and code) is refused.
+    let used = later.through_idp(
+        &format!("{}/app/sso/oidc/start?return_to=/", server.url),
+        "ann",
+    );
+    let first = later.get(&used);
+    assert_eq!(first.status, 302);
+    let replay = later.get(&used);
+    assert_refused(&replay, "already used");
+    // A state Terrace never issued.
+    let url = url::Url::parse(&used).unwrap();
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    let forged = later.get(&format!(
+        "{}{CALLBACK}?code={}&state=forged",
+        server.url,
+        urlencode(&code)
+    ));
+    assert_refused(&forged, "unknown");
+    // The provider's error.
+    let error = later.get(&format!(
+        "{}{CALLBACK}?error=access_denied&state=x",
+        server.url
+    ));
+    assert_refused(&error, "access_denied");
+
+    // Swapped state: the code of sign-in A presented with the state of sign-in B (both of
+    // this browser) fails at the provider, as B's PKCE verifier does not match A's code.
+    let mut swapper = Browser::new(&server);
+    let a = swapper.through_idp(
+        &format!("{}/app/sso/oidc/start?return_to=/", server.url),
+        "ann",
+    );
+    let b = swapper.through_idp(
+        &format!("{}/app/sso/oidc/start?return_to=/", server.url),
+        "ann",
+    );
+    let code_a = url::Url::parse(&a)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    let state_b = url::Url::parse(&b)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let swapped = swapper.get(&format!(
+        "{}{CALLBACK}?code={}&state={}",
+        server.url,
+        urlencode(&code_a),
+        urlencode(&state_b)
+    ));
+    assert_refused(&swapped, "refused the code");
+    // A's own callback now comes without its browser cookie (B's replaced it).
+    let orphan = swapper.get(&a);
+    assert_refused(&orphan, "another browser");
+
+    // ID tokens that must not be believed.
+    for (mode, says) in [
+        ("nonce", "nonce"),
+        ("issuer", "issuer"),
+        ("audience", "audience"),
+        ("expired", "expired"),
+        ("signature", "signature"),
+    ] {
+        idp.set_tamper(mode);
+        let mut victim = Browser::new(&server);
+        let page = victim.sign_in(&server, "/", "ann");
+        assert_refused(&page, says);
+        assert!(
+            page.text.contains("ID token was refused"),
+            "{mode}: {}",
+            page.text
+        );
+    }
+    idp.set_tamper("");
+    let mut fine = Browser::new(&server);
+    assert_eq!(fine.sign_in(&server, "/", "ann").status, 302);
+}
+
+fn assert_refused(page: &Page, says: &str) {
+    assert_eq!(page.status, 400, "{}", page.text);
+    assert!(page.text.contains("Single sign-on failed"), "{}", page.text);
+    assert!(
+        page.text.to_lowercase().contains(&says.to_lowercase()),
+        "expected {says:?} in {}",
+        page.text
+    );
+    assert!(!page.sets_session(), "a refused sign-in starts no session");
+}
