@@ -96,6 +96,20 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
          login test), and it issues a code only for the user who signed in",
     ),
     (
+        "GET",
+        "/app/sso/oidc/start",
+        "single sign-on's start: a browser is sent to the identity provider; it takes no \
+         credentials, names no organization and returns only to paths on this server \
+         (sso_oidc.rs)",
+    ),
+    (
+        "GET",
+        "/app/sso/oidc/callback",
+        "single sign-on's callback: authenticated by the identity provider's code, a state taken \
+         once and the browser's cookie, never by a bearer token; teams follow the provider's \
+         groups as their owners mapped them (sso_oidc.rs)",
+    ),
+    (
         "POST",
         "/oauth/token",
         "terraform login's code exchange: authenticated by the one-time code and its PKCE \
