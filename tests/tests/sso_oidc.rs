@@ -344,13 +344,16 @@ fn users(groups: &[&str]) -> serde_json::Value {
     })
 }
 
-#[test]
-fn single_sign_on_with_a_real_openid_provider() {
+terrace_tests::both_databases!(single_sign_on_with_a_real_openid_provider, |db| {
+    single_sign_on(db)
+});
+
+fn single_sign_on(db: Db) {
     let port = free_port();
     let (dir, issuer) = Idp::files(port);
     let secret_file = dir.path().join("client-secret");
     std::fs::write(&secret_file, "terrace-test-secret\n").unwrap();
-    let server = Server::builder(Db::Sqlite)
+    let server = Server::builder(db)
         .without_rate_limits()
         .args(&[
             "--oidc-issuer",
@@ -601,4 +604,57 @@ fn assert_refused(page: &Page, says: &str) {
         page.text
     );
     assert!(!page.sets_session(), "a refused sign-in starts no session");
+}
+
+/// `--oidc-disable-passwords`: the consent page refuses passwords to everyone but site
+/// administrators (break-glass), even while the provider is unreachable.
+#[test]
+fn disabled_passwords_leave_site_administrators_a_way_in() {
+    let server = Server::builder(Db::Sqlite)
+        .without_rate_limits()
+        .args(&[
+            "--oidc-issuer",
+            &format!("http://127.0.0.1:{}", free_port()),
+            "--oidc-client-id",
+            "terrace",
+            "--oidc-disable-passwords",
+        ])
+        .start();
+    server.admin_with_env(
+        &["user", "create", "carol", "--email", "carol@example.com"],
+        &[("TERRACE_NEW_USER_PASSWORD", "carol-password-1")],
+    );
+    let login_url = format!(
+        "{}/app/oauth/authorization?client_id=terraform-cli&redirect_uri={}&response_type=code&state=s&code_challenge_method=S256&code_challenge={}",
+        server.url,
+        urlencode("http://localhost:10000/login"),
+        "a".repeat(43)
+    );
+    let sign_in = |username: &str, password: &str| {
+        let mut browser = Browser::new(&server);
+        let page = browser.get(&login_url);
+        assert_eq!(page.status, 200);
+        assert!(
+            page.text.contains("Sign in with single sign-on"),
+            "{}",
+            page.text
+        );
+        let (_, mut fields) = form(&page.text);
+        fields.retain(|(k, _)| k != "decision");
+        fields.push(("username".into(), username.into()));
+        fields.push(("password".into(), password.into()));
+        fields.push(("decision".into(), "approve".into()));
+        browser.post(&format!("{}/app/oauth/authorization", server.url), &fields)
+    };
+    let carol = sign_in("carol", "carol-password-1");
+    assert_eq!(carol.status, 403, "{}", carol.text);
+    assert!(
+        carol.text.contains("Password sign-in is disabled"),
+        "{}",
+        carol.text
+    );
+    assert!(!carol.sets_session());
+    let admin = sign_in("admin", &server.admin_password);
+    assert_eq!(admin.status, 302, "{}", admin.text);
+    assert!(admin.sets_session());
 }

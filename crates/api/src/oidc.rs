@@ -11,7 +11,7 @@ use base64::Engine;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreProviderMetadata,
 };
-use openidconnect::http::{self, HeaderValue};
+use openidconnect::http;
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
@@ -359,11 +359,7 @@ async fn send(
         .status(status)
         .body(body.to_vec())
         .map_err(|e| HttpError(e.to_string()))?;
-    for (name, value) in &headers {
-        built
-            .headers_mut()
-            .append(name.clone(), HeaderValue::from(value.clone()));
-    }
+    *built.headers_mut() = headers;
     Ok(built)
 }
 
