@@ -392,7 +392,7 @@ fn single_sign_on(db: Db) {
         port,
         dir,
         &format!("{}{CALLBACK}", server.url),
-        users(&["planners", "unmapped"]),
+        users(&["planners", "auditors", "unmapped"]),
     );
     assert_eq!(idp.issuer, issuer);
 
@@ -407,6 +407,14 @@ fn single_sign_on(db: Db) {
         .ok();
     let ws = create_workspace(&owner, ORG, "sso-plans", None);
     grant_workspace(&owner, &team, &ws, json!({"access": "plan"}));
+    // A second mapped team in the same organization (filled at the same first sign-in).
+    let auditors = terrace_tests::access::create_team(&owner, ORG, "auditors", json!({}));
+    owner
+        .patch(
+            &format!("teams/{auditors}"),
+            &json!({"data": {"type": "teams", "attributes": {"sso-team-id": "auditors"}}}),
+        )
+        .ok();
     // A team without sso-team-id is left alone.
     let manual = terrace_tests::access::create_team(&owner, ORG, "manual", json!({}));
 
@@ -463,6 +471,7 @@ fn single_sign_on(db: Db) {
     let me = server.api(&token).get("account/details").ok();
     assert_eq!(me.attr("username"), "ann");
     assert_eq!(team_usernames(&owner, &team), ["ann"]);
+    assert_eq!(team_usernames(&owner, &auditors), ["ann"]);
     assert!(team_usernames(&owner, &manual).is_empty());
 
     // The team may plan that workspace, not apply.
@@ -499,12 +508,67 @@ fn single_sign_on(db: Db) {
             &json!({"data": [{"type": "users", "id": "ann"}]}),
         )
         .expect(204);
-    idp.set_users(users(&["unmapped"]));
+    idp.set_users(users(&["auditors", "unmapped"]));
     let mut later = Browser::new(&server);
     let again = later.sign_in(&server, "/", "ann");
     assert_eq!(again.status, 302, "{}", again.text);
     assert_eq!(team_usernames(&owner, &team), ["bob.smith"]);
+    assert_eq!(team_usernames(&owner, &auditors), ["ann"]);
     assert_eq!(team_usernames(&owner, &manual), ["ann"]);
+
+    // An owners team mapped to a group never loses its last member this way.
+    owner
+        .post(
+            "organizations",
+            &json!({"data": {"type": "organizations", "attributes": {"name": "acme", "email": "ops@acme.example"}}}),
+        )
+        .expect(201);
+    let teams = owner.get("organizations/acme/teams").ok();
+    let acme_owners = teams
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["attributes"]["name"] == "owners")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    owner
+        .patch(
+            &format!("teams/{acme_owners}"),
+            &json!({"data": {"type": "teams", "attributes": {"sso-team-id": "acme-owners"}}}),
+        )
+        .ok();
+    let mut bob_users = users(&["auditors", "unmapped"]);
+    bob_users["bob"]["groups"] = json!(["planners", "acme-owners"]);
+    idp.set_users(bob_users.clone());
+    assert_eq!(
+        Browser::new(&server).sign_in(&server, "/", "bob").status,
+        302
+    );
+    let mut acme = team_usernames(&owner, &acme_owners);
+    acme.sort();
+    assert_eq!(acme, ["admin", "bob.smith"]);
+    owner
+        .send_json(
+            "DELETE",
+            &format!("teams/{acme_owners}/relationships/users"),
+            &json!({"data": [{"type": "users", "id": "admin"}]}),
+        )
+        .expect(204);
+    bob_users["bob"]["groups"] = json!(["planners"]);
+    idp.set_users(bob_users);
+    assert_eq!(
+        Browser::new(&server).sign_in(&server, "/", "bob").status,
+        302
+    );
+    assert_eq!(
+        team_usernames(&owner, &acme_owners),
+        ["bob.smith"],
+        "the last owner stays"
+    );
+    idp.set_users(users(&["auditors", "unmapped"]));
 
     // Replaying the callback (same browser, same state and code) is refused.
     let used = later.through_idp(

@@ -15,6 +15,8 @@
 //! - Sign-ins in progress (state, nonce, PKCE verifier) are stored by the hash of their state
 //!   and taken once, so a callback works once, on any replica.
 
+use std::collections::HashMap;
+
 use chrono::Duration;
 use terrace_auth::secret;
 use terrace_storage::model::{MembershipStatus, OrganizationMembership, SsoRequest, User};
@@ -227,16 +229,21 @@ impl Services {
     /// Puts `user` on the teams mapped to `groups` and takes them off the other mapped teams.
     pub async fn sync_sso_groups(&self, user: &User, groups: &[String]) -> DomainResult<GroupSync> {
         let mut sync = GroupSync::default();
+        // The user's own memberships by organization (an invitation of their email elsewhere
+        // is not theirs until accepted).
+        let mut memberships: HashMap<String, OrganizationMembership> = self
+            .store
+            .user_memberships(&user.id)
+            .await?
+            .into_iter()
+            .map(|m| (m.organization_id.clone(), m))
+            .collect();
         for team in self.store.sso_teams().await? {
             let Some(group) = team.sso_team_id.as_deref() else {
                 continue;
             };
             let wanted = groups.iter().any(|g| g == group);
-            let membership = self
-                .store
-                .membership_for(&team.organization_id, Some(&user.id), &user.email)
-                .await?
-                .filter(|m| m.user_id.as_deref() == Some(user.id.as_str()));
+            let membership = memberships.get(&team.organization_id).cloned();
             let on_team = match &membership {
                 Some(m) => self
                     .store
@@ -259,6 +266,7 @@ impl Services {
                     self.store
                         .create_membership(&membership, std::slice::from_ref(&team.id))
                         .await?;
+                    memberships.insert(team.organization_id.clone(), membership);
                     sync.joined.push(team.id.clone());
                 }
                 (true, Some(m), false) => {
