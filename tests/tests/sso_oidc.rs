@@ -684,6 +684,15 @@ fn disabled_passwords_leave_site_administrators_a_way_in() {
             "--oidc-disable-passwords",
         ])
         .start();
+    // The banner names the provider and the redirect URI to register there.
+    assert!(
+        server.stdout.contains(&format!(
+            "redirect URI {}/app/sso/oidc/callback); passwords for site administrators only",
+            server.url
+        )),
+        "{}",
+        server.stdout
+    );
     server.admin_with_env(
         &["user", "create", "carol", "--email", "carol@example.com"],
         &[("TERRACE_NEW_USER_PASSWORD", "carol-password-1")],

@@ -460,6 +460,19 @@ impl Banner {
             }
             _ => out.push_str("  runs      executed by `terrace listener`s (--no-listener)\n"),
         }
+        if let Some(oidc) = &config.oidc {
+            out.push_str(&format!(
+                "  sign-in   OpenID Connect at {} (redirect URI {}{}){}\n",
+                oidc.issuer,
+                urls.base(),
+                crate::oidc::CALLBACK_PATH,
+                if oidc.disable_passwords {
+                    "; passwords for site administrators only"
+                } else {
+                    ""
+                }
+            ));
+        }
         out.push_str(&format!("  API docs  {}/swagger-ui/\n", urls.base()));
         if let Some(ca) = &self.local_ca {
             out.push_str(&format!("  CA certificate: {}\n", absolute(&ca.ca_file)));
