@@ -502,6 +502,19 @@ pub trait AccessStore {
     ) -> StorageResult<Vec<ProjectAccess>>;
 }
 
+/// The audit trail: appended, listed oldest first, and purged past its retention.
+#[async_trait]
+pub trait AuditStore {
+    async fn append_audit_event(&self, event: &AuditEvent) -> StorageResult<()>;
+    async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<AuditEvent>>;
+    /// Deletes events that occurred before `cutoff`; returns how many.
+    async fn purge_audit_events(&self, cutoff: DateTime<Utc>) -> StorageResult<u64>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -518,6 +531,7 @@ pub trait Store:
     + JobStore
     + AgentPoolStore
     + AccessStore
+    + AuditStore
     + Send
     + Sync
 {

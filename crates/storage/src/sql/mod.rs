@@ -8,6 +8,7 @@
 
 mod access;
 mod agent_pools;
+mod audit;
 mod configurations;
 mod jobs;
 mod login;
