@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::audit;
 use crate::error::ApiError;
 use crate::headers;
 use crate::jsonapi::BodyLimit;
@@ -68,6 +69,7 @@ pub struct AppState {
         (name = "tags"), (name = "projects"), (name = "state-versions"),
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
+        (name = "audit-trail", description = "Who changed what, sign-ins and token use (HCP Terraform's audit trail shape, not JSON:API)"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
         (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
@@ -90,6 +92,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variables::router())
         .merge(variable_sets::router())
         .merge(agent_pools::router())
+        .merge(audit_trail::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 
@@ -110,6 +113,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes();
     routes
         .route_layer(middleware::from_fn(log_request))
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
         .route(
             "/static/terrace.css",

@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// phase ends (a URL keeps working while its phase runs) [default: 600].
     #[arg(long, env = "TERRACE_LOG_URL_TTL_SECONDS", value_name = "SECONDS")]
     pub log_url_ttl_seconds: Option<u32>,
+    /// Days audit events are kept; older ones are deleted hourly [default: 365].
+    #[arg(long, env = "TERRACE_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -212,6 +215,7 @@ struct FileConfig {
     limits: LimitsFile,
     login_token_ttl_days: Option<f64>,
     log_url_ttl_seconds: Option<u32>,
+    audit_retention_days: Option<u32>,
 }
 
 impl FileConfig {
@@ -270,6 +274,8 @@ pub struct ServerConfig {
     pub login_token_ttl: Option<chrono::Duration>,
     /// How long log URLs stay valid after they are issued and after their phase ends.
     pub log_url_ttl: chrono::Duration,
+    /// Days audit events are kept.
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,6 +429,10 @@ impl ServerConfig {
                 args.login_token_ttl_days.or(file.login_token_ttl_days),
             )?,
             log_url_ttl,
+            audit_retention_days: args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
         })
     }
 }

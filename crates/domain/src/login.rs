@@ -234,8 +234,29 @@ impl Services {
     /// guessing is throttled per address as well as per account). Unknown users cost the same
     /// time as wrong passwords and are throttled the same. After too many failures the
     /// attempt is refused without looking at the password (`Throttled`); when every hashing
-    /// slot stays busy it is turned away (`Busy`).
+    /// slot stays busy it is turned away (`Busy`). Every outcome goes into the audit trail
+    /// with the username and `client` (the full address; `address` is the throttling key).
     pub async fn password_login(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<&str>,
+        client: Option<&str>,
+    ) -> DomainResult<User> {
+        let result = self.check_password(username, password, address).await;
+        let status = match &result {
+            Ok(_) => 200,
+            Err(DomainError::Unauthorized) => 401,
+            Err(DomainError::Throttled { .. }) => 429,
+            Err(DomainError::Busy(_)) => 503,
+            Err(_) => 500,
+        };
+        self.record_sign_in(result.as_ref().ok(), username, status, client)
+            .await;
+        result
+    }
+
+    async fn check_password(
         &self,
         username: &str,
         password: &str,
@@ -310,7 +331,10 @@ impl Services {
         self.signed_in_user(cookie).await
     }
 
-    pub async fn end_session(&self, cookie: &str) -> DomainResult<()> {
+    pub async fn end_session(&self, cookie: &str, client: Option<&str>) -> DomainResult<()> {
+        if let Some(user) = self.signed_in_user(cookie).await.ok().flatten() {
+            self.record_user_event("sign-out", &user, client).await;
+        }
         Ok(self.store.delete_session(&secret::hash(cookie)).await?)
     }
 
@@ -358,7 +382,8 @@ impl Services {
             && port.parse::<u16>().is_ok_and(|p| (low..=high).contains(&p))
     }
 
-    /// Issues a one-time code for `user` after they approved the request.
+    /// Issues a one-time code for `user` after they approved the request from `client` (an
+    /// address, for the audit trail).
     pub async fn issue_authorization_code(
         &self,
         user: &User,
@@ -366,8 +391,10 @@ impl Services {
         redirect_uri: &str,
         challenge_method: &str,
         challenge: &str,
+        client: Option<&str>,
     ) -> DomainResult<String> {
         self.check_authorization_request(client_id, redirect_uri, challenge_method, challenge)?;
+        self.record_user_event("consent", user, client).await;
         let code = secret::new_opaque();
         self.store
             .create_oauth_code(&OAuthCode {
@@ -421,7 +448,7 @@ impl Services {
             ));
         }
         let expires_at = self.settings.login_token_ttl.map(|ttl| clock::now() + ttl);
-        let (_, token) = self
+        let (token, secret) = self
             .issue_user_token(
                 &code.user_id,
                 Some("terraform login".into()),
@@ -429,7 +456,10 @@ impl Services {
                 Some(&code.user_id),
             )
             .await?;
-        Ok(token)
+        let user = self.store.user_by_id(&code.user_id).await.ok().flatten();
+        self.record_outside_api("create", user.as_ref(), "authentication_token", &token.id)
+            .await;
+        Ok(secret)
     }
 
     /// Removes expired codes and sessions (run periodically).

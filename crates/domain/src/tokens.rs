@@ -83,10 +83,12 @@ impl Services {
         description: Option<String>,
     ) -> DomainResult<String> {
         let user = self.user_by_username(username).await?;
-        Ok(self
+        let (token, secret) = self
             .issue_user_token(&user.id, description, None, None)
-            .await?
-            .1)
+            .await?;
+        self.record_outside_api("create", None, "authentication_token", &token.id)
+            .await;
+        Ok(secret)
     }
 
     pub(crate) async fn issue_user_token(

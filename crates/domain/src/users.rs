@@ -74,6 +74,12 @@ impl Services {
         } else {
             None
         };
+        self.record_outside_api("set-password", None, "user", &user.id)
+            .await;
+        if revoke_tokens {
+            self.record_outside_api("revoke-tokens", None, "user", &user.id)
+                .await;
+        }
         Ok(PasswordChange {
             sessions_ended,
             tokens_revoked,

@@ -2417,7 +2417,11 @@ async fn audit_events_by_organization_time_and_page(store: Arc<dyn Store>) {
 
     let a = list(Some("org-a"), None, None, all()).await;
     assert_eq!(a.total, 3);
-    assert_eq!(a.items, events[..3].to_vec(), "every column round-trips, oldest first");
+    assert_eq!(
+        a.items,
+        events[..3].to_vec(),
+        "every column round-trips, oldest first"
+    );
     let b = list(Some("org-b"), None, None, all()).await;
     assert_eq!(b.items, vec![events[3].clone()]);
     let site = list(None, None, None, all()).await;

@@ -118,7 +118,7 @@ impl Params {
     }
 
     /// Unlike a filter, an empty page parameter is not "unset" but a wrong number.
-    fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
+    pub fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
         self.pairs
             .iter()
             .find(|(k, _)| k == key)

@@ -206,6 +206,8 @@ async fn authorize(
         }
     };
     let oauth = &form.oauth;
+    let client = client.map(|Extension(client)| client);
+    let client_address = client.map(|client| client.0.to_string());
     if let Err(message) = oauth.check(&state) {
         return state
             .pages
@@ -236,10 +238,15 @@ async fn authorize(
     }
     let (user, new_session) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
-            let address = client.map(|Extension(client)| client.key());
+            let address = client.map(|client| client.key());
             match state
                 .services
-                .password_login(username, password, address.as_deref())
+                .password_login(
+                    username,
+                    password,
+                    address.as_deref(),
+                    client_address.as_deref(),
+                )
                 .await
             {
                 Ok(user) => match state.services.start_session(&user).await {
@@ -306,6 +313,7 @@ async fn authorize(
             &oauth.redirect_uri,
             &oauth.code_challenge_method,
             &oauth.code_challenge,
+            client_address.as_deref(),
         )
         .await
     {

@@ -2,6 +2,7 @@
 //! descriptions. [`crate::app`] assembles them.
 
 pub mod agent_pools;
+pub mod audit_trail;
 pub mod capabilities;
 pub mod configuration_versions;
 pub mod discovery;
