@@ -80,6 +80,17 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v2/organization/audit-trail",
+        "the trail of the caller's own organization token's organization: no parameter can name \
+         another; a user's token gets 404",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/audit-trail",
+        "site events, for site administrators only: everyone else gets 404",
+    ),
+    (
+        "GET",
         "/app/oauth/authorization",
         "terraform login's consent page: a browser signs in with username and password, never \
          with a bearer token, and the page shows no organization data",
