@@ -316,7 +316,7 @@ fn sign_ins_are_recorded_without_passwords() {
     }
 }
 
-/// Events older than the retention are purged by the housekeeping, which also runs at start.
+// Events older than the retention are purged by the housekeeping, which also runs at start.
 both_databases!(old_events_are_purged, |db: Db| {
     let mut server = Server::builder(db)
         .without_rate_limits()
