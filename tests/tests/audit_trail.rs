@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use terrace_tests::page::consent_sign_in;
+use terrace_tests::runs::tarball;
 use terrace_tests::{both_databases, Api, Db, Server};
 
 /// Reads `path` until `done` holds for its events (they are written just after the response).
@@ -86,6 +87,18 @@ both_databases!(
                 &json!({"data": {"type": "workspaces", "attributes": {"description": "shop"}}}),
             )
             .expect(200);
+        // A signed upload URL: the event names the object its token grants, never the token.
+        let cv = alice
+            .post(
+                &format!("workspaces/{ws}/configuration-versions"),
+                &json!({"data": {"type": "configuration-versions",
+                    "attributes": {"auto-queue-runs": false}}}),
+            )
+            .expect(201);
+        let upload_url = cv.attr("upload-url").as_str().unwrap().to_string();
+        alice
+            .put_unauthenticated(&upload_url, &tarball(&[("main.tf", "")]))
+            .expect(200);
         alice.delete(&format!("workspaces/{ws}")).expect(204);
 
         let trail = "organizations/acme/audit-trail";
@@ -126,6 +139,12 @@ both_databases!(
             );
             assert!(event["timestamp"].as_str().unwrap().ends_with('Z'));
         }
+        let upload = find(&events, "PUT /_uploads/configuration/:token");
+        assert_eq!(upload["resource"]["id"], cv.id().as_str());
+        assert_eq!(upload["auth"]["type"], "anonymous");
+        assert_eq!(upload["auth"]["organization_id"], org_id);
+        let capability = upload_url.rsplit('/').next().unwrap();
+        assert!(!serde_json::to_string(&events).unwrap().contains(capability));
         // The organization's creation is the organization's own first event.
         let org_created = find(&events, "POST /api/v2/organizations");
         assert_eq!(org_created["resource"]["id"], "acme");
@@ -255,6 +274,8 @@ both_databases!(since_until_and_pages, |db: Db| {
     );
     api.get(&format!("{trail}?since=yesterday"))
         .expect_error(400, "since");
+    api.get(&format!("{trail}?until="))
+        .expect_error(400, "until");
 });
 
 /// Failed sign-ins name the username tried and never the password: not in the API's answer,

@@ -69,13 +69,24 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         caller,
         client_address,
     };
-    // What a deletion names is gone once it has run.
-    let organization = if parts.method == Method::DELETE {
-        Some(state.services.audit_organization(&change).await)
+    // The organization is looked up alongside the handler and awaited before the response
+    // leaves (a client's next request may delete what this one named); a deletion's before
+    // the handler runs, since what it names is gone afterwards.
+    let mut lookup = {
+        let services = state.services.clone();
+        let change = change.clone();
+        tokio::spawn(async move { services.audit_organization(&change).await })
+    };
+    let deleted_from = if parts.method == Method::DELETE {
+        Some((&mut lookup).await.ok().flatten())
     } else {
         None
     };
     let response = next.run(Request::from_parts(parts, body)).await;
+    let organization = match deleted_from {
+        Some(organization) => organization,
+        None => lookup.await.ok().flatten(),
+    };
     let status = response.status().as_u16();
     let (response, created) = created_resource(&change.method, response).await;
     let services = state.services.clone();

@@ -15,6 +15,8 @@ use terrace_auth::policy::Action;
 use terrace_storage::model::{AuditEvent, AuditFilter, Page, PageRequest, User};
 use terrace_storage::{clock, ids};
 
+use crate::configuration::CONFIGURATION_UPLOAD;
+use crate::state::{JSON_STATE_UPLOAD, STATE_UPLOAD};
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
 /// How long events are kept unless configured otherwise.
@@ -214,15 +216,13 @@ impl Services {
     /// The organization a request's path names, looked up by the first parameter that
     /// resolves (`/organizations/:organization/...`, `/workspaces/:workspace_id/...`), or
     /// by what a signed upload URL grants, or by the caller (a runner's workspace, an agent's
-    /// pool); `None` for site events. Deletions must ask before the handler runs.
+    /// pool); `None` for site events. Deletions must ask before the handler runs, and
+    /// everything else before another request can delete what it named.
     pub async fn audit_organization(&self, change: &ChangeRequest) -> Option<String> {
         for (name, value) in &change.params {
             let found = if name == "token" {
-                match self.capability_subject(value) {
-                    Some(subject) => match subject.split_once(':') {
-                        Some((purpose, id)) => self.organization_of(purpose, id).await,
-                        None => None,
-                    },
+                match self.capability_object(value) {
+                    Some((purpose, id)) => self.organization_of(&purpose, &id).await,
                     None => None,
                 }
             } else {
@@ -244,6 +244,13 @@ impl Services {
             Some(Principal::Organization { organization_id }) => Some(organization_id.clone()),
             _ => None,
         }
+    }
+
+    /// What a signed URL's token grants: its purpose and the object's ID.
+    fn capability_object(&self, token: &str) -> Option<(String, String)> {
+        let subject = self.capability_subject(token)?;
+        let (purpose, id) = subject.split_once(':')?;
+        Some((purpose.to_string(), id.to_string()))
     }
 
     /// The organization of the object a path parameter, a capability purpose or a created
@@ -275,11 +282,11 @@ impl Services {
                 let run = store.run_by_id(&phase.run_id).await.ok().flatten();
                 workspace(run.map(|r| r.workspace_id)).await
             }
-            "state_version_id" | "state-versions" | "state-upload" | "json-state-upload" => {
+            "state_version_id" | "state-versions" | STATE_UPLOAD | JSON_STATE_UPLOAD => {
                 let sv = store.state_version_by_id(id).await.ok().flatten();
                 workspace(sv.map(|s| s.workspace_id)).await
             }
-            "configuration_version_id" | "configuration-versions" | "configuration-upload" => {
+            "configuration_version_id" | "configuration-versions" | CONFIGURATION_UPLOAD => {
                 let cv = store.configuration_version_by_id(id).await.ok().flatten();
                 workspace(cv.map(|c| c.workspace_id)).await
             }
@@ -311,31 +318,35 @@ impl Services {
         }
     }
 
-    /// Records a request that may have changed something, after it was answered. `organization`
-    /// is the one looked up before the handler ran (deletions), if any; `created` the type and
-    /// ID of the resource the answer created.
+    /// Records a request that may have changed something, after it was answered.
+    /// `organization` is [`audit_organization`](Self::audit_organization)'s answer, asked
+    /// while the request ran; `created` the type and ID of the resource the answer created.
     pub async fn record_change(
         &self,
         change: ChangeRequest,
-        organization: Option<Option<String>>,
+        organization: Option<String>,
         status: u16,
         created: Option<(String, String)>,
     ) {
         let mut subject = describe(&change.method, &change.route, &change.params);
-        let organization = match organization {
-            Some(known) => known,
-            None => match self.audit_organization(&change).await {
-                Some(org) => Some(org),
-                // `POST /organizations`, `POST /runs`: the new resource says where it lives.
-                None => match &created {
-                    Some((kind, id)) => self.organization_of(kind, id).await,
-                    None => None,
-                },
-            },
+        let organization = match (organization, &created) {
+            (Some(known), _) => Some(known),
+            // `POST /organizations`, `POST /runs`: the new resource says where it lives.
+            (None, Some((kind, id))) => self.organization_of(kind, id).await,
+            (None, None) => None,
         };
         if let Some((kind, id)) = created {
             subject.resource_type = Some(resource_type(&kind));
             subject.resource_id = Some(id);
+        }
+        // A signed upload URL names its object only inside the (never stored) token.
+        if subject.resource_id.is_none() {
+            subject.resource_id = change
+                .params
+                .iter()
+                .find(|(name, _)| name == "token")
+                .and_then(|(_, token)| self.capability_object(token))
+                .map(|(_, id)| id);
         }
         let (kind, id, name) = actor(change.caller.as_ref());
         self.append(AuditEvent {

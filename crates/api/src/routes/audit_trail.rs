@@ -158,9 +158,10 @@ fn event(e: AuditEvent) -> AuditTrailEvent {
     }
 }
 
+/// `since` or `until`; present but empty is wrong, not unset (the document says date-time).
 fn instant(params: &Params, key: &str) -> ApiResult<Option<DateTime<Utc>>> {
     params
-        .get(key)
+        .raw(key)
         .map(|v| {
             DateTime::parse_from_rfc3339(v)
                 .map(|at| at.with_timezone(&Utc))
