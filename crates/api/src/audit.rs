@@ -1,8 +1,9 @@
 //! The audit middleware: the one place every change made over HTTP is recorded. It sees the
 //! matched route, its path parameters, the caller the rate limiter authenticated, the client
 //! address and the answer's status, and hands them to the domain once the response is built,
-//! on a task of its own, so recording neither fails nor delays a request. Reads only note a
-//! token's first use in each hour.
+//! on a task of its own, so recording never fails a request and adds no write to it (only the
+//! organization lookup, which runs alongside the handler). Reads only note a token's first
+//! use in each hour.
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};

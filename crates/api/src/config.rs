@@ -409,6 +409,10 @@ impl ServerConfig {
             Some(0) => bail!("--log-url-ttl-seconds must be at least 1"),
             seconds => chrono::Duration::seconds(seconds.unwrap_or(600).into()),
         };
+        let audit_retention_days = match args.audit_retention_days.or(file.audit_retention_days) {
+            Some(0) => bail!("--audit-retention-days must be at least 1"),
+            days => days.unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
+        };
         Ok(ServerConfig {
             database,
             listen,
@@ -429,10 +433,7 @@ impl ServerConfig {
                 args.login_token_ttl_days.or(file.login_token_ttl_days),
             )?,
             log_url_ttl,
-            audit_retention_days: args
-                .audit_retention_days
-                .or(file.audit_retention_days)
-                .unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
+            audit_retention_days,
         })
     }
 }
@@ -811,6 +812,28 @@ mod tests {
         args.encryption_key_file = Some(keys);
         let config = ServerConfig::resolve(&args).unwrap();
         assert_eq!(config.encryption_keys.unwrap(), vec!["new-key", "old-key"]);
+    }
+
+    #[test]
+    fn audit_events_are_kept_a_year_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "audit_retention_days = 90\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let days = |args: &ServeArgs| ServerConfig::resolve(args).map(|c| c.audit_retention_days);
+        assert_eq!(days(&args).unwrap(), 365);
+        args.database.config = Some(file);
+        assert_eq!(days(&args).unwrap(), 90);
+        args.audit_retention_days = Some(7);
+        assert_eq!(days(&args).unwrap(), 7, "the flag wins over the file");
+        args.audit_retention_days = Some(0);
+        assert!(days(&args).is_err());
     }
 
     #[test]

@@ -15,9 +15,13 @@ use terrace_auth::policy::Action;
 use terrace_storage::model::{AuditEvent, AuditFilter, Page, PageRequest, User};
 use terrace_storage::{clock, ids};
 
-use crate::configuration::CONFIGURATION_UPLOAD;
-use crate::state::{JSON_STATE_UPLOAD, STATE_UPLOAD};
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
+
+mod attribution;
+mod subject;
+
+use subject::resource_type;
+pub use subject::{describe, Subject};
 
 /// How long events are kept unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 365;
@@ -41,14 +45,6 @@ pub struct ChangeRequest {
     /// `None`: no or an invalid token (signed upload URLs, refused requests).
     pub caller: Option<Caller>,
     pub client_address: Option<String>,
-}
-
-/// What an event is about, from the route alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subject {
-    pub action: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
 }
 
 /// Which events to read.
@@ -112,212 +108,7 @@ fn actor(caller: Option<&Caller>) -> (&'static str, Option<String>, Option<Strin
     }
 }
 
-fn subject_of(action: &str, kind: &str, id: Option<String>) -> Subject {
-    Subject {
-        action: action.into(),
-        resource_type: Some(kind.into()),
-        resource_id: id,
-    }
-}
-
-/// Singular, snake_case resource types as HCP Terraform's trail names them
-/// (`authentication-tokens` → `authentication_token`).
-fn resource_type(segment: &str) -> String {
-    let singular = match segment {
-        "vars" => "variable",
-        "varsets" => "variable_set",
-        "_uploads" => "upload",
-        s => s.strip_suffix('s').unwrap_or(s),
-    };
-    singular.replace('-', "_")
-}
-
-/// The action and resource a route describes: `/actions/NAME` is that action on the resource
-/// before it; `/relationships/NAME` adds, replaces or removes NAME; otherwise the method says
-/// it (`create` on a collection, `update`/`delete` on a member).
-pub fn describe(method: &str, route: &str, params: &[(String, String)]) -> Subject {
-    let route = route
-        .trim_start_matches("/api/v2")
-        .trim_start_matches("/api/runner/v1");
-    // Routes whose last word is a verb rather than a collection.
-    match route {
-        "/account/update" => return subject_of("update", "account", None),
-        "/job/finish" | "/job/state-versions" => {
-            let action = route.trim_start_matches("/job/");
-            return subject_of(
-                if action == "finish" {
-                    "finish"
-                } else {
-                    "create-state-version"
-                },
-                "job",
-                None,
-            );
-        }
-        _ => {}
-    }
-    let segments: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
-    let value = |segment: &str| {
-        let name = segment.strip_prefix(':')?;
-        // A capability token is a credential: the resource comes from what it grants.
-        (name != "token")
-            .then(|| {
-                params
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            })
-            .flatten()
-    };
-    // The resource: the last `collection/:id` pair before any actions or relationships.
-    let (head, verb) = match segments
-        .iter()
-        .position(|s| *s == "actions" || *s == "relationships")
-    {
-        Some(at) => {
-            let name = segments.get(at + 1).copied().unwrap_or_default();
-            let verb = if segments[at] == "actions" {
-                name.to_string()
-            } else {
-                let how = match method {
-                    "POST" => "add",
-                    "DELETE" => "remove",
-                    _ => "replace",
-                };
-                format!("{how}-{name}")
-            };
-            (&segments[..at], Some(verb))
-        }
-        None => (&segments[..], None),
-    };
-    let (resource_type_segment, resource_id, member) = match head {
-        [.., collection, last] if last.starts_with(':') => (*collection, value(last), true),
-        [.., last] => (*last, None, false),
-        [] => ("", None, false),
-    };
-    let action = verb.unwrap_or_else(|| {
-        match (method, member) {
-            ("POST", false) => "create",
-            ("DELETE", _) => "delete",
-            _ => "update",
-        }
-        .to_string()
-    });
-    Subject {
-        action,
-        resource_type: (!resource_type_segment.is_empty()
-            && !resource_type_segment.starts_with(':'))
-        .then(|| resource_type(resource_type_segment)),
-        resource_id,
-    }
-}
-
 impl Services {
-    /// The organization a request's path names, looked up by the first parameter that
-    /// resolves (`/organizations/:organization/...`, `/workspaces/:workspace_id/...`), or
-    /// by what a signed upload URL grants, or by the caller (a runner's workspace, an agent's
-    /// pool); `None` for site events. Deletions must ask before the handler runs, and
-    /// everything else before another request can delete what it named.
-    pub async fn audit_organization(&self, change: &ChangeRequest) -> Option<String> {
-        for (name, value) in &change.params {
-            let found = if name == "token" {
-                match self.capability_object(value) {
-                    Some((purpose, id)) => self.organization_of(&purpose, &id).await,
-                    None => None,
-                }
-            } else {
-                self.organization_of(name, value).await
-            };
-            if found.is_some() {
-                return found;
-            }
-        }
-        match change.caller.as_ref().map(|c| &c.principal) {
-            Some(Principal::Job(job)) => {
-                self.organization_of("workspace_id", &job.workspace_id)
-                    .await
-            }
-            Some(Principal::Agent {
-                pool_id: Some(pool),
-            }) => self.organization_of("agent_pool_id", pool).await,
-            Some(Principal::Team(team)) => Some(team.organization_id.clone()),
-            Some(Principal::Organization { organization_id }) => Some(organization_id.clone()),
-            _ => None,
-        }
-    }
-
-    /// What a signed URL's token grants: its purpose and the object's ID.
-    fn capability_object(&self, token: &str) -> Option<(String, String)> {
-        let subject = self.capability_subject(token)?;
-        let (purpose, id) = subject.split_once(':')?;
-        Some((purpose.to_string(), id.to_string()))
-    }
-
-    /// The organization of the object a path parameter, a capability purpose or a created
-    /// resource's type names. Lookup failures count as "none": the event is still recorded.
-    async fn organization_of(&self, kind: &str, id: &str) -> Option<String> {
-        let store = &self.store;
-        let workspace = |ws: Option<String>| async move {
-            store
-                .workspace_by_id(&ws?)
-                .await
-                .ok()
-                .flatten()
-                .map(|w| w.organization_id)
-        };
-        match kind {
-            "organization" | "organizations" => store
-                .organization_by_name(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|o| o.id),
-            "workspace_id" | "workspaces" => workspace(Some(id.to_string())).await,
-            "run_id" | "runs" => {
-                let run = store.run_by_id(id).await.ok().flatten();
-                workspace(run.map(|r| r.workspace_id)).await
-            }
-            "plan_id" | "apply_id" => {
-                let phase = store.phase_by_id(id).await.ok().flatten()?;
-                let run = store.run_by_id(&phase.run_id).await.ok().flatten();
-                workspace(run.map(|r| r.workspace_id)).await
-            }
-            "state_version_id" | "state-versions" | STATE_UPLOAD | JSON_STATE_UPLOAD => {
-                let sv = store.state_version_by_id(id).await.ok().flatten();
-                workspace(sv.map(|s| s.workspace_id)).await
-            }
-            "configuration_version_id" | "configuration-versions" | CONFIGURATION_UPLOAD => {
-                let cv = store.configuration_version_by_id(id).await.ok().flatten();
-                workspace(cv.map(|c| c.workspace_id)).await
-            }
-            "project_id" | "projects" => store
-                .project_by_id(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|p| p.organization_id),
-            "varset_id" | "varsets" => store
-                .variable_set_by_id(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|v| v.organization_id),
-            "agent_pool_id" | "agent-pools" => store
-                .agent_pool_by_id(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|p| p.organization_id),
-            "tag_id" => store
-                .tag_by_id(id)
-                .await
-                .ok()
-                .flatten()
-                .map(|t| t.organization_id),
-            _ => None,
-        }
-    }
-
     /// Records a request that may have changed something, after it was answered.
     /// `organization` is [`audit_organization`](Self::audit_organization)'s answer, asked
     /// while the request ran; `created` the type and ID of the resource the answer created.
@@ -582,80 +373,6 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn subject(action: &str, kind: &str, id: Option<&str>) -> Subject {
-        Subject {
-            action: action.into(),
-            resource_type: Some(kind.into()),
-            resource_id: id.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn routes_name_their_action_and_resource() {
-        let ws = params(&[("workspace_id", "ws-1")]);
-        assert_eq!(
-            describe("PATCH", "/api/v2/workspaces/:workspace_id", &ws),
-            subject("update", "workspace", Some("ws-1"))
-        );
-        assert_eq!(
-            describe("DELETE", "/api/v2/workspaces/:workspace_id", &ws),
-            subject("delete", "workspace", Some("ws-1"))
-        );
-        assert_eq!(
-            describe("POST", "/api/v2/workspaces/:workspace_id/actions/lock", &ws),
-            subject("lock", "workspace", Some("ws-1"))
-        );
-        assert_eq!(
-            describe(
-                "POST",
-                "/api/v2/workspaces/:workspace_id/relationships/tags",
-                &ws
-            ),
-            subject("add-tags", "workspace", Some("ws-1"))
-        );
-        assert_eq!(
-            describe(
-                "POST",
-                "/api/v2/organizations/:organization/workspaces",
-                &params(&[("organization", "acme")])
-            ),
-            subject("create", "workspace", None)
-        );
-        assert_eq!(
-            describe(
-                "DELETE",
-                "/api/v2/authentication-tokens/:token_id",
-                &params(&[("token_id", "at-1")])
-            ),
-            subject("delete", "authentication_token", Some("at-1"))
-        );
-        assert_eq!(
-            describe(
-                "PATCH",
-                "/api/v2/varsets/:varset_id/relationships/vars/:variable_id",
-                &params(&[("varset_id", "varset-1"), ("variable_id", "var-1")])
-            ),
-            subject("replace-vars", "variable_set", Some("varset-1"))
-        );
-    }
-
-    #[test]
-    fn a_capability_token_is_never_taken_as_an_id() {
-        let described = describe(
-            "PUT",
-            "/_uploads/state/:token",
-            &params(&[("token", "SECRET")]),
-        );
-        assert_eq!(described, subject("update", "state", None));
-    }
 
     #[test]
     fn token_use_is_summarized_per_period() {
