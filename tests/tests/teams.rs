@@ -733,3 +733,67 @@ fn members_manage_their_team_token_when_the_team_allows_it() {
         .get(&format!("teams/{team}/authentication-token"))
         .ok();
 }
+
+// Team and membership managers who are not owners cannot make anyone an owner, nor widen
+// what teams may do without `manage-organization-access`: every way into the owners team
+// (its members, its token, its settings and IdP group) is for owners only.
+both_databases!(managers_cannot_make_themselves_owners, |db| {
+    let server = start(db);
+    let owner = server.api(&server.admin_token());
+    create_org(&owner, "acme");
+    let (mia, mia_team) = member_on_team(
+        &server,
+        &owner,
+        "acme",
+        "mia",
+        "people-ops",
+        json!({"manage-teams": true, "manage-membership": true}),
+    );
+    let owners = owners_team(&owner, "acme");
+    add_users(&mia, &owners, &["mia"]).expect_error(403, "owners team");
+    mia.post(
+        &format!("teams/{owners}/relationships/organization-memberships"),
+        &members("organization-memberships", &[&own_membership(&mia, "acme")]),
+    )
+    .expect_error(403, "owners team");
+    mia.post(&format!("teams/{owners}/authentication-token"), &json!({}))
+        .expect_error(403, "owners team");
+    mia.patch(
+        &format!("teams/{owners}"),
+        &team_body(json!({"sso-team-id": "everyone"})),
+    )
+    .expect_error(403, "owners team");
+    let shown = mia.get(&format!("teams/{owners}")).ok();
+    let p = &shown.attr("permissions");
+    assert_eq!(p["can-update-membership"], false, "{}", shown.text);
+    assert_eq!(p["can-update-api-token"], false, "{}", shown.text);
+
+    // Widening a team's organization-wide permissions needs manage-organization-access.
+    mia.patch(
+        &format!("teams/{mia_team}"),
+        &team_body(json!({"organization-access": {"manage-workspaces": true}})),
+    )
+    .expect_error(403, "change what teams may do");
+    create_team(
+        &mia,
+        "acme",
+        json!({"name": "shadow", "organization-access": {"manage-workspaces": true}}),
+    )
+    .expect_error(403, "change what teams may do");
+    let plain = create_team(&mia, "acme", json!({"name": "plain"})).expect(201);
+    assert_eq!(
+        plain.attr("permissions")["can-update-organization-access"],
+        false
+    );
+    // Nothing changed: mia is not an owner and her team holds what it held.
+    let acme = mia.get("organizations/acme").ok();
+    assert_eq!(acme.attr("permissions")["can-update"], false);
+    let team = owner.get(&format!("teams/{mia_team}")).ok();
+    assert_eq!(team.attr("organization-access")["manage-workspaces"], false);
+    let owners_members = owner.get(&format!("teams/{owners}?include=users")).ok();
+    assert!(
+        !owners_members.text.contains("\"mia\""),
+        "{}",
+        owners_members.text
+    );
+});

@@ -64,7 +64,9 @@ pub struct TeamPermissions {
 pub(crate) fn resource(view: &TeamView, urls: &Urls) -> Resource<TeamAttributes> {
     let can = |action| terrace_auth::policy::decide(view.access, action) == Decision::Allow;
     let team = &view.team;
-    let manage = can(Action::ManageTeams);
+    // Only owners change the owners team (see `ReachedTeam::guard_owners`).
+    let owners_guard = !team.is_owners || view.access.owner;
+    let manage = can(Action::ManageTeams) && owners_guard;
     Resource::new(
         "teams",
         &team.id,
@@ -76,9 +78,11 @@ pub(crate) fn resource(view: &TeamView, urls: &Urls) -> Resource<TeamAttributes>
             allow_member_token_management: team.allow_member_token_management,
             users_count: view.users.len(),
             permissions: TeamPermissions {
-                can_update_membership: can(Action::ManageMembership),
+                can_update_membership: can(Action::ManageMembership) && owners_guard,
                 can_destroy: manage && !team.is_owners,
-                can_update_organization_access: manage && !team.is_owners,
+                can_update_organization_access: manage
+                    && can(Action::ManageOrganizationAccess)
+                    && !team.is_owners,
                 can_update_api_token: view.can_manage_token(),
                 can_update_visibility: manage,
                 can_update_name: manage && !team.is_owners,
