@@ -172,6 +172,8 @@ pub struct User {
     pub password_hash: Option<String>,
     pub is_site_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// When a site administrator suspended the user; `None` while they may sign in.
+    pub suspended_at: Option<DateTime<Utc>>,
 }
 
 text_enum!(

@@ -14,6 +14,7 @@ mod login;
 mod organizations;
 mod projects;
 mod runs;
+mod site_admin;
 mod state_versions;
 mod tags;
 mod teams;
