@@ -176,6 +176,12 @@ pub struct User {
     pub suspended_at: Option<DateTime<Utc>>,
 }
 
+impl User {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
+}
+
 text_enum!(
     /// Where a membership stands: `invited` until the user with that email exists and signs
     /// in, then `active`.
