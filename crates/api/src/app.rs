@@ -68,6 +68,7 @@ pub struct AppState {
         (name = "tags"), (name = "projects"), (name = "state-versions"),
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
+        (name = "admin", description = "Site administration (TFE's admin API); 404 for anyone but site administrators"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
         (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
@@ -90,6 +91,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variables::router())
         .merge(variable_sets::router())
         .merge(agent_pools::router())
+        .merge(admin_users::router())
+        .merge(admin_organizations::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

@@ -44,6 +44,14 @@ pub struct TwoFactor {
     verified: bool,
 }
 
+impl TwoFactor {
+    /// No two-factor authentication on this server.
+    pub const OFF: TwoFactor = TwoFactor {
+        enabled: false,
+        verified: false,
+    };
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct UserPermissions {
@@ -78,10 +86,7 @@ pub fn resource(user: &User, own: bool, state: &AppState) -> Resource<UserAttrib
             is_site_admin: user.is_site_admin,
             is_admin: user.is_site_admin,
             is_sso_login: false,
-            two_factor: TwoFactor {
-                enabled: false,
-                verified: false,
-            },
+            two_factor: TwoFactor::OFF,
             permissions: UserPermissions {
                 // Whether this server lets them (`--organization-creation`).
                 can_create_organizations: own && state.services.may_create_organizations(user),
