@@ -925,6 +925,9 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
             format!("{template}?q={}&include=owners", a.org),
             None,
         )],
+        ("GET", "/api/v2/admin/general-settings") => {
+            vec![Attack::json(method, template, template.to_string(), None)]
+        }
         ("POST", "/api/v2/admin/users/actions/unimpersonate") => vec![Attack::json(
             method,
             template,

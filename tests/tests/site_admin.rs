@@ -82,7 +82,7 @@ fn the_admin_api_is_not_found_for_anyone_but_site_admins() {
             tried += 1;
         }
     }
-    assert!(tried >= 8, "only {tried} admin operations in the document");
+    assert!(tried >= 9, "only {tried} admin operations in the document");
     // Nothing happened.
     admin.get("organizations/acme").ok();
     assert_eq!(
@@ -390,6 +390,14 @@ fn organization_creation_can_be_limited_to_site_admins() {
         true
     );
     assert_eq!(create_organization(&user, "una-org"), 201);
+    let admin = open.api(&open.admin_token());
+    assert_eq!(
+        admin
+            .get("admin/general-settings")
+            .ok()
+            .attr("limit-user-organization-creation"),
+        false
+    );
     drop(open);
 
     let closed = Server::builder(Db::Sqlite)
@@ -411,6 +419,13 @@ fn organization_creation_can_be_limited_to_site_admins() {
     let admin = closed.api(&closed.admin_token());
     assert_eq!(
         admin.get("account/details").ok().attr("permissions")["can-create-organizations"],
+        true
+    );
+    assert_eq!(
+        admin
+            .get("admin/general-settings")
+            .ok()
+            .attr("limit-user-organization-creation"),
         true
     );
     assert_eq!(create_organization(&admin, "admins-org"), 201);

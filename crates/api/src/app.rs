@@ -93,6 +93,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(agent_pools::router())
         .merge(admin_users::router())
         .merge(admin_organizations::router())
+        .merge(admin_settings::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

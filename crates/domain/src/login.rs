@@ -429,6 +429,15 @@ impl Services {
                 "code_verifier does not match the code challenge".into(),
             ));
         }
+        // Suspended since the code was issued: the token would answer 401 anyway.
+        let user = self
+            .store
+            .user_by_id(&code.user_id)
+            .await
+            .map_err(DomainError::from)?;
+        if user.as_ref().is_none_or(User::is_suspended) {
+            return Err(OAuthError::InvalidGrant(SUSPENDED.into()));
+        }
         let expires_at = self.settings.login_token_ttl.map(|ttl| clock::now() + ttl);
         let (_, token) = self
             .issue_user_token(

@@ -92,6 +92,15 @@ impl Services {
         }
     }
 
+    /// Who may create organizations, for the admin general settings.
+    pub fn admin_organization_creation(
+        &self,
+        caller: &Caller,
+    ) -> DomainResult<OrganizationCreation> {
+        self.site_admin(caller)?;
+        Ok(self.settings.organization_creation)
+    }
+
     /// Every user matching `filter`, with their organizations.
     pub async fn admin_list_users(
         &self,
