@@ -792,8 +792,10 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ]}),
         ("DELETE", _) => return Ok(None),
         ("POST", t) if t.ends_with("/actions/lock") => json!({"reason": "bob was here"}),
-        // The admin API: Bob suspending, promoting or impersonating Alice.
-        ("POST", t) if t.starts_with("/api/v2/admin/") => json!({"reason": "bob was here"}),
+        // The admin API: Bob suspending, promoting or impersonating Alice, or disabling her
+        // organization.
+        (_, t) if t.starts_with("/api/v2/admin/") => json!({"reason": "bob was here",
+            "data": {"type": "organizations", "attributes": {"is-disabled": true}}}),
         ("POST", t)
             if t.ends_with("/actions/unlock")
                 || t.ends_with("/actions/force-unlock")

@@ -82,7 +82,7 @@ fn the_admin_api_is_not_found_for_anyone_but_site_admins() {
             tried += 1;
         }
     }
-    assert!(tried >= 9, "only {tried} admin operations in the document");
+    assert!(tried >= 10, "only {tried} admin operations in the document");
     // Nothing happened.
     admin.get("organizations/acme").ok();
     assert_eq!(
@@ -129,6 +129,11 @@ fn users_are_listed_filtered_and_paginated() {
     assert_eq!(bob["attributes"]["is-suspended"], true);
     assert_eq!(bob["attributes"]["is-admin"], false);
     assert_eq!(bob["attributes"]["two-factor"]["enabled"], false);
+
+    // There is no two-factor authentication to disable: the user, unchanged.
+    let same = act(&admin, &bob_id, "disable_two_factor").ok();
+    assert_eq!(same.attr("two-factor")["enabled"], false);
+    assert_eq!(same.attr("is-suspended"), true);
 
     // q matches a substring of the username or the email, whatever the case.
     assert_eq!(
@@ -375,6 +380,28 @@ fn organizations_are_listed_shown_and_deleted() {
         "cherry"
     );
     admin.get("admin/organizations/durian").expect(404);
+    // TFE's admin settings: accepted only as this server has them.
+    let settings =
+        |attributes: Value| json!({"data": {"type": "organizations", "attributes": attributes}});
+    let same = admin
+        .patch(
+            "admin/organizations/cherry",
+            &settings(json!({"is-disabled": false, "access-beta-tools": false})),
+        )
+        .ok();
+    assert_eq!(same.attr("is-disabled"), false);
+    admin
+        .patch(
+            "admin/organizations/cherry",
+            &settings(json!({"is-disabled": true})),
+        )
+        .expect_error(422, "cannot be disabled");
+    admin
+        .patch(
+            "admin/organizations/cherry",
+            &settings(json!({"access-beta-tools": true})),
+        )
+        .expect_error(422, "no beta tools");
     admin.delete("admin/organizations/cherry").expect(204);
     ann.get("organizations/cherry").expect(404);
     admin.get("admin/organizations/cherry").expect(404);

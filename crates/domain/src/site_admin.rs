@@ -59,6 +59,14 @@ pub struct AdminUserView {
     pub organizations: Vec<Organization>,
 }
 
+/// TFE's admin settings of an organization. This server has none of them: only the values
+/// that describe it as it is (not disabled, no beta tools) are accepted.
+#[derive(Debug, Clone, Default)]
+pub struct AdminOrganizationChanges {
+    pub is_disabled: Option<bool>,
+    pub access_beta_tools: Option<bool>,
+}
+
 /// An organization as the admin API shows it: with its owners.
 #[derive(Debug, Clone)]
 pub struct AdminOrganizationView {
@@ -124,6 +132,13 @@ impl Services {
             items,
             total: users.total,
         })
+    }
+
+    /// One user, for a site administrator.
+    pub async fn admin_user(&self, caller: &Caller, id: &str) -> DomainResult<AdminUserView> {
+        self.site_admin(caller)?;
+        let user = self.existing_user(id).await?;
+        self.admin_user_view(user).await
     }
 
     /// Applies `action` to the user with ID `id` on behalf of a site administrator.
@@ -271,6 +286,29 @@ impl Services {
             .ok_or(DomainError::NotFound("organization"))?;
         let mut views = self.with_owners(vec![org]).await?;
         Ok(views.remove(0))
+    }
+
+    /// "Changes" TFE's admin settings of an organization: refuses what this server cannot do.
+    pub async fn admin_update_organization(
+        &self,
+        caller: &Caller,
+        name: &str,
+        changes: AdminOrganizationChanges,
+    ) -> DomainResult<AdminOrganizationView> {
+        let view = self.admin_organization(caller, name).await?;
+        if changes.is_disabled == Some(true) {
+            return Err(DomainError::invalid(
+                "is-disabled",
+                "organizations cannot be disabled on this server: suspend its members or delete it",
+            ));
+        }
+        if changes.access_beta_tools == Some(true) {
+            return Err(DomainError::invalid(
+                "access-beta-tools",
+                "there are no beta tools on this server",
+            ));
+        }
+        Ok(view)
     }
 
     /// Deletes any organization, as its owners could.

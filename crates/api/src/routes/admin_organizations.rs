@@ -1,13 +1,13 @@
 //! `/admin/organizations`: TFE's admin organizations API for site administrators (everyone
 //! else gets 404): every organization with its owners, one by name, deletion. TFE's admin
-//! settings of an organization (beta tools, workspace limits, module sharing) do not exist
-//! here, so there is no update.
+//! settings of an organization (disabling it, beta tools) do not exist here: an update
+//! accepts only the values that describe the organization as it is.
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use terrace_domain::site_admin::AdminOrganizationView;
+use serde::{Deserialize, Serialize};
+use terrace_domain::site_admin::{AdminOrganizationChanges, AdminOrganizationView};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,15 +15,18 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
+use crate::jsonapi::body::parse_json;
 use crate::jsonapi::query::PageParams;
-use crate::jsonapi::{time, Document, JsonApi, ListDocument, Params, Relationship, Resource};
+use crate::jsonapi::{
+    time, Body, Document, JsonApi, ListDocument, Params, RawBody, Relationship, Resource,
+};
 use crate::routes::admin_users;
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
-        .routes(routes!(show, delete))
+        .routes(routes!(show, update, delete))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,6 +146,48 @@ async fn show(
             &state.urls,
         )),
     ))
+}
+
+/// TFE's admin settings as an update accepts them.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct AdminOrganizationInput {
+    /// Only `false`: organizations cannot be disabled here.
+    is_disabled: Option<bool>,
+    /// Only `false`: there are no beta tools here.
+    access_beta_tools: Option<bool>,
+}
+
+/// Accepts TFE's admin settings only as they are (`is-disabled` and `access-beta-tools`
+/// false); anything else is 422. The body is read after the caller is known to be a site
+/// administrator, so everyone else gets 404 whatever they send.
+#[utoipa::path(patch, path = "/admin/organizations/{organization}", tag = "admin",
+    params(("organization" = String, Path)),
+    request_body(content = Body<AdminOrganizationInput>, content_type = "application/vnd.api+json"),
+    responses((status = 200, body = Document<AdminOrganizationAttributes>),
+        (status = 404, description = "No such organization, or the caller is not a site administrator", body = ErrorDocument),
+        (status = 422, description = "A setting this server does not have", body = ErrorDocument)))]
+async fn update(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<JsonApi<Document<AdminOrganizationAttributes>>> {
+    state.services.admin_organization(&caller, &name).await?;
+    let (input, _) =
+        parse_json::<Body<AdminOrganizationInput>>(&body)?.into_parts("organizations")?;
+    let view = state
+        .services
+        .admin_update_organization(
+            &caller,
+            &name,
+            AdminOrganizationChanges {
+                is_disabled: input.is_disabled,
+                access_beta_tools: input.access_beta_tools,
+            },
+        )
+        .await?;
+    Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
 
 /// Deletes the organization with all its workspaces and state.

@@ -158,12 +158,13 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `suspend`, `unsuspend`, `grant_admin` or `revoke_admin`. A suspended user's tokens answer
+/// `suspend`, `unsuspend`, `grant_admin`, `revoke_admin` or `disable_two_factor` (which
+/// changes nothing: there is no two-factor authentication here). A suspended user's tokens answer
 /// 401, their browser sessions end and they cannot sign in; site administrators cannot be
 /// suspended, nobody revokes their own admin access, and the last site administrator stays.
 #[utoipa::path(post, path = "/admin/users/{user_id}/actions/{action}", tag = "admin",
     params(("user_id" = String, Path),
-        ("action" = String, Path, description = "suspend, unsuspend, grant_admin or revoke_admin")),
+        ("action" = String, Path, description = "suspend, unsuspend, grant_admin, revoke_admin or disable_two_factor")),
     responses((status = 200, body = Document<AdminUserAttributes>),
         (status = 404, description = "No such user or action, or the caller is not a site administrator", body = ErrorDocument),
         (status = 422, description = "Refused: suspending a site administrator, revoking one's own or the last admin access", body = ErrorDocument)))]
@@ -173,16 +174,23 @@ async fn action(
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<JsonApi<Document<AdminUserAttributes>>> {
     let action = match action.as_str() {
-        "suspend" => UserAction::Suspend,
-        "unsuspend" => UserAction::Unsuspend,
-        "grant_admin" => UserAction::GrantAdmin,
-        "revoke_admin" => UserAction::RevokeAdmin,
+        "suspend" => Some(UserAction::Suspend),
+        "unsuspend" => Some(UserAction::Unsuspend),
+        "grant_admin" => Some(UserAction::GrantAdmin),
+        "revoke_admin" => Some(UserAction::RevokeAdmin),
+        // Two-factor authentication is never on here: there is nothing to disable.
+        "disable_two_factor" => None,
         _ => return Err(ApiError::not_found("no such endpoint")),
     };
-    let view = state
-        .services
-        .admin_user_action(&caller, &id, action)
-        .await?;
+    let view = match action {
+        Some(action) => {
+            state
+                .services
+                .admin_user_action(&caller, &id, action)
+                .await?
+        }
+        None => state.services.admin_user(&caller, &id).await?,
+    };
     Ok(JsonApi::ok(Document::new(view_resource(
         &view,
         &state.urls,
