@@ -69,6 +69,7 @@ pub struct AppState {
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
         (name = "team-access", description = "Team access to workspaces and projects"),
+        (name = "admin", description = "Site administration (TFE's admin API); 404 for anyone but site administrators"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
         (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
@@ -95,6 +96,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(teams::router())
         .merge(organization_memberships::router())
         .merge(organization_tokens::router())
+        .merge(admin_users::router())
+        .merge(admin_organizations::router())
+        .merge(admin_settings::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

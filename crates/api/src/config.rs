@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use terrace_domain::site_admin::OrganizationCreation;
 use terrace_runner_listener::confine::RunAs;
 use terrace_storage::sql::Backend;
 
@@ -95,6 +96,14 @@ pub struct ServeArgs {
     /// phase ends (a URL keeps working while its phase runs) [default: 600].
     #[arg(long, env = "TERRACE_LOG_URL_TTL_SECONDS", value_name = "SECONDS")]
     pub log_url_ttl_seconds: Option<u32>,
+    /// Who may create organizations: anyone, or only site administrators [default: anyone].
+    #[arg(
+        long,
+        env = "TERRACE_ORGANIZATION_CREATION",
+        value_name = "WHO",
+        value_parser = ["anyone", "site-admins"]
+    )]
+    pub organization_creation: Option<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -212,6 +221,7 @@ struct FileConfig {
     limits: LimitsFile,
     login_token_ttl_days: Option<f64>,
     log_url_ttl_seconds: Option<u32>,
+    organization_creation: Option<String>,
 }
 
 impl FileConfig {
@@ -270,6 +280,7 @@ pub struct ServerConfig {
     pub login_token_ttl: Option<chrono::Duration>,
     /// How long log URLs stay valid after they are issued and after their phase ends.
     pub log_url_ttl: chrono::Duration,
+    pub organization_creation: OrganizationCreation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,6 +414,16 @@ impl ServerConfig {
             Some(0) => bail!("--log-url-ttl-seconds must be at least 1"),
             seconds => chrono::Duration::seconds(seconds.unwrap_or(600).into()),
         };
+        let organization_creation = args
+            .organization_creation
+            .as_deref()
+            .or(file.organization_creation.as_deref())
+            .map(|text| {
+                text.parse::<OrganizationCreation>()
+                    .map_err(|e| anyhow::anyhow!("--organization-creation: {e}"))
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(ServerConfig {
             database,
             listen,
@@ -423,6 +444,7 @@ impl ServerConfig {
                 args.login_token_ttl_days.or(file.login_token_ttl_days),
             )?,
             log_url_ttl,
+            organization_creation,
         })
     }
 }
@@ -827,6 +849,30 @@ mod tests {
             args.login_token_ttl_days = Some(bad);
             assert!(ttl(&args).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn organization_creation_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "organization_creation = \"site-admins\"\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let who = |args: &ServeArgs| ServerConfig::resolve(args).map(|c| c.organization_creation);
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::Anyone);
+        args.database.config = Some(file.clone());
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::SiteAdmins);
+        args.organization_creation = Some("anyone".into());
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::Anyone);
+        std::fs::write(&file, "organization_creation = \"admins\"\n").unwrap();
+        args.organization_creation = None;
+        let err = format!("{:#}", who(&args).unwrap_err());
+        assert!(err.contains("--organization-creation"), "{err}");
     }
 
     #[test]

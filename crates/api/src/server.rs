@@ -68,6 +68,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
         log_url_ttl: config.log_url_ttl,
+        organization_creation: config.organization_creation,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);

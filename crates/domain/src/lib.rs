@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod projects;
 pub mod runs;
 pub mod sessions;
+pub mod site_admin;
 pub mod state;
 pub mod tags;
 pub mod team_access;
@@ -61,6 +62,8 @@ pub struct Settings {
     pub login_token_ttl: Option<Duration>,
     /// How long a log URL is valid after it is issued, and after its phase ends.
     pub log_url_ttl: Duration,
+    /// Who may create organizations.
+    pub organization_creation: site_admin::OrganizationCreation,
 }
 
 impl Default for Settings {
@@ -75,6 +78,7 @@ impl Default for Settings {
             sign_in: login::SignInLimits::default(),
             login_token_ttl: Some(Duration::days(30)),
             log_url_ttl: Duration::minutes(10),
+            organization_creation: site_admin::OrganizationCreation::Anyone,
         }
     }
 }

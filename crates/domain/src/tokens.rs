@@ -42,6 +42,8 @@ impl Services {
                 self.store
                     .user_by_id(&token.owner_id)
                     .await?
+                    // A suspended user's tokens sign nothing in until they are unsuspended.
+                    .filter(|user| !user.is_suspended())
                     .ok_or(DomainError::Unauthorized)?,
             ),
             TokenKind::Agent => Principal::Agent {

@@ -600,6 +600,64 @@ pub trait MembershipStore {
     async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64>;
 }
 
+/// Which users a site administrator lists (`GET /admin/users`).
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the username or the email (`q`).
+    pub query: Option<String>,
+    /// Only site administrators, or only the others (`filter[admin]`).
+    pub admin: Option<bool>,
+    /// Only suspended users, or only the others (`filter[suspended]`).
+    pub suspended: Option<bool>,
+}
+
+/// What [`SiteAdminStore::delete_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDeletion {
+    Deleted,
+    NotFound,
+    /// Nothing deleted: the user is the only owner of these organizations (names, sorted).
+    SoleOwner(Vec<String>),
+}
+
+/// What site administrators do across organizations: users' standing on the server, and
+/// every organization at once.
+#[async_trait]
+pub trait SiteAdminStore {
+    /// Users by username.
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest)
+        -> StorageResult<Page<User>>;
+    /// Makes the user a site administrator or not. Revoking never takes the last site
+    /// administrator: false (nothing changed) then, and when there is no such user.
+    async fn set_site_admin(&self, user_id: &str, admin: bool) -> StorageResult<bool>;
+    /// Suspends the user since `at`, or lifts the suspension (`None`); false when there is no
+    /// such user.
+    async fn set_suspended(&self, user_id: &str, at: Option<DateTime<Utc>>) -> StorageResult<bool>;
+    /// Organizations (names, sorted) whose owners team has no other active member than the
+    /// user.
+    async fn sole_owned_organizations(&self, user_id: &str) -> StorageResult<Vec<String>>;
+    /// Deletes the user with their memberships, sessions and user tokens, in one transaction,
+    /// unless they are the sole owner of an organization.
+    async fn delete_user(&self, user_id: &str) -> StorageResult<UserDeletion>;
+    /// Organizations by name; `query` is a case-insensitive substring of the name or email.
+    async fn search_organizations(
+        &self,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<Organization>>;
+    /// The organizations each user is an active member of, by name (users without any are
+    /// left out).
+    async fn organizations_of_users(
+        &self,
+        user_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<Organization>>>;
+    /// The active members of each organization's owners team, by username.
+    async fn owners_of_organizations(
+        &self,
+        org_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<User>>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -618,6 +676,7 @@ pub trait Store:
     + AccessStore
     + TeamStore
     + MembershipStore
+    + SiteAdminStore
     + Send
     + Sync
 {

@@ -113,14 +113,15 @@ pub(crate) fn resource(view: &TeamView, urls: &Urls) -> Resource<TeamAttributes>
 }
 
 /// `include=users,organization-memberships`.
-fn included(views: &[&TeamView], includes: &Includes, urls: &Urls) -> Vec<Value> {
+fn included(views: &[&TeamView], includes: &Includes, state: &AppState) -> Vec<Value> {
+    let urls = &state.urls;
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for view in views {
         if includes.has("users") {
             for user in &view.users {
                 if seen.insert(user.id.clone()) {
-                    out.push(super::users::resource(user, false, urls).into_value());
+                    out.push(super::users::resource(user, false, state).into_value());
                 }
             }
         }
@@ -195,7 +196,7 @@ async fn list(
         .map(|v| resource(v, &state.urls))
         .collect();
     let views: Vec<&TeamView> = found.items.iter().collect();
-    let included = included(&views, &params.includes(), &state.urls);
+    let included = included(&views, &params.includes(), &state);
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),
@@ -237,7 +238,7 @@ async fn show(
     params: Params,
 ) -> ApiResult<JsonApi<Document<TeamAttributes>>> {
     let view = state.services.team(&caller, &id).await?;
-    let included = included(&[&view], &params.includes(), &state.urls);
+    let included = included(&[&view], &params.includes(), &state);
     Ok(JsonApi::ok(
         Document::new(resource(&view, &state.urls)).with_included(included),
     ))

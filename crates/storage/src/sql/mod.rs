@@ -15,6 +15,7 @@ mod memberships;
 mod organizations;
 mod projects;
 mod runs;
+mod site_admin;
 mod state_versions;
 mod tags;
 mod teams;
