@@ -6,6 +6,7 @@
 //! `TERRACE_TEST_POSTGRES_URL` for PostgreSQL and `TERRACE_BIN` for a prebuilt binary (without
 //! it the harness runs `cargo build --bin terrace` itself).
 
+pub mod access;
 mod api;
 pub mod ledger;
 pub mod page;

@@ -16,8 +16,8 @@
 //! the test proves they are never advertised as true.
 //!
 //! Situations: an organization owner, a site administrator who is not a member, a member who
-//! is not an owner (workspace administrator: the only other access Terrace expresses, see
-//! crates/domain/src/access.rs; set up through the database, as there is no team API yet),
+//! is not an owner (on a team that manages workspaces and projects, which administers every
+//! workspace; the other levels have their own test, access_levels.rs),
 //! before and after the organization allows administrators to force-delete; workspaces with
 //! `allow-destroy-plan: false`, locked by the caller or by someone else, executing locally;
 //! runs pending, planning, planned, saved, plan-only, errored, applied, discarded, canceled,
@@ -306,7 +306,8 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
     call!("GET varsets", ["permissions.can-read-varsets"], [], |o| o
         .caller
         .get(&format!("organizations/{}/varsets", o.name))),
-    // HCP Terraform's routes for features this server does not have.
+    // HCP Terraform's organization-level routes: teams, memberships and the organization
+    // token exist here; the others are features this server does not have.
     call!("POST teams", ["permissions.can-create-team"], [], |o| o
         .caller
         .post(
@@ -1283,12 +1284,13 @@ both_databases!(advertised_permissions_are_enforced, |db: Db| {
             )
             .expect(201);
     }
-    // Mel's team in dev stops being the owners team: she is a member who administers
-    // workspaces, and only the site admin owns dev.
+    // Mel's team in dev stops being the owners team: she is a member whose team manages
+    // workspaces and projects, and only the site admin owns dev.
     assert_eq!(
         server.sql(
-            "UPDATE teams SET is_owners = FALSE WHERE organization_id = \
-             (SELECT id FROM organizations WHERE name = 'dev')"
+            "UPDATE teams SET is_owners = FALSE, \
+             organization_access = '{\"manage-workspaces\": true, \"manage-projects\": true}' \
+             WHERE organization_id = (SELECT id FROM organizations WHERE name = 'dev')"
         ),
         1
     );

@@ -74,6 +74,11 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v2/organization-memberships",
+        "lists the caller's own memberships; checked below that none of Alice's is in it",
+    ),
+    (
+        "GET",
         "/api/v2/users/{user_id}",
         "public profiles: users of one server see each other's username and avatar, as in HCP \
          Terraform; probed below with Alice's ID to show it never includes her email",
@@ -172,6 +177,17 @@ struct Tenant {
     agent_pool_name: String,
     agent_token_secret: String,
     agent_id: String,
+    team_id: String,
+    team_name: String,
+    owners_team_id: String,
+    membership_id: String,
+    invited_membership_id: String,
+    /// Her team's access to her workspace and to her project.
+    team_workspace_id: String,
+    team_project_id: String,
+    invited_email: String,
+    /// The tokens of her team, of her owners team and of her organization: (ID, secret).
+    owner_tokens: Vec<(String, String)>,
 }
 
 /// The configuration every tenant runs: its plan log shows the greeting (a plain variable)
@@ -541,6 +557,74 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     assert_eq!(registered.status, 201, "{}", registered.text);
     let agent_id = registered.body["listener_id"].as_str().unwrap().to_string();
 
+    // A team with Alice on it and its token, an invitation on the team, the organization's
+    // token.
+    let team_name = format!("{label}-platform-team");
+    let team_id = api
+        .post(
+            &format!("organizations/{org}/teams"),
+            &json!({"data": {"type": "teams", "attributes": {"name": team_name,
+                "organization-access": {"manage-workspaces": true}}}}),
+        )
+        .expect(201)
+        .id();
+    api.post(
+        &format!("teams/{team_id}/relationships/users"),
+        &json!({"data": [{"type": "users", "id": username}]}),
+    )
+    .expect(204);
+    let invited_email = format!("{label}-new-hire@{label}.example");
+    let invited_membership_id = api
+        .post(
+            &format!("organizations/{org}/organization-memberships"),
+            &json!({"data": {"type": "organization-memberships", "attributes": {"email": invited_email},
+                "relationships": {"teams": {"data": [{"type": "teams", "id": team_id}]}}}}),
+        )
+        .expect(201)
+        .id();
+    let owners_team_id = api
+        .get(&format!("organizations/{org}/teams?filter[names]=owners"))
+        .ok()
+        .data()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let membership_id = api
+        .get(&format!(
+            "organizations/{org}/organization-memberships?q={username}"
+        ))
+        .ok()
+        .data()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grant = |kind: &str, rel: &str, target_kind: &str, target: &str| {
+        api.post(
+            kind,
+            &json!({"data": {"type": kind, "attributes": {"access": "read"},
+                "relationships": {"team": {"data": {"type": "teams", "id": team_id}},
+                    rel: {"data": {"type": target_kind, "id": target}}}}}),
+        )
+        .expect(201)
+        .id()
+    };
+    let team_workspace_id = grant("team-workspaces", "workspace", "workspaces", &workspace_id);
+    let team_project_id = grant("team-projects", "project", "projects", &project_id);
+    let owner_tokens = [
+        format!("teams/{team_id}/authentication-token"),
+        format!("teams/{owners_team_id}/authentication-token"),
+        format!("organizations/{org}/authentication-token"),
+    ]
+    .iter()
+    .map(|path| {
+        let created = api.post(path, &json!({})).expect(201);
+        (
+            created.id(),
+            created.attr("token").as_str().unwrap().to_string(),
+        )
+    })
+    .collect();
+
     Tenant {
         username: username.to_string(),
         label: label.to_string(),
@@ -594,6 +678,15 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         agent_pool_name,
         agent_token_secret,
         agent_id,
+        team_id,
+        team_name,
+        owners_team_id,
+        membership_id,
+        invited_membership_id,
+        team_workspace_id,
+        team_project_id,
+        invited_email,
+        owner_tokens,
     }
 }
 
@@ -664,6 +757,14 @@ impl Tenant {
             ("agent pool name", self.agent_pool_name.clone()),
             ("agent token secret", self.agent_token_secret.clone()),
             ("agent ID", self.agent_id.clone()),
+            ("team ID", self.team_id.clone()),
+            ("team name", self.team_name.clone()),
+            ("owners team ID", self.owners_team_id.clone()),
+            ("membership ID", self.membership_id.clone()),
+            ("invitation ID", self.invited_membership_id.clone()),
+            ("team workspace access ID", self.team_workspace_id.clone()),
+            ("team project access ID", self.team_project_id.clone()),
+            ("invited email", self.invited_email.clone()),
         ]
         .into_iter()
         .map(|(what, value)| (what.to_string(), value))
@@ -677,6 +778,10 @@ impl Tenant {
             for value in values {
                 list.push((kind.to_string(), value.clone()));
             }
+        }
+        for (id, secret) in &self.owner_tokens {
+            list.push(("team or organization token ID".into(), id.clone()));
+            list.push(("team or organization token secret".into(), secret.clone()));
         }
         list
     }
@@ -710,6 +815,17 @@ impl Tenant {
             "user_id" => vec![self.user_id.clone()],
             "agent_pool_id" => vec![self.agent_pool_id.clone()],
             "agent_id" => vec![self.agent_id.clone()],
+            "team_id" => vec![self.team_id.clone(), self.owners_team_id.clone()],
+            "team_workspace_id" => vec![self.team_workspace_id.clone()],
+            "team_project_id" => vec![self.team_project_id.clone()],
+            "membership_id" => vec![
+                self.membership_id.clone(),
+                self.invited_membership_id.clone(),
+            ],
+            // The admin API's user actions.
+            "action" => ["suspend", "unsuspend", "grant_admin", "revoke_admin"]
+                .map(str::to_string)
+                .to_vec(),
             _ => return None,
         })
     }
@@ -797,8 +913,21 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ("DELETE", "/api/v2/varsets/{varset_id}/relationships/projects") => json!({"data": [
             {"type": "projects", "id": a.project_id},
         ]}),
+        ("DELETE", "/api/v2/teams/{team_id}/relationships/users") => json!({"data": [
+            {"type": "users", "id": a.username},
+        ]}),
+        ("DELETE", "/api/v2/teams/{team_id}/relationships/organization-memberships") => {
+            json!({"data": [
+                {"type": "organization-memberships", "id": a.membership_id},
+                {"type": "organization-memberships", "id": a.invited_membership_id},
+            ]})
+        }
         ("DELETE", _) => return Ok(None),
         ("POST", t) if t.ends_with("/actions/lock") => json!({"reason": "bob was here"}),
+        // The admin API: Bob suspending, promoting or impersonating Alice, or disabling her
+        // organization.
+        (_, t) if t.starts_with("/api/v2/admin/") => json!({"reason": "bob was here",
+            "data": {"type": "organizations", "attributes": {"is-disabled": true}}}),
         ("POST", t)
             if t.ends_with("/actions/unlock")
                 || t.ends_with("/actions/force-unlock")
@@ -879,6 +1008,30 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
             {"type": "projects", "id": a.project_id},
             {"type": "projects", "id": b.project_id},
         ]}),
+        ("POST", "/api/v2/organizations/{organization}/teams")
+        | ("PATCH", "/api/v2/teams/{team_id}") => json!({
+            "data": {"type": "teams", "attributes": {"name": format!("{}-took-over", b.label),
+                "visibility": "organization", "organization-access": {"manage-teams": true}}}
+        }),
+        // Bob puts himself on Alice's team, or his own membership.
+        ("PATCH", "/api/v2/team-workspaces/{team_workspace_id}")
+        | ("PATCH", "/api/v2/team-projects/{team_project_id}") => json!({
+            "data": {"attributes": {"access": "admin"}}
+        }),
+        ("POST", "/api/v2/teams/{team_id}/relationships/users") => json!({"data": [
+            {"type": "users", "id": b.username},
+        ]}),
+        ("POST", "/api/v2/teams/{team_id}/relationships/organization-memberships") => {
+            json!({"data": [{"type": "organization-memberships", "id": b.membership_id}]})
+        }
+        ("POST", "/api/v2/organizations/{organization}/organization-memberships") => json!({
+            "data": {"type": "organization-memberships", "attributes": {"email": b.email},
+                "relationships": {"teams": {"data": [{"type": "teams", "id": a.owners_team_id}]}}}
+        }),
+        ("POST", "/api/v2/teams/{team_id}/authentication-token")
+        | ("POST", "/api/v2/organizations/{organization}/authentication-token") => json!({
+            "data": {"type": "authentication-tokens", "attributes": {"description": "bob's now"}}
+        }),
         _ => {
             return Err("no plausible request body for this route: add one to body_for".to_string())
         }
@@ -890,7 +1043,43 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
 /// query string. A documented route that is in neither this list, nor has path parameters,
 /// nor is allow-listed fails the test.
 fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<Attack> {
+    // Access to Alice's workspace or project for Bob's team, and to Bob's for Alice's team.
+    let grants = |kind: &str, rel: &str, target_kind: &str, targets: [(&str, &str); 2]| {
+        targets
+            .into_iter()
+            .map(|(team, target)| {
+                let body = json!({"data": {"type": kind, "attributes": {"access": "admin"},
+                    "relationships": {"team": {"data": {"type": "teams", "id": team}},
+                        rel: {"data": {"type": target_kind, "id": target}}}}});
+                Attack::json(method, template, template.to_string(), Some(&body))
+            })
+            .collect()
+    };
     match (method, template) {
+        ("GET", "/api/v2/team-workspaces") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?filter[workspace][id]={}", a.workspace_id),
+            None,
+        )],
+        ("GET", "/api/v2/team-projects") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?filter[project][id]={}", a.project_id),
+            None,
+        )],
+        ("POST", "/api/v2/team-workspaces") => grants(
+            "team-workspaces",
+            "workspace",
+            "workspaces",
+            [(&b.team_id, &a.workspace_id), (&a.team_id, &b.workspace_id)],
+        ),
+        ("POST", "/api/v2/team-projects") => grants(
+            "team-projects",
+            "project",
+            "projects",
+            [(&b.team_id, &a.project_id), (&a.team_id, &b.project_id)],
+        ),
         ("GET", "/api/v2/state-versions") => [&a.org, &b.org]
             .into_iter()
             .map(|org| {
@@ -917,6 +1106,28 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
                 Attack::json(method, template, template.to_string(), Some(&body))
             })
             .collect(),
+        // The admin API lists every user and organization: Alice's, found by name.
+        ("GET", "/api/v2/admin/users") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?q={}&include=organizations", a.username),
+            None,
+        )],
+        ("GET", "/api/v2/admin/organizations") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?q={}&include=owners", a.org),
+            None,
+        )],
+        ("GET", "/api/v2/admin/general-settings") => {
+            vec![Attack::json(method, template, template.to_string(), None)]
+        }
+        ("POST", "/api/v2/admin/users/actions/unimpersonate") => vec![Attack::json(
+            method,
+            template,
+            template.to_string(),
+            Some(&json!({})),
+        )],
         _ => Vec::new(),
     }
 }
@@ -1254,6 +1465,24 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("organizations/{}/agent-pools", a.org),
         format!("agent-pools/{}", a.agent_pool_id),
         format!("agent-pools/{}/authentication-tokens", a.agent_pool_id),
+        format!(
+            "organizations/{}/teams?include=users,organization-memberships",
+            a.org
+        ),
+        format!("teams/{}", a.team_id),
+        format!("teams/{}", a.owners_team_id),
+        format!("teams/{}/authentication-token", a.team_id),
+        format!("organizations/{}/authentication-token", a.org),
+        format!(
+            "organizations/{}/organization-memberships?include=user,teams",
+            a.org
+        ),
+        format!("organization-memberships/{}", a.invited_membership_id),
+        "organization-memberships".to_string(),
+        format!("team-workspaces/{}", a.team_workspace_id),
+        format!("team-projects/{}", a.team_project_id),
+        format!("team-workspaces?filter[workspace][id]={}", a.workspace_id),
+        format!("team-projects?filter[project][id]={}", a.project_id),
     ];
     paths.extend(
         a.output_ids
@@ -1419,7 +1648,9 @@ fn isolation(db: Db) {
         let nothing_to_download = (attack.url.contains(&alice.pending_state_version_id)
             || attack.url.contains(&alice.pending_configuration_id))
             && attack.url.ends_with("download");
-        let organization_route = attack.url.starts_with("/api/v2/");
+        // The admin API answers 404 to every user but site administrators, Alice included.
+        let organization_route =
+            attack.url.starts_with("/api/v2/") && !attack.url.starts_with("/api/v2/admin/");
         if attack.method == "GET" && alice_only && !nothing_to_download && organization_route {
             let own = alice.api.get(&attack.url);
             if !(200..300).contains(&own.status) {
@@ -1666,6 +1897,15 @@ fn isolation(db: Db) {
         format!("users/{}/authentication-tokens", bob.user_id),
         format!("workspaces/{bob_ws}/state-versions"),
         "account/details".to_string(),
+        "organization-memberships?include=user,teams".to_string(),
+        format!(
+            "organizations/{}/teams?include=users,organization-memberships",
+            bob.org
+        ),
+        format!(
+            "organizations/{}/organization-memberships?include=user,teams",
+            bob.org
+        ),
     ] {
         let reply = bob.api.get(&path);
         check_reply(
@@ -1770,6 +2010,19 @@ fn isolation(db: Db) {
         "agent-pools/{}/authentication-tokens",
         alice.agent_pool_id
     ))));
+    for (id, secret) in &alice.owner_tokens {
+        if alice
+            .api
+            .with_token(secret)
+            .get(&format!("organizations/{}", alice.org))
+            .status
+            != 200
+        {
+            failures.push(format!(
+                "Alice's team or organization token {id} stopped working"
+            ));
+        }
+    }
     if tokens.iter().collect::<BTreeSet<_>>() != alice.token_ids.iter().collect() {
         failures.push(format!("Alice's tokens changed: {tokens:?}"));
     }

@@ -70,6 +70,8 @@ pub struct AppState {
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
         (name = "audit-trail", description = "Who changed what, sign-ins and token use (HCP Terraform's audit trail shape, not JSON:API)"),
+        (name = "team-access", description = "Team access to workspaces and projects"),
+        (name = "admin", description = "Site administration (TFE's admin API); 404 for anyone but site administrators"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
         (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
@@ -93,6 +95,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variable_sets::router())
         .merge(agent_pools::router())
         .merge(audit_trail::router())
+        .merge(team_access::router())
+        .merge(teams::router())
+        .merge(organization_memberships::router())
+        .merge(organization_tokens::router())
+        .merge(admin_users::router())
+        .merge(admin_organizations::router())
+        .merge(admin_settings::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

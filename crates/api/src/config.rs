@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use terrace_domain::site_admin::OrganizationCreation;
 use terrace_runner_listener::confine::RunAs;
 use terrace_storage::sql::Backend;
 
@@ -98,6 +99,14 @@ pub struct ServeArgs {
     /// Days audit events are kept; older ones are deleted hourly [default: 365].
     #[arg(long, env = "TERRACE_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// Who may create organizations: anyone, or only site administrators [default: anyone].
+    #[arg(
+        long,
+        env = "TERRACE_ORGANIZATION_CREATION",
+        value_name = "WHO",
+        value_parser = ["anyone", "site-admins"]
+    )]
+    pub organization_creation: Option<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -216,6 +225,7 @@ struct FileConfig {
     login_token_ttl_days: Option<f64>,
     log_url_ttl_seconds: Option<u32>,
     audit_retention_days: Option<u32>,
+    organization_creation: Option<String>,
 }
 
 impl FileConfig {
@@ -276,6 +286,7 @@ pub struct ServerConfig {
     pub log_url_ttl: chrono::Duration,
     /// Days audit events are kept.
     pub audit_retention_days: u32,
+    pub organization_creation: OrganizationCreation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -413,6 +424,16 @@ impl ServerConfig {
             Some(0) => bail!("--audit-retention-days must be at least 1"),
             days => days.unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
         };
+        let organization_creation = args
+            .organization_creation
+            .as_deref()
+            .or(file.organization_creation.as_deref())
+            .map(|text| {
+                text.parse::<OrganizationCreation>()
+                    .map_err(|e| anyhow::anyhow!("--organization-creation: {e}"))
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(ServerConfig {
             database,
             listen,
@@ -434,6 +455,7 @@ impl ServerConfig {
             )?,
             log_url_ttl,
             audit_retention_days,
+            organization_creation,
         })
     }
 }
@@ -860,6 +882,30 @@ mod tests {
             args.login_token_ttl_days = Some(bad);
             assert!(ttl(&args).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn organization_creation_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "organization_creation = \"site-admins\"\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let who = |args: &ServeArgs| ServerConfig::resolve(args).map(|c| c.organization_creation);
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::Anyone);
+        args.database.config = Some(file.clone());
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::SiteAdmins);
+        args.organization_creation = Some("anyone".into());
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::Anyone);
+        std::fs::write(&file, "organization_creation = \"admins\"\n").unwrap();
+        args.organization_creation = None;
+        let err = format!("{:#}", who(&args).unwrap_err());
+        assert!(err.contains("--organization-creation"), "{err}");
     }
 
     #[test]

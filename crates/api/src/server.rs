@@ -69,6 +69,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         login_token_ttl: config.login_token_ttl,
         log_url_ttl: config.log_url_ttl,
         audit_retention_days: config.audit_retention_days,
+        organization_creation: config.organization_creation,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);

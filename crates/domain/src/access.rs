@@ -51,6 +51,11 @@ impl Standing {
         }
     }
 
+    /// The caller's own teams in the organization (none for owners, who need none).
+    pub fn teams(&self) -> &[String] {
+        &self.teams
+    }
+
     /// The teams lists of workspaces (and what is in them) must be narrowed to; `None` when
     /// the caller sees every workspace of the organization.
     pub fn visible_to_teams(&self) -> Option<Vec<String>> {
@@ -225,6 +230,23 @@ impl Services {
         Ok(access)
     }
 
+    /// Checks the caller may create workspaces in the project (or anywhere).
+    pub(crate) async fn authorize_in_project(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        project_id: &str,
+    ) -> DomainResult<Access> {
+        let project = self
+            .store
+            .project_by_id(project_id)
+            .await?
+            .filter(|p| p.organization_id == org.id)
+            .ok_or(DomainError::NotFound("project"))?;
+        self.authorize_project(caller, org, &project, Action::CreateWorkspace, "project")
+            .await
+    }
+
     /// Loads an organization by name and authorizes `action` on it.
     pub(crate) async fn organization_for(
         &self,
@@ -353,6 +375,7 @@ fn describe(action: Action) -> &'static str {
         ManageWorkspaceAccess => "manage team access to workspaces",
         ReadVariableSets => "read variable sets",
         ManageTeams => "manage teams",
+        ManageOrganizationAccess => "change what teams may do across the organization",
         ManageMembership => "manage memberships",
         ReadSecretTeams => "see secret teams",
         ManageOrganizationToken => "manage the organization token",

@@ -13,12 +13,17 @@ pub mod error;
 pub mod jobs;
 pub mod login;
 pub mod logs;
+pub mod memberships;
 pub mod organizations;
 pub mod projects;
 pub mod runs;
 pub mod sessions;
+pub mod site_admin;
 pub mod state;
 pub mod tags;
+pub mod team_access;
+pub mod team_tokens;
+pub mod teams;
 pub mod tokens;
 pub mod users;
 pub mod validate;
@@ -60,6 +65,8 @@ pub struct Settings {
     pub log_url_ttl: Duration,
     /// How long audit events are kept.
     pub audit_retention_days: u32,
+    /// Who may create organizations.
+    pub organization_creation: site_admin::OrganizationCreation,
 }
 
 impl Default for Settings {
@@ -75,6 +82,7 @@ impl Default for Settings {
             login_token_ttl: Some(Duration::days(30)),
             log_url_ttl: Duration::minutes(10),
             audit_retention_days: audit::DEFAULT_RETENTION_DAYS,
+            organization_creation: site_admin::OrganizationCreation::Anyone,
         }
     }
 }

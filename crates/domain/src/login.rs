@@ -192,6 +192,10 @@ pub fn describe_wait(seconds: u64) -> String {
     }
 }
 
+/// Why a suspended user's sign-in is refused.
+pub const SUSPENDED: &str =
+    "This account is suspended. A site administrator of this server can unsuspend it.";
+
 /// Failures of the token endpoint, named as RFC 6749 §5.2 names them.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -290,8 +294,14 @@ impl Services {
             ));
         };
         match user {
+            // Said only to whoever knows the password, so it reveals nothing to guessers.
+            Some(user) if matches && user.password_hash.is_some() && user.is_suspended() => {
+                guard.withdrawn(&account, address);
+                Err(DomainError::Forbidden(SUSPENDED.into()))
+            }
             Some(user) if matches && user.password_hash.is_some() => {
                 guard.succeeded(&account, address);
+                self.accept_invitations(&user).await?;
                 Ok(user)
             }
             _ => Err(DomainError::Unauthorized),
@@ -446,6 +456,15 @@ impl Services {
             return Err(OAuthError::InvalidGrant(
                 "code_verifier does not match the code challenge".into(),
             ));
+        }
+        // Suspended since the code was issued: the token would answer 401 anyway.
+        let user = self
+            .store
+            .user_by_id(&code.user_id)
+            .await
+            .map_err(DomainError::from)?;
+        if user.as_ref().is_none_or(User::is_suspended) {
+            return Err(OAuthError::InvalidGrant(SUSPENDED.into()));
         }
         let expires_at = self.settings.login_token_ttl.map(|ttl| clock::now() + ttl);
         let (token, secret) = self

@@ -14,6 +14,8 @@ pub struct ProjectView {
     pub project: Project,
     pub organization_name: String,
     pub workspace_count: u64,
+    /// Teams given access to the project.
+    pub team_count: u64,
     pub access: Access,
 }
 
@@ -25,12 +27,22 @@ impl Services {
         filter: &ProjectFilter,
         page: PageRequest,
     ) -> DomainResult<Page<ProjectView>> {
-        let (org, access) = self
+        let (org, _) = self
             .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
-        let projects = self.store.list_projects(&org.id, filter, page).await?;
+        let standing = self.standing(caller, &org).await?;
+        let filter = ProjectFilter {
+            visible_to_teams: if standing.access.project.read {
+                None
+            } else {
+                standing.visible_to_teams()
+            },
+            ..filter.clone()
+        };
+        let projects = self.store.list_projects(&org.id, &filter, page).await?;
         let mut items = Vec::with_capacity(projects.items.len());
         for project in projects.items {
+            let access = self.project_access(&standing, &project).await?;
             items.push(self.project_view(project, &org.name, access).await?);
         }
         Ok(Page {
@@ -68,14 +80,13 @@ impl Services {
             project,
             organization_name: org.name,
             workspace_count: 0,
+            team_count: 0,
             access,
         })
     }
 
     pub async fn project(&self, caller: &Caller, id: &str) -> DomainResult<ProjectView> {
-        let (project, org_name, access) = self
-            .project_for(caller, id, Action::ReadOrganization)
-            .await?;
+        let (project, org_name, access) = self.project_for(caller, id, Action::ReadProject).await?;
         self.project_view(project, &org_name, access).await
     }
 
@@ -135,7 +146,9 @@ impl Services {
             .organization_by_id(&project.organization_id)
             .await?
             .ok_or(DomainError::NotFound("project"))?;
-        let access = self.authorize(caller, &org, action, "project").await?;
+        let access = self
+            .authorize_project(caller, &org, &project, action, "project")
+            .await?;
         Ok((project, org.name, access))
     }
 
@@ -146,10 +159,16 @@ impl Services {
         access: Access,
     ) -> DomainResult<ProjectView> {
         let workspace_count = self.store.count_project_workspaces(&project.id).await?;
+        let team_count = self
+            .store
+            .list_team_projects(&project.id, PageRequest { number: 1, size: 1 })
+            .await?
+            .total;
         Ok(ProjectView {
             project,
             organization_name: org_name.to_string(),
             workspace_count,
+            team_count,
             access,
         })
     }

@@ -42,13 +42,29 @@ impl Services {
                 self.store
                     .user_by_id(&token.owner_id)
                     .await?
+                    // A suspended user's tokens sign nothing in until they are unsuspended.
+                    .filter(|user| !user.is_suspended())
                     .ok_or(DomainError::Unauthorized)?,
             ),
             TokenKind::Agent => Principal::Agent {
                 pool_id: (token.owner_id != SERVER_POOL).then(|| token.owner_id.clone()),
             },
             TokenKind::Job => Principal::Job(self.job_identity(&token.owner_id).await?),
-            TokenKind::Team | TokenKind::Organization => return Err(DomainError::Unauthorized),
+            // A team or organization token lasts as long as its team or organization.
+            TokenKind::Team => Principal::Team(
+                self.store
+                    .team_by_id(&token.owner_id)
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?,
+            ),
+            TokenKind::Organization => Principal::Organization {
+                organization_id: self
+                    .store
+                    .organization_by_id(&token.owner_id)
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?
+                    .id,
+            },
         };
         Ok(Caller {
             principal,
@@ -118,24 +134,7 @@ impl Services {
         expires_at: Option<DateTime<Utc>>,
         created_by: Option<&str>,
     ) -> DomainResult<(Token, String)> {
-        if description.as_ref().is_some_and(|d| d.len() > 1024) {
-            return Err(DomainError::invalid(
-                "description",
-                "may be at most 1024 characters",
-            ));
-        }
-        let secret = secret::new_token();
-        let token = Token {
-            id: ids::new_id(ids::TOKEN),
-            kind,
-            owner_id: owner_id.to_string(),
-            description,
-            secret_hash: secret::hash(&secret),
-            created_by: created_by.map(str::to_string),
-            created_at: clock::now(),
-            last_used_at: None,
-            expires_at,
-        };
+        let (token, secret) = new_token(kind, owner_id, description, expires_at, created_by)?;
         self.store.create_token(&token).await?;
         Ok((token, secret))
     }
@@ -154,4 +153,33 @@ impl Services {
             .list_tokens(TokenKind::User, user_id, page)
             .await?)
     }
+}
+
+/// A token of any kind with a fresh secret (the token holds only its hash).
+pub(crate) fn new_token(
+    kind: TokenKind,
+    owner_id: &str,
+    description: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    created_by: Option<&str>,
+) -> DomainResult<(Token, String)> {
+    if description.as_ref().is_some_and(|d| d.len() > 1024) {
+        return Err(DomainError::invalid(
+            "description",
+            "may be at most 1024 characters",
+        ));
+    }
+    let secret = secret::new_token();
+    let token = Token {
+        id: ids::new_id(ids::TOKEN),
+        kind,
+        owner_id: owner_id.to_string(),
+        description,
+        secret_hash: secret::hash(&secret),
+        created_by: created_by.map(str::to_string),
+        created_at: clock::now(),
+        last_used_at: None,
+        expires_at,
+    };
+    Ok((token, secret))
 }

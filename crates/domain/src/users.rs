@@ -37,6 +37,7 @@ impl Services {
             password_hash: new.password.as_deref().map(terrace_auth::password::hash),
             is_site_admin: new.site_admin,
             created_at: clock::now(),
+            suspended_at: None,
         };
         self.store
             .create_user(&user)
@@ -47,6 +48,7 @@ impl Services {
                 }
                 other => other,
             })?;
+        self.accept_invitations(&user).await?;
         Ok(user)
     }
 

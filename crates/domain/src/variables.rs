@@ -279,7 +279,7 @@ impl Services {
         page: PageRequest,
     ) -> DomainResult<Page<VariableSetView>> {
         let (org, _) = self
-            .organization_for(caller, org_name, Action::ReadVariables)
+            .organization_for(caller, org_name, Action::ReadVariableSets)
             .await?;
         let found = self.store.list_variable_sets(&org.id, query, page).await?;
         let mut items = Vec::with_capacity(found.items.len());
@@ -333,7 +333,7 @@ impl Services {
 
     pub async fn variable_set(&self, caller: &Caller, id: &str) -> DomainResult<VariableSetView> {
         let (set, org) = self
-            .variable_set_for(caller, id, Action::ReadVariables)
+            .variable_set_for(caller, id, Action::ReadVariableSets)
             .await?;
         self.variable_set_view(set, &org).await
     }
@@ -397,7 +397,7 @@ impl Services {
         set_id: &str,
     ) -> DomainResult<Vec<VariableView>> {
         let (set, _) = self
-            .variable_set_for(caller, set_id, Action::ReadVariables)
+            .variable_set_for(caller, set_id, Action::ReadVariableSets)
             .await?;
         self.variable_views(&VariableOwner::VariableSet(set.id))
             .await

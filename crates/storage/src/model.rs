@@ -172,6 +172,14 @@ pub struct User {
     pub password_hash: Option<String>,
     pub is_site_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// When a site administrator suspended the user; `None` while they may sign in.
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
 }
 
 text_enum!(

@@ -62,6 +62,9 @@ pub trait TokenStore {
     ) -> StorageResult<Page<Token>>;
     async fn delete_token(&self, id: &str) -> StorageResult<bool>;
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()>;
+    /// Stores the token in place of every other token of its kind and owner, in one
+    /// transaction (team and organization tokens: one each, regenerating revokes).
+    async fn replace_token(&self, token: &Token) -> StorageResult<()>;
     /// Deletes every token of `kind` owned by `owner_id`; returns how many.
     async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
 }
@@ -515,6 +518,159 @@ pub trait AuditStore {
     async fn purge_audit_events(&self, cutoff: DateTime<Utc>) -> StorageResult<u64>;
 }
 
+#[derive(Debug, Clone, Default)]
+pub struct TeamFilter {
+    /// Exact names (`filter[names]`).
+    pub names: Vec<String>,
+    /// Case-insensitive substring of the name (`q`).
+    pub query: Option<String>,
+    /// `None`: every team; otherwise only teams of `organization` visibility and these
+    /// (the caller's own, which it sees even when secret).
+    pub secret_visible: Option<Vec<String>>,
+}
+
+#[async_trait]
+pub trait TeamStore {
+    /// Fails with a conflict when the organization has a team of that name.
+    async fn create_team(&self, team: &Team) -> StorageResult<()>;
+    async fn team_by_id(&self, id: &str) -> StorageResult<Option<Team>>;
+    /// An organization's teams by name.
+    async fn list_teams(
+        &self,
+        org_id: &str,
+        filter: &TeamFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Team>>;
+    /// Writes name, visibility, organization access, SSO team and token management.
+    async fn update_team(&self, team: &Team) -> StorageResult<()>;
+    /// Deletes a team that is not the owners team, with its team token; false if nothing
+    /// was deleted.
+    async fn delete_team(&self, id: &str) -> StorageResult<bool>;
+    /// Puts memberships of the team's organization on the team (others are ignored).
+    async fn add_team_memberships(
+        &self,
+        team_id: &str,
+        membership_ids: &[String],
+    ) -> StorageResult<()>;
+    /// Takes memberships off the team; with `keep_one`, does nothing and answers false when
+    /// that would leave the team without an active member (the owners team).
+    async fn remove_team_memberships(
+        &self,
+        team_id: &str,
+        membership_ids: &[String],
+        keep_one: bool,
+    ) -> StorageResult<bool>;
+    /// The team's memberships, by email.
+    async fn team_memberships(&self, team_id: &str) -> StorageResult<Vec<OrganizationMembership>>;
+    /// The users of the team's active memberships, by username.
+    async fn team_users(&self, team_id: &str) -> StorageResult<Vec<User>>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MembershipFilter {
+    /// Case-insensitive substring of the email or the username (`q`).
+    pub query: Option<String>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<MembershipStatus>,
+}
+
+#[async_trait]
+pub trait MembershipStore {
+    /// Creates the membership on the given teams of its organization. Fails with a conflict
+    /// when the user is already a member.
+    async fn create_membership(
+        &self,
+        membership: &OrganizationMembership,
+        team_ids: &[String],
+    ) -> StorageResult<()>;
+    async fn membership_by_id(&self, id: &str) -> StorageResult<Option<OrganizationMembership>>;
+    /// The organization's membership of the user, or its invitation of the email
+    /// (case-insensitive).
+    async fn membership_for(
+        &self,
+        org_id: &str,
+        user_id: Option<&str>,
+        email: &str,
+    ) -> StorageResult<Option<OrganizationMembership>>;
+    /// An organization's memberships, by email.
+    async fn list_memberships(
+        &self,
+        org_id: &str,
+        filter: &MembershipFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<OrganizationMembership>>;
+    /// The user's memberships in every organization.
+    async fn user_memberships(&self, user_id: &str) -> StorageResult<Vec<OrganizationMembership>>;
+    /// Deletes the membership (taking it off its teams), unless it is the last active one on
+    /// its organization's owners team: false then, nothing deleted.
+    async fn delete_membership(&self, id: &str) -> StorageResult<bool>;
+    /// The teams the membership is on, by name.
+    async fn membership_teams(&self, membership_id: &str) -> StorageResult<Vec<Team>>;
+    /// Users whose email is `email` (case-insensitive).
+    async fn users_with_email(&self, email: &str) -> StorageResult<Vec<User>>;
+    /// Makes the invitations of `email` (one per organization) the user's active
+    /// memberships; returns how many.
+    async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64>;
+}
+
+/// Which users a site administrator lists (`GET /admin/users`).
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the username or the email (`q`).
+    pub query: Option<String>,
+    /// Only site administrators, or only the others (`filter[admin]`).
+    pub admin: Option<bool>,
+    /// Only suspended users, or only the others (`filter[suspended]`).
+    pub suspended: Option<bool>,
+}
+
+/// What [`SiteAdminStore::delete_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDeletion {
+    Deleted,
+    NotFound,
+    /// Nothing deleted: the user is the only owner of these organizations (names, sorted).
+    SoleOwner(Vec<String>),
+}
+
+/// What site administrators do across organizations: users' standing on the server, and
+/// every organization at once.
+#[async_trait]
+pub trait SiteAdminStore {
+    /// Users by username.
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest)
+        -> StorageResult<Page<User>>;
+    /// Makes the user a site administrator or not. Revoking never takes the last site
+    /// administrator: false (nothing changed) then, and when there is no such user.
+    async fn set_site_admin(&self, user_id: &str, admin: bool) -> StorageResult<bool>;
+    /// Suspends the user since `at`, or lifts the suspension (`None`); false when there is no
+    /// such user.
+    async fn set_suspended(&self, user_id: &str, at: Option<DateTime<Utc>>) -> StorageResult<bool>;
+    /// Organizations (names, sorted) whose owners team has no other active member than the
+    /// user.
+    async fn sole_owned_organizations(&self, user_id: &str) -> StorageResult<Vec<String>>;
+    /// Deletes the user with their memberships, sessions and user tokens, in one transaction,
+    /// unless they are the sole owner of an organization.
+    async fn delete_user(&self, user_id: &str) -> StorageResult<UserDeletion>;
+    /// Organizations by name; `query` is a case-insensitive substring of the name or email.
+    async fn search_organizations(
+        &self,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<Organization>>;
+    /// The organizations each user is an active member of, by name (users without any are
+    /// left out).
+    async fn organizations_of_users(
+        &self,
+        user_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<Organization>>>;
+    /// The active members of each organization's owners team, by username.
+    async fn owners_of_organizations(
+        &self,
+        org_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<User>>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -532,6 +688,9 @@ pub trait Store:
     + AgentPoolStore
     + AccessStore
     + AuditStore
+    + TeamStore
+    + MembershipStore
+    + SiteAdminStore
     + Send
     + Sync
 {

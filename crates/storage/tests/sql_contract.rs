@@ -200,6 +200,7 @@ fn new_user(username: &str) -> User {
         password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1${username}")),
         is_site_admin: true,
         created_at: clock::now(),
+        suspended_at: None,
     }
 }
 
@@ -419,6 +420,11 @@ trait Named {
     fn name(&self) -> &str;
 }
 impl Named for Organization {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+impl Named for Team {
     fn name(&self) -> &str {
         &self.name
     }
@@ -2445,3 +2451,583 @@ async fn audit_events_by_organization_time_and_page(store: Arc<dyn Store>) {
     assert_eq!(list(None, None, None, all()).await.total, 0);
 }
 contract!(audit_events_by_organization_time_and_page);
+// Teams and memberships.
+
+fn new_team(org: &OrgFixture, name: &str, visibility: &str) -> Team {
+    Team {
+        id: ids::new_id(ids::TEAM),
+        organization_id: org.id().to_string(),
+        name: name.to_string(),
+        is_owners: false,
+        visibility: visibility.into(),
+        organization_access: JsonText(OrganizationAccess {
+            manage_workspaces: true,
+            ..OrganizationAccess::default()
+        }),
+        sso_team_id: Some("sso-1".into()),
+        allow_member_token_management: false,
+        created_at: clock::now(),
+    }
+}
+
+async fn create_team(store: &dyn Store, org: &OrgFixture, name: &str, visibility: &str) -> Team {
+    let team = new_team(org, name, visibility);
+    store.create_team(&team).await.unwrap();
+    team
+}
+
+fn new_membership(org: &OrgFixture, user: Option<&User>, email: &str) -> OrganizationMembership {
+    OrganizationMembership {
+        id: ids::new_id(ids::MEMBERSHIP),
+        organization_id: org.id().to_string(),
+        user_id: user.map(|u| u.id.clone()),
+        email: email.to_string(),
+        status: if user.is_some() {
+            MembershipStatus::Active
+        } else {
+            MembershipStatus::Invited
+        },
+        created_at: clock::now(),
+    }
+}
+
+async fn owner_membership(
+    store: &dyn Store,
+    org: &OrgFixture,
+    user: &User,
+) -> OrganizationMembership {
+    store
+        .membership_for(org.id(), Some(&user.id), "")
+        .await
+        .unwrap()
+        .expect("the founder's membership")
+}
+
+/// Teams round-trip, names are unique per organization, lists filter by name, substring and
+/// visibility, and deleting a team takes its token with it but never the owners team.
+async fn teams_crud_and_visibility(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let dev = create_team(&*store, &acme, "developers", "organization").await;
+    let ops = create_team(&*store, &acme, "ops", "secret").await;
+    create_team(&*store, &other, "developers", "organization").await;
+    assert_eq!(store.team_by_id(&dev.id).await.unwrap().unwrap(), dev);
+    assert_conflict(
+        store.create_team(&new_team(&acme, "ops", "secret")).await,
+        "team name",
+    );
+
+    let list = |filter: TeamFilter| {
+        let store = store.clone();
+        let org = acme.id().to_string();
+        async move { store.list_teams(&org, &filter, all()).await.unwrap() }
+    };
+    let everything = list(TeamFilter::default()).await;
+    assert_eq!(names(&everything.items), ["developers", "ops", "owners"]);
+    assert_eq!(everything.total, 3);
+    let visible = list(TeamFilter {
+        secret_visible: Some(vec![]),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(names(&visible.items), ["developers"]);
+    assert_eq!(visible.total, 1);
+    let own = list(TeamFilter {
+        secret_visible: Some(vec![ops.id.clone()]),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(names(&own.items), ["developers", "ops"]);
+    let named = list(TeamFilter {
+        names: vec!["ops".into()],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(names(&named.items), ["ops"]);
+    let query = list(TeamFilter {
+        query: Some("VELO".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(names(&query.items), ["developers"]);
+
+    let mut renamed = dev.clone();
+    renamed.name = "builders".into();
+    renamed.visibility = "secret".into();
+    renamed.organization_access.0.manage_teams = true;
+    renamed.sso_team_id = None;
+    renamed.allow_member_token_management = true;
+    store.update_team(&renamed).await.unwrap();
+    assert_eq!(store.team_by_id(&dev.id).await.unwrap().unwrap(), renamed);
+    renamed.name = "ops".into();
+    assert_conflict(store.update_team(&renamed).await, "team name");
+
+    let token = create_token(&*store, TokenKind::Team, &ops.id).await;
+    assert!(store.delete_team(&ops.id).await.unwrap());
+    assert!(store.team_by_id(&ops.id).await.unwrap().is_none());
+    assert!(store.token_by_id(&token.id).await.unwrap().is_none());
+    assert!(!store.delete_team(&acme.owners.id).await.unwrap());
+    assert!(store.team_by_id(&acme.owners.id).await.unwrap().is_some());
+}
+contract!(teams_crud_and_visibility);
+
+/// Memberships go on teams of their own organization only; the owners team keeps an active
+/// member; deleting a membership takes it off its teams, except the last owner's.
+async fn team_memberships_and_owners(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let acme = create_org(&*store, "acme", Some(&alice)).await;
+    let other = create_org(&*store, "other", Some(&bob)).await;
+    let dev = create_team(&*store, &acme, "developers", "secret").await;
+    let alice_m = owner_membership(&*store, &acme, &alice).await;
+    let bob_other = owner_membership(&*store, &other, &bob).await;
+
+    let bob_m = new_membership(&acme, Some(&bob), &bob.email);
+    store
+        .create_membership(&bob_m, &[dev.id.clone()])
+        .await
+        .unwrap();
+    assert_conflict(
+        store
+            .create_membership(&new_membership(&acme, Some(&bob), "x@example.com"), &[])
+            .await,
+        "membership",
+    );
+    let invited = new_membership(&acme, None, "Carol@Example.com");
+    store
+        .create_membership(&invited, &[dev.id.clone(), other.owners.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&store.membership_teams(&invited.id).await.unwrap()),
+        ["developers"],
+        "a team of another organization is ignored"
+    );
+    // A membership of another organization never joins this one's team.
+    store
+        .add_team_memberships(&dev.id, &[bob_other.id.clone(), alice_m.id.clone()])
+        .await
+        .unwrap();
+    let on_dev: BTreeSet<String> = store
+        .team_memberships(&dev.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        on_dev,
+        [&alice_m.id, &bob_m.id, &invited.id]
+            .into_iter()
+            .cloned()
+            .collect()
+    );
+    let users: Vec<String> = store
+        .team_users(&dev.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(users, ["alice", "bob"], "invitations have no user yet");
+
+    // Alice is the only owner: she cannot leave the owners team, nor the organization.
+    assert!(!store
+        .remove_team_memberships(&acme.owners.id, &[alice_m.id.clone()], true)
+        .await
+        .unwrap());
+    assert!(!store.delete_membership(&alice_m.id).await.unwrap());
+    store
+        .add_team_memberships(&acme.owners.id, &[invited.id.clone()])
+        .await
+        .unwrap();
+    assert!(
+        !store.delete_membership(&alice_m.id).await.unwrap(),
+        "an invitation is no owner yet"
+    );
+    store
+        .add_team_memberships(&acme.owners.id, &[bob_m.id.clone()])
+        .await
+        .unwrap();
+    assert!(store
+        .remove_team_memberships(&acme.owners.id, &[alice_m.id.clone()], true)
+        .await
+        .unwrap());
+    assert!(store.delete_membership(&alice_m.id).await.unwrap());
+    assert!(store.membership_by_id(&alice_m.id).await.unwrap().is_none());
+    assert!(store
+        .member_teams(acme.id(), &alice.id)
+        .await
+        .unwrap()
+        .is_none());
+}
+contract!(team_memberships_and_owners);
+
+/// Lists filter by email or username and status; invitations turn active for the user with
+/// that email, once per organization.
+async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let acme = create_org(&*store, "acme", Some(&alice)).await;
+    let other = create_org(&*store, "other", Some(&alice)).await;
+    let invited = new_membership(&acme, None, "Dave@Example.com");
+    store.create_membership(&invited, &[]).await.unwrap();
+    let twice = new_membership(&other, None, "dave@example.com");
+    store.create_membership(&twice, &[]).await.unwrap();
+    store
+        .create_membership(&new_membership(&acme, None, "erin@example.com"), &[])
+        .await
+        .unwrap();
+
+    let list = |filter: MembershipFilter| {
+        let store = store.clone();
+        let org = acme.id().to_string();
+        async move { store.list_memberships(&org, &filter, all()).await.unwrap() }
+    };
+    let emails = |page: Page<OrganizationMembership>| {
+        page.items.into_iter().map(|m| m.email).collect::<Vec<_>>()
+    };
+    assert_eq!(list(MembershipFilter::default()).await.total, 3);
+    assert_eq!(
+        emails(
+            list(MembershipFilter {
+                statuses: vec![MembershipStatus::Invited],
+                ..Default::default()
+            })
+            .await
+        ),
+        ["Dave@Example.com", "erin@example.com"]
+    );
+    assert_eq!(
+        emails(
+            list(MembershipFilter {
+                query: Some("ALI".into()),
+                ..Default::default()
+            })
+            .await
+        ),
+        [alice.email.clone()],
+        "q matches the username"
+    );
+    assert_eq!(
+        store
+            .membership_for(acme.id(), None, "DAVE@example.com")
+            .await
+            .unwrap()
+            .map(|m| m.id),
+        Some(invited.id.clone())
+    );
+
+    let mut dave = new_user("dave");
+    dave.email = "dave@EXAMPLE.com".into();
+    store.create_user(&dave).await.unwrap();
+    assert_eq!(
+        store
+            .users_with_email("DAVE@example.COM")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .accept_invitations(&dave.id, &dave.email)
+            .await
+            .unwrap(),
+        2
+    );
+    let accepted = store.membership_by_id(&invited.id).await.unwrap().unwrap();
+    assert_eq!(accepted.status, MembershipStatus::Active);
+    assert_eq!(accepted.user_id.as_deref(), Some(dave.id.as_str()));
+    assert!(store
+        .member_teams(acme.id(), &dave.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.user_memberships(&dave.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .accept_invitations(&dave.id, &dave.email)
+            .await
+            .unwrap(),
+        0
+    );
+}
+contract!(memberships_listed_and_invitations_accepted);
+
+/// Replacing a team's token revokes the one before, atomically.
+async fn team_token_replaced(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let team = create_team(&*store, &acme, "ci", "secret").await;
+    let first = create_token(&*store, TokenKind::Team, &team.id).await;
+    let second = new_token(TokenKind::Team, &team.id, clock::now());
+    store.replace_token(&second).await.unwrap();
+    assert!(store
+        .token_by_hash(&first.secret_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .token_by_hash(&second.secret_hash)
+        .await
+        .unwrap()
+        .is_some());
+    let other = create_token(&*store, TokenKind::Organization, acme.id()).await;
+    store
+        .replace_token(&new_token(TokenKind::Team, &team.id, clock::now()))
+        .await
+        .unwrap();
+    assert!(
+        store.token_by_id(&other.id).await.unwrap().is_some(),
+        "other owners keep theirs"
+    );
+    assert_eq!(
+        store
+            .list_tokens(TokenKind::Team, &team.id, all())
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+}
+contract!(team_token_replaced);
+// Site administration: users' standing on the server and every organization at once.
+
+async fn create_user_with(store: &dyn Store, username: &str, email: &str, admin: bool) -> User {
+    let user = User {
+        email: email.to_string(),
+        is_site_admin: admin,
+        ..new_user(username)
+    };
+    store.create_user(&user).await.unwrap();
+    user
+}
+
+fn usernames(page: &Page<User>) -> Vec<&str> {
+    page.items.iter().map(|u| u.username.as_str()).collect()
+}
+
+/// Users are listed by username, filtered by a substring of username or email, by admin and by
+/// suspension, in pages whose total counts every match.
+async fn users_listed_and_filtered(store: Arc<dyn Store>) {
+    create_user_with(&*store, "zoe", "zoe@corp.example", true).await;
+    let max = create_user_with(&*store, "max", "Max@Home.example", false).await;
+    create_user_with(&*store, "ann_corp", "ann@elsewhere.example", false).await;
+    create_user_with(&*store, "annex", "annex@corp.example", false).await;
+    let since = clock::now();
+    assert!(store.set_suspended(&max.id, Some(since)).await.unwrap());
+
+    let list = |filter: UserFilter, page: PageRequest| {
+        let store = store.clone();
+        async move { store.list_users(&filter, page).await.unwrap() }
+    };
+    let everyone = list(UserFilter::default(), all()).await;
+    assert_eq!(usernames(&everyone), ["ann_corp", "annex", "max", "zoe"]);
+    assert_eq!(everyone.total, 4);
+    let corp = UserFilter {
+        query: Some("CORP".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        usernames(&list(corp, all()).await),
+        ["ann_corp", "annex", "zoe"]
+    );
+    let home = UserFilter {
+        query: Some("home.EX".into()),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(home, all()).await), ["max"]);
+    // LIKE wildcards are literal: "_" matches only an underscore.
+    let underscore = UserFilter {
+        query: Some("n_c".into()),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(underscore, all()).await), ["ann_corp"]);
+    let admins = UserFilter {
+        admin: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(admins, all()).await), ["zoe"]);
+    let others = UserFilter {
+        admin: Some(false),
+        suspended: Some(false),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(others, all()).await), ["ann_corp", "annex"]);
+    let suspended = UserFilter {
+        suspended: Some(true),
+        ..Default::default()
+    };
+    let found = list(suspended, all()).await;
+    assert_eq!(usernames(&found), ["max"]);
+    assert_eq!(found.items[0].suspended_at, Some(since));
+    let second = list(UserFilter::default(), page(2, 3)).await;
+    assert_eq!(usernames(&second), ["zoe"]);
+    assert_eq!(second.total, 4);
+}
+contract!(users_listed_and_filtered);
+
+/// Suspension is kept and lifted; revoking admin never takes the last site administrator.
+async fn suspension_and_admin_flags(store: Arc<dyn Store>) {
+    let first = create_user_with(&*store, "first", "first@example.com", true).await;
+    let second = create_user_with(&*store, "second", "second@example.com", false).await;
+    let since = clock::now();
+    assert!(store.set_suspended(&second.id, Some(since)).await.unwrap());
+    let read = |id: String| {
+        let store = store.clone();
+        async move { store.user_by_id(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(read(second.id.clone()).await.suspended_at, Some(since));
+    assert!(store.set_suspended(&second.id, None).await.unwrap());
+    assert_eq!(read(second.id.clone()).await.suspended_at, None);
+    assert!(!store
+        .set_suspended("user-missing", Some(since))
+        .await
+        .unwrap());
+
+    assert!(
+        !store.set_site_admin(&first.id, false).await.unwrap(),
+        "the only site administrator stays one"
+    );
+    assert!(read(first.id.clone()).await.is_site_admin);
+    assert!(store.set_site_admin(&second.id, true).await.unwrap());
+    assert!(store.set_site_admin(&first.id, false).await.unwrap());
+    assert!(!read(first.id.clone()).await.is_site_admin);
+    assert!(!store.set_site_admin(&second.id, false).await.unwrap());
+    // Revoking from someone who is not an admin changes nothing but is no refusal.
+    assert!(store.set_site_admin(&first.id, false).await.unwrap());
+    assert!(!store.set_site_admin("user-missing", true).await.unwrap());
+}
+contract!(suspension_and_admin_flags);
+
+/// Deleting a user removes their memberships, sessions and user tokens, unless they are the
+/// only owner of an organization.
+async fn user_deletion_spares_sole_owners(store: Arc<dyn Store>) {
+    let owner = create_user(&*store, "owner").await;
+    let member = create_user(&*store, "member").await;
+    create_org(&*store, "org-b", Some(&owner)).await;
+    create_org(&*store, "org-a", Some(&owner)).await;
+    // A team that is not the owners team makes its founder a plain member.
+    let mut dev = new_org("dev");
+    dev.owners.is_owners = false;
+    store
+        .create_organization(
+            &dev.org,
+            &dev.owners,
+            &dev.default_project,
+            Some(&member.id),
+        )
+        .await
+        .unwrap();
+    let owner_token = create_token(&*store, TokenKind::User, &owner.id).await;
+    let member_token = create_token(&*store, TokenKind::User, &member.id).await;
+    let member_session = new_session(&member, clock::now() + TimeDelta::hours(1));
+    store.create_session(&member_session).await.unwrap();
+
+    assert_eq!(
+        store.sole_owned_organizations(&owner.id).await.unwrap(),
+        ["org-a", "org-b"]
+    );
+    assert!(store
+        .sole_owned_organizations(&member.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.delete_user(&owner.id).await.unwrap(),
+        UserDeletion::SoleOwner(vec!["org-a".into(), "org-b".into()])
+    );
+    assert!(store.user_by_id(&owner.id).await.unwrap().is_some());
+    assert!(store.token_by_id(&owner_token.id).await.unwrap().is_some());
+
+    assert_eq!(
+        store.delete_user(&member.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+    assert_eq!(store.user_by_id(&member.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&member_token.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_by_hash(&member_session.id_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.member_teams(dev.id(), &member.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.delete_user(&member.id).await.unwrap(),
+        UserDeletion::NotFound
+    );
+    // Once the organizations are gone, so is the refusal.
+    let orgs = store
+        .list_organizations(Some(&owner.id), all())
+        .await
+        .unwrap();
+    for org in &orgs.items {
+        store.delete_organization(&org.id).await.unwrap();
+    }
+    assert_eq!(
+        store.delete_user(&owner.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+}
+contract!(user_deletion_spares_sole_owners);
+
+/// Every organization by name or email substring, with each user's organizations and each
+/// organization's owners.
+async fn organizations_searched_with_owners_and_members(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let carol = create_user(&*store, "carol").await;
+    let acme = create_org(&*store, "acme", Some(&alice)).await;
+    let bolt = create_org(&*store, "bolt", Some(&bob)).await;
+    let crux = create_org(&*store, "crux", Some(&alice)).await;
+    let empty = create_org(&*store, "empty", None).await;
+
+    let search = |query: Option<&'static str>, page: PageRequest| {
+        let store = store.clone();
+        async move { store.search_organizations(query, page).await.unwrap() }
+    };
+    let found = search(None, all()).await;
+    assert_eq!(names(&found.items), ["acme", "bolt", "crux", "empty"]);
+    assert_eq!(found.total, 4);
+    // Fixtures' emails are admin@NAME.example.
+    assert_eq!(names(&search(Some("OLT.ex"), all()).await.items), ["bolt"]);
+    assert_eq!(
+        names(&search(Some("c"), all()).await.items),
+        ["acme", "crux"]
+    );
+    let second = search(None, page(2, 3)).await;
+    assert_eq!(names(&second.items), ["empty"]);
+    assert_eq!(second.total, 4);
+
+    let ids = |users: &[&User]| users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
+    let of_users = store
+        .organizations_of_users(&ids(&[&alice, &bob, &carol]))
+        .await
+        .unwrap();
+    assert_eq!(names(&of_users[&alice.id]), ["acme", "crux"]);
+    assert_eq!(names(&of_users[&bob.id]), ["bolt"]);
+    assert!(!of_users.contains_key(&carol.id));
+    assert!(store.organizations_of_users(&[]).await.unwrap().is_empty());
+
+    let org_ids: Vec<String> = [&acme, &bolt, &crux, &empty]
+        .iter()
+        .map(|o| o.id().to_string())
+        .collect();
+    let owners = store.owners_of_organizations(&org_ids).await.unwrap();
+    let owner_names = |org: &OrgFixture| -> Vec<String> {
+        owners[org.id()]
+            .iter()
+            .map(|u| u.username.clone())
+            .collect()
+    };
+    assert_eq!(owner_names(&acme), ["alice"]);
+    assert_eq!(owner_names(&bolt), ["bob"]);
+    assert_eq!(owner_names(&crux), ["alice"]);
+    assert!(!owners.contains_key(empty.id()));
+    assert_eq!(owners[acme.id()][0], alice);
+}
+contract!(organizations_searched_with_owners_and_members);

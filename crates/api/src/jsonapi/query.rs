@@ -179,6 +179,11 @@ impl Params {
 pub struct Includes(BTreeSet<String>);
 
 impl Includes {
+    /// A fixed set (responses that always include something).
+    pub fn of(names: &[&str]) -> Includes {
+        Includes(names.iter().map(|n| n.replace('-', "_")).collect())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.0.contains(name)
     }

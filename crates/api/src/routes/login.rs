@@ -186,6 +186,7 @@ async fn authorize_page(
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
         (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
+        (status = 403, description = "The account is suspended: the form again, saying so", content_type = "text/html"),
         (status = 413, description = "The form is too large", body = ErrorDocument),
         (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
         (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
@@ -262,6 +263,10 @@ async fn authorize(
                         Some("Wrong username or password."),
                     )
                     .await
+                }
+                Err(DomainError::Forbidden(detail)) => {
+                    return consent_page(&state, StatusCode::FORBIDDEN, oauth, None, Some(&detail))
+                        .await
                 }
                 Err(DomainError::Throttled {
                     detail,

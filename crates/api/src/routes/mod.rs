@@ -1,12 +1,17 @@
 //! One module per resource; each exposes `router()` with its routes and their OpenAPI
 //! descriptions. [`crate::app`] assembles them.
 
+pub mod admin_organizations;
+pub mod admin_settings;
+pub mod admin_users;
 pub mod agent_pools;
 pub mod audit_trail;
 pub mod capabilities;
 pub mod configuration_versions;
 pub mod discovery;
 pub mod login;
+pub mod organization_memberships;
+pub mod organization_tokens;
 pub mod organizations;
 pub mod phases;
 pub mod projects;
@@ -14,6 +19,8 @@ pub mod runner;
 pub mod runs;
 pub mod state_versions;
 pub mod tags;
+pub mod team_access;
+pub mod teams;
 pub mod tokens;
 pub mod users;
 pub mod variable_sets;

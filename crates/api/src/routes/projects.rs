@@ -60,11 +60,11 @@ fn resource(view: &ProjectView, urls: &Urls) -> Resource<ProjectAttributes> {
             description: (!project.description.is_empty()).then(|| project.description.clone()),
             created_at: project.created_at,
             workspace_count: view.workspace_count,
-            team_count: 0,
+            team_count: view.team_count,
             is_default: project.is_default,
             default_execution_mode: "remote",
             permissions: ProjectPermissions {
-                can_read: can(Action::ReadOrganization),
+                can_read: can(Action::ReadProject),
                 can_update: can(Action::UpdateProject),
                 can_destroy: can(Action::DeleteProject) && !project.is_default,
                 can_create_workspace: can(Action::CreateWorkspace),

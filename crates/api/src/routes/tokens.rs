@@ -71,7 +71,7 @@ pub(crate) fn resource(
 #[serde(rename_all = "kebab-case")]
 pub struct TokenInput {
     pub(crate) description: Option<String>,
-    expired_at: Option<DateTime<Utc>>,
+    pub(crate) expired_at: Option<DateTime<Utc>>,
 }
 
 /// The caller's tokens (never the secrets). Without page parameters, all of them.

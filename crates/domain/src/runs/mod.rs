@@ -21,6 +21,8 @@
 pub mod plan_json;
 pub mod rules;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_auth::policy::{run_permissions, Access, Action, RunPermissions};
@@ -32,6 +34,7 @@ use terrace_storage::model::{
 use terrace_storage::store::RunFilter;
 use terrace_storage::{clock, ids};
 
+use crate::access::check;
 use crate::{Caller, DomainError, DomainResult, Services};
 
 /// After a cancel, how long before a force-cancel is allowed.
@@ -159,8 +162,7 @@ impl Services {
             .workspace_id_for(caller, &new.workspace_id, Action::QueueRun)
             .await?;
         if new.is_destroy {
-            self.authorize(caller, &org, Action::QueueDestroy, "workspace")
-                .await?;
+            check(access, Action::QueueDestroy, &org, "workspace")?;
         }
         let created_by = caller.user().map(|u| u.id.clone());
         let run = self.insert_run(&ws, &org, new, created_by).await?;
@@ -366,28 +368,29 @@ impl Services {
         operations: Vec<RunOperation>,
         page: PageRequest,
     ) -> DomainResult<Page<RunView>> {
-        let (filter, ws, org, access) = match scope {
+        // The workspaces of the listed runs, with the caller's access to each.
+        let mut workspaces: HashMap<String, (Workspace, Access)> = HashMap::new();
+        let (filter, org, standing) = match scope {
             RunScope::Workspace(id) => {
                 let (ws, org, access) = self.workspace_id_for(caller, id, Action::ReadRuns).await?;
                 let filter = RunFilter {
                     workspace_id: Some(ws.id.clone()),
                     ..Default::default()
                 };
-                (filter, Some(ws), org, access)
+                workspaces.insert(ws.id.clone(), (ws, access));
+                (filter, org, None)
             }
             RunScope::Organization(name) => {
-                let (org, access) = self
-                    .organization_for(caller, name, Action::ReadRuns)
+                let (org, _) = self
+                    .organization_for(caller, name, Action::ReadOrganization)
                     .await?;
-                (
-                    RunFilter {
-                        organization_id: Some(org.id.clone()),
-                        ..Default::default()
-                    },
-                    None,
-                    org,
-                    access,
-                )
+                let standing = self.standing(caller, &org).await?;
+                let filter = RunFilter {
+                    organization_id: Some(org.id.clone()),
+                    visible_to_teams: standing.visible_to_teams(),
+                    ..Default::default()
+                };
+                (filter, org, Some(standing))
             }
         };
         let filter = RunFilter {
@@ -398,14 +401,19 @@ impl Services {
         let found = self.store.list_runs(&filter, page).await?;
         let mut items = Vec::with_capacity(found.items.len());
         for run in found.items {
-            let ws = match &ws {
-                Some(ws) => ws.clone(),
-                None => self
+            if !workspaces.contains_key(&run.workspace_id) {
+                let ws = self
                     .store
                     .workspace_by_id(&run.workspace_id)
                     .await?
-                    .ok_or(DomainError::NotFound("workspace"))?,
-            };
+                    .ok_or(DomainError::NotFound("workspace"))?;
+                let standing = standing
+                    .as_ref()
+                    .ok_or(DomainError::NotFound("workspace"))?;
+                let access = self.workspace_access(standing, &ws).await?;
+                workspaces.insert(ws.id.clone(), (ws, access));
+            }
+            let (ws, access) = workspaces[&run.workspace_id].clone();
             items.push(self.run_view(run, ws, org.clone(), access).await?);
         }
         Ok(Page {

@@ -150,8 +150,8 @@ impl Services {
         org_name: &str,
         changes: WorkspaceChanges,
     ) -> DomainResult<WorkspaceView> {
-        let (org, access) = self
-            .organization_for(caller, org_name, Action::CreateWorkspace)
+        let (org, _) = self
+            .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
         let name = changes
             .name
@@ -171,10 +171,15 @@ impl Services {
             .apply_workspace_changes(&org, &mut ws, changes)
             .await?
             .unwrap_or_default();
+        // Created in its project: by those who may create workspaces anywhere, or there.
+        self.authorize_in_project(caller, &org, &ws.project_id)
+            .await?;
         self.store
             .create_workspace(&ws, &tags)
             .await
             .map_err(name_taken)?;
+        let standing = self.standing(caller, &org).await?;
+        let access = self.workspace_access(&standing, &ws).await?;
         Ok(WorkspaceView {
             workspace: ws,
             organization: org,
@@ -201,22 +206,26 @@ impl Services {
         filter: &WorkspaceFilter,
         page: PageRequest,
     ) -> DomainResult<Page<WorkspaceView>> {
-        let (org, access) = self
-            .organization_for(caller, org_name, Action::ReadWorkspace)
+        let (org, _) = self
+            .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
-        let found = self.store.list_workspaces(&org.id, filter, page).await?;
+        let standing = self.standing(caller, &org).await?;
+        let filter = WorkspaceFilter {
+            visible_to_teams: standing.visible_to_teams(),
+            ..filter.clone()
+        };
+        let found = self.store.list_workspaces(&org.id, &filter, page).await?;
         let ids: Vec<String> = found.items.iter().map(|ws| ws.id.clone()).collect();
         let mut tags = self.store.workspace_tags(&ids).await?;
-        let items = found
-            .items
-            .into_iter()
-            .map(|ws| WorkspaceView {
+        let mut items = Vec::with_capacity(found.items.len());
+        for ws in found.items {
+            items.push(WorkspaceView {
                 tags: tags.remove(&ws.id).unwrap_or_default(),
+                access: self.workspace_access(&standing, &ws).await?,
                 workspace: ws,
                 organization: org.clone(),
-                access,
-            })
-            .collect();
+            });
+        }
         Ok(Page {
             items,
             total: found.total,
@@ -232,7 +241,13 @@ impl Services {
         let (mut ws, org, access) = self
             .workspace_for(caller, workspace, Action::UpdateWorkspace)
             .await?;
+        let from_project = ws.project_id.clone();
         let tags = self.apply_workspace_changes(&org, &mut ws, changes).await?;
+        if ws.project_id != from_project {
+            // Moving a workspace is creating it in its new project.
+            self.authorize_in_project(caller, &org, &ws.project_id)
+                .await?;
+        }
         ws.updated_at = clock::now();
         self.store.update_workspace(&ws).await.map_err(name_taken)?;
         if let Some(tags) = tags {

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, to_u64, SqlStore};
+use super::{on_pool, to_u64, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, Token, TokenKind};
 use crate::store::TokenStore;
 use crate::StorageResult;
@@ -28,6 +28,33 @@ impl TokenStore for SqlStore {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn replace_token(&self, token: &Token) -> StorageResult<()> {
+        let sql =
+            format!("INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query("DELETE FROM tokens WHERE kind = $1 AND owner_id = $2")
+                .bind(token.kind)
+                .bind(&token.owner_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&sql)
+                .bind(&token.id)
+                .bind(token.kind)
+                .bind(&token.owner_id)
+                .bind(&token.description)
+                .bind(&token.secret_hash)
+                .bind(&token.created_by)
+                .bind(token.created_at)
+                .bind(token.last_used_at)
+                .bind(token.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn token_by_hash(&self, secret_hash: &str) -> StorageResult<Option<Token>> {
