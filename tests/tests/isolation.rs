@@ -576,7 +576,9 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         .unwrap()
         .to_string();
     let membership_id = api
-        .get(&format!("organizations/{org}/organization-memberships?q={username}"))
+        .get(&format!(
+            "organizations/{org}/organization-memberships?q={username}"
+        ))
         .ok()
         .data()[0]["id"]
         .as_str()
@@ -590,7 +592,10 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     .iter()
     .map(|path| {
         let created = api.post(path, &json!({})).expect(201);
-        (created.id(), created.attr("token").as_str().unwrap().to_string())
+        (
+            created.id(),
+            created.attr("token").as_str().unwrap().to_string(),
+        )
     })
     .collect();
 
@@ -1898,8 +1903,16 @@ fn isolation(db: Db) {
         alice.agent_pool_id
     ))));
     for (id, secret) in &alice.owner_tokens {
-        if alice.api.with_token(secret).get(&format!("organizations/{}", alice.org)).status != 200 {
-            failures.push(format!("Alice's team or organization token {id} stopped working"));
+        if alice
+            .api
+            .with_token(secret)
+            .get(&format!("organizations/{}", alice.org))
+            .status
+            != 200
+        {
+            failures.push(format!(
+                "Alice's team or organization token {id} stopped working"
+            ));
         }
     }
     if tokens.iter().collect::<BTreeSet<_>>() != alice.token_ids.iter().collect() {
