@@ -289,7 +289,18 @@ both_databases!(memberships_and_invitations, |db| {
         .get("organizations/acme/organization-memberships?filter[status]=invited")
         .ok();
     assert_eq!(ids(&invited), [carol_id.clone()].into());
-    // Carol cannot see anything of acme yet.
+    // Emails are not verified: nobody may take an invited email, or another user's, to
+    // collect the invitation.
+    let mallory = server.api(&server.user_token("mallory"));
+    for email in ["CAROL@terrace.local", "bob@terrace.local"] {
+        mallory
+            .patch(
+                "account/update",
+                &json!({"data": {"type": "users", "attributes": {"email": email}}}),
+            )
+            .expect_error(422, "already in use");
+    }
+    mallory.get("organizations/acme").expect(404);
     let carol_token = server.user_token("carol");
     let carol_api = server.api(&carol_token);
     let accepted = owner

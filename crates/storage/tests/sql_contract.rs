@@ -2642,6 +2642,8 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         Some(invited.id.clone())
     );
 
+    assert!(store.email_invited("DAVE@example.com").await.unwrap());
+    assert!(!store.email_invited(&alice.email).await.unwrap());
     let mut dave = new_user("dave");
     dave.email = "dave@EXAMPLE.com".into();
     store.create_user(&dave).await.unwrap();
@@ -2669,6 +2671,7 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         .unwrap()
         .is_some());
     assert_eq!(store.user_memberships(&dave.id).await.unwrap().len(), 2);
+    assert!(!store.email_invited("dave@example.com").await.unwrap());
     assert_eq!(
         store
             .accept_invitations(&dave.id, &dave.email)
