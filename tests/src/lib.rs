@@ -7,6 +7,7 @@
 //! it the harness runs `cargo build --bin terrace` itself).
 
 mod api;
+pub mod browser;
 pub mod ledger;
 pub mod page;
 pub mod runs;

@@ -744,3 +744,40 @@ fn members_manage_their_team_token_when_the_team_allows_it() {
         .get(&format!("teams/{team}/authentication-token"))
         .ok();
 }
+
+/// An invitation waits while its email names no single user, and is accepted when the user
+/// with that email signs in.
+#[test]
+fn invitations_are_accepted_at_sign_in() {
+    let server = start(Db::Sqlite);
+    let owner = server.api(&server.admin_token());
+    create_org(&owner, "acme");
+    for name in ["twin-a", "twin-b"] {
+        server.admin_with_env(
+            &["user", "create", name, "--email", "twins@terrace.local"],
+            &[("TERRACE_NEW_USER_PASSWORD", "user-password-1")],
+        );
+    }
+    let invited = invite(&owner, "acme", "twins@terrace.local").expect(201);
+    assert_eq!(
+        invited.attr("status"),
+        "invited",
+        "two users share the email"
+    );
+    let twin = server.api(&server.admin(&["token", "create", "--user", "twin-b"]));
+    twin.get("organizations/acme").expect(404);
+
+    terrace_tests::browser::Browser::new(&server).sign_in("twin-b", "user-password-1");
+    let accepted = owner
+        .get(&format!(
+            "organization-memberships/{}?include=user",
+            invited.id()
+        ))
+        .ok();
+    assert_eq!(accepted.attr("status"), "active");
+    assert_eq!(
+        accepted.body["included"][0]["attributes"]["username"],
+        "twin-b"
+    );
+    twin.get("organizations/acme").ok();
+}
