@@ -125,6 +125,8 @@ both_databases!(owners_manage_teams, |db| {
     let owner = server.api(&server.admin_token());
     create_org(&owner, "acme");
 
+    let entitlements = owner.get("organizations/acme/entitlement-set").ok();
+    assert_eq!(entitlements.attr("teams"), true, "{}", entitlements.text);
     let created = create_team(
         &owner,
         "acme",
