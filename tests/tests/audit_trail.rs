@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::page::consent_sign_in;
+use terrace_tests::browser::consent_sign_in;
 use terrace_tests::runs::tarball;
 use terrace_tests::{both_databases, Api, Db, Server};
 

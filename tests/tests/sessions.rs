@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::page::Browser;
+use terrace_tests::browser::Browser;
 use terrace_tests::{both_databases, Db, Server};
 
 fn create_organization(server: &Server, token: &str, name: &str, attributes: Value) {

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use serde_json::{json, Value};
-use terrace_tests::page::Browser;
+use terrace_tests::browser::Browser;
 use terrace_tests::{both_databases, terrace_bin, Api, Db, Server};
 
 const PASSWORD: &str = "user-password-1";

@@ -125,6 +125,8 @@ both_databases!(owners_manage_teams, |db| {
     let owner = server.api(&server.admin_token());
     create_org(&owner, "acme");
 
+    let entitlements = owner.get("organizations/acme/entitlement-set").ok();
+    assert_eq!(entitlements.attr("teams"), true, "{}", entitlements.text);
     let created = create_team(
         &owner,
         "acme",
@@ -289,7 +291,18 @@ both_databases!(memberships_and_invitations, |db| {
         .get("organizations/acme/organization-memberships?filter[status]=invited")
         .ok();
     assert_eq!(ids(&invited), [carol_id.clone()].into());
-    // Carol cannot see anything of acme yet.
+    // Emails are not verified: nobody may take an invited email, or another user's, to
+    // collect the invitation.
+    let mallory = server.api(&server.user_token("mallory"));
+    for email in ["CAROL@terrace.local", "bob@terrace.local"] {
+        mallory
+            .patch(
+                "account/update",
+                &json!({"data": {"type": "users", "attributes": {"email": email}}}),
+            )
+            .expect_error(422, "already in use");
+    }
+    mallory.get("organizations/acme").expect(404);
     let carol_token = server.user_token("carol");
     let carol_api = server.api(&carol_token);
     let accepted = owner
@@ -797,3 +810,40 @@ both_databases!(managers_cannot_make_themselves_owners, |db| {
         owners_members.text
     );
 });
+
+/// An invitation waits while its email names no single user, and is accepted when the user
+/// with that email signs in.
+#[test]
+fn invitations_are_accepted_at_sign_in() {
+    let server = start(Db::Sqlite);
+    let owner = server.api(&server.admin_token());
+    create_org(&owner, "acme");
+    for name in ["twin-a", "twin-b"] {
+        server.admin_with_env(
+            &["user", "create", name, "--email", "twins@terrace.local"],
+            &[("TERRACE_NEW_USER_PASSWORD", "user-password-1")],
+        );
+    }
+    let invited = invite(&owner, "acme", "twins@terrace.local").expect(201);
+    assert_eq!(
+        invited.attr("status"),
+        "invited",
+        "two users share the email"
+    );
+    let twin = server.api(&server.admin(&["token", "create", "--user", "twin-b"]));
+    twin.get("organizations/acme").expect(404);
+
+    terrace_tests::browser::Browser::new(&server).sign_in("twin-b", "user-password-1");
+    let accepted = owner
+        .get(&format!(
+            "organization-memberships/{}?include=user",
+            invited.id()
+        ))
+        .ok();
+    assert_eq!(accepted.attr("status"), "active");
+    assert_eq!(
+        accepted.body["included"][0]["attributes"]["username"],
+        "twin-b"
+    );
+    twin.get("organizations/acme").ok();
+}

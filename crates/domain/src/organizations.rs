@@ -245,7 +245,7 @@ impl Services {
         Entitlements {
             operations: self.settings.operations,
             state_storage: true,
-            teams: false,
+            teams: true,
             agents: true,
             private_module_registry: false,
             sso: false,

@@ -218,10 +218,13 @@ impl Services {
 
     pub async fn delete_team(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let reached = self.team_for(caller, id, Action::ManageTeams).await?;
-        if reached.team.is_owners || !self.store.delete_team(&reached.team.id).await? {
+        if reached.team.is_owners {
             return Err(DomainError::bad_request(
                 "the owners team cannot be deleted",
             ));
+        }
+        if !self.store.delete_team(&reached.team.id).await? {
+            return Err(DomainError::NotFound("team"));
         }
         Ok(())
     }

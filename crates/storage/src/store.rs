@@ -608,6 +608,8 @@ pub trait MembershipStore {
     async fn membership_teams(&self, membership_id: &str) -> StorageResult<Vec<Team>>;
     /// Users whose email is `email` (case-insensitive).
     async fn users_with_email(&self, email: &str) -> StorageResult<Vec<User>>;
+    /// Whether some organization invited `email` (case-insensitive) and waits for it.
+    async fn email_invited(&self, email: &str) -> StorageResult<bool>;
     /// Makes the invitations of `email` (one per organization) the user's active
     /// memberships; returns how many.
     async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64>;

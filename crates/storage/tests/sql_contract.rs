@@ -2584,7 +2584,7 @@ async fn team_memberships_and_owners(store: Arc<dyn Store>) {
 
     let bob_m = new_membership(&acme, Some(&bob), &bob.email);
     store
-        .create_membership(&bob_m, &[dev.id.clone()])
+        .create_membership(&bob_m, std::slice::from_ref(&dev.id))
         .await
         .unwrap();
     assert_conflict(
@@ -2633,12 +2633,12 @@ async fn team_memberships_and_owners(store: Arc<dyn Store>) {
 
     // Alice is the only owner: she cannot leave the owners team, nor the organization.
     assert!(!store
-        .remove_team_memberships(&acme.owners.id, &[alice_m.id.clone()], true)
+        .remove_team_memberships(&acme.owners.id, std::slice::from_ref(&alice_m.id), true)
         .await
         .unwrap());
     assert!(!store.delete_membership(&alice_m.id).await.unwrap());
     store
-        .add_team_memberships(&acme.owners.id, &[invited.id.clone()])
+        .add_team_memberships(&acme.owners.id, std::slice::from_ref(&invited.id))
         .await
         .unwrap();
     assert!(
@@ -2646,11 +2646,11 @@ async fn team_memberships_and_owners(store: Arc<dyn Store>) {
         "an invitation is no owner yet"
     );
     store
-        .add_team_memberships(&acme.owners.id, &[bob_m.id.clone()])
+        .add_team_memberships(&acme.owners.id, std::slice::from_ref(&bob_m.id))
         .await
         .unwrap();
     assert!(store
-        .remove_team_memberships(&acme.owners.id, &[alice_m.id.clone()], true)
+        .remove_team_memberships(&acme.owners.id, std::slice::from_ref(&alice_m.id), true)
         .await
         .unwrap());
     assert!(store.delete_membership(&alice_m.id).await.unwrap());
@@ -2705,7 +2705,7 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
             })
             .await
         ),
-        [alice.email.clone()],
+        std::slice::from_ref(&alice.email),
         "q matches the username"
     );
     assert_eq!(
@@ -2717,6 +2717,8 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         Some(invited.id.clone())
     );
 
+    assert!(store.email_invited("DAVE@example.com").await.unwrap());
+    assert!(!store.email_invited(&alice.email).await.unwrap());
     let mut dave = new_user("dave");
     dave.email = "dave@EXAMPLE.com".into();
     store.create_user(&dave).await.unwrap();
@@ -2744,6 +2746,7 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         .unwrap()
         .is_some());
     assert_eq!(store.user_memberships(&dave.id).await.unwrap().len(), 2);
+    assert!(!store.email_invited("dave@example.com").await.unwrap());
     assert_eq!(
         store
             .accept_invitations(&dave.id, &dave.email)

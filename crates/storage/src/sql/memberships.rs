@@ -194,6 +194,17 @@ impl MembershipStore for SqlStore {
             .await)?)
     }
 
+    async fn email_invited(&self, email: &str) -> StorageResult<bool> {
+        let n: i64 = on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM organization_memberships \
+             WHERE status = 'invited' AND lower(email) = lower($1)"
+        )
+        .bind(email)
+        .fetch_one(p)
+        .await)?;
+        Ok(n > 0)
+    }
+
     async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64> {
         // One invitation per organization, and none where the user already is a member:
         // a user has at most one membership of an organization.
