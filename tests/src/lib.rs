@@ -8,6 +8,7 @@
 
 pub mod access;
 mod api;
+pub mod browser;
 pub mod ledger;
 pub mod page;
 pub mod runs;

@@ -1,4 +1,5 @@
-//! Reading the server's HTML pages as a browser would: form fields and cookies.
+//! Reading the server's HTML pages as a browser would: form fields and cookies (the
+//! consent-page browser is [`crate::browser`]).
 
 /// The value of `<input name="NAME" value="...">` in a page.
 pub fn hidden_input(html: &str, name: &str) -> String {

@@ -330,7 +330,7 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
         |o| o.caller.post(
             &format!("organizations/{}/organization-memberships", o.name),
             &json!({"data": {"type": "organization-memberships",
-                "attributes": {"email": "probed@example.com"}}}),
+                "attributes": {"email": "probed-invitee@example.com"}}}),
         )
     ),
     call!(

@@ -113,7 +113,7 @@ const EXPECTED_PASS: &[&str] = &[
 const KNOWN_FAIL: &[(&str, &str)] = &[
     (
         "TestOrganizationsEntitlements",
-        "expects every entitlement true; Terrace reports only operations, state-storage and agents",
+        "expects every entitlement true; Terrace reports only operations, state-storage, teams and agents",
     ),
     (
         "TestWorkspacesAssignSSHKey",

@@ -85,6 +85,17 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v2/organization/audit-trail",
+        "the trail of the caller's own organization token's organization: no parameter can name \
+         another; a user's token gets 404",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/audit-trail",
+        "site events, for site administrators only: everyone else gets 404",
+    ),
+    (
+        "GET",
         "/app/oauth/authorization",
         "terraform login's consent page: a browser signs in with username and password, never \
          with a bearer token, and the page shows no organization data",
@@ -825,6 +836,10 @@ impl Tenant {
                 self.membership_id.clone(),
                 self.invited_membership_id.clone(),
             ],
+            // The admin API's user actions.
+            "action" => ["suspend", "unsuspend", "grant_admin", "revoke_admin"]
+                .map(str::to_string)
+                .to_vec(),
             _ => return None,
         })
     }
@@ -923,6 +938,10 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         }
         ("DELETE", _) => return Ok(None),
         ("POST", t) if t.ends_with("/actions/lock") => json!({"reason": "bob was here"}),
+        // The admin API: Bob suspending, promoting or impersonating Alice, or disabling her
+        // organization.
+        (_, t) if t.starts_with("/api/v2/admin/") => json!({"reason": "bob was here",
+            "data": {"type": "organizations", "attributes": {"is-disabled": true}}}),
         ("POST", t)
             if t.ends_with("/actions/unlock")
                 || t.ends_with("/actions/force-unlock")
@@ -1101,6 +1120,28 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
                 Attack::json(method, template, template.to_string(), Some(&body))
             })
             .collect(),
+        // The admin API lists every user and organization: Alice's, found by name.
+        ("GET", "/api/v2/admin/users") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?q={}&include=organizations", a.username),
+            None,
+        )],
+        ("GET", "/api/v2/admin/organizations") => vec![Attack::json(
+            method,
+            template,
+            format!("{template}?q={}&include=owners", a.org),
+            None,
+        )],
+        ("GET", "/api/v2/admin/general-settings") => {
+            vec![Attack::json(method, template, template.to_string(), None)]
+        }
+        ("POST", "/api/v2/admin/users/actions/unimpersonate") => vec![Attack::json(
+            method,
+            template,
+            template.to_string(),
+            Some(&json!({})),
+        )],
         _ => Vec::new(),
     }
 }
@@ -1621,7 +1662,9 @@ fn isolation(db: Db) {
         let nothing_to_download = (attack.url.contains(&alice.pending_state_version_id)
             || attack.url.contains(&alice.pending_configuration_id))
             && attack.url.ends_with("download");
-        let organization_route = attack.url.starts_with("/api/v2/");
+        // The admin API answers 404 to every user but site administrators, Alice included.
+        let organization_route =
+            attack.url.starts_with("/api/v2/") && !attack.url.starts_with("/api/v2/admin/");
         if attack.method == "GET" && alice_only && !nothing_to_download && organization_route {
             let own = alice.api.get(&attack.url);
             if !(200..300).contains(&own.status) {

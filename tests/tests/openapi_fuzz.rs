@@ -4,7 +4,8 @@
 //! send at least 10 000 requests, get no 5xx and find no answer that contradicts the document.
 //!
 //! Path parameters name real objects (an organization with a workspace, project, variables, a
-//! variable set, state, a configuration version, an agent pool and tokens), so requests reach
+//! variable set, state, a configuration version, an agent pool and tokens, a team with its
+//! token, an invitation), so requests reach
 //! the handlers' logic rather than stopping at "not found". Deletions get a second, sacrificial
 //! set of objects, so the first set lives through the run.
 //!
@@ -175,6 +176,31 @@ fn seed(api: &Api, org: &str) -> Objects {
     );
     o.insert("agent_pool_id", agent_pool_id);
     o.insert("workspace_id", workspace_id);
+    let team_id = api
+        .post(
+            &format!("organizations/{org}/teams"),
+            &json!({"data": {"type": "teams", "attributes": {"name": format!("{org}-team")}}}),
+        )
+        .expect(201)
+        .id();
+    api.post(&format!("teams/{team_id}/authentication-token"), &json!({}))
+        .expect(201);
+    api.post(
+        &format!("organizations/{org}/authentication-token"),
+        &json!({}),
+    )
+    .expect(201);
+    o.insert("team_id", team_id);
+    o.insert(
+        "membership_id",
+        api.post(
+            &format!("organizations/{org}/organization-memberships"),
+            &json!({"data": {"type": "organization-memberships",
+                "attributes": {"email": format!("invitee@{org}.example")}}}),
+        )
+        .expect(201)
+        .id(),
+    );
     o
 }
 

@@ -657,6 +657,24 @@ fn single_sign_on(db: Db) {
     idp.set_tamper("");
     let mut fine = Browser::new(&server);
     assert_eq!(fine.sign_in(&server, "/", "ann").status, 302);
+
+    // Every callback is on the site's audit trail: the refusals too, never a token.
+    let trail = owner.get("admin/audit-trail?page[size]=1000").ok();
+    let actions: Vec<&str> = trail.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["action"].as_str())
+        .collect();
+    let failed = actions
+        .iter()
+        .filter(|a| **a == "sso-sign-in-failed")
+        .count();
+    assert!(
+        failed >= 9,
+        "each refused callback is recorded: {actions:?}"
+    );
+    assert!(actions.contains(&"sso-sign-in"), "{actions:?}");
 }
 
 fn assert_refused(page: &Page, says: &str) {

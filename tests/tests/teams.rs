@@ -125,6 +125,8 @@ both_databases!(owners_manage_teams, |db| {
     let owner = server.api(&server.admin_token());
     create_org(&owner, "acme");
 
+    let entitlements = owner.get("organizations/acme/entitlement-set").ok();
+    assert_eq!(entitlements.attr("teams"), true, "{}", entitlements.text);
     let created = create_team(
         &owner,
         "acme",
@@ -289,7 +291,18 @@ both_databases!(memberships_and_invitations, |db| {
         .get("organizations/acme/organization-memberships?filter[status]=invited")
         .ok();
     assert_eq!(ids(&invited), [carol_id.clone()].into());
-    // Carol cannot see anything of acme yet.
+    // Emails are not verified: nobody may take an invited email, or another user's, to
+    // collect the invitation.
+    let mallory = server.api(&server.user_token("mallory"));
+    for email in ["CAROL@terrace.local", "bob@terrace.local"] {
+        mallory
+            .patch(
+                "account/update",
+                &json!({"data": {"type": "users", "attributes": {"email": email}}}),
+            )
+            .expect_error(422, "already in use");
+    }
+    mallory.get("organizations/acme").expect(404);
     let carol_token = server.user_token("carol");
     let carol_api = server.api(&carol_token);
     let accepted = owner
@@ -732,4 +745,105 @@ fn members_manage_their_team_token_when_the_team_allows_it() {
     owner
         .get(&format!("teams/{team}/authentication-token"))
         .ok();
+}
+
+// Team and membership managers who are not owners cannot make anyone an owner, nor widen
+// what teams may do without `manage-organization-access`: every way into the owners team
+// (its members, its token, its settings and IdP group) is for owners only.
+both_databases!(managers_cannot_make_themselves_owners, |db| {
+    let server = start(db);
+    let owner = server.api(&server.admin_token());
+    create_org(&owner, "acme");
+    let (mia, mia_team) = member_on_team(
+        &server,
+        &owner,
+        "acme",
+        "mia",
+        "people-ops",
+        json!({"manage-teams": true, "manage-membership": true}),
+    );
+    let owners = owners_team(&owner, "acme");
+    add_users(&mia, &owners, &["mia"]).expect_error(403, "owners team");
+    mia.post(
+        &format!("teams/{owners}/relationships/organization-memberships"),
+        &members("organization-memberships", &[&own_membership(&mia, "acme")]),
+    )
+    .expect_error(403, "owners team");
+    mia.post(&format!("teams/{owners}/authentication-token"), &json!({}))
+        .expect_error(403, "owners team");
+    mia.patch(
+        &format!("teams/{owners}"),
+        &team_body(json!({"sso-team-id": "everyone"})),
+    )
+    .expect_error(403, "owners team");
+    let shown = mia.get(&format!("teams/{owners}")).ok();
+    let p = &shown.attr("permissions");
+    assert_eq!(p["can-update-membership"], false, "{}", shown.text);
+    assert_eq!(p["can-update-api-token"], false, "{}", shown.text);
+
+    // Widening a team's organization-wide permissions needs manage-organization-access.
+    mia.patch(
+        &format!("teams/{mia_team}"),
+        &team_body(json!({"organization-access": {"manage-workspaces": true}})),
+    )
+    .expect_error(403, "change what teams may do");
+    create_team(
+        &mia,
+        "acme",
+        json!({"name": "shadow", "organization-access": {"manage-workspaces": true}}),
+    )
+    .expect_error(403, "change what teams may do");
+    let plain = create_team(&mia, "acme", json!({"name": "plain"})).expect(201);
+    assert_eq!(
+        plain.attr("permissions")["can-update-organization-access"],
+        false
+    );
+    // Nothing changed: mia is not an owner and her team holds what it held.
+    let acme = mia.get("organizations/acme").ok();
+    assert_eq!(acme.attr("permissions")["can-update"], false);
+    let team = owner.get(&format!("teams/{mia_team}")).ok();
+    assert_eq!(team.attr("organization-access")["manage-workspaces"], false);
+    let owners_members = owner.get(&format!("teams/{owners}?include=users")).ok();
+    assert!(
+        !owners_members.text.contains("\"mia\""),
+        "{}",
+        owners_members.text
+    );
+});
+
+/// An invitation waits while its email names no single user, and is accepted when the user
+/// with that email signs in.
+#[test]
+fn invitations_are_accepted_at_sign_in() {
+    let server = start(Db::Sqlite);
+    let owner = server.api(&server.admin_token());
+    create_org(&owner, "acme");
+    for name in ["twin-a", "twin-b"] {
+        server.admin_with_env(
+            &["user", "create", name, "--email", "twins@terrace.local"],
+            &[("TERRACE_NEW_USER_PASSWORD", "user-password-1")],
+        );
+    }
+    let invited = invite(&owner, "acme", "twins@terrace.local").expect(201);
+    assert_eq!(
+        invited.attr("status"),
+        "invited",
+        "two users share the email"
+    );
+    let twin = server.api(&server.admin(&["token", "create", "--user", "twin-b"]));
+    twin.get("organizations/acme").expect(404);
+
+    terrace_tests::browser::Browser::new(&server).sign_in("twin-b", "user-password-1");
+    let accepted = owner
+        .get(&format!(
+            "organization-memberships/{}?include=user",
+            invited.id()
+        ))
+        .ok();
+    assert_eq!(accepted.attr("status"), "active");
+    assert_eq!(
+        accepted.body["included"][0]["attributes"]["username"],
+        "twin-b"
+    );
+    twin.get("organizations/acme").ok();
 }

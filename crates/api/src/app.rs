@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::audit;
 use crate::error::ApiError;
 use crate::headers;
 use crate::jsonapi::BodyLimit;
@@ -70,7 +71,9 @@ pub struct AppState {
         (name = "tags"), (name = "projects"), (name = "state-versions"),
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
+        (name = "audit-trail", description = "Who changed what, sign-ins and token use (HCP Terraform's audit trail shape, not JSON:API)"),
         (name = "team-access", description = "Team access to workspaces and projects"),
+        (name = "admin", description = "Site administration (TFE's admin API); 404 for anyone but site administrators"),
         (name = "uploads", description = "Signed capability URLs that need no credentials"),
         (name = "runner", description = "The job protocol of runner listeners (agent tokens) and runners (job tokens)"),
     )
@@ -93,10 +96,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(variables::router())
         .merge(variable_sets::router())
         .merge(agent_pools::router())
+        .merge(audit_trail::router())
         .merge(team_access::router())
         .merge(teams::router())
         .merge(organization_memberships::router())
         .merge(organization_tokens::router())
+        .merge(admin_users::router())
+        .merge(admin_organizations::router())
+        .merge(admin_settings::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 
@@ -118,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes();
     routes
         .route_layer(middleware::from_fn(log_request))
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
         .route(
             "/static/terrace.css",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use terrace_domain::site_admin::UserAction;
 use terrace_domain::users::NewUser;
 use terrace_domain::{Services, Settings};
 use terrace_storage::blob::{BlobStore, Keyring};
@@ -302,6 +303,24 @@ enum UserCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Make a user a site administrator (owner of every organization, the admin API).
+    GrantAdmin(UserArgs),
+    /// Take a user's site administrator access (never the last site administrator's).
+    RevokeAdmin(UserArgs),
+    /// Suspend a user: their API tokens answer 401, their browser sessions end and they
+    /// cannot sign in, until they are unsuspended. Site administrators cannot be suspended.
+    Suspend(UserArgs),
+    /// Lift a user's suspension; their API tokens work again.
+    Unsuspend(UserArgs),
+}
+
+/// One user, by username, in the configured database.
+#[derive(clap::Args, Debug)]
+struct UserArgs {
+    /// Username.
+    name: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 /// The file twin of the admin commands' `--password`.
@@ -449,6 +468,18 @@ async fn admin(command: AdminCommand) -> Result<()> {
                 None => println!("API tokens of {name} still work (--revoke-tokens revokes them)."),
             }
         }
+        AdminCommand::User {
+            command: UserCommand::GrantAdmin(user),
+        } => change_user(user, UserAction::GrantAdmin).await?,
+        AdminCommand::User {
+            command: UserCommand::RevokeAdmin(user),
+        } => change_user(user, UserAction::RevokeAdmin).await?,
+        AdminCommand::User {
+            command: UserCommand::Suspend(user),
+        } => change_user(user, UserAction::Suspend).await?,
+        AdminCommand::User {
+            command: UserCommand::Unsuspend(user),
+        } => change_user(user, UserAction::Unsuspend).await?,
         AdminCommand::Token {
             command:
                 TokenCommand::Create {
@@ -465,6 +496,26 @@ async fn admin(command: AdminCommand) -> Result<()> {
                     .await?
             );
         }
+    }
+    Ok(())
+}
+
+/// `terrace admin user grant-admin|revoke-admin|suspend|unsuspend NAME`: the same rules as
+/// the admin API's actions.
+async fn change_user(args: UserArgs, action: UserAction) -> Result<()> {
+    let user = admin_services(&args.database)
+        .await?
+        .user_action_by_username(&args.name, action)
+        .await?;
+    let name = &user.username;
+    match action {
+        UserAction::GrantAdmin => println!("{name} is a site administrator."),
+        UserAction::RevokeAdmin => println!("{name} is no longer a site administrator."),
+        UserAction::Suspend => println!(
+            "{name} is suspended: their API tokens answer 401, their browser sessions ended \
+             and they cannot sign in."
+        ),
+        UserAction::Unsuspend => println!("{name} is no longer suspended."),
     }
     Ok(())
 }

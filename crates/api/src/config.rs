@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use terrace_domain::site_admin::OrganizationCreation;
 use terrace_runner_listener::confine::RunAs;
 use terrace_storage::sql::Backend;
 
@@ -95,6 +96,17 @@ pub struct ServeArgs {
     /// phase ends (a URL keeps working while its phase runs) [default: 600].
     #[arg(long, env = "TERRACE_LOG_URL_TTL_SECONDS", value_name = "SECONDS")]
     pub log_url_ttl_seconds: Option<u32>,
+    /// Days audit events are kept; older ones are deleted hourly [default: 365].
+    #[arg(long, env = "TERRACE_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
+    /// Who may create organizations: anyone, or only site administrators [default: anyone].
+    #[arg(
+        long,
+        env = "TERRACE_ORGANIZATION_CREATION",
+        value_name = "WHO",
+        value_parser = ["anyone", "site-admins"]
+    )]
+    pub organization_creation: Option<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -359,6 +371,8 @@ struct FileConfig {
     log_url_ttl_seconds: Option<u32>,
     #[serde(default)]
     oidc: OidcFile,
+    audit_retention_days: Option<u32>,
+    organization_creation: Option<String>,
 }
 
 impl FileConfig {
@@ -419,6 +433,9 @@ pub struct ServerConfig {
     pub log_url_ttl: chrono::Duration,
     /// Single sign-on, when configured.
     pub oidc: Option<OidcConfig>,
+    /// Days audit events are kept.
+    pub audit_retention_days: u32,
+    pub organization_creation: OrganizationCreation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,6 +569,20 @@ impl ServerConfig {
             Some(0) => bail!("--log-url-ttl-seconds must be at least 1"),
             seconds => chrono::Duration::seconds(seconds.unwrap_or(600).into()),
         };
+        let audit_retention_days = match args.audit_retention_days.or(file.audit_retention_days) {
+            Some(0) => bail!("--audit-retention-days must be at least 1"),
+            days => days.unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
+        };
+        let organization_creation = args
+            .organization_creation
+            .as_deref()
+            .or(file.organization_creation.as_deref())
+            .map(|text| {
+                text.parse::<OrganizationCreation>()
+                    .map_err(|e| anyhow::anyhow!("--organization-creation: {e}"))
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(ServerConfig {
             database,
             listen,
@@ -573,6 +604,8 @@ impl ServerConfig {
             )?,
             log_url_ttl,
             oidc: OidcConfig::resolve(&args.oidc, &file.oidc)?,
+            audit_retention_days,
+            organization_creation,
         })
     }
 }
@@ -954,6 +987,28 @@ mod tests {
     }
 
     #[test]
+    fn audit_events_are_kept_a_year_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "audit_retention_days = 90\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let days = |args: &ServeArgs| ServerConfig::resolve(args).map(|c| c.audit_retention_days);
+        assert_eq!(days(&args).unwrap(), 365);
+        args.database.config = Some(file);
+        assert_eq!(days(&args).unwrap(), 90);
+        args.audit_retention_days = Some(7);
+        assert_eq!(days(&args).unwrap(), 7, "the flag wins over the file");
+        args.audit_retention_days = Some(0);
+        assert!(days(&args).is_err());
+    }
+
+    #[test]
     fn login_tokens_expire_after_30_days_unless_configured() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("terrace.toml");
@@ -977,6 +1032,30 @@ mod tests {
             args.login_token_ttl_days = Some(bad);
             assert!(ttl(&args).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn organization_creation_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "organization_creation = \"site-admins\"\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let who = |args: &ServeArgs| ServerConfig::resolve(args).map(|c| c.organization_creation);
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::Anyone);
+        args.database.config = Some(file.clone());
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::SiteAdmins);
+        args.organization_creation = Some("anyone".into());
+        assert_eq!(who(&args).unwrap(), OrganizationCreation::Anyone);
+        std::fs::write(&file, "organization_creation = \"admins\"\n").unwrap();
+        args.organization_creation = None;
+        let err = format!("{:#}", who(&args).unwrap_err());
+        assert!(err.contains("--organization-creation"), "{err}");
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
         log_url_ttl: config.log_url_ttl,
+        audit_retention_days: config.audit_retention_days,
+        organization_creation: config.organization_creation,
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings);
@@ -547,12 +549,19 @@ async fn explain_waiting_jobs(services: Services, health: Option<builtin::Health
     }
 }
 
+/// Hourly housekeeping (and once at start): expired logins, and audit events past their
+/// retention.
 async fn purge_expired_logins(services: Services) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         if let Err(err) = services.purge_expired_logins().await {
             tracing::warn!(error = %err, "could not purge expired logins");
+        }
+        match services.purge_audit_events().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged audit events past their retention"),
+            Err(err) => tracing::warn!(error = %err, "could not purge audit events"),
         }
     }
 }

@@ -375,6 +375,7 @@ fn describe(action: Action) -> &'static str {
         ManageWorkspaceAccess => "manage team access to workspaces",
         ReadVariableSets => "read variable sets",
         ManageTeams => "manage teams",
+        ManageOrganizationAccess => "change what teams may do across the organization",
         ManageMembership => "manage memberships",
         ReadSecretTeams => "see secret teams",
         ManageOrganizationToken => "manage the organization token",

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod agent_pools;
+pub mod audit;
 pub mod bootstrap;
 pub mod caller;
 pub mod configuration;
@@ -17,6 +18,7 @@ pub mod organizations;
 pub mod projects;
 pub mod runs;
 pub mod sessions;
+pub mod site_admin;
 pub mod sso;
 pub mod state;
 pub mod tags;
@@ -62,6 +64,10 @@ pub struct Settings {
     pub login_token_ttl: Option<Duration>,
     /// How long a log URL is valid after it is issued, and after its phase ends.
     pub log_url_ttl: Duration,
+    /// How long audit events are kept.
+    pub audit_retention_days: u32,
+    /// Who may create organizations.
+    pub organization_creation: site_admin::OrganizationCreation,
 }
 
 impl Default for Settings {
@@ -76,6 +82,8 @@ impl Default for Settings {
             sign_in: login::SignInLimits::default(),
             login_token_ttl: Some(Duration::days(30)),
             log_url_ttl: Duration::minutes(10),
+            audit_retention_days: audit::DEFAULT_RETENTION_DAYS,
+            organization_creation: site_admin::OrganizationCreation::Anyone,
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct Services {
     pub(crate) jobs_available: Arc<tokio::sync::Notify>,
     /// Failed sign-ins and the password hashing gate.
     pub(crate) sign_in: Arc<login::SignInGuard>,
+    /// Which tokens' use was recorded this hour.
+    pub(crate) token_uses: Arc<audit::TokenUses>,
 }
 
 impl Services {
@@ -103,6 +113,7 @@ impl Services {
             sign_in: Arc::new(login::SignInGuard::new(&settings.sign_in)),
             settings: Arc::new(settings),
             jobs_available: Arc::new(tokio::sync::Notify::new()),
+            token_uses: Arc::default(),
         }
     }
 

@@ -192,6 +192,10 @@ pub fn describe_wait(seconds: u64) -> String {
     }
 }
 
+/// Why a suspended user's sign-in is refused.
+pub const SUSPENDED: &str =
+    "This account is suspended. A site administrator of this server can unsuspend it.";
+
 /// Failures of the token endpoint, named as RFC 6749 §5.2 names them.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -234,8 +238,29 @@ impl Services {
     /// guessing is throttled per address as well as per account). Unknown users cost the same
     /// time as wrong passwords and are throttled the same. After too many failures the
     /// attempt is refused without looking at the password (`Throttled`); when every hashing
-    /// slot stays busy it is turned away (`Busy`).
+    /// slot stays busy it is turned away (`Busy`). Every outcome goes into the audit trail
+    /// with the username and `client` (the full address; `address` is the throttling key).
     pub async fn password_login(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<&str>,
+        client: Option<&str>,
+    ) -> DomainResult<User> {
+        let result = self.check_password(username, password, address).await;
+        let status = match &result {
+            Ok(_) => 200,
+            Err(DomainError::Unauthorized) => 401,
+            Err(DomainError::Throttled { .. }) => 429,
+            Err(DomainError::Busy(_)) => 503,
+            Err(_) => 500,
+        };
+        self.record_sign_in(result.as_ref().ok(), username, status, client)
+            .await;
+        result
+    }
+
+    async fn check_password(
         &self,
         username: &str,
         password: &str,
@@ -269,6 +294,11 @@ impl Services {
             ));
         };
         match user {
+            // Said only to whoever knows the password, so it reveals nothing to guessers.
+            Some(user) if matches && user.password_hash.is_some() && user.is_suspended() => {
+                guard.withdrawn(&account, address);
+                Err(DomainError::Forbidden(SUSPENDED.into()))
+            }
             Some(user) if matches && user.password_hash.is_some() => {
                 guard.succeeded(&account, address);
                 self.accept_invitations(&user).await?;
@@ -311,7 +341,10 @@ impl Services {
         self.signed_in_user(cookie).await
     }
 
-    pub async fn end_session(&self, cookie: &str) -> DomainResult<()> {
+    pub async fn end_session(&self, cookie: &str, client: Option<&str>) -> DomainResult<()> {
+        if let Some(user) = self.signed_in_user(cookie).await.ok().flatten() {
+            self.record_user_event("sign-out", &user, client).await;
+        }
         Ok(self.store.delete_session(&secret::hash(cookie)).await?)
     }
 
@@ -359,7 +392,8 @@ impl Services {
             && port.parse::<u16>().is_ok_and(|p| (low..=high).contains(&p))
     }
 
-    /// Issues a one-time code for `user` after they approved the request.
+    /// Issues a one-time code for `user` after they approved the request from `client` (an
+    /// address, for the audit trail).
     pub async fn issue_authorization_code(
         &self,
         user: &User,
@@ -367,8 +401,10 @@ impl Services {
         redirect_uri: &str,
         challenge_method: &str,
         challenge: &str,
+        client: Option<&str>,
     ) -> DomainResult<String> {
         self.check_authorization_request(client_id, redirect_uri, challenge_method, challenge)?;
+        self.record_user_event("consent", user, client).await;
         let code = secret::new_opaque();
         self.store
             .create_oauth_code(&OAuthCode {
@@ -421,8 +457,17 @@ impl Services {
                 "code_verifier does not match the code challenge".into(),
             ));
         }
+        // Suspended since the code was issued: the token would answer 401 anyway.
+        let user = self
+            .store
+            .user_by_id(&code.user_id)
+            .await
+            .map_err(DomainError::from)?;
+        if user.as_ref().is_none_or(User::is_suspended) {
+            return Err(OAuthError::InvalidGrant(SUSPENDED.into()));
+        }
         let expires_at = self.settings.login_token_ttl.map(|ttl| clock::now() + ttl);
-        let (_, token) = self
+        let (token, secret) = self
             .issue_user_token(
                 &code.user_id,
                 Some("terraform login".into()),
@@ -430,7 +475,10 @@ impl Services {
                 Some(&code.user_id),
             )
             .await?;
-        Ok(token)
+        let user = self.store.user_by_id(&code.user_id).await.ok().flatten();
+        self.record_outside_api("create", user.as_ref(), "authentication_token", &token.id)
+            .await;
+        Ok(secret)
     }
 
     /// Removes expired codes and sessions (run periodically).

@@ -1,4 +1,5 @@
-//! Organizations: any user may create one and owns it; owners change and delete it; every
+//! Organizations: any user (or only site administrators, as the server is set) may create
+//! one and owns it; owners change and delete it; every
 //! member reads it. Organizations are fully isolated from each other.
 
 use chrono::{DateTime, Utc};
@@ -83,6 +84,7 @@ impl Services {
         changes: OrganizationChanges,
     ) -> DomainResult<OrganizationView> {
         let user = self.current_user(caller)?;
+        self.check_organization_creation(user)?;
         let org = self.new_organization(name, email, changes)?;
         let owners = owners_team(&org);
         let project = default_project(&org);
@@ -243,7 +245,7 @@ impl Services {
         Entitlements {
             operations: self.settings.operations,
             state_storage: true,
-            teams: false,
+            teams: true,
             agents: true,
             private_module_registry: false,
             sso: false,

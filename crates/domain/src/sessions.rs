@@ -138,8 +138,14 @@ impl Services {
             self.store.delete_session(&id_hash).await?;
             return Ok(None);
         }
+        let user = self.store.user_by_id(&session.user_id).await?;
+        if user.as_ref().is_none_or(User::is_suspended) {
+            // Suspending ends sessions; this catches one started while it happened.
+            self.store.delete_session(&id_hash).await?;
+            return Ok(None);
+        }
         self.store.touch_session(&id_hash, now).await?;
-        Ok(self.store.user_by_id(&session.user_id).await?)
+        Ok(user)
     }
 }
 

@@ -159,6 +159,12 @@ impl Services {
             .identity_user(&identity.issuer, &identity.subject)
             .await?
         {
+            // A suspended account stays out, whoever vouches for it.
+            Some(user) if user.is_suspended() => {
+                return Err(DomainError::Forbidden(
+                    "This account is suspended: ask a site administrator".into(),
+                ))
+            }
             Some(user) => user,
             None => self.create_sso_user(identity, email).await?,
         };
@@ -195,6 +201,7 @@ impl Services {
                 password_hash: None,
                 is_site_admin: false,
                 created_at: clock::now(),
+                suspended_at: None,
             };
             match self.store.create_user(&user).await {
                 Ok(()) => {}

@@ -75,6 +75,7 @@ impl Services {
         let reached: ReachedTeam = self
             .team_for(caller, team_id, Action::ReadOrganization)
             .await?;
+        reached.guard_owners()?;
         let managers = crate::access::allows(reached.standing.access, Action::ManageTeams);
         let member = reached.caller_is_member(caller) && reached.team.allow_member_token_management;
         if !(managers || member) {

@@ -32,8 +32,10 @@ pub struct TeamView {
 impl TeamView {
     /// Whether the caller may create, read and delete the team's token.
     pub fn can_manage_token(&self) -> bool {
-        allows(self.access, Action::ManageTeams)
-            || (self.caller_is_member && self.team.allow_member_token_management)
+        let owners_guard = !self.team.is_owners || self.access.owner;
+        owners_guard
+            && (allows(self.access, Action::ManageTeams)
+                || (self.caller_is_member && self.team.allow_member_token_management))
     }
 }
 
@@ -64,6 +66,18 @@ pub(crate) struct ReachedTeam {
 }
 
 impl ReachedTeam {
+    /// The owners team is changed (members, settings, token) by owners only: anyone else
+    /// could make themselves an owner through it.
+    pub fn guard_owners(&self) -> DomainResult<()> {
+        if self.team.is_owners && !self.standing.access.owner {
+            return Err(DomainError::Forbidden(format!(
+                "only owners of organization {} may change its owners team, its members or                  its token",
+                self.org.name
+            )));
+        }
+        Ok(())
+    }
+
     /// The caller is a user on the team (team tokens act for the team, not as a member).
     pub fn caller_is_member(&self, caller: &Caller) -> bool {
         matches!(caller.principal, Principal::User(_))
@@ -115,9 +129,21 @@ impl Services {
         name: &str,
         changes: TeamChanges,
     ) -> DomainResult<TeamView> {
-        let (org, _) = self
+        let (org, access) = self
             .organization_for(caller, org_name, Action::ManageTeams)
             .await?;
+        let grants_something = changes
+            .organization_access
+            .as_ref()
+            .is_some_and(|given| given.values().any(|v| *v == Value::Bool(true)));
+        if grants_something {
+            check(
+                access,
+                Action::ManageOrganizationAccess,
+                &org,
+                "organization",
+            )?;
+        }
         let mut team = Team {
             id: ids::new_id(ids::TEAM),
             organization_id: org.id.clone(),
@@ -161,6 +187,15 @@ impl Services {
         changes: TeamChanges,
     ) -> DomainResult<TeamView> {
         let mut reached = self.team_for(caller, id, Action::ManageTeams).await?;
+        reached.guard_owners()?;
+        if changes.organization_access.is_some() {
+            check(
+                reached.standing.access,
+                Action::ManageOrganizationAccess,
+                &reached.org,
+                "team",
+            )?;
+        }
         let team = &mut reached.team;
         if team.is_owners {
             if changes.name.as_ref().is_some_and(|n| *n != team.name) {
@@ -183,10 +218,13 @@ impl Services {
 
     pub async fn delete_team(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let reached = self.team_for(caller, id, Action::ManageTeams).await?;
-        if reached.team.is_owners || !self.store.delete_team(&reached.team.id).await? {
+        if reached.team.is_owners {
             return Err(DomainError::bad_request(
                 "the owners team cannot be deleted",
             ));
+        }
+        if !self.store.delete_team(&reached.team.id).await? {
+            return Err(DomainError::NotFound("team"));
         }
         Ok(())
     }
@@ -200,6 +238,7 @@ impl Services {
         let reached = self
             .team_for(caller, team_id, Action::ManageMembership)
             .await?;
+        reached.guard_owners()?;
         let ids = self.member_ids(&reached.org, members).await?;
         self.store
             .add_team_memberships(&reached.team.id, &ids)
@@ -216,6 +255,7 @@ impl Services {
         let reached = self
             .team_for(caller, team_id, Action::ManageMembership)
             .await?;
+        reached.guard_owners()?;
         let ids = self.member_ids(&reached.org, members).await?;
         let team = &reached.team;
         if !self

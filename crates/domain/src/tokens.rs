@@ -42,6 +42,8 @@ impl Services {
                 self.store
                     .user_by_id(&token.owner_id)
                     .await?
+                    // A suspended user's tokens sign nothing in until they are unsuspended.
+                    .filter(|user| !user.is_suspended())
                     .ok_or(DomainError::Unauthorized)?,
             ),
             TokenKind::Agent => Principal::Agent {
@@ -97,10 +99,12 @@ impl Services {
         description: Option<String>,
     ) -> DomainResult<String> {
         let user = self.user_by_username(username).await?;
-        Ok(self
+        let (token, secret) = self
             .issue_user_token(&user.id, description, None, None)
-            .await?
-            .1)
+            .await?;
+        self.record_outside_api("create", None, "authentication_token", &token.id)
+            .await;
+        Ok(secret)
     }
 
     pub(crate) async fn issue_user_token(

@@ -37,6 +37,7 @@ impl Services {
             password_hash: new.password.as_deref().map(terrace_auth::password::hash),
             is_site_admin: new.site_admin,
             created_at: clock::now(),
+            suspended_at: None,
         };
         self.store
             .create_user(&user)
@@ -75,6 +76,12 @@ impl Services {
         } else {
             None
         };
+        self.record_outside_api("set-password", None, "user", &user.id)
+            .await;
+        if revoke_tokens {
+            self.record_outside_api("revoke-tokens", None, "user", &user.id)
+                .await;
+        }
         Ok(PasswordChange {
             sessions_ended,
             tokens_revoked,
@@ -119,6 +126,9 @@ impl Services {
         }
         if let Some(email) = email {
             validate::email(&email)?;
+            if !email.eq_ignore_ascii_case(&user.email) {
+                self.check_email_unclaimed(&user.id, &email).await?;
+            }
             user.email = email;
         }
         self.store
@@ -126,6 +136,24 @@ impl Services {
             .await
             .map_err(username_taken)?;
         Ok(user)
+    }
+
+    /// Emails are not verified, and invitations go to whoever has the invited email: a user
+    /// may not take an email another user has, or one an organization invited.
+    async fn check_email_unclaimed(&self, user_id: &str, email: &str) -> DomainResult<()> {
+        let taken = self
+            .store
+            .users_with_email(email)
+            .await?
+            .iter()
+            .any(|u| u.id != user_id);
+        if taken || self.store.email_invited(email).await? {
+            return Err(DomainError::invalid(
+                "email",
+                "that email is already in use",
+            ));
+        }
+        Ok(())
     }
 
     pub async fn count_users(&self) -> DomainResult<u64> {

@@ -102,6 +102,7 @@ pub fn email(email: &str) -> DomainResult<()> {
                 && !domain.ends_with('.')
                 && !domain.contains('@')
                 && !email.contains(char::is_whitespace)
+                && !email.contains(char::is_control)
         }
         None => false,
     };

@@ -172,6 +172,14 @@ pub struct User {
     pub password_hash: Option<String>,
     pub is_site_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// When a site administrator suspended the user; `None` while they may sign in.
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
 }
 
 text_enum!(
@@ -694,4 +702,42 @@ pub struct AgentPool {
     /// Every workspace of the organization may use it (otherwise only the allowed ones).
     pub organization_scoped: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// One entry of the audit trail: who did what to which resource, and how it ended. Never a
+/// request body, a header value or a secret.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    /// The organization the touched resource belongs to; `None` for site events.
+    pub organization_id: Option<String>,
+    /// `user`, `team`, `organization`, `agent`, `job`, `system` or `anonymous`.
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    /// The username (for a failed sign-in, the one that was tried).
+    pub actor_name: Option<String>,
+    /// The ID of the API token used, never its secret.
+    pub token_id: Option<String>,
+    /// A short name: `create`, `update`, `delete`, `lock`, `sign-in`, ...
+    pub action: String,
+    pub method: Option<String>,
+    /// The route template (`PATCH /api/v2/workspaces/:workspace_id`), never the concrete path.
+    pub route: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// The HTTP status the request was answered with.
+    pub status: i32,
+    pub client_address: Option<String>,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The organization's events; `None`: site events (those of no organization).
+    pub organization_id: Option<String>,
+    /// Only events after this instant (exclusive, as HCP Terraform's `since`).
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this instant (exclusive).
+    pub until: Option<DateTime<Utc>>,
 }

@@ -505,6 +505,19 @@ pub trait AccessStore {
     ) -> StorageResult<Vec<ProjectAccess>>;
 }
 
+/// The audit trail: appended, listed oldest first, and purged past its retention.
+#[async_trait]
+pub trait AuditStore {
+    async fn append_audit_event(&self, event: &AuditEvent) -> StorageResult<()>;
+    async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<AuditEvent>>;
+    /// Deletes events that occurred before `cutoff`; returns how many.
+    async fn purge_audit_events(&self, cutoff: DateTime<Utc>) -> StorageResult<u64>;
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct TeamFilter {
     /// Exact names (`filter[names]`).
@@ -595,6 +608,8 @@ pub trait MembershipStore {
     async fn membership_teams(&self, membership_id: &str) -> StorageResult<Vec<Team>>;
     /// Users whose email is `email` (case-insensitive).
     async fn users_with_email(&self, email: &str) -> StorageResult<Vec<User>>;
+    /// Whether some organization invited `email` (case-insensitive) and waits for it.
+    async fn email_invited(&self, email: &str) -> StorageResult<bool>;
     /// Makes the invitations of `email` (one per organization) the user's active
     /// memberships; returns how many.
     async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64>;
@@ -619,6 +634,64 @@ pub trait SsoStore {
     async fn sso_teams(&self) -> StorageResult<Vec<Team>>;
 }
 
+/// Which users a site administrator lists (`GET /admin/users`).
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the username or the email (`q`).
+    pub query: Option<String>,
+    /// Only site administrators, or only the others (`filter[admin]`).
+    pub admin: Option<bool>,
+    /// Only suspended users, or only the others (`filter[suspended]`).
+    pub suspended: Option<bool>,
+}
+
+/// What [`SiteAdminStore::delete_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDeletion {
+    Deleted,
+    NotFound,
+    /// Nothing deleted: the user is the only owner of these organizations (names, sorted).
+    SoleOwner(Vec<String>),
+}
+
+/// What site administrators do across organizations: users' standing on the server, and
+/// every organization at once.
+#[async_trait]
+pub trait SiteAdminStore {
+    /// Users by username.
+    async fn list_users(&self, filter: &UserFilter, page: PageRequest)
+        -> StorageResult<Page<User>>;
+    /// Makes the user a site administrator or not. Revoking never takes the last site
+    /// administrator: false (nothing changed) then, and when there is no such user.
+    async fn set_site_admin(&self, user_id: &str, admin: bool) -> StorageResult<bool>;
+    /// Suspends the user since `at`, or lifts the suspension (`None`); false when there is no
+    /// such user.
+    async fn set_suspended(&self, user_id: &str, at: Option<DateTime<Utc>>) -> StorageResult<bool>;
+    /// Organizations (names, sorted) whose owners team has no other active member than the
+    /// user.
+    async fn sole_owned_organizations(&self, user_id: &str) -> StorageResult<Vec<String>>;
+    /// Deletes the user with their memberships, sessions and user tokens, in one transaction,
+    /// unless they are the sole owner of an organization.
+    async fn delete_user(&self, user_id: &str) -> StorageResult<UserDeletion>;
+    /// Organizations by name; `query` is a case-insensitive substring of the name or email.
+    async fn search_organizations(
+        &self,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<Organization>>;
+    /// The organizations each user is an active member of, by name (users without any are
+    /// left out).
+    async fn organizations_of_users(
+        &self,
+        user_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<Organization>>>;
+    /// The active members of each organization's owners team, by username.
+    async fn owners_of_organizations(
+        &self,
+        org_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<User>>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -635,9 +708,11 @@ pub trait Store:
     + JobStore
     + AgentPoolStore
     + AccessStore
+    + AuditStore
     + TeamStore
     + MembershipStore
     + SsoStore
+    + SiteAdminStore
     + Send
     + Sync
 {

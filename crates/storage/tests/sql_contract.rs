@@ -200,6 +200,7 @@ fn new_user(username: &str) -> User {
         password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1${username}")),
         is_site_admin: true,
         created_at: clock::now(),
+        suspended_at: None,
     }
 }
 
@@ -2376,6 +2377,80 @@ async fn agent_pools_round_trip(store: Arc<dyn Store>) {
 contract!(agent_pools_round_trip);
 
 // ---------------------------------------------------------------------------------------------
+// The audit trail.
+
+fn new_audit_event(org: Option<&str>, at: DateTime<Utc>, action: &str) -> AuditEvent {
+    AuditEvent {
+        id: ids::new_id("ae"),
+        occurred_at: at,
+        organization_id: org.map(str::to_string),
+        actor_kind: "user".into(),
+        actor_id: Some("user-1".into()),
+        actor_name: Some("alice".into()),
+        token_id: Some("at-1".into()),
+        action: action.into(),
+        method: Some("PATCH".into()),
+        route: Some("/api/v2/workspaces/:workspace_id".into()),
+        resource_type: Some("workspace".into()),
+        resource_id: Some("ws-1".into()),
+        status: 200,
+        client_address: Some("192.0.2.7".into()),
+    }
+}
+
+async fn audit_events_by_organization_time_and_page(store: Arc<dyn Store>) {
+    let t = |minute| utc(2026, 5, 1, 12, minute, 0, 123_456);
+    let events = [
+        new_audit_event(Some("org-a"), t(1), "create"),
+        new_audit_event(Some("org-a"), t(2), "update"),
+        new_audit_event(Some("org-a"), t(3), "delete"),
+        new_audit_event(Some("org-b"), t(2), "create"),
+        new_audit_event(None, t(2), "sign-in"),
+    ];
+    // Appended out of order: listings are by time.
+    for e in events.iter().rev() {
+        store.append_audit_event(e).await.unwrap();
+    }
+    let list = |organization_id: Option<&str>, since, until, page| {
+        let store = store.clone();
+        let filter = AuditFilter {
+            organization_id: organization_id.map(str::to_string),
+            since,
+            until,
+        };
+        async move { store.list_audit_events(&filter, page).await.unwrap() }
+    };
+
+    let a = list(Some("org-a"), None, None, all()).await;
+    assert_eq!(a.total, 3);
+    assert_eq!(
+        a.items,
+        events[..3].to_vec(),
+        "every column round-trips, oldest first"
+    );
+    let b = list(Some("org-b"), None, None, all()).await;
+    assert_eq!(b.items, vec![events[3].clone()]);
+    let site = list(None, None, None, all()).await;
+    assert_eq!(site.items, vec![events[4].clone()], "site events only");
+
+    // Bounds are exclusive.
+    let window = list(Some("org-a"), Some(t(1)), Some(t(3)), all()).await;
+    assert_eq!(window.items, vec![events[1].clone()]);
+    assert_eq!(window.total, 1);
+    let later = list(Some("org-a"), Some(t(2)), None, all()).await;
+    assert_eq!(later.items, vec![events[2].clone()]);
+
+    let second = list(Some("org-a"), None, None, page(2, 2)).await;
+    assert_eq!(second.items, vec![events[2].clone()]);
+    assert_eq!(second.total, 3);
+
+    // Purging removes what is older than the cutoff, in every organization.
+    assert_eq!(store.purge_audit_events(t(2)).await.unwrap(), 1);
+    assert_eq!(list(Some("org-a"), None, None, all()).await.total, 2);
+    assert_eq!(store.purge_audit_events(t(59)).await.unwrap(), 4);
+    assert_eq!(list(None, None, None, all()).await.total, 0);
+}
+contract!(audit_events_by_organization_time_and_page);
 // Teams and memberships.
 
 fn new_team(org: &OrgFixture, name: &str, visibility: &str) -> Team {
@@ -2642,6 +2717,8 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         Some(invited.id.clone())
     );
 
+    assert!(store.email_invited("DAVE@example.com").await.unwrap());
+    assert!(!store.email_invited(&alice.email).await.unwrap());
     let mut dave = new_user("dave");
     dave.email = "dave@EXAMPLE.com".into();
     store.create_user(&dave).await.unwrap();
@@ -2669,6 +2746,7 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         .unwrap()
         .is_some());
     assert_eq!(store.user_memberships(&dave.id).await.unwrap().len(), 2);
+    assert!(!store.email_invited("dave@example.com").await.unwrap());
     assert_eq!(
         store
             .accept_invitations(&dave.id, &dave.email)
@@ -2715,3 +2793,244 @@ async fn team_token_replaced(store: Arc<dyn Store>) {
     );
 }
 contract!(team_token_replaced);
+// Site administration: users' standing on the server and every organization at once.
+
+async fn create_user_with(store: &dyn Store, username: &str, email: &str, admin: bool) -> User {
+    let user = User {
+        email: email.to_string(),
+        is_site_admin: admin,
+        ..new_user(username)
+    };
+    store.create_user(&user).await.unwrap();
+    user
+}
+
+fn usernames(page: &Page<User>) -> Vec<&str> {
+    page.items.iter().map(|u| u.username.as_str()).collect()
+}
+
+/// Users are listed by username, filtered by a substring of username or email, by admin and by
+/// suspension, in pages whose total counts every match.
+async fn users_listed_and_filtered(store: Arc<dyn Store>) {
+    create_user_with(&*store, "zoe", "zoe@corp.example", true).await;
+    let max = create_user_with(&*store, "max", "Max@Home.example", false).await;
+    create_user_with(&*store, "ann_corp", "ann@elsewhere.example", false).await;
+    create_user_with(&*store, "annex", "annex@corp.example", false).await;
+    let since = clock::now();
+    assert!(store.set_suspended(&max.id, Some(since)).await.unwrap());
+
+    let list = |filter: UserFilter, page: PageRequest| {
+        let store = store.clone();
+        async move { store.list_users(&filter, page).await.unwrap() }
+    };
+    let everyone = list(UserFilter::default(), all()).await;
+    assert_eq!(usernames(&everyone), ["ann_corp", "annex", "max", "zoe"]);
+    assert_eq!(everyone.total, 4);
+    let corp = UserFilter {
+        query: Some("CORP".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        usernames(&list(corp, all()).await),
+        ["ann_corp", "annex", "zoe"]
+    );
+    let home = UserFilter {
+        query: Some("home.EX".into()),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(home, all()).await), ["max"]);
+    // LIKE wildcards are literal: "_" matches only an underscore.
+    let underscore = UserFilter {
+        query: Some("n_c".into()),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(underscore, all()).await), ["ann_corp"]);
+    let admins = UserFilter {
+        admin: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(admins, all()).await), ["zoe"]);
+    let others = UserFilter {
+        admin: Some(false),
+        suspended: Some(false),
+        ..Default::default()
+    };
+    assert_eq!(usernames(&list(others, all()).await), ["ann_corp", "annex"]);
+    let suspended = UserFilter {
+        suspended: Some(true),
+        ..Default::default()
+    };
+    let found = list(suspended, all()).await;
+    assert_eq!(usernames(&found), ["max"]);
+    assert_eq!(found.items[0].suspended_at, Some(since));
+    let second = list(UserFilter::default(), page(2, 3)).await;
+    assert_eq!(usernames(&second), ["zoe"]);
+    assert_eq!(second.total, 4);
+}
+contract!(users_listed_and_filtered);
+
+/// Suspension is kept and lifted; revoking admin never takes the last site administrator.
+async fn suspension_and_admin_flags(store: Arc<dyn Store>) {
+    let first = create_user_with(&*store, "first", "first@example.com", true).await;
+    let second = create_user_with(&*store, "second", "second@example.com", false).await;
+    let since = clock::now();
+    assert!(store.set_suspended(&second.id, Some(since)).await.unwrap());
+    let read = |id: String| {
+        let store = store.clone();
+        async move { store.user_by_id(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(read(second.id.clone()).await.suspended_at, Some(since));
+    assert!(store.set_suspended(&second.id, None).await.unwrap());
+    assert_eq!(read(second.id.clone()).await.suspended_at, None);
+    assert!(!store
+        .set_suspended("user-missing", Some(since))
+        .await
+        .unwrap());
+
+    assert!(
+        !store.set_site_admin(&first.id, false).await.unwrap(),
+        "the only site administrator stays one"
+    );
+    assert!(read(first.id.clone()).await.is_site_admin);
+    assert!(store.set_site_admin(&second.id, true).await.unwrap());
+    assert!(store.set_site_admin(&first.id, false).await.unwrap());
+    assert!(!read(first.id.clone()).await.is_site_admin);
+    assert!(!store.set_site_admin(&second.id, false).await.unwrap());
+    // Revoking from someone who is not an admin changes nothing but is no refusal.
+    assert!(store.set_site_admin(&first.id, false).await.unwrap());
+    assert!(!store.set_site_admin("user-missing", true).await.unwrap());
+}
+contract!(suspension_and_admin_flags);
+
+/// Deleting a user removes their memberships, sessions and user tokens, unless they are the
+/// only owner of an organization.
+async fn user_deletion_spares_sole_owners(store: Arc<dyn Store>) {
+    let owner = create_user(&*store, "owner").await;
+    let member = create_user(&*store, "member").await;
+    create_org(&*store, "org-b", Some(&owner)).await;
+    create_org(&*store, "org-a", Some(&owner)).await;
+    // A team that is not the owners team makes its founder a plain member.
+    let mut dev = new_org("dev");
+    dev.owners.is_owners = false;
+    store
+        .create_organization(
+            &dev.org,
+            &dev.owners,
+            &dev.default_project,
+            Some(&member.id),
+        )
+        .await
+        .unwrap();
+    let owner_token = create_token(&*store, TokenKind::User, &owner.id).await;
+    let member_token = create_token(&*store, TokenKind::User, &member.id).await;
+    let member_session = new_session(&member, clock::now() + TimeDelta::hours(1));
+    store.create_session(&member_session).await.unwrap();
+
+    assert_eq!(
+        store.sole_owned_organizations(&owner.id).await.unwrap(),
+        ["org-a", "org-b"]
+    );
+    assert!(store
+        .sole_owned_organizations(&member.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.delete_user(&owner.id).await.unwrap(),
+        UserDeletion::SoleOwner(vec!["org-a".into(), "org-b".into()])
+    );
+    assert!(store.user_by_id(&owner.id).await.unwrap().is_some());
+    assert!(store.token_by_id(&owner_token.id).await.unwrap().is_some());
+
+    assert_eq!(
+        store.delete_user(&member.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+    assert_eq!(store.user_by_id(&member.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&member_token.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_by_hash(&member_session.id_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.member_teams(dev.id(), &member.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.delete_user(&member.id).await.unwrap(),
+        UserDeletion::NotFound
+    );
+    // Once the organizations are gone, so is the refusal.
+    let orgs = store
+        .list_organizations(Some(&owner.id), all())
+        .await
+        .unwrap();
+    for org in &orgs.items {
+        store.delete_organization(&org.id).await.unwrap();
+    }
+    assert_eq!(
+        store.delete_user(&owner.id).await.unwrap(),
+        UserDeletion::Deleted
+    );
+}
+contract!(user_deletion_spares_sole_owners);
+
+/// Every organization by name or email substring, with each user's organizations and each
+/// organization's owners.
+async fn organizations_searched_with_owners_and_members(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let carol = create_user(&*store, "carol").await;
+    let acme = create_org(&*store, "acme", Some(&alice)).await;
+    let bolt = create_org(&*store, "bolt", Some(&bob)).await;
+    let crux = create_org(&*store, "crux", Some(&alice)).await;
+    let empty = create_org(&*store, "empty", None).await;
+
+    let search = |query: Option<&'static str>, page: PageRequest| {
+        let store = store.clone();
+        async move { store.search_organizations(query, page).await.unwrap() }
+    };
+    let found = search(None, all()).await;
+    assert_eq!(names(&found.items), ["acme", "bolt", "crux", "empty"]);
+    assert_eq!(found.total, 4);
+    // Fixtures' emails are admin@NAME.example.
+    assert_eq!(names(&search(Some("OLT.ex"), all()).await.items), ["bolt"]);
+    assert_eq!(
+        names(&search(Some("c"), all()).await.items),
+        ["acme", "crux"]
+    );
+    let second = search(None, page(2, 3)).await;
+    assert_eq!(names(&second.items), ["empty"]);
+    assert_eq!(second.total, 4);
+
+    let ids = |users: &[&User]| users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
+    let of_users = store
+        .organizations_of_users(&ids(&[&alice, &bob, &carol]))
+        .await
+        .unwrap();
+    assert_eq!(names(&of_users[&alice.id]), ["acme", "crux"]);
+    assert_eq!(names(&of_users[&bob.id]), ["bolt"]);
+    assert!(!of_users.contains_key(&carol.id));
+    assert!(store.organizations_of_users(&[]).await.unwrap().is_empty());
+
+    let org_ids: Vec<String> = [&acme, &bolt, &crux, &empty]
+        .iter()
+        .map(|o| o.id().to_string())
+        .collect();
+    let owners = store.owners_of_organizations(&org_ids).await.unwrap();
+    let owner_names = |org: &OrgFixture| -> Vec<String> {
+        owners[org.id()]
+            .iter()
+            .map(|u| u.username.clone())
+            .collect()
+    };
+    assert_eq!(owner_names(&acme), ["alice"]);
+    assert_eq!(owner_names(&bolt), ["bob"]);
+    assert_eq!(owner_names(&crux), ["alice"]);
+    assert!(!owners.contains_key(empty.id()));
+    assert_eq!(owners[acme.id()][0], alice);
+}
+contract!(organizations_searched_with_owners_and_members);

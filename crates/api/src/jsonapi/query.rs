@@ -56,6 +56,15 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The first value of `key`, even an empty one: for parameters where empty is not unset
+    /// but wrong (numbers, times).
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Comma-separated values of `key`, across repeats.
     pub fn list(&self, key: &str) -> Vec<String> {
         self.pairs
@@ -118,11 +127,9 @@ impl Params {
     }
 
     /// Unlike a filter, an empty page parameter is not "unset" but a wrong number.
-    fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| {
+    pub fn number(&self, key: &str) -> Result<Option<u32>, ApiError> {
+        self.raw(key)
+            .map(|v| {
                 v.parse::<u32>().map_err(|_| {
                     ApiError::bad_request(format!("{key} must be a positive number, got {v:?}"))
                 })

@@ -205,7 +205,7 @@ async fn authorize_page(
     responses((status = 302, description = "Back to the CLI with a code (or an error)"),
         (status = 400, description = "Not a valid request", content_type = "text/html"),
         (status = 401, description = "Wrong username or password: the form again", content_type = "text/html"),
-        (status = 403, description = "Password sign-in is disabled for this user (single sign-on only): the form again", content_type = "text/html"),
+        (status = 403, description = "Password sign-in is refused: the account is suspended, or password sign-in is disabled for this user (single sign-on only); the form again, saying why", content_type = "text/html"),
         (status = 413, description = "The form is too large", body = ErrorDocument),
         (status = 429, description = "Too many failed sign-ins: the form again, saying how long to wait", content_type = "text/html"),
         (status = 503, description = "Too many sign-ins at once: the form again", content_type = "text/html")))]
@@ -226,6 +226,8 @@ async fn authorize(
         }
     };
     let oauth = &form.oauth;
+    let client = client.map(|Extension(client)| client);
+    let client_address = client.map(|client| client.0.to_string());
     if let Err(message) = oauth.check(&state) {
         return state
             .pages
@@ -256,10 +258,15 @@ async fn authorize(
     }
     let (user, new_session) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
-            let address = client.map(|Extension(client)| client.key());
+            let address = client.map(|client| client.key());
             match state
                 .services
-                .password_login(username, password, address.as_deref())
+                .password_login(
+                    username,
+                    password,
+                    address.as_deref(),
+                    client_address.as_deref(),
+                )
                 .await
             {
                 Ok(user)
@@ -291,6 +298,10 @@ async fn authorize(
                         Some("Wrong username or password."),
                     )
                     .await
+                }
+                Err(DomainError::Forbidden(detail)) => {
+                    return consent_page(&state, StatusCode::FORBIDDEN, oauth, None, Some(&detail))
+                        .await
                 }
                 Err(DomainError::Throttled {
                     detail,
@@ -342,6 +353,7 @@ async fn authorize(
             &oauth.redirect_uri,
             &oauth.code_challenge_method,
             &oauth.code_challenge,
+            client_address.as_deref(),
         )
         .await
     {

@@ -1,7 +1,11 @@
 //! One module per resource; each exposes `router()` with its routes and their OpenAPI
 //! descriptions. [`crate::app`] assembles them.
 
+pub mod admin_organizations;
+pub mod admin_settings;
+pub mod admin_users;
 pub mod agent_pools;
+pub mod audit_trail;
 pub mod capabilities;
 pub mod configuration_versions;
 pub mod discovery;

@@ -94,14 +94,15 @@ fn resource(view: &MembershipView, urls: &Urls) -> Resource<MembershipAttributes
 }
 
 /// `include=user,teams` (a user only once it has an account).
-fn included(views: &[MembershipView], includes: &Includes, urls: &Urls) -> Vec<Value> {
+fn included(views: &[MembershipView], includes: &Includes, state: &AppState) -> Vec<Value> {
+    let urls = &state.urls;
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for view in views {
         if includes.has("user") {
             if let Some(user) = &view.user {
                 if seen.insert(user.id.clone()) {
-                    out.push(super::users::resource(user, false, urls).into_value());
+                    out.push(super::users::resource(user, false, state).into_value());
                 }
             }
         }
@@ -178,7 +179,7 @@ async fn list(
         .iter()
         .map(|v| resource(v, &state.urls))
         .collect();
-    let included = included(&found.items, &params.includes(), &state.urls);
+    let included = included(&found.items, &params.includes(), &state);
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),
@@ -209,7 +210,7 @@ async fn create(
     let included = included(
         std::slice::from_ref(&view),
         &Includes::of(&["user"]),
-        &state.urls,
+        &state,
     );
     Ok(JsonApi::created(
         Document::new(resource(&view, &state.urls)).with_included(included),
@@ -226,7 +227,7 @@ async fn show(
     params: Params,
 ) -> ApiResult<JsonApi<Document<MembershipAttributes>>> {
     let view = state.services.membership(&caller, &id).await?;
-    let included = included(std::slice::from_ref(&view), &params.includes(), &state.urls);
+    let included = included(std::slice::from_ref(&view), &params.includes(), &state);
     Ok(JsonApi::ok(
         Document::new(resource(&view, &state.urls)).with_included(included),
     ))
@@ -257,6 +258,6 @@ async fn list_own(
 ) -> ApiResult<JsonApi<ListDocument<MembershipAttributes>>> {
     let views = state.services.own_memberships(&caller).await?;
     let data = views.iter().map(|v| resource(v, &state.urls)).collect();
-    let included = included(&views, &params.includes(), &state.urls);
+    let included = included(&views, &params.includes(), &state);
     Ok(JsonApi::ok(ListDocument::all(data).with_included(included)))
 }

@@ -6,13 +6,16 @@
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use terrace_domain::sso::is_local_path;
+use terrace_storage::model::User;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::limits::ClientAddr;
 use crate::oidc::OidcError;
 use crate::routes::login::{cookie, set_cookie, SESSION_COOKIE};
 
@@ -118,15 +121,44 @@ fn failure(state: &AppState, err: OidcError) -> Response {
         (status = 502, description = "The identity provider is unavailable", content_type = "text/html")))]
 async fn callback(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    query: Query<CallbackParams>,
+) -> Response {
+    let client = client.map(|Extension(client)| client.0.to_string());
+    let (response, user) = finish_callback(&state, headers, query).await;
+    // Every callback is on record, refusals too (forged, replayed or altered answers).
+    state
+        .services
+        .record_sso(user.as_ref(), response.status().as_u16(), client.as_deref())
+        .await;
+    response
+}
+
+/// The callback's answer, and the user it signed in.
+async fn finish_callback(
+    state: &AppState,
     headers: HeaderMap,
     Query(params): Query<CallbackParams>,
-) -> Response {
+) -> (Response, Option<User>) {
+    let response = match sign_in_from_callback(state, headers, params).await {
+        Ok((response, user)) => return (response, Some(user)),
+        Err(response) => response,
+    };
+    (response, None)
+}
+
+async fn sign_in_from_callback(
+    state: &AppState,
+    headers: HeaderMap,
+    params: CallbackParams,
+) -> Result<(Response, User), Response> {
     let Some(oidc) = state.oidc.as_ref() else {
-        return state.pages.error(
+        return Err(state.pages.error(
             StatusCode::NOT_FOUND,
             "Single sign-on is not configured",
             "This server has no identity provider.",
-        );
+        ));
     };
     let sign_in_state = params.state.unwrap_or_default();
     // Whatever happens, the state is used up.
@@ -134,76 +166,76 @@ async fn callback(
         Ok(pending) => pending,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on could not be read");
-            return refused(
-                &state,
+            return Err(refused(
+                state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The server could not complete the sign-in; its log has the details.",
-            );
+            ));
         }
     };
     if let Some(error) = params.error {
         tracing::warn!(error = %error, "single sign-on: the identity provider answered an error");
         let detail = params.error_description.unwrap_or_default();
-        return refused(
-            &state,
+        return Err(refused(
+            state,
             StatusCode::BAD_REQUEST,
             &format!("The identity provider refused the sign-in: {error} {detail}"),
-        );
+        ));
     }
     let Some(pending) = pending else {
         tracing::warn!("single sign-on refused: unknown, used or expired state");
-        return refused(
-            &state,
+        return Err(refused(
+            state,
             StatusCode::BAD_REQUEST,
             "This sign-in is unknown, was already used or has expired. Start again.",
-        );
+        ));
     };
     if cookie(&headers, SSO_COOKIE) != Some(pending.state.as_str()) {
         tracing::warn!("single sign-on refused: the callback came without its browser's cookie");
-        return refused(
-            &state,
+        return Err(refused(
+            state,
             StatusCode::BAD_REQUEST,
             "This sign-in was started in another browser. Start again.",
-        );
+        ));
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
-        return refused(
-            &state,
+        return Err(refused(
+            state,
             StatusCode::BAD_REQUEST,
             "The callback carries no code.",
-        );
+        ));
     };
     let identity = match oidc.finish(&code, &pending).await {
         Ok(identity) => identity,
-        Err(err) => return failure(&state, err),
+        Err(err) => return Err(failure(state, err)),
     };
     let (user, _) = match state.services.sso_sign_in(&identity).await {
         Ok(signed_in) => signed_in,
         Err(err) => {
             tracing::warn!(error = %err, "single sign-on: the user could not be signed in");
-            return refused(&state, StatusCode::BAD_REQUEST, &format!("{err}"));
+            return Err(refused(state, StatusCode::BAD_REQUEST, &format!("{err}")));
         }
     };
     let session = match state.services.start_session(&user).await {
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on: no session");
-            return refused(
-                &state,
+            return Err(refused(
+                state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The server could not complete the sign-in; its log has the details.",
-            );
+            ));
         }
     };
     tracing::info!(user = %user.id, username = %user.username, "signed in with single sign-on");
     let mut response = redirect(&pending.return_to);
-    set_cookie(&mut response, &state, SSO_COOKIE, "", 0);
+    set_cookie(&mut response, state, SSO_COOKIE, "", 0);
     set_cookie(
         &mut response,
-        &state,
+        state,
         SESSION_COOKIE,
         &session.cookie,
         session.max_age_seconds(),
     );
-    response
+    Ok((response, user))
 }

@@ -64,7 +64,9 @@ pub struct TeamPermissions {
 pub(crate) fn resource(view: &TeamView, urls: &Urls) -> Resource<TeamAttributes> {
     let can = |action| terrace_auth::policy::decide(view.access, action) == Decision::Allow;
     let team = &view.team;
-    let manage = can(Action::ManageTeams);
+    // Only owners change the owners team (see `ReachedTeam::guard_owners`).
+    let owners_guard = !team.is_owners || view.access.owner;
+    let manage = can(Action::ManageTeams) && owners_guard;
     Resource::new(
         "teams",
         &team.id,
@@ -76,9 +78,11 @@ pub(crate) fn resource(view: &TeamView, urls: &Urls) -> Resource<TeamAttributes>
             allow_member_token_management: team.allow_member_token_management,
             users_count: view.users.len(),
             permissions: TeamPermissions {
-                can_update_membership: can(Action::ManageMembership),
+                can_update_membership: can(Action::ManageMembership) && owners_guard,
                 can_destroy: manage && !team.is_owners,
-                can_update_organization_access: manage && !team.is_owners,
+                can_update_organization_access: manage
+                    && can(Action::ManageOrganizationAccess)
+                    && !team.is_owners,
                 can_update_api_token: view.can_manage_token(),
                 can_update_visibility: manage,
                 can_update_name: manage && !team.is_owners,
@@ -109,14 +113,15 @@ pub(crate) fn resource(view: &TeamView, urls: &Urls) -> Resource<TeamAttributes>
 }
 
 /// `include=users,organization-memberships`.
-fn included(views: &[&TeamView], includes: &Includes, urls: &Urls) -> Vec<Value> {
+fn included(views: &[&TeamView], includes: &Includes, state: &AppState) -> Vec<Value> {
+    let urls = &state.urls;
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for view in views {
         if includes.has("users") {
             for user in &view.users {
                 if seen.insert(user.id.clone()) {
-                    out.push(super::users::resource(user, false, urls).into_value());
+                    out.push(super::users::resource(user, false, state).into_value());
                 }
             }
         }
@@ -191,7 +196,7 @@ async fn list(
         .map(|v| resource(v, &state.urls))
         .collect();
     let views: Vec<&TeamView> = found.items.iter().collect();
-    let included = included(&views, &params.includes(), &state.urls);
+    let included = included(&views, &params.includes(), &state);
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),
@@ -233,7 +238,7 @@ async fn show(
     params: Params,
 ) -> ApiResult<JsonApi<Document<TeamAttributes>>> {
     let view = state.services.team(&caller, &id).await?;
-    let included = included(&[&view], &params.includes(), &state.urls);
+    let included = included(&[&view], &params.includes(), &state);
     Ok(JsonApi::ok(
         Document::new(resource(&view, &state.urls)).with_included(included),
     ))

@@ -12,7 +12,6 @@ use crate::app::AppState;
 use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::{Body, Document, JsonApi, JsonBody, Relationship, Resource};
-use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,6 +44,14 @@ pub struct TwoFactor {
     verified: bool,
 }
 
+impl TwoFactor {
+    /// No two-factor authentication on this server.
+    pub const OFF: TwoFactor = TwoFactor {
+        enabled: false,
+        verified: false,
+    };
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct UserPermissions {
@@ -58,8 +65,14 @@ pub struct UserPermissions {
     can_view2fa_settings: bool,
 }
 
-pub fn resource(user: &User, own: bool, urls: &Urls) -> Resource<UserAttributes> {
-    let gravatar = hex::encode(Md5::digest(user.email.trim().to_lowercase().as_bytes()));
+/// The user's Gravatar image, as HCP Terraform shows it.
+pub fn avatar_url(email: &str) -> String {
+    let gravatar = hex::encode(Md5::digest(email.trim().to_lowercase().as_bytes()));
+    format!("https://www.gravatar.com/avatar/{gravatar}?s=100&d=mm")
+}
+
+pub fn resource(user: &User, own: bool, state: &AppState) -> Resource<UserAttributes> {
+    let urls = &state.urls;
     Resource::new(
         "users",
         &user.id,
@@ -68,17 +81,15 @@ pub fn resource(user: &User, own: bool, urls: &Urls) -> Resource<UserAttributes>
             email: own.then(|| user.email.clone()),
             is_service_account: false,
             auth_method: "tfc",
-            avatar_url: format!("https://www.gravatar.com/avatar/{gravatar}?s=100&d=mm"),
+            avatar_url: avatar_url(&user.email),
             v2_only: false,
             is_site_admin: user.is_site_admin,
             is_admin: user.is_site_admin,
             is_sso_login: false,
-            two_factor: TwoFactor {
-                enabled: false,
-                verified: false,
-            },
+            two_factor: TwoFactor::OFF,
             permissions: UserPermissions {
-                can_create_organizations: own,
+                // Whether this server lets them (`--organization-creation`).
+                can_create_organizations: own && state.services.may_create_organizations(user),
                 can_change_email: own,
                 can_change_username: own,
                 can_manage_user_tokens: own,
@@ -103,11 +114,7 @@ async fn account_details(
     Auth(caller): Auth,
 ) -> ApiResult<JsonApi<Document<UserAttributes>>> {
     let user = state.services.current_user(&caller)?;
-    Ok(JsonApi::ok(Document::new(resource(
-        user,
-        true,
-        &state.urls,
-    ))))
+    Ok(JsonApi::ok(Document::new(resource(user, true, &state))))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -130,11 +137,7 @@ async fn account_update(
         .services
         .update_current_user(&caller, input.username, input.email)
         .await?;
-    Ok(JsonApi::ok(Document::new(resource(
-        &user,
-        true,
-        &state.urls,
-    ))))
+    Ok(JsonApi::ok(Document::new(resource(&user, true, &state))))
 }
 
 /// Any user's public profile (no email).
@@ -147,9 +150,5 @@ async fn show(
 ) -> ApiResult<JsonApi<Document<UserAttributes>>> {
     let user = state.services.user(&caller, &id).await?;
     let own = state.services.current_user(&caller)?.id == user.id;
-    Ok(JsonApi::ok(Document::new(resource(
-        &user,
-        own,
-        &state.urls,
-    ))))
+    Ok(JsonApi::ok(Document::new(resource(&user, own, &state))))
 }

@@ -169,8 +169,10 @@ pub enum Action {
     ManageVariableSets,
     /// Agent pools, their tokens and agents (reading them is `ReadOrganization`).
     ManageAgentPools,
-    /// Create, rename and delete teams, and set their organization-wide permissions.
+    /// Create, rename and delete teams.
     ManageTeams,
+    /// Set teams' organization-wide permissions (`organization-access`).
+    ManageOrganizationAccess,
     /// Invite and remove members, and put them on teams.
     ManageMembership,
     /// See secret teams the caller is not on.
@@ -227,6 +229,7 @@ impl Action {
                 ManageTags => org.manage_workspaces || org.manage_projects,
                 ManageAgentPools => org.manage_agent_pools,
                 ManageTeams => org.manage_teams,
+                ManageOrganizationAccess => org.manage_organization_access,
                 ManageMembership => org.manage_membership,
                 ReadSecretTeams => org.access_secret_teams || org.manage_teams,
                 ReadVariableSets => {

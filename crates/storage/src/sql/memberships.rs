@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::teams::TEAM_COLUMNS;
-use super::users::COLUMNS as USER_COLUMNS;
+use super::users::USER_COLUMNS;
 use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
 use crate::model::{OrganizationMembership, Page, PageRequest, Team, User};
 use crate::store::{MembershipFilter, MembershipStore};
@@ -192,6 +192,17 @@ impl MembershipStore for SqlStore {
             .bind(email)
             .fetch_all(p)
             .await)?)
+    }
+
+    async fn email_invited(&self, email: &str) -> StorageResult<bool> {
+        let n: i64 = on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM organization_memberships \
+             WHERE status = 'invited' AND lower(email) = lower($1)"
+        )
+        .bind(email)
+        .fetch_one(p)
+        .await)?;
+        Ok(n > 0)
     }
 
     async fn accept_invitations(&self, user_id: &str, email: &str) -> StorageResult<u64> {

@@ -8,6 +8,7 @@
 
 mod access;
 mod agent_pools;
+mod audit;
 mod configurations;
 mod jobs;
 mod login;
@@ -15,6 +16,7 @@ mod memberships;
 mod organizations;
 mod projects;
 mod runs;
+mod site_admin;
 mod sso;
 mod state_versions;
 mod tags;

@@ -7,7 +7,7 @@ use crate::model::{MembershipStatus, Organization, Page, PageRequest, Project, T
 use crate::store::OrganizationStore;
 use crate::{StorageError, StorageResult};
 
-const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
+pub(crate) const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
     session_remember, collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
     allow_force_delete_workspaces, default_agent_pool_id, created_at, updated_at";
 

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::teams::TEAM_COLUMNS;
-use super::users::COLUMNS as USER_COLUMNS;
+use super::users::USER_COLUMNS;
 use super::{on_pool, SqlStore};
 use crate::model::{SsoRequest, Team, User};
 use crate::store::SsoStore;

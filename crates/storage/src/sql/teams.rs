@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::memberships::MEMBERSHIP_COLUMNS;
-use super::users::COLUMNS as USER_COLUMNS;
+use super::users::USER_COLUMNS;
 use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
 use crate::model::{OrganizationMembership, Page, PageRequest, Team, User};
 use crate::store::{TeamFilter, TeamStore};

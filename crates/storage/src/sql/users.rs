@@ -5,12 +5,13 @@ use crate::model::User;
 use crate::store::UserStore;
 use crate::{StorageError, StorageResult};
 
-pub(crate) const COLUMNS: &str = "id, username, email, password_hash, is_site_admin, created_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, email, password_hash, is_site_admin, created_at, suspended_at";
 
 #[async_trait]
 impl UserStore for SqlStore {
     async fn create_user(&self, user: &User) -> StorageResult<()> {
-        let sql = format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&user.id)
             .bind(&user.username)
@@ -18,6 +19,7 @@ impl UserStore for SqlStore {
             .bind(&user.password_hash)
             .bind(user.is_site_admin)
             .bind(user.created_at)
+            .bind(user.suspended_at)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -26,7 +28,7 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_id(&self, id: &str) -> StorageResult<Option<User>> {
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(p)
@@ -34,7 +36,7 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_username(&self, username: &str) -> StorageResult<Option<User>> {
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
             .bind(username)
             .fetch_optional(p)
