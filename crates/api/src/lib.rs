@@ -15,6 +15,7 @@ pub mod limits;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;
+pub mod permissions;
 pub mod routes;
 pub mod secrets;
 pub mod server;

@@ -29,8 +29,9 @@ pub struct EdgeConventions;
 impl Modify for EdgeConventions {
     fn modify(&self, openapi: &mut OpenApi) {
         let secured_by_default = openapi.security.as_ref().is_some_and(|s| !s.is_empty());
-        for item in openapi.paths.paths.values_mut() {
-            for op in operations(item) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (method, op) in operations(item) {
+                document_permission(method, path, op);
                 relabel_json_api(op);
                 optional_json_body(op);
                 // `security(())` on a handler marks a public route: nobody answers it 401.
@@ -74,19 +75,32 @@ impl Modify for EdgeConventions {
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.head,
-        &mut item.options,
-        &mut item.trace,
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("PATCH", &mut item.patch),
+        ("HEAD", &mut item.head),
+        ("OPTIONS", &mut item.options),
+        ("TRACE", &mut item.trace),
     ]
     .into_iter()
-    .filter_map(Option::as_mut)
+    .filter_map(|(method, op)| Some((method, op.as_mut()?)))
+}
+
+/// The extension naming what a route requires ([`crate::permissions`]).
+pub const PERMISSION_EXTENSION: &str = "x-terrace-permission";
+
+/// Puts the route's documented permission on its operation. A route missing from the table
+/// gets none, which the unit test below refuses.
+fn document_permission(method: &str, path: &str, op: &mut Operation) {
+    if let Some(permission) = crate::permissions::permission_of(method, path) {
+        op.extensions
+            .get_or_insert_with(Default::default)
+            .insert(PERMISSION_EXTENSION.to_string(), permission.into());
+    }
 }
 
 /// The JSON body extractor reads an empty body as `{}` (the CLI sends empty bodies to some
@@ -157,6 +171,55 @@ fn add_error(op: &mut Operation, status: &str, description: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Every operation of the document states its permission, every entry of the table is a
+    /// route of the document, and every `SCOPE:ACTION` names an action of the policy with
+    /// that scope.
+    #[test]
+    fn every_operation_documents_its_permission() {
+        let (_, mut doc) = crate::app::routes();
+        let mut documented = Vec::new();
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in operations(item) {
+                let permission = op
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.get(PERMISSION_EXTENSION))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{method} {path} has no {PERMISSION_EXTENSION}: add it to \
+                             ROUTE_PERMISSIONS in crates/api/src/permissions.rs"
+                        )
+                    });
+                assert!(
+                    crate::permissions::is_well_formed(permission),
+                    "{method} {path}: {permission:?}"
+                );
+                if let Some((scope, action)) = permission.split_once(':') {
+                    let known = terrace_auth::policy::Action::ALL
+                        .iter()
+                        .find(|a| a.name() == action)
+                        .unwrap_or_else(|| panic!("{method} {path}: no action {action:?}"));
+                    assert_eq!(
+                        scope,
+                        known.scope().name(),
+                        "{method} {path}: {action} applies to a {}",
+                        known.scope().name()
+                    );
+                }
+                documented.push((method.to_string(), path.clone()));
+            }
+        }
+        for (method, path, _) in crate::permissions::ROUTE_PERMISSIONS {
+            assert!(
+                documented.contains(&(method.to_string(), path.to_string())),
+                "ROUTE_PERMISSIONS names {method} {path}, which the document does not have"
+            );
+        }
+    }
+
     /// utoipa names a generic schema after the type it sees in the annotation: an alias
     /// (`type TagList = ListDocument<TagAttributes>`) becomes a bare `ListDocument`, and every
     /// alias of that generic then shares one schema, which describes only one of them.

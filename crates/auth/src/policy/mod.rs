@@ -131,6 +131,16 @@ pub enum Scope {
     Workspace,
 }
 
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Organization => "organization",
+            Scope::Project => "project",
+            Scope::Workspace => "workspace",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ReadOrganization,
@@ -183,6 +193,92 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, for documentation checks.
+    pub const ALL: &'static [Action] = {
+        use Action::*;
+        &[
+            ReadOrganization,
+            UpdateOrganization,
+            DeleteOrganization,
+            CreateWorkspace,
+            CreateProject,
+            ReadProject,
+            UpdateProject,
+            DeleteProject,
+            ManageProjectAccess,
+            ManageTags,
+            ReadWorkspace,
+            UpdateWorkspace,
+            DeleteWorkspace,
+            ForceDeleteWorkspace,
+            LockWorkspace,
+            UnlockWorkspace,
+            ForceUnlockWorkspace,
+            ManageWorkspaceAccess,
+            ReadStateVersions,
+            ReadStateOutputs,
+            CreateStateVersion,
+            ReadRuns,
+            QueueRun,
+            QueueApply,
+            QueueDestroy,
+            ReadVariables,
+            UpdateVariables,
+            ReadVariableSets,
+            ManageVariableSets,
+            ManageAgentPools,
+            ManageTeams,
+            ManageOrganizationAccess,
+            ManageMembership,
+            ReadSecretTeams,
+            ManageOrganizationToken,
+            ReadAuditTrail,
+        ]
+    };
+
+    /// The action's name in route documentation (`x-terrace-permission`), kebab-case.
+    pub fn name(self) -> &'static str {
+        use Action::*;
+        match self {
+            ReadOrganization => "read-organization",
+            UpdateOrganization => "update-organization",
+            DeleteOrganization => "delete-organization",
+            CreateWorkspace => "create-workspace",
+            CreateProject => "create-project",
+            ReadProject => "read-project",
+            UpdateProject => "update-project",
+            DeleteProject => "delete-project",
+            ManageProjectAccess => "manage-project-access",
+            ManageTags => "manage-tags",
+            ReadWorkspace => "read-workspace",
+            UpdateWorkspace => "update-workspace",
+            DeleteWorkspace => "delete-workspace",
+            ForceDeleteWorkspace => "force-delete-workspace",
+            LockWorkspace => "lock-workspace",
+            UnlockWorkspace => "unlock-workspace",
+            ForceUnlockWorkspace => "force-unlock-workspace",
+            ManageWorkspaceAccess => "manage-workspace-access",
+            ReadStateVersions => "read-state-versions",
+            ReadStateOutputs => "read-state-outputs",
+            CreateStateVersion => "create-state-version",
+            ReadRuns => "read-runs",
+            QueueRun => "queue-run",
+            QueueApply => "queue-apply",
+            QueueDestroy => "queue-destroy",
+            ReadVariables => "read-variables",
+            UpdateVariables => "update-variables",
+            ReadVariableSets => "read-variable-sets",
+            ManageVariableSets => "manage-variable-sets",
+            ManageAgentPools => "manage-agent-pools",
+            ManageTeams => "manage-teams",
+            ManageOrganizationAccess => "manage-organization-access",
+            ManageMembership => "manage-membership",
+            ReadSecretTeams => "read-secret-teams",
+            ManageOrganizationToken => "manage-organization-token",
+            ReadAuditTrail => "read-audit-trail",
+        }
+    }
+
     pub fn scope(self) -> Scope {
         use Action::*;
         match self {

@@ -1,0 +1,729 @@
+//! What each route requires, stated once: the OpenAPI document carries it on every operation
+//! as `x-terrace-permission` (added by [`crate::openapi::EdgeConventions`]), and the permission
+//! matrix test (tests/tests/permission_matrix.rs) derives every caller's expected answer from
+//! it. Values:
+//!
+//! - `public`: no token (discovery, health, the login and single sign-on pages, which
+//!   authenticate by password, one-time code or the identity provider instead);
+//! - `capability`: the URL itself is the credential (uploads, log reads);
+//! - `runner`: agent and job tokens of the runner protocol;
+//! - `authenticated`: any valid token, and the route only ever concerns the caller itself;
+//! - `site-admin`: site administrators; everyone else gets 404;
+//! - `organization-token`: the organization token, for its own organization;
+//! - `SCOPE:ACTION`: the policy's action (`crates/auth/src/policy`, kebab-case) on the
+//!   organization, project or workspace the route names (`workspace:queue-run`).
+
+/// (method, path as in the document, permission). Sorted like the document.
+pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
+    ("GET", "/.well-known/terraform.json", "public"),
+    ("GET", "/_logs/{token}", "capability"),
+    ("PUT", "/_uploads/configuration/{token}", "capability"),
+    ("PUT", "/_uploads/json-state/{token}", "capability"),
+    ("PUT", "/_uploads/state/{token}", "capability"),
+    ("GET", "/api/runner/v1/job", "runner"),
+    ("GET", "/api/runner/v1/job/artifacts/{name}", "runner"),
+    ("PUT", "/api/runner/v1/job/artifacts/{name}", "runner"),
+    ("GET", "/api/runner/v1/job/configuration", "runner"),
+    ("POST", "/api/runner/v1/job/finish", "runner"),
+    ("POST", "/api/runner/v1/job/logs", "runner"),
+    ("GET", "/api/runner/v1/job/state", "runner"),
+    ("POST", "/api/runner/v1/job/state-versions", "runner"),
+    ("POST", "/api/runner/v1/listeners", "runner"),
+    (
+        "POST",
+        "/api/runner/v1/listeners/{listener_id}/claim",
+        "runner",
+    ),
+    (
+        "POST",
+        "/api/runner/v1/listeners/{listener_id}/heartbeat",
+        "runner",
+    ),
+    ("GET", "/api/v2/account/details", "authenticated"),
+    ("PATCH", "/api/v2/account/update", "authenticated"),
+    ("GET", "/api/v2/admin/audit-trail", "site-admin"),
+    ("GET", "/api/v2/admin/general-settings", "site-admin"),
+    ("GET", "/api/v2/admin/organizations", "site-admin"),
+    (
+        "DELETE",
+        "/api/v2/admin/organizations/{organization}",
+        "site-admin",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/organizations/{organization}",
+        "site-admin",
+    ),
+    (
+        "PATCH",
+        "/api/v2/admin/organizations/{organization}",
+        "site-admin",
+    ),
+    ("GET", "/api/v2/admin/users", "site-admin"),
+    (
+        "POST",
+        "/api/v2/admin/users/actions/unimpersonate",
+        "site-admin",
+    ),
+    ("DELETE", "/api/v2/admin/users/{user_id}", "site-admin"),
+    (
+        "POST",
+        "/api/v2/admin/users/{user_id}/actions/impersonate",
+        "site-admin",
+    ),
+    (
+        "POST",
+        "/api/v2/admin/users/{user_id}/actions/{action}",
+        "site-admin",
+    ),
+    (
+        "DELETE",
+        "/api/v2/agent-pools/{agent_pool_id}",
+        "organization:manage-agent-pools",
+    ),
+    (
+        "GET",
+        "/api/v2/agent-pools/{agent_pool_id}",
+        "organization:read-organization",
+    ),
+    (
+        "PATCH",
+        "/api/v2/agent-pools/{agent_pool_id}",
+        "organization:manage-agent-pools",
+    ),
+    (
+        "GET",
+        "/api/v2/agent-pools/{agent_pool_id}/agents",
+        "organization:read-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/agent-pools/{agent_pool_id}/authentication-tokens",
+        "organization:read-organization",
+    ),
+    (
+        "POST",
+        "/api/v2/agent-pools/{agent_pool_id}/authentication-tokens",
+        "organization:manage-agent-pools",
+    ),
+    (
+        "GET",
+        "/api/v2/agents/{agent_id}",
+        "organization:read-organization",
+    ),
+    ("GET", "/api/v2/applies/{apply_id}", "workspace:read-runs"),
+    // A user's own token, or an agent token (which needs manage-agent-pools in its pool's
+    // organization).
+    (
+        "DELETE",
+        "/api/v2/authentication-tokens/{token_id}",
+        "authenticated",
+    ),
+    (
+        "GET",
+        "/api/v2/authentication-tokens/{token_id}",
+        "authenticated",
+    ),
+    (
+        "GET",
+        "/api/v2/configuration-versions/{configuration_version_id}",
+        "workspace:read-runs",
+    ),
+    (
+        "POST",
+        "/api/v2/configuration-versions/{configuration_version_id}/actions/archive",
+        "workspace:update-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/configuration-versions/{configuration_version_id}/download",
+        "workspace:read-runs",
+    ),
+    ("GET", "/api/v2/organization-memberships", "authenticated"),
+    (
+        "DELETE",
+        "/api/v2/organization-memberships/{membership_id}",
+        "organization:manage-membership",
+    ),
+    (
+        "GET",
+        "/api/v2/organization-memberships/{membership_id}",
+        "organization:read-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organization/audit-trail",
+        "organization-token",
+    ),
+    ("GET", "/api/v2/organizations", "authenticated"),
+    ("POST", "/api/v2/organizations", "authenticated"),
+    (
+        "DELETE",
+        "/api/v2/organizations/{organization}",
+        "organization:delete-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}",
+        "organization:read-organization",
+    ),
+    (
+        "PATCH",
+        "/api/v2/organizations/{organization}",
+        "organization:update-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/agent-pools",
+        "organization:read-organization",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/agent-pools",
+        "organization:manage-agent-pools",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/audit-trail",
+        "organization:read-audit-trail",
+    ),
+    (
+        "DELETE",
+        "/api/v2/organizations/{organization}/authentication-token",
+        "organization:manage-organization-token",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/authentication-token",
+        "organization:manage-organization-token",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/authentication-token",
+        "organization:manage-organization-token",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/capacity",
+        "organization:read-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/entitlement-set",
+        "organization:read-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/organization-memberships",
+        "organization:read-organization",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/organization-memberships",
+        "organization:manage-membership",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/projects",
+        "organization:read-organization",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/projects",
+        "organization:create-project",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/runs",
+        "organization:read-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/runs/queue",
+        "organization:read-organization",
+    ),
+    (
+        "DELETE",
+        "/api/v2/organizations/{organization}/tags",
+        "organization:manage-tags",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/tags",
+        "organization:read-organization",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/teams",
+        "organization:read-organization",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/teams",
+        "organization:manage-teams",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/varsets",
+        "organization:read-variable-sets",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/varsets",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/workspaces",
+        "organization:read-organization",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/workspaces",
+        "organization:create-workspace",
+    ),
+    (
+        "DELETE",
+        "/api/v2/organizations/{organization}/workspaces/{name}",
+        "workspace:force-delete-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{organization}/workspaces/{name}",
+        "workspace:read-workspace",
+    ),
+    (
+        "PATCH",
+        "/api/v2/organizations/{organization}/workspaces/{name}",
+        "workspace:update-workspace",
+    ),
+    (
+        "POST",
+        "/api/v2/organizations/{organization}/workspaces/{name}/actions/safe-delete",
+        "workspace:delete-workspace",
+    ),
+    ("GET", "/api/v2/ping", "public"),
+    ("GET", "/api/v2/plans/{plan_id}", "workspace:read-runs"),
+    (
+        "GET",
+        "/api/v2/plans/{plan_id}/json-output",
+        "workspace:update-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/plans/{plan_id}/json-output-redacted",
+        "workspace:read-runs",
+    ),
+    (
+        "DELETE",
+        "/api/v2/projects/{project_id}",
+        "project:delete-project",
+    ),
+    (
+        "GET",
+        "/api/v2/projects/{project_id}",
+        "project:read-project",
+    ),
+    (
+        "PATCH",
+        "/api/v2/projects/{project_id}",
+        "project:update-project",
+    ),
+    ("POST", "/api/v2/runs", "workspace:queue-run"),
+    ("GET", "/api/v2/runs/{run_id}", "workspace:read-runs"),
+    (
+        "POST",
+        "/api/v2/runs/{run_id}/actions/apply",
+        "workspace:queue-apply",
+    ),
+    (
+        "POST",
+        "/api/v2/runs/{run_id}/actions/cancel",
+        "workspace:queue-apply",
+    ),
+    (
+        "POST",
+        "/api/v2/runs/{run_id}/actions/discard",
+        "workspace:queue-apply",
+    ),
+    (
+        "POST",
+        "/api/v2/runs/{run_id}/actions/force-cancel",
+        "workspace:queue-apply",
+    ),
+    ("GET", "/api/v2/runs/{run_id}/apply", "workspace:read-runs"),
+    ("GET", "/api/v2/runs/{run_id}/plan", "workspace:read-runs"),
+    (
+        "GET",
+        "/api/v2/runs/{run_id}/run-events",
+        "workspace:read-runs",
+    ),
+    (
+        "GET",
+        "/api/v2/state-version-outputs/{output_id}",
+        "workspace:read-state-outputs",
+    ),
+    (
+        "GET",
+        "/api/v2/state-versions",
+        "workspace:read-state-versions",
+    ),
+    (
+        "GET",
+        "/api/v2/state-versions/{state_version_id}",
+        "workspace:read-state-versions",
+    ),
+    (
+        "GET",
+        "/api/v2/state-versions/{state_version_id}/download",
+        "workspace:read-state-versions",
+    ),
+    (
+        "GET",
+        "/api/v2/state-versions/{state_version_id}/json-download",
+        "workspace:read-state-versions",
+    ),
+    (
+        "GET",
+        "/api/v2/state-versions/{state_version_id}/outputs",
+        "workspace:read-state-outputs",
+    ),
+    (
+        "POST",
+        "/api/v2/tags/{tag_id}/relationships/workspaces",
+        "organization:manage-tags",
+    ),
+    ("GET", "/api/v2/team-projects", "project:read-project"),
+    (
+        "POST",
+        "/api/v2/team-projects",
+        "project:manage-project-access",
+    ),
+    (
+        "DELETE",
+        "/api/v2/team-projects/{team_project_id}",
+        "project:manage-project-access",
+    ),
+    (
+        "GET",
+        "/api/v2/team-projects/{team_project_id}",
+        "project:read-project",
+    ),
+    (
+        "PATCH",
+        "/api/v2/team-projects/{team_project_id}",
+        "project:manage-project-access",
+    ),
+    ("GET", "/api/v2/team-workspaces", "workspace:read-workspace"),
+    (
+        "POST",
+        "/api/v2/team-workspaces",
+        "workspace:manage-workspace-access",
+    ),
+    (
+        "DELETE",
+        "/api/v2/team-workspaces/{team_workspace_id}",
+        "workspace:manage-workspace-access",
+    ),
+    (
+        "GET",
+        "/api/v2/team-workspaces/{team_workspace_id}",
+        "workspace:read-workspace",
+    ),
+    (
+        "PATCH",
+        "/api/v2/team-workspaces/{team_workspace_id}",
+        "workspace:manage-workspace-access",
+    ),
+    (
+        "DELETE",
+        "/api/v2/teams/{team_id}",
+        "organization:manage-teams",
+    ),
+    // Secret teams are seen only by their members and with read-secret-teams (docs/teams.md).
+    (
+        "GET",
+        "/api/v2/teams/{team_id}",
+        "organization:read-organization",
+    ),
+    (
+        "PATCH",
+        "/api/v2/teams/{team_id}",
+        "organization:manage-teams",
+    ),
+    (
+        "DELETE",
+        "/api/v2/teams/{team_id}/authentication-token",
+        "organization:manage-teams",
+    ),
+    (
+        "GET",
+        "/api/v2/teams/{team_id}/authentication-token",
+        "organization:manage-teams",
+    ),
+    (
+        "POST",
+        "/api/v2/teams/{team_id}/authentication-token",
+        "organization:manage-teams",
+    ),
+    (
+        "DELETE",
+        "/api/v2/teams/{team_id}/relationships/organization-memberships",
+        "organization:manage-membership",
+    ),
+    (
+        "POST",
+        "/api/v2/teams/{team_id}/relationships/organization-memberships",
+        "organization:manage-membership",
+    ),
+    (
+        "DELETE",
+        "/api/v2/teams/{team_id}/relationships/users",
+        "organization:manage-membership",
+    ),
+    (
+        "POST",
+        "/api/v2/teams/{team_id}/relationships/users",
+        "organization:manage-membership",
+    ),
+    ("GET", "/api/v2/users/{user_id}", "authenticated"),
+    (
+        "GET",
+        "/api/v2/users/{user_id}/authentication-tokens",
+        "authenticated",
+    ),
+    (
+        "POST",
+        "/api/v2/users/{user_id}/authentication-tokens",
+        "authenticated",
+    ),
+    (
+        "DELETE",
+        "/api/v2/varsets/{varset_id}",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "GET",
+        "/api/v2/varsets/{varset_id}",
+        "organization:read-variable-sets",
+    ),
+    (
+        "PATCH",
+        "/api/v2/varsets/{varset_id}",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "DELETE",
+        "/api/v2/varsets/{varset_id}/relationships/projects",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "POST",
+        "/api/v2/varsets/{varset_id}/relationships/projects",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "GET",
+        "/api/v2/varsets/{varset_id}/relationships/vars",
+        "organization:read-variable-sets",
+    ),
+    (
+        "POST",
+        "/api/v2/varsets/{varset_id}/relationships/vars",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "DELETE",
+        "/api/v2/varsets/{varset_id}/relationships/vars/{variable_id}",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "PATCH",
+        "/api/v2/varsets/{varset_id}/relationships/vars/{variable_id}",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "DELETE",
+        "/api/v2/varsets/{varset_id}/relationships/workspaces",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "POST",
+        "/api/v2/varsets/{varset_id}/relationships/workspaces",
+        "organization:manage-variable-sets",
+    ),
+    (
+        "DELETE",
+        "/api/v2/workspaces/{workspace_id}",
+        "workspace:force-delete-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}",
+        "workspace:read-workspace",
+    ),
+    (
+        "PATCH",
+        "/api/v2/workspaces/{workspace_id}",
+        "workspace:update-workspace",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/actions/force-unlock",
+        "workspace:force-unlock-workspace",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/actions/lock",
+        "workspace:lock-workspace",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/actions/safe-delete",
+        "workspace:delete-workspace",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/actions/unlock",
+        "workspace:unlock-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/configuration-versions",
+        "workspace:read-runs",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/configuration-versions",
+        "workspace:queue-run",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/current-state-version",
+        "workspace:read-state-versions",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/current-state-version-outputs",
+        "workspace:read-state-outputs",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/effective-tag-bindings",
+        "workspace:read-workspace",
+    ),
+    (
+        "DELETE",
+        "/api/v2/workspaces/{workspace_id}/relationships/tags",
+        "workspace:update-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/relationships/tags",
+        "workspace:read-workspace",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/relationships/tags",
+        "workspace:update-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/runs",
+        "workspace:read-runs",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/state-versions",
+        "workspace:read-state-versions",
+    ),
+    (
+        "PATCH",
+        "/api/v2/workspaces/{workspace_id}/state-versions",
+        "workspace:create-state-version",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/state-versions",
+        "workspace:create-state-version",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/tag-bindings",
+        "workspace:read-workspace",
+    ),
+    (
+        "PATCH",
+        "/api/v2/workspaces/{workspace_id}/tag-bindings",
+        "workspace:update-workspace",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/vars",
+        "workspace:read-variables",
+    ),
+    (
+        "POST",
+        "/api/v2/workspaces/{workspace_id}/vars",
+        "workspace:update-variables",
+    ),
+    (
+        "DELETE",
+        "/api/v2/workspaces/{workspace_id}/vars/{variable_id}",
+        "workspace:update-variables",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/vars/{variable_id}",
+        "workspace:read-variables",
+    ),
+    (
+        "PATCH",
+        "/api/v2/workspaces/{workspace_id}/vars/{variable_id}",
+        "workspace:update-variables",
+    ),
+    (
+        "GET",
+        "/api/v2/workspaces/{workspace_id}/varsets",
+        "workspace:read-variables",
+    ),
+    ("GET", "/app/oauth/authorization", "public"),
+    ("POST", "/app/oauth/authorization", "public"),
+    ("GET", "/app/sso/oidc/callback", "public"),
+    ("GET", "/app/sso/oidc/start", "public"),
+    ("GET", "/healthz", "public"),
+    ("POST", "/oauth/token", "public"),
+    ("GET", "/readyz", "public"),
+];
+
+/// The permission documented for `method` on `path`.
+pub fn permission_of(method: &str, path: &str) -> Option<&'static str> {
+    ROUTE_PERMISSIONS
+        .iter()
+        .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path)
+        .map(|(_, _, permission)| *permission)
+}
+
+/// Whether `permission` is well formed: one of the plain kinds, or `SCOPE:ACTION` with a
+/// scope the policy knows.
+pub fn is_well_formed(permission: &str) -> bool {
+    const PLAIN: &[&str] = &[
+        "public",
+        "capability",
+        "runner",
+        "authenticated",
+        "site-admin",
+        "organization-token",
+    ];
+    if PLAIN.contains(&permission) {
+        return true;
+    }
+    match permission.split_once(':') {
+        Some((scope, action)) => {
+            ["organization", "project", "workspace"].contains(&scope)
+                && !action.is_empty()
+                && action.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        }
+        None => false,
+    }
+}
