@@ -8,6 +8,9 @@
 //! - `capability`: the URL itself is the credential (uploads, log reads);
 //! - `runner`: agent and job tokens of the runner protocol;
 //! - `authenticated`: any valid token, and the route only ever concerns the caller itself;
+//! - `user`: a user's token (team and organization tokens get 403), about that user itself;
+//! - `team-token`: a team's token: `organization:manage-teams`, or being on the team when it
+//!   allows member token management (`allow-member-token-management`, docs/teams.md);
 //! - `site-admin`: site administrators; everyone else gets 404;
 //! - `organization-token`: the organization token, for its own organization;
 //! - `SCOPE:ACTION`: the policy's action (`crates/auth/src/policy`, kebab-case) on the
@@ -39,8 +42,8 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
         "/api/runner/v1/listeners/{listener_id}/heartbeat",
         "runner",
     ),
-    ("GET", "/api/v2/account/details", "authenticated"),
-    ("PATCH", "/api/v2/account/update", "authenticated"),
+    ("GET", "/api/v2/account/details", "user"),
+    ("PATCH", "/api/v2/account/update", "user"),
     ("GET", "/api/v2/admin/audit-trail", "site-admin"),
     ("GET", "/api/v2/admin/general-settings", "site-admin"),
     ("GET", "/api/v2/admin/organizations", "site-admin"),
@@ -139,7 +142,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
         "/api/v2/configuration-versions/{configuration_version_id}/download",
         "workspace:read-runs",
     ),
-    ("GET", "/api/v2/organization-memberships", "authenticated"),
+    ("GET", "/api/v2/organization-memberships", "user"),
     (
         "DELETE",
         "/api/v2/organization-memberships/{membership_id}",
@@ -155,8 +158,8 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
         "/api/v2/organization/audit-trail",
         "organization-token",
     ),
-    ("GET", "/api/v2/organizations", "authenticated"),
-    ("POST", "/api/v2/organizations", "authenticated"),
+    ("GET", "/api/v2/organizations", "user"),
+    ("POST", "/api/v2/organizations", "user"),
     (
         "DELETE",
         "/api/v2/organizations/{organization}",
@@ -454,17 +457,17 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     (
         "DELETE",
         "/api/v2/teams/{team_id}/authentication-token",
-        "organization:manage-teams",
+        "team-token",
     ),
     (
         "GET",
         "/api/v2/teams/{team_id}/authentication-token",
-        "organization:manage-teams",
+        "team-token",
     ),
     (
         "POST",
         "/api/v2/teams/{team_id}/authentication-token",
-        "organization:manage-teams",
+        "team-token",
     ),
     (
         "DELETE",
@@ -490,12 +493,12 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v2/users/{user_id}/authentication-tokens",
-        "authenticated",
+        "user",
     ),
     (
         "POST",
         "/api/v2/users/{user_id}/authentication-tokens",
-        "authenticated",
+        "user",
     ),
     (
         "DELETE",
@@ -712,6 +715,8 @@ pub fn is_well_formed(permission: &str) -> bool {
         "capability",
         "runner",
         "authenticated",
+        "user",
+        "team-token",
         "site-admin",
         "organization-token",
     ];

@@ -1,0 +1,898 @@
+//! The permission matrix: every route of `/openapi.json` × every kind of caller gets exactly
+//! the answer its documented permission (`x-terrace-permission`, crates/api/src/permissions.rs)
+//! and the levels of docs/access.md say, and nothing outside the caller's reach appears in any
+//! answer. The expectations are written here, from the documentation, independently of the
+//! server's policy: a route whose handler checks something else than it documents shows up as
+//! a cell that differs.
+//!
+//! Alice owns an organization with a project holding `main` (state, variables, a configuration
+//! version, a planned run) and two workspaces nobody else was given (`hidden-a`, `hidden-b`),
+//! a secret team, a variable set, an agent pool and a tag. The columns are members whose team
+//! holds read, plan, write, admin or a custom grant on `main`, a member with no grant, the
+//! owners, Bob (owner of another organization: the outsider column, which isolation.rs sweeps
+//! in depth), the write team's token, the organization token, and a revoked and an expired
+//! token.
+//!
+//! Classes: allowed (not 401/403/404: a 2xx or a validation 4xx), forbidden (403), hidden
+//! (404) and unauthenticated (401). A destructive route is called only by the columns that
+//! must be refused it (the fixtures are checked unchanged afterwards); its allowed cells are
+//! proven by the route's own tests.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+
+use terrace_tests::access::{add_member, create_team, create_workspace, grant_workspace};
+use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
+use terrace_tests::{both_databases, Api, Db, Reply, Server};
+
+const ORG: &str = "matrix-corp";
+const MAIN: &str = "main";
+const SECRET_TEAM: &str = "secret-ops-7c1f";
+const SENSITIVE: &str = "sensitive-value-never-returned-3a9d";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Column {
+    None,
+    Read,
+    Plan,
+    Write,
+    Admin,
+    Custom,
+    Owners,
+    Outsider,
+    TeamToken,
+    OrgToken,
+    Revoked,
+    Expired,
+}
+
+const COLUMNS: [Column; 12] = [
+    Column::None,
+    Column::Read,
+    Column::Plan,
+    Column::Write,
+    Column::Admin,
+    Column::Custom,
+    Column::Owners,
+    Column::Outsider,
+    Column::TeamToken,
+    Column::OrgToken,
+    Column::Revoked,
+    Column::Expired,
+];
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::None => "none",
+            Column::Read => "read",
+            Column::Plan => "plan",
+            Column::Write => "write",
+            Column::Admin => "admin",
+            Column::Custom => "custom",
+            Column::Owners => "owners",
+            Column::Outsider => "other-org",
+            Column::TeamToken => "team-tok",
+            Column::OrgToken => "org-tok",
+            Column::Revoked => "revoked",
+            Column::Expired => "expired",
+        }
+    }
+
+    /// The `team-workspaces` level this column holds on `main` (the team token acts as its
+    /// write team).
+    fn level(self) -> Option<&'static str> {
+        match self {
+            Column::Read => Some("read"),
+            Column::Plan => Some("plan"),
+            Column::Write | Column::TeamToken => Some("write"),
+            Column::Admin => Some("admin"),
+            Column::Custom => Some("custom"),
+            _ => None,
+        }
+    }
+
+    fn is_user(self) -> bool {
+        !matches!(
+            self,
+            Column::TeamToken | Column::OrgToken | Column::Revoked | Column::Expired
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Allowed,
+    Forbidden,
+    Hidden,
+    Unauthenticated,
+}
+
+impl Class {
+    fn of(status: u16) -> Class {
+        match status {
+            401 => Class::Unauthenticated,
+            403 => Class::Forbidden,
+            404 => Class::Hidden,
+            _ => Class::Allowed,
+        }
+    }
+}
+
+/// docs/access.md, "Workspace levels": whether `level` (custom: runs=plan, variables=read,
+/// state-versions=read-outputs) allows the workspace action.
+fn level_allows(level: &str, action: &str) -> bool {
+    let rank = |l: &str| match l {
+        "read" => 1,
+        "plan" => 2,
+        "write" => 3,
+        "admin" => 4,
+        _ => 0,
+    };
+    if level == "custom" {
+        return matches!(
+            action,
+            "read-workspace" | "read-runs" | "queue-run" | "read-variables" | "read-state-outputs"
+        );
+    }
+    let r = rank(level);
+    match action {
+        "read-workspace"
+        | "read-runs"
+        | "read-variables"
+        | "read-state-outputs"
+        | "read-state-versions" => r >= 1,
+        "queue-run" => r >= 2,
+        "queue-apply"
+        | "queue-destroy"
+        | "update-variables"
+        | "create-state-version"
+        | "lock-workspace"
+        | "unlock-workspace" => r >= 3,
+        "update-workspace"
+        | "delete-workspace"
+        | "force-unlock-workspace"
+        | "manage-workspace-access" => r >= 4,
+        // Force deletion: owners only, unless the organization lets administrators.
+        _ => false,
+    }
+}
+
+/// docs/access.md, "Tokens": the organization token configures (administers workspaces,
+/// projects, teams, memberships, agent pools, variables) but never operates (runs beyond
+/// reading, state writes, locking), and never touches the organization's settings, its own
+/// token or variable sets. It reads the audit trail (docs/audit-trail.md) and, administering
+/// workspaces, may force-unlock them.
+fn org_token_allows(scope: &str, action: &str) -> bool {
+    match scope {
+        "workspace" => !matches!(
+            action,
+            "queue-run"
+                | "queue-apply"
+                | "queue-destroy"
+                | "create-state-version"
+                | "lock-workspace"
+                | "unlock-workspace"
+                | "force-delete-workspace"
+        ),
+        _ => !matches!(
+            action,
+            "update-organization"
+                | "delete-organization"
+                | "manage-organization-token"
+                | "manage-variable-sets"
+        ),
+    }
+}
+
+/// The expected class of `column`'s answer on a route documented as `permission`, aimed at
+/// Alice's organization, its project and `main`.
+fn expected(permission: &str, column: Column) -> Class {
+    use Class::*;
+    if matches!(column, Column::Revoked | Column::Expired) {
+        return if permission == "public" {
+            Allowed
+        } else {
+            Unauthenticated
+        };
+    }
+    match permission {
+        "public" | "authenticated" => return Allowed,
+        // Team and organization tokens are no user.
+        "user" if column.is_user() => return Allowed,
+        "user" => return Forbidden,
+        // Managers of teams, and the members of a team that lets them manage its token.
+        "team-token" => {
+            return match column {
+                Column::Owners | Column::OrgToken | Column::Write => Allowed,
+                Column::Outsider => Hidden,
+                _ => Forbidden,
+            }
+        }
+        "site-admin" => return Hidden,
+        "organization-token" => {
+            return if column == Column::OrgToken {
+                Allowed
+            } else {
+                Hidden
+            }
+        }
+        _ => {}
+    }
+    let (scope, action) = permission.split_once(':').expect("SCOPE:ACTION");
+    match column {
+        Column::Outsider => Hidden,
+        Column::Owners => Allowed,
+        Column::OrgToken => {
+            if org_token_allows(scope, action) {
+                Allowed
+            } else {
+                Forbidden
+            }
+        }
+        _ => {
+            let level = column.level();
+            match scope {
+                // A member sees the organization; everything beyond reading it needs an
+                // organization-wide permission none of these teams has.
+                "organization" if action == "read-organization" => Allowed,
+                "organization" => Forbidden,
+                // A project holding a workspace the member sees is visible, read-only.
+                "project" => match (level, action) {
+                    (None, _) => Hidden,
+                    (Some(_), "read-project") => Allowed,
+                    (Some(_), _) => Forbidden,
+                },
+                _ => match level {
+                    None => Hidden,
+                    Some(level) if level_allows(level, action) => Allowed,
+                    Some(_) => Forbidden,
+                },
+            }
+        }
+    }
+}
+
+/// Routes that destroy or consume what the others are aimed at: only the columns that must be
+/// refused call them.
+fn destructive(method: &str, path: &str) -> bool {
+    method == "DELETE"
+        || path.ends_with("/actions/safe-delete")
+        || path.ends_with("/actions/discard")
+        || path.ends_with("/actions/cancel")
+        || path.ends_with("/actions/force-cancel")
+        || path.ends_with("/actions/apply")
+        || path.ends_with("/actions/archive")
+        || path.ends_with("/actions/force-unlock")
+        || path.ends_with("/authentication-token") && method == "POST"
+        || path.ends_with("/relationships/users")
+        || path.ends_with("/relationships/organization-memberships")
+        || (method == "PATCH" && path.ends_with("/state-versions"))
+        || (method == "PATCH"
+            && path.starts_with("/api/v2/organizations/{organization}")
+            && !path.contains("/workspaces/"))
+        || (method == "PATCH" && path.starts_with("/api/v2/team-"))
+        || (method == "PATCH" && path.starts_with("/api/v2/teams/"))
+}
+
+struct Fixture {
+    ids: BTreeMap<&'static str, String>,
+    /// Strings each column must never see, unless it put them in its request.
+    secrets: Vec<(String, String, fn(Column) -> bool)>,
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+fn state_body(serial: i64) -> Value {
+    let json_state = json!({"format_version": "1.0", "terraform_version": "1.11.4",
+        "values": {"outputs": {"endpoint": {"sensitive": false, "value": "matrix-endpoint", "type": "string"}},
+            "root_module": {}}});
+    let state = format!(
+        r#"{{"version":4,"terraform_version":"1.11.4","serial":{serial},"lineage":"matrix-lineage","outputs":{{"endpoint":{{"value":"matrix-endpoint","type":"string"}}}},"resources":[],"check_results":null}}"#
+    );
+    json!({"data": {"type": "state-versions", "attributes": {
+        "serial": serial, "md5": md5_hex(state.as_bytes()), "lineage": "matrix-lineage",
+        "state": STANDARD.encode(state.as_bytes()),
+        "json-state": STANDARD.encode(json_state.to_string())}}})
+}
+
+fn first_id(reply: &Reply) -> String {
+    reply.body["data"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a list with an item: {}", reply.text))
+        .to_string()
+}
+
+fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
+    let alice = server.api(&server.user_token("alice"));
+    alice
+        .post(
+            "organizations",
+            &json!({"data": {"type": "organizations", "attributes": {"name": ORG, "email": "alice@matrix.example"}}}),
+        )
+        .expect(201);
+    let project_id = alice
+        .post(
+            &format!("organizations/{ORG}/projects"),
+            &json!({"data": {"type": "projects", "attributes": {"name": "matrix-platform"}}}),
+        )
+        .expect(201)
+        .id();
+    let main = create_workspace(&alice, ORG, MAIN, Some(&project_id));
+    let hidden_a = create_workspace(&alice, ORG, "hidden-a-5e2b", None);
+    let hidden_b = create_workspace(&alice, ORG, "hidden-b-91c4", Some(&project_id));
+    // A tag, state, variables (one sensitive), a configuration and a planned run on main.
+    alice
+        .post(
+            &format!("workspaces/{main}/relationships/tags"),
+            &json!({"data": [{"type": "tags", "attributes": {"name": "matrix-tag"}}]}),
+        )
+        .expect(204);
+    let tag_id = first_id(&alice.get(&format!("organizations/{ORG}/tags")).ok());
+    alice
+        .post(&format!("workspaces/{main}/actions/lock"), &json!({}))
+        .ok();
+    let state_version_id = alice
+        .post(&format!("workspaces/{main}/state-versions"), &state_body(1))
+        .expect(201)
+        .id();
+    alice
+        .post(&format!("workspaces/{main}/actions/unlock"), &json!({}))
+        .ok();
+    let output_id = first_id(
+        &alice
+            .get(&format!("state-versions/{state_version_id}/outputs"))
+            .ok(),
+    );
+    let var = |key: &str, value: &str, sensitive: bool| {
+        alice
+            .post(
+                &format!("workspaces/{main}/vars"),
+                &json!({"data": {"type": "vars", "attributes": {
+                    "key": key, "value": value, "category": "terraform", "sensitive": sensitive}}}),
+            )
+            .expect(201)
+            .id()
+    };
+    let variable_id = var("greeting", "hello", false);
+    var("api_key", SENSITIVE, true);
+    let configuration_id = upload_configuration(
+        &alice,
+        &main,
+        &[("main.tf", "output \"greeting\" { value = \"matrix\" }\n")],
+        false,
+    );
+    let run_id = create_run(&alice, &main, Some(&configuration_id), json!({})).id();
+    let run = wait_for_run(&alice, &run_id, &["planned"], Duration::from_secs(120));
+    let rel = |name: &str| {
+        run.body["data"]["relationships"][name]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (plan_id, apply_id) = (rel("plan"), rel("apply"));
+    let varset_id = alice
+        .post(
+            &format!("organizations/{ORG}/varsets"),
+            &json!({"data": {"type": "varsets", "attributes": {"name": "matrix-varset", "global": false}}}),
+        )
+        .expect(201)
+        .id();
+    let varset_variable_id = alice
+        .post(
+            &format!("varsets/{varset_id}/relationships/vars"),
+            &json!({"data": {"type": "vars", "attributes": {"key": "region", "value": "eu", "category": "terraform"}}}),
+        )
+        .expect(201)
+        .id();
+    let agent_pool_id = alice
+        .post(
+            &format!("organizations/{ORG}/agent-pools"),
+            &json!({"data": {"type": "agent-pools", "attributes": {"name": "matrix-pool"}}}),
+        )
+        .expect(201)
+        .id();
+    let secret_team = alice
+        .post(
+            &format!("organizations/{ORG}/teams"),
+            &json!({"data": {"type": "teams", "attributes": {"name": SECRET_TEAM, "visibility": "secret"}}}),
+        )
+        .expect(201)
+        .id();
+    let secret_grant = grant_workspace(&alice, &secret_team, &hidden_a, json!({"access": "admin"}));
+
+    // The columns.
+    let mut apis = BTreeMap::new();
+    apis.insert(Column::Owners, alice.clone());
+    let mut write_team = String::new();
+    let mut team_workspace_id = String::new();
+    let mut none_membership = String::new();
+    for column in COLUMNS.into_iter().filter(|c| c.is_user()) {
+        let username = format!("m-{}", column.name());
+        match column {
+            Column::Owners => continue,
+            Column::Outsider => {
+                let bob = server.api(&server.user_token("bob"));
+                bob.post(
+                    "organizations",
+                    &json!({"data": {"type": "organizations", "attributes": {"name": "bob-corp", "email": "bob@bob.example"}}}),
+                )
+                .expect(201);
+                apis.insert(column, bob);
+                continue;
+            }
+            _ => {}
+        }
+        let token = server.user_token(&username);
+        let team = create_team(&alice, ORG, &format!("team-{}", column.name()), json!({}));
+        add_member(&alice, ORG, &team, &username);
+        if let Some(level) = column.level() {
+            let mut attributes = json!({"access": level});
+            if level == "custom" {
+                attributes = json!({"access": "custom", "runs": "plan", "variables": "read",
+                    "state-versions": "read-outputs"});
+            }
+            let grant = grant_workspace(&alice, &team, &main, attributes);
+            if column == Column::Read {
+                team_workspace_id = grant;
+            }
+        }
+        if column == Column::Write {
+            write_team = team.clone();
+        }
+        if column == Column::None {
+            let memberships = alice
+                .get(&format!(
+                    "organizations/{ORG}/organization-memberships?q={username}"
+                ))
+                .ok();
+            none_membership = first_id(&memberships);
+        }
+        apis.insert(column, server.api(&token));
+    }
+    let team_token = alice
+        .post(
+            &format!("teams/{write_team}/authentication-token"),
+            &json!({}),
+        )
+        .expect(201)
+        .attr("token")
+        .as_str()
+        .unwrap()
+        .to_string();
+    apis.insert(Column::TeamToken, server.api(&team_token));
+    let org_token = alice
+        .post(
+            &format!("organizations/{ORG}/authentication-token"),
+            &json!({}),
+        )
+        .expect(201)
+        .attr("token")
+        .as_str()
+        .unwrap()
+        .to_string();
+    apis.insert(Column::OrgToken, server.api(&org_token));
+    let carol = server.api(&server.user_token("carol"));
+    let carol_id = carol.get("account/details").ok().id();
+    let token = |expires: Option<String>| {
+        let mut attributes = json!({"description": "matrix"});
+        if let Some(at) = expires {
+            attributes["expired-at"] = json!(at);
+        }
+        carol
+            .post(
+                &format!("users/{carol_id}/authentication-tokens"),
+                &json!({"data": {"type": "authentication-tokens", "attributes": attributes}}),
+            )
+            .expect(201)
+    };
+    let revoked = token(None);
+    carol
+        .delete(&format!("authentication-tokens/{}", revoked.id()))
+        .expect(204);
+    apis.insert(
+        Column::Revoked,
+        server.api(revoked.attr("token").as_str().unwrap()),
+    );
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let expiring = token(Some(soon.to_rfc3339()));
+    apis.insert(
+        Column::Expired,
+        server.api(expiring.attr("token").as_str().unwrap()),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+
+    let ids: BTreeMap<&'static str, String> = [
+        ("organization", ORG.to_string()),
+        ("name", MAIN.to_string()),
+        ("workspace_id", main.clone()),
+        ("project_id", project_id),
+        ("run_id", run_id),
+        ("plan_id", plan_id),
+        ("apply_id", apply_id),
+        ("state_version_id", state_version_id),
+        ("output_id", output_id),
+        ("configuration_version_id", configuration_id),
+        ("variable_id", variable_id),
+        ("varset_variable_id", varset_variable_id),
+        ("varset_id", varset_id),
+        ("agent_pool_id", agent_pool_id),
+        ("team_id", write_team),
+        ("tag_id", tag_id),
+        ("membership_id", none_membership),
+        ("team_workspace_id", team_workspace_id),
+    ]
+    .into_iter()
+    .collect();
+    fn sees_everything(c: Column) -> bool {
+        matches!(c, Column::Owners | Column::OrgToken)
+    }
+    fn nobody(_: Column) -> bool {
+        false
+    }
+    fn sees_main(c: Column) -> bool {
+        c.level().is_some() || sees_everything(c)
+    }
+    fn insider(c: Column) -> bool {
+        c != Column::Outsider
+    }
+    let secrets = vec![
+        (
+            "the sensitive variable's value".into(),
+            SENSITIVE.into(),
+            nobody as fn(Column) -> bool,
+        ),
+        ("the organization token".into(), org_token, nobody),
+        ("the team token".into(), team_token, nobody),
+        (
+            "a workspace nobody was given".into(),
+            "hidden-a-5e2b".into(),
+            sees_everything as fn(Column) -> bool,
+        ),
+        (
+            "a workspace nobody was given".into(),
+            hidden_a,
+            sees_everything,
+        ),
+        (
+            "a workspace nobody was given".into(),
+            "hidden-b-91c4".into(),
+            sees_everything,
+        ),
+        (
+            "a workspace nobody was given".into(),
+            hidden_b,
+            sees_everything,
+        ),
+        ("a secret team".into(), SECRET_TEAM.into(), sees_everything),
+        ("a secret team".into(), secret_team, sees_everything),
+        (
+            "a grant on an invisible workspace".into(),
+            secret_grant,
+            sees_everything,
+        ),
+        ("Alice's organization".into(), ORG.into(), insider),
+        (
+            "Alice's organization's email".into(),
+            "alice@matrix.example".into(),
+            insider,
+        ),
+        ("Alice's workspace".into(), main, sees_main),
+    ];
+    (Fixture { ids, secrets }, apis)
+}
+
+/// The concrete path of `template` aimed at Alice's resources, or `None` when the route's
+/// parameters name nothing the fixture has (noted in the summary).
+fn fill(template: &str, f: &Fixture) -> Option<String> {
+    let mut path = template.to_string();
+    while let Some(start) = path.find('{') {
+        let end = path[start..].find('}')? + start;
+        let name = &path[start + 1..end];
+        let key = match name {
+            "variable_id" if template.starts_with("/api/v2/varsets") => "varset_variable_id",
+            other => other,
+        };
+        let value = f.ids.get(key)?;
+        path.replace_range(start..=end, value);
+    }
+    // Lists that must be narrowed to one workspace or project.
+    let query = match template {
+        "/api/v2/state-versions" => {
+            format!("?filter[organization][name]={ORG}&filter[workspace][name]={MAIN}")
+        }
+        "/api/v2/team-workspaces" => format!("?filter[workspace][id]={}", f.ids["workspace_id"]),
+        "/api/v2/team-projects" => format!("?filter[project][id]={}", f.ids["project_id"]),
+        "/api/v2/organizations/{organization}/organization-memberships" => {
+            "?include=user,teams".into()
+        }
+        "/api/v2/organizations/{organization}/teams" => {
+            "?include=users,organization-memberships".into()
+        }
+        _ => String::new(),
+    };
+    Some(path + &query)
+}
+
+/// A well-formed body for the route, so an allowed caller meets validation at most and a
+/// refused one meets nothing but the refusal. `None`: no body.
+fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Value> {
+    if method == "GET" || method == "DELETE" && !template.contains("/relationships/") {
+        return None;
+    }
+    let unique = format!("matrix-{}", column.name());
+    let id = |k: &str| f.ids[k].clone();
+    Some(match (method, template) {
+        (_, t) if t.ends_with("/relationships/tags") => {
+            json!({"data": [{"type": "tags", "attributes": {"name": unique}}]})
+        }
+        (_, t) if t.ends_with("/relationships/workspaces") => {
+            json!({"data": [{"type": "workspaces", "id": id("workspace_id")}]})
+        }
+        (_, t) if t.ends_with("/relationships/projects") => {
+            json!({"data": [{"type": "projects", "id": id("project_id")}]})
+        }
+        (_, t) if t.ends_with("/relationships/users") => {
+            json!({"data": [{"type": "users", "id": "m-none"}]})
+        }
+        (_, t) if t.ends_with("/relationships/organization-memberships") => {
+            json!({"data": [{"type": "organization-memberships", "id": id("membership_id")}]})
+        }
+        (_, t) if t.ends_with("/vars") || t.ends_with("/vars/{variable_id}") => {
+            json!({"data": {"type": "vars", "attributes": {"key": unique.replace('-', "_"), "value": "v", "category": "terraform"}}})
+        }
+        ("POST", "/api/v2/runs") => {
+            json!({"data": {"type": "runs", "attributes": {"message": unique},
+            "relationships": {"workspace": {"data": {"type": "workspaces", "id": id("workspace_id")}}}}})
+        }
+        (_, t) if t.contains("/actions/") => json!({}),
+        (_, t) if t.ends_with("/authentication-token") || t.ends_with("/authentication-tokens") => {
+            json!({"data": {"type": "authentication-tokens", "attributes": {"description": unique}}})
+        }
+        ("POST", t) if t.ends_with("/configuration-versions") => {
+            json!({"data": {"type": "configuration-versions", "attributes": {"auto-queue-runs": false}}})
+        }
+        ("POST", t) if t.ends_with("/state-versions") => state_body(2),
+        ("PATCH", t) if t.ends_with("/state-versions") => {
+            json!({"data": {"type": "state-versions", "relationships": {"rollback-state-version":
+                {"data": {"type": "state-versions", "id": id("state_version_id")}}}}})
+        }
+        (_, t) if t.ends_with("/tag-bindings") => {
+            json!({"data": [{"type": "tag-bindings", "attributes": {"key": "env", "value": unique}}]})
+        }
+        ("POST", t) if t.ends_with("/workspaces") => {
+            json!({"data": {"type": "workspaces", "attributes": {"name": unique}}})
+        }
+        ("PATCH", t) if t.contains("/workspaces/") => {
+            json!({"data": {"type": "workspaces", "attributes": {"description": unique}}})
+        }
+        ("POST", t) if t.ends_with("/projects") => {
+            json!({"data": {"type": "projects", "attributes": {"name": unique}}})
+        }
+        ("PATCH", t) if t.starts_with("/api/v2/projects/") => {
+            json!({"data": {"type": "projects", "attributes": {"description": unique}}})
+        }
+        ("POST", t) if t.ends_with("/teams") => {
+            json!({"data": {"type": "teams", "attributes": {"name": unique}}})
+        }
+        ("PATCH", t) if t.starts_with("/api/v2/teams/") => {
+            json!({"data": {"type": "teams", "attributes": {"visibility": "organization"}}})
+        }
+        ("POST", t) if t.ends_with("/varsets") => {
+            json!({"data": {"type": "varsets", "attributes": {"name": unique}}})
+        }
+        ("PATCH", t) if t.starts_with("/api/v2/varsets/") => {
+            json!({"data": {"type": "varsets", "attributes": {"description": unique}}})
+        }
+        ("POST", t) if t.ends_with("/agent-pools") => {
+            json!({"data": {"type": "agent-pools", "attributes": {"name": unique}}})
+        }
+        ("PATCH", t) if t.starts_with("/api/v2/agent-pools/") => {
+            json!({"data": {"type": "agent-pools", "attributes": {"name": format!("{unique}-pool")}}})
+        }
+        ("POST", t) if t.ends_with("/organization-memberships") => {
+            json!({"data": {"type": "organization-memberships", "attributes": {"email": format!("{unique}@invite.example")}}})
+        }
+        ("PATCH", "/api/v2/organizations/{organization}") => {
+            json!({"data": {"type": "organizations", "attributes": {"email": "alice@matrix.example"}}})
+        }
+        ("POST", "/api/v2/team-workspaces") => json!({"data": {"type": "team-workspaces",
+            "attributes": {"access": "read"}, "relationships": {
+                "team": {"data": {"type": "teams", "id": id("team_id")}},
+                "workspace": {"data": {"type": "workspaces", "id": id("workspace_id")}}}}}),
+        ("PATCH", t) if t.starts_with("/api/v2/team-workspaces/") => {
+            json!({"data": {"type": "team-workspaces", "attributes": {"access": "read"}}})
+        }
+        ("DELETE", "/api/v2/organizations/{organization}/tags") => {
+            json!({"data": [{"type": "tags", "id": id("tag_id")}]})
+        }
+        _ => return None,
+    })
+}
+
+/// Strings of `secrets` outside the column's reach that the answer shows, unless the request
+/// itself carried them.
+fn leaks(reply: &Reply, request: &str, f: &Fixture, column: Column) -> Vec<String> {
+    let text = reply.text.to_lowercase();
+    f.secrets
+        .iter()
+        .filter(|(_, value, may_see)| {
+            !may_see(column)
+                && !request.to_lowercase().contains(&value.to_lowercase())
+                && text.contains(&value.to_lowercase())
+        })
+        .map(|(what, value, _)| format!("{what} ({value})"))
+        .collect()
+}
+
+fn snapshot(owner: &Api, f: &Fixture) -> Vec<String> {
+    let ws = &f.ids["workspace_id"];
+    [
+        format!("workspaces/{ws}"),
+        format!("workspaces/{ws}/vars"),
+        format!("workspaces/{ws}/current-state-version"),
+        format!("runs/{}", f.ids["run_id"]),
+        format!("projects/{}", f.ids["project_id"]),
+        format!("varsets/{}", f.ids["varset_id"]),
+        format!("agent-pools/{}", f.ids["agent_pool_id"]),
+        format!("teams/{}", f.ids["team_id"]),
+        format!("organizations/{ORG}/teams"),
+        format!("organizations/{ORG}/organization-memberships"),
+        format!(
+            "configuration-versions/{}",
+            f.ids["configuration_version_id"]
+        ),
+        format!("organizations/{ORG}"),
+    ]
+    .into_iter()
+    .map(|path| {
+        let reply = owner.get(&path);
+        format!("{path} {} {}", reply.status, reply.text.len().min(1))
+    })
+    .collect()
+}
+
+fn matrix(db: Db) {
+    let server = Server::builder(db).without_rate_limits().start();
+    let (f, apis) = setup(&server);
+    let owner = &apis[&Column::Owners];
+    let doc = owner.get("/openapi.json").ok().body;
+    let before = snapshot(owner, &f);
+
+    let mut routes: Vec<(String, String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(permission) = op["x-terrace-permission"].as_str() else {
+                continue;
+            };
+            routes.push((method.to_uppercase(), path.clone(), permission.to_string()));
+        }
+    }
+    assert!(routes.len() > 150, "the document lists every route");
+    // Reads first, so lists are counted before mutations add to them.
+    routes.sort_by_key(|(m, p, _)| (m != "GET", p.clone()));
+
+    let mut summary = Vec::new();
+    let mut failures = Vec::new();
+    let mut uncovered = Vec::new();
+    let mut cells = 0;
+    for (method, template, permission) in &routes {
+        if ["runner", "capability", "site-admin"].contains(&permission.as_str())
+            || !template.starts_with("/api/v2/")
+        {
+            // Runner and capability routes are not reached with API tokens (listener_trust.rs,
+            // log_urls.rs, isolation.rs); site administration has site_admin.rs.
+            uncovered.push(format!("{method} {template} ({permission})"));
+            continue;
+        }
+        let Some(path) = fill(template, &f) else {
+            uncovered.push(format!(
+                "{method} {template} (no fixture for its parameters)"
+            ));
+            continue;
+        };
+        let mut row = format!("{method:6} {template:70}");
+        for column in COLUMNS {
+            let want = expected(permission, column);
+            if want == Class::Allowed && destructive(method, template) {
+                row.push_str(&format!(" {:>9}", "-"));
+                continue;
+            }
+            let api = &apis[&column];
+            let payload = body(method, template, &f, column);
+            if payload.is_none() && matches!(method.as_str(), "POST" | "PATCH" | "PUT") {
+                uncovered.push(format!("{method} {template} (no body)"));
+                break;
+            }
+            let reply = match &payload {
+                Some(b) => api.send_json(method, &path, b),
+                None => api.request(method, &path, None, ""),
+            };
+            cells += 1;
+            let got = Class::of(reply.status);
+            row.push_str(&format!(
+                " {:>9}",
+                format!("{}:{}", column.name(), reply.status)
+            ));
+            let request = format!(
+                "{path} {}",
+                payload.map(|b| b.to_string()).unwrap_or_default()
+            );
+            if got != want {
+                failures.push(format!(
+                    "{method} {template} [{permission}] as {}: expected {want:?}, got {} {}",
+                    column.name(),
+                    reply.status,
+                    clip(&reply.text)
+                ));
+            }
+            if reply.status >= 500 {
+                failures.push(format!(
+                    "{method} {template} as {}: {}",
+                    column.name(),
+                    reply.status
+                ));
+            }
+            let leaked = leaks(&reply, &request, &f, column);
+            if !leaked.is_empty() {
+                failures.push(format!(
+                    "{method} {template} as {} leaks {}: {}",
+                    column.name(),
+                    leaked.join(", "),
+                    clip(&reply.text)
+                ));
+            }
+        }
+        summary.push(row);
+    }
+
+    // Lists count only what the caller sees.
+    for column in COLUMNS {
+        let reply = apis[&column].get(&format!("organizations/{ORG}/workspaces"));
+        let want: Option<u64> = match column {
+            Column::Owners | Column::OrgToken => None,
+            Column::None => Some(0),
+            Column::Outsider | Column::Revoked | Column::Expired => continue,
+            _ => Some(1),
+        };
+        let count = reply.body["meta"]["pagination"]["total-count"].as_u64();
+        let listed = reply.body["data"].as_array().map(Vec::len);
+        if let Some(want) = want {
+            if count != Some(want) || listed != Some(want as usize) {
+                failures.push(format!(
+                    "{} lists {listed:?} workspaces (count {count:?}), expected {want}",
+                    column.name()
+                ));
+            }
+        }
+    }
+
+    let after = snapshot(owner, &f);
+    if before != after {
+        failures.push(format!(
+            "refused calls changed the fixtures: {before:?} → {after:?}"
+        ));
+    }
+    eprintln!(
+        "permission matrix: {} routes, {cells} calls; not in the matrix:\n  {}",
+        summary.len(),
+        uncovered.join("\n  ")
+    );
+    if !failures.is_empty() {
+        eprintln!("{}", summary.join("\n"));
+        panic!("{} cells differ:\n{}", failures.len(), failures.join("\n"));
+    }
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+both_databases!(permission_matrix, matrix);
