@@ -26,7 +26,9 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
-use terrace_tests::access::{add_member, create_team, create_workspace, grant_workspace};
+use terrace_tests::access::{
+    add_member, create_team, create_workspace, grant_project, grant_workspace,
+};
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
@@ -282,6 +284,8 @@ fn destructive(method: &str, path: &str) -> bool {
 
 struct Fixture {
     ids: BTreeMap<&'static str, String>,
+    /// Each user column's own user ID.
+    user_ids: BTreeMap<Column, String>,
     /// Strings each column must never see, unless it put them in its request.
     secrets: Vec<(String, String, fn(Column) -> bool)>,
 }
@@ -406,6 +410,8 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         )
         .expect(201)
         .id();
+    let readers = create_team(&alice, ORG, "project-readers", json!({}));
+    let team_project_id = grant_project(&alice, &readers, &project_id, json!({"access": "read"}));
     let secret_grant = grant_workspace(&alice, &secret_team, &hidden_a, json!({"access": "admin"}));
 
     // The columns.
@@ -528,6 +534,9 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("tag_id", tag_id),
         ("membership_id", none_membership),
         ("team_workspace_id", team_workspace_id),
+        ("team_project_id", team_project_id),
+        ("readers_team_id", readers),
+        ("action", "suspend".into()),
     ]
     .into_iter()
     .collect();
@@ -586,12 +595,24 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ),
         ("Alice's workspace".into(), main, sees_main),
     ];
-    (Fixture { ids, secrets }, apis)
+    let user_ids = apis
+        .iter()
+        .filter(|(c, _)| c.is_user())
+        .map(|(c, api)| (*c, api.get("account/details").ok().id()))
+        .collect();
+    (
+        Fixture {
+            ids,
+            user_ids,
+            secrets,
+        },
+        apis,
+    )
 }
 
 /// The concrete path of `template` aimed at Alice's resources, or `None` when the route's
 /// parameters name nothing the fixture has (noted in the summary).
-fn fill(template: &str, f: &Fixture) -> Option<String> {
+fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
     let mut path = template.to_string();
     while let Some(start) = path.find('{') {
         let end = path[start..].find('}')? + start;
@@ -600,7 +621,14 @@ fn fill(template: &str, f: &Fixture) -> Option<String> {
             "variable_id" if template.starts_with("/api/v2/varsets") => "varset_variable_id",
             other => other,
         };
-        let value = f.ids.get(key)?;
+        // A user's own routes are aimed at the caller itself (others' are attacked below).
+        let value = match key {
+            "user_id" => f
+                .user_ids
+                .get(&column)
+                .unwrap_or(&f.user_ids[&Column::Owners]),
+            _ => f.ids.get(key)?,
+        };
         path.replace_range(start..=end, value);
     }
     // Lists that must be narrowed to one workspace or project.
@@ -703,6 +731,20 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         ("PATCH", "/api/v2/organizations/{organization}") => {
             json!({"data": {"type": "organizations", "attributes": {"email": "alice@matrix.example"}}})
         }
+        ("POST", "/api/v2/team-projects") => json!({"data": {"type": "team-projects",
+            "attributes": {"access": "read"}, "relationships": {
+                "team": {"data": {"type": "teams", "id": id("readers_team_id")}},
+                "project": {"data": {"type": "projects", "id": id("project_id")}}}}}),
+        ("PATCH", t) if t.starts_with("/api/v2/team-projects/") => {
+            json!({"data": {"type": "team-projects", "attributes": {"access": "read"}}})
+        }
+        ("POST", "/api/v2/organizations") => json!({"data": {"type": "organizations",
+            "attributes": {"name": unique, "email": format!("{unique}@new.example")}}}),
+        ("PATCH", "/api/v2/account/update") => json!({"data": {"type": "users", "attributes": {}}}),
+        ("PATCH", t) if t.starts_with("/api/v2/admin/organizations/") => {
+            json!({"data": {"type": "organizations", "attributes": {"global-module-sharing": false}}})
+        }
+        ("POST", t) if t.starts_with("/api/v2/admin/") => json!({}),
         ("POST", "/api/v2/team-workspaces") => json!({"data": {"type": "team-workspaces",
             "attributes": {"access": "read"}, "relationships": {
                 "team": {"data": {"type": "teams", "id": id("team_id")}},
@@ -784,20 +826,22 @@ fn matrix(db: Db) {
     let mut uncovered = Vec::new();
     let mut cells = 0;
     for (method, template, permission) in &routes {
-        if ["runner", "capability", "site-admin"].contains(&permission.as_str())
-            || !template.starts_with("/api/v2/")
+        if ["runner", "capability"].contains(&permission.as_str())
+            || (permission == "public" && method != "GET")
+            || template.starts_with("/app/sso/")
         {
             // Runner and capability routes are not reached with API tokens (listener_trust.rs,
-            // log_urls.rs, isolation.rs); site administration has site_admin.rs.
+            // log_urls.rs, isolation.rs); the login and single sign-on forms authenticate by
+            // other means (cli_login.rs, sso_oidc.rs).
             uncovered.push(format!("{method} {template} ({permission})"));
             continue;
         }
-        let Some(path) = fill(template, &f) else {
+        if fill(template, &f, Column::Owners).is_none() {
             uncovered.push(format!(
                 "{method} {template} (no fixture for its parameters)"
             ));
             continue;
-        };
+        }
         let mut row = format!("{method:6} {template:70}");
         for column in COLUMNS {
             let want = expected(permission, column);
@@ -806,6 +850,7 @@ fn matrix(db: Db) {
                 continue;
             }
             let api = &apis[&column];
+            let path = fill(template, &f, column).expect("filled above");
             let payload = body(method, template, &f, column);
             if payload.is_none() && matches!(method.as_str(), "POST" | "PATCH" | "PUT") {
                 uncovered.push(format!("{method} {template} (no body)"));
@@ -869,6 +914,30 @@ fn matrix(db: Db) {
                 failures.push(format!(
                     "{} lists {listed:?} workspaces (count {count:?}), expected {want}",
                     column.name()
+                ));
+            }
+        }
+    }
+
+    // A user's own routes, aimed at somebody else: Alice's tokens are nobody else's business.
+    let alice_id = &f.user_ids[&Column::Owners];
+    for column in COLUMNS
+        .into_iter()
+        .filter(|c| c.is_user() && *c != Column::Owners)
+    {
+        let path = format!("users/{alice_id}/authentication-tokens");
+        let listed = apis[&column].get(&path);
+        let created = apis[&column].post(
+            &path,
+            &json!({"data": {"type": "authentication-tokens", "attributes": {"description": "stolen"}}}),
+        );
+        for (what, reply) in [("lists", &listed), ("creates", &created)] {
+            if !matches!(reply.status, 403 | 404) || reply.text.contains("\"token\":\"") {
+                failures.push(format!(
+                    "{} {what} Alice's tokens: {} {}",
+                    column.name(),
+                    reply.status,
+                    clip(&reply.text)
                 ));
             }
         }

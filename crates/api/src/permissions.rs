@@ -489,7 +489,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
         "/api/v2/teams/{team_id}/relationships/users",
         "organization:manage-membership",
     ),
-    ("GET", "/api/v2/users/{user_id}", "authenticated"),
+    ("GET", "/api/v2/users/{user_id}", "user"),
     (
         "GET",
         "/api/v2/users/{user_id}/authentication-tokens",
