@@ -941,9 +941,24 @@ fn leaks(reply: &Reply, request: &str, f: &Fixture, column: Column) -> Vec<Strin
         .collect()
 }
 
-fn snapshot(owner: &Api, f: &Fixture) -> Vec<String> {
+/// What the refused calls were aimed at, as the owners see it (timestamps aside).
+fn snapshot(owner: &Api, f: &Fixture) -> Vec<(String, String)> {
     let ws = &f.ids["workspace_id"];
     [
+        format!("workspaces/{ws}/tag-bindings"),
+        format!("workspaces/{ws}/relationships/tags"),
+        format!("workspaces/{ws}/state-versions"),
+        format!("workspaces/{ws}/configuration-versions"),
+        format!("workspaces/{ws}/runs"),
+        format!("team-workspaces?filter[workspace][id]={ws}"),
+        format!("team-projects?filter[project][id]={}", f.ids["project_id"]),
+        format!("organizations/{ORG}/workspaces"),
+        format!("organizations/{ORG}/projects"),
+        format!("organizations/{ORG}/tags"),
+        format!("organizations/{ORG}/varsets"),
+        format!("organizations/{ORG}/agent-pools"),
+        format!("varsets/{}/relationships/vars", f.ids["varset_id"]),
+        format!("teams/{}/authentication-token", f.ids["team_id"]),
         format!("workspaces/{ws}"),
         format!("workspaces/{ws}/vars"),
         format!("workspaces/{ws}/current-state-version"),
@@ -962,10 +977,24 @@ fn snapshot(owner: &Api, f: &Fixture) -> Vec<String> {
     ]
     .into_iter()
     .map(|path| {
-        let reply = owner.get(&path);
-        format!("{path} {} {}", reply.status, reply.text.len().min(1))
+        let mut reply = owner.get(&path);
+        strip_times(&mut reply.body);
+        let seen = format!("{} {}", reply.status, reply.body);
+        (path, seen)
     })
     .collect()
+}
+
+/// Drops `…-at` attributes (`last-used-at` moves whenever a token is used, refused or not).
+fn strip_times(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !k.ends_with("-at") && !k.ends_with("_at"));
+            map.values_mut().for_each(strip_times);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_times),
+        _ => {}
+    }
 }
 
 fn matrix(db: Db) {
@@ -973,8 +1002,6 @@ fn matrix(db: Db) {
     let (f, apis) = setup(&server);
     let owner = &apis[&Column::Owners];
     let doc = owner.get("/openapi.json").ok().body;
-    let before = snapshot(owner, &f);
-
     let mut routes: Vec<(String, String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -988,7 +1015,6 @@ fn matrix(db: Db) {
     // Reads first, so lists are counted before mutations add to them.
     routes.sort_by_key(|(m, p, _)| (m != "GET", p.clone()));
 
-    let mut summary = Vec::new();
     let mut failures = Vec::new();
     // Lists count only what the caller sees.
     for column in COLUMNS {
@@ -1014,6 +1040,8 @@ fn matrix(db: Db) {
     let mut uncovered = Vec::new();
     let mut cells = 0;
     let mut throwaways = 0;
+    let mut grid: BTreeMap<(bool, String, String), Vec<String>> = BTreeMap::new();
+    let mut covered = Vec::new();
     for (method, template, permission) in &routes {
         if ["runner", "capability"].contains(&permission.as_str())
             || (permission == "public" && method != "GET")
@@ -1031,73 +1059,104 @@ fn matrix(db: Db) {
             ));
             continue;
         }
-        let mut row = format!("{method:6} {template:70}");
-        for column in COLUMNS {
-            let want = expected(permission, column);
-            let spare;
-            let target = if want == Class::Allowed && destructive(method, template) {
-                throwaways += 1;
-                match throwaway(template, column, &f, owner, throwaways) {
-                    Some(t) => {
-                        spare = t;
-                        &spare
-                    }
-                    None => {
-                        row.push_str(&format!(" {:>9}", "-"));
-                        continue;
-                    }
+        if COLUMNS.iter().any(|c| {
+            expected(permission, *c) != Class::Allowed
+                && body(method, template, &f, *c).is_none()
+                && matches!(method.as_str(), "POST" | "PATCH" | "PUT")
+        }) {
+            uncovered.push(format!("{method} {template} (no body)"));
+            continue;
+        }
+        covered.push((method, template, permission));
+        grid.insert(
+            (method != "GET", template.clone(), method.clone()),
+            vec![format!("{:>9}", "-"); COLUMNS.len()],
+        );
+    }
+    // Every refused call first, then a look at everything they were aimed at (it must be
+    // exactly as before), then the allowed calls.
+    let before = snapshot(owner, &f);
+    for allowed_pass in [false, true] {
+        if allowed_pass {
+            let after = snapshot(owner, &f);
+            for (b, a) in before.iter().zip(&after) {
+                if b != a {
+                    failures.push(format!(
+                        "refused calls changed {}\n  before: {}\n  after:  {}",
+                        b.0,
+                        clip(&b.1),
+                        clip(&a.1)
+                    ));
                 }
-            } else {
-                &f
-            };
-            let api = &apis[&column];
-            let path = fill(template, target, column).expect("filled above");
-            let payload = body(method, template, target, column);
-            if payload.is_none() && matches!(method.as_str(), "POST" | "PATCH" | "PUT") {
-                uncovered.push(format!("{method} {template} (no body)"));
-                break;
-            }
-            let reply = match &payload {
-                Some(b) => api.send_json(method, &path, b),
-                None => api.request(method, &path, None, ""),
-            };
-            cells += 1;
-            let got = Class::of(reply.status);
-            row.push_str(&format!(
-                " {:>9}",
-                format!("{}:{}", column.name(), reply.status)
-            ));
-            let request = format!(
-                "{path} {}",
-                payload.map(|b| b.to_string()).unwrap_or_default()
-            );
-            if got != want {
-                failures.push(format!(
-                    "{method} {template} [{permission}] as {}: expected {want:?}, got {} {}",
-                    column.name(),
-                    reply.status,
-                    clip(&reply.text)
-                ));
-            }
-            if reply.status >= 500 {
-                failures.push(format!(
-                    "{method} {template} as {}: {}",
-                    column.name(),
-                    reply.status
-                ));
-            }
-            let leaked = leaks(&reply, &request, &f, column);
-            if !leaked.is_empty() {
-                failures.push(format!(
-                    "{method} {template} as {} leaks {}: {}",
-                    column.name(),
-                    leaked.join(", "),
-                    clip(&reply.text)
-                ));
             }
         }
-        summary.push(row);
+        for &(method, template, permission) in &covered {
+            let row = grid
+                .get_mut(&(method != "GET", template.clone(), method.clone()))
+                .unwrap();
+            for (index, column) in COLUMNS.into_iter().enumerate() {
+                let want = expected(permission, column);
+                if (want == Class::Allowed) != allowed_pass {
+                    continue;
+                }
+                let spare;
+                let target = if want == Class::Allowed && destructive(method, template) {
+                    throwaways += 1;
+                    match throwaway(template, column, &f, owner, throwaways) {
+                        Some(t) => {
+                            spare = t;
+                            &spare
+                        }
+                        None => continue,
+                    }
+                } else {
+                    &f
+                };
+                let api = &apis[&column];
+                let path = fill(template, target, column).expect("filled above");
+                let payload = body(method, template, target, column);
+                let reply = match &payload {
+                    Some(b) => api.send_json(method, &path, b),
+                    None => api.request(method, &path, None, ""),
+                };
+                cells += 1;
+                let got = Class::of(reply.status);
+                row[index] = format!("{:>9}", format!("{}:{}", column.name(), reply.status));
+                let request = format!(
+                    "{path} {}",
+                    payload.map(|b| b.to_string()).unwrap_or_default()
+                );
+                if got != want {
+                    failures.push(format!(
+                        "{method} {template} [{permission}] as {}: expected {want:?}, got {} {}",
+                        column.name(),
+                        reply.status,
+                        clip(&reply.text)
+                    ));
+                }
+                if reply.status >= 500 {
+                    failures.push(format!(
+                        "{method} {template} as {}: {}",
+                        column.name(),
+                        reply.status
+                    ));
+                }
+                let leaked = leaks(&reply, &request, &f, column);
+                if !leaked.is_empty() {
+                    failures.push(format!(
+                        "{method} {template} as {} leaks {}: {}",
+                        column.name(),
+                        leaked.join(", "),
+                        clip(&reply.text)
+                    ));
+                }
+            }
+        }
     }
+    let summary: Vec<String> = grid
+        .iter()
+        .map(|((_, template, method), row)| format!("{method:6} {template:70} {}", row.join(" ")))
+        .collect();
 
     // A user's own routes, aimed at somebody else: Alice's tokens are nobody else's business.
     let alice_id = &f.user_ids[&Column::Owners];
@@ -1139,12 +1198,6 @@ fn matrix(db: Db) {
         ));
     }
 
-    let after = snapshot(owner, &f);
-    if before != after {
-        failures.push(format!(
-            "refused calls changed the fixtures: {before:?} → {after:?}"
-        ));
-    }
     eprintln!(
         "permission matrix: {} routes, {cells} calls; not in the matrix:\n  {}",
         summary.len(),
