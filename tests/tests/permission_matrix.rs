@@ -1016,22 +1016,25 @@ fn matrix(db: Db) {
     routes.sort_by_key(|(m, p, _)| (m != "GET", p.clone()));
 
     let mut failures = Vec::new();
-    // Lists count only what the caller sees.
-    for column in COLUMNS {
-        let reply = apis[&column].get(&format!("organizations/{ORG}/workspaces"));
-        let want: Option<u64> = match column {
-            Column::Owners | Column::OrgToken => None,
-            Column::None => Some(0),
-            Column::Outsider | Column::Revoked | Column::Expired => continue,
-            _ => Some(1),
-        };
-        let count = reply.body["meta"]["pagination"]["total-count"].as_u64();
-        let listed = reply.body["data"].as_array().map(Vec::len);
-        if let Some(want) = want {
+    // Lists count only what the caller sees: of three workspaces (two in the project), one
+    // run and two projects (the default one and `main`'s), a member given `main` sees `main`,
+    // its run and its project; a member given nothing sees none of them.
+    for (list, everything) in [("workspaces", 3), ("runs", 1), ("projects", 2)] {
+        for column in COLUMNS {
+            let reply = apis[&column].get(&format!("organizations/{ORG}/{list}"));
+            let want = match column {
+                Column::Owners | Column::OrgToken => everything,
+                Column::None => 0,
+                Column::Outsider | Column::Revoked | Column::Expired => continue,
+                _ => 1,
+            };
+            let count = reply.body["meta"]["pagination"]["total-count"].as_u64();
+            let listed = reply.body["data"].as_array().map(Vec::len);
             if count != Some(want) || listed != Some(want as usize) {
                 failures.push(format!(
-                    "{} lists {listed:?} workspaces (count {count:?}), expected {want}",
-                    column.name()
+                    "{} lists {listed:?} {list} (count {count:?}), expected {want}: {}",
+                    column.name(),
+                    clip(&reply.text)
                 ));
             }
         }
@@ -1141,6 +1144,9 @@ fn matrix(db: Db) {
                         reply.status
                     ));
                 }
+                if let Some(wrong) = miscounted(&reply) {
+                    failures.push(format!("{method} {template} as {}: {wrong}", column.name()));
+                }
                 let leaked = leaks(&reply, &request, &f, column);
                 if !leaked.is_empty() {
                     failures.push(format!(
@@ -1209,6 +1215,16 @@ fn matrix(db: Db) {
     if !failures.is_empty() {
         panic!("{} cells differ:\n{}", failures.len(), failures.join("\n"));
     }
+}
+
+/// A one-page list whose count is not the number of items it lists: the count tells of
+/// something the caller was not shown.
+fn miscounted(reply: &Reply) -> Option<String> {
+    let items = reply.body["data"].as_array()?;
+    let pagination = &reply.body["meta"]["pagination"];
+    let count = pagination["total-count"].as_u64()?;
+    (pagination["total-pages"].as_u64() == Some(1) && count != items.len() as u64)
+        .then(|| format!("lists {} items but counts {count}", items.len()))
 }
 
 fn clip(text: &str) -> String {
