@@ -330,6 +330,9 @@ const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// What a secret is, its text, and which columns may see it.
+type Secret = (String, String, fn(Column) -> bool);
+
 struct Fixture {
     ids: BTreeMap<&'static str, String>,
     /// Each user column's own user ID.
@@ -337,7 +340,7 @@ struct Fixture {
     /// The team each member column (and the team token) acts through.
     teams: BTreeMap<Column, String>,
     /// Strings each column must never see, unless it put them in its request.
-    secrets: Vec<(String, String, fn(Column) -> bool)>,
+    secrets: Vec<Secret>,
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
