@@ -19,6 +19,11 @@
 //! The routes come from `/openapi.json`, so a route added later is attacked (or the test fails
 //! and says how to teach it the route) without anyone remembering to extend this file. The few
 //! routes that belong to no organization are allow-listed below, each with the reason.
+//!
+//! This is the permission matrix's "another organization" column (permission_matrix.rs, where
+//! Bob gets 404 on every organization-scoped route and no answer mentions Alice's things), in
+//! depth: here Bob also aims queries, bodies, capability URLs and his agent's job protocol at
+//! Alice's resources, and her organization is compared whole before and after.
 
 use std::collections::BTreeSet;
 

@@ -732,3 +732,44 @@ pub fn is_well_formed(permission: &str) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_are_plain_kinds_or_scoped_actions() {
+        for good in [
+            "public",
+            "user",
+            "team-token",
+            "workspace:queue-run",
+            "project:read-project",
+        ] {
+            assert!(is_well_formed(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Public",
+            "team:queue-run",
+            "workspace:",
+            "workspace:Queue_Run",
+            "owner",
+        ] {
+            assert!(!is_well_formed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_table_names_each_route_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (method, path, _) in ROUTE_PERMISSIONS {
+            assert!(seen.insert((method, path)), "{method} {path} twice");
+        }
+        assert_eq!(
+            permission_of("get", "/api/v2/workspaces/{workspace_id}/vars"),
+            Some("workspace:read-variables")
+        );
+        assert_eq!(permission_of("GET", "/nowhere"), None);
+    }
+}
