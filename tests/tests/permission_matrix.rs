@@ -9,14 +9,14 @@
 //! version, a planned run) and two workspaces nobody else was given (`hidden-a`, `hidden-b`),
 //! a secret team, a variable set, an agent pool and a tag. The columns are members whose team
 //! holds read, plan, write, admin or a custom grant on `main`, a member with no grant, the
-//! owners, Bob (owner of another organization: the outsider column, which isolation.rs sweeps
-//! in depth), the write team's token, the organization token, and a revoked and an expired
-//! token.
+//! owners, Bob (owner of another organization: the outsider column, which the module
+//! `other_organization` sweeps in depth), the write team's token, the organization token, and
+//! a revoked and an expired token.
 //!
 //! Classes: allowed (not 401/403/404: a 2xx or a validation 4xx), forbidden (403), hidden
-//! (404) and unauthenticated (401). A destructive route is called only by the columns that
-//! must be refused it (the fixtures are checked unchanged afterwards); its allowed cells are
-//! proven by the route's own tests.
+//! (404) and unauthenticated (401). Every refused call is made first, and then everything
+//! they were aimed at must be exactly as before; an allowed call that destroys is aimed at a
+//! throwaway target made for it (a workspace granted to the column as `main` is, a team, ...).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +25,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
+
+/// The other-organization column in depth: the isolation sweep (Bob aims every route, query,
+/// body, capability URL and his agent's job protocol at Alice's organization).
+#[path = "permission_matrix/other_organization.rs"]
+mod other_organization;
 
 use terrace_tests::access::{
     add_member, create_team, create_workspace, grant_project, grant_workspace,
@@ -314,19 +319,19 @@ const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v2/agents/{agent_id}",
-        "needs a connected agent (agent_pools.rs; isolation.rs attacks it)",
+        "needs a connected agent (agent_pools.rs; other_organization.rs attacks it)",
     ),
     (
         "GET",
         "/api/v2/authentication-tokens/{token_id}",
         "a token's own route: the caller's own token (sessions.rs, agent_pools.rs; \
-         isolation.rs attacks it)",
+         other_organization.rs attacks it)",
     ),
     (
         "DELETE",
         "/api/v2/authentication-tokens/{token_id}",
         "deleting the caller's own token ends the column (sessions.rs, agent_pools.rs; \
-         isolation.rs attacks it)",
+         other_organization.rs attacks it)",
     ),
 ];
 
@@ -1091,8 +1096,8 @@ fn matrix(db: Db) {
     let mut covered = Vec::new();
     for (method, template, permission) in &routes {
         if ["runner", "capability"].contains(&permission.as_str()) {
-            // Not reached with API tokens: listener_trust.rs, log_urls.rs and isolation.rs
-            // attack them with the tokens that do reach them.
+            // Not reached with API tokens: listener_trust.rs, log_urls.rs and
+            // other_organization.rs attack them with the tokens that do reach them.
             continue;
         }
         if NOT_IN_MATRIX

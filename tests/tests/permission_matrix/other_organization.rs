@@ -20,9 +20,9 @@
 //! and says how to teach it the route) without anyone remembering to extend this file. The few
 //! routes that belong to no organization are allow-listed below, each with the reason.
 //!
-//! This is the permission matrix's "another organization" column (permission_matrix.rs, where
-//! Bob gets 404 on every organization-scoped route and no answer mentions Alice's things), in
-//! depth: here Bob also aims queries, bodies, capability URLs and his agent's job protocol at
+//! This is the permission matrix's "another organization" column in depth (a module of
+//! permission_matrix.rs, whose own sweep gives Bob 404 on every organization-scoped route and
+//! checks that no answer mentions Alice's things): here Bob also aims queries, bodies, capability URLs and his agent's job protocol at
 //! Alice's resources, and her organization is compared whole before and after.
 
 use std::collections::BTreeSet;
