@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod routes;
+pub mod saml;
 pub mod secrets;
 pub mod server;
 pub mod tls;

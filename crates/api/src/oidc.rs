@@ -364,7 +364,7 @@ async fn send(
 }
 
 /// An error with its causes, on one line.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -391,7 +391,6 @@ mod tests {
             username_claim: "preferred_username".into(),
             scopes: vec![],
             use_userinfo: false,
-            disable_passwords: false,
             ca_file: None,
         }
     }

@@ -235,21 +235,7 @@ impl ServiceProvider {
 
     /// Our metadata, to register at the identity provider.
     pub fn metadata_xml(&self) -> String {
-        format!(
-            concat!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
-                "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"{entity}\">\n",
-                "  <md:SPSSODescriptor AuthnRequestsSigned=\"false\" WantAssertionsSigned=\"true\" protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\n",
-                "    <md:NameIDFormat>{persistent}</md:NameIDFormat>\n",
-                "    <md:AssertionConsumerService Binding=\"{post}\" Location=\"{acs}\" index=\"0\" isDefault=\"true\"/>\n",
-                "  </md:SPSSODescriptor>\n",
-                "</md:EntityDescriptor>\n"
-            ),
-            entity = xml_escape(&self.entity_id),
-            persistent = PERSISTENT,
-            post = POST_BINDING,
-            acs = xml_escape(&self.acs_url),
-        )
+        sp_metadata(&self.entity_id, &self.acs_url)
     }
 
     /// Verifies a `SAMLResponse` (base64, as posted) answering the request `request_id`.
@@ -463,6 +449,25 @@ pub fn check_assertion(
         valid_until,
         attributes,
     })
+}
+
+/// A service provider's metadata: its entity ID and ACS URL (HTTP-POST), signed assertions wanted.
+pub fn sp_metadata(entity_id: &str, acs_url: &str) -> String {
+    format!(
+            concat!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+                "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"{entity}\">\n",
+                "  <md:SPSSODescriptor AuthnRequestsSigned=\"false\" WantAssertionsSigned=\"true\" protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\n",
+                "    <md:NameIDFormat>{persistent}</md:NameIDFormat>\n",
+                "    <md:AssertionConsumerService Binding=\"{post}\" Location=\"{acs}\" index=\"0\" isDefault=\"true\"/>\n",
+                "  </md:SPSSODescriptor>\n",
+                "</md:EntityDescriptor>\n"
+            ),
+            entity = xml_escape(entity_id),
+            persistent = PERSISTENT,
+            post = POST_BINDING,
+            acs = xml_escape(acs_url),
+        )
 }
 
 fn xml_escape(text: &str) -> String {

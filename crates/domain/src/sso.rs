@@ -142,6 +142,20 @@ impl Services {
         }))
     }
 
+    /// Records a SAML assertion as used until `expires_at`: false when it was used before
+    /// (a replay, here or on another replica).
+    pub async fn use_saml_assertion(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> DomainResult<bool> {
+        Ok(self
+            .store
+            .use_saml_assertion(issuer, assertion_id, expires_at)
+            .await?)
+    }
+
     /// Signs in the person the provider vouched for: their user (created on first sign-in),
     /// email, invitations and teams brought up to date.
     pub async fn sso_sign_in(&self, identity: &SsoIdentity) -> DomainResult<(User, GroupSync)> {

@@ -729,6 +729,8 @@ pub struct AuditEvent {
     /// The HTTP status the request was answered with.
     pub status: i32,
     pub client_address: Option<String>,
+    /// Why a sign-in was refused (`sso-sign-in-failed`: `signature`, `expired`, ...).
+    pub reason: Option<String>,
 }
 
 /// Which events to list.

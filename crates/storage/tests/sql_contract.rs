@@ -2395,6 +2395,7 @@ fn new_audit_event(org: Option<&str>, at: DateTime<Utc>, action: &str) -> AuditE
         resource_id: Some("ws-1".into()),
         status: 200,
         client_address: Some("192.0.2.7".into()),
+        reason: None,
     }
 }
 

@@ -23,6 +23,12 @@ use crate::routes::login::{cookie, set_cookie, SESSION_COOKIE};
 /// callback URL sent to someone else signs nobody in (login CSRF).
 const SSO_COOKIE: &str = "terrace_sso";
 
+/// The page of a single sign-on that is not configured (404).
+pub(crate) const NOT_CONFIGURED: (&str, &str) = (
+    "Single sign-on is not configured",
+    "This server has no identity provider.",
+);
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(start))
@@ -56,7 +62,7 @@ fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
     response
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -130,7 +136,12 @@ async fn callback(
     // Every callback is on record, refusals too (forged, replayed or altered answers).
     state
         .services
-        .record_sso(user.as_ref(), response.status().as_u16(), client.as_deref())
+        .record_sso(
+            user.as_ref(),
+            response.status().as_u16(),
+            client.as_deref(),
+            None,
+        )
         .await;
     response
 }

@@ -79,4 +79,26 @@ impl SsoStore for SqlStore {
             .fetch_all(p)
             .await)?)
     }
+
+    async fn use_saml_assertion(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let inserted =
+            on_pool!(&self.pool, |p| {
+                sqlx::query(
+            "INSERT INTO saml_assertions (issuer, assertion_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (issuer, assertion_id) DO NOTHING"
+        )
+        .bind(issuer)
+        .bind(assertion_id)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+            })?;
+        Ok(inserted == 1)
+    }
 }
