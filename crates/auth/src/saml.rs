@@ -258,8 +258,10 @@ impl ServiceProvider {
             .map_err(|_| Refusal::Malformed)?;
         let xml = String::from_utf8(bytes).map_err(|_| Refusal::Malformed)?;
         // Unsigned, so only ever a reason to refuse: an error status usually comes unsigned.
-        if let Ok(raw) = xml.parse::<Response>() {
-            check_status(&raw)?;
+        if root_element(&xml) == Some("Response") {
+            if let Ok(raw) = xml.parse::<Response>() {
+                check_status(&raw)?;
+            }
         }
         let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
             &xml,
@@ -268,8 +270,12 @@ impl ServiceProvider {
             Some(ALLOWED_ALGORITHMS),
         )
         .map_err(|_| Refusal::Signature)?;
-        let assertion = match signed.parse::<Response>() {
-            Ok(response) => {
+        // What is left is the signed element: the response, or only its assertion.
+        let assertion = match root_element(&signed) {
+            Some("Response") => {
+                let response = signed
+                    .parse::<Response>()
+                    .map_err(|_| Refusal::Malformed)?;
                 check_status(&response)?;
                 check_response(&response, &self.acs_url, request_id)?;
                 if response.encrypted_assertion.is_some() {
@@ -277,10 +283,10 @@ impl ServiceProvider {
                 }
                 response.assertion.ok_or(Refusal::NoAssertion)?
             }
-            // Only the assertion was signed: only the assertion is left.
-            Err(_) => signed
+            Some("Assertion") => signed
                 .parse::<Assertion>()
-                .map_err(|_| Refusal::NoAssertion)?,
+                .map_err(|_| Refusal::Malformed)?,
+            _ => return Err(Refusal::NoAssertion),
         };
         check_assertion(&assertion, &self.expectations(request_id), now)
     }
@@ -468,6 +474,22 @@ pub fn sp_metadata(entity_id: &str, acs_url: &str) -> String {
             post = POST_BINDING,
             acs = xml_escape(acs_url),
         )
+}
+
+/// The local name of a document's root element (`Response` for `<samlp:Response ...>`).
+pub fn root_element(xml: &str) -> Option<&str> {
+    let mut rest = xml;
+    loop {
+        let at = rest.find('<')?;
+        rest = &rest[at + 1..];
+        if rest.starts_with('?') || rest.starts_with('!') {
+            continue;
+        }
+        let name = rest
+            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .next()?;
+        return Some(name.rsplit(':').next().unwrap_or(name));
+    }
 }
 
 fn xml_escape(text: &str) -> String {

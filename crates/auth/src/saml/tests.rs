@@ -289,3 +289,14 @@ fn garbage_is_malformed_not_a_panic() {
     let unsigned = base64::engine::general_purpose::STANDARD.encode("<x/>");
     assert_eq!(sp.verify(&unsigned, REQUEST, now), Err(Refusal::Signature));
 }
+
+#[test]
+fn the_root_element_is_read_past_declarations_and_comments() {
+    assert_eq!(
+        root_element("<?xml version=\"1.0\"?>\n<!-- x --><samlp:Response ID=\"a\">"),
+        Some("Response")
+    );
+    assert_eq!(root_element("<saml:Assertion>"), Some("Assertion"));
+    assert_eq!(root_element("<Assertion/>"), Some("Assertion"));
+    assert_eq!(root_element("no xml"), None);
+}

@@ -86,9 +86,8 @@ impl SsoStore for SqlStore {
         assertion_id: &str,
         expires_at: DateTime<Utc>,
     ) -> StorageResult<bool> {
-        let inserted =
-            on_pool!(&self.pool, |p| {
-                sqlx::query(
+        let inserted = on_pool!(&self.pool, |p| {
+            sqlx::query(
             "INSERT INTO saml_assertions (issuer, assertion_id, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (issuer, assertion_id) DO NOTHING"
         )
@@ -98,7 +97,7 @@ impl SsoStore for SqlStore {
         .execute(p)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
         Ok(inserted == 1)
     }
 }
