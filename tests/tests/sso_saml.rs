@@ -407,6 +407,21 @@ fn saml_sign_on(db: Db) {
         "the one genuine re-signed sign-in created bob"
     );
 
+    // Alice again, in another browser: the same user (identity = the identity provider's
+    // entity ID and the NameID), no second account.
+    let again = Browser::new(&server).saml_sign_in(&server, "alice", "alicepass");
+    assert_eq!(again.status, 302, "{}", again.text);
+    assert!(again.sets_session());
+    let alices = owner.get("admin/users?q=alice").ok();
+    let names: Vec<&str> = alices
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["attributes"]["username"].as_str())
+        .collect();
+    assert_eq!(names, ["alice"]);
+
     // Every ACS post is on the site's audit trail, each refusal with its reason.
     let trail = owner.get("admin/audit-trail?page[size]=1000").ok();
     let reasons: Vec<&str> = trail.body["data"]

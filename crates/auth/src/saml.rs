@@ -273,9 +273,7 @@ impl ServiceProvider {
         // What is left is the signed element: the response, or only its assertion.
         let assertion = match root_element(&signed) {
             Some("Response") => {
-                let response = signed
-                    .parse::<Response>()
-                    .map_err(|_| Refusal::Malformed)?;
+                let response = signed.parse::<Response>().map_err(|_| Refusal::Malformed)?;
                 check_status(&response)?;
                 check_response(&response, &self.acs_url, request_id)?;
                 if response.encrypted_assertion.is_some() {
