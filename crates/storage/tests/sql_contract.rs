@@ -2395,7 +2395,7 @@ fn new_audit_event(org: Option<&str>, at: DateTime<Utc>, action: &str) -> AuditE
         resource_id: Some("ws-1".into()),
         status: 200,
         client_address: Some("192.0.2.7".into()),
-        reason: None,
+        reason: Some("signature".into()),
     }
 }
 
@@ -3035,3 +3035,55 @@ async fn organizations_searched_with_owners_and_members(store: Arc<dyn Store>) {
     assert_eq!(owners[acme.id()][0], alice);
 }
 contract!(organizations_searched_with_owners_and_members);
+
+// ---------------------------------------------------------------------------------------------
+// SAML's replay cache.
+
+/// An assertion is used once per identity provider, also by two callers at once; purged once
+/// it could no longer be presented.
+async fn saml_assertions_are_used_once(store: Arc<dyn Store>) {
+    let now = clock::now();
+    let later = now + TimeDelta::minutes(5);
+    assert!(store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+    assert!(!store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+    // Another identity provider's assertion of the same ID is another assertion.
+    assert!(store
+        .use_saml_assertion("idp-b", "_a1", later)
+        .await
+        .unwrap());
+    // Two replicas at once: one wins.
+    let barrier = Arc::new(Barrier::new(2));
+    let race = |store: Arc<dyn Store>, barrier: Arc<Barrier>| async move {
+        barrier.wait().await;
+        store
+            .use_saml_assertion("idp-a", "_race", later)
+            .await
+            .unwrap()
+    };
+    let (one, two) = tokio::join!(
+        tokio::spawn(race(store.clone(), barrier.clone())),
+        tokio::spawn(race(store.clone(), barrier.clone()))
+    );
+    assert!(one.unwrap() ^ two.unwrap(), "exactly one use wins");
+    // Kept until it expires, then purged.
+    store.purge_expired(now).await.unwrap();
+    assert!(!store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+    store
+        .purge_expired(later + TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert!(store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+}
+contract!(saml_assertions_are_used_once);
