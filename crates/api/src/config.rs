@@ -997,6 +997,98 @@ impl Limits {
 }
 
 #[cfg(test)]
+mod saml_tests {
+    use super::*;
+
+    fn base_args(dir: &Path) -> ServeArgs {
+        ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn saml_comes_from_flags_or_the_saml_table_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = base_args(dir.path());
+        assert!(ServerConfig::resolve(&args).unwrap().saml.is_none());
+        args.saml.saml_idp_metadata_url = Some("https://idp.example/metadata".into());
+        let saml = ServerConfig::resolve(&args).unwrap().saml.unwrap();
+        assert_eq!(
+            saml.idp_metadata,
+            SamlMetadataSource::Url("https://idp.example/metadata".into())
+        );
+        assert_eq!(saml.sp_entity_id, None);
+        assert_eq!(
+            (
+                saml.username_attribute.as_str(),
+                saml.email_attribute.as_str(),
+                saml.groups_attribute.as_str()
+            ),
+            ("uid", "email", "groups")
+        );
+        // Metadata over plain http only from this machine: it carries the signing keys.
+        args.saml.saml_idp_metadata_url = Some("http://idp.example/metadata".into());
+        assert!(ServerConfig::resolve(&args).is_err());
+        args.saml.saml_idp_metadata_url = Some("http://127.0.0.1:9/metadata".into());
+        assert!(ServerConfig::resolve(&args).is_ok());
+        args.saml.saml_idp_metadata_url = None;
+        args.saml.saml_sp_entity_id = Some("urn:x".into());
+        assert!(
+            ServerConfig::resolve(&args).is_err(),
+            "an SP entity ID without an identity provider is a mistake"
+        );
+
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(
+            &file,
+            "sso_disable_passwords = true\n[saml]\nidp_metadata_file = \"/etc/idp.xml\"\n\
+             sp_entity_id = \"urn:terrace\"\ngroups_attribute = \"memberOf\"\n",
+        )
+        .unwrap();
+        let mut args = base_args(dir.path());
+        args.database.config = Some(file.clone());
+        let config = ServerConfig::resolve(&args).unwrap();
+        let saml = config.saml.unwrap();
+        assert_eq!(
+            saml.idp_metadata,
+            SamlMetadataSource::File("/etc/idp.xml".into())
+        );
+        assert_eq!(saml.sp_entity_id.as_deref(), Some("urn:terrace"));
+        assert_eq!(saml.groups_attribute, "memberOf");
+        assert!(config.sso_disable_passwords);
+        std::fs::write(&file, "[saml]\nidp_metadat_url = \"x\"\n").unwrap();
+        assert!(
+            ServerConfig::resolve(&args).is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn one_setting_disables_passwords_for_both_protocols() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        for flag in ["--sso-disable-passwords", "--oidc-disable-passwords"] {
+            let cli = Cli::try_parse_from(["terrace", flag]).unwrap();
+            assert!(cli.serve.sso_disable_passwords, "{flag}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "[oidc]\ndisable_passwords = true\n").unwrap();
+        let mut args = base_args(dir.path());
+        args.database.config = Some(file);
+        assert!(ServerConfig::resolve(&args).unwrap().sso_disable_passwords);
+    }
+}
+
+#[cfg(test)]
 mod limit_tests {
     use super::*;
 
