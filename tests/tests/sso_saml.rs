@@ -11,7 +11,7 @@
 use base64::Engine;
 use serde_json::json;
 use terrace_tests::access::{create_team, create_workspace, grant_workspace};
-use terrace_tests::saml_idp::{key_pair, sign_assertion, SamlIdp};
+use terrace_tests::saml_idp::{key_pair, sign_assertion, strip_signatures, SamlIdp};
 use terrace_tests::sso::{
     form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
 };
@@ -144,6 +144,19 @@ fn set_attributes(xml: &str, name: &str, value: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Who the browser's session is signed in as, as the consent page says.
+fn signed_in_as(browser: &mut Browser, server: &Server) -> Option<String> {
+    let page = browser.get(&format!(
+        "{}/app/oauth/authorization?client_id=terraform-cli&redirect_uri={}&response_type=code&state=s&code_challenge_method=S256&code_challenge={}",
+        server.url,
+        urlencode("http://localhost:10000/login"),
+        "a".repeat(43)
+    ));
+    let marker = "Signed in as <strong>";
+    let at = page.text.find(marker)? + marker.len();
+    Some(page.text[at..].split('<').next()?.to_string())
 }
 
 fn assert_refused(page: &Page, says: &str) {
@@ -322,6 +335,32 @@ fn saml_sign_on(db: Db) {
     let page = b.post_acs(&posted.with_xml(&xml.replacen(">devs<", ">admins<", 1)));
     assert_refused(&page, "not signed by the identity provider");
 
+    // Unsigned: the identity provider's signatures removed.
+    let (mut b, posted) = fresh();
+    let unsigned = strip_signatures(&posted.xml());
+    assert!(!unsigned.contains("Signature"));
+    assert_refused(
+        &b.post_acs(&posted.with_xml(&unsigned)),
+        "not signed by the identity provider",
+    );
+
+    // Signature wrapping: an unsigned assertion for alice put before bob's signed one (only
+    // the assertion is signed here, so the response around it can be edited). Only signed
+    // content is read: this signs bob in, never alice.
+    let (mut b, posted) = fresh();
+    let xml = posted.xml();
+    let assertion_id = attribute_of(&xml, "saml:Assertion", "ID");
+    let signed = sign_assertion(&xml, &assertion_id, &idp_key, &idp_cert, &scratch);
+    let start = signed.find("<saml:Assertion").unwrap();
+    let end = signed.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let evil = strip_signatures(&signed[start..end])
+        .replace(&assertion_id, "_evil")
+        .replace(">bob<", ">alice<");
+    let wrapped = format!("{}{evil}{}", &signed[..start], &signed[start..]);
+    let page = b.post_acs(&posted.with_xml(&wrapped));
+    assert_eq!(page.status, 302, "{}", page.text);
+    assert_eq!(signed_in_as(&mut b, &server).as_deref(), Some("bob"));
+
     // Forged: signed by a key Terrace does not trust.
     let (mut b, posted) = fresh();
     let xml = posted.xml();
@@ -346,6 +385,7 @@ fn saml_sign_on(db: Db) {
     let resigned = sign_assertion(&xml, &assertion_id, &idp_key, &idp_cert, &scratch);
     let accepted = b.post_acs(&posted.with_xml(&resigned));
     assert_eq!(accepted.status, 302, "{}", accepted.text);
+    assert_eq!(signed_in_as(&mut b, &server).as_deref(), Some("bob"));
     // ... and its assertion, cited for another sign-in, is a replay.
     let (mut b, next) = fresh();
     let old_request = attribute_of(&resigned, "samlp:Response", "InResponseTo");
@@ -442,7 +482,7 @@ fn saml_sign_on(db: Db) {
     }
     assert_eq!(
         reasons.iter().filter(|r| **r == "signature").count(),
-        3,
+        4,
         "{reasons:?}"
     );
     let text = trail.text.to_lowercase();
