@@ -161,3 +161,56 @@ impl Saml {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saml(groups: &str) -> Saml {
+        Saml::new(
+            SamlConfig {
+                idp_metadata: SamlMetadataSource::Url("http://127.0.0.1:1/md".into()),
+                sp_entity_id: None,
+                username_attribute: "uid".into(),
+                email_attribute: "mail".into(),
+                groups_attribute: groups.into(),
+            },
+            "https://terrace.example/",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn identity_is_the_entity_id_and_name_id_with_the_configured_attributes() {
+        let saml = saml("memberOf");
+        assert_eq!(
+            saml.entity_id(),
+            "https://terrace.example/app/sso/saml/metadata"
+        );
+        assert_eq!(saml.acs_url(), "https://terrace.example/app/sso/saml/acs");
+        let assertion = VerifiedAssertion {
+            id: "_a".into(),
+            issuer: "https://idp.example/".into(),
+            name_id: "n-1".into(),
+            valid_until: chrono::Utc::now(),
+            attributes: vec![
+                ("uid".into(), vec!["ann".into()]),
+                ("mail".into(), vec!["".into(), "ann@example.com".into()]),
+                ("groups".into(), vec!["ignored".into()]),
+                (
+                    "memberOf".into(),
+                    vec!["dev".into(), "".into(), "ops".into()],
+                ),
+            ],
+        };
+        let identity = saml.identity(&assertion);
+        assert_eq!(identity.issuer, "https://idp.example/");
+        assert_eq!(identity.subject, "n-1");
+        assert_eq!(identity.username.as_deref(), Some("ann"));
+        assert_eq!(identity.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(identity.groups, ["dev", "ops"]);
+        assert!(saml
+            .metadata_xml()
+            .contains("https://terrace.example/app/sso/saml/acs"));
+    }
+}

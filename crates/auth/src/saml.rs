@@ -6,7 +6,8 @@
 //! live side by side.
 //!
 //! Verifying a response, in this order, each failure a distinct [`Refusal`]:
-//! 1. a status other than Success (read before the signature: it only ever refuses);
+//! 1. a status other than Success, or a Destination other than our ACS URL (read before the
+//!    signature: they only ever refuse);
 //! 2. the XML signature, by one of the identity provider's signing certificates, of the
 //!    response or of the assertion; everything unsigned is then dropped (samael's
 //!    reduce-to-signed), so only signed content is read afterwards (no signature wrapping);
@@ -257,10 +258,18 @@ impl ServiceProvider {
             .decode(compact)
             .map_err(|_| Refusal::Malformed)?;
         let xml = String::from_utf8(bytes).map_err(|_| Refusal::Malformed)?;
-        // Unsigned, so only ever a reason to refuse: an error status usually comes unsigned.
+        // Unsigned yet, so only ever reasons to refuse: an error status usually comes
+        // unsigned, and a response sent elsewhere is refused whatever was signed in it.
         if root_element(&xml) == Some("Response") {
             if let Ok(raw) = xml.parse::<Response>() {
                 check_status(&raw)?;
+                if raw
+                    .destination
+                    .as_deref()
+                    .is_some_and(|d| d != self.acs_url)
+                {
+                    return Err(Refusal::Destination);
+                }
             }
         }
         let signed = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
