@@ -1,5 +1,8 @@
 -- SAML 2.0 single sign-on. Its sign-ins in progress share sso_requests (the AuthnRequest's ID
--- as the nonce, bound to the browser by the hash of a cookie's value, taken once).
+-- as the nonce, bound to the browser by the hash of a cookie's value, taken once); each says
+-- which protocol started it, so one protocol's callback never finishes the other's.
+ALTER TABLE sso_requests ADD COLUMN protocol TEXT NOT NULL DEFAULT 'oidc';
+
 -- The replay cache: the IDs of the assertions already used, per identity provider, kept until
 -- the assertion could no longer be presented; a second use is refused, on any replica.
 CREATE TABLE saml_assertions (

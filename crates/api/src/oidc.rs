@@ -17,7 +17,7 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Map, Value};
-use terrace_domain::sso::{PendingSso, SsoIdentity};
+use terrace_domain::sso::{PendingSso, SsoIdentity, SsoProtocol};
 use tokio::sync::Mutex;
 
 use crate::config::OidcConfig;
@@ -165,6 +165,7 @@ impl Oidc {
         Ok((
             url.to_string(),
             PendingSso {
+                protocol: SsoProtocol::Oidc,
                 state: state.secret().clone(),
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),

@@ -412,11 +412,15 @@ pub struct OAuthCode {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SsoRequest {
     pub state_hash: String,
+    /// OpenID Connect's nonce, or the ID of SAML's AuthnRequest.
     pub nonce: String,
+    /// OpenID Connect's PKCE verifier (empty for SAML).
     pub pkce_verifier: String,
     /// A path on this server to return to once signed in.
     pub return_to: String,
     pub expires_at: DateTime<Utc>,
+    /// `oidc` or `saml`.
+    pub protocol: String,
 }
 
 /// A browser session, kept by the hash of its cookie value.

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, TimeZone, Utc};
 use sqlx::{Connection, Executor, PgConnection};
 use terrace_storage::model::*;
 use terrace_storage::sql::redact_url;
@@ -3087,3 +3087,22 @@ async fn saml_assertions_are_used_once(store: Arc<dyn Store>) {
         .unwrap());
 }
 contract!(saml_assertions_are_used_once);
+
+/// A sign-in in progress keeps its protocol, and is taken once.
+async fn sso_requests_keep_their_protocol(store: Arc<dyn Store>) {
+    let request = SsoRequest {
+        state_hash: "h-1".into(),
+        nonce: "_request-1".into(),
+        pkce_verifier: String::new(),
+        return_to: "/app".into(),
+        expires_at: clock::now().trunc_subsecs(3) + TimeDelta::minutes(10),
+        protocol: "saml".into(),
+    };
+    store.create_sso_request(&request).await.unwrap();
+    let taken = store.take_sso_request("h-1").await.unwrap().unwrap();
+    assert_eq!(taken.protocol, "saml");
+    assert_eq!(taken.nonce, "_request-1");
+    assert_eq!(taken.expires_at, request.expires_at);
+    assert!(store.take_sso_request("h-1").await.unwrap().is_none());
+}
+contract!(sso_requests_keep_their_protocol);

@@ -12,7 +12,7 @@ use axum::Extension;
 use serde::Deserialize;
 use terrace_auth::saml::{Refusal, ServiceProvider};
 use terrace_auth::secret;
-use terrace_domain::sso::{is_local_path, PendingSso};
+use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
 use terrace_storage::model::User;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,8 +28,6 @@ use crate::saml::{Saml, SamlError};
 
 /// Binds a SAML sign-in to the browser that started it (its value names the sign-in).
 const SAML_COOKIE: &str = "terrace_saml";
-/// What marks a SAML sign-in among the sign-ins in progress (they share storage with OIDC's).
-const SAML_MARK: &str = "saml";
 /// The largest form posted to the ACS.
 pub const ACS_BODY_LIMIT: usize = 1 << 20;
 
@@ -105,9 +103,10 @@ async fn start(State(state): State<AppState>, Query(params): Query<StartParams>)
     let request_id = ServiceProvider::new_request_id();
     // The cookie's value names the sign-in; the AuthnRequest's ID is what the answer must cite.
     let pending = PendingSso {
+        protocol: SsoProtocol::Saml,
         state: secret::new_opaque(),
         nonce: request_id.clone(),
-        pkce_verifier: SAML_MARK.into(),
+        pkce_verifier: String::new(),
         return_to,
     };
     if let Err(err) = state.services.begin_sso(&pending).await {
@@ -198,18 +197,22 @@ async fn sign_in(
     }
     // The sign-in this browser started, used up whatever happens next.
     let browser = cookie(headers, SAML_COOKIE).unwrap_or_default();
-    let pending = state.services.take_sso(browser).await.map_err(|err| {
-        tracing::error!(error = %err, "SAML sign-in could not be read");
-        (
-            refused(
-                state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in; its log has the details.",
-            ),
-            "internal".to_string(),
-        )
-    })?;
-    let Some(pending) = pending.filter(|p| p.pkce_verifier == SAML_MARK) else {
+    let pending = state
+        .services
+        .take_sso(browser, SsoProtocol::Saml)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "SAML sign-in could not be read");
+            (
+                refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ),
+                "internal".to_string(),
+            )
+        })?;
+    let Some(pending) = pending else {
         return Err(bad(
             "This answer is for no sign-in started in this browser (unsolicited, already used or expired). Start again.",
             Refusal::InResponseTo.code(),

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
-use terrace_domain::sso::is_local_path;
+use terrace_domain::sso::{is_local_path, SsoProtocol};
 use terrace_storage::model::User;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -173,7 +173,11 @@ async fn sign_in_from_callback(
     };
     let sign_in_state = params.state.unwrap_or_default();
     // Whatever happens, the state is used up.
-    let pending = match state.services.take_sso(&sign_in_state).await {
+    let pending = match state
+        .services
+        .take_sso(&sign_in_state, SsoProtocol::Oidc)
+        .await
+    {
         Ok(pending) => pending,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on could not be read");
