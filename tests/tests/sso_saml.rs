@@ -542,10 +542,16 @@ fn disabled_passwords_leave_site_administrators_a_way_in() {
         to.starts_with("https://idp.example/sso?SAMLRequest="),
         "{to}"
     );
-    assert!(start
+    // The identity provider posts back from its own site: the cookie binding the sign-in to
+    // this browser must come along (SameSite=None, so Secure), out of scripts' reach.
+    let binding = start
         .set_cookies
         .iter()
-        .any(|c| c.starts_with("terrace_saml=")));
+        .find(|c| c.starts_with("terrace_saml="))
+        .expect("a terrace_saml cookie");
+    for attribute in ["HttpOnly", "SameSite=None", "Secure"] {
+        assert!(binding.contains(attribute), "{binding}");
+    }
 
     server.admin_with_env(
         &["user", "create", "carol", "--email", "carol@example.com"],
