@@ -300,3 +300,41 @@ fn the_root_element_is_read_past_declarations_and_comments() {
     assert_eq!(root_element("<Assertion/>"), Some("Assertion"));
     assert_eq!(root_element("no xml"), None);
 }
+
+fn response(destination: &str, in_response_to: &str, status: &str) -> Response {
+    format!(
+        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="2026-01-01T10:00:00Z" Destination="{destination}" InResponseTo="{in_response_to}">
+  <saml:Issuer>https://idp.example/metadata</saml:Issuer>
+  <samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status>
+</samlp:Response>"#
+    )
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn a_signed_response_must_be_sent_to_us_for_our_request() {
+    let ok = response(ACS, REQUEST, STATUS_SUCCESS);
+    assert_eq!(check_status(&ok), Ok(()));
+    assert_eq!(check_response(&ok, ACS, REQUEST), Ok(()));
+    assert_eq!(
+        check_response(
+            &response("https://evil.example/acs", REQUEST, STATUS_SUCCESS),
+            ACS,
+            REQUEST
+        ),
+        Err(Refusal::Destination)
+    );
+    assert_eq!(
+        check_response(&response(ACS, "_other", STATUS_SUCCESS), ACS, REQUEST),
+        Err(Refusal::InResponseTo)
+    );
+    assert_eq!(
+        check_status(&response(
+            ACS,
+            REQUEST,
+            "urn:oasis:names:tc:SAML:2.0:status:Requester"
+        )),
+        Err(Refusal::Status("Requester".into()))
+    );
+}
