@@ -13,6 +13,12 @@
 #                                        (tests/tests/openapi_fuzz.rs); a virtualenv because
 #                                        it pins its own pytest/hypothesis versions
 #   cargo-deny (crates.io)               the dependency policy of deny.toml (scripts/deny.sh)
+#   libxml2-dev, libxmlsec1-dev,         building samael (SAML, crates/auth) with its xmlsec feature:
+#   libclang-dev, libssl-dev, pkg-config  bindgen reads libxmlsec1's headers through libclang
+#   xmlsec1                              signs forged and re-signed SAML responses in sso_saml.rs
+#   simplesamlphp, php-cli, php-xml,     a real SAML identity provider for tests/tests/sso_saml.rs
+#   php-mbstring, php-curl               (run with `php -S`; the web server it pulls in as
+#                                        `httpd` is never started by the tests)
 #   oidc-provider (npm, tests/oidc)      a real OpenID provider for tests/tests/sso_oidc.rs,
 #                                        pinned by tests/oidc/package-lock.json (needs node
 #                                        20.19+ and npm)
@@ -23,7 +29,9 @@ CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format 
 SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and flags change
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
-          curl openssl ca-certificates)
+          curl openssl ca-certificates
+          libxml2-dev libxmlsec1-dev libclang-dev libssl-dev pkg-config xmlsec1
+          simplesamlphp php-cli php-xml php-mbstring php-curl)
 
 [ "$(id -u)" = 0 ] || { echo "install-test-deps.sh: must run as root (apt-get)" >&2; exit 1; }
 

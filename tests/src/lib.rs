@@ -12,7 +12,9 @@ pub mod browser;
 pub mod ledger;
 pub mod page;
 pub mod runs;
+pub mod saml_idp;
 mod server;
+pub mod sso;
 mod terraform;
 
 pub use api::{Api, Reply};

@@ -10,8 +10,7 @@
 //! or with another key for the signature case), as an attacker in the middle or a broken
 //! provider would. Code and state swapping and replays use the real provider unaltered.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -20,6 +19,9 @@ use std::time::Duration;
 use serde_json::json;
 use terrace_tests::access::{create_workspace, grant_workspace};
 use terrace_tests::page::hidden_input;
+use terrace_tests::sso::{
+    form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
+};
 use terrace_tests::{Db, Server, Terraform};
 
 const ORG: &str = "default";
@@ -39,14 +41,6 @@ impl Drop for Idp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Idp {
@@ -114,101 +108,13 @@ impl Idp {
     }
 }
 
-/// What a browser got back.
-struct Page {
-    status: u16,
-    url: String,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    text: String,
+/// The OpenID provider's side of a sign-in, for the shared browser.
+trait OidcFlow {
+    fn through_idp(&mut self, start: &str, login: &str) -> String;
+    fn sign_in(&mut self, server: &Server, return_to: &str, login: &str) -> Page;
 }
 
-impl Page {
-    fn sets_session(&self) -> bool {
-        self.set_cookies
-            .iter()
-            .any(|c| c.starts_with("terrace_session=") && !c.starts_with("terrace_session=;"))
-    }
-}
-
-/// A browser: cookies per host and port, redirects followed by hand.
-struct Browser {
-    client: reqwest::blocking::Client,
-    jar: HashMap<String, BTreeMap<String, String>>,
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        let pem = std::fs::read(&server.ca_bundle).unwrap();
-        Browser {
-            client: terrace_tests::http_client(&pem)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            jar: HashMap::new(),
-        }
-    }
-
-    fn key(url: &url::Url) -> String {
-        format!(
-            "{}:{}",
-            url.host_str().unwrap(),
-            url.port_or_known_default().unwrap()
-        )
-    }
-
-    fn send(&mut self, request: reqwest::blocking::RequestBuilder, url: &str) -> Page {
-        let parsed = url::Url::parse(url).unwrap();
-        let jar = self.jar.entry(Self::key(&parsed)).or_default();
-        let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let request = if cookies.is_empty() {
-            request
-        } else {
-            request.header("cookie", cookies.join("; "))
-        };
-        let response = request.send().unwrap();
-        let set_cookies: Vec<String> = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
-        for cookie in &set_cookies {
-            let pair = cookie.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            let lower = cookie.to_ascii_lowercase();
-            if value.is_empty()
-                || lower.contains("max-age=0")
-                || lower.contains("expires=thu, 01 jan 1970")
-            {
-                jar.remove(name);
-            } else {
-                jar.insert(name.to_string(), value.to_string());
-            }
-        }
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| parsed.join(l.to_str().unwrap()).unwrap().to_string());
-        Page {
-            status: response.status().as_u16(),
-            url: url.to_string(),
-            location,
-            set_cookies,
-            text: response.text().unwrap(),
-        }
-    }
-
-    fn get(&mut self, url: &str) -> Page {
-        let request = self.client.get(url);
-        self.send(request, url)
-    }
-
-    fn post(&mut self, url: &str, form: &[(String, String)]) -> Page {
-        let request = self.client.post(url).form(form);
-        self.send(request, url)
-    }
-
+impl OidcFlow for Browser {
     /// From Terrace's start URL through the provider's login and consent, up to (not into)
     /// Terrace's callback: returns the callback URL.
     fn through_idp(&mut self, start: &str, login: &str) -> String {
@@ -251,90 +157,6 @@ impl Browser {
         let callback = self.through_idp(&start, login);
         self.get(&callback)
     }
-}
-
-/// The first form of a page: its action and its inputs that have a value.
-fn form(html: &str) -> (String, Vec<(String, String)>) {
-    let start = html.find("<form").expect("a form");
-    let body = &html[start..];
-    let end = body.find("</form>").unwrap_or(body.len());
-    let body = &body[..end];
-    let tag_end = body.find('>').unwrap();
-    let action = attr(&body[..tag_end], "action").expect("a form action");
-    let mut fields = Vec::new();
-    for input in body.split("<input").skip(1) {
-        let tag = &input[..input.find('>').unwrap()];
-        if let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) {
-            fields.push((name, value));
-        }
-    }
-    (action, fields)
-}
-
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let marker = format!(" {name}=\"");
-    let start = tag.find(&marker)? + marker.len();
-    Some(unescape(tag[start..].split('"').next()?))
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&amp;", "&")
-        .replace("&#x2F;", "/")
-        .replace("&#x2f;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// Runs `terraform login HOST`; returns the process, the consent page URL it printed and the
-/// rest of its output.
-#[allow(clippy::zombie_processes)]
-fn start_login(tf: &Terraform, server: &Server) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = tf
-        .command(&["login", &server.hostname])
-        .env("BROWSER", "/bin/false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    loop {
-        let line = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("terraform printed the login URL");
-        let trimmed = terrace_tests::strip_ansi(line.trim());
-        if trimmed.starts_with("https://") && trimmed.contains("/app/oauth/authorization?") {
-            return (child, trimmed, receiver);
-        }
-    }
-}
-
-fn team_usernames(owner: &terrace_tests::Api, team: &str) -> Vec<String> {
-    let reply = owner.get(&format!("teams/{team}?include=users")).ok();
-    let body: serde_json::Value = serde_json::from_str(&reply.text).unwrap();
-    body["included"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter(|i| i["type"] == "users")
-                .map(|i| i["attributes"]["username"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn users(groups: &[&str]) -> serde_json::Value {

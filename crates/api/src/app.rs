@@ -52,6 +52,10 @@ pub struct AppState {
     pub builtin_listener: Option<crate::builtin::Health>,
     /// Single sign-on (`None`: not configured).
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// Single sign-on with SAML (`None`: not configured).
+    pub saml: Option<Arc<crate::saml::Saml>>,
+    /// Password sign-in only for site administrators (`--sso-disable-passwords`).
+    pub sso_disable_passwords: bool,
 }
 
 #[derive(OpenApi)]
@@ -113,6 +117,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(discovery::router())
         .merge(login::router().layer(Extension(BodyLimit(FORM_BODY_LIMIT))))
         .merge(sso::router())
+        .merge(saml::router().layer(Extension(BodyLimit(saml::ACS_BODY_LIMIT))))
         .merge(capabilities::router())
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())

@@ -113,6 +113,134 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub oidc: OidcArgs,
+    #[command(flatten)]
+    pub saml: SamlArgs,
+    /// Refuse password sign-in to everyone but site administrators (their break-glass way in),
+    /// whichever single sign-on (OpenID Connect or SAML) is configured.
+    #[arg(
+        long,
+        env = "TERRACE_SSO_DISABLE_PASSWORDS",
+        alias = "oidc-disable-passwords"
+    )]
+    pub sso_disable_passwords: bool,
+}
+
+/// Single sign-on with a SAML 2.0 identity provider (docs/sso.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SamlArgs {
+    /// Where the identity provider's metadata is (https, or http on a loopback address only);
+    /// turns SAML sign-in on.
+    #[arg(
+        long,
+        env = "TERRACE_SAML_IDP_METADATA_URL",
+        value_name = "URL",
+        conflicts_with = "saml_idp_metadata_file"
+    )]
+    pub saml_idp_metadata_url: Option<String>,
+    /// A file holding the identity provider's metadata; turns SAML sign-in on.
+    #[arg(long, env = "TERRACE_SAML_IDP_METADATA_FILE", value_name = "FILE")]
+    pub saml_idp_metadata_file: Option<PathBuf>,
+    /// This server's entity ID at the identity provider [default: the external URL +
+    /// /app/sso/saml/metadata].
+    #[arg(long, env = "TERRACE_SAML_SP_ENTITY_ID", value_name = "ID")]
+    pub saml_sp_entity_id: Option<String>,
+    /// The attribute new users' usernames come from [default: uid].
+    #[arg(long, env = "TERRACE_SAML_USERNAME_ATTRIBUTE", value_name = "NAME")]
+    pub saml_username_attribute: Option<String>,
+    /// The attribute holding the user's email [default: email].
+    #[arg(long, env = "TERRACE_SAML_EMAIL_ATTRIBUTE", value_name = "NAME")]
+    pub saml_email_attribute: Option<String>,
+    /// The attribute listing the user's groups, matched against teams' `sso-team-id` [default: groups].
+    #[arg(long, env = "TERRACE_SAML_GROUPS_ATTRIBUTE", value_name = "NAME")]
+    pub saml_groups_attribute: Option<String>,
+}
+
+/// The `[saml]` section of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamlFile {
+    idp_metadata_url: Option<String>,
+    idp_metadata_file: Option<PathBuf>,
+    sp_entity_id: Option<String>,
+    username_attribute: Option<String>,
+    email_attribute: Option<String>,
+    groups_attribute: Option<String>,
+}
+
+/// Where the identity provider's metadata comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamlMetadataSource {
+    Url(String),
+    File(PathBuf),
+}
+
+/// SAML sign-in as configured (see [`SamlArgs`]).
+#[derive(Debug, Clone)]
+pub struct SamlConfig {
+    pub idp_metadata: SamlMetadataSource,
+    /// `None`: the external URL + `/app/sso/saml/metadata`.
+    pub sp_entity_id: Option<String>,
+    pub username_attribute: String,
+    pub email_attribute: String,
+    pub groups_attribute: String,
+}
+
+impl SamlConfig {
+    fn resolve(args: &SamlArgs, file: &SamlFile) -> Result<Option<SamlConfig>> {
+        let url = args
+            .saml_idp_metadata_url
+            .clone()
+            .or_else(|| file.idp_metadata_url.clone());
+        let path = args
+            .saml_idp_metadata_file
+            .clone()
+            .or_else(|| file.idp_metadata_file.clone());
+        let idp_metadata = match (url, path) {
+            (Some(_), Some(_)) => {
+                bail!("--saml-idp-metadata-url and --saml-idp-metadata-file exclude each other")
+            }
+            (Some(url), None) => {
+                let parsed = url::Url::parse(&url)
+                    .with_context(|| format!("--saml-idp-metadata-url {url:?} is not a URL"))?;
+                if parsed.scheme() != "https" && !is_loopback(&parsed) {
+                    bail!("--saml-idp-metadata-url must be an https URL (http only on a loopback address)");
+                }
+                SamlMetadataSource::Url(url)
+            }
+            (None, Some(path)) => SamlMetadataSource::File(path),
+            (None, None) => {
+                if args.saml_sp_entity_id.is_some() || file.sp_entity_id.is_some() {
+                    bail!("--saml-sp-entity-id needs --saml-idp-metadata-url or --saml-idp-metadata-file");
+                }
+                return Ok(None);
+            }
+        };
+        let pick = |arg: &Option<String>, file: &Option<String>, default: &str| {
+            arg.clone()
+                .or_else(|| file.clone())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        Ok(Some(SamlConfig {
+            idp_metadata,
+            sp_entity_id: args
+                .saml_sp_entity_id
+                .clone()
+                .or_else(|| file.sp_entity_id.clone())
+                .filter(|v| !v.is_empty()),
+            username_attribute: pick(
+                &args.saml_username_attribute,
+                &file.username_attribute,
+                "uid",
+            ),
+            email_attribute: pick(&args.saml_email_attribute, &file.email_attribute, "email"),
+            groups_attribute: pick(
+                &args.saml_groups_attribute,
+                &file.groups_attribute,
+                "groups",
+            ),
+        }))
+    }
 }
 
 /// Single sign-on with an OpenID Connect provider (docs/sso.md).
@@ -150,8 +278,8 @@ pub struct OidcArgs {
     /// groups out of the ID token).
     #[arg(long, env = "TERRACE_OIDC_USE_USERINFO")]
     pub oidc_use_userinfo: bool,
-    /// Refuse password sign-in to everyone but site administrators (their break-glass way in).
-    #[arg(long, env = "TERRACE_OIDC_DISABLE_PASSWORDS")]
+    /// The former name of --sso-disable-passwords, still read from the environment.
+    #[arg(skip = std::env::var("TERRACE_OIDC_DISABLE_PASSWORDS").is_ok_and(|v| v == "true" || v == "1"))]
     pub oidc_disable_passwords: bool,
     /// PEM certificates trusted for the provider besides the platform's roots.
     #[arg(long, env = "TERRACE_OIDC_CA_FILE", value_name = "FILE")]
@@ -184,7 +312,6 @@ pub struct OidcConfig {
     pub username_claim: String,
     pub scopes: Vec<String>,
     pub use_userinfo: bool,
-    pub disable_passwords: bool,
     pub ca_file: Option<PathBuf>,
 }
 
@@ -243,7 +370,6 @@ impl OidcConfig {
                 .unwrap_or_else(|| "preferred_username".into()),
             scopes,
             use_userinfo: args.oidc_use_userinfo || file.use_userinfo == Some(true),
-            disable_passwords: args.oidc_disable_passwords || file.disable_passwords == Some(true),
             ca_file: args.oidc_ca_file.clone().or_else(|| file.ca_file.clone()),
         }))
     }
@@ -371,6 +497,9 @@ struct FileConfig {
     log_url_ttl_seconds: Option<u32>,
     #[serde(default)]
     oidc: OidcFile,
+    #[serde(default)]
+    saml: SamlFile,
+    sso_disable_passwords: Option<bool>,
     audit_retention_days: Option<u32>,
     organization_creation: Option<String>,
 }
@@ -431,8 +560,12 @@ pub struct ServerConfig {
     pub login_token_ttl: Option<chrono::Duration>,
     /// How long log URLs stay valid after they are issued and after their phase ends.
     pub log_url_ttl: chrono::Duration,
-    /// Single sign-on, when configured.
+    /// Single sign-on with OpenID Connect, when configured.
     pub oidc: Option<OidcConfig>,
+    /// Single sign-on with SAML, when configured.
+    pub saml: Option<SamlConfig>,
+    /// Password sign-in only for site administrators (with either single sign-on).
+    pub sso_disable_passwords: bool,
     /// Days audit events are kept.
     pub audit_retention_days: u32,
     pub organization_creation: OrganizationCreation,
@@ -604,6 +737,11 @@ impl ServerConfig {
             )?,
             log_url_ttl,
             oidc: OidcConfig::resolve(&args.oidc, &file.oidc)?,
+            saml: SamlConfig::resolve(&args.saml, &file.saml)?,
+            sso_disable_passwords: args.sso_disable_passwords
+                || args.oidc.oidc_disable_passwords
+                || file.sso_disable_passwords == Some(true)
+                || file.oidc.disable_passwords == Some(true),
             audit_retention_days,
             organization_creation,
         })
@@ -855,6 +993,98 @@ impl Limits {
             body_timeout: seconds(pick!(body_timeout_seconds, 60), "body-timeout-seconds")?,
             max_connections: pick!(max_connections, 1024).max(1),
         })
+    }
+}
+
+#[cfg(test)]
+mod saml_tests {
+    use super::*;
+
+    fn base_args(dir: &Path) -> ServeArgs {
+        ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn saml_comes_from_flags_or_the_saml_table_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = base_args(dir.path());
+        assert!(ServerConfig::resolve(&args).unwrap().saml.is_none());
+        args.saml.saml_idp_metadata_url = Some("https://idp.example/metadata".into());
+        let saml = ServerConfig::resolve(&args).unwrap().saml.unwrap();
+        assert_eq!(
+            saml.idp_metadata,
+            SamlMetadataSource::Url("https://idp.example/metadata".into())
+        );
+        assert_eq!(saml.sp_entity_id, None);
+        assert_eq!(
+            (
+                saml.username_attribute.as_str(),
+                saml.email_attribute.as_str(),
+                saml.groups_attribute.as_str()
+            ),
+            ("uid", "email", "groups")
+        );
+        // Metadata over plain http only from this machine: it carries the signing keys.
+        args.saml.saml_idp_metadata_url = Some("http://idp.example/metadata".into());
+        assert!(ServerConfig::resolve(&args).is_err());
+        args.saml.saml_idp_metadata_url = Some("http://127.0.0.1:9/metadata".into());
+        assert!(ServerConfig::resolve(&args).is_ok());
+        args.saml.saml_idp_metadata_url = None;
+        args.saml.saml_sp_entity_id = Some("urn:x".into());
+        assert!(
+            ServerConfig::resolve(&args).is_err(),
+            "an SP entity ID without an identity provider is a mistake"
+        );
+
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(
+            &file,
+            "sso_disable_passwords = true\n[saml]\nidp_metadata_file = \"/etc/idp.xml\"\n\
+             sp_entity_id = \"urn:terrace\"\ngroups_attribute = \"memberOf\"\n",
+        )
+        .unwrap();
+        let mut args = base_args(dir.path());
+        args.database.config = Some(file.clone());
+        let config = ServerConfig::resolve(&args).unwrap();
+        let saml = config.saml.unwrap();
+        assert_eq!(
+            saml.idp_metadata,
+            SamlMetadataSource::File("/etc/idp.xml".into())
+        );
+        assert_eq!(saml.sp_entity_id.as_deref(), Some("urn:terrace"));
+        assert_eq!(saml.groups_attribute, "memberOf");
+        assert!(config.sso_disable_passwords);
+        std::fs::write(&file, "[saml]\nidp_metadat_url = \"x\"\n").unwrap();
+        assert!(
+            ServerConfig::resolve(&args).is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn one_setting_disables_passwords_for_both_protocols() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        for flag in ["--sso-disable-passwords", "--oidc-disable-passwords"] {
+            let cli = Cli::try_parse_from(["terrace", flag]).unwrap();
+            assert!(cli.serve.sso_disable_passwords, "{flag}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "[oidc]\ndisable_passwords = true\n").unwrap();
+        let mut args = base_args(dir.path());
+        args.database.config = Some(file);
+        assert!(ServerConfig::resolve(&args).unwrap().sso_disable_passwords);
     }
 }
 

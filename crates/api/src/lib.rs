@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod pages;
 pub mod permissions;
 pub mod routes;
+pub mod saml;
 pub mod secrets;
 pub mod server;
 pub mod tls;

@@ -17,7 +17,7 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Map, Value};
-use terrace_domain::sso::{PendingSso, SsoIdentity};
+use terrace_domain::sso::{PendingSso, SsoIdentity, SsoProtocol};
 use tokio::sync::Mutex;
 
 use crate::config::OidcConfig;
@@ -165,6 +165,7 @@ impl Oidc {
         Ok((
             url.to_string(),
             PendingSso {
+                protocol: SsoProtocol::Oidc,
                 state: state.secret().clone(),
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
@@ -364,7 +365,7 @@ async fn send(
 }
 
 /// An error with its causes, on one line.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -391,7 +392,6 @@ mod tests {
             username_claim: "preferred_username".into(),
             scopes: vec![],
             use_userinfo: false,
-            disable_passwords: false,
             ca_file: None,
         }
     }

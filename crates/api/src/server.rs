@@ -176,6 +176,11 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             Some(oidc) => Some(Arc::new(crate::oidc::Oidc::new(oidc, urls.base())?)),
             None => None,
         },
+        saml: match config.saml.clone() {
+            Some(saml) => Some(Arc::new(crate::saml::Saml::new(saml, urls.base())?)),
+            None => None,
+        },
+        sso_disable_passwords: config.sso_disable_passwords,
     };
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
@@ -468,7 +473,25 @@ impl Banner {
                 oidc.issuer,
                 urls.base(),
                 crate::oidc::CALLBACK_PATH,
-                if oidc.disable_passwords {
+                if config.sso_disable_passwords {
+                    "; passwords for site administrators only"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if config.saml.is_some() {
+            let base = urls.base().trim_end_matches('/');
+            let entity_id = config
+                .saml
+                .as_ref()
+                .and_then(|s| s.sp_entity_id.clone())
+                .unwrap_or_else(|| format!("{base}{}", crate::saml::METADATA_PATH));
+            out.push_str(&format!(
+                "  sign-in   SAML (register SP entity ID {entity_id}, ACS URL {base}{}, metadata at {base}{}){}\n",
+                crate::saml::ACS_PATH,
+                crate::saml::METADATA_PATH,
+                if config.sso_disable_passwords {
                     "; passwords for site administrators only"
                 } else {
                     ""

@@ -41,11 +41,31 @@ pub struct SsoIdentity {
     pub groups: Vec<String>,
 }
 
+/// Which protocol a sign-in in progress belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoProtocol {
+    Oidc,
+    Saml,
+}
+
+impl SsoProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsoProtocol::Oidc => "oidc",
+            SsoProtocol::Saml => "saml",
+        }
+    }
+}
+
 /// A sign-in being started: what the callback will need.
 #[derive(Debug, Clone)]
 pub struct PendingSso {
+    pub protocol: SsoProtocol,
+    /// The secret that names the sign-in (OpenID Connect's `state`, SAML's cookie value).
     pub state: String,
+    /// OpenID Connect's nonce, or the ID of SAML's AuthnRequest.
     pub nonce: String,
+    /// OpenID Connect's PKCE verifier (empty for SAML).
     pub pkce_verifier: String,
     pub return_to: String,
 }
@@ -117,29 +137,49 @@ impl Services {
                 pkce_verifier: pending.pkce_verifier.clone(),
                 return_to: pending.return_to.clone(),
                 expires_at: clock::now() + Duration::minutes(SSO_REQUEST_TTL_MINUTES),
+                protocol: pending.protocol.as_str().to_string(),
             })
             .await?;
         Ok(())
     }
 
     /// Takes the sign-in in progress named by `state`: `None` if it is unknown, was taken
-    /// already or expired.
-    pub async fn take_sso(&self, state: &str) -> DomainResult<Option<PendingSso>> {
+    /// already, expired or was started by the other protocol (taken all the same).
+    pub async fn take_sso(
+        &self,
+        state: &str,
+        protocol: SsoProtocol,
+    ) -> DomainResult<Option<PendingSso>> {
         if state.is_empty() {
             return Ok(None);
         }
         let Some(request) = self.store.take_sso_request(&secret::hash(state)).await? else {
             return Ok(None);
         };
-        if request.expires_at <= clock::now() {
+        if request.expires_at <= clock::now() || request.protocol != protocol.as_str() {
             return Ok(None);
         }
         Ok(Some(PendingSso {
+            protocol,
             state: state.to_string(),
             nonce: request.nonce,
             pkce_verifier: request.pkce_verifier,
             return_to: request.return_to,
         }))
+    }
+
+    /// Records a SAML assertion as used until `expires_at`: false when it was used before
+    /// (a replay, here or on another replica).
+    pub async fn use_saml_assertion(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> DomainResult<bool> {
+        Ok(self
+            .store
+            .use_saml_assertion(issuer, assertion_id, expires_at)
+            .await?)
     }
 
     /// Signs in the person the provider vouched for: their user (created on first sign-in),

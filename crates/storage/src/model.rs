@@ -412,11 +412,15 @@ pub struct OAuthCode {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SsoRequest {
     pub state_hash: String,
+    /// OpenID Connect's nonce, or the ID of SAML's AuthnRequest.
     pub nonce: String,
+    /// OpenID Connect's PKCE verifier (empty for SAML).
     pub pkce_verifier: String,
     /// A path on this server to return to once signed in.
     pub return_to: String,
     pub expires_at: DateTime<Utc>,
+    /// `oidc` or `saml`.
+    pub protocol: String,
 }
 
 /// A browser session, kept by the hash of its cookie value.
@@ -729,6 +733,8 @@ pub struct AuditEvent {
     /// The HTTP status the request was answered with.
     pub status: i32,
     pub client_address: Option<String>,
+    /// Why a sign-in was refused (`sso-sign-in-failed`: `signature`, `expired`, ...).
+    pub reason: Option<String>,
 }
 
 /// Which events to list.

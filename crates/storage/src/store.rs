@@ -632,6 +632,14 @@ pub trait SsoStore {
     ) -> StorageResult<()>;
     /// Every team, in every organization, mapped to an identity provider's group.
     async fn sso_teams(&self) -> StorageResult<Vec<Team>>;
+    /// Records that an identity provider's assertion was used (kept until `expires_at`):
+    /// false when it was used already (a replay), on any replica.
+    async fn use_saml_assertion(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
 }
 
 /// Which users a site administrator lists (`GET /admin/users`).

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, TimeZone, Utc};
 use sqlx::{Connection, Executor, PgConnection};
 use terrace_storage::model::*;
 use terrace_storage::sql::redact_url;
@@ -2395,6 +2395,7 @@ fn new_audit_event(org: Option<&str>, at: DateTime<Utc>, action: &str) -> AuditE
         resource_id: Some("ws-1".into()),
         status: 200,
         client_address: Some("192.0.2.7".into()),
+        reason: Some("signature".into()),
     }
 }
 
@@ -3034,3 +3035,74 @@ async fn organizations_searched_with_owners_and_members(store: Arc<dyn Store>) {
     assert_eq!(owners[acme.id()][0], alice);
 }
 contract!(organizations_searched_with_owners_and_members);
+
+// ---------------------------------------------------------------------------------------------
+// SAML's replay cache.
+
+/// An assertion is used once per identity provider, also by two callers at once; purged once
+/// it could no longer be presented.
+async fn saml_assertions_are_used_once(store: Arc<dyn Store>) {
+    let now = clock::now();
+    let later = now + TimeDelta::minutes(5);
+    assert!(store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+    assert!(!store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+    // Another identity provider's assertion of the same ID is another assertion.
+    assert!(store
+        .use_saml_assertion("idp-b", "_a1", later)
+        .await
+        .unwrap());
+    // Two replicas at once: one wins.
+    let barrier = Arc::new(Barrier::new(2));
+    let race = |store: Arc<dyn Store>, barrier: Arc<Barrier>| async move {
+        barrier.wait().await;
+        store
+            .use_saml_assertion("idp-a", "_race", later)
+            .await
+            .unwrap()
+    };
+    let (one, two) = tokio::join!(
+        tokio::spawn(race(store.clone(), barrier.clone())),
+        tokio::spawn(race(store.clone(), barrier.clone()))
+    );
+    assert!(one.unwrap() ^ two.unwrap(), "exactly one use wins");
+    // Kept until it expires, then purged.
+    store.purge_expired(now).await.unwrap();
+    assert!(!store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+    store
+        .purge_expired(later + TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert!(store
+        .use_saml_assertion("idp-a", "_a1", later)
+        .await
+        .unwrap());
+}
+contract!(saml_assertions_are_used_once);
+
+/// A sign-in in progress keeps its protocol, and is taken once.
+async fn sso_requests_keep_their_protocol(store: Arc<dyn Store>) {
+    let request = SsoRequest {
+        state_hash: "h-1".into(),
+        nonce: "_request-1".into(),
+        pkce_verifier: String::new(),
+        return_to: "/app".into(),
+        expires_at: clock::now().trunc_subsecs(3) + TimeDelta::minutes(10),
+        protocol: "saml".into(),
+    };
+    store.create_sso_request(&request).await.unwrap();
+    let taken = store.take_sso_request("h-1").await.unwrap().unwrap();
+    assert_eq!(taken.protocol, "saml");
+    assert_eq!(taken.nonce, "_request-1");
+    assert_eq!(taken.expires_at, request.expires_at);
+    assert!(store.take_sso_request("h-1").await.unwrap().is_none());
+}
+contract!(sso_requests_keep_their_protocol);

@@ -126,6 +126,26 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
          groups as their owners mapped them (sso_oidc.rs)",
     ),
     (
+        "GET",
+        "/app/sso/saml/start",
+        "SAML's start: a browser is sent to the identity provider with an AuthnRequest; it takes \
+         no credentials, names no organization and returns only to paths on this server \
+         (sso_saml.rs)",
+    ),
+    (
+        "POST",
+        "/app/sso/saml/acs",
+        "SAML's assertion consumer service: authenticated by the identity provider's signed \
+         assertion answering a request this browser started (taken once, replay cache), never \
+         by a bearer token; teams follow the provider's groups as their owners mapped them \
+         (sso_saml.rs)",
+    ),
+    (
+        "GET",
+        "/app/sso/saml/metadata",
+        "SAML's service provider metadata: this server's entity ID and ACS URL, public by design",
+    ),
+    (
         "POST",
         "/oauth/token",
         "terraform login's code exchange: authenticated by the one-time code and its PKCE \

@@ -115,6 +115,9 @@ pub struct AuditTrailMeta {
     /// The API token's ID (never its secret).
     token_id: Option<String>,
     client_address: Option<String>,
+    /// Why a single sign-on was refused (`signature`, `expired`, `replayed`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 const AUTHENTICATION: &[&str] = &[
@@ -155,6 +158,7 @@ fn event(e: AuditEvent) -> AuditTrailEvent {
                 status: e.status,
                 token_id: e.token_id,
                 client_address: e.client_address,
+                reason: e.reason,
             },
         },
     }

@@ -123,13 +123,26 @@ pub(crate) fn set_cookie(
     value: &str,
     max_age: u32,
 ) {
-    let secure = if state.urls.base().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie =
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    set_cookie_for(response, state, name, value, max_age, false)
+}
+
+/// A cookie that a cross-site POST must carry back (SAML's identity provider posts to the
+/// ACS from its own site): `SameSite=None` over https; `Lax` over plain http, where browsers
+/// refuse `None`.
+pub(crate) fn set_cookie_for(
+    response: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: u32,
+    cross_site: bool,
+) {
+    let https = state.urls.base().starts_with("https://");
+    let secure = if https { "; Secure" } else { "" };
+    let same_site = if cross_site && https { "None" } else { "Lax" };
+    let cookie = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
+    );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -161,7 +174,8 @@ async fn consent_page(
             csrf => &csrf,
             user => user.map(|u| u.username.clone()),
             error => error,
-            sso => state.oidc.as_ref().map(|_| sso_start(oauth)),
+            sso => state.oidc.as_ref().map(|_| sso_start("/app/sso/oidc/start", oauth)),
+            saml => state.saml.as_ref().map(|_| sso_start("/app/sso/saml/start", oauth)),
         },
     );
     let max_age = (terrace_domain::login::LOGIN_FORM_TTL_MINUTES * 60) as u32;
@@ -170,13 +184,13 @@ async fn consent_page(
 }
 
 /// Where "Sign in with single sign-on" goes: the provider, then back to this request.
-fn sso_start(oauth: &OAuthParams) -> String {
+fn sso_start(start: &str, oauth: &OAuthParams) -> String {
     let back = format!(
         "/app/oauth/authorization?{}",
         serde_urlencoded::to_string(oauth.pairs()).unwrap_or_default()
     );
     format!(
-        "/app/sso/oidc/start?{}",
+        "{start}?{}",
         serde_urlencoded::to_string([("return_to", back)]).unwrap_or_default()
     )
 }
@@ -271,10 +285,8 @@ async fn authorize(
             {
                 Ok(user)
                     if !user.is_site_admin
-                        && state
-                            .oidc
-                            .as_ref()
-                            .is_some_and(|o| o.config().disable_passwords) =>
+                        && state.sso_disable_passwords
+                        && (state.oidc.is_some() || state.saml.is_some()) =>
                 {
                     return consent_page(
                         &state,

@@ -17,6 +17,7 @@ pub mod phases;
 pub mod projects;
 pub mod runner;
 pub mod runs;
+pub mod saml;
 pub mod sso;
 pub mod state_versions;
 pub mod tags;

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
-use terrace_domain::sso::is_local_path;
+use terrace_domain::sso::{is_local_path, SsoProtocol};
 use terrace_storage::model::User;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +22,12 @@ use crate::routes::login::{cookie, set_cookie, SESSION_COOKIE};
 /// Binds a sign-in to the browser that started it: the callback must come with it, so a
 /// callback URL sent to someone else signs nobody in (login CSRF).
 const SSO_COOKIE: &str = "terrace_sso";
+
+/// The page of a single sign-on that is not configured (404).
+pub(crate) const NOT_CONFIGURED: (&str, &str) = (
+    "Single sign-on is not configured",
+    "This server has no identity provider.",
+);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,7 +62,7 @@ fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
     response
 }
 
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -130,7 +136,12 @@ async fn callback(
     // Every callback is on record, refusals too (forged, replayed or altered answers).
     state
         .services
-        .record_sso(user.as_ref(), response.status().as_u16(), client.as_deref())
+        .record_sso(
+            user.as_ref(),
+            response.status().as_u16(),
+            client.as_deref(),
+            None,
+        )
         .await;
     response
 }
@@ -162,7 +173,11 @@ async fn sign_in_from_callback(
     };
     let sign_in_state = params.state.unwrap_or_default();
     // Whatever happens, the state is used up.
-    let pending = match state.services.take_sso(&sign_in_state).await {
+    let pending = match state
+        .services
+        .take_sso(&sign_in_state, SsoProtocol::Oidc)
+        .await
+    {
         Ok(pending) => pending,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on could not be read");

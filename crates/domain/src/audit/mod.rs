@@ -213,13 +213,19 @@ impl Services {
                 tried.chars().take(MAX_TRIED_USERNAME).collect(),
             ),
         };
-        self.record_session_event(action, id, Some(name), status, client_address)
+        self.record_session_event(action, id, Some(name), status, client_address, None)
             .await;
     }
 
-    /// A single sign-on callback: the user it signed in, or a refusal (`status`; why is in
-    /// the server's log, which never holds the provider's tokens).
-    pub async fn record_sso(&self, user: Option<&User>, status: u16, client_address: Option<&str>) {
+    /// A single sign-on callback: the user it signed in, or a refusal (`status`, and `reason`
+    /// when known; never the provider's tokens or assertions).
+    pub async fn record_sso(
+        &self,
+        user: Option<&User>,
+        status: u16,
+        client_address: Option<&str>,
+        reason: Option<&str>,
+    ) {
         let action = if user.is_some() {
             "sso-sign-in"
         } else {
@@ -231,6 +237,7 @@ impl Services {
             user.map(|u| u.username.clone()),
             status,
             client_address,
+            reason,
         )
         .await;
     }
@@ -243,6 +250,7 @@ impl Services {
             Some(user.username.clone()),
             200,
             client,
+            None,
         )
         .await;
     }
@@ -254,8 +262,10 @@ impl Services {
         username: Option<String>,
         status: u16,
         client_address: Option<&str>,
+        reason: Option<&str>,
     ) {
         self.append(AuditEvent {
+            reason: reason.map(str::to_string),
             actor_kind: if user_id.is_some() {
                 "user"
             } else {
@@ -313,6 +323,7 @@ impl Services {
             route: None,
             resource_type: None,
             resource_id: None,
+            reason: None,
             status: 0,
             client_address: None,
         }

@@ -7,7 +7,7 @@ use crate::store::AuditStore;
 use crate::StorageResult;
 
 const COLUMNS: &str = "id, occurred_at, organization_id, actor_kind, actor_id, actor_name, \
-     token_id, action, method, route, resource_type, resource_id, status, client_address";
+     token_id, action, method, route, resource_type, resource_id, status, client_address, reason";
 
 /// The filter of a listing: one organization's events (or the site's, `$1` NULL) within the
 /// optional bounds `$2` < occurred_at < `$3`.
@@ -19,7 +19,7 @@ impl AuditStore for SqlStore {
     async fn append_audit_event(&self, e: &AuditEvent) -> StorageResult<()> {
         let sql = format!(
             "INSERT INTO audit_events ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&e.id)
@@ -36,6 +36,7 @@ impl AuditStore for SqlStore {
             .bind(&e.resource_id)
             .bind(e.status)
             .bind(&e.client_address)
+            .bind(&e.reason)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

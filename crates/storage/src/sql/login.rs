@@ -135,6 +135,10 @@ impl LoginStore for SqlStore {
                 .bind(now)
                 .execute(p)
                 .await?;
+            sqlx::query("DELETE FROM saml_assertions WHERE expires_at < $1")
+                .bind(now)
+                .execute(p)
+                .await?;
             sqlx::query("DELETE FROM login_forms WHERE expires_at < $1")
                 .bind(now)
                 .execute(p)

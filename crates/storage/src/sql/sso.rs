@@ -12,14 +12,15 @@ use crate::{StorageError, StorageResult};
 impl SsoStore for SqlStore {
     async fn create_sso_request(&self, request: &SsoRequest) -> StorageResult<()> {
         on_pool!(&self.pool, |p| sqlx::query(
-            "INSERT INTO sso_requests (state_hash, nonce, pkce_verifier, return_to, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)"
+            "INSERT INTO sso_requests (state_hash, nonce, pkce_verifier, return_to, expires_at, \
+             protocol) VALUES ($1, $2, $3, $4, $5, $6)"
         )
         .bind(&request.state_hash)
         .bind(&request.nonce)
         .bind(&request.pkce_verifier)
         .bind(&request.return_to)
         .bind(request.expires_at)
+        .bind(&request.protocol)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -29,7 +30,7 @@ impl SsoStore for SqlStore {
     async fn take_sso_request(&self, state_hash: &str) -> StorageResult<Option<SsoRequest>> {
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(
             "DELETE FROM sso_requests WHERE state_hash = $1 RETURNING state_hash, nonce, \
-             pkce_verifier, return_to, expires_at"
+             pkce_verifier, return_to, expires_at, protocol"
         )
         .bind(state_hash)
         .fetch_optional(p)
@@ -78,5 +79,26 @@ impl SsoStore for SqlStore {
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
             .fetch_all(p)
             .await)?)
+    }
+
+    async fn use_saml_assertion(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let inserted = on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "INSERT INTO saml_assertions (issuer, assertion_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (issuer, assertion_id) DO NOTHING"
+        )
+        .bind(issuer)
+        .bind(assertion_id)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(inserted == 1)
     }
 }

@@ -1,0 +1,294 @@
+//! Single sign-on with SAML 2.0, for browsers: `start` sends the browser to the identity
+//! provider with an AuthnRequest (HTTP-Redirect binding), the identity provider posts its
+//! response to `acs` (HTTP-POST binding), which verifies it, signs the user in with a session
+//! cookie (the same as a password sign-in) and returns to where the sign-in began. `metadata`
+//! is what to register at the identity provider. Failures answer an error page, start no
+//! session and are on the audit trail (`sso-sign-in-failed`).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+use terrace_auth::saml::{Refusal, ServiceProvider};
+use terrace_auth::secret;
+use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
+use terrace_storage::model::User;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::extract::Query;
+use crate::jsonapi::RawBody;
+use crate::limits::ClientAddr;
+use crate::routes::login::{cookie, set_cookie, set_cookie_for, SESSION_COOKIE};
+use crate::routes::sso::{redirect, NOT_CONFIGURED};
+use crate::saml::{Saml, SamlError};
+
+/// Binds a SAML sign-in to the browser that started it (its value names the sign-in).
+const SAML_COOKIE: &str = "terrace_saml";
+/// The largest form posted to the ACS.
+pub const ACS_BODY_LIMIT: usize = 1 << 20;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(acs))
+        .routes(routes!(metadata))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartParams {
+    /// A path on this server to return to once signed in [default: /].
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse", default)]
+    saml_response: String,
+}
+
+fn not_configured(state: &AppState) -> Response {
+    let (title, detail) = NOT_CONFIGURED;
+    state.pages.error(StatusCode::NOT_FOUND, title, detail)
+}
+
+fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
+    let mut response = state.pages.error(status, "Single sign-on failed", message);
+    set_cookie(&mut response, state, SAML_COOKIE, "", 0);
+    response
+}
+
+/// Our service provider metadata, to register at the identity provider.
+#[utoipa::path(get, path = "/app/sso/saml/metadata", tag = "login", security(()),
+    responses((status = 200, description = "SAML service provider metadata", content_type = "application/samlmetadata+xml"),
+        (status = 404, description = "SAML is not configured", content_type = "text/html")))]
+async fn metadata(State(state): State<AppState>) -> Response {
+    let Some(saml) = state.saml.as_ref() else {
+        return not_configured(&state);
+    };
+    (
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        saml.metadata_xml(),
+    )
+        .into_response()
+}
+
+/// Starts a SAML sign-in at the identity provider.
+#[utoipa::path(get, path = "/app/sso/saml/start", tag = "login", security(()), params(StartParams),
+    responses((status = 302, description = "To the identity provider (HTTP-Redirect binding)"),
+        (status = 400, description = "return_to is not a path on this server", content_type = "text/html"),
+        (status = 404, description = "SAML is not configured", content_type = "text/html"),
+        (status = 502, description = "The identity provider's metadata cannot be read", content_type = "text/html")))]
+async fn start(State(state): State<AppState>, Query(params): Query<StartParams>) -> Response {
+    let Some(saml) = state.saml.as_ref() else {
+        return not_configured(&state);
+    };
+    let return_to = params.return_to.unwrap_or_else(|| "/".into());
+    if !is_local_path(&return_to) {
+        return refused(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "return_to must be a path on this server.",
+        );
+    }
+    let provider = match saml.provider().await {
+        Ok(provider) => provider,
+        Err(err) => return failure(&state, &err),
+    };
+    let request_id = ServiceProvider::new_request_id();
+    // The cookie's value names the sign-in; the AuthnRequest's ID is what the answer must cite.
+    let pending = PendingSso {
+        protocol: SsoProtocol::Saml,
+        state: secret::new_opaque(),
+        nonce: request_id.clone(),
+        pkce_verifier: String::new(),
+        return_to,
+    };
+    if let Err(err) = state.services.begin_sso(&pending).await {
+        tracing::error!(error = %err, "SAML sign-in could not be started");
+        return refused(
+            &state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not start the sign-in; its log has the details.",
+        );
+    }
+    // RelayState carries nothing the ACS trusts: where to return is stored with the request.
+    let mut response = redirect(&provider.redirect_url(&request_id, "terrace", chrono::Utc::now()));
+    let max_age = (terrace_domain::sso::SSO_REQUEST_TTL_MINUTES * 60) as u32;
+    set_cookie_for(
+        &mut response,
+        &state,
+        SAML_COOKIE,
+        &pending.state,
+        max_age,
+        true,
+    );
+    response
+}
+
+fn failure(state: &AppState, err: &SamlError) -> Response {
+    let status = match err {
+        SamlError::Unavailable(_) => StatusCode::BAD_GATEWAY,
+        SamlError::Refused(_) => StatusCode::BAD_REQUEST,
+    };
+    refused(state, status, &format!("{err}."))
+}
+
+/// The identity provider's answer (HTTP-POST binding): signs the user in and returns to
+/// where they started.
+#[utoipa::path(post, path = "/app/sso/saml/acs", tag = "login", security(()),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "SAMLResponse and RelayState"),
+    responses((status = 302, description = "Signed in (a session cookie): back to return_to"),
+        (status = 400, description = "Refused: unsolicited, forged, altered, expired, replayed, for another audience, ...", content_type = "text/html"),
+        (status = 404, description = "SAML is not configured", content_type = "text/html"),
+        (status = 502, description = "The identity provider's metadata cannot be read", content_type = "text/html")))]
+async fn acs(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let Some(saml) = state.saml.clone() else {
+        return not_configured(&state);
+    };
+    let client = client.map(|Extension(client)| client.0.to_string());
+    let (response, user, reason) = match sign_in(&state, &saml, &headers, &body).await {
+        Ok((response, user)) => (response, Some(user), None),
+        Err((response, reason)) => (response, None, Some(reason)),
+    };
+    if let Some(reason) = &reason {
+        tracing::warn!(reason = %reason, "SAML sign-in refused");
+    }
+    state
+        .services
+        .record_sso(
+            user.as_ref(),
+            response.status().as_u16(),
+            client.as_deref(),
+            reason.as_deref(),
+        )
+        .await;
+    response
+}
+
+type Refused = (Response, String);
+
+async fn sign_in(
+    state: &AppState,
+    saml: &Saml,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Response, User), Refused> {
+    let bad = |message: &str, reason: &str| {
+        (
+            refused(state, StatusCode::BAD_REQUEST, message),
+            reason.to_string(),
+        )
+    };
+    let form: AcsForm = serde_urlencoded::from_bytes(body)
+        .map_err(|_| bad("The identity provider's answer is not a form.", "malformed"))?;
+    if form.saml_response.is_empty() {
+        return Err(bad("The answer carries no SAMLResponse.", "malformed"));
+    }
+    // The sign-in this browser started, used up whatever happens next.
+    let browser = cookie(headers, SAML_COOKIE).unwrap_or_default();
+    let pending = state
+        .services
+        .take_sso(browser, SsoProtocol::Saml)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "SAML sign-in could not be read");
+            (
+                refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ),
+                "internal".to_string(),
+            )
+        })?;
+    let Some(pending) = pending else {
+        return Err(bad(
+            "This answer is for no sign-in started in this browser (unsolicited, already used or expired). Start again.",
+            Refusal::InResponseTo.code(),
+        ));
+    };
+    let provider = saml
+        .provider()
+        .await
+        .map_err(|err| (failure(state, &err), "metadata-unavailable".to_string()))?;
+    let request_id = pending.nonce.clone();
+    let posted = form.saml_response;
+    // libxmlsec1 is blocking work.
+    let verified = tokio::task::spawn_blocking(move || {
+        provider.verify(&posted, &request_id, chrono::Utc::now())
+    })
+    .await
+    .unwrap_or(Err(Refusal::Malformed))
+    .map_err(|refusal| {
+        (
+            failure(state, &SamlError::Refused(refusal.clone())),
+            refusal.code().to_string(),
+        )
+    })?;
+    // Replays: an assertion works once, on any replica.
+    match state
+        .services
+        .use_saml_assertion(&verified.issuer, &verified.id, verified.valid_until)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err((
+                failure(state, &SamlError::Refused(Refusal::Replayed)),
+                Refusal::Replayed.code().to_string(),
+            ))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "SAML replay cache");
+            return Err((
+                refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ),
+                "internal".to_string(),
+            ));
+        }
+    }
+    let identity = saml.identity(&verified);
+    let (user, _) = state.services.sso_sign_in(&identity).await.map_err(|err| {
+        tracing::warn!(error = %err, "SAML: the user could not be signed in");
+        (
+            refused(state, StatusCode::BAD_REQUEST, &format!("{err}")),
+            "user-refused".to_string(),
+        )
+    })?;
+    let session = state.services.start_session(&user).await.map_err(|err| {
+        tracing::error!(error = %err, "SAML: no session");
+        (
+            refused(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not complete the sign-in; its log has the details.",
+            ),
+            "internal".to_string(),
+        )
+    })?;
+    tracing::info!(user = %user.id, username = %user.username, "signed in with SAML");
+    let mut response = redirect(&pending.return_to);
+    set_cookie(&mut response, state, SAML_COOKIE, "", 0);
+    set_cookie(
+        &mut response,
+        state,
+        SESSION_COOKIE,
+        &session.cookie,
+        session.max_age_seconds(),
+    );
+    Ok((response, user))
+}

@@ -1,0 +1,198 @@
+//! Single sign-on tests' shared parts: a browser with a cookie jar that follows redirects by
+//! hand, HTML form reading, and the `terraform login` process driven through the consent page.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::{Server, Terraform};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a browser got back.
+pub struct Page {
+    pub status: u16,
+    pub url: String,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub text: String,
+}
+
+impl Page {
+    pub fn sets_session(&self) -> bool {
+        self.set_cookies
+            .iter()
+            .any(|c| c.starts_with("terrace_session=") && !c.starts_with("terrace_session=;"))
+    }
+}
+
+/// A browser: cookies per host and port, redirects followed by hand.
+pub struct Browser {
+    client: reqwest::blocking::Client,
+    jar: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Browser {
+    pub fn new(server: &Server) -> Browser {
+        let pem = std::fs::read(&server.ca_bundle).unwrap();
+        Browser {
+            client: crate::http_client(&pem)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: HashMap::new(),
+        }
+    }
+
+    pub fn key(url: &url::Url) -> String {
+        format!(
+            "{}:{}",
+            url.host_str().unwrap(),
+            url.port_or_known_default().unwrap()
+        )
+    }
+
+    pub fn send(&mut self, request: reqwest::blocking::RequestBuilder, url: &str) -> Page {
+        let parsed = url::Url::parse(url).unwrap();
+        let jar = self.jar.entry(Self::key(&parsed)).or_default();
+        let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let request = if cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookies.join("; "))
+        };
+        let response = request.send().unwrap();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        for cookie in &set_cookies {
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let lower = cookie.to_ascii_lowercase();
+            if value.is_empty()
+                || lower.contains("max-age=0")
+                || lower.contains("expires=thu, 01 jan 1970")
+            {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| parsed.join(l.to_str().unwrap()).unwrap().to_string());
+        Page {
+            status: response.status().as_u16(),
+            url: url.to_string(),
+            location,
+            set_cookies,
+            text: response.text().unwrap(),
+        }
+    }
+
+    pub fn get(&mut self, url: &str) -> Page {
+        let request = self.client.get(url);
+        self.send(request, url)
+    }
+
+    pub fn post(&mut self, url: &str, form: &[(String, String)]) -> Page {
+        let request = self.client.post(url).form(form);
+        self.send(request, url)
+    }
+}
+
+/// The first form of a page: its action and its inputs that have a value.
+pub fn form(html: &str) -> (String, Vec<(String, String)>) {
+    let start = html.find("<form").expect("a form");
+    let body = &html[start..];
+    let end = body.find("</form>").unwrap_or(body.len());
+    let body = &body[..end];
+    let tag_end = body.find('>').unwrap();
+    let action = attr(&body[..tag_end], "action").expect("a form action");
+    let mut fields = Vec::new();
+    for input in body.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap()];
+        if let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((name, value));
+        }
+    }
+    (action, fields)
+}
+
+pub fn attr(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    Some(unescape(tag[start..].split('"').next()?))
+}
+
+pub fn unescape(text: &str) -> String {
+    text.replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+pub fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Runs `terraform login HOST`; returns the process, the consent page URL it printed and the
+/// rest of its output.
+#[allow(clippy::zombie_processes)]
+pub fn start_login(tf: &Terraform, server: &Server) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = tf
+        .command(&["login", &server.hostname])
+        .env("BROWSER", "/bin/false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    loop {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("terraform printed the login URL");
+        let trimmed = crate::strip_ansi(line.trim());
+        if trimmed.starts_with("https://") && trimmed.contains("/app/oauth/authorization?") {
+            return (child, trimmed, receiver);
+        }
+    }
+}
+
+pub fn team_usernames(owner: &crate::Api, team: &str) -> Vec<String> {
+    let reply = owner.get(&format!("teams/{team}?include=users")).ok();
+    let body: serde_json::Value = serde_json::from_str(&reply.text).unwrap();
+    body["included"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["type"] == "users")
+                .map(|i| i["attributes"]["username"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
