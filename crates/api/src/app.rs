@@ -52,6 +52,8 @@ pub struct AppState {
     pub builtin_listener: Option<crate::builtin::Health>,
     /// Single sign-on (`None`: not configured).
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// The organizations' own identity providers.
+    pub organization_oidc: Arc<crate::oidc::OrganizationClients>,
 }
 
 #[derive(OpenApi)]
@@ -101,6 +103,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(teams::router())
         .merge(organization_memberships::router())
         .merge(organization_tokens::router())
+        .merge(sso_configurations::router())
         .merge(admin_users::router())
         .merge(admin_organizations::router())
         .merge(admin_settings::router())

@@ -67,6 +67,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         configuration_limits: config.configuration_limits,
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
+        site_sso: config.oidc.is_some(),
         log_url_ttl: config.log_url_ttl,
         audit_retention_days: config.audit_retention_days,
         organization_creation: config.organization_creation,
@@ -176,6 +177,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             Some(oidc) => Some(Arc::new(crate::oidc::Oidc::new(oidc, urls.base())?)),
             None => None,
         },
+        organization_oidc: Arc::new(crate::oidc::OrganizationClients::new(urls.base())?),
     };
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));

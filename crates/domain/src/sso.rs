@@ -19,9 +19,12 @@ use std::collections::HashMap;
 
 use chrono::Duration;
 use terrace_auth::secret;
-use terrace_storage::model::{MembershipStatus, OrganizationMembership, SsoRequest, User};
+use terrace_storage::model::{
+    MembershipStatus, Organization, OrganizationMembership, SsoRequest, User,
+};
 use terrace_storage::{clock, ids, StorageError};
 
+use crate::org_sso::identity_issuer;
 use crate::users::validate_username;
 use crate::{validate, DomainError, DomainResult, Services};
 
@@ -48,6 +51,9 @@ pub struct PendingSso {
     pub nonce: String,
     pub pkce_verifier: String,
     pub return_to: String,
+    /// The organization whose identity provider this sign-in goes through (`None`: the
+    /// site's).
+    pub organization_id: Option<String>,
 }
 
 /// What a sign-in changed in the user's teams.
@@ -102,6 +108,19 @@ pub fn username_base(identity: &SsoIdentity) -> String {
     "user".to_string()
 }
 
+/// Whether a sign-in through `organization`'s provider (`None`: the site's) syncs the teams
+/// of `team_organization`, when `own_providers` are the organizations with their own.
+pub fn syncs_team(
+    organization: Option<&str>,
+    own_providers: &[String],
+    team_organization: &str,
+) -> bool {
+    match organization {
+        Some(org) => org == team_organization,
+        None => !own_providers.iter().any(|o| o == team_organization),
+    }
+}
+
 impl Services {
     /// Records a sign-in in progress until the callback takes it.
     pub async fn begin_sso(&self, pending: &PendingSso) -> DomainResult<()> {
@@ -116,6 +135,7 @@ impl Services {
                 nonce: pending.nonce.clone(),
                 pkce_verifier: pending.pkce_verifier.clone(),
                 return_to: pending.return_to.clone(),
+                organization_id: pending.organization_id.clone(),
                 expires_at: clock::now() + Duration::minutes(SSO_REQUEST_TTL_MINUTES),
             })
             .await?;
@@ -139,17 +159,35 @@ impl Services {
             nonce: request.nonce,
             pkce_verifier: request.pkce_verifier,
             return_to: request.return_to,
+            organization_id: request.organization_id,
         }))
     }
 
     /// Signs in the person the provider vouched for: their user (created on first sign-in),
-    /// email, invitations and teams brought up to date.
-    pub async fn sso_sign_in(&self, identity: &SsoIdentity) -> DomainResult<(User, GroupSync)> {
+    /// email, invitations and teams brought up to date. `organization`: the organization whose
+    /// provider vouched (`None`: the site's); its identities live in their own namespace
+    /// ([`identity_issuer`]) and its groups fill only its teams.
+    pub async fn sso_sign_in(
+        &self,
+        identity: &SsoIdentity,
+        organization: Option<&Organization>,
+    ) -> DomainResult<(User, GroupSync)> {
         if identity.issuer.is_empty() || identity.subject.is_empty() {
             return Err(DomainError::bad_request(
                 "the identity provider named nobody",
             ));
         }
+        let namespaced;
+        let identity = match organization {
+            Some(org) => {
+                namespaced = SsoIdentity {
+                    issuer: identity_issuer(&org.id, &identity.issuer),
+                    ..identity.clone()
+                };
+                &namespaced
+            }
+            None => identity,
+        };
         let email = identity
             .email
             .as_deref()
@@ -175,7 +213,9 @@ impl Services {
             }
         }
         self.accept_invitations(&user).await?;
-        let sync = self.sync_sso_groups(&user, &identity.groups).await?;
+        let sync = self
+            .sync_sso_groups(&user, &identity.groups, organization.map(|o| o.id.as_str()))
+            .await?;
         Ok((user, sync))
     }
 
@@ -233,8 +273,15 @@ impl Services {
         ))
     }
 
-    /// Puts `user` on the teams mapped to `groups` and takes them off the other mapped teams.
-    pub async fn sync_sso_groups(&self, user: &User, groups: &[String]) -> DomainResult<GroupSync> {
+    /// Puts `user` on the teams mapped to `groups` and takes them off the other mapped teams:
+    /// the teams of `organization` only when its provider vouched, else those of every
+    /// organization without an enabled provider of its own.
+    pub async fn sync_sso_groups(
+        &self,
+        user: &User,
+        groups: &[String],
+        organization: Option<&str>,
+    ) -> DomainResult<GroupSync> {
         let mut sync = GroupSync::default();
         // The user's own memberships by organization (an invitation of their email elsewhere
         // is not theirs until accepted).
@@ -245,7 +292,14 @@ impl Services {
             .into_iter()
             .map(|m| (m.organization_id.clone(), m))
             .collect();
+        let own_providers = match organization {
+            Some(_) => Vec::new(),
+            None => self.store.sso_organizations().await?,
+        };
         for team in self.store.sso_teams().await? {
+            if !syncs_team(organization, &own_providers, &team.organization_id) {
+                continue;
+            }
             let Some(group) = team.sso_team_id.as_deref() else {
                 continue;
             };
@@ -330,6 +384,17 @@ mod tests {
         ] {
             assert!(!is_local_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn groups_fill_only_the_teams_their_provider_may() {
+        let own = vec!["org-a".to_string()];
+        // An organization's provider: its own teams only.
+        assert!(syncs_team(Some("org-a"), &[], "org-a"));
+        assert!(!syncs_team(Some("org-a"), &[], "org-b"));
+        // The site's: every organization but those with their own provider.
+        assert!(!syncs_team(None, &own, "org-a"));
+        assert!(syncs_team(None, &own, "org-b"));
     }
 
     #[test]

@@ -632,6 +632,17 @@ pub trait SsoStore {
     ) -> StorageResult<()>;
     /// Every team, in every organization, mapped to an identity provider's group.
     async fn sso_teams(&self) -> StorageResult<Vec<Team>>;
+    /// The organization's own single sign-on, if it has one.
+    async fn sso_configuration(
+        &self,
+        organization_id: &str,
+    ) -> StorageResult<Option<SsoConfiguration>>;
+    /// Creates or replaces the organization's single sign-on.
+    async fn put_sso_configuration(&self, config: &SsoConfiguration) -> StorageResult<()>;
+    /// Deletes it; false when there was none.
+    async fn delete_sso_configuration(&self, organization_id: &str) -> StorageResult<bool>;
+    /// The organizations with an enabled single sign-on of their own.
+    async fn sso_organizations(&self) -> StorageResult<Vec<String>>;
 }
 
 /// Which users a site administrator lists (`GET /admin/users`).

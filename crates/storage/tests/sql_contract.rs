@@ -305,6 +305,7 @@ fn new_token(kind: TokenKind, owner_id: &str, created_at: DateTime<Utc>) -> Toke
         created_at,
         last_used_at: Some(created_at + TimeDelta::seconds(1)),
         expires_at: Some(created_at + TimeDelta::days(30)),
+        signed_in_with: Some("sso:org-1".into()),
     }
 }
 
@@ -389,6 +390,7 @@ fn new_oauth_code(user: &User, expires_at: DateTime<Utc>) -> OAuthCode {
         redirect_uri: "http://localhost:10000/login".into(),
         code_challenge: ids::random_string(43),
         expires_at,
+        signed_in_with: Some("sso:org-1".into()),
     }
 }
 
@@ -400,6 +402,7 @@ fn new_session(user: &User, expires_at: DateTime<Utc>) -> Session {
         created_at: now,
         expires_at,
         last_seen_at: now,
+        signed_in_with: Some("sso".into()),
     }
 }
 

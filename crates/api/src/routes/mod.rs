@@ -18,6 +18,7 @@ pub mod projects;
 pub mod runner;
 pub mod runs;
 pub mod sso;
+pub mod sso_configurations;
 pub mod state_versions;
 pub mod tags;
 pub mod team_access;
