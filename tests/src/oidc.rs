@@ -1,0 +1,314 @@
+//! A real OpenID provider for the single sign-on tests: node's `oidc-provider`
+//! (tests/oidc/idp.mjs, installed by scripts/install-test-deps.sh) and a browser that plays
+//! its login and consent forms.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::Server;
+
+/// Terrace's callback path (the site's and every organization's provider).
+pub const CALLBACK: &str = "/app/sso/oidc/callback";
+
+/// The provider, stopped when dropped.
+pub struct Idp {
+    child: Child,
+    pub issuer: String,
+    users: PathBuf,
+    tamper: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Idp {
+    pub fn files(port: u16) -> (tempfile::TempDir, String) {
+        (
+            tempfile::tempdir().unwrap(),
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
+    pub fn start(
+        port: u16,
+        dir: tempfile::TempDir,
+        redirect_uri: &str,
+        users: serde_json::Value,
+    ) -> Idp {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc/idp.mjs");
+        assert!(
+            script.with_file_name("node_modules/oidc-provider").exists(),
+            "oidc-provider is not installed: run scripts/install-test-deps.sh"
+        );
+        let users_file = dir.path().join("users.json");
+        std::fs::write(&users_file, users.to_string()).unwrap();
+        let tamper = dir.path().join("tamper");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .env("PORT", port.to_string())
+            .env("REDIRECT_URI", redirect_uri)
+            .env("USERS_FILE", &users_file)
+            .env("TAMPER_FILE", &tamper)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let issuer = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the provider started");
+            if let Some(issuer) = line.strip_prefix("listening ") {
+                break issuer.to_string();
+            }
+        };
+        Idp {
+            child,
+            issuer,
+            users: users_file,
+            tamper,
+            _dir: dir,
+        }
+    }
+
+    pub fn set_users(&self, users: serde_json::Value) {
+        std::fs::write(&self.users, users.to_string()).unwrap();
+    }
+
+    pub fn set_tamper(&self, mode: &str) {
+        std::fs::write(&self.tamper, mode).unwrap();
+    }
+}
+
+/// What a browser got back.
+pub struct Page {
+    pub status: u16,
+    pub url: String,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub text: String,
+}
+
+impl Page {
+    pub fn sets_session(&self) -> bool {
+        self.set_cookies
+            .iter()
+            .any(|c| c.starts_with("terrace_session=") && !c.starts_with("terrace_session=;"))
+    }
+}
+
+/// A browser: cookies per host and port, redirects followed by hand.
+pub struct Browser {
+    client: reqwest::blocking::Client,
+    jar: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Browser {
+    pub fn new(server: &Server) -> Browser {
+        let pem = std::fs::read(&server.ca_bundle).unwrap();
+        Browser {
+            client: crate::http_client(&pem)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: HashMap::new(),
+        }
+    }
+
+    fn key(url: &url::Url) -> String {
+        format!(
+            "{}:{}",
+            url.host_str().unwrap(),
+            url.port_or_known_default().unwrap()
+        )
+    }
+
+    fn send(&mut self, request: reqwest::blocking::RequestBuilder, url: &str) -> Page {
+        let parsed = url::Url::parse(url).unwrap();
+        let jar = self.jar.entry(Self::key(&parsed)).or_default();
+        let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let request = if cookies.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookies.join("; "))
+        };
+        let response = request.send().unwrap();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        for cookie in &set_cookies {
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let lower = cookie.to_ascii_lowercase();
+            if value.is_empty()
+                || lower.contains("max-age=0")
+                || lower.contains("expires=thu, 01 jan 1970")
+            {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| parsed.join(l.to_str().unwrap()).unwrap().to_string());
+        Page {
+            status: response.status().as_u16(),
+            url: url.to_string(),
+            location,
+            set_cookies,
+            text: response.text().unwrap(),
+        }
+    }
+
+    pub fn get(&mut self, url: &str) -> Page {
+        let request = self.client.get(url);
+        self.send(request, url)
+    }
+
+    pub fn post(&mut self, url: &str, form: &[(String, String)]) -> Page {
+        let request = self.client.post(url).form(form);
+        self.send(request, url)
+    }
+
+    /// From Terrace's start URL through the provider's login and consent, up to (not into)
+    /// Terrace's callback: returns the callback URL.
+    pub fn through_idp(&mut self, start: &str, login: &str) -> String {
+        let mut page = self.get(start);
+        assert_eq!(page.status, 302, "start: {}", page.text);
+        for _ in 0..15 {
+            if let Some(location) = page.location.clone() {
+                if location.contains(CALLBACK) {
+                    return location;
+                }
+                page = self.get(&location);
+                continue;
+            }
+            assert_eq!(page.status, 200, "{}: {}", page.url, page.text);
+            let (action, mut fields) = form(&page.text);
+            let action = url::Url::parse(&page.url)
+                .unwrap()
+                .join(&action)
+                .unwrap()
+                .to_string();
+            if page.text.contains("name=\"login\"") {
+                fields.push(("login".into(), login.into()));
+                fields.push(("password".into(), "any password".into()));
+            }
+            page = self.post(&action, &fields);
+        }
+        panic!(
+            "the provider's flow did not end: {} {}",
+            page.status, page.text
+        )
+    }
+
+    /// A whole sign-in: returns the callback's answer.
+    pub fn sign_in(&mut self, server: &Server, return_to: &str, login: &str) -> Page {
+        let start = format!(
+            "{}/app/sso/oidc/start?return_to={}",
+            server.url,
+            urlencode(return_to)
+        );
+        let callback = self.through_idp(&start, login);
+        self.get(&callback)
+    }
+}
+
+/// The first form of a page: its action and its inputs that have a value.
+pub fn form(html: &str) -> (String, Vec<(String, String)>) {
+    let start = html.find("<form").expect("a form");
+    let body = &html[start..];
+    let end = body.find("</form>").unwrap_or(body.len());
+    let body = &body[..end];
+    let tag_end = body.find('>').unwrap();
+    let action = attr(&body[..tag_end], "action").expect("a form action");
+    let mut fields = Vec::new();
+    for input in body.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap()];
+        if let (Some(name), Some(value)) = (attr(tag, "name"), attr(tag, "value")) {
+            fields.push((name, value));
+        }
+    }
+    (action, fields)
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    Some(unescape(tag[start..].split('"').next()?))
+}
+
+pub fn unescape(text: &str) -> String {
+    text.replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+pub fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+pub fn team_usernames(owner: &crate::Api, team: &str) -> Vec<String> {
+    let reply = owner.get(&format!("teams/{team}?include=users")).ok();
+    let body: serde_json::Value = serde_json::from_str(&reply.text).unwrap();
+    body["included"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["type"] == "users")
+                .map(|i| i["attributes"]["username"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Browser {
+    /// A whole sign-in from a start URL (the site's or an organization's): returns the
+    /// callback's answer.
+    pub fn sign_in_at(&mut self, start: &str, login: &str) -> Page {
+        let callback = self.through_idp(start, login);
+        self.get(&callback)
+    }
+
+    /// The session cookie this browser holds for `server`.
+    pub fn session(&self, server: &Server) -> Option<String> {
+        let url = url::Url::parse(&server.url).unwrap();
+        self.jar
+            .get(&Self::key(&url))?
+            .get("terrace_session")
+            .cloned()
+    }
+}
