@@ -223,6 +223,10 @@ fn organization_sso(db: Db) {
     add_member(&admin, "default", &site_devs, "pat");
     let pat = server.api(&pat_token);
     pat.get("organizations/acme").ok();
+    // A member who is not an owner neither reads nor changes the configuration.
+    pat.get(path).expect(403);
+    pat.patch(path, &config(json!({"enforced": false})))
+        .expect(403);
     olive.patch(path, &config(json!({"enforced": true}))).ok();
     let refused = pat.get("organizations/acme").expect(403);
     assert!(
