@@ -300,10 +300,11 @@ pub struct OrganizationClients {
     base_url: String,
     /// The platform's roots only: an organization's owner cannot widen the server's trust.
     http: reqwest::Client,
-    clients: std::sync::Mutex<
-        std::collections::HashMap<String, (chrono::DateTime<chrono::Utc>, std::sync::Arc<Oidc>)>,
-    >,
+    clients: std::sync::Mutex<std::collections::HashMap<String, CachedClient>>,
 }
+
+/// A configuration's client, with the `updated_at` of the configuration it was built from.
+type CachedClient = (chrono::DateTime<chrono::Utc>, std::sync::Arc<Oidc>);
 
 /// Most organizations' clients kept at once; past this the cache starts afresh.
 const MAX_ORGANIZATION_CLIENTS: usize = 1000;

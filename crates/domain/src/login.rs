@@ -397,17 +397,17 @@ impl Services {
             && port.parse::<u16>().is_ok_and(|p| (low..=high).contains(&p))
     }
 
-    /// Issues a one-time code for `user` after they approved the request from `client` (an
-    /// address, for the audit trail).
+    /// Issues a one-time code for `user` (signed in as `signed_in_with` says, which the token
+    /// inherits) after they approved the request from `client` (an address, for the audit
+    /// trail).
     pub async fn issue_authorization_code(
         &self,
-        user: &User,
+        (user, signed_in_with): (&User, &SignedInWith),
         client_id: &str,
         redirect_uri: &str,
         challenge_method: &str,
         challenge: &str,
         client: Option<&str>,
-        signed_in_with: &SignedInWith,
     ) -> DomainResult<String> {
         self.check_authorization_request(client_id, redirect_uri, challenge_method, challenge)?;
         self.record_user_event("consent", user, client).await;

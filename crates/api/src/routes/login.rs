@@ -353,13 +353,12 @@ async fn authorize(
     let code = match state
         .services
         .issue_authorization_code(
-            &user,
+            (&user, &signed_in_with),
             &oauth.client_id,
             &oauth.redirect_uri,
             &oauth.code_challenge_method,
             &oauth.code_challenge,
             client_address.as_deref(),
-            &signed_in_with,
         )
         .await
     {
