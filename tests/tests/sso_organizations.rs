@@ -23,7 +23,8 @@ const SECRET: &str = "terrace-test-secret";
 fn users() -> Value {
     json!({
         "ann": {"preferred_username": "ann", "email": "ann@example.com", "email_verified": true, "groups": ["devs"]},
-        "carol": {"preferred_username": "carol", "email": "carol@example.com", "email_verified": true, "groups": ["devs"]}
+        "carol": {"preferred_username": "carol", "email": "carol@example.com", "email_verified": true, "groups": ["devs"]},
+        "vic": {"preferred_username": "vic", "email": "victim@example.com", "email_verified": true, "groups": []}
     })
 }
 
@@ -213,6 +214,29 @@ fn organization_sso(db: Db) {
         ["ann-2", "carol"]
     );
     assert_eq!(team_usernames(&admin, &site_devs), ["ann"]);
+    // Attack: default invited victim@example.com; mallory's provider asserts that email
+    // (verified) for her own account. It accepts no invitation: her user gets no email.
+    admin
+        .post(
+            "organizations/default/organization-memberships",
+            &json!({"data": {"type": "organization-memberships",
+                "attributes": {"email": "victim@example.com"}}}),
+        )
+        .expect(201);
+    let vic = sign_in(
+        &server,
+        "/app/sso/organizations/evil/start?return_to=/",
+        "vic",
+    );
+    let vic_api = server.api(&consent.session_token(&vic));
+    vic_api.get("organizations/default").expect(404);
+    let me = vic_api.get("account/details").ok();
+    assert_eq!(me.attr("email"), "", "{}", me.text);
+    let invited = admin
+        .get("organizations/default/organization-memberships?q=victim")
+        .ok();
+    assert_eq!(invited.data()[0]["attributes"]["status"], "invited");
+
     // And acme's carol signing in again through acme is still acme's carol.
     let again = sign_in(&server, acme_start, "carol");
     assert_eq!(username(&server, &consent.session_token(&again)), "carol");

@@ -121,6 +121,20 @@ pub fn syncs_team(
     }
 }
 
+/// The email a sign-in may give its user: the provider's, when valid and not said to be
+/// unverified, and only from the site's provider. An organization's provider is configured
+/// by that organization's owner, so its emails could name anyone: trusted, they would accept
+/// other organizations' invitations for whoever its owner chose.
+pub fn trusted_email(identity: &SsoIdentity, organization_provider: bool) -> Option<&str> {
+    if organization_provider {
+        return None;
+    }
+    identity
+        .email
+        .as_deref()
+        .filter(|e| validate::email(e).is_ok() && identity.email_verified != Some(false))
+}
+
 impl Services {
     /// Records a sign-in in progress until the callback takes it.
     pub async fn begin_sso(&self, pending: &PendingSso) -> DomainResult<()> {
@@ -188,10 +202,10 @@ impl Services {
             }
             None => identity,
         };
-        let email = identity
-            .email
-            .as_deref()
-            .filter(|e| validate::email(e).is_ok() && identity.email_verified != Some(false));
+        // An organization's provider is its owner's: the email it asserts proves nothing to
+        // anyone else, and every other organization trusts emails (invitations), so its users
+        // get none (see `trusted_email`).
+        let email = trusted_email(identity, organization.is_some());
         let mut user = match self
             .store
             .identity_user(&identity.issuer, &identity.subject)
@@ -212,7 +226,9 @@ impl Services {
                 self.store.update_user(&user).await?;
             }
         }
-        self.accept_invitations(&user).await?;
+        if organization.is_none() {
+            self.accept_invitations(&user).await?;
+        }
         let sync = self
             .sync_sso_groups(&user, &identity.groups, organization.map(|o| o.id.as_str()))
             .await?;
@@ -384,6 +400,22 @@ mod tests {
         ] {
             assert!(!is_local_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_site_provider_vouches_for_emails() {
+        let mut id = SsoIdentity {
+            email: Some("ceo@victim.example".into()),
+            email_verified: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(trusted_email(&id, false), Some("ceo@victim.example"));
+        assert_eq!(trusted_email(&id, true), None);
+        id.email_verified = Some(false);
+        assert_eq!(trusted_email(&id, false), None);
+        id.email = Some("not an email".into());
+        id.email_verified = None;
+        assert_eq!(trusted_email(&id, false), None);
     }
 
     #[test]
