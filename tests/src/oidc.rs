@@ -3,13 +3,13 @@
 //! its login and consent forms.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::Server;
+use crate::{Server, Terraform};
 
 /// Terrace's callback path (the site's and every organization's provider).
 pub const CALLBACK: &str = "/app/sso/oidc/callback";
@@ -311,4 +311,68 @@ impl Browser {
             .get("terrace_session")
             .cloned()
     }
+}
+
+/// Runs `terraform login HOST`; returns the process, the consent page URL it printed and the
+/// rest of its output.
+#[allow(clippy::zombie_processes)]
+pub fn start_login(tf: &Terraform, server: &Server) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = tf
+        .command(&["login", &server.hostname])
+        .env("BROWSER", "/bin/false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    loop {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("terraform printed the login URL");
+        let trimmed = crate::strip_ansi(line.trim());
+        if trimmed.starts_with("https://") && trimmed.contains("/app/oauth/authorization?") {
+            return (child, trimmed, receiver);
+        }
+    }
+}
+
+/// Approves the consent page at `consent_url` in `browser` (signed in already), lets the
+/// waiting `terraform login` finish and returns the token it stored.
+pub fn finish_login(
+    browser: &mut Browser,
+    server: &Server,
+    tf: &Terraform,
+    consent_url: &str,
+    login: (Child, mpsc::Receiver<String>),
+) -> String {
+    let consent = browser.get(consent_url);
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    let (_, mut fields) = form(&consent.text);
+    fields.retain(|(k, _)| k != "decision");
+    fields.push(("decision".into(), "approve".into()));
+    let approved = browser.post(&format!("{}/app/oauth/authorization", server.url), &fields);
+    assert_eq!(approved.status, 302, "{}", approved.text);
+    let to_cli = approved.location.unwrap();
+    assert!(to_cli.starts_with("http://localhost:10"), "{to_cli}");
+    let _ = reqwest::blocking::get(&to_cli);
+    let (child, rest) = login;
+    let output = child.wait_with_output().unwrap();
+    let stdout = rest.try_iter().collect::<Vec<_>>().join("\n");
+    assert!(output.status.success(), "terraform login: {stdout}");
+    let credentials: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tf.home().join(".terraform.d/credentials.tfrc.json")).unwrap(),
+    )
+    .unwrap();
+    credentials["credentials"][&server.hostname]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -10,51 +10,16 @@
 //! or with another key for the signature case), as an attacker in the middle or a broken
 //! provider would. Code and state swapping and replays use the real provider unaltered.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use serde_json::json;
 use terrace_tests::access::{create_workspace, grant_workspace};
 use terrace_tests::oidc::{
-    form, free_port, team_usernames, unescape, urlencode, Browser, Idp, Page, CALLBACK,
+    finish_login, form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Idp,
+    Page, CALLBACK,
 };
 use terrace_tests::page::hidden_input;
 use terrace_tests::{Db, Server, Terraform};
 
 const ORG: &str = "default";
-
-/// Runs `terraform login HOST`; returns the process, the consent page URL it printed and the
-/// rest of its output.
-#[allow(clippy::zombie_processes)]
-fn start_login(tf: &Terraform, server: &Server) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = tf
-        .command(&["login", &server.hostname])
-        .env("BROWSER", "/bin/false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    loop {
-        let line = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("terraform printed the login URL");
-        let trimmed = terrace_tests::strip_ansi(line.trim());
-        if trimmed.starts_with("https://") && trimmed.contains("/app/oauth/authorization?") {
-            return (child, trimmed, receiver);
-        }
-    }
-}
 
 fn users(groups: &[&str]) -> serde_json::Value {
     json!({
@@ -167,26 +132,8 @@ fn single_sign_on(db: Db) {
         "{}",
         consent.text
     );
-    let (_, mut fields) = form(&consent.text);
-    fields.retain(|(k, _)| k != "decision");
-    fields.push(("decision".into(), "approve".into()));
     assert!(!hidden_input(&consent.text, "csrf").is_empty());
-    let approved = browser.post(&format!("{}/app/oauth/authorization", server.url), &fields);
-    assert_eq!(approved.status, 302, "{}", approved.text);
-    let to_cli = approved.location.unwrap();
-    assert!(to_cli.starts_with("http://localhost:10"), "{to_cli}");
-    let _ = reqwest::blocking::get(&to_cli);
-    let output = child.wait_with_output().unwrap();
-    let stdout = rest.try_iter().collect::<Vec<_>>().join("\n");
-    assert!(output.status.success(), "terraform login: {stdout}");
-    let credentials: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tf.home().join(".terraform.d/credentials.tfrc.json")).unwrap(),
-    )
-    .unwrap();
-    let token = credentials["credentials"][&server.hostname]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = finish_login(&mut browser, &server, &tf, &back, (child, rest));
     let me = server.api(&token).get("account/details").ok();
     assert_eq!(me.attr("username"), "ann");
     assert_eq!(team_usernames(&owner, &team), ["ann"]);

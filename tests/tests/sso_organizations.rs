@@ -15,8 +15,10 @@
 use serde_json::{json, Value};
 use terrace_tests::access::{add_member, create_team};
 use terrace_tests::browser::Browser as Consent;
-use terrace_tests::oidc::{free_port, team_usernames, Browser, Idp, CALLBACK};
-use terrace_tests::{Api, Db, Server};
+use terrace_tests::oidc::{
+    finish_login, free_port, start_login, team_usernames, urlencode, Browser, Idp, CALLBACK,
+};
+use terrace_tests::{Api, Db, Server, Terraform};
 
 const SECRET: &str = "terrace-test-secret";
 
@@ -281,6 +283,26 @@ fn organization_sso(db: Db) {
         .expect(201);
     let derived_token = derived.attr("token").as_str().unwrap().to_string();
     server.api(&derived_token).get("organizations/acme").ok();
+    // The real `terraform login` through acme's provider: its token is acme's sign-in too.
+    let tf = Terraform::without_credentials(&server);
+    let (child, login_url, rest) = start_login(&tf, &server);
+    let consent_path = login_url.strip_prefix(&server.url).unwrap().to_string();
+    let mut cli_browser = Browser::new(&server);
+    let signed_in = cli_browser.sign_in_at(
+        &format!(
+            "{}/app/sso/organizations/acme/start?return_to={}",
+            server.url,
+            urlencode(&consent_path)
+        ),
+        "carol",
+    );
+    assert_eq!(signed_in.status, 302, "{}", signed_in.text);
+    let back = signed_in.location.clone().unwrap();
+    assert_eq!(back, login_url);
+    let cli_token = finish_login(&mut cli_browser, &server, &tf, &back, (child, rest));
+    assert_eq!(username(&server, &cli_token), "carol");
+    server.api(&cli_token).get("organizations/acme").ok();
+
     // Owners are exempt (break-glass); team tokens are unaffected.
     olive.get("organizations/acme").ok();
     let team_token = olive
