@@ -162,6 +162,9 @@ pub fn check_issuer(issuer: &str) -> Result<(), String> {
     if issuer.len() > 2048 {
         return Err("is too long".into());
     }
+    if issuer.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters".into());
+    }
     let url = url::Url::parse(issuer).map_err(|e| format!("is not a URL ({e})"))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must have no query or fragment".into());
@@ -513,6 +516,8 @@ mod tests {
             "https://idp.example/?x=1",
             "https://idp.example/#x",
             "http://10.0.0.1",
+            "https://idp.example/\0x",
+            "https://idp.example/a b",
         ] {
             assert!(check_issuer(bad).is_err(), "{bad}");
         }
