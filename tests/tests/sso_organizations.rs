@@ -267,6 +267,7 @@ fn organization_sso(db: Db) {
     pat.get("organizations/default").ok();
     let listed = pat.get("organizations").ok();
     assert!(listed.text.contains("\"acme\""), "{}", listed.text);
+    pat.get("organization-memberships").ok();
     // A password session's `terraform login` token is refused as well.
     let (pat_session, _) = consent.sign_in("pat", "user-password-1");
     let pat_login = server.api(&consent.session_token(&pat_session));

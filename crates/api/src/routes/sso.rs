@@ -124,31 +124,30 @@ async fn start_at(
     params: StartParams,
     organization_id: Option<String>,
 ) -> Response {
-    let state = state.clone();
     let return_to = params.return_to.unwrap_or_else(|| "/".into());
     if !is_local_path(&return_to) {
         return refused(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "return_to must be a path on this server.",
         );
     }
     let (url, mut pending) = match oidc.start(&return_to).await {
         Ok(started) => started,
-        Err(err) => return failure(&state, err),
+        Err(err) => return failure(state, err),
     };
     pending.organization_id = organization_id;
     if let Err(err) = state.services.begin_sso(&pending).await {
         tracing::error!(error = %err, "single sign-on could not be started");
         return refused(
-            &state,
+            state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "The server could not start the sign-in; its log has the details.",
         );
     }
     let mut response = redirect(&url);
     let max_age = (terrace_domain::sso::SSO_REQUEST_TTL_MINUTES * 60) as u32;
-    set_cookie(&mut response, &state, SSO_COOKIE, &pending.state, max_age);
+    set_cookie(&mut response, state, SSO_COOKIE, &pending.state, max_age);
     response
 }
 
