@@ -243,6 +243,20 @@ fn organization_sso(db: Db) {
     let again = sign_in(&server, acme_start, "carol");
     assert_eq!(username(&server, &consent.session_token(&again)), "carol");
 
+    // A changed configuration takes effect at once (the cached client is rebuilt): a wrong
+    // client secret is refused by the provider, the right one works again.
+    olive
+        .patch(path, &config(json!({"oidc-client-secret": "wrong-secret"})))
+        .ok();
+    let mut browser = Browser::new(&server);
+    let refused = browser.sign_in_at(&format!("{}{acme_start}", server.url), "carol");
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("refused the code"), "{}", refused.text);
+    olive
+        .patch(path, &config(json!({"oidc-client-secret": SECRET})))
+        .ok();
+    sign_in(&server, acme_start, "carol");
+
     // Passwords off in acme. pat is a password user on acme's team and in default.
     let pat_token = server.user_token("pat");
     add_member(&olive, "acme", &acme_devs, "pat");
