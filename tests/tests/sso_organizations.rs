@@ -113,6 +113,8 @@ fn organization_sso(db: Db) {
             json!({"oidc-groups-claim": "two words"}),
             "oidc-groups-claim",
         ),
+        // A misspelt `enforced` is refused, never silently ignored.
+        (json!({"enforce": true}), "enforce"),
     ] {
         let reply = olive.patch(path, &config(bad.clone())).expect(422);
         assert!(reply.text.contains(pointer), "{bad}: {}", reply.text);
@@ -251,7 +253,11 @@ fn organization_sso(db: Db) {
     let mut browser = Browser::new(&server);
     let refused = browser.sign_in_at(&format!("{}{acme_start}", server.url), "carol");
     assert_eq!(refused.status, 400, "{}", refused.text);
-    assert!(refused.text.contains("refused the code"), "{}", refused.text);
+    assert!(
+        refused.text.contains("refused the code"),
+        "{}",
+        refused.text
+    );
     olive
         .patch(path, &config(json!({"oidc-client-secret": SECRET})))
         .ok();
