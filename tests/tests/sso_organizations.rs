@@ -82,6 +82,8 @@ fn organization_sso(db: Db) {
             "terrace",
             "--oidc-client-secret-file",
             secret_file.to_str().unwrap(),
+            // The test's provider is on loopback.
+            "--oidc-organization-loopback",
         ])
         .start();
     let _idp = Idp::start(port, dir, &format!("{}{CALLBACK}", server.url), users());
@@ -347,4 +349,40 @@ fn organization_sso(db: Db) {
     let gone = browser.get(&format!("{}{acme_start}", server.url));
     assert_eq!(gone.status, 404, "{}", gone.text);
     pat.get("organizations/acme").ok();
+}
+
+/// By default an organization's owner cannot point the server at its own machine or network
+/// (the start is anonymous, so anyone could make it probe them).
+#[test]
+fn organizations_cannot_point_at_internal_addresses() {
+    let server = Server::builder(Db::Sqlite).start();
+    let owner = server.api(&server.admin_token());
+    for issuer in [
+        "http://127.0.0.1:5432",
+        "https://localhost",
+        "https://169.254.169.254/latest",
+        "https://10.0.0.8",
+        "https://[::1]",
+    ] {
+        let reply = owner
+            .patch(
+                "organizations/default/sso-configuration",
+                &config(json!({"enabled": true, "oidc-issuer": issuer, "oidc-client-id": "x"})),
+            )
+            .expect(422);
+        assert!(
+            reply.text.contains("public host"),
+            "{issuer}: {}",
+            reply.text
+        );
+    }
+    owner
+        .get("organizations/default/sso-configuration")
+        .expect(404);
+    owner
+        .patch(
+            "organizations/default/sso-configuration",
+            &config(json!({"enabled": true, "oidc-issuer": "https://idp.example", "oidc-client-id": "x"})),
+        )
+        .ok();
 }

@@ -68,6 +68,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
         site_sso: config.oidc.is_some(),
+        organization_sso_loopback: config.organization_sso_loopback,
         log_url_ttl: config.log_url_ttl,
         audit_retention_days: config.audit_retention_days,
         organization_creation: config.organization_creation,

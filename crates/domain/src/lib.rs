@@ -72,6 +72,9 @@ pub struct Settings {
     /// Whether the server has a site-wide identity provider (organizations enforcing single
     /// sign-on without their own fall back to it).
     pub site_sso: bool,
+    /// Organizations' own providers may be on loopback and private addresses (tests,
+    /// single-tenant servers); otherwise their issuers must name public hosts.
+    pub organization_sso_loopback: bool,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             audit_retention_days: audit::DEFAULT_RETENTION_DAYS,
             organization_creation: site_admin::OrganizationCreation::Anyone,
             site_sso: false,
+            organization_sso_loopback: false,
         }
     }
 }

@@ -157,8 +157,11 @@ pub fn normalize_scopes(scopes: &str) -> String {
 }
 
 /// Whether an issuer URL is acceptable: `https`, or `http` on a loopback address; no query,
-/// fragment or credentials.
-pub fn check_issuer(issuer: &str) -> Result<(), String> {
+/// fragment or credentials. Unless `internal` is allowed, loopback, private, link-local and
+/// unspecified addresses (and `localhost`) are refused: an organization's owner must not make
+/// the server probe its own machine or network. (A public name that resolves to such an
+/// address is not caught here.)
+pub fn check_issuer(issuer: &str, internal: bool) -> Result<(), String> {
     if issuer.len() > 2048 {
         return Err("is too long".into());
     }
@@ -172,12 +175,37 @@ pub fn check_issuer(issuer: &str) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must carry no credentials".into());
     }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    let (loopback, private) = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let local = d.eq_ignore_ascii_case("localhost")
+                || d.to_ascii_lowercase().ends_with(".localhost");
+            (local, local)
+        }
+        Some(url::Host::Ipv4(ip)) => (
+            ip.is_loopback(),
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast(),
+        ),
+        Some(url::Host::Ipv6(ip)) => (
+            ip.is_loopback(),
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some(),
+        ),
         None => return Err("has no host".into()),
     };
+    if private && !internal {
+        return Err(
+            "must name a public host (this server does not let organizations use \
+             loopback or private addresses)"
+                .into(),
+        );
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
@@ -198,13 +226,15 @@ fn check_claim(name: &str, value: &str) -> DomainResult<()> {
     Ok(())
 }
 
-/// Applies `input` to `config` and checks the result (a pure function: no secret is read,
-/// `has_secret` says whether the result has one). `site_sso`: whether the server has a site
-/// identity provider (which `enforced` falls back to when the configuration is disabled).
+/// Applies `input` to `config` and checks the result (a pure function: no secret is read).
+/// `site_sso`: whether the server has a site identity provider (which `enforced` falls back
+/// to when the configuration is disabled); `internal`: whether issuers may name loopback and
+/// private addresses ([`check_issuer`]).
 pub fn apply(
     config: &mut SsoConfiguration,
     input: &SsoConfigurationInput,
     site_sso: bool,
+    internal: bool,
 ) -> DomainResult<()> {
     if let Some(protocol) = &input.protocol {
         if protocol != OIDC {
@@ -265,7 +295,7 @@ pub fn apply(
         config.oidc_username_claim = claim.clone();
     }
     if let Some(issuer) = &config.oidc_issuer {
-        check_issuer(issuer).map_err(|e| DomainError::invalid("oidc-issuer", e))?;
+        check_issuer(issuer, internal).map_err(|e| DomainError::invalid("oidc-issuer", e))?;
     }
     if config.enabled {
         if config.oidc_issuer.is_none() {
@@ -332,7 +362,12 @@ impl Services {
             .sso_configuration(&org.id)
             .await?
             .unwrap_or_else(|| blank(&org.id, now));
-        apply(&mut config, &input, self.settings.site_sso)?;
+        apply(
+            &mut config,
+            &input,
+            self.settings.site_sso,
+            self.settings.organization_sso_loopback,
+        )?;
         if let Some(secret) = &input.oidc_client_secret {
             config.oidc_client_secret_ciphertext =
                 (!secret.is_empty()).then(|| self.blobs.keyring().encrypt(secret.as_bytes()));
@@ -505,8 +540,28 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://localhost:1",
             "http://[::1]:9",
+            "https://10.0.0.1",
         ] {
-            assert!(check_issuer(good).is_ok(), "{good}");
+            assert!(check_issuer(good, true).is_ok(), "{good}");
+        }
+        // Without `internal`, only public hosts.
+        assert!(check_issuer("https://idp.example/realms/x", false).is_ok());
+        assert!(check_issuer("https://8.8.8.8", false).is_ok());
+        for internal in [
+            "http://127.0.0.1:8080",
+            "https://127.0.0.1",
+            "https://localhost",
+            "https://a.localhost",
+            "https://[::1]",
+            "https://10.1.2.3",
+            "https://192.168.0.1",
+            "https://169.254.169.254",
+            "https://0.0.0.0",
+            "https://[fd00::1]",
+            "https://[fe80::1]",
+            "https://[::ffff:127.0.0.1]",
+        ] {
+            assert!(check_issuer(internal, false).is_err(), "{internal}");
         }
         for bad in [
             "http://idp.example",
@@ -519,7 +574,7 @@ mod tests {
             "https://idp.example/\0x",
             "https://idp.example/a b",
         ] {
-            assert!(check_issuer(bad).is_err(), "{bad}");
+            assert!(check_issuer(bad, true).is_err(), "{bad}");
         }
     }
 
@@ -531,7 +586,7 @@ mod tests {
             enabled: Some(true),
             ..Default::default()
         };
-        assert!(apply(&mut c.clone(), &enable, false).is_err());
+        assert!(apply(&mut c.clone(), &enable, false, true).is_err());
         let full = SsoConfigurationInput {
             enabled: Some(true),
             oidc_issuer: Some("https://idp.example/".into()),
@@ -539,7 +594,7 @@ mod tests {
             oidc_scopes: Some("openid,profile  groups".into()),
             ..Default::default()
         };
-        apply(&mut c, &full, false).unwrap();
+        apply(&mut c, &full, false, true).unwrap();
         assert_eq!(c.oidc_issuer.as_deref(), Some("https://idp.example"));
         assert_eq!(c.oidc_scopes, "profile groups");
         for bad in [
@@ -560,7 +615,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(apply(&mut c.clone(), &bad, false).is_err(), "{bad:?}");
+            assert!(apply(&mut c.clone(), &bad, false, true).is_err(), "{bad:?}");
         }
         // Enforcing without any provider is refused; with the site's it is fine.
         let mut off = blank("org-1", clock::now());
@@ -568,7 +623,7 @@ mod tests {
             enforced: Some(true),
             ..Default::default()
         };
-        assert!(apply(&mut off.clone(), &enforce, false).is_err());
-        apply(&mut off, &enforce, true).unwrap();
+        assert!(apply(&mut off.clone(), &enforce, false, true).is_err());
+        apply(&mut off, &enforce, true, true).unwrap();
     }
 }
