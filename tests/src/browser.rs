@@ -138,7 +138,16 @@ impl<'a> Browser<'a> {
 
     /// The whole `terraform login` exchange, as the CLI does it: returns the API token.
     pub fn login_token(&self, username: &str, password: &str) -> String {
-        let response = self.approve(Some((username, password)), None);
+        self.exchange(self.approve(Some((username, password)), None))
+    }
+
+    /// The same exchange approved with a session (a single sign-on, say).
+    pub fn session_token(&self, session: &str) -> String {
+        self.exchange(self.approve(None, Some(session)))
+    }
+
+    /// The code of an approval, exchanged for an API token.
+    fn exchange(&self, response: reqwest::blocking::Response) -> String {
         assert_eq!(response.status(), 302);
         let location = response.headers()["location"].to_str().unwrap().to_string();
         let code = url::Url::parse(&location)

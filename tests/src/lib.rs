@@ -10,6 +10,7 @@ pub mod access;
 mod api;
 pub mod browser;
 pub mod ledger;
+pub mod oidc;
 pub mod page;
 pub mod runs;
 pub mod saml_idp;

@@ -196,3 +196,47 @@ pub fn team_usernames(owner: &crate::Api, team: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl Browser {
+    /// The session cookie this browser holds for `server`.
+    pub fn session(&self, server: &Server) -> Option<String> {
+        let url = url::Url::parse(&server.url).unwrap();
+        self.jar
+            .get(&Self::key(&url))?
+            .get("terrace_session")
+            .cloned()
+    }
+}
+
+/// Approves the consent page at `consent_url` in `browser` (signed in already), lets the
+/// waiting `terraform login` finish and returns the token it stored.
+pub fn finish_login(
+    browser: &mut Browser,
+    server: &Server,
+    tf: &Terraform,
+    consent_url: &str,
+    login: (Child, mpsc::Receiver<String>),
+) -> String {
+    let consent = browser.get(consent_url);
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    let (_, mut fields) = form(&consent.text);
+    fields.retain(|(k, _)| k != "decision");
+    fields.push(("decision".into(), "approve".into()));
+    let approved = browser.post(&format!("{}/app/oauth/authorization", server.url), &fields);
+    assert_eq!(approved.status, 302, "{}", approved.text);
+    let to_cli = approved.location.unwrap();
+    assert!(to_cli.starts_with("http://localhost:10"), "{to_cli}");
+    let _ = reqwest::blocking::get(&to_cli);
+    let (child, rest) = login;
+    let output = child.wait_with_output().unwrap();
+    let stdout = rest.try_iter().collect::<Vec<_>>().join("\n");
+    assert!(output.status.success(), "terraform login: {stdout}");
+    let credentials: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tf.home().join(".terraform.d/credentials.tfrc.json")).unwrap(),
+    )
+    .unwrap();
+    credentials["credentials"][&server.hostname]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

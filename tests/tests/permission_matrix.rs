@@ -42,6 +42,7 @@ const MAIN: &str = "main";
 const SECRET_TEAM: &str = "secret-ops-7c1f";
 const CONFIGURATION: &str = "output \"greeting\" { value = \"matrix\" }\n";
 const SENSITIVE: &str = "sensitive-value-never-returned-3a9d";
+const SSO_CLIENT_SECRET: &str = "sso-client-secret-never-returned-7c1e";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Column {
@@ -315,6 +316,27 @@ const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
         "GET",
         "/app/sso/oidc/callback",
         "single sign-on, authenticated by the provider's code (sso_oidc.rs)",
+    ),
+    (
+        "GET",
+        "/app/sso/organizations/{organization}/start",
+        "an organization's single sign-on, answers 404 unless it has a provider enabled \
+         (sso_organizations.rs)",
+    ),
+    (
+        "GET",
+        "/app/sso/saml/start",
+        "SAML sign-on, answers 404 unless an identity provider is configured (sso_saml.rs)",
+    ),
+    (
+        "POST",
+        "/app/sso/saml/acs",
+        "SAML sign-on, authenticated by the identity provider's signed assertion (sso_saml.rs)",
+    ),
+    (
+        "GET",
+        "/app/sso/saml/metadata",
+        "SAML's service provider metadata, 404 unless SAML is configured (sso_saml.rs)",
     ),
     (
         "GET",
@@ -604,11 +626,17 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
     fn insider(c: Column) -> bool {
         c != Column::Outsider
     }
+    put_sso_configuration(&alice);
     let secrets = vec![
         (
             "the sensitive variable's value".into(),
             SENSITIVE.into(),
             nobody as fn(Column) -> bool,
+        ),
+        (
+            "the organization's identity provider secret".into(),
+            SSO_CLIENT_SECRET.into(),
+            nobody,
         ),
         ("the organization token".into(), org_token, nobody),
         ("the team token".into(), team_token, nobody),
@@ -719,6 +747,9 @@ fn throwaway(
             let run = create_run(alice, &ws, Some(&configuration), json!({})).id();
             ids.insert("run_id", run);
         }
+    } else if template == "/api/v2/organizations/{organization}/sso-configuration" {
+        // Deleted by the previous allowed caller: put back, in the same organization.
+        put_sso_configuration(alice);
     } else if template == "/api/v2/organizations/{organization}/tags" {
         let ws = create_workspace(alice, ORG, &name, None);
         alice
@@ -826,6 +857,18 @@ fn throwaway(
     })
 }
 
+/// The organization's own single sign-on, disabled, with a client secret nobody may read back.
+fn put_sso_configuration(alice: &Api) {
+    alice
+        .patch(
+            &format!("organizations/{ORG}/sso-configuration"),
+            &json!({"data": {"type": "sso-configurations", "attributes": {
+                "oidc-issuer": "https://idp.matrix.example", "oidc-client-id": "matrix",
+                "oidc-client-secret": SSO_CLIENT_SECRET}}}),
+        )
+        .expect(200);
+}
+
 /// The concrete path of `template` aimed at Alice's resources, or `None` when the route's
 /// parameters name nothing the fixture has (noted in the summary).
 fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
@@ -891,6 +934,9 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         (_, t) if t.ends_with("/vars") || t.ends_with("/vars/{variable_id}") => {
             json!({"data": {"type": "vars", "attributes": {"key": unique.replace('-', "_"), "value": "v", "category": "terraform"}}})
+        }
+        ("PATCH", "/api/v2/organizations/{organization}/sso-configuration") => {
+            json!({"data": {"type": "sso-configurations", "attributes": {"oidc-scopes": unique}}})
         }
         ("POST", "/api/v2/runs") => {
             json!({"data": {"type": "runs", "attributes": {"message": unique},

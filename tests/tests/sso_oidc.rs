@@ -10,154 +10,16 @@
 //! or with another key for the signature case), as an attacker in the middle or a broken
 //! provider would. Code and state swapping and replays use the real provider unaltered.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use serde_json::json;
 use terrace_tests::access::{create_workspace, grant_workspace};
+use terrace_tests::oidc::{Idp, CALLBACK};
 use terrace_tests::page::hidden_input;
 use terrace_tests::sso::{
-    form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
+    finish_login, form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
 };
 use terrace_tests::{Db, Server, Terraform};
 
 const ORG: &str = "default";
-const CALLBACK: &str = "/app/sso/oidc/callback";
-
-/// The provider, stopped when dropped.
-struct Idp {
-    child: Child,
-    issuer: String,
-    users: PathBuf,
-    tamper: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Idp {
-    fn files(port: u16) -> (tempfile::TempDir, String) {
-        (
-            tempfile::tempdir().unwrap(),
-            format!("http://127.0.0.1:{port}"),
-        )
-    }
-
-    fn start(
-        port: u16,
-        dir: tempfile::TempDir,
-        redirect_uri: &str,
-        users: serde_json::Value,
-    ) -> Idp {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc/idp.mjs");
-        assert!(
-            script.with_file_name("node_modules/oidc-provider").exists(),
-            "oidc-provider is not installed: run scripts/install-test-deps.sh"
-        );
-        let users_file = dir.path().join("users.json");
-        std::fs::write(&users_file, users.to_string()).unwrap();
-        let tamper = dir.path().join("tamper");
-        let mut child = Command::new("node")
-            .arg(&script)
-            .env("PORT", port.to_string())
-            .env("REDIRECT_URI", redirect_uri)
-            .env("USERS_FILE", &users_file)
-            .env("TAMPER_FILE", &tamper)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let issuer = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the provider started");
-            if let Some(issuer) = line.strip_prefix("listening ") {
-                break issuer.to_string();
-            }
-        };
-        Idp {
-            child,
-            issuer,
-            users: users_file,
-            tamper,
-            _dir: dir,
-        }
-    }
-
-    fn set_users(&self, users: serde_json::Value) {
-        std::fs::write(&self.users, users.to_string()).unwrap();
-    }
-
-    fn set_tamper(&self, mode: &str) {
-        std::fs::write(&self.tamper, mode).unwrap();
-    }
-}
-
-/// The OpenID provider's side of a sign-in, for the shared browser.
-trait OidcFlow {
-    fn through_idp(&mut self, start: &str, login: &str) -> String;
-    fn sign_in(&mut self, server: &Server, return_to: &str, login: &str) -> Page;
-}
-
-impl OidcFlow for Browser {
-    /// From Terrace's start URL through the provider's login and consent, up to (not into)
-    /// Terrace's callback: returns the callback URL.
-    fn through_idp(&mut self, start: &str, login: &str) -> String {
-        let mut page = self.get(start);
-        assert_eq!(page.status, 302, "start: {}", page.text);
-        for _ in 0..15 {
-            if let Some(location) = page.location.clone() {
-                if location.contains(CALLBACK) {
-                    return location;
-                }
-                page = self.get(&location);
-                continue;
-            }
-            assert_eq!(page.status, 200, "{}: {}", page.url, page.text);
-            let (action, mut fields) = form(&page.text);
-            let action = url::Url::parse(&page.url)
-                .unwrap()
-                .join(&action)
-                .unwrap()
-                .to_string();
-            if page.text.contains("name=\"login\"") {
-                fields.push(("login".into(), login.into()));
-                fields.push(("password".into(), "any password".into()));
-            }
-            page = self.post(&action, &fields);
-        }
-        panic!(
-            "the provider's flow did not end: {} {}",
-            page.status, page.text
-        )
-    }
-
-    /// A whole sign-in: returns the callback's answer.
-    fn sign_in(&mut self, server: &Server, return_to: &str, login: &str) -> Page {
-        let start = format!(
-            "{}/app/sso/oidc/start?return_to={}",
-            server.url,
-            urlencode(return_to)
-        );
-        let callback = self.through_idp(&start, login);
-        self.get(&callback)
-    }
-}
 
 fn users(groups: &[&str]) -> serde_json::Value {
     json!({
@@ -270,26 +132,8 @@ fn single_sign_on(db: Db) {
         "{}",
         consent.text
     );
-    let (_, mut fields) = form(&consent.text);
-    fields.retain(|(k, _)| k != "decision");
-    fields.push(("decision".into(), "approve".into()));
     assert!(!hidden_input(&consent.text, "csrf").is_empty());
-    let approved = browser.post(&format!("{}/app/oauth/authorization", server.url), &fields);
-    assert_eq!(approved.status, 302, "{}", approved.text);
-    let to_cli = approved.location.unwrap();
-    assert!(to_cli.starts_with("http://localhost:10"), "{to_cli}");
-    let _ = reqwest::blocking::get(&to_cli);
-    let output = child.wait_with_output().unwrap();
-    let stdout = rest.try_iter().collect::<Vec<_>>().join("\n");
-    assert!(output.status.success(), "terraform login: {stdout}");
-    let credentials: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tf.home().join(".terraform.d/credentials.tfrc.json")).unwrap(),
-    )
-    .unwrap();
-    let token = credentials["credentials"][&server.hostname]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = finish_login(&mut browser, &server, &tf, &back, (child, rest));
     let me = server.api(&token).get("account/details").ok();
     assert_eq!(me.attr("username"), "ann");
     assert_eq!(team_usernames(&owner, &team), ["ann"]);

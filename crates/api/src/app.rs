@@ -56,6 +56,8 @@ pub struct AppState {
     pub saml: Option<Arc<crate::saml::Saml>>,
     /// Password sign-in only for site administrators (`--sso-disable-passwords`).
     pub sso_disable_passwords: bool,
+    /// The organizations' own identity providers.
+    pub organization_oidc: Arc<crate::oidc::OrganizationClients>,
 }
 
 #[derive(OpenApi)]
@@ -105,6 +107,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(teams::router())
         .merge(organization_memberships::router())
         .merge(organization_tokens::router())
+        .merge(sso_configurations::router())
         .merge(admin_users::router())
         .merge(admin_organizations::router())
         .merge(admin_settings::router())

@@ -284,6 +284,11 @@ pub struct OidcArgs {
     /// PEM certificates trusted for the provider besides the platform's roots.
     #[arg(long, env = "TERRACE_OIDC_CA_FILE", value_name = "FILE")]
     pub oidc_ca_file: Option<PathBuf>,
+    /// Let organizations' own identity providers be on loopback and private addresses
+    /// (given as such in their issuer URL; `http` then allowed on loopback). Off: an
+    /// organization's owner cannot make this server probe its own machine or network.
+    #[arg(long, env = "TERRACE_OIDC_ORGANIZATION_LOOPBACK")]
+    pub oidc_organization_loopback: bool,
 }
 
 /// The `[oidc]` section of the configuration file.
@@ -566,6 +571,8 @@ pub struct ServerConfig {
     pub saml: Option<SamlConfig>,
     /// Password sign-in only for site administrators (with either single sign-on).
     pub sso_disable_passwords: bool,
+    /// Organizations' providers may be on loopback and private addresses.
+    pub organization_sso_loopback: bool,
     /// Days audit events are kept.
     pub audit_retention_days: u32,
     pub organization_creation: OrganizationCreation,
@@ -742,6 +749,7 @@ impl ServerConfig {
                 || args.oidc.oidc_disable_passwords
                 || file.sso_disable_passwords == Some(true)
                 || file.oidc.disable_passwords == Some(true),
+            organization_sso_loopback: args.oidc.oidc_organization_loopback,
             audit_retention_days,
             organization_creation,
         })

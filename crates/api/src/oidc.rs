@@ -17,6 +17,7 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Map, Value};
+use terrace_domain::org_sso::OrganizationProvider;
 use terrace_domain::sso::{PendingSso, SsoIdentity, SsoProtocol};
 use tokio::sync::Mutex;
 
@@ -51,23 +52,37 @@ pub struct Oidc {
     metadata: Mutex<Option<(CoreProviderMetadata, Instant)>>,
 }
 
+/// The HTTP client for identity providers: the platform's roots plus `extra`, no redirects.
+fn provider_http(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(20))
+        // Never follow the provider's redirects: a request goes where discovery said.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("terrace/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured(terrace_runner_listener::trust::client_config(extra)?)
+        .build()?)
+}
+
 impl Oidc {
     /// Prepares single sign-on for a server reached at `base_url`; contacts nobody yet.
     pub fn new(config: OidcConfig, base_url: &str) -> anyhow::Result<Oidc> {
-        let redirect =
-            RedirectUrl::new(format!("{}{CALLBACK_PATH}", base_url.trim_end_matches('/')))?;
         let extra = match &config.ca_file {
             Some(path) => terrace_runner_listener::trust::read_pem_certificates(path)?,
             None => Vec::new(),
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(20))
-            // Never follow the provider's redirects: a request goes where discovery said.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("terrace/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(terrace_runner_listener::trust::client_config(extra)?)
-            .build()?;
+        Oidc::with_http(config, base_url, provider_http(extra)?)
+    }
+
+    fn with_http(
+        config: OidcConfig,
+        base_url: &str,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Oidc> {
+        let redirect =
+            RedirectUrl::new(format!("{}{CALLBACK_PATH}", base_url.trim_end_matches('/')))?;
         Ok(Oidc {
             config,
             redirect,
@@ -170,6 +185,7 @@ impl Oidc {
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
                 return_to: return_to.to_string(),
+                organization_id: None,
             },
         ))
     }
@@ -276,6 +292,72 @@ impl Oidc {
                 "userinfo is not a JSON object (signed userinfo is not supported)".into(),
             )
         })
+    }
+}
+
+/// The organizations' providers: one [`Oidc`] per configuration, built from the stored record
+/// and kept (with its discovery cache) until the configuration changes.
+pub struct OrganizationClients {
+    base_url: String,
+    /// The platform's roots only: an organization's owner cannot widen the server's trust.
+    http: reqwest::Client,
+    clients: std::sync::Mutex<std::collections::HashMap<String, CachedClient>>,
+}
+
+/// A configuration's client, with the `updated_at` of the configuration it was built from.
+type CachedClient = (chrono::DateTime<chrono::Utc>, std::sync::Arc<Oidc>);
+
+/// Most organizations' clients kept at once; past this the cache starts afresh.
+const MAX_ORGANIZATION_CLIENTS: usize = 1000;
+
+impl OrganizationClients {
+    pub fn new(base_url: &str) -> anyhow::Result<OrganizationClients> {
+        Ok(OrganizationClients {
+            base_url: base_url.to_string(),
+            http: provider_http(Vec::new())?,
+            clients: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// The client of an organization's enabled provider.
+    pub fn client(
+        &self,
+        provider: &OrganizationProvider,
+    ) -> Result<std::sync::Arc<Oidc>, OidcError> {
+        let config = &provider.config;
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, client)) = clients.get(&config.organization_id) {
+            if *at == config.updated_at {
+                return Ok(client.clone());
+            }
+        }
+        let oidc = OidcConfig {
+            issuer: config.oidc_issuer.clone().unwrap_or_default(),
+            client_id: config.oidc_client_id.clone().unwrap_or_default(),
+            client_secret: provider.client_secret.clone(),
+            groups_claim: config.oidc_groups_claim.clone(),
+            username_claim: config.oidc_username_claim.clone(),
+            scopes: config
+                .oidc_scopes
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            use_userinfo: false,
+            ca_file: None,
+        };
+        let client = std::sync::Arc::new(
+            Oidc::with_http(oidc, &self.base_url, self.http.clone())
+                .map_err(|e| OidcError::Unavailable(e.to_string()))?,
+        );
+        if clients.len() >= MAX_ORGANIZATION_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(
+            config.organization_id.clone(),
+            (config.updated_at, client.clone()),
+        );
+        Ok(client)
     }
 }
 

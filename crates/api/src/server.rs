@@ -67,6 +67,8 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         configuration_limits: config.configuration_limits,
         sign_in: config.limits.sign_in.clone(),
         login_token_ttl: config.login_token_ttl,
+        site_sso: config.oidc.is_some(),
+        organization_sso_loopback: config.organization_sso_loopback,
         log_url_ttl: config.log_url_ttl,
         audit_retention_days: config.audit_retention_days,
         organization_creation: config.organization_creation,
@@ -181,6 +183,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
             None => None,
         },
         sso_disable_passwords: config.sso_disable_passwords,
+        organization_oidc: Arc::new(crate::oidc::OrganizationClients::new(urls.base())?),
     };
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));

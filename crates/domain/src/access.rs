@@ -5,6 +5,7 @@ use terrace_auth::policy::{decide, Access, Action, Decision, OrganizationAccess}
 use terrace_storage::model::{Organization, PageRequest, Project, Team, Workspace};
 use terrace_storage::store::WorkspaceFilter;
 
+use crate::org_sso::{credential_allowed, sso_required_message};
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
 /// A workspace named by ID or by organization and name, as the API addresses them.
@@ -109,7 +110,11 @@ impl Services {
             Principal::Agent { .. } | Principal::Job(_) => Standing::OUTSIDER,
             Principal::User(user) if user.is_site_admin => Standing::owner(),
             Principal::User(user) => match self.store.member_teams(&org.id, &user.id).await? {
-                Some(teams) => of_teams(teams),
+                Some(teams) => {
+                    self.check_sign_in(caller, org, teams.iter().any(|t| t.is_owners))
+                        .await?;
+                    of_teams(teams)
+                }
                 None => Standing::OUTSIDER,
             },
             Principal::Team(team) if team.organization_id == org.id => of_teams(vec![team.clone()]),
@@ -123,6 +128,22 @@ impl Services {
         standing.access.admins_may_force_delete = org.allow_force_delete_workspaces;
         standing.access = standing.finish(standing.access);
         Ok(standing)
+    }
+
+    /// Refuses a member's credential the organization does not accept: one that did not come
+    /// from single sign-on when the organization enforces it ([`credential_allowed`]).
+    async fn check_sign_in(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        is_owner: bool,
+    ) -> DomainResult<()> {
+        let config = self.store.sso_configuration(&org.id).await?;
+        if credential_allowed(config.as_ref(), &org.id, is_owner, &caller.signed_in_with) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(sso_required_message(&org.name)))
+        }
     }
 
     /// The caller's access to `org` as a whole.

@@ -1,5 +1,7 @@
 use terrace_storage::model::{LockHolder, LockHolderKind, Team, User};
 
+use crate::org_sso::SignedInWith;
+
 /// Who is acting.
 #[derive(Debug, Clone)]
 pub enum Principal {
@@ -32,6 +34,8 @@ pub struct Caller {
     pub principal: Principal,
     /// The API token used, if any (browser sessions have none).
     pub token_id: Option<String>,
+    /// How the user token's session signed in (passwords for every other credential).
+    pub signed_in_with: SignedInWith,
 }
 
 impl Caller {

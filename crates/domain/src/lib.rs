@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod login;
 pub mod logs;
 pub mod memberships;
+pub mod org_sso;
 pub mod organizations;
 pub mod projects;
 pub mod runs;
@@ -68,6 +69,12 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// Who may create organizations.
     pub organization_creation: site_admin::OrganizationCreation,
+    /// Whether the server has a site-wide identity provider (organizations enforcing single
+    /// sign-on without their own fall back to it).
+    pub site_sso: bool,
+    /// Organizations' own providers may be on loopback and private addresses (tests,
+    /// single-tenant servers); otherwise their issuers must name public hosts.
+    pub organization_sso_loopback: bool,
 }
 
 impl Default for Settings {
@@ -84,6 +91,8 @@ impl Default for Settings {
             log_url_ttl: Duration::minutes(10),
             audit_retention_days: audit::DEFAULT_RETENTION_DAYS,
             organization_creation: site_admin::OrganizationCreation::Anyone,
+            site_sso: false,
+            organization_sso_loopback: false,
         }
     }
 }

@@ -9,6 +9,7 @@ use terrace_auth::{password, pkce, secret};
 use terrace_storage::clock;
 use terrace_storage::model::{OAuthCode, User};
 
+use crate::org_sso::SignedInWith;
 use crate::sessions::StartedSession;
 use crate::{DomainError, DomainResult, Services};
 
@@ -332,17 +333,21 @@ impl Services {
     }
 
     /// Starts a browser session (its rules are in [`crate::sessions`]).
-    pub async fn start_session(&self, user: &User) -> DomainResult<StartedSession> {
-        self.open_session(user).await
+    pub async fn start_session(
+        &self,
+        user: &User,
+        signed_in_with: &SignedInWith,
+    ) -> DomainResult<StartedSession> {
+        self.open_session(user, signed_in_with).await
     }
 
-    /// The user a session cookie signs in, if the session has not ended.
-    pub async fn session_user(&self, cookie: &str) -> DomainResult<Option<User>> {
+    /// The user a session cookie signs in and how it signed in, if the session has not ended.
+    pub async fn session_user(&self, cookie: &str) -> DomainResult<Option<(User, SignedInWith)>> {
         self.signed_in_user(cookie).await
     }
 
     pub async fn end_session(&self, cookie: &str, client: Option<&str>) -> DomainResult<()> {
-        if let Some(user) = self.signed_in_user(cookie).await.ok().flatten() {
+        if let Some((user, _)) = self.signed_in_user(cookie).await.ok().flatten() {
             self.record_user_event("sign-out", &user, client).await;
         }
         Ok(self.store.delete_session(&secret::hash(cookie)).await?)
@@ -392,11 +397,12 @@ impl Services {
             && port.parse::<u16>().is_ok_and(|p| (low..=high).contains(&p))
     }
 
-    /// Issues a one-time code for `user` after they approved the request from `client` (an
-    /// address, for the audit trail).
+    /// Issues a one-time code for `user` (signed in as `signed_in_with` says, which the token
+    /// inherits) after they approved the request from `client` (an address, for the audit
+    /// trail).
     pub async fn issue_authorization_code(
         &self,
-        user: &User,
+        (user, signed_in_with): (&User, &SignedInWith),
         client_id: &str,
         redirect_uri: &str,
         challenge_method: &str,
@@ -414,6 +420,7 @@ impl Services {
                 redirect_uri: redirect_uri.to_string(),
                 code_challenge: challenge.to_string(),
                 expires_at: clock::now() + Duration::minutes(CODE_TTL_MINUTES),
+                signed_in_with: Some(signed_in_with.stored()),
             })
             .await?;
         Ok(code)
@@ -473,6 +480,7 @@ impl Services {
                 Some("terraform login".into()),
                 expires_at,
                 Some(&code.user_id),
+                &SignedInWith::from_stored(code.signed_in_with.as_deref()),
             )
             .await?;
         let user = self.store.user_by_id(&code.user_id).await.ok().flatten();

@@ -93,6 +93,8 @@ impl Services {
                     (self.store.user_by_id(id).await?).ok_or(DomainError::NotFound("log"))?,
                 ),
                 token_id: None,
+                // A log URL shown in a browser session: the strictest provenance.
+                signed_in_with: crate::org_sso::SignedInWith::Password,
             },
             _ => {
                 return Err(DomainError::BadCapability(

@@ -142,7 +142,11 @@ impl Services {
             else {
                 continue;
             };
-            let standing = self.standing(caller, &org).await?;
+            let standing = match self.standing(caller, &org).await {
+                // An organization that wants single sign-on shows nothing to this credential.
+                Err(DomainError::Forbidden(_)) => continue,
+                other => other?,
+            };
             views.push(self.membership_view(membership, &org, &standing).await?);
         }
         Ok(views)

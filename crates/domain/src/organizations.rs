@@ -164,7 +164,11 @@ impl Services {
         let orgs = self.store.list_organizations(member, page).await?;
         let mut items = Vec::with_capacity(orgs.items.len());
         for organization in orgs.items {
-            let access = self.access(caller, &organization).await?;
+            let access = match self.access(caller, &organization).await {
+                // An organization that wants single sign-on is listed, with no permissions.
+                Err(DomainError::Forbidden(_)) => Access::NONE,
+                other => other?,
+            };
             items.push(OrganizationView {
                 organization,
                 access,

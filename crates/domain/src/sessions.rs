@@ -9,6 +9,7 @@ use terrace_auth::secret;
 use terrace_storage::clock;
 use terrace_storage::model::{Organization, PageRequest, Session, User};
 
+use crate::org_sso::SignedInWith;
 use crate::{DomainResult, Services};
 
 /// A session's lifetime where no organization sets `session-remember`.
@@ -105,7 +106,11 @@ impl Services {
     }
 
     /// Starts a browser session for `user`, for the lifetime their organizations allow.
-    pub(crate) async fn open_session(&self, user: &User) -> DomainResult<StartedSession> {
+    pub(crate) async fn open_session(
+        &self,
+        user: &User,
+        signed_in_with: &SignedInWith,
+    ) -> DomainResult<StartedSession> {
         let limits = self.session_limits(&user.id).await?;
         let cookie = secret::new_opaque();
         let now = clock::now();
@@ -116,6 +121,7 @@ impl Services {
                 created_at: now,
                 expires_at: now + limits.lifetime,
                 last_seen_at: now,
+                signed_in_with: Some(signed_in_with.stored()),
             })
             .await?;
         Ok(StartedSession {
@@ -127,7 +133,10 @@ impl Services {
     /// The user a session cookie signs in, under the limits in force now (organizations may
     /// have changed them since it started); using it counts as activity. An ended session is
     /// deleted.
-    pub(crate) async fn signed_in_user(&self, cookie: &str) -> DomainResult<Option<User>> {
+    pub(crate) async fn signed_in_user(
+        &self,
+        cookie: &str,
+    ) -> DomainResult<Option<(User, SignedInWith)>> {
         let id_hash = secret::hash(cookie);
         let Some(session) = self.store.session_by_hash(&id_hash).await? else {
             return Ok(None);
@@ -145,7 +154,8 @@ impl Services {
             return Ok(None);
         }
         self.store.touch_session(&id_hash, now).await?;
-        Ok(user)
+        let with = SignedInWith::from_stored(session.signed_in_with.as_deref());
+        Ok(user.map(|user| (user, with)))
     }
 }
 
@@ -172,6 +182,7 @@ mod tests {
             created_at: started,
             expires_at: started + limits.lifetime,
             last_seen_at: started,
+            signed_in_with: None,
         }
     }
 

@@ -19,9 +19,12 @@ use std::collections::HashMap;
 
 use chrono::Duration;
 use terrace_auth::secret;
-use terrace_storage::model::{MembershipStatus, OrganizationMembership, SsoRequest, User};
+use terrace_storage::model::{
+    MembershipStatus, Organization, OrganizationMembership, SsoRequest, User,
+};
 use terrace_storage::{clock, ids, StorageError};
 
+use crate::org_sso::identity_issuer;
 use crate::users::validate_username;
 use crate::{validate, DomainError, DomainResult, Services};
 
@@ -68,6 +71,9 @@ pub struct PendingSso {
     /// OpenID Connect's PKCE verifier (empty for SAML).
     pub pkce_verifier: String,
     pub return_to: String,
+    /// The organization whose identity provider this sign-in goes through (`None`: the
+    /// site's).
+    pub organization_id: Option<String>,
 }
 
 /// What a sign-in changed in the user's teams.
@@ -122,6 +128,33 @@ pub fn username_base(identity: &SsoIdentity) -> String {
     "user".to_string()
 }
 
+/// Whether a sign-in through `organization`'s provider (`None`: the site's) syncs the teams
+/// of `team_organization`, when `own_providers` are the organizations with their own.
+pub fn syncs_team(
+    organization: Option<&str>,
+    own_providers: &[String],
+    team_organization: &str,
+) -> bool {
+    match organization {
+        Some(org) => org == team_organization,
+        None => !own_providers.iter().any(|o| o == team_organization),
+    }
+}
+
+/// The email a sign-in may give its user: the provider's, when valid and not said to be
+/// unverified, and only from the site's provider. An organization's provider is configured
+/// by that organization's owner, so its emails could name anyone: trusted, they would accept
+/// other organizations' invitations for whoever its owner chose.
+pub fn trusted_email(identity: &SsoIdentity, organization_provider: bool) -> Option<&str> {
+    if organization_provider {
+        return None;
+    }
+    identity
+        .email
+        .as_deref()
+        .filter(|e| validate::email(e).is_ok() && identity.email_verified != Some(false))
+}
+
 impl Services {
     /// Records a sign-in in progress until the callback takes it.
     pub async fn begin_sso(&self, pending: &PendingSso) -> DomainResult<()> {
@@ -136,6 +169,7 @@ impl Services {
                 nonce: pending.nonce.clone(),
                 pkce_verifier: pending.pkce_verifier.clone(),
                 return_to: pending.return_to.clone(),
+                organization_id: pending.organization_id.clone(),
                 expires_at: clock::now() + Duration::minutes(SSO_REQUEST_TTL_MINUTES),
                 protocol: pending.protocol.as_str().to_string(),
             })
@@ -165,6 +199,7 @@ impl Services {
             nonce: request.nonce,
             pkce_verifier: request.pkce_verifier,
             return_to: request.return_to,
+            organization_id: request.organization_id,
         }))
     }
 
@@ -183,17 +218,34 @@ impl Services {
     }
 
     /// Signs in the person the provider vouched for: their user (created on first sign-in),
-    /// email, invitations and teams brought up to date.
-    pub async fn sso_sign_in(&self, identity: &SsoIdentity) -> DomainResult<(User, GroupSync)> {
+    /// email, invitations and teams brought up to date. `organization`: the organization whose
+    /// provider vouched (`None`: the site's); its identities live in their own namespace
+    /// ([`identity_issuer`]) and its groups fill only its teams.
+    pub async fn sso_sign_in(
+        &self,
+        identity: &SsoIdentity,
+        organization: Option<&Organization>,
+    ) -> DomainResult<(User, GroupSync)> {
         if identity.issuer.is_empty() || identity.subject.is_empty() {
             return Err(DomainError::bad_request(
                 "the identity provider named nobody",
             ));
         }
-        let email = identity
-            .email
-            .as_deref()
-            .filter(|e| validate::email(e).is_ok() && identity.email_verified != Some(false));
+        let namespaced;
+        let identity = match organization {
+            Some(org) => {
+                namespaced = SsoIdentity {
+                    issuer: identity_issuer(&org.id, &identity.issuer),
+                    ..identity.clone()
+                };
+                &namespaced
+            }
+            None => identity,
+        };
+        // An organization's provider is its owner's: the email it asserts proves nothing to
+        // anyone else, and every other organization trusts emails (invitations), so its users
+        // get none (see `trusted_email`).
+        let email = trusted_email(identity, organization.is_some());
         let mut user = match self
             .store
             .identity_user(&identity.issuer, &identity.subject)
@@ -214,8 +266,12 @@ impl Services {
                 self.store.update_user(&user).await?;
             }
         }
-        self.accept_invitations(&user).await?;
-        let sync = self.sync_sso_groups(&user, &identity.groups).await?;
+        if organization.is_none() {
+            self.accept_invitations(&user).await?;
+        }
+        let sync = self
+            .sync_sso_groups(&user, &identity.groups, organization.map(|o| o.id.as_str()))
+            .await?;
         Ok((user, sync))
     }
 
@@ -273,8 +329,15 @@ impl Services {
         ))
     }
 
-    /// Puts `user` on the teams mapped to `groups` and takes them off the other mapped teams.
-    pub async fn sync_sso_groups(&self, user: &User, groups: &[String]) -> DomainResult<GroupSync> {
+    /// Puts `user` on the teams mapped to `groups` and takes them off the other mapped teams:
+    /// the teams of `organization` only when its provider vouched, else those of every
+    /// organization without an enabled provider of its own.
+    pub async fn sync_sso_groups(
+        &self,
+        user: &User,
+        groups: &[String],
+        organization: Option<&str>,
+    ) -> DomainResult<GroupSync> {
         let mut sync = GroupSync::default();
         // The user's own memberships by organization (an invitation of their email elsewhere
         // is not theirs until accepted).
@@ -285,7 +348,14 @@ impl Services {
             .into_iter()
             .map(|m| (m.organization_id.clone(), m))
             .collect();
+        let own_providers = match organization {
+            Some(_) => Vec::new(),
+            None => self.store.sso_organizations().await?,
+        };
         for team in self.store.sso_teams().await? {
+            if !syncs_team(organization, &own_providers, &team.organization_id) {
+                continue;
+            }
             let Some(group) = team.sso_team_id.as_deref() else {
                 continue;
             };
@@ -370,6 +440,33 @@ mod tests {
         ] {
             assert!(!is_local_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_site_provider_vouches_for_emails() {
+        let mut id = SsoIdentity {
+            email: Some("ceo@victim.example".into()),
+            email_verified: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(trusted_email(&id, false), Some("ceo@victim.example"));
+        assert_eq!(trusted_email(&id, true), None);
+        id.email_verified = Some(false);
+        assert_eq!(trusted_email(&id, false), None);
+        id.email = Some("not an email".into());
+        id.email_verified = None;
+        assert_eq!(trusted_email(&id, false), None);
+    }
+
+    #[test]
+    fn groups_fill_only_the_teams_their_provider_may() {
+        let own = vec!["org-a".to_string()];
+        // An organization's provider: its own teams only.
+        assert!(syncs_team(Some("org-a"), &[], "org-a"));
+        assert!(!syncs_team(Some("org-a"), &[], "org-b"));
+        // The site's: every organization but those with their own provider.
+        assert!(!syncs_team(None, &own, "org-a"));
+        assert!(syncs_team(None, &own, "org-b"));
     }
 
     #[test]

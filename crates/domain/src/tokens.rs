@@ -6,6 +6,7 @@ use terrace_auth::secret;
 use terrace_storage::model::{Page, PageRequest, Token, TokenKind};
 use terrace_storage::{clock, ids};
 
+use crate::org_sso::SignedInWith;
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
 /// Owner of the built-in listener's agent tokens (the server's own pool).
@@ -68,6 +69,7 @@ impl Services {
         };
         Ok(Caller {
             principal,
+            signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
             token_id: Some(token.id),
         })
     }
@@ -88,8 +90,15 @@ impl Services {
         if expires_at.is_some_and(|at| at <= clock::now()) {
             return Err(DomainError::invalid("expired-at", "must be in the future"));
         }
-        self.issue_user_token(user_id, description, expires_at, Some(user_id))
-            .await
+        // A token made with another token signed in as that one did.
+        self.issue_user_token(
+            user_id,
+            description,
+            expires_at,
+            Some(user_id),
+            &caller.signed_in_with,
+        )
+        .await
     }
 
     /// Issues a token for `username` without a caller (admin CLI).
@@ -100,7 +109,7 @@ impl Services {
     ) -> DomainResult<String> {
         let user = self.user_by_username(username).await?;
         let (token, secret) = self
-            .issue_user_token(&user.id, description, None, None)
+            .issue_user_token(&user.id, description, None, None, &SignedInWith::Password)
             .await?;
         self.record_outside_api("create", None, "authentication_token", &token.id)
             .await;
@@ -113,15 +122,18 @@ impl Services {
         description: Option<String>,
         expires_at: Option<DateTime<Utc>>,
         created_by: Option<&str>,
+        signed_in_with: &SignedInWith,
     ) -> DomainResult<(Token, String)> {
-        self.issue_token(
+        let (mut token, secret) = new_token(
             TokenKind::User,
             user_id,
             description,
             expires_at,
             created_by,
-        )
-        .await
+        )?;
+        token.signed_in_with = Some(signed_in_with.stored());
+        self.store.create_token(&token).await?;
+        Ok((token, secret))
     }
 
     /// Stores a new token of any kind (only its hash); returns it with its secret, which is
@@ -180,6 +192,7 @@ pub(crate) fn new_token(
         created_at: clock::now(),
         last_used_at: None,
         expires_at,
+        signed_in_with: None,
     };
     Ok((token, secret))
 }

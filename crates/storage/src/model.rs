@@ -254,6 +254,8 @@ pub struct Token {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// How the session this user token was made from signed in (see [`Session`]).
+    pub signed_in_with: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -406,6 +408,8 @@ pub struct OAuthCode {
     pub redirect_uri: String,
     pub code_challenge: String,
     pub expires_at: DateTime<Utc>,
+    /// How the session that approved signed in (the token inherits it).
+    pub signed_in_with: Option<String>,
 }
 
 /// A single sign-on in progress, kept by the hash of its `state` until the callback takes it.
@@ -421,6 +425,31 @@ pub struct SsoRequest {
     pub expires_at: DateTime<Utc>,
     /// `oidc` or `saml`.
     pub protocol: String,
+    /// The organization whose identity provider this sign-in goes through (`None`: the
+    /// site's).
+    pub organization_id: Option<String>,
+}
+
+/// An organization's own single sign-on (`/organizations/:org/sso-configuration`). The
+/// protocol's fields sit side by side (`oidc_*`; SAML's would be `saml_*`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SsoConfiguration {
+    pub organization_id: String,
+    /// `oidc`.
+    pub protocol: String,
+    pub enabled: bool,
+    /// Members reach the organization only with credentials from single sign-on.
+    pub enforced: bool,
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    /// The client secret, encrypted with the server's keyring.
+    pub oidc_client_secret_ciphertext: Option<String>,
+    /// Space-separated scopes besides `openid`.
+    pub oidc_scopes: String,
+    pub oidc_groups_claim: String,
+    pub oidc_username_claim: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A browser session, kept by the hash of its cookie value.
@@ -433,6 +462,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// When it last signed its user in (idle timeouts count from here).
     pub last_seen_at: DateTime<Utc>,
+    /// How it signed in: `None`/`password`, `sso` (the site's provider) or
+    /// `sso:<organization id>`.
+    pub signed_in_with: Option<String>,
 }
 
 /// One page of a listing: 1-based page number and page size.

@@ -640,6 +640,17 @@ pub trait SsoStore {
         assertion_id: &str,
         expires_at: DateTime<Utc>,
     ) -> StorageResult<bool>;
+    /// The organization's own single sign-on, if it has one.
+    async fn sso_configuration(
+        &self,
+        organization_id: &str,
+    ) -> StorageResult<Option<SsoConfiguration>>;
+    /// Creates or replaces the organization's single sign-on.
+    async fn put_sso_configuration(&self, config: &SsoConfiguration) -> StorageResult<()>;
+    /// Deletes it; false when there was none.
+    async fn delete_sso_configuration(&self, organization_id: &str) -> StorageResult<bool>;
+    /// The organizations with an enabled single sign-on of their own.
+    async fn sso_organizations(&self) -> StorageResult<Vec<String>>;
 }
 
 /// Which users a site administrator lists (`GET /admin/users`).

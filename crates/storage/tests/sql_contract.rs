@@ -305,6 +305,7 @@ fn new_token(kind: TokenKind, owner_id: &str, created_at: DateTime<Utc>) -> Toke
         created_at,
         last_used_at: Some(created_at + TimeDelta::seconds(1)),
         expires_at: Some(created_at + TimeDelta::days(30)),
+        signed_in_with: Some("sso:org-1".into()),
     }
 }
 
@@ -389,6 +390,7 @@ fn new_oauth_code(user: &User, expires_at: DateTime<Utc>) -> OAuthCode {
         redirect_uri: "http://localhost:10000/login".into(),
         code_challenge: ids::random_string(43),
         expires_at,
+        signed_in_with: Some("sso:org-1".into()),
     }
 }
 
@@ -400,6 +402,7 @@ fn new_session(user: &User, expires_at: DateTime<Utc>) -> Session {
         created_at: now,
         expires_at,
         last_seen_at: now,
+        signed_in_with: Some("sso".into()),
     }
 }
 
@@ -3097,6 +3100,7 @@ async fn sso_requests_keep_their_protocol(store: Arc<dyn Store>) {
         return_to: "/app".into(),
         expires_at: clock::now().trunc_subsecs(3) + TimeDelta::minutes(10),
         protocol: "saml".into(),
+        organization_id: None,
     };
     store.create_sso_request(&request).await.unwrap();
     let taken = store.take_sso_request("h-1").await.unwrap().unwrap();
@@ -3106,3 +3110,74 @@ async fn sso_requests_keep_their_protocol(store: Arc<dyn Store>) {
     assert!(store.take_sso_request("h-1").await.unwrap().is_none());
 }
 contract!(sso_requests_keep_their_protocol);
+
+// ---------------------------------------------------------------------------------------------
+// Single sign-on per organization
+
+/// An organization's configuration reads back as written, is replaced in place, goes with
+/// its organization, and counts as the organization's own provider only while enabled; a
+/// sign-in in progress keeps the organization it goes through.
+async fn organization_sso_configuration(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let at = clock::now();
+    let config = SsoConfiguration {
+        organization_id: acme.id().to_string(),
+        protocol: "oidc".into(),
+        enabled: true,
+        enforced: true,
+        oidc_issuer: Some("https://idp.example".into()),
+        oidc_client_id: Some("terrace".into()),
+        oidc_client_secret_ciphertext: Some("ciphertext".into()),
+        oidc_scopes: "profile email".into(),
+        oidc_groups_claim: "roles".into(),
+        oidc_username_claim: "nickname".into(),
+        created_at: at,
+        updated_at: at,
+    };
+    assert_eq!(store.sso_configuration(acme.id()).await.unwrap(), None);
+    store.put_sso_configuration(&config).await.unwrap();
+    assert_eq!(
+        store.sso_configuration(acme.id()).await.unwrap(),
+        Some(config.clone())
+    );
+    assert_eq!(store.sso_configuration(other.id()).await.unwrap(), None);
+    assert_eq!(
+        store.sso_organizations().await.unwrap(),
+        [acme.id().to_string()]
+    );
+    let changed = SsoConfiguration {
+        enabled: false,
+        oidc_client_secret_ciphertext: None,
+        updated_at: at + TimeDelta::seconds(5),
+        ..config.clone()
+    };
+    store.put_sso_configuration(&changed).await.unwrap();
+    assert_eq!(
+        store.sso_configuration(acme.id()).await.unwrap(),
+        Some(changed)
+    );
+    assert!(store.sso_organizations().await.unwrap().is_empty());
+
+    let request = SsoRequest {
+        state_hash: ids::random_string(64),
+        nonce: "n".into(),
+        pkce_verifier: "v".into(),
+        return_to: "/".into(),
+        expires_at: at + TimeDelta::minutes(10),
+        protocol: "oidc".into(),
+        organization_id: Some(acme.id().to_string()),
+    };
+    store.create_sso_request(&request).await.unwrap();
+    assert_eq!(
+        store.take_sso_request(&request.state_hash).await.unwrap(),
+        Some(request)
+    );
+
+    assert!(store.delete_sso_configuration(acme.id()).await.unwrap());
+    assert!(!store.delete_sso_configuration(acme.id()).await.unwrap());
+    store.put_sso_configuration(&config).await.unwrap();
+    store.delete_organization(acme.id()).await.unwrap();
+    assert_eq!(store.sso_configuration(acme.id()).await.unwrap(), None);
+}
+contract!(organization_sso_configuration);

@@ -146,6 +146,14 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
         "SAML's service provider metadata: this server's entity ID and ACS URL, public by design",
     ),
     (
+        "GET",
+        "/app/sso/organizations/{organization}/start",
+        "an organization's single sign-on start: a browser is sent to that organization's \
+         identity provider; it takes no credentials and returns only to paths on this server. \
+         Like HCP Terraform's SSO sign-in URL it tells whether the organization has single \
+         sign-on enabled, nothing else (sso_organizations.rs)",
+    ),
+    (
         "POST",
         "/oauth/token",
         "terraform login's code exchange: authenticated by the one-time code and its PKCE \
@@ -649,6 +657,14 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     };
     let team_workspace_id = grant("team-workspaces", "workspace", "workspaces", &workspace_id);
     let team_project_id = grant("team-projects", "project", "projects", &project_id);
+    // A single sign-on configuration (disabled; with a client secret only she knows).
+    api.patch(
+        &format!("organizations/{org}/sso-configuration"),
+        &json!({"data": {"type": "sso-configurations", "attributes": {
+            "oidc-issuer": "https://idp.example", "oidc-client-id": format!("{label}-client"),
+            "oidc-client-secret": format!("{label}-sso-secret")}}}),
+    )
+    .ok();
     let owner_tokens = [
         format!("teams/{team_id}/authentication-token"),
         format!("teams/{owners_team_id}/authentication-token"),
@@ -1014,6 +1030,11 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         }),
         ("POST", "/api/v2/agent-pools/{agent_pool_id}/authentication-tokens") => json!({
             "data": {"type": "authentication-tokens", "attributes": {"description": "bob's listener"}}
+        }),
+        // Bob would send Alice's members to his own identity provider.
+        ("PATCH", "/api/v2/organizations/{organization}/sso-configuration") => json!({
+            "data": {"type": "sso-configurations", "attributes": {"enabled": true,
+                "oidc-issuer": "https://bob-idp.example", "oidc-client-id": b.label}}
         }),
         ("POST", "/api/v2/users/{user_id}/authentication-tokens") => json!({
             "data": {"type": "authentication-tokens", "attributes": {"description": "bob's now"}}

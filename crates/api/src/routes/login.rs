@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use terrace_domain::login::{OAuthError, TokenRequest};
+use terrace_domain::org_sso::SignedInWith;
 use terrace_domain::DomainError;
 use terrace_storage::model::User;
 use utoipa::{IntoParams, ToSchema};
@@ -148,7 +149,7 @@ pub(crate) fn set_cookie_for(
     }
 }
 
-async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
+async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<(User, SignedInWith)> {
     let cookie = cookie(headers, SESSION_COOKIE)?;
     state.services.session_user(cookie).await.ok().flatten()
 }
@@ -209,7 +210,7 @@ async fn authorize_page(
             .pages
             .error(StatusCode::BAD_REQUEST, "Invalid login request", &message);
     }
-    let user = session_user(&state, &headers).await;
+    let user = session_user(&state, &headers).await.map(|(user, _)| user);
     consent_page(&state, StatusCode::OK, &oauth, user.as_ref(), None).await
 }
 
@@ -270,7 +271,7 @@ async fn authorize(
     if form.decision != "approve" {
         return oauth.redirect(&[("error", "access_denied")]);
     }
-    let (user, new_session) = match (&form.username, &form.password) {
+    let (user, new_session, signed_in_with) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
             let address = client.map(|client| client.key());
             match state
@@ -297,8 +298,12 @@ async fn authorize(
                     )
                     .await
                 }
-                Ok(user) => match state.services.start_session(&user).await {
-                    Ok(session) => (user, Some(session)),
+                Ok(user) => match state
+                    .services
+                    .start_session(&user, &SignedInWith::Password)
+                    .await
+                {
+                    Ok(session) => (user, Some(session), SignedInWith::Password),
                     Err(err) => return server_error(&state, err),
                 },
                 Err(DomainError::Unauthorized) => {
@@ -344,7 +349,7 @@ async fn authorize(
             }
         }
         _ => match session_user(&state, &headers).await {
-            Some(user) => (user, None),
+            Some((user, with)) => (user, None, with),
             None => {
                 return consent_page(
                     &state,
@@ -360,7 +365,7 @@ async fn authorize(
     let code = match state
         .services
         .issue_authorization_code(
-            &user,
+            (&user, &signed_in_with),
             &oauth.client_id,
             &oauth.redirect_uri,
             &oauth.code_challenge_method,

@@ -19,6 +19,7 @@ pub mod runner;
 pub mod runs;
 pub mod saml;
 pub mod sso;
+pub mod sso_configurations;
 pub mod state_versions;
 pub mod tags;
 pub mod team_access;

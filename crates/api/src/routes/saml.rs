@@ -12,6 +12,7 @@ use axum::Extension;
 use serde::Deserialize;
 use terrace_auth::saml::{Refusal, ServiceProvider};
 use terrace_auth::secret;
+use terrace_domain::org_sso::SignedInWith;
 use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
 use terrace_storage::model::User;
 use utoipa::IntoParams;
@@ -108,6 +109,7 @@ async fn start(State(state): State<AppState>, Query(params): Query<StartParams>)
         nonce: request_id.clone(),
         pkce_verifier: String::new(),
         return_to,
+        organization_id: None,
     };
     if let Err(err) = state.services.begin_sso(&pending).await {
         tracing::error!(error = %err, "SAML sign-in could not be started");
@@ -262,24 +264,32 @@ async fn sign_in(
         }
     }
     let identity = saml.identity(&verified);
-    let (user, _) = state.services.sso_sign_in(&identity).await.map_err(|err| {
-        tracing::warn!(error = %err, "SAML: the user could not be signed in");
-        (
-            refused(state, StatusCode::BAD_REQUEST, &format!("{err}")),
-            "user-refused".to_string(),
-        )
-    })?;
-    let session = state.services.start_session(&user).await.map_err(|err| {
-        tracing::error!(error = %err, "SAML: no session");
-        (
-            refused(
-                state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in; its log has the details.",
-            ),
-            "internal".to_string(),
-        )
-    })?;
+    let (user, _) = state
+        .services
+        .sso_sign_in(&identity, None)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "SAML: the user could not be signed in");
+            (
+                refused(state, StatusCode::BAD_REQUEST, &format!("{err}")),
+                "user-refused".to_string(),
+            )
+        })?;
+    let session = state
+        .services
+        .start_session(&user, &SignedInWith::Site)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "SAML: no session");
+            (
+                refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ),
+                "internal".to_string(),
+            )
+        })?;
     tracing::info!(user = %user.id, username = %user.username, "signed in with SAML");
     let mut response = redirect(&pending.return_to);
     set_cookie(&mut response, state, SAML_COOKIE, "", 0);

@@ -3,11 +3,12 @@
 //! same as a password sign-in) and returns to where the sign-in began (the `terraform login`
 //! consent page, say). Failures answer an error page and start no session.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
+use terrace_domain::org_sso::SignedInWith;
 use terrace_domain::sso::{is_local_path, SsoProtocol};
 use terrace_storage::model::User;
 use utoipa::IntoParams;
@@ -16,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::limits::ClientAddr;
-use crate::oidc::OidcError;
+use crate::oidc::{Oidc, OidcError};
 use crate::routes::login::{cookie, set_cookie, SESSION_COOKIE};
 
 /// Binds a sign-in to the browser that started it: the callback must come with it, so a
@@ -32,6 +33,7 @@ pub(crate) const NOT_CONFIGURED: (&str, &str) = (
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(start))
+        .routes(routes!(organization_start))
         .routes(routes!(callback))
 }
 
@@ -77,36 +79,81 @@ pub(crate) fn redirect(location: &str) -> Response {
         (status = 404, description = "Single sign-on is not configured", content_type = "text/html"),
         (status = 502, description = "The identity provider is unavailable", content_type = "text/html")))]
 async fn start(State(state): State<AppState>, Query(params): Query<StartParams>) -> Response {
-    let Some(oidc) = state.oidc.as_ref() else {
-        return state.pages.error(
-            StatusCode::NOT_FOUND,
-            "Single sign-on is not configured",
-            "This server has no identity provider.",
-        );
+    let Some(oidc) = state.oidc.clone() else {
+        return not_configured(&state);
     };
+    start_at(&state, &oidc, params, None).await
+}
+
+fn not_configured(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::NOT_FOUND,
+        "Single sign-on is not configured",
+        "There is no such identity provider.",
+    )
+}
+
+/// Starts a sign-in at an organization's own identity provider.
+#[utoipa::path(get, path = "/app/sso/organizations/{organization}/start", tag = "login", security(()),
+    params(("organization" = String, Path), StartParams),
+    responses((status = 302, description = "To the organization's identity provider"),
+        (status = 400, description = "return_to is not a path on this server", content_type = "text/html"),
+        (status = 404, description = "The organization has no enabled single sign-on", content_type = "text/html"),
+        (status = 502, description = "The identity provider is unavailable", content_type = "text/html")))]
+async fn organization_start(
+    State(state): State<AppState>,
+    Path(organization): Path<String>,
+    Query(params): Query<StartParams>,
+) -> Response {
+    let provider = match state.services.organization_provider(&organization).await {
+        Ok(Some(provider)) => provider,
+        Ok(None) => return not_configured(&state),
+        Err(err) => {
+            tracing::error!(error = %err, "single sign-on could not be started");
+            return refused(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not start the sign-in; its log has the details.",
+            );
+        }
+    };
+    let oidc = match state.organization_oidc.client(&provider) {
+        Ok(oidc) => oidc,
+        Err(err) => return failure(&state, err),
+    };
+    start_at(&state, &oidc, params, Some(provider.organization.id)).await
+}
+
+async fn start_at(
+    state: &AppState,
+    oidc: &Oidc,
+    params: StartParams,
+    organization_id: Option<String>,
+) -> Response {
     let return_to = params.return_to.unwrap_or_else(|| "/".into());
     if !is_local_path(&return_to) {
         return refused(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "return_to must be a path on this server.",
         );
     }
-    let (url, pending) = match oidc.start(&return_to).await {
+    let (url, mut pending) = match oidc.start(&return_to).await {
         Ok(started) => started,
-        Err(err) => return failure(&state, err),
+        Err(err) => return failure(state, err),
     };
+    pending.organization_id = organization_id;
     if let Err(err) = state.services.begin_sso(&pending).await {
         tracing::error!(error = %err, "single sign-on could not be started");
         return refused(
-            &state,
+            state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "The server could not start the sign-in; its log has the details.",
         );
     }
     let mut response = redirect(&url);
     let max_age = (terrace_domain::sso::SSO_REQUEST_TTL_MINUTES * 60) as u32;
-    set_cookie(&mut response, &state, SSO_COOKIE, &pending.state, max_age);
+    set_cookie(&mut response, state, SSO_COOKIE, &pending.state, max_age);
     response
 }
 
@@ -164,13 +211,6 @@ async fn sign_in_from_callback(
     headers: HeaderMap,
     params: CallbackParams,
 ) -> Result<(Response, User), Response> {
-    let Some(oidc) = state.oidc.as_ref() else {
-        return Err(state.pages.error(
-            StatusCode::NOT_FOUND,
-            "Single sign-on is not configured",
-            "This server has no identity provider.",
-        ));
-    };
     let sign_in_state = params.state.unwrap_or_default();
     // Whatever happens, the state is used up.
     let pending = match state
@@ -220,18 +260,48 @@ async fn sign_in_from_callback(
             "The callback carries no code.",
         ));
     };
+    // The provider the sign-in started at: the site's, or its organization's as configured now.
+    let (oidc, organization) = match &pending.organization_id {
+        None => match state.oidc.clone() {
+            Some(oidc) => (oidc, None),
+            None => return Err(not_configured(state)),
+        },
+        Some(id) => match state.services.organization_provider_of(id).await {
+            Ok(Some(provider)) => match state.organization_oidc.client(&provider) {
+                Ok(oidc) => (oidc, Some(provider.organization)),
+                Err(err) => return Err(failure(state, err)),
+            },
+            Ok(None) => return Err(not_configured(state)),
+            Err(err) => {
+                tracing::error!(error = %err, "single sign-on could not be read");
+                return Err(refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ));
+            }
+        },
+    };
     let identity = match oidc.finish(&code, &pending).await {
         Ok(identity) => identity,
         Err(err) => return Err(failure(state, err)),
     };
-    let (user, _) = match state.services.sso_sign_in(&identity).await {
+    let signed_in_with = match &organization {
+        Some(org) => SignedInWith::Organization(org.id.clone()),
+        None => SignedInWith::Site,
+    };
+    let (user, _) = match state
+        .services
+        .sso_sign_in(&identity, organization.as_ref())
+        .await
+    {
         Ok(signed_in) => signed_in,
         Err(err) => {
             tracing::warn!(error = %err, "single sign-on: the user could not be signed in");
             return Err(refused(state, StatusCode::BAD_REQUEST, &format!("{err}")));
         }
     };
-    let session = match state.services.start_session(&user).await {
+    let session = match state.services.start_session(&user, &signed_in_with).await {
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on: no session");

@@ -11,8 +11,8 @@ impl LoginStore for SqlStore {
     async fn create_oauth_code(&self, code: &OAuthCode) -> StorageResult<()> {
         on_pool!(&self.pool, |p| sqlx::query(
             "INSERT INTO oauth_codes \
-             (code_hash, user_id, client_id, redirect_uri, code_challenge, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
+             (code_hash, user_id, client_id, redirect_uri, code_challenge, expires_at, \
+             signed_in_with) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(&code.code_hash)
         .bind(&code.user_id)
@@ -20,6 +20,7 @@ impl LoginStore for SqlStore {
         .bind(&code.redirect_uri)
         .bind(&code.code_challenge)
         .bind(code.expires_at)
+        .bind(&code.signed_in_with)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -30,7 +31,7 @@ impl LoginStore for SqlStore {
         // DELETE .. RETURNING makes the exchange single-use even under concurrent requests.
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(
             "DELETE FROM oauth_codes WHERE code_hash = $1 RETURNING code_hash, user_id, \
-             client_id, redirect_uri, code_challenge, expires_at"
+             client_id, redirect_uri, code_challenge, expires_at, signed_in_with"
         )
         .bind(code_hash)
         .fetch_optional(p)
@@ -40,14 +41,15 @@ impl LoginStore for SqlStore {
     async fn create_session(&self, session: &Session) -> StorageResult<()> {
         on_pool!(&self.pool, |p| {
             sqlx::query(
-                "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at, \
+                 signed_in_with) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&session.id_hash)
             .bind(&session.user_id)
             .bind(session.created_at)
             .bind(session.expires_at)
             .bind(session.last_seen_at)
+            .bind(&session.signed_in_with)
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -57,7 +59,8 @@ impl LoginStore for SqlStore {
 
     async fn session_by_hash(&self, id_hash: &str) -> StorageResult<Option<Session>> {
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(
-            "SELECT id_hash, user_id, created_at, expires_at, last_seen_at FROM sessions \
+            "SELECT id_hash, user_id, created_at, expires_at, last_seen_at, signed_in_with \
+             FROM sessions \
              WHERE id_hash = $1"
         )
         .bind(id_hash)

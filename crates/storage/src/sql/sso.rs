@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use super::teams::TEAM_COLUMNS;
 use super::users::USER_COLUMNS;
 use super::{on_pool, SqlStore};
-use crate::model::{SsoRequest, Team, User};
+use crate::model::{SsoConfiguration, SsoRequest, Team, User};
 use crate::store::SsoStore;
 use crate::{StorageError, StorageResult};
 
@@ -13,7 +13,7 @@ impl SsoStore for SqlStore {
     async fn create_sso_request(&self, request: &SsoRequest) -> StorageResult<()> {
         on_pool!(&self.pool, |p| sqlx::query(
             "INSERT INTO sso_requests (state_hash, nonce, pkce_verifier, return_to, expires_at, \
-             protocol) VALUES ($1, $2, $3, $4, $5, $6)"
+             protocol, organization_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(&request.state_hash)
         .bind(&request.nonce)
@@ -21,6 +21,7 @@ impl SsoStore for SqlStore {
         .bind(&request.return_to)
         .bind(request.expires_at)
         .bind(&request.protocol)
+        .bind(&request.organization_id)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -30,7 +31,7 @@ impl SsoStore for SqlStore {
     async fn take_sso_request(&self, state_hash: &str) -> StorageResult<Option<SsoRequest>> {
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(
             "DELETE FROM sso_requests WHERE state_hash = $1 RETURNING state_hash, nonce, \
-             pkce_verifier, return_to, expires_at, protocol"
+             pkce_verifier, return_to, expires_at, protocol, organization_id"
         )
         .bind(state_hash)
         .fetch_optional(p)
@@ -101,4 +102,69 @@ impl SsoStore for SqlStore {
         })?;
         Ok(inserted == 1)
     }
+
+    async fn sso_configuration(
+        &self,
+        organization_id: &str,
+    ) -> StorageResult<Option<SsoConfiguration>> {
+        let sql = format!(
+            "SELECT {SSO_CONFIGURATION_COLUMNS} FROM organization_sso_configurations \
+             WHERE organization_id = $1"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(organization_id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn put_sso_configuration(&self, config: &SsoConfiguration) -> StorageResult<()> {
+        let sql = format!(
+            "INSERT INTO organization_sso_configurations ({SSO_CONFIGURATION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (organization_id) DO UPDATE SET protocol = $2, enabled = $3, \
+             enforced = $4, oidc_issuer = $5, oidc_client_id = $6, \
+             oidc_client_secret_ciphertext = $7, oidc_scopes = $8, oidc_groups_claim = $9, \
+             oidc_username_claim = $10, updated_at = $12"
+        );
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&config.organization_id)
+            .bind(&config.protocol)
+            .bind(config.enabled)
+            .bind(config.enforced)
+            .bind(&config.oidc_issuer)
+            .bind(&config.oidc_client_id)
+            .bind(&config.oidc_client_secret_ciphertext)
+            .bind(&config.oidc_scopes)
+            .bind(&config.oidc_groups_claim)
+            .bind(&config.oidc_username_claim)
+            .bind(config.created_at)
+            .bind(config.updated_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn delete_sso_configuration(&self, organization_id: &str) -> StorageResult<bool> {
+        let deleted = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM organization_sso_configurations WHERE organization_id = $1"
+        )
+        .bind(organization_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(deleted > 0)
+    }
+
+    async fn sso_organizations(&self) -> StorageResult<Vec<String>> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT organization_id FROM organization_sso_configurations WHERE enabled = TRUE"
+        )
+        .fetch_all(p)
+        .await)?)
+    }
 }
+
+const SSO_CONFIGURATION_COLUMNS: &str = "organization_id, protocol, enabled, enforced, \
+    oidc_issuer, oidc_client_id, oidc_client_secret_ciphertext, oidc_scopes, oidc_groups_claim, \
+    oidc_username_claim, created_at, updated_at";

@@ -7,13 +7,15 @@ use crate::store::TokenStore;
 use crate::StorageResult;
 
 const COLUMNS: &str =
-    "id, kind, owner_id, description, secret_hash, created_by, created_at, last_used_at, expires_at";
+    "id, kind, owner_id, description, secret_hash, created_by, created_at, last_used_at, \
+     expires_at, signed_in_with";
 
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn create_token(&self, token: &Token) -> StorageResult<()> {
-        let sql =
-            format!("INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!(
+            "INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&token.id)
             .bind(token.kind)
@@ -24,6 +26,7 @@ impl TokenStore for SqlStore {
             .bind(token.created_at)
             .bind(token.last_used_at)
             .bind(token.expires_at)
+            .bind(&token.signed_in_with)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
@@ -31,8 +34,9 @@ impl TokenStore for SqlStore {
     }
 
     async fn replace_token(&self, token: &Token) -> StorageResult<()> {
-        let sql =
-            format!("INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!(
+            "INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
             sqlx::query("DELETE FROM tokens WHERE kind = $1 AND owner_id = $2")
@@ -50,6 +54,7 @@ impl TokenStore for SqlStore {
                 .bind(token.created_at)
                 .bind(token.last_used_at)
                 .bind(token.expires_at)
+                .bind(&token.signed_in_with)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
