@@ -166,6 +166,53 @@ fn single_sign_on(db: Db) {
     members.sort();
     assert_eq!(members, ["ann", "bob.smith"]);
 
+    // Anyone may create an organization and name a site group on a team: the site's groups
+    // do not pull their people into it until a site administrator vouches for it.
+    let mallory = server.api(&server.user_token("mallory"));
+    mallory
+        .post(
+            "organizations",
+            &json!({"data": {"type": "organizations", "attributes": {"name": "lure", "email": "m@lure.example"}}}),
+        )
+        .expect(201);
+    let catch = terrace_tests::access::create_team(&mallory, "lure", "catch", json!({}));
+    mallory
+        .patch(
+            &format!("teams/{catch}"),
+            &json!({"data": {"type": "teams", "attributes": {"sso-team-id": "planners"}}}),
+        )
+        .ok();
+    let lure_members = |api: &terrace_tests::Api| {
+        let list = api
+            .get("organizations/lure/organization-memberships?include=user")
+            .ok();
+        list.text
+    };
+    assert_eq!(
+        Browser::new(&server).sign_in(&server, "/", "bob").status,
+        302
+    );
+    assert!(team_usernames(&mallory, &catch).is_empty());
+    let seen = lure_members(&mallory);
+    assert!(
+        !seen.contains("bob") && !seen.contains("smith@example.com"),
+        "{seen}"
+    );
+    let lure = owner.get("admin/organizations/lure").ok();
+    assert_eq!(lure.attr("follows-site-sso-groups"), false);
+    let vouched = owner
+        .patch(
+            "admin/organizations/lure",
+            &json!({"data": {"type": "organizations", "attributes": {"follows-site-sso-groups": true}}}),
+        )
+        .ok();
+    assert_eq!(vouched.attr("follows-site-sso-groups"), true);
+    assert_eq!(
+        Browser::new(&server).sign_in(&server, "/", "bob").status,
+        302
+    );
+    assert_eq!(team_usernames(&mallory, &catch), ["bob.smith"]);
+
     // The provider takes ann out of the group: her next sign-in takes her off the team
     // (she stays a member of the organization; "manual" is untouched).
     owner

@@ -210,12 +210,10 @@ fn organization_sso(db: Db) {
         username(&server, &consent.session_token(&evil_carol)),
         "carol-2"
     );
-    // (The site's ann joined evil's team at her site sign-in, before evil had a provider of
-    // its own: the site's groups fill every organization's mapped teams until then.)
-    assert_eq!(
-        sorted(team_usernames(&mallory, &evil_devs)),
-        ["ann", "carol-2"]
-    );
+    // (The site's ann did not join evil's team at her site sign-in, although it was mapped to
+    // her group before evil had a provider of its own: no site administrator vouched for
+    // evil, so the site's groups never fill its teams.)
+    assert_eq!(sorted(team_usernames(&mallory, &evil_devs)), ["carol-2"]);
     assert_eq!(
         sorted(team_usernames(&olive, &acme_devs)),
         ["ann-2", "carol"]

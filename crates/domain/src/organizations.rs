@@ -70,6 +70,7 @@ pub(crate) fn organization_with_defaults(
         assessments_enforced: false,
         allow_force_delete_workspaces: false,
         default_agent_pool_id: None,
+        follows_site_sso_groups: false,
         created_at: now,
         updated_at: now,
     }
@@ -85,7 +86,9 @@ impl Services {
     ) -> DomainResult<OrganizationView> {
         let user = self.current_user(caller)?;
         self.check_organization_creation(user)?;
-        let org = self.new_organization(name, email, changes)?;
+        let mut org = self.new_organization(name, email, changes)?;
+        // A site administrator vouches for the organizations they create.
+        org.follows_site_sso_groups = user.is_site_admin;
         let owners = owners_team(&org);
         let project = default_project(&org);
         self.store
@@ -105,7 +108,9 @@ impl Services {
         name: &str,
         email: &str,
     ) -> DomainResult<Organization> {
-        let org = self.new_organization(name, email, OrganizationChanges::default())?;
+        let mut org = self.new_organization(name, email, OrganizationChanges::default())?;
+        // Made by whoever runs the server: vouched for.
+        org.follows_site_sso_groups = true;
         self.store
             .create_organization(
                 &org,

@@ -65,6 +65,8 @@ pub struct AdminUserView {
 pub struct AdminOrganizationChanges {
     pub is_disabled: Option<bool>,
     pub access_beta_tools: Option<bool>,
+    /// Whether the site identity provider's groups fill the organization's teams.
+    pub follows_site_sso_groups: Option<bool>,
 }
 
 /// An organization as the admin API shows it: with its owners.
@@ -307,6 +309,16 @@ impl Services {
                 "access-beta-tools",
                 "there are no beta tools on this server",
             ));
+        }
+        let mut view = view;
+        if let Some(follows) = changes.follows_site_sso_groups {
+            if follows != view.organization.follows_site_sso_groups {
+                view.organization.follows_site_sso_groups = follows;
+                view.organization.updated_at = clock::now();
+                self.store.update_organization(&view.organization).await?;
+                tracing::info!(organization = %view.organization.id, follows,
+                    "the site identity provider's groups and the organization's teams");
+            }
         }
         Ok(view)
     }

@@ -129,15 +129,18 @@ pub fn username_base(identity: &SsoIdentity) -> String {
 }
 
 /// Whether a sign-in through `organization`'s provider (`None`: the site's) syncs the teams
-/// of `team_organization`, when `own_providers` are the organizations with their own.
+/// of `team_organization`, when `site_followers` are the organizations that follow the site
+/// provider's groups (vouched for by a site administrator, without a provider of their own).
+/// Anyone may create an organization and name a site group in a team's `sso-team-id`: the
+/// site's groups must not pull their people into it.
 pub fn syncs_team(
     organization: Option<&str>,
-    own_providers: &[String],
+    site_followers: &[String],
     team_organization: &str,
 ) -> bool {
     match organization {
         Some(org) => org == team_organization,
-        None => !own_providers.iter().any(|o| o == team_organization),
+        None => site_followers.iter().any(|o| o == team_organization),
     }
 }
 
@@ -348,12 +351,12 @@ impl Services {
             .into_iter()
             .map(|m| (m.organization_id.clone(), m))
             .collect();
-        let own_providers = match organization {
+        let site_followers = match organization {
             Some(_) => Vec::new(),
-            None => self.store.sso_organizations().await?,
+            None => self.store.site_sso_organizations().await?,
         };
         for team in self.store.sso_teams().await? {
-            if !syncs_team(organization, &own_providers, &team.organization_id) {
+            if !syncs_team(organization, &site_followers, &team.organization_id) {
                 continue;
             }
             let Some(group) = team.sso_team_id.as_deref() else {
@@ -460,13 +463,14 @@ mod tests {
 
     #[test]
     fn groups_fill_only_the_teams_their_provider_may() {
-        let own = vec!["org-a".to_string()];
+        let followers = vec!["org-b".to_string()];
         // An organization's provider: its own teams only.
         assert!(syncs_team(Some("org-a"), &[], "org-a"));
-        assert!(!syncs_team(Some("org-a"), &[], "org-b"));
-        // The site's: every organization but those with their own provider.
-        assert!(!syncs_team(None, &own, "org-a"));
-        assert!(syncs_team(None, &own, "org-b"));
+        assert!(!syncs_team(Some("org-a"), &followers, "org-b"));
+        // The site's: only the organizations that follow its groups.
+        assert!(!syncs_team(None, &followers, "org-a"));
+        assert!(syncs_team(None, &followers, "org-b"));
+        assert!(!syncs_team(None, &[], "org-b"));
     }
 
     #[test]

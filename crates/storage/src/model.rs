@@ -159,6 +159,9 @@ pub struct Organization {
     pub allow_force_delete_workspaces: bool,
     /// The pool of workspaces that inherit the `agent` default execution mode.
     pub default_agent_pool_id: Option<String>,
+    /// The site identity provider's groups fill this organization's teams: only for
+    /// organizations a site administrator vouches for (docs/sso.md, "Groups and teams").
+    pub follows_site_sso_groups: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -649,8 +649,9 @@ pub trait SsoStore {
     async fn put_sso_configuration(&self, config: &SsoConfiguration) -> StorageResult<()>;
     /// Deletes it; false when there was none.
     async fn delete_sso_configuration(&self, organization_id: &str) -> StorageResult<bool>;
-    /// The organizations with an enabled single sign-on of their own.
-    async fn sso_organizations(&self) -> StorageResult<Vec<String>>;
+    /// The organizations whose teams follow the site provider's groups: vouched for by a site
+    /// administrator (`follows_site_sso_groups`) and without an enabled provider of their own.
+    async fn site_sso_organizations(&self) -> StorageResult<Vec<String>>;
 }
 
 /// Which users a site administrator lists (`GET /admin/users`).

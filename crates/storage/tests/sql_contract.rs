@@ -153,6 +153,7 @@ fn new_org(name: &str) -> OrgFixture {
             assessments_enforced: true,
             allow_force_delete_workspaces: true,
             default_agent_pool_id: None,
+            follows_site_sso_groups: true,
             created_at: at,
             updated_at: at,
         },
@@ -3142,9 +3143,10 @@ async fn organization_sso_configuration(store: Arc<dyn Store>) {
         Some(config.clone())
     );
     assert_eq!(store.sso_configuration(other.id()).await.unwrap(), None);
+    // An enabled provider of its own takes an organization away from the site's groups.
     assert_eq!(
-        store.sso_organizations().await.unwrap(),
-        [acme.id().to_string()]
+        store.site_sso_organizations().await.unwrap(),
+        [other.id().to_string()]
     );
     let changed = SsoConfiguration {
         enabled: false,
@@ -3157,7 +3159,17 @@ async fn organization_sso_configuration(store: Arc<dyn Store>) {
         store.sso_configuration(acme.id()).await.unwrap(),
         Some(changed)
     );
-    assert!(store.sso_organizations().await.unwrap().is_empty());
+    let mut both = vec![acme.id().to_string(), other.id().to_string()];
+    both.sort();
+    assert_eq!(store.site_sso_organizations().await.unwrap(), both);
+    // So does not being vouched for.
+    let mut unvouched = store.organization_by_id(other.id()).await.unwrap().unwrap();
+    unvouched.follows_site_sso_groups = false;
+    store.update_organization(&unvouched).await.unwrap();
+    assert_eq!(
+        store.site_sso_organizations().await.unwrap(),
+        [acme.id().to_string()]
+    );
 
     let request = SsoRequest {
         state_hash: ids::random_string(64),

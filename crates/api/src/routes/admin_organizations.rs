@@ -1,7 +1,8 @@
 //! `/admin/organizations`: TFE's admin organizations API for site administrators (everyone
 //! else gets 404): every organization with its owners, one by name, deletion. TFE's admin
 //! settings of an organization (disabling it, beta tools) do not exist here: an update
-//! accepts only the values that describe the organization as it is.
+//! accepts only the values that describe the organization as it is, and Terrace's
+//! `follows-site-sso-groups` (whether the site identity provider's groups fill its teams).
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
@@ -41,6 +42,9 @@ pub struct AdminOrganizationAttributes {
     is_disabled: bool,
     access_beta_tools: bool,
     sso_enabled: bool,
+    /// Terrace: the site identity provider's groups fill this organization's teams
+    /// (`sso-team-id`). On for organizations a site administrator created.
+    follows_site_sso_groups: bool,
     global_module_sharing: bool,
     /// No limit.
     #[schema(value_type = Option<u64>)]
@@ -60,6 +64,7 @@ fn resource(view: &AdminOrganizationView, urls: &Urls) -> Resource<AdminOrganiza
             is_disabled: false,
             access_beta_tools: false,
             sso_enabled: false,
+            follows_site_sso_groups: org.follows_site_sso_groups,
             global_module_sharing: false,
             workspace_limit: None,
         },
@@ -156,6 +161,8 @@ pub struct AdminOrganizationInput {
     is_disabled: Option<bool>,
     /// Only `false`: there are no beta tools here.
     access_beta_tools: Option<bool>,
+    /// Terrace: whether the site identity provider's groups fill this organization's teams.
+    follows_site_sso_groups: Option<bool>,
 }
 
 /// Accepts TFE's admin settings only as they are (`is-disabled` and `access-beta-tools`
@@ -184,6 +191,7 @@ async fn update(
             AdminOrganizationChanges {
                 is_disabled: input.is_disabled,
                 access_beta_tools: input.access_beta_tools,
+                follows_site_sso_groups: input.follows_site_sso_groups,
             },
         )
         .await?;

@@ -9,7 +9,8 @@ use crate::{StorageError, StorageResult};
 
 pub(crate) const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
     session_remember, collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
-    allow_force_delete_workspaces, default_agent_pool_id, created_at, updated_at";
+    allow_force_delete_workspaces, default_agent_pool_id, follows_site_sso_groups, created_at, \
+    updated_at";
 
 #[async_trait]
 impl OrganizationStore for SqlStore {
@@ -24,7 +25,7 @@ impl OrganizationStore for SqlStore {
             let mut tx = p.begin_write().await?;
             sqlx::query(&format!(
                 "INSERT INTO organizations ({COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ))
             .bind(&org.id)
             .bind(&org.name)
@@ -37,6 +38,7 @@ impl OrganizationStore for SqlStore {
             .bind(org.assessments_enforced)
             .bind(org.allow_force_delete_workspaces)
             .bind(&org.default_agent_pool_id)
+            .bind(org.follows_site_sso_groups)
             .bind(org.created_at)
             .bind(org.updated_at)
             .execute(&mut *tx)
@@ -131,8 +133,8 @@ impl OrganizationStore for SqlStore {
             "UPDATE organizations SET name = $2, email = $3, default_execution_mode = $4, \
              session_timeout = $5, session_remember = $6, collaborator_auth_policy = $7, \
              cost_estimation_enabled = $8, assessments_enforced = $9, \
-             allow_force_delete_workspaces = $10, updated_at = $11, default_agent_pool_id = $12 \
-             WHERE id = $1"
+             allow_force_delete_workspaces = $10, updated_at = $11, default_agent_pool_id = $12, \
+             follows_site_sso_groups = $13 WHERE id = $1"
         )
         .bind(&org.id)
         .bind(&org.name)
@@ -146,6 +148,7 @@ impl OrganizationStore for SqlStore {
         .bind(org.allow_force_delete_workspaces)
         .bind(org.updated_at)
         .bind(&org.default_agent_pool_id)
+        .bind(org.follows_site_sso_groups)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))

@@ -156,9 +156,11 @@ impl SsoStore for SqlStore {
         Ok(deleted > 0)
     }
 
-    async fn sso_organizations(&self) -> StorageResult<Vec<String>> {
+    async fn site_sso_organizations(&self) -> StorageResult<Vec<String>> {
         Ok(on_pool!(&self.pool, |p| sqlx::query_scalar(
-            "SELECT organization_id FROM organization_sso_configurations WHERE enabled = TRUE"
+            "SELECT id FROM organizations WHERE follows_site_sso_groups = TRUE AND id NOT IN \
+             (SELECT organization_id FROM organization_sso_configurations WHERE enabled = TRUE) \
+             ORDER BY id"
         )
         .fetch_all(p)
         .await)?)
