@@ -388,6 +388,32 @@ fn single_sign_on(db: Db) {
         "each refused callback is recorded: {actions:?}"
     );
     assert!(actions.contains(&"sso-sign-in"), "{actions:?}");
+    // Each refusal with its reason.
+    let reasons: Vec<&str> = trail.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["action"] == "sso-sign-in-failed")
+        .filter_map(|e| e["resource"]["meta"]["reason"].as_str())
+        .collect();
+    for reason in [
+        "state",
+        "provider-error",
+        "code",
+        "browser",
+        "nonce",
+        "issuer",
+        "audience",
+        "expired",
+        "signature",
+    ] {
+        assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
+    }
+    assert_eq!(
+        reasons.len(),
+        failed,
+        "every refusal has a reason: {reasons:?}"
+    );
 }
 
 fn assert_refused(page: &Page, says: &str) {

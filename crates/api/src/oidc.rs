@@ -36,9 +36,23 @@ pub enum OidcError {
     /// The provider could not be reached or answered nonsense: nobody's fault at the browser.
     #[error("the identity provider is unavailable: {0}")]
     Unavailable(String),
-    /// The provider or its answer was refused.
-    #[error("{0}")]
-    Refused(String),
+    /// The provider or its answer was refused: a short reason for the audit trail
+    /// (`nonce`, `issuer`, `audience`, `expired`, `signature`, ...) and what the page says.
+    #[error("{1}")]
+    Refused(&'static str, String),
+}
+
+/// The audit trail's short reason for an ID token the verifier refused.
+fn claims_reason(err: &openidconnect::ClaimsVerificationError) -> &'static str {
+    use openidconnect::ClaimsVerificationError as E;
+    match err {
+        E::Expired(_) => "expired",
+        E::InvalidAudience(_) => "audience",
+        E::InvalidIssuer(_) => "issuer",
+        E::InvalidNonce(_) => "nonce",
+        E::SignatureVerification(_) => "signature",
+        _ => "id-token",
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,20 +217,21 @@ impl Oidc {
             .request_async(&http)
             .await
             .map_err(|err| match err {
-                openidconnect::RequestTokenError::ServerResponse(response) => {
-                    OidcError::Refused(format!(
+                openidconnect::RequestTokenError::ServerResponse(response) => OidcError::Refused(
+                    "code",
+                    format!(
                         "the identity provider refused the code ({})",
                         response.error()
-                    ))
-                }
+                    ),
+                ),
                 other => OidcError::Unavailable(format!(
                     "the token request failed: {}",
                     error_chain(&other)
                 )),
             })?;
-        let id_token = token
-            .id_token()
-            .ok_or_else(|| OidcError::Refused("the identity provider sent no ID token".into()))?;
+        let id_token = token.id_token().ok_or_else(|| {
+            OidcError::Refused("id-token", "the identity provider sent no ID token".into())
+        })?;
         let nonce = Nonce::new(pending.nonce.clone());
         let verified = {
             let verifier: CoreIdTokenVerifier = client.id_token_verifier();
@@ -235,7 +250,9 @@ impl Oidc {
                 }
             }
         }
-        .map_err(|e| OidcError::Refused(format!("the ID token was refused: {e}")))?;
+        .map_err(|e| {
+            OidcError::Refused(claims_reason(&e), format!("the ID token was refused: {e}"))
+        })?;
         // The token's signature covers exactly this payload: its claims, all of them.
         let mut claims = payload(&id_token.to_string())?;
         if self.config.use_userinfo {
@@ -243,6 +260,7 @@ impl Oidc {
                 let info = self.userinfo(url, token.access_token().secret()).await?;
                 if info.get("sub").and_then(Value::as_str) != Some(verified.subject().as_str()) {
                     return Err(OidcError::Refused(
+                        "userinfo",
                         "userinfo names another subject than the ID token".into(),
                     ));
                 }
@@ -278,10 +296,10 @@ impl Oidc {
             .await
             .map_err(|e| OidcError::Unavailable(format!("userinfo: {}", error_chain(&e))))?;
         if !response.status().is_success() {
-            return Err(OidcError::Refused(format!(
-                "userinfo answered {}",
-                response.status()
-            )));
+            return Err(OidcError::Refused(
+                "userinfo",
+                format!("userinfo answered {}", response.status()),
+            ));
         }
         let body = response
             .bytes()
@@ -289,6 +307,7 @@ impl Oidc {
             .map_err(|e| OidcError::Unavailable(format!("userinfo: {}", error_chain(&e))))?;
         serde_json::from_slice(&body).map_err(|_| {
             OidcError::Refused(
+                "userinfo",
                 "userinfo is not a JSON object (signed userinfo is not supported)".into(),
             )
         })
@@ -366,11 +385,12 @@ fn payload(jwt: &str) -> Result<Map<String, Value>, OidcError> {
     let part = jwt
         .split('.')
         .nth(1)
-        .ok_or_else(|| OidcError::Refused("malformed ID token".into()))?;
+        .ok_or_else(|| OidcError::Refused("id-token", "malformed ID token".into()))?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part.trim_end_matches('='))
-        .map_err(|_| OidcError::Refused("malformed ID token".into()))?;
-    serde_json::from_slice(&bytes).map_err(|_| OidcError::Refused("malformed ID token".into()))
+        .map_err(|_| OidcError::Refused("id-token", "malformed ID token".into()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|_| OidcError::Refused("id-token", "malformed ID token".into()))
 }
 
 /// Who the claims name, read as configured.

@@ -158,12 +158,17 @@ async fn start_at(
 }
 
 fn failure(state: &AppState, err: OidcError) -> Response {
+    refusal(state, err).0
+}
+
+/// The page for a provider's failure, and its reason for the audit trail.
+fn refusal(state: &AppState, err: OidcError) -> Refused {
     tracing::warn!(error = %err, "single sign-on refused");
-    let status = match err {
-        OidcError::Unavailable(_) => StatusCode::BAD_GATEWAY,
-        OidcError::Refused(_) => StatusCode::BAD_REQUEST,
+    let (status, reason) = match err {
+        OidcError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "unavailable"),
+        OidcError::Refused(reason, _) => (StatusCode::BAD_REQUEST, reason),
     };
-    refused(state, status, &format!("{err}."))
+    (refused(state, status, &format!("{err}.")), reason)
 }
 
 /// The identity provider's answer: signs the user in and returns to where they started.
@@ -179,38 +184,33 @@ async fn callback(
     query: Query<CallbackParams>,
 ) -> Response {
     let client = client.map(|Extension(client)| client.0.to_string());
-    let (response, user) = finish_callback(&state, headers, query).await;
-    // Every callback is on record, refusals too (forged, replayed or altered answers).
+    let Query(params) = query;
+    let (response, user, reason) = match sign_in_from_callback(&state, headers, params).await {
+        Ok((response, user)) => (response, Some(user), None),
+        Err((response, reason)) => (response, None, Some(reason)),
+    };
+    // Every callback is on record, refusals too (forged, replayed or altered answers), each
+    // refusal with a short reason.
     state
         .services
         .record_sso(
             user.as_ref(),
             response.status().as_u16(),
             client.as_deref(),
-            None,
+            reason,
         )
         .await;
     response
 }
 
-/// The callback's answer, and the user it signed in.
-async fn finish_callback(
-    state: &AppState,
-    headers: HeaderMap,
-    Query(params): Query<CallbackParams>,
-) -> (Response, Option<User>) {
-    let response = match sign_in_from_callback(state, headers, params).await {
-        Ok((response, user)) => return (response, Some(user)),
-        Err(response) => response,
-    };
-    (response, None)
-}
+/// A refused callback: the page, and the reason on the audit trail.
+type Refused = (Response, &'static str);
 
 async fn sign_in_from_callback(
     state: &AppState,
     headers: HeaderMap,
     params: CallbackParams,
-) -> Result<(Response, User), Response> {
+) -> Result<(Response, User), Refused> {
     let sign_in_state = params.state.unwrap_or_default();
     // Whatever happens, the state is used up.
     let pending = match state
@@ -221,70 +221,88 @@ async fn sign_in_from_callback(
         Ok(pending) => pending,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on could not be read");
-            return Err(refused(
-                state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in; its log has the details.",
+            return Err((
+                refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ),
+                "internal",
             ));
         }
     };
     if let Some(error) = params.error {
         tracing::warn!(error = %error, "single sign-on: the identity provider answered an error");
         let detail = params.error_description.unwrap_or_default();
-        return Err(refused(
-            state,
-            StatusCode::BAD_REQUEST,
-            &format!("The identity provider refused the sign-in: {error} {detail}"),
+        return Err((
+            refused(
+                state,
+                StatusCode::BAD_REQUEST,
+                &format!("The identity provider refused the sign-in: {error} {detail}"),
+            ),
+            "provider-error",
         ));
     }
     let Some(pending) = pending else {
         tracing::warn!("single sign-on refused: unknown, used or expired state");
-        return Err(refused(
-            state,
-            StatusCode::BAD_REQUEST,
-            "This sign-in is unknown, was already used or has expired. Start again.",
+        return Err((
+            refused(
+                state,
+                StatusCode::BAD_REQUEST,
+                "This sign-in is unknown, was already used or has expired. Start again.",
+            ),
+            "state",
         ));
     };
     if cookie(&headers, SSO_COOKIE) != Some(pending.state.as_str()) {
         tracing::warn!("single sign-on refused: the callback came without its browser's cookie");
-        return Err(refused(
-            state,
-            StatusCode::BAD_REQUEST,
-            "This sign-in was started in another browser. Start again.",
+        return Err((
+            refused(
+                state,
+                StatusCode::BAD_REQUEST,
+                "This sign-in was started in another browser. Start again.",
+            ),
+            "browser",
         ));
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
-        return Err(refused(
-            state,
-            StatusCode::BAD_REQUEST,
-            "The callback carries no code.",
+        return Err((
+            refused(
+                state,
+                StatusCode::BAD_REQUEST,
+                "The callback carries no code.",
+            ),
+            "code",
         ));
     };
     // The provider the sign-in started at: the site's, or its organization's as configured now.
     let (oidc, organization) = match &pending.organization_id {
         None => match state.oidc.clone() {
             Some(oidc) => (oidc, None),
-            None => return Err(not_configured(state)),
+            None => return Err((not_configured(state), "not-configured")),
         },
         Some(id) => match state.services.organization_provider_of(id).await {
             Ok(Some(provider)) => match state.organization_oidc.client(&provider) {
                 Ok(oidc) => (oidc, Some(provider.organization)),
-                Err(err) => return Err(failure(state, err)),
+                Err(err) => return Err(refusal(state, err)),
             },
-            Ok(None) => return Err(not_configured(state)),
+            Ok(None) => return Err((not_configured(state), "not-configured")),
             Err(err) => {
                 tracing::error!(error = %err, "single sign-on could not be read");
-                return Err(refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
+                return Err((
+                    refused(
+                        state,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The server could not complete the sign-in; its log has the details.",
+                    ),
+                    "internal",
                 ));
             }
         },
     };
     let identity = match oidc.finish(&code, &pending).await {
         Ok(identity) => identity,
-        Err(err) => return Err(failure(state, err)),
+        Err(err) => return Err(refusal(state, err)),
     };
     let signed_in_with = match &organization {
         Some(org) => SignedInWith::Organization(org.id.clone()),
@@ -298,17 +316,23 @@ async fn sign_in_from_callback(
         Ok(signed_in) => signed_in,
         Err(err) => {
             tracing::warn!(error = %err, "single sign-on: the user could not be signed in");
-            return Err(refused(state, StatusCode::BAD_REQUEST, &format!("{err}")));
+            return Err((
+                refused(state, StatusCode::BAD_REQUEST, &format!("{err}")),
+                "user-refused",
+            ));
         }
     };
     let session = match state.services.start_session(&user, &signed_in_with).await {
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on: no session");
-            return Err(refused(
-                state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not complete the sign-in; its log has the details.",
+            return Err((
+                refused(
+                    state,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server could not complete the sign-in; its log has the details.",
+                ),
+                "internal",
             ));
         }
     };
