@@ -93,7 +93,8 @@ fn not_configured(state: &AppState) -> Response {
     )
 }
 
-/// Starts a sign-in at an organization's own identity provider.
+/// Starts a sign-in at an organization's own identity provider (OpenID Connect or SAML, as
+/// it is configured).
 #[utoipa::path(get, path = "/app/sso/organizations/{organization}/start", tag = "login", security(()),
     params(("organization" = String, Path), StartParams),
     responses((status = 302, description = "To the organization's identity provider"),
@@ -117,6 +118,16 @@ async fn organization_start(
             );
         }
     };
+    if provider.config.protocol == terrace_domain::org_sso::SAML {
+        let sp = crate::saml::organization_provider(&provider, state.urls.base());
+        return crate::routes::saml::start_with(
+            &state,
+            sp,
+            params.return_to,
+            Some(provider.organization.id),
+        )
+        .await;
+    }
     let oidc = match state.organization_oidc.client(&provider) {
         Ok(oidc) => oidc,
         Err(err) => return failure(&state, err),
