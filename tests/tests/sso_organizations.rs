@@ -110,7 +110,7 @@ fn organization_sso(db: Db) {
         .expect(404);
     for (bad, pointer) in [
         (json!({"oidc-issuer": "http://idp.example"}), "oidc-issuer"),
-        (json!({"protocol": "saml"}), "protocol"),
+        (json!({"protocol": "ldap"}), "protocol"),
         (json!({"enabled": true}), "oidc-issuer"),
         (
             json!({"oidc-groups-claim": "two words"}),
