@@ -9,8 +9,9 @@
 //! the sign-in URL through `terraform login`'s consent page, created on acme's team of their
 //! group, then planning with the real `terraform`; the same person through mallory's
 //! organization is another user with no access to acme; an assertion made for acme cannot
-//! finish a sign-in started for evil (audience); replays refused; `enforced`: a password
-//! token refused, the SAML one accepted.
+//! finish a sign-in started for evil (audience); replays refused, each refusal on the trail
+//! of the organization it concerns; `enforced`: a password token refused, the SAML one
+//! accepted.
 
 use serde_json::{json, Value};
 use terrace_tests::access::{add_member, create_team, create_workspace, grant_workspace};
@@ -301,7 +302,8 @@ fn organization_saml(db: Db) {
     );
     assert_refused(&again.post_acs(&next.with_xml(&replay)), "already used");
 
-    // The refusals are on the audit trail with their reasons.
+    // The refusals are on the audit trail with their reasons: an answer to no sign-in on the
+    // site's (no organization known) ...
     let admin = server.api(&server.admin_token());
     let trail = admin.get("admin/audit-trail?page[size]=1000").ok();
     let reasons: Vec<&str> = trail.body["data"]
@@ -311,9 +313,41 @@ fn organization_saml(db: Db) {
         .filter(|e| e["resource"]["action"] == "sso-sign-in-failed")
         .filter_map(|e| e["resource"]["meta"]["reason"].as_str())
         .collect();
-    for reason in ["in-response-to", "audience", "replayed"] {
-        assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
-    }
+    assert!(reasons.contains(&"in-response-to"), "{reasons:?}");
+    // ... and on the trail of the organization whose sign-in each answered, only on its.
+    let org_reasons = |owner: &Api, org: &str| -> Vec<String> {
+        let trail = owner
+            .get(&format!("organizations/{org}/audit-trail?page[size]=1000"))
+            .ok();
+        trail.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["action"] == "sso-sign-in-failed")
+            .filter_map(|e| e["resource"]["meta"]["reason"].as_str())
+            .map(str::to_string)
+            .collect()
+    };
+    let acme_reasons = org_reasons(&olive, "acme");
+    // (site administrators read it too)
+    assert_eq!(org_reasons(&admin, "acme"), acme_reasons);
+    let evil_reasons = org_reasons(&mallory, "evil");
+    assert!(
+        acme_reasons.contains(&"replayed".to_string()),
+        "{acme_reasons:?}"
+    );
+    assert!(
+        !acme_reasons.contains(&"audience".to_string()),
+        "{acme_reasons:?}"
+    );
+    assert!(
+        evil_reasons.contains(&"audience".to_string()),
+        "{evil_reasons:?}"
+    );
+    assert!(
+        !evil_reasons.contains(&"replayed".to_string()),
+        "{evil_reasons:?}"
+    );
 
     // Enforced: pat, a password user on acme's team, is refused; alice's SAML token is not.
     let pat_token = server.user_token("pat");

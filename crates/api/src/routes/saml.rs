@@ -209,7 +209,15 @@ async fn acs(
     RawBody(body): RawBody,
 ) -> Response {
     let client = client.map(|Extension(client)| client.0.to_string());
-    let (response, user, reason) = match sign_in(&state, &headers, &body).await {
+    // The organization whose sign-in this answers, once known: its audit trail has it.
+    let (outcome, organization_id) = match take(&state, &headers, &body).await {
+        Ok((pending, posted)) => {
+            let organization_id = pending.organization_id.clone();
+            (sign_in(&state, pending, posted).await, organization_id)
+        }
+        Err(refused) => (Err(refused), None),
+    };
+    let (response, user, reason) = match outcome {
         Ok((response, user)) => (response, Some(user), None),
         Err((response, reason)) => (response, None, Some(reason)),
     };
@@ -223,6 +231,7 @@ async fn acs(
             response.status().as_u16(),
             client.as_deref(),
             reason.as_deref(),
+            organization_id.as_deref(),
         )
         .await;
     response
@@ -280,23 +289,26 @@ fn internal(state: &AppState) -> Refused {
     )
 }
 
-async fn sign_in(
+/// The posted response and the sign-in this browser started (used up whatever happens next).
+async fn take(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Response, User), Refused> {
-    let bad = |message: &str, reason: &str| {
-        (
-            refused(state, StatusCode::BAD_REQUEST, message),
-            reason.to_string(),
+) -> Result<(PendingSso, String), Refused> {
+    let form: AcsForm = serde_urlencoded::from_bytes(body).map_err(|_| {
+        bad(
+            state,
+            "The identity provider's answer is not a form.",
+            "malformed",
         )
-    };
-    let form: AcsForm = serde_urlencoded::from_bytes(body)
-        .map_err(|_| bad("The identity provider's answer is not a form.", "malformed"))?;
+    })?;
     if form.saml_response.is_empty() {
-        return Err(bad("The answer carries no SAMLResponse.", "malformed"));
+        return Err(bad(
+            state,
+            "The answer carries no SAMLResponse.",
+            "malformed",
+        ));
     }
-    // The sign-in this browser started, used up whatever happens next.
     let browser = cookie(headers, SAML_COOKIE).unwrap_or_default();
     let pending = state
         .services
@@ -304,28 +316,38 @@ async fn sign_in(
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "SAML sign-in could not be read");
-            (
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal".to_string(),
-            )
+            internal(state)
         })?;
     let Some(pending) = pending else {
         return Err(bad(
+            state,
             "This answer is for no sign-in started in this browser (unsolicited, already used or expired). Start again.",
             Refusal::InResponseTo.code(),
         ));
     };
+    Ok((pending, form.saml_response))
+}
+
+fn bad(state: &AppState, message: &str, reason: &str) -> Refused {
+    (
+        refused(state, StatusCode::BAD_REQUEST, message),
+        reason.to_string(),
+    )
+}
+
+/// Verifies `posted` as the answer to `pending` with the service provider it started at,
+/// and signs its user in.
+async fn sign_in(
+    state: &AppState,
+    pending: PendingSso,
+    posted: String,
+) -> Result<(Response, User), Refused> {
     let StartedAt {
         provider,
         attributes,
         organization,
     } = started_at(state, pending.organization_id.as_deref()).await?;
     let request_id = pending.nonce.clone();
-    let posted = form.saml_response;
     // libxmlsec1 is blocking work.
     let verified = tokio::task::spawn_blocking(move || {
         provider.verify(&posted, &request_id, chrono::Utc::now())
@@ -358,14 +380,7 @@ async fn sign_in(
         }
         Err(err) => {
             tracing::error!(error = %err, "SAML replay cache");
-            return Err((
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal".to_string(),
-            ));
+            return Err(internal(state));
         }
     }
     let identity = attributes.identity(&verified);
@@ -390,14 +405,7 @@ async fn sign_in(
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "SAML: no session");
-            (
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal".to_string(),
-            )
+            internal(state)
         })?;
     tracing::info!(user = %user.id, username = %user.username, "signed in with SAML");
     let mut response = redirect(&pending.return_to);

@@ -199,6 +199,7 @@ async fn callback(
             response.status().as_u16(),
             client.as_deref(),
             None,
+            None,
         )
         .await;
     response
@@ -278,11 +279,14 @@ async fn sign_in_from_callback(
             None => return Err(not_configured(state)),
         },
         Some(id) => match state.services.organization_provider_of(id).await {
-            Ok(Some(provider)) => match state.organization_oidc.client(&provider) {
-                Ok(oidc) => (oidc, Some(provider.organization)),
-                Err(err) => return Err(failure(state, err)),
-            },
-            Ok(None) => return Err(not_configured(state)),
+            Ok(Some(provider)) if provider.config.protocol == terrace_domain::org_sso::OIDC => {
+                match state.organization_oidc.client(&provider) {
+                    Ok(oidc) => (oidc, Some(provider.organization)),
+                    Err(err) => return Err(failure(state, err)),
+                }
+            }
+            // Gone, disabled, or switched to SAML since the sign-in started.
+            Ok(_) => return Err(not_configured(state)),
             Err(err) => {
                 tracing::error!(error = %err, "single sign-on could not be read");
                 return Err(refused(
