@@ -12,16 +12,14 @@
 //! organization's as configured now), so an assertion made for one service provider
 //! (audience) cannot finish a sign-in started at another.
 
-use axum::extract::Path;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use terrace_auth::saml::{Refusal, ServiceProvider};
 use terrace_auth::secret;
-use terrace_domain::org_sso::SignedInWith;
-use terrace_domain::org_sso::{identity_issuer, SAML};
+use terrace_domain::org_sso::{identity_issuer, SignedInWith, SAML};
 use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
 use terrace_storage::model::{Organization, User};
 use utoipa::IntoParams;
@@ -200,7 +198,7 @@ fn failure(state: &AppState, err: &SamlError) -> Response {
     request_body(content_type = "application/x-www-form-urlencoded", description = "SAMLResponse and RelayState"),
     responses((status = 302, description = "Signed in (a session cookie): back to return_to"),
         (status = 400, description = "Refused: unsolicited, forged, altered, expired, replayed, for another audience, ...", content_type = "text/html"),
-        (status = 404, description = "SAML is not configured", content_type = "text/html"),
+        (status = 404, description = "SAML is not configured (the site's, or the organization's the sign-in started for)", content_type = "text/html"),
         (status = 502, description = "The identity provider's metadata cannot be read", content_type = "text/html")))]
 async fn acs(
     State(state): State<AppState>,
