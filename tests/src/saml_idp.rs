@@ -1,12 +1,18 @@
 //! A real SAML 2.0 identity provider for tests: Debian's SimpleSAMLphp (installed by
 //! scripts/install-test-deps.sh) served by `php -S` on a loopback port, with its
 //! `exampleauth:UserPass` users (alice/alicepass in groups admins and devs, bob/bobpass in
-//! devs), a signing key generated for the test, and one service provider registered.
+//! devs), a signing key generated for the test, and the service providers registered (one
+//! for the site, or several: one per organization).
 //! Responses and assertions are both signed (RSA-SHA256).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+use crate::sso::{form, Browser, Page};
+use crate::Server;
 
 /// The identity provider, stopped when dropped.
 pub struct SamlIdp {
@@ -49,6 +55,12 @@ impl SamlIdp {
     /// Starts the identity provider on `port`, trusting the service provider `sp_entity_id`
     /// whose ACS is `acs_url`.
     pub fn start(port: u16, sp_entity_id: &str, acs_url: &str) -> SamlIdp {
+        SamlIdp::start_for(port, &[(sp_entity_id, acs_url)])
+    }
+
+    /// Starts the identity provider on `port`, trusting each service provider
+    /// `(entity ID, ACS URL)` of `service_providers`.
+    pub fn start_for(port: u16, service_providers: &[(&str, &str)]) -> SamlIdp {
         assert!(
             Path::new(SSP_CONFIG).exists(),
             "SimpleSAMLphp is not installed: run scripts/install-test-deps.sh"
@@ -139,19 +151,18 @@ $metadata['{base}saml2/idp/metadata.php'] = [
             ),
         )
         .unwrap();
-        std::fs::write(
-            d.join("metadata/saml20-sp-remote.php"),
-            format!(
-                r#"<?php
-$metadata['{sp_entity_id}'] = [
+        let mut remote = String::from("<?php\n");
+        for (sp_entity_id, acs_url) in service_providers {
+            remote.push_str(&format!(
+                r#"$metadata['{sp_entity_id}'] = [
     'AssertionConsumerService' => '{acs_url}',
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', 'simplesaml.nameidattribute' => 'uid',
     'saml20.sign.assertion' => true, 'saml20.sign.response' => true,
 ];
 "#
-            ),
-        )
-        .unwrap();
+            ));
+        }
+        std::fs::write(d.join("metadata/saml20-sp-remote.php"), remote).unwrap();
         let log = std::fs::File::create(d.join("php.log")).unwrap();
         let child = Command::new("php")
             .args(["-S", &format!("127.0.0.1:{port}"), "-t", SSP_WWW])
@@ -260,4 +271,102 @@ pub fn strip_signatures(xml: &str) -> String {
         out.replace_range(start..end, "");
     }
     out
+}
+
+/// A response on its way to the ACS: where the identity provider's form posts, its fields.
+pub struct Posted {
+    pub acs: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Posted {
+    pub fn field(&self, name: &str) -> &str {
+        &self.fields.iter().find(|(k, _)| k == name).unwrap().1
+    }
+
+    pub fn xml(&self) -> String {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.field("SAMLResponse"))
+            .unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The same post with another response.
+    pub fn with_xml(&self, xml: &str) -> Posted {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+        Posted {
+            acs: self.acs.clone(),
+            fields: self
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    if k == "SAMLResponse" {
+                        (k.clone(), encoded.clone())
+                    } else {
+                        (k.clone(), v.clone())
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The identity provider's side of a sign-in, for the shared browser (tests/src/sso.rs).
+pub trait SamlFlow {
+    fn to_acs(&mut self, start: &str, user: &str, password: &str) -> Posted;
+    fn post_acs(&mut self, posted: &Posted) -> Page;
+    /// A sign-in through the site's SAML start.
+    fn saml_sign_in(&mut self, server: &Server, user: &str, password: &str) -> Page;
+}
+
+impl SamlFlow for Browser {
+    /// From Terrace's start URL through the identity provider's login, up to (not into) the
+    /// post to the ACS.
+    fn to_acs(&mut self, start: &str, user: &str, password: &str) -> Posted {
+        let mut page = self.get(start);
+        assert_eq!(page.status, 302, "start: {}", page.text);
+        for _ in 0..10 {
+            if let Some(location) = page.location.clone() {
+                page = self.get(&location);
+                continue;
+            }
+            assert_eq!(page.status, 200, "{}: {}", page.url, page.text);
+            let (action, mut fields) = form(&page.text);
+            let action = url::Url::parse(&page.url)
+                .unwrap()
+                .join(&action)
+                .unwrap()
+                .to_string();
+            if fields.iter().any(|(k, _)| k == "SAMLResponse") {
+                return Posted {
+                    acs: action,
+                    fields,
+                };
+            }
+            assert!(page.text.contains("name=\"password\""), "{}", page.text);
+            fields.retain(|(k, _)| k != "username" && k != "password");
+            fields.push(("username".into(), user.into()));
+            fields.push(("password".into(), password.into()));
+            page = self.post(&action, &fields);
+        }
+        panic!("the identity provider's flow did not end: {}", page.text)
+    }
+
+    fn post_acs(&mut self, posted: &Posted) -> Page {
+        self.post(&posted.acs, &posted.fields)
+    }
+
+    fn saml_sign_in(&mut self, server: &Server, user: &str, password: &str) -> Page {
+        let start = format!("{}/app/sso/saml/start?return_to=/", server.url);
+        let posted = self.to_acs(&start, user, password);
+        self.post_acs(&posted)
+    }
+}
+
+/// The value of the first `name="..."` attribute of `element` in `xml`.
+pub fn attribute_of(xml: &str, element: &str, name: &str) -> String {
+    let at = xml.find(&format!("<{element} ")).expect(element);
+    let marker = format!("{name}=\"");
+    let start = at + xml[at..].find(&marker).unwrap() + marker.len();
+    xml[start..].split('"').next().unwrap().to_string()
 }

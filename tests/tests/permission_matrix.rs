@@ -325,6 +325,12 @@ const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/app/sso/organizations/{organization}/saml/metadata",
+        "an organization's SAML service provider metadata, public by design; answers 404 \
+         unless it has SAML enabled (sso_organizations_saml.rs)",
+    ),
+    (
+        "GET",
         "/app/sso/saml/start",
         "SAML sign-on, answers 404 unless an identity provider is configured (sso_saml.rs)",
     ),

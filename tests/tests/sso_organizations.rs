@@ -110,7 +110,7 @@ fn organization_sso(db: Db) {
         .expect(404);
     for (bad, pointer) in [
         (json!({"oidc-issuer": "http://idp.example"}), "oidc-issuer"),
-        (json!({"protocol": "saml"}), "protocol"),
+        (json!({"protocol": "ldap"}), "protocol"),
         (json!({"enabled": true}), "oidc-issuer"),
         (
             json!({"oidc-groups-claim": "two words"}),
@@ -219,6 +219,29 @@ fn organization_sso(db: Db) {
         ["ann-2", "carol"]
     );
     assert_eq!(team_usernames(&admin, &site_devs), ["ann"]);
+    // Each organization's sign-ins are on its own trail, nobody else's.
+    let sign_ins = |api: &Api, org: &str| -> Vec<String> {
+        let trail = api
+            .get(&format!("organizations/{org}/audit-trail?page[size]=100"))
+            .ok();
+        trail.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["action"] == "sso-sign-in")
+            .filter_map(|e| e["auth"]["description"].as_str().map(str::to_string))
+            .collect()
+    };
+    let acme_sign_ins = sign_ins(&olive, "acme");
+    assert!(
+        acme_sign_ins.contains(&"carol".to_string()),
+        "{acme_sign_ins:?}"
+    );
+    assert!(
+        !acme_sign_ins.contains(&"carol-2".to_string()),
+        "{acme_sign_ins:?}"
+    );
+    assert_eq!(sign_ins(&mallory, "evil"), ["carol-2"]);
     // Attack: default invited victim@example.com; mallory's provider asserts that email
     // (verified) for her own account. It accepts no invitation: her user gets no email.
     admin

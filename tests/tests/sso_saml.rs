@@ -8,10 +8,11 @@
 //! provider's own key (the test generated it: expired, another audience, a replayed assertion
 //! cited for a new request) or by a key Terrace does not trust (forged).
 
-use base64::Engine;
 use serde_json::json;
 use terrace_tests::access::{create_team, create_workspace, grant_workspace};
-use terrace_tests::saml_idp::{key_pair, sign_assertion, strip_signatures, SamlIdp};
+use terrace_tests::saml_idp::{
+    attribute_of, key_pair, sign_assertion, strip_signatures, SamlFlow, SamlIdp,
+};
 use terrace_tests::sso::{
     form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
 };
@@ -19,95 +20,6 @@ use terrace_tests::{Db, Server, Terraform};
 
 const ORG: &str = "default";
 const ACS: &str = "/app/sso/saml/acs";
-
-/// A response on its way to the ACS: where the identity provider's form posts, its fields.
-struct Posted {
-    acs: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Posted {
-    fn field(&self, name: &str) -> &str {
-        &self.fields.iter().find(|(k, _)| k == name).unwrap().1
-    }
-
-    fn xml(&self) -> String {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(self.field("SAMLResponse"))
-            .unwrap();
-        String::from_utf8(bytes).unwrap()
-    }
-
-    /// The same post with another response.
-    fn with_xml(&self, xml: &str) -> Posted {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
-        Posted {
-            acs: self.acs.clone(),
-            fields: self
-                .fields
-                .iter()
-                .map(|(k, v)| {
-                    if k == "SAMLResponse" {
-                        (k.clone(), encoded.clone())
-                    } else {
-                        (k.clone(), v.clone())
-                    }
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The identity provider's side of a sign-in, for the shared browser.
-trait SamlFlow {
-    fn to_acs(&mut self, start: &str, user: &str, password: &str) -> Posted;
-    fn post_acs(&mut self, posted: &Posted) -> Page;
-    fn saml_sign_in(&mut self, server: &Server, user: &str, password: &str) -> Page;
-}
-
-impl SamlFlow for Browser {
-    /// From Terrace's start URL through the identity provider's login, up to (not into) the
-    /// post to the ACS.
-    fn to_acs(&mut self, start: &str, user: &str, password: &str) -> Posted {
-        let mut page = self.get(start);
-        assert_eq!(page.status, 302, "start: {}", page.text);
-        for _ in 0..10 {
-            if let Some(location) = page.location.clone() {
-                page = self.get(&location);
-                continue;
-            }
-            assert_eq!(page.status, 200, "{}: {}", page.url, page.text);
-            let (action, mut fields) = form(&page.text);
-            let action = url::Url::parse(&page.url)
-                .unwrap()
-                .join(&action)
-                .unwrap()
-                .to_string();
-            if fields.iter().any(|(k, _)| k == "SAMLResponse") {
-                return Posted {
-                    acs: action,
-                    fields,
-                };
-            }
-            assert!(page.text.contains("name=\"password\""), "{}", page.text);
-            fields.retain(|(k, _)| k != "username" && k != "password");
-            fields.push(("username".into(), user.into()));
-            fields.push(("password".into(), password.into()));
-            page = self.post(&action, &fields);
-        }
-        panic!("the identity provider's flow did not end: {}", page.text)
-    }
-
-    fn post_acs(&mut self, posted: &Posted) -> Page {
-        self.post(&posted.acs, &posted.fields)
-    }
-
-    fn saml_sign_in(&mut self, server: &Server, user: &str, password: &str) -> Page {
-        let start = format!("{}/app/sso/saml/start?return_to=/", server.url);
-        let posted = self.to_acs(&start, user, password);
-        self.post_acs(&posted)
-    }
-}
 
 fn saml_server(db: Db, idp_port: u16, extra: &[&str]) -> Server {
     let metadata = format!("http://127.0.0.1:{idp_port}/saml2/idp/metadata.php");
@@ -121,14 +33,6 @@ fn saml_server(db: Db, idp_port: u16, extra: &[&str]) -> Server {
 
 fn start_url(server: &Server) -> String {
     format!("{}/app/sso/saml/start?return_to=/", server.url)
-}
-
-/// The value of the first `name="..."` attribute of `element` in `xml`.
-fn attribute_of(xml: &str, element: &str, name: &str) -> String {
-    let at = xml.find(&format!("<{element} ")).expect(element);
-    let marker = format!("{name}=\"");
-    let start = at + xml[at..].find(&marker).unwrap() + marker.len();
-    xml[start..].split('"').next().unwrap().to_string()
 }
 
 /// `xml` with every `name="..."` attribute set to `value`.

@@ -191,6 +191,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("POST", "/app/oauth/authorization", "public"),
     ("GET", "/app/sso/oidc/callback", "public"),
     ("GET", "/app/sso/oidc/start", "public"),
+    ("GET", "/app/sso/organizations/{organization}/saml/metadata", "public"),
     ("GET", "/app/sso/organizations/{organization}/start", "public"),
     ("POST", "/app/sso/saml/acs", "public"),
     ("GET", "/app/sso/saml/metadata", "public"),

@@ -2,11 +2,14 @@
 //! `terrace_auth::saml`, what a sign-in does in `terrace_domain::sso`): the identity
 //! provider's metadata (read from a file at start, or fetched from a URL at the first sign-in
 //! and cached for ten minutes, so a provider that is down does not stop the server), and the
-//! service provider built from it.
+//! service provider built from it. An organization's own service provider
+//! ([`organization_provider`]) is built from the metadata its owners pasted, with its own
+//! entity ID ([`organization_entity_path`]) and the same ACS.
 
 use std::time::{Duration, Instant};
 
 use terrace_auth::saml::{IdpDescriptor, Refusal, ServiceProvider, VerifiedAssertion};
+use terrace_domain::org_sso::OrganizationProvider;
 use terrace_domain::sso::SsoIdentity;
 use tokio::sync::Mutex;
 
@@ -16,6 +19,72 @@ pub const ACS_PATH: &str = "/app/sso/saml/acs";
 pub const METADATA_PATH: &str = "/app/sso/saml/metadata";
 const METADATA_TTL: Duration = Duration::from_secs(600);
 const MAX_METADATA_BYTES: usize = 1 << 20;
+
+/// The path of an organization's service provider entity ID, where its metadata is served:
+/// distinct per organization, since identity providers know service providers by entity ID.
+pub fn organization_entity_path(organization: &str) -> String {
+    format!("/app/sso/organizations/{organization}/saml/metadata")
+}
+
+/// The service provider of an organization whose configuration uses SAML, toward the
+/// identity provider of the metadata its owners pasted.
+pub fn organization_provider(
+    provider: &OrganizationProvider,
+    base_url: &str,
+) -> Result<ServiceProvider, SamlError> {
+    let base = base_url.trim_end_matches('/');
+    let xml = provider
+        .config
+        .saml_idp_metadata
+        .as_deref()
+        .ok_or_else(|| SamlError::Unavailable("it has no metadata".into()))?;
+    let idp =
+        IdpDescriptor::from_metadata(xml).map_err(|e| SamlError::Unavailable(e.to_string()))?;
+    Ok(ServiceProvider::new(
+        idp,
+        format!(
+            "{base}{}",
+            organization_entity_path(&provider.organization.name)
+        ),
+        format!("{base}{ACS_PATH}"),
+    ))
+}
+
+/// The assertion attributes a service provider reads.
+#[derive(Debug, Clone)]
+pub struct Attributes {
+    pub username: String,
+    pub email: String,
+    pub groups: String,
+}
+
+impl Attributes {
+    pub fn of_organization(provider: &OrganizationProvider) -> Attributes {
+        Attributes {
+            username: provider.config.saml_username_attribute.clone(),
+            email: provider.config.saml_email_attribute.clone(),
+            groups: provider.config.saml_groups_attribute.clone(),
+        }
+    }
+
+    /// Who a verified assertion names, read with these attributes. The identity is the
+    /// identity provider's entity ID and the NameID.
+    pub fn identity(&self, assertion: &VerifiedAssertion) -> SsoIdentity {
+        SsoIdentity {
+            issuer: assertion.issuer.clone(),
+            subject: assertion.name_id.clone(),
+            username: assertion.first(&self.username),
+            email: assertion.first(&self.email),
+            // A SAML identity provider vouches for the addresses it sends.
+            email_verified: None,
+            groups: assertion
+                .values(&self.groups)
+                .into_iter()
+                .filter(|g| !g.is_empty())
+                .collect(),
+        }
+    }
+}
 
 /// Why a sign-in failed, worded for the person signing in.
 #[derive(Debug, thiserror::Error)]
@@ -143,22 +212,18 @@ impl Saml {
         IdpDescriptor::from_metadata(&xml).map_err(|e| e.to_string())
     }
 
-    /// Who a verified assertion names, read as configured. The identity is the identity
-    /// provider's entity ID and the NameID.
-    pub fn identity(&self, assertion: &VerifiedAssertion) -> SsoIdentity {
-        SsoIdentity {
-            issuer: assertion.issuer.clone(),
-            subject: assertion.name_id.clone(),
-            username: assertion.first(&self.config.username_attribute),
-            email: assertion.first(&self.config.email_attribute),
-            // A SAML identity provider vouches for the addresses it sends.
-            email_verified: None,
-            groups: assertion
-                .values(&self.config.groups_attribute)
-                .into_iter()
-                .filter(|g| !g.is_empty())
-                .collect(),
+    /// The attributes read from assertions, as configured.
+    pub fn attributes(&self) -> Attributes {
+        Attributes {
+            username: self.config.username_attribute.clone(),
+            email: self.config.email_attribute.clone(),
+            groups: self.config.groups_attribute.clone(),
         }
+    }
+
+    /// Who a verified assertion names, read as configured.
+    pub fn identity(&self, assertion: &VerifiedAssertion) -> SsoIdentity {
+        self.attributes().identity(assertion)
     }
 }
 

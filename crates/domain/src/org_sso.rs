@@ -15,6 +15,10 @@
 //!   tokens made from them inherit it. The rule is [`credential_allowed`]; it is applied in
 //!   the one access resolution (`Services::standing`).
 //!
+//! Two protocols: OpenID Connect (`oidc_*` fields) and SAML 2.0 (`saml_*`). SAML's identity
+//! provider metadata is pasted by the owners, never fetched from a URL (no request toward
+//! internal addresses on an owner's behalf), and checked here ([`check_saml_metadata`]).
+//!
 //! The client secret is encrypted with the server's keyring and never shown.
 
 use chrono::Utc;
@@ -24,8 +28,13 @@ use terrace_storage::model::{Organization, SsoConfiguration};
 
 use crate::{Caller, DomainError, DomainResult, Services};
 
-/// The only protocol so far (`saml` is planned: its fields would sit beside `oidc_*`).
 pub const OIDC: &str = "oidc";
+pub const SAML: &str = "saml";
+pub const DEFAULT_SAML_USERNAME_ATTRIBUTE: &str = "uid";
+pub const DEFAULT_SAML_EMAIL_ATTRIBUTE: &str = "email";
+pub const DEFAULT_SAML_GROUPS_ATTRIBUTE: &str = "groups";
+/// The largest identity provider metadata an owner may paste.
+pub const MAX_SAML_METADATA_BYTES: usize = 256 * 1024;
 pub const DEFAULT_SCOPES: &str = "profile email groups";
 pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 pub const DEFAULT_USERNAME_CLAIM: &str = "preferred_username";
@@ -112,6 +121,11 @@ pub struct SsoConfigurationInput {
     pub oidc_scopes: Option<String>,
     pub oidc_groups_claim: Option<String>,
     pub oidc_username_claim: Option<String>,
+    /// The identity provider's metadata (XML); empty removes it.
+    pub saml_idp_metadata: Option<String>,
+    pub saml_username_attribute: Option<String>,
+    pub saml_email_attribute: Option<String>,
+    pub saml_groups_attribute: Option<String>,
 }
 
 /// A configuration as its owners see it: never the secret, only whether there is one.
@@ -142,6 +156,10 @@ fn blank(organization_id: &str, now: chrono::DateTime<Utc>) -> SsoConfiguration 
         oidc_scopes: DEFAULT_SCOPES.into(),
         oidc_groups_claim: DEFAULT_GROUPS_CLAIM.into(),
         oidc_username_claim: DEFAULT_USERNAME_CLAIM.into(),
+        saml_idp_metadata: None,
+        saml_username_attribute: DEFAULT_SAML_USERNAME_ATTRIBUTE.into(),
+        saml_email_attribute: DEFAULT_SAML_EMAIL_ATTRIBUTE.into(),
+        saml_groups_attribute: DEFAULT_SAML_GROUPS_ATTRIBUTE.into(),
         created_at: now,
         updated_at: now,
     }
@@ -213,6 +231,59 @@ pub fn check_issuer(issuer: &str, internal: bool) -> Result<(), String> {
     }
 }
 
+/// Signature algorithms of SHA-1 (refused by the verifier, see `terrace_auth::saml`).
+const SHA1_ALGORITHMS: [&str; 2] = [
+    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+    "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+];
+
+/// The `Algorithm` of every `SigningMethod` an identity provider's metadata declares
+/// (the SAML metadata extension for algorithm support).
+fn declared_signing_methods(xml: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find("SigningMethod") {
+        rest = &rest[at + "SigningMethod".len()..];
+        let tag = rest.split('>').next().unwrap_or_default();
+        if let Some(start) = tag.find("Algorithm=") {
+            let value = &tag[start + "Algorithm=".len()..];
+            if let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') {
+                if let Some(algorithm) = value[1..].split(quote).next() {
+                    found.push(algorithm.trim());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Checks an identity provider's metadata as an owner pasted it: at most
+/// [`MAX_SAML_METADATA_BYTES`], readable SAML metadata with an entity ID, a SingleSignOnService
+/// with the HTTP-Redirect binding and a signing certificate, and not declaring SHA-1
+/// signatures only. The error says what is wrong.
+pub fn check_saml_metadata(xml: &str) -> Result<terrace_auth::saml::IdpDescriptor, String> {
+    if xml.len() > MAX_SAML_METADATA_BYTES {
+        return Err(format!(
+            "is too large (at most {} KiB)",
+            MAX_SAML_METADATA_BYTES / 1024
+        ));
+    }
+    let idp = terrace_auth::saml::IdpDescriptor::from_metadata(xml).map_err(|e| {
+        e.to_string()
+            .trim_start_matches("the identity provider's metadata ")
+            .to_string()
+    })?;
+    let methods = declared_signing_methods(xml);
+    if !methods.is_empty() && methods.iter().all(|m| SHA1_ALGORITHMS.contains(m)) {
+        return Err(
+            "declares SHA-1 signatures only, which this server refuses: configure the \
+             identity provider to sign with RSA-SHA256 or stronger"
+                .into(),
+        );
+    }
+    Ok(idp)
+}
+
 fn check_claim(name: &str, value: &str) -> DomainResult<()> {
     if value.is_empty()
         || value.len() > 128
@@ -237,11 +308,8 @@ pub fn apply(
     internal: bool,
 ) -> DomainResult<()> {
     if let Some(protocol) = &input.protocol {
-        if protocol != OIDC {
-            return Err(DomainError::invalid(
-                "protocol",
-                "must be oidc (the only protocol supported)",
-            ));
+        if protocol != OIDC && protocol != SAML {
+            return Err(DomainError::invalid("protocol", "must be oidc or saml"));
         }
         config.protocol = protocol.clone();
     }
@@ -294,10 +362,47 @@ pub fn apply(
         check_claim("oidc-username-claim", claim)?;
         config.oidc_username_claim = claim.clone();
     }
+    if let Some(metadata) = &input.saml_idp_metadata {
+        let metadata = metadata.trim();
+        if !metadata.is_empty() {
+            check_saml_metadata(metadata)
+                .map_err(|e| DomainError::invalid("saml-idp-metadata", e))?;
+        }
+        config.saml_idp_metadata = (!metadata.is_empty()).then(|| metadata.to_string());
+    }
+    for (name, value, field) in [
+        (
+            "saml-username-attribute",
+            &input.saml_username_attribute,
+            &mut config.saml_username_attribute,
+        ),
+        (
+            "saml-email-attribute",
+            &input.saml_email_attribute,
+            &mut config.saml_email_attribute,
+        ),
+        (
+            "saml-groups-attribute",
+            &input.saml_groups_attribute,
+            &mut config.saml_groups_attribute,
+        ),
+    ] {
+        if let Some(value) = value {
+            check_claim(name, value)?;
+            *field = value.clone();
+        }
+    }
     if let Some(issuer) = &config.oidc_issuer {
         check_issuer(issuer, internal).map_err(|e| DomainError::invalid("oidc-issuer", e))?;
     }
-    if config.enabled {
+    if config.enabled && config.protocol == SAML {
+        if config.saml_idp_metadata.is_none() {
+            return Err(DomainError::invalid(
+                "saml-idp-metadata",
+                "is required to enable single sign-on with SAML",
+            ));
+        }
+    } else if config.enabled {
         if config.oidc_issuer.is_none() {
             return Err(DomainError::invalid(
                 "oidc-issuer",
@@ -599,10 +704,6 @@ mod tests {
         assert_eq!(c.oidc_scopes, "profile groups");
         for bad in [
             SsoConfigurationInput {
-                protocol: Some("saml".into()),
-                ..Default::default()
-            },
-            SsoConfigurationInput {
                 oidc_issuer: Some("http://idp.example".into()),
                 ..Default::default()
             },
@@ -625,5 +726,109 @@ mod tests {
         };
         assert!(apply(&mut off.clone(), &enforce, false, true).is_err());
         apply(&mut off, &enforce, true, true).unwrap();
+    }
+
+    const METADATA: &str = r#"<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:alg="urn:oasis:names:tc:SAML:metadata:algsupport" entityID="https://idp.example/metadata">
+  <md:Extensions><alg:SigningMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/></md:Extensions>
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>MIIBszCCAVmgAwIBAgIUYw==</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#;
+
+    #[test]
+    fn saml_metadata_is_checked_with_a_reason() {
+        let idp = check_saml_metadata(METADATA).unwrap();
+        assert_eq!(idp.entity_id, "https://idp.example/metadata");
+        let sha1 = METADATA.replace(
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        );
+        for (bad, says) in [
+            ("<html>not metadata".to_string(), "is not SAML metadata"),
+            (
+                METADATA.replace("use=\"signing\"", "use=\"encryption\""),
+                "no signing certificate",
+            ),
+            (
+                METADATA.replace("HTTP-Redirect", "HTTP-POST"),
+                "HTTP-Redirect",
+            ),
+            (sha1, "SHA-1"),
+            (
+                format!("{METADATA}<!--{}-->", "x".repeat(MAX_SAML_METADATA_BYTES)),
+                "too large",
+            ),
+        ] {
+            let err = check_saml_metadata(&bad).unwrap_err();
+            assert!(err.contains(says), "{says:?} in {err:?}");
+        }
+        // SHA-1 beside a stronger method is fine; no declaration at all is fine.
+        let both = METADATA.replace(
+            "</md:Extensions>",
+            "<alg:SigningMethod Algorithm='http://www.w3.org/2000/09/xmldsig#rsa-sha1'/></md:Extensions>",
+        );
+        assert!(check_saml_metadata(&both).is_ok());
+        assert!(check_saml_metadata(&METADATA.replace("alg:SigningMethod", "alg:Other")).is_ok());
+    }
+
+    #[test]
+    fn saml_configurations_need_metadata_to_be_enabled() {
+        let mut c = blank("org-1", clock::now());
+        assert_eq!(c.saml_groups_attribute, "groups");
+        let enable = SsoConfigurationInput {
+            protocol: Some(SAML.into()),
+            enabled: Some(true),
+            ..Default::default()
+        };
+        let err = apply(&mut c.clone(), &enable, false, false).unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Invalid { pointer: Some(p), .. } if p == "/data/attributes/saml-idp-metadata"),
+            "{err:?}"
+        );
+        // Bad metadata changes nothing.
+        let bad = SsoConfigurationInput {
+            saml_idp_metadata: Some("<x/>".into()),
+            ..enable.clone()
+        };
+        let before = c.clone();
+        assert!(apply(&mut c.clone(), &bad, false, false).is_err());
+        assert_eq!(c, before);
+        let good = SsoConfigurationInput {
+            saml_idp_metadata: Some(format!("\n{METADATA}\n")),
+            saml_groups_attribute: Some("memberOf".into()),
+            ..enable.clone()
+        };
+        // No issuer or client ID needed for SAML.
+        apply(&mut c, &good, false, false).unwrap();
+        assert_eq!(c.protocol, SAML);
+        assert_eq!(c.saml_idp_metadata.as_deref(), Some(METADATA));
+        assert_eq!(c.saml_groups_attribute, "memberOf");
+        // Its metadata cannot be removed while it is enabled.
+        let remove = SsoConfigurationInput {
+            saml_idp_metadata: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(apply(&mut c.clone(), &remove, false, false).is_err());
+        for bad in [
+            SsoConfigurationInput {
+                protocol: Some("ldap".into()),
+                ..Default::default()
+            },
+            SsoConfigurationInput {
+                saml_username_attribute: Some("a b".into()),
+                ..Default::default()
+            },
+            SsoConfigurationInput {
+                saml_email_attribute: Some(String::new()),
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                apply(&mut c.clone(), &bad, false, false).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -434,11 +434,11 @@ pub struct SsoRequest {
 }
 
 /// An organization's own single sign-on (`/organizations/:org/sso-configuration`). The
-/// protocol's fields sit side by side (`oidc_*`; SAML's would be `saml_*`).
+/// protocol's fields sit side by side (`oidc_*`, `saml_*`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SsoConfiguration {
     pub organization_id: String,
-    /// `oidc`.
+    /// `oidc` or `saml`.
     pub protocol: String,
     pub enabled: bool,
     /// Members reach the organization only with credentials from single sign-on.
@@ -451,6 +451,11 @@ pub struct SsoConfiguration {
     pub oidc_scopes: String,
     pub oidc_groups_claim: String,
     pub oidc_username_claim: String,
+    /// The identity provider's SAML metadata (XML), as its owners pasted it.
+    pub saml_idp_metadata: Option<String>,
+    pub saml_username_attribute: String,
+    pub saml_email_attribute: String,
+    pub saml_groups_attribute: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

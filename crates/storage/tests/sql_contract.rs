@@ -3133,6 +3133,10 @@ async fn organization_sso_configuration(store: Arc<dyn Store>) {
         oidc_scopes: "profile email".into(),
         oidc_groups_claim: "roles".into(),
         oidc_username_claim: "nickname".into(),
+        saml_idp_metadata: None,
+        saml_username_attribute: "uid".into(),
+        saml_email_attribute: "email".into(),
+        saml_groups_attribute: "groups".into(),
         created_at: at,
         updated_at: at,
     };
@@ -3151,6 +3155,9 @@ async fn organization_sso_configuration(store: Arc<dyn Store>) {
     let changed = SsoConfiguration {
         enabled: false,
         oidc_client_secret_ciphertext: None,
+        protocol: "saml".into(),
+        saml_idp_metadata: Some("<md:EntityDescriptor/>".into()),
+        saml_groups_attribute: "memberOf".into(),
         updated_at: at + TimeDelta::seconds(5),
         ..config.clone()
     };

@@ -154,6 +154,14 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
          sign-on enabled, nothing else (sso_organizations.rs)",
     ),
     (
+        "GET",
+        "/app/sso/organizations/{organization}/saml/metadata",
+        "an organization's SAML service provider metadata (its entity ID and the shared ACS \
+         URL), what its owners register at their identity provider: public by design, it \
+         takes no credentials and tells only whether the organization has SAML enabled \
+         (sso_organizations_saml.rs)",
+    ),
+    (
         "POST",
         "/oauth/token",
         "terraform login's code exchange: authenticated by the one-time code and its PKCE \

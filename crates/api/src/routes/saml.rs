@@ -4,17 +4,24 @@
 //! cookie (the same as a password sign-in) and returns to where the sign-in began. `metadata`
 //! is what to register at the identity provider. Failures answer an error page, start no
 //! session and are on the audit trail (`sso-sign-in-failed`).
+//!
+//! The same code serves an organization's own SAML service provider
+//! (`/app/sso/organizations/:org/start` dispatches to [`start_with`];
+//! `/app/sso/organizations/:org/saml/metadata` is its metadata). The ACS is shared: it takes
+//! the service provider from the sign-in this browser started (the site's, or the
+//! organization's as configured now), so an assertion made for one service provider
+//! (audience) cannot finish a sign-in started at another.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use terrace_auth::saml::{Refusal, ServiceProvider};
 use terrace_auth::secret;
-use terrace_domain::org_sso::SignedInWith;
+use terrace_domain::org_sso::{identity_issuer, SignedInWith, SAML};
 use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
-use terrace_storage::model::User;
+use terrace_storage::model::{Organization, User};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,7 +32,7 @@ use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
 use crate::routes::login::{cookie, set_cookie, set_cookie_for, SESSION_COOKIE};
 use crate::routes::sso::{redirect, NOT_CONFIGURED};
-use crate::saml::{Saml, SamlError};
+use crate::saml::{organization_provider, Attributes, SamlError};
 
 /// Binds a SAML sign-in to the browser that started it (its value names the sign-in).
 const SAML_COOKIE: &str = "terrace_saml";
@@ -37,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start))
         .routes(routes!(acs))
         .routes(routes!(metadata))
+        .routes(routes!(organization_metadata))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -79,6 +87,37 @@ async fn metadata(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// An organization's service provider metadata, to register at its identity provider.
+#[utoipa::path(get, path = "/app/sso/organizations/{organization}/saml/metadata", tag = "login", security(()),
+    params(("organization" = String, Path)),
+    responses((status = 200, description = "The organization's SAML service provider metadata", content_type = "application/samlmetadata+xml"),
+        (status = 404, description = "The organization has no enabled SAML single sign-on", content_type = "text/html")))]
+async fn organization_metadata(
+    State(state): State<AppState>,
+    Path(organization): Path<String>,
+) -> Response {
+    let provider = match state.services.organization_provider(&organization).await {
+        Ok(Some(provider)) if provider.config.protocol == SAML => provider,
+        Ok(_) => return not_configured(&state),
+        Err(err) => {
+            tracing::error!(error = %err, "SAML metadata could not be read");
+            return refused(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not read the configuration; its log has the details.",
+            );
+        }
+    };
+    match organization_provider(&provider, state.urls.base()) {
+        Ok(sp) => (
+            [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+            sp.metadata_xml(),
+        )
+            .into_response(),
+        Err(err) => failure(&state, &err),
+    }
+}
+
 /// Starts a SAML sign-in at the identity provider.
 #[utoipa::path(get, path = "/app/sso/saml/start", tag = "login", security(()), params(StartParams),
     responses((status = 302, description = "To the identity provider (HTTP-Redirect binding)"),
@@ -89,17 +128,29 @@ async fn start(State(state): State<AppState>, Query(params): Query<StartParams>)
     let Some(saml) = state.saml.as_ref() else {
         return not_configured(&state);
     };
-    let return_to = params.return_to.unwrap_or_else(|| "/".into());
+    let provider = saml.provider().await;
+    start_with(&state, provider, params.return_to, None).await
+}
+
+/// Starts a SAML sign-in toward `provider` (the site's, or the organization
+/// `organization_id`'s), returning to `return_to` once signed in.
+pub(crate) async fn start_with(
+    state: &AppState,
+    provider: Result<ServiceProvider, SamlError>,
+    return_to: Option<String>,
+    organization_id: Option<String>,
+) -> Response {
+    let return_to = return_to.unwrap_or_else(|| "/".into());
     if !is_local_path(&return_to) {
         return refused(
-            &state,
+            state,
             StatusCode::BAD_REQUEST,
             "return_to must be a path on this server.",
         );
     }
-    let provider = match saml.provider().await {
+    let provider = match provider {
         Ok(provider) => provider,
-        Err(err) => return failure(&state, &err),
+        Err(err) => return failure(state, &err),
     };
     let request_id = ServiceProvider::new_request_id();
     // The cookie's value names the sign-in; the AuthnRequest's ID is what the answer must cite.
@@ -109,12 +160,12 @@ async fn start(State(state): State<AppState>, Query(params): Query<StartParams>)
         nonce: request_id.clone(),
         pkce_verifier: String::new(),
         return_to,
-        organization_id: None,
+        organization_id,
     };
     if let Err(err) = state.services.begin_sso(&pending).await {
         tracing::error!(error = %err, "SAML sign-in could not be started");
         return refused(
-            &state,
+            state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "The server could not start the sign-in; its log has the details.",
         );
@@ -124,7 +175,7 @@ async fn start(State(state): State<AppState>, Query(params): Query<StartParams>)
     let max_age = (terrace_domain::sso::SSO_REQUEST_TTL_MINUTES * 60) as u32;
     set_cookie_for(
         &mut response,
-        &state,
+        state,
         SAML_COOKIE,
         &pending.state,
         max_age,
@@ -147,7 +198,7 @@ fn failure(state: &AppState, err: &SamlError) -> Response {
     request_body(content_type = "application/x-www-form-urlencoded", description = "SAMLResponse and RelayState"),
     responses((status = 302, description = "Signed in (a session cookie): back to return_to"),
         (status = 400, description = "Refused: unsolicited, forged, altered, expired, replayed, for another audience, ...", content_type = "text/html"),
-        (status = 404, description = "SAML is not configured", content_type = "text/html"),
+        (status = 404, description = "SAML is not configured (the site's, or the organization's the sign-in started for)", content_type = "text/html"),
         (status = 502, description = "The identity provider's metadata cannot be read", content_type = "text/html")))]
 async fn acs(
     State(state): State<AppState>,
@@ -155,11 +206,16 @@ async fn acs(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
-    let Some(saml) = state.saml.clone() else {
-        return not_configured(&state);
-    };
     let client = client.map(|Extension(client)| client.0.to_string());
-    let (response, user, reason) = match sign_in(&state, &saml, &headers, &body).await {
+    // The organization whose sign-in this answers, once known: its audit trail has it.
+    let (outcome, organization_id) = match take(&state, &headers, &body).await {
+        Ok((pending, posted)) => {
+            let organization_id = pending.organization_id.clone();
+            (sign_in(&state, pending, posted).await, organization_id)
+        }
+        Err(refused) => (Err(refused), None),
+    };
+    let (response, user, reason) = match outcome {
         Ok((response, user)) => (response, Some(user), None),
         Err((response, reason)) => (response, None, Some(reason)),
     };
@@ -173,6 +229,7 @@ async fn acs(
             response.status().as_u16(),
             client.as_deref(),
             reason.as_deref(),
+            organization_id.as_deref(),
         )
         .await;
     response
@@ -180,24 +237,76 @@ async fn acs(
 
 type Refused = (Response, String);
 
-async fn sign_in(
+/// The service provider a sign-in started at: the site's, or its organization's as
+/// configured now (refused when that no longer uses SAML).
+struct StartedAt {
+    provider: ServiceProvider,
+    attributes: Attributes,
+    organization: Option<Organization>,
+}
+
+async fn started_at(state: &AppState, organization_id: Option<&str>) -> Result<StartedAt, Refused> {
+    let gone = || (not_configured(state), "not-configured".to_string());
+    let Some(id) = organization_id else {
+        let saml = state.saml.as_ref().ok_or_else(gone)?;
+        let provider = saml
+            .provider()
+            .await
+            .map_err(|err| (failure(state, &err), "metadata-unavailable".to_string()))?;
+        return Ok(StartedAt {
+            provider,
+            attributes: saml.attributes(),
+            organization: None,
+        });
+    };
+    let configured = match state.services.organization_provider_of(id).await {
+        Ok(Some(provider)) if provider.config.protocol == SAML => provider,
+        Ok(_) => return Err(gone()),
+        Err(err) => {
+            tracing::error!(error = %err, "SAML sign-in: the organization's configuration could not be read");
+            return Err(internal(state));
+        }
+    };
+    let provider = organization_provider(&configured, state.urls.base())
+        .map_err(|err| (failure(state, &err), "metadata-unavailable".to_string()))?;
+    Ok(StartedAt {
+        provider,
+        attributes: Attributes::of_organization(&configured),
+        organization: Some(configured.organization),
+    })
+}
+
+fn internal(state: &AppState) -> Refused {
+    (
+        refused(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not complete the sign-in; its log has the details.",
+        ),
+        "internal".to_string(),
+    )
+}
+
+/// The posted response and the sign-in this browser started (used up whatever happens next).
+async fn take(
     state: &AppState,
-    saml: &Saml,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Response, User), Refused> {
-    let bad = |message: &str, reason: &str| {
-        (
-            refused(state, StatusCode::BAD_REQUEST, message),
-            reason.to_string(),
+) -> Result<(PendingSso, String), Refused> {
+    let form: AcsForm = serde_urlencoded::from_bytes(body).map_err(|_| {
+        bad(
+            state,
+            "The identity provider's answer is not a form.",
+            "malformed",
         )
-    };
-    let form: AcsForm = serde_urlencoded::from_bytes(body)
-        .map_err(|_| bad("The identity provider's answer is not a form.", "malformed"))?;
+    })?;
     if form.saml_response.is_empty() {
-        return Err(bad("The answer carries no SAMLResponse.", "malformed"));
+        return Err(bad(
+            state,
+            "The answer carries no SAMLResponse.",
+            "malformed",
+        ));
     }
-    // The sign-in this browser started, used up whatever happens next.
     let browser = cookie(headers, SAML_COOKIE).unwrap_or_default();
     let pending = state
         .services
@@ -205,27 +314,38 @@ async fn sign_in(
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "SAML sign-in could not be read");
-            (
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal".to_string(),
-            )
+            internal(state)
         })?;
     let Some(pending) = pending else {
         return Err(bad(
+            state,
             "This answer is for no sign-in started in this browser (unsolicited, already used or expired). Start again.",
             Refusal::InResponseTo.code(),
         ));
     };
-    let provider = saml
-        .provider()
-        .await
-        .map_err(|err| (failure(state, &err), "metadata-unavailable".to_string()))?;
+    Ok((pending, form.saml_response))
+}
+
+fn bad(state: &AppState, message: &str, reason: &str) -> Refused {
+    (
+        refused(state, StatusCode::BAD_REQUEST, message),
+        reason.to_string(),
+    )
+}
+
+/// Verifies `posted` as the answer to `pending` with the service provider it started at,
+/// and signs its user in.
+async fn sign_in(
+    state: &AppState,
+    pending: PendingSso,
+    posted: String,
+) -> Result<(Response, User), Refused> {
+    let StartedAt {
+        provider,
+        attributes,
+        organization,
+    } = started_at(state, pending.organization_id.as_deref()).await?;
     let request_id = pending.nonce.clone();
-    let posted = form.saml_response;
     // libxmlsec1 is blocking work.
     let verified = tokio::task::spawn_blocking(move || {
         provider.verify(&posted, &request_id, chrono::Utc::now())
@@ -238,10 +358,15 @@ async fn sign_in(
             refusal.code().to_string(),
         )
     })?;
-    // Replays: an assertion works once, on any replica.
+    // Replays: an assertion works once, on any replica (an organization's identity
+    // provider's assertions are kept in its own namespace, like its identities).
+    let replay_issuer = match &organization {
+        Some(org) => identity_issuer(&org.id, &verified.issuer),
+        None => verified.issuer.clone(),
+    };
     match state
         .services
-        .use_saml_assertion(&verified.issuer, &verified.id, verified.valid_until)
+        .use_saml_assertion(&replay_issuer, &verified.id, verified.valid_until)
         .await
     {
         Ok(true) => {}
@@ -253,20 +378,17 @@ async fn sign_in(
         }
         Err(err) => {
             tracing::error!(error = %err, "SAML replay cache");
-            return Err((
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal".to_string(),
-            ));
+            return Err(internal(state));
         }
     }
-    let identity = saml.identity(&verified);
+    let identity = attributes.identity(&verified);
+    let signed_in_with = match &organization {
+        Some(org) => SignedInWith::Organization(org.id.clone()),
+        None => SignedInWith::Site,
+    };
     let (user, _) = state
         .services
-        .sso_sign_in(&identity, None)
+        .sso_sign_in(&identity, organization.as_ref())
         .await
         .map_err(|err| {
             tracing::warn!(error = %err, "SAML: the user could not be signed in");
@@ -277,18 +399,11 @@ async fn sign_in(
         })?;
     let session = state
         .services
-        .start_session(&user, &SignedInWith::Site)
+        .start_session(&user, &signed_in_with)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "SAML: no session");
-            (
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal".to_string(),
-            )
+            internal(state)
         })?;
     tracing::info!(user = %user.id, username = %user.username, "signed in with SAML");
     let mut response = redirect(&pending.return_to);

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 use terrace_domain::org_sso::SignedInWith;
-use terrace_domain::sso::{is_local_path, SsoProtocol};
+use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
+use terrace_domain::DomainResult;
 use terrace_storage::model::User;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -93,7 +94,8 @@ fn not_configured(state: &AppState) -> Response {
     )
 }
 
-/// Starts a sign-in at an organization's own identity provider.
+/// Starts a sign-in at an organization's own identity provider (OpenID Connect or SAML, as
+/// it is configured).
 #[utoipa::path(get, path = "/app/sso/organizations/{organization}/start", tag = "login", security(()),
     params(("organization" = String, Path), StartParams),
     responses((status = 302, description = "To the organization's identity provider"),
@@ -117,6 +119,16 @@ async fn organization_start(
             );
         }
     };
+    if provider.config.protocol == terrace_domain::org_sso::SAML {
+        let sp = crate::saml::organization_provider(&provider, state.urls.base());
+        return crate::routes::saml::start_with(
+            &state,
+            sp,
+            params.return_to,
+            Some(provider.organization.id),
+        )
+        .await;
+    }
     let oidc = match state.organization_oidc.client(&provider) {
         Ok(oidc) => oidc,
         Err(err) => return failure(&state, err),
@@ -185,7 +197,21 @@ async fn callback(
 ) -> Response {
     let client = client.map(|Extension(client)| client.0.to_string());
     let Query(params) = query;
-    let (response, user, reason) = match sign_in_from_callback(&state, headers, params).await {
+    // Whatever happens, the state is used up.
+    let taken = state
+        .services
+        .take_sso(
+            params.state.as_deref().unwrap_or_default(),
+            SsoProtocol::Oidc,
+        )
+        .await;
+    // A sign-in through an organization's provider is on that organization's trail.
+    let organization_id = match &taken {
+        Ok(Some(pending)) => pending.organization_id.clone(),
+        _ => None,
+    };
+    let (response, user, reason) = match sign_in_from_callback(&state, headers, params, taken).await
+    {
         Ok((response, user)) => (response, Some(user), None),
         Err((response, reason)) => (response, None, Some(reason)),
     };
@@ -198,6 +224,7 @@ async fn callback(
             response.status().as_u16(),
             client.as_deref(),
             reason,
+            organization_id.as_deref(),
         )
         .await;
     response
@@ -210,14 +237,9 @@ async fn sign_in_from_callback(
     state: &AppState,
     headers: HeaderMap,
     params: CallbackParams,
+    taken: DomainResult<Option<PendingSso>>,
 ) -> Result<(Response, User), Refused> {
-    let sign_in_state = params.state.unwrap_or_default();
-    // Whatever happens, the state is used up.
-    let pending = match state
-        .services
-        .take_sso(&sign_in_state, SsoProtocol::Oidc)
-        .await
-    {
+    let pending = match taken {
         Ok(pending) => pending,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on could not be read");
@@ -282,11 +304,14 @@ async fn sign_in_from_callback(
             None => return Err((not_configured(state), "not-configured")),
         },
         Some(id) => match state.services.organization_provider_of(id).await {
-            Ok(Some(provider)) => match state.organization_oidc.client(&provider) {
-                Ok(oidc) => (oidc, Some(provider.organization)),
-                Err(err) => return Err(refusal(state, err)),
-            },
-            Ok(None) => return Err((not_configured(state), "not-configured")),
+            Ok(Some(provider)) if provider.config.protocol == terrace_domain::org_sso::OIDC => {
+                match state.organization_oidc.client(&provider) {
+                    Ok(oidc) => (oidc, Some(provider.organization)),
+                    Err(err) => return Err(refusal(state, err)),
+                }
+            }
+            // Gone, disabled, or switched to SAML since the sign-in started.
+            Ok(_) => return Err((not_configured(state), "not-configured")),
             Err(err) => {
                 tracing::error!(error = %err, "single sign-on could not be read");
                 return Err((

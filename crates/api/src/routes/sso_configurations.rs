@@ -1,12 +1,13 @@
 //! An organization's own single sign-on: `/organizations/:org/sso-configuration` (a Terrace
 //! extension; owners only). The rules are in `terrace_domain::org_sso`. The client secret is
-//! write-only: answers say whether there is one, never what it is.
+//! write-only: answers say whether there is one, never what it is. SAML's identity provider
+//! metadata is pasted (`saml-idp-metadata`), never fetched.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use terrace_domain::org_sso::{SsoConfigurationInput, SsoConfigurationView};
+use terrace_domain::org_sso::{check_saml_metadata, SsoConfigurationInput, SsoConfigurationView};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,6 +17,7 @@ use crate::error::{ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::{time, Body, Document, JsonApi, JsonBody, Relationship, Resource};
 use crate::oidc::CALLBACK_PATH;
+use crate::saml::{organization_entity_path, ACS_PATH};
 use crate::urls::Urls;
 
 const KIND: &str = "sso-configurations";
@@ -27,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct SsoConfigurationAttributes {
-    /// `oidc` (the only protocol so far).
+    /// `oidc` or `saml`.
     protocol: String,
     enabled: bool,
     /// Members (not owners) reach the organization only with credentials from single
@@ -41,7 +43,22 @@ pub struct SsoConfigurationAttributes {
     oidc_scopes: String,
     oidc_groups_claim: String,
     oidc_username_claim: String,
-    /// The redirect URI to register at the provider.
+    /// The identity provider's SAML metadata (XML), as pasted.
+    saml_idp_metadata: Option<String>,
+    /// The identity provider's entity ID, read from its metadata.
+    saml_idp_entity_id: Option<String>,
+    /// The SAML attribute new users' usernames come from.
+    saml_username_attribute: String,
+    saml_email_attribute: String,
+    /// The SAML attribute listing the user's groups (matched against teams' `sso-team-id`).
+    saml_groups_attribute: String,
+    /// The SAML service provider entity ID to register at the identity provider (this
+    /// organization's own; its metadata is served there).
+    saml_sp_entity_id: String,
+    /// The SAML Assertion Consumer Service URL to register (HTTP-POST), shared by the site
+    /// and every organization.
+    saml_acs_url: String,
+    /// The OpenID Connect redirect URI to register at the provider.
     redirect_uri: String,
     /// Where members start signing in.
     sign_in_url: String,
@@ -65,6 +82,11 @@ pub struct SsoConfigurationBody {
     oidc_scopes: Option<String>,
     oidc_groups_claim: Option<String>,
     oidc_username_claim: Option<String>,
+    /// SAML metadata XML (at most 256 KiB); an empty string removes it.
+    saml_idp_metadata: Option<String>,
+    saml_username_attribute: Option<String>,
+    saml_email_attribute: Option<String>,
+    saml_groups_attribute: Option<String>,
 }
 
 fn resource(view: &SsoConfigurationView, urls: &Urls) -> Resource<SsoConfigurationAttributes> {
@@ -83,6 +105,17 @@ fn resource(view: &SsoConfigurationView, urls: &Urls) -> Resource<SsoConfigurati
             oidc_scopes: config.oidc_scopes.clone(),
             oidc_groups_claim: config.oidc_groups_claim.clone(),
             oidc_username_claim: config.oidc_username_claim.clone(),
+            saml_idp_metadata: config.saml_idp_metadata.clone(),
+            saml_idp_entity_id: config
+                .saml_idp_metadata
+                .as_deref()
+                .and_then(|xml| check_saml_metadata(xml).ok())
+                .map(|idp| idp.entity_id),
+            saml_username_attribute: config.saml_username_attribute.clone(),
+            saml_email_attribute: config.saml_email_attribute.clone(),
+            saml_groups_attribute: config.saml_groups_attribute.clone(),
+            saml_sp_entity_id: urls.absolute(&organization_entity_path(org)),
+            saml_acs_url: urls.absolute(ACS_PATH),
             redirect_uri: urls.absolute(CALLBACK_PATH),
             sign_in_url: urls.absolute(&format!("/app/sso/organizations/{org}/start")),
             created_at: config.created_at,
@@ -134,6 +167,10 @@ async fn update(
         oidc_scopes: input.oidc_scopes,
         oidc_groups_claim: input.oidc_groups_claim,
         oidc_username_claim: input.oidc_username_claim,
+        saml_idp_metadata: input.saml_idp_metadata,
+        saml_username_attribute: input.saml_username_attribute,
+        saml_email_attribute: input.saml_email_attribute,
+        saml_groups_attribute: input.saml_groups_attribute,
     };
     let view = state
         .services

@@ -218,28 +218,33 @@ impl Services {
     }
 
     /// A single sign-on callback: the user it signed in, or a refusal (`status`, and `reason`
-    /// when known; never the provider's tokens or assertions).
+    /// when known; never the provider's tokens or assertions). `organization_id`: the
+    /// organization whose own provider the sign-in went through, whose audit trail shows it.
     pub async fn record_sso(
         &self,
         user: Option<&User>,
         status: u16,
         client_address: Option<&str>,
         reason: Option<&str>,
+        organization_id: Option<&str>,
     ) {
         let action = if user.is_some() {
             "sso-sign-in"
         } else {
             "sso-sign-in-failed"
         };
-        self.record_session_event(
-            action,
-            user.map(|u| u.id.clone()),
-            user.map(|u| u.username.clone()),
-            status,
-            client_address,
-            reason,
-        )
-        .await;
+        let event = AuditEvent {
+            organization_id: organization_id.map(str::to_string),
+            ..self.session_event(
+                action,
+                user.map(|u| u.id.clone()),
+                user.map(|u| u.username.clone()),
+                status,
+                client_address,
+                reason,
+            )
+        };
+        self.append(event).await;
     }
 
     /// A signed-in user's own step (`consent`, `sign-out`).
@@ -264,7 +269,20 @@ impl Services {
         client_address: Option<&str>,
         reason: Option<&str>,
     ) {
-        self.append(AuditEvent {
+        let event = self.session_event(action, user_id, username, status, client_address, reason);
+        self.append(event).await;
+    }
+
+    fn session_event(
+        &self,
+        action: &str,
+        user_id: Option<String>,
+        username: Option<String>,
+        status: u16,
+        client_address: Option<&str>,
+        reason: Option<&str>,
+    ) -> AuditEvent {
+        AuditEvent {
             reason: reason.map(str::to_string),
             actor_kind: if user_id.is_some() {
                 "user"
@@ -280,8 +298,7 @@ impl Services {
             status: i32::from(status),
             client_address: client_address.map(str::to_string),
             ..self.blank_event()
-        })
-        .await;
+        }
     }
 
     /// A change made outside the API (`terraform login`'s token, the admin CLI): by `actor`,

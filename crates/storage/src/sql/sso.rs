@@ -120,11 +120,12 @@ impl SsoStore for SqlStore {
     async fn put_sso_configuration(&self, config: &SsoConfiguration) -> StorageResult<()> {
         let sql = format!(
             "INSERT INTO organization_sso_configurations ({SSO_CONFIGURATION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (organization_id) DO UPDATE SET protocol = $2, enabled = $3, \
              enforced = $4, oidc_issuer = $5, oidc_client_id = $6, \
              oidc_client_secret_ciphertext = $7, oidc_scopes = $8, oidc_groups_claim = $9, \
-             oidc_username_claim = $10, updated_at = $12"
+             oidc_username_claim = $10, saml_idp_metadata = $11, saml_username_attribute = $12, \
+             saml_email_attribute = $13, saml_groups_attribute = $14, updated_at = $16"
         );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&config.organization_id)
@@ -137,6 +138,10 @@ impl SsoStore for SqlStore {
             .bind(&config.oidc_scopes)
             .bind(&config.oidc_groups_claim)
             .bind(&config.oidc_username_claim)
+            .bind(&config.saml_idp_metadata)
+            .bind(&config.saml_username_attribute)
+            .bind(&config.saml_email_attribute)
+            .bind(&config.saml_groups_attribute)
             .bind(config.created_at)
             .bind(config.updated_at)
             .execute(p)
@@ -169,4 +174,5 @@ impl SsoStore for SqlStore {
 
 const SSO_CONFIGURATION_COLUMNS: &str = "organization_id, protocol, enabled, enforced, \
     oidc_issuer, oidc_client_id, oidc_client_secret_ciphertext, oidc_scopes, oidc_groups_claim, \
-    oidc_username_claim, created_at, updated_at";
+    oidc_username_claim, saml_idp_metadata, saml_username_attribute, saml_email_attribute, \
+    saml_groups_attribute, created_at, updated_at";
