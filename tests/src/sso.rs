@@ -240,3 +240,77 @@ pub fn finish_login(
         .unwrap()
         .to_string()
 }
+
+/// A single sign-on refusal: the error page saying `says`, and no session.
+pub fn assert_refused(page: &Page, says: &str) {
+    assert_eq!(page.status, 400, "{}", page.text);
+    assert!(page.text.contains("Single sign-on failed"), "{}", page.text);
+    assert!(
+        page.text.to_lowercase().contains(&says.to_lowercase()),
+        "expected {says:?} in {}",
+        page.text
+    );
+    assert!(!page.sets_session(), "a refused sign-in starts no session");
+}
+
+/// A team of `org` mapped to the identity provider's `group`.
+pub fn map_team(owner: &crate::Api, org: &str, name: &str, group: &str) -> String {
+    let team = crate::access::create_team(owner, org, name, serde_json::json!({}));
+    owner
+        .patch(
+            &format!("teams/{team}"),
+            &serde_json::json!({"data": {"type": "teams", "attributes": {"sso-team-id": group}}}),
+        )
+        .ok();
+    team
+}
+
+pub fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+/// The username of the token's user.
+pub fn username(server: &Server, token: &str) -> String {
+    let me = server.api(token).get("account/details").ok();
+    me.attr("username").as_str().unwrap().to_string()
+}
+
+/// With passwords off (`--sso-disable-passwords`), the consent page of `terraform login`
+/// offers the sign-in named `button`, refuses a member's password (403, no session) and
+/// still takes a site administrator's (break-glass).
+pub fn assert_passwords_only_for_site_administrators(server: &Server, button: &str) {
+    server.admin_with_env(
+        &["user", "create", "carol", "--email", "carol@example.com"],
+        &[("TERRACE_NEW_USER_PASSWORD", "carol-password-1")],
+    );
+    let login_url = format!(
+        "{}/app/oauth/authorization?client_id=terraform-cli&redirect_uri={}&response_type=code&state=s&code_challenge_method=S256&code_challenge={}",
+        server.url,
+        urlencode("http://localhost:10000/login"),
+        "a".repeat(43)
+    );
+    let sign_in = |username: &str, password: &str| {
+        let mut browser = Browser::new(server);
+        let page = browser.get(&login_url);
+        assert_eq!(page.status, 200);
+        assert!(page.text.contains(button), "{button}: {}", page.text);
+        let (_, mut fields) = form(&page.text);
+        fields.retain(|(k, _)| k != "decision");
+        fields.push(("username".into(), username.into()));
+        fields.push(("password".into(), password.into()));
+        fields.push(("decision".into(), "approve".into()));
+        browser.post(&format!("{}/app/oauth/authorization", server.url), &fields)
+    };
+    let carol = sign_in("carol", "carol-password-1");
+    assert_eq!(carol.status, 403, "{}", carol.text);
+    assert!(
+        carol.text.contains("Password sign-in is disabled"),
+        "{}",
+        carol.text
+    );
+    assert!(!carol.sets_session());
+    let admin = sign_in("admin", &server.admin_password);
+    assert_eq!(admin.status, 302, "{}", admin.text);
+    assert!(admin.sets_session());
+}

@@ -15,7 +15,8 @@ use terrace_tests::access::{create_workspace, grant_workspace};
 use terrace_tests::oidc::{Idp, CALLBACK};
 use terrace_tests::page::hidden_input;
 use terrace_tests::sso::{
-    finish_login, form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
+    assert_passwords_only_for_site_administrators, assert_refused, finish_login, free_port,
+    start_login, team_usernames, unescape, urlencode, Browser,
 };
 use terrace_tests::{Db, Server, Terraform};
 
@@ -416,17 +417,6 @@ fn single_sign_on(db: Db) {
     );
 }
 
-fn assert_refused(page: &Page, says: &str) {
-    assert_eq!(page.status, 400, "{}", page.text);
-    assert!(page.text.contains("Single sign-on failed"), "{}", page.text);
-    assert!(
-        page.text.to_lowercase().contains(&says.to_lowercase()),
-        "expected {says:?} in {}",
-        page.text
-    );
-    assert!(!page.sets_session(), "a refused sign-in starts no session");
-}
-
 /// `--oidc-disable-passwords`: the consent page refuses passwords to everyone but site
 /// administrators (break-glass), even while the provider is unreachable.
 #[test]
@@ -450,41 +440,5 @@ fn disabled_passwords_leave_site_administrators_a_way_in() {
         "{}",
         server.stdout
     );
-    server.admin_with_env(
-        &["user", "create", "carol", "--email", "carol@example.com"],
-        &[("TERRACE_NEW_USER_PASSWORD", "carol-password-1")],
-    );
-    let login_url = format!(
-        "{}/app/oauth/authorization?client_id=terraform-cli&redirect_uri={}&response_type=code&state=s&code_challenge_method=S256&code_challenge={}",
-        server.url,
-        urlencode("http://localhost:10000/login"),
-        "a".repeat(43)
-    );
-    let sign_in = |username: &str, password: &str| {
-        let mut browser = Browser::new(&server);
-        let page = browser.get(&login_url);
-        assert_eq!(page.status, 200);
-        assert!(
-            page.text.contains("Sign in with single sign-on"),
-            "{}",
-            page.text
-        );
-        let (_, mut fields) = form(&page.text);
-        fields.retain(|(k, _)| k != "decision");
-        fields.push(("username".into(), username.into()));
-        fields.push(("password".into(), password.into()));
-        fields.push(("decision".into(), "approve".into()));
-        browser.post(&format!("{}/app/oauth/authorization", server.url), &fields)
-    };
-    let carol = sign_in("carol", "carol-password-1");
-    assert_eq!(carol.status, 403, "{}", carol.text);
-    assert!(
-        carol.text.contains("Password sign-in is disabled"),
-        "{}",
-        carol.text
-    );
-    assert!(!carol.sets_session());
-    let admin = sign_in("admin", &server.admin_password);
-    assert_eq!(admin.status, 302, "{}", admin.text);
-    assert!(admin.sets_session());
+    assert_passwords_only_for_site_administrators(&server, "Sign in with single sign-on");
 }

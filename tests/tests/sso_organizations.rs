@@ -13,11 +13,12 @@
 //! unaffected.
 
 use serde_json::{json, Value};
-use terrace_tests::access::{add_member, create_team};
+use terrace_tests::access::add_member;
 use terrace_tests::browser::Browser as Consent;
 use terrace_tests::oidc::{Idp, CALLBACK};
 use terrace_tests::sso::{
-    finish_login, free_port, start_login, team_usernames, urlencode, Browser,
+    finish_login, free_port, map_team, sorted, start_login, team_usernames, urlencode, username,
+    Browser,
 };
 use terrace_tests::{Api, Db, Server, Terraform};
 
@@ -35,22 +36,6 @@ fn config(attributes: Value) -> Value {
     json!({"data": {"type": "sso-configurations", "attributes": attributes}})
 }
 
-fn map_team(owner: &Api, org: &str, name: &str, group: &str) -> String {
-    let team = create_team(owner, org, name, json!({}));
-    owner
-        .patch(
-            &format!("teams/{team}"),
-            &json!({"data": {"type": "teams", "attributes": {"sso-team-id": group}}}),
-        )
-        .ok();
-    team
-}
-
-fn sorted(mut names: Vec<String>) -> Vec<String> {
-    names.sort();
-    names
-}
-
 /// Signs `login` in through `start` in a fresh browser; returns the session cookie.
 fn sign_in(server: &Server, start: &str, login: &str) -> String {
     let mut browser = Browser::new(server);
@@ -58,11 +43,6 @@ fn sign_in(server: &Server, start: &str, login: &str) -> String {
     assert_eq!(page.status, 302, "{login} at {start}: {}", page.text);
     assert!(page.sets_session());
     browser.session(server).expect("a session")
-}
-
-fn username(server: &Server, token: &str) -> String {
-    let me = server.api(token).get("account/details").ok();
-    me.attr("username").as_str().unwrap().to_string()
 }
 
 terrace_tests::both_databases!(single_sign_on_per_organization, |db| {

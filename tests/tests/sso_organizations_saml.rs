@@ -14,11 +14,12 @@
 //! accepted.
 
 use serde_json::{json, Value};
-use terrace_tests::access::{add_member, create_team, create_workspace, grant_workspace};
+use terrace_tests::access::{add_member, create_workspace, grant_workspace};
 use terrace_tests::browser::Browser as Consent;
 use terrace_tests::saml_idp::{attribute_of, sign_assertion, SamlFlow, SamlIdp};
 use terrace_tests::sso::{
-    finish_login, free_port, start_login, team_usernames, urlencode, Browser, Page,
+    assert_refused, finish_login, free_port, map_team, sorted, start_login, team_usernames,
+    urlencode, username, Browser,
 };
 use terrace_tests::{Api, Db, Server, Terraform};
 
@@ -37,38 +38,6 @@ fn start(server: &Server, org: &str) -> String {
         "{}/app/sso/organizations/{org}/start?return_to=/",
         server.url
     )
-}
-
-fn map_team(owner: &Api, org: &str, name: &str, group: &str) -> String {
-    let team = create_team(owner, org, name, json!({}));
-    owner
-        .patch(
-            &format!("teams/{team}"),
-            &json!({"data": {"type": "teams", "attributes": {"sso-team-id": group}}}),
-        )
-        .ok();
-    team
-}
-
-fn sorted(mut names: Vec<String>) -> Vec<String> {
-    names.sort();
-    names
-}
-
-fn username(server: &Server, token: &str) -> String {
-    let me = server.api(token).get("account/details").ok();
-    me.attr("username").as_str().unwrap().to_string()
-}
-
-fn assert_refused(page: &Page, says: &str) {
-    assert_eq!(page.status, 400, "{}", page.text);
-    assert!(page.text.contains("Single sign-on failed"), "{}", page.text);
-    assert!(
-        page.text.to_lowercase().contains(&says.to_lowercase()),
-        "expected {says:?} in {}",
-        page.text
-    );
-    assert!(!page.sets_session(), "a refused sign-in starts no session");
 }
 
 /// Signs `user` in at `org`'s sign-in URL in a fresh browser; returns its session cookie.

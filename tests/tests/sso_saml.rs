@@ -14,7 +14,8 @@ use terrace_tests::saml_idp::{
     attribute_of, key_pair, sign_assertion, strip_signatures, SamlFlow, SamlIdp,
 };
 use terrace_tests::sso::{
-    form, free_port, start_login, team_usernames, unescape, urlencode, Browser, Page,
+    assert_passwords_only_for_site_administrators, assert_refused, form, free_port, start_login,
+    team_usernames, unescape, urlencode, Browser,
 };
 use terrace_tests::{Db, Server, Terraform};
 
@@ -61,17 +62,6 @@ fn signed_in_as(browser: &mut Browser, server: &Server) -> Option<String> {
     let marker = "Signed in as <strong>";
     let at = page.text.find(marker)? + marker.len();
     Some(page.text[at..].split('<').next()?.to_string())
-}
-
-fn assert_refused(page: &Page, says: &str) {
-    assert_eq!(page.status, 400, "{}", page.text);
-    assert!(page.text.contains("Single sign-on failed"), "{}", page.text);
-    assert!(
-        page.text.to_lowercase().contains(&says.to_lowercase()),
-        "expected {says:?} in {}",
-        page.text
-    );
-    assert!(!page.sets_session(), "a refused sign-in starts no session");
 }
 
 terrace_tests::both_databases!(single_sign_on_with_a_real_saml_identity_provider, |db| {
@@ -457,32 +447,5 @@ fn disabled_passwords_leave_site_administrators_a_way_in() {
         assert!(binding.contains(attribute), "{binding}");
     }
 
-    server.admin_with_env(
-        &["user", "create", "carol", "--email", "carol@example.com"],
-        &[("TERRACE_NEW_USER_PASSWORD", "carol-password-1")],
-    );
-    let login_url = format!(
-        "{}/app/oauth/authorization?client_id=terraform-cli&redirect_uri={}&response_type=code&state=s&code_challenge_method=S256&code_challenge={}",
-        server.url,
-        urlencode("http://localhost:10000/login"),
-        "a".repeat(43)
-    );
-    let sign_in = |username: &str, password: &str| {
-        let mut browser = Browser::new(&server);
-        let page = browser.get(&login_url);
-        assert!(page.text.contains("Sign in with SAML"), "{}", page.text);
-        let (_, mut fields) = form(&page.text);
-        fields.retain(|(k, _)| k != "decision");
-        fields.push(("username".into(), username.into()));
-        fields.push(("password".into(), password.into()));
-        fields.push(("decision".into(), "approve".into()));
-        browser.post(&format!("{}/app/oauth/authorization", server.url), &fields)
-    };
-    let carol = sign_in("carol", "carol-password-1");
-    assert_eq!(carol.status, 403, "{}", carol.text);
-    assert!(carol.text.contains("Password sign-in is disabled"));
-    assert!(!carol.sets_session());
-    let admin = sign_in("admin", &server.admin_password);
-    assert_eq!(admin.status, 302, "{}", admin.text);
-    assert!(admin.sets_session());
+    assert_passwords_only_for_site_administrators(&server, "Sign in with SAML");
 }
