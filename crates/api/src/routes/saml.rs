@@ -31,7 +31,7 @@ use crate::extract::Query;
 use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
 use crate::routes::login::{cookie, set_cookie, set_cookie_for, SESSION_COOKIE};
-use crate::routes::sso::{redirect, NOT_CONFIGURED};
+use crate::routes::sso::{internal, redirect, Refused, NOT_CONFIGURED};
 use crate::saml::{organization_provider, Attributes, SamlError};
 
 /// Binds a SAML sign-in to the browser that started it (its value names the sign-in).
@@ -228,14 +228,12 @@ async fn acs(
             user.as_ref(),
             response.status().as_u16(),
             client.as_deref(),
-            reason.as_deref(),
+            reason,
             organization_id.as_deref(),
         )
         .await;
     response
 }
-
-type Refused = (Response, String);
 
 /// The service provider a sign-in started at: the site's, or its organization's as
 /// configured now (refused when that no longer uses SAML).
@@ -246,13 +244,13 @@ struct StartedAt {
 }
 
 async fn started_at(state: &AppState, organization_id: Option<&str>) -> Result<StartedAt, Refused> {
-    let gone = || (not_configured(state), "not-configured".to_string());
+    let gone = || (not_configured(state), "not-configured");
     let Some(id) = organization_id else {
         let saml = state.saml.as_ref().ok_or_else(gone)?;
         let provider = saml
             .provider()
             .await
-            .map_err(|err| (failure(state, &err), "metadata-unavailable".to_string()))?;
+            .map_err(|err| (failure(state, &err), "metadata-unavailable"))?;
         return Ok(StartedAt {
             provider,
             attributes: saml.attributes(),
@@ -268,23 +266,12 @@ async fn started_at(state: &AppState, organization_id: Option<&str>) -> Result<S
         }
     };
     let provider = organization_provider(&configured, state.urls.base())
-        .map_err(|err| (failure(state, &err), "metadata-unavailable".to_string()))?;
+        .map_err(|err| (failure(state, &err), "metadata-unavailable"))?;
     Ok(StartedAt {
         provider,
         attributes: Attributes::of_organization(&configured),
         organization: Some(configured.organization),
     })
-}
-
-fn internal(state: &AppState) -> Refused {
-    (
-        refused(
-            state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The server could not complete the sign-in; its log has the details.",
-        ),
-        "internal".to_string(),
-    )
 }
 
 /// The posted response and the sign-in this browser started (used up whatever happens next).
@@ -326,11 +313,8 @@ async fn take(
     Ok((pending, form.saml_response))
 }
 
-fn bad(state: &AppState, message: &str, reason: &str) -> Refused {
-    (
-        refused(state, StatusCode::BAD_REQUEST, message),
-        reason.to_string(),
-    )
+fn bad(state: &AppState, message: &str, reason: &'static str) -> Refused {
+    (refused(state, StatusCode::BAD_REQUEST, message), reason)
 }
 
 /// Verifies `posted` as the answer to `pending` with the service provider it started at,
@@ -355,7 +339,7 @@ async fn sign_in(
     .map_err(|refusal| {
         (
             failure(state, &SamlError::Refused(refusal.clone())),
-            refusal.code().to_string(),
+            refusal.code(),
         )
     })?;
     // Replays: an assertion works once, on any replica (an organization's identity
@@ -373,7 +357,7 @@ async fn sign_in(
         Ok(false) => {
             return Err((
                 failure(state, &SamlError::Refused(Refusal::Replayed)),
-                Refusal::Replayed.code().to_string(),
+                Refusal::Replayed.code(),
             ))
         }
         Err(err) => {
@@ -394,7 +378,7 @@ async fn sign_in(
             tracing::warn!(error = %err, "SAML: the user could not be signed in");
             (
                 refused(state, StatusCode::BAD_REQUEST, &format!("{err}")),
-                "user-refused".to_string(),
+                "user-refused",
             )
         })?;
     let session = state

@@ -230,8 +230,20 @@ async fn callback(
     response
 }
 
-/// A refused callback: the page, and the reason on the audit trail.
-type Refused = (Response, &'static str);
+/// A refused sign-in: the page, and the reason on the audit trail.
+pub(crate) type Refused = (Response, &'static str);
+
+/// A sign-in the server could not complete (its log says why).
+pub(crate) fn internal(state: &AppState) -> Refused {
+    (
+        refused(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not complete the sign-in; its log has the details.",
+        ),
+        "internal",
+    )
+}
 
 async fn sign_in_from_callback(
     state: &AppState,
@@ -243,14 +255,7 @@ async fn sign_in_from_callback(
         Ok(pending) => pending,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on could not be read");
-            return Err((
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal",
-            ));
+            return Err(internal(state));
         }
     };
     if let Some(error) = params.error {
@@ -314,14 +319,7 @@ async fn sign_in_from_callback(
             Ok(_) => return Err((not_configured(state), "not-configured")),
             Err(err) => {
                 tracing::error!(error = %err, "single sign-on could not be read");
-                return Err((
-                    refused(
-                        state,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The server could not complete the sign-in; its log has the details.",
-                    ),
-                    "internal",
-                ));
+                return Err(internal(state));
             }
         },
     };
@@ -351,14 +349,7 @@ async fn sign_in_from_callback(
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "single sign-on: no session");
-            return Err((
-                refused(
-                    state,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The server could not complete the sign-in; its log has the details.",
-                ),
-                "internal",
-            ));
+            return Err(internal(state));
         }
     };
     tracing::info!(user = %user.id, username = %user.username, "signed in with single sign-on");
