@@ -30,7 +30,18 @@ scripts/services.sh start "$services"
 # shellcheck source=/dev/null
 . "$services/env.sh"
 
+# The Go-built tools (scripts/go-tools.sh) build while cargo does: both mostly wait on
+# downloads and the linker at different times.
+go_log=$(mktemp)
+scripts/go-tools.sh build >"$go_log" 2>&1 &
+go_pid=$!
 cargo build --locked --workspace --all-targets
+if ! wait "$go_pid"; then
+  cat "$go_log" >&2
+  echo "test.sh: building the Go tools failed (above)" >&2
+  exit 1
+fi
+cat "$go_log"
 export TERRACE_BIN=$PWD/target/debug/terrace
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --workspace --profile ci

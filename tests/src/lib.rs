@@ -17,6 +17,7 @@ pub mod saml_idp;
 mod server;
 pub mod sso;
 mod terraform;
+pub mod tools;
 
 pub use api::{Api, Reply};
 pub use server::{terrace_bin, Db, Server, ServerBuilder};

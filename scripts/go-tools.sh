@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The Go-built tools the tests use (clients, test providers, HashiCorp's client test suite),
+# built from the Go module proxy into one cache folder the test command owns and reused while
+# their inputs are unchanged. scripts/test.sh builds them while cargo builds.
+#
+#   go-tools.sh build [TOOL...]   builds the named tools (default: all of them)
+#   go-tools.sh dir               prints the cache folder ($TERRACE_TOOLS, or ~/.cache/terrace-tools)
+#
+# Each tool is built into a temporary folder and moved into place whole, so an interrupted
+# build never leaves a half tool behind. tests/src/tools.rs finds them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS=${TERRACE_TOOLS:-$HOME/.cache/terrace-tools}
+export GOFLAGS=-mod=mod
+ALL=()
+
+usage() { echo "usage: $0 build [${ALL[*]}] | dir" >&2; exit 2; }
+
+# module_dir MODULE@VERSION: the module's source in the Go module cache (downloaded if needed).
+module_dir() {
+  go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
+
+# install NAME STAMP BUILD_FUNCTION: runs BUILD_FUNCTION OUT (a fresh folder) unless
+# $TOOLS/NAME was built with the same STAMP, then moves OUT into place.
+install() {
+  local name=$1 stamp=$2 build=$3 dest=$TOOLS/$1
+  if [ -f "$dest/.stamp" ] && [ "$(cat "$dest/.stamp")" = "$stamp" ]; then
+    echo "go-tools.sh: $name up to date in $dest"
+    return
+  fi
+  mkdir -p "$TOOLS"
+  local out; out=$(mktemp -d "$TOOLS/.$name.XXXXXX")
+  local start=$SECONDS
+  "$build" "$out"
+  echo "$stamp" > "$out/.stamp"
+  rm -rf "$dest"; mv "$out" "$dest"
+  echo "go-tools.sh: built $name in $((SECONDS - start)) s into $dest"
+}
+
+case "${1:-}" in
+  dir) echo "$TOOLS" ;;
+  build)
+    shift
+    [ $# -gt 0 ] || set -- "${ALL[@]}"
+    for tool in "$@"; do
+      case " ${ALL[*]} " in *" $tool "*) ;; *) echo "go-tools.sh: unknown tool $tool" >&2; usage ;; esac
+      "tool_${tool//[-.]/_}"
+    done
+    ;;
+  *) usage ;;
+esac
