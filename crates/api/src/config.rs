@@ -1307,6 +1307,29 @@ mod tests {
     }
 
     #[test]
+    fn the_provider_mirror_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "provider_mirror_dir = \"/srv/file\"\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mirror = |args: &ServeArgs| {
+            let config = ServerConfig::resolve(args).unwrap();
+            config.listener.unwrap().provider_mirror_dir
+        };
+        assert_eq!(mirror(&args), None);
+        args.database.config = Some(file);
+        assert_eq!(mirror(&args), Some(PathBuf::from("/srv/file")));
+        args.listener.provider_mirror_dir = Some("/srv/flag".into());
+        assert_eq!(mirror(&args), Some(PathBuf::from("/srv/flag")));
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
