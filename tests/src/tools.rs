@@ -34,7 +34,7 @@ pub fn provider_mirror() -> PathBuf {
     let stamp = std::fs::read_to_string(source.join(".stamp")).expect("the mirror's stamp");
     let shared = std::env::temp_dir().join(format!("terrace-provider-mirror-{}", stamp.trim()));
     if shared.exists() {
-        return shared;
+        return owned_like(shared, &source);
     }
     let building = tempfile::Builder::new()
         .prefix(".terrace-provider-mirror-")
@@ -49,7 +49,21 @@ pub fn provider_mirror() -> PathBuf {
         let _ = std::fs::remove_dir_all(&built);
         assert!(shared.exists(), "cannot make {}", shared.display());
     }
-    shared
+    owned_like(shared, &source)
+}
+
+/// `copy`, refused unless its owner is `source`'s: a shared temporary directory must not hand
+/// the tests providers someone else planted.
+fn owned_like(copy: PathBuf, source: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let owner = |path: &Path| std::fs::symlink_metadata(path).expect("the mirror").uid();
+    assert_eq!(
+        owner(&copy),
+        owner(source),
+        "{} belongs to another user",
+        copy.display()
+    );
+    copy
 }
 
 /// Recreates `from`'s folders in `to` (readable by everyone), its files as hard links (or
