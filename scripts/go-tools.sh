@@ -38,6 +38,42 @@ install() {
   echo "go-tools.sh: built $name in $((SECONDS - start)) s into $dest"
 }
 
+# providers: a filesystem mirror (terraform's unpacked layout) of the providers test
+# configurations use, for servers and listeners started with --provider-mirror-dir: our
+# stand-ins for hashicorp/null and hashicorp/random (tests/providers, at the versions
+# go-tfe's fixtures pin) and the real hashicorp/time.
+ALL+=(providers)
+OWN_PROVIDERS=(null:3.1.1 random:3.3.2)
+TIME_PROVIDER=0.14.2
+tool_providers() {
+  local stamp
+  stamp=$({
+    printf '%s\n' "${OWN_PROVIDERS[@]}" "time:$TIME_PROVIDER" "$(go env GOVERSION)"
+    find tests/providers -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1)
+  install providers "$stamp" build_providers
+}
+build_providers() {
+  local out=$1 platform type version dir
+  platform=$(go env GOOS)_$(go env GOARCH)
+  for provider in "${OWN_PROVIDERS[@]}" "time:$TIME_PROVIDER"; do
+    type=${provider%%:*} version=${provider#*:}
+    dir=$out/registry.terraform.io/hashicorp/$type/$version/$platform
+    mkdir -p "$dir"
+    if [ "$type" = time ]; then
+      GOBIN=$dir go install "github.com/hashicorp/terraform-provider-time@v$version"
+      mv "$dir/terraform-provider-time" "$dir/terraform-provider-time_v$version"
+    else
+      (cd tests/providers && go build -trimpath -ldflags "-X main.version=$version" \
+        -o "$dir/terraform-provider-${type}_v$version" "./$type")
+    fi
+  done
+  # The same under tofu's default registry host. Terraform and tofu ignore symlinks inside a
+  # mirror (only the mirror folder itself may be one), so these are hard links.
+  mkdir -p "$out/registry.opentofu.org"
+  cp -al "$out/registry.terraform.io/hashicorp" "$out/registry.opentofu.org/"
+}
+
 case "${1:-}" in
   dir) echo "$TOOLS" ;;
   build)

@@ -85,6 +85,7 @@ async fn run(
         config.capacity = listener.capacity;
         config.terraform_bin = listener.terraform_bin;
         config.versions_dir = listener.versions_dir;
+        config.provider_mirror = listener.provider_mirror_dir;
         if let Some(dir) = listener.work_dir {
             config.work_dir = dir;
         }

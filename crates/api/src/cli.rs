@@ -71,6 +71,11 @@ struct ListenerArgs {
     /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
     #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
     terraform_versions_dir: Option<PathBuf>,
+    /// A filesystem mirror of providers (terraform's packed or unpacked layout): runs install
+    /// the providers it holds from it, and only from it. With the kubernetes executor, a path
+    /// inside the runner pods.
+    #[arg(long, env = "TERRACE_PROVIDER_MIRROR_DIR", value_name = "DIR")]
+    provider_mirror_dir: Option<PathBuf>,
     /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     work_dir: Option<PathBuf>,
@@ -382,6 +387,7 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     config.capacity = args.capacity;
     config.terraform_bin = args.terraform_bin;
     config.versions_dir = args.terraform_versions_dir;
+    config.provider_mirror = args.provider_mirror_dir;
     if let Some(dir) = args.work_dir {
         config.work_dir = dir;
     }

@@ -405,6 +405,10 @@ pub struct BuiltinListenerArgs {
     /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
     #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
     pub terraform_versions_dir: Option<PathBuf>,
+    /// A filesystem mirror of providers (terraform's packed or unpacked layout): runs install
+    /// the providers it holds from it, and only from it.
+    #[arg(long, env = "TERRACE_PROVIDER_MIRROR_DIR", value_name = "DIR")]
+    pub provider_mirror_dir: Option<PathBuf>,
     /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -491,6 +495,7 @@ struct FileConfig {
     listener_capacity: Option<u32>,
     terraform_bin: Option<PathBuf>,
     terraform_versions_dir: Option<PathBuf>,
+    provider_mirror_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
     run_as: Option<String>,
     #[serde(default)]
@@ -583,6 +588,7 @@ pub struct BuiltinListener {
     pub capacity: u32,
     pub terraform_bin: PathBuf,
     pub versions_dir: Option<PathBuf>,
+    pub provider_mirror_dir: Option<PathBuf>,
     /// `None`: the system's temporary directory.
     pub work_dir: Option<PathBuf>,
     pub confinement: Confinement,
@@ -796,6 +802,10 @@ impl BuiltinListener {
                 .terraform_versions_dir
                 .clone()
                 .or_else(|| file.terraform_versions_dir.clone()),
+            provider_mirror_dir: args
+                .provider_mirror_dir
+                .clone()
+                .or_else(|| file.provider_mirror_dir.clone()),
             // Never inside the data directory: runs must not be near the server's files.
             work_dir: args.work_dir.clone().or_else(|| file.work_dir.clone()),
             confinement: Confinement::resolve(
@@ -1294,6 +1304,29 @@ mod tests {
         args.organization_creation = None;
         let err = format!("{:#}", who(&args).unwrap_err());
         assert!(err.contains("--organization-creation"), "{err}");
+    }
+
+    #[test]
+    fn the_provider_mirror_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.toml");
+        std::fs::write(&file, "provider_mirror_dir = \"/srv/file\"\n").unwrap();
+        let mut args = ServeArgs {
+            database: DatabaseArgs {
+                data_dir: Some(dir.path().join("data")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mirror = |args: &ServeArgs| {
+            let config = ServerConfig::resolve(args).unwrap();
+            config.listener.unwrap().provider_mirror_dir
+        };
+        assert_eq!(mirror(&args), None);
+        args.database.config = Some(file);
+        assert_eq!(mirror(&args), Some(PathBuf::from("/srv/file")));
+        args.listener.provider_mirror_dir = Some("/srv/flag".into());
+        assert_eq!(mirror(&args), Some(PathBuf::from("/srv/flag")));
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct ListenerConfig {
     pub terraform_bin: PathBuf,
     /// Other terraform versions, for runners.
     pub versions_dir: Option<PathBuf>,
+    /// A filesystem mirror runs install the providers it holds from (for runner pods, a path
+    /// in the pod: a mirror baked into the runner image).
+    pub provider_mirror: Option<PathBuf>,
     pub heartbeat_interval: Duration,
     /// How long one claim waits for a job (the server caps it at 30 s).
     pub claim_wait: Duration,
@@ -104,6 +107,7 @@ impl ListenerConfig {
             unconfined: Unconfined::Refuse,
             terraform_bin: PathBuf::from("terraform"),
             versions_dir: None,
+            provider_mirror: None,
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(25),
             // The runner's own grace period for terraform, and time to report.
@@ -131,6 +135,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("unconfined", &self.unconfined)
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
+            .field("provider_mirror", &self.provider_mirror)
             .field("configuration_limits", &self.configuration_limits)
             .finish_non_exhaustive()
     }
@@ -734,6 +739,12 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
             dir.display().to_string(),
         ));
     }
+    if let Some(dir) = &config.provider_mirror {
+        env.push((
+            vars::PROVIDER_MIRROR_DIR.to_string(),
+            dir.display().to_string(),
+        ));
+    }
     // PATH and HOME to work at all; the platform's CA locations, so runners trust the server
     // as the listener does; the log filters so its log follows the listener's; the tests'
     // stand-in for a kernel without Landlock.
@@ -813,7 +824,14 @@ mod tests {
         assert!(env.contains(&("TERRACE_CA_FILE".into(), "/ca.pem".into())));
         assert!(env.contains(&("TERRACE_MAX_CONFIGURATION_ENTRIES".into(), "500".into())));
         assert!(!keys.contains(&"TERRACE_TERRAFORM_VERSIONS_DIR"));
+        assert!(!keys.contains(&"TERRACE_PROVIDER_MIRROR_DIR"));
         assert!(!format!("{config:?}").contains("agent-secret"));
+        config.provider_mirror = Some("/srv/providers".into());
+        let env = runner_env(&config, "job-token");
+        assert!(env.contains(&(
+            "TERRACE_PROVIDER_MIRROR_DIR".into(),
+            "/srv/providers".into()
+        )));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub(crate) struct BaseEnv {
     /// A private HOME and TMPDIR inside the job's directory.
     pub home: PathBuf,
     pub tmp: PathBuf,
-    /// An empty CLI configuration file, so no user configuration applies.
+    /// The job's own CLI configuration file (`cli_config`), so no user configuration applies.
     pub cli_config: PathBuf,
 }
 

@@ -17,7 +17,7 @@ use super::env::{parallelism, terraform_env, BaseEnv};
 use super::logs::{raise, JobLog, Stop};
 use super::summary::{self, Counts};
 use super::terraform::{self, Command, Control, Finished, Output};
-use super::{varfiles, version, workdir, RunnerConfig};
+use super::{cli_config, varfiles, version, workdir, RunnerConfig};
 use crate::client::{ClientError, JobClient};
 use crate::confine::{self, Sandbox};
 use crate::process::describe_exit;
@@ -77,12 +77,11 @@ impl Dirs {
         }
     }
 
-    fn create(&self) -> std::io::Result<()> {
+    fn create(&self, cli_config: &str) -> std::io::Result<()> {
         for dir in [&self.config, &self.vars, &self.home, &self.tmp] {
             std::fs::create_dir_all(dir)?;
         }
-        // Empty: no credentials, mirrors or plugin caches of anyone else's apply.
-        std::fs::write(&self.cli_config, "")
+        std::fs::write(&self.cli_config, cli_config)
     }
 }
 
@@ -157,8 +156,13 @@ impl<'a> Job<'a> {
                 ))
                 .await;
         }
+        let terraformrc =
+            cli_config::for_job(self.config.provider_mirror.as_deref()).map_err(error)?;
+        if let Some(warning) = terraformrc.warning {
+            self.log.note(warning).await;
+        }
         self.dirs
-            .create()
+            .create(&terraformrc.text)
             .map_err(|e| error(format!("cannot prepare the job's directory: {e}")))?;
         let selected = self.select_terraform().await;
         match &selected {
@@ -237,9 +241,11 @@ impl<'a> Job<'a> {
                 (found, must_be)
             }
         };
-        // Terraform reads its own binary, the system's paths and the job's directory, and
-        // nothing else; the configuration's `file()` calls and provisioners included.
+        // Terraform reads its own binary, the provider mirror, the system's paths and the job's
+        // directory, and nothing else; the configuration's `file()` calls and provisioners
+        // included. It runs the mirror's providers where they are (it links to them).
         let mut readable = vec![binary.clone()];
+        readable.extend(self.config.provider_mirror.iter().cloned());
         readable.extend(self.config.read_paths.iter().cloned());
         self.sandbox = Sandbox::new(&self.dirs.root, &readable)
             .map_err(error)?

@@ -9,6 +9,7 @@
 //! `run_job` returns `Ok` once the outcome is reported (or the job turned out to be gone);
 //! an `Err` means it could not report, and whoever started the runner should.
 
+mod cli_config;
 mod env;
 mod job;
 mod logs;
@@ -43,6 +44,8 @@ pub mod vars {
     pub const TERRAFORM_BIN: &str = "TERRACE_TERRAFORM_BIN";
     pub const TERRAFORM_VERSIONS_DIR: &str = "TERRACE_TERRAFORM_VERSIONS_DIR";
     pub const WORK_DIR: &str = "TERRACE_WORK_DIR";
+    /// A filesystem mirror of providers, which runs install those it holds from.
+    pub const PROVIDER_MIRROR_DIR: &str = "TERRACE_PROVIDER_MIRROR_DIR";
     /// Paths runs may read besides the system's, separated by `:`.
     pub const READ_PATHS: &str = "TERRACE_RUN_READ_PATHS";
     /// What to do where jobs cannot be confined (`confine::Unconfined`).
@@ -69,6 +72,9 @@ pub struct RunnerConfig {
     pub versions_dir: Option<PathBuf>,
     /// Where the job's temporary directory is made (and removed afterwards).
     pub work_dir: PathBuf,
+    /// A filesystem mirror (terraform's packed or unpacked layout): the providers it holds
+    /// are installed from it and from nowhere else.
+    pub provider_mirror: Option<PathBuf>,
     /// How long terraform gets to stop after a cancel before it is killed.
     pub grace_period: Duration,
     /// Paths terraform may read besides the system's and its own binary.
@@ -88,6 +94,7 @@ impl RunnerConfig {
             terraform_bin: PathBuf::from("terraform"),
             versions_dir: None,
             work_dir: std::env::temp_dir(),
+            provider_mirror: None,
             grace_period: DEFAULT_GRACE_PERIOD,
             read_paths: Vec::new(),
             unconfined: Unconfined::Refuse,
@@ -96,7 +103,8 @@ impl RunnerConfig {
     }
 
     /// From `TERRACE_SERVER_URL`, `TERRACE_JOB_TOKEN` (both required), `TERRACE_CA_FILE`,
-    /// `TERRACE_TERRAFORM_BIN`, `TERRACE_TERRAFORM_VERSIONS_DIR` and `TERRACE_WORK_DIR`.
+    /// `TERRACE_TERRAFORM_BIN`, `TERRACE_TERRAFORM_VERSIONS_DIR`, `TERRACE_WORK_DIR`,
+    /// `TERRACE_PROVIDER_MIRROR_DIR` and the confinement and limit variables of [`vars`].
     pub fn from_env() -> anyhow::Result<RunnerConfig> {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
@@ -130,6 +138,7 @@ impl RunnerConfig {
         if let Some(dir) = get(vars::WORK_DIR) {
             config.work_dir = PathBuf::from(dir);
         }
+        config.provider_mirror = get(vars::PROVIDER_MIRROR_DIR).map(PathBuf::from);
         if let Some(paths) = get(vars::READ_PATHS) {
             config.read_paths = std::env::split_paths(&paths).collect();
         }
@@ -163,6 +172,7 @@ impl std::fmt::Debug for RunnerConfig {
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
             .field("work_dir", &self.work_dir)
+            .field("provider_mirror", &self.provider_mirror)
             .field("grace_period", &self.grace_period)
             .field("read_paths", &self.read_paths)
             .field("unconfined", &self.unconfined)
@@ -337,6 +347,7 @@ mod tests {
             ("TERRACE_TERRAFORM_VERSIONS_DIR", ""),
             ("TERRACE_WORK_DIR", "/var/lib/terrace"),
             ("TERRACE_MAX_CONFIGURATION_ENTRIES", "500"),
+            ("TERRACE_PROVIDER_MIRROR_DIR", "/srv/providers"),
         ]
         .into();
         let config = RunnerConfig::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
@@ -346,6 +357,10 @@ mod tests {
         assert_eq!(config.terraform_bin, PathBuf::from("/opt/terraform"));
         assert_eq!(config.versions_dir, None);
         assert_eq!(config.work_dir, PathBuf::from("/var/lib/terrace"));
+        assert_eq!(
+            config.provider_mirror,
+            Some(PathBuf::from("/srv/providers"))
+        );
         assert_eq!(config.grace_period, DEFAULT_GRACE_PERIOD);
         assert_eq!(
             config.configuration_limits,

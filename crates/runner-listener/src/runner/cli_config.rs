@@ -1,0 +1,215 @@
+//! Terraform's CLI configuration for a job (`TF_CLI_CONFIG_FILE`): nothing of anyone else's
+//! (no credentials, plugin caches or user settings), and the listener's provider mirror when it
+//! has one.
+//!
+//! The mirror is authoritative for the providers it holds: terraform merges the versions every
+//! matching installation method offers and fails `init` when any of them errors, so a provider
+//! also left to `direct` would make every run ask its registry (which a runner without network
+//! cannot reach, and which might offer a version the operator did not vet). Providers the
+//! mirror lacks still install from their registries, as without a mirror.
+
+use std::path::Path;
+
+/// The configuration file's text, and a warning for the job's log.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct CliConfig {
+    pub text: String,
+    pub warning: Option<String>,
+}
+
+/// The configuration for a job, with `mirror` (a filesystem mirror folder) if there is one.
+pub(crate) fn for_job(mirror: Option<&Path>) -> Result<CliConfig, String> {
+    let Some(dir) = mirror else {
+        return Ok(CliConfig {
+            text: String::new(),
+            warning: None,
+        });
+    };
+    let shown = dir.display();
+    let path = dir
+        .to_str()
+        .ok_or_else(|| format!("the provider mirror's path {shown} is not UTF-8"))?;
+    let held =
+        providers(dir).map_err(|e| format!("cannot read the provider mirror {shown}: {e}"))?;
+    let warning = held
+        .is_empty()
+        .then(|| format!("Warning: the provider mirror {shown} holds no providers."));
+    Ok(CliConfig {
+        text: with_mirror(path, &held),
+        warning,
+    })
+}
+
+/// The providers a filesystem mirror holds, as `HOSTNAME/NAMESPACE/TYPE`: the folders three
+/// levels down, in both of terraform's layouts (packed zips and unpacked folders live inside
+/// them). Sorted; hidden entries are skipped.
+pub(crate) fn providers(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for host in subdirectories(dir)? {
+        for namespace in subdirectories(&dir.join(&host))? {
+            for kind in subdirectories(&dir.join(&host).join(&namespace))? {
+                found.push(format!("{host}/{namespace}/{kind}"));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn subdirectories(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        // Terraform ignores symlinks below the mirror's top folder; so do we.
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        if let Some(name) = entry.file_name().to_str() {
+            if !name.starts_with('.') {
+                names.push(name.to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The `provider_installation` block: `providers` from the mirror at `path` only, everything
+/// else from its registry. With no providers, `include`/`exclude` are left out (an empty list
+/// would mean every provider to terraform).
+pub(crate) fn with_mirror(path: &str, providers: &[String]) -> String {
+    let list = providers
+        .iter()
+        .map(|p| quote(p))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (include, exclude) = if providers.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!("    include = [{list}]\n"),
+            format!("    exclude = [{list}]\n"),
+        )
+    };
+    format!(
+        "# Written by the Terrace runner: the listener's provider mirror.\n\
+         provider_installation {{\n  filesystem_mirror {{\n    path    = {}\n{include}  }}\n  \
+         direct {{\n{exclude}  }}\n}}\n",
+        quote(path)
+    )
+}
+
+/// An HCL string literal of `text`: escapes, and no template sequences.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(c);
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_mirror_the_file_is_empty() {
+        let config = for_job(None).unwrap();
+        assert_eq!(config.text, "");
+        assert_eq!(config.warning, None);
+    }
+
+    #[test]
+    fn mirrored_providers_come_from_the_mirror_only() {
+        let text = with_mirror(
+            "/srv/mirror",
+            &[
+                "registry.terraform.io/hashicorp/null".into(),
+                "registry.terraform.io/hashicorp/time".into(),
+            ],
+        );
+        let list =
+            r#"["registry.terraform.io/hashicorp/null", "registry.terraform.io/hashicorp/time"]"#;
+        assert_eq!(
+            text,
+            format!(
+                "# Written by the Terrace runner: the listener's provider mirror.\n\
+                 provider_installation {{\n  filesystem_mirror {{\n    path    = \"/srv/mirror\"\n    \
+                 include = {list}\n  }}\n  direct {{\n    exclude = {list}\n  }}\n}}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_mirror_excludes_nothing() {
+        let text = with_mirror("/srv/mirror", &[]);
+        assert!(
+            !text.contains("include") && !text.contains("exclude"),
+            "{text}"
+        );
+        assert!(text.contains("direct {\n  }"), "{text}");
+    }
+
+    #[test]
+    fn strings_are_quoted_for_hcl() {
+        assert_eq!(quote(r#"/a "b"\c"#), r#""/a \"b\"\\c""#);
+        assert_eq!(quote("/x/${y}/%{z}/$5%"), r#""/x/$${y}/%%{z}/$5%""#);
+        assert_eq!(quote("a\nb\u{1}"), r#""a\nb\u0001""#);
+    }
+
+    #[test]
+    fn providers_are_the_folders_three_levels_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for path in [
+            "registry.terraform.io/hashicorp/null/3.1.1/linux_amd64",
+            "registry.terraform.io/hashicorp/random",
+            "registry.opentofu.org/hashicorp/null",
+            "example.com/.hidden/thing",
+        ] {
+            std::fs::create_dir_all(root.join(path)).unwrap();
+        }
+        // Packed archives sit beside the type folders' contents; stray files are ignored.
+        std::fs::write(root.join("registry.terraform.io/hashicorp/README"), "").unwrap();
+        std::os::unix::fs::symlink(
+            root.join("registry.terraform.io/hashicorp/null"),
+            root.join("registry.terraform.io/hashicorp/linked"),
+        )
+        .unwrap();
+        assert_eq!(
+            providers(root).unwrap(),
+            [
+                "registry.opentofu.org/hashicorp/null",
+                "registry.terraform.io/hashicorp/null",
+                "registry.terraform.io/hashicorp/random",
+            ]
+        );
+
+        let config = for_job(Some(root)).unwrap();
+        assert_eq!(config.warning, None);
+        assert!(config
+            .text
+            .contains("\"registry.terraform.io/hashicorp/random\""));
+
+        let empty = tempfile::tempdir().unwrap();
+        let config = for_job(Some(empty.path())).unwrap();
+        assert!(config.warning.unwrap().contains("holds no providers"));
+
+        let err = for_job(Some(&root.join("missing"))).unwrap_err();
+        assert!(err.starts_with("cannot read the provider mirror"), "{err}");
+    }
+}
