@@ -3,7 +3,7 @@
 //! SQLite and on PostgreSQL. Remote execution has its own tests (cli_runs.rs).
 
 use serde_json::{json, Value};
-use terrace_tests::{both_databases, Db, Server, Terraform};
+use terrace_tests::{each_client, Client, Db, Server, Terraform};
 
 const CONFIG: &str = r#"
 variable "greeting" {
@@ -29,8 +29,8 @@ fn cloud_block(server: &Server, workspaces: &str) -> String {
 }
 
 /// A CLI in a directory with the configuration and a cloud block for `workspaces`.
-fn cli(server: &Server, token: &str, workspaces: &str) -> Terraform {
-    let tf = Terraform::new(server, token);
+fn cli(client: &Client, server: &Server, token: &str, workspaces: &str) -> Terraform {
+    let tf = Terraform::with_client(client.clone(), server, token);
     tf.write(
         "main.tf",
         &format!("{}{CONFIG}", cloud_block(server, workspaces)),
@@ -68,173 +68,186 @@ fn workspace(server: &Server, token: &str, name: &str) -> Value {
         .body
 }
 
-both_databases!(apply_plan_output_state_and_destroy, |db: Db| {
-    let server = local_execution_server(db);
-    let token = server.admin_token();
-    let tf = cli(&server, &token, "name = \"app-prod\"");
+each_client!(
+    apply_plan_output_state_and_destroy,
+    |db: Db, client: Client| {
+        let server = local_execution_server(db);
+        let token = server.admin_token();
+        let tf = cli(&client, &server, &token, "name = \"app-prod\"");
 
-    let init = tf.ok(&["init", "-input=false"]);
-    assert!(init.contains("successfully initialized"), "{init}");
-    let ws = workspace(&server, &token, "app-prod");
-    assert_eq!(
-        ws["data"]["attributes"]["terraform-version"], "1.11.4",
-        "init pins the CLI's version"
-    );
+        let init = tf.ok(&["init", "-input=false"]);
+        assert!(init.contains("successfully initialized"), "{init}");
+        let ws = workspace(&server, &token, "app-prod");
+        assert_eq!(
+            ws["data"]["attributes"]["terraform-version"], client.version,
+            "init pins the CLI's version"
+        );
 
-    let apply = tf.ok(&["apply", "-auto-approve", "-input=false"]);
-    assert!(apply.contains("1 added, 0 changed, 0 destroyed"), "{apply}");
-    let ws = workspace(&server, &token, "app-prod");
-    assert_eq!(ws["data"]["attributes"]["resource-count"], 1);
-    assert_eq!(
-        ws["data"]["attributes"]["locked"], false,
-        "the CLI unlocked after writing state"
-    );
+        let apply = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+        assert!(apply.contains("1 added, 0 changed, 0 destroyed"), "{apply}");
+        let ws = workspace(&server, &token, "app-prod");
+        assert_eq!(ws["data"]["attributes"]["resource-count"], 1);
+        assert_eq!(
+            ws["data"]["attributes"]["locked"], false,
+            "the CLI unlocked after writing state"
+        );
 
-    // A second plan sees the stored state: nothing to do.
-    let plan = tf.run(&["plan", "-input=false", "-detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "no changes expected: {}",
-        String::from_utf8_lossy(&plan.stdout)
-    );
+        // A second plan sees the stored state: nothing to do.
+        let plan = tf.run(&["plan", "-input=false", "-detailed-exitcode"]);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "no changes expected: {}",
+            String::from_utf8_lossy(&plan.stdout)
+        );
 
-    // Outputs, including the sensitive one by explicit request.
-    let outputs = tf.ok(&["output"]);
-    assert!(
-        outputs.contains("greeting = \"hello\"") && outputs.contains("secret = <sensitive>"),
-        "{outputs}"
-    );
-    assert_eq!(tf.ok(&["output", "-raw", "secret"]), "s3cr3t");
-    let json: Value = serde_json::from_str(&tf.ok(&["output", "-json"])).unwrap();
-    assert_eq!(json["greeting"]["value"], "hello");
-    assert_eq!(json["secret"]["value"], "s3cr3t");
-    assert_eq!(json["secret"]["sensitive"], true);
+        // Outputs, including the sensitive one by explicit request.
+        let outputs = tf.ok(&["output"]);
+        assert!(
+            outputs.contains("greeting = \"hello\"") && outputs.contains("secret = <sensitive>"),
+            "{outputs}"
+        );
+        assert_eq!(tf.ok(&["output", "-raw", "secret"]), "s3cr3t");
+        let json: Value = serde_json::from_str(&tf.ok(&["output", "-json"])).unwrap();
+        assert_eq!(json["greeting"]["value"], "hello");
+        assert_eq!(json["secret"]["value"], "s3cr3t");
+        assert_eq!(json["secret"]["sensitive"], true);
 
-    // The API never shows the sensitive value in listings.
-    let ws_id = ws["data"]["id"].as_str().unwrap();
-    let listed = server
-        .api(&token)
-        .get(&format!("workspaces/{ws_id}/current-state-version-outputs"))
+        // The API never shows the sensitive value in listings.
+        let ws_id = ws["data"]["id"].as_str().unwrap();
+        let listed = server
+            .api(&token)
+            .get(&format!("workspaces/{ws_id}/current-state-version-outputs"))
+            .ok();
+        let secret = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["attributes"]["name"] == "secret")
+            .unwrap();
+        assert_eq!(secret["attributes"]["value"], Value::Null);
+        assert!(!listed.text.contains("s3cr3t"));
+
+        // state list / pull / push.
+        assert_eq!(tf.ok(&["state", "list"]).trim(), "terraform_data.example");
+        let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
+        let serial = pulled["serial"].as_i64().unwrap();
+        assert_eq!(pulled["resources"][0]["type"], "terraform_data");
+        // Push the same state back with a higher serial: accepted and current.
+        let mut pushed = pulled.clone();
+        pushed["serial"] = json!(serial + 5);
+        tf.write(
+            "pushed.tfstate",
+            &serde_json::to_string_pretty(&pushed).unwrap(),
+        );
+        tf.ok(&["state", "push", "pushed.tfstate"]);
+        let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
+        let pushed_serial = pulled["serial"].as_i64().unwrap();
+        assert!(
+            pushed_serial >= serial + 5,
+            "the pushed state is current ({pushed_serial})"
+        );
+        // Pushing an older serial is refused by the server.
+        let mut stale = pushed.clone();
+        stale["serial"] = json!(serial + 1);
+        tf.write(
+            "stale.tfstate",
+            &serde_json::to_string_pretty(&stale).unwrap(),
+        );
+        let refused = tf.fails(&["state", "push", "stale.tfstate"]);
+        assert!(refused.to_lowercase().contains("serial"), "{refused}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&tf.ok(&["state", "pull"])).unwrap()["serial"],
+            pushed_serial
+        );
+
+        // A changed variable updates the resource; then destroy empties the state.
+        let apply = tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "greeting=changed",
+        ]);
+        assert!(
+            apply.contains("1 added, 0 changed, 1 destroyed")
+                || apply.contains("0 added, 1 changed"),
+            "{apply}"
+        );
+        assert!(tf.ok(&["output"]).contains("greeting = \"changed\""));
+        let destroy = tf.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(destroy.contains("1 destroyed"), "{destroy}");
+        assert_eq!(tf.ok(&["state", "list"]).trim(), "");
+        assert_eq!(
+            workspace(&server, &token, "app-prod")["data"]["attributes"]["resource-count"],
+            0
+        );
+
+        // Every write produced a state version; the list shows them newest first.
+        let versions = server
+            .api(&token)
+            .get(&format!("workspaces/{ws_id}/state-versions?page[size]=100"))
+            .ok();
+        let serials: Vec<i64> = versions.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["attributes"]["serial"].as_i64().unwrap())
+            .collect();
+        assert!(serials.len() >= 4, "{serials:?}");
+        assert!(
+            serials.windows(2).all(|w| w[0] >= w[1]),
+            "newest first: {serials:?}"
+        );
+    }
+);
+
+each_client!(
+    force_unlock_releases_a_stuck_lock,
+    |db: Db, client: Client| {
+        let server = local_execution_server(db);
+        let token = server.admin_token();
+        let tf = cli(&client, &server, &token, "name = \"locked\"");
+        tf.ok(&["init", "-input=false"]);
+        let id = workspace(&server, &token, "locked")["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // A lock taken through the API (as by a crashed client) blocks the CLI.
+        let api = server.api(&token);
+        api.post(
+            &format!("workspaces/{id}/actions/lock"),
+            &json!({"reason": "maintenance"}),
+        )
         .ok();
-    let secret = listed.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["attributes"]["name"] == "secret")
-        .unwrap();
-    assert_eq!(secret["attributes"]["value"], Value::Null);
-    assert!(!listed.text.contains("s3cr3t"));
+        let blocked = tf.fails(&["apply", "-auto-approve", "-input=false", "-lock-timeout=0s"]);
+        assert!(blocked.contains("locked"), "{blocked}");
 
-    // state list / pull / push.
-    assert_eq!(tf.ok(&["state", "list"]).trim(), "terraform_data.example");
-    let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
-    let serial = pulled["serial"].as_i64().unwrap();
-    assert_eq!(pulled["resources"][0]["type"], "terraform_data");
-    // Push the same state back with a higher serial: accepted and current.
-    let mut pushed = pulled.clone();
-    pushed["serial"] = json!(serial + 5);
-    tf.write(
-        "pushed.tfstate",
-        &serde_json::to_string_pretty(&pushed).unwrap(),
-    );
-    tf.ok(&["state", "push", "pushed.tfstate"]);
-    let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
-    let pushed_serial = pulled["serial"].as_i64().unwrap();
-    assert!(
-        pushed_serial >= serial + 5,
-        "the pushed state is current ({pushed_serial})"
-    );
-    // Pushing an older serial is refused by the server.
-    let mut stale = pushed.clone();
-    stale["serial"] = json!(serial + 1);
-    tf.write(
-        "stale.tfstate",
-        &serde_json::to_string_pretty(&stale).unwrap(),
-    );
-    let refused = tf.fails(&["state", "push", "stale.tfstate"]);
-    assert!(refused.to_lowercase().contains("serial"), "{refused}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&tf.ok(&["state", "pull"])).unwrap()["serial"],
-        pushed_serial
-    );
+        let unlocked = tf.ok(&["force-unlock", "-force", "default/locked"]);
+        assert!(unlocked.contains("successfully unlocked"), "{unlocked}");
+        assert_eq!(
+            workspace(&server, &token, "locked")["data"]["attributes"]["locked"],
+            false
+        );
+        tf.ok(&["apply", "-auto-approve", "-input=false"]);
+    }
+);
 
-    // A changed variable updates the resource; then destroy empties the state.
-    let apply = tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "greeting=changed",
-    ]);
-    assert!(
-        apply.contains("1 added, 0 changed, 1 destroyed") || apply.contains("0 added, 1 changed"),
-        "{apply}"
-    );
-    assert!(tf.ok(&["output"]).contains("greeting = \"changed\""));
-    let destroy = tf.ok(&["destroy", "-auto-approve", "-input=false"]);
-    assert!(destroy.contains("1 destroyed"), "{destroy}");
-    assert_eq!(tf.ok(&["state", "list"]).trim(), "");
-    assert_eq!(
-        workspace(&server, &token, "app-prod")["data"]["attributes"]["resource-count"],
-        0
-    );
-
-    // Every write produced a state version; the list shows them newest first.
-    let versions = server
-        .api(&token)
-        .get(&format!("workspaces/{ws_id}/state-versions?page[size]=100"))
-        .ok();
-    let serials: Vec<i64> = versions.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["attributes"]["serial"].as_i64().unwrap())
-        .collect();
-    assert!(serials.len() >= 4, "{serials:?}");
-    assert!(
-        serials.windows(2).all(|w| w[0] >= w[1]),
-        "newest first: {serials:?}"
-    );
-});
-
-both_databases!(force_unlock_releases_a_stuck_lock, |db: Db| {
+each_client!(workspace_commands_with_tags, |db: Db, client: Client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(&server, &token, "name = \"locked\"");
-    tf.ok(&["init", "-input=false"]);
-    let id = workspace(&server, &token, "locked")["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
-    // A lock taken through the API (as by a crashed client) blocks the CLI.
-    let api = server.api(&token);
-    api.post(
-        &format!("workspaces/{id}/actions/lock"),
-        &json!({"reason": "maintenance"}),
-    )
-    .ok();
-    let blocked = tf.fails(&["apply", "-auto-approve", "-input=false", "-lock-timeout=0s"]);
-    assert!(blocked.contains("locked"), "{blocked}");
-
-    let unlocked = tf.ok(&["force-unlock", "-force", "default/locked"]);
-    assert!(unlocked.contains("successfully unlocked"), "{unlocked}");
-    assert_eq!(
-        workspace(&server, &token, "locked")["data"]["attributes"]["locked"],
-        false
-    );
-    tf.ok(&["apply", "-auto-approve", "-input=false"]);
-});
-
-both_databases!(workspace_commands_with_tags, |db: Db| {
-    let server = local_execution_server(db);
-    let token = server.admin_token();
-    let tf = cli(
-        &server,
-        &token,
-        "tags = [\"app\", \"team-x\"]\n      project = \"Platform\"",
-    );
+    // Clients before the cloud block's `project` (terraform 1.5) create workspaces in the
+    // organization's default project.
+    let (workspaces, project_name) = if client.cloud_block_projects() {
+        (
+            "tags = [\"app\", \"team-x\"]\n      project = \"Platform\"",
+            "Platform",
+        )
+    } else {
+        ("tags = [\"app\", \"team-x\"]", "Default Project")
+    };
+    let tf = cli(&client, &server, &token, workspaces);
 
     // No workspace carries the tags yet: without input init gives up, with input it asks
     // for a name and creates the workspace.
@@ -258,7 +271,7 @@ both_databases!(workspace_commands_with_tags, |db: Db| {
     let api = server.api(&token);
     assert_eq!(
         api.get(&format!("projects/{project}")).ok().attr("name"),
-        "Platform"
+        project_name
     );
 
     tf.ok(&["workspace", "select", "dev"]);
@@ -284,57 +297,80 @@ both_databases!(workspace_commands_with_tags, |db: Db| {
     .expect_error(409, "still managing");
 });
 
-both_databases!(key_value_tags_select_workspaces, |db: Db| {
-    let server = local_execution_server(db);
-    let token = server.admin_token();
-    let tf = cli(&server, &token, "tags = { env = \"prod\", app = \"web\" }");
-    init_with_name(&tf, "web-prod");
-    let ws = workspace(&server, &token, "web-prod");
-    let id = ws["data"]["id"].as_str().unwrap();
-    let bindings = server
-        .api(&token)
-        .get(&format!("workspaces/{id}/tag-bindings"))
-        .ok();
-    let mut pairs: Vec<(String, String)> = bindings.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["attributes"]["key"].as_str().unwrap().into(),
-                b["attributes"]["value"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    pairs.sort();
-    assert_eq!(
-        pairs,
-        vec![("app".into(), "web".into()), ("env".into(), "prod".into())]
-    );
+each_client!(
+    key_value_tags_select_workspaces,
+    |db: Db, client: Client| {
+        let server = local_execution_server(db);
+        let token = server.admin_token();
+        let tf = cli(
+            &client,
+            &server,
+            &token,
+            "tags = { env = \"prod\", app = \"web\" }",
+        );
+        if !client.cloud_block_key_value_tags() {
+            // The client itself refuses the map (terraform before 1.10, OpenTofu 1.12): nothing
+            // reaches the server.
+            let refused = tf.fails(&["init", "-input=false"]);
+            assert!(
+                refused.contains("Incorrect attribute value type"),
+                "{refused}"
+            );
+            let listed = server
+                .api(&token)
+                .get("organizations/default/workspaces")
+                .ok();
+            assert_eq!(listed.body["data"], json!([]), "{}", listed.text);
+            return;
+        }
+        init_with_name(&tf, "web-prod");
+        let ws = workspace(&server, &token, "web-prod");
+        let id = ws["data"]["id"].as_str().unwrap();
+        let bindings = server
+            .api(&token)
+            .get(&format!("workspaces/{id}/tag-bindings"))
+            .ok();
+        let mut pairs: Vec<(String, String)> = bindings.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["attributes"]["key"].as_str().unwrap().into(),
+                    b["attributes"]["value"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            vec![("app".into(), "web".into()), ("env".into(), "prod".into())]
+        );
 
-    // A workspace with other values does not match the filter.
-    let api = server.api(&token);
-    api.post(
-        "organizations/default/workspaces",
-        &json!({"data": {"type": "workspaces", "attributes": {"name": "web-dev"},
+        // A workspace with other values does not match the filter.
+        let api = server.api(&token);
+        api.post(
+            "organizations/default/workspaces",
+            &json!({"data": {"type": "workspaces", "attributes": {"name": "web-dev"},
             "relationships": {"tag-bindings": {"data": [
                 {"type": "tag-bindings", "attributes": {"key": "env", "value": "dev"}},
                 {"type": "tag-bindings", "attributes": {"key": "app", "value": "web"}}]}}}}),
-    )
-    .expect(201);
-    let list = tf.ok(&["workspace", "list"]);
-    assert!(
-        list.contains("web-prod") && !list.contains("web-dev"),
-        "{list}"
-    );
-    tf.ok(&["init", "-input=false"]);
-    tf.ok(&["apply", "-auto-approve", "-input=false"]);
-});
+        )
+        .expect(201);
+        let list = tf.ok(&["workspace", "list"]);
+        assert!(
+            list.contains("web-prod") && !list.contains("web-dev"),
+            "{list}"
+        );
+        tf.ok(&["init", "-input=false"]);
+        tf.ok(&["apply", "-auto-approve", "-input=false"]);
+    }
+);
 
-both_databases!(init_migrates_local_state, |db: Db| {
+each_client!(init_migrates_local_state, |db: Db, client: Client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = Terraform::new(&server, &token);
+    let tf = Terraform::with_client(client.clone(), &server, &token);
     // First a purely local project with state in terraform.tfstate.
     tf.write("main.tf", CONFIG);
     tf.ok(&["init", "-input=false"]);
@@ -371,21 +407,23 @@ both_databases!(init_migrates_local_state, |db: Db| {
     assert_eq!(plan.status.code(), Some(0), "the migrated state is in use");
 });
 
-both_databases!(remote_state_reads_another_workspace, |db: Db| {
-    let server = local_execution_server(db);
-    let token = server.admin_token();
-    let network = cli(&server, &token, "name = \"network\"");
-    network.ok(&["init", "-input=false"]);
-    network.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "greeting=vpc-123",
-    ]);
+each_client!(
+    remote_state_reads_another_workspace,
+    |db: Db, client: Client| {
+        let server = local_execution_server(db);
+        let token = server.admin_token();
+        let network = cli(&client, &server, &token, "name = \"network\"");
+        network.ok(&["init", "-input=false"]);
+        network.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "greeting=vpc-123",
+        ]);
 
-    let app = Terraform::new(&server, &token);
-    app.write(
+        let app = Terraform::with_client(client.clone(), &server, &token);
+        app.write(
         "main.tf",
         &format!(
             "{}\ndata \"terraform_remote_state\" \"network\" {{\n  backend = \"remote\"\n  config = {{\n    hostname     = \"{}\"\n    organization = \"default\"\n    workspaces = {{ name = \"network\" }}\n  }}\n}}\noutput \"vpc\" {{\n  value = data.terraform_remote_state.network.outputs.greeting\n}}\noutput \"secret_from_network\" {{\n  value     = data.terraform_remote_state.network.outputs.secret\n  sensitive = true\n}}\n",
@@ -393,16 +431,17 @@ both_databases!(remote_state_reads_another_workspace, |db: Db| {
             server.hostname
         ),
     );
-    app.ok(&["init", "-input=false"]);
-    app.ok(&["apply", "-auto-approve", "-input=false"]);
-    assert_eq!(app.ok(&["output", "-raw", "vpc"]), "vpc-123");
-    assert_eq!(app.ok(&["output", "-raw", "secret_from_network"]), "s3cr3t");
-});
+        app.ok(&["init", "-input=false"]);
+        app.ok(&["apply", "-auto-approve", "-input=false"]);
+        assert_eq!(app.ok(&["output", "-raw", "vpc"]), "vpc-123");
+        assert_eq!(app.ok(&["output", "-raw", "secret_from_network"]), "s3cr3t");
+    }
+);
 
-both_databases!(import_and_state_rm_write_state, |db: Db| {
+each_client!(import_and_state_rm_write_state, |db: Db, client: Client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(&server, &token, "name = \"imports\"");
+    let tf = cli(&client, &server, &token, "name = \"imports\"");
     tf.write(
         "imported.tf",
         "resource \"terraform_data\" \"adopted\" {}\n",
