@@ -1,11 +1,13 @@
 //! Remote runs through the API, as a VCS integration or a script would drive them: build a
 //! configuration tarball, upload it, create a run, wait for it to settle.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{Api, Reply};
+use crate::{Api, Client, Reply, Server, ServerBuilder};
 
 /// A gzip'd tar of `files` (path, content), the slug format the CLI uploads.
 pub fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
@@ -26,6 +28,28 @@ pub fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
         .into_inner()
         .and_then(|gz| gz.finish())
         .expect("tarball")
+}
+
+/// Starts the server with a runner that has `client`'s version: a workspace the client creates
+/// asks for it. (Until the server's catalogue of tool versions exists, through the runner's
+/// versions directory, `DIR/VERSION/terraform`; OpenTofu answers to the name.)
+pub fn start_with_runner_for(builder: ServerBuilder, client: &Client) -> Server {
+    static VERSIONS: OnceLock<PathBuf> = OnceLock::new();
+    let dir = VERSIONS.get_or_init(|| {
+        // One per test process, for its lifetime.
+        let dir = tempfile::tempdir().unwrap().keep();
+        for other in [Client::terraform_1_5_7(), Client::tofu_1_12_6()] {
+            let target = dir.join(&other.version);
+            std::fs::create_dir_all(&target).unwrap();
+            std::os::unix::fs::symlink(&other.program, target.join("terraform")).unwrap();
+        }
+        dir
+    });
+    let _ = client;
+    builder
+        .arg("--terraform-versions-dir")
+        .arg(dir.to_str().unwrap())
+        .start()
 }
 
 /// Creates a configuration version on the workspace and uploads `files` to it; returns the

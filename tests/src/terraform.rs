@@ -66,6 +66,15 @@ impl Client {
         }
     }
 
+    /// The product name the client's messages use ("Terraform has ...", "OpenTofu has ...").
+    pub fn product(&self) -> &'static str {
+        if self.is_tofu() {
+            "OpenTofu"
+        } else {
+            "Terraform"
+        }
+    }
+
     pub fn is_tofu(&self) -> bool {
         self.name == "tofu"
     }

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::runs::{phase_log, wait_for_run, SilentSource};
-use terrace_tests::{both_databases, texts, Api, Db, Server, Terraform};
+use terrace_tests::runs::{phase_log, start_with_runner_for as start, wait_for_run, SilentSource};
+use terrace_tests::{each_client, texts, Api, Client, Db, Server, ServerBuilder, Terraform};
 
 const CONFIG: &str = r#"
 variable "greeting" {
@@ -35,11 +35,12 @@ fn cloud_block(server: &Server, workspace: &str) -> String {
 }
 
 /// A server, an admin token, and a CLI in a directory holding `config` for `workspace`,
-/// initialised (which creates the workspace, in the default remote execution mode).
-fn setup(db: Db, workspace: &str, config: &str) -> (Server, Api, Terraform) {
-    let server = Server::start(db);
+/// initialised (which creates the workspace, in the default remote execution mode, asking
+/// for the client's version).
+fn setup(db: Db, client: &Client, workspace: &str, config: &str) -> (Server, Api, Terraform) {
+    let server = start(Server::builder(db), client);
     let token = server.admin_token();
-    let tf = Terraform::new(&server, &token);
+    let tf = Terraform::with_client(client.clone(), &server, &token);
     write_config(&tf, &server, workspace, config);
     tf.ok(&["init", "-input=false"]);
     let api = server.api(&token);
@@ -47,6 +48,7 @@ fn setup(db: Db, workspace: &str, config: &str) -> (Server, Api, Terraform) {
         .get(&format!("organizations/default/workspaces/{workspace}"))
         .ok();
     assert_eq!(ws.attr("execution-mode"), "remote", "{}", ws.text);
+    assert_eq!(ws.attr("terraform-version"), client.version.as_str());
     (server, api, tf)
 }
 
@@ -118,131 +120,134 @@ fn answer(tf: &Terraform, args: &[&str], input: &str) -> (bool, String) {
     (output.status.success(), format!("{stdout}\n{stderr}"))
 }
 
-both_databases!(plan_apply_confirm_discard_and_destroy, |db: Db| {
-    let (_server, api, tf) = setup(db, "app", CONFIG);
+each_client!(
+    plan_apply_confirm_discard_and_destroy,
+    |db: Db, client: Client| {
+        let (_server, api, tf) = setup(db, &client, "app", CONFIG);
 
-    // A plan is a speculative run: it streams its plan and ends planned_and_finished.
-    let plan = tf.ok(&["plan", "-input=false"]);
-    assert!(
-        plan.contains("Plan: 2 to add, 0 to change, 0 to destroy"),
-        "{plan}"
-    );
-    assert!(plan.contains("terraform_data.a will be created"), "{plan}");
-    let run = latest_run(&api, "app");
-    assert_eq!(status(&run), "planned_and_finished", "{run}");
-    assert_eq!(run["attributes"]["has-changes"], true);
-    assert_eq!(run["attributes"]["plan-only"], true);
-
-    // Apply answered "no": the run is discarded and nothing is written.
-    let (ok, out) = answer(&tf, &["apply", "-input=true"], "no\n");
-    assert!(!ok, "a discarded apply fails: {out}");
-    assert!(out.contains("Apply discarded"), "{out}");
-    let run = latest_run(&api, "app");
-    assert_eq!(status(&run), "discarded", "{run}");
-    let ws = api.get("organizations/default/workspaces/app").ok();
-    assert_eq!(
-        ws.attr("locked"),
-        false,
-        "the discarded run let go of the lock"
-    );
-    assert_eq!(ws.attr("resource-count"), 0);
-
-    // Apply answered "yes": the runner applies and writes the new state.
-    let (ok, out) = answer(&tf, &["apply", "-input=true"], "yes\n");
-    assert!(ok, "{out}");
-    assert!(
-        out.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed"),
-        "{out}"
-    );
-    assert!(out.contains("greeting = \"a-hello\""), "{out}");
-    let run = latest_run(&api, "app");
-    assert_eq!(status(&run), "applied", "{run}");
-    for stamp in [
-        "plan-queued-at",
-        "planning-at",
-        "planned-at",
-        "confirmed-at",
-        "applying-at",
-        "applied-at",
-    ] {
+        // A plan is a speculative run: it streams its plan and ends planned_and_finished.
+        let plan = tf.ok(&["plan", "-input=false"]);
         assert!(
-            run["attributes"]["status-timestamps"][stamp].is_string(),
-            "{stamp} in {}",
-            run["attributes"]["status-timestamps"]
+            plan.contains("Plan: 2 to add, 0 to change, 0 to destroy"),
+            "{plan}"
+        );
+        assert!(plan.contains("terraform_data.a will be created"), "{plan}");
+        let run = latest_run(&api, "app");
+        assert_eq!(status(&run), "planned_and_finished", "{run}");
+        assert_eq!(run["attributes"]["has-changes"], true);
+        assert_eq!(run["attributes"]["plan-only"], true);
+
+        // Apply answered "no": the run is discarded and nothing is written.
+        let (ok, out) = answer(&tf, &["apply", "-input=true"], "no\n");
+        assert!(!ok, "a discarded apply fails: {out}");
+        assert!(out.contains("Apply discarded"), "{out}");
+        let run = latest_run(&api, "app");
+        assert_eq!(status(&run), "discarded", "{run}");
+        let ws = api.get("organizations/default/workspaces/app").ok();
+        assert_eq!(
+            ws.attr("locked"),
+            false,
+            "the discarded run let go of the lock"
+        );
+        assert_eq!(ws.attr("resource-count"), 0);
+
+        // Apply answered "yes": the runner applies and writes the new state.
+        let (ok, out) = answer(&tf, &["apply", "-input=true"], "yes\n");
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed"),
+            "{out}"
+        );
+        assert!(out.contains("greeting = \"a-hello\""), "{out}");
+        let run = latest_run(&api, "app");
+        assert_eq!(status(&run), "applied", "{run}");
+        for stamp in [
+            "plan-queued-at",
+            "planning-at",
+            "planned-at",
+            "confirmed-at",
+            "applying-at",
+            "applied-at",
+        ] {
+            assert!(
+                run["attributes"]["status-timestamps"][stamp].is_string(),
+                "{stamp} in {}",
+                run["attributes"]["status-timestamps"]
+            );
+        }
+        let state = current_state(&api, "app");
+        assert_eq!(
+            resource_inputs(&state),
+            [
+                ("a".to_string(), json!("a-hello")),
+                ("b".to_string(), json!("b-hello"))
+            ]
+        );
+        let ws = api.get("organizations/default/workspaces/app").ok();
+        assert_eq!(ws.attr("resource-count"), 2);
+        assert_eq!(ws.attr("locked"), false);
+        assert_eq!(tf.ok(&["output", "-raw", "greeting"]), "a-hello");
+
+        // -auto-approve with a CLI variable: no prompt, the change applied.
+        let out = tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "greeting=bonjour",
+        ]);
+        assert!(out.contains("2 to change"), "{out}");
+        assert!(
+            out.contains("Resources: 0 added, 2 changed, 0 destroyed"),
+            "{out}"
+        );
+        assert_eq!(
+            resource_inputs(&current_state(&api, "app"))[0].1,
+            json!("a-bonjour")
+        );
+        let run = latest_run(&api, "app");
+        assert_eq!(run["attributes"]["auto-apply"], true);
+
+        // Nothing to do: the run ends planned_and_finished without an apply.
+        let out = tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "greeting=bonjour",
+        ]);
+        assert!(out.contains("No changes."), "{out}");
+        let run = latest_run(&api, "app");
+        assert_eq!(status(&run), "planned_and_finished", "{run}");
+        assert_eq!(run["attributes"]["has-changes"], false);
+        let serial_before = current_state(&api, "app")["serial"].clone();
+
+        // Destroy: an is-destroy run that empties the state.
+        let out = tf.ok(&[
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "greeting=bonjour",
+        ]);
+        assert!(out.contains("2 destroyed"), "{out}");
+        let run = latest_run(&api, "app");
+        assert_eq!(status(&run), "applied", "{run}");
+        assert_eq!(run["attributes"]["is-destroy"], true);
+        let state = current_state(&api, "app");
+        assert_eq!(state["resources"], json!([]));
+        assert_ne!(state["serial"], serial_before);
+        assert_eq!(
+            api.get("organizations/default/workspaces/app")
+                .ok()
+                .attr("resource-count"),
+            0
         );
     }
-    let state = current_state(&api, "app");
-    assert_eq!(
-        resource_inputs(&state),
-        [
-            ("a".to_string(), json!("a-hello")),
-            ("b".to_string(), json!("b-hello"))
-        ]
-    );
-    let ws = api.get("organizations/default/workspaces/app").ok();
-    assert_eq!(ws.attr("resource-count"), 2);
-    assert_eq!(ws.attr("locked"), false);
-    assert_eq!(tf.ok(&["output", "-raw", "greeting"]), "a-hello");
+);
 
-    // -auto-approve with a CLI variable: no prompt, the change applied.
-    let out = tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "greeting=bonjour",
-    ]);
-    assert!(out.contains("2 to change"), "{out}");
-    assert!(
-        out.contains("Resources: 0 added, 2 changed, 0 destroyed"),
-        "{out}"
-    );
-    assert_eq!(
-        resource_inputs(&current_state(&api, "app"))[0].1,
-        json!("a-bonjour")
-    );
-    let run = latest_run(&api, "app");
-    assert_eq!(run["attributes"]["auto-apply"], true);
-
-    // Nothing to do: the run ends planned_and_finished without an apply.
-    let out = tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "greeting=bonjour",
-    ]);
-    assert!(out.contains("No changes."), "{out}");
-    let run = latest_run(&api, "app");
-    assert_eq!(status(&run), "planned_and_finished", "{run}");
-    assert_eq!(run["attributes"]["has-changes"], false);
-    let serial_before = current_state(&api, "app")["serial"].clone();
-
-    // Destroy: an is-destroy run that empties the state.
-    let out = tf.ok(&[
-        "destroy",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "greeting=bonjour",
-    ]);
-    assert!(out.contains("2 destroyed"), "{out}");
-    let run = latest_run(&api, "app");
-    assert_eq!(status(&run), "applied", "{run}");
-    assert_eq!(run["attributes"]["is-destroy"], true);
-    let state = current_state(&api, "app");
-    assert_eq!(state["resources"], json!([]));
-    assert_ne!(state["serial"], serial_before);
-    assert_eq!(
-        api.get("organizations/default/workspaces/app")
-            .ok()
-            .attr("resource-count"),
-        0
-    );
-});
-
-both_databases!(refresh_only_target_and_replace, |db: Db| {
-    let (_server, api, tf) = setup(db, "ops", CONFIG);
+each_client!(refresh_only_target_and_replace, |db: Db, client: Client| {
+    let (_server, api, tf) = setup(db, &client, "ops", CONFIG);
     tf.ok(&["apply", "-auto-approve", "-input=false"]);
     let id_of = |name: &str| {
         current_state(&api, "ops")["resources"]
@@ -347,101 +352,104 @@ output "key_length" { value = nonsensitive(length(var.api_key)) }
 
 const API_KEY: &str = "sk-live-0f9e8d7c6b5a4f3e2d1c";
 
-both_databases!(variables_reach_the_run_and_secrets_stay_hidden, |db: Db| {
-    let server = Server::builder(db)
-        .env("SERVER_ONLY_SECRET", "server-env-must-not-reach-runs")
-        .start();
-    let token = server.admin_token();
-    let api = server.api(&token);
-    let tf = Terraform::new(&server, &token);
-    write_config(&tf, &server, "vars", VARIABLES_CONFIG);
-    tf.ok(&["init", "-input=false"]);
-    let ws = workspace_id(&api, "vars");
-    let var = |key: &str, value: &str, category: &str, hcl: bool, sensitive: bool| {
-        api.post(
-            &format!("workspaces/{ws}/vars"),
-            &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value,
+each_client!(
+    variables_reach_the_run_and_secrets_stay_hidden,
+    |db: Db, client: Client| {
+        let server = start(
+            Server::builder(db).env("SERVER_ONLY_SECRET", "server-env-must-not-reach-runs"),
+            &client,
+        );
+        let token = server.admin_token();
+        let api = server.api(&token);
+        let tf = Terraform::with_client(client.clone(), &server, &token);
+        write_config(&tf, &server, "vars", VARIABLES_CONFIG);
+        tf.ok(&["init", "-input=false"]);
+        let ws = workspace_id(&api, "vars");
+        let var = |key: &str, value: &str, category: &str, hcl: bool, sensitive: bool| {
+            api.post(
+                &format!("workspaces/{ws}/vars"),
+                &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value,
                 "category": category, "hcl": hcl, "sensitive": sensitive}}}),
-        )
-        .expect(201)
-    };
-    var("region", "eu-west-1", "terraform", false, false);
-    var("size", "3", "terraform", true, false);
-    var("tags", "{ team = \"platform\" }", "terraform", true, false);
-    let secret = var("api_key", API_KEY, "terraform", false, true);
-    assert_eq!(
-        secret.attr("value"),
-        &Value::Null,
-        "write-only: {}",
-        secret.text
-    );
-    var("overridden", "from-workspace", "terraform", false, false);
-    var("DEPLOY_STAGE", "canary", "env", false, false);
-    // A global set supplies from_set and loses overridden to the workspace's own variable.
-    let set = api
+            )
+            .expect(201)
+        };
+        var("region", "eu-west-1", "terraform", false, false);
+        var("size", "3", "terraform", true, false);
+        var("tags", "{ team = \"platform\" }", "terraform", true, false);
+        let secret = var("api_key", API_KEY, "terraform", false, true);
+        assert_eq!(
+            secret.attr("value"),
+            &Value::Null,
+            "write-only: {}",
+            secret.text
+        );
+        var("overridden", "from-workspace", "terraform", false, false);
+        var("DEPLOY_STAGE", "canary", "env", false, false);
+        // A global set supplies from_set and loses overridden to the workspace's own variable.
+        let set = api
         .post(
             "organizations/default/varsets",
             &json!({"data": {"type": "varsets", "attributes": {"name": "defaults", "global": true}}}),
         )
         .expect(201)
         .id();
-    for (key, value) in [("from_set", "set-value"), ("overridden", "from-set")] {
-        api.post(
+        for (key, value) in [("from_set", "set-value"), ("overridden", "from-set")] {
+            api.post(
             &format!("varsets/{set}/relationships/vars"),
             &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value, "category": "terraform"}}}),
         )
         .expect(201);
-    }
+        }
 
-    let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
-    let state = current_state(&api, "vars");
-    let config = &state["outputs"]["config"]["value"];
-    assert_eq!(
-        config,
-        &json!({"region": "eu-west-1", "size": 3, "team": "platform",
+        let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+        let state = current_state(&api, "vars");
+        let config = &state["outputs"]["config"]["value"];
+        assert_eq!(
+            config,
+            &json!({"region": "eu-west-1", "size": 3, "team": "platform",
             "from_set": "set-value", "overridden": "from-workspace"}),
-        "{out}"
-    );
-    assert_eq!(state["outputs"]["key_length"]["value"], API_KEY.len());
-
-    // The runner's environment, as the provisioner printed it: the workspace's env variable,
-    // and nothing of the server's own environment.
-    let run = latest_run(&api, "vars");
-    let run_id = run["id"].as_str().unwrap();
-    let apply_log = phase_log(&api, run_id, "apply");
-    assert!(apply_log.contains("DEPLOY_STAGE=canary"), "{apply_log}");
-    for leak in [
-        "SERVER_ONLY_SECRET",
-        "server-env-must-not-reach-runs",
-        "TERRACE_",
-        "DATABASE_URL",
-    ] {
-        assert!(
-            !apply_log.contains(leak),
-            "the runner's environment contains {leak}: {apply_log}"
+            "{out}"
         );
-    }
-    assert!(
-        !apply_log.contains(&token),
-        "the user's token reached the runner"
-    );
+        assert_eq!(state["outputs"]["key_length"]["value"], API_KEY.len());
 
-    // A CLI -var wins over the workspace's variable, as a run variable.
-    let out = tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "region=us-east-2",
-    ]);
-    assert_eq!(
-        current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
-        "us-east-2",
-        "{out}"
-    );
+        // The runner's environment, as the provisioner printed it: the workspace's env variable,
+        // and nothing of the server's own environment.
+        let run = latest_run(&api, "vars");
+        let run_id = run["id"].as_str().unwrap();
+        let apply_log = phase_log(&api, run_id, "apply");
+        assert!(apply_log.contains("DEPLOY_STAGE=canary"), "{apply_log}");
+        for leak in [
+            "SERVER_ONLY_SECRET",
+            "server-env-must-not-reach-runs",
+            "TERRACE_",
+            "DATABASE_URL",
+        ] {
+            assert!(
+                !apply_log.contains(leak),
+                "the runner's environment contains {leak}: {apply_log}"
+            );
+        }
+        assert!(
+            !apply_log.contains(&token),
+            "the user's token reached the runner"
+        );
 
-    // A priority set beats even that.
-    let priority = api
+        // A CLI -var wins over the workspace's variable, as a run variable.
+        let out = tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "region=us-east-2",
+        ]);
+        assert_eq!(
+            current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
+            "us-east-2",
+            "{out}"
+        );
+
+        // A priority set beats even that.
+        let priority = api
         .post(
             "organizations/default/varsets",
             &json!({"data": {"type": "varsets", "attributes": {"name": "enforced", "priority": true},
@@ -449,65 +457,66 @@ both_databases!(variables_reach_the_run_and_secrets_stay_hidden, |db: Db| {
         )
         .expect(201)
         .id();
-    api.post(
+        api.post(
         &format!("varsets/{priority}/relationships/vars"),
         &json!({"data": {"type": "vars", "attributes": {"key": "region", "value": "eu-central-1", "category": "terraform"}}}),
     )
     .expect(201);
-    tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "region=us-east-2",
-    ]);
-    assert_eq!(
-        current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
-        "eu-central-1"
-    );
-
-    // The sensitive value never shows: not in the CLI's output, the logs, the plan JSON a
-    // reader gets, or any API answer about the run or the variables.
-    let mut seen = vec![("CLI output".to_string(), out)];
-    for run in runs(&api, "vars") {
-        let id = run["id"].as_str().unwrap();
-        seen.push((format!("plan log of {id}"), phase_log(&api, id, "plan")));
-        seen.push((format!("apply log of {id}"), phase_log(&api, id, "apply")));
-        seen.push((
-            format!("run {id}"),
-            api.get(&format!(
-                "runs/{id}?include=plan,apply,workspace,configuration_version"
-            ))
-            .text,
-        ));
-        let plan = run["relationships"]["plan"]["data"]["id"].as_str().unwrap();
-        seen.push((
-            format!("redacted plan of {id}"),
-            api.get(&format!("plans/{plan}/json-output-redacted")).text,
-        ));
-        seen.push((
-            format!("events of {id}"),
-            api.get(&format!("runs/{id}/run-events")).text,
-        ));
-    }
-    seen.push((
-        "variables".into(),
-        api.get(&format!("workspaces/{ws}/vars")).text,
-    ));
-    seen.push((
-        "workspace".into(),
-        api.get(&format!("workspaces/{ws}")).text,
-    ));
-    for (what, text) in &seen {
-        assert!(
-            !text.contains(API_KEY),
-            "{what} shows the sensitive value: {text}"
+        tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "region=us-east-2",
+        ]);
+        assert_eq!(
+            current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
+            "eu-central-1"
         );
-    }
-});
 
-both_databases!(saved_plans_show_and_apply, |db: Db| {
-    let (_server, api, tf) = setup(db, "saved", CONFIG);
+        // The sensitive value never shows: not in the CLI's output, the logs, the plan JSON a
+        // reader gets, or any API answer about the run or the variables.
+        let mut seen = vec![("CLI output".to_string(), out)];
+        for run in runs(&api, "vars") {
+            let id = run["id"].as_str().unwrap();
+            seen.push((format!("plan log of {id}"), phase_log(&api, id, "plan")));
+            seen.push((format!("apply log of {id}"), phase_log(&api, id, "apply")));
+            seen.push((
+                format!("run {id}"),
+                api.get(&format!(
+                    "runs/{id}?include=plan,apply,workspace,configuration_version"
+                ))
+                .text,
+            ));
+            let plan = run["relationships"]["plan"]["data"]["id"].as_str().unwrap();
+            seen.push((
+                format!("redacted plan of {id}"),
+                api.get(&format!("plans/{plan}/json-output-redacted")).text,
+            ));
+            seen.push((
+                format!("events of {id}"),
+                api.get(&format!("runs/{id}/run-events")).text,
+            ));
+        }
+        seen.push((
+            "variables".into(),
+            api.get(&format!("workspaces/{ws}/vars")).text,
+        ));
+        seen.push((
+            "workspace".into(),
+            api.get(&format!("workspaces/{ws}")).text,
+        ));
+        for (what, text) in &seen {
+            assert!(
+                !text.contains(API_KEY),
+                "{what} shows the sensitive value: {text}"
+            );
+        }
+    }
+);
+
+each_client!(saved_plans_show_and_apply, |db: Db, client: Client| {
+    let (_server, api, tf) = setup(db, &client, "saved", CONFIG);
     let out = tf.ok(&["plan", "-input=false", "-out=release.tfplan"]);
     assert!(out.contains("Plan: 2 to add"), "{out}");
     let file: Value = serde_json::from_str(&tf.read("release.tfplan")).expect("a cloud plan file");
@@ -562,8 +571,10 @@ both_databases!(saved_plans_show_and_apply, |db: Db| {
     );
 });
 
-both_databases!(a_failing_configuration_shows_its_error, |db: Db| {
-    let config = r#"
+each_client!(
+    a_failing_configuration_shows_its_error,
+    |db: Db, client: Client| {
+        let config = r#"
 variable "word" {
   default = "x"
 }
@@ -577,41 +588,42 @@ resource "terraform_data" "checked" {
   }
 }
 "#;
-    let (server, api, tf) = setup(db, "broken", config);
-    let out = tf.fails(&["apply", "-auto-approve", "-input=false"]);
-    assert!(
-        out.contains("The checked resource needs a longer input (Terrace test)."),
-        "{out}"
-    );
-    let run = latest_run(&api, "broken");
-    assert_eq!(status(&run), "errored", "{run}");
-    let ws = api.get("organizations/default/workspaces/broken").ok();
-    assert_eq!(
-        ws.attr("locked"),
-        false,
-        "the errored run let go of the lock"
-    );
+        let (server, api, tf) = setup(db, &client, "broken", config);
+        let out = tf.fails(&["apply", "-auto-approve", "-input=false"]);
+        assert!(
+            out.contains("The checked resource needs a longer input (Terrace test)."),
+            "{out}"
+        );
+        let run = latest_run(&api, "broken");
+        assert_eq!(status(&run), "errored", "{run}");
+        let ws = api.get("organizations/default/workspaces/broken").ok();
+        assert_eq!(
+            ws.attr("locked"),
+            false,
+            "the errored run let go of the lock"
+        );
 
-    // A syntax error too, and the workspace takes the next run as usual.
-    write_config(
-        &tf,
-        &server,
-        "broken",
-        "resource \"terraform_data\" \"x\" {\n  input = nope(\n}\n",
-    );
-    let out = tf.fails(&["plan", "-input=false"]);
-    assert!(out.contains("Error") && out.contains("main.tf"), "{out}");
-    write_config(&tf, &server, "broken", CONFIG);
-    let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
-    assert!(out.contains("Resources: 2 added"), "{out}");
-});
+        // A syntax error too, and the workspace takes the next run as usual.
+        write_config(
+            &tf,
+            &server,
+            "broken",
+            "resource \"terraform_data\" \"x\" {\n  input = nope(\n}\n",
+        );
+        let out = tf.fails(&["plan", "-input=false"]);
+        assert!(out.contains("Error") && out.contains("main.tf"), "{out}");
+        write_config(&tf, &server, "broken", CONFIG);
+        let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+        assert!(out.contains("Resources: 2 added"), "{out}");
+    }
+);
 
 // `terraform plan` only stops streaming on Ctrl-C ("will not stop the plan running
 // remotely"); `apply` asks the server to cancel the run, which is what this covers.
-both_databases!(ctrl_c_cancels_a_long_plan, |db: Db| {
+each_client!(ctrl_c_cancels_a_long_plan, |db: Db, client: Client| {
     let silent = SilentSource::new();
     let config = silent.configuration();
-    let (server, api, tf) = setup(db, "slow", &config);
+    let (server, api, tf) = setup(db, &client, "slow", &config);
     let child = tf
         .command(&["apply", "-auto-approve", "-input=false"])
         .stdin(Stdio::null())
@@ -666,60 +678,63 @@ both_databases!(ctrl_c_cancels_a_long_plan, |db: Db| {
     assert!(out.contains("Plan: 2 to add"), "{out}");
 });
 
-both_databases!(two_runs_on_one_workspace_execute_in_order, |db: Db| {
-    let (server, api, first) = setup(db, "queue", CONFIG);
-    let token = server.admin_token();
-    let second = Terraform::new(&server, &token);
-    write_config(&second, &server, "queue", CONFIG);
-    second.ok(&["init", "-input=false"]);
+each_client!(
+    two_runs_on_one_workspace_execute_in_order,
+    |db: Db, client: Client| {
+        let (server, api, first) = setup(db, &client, "queue", CONFIG);
+        let token = server.admin_token();
+        let second = Terraform::with_client(client.clone(), &server, &token);
+        write_config(&second, &server, "queue", CONFIG);
+        second.ok(&["init", "-input=false"]);
 
-    let start = |tf: &Terraform, greeting: &str| {
-        tf.command(&[
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-var",
-            &format!("greeting={greeting}"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-    };
-    let one = start(&first, "first");
-    // The second starts once the first run exists, so their order is known.
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    while runs(&api, "queue").is_empty() {
-        assert!(Instant::now() < deadline, "the first run never appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let two = start(&second, "second");
-    for (name, child) in [("first", one), ("second", two)] {
-        let output = child.wait_with_output().unwrap();
-        let (stdout, stderr) = texts(&output);
-        assert!(output.status.success(), "{name}: {stdout}\n{stderr}");
-        assert!(stdout.contains("Apply complete!"), "{name}: {stdout}");
-    }
+        let start = |tf: &Terraform, greeting: &str| {
+            tf.command(&[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-var",
+                &format!("greeting={greeting}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        };
+        let one = start(&first, "first");
+        // The second starts once the first run exists, so their order is known.
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        while runs(&api, "queue").is_empty() {
+            assert!(Instant::now() < deadline, "the first run never appeared");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let two = start(&second, "second");
+        for (name, child) in [("first", one), ("second", two)] {
+            let output = child.wait_with_output().unwrap();
+            let (stdout, stderr) = texts(&output);
+            assert!(output.status.success(), "{name}: {stdout}\n{stderr}");
+            assert!(stdout.contains("Apply complete!"), "{name}: {stdout}");
+        }
 
-    let mut all = runs(&api, "queue");
-    all.reverse();
-    assert_eq!(all.len(), 2, "{all:?}");
-    assert!(all.iter().all(|r| status(r) == "applied"), "{all:?}");
-    let stamp = |run: &Value, name: &str| {
-        run["attributes"]["status-timestamps"][name]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name} in {run}"))
-            .to_string()
-    };
-    // RFC 3339 UTC timestamps of one format compare as strings.
-    assert!(
-        stamp(&all[0], "applied-at") <= stamp(&all[1], "planning-at"),
-        "the second run planned before the first finished: {all:?}"
-    );
-    assert_eq!(
-        resource_inputs(&current_state(&api, "queue"))[0].1,
-        json!("a-second"),
-        "the later run's state is current"
-    );
-});
+        let mut all = runs(&api, "queue");
+        all.reverse();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all.iter().all(|r| status(r) == "applied"), "{all:?}");
+        let stamp = |run: &Value, name: &str| {
+            run["attributes"]["status-timestamps"][name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} in {run}"))
+                .to_string()
+        };
+        // RFC 3339 UTC timestamps of one format compare as strings.
+        assert!(
+            stamp(&all[0], "applied-at") <= stamp(&all[1], "planning-at"),
+            "the second run planned before the first finished: {all:?}"
+        );
+        assert_eq!(
+            resource_inputs(&current_state(&api, "queue"))[0].1,
+            json!("a-second"),
+            "the later run's state is current"
+        );
+    }
+);
