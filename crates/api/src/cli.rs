@@ -71,6 +71,9 @@ struct ListenerArgs {
     /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
     #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
     terraform_versions_dir: Option<PathBuf>,
+    /// Where runners cache the binaries of the version catalogue [default: WORK_DIR/terrace-tools].
+    #[arg(long, env = "TERRACE_TOOLS_CACHE_DIR", value_name = "DIR")]
+    tools_cache_dir: Option<PathBuf>,
     /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     work_dir: Option<PathBuf>,
@@ -382,6 +385,7 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     config.capacity = args.capacity;
     config.terraform_bin = args.terraform_bin;
     config.versions_dir = args.terraform_versions_dir;
+    config.tools_cache_dir = args.tools_cache_dir;
     if let Some(dir) = args.work_dir {
         config.work_dir = dir;
     }
