@@ -392,3 +392,81 @@ fn a_cloud_client_of_another_version_gets_an_allowed_one() {
     assert_eq!(ws.attr("terraform-version"), "1.5.7", "{}", ws.text);
     assert_eq!(ws.attr("engine"), "terraform");
 }
+
+/// OpenTofu's `cloud {}` creates a tofu workspace (tofu announces itself in its User-Agent),
+/// asks for its own version, which the OpenTofu catalogue has, and plans remotely on it.
+#[test]
+fn an_opentofu_client_gets_a_tofu_workspace_and_runs_on_tofu() {
+    let server = Server::start(Db::Sqlite);
+    let token = server.admin_token();
+    let api = server.api(&token);
+    // A bare binary by absolute path; the runner's user must reach it.
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tofu_bin = scratch.path().join("tofu");
+    std::fs::copy(tools::path("tofu-1.12.6/tofu"), &tofu_bin).unwrap();
+    let sha = hex::encode(Sha256::digest(std::fs::read(&tofu_bin).unwrap()));
+    let listed = server.admin(&[
+        "tool-version",
+        "--engine",
+        "tofu",
+        "--version",
+        "1.12.6",
+        "--file",
+        tofu_bin.to_str().unwrap(),
+    ]);
+    let shown = api
+        .get(&format!("admin/opentofu-versions/{}", listed.trim()))
+        .ok();
+    assert_eq!(shown.attr("sha"), sha.as_str());
+    assert_eq!(shown.attr("url"), tofu_bin.to_str().unwrap());
+
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = work.path().join("cli.tfrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "credentials \"{}\" {{\n  token = \"{token}\"\n}}\n",
+            server.hostname
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.path().join("main.tf"),
+        format!(
+            "terraform {{\n  cloud {{\n    hostname = \"{}\"\n    organization = \"default\"\n    workspaces {{\n      name = \"tofu-client\"\n    }}\n  }}\n}}\n{CONFIG}",
+            server.hostname
+        ),
+    )
+    .unwrap();
+    let tofu = |args: &[&str]| {
+        let out = std::process::Command::new(tools::path("tofu-1.12.6/tofu"))
+            .args(args)
+            .current_dir(work.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("SSL_CERT_FILE", &server.ca_bundle)
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("TF_IN_AUTOMATION", "1")
+            .output()
+            .unwrap();
+        let text = strip_ansi(&format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        assert!(out.status.success(), "tofu {args:?}: {text}");
+        text
+    };
+    tofu(&["init", "-input=false", "-no-color"]);
+    let ws = api.get("organizations/default/workspaces/tofu-client").ok();
+    assert_eq!(ws.attr("engine"), "tofu", "{}", ws.text);
+    assert_eq!(ws.attr("terraform-version"), "1.12.6", "{}", ws.text);
+    let out = tofu(&["plan", "-input=false", "-no-color"]);
+    assert!(out.contains("Plan: 1 to add"), "{out}");
+    // The plan's log, streamed back to the CLI, shows the engine that ran it.
+    assert!(out.contains("OpenTofu v1.12.6"), "{out}");
+}
