@@ -74,9 +74,8 @@ pub(crate) async fn binary(
 ) -> Result<PathBuf, String> {
     let wanted = for_this_node(source)?;
     let sha = wanted.sha256.to_ascii_lowercase();
-    if !(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()))
-        || !safe_component(&source.version)
-    {
+    let sha_ok = sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit());
+    if !sha_ok || !safe_component(&source.version) {
         return Err(format!(
             "the catalogue entry {} {} is malformed",
             source.engine, source.version
