@@ -85,6 +85,7 @@ async fn run(
         config.capacity = listener.capacity;
         config.terraform_bin = listener.terraform_bin;
         config.versions_dir = listener.versions_dir;
+        config.tools_cache_dir = listener.tools_cache_dir;
         if let Some(dir) = listener.work_dir {
             config.work_dir = dir;
         }

@@ -405,6 +405,9 @@ pub struct BuiltinListenerArgs {
     /// Other versions, as DIR/VERSION/terraform or DIR/terraform_VERSION.
     #[arg(long, env = "TERRACE_TERRAFORM_VERSIONS_DIR", value_name = "DIR")]
     pub terraform_versions_dir: Option<PathBuf>,
+    /// Where runners cache the binaries of the version catalogue [default: WORK_DIR/terrace-tools].
+    #[arg(long, env = "TERRACE_TOOLS_CACHE_DIR", value_name = "DIR")]
+    pub tools_cache_dir: Option<PathBuf>,
     /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -491,6 +494,7 @@ struct FileConfig {
     listener_capacity: Option<u32>,
     terraform_bin: Option<PathBuf>,
     terraform_versions_dir: Option<PathBuf>,
+    tools_cache_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
     run_as: Option<String>,
     #[serde(default)]
@@ -583,6 +587,8 @@ pub struct BuiltinListener {
     pub capacity: u32,
     pub terraform_bin: PathBuf,
     pub versions_dir: Option<PathBuf>,
+    /// `None`: `<work_dir>/terrace-tools`.
+    pub tools_cache_dir: Option<PathBuf>,
     /// `None`: the system's temporary directory.
     pub work_dir: Option<PathBuf>,
     pub confinement: Confinement,
@@ -796,6 +802,10 @@ impl BuiltinListener {
                 .terraform_versions_dir
                 .clone()
                 .or_else(|| file.terraform_versions_dir.clone()),
+            tools_cache_dir: args
+                .tools_cache_dir
+                .clone()
+                .or_else(|| file.tools_cache_dir.clone()),
             // Never inside the data directory: runs must not be near the server's files.
             work_dir: args.work_dir.clone().or_else(|| file.work_dir.clone()),
             confinement: Confinement::resolve(

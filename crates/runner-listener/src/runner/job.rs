@@ -17,7 +17,7 @@ use super::env::{parallelism, terraform_env, BaseEnv};
 use super::logs::{raise, JobLog, Stop};
 use super::summary::{self, Counts};
 use super::terraform::{self, Command, Control, Finished, Output};
-use super::{varfiles, version, workdir, RunnerConfig};
+use super::{tools, varfiles, version, workdir, RunnerConfig};
 use crate::client::{ClientError, JobClient};
 use crate::confine::{self, Sandbox};
 use crate::process::describe_exit;
@@ -164,12 +164,18 @@ impl<'a> Job<'a> {
         match &selected {
             Ok(reported) => {
                 self.log
-                    .preamble(Some(&reported.version), &reported.platform)
+                    .preamble(
+                        tools::display_name(&self.spec.engine),
+                        Some(&reported.version),
+                        &reported.platform,
+                    )
                     .await
             }
             Err(_) => {
                 let platform = format!("{}_{}", std::env::consts::OS, go_arch());
-                self.log.preamble(None, &platform).await
+                self.log
+                    .preamble(tools::display_name(&self.spec.engine), None, &platform)
+                    .await
             }
         }
         selected?;
@@ -220,22 +226,21 @@ impl<'a> Job<'a> {
             .map_err(|e| error(format!("cannot run terraform: {e}")))
     }
 
-    /// The binary for the requested version, and what it says it is.
+    /// The binary for the requested version, and what it says it is: the catalogue's (as
+    /// the server resolved it), else one of the versions directory, else the default binary.
     async fn select_terraform(&mut self) -> Step<version::Reported> {
-        let requested = &self.spec.terraform_version;
-        let choice = version::choose(requested, self.config.versions_dir.as_deref());
-        let (binary, must_be) = match choice {
-            version::Choice::Versioned(path) => (path, None),
-            version::Choice::Default { must_be } => {
-                let found = version::find_program(&self.config.terraform_bin, &self.base.path)
-                    .ok_or_else(|| {
-                        error(format!(
-                            "the terraform binary {} was not found",
-                            self.config.terraform_bin.display()
-                        ))
-                    })?;
-                (found, must_be)
+        if let Some(refusal) = &self.spec.tool_error {
+            return Err(error(refusal.clone()));
+        }
+        let (binary, must_be) = match &self.spec.tool {
+            Some(source) => {
+                let cache = self.config.tools_cache();
+                let http = crate::client::http_client(self.config.ca_file.as_deref())
+                    .map_err(|e| error(format!("cannot fetch {}: {e}", source.version)))?;
+                let binary = tools::binary(source, &cache, &http).await.map_err(error)?;
+                (binary, Some(source.version.clone()))
             }
+            None => self.local_binary()?,
         };
         // Terraform reads its own binary, the system's paths and the job's directory, and
         // nothing else; the configuration's `file()` calls and provisioners included.
@@ -261,6 +266,25 @@ impl<'a> Job<'a> {
             })?;
         version::check_default(must_be.as_deref(), &reported.version).map_err(error)?;
         Ok(reported)
+    }
+
+    /// A binary of this node: the versions directory's for an exact version, else the
+    /// default one (which must then be that version).
+    fn local_binary(&self) -> Step<(PathBuf, Option<String>)> {
+        let requested = &self.spec.terraform_version;
+        match version::choose(requested, self.config.versions_dir.as_deref()) {
+            version::Choice::Versioned(path) => Ok((path, None)),
+            version::Choice::Default { must_be } => {
+                let found = version::find_program(&self.config.terraform_bin, &self.base.path)
+                    .ok_or_else(|| {
+                        error(format!(
+                            "the terraform binary {} was not found",
+                            self.config.terraform_bin.display()
+                        ))
+                    })?;
+                Ok((found, must_be))
+            }
+        }
     }
 
     /// Configuration, backend override, state, variable files and environment.
