@@ -102,6 +102,8 @@ pub(crate) struct Job<'a> {
     working_dir: PathBuf,
     env: BTreeMap<String, String>,
     var_file_args: Vec<OsString>,
+    /// Whether the binary takes `-var-file`s when applying a saved plan.
+    apply_takes_var_files: bool,
     input_state_md5: Option<String>,
 }
 
@@ -139,6 +141,7 @@ impl<'a> Job<'a> {
             working_dir: PathBuf::new(),
             env: BTreeMap::new(),
             var_file_args: Vec::new(),
+            apply_takes_var_files: true,
             input_state_md5: None,
         }
     }
@@ -265,6 +268,8 @@ impl<'a> Job<'a> {
                 ))
             })?;
         version::check_default(must_be.as_deref(), &reported.version).map_err(error)?;
+        self.apply_takes_var_files =
+            version::apply_takes_var_files(&self.spec.engine, &reported.version);
         Ok(reported)
     }
 
@@ -526,7 +531,9 @@ impl<'a> Job<'a> {
         self.check_stop()?;
         let mut args: Vec<OsString> = vec![self.output_flag().into()];
         args.extend(self.parallelism_arg());
-        args.extend(self.var_file_args.iter().cloned());
+        if self.apply_takes_var_files {
+            args.extend(self.var_file_args.iter().cloned());
+        }
         args.push(self.dirs.plan.clone().into_os_string());
         let json = self.spec.structured_output;
         let mut counts = None;
