@@ -75,6 +75,15 @@ impl Client {
         }
     }
 
+    /// The workspace engine that runs this client's configurations: `terraform` or `tofu`.
+    pub fn engine(&self) -> &'static str {
+        if self.is_tofu() {
+            "tofu"
+        } else {
+            "terraform"
+        }
+    }
+
     pub fn is_tofu(&self) -> bool {
         self.name == "tofu"
     }
@@ -88,6 +97,11 @@ impl Client {
     /// 1.12 knows only the list of names.
     pub fn cloud_block_key_value_tags(&self) -> bool {
         self.terraform_at_least(1, 10)
+    }
+
+    /// `plan -out` with remote execution (a saved cloud plan): terraform 1.6 and OpenTofu.
+    pub fn cloud_saved_plans(&self) -> bool {
+        self.is_tofu() || self.terraform_at_least(1, 6)
     }
 
     /// Whether this is terraform `major.minor` or later (OpenTofu forked at 1.6 and numbers

@@ -49,6 +49,7 @@ fn setup(db: Db, client: &Client, workspace: &str, config: &str) -> (Server, Api
         .ok();
     assert_eq!(ws.attr("execution-mode"), "remote", "{}", ws.text);
     assert_eq!(ws.attr("terraform-version"), client.version.as_str());
+    assert_eq!(ws.attr("engine"), client.engine(), "{}", ws.text);
     (server, api, tf)
 }
 
@@ -517,6 +518,16 @@ each_client!(
 
 each_client!(saved_plans_show_and_apply, |db: Db, client: Client| {
     let (_server, api, tf) = setup(db, &client, "saved", CONFIG);
+    if !client.cloud_saved_plans() {
+        // terraform before 1.6 refuses by itself, before any run exists.
+        let out = tf.fails(&["plan", "-input=false", "-out=release.tfplan"]);
+        assert!(
+            out.contains("Saving a generated plan is currently not supported"),
+            "{out}"
+        );
+        assert!(runs(&api, "saved").is_empty());
+        return;
+    }
     let out = tf.ok(&["plan", "-input=false", "-out=release.tfplan"]);
     assert!(out.contains("Plan: 2 to add"), "{out}");
     let file: Value = serde_json::from_str(&tf.read("release.tfplan")).expect("a cloud plan file");
