@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use terrace_tests::runs::{phase_log, start_with_runner_for as start, wait_for_run, SilentSource};
-use terrace_tests::{each_client, texts, Api, Client, Db, Server, ServerBuilder, Terraform};
+use terrace_tests::{each_client, texts, Api, Client, Db, Server, Terraform};
 
 const CONFIG: &str = r#"
 variable "greeting" {
