@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use terrace_tests::page::{cookie, hidden_input};
 use terrace_tests::runs::start_with_runner_for;
-use terrace_tests::{each_client, Client, Db, Server, Terraform};
+use terrace_tests::{each_client, Db, Server, Terraform};
 
 /// An HTTP client trusting the server's CA, not following redirects.
 fn browser(server: &Server) -> reqwest::blocking::Client {
@@ -96,7 +96,7 @@ fn start_login(
 }
 
 // The cloud block after the login runs remotely, on the client's version.
-each_client!(terraform_login, |db: Db, client: Client| {
+each_client!(terraform_login, |db, client| {
     let server = start_with_runner_for(Server::builder(db), &client);
     let mut tf = Terraform::without_credentials(&server);
     tf.client = client.clone();

@@ -121,133 +121,130 @@ fn answer(tf: &Terraform, args: &[&str], input: &str) -> (bool, String) {
     (output.status.success(), format!("{stdout}\n{stderr}"))
 }
 
-each_client!(
-    plan_apply_confirm_discard_and_destroy,
-    |db: Db, client: Client| {
-        let (_server, api, tf) = setup(db, &client, "app", CONFIG);
+each_client!(plan_apply_confirm_discard_and_destroy, |db, client| {
+    let (_server, api, tf) = setup(db, &client, "app", CONFIG);
 
-        // A plan is a speculative run: it streams its plan and ends planned_and_finished.
-        let plan = tf.ok(&["plan", "-input=false"]);
+    // A plan is a speculative run: it streams its plan and ends planned_and_finished.
+    let plan = tf.ok(&["plan", "-input=false"]);
+    assert!(
+        plan.contains("Plan: 2 to add, 0 to change, 0 to destroy"),
+        "{plan}"
+    );
+    assert!(plan.contains("terraform_data.a will be created"), "{plan}");
+    let run = latest_run(&api, "app");
+    assert_eq!(status(&run), "planned_and_finished", "{run}");
+    assert_eq!(run["attributes"]["has-changes"], true);
+    assert_eq!(run["attributes"]["plan-only"], true);
+
+    // Apply answered "no": the run is discarded and nothing is written.
+    let (ok, out) = answer(&tf, &["apply", "-input=true"], "no\n");
+    assert!(!ok, "a discarded apply fails: {out}");
+    assert!(out.contains("Apply discarded"), "{out}");
+    let run = latest_run(&api, "app");
+    assert_eq!(status(&run), "discarded", "{run}");
+    let ws = api.get("organizations/default/workspaces/app").ok();
+    assert_eq!(
+        ws.attr("locked"),
+        false,
+        "the discarded run let go of the lock"
+    );
+    assert_eq!(ws.attr("resource-count"), 0);
+
+    // Apply answered "yes": the runner applies and writes the new state.
+    let (ok, out) = answer(&tf, &["apply", "-input=true"], "yes\n");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed"),
+        "{out}"
+    );
+    assert!(out.contains("greeting = \"a-hello\""), "{out}");
+    let run = latest_run(&api, "app");
+    assert_eq!(status(&run), "applied", "{run}");
+    for stamp in [
+        "plan-queued-at",
+        "planning-at",
+        "planned-at",
+        "confirmed-at",
+        "applying-at",
+        "applied-at",
+    ] {
         assert!(
-            plan.contains("Plan: 2 to add, 0 to change, 0 to destroy"),
-            "{plan}"
-        );
-        assert!(plan.contains("terraform_data.a will be created"), "{plan}");
-        let run = latest_run(&api, "app");
-        assert_eq!(status(&run), "planned_and_finished", "{run}");
-        assert_eq!(run["attributes"]["has-changes"], true);
-        assert_eq!(run["attributes"]["plan-only"], true);
-
-        // Apply answered "no": the run is discarded and nothing is written.
-        let (ok, out) = answer(&tf, &["apply", "-input=true"], "no\n");
-        assert!(!ok, "a discarded apply fails: {out}");
-        assert!(out.contains("Apply discarded"), "{out}");
-        let run = latest_run(&api, "app");
-        assert_eq!(status(&run), "discarded", "{run}");
-        let ws = api.get("organizations/default/workspaces/app").ok();
-        assert_eq!(
-            ws.attr("locked"),
-            false,
-            "the discarded run let go of the lock"
-        );
-        assert_eq!(ws.attr("resource-count"), 0);
-
-        // Apply answered "yes": the runner applies and writes the new state.
-        let (ok, out) = answer(&tf, &["apply", "-input=true"], "yes\n");
-        assert!(ok, "{out}");
-        assert!(
-            out.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed"),
-            "{out}"
-        );
-        assert!(out.contains("greeting = \"a-hello\""), "{out}");
-        let run = latest_run(&api, "app");
-        assert_eq!(status(&run), "applied", "{run}");
-        for stamp in [
-            "plan-queued-at",
-            "planning-at",
-            "planned-at",
-            "confirmed-at",
-            "applying-at",
-            "applied-at",
-        ] {
-            assert!(
-                run["attributes"]["status-timestamps"][stamp].is_string(),
-                "{stamp} in {}",
-                run["attributes"]["status-timestamps"]
-            );
-        }
-        let state = current_state(&api, "app");
-        assert_eq!(
-            resource_inputs(&state),
-            [
-                ("a".to_string(), json!("a-hello")),
-                ("b".to_string(), json!("b-hello"))
-            ]
-        );
-        let ws = api.get("organizations/default/workspaces/app").ok();
-        assert_eq!(ws.attr("resource-count"), 2);
-        assert_eq!(ws.attr("locked"), false);
-        assert_eq!(tf.ok(&["output", "-raw", "greeting"]), "a-hello");
-
-        // -auto-approve with a CLI variable: no prompt, the change applied.
-        let out = tf.ok(&[
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-var",
-            "greeting=bonjour",
-        ]);
-        assert!(out.contains("2 to change"), "{out}");
-        assert!(
-            out.contains("Resources: 0 added, 2 changed, 0 destroyed"),
-            "{out}"
-        );
-        assert_eq!(
-            resource_inputs(&current_state(&api, "app"))[0].1,
-            json!("a-bonjour")
-        );
-        let run = latest_run(&api, "app");
-        assert_eq!(run["attributes"]["auto-apply"], true);
-
-        // Nothing to do: the run ends planned_and_finished without an apply.
-        let out = tf.ok(&[
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-var",
-            "greeting=bonjour",
-        ]);
-        assert!(out.contains("No changes."), "{out}");
-        let run = latest_run(&api, "app");
-        assert_eq!(status(&run), "planned_and_finished", "{run}");
-        assert_eq!(run["attributes"]["has-changes"], false);
-        let serial_before = current_state(&api, "app")["serial"].clone();
-
-        // Destroy: an is-destroy run that empties the state.
-        let out = tf.ok(&[
-            "destroy",
-            "-auto-approve",
-            "-input=false",
-            "-var",
-            "greeting=bonjour",
-        ]);
-        assert!(out.contains("2 destroyed"), "{out}");
-        let run = latest_run(&api, "app");
-        assert_eq!(status(&run), "applied", "{run}");
-        assert_eq!(run["attributes"]["is-destroy"], true);
-        let state = current_state(&api, "app");
-        assert_eq!(state["resources"], json!([]));
-        assert_ne!(state["serial"], serial_before);
-        assert_eq!(
-            api.get("organizations/default/workspaces/app")
-                .ok()
-                .attr("resource-count"),
-            0
+            run["attributes"]["status-timestamps"][stamp].is_string(),
+            "{stamp} in {}",
+            run["attributes"]["status-timestamps"]
         );
     }
-);
+    let state = current_state(&api, "app");
+    assert_eq!(
+        resource_inputs(&state),
+        [
+            ("a".to_string(), json!("a-hello")),
+            ("b".to_string(), json!("b-hello"))
+        ]
+    );
+    let ws = api.get("organizations/default/workspaces/app").ok();
+    assert_eq!(ws.attr("resource-count"), 2);
+    assert_eq!(ws.attr("locked"), false);
+    assert_eq!(tf.ok(&["output", "-raw", "greeting"]), "a-hello");
 
-each_client!(refresh_only_target_and_replace, |db: Db, client: Client| {
+    // -auto-approve with a CLI variable: no prompt, the change applied.
+    let out = tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-var",
+        "greeting=bonjour",
+    ]);
+    assert!(out.contains("2 to change"), "{out}");
+    assert!(
+        out.contains("Resources: 0 added, 2 changed, 0 destroyed"),
+        "{out}"
+    );
+    assert_eq!(
+        resource_inputs(&current_state(&api, "app"))[0].1,
+        json!("a-bonjour")
+    );
+    let run = latest_run(&api, "app");
+    assert_eq!(run["attributes"]["auto-apply"], true);
+
+    // Nothing to do: the run ends planned_and_finished without an apply.
+    let out = tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-var",
+        "greeting=bonjour",
+    ]);
+    assert!(out.contains("No changes."), "{out}");
+    let run = latest_run(&api, "app");
+    assert_eq!(status(&run), "planned_and_finished", "{run}");
+    assert_eq!(run["attributes"]["has-changes"], false);
+    let serial_before = current_state(&api, "app")["serial"].clone();
+
+    // Destroy: an is-destroy run that empties the state.
+    let out = tf.ok(&[
+        "destroy",
+        "-auto-approve",
+        "-input=false",
+        "-var",
+        "greeting=bonjour",
+    ]);
+    assert!(out.contains("2 destroyed"), "{out}");
+    let run = latest_run(&api, "app");
+    assert_eq!(status(&run), "applied", "{run}");
+    assert_eq!(run["attributes"]["is-destroy"], true);
+    let state = current_state(&api, "app");
+    assert_eq!(state["resources"], json!([]));
+    assert_ne!(state["serial"], serial_before);
+    assert_eq!(
+        api.get("organizations/default/workspaces/app")
+            .ok()
+            .attr("resource-count"),
+        0
+    );
+});
+
+each_client!(refresh_only_target_and_replace, |db, client| {
     let (_server, api, tf) = setup(db, &client, "ops", CONFIG);
     tf.ok(&["apply", "-auto-approve", "-input=false"]);
     let id_of = |name: &str| {
@@ -355,11 +352,9 @@ const API_KEY: &str = "sk-live-0f9e8d7c6b5a4f3e2d1c";
 
 each_client!(
     variables_reach_the_run_and_secrets_stay_hidden,
-    |db: Db, client: Client| {
-        let server = start(
-            Server::builder(db).env("SERVER_ONLY_SECRET", "server-env-must-not-reach-runs"),
-            &client,
-        );
+    |db, client| {
+        let env = ("SERVER_ONLY_SECRET", "server-env-must-not-reach-runs");
+        let server = start(Server::builder(db).env(env.0, env.1), &client);
         let token = server.admin_token();
         let api = server.api(&token);
         let tf = Terraform::with_client(client.clone(), &server, &token);
@@ -370,7 +365,7 @@ each_client!(
             api.post(
                 &format!("workspaces/{ws}/vars"),
                 &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value,
-                "category": category, "hcl": hcl, "sensitive": sensitive}}}),
+            "category": category, "hcl": hcl, "sensitive": sensitive}}}),
             )
             .expect(201)
         };
@@ -388,18 +383,18 @@ each_client!(
         var("DEPLOY_STAGE", "canary", "env", false, false);
         // A global set supplies from_set and loses overridden to the workspace's own variable.
         let set = api
-        .post(
-            "organizations/default/varsets",
-            &json!({"data": {"type": "varsets", "attributes": {"name": "defaults", "global": true}}}),
-        )
-        .expect(201)
-        .id();
+    .post(
+        "organizations/default/varsets",
+        &json!({"data": {"type": "varsets", "attributes": {"name": "defaults", "global": true}}}),
+    )
+    .expect(201)
+    .id();
         for (key, value) in [("from_set", "set-value"), ("overridden", "from-set")] {
             api.post(
-            &format!("varsets/{set}/relationships/vars"),
-            &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value, "category": "terraform"}}}),
-        )
-        .expect(201);
+        &format!("varsets/{set}/relationships/vars"),
+        &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value, "category": "terraform"}}}),
+    )
+    .expect(201);
         }
 
         let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
@@ -408,7 +403,7 @@ each_client!(
         assert_eq!(
             config,
             &json!({"region": "eu-west-1", "size": 3, "team": "platform",
-            "from_set": "set-value", "overridden": "from-workspace"}),
+        "from_set": "set-value", "overridden": "from-workspace"}),
             "{out}"
         );
         assert_eq!(state["outputs"]["key_length"]["value"], API_KEY.len());
@@ -451,18 +446,18 @@ each_client!(
 
         // A priority set beats even that.
         let priority = api
-        .post(
-            "organizations/default/varsets",
-            &json!({"data": {"type": "varsets", "attributes": {"name": "enforced", "priority": true},
-                "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": ws}]}}}}),
-        )
-        .expect(201)
-        .id();
-        api.post(
-        &format!("varsets/{priority}/relationships/vars"),
-        &json!({"data": {"type": "vars", "attributes": {"key": "region", "value": "eu-central-1", "category": "terraform"}}}),
+    .post(
+        "organizations/default/varsets",
+        &json!({"data": {"type": "varsets", "attributes": {"name": "enforced", "priority": true},
+            "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": ws}]}}}}),
     )
-    .expect(201);
+    .expect(201)
+    .id();
+        api.post(
+    &format!("varsets/{priority}/relationships/vars"),
+    &json!({"data": {"type": "vars", "attributes": {"key": "region", "value": "eu-central-1", "category": "terraform"}}}),
+)
+.expect(201);
         tf.ok(&[
             "apply",
             "-auto-approve",
@@ -516,7 +511,7 @@ each_client!(
     }
 );
 
-each_client!(saved_plans_show_and_apply, |db: Db, client: Client| {
+each_client!(saved_plans_show_and_apply, |db, client| {
     let (_server, api, tf) = setup(db, &client, "saved", CONFIG);
     if !client.cloud_saved_plans() {
         // terraform before 1.6 refuses by itself, before any run exists.
@@ -582,10 +577,8 @@ each_client!(saved_plans_show_and_apply, |db: Db, client: Client| {
     );
 });
 
-each_client!(
-    a_failing_configuration_shows_its_error,
-    |db: Db, client: Client| {
-        let config = r#"
+each_client!(a_failing_configuration_shows_its_error, |db, client| {
+    let config = r#"
 variable "word" {
   default = "x"
 }
@@ -599,39 +592,38 @@ resource "terraform_data" "checked" {
   }
 }
 "#;
-        let (server, api, tf) = setup(db, &client, "broken", config);
-        let out = tf.fails(&["apply", "-auto-approve", "-input=false"]);
-        assert!(
-            out.contains("The checked resource needs a longer input (Terrace test)."),
-            "{out}"
-        );
-        let run = latest_run(&api, "broken");
-        assert_eq!(status(&run), "errored", "{run}");
-        let ws = api.get("organizations/default/workspaces/broken").ok();
-        assert_eq!(
-            ws.attr("locked"),
-            false,
-            "the errored run let go of the lock"
-        );
+    let (server, api, tf) = setup(db, &client, "broken", config);
+    let out = tf.fails(&["apply", "-auto-approve", "-input=false"]);
+    assert!(
+        out.contains("The checked resource needs a longer input (Terrace test)."),
+        "{out}"
+    );
+    let run = latest_run(&api, "broken");
+    assert_eq!(status(&run), "errored", "{run}");
+    let ws = api.get("organizations/default/workspaces/broken").ok();
+    assert_eq!(
+        ws.attr("locked"),
+        false,
+        "the errored run let go of the lock"
+    );
 
-        // A syntax error too, and the workspace takes the next run as usual.
-        write_config(
-            &tf,
-            &server,
-            "broken",
-            "resource \"terraform_data\" \"x\" {\n  input = nope(\n}\n",
-        );
-        let out = tf.fails(&["plan", "-input=false"]);
-        assert!(out.contains("Error") && out.contains("main.tf"), "{out}");
-        write_config(&tf, &server, "broken", CONFIG);
-        let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
-        assert!(out.contains("Resources: 2 added"), "{out}");
-    }
-);
+    // A syntax error too, and the workspace takes the next run as usual.
+    write_config(
+        &tf,
+        &server,
+        "broken",
+        "resource \"terraform_data\" \"x\" {\n  input = nope(\n}\n",
+    );
+    let out = tf.fails(&["plan", "-input=false"]);
+    assert!(out.contains("Error") && out.contains("main.tf"), "{out}");
+    write_config(&tf, &server, "broken", CONFIG);
+    let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+    assert!(out.contains("Resources: 2 added"), "{out}");
+});
 
 // `terraform plan` only stops streaming on Ctrl-C ("will not stop the plan running
 // remotely"); `apply` asks the server to cancel the run, which is what this covers.
-each_client!(ctrl_c_cancels_a_long_plan, |db: Db, client: Client| {
+each_client!(ctrl_c_cancels_a_long_plan, |db, client| {
     let silent = SilentSource::new();
     let config = silent.configuration();
     let (server, api, tf) = setup(db, &client, "slow", &config);
@@ -689,63 +681,60 @@ each_client!(ctrl_c_cancels_a_long_plan, |db: Db, client: Client| {
     assert!(out.contains("Plan: 2 to add"), "{out}");
 });
 
-each_client!(
-    two_runs_on_one_workspace_execute_in_order,
-    |db: Db, client: Client| {
-        let (server, api, first) = setup(db, &client, "queue", CONFIG);
-        let token = server.admin_token();
-        let second = Terraform::with_client(client.clone(), &server, &token);
-        write_config(&second, &server, "queue", CONFIG);
-        second.ok(&["init", "-input=false"]);
+each_client!(two_runs_on_one_workspace_execute_in_order, |db, client| {
+    let (server, api, first) = setup(db, &client, "queue", CONFIG);
+    let token = server.admin_token();
+    let second = Terraform::with_client(client.clone(), &server, &token);
+    write_config(&second, &server, "queue", CONFIG);
+    second.ok(&["init", "-input=false"]);
 
-        let start = |tf: &Terraform, greeting: &str| {
-            tf.command(&[
-                "apply",
-                "-auto-approve",
-                "-input=false",
-                "-var",
-                &format!("greeting={greeting}"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-        };
-        let one = start(&first, "first");
-        // The second starts once the first run exists, so their order is known.
-        let deadline = Instant::now() + RUN_TIMEOUT;
-        while runs(&api, "queue").is_empty() {
-            assert!(Instant::now() < deadline, "the first run never appeared");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let two = start(&second, "second");
-        for (name, child) in [("first", one), ("second", two)] {
-            let output = child.wait_with_output().unwrap();
-            let (stdout, stderr) = texts(&output);
-            assert!(output.status.success(), "{name}: {stdout}\n{stderr}");
-            assert!(stdout.contains("Apply complete!"), "{name}: {stdout}");
-        }
-
-        let mut all = runs(&api, "queue");
-        all.reverse();
-        assert_eq!(all.len(), 2, "{all:?}");
-        assert!(all.iter().all(|r| status(r) == "applied"), "{all:?}");
-        let stamp = |run: &Value, name: &str| {
-            run["attributes"]["status-timestamps"][name]
-                .as_str()
-                .unwrap_or_else(|| panic!("{name} in {run}"))
-                .to_string()
-        };
-        // RFC 3339 UTC timestamps of one format compare as strings.
-        assert!(
-            stamp(&all[0], "applied-at") <= stamp(&all[1], "planning-at"),
-            "the second run planned before the first finished: {all:?}"
-        );
-        assert_eq!(
-            resource_inputs(&current_state(&api, "queue"))[0].1,
-            json!("a-second"),
-            "the later run's state is current"
-        );
+    let start = |tf: &Terraform, greeting: &str| {
+        tf.command(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            &format!("greeting={greeting}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let one = start(&first, "first");
+    // The second starts once the first run exists, so their order is known.
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while runs(&api, "queue").is_empty() {
+        assert!(Instant::now() < deadline, "the first run never appeared");
+        std::thread::sleep(Duration::from_millis(100));
     }
-);
+    let two = start(&second, "second");
+    for (name, child) in [("first", one), ("second", two)] {
+        let output = child.wait_with_output().unwrap();
+        let (stdout, stderr) = texts(&output);
+        assert!(output.status.success(), "{name}: {stdout}\n{stderr}");
+        assert!(stdout.contains("Apply complete!"), "{name}: {stdout}");
+    }
+
+    let mut all = runs(&api, "queue");
+    all.reverse();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all.iter().all(|r| status(r) == "applied"), "{all:?}");
+    let stamp = |run: &Value, name: &str| {
+        run["attributes"]["status-timestamps"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} in {run}"))
+            .to_string()
+    };
+    // RFC 3339 UTC timestamps of one format compare as strings.
+    assert!(
+        stamp(&all[0], "applied-at") <= stamp(&all[1], "planning-at"),
+        "the second run planned before the first finished: {all:?}"
+    );
+    assert_eq!(
+        resource_inputs(&current_state(&api, "queue"))[0].1,
+        json!("a-second"),
+        "the later run's state is current"
+    );
+});

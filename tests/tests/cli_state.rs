@@ -68,173 +68,166 @@ fn workspace(server: &Server, token: &str, name: &str) -> Value {
         .body
 }
 
-each_client!(
-    apply_plan_output_state_and_destroy,
-    |db: Db, client: Client| {
-        let server = local_execution_server(db);
-        let token = server.admin_token();
-        let tf = cli(&client, &server, &token, "name = \"app-prod\"");
+each_client!(apply_plan_output_state_and_destroy, |db, client| {
+    let server = local_execution_server(db);
+    let token = server.admin_token();
+    let tf = cli(&client, &server, &token, "name = \"app-prod\"");
 
-        let init = tf.ok(&["init", "-input=false"]);
-        assert!(init.contains("successfully initialized"), "{init}");
-        let ws = workspace(&server, &token, "app-prod");
-        assert_eq!(
-            ws["data"]["attributes"]["terraform-version"], client.version,
-            "init pins the CLI's version"
-        );
+    let init = tf.ok(&["init", "-input=false"]);
+    assert!(init.contains("successfully initialized"), "{init}");
+    let ws = workspace(&server, &token, "app-prod");
+    assert_eq!(
+        ws["data"]["attributes"]["terraform-version"], client.version,
+        "init pins the CLI's version"
+    );
 
-        let apply = tf.ok(&["apply", "-auto-approve", "-input=false"]);
-        assert!(apply.contains("1 added, 0 changed, 0 destroyed"), "{apply}");
-        let ws = workspace(&server, &token, "app-prod");
-        assert_eq!(ws["data"]["attributes"]["resource-count"], 1);
-        assert_eq!(
-            ws["data"]["attributes"]["locked"], false,
-            "the CLI unlocked after writing state"
-        );
+    let apply = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+    assert!(apply.contains("1 added, 0 changed, 0 destroyed"), "{apply}");
+    let ws = workspace(&server, &token, "app-prod");
+    assert_eq!(ws["data"]["attributes"]["resource-count"], 1);
+    assert_eq!(
+        ws["data"]["attributes"]["locked"], false,
+        "the CLI unlocked after writing state"
+    );
 
-        // A second plan sees the stored state: nothing to do.
-        let plan = tf.run(&["plan", "-input=false", "-detailed-exitcode"]);
-        assert_eq!(
-            plan.status.code(),
-            Some(0),
-            "no changes expected: {}",
-            String::from_utf8_lossy(&plan.stdout)
-        );
+    // A second plan sees the stored state: nothing to do.
+    let plan = tf.run(&["plan", "-input=false", "-detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "no changes expected: {}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
 
-        // Outputs, including the sensitive one by explicit request.
-        let outputs = tf.ok(&["output"]);
-        assert!(
-            outputs.contains("greeting = \"hello\"") && outputs.contains("secret = <sensitive>"),
-            "{outputs}"
-        );
-        assert_eq!(tf.ok(&["output", "-raw", "secret"]), "s3cr3t");
-        let json: Value = serde_json::from_str(&tf.ok(&["output", "-json"])).unwrap();
-        assert_eq!(json["greeting"]["value"], "hello");
-        assert_eq!(json["secret"]["value"], "s3cr3t");
-        assert_eq!(json["secret"]["sensitive"], true);
+    // Outputs, including the sensitive one by explicit request.
+    let outputs = tf.ok(&["output"]);
+    assert!(
+        outputs.contains("greeting = \"hello\"") && outputs.contains("secret = <sensitive>"),
+        "{outputs}"
+    );
+    assert_eq!(tf.ok(&["output", "-raw", "secret"]), "s3cr3t");
+    let json: Value = serde_json::from_str(&tf.ok(&["output", "-json"])).unwrap();
+    assert_eq!(json["greeting"]["value"], "hello");
+    assert_eq!(json["secret"]["value"], "s3cr3t");
+    assert_eq!(json["secret"]["sensitive"], true);
 
-        // The API never shows the sensitive value in listings.
-        let ws_id = ws["data"]["id"].as_str().unwrap();
-        let listed = server
-            .api(&token)
-            .get(&format!("workspaces/{ws_id}/current-state-version-outputs"))
-            .ok();
-        let secret = listed.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["attributes"]["name"] == "secret")
-            .unwrap();
-        assert_eq!(secret["attributes"]["value"], Value::Null);
-        assert!(!listed.text.contains("s3cr3t"));
-
-        // state list / pull / push.
-        assert_eq!(tf.ok(&["state", "list"]).trim(), "terraform_data.example");
-        let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
-        let serial = pulled["serial"].as_i64().unwrap();
-        assert_eq!(pulled["resources"][0]["type"], "terraform_data");
-        // Push the same state back with a higher serial: accepted and current.
-        let mut pushed = pulled.clone();
-        pushed["serial"] = json!(serial + 5);
-        tf.write(
-            "pushed.tfstate",
-            &serde_json::to_string_pretty(&pushed).unwrap(),
-        );
-        tf.ok(&["state", "push", "pushed.tfstate"]);
-        let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
-        let pushed_serial = pulled["serial"].as_i64().unwrap();
-        assert!(
-            pushed_serial >= serial + 5,
-            "the pushed state is current ({pushed_serial})"
-        );
-        // Pushing an older serial is refused by the server.
-        let mut stale = pushed.clone();
-        stale["serial"] = json!(serial + 1);
-        tf.write(
-            "stale.tfstate",
-            &serde_json::to_string_pretty(&stale).unwrap(),
-        );
-        let refused = tf.fails(&["state", "push", "stale.tfstate"]);
-        assert!(refused.to_lowercase().contains("serial"), "{refused}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&tf.ok(&["state", "pull"])).unwrap()["serial"],
-            pushed_serial
-        );
-
-        // A changed variable updates the resource; then destroy empties the state.
-        let apply = tf.ok(&[
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-var",
-            "greeting=changed",
-        ]);
-        assert!(
-            apply.contains("1 added, 0 changed, 1 destroyed")
-                || apply.contains("0 added, 1 changed"),
-            "{apply}"
-        );
-        assert!(tf.ok(&["output"]).contains("greeting = \"changed\""));
-        let destroy = tf.ok(&["destroy", "-auto-approve", "-input=false"]);
-        assert!(destroy.contains("1 destroyed"), "{destroy}");
-        assert_eq!(tf.ok(&["state", "list"]).trim(), "");
-        assert_eq!(
-            workspace(&server, &token, "app-prod")["data"]["attributes"]["resource-count"],
-            0
-        );
-
-        // Every write produced a state version; the list shows them newest first.
-        let versions = server
-            .api(&token)
-            .get(&format!("workspaces/{ws_id}/state-versions?page[size]=100"))
-            .ok();
-        let serials: Vec<i64> = versions.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["attributes"]["serial"].as_i64().unwrap())
-            .collect();
-        assert!(serials.len() >= 4, "{serials:?}");
-        assert!(
-            serials.windows(2).all(|w| w[0] >= w[1]),
-            "newest first: {serials:?}"
-        );
-    }
-);
-
-each_client!(
-    force_unlock_releases_a_stuck_lock,
-    |db: Db, client: Client| {
-        let server = local_execution_server(db);
-        let token = server.admin_token();
-        let tf = cli(&client, &server, &token, "name = \"locked\"");
-        tf.ok(&["init", "-input=false"]);
-        let id = workspace(&server, &token, "locked")["data"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-
-        // A lock taken through the API (as by a crashed client) blocks the CLI.
-        let api = server.api(&token);
-        api.post(
-            &format!("workspaces/{id}/actions/lock"),
-            &json!({"reason": "maintenance"}),
-        )
+    // The API never shows the sensitive value in listings.
+    let ws_id = ws["data"]["id"].as_str().unwrap();
+    let listed = server
+        .api(&token)
+        .get(&format!("workspaces/{ws_id}/current-state-version-outputs"))
         .ok();
-        let blocked = tf.fails(&["apply", "-auto-approve", "-input=false", "-lock-timeout=0s"]);
-        assert!(blocked.contains("locked"), "{blocked}");
+    let secret = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["attributes"]["name"] == "secret")
+        .unwrap();
+    assert_eq!(secret["attributes"]["value"], Value::Null);
+    assert!(!listed.text.contains("s3cr3t"));
 
-        let unlocked = tf.ok(&["force-unlock", "-force", "default/locked"]);
-        assert!(unlocked.contains("successfully unlocked"), "{unlocked}");
-        assert_eq!(
-            workspace(&server, &token, "locked")["data"]["attributes"]["locked"],
-            false
-        );
-        tf.ok(&["apply", "-auto-approve", "-input=false"]);
-    }
-);
+    // state list / pull / push.
+    assert_eq!(tf.ok(&["state", "list"]).trim(), "terraform_data.example");
+    let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
+    let serial = pulled["serial"].as_i64().unwrap();
+    assert_eq!(pulled["resources"][0]["type"], "terraform_data");
+    // Push the same state back with a higher serial: accepted and current.
+    let mut pushed = pulled.clone();
+    pushed["serial"] = json!(serial + 5);
+    tf.write(
+        "pushed.tfstate",
+        &serde_json::to_string_pretty(&pushed).unwrap(),
+    );
+    tf.ok(&["state", "push", "pushed.tfstate"]);
+    let pulled: Value = serde_json::from_str(&tf.ok(&["state", "pull"])).unwrap();
+    let pushed_serial = pulled["serial"].as_i64().unwrap();
+    assert!(
+        pushed_serial >= serial + 5,
+        "the pushed state is current ({pushed_serial})"
+    );
+    // Pushing an older serial is refused by the server.
+    let mut stale = pushed.clone();
+    stale["serial"] = json!(serial + 1);
+    tf.write(
+        "stale.tfstate",
+        &serde_json::to_string_pretty(&stale).unwrap(),
+    );
+    let refused = tf.fails(&["state", "push", "stale.tfstate"]);
+    assert!(refused.to_lowercase().contains("serial"), "{refused}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&tf.ok(&["state", "pull"])).unwrap()["serial"],
+        pushed_serial
+    );
 
-each_client!(workspace_commands_with_tags, |db: Db, client: Client| {
+    // A changed variable updates the resource; then destroy empties the state.
+    let apply = tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-var",
+        "greeting=changed",
+    ]);
+    assert!(
+        apply.contains("1 added, 0 changed, 1 destroyed") || apply.contains("0 added, 1 changed"),
+        "{apply}"
+    );
+    assert!(tf.ok(&["output"]).contains("greeting = \"changed\""));
+    let destroy = tf.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(destroy.contains("1 destroyed"), "{destroy}");
+    assert_eq!(tf.ok(&["state", "list"]).trim(), "");
+    assert_eq!(
+        workspace(&server, &token, "app-prod")["data"]["attributes"]["resource-count"],
+        0
+    );
+
+    // Every write produced a state version; the list shows them newest first.
+    let versions = server
+        .api(&token)
+        .get(&format!("workspaces/{ws_id}/state-versions?page[size]=100"))
+        .ok();
+    let serials: Vec<i64> = versions.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["attributes"]["serial"].as_i64().unwrap())
+        .collect();
+    assert!(serials.len() >= 4, "{serials:?}");
+    assert!(
+        serials.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {serials:?}"
+    );
+});
+
+each_client!(force_unlock_releases_a_stuck_lock, |db, client| {
+    let server = local_execution_server(db);
+    let token = server.admin_token();
+    let tf = cli(&client, &server, &token, "name = \"locked\"");
+    tf.ok(&["init", "-input=false"]);
+    let id = workspace(&server, &token, "locked")["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A lock taken through the API (as by a crashed client) blocks the CLI.
+    let api = server.api(&token);
+    api.post(
+        &format!("workspaces/{id}/actions/lock"),
+        &json!({"reason": "maintenance"}),
+    )
+    .ok();
+    let blocked = tf.fails(&["apply", "-auto-approve", "-input=false", "-lock-timeout=0s"]);
+    assert!(blocked.contains("locked"), "{blocked}");
+
+    let unlocked = tf.ok(&["force-unlock", "-force", "default/locked"]);
+    assert!(unlocked.contains("successfully unlocked"), "{unlocked}");
+    assert_eq!(
+        workspace(&server, &token, "locked")["data"]["attributes"]["locked"],
+        false
+    );
+    tf.ok(&["apply", "-auto-approve", "-input=false"]);
+});
+
+each_client!(workspace_commands_with_tags, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
     // Clients before the cloud block's `project` (terraform 1.5) create workspaces in the
@@ -297,77 +290,74 @@ each_client!(workspace_commands_with_tags, |db: Db, client: Client| {
     .expect_error(409, "still managing");
 });
 
-each_client!(
-    key_value_tags_select_workspaces,
-    |db: Db, client: Client| {
-        let server = local_execution_server(db);
-        let token = server.admin_token();
-        let tf = cli(
-            &client,
-            &server,
-            &token,
-            "tags = { env = \"prod\", app = \"web\" }",
+each_client!(key_value_tags_select_workspaces, |db, client| {
+    let server = local_execution_server(db);
+    let token = server.admin_token();
+    let tf = cli(
+        &client,
+        &server,
+        &token,
+        "tags = { env = \"prod\", app = \"web\" }",
+    );
+    if !client.cloud_block_key_value_tags() {
+        // The client itself refuses the map (terraform before 1.10, OpenTofu 1.12): nothing
+        // reaches the server.
+        let refused = tf.fails(&["init", "-input=false"]);
+        assert!(
+            refused.contains("Incorrect attribute value type"),
+            "{refused}"
         );
-        if !client.cloud_block_key_value_tags() {
-            // The client itself refuses the map (terraform before 1.10, OpenTofu 1.12): nothing
-            // reaches the server.
-            let refused = tf.fails(&["init", "-input=false"]);
-            assert!(
-                refused.contains("Incorrect attribute value type"),
-                "{refused}"
-            );
-            let listed = server
-                .api(&token)
-                .get("organizations/default/workspaces")
-                .ok();
-            assert_eq!(listed.body["data"], json!([]), "{}", listed.text);
-            return;
-        }
-        init_with_name(&tf, "web-prod");
-        let ws = workspace(&server, &token, "web-prod");
-        let id = ws["data"]["id"].as_str().unwrap();
-        let bindings = server
+        let listed = server
             .api(&token)
-            .get(&format!("workspaces/{id}/tag-bindings"))
+            .get("organizations/default/workspaces")
             .ok();
-        let mut pairs: Vec<(String, String)> = bindings.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| {
-                (
-                    b["attributes"]["key"].as_str().unwrap().into(),
-                    b["attributes"]["value"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        pairs.sort();
-        assert_eq!(
-            pairs,
-            vec![("app".into(), "web".into()), ("env".into(), "prod".into())]
-        );
+        assert_eq!(listed.body["data"], json!([]), "{}", listed.text);
+        return;
+    }
+    init_with_name(&tf, "web-prod");
+    let ws = workspace(&server, &token, "web-prod");
+    let id = ws["data"]["id"].as_str().unwrap();
+    let bindings = server
+        .api(&token)
+        .get(&format!("workspaces/{id}/tag-bindings"))
+        .ok();
+    let mut pairs: Vec<(String, String)> = bindings.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["attributes"]["key"].as_str().unwrap().into(),
+                b["attributes"]["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![("app".into(), "web".into()), ("env".into(), "prod".into())]
+    );
 
-        // A workspace with other values does not match the filter.
-        let api = server.api(&token);
-        api.post(
-            "organizations/default/workspaces",
-            &json!({"data": {"type": "workspaces", "attributes": {"name": "web-dev"},
+    // A workspace with other values does not match the filter.
+    let api = server.api(&token);
+    api.post(
+        "organizations/default/workspaces",
+        &json!({"data": {"type": "workspaces", "attributes": {"name": "web-dev"},
             "relationships": {"tag-bindings": {"data": [
                 {"type": "tag-bindings", "attributes": {"key": "env", "value": "dev"}},
                 {"type": "tag-bindings", "attributes": {"key": "app", "value": "web"}}]}}}}),
-        )
-        .expect(201);
-        let list = tf.ok(&["workspace", "list"]);
-        assert!(
-            list.contains("web-prod") && !list.contains("web-dev"),
-            "{list}"
-        );
-        tf.ok(&["init", "-input=false"]);
-        tf.ok(&["apply", "-auto-approve", "-input=false"]);
-    }
-);
+    )
+    .expect(201);
+    let list = tf.ok(&["workspace", "list"]);
+    assert!(
+        list.contains("web-prod") && !list.contains("web-dev"),
+        "{list}"
+    );
+    tf.ok(&["init", "-input=false"]);
+    tf.ok(&["apply", "-auto-approve", "-input=false"]);
+});
 
-each_client!(init_migrates_local_state, |db: Db, client: Client| {
+each_client!(init_migrates_local_state, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = Terraform::with_client(client.clone(), &server, &token);
@@ -407,23 +397,21 @@ each_client!(init_migrates_local_state, |db: Db, client: Client| {
     assert_eq!(plan.status.code(), Some(0), "the migrated state is in use");
 });
 
-each_client!(
-    remote_state_reads_another_workspace,
-    |db: Db, client: Client| {
-        let server = local_execution_server(db);
-        let token = server.admin_token();
-        let network = cli(&client, &server, &token, "name = \"network\"");
-        network.ok(&["init", "-input=false"]);
-        network.ok(&[
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-var",
-            "greeting=vpc-123",
-        ]);
+each_client!(remote_state_reads_another_workspace, |db, client| {
+    let server = local_execution_server(db);
+    let token = server.admin_token();
+    let network = cli(&client, &server, &token, "name = \"network\"");
+    network.ok(&["init", "-input=false"]);
+    network.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-var",
+        "greeting=vpc-123",
+    ]);
 
-        let app = Terraform::with_client(client.clone(), &server, &token);
-        app.write(
+    let app = Terraform::with_client(client.clone(), &server, &token);
+    app.write(
         "main.tf",
         &format!(
             "{}\ndata \"terraform_remote_state\" \"network\" {{\n  backend = \"remote\"\n  config = {{\n    hostname     = \"{}\"\n    organization = \"default\"\n    workspaces = {{ name = \"network\" }}\n  }}\n}}\noutput \"vpc\" {{\n  value = data.terraform_remote_state.network.outputs.greeting\n}}\noutput \"secret_from_network\" {{\n  value     = data.terraform_remote_state.network.outputs.secret\n  sensitive = true\n}}\n",
@@ -431,14 +419,13 @@ each_client!(
             server.hostname
         ),
     );
-        app.ok(&["init", "-input=false"]);
-        app.ok(&["apply", "-auto-approve", "-input=false"]);
-        assert_eq!(app.ok(&["output", "-raw", "vpc"]), "vpc-123");
-        assert_eq!(app.ok(&["output", "-raw", "secret_from_network"]), "s3cr3t");
-    }
-);
+    app.ok(&["init", "-input=false"]);
+    app.ok(&["apply", "-auto-approve", "-input=false"]);
+    assert_eq!(app.ok(&["output", "-raw", "vpc"]), "vpc-123");
+    assert_eq!(app.ok(&["output", "-raw", "secret_from_network"]), "s3cr3t");
+});
 
-each_client!(import_and_state_rm_write_state, |db: Db, client: Client| {
+each_client!(import_and_state_rm_write_state, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
     let tf = cli(&client, &server, &token, "name = \"imports\"");
