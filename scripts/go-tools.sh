@@ -74,6 +74,26 @@ build_providers() {
   cp -al "$out/registry.terraform.io/hashicorp" "$out/registry.opentofu.org/"
 }
 
+# The clients the CLI suites run besides the terraform on PATH (tests/src/terraform.rs, Client).
+TERRAFORM_157=github.com/hashicorp/terraform@v1.5.7
+ALL+=(terraform-1.5.7)
+tool_terraform_1_5_7() {
+  install terraform-1.5.7 "$TERRAFORM_157 $(go env GOVERSION)" build_terraform_1_5_7
+}
+build_terraform_1_5_7() { GOBIN=$1 go install "$TERRAFORM_157"; }
+
+OPENTOFU_1126=github.com/opentofu/opentofu@v1.12.6
+ALL+=(tofu-1.12.6)
+tool_tofu_1_12_6() {
+  install tofu-1.12.6 "$OPENTOFU_1126 $(go env GOVERSION)" build_tofu_1_12_6
+}
+# Built inside its module (its go.mod's replace directives apply); without version.dev=no it
+# calls itself 1.12.6-dev, and the workspaces it creates ask for that version.
+build_tofu_1_12_6() {
+  local out=$1 src; src=$(module_dir "$OPENTOFU_1126")
+  (cd "$src" && GOFLAGS=-mod=readonly go build -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o "$out/tofu" ./cmd/tofu)
+}
+
 case "${1:-}" in
   dir) echo "$TOOLS" ;;
   build)

@@ -21,7 +21,7 @@ pub mod tools;
 
 pub use api::{Api, Reply};
 pub use server::{terrace_bin, Db, Server, ServerBuilder};
-pub use terraform::{strip_ansi, texts, Terraform};
+pub use terraform::{strip_ansi, texts, Client, Terraform};
 
 /// A blocking HTTP client builder trusting the certificates of `ca_pem` (a PEM bundle, maybe
 /// empty) and no others, over rustls with ring like the server.
@@ -47,6 +47,41 @@ macro_rules! both_databases {
             fn postgres() {
                 let run: fn($crate::Db) = $body;
                 run($crate::Db::Postgres)
+            }
+        }
+    };
+}
+
+/// Declares a CLI test once per client: `each_client!(name, |db, client| { ... })` runs the
+/// body with the terraform on PATH on both databases (`name::terraform_sqlite`,
+/// `name::terraform_postgres`), and with terraform 1.5.7 and OpenTofu 1.12.6 on SQLite
+/// (`name::terraform_1_5_7`, `name::tofu_1_12_6`). What a client sees does not depend on the
+/// database behind the API, which the first two already cover; one database for the others
+/// keeps the suites' time in CI's budget.
+#[macro_export]
+macro_rules! each_client {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            fn run(db: $crate::Db, client: $crate::Client) {
+                let run: fn($crate::Db, $crate::Client) = $body;
+                run(db, client)
+            }
+            #[test]
+            fn terraform_sqlite() {
+                run($crate::Db::Sqlite, $crate::Client::terraform())
+            }
+            #[test]
+            fn terraform_postgres() {
+                run($crate::Db::Postgres, $crate::Client::terraform())
+            }
+            #[test]
+            fn terraform_1_5_7() {
+                run($crate::Db::Sqlite, $crate::Client::terraform_1_5_7())
+            }
+            #[test]
+            fn tofu_1_12_6() {
+                run($crate::Db::Sqlite, $crate::Client::tofu_1_12_6())
             }
         }
     };

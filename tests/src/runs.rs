@@ -1,11 +1,13 @@
 //! Remote runs through the API, as a VCS integration or a script would drive them: build a
 //! configuration tarball, upload it, create a run, wait for it to settle.
 
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{Api, Reply};
+use crate::{Api, Client, Reply, Server, ServerBuilder};
 
 /// A gzip'd tar of `files` (path, content), the slug format the CLI uploads.
 pub fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
@@ -26,6 +28,49 @@ pub fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
         .into_inner()
         .and_then(|gz| gz.finish())
         .expect("tarball")
+}
+
+/// Starts the server so that remote runs on workspaces `client` creates use `client`'s own
+/// version: for a client other than the terraform on PATH (the runner's default binary, used
+/// while the catalogue is empty), the site's catalogue of tool versions lists its binary under
+/// its engine (`terrace admin tool-version`, the file's path and SHA-256), and the runner
+/// fetches, verifies and runs it.
+pub fn start_with_runner_for(builder: ServerBuilder, client: &Client) -> Server {
+    let server = builder.start();
+    if client.program != Client::terraform().program {
+        let binary = runner_readable_copy(client);
+        server.admin(&[
+            "tool-version",
+            "--engine",
+            client.engine(),
+            "--version",
+            &client.version,
+            "--file",
+            binary.to_str().unwrap(),
+        ]);
+    }
+    server
+}
+
+/// A copy of the client's binary the runner's user (`nobody` when the tests run as root) can
+/// read, unlike the tool cache in the tester's home; one per test process.
+fn runner_readable_copy(client: &Client) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    static COPYING: Mutex<()> = Mutex::new(());
+    let dir = DIR.get_or_init(|| {
+        // Kept for the test process's lifetime: servers of every test fetch from it.
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    });
+    let _copying = COPYING.lock().unwrap_or_else(|e| e.into_inner());
+    let copy = dir.join(format!("{}-{}", client.engine(), client.version));
+    if !copy.exists() {
+        std::fs::copy(&client.program, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    copy
 }
 
 /// Creates a configuration version on the workspace and uploads `files` to it; returns the
@@ -159,13 +204,29 @@ resource "terraform_data" "after" {{
         )
     }
 
-    /// Waits for terraform's connection: its plan is blocked while the stream is held.
+    /// Waits for terraform's connection: its plan is blocked while the stream is held. Fails
+    /// after five minutes (enough for a Kubernetes Job to start) rather than hanging: a run
+    /// that errored before its plan never connects.
     pub fn accept(&self) -> std::net::TcpStream {
-        let (stream, _) = self
-            .listener
-            .accept()
-            .expect("terraform connects to the silent source");
-        stream
+        let timeout = Duration::from_secs(300);
+        self.listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false).unwrap();
+                    return stream;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "terraform did not connect to the silent source in {timeout:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("accepting on the silent source: {e}"),
+            }
+        }
     }
 }
 

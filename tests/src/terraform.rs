@@ -1,11 +1,125 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
-use crate::Server;
+use crate::{tools, Server};
 
-/// The real `terraform` CLI in a fresh HOME and working directory, trusting the server's CA.
+/// A CLI the end-to-end suites drive: terraform 1.11.4 on PATH, or one of the clients
+/// `scripts/go-tools.sh` builds (terraform 1.5.7, OpenTofu 1.12.6). Suites declare a test once
+/// for every client with `each_client!`.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub program: PathBuf,
+    /// `terraform` or `tofu`, for messages.
+    pub name: &'static str,
+    /// What `version -json` reports, e.g. `1.5.7`; a workspace the client creates asks for it.
+    pub version: String,
+}
+
+impl Client {
+    /// The terraform on PATH (1.11.4 on this project's machines).
+    pub fn terraform() -> Client {
+        static CLIENT: OnceLock<Client> = OnceLock::new();
+        CLIENT
+            .get_or_init(|| Client::new(PathBuf::from("terraform"), "terraform"))
+            .clone()
+    }
+
+    pub fn terraform_1_5_7() -> Client {
+        static CLIENT: OnceLock<Client> = OnceLock::new();
+        CLIENT
+            .get_or_init(|| Client::new(tools::path("terraform-1.5.7/terraform"), "terraform"))
+            .clone()
+    }
+
+    pub fn tofu_1_12_6() -> Client {
+        static CLIENT: OnceLock<Client> = OnceLock::new();
+        CLIENT
+            .get_or_init(|| Client::new(tools::path("tofu-1.12.6/tofu"), "tofu"))
+            .clone()
+    }
+
+    fn new(program: PathBuf, name: &'static str) -> Client {
+        // A clean environment, as for the tests' commands: a host's TF_CLI_CONFIG_FILE naming a
+        // missing file makes OpenTofu print a warning before its JSON.
+        let home = tempfile::tempdir().unwrap();
+        let output = Command::new(&program)
+            .args(["version", "-json"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
+        let doc: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{} version -json: {e}", program.display()));
+        // OpenTofu kept terraform's key.
+        let version = doc["terraform_version"]
+            .as_str()
+            .expect("a terraform_version")
+            .to_string();
+        Client {
+            program,
+            name,
+            version,
+        }
+    }
+
+    /// The product name the client's messages use ("Terraform has ...", "OpenTofu has ...").
+    pub fn product(&self) -> &'static str {
+        if self.is_tofu() {
+            "OpenTofu"
+        } else {
+            "Terraform"
+        }
+    }
+
+    /// The workspace engine that runs this client's configurations: `terraform` or `tofu`.
+    pub fn engine(&self) -> &'static str {
+        if self.is_tofu() {
+            "tofu"
+        } else {
+            "terraform"
+        }
+    }
+
+    pub fn is_tofu(&self) -> bool {
+        self.name == "tofu"
+    }
+
+    /// `cloud { workspaces { project = ... } }`: terraform 1.6 and OpenTofu (forked from 1.6).
+    pub fn cloud_block_projects(&self) -> bool {
+        self.is_tofu() || self.terraform_at_least(1, 6)
+    }
+
+    /// Key-value tags, `cloud { workspaces { tags = { k = "v" } } }`: terraform 1.10; OpenTofu
+    /// 1.12 knows only the list of names.
+    pub fn cloud_block_key_value_tags(&self) -> bool {
+        self.terraform_at_least(1, 10)
+    }
+
+    /// `plan -out` with remote execution (a saved cloud plan): terraform 1.6 and OpenTofu.
+    pub fn cloud_saved_plans(&self) -> bool {
+        self.is_tofu() || self.terraform_at_least(1, 6)
+    }
+
+    /// Whether this is terraform `major.minor` or later (OpenTofu forked at 1.6 and numbers
+    /// its own releases: compare features, not versions, for it).
+    pub fn terraform_at_least(&self, major: u64, minor: u64) -> bool {
+        let mut parts = self
+            .version
+            .split('.')
+            .map(|p| p.parse::<u64>().unwrap_or(0));
+        let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        !self.is_tofu() && have >= (major, minor)
+    }
+}
+
+/// The real `terraform` (or `tofu`) CLI in a fresh HOME and working directory, trusting the
+/// server's CA.
 pub struct Terraform {
+    pub client: Client,
     dir: tempfile::TempDir,
     pub work: PathBuf,
     ca_bundle: PathBuf,
@@ -17,7 +131,13 @@ impl Terraform {
     /// A CLI whose configuration carries `token` for the server (a `credentials` block: the
     /// only way to give a token for a host with a port).
     pub fn new(server: &Server, token: &str) -> Terraform {
+        Terraform::with_client(Client::terraform(), server, token)
+    }
+
+    /// [`Terraform::new`] with another client.
+    pub fn with_client(client: Client, server: &Server, token: &str) -> Terraform {
         let mut tf = Terraform::without_credentials(server);
+        tf.client = client;
         let config = tf.dir.path().join("cli.tfrc");
         std::fs::write(
             &config,
@@ -39,6 +159,7 @@ impl Terraform {
         // terraform login writes into ~/.terraform.d but does not create it.
         std::fs::create_dir_all(dir.path().join("home/.terraform.d")).unwrap();
         Terraform {
+            client: Client::terraform(),
             dir,
             work,
             ca_bundle: server.ca_bundle.clone(),
@@ -72,7 +193,7 @@ impl Terraform {
 
     /// The command with a clean environment: nothing from the host's TF_* settings leaks in.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("terraform");
+        let mut command = Command::new(&self.client.program);
         command
             .args(args)
             .current_dir(&self.work)
@@ -102,7 +223,7 @@ impl Terraform {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("terraform runs (is it on PATH?)");
+            .unwrap_or_else(|e| panic!("{} runs: {e}", self.client.program.display()));
         child
             .stdin
             .take()
@@ -119,7 +240,8 @@ impl Terraform {
         let (stdout, stderr) = texts(&output);
         assert!(
             output.status.success(),
-            "terraform {args:?} failed:\n{stdout}\n{stderr}"
+            "{} {args:?} failed:\n{stdout}\n{stderr}",
+            self.client.name
         );
         stdout
     }
@@ -131,7 +253,8 @@ impl Terraform {
         let (stdout, stderr) = texts(&output);
         assert!(
             !output.status.success(),
-            "terraform {args:?} should have failed:\n{stdout}\n{stderr}"
+            "{} {args:?} should have failed:\n{stdout}\n{stderr}",
+            self.client.name
         );
         format!("{stdout}\n{stderr}")
     }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use terrace_tests::page::{cookie, hidden_input};
-use terrace_tests::{Db, Server, Terraform};
+use terrace_tests::runs::start_with_runner_for;
+use terrace_tests::{each_client, Db, Server, Terraform};
 
 /// An HTTP client trusting the server's CA, not following redirects.
 fn browser(server: &Server) -> reqwest::blocking::Client {
@@ -94,9 +95,11 @@ fn start_login(
     }
 }
 
-fn login_flow(db: Db) {
-    let server = Server::start(db);
-    let tf = Terraform::without_credentials(&server);
+// The cloud block after the login runs remotely, on the client's version.
+each_client!(terraform_login, |db, client| {
+    let server = start_with_runner_for(Server::builder(db), &client);
+    let mut tf = Terraform::without_credentials(&server);
+    tf.client = client.clone();
     let (child, login_url, rest) = start_login(&tf, &server);
     assert!(
         login_url.contains("code_challenge_method=S256"),
@@ -145,7 +148,10 @@ fn login_flow(db: Db) {
         "terraform login failed:\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("Success! Terraform has obtained and saved an API token"),
+        stdout.contains(&format!(
+            "Success! {} has obtained and saved an API token",
+            client.product()
+        )),
         "{stdout}"
     );
 
@@ -205,17 +211,7 @@ fn login_flow(db: Db) {
     assert_eq!(replay.status(), 400);
     let error: Value = replay.json().unwrap();
     assert_eq!(error["error"], "invalid_grant");
-}
-
-#[test]
-fn terraform_login_sqlite() {
-    login_flow(Db::Sqlite)
-}
-
-#[test]
-fn terraform_login_postgres() {
-    login_flow(Db::Postgres)
-}
+});
 
 #[test]
 fn consent_page_refuses_foreign_redirects() {

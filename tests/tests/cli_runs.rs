@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::runs::{phase_log, wait_for_run, SilentSource};
-use terrace_tests::{both_databases, texts, Api, Db, Server, Terraform};
+use terrace_tests::runs::{phase_log, start_with_runner_for as start, wait_for_run, SilentSource};
+use terrace_tests::{each_client, texts, Api, Client, Db, Server, Terraform};
 
 const CONFIG: &str = r#"
 variable "greeting" {
@@ -35,11 +35,12 @@ fn cloud_block(server: &Server, workspace: &str) -> String {
 }
 
 /// A server, an admin token, and a CLI in a directory holding `config` for `workspace`,
-/// initialised (which creates the workspace, in the default remote execution mode).
-fn setup(db: Db, workspace: &str, config: &str) -> (Server, Api, Terraform) {
-    let server = Server::start(db);
+/// initialised (which creates the workspace, in the default remote execution mode, asking
+/// for the client's version).
+fn setup(db: Db, client: &Client, workspace: &str, config: &str) -> (Server, Api, Terraform) {
+    let server = start(Server::builder(db), client);
     let token = server.admin_token();
-    let tf = Terraform::new(&server, &token);
+    let tf = Terraform::with_client(client.clone(), &server, &token);
     write_config(&tf, &server, workspace, config);
     tf.ok(&["init", "-input=false"]);
     let api = server.api(&token);
@@ -47,6 +48,8 @@ fn setup(db: Db, workspace: &str, config: &str) -> (Server, Api, Terraform) {
         .get(&format!("organizations/default/workspaces/{workspace}"))
         .ok();
     assert_eq!(ws.attr("execution-mode"), "remote", "{}", ws.text);
+    assert_eq!(ws.attr("terraform-version"), client.version.as_str());
+    assert_eq!(ws.attr("engine"), client.engine(), "{}", ws.text);
     (server, api, tf)
 }
 
@@ -118,8 +121,8 @@ fn answer(tf: &Terraform, args: &[&str], input: &str) -> (bool, String) {
     (output.status.success(), format!("{stdout}\n{stderr}"))
 }
 
-both_databases!(plan_apply_confirm_discard_and_destroy, |db: Db| {
-    let (_server, api, tf) = setup(db, "app", CONFIG);
+each_client!(plan_apply_confirm_discard_and_destroy, |db, client| {
+    let (_server, api, tf) = setup(db, &client, "app", CONFIG);
 
     // A plan is a speculative run: it streams its plan and ends planned_and_finished.
     let plan = tf.ok(&["plan", "-input=false"]);
@@ -241,8 +244,8 @@ both_databases!(plan_apply_confirm_discard_and_destroy, |db: Db| {
     );
 });
 
-both_databases!(refresh_only_target_and_replace, |db: Db| {
-    let (_server, api, tf) = setup(db, "ops", CONFIG);
+each_client!(refresh_only_target_and_replace, |db, client| {
+    let (_server, api, tf) = setup(db, &client, "ops", CONFIG);
     tf.ok(&["apply", "-auto-approve", "-input=false"]);
     let id_of = |name: &str| {
         current_state(&api, "ops")["resources"]
@@ -347,167 +350,179 @@ output "key_length" { value = nonsensitive(length(var.api_key)) }
 
 const API_KEY: &str = "sk-live-0f9e8d7c6b5a4f3e2d1c";
 
-both_databases!(variables_reach_the_run_and_secrets_stay_hidden, |db: Db| {
-    let server = Server::builder(db)
-        .env("SERVER_ONLY_SECRET", "server-env-must-not-reach-runs")
-        .start();
-    let token = server.admin_token();
-    let api = server.api(&token);
-    let tf = Terraform::new(&server, &token);
-    write_config(&tf, &server, "vars", VARIABLES_CONFIG);
-    tf.ok(&["init", "-input=false"]);
-    let ws = workspace_id(&api, "vars");
-    let var = |key: &str, value: &str, category: &str, hcl: bool, sensitive: bool| {
-        api.post(
-            &format!("workspaces/{ws}/vars"),
-            &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value,
-                "category": category, "hcl": hcl, "sensitive": sensitive}}}),
-        )
-        .expect(201)
-    };
-    var("region", "eu-west-1", "terraform", false, false);
-    var("size", "3", "terraform", true, false);
-    var("tags", "{ team = \"platform\" }", "terraform", true, false);
-    let secret = var("api_key", API_KEY, "terraform", false, true);
-    assert_eq!(
-        secret.attr("value"),
-        &Value::Null,
-        "write-only: {}",
-        secret.text
-    );
-    var("overridden", "from-workspace", "terraform", false, false);
-    var("DEPLOY_STAGE", "canary", "env", false, false);
-    // A global set supplies from_set and loses overridden to the workspace's own variable.
-    let set = api
-        .post(
-            "organizations/default/varsets",
-            &json!({"data": {"type": "varsets", "attributes": {"name": "defaults", "global": true}}}),
-        )
-        .expect(201)
-        .id();
-    for (key, value) in [("from_set", "set-value"), ("overridden", "from-set")] {
-        api.post(
-            &format!("varsets/{set}/relationships/vars"),
-            &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value, "category": "terraform"}}}),
-        )
-        .expect(201);
-    }
-
-    let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
-    let state = current_state(&api, "vars");
-    let config = &state["outputs"]["config"]["value"];
-    assert_eq!(
-        config,
-        &json!({"region": "eu-west-1", "size": 3, "team": "platform",
-            "from_set": "set-value", "overridden": "from-workspace"}),
-        "{out}"
-    );
-    assert_eq!(state["outputs"]["key_length"]["value"], API_KEY.len());
-
-    // The runner's environment, as the provisioner printed it: the workspace's env variable,
-    // and nothing of the server's own environment.
-    let run = latest_run(&api, "vars");
-    let run_id = run["id"].as_str().unwrap();
-    let apply_log = phase_log(&api, run_id, "apply");
-    assert!(apply_log.contains("DEPLOY_STAGE=canary"), "{apply_log}");
-    for leak in [
-        "SERVER_ONLY_SECRET",
-        "server-env-must-not-reach-runs",
-        "TERRACE_",
-        "DATABASE_URL",
-    ] {
-        assert!(
-            !apply_log.contains(leak),
-            "the runner's environment contains {leak}: {apply_log}"
+each_client!(
+    variables_reach_the_run_and_secrets_stay_hidden,
+    |db, client| {
+        let env = ("SERVER_ONLY_SECRET", "server-env-must-not-reach-runs");
+        let server = start(Server::builder(db).env(env.0, env.1), &client);
+        let token = server.admin_token();
+        let api = server.api(&token);
+        let tf = Terraform::with_client(client.clone(), &server, &token);
+        write_config(&tf, &server, "vars", VARIABLES_CONFIG);
+        tf.ok(&["init", "-input=false"]);
+        let ws = workspace_id(&api, "vars");
+        let var = |key: &str, value: &str, category: &str, hcl: bool, sensitive: bool| {
+            api.post(
+                &format!("workspaces/{ws}/vars"),
+                &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value,
+            "category": category, "hcl": hcl, "sensitive": sensitive}}}),
+            )
+            .expect(201)
+        };
+        var("region", "eu-west-1", "terraform", false, false);
+        var("size", "3", "terraform", true, false);
+        var("tags", "{ team = \"platform\" }", "terraform", true, false);
+        let secret = var("api_key", API_KEY, "terraform", false, true);
+        assert_eq!(
+            secret.attr("value"),
+            &Value::Null,
+            "write-only: {}",
+            secret.text
         );
-    }
-    assert!(
-        !apply_log.contains(&token),
-        "the user's token reached the runner"
-    );
-
-    // A CLI -var wins over the workspace's variable, as a run variable.
-    let out = tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "region=us-east-2",
-    ]);
-    assert_eq!(
-        current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
-        "us-east-2",
-        "{out}"
-    );
-
-    // A priority set beats even that.
-    let priority = api
-        .post(
-            "organizations/default/varsets",
-            &json!({"data": {"type": "varsets", "attributes": {"name": "enforced", "priority": true},
-                "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": ws}]}}}}),
-        )
-        .expect(201)
-        .id();
-    api.post(
-        &format!("varsets/{priority}/relationships/vars"),
-        &json!({"data": {"type": "vars", "attributes": {"key": "region", "value": "eu-central-1", "category": "terraform"}}}),
+        var("overridden", "from-workspace", "terraform", false, false);
+        var("DEPLOY_STAGE", "canary", "env", false, false);
+        // A global set supplies from_set and loses overridden to the workspace's own variable.
+        let set = api
+    .post(
+        "organizations/default/varsets",
+        &json!({"data": {"type": "varsets", "attributes": {"name": "defaults", "global": true}}}),
+    )
+    .expect(201)
+    .id();
+        for (key, value) in [("from_set", "set-value"), ("overridden", "from-set")] {
+            api.post(
+        &format!("varsets/{set}/relationships/vars"),
+        &json!({"data": {"type": "vars", "attributes": {"key": key, "value": value, "category": "terraform"}}}),
     )
     .expect(201);
-    tf.ok(&[
-        "apply",
-        "-auto-approve",
-        "-input=false",
-        "-var",
-        "region=us-east-2",
-    ]);
-    assert_eq!(
-        current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
-        "eu-central-1"
-    );
+        }
 
-    // The sensitive value never shows: not in the CLI's output, the logs, the plan JSON a
-    // reader gets, or any API answer about the run or the variables.
-    let mut seen = vec![("CLI output".to_string(), out)];
-    for run in runs(&api, "vars") {
-        let id = run["id"].as_str().unwrap();
-        seen.push((format!("plan log of {id}"), phase_log(&api, id, "plan")));
-        seen.push((format!("apply log of {id}"), phase_log(&api, id, "apply")));
-        seen.push((
-            format!("run {id}"),
-            api.get(&format!(
-                "runs/{id}?include=plan,apply,workspace,configuration_version"
-            ))
-            .text,
-        ));
-        let plan = run["relationships"]["plan"]["data"]["id"].as_str().unwrap();
-        seen.push((
-            format!("redacted plan of {id}"),
-            api.get(&format!("plans/{plan}/json-output-redacted")).text,
-        ));
-        seen.push((
-            format!("events of {id}"),
-            api.get(&format!("runs/{id}/run-events")).text,
-        ));
-    }
-    seen.push((
-        "variables".into(),
-        api.get(&format!("workspaces/{ws}/vars")).text,
-    ));
-    seen.push((
-        "workspace".into(),
-        api.get(&format!("workspaces/{ws}")).text,
-    ));
-    for (what, text) in &seen {
-        assert!(
-            !text.contains(API_KEY),
-            "{what} shows the sensitive value: {text}"
+        let out = tf.ok(&["apply", "-auto-approve", "-input=false"]);
+        let state = current_state(&api, "vars");
+        let config = &state["outputs"]["config"]["value"];
+        assert_eq!(
+            config,
+            &json!({"region": "eu-west-1", "size": 3, "team": "platform",
+        "from_set": "set-value", "overridden": "from-workspace"}),
+            "{out}"
         );
-    }
-});
+        assert_eq!(state["outputs"]["key_length"]["value"], API_KEY.len());
 
-both_databases!(saved_plans_show_and_apply, |db: Db| {
-    let (_server, api, tf) = setup(db, "saved", CONFIG);
+        // The runner's environment, as the provisioner printed it: the workspace's env variable,
+        // and nothing of the server's own environment.
+        let run = latest_run(&api, "vars");
+        let run_id = run["id"].as_str().unwrap();
+        let apply_log = phase_log(&api, run_id, "apply");
+        assert!(apply_log.contains("DEPLOY_STAGE=canary"), "{apply_log}");
+        for leak in [
+            "SERVER_ONLY_SECRET",
+            "server-env-must-not-reach-runs",
+            "TERRACE_",
+            "DATABASE_URL",
+        ] {
+            assert!(
+                !apply_log.contains(leak),
+                "the runner's environment contains {leak}: {apply_log}"
+            );
+        }
+        assert!(
+            !apply_log.contains(&token),
+            "the user's token reached the runner"
+        );
+
+        // A CLI -var wins over the workspace's variable, as a run variable.
+        let out = tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "region=us-east-2",
+        ]);
+        assert_eq!(
+            current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
+            "us-east-2",
+            "{out}"
+        );
+
+        // A priority set beats even that.
+        let priority = api
+    .post(
+        "organizations/default/varsets",
+        &json!({"data": {"type": "varsets", "attributes": {"name": "enforced", "priority": true},
+            "relationships": {"workspaces": {"data": [{"type": "workspaces", "id": ws}]}}}}),
+    )
+    .expect(201)
+    .id();
+        api.post(
+    &format!("varsets/{priority}/relationships/vars"),
+    &json!({"data": {"type": "vars", "attributes": {"key": "region", "value": "eu-central-1", "category": "terraform"}}}),
+)
+.expect(201);
+        tf.ok(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-var",
+            "region=us-east-2",
+        ]);
+        assert_eq!(
+            current_state(&api, "vars")["outputs"]["config"]["value"]["region"],
+            "eu-central-1"
+        );
+
+        // The sensitive value never shows: not in the CLI's output, the logs, the plan JSON a
+        // reader gets, or any API answer about the run or the variables.
+        let mut seen = vec![("CLI output".to_string(), out)];
+        for run in runs(&api, "vars") {
+            let id = run["id"].as_str().unwrap();
+            seen.push((format!("plan log of {id}"), phase_log(&api, id, "plan")));
+            seen.push((format!("apply log of {id}"), phase_log(&api, id, "apply")));
+            seen.push((
+                format!("run {id}"),
+                api.get(&format!(
+                    "runs/{id}?include=plan,apply,workspace,configuration_version"
+                ))
+                .text,
+            ));
+            let plan = run["relationships"]["plan"]["data"]["id"].as_str().unwrap();
+            seen.push((
+                format!("redacted plan of {id}"),
+                api.get(&format!("plans/{plan}/json-output-redacted")).text,
+            ));
+            seen.push((
+                format!("events of {id}"),
+                api.get(&format!("runs/{id}/run-events")).text,
+            ));
+        }
+        seen.push((
+            "variables".into(),
+            api.get(&format!("workspaces/{ws}/vars")).text,
+        ));
+        seen.push((
+            "workspace".into(),
+            api.get(&format!("workspaces/{ws}")).text,
+        ));
+        for (what, text) in &seen {
+            assert!(
+                !text.contains(API_KEY),
+                "{what} shows the sensitive value: {text}"
+            );
+        }
+    }
+);
+
+each_client!(saved_plans_show_and_apply, |db, client| {
+    let (_server, api, tf) = setup(db, &client, "saved", CONFIG);
+    if !client.cloud_saved_plans() {
+        // terraform before 1.6 refuses by itself, before any run exists.
+        let out = tf.fails(&["plan", "-input=false", "-out=release.tfplan"]);
+        assert!(
+            out.contains("Saving a generated plan is currently not supported"),
+            "{out}"
+        );
+        assert!(runs(&api, "saved").is_empty());
+        return;
+    }
     let out = tf.ok(&["plan", "-input=false", "-out=release.tfplan"]);
     assert!(out.contains("Plan: 2 to add"), "{out}");
     let file: Value = serde_json::from_str(&tf.read("release.tfplan")).expect("a cloud plan file");
@@ -562,7 +577,7 @@ both_databases!(saved_plans_show_and_apply, |db: Db| {
     );
 });
 
-both_databases!(a_failing_configuration_shows_its_error, |db: Db| {
+each_client!(a_failing_configuration_shows_its_error, |db, client| {
     let config = r#"
 variable "word" {
   default = "x"
@@ -577,7 +592,7 @@ resource "terraform_data" "checked" {
   }
 }
 "#;
-    let (server, api, tf) = setup(db, "broken", config);
+    let (server, api, tf) = setup(db, &client, "broken", config);
     let out = tf.fails(&["apply", "-auto-approve", "-input=false"]);
     assert!(
         out.contains("The checked resource needs a longer input (Terrace test)."),
@@ -608,10 +623,10 @@ resource "terraform_data" "checked" {
 
 // `terraform plan` only stops streaming on Ctrl-C ("will not stop the plan running
 // remotely"); `apply` asks the server to cancel the run, which is what this covers.
-both_databases!(ctrl_c_cancels_a_long_plan, |db: Db| {
+each_client!(ctrl_c_cancels_a_long_plan, |db, client| {
     let silent = SilentSource::new();
     let config = silent.configuration();
-    let (server, api, tf) = setup(db, "slow", &config);
+    let (server, api, tf) = setup(db, &client, "slow", &config);
     let child = tf
         .command(&["apply", "-auto-approve", "-input=false"])
         .stdin(Stdio::null())
@@ -666,10 +681,10 @@ both_databases!(ctrl_c_cancels_a_long_plan, |db: Db| {
     assert!(out.contains("Plan: 2 to add"), "{out}");
 });
 
-both_databases!(two_runs_on_one_workspace_execute_in_order, |db: Db| {
-    let (server, api, first) = setup(db, "queue", CONFIG);
+each_client!(two_runs_on_one_workspace_execute_in_order, |db, client| {
+    let (server, api, first) = setup(db, &client, "queue", CONFIG);
     let token = server.admin_token();
-    let second = Terraform::new(&server, &token);
+    let second = Terraform::with_client(client.clone(), &server, &token);
     write_config(&second, &server, "queue", CONFIG);
     second.ok(&["init", "-input=false"]);
 

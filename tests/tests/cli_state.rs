@@ -3,7 +3,7 @@
 //! SQLite and on PostgreSQL. Remote execution has its own tests (cli_runs.rs).
 
 use serde_json::{json, Value};
-use terrace_tests::{both_databases, Db, Server, Terraform};
+use terrace_tests::{each_client, Client, Db, Server, Terraform};
 
 const CONFIG: &str = r#"
 variable "greeting" {
@@ -29,8 +29,8 @@ fn cloud_block(server: &Server, workspaces: &str) -> String {
 }
 
 /// A CLI in a directory with the configuration and a cloud block for `workspaces`.
-fn cli(server: &Server, token: &str, workspaces: &str) -> Terraform {
-    let tf = Terraform::new(server, token);
+fn cli(client: &Client, server: &Server, token: &str, workspaces: &str) -> Terraform {
+    let tf = Terraform::with_client(client.clone(), server, token);
     tf.write(
         "main.tf",
         &format!("{}{CONFIG}", cloud_block(server, workspaces)),
@@ -68,16 +68,16 @@ fn workspace(server: &Server, token: &str, name: &str) -> Value {
         .body
 }
 
-both_databases!(apply_plan_output_state_and_destroy, |db: Db| {
+each_client!(apply_plan_output_state_and_destroy, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(&server, &token, "name = \"app-prod\"");
+    let tf = cli(&client, &server, &token, "name = \"app-prod\"");
 
     let init = tf.ok(&["init", "-input=false"]);
     assert!(init.contains("successfully initialized"), "{init}");
     let ws = workspace(&server, &token, "app-prod");
     assert_eq!(
-        ws["data"]["attributes"]["terraform-version"], "1.11.4",
+        ws["data"]["attributes"]["terraform-version"], client.version,
         "init pins the CLI's version"
     );
 
@@ -198,10 +198,10 @@ both_databases!(apply_plan_output_state_and_destroy, |db: Db| {
     );
 });
 
-both_databases!(force_unlock_releases_a_stuck_lock, |db: Db| {
+each_client!(force_unlock_releases_a_stuck_lock, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(&server, &token, "name = \"locked\"");
+    let tf = cli(&client, &server, &token, "name = \"locked\"");
     tf.ok(&["init", "-input=false"]);
     let id = workspace(&server, &token, "locked")["data"]["id"]
         .as_str()
@@ -227,14 +227,20 @@ both_databases!(force_unlock_releases_a_stuck_lock, |db: Db| {
     tf.ok(&["apply", "-auto-approve", "-input=false"]);
 });
 
-both_databases!(workspace_commands_with_tags, |db: Db| {
+each_client!(workspace_commands_with_tags, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(
-        &server,
-        &token,
-        "tags = [\"app\", \"team-x\"]\n      project = \"Platform\"",
-    );
+    // Clients before the cloud block's `project` (terraform 1.5) create workspaces in the
+    // organization's default project.
+    let (workspaces, project_name) = if client.cloud_block_projects() {
+        (
+            "tags = [\"app\", \"team-x\"]\n      project = \"Platform\"",
+            "Platform",
+        )
+    } else {
+        ("tags = [\"app\", \"team-x\"]", "Default Project")
+    };
+    let tf = cli(&client, &server, &token, workspaces);
 
     // No workspace carries the tags yet: without input init gives up, with input it asks
     // for a name and creates the workspace.
@@ -258,7 +264,7 @@ both_databases!(workspace_commands_with_tags, |db: Db| {
     let api = server.api(&token);
     assert_eq!(
         api.get(&format!("projects/{project}")).ok().attr("name"),
-        "Platform"
+        project_name
     );
 
     tf.ok(&["workspace", "select", "dev"]);
@@ -284,10 +290,30 @@ both_databases!(workspace_commands_with_tags, |db: Db| {
     .expect_error(409, "still managing");
 });
 
-both_databases!(key_value_tags_select_workspaces, |db: Db| {
+each_client!(key_value_tags_select_workspaces, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(&server, &token, "tags = { env = \"prod\", app = \"web\" }");
+    let tf = cli(
+        &client,
+        &server,
+        &token,
+        "tags = { env = \"prod\", app = \"web\" }",
+    );
+    if !client.cloud_block_key_value_tags() {
+        // The client itself refuses the map (terraform before 1.10, OpenTofu 1.12): nothing
+        // reaches the server.
+        let refused = tf.fails(&["init", "-input=false"]);
+        assert!(
+            refused.contains("Incorrect attribute value type"),
+            "{refused}"
+        );
+        let listed = server
+            .api(&token)
+            .get("organizations/default/workspaces")
+            .ok();
+        assert_eq!(listed.body["data"], json!([]), "{}", listed.text);
+        return;
+    }
     init_with_name(&tf, "web-prod");
     let ws = workspace(&server, &token, "web-prod");
     let id = ws["data"]["id"].as_str().unwrap();
@@ -331,10 +357,10 @@ both_databases!(key_value_tags_select_workspaces, |db: Db| {
     tf.ok(&["apply", "-auto-approve", "-input=false"]);
 });
 
-both_databases!(init_migrates_local_state, |db: Db| {
+each_client!(init_migrates_local_state, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = Terraform::new(&server, &token);
+    let tf = Terraform::with_client(client.clone(), &server, &token);
     // First a purely local project with state in terraform.tfstate.
     tf.write("main.tf", CONFIG);
     tf.ok(&["init", "-input=false"]);
@@ -371,10 +397,10 @@ both_databases!(init_migrates_local_state, |db: Db| {
     assert_eq!(plan.status.code(), Some(0), "the migrated state is in use");
 });
 
-both_databases!(remote_state_reads_another_workspace, |db: Db| {
+each_client!(remote_state_reads_another_workspace, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let network = cli(&server, &token, "name = \"network\"");
+    let network = cli(&client, &server, &token, "name = \"network\"");
     network.ok(&["init", "-input=false"]);
     network.ok(&[
         "apply",
@@ -384,7 +410,7 @@ both_databases!(remote_state_reads_another_workspace, |db: Db| {
         "greeting=vpc-123",
     ]);
 
-    let app = Terraform::new(&server, &token);
+    let app = Terraform::with_client(client.clone(), &server, &token);
     app.write(
         "main.tf",
         &format!(
@@ -399,10 +425,10 @@ both_databases!(remote_state_reads_another_workspace, |db: Db| {
     assert_eq!(app.ok(&["output", "-raw", "secret_from_network"]), "s3cr3t");
 });
 
-both_databases!(import_and_state_rm_write_state, |db: Db| {
+each_client!(import_and_state_rm_write_state, |db, client| {
     let server = local_execution_server(db);
     let token = server.admin_token();
-    let tf = cli(&server, &token, "name = \"imports\"");
+    let tf = cli(&client, &server, &token, "name = \"imports\"");
     tf.write(
         "imported.tf",
         "resource \"terraform_data\" \"adopted\" {}\n",

@@ -298,6 +298,36 @@ fn destructive(method: &str, path: &str) -> bool {
 /// Routes the matrix does not call, each with the reason and the test that covers it.
 const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
     (
+        "GET",
+        "/api/v2/admin/opentofu-versions/{id}",
+        "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",
+    ),
+    (
+        "PATCH",
+        "/api/v2/admin/opentofu-versions/{id}",
+        "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/admin/opentofu-versions/{id}",
+        "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/terraform-versions/{id}",
+        "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",
+    ),
+    (
+        "PATCH",
+        "/api/v2/admin/terraform-versions/{id}",
+        "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/admin/terraform-versions/{id}",
+        "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",
+    ),
+    (
         "POST",
         "/app/oauth/authorization",
         "terraform login's form, authenticated by username and password (cli_login.rs)",

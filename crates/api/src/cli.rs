@@ -76,6 +76,9 @@ struct ListenerArgs {
     /// inside the runner pods.
     #[arg(long, env = "TERRACE_PROVIDER_MIRROR_DIR", value_name = "DIR")]
     provider_mirror_dir: Option<PathBuf>,
+    /// Where runners cache the binaries of the version catalogue [default: WORK_DIR/terrace-tools].
+    #[arg(long, env = "TERRACE_TOOLS_CACHE_DIR", value_name = "DIR")]
+    tools_cache_dir: Option<PathBuf>,
     /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     work_dir: Option<PathBuf>,
@@ -274,6 +277,27 @@ enum AdminCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Add a version to the catalogue of terraform or OpenTofu versions from a binary or
+    /// release zip on this machine (its SHA-256 is computed), and print its ID.
+    ToolVersion {
+        /// terraform or tofu.
+        #[arg(long, default_value = "terraform")]
+        engine: String,
+        /// The version, e.g. 1.5.7.
+        #[arg(long)]
+        version: String,
+        /// The linux/amd64 release zip or bare binary.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Where runners fetch it [default: the file's absolute path, which runners must see].
+        #[arg(long)]
+        url: Option<String>,
+        /// Mark it official (new workspaces get the newest official version).
+        #[arg(long)]
+        official: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -388,6 +412,7 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     config.terraform_bin = args.terraform_bin;
     config.versions_dir = args.terraform_versions_dir;
     config.provider_mirror = args.provider_mirror_dir;
+    config.tools_cache_dir = args.tools_cache_dir;
     if let Some(dir) = args.work_dir {
         config.work_dir = dir;
     }
@@ -422,6 +447,35 @@ async fn admin(command: AdminCommand) -> Result<()> {
         } => {
             let services = admin_services(&database).await?;
             println!("{}", services.issue_listener_token(&description).await?);
+        }
+        AdminCommand::ToolVersion {
+            engine,
+            version,
+            file,
+            url,
+            official,
+            database,
+        } => {
+            let engine = engine
+                .parse::<terrace_storage::model::Engine>()
+                .map_err(|e| anyhow::anyhow!("--engine: {e}"))?;
+            let path = std::fs::canonicalize(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let sha = sha256_of(&path).with_context(|| format!("reading {}", path.display()))?;
+            let services = admin_services(&database).await?;
+            let added = services
+                .add_tool_version(
+                    engine,
+                    terrace_domain::engines::ToolVersionInput {
+                        version: Some(version),
+                        url: Some(url.unwrap_or_else(|| path.display().to_string())),
+                        sha: Some(sha),
+                        official: Some(official),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            println!("{}", added.version.id);
         }
         AdminCommand::User {
             command:
@@ -504,6 +558,22 @@ async fn admin(command: AdminCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The SHA-256 of a file, in hexadecimal, read in chunks (binaries are large).
+fn sha256_of(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 /// `terrace admin user grant-admin|revoke-admin|suspend|unsuspend NAME`: the same rules as

@@ -409,6 +409,9 @@ pub struct BuiltinListenerArgs {
     /// the providers it holds from it, and only from it.
     #[arg(long, env = "TERRACE_PROVIDER_MIRROR_DIR", value_name = "DIR")]
     pub provider_mirror_dir: Option<PathBuf>,
+    /// Where runners cache the binaries of the version catalogue [default: WORK_DIR/terrace-tools].
+    #[arg(long, env = "TERRACE_TOOLS_CACHE_DIR", value_name = "DIR")]
+    pub tools_cache_dir: Option<PathBuf>,
     /// Where runs get their temporary directories [default: the system's temporary directory].
     #[arg(long, env = "TERRACE_WORK_DIR", value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -496,6 +499,7 @@ struct FileConfig {
     terraform_bin: Option<PathBuf>,
     terraform_versions_dir: Option<PathBuf>,
     provider_mirror_dir: Option<PathBuf>,
+    tools_cache_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
     run_as: Option<String>,
     #[serde(default)]
@@ -589,6 +593,8 @@ pub struct BuiltinListener {
     pub terraform_bin: PathBuf,
     pub versions_dir: Option<PathBuf>,
     pub provider_mirror_dir: Option<PathBuf>,
+    /// `None`: `<work_dir>/terrace-tools`.
+    pub tools_cache_dir: Option<PathBuf>,
     /// `None`: the system's temporary directory.
     pub work_dir: Option<PathBuf>,
     pub confinement: Confinement,
@@ -806,6 +812,10 @@ impl BuiltinListener {
                 .provider_mirror_dir
                 .clone()
                 .or_else(|| file.provider_mirror_dir.clone()),
+            tools_cache_dir: args
+                .tools_cache_dir
+                .clone()
+                .or_else(|| file.tools_cache_dir.clone()),
             // Never inside the data directory: runs must not be near the server's files.
             work_dir: args.work_dir.clone().or_else(|| file.work_dir.clone()),
             confinement: Confinement::resolve(

@@ -10,11 +10,11 @@ use chrono::Duration;
 use futures::Stream;
 use terrace_protocol::{
     artifacts, EnvVar, HeartbeatResponse, JobAssignment, JobKind, JobOutcome, JobSpec, LogAck,
-    NewState, Operation, RegisterRequest, TerraformVar, VarFile,
+    NewState, Operation, RegisterRequest, TerraformVar, ToolBinary, ToolSource, VarFile,
 };
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
-    Listener, PageRequest, PhaseKind, PhaseStatus, Run, RunPhase, TokenKind, Variable,
+    Engine, Listener, PageRequest, PhaseKind, PhaseStatus, Run, RunPhase, TokenKind, Variable,
     VariableCategory, VariableSet, Workspace,
 };
 use terrace_storage::store::VariableOwner;
@@ -345,6 +345,7 @@ impl Services {
             .await?
             .ok_or(DomainError::NotFound("organization"))?;
         let (var_files, env) = self.run_inputs(&run, &ws).await?;
+        let (tool, tool_error) = self.job_tool(ws.engine, &run.terraform_version).await?;
         Ok(JobSpec {
             job_id: job.id.clone(),
             kind: match job.kind {
@@ -372,6 +373,44 @@ impl Services {
             env,
             has_state: run.input_state_version_id.is_some(),
             log_offset: job.log_size as u64,
+            engine: ws.engine.as_str().to_string(),
+            tool,
+            tool_error,
+        })
+    }
+
+    /// The binary a job runs, resolved in the engine's catalogue, or why there is none.
+    async fn job_tool(
+        &self,
+        engine: Engine,
+        requested: &str,
+    ) -> DomainResult<(Option<ToolSource>, Option<String>)> {
+        Ok(match self.resolve_tool_version(engine, requested).await? {
+            Ok(None) => (None, None),
+            Ok(Some(v)) => (
+                Some(ToolSource {
+                    engine: engine.as_str().to_string(),
+                    version: v.version,
+                    binaries: v
+                        .archs
+                        .0
+                        .into_iter()
+                        .map(|a| ToolBinary {
+                            url: a.url,
+                            sha256: a.sha,
+                            os: a.os,
+                            arch: a.arch,
+                        })
+                        .collect(),
+                }),
+                None,
+            ),
+            Err(refusal) => (
+                None,
+                Some(crate::engines::unavailable_message(
+                    engine, requested, &refusal,
+                )),
+            ),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod caller;
 pub mod configuration;
+pub mod engines;
 pub mod error;
 pub mod jobs;
 pub mod login;

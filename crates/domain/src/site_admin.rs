@@ -95,7 +95,7 @@ impl Services {
 
     /// The caller, if a site administrator; "not found" for everyone else, so the admin API
     /// does not reveal itself.
-    fn site_admin<'c>(&self, caller: &'c Caller) -> DomainResult<&'c User> {
+    pub(crate) fn site_admin<'c>(&self, caller: &'c Caller) -> DomainResult<&'c User> {
         match &caller.principal {
             Principal::User(user) if user.is_site_admin && !user.is_suspended() => Ok(user),
             _ => Err(DomainError::NotFound("resource")),

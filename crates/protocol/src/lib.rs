@@ -95,6 +95,42 @@ pub struct JobSpec {
     /// Where the runner's log starts: the server may have written there why the job waited.
     #[serde(default)]
     pub log_offset: u64,
+    /// `terraform` or `tofu`: the tool `terraform_version` is a version of.
+    #[serde(default = "terraform")]
+    pub engine: String,
+    /// The binary the server resolved the version to, from the site's catalogue. `None`: the
+    /// runner's own binary runs (an empty catalogue, or an older server).
+    #[serde(default)]
+    pub tool: Option<ToolSource>,
+    /// Why the workspace's version cannot run (not in the catalogue, naming what is): the
+    /// runner fails the job with this message.
+    #[serde(default)]
+    pub tool_error: Option<String>,
+}
+
+fn terraform() -> String {
+    "terraform".into()
+}
+
+/// A catalogue version: where each platform's binary comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolSource {
+    pub engine: String,
+    pub version: String,
+    pub binaries: Vec<ToolBinary>,
+}
+
+/// One platform's binary: a release zip with the binary inside, or the bare binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolBinary {
+    /// http(s)://, file:/// or an absolute path on the runner's node.
+    pub url: String,
+    /// SHA-256 of what the URL serves, in hexadecimal: checked before the binary runs.
+    pub sha256: String,
+    pub os: String,
+    pub arch: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

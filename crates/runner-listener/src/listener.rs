@@ -62,6 +62,9 @@ pub struct ListenerConfig {
     /// A filesystem mirror runs install the providers it holds from (for runner pods, a path
     /// in the pod: a mirror baked into the runner image).
     pub provider_mirror: Option<PathBuf>,
+    /// Where runners cache the binaries of catalogue versions (`<work_dir>/terrace-tools` if
+    /// unset). In a runner pod, a path of the pod (an emptyDir unless a volume is mounted).
+    pub tools_cache_dir: Option<PathBuf>,
     pub heartbeat_interval: Duration,
     /// How long one claim waits for a job (the server caps it at 30 s).
     pub claim_wait: Duration,
@@ -108,6 +111,7 @@ impl ListenerConfig {
             terraform_bin: PathBuf::from("terraform"),
             versions_dir: None,
             provider_mirror: None,
+            tools_cache_dir: None,
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(25),
             // The runner's own grace period for terraform, and time to report.
@@ -136,6 +140,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
             .field("provider_mirror", &self.provider_mirror)
+            .field("tools_cache_dir", &self.tools_cache_dir)
             .field("configuration_limits", &self.configuration_limits)
             .finish_non_exhaustive()
     }
@@ -745,6 +750,9 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
             dir.display().to_string(),
         ));
     }
+    if let Some(dir) = &config.tools_cache_dir {
+        env.push((vars::TOOLS_CACHE_DIR.to_string(), dir.display().to_string()));
+    }
     // PATH and HOME to work at all; the platform's CA locations, so runners trust the server
     // as the listener does; the log filters so its log follows the listener's; the tests'
     // stand-in for a kernel without Landlock.
@@ -777,6 +785,9 @@ fn pod_env(config: &ListenerConfig) -> Vec<(String, String)> {
     // is a bonus where the container runtime allows it.
     config.unconfined = Unconfined::Allow;
     config.read_paths.clear();
+    // The root filesystem is read-only: a pod caches catalogue binaries on its scratch
+    // volume (so each Job fetches its own).
+    config.tools_cache_dir = None;
     runner_env(&config, "")
         .into_iter()
         .filter(|(key, _)| {

@@ -34,6 +34,9 @@ fn spec(job_id: &str) -> JobSpec {
         env: vec![],
         has_state: false,
         log_offset: 0,
+        engine: "terraform".into(),
+        tool: None,
+        tool_error: None,
     }
 }
 

@@ -92,6 +92,9 @@ fn spec(kind: JobKind, job_id: &str, structured: bool, sleep: u32) -> JobSpec {
         ],
         has_state: false,
         log_offset: 0,
+        engine: "terraform".into(),
+        tool: None,
+        tool_error: None,
     }
 }
 

@@ -45,6 +45,9 @@ async fn a_private_ca_is_trusted_only_when_given() {
         env: vec![],
         has_state: false,
         log_offset: 0,
+        engine: "terraform".into(),
+        tool: None,
+        tool_error: None,
     };
     fake.jobs.insert("token".into(), job(spec));
     let shared = std::sync::Arc::new(std::sync::Mutex::new(fake));

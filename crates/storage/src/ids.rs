@@ -25,6 +25,8 @@ pub const RUN_EVENT: &str = "re";
 pub const JOB: &str = "job";
 pub const LISTENER: &str = "listener";
 pub const AGENT_POOL: &str = "apool";
+/// A catalogue entry (TFE: `tool-`), of either engine.
+pub const TOOL_VERSION: &str = "tool";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

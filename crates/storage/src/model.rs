@@ -94,6 +94,11 @@ text_enum!(
 );
 
 text_enum!(
+    /// The tool a workspace's runs execute.
+    Engine { Terraform => "terraform", Tofu => "tofu" }
+);
+
+text_enum!(
     /// Who holds a workspace lock.
     LockHolderKind { User => "users", Run => "runs", Team => "teams" }
 );
@@ -292,6 +297,8 @@ pub struct Workspace {
     pub source_name: Option<String>,
     pub source_url: Option<String>,
     pub terraform_version: String,
+    /// terraform or tofu: which tool `terraform_version` names a version of.
+    pub engine: Engine,
     pub trigger_prefixes: JsonText<Vec<String>>,
     pub trigger_patterns: JsonText<Vec<String>>,
     pub working_directory: String,
@@ -786,4 +793,29 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
     /// Only events before this instant (exclusive).
     pub until: Option<DateTime<Utc>>,
+}
+
+/// Where one platform's binary of a tool version comes from: a URL (http(s), `file://` or an
+/// absolute path) to a release zip or a bare binary, and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolArch {
+    pub url: String,
+    pub sha: String,
+    pub os: String,
+    pub arch: String,
+}
+
+/// A version of an engine in the site's catalogue (TFE's admin terraform-versions).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ToolVersion {
+    pub id: String,
+    pub engine: Engine,
+    pub version: String,
+    pub official: bool,
+    pub enabled: bool,
+    pub beta: bool,
+    pub deprecated: bool,
+    pub deprecated_reason: Option<String>,
+    pub archs: JsonText<Vec<ToolArch>>,
+    pub created_at: DateTime<Utc>,
 }

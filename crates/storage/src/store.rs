@@ -712,6 +712,37 @@ pub trait SiteAdminStore {
     ) -> StorageResult<HashMap<String, Vec<User>>>;
 }
 
+/// Which catalogue entries an admin lists.
+#[derive(Debug, Clone, Default)]
+pub struct ToolVersionFilter {
+    /// Exactly this version (`filter[version]`).
+    pub version: Option<String>,
+    /// Versions containing this text (`search[version]`).
+    pub search: Option<String>,
+}
+
+/// The site's catalogue of tool versions, one list per engine.
+#[async_trait]
+pub trait ToolVersionStore {
+    /// Creates the entry; a conflict when its engine has that version already.
+    async fn create_tool_version(&self, version: &ToolVersion) -> StorageResult<()>;
+    async fn tool_version_by_id(&self, id: &str) -> StorageResult<Option<ToolVersion>>;
+    /// The engine's entries matching `filter`, newest first.
+    async fn list_tool_versions(
+        &self,
+        engine: Engine,
+        filter: &ToolVersionFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<ToolVersion>>;
+    /// Every entry of the engine (for resolving a workspace's version).
+    async fn all_tool_versions(&self, engine: Engine) -> StorageResult<Vec<ToolVersion>>;
+    /// Replaces the entry's attributes; a conflict when the new version exists already.
+    async fn update_tool_version(&self, version: &ToolVersion) -> StorageResult<()>;
+    async fn delete_tool_version(&self, id: &str) -> StorageResult<bool>;
+    /// How many workspaces of the engine ask for exactly `version`.
+    async fn tool_version_usage(&self, engine: Engine, version: &str) -> StorageResult<u64>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -733,6 +764,7 @@ pub trait Store:
     + MembershipStore
     + SsoStore
     + SiteAdminStore
+    + ToolVersionStore
     + Send
     + Sync
 {

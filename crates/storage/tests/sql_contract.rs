@@ -249,6 +249,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         source_name: Some("terraform-cli".into()),
         source_url: Some("https://example.com/source".into()),
         terraform_version: "1.9.5".into(),
+        engine: Engine::Terraform,
         trigger_prefixes: JsonText(vec!["modules/".into()]),
         trigger_patterns: JsonText(vec!["**/*.tf".into(), "*.tfvars".into()]),
         working_directory: "infra".into(),

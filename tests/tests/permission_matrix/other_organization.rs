@@ -96,6 +96,66 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v2/admin/opentofu-versions",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "POST",
+        "/api/v2/admin/opentofu-versions",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/opentofu-versions/{id}",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "PATCH",
+        "/api/v2/admin/opentofu-versions/{id}",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/admin/opentofu-versions/{id}",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/terraform-versions",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "POST",
+        "/api/v2/admin/terraform-versions",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "GET",
+        "/api/v2/admin/terraform-versions/{id}",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "PATCH",
+        "/api/v2/admin/terraform-versions/{id}",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/admin/terraform-versions/{id}",
+        "the site's catalogue of tool versions: nothing of any organization's, and 404 to all \
+         but site administrators (engines.rs)",
+    ),
+    (
+        "GET",
         "/api/v2/admin/audit-trail",
         "site events, for site administrators only: everyone else gets 404",
     ),

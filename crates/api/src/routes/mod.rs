@@ -3,6 +3,7 @@
 
 pub mod admin_organizations;
 pub mod admin_settings;
+pub mod admin_tool_versions;
 pub mod admin_users;
 pub mod agent_pools;
 pub mod audit_trail;

@@ -2,12 +2,13 @@
 //! (`/organizations/:org/workspaces/:name`): CRUD, safe-delete, and the lock actions.
 
 use axum::extract::{OriginalUri, Path, State};
-use axum::http::StatusCode;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_auth::policy::WorkspacePermissions;
 use terrace_domain::workspaces::{WorkspaceChanges, WorkspaceRef, WorkspaceView};
-use terrace_storage::model::{ExecutionMode, LockHolderKind, TagBinding};
+use terrace_storage::model::{Engine, ExecutionMode, LockHolderKind, TagBinding};
 use terrace_storage::store::WorkspaceFilter;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -75,6 +76,8 @@ pub struct WorkspaceAttributes {
     /// Key-only tags.
     tag_names: Vec<String>,
     terraform_version: String,
+    /// Terrace: the tool `terraform-version` is a version of, `terraform` or `tofu`.
+    engine: &'static str,
     trigger_prefixes: Vec<String>,
     trigger_patterns: Vec<String>,
     #[schema(value_type = Option<Object>)]
@@ -159,6 +162,7 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
                 .map(|t| t.key.clone())
                 .collect(),
             terraform_version: ws.terraform_version.clone(),
+            engine: ws.engine.as_str(),
             trigger_prefixes: ws.trigger_prefixes.0.clone(),
             trigger_patterns: ws.trigger_patterns.0.clone(),
             vcs_repo: None,
@@ -260,6 +264,9 @@ pub struct WorkspaceInput {
     source_name: Option<String>,
     source_url: Option<String>,
     terraform_version: Option<String>,
+    /// Terrace: `terraform` (the default) or `tofu`; a workspace that OpenTofu creates
+    /// through `cloud {}` gets `tofu`.
+    engine: Option<String>,
     trigger_prefixes: Option<Vec<String>>,
     trigger_patterns: Option<Vec<String>>,
     working_directory: Option<String>,
@@ -292,6 +299,15 @@ fn changes(body: WorkspaceBody) -> ApiResult<WorkspaceChanges> {
             "VCS connections are not supported by this server yet; leave vcs-repo null",
         ));
     }
+    let engine = input
+        .engine
+        .as_deref()
+        .map(|engine| {
+            engine
+                .parse::<Engine>()
+                .map_err(|e| ApiError::invalid("/data/attributes/engine", e))
+        })
+        .transpose()?;
     let mut execution_mode = input
         .execution_mode
         .map(|mode| {
@@ -388,6 +404,7 @@ fn changes(body: WorkspaceBody) -> ApiResult<WorkspaceChanges> {
         source_name: input.source_name,
         source_url: input.source_url,
         terraform_version: input.terraform_version,
+        engine,
         trigger_prefixes: input.trigger_prefixes,
         trigger_patterns: input.trigger_patterns,
         working_directory: input.working_directory,
@@ -485,11 +502,17 @@ async fn create(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(org): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<WorkspaceBody>,
 ) -> ApiResult<JsonApi<Document<WorkspaceAttributes>>> {
+    let mut changes = changes(body)?;
+    if changes.engine.is_none() {
+        let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        changes.engine = Some(terrace_domain::engines::engine_of_client(agent));
+    }
     let view = state
         .services
-        .create_workspace(&caller, &org, changes(body)?)
+        .create_workspace(&caller, &org, changes)
         .await?;
     Ok(JsonApi::created(Document::new(resource(
         &view,

@@ -7,7 +7,7 @@ pub mod rules;
 use chrono::{DateTime, Utc};
 use terrace_auth::policy::{workspace_permissions, Access, Action, WorkspacePermissions};
 use terrace_storage::model::{
-    ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
+    Engine, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
     TagBinding, Workspace,
 };
 use terrace_storage::store::WorkspaceFilter;
@@ -91,6 +91,8 @@ pub struct WorkspaceChanges {
     pub source_name: Option<String>,
     pub source_url: Option<String>,
     pub terraform_version: Option<String>,
+    /// terraform or tofu.
+    pub engine: Option<Engine>,
     pub trigger_prefixes: Option<Vec<String>>,
     pub trigger_patterns: Option<Vec<String>>,
     pub working_directory: Option<String>,
@@ -127,6 +129,7 @@ pub(crate) fn workspace_with_defaults(
         source_name: None,
         source_url: None,
         terraform_version: "latest".into(),
+        engine: Engine::Terraform,
         trigger_prefixes: JsonText(Vec::new()),
         trigger_patterns: JsonText(Vec::new()),
         working_directory: String::new(),
@@ -167,10 +170,15 @@ impl Services {
             name,
             clock::now(),
         );
+        let version_given = changes.terraform_version.is_some();
         let tags = self
             .apply_workspace_changes(&org, &mut ws, changes)
             .await?
             .unwrap_or_default();
+        if !version_given {
+            // The newest allowed version of its engine (`latest` with an empty catalogue).
+            ws.terraform_version = self.default_tool_version(ws.engine).await?;
+        }
         // Created in its project: by those who may create workspaces anywhere, or there.
         self.authorize_in_project(caller, &org, &ws.project_id)
             .await?;
@@ -551,9 +559,18 @@ impl Services {
         if let Some(url) = c.source_url {
             ws.source_url = Some(url);
         }
+        let engine_changed = c.engine.is_some_and(|engine| engine != ws.engine);
+        if let Some(engine) = c.engine {
+            ws.engine = engine;
+        }
         if let Some(version) = c.terraform_version {
             validate::terraform_version(&version)?;
             ws.terraform_version = version;
+            self.check_workspace_version(ws.engine, &ws.terraform_version)
+                .await?;
+        } else if engine_changed {
+            self.check_workspace_version(ws.engine, &ws.terraform_version)
+                .await?;
         }
         if let Some(prefixes) = c.trigger_prefixes {
             ws.trigger_prefixes = JsonText(prefixes);

@@ -140,6 +140,9 @@ mod tests {
                 .collect(),
             has_state: false,
             log_offset: 0,
+            engine: "terraform".into(),
+            tool: None,
+            tool_error: None,
         }
     }
 

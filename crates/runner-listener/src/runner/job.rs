@@ -17,7 +17,7 @@ use super::env::{parallelism, terraform_env, BaseEnv};
 use super::logs::{raise, JobLog, Stop};
 use super::summary::{self, Counts};
 use super::terraform::{self, Command, Control, Finished, Output};
-use super::{cli_config, varfiles, version, workdir, RunnerConfig};
+use super::{cli_config, tools, varfiles, version, workdir, RunnerConfig};
 use crate::client::{ClientError, JobClient};
 use crate::confine::{self, Sandbox};
 use crate::process::describe_exit;
@@ -101,6 +101,8 @@ pub(crate) struct Job<'a> {
     working_dir: PathBuf,
     env: BTreeMap<String, String>,
     var_file_args: Vec<OsString>,
+    /// Whether the binary takes `-var-file`s when applying a saved plan.
+    apply_takes_var_files: bool,
     input_state_md5: Option<String>,
 }
 
@@ -138,6 +140,7 @@ impl<'a> Job<'a> {
             working_dir: PathBuf::new(),
             env: BTreeMap::new(),
             var_file_args: Vec::new(),
+            apply_takes_var_files: true,
             input_state_md5: None,
         }
     }
@@ -168,12 +171,18 @@ impl<'a> Job<'a> {
         match &selected {
             Ok(reported) => {
                 self.log
-                    .preamble(Some(&reported.version), &reported.platform)
+                    .preamble(
+                        tools::display_name(&self.spec.engine),
+                        Some(&reported.version),
+                        &reported.platform,
+                    )
                     .await
             }
             Err(_) => {
                 let platform = format!("{}_{}", std::env::consts::OS, go_arch());
-                self.log.preamble(None, &platform).await
+                self.log
+                    .preamble(tools::display_name(&self.spec.engine), None, &platform)
+                    .await
             }
         }
         selected?;
@@ -224,22 +233,21 @@ impl<'a> Job<'a> {
             .map_err(|e| error(format!("cannot run terraform: {e}")))
     }
 
-    /// The binary for the requested version, and what it says it is.
+    /// The binary for the requested version, and what it says it is: the catalogue's (as
+    /// the server resolved it), else one of the versions directory, else the default binary.
     async fn select_terraform(&mut self) -> Step<version::Reported> {
-        let requested = &self.spec.terraform_version;
-        let choice = version::choose(requested, self.config.versions_dir.as_deref());
-        let (binary, must_be) = match choice {
-            version::Choice::Versioned(path) => (path, None),
-            version::Choice::Default { must_be } => {
-                let found = version::find_program(&self.config.terraform_bin, &self.base.path)
-                    .ok_or_else(|| {
-                        error(format!(
-                            "the terraform binary {} was not found",
-                            self.config.terraform_bin.display()
-                        ))
-                    })?;
-                (found, must_be)
+        if let Some(refusal) = &self.spec.tool_error {
+            return Err(error(refusal.clone()));
+        }
+        let (binary, must_be) = match &self.spec.tool {
+            Some(source) => {
+                let cache = self.config.tools_cache();
+                let http = crate::client::http_client(self.config.ca_file.as_deref())
+                    .map_err(|e| error(format!("cannot fetch {}: {e}", source.version)))?;
+                let binary = tools::binary(source, &cache, &http).await.map_err(error)?;
+                (binary, Some(source.version.clone()))
             }
+            None => self.local_binary()?,
         };
         // Terraform reads its own binary, the provider mirror, the system's paths and the job's
         // directory, and nothing else; the configuration's `file()` calls and provisioners
@@ -266,7 +274,28 @@ impl<'a> Job<'a> {
                 ))
             })?;
         version::check_default(must_be.as_deref(), &reported.version).map_err(error)?;
+        self.apply_takes_var_files =
+            version::apply_takes_var_files(&self.spec.engine, &reported.version);
         Ok(reported)
+    }
+
+    /// A binary of this node: the versions directory's for an exact version, else the
+    /// default one (which must then be that version).
+    fn local_binary(&self) -> Step<(PathBuf, Option<String>)> {
+        let requested = &self.spec.terraform_version;
+        match version::choose(requested, self.config.versions_dir.as_deref()) {
+            version::Choice::Versioned(path) => Ok((path, None)),
+            version::Choice::Default { must_be } => {
+                let found = version::find_program(&self.config.terraform_bin, &self.base.path)
+                    .ok_or_else(|| {
+                        error(format!(
+                            "the terraform binary {} was not found",
+                            self.config.terraform_bin.display()
+                        ))
+                    })?;
+                Ok((found, must_be))
+            }
+        }
     }
 
     /// Configuration, backend override, state, variable files and environment.
@@ -508,7 +537,9 @@ impl<'a> Job<'a> {
         self.check_stop()?;
         let mut args: Vec<OsString> = vec![self.output_flag().into()];
         args.extend(self.parallelism_arg());
-        args.extend(self.var_file_args.iter().cloned());
+        if self.apply_takes_var_files {
+            args.extend(self.var_file_args.iter().cloned());
+        }
         args.push(self.dirs.plan.clone().into_os_string());
         let json = self.spec.structured_output;
         let mut counts = None;

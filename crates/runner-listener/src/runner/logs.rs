@@ -56,6 +56,8 @@ pub(crate) fn raise(stop: &watch::Sender<Stop>, to: Stop) {
 enum Message {
     /// The version is unknown if the binary could not be run.
     Preamble {
+        /// `Terraform` or `OpenTofu`.
+        tool: String,
         version: Option<String>,
         platform: String,
     },
@@ -93,10 +95,11 @@ impl JobLog {
         }
     }
 
-    pub async fn preamble(&self, version: Option<&str>, platform: &str) {
+    pub async fn preamble(&self, tool: &str, version: Option<&str>, platform: &str) {
         let _ = self
             .tx
             .send(Message::Preamble {
+                tool: tool.to_string(),
                 version: version.map(str::to_string),
                 platform: platform.to_string(),
             })
@@ -236,10 +239,14 @@ impl Uploader {
 
     fn accept(&mut self, message: Message) {
         match message {
-            Message::Preamble { version, platform } => {
+            Message::Preamble {
+                tool,
+                version,
+                platform,
+            } => {
                 match version {
-                    Some(version) => self.line(&format!("Terraform v{version}")),
-                    None => self.line("Terraform"),
+                    Some(version) => self.line(&format!("{tool} v{version}")),
+                    None => self.line(&tool),
                 }
                 self.line(&format!("on {platform}"));
                 if self.json {

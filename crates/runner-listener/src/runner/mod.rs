@@ -15,6 +15,7 @@ mod job;
 mod logs;
 mod summary;
 mod terraform;
+mod tools;
 mod varfiles;
 mod version;
 mod workdir;
@@ -43,6 +44,8 @@ pub mod vars {
     pub const CA_PEM: &str = "TERRACE_CA_PEM";
     pub const TERRAFORM_BIN: &str = "TERRACE_TERRAFORM_BIN";
     pub const TERRAFORM_VERSIONS_DIR: &str = "TERRACE_TERRAFORM_VERSIONS_DIR";
+    /// Where catalogue binaries are cached (`<work dir>/terrace-tools` if unset).
+    pub const TOOLS_CACHE_DIR: &str = "TERRACE_TOOLS_CACHE_DIR";
     pub const WORK_DIR: &str = "TERRACE_WORK_DIR";
     /// A filesystem mirror of providers, which runs install those it holds from.
     pub const PROVIDER_MIRROR_DIR: &str = "TERRACE_PROVIDER_MIRROR_DIR";
@@ -70,6 +73,9 @@ pub struct RunnerConfig {
     pub terraform_bin: PathBuf,
     /// Other terraform versions: `<dir>/<version>/terraform` or `<dir>/terraform_<version>`.
     pub versions_dir: Option<PathBuf>,
+    /// Where the binaries of catalogue versions are cached on this node; `None`:
+    /// `<work_dir>/terrace-tools`.
+    pub tools_cache_dir: Option<PathBuf>,
     /// Where the job's temporary directory is made (and removed afterwards).
     pub work_dir: PathBuf,
     /// A filesystem mirror (terraform's packed or unpacked layout): the providers it holds
@@ -93,6 +99,7 @@ impl RunnerConfig {
             ca_file: None,
             terraform_bin: PathBuf::from("terraform"),
             versions_dir: None,
+            tools_cache_dir: None,
             work_dir: std::env::temp_dir(),
             provider_mirror: None,
             grace_period: DEFAULT_GRACE_PERIOD,
@@ -135,6 +142,7 @@ impl RunnerConfig {
             config.terraform_bin = PathBuf::from(bin);
         }
         config.versions_dir = get(vars::TERRAFORM_VERSIONS_DIR).map(PathBuf::from);
+        config.tools_cache_dir = get(vars::TOOLS_CACHE_DIR).map(PathBuf::from);
         if let Some(dir) = get(vars::WORK_DIR) {
             config.work_dir = PathBuf::from(dir);
         }
@@ -163,6 +171,15 @@ impl RunnerConfig {
     }
 }
 
+impl RunnerConfig {
+    /// Where catalogue binaries are cached.
+    pub fn tools_cache(&self) -> PathBuf {
+        self.tools_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("terrace-tools"))
+    }
+}
+
 impl std::fmt::Debug for RunnerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunnerConfig")
@@ -171,6 +188,7 @@ impl std::fmt::Debug for RunnerConfig {
             .field("ca_file", &self.ca_file)
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
+            .field("tools_cache_dir", &self.tools_cache_dir)
             .field("work_dir", &self.work_dir)
             .field("provider_mirror", &self.provider_mirror)
             .field("grace_period", &self.grace_period)

@@ -73,6 +73,25 @@ pub(crate) fn check_default(must_be: Option<&str>, actual: &str) -> Result<(), S
     }
 }
 
+/// Whether `apply PLANFILE` of `engine` at `version` takes the run's `-var-file`s. terraform
+/// 1.10 and OpenTofu 1.11 accept variables that match the saved plan's, and need the ephemeral
+/// ones, which a plan does not keep; earlier versions refuse any ("Can't set variables when
+/// applying a saved plan") and find every value in the plan file. A version that does not
+/// parse is taken for a recent one.
+pub(crate) fn apply_takes_var_files(engine: &str, version: &str) -> bool {
+    let mut parts = version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .map(|p| p.parse::<u64>());
+    let (Some(Ok(major)), Some(Ok(minor))) = (parts.next(), parts.next()) else {
+        return true;
+    };
+    let since = if engine == "tofu" { (1, 11) } else { (1, 10) };
+    (major, minor) >= since
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
@@ -189,6 +208,28 @@ mod tests {
             check_default(Some("1.5.7"), "1.11.4").unwrap_err(),
             "Terraform 1.5.7 is not available on this runner (it has 1.11.4)"
         );
+    }
+
+    #[test]
+    fn saved_plans_take_variables_from_terraform_1_10_and_tofu_1_11() {
+        for (engine, version, takes) in [
+            ("terraform", "1.5.7", false),
+            ("terraform", "1.9.8", false),
+            ("terraform", "1.10.0", true),
+            ("terraform", "1.11.4", true),
+            ("terraform", "2.0.0", true),
+            ("terraform", "1.10.0-beta1", true),
+            ("tofu", "1.10.6", false),
+            ("tofu", "1.11.0", true),
+            ("tofu", "1.12.6", true),
+            ("terraform", "unknown", true),
+        ] {
+            assert_eq!(
+                apply_takes_var_files(engine, version),
+                takes,
+                "{engine} {version}"
+            );
+        }
     }
 
     #[test]

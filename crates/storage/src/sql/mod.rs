@@ -22,6 +22,7 @@ mod state_versions;
 mod tags;
 mod teams;
 mod tokens;
+mod tool_versions;
 mod users;
 mod variables;
 mod workspaces;
