@@ -92,6 +92,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("PATCH", "/api/v2/organizations/{organization}/sso-configuration", "organization:update-organization"),
     ("DELETE", "/api/v2/organizations/{organization}/tags", "organization:manage-tags"),
     ("GET", "/api/v2/organizations/{organization}/tags", "organization:read-organization"),
+    ("GET", "/api/v2/organizations/{organization}/team-tokens", "organization:manage-teams"),
     ("GET", "/api/v2/organizations/{organization}/teams", "organization:read-organization"),
     ("POST", "/api/v2/organizations/{organization}/teams", "organization:manage-teams"),
     ("GET", "/api/v2/organizations/{organization}/varsets", "organization:read-variable-sets"),

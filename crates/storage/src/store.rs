@@ -67,6 +67,8 @@ pub trait TokenStore {
     async fn replace_token(&self, token: &Token) -> StorageResult<()>;
     /// Deletes every token of `kind` owned by `owner_id`; returns how many.
     async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
+    /// The tokens of every team of the organization, newest first.
+    async fn list_organization_team_tokens(&self, org_id: &str) -> StorageResult<Vec<Token>>;
 }
 
 #[derive(Debug, Clone, Default)]

@@ -2798,6 +2798,25 @@ async fn team_token_replaced(store: Arc<dyn Store>) {
     );
 }
 contract!(team_token_replaced);
+
+/// An organization's team tokens are its teams' only: not another organization's, not
+/// its own organization token.
+async fn organization_team_tokens_listed(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let ci = create_team(&*store, &acme, "ci", "secret").await;
+    let theirs = create_team(&*store, &other, "ci", "secret").await;
+    let ours = create_token(&*store, TokenKind::Team, &ci.id).await;
+    create_token(&*store, TokenKind::Team, &theirs.id).await;
+    create_token(&*store, TokenKind::Organization, acme.id()).await;
+    let listed = store
+        .list_organization_team_tokens(acme.id())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, vec![ours.id.as_str()]);
+}
+contract!(organization_team_tokens_listed);
 // Site administration: users' standing on the server and every organization at once.
 
 async fn create_user_with(store: &dyn Store, username: &str, email: &str, admin: bool) -> User {
