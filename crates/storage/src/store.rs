@@ -574,6 +574,8 @@ pub struct MembershipFilter {
     pub query: Option<String>,
     /// Only these statuses (all when empty).
     pub statuses: Vec<MembershipStatus>,
+    /// Only these emails, any case (all when empty; `filter[email]`).
+    pub emails: Vec<String>,
 }
 
 #[async_trait]

@@ -2714,6 +2714,17 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         "q matches the username"
     );
     assert_eq!(
+        emails(
+            list(MembershipFilter {
+                emails: vec!["dave@example.COM".into(), "nobody@example.com".into()],
+                ..Default::default()
+            })
+            .await
+        ),
+        ["Dave@Example.com"],
+        "filter[email] matches whole emails, any case"
+    );
+    assert_eq!(
         store
             .membership_for(acme.id(), None, "DAVE@example.com")
             .await
