@@ -105,6 +105,11 @@ impl Services {
                 operations: true,
             }
         };
+        // An organization may shut out users' API tokens (site administrators' too), leaving
+        // browser sessions and team and organization tokens: the credential is refused.
+        if caller.user().is_some() && caller.token_id.is_some() && !org.user_tokens_enabled {
+            return Err(DomainError::Unauthorized);
+        }
         let mut standing = match &caller.principal {
             // Agents and runners reach their jobs through the runner protocol, not the API.
             Principal::Agent { .. } | Principal::Job(_) => Standing::OUTSIDER,

@@ -154,6 +154,7 @@ fn new_org(name: &str) -> OrgFixture {
             allow_force_delete_workspaces: true,
             default_agent_pool_id: None,
             follows_site_sso_groups: true,
+            user_tokens_enabled: false,
             created_at: at,
             updated_at: at,
         },
