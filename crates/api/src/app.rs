@@ -111,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_users::router())
         .merge(admin_organizations::router())
         .merge(admin_settings::router())
+        .merge(admin_workspaces::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

@@ -714,6 +714,41 @@ pub trait SiteAdminStore {
         &self,
         org_ids: &[String],
     ) -> StorageResult<HashMap<String, Vec<User>>>;
+    /// Workspaces of every organization (`GET /admin/workspaces`).
+    async fn search_workspaces(
+        &self,
+        filter: &AdminWorkspaceFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>>;
+}
+
+/// Which workspaces a site administrator lists, in what order.
+#[derive(Debug, Clone, Default)]
+pub struct AdminWorkspaceFilter {
+    /// Case-insensitive substring of the name (`q`).
+    pub query: Option<String>,
+    /// Only workspaces whose current run has this status (`filter[current_run][status]`).
+    pub current_run_status: Option<String>,
+    pub order: AdminWorkspaceOrder,
+}
+
+/// `sort` of the admin workspace list; `descending` with a `-`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminWorkspaceOrder {
+    Name {
+        descending: bool,
+    },
+    /// When the current run was created; workspaces without a run come last either way.
+    CurrentRunCreatedAt {
+        descending: bool,
+    },
+}
+
+impl Default for AdminWorkspaceOrder {
+    /// The most recently active first: what a site administrator looks for.
+    fn default() -> Self {
+        AdminWorkspaceOrder::CurrentRunCreatedAt { descending: true }
+    }
 }
 
 /// Everything the server persists, behind one object.

@@ -4,6 +4,7 @@
 pub mod admin_organizations;
 pub mod admin_settings;
 pub mod admin_users;
+pub mod admin_workspaces;
 pub mod agent_pools;
 pub mod audit_trail;
 pub mod capabilities;
