@@ -2829,6 +2829,60 @@ async fn organization_team_tokens_listed(store: Arc<dyn Store>) {
     assert_eq!(ids, vec![ours.id.as_str()]);
 }
 contract!(organization_team_tokens_listed);
+
+/// Site administrators' workspace list spans organizations; `q` and the run status narrow it.
+async fn workspaces_searched_across_organizations(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    create_workspace(&*store, &acme, "app-prod", &[]).await;
+    create_workspace(&*store, &other, "app-dev", &[]).await;
+    create_workspace(&*store, &other, "db_100%", &[]).await;
+    let names = |filter: AdminWorkspaceFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.search_workspaces(&filter, all()).await.unwrap();
+            let names: Vec<String> = page.items.into_iter().map(|w| w.name).collect();
+            (names, page.total)
+        }
+    };
+    let by_name = |descending| AdminWorkspaceOrder::Name { descending };
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            order: by_name(false),
+            ..Default::default()
+        })
+        .await,
+        (vec!["app-dev".into(), "app-prod".into(), "db_100%".into()], 3)
+    );
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            query: Some("APP".into()),
+            order: by_name(true),
+            ..Default::default()
+        })
+        .await,
+        (vec!["app-prod".into(), "app-dev".into()], 2)
+    );
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            query: Some("0%".into()),
+            ..Default::default()
+        })
+        .await,
+        (vec!["db_100%".into()], 1),
+        "the query is literal text"
+    );
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            current_run_status: Some("applied".into()),
+            ..Default::default()
+        })
+        .await,
+        (vec![], 0),
+        "workspaces without a run have no run status"
+    );
+}
+contract!(workspaces_searched_across_organizations);
 // Site administration: users' standing on the server and every organization at once.
 
 async fn create_user_with(store: &dyn Store, username: &str, email: &str, admin: bool) -> User {
