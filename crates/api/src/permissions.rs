@@ -43,6 +43,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v2/admin/organizations/{organization}", "site-admin"),
     ("GET", "/api/v2/admin/organizations/{organization}", "site-admin"),
     ("PATCH", "/api/v2/admin/organizations/{organization}", "site-admin"),
+    ("GET", "/api/v2/admin/runs", "site-admin"),
     ("GET", "/api/v2/admin/users", "site-admin"),
     ("POST", "/api/v2/admin/users/actions/unimpersonate", "site-admin"),
     ("DELETE", "/api/v2/admin/users/{user_id}", "site-admin"),

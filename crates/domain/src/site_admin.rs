@@ -6,9 +6,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use terrace_storage::clock;
-use terrace_storage::model::{Organization, Page, PageRequest, RunStatus, User, Workspace};
-use terrace_storage::store::{AdminWorkspaceFilter, AdminWorkspaceOrder, UserDeletion, UserFilter};
+use terrace_storage::model::{
+    Organization, Page, PageRequest, Run, RunOperation, RunStatus, User, Workspace,
+};
+use terrace_storage::store::{
+    AdminWorkspaceFilter, AdminWorkspaceOrder, RunFilter, UserDeletion, UserFilter,
+};
 
 use crate::access::WorkspaceRef;
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
@@ -18,6 +23,24 @@ use crate::{Caller, DomainError, DomainResult, Principal, Services};
 pub struct AdminWorkspaceView {
     pub workspace: Workspace,
     pub organization: Organization,
+}
+
+/// A run as the admin API shows it: with its workspace and organization.
+#[derive(Debug, Clone)]
+pub struct AdminRunView {
+    pub run: Run,
+    pub workspace: AdminWorkspaceView,
+}
+
+/// Which runs a site administrator lists: `filter[status]` (comma-separated run statuses),
+/// `filter[from]` and `filter[to]` (creation times, inclusive), `q` (a run ID or part of a
+/// workspace name).
+#[derive(Debug, Clone, Default)]
+pub struct AdminRunQuery {
+    pub statuses: Vec<RunStatus>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub query: Option<String>,
 }
 
 /// The admin workspace list's `sort`: `name` or `current-run.created-at`, `-` first for
@@ -416,6 +439,48 @@ impl Services {
         self.site_admin(caller)?;
         self.delete_workspace(caller, &WorkspaceRef::Id(id.to_string()))
             .await
+    }
+
+    /// Runs of every workspace, newest first, speculative plans included.
+    pub async fn admin_list_runs(
+        &self,
+        caller: &Caller,
+        query: AdminRunQuery,
+        page: PageRequest,
+    ) -> DomainResult<Page<AdminRunView>> {
+        self.site_admin(caller)?;
+        let filter = RunFilter {
+            statuses: query.statuses,
+            operations: vec![
+                RunOperation::PlanOnly,
+                RunOperation::SavePlan,
+                RunOperation::RefreshOnly,
+                RunOperation::Destroy,
+                RunOperation::EmptyApply,
+                RunOperation::PlanAndApply,
+            ],
+            created_after: query.created_after,
+            created_before: query.created_before,
+            query: query.query.filter(|q| !q.is_empty()),
+            ..Default::default()
+        };
+        let found = self.store.list_runs(&filter, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for run in found.items {
+            let workspace = self
+                .store
+                .workspace_by_id(&run.workspace_id)
+                .await?
+                .ok_or(DomainError::NotFound("workspace"))?;
+            items.push(AdminRunView {
+                run,
+                workspace: self.admin_workspace_view(workspace).await?,
+            });
+        }
+        Ok(Page {
+            items,
+            total: found.total,
+        })
     }
 
     async fn admin_workspace_view(&self, workspace: Workspace) -> DomainResult<AdminWorkspaceView> {

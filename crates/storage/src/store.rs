@@ -339,6 +339,11 @@ pub struct RunFilter {
     pub operations: Vec<RunOperation>,
     /// Only runs of workspaces these teams were given access to (`None`: all).
     pub visible_to_teams: Option<Vec<String>>,
+    /// Created at or after / before (`filter[from]`, `filter[to]` of the admin list).
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// The run's ID, or a case-insensitive substring of its workspace's name (admin `q`).
+    pub query: Option<String>,
 }
 
 #[async_trait]

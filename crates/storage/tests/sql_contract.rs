@@ -2852,7 +2852,10 @@ async fn workspaces_searched_across_organizations(store: Arc<dyn Store>) {
             ..Default::default()
         })
         .await,
-        (vec!["app-dev".into(), "app-prod".into(), "db_100%".into()], 3)
+        (
+            vec!["app-dev".into(), "app-prod".into(), "db_100%".into()],
+            3
+        )
     );
     assert_eq!(
         names(AdminWorkspaceFilter {

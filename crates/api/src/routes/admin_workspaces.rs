@@ -39,7 +39,10 @@ pub struct AdminWorkspaceAttributes {
     vcs_repo: Option<()>,
 }
 
-fn resource(view: &AdminWorkspaceView, urls: &Urls) -> Resource<AdminWorkspaceAttributes> {
+pub(crate) fn resource(
+    view: &AdminWorkspaceView,
+    urls: &Urls,
+) -> Resource<AdminWorkspaceAttributes> {
     let ws = &view.workspace;
     Resource::new(
         "workspaces",
@@ -70,17 +73,7 @@ async fn included(
 ) -> ApiResult<Vec<Value>> {
     let mut included = Vec::new();
     if includes.has("organization") {
-        let mut seen = std::collections::BTreeSet::new();
-        for view in views {
-            if seen.insert(view.organization.id.clone()) {
-                // A site administrator has an owner's powers in every organization.
-                let org = OrganizationView {
-                    organization: view.organization.clone(),
-                    access: Access::owner(),
-                };
-                included.push(super::organizations::resource(&org, &state.urls).into_value());
-            }
-        }
+        included.extend(organizations(views, &state.urls));
     }
     if includes.has("current_run") {
         for run_id in views
@@ -92,6 +85,26 @@ async fn included(
         }
     }
     Ok(included)
+}
+
+/// The organizations of the workspaces, each once, for `include`.
+pub(crate) fn organizations<'a>(
+    views: impl IntoIterator<Item = &'a AdminWorkspaceView>,
+    urls: &Urls,
+) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    views
+        .into_iter()
+        .filter(|view| seen.insert(view.organization.id.clone()))
+        .map(|view| {
+            // A site administrator has an owner's powers in every organization.
+            let org = OrganizationView {
+                organization: view.organization.clone(),
+                access: Access::owner(),
+            };
+            super::organizations::resource(&org, urls).into_value()
+        })
+        .collect()
 }
 
 /// Every workspace of the server. `q` matches the name, `filter[current_run][status]` the

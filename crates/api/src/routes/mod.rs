@@ -2,6 +2,7 @@
 //! descriptions. [`crate::app`] assembles them.
 
 pub mod admin_organizations;
+pub mod admin_runs;
 pub mod admin_settings;
 pub mod admin_users;
 pub mod admin_workspaces;
