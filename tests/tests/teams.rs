@@ -847,3 +847,51 @@ fn invitations_are_accepted_at_sign_in() {
     );
     twin.get("organizations/acme").ok();
 }
+
+/// `user-tokens-enabled: false` refuses the organization's members' user tokens (401) but
+/// tells an outsider nothing (404), and leaves team tokens working. A team token is reached
+/// by its ID and in the organization's list only by those who may manage it.
+#[test]
+fn organizations_may_refuse_user_tokens() {
+    let server = start(Db::Sqlite);
+    let owner = server.api(&server.admin_token());
+    create_org(&owner, "acme");
+    let (member, team) = member_on_team(&server, &owner, "acme", "mia", "mias", json!({}));
+    let stranger = server.api(&server.user_token("stranger"));
+    let token = owner
+        .post(&format!("teams/{team}/authentication-token"), &json!({}))
+        .expect(201);
+    let team_api = server.api(token.attr("token").as_str().unwrap());
+    let token_id = token.id();
+    let owners = owners_team(&owner, "acme");
+    let owners_token = owner
+        .post(&format!("teams/{owners}/authentication-token"), &json!({}))
+        .expect(201);
+    let owners_api = server.api(owners_token.attr("token").as_str().unwrap());
+
+    let settings = |enabled: bool| json!({"data": {"type": "organizations", "attributes": {"user-tokens-enabled": enabled}}});
+    let updated = owner.patch("organizations/acme", &settings(false)).ok();
+    assert_eq!(updated.attr("user-tokens-enabled"), false);
+    member.get("organizations/acme").expect(401);
+    owner.get("organizations/acme").expect(401);
+    stranger.get("organizations/acme").expect(404);
+    team_api.get("organizations/acme").ok();
+
+    // The owners' team token turns the setting back.
+    owners_api.patch("organizations/acme", &settings(true)).ok();
+    owner.get("organizations/acme").ok();
+
+    stranger
+        .get(&format!("authentication-tokens/{token_id}"))
+        .expect(404);
+    stranger.get("organizations/acme/team-tokens").expect(404);
+    let listed = owner.get("organizations/acme/team-tokens?q=MIA").ok();
+    assert_eq!(ids(&listed), BTreeSet::from([token_id.clone()]));
+    assert_eq!(
+        owner
+            .get(&format!("authentication-tokens/{token_id}"))
+            .ok()
+            .body["data"]["relationships"]["team"]["data"]["id"],
+        json!(team)
+    );
+}

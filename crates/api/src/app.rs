@@ -112,6 +112,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_organizations::router())
         .merge(admin_settings::router())
         .merge(admin_tool_versions::router())
+        .merge(admin_workspaces::router())
+        .merge(admin_runs::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 

@@ -105,9 +105,16 @@ impl Services {
                 operations: true,
             }
         };
+        // An organization may shut out users' API tokens (its members' and site
+        // administrators'), leaving browser sessions and team and organization tokens: the
+        // credential is refused. Outsiders still get "not found", learning nothing.
+        let user_token_refused = caller.token_id.is_some() && !org.user_tokens_enabled;
         let mut standing = match &caller.principal {
             // Agents and runners reach their jobs through the runner protocol, not the API.
             Principal::Agent { .. } | Principal::Job(_) => Standing::OUTSIDER,
+            Principal::User(_) if user_token_refused && self.is_insider(caller, org).await? => {
+                return Err(DomainError::Unauthorized)
+            }
             Principal::User(user) if user.is_site_admin => Standing::owner(),
             Principal::User(user) => match self.store.member_teams(&org.id, &user.id).await? {
                 Some(teams) => {
@@ -132,6 +139,15 @@ impl Services {
 
     /// Refuses a member's credential the organization does not accept: one that did not come
     /// from single sign-on when the organization enforces it ([`credential_allowed`]).
+    /// Whether the caller is a site administrator or a member of `org`.
+    async fn is_insider(&self, caller: &Caller, org: &Organization) -> DomainResult<bool> {
+        Ok(match caller.user() {
+            Some(user) if user.is_site_admin => true,
+            Some(user) => self.store.member_teams(&org.id, &user.id).await?.is_some(),
+            None => false,
+        })
+    }
+
     async fn check_sign_in(
         &self,
         caller: &Caller,

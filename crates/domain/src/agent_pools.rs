@@ -272,6 +272,17 @@ impl Services {
             .ok_or(DomainError::NotFound(WHAT))?;
         match token.kind {
             TokenKind::User if token.owner_id == self.current_user(caller)?.id => Ok(token),
+            // A team's token: whoever may manage it (team managers, or its members when the
+            // team allows it); everyone else learns nothing of it.
+            TokenKind::Team => {
+                self.team_token_owner(caller, &token.owner_id)
+                    .await
+                    .map_err(|e| match e {
+                        DomainError::Forbidden(_) => DomainError::NotFound(WHAT),
+                        other => not_found_as(other, WHAT),
+                    })?;
+                Ok(token)
+            }
             // The server's own pool (owner `server`) is not managed through the API: not found.
             TokenKind::Agent => {
                 self.agent_pool_for(caller, &token.owner_id, action)

@@ -33,6 +33,8 @@ pub struct OrganizationChanges {
     pub default_agent_pool_id: Option<Option<String>>,
     pub assessments_enforced: Option<bool>,
     pub allow_force_delete_workspaces: Option<bool>,
+    /// Whether users' API tokens reach the organization.
+    pub user_tokens_enabled: Option<bool>,
 }
 
 /// What an organization is entitled to: the features this server offers.
@@ -71,6 +73,7 @@ pub(crate) fn organization_with_defaults(
         allow_force_delete_workspaces: false,
         default_agent_pool_id: None,
         follows_site_sso_groups: false,
+        user_tokens_enabled: true,
         created_at: now,
         updated_at: now,
     }
@@ -323,7 +326,9 @@ fn apply_changes(org: &mut Organization, changes: OrganizationChanges) -> Domain
         (mode, Some(_)) if mode != ExecutionMode::Agent => {
             return Err(DomainError::Invalid {
                 pointer: Some("/data/relationships/default-agent-pool".into()),
-                detail: "a default agent pool can only be set with default-execution-mode agent"
+                // TFE's wording, which clients match on.
+                detail: "default agent pool must not be specified unless using 'agent' execution \
+                         mode (set default-execution-mode to agent)"
                     .into(),
             })
         }
@@ -337,6 +342,9 @@ fn apply_changes(org: &mut Organization, changes: OrganizationChanges) -> Domain
     }
     if let Some(allowed) = changes.allow_force_delete_workspaces {
         org.allow_force_delete_workspaces = allowed;
+    }
+    if let Some(enabled) = changes.user_tokens_enabled {
+        org.user_tokens_enabled = enabled;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! deleted; a project still holding workspaces cannot be deleted either.
 
 use terrace_auth::policy::{Access, Action};
-use terrace_storage::model::{Page, PageRequest, Project};
+use terrace_storage::model::{Organization, Page, PageRequest, Project};
 use terrace_storage::store::ProjectFilter;
 use terrace_storage::{clock, ids};
 
@@ -88,6 +88,23 @@ impl Services {
     pub async fn project(&self, caller: &Caller, id: &str) -> DomainResult<ProjectView> {
         let (project, org_name, access) = self.project_for(caller, id, Action::ReadProject).await?;
         self.project_view(project, &org_name, access).await
+    }
+
+    /// The organization's default project, when the caller may read it (`include` on an
+    /// organization: leaving it out tells nothing the caller could not already see).
+    pub async fn default_project_view(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+    ) -> DomainResult<Option<ProjectView>> {
+        let Some(project) = self.store.default_project(&org.id).await? else {
+            return Ok(None);
+        };
+        match self.project(caller, &project.id).await {
+            Ok(view) => Ok(Some(view)),
+            Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     pub async fn update_project(

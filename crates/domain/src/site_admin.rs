@@ -1,16 +1,67 @@
 //! Site administration (TFE's admin API and `terrace admin user`): who may create
 //! organizations, suspending users, granting and revoking site administrator access, deleting
-//! users, and every organization at once. The admin API does not exist for anyone but site
+//! users, and every organization and workspace at once. The admin API does not exist for anyone but site
 //! administrators: everyone else gets "not found", as from TFE.
 
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use terrace_storage::clock;
-use terrace_storage::model::{Organization, Page, PageRequest, User};
-use terrace_storage::store::{UserDeletion, UserFilter};
+use terrace_storage::model::{
+    Organization, Page, PageRequest, Run, RunOperation, RunStatus, User, Workspace,
+};
+use terrace_storage::store::{
+    AdminWorkspaceFilter, AdminWorkspaceOrder, RunFilter, UserDeletion, UserFilter,
+};
 
+use crate::access::WorkspaceRef;
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
+
+/// A workspace as the admin API shows it: with its organization.
+#[derive(Debug, Clone)]
+pub struct AdminWorkspaceView {
+    pub workspace: Workspace,
+    pub organization: Organization,
+}
+
+/// A run as the admin API shows it: with its workspace and organization.
+#[derive(Debug, Clone)]
+pub struct AdminRunView {
+    pub run: Run,
+    pub workspace: AdminWorkspaceView,
+}
+
+/// Which runs a site administrator lists: `filter[status]` (comma-separated run statuses),
+/// `filter[from]` and `filter[to]` (creation times, inclusive), `q` (a run ID or part of a
+/// workspace name).
+#[derive(Debug, Clone, Default)]
+pub struct AdminRunQuery {
+    pub statuses: Vec<RunStatus>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub query: Option<String>,
+}
+
+/// The admin workspace list's `sort`: `name` or `current-run.created-at`, `-` first for
+/// descending; most recently active first without.
+pub fn admin_workspace_order(sort: Option<&str>) -> DomainResult<AdminWorkspaceOrder> {
+    let Some(sort) = sort.filter(|s| !s.is_empty()) else {
+        return Ok(AdminWorkspaceOrder::default());
+    };
+    let (field, descending) = match sort.strip_prefix('-') {
+        Some(field) => (field, true),
+        None => (sort, false),
+    };
+    match field {
+        "name" => Ok(AdminWorkspaceOrder::Name { descending }),
+        "current-run.created-at" => Ok(AdminWorkspaceOrder::CurrentRunCreatedAt { descending }),
+        _ => Err(DomainError::invalid(
+            "sort",
+            "must be name or current-run.created-at, optionally after -",
+        )),
+    }
+}
 
 /// Who may create organizations on this server (`--organization-creation`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -329,6 +380,121 @@ impl Services {
         self.delete_organization(caller, name).await
     }
 
+    /// Workspaces of every organization: `query` in the name, `current_run_status` the
+    /// status of their current run.
+    pub async fn admin_list_workspaces(
+        &self,
+        caller: &Caller,
+        query: Option<&str>,
+        current_run_status: Option<&str>,
+        sort: Option<&str>,
+        page: PageRequest,
+    ) -> DomainResult<Page<AdminWorkspaceView>> {
+        self.site_admin(caller)?;
+        let current_run_status = current_run_status
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<RunStatus>()
+                    .map(|status| status.as_str().to_string())
+                    .map_err(|_| {
+                        DomainError::invalid(
+                            "filter[current_run][status]",
+                            format!("{s:?} is not a run status"),
+                        )
+                    })
+            })
+            .transpose()?;
+        let filter = AdminWorkspaceFilter {
+            query: query.filter(|q| !q.is_empty()).map(str::to_string),
+            current_run_status,
+            order: admin_workspace_order(sort)?,
+        };
+        let found = self.store.search_workspaces(&filter, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for workspace in found.items {
+            items.push(self.admin_workspace_view(workspace).await?);
+        }
+        Ok(Page {
+            items,
+            total: found.total,
+        })
+    }
+
+    pub async fn admin_workspace(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<AdminWorkspaceView> {
+        self.site_admin(caller)?;
+        let workspace = self
+            .store
+            .workspace_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("workspace"))?;
+        self.admin_workspace_view(workspace).await
+    }
+
+    /// Deletes any workspace, as its organization's owners could (even with resources).
+    pub async fn admin_delete_workspace(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        self.site_admin(caller)?;
+        self.delete_workspace(caller, &WorkspaceRef::Id(id.to_string()))
+            .await
+    }
+
+    /// Runs of every workspace, newest first, speculative plans included.
+    pub async fn admin_list_runs(
+        &self,
+        caller: &Caller,
+        query: AdminRunQuery,
+        page: PageRequest,
+    ) -> DomainResult<Page<AdminRunView>> {
+        self.site_admin(caller)?;
+        let filter = RunFilter {
+            statuses: query.statuses,
+            operations: vec![
+                RunOperation::PlanOnly,
+                RunOperation::SavePlan,
+                RunOperation::RefreshOnly,
+                RunOperation::Destroy,
+                RunOperation::EmptyApply,
+                RunOperation::PlanAndApply,
+            ],
+            created_after: query.created_after,
+            created_before: query.created_before,
+            query: query.query.filter(|q| !q.is_empty()),
+            ..Default::default()
+        };
+        let found = self.store.list_runs(&filter, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for run in found.items {
+            let workspace = self
+                .store
+                .workspace_by_id(&run.workspace_id)
+                .await?
+                .ok_or(DomainError::NotFound("workspace"))?;
+            items.push(AdminRunView {
+                run,
+                workspace: self.admin_workspace_view(workspace).await?,
+            });
+        }
+        Ok(Page {
+            items,
+            total: found.total,
+        })
+    }
+
+    async fn admin_workspace_view(&self, workspace: Workspace) -> DomainResult<AdminWorkspaceView> {
+        let organization = self
+            .store
+            .organization_by_id(&workspace.organization_id)
+            .await?
+            .ok_or(DomainError::NotFound("workspace"))?;
+        Ok(AdminWorkspaceView {
+            workspace,
+            organization,
+        })
+    }
+
     async fn existing_user(&self, id: &str) -> DomainResult<User> {
         self.store
             .user_by_id(id)
@@ -374,6 +540,23 @@ fn describe_organizations(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_workspaces_sort_by_name_or_current_run() {
+        assert_eq!(
+            admin_workspace_order(None).unwrap(),
+            AdminWorkspaceOrder::CurrentRunCreatedAt { descending: true }
+        );
+        assert_eq!(
+            admin_workspace_order(Some("-name")).unwrap(),
+            AdminWorkspaceOrder::Name { descending: true }
+        );
+        assert_eq!(
+            admin_workspace_order(Some("current-run.created-at")).unwrap(),
+            AdminWorkspaceOrder::CurrentRunCreatedAt { descending: false }
+        );
+        assert!(admin_workspace_order(Some("owner")).is_err());
+    }
 
     #[test]
     fn organization_creation_reads_and_prints_its_flag_values() {

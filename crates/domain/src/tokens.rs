@@ -1,7 +1,7 @@
 //! API tokens: issued to users (through the API, `terraform login` or the admin CLI), stored
 //! only as hashes, and turned back into a [`Caller`] on every request.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, Utc};
 use terrace_auth::secret;
 use terrace_storage::model::{Page, PageRequest, Token, TokenKind};
 use terrace_storage::{clock, ids};
@@ -14,6 +14,25 @@ pub const SERVER_POOL: &str = "server";
 
 /// `last-used-at` is refreshed at most this often, so reads do not become writes.
 const TOUCH_INTERVAL: i64 = 60;
+
+/// How long a user, team or organization token made through the API lasts when its maker
+/// names no `expired-at` (TFE's default: no token lives forever by accident).
+const DEFAULT_LIFETIME_MONTHS: u32 = 24;
+
+/// The expiry of a token made through the API: the one asked for, which must lie ahead,
+/// or two years from `now`.
+pub(crate) fn api_token_expiry(
+    requested: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> DomainResult<DateTime<Utc>> {
+    match requested {
+        Some(at) if at <= now => Err(DomainError::invalid("expired-at", "must be in the future")),
+        Some(at) => Ok(at),
+        None => now
+            .checked_add_months(Months::new(DEFAULT_LIFETIME_MONTHS))
+            .ok_or_else(|| DomainError::invalid("expired-at", "is out of range")),
+    }
+}
 
 impl Services {
     /// Resolves a bearer secret to the caller it stands for.
@@ -87,14 +106,12 @@ impl Services {
         if user.id != user_id {
             return Err(DomainError::NotFound("user"));
         }
-        if expires_at.is_some_and(|at| at <= clock::now()) {
-            return Err(DomainError::invalid("expired-at", "must be in the future"));
-        }
+        let expires_at = api_token_expiry(expires_at, clock::now())?;
         // A token made with another token signed in as that one did.
         self.issue_user_token(
             user_id,
             description,
-            expires_at,
+            Some(expires_at),
             Some(user_id),
             &caller.signed_in_with,
         )
@@ -195,4 +212,22 @@ pub(crate) fn new_token(
         signed_in_with: None,
     };
     Ok((token, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn api_tokens_expire_in_two_years_unless_told() {
+        let now = Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap();
+        assert_eq!(
+            api_token_expiry(None, now).unwrap(),
+            Utc.with_ymd_and_hms(2028, 2, 28, 12, 0, 0).unwrap()
+        );
+        let tomorrow = now + chrono::Duration::days(1);
+        assert_eq!(api_token_expiry(Some(tomorrow), now).unwrap(), tomorrow);
+        assert!(api_token_expiry(Some(now), now).is_err());
+    }
 }

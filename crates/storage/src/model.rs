@@ -167,6 +167,8 @@ pub struct Organization {
     /// The site identity provider's groups fill this organization's teams: only for
     /// organizations a site administrator vouches for (docs/sso.md, "Groups and teams").
     pub follows_site_sso_groups: bool,
+    /// Whether users' API tokens reach the organization (browser sessions always do).
+    pub user_tokens_enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

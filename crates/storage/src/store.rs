@@ -67,6 +67,8 @@ pub trait TokenStore {
     async fn replace_token(&self, token: &Token) -> StorageResult<()>;
     /// Deletes every token of `kind` owned by `owner_id`; returns how many.
     async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
+    /// The tokens of every team of the organization, newest first.
+    async fn list_organization_team_tokens(&self, org_id: &str) -> StorageResult<Vec<Token>>;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -337,6 +339,11 @@ pub struct RunFilter {
     pub operations: Vec<RunOperation>,
     /// Only runs of workspaces these teams were given access to (`None`: all).
     pub visible_to_teams: Option<Vec<String>>,
+    /// Created at or after / before (`filter[from]`, `filter[to]` of the admin list).
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// The run's ID, or a case-insensitive substring of its workspace's name (admin `q`).
+    pub query: Option<String>,
 }
 
 #[async_trait]
@@ -572,6 +579,8 @@ pub struct MembershipFilter {
     pub query: Option<String>,
     /// Only these statuses (all when empty).
     pub statuses: Vec<MembershipStatus>,
+    /// Only these emails, any case (all when empty; `filter[email]`).
+    pub emails: Vec<String>,
 }
 
 #[async_trait]
@@ -710,6 +719,41 @@ pub trait SiteAdminStore {
         &self,
         org_ids: &[String],
     ) -> StorageResult<HashMap<String, Vec<User>>>;
+    /// Workspaces of every organization (`GET /admin/workspaces`).
+    async fn search_workspaces(
+        &self,
+        filter: &AdminWorkspaceFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>>;
+}
+
+/// Which workspaces a site administrator lists, in what order.
+#[derive(Debug, Clone, Default)]
+pub struct AdminWorkspaceFilter {
+    /// Case-insensitive substring of the name (`q`).
+    pub query: Option<String>,
+    /// Only workspaces whose current run has this status (`filter[current_run][status]`).
+    pub current_run_status: Option<String>,
+    pub order: AdminWorkspaceOrder,
+}
+
+/// `sort` of the admin workspace list; `descending` with a `-`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminWorkspaceOrder {
+    Name {
+        descending: bool,
+    },
+    /// When the current run was created; workspaces without a run come last either way.
+    CurrentRunCreatedAt {
+        descending: bool,
+    },
+}
+
+impl Default for AdminWorkspaceOrder {
+    /// The most recently active first: what a site administrator looks for.
+    fn default() -> Self {
+        AdminWorkspaceOrder::CurrentRunCreatedAt { descending: true }
+    }
 }
 
 /// Which catalogue entries an admin lists.

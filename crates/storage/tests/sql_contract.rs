@@ -154,6 +154,7 @@ fn new_org(name: &str) -> OrgFixture {
             allow_force_delete_workspaces: true,
             default_agent_pool_id: None,
             follows_site_sso_groups: true,
+            user_tokens_enabled: false,
             created_at: at,
             updated_at: at,
         },
@@ -2715,6 +2716,17 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
         "q matches the username"
     );
     assert_eq!(
+        emails(
+            list(MembershipFilter {
+                emails: vec!["dave@example.COM".into(), "nobody@example.com".into()],
+                ..Default::default()
+            })
+            .await
+        ),
+        ["Dave@Example.com"],
+        "filter[email] matches whole emails, any case"
+    );
+    assert_eq!(
         store
             .membership_for(acme.id(), None, "DAVE@example.com")
             .await
@@ -2799,6 +2811,82 @@ async fn team_token_replaced(store: Arc<dyn Store>) {
     );
 }
 contract!(team_token_replaced);
+
+/// An organization's team tokens are its teams' only: not another organization's, not
+/// its own organization token.
+async fn organization_team_tokens_listed(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let ci = create_team(&*store, &acme, "ci", "secret").await;
+    let theirs = create_team(&*store, &other, "ci", "secret").await;
+    let ours = create_token(&*store, TokenKind::Team, &ci.id).await;
+    create_token(&*store, TokenKind::Team, &theirs.id).await;
+    create_token(&*store, TokenKind::Organization, acme.id()).await;
+    let listed = store
+        .list_organization_team_tokens(acme.id())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, vec![ours.id.as_str()]);
+}
+contract!(organization_team_tokens_listed);
+
+/// Site administrators' workspace list spans organizations; `q` and the run status narrow it.
+async fn workspaces_searched_across_organizations(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    create_workspace(&*store, &acme, "app-prod", &[]).await;
+    create_workspace(&*store, &other, "app-dev", &[]).await;
+    create_workspace(&*store, &other, "db_100%", &[]).await;
+    let names = |filter: AdminWorkspaceFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.search_workspaces(&filter, all()).await.unwrap();
+            let names: Vec<String> = page.items.into_iter().map(|w| w.name).collect();
+            (names, page.total)
+        }
+    };
+    let by_name = |descending| AdminWorkspaceOrder::Name { descending };
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            order: by_name(false),
+            ..Default::default()
+        })
+        .await,
+        (
+            vec!["app-dev".into(), "app-prod".into(), "db_100%".into()],
+            3
+        )
+    );
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            query: Some("APP".into()),
+            order: by_name(true),
+            ..Default::default()
+        })
+        .await,
+        (vec!["app-prod".into(), "app-dev".into()], 2)
+    );
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            query: Some("0%".into()),
+            ..Default::default()
+        })
+        .await,
+        (vec!["db_100%".into()], 1),
+        "the query is literal text"
+    );
+    assert_eq!(
+        names(AdminWorkspaceFilter {
+            current_run_status: Some("applied".into()),
+            ..Default::default()
+        })
+        .await,
+        (vec![], 0),
+        "workspaces without a run have no run status"
+    );
+}
+contract!(workspaces_searched_across_organizations);
 // Site administration: users' standing on the server and every organization at once.
 
 async fn create_user_with(store: &dyn Store, username: &str, email: &str, admin: bool) -> User {

@@ -1247,6 +1247,25 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
             format!("{template}?q={}&include=owners", a.org),
             None,
         )],
+        // ... and every workspace and run: Alice's, found by her workspace's name.
+        ("GET", "/api/v2/admin/workspaces") => vec![Attack::json(
+            method,
+            template,
+            format!(
+                "{template}?q={}&include=organization,current_run",
+                a.workspace
+            ),
+            None,
+        )],
+        ("GET", "/api/v2/admin/runs") => vec![Attack::json(
+            method,
+            template,
+            format!(
+                "{template}?q={}&include=workspace.organization",
+                a.workspace
+            ),
+            None,
+        )],
         ("GET", "/api/v2/admin/general-settings") => {
             vec![Attack::json(method, template, template.to_string(), None)]
         }

@@ -147,6 +147,20 @@ impl Params {
         )
     }
 
+    /// The `include` paths when each is one the route knows (`allowed`, kebab-case); an
+    /// unknown one is a 400 naming it, as TFE answers.
+    pub fn includes_of(&self, allowed: &[&str]) -> Result<Includes, ApiError> {
+        let includes = self.includes();
+        let known = Includes::of(allowed);
+        match includes.0.iter().find(|i| !known.has(i)) {
+            Some(unknown) => Err(ApiError::bad_request(format!(
+                "Invalid include parameter: {unknown} (known: {})",
+                allowed.join(", ")
+            ))),
+            None => Ok(includes),
+        }
+    }
+
     /// `filter[tagged][N][key]` / `filter[tagged][N][value]` pairs, in index order.
     pub fn tagged(&self) -> Vec<(String, Option<String>)> {
         let mut found: std::collections::BTreeMap<u32, (Option<String>, Option<String>)> =
@@ -207,6 +221,14 @@ mod tests {
         assert_eq!(p.list("search[tags]"), vec!["app", "env"]);
         assert!(p.includes().has("workspace") && p.includes().has("plan"));
         assert_eq!(p.explicit_page().unwrap(), None);
+    }
+
+    #[test]
+    fn unknown_includes_are_refused() {
+        let p = Params::parse("include=user,organization-memberships").unwrap();
+        assert!(p.includes_of(&["user", "organization_memberships"]).is_ok());
+        let err = p.includes_of(&["user"]).unwrap_err();
+        assert!(format!("{err:?}").contains("Invalid include parameter: organization_memberships"));
     }
 
     #[test]

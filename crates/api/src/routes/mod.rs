@@ -2,9 +2,11 @@
 //! descriptions. [`crate::app`] assembles them.
 
 pub mod admin_organizations;
+pub mod admin_runs;
 pub mod admin_settings;
 pub mod admin_tool_versions;
 pub mod admin_users;
+pub mod admin_workspaces;
 pub mod agent_pools;
 pub mod audit_trail;
 pub mod capabilities;

@@ -93,6 +93,9 @@ fn resource(view: &MembershipView, urls: &Urls) -> Resource<MembershipAttributes
     )
 }
 
+/// What `include` may name on memberships.
+const INCLUDES: &[&str] = &["user", "teams"];
+
 /// `include=user,teams` (a user only once it has an account).
 fn included(views: &[MembershipView], includes: &Includes, state: &AppState) -> Vec<Value> {
     let urls = &state.urls;
@@ -153,9 +156,10 @@ pub struct MembershipRelationships {
 }
 
 /// An organization's memberships and invitations (every member may read them). `q` matches
-/// email or username, `filter[status]` is `invited` or `active`.
+/// email or username, `filter[status]` is `invited` or `active`, `filter[email]` lists
+/// whole emails.
 #[utoipa::path(get, path = "/organizations/{organization}/organization-memberships", tag = "organization-memberships",
-    params(("organization" = String, Path), ("q" = Option<String>, Query), ("filter[status]" = Option<String>, Query),
+    params(("organization" = String, Path), ("q" = Option<String>, Query), ("filter[status]" = Option<String>, Query), ("filter[email]" = Option<String>, Query),
         ("include" = Option<String>, Query, description = "user, teams"), PageParams),
     responses((status = 200, body = ListDocument<MembershipAttributes>), (status = 400, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn list(
@@ -165,9 +169,11 @@ async fn list(
     params: Params,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<ListDocument<MembershipAttributes>>> {
+    let includes = params.includes_of(INCLUDES)?;
     let filter = MembershipFilter {
         query: params.get("q").map(str::to_string),
         statuses: params.parsed_list("filter[status]")?,
+        emails: params.list("filter[email]"),
     };
     let page = params.page()?;
     let found = state
@@ -179,7 +185,7 @@ async fn list(
         .iter()
         .map(|v| resource(v, &state.urls))
         .collect();
-    let included = included(&found.items, &params.includes(), &state);
+    let included = included(&found.items, &includes, &state);
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),
@@ -219,15 +225,16 @@ async fn create(
 
 #[utoipa::path(get, path = "/organization-memberships/{membership_id}", tag = "organization-memberships",
     params(("membership_id" = String, Path), ("include" = Option<String>, Query, description = "user, teams")),
-    responses((status = 200, body = Document<MembershipAttributes>), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = Document<MembershipAttributes>), (status = 400, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn show(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<JsonApi<Document<MembershipAttributes>>> {
+    let includes = params.includes_of(INCLUDES)?;
     let view = state.services.membership(&caller, &id).await?;
-    let included = included(std::slice::from_ref(&view), &params.includes(), &state);
+    let included = included(std::slice::from_ref(&view), &includes, &state);
     Ok(JsonApi::ok(
         Document::new(resource(&view, &state.urls)).with_included(included),
     ))
@@ -256,8 +263,9 @@ async fn list_own(
     Auth(caller): Auth,
     params: Params,
 ) -> ApiResult<JsonApi<ListDocument<MembershipAttributes>>> {
+    let includes = params.includes_of(INCLUDES)?;
     let views = state.services.own_memberships(&caller).await?;
     let data = views.iter().map(|v| resource(v, &state.urls)).collect();
-    let included = included(&views, &params.includes(), &state);
+    let included = included(&views, &includes, &state);
     Ok(JsonApi::ok(ListDocument::all(data).with_included(included)))
 }

@@ -46,6 +46,8 @@ pub struct OrganizationAttributes {
     pub speculative_plan_management_enabled: bool,
     pub allow_force_delete_workspaces: bool,
     pub assessments_enforced: bool,
+    /// Whether users' API tokens reach the organization (browser sessions always do).
+    pub user_tokens_enabled: bool,
     #[schema(value_type = String)]
     pub default_execution_mode: ExecutionMode,
     pub fair_run_queuing_enabled: bool,
@@ -82,6 +84,7 @@ pub fn resource(view: &OrganizationView, urls: &Urls) -> Resource<OrganizationAt
             speculative_plan_management_enabled: true,
             allow_force_delete_workspaces: org.allow_force_delete_workspaces,
             assessments_enforced: org.assessments_enforced,
+            user_tokens_enabled: org.user_tokens_enabled,
             default_execution_mode: org.default_execution_mode,
             fair_run_queuing_enabled: true,
             saml_enabled: false,
@@ -126,6 +129,7 @@ pub struct OrganizationInput {
     default_execution_mode: Option<String>,
     assessments_enforced: Option<bool>,
     allow_force_delete_workspaces: Option<bool>,
+    user_tokens_enabled: Option<bool>,
 }
 
 /// Relationships create and update accept.
@@ -171,6 +175,7 @@ impl OrganizationInput {
             default_agent_pool_id,
             assessments_enforced: self.assessments_enforced,
             allow_force_delete_workspaces: self.allow_force_delete_workspaces,
+            user_tokens_enabled: self.user_tokens_enabled,
         })
     }
 }
@@ -236,16 +241,34 @@ async fn create(
     ))))
 }
 
+/// `include=default-project` adds the default project, when the caller may read it.
 #[utoipa::path(get, path = "/organizations/{organization}", tag = "organizations",
-    params(("organization" = String, Path)),
-    responses((status = 200, body = Document<OrganizationAttributes>), (status = 404, body = ErrorDocument)))]
+    params(("organization" = String, Path), ("include" = Option<String>, Query, description = "default-project")),
+    responses((status = 200, body = Document<OrganizationAttributes>), (status = 400, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn show(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(name): Path<String>,
+    params: Params,
 ) -> ApiResult<JsonApi<Document<OrganizationAttributes>>> {
+    let includes = params.includes_of(&["default-project"])?;
     let view = state.services.organization(&caller, &name).await?;
-    Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
+    let mut document = resource(&view, &state.urls);
+    let mut included = Vec::new();
+    if includes.has("default_project") {
+        if let Some(project) = state
+            .services
+            .default_project_view(&caller, &view.organization)
+            .await?
+        {
+            document = document.relationship(
+                "default-project",
+                Relationship::one("projects", &project.project.id),
+            );
+            included.push(super::projects::resource(&project, &state.urls).into_value());
+        }
+    }
+    Ok(JsonApi::ok(Document::new(document).with_included(included)))
 }
 
 /// Updates settings, including the name (the organization's ID changes with it).

@@ -48,7 +48,7 @@ pub struct ProjectPermissions {
     can_create_workspace: bool,
 }
 
-fn resource(view: &ProjectView, urls: &Urls) -> Resource<ProjectAttributes> {
+pub(crate) fn resource(view: &ProjectView, urls: &Urls) -> Resource<ProjectAttributes> {
     use terrace_auth::policy::{decide, Action, Decision};
     let can = |action| decide(view.access, action) == Decision::Allow;
     let project = &view.project;

@@ -1,6 +1,7 @@
 //! Teams: `/organizations/:org/teams`, `/teams/:id`, their members
 //! (`/teams/:id/relationships/users` and `.../organization-memberships`) and their token
-//! (`/teams/:id/authentication-token`).
+//! (`/teams/:id/authentication-token`, and all of an organization's at
+//! `/organizations/:org/team-tokens`).
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_users, remove_users))
         .routes(routes!(add_memberships, remove_memberships))
         .routes(routes!(create_token, show_token, delete_token))
+        .routes(routes!(list_tokens))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -423,4 +425,37 @@ async fn delete_token(
 ) -> ApiResult<StatusCode> {
     state.services.delete_team_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tokens of the organization's teams, without secrets (team managers). `q` keeps teams
+/// whose name contains it; `sort` is `team-name`, `created-by`, `expired-at` or
+/// `last-used-at`, `-` first for descending.
+#[utoipa::path(get, path = "/organizations/{organization}/team-tokens", tag = "teams",
+    params(("organization" = String, Path), ("q" = Option<String>, Query), ("sort" = Option<String>, Query), PageParams),
+    responses((status = 200, body = ListDocument<TokenAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(org): Path<String>,
+    params: Params,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<JsonApi<ListDocument<TokenAttributes>>> {
+    let page = params.page()?;
+    let tokens = state
+        .services
+        .list_team_tokens(&caller, &org, params.get("q"), params.get("sort"))
+        .await?;
+    let total = tokens.len() as u64;
+    let data = tokens
+        .iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(page.size as usize)
+        .map(|t| super::tokens::resource(t, None, &state.urls))
+        .collect();
+    Ok(JsonApi::ok(ListDocument::paginate(
+        data,
+        page,
+        total,
+        &state.urls.request(&uri),
+    )))
 }

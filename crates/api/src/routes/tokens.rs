@@ -1,5 +1,6 @@
 //! User API tokens: `/users/:id/authentication-tokens`, and `/authentication-tokens/:id`
-//! for them and for agent tokens (created under `/agent-pools/:id/authentication-tokens`).
+//! for them, for team tokens and for agent tokens (created under
+//! `/agent-pools/:id/authentication-tokens`).
 //! The secret appears once, in the response that creates it; only its hash is stored.
 
 use axum::extract::{OriginalUri, Path, State};
@@ -7,7 +8,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_auth::policy::Action;
-use terrace_storage::model::{PageRequest, Token};
+use terrace_storage::model::{PageRequest, Token, TokenKind};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,7 +47,7 @@ pub(crate) fn resource(
     secret: Option<String>,
     urls: &Urls,
 ) -> Resource<TokenAttributes> {
-    Resource::new(
+    let resource = Resource::new(
         "authentication-tokens",
         &token.id,
         TokenAttributes {
@@ -64,7 +65,13 @@ pub(crate) fn resource(
     .link(
         "self",
         urls.api(&format!("/authentication-tokens/{}", token.id)),
-    )
+    );
+    match token.kind {
+        TokenKind::Team => {
+            resource.relationship("team", Relationship::one("teams", &token.owner_id))
+        }
+        _ => resource,
+    }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

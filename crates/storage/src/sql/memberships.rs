@@ -119,6 +119,12 @@ impl MembershipStore for SqlStore {
                     qb.push(" AND status IN ");
                     push_in_list(qb, &statuses);
                 }
+                if !filter.emails.is_empty() {
+                    let emails: Vec<String> =
+                        filter.emails.iter().map(|e| e.to_lowercase()).collect();
+                    qb.push(" AND lower(email) IN ");
+                    push_in_list(qb, &emails);
+                }
             };
             let mut list = QueryBuilder::new(format!("SELECT {MEMBERSHIP_COLUMNS}"));
             where_clause(&mut list);

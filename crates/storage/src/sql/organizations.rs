@@ -10,7 +10,7 @@ use crate::{StorageError, StorageResult};
 pub(crate) const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
     session_remember, collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
     allow_force_delete_workspaces, default_agent_pool_id, follows_site_sso_groups, created_at, \
-    updated_at";
+    updated_at, user_tokens_enabled";
 
 #[async_trait]
 impl OrganizationStore for SqlStore {
@@ -25,7 +25,7 @@ impl OrganizationStore for SqlStore {
             let mut tx = p.begin_write().await?;
             sqlx::query(&format!(
                 "INSERT INTO organizations ({COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ))
             .bind(&org.id)
             .bind(&org.name)
@@ -41,6 +41,7 @@ impl OrganizationStore for SqlStore {
             .bind(org.follows_site_sso_groups)
             .bind(org.created_at)
             .bind(org.updated_at)
+            .bind(org.user_tokens_enabled)
             .execute(&mut *tx)
             .await
             .map_err(|e| StorageError::from_write(e, "organization name"))?;
@@ -134,7 +135,7 @@ impl OrganizationStore for SqlStore {
              session_timeout = $5, session_remember = $6, collaborator_auth_policy = $7, \
              cost_estimation_enabled = $8, assessments_enforced = $9, \
              allow_force_delete_workspaces = $10, updated_at = $11, default_agent_pool_id = $12, \
-             follows_site_sso_groups = $13 WHERE id = $1"
+             follows_site_sso_groups = $13, user_tokens_enabled = $14 WHERE id = $1"
         )
         .bind(&org.id)
         .bind(&org.name)
@@ -149,6 +150,7 @@ impl OrganizationStore for SqlStore {
         .bind(org.updated_at)
         .bind(&org.default_agent_pool_id)
         .bind(org.follows_site_sso_groups)
+        .bind(org.user_tokens_enabled)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))

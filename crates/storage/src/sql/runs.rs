@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore};
+use super::{contains_pattern, on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, PhaseStatus, Run, RunEvent, RunPhase, RunStatus};
 use crate::store::{RunFilter, RunStore};
 use crate::StorageResult;
@@ -149,6 +149,19 @@ impl RunStore for SqlStore {
                         list.push_bind(status.as_str());
                     }
                     qb.push(")");
+                }
+                if let Some(after) = filter.created_after {
+                    qb.push(" AND created_at >= ").push_bind(after);
+                }
+                if let Some(before) = filter.created_before {
+                    qb.push(" AND created_at <= ").push_bind(before);
+                }
+                if let Some(query) = &filter.query {
+                    qb.push(" AND (id = ")
+                        .push_bind(query.clone())
+                        .push(" OR workspace_id IN (SELECT id FROM workspaces WHERE lower(name) LIKE ")
+                        .push_bind(contains_pattern(query))
+                        .push(" ESCAPE '\\'))");
                 }
                 if filter.operations.is_empty() {
                     qb.push(" AND plan_only = FALSE");

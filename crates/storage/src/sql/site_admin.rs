@@ -10,8 +10,10 @@ use sqlx::QueryBuilder;
 use super::organizations::COLUMNS as ORGANIZATION_COLUMNS;
 use super::users::USER_COLUMNS;
 use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
-use crate::model::{Organization, Page, PageRequest, User};
-use crate::store::{SiteAdminStore, UserDeletion, UserFilter};
+use crate::model::{Organization, Page, PageRequest, User, Workspace};
+use crate::store::{
+    AdminWorkspaceFilter, AdminWorkspaceOrder, SiteAdminStore, UserDeletion, UserFilter,
+};
 use crate::StorageResult;
 
 /// Names of the organizations whose owners team has `$1` as its only active member.
@@ -27,6 +29,53 @@ const SOLE_OWNED: &str = "SELECT o.name FROM organizations o \
 
 #[async_trait]
 impl SiteAdminStore for SqlStore {
+    async fn search_workspaces(
+        &self,
+        filter: &AdminWorkspaceFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>> {
+        const RUN_CREATED: &str = "(SELECT r.created_at FROM runs r WHERE r.id = w.current_run_id)";
+        let order = match filter.order {
+            AdminWorkspaceOrder::Name { descending } => {
+                format!("w.name {}, w.id", direction(descending))
+            }
+            // Portable "nulls last": SQLite and PostgreSQL sort NULL differently.
+            AdminWorkspaceOrder::CurrentRunCreatedAt { descending } => format!(
+                "{RUN_CREATED} IS NULL, {RUN_CREATED} {}, w.name, w.id",
+                direction(descending)
+            ),
+        };
+        on_pool!(&self.pool, |p| {
+            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push(super::workspaces::FROM).push(" WHERE 1 = 1");
+                if let Some(query) = &filter.query {
+                    qb.push(" AND lower(w.name) LIKE ")
+                        .push_bind(contains_pattern(query))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(status) = &filter.current_run_status {
+                    qb.push(" AND w.current_run_id IN (SELECT id FROM runs WHERE status = ")
+                        .push_bind(status.clone())
+                        .push(")");
+                }
+            };
+            let mut list = QueryBuilder::new(super::workspaces::SELECT);
+            where_clause(&mut list);
+            list.push(format!(" ORDER BY {order} LIMIT "))
+                .push_bind(i64::from(page.size))
+                .push(" OFFSET ")
+                .push_bind(page.offset());
+            let items = list.build_query_as().fetch_all(p).await?;
+            let mut count = QueryBuilder::new("SELECT COUNT(*)");
+            where_clause(&mut count);
+            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
+            Ok::<_, crate::StorageError>(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
     async fn list_users(
         &self,
         filter: &UserFilter,
@@ -222,4 +271,12 @@ fn group<T: Clone>(
         }
     }
     grouped
+}
+
+fn direction(descending: bool) -> &'static str {
+    if descending {
+        "DESC"
+    } else {
+        "ASC"
+    }
 }

@@ -131,6 +131,18 @@ impl TokenStore for SqlStore {
         .map(|r| r.rows_affected()))?)
     }
 
+    async fn list_organization_team_tokens(&self, org_id: &str) -> StorageResult<Vec<Token>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tokens WHERE kind = $1 AND owner_id IN \
+             (SELECT id FROM teams WHERE organization_id = $2) ORDER BY created_at DESC, id"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(TokenKind::Team)
+            .bind(org_id)
+            .fetch_all(p)
+            .await)?)
+    }
+
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()> {
         on_pool!(&self.pool, |p| sqlx::query(
             "UPDATE tokens SET last_used_at = $2 WHERE id = $1"

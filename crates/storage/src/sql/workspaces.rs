@@ -64,7 +64,7 @@ macro_rules! bind_settings {
 }
 
 /// Workspace rows with the resource count of their current state.
-const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
+pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
     w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
     w.file_triggers_enabled, w.global_remote_state, w.queue_all_runs, w.speculative_enabled, \
     w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
@@ -72,7 +72,7 @@ const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.de
     w.auto_destroy_at, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
     w.current_state_version_id, w.current_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     w.created_at, w.updated_at";
-const FROM: &str =
+pub(super) const FROM: &str =
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id";
 
 fn tag_exists(qb: &mut QueryBuilder<'_, impl sqlx::Database>) {
