@@ -2,7 +2,7 @@
 //! deleted; a project still holding workspaces cannot be deleted either.
 
 use terrace_auth::policy::{Access, Action};
-use terrace_storage::model::{Page, PageRequest, Project};
+use terrace_storage::model::{Organization, Page, PageRequest, Project};
 use terrace_storage::store::ProjectFilter;
 use terrace_storage::{clock, ids};
 
@@ -86,8 +86,8 @@ impl Services {
     }
 
     pub async fn project(&self, caller: &Caller, id: &str) -> DomainResult<ProjectView> {
-        let (project, org_name, access) = self.project_for(caller, id, Action::ReadProject).await?;
-        self.project_view(project, &org_name, access).await
+        let (project, org, access) = self.project_for(caller, id, Action::ReadProject).await?;
+        self.project_view(project, &org.name, access).await
     }
 
     pub async fn update_project(
@@ -97,7 +97,7 @@ impl Services {
         name: Option<String>,
         description: Option<String>,
     ) -> DomainResult<ProjectView> {
-        let (mut project, org_name, access) =
+        let (mut project, org, access) =
             self.project_for(caller, id, Action::UpdateProject).await?;
         if let Some(name) = name {
             validate::project_name(&name)?;
@@ -111,7 +111,7 @@ impl Services {
             .update_project(&project)
             .await
             .map_err(name_taken)?;
-        self.project_view(project, &org_name, access).await
+        self.project_view(project, &org.name, access).await
     }
 
     pub async fn delete_project(&self, caller: &Caller, id: &str) -> DomainResult<()> {
@@ -135,7 +135,7 @@ impl Services {
         caller: &Caller,
         id: &str,
         action: Action,
-    ) -> DomainResult<(Project, String, Access)> {
+    ) -> DomainResult<(Project, Organization, Access)> {
         let project = self
             .store
             .project_by_id(id)
@@ -149,7 +149,7 @@ impl Services {
         let access = self
             .authorize_project(caller, &org, &project, action, "project")
             .await?;
-        Ok((project, org.name, access))
+        Ok((project, org, access))
     }
 
     async fn project_view(

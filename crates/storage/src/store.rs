@@ -324,6 +324,13 @@ pub trait VariableStore {
         workspace_id: &str,
         project_id: &str,
     ) -> StorageResult<Vec<VariableSet>>;
+    /// The sets that apply to a project: global ones of its organization and those attached
+    /// to it.
+    async fn variable_sets_for_project(
+        &self,
+        org_id: &str,
+        project_id: &str,
+    ) -> StorageResult<Vec<VariableSet>>;
 }
 
 #[derive(Debug, Clone, Default)]
