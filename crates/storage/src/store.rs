@@ -255,6 +255,11 @@ pub trait ConfigurationStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ConfigurationVersion>>;
+    /// A workspace's current configuration version: its newest one that is not provisional.
+    async fn current_configuration_version(
+        &self,
+        workspace_id: &str,
+    ) -> StorageResult<Option<ConfigurationVersion>>;
     /// Ends the upload of a pending version: `Uploaded` with its size and the key of its
     /// tarball, or `Errored` with a reason. False if the version was not pending (another
     /// upload won).

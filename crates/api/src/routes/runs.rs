@@ -71,8 +71,8 @@ pub struct RunAttributes {
     status_timestamps: serde_json::Map<String, Value>,
     terraform_version: String,
     trigger_reason: String,
-    /// The run's variables by key; their values are not shown (they may be secrets).
-    variables: Vec<RunVariableKey>,
+    /// The run's variables; values only to callers who may read the workspace's variables.
+    variables: Vec<RunVariableAttributes>,
     #[schema(value_type = Object)]
     permissions: RunPermissions,
 }
@@ -87,8 +87,10 @@ pub struct RunActions {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RunVariableKey {
+pub struct RunVariableAttributes {
     key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
 }
 
 /// Timestamps as clients read them: RFC 3339 with `Z`.
@@ -140,7 +142,10 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
             variables: view
                 .variables
                 .iter()
-                .map(|v| RunVariableKey { key: v.key.clone() })
+                .map(|v| RunVariableAttributes {
+                    key: v.key.clone(),
+                    value: view.variable_values_visible().then(|| v.value.clone()),
+                })
                 .collect(),
             permissions: view.permissions(),
         },
@@ -195,7 +200,7 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
 
 /// `include=` for runs: plan, apply, workspace, configuration_version, created_by; accepted
 /// and empty: task_stages, cost_estimate, policy_checks.
-fn included(
+async fn included(
     views: &[&RunView],
     caller: &terrace_domain::Caller,
     params: &Params,
@@ -222,6 +227,18 @@ fn included(
                 access: view.access,
             };
             out.push(workspaces::resource(&ws, &state.urls).into_value());
+        }
+    }
+    if includes.has("created_by") {
+        let creators: std::collections::BTreeSet<&str> = views
+            .iter()
+            .filter_map(|v| v.run.created_by.as_deref())
+            .collect();
+        for id in creators {
+            // A creator deleted since is simply not included.
+            if let Ok(user) = state.services.user(caller, id).await {
+                out.push(super::users::resource(&user, false, state).into_value());
+            }
         }
     }
     out
@@ -332,7 +349,7 @@ async fn show(
     params: Params,
 ) -> ApiResult<JsonApi<Document<RunAttributes>>> {
     let view = state.services.run(&caller, &id).await?;
-    let included = included(&[&view], &caller, &params, &state);
+    let included = included(&[&view], &caller, &params, &state).await;
     Ok(JsonApi::ok(
         Document::new(resource(&view, &state.urls)).with_included(included),
     ))
@@ -368,7 +385,8 @@ async fn list_page(
         caller,
         params,
         state,
-    );
+    )
+    .await;
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(uri))
             .with_included(included),

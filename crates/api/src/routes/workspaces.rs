@@ -411,8 +411,23 @@ async fn show_ref(
     let mut included = included(&[&view], params, &state.urls);
     let mut resource = resource(&view, &state.urls);
     let id = WorkspaceRef::Id(view.workspace.id.clone());
-    // One workspace read also names its variables and, when asked, its outputs, each only to
-    // a caller who may read them.
+    // One workspace read also names its variables, its current configuration version and,
+    // when asked, its outputs, each only to a caller who may read them.
+    if let Some(Some(cv)) = hidden_as_none(
+        state
+            .services
+            .current_configuration_version(caller, &view.workspace.id)
+            .await,
+    )? {
+        resource = resource.relationship(
+            "current-configuration-version",
+            Relationship::one("configuration-versions", &cv.configuration.id).with_related(
+                state
+                    .urls
+                    .api(&format!("/configuration-versions/{}", cv.configuration.id)),
+            ),
+        );
+    }
     if let Some(vars) = hidden_as_none(
         state
             .services

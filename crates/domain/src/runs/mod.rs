@@ -97,6 +97,12 @@ impl RunView {
             crate::workspaces::rules::accepts_runs(&self.workspace, &self.organization).is_ok();
         p
     }
+
+    /// Run variables are shown, values included, to whoever may read the workspace's
+    /// variables (they are variables of the run, with no sensitive flag); others see keys.
+    pub fn variable_values_visible(&self) -> bool {
+        crate::access::allows(self.access, Action::ReadVariables)
+    }
 }
 
 fn actions(run: &Run, plan: &RunPhase, apply: &RunPhase) -> RunActions {
