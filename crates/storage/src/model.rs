@@ -736,6 +736,26 @@ pub struct Listener {
     pub ip_address: Option<String>,
 }
 
+/// Which workspaces may use a pool besides organization scope: those allowed by name and
+/// those of allowed projects; excluded workspaces are left out of organization and project
+/// scope (the domain's `pool_serves` is the rule).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentPoolScope {
+    pub allowed_workspaces: Vec<String>,
+    pub allowed_projects: Vec<String>,
+    pub excluded_workspaces: Vec<String>,
+}
+
+text_enum!(
+    /// How agent pools are listed (`sort=`): by name unless told otherwise.
+    AgentPoolSort {
+        Name => "name",
+        NameDesc => "-name",
+        CreatedAt => "created-at",
+        CreatedAtDesc => "-created-at",
+    }
+);
+
 /// A group of listeners an organization runs (in its own networks); workspaces in agent
 /// execution mode name one.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

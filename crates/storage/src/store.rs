@@ -445,29 +445,35 @@ pub trait JobStore {
 
 #[async_trait]
 pub trait AgentPoolStore {
-    /// Creates the pool with the workspaces allowed to use it. Fails with a conflict when the
-    /// organization has a pool of that name.
-    async fn create_agent_pool(&self, pool: &AgentPool, allowed: &[String]) -> StorageResult<()>;
+    /// Creates the pool with its scope. Fails with a conflict when the organization has a pool
+    /// of that name.
+    async fn create_agent_pool(
+        &self,
+        pool: &AgentPool,
+        scope: &AgentPoolScope,
+    ) -> StorageResult<()>;
     async fn agent_pool_by_id(&self, id: &str) -> StorageResult<Option<AgentPool>>;
-    /// An organization's pools by name; `query` is a case-insensitive substring of the name.
+    /// An organization's pools in `sort` order; `query` is a case-insensitive substring of
+    /// the name.
     async fn list_agent_pools(
         &self,
         org_id: &str,
         query: Option<&str>,
+        sort: AgentPoolSort,
         page: PageRequest,
     ) -> StorageResult<Page<AgentPool>>;
-    /// Writes name and scope, and replaces the allowed workspaces when given.
+    /// Writes name and organization scope, and replaces the rest of the scope when given.
     async fn update_agent_pool(
         &self,
         pool: &AgentPool,
-        allowed: Option<&[String]>,
+        scope: Option<&AgentPoolScope>,
     ) -> StorageResult<()>;
     /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace
     /// or its organization's default uses it, or a job is queued for (or running on) it;
     /// false (nothing deleted) then.
     async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool>;
-    /// IDs of the workspaces allowed to use the pool (beyond organization scope).
-    async fn agent_pool_allowed_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
+    /// The pool's allowed workspaces and projects and its excluded workspaces, by ID.
+    async fn agent_pool_scope(&self, pool_id: &str) -> StorageResult<AgentPoolScope>;
     /// IDs of the workspaces that run on the pool.
     async fn agent_pool_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
     /// How many jobs each of the listeners runs now.
