@@ -508,13 +508,13 @@ static RUN_CALLS: &[Call<RunTarget>] = &[
         [],
         |r| r.action("force-cancel")
     ),
-    // HCP Terraform's routes for features this server does not have.
     call!("POST comments", ["permissions.can-comment"], [], |r| r
         .caller
         .post(
             &format!("runs/{}/comments", r.id),
             &json!({"data": {"type": "comments", "attributes": {"body": "probed"}}}),
         )),
+    // HCP Terraform's routes for features this server does not have.
     call!(
         "POST force-execute",
         ["permissions.can-force-execute"],

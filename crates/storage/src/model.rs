@@ -718,6 +718,19 @@ pub struct RunEvent {
     pub description: Option<String>,
     pub actor_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The comment a `commented` event added.
+    pub comment_id: Option<String>,
+}
+
+/// A comment on a run.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunComment {
+    pub id: String,
+    pub run_id: String,
+    pub body: String,
+    /// The user who wrote it, if a user did.
+    pub author_id: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A runner listener: something that claims jobs and executes them.

@@ -381,6 +381,12 @@ pub trait RunStore {
 
     async fn add_run_event(&self, event: &RunEvent) -> StorageResult<()>;
     async fn run_events(&self, run_id: &str) -> StorageResult<Vec<RunEvent>>;
+    async fn run_event_by_id(&self, id: &str) -> StorageResult<Option<RunEvent>>;
+    /// Adds a comment with the event that records it.
+    async fn add_run_comment(&self, comment: &RunComment, event: &RunEvent) -> StorageResult<()>;
+    async fn run_comment_by_id(&self, id: &str) -> StorageResult<Option<RunComment>>;
+    /// A run's comments, oldest first.
+    async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>>;
 
     /// Makes `run_id` the workspace's current run (or clears it).
     async fn set_current_run(&self, workspace_id: &str, run_id: Option<&str>) -> StorageResult<()>;

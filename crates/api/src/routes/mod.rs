@@ -7,6 +7,7 @@ pub mod admin_users;
 pub mod agent_pools;
 pub mod audit_trail;
 pub mod capabilities;
+pub mod comments;
 pub mod configuration_versions;
 pub mod discovery;
 pub mod login;

@@ -18,6 +18,7 @@
 //! Every transition is a compare-and-set on the status the caller read: when two replicas
 //! (or a runner and a user) race, one wins and the other reloads.
 
+mod comments;
 pub mod plan_json;
 pub mod rules;
 
@@ -1000,6 +1001,7 @@ fn event(
         description: description.map(str::to_string),
         actor_id,
         created_at: clock::now(),
+        comment_id: None,
     }
 }
 
