@@ -277,7 +277,7 @@ impl Services {
                 return Err(DomainError::Invalid {
                     pointer: Some("/data/relationships/allowed-workspaces".into()),
                     detail: format!(
-                        "workspace {} uses this agent pool: keep it in the pool's scope, or move it to another pool or execution mode first",
+                        "workspace {} uses this agent pool: keep it in allowed-workspaces (or its project in allowed-projects, and not in excluded-workspaces), or move it to another pool or execution mode first",
                         ws.name
                     ),
                 });
@@ -480,7 +480,7 @@ impl Services {
             Ok(())
         } else {
             Err(invalid(format!(
-                "agent pool {} does not serve workspace {}: add the workspace or its project to the pool's scope first",
+                "agent pool {} does not serve workspace {}: add the workspace to its allowed-workspaces (or its project to allowed-projects) first",
                 pool.name, ws.name
             )))
         }
