@@ -225,6 +225,40 @@ both_databases!(agent_pool_api, |db: Db| {
         &json!({"data": {"type": "workspaces", "attributes": {"agent-pool-id": pool}}}),
     )
     .expect_error(422, "execution-mode agent");
+    // An allowed project brings its workspaces in, except excluded ones; a workspace that uses
+    // the pool cannot be excluded.
+    let project = api.get(&format!("workspaces/{second}")).ok().body["data"]["relationships"]
+        ["project"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scoped = api
+        .patch(
+            &format!("agent-pools/{pool}"),
+            &json!({"data": {"type": "agent-pools", "relationships": {
+                "allowed-projects": {"data": [{"type": "projects", "id": project}]},
+                "excluded-workspaces": {"data": [{"type": "workspaces", "id": second}]}}}}),
+        )
+        .ok();
+    assert_eq!(
+        scoped.body["data"]["relationships"]["allowed-workspaces"]["data"][0]["id"],
+        ws.as_str(),
+        "a list not named stays"
+    );
+    use_pool(&api, &second, &pool).expect_error(422, "allowed-projects");
+    let third = create_workspace(&api, "default", "third");
+    use_pool(&api, &third, &pool).ok();
+    api.patch(
+        &format!("agent-pools/{pool}"),
+        &json!({"data": {"type": "agent-pools", "relationships": {"excluded-workspaces":
+            {"data": [{"type": "workspaces", "id": third}]}}}}),
+    )
+    .expect_error(422, "uses this agent pool");
+    api.patch(
+        &format!("workspaces/{third}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "remote"}}}),
+    )
+    .ok();
 
     // An organization's default execution mode can be agent, with a default pool that is
     // organization-scoped; workspaces that inherit the mode run there.

@@ -494,6 +494,17 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
             .to_string()
     };
     let (plan_id, apply_id) = (rel("plan"), rel("apply"));
+    let comment_id = alice
+        .post(
+            &format!("runs/{run_id}/comments"),
+            &json!({"data": {"type": "comments", "attributes": {"body": "matrix comment"}}}),
+        )
+        .expect(201)
+        .id();
+    let run_event_id = alice.get(&format!("runs/{run_id}/run-events")).ok().body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let varset_id = alice
         .post(
             &format!("organizations/{ORG}/varsets"),
@@ -631,6 +642,8 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("workspace_id", main.clone()),
         ("project_id", project_id),
         ("run_id", run_id),
+        ("comment_id", comment_id),
+        ("run_event_id", run_event_id),
         ("plan_id", plan_id),
         ("apply_id", apply_id),
         ("state_version_id", state_version_id),
@@ -973,6 +986,9 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         ("PATCH", "/api/v2/organizations/{organization}/sso-configuration") => {
             json!({"data": {"type": "sso-configurations", "attributes": {"oidc-scopes": unique}}})
+        }
+        ("POST", "/api/v2/runs/{run_id}/comments") => {
+            json!({"data": {"type": "comments", "attributes": {"body": unique}}})
         }
         ("POST", "/api/v2/runs") => {
             json!({"data": {"type": "runs", "attributes": {"message": unique},

@@ -98,6 +98,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(state_versions::router())
         .merge(configuration_versions::router())
         .merge(runs::router())
+        .merge(comments::router())
         .merge(phases::router())
         .merge(variables::router())
         .merge(variable_sets::router())

@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 use terrace_auth::policy::{Access, Action};
 use terrace_storage::model::{
-    AgentPool, Listener, Organization, Page, PageRequest, Token, TokenKind, Workspace,
+    AgentPool, AgentPoolScope, AgentPoolSort, Listener, Organization, Page, PageRequest, Token,
+    TokenKind, Workspace,
 };
+use terrace_storage::store::ProjectFilter;
 use terrace_storage::{clock, ids};
 
 use crate::organizations::name_taken;
@@ -26,8 +28,8 @@ pub struct AgentPoolView {
     pub agent_count: u64,
     /// Workspaces that run on the pool.
     pub workspaces: Vec<String>,
-    /// Workspaces allowed to use it besides organization scope.
-    pub allowed_workspaces: Vec<String>,
+    /// Allowed workspaces and projects, excluded workspaces.
+    pub scope: AgentPoolScope,
     pub access: Access,
 }
 
@@ -37,6 +39,35 @@ pub struct AgentPoolChanges {
     pub name: Option<String>,
     pub organization_scoped: Option<bool>,
     pub allowed_workspaces: Option<Vec<String>>,
+    pub allowed_projects: Option<Vec<String>>,
+    pub excluded_workspaces: Option<Vec<String>>,
+}
+
+/// Whose pools a list asks for: those serving the workspace, or the project, of that name.
+#[derive(Debug, Clone)]
+pub enum PoolUser {
+    Workspace(String),
+    Project(String),
+}
+
+/// Whether a pool serves a workspace of its organization: one it allows by name always;
+/// otherwise one its organization scope or an allowed project brings in, unless excluded.
+pub fn pool_serves(pool: &AgentPool, scope: &AgentPoolScope, ws: &Workspace) -> bool {
+    serves(pool.organization_scoped, scope, &ws.id, &ws.project_id)
+}
+
+fn serves(
+    organization_scoped: bool,
+    scope: &AgentPoolScope,
+    workspace_id: &str,
+    project_id: &str,
+) -> bool {
+    let named = |ids: &[String], id: &str| ids.iter().any(|i| i == id);
+    if named(&scope.allowed_workspaces, workspace_id) {
+        return true;
+    }
+    (organization_scoped || named(&scope.allowed_projects, project_id))
+        && !named(&scope.excluded_workspaces, workspace_id)
 }
 
 /// How a connected listener is doing, as HCP Terraform names agent statuses.
@@ -85,17 +116,62 @@ fn agent_status(listener: &Listener, running: u64, now: DateTime<Utc>) -> AgentS
 }
 
 impl Services {
+    /// An organization's pools in `sort` order; `query` matches a substring of the name and
+    /// `serving`, when given, keeps the pools that serve that workspace or project.
     pub async fn list_agent_pools(
         &self,
         caller: &Caller,
         org_name: &str,
         query: Option<&str>,
+        sort: AgentPoolSort,
+        serving: Option<PoolUser>,
         page: PageRequest,
     ) -> DomainResult<Page<AgentPoolView>> {
         let (org, access) = self
             .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
-        let found = self.store.list_agent_pools(&org.id, query, page).await?;
+        let found = match serving {
+            None => {
+                self.store
+                    .list_agent_pools(&org.id, query, sort, page)
+                    .await?
+            }
+            // Few pools per organization: the rule is applied to all of them here.
+            Some(user) => {
+                let all = self
+                    .store
+                    .list_agent_pools(&org.id, query, sort, PageRequest::all())
+                    .await?
+                    .items;
+                let (workspace_id, project_id) = match user {
+                    PoolUser::Workspace(name) => {
+                        match self.store.workspace_by_name(&org.id, &name).await? {
+                            Some(ws) => (Some(ws.id), Some(ws.project_id)),
+                            None => (None, None),
+                        }
+                    }
+                    PoolUser::Project(name) => (None, self.project_id_by_name(&org, &name).await?),
+                };
+                let mut served = Vec::new();
+                if let Some(project_id) = project_id {
+                    for pool in all {
+                        let scope = self.store.agent_pool_scope(&pool.id).await?;
+                        // A project is served when its workspaces are (one not excluded).
+                        let workspace_id = workspace_id.as_deref().unwrap_or("");
+                        if serves(pool.organization_scoped, &scope, workspace_id, &project_id) {
+                            served.push(pool);
+                        }
+                    }
+                }
+                let total = served.len() as u64;
+                let items = served
+                    .into_iter()
+                    .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+                    .take(page.size as usize)
+                    .collect();
+                Page { items, total }
+            }
+        };
         let mut items = Vec::with_capacity(found.items.len());
         for pool in found.items {
             items.push(self.agent_pool_view(pool, &org, access).await?);
@@ -104,6 +180,25 @@ impl Services {
             items,
             total: found.total,
         })
+    }
+
+    async fn project_id_by_name(
+        &self,
+        org: &Organization,
+        name: &str,
+    ) -> DomainResult<Option<String>> {
+        let filter = ProjectFilter {
+            names: vec![name.to_string()],
+            ..ProjectFilter::default()
+        };
+        Ok(self
+            .store
+            .list_projects(&org.id, &filter, PageRequest { number: 1, size: 1 })
+            .await?
+            .items
+            .into_iter()
+            .next()
+            .map(|p| p.id))
     }
 
     pub async fn create_agent_pool(
@@ -117,20 +212,22 @@ impl Services {
             .await?;
         let name = changes
             .name
+            .clone()
             .ok_or_else(|| DomainError::invalid("name", "an agent pool needs a name"))?;
         validate::agent_pool_name(&name)?;
-        let allowed = self
-            .allowed_workspaces(&org, changes.allowed_workspaces.unwrap_or_default())
+        let organization_scoped = changes.organization_scoped.unwrap_or(true);
+        let scope = self
+            .scope_after(&org, AgentPoolScope::default(), changes)
             .await?;
         let pool = AgentPool {
             id: ids::new_id(ids::AGENT_POOL),
             organization_id: org.id.clone(),
             name,
-            organization_scoped: changes.organization_scoped.unwrap_or(true),
+            organization_scoped,
             created_at: clock::now(),
         };
         self.store
-            .create_agent_pool(&pool, &allowed)
+            .create_agent_pool(&pool, &scope)
             .await
             .map_err(name_taken)?;
         self.agent_pool_view(pool, &org, access).await
@@ -152,47 +249,42 @@ impl Services {
         let (mut pool, org, access) = self
             .agent_pool_for(caller, id, Action::ManageAgentPools)
             .await?;
-        if let Some(name) = changes.name {
-            validate::agent_pool_name(&name)?;
-            pool.name = name;
+        if let Some(name) = &changes.name {
+            validate::agent_pool_name(name)?;
+            pool.name = name.clone();
         }
         if let Some(scoped) = changes.organization_scoped {
             pool.organization_scoped = scoped;
         }
-        let allowed = match changes.allowed_workspaces {
-            Some(ids) => Some(self.allowed_workspaces(&org, ids).await?),
-            None => None,
-        };
+        let scope_changed = changes.allowed_workspaces.is_some()
+            || changes.allowed_projects.is_some()
+            || changes.excluded_workspaces.is_some();
+        let old_scope = self.store.agent_pool_scope(&pool.id).await?;
+        let scope = self.scope_after(&org, old_scope, changes).await?;
         if !pool.organization_scoped && org.default_agent_pool_id.as_deref() == Some(&pool.id) {
             return Err(DomainError::invalid(
                 "organization-scoped",
                 "this pool is the organization's default agent pool, which serves every workspace: choose another default first",
             ));
         }
-        if !pool.organization_scoped {
-            // A workspace that uses the pool must stay allowed: otherwise its runs would go
-            // to a pool it may no longer use.
-            let permitted = match &allowed {
-                Some(ids) => ids.clone(),
-                None => self.store.agent_pool_allowed_workspaces(&pool.id).await?,
+        // A workspace that uses the pool must stay served: otherwise its runs would go to a
+        // pool it may no longer use.
+        for ws_id in self.store.agent_pool_workspaces(&pool.id).await? {
+            let Some(ws) = self.store.workspace_by_id(&ws_id).await? else {
+                continue;
             };
-            for ws_id in self.store.agent_pool_workspaces(&pool.id).await? {
-                if !permitted.contains(&ws_id) {
-                    let name = match self.store.workspace_by_id(&ws_id).await? {
-                        Some(ws) => ws.name,
-                        None => ws_id,
-                    };
-                    return Err(DomainError::Invalid {
-                        pointer: Some("/data/relationships/allowed-workspaces".into()),
-                        detail: format!(
-                            "workspace {name} uses this agent pool: keep it in allowed-workspaces, or move it to another pool or execution mode first"
-                        ),
-                    });
-                }
+            if !pool_serves(&pool, &scope, &ws) {
+                return Err(DomainError::Invalid {
+                    pointer: Some("/data/relationships/allowed-workspaces".into()),
+                    detail: format!(
+                        "workspace {} uses this agent pool: keep it in allowed-workspaces (or its project in allowed-projects, and not in excluded-workspaces), or move it to another pool or execution mode first",
+                        ws.name
+                    ),
+                });
             }
         }
         self.store
-            .update_agent_pool(&pool, allowed.as_deref())
+            .update_agent_pool(&pool, scope_changed.then_some(&scope))
             .await
             .map_err(name_taken)?;
         self.agent_pool_view(pool, &org, access).await
@@ -394,17 +486,12 @@ impl Services {
             Some(pool) if pool.organization_id == org.id => pool,
             _ => return Err(invalid(format!("agent pool {pool_id} not found"))),
         };
-        if pool.organization_scoped
-            || self
-                .store
-                .agent_pool_allowed_workspaces(&pool.id)
-                .await?
-                .contains(&ws.id)
-        {
+        let scope = self.store.agent_pool_scope(&pool.id).await?;
+        if pool_serves(&pool, &scope, ws) {
             Ok(())
         } else {
             Err(invalid(format!(
-                "agent pool {} is not organization-scoped and does not allow workspace {}: add the workspace to its allowed-workspaces first",
+                "agent pool {} does not serve workspace {}: add the workspace to its allowed-workspaces (or its project to allowed-projects) first",
                 pool.name, ws.name
             )))
         }
@@ -431,11 +518,50 @@ impl Services {
         Ok((pool, org, access))
     }
 
+    /// `scope` with the lists `changes` gives replaced, each ID checked to name a workspace
+    /// (or project) of the organization, deduplicated.
+    async fn scope_after(
+        &self,
+        org: &Organization,
+        mut scope: AgentPoolScope,
+        changes: AgentPoolChanges,
+    ) -> DomainResult<AgentPoolScope> {
+        if let Some(ids) = changes.allowed_workspaces {
+            scope.allowed_workspaces = self
+                .organization_workspaces(org, ids, "allowed-workspaces")
+                .await?;
+        }
+        if let Some(ids) = changes.excluded_workspaces {
+            scope.excluded_workspaces = self
+                .organization_workspaces(org, ids, "excluded-workspaces")
+                .await?;
+        }
+        if let Some(ids) = changes.allowed_projects {
+            let mut checked = BTreeSet::new();
+            for id in ids {
+                match self.store.project_by_id(&id).await? {
+                    Some(project) if project.organization_id == org.id => {
+                        checked.insert(id);
+                    }
+                    _ => {
+                        return Err(DomainError::Invalid {
+                            pointer: Some("/data/relationships/allowed-projects".into()),
+                            detail: format!("project {id} not found"),
+                        })
+                    }
+                }
+            }
+            scope.allowed_projects = checked.into_iter().collect();
+        }
+        Ok(scope)
+    }
+
     /// Checks that each ID names a workspace of the organization; returns them deduplicated.
-    async fn allowed_workspaces(
+    async fn organization_workspaces(
         &self,
         org: &Organization,
         ids: Vec<String>,
+        relationship: &str,
     ) -> DomainResult<Vec<String>> {
         let mut checked = BTreeSet::new();
         for id in ids {
@@ -448,7 +574,7 @@ impl Services {
                 }
                 _ => {
                     return Err(DomainError::Invalid {
-                        pointer: Some("/data/relationships/allowed-workspaces".into()),
+                        pointer: Some(format!("/data/relationships/{relationship}")),
                         detail: format!("workspace {id} not found"),
                     })
                 }
@@ -465,14 +591,39 @@ impl Services {
     ) -> DomainResult<AgentPoolView> {
         let agent_count = self.store.list_listeners(Some(&pool.id)).await?.len() as u64;
         let workspaces = self.store.agent_pool_workspaces(&pool.id).await?;
-        let allowed_workspaces = self.store.agent_pool_allowed_workspaces(&pool.id).await?;
+        let scope = self.store.agent_pool_scope(&pool.id).await?;
         Ok(AgentPoolView {
             pool,
             organization_name: org.name.clone(),
             agent_count,
             workspaces,
-            allowed_workspaces,
+            scope,
             access,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_serves_its_scope_less_its_exclusions() {
+        let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let scope = AgentPoolScope {
+            allowed_workspaces: ids(&["ws-named"]),
+            allowed_projects: ids(&["prj-a"]),
+            excluded_workspaces: ids(&["ws-out", "ws-named"]),
+        };
+        // Named workspaces are served whatever else the scope says.
+        assert!(serves(false, &scope, "ws-named", "prj-z"));
+        // An allowed project brings its workspaces in, except excluded ones.
+        assert!(serves(false, &scope, "ws-1", "prj-a"));
+        assert!(!serves(false, &scope, "ws-out", "prj-a"));
+        assert!(!serves(false, &scope, "ws-1", "prj-z"));
+        // Organization scope brings every workspace in, except excluded ones.
+        assert!(serves(true, &scope, "ws-1", "prj-z"));
+        assert!(!serves(true, &scope, "ws-out", "prj-z"));
+        assert!(!serves(false, &AgentPoolScope::default(), "ws-1", "prj-a"));
     }
 }

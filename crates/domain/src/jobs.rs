@@ -15,9 +15,8 @@ use terrace_protocol::{
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
     Engine, Listener, PageRequest, PhaseKind, PhaseStatus, Run, RunPhase, TokenKind, Variable,
-    VariableCategory, VariableSet, Workspace,
+    VariableCategory, Workspace,
 };
-use terrace_storage::store::VariableOwner;
 use terrace_storage::{clock, ids};
 
 use crate::caller::JobIdentity;
@@ -414,51 +413,14 @@ impl Services {
         })
     }
 
-    /// Variable files and environment in HCP Terraform's precedence: variable sets (global,
-    /// then project, then workspace scope), workspace variables, run variables, priority sets.
-    /// Within one level, the set whose name sorts first wins.
+    /// Variable files and environment in HCP Terraform's precedence (see
+    /// [`Services::variable_layers`]), run variables between the normal and the priority ones.
     async fn run_inputs(
         &self,
         run: &Run,
         ws: &Workspace,
     ) -> DomainResult<(Vec<VarFile>, Vec<EnvVar>)> {
-        let sets = self
-            .store
-            .variable_sets_for_workspace(&ws.organization_id, &ws.id, &ws.project_id)
-            .await?;
-        let (attached_ws, attached_projects) = {
-            let mut ws_sets = Vec::new();
-            let mut project_sets = Vec::new();
-            for set in &sets {
-                let (workspaces, projects) = self.store.variable_set_targets(&set.id).await?;
-                if workspaces.contains(&ws.id) {
-                    ws_sets.push(set.id.clone());
-                } else if projects.contains(&ws.project_id) {
-                    project_sets.push(set.id.clone());
-                }
-            }
-            (ws_sets, project_sets)
-        };
-        let scope = |set: &VariableSet| -> u8 {
-            if attached_ws.contains(&set.id) {
-                2
-            } else if attached_projects.contains(&set.id) {
-                1
-            } else {
-                0
-            }
-        };
-        // Lowest precedence first; within a level, names in reverse so the first name wins.
-        let mut ordered: Vec<&VariableSet> = sets.iter().collect();
-        ordered
-            .sort_by(|a, b| (a.priority, scope(a), &b.name).cmp(&(b.priority, scope(b), &a.name)));
-        let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
-        let set_vars = self.store.variables_of_sets(&set_ids).await?;
-        let workspace_vars = self
-            .store
-            .list_variables(&VariableOwner::Workspace(ws.id.clone()))
-            .await?;
-
+        let layers = self.variable_layers(ws).await?;
         let mut normal: BTreeMap<String, TerraformVar> = BTreeMap::new();
         let mut priority: BTreeMap<String, TerraformVar> = BTreeMap::new();
         let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -484,20 +446,11 @@ impl Services {
             }
             Ok(())
         };
-        let in_set =
-            |set: &VariableSet, v: &Variable| v.varset_id.as_deref() == Some(set.id.as_str());
-        for set in ordered.iter().filter(|s| !s.priority) {
-            for v in set_vars.iter().filter(|v| in_set(set, v)) {
-                take(&mut normal, &mut env, v)?;
-            }
-        }
-        for v in &workspace_vars {
+        for v in &layers.normal {
             take(&mut normal, &mut env, v)?;
         }
-        for set in ordered.iter().filter(|s| s.priority) {
-            for v in set_vars.iter().filter(|v| in_set(set, v)) {
-                take(&mut priority, &mut env, v)?;
-            }
+        for v in &layers.priority {
+            take(&mut priority, &mut env, v)?;
         }
         let run_vars = self
             .run_variables(run)?

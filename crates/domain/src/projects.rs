@@ -86,8 +86,8 @@ impl Services {
     }
 
     pub async fn project(&self, caller: &Caller, id: &str) -> DomainResult<ProjectView> {
-        let (project, org_name, access) = self.project_for(caller, id, Action::ReadProject).await?;
-        self.project_view(project, &org_name, access).await
+        let (project, org, access) = self.project_for(caller, id, Action::ReadProject).await?;
+        self.project_view(project, &org.name, access).await
     }
 
     /// The organization's default project, when the caller may read it (`include` on an
@@ -114,7 +114,7 @@ impl Services {
         name: Option<String>,
         description: Option<String>,
     ) -> DomainResult<ProjectView> {
-        let (mut project, org_name, access) =
+        let (mut project, org, access) =
             self.project_for(caller, id, Action::UpdateProject).await?;
         if let Some(name) = name {
             validate::project_name(&name)?;
@@ -128,7 +128,7 @@ impl Services {
             .update_project(&project)
             .await
             .map_err(name_taken)?;
-        self.project_view(project, &org_name, access).await
+        self.project_view(project, &org.name, access).await
     }
 
     pub async fn delete_project(&self, caller: &Caller, id: &str) -> DomainResult<()> {
@@ -152,7 +152,7 @@ impl Services {
         caller: &Caller,
         id: &str,
         action: Action,
-    ) -> DomainResult<(Project, String, Access)> {
+    ) -> DomainResult<(Project, Organization, Access)> {
         let project = self
             .store
             .project_by_id(id)
@@ -166,7 +166,7 @@ impl Services {
         let access = self
             .authorize_project(caller, &org, &project, action, "project")
             .await?;
-        Ok((project, org.name, access))
+        Ok((project, org, access))
     }
 
     async fn project_view(

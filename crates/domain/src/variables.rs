@@ -46,6 +46,16 @@ pub struct VariableSetView {
     pub variables: Vec<VariableView>,
 }
 
+/// The variables that reach a workspace's runs, lowest precedence first: a later variable of
+/// the same category and key overrides an earlier one.
+#[derive(Debug, Clone, Default)]
+pub struct VariableLayers {
+    /// Variable sets (global, then project, then workspace scope), then the workspace's own.
+    pub normal: Vec<Variable>,
+    /// Priority variable sets, which override even run variables.
+    pub priority: Vec<Variable>,
+}
+
 const MAX_VALUE: usize = 256 * 1024;
 
 impl Services {
@@ -58,6 +68,74 @@ impl Services {
             .workspace_id_for(caller, workspace_id, Action::ReadVariables)
             .await?;
         self.variable_views(&VariableOwner::Workspace(ws.id)).await
+    }
+
+    /// Every variable a run of the workspace would receive, each category and key once: the
+    /// one that wins by HCP Terraform's precedence (`/workspaces/:id/all-vars`).
+    pub async fn effective_workspace_variables(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> DomainResult<Vec<VariableView>> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::ReadVariables)
+            .await?;
+        let layers = self.variable_layers(&ws).await?;
+        let mut winners = std::collections::BTreeMap::new();
+        for v in layers.normal.into_iter().chain(layers.priority) {
+            winners.insert((v.category.to_string(), v.key.clone()), v);
+        }
+        winners
+            .into_values()
+            .map(|v| self.variable_view(v))
+            .collect()
+    }
+
+    /// [`VariableLayers`] of a workspace. Within one level, the set whose name sorts first wins.
+    pub(crate) async fn variable_layers(&self, ws: &Workspace) -> DomainResult<VariableLayers> {
+        let sets = self
+            .store
+            .variable_sets_for_workspace(&ws.organization_id, &ws.id, &ws.project_id)
+            .await?;
+        let mut scopes = std::collections::HashMap::new();
+        for set in &sets {
+            let (workspaces, projects) = self.store.variable_set_targets(&set.id).await?;
+            let scope: u8 = if workspaces.contains(&ws.id) {
+                2
+            } else if projects.contains(&ws.project_id) {
+                1
+            } else {
+                0
+            };
+            scopes.insert(set.id.clone(), scope);
+        }
+        let scope = |set: &VariableSet| scopes.get(&set.id).copied().unwrap_or(0);
+        // Lowest precedence first; within a level, names in reverse so the first name wins.
+        let mut ordered: Vec<&VariableSet> = sets.iter().collect();
+        ordered
+            .sort_by(|a, b| (a.priority, scope(a), &b.name).cmp(&(b.priority, scope(b), &a.name)));
+        let set_ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
+        let set_vars = self.store.variables_of_sets(&set_ids).await?;
+        let of_set = |set: &VariableSet| {
+            set_vars
+                .iter()
+                .filter(|v| v.varset_id.as_deref() == Some(set.id.as_str()))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let mut layers = VariableLayers::default();
+        for set in ordered.iter().filter(|s| !s.priority) {
+            layers.normal.extend(of_set(set));
+        }
+        layers.normal.extend(
+            self.store
+                .list_variables(&VariableOwner::Workspace(ws.id.clone()))
+                .await?,
+        );
+        for set in ordered.iter().filter(|s| s.priority) {
+            layers.priority.extend(of_set(set));
+        }
+        Ok(layers)
     }
 
     pub async fn create_workspace_variable(
@@ -338,21 +416,52 @@ impl Services {
         self.variable_set_view(set, &org).await
     }
 
+    /// Changes a set's settings and, for each of `workspace_ids` and `project_ids` given, makes
+    /// that the exact list of what it is attached to.
     pub async fn update_variable_set(
         &self,
         caller: &Caller,
         id: &str,
         input: VariableSetInput,
+        workspace_ids: Option<Vec<String>>,
+        project_ids: Option<Vec<String>>,
     ) -> DomainResult<VariableSetView> {
         let (mut set, org) = self
             .variable_set_for(caller, id, Action::ManageVariableSets)
             .await?;
         apply_set_input(&mut set, input)?;
+        self.check_targets(
+            &org,
+            workspace_ids.as_deref().unwrap_or_default(),
+            project_ids.as_deref().unwrap_or_default(),
+        )
+        .await?;
         set.updated_at = clock::now();
         self.store
             .update_variable_set(&set)
             .await
             .map_err(crate::organizations::name_taken)?;
+        if workspace_ids.is_some() || project_ids.is_some() {
+            let (old_workspaces, old_projects) = self.store.variable_set_targets(&set.id).await?;
+            let dropped = |old: Vec<String>, new: &Option<Vec<String>>| match new {
+                Some(new) => old.into_iter().filter(|id| !new.contains(id)).collect(),
+                None => Vec::new(),
+            };
+            self.store
+                .detach_variable_set(
+                    &set.id,
+                    &dropped(old_workspaces, &workspace_ids),
+                    &dropped(old_projects, &project_ids),
+                )
+                .await?;
+            self.store
+                .attach_variable_set(
+                    &set.id,
+                    &workspace_ids.unwrap_or_default(),
+                    &project_ids.unwrap_or_default(),
+                )
+                .await?;
+        }
         self.variable_set_view(set, &org).await
     }
 
@@ -403,6 +512,18 @@ impl Services {
             .await
     }
 
+    pub async fn variable_set_variable(
+        &self,
+        caller: &Caller,
+        set_id: &str,
+        id: &str,
+    ) -> DomainResult<VariableView> {
+        let variable = self
+            .set_variable(caller, set_id, id, Action::ReadVariableSets)
+            .await?;
+        self.variable_view(variable)
+    }
+
     pub async fn create_variable_set_variable(
         &self,
         caller: &Caller,
@@ -423,7 +544,9 @@ impl Services {
         id: &str,
         input: VariableInput,
     ) -> DomainResult<VariableView> {
-        let variable = self.set_variable(caller, set_id, id).await?;
+        let variable = self
+            .set_variable(caller, set_id, id, Action::ManageVariableSets)
+            .await?;
         self.update_variable(variable, input).await
     }
 
@@ -433,7 +556,9 @@ impl Services {
         set_id: &str,
         id: &str,
     ) -> DomainResult<()> {
-        let variable = self.set_variable(caller, set_id, id).await?;
+        let variable = self
+            .set_variable(caller, set_id, id, Action::ManageVariableSets)
+            .await?;
         self.store.delete_variable(&variable.id).await?;
         Ok(())
     }
@@ -458,15 +583,44 @@ impl Services {
         Ok(views)
     }
 
+    /// The variable sets attached to a project, and the global ones, which apply to it too.
+    pub async fn project_variable_sets(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+    ) -> DomainResult<Vec<VariableSetView>> {
+        // Whoever may read the organization's variable sets sees every set's projects already.
+        let project = self
+            .store
+            .project_by_id(project_id)
+            .await?
+            .ok_or(DomainError::NotFound("project"))?;
+        let org = self
+            .store
+            .organization_by_id(&project.organization_id)
+            .await?
+            .ok_or(DomainError::NotFound("project"))?;
+        self.authorize(caller, &org, Action::ReadVariableSets, "project")
+            .await?;
+        let sets = self
+            .store
+            .variable_sets_for_project(&org.id, &project.id)
+            .await?;
+        let mut views = Vec::with_capacity(sets.len());
+        for set in sets {
+            views.push(self.variable_set_view(set, &org).await?);
+        }
+        Ok(views)
+    }
+
     async fn set_variable(
         &self,
         caller: &Caller,
         set_id: &str,
         id: &str,
+        action: Action,
     ) -> DomainResult<Variable> {
-        let (set, _) = self
-            .variable_set_for(caller, set_id, Action::ManageVariableSets)
-            .await?;
+        let (set, _) = self.variable_set_for(caller, set_id, action).await?;
         match self.store.variable_by_id(id).await? {
             Some(v) if v.varset_id.as_deref() == Some(set.id.as_str()) => Ok(v),
             _ => Err(DomainError::NotFound("variable")),

@@ -727,6 +727,19 @@ pub struct RunEvent {
     pub description: Option<String>,
     pub actor_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The comment a `commented` event added.
+    pub comment_id: Option<String>,
+}
+
+/// A comment on a run.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunComment {
+    pub id: String,
+    pub run_id: String,
+    pub body: String,
+    /// The user who wrote it, if a user did.
+    pub author_id: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A runner listener: something that claims jobs and executes them.
@@ -744,6 +757,26 @@ pub struct Listener {
     /// Where it connected from when it registered (as the server saw it).
     pub ip_address: Option<String>,
 }
+
+/// Which workspaces may use a pool besides organization scope: those allowed by name and
+/// those of allowed projects; excluded workspaces are left out of organization and project
+/// scope (the domain's `pool_serves` is the rule).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentPoolScope {
+    pub allowed_workspaces: Vec<String>,
+    pub allowed_projects: Vec<String>,
+    pub excluded_workspaces: Vec<String>,
+}
+
+text_enum!(
+    /// How agent pools are listed (`sort=`): by name unless told otherwise.
+    AgentPoolSort {
+        Name => "name",
+        NameDesc => "-name",
+        CreatedAt => "created-at",
+        CreatedAtDesc => "-created-at",
+    }
+);
 
 /// A group of listeners an organization runs (in its own networks); workspaces in agent
 /// execution mode name one.

@@ -257,6 +257,11 @@ pub trait ConfigurationStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ConfigurationVersion>>;
+    /// A workspace's current configuration version: its newest one that is not provisional.
+    async fn current_configuration_version(
+        &self,
+        workspace_id: &str,
+    ) -> StorageResult<Option<ConfigurationVersion>>;
     /// Ends the upload of a pending version: `Uploaded` with its size and the key of its
     /// tarball, or `Errored` with a reason. False if the version was not pending (another
     /// upload won).
@@ -326,6 +331,13 @@ pub trait VariableStore {
         workspace_id: &str,
         project_id: &str,
     ) -> StorageResult<Vec<VariableSet>>;
+    /// The sets that apply to a project: global ones of its organization and those attached
+    /// to it.
+    async fn variable_sets_for_project(
+        &self,
+        org_id: &str,
+        project_id: &str,
+    ) -> StorageResult<Vec<VariableSet>>;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -376,6 +388,12 @@ pub trait RunStore {
 
     async fn add_run_event(&self, event: &RunEvent) -> StorageResult<()>;
     async fn run_events(&self, run_id: &str) -> StorageResult<Vec<RunEvent>>;
+    async fn run_event_by_id(&self, id: &str) -> StorageResult<Option<RunEvent>>;
+    /// Adds a comment with the event that records it.
+    async fn add_run_comment(&self, comment: &RunComment, event: &RunEvent) -> StorageResult<()>;
+    async fn run_comment_by_id(&self, id: &str) -> StorageResult<Option<RunComment>>;
+    /// A run's comments, oldest first.
+    async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>>;
 
     /// Makes `run_id` the workspace's current run (or clears it).
     async fn set_current_run(&self, workspace_id: &str, run_id: Option<&str>) -> StorageResult<()>;
@@ -440,29 +458,35 @@ pub trait JobStore {
 
 #[async_trait]
 pub trait AgentPoolStore {
-    /// Creates the pool with the workspaces allowed to use it. Fails with a conflict when the
-    /// organization has a pool of that name.
-    async fn create_agent_pool(&self, pool: &AgentPool, allowed: &[String]) -> StorageResult<()>;
+    /// Creates the pool with its scope. Fails with a conflict when the organization has a pool
+    /// of that name.
+    async fn create_agent_pool(
+        &self,
+        pool: &AgentPool,
+        scope: &AgentPoolScope,
+    ) -> StorageResult<()>;
     async fn agent_pool_by_id(&self, id: &str) -> StorageResult<Option<AgentPool>>;
-    /// An organization's pools by name; `query` is a case-insensitive substring of the name.
+    /// An organization's pools in `sort` order; `query` is a case-insensitive substring of
+    /// the name.
     async fn list_agent_pools(
         &self,
         org_id: &str,
         query: Option<&str>,
+        sort: AgentPoolSort,
         page: PageRequest,
     ) -> StorageResult<Page<AgentPool>>;
-    /// Writes name and scope, and replaces the allowed workspaces when given.
+    /// Writes name and organization scope, and replaces the rest of the scope when given.
     async fn update_agent_pool(
         &self,
         pool: &AgentPool,
-        allowed: Option<&[String]>,
+        scope: Option<&AgentPoolScope>,
     ) -> StorageResult<()>;
     /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace
     /// or its organization's default uses it, or a job is queued for (or running on) it;
     /// false (nothing deleted) then.
     async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool>;
-    /// IDs of the workspaces allowed to use the pool (beyond organization scope).
-    async fn agent_pool_allowed_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
+    /// The pool's allowed workspaces and projects and its excluded workspaces, by ID.
+    async fn agent_pool_scope(&self, pool_id: &str) -> StorageResult<AgentPoolScope>;
     /// IDs of the workspaces that run on the pool.
     async fn agent_pool_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
     /// How many jobs each of the listeners runs now.

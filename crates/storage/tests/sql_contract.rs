@@ -2255,7 +2255,7 @@ fn new_agent_pool(org: &OrgFixture, name: &str) -> AgentPool {
     }
 }
 
-/// Pools round-trip with their allowed workspaces; names are unique per organization; a pool
+/// Pools round-trip with their scope and sort orders; names are unique per organization; a pool
 /// in use is not deleted; deleting one takes its agent tokens and listeners with it.
 async fn agent_pools_round_trip(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
@@ -2264,32 +2264,34 @@ async fn agent_pools_round_trip(store: Arc<dyn Store>) {
     let spare = create_workspace(&*store, &acme, "spare", &[]).await;
 
     let pool = new_agent_pool(&acme, "nas");
-    store
-        .create_agent_pool(&pool, std::slice::from_ref(&ws.id))
-        .await
-        .unwrap();
+    let scope = AgentPoolScope {
+        allowed_workspaces: vec![ws.id.clone()],
+        allowed_projects: vec![acme.default_project.id.clone()],
+        excluded_workspaces: vec![spare.id.clone()],
+    };
+    store.create_agent_pool(&pool, &scope).await.unwrap();
     assert_eq!(
         store.agent_pool_by_id(&pool.id).await.unwrap(),
         Some(pool.clone())
     );
-    assert_eq!(
-        store.agent_pool_allowed_workspaces(&pool.id).await.unwrap(),
-        vec![ws.id.clone()]
-    );
+    assert_eq!(store.agent_pool_scope(&pool.id).await.unwrap(), scope);
     assert_conflict(
         store
-            .create_agent_pool(&new_agent_pool(&acme, "nas"), &[])
+            .create_agent_pool(&new_agent_pool(&acme, "nas"), &AgentPoolScope::default())
             .await,
         "second pool nas",
     );
     store
-        .create_agent_pool(&new_agent_pool(&other, "nas"), &[])
+        .create_agent_pool(&new_agent_pool(&other, "nas"), &AgentPoolScope::default())
         .await
         .unwrap();
     let cluster = new_agent_pool(&acme, "cluster");
-    store.create_agent_pool(&cluster, &[]).await.unwrap();
+    store
+        .create_agent_pool(&cluster, &AgentPoolScope::default())
+        .await
+        .unwrap();
     let listed = store
-        .list_agent_pools(acme.id(), None, all())
+        .list_agent_pools(acme.id(), None, AgentPoolSort::Name, all())
         .await
         .unwrap();
     assert_eq!(listed.total, 2);
@@ -2301,8 +2303,20 @@ async fn agent_pools_round_trip(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         ["cluster", "nas"]
     );
+    for (sort, names) in [
+        (AgentPoolSort::NameDesc, ["nas", "cluster"]),
+        (AgentPoolSort::CreatedAt, ["nas", "cluster"]),
+        (AgentPoolSort::CreatedAtDesc, ["cluster", "nas"]),
+    ] {
+        let listed = store
+            .list_agent_pools(acme.id(), None, sort, all())
+            .await
+            .unwrap();
+        let listed: Vec<&str> = listed.items.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(listed, names, "{sort}");
+    }
     let found = store
-        .list_agent_pools(acme.id(), Some("NA"), all())
+        .list_agent_pools(acme.id(), Some("NA"), AgentPoolSort::Name, all())
         .await
         .unwrap();
     assert_eq!(found.items, vec![pool.clone()]);
@@ -2315,23 +2329,24 @@ async fn agent_pools_round_trip(store: Arc<dyn Store>) {
     );
     renamed.name = "basement".into();
     renamed.organization_scoped = true;
+    let rescoped = AgentPoolScope {
+        allowed_workspaces: vec![spare.id.clone()],
+        ..AgentPoolScope::default()
+    };
     store
-        .update_agent_pool(&renamed, Some(std::slice::from_ref(&spare.id)))
+        .update_agent_pool(&renamed, Some(&rescoped))
         .await
         .unwrap();
     assert_eq!(
         store.agent_pool_by_id(&pool.id).await.unwrap(),
         Some(renamed.clone())
     );
-    assert_eq!(
-        store.agent_pool_allowed_workspaces(&pool.id).await.unwrap(),
-        vec![spare.id.clone()]
-    );
+    assert_eq!(store.agent_pool_scope(&pool.id).await.unwrap(), rescoped);
     store.update_agent_pool(&renamed, None).await.unwrap();
     assert_eq!(
-        store.agent_pool_allowed_workspaces(&pool.id).await.unwrap(),
-        vec![spare.id.clone()],
-        "None leaves the allowed workspaces"
+        store.agent_pool_scope(&pool.id).await.unwrap(),
+        rescoped,
+        "None leaves the scope"
     );
 
     ws.agent_pool_id = Some(pool.id.clone());

@@ -285,6 +285,9 @@ struct Tenant {
     configuration_upload_url: String,
     run_id: String,
     run_message: String,
+    comment_id: String,
+    comment_body: String,
+    run_event_id: String,
     plan_id: String,
     apply_id: String,
     plan_log_url: String,
@@ -605,6 +608,18 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     )
     .id();
     let run = wait_for_run(&api, &run_id, &["planned"], Duration::from_secs(120));
+    let comment_body = format!("{label} thinks the plan looks right 7c2a");
+    let comment_id = api
+        .post(
+            &format!("runs/{run_id}/comments"),
+            &json!({"data": {"type": "comments", "attributes": {"body": comment_body}}}),
+        )
+        .expect(201)
+        .id();
+    let run_event_id = api.get(&format!("runs/{run_id}/run-events")).ok().body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let plan_id = run.body["data"]["relationships"]["plan"]["data"]["id"]
         .as_str()
         .unwrap()
@@ -794,6 +809,9 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         configuration_upload_url,
         run_id,
         run_message,
+        comment_id,
+        comment_body,
+        run_event_id,
         plan_id,
         apply_id,
         plan_log_url,
@@ -873,6 +891,9 @@ impl Tenant {
             ),
             ("run ID", self.run_id.clone()),
             ("run message", self.run_message.clone()),
+            ("comment ID", self.comment_id.clone()),
+            ("comment body", self.comment_body.clone()),
+            ("run event ID", self.run_event_id.clone()),
             ("plan ID", self.plan_id.clone()),
             ("apply ID", self.apply_id.clone()),
             ("plan log capability", capability(&self.plan_log_url)),
@@ -922,6 +943,8 @@ impl Tenant {
                 self.pending_configuration_id.clone(),
             ],
             "run_id" => vec![self.run_id.clone()],
+            "comment_id" => vec![self.comment_id.clone()],
+            "run_event_id" => vec![self.run_event_id.clone()],
             "plan_id" => vec![self.plan_id.clone()],
             "apply_id" => vec![self.apply_id.clone()],
             "organization" => vec![self.org.clone()],
@@ -1109,6 +1132,9 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         }),
         ("POST", "/api/v2/workspaces/{workspace_id}/configuration-versions") => json!({
             "data": {"type": "configuration-versions", "attributes": {"auto-queue-runs": true}}
+        }),
+        ("POST", "/api/v2/runs/{run_id}/comments") => json!({
+            "data": {"type": "comments", "attributes": {"body": format!("{} was here", b.label)}}
         }),
         ("POST", t) if t.starts_with("/api/v2/runs/{run_id}/actions/") => {
             json!({"comment": format!("{} pressed the button", b.label)})

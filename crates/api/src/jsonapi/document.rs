@@ -264,6 +264,26 @@ impl<A> ListDocument<A> {
         }
     }
 
+    /// A list loaded whole (short by nature, like a state's outputs): the named page of it
+    /// when the client asked for one, everything otherwise.
+    pub fn page_of(
+        mut data: Vec<Resource<A>>,
+        page: Option<PageRequest>,
+        url: &url::Url,
+    ) -> ListDocument<A> {
+        let Some(page) = page else {
+            return ListDocument::all(data);
+        };
+        let total = data.len() as u64;
+        let start = usize::try_from(page.offset())
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = start.saturating_add(page.size as usize).min(data.len());
+        data.truncate(end);
+        data.drain(..start);
+        ListDocument::paginate(data, page, total, url)
+    }
+
     pub fn with_included(mut self, included: Vec<Value>) -> ListDocument<A> {
         self.included = included;
         self
@@ -361,5 +381,37 @@ mod tests {
             next.contains("search%5Bname%5D=a") && next.contains("page%5Bnumber%5D=1"),
             "{next}"
         );
+    }
+
+    #[test]
+    fn a_whole_list_is_cut_to_the_named_page() {
+        let url = url::Url::parse("https://h/api/v2/x").unwrap();
+        let items = || {
+            ["a", "b", "c"]
+                .map(|name| Resource::new("things", name, Attrs { name }))
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        let ids = |doc: ListDocument<Attrs>| {
+            let json = serde_json::to_value(doc).unwrap();
+            let ids: Vec<String> = json["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect();
+            (ids, json["meta"]["pagination"]["total-count"].clone())
+        };
+        let page = |number, size| Some(PageRequest { number, size });
+        assert_eq!(
+            ids(ListDocument::page_of(items(), page(2, 2), &url)),
+            (vec!["c".to_string()], serde_json::json!(3))
+        );
+        assert_eq!(
+            ids(ListDocument::page_of(items(), page(999, 100), &url)),
+            (vec![], serde_json::json!(3))
+        );
+        let (all, meta) = ids(ListDocument::page_of(items(), None, &url));
+        assert_eq!((all.len(), meta), (3, serde_json::Value::Null));
     }
 }

@@ -6,8 +6,8 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use terrace_domain::agent_pools::{AgentPoolChanges, AgentPoolView, AgentView};
-use terrace_storage::model::PageRequest;
+use terrace_domain::agent_pools::{AgentPoolChanges, AgentPoolView, AgentView, PoolUser};
+use terrace_storage::model::{AgentPoolSort, PageRequest};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -67,15 +67,15 @@ fn resource(view: &AgentPoolView, urls: &Urls) -> Resource<AgentPoolAttributes> 
     )
     .relationship(
         "allowed-workspaces",
-        Relationship::many("workspaces", view.allowed_workspaces.iter().cloned()),
+        Relationship::many("workspaces", view.scope.allowed_workspaces.iter().cloned()),
     )
     .relationship(
         "allowed-projects",
-        Relationship::many("projects", Vec::<String>::new()),
+        Relationship::many("projects", view.scope.allowed_projects.iter().cloned()),
     )
     .relationship(
         "excluded-workspaces",
-        Relationship::many("workspaces", Vec::<String>::new()),
+        Relationship::many("workspaces", view.scope.excluded_workspaces.iter().cloned()),
     )
     .relationship(
         "agents",
@@ -140,48 +140,73 @@ pub struct AgentPoolInput {
 #[serde(rename_all = "kebab-case")]
 pub struct AgentPoolRelationships {
     allowed_workspaces: Option<RelationshipMany>,
+    allowed_projects: Option<RelationshipMany>,
+    excluded_workspaces: Option<RelationshipMany>,
 }
 
 type AgentPoolBody = Body<AgentPoolInput, AgentPoolRelationships>;
 
+/// The IDs of a to-many relationship of the pool, each linkage of type `kind` (or untyped).
+fn linked_ids(
+    many: Option<RelationshipMany>,
+    name: &str,
+    kind: &str,
+) -> ApiResult<Option<Vec<String>>> {
+    let Some(many) = many else {
+        return Ok(None);
+    };
+    let pointer = format!("/data/relationships/{name}");
+    many.data
+        .iter()
+        .map(|linkage| {
+            if linkage
+                .kind
+                .as_deref()
+                .is_some_and(|k| !k.is_empty() && k != kind)
+            {
+                return Err(ApiError::invalid(
+                    &pointer,
+                    format!("{name} must be {kind}"),
+                ));
+            }
+            linkage
+                .id
+                .clone()
+                .ok_or_else(|| ApiError::invalid(&pointer, format!("each of {name} needs an id")))
+        })
+        .collect::<ApiResult<Vec<_>>>()
+        .map(Some)
+}
+
 fn changes(body: AgentPoolBody) -> ApiResult<AgentPoolChanges> {
     let (input, relationships) = body.into_parts("agent-pools")?;
-    let allowed_workspaces = match relationships.allowed_workspaces {
-        Some(many) => Some(
-            many.data
-                .iter()
-                .map(|linkage| {
-                    if linkage
-                        .kind
-                        .as_deref()
-                        .is_some_and(|k| !k.is_empty() && k != "workspaces")
-                    {
-                        return Err(ApiError::invalid(
-                            "/data/relationships/allowed-workspaces",
-                            "allowed-workspaces must be workspaces",
-                        ));
-                    }
-                    linkage.id.clone().ok_or_else(|| {
-                        ApiError::invalid(
-                            "/data/relationships/allowed-workspaces",
-                            "each allowed workspace needs an id",
-                        )
-                    })
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
-        ),
-        None => None,
-    };
     Ok(AgentPoolChanges {
         name: input.name,
         organization_scoped: input.organization_scoped,
-        allowed_workspaces,
+        allowed_workspaces: linked_ids(
+            relationships.allowed_workspaces,
+            "allowed-workspaces",
+            "workspaces",
+        )?,
+        allowed_projects: linked_ids(
+            relationships.allowed_projects,
+            "allowed-projects",
+            "projects",
+        )?,
+        excluded_workspaces: linked_ids(
+            relationships.excluded_workspaces,
+            "excluded-workspaces",
+            "workspaces",
+        )?,
     })
 }
 
 /// Agent pools of an organization; `q` matches a substring of the name.
 #[utoipa::path(get, path = "/organizations/{organization}/agent-pools", tag = "agent-pools",
     params(("organization" = String, Path), ("q" = Option<String>, Query),
+        ("sort" = Option<String>, Query, description = "name (default), created-at; a leading - reverses"),
+        ("filter[allowed_workspaces][name]" = Option<String>, Query, description = "Only pools that serve the workspace of that name"),
+        ("filter[allowed_projects][name]" = Option<String>, Query, description = "Only pools that serve the project of that name"),
         PageParams),
     responses((status = 200, body = ListDocument<AgentPoolAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
@@ -192,9 +217,22 @@ async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<ListDocument<AgentPoolAttributes>>> {
     let page = params.page()?;
+    let sort = params
+        .get("sort")
+        .map(|s| s.parse::<AgentPoolSort>().map_err(ApiError::bad_request))
+        .transpose()?
+        .unwrap_or(AgentPoolSort::Name);
+    let serving = match (
+        params.get("filter[allowed_workspaces][name]"),
+        params.get("filter[allowed_projects][name]"),
+    ) {
+        (Some(name), _) => Some(PoolUser::Workspace(name.to_string())),
+        (None, Some(name)) => Some(PoolUser::Project(name.to_string())),
+        (None, None) => None,
+    };
     let found = state
         .services
-        .list_agent_pools(&caller, &org, params.get("q"), page)
+        .list_agent_pools(&caller, &org, params.get("q"), sort, serving, page)
         .await?;
     let data = found
         .items
@@ -243,7 +281,8 @@ async fn show(
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
 
-/// Renames the pool, changes its scope, or replaces its allowed workspaces.
+/// Renames the pool, changes its scope, or replaces its allowed workspaces, allowed projects
+/// or excluded workspaces (each list given replaces the old one).
 #[utoipa::path(patch, path = "/agent-pools/{agent_pool_id}", tag = "agent-pools",
     params(("agent_pool_id" = String, Path)),
     request_body(content = Body<AgentPoolInput, AgentPoolRelationships>, content_type = "application/vnd.api+json"),

@@ -10,6 +10,7 @@ pub mod admin_workspaces;
 pub mod agent_pools;
 pub mod audit_trail;
 pub mod capabilities;
+pub mod comments;
 pub mod configuration_versions;
 pub mod discovery;
 pub mod login;

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(queue))
         .routes(routes!(capacity))
         .routes(routes!(events))
+        .routes(routes!(show_event))
         .routes(routes!(apply))
         .routes(routes!(discard))
         .routes(routes!(cancel))
@@ -71,8 +72,8 @@ pub struct RunAttributes {
     status_timestamps: serde_json::Map<String, Value>,
     terraform_version: String,
     trigger_reason: String,
-    /// The run's variables by key; their values are not shown (they may be secrets).
-    variables: Vec<RunVariableKey>,
+    /// The run's variables; values only to callers who may read the workspace's variables.
+    variables: Vec<RunVariableAttributes>,
     #[schema(value_type = Object)]
     permissions: RunPermissions,
 }
@@ -87,8 +88,10 @@ pub struct RunActions {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RunVariableKey {
+pub struct RunVariableAttributes {
     key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
 }
 
 /// Timestamps as clients read them: RFC 3339 with `Z`.
@@ -140,7 +143,10 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
             variables: view
                 .variables
                 .iter()
-                .map(|v| RunVariableKey { key: v.key.clone() })
+                .map(|v| RunVariableAttributes {
+                    key: v.key.clone(),
+                    value: view.variable_values_visible().then(|| v.value.clone()),
+                })
                 .collect(),
             permissions: view.permissions(),
         },
@@ -195,7 +201,7 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
 
 /// `include=` for runs: plan, apply, workspace, configuration_version, created_by; accepted
 /// and empty: task_stages, cost_estimate, policy_checks.
-fn included(
+async fn included(
     views: &[&RunView],
     caller: &terrace_domain::Caller,
     params: &Params,
@@ -222,6 +228,18 @@ fn included(
                 access: view.access,
             };
             out.push(workspaces::resource(&ws, &state.urls).into_value());
+        }
+    }
+    if includes.has("created_by") {
+        let creators: std::collections::BTreeSet<&str> = views
+            .iter()
+            .filter_map(|v| v.run.created_by.as_deref())
+            .collect();
+        for id in creators {
+            // A creator deleted since is simply not included.
+            if let Ok(user) = state.services.user(caller, id).await {
+                out.push(super::users::resource(&user, false, state).into_value());
+            }
         }
     }
     out
@@ -316,10 +334,23 @@ async fn create(
         },
     };
     let view = state.services.create_run(&caller, new).await?;
-    Ok(JsonApi::created(Document::new(resource(
-        &view,
-        &state.urls,
-    ))))
+    let resource = with_events(resource(&view, &state.urls), &state, &caller).await?;
+    Ok(JsonApi::created(Document::new(resource)))
+}
+
+/// One run's resource also names its events (lists leave them to `run-events`).
+async fn with_events(
+    resource: Resource<RunAttributes>,
+    state: &AppState,
+    caller: &terrace_domain::Caller,
+) -> ApiResult<Resource<RunAttributes>> {
+    let run_id = resource.id.clone();
+    let events = state.services.run_events(caller, &run_id).await?;
+    Ok(resource.relationship(
+        "run-events",
+        Relationship::many("run-events", events.into_iter().map(|e| e.id))
+            .with_related(state.urls.api(&format!("/runs/{run_id}/run-events"))),
+    ))
 }
 
 #[utoipa::path(get, path = "/runs/{run_id}", tag = "runs",
@@ -332,10 +363,9 @@ async fn show(
     params: Params,
 ) -> ApiResult<JsonApi<Document<RunAttributes>>> {
     let view = state.services.run(&caller, &id).await?;
-    let included = included(&[&view], &caller, &params, &state);
-    Ok(JsonApi::ok(
-        Document::new(resource(&view, &state.urls)).with_included(included),
-    ))
+    let included = included(&[&view], &caller, &params, &state).await;
+    let resource = with_events(resource(&view, &state.urls), &state, &caller).await?;
+    Ok(JsonApi::ok(Document::new(resource).with_included(included)))
 }
 
 async fn list_page(
@@ -368,7 +398,8 @@ async fn list_page(
         caller,
         params,
         state,
-    );
+    )
+    .await;
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(uri))
             .with_included(included),
@@ -492,22 +523,74 @@ fn event_resource(event: &RunEvent) -> Resource<RunEventAttributes> {
         "actor",
         Relationship::optional("users", event.actor_id.as_deref()),
     )
+    .relationship(
+        "comment",
+        Relationship::optional("comments", event.comment_id.as_deref()),
+    )
     .relationship("target", Relationship::one("runs", &event.run_id))
+}
+
+/// `include=actor,comment` for run events.
+async fn event_included(
+    events: &[RunEvent],
+    caller: &terrace_domain::Caller,
+    params: &Params,
+    state: &AppState,
+) -> Vec<Value> {
+    let includes = params.includes();
+    let mut out = Vec::new();
+    if includes.has("actor") {
+        let actors: std::collections::BTreeSet<&str> = events
+            .iter()
+            .filter_map(|e| e.actor_id.as_deref())
+            .collect();
+        for id in actors {
+            if let Ok(user) = state.services.user(caller, id).await {
+                out.push(super::users::resource(&user, false, state).into_value());
+            }
+        }
+    }
+    if includes.has("comment") {
+        for id in events.iter().filter_map(|e| e.comment_id.as_deref()) {
+            if let Ok(comment) = state.services.run_comment(caller, id).await {
+                out.push(super::comments::resource(&comment, &state.urls).into_value());
+            }
+        }
+    }
+    out
 }
 
 /// What happened to the run, oldest first.
 #[utoipa::path(get, path = "/runs/{run_id}/run-events", tag = "runs",
-    params(("run_id" = String, Path)),
+    params(("run_id" = String, Path), ("include" = Option<String>, Query, description = "actor, comment")),
     responses((status = 200, body = ListDocument<RunEventAttributes>), (status = 404, body = ErrorDocument)))]
 async fn events(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
+    params: Params,
 ) -> ApiResult<JsonApi<ListDocument<RunEventAttributes>>> {
     let events = state.services.run_events(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(
-        events.iter().map(event_resource).collect(),
-    )))
+    let included = event_included(&events, &caller, &params, &state).await;
+    Ok(JsonApi::ok(
+        ListDocument::all(events.iter().map(event_resource).collect()).with_included(included),
+    ))
+}
+
+#[utoipa::path(get, path = "/run-events/{run_event_id}", tag = "runs",
+    params(("run_event_id" = String, Path), ("include" = Option<String>, Query, description = "actor, comment")),
+    responses((status = 200, body = Document<RunEventAttributes>), (status = 404, body = ErrorDocument)))]
+async fn show_event(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<JsonApi<Document<RunEventAttributes>>> {
+    let event = state.services.run_event(&caller, &id).await?;
+    let included = event_included(std::slice::from_ref(&event), &caller, &params, &state).await;
+    Ok(JsonApi::ok(
+        Document::new(event_resource(&event)).with_included(included),
+    ))
 }
 
 /// Action bodies are optional: `{}`, `{"comment": ...}` or a JSON:API document.

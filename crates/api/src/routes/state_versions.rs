@@ -213,6 +213,31 @@ fn output_resource(view: &OutputView, urls: &Urls) -> Resource<OutputAttributes>
     )
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct WorkspaceOutputAttributes {
+    name: String,
+    sensitive: bool,
+    output_type: &'static str,
+    /// `null` for sensitive outputs.
+    #[schema(value_type = Option<Value>)]
+    value: Option<Value>,
+}
+
+/// An output of a workspace's current state as `include=outputs` on a workspace shows it.
+pub fn workspace_output_resource(view: &OutputView) -> Resource<WorkspaceOutputAttributes> {
+    Resource::new(
+        "workspace-outputs",
+        &view.output.id,
+        WorkspaceOutputAttributes {
+            name: view.output.name.clone(),
+            sensitive: view.output.sensitive,
+            output_type: view.coarse_type(),
+            value: view.value.clone(),
+        },
+    )
+}
+
 /// The document for one state version, with its outputs included when asked.
 fn document(
     view: &StateVersionView,
@@ -470,21 +495,27 @@ async fn download_json(
 
 type OutputList = ListDocument<OutputAttributes>;
 
-/// Outputs of a state version; sensitive values are `null` here.
+/// Outputs of a state version, sensitive values included (as HCP Terraform shows them to
+/// whoever may read state outputs); paginated when a page is named.
 #[utoipa::path(get, path = "/state-versions/{state_version_id}/outputs", tag = "state-versions",
-    params(("state_version_id" = String, Path)),
+    params(("state_version_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<OutputAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_outputs(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
+    params: Params,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<OutputList>> {
+    let page = params.explicit_page()?;
     let outputs = state.services.state_version_outputs(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(
+    Ok(JsonApi::ok(ListDocument::page_of(
         outputs
             .iter()
             .map(|o| output_resource(o, &state.urls))
             .collect(),
+        page,
+        &state.urls.request(&uri),
     )))
 }
 

@@ -1,5 +1,5 @@
 //! Variable sets: `/organizations/:org/varsets`, `/varsets/:id`, their workspaces, projects
-//! and variables, and `/workspaces/:id/varsets`.
+//! and variables, and `/workspaces/:id/varsets`, `/projects/:id/varsets`.
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
@@ -29,8 +29,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(attach_workspaces, detach_workspaces))
         .routes(routes!(attach_projects, detach_projects))
         .routes(routes!(list_variables, create_variable))
-        .routes(routes!(update_variable, delete_variable))
+        .routes(routes!(show_variable, update_variable, delete_variable))
         .routes(routes!(list_for_workspace))
+        .routes(routes!(list_for_project))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -187,6 +188,8 @@ async fn show(
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
 
+/// Changes a set; `relationships.workspaces` or `.projects`, when given, become the exact
+/// lists of what the set is attached to.
 #[utoipa::path(patch, path = "/varsets/{varset_id}", tag = "variables", params(("varset_id" = String, Path)),
     request_body(content = Body<VariableSetAttributesInput, VariableSetRelationships>, content_type = "application/vnd.api+json"),
     responses((status = 200, body = Document<VariableSetAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
@@ -196,10 +199,16 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<VariableSetBody>,
 ) -> ApiResult<JsonApi<Document<VariableSetAttributes>>> {
-    let (input, _) = body.into_parts("varsets")?;
+    let (input, relationships) = body.into_parts("varsets")?;
     let view = state
         .services
-        .update_variable_set(&caller, &id, input.into_input())
+        .update_variable_set(
+            &caller,
+            &id,
+            input.into_input(),
+            relationships.workspaces.map(|r| r.ids()),
+            relationships.projects.map(|r| r.ids()),
+        )
         .await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }
@@ -315,6 +324,24 @@ async fn create_variable(
     ))))
 }
 
+#[utoipa::path(get, path = "/varsets/{varset_id}/relationships/vars/{variable_id}", tag = "variables",
+    params(("varset_id" = String, Path), ("variable_id" = String, Path)),
+    responses((status = 200, body = Document<VariableAttributes>), (status = 404, body = ErrorDocument)))]
+async fn show_variable(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path((set, id)): Path<(String, String)>,
+) -> ApiResult<JsonApi<Document<VariableAttributes>>> {
+    let view = state
+        .services
+        .variable_set_variable(&caller, &set, &id)
+        .await?;
+    Ok(JsonApi::ok(Document::new(variables::resource(
+        &view,
+        &state.urls,
+    ))))
+}
+
 #[utoipa::path(patch, path = "/varsets/{varset_id}/relationships/vars/{variable_id}", tag = "variables",
     params(("varset_id" = String, Path), ("variable_id" = String, Path)),
     request_body(content = Body<VariableAttributesInput>, content_type = "application/vnd.api+json"),
@@ -352,16 +379,43 @@ async fn delete_variable(
 }
 
 /// The variable sets that apply to a workspace (global ones, and those attached to it or to
-/// its project).
-#[utoipa::path(get, path = "/workspaces/{workspace_id}/varsets", tag = "variables", params(("workspace_id" = String, Path)),
+/// its project); paginated when a page is named.
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/varsets", tag = "variables",
+    params(("workspace_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<VariableSetAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_for_workspace(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
+    params: Params,
+    OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<ListDocument<VariableSetAttributes>>> {
+    let page = params.explicit_page()?;
     let views = state.services.workspace_variable_sets(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(
+    Ok(JsonApi::ok(ListDocument::page_of(
         views.iter().map(|v| resource(v, &state.urls)).collect(),
+        page,
+        &state.urls.request(&uri),
+    )))
+}
+
+/// The variable sets that apply to a project (global ones and those attached to it);
+/// paginated when a page is named.
+#[utoipa::path(get, path = "/projects/{project_id}/varsets", tag = "variables",
+    params(("project_id" = String, Path), PageParams),
+    responses((status = 200, body = ListDocument<VariableSetAttributes>), (status = 404, body = ErrorDocument)))]
+async fn list_for_project(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    params: Params,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<JsonApi<ListDocument<VariableSetAttributes>>> {
+    let page = params.explicit_page()?;
+    let views = state.services.project_variable_sets(&caller, &id).await?;
+    Ok(JsonApi::ok(ListDocument::page_of(
+        views.iter().map(|v| resource(v, &state.urls)).collect(),
+        page,
+        &state.urls.request(&uri),
     )))
 }

@@ -1,4 +1,5 @@
-//! Workspace variables: `/workspaces/:id/vars`. Sensitive values are write-only: every
+//! Workspace variables: `/workspaces/:id/vars`, and `/workspaces/:id/all-vars` (with those of
+//! variable sets). Sensitive values are write-only: every
 //! response shows them as `null`.
 
 use axum::extract::{Path, State};
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update, delete))
+        .routes(routes!(list_effective))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,7 +44,49 @@ pub struct VariableAttributes {
 
 pub fn resource(view: &VariableView, urls: &Urls) -> Resource<VariableAttributes> {
     let v = &view.variable;
-    let resource = Resource::new(
+    let resource = bare_resource(view);
+    match (&v.workspace_id, &v.varset_id) {
+        (Some(ws), _) => resource
+            .relationship(
+                "configurable",
+                Relationship::one("workspaces", ws)
+                    .with_related(urls.api(&format!("/workspaces/{ws}"))),
+            )
+            .link("self", urls.api(&format!("/workspaces/{ws}/vars/{}", v.id))),
+        (None, Some(set)) => set_relationships(resource, set, &v.id, urls).relationship(
+            "configurable",
+            Relationship::one("varsets", set).with_related(urls.api(&format!("/varsets/{set}"))),
+        ),
+        (None, None) => resource,
+    }
+}
+
+/// A variable among a workspace's `all-vars`: one of a set names its set only as `varset`, as
+/// clients read `configurable` there as the workspace.
+fn effective_resource(view: &VariableView, urls: &Urls) -> Resource<VariableAttributes> {
+    match &view.variable.varset_id {
+        Some(set) => set_relationships(bare_resource(view), set, &view.variable.id, urls),
+        None => resource(view, urls),
+    }
+}
+
+fn set_relationships(
+    resource: Resource<VariableAttributes>,
+    set: &str,
+    id: &str,
+    urls: &Urls,
+) -> Resource<VariableAttributes> {
+    resource
+        .relationship("varset", Relationship::one("varsets", set))
+        .link(
+            "self",
+            urls.api(&format!("/varsets/{set}/relationships/vars/{id}")),
+        )
+}
+
+fn bare_resource(view: &VariableView) -> Resource<VariableAttributes> {
+    let v = &view.variable;
+    Resource::new(
         "vars",
         &v.id,
         VariableAttributes {
@@ -55,28 +99,7 @@ pub fn resource(view: &VariableView, urls: &Urls) -> Resource<VariableAttributes
             version_id: v.version_id.clone(),
             created_at: v.created_at,
         },
-    );
-    match (&v.workspace_id, &v.varset_id) {
-        (Some(ws), _) => resource
-            .relationship(
-                "configurable",
-                Relationship::one("workspaces", ws)
-                    .with_related(urls.api(&format!("/workspaces/{ws}"))),
-            )
-            .link("self", urls.api(&format!("/workspaces/{ws}/vars/{}", v.id))),
-        (None, Some(set)) => resource
-            .relationship(
-                "configurable",
-                Relationship::one("varsets", set)
-                    .with_related(urls.api(&format!("/varsets/{set}"))),
-            )
-            .relationship("varset", Relationship::one("varsets", set))
-            .link(
-                "self",
-                urls.api(&format!("/varsets/{set}/relationships/vars/{}", v.id)),
-            ),
-        (None, None) => resource,
-    }
+    )
 }
 
 /// Variable fields as create and update accept them.
@@ -126,6 +149,27 @@ async fn list(
         .await?;
     Ok(JsonApi::ok(ListDocument::all(
         views.iter().map(|v| resource(v, &state.urls)).collect(),
+    )))
+}
+
+/// Every variable a run of the workspace receives, workspace and variable set ones, each
+/// category and key once: the one that wins by precedence.
+#[utoipa::path(get, path = "/workspaces/{workspace_id}/all-vars", tag = "variables", params(("workspace_id" = String, Path)),
+    responses((status = 200, body = ListDocument<VariableAttributes>), (status = 404, body = ErrorDocument)))]
+async fn list_effective(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<JsonApi<VariableList>> {
+    let views = state
+        .services
+        .effective_workspace_variables(&caller, &ws)
+        .await?;
+    Ok(JsonApi::ok(ListDocument::all(
+        views
+            .iter()
+            .map(|v| effective_resource(v, &state.urls))
+            .collect(),
     )))
 }
 

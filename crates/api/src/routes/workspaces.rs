@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::organizations;
+use super::{organizations, state_versions};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
@@ -425,10 +425,72 @@ async fn show_ref(
     params: &Params,
 ) -> ApiResult<JsonApi<Document<WorkspaceAttributes>>> {
     let view = state.services.workspace(caller, &workspace).await?;
-    let included = included(&[&view], params, &state.urls);
-    Ok(JsonApi::ok(
-        Document::new(resource(&view, &state.urls)).with_included(included),
-    ))
+    let mut included = included(&[&view], params, &state.urls);
+    let mut resource = resource(&view, &state.urls);
+    let id = WorkspaceRef::Id(view.workspace.id.clone());
+    // One workspace read also names its variables, its current configuration version and,
+    // when asked, its outputs, each only to a caller who may read them.
+    if let Some(Some(cv)) = hidden_as_none(
+        state
+            .services
+            .current_configuration_version(caller, &view.workspace.id)
+            .await,
+    )? {
+        resource = resource.relationship(
+            "current-configuration-version",
+            Relationship::one("configuration-versions", &cv.configuration.id).with_related(
+                state
+                    .urls
+                    .api(&format!("/configuration-versions/{}", cv.configuration.id)),
+            ),
+        );
+    }
+    if let Some(vars) = hidden_as_none(
+        state
+            .services
+            .list_workspace_variables(caller, &view.workspace.id)
+            .await,
+    )? {
+        resource = resource.relationship(
+            "vars",
+            Relationship::many("vars", vars.into_iter().map(|v| v.variable.id)),
+        );
+    }
+    if params.includes().has("outputs") {
+        let outputs = match view.workspace.current_state_version_id {
+            Some(_) => hidden_as_none(state.services.current_state_outputs(caller, &id).await)?
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        resource = resource.relationship(
+            "outputs",
+            Relationship::many(
+                "workspace-outputs",
+                outputs.iter().map(|o| o.output.id.clone()),
+            )
+            .with_related(state.urls.api(&format!(
+                "/workspaces/{}/current-state-version-outputs",
+                view.workspace.id
+            ))),
+        );
+        included.extend(
+            outputs
+                .iter()
+                .map(|o| state_versions::workspace_output_resource(o).into_value()),
+        );
+    }
+    Ok(JsonApi::ok(Document::new(resource).with_included(included)))
+}
+
+/// What the caller may not read reads as absent.
+fn hidden_as_none<T>(result: terrace_domain::DomainResult<T>) -> ApiResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(
+            terrace_domain::DomainError::NotFound(_) | terrace_domain::DomainError::Forbidden(_),
+        ) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn update_ref(
@@ -521,7 +583,7 @@ async fn create(
 }
 
 #[utoipa::path(get, path = "/organizations/{organization}/workspaces/{name}", tag = "workspaces",
-    params(("organization" = String, Path), ("name" = String, Path), ("include" = Option<String>, Query)),
+    params(("organization" = String, Path), ("name" = String, Path), ("include" = Option<String>, Query, description = "organization, outputs")),
     responses((status = 200, body = Document<WorkspaceAttributes>), (status = 404, body = ErrorDocument)))]
 async fn show_by_name(
     State(state): State<AppState>,
@@ -578,7 +640,7 @@ async fn safe_delete_by_name(
 }
 
 #[utoipa::path(get, path = "/workspaces/{workspace_id}", tag = "workspaces",
-    params(("workspace_id" = String, Path), ("include" = Option<String>, Query)),
+    params(("workspace_id" = String, Path), ("include" = Option<String>, Query, description = "organization, outputs")),
     responses((status = 200, body = Document<WorkspaceAttributes>), (status = 404, body = ErrorDocument)))]
 async fn show(
     State(state): State<AppState>,

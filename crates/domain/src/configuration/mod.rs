@@ -6,14 +6,13 @@ mod chunks;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use terrace_auth::policy::{Access, Action};
+use terrace_auth::policy::Action;
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
     ConfigurationStatus, ConfigurationVersion, Page, PageRequest, UploadOutcome,
 };
 use terrace_storage::{clock, ids};
 
-use crate::access::allows;
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
 
 pub const CONFIGURATION_UPLOAD: &str = "configuration-upload";
@@ -105,10 +104,25 @@ impl Services {
         caller: &Caller,
         id: &str,
     ) -> DomainResult<ConfigurationView> {
-        let (cv, access) = self
-            .configuration_access(caller, id, Action::ReadRuns)
+        let cv = self.configuration_for(caller, id, Action::ReadRuns).await?;
+        Ok(self.configuration_view(cv, false))
+    }
+
+    /// The workspace's current configuration version, if it has one: its newest one that is
+    /// not provisional.
+    pub async fn current_configuration_version(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> DomainResult<Option<ConfigurationView>> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::ReadRuns)
             .await?;
-        Ok(self.configuration_view(cv, allows(access, Action::QueueRun)))
+        Ok(self
+            .store
+            .current_configuration_version(&ws.id)
+            .await?
+            .map(|cv| self.configuration_view(cv, false)))
     }
 
     pub async fn list_configuration_versions(
@@ -117,16 +131,15 @@ impl Services {
         workspace_id: &str,
         page: PageRequest,
     ) -> DomainResult<Page<ConfigurationView>> {
-        let (ws, _, access) = self
+        let (ws, _, _) = self
             .workspace_id_for(caller, workspace_id, Action::ReadRuns)
             .await?;
-        let uploader = allows(access, Action::QueueRun);
         let found = self.store.list_configuration_versions(&ws.id, page).await?;
         Ok(Page {
             items: found
                 .items
                 .into_iter()
-                .map(|cv| self.configuration_view(cv, uploader))
+                .map(|cv| self.configuration_view(cv, false))
                 .collect(),
             total: found.total,
         })
@@ -161,6 +174,16 @@ impl Services {
         let cv = self
             .configuration_for(caller, id, Action::UpdateWorkspace)
             .await?;
+        let current = self
+            .store
+            .current_configuration_version(&cv.workspace_id)
+            .await?;
+        if current.is_some_and(|current| current.id == cv.id) {
+            return Err(DomainError::Conflict(
+                "transition not allowed: the configuration could not be archived because it is current"
+                    .into(),
+            ));
+        }
         if !self
             .store
             .archive_configuration_version(&cv.id, clock::now())
@@ -308,35 +331,24 @@ impl Services {
         id: &str,
         action: Action,
     ) -> DomainResult<ConfigurationVersion> {
-        Ok(self.configuration_access(caller, id, action).await?.0)
-    }
-
-    /// [`configuration_for`](Self::configuration_for), with the caller's access.
-    async fn configuration_access(
-        &self,
-        caller: &Caller,
-        id: &str,
-        action: Action,
-    ) -> DomainResult<(ConfigurationVersion, Access)> {
         let cv = self
             .store
             .configuration_version_by_id(id)
             .await?
             .ok_or(DomainError::NotFound("configuration version"))?;
-        let (_, _, access) = self
-            .workspace_id_for(caller, &cv.workspace_id, action)
+        self.workspace_id_for(caller, &cv.workspace_id, action)
             .await
             .map_err(|e| match e {
                 DomainError::NotFound(_) => DomainError::NotFound("configuration version"),
                 other => other,
             })?;
-        Ok((cv, access))
+        Ok(cv)
     }
 
-    /// A version as the caller sees it: the upload URL of a pending one only for those who
-    /// may queue runs (who could have created it).
-    fn configuration_view(&self, cv: ConfigurationVersion, uploader: bool) -> ConfigurationView {
-        let upload = (uploader && cv.status == ConfigurationStatus::Pending)
+    /// A version as the caller sees it: the upload URL of a pending one only in the answer to
+    /// its creation (as HCP Terraform does; later reads never carry it).
+    fn configuration_view(&self, cv: ConfigurationVersion, created: bool) -> ConfigurationView {
+        let upload = (created && cv.status == ConfigurationStatus::Pending)
             .then(|| self.issue(CONFIGURATION_UPLOAD, &cv.id, self.settings.upload_url_ttl));
         ConfigurationView {
             configuration: cv,

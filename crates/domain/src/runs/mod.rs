@@ -18,6 +18,7 @@
 //! Every transition is a compare-and-set on the status the caller read: when two replicas
 //! (or a runner and a user) race, one wins and the other reloads.
 
+mod comments;
 pub mod plan_json;
 pub mod rules;
 
@@ -96,6 +97,12 @@ impl RunView {
         p.can_apply &=
             crate::workspaces::rules::accepts_runs(&self.workspace, &self.organization).is_ok();
         p
+    }
+
+    /// Run variables are shown, values included, to whoever may read the workspace's
+    /// variables (they are variables of the run, with no sensitive flag); others see keys.
+    pub fn variable_values_visible(&self) -> bool {
+        crate::access::allows(self.access, Action::ReadVariables)
     }
 }
 
@@ -994,6 +1001,7 @@ fn event(
         description: description.map(str::to_string),
         actor_id,
         created_at: clock::now(),
+        comment_id: None,
     }
 }
 

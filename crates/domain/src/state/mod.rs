@@ -470,9 +470,12 @@ impl Services {
         let id = ws
             .current_state_version_id
             .ok_or(DomainError::NotFound("state version"))?;
-        self.open_outputs(&id).await
+        self.open_outputs(&id, false).await
     }
 
+    /// The outputs of one state version, sensitive values included: HCP Terraform shows them
+    /// here to whoever may read state outputs, as it does for one output read by ID (only the
+    /// workspace's `current-state-version-outputs` hides them).
     pub async fn state_version_outputs(
         &self,
         caller: &Caller,
@@ -481,7 +484,7 @@ impl Services {
         let sv = self
             .state_version_for(caller, id, Action::ReadStateOutputs)
             .await?;
-        self.open_outputs(&sv.id).await
+        self.open_outputs(&sv.id, true).await
     }
 
     /// One output, with its value even if sensitive.
@@ -504,12 +507,16 @@ impl Services {
         open_output(output, self.blobs.keyring(), true)
     }
 
-    async fn open_outputs(&self, state_version_id: &str) -> DomainResult<Vec<OutputView>> {
+    async fn open_outputs(
+        &self,
+        state_version_id: &str,
+        reveal_sensitive: bool,
+    ) -> DomainResult<Vec<OutputView>> {
         self.store
             .state_version_outputs(state_version_id)
             .await?
             .into_iter()
-            .map(|o| open_output(o, self.blobs.keyring(), false))
+            .map(|o| open_output(o, self.blobs.keyring(), reveal_sensitive))
             .collect()
     }
 
@@ -676,7 +683,7 @@ impl Services {
         sv: StateVersion,
         writer: bool,
     ) -> DomainResult<StateVersionView> {
-        let outputs = self.open_outputs(&sv.id).await?;
+        let outputs = self.open_outputs(&sv.id, false).await?;
         let upload = (writer && sv.status == StateVersionStatus::Pending).then(|| UploadTokens {
             state: self.issue(STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
             json_state: self.issue(JSON_STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),

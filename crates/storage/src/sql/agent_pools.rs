@@ -4,15 +4,51 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
-use crate::model::{AgentPool, Page, PageRequest};
+use crate::model::{AgentPool, AgentPoolScope, AgentPoolSort, Page, PageRequest};
 use crate::store::AgentPoolStore;
 use crate::{StorageError, StorageResult};
 
 const COLUMNS: &str = "id, organization_id, name, organization_scoped, created_at";
 
+/// The tables of a pool's scope, and the column each links the pool to, in the order of
+/// [`AgentPoolScope`]'s fields.
+const SCOPE_TABLES: [&str; 3] = [
+    "agent_pool_allowed_workspaces",
+    "agent_pool_allowed_projects",
+    "agent_pool_excluded_workspaces",
+];
+const SCOPE_COLUMNS: [&str; 3] = ["workspace_id", "project_id", "workspace_id"];
+
+/// Inserts a pool's scope, inside the caller's transaction.
+macro_rules! write_scope {
+    ($tx:expr, $pool_id:expr, $scope:expr) => {
+        let lists = [
+            &$scope.allowed_workspaces,
+            &$scope.allowed_projects,
+            &$scope.excluded_workspaces,
+        ];
+        for ((table, column), ids) in SCOPE_TABLES.iter().zip(SCOPE_COLUMNS).zip(lists) {
+            let sql = format!(
+                "INSERT INTO {table} (pool_id, {column}) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            );
+            for id in ids {
+                sqlx::query(&sql)
+                    .bind($pool_id)
+                    .bind(id)
+                    .execute(&mut **$tx)
+                    .await?;
+            }
+        }
+    };
+}
+
 #[async_trait]
 impl AgentPoolStore for SqlStore {
-    async fn create_agent_pool(&self, pool: &AgentPool, allowed: &[String]) -> StorageResult<()> {
+    async fn create_agent_pool(
+        &self,
+        pool: &AgentPool,
+        scope: &AgentPoolScope,
+    ) -> StorageResult<()> {
         let sql = format!("INSERT INTO agent_pools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
@@ -25,16 +61,7 @@ impl AgentPoolStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StorageError::from_write(e, "agent pool name"))?;
-            for workspace_id in allowed {
-                sqlx::query(
-                    "INSERT INTO agent_pool_allowed_workspaces (pool_id, workspace_id) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&pool.id)
-                .bind(workspace_id)
-                .execute(&mut *tx)
-                .await?;
-            }
+            write_scope!(&mut tx, &pool.id, scope);
             tx.commit().await?;
             Ok(())
         })
@@ -52,8 +79,15 @@ impl AgentPoolStore for SqlStore {
         &self,
         org_id: &str,
         query: Option<&str>,
+        sort: AgentPoolSort,
         page: PageRequest,
     ) -> StorageResult<Page<AgentPool>> {
+        let order = match sort {
+            AgentPoolSort::Name => " ORDER BY name, id",
+            AgentPoolSort::NameDesc => " ORDER BY name DESC, id DESC",
+            AgentPoolSort::CreatedAt => " ORDER BY created_at, id",
+            AgentPoolSort::CreatedAtDesc => " ORDER BY created_at DESC, id DESC",
+        };
         on_pool!(&self.pool, |p| {
             let where_clause = |qb: &mut QueryBuilder<'_, _>| {
                 qb.push(" FROM agent_pools WHERE organization_id = ")
@@ -66,7 +100,8 @@ impl AgentPoolStore for SqlStore {
             };
             let mut list = QueryBuilder::new(format!("SELECT {COLUMNS}"));
             where_clause(&mut list);
-            list.push(" ORDER BY name, id LIMIT ")
+            list.push(order)
+                .push(" LIMIT ")
                 .push_bind(i64::from(page.size))
                 .push(" OFFSET ")
                 .push_bind(page.offset());
@@ -84,7 +119,7 @@ impl AgentPoolStore for SqlStore {
     async fn update_agent_pool(
         &self,
         pool: &AgentPool,
-        allowed: Option<&[String]>,
+        scope: Option<&AgentPoolScope>,
     ) -> StorageResult<()> {
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
@@ -95,21 +130,14 @@ impl AgentPoolStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StorageError::from_write(e, "agent pool name"))?;
-            if let Some(allowed) = allowed {
-                sqlx::query("DELETE FROM agent_pool_allowed_workspaces WHERE pool_id = $1")
-                    .bind(&pool.id)
-                    .execute(&mut *tx)
-                    .await?;
-                for workspace_id in allowed {
-                    sqlx::query(
-                        "INSERT INTO agent_pool_allowed_workspaces (pool_id, workspace_id) \
-                         VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&pool.id)
-                    .bind(workspace_id)
-                    .execute(&mut *tx)
-                    .await?;
+            if let Some(scope) = scope {
+                for table in SCOPE_TABLES {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE pool_id = $1"))
+                        .bind(&pool.id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
+                write_scope!(&mut tx, &pool.id, scope);
             }
             tx.commit().await?;
             Ok(())
@@ -149,14 +177,26 @@ impl AgentPoolStore for SqlStore {
         })
     }
 
-    async fn agent_pool_allowed_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>> {
-        Ok(on_pool!(&self.pool, |p| sqlx::query_scalar(
-            "SELECT workspace_id FROM agent_pool_allowed_workspaces WHERE pool_id = $1 \
-             ORDER BY workspace_id"
-        )
-        .bind(pool_id)
-        .fetch_all(p)
-        .await)?)
+    async fn agent_pool_scope(&self, pool_id: &str) -> StorageResult<AgentPoolScope> {
+        on_pool!(&self.pool, |p| {
+            let mut lists = Vec::with_capacity(SCOPE_TABLES.len());
+            for (table, column) in SCOPE_TABLES.iter().zip(SCOPE_COLUMNS) {
+                let ids: Vec<String> = sqlx::query_scalar(&format!(
+                    "SELECT {column} FROM {table} WHERE pool_id = $1 ORDER BY {column}"
+                ))
+                .bind(pool_id)
+                .fetch_all(p)
+                .await?;
+                lists.push(ids);
+            }
+            let [allowed_workspaces, allowed_projects, excluded_workspaces]: [Vec<String>; 3] =
+                lists.try_into().expect("one list per scope table");
+            Ok(AgentPoolScope {
+                allowed_workspaces,
+                allowed_projects,
+                excluded_workspaces,
+            })
+        })
     }
 
     async fn agent_pool_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>> {

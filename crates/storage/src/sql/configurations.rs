@@ -78,6 +78,20 @@ impl ConfigurationStore for SqlStore {
         })
     }
 
+    async fn current_configuration_version(
+        &self,
+        workspace_id: &str,
+    ) -> StorageResult<Option<ConfigurationVersion>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM configuration_versions WHERE workspace_id = $1 \
+             AND NOT provisional ORDER BY created_at DESC, id LIMIT 1"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(workspace_id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
     async fn finish_configuration_upload(
         &self,
         id: &str,

@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::{contains_pattern, on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore};
-use crate::model::{Page, PageRequest, PhaseStatus, Run, RunEvent, RunPhase, RunStatus};
+use crate::model::{
+    Page, PageRequest, PhaseStatus, Run, RunComment, RunEvent, RunPhase, RunStatus,
+};
 use crate::store::{RunFilter, RunStore};
 use crate::StorageResult;
 
@@ -17,7 +19,22 @@ pub(super) const PHASE_COLUMNS: &str = "id, run_id, kind, status, status_timesta
     pool_id, listener_id, claimed_at, heartbeat_at, cancel_requested, force_cancel, log_size, \
     log_archived, artifacts, error_message, queued_at";
 
-const EVENT_COLUMNS: &str = "id, run_id, action, description, actor_id, created_at";
+const EVENT_COLUMNS: &str = "id, run_id, action, description, actor_id, created_at, comment_id";
+const COMMENT_COLUMNS: &str = "id, run_id, body, author_id, created_at";
+
+/// Binds a run event's columns, in [`EVENT_COLUMNS`] order.
+macro_rules! bind_event {
+    ($query:expr, $event:expr) => {
+        $query
+            .bind(&$event.id)
+            .bind(&$event.run_id)
+            .bind(&$event.action)
+            .bind(&$event.description)
+            .bind(&$event.actor_id)
+            .bind($event.created_at)
+            .bind(&$event.comment_id)
+    };
+}
 
 /// Inserts a phase inside the caller's transaction.
 macro_rules! insert_phase {
@@ -66,7 +83,7 @@ impl RunStore for SqlStore {
              $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         );
         let insert_event =
-            format!("INSERT INTO run_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+            format!("INSERT INTO run_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
             sqlx::query(&insert_run)
@@ -101,13 +118,7 @@ impl RunStore for SqlStore {
                 .await?;
             insert_phase!(&mut tx, plan);
             insert_phase!(&mut tx, apply);
-            sqlx::query(&insert_event)
-                .bind(&event.id)
-                .bind(&event.run_id)
-                .bind(&event.action)
-                .bind(&event.description)
-                .bind(&event.actor_id)
-                .bind(event.created_at)
+            bind_event!(sqlx::query(&insert_event), event)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -309,18 +320,61 @@ impl RunStore for SqlStore {
 
     async fn add_run_event(&self, event: &RunEvent) -> StorageResult<()> {
         let sql =
-            format!("INSERT INTO run_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
-        on_pool!(&self.pool, |p| sqlx::query(&sql)
-            .bind(&event.id)
-            .bind(&event.run_id)
-            .bind(&event.action)
-            .bind(&event.description)
-            .bind(&event.actor_id)
-            .bind(event.created_at)
+            format!("INSERT INTO run_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        on_pool!(&self.pool, |p| bind_event!(sqlx::query(&sql), event)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn run_event_by_id(&self, id: &str) -> StorageResult<Option<RunEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM run_events WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn add_run_comment(&self, comment: &RunComment, event: &RunEvent) -> StorageResult<()> {
+        let insert_comment =
+            format!("INSERT INTO run_comments ({COMMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let insert_event =
+            format!("INSERT INTO run_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(&insert_comment)
+                .bind(&comment.id)
+                .bind(&comment.run_id)
+                .bind(&comment.body)
+                .bind(&comment.author_id)
+                .bind(comment.created_at)
+                .execute(&mut *tx)
+                .await?;
+            bind_event!(sqlx::query(&insert_event), event)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn run_comment_by_id(&self, id: &str) -> StorageResult<Option<RunComment>> {
+        let sql = format!("SELECT {COMMENT_COLUMNS} FROM run_comments WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>> {
+        let sql = format!(
+            "SELECT {COMMENT_COLUMNS} FROM run_comments WHERE run_id = $1 ORDER BY created_at, id"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(run_id)
+            .fetch_all(p)
+            .await)?)
     }
 
     async fn run_events(&self, run_id: &str) -> StorageResult<Vec<RunEvent>> {

@@ -300,4 +300,21 @@ impl VariableStore for SqlStore {
             .fetch_all(p)
             .await)?)
     }
+
+    async fn variable_sets_for_project(
+        &self,
+        org_id: &str,
+        project_id: &str,
+    ) -> StorageResult<Vec<VariableSet>> {
+        let sql = format!(
+            "SELECT {SET_COLUMNS} FROM variable_sets s WHERE s.organization_id = $1 AND (s.global \
+             OR EXISTS (SELECT 1 FROM variable_set_projects x WHERE x.varset_id = s.id AND x.project_id = $2)) \
+             ORDER BY s.name"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(org_id)
+            .bind(project_id)
+            .fetch_all(p)
+            .await)?)
+    }
 }
