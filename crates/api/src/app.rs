@@ -111,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_users::router())
         .merge(admin_organizations::router())
         .merge(admin_settings::router())
+        .merge(admin_subscriptions::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 
@@ -122,6 +123,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sso::router())
         .merge(saml::router().layer(Extension(BodyLimit(saml::ACS_BODY_LIMIT))))
         .merge(capabilities::router())
+        .merge(meta::router())
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())
         .split_for_parts();

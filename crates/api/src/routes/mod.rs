@@ -3,6 +3,7 @@
 
 pub mod admin_organizations;
 pub mod admin_settings;
+pub mod admin_subscriptions;
 pub mod admin_users;
 pub mod agent_pools;
 pub mod audit_trail;
@@ -10,6 +11,7 @@ pub mod capabilities;
 pub mod configuration_versions;
 pub mod discovery;
 pub mod login;
+pub mod meta;
 pub mod organization_memberships;
 pub mod organization_tokens;
 pub mod organizations;
