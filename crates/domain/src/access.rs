@@ -106,8 +106,11 @@ impl Services {
             }
         };
         let mut standing = match &caller.principal {
-            // Agents and runners reach their jobs through the runner protocol, not the API.
-            Principal::Agent { .. } | Principal::Job(_) => Standing::OUTSIDER,
+            // Agents and runners reach their jobs through the runner protocol, not the API;
+            // an audit trail token reads the audit trail (crate::audit), nothing else.
+            Principal::Agent { .. } | Principal::Job(_) | Principal::AuditTrail { .. } => {
+                Standing::OUTSIDER
+            }
             Principal::User(user) if user.is_site_admin => Standing::owner(),
             Principal::User(user) => match self.store.member_teams(&org.id, &user.id).await? {
                 Some(teams) => {

@@ -72,6 +72,8 @@ text_enum!(
         User => "user",
         Team => "team",
         Organization => "organization",
+        /// An organization's audit trail token: reads that audit trail, nothing else.
+        AuditTrail => "audit-trail",
         /// A listener's: the owner is the agent pool (or `server` for the built-in listener).
         Agent => "agent",
         /// A runner's, for one job: the owner is the plan or apply.

@@ -106,8 +106,14 @@ fn subscription(view: &AdminOrganizationView, urls: &Urls) -> Resource<Subscript
             is_public_free_tier: false,
         },
     )
-    .relationship("organization", Relationship::one("organizations", &org.name))
-    .relationship("feature-set", Relationship::one("feature-sets", FEATURE_SET_ID))
+    .relationship(
+        "organization",
+        Relationship::one("organizations", &org.name),
+    )
+    .relationship(
+        "feature-set",
+        Relationship::one("feature-sets", FEATURE_SET_ID),
+    )
     .link(
         "self",
         urls.api(&format!("/admin/organizations/{}/subscription", org.name)),
@@ -137,7 +143,8 @@ async fn subscribe(
         .feature_set
         .as_ref()
         .and_then(|r| r.data.as_ref())
-        .and_then(|d| d.id.as_deref()) {
+        .and_then(|d| d.id.as_deref())
+    {
         if id != FEATURE_SET_ID {
             return Err(ApiError::invalid(
                 "/data/relationships/feature-set/data/id",
