@@ -106,8 +106,8 @@ impl Services {
             }
         };
         let mut standing = match &caller.principal {
-            // Agents and runners reach their jobs through the runner protocol, not the API;
-            // an audit trail token reads the audit trail (crate::audit), nothing else.
+            // Agents and runners reach their jobs through the runner protocol, not the API.
+            // An audit trail token reads the audit trail (crate::audit), nothing else.
             Principal::Agent { .. } | Principal::Job(_) | Principal::AuditTrail { .. } => {
                 Standing::OUTSIDER
             }

@@ -1,5 +1,4 @@
-//! Team and organization tokens: one of each at most (an organization has two kinds: its
-//! organization token and its audit trail token, which reads the audit trail only). Generating one replaces the old one,
+//! Team and organization tokens: one of each at most. Generating one replaces the old one,
 //! which stops working at once; the secret is shown only in the response that creates it.
 //! A team token acts with its team's permissions, in its organization only; an organization
 //! token configures its organization but never operates it (see [`crate::access`]).
@@ -14,14 +13,6 @@ use crate::tokens::new_token;
 use crate::{Caller, DomainError, DomainResult, Services};
 
 const WHAT: &str = "authentication token";
-
-/// How long an organization token lasts when created without an expiry.
-pub const ORGANIZATION_TOKEN_YEARS: i32 = 2;
-
-/// `ORGANIZATION_TOKEN_YEARS` after `now` (`None` only past the end of the calendar).
-fn default_expiry(now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    now.checked_add_months(chrono::Months::new(12 * ORGANIZATION_TOKEN_YEARS as u32))
-}
 
 impl Services {
     pub async fn generate_team_token(
@@ -46,9 +37,8 @@ impl Services {
         self.revoke_token(TokenKind::Team, &team).await
     }
 
-    /// Generates the organization's token of `kind` (its organization token, or its audit
-    /// trail token): without an expiry it lasts [`ORGANIZATION_TOKEN_YEARS`] years, as HCP
-    /// Terraform's does.
+    /// Generates the organization's token of `kind`: its organization token, or its audit
+    /// trail token, which reads the organization's audit trail only.
     pub async fn generate_organization_token(
         &self,
         caller: &Caller,
@@ -60,7 +50,6 @@ impl Services {
         let org = self
             .organization_token_owner(caller, org_name, kind)
             .await?;
-        let expires_at = expires_at.or_else(|| default_expiry(clock::now()));
         self.replace_token(caller, kind, &org, description, expires_at)
             .await
     }
@@ -160,20 +149,5 @@ impl Services {
             return Err(DomainError::NotFound(WHAT));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn an_organization_token_without_expiry_lasts_two_years() {
-        let now = Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap();
-        assert_eq!(
-            default_expiry(now),
-            Some(Utc.with_ymd_and_hms(2028, 2, 28, 12, 0, 0).unwrap())
-        );
     }
 }
