@@ -555,18 +555,14 @@ impl Services {
             validate::terraform_version(&version)?;
             ws.terraform_version = version;
         }
-        if let Some(prefixes) = c.trigger_prefixes {
-            ws.trigger_prefixes = JsonText(prefixes);
-        }
-        if let Some(patterns) = c.trigger_patterns {
-            ws.trigger_patterns = JsonText(patterns);
-        }
-        if !ws.trigger_prefixes.0.is_empty() && !ws.trigger_patterns.0.is_empty() {
-            return Err(DomainError::invalid(
-                "trigger-patterns",
-                "trigger-prefixes and trigger-patterns cannot be used together",
-            ));
-        }
+        let current = (
+            std::mem::take(&mut ws.trigger_prefixes.0),
+            std::mem::take(&mut ws.trigger_patterns.0),
+        );
+        let (prefixes, patterns) =
+            rules::triggers(current, c.trigger_prefixes, c.trigger_patterns)?;
+        ws.trigger_prefixes = JsonText(prefixes);
+        ws.trigger_patterns = JsonText(patterns);
         if let Some(dir) = c.working_directory {
             if dir.starts_with('/') || dir.split('/').any(|part| part == "..") {
                 return Err(DomainError::invalid(
