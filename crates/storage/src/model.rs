@@ -298,6 +298,8 @@ pub struct Workspace {
     pub trigger_patterns: JsonText<Vec<String>>,
     pub working_directory: String,
     pub auto_destroy_at: Option<DateTime<Utc>>,
+    /// Whether runs queued by run triggers apply without confirmation (none are, yet).
+    pub auto_apply_run_trigger: bool,
     pub lock_kind: Option<LockHolderKind>,
     pub lock_holder_id: Option<String>,
     pub lock_reason: Option<String>,

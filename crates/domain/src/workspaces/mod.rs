@@ -95,6 +95,7 @@ pub struct WorkspaceChanges {
     pub trigger_patterns: Option<Vec<String>>,
     pub working_directory: Option<String>,
     pub auto_destroy_at: Option<Option<DateTime<Utc>>>,
+    pub auto_apply_run_trigger: Option<bool>,
     pub project_id: Option<String>,
     /// Replaces the workspace's tags (create: sets them).
     pub tags: Option<Vec<TagBinding>>,
@@ -131,6 +132,7 @@ pub(crate) fn workspace_with_defaults(
         trigger_patterns: JsonText(Vec::new()),
         working_directory: String::new(),
         auto_destroy_at: None,
+        auto_apply_run_trigger: false,
         lock_kind: None,
         lock_holder_id: None,
         lock_reason: None,
@@ -543,7 +545,8 @@ impl Services {
             speculative_enabled,
             structured_run_output_enabled,
             assessments_enabled,
-            auto_destroy_at
+            auto_destroy_at,
+            auto_apply_run_trigger
         );
         if let Some(name) = c.source_name {
             ws.source_name = Some(name);
