@@ -73,13 +73,13 @@ async fn feature_sets(
 #[serde(rename_all = "kebab-case")]
 #[allow(dead_code)] // read so that wrong types are 422, then ignored
 pub struct SubscriptionInput {
-    runs_ceiling: Option<u64>,
-    agents_ceiling: Option<u64>,
+    runs_ceiling: Option<i32>,
+    agents_ceiling: Option<i32>,
     contract_start_at: Option<String>,
     end_at: Option<String>,
-    contract_user_limit: Option<u64>,
-    contract_apply_limit: Option<u64>,
-    contract_managed_resources_limit: Option<u64>,
+    contract_user_limit: Option<i32>,
+    contract_apply_limit: Option<i32>,
+    contract_managed_resources_limit: Option<i32>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
