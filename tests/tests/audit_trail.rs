@@ -208,6 +208,62 @@ both_databases!(
     }
 );
 
+both_databases!(
+    an_audit_trail_token_reads_its_trail_and_nothing_else,
+    |db: Db| {
+        let server = Server::builder(db).without_rate_limits().start();
+        let alice = server.api(&server.user_token("alice"));
+        create_org(&alice, "acme");
+        let bob = server.api(&server.user_token("bob"));
+        create_org(&bob, "bobco");
+        let path = "organizations/acme/authentication-token";
+        let organization_token = alice.post(path, &json!({})).expect(201);
+        let audit = alice
+            .post(&format!("{path}?token=audit-trails"), &json!({}))
+            .expect(201);
+        // Two tokens side by side: each read back by its kind.
+        assert_ne!(audit.id(), organization_token.id());
+        assert_eq!(alice.get(path).ok().id(), organization_token.id());
+        let shown = alice.get(&format!("{path}?token=audit-trails")).ok();
+        assert_eq!(shown.id(), audit.id());
+        alice
+            .get(&format!("{path}?token=team"))
+            .expect_error(400, "unknown token type");
+
+        let reader = server.api(audit.attr("token").as_str().unwrap());
+        // Its organization's events: the creation of the tokens among them.
+        events_until(&reader, "organization/audit-trail", |events| {
+            has_route(
+                events,
+                "POST /api/v2/organizations/:organization/authentication-token",
+            )
+        });
+        reader.get("organizations/acme/audit-trail").ok();
+        // Nothing else: not the organization, its workspaces, its tokens, another's trail.
+        reader.get("organizations/acme").expect(404);
+        reader.get("organizations/acme/workspaces").expect(404);
+        reader
+            .post(
+                "organizations/acme/workspaces",
+                &json!({"data": {"type": "workspaces", "attributes": {"name": "w"}}}),
+            )
+            .expect(404);
+        reader.get(path).expect(404);
+        reader.get("organizations/bobco/audit-trail").expect(404);
+        reader.get("admin/audit-trail").expect(404);
+
+        // Revoking one kind leaves the other.
+        alice
+            .delete(&format!("{path}?token=audit-trails"))
+            .expect(204);
+        reader.get("organization/audit-trail").expect(401);
+        alice.get(path).ok();
+        alice
+            .delete(&format!("{path}?token=audit-trails"))
+            .expect(404);
+    }
+);
+
 both_databases!(since_until_and_pages, |db: Db| {
     let server = Server::builder(db).without_rate_limits().start();
     let api = server.api(&server.user_token("alice"));

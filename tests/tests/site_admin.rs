@@ -460,3 +460,53 @@ fn organization_creation_can_be_limited_to_site_admins() {
     closed.admin(&["user", "grant-admin", "una"]);
     assert_eq!(create_organization(&user, "una-org"), 201);
 }
+
+/// HCP's plans, for clients that move an organization to one before using a feature: one
+/// feature set whatever plan is asked for, and a subscription that changes nothing.
+#[test]
+fn plans_are_one_feature_set_and_subscribing_changes_nothing() {
+    let server = server();
+    let admin = server.api(&server.admin_token());
+    assert_eq!(create_organization(&admin, "acme"), 201);
+    let before = admin.get("organizations/acme").ok();
+    let sets = admin.get("admin/feature-sets?q=Business").ok();
+    let sets = sets.data().as_array().unwrap().clone();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let set = sets[0]["id"].as_str().unwrap();
+    let subscription = |feature_set: &str| {
+        json!({"data": {"type": "subscription", "attributes": {"runs-ceiling": 10},
+            "relationships": {"feature-set": {"data": {"type": "feature-sets", "id": feature_set}}}}})
+    };
+    let reply = admin
+        .post("admin/organizations/acme/subscription", &subscription(set))
+        .ok();
+    assert_eq!(
+        reply.data()["relationships"]["feature-set"]["data"]["id"],
+        set
+    );
+    admin
+        .post(
+            "admin/organizations/acme/subscription",
+            &subscription("fs-premium"),
+        )
+        .expect_error(422, "no feature set");
+    admin
+        .post(
+            "admin/organizations/nowhere/subscription",
+            &subscription(set),
+        )
+        .expect(404);
+    let after = admin.get("organizations/acme").ok();
+    assert_eq!(
+        before.body["data"]["attributes"],
+        after.body["data"]["attributes"]
+    );
+    let entitlements = admin.get("organizations/acme/entitlement-set").ok();
+    for (name, entitled) in [
+        ("agents", true),
+        ("audit-logging", true),
+        ("sentinel", false),
+    ] {
+        assert_eq!(entitlements.attr(name), entitled, "{name}");
+    }
+}

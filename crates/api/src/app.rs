@@ -115,6 +115,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_tool_versions::router())
         .merge(admin_workspaces::router())
         .merge(admin_runs::router())
+        .merge(admin_subscriptions::router())
         .layer(Extension(BodyLimit(API_BODY_LIMIT)))
 }
 
@@ -126,6 +127,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sso::router())
         .merge(saml::router().layer(Extension(BodyLimit(saml::ACS_BODY_LIMIT))))
         .merge(capabilities::router())
+        .merge(meta::router())
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())
         .split_for_parts();

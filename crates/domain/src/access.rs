@@ -111,7 +111,10 @@ impl Services {
         let user_token_refused = caller.token_id.is_some() && !org.user_tokens_enabled;
         let mut standing = match &caller.principal {
             // Agents and runners reach their jobs through the runner protocol, not the API.
-            Principal::Agent { .. } | Principal::Job(_) => Standing::OUTSIDER,
+            // An audit trail token reads the audit trail (crate::audit), nothing else.
+            Principal::Agent { .. } | Principal::Job(_) | Principal::AuditTrail { .. } => {
+                Standing::OUTSIDER
+            }
             Principal::User(_) if user_token_refused && self.is_insider(caller, org).await? => {
                 return Err(DomainError::Unauthorized)
             }

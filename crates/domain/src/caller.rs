@@ -12,6 +12,10 @@ pub enum Principal {
     Organization {
         organization_id: String,
     },
+    /// An organization's audit trail token: reads its audit trail, nothing else.
+    AuditTrail {
+        organization_id: String,
+    },
     /// A runner listener of an agent pool (`None`: the server's built-in listener).
     Agent {
         pool_id: Option<String>,
@@ -62,7 +66,9 @@ impl Caller {
                 kind: LockHolderKind::Team,
                 id: team.id.clone(),
             }),
-            Principal::Agent { .. } | Principal::Organization { .. } => None,
+            Principal::Agent { .. }
+            | Principal::Organization { .. }
+            | Principal::AuditTrail { .. } => None,
         }
     }
 }

@@ -260,12 +260,14 @@ impl Services {
             teams: true,
             agents: true,
             private_module_registry: false,
-            sso: false,
+            // Single sign-on per organization (OpenID Connect, SAML) and the audit trail
+            // are here for every organization.
+            sso: true,
             vcs_integrations: false,
             run_tasks: false,
             sentinel: false,
             cost_estimation: false,
-            audit_logging: false,
+            audit_logging: true,
         }
     }
 }

@@ -153,6 +153,12 @@ impl Services {
         }
     }
 
+    /// Nothing but the check that the caller is a site administrator ("not found"
+    /// otherwise), for admin endpoints that read no data (HCP's feature sets).
+    pub fn admin_check(&self, caller: &Caller) -> DomainResult<()> {
+        self.site_admin(caller).map(|_| ())
+    }
+
     /// Who may create organizations, for the admin general settings.
     pub fn admin_organization_creation(
         &self,

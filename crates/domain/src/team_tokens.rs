@@ -79,36 +79,45 @@ impl Services {
         Ok(named.into_iter().map(|(token, _)| token).collect())
     }
 
+    /// Generates the organization's token of `kind`: its organization token, or its audit
+    /// trail token, which reads the organization's audit trail only.
     pub async fn generate_organization_token(
         &self,
         caller: &Caller,
         org_name: &str,
+        kind: TokenKind,
         description: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     ) -> DomainResult<(Token, String)> {
-        let org = self.organization_token_owner(caller, org_name).await?;
-        self.replace_token(
-            caller,
-            TokenKind::Organization,
-            &org,
-            description,
-            expires_at,
-        )
-        .await
+        let org = self
+            .organization_token_owner(caller, org_name, kind)
+            .await?;
+        self.replace_token(caller, kind, &org, description, expires_at)
+            .await
     }
 
-    pub async fn organization_token(&self, caller: &Caller, org_name: &str) -> DomainResult<Token> {
-        let org = self.organization_token_owner(caller, org_name).await?;
-        self.current_token(TokenKind::Organization, &org).await
+    pub async fn organization_token(
+        &self,
+        caller: &Caller,
+        org_name: &str,
+        kind: TokenKind,
+    ) -> DomainResult<Token> {
+        let org = self
+            .organization_token_owner(caller, org_name, kind)
+            .await?;
+        self.current_token(kind, &org).await
     }
 
     pub async fn delete_organization_token(
         &self,
         caller: &Caller,
         org_name: &str,
+        kind: TokenKind,
     ) -> DomainResult<()> {
-        let org = self.organization_token_owner(caller, org_name).await?;
-        self.revoke_token(TokenKind::Organization, &org).await
+        let org = self
+            .organization_token_owner(caller, org_name, kind)
+            .await?;
+        self.revoke_token(kind, &org).await
     }
 
     /// The team's ID once the caller may manage its token: team managers, and members of a
@@ -134,11 +143,20 @@ impl Services {
         Ok(reached.team.id)
     }
 
+    /// The organization's ID once the caller may manage its tokens; `kind` must be one an
+    /// organization has.
     async fn organization_token_owner(
         &self,
         caller: &Caller,
         org_name: &str,
+        kind: TokenKind,
     ) -> DomainResult<String> {
+        if !matches!(kind, TokenKind::Organization | TokenKind::AuditTrail) {
+            return Err(DomainError::invalid(
+                "token",
+                "an organization has an organization token and an audit trail token",
+            ));
+        }
         let (org, _) = self
             .organization_for(caller, org_name, Action::ManageOrganizationToken)
             .await?;

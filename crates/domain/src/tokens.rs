@@ -85,6 +85,14 @@ impl Services {
                     .ok_or(DomainError::Unauthorized)?
                     .id,
             },
+            TokenKind::AuditTrail => Principal::AuditTrail {
+                organization_id: self
+                    .store
+                    .organization_by_id(&token.owner_id)
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?
+                    .id,
+            },
         };
         Ok(Caller {
             principal,

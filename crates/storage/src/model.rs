@@ -72,6 +72,8 @@ text_enum!(
         User => "user",
         Team => "team",
         Organization => "organization",
+        /// An organization's audit trail token: reads that audit trail, nothing else.
+        AuditTrail => "audit-trail",
         /// A listener's: the owner is the agent pool (or `server` for the built-in listener).
         Agent => "agent",
         /// A runner's, for one job: the owner is the plan or apply.
@@ -305,6 +307,8 @@ pub struct Workspace {
     pub trigger_patterns: JsonText<Vec<String>>,
     pub working_directory: String,
     pub auto_destroy_at: Option<DateTime<Utc>>,
+    /// Whether runs queued by run triggers apply without confirmation (none are, yet).
+    pub auto_apply_run_trigger: bool,
     pub lock_kind: Option<LockHolderKind>,
     pub lock_holder_id: Option<String>,
     pub lock_reason: Option<String>,

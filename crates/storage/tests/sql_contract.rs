@@ -255,6 +255,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         trigger_patterns: JsonText(vec!["**/*.tf".into(), "*.tfvars".into()]),
         working_directory: "infra".into(),
         auto_destroy_at: Some(at + TimeDelta::days(7)),
+        auto_apply_run_trigger: true,
         lock_kind: None,
         lock_holder_id: None,
         lock_reason: None,

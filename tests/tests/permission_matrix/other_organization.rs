@@ -55,6 +55,11 @@ const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
         "liveness and version headers, no data at all",
     ),
     ("GET", "/healthz", "process liveness, no data"),
+    (
+        "GET",
+        "/api/meta/ip-ranges",
+        "a constant of the binary (every address), the same for every client",
+    ),
     ("GET", "/readyz", "database readiness, no data"),
     (
         "GET",
@@ -1292,7 +1297,7 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
             ),
             None,
         )],
-        ("GET", "/api/v2/admin/general-settings") => {
+        ("GET", "/api/v2/admin/general-settings") | ("GET", "/api/v2/admin/feature-sets") => {
             vec![Attack::json(method, template, template.to_string(), None)]
         }
         ("POST", "/api/v2/admin/users/actions/unimpersonate") => vec![Attack::json(

@@ -222,7 +222,10 @@ async fn key_of(state: &AppState, request: &mut Request, client: ClientAddr) -> 
 
 fn class_of(caller: &Caller) -> Class {
     match caller.principal {
-        Principal::User(_) | Principal::Team(_) | Principal::Organization { .. } => Class::Token,
+        Principal::User(_)
+        | Principal::Team(_)
+        | Principal::Organization { .. }
+        | Principal::AuditTrail { .. } => Class::Token,
         Principal::Agent { .. } | Principal::Job(_) => Class::Runner,
     }
 }

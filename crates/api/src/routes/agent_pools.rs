@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_domain::agent_pools::{AgentPoolChanges, AgentPoolView, AgentView, PoolUser};
-use terrace_storage::model::{AgentPoolSort, PageRequest};
+use terrace_storage::model::AgentPoolSort;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -314,7 +314,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The pool's agent tokens (never their secrets). Without page parameters, all of them.
+/// The pool's agent tokens (never their secrets), 20 a page unless asked otherwise.
 #[utoipa::path(get, path = "/agent-pools/{agent_pool_id}/authentication-tokens", tag = "agent-pools",
     params(("agent_pool_id" = String, Path), PageParams),
     responses((status = 200, body = ListDocument<TokenAttributes>), (status = 404, body = ErrorDocument)))]
@@ -325,19 +325,17 @@ async fn list_tokens(
     params: Params,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<JsonApi<ListDocument<TokenAttributes>>> {
-    let explicit = params.explicit_page()?;
-    let found = state
-        .services
-        .list_agent_tokens(&caller, &id, explicit.unwrap_or_else(PageRequest::all))
-        .await?;
+    // Paged like TFE's (20 by default), whose clients read the total from the meta.
+    let page = params.page()?;
+    let found = state.services.list_agent_tokens(&caller, &id, page).await?;
     let data = found
         .items
         .iter()
         .map(|t| tokens::resource(t, None, &state.urls))
         .collect();
-    Ok(JsonApi::ok(ListDocument::paginate_if(
+    Ok(JsonApi::ok(ListDocument::paginate(
         data,
-        explicit,
+        page,
         found.total,
         &state.urls.request(&uri),
     )))

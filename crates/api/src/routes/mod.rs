@@ -4,6 +4,7 @@
 pub mod admin_organizations;
 pub mod admin_runs;
 pub mod admin_settings;
+pub mod admin_subscriptions;
 pub mod admin_tool_versions;
 pub mod admin_users;
 pub mod admin_workspaces;
@@ -14,6 +15,7 @@ pub mod comments;
 pub mod configuration_versions;
 pub mod discovery;
 pub mod login;
+pub mod meta;
 pub mod organization_memberships;
 pub mod organization_tokens;
 pub mod organizations;

@@ -139,7 +139,7 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
             allow_destroy_plan: ws.allow_destroy_plan,
             assessments_enabled: ws.assessments_enabled,
             auto_apply: ws.auto_apply,
-            auto_apply_run_trigger: false,
+            auto_apply_run_trigger: ws.auto_apply_run_trigger,
             auto_destroy_at: ws.auto_destroy_at,
             can_queue_destroy_plan: permissions.can_queue_destroy,
             execution_mode: mode,
@@ -272,6 +272,8 @@ pub struct WorkspaceInput {
     working_directory: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     auto_destroy_at: Option<Option<DateTime<Utc>>>,
+    /// Stored and shown; no run triggers queue runs here yet.
+    auto_apply_run_trigger: Option<bool>,
     setting_overwrites: Option<SettingOverwrites>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
@@ -409,6 +411,7 @@ fn changes(body: WorkspaceBody) -> ApiResult<WorkspaceChanges> {
         trigger_patterns: input.trigger_patterns,
         working_directory: input.working_directory,
         auto_destroy_at: input.auto_destroy_at,
+        auto_apply_run_trigger: input.auto_apply_run_trigger,
         project_id,
         tags,
     })

@@ -34,7 +34,10 @@ impl Services {
                 pool_id: Some(pool),
             }) => self.organization_of("agent_pool_id", pool).await,
             Some(Principal::Team(team)) => Some(team.organization_id.clone()),
-            Some(Principal::Organization { organization_id }) => Some(organization_id.clone()),
+            Some(
+                Principal::Organization { organization_id }
+                | Principal::AuditTrail { organization_id },
+            ) => Some(organization_id.clone()),
             _ => None,
         }
     }

@@ -95,6 +95,9 @@ fn actor(caller: Option<&Caller>) -> (&'static str, Option<String>, Option<Strin
         Some(Principal::Organization { organization_id }) => {
             ("organization", Some(organization_id.clone()), None)
         }
+        Some(Principal::AuditTrail { organization_id }) => {
+            ("audit-trail", Some(organization_id.clone()), None)
+        }
         Some(Principal::Agent { pool_id }) => (
             "agent",
             Some(
@@ -363,7 +366,8 @@ impl Services {
     ) -> DomainResult<Page<AuditEvent>> {
         let organization_id = match scope {
             AuditScope::TokenOrganization => match &caller.principal {
-                Principal::Organization { organization_id } => Some(organization_id.clone()),
+                Principal::Organization { organization_id }
+                | Principal::AuditTrail { organization_id } => Some(organization_id.clone()),
                 _ => {
                     return Err(DomainError::NotFound(
                         "audit trail (it is read with an organization token)",
@@ -377,7 +381,8 @@ impl Services {
                     .await?
                     .ok_or(DomainError::NotFound("organization"))?;
                 let own_token = matches!(&caller.principal,
-                    Principal::Organization { organization_id } if *organization_id == org.id);
+                    Principal::Organization { organization_id } | Principal::AuditTrail { organization_id }
+                        if *organization_id == org.id);
                 if !own_token {
                     self.authorize(caller, &org, Action::ReadAuditTrail, "organization")
                         .await?;

@@ -97,6 +97,7 @@ pub struct WorkspaceChanges {
     pub trigger_patterns: Option<Vec<String>>,
     pub working_directory: Option<String>,
     pub auto_destroy_at: Option<Option<DateTime<Utc>>>,
+    pub auto_apply_run_trigger: Option<bool>,
     pub project_id: Option<String>,
     /// Replaces the workspace's tags (create: sets them).
     pub tags: Option<Vec<TagBinding>>,
@@ -134,6 +135,7 @@ pub(crate) fn workspace_with_defaults(
         trigger_patterns: JsonText(Vec::new()),
         working_directory: String::new(),
         auto_destroy_at: None,
+        auto_apply_run_trigger: false,
         lock_kind: None,
         lock_holder_id: None,
         lock_reason: None,
@@ -551,7 +553,8 @@ impl Services {
             speculative_enabled,
             structured_run_output_enabled,
             assessments_enabled,
-            auto_destroy_at
+            auto_destroy_at,
+            auto_apply_run_trigger
         );
         if let Some(name) = c.source_name {
             ws.source_name = Some(name);
@@ -572,18 +575,14 @@ impl Services {
             self.check_workspace_version(ws.engine, &ws.terraform_version)
                 .await?;
         }
-        if let Some(prefixes) = c.trigger_prefixes {
-            ws.trigger_prefixes = JsonText(prefixes);
-        }
-        if let Some(patterns) = c.trigger_patterns {
-            ws.trigger_patterns = JsonText(patterns);
-        }
-        if !ws.trigger_prefixes.0.is_empty() && !ws.trigger_patterns.0.is_empty() {
-            return Err(DomainError::invalid(
-                "trigger-patterns",
-                "trigger-prefixes and trigger-patterns cannot be used together",
-            ));
-        }
+        let current = (
+            std::mem::take(&mut ws.trigger_prefixes.0),
+            std::mem::take(&mut ws.trigger_patterns.0),
+        );
+        let (prefixes, patterns) =
+            rules::triggers(current, c.trigger_prefixes, c.trigger_patterns)?;
+        ws.trigger_prefixes = JsonText(prefixes);
+        ws.trigger_patterns = JsonText(patterns);
         if let Some(dir) = c.working_directory {
             if dir.starts_with('/') || dir.split('/').any(|part| part == "..") {
                 return Err(DomainError::invalid(

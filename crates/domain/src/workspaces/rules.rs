@@ -85,10 +85,57 @@ pub fn safe_delete(ws: &Workspace) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// A workspace's file triggers after a change: prefixes and glob patterns exclude each
+/// other, so setting one (non-empty) clears the other, as HCP Terraform does; asking for both
+/// at once is refused.
+pub fn triggers(
+    current: (Vec<String>, Vec<String>),
+    prefixes: Option<Vec<String>>,
+    patterns: Option<Vec<String>>,
+) -> Result<(Vec<String>, Vec<String>), DomainError> {
+    let nonempty = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
+    match (nonempty(&prefixes), nonempty(&patterns)) {
+        (true, true) => Err(DomainError::invalid(
+            "trigger-patterns",
+            "trigger-prefixes and trigger-patterns cannot be used together",
+        )),
+        (true, false) => Ok((prefixes.unwrap_or_default(), Vec::new())),
+        (false, true) => Ok((Vec::new(), patterns.unwrap_or_default())),
+        (false, false) => Ok((prefixes.unwrap_or(current.0), patterns.unwrap_or(current.1))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Utc;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn trigger_prefixes_and_patterns_replace_each_other() {
+        let had_prefixes = (list(&["/a/"]), Vec::new());
+        assert_eq!(
+            triggers(had_prefixes.clone(), None, Some(list(&["/b/**"]))).unwrap(),
+            (Vec::new(), list(&["/b/**"]))
+        );
+        assert_eq!(
+            triggers((Vec::new(), list(&["/b/**"])), Some(list(&["/c/"])), None).unwrap(),
+            (list(&["/c/"]), Vec::new())
+        );
+        // Emptying one keeps the other; nothing asked keeps both as they are.
+        assert_eq!(
+            triggers(had_prefixes.clone(), None, Some(Vec::new())).unwrap(),
+            had_prefixes
+        );
+        assert_eq!(
+            triggers(had_prefixes.clone(), None, None).unwrap(),
+            had_prefixes
+        );
+        assert!(triggers(had_prefixes, Some(list(&["/c/"])), Some(list(&["/d/**"]))).is_err());
+    }
 
     fn org(mode: ExecutionMode) -> Organization {
         let mut org = crate::organizations::organization_with_defaults(

@@ -182,7 +182,7 @@ impl OrganizationStore for SqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM tokens WHERE kind = 'organization' AND owner_id = $1")
+            sqlx::query("DELETE FROM tokens WHERE kind IN ('organization', 'audit-trail') AND owner_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

@@ -11,7 +11,7 @@ use crate::store::{WorkspaceFilter, WorkspaceStore};
 use crate::{StorageError, StorageResult};
 
 /// Settings columns: written by create and update alike, in this order.
-const SETTINGS: [&str; 21] = [
+const SETTINGS: [&str; 22] = [
     "project_id",
     "name",
     "description",
@@ -33,6 +33,7 @@ const SETTINGS: [&str; 21] = [
     "trigger_patterns",
     "working_directory",
     "auto_destroy_at",
+    "auto_apply_run_trigger",
 ];
 
 /// Binds the [`SETTINGS`] columns of `$ws`, in order.
@@ -60,6 +61,7 @@ macro_rules! bind_settings {
             .bind(&$ws.trigger_patterns)
             .bind(&$ws.working_directory)
             .bind($ws.auto_destroy_at)
+            .bind($ws.auto_apply_run_trigger)
     };
 }
 
@@ -69,7 +71,7 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     w.file_triggers_enabled, w.global_remote_state, w.queue_all_runs, w.speculative_enabled, \
     w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
     w.terraform_version, w.engine, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
-    w.auto_destroy_at, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
+    w.auto_destroy_at, w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
     w.current_state_version_id, w.current_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     w.created_at, w.updated_at";
 pub(super) const FROM: &str =
