@@ -94,6 +94,25 @@ build_tofu_1_12_6() {
   (cd "$src" && GOFLAGS=-mod=readonly go build -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o "$out/tofu" ./cmd/tofu)
 }
 
+# go-tfe v1's test suite (tests/tests/gotfe_v1.rs runs it against the server): the test binary,
+# the fixtures it reads relative to its working directory, and groups.tsv (each test's resource
+# group: the name of the file it is in, for the tally). The stamp is the version and this recipe.
+GOTFE_V1=github.com/hashicorp/go-tfe@v1.111.2
+build_gotfe_v1() {
+  local src; src=$(module_dir "$GOTFE_V1")
+  (cd "$src" && go test -c -o "$1/gotfe-v1.test" .)
+  cp -r "$src/test-fixtures" "$1/test-fixtures"
+  # The module cache is read-only; the copies must be removable by the next build.
+  chmod -R u+w "$1/test-fixtures"
+  (cd "$src" && grep -o '^func Test[A-Za-z0-9_]*(t \*testing\.T)' -- *_test.go) |
+    sed -E 's/^([a-z0-9_]+)_test\.go:func (Test[A-Za-z0-9_]*)\(.*/\2\t\1/; s/(_inte[r]?gration)?(_beta)?$//' \
+    > "$1/groups.tsv"
+}
+tool_gotfe_v1() {
+  install gotfe-v1 "$GOTFE_V1 $(declare -f build_gotfe_v1 | sha256sum | cut -c1-16)" build_gotfe_v1
+}
+ALL+=(gotfe-v1)
+
 case "${1:-}" in
   dir) echo "$TOOLS" ;;
   build)

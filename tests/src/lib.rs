@@ -9,6 +9,7 @@
 pub mod access;
 mod api;
 pub mod browser;
+pub mod gotfe_v1;
 pub mod ledger;
 pub mod oidc;
 pub mod page;
