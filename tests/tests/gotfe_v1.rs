@@ -127,15 +127,11 @@ fn list_tests(binary: &Path, regex: &str) -> Vec<String> {
 
 /// The runner needs providers to run the fixtures' plans (hashicorp/null, random and time):
 /// scripts/go-tools.sh's `providers` tool builds a filesystem mirror of them, and the server
-/// hands it to its runners. Where that tool has not built one, the tests that plan with those
-/// providers fail at `terraform init`; expected.tsv lists them as arriving with it.
+/// hands it to its runners (a copy the runners' user can read).
 fn with_provider_mirror(server: ServerBuilder) -> ServerBuilder {
-    let mirror = tools::dir().join("providers");
-    if mirror.is_dir() {
-        server.env("TERRACE_PROVIDER_MIRROR_DIR", &mirror.display().to_string())
-    } else {
-        server
-    }
+    // Required: the fixtures' hashicorp/null, random and time come only from here.
+    let mirror = tools::provider_mirror();
+    server.arg("--provider-mirror-dir").arg(&mirror.display().to_string())
 }
 
 /// Test name to resource group (the go-tfe file it is in).
