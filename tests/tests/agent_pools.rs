@@ -276,7 +276,7 @@ both_databases!(agent_pool_api, |db: Db| {
     };
     set_default("agent", None).expect_error(422, "needs a default agent pool");
     set_default("agent", Some(&pool)).expect_error(422, "not organization-scoped");
-    set_default("remote", Some(&pool)).expect_error(422, "only be set with");
+    set_default("remote", Some(&pool)).expect_error(422, "must not be specified unless");
     let everywhere = create_pool(&api, "default", "everywhere", json!({}))
         .expect(201)
         .id();

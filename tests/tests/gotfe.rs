@@ -61,7 +61,6 @@ const EXPECTED_PASS: &[&str] = &[
     "TestUsersReadCurrent",
     "TestUsersUpdate",
     "TestConfigurationVersionsList",
-    "TestConfigurationVersionsCreate",
     "TestConfigurationVersionsRead",
     "TestConfigurationVersionsUpload",
     "TestRunsList",
@@ -111,6 +110,11 @@ const EXPECTED_PASS: &[&str] = &[
 
 /// Tests that fail for a feature Terrace does not have (reported, not asserted).
 const KNOWN_FAIL: &[(&str, &str)] = &[
+    (
+        "TestConfigurationVersionsCreate",
+        "expects the upload URL on later reads of a pending version; today's HCP Terraform sends it \
+         only at creation, which go-tfe v1's TestConfigurationVersionsCreate checks (gotfe_v1.rs)",
+    ),
     (
         "TestOrganizationsEntitlements",
         "expects every entitlement true; Terrace reports only operations, state-storage, teams and agents",

@@ -131,7 +131,9 @@ fn list_tests(binary: &Path, regex: &str) -> Vec<String> {
 fn with_provider_mirror(server: ServerBuilder) -> ServerBuilder {
     // Required: the fixtures' hashicorp/null, random and time come only from here.
     let mirror = tools::provider_mirror();
-    server.arg("--provider-mirror-dir").arg(&mirror.display().to_string())
+    server
+        .arg("--provider-mirror-dir")
+        .arg(&mirror.display().to_string())
 }
 
 /// Test name to resource group (the go-tfe file it is in).

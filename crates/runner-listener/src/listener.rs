@@ -603,7 +603,7 @@ impl Listener {
                 if let Some(user) = run_as {
                     user.enter()?;
                 }
-                crate::process::die_with_parent(parent)
+                crate::process::prepare_child(parent)
             });
         }
         let mut child = match command.spawn() {

@@ -37,6 +37,17 @@ pub(crate) fn signal_process(pid: u32, signal: libc::c_int) {
     unsafe { libc::kill(pid, signal) };
 }
 
+/// What every child (runner, terraform) needs before `exec`: cancels reach it as SIGINT, so
+/// it must not inherit an ignored SIGINT from a listener started in the background of a
+/// script or under nohup; and it dies with its parent. Call from `pre_exec`.
+pub(crate) fn prepare_child(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: signal is async-signal-safe; SIG_DFL carries no pointer.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+    die_with_parent(parent)
+}
+
 /// Makes the child die with its parent (Linux), so that a runner killed with SIGKILL does
 /// not leave terraform running without anyone to report on it. Call from `pre_exec`.
 #[cfg(target_os = "linux")]

@@ -90,11 +90,11 @@ pub(crate) async fn run(
             .kill_on_drop(true);
         let parent = std::process::id() as libc::pid_t;
         let sandbox = command.sandbox.clone();
-        // SAFETY: the closure only makes async-signal-safe calls (prctl, getppid, raise,
-        // landlock_restrict_self).
+        // SAFETY: the closure only makes async-signal-safe calls (signal, prctl, getppid,
+        // raise, landlock_restrict_self).
         unsafe {
             cmd.pre_exec(move || {
-                crate::process::die_with_parent(parent)?;
+                crate::process::prepare_child(parent)?;
                 match &sandbox {
                     Some(sandbox) => sandbox.enter(),
                     None => Ok(()),
