@@ -1,16 +1,16 @@
 //! Abuse limits against the real server over real HTTPS: rate limits per token and per
 //! client address (and when `X-Forwarded-For` is believed), password guessing on the
 //! `terraform login` consent page, single-use sign-in forms, the header timeout against
-//! slowloris clients, the connection cap and per-route body limits. Each server is started
-//! with small limits and short windows so the tests take seconds; SQLite only, as none of
-//! this touches the database's own behaviour.
+//! slowloris clients, the connection cap, per-route body limits and refused bodies that still
+//! get their answer. Each server is started with small limits and short windows so the tests
+//! take seconds; SQLite only, as none of this touches the database's own behaviour.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use terrace_tests::{Db, Reply, Server};
 
 /// A browser-like client trusting the server's CA, not following redirects.
@@ -484,4 +484,65 @@ fn oversized_bodies_get_413_by_route() {
     );
     assert_eq!(reply.status, 413, "{}", reply.text);
     assert_eq!(reply.body["errors"][0]["status"], "413");
+}
+
+/// One HTTP/1.1 answer from `stream`: its head, and its body (by its Content-Length).
+fn read_answer(stream: &mut impl Read) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("the answer arrives");
+        assert_eq!(n, 1, "the connection closed after {buf:?}");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap().to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+#[test]
+fn a_refused_upload_still_gets_its_answer_and_keeps_its_connection() {
+    let server = Server::builder(Db::Sqlite).arg("--no-listener").start();
+    let mut stream = tls_connection(&server).unwrap();
+    // A runner registration with a wrong token: refused before its body is read. 600 KiB,
+    // far more than the server buffers with the head.
+    let body = format!(r#"{{"name": "{}"}}"#, "x".repeat(600 << 10));
+    let head = format!(
+        "POST /api/runner/v1/listeners HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \
+         not-a-token\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+        .write_all(body.as_bytes())
+        .expect("the whole body is taken, not cut off by a closed connection");
+    stream.flush().unwrap();
+    let (head, answer) = read_answer(&mut stream);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["errors"][0]["status"], "401");
+
+    // The same connection serves the next request.
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut stream);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    // A refused body over the drain limit (1 MiB) is not read: the connection closes after
+    // the answer, as it did.
+    let mut stream = tls_connection(&server).unwrap();
+    let head = "POST /api/runner/v1/listeners HTTP/1.1\r\nHost: localhost\r\nAuthorization: \
+                Bearer not-a-token\r\nContent-Type: application/json\r\nContent-Length: \
+                104857600\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let (head, _) = read_answer(&mut stream);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(closed_by_server(&mut stream), "a 100 MiB rest was waited for");
 }

@@ -155,6 +155,7 @@ pub fn router(state: AppState) -> Router {
             state.body_timeout,
             limits::body::read_timeout,
         ))
+        .layer(middleware::from_fn(limits::unread::drain_unread))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,

@@ -12,7 +12,8 @@
 //!   [`RateLimiter`]: in-process ([`LocalRateLimiter`]) today, shared between replicas later.
 //! - connections ([`conn`]): at most so many at once, TLS handshakes and request headers
 //!   within a timeout, idle connections closed.
-//! - request bodies ([`body`]): an upload that stops sending is abandoned.
+//! - request bodies ([`body`]): an upload that stops sending is abandoned; and ([`unread`])
+//!   what a refused request still sends is read, up to a limit, so its client gets the answer.
 //!
 //! The password sign-in has its own throttle (per account and per address, with backoff) in
 //! the domain's login module.
@@ -20,6 +21,7 @@
 pub mod body;
 pub mod client;
 pub mod conn;
+pub mod unread;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
