@@ -62,8 +62,9 @@ pub fn project_name(name: &str) -> DomainResult<()> {
             && !name.starts_with(' ')
             && !name.ends_with(' '),
         "name",
+        // TFE's wording, which clients match: "Name may only contain".
         || {
-            format!("\"{name}\" is not a valid project name: use 3-40 letters, digits, spaces, '-' or '_'")
+            format!("Name may only contain letters, digits, spaces, '-' and '_', be 3-40 characters long and not start or end with a space (got \"{name}\")")
         },
     )
 }

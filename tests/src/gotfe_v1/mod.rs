@@ -8,5 +8,5 @@ pub mod outcome;
 pub mod verdict;
 
 pub use expectations::{Expect, Expectations, ReasonClass, Rule};
-pub use outcome::{Outcome, TestRun};
+pub use outcome::{Outcome, Setting, TestRun};
 pub use verdict::{problems, rewrite, run_tally, tally_table, Problem};

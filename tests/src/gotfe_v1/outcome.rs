@@ -30,7 +30,22 @@ pub struct TestRun {
     pub name: String,
     pub outcome: Outcome,
     pub log: String,
+    /// The suite settings (`ENABLE_TFE=0`, `ENABLE_BETA=1`) this run was made with, beyond
+    /// the harness's defaults.
+    pub settings: Vec<Setting>,
 }
+
+/// An environment variable of go-tfe's suite and its value.
+pub type Setting = (&'static str, &'static str);
+
+/// go-tfe's helpers skip a whole test with these messages when the suite runs in the other
+/// mode; the harness runs such a test again in the mode it asks for. HCP mode
+/// (`ENABLE_TFE=0`) and beta features are what the test exercises, so each test gets the mode
+/// it was written for instead of one mode for the whole suite.
+const MODE_SKIPS: &[(&str, Setting)] = &[
+    ("Set ENABLE_TFE=0 to run.", ("ENABLE_TFE", "0")),
+    ("Set ENABLE_BETA=1 to run.", ("ENABLE_BETA", "1")),
+];
 
 impl TestRun {
     /// `exited_ok`: the process exited with status 0; `killed`: the harness killed it at
@@ -40,7 +55,29 @@ impl TestRun {
             name: name.to_string(),
             outcome: classify(name, exited_ok, killed, &log),
             log,
+            settings: Vec::new(),
         }
+    }
+
+    /// The setting a test skipped as a whole asks for, if it is one the harness gives and
+    /// this run did not have (a test may ask for a second one once it has the first).
+    pub fn asks_for(&self) -> Option<Setting> {
+        if self.outcome != Outcome::Skip {
+            return None;
+        }
+        let skip_line = format!("--- SKIP: {} (", self.name);
+        // The reason is logged before the top-level SKIP line (cleanup warnings may follow it).
+        self.log
+            .lines()
+            .take_while(|l| !l.starts_with(&skip_line))
+            .filter_map(logged_message)
+            .find_map(|reason| {
+                MODE_SKIPS
+                    .iter()
+                    .find(|(message, _)| reason.ends_with(message))
+                    .map(|(_, setting)| *setting)
+            })
+            .filter(|setting| !self.settings.iter().any(|s| s.0 == setting.0))
     }
 
     /// The last `lines` lines of the output.
@@ -174,5 +211,24 @@ mod tests {
         );
         let run = TestRun::new("TestA", false, true, String::new());
         assert_eq!(run.first_error(), "timeout with no message");
+    }
+
+    #[test]
+    fn a_test_skipped_for_its_mode_asks_for_it_once() {
+        let hcp = "=== RUN   TestA\n    subscription_updater_test.go:99: Cannot upgrade an organization's subscription when enterprise is enabled. Set ENABLE_TFE=0 to run.\n    helper_test.go:1350: Warning: failed to list stacks during cleanup\n--- SKIP: TestA (2.27s)\nPASS\n";
+        let mut run = TestRun::new("TestA", true, false, hcp.into());
+        assert_eq!(run.asks_for(), Some(("ENABLE_TFE", "0")));
+        run.settings.push(("ENABLE_TFE", "0"));
+        assert_eq!(run.asks_for(), None, "already had it: a skip for good");
+
+        let beta = "=== RUN   TestA\n    helper_test.go:3406: Skipping test related to a HCP Terraform beta feature. Set ENABLE_BETA=1 to run.\n--- SKIP: TestA (0.00s)\nPASS\n";
+        let run = TestRun::new("TestA", true, false, beta.into());
+        assert_eq!(run.asks_for(), Some(("ENABLE_BETA", "1")));
+
+        // Other skips, a skipped subtest of a passing test, and failures ask for nothing.
+        let github = "=== RUN   TestA\n    helper_test.go:1292: Export a valid OAUTH_CLIENT_GITHUB_TOKEN before running this test!\n--- SKIP: TestA (0.00s)\n";
+        assert_eq!(TestRun::new("TestA", true, false, github.into()).asks_for(), None);
+        let sub = "=== RUN   TestA/x\n    a_test.go:3: Skipping test related to Terraform Enterprise. Set ENABLE_TFE=0 to run.\n    --- SKIP: TestA/x (0.00s)\n--- PASS: TestA (0.10s)\n";
+        assert_eq!(TestRun::new("TestA", true, false, sub.into()).asks_for(), None);
     }
 }
