@@ -76,6 +76,7 @@ pub(crate) fn organization_with_defaults(
         user_tokens_enabled: true,
         created_at: now,
         updated_at: now,
+        default_project_id: None,
     }
 }
 
@@ -94,6 +95,7 @@ impl Services {
         org.follows_site_sso_groups = user.is_site_admin;
         let owners = owners_team(&org);
         let project = default_project(&org);
+        org.default_project_id = Some(project.id.clone());
         self.store
             .create_organization(&org, &owners, &project, Some(&user.id))
             .await
@@ -114,13 +116,10 @@ impl Services {
         let mut org = self.new_organization(name, email, OrganizationChanges::default())?;
         // Made by whoever runs the server: vouched for.
         org.follows_site_sso_groups = true;
+        let project = default_project(&org);
+        org.default_project_id = Some(project.id.clone());
         self.store
-            .create_organization(
-                &org,
-                &owners_team(&org),
-                &default_project(&org),
-                Some(owner_id),
-            )
+            .create_organization(&org, &owners_team(&org), &project, Some(owner_id))
             .await
             .map_err(name_taken)?;
         Ok(org)

@@ -173,6 +173,10 @@ pub struct Organization {
     pub user_tokens_enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The project new workspaces go to: read with the organization, never written from here
+    /// (the project is created with the organization and cannot be deleted).
+    #[sqlx(default)]
+    pub default_project_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

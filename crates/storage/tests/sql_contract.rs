@@ -140,6 +140,7 @@ impl OrgFixture {
 fn new_org(name: &str) -> OrgFixture {
     let at = clock::now();
     let id = ids::new_id(ids::ORGANIZATION);
+    let project_id = ids::new_id(ids::PROJECT);
     OrgFixture {
         org: Organization {
             id: id.clone(),
@@ -157,6 +158,8 @@ fn new_org(name: &str) -> OrgFixture {
             user_tokens_enabled: false,
             created_at: at,
             updated_at: at,
+            // Read back from the default project below.
+            default_project_id: Some(project_id.clone()),
         },
         owners: Team {
             id: ids::new_id(ids::TEAM),
@@ -170,7 +173,7 @@ fn new_org(name: &str) -> OrgFixture {
             created_at: at,
         },
         default_project: Project {
-            id: ids::new_id(ids::PROJECT),
+            id: project_id,
             organization_id: id,
             name: "Default Project".into(),
             description: "where workspaces go by default".into(),

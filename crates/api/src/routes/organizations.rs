@@ -103,6 +103,10 @@ pub fn resource(view: &OrganizationView, urls: &Urls) -> Resource<OrganizationAt
         Relationship::optional("agent-pools", org.default_agent_pool_id.as_deref()),
     )
     .relationship(
+        "default-project",
+        Relationship::optional("projects", org.default_project_id.as_deref()),
+    )
+    .relationship(
         "entitlement-set",
         Relationship::one("entitlement-sets", &org.id)
             .with_related(urls.api(&format!("/organizations/{name}/entitlement-set"))),

@@ -7,10 +7,24 @@ use crate::model::{MembershipStatus, Organization, Page, PageRequest, Project, T
 use crate::store::OrganizationStore;
 use crate::{StorageError, StorageResult};
 
-pub(crate) const COLUMNS: &str = "id, name, email, default_execution_mode, session_timeout, \
-    session_remember, collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
-    allow_force_delete_workspaces, default_agent_pool_id, follows_site_sso_groups, created_at, \
-    updated_at, user_tokens_enabled";
+/// The stored columns, in the order inserts bind them.
+macro_rules! stored_columns {
+    () => {
+        "id, name, email, default_execution_mode, session_timeout, session_remember, \
+         collaborator_auth_policy, cost_estimation_enabled, assessments_enforced, \
+         allow_force_delete_workspaces, default_agent_pool_id, follows_site_sso_groups, \
+         created_at, updated_at, user_tokens_enabled"
+    };
+}
+
+const COLUMNS: &str = stored_columns!();
+
+/// What reads select: the stored columns and the default project's ID.
+pub(crate) const SELECT_COLUMNS: &str = concat!(
+    stored_columns!(),
+    ", (SELECT p.id FROM projects p WHERE p.organization_id = organizations.id \
+     AND p.is_default) AS default_project_id"
+);
 
 #[async_trait]
 impl OrganizationStore for SqlStore {
@@ -86,7 +100,7 @@ impl OrganizationStore for SqlStore {
     }
 
     async fn organization_by_name(&self, name: &str) -> StorageResult<Option<Organization>> {
-        let sql = format!("SELECT {COLUMNS} FROM organizations WHERE name = $1");
+        let sql = format!("SELECT {SELECT_COLUMNS} FROM organizations WHERE name = $1");
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
             .bind(name)
             .fetch_optional(p)
@@ -94,7 +108,7 @@ impl OrganizationStore for SqlStore {
     }
 
     async fn organization_by_id(&self, id: &str) -> StorageResult<Option<Organization>> {
-        let sql = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1");
+        let sql = format!("SELECT {SELECT_COLUMNS} FROM organizations WHERE id = $1");
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(p)
@@ -111,7 +125,7 @@ impl OrganizationStore for SqlStore {
         let filter = "($1 IS NULL OR id IN (SELECT organization_id FROM organization_memberships \
             WHERE user_id = $1 AND status = 'active'))";
         let list = format!(
-            "SELECT {COLUMNS} FROM organizations WHERE {filter} ORDER BY name LIMIT $2 OFFSET $3"
+            "SELECT {SELECT_COLUMNS} FROM organizations WHERE {filter} ORDER BY name LIMIT $2 OFFSET $3"
         );
         let count = format!("SELECT COUNT(*) FROM organizations WHERE {filter}");
         on_pool!(&self.pool, |p| {

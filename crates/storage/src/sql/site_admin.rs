@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::organizations::COLUMNS as ORGANIZATION_COLUMNS;
+use super::organizations::SELECT_COLUMNS as ORGANIZATION_COLUMNS;
 use super::users::USER_COLUMNS;
 use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
 use crate::model::{Organization, Page, PageRequest, User, Workspace};
