@@ -544,5 +544,8 @@ fn a_refused_upload_still_gets_its_answer_and_keeps_its_connection() {
     stream.write_all(head.as_bytes()).unwrap();
     let (head, _) = read_answer(&mut stream);
     assert!(head.starts_with("http/1.1 401"), "{head}");
-    assert!(closed_by_server(&mut stream), "a 100 MiB rest was waited for");
+    assert!(
+        closed_by_server(&mut stream),
+        "a 100 MiB rest was waited for"
+    );
 }

@@ -253,8 +253,11 @@ impl Suite<'_> {
                     let run = self.run_in_its_mode(&test);
                     let mut runs = runs.lock().unwrap();
                     if verbose {
-                        let settings: Vec<String> =
-                            run.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        let settings: Vec<String> = run
+                            .settings
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect();
                         println!(
                             "{:<8} {test} ({:.0?}) {}",
                             run.outcome,
@@ -263,7 +266,7 @@ impl Suite<'_> {
                         );
                     }
                     runs.insert(test, run);
-                    if runs.len() % 100 == 0 {
+                    if runs.len().is_multiple_of(100) {
                         println!("go-tfe v1: {} tests run", runs.len());
                     }
                 });

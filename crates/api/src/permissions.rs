@@ -136,6 +136,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/runs/{run_id}/actions/cancel", "workspace:queue-apply"),
     ("POST", "/api/v2/runs/{run_id}/actions/discard", "workspace:queue-apply"),
     ("POST", "/api/v2/runs/{run_id}/actions/force-cancel", "workspace:queue-apply"),
+    ("POST", "/api/v2/runs/{run_id}/actions/force-execute", "workspace:queue-apply"),
     ("GET", "/api/v2/runs/{run_id}/apply", "workspace:read-runs"),
     ("GET", "/api/v2/runs/{run_id}/comments", "workspace:read-runs"),
     ("POST", "/api/v2/runs/{run_id}/comments", "workspace:queue-run"),

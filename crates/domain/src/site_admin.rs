@@ -12,7 +12,7 @@ use terrace_storage::model::{
     Organization, Page, PageRequest, Run, RunOperation, RunStatus, User, Workspace,
 };
 use terrace_storage::store::{
-    AdminWorkspaceFilter, AdminWorkspaceOrder, RunFilter, UserDeletion, UserFilter,
+    AdminWorkspaceFilter, RunFilter, UserDeletion, UserFilter, WorkspaceOrder,
 };
 
 use crate::access::WorkspaceRef;
@@ -45,17 +45,17 @@ pub struct AdminRunQuery {
 
 /// The admin workspace list's `sort`: `name` or `current-run.created-at`, `-` first for
 /// descending; most recently active first without.
-pub fn admin_workspace_order(sort: Option<&str>) -> DomainResult<AdminWorkspaceOrder> {
+pub fn workspace_order(sort: Option<&str>) -> DomainResult<WorkspaceOrder> {
     let Some(sort) = sort.filter(|s| !s.is_empty()) else {
-        return Ok(AdminWorkspaceOrder::default());
+        return Ok(WorkspaceOrder::default());
     };
     let (field, descending) = match sort.strip_prefix('-') {
         Some(field) => (field, true),
         None => (sort, false),
     };
     match field {
-        "name" => Ok(AdminWorkspaceOrder::Name { descending }),
-        "current-run.created-at" => Ok(AdminWorkspaceOrder::CurrentRunCreatedAt { descending }),
+        "name" => Ok(WorkspaceOrder::Name { descending }),
+        "current-run.created-at" => Ok(WorkspaceOrder::CurrentRunCreatedAt { descending }),
         _ => Err(DomainError::invalid(
             "sort",
             "must be name or current-run.created-at, optionally after -",
@@ -413,7 +413,7 @@ impl Services {
         let filter = AdminWorkspaceFilter {
             query: query.filter(|q| !q.is_empty()).map(str::to_string),
             current_run_status,
-            order: admin_workspace_order(sort)?,
+            order: workspace_order(sort)?,
         };
         let found = self.store.search_workspaces(&filter, page).await?;
         let mut items = Vec::with_capacity(found.items.len());
@@ -550,18 +550,18 @@ mod tests {
     #[test]
     fn admin_workspaces_sort_by_name_or_current_run() {
         assert_eq!(
-            admin_workspace_order(None).unwrap(),
-            AdminWorkspaceOrder::CurrentRunCreatedAt { descending: true }
+            workspace_order(None).unwrap(),
+            WorkspaceOrder::CurrentRunCreatedAt { descending: true }
         );
         assert_eq!(
-            admin_workspace_order(Some("-name")).unwrap(),
-            AdminWorkspaceOrder::Name { descending: true }
+            workspace_order(Some("-name")).unwrap(),
+            WorkspaceOrder::Name { descending: true }
         );
         assert_eq!(
-            admin_workspace_order(Some("current-run.created-at")).unwrap(),
-            AdminWorkspaceOrder::CurrentRunCreatedAt { descending: false }
+            workspace_order(Some("current-run.created-at")).unwrap(),
+            WorkspaceOrder::CurrentRunCreatedAt { descending: false }
         );
-        assert!(admin_workspace_order(Some("owner")).is_err());
+        assert!(workspace_order(Some("owner")).is_err());
     }
 
     #[test]

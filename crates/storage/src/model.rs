@@ -322,6 +322,8 @@ pub struct Workspace {
     pub current_run_id: Option<String>,
     /// Managed resources in the current state (0 without state); read from the state version.
     pub resource_count: i64,
+    /// Runs the workspace has had (plan-only ones too); read, never written.
+    pub runs_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

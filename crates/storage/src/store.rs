@@ -114,6 +114,10 @@ pub struct WorkspaceFilter {
     /// Only workspaces these teams were given access to, directly or through their project
     /// (`None`: every workspace; callers with organization-wide access).
     pub visible_to_teams: Option<Vec<String>>,
+    /// Only workspaces whose current run has this status (`filter[current-run][status]`).
+    pub current_run_status: Option<String>,
+    /// `sort`; oldest first without (TFE: "arbitrary but stable").
+    pub order: Option<WorkspaceOrder>,
 }
 
 #[async_trait]
@@ -356,6 +360,16 @@ pub struct RunFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// The run's ID, or a case-insensitive substring of its workspace's name (admin `q`).
     pub query: Option<String>,
+    /// Only runs from these sources (`tfe-api`, `terraform+cloud`, ...; all when empty).
+    pub sources: Vec<String>,
+    /// Only runs created by the user of this username (`search[user]`, any case).
+    pub user: Option<String>,
+    /// Only runs of this commit (`search[commit]`): runs here come from no VCS and have no
+    /// commit, so a commit matches none.
+    pub commit: Option<String>,
+    /// Runs whose ID is this, or whose message or creator's username contains it (any case;
+    /// `search[basic]`).
+    pub basic: Option<String>,
 }
 
 #[async_trait]
@@ -758,12 +772,12 @@ pub struct AdminWorkspaceFilter {
     pub query: Option<String>,
     /// Only workspaces whose current run has this status (`filter[current_run][status]`).
     pub current_run_status: Option<String>,
-    pub order: AdminWorkspaceOrder,
+    pub order: WorkspaceOrder,
 }
 
-/// `sort` of the admin workspace list; `descending` with a `-`.
+/// `sort` of workspace lists; `descending` with a `-`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminWorkspaceOrder {
+pub enum WorkspaceOrder {
     Name {
         descending: bool,
     },
@@ -773,10 +787,10 @@ pub enum AdminWorkspaceOrder {
     },
 }
 
-impl Default for AdminWorkspaceOrder {
+impl Default for WorkspaceOrder {
     /// The most recently active first: what a site administrator looks for.
     fn default() -> Self {
-        AdminWorkspaceOrder::CurrentRunCreatedAt { descending: true }
+        WorkspaceOrder::CurrentRunCreatedAt { descending: true }
     }
 }
 

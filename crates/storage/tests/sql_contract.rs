@@ -266,6 +266,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         current_state_version_id: None,
         current_run_id: None,
         resource_count: 0,
+        runs_count: 0,
         created_at: at,
         updated_at: at,
     }
@@ -1269,7 +1270,8 @@ async fn workspaces_filtered_by_tags(store: Arc<dyn Store>) {
 }
 contract!(workspaces_filtered_by_tags);
 
-/// Listings are sorted by name, cut into pages, and count every match in `total`.
+/// Listings are sorted as asked (oldest first without), cut into pages, and count every
+/// match in `total`.
 async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let other = create_org(&*store, "other", None).await;
@@ -1284,6 +1286,7 @@ async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
 
     let only_w = WorkspaceFilter {
         name_contains: Some("w".into()),
+        order: Some(WorkspaceOrder::Name { descending: false }),
         ..Default::default()
     };
     let mut pages = Vec::new();
@@ -1296,6 +1299,15 @@ async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
         pages.push(names(&listed.items).join(","));
     }
     assert_eq!(pages, ["w1,w2", "w3,w4", "w5", ""]);
+    let oldest_first = WorkspaceFilter {
+        order: None,
+        ..only_w.clone()
+    };
+    let listed = store
+        .list_workspaces(acme.id(), &oldest_first, page(1, 10))
+        .await
+        .unwrap();
+    assert_eq!(names(&listed.items), ["w4", "w2", "w5", "w1", "w3"]);
 
     let everything = store
         .list_workspaces(acme.id(), &WorkspaceFilter::default(), page(1, 3))
@@ -2865,7 +2877,7 @@ async fn workspaces_searched_across_organizations(store: Arc<dyn Store>) {
             (names, page.total)
         }
     };
-    let by_name = |descending| AdminWorkspaceOrder::Name { descending };
+    let by_name = |descending| WorkspaceOrder::Name { descending };
     assert_eq!(
         names(AdminWorkspaceFilter {
             order: by_name(false),

@@ -227,8 +227,14 @@ mod tests {
 
         // Other skips, a skipped subtest of a passing test, and failures ask for nothing.
         let github = "=== RUN   TestA\n    helper_test.go:1292: Export a valid OAUTH_CLIENT_GITHUB_TOKEN before running this test!\n--- SKIP: TestA (0.00s)\n";
-        assert_eq!(TestRun::new("TestA", true, false, github.into()).asks_for(), None);
+        assert_eq!(
+            TestRun::new("TestA", true, false, github.into()).asks_for(),
+            None
+        );
         let sub = "=== RUN   TestA/x\n    a_test.go:3: Skipping test related to Terraform Enterprise. Set ENABLE_TFE=0 to run.\n    --- SKIP: TestA/x (0.00s)\n--- PASS: TestA (0.10s)\n";
-        assert_eq!(TestRun::new("TestA", true, false, sub.into()).asks_for(), None);
+        assert_eq!(
+            TestRun::new("TestA", true, false, sub.into()).asks_for(),
+            None
+        );
     }
 }

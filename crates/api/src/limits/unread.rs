@@ -84,7 +84,11 @@ impl http_body::Body for SharedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.lock().unwrap().as_ref().is_none_or(Body::is_end_stream)
+        self.0
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {

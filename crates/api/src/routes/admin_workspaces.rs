@@ -76,13 +76,11 @@ async fn included(
         included.extend(organizations(views, &state.urls));
     }
     if includes.has("current_run") {
-        for run_id in views
+        let runs: Vec<&str> = views
             .iter()
             .filter_map(|v| v.workspace.current_run_id.as_deref())
-        {
-            let run = state.services.run(caller, run_id).await?;
-            included.push(super::runs::resource(&run, &state.urls).into_value());
-        }
+            .collect();
+        included.extend(super::runs::included_runs(&runs, caller, state).await?);
     }
     Ok(included)
 }

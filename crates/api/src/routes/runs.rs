@@ -1,5 +1,5 @@
 //! Runs: create, show, list (per workspace and organization), the organization's queue and
-//! capacity, run events, and the actions apply, discard, cancel and force-cancel.
+//! capacity, run events, and the actions apply, discard, cancel, force-execute and force-cancel.
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use terrace_auth::policy::RunPermissions;
 use terrace_domain::runs::{NewRun, RunScope, RunVariable, RunView};
+use terrace_domain::Caller;
 use terrace_storage::model::{RunEvent, RunStatus};
+use terrace_storage::store::RunFilter;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,8 +22,8 @@ use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
-    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
-    Resource,
+    include_readable, time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship,
+    RelationshipOne, Resource,
 };
 use crate::urls::Urls;
 
@@ -39,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(discard))
         .routes(routes!(cancel))
         .routes(routes!(force_cancel))
+        .routes(routes!(force_execute))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -190,7 +193,7 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
     .relationship("run-events", Relationship::related(related("run-events")))
     .relationship(
         "comments",
-        Relationship::many("comments", Vec::<String>::new()).with_related(related("comments")),
+        Relationship::many("comments", view.comment_ids.clone()).with_related(related("comments")),
     )
     .relationship(
         "input-state-version",
@@ -381,10 +384,17 @@ async fn list_page(
         .list_runs(
             caller,
             scope,
-            // Unknown names are refused; plan-only runs are listed only when
-            // filter[operation] names them.
-            params.parsed_list("filter[status]")?,
-            params.parsed_list("filter[operation]")?,
+            RunFilter {
+                // Unknown names are refused; plan-only runs are listed only when
+                // filter[operation] names them.
+                statuses: params.parsed_list("filter[status]")?,
+                operations: params.parsed_list("filter[operation]")?,
+                sources: params.list("filter[source]"),
+                user: params.get("search[user]").map(str::to_string),
+                commit: params.get("search[commit]").map(str::to_string),
+                basic: params.get("search[basic]").map(str::to_string),
+                ..Default::default()
+            },
             page,
         )
         .await?;
@@ -409,6 +419,8 @@ async fn list_page(
 /// Runs of a workspace, newest first.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/runs", tag = "runs",
     params(("workspace_id" = String, Path), ("filter[status]" = Option<String>, Query), ("filter[operation]" = Option<String>, Query),
+        ("filter[source]" = Option<String>, Query), ("search[user]" = Option<String>, Query),
+        ("search[commit]" = Option<String>, Query), ("search[basic]" = Option<String>, Query),
         PageParams),
     responses((status = 200, body = ListDocument<RunAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_for_workspace(
@@ -424,6 +436,8 @@ async fn list_for_workspace(
 /// Runs of every workspace of an organization, newest first.
 #[utoipa::path(get, path = "/organizations/{organization}/runs", tag = "runs",
     params(("organization" = String, Path), ("filter[status]" = Option<String>, Query), ("filter[operation]" = Option<String>, Query),
+        ("filter[source]" = Option<String>, Query), ("search[user]" = Option<String>, Query),
+        ("search[commit]" = Option<String>, Query), ("search[basic]" = Option<String>, Query),
         PageParams),
     responses((status = 200, body = ListDocument<RunAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list_for_organization(
@@ -593,8 +607,52 @@ async fn show_event(
     ))
 }
 
+/// The runs of these IDs, rendered for an `include` (a workspace's `current_run`).
+pub(crate) async fn included_runs(
+    ids: &[&str],
+    caller: &Caller,
+    state: &AppState,
+) -> ApiResult<Vec<Value>> {
+    include_readable(ids, |id| async move {
+        let view = state.services.run(caller, id).await?;
+        Ok(resource(&view, &state.urls).into_value())
+    })
+    .await
+}
+
 /// Action bodies are optional: `{}`, `{"comment": ...}` or a JSON:API document.
 type ActionBody = JsonBody<Value>;
+
+/// The comment an action body carries (go-tfe sends `{"comment": "..."}`), checked before the
+/// action so a bad one changes nothing; posted on the run once the action is done.
+struct ActionComment(Option<String>);
+
+impl ActionComment {
+    fn of(body: &Value) -> ApiResult<ActionComment> {
+        let comment = match body.get("comment") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) if text.trim().is_empty() => None,
+            Some(Value::String(text)) => {
+                terrace_domain::runs::validate_comment(text)?;
+                Some(text.clone())
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "/comment",
+                    "the comment must be a string",
+                ))
+            }
+        };
+        Ok(ActionComment(comment))
+    }
+
+    async fn post(self, state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<()> {
+        if let Some(text) = self.0 {
+            state.services.comment_on_run(caller, run_id, &text).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Confirms a run that waits for it (or queues a saved plan's apply).
 #[utoipa::path(post, path = "/runs/{run_id}/actions/apply", tag = "runs", params(("run_id" = String, Path)),
@@ -603,9 +661,11 @@ async fn apply(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    _body: ActionBody,
+    JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
+    let comment = ActionComment::of(&body)?;
     state.services.apply_run(&caller, &id).await?;
+    comment.post(&state, &caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -615,9 +675,11 @@ async fn discard(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    _body: ActionBody,
+    JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
+    let comment = ActionComment::of(&body)?;
     state.services.discard_run(&caller, &id).await?;
+    comment.post(&state, &caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -628,9 +690,26 @@ async fn cancel(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-    _body: ActionBody,
+    JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
+    let comment = ActionComment::of(&body)?;
     state.services.cancel_run(&caller, &id).await?;
+    comment.post(&state, &caller, &id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Runs a pending run now, discarding or canceling the runs ahead of it.
+#[utoipa::path(post, path = "/runs/{run_id}/actions/force-execute", tag = "runs", params(("run_id" = String, Path)),
+    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, description = "The run is not pending", body = ErrorDocument)))]
+async fn force_execute(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): ActionBody,
+) -> ApiResult<StatusCode> {
+    let comment = ActionComment::of(&body)?;
+    state.services.force_execute_run(&caller, &id).await?;
+    comment.post(&state, &caller, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 use terrace_domain::state::outputs::OutputView;
 use terrace_domain::state::{NewStateVersion, StateVersionView};
 use terrace_domain::workspaces::WorkspaceRef;
+use terrace_domain::Caller;
 use terrace_storage::model::{ResourceSummary, StateVersionStatus};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,8 +25,8 @@ use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
-    time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipOne,
-    Resource,
+    include_readable, time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship,
+    RelationshipOne, Resource,
 };
 use crate::urls::Urls;
 
@@ -97,6 +98,20 @@ fn resource_key(resource: &ResourceSummary) -> String {
     } else {
         kind
     }
+}
+
+/// The state versions of these IDs, rendered for an `include` (a workspace's
+/// `current_state_version`).
+pub(crate) async fn included_state_versions(
+    ids: &[&str],
+    caller: &Caller,
+    state: &AppState,
+) -> ApiResult<Vec<Value>> {
+    include_readable(ids, |id| async move {
+        let view = state.services.state_version(caller, id).await?;
+        Ok(resource(&view, &state.urls).into_value())
+    })
+    .await
 }
 
 pub fn resource(view: &StateVersionView, urls: &Urls) -> Resource<StateVersionAttributes> {

@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_auth::policy::WorkspacePermissions;
+use terrace_domain::site_admin::workspace_order;
 use terrace_domain::workspaces::{WorkspaceChanges, WorkspaceRef, WorkspaceView};
-use terrace_storage::model::{Engine, ExecutionMode, LockHolderKind, TagBinding};
+use terrace_storage::model::{Engine, ExecutionMode, LockHolderKind, RunStatus, TagBinding};
 use terrace_storage::store::WorkspaceFilter;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -177,7 +178,7 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
             plan_duration_average: None,
             policy_check_failures: None,
             run_failures: None,
-            workspace_kpis_runs_count: None,
+            workspace_kpis_runs_count: Some(ws.runs_count),
         },
     )
     .relationship("organization", Relationship::one("organizations", org))
@@ -226,7 +227,14 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
 }
 
 /// `include=` for workspaces: the organization and the current state version's ID holder.
-fn included(views: &[&WorkspaceView], params: &Params, urls: &Urls) -> Vec<serde_json::Value> {
+/// `include=organization,current_state_version,current_run`.
+async fn included(
+    views: &[&WorkspaceView],
+    params: &Params,
+    caller: &terrace_domain::Caller,
+    state: &AppState,
+) -> ApiResult<Vec<serde_json::Value>> {
+    let urls = &state.urls;
     let includes = params.includes();
     let mut out = Vec::new();
     if includes.has("organization") {
@@ -241,7 +249,21 @@ fn included(views: &[&WorkspaceView], params: &Params, urls: &Urls) -> Vec<serde
             }
         }
     }
-    out
+    if includes.has("current_state_version") {
+        let versions: Vec<&str> = views
+            .iter()
+            .filter_map(|v| v.workspace.current_state_version_id.as_deref())
+            .collect();
+        out.extend(super::state_versions::included_state_versions(&versions, caller, state).await?);
+    }
+    if includes.has("current_run") {
+        let runs: Vec<&str> = views
+            .iter()
+            .filter_map(|v| v.workspace.current_run_id.as_deref())
+            .collect();
+        out.extend(super::runs::included_runs(&runs, caller, state).await?);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -428,7 +450,7 @@ async fn show_ref(
     params: &Params,
 ) -> ApiResult<JsonApi<Document<WorkspaceAttributes>>> {
     let view = state.services.workspace(caller, &workspace).await?;
-    let mut included = included(&[&view], params, &state.urls);
+    let mut included = included(&[&view], params, caller, state).await?;
     let mut resource = resource(&view, &state.urls);
     let id = WorkspaceRef::Id(view.workspace.id.clone());
     // One workspace read also names its variables, its current configuration version and,
@@ -518,7 +540,9 @@ async fn update_ref(
         ("search[tags]" = Option<String>, Query, description = "Comma-separated tags the workspace must all have"),
         ("search[exclude-tags]" = Option<String>, Query, description = "Comma-separated tags the workspace must not have"),
         ("filter[project][id]" = Option<String>, Query),
-        ("include" = Option<String>, Query, description = "organization")),
+        ("filter[current-run][status]" = Option<String>, Query, description = "The status of the current run"),
+        ("sort" = Option<String>, Query, description = "name or current-run.created-at, - first for descending"),
+        ("include" = Option<String>, Query, description = "organization, current_state_version, current_run")),
     responses((status = 200, body = ListDocument<WorkspaceAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
@@ -534,6 +558,18 @@ async fn list(
         exclude_tags: params.list("search[exclude-tags]"),
         tagged: params.tagged(),
         project_id: params.get("filter[project][id]").map(str::to_string),
+        current_run_status: params
+            .get("filter[current-run][status]")
+            .map(|s| {
+                s.parse::<RunStatus>()
+                    .map(|status| status.as_str().to_string())
+                    .map_err(|e| ApiError::bad_request(format!("filter[current-run][status]: {e}")))
+            })
+            .transpose()?,
+        order: params
+            .get("sort")
+            .map(|sort| workspace_order(Some(sort)))
+            .transpose()?,
         ..Default::default()
     };
     let page = params.page()?;
@@ -549,8 +585,10 @@ async fn list(
     let included = included(
         &found.items.iter().collect::<Vec<_>>(),
         &params,
-        &state.urls,
-    );
+        &caller,
+        &state,
+    )
+    .await?;
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),

@@ -513,8 +513,9 @@ pub fn run_permissions(access: Access) -> RunPermissions {
         can_discard: apply,
         can_force_cancel: apply,
         can_comment: allows(access, Action::QueueRun),
-        // No forced execution ahead of the queue, no policy checks here.
-        can_force_execute: false,
+        // Running a run ahead of the queue discards the runs in its way.
+        can_force_execute: apply,
+        // No policy checks here.
         can_override_policy_check: false,
     }
 }
@@ -763,7 +764,8 @@ mod tests {
         let w = workspace_permissions(owner);
         assert!(!w.can_manage_run_tasks && !w.can_read_assessment_results);
         let r = run_permissions(owner);
-        assert!(!r.can_force_execute && !r.can_override_policy_check);
+        assert!(!r.can_override_policy_check);
         assert!(r.can_apply && r.can_cancel && r.can_force_cancel && r.can_comment);
+        assert!(r.can_force_execute);
     }
 }

@@ -20,7 +20,7 @@ impl Services {
         body: &str,
     ) -> DomainResult<RunComment> {
         let (run, _, _, _) = self.run_for(caller, run_id, Action::QueueRun).await?;
-        validate_body(body)?;
+        validate_comment(body)?;
         let author_id = caller.user().map(|u| u.id.clone());
         let comment = RunComment {
             id: ids::new_id(ids::RUN_COMMENT),
@@ -81,7 +81,9 @@ fn hidden_as(err: DomainError, what: &'static str) -> DomainError {
     }
 }
 
-fn validate_body(body: &str) -> DomainResult<()> {
+/// A comment's body: some prose, not a payload. Actions that carry a comment check it before
+/// they act, so a bad one changes nothing.
+pub fn validate_comment(body: &str) -> DomainResult<()> {
     if body.trim().is_empty() {
         return Err(DomainError::invalid("body", "a comment needs a body"));
     }
@@ -100,9 +102,9 @@ mod tests {
 
     #[test]
     fn comments_need_some_prose() {
-        assert!(validate_body("Looks good").is_ok());
-        assert!(validate_body("").is_err());
-        assert!(validate_body(" \n").is_err());
-        assert!(validate_body(&"x".repeat(MAX_COMMENT_CHARS + 1)).is_err());
+        assert!(validate_comment("Looks good").is_ok());
+        assert!(validate_comment("").is_err());
+        assert!(validate_comment(" \n").is_err());
+        assert!(validate_comment(&"x".repeat(MAX_COMMENT_CHARS + 1)).is_err());
     }
 }

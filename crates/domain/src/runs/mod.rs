@@ -80,8 +80,11 @@ pub struct RunView {
     pub organization: Organization,
     pub access: Access,
     pub variables: Vec<RunVariable>,
+    /// The run's comments, oldest first.
+    pub comment_ids: Vec<String>,
 }
 
+pub use comments::validate_comment;
 pub use rules::RunActions;
 
 impl RunView {
@@ -371,8 +374,7 @@ impl Services {
         &self,
         caller: &Caller,
         scope: RunScope<'_>,
-        statuses: Vec<RunStatus>,
-        operations: Vec<RunOperation>,
+        wanted: RunFilter,
         page: PageRequest,
     ) -> DomainResult<Page<RunView>> {
         // The workspaces of the listed runs, with the caller's access to each.
@@ -400,10 +402,12 @@ impl Services {
                 (filter, org, Some(standing))
             }
         };
+        // The scope is the caller's; the rest is what the list asks for.
         let filter = RunFilter {
-            statuses,
-            operations,
-            ..filter
+            workspace_id: filter.workspace_id,
+            organization_id: filter.organization_id,
+            visible_to_teams: filter.visible_to_teams,
+            ..wanted
         };
         let found = self.store.list_runs(&filter, page).await?;
         let mut items = Vec::with_capacity(found.items.len());
@@ -441,8 +445,11 @@ impl Services {
             .list_runs(
                 caller,
                 RunScope::Organization(org_name),
-                statuses,
-                RunOperation::ALL.to_vec(),
+                RunFilter {
+                    statuses,
+                    operations: RunOperation::ALL.to_vec(),
+                    ..Default::default()
+                },
                 PageRequest {
                     number: 1,
                     size: 1000,
@@ -521,6 +528,57 @@ impl Services {
 
     pub async fn cancel_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        self.cancel(run, &ws, caller).await
+    }
+
+    /// Runs a pending run now (`POST /runs/:id/actions/force-execute`): every unfinished run
+    /// of the workspace ahead of it is discarded, or canceled if it is already at work, and
+    /// it takes the workspace once they are out of the way.
+    pub async fn force_execute_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        let (run, ws, org, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        crate::workspaces::rules::accepts_runs(&ws, &org)?;
+        if run.status != RunStatus::Pending {
+            return Err(transition_refused(
+                "only a pending run can be force-executed",
+                &run,
+            ));
+        }
+        let unfinished = RunFilter {
+            workspace_id: Some(ws.id.clone()),
+            statuses: RunStatus::ALL
+                .iter()
+                .copied()
+                .filter(|s| !s.is_final())
+                .collect(),
+            operations: RunOperation::ALL.to_vec(),
+            ..Default::default()
+        };
+        let ahead: Vec<Run> = self
+            .store
+            .list_runs(&unfinished, PageRequest::all())
+            .await?
+            .items
+            .into_iter()
+            .filter(|r| r.id != run.id && !r.plan_only && r.created_at <= run.created_at)
+            .collect();
+        // Newest first (the list's order): the workspace's current run goes last, so the
+        // queue moves on to this run rather than to another one waiting ahead of it.
+        for other in ahead {
+            let (plan, apply) = self.phases(&other).await?;
+            let allowed = actions(&other, &plan, &apply);
+            if allowed.discardable {
+                self.end_run(other, RunStatus::Discarded, &ws, Some(caller), None)
+                    .await?;
+            } else if allowed.cancelable {
+                self.cancel(other, &ws, caller).await?;
+            }
+        }
+        self.record(&run.id, "force_executed", None, Some(caller))
+            .await?;
+        self.schedule(&ws.id).await
+    }
+
+    async fn cancel(&self, run: Run, ws: &Workspace, caller: &Caller) -> DomainResult<()> {
         let (plan, apply) = self.phases(&run).await?;
         if !actions(&run, &plan, &apply).cancelable {
             return Err(transition_refused(
@@ -555,7 +613,7 @@ impl Services {
                 let mut run = run;
                 run.force_cancel_available_at =
                     Some(now + Duration::seconds(FORCE_CANCEL_COOL_OFF_SECONDS));
-                self.end_run(run, RunStatus::Canceled, &ws, Some(caller), None)
+                self.end_run(run, RunStatus::Canceled, ws, Some(caller), None)
                     .await
             }
         }
@@ -956,6 +1014,13 @@ impl Services {
     ) -> DomainResult<RunView> {
         let (plan, apply) = self.phases(&run).await?;
         let variables = self.run_variables(&run)?;
+        let comment_ids = self
+            .store
+            .run_comments(&run.id)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         Ok(RunView {
             run,
             plan,
@@ -964,6 +1029,7 @@ impl Services {
             organization,
             access,
             variables,
+            comment_ids,
         })
     }
 

@@ -143,6 +143,7 @@ pub(crate) fn workspace_with_defaults(
         current_state_version_id: None,
         current_run_id: None,
         resource_count: 0,
+        runs_count: 0,
         created_at: now,
         updated_at: now,
     }

@@ -166,6 +166,15 @@ impl BeginWrite for PgPool {
 
 /// `%text%` for a case-insensitive substring match with `lower(col) LIKE`, with the LIKE
 /// wildcards in `text` escaped (queries add `ESCAPE '\'`).
+/// SQL's word for an order.
+pub(crate) fn direction(descending: bool) -> &'static str {
+    if descending {
+        "DESC"
+    } else {
+        "ASC"
+    }
+}
+
 pub(crate) fn contains_pattern(text: &str) -> String {
     format!("%{}%", escape_like(&text.to_lowercase()))
 }

@@ -174,6 +174,32 @@ impl RunStore for SqlStore {
                         .push_bind(contains_pattern(query))
                         .push(" ESCAPE '\\'))");
                 }
+                if !filter.sources.is_empty() {
+                    qb.push(" AND source IN (");
+                    let mut list = qb.separated(", ");
+                    for source in &filter.sources {
+                        list.push_bind(source.clone());
+                    }
+                    qb.push(")");
+                }
+                if let Some(user) = &filter.user {
+                    qb.push(" AND created_by IN (SELECT id FROM users WHERE lower(username) = ")
+                        .push_bind(user.to_lowercase())
+                        .push(")");
+                }
+                if filter.commit.is_some() {
+                    qb.push(" AND 1 = 0");
+                }
+                if let Some(basic) = &filter.basic {
+                    let pattern = contains_pattern(basic);
+                    qb.push(" AND (id = ")
+                        .push_bind(basic.clone())
+                        .push(" OR lower(message) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR created_by IN (SELECT id FROM users WHERE lower(username) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\'))");
+                }
                 if filter.operations.is_empty() {
                     qb.push(" AND plan_only = FALSE");
                 } else {

@@ -11,9 +11,7 @@ use super::organizations::SELECT_COLUMNS as ORGANIZATION_COLUMNS;
 use super::users::USER_COLUMNS;
 use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
 use crate::model::{Organization, Page, PageRequest, User, Workspace};
-use crate::store::{
-    AdminWorkspaceFilter, AdminWorkspaceOrder, SiteAdminStore, UserDeletion, UserFilter,
-};
+use crate::store::{AdminWorkspaceFilter, SiteAdminStore, UserDeletion, UserFilter};
 use crate::StorageResult;
 
 /// Names of the organizations whose owners team has `$1` as its only active member.
@@ -34,17 +32,7 @@ impl SiteAdminStore for SqlStore {
         filter: &AdminWorkspaceFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>> {
-        const RUN_CREATED: &str = "(SELECT r.created_at FROM runs r WHERE r.id = w.current_run_id)";
-        let order = match filter.order {
-            AdminWorkspaceOrder::Name { descending } => {
-                format!("w.name {}, w.id", direction(descending))
-            }
-            // Portable "nulls last": SQLite and PostgreSQL sort NULL differently.
-            AdminWorkspaceOrder::CurrentRunCreatedAt { descending } => format!(
-                "{RUN_CREATED} IS NULL, {RUN_CREATED} {}, w.name, w.id",
-                direction(descending)
-            ),
-        };
+        let order = super::workspaces::order_by(filter.order);
         on_pool!(&self.pool, |p| {
             let where_clause = |qb: &mut QueryBuilder<'_, _>| {
                 qb.push(super::workspaces::FROM).push(" WHERE 1 = 1");
@@ -54,7 +42,7 @@ impl SiteAdminStore for SqlStore {
                         .push(" ESCAPE '\\'");
                 }
                 if let Some(status) = &filter.current_run_status {
-                    qb.push(" AND w.current_run_id IN (SELECT id FROM runs WHERE status = ")
+                    qb.push(super::workspaces::CURRENT_RUN_STATUS)
                         .push_bind(status.clone())
                         .push(")");
                 }
@@ -271,12 +259,4 @@ fn group<T: Clone>(
         }
     }
     grouped
-}
-
-fn direction(descending: bool) -> &'static str {
-    if descending {
-        "DESC"
-    } else {
-        "ASC"
-    }
 }

@@ -4,10 +4,11 @@ use sqlx::QueryBuilder;
 
 use super::tags::upsert_workspace_tags;
 use super::{
-    contains_pattern, escape_like, on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore,
+    contains_pattern, direction, escape_like, on_pool, push_visible_workspaces, to_u64, BeginWrite,
+    SqlStore,
 };
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
-use crate::store::{WorkspaceFilter, WorkspaceStore};
+use crate::store::{WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
 use crate::{StorageError, StorageResult};
 
 /// Settings columns: written by create and update alike, in this order.
@@ -65,7 +66,7 @@ macro_rules! bind_settings {
     };
 }
 
-/// Workspace rows with the resource count of their current state.
+/// Workspace rows with the resource count of their current state and their number of runs.
 pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
     w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
     w.file_triggers_enabled, w.global_remote_state, w.queue_all_runs, w.speculative_enabled, \
@@ -73,6 +74,7 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     w.terraform_version, w.engine, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
     w.auto_destroy_at, w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
     w.current_state_version_id, w.current_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
+    (SELECT COUNT(*) FROM runs r WHERE r.workspace_id = w.id) AS runs_count, \
     w.created_at, w.updated_at";
 pub(super) const FROM: &str =
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id";
@@ -157,6 +159,11 @@ impl WorkspaceStore for SqlStore {
                 if let Some(project) = &filter.project_id {
                     qb.push(" AND w.project_id = ").push_bind(project.clone());
                 }
+                if let Some(status) = &filter.current_run_status {
+                    qb.push(CURRENT_RUN_STATUS)
+                        .push_bind(status.clone())
+                        .push(")");
+                }
                 if let Some(teams) = &filter.visible_to_teams {
                     push_visible_workspaces(qb, teams);
                 }
@@ -182,7 +189,10 @@ impl WorkspaceStore for SqlStore {
             };
             let mut list = QueryBuilder::new(SELECT);
             where_clause(&mut list);
-            list.push(" ORDER BY w.name LIMIT ")
+            let order = filter
+                .order
+                .map_or_else(|| "w.created_at, w.id".to_string(), order_by);
+            list.push(format!(" ORDER BY {order} LIMIT "))
                 .push_bind(i64::from(page.size))
                 .push(" OFFSET ")
                 .push_bind(page.offset());
@@ -270,3 +280,20 @@ impl WorkspaceStore for SqlStore {
         Ok(done > 0)
     }
 }
+
+/// The `ORDER BY` of a workspace list (the workspaces are `w`).
+pub(super) fn order_by(order: WorkspaceOrder) -> String {
+    const RUN_CREATED: &str = "(SELECT r.created_at FROM runs r WHERE r.id = w.current_run_id)";
+    match order {
+        WorkspaceOrder::Name { descending } => format!("w.name {}, w.id", direction(descending)),
+        // Portable "nulls last": SQLite and PostgreSQL sort NULL differently.
+        WorkspaceOrder::CurrentRunCreatedAt { descending } => format!(
+            "{RUN_CREATED} IS NULL, {RUN_CREATED} {}, w.name, w.id",
+            direction(descending)
+        ),
+    }
+}
+
+/// Only workspaces whose current run has the status bound after it (close with `)`).
+pub(super) const CURRENT_RUN_STATUS: &str =
+    " AND w.current_run_id IN (SELECT id FROM runs WHERE status = ";
