@@ -151,6 +151,7 @@ impl AgentPoolStore for SqlStore {
             let in_use: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM workspaces WHERE agent_pool_id = $1) \
                  + (SELECT COUNT(*) FROM organizations WHERE default_agent_pool_id = $1) \
+                 + (SELECT COUNT(*) FROM projects WHERE default_agent_pool_id = $1) \
                  + (SELECT COUNT(*) FROM run_phases WHERE pool_id = $1 \
                     AND status IN ('queued', 'running'))",
             )
