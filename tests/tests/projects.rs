@@ -1,9 +1,9 @@
 //! Project settings go-tfe's suite does not prove: a project's default agent pool must be one of
 //! its own organization's that serves the project (another organization's pool is not found,
-//! and its name never echoed), a new workspace takes its project's defaults, a pool a project
-//! uses cannot be deleted, bad input leaves nothing half-written, and a project's tag bindings
-//! (and what its workspaces inherit from them) are invisible to another organization. On both
-//! databases.
+//! and its name never echoed) and keeps serving it, a new workspace takes its project's
+//! defaults, a pool a project uses cannot be deleted, bad input leaves nothing half-written,
+//! and a project's tag bindings (and what its workspaces inherit from them) are invisible to
+//! another organization. On both databases.
 
 use serde_json::{json, Value};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
@@ -98,6 +98,15 @@ both_databases!(project_defaults_and_tag_bindings, |db: Db| {
         updated.attr("setting-overwrites"),
         &json!({"default-execution-mode": true, "default-agent-pool": true})
     );
+
+    // The pool keeps serving the project while the project names it.
+    alice
+        .patch(
+            &format!("agent-pools/{narrow}"),
+            &json!({"data": {"type": "agent-pools", "relationships": {"allowed-projects":
+                {"data": []}}}}),
+        )
+        .expect_error(422, "uses this agent pool");
 
     // A workspace created in the project without a mode of its own runs on the project's pool;
     // one that names its mode keeps it.

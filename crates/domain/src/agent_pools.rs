@@ -288,6 +288,18 @@ impl Services {
                 });
             }
         }
+        // So must a project that names it as its default.
+        for project in self.store.agent_pool_projects(&pool.id).await? {
+            if !pool_serves_project(&pool, &scope, &project.id) {
+                return Err(DomainError::Invalid {
+                    pointer: Some("/data/relationships/allowed-projects".into()),
+                    detail: format!(
+                        "project {} uses this agent pool as its default: keep it in allowed-projects, or give the project another default first",
+                        project.name
+                    ),
+                });
+            }
+        }
         self.store
             .update_agent_pool(&pool, scope_changed.then_some(&scope))
             .await

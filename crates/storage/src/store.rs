@@ -498,14 +498,16 @@ pub trait AgentPoolStore {
         pool: &AgentPool,
         scope: Option<&AgentPoolScope>,
     ) -> StorageResult<()>;
-    /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace
-    /// or its organization's default uses it, or a job is queued for (or running on) it;
-    /// false (nothing deleted) then.
+    /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace,
+    /// a project's or its organization's default uses it, or a job is queued for (or running
+    /// on) it; false (nothing deleted) then.
     async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool>;
     /// The pool's allowed workspaces and projects and its excluded workspaces, by ID.
     async fn agent_pool_scope(&self, pool_id: &str) -> StorageResult<AgentPoolScope>;
     /// IDs of the workspaces that run on the pool.
     async fn agent_pool_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
+    /// The projects whose default agent pool it is.
+    async fn agent_pool_projects(&self, pool_id: &str) -> StorageResult<Vec<Project>>;
     /// How many jobs each of the listeners runs now.
     async fn running_jobs_by_listener(
         &self,

@@ -1116,6 +1116,10 @@ async fn project_settings_and_tag_bindings(store: Arc<dyn Store>) {
         set([])
     );
 
+    assert_eq!(
+        store.agent_pool_projects(&pool.id).await.unwrap(),
+        vec![project.clone()]
+    );
     assert!(
         !store.delete_agent_pool(&pool.id).await.unwrap(),
         "a project's default"

@@ -8,7 +8,7 @@ use crate::model::{Page, PageRequest, Project, TagBinding};
 use crate::store::{ProjectFilter, ProjectStore};
 use crate::{StorageError, StorageResult};
 
-const COLUMNS: &str = "id, organization_id, name, description, is_default, created_at, \
+pub(crate) const COLUMNS: &str = "id, organization_id, name, description, is_default, created_at, \
     default_execution_mode, default_agent_pool_id";
 
 /// Puts `$tags` on project `$project_id` inside transaction `$tx`, replacing the value of keys
