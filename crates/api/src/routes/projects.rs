@@ -283,16 +283,9 @@ async fn create(
     Path(org): Path<String>,
     JsonBody(body): JsonBody<ProjectBody>,
 ) -> ApiResult<JsonApi<Document<ProjectAttributes>>> {
-    let changes = changes(body)?;
-    if changes.name.is_none() {
-        return Err(ApiError::invalid(
-            "/data/attributes/name",
-            "name is required",
-        ));
-    }
     let view = state
         .services
-        .create_project(&caller, &org, changes)
+        .create_project(&caller, &org, changes(body)?)
         .await?;
     Ok(JsonApi::created(Document::new(resource(
         &view,
