@@ -56,6 +56,11 @@ pub fn pool_serves(pool: &AgentPool, scope: &AgentPoolScope, ws: &Workspace) -> 
     serves(pool.organization_scoped, scope, &ws.id, &ws.project_id)
 }
 
+/// Whether a pool may be a project's default: organization-scoped, or allowing the project.
+pub fn pool_serves_project(pool: &AgentPool, scope: &AgentPoolScope, project_id: &str) -> bool {
+    pool.organization_scoped || scope.allowed_projects.iter().any(|p| p == project_id)
+}
+
 fn serves(
     organization_scoped: bool,
     scope: &AgentPoolScope,
@@ -283,6 +288,18 @@ impl Services {
                 });
             }
         }
+        // So must a project that names it as its default.
+        for project in self.store.agent_pool_projects(&pool.id).await? {
+            if !pool_serves_project(&pool, &scope, &project.id) {
+                return Err(DomainError::Invalid {
+                    pointer: Some("/data/relationships/allowed-projects".into()),
+                    detail: format!(
+                        "project {} uses this agent pool as its default: keep it in allowed-projects, or give the project another default first",
+                        project.name
+                    ),
+                });
+            }
+        }
         self.store
             .update_agent_pool(&pool, scope_changed.then_some(&scope))
             .await
@@ -299,7 +316,7 @@ impl Services {
             return Err(DomainError::Invalid {
                 pointer: None,
                 detail: format!(
-                    "agent pool {} is still used by workspaces or by runs waiting for its agents: move the workspaces to another execution mode or pool, and let their runs finish or cancel them, first",
+                    "agent pool {} is still used by workspaces, by projects as their default, or by runs waiting for its agents: move the workspaces and projects to another execution mode or pool, and let their runs finish or cancel them, first",
                     pool.name
                 ),
             });

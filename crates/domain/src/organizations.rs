@@ -372,6 +372,8 @@ fn default_project(org: &Organization) -> Project {
         description: String::new(),
         is_default: true,
         created_at: org.created_at,
+        default_execution_mode: None,
+        default_agent_pool_id: None,
     }
 }
 

@@ -7,6 +7,7 @@ use terrace_storage::model::{Page, PageRequest, Tag, TagBinding};
 use terrace_storage::store::TagFilter;
 
 use crate::access::WorkspaceRef;
+use crate::projects::rules::{effective_tag_bindings, EffectiveTagBinding};
 use crate::{validate, Caller, DomainError, DomainResult, Services};
 
 /// A flat tag named by ID or by name, as the tag relationship endpoints accept.
@@ -26,6 +27,20 @@ impl Services {
             .workspace(caller, &WorkspaceRef::Id(ws_id.into()))
             .await?
             .tags)
+    }
+
+    /// The workspace's bindings in effect: its own and those it inherits from its project.
+    pub async fn effective_tag_bindings(
+        &self,
+        caller: &Caller,
+        ws_id: &str,
+    ) -> DomainResult<Vec<EffectiveTagBinding>> {
+        let view = self
+            .workspace(caller, &WorkspaceRef::Id(ws_id.into()))
+            .await?;
+        let project_id = &view.workspace.project_id;
+        let inherited = self.store.project_tag_bindings(project_id).await?;
+        Ok(effective_tag_bindings(view.tags, project_id, inherited))
     }
 
     /// Adds or updates tag bindings; keys not mentioned stay.

@@ -282,6 +282,11 @@ pub struct Project {
     pub description: String,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
+    /// The execution mode of workspaces created in the project; `None` inherits the
+    /// organization's default.
+    pub default_execution_mode: Option<ExecutionMode>,
+    /// Their agent pool, set only with the `agent` mode.
+    pub default_agent_pool_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

@@ -80,11 +80,15 @@ pub struct ProjectFilter {
     /// Only projects these teams were given access to, or that hold a workspace they were
     /// given access to (`None`: every project).
     pub visible_to_teams: Option<Vec<String>>,
+    /// Only projects carrying every one of these bindings (an empty value: the key with any
+    /// value).
+    pub tagged: Vec<TagBinding>,
 }
 
 #[async_trait]
 pub trait ProjectStore {
-    async fn create_project(&self, project: &Project) -> StorageResult<()>;
+    /// Creates the project with its tag bindings, together.
+    async fn create_project(&self, project: &Project, tags: &[TagBinding]) -> StorageResult<()>;
     async fn project_by_id(&self, id: &str) -> StorageResult<Option<Project>>;
     async fn default_project(&self, org_id: &str) -> StorageResult<Option<Project>>;
     async fn list_projects(
@@ -93,9 +97,22 @@ pub trait ProjectStore {
         filter: &ProjectFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Project>>;
-    async fn update_project(&self, project: &Project) -> StorageResult<()>;
+    /// Saves the project's settings and, when given, replaces its tag bindings, together.
+    async fn update_project(
+        &self,
+        project: &Project,
+        tags: Option<&[TagBinding]>,
+    ) -> StorageResult<()>;
     async fn count_project_workspaces(&self, project_id: &str) -> StorageResult<u64>;
     async fn delete_project(&self, id: &str) -> StorageResult<()>;
+    /// The project's tag bindings, in the order their keys were first bound.
+    async fn project_tag_bindings(&self, project_id: &str) -> StorageResult<Vec<TagBinding>>;
+    /// Adds bindings or replaces the value of keys the project has; other keys stay.
+    async fn merge_project_tag_bindings(
+        &self,
+        project_id: &str,
+        tags: &[TagBinding],
+    ) -> StorageResult<()>;
 }
 
 #[derive(Debug, Clone, Default)]
@@ -495,14 +512,16 @@ pub trait AgentPoolStore {
         pool: &AgentPool,
         scope: Option<&AgentPoolScope>,
     ) -> StorageResult<()>;
-    /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace
-    /// or its organization's default uses it, or a job is queued for (or running on) it;
-    /// false (nothing deleted) then.
+    /// Deletes the pool with its agent tokens and forgets its listeners, unless a workspace,
+    /// a project's or its organization's default uses it, or a job is queued for (or running
+    /// on) it; false (nothing deleted) then.
     async fn delete_agent_pool(&self, id: &str) -> StorageResult<bool>;
     /// The pool's allowed workspaces and projects and its excluded workspaces, by ID.
     async fn agent_pool_scope(&self, pool_id: &str) -> StorageResult<AgentPoolScope>;
     /// IDs of the workspaces that run on the pool.
     async fn agent_pool_workspaces(&self, pool_id: &str) -> StorageResult<Vec<String>>;
+    /// The projects whose default agent pool it is.
+    async fn agent_pool_projects(&self, pool_id: &str) -> StorageResult<Vec<Project>>;
     /// How many jobs each of the listeners runs now.
     async fn running_jobs_by_listener(
         &self,

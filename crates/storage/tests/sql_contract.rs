@@ -179,6 +179,8 @@ fn new_org(name: &str) -> OrgFixture {
             description: "where workspaces go by default".into(),
             is_default: true,
             created_at: at,
+            default_execution_mode: None,
+            default_agent_pool_id: None,
         },
     }
 }
@@ -223,12 +225,14 @@ fn new_project(org: &OrgFixture, name: &str) -> Project {
         description: format!("the {name} project"),
         is_default: false,
         created_at: clock::now(),
+        default_execution_mode: None,
+        default_agent_pool_id: None,
     }
 }
 
 async fn create_project(store: &dyn Store, org: &OrgFixture, name: &str) -> Project {
     let project = new_project(org, name);
-    store.create_project(&project).await.unwrap();
+    store.create_project(&project, &[]).await.unwrap();
     project
 }
 
@@ -1032,7 +1036,9 @@ async fn project_names_are_unique_per_organization(store: Arc<dyn Store>) {
     let other = create_org(&*store, "other", None).await;
     let alpha = create_project(&*store, &acme, "alpha").await;
     assert_conflict(
-        store.create_project(&new_project(&acme, "alpha")).await,
+        store
+            .create_project(&new_project(&acme, "alpha"), &[])
+            .await,
         "second project alpha",
     );
     create_project(&*store, &other, "alpha").await;
@@ -1040,15 +1046,106 @@ async fn project_names_are_unique_per_organization(store: Arc<dyn Store>) {
     let mut renamed = alpha.clone();
     renamed.name = "Default Project".into();
     assert_conflict(
-        store.update_project(&renamed).await,
+        store.update_project(&renamed, None).await,
         "rename onto the default project",
     );
     renamed.name = "omega".into();
     renamed.description = "renamed".into();
-    store.update_project(&renamed).await.unwrap();
+    store.update_project(&renamed, None).await.unwrap();
     assert_eq!(store.project_by_id(&alpha.id).await.unwrap(), Some(renamed));
 }
 contract!(project_names_are_unique_per_organization);
+
+fn bindings(pairs: &[(&str, &str)]) -> Vec<TagBinding> {
+    pairs
+        .iter()
+        .map(|(key, value)| TagBinding {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+        .collect()
+}
+
+/// A project's tag bindings: created with it, merged (a known key keeps its place, new ones
+/// go last), replaced whole by an update, filtered on, and its own; its default agent pool
+/// round-trips and keeps the pool from being deleted.
+async fn project_settings_and_tag_bindings(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let pool = new_agent_pool(&acme, "nas");
+    store
+        .create_agent_pool(&pool, &AgentPoolScope::default())
+        .await
+        .unwrap();
+    let mut project = new_project(&acme, "tagged");
+    project.default_execution_mode = Some(ExecutionMode::Agent);
+    project.default_agent_pool_id = Some(pool.id.clone());
+    store
+        .create_project(&project, &bindings(&[("foo", "bar"), ("baz", "qux")]))
+        .await
+        .unwrap();
+    let plain = create_project(&*store, &acme, "plain").await;
+    assert_eq!(
+        store.project_by_id(&project.id).await.unwrap().as_ref(),
+        Some(&project)
+    );
+    assert_eq!(
+        store.project_tag_bindings(&project.id).await.unwrap(),
+        bindings(&[("foo", "bar"), ("baz", "qux")])
+    );
+    store
+        .merge_project_tag_bindings(&project.id, &bindings(&[("alpha", "1"), ("foo", "new")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.project_tag_bindings(&project.id).await.unwrap(),
+        bindings(&[("foo", "new"), ("baz", "qux"), ("alpha", "1")])
+    );
+    assert_eq!(store.project_tag_bindings(&plain.id).await.unwrap(), vec![]);
+
+    let tagged = |pairs: &[(&str, &str)]| ProjectFilter {
+        tagged: bindings(pairs),
+        ..Default::default()
+    };
+    let store_ref = &*store;
+    assert_eq!(
+        project_names(store_ref, &acme, tagged(&[("baz", "")])).await,
+        set(["tagged"])
+    );
+    assert_eq!(
+        project_names(store_ref, &acme, tagged(&[("baz", "qux"), ("alpha", "1")])).await,
+        set(["tagged"])
+    );
+    assert_eq!(
+        project_names(store_ref, &acme, tagged(&[("baz", "other")])).await,
+        set([])
+    );
+
+    assert_eq!(
+        store.agent_pool_projects(&pool.id).await.unwrap(),
+        vec![project.clone()]
+    );
+    assert!(
+        !store.delete_agent_pool(&pool.id).await.unwrap(),
+        "a project's default"
+    );
+    project.default_execution_mode = Some(ExecutionMode::Remote);
+    project.default_agent_pool_id = None;
+    store
+        .update_project(&project, Some(&bindings(&[("only", "this")])))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.project_tag_bindings(&project.id).await.unwrap(),
+        bindings(&[("only", "this")])
+    );
+    store.update_project(&project, Some(&[])).await.unwrap();
+    assert_eq!(
+        store.project_tag_bindings(&project.id).await.unwrap(),
+        vec![]
+    );
+    assert!(store.delete_agent_pool(&pool.id).await.unwrap());
+}
+contract!(project_settings_and_tag_bindings);
 
 /// A project in use cannot be deleted; once its workspaces are gone it can.
 async fn project_delete_needs_it_empty(store: Arc<dyn Store>) {

@@ -262,6 +262,8 @@ struct Tenant {
     default_project_id: String,
     binding_key: String,
     binding_value: String,
+    /// The value of her project's tag binding (which her workspace inherits).
+    project_binding_value: String,
     flat_tag: String,
     tag_ids: Vec<String>,
     state_version_id: String,
@@ -460,10 +462,13 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     let org_external_id = created.attr("external-id").as_str().unwrap().to_string();
 
     let project_name = format!("{label} Platform");
+    let project_binding_value = format!("owner-{label}-7373");
     let project_id = api
         .post(
             &format!("organizations/{org}/projects"),
-            &json!({"data": {"type": "projects", "attributes": {"name": project_name}}}),
+            &json!({"data": {"type": "projects", "attributes": {"name": project_name},
+                "relationships": {"tag-bindings": {"data": [{"type": "tag-bindings",
+                    "attributes": {"key": "owner", "value": project_binding_value}}]}}}}),
         )
         .expect(201)
         .id();
@@ -786,6 +791,7 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         default_project_id,
         binding_key,
         binding_value,
+        project_binding_value,
         flat_tag,
         tag_ids,
         state_version_id,
@@ -865,6 +871,10 @@ impl Tenant {
             ("default project ID", self.default_project_id.clone()),
             ("tag binding key", self.binding_key.clone()),
             ("tag binding value", self.binding_value.clone()),
+            (
+                "project tag binding value",
+                self.project_binding_value.clone(),
+            ),
             ("flat tag", self.flat_tag.clone()),
             ("state version ID", self.state_version_id.clone()),
             (
@@ -1107,7 +1117,8 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
             {"type": "workspaces", "id": a.workspace_id},
             {"type": "workspaces", "id": b.workspace_id},
         ]}),
-        ("PATCH", "/api/v2/workspaces/{workspace_id}/tag-bindings") => json!({"data": [
+        ("PATCH", "/api/v2/workspaces/{workspace_id}/tag-bindings")
+        | ("PATCH", "/api/v2/projects/{project_id}/tag-bindings") => json!({"data": [
             {"type": "tag-bindings", "attributes": {"key": a.binding_key, "value": "hijacked"}},
         ]}),
         // Bob's own (valid) state, pushed over Alice's with a higher serial.
@@ -1608,6 +1619,8 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("organizations/{}/workspaces/{}", a.org, a.workspace),
         format!("workspaces/{}", a.workspace_id),
         format!("workspaces/{}/tag-bindings", a.workspace_id),
+        format!("workspaces/{}/effective-tag-bindings", a.workspace_id),
+        format!("projects/{}/tag-bindings", a.project_id),
         format!("workspaces/{}/relationships/tags", a.workspace_id),
         format!("organizations/{}/tags", a.org),
         format!("organizations/{}/projects", a.org),

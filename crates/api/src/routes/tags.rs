@@ -1,11 +1,14 @@
-//! Tags: key/value tag bindings (`/workspaces/:id/tag-bindings`), the flat tag list of a
-//! workspace (`/workspaces/:id/relationships/tags`) and organization tags.
+//! Tags: key/value tag bindings of workspaces and projects (`/workspaces/:id/tag-bindings`,
+//! `/projects/:id/tag-bindings`, and the bindings in effect, a workspace's including those it
+//! inherits from its project), the flat tag list of a workspace
+//! (`/workspaces/:id/relationships/tags`) and organization tags.
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde::Serialize;
+use terrace_domain::projects::rules::EffectiveTagBinding;
 use terrace_domain::tags::TagRef;
 use terrace_storage::model::{Tag, TagBinding};
 use terrace_storage::store::TagFilter;
@@ -21,11 +24,14 @@ use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany, Resource,
 };
+use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_bindings, merge_bindings))
         .routes(routes!(list_effective_bindings))
+        .routes(routes!(list_project_bindings, merge_project_bindings))
+        .routes(routes!(list_project_effective_bindings))
         .routes(routes!(
             list_workspace_tags,
             add_workspace_tags,
@@ -41,26 +47,60 @@ pub struct TagBindingAttributes {
     value: String,
 }
 
-/// Bindings have no rows of their own; their ID is derived from workspace and key, stable
-/// across reads.
-fn binding_id(workspace_id: &str, key: &str) -> String {
-    let digest = hex::encode(Md5::digest(format!("{workspace_id}/{key}").as_bytes()));
+/// Bindings have no IDs of their own; theirs is derived from owner (workspace or project) and
+/// key, stable across reads.
+fn binding_id(owner_id: &str, key: &str) -> String {
+    let digest = hex::encode(Md5::digest(format!("{owner_id}/{key}").as_bytes()));
     format!("tb-{}", &digest[..16])
 }
 
 fn binding_resource(
     kind: &'static str,
-    workspace_id: &str,
+    owner_id: &str,
     binding: &TagBinding,
 ) -> Resource<TagBindingAttributes> {
     Resource::new(
         kind,
-        binding_id(workspace_id, &binding.key),
+        binding_id(owner_id, &binding.key),
         TagBindingAttributes {
             key: binding.key.clone(),
             value: binding.value.clone(),
         },
     )
+}
+
+fn binding_list(kind: &'static str, owner_id: &str, tags: &[TagBinding]) -> BindingList {
+    ListDocument::all(
+        tags.iter()
+            .map(|t| binding_resource(kind, owner_id, t))
+            .collect(),
+    )
+}
+
+/// A binding in effect on a workspace; one inherited links to the project it comes from.
+fn effective_resource(
+    workspace_id: &str,
+    effective: &EffectiveTagBinding,
+    urls: &Urls,
+) -> Resource<TagBindingAttributes> {
+    let resource = binding_resource("effective-tag-bindings", workspace_id, &effective.binding);
+    match &effective.inherited_from {
+        Some(project_id) => resource.link(
+            "inherited-from",
+            urls.api(&format!("/projects/{project_id}")),
+        ),
+        None => resource,
+    }
+}
+
+/// A project's bindings in effect: its own (projects inherit none), for `include`.
+pub(crate) fn project_effective_resources(
+    project_id: &str,
+    tags: &[TagBinding],
+) -> Vec<Resource<TagBindingAttributes>> {
+    tags.iter()
+        .map(|t| binding_resource("effective-tag-bindings", project_id, t))
+        .collect()
 }
 
 /// Tag bindings from a request's `data` list (`attributes.key`, optional `attributes.value`).
@@ -91,11 +131,7 @@ async fn list_bindings(
     Path(id): Path<String>,
 ) -> ApiResult<JsonApi<BindingList>> {
     let tags = state.services.tag_bindings(&caller, &id).await?;
-    Ok(JsonApi::ok(ListDocument::all(
-        tags.iter()
-            .map(|t| binding_resource("tag-bindings", &id, t))
-            .collect(),
-    )))
+    Ok(JsonApi::ok(binding_list("tag-bindings", &id, &tags)))
 }
 
 /// Adds or updates bindings; keys not mentioned are kept.
@@ -114,14 +150,11 @@ async fn merge_bindings(
         .services
         .merge_tag_bindings(&caller, &id, bindings)
         .await?;
-    Ok(JsonApi::ok(ListDocument::all(
-        tags.iter()
-            .map(|t| binding_resource("tag-bindings", &id, t))
-            .collect(),
-    )))
+    Ok(JsonApi::ok(binding_list("tag-bindings", &id, &tags)))
 }
 
-/// The bindings in effect on the workspace (its own; projects do not carry tags yet).
+/// The bindings in effect on the workspace: its own, and its project's for keys it does not
+/// bind itself (with an `inherited-from` link to the project).
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/effective-tag-bindings", tag = "tags",
     params(("workspace_id" = String, Path)),
     responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument)))]
@@ -130,12 +163,60 @@ async fn list_effective_bindings(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<JsonApi<BindingList>> {
-    let tags = state.services.tag_bindings(&caller, &id).await?;
+    let effective = state.services.effective_tag_bindings(&caller, &id).await?;
     Ok(JsonApi::ok(ListDocument::all(
-        tags.iter()
-            .map(|t| binding_resource("effective-tag-bindings", &id, t))
+        effective
+            .iter()
+            .map(|e| effective_resource(&id, e, &state.urls))
             .collect(),
     )))
+}
+
+/// The project's own tag bindings. Not paginated.
+#[utoipa::path(get, path = "/projects/{project_id}/tag-bindings", tag = "tags",
+    params(("project_id" = String, Path)),
+    responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument)))]
+async fn list_project_bindings(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<BindingList>> {
+    let tags = state.services.project_tag_bindings(&caller, &id).await?;
+    Ok(JsonApi::ok(binding_list("tag-bindings", &id, &tags)))
+}
+
+/// Adds or updates the project's bindings; keys not mentioned are kept.
+#[utoipa::path(patch, path = "/projects/{project_id}/tag-bindings", tag = "tags",
+    params(("project_id" = String, Path)),
+    request_body(content = LinkageList, content_type = "application/vnd.api+json"),
+    responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+async fn merge_project_bindings(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LinkageList>,
+) -> ApiResult<JsonApi<BindingList>> {
+    let bindings = bindings_from(&body, "/data")?;
+    let tags = state
+        .services
+        .merge_project_tag_bindings(&caller, &id, bindings)
+        .await?;
+    Ok(JsonApi::ok(binding_list("tag-bindings", &id, &tags)))
+}
+
+/// The bindings in effect on the project: its own (projects inherit none).
+#[utoipa::path(get, path = "/projects/{project_id}/effective-tag-bindings", tag = "tags",
+    params(("project_id" = String, Path)),
+    responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument)))]
+async fn list_project_effective_bindings(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<JsonApi<BindingList>> {
+    let tags = state.services.project_tag_bindings(&caller, &id).await?;
+    Ok(JsonApi::ok(ListDocument::all(project_effective_resources(
+        &id, &tags,
+    ))))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -166,6 +166,21 @@ impl Services {
         let project = self.store.default_project(&org.id).await?.ok_or_else(|| {
             DomainError::Conflict(format!("organization {} has no default project", org.name))
         })?;
+        let mut changes = changes;
+        if changes.execution_mode.is_none()
+            && changes.operations.is_none()
+            && changes.agent_pool_id.is_none()
+        {
+            // Without its own execution mode, a new workspace takes its project's defaults.
+            let project_id = changes.project_id.as_deref().unwrap_or(&project.id);
+            if let Some((mode, pool)) = self
+                .project_defaults_for_new_workspace(&org, project_id)
+                .await?
+            {
+                changes.execution_mode = Some(mode);
+                changes.agent_pool_id = Some(pool);
+            }
+        }
         let mut ws = workspace_with_defaults(
             ids::new_id(ids::WORKSPACE),
             &org.id,
@@ -496,6 +511,19 @@ impl Services {
         if let Some(description) = c.description {
             ws.description = description;
         }
+        // First: whether the agent pool serves the workspace depends on its project.
+        if let Some(project_id) = c.project_id {
+            let project = self.store.project_by_id(&project_id).await?;
+            match project {
+                Some(p) if p.organization_id == org.id => ws.project_id = p.id,
+                _ => {
+                    return Err(DomainError::Invalid {
+                        pointer: Some("/data/relationships/project".into()),
+                        detail: format!("project {project_id} not found"),
+                    })
+                }
+            }
+        }
         match (c.execution_mode, c.operations) {
             (Some(_), Some(_)) => {
                 return Err(DomainError::invalid(
@@ -592,18 +620,6 @@ impl Services {
                 ));
             }
             ws.working_directory = dir;
-        }
-        if let Some(project_id) = c.project_id {
-            let project = self.store.project_by_id(&project_id).await?;
-            match project {
-                Some(p) if p.organization_id == org.id => ws.project_id = p.id,
-                _ => {
-                    return Err(DomainError::Invalid {
-                        pointer: Some("/data/relationships/project".into()),
-                        detail: format!("project {project_id} not found"),
-                    })
-                }
-            }
         }
         if let Some(tags) = &c.tags {
             for tag in tags {

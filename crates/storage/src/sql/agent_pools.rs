@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
-use crate::model::{AgentPool, AgentPoolScope, AgentPoolSort, Page, PageRequest};
+use crate::model::{AgentPool, AgentPoolScope, AgentPoolSort, Page, PageRequest, Project};
 use crate::store::AgentPoolStore;
 use crate::{StorageError, StorageResult};
 
@@ -151,6 +151,7 @@ impl AgentPoolStore for SqlStore {
             let in_use: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM workspaces WHERE agent_pool_id = $1) \
                  + (SELECT COUNT(*) FROM organizations WHERE default_agent_pool_id = $1) \
+                 + (SELECT COUNT(*) FROM projects WHERE default_agent_pool_id = $1) \
                  + (SELECT COUNT(*) FROM run_phases WHERE pool_id = $1 \
                     AND status IN ('queued', 'running'))",
             )
@@ -206,6 +207,17 @@ impl AgentPoolStore for SqlStore {
         .bind(pool_id)
         .fetch_all(p)
         .await)?)
+    }
+
+    async fn agent_pool_projects(&self, pool_id: &str) -> StorageResult<Vec<Project>> {
+        let sql = format!(
+            "SELECT {} FROM projects WHERE default_agent_pool_id = $1 ORDER BY id",
+            super::projects::COLUMNS
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(pool_id)
+            .fetch_all(p)
+            .await)?)
     }
 
     async fn running_jobs_by_listener(

@@ -1,29 +1,60 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, push_in_list, push_visible_workspaces, to_u64, SqlStore};
-use crate::model::{Page, PageRequest, Project};
+use super::{
+    contains_pattern, on_pool, push_in_list, push_visible_workspaces, to_u64, BeginWrite, SqlStore,
+};
+use crate::model::{Page, PageRequest, Project, TagBinding};
 use crate::store::{ProjectFilter, ProjectStore};
 use crate::{StorageError, StorageResult};
 
-const COLUMNS: &str = "id, organization_id, name, description, is_default, created_at";
+pub(crate) const COLUMNS: &str = "id, organization_id, name, description, is_default, created_at, \
+    default_execution_mode, default_agent_pool_id";
+
+/// Puts `$tags` on project `$project_id` inside transaction `$tx`, replacing the value of keys
+/// it has (which keep their place); new keys go last. A macro so it runs inside the caller's
+/// transaction on either database.
+macro_rules! upsert_project_tags {
+    ($tx:expr, $project_id:expr, $tags:expr) => {
+        for tag in $tags {
+            sqlx::query(
+                "INSERT INTO project_tag_bindings (project_id, key, value, position) \
+                 SELECT $1, $2, $3, COALESCE(MAX(position), 0) + 1 FROM project_tag_bindings \
+                 WHERE project_id = $1 \
+                 ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind($project_id)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut **$tx)
+            .await?;
+        }
+    };
+}
 
 #[async_trait]
 impl ProjectStore for SqlStore {
-    async fn create_project(&self, project: &Project) -> StorageResult<()> {
-        let sql = format!("INSERT INTO projects ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
-        on_pool!(&self.pool, |p| sqlx::query(&sql)
-            .bind(&project.id)
-            .bind(&project.organization_id)
-            .bind(&project.name)
-            .bind(&project.description)
-            .bind(project.is_default)
-            .bind(project.created_at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| StorageError::from_write(e, "project name"))?;
-        Ok(())
+    async fn create_project(&self, project: &Project, tags: &[TagBinding]) -> StorageResult<()> {
+        let sql =
+            format!("INSERT INTO projects ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(&sql)
+                .bind(&project.id)
+                .bind(&project.organization_id)
+                .bind(&project.name)
+                .bind(&project.description)
+                .bind(project.is_default)
+                .bind(project.created_at)
+                .bind(project.default_execution_mode)
+                .bind(&project.default_agent_pool_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StorageError::from_write(e, "project name"))?;
+            upsert_project_tags!(&mut tx, &project.id, tags);
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn project_by_id(&self, id: &str) -> StorageResult<Option<Project>> {
@@ -67,6 +98,17 @@ impl ProjectStore for SqlStore {
                         .push_bind(contains_pattern(query))
                         .push(" ESCAPE '\\'");
                 }
+                for tag in &filter.tagged {
+                    qb.push(
+                        " AND EXISTS (SELECT 1 FROM project_tag_bindings b \
+                         WHERE b.project_id = projects.id AND b.key = ",
+                    )
+                    .push_bind(tag.key.clone());
+                    if !tag.value.is_empty() {
+                        qb.push(" AND b.value = ").push_bind(tag.value.clone());
+                    }
+                    qb.push(")");
+                }
                 if let Some(teams) = &filter.visible_to_teams {
                     qb.push(" AND (id IN (SELECT project_id FROM team_projects WHERE team_id IN ");
                     push_in_list(qb, teams);
@@ -92,18 +134,35 @@ impl ProjectStore for SqlStore {
         })
     }
 
-    async fn update_project(&self, project: &Project) -> StorageResult<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
-            "UPDATE projects SET name = $2, description = $3 WHERE id = $1"
-        )
-        .bind(&project.id)
-        .bind(&project.name)
-        .bind(&project.description)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(|e| StorageError::from_write(e, "project name"))?;
-        Ok(())
+    async fn update_project(
+        &self,
+        project: &Project,
+        tags: Option<&[TagBinding]>,
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(
+                "UPDATE projects SET name = $2, description = $3, default_execution_mode = $4, \
+                 default_agent_pool_id = $5 WHERE id = $1",
+            )
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(&project.description)
+            .bind(project.default_execution_mode)
+            .bind(&project.default_agent_pool_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StorageError::from_write(e, "project name"))?;
+            if let Some(tags) = tags {
+                sqlx::query("DELETE FROM project_tag_bindings WHERE project_id = $1")
+                    .bind(&project.id)
+                    .execute(&mut *tx)
+                    .await?;
+                upsert_project_tags!(&mut tx, &project.id, tags);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn count_project_workspaces(&self, project_id: &str) -> StorageResult<u64> {
@@ -125,5 +184,27 @@ impl ProjectStore for SqlStore {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn project_tag_bindings(&self, project_id: &str) -> StorageResult<Vec<TagBinding>> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(
+            "SELECT key, value FROM project_tag_bindings WHERE project_id = $1 ORDER BY position"
+        )
+        .bind(project_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    async fn merge_project_tag_bindings(
+        &self,
+        project_id: &str,
+        tags: &[TagBinding],
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            upsert_project_tags!(&mut tx, project_id, tags);
+            tx.commit().await?;
+            Ok(())
+        })
     }
 }
