@@ -200,6 +200,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v2/workspaces/{workspace_id}/relationships/tags", "workspace:update-workspace"),
     ("GET", "/api/v2/workspaces/{workspace_id}/relationships/tags", "workspace:read-workspace"),
     ("POST", "/api/v2/workspaces/{workspace_id}/relationships/tags", "workspace:update-workspace"),
+    ("GET", "/api/v2/workspaces/{workspace_id}/resources", "workspace:read-state-versions"),
     ("GET", "/api/v2/workspaces/{workspace_id}/runs", "workspace:read-runs"),
     ("GET", "/api/v2/workspaces/{workspace_id}/state-versions", "workspace:read-state-versions"),
     ("PATCH", "/api/v2/workspaces/{workspace_id}/state-versions", "workspace:create-state-version"),

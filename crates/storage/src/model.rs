@@ -392,6 +392,19 @@ pub struct ResourceSummary {
     pub provider: String,
     /// Number of instances.
     pub count: u64,
+    /// Each instance's `index_key`, in state order (`None`: a block without `count` or
+    /// `for_each`). Empty in summaries recorded before instance keys were kept, and shorter
+    /// than `count` when a very large state exceeded what a scan keeps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_keys: Vec<Option<InstanceKey>>,
+}
+
+/// An instance's key: a `count` index or a `for_each` key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InstanceKey {
+    Index(i64),
+    Key(String),
 }
 
 /// What a state upload adds to its state version once verified.
