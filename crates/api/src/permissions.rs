@@ -41,6 +41,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/admin/audit-trail", "site-admin"),
     ("GET", "/api/v2/admin/feature-sets", "site-admin"),
     ("GET", "/api/v2/admin/general-settings", "site-admin"),
+    ("PATCH", "/api/v2/admin/general-settings", "site-admin"),
     ("GET", "/api/v2/admin/opentofu-versions", "site-admin"),
     ("POST", "/api/v2/admin/opentofu-versions", "site-admin"),
     ("DELETE", "/api/v2/admin/opentofu-versions/{id}", "site-admin"),
