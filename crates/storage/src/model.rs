@@ -393,10 +393,10 @@ pub struct ResourceSummary {
     /// Number of instances.
     pub count: u64,
     /// Each instance's `index_key`, in state order (`None`: a block without `count` or
-    /// `for_each`). Empty in summaries recorded before instance keys were kept, and shorter
-    /// than `count` when a very large state exceeded what a scan keeps.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub instance_keys: Vec<Option<InstanceKey>>,
+    /// `for_each`); shorter than `count` when a very large state exceeded what a scan keeps.
+    /// `None` in summaries recorded before instance keys were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_keys: Option<Vec<Option<InstanceKey>>>,
 }
 
 /// An instance's key: a `count` index or a `for_each` key.

@@ -375,7 +375,7 @@ fn resource(mode: &str, kind: &str, name: &str) -> ResourceSummary {
         module: "root".into(),
         provider: "provider[\"registry.terraform.io/hashicorp/aws\"]".into(),
         count: 1,
-        instance_keys: vec![None],
+        instance_keys: Some(vec![None]),
     }
 }
 

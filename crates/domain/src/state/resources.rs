@@ -26,23 +26,19 @@ pub struct WorkspaceResource {
     pub name_index: Option<String>,
 }
 
-/// The instances of the managed resources in `summaries`, in state order. A summary
-/// recorded before instance keys were kept lists its block once, without a key, when it has
-/// instances.
+/// The instances of the managed resources in `summaries`, in state order (those whose keys
+/// the scan kept). A summary recorded before instance keys were kept lists its block once,
+/// without a key, when it has instances.
 pub fn workspace_resources(
     workspace_id: &str,
     summaries: &[ResourceSummary],
 ) -> Vec<WorkspaceResource> {
     let mut out = Vec::new();
     for summary in summaries.iter().filter(|s| s.mode == "managed") {
-        let keys: Vec<Option<&InstanceKey>> = if summary.instance_keys.is_empty() {
-            if summary.count > 0 {
-                vec![None]
-            } else {
-                Vec::new()
-            }
-        } else {
-            summary.instance_keys.iter().map(Option::as_ref).collect()
+        let keys: Vec<Option<&InstanceKey>> = match &summary.instance_keys {
+            Some(keys) => keys.iter().map(Option::as_ref).collect(),
+            None if summary.count > 0 => vec![None],
+            None => Vec::new(),
         };
         let module = module_path(&summary.module);
         let (provider, provider_type) = provider_names(&summary.provider);
@@ -119,7 +115,7 @@ mod tests {
         mode: &str,
         module: &str,
         count: u64,
-        keys: Vec<Option<InstanceKey>>,
+        keys: Option<Vec<Option<InstanceKey>>>,
     ) -> ResourceSummary {
         ResourceSummary {
             mode: mode.into(),
@@ -141,19 +137,19 @@ mod tests {
                     "managed",
                     "module.media_bucket",
                     1,
-                    vec![Some(InstanceKey::Index(0))],
+                    Some(vec![Some(InstanceKey::Index(0))]),
                 ),
-                summary("data", "root", 1, vec![None]),
+                summary("data", "root", 1, Some(vec![None])),
                 summary(
                     "managed",
                     "root",
                     2,
-                    vec![
+                    Some(vec![
                         Some(InstanceKey::Key("eu".into())),
                         Some(InstanceKey::Key("us".into())),
-                    ],
+                    ]),
                 ),
-                summary("managed", "module.a.module.b", 1, vec![None]),
+                summary("managed", "module.a.module.b", 1, Some(vec![None])),
             ],
         );
         let addresses: Vec<&str> = found.iter().map(|r| r.address.as_str()).collect();
@@ -179,7 +175,7 @@ mod tests {
 
     #[test]
     fn ids_are_stable_per_workspace_and_address() {
-        let s = [summary("managed", "root", 1, vec![None])];
+        let s = [summary("managed", "root", 1, Some(vec![None]))];
         assert_eq!(
             workspace_resources("ws-1", &s)[0].id,
             workspace_resources("ws-1", &s)[0].id
@@ -192,16 +188,34 @@ mod tests {
     }
 
     #[test]
-    fn summaries_without_keys_list_their_block_once() {
+    fn summaries_without_keys_list_their_block_once_and_kept_keys_are_all_listed() {
         let found = workspace_resources(
             "ws-1",
             &[
-                summary("managed", "root", 3, vec![]),
-                summary("managed", "root", 0, vec![]),
+                summary("managed", "root", 3, None),
+                summary("managed", "root", 0, None),
             ],
         );
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].name_index, None);
+        // Recorded, but beyond what the scan kept: only the kept instances, never a guess.
+        let found = workspace_resources(
+            "ws-1",
+            &[
+                summary(
+                    "managed",
+                    "root",
+                    3,
+                    Some(vec![Some(InstanceKey::Index(0))]),
+                ),
+                summary("managed", "root", 2, Some(vec![])),
+            ],
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].address,
+            "aws_s3_bucket_public_access_block.this[0]"
+        );
     }
 
     #[test]

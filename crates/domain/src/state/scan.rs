@@ -18,7 +18,7 @@ pub const MAX_LISTED_RESOURCES: usize = 10_000;
 /// Instance keys kept across the whole state, and the bytes of their string keys; beyond
 /// either, later instances are counted but their keys not kept.
 pub const MAX_LISTED_INSTANCES: usize = 100_000;
-const MAX_INSTANCE_KEY_BYTES: usize = 8 << 20;
+const MAX_INSTANCE_KEY_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("not a valid state file: {reason} (at byte {offset})")]
@@ -328,9 +328,9 @@ impl StateScanner {
                 // Kept only while every earlier instance's key was: the list stays a
                 // prefix of the instances.
                 if self.kept_instances < MAX_LISTED_INSTANCES
-                    && resource.instance_keys.len() as u64 + 1 == resource.count
+                    && keys(resource).len() as u64 + 1 == resource.count
                 {
-                    resource.instance_keys.push(None);
+                    keys(resource).push(None);
                     self.kept_instances += 1;
                 }
             }
@@ -345,7 +345,7 @@ impl StateScanner {
                         module: "root".into(),
                         provider: String::new(),
                         count: 0,
-                        instance_keys: Vec::new(),
+                        instance_keys: Some(Vec::new()),
                     });
                 }
                 if depth >= MAX_DEPTH {
@@ -518,7 +518,7 @@ impl StateScanner {
         let Some(resource) = &mut self.resource else {
             return;
         };
-        if resource.instance_keys.len() as u64 != resource.count {
+        if keys(resource).len() as u64 != resource.count {
             return;
         }
         let bytes = match &key {
@@ -530,7 +530,7 @@ impl StateScanner {
             return;
         }
         self.kept_key_bytes += bytes;
-        if let Some(last) = resource.instance_keys.last_mut() {
+        if let Some(last) = keys(resource).last_mut() {
             *last = Some(key);
         }
     }
@@ -539,8 +539,8 @@ impl StateScanner {
     /// kept keys stay a true prefix of the instances.
     fn stop_keeping_instances(&mut self) {
         if let Some(resource) = &mut self.resource {
-            if resource.instance_keys.len() as u64 == resource.count {
-                resource.instance_keys.pop();
+            if keys(resource).len() as u64 == resource.count {
+                keys(resource).pop();
             }
         }
         self.kept_instances = MAX_LISTED_INSTANCES;
@@ -604,6 +604,11 @@ impl StateScanner {
             ]
         )
     }
+}
+
+/// The instance keys a scan keeps for `resource` (always recorded by a scan).
+fn keys(resource: &mut ResourceSummary) -> &mut Vec<Option<InstanceKey>> {
+    resource.instance_keys.get_or_insert_with(Vec::new)
 }
 
 /// Scans a whole state held in memory.
@@ -672,12 +677,12 @@ mod tests {
         );
         assert_eq!(
             first.instance_keys,
-            vec![None, Some(InstanceKey::Index(1))],
+            Some(vec![None, Some(InstanceKey::Index(1))]),
             "one key per instance, a key only where the state has one"
         );
         assert_eq!(found.resources[1].module, "module.net");
         assert_eq!(found.resources[1].count, 0);
-        assert!(found.resources[1].instance_keys.is_empty());
+        assert_eq!(found.resources[1].instance_keys, Some(vec![]));
     }
 
     #[test]
@@ -694,11 +699,15 @@ mod tests {
         assert_eq!(a.count, 3);
         assert_eq!(
             a.instance_keys,
-            vec![Some(InstanceKey::Key("x\"y".into()))],
+            Some(vec![Some(InstanceKey::Key("x\"y".into()))]),
             "a key too long to keep ends the keeping: no instance is listed under a wrong key"
         );
         assert_eq!(found.resources[1].count, 1);
-        assert!(found.resources[1].instance_keys.is_empty());
+        assert_eq!(
+            found.resources[1].instance_keys,
+            Some(vec![]),
+            "recorded, but none kept: not to be mistaken for a summary without keys"
+        );
     }
 
     #[test]
