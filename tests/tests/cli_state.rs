@@ -458,3 +458,86 @@ each_client!(import_and_state_rm_write_state, |db, client| {
         0
     );
 });
+
+// The workspace's resources follow the state the CLI writes: one per managed instance, with
+// `count` and `for_each` keys and module paths as HCP Terraform writes them (`m.type.name`
+// for `module.m.type.name`), data sources left out, a destroyed instance gone.
+each_client!(workspace_resources_follow_the_state, |db, client| {
+    let server = local_execution_server(db);
+    let token = server.admin_token();
+    let tf = cli(&client, &server, &token, "name = \"inventory\"");
+    tf.write(
+        "more.tf",
+        "resource \"terraform_data\" \"n\" {\n  count = var.n\n}\n\
+         resource \"terraform_data\" \"k\" {\n  for_each = toset([\"a\", \"b\"])\n}\n\
+         variable \"n\" {\n  default = 2\n}\n\
+         data \"terraform_remote_state\" \"none\" {\n  backend = \"local\"\n  defaults = {}\n  config = { path = \"none.tfstate\" }\n}\n\
+         module \"m\" {\n  source = \"./m\"\n}\n",
+    );
+    tf.write("m/main.tf", "resource \"terraform_data\" \"x\" {}\n");
+    tf.write(
+        "none.tfstate",
+        "{\"version\":4,\"serial\":1,\"lineage\":\"x\",\"outputs\":{},\"resources\":[]}",
+    );
+    tf.ok(&["init", "-input=false"]);
+    tf.ok(&["apply", "-auto-approve", "-input=false"]);
+    let ws_id = workspace(&server, &token, "inventory")["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = server.api(&token);
+    let addresses = |page: &str| -> Vec<String> {
+        let listed = api.get(&format!("workspaces/{ws_id}/resources{page}")).ok();
+        listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["attributes"]["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut expected: Vec<String> = tf
+        .ok(&["state", "list"])
+        .lines()
+        .filter(|l| !l.starts_with("data."))
+        .map(|l| l.trim().trim_start_matches("module.").to_string())
+        .collect();
+    expected.sort();
+    let mut listed = addresses("");
+    listed.sort();
+    assert_eq!(listed, expected);
+    assert!(
+        listed.contains(&"terraform_data.k[\"a\"]".to_string()),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&"m.terraform_data.x".to_string()),
+        "{listed:?}"
+    );
+    let one = api
+        .get(&format!(
+            "workspaces/{ws_id}/resources?page[size]=2&page[number]=3"
+        ))
+        .ok();
+    // `terraform_data.example` of the shared configuration, and the five above.
+    assert_eq!(one.body["meta"]["pagination"]["total-count"], 6);
+    assert_eq!(one.body["data"].as_array().unwrap().len(), 2);
+    let n0 = &api.get(&format!("workspaces/{ws_id}/resources")).ok().body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["attributes"]["address"] == "terraform_data.n[0]")
+        .unwrap()
+        .clone();
+    assert_eq!(n0["attributes"]["name-index"], "0");
+    assert_eq!(n0["attributes"]["module"], "root");
+    assert_eq!(n0["attributes"]["name"], "n");
+
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-var", "n=1"]);
+    let mut after = addresses("");
+    after.sort();
+    assert!(
+        !after.contains(&"terraform_data.n[1]".to_string()),
+        "{after:?}"
+    );
+    assert_eq!(after.len(), 5);
+});

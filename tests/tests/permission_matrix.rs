@@ -1058,6 +1058,10 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         ("PATCH", t) if t.starts_with("/api/v2/admin/organizations/") => {
             json!({"data": {"type": "organizations", "attributes": {"global-module-sharing": false}}})
         }
+        // Changes nothing, should it ever reach a site administrator.
+        ("PATCH", "/api/v2/admin/general-settings") => {
+            json!({"data": {"type": "general-settings", "attributes": {}}})
+        }
         ("POST", t) if t.starts_with("/api/v2/admin/") => json!({}),
         ("POST", "/api/v2/team-workspaces") => json!({"data": {"type": "team-workspaces",
             "attributes": {"access": "read"}, "relationships": {

@@ -461,6 +461,83 @@ fn organization_creation_can_be_limited_to_site_admins() {
     assert_eq!(create_organization(&user, "una-org"), 201);
 }
 
+// `PATCH /admin/general-settings` changes who may create organizations, over the server's
+// flag, for good (a restart keeps it); TFE's settings that mean nothing here are refused
+// whole, naming the attribute, and change nothing.
+both_databases!(
+    general_settings_change_who_creates_organizations,
+    |db: Db| {
+        let mut server = Server::builder(db).without_rate_limits().start();
+        let admin_token = server.admin_token();
+        let user_token = server.user_token("una");
+        let admin = server.api(&admin_token);
+        let user = server.api(&user_token);
+        let limit = |value: Value| {
+            json!({"data": {"type": "general-settings",
+            "attributes": {"limit-user-organization-creation": value}}})
+        };
+        let can_create = |api: &Api| {
+            api.get("account/details").ok().attr("permissions")["can-create-organizations"].clone()
+        };
+
+        user.patch("admin/general-settings", &limit(json!(true)))
+            .expect(404);
+        assert_eq!(can_create(&user), true);
+        let reply = admin
+            .patch("admin/general-settings", &limit(json!(true)))
+            .ok();
+        assert_eq!(reply.attr("limit-user-organization-creation"), true);
+        assert_eq!(can_create(&user), false);
+        user.post(
+            "organizations",
+            &json!({"data": {"type": "organizations",
+            "attributes": {"name": "una-org", "email": "una@example.com"}}}),
+        )
+        .expect_error(403, "only site administrators may create organizations");
+        assert_eq!(create_organization(&admin, "admins-org"), 201);
+
+        // Nothing of a refused update is applied.
+        let refused = admin.patch(
+            "admin/general-settings",
+            &json!({"data": {"type": "general-settings",
+            "attributes": {"limit-user-organization-creation": false, "api-rate-limit": 50}}}),
+        );
+        let refused = refused.expect_error(422, "api-rate-limit is not a setting of this server");
+        assert_eq!(
+            refused.body["errors"][0]["source"]["pointer"],
+            "/data/attributes/api-rate-limit"
+        );
+        admin
+            .patch("admin/general-settings", &limit(json!("yes")))
+            .expect_error(422, "must be true or false");
+        assert_eq!(
+            admin
+                .get("admin/general-settings")
+                .ok()
+                .attr("limit-user-organization-creation"),
+            true
+        );
+
+        // Stored: a restart (without the flag) keeps it.
+        server.stop();
+        let builder = Server::builder(db)
+            .without_rate_limits()
+            .data_dir(std::path::Path::new(&server.data_dir));
+        let server = match &server.database_url {
+            Some(url) => builder.database_url(url).start(),
+            None => builder.start(),
+        };
+        let admin = server.api(&admin_token);
+        let user = server.api(&user_token);
+        assert_eq!(can_create(&user), false);
+        admin
+            .patch("admin/general-settings", &limit(json!(false)))
+            .ok();
+        assert_eq!(can_create(&user), true);
+        assert_eq!(create_organization(&user, "una-org"), 201);
+    }
+);
+
 /// HCP's plans, for clients that move an organization to one before using a feature: one
 /// feature set whatever plan is asked for, and a subscription that changes nothing.
 #[test]

@@ -96,6 +96,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tags::router())
         .merge(projects::router())
         .merge(state_versions::router())
+        .merge(workspace_resources::router())
         .merge(configuration_versions::router())
         .merge(runs::router())
         .merge(comments::router())

@@ -89,7 +89,7 @@ impl Services {
         changes: OrganizationChanges,
     ) -> DomainResult<OrganizationView> {
         let user = self.current_user(caller)?;
-        self.check_organization_creation(user)?;
+        self.check_organization_creation(user).await?;
         let mut org = self.new_organization(name, email, changes)?;
         // A site administrator vouches for the organizations they create.
         org.follows_site_sso_groups = user.is_site_admin;

@@ -63,7 +63,11 @@ pub fn workspace_order(sort: Option<&str>) -> DomainResult<WorkspaceOrder> {
     }
 }
 
-/// Who may create organizations on this server (`--organization-creation`).
+/// The site setting that holds [`OrganizationCreation`] once an administrator changed it.
+const ORGANIZATION_CREATION: &str = "organization_creation";
+
+/// Who may create organizations on this server (`--organization-creation`, or the admin
+/// API's `limit-user-organization-creation`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OrganizationCreation {
     /// Every user (HCP Terraform's behaviour).
@@ -130,12 +134,28 @@ pub struct AdminOrganizationView {
 impl Services {
     /// Whether `user` may create organizations here (shown to clients as the user's
     /// `can-create-organizations` permission).
-    pub fn may_create_organizations(&self, user: &User) -> bool {
-        user.is_site_admin || self.settings.organization_creation == OrganizationCreation::Anyone
+    pub async fn may_create_organizations(&self, user: &User) -> DomainResult<bool> {
+        Ok(user.is_site_admin
+            || self.organization_creation().await? == OrganizationCreation::Anyone)
     }
 
-    pub(crate) fn check_organization_creation(&self, user: &User) -> DomainResult<()> {
-        if self.may_create_organizations(user) {
+    /// Who may create organizations: what a site administrator set through the admin API,
+    /// else what the server was started with (`--organization-creation`).
+    async fn organization_creation(&self) -> DomainResult<OrganizationCreation> {
+        let stored = self.store.site_setting(ORGANIZATION_CREATION).await?;
+        Ok(match stored.as_deref().map(str::parse) {
+            Some(Ok(value)) => value,
+            Some(Err(e)) => {
+                // Only this code writes the setting; an unreadable value keeps the default.
+                tracing::warn!(error = %e, "unreadable stored organization-creation setting");
+                self.settings.organization_creation
+            }
+            None => self.settings.organization_creation,
+        })
+    }
+
+    pub(crate) async fn check_organization_creation(&self, user: &User) -> DomainResult<()> {
+        if self.may_create_organizations(user).await? {
             Ok(())
         } else {
             Err(DomainError::Forbidden(
@@ -160,12 +180,26 @@ impl Services {
     }
 
     /// Who may create organizations, for the admin general settings.
-    pub fn admin_organization_creation(
+    pub async fn admin_organization_creation(
         &self,
         caller: &Caller,
     ) -> DomainResult<OrganizationCreation> {
         self.site_admin(caller)?;
-        Ok(self.settings.organization_creation)
+        self.organization_creation().await
+    }
+
+    /// Sets who may create organizations, for every replica and across restarts (it then
+    /// outweighs `--organization-creation`).
+    pub async fn admin_set_organization_creation(
+        &self,
+        caller: &Caller,
+        value: OrganizationCreation,
+    ) -> DomainResult<OrganizationCreation> {
+        self.site_admin(caller)?;
+        self.store
+            .set_site_setting(ORGANIZATION_CREATION, &value.to_string(), clock::now())
+            .await?;
+        Ok(value)
     }
 
     /// Every user matching `filter`, with their organizations.

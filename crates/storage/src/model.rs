@@ -399,6 +399,19 @@ pub struct ResourceSummary {
     pub provider: String,
     /// Number of instances.
     pub count: u64,
+    /// Each instance's `index_key`, in state order (`None`: a block without `count` or
+    /// `for_each`); shorter than `count` when a very large state exceeded what a scan keeps.
+    /// `None` in summaries recorded before instance keys were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_keys: Option<Vec<Option<InstanceKey>>>,
+}
+
+/// An instance's key: a `count` index or a `for_each` key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InstanceKey {
+    Index(i64),
+    Key(String),
 }
 
 /// What a state upload adds to its state version once verified.

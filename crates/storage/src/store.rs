@@ -782,6 +782,15 @@ pub trait SiteAdminStore {
         filter: &AdminWorkspaceFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>>;
+    /// A site setting's stored value; `None` when an administrator never set it.
+    async fn site_setting(&self, name: &str) -> StorageResult<Option<String>>;
+    /// Stores a site setting, replacing any earlier value.
+    async fn set_site_setting(
+        &self,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
 }
 
 /// Which workspaces a site administrator lists, in what order.

@@ -380,6 +380,7 @@ fn resource(mode: &str, kind: &str, name: &str) -> ResourceSummary {
         module: "root".into(),
         provider: "provider[\"registry.terraform.io/hashicorp/aws\"]".into(),
         count: 1,
+        instance_keys: Some(vec![None]),
     }
 }
 
@@ -3417,3 +3418,36 @@ async fn organization_sso_configuration(store: Arc<dyn Store>) {
     assert_eq!(store.sso_configuration(acme.id()).await.unwrap(), None);
 }
 contract!(organization_sso_configuration);
+
+/// Site settings: none until set, then the last value written, each name on its own.
+async fn site_settings_are_stored_by_name(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.site_setting("organization_creation").await.unwrap(),
+        None
+    );
+    store
+        .set_site_setting("organization_creation", "site-admins", clock::now())
+        .await
+        .unwrap();
+    store
+        .set_site_setting("organization_creation", "anyone", clock::now())
+        .await
+        .unwrap();
+    store
+        .set_site_setting("other", "x", clock::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .site_setting("organization_creation")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("anyone")
+    );
+    assert_eq!(
+        store.site_setting("other").await.unwrap().as_deref(),
+        Some("x")
+    );
+}
+contract!(site_settings_are_stored_by_name);

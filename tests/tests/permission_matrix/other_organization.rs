@@ -1308,7 +1308,9 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
             ),
             None,
         )],
-        ("GET", "/api/v2/admin/general-settings") | ("GET", "/api/v2/admin/feature-sets") => {
+        ("GET", "/api/v2/admin/general-settings")
+        | ("PATCH", "/api/v2/admin/general-settings")
+        | ("GET", "/api/v2/admin/feature-sets") => {
             vec![Attack::json(method, template, template.to_string(), None)]
         }
         ("POST", "/api/v2/admin/users/actions/unimpersonate") => vec![Attack::json(

@@ -34,4 +34,5 @@ pub mod tokens;
 pub mod users;
 pub mod variable_sets;
 pub mod variables;
+pub mod workspace_resources;
 pub mod workspaces;

@@ -105,7 +105,7 @@ fn included(views: &[MembershipView], includes: &Includes, state: &AppState) -> 
         if includes.has("user") {
             if let Some(user) = &view.user {
                 if seen.insert(user.id.clone()) {
-                    out.push(super::users::resource(user, false, state).into_value());
+                    out.push(super::users::resource(user, None, state).into_value());
                 }
             }
         }

@@ -241,7 +241,7 @@ async fn included(
         for id in creators {
             // A creator deleted since is simply not included.
             if let Ok(user) = state.services.user(caller, id).await {
-                out.push(super::users::resource(&user, false, state).into_value());
+                out.push(super::users::resource(&user, None, state).into_value());
             }
         }
     }
@@ -560,7 +560,7 @@ async fn event_included(
             .collect();
         for id in actors {
             if let Ok(user) = state.services.user(caller, id).await {
-                out.push(super::users::resource(&user, false, state).into_value());
+                out.push(super::users::resource(&user, None, state).into_value());
             }
         }
     }

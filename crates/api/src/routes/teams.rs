@@ -123,7 +123,7 @@ fn included(views: &[&TeamView], includes: &Includes, state: &AppState) -> Vec<V
         if includes.has("users") {
             for user in &view.users {
                 if seen.insert(user.id.clone()) {
-                    out.push(super::users::resource(user, false, state).into_value());
+                    out.push(super::users::resource(user, None, state).into_value());
                 }
             }
         }

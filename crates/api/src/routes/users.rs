@@ -71,8 +71,30 @@ pub fn avatar_url(email: &str) -> String {
     format!("https://www.gravatar.com/avatar/{gravatar}?s=100&d=mm")
 }
 
-pub fn resource(user: &User, own: bool, state: &AppState) -> Resource<UserAttributes> {
+/// What only the user themself sees of their account.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnAccount {
+    /// Whether this server lets them create organizations.
+    pub may_create_organizations: bool,
+}
+
+impl OwnAccount {
+    pub async fn of(state: &AppState, user: &User) -> ApiResult<OwnAccount> {
+        Ok(OwnAccount {
+            may_create_organizations: state.services.may_create_organizations(user).await?,
+        })
+    }
+}
+
+/// A user; with `own` (the caller's own account) their email and permissions.
+pub fn resource(
+    user: &User,
+    own: Option<OwnAccount>,
+    state: &AppState,
+) -> Resource<UserAttributes> {
     let urls = &state.urls;
+    let may_create_organizations = own.is_some_and(|o| o.may_create_organizations);
+    let own = own.is_some();
     Resource::new(
         "users",
         &user.id,
@@ -89,7 +111,7 @@ pub fn resource(user: &User, own: bool, state: &AppState) -> Resource<UserAttrib
             two_factor: TwoFactor::OFF,
             permissions: UserPermissions {
                 // Whether this server lets them (`--organization-creation`).
-                can_create_organizations: own && state.services.may_create_organizations(user),
+                can_create_organizations: may_create_organizations,
                 can_change_email: own,
                 can_change_username: own,
                 can_manage_user_tokens: own,
@@ -114,7 +136,12 @@ async fn account_details(
     Auth(caller): Auth,
 ) -> ApiResult<JsonApi<Document<UserAttributes>>> {
     let user = state.services.current_user(&caller)?;
-    Ok(JsonApi::ok(Document::new(resource(user, true, &state))))
+    let own = OwnAccount::of(&state, user).await?;
+    Ok(JsonApi::ok(Document::new(resource(
+        user,
+        Some(own),
+        &state,
+    ))))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -137,7 +164,12 @@ async fn account_update(
         .services
         .update_current_user(&caller, input.username, input.email)
         .await?;
-    Ok(JsonApi::ok(Document::new(resource(&user, true, &state))))
+    let own = OwnAccount::of(&state, &user).await?;
+    Ok(JsonApi::ok(Document::new(resource(
+        &user,
+        Some(own),
+        &state,
+    ))))
 }
 
 /// Any user's public profile (no email).
@@ -149,6 +181,10 @@ async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<JsonApi<Document<UserAttributes>>> {
     let user = state.services.user(&caller, &id).await?;
-    let own = state.services.current_user(&caller)?.id == user.id;
+    let own = if state.services.current_user(&caller)?.id == user.id {
+        Some(OwnAccount::of(&state, &user).await?)
+    } else {
+        None
+    };
     Ok(JsonApi::ok(Document::new(resource(&user, own, &state))))
 }

@@ -10,6 +10,7 @@
 //! way to the blob store without ever being held whole.
 
 pub mod outputs;
+pub mod resources;
 pub mod scan;
 
 use base64::Engine;
@@ -25,6 +26,7 @@ use terrace_storage::model::{
 use terrace_storage::{clock, ids};
 
 use self::outputs::{open_output, seal_outputs, OutputView};
+use self::resources::{workspace_resources, WorkspaceResource};
 use self::scan::{ScannedState, StateScanner};
 use crate::access::{allows, WorkspaceRef};
 use crate::{Caller, DomainError, DomainResult, Services};
@@ -456,6 +458,37 @@ impl Services {
             return Err(DomainError::NotFound("JSON state"));
         }
         Ok(self.blobs.read(&json_state_key(&sv)).await?)
+    }
+
+    /// The managed resource instances of the workspace's current state (none without one),
+    /// a page of them, with the state version they were read from.
+    pub async fn workspace_resources(
+        &self,
+        caller: &Caller,
+        workspace: &WorkspaceRef,
+        page: PageRequest,
+    ) -> DomainResult<(Page<WorkspaceResource>, Option<StateVersion>)> {
+        let (ws, _, _) = self
+            .workspace_for(caller, workspace, Action::ReadStateVersions)
+            .await?;
+        let Some(id) = ws.current_state_version_id else {
+            return Ok((
+                Page {
+                    items: Vec::new(),
+                    total: 0,
+                },
+                None,
+            ));
+        };
+        let sv = self.load_state_version(&id).await?;
+        let all = workspace_resources(&ws.id, &sv.resources.0);
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .collect();
+        Ok((Page { items, total }, Some(sv)))
     }
 
     /// Outputs of the workspace's current state; sensitive values withheld.

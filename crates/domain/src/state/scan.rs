@@ -3,7 +3,7 @@
 //! `serial`, `lineage`, `terraform_version`), the raw `outputs` object and a summary of
 //! `resources`, while holding only what it keeps: a 100 MB state passes through in chunks.
 
-use terrace_storage::model::ResourceSummary;
+use terrace_storage::model::{InstanceKey, ResourceSummary};
 use thiserror::Error;
 
 /// Deepest nesting accepted; real states stay far below it, and it bounds memory.
@@ -15,6 +15,10 @@ const MAX_STRING: usize = 4096;
 /// Resource blocks listed individually; beyond this only the count goes on, so memory does
 /// not grow with the number of resources.
 pub const MAX_LISTED_RESOURCES: usize = 10_000;
+/// Instance keys kept across the whole state, and the bytes of their string keys; beyond
+/// either, later instances are counted but their keys not kept.
+pub const MAX_LISTED_INSTANCES: usize = 100_000;
+const MAX_INSTANCE_KEY_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("not a valid state file: {reason} (at byte {offset})")]
@@ -54,6 +58,8 @@ enum Key {
     Module,
     Provider,
     Instances,
+    /// `index_key`
+    Index,
     Other,
 }
 
@@ -72,6 +78,7 @@ impl Key {
             b"module" => Key::Module,
             b"provider" => Key::Provider,
             b"instances" => Key::Instances,
+            b"index_key" => Key::Index,
             _ => Key::Other,
         }
     }
@@ -106,6 +113,8 @@ enum Target {
     Lineage,
     TerraformVersion,
     Resource(Key),
+    /// The `index_key` of the current resource's last instance.
+    InstanceKey,
 }
 
 #[derive(Debug)]
@@ -135,6 +144,9 @@ pub struct StateScanner {
     outputs: Option<(Vec<u8>, usize)>,
     outputs_overflow: bool,
     resource: Option<ResourceSummary>,
+    /// Instance keys kept so far, and the bytes of the string ones.
+    kept_instances: usize,
+    kept_key_bytes: usize,
     found: ScannedState,
 }
 
@@ -157,6 +169,8 @@ impl StateScanner {
             outputs: None,
             outputs_overflow: false,
             resource: None,
+            kept_instances: 0,
+            kept_key_bytes: 0,
             found: ScannedState::default(),
         }
     }
@@ -305,11 +319,20 @@ impl StateScanner {
             (Some(Key::Lineage), _) => Target::Lineage,
             (Some(Key::TerraformVersion), _) => Target::TerraformVersion,
             (_, Some(key)) => Target::Resource(key),
+            _ if self.in_instance_key() => Target::InstanceKey,
             _ => Target::None,
         };
         if self.in_instances() {
             if let Some(resource) = &mut self.resource {
                 resource.count += 1;
+                // Kept only while every earlier instance's key was: the list stays a
+                // prefix of the instances.
+                if self.kept_instances < MAX_LISTED_INSTANCES
+                    && keys(resource).len() as u64 + 1 == resource.count
+                {
+                    keys(resource).push(None);
+                    self.kept_instances += 1;
+                }
             }
         }
         match byte {
@@ -322,6 +345,7 @@ impl StateScanner {
                         module: "root".into(),
                         provider: String::new(),
                         count: 0,
+                        instance_keys: Some(Vec::new()),
                     });
                 }
                 if depth >= MAX_DEPTH {
@@ -442,6 +466,15 @@ impl StateScanner {
                 let text = std::str::from_utf8(&self.token).unwrap_or_default();
                 self.found.version = text.parse().ok();
             }
+            Target::InstanceKey if self.keep_token => {
+                let text = std::str::from_utf8(&self.token).unwrap_or_default();
+                // A count index is a whole number; anything else is not a key Terraform writes.
+                match text.parse() {
+                    Ok(index) => self.set_instance_key(InstanceKey::Index(index)),
+                    Err(_) => self.stop_keeping_instances(),
+                }
+            }
+            Target::InstanceKey => self.stop_keeping_instances(),
             _ => {}
         }
         self.value_done();
@@ -460,6 +493,7 @@ impl StateScanner {
             match (self.target, &mut self.resource) {
                 (Target::Lineage, _) => self.found.lineage = Some(text),
                 (Target::TerraformVersion, _) => self.found.terraform_version = Some(text),
+                (Target::InstanceKey, _) => self.set_instance_key(InstanceKey::Key(text)),
                 (Target::Resource(field), Some(resource)) => match field {
                     Key::Mode => resource.mode = text,
                     Key::Type => resource.kind = text,
@@ -470,9 +504,60 @@ impl StateScanner {
                 },
                 _ => {}
             }
+        } else if self.target == Target::InstanceKey {
+            // Longer than a captured string may be: not kept, so neither is the instance.
+            self.stop_keeping_instances();
         }
         self.value_done();
         Ok(())
+    }
+
+    /// Records the key of the current resource's last instance, if that instance is kept and
+    /// the key fits the budget; a key that does not fit ends the keeping of keys.
+    fn set_instance_key(&mut self, key: InstanceKey) {
+        let Some(resource) = &mut self.resource else {
+            return;
+        };
+        if keys(resource).len() as u64 != resource.count {
+            return;
+        }
+        let bytes = match &key {
+            InstanceKey::Key(text) => text.len(),
+            InstanceKey::Index(_) => 0,
+        };
+        if self.kept_key_bytes + bytes > MAX_INSTANCE_KEY_BYTES {
+            self.stop_keeping_instances();
+            return;
+        }
+        self.kept_key_bytes += bytes;
+        if let Some(last) = keys(resource).last_mut() {
+            *last = Some(key);
+        }
+    }
+
+    /// Forgets the current instance's placeholder and keeps no further instance keys, so the
+    /// kept keys stay a true prefix of the instances.
+    fn stop_keeping_instances(&mut self) {
+        if let Some(resource) = &mut self.resource {
+            if keys(resource).len() as u64 == resource.count {
+                keys(resource).pop();
+            }
+        }
+        self.kept_instances = MAX_LISTED_INSTANCES;
+    }
+
+    /// The stack is `{resources: [{instances: [{index_key:` — a value here is an instance's key.
+    fn in_instance_key(&self) -> bool {
+        matches!(
+            self.stack.as_slice(),
+            [
+                Frame::Object(Key::Resources),
+                Frame::Array,
+                Frame::Object(Key::Instances),
+                Frame::Array,
+                Frame::Object(Key::Index)
+            ]
+        )
     }
 
     /// The stack is `{resources: [` — a value here is one resource.
@@ -499,7 +584,7 @@ impl StateScanner {
     fn resource_field(&self) -> Option<Key> {
         match self.stack.as_slice() {
             [Frame::Object(Key::Resources), Frame::Array, Frame::Object(key)]
-                if *key != Key::Other && *key != Key::Instances =>
+                if !matches!(key, Key::Other | Key::Instances | Key::Index) =>
             {
                 Some(*key)
             }
@@ -519,6 +604,11 @@ impl StateScanner {
             ]
         )
     }
+}
+
+/// The instance keys a scan keeps for `resource` (always recorded by a scan).
+fn keys(resource: &mut ResourceSummary) -> &mut Vec<Option<InstanceKey>> {
+    resource.instance_keys.get_or_insert_with(Vec::new)
 }
 
 /// Scans a whole state held in memory.
@@ -585,8 +675,39 @@ mod tests {
             first.count, 2,
             "nested attribute keys must not be mistaken for fields"
         );
+        assert_eq!(
+            first.instance_keys,
+            Some(vec![None, Some(InstanceKey::Index(1))]),
+            "one key per instance, a key only where the state has one"
+        );
         assert_eq!(found.resources[1].module, "module.net");
         assert_eq!(found.resources[1].count, 0);
+        assert_eq!(found.resources[1].instance_keys, Some(vec![]));
+    }
+
+    #[test]
+    fn reads_for_each_keys_and_keeps_only_a_true_prefix() {
+        let long = "k".repeat(MAX_STRING + 1);
+        let state = format!(
+            r#"{{"version":4,"serial":1,"resources":[
+              {{"mode":"managed","type":"t","name":"a","instances":[
+                {{"index_key":"x\"y","attributes":{{"index_key":"nested"}}}},{{"index_key":"{long}"}},{{"index_key":"z"}}]}},
+              {{"mode":"managed","type":"t","name":"b","instances":[{{"index_key":0}}]}}]}}"#
+        );
+        let found = scan(state.as_bytes()).unwrap();
+        let a = &found.resources[0];
+        assert_eq!(a.count, 3);
+        assert_eq!(
+            a.instance_keys,
+            Some(vec![Some(InstanceKey::Key("x\"y".into()))]),
+            "a key too long to keep ends the keeping: no instance is listed under a wrong key"
+        );
+        assert_eq!(found.resources[1].count, 1);
+        assert_eq!(
+            found.resources[1].instance_keys,
+            Some(vec![]),
+            "recorded, but none kept: not to be mistaken for a summary without keys"
+        );
     }
 
     #[test]

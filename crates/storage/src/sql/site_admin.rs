@@ -244,6 +244,37 @@ impl SiteAdminStore for SqlStore {
         })?;
         Ok(group(&pairs, users, |user| &user.id))
     }
+
+    async fn site_setting(&self, name: &str) -> StorageResult<Option<String>> {
+        on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT value FROM site_settings WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await)
+        .map_err(Into::into)
+    }
+
+    async fn set_site_setting(
+        &self,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "INSERT INTO site_settings (name, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+        )
+        .bind(name)
+        .bind(value)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())
+        })?;
+        Ok(())
+    }
 }
 
 /// `(key, item ID)` pairs turned into each key's items, in the order of `items`.
