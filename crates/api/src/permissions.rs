@@ -52,6 +52,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/admin/organizations/{organization}", "site-admin"),
     ("PATCH", "/api/v2/admin/organizations/{organization}", "site-admin"),
     ("GET", "/api/v2/admin/runs", "site-admin"),
+    ("POST", "/api/v2/admin/runs/{run_id}/actions/force-cancel", "site-admin"),
     ("GET", "/api/v2/admin/terraform-versions", "site-admin"),
     ("POST", "/api/v2/admin/terraform-versions", "site-admin"),
     ("DELETE", "/api/v2/admin/terraform-versions/{id}", "site-admin"),

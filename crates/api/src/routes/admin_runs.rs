@@ -1,8 +1,8 @@
 //! `/admin/runs`: TFE's admin runs API for site administrators (everyone else gets 404): the
-//! runs of every workspace. TFE's admin force-cancel is not offered: runs are canceled
-//! through `/runs/:id/actions/cancel` and `force-cancel`, which site administrators may use.
+//! runs of every workspace, and force-cancel, which ends any unfinished run at once.
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -16,11 +16,13 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::query::PageParams;
-use crate::jsonapi::{time, JsonApi, ListDocument, Params, Relationship, Resource};
+use crate::jsonapi::{time, JsonApi, JsonBody, ListDocument, Params, Relationship, Resource};
 use crate::urls::Urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(force_cancel))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,4 +118,23 @@ async fn list(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),
     ))
+}
+
+/// Ends an unfinished run at once, without a cancel and its cool-off first; an optional
+/// `{"comment": ...}` is posted on the run.
+#[utoipa::path(post, path = "/admin/runs/{run_id}/actions/force-cancel", tag = "admin",
+    params(("run_id" = String, Path)),
+    responses((status = 202), (status = 409, description = "The run is over", body = ErrorDocument),
+        (status = 422, body = ErrorDocument),
+        (status = 404, description = "No such run, or the caller is not a site administrator", body = ErrorDocument)))]
+async fn force_cancel(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<StatusCode> {
+    let comment = super::runs::ActionComment::of(&body)?;
+    state.services.admin_force_cancel_run(&caller, &id).await?;
+    comment.post(&state, &caller, &id).await?;
+    Ok(StatusCode::ACCEPTED)
 }

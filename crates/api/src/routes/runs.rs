@@ -625,10 +625,10 @@ type ActionBody = JsonBody<Value>;
 
 /// The comment an action body carries (go-tfe sends `{"comment": "..."}`), checked before the
 /// action so a bad one changes nothing; posted on the run once the action is done.
-struct ActionComment(Option<String>);
+pub(crate) struct ActionComment(Option<String>);
 
 impl ActionComment {
-    fn of(body: &Value) -> ApiResult<ActionComment> {
+    pub(crate) fn of(body: &Value) -> ApiResult<ActionComment> {
         let comment = match body.get("comment") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) if text.trim().is_empty() => None,
@@ -646,7 +646,12 @@ impl ActionComment {
         Ok(ActionComment(comment))
     }
 
-    async fn post(self, state: &AppState, caller: &Caller, run_id: &str) -> ApiResult<()> {
+    pub(crate) async fn post(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        run_id: &str,
+    ) -> ApiResult<()> {
         if let Some(text) = self.0 {
             state.services.comment_on_run(caller, run_id, &text).await?;
         }

@@ -630,6 +630,33 @@ impl Services {
                 &run,
             ));
         }
+        self.force_cancel(run, plan, apply, &ws, caller).await
+    }
+
+    /// A site administrator ends any unfinished run at once (`POST
+    /// /admin/runs/:id/actions/force-cancel`), without the cancel and cool-off first: the
+    /// way out of a run that holds a workspace and whose runner is gone.
+    pub async fn admin_force_cancel_run(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        self.site_admin(caller)?;
+        let (run, ws, _, _) = self.run_for(caller, id, Action::QueueApply).await?;
+        if run.status.is_final() {
+            return Err(transition_refused(
+                "the run is over; nothing to cancel",
+                &run,
+            ));
+        }
+        let (plan, apply) = self.phases(&run).await?;
+        self.force_cancel(run, plan, apply, &ws, caller).await
+    }
+
+    async fn force_cancel(
+        &self,
+        run: Run,
+        plan: RunPhase,
+        apply: RunPhase,
+        ws: &Workspace,
+        caller: &Caller,
+    ) -> DomainResult<()> {
         for mut phase in [plan, apply] {
             if phase.status == PhaseStatus::Running {
                 let expected = phase.status;
@@ -641,7 +668,7 @@ impl Services {
         self.end_run(
             run,
             RunStatus::Canceled,
-            &ws,
+            ws,
             Some(caller),
             Some("force-canceled"),
         )
