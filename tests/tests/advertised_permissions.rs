@@ -66,6 +66,8 @@ enum Needs {
     ConfirmableRun,
     /// The project's `workspace-count` is 0.
     EmptyProject,
+    /// The run is `pending` (force-execute runs a waiting run; no action flag says so).
+    PendingRun,
 }
 
 /// A request governed by flags: it must succeed when all `flags` are true and `needs` hold,
@@ -514,15 +516,15 @@ static RUN_CALLS: &[Call<RunTarget>] = &[
             &format!("runs/{}/comments", r.id),
             &json!({"data": {"type": "comments", "attributes": {"body": "probed"}}}),
         )),
-    // HCP Terraform's routes for features this server does not have.
     call!(
         "POST force-execute",
         ["permissions.can-force-execute"],
-        [],
+        [Needs::PendingRun],
         |r| r
             .caller
             .post(&format!("runs/{}/actions/force-execute", r.id), &json!({}))
     ),
+    // HCP Terraform's routes for features this server does not have.
     call!(
         "POST policy override",
         ["permissions.can-override-policy-check"],
@@ -791,7 +793,7 @@ impl Target for Ws {
                     ["is-confirmable"]
                     == true
             }
-            Needs::EmptyProject => unreachable!("not a workspace state"),
+            Needs::EmptyProject | Needs::PendingRun => unreachable!("not a workspace state"),
         }
     }
 
@@ -1128,8 +1130,11 @@ impl Target for RunTarget {
         ]
     }
 
-    fn holds(&self, _: Needs, _: &Value) -> bool {
-        unreachable!("run calls need no state besides their flags")
+    fn holds(&self, need: Needs, run: &Value) -> bool {
+        match need {
+            Needs::PendingRun => run["data"]["attributes"]["status"] == "pending",
+            other => unreachable!("run calls need no {other:?}"),
+        }
     }
 
     fn describe(&self) -> String {

@@ -661,7 +661,7 @@ impl ActionComment {
 
 /// Confirms a run that waits for it (or queues a saved plan's apply).
 #[utoipa::path(post, path = "/runs/{run_id}/actions/apply", tag = "runs", params(("run_id" = String, Path)),
-    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, description = "The run is not waiting for confirmation", body = ErrorDocument)))]
+    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, description = "The run is not waiting for confirmation", body = ErrorDocument), (status = 422, description = "The comment is not a string or too long", body = ErrorDocument)))]
 async fn apply(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -675,7 +675,7 @@ async fn apply(
 }
 
 #[utoipa::path(post, path = "/runs/{run_id}/actions/discard", tag = "runs", params(("run_id" = String, Path)),
-    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument), (status = 422, description = "The comment is not a string or too long", body = ErrorDocument)))]
 async fn discard(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -690,7 +690,7 @@ async fn discard(
 
 /// Cancels a run: at once if it is waiting, by interrupting terraform if it is running.
 #[utoipa::path(post, path = "/runs/{run_id}/actions/cancel", tag = "runs", params(("run_id" = String, Path)),
-    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument), (status = 422, description = "The comment is not a string or too long", body = ErrorDocument)))]
 async fn cancel(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -705,7 +705,7 @@ async fn cancel(
 
 /// Runs a pending run now, discarding or canceling the runs ahead of it.
 #[utoipa::path(post, path = "/runs/{run_id}/actions/force-execute", tag = "runs", params(("run_id" = String, Path)),
-    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, description = "The run is not pending", body = ErrorDocument)))]
+    responses((status = 202), (status = 404, body = ErrorDocument), (status = 409, description = "The run is not pending", body = ErrorDocument), (status = 422, description = "The comment is not a string or too long", body = ErrorDocument)))]
 async fn force_execute(
     State(state): State<AppState>,
     Auth(caller): Auth,

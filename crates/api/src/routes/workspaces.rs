@@ -568,7 +568,10 @@ async fn list(
             .transpose()?,
         order: params
             .get("sort")
-            .map(|sort| workspace_order(Some(sort)))
+            // A bad query parameter is a 400, as the others of this list.
+            .map(|sort| {
+                workspace_order(Some(sort)).map_err(|e| ApiError::bad_request(format!("sort: {e}")))
+            })
             .transpose()?,
         ..Default::default()
     };
