@@ -66,7 +66,8 @@ enum Needs {
     ConfirmableRun,
     /// The project's `workspace-count` is 0.
     EmptyProject,
-    /// The run is `pending` (force-execute runs a waiting run; no action flag says so).
+    /// The run is `pending` and its workspace is not locked by someone (force-execute moves
+    /// runs ahead of it out of the way, not a person's lock; no action flag says so).
     PendingRun,
 }
 
@@ -1132,7 +1133,13 @@ impl Target for RunTarget {
 
     fn holds(&self, need: Needs, run: &Value) -> bool {
         match need {
-            Needs::PendingRun => run["data"]["attributes"]["status"] == "pending",
+            Needs::PendingRun => {
+                let workspace = self.owner.get(&format!("workspaces/{}", self.workspace_id));
+                let holder = &workspace.body["data"]["relationships"]["locked-by"]["data"]["type"];
+                run["data"]["attributes"]["status"] == "pending"
+                    && holder != "users"
+                    && holder != "teams"
+            }
             other => unreachable!("run calls need no {other:?}"),
         }
     }

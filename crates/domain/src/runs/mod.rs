@@ -543,6 +543,15 @@ impl Services {
                 &run,
             ));
         }
+        // Force-execute moves runs out of the way, not people: a lock someone holds stays.
+        if matches!(
+            ws.lock_kind,
+            Some(LockHolderKind::User | LockHolderKind::Team)
+        ) {
+            return Err(DomainError::Conflict(
+                "the workspace is locked: unlock it before force-executing a run".into(),
+            ));
+        }
         let unfinished = RunFilter {
             workspace_id: Some(ws.id.clone()),
             statuses: RunStatus::ALL
