@@ -83,7 +83,15 @@ both_databases!(runs_wait_while_a_user_holds_the_lock, |db: Db| {
     api.post(&format!("runs/{run}/actions/discard"), &json!({}))
         .expect(202);
     assert_eq!(status(&api, &run), "discarded");
-    assert_eq!(workspace(&api, &ws)["attributes"]["locked"], false);
+    let released = workspace(&api, &ws);
+    assert_eq!(released["attributes"]["locked"], false);
+    // It stays the workspace's current run once it ended, as in TFE; the speculative plan,
+    // which never took the workspace, never was.
+    assert_eq!(
+        released["relationships"]["current-run"]["data"]["id"],
+        run.as_str(),
+        "{released}"
+    );
 });
 
 both_databases!(actions_in_the_wrong_state_answer_409, |db: Db| {
@@ -117,6 +125,28 @@ both_databases!(actions_in_the_wrong_state_answer_409, |db: Db| {
     wait_for_run(&api, &run, &["applied"], RUN_TIMEOUT);
     for action in ["apply", "discard", "cancel", "force-cancel"] {
         refused(&run, action, "applied");
+    }
+    // The applied run stays current: the status filter finds the workspace by it.
+    create_workspace(&api, "never-run");
+    for list in [
+        "organizations/default/workspaces?filter[current-run][status]=applied&include=current_run",
+        "admin/workspaces?filter[current_run][status]=applied&include=current_run",
+    ] {
+        let found = api.get(list).ok();
+        let ids: Vec<&str> = found
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w["id"].as_str())
+            .collect();
+        assert_eq!(ids, [ws.as_str()], "{list}: {}", found.text);
+        assert_eq!(
+            found.body["included"][0]["id"],
+            run.as_str(),
+            "{}",
+            found.text
+        );
     }
     let versions = api
         .get("state-versions?filter[organization][name]=default&filter[workspace][name]=actions")

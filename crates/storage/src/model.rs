@@ -325,6 +325,8 @@ pub struct Workspace {
     pub current_state_version_id: Option<String>,
     /// The run that holds the workspace (from the start of its plan to its end).
     pub current_run_id: Option<String>,
+    /// The run that last took the workspace, kept after it ends: TFE's `current-run`.
+    pub latest_run_id: Option<String>,
     /// Managed resources in the current state (0 without state); read from the state version.
     pub resource_count: i64,
     /// Runs the workspace has had (plan-only ones too); read, never written.

@@ -59,7 +59,7 @@ pub(crate) fn resource(
     )
     .relationship(
         "current-run",
-        Relationship::optional("runs", ws.current_run_id.as_deref()),
+        Relationship::optional("runs", ws.latest_run_id.as_deref()),
     )
     .link("self", urls.api(&format!("/admin/workspaces/{}", ws.id)))
 }
@@ -78,7 +78,7 @@ async fn included(
     if includes.has("current_run") {
         let runs: Vec<&str> = views
             .iter()
-            .filter_map(|v| v.workspace.current_run_id.as_deref())
+            .filter_map(|v| v.workspace.latest_run_id.as_deref())
             .collect();
         included.extend(super::runs::included_runs(&runs, caller, state).await?);
     }

@@ -185,7 +185,7 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
     .relationship("project", Relationship::one("projects", &ws.project_id))
     .relationship(
         "current-run",
-        Relationship::optional("runs", ws.current_run_id.as_deref()),
+        Relationship::optional("runs", ws.latest_run_id.as_deref()),
     )
     .relationship("latest-run", Relationship::null())
     .relationship("current-configuration-version", Relationship::null())
@@ -259,7 +259,7 @@ async fn included(
     if includes.has("current_run") {
         let runs: Vec<&str> = views
             .iter()
-            .filter_map(|v| v.workspace.current_run_id.as_deref())
+            .filter_map(|v| v.workspace.latest_run_id.as_deref())
             .collect();
         out.extend(super::runs::included_runs(&runs, caller, state).await?);
     }

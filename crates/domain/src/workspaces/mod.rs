@@ -142,6 +142,7 @@ pub(crate) fn workspace_with_defaults(
         locked_at: None,
         current_state_version_id: None,
         current_run_id: None,
+        latest_run_id: None,
         resource_count: 0,
         runs_count: 0,
         created_at: now,

@@ -414,14 +414,17 @@ impl RunStore for SqlStore {
     }
 
     async fn set_current_run(&self, workspace_id: &str, run_id: Option<&str>) -> StorageResult<()> {
-        on_pool!(&self.pool, |p| sqlx::query(
-            "UPDATE workspaces SET current_run_id = $2 WHERE id = $1"
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+            "UPDATE workspaces SET current_run_id = $2, latest_run_id = COALESCE($2, latest_run_id) \
+             WHERE id = $1"
         )
         .bind(workspace_id)
         .bind(run_id)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 }

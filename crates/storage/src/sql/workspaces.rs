@@ -73,7 +73,7 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
     w.terraform_version, w.engine, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
     w.auto_destroy_at, w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
-    w.current_state_version_id, w.current_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
+    w.current_state_version_id, w.current_run_id, w.latest_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     (SELECT COUNT(*) FROM runs r WHERE r.workspace_id = w.id) AS runs_count, \
     w.created_at, w.updated_at";
 pub(super) const FROM: &str =
@@ -283,7 +283,7 @@ impl WorkspaceStore for SqlStore {
 
 /// The `ORDER BY` of a workspace list (the workspaces are `w`).
 pub(super) fn order_by(order: WorkspaceOrder) -> String {
-    const RUN_CREATED: &str = "(SELECT r.created_at FROM runs r WHERE r.id = w.current_run_id)";
+    const RUN_CREATED: &str = "(SELECT r.created_at FROM runs r WHERE r.id = w.latest_run_id)";
     match order {
         WorkspaceOrder::Name { descending } => format!("w.name {}, w.id", direction(descending)),
         // Portable "nulls last": SQLite and PostgreSQL sort NULL differently.
@@ -296,4 +296,4 @@ pub(super) fn order_by(order: WorkspaceOrder) -> String {
 
 /// Only workspaces whose current run has the status bound after it (close with `)`).
 pub(super) const CURRENT_RUN_STATUS: &str =
-    " AND w.current_run_id IN (SELECT id FROM runs WHERE status = ";
+    " AND w.latest_run_id IN (SELECT id FROM runs WHERE status = ";
