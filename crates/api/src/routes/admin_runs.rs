@@ -133,8 +133,6 @@ async fn force_cancel(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<StatusCode> {
-    let comment = super::runs::ActionComment::of(&body)?;
-    state.services.admin_force_cancel_run(&caller, &id).await?;
-    comment.post(&state, &caller, &id).await?;
-    Ok(StatusCode::ACCEPTED)
+    let action = state.services.admin_force_cancel_run(&caller, &id);
+    super::runs::act_with_comment(&state, &caller, &id, &body, action).await
 }

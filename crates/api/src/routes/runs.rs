@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use terrace_auth::policy::RunPermissions;
 use terrace_domain::runs::{NewRun, RunScope, RunVariable, RunView};
-use terrace_domain::Caller;
+use terrace_domain::{Caller, DomainResult};
 use terrace_storage::model::{RunEvent, RunStatus};
 use terrace_storage::store::RunFilter;
 use utoipa::ToSchema;
@@ -623,40 +623,35 @@ pub(crate) async fn included_runs(
 /// Action bodies are optional: `{}`, `{"comment": ...}` or a JSON:API document.
 type ActionBody = JsonBody<Value>;
 
-/// The comment an action body carries (go-tfe sends `{"comment": "..."}`), checked before the
-/// action so a bad one changes nothing; posted on the run once the action is done.
-pub(crate) struct ActionComment(Option<String>);
-
-impl ActionComment {
-    pub(crate) fn of(body: &Value) -> ApiResult<ActionComment> {
-        let comment = match body.get("comment") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) if text.trim().is_empty() => None,
-            Some(Value::String(text)) => {
-                terrace_domain::runs::validate_comment(text)?;
-                Some(text.clone())
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "/comment",
-                    "the comment must be a string",
-                ))
-            }
-        };
-        Ok(ActionComment(comment))
-    }
-
-    pub(crate) async fn post(
-        self,
-        state: &AppState,
-        caller: &Caller,
-        run_id: &str,
-    ) -> ApiResult<()> {
-        if let Some(text) = self.0 {
-            state.services.comment_on_run(caller, run_id, &text).await?;
+/// Does a run action whose body may carry a comment (go-tfe sends `{"comment": "..."}`):
+/// the comment is checked before the action (`action` is a future, so nothing has happened
+/// yet), so a bad one changes nothing, and it is posted on the run once the action is done.
+pub(crate) async fn act_with_comment(
+    state: &AppState,
+    caller: &Caller,
+    run_id: &str,
+    body: &Value,
+    action: impl std::future::Future<Output = DomainResult<()>>,
+) -> ApiResult<StatusCode> {
+    let comment = match body.get("comment") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.trim().is_empty() => None,
+        Some(Value::String(text)) => {
+            terrace_domain::runs::validate_comment(text)?;
+            Some(text)
         }
-        Ok(())
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "/comment",
+                "the comment must be a string",
+            ))
+        }
+    };
+    action.await?;
+    if let Some(text) = comment {
+        state.services.comment_on_run(caller, run_id, text).await?;
     }
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Confirms a run that waits for it (or queues a saved plan's apply).
@@ -668,10 +663,14 @@ async fn apply(
     Path(id): Path<String>,
     JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
-    let comment = ActionComment::of(&body)?;
-    state.services.apply_run(&caller, &id).await?;
-    comment.post(&state, &caller, &id).await?;
-    Ok(StatusCode::ACCEPTED)
+    act_with_comment(
+        &state,
+        &caller,
+        &id,
+        &body,
+        state.services.apply_run(&caller, &id),
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/runs/{run_id}/actions/discard", tag = "runs", params(("run_id" = String, Path)),
@@ -682,10 +681,14 @@ async fn discard(
     Path(id): Path<String>,
     JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
-    let comment = ActionComment::of(&body)?;
-    state.services.discard_run(&caller, &id).await?;
-    comment.post(&state, &caller, &id).await?;
-    Ok(StatusCode::ACCEPTED)
+    act_with_comment(
+        &state,
+        &caller,
+        &id,
+        &body,
+        state.services.discard_run(&caller, &id),
+    )
+    .await
 }
 
 /// Cancels a run: at once if it is waiting, by interrupting terraform if it is running.
@@ -697,10 +700,14 @@ async fn cancel(
     Path(id): Path<String>,
     JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
-    let comment = ActionComment::of(&body)?;
-    state.services.cancel_run(&caller, &id).await?;
-    comment.post(&state, &caller, &id).await?;
-    Ok(StatusCode::ACCEPTED)
+    act_with_comment(
+        &state,
+        &caller,
+        &id,
+        &body,
+        state.services.cancel_run(&caller, &id),
+    )
+    .await
 }
 
 /// Runs a pending run now, discarding or canceling the runs ahead of it.
@@ -712,10 +719,14 @@ async fn force_execute(
     Path(id): Path<String>,
     JsonBody(body): ActionBody,
 ) -> ApiResult<StatusCode> {
-    let comment = ActionComment::of(&body)?;
-    state.services.force_execute_run(&caller, &id).await?;
-    comment.post(&state, &caller, &id).await?;
-    Ok(StatusCode::ACCEPTED)
+    act_with_comment(
+        &state,
+        &caller,
+        &id,
+        &body,
+        state.services.force_execute_run(&caller, &id),
+    )
+    .await
 }
 
 /// Ends a canceled run whose runner did not stop, once the cool-off after the cancel passed.
