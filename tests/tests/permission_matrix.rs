@@ -995,6 +995,10 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
             "relationships": {"workspace": {"data": {"type": "workspaces", "id": id("workspace_id")}}}}})
         }
         (_, t) if t.contains("/actions/") => json!({}),
+        // A team's undescribed token takes no description; its described ones need one.
+        (_, "/api/v2/teams/{team_id}/authentication-token") => {
+            json!({"data": {"type": "authentication-tokens", "attributes": {}}})
+        }
         (_, t) if t.ends_with("/authentication-token") || t.ends_with("/authentication-tokens") => {
             json!({"data": {"type": "authentication-tokens", "attributes": {"description": unique}}})
         }

@@ -593,6 +593,61 @@ both_databases!(team_and_organization_tokens, |db| {
     ci.post("organizations/acme/authentication-token", &json!({}))
         .expect(403);
 
+    // Described tokens are more tokens of the team: each works, a description is unique
+    // within the team (TFE's words), and the undescribed token's endpoints leave them be.
+    let described = |description: &str| {
+        owner.post(
+            &format!("teams/{team}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens",
+                "attributes": {"description": description}}}),
+        )
+    };
+    let deploy = described("deploy").expect(201);
+    assert_eq!(deploy.attr("description"), "deploy");
+    let deploy_ci = server.api(deploy.attr("token").as_str().unwrap());
+    let nightly = server.api(
+        described("nightly")
+            .expect(201)
+            .attr("token")
+            .as_str()
+            .unwrap(),
+    );
+    let taken = described("deploy");
+    assert_eq!(taken.status, 422, "{}", taken.text);
+    assert!(
+        taken
+            .text
+            .contains("Validation failed: Description has already been taken"),
+        "{}",
+        taken.text
+    );
+    owner
+        .post(
+            &format!("teams/{team}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens", "attributes": {}}}),
+        )
+        .expect_error(422, "description");
+    owner
+        .post(
+            &format!("teams/{team}/authentication-token"),
+            &json!({"data": {"type": "authentication-tokens",
+                "attributes": {"description": "sneaky"}}}),
+        )
+        .expect_error(422, "authentication-tokens");
+    assert_eq!(
+        owner
+            .get(&format!("teams/{team}/authentication-token"))
+            .ok()
+            .id(),
+        created.id(),
+        "the undescribed token is still the one read here"
+    );
+    ci.post(
+        &format!("teams/{team}/authentication-tokens"),
+        &json!({"data": {"type": "authentication-tokens", "attributes": {"description": "x"}}}),
+    )
+    .expect(403);
+
     // Regenerating replaces the token: the old one stops working at once.
     let again = owner
         .post(&format!("teams/{team}/authentication-token"), &json!({}))
@@ -609,6 +664,12 @@ both_databases!(team_and_organization_tokens, |db| {
     owner
         .delete(&format!("teams/{team}/authentication-token"))
         .expect(404);
+    deploy_ci.get("organizations/acme").ok();
+    owner
+        .delete(&format!("authentication-tokens/{}", deploy.id()))
+        .expect(204);
+    deploy_ci.get("organizations/acme").expect(401);
+    nightly.get("organizations/acme").ok();
 
     // Deleting the team revokes its token.
     let ci3 = owner
@@ -621,6 +682,7 @@ both_databases!(team_and_organization_tokens, |db| {
     server.api(&ci3).get("organizations/acme").ok();
     owner.delete(&format!("teams/{team}")).expect(204);
     server.api(&ci3).get("organizations/acme").expect(401);
+    nightly.get("organizations/acme").expect(401);
 
     // An expired token is refused; a past expiry is refused when asked for.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();

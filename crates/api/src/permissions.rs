@@ -171,6 +171,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v2/teams/{team_id}/authentication-token", "team-token"),
     ("GET", "/api/v2/teams/{team_id}/authentication-token", "team-token"),
     ("POST", "/api/v2/teams/{team_id}/authentication-token", "team-token"),
+    ("POST", "/api/v2/teams/{team_id}/authentication-tokens", "team-token"),
     ("DELETE", "/api/v2/teams/{team_id}/relationships/organization-memberships", "organization:manage-membership"),
     ("POST", "/api/v2/teams/{team_id}/relationships/organization-memberships", "organization:manage-membership"),
     ("DELETE", "/api/v2/teams/{team_id}/relationships/users", "organization:manage-membership"),

@@ -1,5 +1,7 @@
 //! Team and organization tokens: one of each at most. Generating one replaces the old one,
 //! which stops working at once; the secret is shown only in the response that creates it.
+//! A team may also have any number of tokens with a description (unique within the team),
+//! each created and revoked on its own, beside its one undescribed token.
 //! Without an `expired-at` they last two years ([`crate::tokens`]). An organization's team
 //! tokens are listed together for its team managers.
 //! A team token acts with its team's permissions, in its organization only; an organization
@@ -7,8 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use terrace_auth::policy::Action;
-use terrace_storage::clock;
 use terrace_storage::model::{PageRequest, Token, TokenKind};
+use terrace_storage::{clock, StorageError};
 
 use std::cmp::Ordering;
 
@@ -19,21 +21,56 @@ use crate::{Caller, DomainError, DomainResult, Services};
 const WHAT: &str = "authentication token";
 
 impl Services {
+    /// Generates the team's undescribed token, replacing the one it had.
     pub async fn generate_team_token(
         &self,
         caller: &Caller,
         team_id: &str,
-        description: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     ) -> DomainResult<(Token, String)> {
         let team = self.team_token_owner(caller, team_id).await?;
-        self.replace_token(caller, TokenKind::Team, &team, description, expires_at)
+        self.replace_token(caller, TokenKind::Team, &team, None, expires_at)
             .await
     }
 
+    /// Creates one more token for the team, named by a description no other token of the
+    /// team has.
+    pub async fn create_described_team_token(
+        &self,
+        caller: &Caller,
+        team_id: &str,
+        description: String,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> DomainResult<(Token, String)> {
+        let team = self.team_token_owner(caller, team_id).await?;
+        let expires_at = api_token_expiry(expires_at, clock::now())?;
+        let created_by = caller.user().map(|u| u.id.as_str());
+        let (token, secret) = new_token(
+            TokenKind::Team,
+            &team,
+            Some(description),
+            Some(expires_at),
+            created_by,
+        )?;
+        match self.store.create_token(&token).await {
+            Err(StorageError::Conflict(_)) => Err(DomainError::invalid(
+                "description",
+                "Description has already been taken",
+            )),
+            other => Ok(other.map(|()| (token, secret))?),
+        }
+    }
+
+    /// The team's undescribed token.
     pub async fn team_token(&self, caller: &Caller, team_id: &str) -> DomainResult<Token> {
         let team = self.team_token_owner(caller, team_id).await?;
-        self.current_token(TokenKind::Team, &team).await
+        self.store
+            .list_tokens(TokenKind::Team, &team, PageRequest::all())
+            .await?
+            .items
+            .into_iter()
+            .find(|token| token.description.is_none())
+            .ok_or(DomainError::NotFound(WHAT))
     }
 
     pub async fn delete_team_token(&self, caller: &Caller, team_id: &str) -> DomainResult<()> {

@@ -63,9 +63,12 @@ pub trait TokenStore {
     async fn delete_token(&self, id: &str) -> StorageResult<bool>;
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StorageResult<()>;
     /// Stores the token in place of every other token of its kind and owner, in one
-    /// transaction (team and organization tokens: one each, regenerating revokes).
+    /// transaction (team and organization tokens: one each, regenerating revokes). A team's
+    /// tokens with a description are tokens of their own: they are neither replaced nor
+    /// deleted with its one undescribed token (here and in `delete_tokens_of`).
     async fn replace_token(&self, token: &Token) -> StorageResult<()>;
-    /// Deletes every token of `kind` owned by `owner_id`; returns how many.
+    /// Deletes every token of `kind` owned by `owner_id` (but a team's described tokens);
+    /// returns how many.
     async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
     /// The tokens of every team of the organization, newest first.
     async fn list_organization_team_tokens(&self, org_id: &str) -> StorageResult<Vec<Token>>;
@@ -426,7 +429,8 @@ pub trait RunStore {
     /// A run's comments, oldest first.
     async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>>;
 
-    /// Makes `run_id` the workspace's current run (or clears it).
+    /// Makes `run_id` the run holding the workspace (or clears it); a run that takes the
+    /// workspace also becomes its latest run, which clearing keeps.
     async fn set_current_run(&self, workspace_id: &str, run_id: Option<&str>) -> StorageResult<()>;
 }
 

@@ -269,6 +269,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         locked_at: None,
         current_state_version_id: None,
         current_run_id: None,
+        latest_run_id: None,
         resource_count: 0,
         runs_count: 0,
         created_at: at,
@@ -2904,28 +2905,40 @@ async fn memberships_listed_and_invitations_accepted(store: Arc<dyn Store>) {
 }
 contract!(memberships_listed_and_invitations_accepted);
 
-/// Replacing a team's token revokes the one before, atomically.
+/// Replacing a team's undescribed token revokes the one before, atomically; the team's
+/// described tokens stay, and a description is unique within the team.
 async fn team_token_replaced(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let team = create_team(&*store, &acme, "ci", "secret").await;
-    let first = create_token(&*store, TokenKind::Team, &team.id).await;
-    let second = new_token(TokenKind::Team, &team.id, clock::now());
+    let undescribed = || Token {
+        description: None,
+        ..new_token(TokenKind::Team, &team.id, clock::now())
+    };
+    let first = undescribed();
+    store.create_token(&first).await.unwrap();
+    let described = create_token(&*store, TokenKind::Team, &team.id).await;
+    let second = undescribed();
     store.replace_token(&second).await.unwrap();
     assert!(store
         .token_by_hash(&first.secret_hash)
         .await
         .unwrap()
         .is_none());
-    assert!(store
-        .token_by_hash(&second.secret_hash)
-        .await
-        .unwrap()
-        .is_some());
+    for kept in [&second, &described] {
+        assert!(store
+            .token_by_hash(&kept.secret_hash)
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert!(matches!(
+        store
+            .create_token(&new_token(TokenKind::Team, &team.id, clock::now()))
+            .await,
+        Err(StorageError::Conflict(_))
+    ));
     let other = create_token(&*store, TokenKind::Organization, acme.id()).await;
-    store
-        .replace_token(&new_token(TokenKind::Team, &team.id, clock::now()))
-        .await
-        .unwrap();
+    store.replace_token(&undescribed()).await.unwrap();
     assert!(
         store.token_by_id(&other.id).await.unwrap().is_some(),
         "other owners keep theirs"
@@ -2936,8 +2949,16 @@ async fn team_token_replaced(store: Arc<dyn Store>) {
             .await
             .unwrap()
             .total,
+        2
+    );
+    assert_eq!(
+        store
+            .delete_tokens_of(TokenKind::Team, &team.id)
+            .await
+            .unwrap(),
         1
     );
+    assert!(store.token_by_id(&described.id).await.unwrap().is_some());
 }
 contract!(team_token_replaced);
 

@@ -1198,7 +1198,10 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
             "data": {"type": "organization-memberships", "attributes": {"email": b.email},
                 "relationships": {"teams": {"data": [{"type": "teams", "id": a.owners_team_id}]}}}
         }),
-        ("POST", "/api/v2/teams/{team_id}/authentication-token")
+        ("POST", "/api/v2/teams/{team_id}/authentication-token") => {
+            json!({"data": {"type": "authentication-tokens", "attributes": {}}})
+        }
+        ("POST", "/api/v2/teams/{team_id}/authentication-tokens")
         | ("POST", "/api/v2/organizations/{organization}/authentication-token") => json!({
             "data": {"type": "authentication-tokens", "attributes": {"description": "bob's now"}}
         }),

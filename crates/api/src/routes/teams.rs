@@ -1,6 +1,7 @@
 //! Teams: `/organizations/:org/teams`, `/teams/:id`, their members
 //! (`/teams/:id/relationships/users` and `.../organization-memberships`) and their token
-//! (`/teams/:id/authentication-token`, and all of an organization's at
+//! (`/teams/:id/authentication-token`, the described ones created at
+//! `/teams/:id/authentication-tokens`, and all of an organization's at
 //! `/organizations/:org/team-tokens`).
 
 use axum::extract::{OriginalUri, Path, State};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use terrace_auth::policy::{Action, Decision, OrganizationAccess};
 use terrace_domain::teams::{TeamChanges, TeamMembers, TeamView};
+use terrace_domain::DomainError;
 use terrace_storage::store::TeamFilter;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_users, remove_users))
         .routes(routes!(add_memberships, remove_memberships))
         .routes(routes!(create_token, show_token, delete_token))
+        .routes(routes!(create_described_token))
         .routes(routes!(list_tokens))
 }
 
@@ -373,12 +376,13 @@ async fn remove_memberships(
     change_members(&state, &caller, &id, TeamMembers::Memberships(ids), false).await
 }
 
-/// Generates the team's token, replacing (and revoking) the one it had. The response
-/// carries the secret, once. Team managers, or members when the team allows it.
+/// Generates the team's undescribed token, replacing (and revoking) the one it had; its
+/// described tokens stay. The response carries the secret, once. Team managers, or members
+/// when the team allows it.
 #[utoipa::path(post, path = "/teams/{team_id}/authentication-token", tag = "teams",
     params(("team_id" = String, Path)),
     request_body(content = Body<TokenInput>, content_type = "application/vnd.api+json"),
-    responses((status = 201, body = Document<TokenAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+    responses((status = 201, body = Document<TokenAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, description = "A description (described tokens are created at authentication-tokens) or a bad expiry", body = ErrorDocument)))]
 async fn create_token(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -386,15 +390,69 @@ async fn create_token(
     JsonBody(body): JsonBody<Body<TokenInput>>,
 ) -> ApiResult<JsonApi<Document<TokenAttributes>>> {
     let (input, _) = body.into_parts("authentication-tokens")?;
+    if input.description.is_some() {
+        return Err(ApiError::invalid(
+            "/data/attributes/description",
+            "this is the team's undescribed token; create a described one with \
+             POST /teams/:id/authentication-tokens",
+        ));
+    }
     let (token, secret) = state
         .services
-        .generate_team_token(&caller, &id, input.description, input.expired_at)
+        .generate_team_token(&caller, &id, input.expired_at)
         .await?;
-    Ok(JsonApi::created(Document::new(super::tokens::resource(
+    Ok(token_created(&state, token, secret))
+}
+
+/// Creates one more token for the team, with a description no other token of the team
+/// has; the team's other tokens stay. The response carries the secret, once.
+#[utoipa::path(post, path = "/teams/{team_id}/authentication-tokens", tag = "teams",
+    params(("team_id" = String, Path)),
+    request_body(content = Body<TokenInput>, content_type = "application/vnd.api+json"),
+    responses((status = 201, body = Document<TokenAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, description = "No description, one the team already has, or a bad expiry", body = ErrorDocument)))]
+async fn create_described_token(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Body<TokenInput>>,
+) -> ApiResult<JsonApi<Document<TokenAttributes>>> {
+    let (input, _) = body.into_parts("authentication-tokens")?;
+    let Some(description) = input.description else {
+        return Err(ApiError::invalid(
+            "/data/attributes/description",
+            "a described token needs a description",
+        ));
+    };
+    let (token, secret) = state
+        .services
+        .create_described_team_token(&caller, &id, description, input.expired_at)
+        .await
+        .map_err(|err| match err {
+            // TFE words a taken description as a record that failed validation, and clients
+            // match that text (go-tfe's ErrInvalidDescriptionConflict).
+            DomainError::Invalid {
+                pointer: Some(pointer),
+                detail,
+            } if pointer.ends_with("/description") => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid attributes",
+                format!("Validation failed: {detail}"),
+            ),
+            other => other.into(),
+        })?;
+    Ok(token_created(&state, token, secret))
+}
+
+fn token_created(
+    state: &AppState,
+    token: terrace_storage::model::Token,
+    secret: String,
+) -> JsonApi<Document<TokenAttributes>> {
+    JsonApi::created(Document::new(super::tokens::resource(
         &token,
         Some(secret),
         &state.urls,
-    ))))
+    )))
 }
 
 /// The team's token, without its secret; 404 when it has none.

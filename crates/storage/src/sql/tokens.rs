@@ -4,11 +4,14 @@ use chrono::{DateTime, Utc};
 use super::{on_pool, to_u64, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, Token, TokenKind};
 use crate::store::TokenStore;
-use crate::StorageResult;
+use crate::{StorageError, StorageResult};
 
 const COLUMNS: &str =
     "id, kind, owner_id, description, secret_hash, created_by, created_at, last_used_at, \
      expires_at, signed_in_with";
+
+/// Keeps a team's described tokens out of replacing and deleting its undescribed one.
+const REPLACEABLE: &str = " AND NOT (kind = 'team' AND description IS NOT NULL)";
 
 #[async_trait]
 impl TokenStore for SqlStore {
@@ -29,7 +32,8 @@ impl TokenStore for SqlStore {
             .bind(&token.signed_in_with)
             .execute(p)
             .await
-            .map(|r| r.rows_affected()))?;
+            .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "token description"))?;
         Ok(())
     }
 
@@ -37,9 +41,10 @@ impl TokenStore for SqlStore {
         let sql = format!(
             "INSERT INTO tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
+        let delete = format!("DELETE FROM tokens WHERE kind = $1 AND owner_id = $2{REPLACEABLE}");
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
-            sqlx::query("DELETE FROM tokens WHERE kind = $1 AND owner_id = $2")
+            sqlx::query(&delete)
                 .bind(token.kind)
                 .bind(&token.owner_id)
                 .execute(&mut *tx)
@@ -121,14 +126,13 @@ impl TokenStore for SqlStore {
     }
 
     async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64> {
-        Ok(on_pool!(&self.pool, |p| sqlx::query(
-            "DELETE FROM tokens WHERE kind = $1 AND owner_id = $2"
-        )
-        .bind(kind)
-        .bind(owner_id)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?)
+        let sql = format!("DELETE FROM tokens WHERE kind = $1 AND owner_id = $2{REPLACEABLE}");
+        Ok(on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(kind)
+            .bind(owner_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     async fn list_organization_team_tokens(&self, org_id: &str) -> StorageResult<Vec<Token>> {
