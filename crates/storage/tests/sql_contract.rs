@@ -1199,7 +1199,7 @@ async fn workspace_create_and_lookup(store: Arc<dyn Store>) {
     );
     assert_eq!(
         tags_of(&*store, &ws).await,
-        [key("critical"), kv("env", "prod")]
+        [kv("env", "prod"), key("critical")]
     );
 
     // A workspace that inherits everything (the NULL columns).
