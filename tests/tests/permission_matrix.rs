@@ -636,6 +636,13 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
     );
     std::thread::sleep(Duration::from_secs(3));
 
+    let reserved_tag_key_id = alice
+        .post(
+            &format!("organizations/{ORG}/reserved-tag-keys"),
+            &json!({"data": {"type": "reserved-tag-keys", "attributes": {"key": "matrix-reserved"}}}),
+        )
+        .expect(201)
+        .id();
     let ids: BTreeMap<&'static str, String> = [
         ("organization", ORG.to_string()),
         ("name", MAIN.to_string()),
@@ -655,6 +662,7 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("agent_pool_id", agent_pool_id),
         ("team_id", write_team),
         ("tag_id", tag_id),
+        ("reserved_tag_key_id", reserved_tag_key_id),
         ("membership_id", none_membership),
         ("team_workspace_id", team_workspace_id),
         ("team_project_id", team_project_id),
@@ -871,6 +879,11 @@ fn throwaway(
                 format!("organizations/{ORG}/projects"),
                 json!({"data": {"type": "projects", "attributes": {"name": name}}}),
             ),
+            "/api/v2/reserved-tag-keys/{reserved_tag_key_id}" => (
+                "reserved_tag_key_id",
+                format!("organizations/{ORG}/reserved-tag-keys"),
+                json!({"data": {"type": "reserved-tag-keys", "attributes": {"key": name}}}),
+            ),
             "/api/v2/agent-pools/{agent_pool_id}" => (
                 "agent_pool_id",
                 format!("organizations/{ORG}/agent-pools"),
@@ -1013,6 +1026,11 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         (_, t) if t.ends_with("/tag-bindings") => {
             json!({"data": [{"type": "tag-bindings", "attributes": {"key": "env", "value": unique}}]})
         }
+        (_, t) if t.contains("/reserved-tag-keys") => {
+            // Renames (PATCH) must not take the key a create (POST) just reserved.
+            let key = format!("{unique}-{}", method.to_lowercase());
+            json!({"data": {"type": "reserved-tag-keys", "attributes": {"key": key}}})
+        }
         ("POST", t) if t.ends_with("/workspaces") => {
             json!({"data": {"type": "workspaces", "attributes": {"name": unique}}})
         }
@@ -1110,6 +1128,7 @@ fn snapshot(owner: &Api, f: &Fixture) -> Vec<(String, String)> {
         format!("organizations/{ORG}/workspaces"),
         format!("organizations/{ORG}/projects"),
         format!("organizations/{ORG}/tags"),
+        format!("organizations/{ORG}/reserved-tag-keys"),
         format!("organizations/{ORG}/varsets"),
         format!("organizations/{ORG}/agent-pools"),
         format!("varsets/{}/relationships/vars", f.ids["varset_id"]),

@@ -94,6 +94,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(workspaces::router())
         .merge(tags::router())
+        .merge(reserved_tag_keys::router())
         .merge(projects::router())
         .merge(state_versions::router())
         .merge(workspace_resources::router())

@@ -104,6 +104,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/organizations/{organization}/organization-memberships", "organization:manage-membership"),
     ("GET", "/api/v2/organizations/{organization}/projects", "organization:read-organization"),
     ("POST", "/api/v2/organizations/{organization}/projects", "organization:create-project"),
+    // Reserved tag keys are an organization setting: members read, owners keep them.
+    ("GET", "/api/v2/organizations/{organization}/reserved-tag-keys", "organization:read-organization"),
+    ("POST", "/api/v2/organizations/{organization}/reserved-tag-keys", "organization:update-organization"),
     ("GET", "/api/v2/organizations/{organization}/runs", "organization:read-organization"),
     ("GET", "/api/v2/organizations/{organization}/runs/queue", "organization:read-organization"),
     // Owners only: changing how members sign in is changing the organization.
@@ -134,6 +137,8 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/projects/{project_id}/tag-bindings", "project:read-project"),
     ("PATCH", "/api/v2/projects/{project_id}/tag-bindings", "project:update-project"),
     ("GET", "/api/v2/projects/{project_id}/varsets", "organization:read-variable-sets"),
+    ("DELETE", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}", "organization:update-organization"),
+    ("PATCH", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}", "organization:update-organization"),
     ("GET", "/api/v2/run-events/{run_event_id}", "workspace:read-runs"),
     ("POST", "/api/v2/runs", "workspace:queue-run"),
     ("GET", "/api/v2/runs/{run_id}", "workspace:read-runs"),

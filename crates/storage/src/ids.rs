@@ -13,6 +13,7 @@ pub const TOKEN: &str = "at";
 pub const PROJECT: &str = "prj";
 pub const WORKSPACE: &str = "ws";
 pub const TAG: &str = "tag";
+pub const RESERVED_TAG_KEY: &str = "rtk";
 pub const STATE_VERSION: &str = "sv";
 pub const STATE_VERSION_OUTPUT: &str = "wsout";
 pub const CONFIGURATION_VERSION: &str = "cv";

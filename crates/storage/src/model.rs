@@ -369,6 +369,18 @@ pub struct TagBinding {
     pub value: String,
 }
 
+/// A tag key an organization reserves (HCP Terraform's reserved tag keys). With
+/// `disable_overrides`, a workspace may not bind the key to another value than its project's.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ReservedTagKey {
+    pub id: String,
+    pub organization_id: String,
+    pub key: String,
+    pub disable_overrides: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StateVersion {
     pub id: String,

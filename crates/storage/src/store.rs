@@ -182,7 +182,7 @@ pub struct TagFilter {
 
 #[async_trait]
 pub trait TagStore {
-    /// Tags of each of the given workspaces, sorted by key.
+    /// Tags of each of the given workspaces, in the order they were added.
     async fn workspace_tags(
         &self,
         workspace_ids: &[String],
@@ -208,6 +208,20 @@ pub trait TagStore {
     async fn delete_tags(&self, org_id: &str, ids: &[String]) -> StorageResult<()>;
     /// Adds the (key-only) tag to each workspace.
     async fn tag_workspaces(&self, tag_id: &str, workspace_ids: &[String]) -> StorageResult<()>;
+    /// The organization's reserved tag keys, oldest first.
+    async fn list_reserved_tag_keys(
+        &self,
+        org_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ReservedTagKey>>;
+    /// The organization's reserved keys whose project values workspaces may not override.
+    async fn override_locked_tag_keys(&self, org_id: &str) -> StorageResult<Vec<String>>;
+    async fn reserved_tag_key_by_id(&self, id: &str) -> StorageResult<Option<ReservedTagKey>>;
+    /// Inserts a reserved key; a key the organization already reserves is a `Conflict`.
+    async fn create_reserved_tag_key(&self, key: &ReservedTagKey) -> StorageResult<()>;
+    /// Saves key, `disable_overrides` and `updated_at`; a taken key is a `Conflict`.
+    async fn update_reserved_tag_key(&self, key: &ReservedTagKey) -> StorageResult<()>;
+    async fn delete_reserved_tag_key(&self, id: &str) -> StorageResult<()>;
 }
 
 #[async_trait]

@@ -1200,7 +1200,7 @@ async fn workspace_create_and_lookup(store: Arc<dyn Store>) {
     );
     assert_eq!(
         tags_of(&*store, &ws).await,
-        [key("critical"), kv("env", "prod")]
+        [kv("env", "prod"), key("critical")]
     );
 
     // A workspace that inherits everything (the NULL columns).
@@ -1614,20 +1614,25 @@ contract!(concurrent_locks_have_one_winner);
 // ---------------------------------------------------------------------------------------------
 // Tags
 
-/// Adding a key the workspace already has replaces its value; each key is one organization
-/// tag however many workspaces carry it.
+/// Adding a key the workspace already has replaces its value and keeps its place; new keys
+/// follow in the order given; each key is one organization tag however many workspaces carry
+/// it.
 async fn tag_values_are_replaced(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let ws = create_workspace(&*store, &acme, "app", &[kv("env", "dev")]).await;
     let other = create_workspace(&*store, &acme, "other", &[kv("env", "dev")]).await;
 
     store
-        .add_workspace_tags(acme.id(), &ws.id, &[kv("env", "prod"), key("critical")])
+        .add_workspace_tags(
+            acme.id(),
+            &ws.id,
+            &[kv("zone", "a"), kv("env", "prod"), key("critical")],
+        )
         .await
         .unwrap();
     assert_eq!(
         tags_of(&*store, &ws).await,
-        [key("critical"), kv("env", "prod")]
+        [kv("env", "prod"), kv("zone", "a"), key("critical")]
     );
     // Valued and key-only replace each other too.
     store
@@ -1636,15 +1641,112 @@ async fn tag_values_are_replaced(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         tags_of(&*store, &ws).await,
-        [kv("critical", "yes"), key("env")]
+        [key("env"), kv("zone", "a"), kv("critical", "yes")]
     );
+    // A tag put on workspaces by ID goes last.
+    let added = tag_named(&*store, &acme, "zone").await;
+    store
+        .tag_workspaces(&added.id, std::slice::from_ref(&other.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        tags_of(&*store, &other).await,
+        [kv("env", "dev"), key("zone")]
+    );
+    store
+        .remove_workspace_tags(&other.id, &["zone".into()])
+        .await
+        .unwrap();
     assert_eq!(tags_of(&*store, &other).await, [kv("env", "dev")]);
     assert_eq!(
         tag_counts(&*store, &acme, TagFilter::default()).await,
-        BTreeMap::from([("critical".to_string(), 1), ("env".to_string(), 2)])
+        BTreeMap::from([
+            ("critical".to_string(), 1),
+            ("env".to_string(), 2),
+            ("zone".to_string(), 1)
+        ])
     );
 }
 contract!(tag_values_are_replaced);
+
+/// Reserved tag keys: every column read back, a key unique per organization (create and
+/// rename), listed oldest first, the keys with overrides disabled, gone with delete.
+async fn reserved_tag_keys_round_trip(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let at = clock::now();
+    let reserved =
+        |org: &OrgFixture, key: &str, disable_overrides: bool, minutes: i64| ReservedTagKey {
+            id: ids::new_id(ids::RESERVED_TAG_KEY),
+            organization_id: org.id().to_string(),
+            key: key.to_string(),
+            disable_overrides,
+            created_at: at + TimeDelta::minutes(minutes),
+            updated_at: at + TimeDelta::minutes(minutes + 1),
+        };
+    let env = reserved(&acme, "env", true, 1);
+    let team = reserved(&acme, "team", false, 0);
+    for key in [&env, &team, &reserved(&other, "env", false, 0)] {
+        store.create_reserved_tag_key(key).await.unwrap();
+    }
+    assert_eq!(
+        store.reserved_tag_key_by_id(&env.id).await.unwrap(),
+        Some(env.clone())
+    );
+    assert!(matches!(
+        store
+            .create_reserved_tag_key(&reserved(&acme, "env", false, 2))
+            .await,
+        Err(StorageError::Conflict(_))
+    ));
+    let page = store
+        .list_reserved_tag_keys(
+            acme.id(),
+            PageRequest {
+                number: 1,
+                size: 20,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items, [team.clone(), env.clone()]);
+    assert_eq!(
+        store.override_locked_tag_keys(acme.id()).await.unwrap(),
+        ["env"]
+    );
+
+    let renamed = ReservedTagKey {
+        key: "env".into(),
+        ..team.clone()
+    };
+    assert!(matches!(
+        store.update_reserved_tag_key(&renamed).await,
+        Err(StorageError::Conflict(_))
+    ));
+    let changed = ReservedTagKey {
+        key: "owner".into(),
+        disable_overrides: true,
+        updated_at: at + TimeDelta::minutes(5),
+        ..team.clone()
+    };
+    store.update_reserved_tag_key(&changed).await.unwrap();
+    assert_eq!(
+        store.reserved_tag_key_by_id(&team.id).await.unwrap(),
+        Some(changed)
+    );
+    assert_eq!(
+        store.override_locked_tag_keys(acme.id()).await.unwrap(),
+        ["env", "owner"]
+    );
+    store.delete_reserved_tag_key(&env.id).await.unwrap();
+    assert_eq!(store.reserved_tag_key_by_id(&env.id).await.unwrap(), None);
+    assert_eq!(
+        store.override_locked_tag_keys(other.id()).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+contract!(reserved_tag_keys_round_trip);
 
 /// Removing a tag from a workspace leaves the organization tag (with one use fewer) and other
 /// workspaces' tags.
@@ -1779,7 +1881,7 @@ async fn deleted_tags_leave_every_workspace(store: Arc<dyn Store>) {
 }
 contract!(deleted_tags_leave_every_workspace);
 
-/// `tag_workspaces` puts an existing tag on several workspaces at once.
+/// `tag_workspaces` puts an existing tag on several workspaces at once, after their others.
 async fn tag_put_on_workspaces(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let s = &*store;
@@ -1796,7 +1898,7 @@ async fn tag_put_on_workspaces(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(tags_of(s, &one).await, [key("env")]);
-    assert_eq!(tags_of(s, &two).await, [key("env"), kv("team", "a")]);
+    assert_eq!(tags_of(s, &two).await, [kv("team", "a"), key("env")]);
     assert_eq!(tags_of(s, &tagged).await, [key("env")]);
     assert_eq!(
         store

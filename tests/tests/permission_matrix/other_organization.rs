@@ -266,6 +266,9 @@ struct Tenant {
     project_binding_value: String,
     flat_tag: String,
     tag_ids: Vec<String>,
+    /// A reserved tag key of her organization (overrides disabled), and its ID.
+    reserved_key: String,
+    reserved_tag_key_id: String,
     state_version_id: String,
     pending_state_version_id: String,
     output_ids: Vec<String>,
@@ -507,6 +510,15 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     .expect(204);
     let tag_ids = ids(&api.get(&format!("organizations/{org}/tags")).ok());
     assert_eq!(tag_ids.len(), 2, "the binding key and the flat tag");
+    let reserved_key = format!("{label}-reserved");
+    let reserved_tag_key_id = api
+        .post(
+            &format!("organizations/{org}/reserved-tag-keys"),
+            &json!({"data": {"type": "reserved-tag-keys",
+                "attributes": {"key": reserved_key, "disable-overrides": true}}}),
+        )
+        .expect(201)
+        .id();
 
     // State: one version inline (with its JSON form), one waiting for its upload.
     let lineage = format!("{label}-lineage-2b6e0d4c-7f1a");
@@ -794,6 +806,8 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         project_binding_value,
         flat_tag,
         tag_ids,
+        reserved_key,
+        reserved_tag_key_id,
         state_version_id,
         pending_state_version_id,
         output_ids,
@@ -876,6 +890,8 @@ impl Tenant {
                 self.project_binding_value.clone(),
             ),
             ("flat tag", self.flat_tag.clone()),
+            ("reserved tag key", self.reserved_key.clone()),
+            ("reserved tag key ID", self.reserved_tag_key_id.clone()),
             ("state version ID", self.state_version_id.clone()),
             (
                 "pending state version ID",
@@ -972,6 +988,7 @@ impl Tenant {
             "output_id" => self.output_ids.clone(),
             "project_id" => vec![self.project_id.clone(), self.default_project_id.clone()],
             "tag_id" => self.tag_ids.clone(),
+            "reserved_tag_key_id" => vec![self.reserved_tag_key_id.clone()],
             "token_id" => self.token_ids.clone(),
             "user_id" => vec![self.user_id.clone()],
             "agent_pool_id" => vec![self.agent_pool_id.clone()],
@@ -1113,6 +1130,11 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
             "data": {"type": "projects", "attributes": {"name": format!("{} Hijack", b.label)}}
         }),
         ("POST", "/api/v2/workspaces/{workspace_id}/relationships/tags") => tags(),
+        ("POST", "/api/v2/organizations/{organization}/reserved-tag-keys")
+        | ("PATCH", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}") => json!({
+            "data": {"type": "reserved-tag-keys",
+                "attributes": {"key": format!("{}-hijack", b.label), "disable-overrides": false}}
+        }),
         ("POST", "/api/v2/tags/{tag_id}/relationships/workspaces") => json!({"data": [
             {"type": "workspaces", "id": a.workspace_id},
             {"type": "workspaces", "id": b.workspace_id},
@@ -1628,6 +1650,7 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("projects/{}/tag-bindings", a.project_id),
         format!("workspaces/{}/relationships/tags", a.workspace_id),
         format!("organizations/{}/tags", a.org),
+        format!("organizations/{}/reserved-tag-keys", a.org),
         format!("organizations/{}/projects", a.org),
         format!("projects/{}", a.project_id),
         format!("projects/{}", a.default_project_id),

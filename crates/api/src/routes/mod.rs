@@ -21,6 +21,7 @@ pub mod organization_tokens;
 pub mod organizations;
 pub mod phases;
 pub mod projects;
+pub mod reserved_tag_keys;
 pub mod runner;
 pub mod runs;
 pub mod saml;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde::Serialize;
 use terrace_domain::projects::rules::EffectiveTagBinding;
-use terrace_domain::tags::TagRef;
+use terrace_domain::tags::{rules, TagRef};
 use terrace_storage::model::{Tag, TagBinding};
 use terrace_storage::store::TagFilter;
 use utoipa::ToSchema;
@@ -103,9 +103,11 @@ pub(crate) fn project_effective_resources(
         .collect()
 }
 
-/// Tag bindings from a request's `data` list (`attributes.key`, optional `attributes.value`).
+/// Tag bindings from a request's `data` list (`attributes.key`, optional `attributes.value`),
+/// at most [`rules::MAX_BINDINGS`] of them.
 pub(crate) fn bindings_from(list: &RelationshipMany, pointer: &str) -> ApiResult<Vec<TagBinding>> {
-    list.data
+    let bindings = list
+        .data
         .iter()
         .map(|item| {
             let key = item.attribute("key").ok_or_else(|| {
@@ -116,12 +118,15 @@ pub(crate) fn bindings_from(list: &RelationshipMany, pointer: &str) -> ApiResult
                 value: item.attribute("value").unwrap_or("").to_string(),
             })
         })
-        .collect()
+        .collect::<ApiResult<Vec<TagBinding>>>()?;
+    rules::binding_count(&bindings, pointer)?;
+    Ok(bindings)
 }
 
 type BindingList = ListDocument<TagBindingAttributes>;
 
-/// The workspace's tags as key/value bindings (key-only tags have an empty value). Not paginated.
+/// The workspace's tags as key/value bindings (key-only tags have an empty value), in the order
+/// they were added. Not paginated.
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/tag-bindings", tag = "tags",
     params(("workspace_id" = String, Path)),
     responses((status = 200, body = ListDocument<TagBindingAttributes>), (status = 404, body = ErrorDocument)))]
@@ -134,7 +139,8 @@ async fn list_bindings(
     Ok(JsonApi::ok(binding_list("tag-bindings", &id, &tags)))
 }
 
-/// Adds or updates bindings; keys not mentioned are kept.
+/// Adds or updates bindings (at most 10 at once; not a value its project binds for a key
+/// reserved with overrides disabled); keys not mentioned are kept.
 #[utoipa::path(patch, path = "/workspaces/{workspace_id}/tag-bindings", tag = "tags",
     params(("workspace_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"),
@@ -185,7 +191,7 @@ async fn list_project_bindings(
     Ok(JsonApi::ok(binding_list("tag-bindings", &id, &tags)))
 }
 
-/// Adds or updates the project's bindings; keys not mentioned are kept.
+/// Adds or updates the project's bindings (at most 10 at once); keys not mentioned are kept.
 #[utoipa::path(patch, path = "/projects/{project_id}/tag-bindings", tag = "tags",
     params(("project_id" = String, Path)),
     request_body(content = LinkageList, content_type = "application/vnd.api+json"),

@@ -201,6 +201,8 @@ impl Services {
         // Created in its project: by those who may create workspaces anywhere, or there.
         self.authorize_in_project(caller, &org, &ws.project_id)
             .await?;
+        self.check_locked_overrides(&org.id, &ws.project_id, &tags, TAG_BINDINGS)
+            .await?;
         self.store
             .create_workspace(&ws, &tags)
             .await
@@ -275,13 +277,23 @@ impl Services {
             self.authorize_in_project(caller, &org, &ws.project_id)
                 .await?;
         }
+        let current = self
+            .store
+            .workspace_tags(std::slice::from_ref(&ws.id))
+            .await?;
+        // What the workspace will bind itself, checked against the project it will be in.
+        let own = match &tags {
+            Some(tags) => Some(tags.as_slice()),
+            None if ws.project_id != from_project => current.get(&ws.id).map(Vec::as_slice),
+            None => None,
+        };
+        if let Some(own) = own {
+            self.check_locked_overrides(&org.id, &ws.project_id, own, TAG_BINDINGS)
+                .await?;
+        }
         ws.updated_at = clock::now();
         self.store.update_workspace(&ws).await.map_err(name_taken)?;
         if let Some(tags) = tags {
-            let current = self
-                .store
-                .workspace_tags(std::slice::from_ref(&ws.id))
-                .await?;
             let stale: Vec<String> = current
                 .get(&ws.id)
                 .into_iter()
@@ -631,6 +643,9 @@ impl Services {
         Ok(c.tags)
     }
 }
+
+/// Where a workspace request names its tags.
+const TAG_BINDINGS: &str = "/data/relationships/tag-bindings";
 
 fn not_locked(operation: &str) -> DomainError {
     DomainError::Conflict(format!(

@@ -4,20 +4,32 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
-use crate::model::{Page, PageRequest, Tag, TagBinding};
+use crate::model::{Page, PageRequest, ReservedTagKey, Tag, TagBinding};
 use crate::store::{TagFilter, TagStore};
-use crate::StorageResult;
+use crate::{StorageError, StorageResult};
 
 /// Puts `$tags` on workspace `$ws` inside transaction `$tx`, creating missing organization tags
-/// and replacing the value of keys the workspace already has. A macro so it runs inside the
-/// caller's transaction on either database. Tags are written in key order: two transactions
-/// creating the same new tags in different orders would otherwise each wait on the other's
-/// uncommitted row, and PostgreSQL aborts one of them as a deadlock.
+/// and replacing the value of keys the workspace already has. New keys go after the
+/// workspace's others, in the order given. A macro so it runs inside the caller's transaction
+/// on either database. Tags are written in key order: two transactions creating the same new
+/// tags in different orders would otherwise each wait on the other's uncommitted row, and
+/// PostgreSQL aborts one of them as a deadlock.
 macro_rules! upsert_workspace_tags {
     ($tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
-        let mut ordered: Vec<&$crate::model::TagBinding> = $tags.iter().collect();
-        ordered.sort_by(|a, b| a.key.cmp(&b.key));
-        for tag in ordered {
+        let last: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(position), 0) AS BIGINT) FROM workspace_tags \
+             WHERE workspace_id = $1",
+        )
+        .bind($ws_id)
+        .fetch_one(&mut **$tx)
+        .await?;
+        let mut ordered: Vec<(i64, &$crate::model::TagBinding)> = $tags
+            .iter()
+            .zip(1..)
+            .map(|(tag, n)| (last + n, tag))
+            .collect();
+        ordered.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+        for (position, tag) in ordered {
             sqlx::query(
                 "INSERT INTO tags (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (organization_id, name) DO NOTHING",
@@ -29,14 +41,15 @@ macro_rules! upsert_workspace_tags {
             .execute(&mut **$tx)
             .await?;
             sqlx::query(
-                "INSERT INTO workspace_tags (workspace_id, tag_id, value) \
-                 SELECT $1, id, $3 FROM tags WHERE organization_id = $2 AND name = $4 \
+                "INSERT INTO workspace_tags (workspace_id, tag_id, value, position) \
+                 SELECT $1, id, $3, $5 FROM tags WHERE organization_id = $2 AND name = $4 \
                  ON CONFLICT (workspace_id, tag_id) DO UPDATE SET value = excluded.value",
             )
             .bind($ws_id)
             .bind($org_id)
             .bind(&tag.value)
             .bind(&tag.key)
+            .bind(position)
             .execute(&mut **$tx)
             .await?;
         }
@@ -50,6 +63,9 @@ struct WorkspaceTagRow {
     key: String,
     value: String,
 }
+
+const RESERVED_COLUMNS: &str =
+    "id, organization_id, key, disable_overrides, created_at, updated_at";
 
 const TAG_COLUMNS: &str = "t.id, t.organization_id, t.name, t.created_at, \
     (SELECT COUNT(*) FROM workspace_tags wt WHERE wt.tag_id = t.id) AS instance_count";
@@ -76,7 +92,7 @@ impl TagStore for SqlStore {
             for id in workspace_ids {
                 ids.push_bind(id.clone());
             }
-            qb.push(") ORDER BY t.name");
+            qb.push(") ORDER BY wt.position, t.name");
             qb.build_query_as().fetch_all(p).await
         })?;
         for row in rows {
@@ -224,7 +240,9 @@ impl TagStore for SqlStore {
             let mut tx = p.begin_write().await?;
             for ws in workspace_ids {
                 sqlx::query(
-                    "INSERT INTO workspace_tags (workspace_id, tag_id, value) VALUES ($1, $2, '') \
+                    "INSERT INTO workspace_tags (workspace_id, tag_id, value, position) \
+                     SELECT $1, $2, '', COALESCE(MAX(position), 0) + 1 FROM workspace_tags \
+                     WHERE workspace_id = $1 \
                      ON CONFLICT (workspace_id, tag_id) DO NOTHING",
                 )
                 .bind(ws)
@@ -235,5 +253,97 @@ impl TagStore for SqlStore {
             tx.commit().await?;
             Ok(())
         })
+    }
+
+    async fn list_reserved_tag_keys(
+        &self,
+        org_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ReservedTagKey>> {
+        let sql = format!(
+            "SELECT {RESERVED_COLUMNS} FROM reserved_tag_keys WHERE organization_id = $1 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&sql)
+                .bind(org_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM reserved_tag_keys WHERE organization_id = $1",
+            )
+            .bind(org_id)
+            .fetch_one(p)
+            .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn override_locked_tag_keys(&self, org_id: &str) -> StorageResult<Vec<String>> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT key FROM reserved_tag_keys WHERE organization_id = $1 AND disable_overrides \
+             ORDER BY key"
+        )
+        .bind(org_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    async fn reserved_tag_key_by_id(&self, id: &str) -> StorageResult<Option<ReservedTagKey>> {
+        let sql = format!("SELECT {RESERVED_COLUMNS} FROM reserved_tag_keys WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn create_reserved_tag_key(&self, key: &ReservedTagKey) -> StorageResult<()> {
+        let sql = format!(
+            "INSERT INTO reserved_tag_keys ({RESERVED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&key.id)
+            .bind(&key.organization_id)
+            .bind(&key.key)
+            .bind(key.disable_overrides)
+            .bind(key.created_at)
+            .bind(key.updated_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "reserved tag key"))?;
+        Ok(())
+    }
+
+    async fn update_reserved_tag_key(&self, key: &ReservedTagKey) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE reserved_tag_keys SET key = $2, disable_overrides = $3, updated_at = $4 \
+             WHERE id = $1"
+        )
+        .bind(&key.id)
+        .bind(&key.key)
+        .bind(key.disable_overrides)
+        .bind(key.updated_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "reserved tag key"))?;
+        Ok(())
+    }
+
+    async fn delete_reserved_tag_key(&self, id: &str) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM reserved_tag_keys WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 }

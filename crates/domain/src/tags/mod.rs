@@ -1,6 +1,13 @@
 //! Tags. One model serves both APIs: a workspace tag is a key with a value, where the flat
 //! tags of the legacy API (and the CLI's `tags = [...]`) are keys with an empty value. So the
 //! CLI finds its tags both in `tag-names` and in the tag bindings, and never re-adds them.
+//! A workspace lists its tags in the order they were first added. Reserved tag keys are in
+//! [`reserved`]; the rules are pure functions in [`rules`].
+
+mod reserved;
+pub mod rules;
+
+pub use reserved::ReservedTagKeyChanges;
 
 use terrace_auth::policy::Action;
 use terrace_storage::model::{Page, PageRequest, Tag, TagBinding};
@@ -57,6 +64,8 @@ impl Services {
             validate::tag_key(&binding.key, "key")?;
             validate::tag_value(&binding.value)?;
         }
+        self.check_locked_overrides(&org.id, &ws.project_id, &bindings, "/data")
+            .await?;
         self.store
             .add_workspace_tags(&org.id, &ws.id, &bindings)
             .await?;
@@ -100,6 +109,8 @@ impl Services {
                 value: String::new(),
             })
             .collect();
+        self.check_locked_overrides(&org.id, &ws.project_id, &bindings, "/data")
+            .await?;
         self.store
             .add_workspace_tags(&org.id, &ws.id, &bindings)
             .await?;
