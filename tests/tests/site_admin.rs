@@ -630,7 +630,7 @@ both_databases!(customization_shows_on_the_pages, |db: Db| {
         .patch("admin/customization-settings", &update(&texts))
         .ok();
     for (name, value) in texts.as_object().unwrap() {
-        assert_eq!(&updated.attr(name), value, "{name}");
+        assert_eq!(updated.attr(name), value, "{name}");
     }
     // The sign-in page shows the login help, the new-user text, the support address and the
     // footer, as text.

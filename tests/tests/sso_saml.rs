@@ -234,13 +234,13 @@ fn saml_sign_on(db: Db) {
             .starts_with(&format!("http://127.0.0.1:{idp_port}/")),
         "{sso_url}"
     );
-    let idp_cert = settings.attr("idp-cert");
+    let shown_cert = settings.attr("idp-cert");
     assert!(
-        idp_cert
+        shown_cert
             .as_str()
             .unwrap()
             .starts_with("-----BEGIN CERTIFICATE-----\n"),
-        "{idp_cert}"
+        "{shown_cert}"
     );
 
     // Without debug, a refused answer does not say why (the audit trail does) ...
