@@ -1084,6 +1084,12 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         ("PATCH", "/api/v2/admin/general-settings") => {
             json!({"data": {"type": "general-settings", "attributes": {}}})
         }
+        ("PATCH", "/api/v2/admin/customization-settings") => {
+            json!({"data": {"type": "customization-settings", "attributes": {}}})
+        }
+        ("PATCH", "/api/v2/admin/saml-settings") => {
+            json!({"data": {"type": "saml-settings", "attributes": {}}})
+        }
         ("POST", t) if t.starts_with("/api/v2/admin/") => json!({}),
         ("POST", "/api/v2/team-workspaces") => json!({"data": {"type": "team-workspaces",
             "attributes": {"access": "read"}, "relationships": {

@@ -587,3 +587,185 @@ fn plans_are_one_feature_set_and_subscribing_changes_nothing() {
         assert_eq!(entitlements.attr(name), entitled, "{name}");
     }
 }
+
+/// An error page of `server` (the site's SAML sign-in, which it does not have: 404).
+fn error_page(server: &Server) -> String {
+    let mut browser = terrace_tests::sso::Browser::new(server);
+    let page = browser.get(&format!("{}/app/sso/saml/start", server.url));
+    assert_eq!(page.status, 404, "{}", page.text);
+    page.text
+}
+
+// `/admin/customization-settings`: texts a site administrator adds to the sign-in and error
+// pages, stored (a restart keeps them), shown as text (escaped), refused whole when one is
+// wrong; everyone else gets 404.
+both_databases!(customization_shows_on_the_pages, |db: Db| {
+    let mut server = Server::builder(db).without_rate_limits().start();
+    let admin_token = server.admin_token();
+    let admin = server.api(&admin_token);
+    let user = server.api(&server.user_token("una"));
+    let texts = json!({
+        "support-email-address": "help@example.com",
+        "login-help": "<div>Use your corp account</div>",
+        "footer": "<p>Custom Footer Content</p>",
+        "error": "<em>Custom Error Instructions</em>",
+        "new-user": "New user? <a href=\"#\">Click Here</a>",
+    });
+    let update = |attributes: &Value| json!({"data": {"type": "customization-settings", "attributes": attributes}});
+
+    user.get("admin/customization-settings").expect(404);
+    user.patch("admin/customization-settings", &update(&texts))
+        .expect(404);
+    let empty = admin.get("admin/customization-settings").ok();
+    assert_eq!(empty.data()["id"], "customization");
+    assert_eq!(empty.data()["type"], "customization-settings");
+    for (name, _) in texts.as_object().unwrap() {
+        assert_eq!(empty.attr(name), "", "{name}");
+    }
+    let (consent, _) = Browser::new(&server).page(None);
+    assert!(!consent.contains("corp account"), "{consent}");
+    assert!(!consent.contains("<footer"), "{consent}");
+
+    let updated = admin
+        .patch("admin/customization-settings", &update(&texts))
+        .ok();
+    for (name, value) in texts.as_object().unwrap() {
+        assert_eq!(updated.attr(name), value, "{name}");
+    }
+    // The sign-in page shows the login help, the new-user text, the support address and the
+    // footer, as text.
+    let shows_texts = |server: &Server| {
+        let (consent, _) = Browser::new(server).page(None);
+        for shown in [
+            "&lt;div&gt;Use your corp account&lt;&#x2f;div&gt;",
+            "New user? &lt;a href=&quot;#&quot;&gt;Click Here&lt;&#x2f;a&gt;",
+            "mailto:help@example.com",
+            "&lt;p&gt;Custom Footer Content&lt;&#x2f;p&gt;",
+        ] {
+            assert!(consent.contains(shown), "{shown} in {consent}");
+        }
+        assert!(!consent.contains("<div>Use"), "{consent}");
+        // Error pages show the error instructions, the support address and the footer.
+        let error = error_page(server);
+        for shown in [
+            "&lt;em&gt;Custom Error Instructions&lt;&#x2f;em&gt;",
+            "mailto:help@example.com",
+            "&lt;p&gt;Custom Footer Content",
+        ] {
+            assert!(error.contains(shown), "{shown} in {error}");
+        }
+        assert!(!error.contains("corp account"), "{error}");
+    };
+    shows_texts(&server);
+
+    // A wrong value refuses the whole update.
+    let refused = admin
+        .patch(
+            "admin/customization-settings",
+            &update(&json!({"footer": "other", "support-email-address": "nobody"})),
+        )
+        .expect_error(422, "not a valid e-mail address");
+    assert_eq!(
+        refused.body["errors"][0]["source"]["pointer"],
+        "/data/attributes/support-email-address"
+    );
+    admin
+        .patch(
+            "admin/customization-settings",
+            &update(&json!({"footer": "x".repeat(4097)})),
+        )
+        .expect_error(422, "at most 4096 characters");
+    admin
+        .patch(
+            "admin/customization-settings",
+            &update(&json!({"logo": "x.png"})),
+        )
+        .expect_error(422, "logo is not a customization setting");
+    admin
+        .patch(
+            "admin/customization-settings",
+            &update(&json!({"footer": 7})),
+        )
+        .expect_error(422, "must be a string");
+    assert_eq!(
+        admin
+            .get("admin/customization-settings")
+            .ok()
+            .attr("footer"),
+        "<p>Custom Footer Content</p>"
+    );
+
+    // Stored: a restart shows them.
+    server.stop();
+    let builder = Server::builder(db)
+        .without_rate_limits()
+        .data_dir(std::path::Path::new(&server.data_dir));
+    let server = match &server.database_url {
+        Some(url) => builder.database_url(url).start(),
+        None => builder.start(),
+    };
+    shows_texts(&server);
+    // An empty text removes it.
+    let admin = server.api(&admin_token);
+    admin
+        .patch(
+            "admin/customization-settings",
+            &update(&json!({"footer": "", "login-help": null})),
+        )
+        .ok();
+    let (consent, _) = Browser::new(&server).page(None);
+    assert!(!consent.contains("<footer"), "{consent}");
+    assert!(!consent.contains("corp account"), "{consent}");
+    assert!(consent.contains("Click Here"), "{consent}");
+});
+
+// `/admin/saml-settings` without SAML configured: TFE's shape, nothing enabled; SAML cannot
+// be switched on (no identity provider), debug can be set; configured settings are not
+// changed here; everyone else gets 404.
+#[test]
+fn saml_settings_without_an_identity_provider() {
+    let server = server();
+    let admin = server.api(&server.admin_token());
+    let user = server.api(&server.user_token("una"));
+    let update =
+        |attributes: Value| json!({"data": {"type": "saml-settings", "attributes": attributes}});
+    user.get("admin/saml-settings").expect(404);
+    user.patch("admin/saml-settings", &update(json!({"enabled": false})))
+        .expect(404);
+    let read = admin.get("admin/saml-settings").ok();
+    assert_eq!(read.data()["id"], "saml");
+    assert_eq!(read.attr("enabled"), false);
+    assert_eq!(read.attr("debug"), false);
+    assert_eq!(read.attr("private-key"), "");
+    assert_eq!(read.attr("provider-type"), "unknown");
+    assert_eq!(read.attr("sso-endpoint-url"), "");
+    let off = admin
+        .patch(
+            "admin/saml-settings",
+            &update(json!({"enabled": false, "debug": true})),
+        )
+        .ok();
+    assert_eq!(off.attr("enabled"), false);
+    assert_eq!(off.attr("debug"), true);
+    let refused = admin
+        .patch("admin/saml-settings", &update(json!({"enabled": true})))
+        .expect_error(422, "no SAML identity provider is configured");
+    assert_eq!(
+        refused.body["errors"][0]["source"]["pointer"],
+        "/data/attributes/enabled"
+    );
+    admin
+        .patch(
+            "admin/saml-settings",
+            &update(json!({"idp-cert": "testCert", "debug": false})),
+        )
+        .expect_error(422, "comes from the server's configuration");
+    admin
+        .patch(
+            "admin/saml-settings",
+            &update(json!({"private-key": "testPrivateKey"})),
+        )
+        .expect_error(422, "keeps no private key");
+    // Nothing of a refused update was applied.
+    assert_eq!(admin.get("admin/saml-settings").ok().attr("debug"), true);
+}

@@ -216,6 +216,49 @@ fn saml_sign_on(db: Db) {
     let stranger = Browser::new(&server).post_acs(&posted);
     assert_refused(&stranger, "no sign-in started in this browser");
 
+    // The site's SAML as /admin/saml-settings shows it: as configured, no private key.
+    let settings = owner.get("admin/saml-settings").ok();
+    assert_eq!(settings.attr("enabled"), true);
+    assert_eq!(settings.attr("debug"), false);
+    assert_eq!(settings.attr("provider-type"), "saml");
+    assert_eq!(settings.attr("acs-consumer-url"), acs_url.as_str());
+    assert_eq!(settings.attr("metadata-url"), entity_id.as_str());
+    assert_eq!(settings.attr("attr-username"), "uid");
+    assert_eq!(settings.attr("attr-groups"), "groups");
+    assert_eq!(settings.attr("private-key"), "");
+    let sso_url = settings.attr("sso-endpoint-url");
+    assert!(
+        sso_url
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://127.0.0.1:{idp_port}/")),
+        "{sso_url}"
+    );
+    let shown_cert = settings.attr("idp-cert");
+    assert!(
+        shown_cert
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----\n"),
+        "{shown_cert}"
+    );
+
+    // Without debug, a refused answer does not say why (the audit trail does) ...
+    let (mut b, posted) = fresh();
+    let xml = posted.xml();
+    let page =
+        b.post_acs(&posted.with_xml(&xml.replace(">bob</saml:NameID>", ">alice</saml:NameID>")));
+    assert_refused(&page, "answer was refused");
+    assert!(!page.text.contains("not signed"), "{}", page.text);
+    // ... with debug, it does (every refusal below).
+    let debug = owner
+        .patch(
+            "admin/saml-settings",
+            &json!({"data": {"type": "saml-settings", "attributes": {"debug": true}}}),
+        )
+        .ok();
+    assert_eq!(debug.attr("debug"), true);
+
     // Altered after signing: the NameID, then a group.
     let (mut b, posted) = fresh();
     let xml = posted.xml();
@@ -376,7 +419,7 @@ fn saml_sign_on(db: Db) {
     }
     assert_eq!(
         reasons.iter().filter(|r| **r == "signature").count(),
-        4,
+        5,
         "{reasons:?}"
     );
     let text = trail.text.to_lowercase();
@@ -384,6 +427,48 @@ fn saml_sign_on(db: Db) {
         !text.contains("samlresponse") && !text.contains("assertion"),
         "nothing of the responses is kept"
     );
+
+    // Switched off by a site administrator: a sign-in started before neither finishes nor
+    // can another start, and the sign-in page offers no SAML ...
+    let (mut b, pending) = fresh();
+    let switch = |enabled: bool| {
+        owner
+            .patch(
+                "admin/saml-settings",
+                &json!({"data": {"type": "saml-settings", "attributes": {"enabled": enabled}}}),
+            )
+            .ok()
+    };
+    assert_eq!(switch(false).attr("enabled"), false);
+    let page = b.post_acs(&pending);
+    assert_eq!(page.status, 404, "{}", page.text);
+    assert!(
+        page.text.contains("switched sign-in with SAML off"),
+        "{}",
+        page.text
+    );
+    assert!(!page.sets_session());
+    let start = Browser::new(&server).get(&start_url(&server));
+    assert_eq!(start.status, 404, "{}", start.text);
+    assert!(
+        start.text.contains("switched sign-in with SAML off"),
+        "{}",
+        start.text
+    );
+    let (consent, _) = terrace_tests::browser::Browser::new(&server).page(None);
+    assert!(!consent.contains("Sign in with SAML"), "{consent}");
+    let trail = owner.get("admin/audit-trail?page[size]=1000").ok();
+    assert!(
+        trail.text.contains("switched-off"),
+        "the refused sign-in is on the trail"
+    );
+    // ... switched on again, it signs people in.
+    assert_eq!(switch(true).attr("enabled"), true);
+    let (consent, _) = terrace_tests::browser::Browser::new(&server).page(None);
+    assert!(consent.contains("Sign in with SAML"), "{consent}");
+    let again = Browser::new(&server).saml_sign_in(&server, "alice", "alicepass");
+    assert_eq!(again.status, 302, "{}", again.text);
+    assert!(again.sets_session());
 }
 
 /// `--sso-disable-passwords` with SAML: the consent page refuses passwords to everyone but

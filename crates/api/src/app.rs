@@ -114,6 +114,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_users::router())
         .merge(admin_organizations::router())
         .merge(admin_settings::router())
+        .merge(admin_customization::router())
+        .merge(admin_saml::router())
         .merge(admin_tool_versions::router())
         .merge(admin_workspaces::router())
         .merge(admin_runs::router())

@@ -1,12 +1,23 @@
 //! Server-rendered pages: the templates of `web/templates`, compiled into the binary and
-//! rendered with auto-escaping.
+//! rendered with auto-escaping. Every page also gets `custom`, the site's customization (the
+//! admin API's customization settings: footer, login help, support address, ...), as last
+//! read: [`Pages::set_customization`] is called at start, by the update on this replica, and
+//! every [`CUSTOMIZATION_REFRESH`] to pick up other replicas' updates.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
+use terrace_domain::site_settings::Customization;
+
+/// How often the customization is read again from the store.
+pub const CUSTOMIZATION_REFRESH: Duration = Duration::from_secs(30);
 
 pub struct Pages {
     env: Environment<'static>,
+    customization: RwLock<Arc<Customization>>,
 }
 
 impl Pages {
@@ -28,7 +39,26 @@ impl Pages {
         ] {
             env.add_template(name, source).expect("templates compile");
         }
-        Pages { env }
+        Pages {
+            env,
+            customization: RwLock::default(),
+        }
+    }
+
+    /// What the pages show of the site's customization from now on.
+    pub fn set_customization(&self, customization: Customization) {
+        let mut current = self
+            .customization
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = Arc::new(customization);
+    }
+
+    fn customization(&self) -> Arc<Customization> {
+        self.customization
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn render_html(
@@ -36,7 +66,10 @@ impl Pages {
         template: &str,
         context: minijinja::Value,
     ) -> Result<String, minijinja::Error> {
-        self.env.get_template(template)?.render(context)
+        let custom = minijinja::Value::from(minijinja::value::Serde(&*self.customization()));
+        self.env
+            .get_template(template)?
+            .render(minijinja::context! { custom => custom, ..context })
     }
 
     pub fn render(
@@ -82,5 +115,56 @@ mod tests {
         assert!(!html.contains("<script>"));
         let response = pages.error(StatusCode::BAD_REQUEST, "Oops", "x");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn shows_the_customization_as_text() {
+        let pages = Pages::new();
+        let error = |pages: &Pages| {
+            pages
+                .render_html(
+                    "error.html",
+                    minijinja::context! { title => "Oops", message => "m" },
+                )
+                .unwrap()
+        };
+        let plain = error(&pages);
+        assert!(!plain.contains("<footer"), "{plain}");
+        assert!(!plain.contains("mailto:"), "{plain}");
+        pages.set_customization(Customization {
+            support_email: "help@example.com".into(),
+            footer: "<p>Custom Footer</p>".into(),
+            error: "<em>Call us</em>".into(),
+            login_help: "Use your <b>corp</b> account".into(),
+            new_user: "New? Ask IT".into(),
+        });
+        let html = error(&pages);
+        assert!(
+            html.contains("&lt;p&gt;Custom Footer&lt;&#x2f;p&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;em&gt;Call us"), "{html}");
+        assert!(html.contains("mailto:help@example.com"), "{html}");
+        assert!(!html.contains("<em>"), "{html}");
+        let consent = pages
+            .render_html(
+                "authorize.html",
+                minijinja::context! { host => "h", csrf => "c", oauth => Vec::<(String, String)>::new() },
+            )
+            .unwrap();
+        assert!(
+            consent.contains("Use your &lt;b&gt;corp&lt;&#x2f;b&gt; account"),
+            "{consent}"
+        );
+        assert!(consent.contains("New? Ask IT"), "{consent}");
+        assert!(consent.contains("&lt;p&gt;Custom Footer"), "{consent}");
+        // Signed in: no sign-in help.
+        let signed_in = pages
+            .render_html(
+                "authorize.html",
+                minijinja::context! { host => "h", csrf => "c", user => "ann", oauth => Vec::<(String, String)>::new() },
+            )
+            .unwrap();
+        assert!(!signed_in.contains("corp"), "{signed_in}");
     }
 }

@@ -185,6 +185,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         sso_disable_passwords: config.sso_disable_passwords,
         organization_oidc: Arc::new(crate::oidc::OrganizationClients::new(urls.base())?),
     };
+    tokio::spawn(refresh_customization(services.clone(), state.pages.clone()));
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
@@ -588,6 +589,20 @@ async fn purge_expired_logins(services: Services) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged audit events past their retention"),
             Err(err) => tracing::warn!(error = %err, "could not purge audit events"),
+        }
+    }
+}
+
+/// Keeps the pages' customization as stored: read now and every
+/// [`CUSTOMIZATION_REFRESH`](crate::pages::CUSTOMIZATION_REFRESH), so an update made on another
+/// replica shows here too.
+async fn refresh_customization(services: Services, pages: Arc<Pages>) {
+    let mut tick = tokio::time::interval(crate::pages::CUSTOMIZATION_REFRESH);
+    loop {
+        tick.tick().await;
+        match services.customization().await {
+            Ok(customization) => pages.set_customization(customization),
+            Err(err) => tracing::warn!(error = %err, "could not read the customization"),
         }
     }
 }

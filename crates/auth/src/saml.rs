@@ -150,6 +150,26 @@ impl IdpDescriptor {
             certificates,
         })
     }
+
+    /// The signing certificates trusted for this identity provider, as PEM (public data: it
+    /// is in the provider's metadata).
+    pub fn certificates_pem(&self) -> Vec<String> {
+        self.certificates
+            .iter()
+            .map(|cert| {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(cert.der_data());
+                let lines: Vec<&str> = encoded
+                    .as_bytes()
+                    .chunks(64)
+                    .map(|line| std::str::from_utf8(line).unwrap_or_default())
+                    .collect();
+                format!(
+                    "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                    lines.join("\n")
+                )
+            })
+            .collect()
+    }
 }
 
 /// Who a verified assertion names, and what else it says.

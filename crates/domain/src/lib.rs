@@ -21,6 +21,7 @@ pub mod projects;
 pub mod runs;
 pub mod sessions;
 pub mod site_admin;
+pub mod site_settings;
 pub mod sso;
 pub mod state;
 pub mod tags;

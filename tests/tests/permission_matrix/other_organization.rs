@@ -1335,6 +1335,10 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
         )],
         ("GET", "/api/v2/admin/general-settings")
         | ("PATCH", "/api/v2/admin/general-settings")
+        | ("GET", "/api/v2/admin/customization-settings")
+        | ("PATCH", "/api/v2/admin/customization-settings")
+        | ("GET", "/api/v2/admin/saml-settings")
+        | ("PATCH", "/api/v2/admin/saml-settings")
         | ("GET", "/api/v2/admin/feature-sets") => {
             vec![Attack::json(method, template, template.to_string(), None)]
         }

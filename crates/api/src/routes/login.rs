@@ -166,6 +166,7 @@ async fn consent_page(
         Ok(csrf) => csrf,
         Err(err) => return server_error(state, err),
     };
+    let saml = crate::routes::saml::site_saml_on(state).await;
     let mut response = state.pages.render(
         status,
         "authorize.html",
@@ -176,7 +177,7 @@ async fn consent_page(
             user => user.map(|u| u.username.clone()),
             error => error,
             sso => state.oidc.as_ref().map(|_| sso_start("/app/sso/oidc/start", oauth)),
-            saml => state.saml.as_ref().map(|_| sso_start("/app/sso/saml/start", oauth)),
+            saml => saml.then(|| sso_start("/app/sso/saml/start", oauth)),
         },
     );
     let max_age = (terrace_domain::login::LOGIN_FORM_TTL_MINUTES * 60) as u32;
@@ -287,7 +288,8 @@ async fn authorize(
                 Ok(user)
                     if !user.is_site_admin
                         && state.sso_disable_passwords
-                        && (state.oidc.is_some() || state.saml.is_some()) =>
+                        && (state.oidc.is_some()
+                            || crate::routes::saml::site_saml_on(&state).await) =>
                 {
                     return consent_page(
                         &state,

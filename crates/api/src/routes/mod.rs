@@ -1,8 +1,10 @@
 //! One module per resource; each exposes `router()` with its routes and their OpenAPI
 //! descriptions. [`crate::app`] assembles them.
 
+pub mod admin_customization;
 pub mod admin_organizations;
 pub mod admin_runs;
+pub mod admin_saml;
 pub mod admin_settings;
 pub mod admin_subscriptions;
 pub mod admin_tool_versions;

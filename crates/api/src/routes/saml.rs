@@ -11,6 +11,13 @@
 //! the service provider from the sign-in this browser started (the site's, or the
 //! organization's as configured now), so an assertion made for one service provider
 //! (audience) cannot finish a sign-in started at another.
+//!
+//! A site administrator switches the site's SAML sign-in off and on and sets its `debug`
+//! through `/admin/saml-settings` (`terrace_domain::site_settings::SiteSaml`): switched off,
+//! its sign-ins neither start nor finish; without debug, a refused answer tells the person
+//! signing in that it was refused but not why (the audit trail has the reason). An
+//! organization's own provider shows its reasons to whoever signs in with it (its owners
+//! have no debug switch).
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,6 +27,7 @@ use serde::Deserialize;
 use terrace_auth::saml::{Refusal, ServiceProvider};
 use terrace_auth::secret;
 use terrace_domain::org_sso::{identity_issuer, SignedInWith, SAML};
+use terrace_domain::site_settings::SiteSaml;
 use terrace_domain::sso::{is_local_path, PendingSso, SsoProtocol};
 use terrace_storage::model::{Organization, User};
 use utoipa::IntoParams;
@@ -64,6 +72,40 @@ struct AcsForm {
 fn not_configured(state: &AppState) -> Response {
     let (title, detail) = NOT_CONFIGURED;
     state.pages.error(StatusCode::NOT_FOUND, title, detail)
+}
+
+fn switched_off(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::NOT_FOUND,
+        "Single sign-on is switched off",
+        "A site administrator switched sign-in with SAML off on this server.",
+    )
+}
+
+/// What a refused answer says without debug.
+const REASON_HIDDEN: &str = "The identity provider's answer was refused. A site administrator \
+    finds the reason on the audit trail (sso-sign-in-failed), or can turn on SAML debugging \
+    to show it here.";
+
+/// The site's SAML switches as stored.
+async fn site_switches(state: &AppState) -> Result<SiteSaml, Response> {
+    state.services.site_saml().await.map_err(|err| {
+        tracing::error!(error = %err, "the site SAML settings could not be read");
+        refused(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not read its settings; its log has the details.",
+        )
+    })
+}
+
+/// Whether the site's SAML sign-in is configured and switched on (what the sign-in page
+/// offers, and what `--sso-disable-passwords` counts as single sign-on).
+pub(crate) async fn site_saml_on(state: &AppState) -> bool {
+    state.saml.is_some()
+        && site_switches(state)
+            .await
+            .is_ok_and(|switches| switches.signs_in(true))
 }
 
 fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
@@ -122,12 +164,17 @@ async fn organization_metadata(
 #[utoipa::path(get, path = "/app/sso/saml/start", tag = "login", security(()), params(StartParams),
     responses((status = 302, description = "To the identity provider (HTTP-Redirect binding)"),
         (status = 400, description = "return_to is not a path on this server", content_type = "text/html"),
-        (status = 404, description = "SAML is not configured", content_type = "text/html"),
+        (status = 404, description = "SAML is not configured, or a site administrator switched it off", content_type = "text/html"),
         (status = 502, description = "The identity provider's metadata cannot be read", content_type = "text/html")))]
 async fn start(State(state): State<AppState>, Query(params): Query<StartParams>) -> Response {
     let Some(saml) = state.saml.as_ref() else {
         return not_configured(&state);
     };
+    match site_switches(&state).await {
+        Ok(switches) if switches.enabled => {}
+        Ok(_) => return switched_off(&state),
+        Err(page) => return page,
+    }
     let provider = saml.provider().await;
     start_with(&state, provider, params.return_to, None).await
 }
@@ -198,7 +245,7 @@ fn failure(state: &AppState, err: &SamlError) -> Response {
     request_body(content_type = "application/x-www-form-urlencoded", description = "SAMLResponse and RelayState"),
     responses((status = 302, description = "Signed in (a session cookie): back to return_to"),
         (status = 400, description = "Refused: unsolicited, forged, altered, expired, replayed, for another audience, ...", content_type = "text/html"),
-        (status = 404, description = "SAML is not configured (the site's, or the organization's the sign-in started for)", content_type = "text/html"),
+        (status = 404, description = "SAML is not configured or switched off (the site's, or the organization's the sign-in started for)", content_type = "text/html"),
         (status = 502, description = "The identity provider's metadata cannot be read", content_type = "text/html")))]
 async fn acs(
     State(state): State<AppState>,
@@ -241,12 +288,21 @@ struct StartedAt {
     provider: ServiceProvider,
     attributes: Attributes,
     organization: Option<Organization>,
+    /// Whether a refused answer says why (the site's debug switch; always for an
+    /// organization's provider).
+    show_reasons: bool,
 }
 
 async fn started_at(state: &AppState, organization_id: Option<&str>) -> Result<StartedAt, Refused> {
     let gone = || (not_configured(state), "not-configured");
     let Some(id) = organization_id else {
         let saml = state.saml.as_ref().ok_or_else(gone)?;
+        let switches = site_switches(state)
+            .await
+            .map_err(|page| (page, "internal"))?;
+        if !switches.enabled {
+            return Err((switched_off(state), "switched-off"));
+        }
         let provider = saml
             .provider()
             .await
@@ -255,6 +311,7 @@ async fn started_at(state: &AppState, organization_id: Option<&str>) -> Result<S
             provider,
             attributes: saml.attributes(),
             organization: None,
+            show_reasons: switches.debug,
         });
     };
     let configured = match state.services.organization_provider_of(id).await {
@@ -271,6 +328,7 @@ async fn started_at(state: &AppState, organization_id: Option<&str>) -> Result<S
         provider,
         attributes: Attributes::of_organization(&configured),
         organization: Some(configured.organization),
+        show_reasons: true,
     })
 }
 
@@ -328,7 +386,16 @@ async fn sign_in(
         provider,
         attributes,
         organization,
+        show_reasons,
     } = started_at(state, pending.organization_id.as_deref()).await?;
+    let refused_answer = |refusal: Refusal| {
+        let page = if show_reasons {
+            failure(state, &SamlError::Refused(refusal.clone()))
+        } else {
+            refused(state, StatusCode::BAD_REQUEST, REASON_HIDDEN)
+        };
+        (page, refusal.code())
+    };
     let request_id = pending.nonce.clone();
     // libxmlsec1 is blocking work.
     let verified = tokio::task::spawn_blocking(move || {
@@ -336,12 +403,7 @@ async fn sign_in(
     })
     .await
     .unwrap_or(Err(Refusal::Malformed))
-    .map_err(|refusal| {
-        (
-            failure(state, &SamlError::Refused(refusal.clone())),
-            refusal.code(),
-        )
-    })?;
+    .map_err(&refused_answer)?;
     // Replays: an assertion works once, on any replica (an organization's identity
     // provider's assertions are kept in its own namespace, like its identities).
     let replay_issuer = match &organization {
@@ -354,12 +416,7 @@ async fn sign_in(
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            return Err((
-                failure(state, &SamlError::Refused(Refusal::Replayed)),
-                Refusal::Replayed.code(),
-            ))
-        }
+        Ok(false) => return Err(refused_answer(Refusal::Replayed)),
         Err(err) => {
             tracing::error!(error = %err, "SAML replay cache");
             return Err(internal(state));

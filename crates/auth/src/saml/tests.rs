@@ -243,6 +243,10 @@ fn metadata_gives_the_entity_id_and_sso_url() {
     let idp = IdpDescriptor::from_metadata(METADATA).unwrap();
     assert_eq!(idp.entity_id, IDP);
     assert_eq!(idp.sso_url, "https://idp.example/sso");
+    assert_eq!(
+        idp.certificates_pem(),
+        ["-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUYw==\n-----END CERTIFICATE-----\n"]
+    );
     let no_key = METADATA.replace("use=\"signing\"", "use=\"encryption\"");
     assert!(IdpDescriptor::from_metadata(&no_key).is_err());
     let no_redirect = METADATA.replace("HTTP-Redirect", "HTTP-POST");
