@@ -194,7 +194,7 @@ impl Services {
         owner: PolicyOwner<'_>,
     ) -> DomainResult<Option<DataRetentionPolicy>> {
         let (_, owner_id) = self.policy_owner(caller, &owner, false).await?;
-        Ok(self.policy_of(&owner_id).await?)
+        self.policy_of(&owner_id).await
     }
 
     pub async fn set_data_retention_policy(
