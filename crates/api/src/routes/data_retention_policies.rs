@@ -54,9 +54,10 @@ pub struct PolicyInput {
     delete_older_than_n_days: Option<i64>,
 }
 
-/// `{"data": policy}`, or `{"data": null}` when none is set.
+/// `{"data": policy}`, or `{"data": null}` when none is set (named `Document...` so the
+/// document labels it JSON:API, see `openapi::relabel_json_api`).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PolicyDocument {
+pub struct DocumentOrNullPolicy {
     data: Option<Resource<PolicyAttributes>>,
 }
 
@@ -115,8 +116,8 @@ fn choice(body: Body<PolicyInput>) -> Result<RetentionChoice, ApiError> {
     }
 }
 
-fn document(policy: Option<DataRetentionPolicy>) -> JsonApi<PolicyDocument> {
-    JsonApi::ok(PolicyDocument {
+fn document(policy: Option<DataRetentionPolicy>) -> JsonApi<DocumentOrNullPolicy> {
+    JsonApi::ok(DocumentOrNullPolicy {
         data: policy.as_ref().map(resource),
     })
 }
@@ -124,12 +125,12 @@ fn document(policy: Option<DataRetentionPolicy>) -> JsonApi<PolicyDocument> {
 /// The organization's data retention policy (`data: null` without one).
 #[utoipa::path(get, path = "/organizations/{organization}/relationships/data-retention-policy", tag = "data-retention-policies",
     params(("organization" = String, Path)),
-    responses((status = 200, body = PolicyDocument), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = DocumentOrNullPolicy), (status = 404, body = ErrorDocument)))]
 async fn show_for_organization(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(name): Path<String>,
-) -> ApiResult<JsonApi<PolicyDocument>> {
+) -> ApiResult<JsonApi<DocumentOrNullPolicy>> {
     let policy = state
         .services
         .data_retention_policy(&caller, PolicyOwner::Organization(&name))
@@ -142,13 +143,13 @@ async fn show_for_organization(
 #[utoipa::path(post, path = "/organizations/{organization}/relationships/data-retention-policy", tag = "data-retention-policies",
     params(("organization" = String, Path)),
     request_body(content = Body<PolicyInput>, content_type = "application/vnd.api+json"),
-    responses((status = 200, body = PolicyDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+    responses((status = 200, body = DocumentOrNullPolicy), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn set_for_organization(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Body<PolicyInput>>,
-) -> ApiResult<JsonApi<PolicyDocument>> {
+) -> ApiResult<JsonApi<DocumentOrNullPolicy>> {
     let policy = state
         .services
         .set_data_retention_policy(&caller, PolicyOwner::Organization(&name), choice(body)?)
@@ -176,12 +177,12 @@ async fn delete_for_organization(
 /// organization's).
 #[utoipa::path(get, path = "/workspaces/{workspace_id}/relationships/data-retention-policy", tag = "data-retention-policies",
     params(("workspace_id" = String, Path)),
-    responses((status = 200, body = PolicyDocument), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = DocumentOrNullPolicy), (status = 404, body = ErrorDocument)))]
 async fn show_for_workspace(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
-) -> ApiResult<JsonApi<PolicyDocument>> {
+) -> ApiResult<JsonApi<DocumentOrNullPolicy>> {
     let policy = state
         .services
         .data_retention_policy(&caller, PolicyOwner::Workspace(&id))
@@ -193,13 +194,13 @@ async fn show_for_workspace(
 #[utoipa::path(post, path = "/workspaces/{workspace_id}/relationships/data-retention-policy", tag = "data-retention-policies",
     params(("workspace_id" = String, Path)),
     request_body(content = Body<PolicyInput>, content_type = "application/vnd.api+json"),
-    responses((status = 200, body = PolicyDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+    responses((status = 200, body = DocumentOrNullPolicy), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn set_for_workspace(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Body<PolicyInput>>,
-) -> ApiResult<JsonApi<PolicyDocument>> {
+) -> ApiResult<JsonApi<DocumentOrNullPolicy>> {
     let policy = state
         .services
         .set_data_retention_policy(&caller, PolicyOwner::Workspace(&id), choice(body)?)
