@@ -324,8 +324,9 @@ impl std::io::Read for SlowBody {
     }
 }
 
-/// An upload URL takes one upload: of two PUTs racing on it, the one that ends first wins,
-/// and the loser, answered 409, changes nothing (its tarball is not the version's).
+/// Of two PUTs racing on an upload URL, the one that ends first wins, and the loser, answered
+/// 409, changes nothing (its tarball is not the version's). (A later upload may replace the
+/// tarball until a run uses it: `data_retention.rs`.)
 #[test]
 fn a_configuration_upload_url_takes_one_upload() {
     let server = Server::start(Db::Sqlite);

@@ -982,6 +982,10 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         (_, t) if t.ends_with("/relationships/tags") => {
             json!({"data": [{"type": "tags", "attributes": {"name": unique}}]})
         }
+        (_, t) if t.ends_with("/relationships/data-retention-policy") => {
+            json!({"data": {"type": "data-retention-policy-delete-olders",
+                "attributes": {"delete-older-than-n-days": 30}}})
+        }
         (_, t) if t.ends_with("/relationships/workspaces") => {
             json!({"data": [{"type": "workspaces", "id": id("workspace_id")}]})
         }

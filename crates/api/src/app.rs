@@ -99,6 +99,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(state_versions::router())
         .merge(workspace_resources::router())
         .merge(configuration_versions::router())
+        .merge(data_retention_policies::router())
         .merge(runs::router())
         .merge(comments::router())
         .merge(phases::router())

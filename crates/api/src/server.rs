@@ -576,8 +576,8 @@ async fn explain_waiting_jobs(services: Services, health: Option<builtin::Health
     }
 }
 
-/// Hourly housekeeping (and once at start): expired logins, and audit events past their
-/// retention.
+/// Hourly housekeeping (and once at start): expired logins, audit events past their
+/// retention, and backing data past its data retention policy.
 async fn purge_expired_logins(services: Services) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -589,6 +589,15 @@ async fn purge_expired_logins(services: Services) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged audit events past their retention"),
             Err(err) => tracing::warn!(error = %err, "could not purge audit events"),
+        }
+        match services.sweep_data_retention().await {
+            Ok(swept) if swept == Default::default() => {}
+            Ok(swept) => tracing::info!(
+                state_versions = swept.state_versions,
+                configuration_versions = swept.configuration_versions,
+                "soft-deleted backing data past its data retention policy"
+            ),
+            Err(err) => tracing::warn!(error = %err, "could not apply data retention policies"),
         }
     }
 }

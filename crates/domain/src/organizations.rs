@@ -9,6 +9,7 @@ use terrace_storage::model::{
 };
 use terrace_storage::{clock, ids, StorageError};
 
+use crate::retention::PolicyLookup;
 use crate::{validate, Caller, DomainError, DomainResult, Services};
 
 pub const OWNERS_TEAM: &str = "owners";
@@ -18,6 +19,8 @@ pub const DEFAULT_PROJECT: &str = "Default Project";
 pub struct OrganizationView {
     pub organization: Organization,
     pub access: Access,
+    /// Its own data retention policy, if it set one (`None`: not looked up).
+    pub data_retention_policy: PolicyLookup,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -103,6 +106,7 @@ impl Services {
         Ok(OrganizationView {
             organization: org,
             access: Access::owner(),
+            data_retention_policy: Some(None),
         })
     }
 
@@ -155,6 +159,7 @@ impl Services {
             .organization_for(caller, name, Action::ReadOrganization)
             .await?;
         Ok(OrganizationView {
+            data_retention_policy: Some(self.policy_of(&organization.id).await?),
             organization,
             access,
         })
@@ -177,6 +182,7 @@ impl Services {
                 other => other?,
             };
             items.push(OrganizationView {
+                data_retention_policy: Some(self.policy_of(&organization.id).await?),
                 organization,
                 access,
             });
@@ -220,6 +226,7 @@ impl Services {
             .await
             .map_err(name_taken)?;
         Ok(OrganizationView {
+            data_retention_policy: Some(self.policy_of(&org.id).await?),
             organization: org,
             access,
         })

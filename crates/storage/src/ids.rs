@@ -29,6 +29,7 @@ pub const LISTENER: &str = "listener";
 pub const AGENT_POOL: &str = "apool";
 /// A catalogue entry (TFE: `tool-`), of either engine.
 pub const TOOL_VERSION: &str = "tool";
+pub const DATA_RETENTION_POLICY: &str = "drp";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

@@ -107,8 +107,16 @@ text_enum!(
 
 text_enum!(
     /// Lifecycle of a state version: created `pending`, `finalized` once its state is uploaded
-    /// and verified, `discarded` when superseded before that.
-    StateVersionStatus { Pending => "pending", Finalized => "finalized", Discarded => "discarded" }
+    /// and verified, `discarded` when superseded before that. A finalized version's state
+    /// (its backing data) may then be soft-deleted (kept, but not served; restorable) and
+    /// permanently deleted (gone).
+    StateVersionStatus {
+        Pending => "pending",
+        Finalized => "finalized",
+        Discarded => "discarded",
+        BackingDataSoftDeleted => "backing_data_soft_deleted",
+        BackingDataPermanentlyDeleted => "backing_data_permanently_deleted",
+    }
 );
 
 /// A value kept as JSON in a text column (lists of trigger prefixes, resource summaries, ...).
@@ -553,12 +561,16 @@ pub struct Page<T> {
 }
 
 text_enum!(
-    /// Lifecycle of a configuration version: `pending` until its tarball is uploaded.
+    /// Lifecycle of a configuration version: `pending` until its tarball is uploaded. An
+    /// uploaded version's tarball (its backing data) may then be archived (deleted), or
+    /// soft-deleted (kept, but not served; restorable) and permanently deleted.
     ConfigurationStatus {
         Pending => "pending",
         Uploaded => "uploaded",
         Errored => "errored",
         Archived => "archived",
+        BackingDataSoftDeleted => "backing_data_soft_deleted",
+        BackingDataPermanentlyDeleted => "backing_data_permanently_deleted",
     }
 );
 
@@ -582,6 +594,24 @@ pub struct ConfigurationVersion {
     /// The blob of the upload that won (`None` before an upload, and for versions uploaded
     /// before uploads had keys of their own).
     pub tarball_key: Option<String>,
+}
+
+text_enum!(
+    /// What a data retention policy does: delete backing data older than some days, or keep
+    /// everything (which overrides an organization's policy for a workspace).
+    DataRetentionKind { DeleteOlder => "delete-older", DontDelete => "dont-delete" }
+);
+
+/// A data retention policy of an organization (`workspace_id` empty) or of a workspace.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DataRetentionPolicy {
+    pub id: String,
+    pub organization_id: String,
+    pub workspace_id: Option<String>,
+    pub kind: DataRetentionKind,
+    /// Only for `DeleteOlder`.
+    pub delete_older_than_n_days: Option<i64>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// How the upload of a configuration version ended.

@@ -256,6 +256,21 @@ pub trait StateVersionStore {
     ) -> StorageResult<Option<StateVersionOutput>>;
     /// IDs of all state versions of a workspace, for deleting their blobs.
     async fn state_version_ids(&self, workspace_id: &str) -> StorageResult<Vec<String>>;
+    /// Moves a version's backing data from `from` to `to` (soft-delete, restore, permanent
+    /// deletion). False if the version was not in `from`, or is its workspace's current state.
+    async fn transition_state_version(
+        &self,
+        id: &str,
+        from: StateVersionStatus,
+        to: StateVersionStatus,
+    ) -> StorageResult<bool>;
+    /// Soft-deletes the backing data of the workspace's finalized versions created before
+    /// `cutoff`, except its current state; returns how many.
+    async fn soft_delete_state_versions_before(
+        &self,
+        workspace_id: &str,
+        cutoff: DateTime<Utc>,
+    ) -> StorageResult<u64>;
 }
 
 #[async_trait]
@@ -315,6 +330,61 @@ pub trait ConfigurationStore {
         id: &str,
         at: DateTime<Utc>,
     ) -> StorageResult<bool>;
+    /// Records a new upload of an uploaded version (its tarball at `tarball_key`), if its
+    /// tarball is still `old_key` and no run uses it. False otherwise.
+    async fn replace_configuration_tarball(
+        &self,
+        id: &str,
+        old_key: Option<&str>,
+        outcome: UploadOutcome<'_>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Moves a version's backing data from `from` to `to` (soft-delete, restore, permanent
+    /// deletion). False if the version was not in `from`, is its workspace's current
+    /// configuration, or an unfinished run uses it.
+    async fn transition_configuration_version(
+        &self,
+        id: &str,
+        from: ConfigurationStatus,
+        to: ConfigurationStatus,
+    ) -> StorageResult<bool>;
+    /// Soft-deletes the backing data of the workspace's uploaded versions created before
+    /// `cutoff`, except its current one and those unfinished runs use; returns how many.
+    async fn soft_delete_configurations_before(
+        &self,
+        workspace_id: &str,
+        cutoff: DateTime<Utc>,
+    ) -> StorageResult<u64>;
+}
+
+/// The data retention policies a workspace is subject to, for the sweep.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RetentionSubject {
+    pub workspace_id: String,
+    pub organization_kind: Option<DataRetentionKind>,
+    pub organization_days: Option<i64>,
+    pub workspace_kind: Option<DataRetentionKind>,
+    pub workspace_days: Option<i64>,
+}
+
+#[async_trait]
+pub trait DataRetentionStore {
+    /// The policies of these owners (organization or workspace IDs) that have one.
+    async fn data_retention_policies(
+        &self,
+        owner_ids: &[String],
+    ) -> StorageResult<Vec<DataRetentionPolicy>>;
+    /// Sets the owner's policy (the workspace's when `workspace_id` is set, else the
+    /// organization's). An existing policy of the same kind keeps its ID; returns the stored
+    /// policy.
+    async fn set_data_retention_policy(
+        &self,
+        policy: &DataRetentionPolicy,
+    ) -> StorageResult<DataRetentionPolicy>;
+    /// Removes the owner's policy; false if it had none.
+    async fn delete_data_retention_policy(&self, owner_id: &str) -> StorageResult<bool>;
+    /// Every workspace under a policy of its own or of its organization.
+    async fn retention_subjects(&self) -> StorageResult<Vec<RetentionSubject>>;
 }
 
 /// Who owns a variable.
@@ -893,6 +963,7 @@ pub trait Store:
     + SsoStore
     + SiteAdminStore
     + ToolVersionStore
+    + DataRetentionStore
     + Send
     + Sync
 {

@@ -2015,6 +2015,150 @@ async fn new_state_version_discards_pending(store: Arc<dyn Store>) {
 }
 contract!(new_state_version_discards_pending);
 
+/// Backing data moves by compare-and-set, never for the workspace's current state; the sweep's
+/// soft deletion takes what is older than the cutoff, finalized, and not current.
+async fn state_backing_data_transitions(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let mut ids = Vec::new();
+    for serial in 1..=3 {
+        let (sv, _) = create_state_version(&*store, &ws, serial, &[]).await;
+        assert!(store
+            .finalize_state_version(&sv.id, &summary(vec![]))
+            .await
+            .unwrap());
+        ids.push(sv.id);
+    }
+    let status = |id: &str| {
+        let (store, id) = (store.clone(), id.to_string());
+        async move {
+            store
+                .state_version_by_id(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    use StateVersionStatus::*;
+    // The current state never moves; a wrong `from` changes nothing.
+    assert!(!store
+        .transition_state_version(&ids[2], Finalized, BackingDataSoftDeleted)
+        .await
+        .unwrap());
+    assert!(!store
+        .transition_state_version(&ids[0], BackingDataSoftDeleted, Finalized)
+        .await
+        .unwrap());
+    assert!(store
+        .transition_state_version(&ids[0], Finalized, BackingDataSoftDeleted)
+        .await
+        .unwrap());
+    assert_eq!(status(&ids[0]).await, BackingDataSoftDeleted);
+    let listed = store.list_state_versions(&ws.id, all()).await.unwrap();
+    assert_eq!(listed.total, 3, "soft-deleted versions are still listed");
+    assert!(store
+        .transition_state_version(&ids[0], BackingDataSoftDeleted, Finalized)
+        .await
+        .unwrap());
+
+    let swept = store
+        .soft_delete_state_versions_before(&ws.id, clock::now() + TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert_eq!(swept, 2, "all but the current one");
+    assert_eq!(status(&ids[1]).await, BackingDataSoftDeleted);
+    assert_eq!(status(&ids[2]).await, Finalized);
+    let none = store
+        .soft_delete_state_versions_before(&ws.id, clock::now() - TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}
+contract!(state_backing_data_transitions);
+
+/// A policy per owner: setting it again keeps its ID unless its kind changes; the subjects of
+/// the sweep are the workspaces under their own or their organization's policy.
+async fn data_retention_policies(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let follows = create_workspace(&*store, &acme, "follows", &[]).await;
+    let own = create_workspace(&*store, &other, "own", &[]).await;
+    create_workspace(&*store, &other, "none", &[]).await;
+    let policy =
+        |id: &str, org: &OrgFixture, ws: Option<&Workspace>, kind, days| DataRetentionPolicy {
+            id: id.into(),
+            organization_id: org.id().into(),
+            workspace_id: ws.map(|w| w.id.clone()),
+            kind,
+            delete_older_than_n_days: days,
+            updated_at: clock::now(),
+        };
+    use DataRetentionKind::*;
+    let set = store
+        .set_data_retention_policy(&policy("drp-1", &acme, None, DeleteOlder, Some(30)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.id.as_str(), set.delete_older_than_n_days),
+        ("drp-1", Some(30))
+    );
+    let again = store
+        .set_data_retention_policy(&policy("drp-2", &acme, None, DeleteOlder, Some(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.delete_older_than_n_days),
+        ("drp-1", Some(5))
+    );
+    let changed = store
+        .set_data_retention_policy(&policy("drp-3", &acme, None, DontDelete, None))
+        .await
+        .unwrap();
+    assert_eq!((changed.id.as_str(), changed.kind), ("drp-3", DontDelete));
+    store
+        .set_data_retention_policy(&policy("drp-4", &other, Some(&own), DeleteOlder, Some(7)))
+        .await
+        .unwrap();
+
+    let found = store
+        .data_retention_policies(&[
+            acme.id().to_string(),
+            own.id.clone(),
+            other.id().to_string(),
+        ])
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = found.iter().map(|p| p.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["drp-3", "drp-4"]);
+
+    let subjects = store.retention_subjects().await.unwrap();
+    let mut expected = vec![
+        RetentionSubject {
+            workspace_id: follows.id.clone(),
+            organization_kind: Some(DontDelete),
+            organization_days: None,
+            workspace_kind: None,
+            workspace_days: None,
+        },
+        RetentionSubject {
+            workspace_id: own.id.clone(),
+            organization_kind: None,
+            organization_days: None,
+            workspace_kind: Some(DeleteOlder),
+            workspace_days: Some(7),
+        },
+    ];
+    expected.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
+    assert_eq!(subjects, expected);
+
+    assert!(store.delete_data_retention_policy(acme.id()).await.unwrap());
+    assert!(!store.delete_data_retention_policy(acme.id()).await.unwrap());
+    assert_eq!(store.retention_subjects().await.unwrap().len(), 1);
+}
+contract!(data_retention_policies);
+
 /// Finalizing records what the upload revealed and makes the version the workspace's current
 /// state (with its managed-resource count); it happens once.
 async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {

@@ -1180,6 +1180,14 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ("POST", "/api/v2/configuration-versions/{configuration_version_id}/actions/archive") => {
             json!({})
         }
+        // Backing data: Bob soft-deleting (or restoring, or destroying) Alice's state and
+        // configuration.
+        ("POST", t) if t.ends_with("_backing_data") => json!({}),
+        // Bob shortening Alice's data retention to a day.
+        ("POST", t) if t.ends_with("/relationships/data-retention-policy") => json!({
+            "data": {"type": "data-retention-policy-delete-olders",
+                "attributes": {"delete-older-than-n-days": 1}}
+        }),
         ("POST", "/api/v2/workspaces/{workspace_id}/vars")
         | ("PATCH", "/api/v2/workspaces/{workspace_id}/vars/{variable_id}")
         | ("POST", "/api/v2/varsets/{varset_id}/relationships/vars")

@@ -129,6 +129,14 @@ impl<A: Serialize> Resource<A> {
         self
     }
 
+    /// [`relationship`](Self::relationship) when there is one.
+    pub fn relationship_if(self, name: &'static str, relationship: Option<Relationship>) -> Self {
+        match relationship {
+            Some(r) => self.relationship(name, r),
+            None => self,
+        }
+    }
+
     pub fn link(mut self, name: &'static str, href: String) -> Self {
         self.links.insert(name, href);
         self

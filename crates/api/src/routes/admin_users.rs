@@ -132,6 +132,7 @@ async fn list(
                 let view = OrganizationView {
                     organization: org.clone(),
                     access: Access::owner(),
+                    data_retention_policy: None,
                 };
                 included.push(organizations::resource(&view, &state.urls).into_value());
             }

@@ -99,6 +99,7 @@ pub(crate) fn organizations<'a>(
             let org = OrganizationView {
                 organization: view.organization.clone(),
                 access: Access::owner(),
+                data_retention_policy: None,
             };
             super::organizations::resource(&org, urls).into_value()
         })

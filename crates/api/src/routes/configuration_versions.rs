@@ -1,4 +1,5 @@
-//! Configuration versions: create (with its upload URL), show, list, download, archive.
+//! Configuration versions: create (with its upload URL), show, list, download, archive, and
+//! the backing data actions (soft-delete, restore, permanently delete).
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -6,6 +7,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_domain::configuration::{ConfigurationView, NewConfiguration};
+use terrace_domain::retention::BackingDataAction;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show))
         .routes(routes!(download))
         .routes(routes!(archive))
+        .routes(routes!(soft_delete_backing_data))
+        .routes(routes!(restore_backing_data))
+        .routes(routes!(permanently_delete_backing_data))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -214,4 +219,54 @@ async fn archive(
         .archive_configuration_version(&caller, &id)
         .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Soft-deletes the version's tarball: downloads answer 404 until it is restored. Not the
+/// workspace's current configuration, nor one a run that has not finished uses.
+#[utoipa::path(post, path = "/configuration-versions/{configuration_version_id}/actions/soft_delete_backing_data", tag = "configuration-versions",
+    params(("configuration_version_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+async fn soft_delete_backing_data(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    backing_data(&state, &caller, &id, BackingDataAction::SoftDelete).await
+}
+
+/// Restores a soft-deleted tarball.
+#[utoipa::path(post, path = "/configuration-versions/{configuration_version_id}/actions/restore_backing_data", tag = "configuration-versions",
+    params(("configuration_version_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+async fn restore_backing_data(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    backing_data(&state, &caller, &id, BackingDataAction::Restore).await
+}
+
+/// Deletes a soft-deleted tarball for good (from the blob store too).
+#[utoipa::path(post, path = "/configuration-versions/{configuration_version_id}/actions/permanently_delete_backing_data", tag = "configuration-versions",
+    params(("configuration_version_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+async fn permanently_delete_backing_data(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    backing_data(&state, &caller, &id, BackingDataAction::PermanentlyDelete).await
+}
+
+async fn backing_data(
+    state: &AppState,
+    caller: &terrace_domain::Caller,
+    id: &str,
+    action: BackingDataAction,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .configuration_backing_data(caller, id, action)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

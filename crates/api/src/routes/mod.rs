@@ -15,6 +15,7 @@ pub mod audit_trail;
 pub mod capabilities;
 pub mod comments;
 pub mod configuration_versions;
+pub mod data_retention_policies;
 pub mod discovery;
 pub mod login;
 pub mod meta;

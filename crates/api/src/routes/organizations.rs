@@ -115,6 +115,10 @@ pub fn resource(view: &OrganizationView, urls: &Urls) -> Resource<OrganizationAt
         "oauth-tokens",
         Relationship::related(urls.api(&format!("/organizations/{name}/oauth-tokens"))),
     )
+    .relationship_if(
+        "data-retention-policy",
+        super::data_retention_policies::relationship(&view.data_retention_policy),
+    )
     .link("self", urls.api(&format!("/organizations/{name}")))
 }
 

@@ -229,6 +229,7 @@ async fn included(
                 organization: view.organization.clone(),
                 tags: Vec::new(),
                 access: view.access,
+                data_retention_policy: None,
             };
             out.push(workspaces::resource(&ws, &state.urls).into_value());
         }

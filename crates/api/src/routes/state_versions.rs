@@ -1,5 +1,6 @@
 //! State versions and their outputs: create (inline or for upload), list, show, current,
-//! download, rollback; `current-state-version-outputs` and `state-version-outputs/:id`.
+//! download, rollback; `current-state-version-outputs` and `state-version-outputs/:id`; the
+//! backing data actions (soft-delete, restore, permanently delete).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use terrace_domain::retention::BackingDataAction;
 use terrace_domain::state::outputs::OutputView;
 use terrace_domain::state::{NewStateVersion, StateVersionView};
 use terrace_domain::workspaces::WorkspaceRef;
@@ -47,6 +49,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(current))
         .routes(routes!(current_outputs))
         .routes(routes!(show_output))
+        .routes(routes!(soft_delete_backing_data))
+        .routes(routes!(restore_backing_data))
+        .routes(routes!(permanently_delete_backing_data))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -569,4 +574,54 @@ async fn show_output(
         &output,
         &state.urls,
     ))))
+}
+
+/// Soft-deletes the version's state (and JSON state): downloads answer 404 until it is
+/// restored. Not the workspace's current state.
+#[utoipa::path(post, path = "/state-versions/{state_version_id}/actions/soft_delete_backing_data", tag = "state-versions",
+    params(("state_version_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+async fn soft_delete_backing_data(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    backing_data(&state, &caller, &id, BackingDataAction::SoftDelete).await
+}
+
+/// Restores a soft-deleted state.
+#[utoipa::path(post, path = "/state-versions/{state_version_id}/actions/restore_backing_data", tag = "state-versions",
+    params(("state_version_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+async fn restore_backing_data(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    backing_data(&state, &caller, &id, BackingDataAction::Restore).await
+}
+
+/// Deletes a soft-deleted state for good (from the blob store too).
+#[utoipa::path(post, path = "/state-versions/{state_version_id}/actions/permanently_delete_backing_data", tag = "state-versions",
+    params(("state_version_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorDocument), (status = 409, body = ErrorDocument)))]
+async fn permanently_delete_backing_data(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    backing_data(&state, &caller, &id, BackingDataAction::PermanentlyDelete).await
+}
+
+async fn backing_data(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: BackingDataAction,
+) -> ApiResult<axum::http::StatusCode> {
+    state
+        .services
+        .state_backing_data(caller, id, action)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

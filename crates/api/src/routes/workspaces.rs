@@ -201,6 +201,10 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
     .relationship("ssh-key", Relationship::null())
     .relationship("readme", Relationship::null())
     .relationship("locked-by", locked_by.unwrap_or_else(Relationship::null))
+    .relationship_if(
+        "data-retention-policy",
+        super::data_retention_policies::relationship(&view.data_retention_policy),
+    )
     .relationship(
         "outputs",
         Relationship::related(urls.api(&format!(
@@ -244,6 +248,7 @@ async fn included(
                 let org = terrace_domain::organizations::OrganizationView {
                     organization: view.organization.clone(),
                     access: view.access,
+                    data_retention_policy: None,
                 };
                 out.push(organizations::resource(&org, urls).into_value());
             }

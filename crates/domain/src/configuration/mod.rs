@@ -1,6 +1,7 @@
 //! Configuration versions: the Terraform configuration a run executes, uploaded as a gzip'd
 //! tarball to a signed URL, checked as it streams in (with `terrace_slug`, the reader the
-//! runner unpacks it with), and kept encrypted in the blob store.
+//! runner unpacks it with), and kept encrypted in the blob store. Until a run uses it, an
+//! uploaded version may be uploaded again: the new tarball replaces the old one whole.
 
 mod chunks;
 
@@ -13,6 +14,7 @@ use terrace_storage::model::{
 };
 use terrace_storage::{clock, ids};
 
+use crate::retention::{configuration_transition, BackingDataAction};
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
 
 pub const CONFIGURATION_UPLOAD: &str = "configuration-upload";
@@ -198,6 +200,46 @@ impl Services {
         Ok(())
     }
 
+    /// Soft-deletes, restores or permanently deletes a version's backing data (its tarball),
+    /// for workspace administrators. The workspace's current configuration and those
+    /// unfinished runs use keep theirs.
+    pub async fn configuration_backing_data(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: BackingDataAction,
+    ) -> DomainResult<()> {
+        let cv = self
+            .configuration_for(caller, id, Action::UpdateWorkspace)
+            .await?;
+        let to = configuration_transition(cv.status, action)?;
+        let current = self
+            .store
+            .current_configuration_version(&cv.workspace_id)
+            .await?;
+        if current.is_some_and(|current| current.id == cv.id) {
+            return Err(DomainError::Conflict(
+                "transition not allowed: the configuration version is the workspace's current one"
+                    .into(),
+            ));
+        }
+        if !self
+            .store
+            .transition_configuration_version(&cv.id, cv.status, to)
+            .await?
+        {
+            return Err(DomainError::Conflict(format!(
+                "transition not allowed: configuration version {} is used by a run that has not \
+                 finished, or changed meanwhile",
+                cv.id
+            )));
+        }
+        if to == ConfigurationStatus::BackingDataPermanentlyDeleted {
+            self.blobs.delete(&tarball_key(&cv)).await?;
+        }
+        Ok(())
+    }
+
     /// Receives the tarball of a pending version through its signed upload URL. A tarball
     /// that is not gzip'd tar, reaches outside the configuration or is too large (compressed,
     /// or once unpacked) errors the version (a new one is needed); an interrupted upload
@@ -216,12 +258,18 @@ impl Services {
             .configuration_version_by_id(&id)
             .await?
             .ok_or(DomainError::NotFound("configuration version"))?;
-        if cv.status != ConfigurationStatus::Pending {
-            return Err(DomainError::Conflict(format!(
-                "configuration version {} is {}: it cannot be uploaded again",
-                cv.id, cv.status
-            )));
-        }
+        // A second upload replaces an uploaded tarball, as long as no run uses it (checked
+        // when the replacement is recorded).
+        let replacing = match cv.status {
+            ConfigurationStatus::Pending => false,
+            ConfigurationStatus::Uploaded => true,
+            status => {
+                return Err(DomainError::Conflict(format!(
+                    "configuration version {} is {status}: it cannot be uploaded again",
+                    cv.id
+                )))
+            }
+        };
         let max = self.settings.max_configuration_bytes;
         // Every attempt writes a blob of its own; the version's compare-and-set below names the
         // winner, and a loser deletes its blob, so a racing PUT of the same URL changes nothing.
@@ -289,6 +337,9 @@ impl Services {
                     size: size as i64,
                     tarball_key: &key,
                 };
+                if replacing {
+                    return self.replace_tarball(&cv, &key, outcome).await;
+                }
                 let done = self
                     .store
                     .finish_configuration_upload(&cv.id, outcome, clock::now())
@@ -313,6 +364,11 @@ impl Services {
                 writer.abort().await;
                 Err(err)
             }
+            Err(Failure::Content(err)) if replacing => {
+                // The tarball already uploaded stays as it was.
+                writer.abort().await;
+                Err(err)
+            }
             Err(Failure::Content(err)) => {
                 writer.abort().await;
                 let message = err.to_string();
@@ -322,6 +378,41 @@ impl Services {
                     .await?;
                 Err(err)
             }
+        }
+    }
+
+    /// Records a second upload of an uploaded version (its tarball written at `key`) in
+    /// place of the first, whose blob is then deleted. Refused, with the new blob deleted,
+    /// once a run uses the version (a run's configuration never changes under it) or when
+    /// another upload replaced it meanwhile.
+    async fn replace_tarball(
+        &self,
+        cv: &ConfigurationVersion,
+        key: &str,
+        outcome: UploadOutcome<'_>,
+    ) -> DomainResult<()> {
+        let replaced = self
+            .store
+            .replace_configuration_tarball(&cv.id, cv.tarball_key.as_deref(), outcome, clock::now())
+            .await;
+        let (old, refused) = match replaced {
+            Ok(true) => (tarball_key(cv), None),
+            Ok(false) => (
+                key.to_string(),
+                Some(DomainError::Conflict(format!(
+                    "configuration version {} is used by a run or was uploaded again meanwhile: \
+                     it cannot be uploaded again",
+                    cv.id
+                ))),
+            ),
+            Err(err) => (key.to_string(), Some(err.into())),
+        };
+        if let Err(err) = self.blobs.delete(&old).await {
+            tracing::warn!(error = %err, "cannot delete a replaced or refused tarball");
+        }
+        match refused {
+            Some(err) => Err(err),
+            None => Ok(()),
         }
     }
 

@@ -310,7 +310,14 @@ impl Services {
             new_phase(ids::new_id(ids::APPLY), &run.id, PhaseKind::Apply),
         );
         let event = event(&run.id, "created", None, created_by);
-        self.store.create_run(&run, &plan, &apply, &event).await?;
+        self.store
+            .create_run(&run, &plan, &apply, &event)
+            .await
+            .map_err(|e| match e {
+                // Its configuration lost its tarball meanwhile (soft-deleted, archived).
+                terrace_storage::StorageError::Conflict(message) => DomainError::Conflict(message),
+                other => other.into(),
+            })?;
         if run.plan_only || run.save_plan {
             // Nothing it does can change the infrastructure: no queue, no lock.
             self.start_plan(&run.id, ws).await?;

@@ -29,6 +29,7 @@ use self::outputs::{open_output, seal_outputs, OutputView};
 use self::resources::{workspace_resources, WorkspaceResource};
 use self::scan::{ScannedState, StateScanner};
 use crate::access::{allows, WorkspaceRef};
+use crate::retention::{state_transition, BackingDataAction};
 use crate::{Caller, DomainError, DomainResult, Services};
 
 pub const STATE_UPLOAD: &str = "state-upload";
@@ -253,7 +254,11 @@ impl Services {
     {
         let id = self.redeem(token, JSON_STATE_UPLOAD)?;
         let sv = self.load_state_version(&id).await?;
-        if sv.status == StateVersionStatus::Discarded || sv.json_state_uploaded {
+        if !matches!(
+            sv.status,
+            StateVersionStatus::Pending | StateVersionStatus::Finalized
+        ) || sv.json_state_uploaded
+        {
             return Err(DomainError::Conflict(format!(
                 "state version {} does not accept a JSON state upload any more",
                 sv.id
@@ -454,10 +459,51 @@ impl Services {
         let sv = self
             .state_version_for(caller, id, Action::ReadStateVersions)
             .await?;
-        if !sv.json_state_uploaded {
+        if !sv.json_state_uploaded || sv.status != StateVersionStatus::Finalized {
             return Err(DomainError::NotFound("JSON state"));
         }
         Ok(self.blobs.read(&json_state_key(&sv)).await?)
+    }
+
+    /// Soft-deletes, restores or permanently deletes a version's backing data (its state and
+    /// JSON state), for workspace administrators. The workspace's current state keeps its.
+    pub async fn state_backing_data(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: BackingDataAction,
+    ) -> DomainResult<()> {
+        let (sv, _) = self
+            .state_version_access(caller, id, Action::UpdateWorkspace)
+            .await?;
+        let ws = self
+            .store
+            .workspace_by_id(&sv.workspace_id)
+            .await?
+            .ok_or(DomainError::NotFound("state version"))?;
+        if ws.current_state_version_id.as_deref() == Some(sv.id.as_str()) {
+            return Err(DomainError::Conflict(
+                "transition not allowed: the state version is the workspace's current state".into(),
+            ));
+        }
+        let to = state_transition(sv.status, action)?;
+        if !self
+            .store
+            .transition_state_version(&sv.id, sv.status, to)
+            .await?
+        {
+            return Err(DomainError::Conflict(format!(
+                "transition not allowed: state version {} changed meanwhile",
+                sv.id
+            )));
+        }
+        if to == StateVersionStatus::BackingDataPermanentlyDeleted {
+            self.blobs.delete(&state_key(&sv)).await?;
+            if sv.json_state_uploaded {
+                self.blobs.delete(&json_state_key(&sv)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The managed resource instances of the workspace's current state (none without one),

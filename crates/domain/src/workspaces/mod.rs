@@ -4,17 +4,20 @@
 
 pub mod rules;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use terrace_auth::policy::{workspace_permissions, Access, Action, WorkspacePermissions};
 use terrace_storage::model::{
-    Engine, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
-    TagBinding, Workspace,
+    DataRetentionPolicy, Engine, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization,
+    Page, PageRequest, TagBinding, Workspace,
 };
 use terrace_storage::store::WorkspaceFilter;
 use terrace_storage::{clock, ids};
 
 pub use crate::access::WorkspaceRef;
 use crate::organizations::name_taken;
+use crate::retention::PolicyLookup;
 use crate::{validate, Caller, DomainError, DomainResult, Services};
 
 /// A workspace with what its API representation needs.
@@ -24,6 +27,9 @@ pub struct WorkspaceView {
     pub organization: Organization,
     pub tags: Vec<TagBinding>,
     pub access: Access,
+    /// Its own data retention policy, if it set one (else its organization's applies;
+    /// `None`: not looked up).
+    pub data_retention_policy: PolicyLookup,
 }
 
 impl WorkspaceView {
@@ -214,6 +220,7 @@ impl Services {
             organization: org,
             tags,
             access,
+            data_retention_policy: Some(None),
         })
     }
 
@@ -246,9 +253,17 @@ impl Services {
         let found = self.store.list_workspaces(&org.id, &filter, page).await?;
         let ids: Vec<String> = found.items.iter().map(|ws| ws.id.clone()).collect();
         let mut tags = self.store.workspace_tags(&ids).await?;
+        let mut policies: HashMap<String, DataRetentionPolicy> = self
+            .store
+            .data_retention_policies(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|p| Some((p.workspace_id.clone()?, p)))
+            .collect();
         let mut items = Vec::with_capacity(found.items.len());
         for ws in found.items {
             items.push(WorkspaceView {
+                data_retention_policy: Some(policies.remove(&ws.id)),
                 tags: tags.remove(&ws.id).unwrap_or_default(),
                 access: self.workspace_access(&standing, &ws).await?,
                 workspace: ws,
@@ -503,6 +518,7 @@ impl Services {
             .remove(&ws.id)
             .unwrap_or_default();
         Ok(WorkspaceView {
+            data_retention_policy: Some(self.policy_of(&ws.id).await?),
             workspace: ws,
             organization: org,
             tags,

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, to_u64, SqlStore};
+use super::{on_pool, to_u64, BeginWrite, SqlStore};
 use crate::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest, UploadOutcome};
 use crate::store::ConfigurationStore;
 use crate::StorageResult;
@@ -9,6 +9,14 @@ use crate::StorageResult;
 const COLUMNS: &str = "id, workspace_id, status, source, speculative, provisional, \
     auto_queue_runs, size, error, error_message, created_at, uploaded_at, archived_at, \
     tarball_key";
+
+/// A version that may lose its backing data: not its workspace's current configuration (the
+/// newest that is not provisional), and no unfinished run uses it.
+const NOT_IN_USE: &str = "configuration_versions.id <> COALESCE((SELECT c.id \
+    FROM configuration_versions c WHERE c.workspace_id = configuration_versions.workspace_id \
+    AND NOT c.provisional ORDER BY c.created_at DESC, c.id LIMIT 1), '') \
+    AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.configuration_version_id = configuration_versions.id \
+    AND r.status NOT IN ('planned_and_finished', 'applied', 'discarded', 'errored', 'canceled'))";
 
 #[async_trait]
 impl ConfigurationStore for SqlStore {
@@ -140,5 +148,85 @@ impl ConfigurationStore for SqlStore {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(done > 0)
+    }
+
+    async fn replace_configuration_tarball(
+        &self,
+        id: &str,
+        old_key: Option<&str>,
+        outcome: UploadOutcome<'_>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let UploadOutcome::Uploaded { size, tarball_key } = outcome else {
+            return Ok(false);
+        };
+        on_pool!(&self.pool, |p| {
+            let mut tx = p.begin_write().await?;
+            // The update locks the row first: a run created meanwhile (which locks it too,
+            // see `create_run`) is either seen below or created after this commits.
+            let replaced = sqlx::query(
+                "UPDATE configuration_versions SET size = $3, uploaded_at = $4, tarball_key = $5 \
+                 WHERE id = $1 AND status = 'uploaded' AND tarball_key IS NOT DISTINCT FROM $2",
+            )
+            .bind(id)
+            .bind(old_key)
+            .bind(size)
+            .bind(at)
+            .bind(tarball_key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if replaced == 0 {
+                return Ok(false);
+            }
+            let used: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE configuration_version_id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if used {
+                return Ok(false);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn transition_configuration_version(
+        &self,
+        id: &str,
+        from: ConfigurationStatus,
+        to: ConfigurationStatus,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE configuration_versions SET status = $3 \
+             WHERE id = $1 AND status = $2 AND {NOT_IN_USE}"
+        );
+        let done = on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn soft_delete_configurations_before(
+        &self,
+        workspace_id: &str,
+        cutoff: DateTime<Utc>,
+    ) -> StorageResult<u64> {
+        let sql = format!(
+            "UPDATE configuration_versions SET status = 'backing_data_soft_deleted' \
+             WHERE workspace_id = $1 AND status = 'uploaded' AND created_at < $2 AND {NOT_IN_USE}"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(workspace_id)
+            .bind(cutoff)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 }

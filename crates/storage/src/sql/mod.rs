@@ -10,6 +10,7 @@ mod access;
 mod agent_pools;
 mod audit;
 mod configurations;
+mod data_retention;
 mod jobs;
 mod login;
 mod memberships;

@@ -6,7 +6,7 @@ use crate::model::{
     Page, PageRequest, PhaseStatus, Run, RunComment, RunEvent, RunPhase, RunStatus,
 };
 use crate::store::{RunFilter, RunStore};
-use crate::StorageResult;
+use crate::{StorageError, StorageResult};
 
 pub(super) const RUN_COLUMNS: &str = "id, workspace_id, configuration_version_id, status, \
     status_timestamps, message, source, trigger_reason, is_destroy, refresh, refresh_only, \
@@ -86,6 +86,22 @@ impl RunStore for SqlStore {
             format!("INSERT INTO run_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
+            // Locks the configuration version's row while it is still uploaded, so its
+            // tarball is not replaced, soft-deleted or archived under a run being created.
+            let uploaded = sqlx::query(
+                "UPDATE configuration_versions SET status = status \
+                 WHERE id = $1 AND status = 'uploaded'",
+            )
+            .bind(&run.configuration_version_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if uploaded == 0 {
+                return Err(StorageError::Conflict(format!(
+                    "configuration version {} is no longer uploaded",
+                    run.configuration_version_id
+                )));
+            }
             sqlx::query(&insert_run)
                 .bind(&run.id)
                 .bind(&run.workspace_id)

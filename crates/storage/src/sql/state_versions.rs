@@ -1,13 +1,23 @@
 use async_trait::async_trait;
 
 use super::{on_pool, to_u64, BeginWrite, SqlStore};
-use crate::model::{JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput};
+use chrono::{DateTime, Utc};
+
+use crate::model::{
+    JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput, StateVersionStatus,
+};
 use crate::store::StateVersionStore;
 use crate::StorageResult;
 
 const COLUMNS: &str = "id, workspace_id, serial, lineage, md5, size, status, \
     json_state_uploaded, terraform_version, resource_count, resources, run_id, created_by, \
     created_at";
+/// The versions a workspace lists: finalized ones, with or without their backing data.
+const LISTED: &str = "status IN ('finalized', 'backing_data_soft_deleted', \
+    'backing_data_permanently_deleted')";
+/// A version that is not its workspace's current state (whose backing data must stay).
+const NOT_CURRENT: &str = "NOT EXISTS (SELECT 1 FROM workspaces w \
+    WHERE w.current_state_version_id = state_versions.id)";
 const OUTPUT_COLUMNS: &str = "id, state_version_id, name, sensitive, type_json, value_ciphertext";
 
 /// Inserts state version outputs inside the caller's transaction.
@@ -86,8 +96,10 @@ impl StateVersionStore for SqlStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<StateVersion>> {
+        let count =
+            format!("SELECT COUNT(*) FROM state_versions WHERE workspace_id = $1 AND {LISTED}");
         let list = format!(
-            "SELECT {COLUMNS} FROM state_versions WHERE workspace_id = $1 AND status = 'finalized' \
+            "SELECT {COLUMNS} FROM state_versions WHERE workspace_id = $1 AND {LISTED} \
              ORDER BY created_at DESC, serial DESC LIMIT $2 OFFSET $3"
         );
         on_pool!(&self.pool, |p| {
@@ -97,12 +109,10 @@ impl StateVersionStore for SqlStore {
                 .bind(page.offset())
                 .fetch_all(p)
                 .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM state_versions WHERE workspace_id = $1 AND status = 'finalized'",
-            )
-            .bind(workspace_id)
-            .fetch_one(p)
-            .await?;
+            let total: i64 = sqlx::query_scalar(&count)
+                .bind(workspace_id)
+                .fetch_one(p)
+                .await?;
             Ok(Page {
                 items,
                 total: to_u64(total),
@@ -198,5 +208,41 @@ impl StateVersionStore for SqlStore {
         .bind(workspace_id)
         .fetch_all(p)
         .await)?)
+    }
+
+    async fn transition_state_version(
+        &self,
+        id: &str,
+        from: StateVersionStatus,
+        to: StateVersionStatus,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE state_versions SET status = $3 WHERE id = $1 AND status = $2 AND {NOT_CURRENT}"
+        );
+        let done = on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    async fn soft_delete_state_versions_before(
+        &self,
+        workspace_id: &str,
+        cutoff: DateTime<Utc>,
+    ) -> StorageResult<u64> {
+        let sql = format!(
+            "UPDATE state_versions SET status = 'backing_data_soft_deleted' \
+             WHERE workspace_id = $1 AND status = 'finalized' AND created_at < $2 AND {NOT_CURRENT}"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(workspace_id)
+            .bind(cutoff)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 }
