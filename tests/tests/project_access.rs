@@ -97,7 +97,7 @@ both_databases!(moving_and_deleting_are_separate_grants, |db| {
         )
         .expect_error(403, "not allowed to update workspace settings");
     // Not into a project the mover may not create workspaces in.
-    move_to(&mover, &web, &elsewhere).expect(404);
+    move_to(&mover, &web, &elsewhere).expect_error(403, "not allowed to create workspaces");
     assert_eq!(project_of(&owner, &web), apps);
     move_to(&mover, &web, &landing).ok();
     assert_eq!(project_of(&owner, &web), landing);
