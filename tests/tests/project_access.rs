@@ -392,4 +392,7 @@ both_databases!(project_variable_sets_stay_in_their_organization, |db| {
     bob.delete(&format!("varsets/{a_set}")).expect(404);
     let kept = alice.get(&format!("varsets/{a_set}")).ok();
     assert_eq!(kept.attr("name"), "vault-creds");
+    // A project's sets go with it.
+    bob.delete(&format!("projects/{b_project}")).expect(204);
+    bob.get(&format!("varsets/{b_set}")).expect(404);
 });
