@@ -123,6 +123,8 @@ grant_enum!(
     VariablesAccess { None => "none", Read => "read", Write => "write" }
 );
 
+// `grant_enum!` declares the variants, so `#[default]` cannot mark one.
+#[allow(clippy::derivable_impls)]
 impl Default for VariablesAccess {
     fn default() -> Self {
         VariablesAccess::None
