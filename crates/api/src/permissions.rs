@@ -146,7 +146,7 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/projects/{project_id}/effective-tag-bindings", "project:read-project"),
     ("GET", "/api/v2/projects/{project_id}/tag-bindings", "project:read-project"),
     ("PATCH", "/api/v2/projects/{project_id}/tag-bindings", "project:update-project"),
-    ("GET", "/api/v2/projects/{project_id}/varsets", "organization:read-variable-sets"),
+    ("GET", "/api/v2/projects/{project_id}/varsets", "project:read-project-variable-sets"),
     ("DELETE", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}", "organization:update-organization"),
     ("PATCH", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}", "organization:update-organization"),
     ("GET", "/api/v2/run-events/{run_event_id}", "workspace:read-runs"),

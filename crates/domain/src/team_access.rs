@@ -21,8 +21,10 @@ pub struct WorkspaceParts {
     pub sentinel_mocks: Option<String>,
     pub workspace_locking: Option<bool>,
     pub run_tasks: Option<bool>,
-    /// Project access only: delete (and administer) the project's workspaces.
+    /// Project access only: delete the project's workspaces.
     pub delete: Option<bool>,
+    /// Project access only: move the project's workspaces to other projects.
+    pub move_: Option<bool>,
     /// Project access only: create workspaces in the project.
     pub create: Option<bool>,
 }
@@ -34,6 +36,8 @@ pub struct ProjectParts {
     pub settings: Option<String>,
     /// `none`, `read` or `manage`.
     pub teams: Option<String>,
+    /// `none`, `read` or `write`: the variable sets the project owns.
+    pub variable_sets: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,6 +57,7 @@ impl WorkspaceParts {
             (self.workspace_locking.is_some(), "Workspace locking"),
             (self.run_tasks.is_some(), "Run tasks"),
             (self.delete.is_some(), "Delete"),
+            (self.move_.is_some(), "Move"),
             (self.create.is_some(), "Create"),
         ]
         .into_iter()
@@ -61,18 +66,6 @@ impl WorkspaceParts {
 
     /// `base` with the given parts applied.
     fn apply(&self, base: WorkspaceGrant, pointer: &str) -> DomainResult<WorkspaceGrant> {
-        fn parse<T: std::str::FromStr<Err = String>>(
-            value: &Option<String>,
-            field: &str,
-        ) -> DomainResult<Option<T>> {
-            value
-                .as_deref()
-                .map(|v| {
-                    v.parse()
-                        .map_err(|e: String| DomainError::invalid(field, e))
-                })
-                .transpose()
-        }
         let runs: Option<RunsAccess> = parse(&self.runs, &format!("{pointer}runs"))?;
         if runs == Some(RunsAccess::None) {
             return Err(DomainError::invalid(
@@ -96,9 +89,26 @@ impl WorkspaceParts {
             .unwrap_or(base.sentinel_mocks),
             workspace_locking: self.workspace_locking.unwrap_or(base.workspace_locking),
             run_tasks: self.run_tasks.unwrap_or(base.run_tasks),
-            admin: self.delete.unwrap_or(base.admin),
+            // Custom access never administers a workspace (that is a preset level's); what an
+            // administering base did, deleting and moving, it keeps unless told otherwise.
+            admin: false,
+            delete: self.delete.unwrap_or(base.deletes()),
+            move_: self.move_.unwrap_or(base.moves()),
         })
     }
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(
+    value: &Option<String>,
+    field: &str,
+) -> DomainResult<Option<T>> {
+    value
+        .as_deref()
+        .map(|v| {
+            v.parse()
+                .map_err(|e: String| DomainError::invalid(field, e))
+        })
+        .transpose()
 }
 
 fn level<T: std::str::FromStr<Err = String>>(access: Option<&str>) -> DomainResult<T> {
@@ -130,10 +140,13 @@ pub fn workspace_grant(
             .ok_or_else(|| level::<WorkspaceLevel>(None).unwrap_err())?,
         given => level(given)?,
     };
-    if input.workspace.delete.is_some() || input.workspace.create.is_some() {
+    if input.workspace.delete.is_some()
+        || input.workspace.move_.is_some()
+        || input.workspace.create.is_some()
+    {
         return Err(DomainError::invalid(
             "access",
-            "create and delete are project access parts, not workspace access parts",
+            "create, move and delete are project access parts, not workspace access parts",
         ));
     }
     if level != WorkspaceLevel::Custom {
@@ -146,9 +159,12 @@ pub fn workspace_grant(
         Some((_, grant)) => grant,
         None => WorkspaceGrant::custom(),
     };
-    // Custom access never administers the workspace: that is the admin level.
+    // Custom access never administers the workspace, nor deletes or moves it on its own:
+    // that is the admin level.
     let grant = WorkspaceGrant {
         admin: false,
+        delete: false,
+        move_: false,
         ..input.workspace.apply(base, "")?
     };
     Ok((level, grant))
@@ -165,7 +181,9 @@ pub fn project_grant(
             .ok_or_else(|| level::<ProjectLevel>(None).unwrap_err())?,
         given => level(given)?,
     };
-    let project_given = input.project.settings.is_some() || input.project.teams.is_some();
+    let project_given = input.project.settings.is_some()
+        || input.project.teams.is_some()
+        || input.project.variable_sets.is_some();
     if level != ProjectLevel::Custom {
         if let Some(part) = input.workspace.given() {
             return Err(read_only(part, level.as_str()));
@@ -202,6 +220,11 @@ pub fn project_grant(
                 format!("\"{other}\" is not one of: none, read, manage"),
             ))
         }
+    }
+    if let Some(access) =
+        parse::<VariablesAccess>(&input.project.variable_sets, "project-access/variable-sets")?
+    {
+        project.variable_sets = access;
     }
     if let Some(create) = input.workspace.create {
         project.create_workspaces = create;
@@ -513,5 +536,42 @@ mod tests {
         let mut preset = input("write");
         preset.project.teams = Some("manage".into());
         assert!(project_grant(&preset, None).is_err());
+    }
+
+    #[test]
+    fn custom_project_parts_keep_move_delete_and_variable_sets_apart() {
+        let mut custom = input("custom");
+        custom.workspace.move_ = Some(true);
+        custom.workspace.delete = Some(false);
+        custom.workspace.create = Some(true);
+        custom.project.variable_sets = Some("read".into());
+        let (_, grant) = project_grant(&custom, None).unwrap();
+        assert!(grant.workspaces.moves() && !grant.workspaces.deletes());
+        assert!(!grant.workspaces.admin);
+        assert_eq!(grant.project.variable_sets, VariablesAccess::Read);
+        // An update changes only what it names.
+        let mut update = input("custom");
+        update.workspace.delete = Some(true);
+        update.workspace.move_ = Some(false);
+        let (_, updated) = project_grant(&update, Some((ProjectLevel::Custom, grant))).unwrap();
+        assert!(updated.workspaces.deletes() && !updated.workspaces.moves());
+        assert_eq!(updated.project.variable_sets, VariablesAccess::Read);
+        assert!(updated.project.create_workspaces);
+        // Switching an admin entry to custom keeps deleting and moving, not administering.
+        let admin = ProjectAccess::of_level(ProjectLevel::Admin);
+        let (_, switched) =
+            project_grant(&input("custom"), Some((ProjectLevel::Admin, admin))).unwrap();
+        assert!(!switched.workspaces.admin);
+        assert!(switched.workspaces.deletes() && switched.workspaces.moves());
+        // Bad values, and parts a preset level does not take, are refused.
+        let mut bad = input("custom");
+        bad.project.variable_sets = Some("manage".into());
+        assert!(project_grant(&bad, None).is_err());
+        let mut preset = input("admin");
+        preset.project.variable_sets = Some("read".into());
+        assert!(project_grant(&preset, None).is_err());
+        let mut on_workspace = input("custom");
+        on_workspace.workspace.move_ = Some(true);
+        assert!(workspace_grant(&on_workspace, None).is_err());
     }
 }

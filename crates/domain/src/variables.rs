@@ -375,12 +375,39 @@ impl Services {
         caller: &Caller,
         org_name: &str,
         input: VariableSetInput,
+        parent_project_id: Option<String>,
         workspace_ids: Vec<String>,
         project_ids: Vec<String>,
     ) -> DomainResult<VariableSetView> {
-        let (org, _) = self
-            .organization_for(caller, org_name, Action::ManageVariableSets)
-            .await?;
+        let org = match &parent_project_id {
+            // A project's set: those who manage the project's variable sets create it.
+            Some(project_id) => {
+                let org = self
+                    .organization_for(caller, org_name, Action::ReadOrganization)
+                    .await?
+                    .0;
+                let project = self
+                    .store
+                    .project_by_id(project_id)
+                    .await?
+                    .filter(|p| p.organization_id == org.id)
+                    .ok_or(DomainError::NotFound("project"))?;
+                self.authorize_project(
+                    caller,
+                    &org,
+                    &project,
+                    Action::ManageProjectVariableSets,
+                    "project",
+                )
+                .await?;
+                org
+            }
+            None => {
+                self.organization_for(caller, org_name, Action::ManageVariableSets)
+                    .await?
+                    .0
+            }
+        };
         let name = input
             .name
             .clone()
@@ -393,11 +420,12 @@ impl Services {
             description: String::new(),
             global: false,
             priority: false,
+            project_id: parent_project_id,
             created_at: now,
             updated_at: now,
         };
         apply_set_input(&mut set, input)?;
-        self.check_targets(&org, &workspace_ids, &project_ids)
+        self.check_targets(&org, &set, &workspace_ids, &project_ids)
             .await?;
         self.store
             .create_variable_set(&set)
@@ -410,9 +438,7 @@ impl Services {
     }
 
     pub async fn variable_set(&self, caller: &Caller, id: &str) -> DomainResult<VariableSetView> {
-        let (set, org) = self
-            .variable_set_for(caller, id, Action::ReadVariableSets)
-            .await?;
+        let (set, org) = self.variable_set_for(caller, id, SetAction::Read).await?;
         self.variable_set_view(set, &org).await
     }
 
@@ -426,12 +452,11 @@ impl Services {
         workspace_ids: Option<Vec<String>>,
         project_ids: Option<Vec<String>>,
     ) -> DomainResult<VariableSetView> {
-        let (mut set, org) = self
-            .variable_set_for(caller, id, Action::ManageVariableSets)
-            .await?;
+        let (mut set, org) = self.variable_set_for(caller, id, SetAction::Manage).await?;
         apply_set_input(&mut set, input)?;
         self.check_targets(
             &org,
+            &set,
             workspace_ids.as_deref().unwrap_or_default(),
             project_ids.as_deref().unwrap_or_default(),
         )
@@ -466,9 +491,7 @@ impl Services {
     }
 
     pub async fn delete_variable_set(&self, caller: &Caller, id: &str) -> DomainResult<()> {
-        let (set, _) = self
-            .variable_set_for(caller, id, Action::ManageVariableSets)
-            .await?;
+        let (set, _) = self.variable_set_for(caller, id, SetAction::Manage).await?;
         self.store.delete_variable_set(&set.id).await?;
         Ok(())
     }
@@ -483,16 +506,15 @@ impl Services {
         workspace_ids: Vec<String>,
         project_ids: Vec<String>,
     ) -> DomainResult<()> {
-        let (set, org) = self
-            .variable_set_for(caller, id, Action::ManageVariableSets)
-            .await?;
-        self.check_targets(&org, &workspace_ids, &project_ids)
-            .await?;
+        let (set, org) = self.variable_set_for(caller, id, SetAction::Manage).await?;
         if attach {
+            self.check_targets(&org, &set, &workspace_ids, &project_ids)
+                .await?;
             self.store
                 .attach_variable_set(&set.id, &workspace_ids, &project_ids)
                 .await?;
         } else {
+            self.targets_in(&org, &workspace_ids, &project_ids).await?;
             self.store
                 .detach_variable_set(&set.id, &workspace_ids, &project_ids)
                 .await?;
@@ -506,7 +528,7 @@ impl Services {
         set_id: &str,
     ) -> DomainResult<Vec<VariableView>> {
         let (set, _) = self
-            .variable_set_for(caller, set_id, Action::ReadVariableSets)
+            .variable_set_for(caller, set_id, SetAction::Read)
             .await?;
         self.variable_views(&VariableOwner::VariableSet(set.id))
             .await
@@ -519,7 +541,7 @@ impl Services {
         id: &str,
     ) -> DomainResult<VariableView> {
         let variable = self
-            .set_variable(caller, set_id, id, Action::ReadVariableSets)
+            .set_variable(caller, set_id, id, SetAction::Read)
             .await?;
         self.variable_view(variable)
     }
@@ -531,7 +553,7 @@ impl Services {
         input: VariableInput,
     ) -> DomainResult<VariableView> {
         let (set, _) = self
-            .variable_set_for(caller, set_id, Action::ManageVariableSets)
+            .variable_set_for(caller, set_id, SetAction::Manage)
             .await?;
         self.create_variable(VariableOwner::VariableSet(set.id), input)
             .await
@@ -545,7 +567,7 @@ impl Services {
         input: VariableInput,
     ) -> DomainResult<VariableView> {
         let variable = self
-            .set_variable(caller, set_id, id, Action::ManageVariableSets)
+            .set_variable(caller, set_id, id, SetAction::Manage)
             .await?;
         self.update_variable(variable, input).await
     }
@@ -557,7 +579,7 @@ impl Services {
         id: &str,
     ) -> DomainResult<()> {
         let variable = self
-            .set_variable(caller, set_id, id, Action::ManageVariableSets)
+            .set_variable(caller, set_id, id, SetAction::Manage)
             .await?;
         self.store.delete_variable(&variable.id).await?;
         Ok(())
@@ -589,7 +611,6 @@ impl Services {
         caller: &Caller,
         project_id: &str,
     ) -> DomainResult<Vec<VariableSetView>> {
-        // Whoever may read the organization's variable sets sees every set's projects already.
         let project = self
             .store
             .project_by_id(project_id)
@@ -600,14 +621,27 @@ impl Services {
             .organization_by_id(&project.organization_id)
             .await?
             .ok_or(DomainError::NotFound("project"))?;
-        self.authorize(caller, &org, Action::ReadVariableSets, "project")
+        let access = self
+            .authorize_project(
+                caller,
+                &org,
+                &project,
+                Action::ReadProjectVariableSets,
+                "project",
+            )
             .await?;
+        // Readers of the organization's sets see every set that applies; readers of the
+        // project's own sets only those.
+        let all = crate::access::allows(access, Action::ReadVariableSets);
         let sets = self
             .store
             .variable_sets_for_project(&org.id, &project.id)
             .await?;
         let mut views = Vec::with_capacity(sets.len());
-        for set in sets {
+        for set in sets
+            .into_iter()
+            .filter(|s| all || s.project_id.as_deref() == Some(project.id.as_str()))
+        {
             views.push(self.variable_set_view(set, &org).await?);
         }
         Ok(views)
@@ -618,7 +652,7 @@ impl Services {
         caller: &Caller,
         set_id: &str,
         id: &str,
-        action: Action,
+        action: SetAction,
     ) -> DomainResult<Variable> {
         let (set, _) = self.variable_set_for(caller, set_id, action).await?;
         match self.store.variable_by_id(id).await? {
@@ -631,19 +665,35 @@ impl Services {
         &self,
         caller: &Caller,
         id: &str,
-        action: Action,
+        action: SetAction,
     ) -> DomainResult<(VariableSet, Organization)> {
+        const WHAT: &str = "variable set";
         let set = self
             .store
             .variable_set_by_id(id)
             .await?
-            .ok_or(DomainError::NotFound("variable set"))?;
+            .ok_or(DomainError::NotFound(WHAT))?;
         let org = self
             .store
             .organization_by_id(&set.organization_id)
             .await?
-            .ok_or(DomainError::NotFound("variable set"))?;
-        self.authorize(caller, &org, action, "variable set").await?;
+            .ok_or(DomainError::NotFound(WHAT))?;
+        let owner = match &set.project_id {
+            Some(id) => self.store.project_by_id(id).await?,
+            None => None,
+        };
+        match owner {
+            // A project's set: the project's variable-set access (which the organization's
+            // includes) decides.
+            Some(project) => {
+                self.authorize_project(caller, &org, &project, action.on_project(), WHAT)
+                    .await?
+            }
+            None => {
+                self.authorize(caller, &org, action.on_organization(), WHAT)
+                    .await?
+            }
+        };
         Ok((set, org))
     }
 
@@ -665,16 +715,30 @@ impl Services {
         })
     }
 
-    /// Workspaces and projects named as targets must be the organization's.
+    /// Workspaces and projects named as targets must be the organization's, and within the
+    /// set's project if a project owns it ([`project_set_reach`]).
     async fn check_targets(
+        &self,
+        org: &Organization,
+        set: &VariableSet,
+        workspace_ids: &[String],
+        project_ids: &[String],
+    ) -> DomainResult<()> {
+        let workspace_projects = self.targets_in(org, workspace_ids, project_ids).await?;
+        project_set_reach(set, &workspace_projects, project_ids)
+    }
+
+    /// Checks the targets are the organization's; returns the workspaces' projects.
+    async fn targets_in(
         &self,
         org: &Organization,
         workspace_ids: &[String],
         project_ids: &[String],
-    ) -> DomainResult<()> {
+    ) -> DomainResult<Vec<String>> {
+        let mut workspace_projects = Vec::with_capacity(workspace_ids.len());
         for id in workspace_ids {
             match self.store.workspace_by_id(id).await? {
-                Some(ws) if ws.organization_id == org.id => {}
+                Some(ws) if ws.organization_id == org.id => workspace_projects.push(ws.project_id),
                 _ => return Err(DomainError::NotFound("workspace")),
             }
         }
@@ -684,8 +748,66 @@ impl Services {
                 _ => return Err(DomainError::NotFound("project")),
             }
         }
-        Ok(())
+        Ok(workspace_projects)
     }
+}
+
+/// What an operation on a variable set needs: reading or managing it.
+#[derive(Debug, Clone, Copy)]
+enum SetAction {
+    Read,
+    Manage,
+}
+
+impl SetAction {
+    /// The action on an organization's own set.
+    fn on_organization(self) -> Action {
+        match self {
+            SetAction::Read => Action::ReadVariableSets,
+            SetAction::Manage => Action::ManageVariableSets,
+        }
+    }
+
+    /// The action on a set a project owns (the organization's actions include it).
+    fn on_project(self) -> Action {
+        match self {
+            SetAction::Read => Action::ReadProjectVariableSets,
+            SetAction::Manage => Action::ManageProjectVariableSets,
+        }
+    }
+}
+
+/// A project's variable set reaches its project and nothing beyond: it is never global, and
+/// is applied only to its project and the project's workspaces (`workspace_projects`: the
+/// projects of the workspaces it is applied to). An organization's set may go anywhere in
+/// the organization.
+pub fn project_set_reach(
+    set: &VariableSet,
+    workspace_projects: &[String],
+    project_ids: &[String],
+) -> DomainResult<()> {
+    let Some(owner) = set.project_id.as_deref() else {
+        return Ok(());
+    };
+    if set.global {
+        return Err(DomainError::invalid(
+            "global",
+            "a project's variable set cannot be global: apply it to the project instead",
+        ));
+    }
+    if project_ids.iter().any(|p| p != owner) {
+        return Err(DomainError::invalid(
+            "relationships/projects",
+            "a project's variable set applies only to its own project",
+        ));
+    }
+    if workspace_projects.iter().any(|p| p != owner) {
+        return Err(DomainError::invalid(
+            "relationships/workspaces",
+            "a project's variable set applies only to workspaces of its own project",
+        ));
+    }
+    Ok(())
 }
 
 fn apply_set_input(set: &mut VariableSet, input: VariableSetInput) -> DomainResult<()> {
@@ -754,5 +876,43 @@ mod tests {
             );
         }
         assert!(validate_key(&"k".repeat(129), VariableCategory::Terraform).is_err());
+    }
+
+    #[test]
+    fn a_project_set_stays_in_its_project() {
+        let now = clock::now();
+        let org_set = VariableSet {
+            id: "varset-1".into(),
+            organization_id: "org-1".into(),
+            name: "creds".into(),
+            description: String::new(),
+            global: false,
+            priority: false,
+            project_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let owned = VariableSet {
+            project_id: Some("prj-a".into()),
+            ..org_set.clone()
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // The organization's sets go anywhere in it.
+        assert!(project_set_reach(&org_set, &strings(&["prj-b"]), &strings(&["prj-c"])).is_ok());
+        let global = VariableSet {
+            global: true,
+            ..org_set.clone()
+        };
+        assert!(project_set_reach(&global, &[], &[]).is_ok());
+        // A project's: its project and its workspaces only, never global.
+        assert!(project_set_reach(&owned, &strings(&["prj-a"]), &strings(&["prj-a"])).is_ok());
+        assert!(project_set_reach(&owned, &[], &strings(&["prj-b"])).is_err());
+        assert!(project_set_reach(&owned, &strings(&["prj-a", "prj-b"]), &[]).is_err());
+        let owned_global = VariableSet {
+            global: true,
+            ..owned
+        };
+        let err = project_set_reach(&owned_global, &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("cannot be global"), "{err}");
     }
 }

@@ -655,6 +655,8 @@ pub struct VariableSet {
     pub global: bool,
     /// Overrides workspace variables and more specific sets.
     pub priority: bool,
+    /// The project that owns the set (its `parent`); `None`: the organization does.
+    pub project_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

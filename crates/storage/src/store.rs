@@ -432,15 +432,16 @@ pub trait VariableStore {
     /// The workspaces and projects the set is attached to.
     async fn variable_set_targets(&self, id: &str) -> StorageResult<(Vec<String>, Vec<String>)>;
     /// The sets that apply to a workspace: global ones of its organization, those attached to
-    /// it, and those attached to its project.
+    /// it, and those attached to its project; a project's own set only while the workspace is
+    /// in that project.
     async fn variable_sets_for_workspace(
         &self,
         org_id: &str,
         workspace_id: &str,
         project_id: &str,
     ) -> StorageResult<Vec<VariableSet>>;
-    /// The sets that apply to a project: global ones of its organization and those attached
-    /// to it.
+    /// The sets that apply to a project: global ones of its organization, those attached
+    /// to it, and those it owns.
     async fn variable_sets_for_project(
         &self,
         org_id: &str,

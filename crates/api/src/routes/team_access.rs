@@ -88,6 +88,8 @@ pub struct ProjectSettingsAttributes {
     settings: &'static str,
     /// none or manage.
     teams: &'static str,
+    /// none, read or write: the variable sets the project owns.
+    variable_sets: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,6 +135,7 @@ fn team_project_resource(tp: &TeamProject, urls: &Urls) -> Resource<TeamProjectA
                     "read"
                 },
                 teams: if p.manage_teams { "manage" } else { "none" },
+                variable_sets: p.variable_sets.as_str(),
             },
             workspace_access: ProjectWorkspaceAttributes {
                 runs: w.runs.as_str(),
@@ -141,8 +144,8 @@ fn team_project_resource(tp: &TeamProject, urls: &Urls) -> Resource<TeamProjectA
                 sentinel_mocks: w.sentinel_mocks.as_str(),
                 create: p.create_workspaces,
                 locking: w.workspace_locking,
-                delete: w.admin,
-                move_: w.admin && p.create_workspaces,
+                delete: w.deletes(),
+                move_: w.moves(),
                 run_tasks: w.run_tasks,
             },
         },
@@ -180,6 +183,7 @@ pub struct AccessAttributes {
 pub struct ProjectAccessInput {
     settings: Option<String>,
     teams: Option<String>,
+    variable_sets: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -219,12 +223,14 @@ fn input(a: AccessAttributes) -> AccessInput {
             sentinel_mocks: a.sentinel_mocks.or(w.sentinel_mocks),
             workspace_locking: a.workspace_locking.or(w.locking),
             run_tasks: a.run_tasks.or(w.run_tasks),
-            delete: w.delete.or(w.move_),
+            delete: w.delete,
+            move_: w.move_,
             create: w.create,
         },
         project: ProjectParts {
             settings: p.settings,
             teams: p.teams,
+            variable_sets: p.variable_sets,
         },
     }
 }

@@ -12,13 +12,13 @@ use utoipa_axum::routes;
 
 use super::variables::{self, VariableAttributes, VariableAttributesInput, VariableBody};
 use crate::app::AppState;
-use crate::error::{ApiResult, ErrorDocument};
+use crate::error::{ApiError, ApiResult, ErrorDocument};
 use crate::extract::Auth;
 use crate::jsonapi::body::LinkageList;
 use crate::jsonapi::query::PageParams;
 use crate::jsonapi::{
     time, Body, Document, JsonApi, JsonBody, ListDocument, Params, Relationship, RelationshipMany,
-    Resource,
+    RelationshipOne, Resource,
 };
 use crate::urls::Urls;
 
@@ -69,6 +69,13 @@ fn resource(view: &VariableSetView, urls: &Urls) -> Resource<VariableSetAttribut
         Relationship::one("organizations", &view.organization_name),
     )
     .relationship(
+        "parent",
+        match &set.project_id {
+            Some(project) => Relationship::one("projects", project),
+            None => Relationship::one("organizations", &view.organization_name),
+        },
+    )
+    .relationship(
         "workspaces",
         Relationship::many("workspaces", view.workspace_ids.clone()),
     )
@@ -97,6 +104,25 @@ pub struct VariableSetRelationships {
     projects: Option<RelationshipMany>,
     /// Variables to create with the set (create only).
     vars: Option<RelationshipMany>,
+    /// Who owns the set (create only): the organization (the default) or one of its
+    /// projects (`{"type": "projects", "id": ...}`), whose teams with `variable-sets` access
+    /// manage it.
+    parent: Option<RelationshipOne>,
+}
+
+/// The project a create request names as the set's parent; `None`: the organization.
+fn parent_project(parent: Option<RelationshipOne>) -> ApiResult<Option<String>> {
+    let Some(linkage) = parent.and_then(|p| p.data) else {
+        return Ok(None);
+    };
+    match (linkage.kind.as_deref(), linkage.id) {
+        (Some("organizations"), _) => Ok(None),
+        (Some("projects"), Some(id)) if !id.is_empty() => Ok(Some(id)),
+        _ => Err(ApiError::invalid(
+            "/data/relationships/parent/data",
+            "parent must be an organization or a project: {\"type\": \"projects\", \"id\": ...}",
+        )),
+    }
 }
 
 type VariableSetBody = Body<VariableSetAttributesInput, VariableSetRelationships>;
@@ -143,7 +169,7 @@ async fn list(
 /// Creates a variable set, optionally attached to workspaces and projects, with variables.
 #[utoipa::path(post, path = "/organizations/{organization}/varsets", tag = "variables", params(("organization" = String, Path)),
     request_body(content = Body<VariableSetAttributesInput, VariableSetRelationships>, content_type = "application/vnd.api+json"),
-    responses((status = 201, body = Document<VariableSetAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
+    responses((status = 201, body = Document<VariableSetAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn create(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -156,9 +182,17 @@ async fn create(
         .map(|r| r.ids())
         .unwrap_or_default();
     let projects = relationships.projects.map(|r| r.ids()).unwrap_or_default();
+    let parent = parent_project(relationships.parent)?;
     let mut view = state
         .services
-        .create_variable_set(&caller, &org, input.into_input(), workspaces, projects)
+        .create_variable_set(
+            &caller,
+            &org,
+            input.into_input(),
+            parent,
+            workspaces,
+            projects,
+        )
         .await?;
     for var in relationships.vars.map(|r| r.data).unwrap_or_default() {
         let attributes: VariableAttributesInput = serde_json::from_value(
@@ -399,11 +433,12 @@ async fn list_for_workspace(
     )))
 }
 
-/// The variable sets that apply to a project (global ones and those attached to it);
-/// paginated when a page is named.
+/// The variable sets that apply to a project (global ones, those attached to it and those
+/// it owns); paginated when a page is named. Teams that read only the project's own sets
+/// (`variable-sets` project access) see only those.
 #[utoipa::path(get, path = "/projects/{project_id}/varsets", tag = "variables",
     params(("project_id" = String, Path), PageParams),
-    responses((status = 200, body = ListDocument<VariableSetAttributes>), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = ListDocument<VariableSetAttributes>), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn list_for_project(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -118,7 +118,18 @@ grant_enum!(
     ProjectLevel { Read => "read", Write => "write", Maintain => "maintain", Admin => "admin", Custom => "custom" }
 );
 grant_enum!(RunsAccess { None => "none", Read => "read", Plan => "plan", Apply => "apply" });
-grant_enum!(VariablesAccess { None => "none", Read => "read", Write => "write" });
+grant_enum!(
+    /// A workspace's variables, or (in `team-projects`) the project's own variable sets.
+    VariablesAccess { None => "none", Read => "read", Write => "write" }
+);
+
+// `grant_enum!` declares the variants, so `#[default]` cannot mark one.
+#[allow(clippy::derivable_impls)]
+impl Default for VariablesAccess {
+    fn default() -> Self {
+        VariablesAccess::None
+    }
+}
 grant_enum!(StateAccess { None => "none", ReadOutputs => "read-outputs", Read => "read", Write => "write" });
 grant_enum!(SentinelMocksAccess { None => "none", Read => "read" });
 
@@ -133,9 +144,17 @@ pub struct WorkspaceGrant {
     pub sentinel_mocks: SentinelMocksAccess,
     pub workspace_locking: bool,
     pub run_tasks: bool,
-    /// Settings, deletion, force-unlock and team access of the workspace.
+    /// Settings, deletion, moving, force-unlock and team access of the workspace.
     #[serde(default)]
     pub admin: bool,
+    /// Deleting the workspace without administering it (a custom project grant's `delete`).
+    /// Grants stored before this part existed lack it: `admin` still deletes.
+    #[serde(default)]
+    pub delete: bool,
+    /// Moving the workspace to another project without administering it (a custom project
+    /// grant's `move`); the destination must let the caller create workspaces there.
+    #[serde(default, rename = "move")]
+    pub move_: bool,
 }
 
 impl WorkspaceGrant {
@@ -147,6 +166,8 @@ impl WorkspaceGrant {
         workspace_locking: false,
         run_tasks: false,
         admin: false,
+        delete: false,
+        move_: false,
     };
 
     /// The fixed grant of a preset level (`Custom` grants what its parts say: start from
@@ -160,6 +181,8 @@ impl WorkspaceGrant {
             workspace_locking: false,
             run_tasks: false,
             admin: false,
+            delete: false,
+            move_: false,
         };
         match level {
             WorkspaceLevel::Read | WorkspaceLevel::Custom => read,
@@ -183,6 +206,8 @@ impl WorkspaceGrant {
                 workspace_locking: true,
                 run_tasks: true,
                 admin: true,
+                delete: true,
+                move_: true,
             },
         }
     }
@@ -201,6 +226,18 @@ impl WorkspaceGrant {
         *self != WorkspaceGrant::NONE
     }
 
+    /// Whether the grant deletes the workspace: administrators do, and custom project grants
+    /// with `delete`.
+    pub fn deletes(&self) -> bool {
+        self.admin || self.delete
+    }
+
+    /// Whether the grant moves the workspace out of its project: administrators do, and
+    /// custom project grants with `move`.
+    pub fn moves(&self) -> bool {
+        self.admin || self.move_
+    }
+
     /// Everything either grant allows.
     pub fn union(self, o: WorkspaceGrant) -> WorkspaceGrant {
         WorkspaceGrant {
@@ -211,6 +248,8 @@ impl WorkspaceGrant {
             workspace_locking: self.workspace_locking || o.workspace_locking,
             run_tasks: self.run_tasks || o.run_tasks,
             admin: self.admin || o.admin,
+            delete: self.delete || o.delete,
+            move_: self.move_ || o.move_,
         }
     }
 
@@ -237,6 +276,9 @@ pub struct ProjectGrant {
     pub delete: bool,
     /// Give teams access to the project.
     pub manage_teams: bool,
+    /// The variable sets the project owns: read them (and their variables' non-sensitive
+    /// values), or also create, change and delete them.
+    pub variable_sets: VariablesAccess,
 }
 
 impl ProjectGrant {
@@ -247,6 +289,7 @@ impl ProjectGrant {
             update: self.update || o.update,
             delete: self.delete || o.delete,
             manage_teams: self.manage_teams || o.manage_teams,
+            variable_sets: self.variable_sets.max(o.variable_sets),
         }
     }
 }
@@ -262,7 +305,8 @@ pub struct ProjectAccess {
 
 impl ProjectAccess {
     /// The fixed grants of a preset level: read and write pass their level to the
-    /// workspaces; maintain administers them and creates new ones; admin also manages the
+    /// workspaces; maintain administers them, creates new ones and manages the project's own
+    /// variable sets (which reach only workspaces it administers); admin also manages the
     /// project and its team access.
     pub fn of_level(level: ProjectLevel) -> ProjectAccess {
         let read = ProjectGrant {
@@ -281,6 +325,7 @@ impl ProjectAccess {
             ProjectLevel::Maintain => ProjectAccess {
                 project: ProjectGrant {
                     create_workspaces: true,
+                    variable_sets: VariablesAccess::Write,
                     ..read
                 },
                 workspaces: WorkspaceGrant::of_level(WorkspaceLevel::Admin),
@@ -292,6 +337,7 @@ impl ProjectAccess {
                     update: true,
                     delete: true,
                     manage_teams: true,
+                    variable_sets: VariablesAccess::Write,
                 },
                 workspaces: WorkspaceGrant::of_level(WorkspaceLevel::Admin),
             },

@@ -66,6 +66,7 @@ impl Access {
             update: false,
             delete: false,
             manage_teams: false,
+            variable_sets: VariablesAccess::None,
         },
         workspace: WorkspaceGrant::NONE,
         admins_may_force_delete: false,
@@ -93,6 +94,11 @@ impl Access {
                 update: all_projects,
                 delete: all_projects,
                 manage_teams: all_projects,
+                variable_sets: if all_projects {
+                    VariablesAccess::Write
+                } else {
+                    VariablesAccess::None
+                },
             },
             workspace: organization.workspace_grant(),
             admins_may_force_delete: false,
@@ -153,6 +159,11 @@ pub enum Action {
     DeleteProject,
     /// Give teams access to the project.
     ManageProjectAccess,
+    /// Read the variable sets the project owns (owners and readers of the organization's
+    /// variable sets read every set).
+    ReadProjectVariableSets,
+    /// Create, change and delete the variable sets the project owns.
+    ManageProjectVariableSets,
     ManageTags,
     ReadWorkspace,
     UpdateWorkspace,
@@ -160,6 +171,9 @@ pub enum Action {
     DeleteWorkspace,
     /// Deletion whatever the workspace manages.
     ForceDeleteWorkspace,
+    /// Move the workspace out of its project (into one where the caller may create
+    /// workspaces).
+    MoveWorkspace,
     LockWorkspace,
     UnlockWorkspace,
     ForceUnlockWorkspace,
@@ -206,11 +220,14 @@ impl Action {
             UpdateProject,
             DeleteProject,
             ManageProjectAccess,
+            ReadProjectVariableSets,
+            ManageProjectVariableSets,
             ManageTags,
             ReadWorkspace,
             UpdateWorkspace,
             DeleteWorkspace,
             ForceDeleteWorkspace,
+            MoveWorkspace,
             LockWorkspace,
             UnlockWorkspace,
             ForceUnlockWorkspace,
@@ -249,11 +266,14 @@ impl Action {
             UpdateProject => "update-project",
             DeleteProject => "delete-project",
             ManageProjectAccess => "manage-project-access",
+            ReadProjectVariableSets => "read-project-variable-sets",
+            ManageProjectVariableSets => "manage-project-variable-sets",
             ManageTags => "manage-tags",
             ReadWorkspace => "read-workspace",
             UpdateWorkspace => "update-workspace",
             DeleteWorkspace => "delete-workspace",
             ForceDeleteWorkspace => "force-delete-workspace",
+            MoveWorkspace => "move-workspace",
             LockWorkspace => "lock-workspace",
             UnlockWorkspace => "unlock-workspace",
             ForceUnlockWorkspace => "force-unlock-workspace",
@@ -282,11 +302,17 @@ impl Action {
     pub fn scope(self) -> Scope {
         use Action::*;
         match self {
-            ReadProject | UpdateProject | DeleteProject | ManageProjectAccess => Scope::Project,
+            ReadProject
+            | UpdateProject
+            | DeleteProject
+            | ManageProjectAccess
+            | ReadProjectVariableSets
+            | ManageProjectVariableSets => Scope::Project,
             ReadWorkspace
             | UpdateWorkspace
             | DeleteWorkspace
             | ForceDeleteWorkspace
+            | MoveWorkspace
             | LockWorkspace
             | UnlockWorkspace
             | ForceUnlockWorkspace
@@ -321,6 +347,12 @@ impl Action {
                 UpdateProject => p.update,
                 DeleteProject => p.delete,
                 ManageProjectAccess => p.manage_teams,
+                ReadProjectVariableSets => {
+                    ReadVariableSets.allowed(a) || p.variable_sets >= VariablesAccess::Read
+                }
+                ManageProjectVariableSets => {
+                    ManageVariableSets.allowed(a) || p.variable_sets >= VariablesAccess::Write
+                }
                 CreateWorkspace => org.manage_workspaces || p.create_workspaces,
                 ManageTags => org.manage_workspaces || org.manage_projects,
                 ManageAgentPools => org.manage_agent_pools,
@@ -332,10 +364,9 @@ impl Action {
                     a.owner || org.workspace_grant().variables >= VariablesAccess::Read
                 }
                 ReadWorkspace => w.visible(),
-                UpdateWorkspace
-                | DeleteWorkspace
-                | ForceUnlockWorkspace
-                | ManageWorkspaceAccess => w.admin,
+                UpdateWorkspace | ForceUnlockWorkspace | ManageWorkspaceAccess => w.admin,
+                DeleteWorkspace => w.deletes(),
+                MoveWorkspace => w.moves(),
                 ForceDeleteWorkspace => a.owner || (w.admin && a.admins_may_force_delete),
                 LockWorkspace | UnlockWorkspace => w.workspace_locking,
                 ReadStateOutputs => w.state_versions >= StateAccess::ReadOutputs,
@@ -644,6 +675,114 @@ mod tests {
         assert_eq!(decide(read, Action::ReadWorkspace), Decision::Allow);
         assert_eq!(decide(read, Action::QueueRun), Decision::Forbidden);
         assert_eq!(decide(read, Action::CreateWorkspace), Decision::Forbidden);
+    }
+
+    #[test]
+    fn custom_project_grants_move_and_delete_apart() {
+        let move_only = ProjectAccess {
+            project: ProjectGrant {
+                read: true,
+                create_workspaces: true,
+                ..ProjectGrant::default()
+            },
+            workspaces: WorkspaceGrant {
+                move_: true,
+                ..WorkspaceGrant::custom()
+            },
+        };
+        let a = member().with_project(move_only);
+        assert_eq!(decide(a, Action::MoveWorkspace), Decision::Allow);
+        assert_eq!(decide(a, Action::DeleteWorkspace), Decision::Forbidden);
+        assert_eq!(decide(a, Action::UpdateWorkspace), Decision::Forbidden);
+        assert!(!workspace_permissions(a).can_destroy);
+        let delete_only = ProjectAccess {
+            workspaces: WorkspaceGrant {
+                delete: true,
+                ..WorkspaceGrant::custom()
+            },
+            ..move_only
+        };
+        let d = member().with_project(delete_only);
+        assert_eq!(decide(d, Action::DeleteWorkspace), Decision::Allow);
+        assert_eq!(decide(d, Action::MoveWorkspace), Decision::Forbidden);
+        assert_eq!(decide(d, Action::ForceDeleteWorkspace), Decision::Forbidden);
+        assert!(workspace_permissions(d).can_destroy);
+        // Administrators move and delete, also with grants stored before the parts existed.
+        let legacy: WorkspaceGrant = serde_json::from_str(
+            r#"{"runs":"apply","variables":"write","state-versions":"write",
+                "sentinel-mocks":"read","workspace-locking":true,"run-tasks":true,"admin":true}"#,
+        )
+        .unwrap();
+        let old_admin = member().with_workspace(legacy);
+        assert_eq!(decide(old_admin, Action::DeleteWorkspace), Decision::Allow);
+        assert_eq!(decide(old_admin, Action::MoveWorkspace), Decision::Allow);
+        let writer = Access::at_workspace_level(WorkspaceLevel::Write);
+        assert_eq!(decide(writer, Action::MoveWorkspace), Decision::Forbidden);
+        // Invisible workspaces stay hidden.
+        assert_eq!(decide(member(), Action::MoveWorkspace), Decision::Hidden);
+    }
+
+    #[test]
+    fn project_variable_sets_read_and_write() {
+        let with = |variable_sets| {
+            member().with_project(ProjectAccess {
+                project: ProjectGrant {
+                    read: true,
+                    variable_sets,
+                    ..ProjectGrant::default()
+                },
+                workspaces: WorkspaceGrant::custom(),
+            })
+        };
+        let none = with(VariablesAccess::None);
+        assert_eq!(
+            decide(none, Action::ReadProjectVariableSets),
+            Decision::Forbidden
+        );
+        let read = with(VariablesAccess::Read);
+        assert_eq!(
+            decide(read, Action::ReadProjectVariableSets),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(read, Action::ManageProjectVariableSets),
+            Decision::Forbidden
+        );
+        let write = with(VariablesAccess::Write);
+        assert_eq!(
+            decide(write, Action::ManageProjectVariableSets),
+            Decision::Allow
+        );
+        // A project grant never reaches the organization's own variable sets.
+        assert_eq!(decide(write, Action::ReadVariableSets), Decision::Forbidden);
+        assert_eq!(
+            decide(write, Action::ManageVariableSets),
+            Decision::Forbidden
+        );
+        // Owners manage every set; presets: maintain and admin write, read and write none.
+        assert_eq!(
+            decide(Access::owner(), Action::ManageProjectVariableSets),
+            Decision::Allow
+        );
+        for (level, expected) in [
+            (ProjectLevel::Read, VariablesAccess::None),
+            (ProjectLevel::Write, VariablesAccess::None),
+            (ProjectLevel::Maintain, VariablesAccess::Write),
+            (ProjectLevel::Admin, VariablesAccess::Write),
+        ] {
+            assert_eq!(
+                ProjectAccess::of_level(level).project.variable_sets,
+                expected,
+                "{level:?}"
+            );
+        }
+        assert_eq!(
+            decide(member(), Action::ReadProjectVariableSets),
+            Decision::Hidden
+        );
+        // A project grant stored before variable sets existed loads as none.
+        let old: ProjectGrant = serde_json::from_str(r#"{"read":true}"#).unwrap();
+        assert_eq!(old.variable_sets, VariablesAccess::None);
     }
 
     #[test]

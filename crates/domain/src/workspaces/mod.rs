@@ -77,7 +77,7 @@ pub fn agent_pool_in_effect<'a>(ws: &'a Workspace, org: &'a Organization) -> Opt
 }
 
 /// Settings a create or update request may carry; `None` leaves a setting as it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkspaceChanges {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -107,6 +107,19 @@ pub struct WorkspaceChanges {
     pub project_id: Option<String>,
     /// Replaces the workspace's tags (create: sets them).
     pub tags: Option<Vec<TagBinding>>,
+}
+
+impl WorkspaceChanges {
+    /// Whether the request only names a project: a move, which the `move` part of a custom
+    /// project grant allows without the right to change the workspace's settings.
+    pub fn only_moves(&self) -> bool {
+        self.project_id.is_some()
+            && *self
+                == WorkspaceChanges {
+                    project_id: self.project_id.clone(),
+                    ..WorkspaceChanges::default()
+                }
+    }
 }
 
 /// A workspace as it is created, with the defaults HCP Terraform gives a new one.
@@ -282,13 +295,18 @@ impl Services {
         workspace: &WorkspaceRef,
         changes: WorkspaceChanges,
     ) -> DomainResult<WorkspaceView> {
-        let (mut ws, org, access) = self
-            .workspace_for(caller, workspace, Action::UpdateWorkspace)
-            .await?;
+        let action = if changes.only_moves() {
+            Action::MoveWorkspace
+        } else {
+            Action::UpdateWorkspace
+        };
+        let (mut ws, org, access) = self.workspace_for(caller, workspace, action).await?;
         let from_project = ws.project_id.clone();
         let tags = self.apply_workspace_changes(&org, &mut ws, changes).await?;
         if ws.project_id != from_project {
-            // Moving a workspace is creating it in its new project.
+            // Moving a workspace takes it out of its project (`move` there) and creates it
+            // in its new one.
+            crate::access::check(access, Action::MoveWorkspace, &org, "workspace")?;
             self.authorize_in_project(caller, &org, &ws.project_id)
                 .await?;
         }
@@ -667,4 +685,29 @@ fn not_locked(operation: &str) -> DomainError {
     DomainError::Conflict(format!(
         "Unable to {operation} workspace. The workspace is not locked."
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_project_is_a_move() {
+        let moving = WorkspaceChanges {
+            project_id: Some("prj-1".into()),
+            ..Default::default()
+        };
+        assert!(moving.only_moves());
+        assert!(!WorkspaceChanges::default().only_moves());
+        let renaming_too = WorkspaceChanges {
+            name: Some("other".into()),
+            ..moving.clone()
+        };
+        assert!(!renaming_too.only_moves());
+        let retagging_too = WorkspaceChanges {
+            tags: Some(Vec::new()),
+            ..moving
+        };
+        assert!(!retagging_too.only_moves());
+    }
 }

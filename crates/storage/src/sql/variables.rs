@@ -9,7 +9,7 @@ use crate::{StorageError, StorageResult};
 const COLUMNS: &str = "id, workspace_id, varset_id, key, value_ciphertext, description, \
     category, hcl, sensitive, version_id, created_at, updated_at";
 const SET_COLUMNS: &str =
-    "id, organization_id, name, description, global, priority, created_at, updated_at";
+    "id, organization_id, name, description, global, priority, project_id, created_at, updated_at";
 
 /// Inserts or deletes `(varset, target)` links for each target, inside the caller's
 /// transaction.
@@ -124,7 +124,7 @@ impl VariableStore for SqlStore {
 
     async fn create_variable_set(&self, set: &VariableSet) -> StorageResult<()> {
         let sql = format!(
-            "INSERT INTO variable_sets ({SET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO variable_sets ({SET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&set.id)
@@ -133,6 +133,7 @@ impl VariableStore for SqlStore {
             .bind(&set.description)
             .bind(set.global)
             .bind(set.priority)
+            .bind(&set.project_id)
             .bind(set.created_at)
             .bind(set.updated_at)
             .execute(p)
@@ -291,6 +292,7 @@ impl VariableStore for SqlStore {
             "SELECT {SET_COLUMNS} FROM variable_sets s WHERE s.organization_id = $1 AND (s.global \
              OR EXISTS (SELECT 1 FROM variable_set_workspaces w WHERE w.varset_id = s.id AND w.workspace_id = $2) \
              OR EXISTS (SELECT 1 FROM variable_set_projects x WHERE x.varset_id = s.id AND x.project_id = $3)) \
+             AND (s.project_id IS NULL OR s.project_id = $3) \
              ORDER BY s.name"
         );
         Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
@@ -308,6 +310,7 @@ impl VariableStore for SqlStore {
     ) -> StorageResult<Vec<VariableSet>> {
         let sql = format!(
             "SELECT {SET_COLUMNS} FROM variable_sets s WHERE s.organization_id = $1 AND (s.global \
+             OR s.project_id = $2 \
              OR EXISTS (SELECT 1 FROM variable_set_projects x WHERE x.varset_id = s.id AND x.project_id = $2)) \
              ORDER BY s.name"
         );
