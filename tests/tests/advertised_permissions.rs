@@ -281,17 +281,6 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
             &json!({"data": {"type": "projects", "attributes": {"name": unique("Probed")}}}),
         )
     ),
-    call!(
-        "POST reserved-tag-keys",
-        ["permissions.can-update"],
-        [],
-        |o| {
-            o.caller.post(
-            &format!("organizations/{}/reserved-tag-keys", o.name),
-            &json!({"data": {"type": "reserved-tag-keys", "attributes": {"key": unique("probed")}}}),
-        )
-        }
-    ),
     call!("DELETE tags", ["permissions.can-manage-tags"], [], |o| o
         .caller
         .send_json(
