@@ -99,6 +99,13 @@ pub struct ServeArgs {
     /// Days audit events are kept; older ones are deleted hourly [default: 365].
     #[arg(long, env = "TERRACE_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// Seconds between two looks for workspaces whose auto-destroy is due [default: 60].
+    #[arg(
+        long,
+        env = "TERRACE_AUTO_DESTROY_CHECK_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub auto_destroy_check_seconds: Option<u32>,
     /// Who may create organizations: anyone, or only site administrators [default: anyone].
     #[arg(
         long,
@@ -515,6 +522,7 @@ struct FileConfig {
     saml: SamlFile,
     sso_disable_passwords: Option<bool>,
     audit_retention_days: Option<u32>,
+    auto_destroy_check_seconds: Option<u32>,
     organization_creation: Option<String>,
 }
 
@@ -584,6 +592,8 @@ pub struct ServerConfig {
     pub organization_sso_loopback: bool,
     /// Days audit events are kept.
     pub audit_retention_days: u32,
+    /// How often auto-destroy looks for due workspaces.
+    pub auto_destroy_check: std::time::Duration,
     pub organization_creation: OrganizationCreation,
 }
 
@@ -725,6 +735,13 @@ impl ServerConfig {
             Some(0) => bail!("--audit-retention-days must be at least 1"),
             days => days.unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
         };
+        let auto_destroy_check = match args
+            .auto_destroy_check_seconds
+            .or(file.auto_destroy_check_seconds)
+        {
+            Some(0) => bail!("--auto-destroy-check-seconds must be at least 1"),
+            seconds => std::time::Duration::from_secs(seconds.unwrap_or(60).into()),
+        };
         let organization_creation = args
             .organization_creation
             .as_deref()
@@ -763,6 +780,7 @@ impl ServerConfig {
                 || file.oidc.disable_passwords == Some(true),
             organization_sso_loopback: args.oidc.oidc_organization_loopback,
             audit_retention_days,
+            auto_destroy_check,
             organization_creation,
         })
     }

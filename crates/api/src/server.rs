@@ -189,6 +189,10 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
+    tokio::spawn(sweep_auto_destroy(
+        services.clone(),
+        config.auto_destroy_check,
+    ));
     tokio::spawn(explain_waiting_jobs(services.clone(), health.clone()));
 
     let isolation = Isolation {
@@ -598,6 +602,17 @@ async fn purge_expired_logins(services: Services) {
                 "soft-deleted backing data past its data retention policy"
             ),
             Err(err) => tracing::warn!(error = %err, "could not apply data retention policies"),
+        }
+    }
+}
+
+/// Queues the destroy runs of workspaces whose auto-destroy is due, every `period`.
+async fn sweep_auto_destroy(services: Services, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        if let Err(err) = services.sweep_auto_destroy().await {
+            tracing::warn!(error = %err, "could not look for workspaces due for auto-destroy");
         }
     }
 }

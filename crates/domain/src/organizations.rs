@@ -381,6 +381,7 @@ fn default_project(org: &Organization) -> Project {
         created_at: org.created_at,
         default_execution_mode: None,
         default_agent_pool_id: None,
+        auto_destroy_activity_duration: None,
     }
 }
 

@@ -295,6 +295,9 @@ pub struct Project {
     pub default_execution_mode: Option<ExecutionMode>,
     /// Their agent pool, set only with the `agent` mode.
     pub default_agent_pool_id: Option<String>,
+    /// How long its workspaces that inherit it may go without a state change before their
+    /// resources are destroyed (`14d`, `24h`).
+    pub auto_destroy_activity_duration: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -323,7 +326,17 @@ pub struct Workspace {
     pub trigger_prefixes: JsonText<Vec<String>>,
     pub trigger_patterns: JsonText<Vec<String>>,
     pub working_directory: String,
+    /// A destroy run scheduled at this time (set by a user, cleared once queued).
     pub auto_destroy_at: Option<DateTime<Utc>>,
+    /// Its own inactivity duration (`14d`, `24h`); used when it does not inherit its project's.
+    pub auto_destroy_activity_duration: Option<String>,
+    pub inherits_project_auto_destroy: bool,
+    /// When the auto-destroy sweep last queued a destroy run; written only by that sweep.
+    pub auto_destroy_queued_at: Option<DateTime<Utc>>,
+    /// The project's inactivity duration; read, never written.
+    pub project_auto_destroy_activity_duration: Option<String>,
+    /// When the current state version was created (the last activity); read, never written.
+    pub state_updated_at: Option<DateTime<Utc>>,
     /// Whether runs queued by run triggers apply without confirmation (none are, yet).
     pub auto_apply_run_trigger: bool,
     pub lock_kind: Option<LockHolderKind>,

@@ -168,6 +168,18 @@ pub trait WorkspaceStore {
     /// Releases the lock if `holder` holds it (or whoever holds it, for `None`); false if it was
     /// not held that way.
     async fn unlock_workspace(&self, id: &str, holder: Option<&LockHolder>) -> StorageResult<bool>;
+    /// Workspaces auto-destroy may concern at `now`: a schedule that has come, or an
+    /// inactivity duration of their own or their project's (the caller decides).
+    async fn auto_destroy_candidates(&self, now: DateTime<Utc>) -> StorageResult<Vec<Workspace>>;
+    /// Records that a destroy run is being queued for the workspace at `now`, and clears a
+    /// schedule that has come, unless a sweep did since `seen` (the `auto_destroy_queued_at`
+    /// it read): false then.
+    async fn claim_auto_destroy(
+        &self,
+        id: &str,
+        seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
 }
 
 #[derive(Debug, Clone, Default)]

@@ -181,6 +181,7 @@ fn new_org(name: &str) -> OrgFixture {
             created_at: at,
             default_execution_mode: None,
             default_agent_pool_id: None,
+            auto_destroy_activity_duration: None,
         },
     }
 }
@@ -227,6 +228,7 @@ fn new_project(org: &OrgFixture, name: &str) -> Project {
         created_at: clock::now(),
         default_execution_mode: None,
         default_agent_pool_id: None,
+        auto_destroy_activity_duration: Some("3d".into()),
     }
 }
 
@@ -262,6 +264,11 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         trigger_patterns: JsonText(vec!["**/*.tf".into(), "*.tfvars".into()]),
         working_directory: "infra".into(),
         auto_destroy_at: Some(at + TimeDelta::days(7)),
+        auto_destroy_activity_duration: Some("14d".into()),
+        inherits_project_auto_destroy: false,
+        auto_destroy_queued_at: None,
+        project_auto_destroy_activity_duration: None,
+        state_updated_at: None,
         auto_apply_run_trigger: true,
         lock_kind: None,
         lock_holder_id: None,
@@ -1163,6 +1170,7 @@ async fn project_delete_needs_it_empty(store: Arc<dyn Store>) {
         1
     );
     assert!(store.delete_project(&project.id).await.is_err());
+    ws.project_auto_destroy_activity_duration = project.auto_destroy_activity_duration.clone();
     assert_eq!(reload(&*store, &ws).await, ws);
     assert!(store.project_by_id(&project.id).await.unwrap().is_some());
 
@@ -1224,6 +1232,105 @@ async fn workspace_create_and_lookup(store: Arc<dyn Store>) {
     create_workspace(&*store, &other, "app", &[]).await;
 }
 contract!(workspace_create_and_lookup);
+
+/// The auto-destroy sweep sees workspaces with a schedule that has come or an inactivity
+/// duration (their own, or their project's while they inherit it), and a deadline is claimed
+/// once: a second claim from the same reading fails, as on a second replica.
+async fn auto_destroy_candidates_and_claims(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let now = clock::now();
+    let project = create_project(&*store, &acme, "ephemeral").await;
+    let names = |list: Vec<Workspace>| {
+        let mut names: Vec<_> = list.into_iter().map(|w| w.name).collect();
+        names.sort();
+        names
+    };
+    let save = |ws: Workspace| {
+        let store = store.clone();
+        async move {
+            store.create_workspace(&ws, &[]).await.unwrap();
+            ws
+        }
+    };
+
+    let mut plain = new_workspace(&acme, "a-plain");
+    (plain.auto_destroy_at, plain.auto_destroy_activity_duration) = (None, None);
+    save(plain).await;
+    let mut later = new_workspace(&acme, "b-later");
+    later.auto_destroy_activity_duration = None;
+    let later = save(later).await;
+    let mut scheduled = new_workspace(&acme, "c-scheduled");
+    (
+        scheduled.auto_destroy_at,
+        scheduled.auto_destroy_activity_duration,
+    ) = (Some(now - TimeDelta::seconds(1)), None);
+    let scheduled = save(scheduled).await;
+    let mut own = new_workspace(&acme, "d-own-duration");
+    own.auto_destroy_at = None;
+    save(own).await;
+    let mut inherits = new_workspace(&acme, "e-inherits");
+    (
+        inherits.auto_destroy_at,
+        inherits.auto_destroy_activity_duration,
+    ) = (None, None);
+    inherits.project_id = project.id.clone();
+    inherits.inherits_project_auto_destroy = true;
+    let inherits = save(inherits).await;
+    let mut ignores = new_workspace(&acme, "f-inherits-nothing");
+    (
+        ignores.auto_destroy_at,
+        ignores.inherits_project_auto_destroy,
+    ) = (None, true);
+    save(ignores).await;
+
+    let candidates = store.auto_destroy_candidates(now).await.unwrap();
+    assert_eq!(
+        names(candidates.clone()),
+        ["c-scheduled", "d-own-duration", "e-inherits"]
+    );
+    let read = candidates.iter().find(|w| w.id == inherits.id).unwrap();
+    assert_eq!(
+        read.project_auto_destroy_activity_duration.as_deref(),
+        Some("3d")
+    );
+
+    // The first claim clears the schedule that came; one from the same reading fails.
+    assert!(store
+        .claim_auto_destroy(&scheduled.id, None, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_auto_destroy(&scheduled.id, None, now)
+        .await
+        .unwrap());
+    let claimed = reload(&*store, &scheduled).await;
+    assert_eq!(claimed.auto_destroy_at, None);
+    assert_eq!(claimed.auto_destroy_queued_at, Some(now));
+    // A later claim from the new reading succeeds (the next inactivity deadline)...
+    let next = now + TimeDelta::seconds(5);
+    assert!(store
+        .claim_auto_destroy(&scheduled.id, Some(now), next)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_auto_destroy(&scheduled.id, Some(now), next)
+        .await
+        .unwrap());
+    // ...and a claim keeps a schedule that has not come.
+    assert!(store
+        .claim_auto_destroy(&later.id, None, now)
+        .await
+        .unwrap());
+    assert_eq!(
+        reload(&*store, &later).await.auto_destroy_at,
+        later.auto_destroy_at
+    );
+    assert_eq!(
+        names(store.auto_destroy_candidates(now).await.unwrap()),
+        ["d-own-duration", "e-inherits"]
+    );
+}
+contract!(auto_destroy_candidates_and_claims);
 
 /// `search[name]` is a case-insensitive substring and `search[wildcard-name]` a `*` pattern;
 /// LIKE wildcards in either match only themselves.
@@ -1467,6 +1574,7 @@ async fn workspace_update_keeps_lock(store: Arc<dyn Store>) {
     expected.locked_at = Some(locked_at);
     expected.current_state_version_id = Some(sv.id.clone());
     expected.resource_count = 1;
+    expected.state_updated_at = Some(sv.created_at);
     assert_eq!(reload(&*store, &ws).await, expected);
 
     let mut clash = expected.clone();

@@ -43,6 +43,8 @@ pub struct ProjectAttributes {
     /// organization's default.
     #[schema(value_type = String)]
     default_execution_mode: ExecutionMode,
+    /// The inactivity duration of the workspaces that inherit it (`14d`, `24h`).
+    auto_destroy_activity_duration: Option<String>,
     setting_overwrites: ProjectSettingOverwrites,
     permissions: ProjectPermissions,
 }
@@ -81,6 +83,7 @@ pub(crate) fn resource(view: &ProjectView, urls: &Urls) -> Resource<ProjectAttri
             team_count: view.team_count,
             is_default: project.is_default,
             default_execution_mode: view.execution_mode,
+            auto_destroy_activity_duration: project.auto_destroy_activity_duration.clone(),
             setting_overwrites: ProjectSettingOverwrites {
                 default_execution_mode: Some(project.default_execution_mode.is_some()),
                 default_agent_pool: Some(project.default_execution_mode.is_some()),
@@ -150,6 +153,10 @@ pub struct ProjectInput {
     #[serde(default, deserialize_with = "nullable")]
     default_agent_pool_id: Option<Option<String>>,
     setting_overwrites: Option<ProjectSettingOverwrites>,
+    /// Destroys the resources of the workspaces that inherit it after this long without a
+    /// state change: 1-9999 hours or days (`24h`, `14d`); `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    auto_destroy_activity_duration: Option<Option<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -211,6 +218,7 @@ fn changes(body: ProjectBody) -> ApiResult<ProjectChanges> {
             overwrites_execution_mode: overwrites.default_execution_mode,
             overwrites_agent_pool: overwrites.default_agent_pool,
         },
+        auto_destroy_activity_duration: input.auto_destroy_activity_duration,
         tags,
     })
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_auth::policy::WorkspacePermissions;
 use terrace_domain::site_admin::workspace_order;
-use terrace_domain::workspaces::{WorkspaceChanges, WorkspaceRef, WorkspaceView};
+use terrace_domain::workspaces::{auto_destroy, WorkspaceChanges, WorkspaceRef, WorkspaceView};
 use terrace_storage::model::{Engine, ExecutionMode, LockHolderKind, RunStatus, TagBinding};
 use terrace_storage::store::WorkspaceFilter;
 use utoipa::ToSchema;
@@ -56,8 +56,13 @@ pub struct WorkspaceAttributes {
     assessments_enabled: bool,
     auto_apply: bool,
     auto_apply_run_trigger: bool,
+    /// When a destroy run will be queued: the schedule or the inactivity deadline, whichever
+    /// comes first.
     #[serde(serialize_with = "time::serialize_option")]
     auto_destroy_at: Option<DateTime<Utc>>,
+    /// The inactivity duration in effect (`14d`, `24h`): the project's while inheriting it.
+    auto_destroy_activity_duration: Option<String>,
+    inherits_project_auto_destroy: bool,
     can_queue_destroy_plan: bool,
     #[schema(value_type = String)]
     execution_mode: ExecutionMode,
@@ -141,7 +146,9 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
             assessments_enabled: ws.assessments_enabled,
             auto_apply: ws.auto_apply,
             auto_apply_run_trigger: ws.auto_apply_run_trigger,
-            auto_destroy_at: ws.auto_destroy_at,
+            auto_destroy_at: auto_destroy::next_destroy_at(ws),
+            auto_destroy_activity_duration: auto_destroy::activity_duration(ws).map(str::to_string),
+            inherits_project_auto_destroy: ws.inherits_project_auto_destroy,
             can_queue_destroy_plan: permissions.can_queue_destroy,
             execution_mode: mode,
             operations: mode != ExecutionMode::Local,
@@ -297,8 +304,16 @@ pub struct WorkspaceInput {
     trigger_prefixes: Option<Vec<String>>,
     trigger_patterns: Option<Vec<String>>,
     working_directory: Option<String>,
+    /// Schedules a destroy run (`null` cancels the schedule).
     #[serde(default, deserialize_with = "nullable")]
     auto_destroy_at: Option<Option<DateTime<Utc>>>,
+    /// Destroys the resources after this long without a state change: 1-9999 hours or days
+    /// (`24h`, `14d`); `null` removes it. Setting it stops inheriting the project's.
+    #[serde(default, deserialize_with = "nullable")]
+    auto_destroy_activity_duration: Option<Option<String>>,
+    /// Whether the project's inactivity duration applies rather than the workspace's own
+    /// (true for a new workspace).
+    inherits_project_auto_destroy: Option<bool>,
     /// Stored and shown; no run triggers queue runs here yet.
     auto_apply_run_trigger: Option<bool>,
     setting_overwrites: Option<SettingOverwrites>,
@@ -438,6 +453,8 @@ fn changes(body: WorkspaceBody) -> ApiResult<WorkspaceChanges> {
         trigger_patterns: input.trigger_patterns,
         working_directory: input.working_directory,
         auto_destroy_at: input.auto_destroy_at,
+        auto_destroy_activity_duration: input.auto_destroy_activity_duration,
+        inherits_project_auto_destroy: input.inherits_project_auto_destroy,
         auto_apply_run_trigger: input.auto_apply_run_trigger,
         project_id,
         tags,

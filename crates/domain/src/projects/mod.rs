@@ -12,6 +12,7 @@ use terrace_storage::{clock, ids};
 
 use crate::agent_pools::pool_serves_project;
 use crate::organizations::name_taken;
+use crate::workspaces::auto_destroy::parse_duration;
 use crate::{validate, Caller, DomainError, DomainResult, Services};
 
 #[derive(Debug, Clone)]
@@ -34,6 +35,9 @@ pub struct ProjectChanges {
     pub name: Option<String>,
     pub description: Option<String>,
     pub defaults: rules::DefaultsChange,
+    /// The inactivity duration of the workspaces that inherit it (`None` leaves it, `Some(None)`
+    /// removes it).
+    pub auto_destroy_activity_duration: Option<Option<String>>,
     /// Replaces the project's tag bindings.
     pub tags: Option<Vec<TagBinding>>,
 }
@@ -92,6 +96,7 @@ impl Services {
             created_at: clock::now(),
             default_execution_mode: None,
             default_agent_pool_id: None,
+            auto_destroy_activity_duration: None,
         };
         let tags = self
             .apply_project_changes(&org, &mut project, changes)
@@ -280,6 +285,13 @@ impl Services {
         }
         project.default_execution_mode = mode;
         project.default_agent_pool_id = pool;
+        if let Some(duration) = changes.auto_destroy_activity_duration {
+            if let Some(text) = &duration {
+                parse_duration(text)
+                    .map_err(|e| DomainError::invalid("auto-destroy-activity-duration", e))?;
+            }
+            project.auto_destroy_activity_duration = duration;
+        }
         if let Some(tags) = &changes.tags {
             validate_bindings(tags)?;
         }

@@ -185,7 +185,7 @@ impl Services {
     }
 
     /// Validates and stores a run, then starts it or queues it.
-    async fn insert_run(
+    pub(crate) async fn insert_run(
         &self,
         ws: &Workspace,
         org: &Organization,

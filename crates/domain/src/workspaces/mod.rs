@@ -2,6 +2,7 @@
 //! organization unless overridden, locking, and deletion (forced or safe). The rules of a
 //! workspace's state are pure functions in [`rules`].
 
+pub mod auto_destroy;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -103,6 +104,9 @@ pub struct WorkspaceChanges {
     pub trigger_patterns: Option<Vec<String>>,
     pub working_directory: Option<String>,
     pub auto_destroy_at: Option<Option<DateTime<Utc>>>,
+    /// Its own inactivity duration; setting it stops inheriting the project's.
+    pub auto_destroy_activity_duration: Option<Option<String>>,
+    pub inherits_project_auto_destroy: Option<bool>,
     pub auto_apply_run_trigger: Option<bool>,
     pub project_id: Option<String>,
     /// Replaces the workspace's tags (create: sets them).
@@ -154,6 +158,11 @@ pub(crate) fn workspace_with_defaults(
         trigger_patterns: JsonText(Vec::new()),
         working_directory: String::new(),
         auto_destroy_at: None,
+        auto_destroy_activity_duration: None,
+        inherits_project_auto_destroy: true,
+        auto_destroy_queued_at: None,
+        project_auto_destroy_activity_duration: None,
+        state_updated_at: None,
         auto_apply_run_trigger: false,
         lock_kind: None,
         lock_holder_id: None,
@@ -208,6 +217,7 @@ impl Services {
             name,
             clock::now(),
         );
+        ws.project_auto_destroy_activity_duration = project.auto_destroy_activity_duration;
         let version_given = changes.terraform_version.is_some();
         let tags = self
             .apply_workspace_changes(&org, &mut ws, changes)
@@ -562,7 +572,10 @@ impl Services {
         if let Some(project_id) = c.project_id {
             let project = self.store.project_by_id(&project_id).await?;
             match project {
-                Some(p) if p.organization_id == org.id => ws.project_id = p.id,
+                Some(p) if p.organization_id == org.id => {
+                    ws.project_id = p.id;
+                    ws.project_auto_destroy_activity_duration = p.auto_destroy_activity_duration;
+                }
                 _ => {
                     return Err(DomainError::Invalid {
                         pointer: Some("/data/relationships/project".into()),
@@ -632,6 +645,11 @@ impl Services {
             auto_destroy_at,
             auto_apply_run_trigger
         );
+        apply_auto_destroy(
+            ws,
+            c.auto_destroy_activity_duration,
+            c.inherits_project_auto_destroy,
+        )?;
         if let Some(name) = c.source_name {
             ws.source_name = Some(name);
         }
@@ -676,6 +694,35 @@ impl Services {
         }
         Ok(c.tags)
     }
+}
+
+/// The inactivity settings of a request: a duration of its own (or `null`) means the workspace
+/// stops inheriting its project's unless the request says otherwise; inheriting ignores the
+/// workspace's own, so asking for both is a contradiction.
+fn apply_auto_destroy(
+    ws: &mut Workspace,
+    duration: Option<Option<String>>,
+    inherits: Option<bool>,
+) -> DomainResult<()> {
+    const ATTRIBUTE: &str = "auto-destroy-activity-duration";
+    if let Some(Some(text)) = &duration {
+        auto_destroy::parse_duration(text).map_err(|e| DomainError::invalid(ATTRIBUTE, e))?;
+    }
+    match (duration, inherits) {
+        (Some(Some(_)), Some(true)) => {
+            return Err(DomainError::invalid(
+                ATTRIBUTE,
+                "a workspace that inherits its project's auto-destroy settings has no duration of its own: set inherits-project-auto-destroy to false",
+            ))
+        }
+        (Some(own), inherits) => {
+            ws.auto_destroy_activity_duration = own;
+            ws.inherits_project_auto_destroy = inherits.unwrap_or(false);
+        }
+        (None, Some(inherits)) => ws.inherits_project_auto_destroy = inherits,
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// Where a workspace request names its tags.

@@ -9,7 +9,7 @@ use crate::store::{ProjectFilter, ProjectStore};
 use crate::{StorageError, StorageResult};
 
 pub(crate) const COLUMNS: &str = "id, organization_id, name, description, is_default, created_at, \
-    default_execution_mode, default_agent_pool_id";
+    default_execution_mode, default_agent_pool_id, auto_destroy_activity_duration";
 
 /// Puts `$tags` on project `$project_id` inside transaction `$tx`, replacing the value of keys
 /// it has (which keep their place); new keys go last. A macro so it runs inside the caller's
@@ -36,7 +36,7 @@ macro_rules! upsert_project_tags {
 impl ProjectStore for SqlStore {
     async fn create_project(&self, project: &Project, tags: &[TagBinding]) -> StorageResult<()> {
         let sql =
-            format!("INSERT INTO projects ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+            format!("INSERT INTO projects ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
         on_pool!(&self.pool, |p| {
             let mut tx = p.begin_write().await?;
             sqlx::query(&sql)
@@ -48,6 +48,7 @@ impl ProjectStore for SqlStore {
                 .bind(project.created_at)
                 .bind(project.default_execution_mode)
                 .bind(&project.default_agent_pool_id)
+                .bind(&project.auto_destroy_activity_duration)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StorageError::from_write(e, "project name"))?;
@@ -143,13 +144,14 @@ impl ProjectStore for SqlStore {
             let mut tx = p.begin_write().await?;
             sqlx::query(
                 "UPDATE projects SET name = $2, description = $3, default_execution_mode = $4, \
-                 default_agent_pool_id = $5 WHERE id = $1",
+                 default_agent_pool_id = $5, auto_destroy_activity_duration = $6 WHERE id = $1",
             )
             .bind(&project.id)
             .bind(&project.name)
             .bind(&project.description)
             .bind(project.default_execution_mode)
             .bind(&project.default_agent_pool_id)
+            .bind(&project.auto_destroy_activity_duration)
             .execute(&mut *tx)
             .await
             .map_err(|e| StorageError::from_write(e, "project name"))?;

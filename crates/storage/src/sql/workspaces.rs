@@ -12,7 +12,7 @@ use crate::store::{WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
 use crate::{StorageError, StorageResult};
 
 /// Settings columns: written by create and update alike, in this order.
-const SETTINGS: [&str; 22] = [
+const SETTINGS: [&str; 24] = [
     "project_id",
     "name",
     "description",
@@ -34,6 +34,8 @@ const SETTINGS: [&str; 22] = [
     "trigger_patterns",
     "working_directory",
     "auto_destroy_at",
+    "auto_destroy_activity_duration",
+    "inherits_project_auto_destroy",
     "auto_apply_run_trigger",
 ];
 
@@ -62,17 +64,24 @@ macro_rules! bind_settings {
             .bind(&$ws.trigger_patterns)
             .bind(&$ws.working_directory)
             .bind($ws.auto_destroy_at)
+            .bind(&$ws.auto_destroy_activity_duration)
+            .bind($ws.inherits_project_auto_destroy)
             .bind($ws.auto_apply_run_trigger)
     };
 }
 
-/// Workspace rows with the resource count of their current state and their number of runs.
+/// Workspace rows with the resource count and time of their current state, their number of
+/// runs and their project's auto-destroy duration.
 pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
     w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
     w.file_triggers_enabled, w.global_remote_state, w.queue_all_runs, w.speculative_enabled, \
     w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
     w.terraform_version, w.engine, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
-    w.auto_destroy_at, w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
+    w.auto_destroy_at, w.auto_destroy_activity_duration, w.inherits_project_auto_destroy, \
+    w.auto_destroy_queued_at, \
+    (SELECT p.auto_destroy_activity_duration FROM projects p WHERE p.id = w.project_id) \
+    AS project_auto_destroy_activity_duration, sv.created_at AS state_updated_at, \
+    w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
     w.current_state_version_id, w.current_run_id, w.latest_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     (SELECT COUNT(*) FROM runs r WHERE r.workspace_id = w.id) AS runs_count, \
     w.created_at, w.updated_at";
@@ -277,6 +286,42 @@ impl WorkspaceStore for SqlStore {
         .await
         .map(|r| r.rows_affected())
         })?;
+        Ok(done > 0)
+    }
+
+    async fn auto_destroy_candidates(&self, now: DateTime<Utc>) -> StorageResult<Vec<Workspace>> {
+        let sql = format!(
+            "{SELECT}{FROM} WHERE (w.auto_destroy_at IS NOT NULL AND w.auto_destroy_at <= $1) \
+             OR (NOT w.inherits_project_auto_destroy \
+                 AND w.auto_destroy_activity_duration IS NOT NULL) \
+             OR (w.inherits_project_auto_destroy AND w.project_id IN \
+                 (SELECT id FROM projects WHERE auto_destroy_activity_duration IS NOT NULL)) \
+             ORDER BY w.id"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(now)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    async fn claim_auto_destroy(
+        &self,
+        id: &str,
+        seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let done = on_pool!(&self.pool, |p| sqlx::query(
+            "UPDATE workspaces SET auto_destroy_queued_at = $3, \
+             auto_destroy_at = CASE WHEN auto_destroy_at <= $3 THEN NULL ELSE auto_destroy_at END \
+             WHERE id = $1 AND (auto_destroy_queued_at = $2 \
+                 OR (auto_destroy_queued_at IS NULL AND $2 IS NULL))"
+        )
+        .bind(id)
+        .bind(seen)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(done > 0)
     }
 }
