@@ -73,6 +73,23 @@ fn runner_readable_copy(client: &Client) -> PathBuf {
     copy
 }
 
+/// A tarball with one entry whose path climbs out of the configuration (the tar crate's
+/// builder refuses such paths, so the header is written by hand).
+pub fn escaping_tarball() -> Vec<u8> {
+    use std::io::Write;
+    let mut header = tar::Header::new_gnu();
+    let name = b"../escape.tf";
+    header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+    header.set_size(2);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, &b"{}"[..]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&builder.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
 /// Creates a configuration version on the workspace and uploads `files` to it; returns the
 /// version's ID once it is uploaded.
 pub fn upload_configuration(

@@ -151,6 +151,17 @@ impl Terraform {
         tf
     }
 
+    /// Adds `token` for another host of the server (`127.0.0.1:PORT`, the address registry
+    /// sources use: terraform wants a dot in a registry's hostname).
+    pub fn add_credentials(&self, host: &str, token: &str) {
+        let config = self.config_file.as_ref().expect("a CLI with credentials");
+        let mut text = std::fs::read_to_string(config).unwrap();
+        text.push_str(&format!(
+            "credentials \"{host}\" {{\n  token = \"{token}\"\n}}\n"
+        ));
+        std::fs::write(config, text).unwrap();
+    }
+
     /// A CLI with no credentials (for `terraform login`).
     pub fn without_credentials(server: &Server) -> Terraform {
         let dir = tempfile::tempdir().unwrap();

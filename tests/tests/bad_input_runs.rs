@@ -6,7 +6,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use terrace_tests::runs::{create_run, tarball, upload_configuration, wait_for_run};
+use terrace_tests::runs::{
+    create_run, escaping_tarball, tarball, upload_configuration, wait_for_run,
+};
 use terrace_tests::{both_databases, Api, Db, Server};
 
 const CONFIG: &str = r#"
@@ -194,20 +196,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(bytes).unwrap();
     gz.finish().unwrap()
-}
-
-/// A tarball with one entry whose path climbs out of the configuration (the tar crate's
-/// builder refuses such paths, so the header is written by hand).
-fn escaping_tarball() -> Vec<u8> {
-    let mut header = tar::Header::new_gnu();
-    let name = b"../escape.tf";
-    header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
-    header.set_size(2);
-    header.set_mode(0o644);
-    header.set_cksum();
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.append(&header, &b"{}"[..]).unwrap();
-    gzip(&builder.into_inner().unwrap())
 }
 
 /// Bytes gzip cannot shrink.

@@ -70,6 +70,19 @@ impl Urls {
         self.absolute(&format!("/_uploads/configuration/{token}"))
     }
 
+    /// A module version's `upload` link.
+    pub fn module_upload(&self, token: &str) -> String {
+        self.absolute(&format!("/_uploads/modules/object/{token}"))
+    }
+
+    /// A module version's tarball, for `X-Terraform-Get` (the suffix and `archive` tell
+    /// terraform's getter to unpack it).
+    pub fn module_archive(&self, token: &str) -> String {
+        self.absolute(&format!(
+            "/_downloads/modules/{token}/module.tar.gz?archive=tar.gz"
+        ))
+    }
+
     /// A plan's or apply's `log-read-url`.
     pub fn log(&self, token: &str) -> String {
         self.absolute(&format!("/_logs/{token}"))

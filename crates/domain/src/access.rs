@@ -411,6 +411,7 @@ fn describe(action: Action) -> &'static str {
         UpdateVariables => "update variables",
         ManageVariableSets => "manage variable sets",
         ManageAgentPools => "manage agent pools",
+        ManageModules => "manage the registry's modules",
         ReadProject => "read projects",
         ManageProjectAccess => "manage team access to projects",
         ReadProjectVariableSets => "read the project's variable sets",

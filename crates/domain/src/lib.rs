@@ -18,6 +18,7 @@ pub mod memberships;
 pub mod org_sso;
 pub mod organizations;
 pub mod projects;
+pub mod registry;
 pub mod retention;
 pub mod runs;
 pub mod sessions;

@@ -30,6 +30,8 @@ pub const AGENT_POOL: &str = "apool";
 /// A catalogue entry (TFE: `tool-`), of either engine.
 pub const TOOL_VERSION: &str = "tool";
 pub const DATA_RETENTION_POLICY: &str = "drp";
+pub const REGISTRY_MODULE: &str = "mod";
+pub const REGISTRY_MODULE_VERSION: &str = "modver";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

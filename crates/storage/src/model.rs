@@ -941,3 +941,33 @@ pub struct ToolVersion {
     pub archs: JsonText<Vec<ToolArch>>,
     pub created_at: DateTime<Utc>,
 }
+
+text_enum!(
+    /// A module version: `pending` until its tarball is uploaded, then `ok` (TFE's names).
+    ModuleVersionStatus { Pending => "pending", Ok => "ok" }
+);
+
+/// A module of an organization's private registry: one name for one provider.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RegistryModule {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub provider: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RegistryModuleVersion {
+    pub id: String,
+    pub module_id: String,
+    pub version: String,
+    pub status: ModuleVersionStatus,
+    /// Size of the uploaded tarball in bytes.
+    pub size: i64,
+    /// The blob holding the tarball, once uploaded.
+    pub tarball_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -954,6 +954,62 @@ pub trait ToolVersionStore {
     async fn tool_version_usage(&self, engine: Engine, version: &str) -> StorageResult<u64>;
 }
 
+/// Which modules a registry list shows.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryModuleFilter {
+    /// Case-insensitive substring of the name (`q`).
+    pub query: Option<String>,
+    pub provider: Option<String>,
+}
+
+#[async_trait]
+pub trait RegistryModuleStore {
+    async fn create_registry_module(&self, module: &RegistryModule) -> StorageResult<()>;
+    async fn registry_module_by_id(&self, id: &str) -> StorageResult<Option<RegistryModule>>;
+    async fn registry_module(
+        &self,
+        org_id: &str,
+        name: &str,
+        provider: &str,
+    ) -> StorageResult<Option<RegistryModule>>;
+    /// By name, then provider.
+    async fn list_registry_modules(
+        &self,
+        org_id: &str,
+        filter: &RegistryModuleFilter,
+        page: PageRequest,
+    ) -> StorageResult<Page<RegistryModule>>;
+    /// Deletes the modules of that name (of one provider, or of all) with their versions;
+    /// returns the blobs of their tarballs, or `None` when there was no such module.
+    async fn delete_registry_modules(
+        &self,
+        org_id: &str,
+        name: &str,
+        provider: Option<&str>,
+    ) -> StorageResult<Option<Vec<String>>>;
+    /// A conflict when the module has that version already.
+    async fn create_module_version(&self, version: &RegistryModuleVersion) -> StorageResult<()>;
+    async fn module_version_by_id(&self, id: &str) -> StorageResult<Option<RegistryModuleVersion>>;
+    /// The module's versions, oldest first.
+    async fn module_versions(&self, module_id: &str) -> StorageResult<Vec<RegistryModuleVersion>>;
+    /// Records the uploaded tarball of a pending version: false if it is no longer pending
+    /// (another upload won).
+    async fn finish_module_version_upload(
+        &self,
+        id: &str,
+        tarball_key: &str,
+        size: i64,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Deletes one version; returns its tarball's blob (`Some(None)`: it had none), or
+    /// `None` when there was no such version.
+    async fn delete_module_version(
+        &self,
+        module_id: &str,
+        version: &str,
+    ) -> StorageResult<Option<Option<String>>>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -977,6 +1033,7 @@ pub trait Store:
     + SiteAdminStore
     + ToolVersionStore
     + DataRetentionStore
+    + RegistryModuleStore
     + Send
     + Sync
 {

@@ -193,6 +193,8 @@ pub enum Action {
     ManageVariableSets,
     /// Agent pools, their tokens and agents (reading them is `ReadOrganization`).
     ManageAgentPools,
+    /// Publish and delete the private registry's modules (reading them is `ReadOrganization`).
+    ManageModules,
     /// Create, rename and delete teams.
     ManageTeams,
     /// Set teams' organization-wide permissions (`organization-access`).
@@ -244,6 +246,7 @@ impl Action {
             ReadVariableSets,
             ManageVariableSets,
             ManageAgentPools,
+            ManageModules,
             ManageTeams,
             ManageOrganizationAccess,
             ManageMembership,
@@ -290,6 +293,7 @@ impl Action {
             ReadVariableSets => "read-variable-sets",
             ManageVariableSets => "manage-variable-sets",
             ManageAgentPools => "manage-agent-pools",
+            ManageModules => "manage-modules",
             ManageTeams => "manage-teams",
             ManageOrganizationAccess => "manage-organization-access",
             ManageMembership => "manage-membership",
@@ -356,6 +360,7 @@ impl Action {
                 CreateWorkspace => org.manage_workspaces || p.create_workspaces,
                 ManageTags => org.manage_workspaces || org.manage_projects,
                 ManageAgentPools => org.manage_agent_pools,
+                ManageModules => org.manage_modules,
                 ManageTeams => org.manage_teams,
                 ManageOrganizationAccess => org.manage_organization_access,
                 ManageMembership => org.manage_membership,

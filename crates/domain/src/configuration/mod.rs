@@ -4,15 +4,18 @@
 //! uploaded version may be uploaded again: the new tarball replaces the old one whole.
 
 mod chunks;
+mod receive;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use terrace_auth::policy::Action;
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
     ConfigurationStatus, ConfigurationVersion, Page, PageRequest, UploadOutcome,
 };
 use terrace_storage::{clock, ids};
+
+pub(crate) use receive::Received;
 
 use crate::retention::{configuration_transition, BackingDataAction};
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
@@ -247,7 +250,7 @@ impl Services {
     ///
     /// The chunks go to the blob store and, through a channel, to `terrace_slug::check` on a
     /// blocking thread; the upload succeeds only if both do.
-    pub async fn upload_configuration<S, E>(&self, token: &str, mut body: S) -> DomainResult<()>
+    pub async fn upload_configuration<S, E>(&self, token: &str, body: S) -> DomainResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
         E: std::fmt::Display,
@@ -270,69 +273,19 @@ impl Services {
                 )))
             }
         };
-        let max = self.settings.max_configuration_bytes;
         // Every attempt writes a blob of its own; the version's compare-and-set below names the
         // winner, and a loser deletes its blob, so a racing PUT of the same URL changes nothing.
         let key = attempt_key(&cv);
-        let mut writer = self.blobs.writer(&key).await?;
-        let (to_check, reader) = chunks::channel();
-        let limits = self.settings.configuration_limits;
-        let check = tokio::task::spawn_blocking(move || terrace_slug::check(reader, &limits));
-        // Content problems are the uploader's fault and end the version; transport problems
-        // (a dropped connection) leave it pending.
-        enum Failure {
-            Content(DomainError),
-            Transport(DomainError),
-        }
-        let mut cut_short = false;
-        let received: Result<(), Failure> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk
-                    .map_err(|e| Failure::Transport(DomainError::Interrupted(e.to_string())))?;
-                if writer.size() + chunk.len() as u64 > max {
-                    return Err(Failure::Content(DomainError::TooLarge(format!(
-                        "the configuration is larger than the server's limit of {max} bytes"
-                    ))));
-                }
-                if to_check.send(chunk.clone()).await.is_err() {
-                    // The check stopped reading: it has refused the tarball.
-                    cut_short = true;
-                    break;
-                }
-                writer
-                    .write(&chunk)
-                    .await
-                    .map_err(|e| Failure::Transport(e.into()))?;
-            }
-            Ok(())
-        }
-        .await;
-        // The check's reader ends here; on a transport failure its verdict does not matter
-        // (it sees a truncated archive and ends by itself).
-        drop(to_check);
-        let received = match received {
-            Ok(()) => match check.await {
-                Ok(Ok(())) if !cut_short => Ok(()),
-                // The check reads to the end of the upload, so it cannot have accepted a part.
-                Ok(Ok(())) => Err(Failure::Content(DomainError::bad_request(
-                    "the archive has data after its end",
-                ))),
-                Ok(Err(err)) if err.is_content() => {
-                    Err(Failure::Content(DomainError::bad_request(err.to_string())))
-                }
-                Ok(Err(err)) => Err(Failure::Transport(DomainError::Interrupted(
-                    err.to_string(),
-                ))),
-                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                Err(err) => Err(Failure::Transport(DomainError::Interrupted(format!(
-                    "the configuration check stopped: {err}"
-                )))),
-            },
-            Err(failure) => Err(failure),
-        };
+        let received = self
+            .receive_checked_tarball(
+                &key,
+                body,
+                self.settings.max_configuration_bytes,
+                "configuration",
+            )
+            .await?;
         match received {
-            Ok(()) => {
-                let size = writer.finish().await?;
+            Received::Stored { size } => {
                 let outcome = UploadOutcome::Uploaded {
                     size: size as i64,
                     tarball_key: &key,
@@ -360,17 +313,10 @@ impl Services {
                 }
                 Ok(())
             }
-            Err(Failure::Transport(err)) => {
-                writer.abort().await;
-                Err(err)
-            }
-            Err(Failure::Content(err)) if replacing => {
-                // The tarball already uploaded stays as it was.
-                writer.abort().await;
-                Err(err)
-            }
-            Err(Failure::Content(err)) => {
-                writer.abort().await;
+            Received::Transport(err) => Err(err),
+            // The tarball already uploaded stays as it was.
+            Received::Content(err) if replacing => Err(err),
+            Received::Content(err) => {
                 let message = err.to_string();
                 let outcome = UploadOutcome::Errored { message: &message };
                 self.store

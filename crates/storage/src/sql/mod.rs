@@ -16,6 +16,7 @@ mod login;
 mod memberships;
 mod organizations;
 mod projects;
+mod registry_modules;
 mod runs;
 mod site_admin;
 mod sso;
