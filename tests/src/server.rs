@@ -195,6 +195,27 @@ impl Server {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// Files of the local blob store whose path contains `fragment` (an ID), relative to the
+    /// store, sorted.
+    pub fn blob_files(&self, fragment: &str) -> Vec<String> {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let root = self.data_dir.join("blobs");
+        let mut out = Vec::new();
+        walk(&root, &root, &mut out);
+        out.retain(|p| p.contains(fragment));
+        out.sort();
+        out
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

@@ -11,7 +11,6 @@
 //! who meets bob's lock.
 
 use std::io::Read;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -366,7 +365,7 @@ fn snapshot(server: &Server, c: &Client, ws: &str) -> Snapshot {
         current_state,
         current_outputs,
         versions,
-        blobs: blob_files(server, ws),
+        blobs: server.blob_files(ws),
     }
 }
 
@@ -391,29 +390,6 @@ fn assert_settles_unchanged(server: &Server, c: &Client, ws: &str, before: &Snap
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Files under the blob store whose path names the workspace, relative to the store.
-fn blob_files(server: &Server, ws: &str) -> Vec<String> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, root, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    let root = server.data_dir.join("blobs");
-    let mut out = Vec::new();
-    walk(&root, &root, &mut out);
-    out.retain(|p| p.contains(ws));
-    out.sort();
-    out
 }
 
 fn workspace_names(c: &Client, org: &str) -> Vec<String> {
@@ -962,9 +938,9 @@ both_databases!(interrupted_upload_never_becomes_current, |db: Db| {
     assert_eq!(current_id(&c, &ws), Some(v1_id.clone()));
     assert_eq!(download(&c, &v1_id), v1);
     assert!(
-        !blob_files(&server, &ws).iter().any(|p| p.contains(&sv2)),
+        !server.blob_files(&ws).iter().any(|p| p.contains(&sv2)),
         "{:?}",
-        blob_files(&server, &ws)
+        server.blob_files(&ws)
     );
 
     // Positive control: the whole body to the same URL is accepted and becomes current.

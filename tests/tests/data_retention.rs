@@ -4,7 +4,7 @@
 //! policies, and the housekeeping sweep that enforces them; a second upload of a
 //! configuration version before a run uses it. On SQLite and on PostgreSQL.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -64,23 +64,6 @@ fn action(api: &Api, kind: &str, id: &str, action: &str) -> Reply {
     api.post(&format!("{kind}/{id}/actions/{action}"), &json!({}))
 }
 
-/// Files of the blob store whose path names `id`.
-fn blobs_of(server: &Server, id: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, id: &str, found: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, id, found);
-            } else if path.to_string_lossy().contains(id) {
-                found.push(path);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&server.data_dir.join("blobs"), id, &mut found);
-    found
-}
-
 both_databases!(state_backing_data, |db: Db| {
     let (server, owner) = server(db);
     let ws = create_workspace(&owner, ORG, "state");
@@ -120,7 +103,7 @@ both_databases!(state_backing_data, |db: Db| {
         "still listed"
     );
     assert!(
-        !blobs_of(&server, old).is_empty(),
+        !server.blob_files(old).is_empty(),
         "soft deletion keeps the blob"
     );
     // Nothing rolls back to it meanwhile.
@@ -157,7 +140,7 @@ both_databases!(state_backing_data, |db: Db| {
         owner.get(&sv(old)).ok().attr("status"),
         "backing_data_permanently_deleted"
     );
-    assert!(blobs_of(&server, old).is_empty(), "the blob is gone");
+    assert!(server.blob_files(old).is_empty(), "the blob is gone");
     // The current state is untouched.
     assert_eq!(download(current).expect(200).text.as_bytes(), state(2));
 
@@ -223,7 +206,7 @@ both_databases!(configuration_backing_data, |db: Db| {
     action(&owner, kind, &old, "permanently_delete_backing_data").expect(204);
     action(&owner, kind, &old, "restore_backing_data").expect_error(409, "transition not allowed");
     download(&old).expect(404);
-    assert!(blobs_of(&server, &old).is_empty(), "the tarball is gone");
+    assert!(server.blob_files(&old).is_empty(), "the tarball is gone");
     download(&current).expect(200);
 
     let bob = server.api(&server.user_token("bob"));
@@ -251,7 +234,7 @@ both_databases!(second_upload_until_a_run_uses_it, |db: Db| {
     let download = || owner.get(&format!("configuration-versions/{cv}/download"));
 
     owner.put_unauthenticated(&url, &first).expect(200);
-    let first_blobs = blobs_of(&server, &cv);
+    let first_blobs = server.blob_files(&cv);
     assert_eq!(first_blobs.len(), 1, "{first_blobs:?}");
     owner.put_unauthenticated(&url, &second).expect(200);
     assert_eq!(
@@ -260,7 +243,7 @@ both_databases!(second_upload_until_a_run_uses_it, |db: Db| {
     );
     let shown = owner.get(&format!("configuration-versions/{cv}")).ok();
     assert_eq!(shown.attr("status"), "uploaded");
-    let blobs = blobs_of(&server, &cv);
+    let blobs = server.blob_files(&cv);
     assert_eq!(blobs.len(), 1, "the replaced tarball is deleted: {blobs:?}");
     assert_ne!(blobs, first_blobs);
 
@@ -290,7 +273,7 @@ both_databases!(second_upload_until_a_run_uses_it, |db: Db| {
         String::from_utf8_lossy(&second)
     );
     assert_eq!(
-        blobs_of(&server, &cv).len(),
+        server.blob_files(&cv).len(),
         1,
         "the refused upload left nothing"
     );

@@ -34,7 +34,7 @@ mod other_organization;
 use terrace_tests::access::{
     add_member, create_team, create_workspace, grant_project, grant_workspace,
 };
-use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
+use terrace_tests::runs::{create_run, tarball, upload_configuration, wait_for_run};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
 const ORG: &str = "matrix-corp";
@@ -198,12 +198,14 @@ fn org_token_allows(scope: &str, action: &str) -> bool {
                 | "unlock-workspace"
                 | "force-delete-workspace"
         ),
+        // TFE's registry-modules API refuses organization tokens.
         _ => !matches!(
             action,
             "update-organization"
                 | "delete-organization"
                 | "manage-organization-token"
                 | "manage-variable-sets"
+                | "manage-modules"
         ),
     }
 }
@@ -293,6 +295,7 @@ fn destructive(method: &str, path: &str) -> bool {
         || (method == "PATCH" && path.ends_with("/state-versions"))
         || (method == "PATCH" && path.starts_with("/api/v2/team-"))
         || (method == "PATCH" && path.starts_with("/api/v2/teams/"))
+        || path.starts_with("/api/v2/registry-modules/actions/delete/")
 }
 
 /// Routes the matrix does not call, each with the reason and the test that covers it.
@@ -643,8 +646,15 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         )
         .expect(201)
         .id();
+    // A published module named like `main` (the `{name}` of the registry's routes).
+    let registry_module_id = publish_module(&alice, MAIN);
     let ids: BTreeMap<&'static str, String> = [
         ("organization", ORG.to_string()),
+        ("registry", "private".into()),
+        ("namespace", ORG.to_string()),
+        ("provider", MODULE_PROVIDER.into()),
+        ("version", "1.0.0".into()),
+        ("registry_module_id", registry_module_id),
         ("name", MAIN.to_string()),
         ("workspace_id", main.clone()),
         ("project_id", project_id),
@@ -804,6 +814,11 @@ fn throwaway(
             let run = create_run(alice, &ws, Some(&configuration), json!({})).id();
             ids.insert("run_id", run);
         }
+    } else if template.starts_with("/api/v2/organizations/{organization}/registry-modules/")
+        || template.starts_with("/api/v2/registry-modules/actions/delete/")
+    {
+        publish_module(alice, &name);
+        ids.insert("name", name);
     } else if template == "/api/v2/organizations/{organization}/sso-configuration" {
         // Deleted by the previous allowed caller: put back, in the same organization.
         put_sso_configuration(alice);
@@ -919,6 +934,31 @@ fn throwaway(
     })
 }
 
+const MODULE_PROVIDER: &str = "matrix";
+
+/// Creates module `name` of Alice's organization with version 1.0.0 published; its ID.
+fn publish_module(alice: &Api, name: &str) -> String {
+    let id = alice
+        .post(
+            &format!("organizations/{ORG}/registry-modules"),
+            &json!({"data": {"type": "registry-modules",
+                "attributes": {"name": name, "provider": MODULE_PROVIDER}}}),
+        )
+        .expect(201)
+        .id();
+    let version = alice
+        .post(
+            &format!("registry-modules/{ORG}/{name}/{MODULE_PROVIDER}/versions"),
+            &json!({"data": {"type": "registry-module-versions", "attributes": {"version": "1.0.0"}}}),
+        )
+        .expect(201);
+    let upload = version.body["data"]["links"]["upload"].as_str().unwrap();
+    alice
+        .put_unauthenticated(upload, &tarball(&[("main.tf", CONFIGURATION)]))
+        .expect(200);
+    id
+}
+
 /// The organization's own single sign-on, disabled, with a client secret nobody may read back.
 fn put_sso_configuration(alice: &Api) {
     alice
@@ -958,6 +998,9 @@ fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
             format!("?filter[organization][name]={ORG}&filter[workspace][name]={MAIN}")
         }
         "/api/v2/team-workspaces" => format!("?filter[workspace][id]={}", f.ids["workspace_id"]),
+        "/api/v2/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}/{provider}/version" => {
+            "?module_version=1.0.0".into()
+        }
         "/api/v2/team-projects" => format!("?filter[project][id]={}", f.ids["project_id"]),
         "/api/v2/organizations/{organization}/organization-memberships" => {
             "?include=user,teams".into()
@@ -1037,6 +1080,15 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         ("POST", t) if t.ends_with("/workspaces") => {
             json!({"data": {"type": "workspaces", "attributes": {"name": unique}}})
+        }
+        ("POST", "/api/v2/organizations/{organization}/registry-modules") => {
+            json!({"data": {"type": "registry-modules",
+                "attributes": {"name": unique, "provider": MODULE_PROVIDER}}})
+        }
+        ("POST", "/api/v2/registry-modules/{organization}/{name}/{provider}/versions") => {
+            let n = COLUMNS.iter().position(|c| *c == column).unwrap_or(0);
+            json!({"data": {"type": "registry-module-versions",
+                "attributes": {"version": format!("0.0.{n}")}}})
         }
         ("PATCH", t) if t.contains("/workspaces/") => {
             json!({"data": {"type": "workspaces", "attributes": {"description": unique}}})

@@ -3,8 +3,12 @@
 //! server's `127.0.0.1:PORT` address (terraform wants a dot in a registry hostname). Another
 //! organization's members reach none of it; bad uploads publish nothing.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
-use terrace_tests::runs::{escaping_tarball, tarball};
+use terrace_tests::runs::{
+    create_run, escaping_tarball, tarball, upload_configuration, wait_for_run,
+};
 use terrace_tests::{both_databases, Api, Db, Server, Terraform};
 
 /// The registry's host for module sources: the server's port on 127.0.0.1.
@@ -108,9 +112,12 @@ both_databases!(terraform_installs_published_versions, |db: Db| {
         "bonjour terrace"
     );
 
-    // A deleted version is gone for terraform too.
+    // A deleted version is gone for terraform too, and so is its tarball.
+    let module_id = shown.id();
+    assert_eq!(server.blob_files(&module_id).len(), 2);
     api.delete("organizations/default/registry-modules/private/default/greeting/local/1.1.0")
         .expect(204);
+    assert_eq!(server.blob_files(&module_id).len(), 1);
     let versions = api
         .get("/api/registry/v1/modules/default/greeting/local/versions")
         .ok();
@@ -124,6 +131,10 @@ both_databases!(terraform_installs_published_versions, |db: Db| {
         failed.contains("The newest available version is 1.0.0"),
         "{failed}"
     );
+
+    // Deleting the organization deletes its modules' tarballs.
+    api.delete("organizations/default").expect(204);
+    assert_eq!(server.blob_files(&module_id), Vec::<String>::new());
 });
 
 both_databases!(another_organization_reaches_nothing, |db: Db| {
@@ -275,3 +286,40 @@ both_databases!(bad_input_publishes_nothing, |db: Db| {
     let refused = server.anonymous().get(&altered).status;
     assert!(refused == 403 || refused == 404, "{refused}");
 });
+
+both_databases!(
+    a_remote_run_installs_modules_from_localterraform_com,
+    |db: Db| {
+        let server = Server::start(db);
+        let api = server.api(&server.admin_token());
+        create_module(&api, "default", "greeting", "local");
+        publish(&api, "default", "1.0.0", "hello");
+        let ws = api
+            .post(
+                "organizations/default/workspaces",
+                &json!({"data": {"type": "workspaces", "attributes": {"name": "consumer"}}}),
+            )
+            .expect(201)
+            .id();
+        // The registry's own address works in runs too, not only TFE's generic name.
+        let config = format!(
+        "{}module \"direct\" {{\n  source  = \"{}/default/greeting/local\"\n  version = \"1.0.0\"\n  name    = \"direct\"\n}}\n",
+        consumer("localterraform.com", "default", "1.0.0"),
+        registry_host(&server)
+    );
+        upload_configuration(&api, &ws, &[("main.tf", config.as_str())], false);
+        let run = create_run(&api, &ws, None, json!({"auto-apply": true})).id();
+        wait_for_run(&api, &run, &["applied"], Duration::from_secs(120));
+        let version = api
+            .get(&format!("workspaces/{ws}/current-state-version"))
+            .ok();
+        let state = api
+            .get(&format!("state-versions/{}/download", version.id()))
+            .ok();
+        assert_eq!(
+            state.body["outputs"]["greeting"]["value"], "hello terrace",
+            "{}",
+            state.text
+        );
+    }
+);

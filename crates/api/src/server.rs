@@ -507,6 +507,10 @@ impl Banner {
             ));
         }
         out.push_str(&format!("  API docs  {}/swagger-ui/\n", urls.base()));
+        out.push_str(&format!(
+            "  registry  source = \"{}/ORGANIZATION/NAME/PROVIDER\" (in runs also localterraform.com/...)\n",
+            urls.registry_host()
+        ));
         if let Some(ca) = &self.local_ca {
             out.push_str(&format!("  CA certificate: {}\n", absolute(&ca.ca_file)));
         }

@@ -42,6 +42,17 @@ impl Urls {
         }
     }
 
+    /// The host module and provider sources name (`HOST/ORG/NAME/PROVIDER`): terraform wants
+    /// a dot in a registry's hostname, so `localhost` goes by its loopback address (which the
+    /// local certificate names too).
+    pub fn registry_host(&self) -> String {
+        let host = self.hostname();
+        match host.strip_prefix("localhost") {
+            Some(port) => format!("127.0.0.1{port}"),
+            None => host,
+        }
+    }
+
     pub fn absolute(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -108,5 +119,17 @@ mod tests {
         assert!(!urls("https://localhost:8443").strict_transport());
         assert!(!urls("https://127.0.0.1:8443").strict_transport());
         assert!(!urls("https://[::1]:8443").strict_transport());
+    }
+
+    #[test]
+    fn registry_sources_name_localhost_by_its_dotted_address() {
+        let host = |text: &str| Urls::new(&Url::parse(text).unwrap()).registry_host();
+        assert_eq!(host("https://localhost:8443"), "127.0.0.1:8443");
+        assert_eq!(host("https://localhost"), "127.0.0.1");
+        assert_eq!(host("https://terrace.example.com"), "terrace.example.com");
+        assert_eq!(
+            host("https://terrace.example.com:9443/"),
+            "terrace.example.com:9443"
+        );
     }
 }

@@ -244,6 +244,10 @@ impl Services {
         for ws in workspaces.items {
             self.delete_workspace_blobs(&ws.id).await;
         }
+        let own = crate::state::organization_prefix(&org.id);
+        if let Err(err) = self.blobs.delete_prefix(&own).await {
+            tracing::warn!(organization = %org.id, error = %err, "could not delete the blobs of a deleted organization");
+        }
         Ok(())
     }
 

@@ -33,7 +33,7 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
+use terrace_tests::runs::{create_run, tarball, upload_configuration, wait_for_run};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
 const JSONAPI: &str = "application/vnd.api+json";
@@ -293,6 +293,11 @@ struct Tenant {
     configuration_id: String,
     pending_configuration_id: String,
     configuration_upload_url: String,
+    /// Her registry's module (named like her workspace), its pending version's upload URL and
+    /// its published version's download URL.
+    registry_module_id: String,
+    module_upload_url: String,
+    module_download_url: String,
     run_id: String,
     run_message: String,
     comment_id: String,
@@ -435,10 +440,15 @@ fn ids(reply: &Reply) -> Vec<String> {
         .collect()
 }
 
-/// The last path segment of a capability URL: the signed token.
+/// The signed token of a capability URL: its last path segment, or the one before a file
+/// name (`/_downloads/modules/TOKEN/module.tar.gz?archive=tar.gz`).
 fn capability(url: &str) -> String {
-    url.rsplit('/').next().unwrap().to_string()
+    let path = url.split('?').next().unwrap();
+    let path = path.strip_suffix("/module.tar.gz").unwrap_or(path);
+    path.rsplit('/').next().unwrap().to_string()
 }
+
+const MODULE_PROVIDER: &str = "matrix";
 
 /// A user with an organization, a workspace in a project, tags, state and an API token, set
 /// up through the API as a client would.
@@ -621,6 +631,42 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         .expect(201);
     let pending_configuration_id = pending.id();
     let configuration_upload_url = pending.attr("upload-url").as_str().unwrap().to_string();
+    // Her registry: a module named like her workspace, one version published, one pending.
+    let registry_module_id = api
+        .post(
+            &format!("organizations/{org}/registry-modules"),
+            &json!({"data": {"type": "registry-modules",
+                "attributes": {"name": workspace, "provider": MODULE_PROVIDER}}}),
+        )
+        .expect(201)
+        .id();
+    let module_version = |version: &str| {
+        api.post(
+            &format!("registry-modules/{org}/{workspace}/{MODULE_PROVIDER}/versions"),
+            &json!({"data": {"type": "registry-module-versions", "attributes": {"version": version}}}),
+        )
+        .expect(201)
+        .body["data"]["links"]["upload"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    api.put_unauthenticated(
+        &module_version("1.0.0"),
+        &tarball(&[("main.tf", CONFIGURATION)]),
+    )
+    .expect(200);
+    let module_upload_url = module_version("2.0.0");
+    let download = api.raw(
+        "GET",
+        &format!("/api/registry/v1/modules/{org}/{workspace}/{MODULE_PROVIDER}/1.0.0/download"),
+        None,
+    );
+    assert_eq!(download.status(), 204);
+    let module_download_url = download.headers()["x-terraform-get"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let run_message = format!("{label} rollout 5e1d");
     let run_id = create_run(
         &api,
@@ -832,6 +878,9 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         configuration_id,
         pending_configuration_id,
         configuration_upload_url,
+        registry_module_id,
+        module_upload_url,
+        module_download_url,
         run_id,
         run_message,
         comment_id,
@@ -920,6 +969,15 @@ impl Tenant {
                 "configuration upload capability",
                 capability(&self.configuration_upload_url),
             ),
+            ("registry module ID", self.registry_module_id.clone()),
+            (
+                "module upload capability",
+                capability(&self.module_upload_url),
+            ),
+            (
+                "module download capability",
+                capability(&self.module_download_url),
+            ),
             ("run ID", self.run_id.clone()),
             ("run message", self.run_message.clone()),
             ("comment ID", self.comment_id.clone()),
@@ -989,6 +1047,11 @@ impl Tenant {
             "project_id" => vec![self.project_id.clone(), self.default_project_id.clone()],
             "tag_id" => self.tag_ids.clone(),
             "reserved_tag_key_id" => vec![self.reserved_tag_key_id.clone()],
+            "registry" => vec!["private".into()],
+            "namespace" => vec![self.org.clone()],
+            "provider" => vec![MODULE_PROVIDER.into()],
+            "version" => vec!["1.0.0".into(), "2.0.0".into()],
+            "registry_module_id" => vec![self.registry_module_id.clone()],
             "token_id" => self.token_ids.clone(),
             "user_id" => vec![self.user_id.clone()],
             "agent_pool_id" => vec![self.agent_pool_id.clone()],
@@ -1112,6 +1175,16 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
                 || t.ends_with("/actions/safe-delete") =>
         {
             json!({})
+        }
+        ("POST", "/api/v2/organizations/{organization}/registry-modules") => json!({
+            "data": {"type": "registry-modules",
+                "attributes": {"name": format!("{}-intruder", b.label), "provider": MODULE_PROVIDER}}
+        }),
+        ("POST", "/api/v2/registry-modules/{organization}/{name}/{provider}/versions") => json!({
+            "data": {"type": "registry-module-versions", "attributes": {"version": "6.6.6"}}
+        }),
+        ("POST", t) if t.starts_with("/api/v2/registry-modules/actions/delete/") => {
+            return Ok(None)
         }
         ("POST", "/api/v2/organizations/{organization}/workspaces") => json!({
             "data": {"type": "workspaces", "attributes": {"name": format!("{}-intruder", b.label)}}
@@ -1420,8 +1493,8 @@ fn capability_attacks(
     a: &Tenant,
     b: &Tenant,
 ) -> Result<Vec<Attack>, String> {
-    let prefix = template
-        .strip_suffix("{token}")
+    let (prefix, suffix) = template
+        .split_once("{token}")
         .ok_or("a capability route without a {token} parameter")?;
     let (alice_url, alice_other_url, bob_url, genuine_body) = match prefix {
         // Alice's genuine URL with Bob's state: the MD5 Alice announced when she created the
@@ -1450,6 +1523,20 @@ fn capability_attacks(
             &b.configuration_upload_url,
             Vec::new(),
         ),
+        // As with configurations: the URL is for uploading, so only forgeries are tried.
+        "/_uploads/modules/object/" => (
+            &a.module_upload_url,
+            &a.configuration_upload_url,
+            &b.module_upload_url,
+            Vec::new(),
+        ),
+        // Read, not written: forgeries only.
+        "/_downloads/modules/" => (
+            &a.module_download_url,
+            &a.module_upload_url,
+            &b.module_download_url,
+            Vec::new(),
+        ),
         // Logs are read, not written: forgeries only.
         "/_logs/" => (
             &a.plan_log_url,
@@ -1463,8 +1550,9 @@ fn capability_attacks(
             )
         }
     };
-    if method != (if prefix == "/_logs/" { "GET" } else { "PUT" }) {
-        return Err("uploads are PUTs and log reads GETs".into());
+    let reads = prefix == "/_logs/" || prefix.starts_with("/_downloads/");
+    if method != (if reads { "GET" } else { "PUT" }) {
+        return Err("uploads are PUTs, log reads and downloads GETs".into());
     }
     let alice = capability(alice_url);
     let (alice_payload, alice_signature) = alice.split_once('.').ok_or("a signed capability")?;
@@ -1486,7 +1574,7 @@ fn capability_attacks(
     let attack = |token: String, body: Vec<u8>, expect: &'static [u16]| Attack {
         method: method.to_string(),
         template: template.to_string(),
-        url: format!("{prefix}{token}"),
+        url: format!("{prefix}{token}{suffix}"),
         body: (method == "PUT").then_some(body),
         content_type: OCTETS,
         expect,
@@ -1526,7 +1614,10 @@ fn attacks_for(
     a: &Tenant,
     b: &Tenant,
 ) -> Result<Vec<Attack>, String> {
-    if template.starts_with("/_uploads/") || template.starts_with("/_logs/") {
+    if template.starts_with("/_uploads/")
+        || template.starts_with("/_logs/")
+        || template.starts_with("/_downloads/")
+    {
         return capability_attacks(method, template, a, b);
     }
     if template.starts_with("/api/runner/") {
@@ -1556,9 +1647,15 @@ fn attacks_for(
             })
             .collect();
     }
+    // A version is named in the query.
+    let query = if template.ends_with("/{provider}/version") {
+        "?module_version=1.0.0"
+    } else {
+        ""
+    };
     Ok(urls
         .into_iter()
-        .map(|url| Attack::json(method, template, url, body.as_ref()))
+        .map(|url| Attack::json(method, template, format!("{url}{query}"), body.as_ref()))
         .collect())
 }
 

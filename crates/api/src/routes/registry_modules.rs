@@ -404,7 +404,7 @@ async fn delete_version(
     params(("organization" = String, Path), ("registry" = String, Path), ("namespace" = String, Path),
         ("name" = String, Path), ("provider" = String, Path),
         ("module_version" = String, Query, description = "The version number")),
-    responses((status = 200, body = Document<VersionAttributes>), (status = 400, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
+    responses((status = 200, body = Document<VersionAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
 async fn show_version(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -417,13 +417,10 @@ async fn show_version(
     )>,
     params: Params,
 ) -> ApiResult<JsonApi<Document<VersionAttributes>>> {
-    let version = params.get("module_version").ok_or_else(|| {
-        crate::error::ApiError::bad_request("name the version with ?module_version=")
-    })?;
     let module = ModuleRef::Name(module_name(org, registry, namespace, name, provider));
     let view = state
         .services
-        .module_version(&caller, &module, version)
+        .module_version(&caller, &module, params.get("module_version"))
         .await?;
     Ok(JsonApi::ok(Document::new(version_resource(
         &view,

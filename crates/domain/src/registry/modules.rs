@@ -80,8 +80,8 @@ fn invalid(attribute: &str, detail: impl Into<String>) -> DomainError {
 /// Where a version's tarball goes: one blob per upload attempt, under the organization.
 fn tarball_key(org: &Organization, version: &RegistryModuleVersion) -> String {
     format!(
-        "organizations/{}/registry-modules/{}/{}/{}.tar.gz",
-        org.id,
+        "{}registry-modules/{}/{}/{}.tar.gz",
+        crate::state::organization_prefix(&org.id),
         version.module_id,
         version.id,
         ids::random_string(16)
@@ -300,15 +300,19 @@ impl Services {
         }
     }
 
+    /// One version of the module (`None`: the request named none, a 400 once the module is
+    /// known to be the caller's to read).
     pub async fn module_version(
         &self,
         caller: &Caller,
         module: &ModuleRef,
-        version: &str,
+        version: Option<&str>,
     ) -> DomainResult<ModuleVersionView> {
         let (module, org, _) = self
             .module_for(caller, module, Action::ReadOrganization)
             .await?;
+        let version = version
+            .ok_or_else(|| DomainError::bad_request("name the version with ?module_version="))?;
         let found = self
             .store
             .module_versions(&module.id)

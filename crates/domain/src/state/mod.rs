@@ -40,6 +40,11 @@ pub fn workspace_prefix(workspace_id: &str) -> String {
     format!("workspaces/{workspace_id}/")
 }
 
+/// Where an organization's own blobs live (its registry's), all removed with it.
+pub fn organization_prefix(organization_id: &str) -> String {
+    format!("organizations/{organization_id}/")
+}
+
 fn state_key(sv: &StateVersion) -> String {
     format!(
         "{}state-versions/{}/state",

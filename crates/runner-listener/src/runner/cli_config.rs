@@ -1,6 +1,13 @@
 //! Terraform's CLI configuration for a job (`TF_CLI_CONFIG_FILE`): nothing of anyone else's
-//! (no credentials, plugin caches or user settings), and the listener's provider mirror when it
-//! has one.
+//! (no user credentials, plugin caches or settings), the server's private registry, and the
+//! listener's provider mirror when it has one.
+//!
+//! The registry is reached with the job's token, at the server's address and at
+//! `localterraform.com`, HCP Terraform's name for "the instance this run is on", so a
+//! configuration names its organization's modules the same way on any installation. The job
+//! token is the only credential in the file: terraform, and so the configuration's own code,
+//! can read it; it reaches nothing but this job's run and its organization's registry, and is
+//! revoked when the job ends.
 //!
 //! The mirror is authoritative for the providers it holds: terraform merges the versions every
 //! matching installation method offers and fails `init` when any of them errors, so a provider
@@ -17,11 +24,21 @@ pub(crate) struct CliConfig {
     pub warning: Option<String>,
 }
 
-/// The configuration for a job, with `mirror` (a filesystem mirror folder) if there is one.
-pub(crate) fn for_job(mirror: Option<&Path>) -> Result<CliConfig, String> {
+/// The server as the job's terraform reaches its registry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registry<'a> {
+    /// The server's base URL (`https://host:port`).
+    pub server_url: &'a str,
+    pub job_token: &'a str,
+}
+
+/// The configuration for a job: the registry, and `mirror` (a filesystem mirror folder) if
+/// there is one.
+pub(crate) fn for_job(registry: Registry<'_>, mirror: Option<&Path>) -> Result<CliConfig, String> {
+    let registry = with_registry(registry);
     let Some(dir) = mirror else {
         return Ok(CliConfig {
-            text: String::new(),
+            text: registry,
             warning: None,
         });
     };
@@ -35,9 +52,44 @@ pub(crate) fn for_job(mirror: Option<&Path>) -> Result<CliConfig, String> {
         .is_empty()
         .then(|| format!("Warning: the provider mirror {shown} holds no providers."));
     Ok(CliConfig {
-        text: with_mirror(path, &held),
+        text: format!("{registry}{}", with_mirror(path, &held)),
         warning,
     })
+}
+
+/// The `host` block that makes `localterraform.com` this server, and the job token for it and
+/// for the server's own names (`localhost:PORT` and `127.0.0.1:PORT` are the same server:
+/// registry sources need the dotted one).
+pub(crate) fn with_registry(registry: Registry<'_>) -> String {
+    let authority = registry
+        .server_url
+        .split_once("://")
+        .map_or(registry.server_url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let base = format!("https://{authority}");
+    let mut hosts = vec!["localterraform.com".to_string(), authority.to_string()];
+    if let Some(port) = authority.strip_prefix("localhost:") {
+        hosts.push(format!("127.0.0.1:{port}"));
+    } else if let Some(port) = authority.strip_prefix("127.0.0.1:") {
+        hosts.push(format!("localhost:{port}"));
+    }
+    let mut text = format!(
+        "# Written by the Terrace runner: this server's private registry.\n\
+         host \"localterraform.com\" {{\n  services = {{\n    \
+         \"modules.v1\"   = {}\n    \"providers.v1\" = {}\n  }}\n}}\n",
+        quote(&format!("{base}/api/registry/v1/modules/")),
+        quote(&format!("{base}/api/registry/v1/providers/")),
+    );
+    for host in hosts {
+        text.push_str(&format!(
+            "credentials {} {{\n  token = {}\n}}\n",
+            quote(&host),
+            quote(registry.job_token)
+        ));
+    }
+    text
 }
 
 /// The providers a filesystem mirror holds, as `HOSTNAME/NAMESPACE/TYPE`: the folders three
@@ -126,11 +178,40 @@ fn quote(text: &str) -> String {
 mod tests {
     use super::*;
 
+    const REGISTRY: Registry<'static> = Registry {
+        server_url: "https://localhost:8443",
+        job_token: "job.token",
+    };
+
     #[test]
-    fn without_a_mirror_the_file_is_empty() {
-        let config = for_job(None).unwrap();
-        assert_eq!(config.text, "");
+    fn without_a_mirror_the_file_has_the_registry_only() {
+        let config = for_job(REGISTRY, None).unwrap();
+        assert_eq!(config.text, with_registry(REGISTRY));
         assert_eq!(config.warning, None);
+    }
+
+    #[test]
+    fn the_registry_is_this_server_under_every_name_with_the_job_token() {
+        assert_eq!(
+            with_registry(REGISTRY),
+            "# Written by the Terrace runner: this server's private registry.\n\
+             host \"localterraform.com\" {\n  services = {\n    \
+             \"modules.v1\"   = \"https://localhost:8443/api/registry/v1/modules/\"\n    \
+             \"providers.v1\" = \"https://localhost:8443/api/registry/v1/providers/\"\n  }\n}\n\
+             credentials \"localterraform.com\" {\n  token = \"job.token\"\n}\n\
+             credentials \"localhost:8443\" {\n  token = \"job.token\"\n}\n\
+             credentials \"127.0.0.1:8443\" {\n  token = \"job.token\"\n}\n"
+        );
+        let named = with_registry(Registry {
+            server_url: "https://terrace.example.com/",
+            job_token: "t",
+        });
+        assert!(
+            named.contains("credentials \"terrace.example.com\""),
+            "{named}"
+        );
+        assert!(named.contains("\"https://terrace.example.com/api/registry/v1/modules/\""));
+        assert_eq!(named.matches("credentials").count(), 2, "{named}");
     }
 
     #[test]
@@ -199,17 +280,17 @@ mod tests {
             ]
         );
 
-        let config = for_job(Some(root)).unwrap();
+        let config = for_job(REGISTRY, Some(root)).unwrap();
         assert_eq!(config.warning, None);
         assert!(config
             .text
             .contains("\"registry.terraform.io/hashicorp/random\""));
 
         let empty = tempfile::tempdir().unwrap();
-        let config = for_job(Some(empty.path())).unwrap();
+        let config = for_job(REGISTRY, Some(empty.path())).unwrap();
         assert!(config.warning.unwrap().contains("holds no providers"));
 
-        let err = for_job(Some(&root.join("missing"))).unwrap_err();
+        let err = for_job(REGISTRY, Some(&root.join("missing"))).unwrap_err();
         assert!(err.starts_with("cannot read the provider mirror"), "{err}");
     }
 }

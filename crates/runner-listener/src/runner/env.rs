@@ -17,6 +17,9 @@ pub(crate) struct BaseEnv {
     pub tmp: PathBuf,
     /// The job's own CLI configuration file (`cli_config`), so no user configuration applies.
     pub cli_config: PathBuf,
+    /// The CAs terraform trusts when the server's certificate needs one of its own (to reach
+    /// the server's registry); `None`: the system's.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl BaseEnv {
@@ -33,6 +36,9 @@ impl BaseEnv {
         set("TF_INPUT", "0".into());
         set("CHECKPOINT_DISABLE", "1".into());
         set("TF_CLI_CONFIG_FILE", self.cli_config.display().to_string());
+        if let Some(bundle) = &self.ca_bundle {
+            set("SSL_CERT_FILE", bundle.display().to_string());
+        }
         vars
     }
 }
@@ -152,6 +158,7 @@ mod tests {
             home: "/w/home".into(),
             tmp: "/w/tmp".into(),
             cli_config: "/w/terraformrc".into(),
+            ca_bundle: None,
         }
     }
 

@@ -28,6 +28,8 @@ const OVERRIDE_FILE: &str = "zzz_terrace_override.tf";
 const OVERRIDE: &str = "# Written by the Terrace runner: the state is managed by Terrace.\n\
                         terraform {\n  backend \"local\" {}\n}\n";
 const STATE_FILE: &str = "terraform.tfstate";
+/// Debian's and most distributions' bundle of the system's CAs.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 const LOCK_FILE: &str = ".terraform.lock.hcl";
 
 /// What a successful job produced.
@@ -59,6 +61,7 @@ struct Dirs {
     home: PathBuf,
     tmp: PathBuf,
     cli_config: PathBuf,
+    ca_bundle: PathBuf,
     tarball: PathBuf,
     plan: PathBuf,
 }
@@ -72,14 +75,23 @@ impl Dirs {
             home: root.join("home"),
             tmp: root.join("tmp"),
             cli_config: root.join("terraformrc"),
+            ca_bundle: root.join("ca-bundle.pem"),
             tarball: root.join("configuration.tar.gz"),
             plan: root.join("tfplan"),
         }
     }
 
-    fn create(&self, cli_config: &str) -> std::io::Result<()> {
+    fn create(&self, cli_config: &str, ca_file: Option<&Path>) -> std::io::Result<()> {
         for dir in [&self.config, &self.vars, &self.home, &self.tmp] {
             std::fs::create_dir_all(dir)?;
+        }
+        if let Some(ca_file) = ca_file {
+            // The server's CA and the system's: the configuration's providers reach other
+            // hosts too.
+            let mut bundle = std::fs::read(ca_file)?;
+            bundle.push(b'\n');
+            bundle.extend(std::fs::read(SYSTEM_CA_BUNDLE).unwrap_or_default());
+            std::fs::write(&self.ca_bundle, bundle)?;
         }
         std::fs::write(&self.cli_config, cli_config)
     }
@@ -122,6 +134,7 @@ impl<'a> Job<'a> {
             home: dirs.home.clone(),
             tmp: dirs.tmp.clone(),
             cli_config: dirs.cli_config.clone(),
+            ca_bundle: config.ca_file.as_ref().map(|_| dirs.ca_bundle.clone()),
         };
         Job {
             config,
@@ -159,13 +172,17 @@ impl<'a> Job<'a> {
                 ))
                 .await;
         }
+        let registry = cli_config::Registry {
+            server_url: &self.config.server_url,
+            job_token: &self.config.job_token,
+        };
         let terraformrc =
-            cli_config::for_job(self.config.provider_mirror.as_deref()).map_err(error)?;
+            cli_config::for_job(registry, self.config.provider_mirror.as_deref()).map_err(error)?;
         if let Some(warning) = terraformrc.warning {
             self.log.note(warning).await;
         }
         self.dirs
-            .create(&terraformrc.text)
+            .create(&terraformrc.text, self.config.ca_file.as_deref())
             .map_err(|e| error(format!("cannot prepare the job's directory: {e}")))?;
         let selected = self.select_terraform().await;
         match &selected {
