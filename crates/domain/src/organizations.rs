@@ -244,6 +244,10 @@ impl Services {
         for ws in workspaces.items {
             self.delete_workspace_blobs(&ws.id).await;
         }
+        let providers = crate::providers::organization_prefix(&org.id);
+        if let Err(err) = self.blobs.delete_prefix(&providers).await {
+            tracing::warn!(error = %err, "cannot delete a deleted organization's providers");
+        }
         Ok(())
     }
 

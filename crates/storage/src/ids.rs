@@ -30,6 +30,10 @@ pub const AGENT_POOL: &str = "apool";
 /// A catalogue entry (TFE: `tool-`), of either engine.
 pub const TOOL_VERSION: &str = "tool";
 pub const DATA_RETENTION_POLICY: &str = "drp";
+pub const GPG_KEY: &str = "gpgkey";
+pub const REGISTRY_PROVIDER: &str = "prov";
+pub const PROVIDER_VERSION: &str = "provver";
+pub const PROVIDER_PLATFORM: &str = "provpltfrm";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

@@ -204,6 +204,9 @@ pub enum Action {
     /// The organization's own API token.
     ManageOrganizationToken,
     ReadAuditTrail,
+    /// The private provider registry: GPG keys, providers, their versions and platforms
+    /// (reading providers is `ReadOrganization`).
+    ManageProviders,
 }
 
 impl Action {
@@ -250,6 +253,7 @@ impl Action {
             ReadSecretTeams,
             ManageOrganizationToken,
             ReadAuditTrail,
+            ManageProviders,
         ]
     };
 
@@ -296,6 +300,7 @@ impl Action {
             ReadSecretTeams => "read-secret-teams",
             ManageOrganizationToken => "manage-organization-token",
             ReadAuditTrail => "read-audit-trail",
+            ManageProviders => "manage-providers",
         }
     }
 
@@ -356,6 +361,7 @@ impl Action {
                 CreateWorkspace => org.manage_workspaces || p.create_workspaces,
                 ManageTags => org.manage_workspaces || org.manage_projects,
                 ManageAgentPools => org.manage_agent_pools,
+                ManageProviders => org.manage_providers,
                 ManageTeams => org.manage_teams,
                 ManageOrganizationAccess => org.manage_organization_access,
                 ManageMembership => org.manage_membership,

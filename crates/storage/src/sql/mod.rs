@@ -16,6 +16,7 @@ mod login;
 mod memberships;
 mod organizations;
 mod projects;
+mod providers;
 mod runs;
 mod site_admin;
 mod sso;

@@ -1,0 +1,58 @@
+//! OpenPGP for the provider registry (the `pgp` crate, pure Rust): reading an organization's
+//! ASCII-armored public keys and verifying the detached signature over a version's
+//! SHA256SUMS, as Terraform does when it installs the provider.
+
+use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
+use pgp::ser::Serialize;
+use pgp::types::KeyDetails;
+
+use crate::{DomainError, DomainResult};
+
+use super::rules::MAX_ARMOR_BYTES;
+
+/// A public key's long key ID (16 hex digits, upper case), from its ASCII armor.
+pub fn key_id(armor: &str) -> DomainResult<String> {
+    let invalid = |detail: String| DomainError::invalid("ascii-armor", detail);
+    if armor.len() > MAX_ARMOR_BYTES {
+        return Err(invalid(format!(
+            "the key is larger than {MAX_ARMOR_BYTES} bytes"
+        )));
+    }
+    let (key, _) = SignedPublicKey::from_string(armor).map_err(|e| {
+        invalid(format!(
+            "not an ASCII-armored OpenPGP public key (-----BEGIN PGP PUBLIC KEY BLOCK-----): {e}"
+        ))
+    })?;
+    key.verify_bindings()
+        .map_err(|e| invalid(format!("the key's self-signatures do not verify: {e}")))?;
+    Ok(hex::encode_upper(key.legacy_key_id().as_ref()))
+}
+
+/// Verifies a detached signature (binary or ASCII-armored) over `data` with the key in
+/// `armor` (its primary key or one of its subkeys); returns the signature in binary form,
+/// as Terraform reads it.
+pub fn verify_detached(armor: &str, data: &[u8], signature: &[u8]) -> DomainResult<Vec<u8>> {
+    let (key, _) = SignedPublicKey::from_string(armor)
+        .map_err(|e| DomainError::bad_request(format!("the stored GPG key does not parse: {e}")))?;
+    let parsed = if signature.starts_with(b"-----BEGIN") {
+        DetachedSignature::from_armor_single(signature).map(|(s, _)| s)
+    } else {
+        DetachedSignature::from_bytes(signature)
+    }
+    .map_err(|e| {
+        DomainError::bad_request(format!("not an OpenPGP detached signature: {e}"))
+    })?;
+    let verified = parsed.verify(&key, data).is_ok()
+        || key
+            .public_subkeys
+            .iter()
+            .any(|sub| parsed.verify(sub, data).is_ok());
+    if !verified {
+        return Err(DomainError::bad_request(
+            "the signature does not verify SHA256SUMS with the version's GPG key",
+        ));
+    }
+    parsed
+        .to_bytes()
+        .map_err(|e| DomainError::bad_request(format!("cannot re-encode the signature: {e}")))
+}
