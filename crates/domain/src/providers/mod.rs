@@ -80,6 +80,7 @@ pub struct ProviderVersionView {
 #[derive(Debug, Clone)]
 pub struct ProviderPlatformView {
     pub platform: ProviderPlatform,
+    pub can_manage: bool,
     pub binary_upload: Option<String>,
     pub binary_download: Option<String>,
 }
@@ -766,6 +767,7 @@ impl Services {
                 .then(|| self.issue(BINARY_UPLOAD, &platform.id, ttl)),
             binary_download: uploaded.then(|| self.issue(BINARY_DOWNLOAD, &platform.id, ttl)),
             platform,
+            can_manage,
         }
     }
 
