@@ -112,7 +112,8 @@ async fn list(
         page,
         found.total,
         &state.urls.request(&uri),
-    )))
+    )
+    .no_pages_when_empty()))
 }
 
 /// Adds a public key to a namespace (422 for something that is not an ASCII-armored

@@ -355,7 +355,8 @@ async fn list(
         .collect();
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
-            .with_included(included),
+            .with_included(included)
+            .no_pages_when_empty(),
     ))
 }
 
@@ -457,7 +458,8 @@ async fn list_versions(
         page,
         found.total,
         &state.urls.request(&uri),
-    )))
+    )
+    .no_pages_when_empty()))
 }
 
 /// Creates a version; its `links` carry the signed upload URLs of SHA256SUMS and its detached
@@ -565,7 +567,8 @@ async fn list_platforms(
         page,
         found.total,
         &state.urls.request(&uri),
-    )))
+    )
+    .no_pages_when_empty()))
 }
 
 /// Creates a platform; its `links.provider-binary-upload` is the signed URL of its zip, which
