@@ -961,15 +961,13 @@ pub trait ProviderRegistryStore {
     async fn create_gpg_key(&self, key: &GpgKey) -> StorageResult<()>;
     async fn gpg_key(&self, org_id: &str, key_id: &str) -> StorageResult<Option<GpgKey>>;
     /// The keys of the given organizations, oldest first.
-    async fn list_gpg_keys(&self, org_ids: &[String], page: PageRequest)
-        -> StorageResult<Page<GpgKey>>;
-    /// Moves a key to another organization; a `Conflict` when that one has it already.
-    async fn move_gpg_key(
+    async fn list_gpg_keys(
         &self,
-        id: &str,
-        org_id: &str,
-        now: DateTime<Utc>,
-    ) -> StorageResult<()>;
+        org_ids: &[String],
+        page: PageRequest,
+    ) -> StorageResult<Page<GpgKey>>;
+    /// Moves a key to another organization; a `Conflict` when that one has it already.
+    async fn move_gpg_key(&self, id: &str, org_id: &str, now: DateTime<Utc>) -> StorageResult<()>;
     async fn delete_gpg_key(&self, id: &str) -> StorageResult<()>;
 
     /// Inserts a provider; a name the organization already has is a `Conflict`.

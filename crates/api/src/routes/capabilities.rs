@@ -223,5 +223,8 @@ async fn download_provider_binary(
     Path(token): Path<String>,
 ) -> ApiResult<axum::response::Response> {
     let (_, blob) = state.services.download_provider_binary(&token).await?;
-    Ok(super::state_versions::stream_response(blob, "application/zip"))
+    Ok(super::state_versions::stream_response(
+        blob,
+        "application/zip",
+    ))
 }

@@ -100,20 +100,22 @@ async fn list(
     let page = params.page()?;
     let found = state
         .services
-        .list_gpg_keys(&caller, &registry_name, &params.list("filter[namespace]"), page)
+        .list_gpg_keys(
+            &caller,
+            &registry_name,
+            &params.list("filter[namespace]"),
+            page,
+        )
         .await?;
     let data = found
         .items
         .iter()
         .map(|k| resource(k, &state.urls))
         .collect();
-    Ok(JsonApi::ok(ListDocument::paginate(
-        data,
-        page,
-        found.total,
-        &state.urls.request(&uri),
-    )
-    .no_pages_when_empty()))
+    Ok(JsonApi::ok(
+        ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
+            .no_pages_when_empty(),
+    ))
 }
 
 /// Adds a public key to a namespace (422 for something that is not an ASCII-armored
@@ -139,7 +141,10 @@ async fn create(
             input.ascii_armor.as_deref().unwrap_or_default(),
         )
         .await?;
-    Ok(JsonApi::created(Document::new(resource(&view, &state.urls))))
+    Ok(JsonApi::created(Document::new(resource(
+        &view,
+        &state.urls,
+    ))))
 }
 
 /// A key by namespace and key ID.
@@ -175,7 +180,13 @@ async fn update(
     let to = input.namespace.unwrap_or_else(|| path.namespace.clone());
     let view = state
         .services
-        .move_gpg_key(&caller, &path.registry_name, &path.namespace, &path.key_id, &to)
+        .move_gpg_key(
+            &caller,
+            &path.registry_name,
+            &path.namespace,
+            &path.key_id,
+            &to,
+        )
         .await?;
     Ok(JsonApi::ok(Document::new(resource(&view, &state.urls))))
 }

@@ -131,11 +131,7 @@ async fn download(
             &path.arch,
         )
         .await?;
-    let url = |kind: &str, token: &str| {
-        state
-            .urls
-            .absolute(&format!("/_downloads/{kind}/{token}"))
-    };
+    let url = |kind: &str, token: &str| state.urls.absolute(&format!("/_downloads/{kind}/{token}"));
     Ok(Json(ProviderDownload {
         download_url: url("provider-binary", &package.download),
         shasums_url: url("provider-shasums", &package.shasums_download),

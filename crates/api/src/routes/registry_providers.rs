@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use terrace_domain::providers::{
-    NewProviderPlatform, NewProviderVersion, ProviderPlatformView, ProviderRef, ProviderVersionView,
-    ProviderView,
+    NewProviderPlatform, NewProviderVersion, ProviderPlatformView, ProviderRef,
+    ProviderVersionView, ProviderView,
 };
 use terrace_storage::model::{ProviderVersion, RegistryProvider};
 use utoipa::ToSchema;
@@ -122,7 +122,10 @@ fn version_resource(
             },
         },
     )
-    .relationship("registry-provider", Relationship::one(PROVIDERS, &provider.id))
+    .relationship(
+        "registry-provider",
+        Relationship::one(PROVIDERS, &provider.id),
+    )
 }
 
 fn provider_resource(view: &ProviderView, urls: &Urls) -> Resource<RegistryProviderAttributes> {
@@ -172,10 +175,26 @@ fn version_view_resource(
             Relationship::many(PLATFORMS, view.platforms.iter().map(|p| p.id.clone())),
         );
     let links = [
-        ("shasums-upload", "/_uploads/provider-shasums/", &view.shasums_upload),
-        ("shasums-sig-upload", "/_uploads/provider-shasums-sig/", &view.signature_upload),
-        ("shasums-download", "/_downloads/provider-shasums/", &view.shasums_download),
-        ("shasums-sig-download", "/_downloads/provider-shasums-sig/", &view.signature_download),
+        (
+            "shasums-upload",
+            "/_uploads/provider-shasums/",
+            &view.shasums_upload,
+        ),
+        (
+            "shasums-sig-upload",
+            "/_uploads/provider-shasums-sig/",
+            &view.signature_upload,
+        ),
+        (
+            "shasums-download",
+            "/_downloads/provider-shasums/",
+            &view.shasums_download,
+        ),
+        (
+            "shasums-sig-download",
+            "/_downloads/provider-shasums-sig/",
+            &view.signature_download,
+        ),
     ];
     for (name, path, token) in links {
         if let Some(token) = token {
@@ -408,7 +427,8 @@ async fn read(
         .registry_provider(&caller, &path.reference(), includes.has(INCLUDE_VERSIONS))
         .await?;
     Ok(JsonApi::ok(
-        Document::new(provider_resource(&view, &state.urls)).with_included(included_versions(&view)),
+        Document::new(provider_resource(&view, &state.urls))
+            .with_included(included_versions(&view)),
     ))
 }
 
@@ -453,13 +473,10 @@ async fn list_versions(
         .iter()
         .map(|v| version_view_resource(v, &state.urls))
         .collect();
-    Ok(JsonApi::ok(ListDocument::paginate(
-        data,
-        page,
-        found.total,
-        &state.urls.request(&uri),
-    )
-    .no_pages_when_empty()))
+    Ok(JsonApi::ok(
+        ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
+            .no_pages_when_empty(),
+    ))
 }
 
 /// Creates a version; its `links` carry the signed upload URLs of SHA256SUMS and its detached
@@ -562,13 +579,10 @@ async fn list_platforms(
         .iter()
         .map(|p| platform_resource(p, &state.urls))
         .collect();
-    Ok(JsonApi::ok(ListDocument::paginate(
-        data,
-        page,
-        found.total,
-        &state.urls.request(&uri),
-    )
-    .no_pages_when_empty()))
+    Ok(JsonApi::ok(
+        ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
+            .no_pages_when_empty(),
+    ))
 }
 
 /// Creates a platform; its `links.provider-binary-upload` is the signed URL of its zip, which

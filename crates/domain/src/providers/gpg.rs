@@ -39,9 +39,7 @@ pub fn verify_detached(armor: &str, data: &[u8], signature: &[u8]) -> DomainResu
     } else {
         DetachedSignature::from_bytes(signature)
     }
-    .map_err(|e| {
-        DomainError::bad_request(format!("not an OpenPGP detached signature: {e}"))
-    })?;
+    .map_err(|e| DomainError::bad_request(format!("not an OpenPGP detached signature: {e}")))?;
     let verified = parsed.verify(&key, data).is_ok()
         || key
             .public_subkeys

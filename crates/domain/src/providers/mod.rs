@@ -173,9 +173,14 @@ impl Services {
     ) -> DomainResult<GpgKeyView> {
         registry_path(registry_name)?;
         if ascii_armor.trim().is_empty() {
-            return Err(DomainError::invalid("ascii-armor", "ASCII armor can't be blank"));
+            return Err(DomainError::invalid(
+                "ascii-armor",
+                "ASCII armor can't be blank",
+            ));
         }
-        let org = self.namespace_for(caller, namespace, Action::ManageProviders).await?;
+        let org = self
+            .namespace_for(caller, namespace, Action::ManageProviders)
+            .await?;
         let key_id = gpg::key_id(ascii_armor)?;
         let now = clock::now();
         let key = GpgKey {
@@ -213,7 +218,10 @@ impl Services {
         }
         let mut orgs = Vec::new();
         for namespace in namespaces {
-            orgs.push(self.namespace_for(caller, namespace, Action::ManageProviders).await?);
+            orgs.push(
+                self.namespace_for(caller, namespace, Action::ManageProviders)
+                    .await?,
+            );
         }
         let org_ids: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
         let found = self.store.list_gpg_keys(&org_ids, page).await?;
@@ -241,7 +249,9 @@ impl Services {
         namespace: &str,
         key_id: &str,
     ) -> DomainResult<GpgKeyView> {
-        let (key, org) = self.gpg_key_for(caller, registry_name, namespace, key_id).await?;
+        let (key, org) = self
+            .gpg_key_for(caller, registry_name, namespace, key_id)
+            .await?;
         Ok(GpgKeyView {
             key,
             namespace: org.name,
@@ -257,8 +267,13 @@ impl Services {
         key_id: &str,
         to: &str,
     ) -> DomainResult<GpgKeyView> {
-        let (mut key, _) = self.gpg_key_for(caller, registry_name, namespace, key_id).await?;
-        let target = match self.namespace_for(caller, to, Action::ManageProviders).await {
+        let (mut key, _) = self
+            .gpg_key_for(caller, registry_name, namespace, key_id)
+            .await?;
+        let target = match self
+            .namespace_for(caller, to, Action::ManageProviders)
+            .await
+        {
             Ok(org) => org,
             Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => {
                 return Err(DomainError::invalid(
@@ -274,7 +289,10 @@ impl Services {
             .await
             .map_err(taken(
                 "GPG key",
-                format!("namespace {} has the GPG key {} already", target.name, key.key_id),
+                format!(
+                    "namespace {} has the GPG key {} already",
+                    target.name, key.key_id
+                ),
             ))?;
         key.organization_id = target.id;
         key.updated_at = now;
@@ -291,7 +309,9 @@ impl Services {
         namespace: &str,
         key_id: &str,
     ) -> DomainResult<()> {
-        let (key, _) = self.gpg_key_for(caller, registry_name, namespace, key_id).await?;
+        let (key, _) = self
+            .gpg_key_for(caller, registry_name, namespace, key_id)
+            .await?;
         Ok(self.store.delete_gpg_key(&key.id).await?)
     }
 
@@ -543,7 +563,10 @@ impl Services {
         let (provider, _, can_manage) = self
             .provider_for(caller, id, Action::ReadOrganization)
             .await?;
-        let found = self.store.list_provider_versions(&provider.id, page).await?;
+        let found = self
+            .store
+            .list_provider_versions(&provider.id, page)
+            .await?;
         let mut items = Vec::new();
         for version in found.items {
             let platforms = self.all_platforms(&version.id).await?;
@@ -578,7 +601,11 @@ impl Services {
             .version_for(caller, id, version, Action::ManageProviders)
             .await?;
         self.store.delete_provider_version(&version.id).await?;
-        if let Err(err) = self.blobs.delete_prefix(&version_prefix(&org.id, &version)).await {
+        if let Err(err) = self
+            .blobs
+            .delete_prefix(&version_prefix(&org.id, &version))
+            .await
+        {
             tracing::warn!(error = %err, "cannot delete a deleted provider version's binaries");
         }
         Ok(())
@@ -620,8 +647,10 @@ impl Services {
     ) -> ProviderVersionView {
         let ttl = self.settings.upload_url_ttl;
         let signed = version.shasums_signature.is_some();
-        let upload = |purpose| (can_manage && !signed).then(|| self.issue(purpose, &version.id, ttl));
-        let download = |purpose, present: bool| present.then(|| self.issue(purpose, &version.id, ttl));
+        let upload =
+            |purpose| (can_manage && !signed).then(|| self.issue(purpose, &version.id, ttl));
+        let download =
+            |purpose, present: bool| present.then(|| self.issue(purpose, &version.id, ttl));
         ProviderVersionView {
             shasums_upload: upload(SHASUMS_UPLOAD),
             signature_upload: upload(SIGNATURE_UPLOAD),
@@ -693,7 +722,10 @@ impl Services {
         let (version, _, _, can_manage) = self
             .version_for(caller, id, version, Action::ReadOrganization)
             .await?;
-        let found = self.store.list_provider_platforms(&version.id, page).await?;
+        let found = self
+            .store
+            .list_provider_platforms(&version.id, page)
+            .await?;
         Ok(Page {
             items: found
                 .items
@@ -825,7 +857,10 @@ impl Services {
             .ok_or(DomainError::NotFound("registry provider"))?;
         let key = self
             .store
-            .gpg_key(&provider.organization_id, &version.key_id.to_ascii_uppercase())
+            .gpg_key(
+                &provider.organization_id,
+                &version.key_id.to_ascii_uppercase(),
+            )
             .await?
             .ok_or_else(|| {
                 DomainError::invalid(
@@ -1040,7 +1075,10 @@ impl Services {
             .ok_or(DomainError::NotFound(WHAT))?;
         let key = self
             .store
-            .gpg_key(&provider.organization_id, &version.key_id.to_ascii_uppercase())
+            .gpg_key(
+                &provider.organization_id,
+                &version.key_id.to_ascii_uppercase(),
+            )
             .await?
             .ok_or(DomainError::NotFound(WHAT))?;
         let ttl = self.settings.upload_url_ttl;

@@ -232,17 +232,35 @@ mod tests {
         for ok in ["aws", "my-provider", "x1", "test-registry-provider-0a1b"] {
             assert!(provider_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Aws", "a b", "-a", "a-", "a--b", "a_b", "a/b", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Aws",
+            "a b",
+            "-a",
+            "a-",
+            "a--b",
+            "a_b",
+            "a/b",
+            &"a".repeat(65),
+        ] {
             assert!(provider_name(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn versions_are_semantic() {
-        for ok in ["1.0.0", "0.1.10", "1.2.3-beta.1", "1.2.3+build.5", "1.0.0-rc1+x"] {
+        for ok in [
+            "1.0.0",
+            "0.1.10",
+            "1.2.3-beta.1",
+            "1.2.3+build.5",
+            "1.0.0-rc1+x",
+        ] {
             assert!(version(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "1", "1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0.0", "a.b.c", "1.0.0+"] {
+        for bad in [
+            "", "1", "1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0.0", "a.b.c", "1.0.0+",
+        ] {
             assert!(version(bad).is_err(), "{bad}");
         }
     }

@@ -45,7 +45,9 @@ macro_rules! page_of {
 #[async_trait]
 impl ProviderRegistryStore for SqlStore {
     async fn create_gpg_key(&self, key: &GpgKey) -> StorageResult<()> {
-        let sql = format!("INSERT INTO registry_gpg_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        let sql = format!(
+            "INSERT INTO registry_gpg_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
         on_pool!(&self.pool, |p| sqlx::query(&sql)
             .bind(&key.id)
             .bind(&key.organization_id)
@@ -85,8 +87,9 @@ impl ProviderRegistryStore for SqlStore {
                 .push(" OFFSET ")
                 .push_bind(page.offset());
             let items = qb.build_query_as().fetch_all(p).await?;
-            let mut count =
-                QueryBuilder::new("SELECT COUNT(*) FROM registry_gpg_keys WHERE organization_id IN ");
+            let mut count = QueryBuilder::new(
+                "SELECT COUNT(*) FROM registry_gpg_keys WHERE organization_id IN ",
+            );
             push_in_list(&mut count, org_ids);
             let total: i64 = count.build_query_scalar().fetch_one(p).await?;
             Ok(Page {
@@ -110,11 +113,13 @@ impl ProviderRegistryStore for SqlStore {
     }
 
     async fn delete_gpg_key(&self, id: &str) -> StorageResult<()> {
-        on_pool!(&self.pool, |p| sqlx::query("DELETE FROM registry_gpg_keys WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+        on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM registry_gpg_keys WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
@@ -190,11 +195,13 @@ impl ProviderRegistryStore for SqlStore {
     }
 
     async fn delete_registry_provider(&self, id: &str) -> StorageResult<()> {
-        on_pool!(&self.pool, |p| sqlx::query("DELETE FROM registry_providers WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+        on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM registry_providers WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
