@@ -54,3 +54,51 @@ pub fn verify_detached(armor: &str, data: &[u8], signature: &[u8]) -> DomainResu
         .to_bytes()
         .map_err(|e| DomainError::bad_request(format!("cannot re-encode the signature: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A key, SHA256SUMS and its signatures (binary and armored) made by `gpg --batch`.
+    const KEY: &str = include_str!("testdata/key.asc");
+    const KEY_ID: &str = include_str!("testdata/key-id.txt");
+    const SHASUMS: &[u8] = include_bytes!("testdata/SHA256SUMS");
+    const SIG: &[u8] = include_bytes!("testdata/SHA256SUMS.sig");
+    const ARMORED_SIG: &[u8] = include_bytes!("testdata/SHA256SUMS.asc");
+
+    #[test]
+    fn a_key_is_known_by_its_long_id() {
+        assert_eq!(key_id(KEY).unwrap(), KEY_ID.trim());
+    }
+
+    #[test]
+    fn garbage_is_no_key() {
+        for armor in [
+            "",
+            "hello",
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5\n-----END PGP PUBLIC KEY BLOCK-----\n",
+            std::str::from_utf8(ARMORED_SIG).unwrap(),
+        ] {
+            let err = key_id(armor).unwrap_err();
+            assert!(matches!(err, DomainError::Invalid { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn signatures_verify_binary_or_armored_and_come_back_binary() {
+        assert_eq!(verify_detached(KEY, SHASUMS, SIG).unwrap(), SIG);
+        assert_eq!(verify_detached(KEY, SHASUMS, ARMORED_SIG).unwrap(), SIG);
+    }
+
+    #[test]
+    fn changed_data_or_garbage_does_not_verify() {
+        let mut changed = SHASUMS.to_vec();
+        changed[0] = b'f';
+        assert!(verify_detached(KEY, &changed, SIG).is_err());
+        assert!(verify_detached(KEY, SHASUMS, b"garbage").is_err());
+        let mut broken = SIG.to_vec();
+        let last = broken.len() - 1;
+        broken[last] ^= 1;
+        assert!(verify_detached(KEY, SHASUMS, &broken).is_err());
+    }
+}
