@@ -391,9 +391,9 @@ both_databases!(a_private_provider_is_published_and_installed, |db: Db| {
     assert_eq!(published(&alice, org).ok().body["versions"], json!([]));
 });
 
-/// A platform whose `shasum` is not the one the signed SHA256SUMS lists for its file never
-/// gets a binary (the upload is refused), so the version is not offered and `terraform init`
-/// finds nothing to install.
+// A platform whose `shasum` is not the one the signed SHA256SUMS lists for its file never
+// gets a binary (the upload is refused), so the version is not offered and `terraform init`
+// finds nothing to install.
 both_databases!(a_platform_must_match_the_signed_shasums, |db: Db| {
     let server = Server::start(db);
     let alice = server.api(&server.admin_token());
