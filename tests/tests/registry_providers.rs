@@ -7,85 +7,15 @@
 //! binaries before the signature; each leaves nothing published. Another organization's user
 //! never sees the providers, their packages or the keys (404), through the API or terraform.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use terrace_tests::providers::{self, add_gpg_key as add_key, link, sha256, Gpg};
 use terrace_tests::{both_databases, texts, Api, Db, Server, Terraform};
 
 const PROVIDER: &str = "hello";
 const VERSION: &str = "1.0.0";
-
-/// A throwaway GnuPG home with one RSA signing key (RSA: terraform's OpenPGP reader knows it).
-struct Gpg {
-    home: tempfile::TempDir,
-    /// The key's long ID, upper case.
-    key_id: String,
-}
-
-impl Gpg {
-    fn new(name: &str) -> Gpg {
-        let home = tempfile::tempdir().unwrap();
-        let gpg = Gpg {
-            home,
-            key_id: String::new(),
-        };
-        gpg.run(&[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            &format!("{name} <{name}@example.com>"),
-            "rsa2048",
-            "sign",
-            "never",
-        ]);
-        let listing = String::from_utf8(gpg.run(&["--with-colons", "--list-keys"])).unwrap();
-        let key_id = listing
-            .lines()
-            .find(|l| l.starts_with("pub:"))
-            .and_then(|l| l.split(':').nth(4))
-            .expect("a public key")
-            .to_string();
-        Gpg { key_id, ..gpg }
-    }
-
-    fn run(&self, args: &[&str]) -> Vec<u8> {
-        let output = Command::new("gpg")
-            .args(["--batch", "--yes", "--pinentry-mode", "loopback"])
-            .args(args)
-            .env("GNUPGHOME", self.home.path())
-            .output()
-            .expect("gpg runs (install-test-deps.sh installs it)");
-        assert!(
-            output.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    }
-
-    fn armor(&self) -> String {
-        String::from_utf8(self.run(&["--armor", "--export", &self.key_id])).unwrap()
-    }
-
-    /// A binary detached signature over `data`.
-    fn sign(&self, data: &[u8]) -> Vec<u8> {
-        let input = self.home.path().join("input");
-        std::fs::write(&input, data).unwrap();
-        let out = self.home.path().join("input.sig");
-        self.run(&[
-            "--local-user",
-            &self.key_id,
-            "--output",
-            out.to_str().unwrap(),
-            "--detach-sign",
-            input.to_str().unwrap(),
-        ]);
-        std::fs::read(out).unwrap()
-    }
-}
 
 /// The platform terraform runs on (`linux_amd64`).
 fn platform() -> (String, String) {
@@ -99,64 +29,21 @@ fn platform() -> (String, String) {
     (os.to_string(), arch.to_string())
 }
 
-/// A provider package: a zip holding `terraform-provider-NAME_vVERSION` (a script: `init`
-/// only installs it).
-fn package(marker: &str) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o755);
-    zip.start_file(format!("terraform-provider-{PROVIDER}_v{VERSION}"), options)
-        .unwrap();
-    zip.write_all(format!("#!/bin/sh\n# {marker}\nexit 1\n").as_bytes())
-        .unwrap();
-    zip.finish().unwrap().into_inner()
-}
-
-fn sha256(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
 fn provider_path(org: &str) -> String {
-    format!("organizations/{org}/registry-providers/private/{org}/{PROVIDER}")
+    providers::provider_path(org, PROVIDER)
 }
 
-fn add_key(api: &Api, org: &str, armor: &str) -> terrace_tests::Reply {
-    api.post(
-        "/api/registry/private/v2/gpg-keys",
-        &json!({"data": {"type": "gpg-keys",
-            "attributes": {"namespace": org, "ascii-armor": armor}}}),
-    )
+fn package(marker: &str) -> Vec<u8> {
+    providers::package(PROVIDER, VERSION, marker)
 }
 
 fn create_version(api: &Api, org: &str, version: &str, key_id: &str) -> Value {
-    api.post(
-        &format!("{}/versions", provider_path(org)),
-        &json!({"data": {"type": "registry-provider-versions",
-            "attributes": {"version": version, "key-id": key_id, "protocols": ["5.0"]}}}),
-    )
-    .expect(201)
-    .body["data"]
-        .clone()
+    providers::create_version(api, org, PROVIDER, version, key_id)
 }
 
 fn create_platform(api: &Api, org: &str, version: &str, filename: &str, shasum: &str) -> Value {
     let (os, arch) = platform();
-    api.post(
-        &format!("{}/versions/{version}/platforms", provider_path(org)),
-        &json!({"data": {"type": "registry-provider-platforms",
-            "attributes": {"os": os, "arch": arch, "filename": filename, "shasum": shasum}}}),
-    )
-    .expect(201)
-    .body["data"]
-        .clone()
-}
-
-fn link(resource: &Value, name: &str) -> String {
-    resource["links"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("a {name} link in {resource}"))
-        .to_string()
+    providers::create_platform(api, org, PROVIDER, version, (&os, &arch), filename, shasum)
 }
 
 /// The published versions terraform would see, as `token`'s holder.
