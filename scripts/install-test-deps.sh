@@ -16,6 +16,8 @@
 #   libxml2-dev, libxmlsec1-dev,         building samael (SAML, crates/auth) with its xmlsec feature:
 #   libclang-dev, libssl-dev, pkg-config  bindgen reads libxmlsec1's headers through libclang
 #   xmlsec1                              signs forged and re-signed SAML responses in sso_saml.rs
+#   gpg                                  generates and signs with the test keys of the provider
+#                                        registry's tests (tests/tests/registry_providers.rs)
 #   simplesamlphp, php-cli, php-xml,     a real SAML identity provider for tests/tests/sso_saml.rs
 #   php-mbstring, php-curl               (run with `php -S`; the web server it pulls in as
 #                                        `httpd` is never started by the tests)
@@ -30,7 +32,7 @@ SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and 
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
           curl openssl ca-certificates
-          libxml2-dev libxmlsec1-dev libclang-dev libssl-dev pkg-config xmlsec1
+          libxml2-dev libxmlsec1-dev libclang-dev libssl-dev pkg-config xmlsec1 gpg
           simplesamlphp php-cli php-xml php-mbstring php-curl)
 
 [ "$(id -u)" = 0 ] || { echo "install-test-deps.sh: must run as root (apt-get)" >&2; exit 1; }

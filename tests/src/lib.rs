@@ -13,6 +13,7 @@ pub mod gotfe_v1;
 pub mod ledger;
 pub mod oidc;
 pub mod page;
+pub mod providers;
 pub mod runs;
 pub mod saml_idp;
 mod server;

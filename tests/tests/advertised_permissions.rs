@@ -2,7 +2,8 @@
 //! and `actions` objects of workspaces, organizations, projects, users and runs, and
 //! `can-queue-destroy-plan`) are read in several situations and each is mapped to the request
 //! it governs, in one table per resource ([`WORKSPACE_CALLS`], [`ORGANIZATION_CALLS`],
-//! [`PROJECT_CALLS`], [`USER_CALLS`], [`RUN_CALLS`]):
+//! [`PROJECT_CALLS`], [`USER_CALLS`], [`RUN_CALLS`], and the private registry's
+//! [`REGISTRY_PROVIDER_CALLS`] and [`PROVIDER_VERSION_CALLS`]):
 //!
 //! - whenever a flag is false, its request is refused with a 4xx JSON:API error and changes
 //!   nothing (the resource and its collections read the same before and after);
@@ -432,6 +433,32 @@ static PROJECT_CALLS: &[Call<Project>] = &[
             &format!("organizations/{}/workspaces", p.org),
             &json!({"data": {"type": "workspaces", "attributes": {"name": unique("in-project")},
                 "relationships": {"project": {"data": {"type": "projects", "id": p.id}}}}}),
+        )
+    ),
+];
+
+static REGISTRY_PROVIDER_CALLS: &[Call<Registry>] = &[call!(
+    "DELETE registry provider",
+    ["permissions.can-delete"],
+    [],
+    |r| r.caller.delete(&r.provider_path())
+)];
+
+static PROVIDER_VERSION_CALLS: &[Call<Registry>] = &[
+    call!(
+        "DELETE provider version",
+        ["permissions.can-delete"],
+        [],
+        |r| r.caller.delete(&r.version_path())
+    ),
+    call!(
+        "POST provider platform (an asset of the version)",
+        ["permissions.can-upload-asset"],
+        [],
+        |r| r.caller.post(
+            &format!("{}/platforms", r.version_path()),
+            &json!({"data": {"type": "registry-provider-platforms", "attributes": {
+                "os": "linux", "arch": "amd64", "filename": "p.zip", "shasum": "0"}}}),
         )
     ),
 ];
@@ -1048,6 +1075,85 @@ impl Target for Project {
     }
 }
 
+/// A private provider with one version; read as the provider or as the version.
+struct Registry {
+    caller: Api,
+    owner: Api,
+    org: String,
+    name: String,
+    /// Read the version (its flags) rather than the provider.
+    version: bool,
+    label: String,
+}
+
+impl Registry {
+    fn provider_path(&self) -> String {
+        format!(
+            "organizations/{0}/registry-providers/private/{0}/{1}",
+            self.org, self.name
+        )
+    }
+
+    fn version_path(&self) -> String {
+        format!("{}/versions/1.0.0", self.provider_path())
+    }
+
+    fn create(owner: &Api, org: &str, name: &str) {
+        owner
+            .post(
+                &format!("organizations/{org}/registry-providers"),
+                &json!({"data": {"type": "registry-providers",
+                    "attributes": {"name": name, "namespace": org, "registry-name": "private"}}}),
+            )
+            .expect(201);
+        owner
+            .post(
+                &format!("organizations/{org}/registry-providers/private/{org}/{name}/versions"),
+                &json!({"data": {"type": "registry-provider-versions",
+                    "attributes": {"version": "1.0.0", "key-id": "ABCDEF0123456789"}}}),
+            )
+            .expect(201);
+    }
+}
+
+impl Target for Registry {
+    fn read(&self) -> Value {
+        let path = if self.version {
+            self.version_path()
+        } else {
+            self.provider_path()
+        };
+        self.caller.get(&path).ok().body
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        [
+            self.provider_path(),
+            format!("{}/platforms", self.version_path()),
+        ]
+        .iter()
+        .map(|path| {
+            let reply = self.owner.get(path);
+            let mut body = reply.body;
+            // Upload links (signed URLs) are issued afresh on every read.
+            let data = body["data"].as_array_mut().map(|items| items.iter_mut());
+            for item in data.into_iter().flatten() {
+                item["links"] = Value::Null;
+            }
+            json!({"status": reply.status, "body": body})
+        })
+        .collect()
+    }
+
+    fn holds(&self, need: Needs, _: &Value) -> bool {
+        panic!("registry calls need nothing but their flags, not {need:?}")
+    }
+
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+}
+
 struct UserTarget {
     caller: Api,
     /// The user whose resource is read.
@@ -1487,6 +1593,30 @@ both_databases!(advertised_permissions_are_enforced, |db: Db| {
                 .expect(201);
             fixed(&id, "busy")
         });
+    }
+
+    // The private registry: a provider and its version, as the owner and as the member (whose
+    // team manages workspaces and projects, not providers).
+    for (caller, owner, org) in [(&olivia, &olivia, "acme"), (&mel, &admin, "dev")] {
+        for (version, calls) in [
+            (false, REGISTRY_PROVIDER_CALLS),
+            (true, PROVIDER_VERSION_CALLS),
+        ] {
+            check_all("registry", calls, &|_| {
+                let n = counter.get() + 1;
+                counter.set(n);
+                let name = format!("probe-{n}");
+                Registry::create(&owner.api, org, &name);
+                Registry {
+                    caller: caller.api.clone(),
+                    owner: owner.api.clone(),
+                    org: org.to_string(),
+                    name,
+                    version,
+                    label: format!("provider probe-{n} in {org} as {}", caller.name),
+                }
+            });
+        }
     }
 
     // Users: one's own account, and someone else's.

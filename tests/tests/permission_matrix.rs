@@ -34,11 +34,14 @@ mod other_organization;
 use terrace_tests::access::{
     add_member, create_team, create_workspace, grant_project, grant_workspace,
 };
+use terrace_tests::providers::{self, Gpg};
 use terrace_tests::runs::{create_run, tarball, upload_configuration, wait_for_run};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
 const ORG: &str = "matrix-corp";
 const MAIN: &str = "main";
+/// The version of the organization's private provider.
+const PROVIDER_VERSION: &str = "1.0.0";
 const SECRET_TEAM: &str = "secret-ops-7c1f";
 const CONFIGURATION: &str = "output \"greeting\" { value = \"matrix\" }\n";
 const SENSITIVE: &str = "sensitive-value-never-returned-3a9d";
@@ -296,6 +299,8 @@ fn destructive(method: &str, path: &str) -> bool {
         || (method == "PATCH" && path.starts_with("/api/v2/team-"))
         || (method == "PATCH" && path.starts_with("/api/v2/teams/"))
         || path.starts_with("/api/v2/registry-modules/actions/delete/")
+        // Moving a GPG key (the DELETE before it took the fixture's key away).
+        || (method == "PATCH" && path.contains("/gpg-keys/"))
 }
 
 /// Routes the matrix does not call, each with the reason and the test that covers it.
@@ -639,6 +644,17 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
     );
     std::thread::sleep(Duration::from_secs(3));
 
+    // A private provider named like the main workspace (routes share the `{name}` parameter),
+    // published for linux/amd64, signed by the organization's GPG key.
+    let gpg = Gpg::new("matrix");
+    providers::publish(
+        &alice,
+        ORG,
+        MAIN,
+        PROVIDER_VERSION,
+        ("linux", "amd64"),
+        &gpg,
+    );
     let reserved_tag_key_id = alice
         .post(
             &format!("organizations/{ORG}/reserved-tag-keys"),
@@ -653,7 +669,8 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("registry", "private".into()),
         ("namespace", ORG.to_string()),
         ("provider", MODULE_PROVIDER.into()),
-        ("version", "1.0.0".into()),
+        // The published version of the module and of the provider.
+        ("version", PROVIDER_VERSION.into()),
         ("registry_module_id", registry_module_id),
         ("name", MAIN.to_string()),
         ("workspace_id", main.clone()),
@@ -678,6 +695,11 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("team_project_id", team_project_id),
         ("readers_team_id", readers),
         ("action", "suspend".into()),
+        ("registry_name", "private".into()),
+        ("os", "linux".into()),
+        ("arch", "amd64".into()),
+        ("key_id", gpg.key_id.clone()),
+        ("gpg_armor", gpg.armor()),
     ]
     .into_iter()
     .collect();
@@ -819,6 +841,31 @@ fn throwaway(
     {
         publish_module(alice, &name);
         ids.insert("name", name);
+    } else if template.starts_with("/api/v2/organizations/{organization}/registry-providers/") {
+        if template.ends_with("/{os}/{arch}") {
+            let os = format!("os_{n}");
+            providers::create_platform(
+                alice,
+                ORG,
+                MAIN,
+                PROVIDER_VERSION,
+                (&os, "amd64"),
+                "p.zip",
+                "0",
+            );
+            ids.insert("os", os);
+        } else if template.ends_with("/versions/{version}") {
+            let version = format!("3.0.{n}");
+            providers::create_version(alice, ORG, MAIN, &version, &f.ids["key_id"]);
+            ids.insert("version", version);
+        } else {
+            providers::create_provider(alice, ORG, &name).expect(201);
+            ids.insert("name", name);
+        }
+    } else if template.starts_with("/api/registry/{registry_name}/v2/gpg-keys/") {
+        // The previous allowed caller deleted it: add it again.
+        let added = providers::add_gpg_key(alice, ORG, &f.ids["gpg_armor"]);
+        assert!(matches!(added.status, 201 | 409), "{}", added.text);
     } else if template == "/api/v2/organizations/{organization}/sso-configuration" {
         // Deleted by the previous allowed caller: put back, in the same organization.
         put_sso_configuration(alice);
@@ -1002,6 +1049,7 @@ fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
             "?module_version=1.0.0".into()
         }
         "/api/v2/team-projects" => format!("?filter[project][id]={}", f.ids["project_id"]),
+        "/api/registry/{registry_name}/v2/gpg-keys" => format!("?filter[namespace]={ORG}"),
         "/api/v2/organizations/{organization}/organization-memberships" => {
             "?include=user,teams".into()
         }
@@ -1022,6 +1070,25 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
     let unique = format!("matrix-{}", column.name());
     let id = |k: &str| f.ids[k].clone();
     Some(match (method, template) {
+        ("POST", "/api/registry/{registry_name}/v2/gpg-keys") => {
+            json!({"data": {"type": "gpg-keys",
+                "attributes": {"namespace": ORG, "ascii-armor": id("gpg_armor")}}})
+        }
+        ("PATCH", t) if t.contains("/gpg-keys/") => {
+            json!({"data": {"type": "gpg-keys", "attributes": {"namespace": ORG}}})
+        }
+        ("POST", t) if t.ends_with("/registry-providers") => {
+            json!({"data": {"type": "registry-providers",
+                "attributes": {"name": unique, "namespace": ORG, "registry-name": "private"}}})
+        }
+        ("POST", t) if t.contains("/registry-providers/") && t.ends_with("/versions") => {
+            json!({"data": {"type": "registry-provider-versions",
+                "attributes": {"version": "2.0.0", "key-id": id("key_id"), "protocols": ["5.0"]}}})
+        }
+        ("POST", t) if t.contains("/registry-providers/") && t.ends_with("/platforms") => {
+            json!({"data": {"type": "registry-provider-platforms", "attributes": {
+                "os": "linux", "arch": unique.replace('-', "_"), "filename": "p.zip", "shasum": "0"}}})
+        }
         (_, t) if t.ends_with("/relationships/tags") => {
             json!({"data": [{"type": "tags", "attributes": {"name": unique}}]})
         }

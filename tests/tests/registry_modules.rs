@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use terrace_tests::providers;
 use terrace_tests::runs::{
-    create_run, escaping_tarball, tarball, upload_configuration, wait_for_run,
+    create_run, escaping_tarball, phase_log, tarball, upload_configuration, wait_for_run,
 };
 use terrace_tests::{both_databases, Api, Db, Server, Terraform};
 
@@ -294,6 +295,36 @@ both_databases!(
         let api = server.api(&server.admin_token());
         create_module(&api, "default", "greeting", "local");
         publish(&api, "default", "1.0.0", "hello");
+
+        // A private provider too: `init` inside the runner installs it from the registry
+        // (the test's provider is a stand-in only `init` handles: the plan then stops at it).
+        let gpg = providers::Gpg::new("registry-run");
+        providers::publish(&api, "default", "hello", "1.0.0", ("linux", "amd64"), &gpg);
+        let with_provider = api
+            .post(
+                "organizations/default/workspaces",
+                &json!({"data": {"type": "workspaces", "attributes": {"name": "with-provider"}}}),
+            )
+            .expect(201)
+            .id();
+        let config = "terraform {\n  required_providers {\n    hello = {\n      source  = \"localterraform.com/default/hello\"\n      version = \"1.0.0\"\n    }\n  }\n}\n";
+        upload_configuration(&api, &with_provider, &[("main.tf", config)], false);
+        let run = create_run(&api, &with_provider, None, json!({"plan-only": true})).id();
+        wait_for_run(
+            &api,
+            &run,
+            &["errored", "planned_and_finished"],
+            Duration::from_secs(120),
+        );
+        // `init` (silent when it succeeds) installed it; the plan then starts it.
+        let log = phase_log(&api, &run, "plan");
+        assert!(
+            log.contains(
+                ".terraform/providers/localterraform.com/default/hello/1.0.0/linux_amd64/terraform-provider-hello_v1.0.0"
+            ) && !log.contains("terraform init failed"),
+            "{log}"
+        );
+
         let ws = api
             .post(
                 "organizations/default/workspaces",

@@ -74,7 +74,7 @@ pub struct AppState {
         (name = "health", description = "Liveness and readiness"),
         (name = "login", description = "`terraform login` (OAuth 2 with PKCE)"),
         (name = "organizations"), (name = "users"), (name = "tokens"), (name = "workspaces"),
-        (name = "tags"), (name = "projects"), (name = "state-versions"),
+        (name = "tags"), (name = "registry", description = "The private provider registry: GPG keys, providers, versions, platforms, and the provider registry protocol terraform init speaks"), (name = "projects"), (name = "state-versions"),
         (name = "configuration-versions"), (name = "runs"), (name = "variables"),
         (name = "agent-pools", description = "Agent pools, their tokens and connected agents"),
         (name = "audit-trail", description = "Who changed what, sign-ins and token use (HCP Terraform's audit trail shape, not JSON:API)"),
@@ -96,6 +96,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tags::router())
         .merge(reserved_tag_keys::router())
         .merge(registry_modules::router())
+        .merge(registry_providers::router())
         .merge(projects::router())
         .merge(state_versions::router())
         .merge(workspace_resources::router())
@@ -136,6 +137,11 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(registry_modules::upload_router())
         .merge(module_registry::router())
         .merge(meta::router())
+        .merge(
+            gpg_keys::router()
+                .merge(provider_registry::router())
+                .layer(Extension(BodyLimit(API_BODY_LIMIT))),
+        )
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))
         .nest(API_PREFIX, api_routes())
         .split_for_parts();

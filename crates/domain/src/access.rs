@@ -80,7 +80,8 @@ const ORGANIZATION_TOKEN: OrganizationAccess = OrganizationAccess {
     manage_policies: false,
     manage_policy_overrides: false,
     manage_vcs_settings: false,
-    manage_providers: false,
+    // Publishing private providers from CI is what organization tokens are for.
+    manage_providers: true,
     manage_modules: false,
     manage_run_tasks: false,
 };
@@ -424,6 +425,7 @@ fn describe(action: Action) -> &'static str {
         ReadSecretTeams => "see secret teams",
         ManageOrganizationToken => "manage the organization token",
         ReadAuditTrail => "read the audit trail",
+        ManageProviders => "manage the private provider registry",
     }
 }
 

@@ -18,6 +18,7 @@ pub mod memberships;
 pub mod org_sso;
 pub mod organizations;
 pub mod projects;
+pub mod providers;
 pub mod registry;
 pub mod retention;
 pub mod runs;
@@ -79,6 +80,8 @@ pub struct Settings {
     /// Organizations' own providers may be on loopback and private addresses (tests,
     /// single-tenant servers); otherwise their issuers must name public hosts.
     pub organization_sso_loopback: bool,
+    /// Largest provider binary (zip) accepted by the private provider registry.
+    pub max_provider_binary_bytes: u64,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             organization_creation: site_admin::OrganizationCreation::Anyone,
             site_sso: false,
             organization_sso_loopback: false,
+            max_provider_binary_bytes: 512 << 20,
         }
     }
 }

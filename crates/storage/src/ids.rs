@@ -32,6 +32,10 @@ pub const TOOL_VERSION: &str = "tool";
 pub const DATA_RETENTION_POLICY: &str = "drp";
 pub const REGISTRY_MODULE: &str = "mod";
 pub const REGISTRY_MODULE_VERSION: &str = "modver";
+pub const GPG_KEY: &str = "gpgkey";
+pub const REGISTRY_PROVIDER: &str = "prov";
+pub const PROVIDER_VERSION: &str = "provver";
+pub const PROVIDER_PLATFORM: &str = "provpltfrm";
 
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(16))

@@ -971,3 +971,55 @@ pub struct RegistryModuleVersion {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A GPG public key of an organization's private provider registry (TFE's `gpg-keys`); its
+/// namespace is the organization's name. `key_id` is the 16-hex long key ID, upper case.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct GpgKey {
+    pub id: String,
+    pub organization_id: String,
+    pub key_id: String,
+    pub ascii_armor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A private provider of an organization's registry (namespace = the organization's name).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RegistryProvider {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A version of a private provider. `shasums` (SHA256SUMS) and its detached signature are
+/// set by their uploads; the signature only once it verified against `key_id`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ProviderVersion {
+    pub id: String,
+    pub provider_id: String,
+    pub version: String,
+    pub key_id: String,
+    pub protocols: JsonText<Vec<String>>,
+    pub shasums: Option<String>,
+    pub shasums_signature: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One platform (os, arch) of a provider version; `binary_key` is the blob of its verified
+/// zip, once uploaded.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ProviderPlatform {
+    pub id: String,
+    pub version_id: String,
+    pub os: String,
+    pub arch: String,
+    pub filename: String,
+    pub shasum: String,
+    pub binary_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

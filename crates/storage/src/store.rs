@@ -954,6 +954,97 @@ pub trait ToolVersionStore {
     async fn tool_version_usage(&self, engine: Engine, version: &str) -> StorageResult<u64>;
 }
 
+/// The private provider registry: GPG keys, providers, versions and platforms.
+#[async_trait]
+pub trait ProviderRegistryStore {
+    /// Inserts a key; one the organization already has (same key ID) is a `Conflict`.
+    async fn create_gpg_key(&self, key: &GpgKey) -> StorageResult<()>;
+    async fn gpg_key(&self, org_id: &str, key_id: &str) -> StorageResult<Option<GpgKey>>;
+    /// The keys of the given organizations, oldest first.
+    async fn list_gpg_keys(
+        &self,
+        org_ids: &[String],
+        page: PageRequest,
+    ) -> StorageResult<Page<GpgKey>>;
+    /// Moves a key to another organization; a `Conflict` when that one has it already.
+    async fn move_gpg_key(&self, id: &str, org_id: &str, now: DateTime<Utc>) -> StorageResult<()>;
+    async fn delete_gpg_key(&self, id: &str) -> StorageResult<()>;
+
+    /// Inserts a provider; a name the organization already has is a `Conflict`.
+    async fn create_registry_provider(&self, provider: &RegistryProvider) -> StorageResult<()>;
+    async fn registry_provider(
+        &self,
+        org_id: &str,
+        name: &str,
+    ) -> StorageResult<Option<RegistryProvider>>;
+    async fn registry_provider_by_id(&self, id: &str) -> StorageResult<Option<RegistryProvider>>;
+    /// The organization's providers by name, those whose name contains `query` (any case).
+    async fn list_registry_providers(
+        &self,
+        org_id: &str,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> StorageResult<Page<RegistryProvider>>;
+    /// Deletes the provider with its versions and platforms.
+    async fn delete_registry_provider(&self, id: &str) -> StorageResult<()>;
+
+    /// Inserts a version; a version number the provider has already is a `Conflict`.
+    async fn create_provider_version(&self, version: &ProviderVersion) -> StorageResult<()>;
+    async fn provider_version(
+        &self,
+        provider_id: &str,
+        version: &str,
+    ) -> StorageResult<Option<ProviderVersion>>;
+    async fn provider_version_by_id(&self, id: &str) -> StorageResult<Option<ProviderVersion>>;
+    /// The provider's versions, oldest first.
+    async fn list_provider_versions(
+        &self,
+        provider_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ProviderVersion>>;
+    async fn delete_provider_version(&self, id: &str) -> StorageResult<()>;
+    /// Records SHA256SUMS, only while no signature is recorded (false otherwise).
+    async fn set_provider_shasums(
+        &self,
+        version_id: &str,
+        shasums: &str,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Records the verified signature of exactly `shasums`, only while none is recorded and
+    /// SHA256SUMS is still `shasums` (false otherwise).
+    async fn set_provider_shasums_signature(
+        &self,
+        version_id: &str,
+        shasums: &str,
+        signature: &[u8],
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+
+    /// Inserts a platform; an (os, arch) the version has already is a `Conflict`.
+    async fn create_provider_platform(&self, platform: &ProviderPlatform) -> StorageResult<()>;
+    async fn provider_platform(
+        &self,
+        version_id: &str,
+        os: &str,
+        arch: &str,
+    ) -> StorageResult<Option<ProviderPlatform>>;
+    async fn provider_platform_by_id(&self, id: &str) -> StorageResult<Option<ProviderPlatform>>;
+    /// The version's platforms by os and arch.
+    async fn list_provider_platforms(
+        &self,
+        version_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<ProviderPlatform>>;
+    async fn delete_provider_platform(&self, id: &str) -> StorageResult<()>;
+    /// Records the blob of a verified binary, only while none is (false otherwise).
+    async fn finish_provider_binary(
+        &self,
+        platform_id: &str,
+        binary_key: &str,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+}
+
 /// Which modules a registry list shows.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryModuleFilter {
@@ -1034,6 +1125,7 @@ pub trait Store:
     + ToolVersionStore
     + DataRetentionStore
     + RegistryModuleStore
+    + ProviderRegistryStore
     + Send
     + Sync
 {

@@ -33,6 +33,7 @@ use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+use terrace_tests::providers::{self, Gpg};
 use terrace_tests::runs::{create_run, tarball, upload_configuration, wait_for_run};
 use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
@@ -321,6 +322,20 @@ struct Tenant {
     invited_email: String,
     /// The tokens of her team, of her owners team and of her organization: (ID, secret).
     owner_tokens: Vec<(String, String)>,
+    /// Her GPG key (long ID) and private provider, named like her workspace (routes share
+    /// the `{name}` parameter), version 1.0.0 published for linux/amd64.
+    gpg_key_id: String,
+    gpg_armor: String,
+    provider_id: String,
+    provider_version_id: String,
+    provider_platform_id: String,
+    /// Her provider's capability URLs: uploads (as issued when created) and downloads.
+    shasums_upload_url: String,
+    shasums_sig_upload_url: String,
+    binary_upload_url: String,
+    shasums_download_url: String,
+    shasums_sig_download_url: String,
+    binary_download_url: String,
 }
 
 /// The configuration every tenant runs: its plan log shows the greeting (a plain variable)
@@ -816,6 +831,12 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
             "oidc-client-secret": format!("{label}-sso-secret")}}}),
     )
     .ok();
+    let gpg = Gpg::new(&format!("{label}-signer"));
+    let published = providers::publish(&api, &org, &workspace, "1.0.0", ("linux", "amd64"), &gpg);
+    let provider_id = published.version["relationships"]["registry-provider"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let owner_tokens = [
         format!("teams/{team_id}/authentication-token"),
         format!("teams/{owners_team_id}/authentication-token"),
@@ -902,6 +923,20 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         team_project_id,
         invited_email,
         owner_tokens,
+        gpg_key_id: gpg.key_id.clone(),
+        gpg_armor: gpg.armor(),
+        provider_id,
+        provider_version_id: published.version["id"].as_str().unwrap().to_string(),
+        provider_platform_id: published.platform["id"].as_str().unwrap().to_string(),
+        shasums_upload_url: providers::link(&published.created, "shasums-upload"),
+        shasums_sig_upload_url: providers::link(&published.created, "shasums-sig-upload"),
+        binary_upload_url: providers::link(&published.platform, "provider-binary-upload"),
+        shasums_download_url: providers::link(&published.version, "shasums-download"),
+        shasums_sig_download_url: providers::link(&published.version, "shasums-sig-download"),
+        binary_download_url: providers::link(
+            &published.uploaded_platform,
+            "provider-binary-download",
+        ),
     }
 }
 
@@ -978,6 +1013,30 @@ impl Tenant {
                 "module download capability",
                 capability(&self.module_download_url),
             ),
+            ("GPG key ID", self.gpg_key_id.clone()),
+            ("registry provider ID", self.provider_id.clone()),
+            ("provider version ID", self.provider_version_id.clone()),
+            ("provider platform ID", self.provider_platform_id.clone()),
+            (
+                "SHA256SUMS upload capability",
+                capability(&self.shasums_upload_url),
+            ),
+            (
+                "SHA256SUMS signature upload capability",
+                capability(&self.shasums_sig_upload_url),
+            ),
+            (
+                "provider binary upload capability",
+                capability(&self.binary_upload_url),
+            ),
+            (
+                "SHA256SUMS download capability",
+                capability(&self.shasums_download_url),
+            ),
+            (
+                "provider binary download capability",
+                capability(&self.binary_download_url),
+            ),
             ("run ID", self.run_id.clone()),
             ("run message", self.run_message.clone()),
             ("comment ID", self.comment_id.clone()),
@@ -1050,7 +1109,11 @@ impl Tenant {
             "registry" => vec!["private".into()],
             "namespace" => vec![self.org.clone()],
             "provider" => vec![MODULE_PROVIDER.into()],
-            "version" => vec!["1.0.0".into(), "2.0.0".into()],
+            // A module's published and pending versions; a provider's one version.
+            "version" if template.contains("/registry-modules/") => {
+                vec!["1.0.0".into(), "2.0.0".into()]
+            }
+            "version" => vec!["1.0.0".into()],
             "registry_module_id" => vec![self.registry_module_id.clone()],
             "token_id" => self.token_ids.clone(),
             "user_id" => vec![self.user_id.clone()],
@@ -1063,6 +1126,10 @@ impl Tenant {
                 self.membership_id.clone(),
                 self.invited_membership_id.clone(),
             ],
+            "registry_name" => vec!["private".into()],
+            "os" => vec!["linux".into()],
+            "arch" => vec!["amd64".into()],
+            "key_id" => vec![self.gpg_key_id.clone()],
             // The admin API's user actions.
             "action" => ["suspend", "unsuspend", "grant_admin", "revoke_admin"]
                 .map(str::to_string)
@@ -1165,6 +1232,26 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         }
         ("DELETE", _) => return Ok(None),
         ("POST", t) if t.ends_with("/actions/lock") => json!({"reason": "bob was here"}),
+        // Bob adding his key to Alice's namespace, moving her key to his, and adding a
+        // provider, version or platform to her registry.
+        ("POST", "/api/registry/{registry_name}/v2/gpg-keys") => {
+            json!({"data": {"type": "gpg-keys",
+            "attributes": {"namespace": a.org, "ascii-armor": b.gpg_armor}}})
+        }
+        ("PATCH", t) if t.contains("/gpg-keys/") => json!({"data": {"type": "gpg-keys",
+            "attributes": {"namespace": b.org}}}),
+        ("POST", "/api/v2/organizations/{organization}/registry-providers") => json!({
+            "data": {"type": "registry-providers", "attributes": {
+                "name": format!("{}-intruder", b.label), "namespace": a.org, "registry-name": "private"}}
+        }),
+        ("POST", t) if t.contains("/registry-providers/") && t.ends_with("/versions") => json!({
+            "data": {"type": "registry-provider-versions", "attributes": {
+                "version": "6.6.6", "key-id": b.gpg_key_id, "protocols": ["5.0"]}}
+        }),
+        ("POST", t) if t.contains("/registry-providers/") && t.ends_with("/platforms") => json!({
+            "data": {"type": "registry-provider-platforms", "attributes": {
+                "os": "linux", "arch": "arm64", "filename": "evil.zip", "shasum": "0"}}
+        }),
         // The admin API: Bob suspending, promoting or impersonating Alice, or disabling her
         // organization.
         (_, t) if t.starts_with("/api/v2/admin/") => json!({"reason": "bob was here",
@@ -1537,6 +1624,47 @@ fn capability_attacks(
             &b.module_download_url,
             Vec::new(),
         ),
+        // Whoever holds Alice's SHA256SUMS URL may upload SHA256SUMS (until her version is
+        // signed, as it is here): garbage is refused before anything is written.
+        "/_uploads/provider-shasums/" => (
+            &a.shasums_upload_url,
+            &a.shasums_sig_upload_url,
+            &b.shasums_upload_url,
+            b"not SHA256SUMS".to_vec(),
+        ),
+        // A signature must verify with her key, a binary must match her signed checksums:
+        // forgeries only.
+        "/_uploads/provider-shasums-sig/" => (
+            &a.shasums_sig_upload_url,
+            &a.shasums_upload_url,
+            &b.shasums_sig_upload_url,
+            Vec::new(),
+        ),
+        "/_uploads/provider-binary/" => (
+            &a.binary_upload_url,
+            &a.shasums_upload_url,
+            &b.binary_upload_url,
+            Vec::new(),
+        ),
+        // Downloads are read: forgeries only.
+        "/_downloads/provider-shasums/" => (
+            &a.shasums_download_url,
+            &a.binary_download_url,
+            &b.shasums_download_url,
+            Vec::new(),
+        ),
+        "/_downloads/provider-shasums-sig/" => (
+            &a.shasums_sig_download_url,
+            &a.shasums_download_url,
+            &b.shasums_sig_download_url,
+            Vec::new(),
+        ),
+        "/_downloads/provider-binary/" => (
+            &a.binary_download_url,
+            &a.shasums_download_url,
+            &b.binary_download_url,
+            Vec::new(),
+        ),
         // Logs are read, not written: forgeries only.
         "/_logs/" => (
             &a.plan_log_url,
@@ -1653,6 +1781,18 @@ fn attacks_for(
     } else {
         ""
     };
+    if template == "/api/registry/{registry_name}/v2/gpg-keys" && method == "GET" {
+        // The list names its organizations in a filter: Alice's, alone or after Bob's own.
+        urls = urls
+            .iter()
+            .flat_map(|url| {
+                [
+                    format!("{url}?filter[namespace]={}", a.org),
+                    format!("{url}?filter[namespace]={},{}", b.org, a.org),
+                ]
+            })
+            .collect();
+    }
     Ok(urls
         .into_iter()
         .map(|url| Attack::json(method, template, format!("{url}{query}"), body.as_ref()))
@@ -1760,6 +1900,14 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("workspaces/{}/relationships/tags", a.workspace_id),
         format!("organizations/{}/tags", a.org),
         format!("organizations/{}/reserved-tag-keys", a.org),
+        format!(
+            "/api/registry/private/v2/gpg-keys?filter[namespace]={}",
+            a.org
+        ),
+        format!(
+            "/api/registry/v1/providers/{}/{}/versions",
+            a.org, a.workspace
+        ),
         format!("organizations/{}/projects", a.org),
         format!("projects/{}", a.project_id),
         format!("projects/{}", a.default_project_id),

@@ -259,6 +259,17 @@ impl<A> ListDocument<A> {
         }
     }
 
+    /// Counts no page in an empty list (`total-pages` 0), as TFE's registry endpoints do;
+    /// the others count one.
+    pub fn no_pages_when_empty(mut self) -> ListDocument<A> {
+        if let Some(meta) = &mut self.meta {
+            if meta.pagination.total_count == 0 {
+                meta.pagination.total_pages = 0;
+            }
+        }
+        self
+    }
+
     /// [`paginate`](Self::paginate) when the client named a page, everything otherwise.
     pub fn paginate_if(
         data: Vec<Resource<A>>,

@@ -21,6 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload_json_state))
         .routes(routes!(upload_configuration))
         .routes(routes!(read_log))
+        .routes(routes!(upload_provider_shasums))
+        .routes(routes!(upload_provider_signature))
+        .routes(routes!(upload_provider_binary))
+        .routes(routes!(download_provider_shasums))
+        .routes(routes!(download_provider_signature))
+        .routes(routes!(download_provider_binary))
 }
 
 /// Receives the raw state of a pending state version (the `hosted-state-upload-url`).
@@ -113,4 +119,112 @@ async fn read_log(
         .read_log(&token, window.offset, limit)
         .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes))
+}
+
+/// Receives a provider version's SHA256SUMS (its `shasums-upload` link); it may be replaced
+/// until the signature is uploaded.
+#[utoipa::path(put, path = "/_uploads/provider-shasums/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the upload URL")),
+    request_body(content = Vec<u8>, content_type = "text/plain"),
+    responses((status = 200, description = "Stored"),
+        (status = 422, description = "Not SHA256SUMS lines", body = ErrorDocument),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument),
+        (status = 409, description = "The version is signed already", body = ErrorDocument),
+        (status = 410, body = ErrorDocument), (status = 413, body = ErrorDocument)))]
+async fn upload_provider_shasums(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .upload_provider_shasums(&token, body.into_data_stream())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Receives the detached signature over a provider version's SHA256SUMS (its
+/// `shasums-sig-upload` link), kept only if it verifies with the version's GPG key.
+#[utoipa::path(put, path = "/_uploads/provider-shasums-sig/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the upload URL")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Verified and stored"),
+        (status = 422, description = "Not a signature, an unknown key-id, or it does not verify", body = ErrorDocument),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument),
+        (status = 409, description = "SHA256SUMS missing, or signed already", body = ErrorDocument),
+        (status = 410, body = ErrorDocument), (status = 413, body = ErrorDocument)))]
+async fn upload_provider_signature(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .upload_provider_signature(&token, body.into_data_stream())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Receives a provider platform's zip (its `provider-binary-upload` link), recorded only if
+/// its SHA-256 is the one the platform and the signed SHA256SUMS name.
+#[utoipa::path(put, path = "/_uploads/provider-binary/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the upload URL")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Verified and stored"),
+        (status = 422, description = "The checksum does not match", body = ErrorDocument),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument),
+        (status = 409, description = "Uploaded already, or the version is not signed yet", body = ErrorDocument),
+        (status = 410, body = ErrorDocument), (status = 413, body = ErrorDocument)))]
+async fn upload_provider_binary(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .upload_provider_binary(&token, body.into_data_stream())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// A provider version's SHA256SUMS (`shasums_url`).
+#[utoipa::path(get, path = "/_downloads/provider-shasums/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the download URL")),
+    responses((status = 200, description = "SHA256SUMS", content_type = "text/plain"),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 410, body = ErrorDocument)))]
+async fn download_provider_shasums(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let text = state.services.download_provider_shasums(&token).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+/// The detached signature over a provider version's SHA256SUMS (`shasums_signature_url`).
+#[utoipa::path(get, path = "/_downloads/provider-shasums-sig/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the download URL")),
+    responses((status = 200, description = "The binary OpenPGP signature", content_type = "application/octet-stream"),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 410, body = ErrorDocument)))]
+async fn download_provider_signature(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let bytes = state.services.download_provider_signature(&token).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}
+
+/// A provider platform's zip (`download_url`).
+#[utoipa::path(get, path = "/_downloads/provider-binary/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the download URL")),
+    responses((status = 200, description = "The zip", content_type = "application/zip"),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 410, body = ErrorDocument)))]
+async fn download_provider_binary(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let (_, blob) = state.services.download_provider_binary(&token).await?;
+    Ok(super::state_versions::stream_response(
+        blob,
+        "application/zip",
+    ))
 }

@@ -41,6 +41,7 @@ async fn well_known() -> impl IntoResponse {
         "tfe.v2.2": api,
         "state.v2": api,
         "modules.v1": super::module_registry::MODULES_V1,
+        "providers.v1": crate::routes::provider_registry::PREFIX,
         "login.v1": {
             "client": terrace_domain::login::CLI_CLIENT_ID,
             "grant_types": ["authz_code"],

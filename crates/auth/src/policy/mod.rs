@@ -206,6 +206,9 @@ pub enum Action {
     /// The organization's own API token.
     ManageOrganizationToken,
     ReadAuditTrail,
+    /// The private provider registry: GPG keys, providers, their versions and platforms
+    /// (reading providers is `ReadOrganization`).
+    ManageProviders,
 }
 
 impl Action {
@@ -253,6 +256,7 @@ impl Action {
             ReadSecretTeams,
             ManageOrganizationToken,
             ReadAuditTrail,
+            ManageProviders,
         ]
     };
 
@@ -300,6 +304,7 @@ impl Action {
             ReadSecretTeams => "read-secret-teams",
             ManageOrganizationToken => "manage-organization-token",
             ReadAuditTrail => "read-audit-trail",
+            ManageProviders => "manage-providers",
         }
     }
 
@@ -361,6 +366,7 @@ impl Action {
                 ManageTags => org.manage_workspaces || org.manage_projects,
                 ManageAgentPools => org.manage_agent_pools,
                 ManageModules => org.manage_modules,
+                ManageProviders => org.manage_providers,
                 ManageTeams => org.manage_teams,
                 ManageOrganizationAccess => org.manage_organization_access,
                 ManageMembership => org.manage_membership,

@@ -17,7 +17,6 @@ use terrace_storage::store::RegistryModuleFilter;
 use terrace_storage::{clock, ids, StorageError};
 
 use super::names::{module_name, module_provider, Version};
-use crate::caller::Principal;
 use crate::configuration::Received;
 use crate::{Caller, DomainError, DomainResult, Services};
 
@@ -25,8 +24,7 @@ pub const MODULE_UPLOAD: &str = "module-upload";
 pub const MODULE_DOWNLOAD: &str = "module-download";
 /// terraform fetches a download URL as soon as it has it.
 const DOWNLOAD_TTL_MINUTES: i64 = 5;
-/// The only registry hosted here; `public` modules are HCP's public registry's.
-pub const PRIVATE: &str = "private";
+pub use super::names::PRIVATE;
 
 /// A module with its versions, for its representation.
 #[derive(Debug, Clone)]
@@ -281,10 +279,10 @@ impl Services {
                 ),
                 other => other.into(),
             })?;
-        Ok(self.version_view(record, module, org))
+        Ok(self.module_version_view(record, module, org))
     }
 
-    fn version_view(
+    fn module_version_view(
         &self,
         version: RegistryModuleVersion,
         module: RegistryModule,
@@ -320,7 +318,7 @@ impl Services {
             .into_iter()
             .find(|v| v.version == version)
             .ok_or(DomainError::NotFound("module version"))?;
-        Ok(self.version_view(found, module, org))
+        Ok(self.module_version_view(found, module, org))
     }
 
     /// Receives a pending version's tarball through its signed upload URL. A tarball that is
@@ -493,8 +491,7 @@ impl Services {
         Ok(self.blobs.read(&key).await?)
     }
 
-    /// A module the caller may read through the registry protocol: members of its
-    /// organization, and the runs of the organization's workspaces (with their job token).
+    /// A module the caller may read through the registry protocol.
     async fn readable_module(
         &self,
         caller: &Caller,
@@ -503,23 +500,7 @@ impl Services {
         provider: &str,
     ) -> DomainResult<(RegistryModule, Organization)> {
         const WHAT: &str = "registry module";
-        let org = self
-            .store
-            .organization_by_name(namespace)
-            .await?
-            .ok_or(DomainError::NotFound(WHAT))?;
-        match &caller.principal {
-            Principal::Job(job) => {
-                let ws = self.store.workspace_by_id(&job.workspace_id).await?;
-                if ws.is_none_or(|ws| ws.organization_id != org.id) {
-                    return Err(DomainError::NotFound(WHAT));
-                }
-            }
-            _ => {
-                self.authorize(caller, &org, Action::ReadOrganization, WHAT)
-                    .await?;
-            }
-        }
+        let org = self.registry_reader(caller, namespace, WHAT).await?;
         let module = self
             .store
             .registry_module(&org.id, name, provider)

@@ -2,6 +2,9 @@
 
 use std::cmp::Ordering;
 
+/// The only registry hosted here; `public` is HCP's public registry.
+pub const PRIVATE: &str = "private";
+
 /// A module name: letters, digits, `-` and `_`, starting and ending with a letter or digit,
 /// at most 64 characters.
 pub fn module_name(name: &str) -> Result<(), String> {

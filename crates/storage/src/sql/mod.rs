@@ -16,6 +16,7 @@ mod login;
 mod memberships;
 mod organizations;
 mod projects;
+mod providers;
 mod registry_modules;
 mod runs;
 mod site_admin;
