@@ -89,6 +89,22 @@ both_databases!(terraform_installs_published_versions, |db: Db| {
         &json!([{"version": "1.0.0", "status": "ok"}, {"version": "1.1.0", "status": "ok"},
             {"version": "2.0.0", "status": "pending"}])
     );
+    // A list carries each module's own versions.
+    create_module(&api, "default", "another", "local");
+    let listed = api.get("organizations/default/registry-modules").ok();
+    let statuses: Vec<(Value, usize)> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let count = m["attributes"]["version-statuses"]
+                .as_array()
+                .unwrap()
+                .len();
+            (m["attributes"]["name"].clone(), count)
+        })
+        .collect();
+    assert_eq!(statuses, [(json!("another"), 0), (json!("greeting"), 3)]);
     let discovery = server.anonymous().get("/.well-known/terraform.json").ok();
     assert_eq!(discovery.body["modules.v1"], "/api/registry/v1/modules/");
 

@@ -1081,8 +1081,11 @@ pub trait RegistryModuleStore {
     /// A conflict when the module has that version already.
     async fn create_module_version(&self, version: &RegistryModuleVersion) -> StorageResult<()>;
     async fn module_version_by_id(&self, id: &str) -> StorageResult<Option<RegistryModuleVersion>>;
-    /// The module's versions, oldest first.
-    async fn module_versions(&self, module_id: &str) -> StorageResult<Vec<RegistryModuleVersion>>;
+    /// The versions of each module, oldest first (one query for a whole page of modules).
+    async fn module_versions(
+        &self,
+        module_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<RegistryModuleVersion>>>;
     /// Records the uploaded tarball of a pending version: false if it is no longer pending
     /// (another upload won).
     async fn finish_module_version_upload(

@@ -169,16 +169,18 @@ impl Services {
             .store
             .list_registry_modules(&org.id, filter, page)
             .await?;
-        let mut items = Vec::with_capacity(modules.items.len());
-        for module in modules.items {
-            let versions = self.store.module_versions(&module.id).await?;
-            items.push(ModuleView {
+        let ids: Vec<String> = modules.items.iter().map(|m| m.id.clone()).collect();
+        let mut versions = self.store.module_versions(&ids).await?;
+        let items = modules
+            .items
+            .into_iter()
+            .map(|module| ModuleView {
+                versions: versions.remove(&module.id).unwrap_or_default(),
                 module,
                 organization: org.clone(),
-                versions,
                 access,
-            });
-        }
+            })
+            .collect();
         Ok(Page {
             items,
             total: modules.total,
@@ -193,13 +195,27 @@ impl Services {
         let (module, org, access) = self
             .module_for(caller, module, Action::ReadOrganization)
             .await?;
-        let versions = self.store.module_versions(&module.id).await?;
+        let versions = self.versions_of(&module).await?;
         Ok(ModuleView {
             module,
             organization: org,
             versions,
             access,
         })
+    }
+
+    /// The module's versions, oldest first.
+    async fn versions_of(
+        &self,
+        module: &RegistryModule,
+    ) -> DomainResult<Vec<RegistryModuleVersion>> {
+        let ids = [module.id.clone()];
+        Ok(self
+            .store
+            .module_versions(&ids)
+            .await?
+            .remove(&module.id)
+            .unwrap_or_default())
     }
 
     /// Loads a module and authorizes `action` on its organization; a module of another
@@ -312,8 +328,7 @@ impl Services {
         let version = version
             .ok_or_else(|| DomainError::bad_request("name the version with ?module_version="))?;
         let found = self
-            .store
-            .module_versions(&module.id)
+            .versions_of(&module)
             .await?
             .into_iter()
             .find(|v| v.version == version)
@@ -440,8 +455,7 @@ impl Services {
             .readable_module(caller, namespace, name, provider)
             .await?;
         let mut versions: Vec<(Version, String)> = self
-            .store
-            .module_versions(&module.id)
+            .versions_of(&module)
             .await?
             .into_iter()
             .filter(|v| v.status == ModuleVersionStatus::Ok)
@@ -464,8 +478,7 @@ impl Services {
             .readable_module(caller, namespace, name, provider)
             .await?;
         let found = self
-            .store
-            .module_versions(&module.id)
+            .versions_of(&module)
             .await?
             .into_iter()
             .find(|v| v.version == version && v.status == ModuleVersionStatus::Ok)

@@ -1,8 +1,10 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
+use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
 use crate::model::{ModuleVersionStatus, Page, PageRequest, RegistryModule, RegistryModuleVersion};
 use crate::store::{RegistryModuleFilter, RegistryModuleStore};
 use crate::{StorageError, StorageResult};
@@ -154,15 +156,26 @@ impl RegistryModuleStore for SqlStore {
             .await)?)
     }
 
-    async fn module_versions(&self, module_id: &str) -> StorageResult<Vec<RegistryModuleVersion>> {
-        let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM registry_module_versions WHERE module_id = $1 \
-             ORDER BY created_at, id"
-        );
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(module_id)
-            .fetch_all(p)
-            .await)?)
+    async fn module_versions(
+        &self,
+        module_ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<RegistryModuleVersion>>> {
+        let mut result: HashMap<String, Vec<RegistryModuleVersion>> = module_ids
+            .iter()
+            .map(|id| (id.clone(), Vec::new()))
+            .collect();
+        let rows: Vec<RegistryModuleVersion> = on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {VERSION_COLUMNS} FROM registry_module_versions WHERE module_id IN "
+            ));
+            push_in_list(&mut qb, module_ids);
+            qb.push(" ORDER BY created_at, id");
+            qb.build_query_as().fetch_all(p).await
+        })?;
+        for row in rows {
+            result.entry(row.module_id.clone()).or_default().push(row);
+        }
+        Ok(result)
     }
 
     async fn finish_module_version_upload(
