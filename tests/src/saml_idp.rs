@@ -163,21 +163,37 @@ $metadata['{base}saml2/idp/metadata.php'] = [
             ));
         }
         std::fs::write(d.join("metadata/saml20-sp-remote.php"), remote).unwrap();
-        let log = std::fs::File::create(d.join("php.log")).unwrap();
-        let child = Command::new("php")
-            .args(["-S", &format!("127.0.0.1:{port}"), "-t", SSP_WWW])
-            .env("SIMPLESAMLPHP_CONFIG_DIR", d.join("config"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("php runs");
-        let idp = SamlIdp { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let spawn = |d: &Path| {
+            let log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(d.join("php.log"))
+                .unwrap();
+            Command::new("php")
+                .args(["-S", &format!("127.0.0.1:{port}"), "-t", SSP_WWW])
+                .env("SIMPLESAMLPHP_CONFIG_DIR", d.join("config"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("php runs")
+        };
+        let child = spawn(d);
+        let mut idp = SamlIdp { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if reqwest::blocking::get(idp.metadata_url()).is_ok_and(|r| r.status().is_success()) {
                 return idp;
             }
-            assert!(Instant::now() < deadline, "SimpleSAMLphp did not start");
+            // The port was chosen before the server under test started: another process (a
+            // client connection's ephemeral port) may hold it for a moment. Try again.
+            if idp.child.try_wait().ok().flatten().is_some() {
+                idp.child = spawn(idp.dir.path());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SimpleSAMLphp did not start: {}",
+                std::fs::read_to_string(idp.dir.path().join("php.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
