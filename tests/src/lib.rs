@@ -20,6 +20,7 @@ mod server;
 pub mod sso;
 mod terraform;
 pub mod tools;
+pub mod upstream_registry;
 
 pub use api::{Api, Reply};
 pub use server::{terrace_bin, Db, Server, ServerBuilder};

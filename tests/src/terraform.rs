@@ -154,12 +154,17 @@ impl Terraform {
     /// Adds `token` for another host of the server (`127.0.0.1:PORT`, the address registry
     /// sources use: terraform wants a dot in a registry's hostname).
     pub fn add_credentials(&self, host: &str, token: &str) {
-        let config = self.config_file.as_ref().expect("a CLI with credentials");
-        let mut text = std::fs::read_to_string(config).unwrap();
-        text.push_str(&format!(
+        self.add_cli_config(&format!(
             "credentials \"{host}\" {{\n  token = \"{token}\"\n}}\n"
         ));
-        std::fs::write(config, text).unwrap();
+    }
+
+    /// Appends `text` to the CLI configuration file.
+    pub fn add_cli_config(&self, text: &str) {
+        let config = self.config_file.as_ref().expect("a CLI with credentials");
+        let mut whole = std::fs::read_to_string(config).unwrap();
+        whole.push_str(text);
+        std::fs::write(config, whole).unwrap();
     }
 
     /// A CLI with no credentials (for `terraform login`).

@@ -140,6 +140,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(
             gpg_keys::router()
                 .merge(provider_registry::router())
+                .merge(provider_mirror::router())
                 .layer(Extension(BodyLimit(API_BODY_LIMIT))),
         )
         .merge(runner::router().layer(Extension(BodyLimit(RUNNER_BODY_LIMIT))))

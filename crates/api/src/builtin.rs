@@ -86,6 +86,7 @@ async fn run(
         config.terraform_bin = listener.terraform_bin;
         config.versions_dir = listener.versions_dir;
         config.provider_mirror = listener.provider_mirror_dir;
+        config.direct_providers = listener.direct_providers;
         config.tools_cache_dir = listener.tools_cache_dir;
         if let Some(dir) = listener.work_dir {
             config.work_dir = dir;

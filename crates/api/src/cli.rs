@@ -76,6 +76,10 @@ struct ListenerArgs {
     /// inside the runner pods.
     #[arg(long, env = "TERRACE_PROVIDER_MIRROR_DIR", value_name = "DIR")]
     provider_mirror_dir: Option<PathBuf>,
+    /// Install other registries' providers from those registries, as terraform does alone,
+    /// not through the server's provider mirror (runs then need the internet).
+    #[arg(long, env = "TERRACE_DIRECT_PROVIDERS")]
+    direct_providers: bool,
     /// Where runners cache the binaries of the version catalogue [default: WORK_DIR/terrace-tools].
     #[arg(long, env = "TERRACE_TOOLS_CACHE_DIR", value_name = "DIR")]
     tools_cache_dir: Option<PathBuf>,
@@ -412,6 +416,7 @@ async fn listener(args: ListenerArgs) -> Result<()> {
     config.terraform_bin = args.terraform_bin;
     config.versions_dir = args.terraform_versions_dir;
     config.provider_mirror = args.provider_mirror_dir;
+    config.direct_providers = args.direct_providers;
     config.tools_cache_dir = args.tools_cache_dir;
     if let Some(dir) = args.work_dir {
         config.work_dir = dir;

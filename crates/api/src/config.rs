@@ -114,6 +114,16 @@ pub struct ServeArgs {
         value_parser = ["anyone", "site-admins"]
     )]
     pub organization_creation: Option<String>,
+    /// Registries the provider mirror pulls through from, repeatable: `HOST` (found by
+    /// service discovery at https://HOST/), `HOST=URL` (the registry at URL serves HOST's
+    /// providers) or `none` [default: registry.terraform.io, registry.opentofu.org].
+    #[arg(
+        long = "provider-mirror-upstream",
+        env = "TERRACE_PROVIDER_MIRROR_UPSTREAMS",
+        value_delimiter = ',',
+        value_name = "HOST[=URL]"
+    )]
+    pub provider_mirror_upstreams: Vec<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -416,6 +426,10 @@ pub struct BuiltinListenerArgs {
     /// the providers it holds from it, and only from it.
     #[arg(long, env = "TERRACE_PROVIDER_MIRROR_DIR", value_name = "DIR")]
     pub provider_mirror_dir: Option<PathBuf>,
+    /// Install other registries' providers from those registries, as terraform does alone,
+    /// not through this server's provider mirror (runs then need the internet).
+    #[arg(long, env = "TERRACE_DIRECT_PROVIDERS")]
+    pub direct_providers: bool,
     /// Where runners cache the binaries of the version catalogue [default: WORK_DIR/terrace-tools].
     #[arg(long, env = "TERRACE_TOOLS_CACHE_DIR", value_name = "DIR")]
     pub tools_cache_dir: Option<PathBuf>,
@@ -506,6 +520,7 @@ struct FileConfig {
     terraform_bin: Option<PathBuf>,
     terraform_versions_dir: Option<PathBuf>,
     provider_mirror_dir: Option<PathBuf>,
+    direct_providers: Option<bool>,
     tools_cache_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
     run_as: Option<String>,
@@ -524,6 +539,7 @@ struct FileConfig {
     audit_retention_days: Option<u32>,
     auto_destroy_check_seconds: Option<u32>,
     organization_creation: Option<String>,
+    provider_mirror_upstreams: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -595,6 +611,8 @@ pub struct ServerConfig {
     /// How often auto-destroy looks for due workspaces.
     pub auto_destroy_check: std::time::Duration,
     pub organization_creation: OrganizationCreation,
+    /// Which registry serves each host's providers to the provider mirror.
+    pub provider_mirror_upstreams: Vec<crate::provider_upstream::Upstream>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -603,6 +621,7 @@ pub struct BuiltinListener {
     pub terraform_bin: PathBuf,
     pub versions_dir: Option<PathBuf>,
     pub provider_mirror_dir: Option<PathBuf>,
+    pub direct_providers: bool,
     /// `None`: `<work_dir>/terrace-tools`.
     pub tools_cache_dir: Option<PathBuf>,
     /// `None`: the system's temporary directory.
@@ -752,6 +771,13 @@ impl ServerConfig {
             })
             .transpose()?
             .unwrap_or_default();
+        let upstreams = if args.provider_mirror_upstreams.is_empty() {
+            file.provider_mirror_upstreams.clone()
+        } else {
+            Some(args.provider_mirror_upstreams.clone())
+        };
+        let provider_mirror_upstreams = crate::provider_upstream::parse_upstreams(upstreams)
+            .context("--provider-mirror-upstream")?;
         Ok(ServerConfig {
             database,
             listen,
@@ -782,6 +808,7 @@ impl ServerConfig {
             audit_retention_days,
             auto_destroy_check,
             organization_creation,
+            provider_mirror_upstreams,
         })
     }
 }
@@ -830,6 +857,7 @@ impl BuiltinListener {
                 .provider_mirror_dir
                 .clone()
                 .or_else(|| file.provider_mirror_dir.clone()),
+            direct_providers: args.direct_providers || file.direct_providers == Some(true),
             tools_cache_dir: args
                 .tools_cache_dir
                 .clone()

@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod permissions;
+pub mod provider_upstream;
 pub mod routes;
 pub mod saml;
 pub mod secrets;

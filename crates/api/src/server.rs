@@ -60,35 +60,6 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         })?;
     let blobs = BlobStore::open(&config.storage_url, &config.storage_options, keyring)
         .with_context(|| format!("opening blob store {}", config.storage_url))?;
-    let settings = Settings {
-        upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
-        max_state_bytes: config.max_state_bytes,
-        max_configuration_bytes: config.max_configuration_bytes,
-        configuration_limits: config.configuration_limits,
-        sign_in: config.limits.sign_in.clone(),
-        login_token_ttl: config.login_token_ttl,
-        site_sso: config.oidc.is_some(),
-        organization_sso_loopback: config.organization_sso_loopback,
-        log_url_ttl: config.log_url_ttl,
-        audit_retention_days: config.audit_retention_days,
-        organization_creation: config.organization_creation,
-        ..Settings::default()
-    };
-    let services = Services::new(Arc::new(store), blobs, settings);
-    let bootstrapped = services
-        .bootstrap(config.admin_password.clone())
-        .await
-        .context("first-start setup")?;
-    if let Some(password) = bootstrapped
-        .as_ref()
-        .and_then(|b| b.generated_password.as_ref())
-    {
-        // Not on stdout: that is a container's log, kept and shipped elsewhere.
-        let path = data_dir.join(ADMIN_PASSWORD_FILE);
-        let _ = std::fs::remove_file(&path);
-        tls::write_secret_file(&path, &format!("{password}\n"))?;
-    }
-
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -103,6 +74,42 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         None => url::Url::parse(&format!("{scheme}://localhost:{}", address.port()))?,
     };
     let urls = Urls::new(&external);
+
+    let settings = Settings {
+        upload_url_ttl: chrono::Duration::seconds(config.upload_url_ttl_seconds),
+        max_state_bytes: config.max_state_bytes,
+        max_configuration_bytes: config.max_configuration_bytes,
+        configuration_limits: config.configuration_limits,
+        sign_in: config.limits.sign_in.clone(),
+        login_token_ttl: config.login_token_ttl,
+        site_sso: config.oidc.is_some(),
+        organization_sso_loopback: config.organization_sso_loopback,
+        log_url_ttl: config.log_url_ttl,
+        audit_retention_days: config.audit_retention_days,
+        organization_creation: config.organization_creation,
+        registry_hosts: urls.registry_hosts(),
+        ..Settings::default()
+    };
+    let upstream = crate::provider_upstream::HttpUpstreams::new(
+        config.provider_mirror_upstreams.clone(),
+    )
+    .context("the provider mirror's upstreams")?;
+    let services =
+        Services::new(Arc::new(store), blobs, settings).with_provider_upstream(Arc::new(upstream));
+    let bootstrapped = services
+        .bootstrap(config.admin_password.clone())
+        .await
+        .context("first-start setup")?;
+    if let Some(password) = bootstrapped
+        .as_ref()
+        .and_then(|b| b.generated_password.as_ref())
+    {
+        // Not on stdout: that is a container's log, kept and shipped elsewhere.
+        let path = data_dir.join(ADMIN_PASSWORD_FILE);
+        let _ = std::fs::remove_file(&path);
+        tls::write_secret_file(&path, &format!("{password}\n"))?;
+    }
+
 
     let local_names = tls::Hostnames {
         required: hostnames(address, external.host_str()),

@@ -53,6 +53,16 @@ impl Urls {
         }
     }
 
+    /// Every host whose providers are this server's private registry, lower case: the
+    /// server's names and HCP Terraform's `localterraform.com`.
+    pub fn registry_hosts(&self) -> Vec<String> {
+        let mut hosts = vec!["localterraform.com".to_string(), self.hostname()];
+        if self.registry_host() != self.hostname() {
+            hosts.push(self.registry_host());
+        }
+        hosts.iter().map(|h| h.to_ascii_lowercase()).collect()
+    }
+
     pub fn absolute(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

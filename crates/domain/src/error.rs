@@ -45,6 +45,9 @@ pub enum DomainError {
     /// The server is saturated (all password hashing slots busy); try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// A server this one depends on (an upstream registry) failed or sent something wrong.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod login;
 pub mod logs;
 pub mod memberships;
+pub mod mirror;
 pub mod org_sso;
 pub mod organizations;
 pub mod projects;
@@ -80,8 +81,12 @@ pub struct Settings {
     /// Organizations' own providers may be on loopback and private addresses (tests,
     /// single-tenant servers); otherwise their issuers must name public hosts.
     pub organization_sso_loopback: bool,
-    /// Largest provider binary (zip) accepted by the private provider registry.
+    /// Largest provider binary (zip) accepted by the private provider registry, and largest
+    /// archive the provider mirror pulls through.
     pub max_provider_binary_bytes: u64,
+    /// The hosts whose providers are this server's private registry (its own names, and
+    /// `localterraform.com`), lower case.
+    pub registry_hosts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -101,6 +106,7 @@ impl Default for Settings {
             site_sso: false,
             organization_sso_loopback: false,
             max_provider_binary_bytes: 512 << 20,
+            registry_hosts: vec!["localterraform.com".into()],
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct Services {
     pub(crate) sign_in: Arc<login::SignInGuard>,
     /// Which tokens' use was recorded this hour.
     pub(crate) token_uses: Arc<audit::TokenUses>,
+    /// The registries the provider mirror pulls through from, if any.
+    pub(crate) provider_upstream: Option<Arc<dyn mirror::ProviderUpstream>>,
 }
 
 impl Services {
@@ -131,6 +139,7 @@ impl Services {
             settings: Arc::new(settings),
             jobs_available: Arc::new(tokio::sync::Notify::new()),
             token_uses: Arc::default(),
+            provider_upstream: None,
         }
     }
 

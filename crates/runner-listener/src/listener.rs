@@ -62,6 +62,9 @@ pub struct ListenerConfig {
     /// A filesystem mirror runs install the providers it holds from (for runner pods, a path
     /// in the pod: a mirror baked into the runner image).
     pub provider_mirror: Option<PathBuf>,
+    /// Runs install other registries' providers from those registries, not through the
+    /// server's network mirror.
+    pub direct_providers: bool,
     /// Where runners cache the binaries of catalogue versions (`<work_dir>/terrace-tools` if
     /// unset). In a runner pod, a path of the pod (an emptyDir unless a volume is mounted).
     pub tools_cache_dir: Option<PathBuf>,
@@ -111,6 +114,7 @@ impl ListenerConfig {
             terraform_bin: PathBuf::from("terraform"),
             versions_dir: None,
             provider_mirror: None,
+            direct_providers: false,
             tools_cache_dir: None,
             heartbeat_interval: Duration::from_secs(10),
             claim_wait: Duration::from_secs(25),
@@ -140,6 +144,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("terraform_bin", &self.terraform_bin)
             .field("versions_dir", &self.versions_dir)
             .field("provider_mirror", &self.provider_mirror)
+            .field("direct_providers", &self.direct_providers)
             .field("tools_cache_dir", &self.tools_cache_dir)
             .field("configuration_limits", &self.configuration_limits)
             .finish_non_exhaustive()
@@ -750,6 +755,9 @@ fn runner_env(config: &ListenerConfig, job_token: &str) -> Vec<(String, String)>
             dir.display().to_string(),
         ));
     }
+    if config.direct_providers {
+        env.push((vars::DIRECT_PROVIDERS.to_string(), "true".to_string()));
+    }
     if let Some(dir) = &config.tools_cache_dir {
         env.push((vars::TOOLS_CACHE_DIR.to_string(), dir.display().to_string()));
     }
@@ -836,9 +844,12 @@ mod tests {
         assert!(env.contains(&("TERRACE_MAX_CONFIGURATION_ENTRIES".into(), "500".into())));
         assert!(!keys.contains(&"TERRACE_TERRAFORM_VERSIONS_DIR"));
         assert!(!keys.contains(&"TERRACE_PROVIDER_MIRROR_DIR"));
+        assert!(!keys.contains(&"TERRACE_DIRECT_PROVIDERS"));
         assert!(!format!("{config:?}").contains("agent-secret"));
         config.provider_mirror = Some("/srv/providers".into());
+        config.direct_providers = true;
         let env = runner_env(&config, "job-token");
+        assert!(env.contains(&("TERRACE_DIRECT_PROVIDERS".into(), "true".into())));
         assert!(env.contains(&(
             "TERRACE_PROVIDER_MIRROR_DIR".into(),
             "/srv/providers".into()

@@ -1023,3 +1023,24 @@ pub struct ProviderPlatform {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// One platform's archive of a provider from another registry, in the provider mirror's
+/// cache: `sha256` is what the upstream's signed SHA256SUMS names; `blob_key` and `size` are
+/// set once the zip was fetched and had that SHA-256.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MirrorArchive {
+    pub id: String,
+    pub hostname: String,
+    pub namespace: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub version: String,
+    pub os: String,
+    pub arch: String,
+    pub filename: String,
+    pub sha256: String,
+    pub blob_key: Option<String>,
+    pub size: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub cached_at: Option<DateTime<Utc>>,
+}

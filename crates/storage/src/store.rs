@@ -1045,6 +1045,38 @@ pub trait ProviderRegistryStore {
     ) -> StorageResult<bool>;
 }
 
+/// The provider mirror's cache of other registries' archives.
+#[async_trait]
+pub trait ProviderMirrorStore {
+    /// Records archives the upstream's signed SHA256SUMS named; ones recorded already (same
+    /// provider, version and platform) are left as they are.
+    async fn record_mirror_archives(&self, archives: &[MirrorArchive]) -> StorageResult<()>;
+    /// A version's recorded archives, by os and arch.
+    async fn mirror_archives(
+        &self,
+        hostname: &str,
+        namespace: &str,
+        kind: &str,
+        version: &str,
+    ) -> StorageResult<Vec<MirrorArchive>>;
+    async fn mirror_archive_by_id(&self, id: &str) -> StorageResult<Option<MirrorArchive>>;
+    /// The versions of a provider with at least one archive in the cache.
+    async fn mirror_cached_versions(
+        &self,
+        hostname: &str,
+        namespace: &str,
+        kind: &str,
+    ) -> StorageResult<Vec<String>>;
+    /// Records the blob of a fetched, verified archive, only while none is (false otherwise).
+    async fn finish_mirror_archive(
+        &self,
+        id: &str,
+        blob_key: &str,
+        size: i64,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+}
+
 /// Which modules a registry list shows.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryModuleFilter {
@@ -1129,6 +1161,7 @@ pub trait Store:
     + DataRetentionStore
     + RegistryModuleStore
     + ProviderRegistryStore
+    + ProviderMirrorStore
     + Send
     + Sync
 {

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(download_provider_shasums))
         .routes(routes!(download_provider_signature))
         .routes(routes!(download_provider_binary))
+        .routes(routes!(download_mirror_archive))
 }
 
 /// Receives the raw state of a pending state version (the `hosted-state-upload-url`).
@@ -223,6 +224,24 @@ async fn download_provider_binary(
     Path(token): Path<String>,
 ) -> ApiResult<axum::response::Response> {
     let (_, blob) = state.services.download_provider_binary(&token).await?;
+    Ok(super::state_versions::stream_response(
+        blob,
+        "application/zip",
+    ))
+}
+
+/// A provider archive of the network mirror (its `url`): from the cache, or pulled through
+/// from the upstream registry first.
+#[utoipa::path(get, path = "/_downloads/provider-mirror/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the download URL")),
+    responses((status = 200, description = "The zip", content_type = "application/zip"),
+        (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument), (status = 410, body = ErrorDocument),
+        (status = 502, description = "The upstream failed or served something else", body = ErrorDocument)))]
+async fn download_mirror_archive(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let (_, blob) = state.services.mirror_archive(&token).await?;
     Ok(super::state_versions::stream_response(
         blob,
         "application/zip",

@@ -26,6 +26,7 @@ pub mod organization_tokens;
 pub mod organizations;
 pub mod phases;
 pub mod projects;
+pub mod provider_mirror;
 pub mod provider_registry;
 pub mod registry_modules;
 pub mod registry_providers;

@@ -1099,6 +1099,45 @@ impl Services {
         })
     }
 
+    /// A published version's platforms whose binaries arrived, as the network mirror lists
+    /// them.
+    pub async fn published_provider_archives(
+        &self,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> DomainResult<Vec<crate::mirror::MirrorArchiveView>> {
+        const WHAT: &str = "provider version";
+        let provider = self.published_provider(caller, namespace, name).await?;
+        let version = self
+            .store
+            .provider_version(&provider.id, version)
+            .await?
+            .filter(|v| v.shasums_signature.is_some())
+            .ok_or(DomainError::NotFound(WHAT))?;
+        let ttl = self.settings.upload_url_ttl;
+        let archives: Vec<_> = self
+            .all_platforms(&version.id)
+            .await?
+            .into_iter()
+            .filter(|p| p.binary_key.is_some())
+            .map(|p| crate::mirror::MirrorArchiveView {
+                download: format!(
+                    "provider-binary/{}",
+                    self.issue(BINARY_DOWNLOAD, &p.id, ttl)
+                ),
+                sha256: p.shasum.to_ascii_lowercase(),
+                os: p.os,
+                arch: p.arch,
+            })
+            .collect();
+        if archives.is_empty() {
+            return Err(DomainError::NotFound(WHAT));
+        }
+        Ok(archives)
+    }
+
     async fn published_provider(
         &self,
         caller: &Caller,

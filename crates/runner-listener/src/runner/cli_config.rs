@@ -9,11 +9,16 @@
 //! can read it; it reaches nothing but this job's run and its organization's registry, and is
 //! revoked when the job ends.
 //!
-//! The mirror is authoritative for the providers it holds: terraform merges the versions every
-//! matching installation method offers and fails `init` when any of them errors, so a provider
-//! also left to `direct` would make every run ask its registry (which a runner without network
-//! cannot reach, and which might offer a version the operator did not vet). Providers the
-//! mirror lacks still install from their registries, as without a mirror.
+//! Providers install, in this order of preference: from the listener's filesystem mirror
+//! (the ones it holds, from it only), from this server's registry (its own hosts, verified by
+//! their organization's signing key), and everything else from the server's network mirror,
+//! which pulls through from the public registries and caches, so runs need no internet
+//! (`direct_providers` lets terraform ask each provider's registry instead).
+//!
+//! Each provider has exactly one installation method: terraform merges the versions every
+//! matching method offers and fails `init` when any of them errors, so a provider also left
+//! to `direct` would make every run ask its registry (which a runner without network cannot
+//! reach, and which might offer a version the operator did not vet).
 
 use std::path::Path;
 
@@ -32,49 +37,68 @@ pub(crate) struct Registry<'a> {
     pub job_token: &'a str,
 }
 
-/// The configuration for a job: the registry, and `mirror` (a filesystem mirror folder) if
-/// there is one.
-pub(crate) fn for_job(registry: Registry<'_>, mirror: Option<&Path>) -> Result<CliConfig, String> {
-    let registry = with_registry(registry);
-    let Some(dir) = mirror else {
-        return Ok(CliConfig {
-            text: registry,
-            warning: None,
-        });
-    };
-    let shown = dir.display();
-    let path = dir
-        .to_str()
-        .ok_or_else(|| format!("the provider mirror's path {shown} is not UTF-8"))?;
-    let held =
-        providers(dir).map_err(|e| format!("cannot read the provider mirror {shown}: {e}"))?;
-    let warning = held
-        .is_empty()
-        .then(|| format!("Warning: the provider mirror {shown} holds no providers."));
-    Ok(CliConfig {
-        text: format!("{registry}{}", with_mirror(path, &held)),
-        warning,
-    })
+/// Where a job's providers come from besides this server's registry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sources<'a> {
+    /// A filesystem mirror folder, authoritative for the providers it holds.
+    pub filesystem_mirror: Option<&'a Path>,
+    /// Everything else through the server's network mirror (or, if false, from its registry).
+    pub network_mirror: bool,
 }
 
-/// The `host` block that makes `localterraform.com` this server, and the job token for it and
-/// for the server's own names (`localhost:PORT` and `127.0.0.1:PORT` are the same server:
-/// registry sources need the dotted one).
-pub(crate) fn with_registry(registry: Registry<'_>) -> String {
-    let authority = registry
-        .server_url
+/// The configuration for a job: the registry, and where providers come from.
+pub(crate) fn for_job(registry: Registry<'_>, sources: Sources<'_>) -> Result<CliConfig, String> {
+    let mut text = with_registry(registry);
+    let mut warning = None;
+    let mut held = Vec::new();
+    let mut mirror_path = None;
+    if let Some(dir) = sources.filesystem_mirror {
+        let shown = dir.display();
+        let path = dir
+            .to_str()
+            .ok_or_else(|| format!("the provider mirror's path {shown} is not UTF-8"))?;
+        held =
+            providers(dir).map_err(|e| format!("cannot read the provider mirror {shown}: {e}"))?;
+        warning = held
+            .is_empty()
+            .then(|| format!("Warning: the provider mirror {shown} holds no providers."));
+        mirror_path = Some(path);
+    }
+    if sources.network_mirror {
+        let (base, hosts) = server_names(registry.server_url);
+        text.push_str(&with_network_mirror(
+            &base,
+            &hosts,
+            mirror_path.map(|p| (p, held.as_slice())),
+        ));
+    } else if let Some(path) = mirror_path {
+        text.push_str(&with_mirror(path, &held));
+    }
+    Ok(CliConfig { text, warning })
+}
+
+/// The server's base URL and every name its registry goes by (`localhost:PORT` and
+/// `127.0.0.1:PORT` are the same server: registry sources need the dotted one).
+fn server_names(server_url: &str) -> (String, Vec<String>) {
+    let authority = server_url
         .split_once("://")
-        .map_or(registry.server_url, |(_, rest)| rest)
+        .map_or(server_url, |(_, rest)| rest)
         .split('/')
         .next()
         .unwrap_or_default();
-    let base = format!("https://{authority}");
     let mut hosts = vec!["localterraform.com".to_string(), authority.to_string()];
     if let Some(port) = authority.strip_prefix("localhost:") {
         hosts.push(format!("127.0.0.1:{port}"));
     } else if let Some(port) = authority.strip_prefix("127.0.0.1:") {
         hosts.push(format!("localhost:{port}"));
     }
+    (format!("https://{authority}"), hosts)
+}
+
+/// The `host` block that makes `localterraform.com` this server, and the job token for it and
+/// for the server's own names.
+pub(crate) fn with_registry(registry: Registry<'_>) -> String {
+    let (base, hosts) = server_names(registry.server_url);
     let mut text = format!(
         "# Written by the Terrace runner: this server's private registry.\n\
          host \"localterraform.com\" {{\n  services = {{\n    \
@@ -150,6 +174,47 @@ pub(crate) fn with_mirror(path: &str, providers: &[String]) -> String {
     )
 }
 
+/// The `provider_installation` block with the server's network mirror at `base`: the
+/// filesystem mirror's providers from it, the server's own hosts' from its registry, the rest
+/// from the network mirror.
+pub(crate) fn with_network_mirror(
+    base: &str,
+    own_hosts: &[String],
+    filesystem: Option<(&str, &[String])>,
+) -> String {
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|p| quote(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let held: &[String] = filesystem.map_or(&[], |(_, held)| held);
+    let own: Vec<String> = own_hosts.iter().map(|h| format!("{h}/*/*")).collect();
+    let mut text = String::from(
+        "# Written by the Terrace runner: providers from this server's registry and mirror.\n\
+         provider_installation {\n",
+    );
+    if let Some((path, held)) = filesystem.filter(|(_, held)| !held.is_empty()) {
+        text.push_str(&format!(
+            "  filesystem_mirror {{\n    path    = {}\n    include = [{}]\n  }}\n",
+            quote(path),
+            list(held)
+        ));
+    }
+    text.push_str(&format!("  direct {{\n    include = [{}]\n", list(&own)));
+    if !held.is_empty() {
+        text.push_str(&format!("    exclude = [{}]\n", list(held)));
+    }
+    let excluded: Vec<String> = held.iter().cloned().chain(own).collect();
+    text.push_str(&format!(
+        "  }}\n  network_mirror {{\n    url     = {}\n    exclude = [{}]\n  }}\n}}\n",
+        quote(&format!("{base}/v1/providers/")),
+        list(&excluded)
+    ));
+    text
+}
+
 /// An HCL string literal of `text`: escapes, and no template sequences.
 fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -183,11 +248,58 @@ mod tests {
         job_token: "job.token",
     };
 
+    const DIRECT: Sources<'static> = Sources {
+        filesystem_mirror: None,
+        network_mirror: false,
+    };
+
     #[test]
-    fn without_a_mirror_the_file_has_the_registry_only() {
-        let config = for_job(REGISTRY, None).unwrap();
+    fn with_direct_providers_and_no_mirror_the_file_has_the_registry_only() {
+        let config = for_job(REGISTRY, DIRECT).unwrap();
         assert_eq!(config.text, with_registry(REGISTRY));
         assert_eq!(config.warning, None);
+    }
+
+    #[test]
+    fn by_default_other_registries_providers_come_from_the_network_mirror() {
+        let sources = Sources {
+            network_mirror: true,
+            ..DIRECT
+        };
+        let config = for_job(REGISTRY, sources).unwrap();
+        let own = r#""localterraform.com/*/*", "localhost:8443/*/*", "127.0.0.1:8443/*/*""#;
+        assert_eq!(
+            config.text,
+            format!(
+                "{}# Written by the Terrace runner: providers from this server's registry and \
+                 mirror.\nprovider_installation {{\n  direct {{\n    include = [{own}]\n  }}\n  \
+                 network_mirror {{\n    url     = \"https://localhost:8443/v1/providers/\"\n    \
+                 exclude = [{own}]\n  }}\n}}\n",
+                with_registry(REGISTRY)
+            )
+        );
+    }
+
+    #[test]
+    fn a_filesystem_mirror_keeps_its_providers_beside_the_network_mirror() {
+        let held = ["registry.terraform.io/hashicorp/null".to_string()];
+        let text = with_network_mirror(
+            "https://t.example",
+            &["t.example".into()],
+            Some(("/srv/mirror", &held)),
+        );
+        assert_eq!(
+            text,
+            "# Written by the Terrace runner: providers from this server's registry and mirror.\n\
+             provider_installation {\n  filesystem_mirror {\n    path    = \"/srv/mirror\"\n    \
+             include = [\"registry.terraform.io/hashicorp/null\"]\n  }\n  direct {\n    \
+             include = [\"t.example/*/*\"]\n    exclude = [\"registry.terraform.io/hashicorp/null\"]\n  \
+             }\n  network_mirror {\n    url     = \"https://t.example/v1/providers/\"\n    \
+             exclude = [\"registry.terraform.io/hashicorp/null\", \"t.example/*/*\"]\n  }\n}\n"
+        );
+        // An empty filesystem mirror has no block of its own.
+        let text = with_network_mirror("https://t.example", &["t.example".into()], Some(("/m", &[])));
+        assert!(!text.contains("filesystem_mirror"), "{text}");
     }
 
     #[test]
@@ -280,17 +392,21 @@ mod tests {
             ]
         );
 
-        let config = for_job(REGISTRY, Some(root)).unwrap();
+        let with = |dir| Sources {
+            filesystem_mirror: Some(dir),
+            ..DIRECT
+        };
+        let config = for_job(REGISTRY, with(root)).unwrap();
         assert_eq!(config.warning, None);
         assert!(config
             .text
             .contains("\"registry.terraform.io/hashicorp/random\""));
 
         let empty = tempfile::tempdir().unwrap();
-        let config = for_job(REGISTRY, Some(empty.path())).unwrap();
+        let config = for_job(REGISTRY, with(empty.path())).unwrap();
         assert!(config.warning.unwrap().contains("holds no providers"));
 
-        let err = for_job(REGISTRY, Some(&root.join("missing"))).unwrap_err();
+        let err = for_job(REGISTRY, with(&root.join("missing"))).unwrap_err();
         assert!(err.starts_with("cannot read the provider mirror"), "{err}");
     }
 }

@@ -176,8 +176,11 @@ impl<'a> Job<'a> {
             server_url: &self.config.server_url,
             job_token: &self.config.job_token,
         };
-        let terraformrc =
-            cli_config::for_job(registry, self.config.provider_mirror.as_deref()).map_err(error)?;
+        let sources = cli_config::Sources {
+            filesystem_mirror: self.config.provider_mirror.as_deref(),
+            network_mirror: !self.config.direct_providers,
+        };
+        let terraformrc = cli_config::for_job(registry, sources).map_err(error)?;
         if let Some(warning) = terraformrc.warning {
             self.log.note(warning).await;
         }

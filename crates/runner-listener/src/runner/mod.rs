@@ -49,6 +49,9 @@ pub mod vars {
     pub const WORK_DIR: &str = "TERRACE_WORK_DIR";
     /// A filesystem mirror of providers, which runs install those it holds from.
     pub const PROVIDER_MIRROR_DIR: &str = "TERRACE_PROVIDER_MIRROR_DIR";
+    /// `true`: providers of other registries come from their registries, not the server's
+    /// network mirror.
+    pub const DIRECT_PROVIDERS: &str = "TERRACE_DIRECT_PROVIDERS";
     /// Paths runs may read besides the system's, separated by `:`.
     pub const READ_PATHS: &str = "TERRACE_RUN_READ_PATHS";
     /// What to do where jobs cannot be confined (`confine::Unconfined`).
@@ -81,6 +84,9 @@ pub struct RunnerConfig {
     /// A filesystem mirror (terraform's packed or unpacked layout): the providers it holds
     /// are installed from it and from nowhere else.
     pub provider_mirror: Option<PathBuf>,
+    /// Providers of other registries come from each provider's registry, not from the
+    /// server's network mirror.
+    pub direct_providers: bool,
     /// How long terraform gets to stop after a cancel before it is killed.
     pub grace_period: Duration,
     /// Paths terraform may read besides the system's and its own binary.
@@ -102,6 +108,7 @@ impl RunnerConfig {
             tools_cache_dir: None,
             work_dir: std::env::temp_dir(),
             provider_mirror: None,
+            direct_providers: false,
             grace_period: DEFAULT_GRACE_PERIOD,
             read_paths: Vec::new(),
             unconfined: Unconfined::Refuse,
@@ -147,6 +154,7 @@ impl RunnerConfig {
             config.work_dir = PathBuf::from(dir);
         }
         config.provider_mirror = get(vars::PROVIDER_MIRROR_DIR).map(PathBuf::from);
+        config.direct_providers = get(vars::DIRECT_PROVIDERS).as_deref() == Some("true");
         if let Some(paths) = get(vars::READ_PATHS) {
             config.read_paths = std::env::split_paths(&paths).collect();
         }
@@ -191,6 +199,7 @@ impl std::fmt::Debug for RunnerConfig {
             .field("tools_cache_dir", &self.tools_cache_dir)
             .field("work_dir", &self.work_dir)
             .field("provider_mirror", &self.provider_mirror)
+            .field("direct_providers", &self.direct_providers)
             .field("grace_period", &self.grace_period)
             .field("read_paths", &self.read_paths)
             .field("unconfined", &self.unconfined)

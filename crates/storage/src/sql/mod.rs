@@ -16,6 +16,7 @@ mod login;
 mod memberships;
 mod organizations;
 mod projects;
+mod provider_mirror;
 mod providers;
 mod registry_modules;
 mod runs;
