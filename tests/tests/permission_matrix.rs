@@ -700,6 +700,10 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("arch", "amd64".into()),
         ("key_id", gpg.key_id.clone()),
         ("gpg_armor", gpg.armor()),
+        // The provider network mirror: the private provider `main` under the registry host.
+        ("hostname", registry_host(server)),
+        ("type", MAIN.to_string()),
+        ("file", format!("{PROVIDER_VERSION}.json")),
     ]
     .into_iter()
     .collect();
@@ -1020,6 +1024,12 @@ fn put_sso_configuration(alice: &Api) {
 
 /// The concrete path of `template` aimed at Alice's resources, or `None` when the route's
 /// parameters name nothing the fixture has (noted in the summary).
+/// The host registry sources name (`127.0.0.1:PORT`: terraform wants a dot).
+fn registry_host(server: &Server) -> String {
+    let port = server.hostname.rsplit(':').next().unwrap();
+    format!("127.0.0.1:{port}")
+}
+
 fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
     let mut path = template.to_string();
     while let Some(start) = path.find('{') {

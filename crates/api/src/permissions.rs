@@ -38,7 +38,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/registry/{registry_name}/v2/gpg-keys/{namespace}/{key_id}", "organization:manage-providers"),
     ("GET", "/api/registry/{registry_name}/v2/gpg-keys/{namespace}/{key_id}", "organization:manage-providers"),
     ("PATCH", "/api/registry/{registry_name}/v2/gpg-keys/{namespace}/{key_id}", "organization:manage-providers"),
-    ("GET", "/v1/providers/{hostname}/{namespace}/{type}/{file}", "authenticated"),
+    // For this server's own hosts, a private provider's organization (as the registry); for
+    // other registries' hosts, anyone signed in reads the public cache.
+    ("GET", "/v1/providers/{hostname}/{namespace}/{type}/{file}", "organization:read-organization"),
     ("GET", "/api/registry/v1/providers/{namespace}/{name}/versions", "organization:read-organization"),
     ("GET", "/api/registry/v1/providers/{namespace}/{name}/{version}/download/{os}/{arch}", "organization:read-organization"),
     ("GET", "/api/v2/organizations/{organization}/registry-providers", "organization:read-organization"),

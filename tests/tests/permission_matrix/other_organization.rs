@@ -247,6 +247,8 @@ const UNAUTHENTICATED_API: &[(&str, &str, &str)] = &[(
 struct Tenant {
     username: String,
     label: String,
+    /// The server's registry host (`127.0.0.1:PORT`), the provider mirror's `{hostname}`.
+    registry_host: String,
     api: Api,
     /// The token `terrace admin token create` issued (the one the test acts with).
     token: String,
@@ -855,6 +857,10 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     Tenant {
         username: username.to_string(),
         label: label.to_string(),
+        registry_host: format!(
+            "127.0.0.1:{}",
+            server.hostname.rsplit(':').next().unwrap()
+        ),
         api,
         token,
         user_id,
@@ -1127,6 +1133,10 @@ impl Tenant {
                 self.invited_membership_id.clone(),
             ],
             "registry_name" => vec!["private".into()],
+            // The provider mirror, at Alice's private provider (named like her workspace).
+            "hostname" => vec![self.registry_host.clone()],
+            "type" => vec![self.workspace.clone()],
+            "file" => vec!["index.json".into(), "1.0.0.json".into()],
             "os" => vec!["linux".into()],
             "arch" => vec!["amd64".into()],
             "key_id" => vec![self.gpg_key_id.clone()],
@@ -1657,6 +1667,14 @@ fn capability_attacks(
             &a.shasums_sig_download_url,
             &a.shasums_download_url,
             &b.shasums_sig_download_url,
+            Vec::new(),
+        ),
+        // The mirror's pulled-through archives are no tenant's (one public cache): Alice's
+        // provider downloads, forged into mirror downloads, must open nothing.
+        "/_downloads/provider-mirror/" => (
+            &a.binary_download_url,
+            &a.shasums_download_url,
+            &b.binary_download_url,
             Vec::new(),
         ),
         "/_downloads/provider-binary/" => (
