@@ -102,8 +102,10 @@ impl UpstreamRegistry {
             zips.push(zip);
         }
         let sums_name = format!("terraform-provider-{kind}_{version}_SHA256SUMS");
-        c.files
-            .insert(format!("/files/{sums_name}.sig"), signer.sign(shasums.as_bytes()));
+        c.files.insert(
+            format!("/files/{sums_name}.sig"),
+            signer.sign(shasums.as_bytes()),
+        );
         c.files
             .insert(format!("/files/{sums_name}"), shasums.clone().into_bytes());
         let armor = listed_key.armor();

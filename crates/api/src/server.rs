@@ -90,10 +90,9 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         registry_hosts: urls.registry_hosts(),
         ..Settings::default()
     };
-    let upstream = crate::provider_upstream::HttpUpstreams::new(
-        config.provider_mirror_upstreams.clone(),
-    )
-    .context("the provider mirror's upstreams")?;
+    let upstream =
+        crate::provider_upstream::HttpUpstreams::new(config.provider_mirror_upstreams.clone())
+            .context("the provider mirror's upstreams")?;
     let services =
         Services::new(Arc::new(store), blobs, settings).with_provider_upstream(Arc::new(upstream));
     let bootstrapped = services
@@ -109,7 +108,6 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         let _ = std::fs::remove_file(&path);
         tls::write_secret_file(&path, &format!("{password}\n"))?;
     }
-
 
     let local_names = tls::Hostnames {
         required: hostnames(address, external.host_str()),

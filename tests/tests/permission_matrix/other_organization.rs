@@ -857,10 +857,7 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
     Tenant {
         username: username.to_string(),
         label: label.to_string(),
-        registry_host: format!(
-            "127.0.0.1:{}",
-            server.hostname.rsplit(':').next().unwrap()
-        ),
+        registry_host: format!("127.0.0.1:{}", server.hostname.rsplit(':').next().unwrap()),
         api,
         token,
         user_id,

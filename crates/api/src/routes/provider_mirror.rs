@@ -73,10 +73,7 @@ async fn mirror_file(
     if file == "index.json" {
         let versions = services.mirror_versions(&caller, &address).await?;
         return Ok(Json(MirrorDocument::Versions(MirrorVersions {
-            versions: versions
-                .into_iter()
-                .map(|v| (v, EmptyObject {}))
-                .collect(),
+            versions: versions.into_iter().map(|v| (v, EmptyObject {})).collect(),
         })));
     }
     let version = file

@@ -100,7 +100,9 @@ impl Services {
         self.provider_upstream
             .as_ref()
             .filter(|u| u.serves(&address.hostname))
-            .ok_or(DomainError::NotFound("provider (no upstream serves its host)"))
+            .ok_or(DomainError::NotFound(
+                "provider (no upstream serves its host)",
+            ))
     }
 
     fn is_own_registry(&self, address: &MirrorAddress) -> bool {
@@ -204,7 +206,11 @@ impl Services {
 
     /// Records a version's archives from the upstream's signed SHA256SUMS. A SHA256SUMS is
     /// fixed once published, so this happens once per version.
-    async fn record_from_upstream(&self, address: &MirrorAddress, version: &str) -> DomainResult<()> {
+    async fn record_from_upstream(
+        &self,
+        address: &MirrorAddress,
+        version: &str,
+    ) -> DomainResult<()> {
         let upstream = self.upstream_for(address)?;
         let unavailable = |err: String| {
             DomainError::Unavailable(format!(
@@ -316,7 +322,11 @@ impl Services {
             .fetch(&package.download_url)
             .await
             .map_err(unavailable)?;
-        let key = format!("provider-mirror/{}/{}.zip", archive.id, ids::random_string(16));
+        let key = format!(
+            "provider-mirror/{}/{}.zip",
+            archive.id,
+            ids::random_string(16)
+        );
         let max = self.settings.max_provider_binary_bytes;
         let mut writer = self.blobs.writer(&key).await?;
         let mut hasher = Sha256::new();

@@ -158,11 +158,9 @@ mod tests {
                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string()
             )]
         );
-        let err = vouched_archives(SHASUMS, SIG, &keys[..1], "x", "1.0.0", &platforms)
-            .unwrap_err();
+        let err = vouched_archives(SHASUMS, SIG, &keys[..1], "x", "1.0.0", &platforms).unwrap_err();
         assert!(err.contains("not signed"), "{err}");
-        let err = vouched_archives(SHASUMS, SIG, &keys, "x", "1.0.0", &platforms[1..])
-            .unwrap_err();
+        let err = vouched_archives(SHASUMS, SIG, &keys, "x", "1.0.0", &platforms[1..]).unwrap_err();
         assert!(err.contains("none of its platforms"), "{err}");
     }
 

@@ -298,7 +298,11 @@ mod tests {
              exclude = [\"registry.terraform.io/hashicorp/null\", \"t.example/*/*\"]\n  }\n}\n"
         );
         // An empty filesystem mirror has no block of its own.
-        let text = with_network_mirror("https://t.example", &["t.example".into()], Some(("/m", &[])));
+        let text = with_network_mirror(
+            "https://t.example",
+            &["t.example".into()],
+            Some(("/m", &[])),
+        );
         assert!(!text.contains("filesystem_mirror"), "{text}");
     }
 
