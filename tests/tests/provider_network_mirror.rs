@@ -2,7 +2,8 @@
 //! public registry the test starts (standing in for registry.terraform.io): the real
 //! `terraform init` installs a public provider through the mirror, which pulls it through,
 //! verifies it (signed SHA256SUMS, archive SHA-256) and caches it, so a second `init` works
-//! with the upstream gone; a tampered archive or a SHA256SUMS signed by another key than the
+//! with the upstream gone (terraform 1.5.7 and OpenTofu too, whose `hashicorp/...` means
+//! registry.opentofu.org); a tampered archive or a SHA256SUMS signed by another key than the
 //! upstream names is refused and nothing is cached; remote runs install public providers
 //! through the mirror by default; private providers are served to their organization only.
 
@@ -13,13 +14,14 @@ use sha2::Digest;
 use terrace_tests::providers::{self, sha256, Gpg};
 use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
 use terrace_tests::upstream_registry::{this_platform, UpstreamRegistry};
-use terrace_tests::{both_databases, Api, Db, Server, Terraform};
+use terrace_tests::{both_databases, each_client, Api, Client, Db, Server, Terraform};
 
-/// A server pulling registry.terraform.io's providers through from `upstream`.
+/// A server pulling registry.terraform.io's and registry.opentofu.org's providers through
+/// from `upstream`.
 fn server_with(db: Db, upstream: &UpstreamRegistry) -> Server {
     Server::builder(db)
         .arg(&format!(
-            "--provider-mirror-upstream=registry.terraform.io={}",
+            "--provider-mirror-upstream=registry.terraform.io={0},registry.opentofu.org={0}",
             upstream.url
         ))
         .start()
@@ -34,7 +36,11 @@ fn requires(source: &str, version: &str) -> String {
 
 /// A terraform CLI installing every provider through the server's network mirror.
 fn terraform_via_mirror(server: &Server, token: &str) -> Terraform {
-    let tf = Terraform::new(server, token);
+    client_via_mirror(Client::terraform(), server, token)
+}
+
+fn client_via_mirror(client: Client, server: &Server, token: &str) -> Terraform {
+    let tf = Terraform::with_client(client, server, token);
     tf.add_cli_config(&format!(
         "provider_installation {{\n  network_mirror {{\n    url = \"https://{}/v1/providers/\"\n  }}\n}}\n",
         server.hostname
@@ -73,9 +79,15 @@ fn platform_key() -> String {
     format!("{os}_{arch}")
 }
 
-both_databases!(
+each_client!(
     terraform_installs_public_providers_through_the_mirror_which_caches_them,
-    |db: Db| {
+    |db: Db, client: Client| {
+        // The registry a bare `hashicorp/hello` means to this client.
+        let host = if client.is_tofu() {
+            "registry.opentofu.org"
+        } else {
+            "registry.terraform.io"
+        };
         let mut upstream = UpstreamRegistry::start();
         let gpg = Gpg::new("upstream-registry");
         let platforms = [this_platform(), ("darwin".to_string(), "arm64".to_string())];
@@ -86,23 +98,9 @@ both_databases!(
         let api = server.api(&token);
 
         // The mirror lists what the upstream offers, each version's archives with its hash.
-        let index = mirror_doc(
-            &api,
-            "registry.terraform.io",
-            "hashicorp",
-            "hello",
-            "index.json",
-        )
-        .expect(200);
+        let index = mirror_doc(&api, host, "hashicorp", "hello", "index.json").expect(200);
         assert_eq!(index.body, json!({"versions": {"1.0.0": {}, "1.1.0": {}}}));
-        let doc = mirror_doc(
-            &api,
-            "registry.terraform.io",
-            "hashicorp",
-            "hello",
-            "1.0.0.json",
-        )
-        .expect(200);
+        let doc = mirror_doc(&api, host, "hashicorp", "hello", "1.0.0.json").expect(200);
         let archive = &doc.body["archives"][platform_key()];
         assert_eq!(
             archive["hashes"],
@@ -122,14 +120,14 @@ both_databases!(
         );
         assert_eq!(upstream.hits(&zip_path), 0);
 
-        let tf = terraform_via_mirror(&server, &token);
+        let tf = client_via_mirror(client.clone(), &server, &token);
         tf.write("main.tf", &requires("hashicorp/hello", "1.0.0"));
         tf.ok(&["init", "-input=false"]);
         // Terraform records the hash of what it unpacked (a mirror's hashes are not signed):
         // the upstream's package, byte for byte.
         let lock = tf.read(".terraform.lock.hcl");
         assert!(
-            lock.contains("registry.terraform.io/hashicorp/hello")
+            lock.contains(&format!("{host}/hashicorp/hello"))
                 && lock.contains(&h1_of_package("hello", "1.0.0")),
             "{lock}"
         );
@@ -137,29 +135,16 @@ both_databases!(
 
         // With the upstream gone, what was cached still installs; the rest is not offered.
         upstream.stop();
-        let again = terraform_via_mirror(&server, &token);
+        let again = client_via_mirror(client, &server, &token);
         again.write("main.tf", &requires("hashicorp/hello", ">= 1.0.0"));
         again.ok(&["init", "-input=false"]);
         assert!(again
             .read(".terraform.lock.hcl")
             .contains("version     = \"1.0.0\""));
-        let index = mirror_doc(
-            &api,
-            "registry.terraform.io",
-            "hashicorp",
-            "hello",
-            "index.json",
-        )
-        .expect(200);
+        let index = mirror_doc(&api, host, "hashicorp", "hello", "index.json").expect(200);
         assert_eq!(index.body, json!({"versions": {"1.0.0": {}}}));
         // Nothing cached and nobody to ask: the gateway says so.
-        let gone = mirror_doc(
-            &api,
-            "registry.terraform.io",
-            "hashicorp",
-            "other",
-            "index.json",
-        );
+        let gone = mirror_doc(&api, host, "hashicorp", "other", "index.json");
         assert_eq!(gone.status, 502, "{}", gone.text);
         assert!(gone.text.contains("cannot be reached"), "{}", gone.text);
     }
