@@ -93,6 +93,16 @@ pub fn package(name: &str, version: &str, marker: &str) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// The platform this machine's terraform installs for (`linux`, `amd64`).
+pub fn this_platform() -> (String, String) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    (std::env::consts::OS.to_string(), arch.to_string())
+}
+
 pub fn sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }

@@ -36,16 +36,6 @@ pub struct UpstreamRegistry {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The platform this machine's terraform installs for (`linux`, `amd64`).
-pub fn this_platform() -> (String, String) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    (std::env::consts::OS.to_string(), arch.to_string())
-}
-
 impl UpstreamRegistry {
     pub fn start() -> UpstreamRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

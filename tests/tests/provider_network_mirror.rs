@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::Digest;
-use terrace_tests::providers::{self, sha256, Gpg};
+use terrace_tests::providers::{self, sha256, this_platform, Gpg};
 use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
-use terrace_tests::upstream_registry::{this_platform, UpstreamRegistry};
+use terrace_tests::upstream_registry::UpstreamRegistry;
 use terrace_tests::{both_databases, each_client, Api, Client, Db, Server, Terraform};
 
 /// A server pulling registry.terraform.io's and registry.opentofu.org's providers through

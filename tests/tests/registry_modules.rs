@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use terrace_tests::providers;
+use terrace_tests::providers::{self, this_platform};
 use terrace_tests::runs::{
     create_run, escaping_tarball, phase_log, tarball, upload_configuration, wait_for_run,
 };
@@ -315,7 +315,8 @@ both_databases!(
         // A private provider too: `init` inside the runner installs it from the registry
         // (the test's provider is a stand-in only `init` handles: the plan then stops at it).
         let gpg = providers::Gpg::new("registry-run");
-        providers::publish(&api, "default", "hello", "1.0.0", ("linux", "amd64"), &gpg);
+        let (os, arch) = this_platform();
+        providers::publish(&api, "default", "hello", "1.0.0", (&os, &arch), &gpg);
         let with_provider = api
             .post(
                 "organizations/default/workspaces",
@@ -335,9 +336,9 @@ both_databases!(
         // `init` (silent when it succeeds) installed it; the plan then starts it.
         let log = phase_log(&api, &run, "plan");
         assert!(
-            log.contains(
-                ".terraform/providers/localterraform.com/default/hello/1.0.0/linux_amd64/terraform-provider-hello_v1.0.0"
-            ) && !log.contains("terraform init failed"),
+            log.contains(&format!(
+                ".terraform/providers/localterraform.com/default/hello/1.0.0/{os}_{arch}/terraform-provider-hello_v1.0.0"
+            )) && !log.contains("terraform init failed"),
             "{log}"
         );
 

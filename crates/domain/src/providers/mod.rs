@@ -502,7 +502,7 @@ impl Services {
             .organization_for(caller, &id.organization, action)
             .await
             .map_err(hide_as(WHAT))?;
-        if id.registry_name != rules::PRIVATE || id.namespace != org.name {
+        if !crate::registry::names::is_own_registry(&id.registry_name, &id.namespace, &org.name) {
             return Err(DomainError::NotFound(WHAT));
         }
         let provider = self

@@ -16,7 +16,7 @@ use terrace_storage::model::{
 use terrace_storage::store::RegistryModuleFilter;
 use terrace_storage::{clock, ids, StorageError};
 
-use super::names::{module_name, module_provider, Version};
+use super::names::{self, module_name, module_provider, Version};
 use crate::configuration::Received;
 use crate::{Caller, DomainError, DomainResult, Services};
 
@@ -242,7 +242,7 @@ impl Services {
                 (module, org)
             }
             ModuleRef::Name(n) => {
-                if n.registry != PRIVATE || n.namespace != n.organization {
+                if !names::is_own_registry(&n.registry, &n.namespace, &n.organization) {
                     return Err(DomainError::NotFound(WHAT));
                 }
                 let org = self
@@ -404,7 +404,7 @@ impl Services {
         scope: ModuleDeletion<'_>,
     ) -> DomainResult<()> {
         const WHAT: &str = "registry module";
-        if name.registry != PRIVATE || name.namespace != name.organization {
+        if !names::is_own_registry(&name.registry, &name.namespace, &name.organization) {
             return Err(DomainError::NotFound(WHAT));
         }
         let (org, _) = self

@@ -5,6 +5,13 @@ use std::cmp::Ordering;
 /// The only registry hosted here; `public` is HCP's public registry.
 pub const PRIVATE: &str = "private";
 
+/// Whether a registry address (registry name and namespace, as the TFE API spells them) is
+/// `organization`'s own registry: only `private` registries are hosted, and a private
+/// registry's namespace is its organization's name.
+pub fn is_own_registry(registry: &str, namespace: &str, organization: &str) -> bool {
+    registry == PRIVATE && namespace == organization
+}
+
 /// A module name: letters, digits, `-` and `_`, starting and ending with a letter or digit,
 /// at most 64 characters.
 pub fn module_name(name: &str) -> Result<(), String> {
@@ -119,6 +126,14 @@ impl PartialOrd for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_organization_owns_only_its_private_namespace() {
+        assert!(is_own_registry("private", "acme", "acme"));
+        assert!(!is_own_registry("public", "acme", "acme"));
+        assert!(!is_own_registry("private", "other", "acme"));
+        assert!(!is_own_registry("private", "Acme", "acme"));
+    }
 
     #[test]
     fn module_names_and_providers() {
