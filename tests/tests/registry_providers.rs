@@ -8,26 +8,13 @@
 //! never sees the providers, their packages or the keys (404), through the API or terraform.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
-use terrace_tests::providers::{self, add_gpg_key as add_key, link, sha256, Gpg};
+use terrace_tests::providers::{self, add_gpg_key as add_key, link, sha256, this_platform, Gpg};
 use terrace_tests::{both_databases, texts, Api, Db, Server, Terraform};
 
 const PROVIDER: &str = "hello";
 const VERSION: &str = "1.0.0";
-
-/// The platform terraform runs on (`linux_amd64`).
-fn platform() -> (String, String) {
-    let output = Command::new("terraform")
-        .args(["version", "-json"])
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let platform = doc["platform"].as_str().unwrap();
-    let (os, arch) = platform.split_once('_').unwrap();
-    (os.to_string(), arch.to_string())
-}
 
 fn provider_path(org: &str) -> String {
     providers::provider_path(org, PROVIDER)
@@ -42,7 +29,7 @@ fn create_version(api: &Api, org: &str, version: &str, key_id: &str) -> Value {
 }
 
 fn create_platform(api: &Api, org: &str, version: &str, filename: &str, shasum: &str) -> Value {
-    let (os, arch) = platform();
+    let (os, arch) = this_platform();
     providers::create_platform(api, org, PROVIDER, version, (&os, &arch), filename, shasum)
 }
 
@@ -116,7 +103,7 @@ both_databases!(a_private_provider_is_published_and_installed, |db: Db| {
         .expect(201);
 
     // The zip, SHA256SUMS and its signature, as goreleaser makes them.
-    let (os, arch) = platform();
+    let (os, arch) = this_platform();
     let filename = format!("terraform-provider-{PROVIDER}_{VERSION}_{os}_{arch}.zip");
     let zip = package("genuine");
     let shasums = format!("{}  {filename}\n", sha256(&zip));
@@ -294,7 +281,7 @@ both_databases!(a_platform_must_match_the_signed_shasums, |db: Db| {
                 "attributes": {"name": PROVIDER, "namespace": org, "registry-name": "private"}}}),
         )
         .expect(201);
-    let (os, arch) = platform();
+    let (os, arch) = this_platform();
     let filename = format!("terraform-provider-{PROVIDER}_{VERSION}_{os}_{arch}.zip");
     let zip = package("genuine");
     let other = package("other");
