@@ -666,7 +666,6 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
     let registry_module_id = publish_module(&alice, MAIN);
     let ids: BTreeMap<&'static str, String> = [
         ("organization", ORG.to_string()),
-        ("registry", "private".into()),
         ("namespace", ORG.to_string()),
         ("provider", MODULE_PROVIDER.into()),
         // The published version of the module and of the provider.
@@ -1055,7 +1054,7 @@ fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
             format!("?filter[organization][name]={ORG}&filter[workspace][name]={MAIN}")
         }
         "/api/v2/team-workspaces" => format!("?filter[workspace][id]={}", f.ids["workspace_id"]),
-        "/api/v2/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}/{provider}/version" => {
+        "/api/v2/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}/{provider}/version" => {
             "?module_version=1.0.0".into()
         }
         "/api/v2/team-projects" => format!("?filter[project][id]={}", f.ids["project_id"]),

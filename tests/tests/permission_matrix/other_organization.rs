@@ -1109,7 +1109,6 @@ impl Tenant {
             "project_id" => vec![self.project_id.clone(), self.default_project_id.clone()],
             "tag_id" => self.tag_ids.clone(),
             "reserved_tag_key_id" => vec![self.reserved_tag_key_id.clone()],
-            "registry" => vec!["private".into()],
             "namespace" => vec![self.org.clone()],
             "provider" => vec![MODULE_PROVIDER.into()],
             // A module's published and pending versions; a provider's one version.

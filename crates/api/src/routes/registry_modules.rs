@@ -281,8 +281,8 @@ async fn create(
     ))))
 }
 
-#[utoipa::path(get, path = "/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}/{provider}", tag = "registry",
-    params(("organization" = String, Path), ("registry" = String, Path, description = "`private`"),
+#[utoipa::path(get, path = "/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}/{provider}", tag = "registry",
+    params(("organization" = String, Path), ("registry_name" = String, Path, description = "`private`"),
         ("namespace" = String, Path), ("name" = String, Path), ("provider" = String, Path)),
     responses((status = 200, body = Document<ModuleAttributes>), (status = 404, body = ErrorDocument)))]
 async fn show(
@@ -317,8 +317,8 @@ async fn show_by_id(
 }
 
 /// Deletes the module of one provider, with its versions.
-#[utoipa::path(delete, path = "/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}/{provider}", tag = "registry",
-    params(("organization" = String, Path), ("registry" = String, Path), ("namespace" = String, Path),
+#[utoipa::path(delete, path = "/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}/{provider}", tag = "registry",
+    params(("organization" = String, Path), ("registry_name" = String, Path), ("namespace" = String, Path),
         ("name" = String, Path), ("provider" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn delete_provider(
@@ -341,8 +341,8 @@ async fn delete_provider(
 }
 
 /// Deletes every provider's module of the name, with their versions.
-#[utoipa::path(delete, path = "/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}", tag = "registry",
-    params(("organization" = String, Path), ("registry" = String, Path), ("namespace" = String, Path),
+#[utoipa::path(delete, path = "/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}", tag = "registry",
+    params(("organization" = String, Path), ("registry_name" = String, Path), ("namespace" = String, Path),
         ("name" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn delete_name(
@@ -375,8 +375,8 @@ async fn delete_by_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}/{provider}/{version}", tag = "registry",
-    params(("organization" = String, Path), ("registry" = String, Path), ("namespace" = String, Path),
+#[utoipa::path(delete, path = "/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}/{provider}/{version}", tag = "registry",
+    params(("organization" = String, Path), ("registry_name" = String, Path), ("namespace" = String, Path),
         ("name" = String, Path), ("provider" = String, Path), ("version" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorDocument), (status = 404, body = ErrorDocument)))]
 async fn delete_version(
@@ -400,8 +400,8 @@ async fn delete_version(
 }
 
 /// One version (`?module_version=1.2.3`), with its `upload` link while pending.
-#[utoipa::path(get, path = "/organizations/{organization}/registry-modules/{registry}/{namespace}/{name}/{provider}/version", tag = "registry",
-    params(("organization" = String, Path), ("registry" = String, Path), ("namespace" = String, Path),
+#[utoipa::path(get, path = "/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}/{provider}/version", tag = "registry",
+    params(("organization" = String, Path), ("registry_name" = String, Path), ("namespace" = String, Path),
         ("name" = String, Path), ("provider" = String, Path),
         ("module_version" = String, Query, description = "The version number")),
     responses((status = 200, body = Document<VersionAttributes>), (status = 404, body = ErrorDocument), (status = 422, body = ErrorDocument)))]
