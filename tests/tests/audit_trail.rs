@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use terrace_tests::browser::consent_sign_in;
+use terrace_tests::providers::{self, this_platform, Gpg};
 use terrace_tests::runs::tarball;
 use terrace_tests::{both_databases, Api, Db, Server};
 
@@ -436,4 +437,76 @@ both_databases!(old_events_are_purged, |db: Db| {
         1,
         "recent events stay"
     );
+});
+
+both_databases!(registry_changes_are_their_organizations_events, |db: Db| {
+    let server = Server::builder(db).without_rate_limits().start();
+    let alice = server.api(&server.user_token("alice"));
+    create_org(&alice, "acme");
+    // A provider published the way CI does (key, provider, version, signed sums, zip)...
+    let gpg = Gpg::new("audit-signer");
+    let (os, arch) = this_platform();
+    providers::publish(&alice, "acme", "hello", "1.0.0", (&os, &arch), &gpg);
+    // ... a module version uploaded, and the key's removal.
+    alice
+        .post(
+            "organizations/acme/registry-modules",
+            &json!({"data": {"type": "registry-modules",
+                    "attributes": {"name": "vpc", "provider": "aws", "registry-name": "private"}}}),
+        )
+        .expect(201);
+    let version = alice
+        .post(
+            "registry-modules/acme/vpc/aws/versions",
+            &json!({"data": {"type": "registry-module-versions",
+                    "attributes": {"version": "1.0.0"}}}),
+        )
+        .expect(201);
+    let upload = version.body["data"]["links"]["upload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    alice
+        .put_unauthenticated(&upload, &tarball(&[("main.tf", "")]))
+        .expect(200);
+    alice
+        .delete(&format!(
+            "/api/registry/private/v2/gpg-keys/acme/{}",
+            gpg.key_id
+        ))
+        .ok();
+
+    let routes = [
+        "POST /api/registry/:registry_name/v2/gpg-keys",
+        "POST /api/v2/organizations/:organization/registry-providers",
+        "PUT /_uploads/provider-shasums/:token",
+        "PUT /_uploads/provider-shasums-sig/:token",
+        "PUT /_uploads/provider-binary/:token",
+        "PUT /_uploads/modules/object/:token",
+        "DELETE /api/registry/:registry_name/v2/gpg-keys/:namespace/:key_id",
+    ];
+    let events = events_until(&alice, "organizations/acme/audit-trail", |events| {
+        routes.iter().all(|route| has_route(events, route))
+    });
+    let org_id = find(&events, routes[1])["auth"]["organization_id"].clone();
+    for route in routes {
+        assert_eq!(
+            find(&events, route)["auth"]["organization_id"],
+            org_id,
+            "{route}"
+        );
+    }
+    // None of it is a site event.
+    let admin = server.api(&server.admin_token());
+    let site = admin.get("admin/audit-trail").expect(200);
+    let site_events = site.body["data"].as_array().unwrap();
+    for route in routes {
+        assert!(
+            !site_events
+                .iter()
+                .any(|e| e["resource"]["meta"]["route"] == route
+                    && e["auth"]["organization_id"].is_null()),
+            "{route} recorded without its organization"
+        );
+    }
 });

@@ -960,6 +960,7 @@ pub trait ProviderRegistryStore {
     /// Inserts a key; one the organization already has (same key ID) is a `Conflict`.
     async fn create_gpg_key(&self, key: &GpgKey) -> StorageResult<()>;
     async fn gpg_key(&self, org_id: &str, key_id: &str) -> StorageResult<Option<GpgKey>>;
+    async fn gpg_key_by_id(&self, id: &str) -> StorageResult<Option<GpgKey>>;
     /// The keys of the given organizations, oldest first.
     async fn list_gpg_keys(
         &self,

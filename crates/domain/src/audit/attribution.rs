@@ -2,6 +2,8 @@
 
 use super::ChangeRequest;
 use crate::configuration::CONFIGURATION_UPLOAD;
+use crate::providers::{BINARY_UPLOAD, SHASUMS_UPLOAD, SIGNATURE_UPLOAD};
+use crate::registry::modules::MODULE_UPLOAD;
 use crate::state::{JSON_STATE_UPLOAD, STATE_UPLOAD};
 use crate::{Principal, Services};
 
@@ -61,8 +63,26 @@ impl Services {
                 .flatten()
                 .map(|w| w.organization_id)
         };
+        let module = |module_id: Option<String>| async move {
+            store
+                .registry_module_by_id(&module_id?)
+                .await
+                .ok()
+                .flatten()
+                .map(|m| m.organization_id)
+        };
+        let provider = |version_id: Option<String>| async move {
+            let version = store.provider_version_by_id(&version_id?).await.ok()??;
+            store
+                .registry_provider_by_id(&version.provider_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.organization_id)
+        };
         match kind {
-            "organization" | "organizations" => store
+            // A registry's namespace is its organization's name.
+            "organization" | "organizations" | "namespace" => store
                 .organization_by_name(id)
                 .await
                 .ok()
@@ -104,6 +124,30 @@ impl Services {
                 .ok()
                 .flatten()
                 .map(|p| p.organization_id),
+            "registry_module_id" | "registry-modules" => module(Some(id.to_string())).await,
+            MODULE_UPLOAD => {
+                let version = store.module_version_by_id(id).await.ok().flatten();
+                module(version.map(|v| v.module_id)).await
+            }
+            "registry-providers" => store
+                .registry_provider_by_id(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.organization_id),
+            "registry-provider-versions" | SHASUMS_UPLOAD | SIGNATURE_UPLOAD => {
+                provider(Some(id.to_string())).await
+            }
+            "registry-provider-platforms" | BINARY_UPLOAD => {
+                let platform = store.provider_platform_by_id(id).await.ok().flatten();
+                provider(platform.map(|p| p.version_id)).await
+            }
+            "gpg-keys" => store
+                .gpg_key_by_id(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|k| k.organization_id),
             "tag_id" => store
                 .tag_by_id(id)
                 .await

@@ -72,6 +72,14 @@ impl ProviderRegistryStore for SqlStore {
             .await)?)
     }
 
+    async fn gpg_key_by_id(&self, id: &str) -> StorageResult<Option<GpgKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM registry_gpg_keys WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
     async fn list_gpg_keys(
         &self,
         org_ids: &[String],
