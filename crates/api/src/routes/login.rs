@@ -22,7 +22,7 @@ use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
 
 pub(crate) const SESSION_COOKIE: &str = "terrace_session";
-const CSRF_COOKIE: &str = "terrace_csrf";
+pub(crate) const CSRF_COOKIE: &str = "terrace_csrf";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -274,80 +274,15 @@ async fn authorize(
     }
     let (user, new_session, signed_in_with) = match (&form.username, &form.password) {
         (Some(username), Some(password)) => {
-            let address = client.map(|client| client.key());
-            match state
-                .services
-                .password_login(
-                    username,
-                    password,
-                    address.as_deref(),
-                    client_address.as_deref(),
-                )
-                .await
-            {
-                Ok(user)
-                    if !user.is_site_admin
-                        && state.sso_disable_passwords
-                        && (state.oidc.is_some()
-                            || crate::routes::saml::site_saml_on(&state).await) =>
-                {
-                    return consent_page(
-                        &state,
-                        StatusCode::FORBIDDEN,
-                        oauth,
-                        None,
-                        Some("Password sign-in is disabled: sign in with single sign-on."),
-                    )
-                    .await
+            match password_sign_in(&state, username, password, client).await {
+                Ok((user, session)) => (user, Some(session), SignedInWith::Password),
+                Err(SignInError::Refused(refused)) => {
+                    let page =
+                        consent_page(&state, refused.status, oauth, None, Some(&refused.message))
+                            .await;
+                    return refused.with_retry_after(page);
                 }
-                Ok(user) => match state
-                    .services
-                    .start_session(&user, &SignedInWith::Password)
-                    .await
-                {
-                    Ok(session) => (user, Some(session), SignedInWith::Password),
-                    Err(err) => return server_error(&state, err),
-                },
-                Err(DomainError::Unauthorized) => {
-                    return consent_page(
-                        &state,
-                        StatusCode::UNAUTHORIZED,
-                        oauth,
-                        None,
-                        Some("Wrong username or password."),
-                    )
-                    .await
-                }
-                Err(DomainError::Forbidden(detail)) => {
-                    return consent_page(&state, StatusCode::FORBIDDEN, oauth, None, Some(&detail))
-                        .await
-                }
-                Err(DomainError::Throttled {
-                    detail,
-                    retry_after,
-                }) => {
-                    let page = consent_page(
-                        &state,
-                        StatusCode::TOO_MANY_REQUESTS,
-                        oauth,
-                        None,
-                        Some(&detail),
-                    )
-                    .await;
-                    return with_retry_after(page, retry_after);
-                }
-                Err(DomainError::Busy(detail)) => {
-                    let page = consent_page(
-                        &state,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        oauth,
-                        None,
-                        Some(&detail),
-                    )
-                    .await;
-                    return with_retry_after(page, 5);
-                }
-                Err(err) => return server_error(&state, err),
+                Err(SignInError::Failed(err)) => return server_error(&state, err),
             }
         }
         _ => match session_user(&state, &headers).await {
@@ -390,6 +325,104 @@ async fn authorize(
         );
     }
     response
+}
+
+/// Why a password sign-in did not happen.
+pub(crate) enum SignInError {
+    /// Refused: the form again, with this status and message.
+    Refused(SignInRefused),
+    Failed(DomainError),
+}
+
+pub(crate) struct SignInRefused {
+    pub status: StatusCode,
+    pub message: String,
+    /// Seconds to wait (throttled, or busy).
+    pub retry_after: Option<u64>,
+}
+
+impl SignInRefused {
+    fn refuse(status: StatusCode, message: impl Into<String>) -> SignInError {
+        SignInError::Refused(SignInRefused {
+            status,
+            message: message.into(),
+            retry_after: None,
+        })
+    }
+
+    pub(crate) fn with_retry_after(&self, page: Response) -> Response {
+        match self.retry_after {
+            Some(seconds) => with_retry_after(page, seconds),
+            None => page,
+        }
+    }
+}
+
+/// Signs a user in with a password, for every sign-in form: wrong credentials, suspended
+/// accounts, passwords disabled by single sign-on (site administrators excepted),
+/// throttling and the hashing gate all refuse; success starts a session.
+pub(crate) async fn password_sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    client: Option<ClientAddr>,
+) -> Result<(User, terrace_domain::sessions::StartedSession), SignInError> {
+    let address = client.map(|client| client.key());
+    let client_address = client.map(|client| client.0.to_string());
+    let user = match state
+        .services
+        .password_login(
+            username,
+            password,
+            address.as_deref(),
+            client_address.as_deref(),
+        )
+        .await
+    {
+        Ok(user) => user,
+        Err(DomainError::Unauthorized) => {
+            return Err(SignInRefused::refuse(
+                StatusCode::UNAUTHORIZED,
+                "Wrong username or password.",
+            ))
+        }
+        Err(DomainError::Forbidden(detail)) => {
+            return Err(SignInRefused::refuse(StatusCode::FORBIDDEN, detail))
+        }
+        Err(DomainError::Throttled {
+            detail,
+            retry_after,
+        }) => {
+            return Err(SignInError::Refused(SignInRefused {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: detail,
+                retry_after: Some(retry_after),
+            }))
+        }
+        Err(DomainError::Busy(detail)) => {
+            return Err(SignInError::Refused(SignInRefused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: detail,
+                retry_after: Some(5),
+            }))
+        }
+        Err(err) => return Err(SignInError::Failed(err)),
+    };
+    if !user.is_site_admin
+        && state.sso_disable_passwords
+        && (state.oidc.is_some() || crate::routes::saml::site_saml_on(state).await)
+    {
+        return Err(SignInRefused::refuse(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is disabled: sign in with single sign-on.",
+        ));
+    }
+    let session = state
+        .services
+        .start_session(&user, &SignedInWith::Password)
+        .await
+        .map_err(SignInError::Failed)?;
+    Ok((user, session))
 }
 
 fn with_retry_after(mut response: Response, seconds: u64) -> Response {

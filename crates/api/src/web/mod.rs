@@ -1,0 +1,210 @@
+//! The web UI: server-rendered pages under `/app/`, read without JavaScript. Pages call the
+//! same domain services as the API with the signed-in user as the caller, so there is no
+//! second way to authorize: what the API refuses, a page does not show (404 for another
+//! organization's things, as the API answers).
+//!
+//! A browser is signed in by the session cookie the sign-in form (or single sign-on) sets;
+//! every form that changes something carries a token derived from that cookie, which a page
+//! of another site cannot know (the cookie is `HttpOnly`, `SameSite=Lax`).
+
+pub mod ansi;
+pub mod log;
+mod runs;
+mod sign_in;
+mod workspaces;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use terrace_domain::{Caller, DomainError, Principal};
+use terrace_storage::model::User;
+
+use crate::app::AppState;
+use crate::routes::login::{cookie, SESSION_COOKIE};
+
+/// Rows on one page of a list.
+const PAGE_SIZE: u32 = 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/app", get(|| async { redirect("/app/organizations") }))
+        .route("/app/sign-in", get(sign_in::page).post(sign_in::submit))
+        .route("/app/sign-out", post(sign_in::sign_out))
+        .route("/app/organizations", get(workspaces::organizations))
+        .route("/app/{organization}/workspaces", get(workspaces::list))
+        .route(
+            "/app/{organization}/workspaces/{workspace}",
+            get(workspaces::overview),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/runs",
+            get(runs::list),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/runs/{run_id}",
+            get(runs::show),
+        )
+}
+
+/// The signed-in user of a page request; without a session, pages redirect to the sign-in
+/// form (which comes back here).
+pub struct Session {
+    pub caller: Caller,
+    pub user: User,
+    /// The token this session's forms carry.
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let back = || {
+            let here = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/app");
+            redirect(&format!(
+                "/app/sign-in?{}",
+                serde_urlencoded::to_string([("return_to", here)]).unwrap_or_default()
+            ))
+        };
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(back());
+        };
+        match state.services.session_user(secret).await {
+            Ok(Some((user, signed_in_with))) => Ok(Session {
+                caller: Caller {
+                    principal: Principal::User(user.clone()),
+                    token_id: None,
+                    signed_in_with,
+                },
+                user,
+                csrf: form_token(secret),
+            }),
+            Ok(None) => Err(back()),
+            Err(err) => Err(failure(state, err)),
+        }
+    }
+}
+
+impl Session {
+    /// What every page's header shows of the session.
+    fn view(&self) -> minijinja::Value {
+        minijinja::context! {
+            username => self.user.username.clone(),
+            site_admin => self.user.is_site_admin,
+            csrf => self.csrf.clone(),
+        }
+    }
+}
+
+/// The token a session's forms carry: derived from its cookie, so another site's page cannot
+/// know it, and nothing of the cookie can be learnt from it.
+fn form_token(session_cookie: &str) -> String {
+    hex::encode(Sha256::digest(format!(
+        "terrace web form\0{session_cookie}"
+    )))
+}
+
+/// Whether a submitted form carries this session's token.
+fn form_token_ok(session: &Session, submitted: &str) -> bool {
+    let expected = session.csrf.as_bytes();
+    let submitted = submitted.as_bytes();
+    expected.len() == submitted.len()
+        && expected
+            .iter()
+            .zip(submitted)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+/// A `303 See Other` to a path of this site.
+fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Where to go back to after signing in: only a page of this UI (an open redirect elsewhere
+/// would make the sign-in form a phishing tool).
+fn local_return(path: Option<&str>) -> &str {
+    match path {
+        Some(p)
+            if (p == "/app" || p.starts_with("/app/"))
+                && !p.contains("//")
+                && !p.contains('\\')
+                && !p.starts_with("/app/sign-") =>
+        {
+            p
+        }
+        _ => "/app/organizations",
+    }
+}
+
+/// A domain refusal as a page: not found (also for what the caller may not know exists),
+/// forbidden, or an error logged here and shown without its details.
+fn failure(state: &AppState, err: DomainError) -> Response {
+    match err {
+        DomainError::NotFound(what) => state.pages.error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("There is no such {what}, or you may not see it."),
+        ),
+        DomainError::Forbidden(message) => {
+            state
+                .pages
+                .error(StatusCode::FORBIDDEN, "Not allowed", &message)
+        }
+        DomainError::Invalid { detail, .. } => {
+            state
+                .pages
+                .error(StatusCode::UNPROCESSABLE_ENTITY, "Not possible", &detail)
+        }
+        err => {
+            tracing::error!(error = %err, "page failed");
+            state.pages.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not show this page; its log has the details.",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_returns_only_to_this_ui() {
+        for (given, expected) in [
+            (Some("/app/acme/workspaces?q=x"), "/app/acme/workspaces?q=x"),
+            (Some("/app"), "/app"),
+            (Some("https://evil.example/app/"), "/app/organizations"),
+            (Some("//evil.example/app/"), "/app/organizations"),
+            (Some("/app//evil.example"), "/app/organizations"),
+            (Some("/app/\\evil"), "/app/organizations"),
+            (Some("/api/v2/organizations"), "/app/organizations"),
+            (Some("/app/sign-out"), "/app/organizations"),
+            (None, "/app/organizations"),
+        ] {
+            assert_eq!(local_return(given), expected, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn form_tokens_are_per_session_and_reveal_nothing() {
+        let a = form_token("session-a");
+        assert_eq!(a, form_token("session-a"));
+        assert_ne!(a, form_token("session-b"));
+        assert!(!a.contains("session-a"));
+    }
+}

@@ -1,0 +1,232 @@
+//! Organizations, the workspace list (search, pagination, latest-run badges) and a
+//! workspace's overview (latest run, lock, resources, outputs with sensitive ones masked,
+//! tags, how it runs).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use terrace_domain::access::WorkspaceRef;
+use terrace_domain::DomainError;
+use terrace_storage::model::PageRequest;
+use terrace_storage::store::WorkspaceFilter;
+
+use super::{failure, Session, PAGE_SIZE};
+use crate::app::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    q: String,
+    page: Option<u32>,
+}
+
+/// A run as a badge: its status, and what kind of status it is (for its colour).
+#[derive(Debug, Serialize)]
+pub struct RunBadge {
+    pub id: String,
+    pub status: &'static str,
+    pub tone: &'static str,
+    pub message: String,
+    pub created_at: String,
+}
+
+impl From<RunBadge> for minijinja::Value {
+    fn from(badge: RunBadge) -> minijinja::Value {
+        minijinja::Value::from(minijinja::value::Serde(badge))
+    }
+}
+
+impl RunBadge {
+    pub fn of(run: &terrace_storage::model::Run) -> RunBadge {
+        use terrace_storage::model::RunStatus::*;
+        let tone = match run.status {
+            Applied | PlannedAndFinished | PlannedAndSaved => "ok",
+            Errored => "bad",
+            Canceled | Discarded => "off",
+            Planned => "attention",
+            Pending | PlanQueued | Planning | Confirmed | ApplyQueued | Applying => "busy",
+        };
+        RunBadge {
+            id: run.id.clone(),
+            status: run.status.as_str(),
+            tone,
+            message: run.message.clone(),
+            created_at: run.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        }
+    }
+}
+
+/// Tags as the UI shows them: `key` or `key:value`.
+fn tag_labels(tags: &[terrace_storage::model::TagBinding]) -> Vec<String> {
+    tags.iter()
+        .map(|t| {
+            if t.value.is_empty() {
+                t.key.clone()
+            } else {
+                format!("{}:{}", t.key, t.value)
+            }
+        })
+        .collect()
+}
+
+pub async fn organizations(State(state): State<AppState>, session: Session) -> Response {
+    match state
+        .services
+        .list_organizations(&session.caller, PageRequest::all())
+        .await
+    {
+        Ok(orgs) => {
+            let names: Vec<String> = orgs
+                .items
+                .into_iter()
+                .map(|o| o.organization.name)
+                .collect();
+            state.pages.render(
+                StatusCode::OK,
+                "app/organizations.html",
+                minijinja::context! { session => session.view(), organizations => names },
+            )
+        }
+        Err(err) => failure(&state, err),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Path(organization): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let number = query.page.unwrap_or(1).max(1);
+    let filter = WorkspaceFilter {
+        name_contains: Some(query.q.trim().to_string()).filter(|q| !q.is_empty()),
+        ..WorkspaceFilter::default()
+    };
+    let page = PageRequest {
+        number,
+        size: PAGE_SIZE,
+    };
+    let services = &state.services;
+    let found = match services
+        .list_workspaces(&session.caller, &organization, &filter, page)
+        .await
+    {
+        Ok(found) => found,
+        Err(err) => return failure(&state, err),
+    };
+    let mut rows = Vec::with_capacity(found.items.len());
+    for view in found.items {
+        let latest = match &view.workspace.latest_run_id {
+            Some(id) => services
+                .run(&session.caller, id)
+                .await
+                .ok()
+                .map(|r| RunBadge::of(&r.run)),
+            None => None,
+        };
+        rows.push(minijinja::context! {
+            name => view.workspace.name,
+            description => view.workspace.description,
+            locked => view.workspace.locked_at.is_some(),
+            tags => tag_labels(&view.tags),
+            latest,
+        });
+    }
+    let pages = found.total.div_ceil(u64::from(PAGE_SIZE)).max(1);
+    state.pages.render(
+        StatusCode::OK,
+        "app/workspaces.html",
+        minijinja::context! {
+            session => session.view(),
+            organization,
+            q => query.q,
+            workspaces => rows,
+            total => found.total,
+            page => number,
+            pages,
+        },
+    )
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name)): Path<(String, String)>,
+) -> Response {
+    let services = &state.services;
+    let reference = WorkspaceRef::Name {
+        organization: organization.clone(),
+        name,
+    };
+    let view = match services.workspace(&session.caller, &reference).await {
+        Ok(view) => view,
+        Err(err) => return failure(&state, err),
+    };
+    let ws = &view.workspace;
+    let latest = match &ws.latest_run_id {
+        Some(id) => services
+            .run(&session.caller, id)
+            .await
+            .ok()
+            .map(|r| RunBadge::of(&r.run)),
+        None => None,
+    };
+    let reference = WorkspaceRef::Id(ws.id.clone());
+    let state_version = match services
+        .current_state_version(&session.caller, &reference)
+        .await
+    {
+        Ok(sv) => Some(minijinja::context! {
+            serial => sv.state_version.serial,
+            resources => sv.state_version.resource_count,
+            created_at => sv.state_version.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        }),
+        Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => None,
+        Err(err) => return failure(&state, err),
+    };
+    let outputs = match services
+        .current_state_outputs(&session.caller, &reference)
+        .await
+    {
+        Ok(outputs) => outputs
+            .into_iter()
+            .map(|o| {
+                minijinja::context! {
+                    kind => o.coarse_type(),
+                    name => o.output.name,
+                    sensitive => o.output.sensitive,
+                    // Sensitive values are withheld by the domain; shown masked.
+                    value => o.value.map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+                }
+            })
+            .collect(),
+        Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => Vec::new(),
+        Err(err) => return failure(&state, err),
+    };
+    state.pages.render(
+        StatusCode::OK,
+        "app/workspace.html",
+        minijinja::context! {
+            session => session.view(),
+            organization,
+            workspace => minijinja::context! {
+                name => ws.name.clone(),
+                description => ws.description.clone(),
+                engine => ws.engine.as_str(),
+                terraform_version => ws.terraform_version.clone(),
+                execution_mode => ws.execution_mode.map(|m| m.as_str()).unwrap_or("remote"),
+                auto_apply => ws.auto_apply,
+                locked => ws.locked_at.is_some(),
+                lock_reason => ws.lock_reason.clone(),
+                tags => tag_labels(&view.tags),
+            },
+            latest,
+            state_version,
+            outputs,
+        },
+    )
+}

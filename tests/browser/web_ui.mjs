@@ -1,0 +1,129 @@
+// The web UI in a real Chromium (Debian's, driven by playwright-core), against a running
+// server that tests/tests/web_ui.rs prepared: an organization `acme` with workspaces `web`
+// (one applied run, a plain and a sensitive output) and `db`; `alice` is its owner, `bob`
+// belongs to another organization. Every page visited is checked with axe-core (no serious
+// or critical violations), in light and dark mode, and at 360 px wide. Exits non-zero with
+// the reason on the first failure.
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const base = process.env.TERRACE_URL;
+const password = process.env.TERRACE_PASSWORD;
+const secret = process.env.TERRACE_SECRET;
+const shots = process.env.TERRACE_SCREENSHOTS;
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+
+/** Runs axe-core in the page: serious and critical violations fail. */
+async function accessible(page, label) {
+  // The pages' CSP forbids inline scripts (as it should): evaluate through the debugger.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => await window.axe.run(document, {
+    resultTypes: ['violations'],
+  }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(bad.length === 0, `${label}: accessibility violations: ${JSON.stringify(bad.map((v) => ({
+    id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target) })), null, 1)}`);
+}
+
+async function signIn(context, username) {
+  const page = await context.newPage();
+  const response = await page.goto(`${base}/app`);
+  check(page.url().includes('/app/sign-in'), `not sent to sign in: ${page.url()}`);
+  check(response.ok(), `sign-in page: ${response.status()}`);
+  await accessible(page, 'sign-in');
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/app\/organizations$/);
+  return page;
+}
+
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+try {
+  for (const colorScheme of ['light', 'dark']) {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, colorScheme });
+    const page = await signIn(context, 'alice');
+    await accessible(page, `organizations (${colorScheme})`);
+    await page.click('text=acme');
+    await page.waitForURL(/\/app\/acme\/workspaces$/);
+    const list = await page.textContent('main');
+    check(list.includes('web') && list.includes('db') && list.includes('2 workspaces'), `workspace list: ${list}`);
+    check(list.includes('applied'), `no latest-run badge: ${list}`);
+    await accessible(page, `workspaces (${colorScheme})`);
+    if (colorScheme === 'light') await shot(page, 'workspaces');
+
+    await page.fill('#q', 'we');
+    await page.click('form.search button');
+    await page.waitForURL(/q=we/);
+    const found = await page.textContent('table.rows tbody');
+    check(found.includes('web') && !found.includes('db'), `search: ${found}`);
+
+    await page.click('table.rows a:text-is("web")');
+    await page.waitForURL(/\/app\/acme\/workspaces\/web$/);
+    const overview = await page.textContent('main');
+    check(overview.includes('applied'), `overview without its latest run: ${overview}`);
+    check(/Resources\s*1\b/.test(overview), `overview without its resource count: ${overview}`);
+    check(overview.includes('endpoint') && overview.includes('https://web.example'), `outputs: ${overview}`);
+    check(overview.includes('password') && overview.includes('sensitive'), `sensitive output not marked: ${overview}`);
+    check(!(await page.content()).includes(secret), 'a sensitive value reached the page');
+    await accessible(page, `overview (${colorScheme})`);
+    if (colorScheme === 'light') await shot(page, 'workspace');
+
+    await page.click('nav.tabs a:text-is("Runs")');
+    await page.waitForURL(/\/runs$/);
+    await accessible(page, `runs (${colorScheme})`);
+    await page.click('table.rows tbody a');
+    await page.waitForURL(/\/runs\/run-/);
+    const run = await page.textContent('main');
+    check(run.includes('Apply complete!') && run.includes('Plan:'), `run page logs: ${run}`);
+    // Terraform's JSON lines arrive as their messages, summaries styled.
+    check(await page.locator('pre.log span.log-summary').count() >= 2, 'log without its summaries');
+    check(!run.includes('"@level"') && !run.includes('\u001b['), `raw JSON or escape codes in the page: ${run}`);
+    await accessible(page, `run (${colorScheme})`);
+    if (colorScheme === 'light') await shot(page, 'run');
+
+    // 360 px wide: nothing scrolls sideways.
+    await page.setViewportSize({ width: 360, height: 740 });
+    for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs']) {
+      await page.goto(`${base}${path}`);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(width <= 360, `${path} is ${width} px wide at 360 px`);
+    }
+
+    await page.click('.sign-out button');
+    await page.waitForURL(/\/app\/sign-in/);
+    await page.goto(`${base}/app/organizations`);
+    check(page.url().includes('/app/sign-in'), `still signed in after signing out: ${page.url()}`);
+    await context.close();
+  }
+
+  // Another organization's member sees nothing of acme.
+  const bobs = await browser.newContext({ ignoreHTTPSErrors: true });
+  const bob = await signIn(bobs, 'bob');
+  for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs']) {
+    const response = await bob.goto(`${base}${path}`);
+    check(response.status() === 404, `bob got ${response.status()} for ${path}`);
+    check(!(await bob.content()).includes('https://web.example'), `bob saw acme's outputs at ${path}`);
+  }
+  await bobs.close();
+  console.log('web UI: all checks passed');
+} catch (error) {
+  console.error(`web UI: ${error.stack || error}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

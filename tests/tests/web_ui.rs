@@ -1,0 +1,238 @@
+//! The web UI: a real Chromium (tests/browser/web_ui.mjs, playwright-core) signs in, lists and
+//! searches workspaces, reads a workspace's overview (its latest run, resources, outputs with
+//! the sensitive one masked) and a run's colourised logs, with axe-core finding no serious
+//! accessibility violation in light or dark mode, nothing wider than 360 px, and another
+//! organization's member getting 404s. HTTP-level checks cover what a browser would never
+//! send: forged sign-outs, open redirects, and pages without a session.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
+use terrace_tests::{Db, Server};
+
+const PASSWORD: &str = "user-password-1";
+const SECRET: &str = "s3cr3t-value-7d1f";
+
+/// acme with `web` (an applied run with two outputs, one sensitive) and `db`, owned by
+/// alice; bob in an organization of his own.
+fn prepared() -> Server {
+    let server = Server::start(Db::Sqlite);
+    let alice = server.api(&server.user_token("alice"));
+    let bob = server.api(&server.user_token("bob"));
+    for (api, org) in [(&alice, "acme"), (&bob, "bobco")] {
+        api.post(
+            "organizations",
+            &json!({"data": {"type": "organizations",
+                "attributes": {"name": org, "email": format!("{org}@example.com")}}}),
+        )
+        .expect(201);
+    }
+    let mut web = String::new();
+    for name in ["web", "db"] {
+        let id = alice
+            .post(
+                "organizations/acme/workspaces",
+                &json!({"data": {"type": "workspaces", "attributes": {"name": name}}}),
+            )
+            .expect(201)
+            .id();
+        if name == "web" {
+            web = id;
+        }
+    }
+    let config = format!(
+        "resource \"terraform_data\" \"site\" {{\n  input = \"web\"\n}}\n\
+         output \"endpoint\" {{\n  value = \"https://web.example\"\n}}\n\
+         output \"password\" {{\n  value     = \"{SECRET}\"\n  sensitive = true\n}}\n"
+    );
+    upload_configuration(&alice, &web, &[("main.tf", config.as_str())], false);
+    let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
+    wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
+    server
+}
+
+/// The browser scenario's folder, with its node_modules installed by the test command.
+fn browser_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/browser"))
+}
+
+#[test]
+fn a_browser_signs_in_and_reads_workspaces_and_runs() {
+    let server = prepared();
+    let shots = std::env::var("TERRACE_SCREENSHOTS").unwrap_or_default();
+    let output = Command::new("node")
+        .arg(browser_dir().join("web_ui.mjs"))
+        .current_dir(browser_dir())
+        .env("TERRACE_URL", &server.url)
+        .env("TERRACE_PASSWORD", PASSWORD)
+        .env("TERRACE_SECRET", SECRET)
+        .env("TERRACE_SCREENSHOTS", shots)
+        .output()
+        .expect(
+            "node runs (scripts/install-test-deps.sh installs it, chromium and playwright-core)",
+        );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+/// A browser without redirects that keeps the cookies it is given.
+struct Visitor<'a> {
+    server: &'a Server,
+    client: reqwest::blocking::Client,
+    cookies: RefCell<BTreeMap<String, String>>,
+}
+
+impl<'a> Visitor<'a> {
+    fn new(server: &'a Server) -> Visitor<'a> {
+        let pem = std::fs::read(&server.ca_bundle).unwrap();
+        Visitor {
+            server,
+            client: terrace_tests::http_client(&pem)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: RefCell::default(),
+        }
+    }
+
+    fn send(&self, request: reqwest::blocking::RequestBuilder) -> reqwest::blocking::Response {
+        let jar: Vec<String> = self
+            .cookies
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let response = request.header("cookie", jar.join("; ")).send().unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.borrow_mut().remove(name);
+            } else {
+                self.cookies
+                    .borrow_mut()
+                    .insert(name.to_string(), value.to_string());
+            }
+        }
+        response
+    }
+
+    fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.send(self.client.get(format!("{}{path}", self.server.url)))
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.server.url))
+                .form(form),
+        )
+    }
+
+    /// Signs `username` in through the form; returns where the form went back to.
+    fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        return_to: &str,
+    ) -> reqwest::blocking::Response {
+        let query = serde_urlencoded_pair("return_to", return_to);
+        let form = self.get(&format!("/app/sign-in?{query}"));
+        assert_eq!(form.status(), 200, "{:?}", form.headers());
+        let form = form.text().unwrap();
+        let csrf = terrace_tests::page::hidden_input(&form, "csrf");
+        self.post(
+            "/app/sign-in",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", csrf.as_str()),
+                ("return_to", return_to),
+            ],
+        )
+    }
+}
+
+fn serde_urlencoded_pair(key: &str, value: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(key, value)
+        .finish()
+}
+
+fn location(response: &reqwest::blocking::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[test]
+fn pages_need_a_session_and_forms_need_their_token() {
+    let server = prepared();
+    let alice = Visitor::new(&server);
+    // Without a session, a page sends to the sign-in form, which comes back to it.
+    let page = alice.get("/app/acme/workspaces?q=w");
+    assert_eq!(page.status(), 303);
+    assert_eq!(
+        location(&page),
+        "/app/sign-in?return_to=%2Fapp%2Facme%2Fworkspaces%3Fq%3Dw"
+    );
+    // A wrong password is the form again, saying so, and no session.
+    let wrong = alice.sign_in("alice", "nope", "/app/organizations");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().unwrap().contains("Wrong username or password"));
+    assert_eq!(alice.get("/app/organizations").status(), 303);
+    // The form never sends anyone to another site.
+    let signed_in = alice.sign_in("alice", PASSWORD, "https://evil.example/app/");
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(location(&signed_in), "/app/organizations");
+    let alice = Visitor::new(&server);
+    let signed_in = alice.sign_in("alice", PASSWORD, "/app/acme/workspaces");
+    assert_eq!(location(&signed_in), "/app/acme/workspaces");
+    let list = alice.get("/app/acme/workspaces");
+    assert_eq!(list.status(), 200);
+    assert!(list.text().unwrap().contains(">web</a>"));
+    // A sign-out without the session's form token (another site's form) is refused.
+    let forged = alice.post("/app/sign-out", &[("csrf", &"0".repeat(64))]);
+    assert_eq!(forged.status(), 403);
+    assert_eq!(alice.get("/app/organizations").status(), 200);
+    // Another organization's member: 404 on every acme page, as the API answers.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    for path in [
+        "/app/acme/workspaces",
+        "/app/acme/workspaces/web",
+        "/app/acme/workspaces/web/runs",
+    ] {
+        let reply = bob.get(path);
+        assert_eq!(reply.status(), 404, "{path}");
+        assert!(!reply.text().unwrap().contains("web.example"));
+    }
+    // A run of one workspace is not shown under another's address.
+    let runs = alice.get("/app/acme/workspaces/web/runs").text().unwrap();
+    let run_id = runs
+        .split("/runs/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        alice
+            .get(&format!("/app/acme/workspaces/web/runs/{run_id}"))
+            .status(),
+        200
+    );
+    assert_eq!(
+        alice
+            .get(&format!("/app/acme/workspaces/db/runs/{run_id}"))
+            .status(),
+        404
+    );
+}
