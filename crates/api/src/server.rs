@@ -74,7 +74,8 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         organization_creation: config.organization_creation,
         ..Settings::default()
     };
-    let services = Services::new(Arc::new(store), blobs, settings);
+    let services = Services::new(Arc::new(store), blobs, settings)
+        .with_archive_fetcher(Arc::new(crate::archive_fetch::HttpFetcher::new()?));
     let bootstrapped = services
         .bootstrap(config.admin_password.clone())
         .await

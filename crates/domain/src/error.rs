@@ -45,6 +45,10 @@ pub enum DomainError {
     /// The server is saturated (all password hashing slots busy); try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// An upstream the server depends on failed or sent something wrong (a release archive
+    /// whose SHA-256 is not the catalogue's).
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

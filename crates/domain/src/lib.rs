@@ -82,6 +82,8 @@ pub struct Settings {
     pub organization_sso_loopback: bool,
     /// Largest provider binary (zip) accepted by the private provider registry.
     pub max_provider_binary_bytes: u64,
+    /// Largest terraform or OpenTofu release archive the binary cache takes.
+    pub max_tool_archive_bytes: u64,
 }
 
 impl Default for Settings {
@@ -101,6 +103,7 @@ impl Default for Settings {
             site_sso: false,
             organization_sso_loopback: false,
             max_provider_binary_bytes: 512 << 20,
+            max_tool_archive_bytes: 1 << 30,
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct Services {
     pub(crate) sign_in: Arc<login::SignInGuard>,
     /// Which tokens' use was recorded this hour.
     pub(crate) token_uses: Arc<audit::TokenUses>,
+    /// How the binary cache pulls archives from upstream (`None`: it pulls nothing).
+    pub(crate) archive_fetcher: Option<Arc<dyn engines::archives::ArchiveFetcher>>,
 }
 
 impl Services {
@@ -131,7 +136,17 @@ impl Services {
             settings: Arc::new(settings),
             jobs_available: Arc::new(tokio::sync::Notify::new()),
             token_uses: Arc::default(),
+            archive_fetcher: None,
         }
+    }
+
+    /// Lets the binary cache pull archives from upstream with `fetcher`.
+    pub fn with_archive_fetcher(
+        mut self,
+        fetcher: Arc<dyn engines::archives::ArchiveFetcher>,
+    ) -> Services {
+        self.archive_fetcher = Some(fetcher);
+        self
     }
 
     pub fn settings(&self) -> &Settings {

@@ -4,6 +4,7 @@
 //! the runner's own binary; once it has entries, workspaces must ask for an enabled version
 //! and the runner fetches the binary the entry names.
 
+pub mod archives;
 pub mod resolve;
 
 use terrace_storage::model::{Engine, JsonText, Page, PageRequest, ToolArch, ToolVersion};

@@ -1,0 +1,536 @@
+//! The binary cache: terraform and OpenTofu release archives by engine, version and platform,
+//! kept in the blob store (encrypted like state) so that runners need no internet. An archive
+//! is uploaded by a site administrator or pulled through from the catalogue entry's URL the
+//! first time a runner asks for it; either way it is recorded only once it is whole and its
+//! SHA-256 is the one the catalogue names for that platform, so a row always stands for a
+//! verified blob. Runners get a short-lived signed URL (`/_downloads/tool-archive/<token>`)
+//! instead of the upstream URL, and still check the SHA-256 themselves.
+
+use std::io::{Read, Seek};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use terrace_storage::blob::BlobStream;
+use terrace_storage::model::{
+    Engine, Page, PageRequest, ToolArch, ToolArchive, ToolArchiveOrigin, ToolVersion,
+};
+use terrace_storage::{clock, ids, StorageError};
+use tokio::io::AsyncWriteExt;
+
+use crate::{Caller, DomainError, DomainResult, Services};
+
+/// The purpose of a runner's download URL; its resource is `<tool-version-id>/<os>/<arch>`.
+pub const ARCHIVE_DOWNLOAD: &str = "tool-archive-download";
+
+/// What the server fetches upstream archives with (the API crate's HTTP client): the body of
+/// a successful GET, or why there is none.
+pub trait ArchiveFetcher: Send + Sync {
+    fn fetch<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<BoxStream<'static, Result<Bytes, String>>, String>>;
+}
+
+/// A cached archive's blob, to stream to a runner.
+pub struct ArchiveDownload {
+    pub filename: String,
+    pub size: u64,
+    pub blob: BlobStream,
+}
+
+/// The binary inside an engine's release zip (at its top level).
+pub fn binary_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Terraform => "terraform",
+        Engine::Tofu => "tofu",
+    }
+}
+
+/// A release archive's name as HashiCorp and OpenTofu publish it.
+pub fn release_filename(engine: Engine, version: &str, os: &str, arch: &str) -> String {
+    format!("{}_{version}_{os}_{arch}.zip", binary_name(engine))
+}
+
+/// Whether the server fetches `url` itself (the runner's own paths stay the runner's).
+pub fn is_remote(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// The name a pulled archive keeps: the URL's last segment when it is a plain file name.
+pub fn pulled_filename(engine: Engine, version: &str, arch: &ToolArch) -> String {
+    let last = arch
+        .url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let plain = !last.is_empty()
+        && last.len() <= 128
+        && !last.starts_with('.')
+        && last
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
+    if plain {
+        last.to_string()
+    } else {
+        release_filename(engine, version, &arch.os, &arch.arch)
+    }
+}
+
+/// `os_arch` of an upload path, split.
+pub fn parse_platform(platform: &str) -> Option<(&str, &str)> {
+    platform
+        .split_once('_')
+        .filter(|(os, arch)| !os.is_empty() && !arch.is_empty() && !arch.contains('_'))
+}
+
+/// Checks that `archive` is a zip with the engine's binary at its top level.
+pub fn check_release_zip(archive: impl Read + Seek, engine: Engine) -> Result<(), String> {
+    let mut zip = zip::ZipArchive::new(archive)
+        .map_err(|_| "the archive is not a zip file (a release archive is)".to_string())?;
+    let name = binary_name(engine);
+    let found = zip
+        .by_name(name)
+        .map(|entry| entry.is_file())
+        .unwrap_or(false);
+    if found {
+        Ok(())
+    } else {
+        Err(format!("the zip has no file named {name} at its top"))
+    }
+}
+
+/// The capability resource of one platform's binary of a catalogue entry.
+fn download_resource(version_id: &str, os: &str, arch: &str) -> String {
+    format!("{version_id}/{os}/{arch}")
+}
+
+fn platform_of<'a>(version: &'a ToolVersion, os: &str, arch: &str) -> Option<&'a ToolArch> {
+    version
+        .archs
+        .0
+        .iter()
+        .find(|a| a.os == os && a.arch == arch)
+}
+
+/// What an archive's bytes turned out to be.
+struct Received {
+    key: String,
+    sha256: String,
+    size: u64,
+    /// A copy on local disk, for the checks that need to seek (uploads only).
+    copy: Option<std::fs::File>,
+}
+
+impl Services {
+    /// The signed path (on this server) of a platform's archive of a catalogue entry.
+    pub(crate) fn archive_download_path(&self, version_id: &str, os: &str, arch: &str) -> String {
+        let token = self.issue(
+            ARCHIVE_DOWNLOAD,
+            &download_resource(version_id, os, arch),
+            self.settings.upload_url_ttl,
+        );
+        format!("/_downloads/tool-archive/{token}")
+    }
+
+    /// Whether a runner gets `arch`'s binary from this server: it is cached here with the
+    /// catalogue's SHA-256, or the server can pull it from an http(s) URL.
+    pub(crate) async fn served_here(
+        &self,
+        version: &ToolVersion,
+        arch: &ToolArch,
+    ) -> DomainResult<bool> {
+        if is_remote(&arch.url) {
+            return Ok(true);
+        }
+        Ok(self
+            .store
+            .tool_archive(version.engine, &version.version, &arch.os, &arch.arch)
+            .await?
+            .is_some_and(|a| a.sha256.eq_ignore_ascii_case(&arch.sha)))
+    }
+
+    /// A runner's download: the cached archive, pulled through from upstream first if need
+    /// be (and kept only if its SHA-256 is the catalogue's).
+    pub async fn download_tool_archive(&self, token: &str) -> DomainResult<ArchiveDownload> {
+        let resource = self.redeem(token, ARCHIVE_DOWNLOAD)?;
+        let mut parts = resource.splitn(3, '/');
+        let (Some(id), Some(os), Some(arch)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(DomainError::BadCapability("the URL is malformed".into()));
+        };
+        let version = self
+            .store
+            .tool_version_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("tool version"))?;
+        let platform = platform_of(&version, os, arch)
+            .ok_or(DomainError::NotFound("tool archive"))?
+            .clone();
+        let archive = self.cached_or_pulled(&version, &platform).await?;
+        Ok(ArchiveDownload {
+            size: u64::try_from(archive.size).unwrap_or_default(),
+            blob: self.blobs.read(&archive.blob_key).await?,
+            filename: archive.filename,
+        })
+    }
+
+    async fn cached_or_pulled(
+        &self,
+        version: &ToolVersion,
+        platform: &ToolArch,
+    ) -> DomainResult<ToolArchive> {
+        let expected = platform.sha.to_ascii_lowercase();
+        let (engine, os, arch) = (version.engine, &platform.os, &platform.arch);
+        if let Some(cached) = self
+            .store
+            .tool_archive(engine, &version.version, os, arch)
+            .await?
+        {
+            if cached.sha256 == expected {
+                return Ok(cached);
+            }
+            // The catalogue's SHA-256 changed since: the old archive is no longer that version.
+            self.drop_archive(&cached).await?;
+        }
+        if !is_remote(&platform.url) {
+            return Err(DomainError::NotFound("tool archive"));
+        }
+        let fetcher = self.archive_fetcher.clone().ok_or_else(|| {
+            DomainError::Upstream("this server fetches no release archives".into())
+        })?;
+        let name = crate::engines::engine_name(engine);
+        let what = format!("{name} {} for {os}/{arch}", version.version);
+        let body = fetcher
+            .fetch(&platform.url)
+            .await
+            .map_err(|e| DomainError::Upstream(format!("cannot fetch {what} upstream: {e}")))?;
+        let received = self
+            .receive_archive(engine, &version.version, os, arch, body, false)
+            .await
+            .map_err(|e| match e {
+                DomainError::Interrupted(detail) => {
+                    DomainError::Upstream(format!("cannot fetch {what} upstream: {detail}"))
+                }
+                DomainError::TooLarge(detail) => {
+                    DomainError::Upstream(format!("{what} upstream: {detail}"))
+                }
+                other => other,
+            })?;
+        if received.sha256 != expected {
+            self.discard(&received.key).await;
+            tracing::warn!(engine = %engine, version = %version.version, %os, %arch,
+                actual = %received.sha256, %expected, "an upstream archive does not match the catalogue");
+            return Err(DomainError::Upstream(format!(
+                "the upstream archive of {what} has the SHA-256 {}, but the catalogue says \
+                 {expected}: not caching it",
+                received.sha256
+            )));
+        }
+        let filename = pulled_filename(engine, &version.version, platform);
+        match self
+            .record_archive(
+                version,
+                platform,
+                received,
+                filename,
+                ToolArchiveOrigin::Pulled,
+            )
+            .await
+        {
+            // Another runner pulled it meanwhile: theirs is the same bytes.
+            Err(DomainError::Conflict(_)) => self
+                .store
+                .tool_archive(engine, &version.version, os, arch)
+                .await?
+                .ok_or(DomainError::NotFound("tool archive")),
+            recorded => recorded,
+        }
+    }
+
+    /// Streams `body` into a fresh blob, hashing it (and keeping a local copy if asked);
+    /// nothing is left behind on an error.
+    async fn receive_archive<S, E>(
+        &self,
+        engine: Engine,
+        version: &str,
+        os: &str,
+        arch: &str,
+        mut body: S,
+        keep_copy: bool,
+    ) -> DomainResult<Received>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let key = format!(
+            "tool-archives/{}/{version}/{os}_{arch}/{}",
+            engine.as_str(),
+            ids::random_string(16)
+        );
+        let max = self.settings.max_tool_archive_bytes;
+        let mut copy = match keep_copy {
+            true => Some(tempfile::tempfile().map_err(StorageError::from)?),
+            false => None,
+        };
+        let mut local = match &copy {
+            Some(file) => Some(tokio::fs::File::from_std(
+                file.try_clone().map_err(StorageError::from)?,
+            )),
+            None => None,
+        };
+        let mut writer = self.blobs.writer(&key).await?;
+        let mut hasher = Sha256::new();
+        let received: DomainResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| DomainError::Interrupted(e.to_string()))?;
+                if writer.size() + chunk.len() as u64 > max {
+                    return Err(DomainError::TooLarge(format!(
+                        "the archive is larger than the server's limit of {max} bytes"
+                    )));
+                }
+                hasher.update(&chunk);
+                writer.write(&chunk).await?;
+                if let Some(file) = &mut local {
+                    file.write_all(&chunk).await.map_err(StorageError::from)?;
+                }
+            }
+            if let Some(file) = &mut local {
+                file.flush().await.map_err(StorageError::from)?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = received {
+            writer.abort().await;
+            return Err(err);
+        }
+        let size = writer.finish().await?;
+        if let Some(file) = &mut copy {
+            file.rewind().map_err(StorageError::from)?;
+        }
+        Ok(Received {
+            key,
+            sha256: hex::encode(hasher.finalize()),
+            size,
+            copy,
+        })
+    }
+
+    /// Records a verified blob; a twin recorded first is a `Conflict` (and this blob is
+    /// deleted).
+    async fn record_archive(
+        &self,
+        version: &ToolVersion,
+        platform: &ToolArch,
+        received: Received,
+        filename: String,
+        origin: ToolArchiveOrigin,
+    ) -> DomainResult<ToolArchive> {
+        let archive = ToolArchive {
+            id: ids::new_id(ids::TOOL_ARCHIVE),
+            engine: version.engine,
+            version: version.version.clone(),
+            os: platform.os.clone(),
+            arch: platform.arch.clone(),
+            filename,
+            sha256: received.sha256,
+            size: i64::try_from(received.size).unwrap_or(i64::MAX),
+            origin,
+            blob_key: received.key,
+            created_at: clock::now(),
+        };
+        match self.store.create_tool_archive(&archive).await {
+            Ok(()) => Ok(archive),
+            Err(err) => {
+                self.discard(&archive.blob_key).await;
+                Err(match err {
+                    StorageError::Conflict(_) => DomainError::Conflict(format!(
+                        "{} {} for {}/{} is cached already: delete it first to replace it",
+                        crate::engines::engine_name(archive.engine),
+                        archive.version,
+                        archive.os,
+                        archive.arch
+                    )),
+                    other => other.into(),
+                })
+            }
+        }
+    }
+
+    async fn discard(&self, key: &str) {
+        if let Err(err) = self.blobs.delete(key).await {
+            tracing::warn!(error = %err, "cannot delete a refused tool archive's blob");
+        }
+    }
+
+    async fn drop_archive(&self, archive: &ToolArchive) -> DomainResult<()> {
+        if self.store.delete_tool_archive(&archive.id).await? {
+            self.discard(&archive.blob_key).await;
+        }
+        Ok(())
+    }
+
+    // ---- The admin API --------------------------------------------------------------
+
+    /// Stores a site administrator's release zip for a catalogue entry's platform: it must
+    /// be a zip with the engine's binary at its top, with the SHA-256 the catalogue names.
+    pub async fn admin_upload_tool_archive<S, E>(
+        &self,
+        caller: &Caller,
+        engine: Engine,
+        version: &str,
+        platform: &str,
+        body: S,
+    ) -> DomainResult<ToolArchive>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        self.site_admin(caller)?;
+        let name = crate::engines::engine_name(engine);
+        let entry = self
+            .store
+            .all_tool_versions(engine)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version.trim_start_matches('v'))
+            .ok_or(DomainError::NotFound("tool version"))?;
+        let (os, arch) = parse_platform(platform).ok_or_else(|| {
+            DomainError::bad_request(format!(
+                "\"{platform}\" is not a platform: use OS_ARCH, like linux_amd64"
+            ))
+        })?;
+        let expected = platform_of(&entry, os, arch)
+            .ok_or_else(|| {
+                DomainError::bad_request(format!(
+                    "the catalogue lists no {os}/{arch} binary for {name} {}: add it to the \
+                     version's archs first",
+                    entry.version
+                ))
+            })?
+            .clone();
+        let received = self
+            .receive_archive(engine, &entry.version, os, arch, body, true)
+            .await?;
+        let sha = expected.sha.to_ascii_lowercase();
+        let checked = if received.sha256 != sha {
+            Err(DomainError::bad_request(format!(
+                "the archive's SHA-256 is {}, but the catalogue says {sha} for {name} {} on \
+                 {os}/{arch}",
+                received.sha256, entry.version
+            )))
+        } else {
+            let file = received
+                .copy
+                .as_ref()
+                .and_then(|f| f.try_clone().ok())
+                .ok_or_else(|| {
+                    StorageError::Io(std::io::Error::other("the upload's copy is gone"))
+                })?;
+            tokio::task::spawn_blocking(move || check_release_zip(file, engine))
+                .await
+                .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+                .map_err(DomainError::bad_request)
+        };
+        if let Err(err) = checked {
+            self.discard(&received.key).await;
+            return Err(err);
+        }
+        let filename = release_filename(engine, &entry.version, os, arch);
+        self.record_archive(
+            &entry,
+            &expected,
+            received,
+            filename,
+            ToolArchiveOrigin::Uploaded,
+        )
+        .await
+    }
+
+    pub async fn admin_list_tool_archives(
+        &self,
+        caller: &Caller,
+        page: PageRequest,
+    ) -> DomainResult<Page<ToolArchive>> {
+        self.site_admin(caller)?;
+        Ok(self.store.list_tool_archives(page).await?)
+    }
+
+    pub async fn admin_delete_tool_archive(&self, caller: &Caller, id: &str) -> DomainResult<()> {
+        self.site_admin(caller)?;
+        let archive = self
+            .store
+            .tool_archive_by_id(id)
+            .await?
+            .ok_or(DomainError::NotFound("tool archive"))?;
+        self.drop_archive(&archive).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+
+    fn zipped(name: &str) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"#!/bin/sh\n").unwrap();
+        zip.finish().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn a_release_zip_has_its_binary_at_the_top() {
+        assert!(check_release_zip(Cursor::new(zipped("terraform")), Engine::Terraform).is_ok());
+        assert!(check_release_zip(Cursor::new(zipped("tofu")), Engine::Tofu).is_ok());
+        let err = check_release_zip(Cursor::new(zipped("tofu")), Engine::Terraform).unwrap_err();
+        assert!(err.contains("no file named terraform"), "{err}");
+        let err =
+            check_release_zip(Cursor::new(zipped("bin/terraform")), Engine::Terraform).unwrap_err();
+        assert!(err.contains("no file named terraform"), "{err}");
+        let err =
+            check_release_zip(Cursor::new(b"#!/bin/sh\n".to_vec()), Engine::Terraform).unwrap_err();
+        assert!(err.contains("not a zip"), "{err}");
+    }
+
+    #[test]
+    fn platforms_and_names() {
+        assert_eq!(parse_platform("linux_amd64"), Some(("linux", "amd64")));
+        assert_eq!(parse_platform("linux"), None);
+        assert_eq!(parse_platform("_amd64"), None);
+        assert_eq!(parse_platform("linux_amd64_x"), None);
+        assert_eq!(
+            release_filename(Engine::Tofu, "1.12.6", "linux", "arm64"),
+            "tofu_1.12.6_linux_arm64.zip"
+        );
+        let arch = |url: &str| ToolArch {
+            url: url.into(),
+            sha: String::new(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+        };
+        assert_eq!(
+            pulled_filename(
+                Engine::Terraform,
+                "1.5.7",
+                &arch("https://releases.hashicorp.com/terraform/1.5.7/terraform_1.5.7_linux_amd64.zip?x=1")
+            ),
+            "terraform_1.5.7_linux_amd64.zip"
+        );
+        assert_eq!(
+            pulled_filename(Engine::Terraform, "1.5.7", &arch("https://example.com/")),
+            "terraform_1.5.7_linux_amd64.zip"
+        );
+        assert!(is_remote("https://example.com/tf.zip"));
+        assert!(!is_remote("file:///opt/tf.zip"));
+        assert!(!is_remote("/opt/terraform"));
+    }
+}
