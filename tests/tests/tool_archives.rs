@@ -37,7 +37,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// An upstream of release archives on a local port: serves `files` by path, counts the
-/// requests, and answers 503 to everything once `down` is set.
+/// requests for archives, and answers 503 to everything once `down` is set.
 struct Upstream {
     base: String,
     hits: Arc<AtomicUsize>,
@@ -64,7 +64,9 @@ impl Upstream {
                         line.clear();
                     }
                     let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
-                    counted.fetch_add(1, Ordering::SeqCst);
+                    if path.ends_with(".zip") {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
                     let mut stream = reader.into_inner();
                     let (status, body): (&str, &[u8]) = if stopped.load(Ordering::SeqCst) {
                         ("503 Service Unavailable", b"down")
@@ -90,6 +92,7 @@ impl Upstream {
         format!("{}{path}", self.base)
     }
 
+    /// Requests for archives (`.zip`) so far.
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
@@ -142,37 +145,71 @@ fn forget_runner_cache(dir: &Path) {
 
 #[test]
 fn runs_fetch_terraform_through_the_binary_cache() {
-    let runner_cache = tempfile::tempdir().unwrap();
-    // Runs (and their fetches) may be another user's (`nobody` under a root server).
-    std::fs::set_permissions(runner_cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let server = Server::builder(Db::Sqlite)
-        .arg("--tools-cache-dir")
-        .arg(runner_cache.path().to_str().unwrap())
-        .start();
-    let api = server.api(&server.admin_token());
-
     let release = zipped(
         "terraform",
         &std::fs::read(tools::path("terraform-1.5.7/terraform")).unwrap(),
     );
     let sha = sha256(&release);
     let tampered = zipped("terraform", b"#!/bin/sh\necho tampered\n");
+    let shasums = format!(
+        "{sha}  terraform_1.5.7_linux_amd64.zip\n{}  terraform_1.5.7_darwin_arm64.zip\n",
+        sha256(b"darwin")
+    );
     let upstream = Upstream::start(HashMap::from([
         (
             "/terraform/1.5.7/terraform_1.5.7_linux_amd64.zip".to_string(),
             release.clone(),
         ),
         (
+            "/terraform/1.5.7/terraform_1.5.7_SHA256SUMS".to_string(),
+            shasums.into_bytes(),
+        ),
+        (
             "/terraform/1.5.6/terraform_1.5.6_linux_amd64.zip".to_string(),
             tampered,
         ),
     ]));
-    add_version(
-        &api,
-        "terraform-versions",
-        "1.5.7",
-        &upstream.url("/terraform/1.5.7/terraform_1.5.7_linux_amd64.zip"),
-        &sha,
+
+    let runner_cache = tempfile::tempdir().unwrap();
+    // Runs (and their fetches) may be another user's (`nobody` under a root server).
+    std::fs::set_permissions(runner_cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let server = Server::builder(Db::Sqlite)
+        .arg("--tools-cache-dir")
+        .arg(runner_cache.path().to_str().unwrap())
+        .arg("--tool-archive-upstream")
+        .arg(&format!("terraform={}", upstream.url("/terraform")))
+        .start();
+    let api = server.api(&server.admin_token());
+
+    // The upstream fills a version given alone: each Linux platform its SHA256SUMS lists.
+    let entry = api
+        .post(
+            "admin/terraform-versions",
+            &json!({"data": {"type": "terraform-versions", "attributes": {"version": "1.5.7"}}}),
+        )
+        .expect(201);
+    assert_eq!(
+        entry.attr("archs"),
+        &json!([{"url": upstream.url("/terraform/1.5.7/terraform_1.5.7_linux_amd64.zip"),
+            "sha": sha, "os": "linux", "arch": "amd64"}])
+    );
+    // A SHA-256 the upstream's SHA256SUMS contradicts; a version it does not have.
+    api.post(
+        "admin/terraform-versions",
+        &json!({"data": {"type": "terraform-versions", "attributes": {"version": "1.5.8",
+            "archs": [{"url": "", "sha": sha256(b"other"), "os": "linux", "arch": "amd64"}]}}}),
+    )
+    .expect_error(422, "is 1.5.8 released?");
+    api.patch(
+        &format!("admin/terraform-versions/{}", entry.id()),
+        &json!({"data": {"type": "terraform-versions", "attributes": {
+            "archs": [{"url": "", "sha": sha256(b"other"), "os": "linux", "arch": "amd64"}]}}}),
+    )
+    .expect_error(422, "the upstream's SHA256SUMS says");
+    assert_eq!(
+        upstream.hits(),
+        0,
+        "filling the catalogue fetched no archive"
     );
 
     // The first run: the server pulls the archive once, verifies and keeps it.

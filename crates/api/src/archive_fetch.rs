@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use terrace_domain::engines::archives::ArchiveFetcher;
+use terrace_domain::engines::archives::{ArchiveFetcher, FetchedBody};
 
 pub struct HttpFetcher {
     http: reqwest::Client,
@@ -28,17 +26,19 @@ impl HttpFetcher {
 }
 
 impl ArchiveFetcher for HttpFetcher {
-    fn fetch<'a>(
-        &'a self,
-        url: &'a str,
-    ) -> BoxFuture<'a, Result<BoxStream<'static, Result<Bytes, String>>, String>> {
+    fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<FetchedBody>, String>> {
         Box::pin(async move {
             let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
             let status = response.status();
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
             if !status.is_success() {
                 return Err(format!("{url} answered {status}"));
             }
-            Ok(response.bytes_stream().map_err(|e| e.to_string()).boxed())
+            Ok(Some(
+                response.bytes_stream().map_err(|e| e.to_string()).boxed(),
+            ))
         })
     }
 }

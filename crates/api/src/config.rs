@@ -114,6 +114,18 @@ pub struct ServeArgs {
         value_parser = ["anyone", "site-admins"]
     )]
     pub organization_creation: Option<String>,
+    /// Where an engine's releases are published, as ENGINE=URL (repeatable; comma-separated in
+    /// the variable): catalogue platforms given without a URL are filled from there, with the
+    /// SHA-256 its SHA256SUMS lists, and the binary cache pulls them from there. Terraform's:
+    /// terraform=https://releases.hashicorp.com/terraform; OpenTofu's:
+    /// tofu=https://github.com/opentofu/opentofu/releases/download [default: none].
+    #[arg(
+        long = "tool-archive-upstream",
+        env = "TERRACE_TOOL_ARCHIVE_UPSTREAMS",
+        value_name = "ENGINE=URL",
+        value_delimiter = ','
+    )]
+    pub tool_archive_upstreams: Vec<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -524,6 +536,7 @@ struct FileConfig {
     audit_retention_days: Option<u32>,
     auto_destroy_check_seconds: Option<u32>,
     organization_creation: Option<String>,
+    tool_archive_upstreams: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -595,6 +608,8 @@ pub struct ServerConfig {
     /// How often auto-destroy looks for due workspaces.
     pub auto_destroy_check: std::time::Duration,
     pub organization_creation: OrganizationCreation,
+    /// `--tool-archive-upstream`: each engine's release site.
+    pub tool_archive_upstreams: Vec<(terrace_storage::model::Engine, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -782,8 +797,42 @@ impl ServerConfig {
             audit_retention_days,
             auto_destroy_check,
             organization_creation,
+            tool_archive_upstreams: tool_archive_upstreams(
+                if args.tool_archive_upstreams.is_empty() {
+                    file.tool_archive_upstreams.as_deref().unwrap_or_default()
+                } else {
+                    &args.tool_archive_upstreams
+                },
+            )?,
         })
     }
+}
+
+/// `--tool-archive-upstream ENGINE=URL`, each engine once, an http(s) URL.
+fn tool_archive_upstreams(
+    entries: &[String],
+) -> Result<Vec<(terrace_storage::model::Engine, String)>> {
+    let mut upstreams: Vec<(terrace_storage::model::Engine, String)> = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let (engine, url) = entry.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--tool-archive-upstream {entry:?}: use ENGINE=URL, like terraform=https://releases.hashicorp.com/terraform")
+        })?;
+        let engine: terrace_storage::model::Engine = engine
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream: {e}"))?;
+        let url = url.trim().trim_end_matches('/');
+        let parsed = url::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream {url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            bail!("--tool-archive-upstream {url:?}: an http(s) URL");
+        }
+        if upstreams.iter().any(|(e, _)| *e == engine) {
+            bail!("--tool-archive-upstream names {engine} twice");
+        }
+        upstreams.push((engine, url.to_string()));
+    }
+    Ok(upstreams)
 }
 
 /// `--login-token-ttl-days` as a duration: 30 days unless set, none for 0.
@@ -1308,6 +1357,40 @@ mod tests {
             args.login_token_ttl_days = Some(bad);
             assert!(ttl(&args).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tool_archive_upstreams_are_engine_and_url() {
+        use terrace_storage::model::Engine;
+        let parsed = tool_archive_upstreams(&[
+            "terraform=https://releases.hashicorp.com/terraform/".into(),
+            " tofu=https://github.com/opentofu/opentofu/releases/download".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                (
+                    Engine::Terraform,
+                    "https://releases.hashicorp.com/terraform".into()
+                ),
+                (
+                    Engine::Tofu,
+                    "https://github.com/opentofu/opentofu/releases/download".into()
+                ),
+            ]
+        );
+        for bad in [
+            "terraform",
+            "pulumi=https://x",
+            "terraform=ftp://x",
+            "terraform=not a url",
+        ] {
+            assert!(tool_archive_upstreams(&[bad.into()]).is_err(), "{bad}");
+        }
+        assert!(
+            tool_archive_upstreams(&["tofu=https://a".into(), "tofu=https://b".into()]).is_err()
+        );
     }
 
     #[test]

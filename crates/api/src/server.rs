@@ -72,6 +72,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         log_url_ttl: config.log_url_ttl,
         audit_retention_days: config.audit_retention_days,
         organization_creation: config.organization_creation,
+        tool_archive_upstreams: config.tool_archive_upstreams.clone(),
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings)

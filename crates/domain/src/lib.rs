@@ -84,6 +84,9 @@ pub struct Settings {
     pub max_provider_binary_bytes: u64,
     /// Largest terraform or OpenTofu release archive the binary cache takes.
     pub max_tool_archive_bytes: u64,
+    /// Where each engine's releases are published (`--tool-archive-upstream`): catalogue
+    /// platforms without a URL are filled from there, their SHA-256 from its SHA256SUMS.
+    pub tool_archive_upstreams: Vec<(terrace_storage::model::Engine, String)>,
 }
 
 impl Default for Settings {
@@ -104,6 +107,7 @@ impl Default for Settings {
             organization_sso_loopback: false,
             max_provider_binary_bytes: 512 << 20,
             max_tool_archive_bytes: 1 << 30,
+            tool_archive_upstreams: Vec::new(),
         }
     }
 }

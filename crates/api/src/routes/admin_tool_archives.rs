@@ -112,7 +112,7 @@ struct UploadPath {
     params(("engine" = String, Path, description = "`terraform` or `tofu`"),
         ("version" = String, Path, description = "A version in that engine's catalogue"),
         ("platform" = String, Path, description = "`OS_ARCH`, like `linux_amd64`")),
-    request_body(content = Vec<u8>, content_type = "application/zip"),
+    request_body(content = Vec<u8>, description = "The release zip", content_type = "application/octet-stream"),
     responses((status = 201, body = Document<ToolArchiveAttributes>),
         (status = 404, description = "No such engine or catalogue version, or the caller is not a site administrator", body = ErrorDocument),
         (status = 409, description = "That platform's archive is cached already", body = ErrorDocument),

@@ -20,18 +20,22 @@ use terrace_storage::model::{
 use terrace_storage::{clock, ids, StorageError};
 use tokio::io::AsyncWriteExt;
 
+use super::ToolVersionInput;
 use crate::{Caller, DomainError, DomainResult, Services};
+
+/// The most a SHA256SUMS file may hold (OpenTofu's list a few dozen files).
+const MAX_SHASUMS_BYTES: usize = 1 << 20;
 
 /// The purpose of a runner's download URL; its resource is `<tool-version-id>/<os>/<arch>`.
 pub const ARCHIVE_DOWNLOAD: &str = "tool-archive-download";
 
+/// The body of a successful GET.
+pub type FetchedBody = BoxStream<'static, Result<Bytes, String>>;
+
 /// What the server fetches upstream archives with (the API crate's HTTP client): the body of
-/// a successful GET, or why there is none.
+/// a successful GET, `None` for a 404, or why there is none.
 pub trait ArchiveFetcher: Send + Sync {
-    fn fetch<'a>(
-        &'a self,
-        url: &'a str,
-    ) -> BoxFuture<'a, Result<BoxStream<'static, Result<Bytes, String>>, String>>;
+    fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Option<FetchedBody>, String>>;
 }
 
 /// A cached archive's blob, to stream to a runner.
@@ -105,6 +109,95 @@ pub fn check_release_zip(archive: impl Read + Seek, engine: Engine) -> Result<()
     }
 }
 
+/// Where one release file of an engine's version is under its upstream's `base`: HashiCorp's
+/// directory is the version, OpenTofu's (GitHub release tags) a `v` and the version.
+pub fn upstream_file_url(engine: Engine, base: &str, version: &str, file: &str) -> String {
+    let dir = match engine {
+        Engine::Terraform => version.to_string(),
+        Engine::Tofu => format!("v{version}"),
+    };
+    format!("{}/{dir}/{file}", base.trim_end_matches('/'))
+}
+
+/// The name of a version's SHA256SUMS file, as both projects publish it.
+pub fn shasums_filename(engine: Engine, version: &str) -> String {
+    format!("{}_{version}_SHA256SUMS", binary_name(engine))
+}
+
+/// Whether `input` has platforms for the upstream to fill: an arch without a URL, a top-level
+/// `url` given empty, or (creating) no binary at all.
+pub fn needs_upstream(input: &ToolVersionInput, creating: bool) -> bool {
+    input
+        .archs
+        .as_ref()
+        .is_some_and(|archs| archs.iter().any(|a| a.url.is_empty()))
+        || input.url.as_deref() == Some("")
+        || (creating && input.url.is_none() && input.sha.is_none() && input.archs.is_none())
+}
+
+/// Fills `input`'s platforms without a URL from the upstream at `base`: the release zip's
+/// URL, and the SHA-256 its SHA256SUMS (`sums`, file name to digest) lists; a SHA-256 given
+/// for such a platform must be that one. Creating with no binary at all takes every Linux
+/// platform the SHA256SUMS lists. A pure function.
+pub fn fill_from_shasums(
+    engine: Engine,
+    base: &str,
+    version: &str,
+    input: &mut ToolVersionInput,
+    sums: &std::collections::BTreeMap<String, String>,
+    creating: bool,
+) -> DomainResult<()> {
+    let fill = |os: &str, arch: &str, given_sha: &str| -> DomainResult<(String, String)> {
+        let file = release_filename(engine, version, os, arch);
+        let sha = sums.get(&file).ok_or_else(|| {
+            DomainError::invalid(
+                "archs",
+                format!(
+                    "{file} is not in the upstream's {}",
+                    shasums_filename(engine, version)
+                ),
+            )
+        })?;
+        if !given_sha.is_empty() && !given_sha.eq_ignore_ascii_case(sha) {
+            return Err(DomainError::invalid(
+                "archs",
+                format!("the sha of {os}/{arch} is {given_sha}, but the upstream's SHA256SUMS says {sha}"),
+            ));
+        }
+        Ok((upstream_file_url(engine, base, version, &file), sha.clone()))
+    };
+    if let Some(archs) = &mut input.archs {
+        for a in archs.iter_mut().filter(|a| a.url.is_empty()) {
+            (a.url, a.sha) = fill(&a.os, &a.arch, &a.sha)?;
+        }
+    }
+    if input.url.as_deref() == Some("") {
+        let (url, sha) = fill("linux", "amd64", input.sha.as_deref().unwrap_or_default())?;
+        (input.url, input.sha) = (Some(url), Some(sha));
+    }
+    if creating && input.url.is_none() && input.sha.is_none() && input.archs.is_none() {
+        let archs: Vec<ToolArch> = super::ARCHS
+            .iter()
+            .filter_map(|arch| {
+                fill("linux", arch, "").ok().map(|(url, sha)| ToolArch {
+                    url,
+                    sha,
+                    os: "linux".into(),
+                    arch: arch.to_string(),
+                })
+            })
+            .collect();
+        if archs.is_empty() {
+            return Err(DomainError::invalid(
+                "version",
+                format!("the upstream's SHA256SUMS of {version} lists no Linux release zip"),
+            ));
+        }
+        input.archs = Some(archs);
+    }
+    Ok(())
+}
+
 /// The capability resource of one platform's binary of a catalogue entry.
 fn download_resource(version_id: &str, os: &str, arch: &str) -> String {
     format!("{version_id}/{os}/{arch}")
@@ -128,6 +221,59 @@ struct Received {
 }
 
 impl Services {
+    /// Fills the platforms of a catalogue create or update that name no URL from the engine's
+    /// configured upstream (`--tool-archive-upstream`), with the SHA-256 of its SHA256SUMS.
+    /// Without an upstream nothing changes (and the catalogue's own checks refuse the gaps).
+    pub(crate) async fn fill_from_upstream(
+        &self,
+        engine: Engine,
+        version: Option<&str>,
+        input: &mut ToolVersionInput,
+        creating: bool,
+    ) -> DomainResult<()> {
+        let Some(version) = version.map(|v| v.trim().trim_start_matches('v').to_string()) else {
+            return Ok(());
+        };
+        let base = self
+            .settings
+            .tool_archive_upstreams
+            .iter()
+            .find(|(e, _)| *e == engine)
+            .map(|(_, base)| base.clone());
+        let Some(base) = base.filter(|_| needs_upstream(input, creating)) else {
+            return Ok(());
+        };
+        if super::resolve::Version::parse(&version).is_none() {
+            return Ok(()); // apply_input says what is wrong with it
+        }
+        let url = upstream_file_url(engine, &base, &version, &shasums_filename(engine, &version));
+        let fetcher = self.archive_fetcher.clone().ok_or_else(|| {
+            DomainError::Upstream("this server fetches no release archives".into())
+        })?;
+        let failed = |e: &dyn std::fmt::Display| DomainError::Upstream(format!("{url}: {e}"));
+        let mut body = fetcher
+            .fetch(&url)
+            .await
+            .map_err(|e| failed(&e))?
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "version",
+                    format!("the upstream has no {url}: is {version} released?"),
+                )
+            })?;
+        let mut text = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| failed(&e))?;
+            if text.len() + chunk.len() > MAX_SHASUMS_BYTES {
+                return Err(failed(&"larger than a SHA256SUMS file"));
+            }
+            text.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(text).map_err(|_| failed(&"not text"))?;
+        let sums = crate::providers::rules::parse_shasums(&text).map_err(|e| failed(&e))?;
+        fill_from_shasums(engine, &base, &version, input, &sums, creating)
+    }
+
     /// The signed path (on this server) of a platform's archive of a catalogue entry.
     pub(crate) fn archive_download_path(&self, version_id: &str, os: &str, arch: &str) -> String {
         let token = self.issue(
@@ -208,6 +354,7 @@ impl Services {
         let body = fetcher
             .fetch(&platform.url)
             .await
+            .and_then(|body| body.ok_or_else(|| format!("{} answered 404 Not Found", platform.url)))
             .map_err(|e| DomainError::Upstream(format!("cannot fetch {what} upstream: {e}")))?;
         let received = self
             .receive_archive(engine, &version.version, os, arch, body, false)
@@ -499,6 +646,149 @@ mod tests {
         let err =
             check_release_zip(Cursor::new(b"#!/bin/sh\n".to_vec()), Engine::Terraform).unwrap_err();
         assert!(err.contains("not a zip"), "{err}");
+    }
+
+    const SHA_A: &str = "5d5b09f6dcb2d53a5fffc60c4ac0d55fabdf556069d6631545f42aa6e3500f2e";
+    const SHA_B: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn sums(engine: Engine, version: &str) -> std::collections::BTreeMap<String, String> {
+        [
+            (release_filename(engine, version, "linux", "amd64"), SHA_A),
+            (release_filename(engine, version, "linux", "arm64"), SHA_B),
+            (release_filename(engine, version, "darwin", "arm64"), SHA_B),
+        ]
+        .into_iter()
+        .map(|(f, s)| (f, s.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn upstream_urls_follow_each_project() {
+        assert_eq!(
+            upstream_file_url(
+                Engine::Terraform,
+                "https://releases.hashicorp.com/terraform/",
+                "1.5.7",
+                &shasums_filename(Engine::Terraform, "1.5.7")
+            ),
+            "https://releases.hashicorp.com/terraform/1.5.7/terraform_1.5.7_SHA256SUMS"
+        );
+        assert_eq!(
+            upstream_file_url(
+                Engine::Tofu,
+                "https://github.com/opentofu/opentofu/releases/download",
+                "1.12.6",
+                &release_filename(Engine::Tofu, "1.12.6", "linux", "amd64")
+            ),
+            "https://github.com/opentofu/opentofu/releases/download/v1.12.6/tofu_1.12.6_linux_amd64.zip"
+        );
+    }
+
+    #[test]
+    fn platforms_without_a_url_are_filled_from_shasums() {
+        let base = "https://up.example";
+        // Creating with no binary: every Linux platform listed.
+        let mut input = ToolVersionInput {
+            version: Some("1.5.7".into()),
+            ..Default::default()
+        };
+        assert!(needs_upstream(&input, true));
+        assert!(!needs_upstream(&input, false));
+        fill_from_shasums(
+            Engine::Terraform,
+            base,
+            "1.5.7",
+            &mut input,
+            &sums(Engine::Terraform, "1.5.7"),
+            true,
+        )
+        .unwrap();
+        let archs = input.archs.unwrap();
+        assert_eq!(archs.len(), 2);
+        assert_eq!(archs[0].arch, "amd64");
+        assert_eq!(archs[0].sha, SHA_A);
+        assert_eq!(
+            archs[0].url,
+            "https://up.example/1.5.7/terraform_1.5.7_linux_amd64.zip"
+        );
+        assert_eq!(archs[1].arch, "arm64");
+        assert_eq!(archs[1].sha, SHA_B);
+
+        // An arch without a URL; a given sha must be the listed one.
+        let arch = |sha: &str| ToolArch {
+            url: String::new(),
+            sha: sha.into(),
+            os: "linux".into(),
+            arch: "arm64".into(),
+        };
+        let mut input = ToolVersionInput {
+            archs: Some(vec![arch("")]),
+            ..Default::default()
+        };
+        assert!(needs_upstream(&input, false));
+        fill_from_shasums(
+            Engine::Tofu,
+            base,
+            "1.12.6",
+            &mut input,
+            &sums(Engine::Tofu, "1.12.6"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            input.archs.as_ref().unwrap()[0].url,
+            "https://up.example/v1.12.6/tofu_1.12.6_linux_arm64.zip"
+        );
+        let mut input = ToolVersionInput {
+            archs: Some(vec![arch(SHA_A)]),
+            ..Default::default()
+        };
+        let err = fill_from_shasums(
+            Engine::Tofu,
+            base,
+            "1.12.6",
+            &mut input,
+            &sums(Engine::Tofu, "1.12.6"),
+            false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("SHA256SUMS says"), "{err}");
+        // A platform the SHA256SUMS does not list.
+        let mut input = ToolVersionInput {
+            url: Some(String::new()),
+            ..Default::default()
+        };
+        let err = fill_from_shasums(
+            Engine::Tofu,
+            base,
+            "1.12.6",
+            &mut input,
+            &Default::default(),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not in the upstream's tofu_1.12.6_SHA256SUMS"),
+            "{err}"
+        );
+        // Given URLs are left alone.
+        let mut input = ToolVersionInput {
+            url: Some("https://mirror.example/tf.zip".into()),
+            sha: Some(SHA_B.into()),
+            ..Default::default()
+        };
+        assert!(!needs_upstream(&input, true));
+        fill_from_shasums(
+            Engine::Terraform,
+            base,
+            "1.5.7",
+            &mut input,
+            &Default::default(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(input.url.as_deref(), Some("https://mirror.example/tf.zip"));
     }
 
     #[test]
