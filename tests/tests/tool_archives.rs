@@ -392,3 +392,69 @@ both_databases!(uploads_are_for_site_administrators_and_checked, |db: Db| {
     assert!(server.blob_files("tool-archives").is_empty());
     admin.delete("admin/tool-archives/toolarc-nope").expect(404);
 });
+
+/// With a release key configured, an upstream's SHA256SUMS counts only with a valid detached
+/// signature by it (OpenTofu's `.gpgsig`, under the `v` directory of its GitHub releases).
+#[test]
+fn upstream_shasums_must_carry_the_release_key_signature() {
+    let gpg = terrace_tests::providers::Gpg::new("releases");
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("tofu.asc");
+    std::fs::write(&key_file, gpg.armor()).unwrap();
+    let sums = |version: &str, arch: &str| {
+        format!(
+            "{}  tofu_{version}_linux_{arch}.zip\n",
+            sha256(version.as_bytes())
+        )
+    };
+    let (good, forged, unsigned) = (
+        sums("1.12.6", "arm64"),
+        sums("1.12.5", "amd64"),
+        sums("1.12.4", "amd64"),
+    );
+    let upstream = Upstream::start(HashMap::from([
+        (
+            "/tofu/v1.12.6/tofu_1.12.6_SHA256SUMS".to_string(),
+            good.clone().into_bytes(),
+        ),
+        (
+            "/tofu/v1.12.6/tofu_1.12.6_SHA256SUMS.gpgsig".to_string(),
+            gpg.sign(good.as_bytes()),
+        ),
+        (
+            "/tofu/v1.12.5/tofu_1.12.5_SHA256SUMS".to_string(),
+            forged.into_bytes(),
+        ),
+        (
+            "/tofu/v1.12.5/tofu_1.12.5_SHA256SUMS.gpgsig".to_string(),
+            gpg.sign(b"something else"),
+        ),
+        (
+            "/tofu/v1.12.4/tofu_1.12.4_SHA256SUMS".to_string(),
+            unsigned.into_bytes(),
+        ),
+    ]));
+    let server = Server::builder(Db::Sqlite)
+        .arg("--tool-archive-upstream")
+        .arg(&format!("tofu={}", upstream.url("/tofu")))
+        .arg("--tool-archive-upstream-key")
+        .arg(&format!("tofu={}", key_file.display()))
+        .start();
+    let api = server.api(&server.admin_token());
+    let create = |version: &str| {
+        api.post(
+            "admin/opentofu-versions",
+            &json!({"data": {"type": "opentofu-versions", "attributes": {"version": version}}}),
+        )
+    };
+    let created = create("1.12.6").expect(201);
+    assert_eq!(
+        created.attr("archs"),
+        &json!([{"url": upstream.url("/tofu/v1.12.6/tofu_1.12.6_linux_arm64.zip"),
+            "sha": sha256(b"1.12.6"), "os": "linux", "arch": "arm64"}])
+    );
+    create("1.12.5").expect_error(502, "does not verify with the configured release key");
+    create("1.12.4").expect_error(502, "cannot be verified");
+    let listed = api.get("admin/opentofu-versions").ok();
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+}

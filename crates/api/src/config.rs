@@ -126,6 +126,17 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub tool_archive_upstreams: Vec<String>,
+    /// An engine's release signing key, as ENGINE=FILE (an ASCII-armored OpenPGP public key;
+    /// repeatable, comma-separated in the variable): that upstream's SHA256SUMS must carry a
+    /// valid detached signature by it (terraform's `.sig`, OpenTofu's `.gpgsig`)
+    /// [default: not checked].
+    #[arg(
+        long = "tool-archive-upstream-key",
+        env = "TERRACE_TOOL_ARCHIVE_UPSTREAM_KEYS",
+        value_name = "ENGINE=FILE",
+        value_delimiter = ','
+    )]
+    pub tool_archive_upstream_keys: Vec<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -537,6 +548,7 @@ struct FileConfig {
     auto_destroy_check_seconds: Option<u32>,
     organization_creation: Option<String>,
     tool_archive_upstreams: Option<Vec<String>>,
+    tool_archive_upstream_keys: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -610,6 +622,8 @@ pub struct ServerConfig {
     pub organization_creation: OrganizationCreation,
     /// `--tool-archive-upstream`: each engine's release site.
     pub tool_archive_upstreams: Vec<(terrace_storage::model::Engine, String)>,
+    /// `--tool-archive-upstream-key`: each engine's release key (ASCII armor).
+    pub tool_archive_upstream_keys: Vec<(terrace_storage::model::Engine, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -804,8 +818,42 @@ impl ServerConfig {
                     &args.tool_archive_upstreams
                 },
             )?,
+            tool_archive_upstream_keys: tool_archive_upstream_keys(
+                if args.tool_archive_upstream_keys.is_empty() {
+                    file.tool_archive_upstream_keys
+                        .as_deref()
+                        .unwrap_or_default()
+                } else {
+                    &args.tool_archive_upstream_keys
+                },
+            )?,
         })
     }
+}
+
+/// `--tool-archive-upstream-key ENGINE=FILE`, each engine once, the file an OpenPGP public key.
+fn tool_archive_upstream_keys(
+    entries: &[String],
+) -> Result<Vec<(terrace_storage::model::Engine, String)>> {
+    let mut keys: Vec<(terrace_storage::model::Engine, String)> = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let (engine, path) = entry.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--tool-archive-upstream-key {entry:?}: use ENGINE=FILE")
+        })?;
+        let engine: terrace_storage::model::Engine = engine
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream-key: {e}"))?;
+        let armor = std::fs::read_to_string(path.trim())
+            .with_context(|| format!("--tool-archive-upstream-key: reading {path}"))?;
+        terrace_domain::providers::gpg::key_id(&armor)
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream-key {path}: {e}"))?;
+        if keys.iter().any(|(e, _)| *e == engine) {
+            bail!("--tool-archive-upstream-key names {engine} twice");
+        }
+        keys.push((engine, armor));
+    }
+    Ok(keys)
 }
 
 /// `--tool-archive-upstream ENGINE=URL`, each engine once, an http(s) URL.

@@ -73,6 +73,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         audit_retention_days: config.audit_retention_days,
         organization_creation: config.organization_creation,
         tool_archive_upstreams: config.tool_archive_upstreams.clone(),
+        tool_archive_upstream_keys: config.tool_archive_upstream_keys.clone(),
         ..Settings::default()
     };
     let services = Services::new(Arc::new(store), blobs, settings)

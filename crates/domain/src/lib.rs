@@ -87,6 +87,9 @@ pub struct Settings {
     /// Where each engine's releases are published (`--tool-archive-upstream`): catalogue
     /// platforms without a URL are filled from there, their SHA-256 from its SHA256SUMS.
     pub tool_archive_upstreams: Vec<(terrace_storage::model::Engine, String)>,
+    /// The release keys (ASCII-armored OpenPGP) whose signature an engine's upstream
+    /// SHA256SUMS must carry (`--tool-archive-upstream-key`); none: not checked.
+    pub tool_archive_upstream_keys: Vec<(terrace_storage::model::Engine, String)>,
 }
 
 impl Default for Settings {
@@ -108,6 +111,7 @@ impl Default for Settings {
             max_provider_binary_bytes: 512 << 20,
             max_tool_archive_bytes: 1 << 30,
             tool_archive_upstreams: Vec::new(),
+            tool_archive_upstream_keys: Vec::new(),
         }
     }
 }

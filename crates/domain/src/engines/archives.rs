@@ -124,6 +124,15 @@ pub fn shasums_filename(engine: Engine, version: &str) -> String {
     format!("{}_{version}_SHA256SUMS", binary_name(engine))
 }
 
+/// The name of the detached OpenPGP signature over a version's SHA256SUMS: HashiCorp's
+/// `.sig`, OpenTofu's `.gpgsig` (its `.sig` is cosign's).
+pub fn signature_filename(engine: Engine, version: &str) -> String {
+    match engine {
+        Engine::Terraform => format!("{}.sig", shasums_filename(engine, version)),
+        Engine::Tofu => format!("{}.gpgsig", shasums_filename(engine, version)),
+    }
+}
+
 /// Whether `input` has platforms for the upstream to fill: an arch without a URL, a top-level
 /// `url` given empty, or (creating) no binary at all.
 pub fn needs_upstream(input: &ToolVersionInput, creating: bool) -> bool {
@@ -247,31 +256,65 @@ impl Services {
             return Ok(()); // apply_input says what is wrong with it
         }
         let url = upstream_file_url(engine, &base, &version, &shasums_filename(engine, &version));
-        let fetcher = self.archive_fetcher.clone().ok_or_else(|| {
-            DomainError::Upstream("this server fetches no release archives".into())
-        })?;
-        let failed = |e: &dyn std::fmt::Display| DomainError::Upstream(format!("{url}: {e}"));
-        let mut body = fetcher
-            .fetch(&url)
-            .await
-            .map_err(|e| failed(&e))?
+        let text = self
+            .fetch_small(&url, MAX_SHASUMS_BYTES)
+            .await?
             .ok_or_else(|| {
                 DomainError::invalid(
                     "version",
                     format!("the upstream has no {url}: is {version} released?"),
                 )
             })?;
-        let mut text = Vec::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| failed(&e))?;
-            if text.len() + chunk.len() > MAX_SHASUMS_BYTES {
-                return Err(failed(&"larger than a SHA256SUMS file"));
-            }
-            text.extend_from_slice(&chunk);
+        if let Some((_, key)) = self
+            .settings
+            .tool_archive_upstream_keys
+            .iter()
+            .find(|(e, _)| *e == engine)
+        {
+            let sig_url = upstream_file_url(
+                engine,
+                &base,
+                &version,
+                &signature_filename(engine, &version),
+            );
+            let signature = self
+                .fetch_small(&sig_url, MAX_SHASUMS_BYTES)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::Upstream(format!(
+                        "the upstream has no {sig_url}: {url} cannot be verified"
+                    ))
+                })?;
+            crate::providers::gpg::verify_detached(key, &text, &signature).map_err(|e| {
+                DomainError::Upstream(format!(
+                    "{url} does not verify with the configured release key ({e}): not using it"
+                ))
+            })?;
         }
+        let failed = |e: &dyn std::fmt::Display| DomainError::Upstream(format!("{url}: {e}"));
         let text = String::from_utf8(text).map_err(|_| failed(&"not text"))?;
         let sums = crate::providers::rules::parse_shasums(&text).map_err(|e| failed(&e))?;
         fill_from_shasums(engine, &base, &version, input, &sums, creating)
+    }
+
+    /// A small upstream file, whole (`None`: the upstream has no such file).
+    async fn fetch_small(&self, url: &str, max: usize) -> DomainResult<Option<Vec<u8>>> {
+        let fetcher = self.archive_fetcher.clone().ok_or_else(|| {
+            DomainError::Upstream("this server fetches no release archives".into())
+        })?;
+        let failed = |e: &dyn std::fmt::Display| DomainError::Upstream(format!("{url}: {e}"));
+        let Some(mut body) = fetcher.fetch(url).await.map_err(|e| failed(&e))? else {
+            return Ok(None);
+        };
+        let mut data = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| failed(&e))?;
+            if data.len() + chunk.len() > max {
+                return Err(failed(&format!("larger than {max} bytes")));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(Some(data))
     }
 
     /// The signed path (on this server) of a platform's archive of a catalogue entry.
@@ -660,6 +703,18 @@ mod tests {
         .into_iter()
         .map(|(f, s)| (f, s.to_string()))
         .collect()
+    }
+
+    #[test]
+    fn signatures_follow_each_project() {
+        assert_eq!(
+            signature_filename(Engine::Terraform, "1.5.7"),
+            "terraform_1.5.7_SHA256SUMS.sig"
+        );
+        assert_eq!(
+            signature_filename(Engine::Tofu, "1.12.6"),
+            "tofu_1.12.6_SHA256SUMS.gpgsig"
+        );
     }
 
     #[test]
