@@ -306,6 +306,16 @@ fn destructive(method: &str, path: &str) -> bool {
 /// Routes the matrix does not call, each with the reason and the test that covers it.
 const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
     (
+        "PUT",
+        "/api/v2/admin/tool-archives/{engine}/{version}/{platform}",
+        "the site administrators' binary cache (tool_archives.rs: 404 to everyone else)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/admin/tool-archives/{id}",
+        "the site administrators' binary cache (tool_archives.rs: 404 to everyone else)",
+    ),
+    (
         "GET",
         "/api/v2/admin/opentofu-versions/{id}",
         "a catalogue entry of the site administrators' (engines.rs: 404 to everyone else)",

@@ -120,6 +120,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin_customization::router())
         .merge(admin_saml::router())
         .merge(admin_tool_versions::router())
+        .merge(admin_tool_archives::router())
         .merge(admin_workspaces::router())
         .merge(admin_runs::router())
         .merge(admin_subscriptions::router())

@@ -124,6 +124,29 @@ pub struct ServeArgs {
         value_name = "HOST[=URL]"
     )]
     pub provider_mirror_upstreams: Vec<String>,
+    /// Where an engine's releases are published, as ENGINE=URL (repeatable; comma-separated in
+    /// the variable): catalogue platforms given without a URL are filled from there, with the
+    /// SHA-256 its SHA256SUMS lists, and the binary cache pulls them from there. Terraform's:
+    /// terraform=https://releases.hashicorp.com/terraform; OpenTofu's:
+    /// tofu=https://github.com/opentofu/opentofu/releases/download [default: none].
+    #[arg(
+        long = "tool-archive-upstream",
+        env = "TERRACE_TOOL_ARCHIVE_UPSTREAMS",
+        value_name = "ENGINE=URL",
+        value_delimiter = ','
+    )]
+    pub tool_archive_upstreams: Vec<String>,
+    /// An engine's release signing key, as ENGINE=FILE (an ASCII-armored OpenPGP public key;
+    /// repeatable, comma-separated in the variable): that upstream's SHA256SUMS must carry a
+    /// valid detached signature by it (terraform's `.sig`, OpenTofu's `.gpgsig`)
+    /// [default: not checked].
+    #[arg(
+        long = "tool-archive-upstream-key",
+        env = "TERRACE_TOOL_ARCHIVE_UPSTREAM_KEYS",
+        value_name = "ENGINE=FILE",
+        value_delimiter = ','
+    )]
+    pub tool_archive_upstream_keys: Vec<String>,
     #[command(flatten)]
     pub listener: BuiltinListenerArgs,
     #[command(flatten)]
@@ -540,6 +563,8 @@ struct FileConfig {
     auto_destroy_check_seconds: Option<u32>,
     organization_creation: Option<String>,
     provider_mirror_upstreams: Option<Vec<String>>,
+    tool_archive_upstreams: Option<Vec<String>>,
+    tool_archive_upstream_keys: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -613,6 +638,10 @@ pub struct ServerConfig {
     pub organization_creation: OrganizationCreation,
     /// Which registry serves each host's providers to the provider mirror.
     pub provider_mirror_upstreams: Vec<crate::provider_upstream::Upstream>,
+    /// `--tool-archive-upstream`: each engine's release site.
+    pub tool_archive_upstreams: Vec<(terrace_storage::model::Engine, String)>,
+    /// `--tool-archive-upstream-key`: each engine's release key (ASCII armor).
+    pub tool_archive_upstream_keys: Vec<(terrace_storage::model::Engine, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -809,8 +838,76 @@ impl ServerConfig {
             auto_destroy_check,
             organization_creation,
             provider_mirror_upstreams,
+            tool_archive_upstreams: tool_archive_upstreams(
+                if args.tool_archive_upstreams.is_empty() {
+                    file.tool_archive_upstreams.as_deref().unwrap_or_default()
+                } else {
+                    &args.tool_archive_upstreams
+                },
+            )?,
+            tool_archive_upstream_keys: tool_archive_upstream_keys(
+                if args.tool_archive_upstream_keys.is_empty() {
+                    file.tool_archive_upstream_keys
+                        .as_deref()
+                        .unwrap_or_default()
+                } else {
+                    &args.tool_archive_upstream_keys
+                },
+            )?,
         })
     }
+}
+
+/// `--tool-archive-upstream-key ENGINE=FILE`, each engine once, the file an OpenPGP public key.
+fn tool_archive_upstream_keys(
+    entries: &[String],
+) -> Result<Vec<(terrace_storage::model::Engine, String)>> {
+    let mut keys: Vec<(terrace_storage::model::Engine, String)> = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let (engine, path) = entry.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--tool-archive-upstream-key {entry:?}: use ENGINE=FILE")
+        })?;
+        let engine: terrace_storage::model::Engine = engine
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream-key: {e}"))?;
+        let armor = std::fs::read_to_string(path.trim())
+            .with_context(|| format!("--tool-archive-upstream-key: reading {path}"))?;
+        terrace_domain::providers::gpg::key_id(&armor)
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream-key {path}: {e}"))?;
+        if keys.iter().any(|(e, _)| *e == engine) {
+            bail!("--tool-archive-upstream-key names {engine} twice");
+        }
+        keys.push((engine, armor));
+    }
+    Ok(keys)
+}
+
+/// `--tool-archive-upstream ENGINE=URL`, each engine once, an http(s) URL.
+fn tool_archive_upstreams(
+    entries: &[String],
+) -> Result<Vec<(terrace_storage::model::Engine, String)>> {
+    let mut upstreams: Vec<(terrace_storage::model::Engine, String)> = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let (engine, url) = entry.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--tool-archive-upstream {entry:?}: use ENGINE=URL, like terraform=https://releases.hashicorp.com/terraform")
+        })?;
+        let engine: terrace_storage::model::Engine = engine
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream: {e}"))?;
+        let url = url.trim().trim_end_matches('/');
+        let parsed = url::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("--tool-archive-upstream {url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            bail!("--tool-archive-upstream {url:?}: an http(s) URL");
+        }
+        if upstreams.iter().any(|(e, _)| *e == engine) {
+            bail!("--tool-archive-upstream names {engine} twice");
+        }
+        upstreams.push((engine, url.to_string()));
+    }
+    Ok(upstreams)
 }
 
 /// `--login-token-ttl-days` as a duration: 30 days unless set, none for 0.
@@ -1336,6 +1433,40 @@ mod tests {
             args.login_token_ttl_days = Some(bad);
             assert!(ttl(&args).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tool_archive_upstreams_are_engine_and_url() {
+        use terrace_storage::model::Engine;
+        let parsed = tool_archive_upstreams(&[
+            "terraform=https://releases.hashicorp.com/terraform/".into(),
+            " tofu=https://github.com/opentofu/opentofu/releases/download".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                (
+                    Engine::Terraform,
+                    "https://releases.hashicorp.com/terraform".into()
+                ),
+                (
+                    Engine::Tofu,
+                    "https://github.com/opentofu/opentofu/releases/download".into()
+                ),
+            ]
+        );
+        for bad in [
+            "terraform",
+            "pulumi=https://x",
+            "terraform=ftp://x",
+            "terraform=not a url",
+        ] {
+            assert!(tool_archive_upstreams(&[bad.into()]).is_err(), "{bad}");
+        }
+        assert!(
+            tool_archive_upstreams(&["tofu=https://a".into(), "tofu=https://b".into()]).is_err()
+        );
     }
 
     #[test]

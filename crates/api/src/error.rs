@@ -124,7 +124,7 @@ impl From<DomainError> for ApiError {
             Interrupted(_) => status(StatusCode::BAD_REQUEST, "upload interrupted"),
             Throttled { .. } => status(StatusCode::TOO_MANY_REQUESTS, "too many requests"),
             Busy(_) => status(StatusCode::SERVICE_UNAVAILABLE, "service unavailable"),
-            Unavailable(_) => status(StatusCode::BAD_GATEWAY, "bad gateway"),
+            Upstream(_) => status(StatusCode::BAD_GATEWAY, "bad gateway"),
             Storage(inner) => {
                 tracing::error!(error = %inner, "storage failure");
                 ApiError::internal()

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod fetch;
 pub mod headers;
 pub mod jsonapi;
 pub mod limits;

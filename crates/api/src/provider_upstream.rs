@@ -8,11 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde::Deserialize;
-use terrace_domain::mirror::{
-    MirrorAddress, ProviderUpstream, UpstreamBytes, UpstreamPackage, UpstreamVersion,
-};
+use terrace_domain::mirror::{MirrorAddress, ProviderUpstream, UpstreamPackage, UpstreamVersion};
 use url::Url;
 
 /// The registries pulled through from when none are configured.
@@ -250,22 +247,6 @@ impl ProviderUpstream for HttpUpstreams {
                 .map(|k| k.ascii_armor)
                 .collect(),
         }))
-    }
-
-    async fn fetch(&self, url: &str) -> Result<UpstreamBytes, String> {
-        let url = Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-        if !matches!(url.scheme(), "https" | "http") {
-            return Err(format!("{url} is not an http(s) URL"));
-        }
-        let response = self
-            .get(&url)
-            .await?
-            .ok_or_else(|| format!("{url} answered 404"))?;
-        let shown = url.to_string();
-        Ok(response
-            .bytes_stream()
-            .map(move |chunk| chunk.map_err(|e| format!("{shown}: {e}")))
-            .boxed())
     }
 }
 

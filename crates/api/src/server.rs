@@ -88,13 +88,16 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         audit_retention_days: config.audit_retention_days,
         organization_creation: config.organization_creation,
         registry_hosts: urls.registry_hosts(),
+        tool_archive_upstreams: config.tool_archive_upstreams.clone(),
+        tool_archive_upstream_keys: config.tool_archive_upstream_keys.clone(),
         ..Settings::default()
     };
     let upstream =
         crate::provider_upstream::HttpUpstreams::new(config.provider_mirror_upstreams.clone())
             .context("the provider mirror's upstreams")?;
-    let services =
-        Services::new(Arc::new(store), blobs, settings).with_provider_upstream(Arc::new(upstream));
+    let services = Services::new(Arc::new(store), blobs, settings)
+        .with_provider_upstream(Arc::new(upstream))
+        .with_fetcher(Arc::new(crate::fetch::HttpFetcher::new()?));
     let bootstrapped = services
         .bootstrap(config.admin_password.clone())
         .await

@@ -45,9 +45,10 @@ pub enum DomainError {
     /// The server is saturated (all password hashing slots busy); try again shortly.
     #[error("{0}")]
     Busy(String),
-    /// A server this one depends on (an upstream registry) failed or sent something wrong.
+    /// A server this one depends on (an upstream registry or release site) failed or sent
+    /// something wrong (an archive whose SHA-256 is not the one vouched for).
     #[error("{0}")]
-    Unavailable(String),
+    Upstream(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

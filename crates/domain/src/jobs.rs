@@ -386,24 +386,32 @@ impl Services {
     ) -> DomainResult<(Option<ToolSource>, Option<String>)> {
         Ok(match self.resolve_tool_version(engine, requested).await? {
             Ok(None) => (None, None),
-            Ok(Some(v)) => (
-                Some(ToolSource {
-                    engine: engine.as_str().to_string(),
-                    version: v.version,
-                    binaries: v
-                        .archs
-                        .0
-                        .into_iter()
-                        .map(|a| ToolBinary {
-                            url: a.url,
-                            sha256: a.sha,
-                            os: a.os,
-                            arch: a.arch,
-                        })
-                        .collect(),
-                }),
-                None,
-            ),
+            Ok(Some(v)) => {
+                let mut binaries = Vec::with_capacity(v.archs.0.len());
+                for a in &v.archs.0 {
+                    // Served from the binary cache (pulled through on first use) unless the
+                    // URL is a path on the runner's own node.
+                    let from_server = self.served_here(&v, a).await?;
+                    binaries.push(ToolBinary {
+                        url: match from_server {
+                            true => self.archive_download_path(&v.id, &a.os, &a.arch),
+                            false => a.url.clone(),
+                        },
+                        sha256: a.sha.clone(),
+                        os: a.os.clone(),
+                        arch: a.arch.clone(),
+                        from_server,
+                    });
+                }
+                (
+                    Some(ToolSource {
+                        engine: engine.as_str().to_string(),
+                        version: v.version,
+                        binaries,
+                    }),
+                    None,
+                )
+            }
             Err(refusal) => (
                 None,
                 Some(crate::engines::unavailable_message(

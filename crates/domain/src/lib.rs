@@ -11,6 +11,7 @@ pub mod caller;
 pub mod configuration;
 pub mod engines;
 pub mod error;
+pub mod fetch;
 pub mod jobs;
 pub mod login;
 pub mod logs;
@@ -87,6 +88,14 @@ pub struct Settings {
     /// The hosts whose providers are this server's private registry (its own names, and
     /// `localterraform.com`), lower case.
     pub registry_hosts: Vec<String>,
+    /// Largest terraform or OpenTofu release archive the binary cache takes.
+    pub max_tool_archive_bytes: u64,
+    /// Where each engine's releases are published (`--tool-archive-upstream`): catalogue
+    /// platforms without a URL are filled from there, their SHA-256 from its SHA256SUMS.
+    pub tool_archive_upstreams: Vec<(terrace_storage::model::Engine, String)>,
+    /// The release keys (ASCII-armored OpenPGP) whose signature an engine's upstream
+    /// SHA256SUMS must carry (`--tool-archive-upstream-key`); none: not checked.
+    pub tool_archive_upstream_keys: Vec<(terrace_storage::model::Engine, String)>,
 }
 
 impl Default for Settings {
@@ -107,6 +116,9 @@ impl Default for Settings {
             organization_sso_loopback: false,
             max_provider_binary_bytes: 512 << 20,
             registry_hosts: vec!["localterraform.com".into()],
+            max_tool_archive_bytes: 1 << 30,
+            tool_archive_upstreams: Vec::new(),
+            tool_archive_upstream_keys: Vec::new(),
         }
     }
 }
@@ -126,6 +138,8 @@ pub struct Services {
     pub(crate) token_uses: Arc<audit::TokenUses>,
     /// The registries the provider mirror pulls through from, if any.
     pub(crate) provider_upstream: Option<Arc<dyn mirror::ProviderUpstream>>,
+    /// What upstream files are fetched with (`None`: nothing is fetched).
+    pub(crate) fetcher: Option<Arc<dyn fetch::Fetcher>>,
 }
 
 impl Services {
@@ -140,6 +154,7 @@ impl Services {
             jobs_available: Arc::new(tokio::sync::Notify::new()),
             token_uses: Arc::default(),
             provider_upstream: None,
+            fetcher: None,
         }
     }
 

@@ -125,12 +125,16 @@ pub struct ToolSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolBinary {
-    /// http(s)://, file:/// or an absolute path on the runner's node.
+    /// http(s)://, file:/// or an absolute path on the runner's node; with `from_server`, a
+    /// signed path on the server (the binary cache) that the runner appends to its server URL.
     pub url: String,
     /// SHA-256 of what the URL serves, in hexadecimal: checked before the binary runs.
     pub sha256: String,
     pub os: String,
     pub arch: String,
+    /// Whether `url` is a path on the server rather than a URL or a local path.
+    #[serde(default)]
+    pub from_server: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

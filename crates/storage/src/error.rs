@@ -23,6 +23,9 @@ pub enum StorageError {
     /// The stream fed into a blob write failed (the client went away mid-upload, ...).
     #[error("upload interrupted: {0}")]
     Interrupted(String),
+    /// A local temporary file (a copy of an upload, checked before it is kept).
+    #[error("local file error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl StorageError {

@@ -29,6 +29,8 @@ pub const LISTENER: &str = "listener";
 pub const AGENT_POOL: &str = "apool";
 /// A catalogue entry (TFE: `tool-`), of either engine.
 pub const TOOL_VERSION: &str = "tool";
+/// A release archive in the binary cache.
+pub const TOOL_ARCHIVE: &str = "toolarc";
 pub const DATA_RETENTION_POLICY: &str = "drp";
 pub const REGISTRY_MODULE: &str = "mod";
 pub const REGISTRY_MODULE_VERSION: &str = "modver";

@@ -943,6 +943,29 @@ pub struct ToolVersion {
 }
 
 text_enum!(
+    /// How a release archive came into the binary cache.
+    ToolArchiveOrigin { Uploaded => "uploaded", Pulled => "pulled" }
+);
+
+/// A release archive in the binary cache: one engine version's zip for one platform, whose
+/// verified blob is `blob_key`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ToolArchive {
+    pub id: String,
+    pub engine: Engine,
+    pub version: String,
+    pub os: String,
+    pub arch: String,
+    pub filename: String,
+    /// SHA-256 of the archive, lowercase hexadecimal.
+    pub sha256: String,
+    pub size: i64,
+    pub origin: ToolArchiveOrigin,
+    pub blob_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+text_enum!(
     /// A module version: `pending` until its tarball is uploaded, then `ok` (TFE's names).
     ModuleVersionStatus { Pending => "pending", Ok => "ok" }
 );

@@ -954,6 +954,24 @@ pub trait ToolVersionStore {
     async fn tool_version_usage(&self, engine: Engine, version: &str) -> StorageResult<u64>;
 }
 
+/// The binary cache: verified release archives, one per engine, version and platform.
+#[async_trait]
+pub trait ToolArchiveStore {
+    /// Records an archive; a `Conflict` when that engine, version and platform has one.
+    async fn create_tool_archive(&self, archive: &ToolArchive) -> StorageResult<()>;
+    async fn tool_archive(
+        &self,
+        engine: Engine,
+        version: &str,
+        os: &str,
+        arch: &str,
+    ) -> StorageResult<Option<ToolArchive>>;
+    async fn tool_archive_by_id(&self, id: &str) -> StorageResult<Option<ToolArchive>>;
+    /// Every archive, by engine, then version and platform.
+    async fn list_tool_archives(&self, page: PageRequest) -> StorageResult<Page<ToolArchive>>;
+    async fn delete_tool_archive(&self, id: &str) -> StorageResult<bool>;
+}
+
 /// The private provider registry: GPG keys, providers, versions and platforms.
 #[async_trait]
 pub trait ProviderRegistryStore {
@@ -1159,6 +1177,7 @@ pub trait Store:
     + SsoStore
     + SiteAdminStore
     + ToolVersionStore
+    + ToolArchiveStore
     + DataRetentionStore
     + RegistryModuleStore
     + ProviderRegistryStore

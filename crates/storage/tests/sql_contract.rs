@@ -3826,3 +3826,75 @@ async fn site_settings_are_stored_by_name(store: Arc<dyn Store>) {
     );
 }
 contract!(site_settings_are_stored_by_name);
+
+// ---------------------------------------------------------------------------------------------
+// The binary cache
+
+fn new_tool_archive(engine: Engine, version: &str, arch: &str) -> ToolArchive {
+    ToolArchive {
+        id: ids::new_id(ids::TOOL_ARCHIVE),
+        engine,
+        version: version.into(),
+        os: "linux".into(),
+        arch: arch.into(),
+        filename: format!("{engine}_{version}_linux_{arch}.zip"),
+        sha256: "5d5b09f6dcb2d53a5fffc60c4ac0d55fabdf556069d6631545f42aa6e3500f2e".into(),
+        size: 3 << 30,
+        origin: ToolArchiveOrigin::Pulled,
+        blob_key: format!("tool-archives/{engine}/{version}/linux_{arch}/x"),
+        created_at: utc(2026, 1, 2, 3, 4, 5, 678_901),
+    }
+}
+
+/// One archive per engine, version and platform; every field reads back as written; the list
+/// is ordered by engine, version and platform.
+async fn tool_archives_by_platform(store: Arc<dyn Store>) {
+    let tf = new_tool_archive(Engine::Terraform, "1.5.7", "amd64");
+    let arm = ToolArchive {
+        origin: ToolArchiveOrigin::Uploaded,
+        ..new_tool_archive(Engine::Terraform, "1.5.7", "arm64")
+    };
+    let tofu = new_tool_archive(Engine::Tofu, "1.12.6", "amd64");
+    for archive in [&tofu, &arm, &tf] {
+        store.create_tool_archive(archive).await.unwrap();
+    }
+    assert_conflict(
+        store
+            .create_tool_archive(&new_tool_archive(Engine::Terraform, "1.5.7", "amd64"))
+            .await,
+        "a second archive for one platform",
+    );
+    assert_eq!(
+        store
+            .tool_archive(Engine::Terraform, "1.5.7", "linux", "arm64")
+            .await
+            .unwrap(),
+        Some(arm.clone())
+    );
+    assert_eq!(
+        store
+            .tool_archive(Engine::Tofu, "1.5.7", "linux", "amd64")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.tool_archive_by_id(&tofu.id).await.unwrap(),
+        Some(tofu.clone())
+    );
+    let listed = store.list_tool_archives(all()).await.unwrap();
+    assert_eq!(listed.total, 3);
+    assert_eq!(listed.items, vec![tf.clone(), arm.clone(), tofu.clone()]);
+    let second = store.list_tool_archives(page(2, 2)).await.unwrap();
+    assert_eq!(second.items, vec![tofu.clone()]);
+    assert!(store.delete_tool_archive(&tf.id).await.unwrap());
+    assert!(!store.delete_tool_archive(&tf.id).await.unwrap());
+    assert_eq!(
+        store
+            .tool_archive(Engine::Terraform, "1.5.7", "linux", "amd64")
+            .await
+            .unwrap(),
+        None
+    );
+}
+contract!(tool_archives_by_platform);

@@ -47,6 +47,30 @@ const OCTETS: &str = "application/octet-stream";
 const NOT_ORGANIZATION_SCOPED: &[(&str, &str, &str)] = &[
     (
         "GET",
+        "/api/v2/admin/tool-archives",
+        "the site's binary cache of terraform and OpenTofu releases: nothing of any \
+         organization's, and 404 to all but site administrators (tool_archives.rs)",
+    ),
+    (
+        "PUT",
+        "/api/v2/admin/tool-archives/{engine}/{version}/{platform}",
+        "the site's binary cache of terraform and OpenTofu releases: nothing of any \
+         organization's, and 404 to all but site administrators (tool_archives.rs)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/admin/tool-archives/{id}",
+        "the site's binary cache of terraform and OpenTofu releases: nothing of any \
+         organization's, and 404 to all but site administrators (tool_archives.rs)",
+    ),
+    (
+        "GET",
+        "/_downloads/tool-archive/{token}",
+        "a catalogue version's release archive for runners: public software of no \
+         organization, behind a signed URL only jobs are given (tool_archives.rs)",
+    ),
+    (
+        "GET",
         "/.well-known/terraform.json",
         "service discovery: one static document, the same for every client",
     ),

@@ -304,11 +304,14 @@ macro_rules! catalogue_routes {
             }
 
             /// Adds a version: `version` and either `url` and `sha` (linux/amd64) or `archs`.
+            /// With the engine's upstream configured, platforms without a URL (or no binary
+            /// at all) are filled from its release files and SHA256SUMS.
             #[utoipa::path(post, path = $list, tag = "admin",
                 request_body(content = Body<ToolVersionInputAttributes>, content_type = "application/vnd.api+json"),
                 responses((status = 201, body = Document<ToolVersionAttributes>),
                     (status = 404, description = "The caller is not a site administrator", body = ErrorDocument),
-                    (status = 422, description = "A missing or wrong attribute, or a version listed already", body = ErrorDocument)))]
+                    (status = 422, description = "A missing or wrong attribute, or a version listed already", body = ErrorDocument),
+                    (status = 502, description = "The engine's configured upstream (`--tool-archive-upstream`), asked for the SHA256SUMS of platforms given without a URL, failed", body = ErrorDocument)))]
             async fn create(
                 State(state): State<AppState>,
                 Auth(caller): Auth,
@@ -334,7 +337,8 @@ macro_rules! catalogue_routes {
                 request_body(content = Body<ToolVersionInputAttributes>, content_type = "application/vnd.api+json"),
                 responses((status = 200, body = Document<ToolVersionAttributes>),
                     (status = 404, description = "No such version, or the caller is not a site administrator", body = ErrorDocument),
-                    (status = 422, description = "A wrong attribute", body = ErrorDocument)))]
+                    (status = 422, description = "A wrong attribute", body = ErrorDocument),
+                    (status = 502, description = "The engine's configured upstream (`--tool-archive-upstream`), asked for the SHA256SUMS of platforms given without a URL, failed", body = ErrorDocument)))]
             async fn update(
                 State(state): State<AppState>,
                 Auth(caller): Auth,

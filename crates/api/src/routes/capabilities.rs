@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(download_provider_signature))
         .routes(routes!(download_provider_binary))
         .routes(routes!(download_mirror_archive))
+        .routes(routes!(download_tool_archive))
 }
 
 /// Receives the raw state of a pending state version (the `hosted-state-upload-url`).
@@ -246,4 +247,25 @@ async fn download_mirror_archive(
         blob,
         "application/zip",
     ))
+}
+
+/// A terraform or OpenTofu release archive from the binary cache, for a runner (the URL its
+/// job names). Not cached yet: the server pulls it from the catalogue's URL first and keeps
+/// it only if its SHA-256 is the catalogue's.
+#[utoipa::path(get, path = "/_downloads/tool-archive/{token}", tag = "uploads", security(()),
+    params(("token" = String, Path, description = "The signed capability from the job's tool URL")),
+    responses((status = 200, description = "The archive", content_type = "application/zip"),
+        (status = 403, body = ErrorDocument), (status = 404, description = "The catalogue no longer lists it, and nothing is cached", body = ErrorDocument),
+        (status = 410, body = ErrorDocument),
+        (status = 502, description = "The upstream failed, or sent an archive whose SHA-256 is not the catalogue's", body = ErrorDocument)))]
+async fn download_tool_archive(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let archive = state.services.download_tool_archive(&token).await?;
+    let mut response = super::state_versions::stream_response(archive.blob, "application/zip");
+    if let Ok(value) = header::HeaderValue::from_str(&archive.size.to_string()) {
+        response.headers_mut().insert(header::CONTENT_LENGTH, value);
+    }
+    Ok(response)
 }

@@ -7,6 +7,7 @@ pub mod admin_runs;
 pub mod admin_saml;
 pub mod admin_settings;
 pub mod admin_subscriptions;
+pub mod admin_tool_archives;
 pub mod admin_tool_versions;
 pub mod admin_users;
 pub mod admin_workspaces;

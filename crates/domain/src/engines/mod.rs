@@ -4,6 +4,7 @@
 //! the runner's own binary; once it has entries, workspaces must ask for an enabled version
 //! and the runner fetches the binary the entry names.
 
+pub mod archives;
 pub mod resolve;
 
 use terrace_storage::model::{Engine, JsonText, Page, PageRequest, ToolArch, ToolVersion};
@@ -14,7 +15,7 @@ use crate::{Caller, DomainError, DomainResult, Services};
 pub use resolve::Unavailable;
 
 /// The platforms an entry may list (TFE's): Linux on these architectures.
-const ARCHS: &[&str] = &["amd64", "arm64", "s390x"];
+pub(crate) const ARCHS: &[&str] = &["amd64", "arm64", "s390x"];
 
 /// A catalogue entry with the number of workspaces asking for it.
 #[derive(Debug, Clone)]
@@ -213,6 +214,10 @@ impl Services {
         input: ToolVersionInput,
     ) -> DomainResult<ToolVersionView> {
         self.site_admin(caller)?;
+        let mut input = input;
+        let version = input.version.clone();
+        self.fill_from_upstream(engine, version.as_deref(), &mut input, true)
+            .await?;
         self.add_tool_version(engine, input).await
     }
 
@@ -251,6 +256,10 @@ impl Services {
     ) -> DomainResult<ToolVersionView> {
         self.site_admin(caller)?;
         let mut version = self.existing_tool_version(engine, id).await?;
+        let mut input = input;
+        let named = input.version.clone().unwrap_or(version.version.clone());
+        self.fill_from_upstream(engine, Some(&named), &mut input, false)
+            .await?;
         apply_input(&mut version, input, false)?;
         self.store
             .update_tool_version(&version)

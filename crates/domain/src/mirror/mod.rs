@@ -14,10 +14,6 @@ pub mod rules;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::stream::BoxStream;
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::MirrorArchive;
 use terrace_storage::{clock, ids};
@@ -29,8 +25,8 @@ pub use rules::MirrorAddress;
 pub const ARCHIVE_DOWNLOAD: &str = "provider-mirror-archive";
 
 /// The largest SHA256SUMS and signature read from an upstream.
-const MAX_SHASUMS_BYTES: u64 = 64 << 10;
-const MAX_SIGNATURE_BYTES: u64 = 16 << 10;
+const MAX_SHASUMS_BYTES: usize = 64 << 10;
+const MAX_SIGNATURE_BYTES: usize = 16 << 10;
 
 /// A version an upstream registry offers, with its platforms.
 #[derive(Debug, Clone)]
@@ -51,11 +47,9 @@ pub struct UpstreamPackage {
     pub keys: Vec<String>,
 }
 
-/// Bytes from an upstream, or why they stopped.
-pub type UpstreamBytes = BoxStream<'static, Result<Bytes, String>>;
-
 /// The registries the mirror pulls through from (the provider registry protocol over HTTP,
-/// implemented outside the domain). Errors are messages for the log and the caller.
+/// implemented outside the domain); the files they name are fetched with the server's
+/// [`Fetcher`](crate::fetch::Fetcher). Errors are messages for the log and the caller.
 #[async_trait]
 pub trait ProviderUpstream: Send + Sync {
     /// Whether a registry is configured for providers of `hostname`.
@@ -73,8 +67,6 @@ pub trait ProviderUpstream: Send + Sync {
         os: &str,
         arch: &str,
     ) -> Result<Option<UpstreamPackage>, String>;
-    /// What `url` (named by the registry) serves.
-    async fn fetch(&self, url: &str) -> Result<UpstreamBytes, String>;
 }
 
 /// One archive of a version, as the mirror lists it.
@@ -142,7 +134,7 @@ impl Services {
                 tracing::warn!(host = %address.hostname, error = %err,
                     cached = cached.len(), "provider mirror upstream unavailable");
                 if cached.is_empty() {
-                    return Err(DomainError::Unavailable(format!(
+                    return Err(DomainError::Upstream(format!(
                         "the upstream registry of {} cannot be reached and the mirror holds \
                          no version of {}/{}: {err}",
                         address.hostname, address.namespace, address.kind
@@ -213,7 +205,7 @@ impl Services {
     ) -> DomainResult<()> {
         let upstream = self.upstream_for(address)?;
         let unavailable = |err: String| {
-            DomainError::Unavailable(format!(
+            DomainError::Upstream(format!(
                 "the upstream registry of {}: {err}",
                 address.hostname
             ))
@@ -234,16 +226,15 @@ impl Services {
             .await
             .map_err(unavailable)?
             .ok_or(DomainError::NotFound("provider version"))?;
-        let shasums = read_bounded(upstream.as_ref(), &package.shasums_url, MAX_SHASUMS_BYTES)
-            .await
-            .map_err(unavailable)?;
-        let signature = read_bounded(
-            upstream.as_ref(),
-            &package.shasums_signature_url,
-            MAX_SIGNATURE_BYTES,
-        )
-        .await
-        .map_err(unavailable)?;
+        let missing = |url: &str| unavailable(format!("{url} answered 404"));
+        let shasums = self
+            .fetch_small(&package.shasums_url, MAX_SHASUMS_BYTES)
+            .await?
+            .ok_or_else(|| missing(&package.shasums_url))?;
+        let signature = self
+            .fetch_small(&package.shasums_signature_url, MAX_SIGNATURE_BYTES)
+            .await?
+            .ok_or_else(|| missing(&package.shasums_signature_url))?;
         let shasums = String::from_utf8(shasums)
             .map_err(|_| unavailable("its SHA256SUMS is not text".into()))?;
         let vouched = rules::vouched_archives(
@@ -302,7 +293,7 @@ impl Services {
         };
         let upstream = self.upstream_for(&address)?;
         let unavailable = |err: String| {
-            DomainError::Unavailable(format!(
+            DomainError::Upstream(format!(
                 "cannot fetch {} from the upstream registry of {}: {err}",
                 archive.filename, archive.hostname
             ))
@@ -318,44 +309,40 @@ impl Services {
                 package.shasum, archive.sha256
             )));
         }
-        let mut body = upstream
+        let fetcher = self
+            .fetcher
+            .clone()
+            .ok_or_else(|| unavailable("this server fetches nothing upstream".into()))?;
+        let body = fetcher
             .fetch(&package.download_url)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("{} answered 404", package.download_url)))?;
         let key = format!(
             "provider-mirror/{}/{}.zip",
             archive.id,
             ids::random_string(16)
         );
         let max = self.settings.max_provider_binary_bytes;
-        let mut writer = self.blobs.writer(&key).await?;
-        let mut hasher = Sha256::new();
-        let received: DomainResult<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(unavailable)?;
-                if writer.size() + chunk.len() as u64 > max {
-                    return Err(unavailable(format!("it is larger than {max} bytes")));
+        let stored = self
+            .store_hashed(&key, body, max, "the archive", None)
+            .await
+            .map_err(|e| match e {
+                DomainError::Interrupted(detail) | DomainError::TooLarge(detail) => {
+                    unavailable(detail)
                 }
-                hasher.update(&chunk);
-                writer.write(&chunk).await?;
-            }
-            let digest = hex::encode(hasher.finalize());
-            if digest != archive.sha256 {
-                return Err(unavailable(format!(
-                    "its SHA-256 is {digest}, not {} as the signed SHA256SUMS says: not cached",
-                    archive.sha256
-                )));
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(err) = received {
-            writer.abort().await;
+                other => other,
+            })?;
+        if stored.sha256 != archive.sha256 {
+            self.discard_blob(&key).await;
+            let err = unavailable(format!(
+                "its SHA-256 is {}, not {} as the signed SHA256SUMS says: not cached",
+                stored.sha256, archive.sha256
+            ));
             tracing::warn!(error = %err, "provider mirror refused an archive");
             return Err(err);
         }
-        let size = writer.size() as i64;
-        writer.finish().await?;
+        let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
         if self
             .store
             .finish_mirror_archive(&archive.id, &key, size, clock::now())
@@ -364,31 +351,11 @@ impl Services {
             return Ok(key);
         }
         // Another request cached it meanwhile: serve theirs, drop ours.
-        if let Err(err) = self.blobs.delete(&key).await {
-            tracing::warn!(error = %err, "cannot delete a duplicate mirror archive");
-        }
+        self.discard_blob(&key).await;
         self.store
             .mirror_archive_by_id(&archive.id)
             .await?
             .and_then(|a| a.blob_key)
             .ok_or(DomainError::NotFound("provider archive"))
     }
-}
-
-/// At most `max` bytes of what `url` serves.
-async fn read_bounded(
-    upstream: &dyn ProviderUpstream,
-    url: &str,
-    max: u64,
-) -> Result<Vec<u8>, String> {
-    let mut body = upstream.fetch(url).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        if (out.len() + chunk.len()) as u64 > max {
-            return Err(format!("{url} is larger than {max} bytes"));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }

@@ -14,7 +14,6 @@ pub mod rules;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 use terrace_auth::policy::Action;
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
@@ -891,7 +890,7 @@ impl Services {
     /// Receives a platform's zip, streamed into the blob store; it is recorded only if its
     /// SHA-256 is the one its platform and the version's signed SHA256SUMS name. A refused or
     /// interrupted upload leaves nothing.
-    pub async fn upload_provider_binary<S, E>(&self, token: &str, mut body: S) -> DomainResult<()>
+    pub async fn upload_provider_binary<S, E>(&self, token: &str, body: S) -> DomainResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
         E: std::fmt::Display,
@@ -931,42 +930,22 @@ impl Services {
             ids::random_string(16)
         );
         let max = self.settings.max_provider_binary_bytes;
-        let mut writer = self.blobs.writer(&key).await?;
-        let mut hasher = Sha256::new();
-        let received: DomainResult<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| DomainError::Interrupted(e.to_string()))?;
-                if writer.size() + chunk.len() as u64 > max {
-                    return Err(DomainError::TooLarge(format!(
-                        "the binary is larger than the server's limit of {max} bytes"
-                    )));
-                }
-                hasher.update(&chunk);
-                writer.write(&chunk).await?;
-            }
-            let digest = hex::encode(hasher.finalize());
-            if digest != expected {
-                return Err(DomainError::bad_request(format!(
-                    "the binary's SHA-256 is {digest}, not {expected} as its platform and \
-                     SHA256SUMS say"
-                )));
-            }
-            Ok(())
+        let stored = self
+            .store_hashed(&key, body, max, "the binary", None)
+            .await?;
+        if stored.sha256 != expected {
+            self.discard_blob(&key).await;
+            return Err(DomainError::bad_request(format!(
+                "the binary's SHA-256 is {}, not {expected} as its platform and SHA256SUMS say",
+                stored.sha256
+            )));
         }
-        .await;
-        if let Err(err) = received {
-            writer.abort().await;
-            return Err(err);
-        }
-        writer.finish().await?;
         let done = self
             .store
             .finish_provider_binary(&platform.id, &key, clock::now())
             .await;
         if !matches!(done, Ok(true)) {
-            if let Err(err) = self.blobs.delete(&key).await {
-                tracing::warn!(error = %err, "cannot delete a losing upload's binary");
-            }
+            self.discard_blob(&key).await;
         }
         if !done? {
             return Err(DomainError::Conflict(format!(

@@ -264,7 +264,9 @@ impl<'a> Job<'a> {
                 let cache = self.config.tools_cache();
                 let http = crate::client::http_client(self.config.ca_file.as_deref())
                     .map_err(|e| error(format!("cannot fetch {}: {e}", source.version)))?;
-                let binary = tools::binary(source, &cache, &http).await.map_err(error)?;
+                let binary = tools::binary(source, &cache, &http, &self.config.server_url)
+                    .await
+                    .map_err(error)?;
                 (binary, Some(source.version.clone()))
             }
             None => self.local_binary()?,

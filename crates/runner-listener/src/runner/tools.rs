@@ -66,13 +66,34 @@ fn safe_component(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
 }
 
-/// The cached binary of `source` for this node, fetched and verified first if need be.
+/// The cached binary of `source` for this node, fetched and verified first if need be;
+/// `server_url` is where the server's binary cache is (the paths it names are under it).
 pub(crate) async fn binary(
     source: &ToolSource,
     cache: &Path,
     http: &reqwest::Client,
+    server_url: &str,
 ) -> Result<PathBuf, String> {
     let wanted = for_this_node(source)?;
+    // The server's signed path is a credential of sorts: logs name the cache, not the URL.
+    let (url, shown) = if wanted.from_server {
+        if !wanted.url.starts_with('/') {
+            return Err(format!(
+                "the catalogue entry {} {} is malformed",
+                source.engine, source.version
+            ));
+        }
+        (
+            format!("{}{}", server_url.trim_end_matches('/'), wanted.url),
+            format!(
+                "{} {} from the server's binary cache",
+                display_name(&source.engine),
+                source.version
+            ),
+        )
+    } else {
+        (wanted.url.clone(), wanted.url.clone())
+    };
     let sha = wanted.sha256.to_ascii_lowercase();
     let sha_ok = sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit());
     if !sha_ok || !safe_component(&source.version) {
@@ -95,19 +116,18 @@ pub(crate) async fn binary(
         .tempdir_in(&engine_dir)
         .map_err(|e| format!("cannot create a directory in {}: {e}", engine_dir.display()))?;
     let download = staging.path().join("download");
-    let actual = fetch(&wanted.url, &download, http).await?;
+    let actual = fetch(&url, &shown, &download, http).await?;
     if actual != sha {
         return Err(format!(
-            "the SHA-256 of {} is {actual}, but the catalogue says {sha}: not running it",
-            wanted.url
+            "the SHA-256 of {shown} is {actual}, but the catalogue says {sha}: not running it"
         ));
     }
     let staged = staging.path().join(name);
     let (from, to) = (download.clone(), staged.clone());
     tokio::task::spawn_blocking(move || extract(&from, &to))
         .await
-        .map_err(|e| format!("cannot unpack {}: {e}", wanted.url))?
-        .map_err(|e| format!("cannot unpack {}: {e}", wanted.url))?;
+        .map_err(|e| format!("cannot unpack {shown}: {e}"))?
+        .map_err(|e| format!("cannot unpack {shown}: {e}"))?;
     let _ = std::fs::remove_file(&download);
     let staged_dir = staging.keep();
     if let Err(err) = std::fs::rename(&staged_dir, &entry) {
@@ -120,20 +140,30 @@ pub(crate) async fn binary(
     Ok(path)
 }
 
-/// Copies what `url` serves to `dest`, returning its SHA-256 (hexadecimal).
-async fn fetch(url: &str, dest: &Path, http: &reqwest::Client) -> Result<String, String> {
+/// Copies what `url` serves to `dest`, returning its SHA-256 (hexadecimal); errors name it
+/// as `shown`.
+async fn fetch(
+    url: &str,
+    shown: &str,
+    dest: &Path,
+    http: &reqwest::Client,
+) -> Result<String, String> {
     let mut file = tokio::fs::File::create(dest)
         .await
         .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
     let mut hasher = Sha256::new();
-    let failed = |e: &dyn std::fmt::Display| format!("cannot fetch {url}: {e}");
+    let failed = |e: &dyn std::fmt::Display| format!("cannot fetch {shown}: {e}");
     if url.starts_with("http://") || url.starts_with("https://") {
         let response = http
             .get(url)
             .send()
             .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&e.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(failed(&format!("{status}: {}", error_detail(&text))));
+        }
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| failed(&e))?;
@@ -162,6 +192,15 @@ async fn fetch(url: &str, dest: &Path, http: &reqwest::Client) -> Result<String,
     }
     file.flush().await.map_err(|e| failed(&e))?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// What an error answer says: a JSON:API error's detail (the server's), else its text.
+fn error_detail(body: &str) -> String {
+    let detail = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["errors"][0]["detail"].as_str().map(str::to_string));
+    let text = detail.unwrap_or_else(|| body.trim().to_string());
+    text.chars().take(500).collect()
 }
 
 /// Makes `to` the executable binary from `from`: the file named like the binary inside a
@@ -215,6 +254,7 @@ mod tests {
                 sha256: sha256.into(),
                 os: os.into(),
                 arch: arch.into(),
+                from_server: false,
             }],
         }
     }
@@ -238,7 +278,7 @@ mod tests {
         let cache = dir.path().join("cache");
         let http = http();
         let url = format!("file://{}", file.display());
-        let path = binary(&source(&url, &sha(&zip)), &cache, &http)
+        let path = binary(&source(&url, &sha(&zip)), &cache, &http, "")
             .await
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), SCRIPT);
@@ -246,7 +286,7 @@ mod tests {
         // Cached: found again without the source.
         std::fs::remove_file(&file).unwrap();
         assert_eq!(
-            binary(&source(&url, &sha(&zip)), &cache, &http)
+            binary(&source(&url, &sha(&zip)), &cache, &http, "")
                 .await
                 .unwrap(),
             path
@@ -262,6 +302,7 @@ mod tests {
             &source(file.to_str().unwrap(), &sha(SCRIPT)),
             &dir.path().join("cache"),
             &http(),
+            "",
         )
         .await
         .unwrap();
@@ -278,6 +319,7 @@ mod tests {
             &source(file.to_str().unwrap(), &sha(b"something else")),
             &cache,
             &http(),
+            "",
         )
         .await
         .unwrap_err();
@@ -291,7 +333,7 @@ mod tests {
         let mut bad = source("/bin/true", &sha(b""));
         bad.version = "../../etc".into();
         let dir = tempfile::tempdir().unwrap();
-        assert!(binary(&bad, dir.path(), &http())
+        assert!(binary(&bad, dir.path(), &http(), "")
             .await
             .unwrap_err()
             .contains("malformed"));

@@ -26,6 +26,7 @@ mod state_versions;
 mod tags;
 mod teams;
 mod tokens;
+mod tool_archives;
 mod tool_versions;
 mod users;
 mod variables;

@@ -1,0 +1,96 @@
+use async_trait::async_trait;
+
+use super::{on_pool, to_u64, SqlStore};
+use crate::model::{Engine, Page, PageRequest, ToolArchive};
+use crate::store::ToolArchiveStore;
+use crate::{StorageError, StorageResult};
+
+const COLUMNS: &str =
+    "id, engine, version, os, arch, filename, sha256, size, origin, blob_key, created_at";
+
+#[async_trait]
+impl ToolArchiveStore for SqlStore {
+    async fn create_tool_archive(&self, a: &ToolArchive) -> StorageResult<()> {
+        let sql = format!(
+            "INSERT INTO tool_archives ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        on_pool!(&self.pool, |p| sqlx::query(&sql)
+            .bind(&a.id)
+            .bind(a.engine)
+            .bind(&a.version)
+            .bind(&a.os)
+            .bind(&a.arch)
+            .bind(&a.filename)
+            .bind(&a.sha256)
+            .bind(a.size)
+            .bind(a.origin)
+            .bind(&a.blob_key)
+            .bind(a.created_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| StorageError::from_write(e, "tool archive"))?;
+        Ok(())
+    }
+
+    async fn tool_archive(
+        &self,
+        engine: Engine,
+        version: &str,
+        os: &str,
+        arch: &str,
+    ) -> StorageResult<Option<ToolArchive>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tool_archives \
+             WHERE engine = $1 AND version = $2 AND os = $3 AND arch = $4"
+        );
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(engine)
+            .bind(version)
+            .bind(os)
+            .bind(arch)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn tool_archive_by_id(&self, id: &str) -> StorageResult<Option<ToolArchive>> {
+        let sql = format!("SELECT {COLUMNS} FROM tool_archives WHERE id = $1");
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    async fn list_tool_archives(&self, page: PageRequest) -> StorageResult<Page<ToolArchive>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tool_archives ORDER BY engine, version, os, arch, id \
+             LIMIT $1 OFFSET $2"
+        );
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&sql)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tool_archives")
+                .fetch_one(p)
+                .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
+    async fn delete_tool_archive(&self, id: &str) -> StorageResult<bool> {
+        let n = on_pool!(&self.pool, |p| sqlx::query(
+            "DELETE FROM tool_archives WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+}
