@@ -401,8 +401,12 @@ impl<'a> Signature<'a> {
                 let [value] = self.values.as_slice() else {
                     return Err("an RSA signature has one value".into());
                 };
+                // An MPI drops its leading zeros (one signature in 256 is a byte short);
+                // the RSA check wants the modulus' length.
+                let value = left_pad(value, n.len())
+                    .ok_or("an RSA signature is longer than the key's modulus")?;
                 RsaPublicKeyComponents { n, e }
-                    .verify(params, &message, value)
+                    .verify(params, &message, &value)
                     .map_err(|_| "the RSA signature does not verify".to_string())
             }
             KeyMaterial::Ed25519 { point } => {
@@ -469,11 +473,36 @@ fn issuer(mut area: &[u8]) -> Result<Option<[u8; 8]>, String> {
     Ok(None)
 }
 
+/// `value` with zeros in front up to `len` bytes (`None` if it is longer).
+fn left_pad(value: &[u8], len: usize) -> Option<Vec<u8>> {
+    let zeros = len.checked_sub(value.len())?;
+    let mut padded = vec![0u8; zeros];
+    padded.extend_from_slice(value);
+    Some(padded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     // A key, SHA256SUMS and its signatures (binary and armored) made by `gpg --batch`.
+    #[test]
+    fn an_rsa_signature_a_byte_shorter_than_its_modulus_verifies() {
+        // gpg made this one with a leading zero byte, which the MPI drops (2039 bits).
+        let key = include_str!("testdata/short-sig-key.asc");
+        let data = include_bytes!("testdata/short-sig-data");
+        let sig = include_bytes!("testdata/short-sig-data.sig");
+        verify_detached(key, data, sig).unwrap();
+        assert!(verify_detached(key, b"other data", sig).is_err());
+    }
+
+    #[test]
+    fn short_mpis_are_padded_to_the_modulus() {
+        assert_eq!(left_pad(&[1, 2], 4), Some(vec![0, 0, 1, 2]));
+        assert_eq!(left_pad(&[1, 2], 2), Some(vec![1, 2]));
+        assert_eq!(left_pad(&[1, 2, 3], 2), None);
+    }
+
     const KEY: &str = include_str!("testdata/key.asc");
     const KEY_ID: &str = include_str!("testdata/key-id.txt");
     const SHASUMS: &[u8] = include_bytes!("testdata/SHA256SUMS");
