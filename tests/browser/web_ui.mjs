@@ -1,6 +1,8 @@
 // The web UI in a real Chromium (Debian's, driven by playwright-core), against a running
 // server that tests/tests/web_ui.rs prepared: an organization `acme` with workspaces `web`
-// (one applied run, a plain and a sensitive output) and `db`; `alice` is its owner, `bob`
+// (one applied run, a plain and a sensitive output), `db`, and `slow`, `stuck` and `gated`,
+// each with a run waiting for confirmation whose apply prints a tick a second (6, 300 and
+// 1 s); `alice` is its owner, `carol` a member whose team may only read those three, `bob`
 // belongs to another organization. Every page visited is checked with axe-core (no serious
 // or critical violations), in light and dark mode, and at 360 px wide. Exits non-zero with
 // the reason on the first failure.
@@ -49,6 +51,29 @@ async function signIn(context, username) {
   return page;
 }
 
+/** The run status the page shows. */
+async function status(page) {
+  return (await page.textContent('main p .badge'))?.trim();
+}
+
+/** Reloads `page` until its run shows one of `wanted` (or fails after a minute). */
+async function settles(page, wanted) {
+  for (let i = 0; i < 120; i++) {
+    const now = await status(page).catch(() => undefined);
+    if (wanted.includes(now)) return now;
+    await page.waitForTimeout(500);
+    if (i % 4 === 3) await page.reload().catch(() => {});
+  }
+  throw new Error(`the run never became ${wanted.join(' or ')} (last: ${await status(page)})`);
+}
+
+/** Opens the only run of a workspace. */
+async function openRun(page, workspace) {
+  await page.goto(`${base}/app/acme/workspaces/${workspace}/runs`);
+  await page.click('table.rows tbody a');
+  await page.waitForURL(/\/runs\/run-[^/]+$/);
+}
+
 async function shot(page, name) {
   if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
@@ -61,7 +86,7 @@ try {
     await page.click('text=acme');
     await page.waitForURL(/\/app\/acme\/workspaces$/);
     const list = await page.textContent('main');
-    check(list.includes('web') && list.includes('db') && list.includes('2 workspaces'), `workspace list: ${list}`);
+    check(list.includes('web') && list.includes('db') && list.includes('5 workspaces'), `workspace list: ${list}`);
     check(list.includes('applied'), `no latest-run badge: ${list}`);
     await accessible(page, `workspaces (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'workspaces');
@@ -110,6 +135,51 @@ try {
     check(page.url().includes('/app/sign-in'), `still signed in after signing out: ${page.url()}`);
     await context.close();
   }
+
+  // Confirm an apply in the browser and watch its log arrive live, without leaving the page.
+  const alices = await browser.newContext({ ignoreHTTPSErrors: true });
+  const alice = await signIn(alices, 'alice');
+  await openRun(alice, 'slow');
+  check(await status(alice) === 'planned', `slow run: ${await status(alice)}`);
+  check(await alice.locator('button:text-is("Discard run")').count() === 1, 'no discard button');
+  await accessible(alice, 'run waiting for confirmation');
+  await shot(alice, 'confirm');
+  await alice.click('button:text-is("Confirm & apply")');
+  await alice.waitForURL(/\/runs\/run-[^/]+$/);
+  await alice.evaluate(() => { window.sameDocument = true; });
+  check(!(await alice.content()).includes('tick 3'), 'the apply was that far before the page loaded');
+  await alice.locator('pre.log', { hasText: 'tick 3' }).waitFor({ timeout: 60000 });
+  check(await alice.evaluate(() => window.sameDocument === true), 'the log arrived by reloading, not live');
+  check(await settles(alice, ['applied']) === 'applied', 'the slow apply did not finish');
+  check((await alice.textContent('main')).includes('tick 6'), 'the whole apply log is not there');
+
+  // Cancel a run that would apply for minutes.
+  await openRun(alice, 'stuck');
+  await alice.click('button:text-is("Confirm & apply")');
+  await alice.waitForURL(/\/runs\/run-[^/]+$/);
+  await alice.locator('pre.log', { hasText: 'tick 1' }).waitFor({ timeout: 60000 });
+  await alice.click('button:text-is("Cancel run")');
+  await settles(alice, ['canceled', 'errored']);
+
+  // A member who may only read sees no buttons, and is refused when posting anyway.
+  const carols = await browser.newContext({ ignoreHTTPSErrors: true });
+  const carol = await signIn(carols, 'carol');
+  await openRun(carol, 'gated');
+  check(await status(carol) === 'planned', `gated run: ${await status(carol)}`);
+  check(await carol.locator('.run-actions button').count() === 0, 'a reader sees action buttons');
+  const csrf = await carol.inputValue('.sign-out input[name=csrf]');
+  for (const action of ['apply', 'discard', 'cancel']) {
+    const forged = await carol.request.post(`${carol.url()}/actions/${action}`, { form: { csrf }, maxRedirects: 0 });
+    check(forged.status() === 403, `carol's ${action} answered ${forged.status()}`);
+  }
+  await carol.reload();
+  check(await status(carol) === 'planned', 'a reader changed the run');
+  await carols.close();
+  // Its owner discards it.
+  await openRun(alice, 'gated');
+  await alice.click('button:text-is("Discard run")');
+  await settles(alice, ['discarded']);
+  await alices.close();
 
   // Another organization's member sees nothing of acme.
   const bobs = await browser.newContext({ ignoreHTTPSErrors: true });

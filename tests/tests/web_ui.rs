@@ -1,8 +1,10 @@
 //! The web UI: a real Chromium (tests/browser/web_ui.mjs, playwright-core) signs in, lists and
 //! searches workspaces, reads a workspace's overview (its latest run, resources, outputs with
-//! the sensitive one masked) and a run's colourised logs, with axe-core finding no serious
-//! accessibility violation in light or dark mode, nothing wider than 360 px, and another
-//! organization's member getting 404s. HTTP-level checks cover what a browser would never
+//! the sensitive one masked) and a run's logs, confirms an apply and watches its log stream
+//! in live, cancels a slow run, discards one, sees a read-only member without the buttons
+//! (refused when posting anyway), with axe-core finding no serious accessibility violation
+//! in light or dark mode, nothing wider than 360 px, and another organization's member
+//! getting 404s. HTTP-level checks cover what a browser would never
 //! send: forged sign-outs, open redirects, and pages without a session.
 
 use std::cell::RefCell;
@@ -12,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
+use terrace_tests::access::{add_member, create_team, grant_workspace};
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
 use terrace_tests::{Db, Server};
 
@@ -24,6 +27,7 @@ fn prepared() -> Server {
     let server = Server::start(Db::Sqlite);
     let alice = server.api(&server.user_token("alice"));
     let bob = server.api(&server.user_token("bob"));
+    server.user_token("carol");
     for (api, org) in [(&alice, "acme"), (&bob, "bobco")] {
         api.post(
             "organizations",
@@ -53,6 +57,28 @@ fn prepared() -> Server {
     upload_configuration(&alice, &web, &[("main.tf", config.as_str())], false);
     let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
     wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
+
+    // Runs waiting for confirmation: one applies slowly (its log streams into the page),
+    // one sleeps until canceled, one is discarded; carol may only read them.
+    let team = create_team(&alice, "acme", "readers", json!({}));
+    add_member(&alice, "acme", &team, "carol");
+    for (name, seconds) in [("slow", 6), ("stuck", 300), ("gated", 1)] {
+        let ws = alice
+            .post(
+                "organizations/acme/workspaces",
+                &json!({"data": {"type": "workspaces", "attributes": {"name": name}}}),
+            )
+            .expect(201)
+            .id();
+        grant_workspace(&alice, &team, &ws, json!({"access": "read"}));
+        let config = format!(
+            "resource \"terraform_data\" \"wait\" {{\n  provisioner \"local-exec\" {{\n    \
+             command = \"for i in $(seq 1 {seconds}); do echo tick $i; sleep 1; done\"\n  }}\n}}\n"
+        );
+        upload_configuration(&alice, &ws, &[("main.tf", config.as_str())], false);
+        let run = create_run(&alice, &ws, None, json!({})).id();
+        wait_for_run(&alice, &run, &["planned"], Duration::from_secs(120));
+    }
     server
 }
 

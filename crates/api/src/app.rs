@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
             "/static/terrace.css",
             axum::routing::get(headers::stylesheet),
         )
+        .route("/static/terrace.js", axum::routing::get(headers::script))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 
 /// For our pages and for everything that is not a page (JSON, text): nothing may load, but
-/// our own stylesheet, and the consent form may post to us and redirect to the CLI's loopback
-/// listener (`terraform login`).
+/// our own stylesheet and script (no inline script or style), the script may read our live
+/// logs, and the consent form may post to us and redirect to the CLI's loopback listener
+/// (`terraform login`).
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                   script-src 'self'; connect-src 'self'; \
                    form-action 'self' http://localhost:* http://127.0.0.1:*; \
                    frame-ancestors 'none'; base-uri 'none'";
 /// The Swagger UI ships its own scripts and inline styles.
@@ -45,6 +47,18 @@ pub async fn security_headers(
         set(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     response
+}
+
+/// The pages' script (live logs), compiled into the binary.
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../web/static/terrace.js"),
+    )
+        .into_response()
 }
 
 /// The pages' stylesheet, compiled into the binary.

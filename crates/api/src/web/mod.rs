@@ -48,6 +48,14 @@ pub fn router() -> Router<AppState> {
             "/app/{organization}/workspaces/{workspace}/runs/{run_id}",
             get(runs::show),
         )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/runs/{run_id}/actions/{action}",
+            post(runs::act),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/runs/{run_id}/logs/{phase}",
+            get(runs::stream),
+        )
 }
 
 /// The signed-in user of a page request; without a session, pages redirect to the sign-in
@@ -162,6 +170,11 @@ fn failure(state: &AppState, err: DomainError) -> Response {
             state
                 .pages
                 .error(StatusCode::FORBIDDEN, "Not allowed", &message)
+        }
+        DomainError::Conflict(message) => {
+            state
+                .pages
+                .error(StatusCode::CONFLICT, "Not possible now", &message)
         }
         DomainError::Invalid { detail, .. } => {
             state

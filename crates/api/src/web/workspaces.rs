@@ -57,6 +57,17 @@ impl RunBadge {
     }
 }
 
+/// The badge of a workspace's latest run, if it has one the caller may read.
+async fn latest_run(
+    state: &AppState,
+    session: &Session,
+    ws: &terrace_storage::model::Workspace,
+) -> Option<RunBadge> {
+    let id = ws.latest_run_id.as_deref()?;
+    let view = state.services.run(&session.caller, id).await.ok()?;
+    Some(RunBadge::of(&view.run))
+}
+
 /// Tags as the UI shows them: `key` or `key:value`.
 fn tag_labels(tags: &[terrace_storage::model::TagBinding]) -> Vec<String> {
     tags.iter()
@@ -117,14 +128,7 @@ pub async fn list(
     };
     let mut rows = Vec::with_capacity(found.items.len());
     for view in found.items {
-        let latest = match &view.workspace.latest_run_id {
-            Some(id) => services
-                .run(&session.caller, id)
-                .await
-                .ok()
-                .map(|r| RunBadge::of(&r.run)),
-            None => None,
-        };
+        let latest = latest_run(&state, &session, &view.workspace).await;
         rows.push(minijinja::context! {
             name => view.workspace.name,
             description => view.workspace.description,
@@ -164,14 +168,7 @@ pub async fn overview(
         Err(err) => return failure(&state, err),
     };
     let ws = &view.workspace;
-    let latest = match &ws.latest_run_id {
-        Some(id) => services
-            .run(&session.caller, id)
-            .await
-            .ok()
-            .map(|r| RunBadge::of(&r.run)),
-        None => None,
-    };
+    let latest = latest_run(&state, &session, ws).await;
     let reference = WorkspaceRef::Id(ws.id.clone());
     let state_version = match services
         .current_state_version(&session.caller, &reference)
