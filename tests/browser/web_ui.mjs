@@ -174,12 +174,52 @@ try {
   }
   await carol.reload();
   check(await status(carol) === 'planned', 'a reader changed the run');
+  // Nor may carol change variables.
+  await carol.goto(`${base}/app/acme/workspaces/gated/variables`);
+  check(await carol.locator('form.stacked, .rows button').count() === 0, 'a reader sees variable forms');
+  const forgedVar = await carol.request.post(`${base}/app/acme/workspaces/gated/variables`,
+    { form: { csrf, key: 'sneaky', value: 'x', category: 'env' }, maxRedirects: 0 });
+  check(forgedVar.status() === 403, `carol's new variable answered ${forgedVar.status()}`);
+  check(!(await carol.reload().then(() => carol.content())).includes('sneaky'), 'a reader added a variable');
   await carols.close();
   // Its owner discards it.
   await openRun(alice, 'gated');
   await alice.click('button:text-is("Discard run")');
   await settles(alice, ['discarded']);
   await alices.close();
+
+  // Create a workspace and set its variables, one sensitive, in the browser.
+  const owner = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await signIn(owner, 'alice');
+  await page.goto(`${base}/app/acme/workspaces`);
+  await page.fill('#new-name', 'fresh');
+  await page.click('button:text-is("Create workspace")');
+  await page.waitForURL(/\/app\/acme\/workspaces\/fresh$/);
+  await page.click('nav.tabs a:text-is("Variables")');
+  await page.waitForURL(/\/variables$/);
+  await accessible(page, 'variables');
+  const addVariable = async (key, value, extra) => {
+    await page.fill('#key', key);
+    await page.fill('#value', value);
+    for (const box of extra) await page.check(box);
+    await page.click('button:text-is("Add variable")');
+    await page.waitForLoadState();
+  };
+  await addVariable('region', 'eu-west-1', []);
+  await addVariable('API_TOKEN', secret, ['input[name=sensitive]', 'input[name=category][value=env]']);
+  const table = await page.textContent('table.rows');
+  check(table.includes('region') && table.includes('eu-west-1') && table.includes('API_TOKEN')
+    && table.includes('sensitive') && table.includes('env'), `variables: ${table}`);
+  check(!(await page.content()).includes(secret), 'a sensitive variable reached the page');
+  // The same key twice is refused, saying why, and adds nothing.
+  await addVariable('region', 'us-east-1', []);
+  check(await page.locator('[role=alert]').count() === 1, 'no message for a taken key');
+  check(!(await page.content()).includes('us-east-1'), 'a refused variable was kept');
+  await shot(page, 'variables');
+  await page.click('button[aria-label="Delete region"]');
+  await page.waitForLoadState();
+  check(!(await page.textContent('main')).includes('eu-west-1'), 'the variable was not deleted');
+  await owner.close();
 
   // Another organization's member sees nothing of acme.
   const bobs = await browser.newContext({ ignoreHTTPSErrors: true });

@@ -68,6 +68,10 @@ impl Pages {
                 "app/run.html",
                 include_str!("../../../web/templates/app/run.html"),
             ),
+            (
+                "app/variables.html",
+                include_str!("../../../web/templates/app/variables.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

@@ -11,6 +11,7 @@ pub mod ansi;
 pub mod log;
 mod runs;
 mod sign_in;
+mod variables;
 mod workspaces;
 
 use axum::extract::FromRequestParts;
@@ -35,7 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/app/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/app/sign-out", post(sign_in::sign_out))
         .route("/app/organizations", get(workspaces::organizations))
-        .route("/app/{organization}/workspaces", get(workspaces::list))
+        .route(
+            "/app/{organization}/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
         .route(
             "/app/{organization}/workspaces/{workspace}",
             get(workspaces::overview),
@@ -43,6 +47,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/app/{organization}/workspaces/{workspace}/runs",
             get(runs::list),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/variables",
+            get(variables::list).post(variables::create),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/variables/{variable_id}/delete",
+            post(variables::delete),
         )
         .route(
             "/app/{organization}/workspaces/{workspace}/runs/{run_id}",
@@ -130,6 +142,20 @@ fn form_token_ok(session: &Session, submitted: &str) -> bool {
             .zip(submitted)
             .fold(0u8, |diff, (a, b)| diff | (a ^ b))
             == 0
+}
+
+/// A path segment, percent-encoded (names in links and redirects).
+fn path_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+/// Refuses a form without this session's token (another site's page, or a stale one).
+fn forged_form(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::FORBIDDEN,
+        "Not done",
+        "The form did not come from this site's page.",
+    )
 }
 
 /// A `303 See Other` to a path of this site.

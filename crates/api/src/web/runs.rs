@@ -19,7 +19,7 @@ use terrace_storage::model::{PageRequest, RunPhase};
 use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
-use super::{failure, form_token_ok, log, redirect, Session, PAGE_SIZE};
+use super::{failure, forged_form, form_token_ok, log, path_segment, redirect, Session, PAGE_SIZE};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -124,8 +124,8 @@ pub async fn show(
     };
     let base = format!(
         "/app/{}/workspaces/{}/runs/{}",
-        urlencoding(&organization),
-        urlencoding(&name),
+        path_segment(&organization),
+        path_segment(&name),
         view.run.id
     );
     let plan = phase_view(&state, &session, &view.plan, &format!("{base}/logs/plan")).await;
@@ -202,11 +202,7 @@ pub async fn act(
 ) -> Response {
     let form: ActionForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if !form_token_ok(&session, &form.csrf) {
-        return state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Not done",
-            "The form did not come from this site's page.",
-        );
+        return forged_form(&state);
     }
     let view = match run_here(&state, &session, &organization, &name, &run_id).await {
         Ok(view) => view,
@@ -225,8 +221,8 @@ pub async fn act(
     match done {
         Ok(()) => redirect(&format!(
             "/app/{}/workspaces/{}/runs/{id}",
-            urlencoding(&organization),
-            urlencoding(&name)
+            path_segment(&organization),
+            path_segment(&name)
         )),
         Err(err) => failure(&state, err),
     }
@@ -343,11 +339,6 @@ fn live_log(
             return Some((Ok(event), Some(follow)));
         }
     })
-}
-
-/// A path segment, percent-encoded.
-fn urlencoding(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
 /// A phase's status, and its log as HTML (escaped; see [`log`]); while the phase works, the

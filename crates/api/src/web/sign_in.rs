@@ -7,7 +7,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde::Deserialize;
 
-use super::{failure, form_token_ok, local_return, redirect, Session};
+use super::{failure, forged_form, form_token_ok, local_return, redirect, Session};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
@@ -142,11 +142,7 @@ pub async fn sign_out(
 ) -> Response {
     let submitted: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if !form_token_ok(&session, &submitted.csrf) {
-        return state.pages.error(
-            StatusCode::FORBIDDEN,
-            "Not signed out",
-            "The form did not come from this site's page.",
-        );
+        return forged_form(&state);
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
         let client = client.map(|Extension(c)| c.0.to_string());

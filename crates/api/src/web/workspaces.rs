@@ -11,8 +11,9 @@ use terrace_domain::DomainError;
 use terrace_storage::model::PageRequest;
 use terrace_storage::store::WorkspaceFilter;
 
-use super::{failure, Session, PAGE_SIZE};
+use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session, PAGE_SIZE};
 use crate::app::AppState;
+use crate::jsonapi::RawBody;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -138,6 +139,11 @@ pub async fn list(
         });
     }
     let pages = found.total.div_ceil(u64::from(PAGE_SIZE)).max(1);
+    let can_create = services
+        .organization(&session.caller, &organization)
+        .await
+        .map(|o| terrace_auth::policy::organization_permissions(o.access).can_create_workspace)
+        .unwrap_or(false);
     state.pages.render(
         StatusCode::OK,
         "app/workspaces.html",
@@ -149,8 +155,46 @@ pub async fn list(
             total => found.total,
             page => number,
             pages,
+            can_create,
         },
     )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CreateForm {
+    csrf: String,
+    name: String,
+}
+
+/// Creates a workspace from the list page's form (the domain checks the permission and the
+/// name, as for `POST /organizations/:org/workspaces`).
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    Path(organization): Path<String>,
+    RawBody(body): RawBody,
+) -> Response {
+    let form: CreateForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_token_ok(&session, &form.csrf) {
+        return forged_form(&state);
+    }
+    let changes = terrace_domain::workspaces::WorkspaceChanges {
+        name: Some(form.name.trim().to_string()),
+        ..Default::default()
+    };
+    match state
+        .services
+        .create_workspace(&session.caller, &organization, changes)
+        .await
+    {
+        Ok(view) => redirect(&format!(
+            "/app/{}/workspaces/{}",
+            path_segment(&organization),
+            path_segment(&view.workspace.name)
+        )),
+        Err(err) => failure(&state, err),
+    }
 }
 
 pub async fn overview(

@@ -1,0 +1,205 @@
+//! A workspace's variables: listed with sensitive values never shown (write-only, as in the
+//! API), added and deleted by whoever may update them, through the same domain calls as
+//! `/workspaces/:id/vars`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use terrace_auth::policy::workspace_permissions;
+use terrace_domain::access::WorkspaceRef;
+use terrace_domain::variables::VariableInput;
+use terrace_domain::DomainError;
+
+use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session};
+use crate::app::AppState;
+use crate::jsonapi::RawBody;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VariableForm {
+    csrf: String,
+    key: String,
+    value: String,
+    description: String,
+    category: String,
+    /// Checkboxes: present (`on`) when ticked.
+    hcl: Option<String>,
+    sensitive: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name)): Path<(String, String)>,
+) -> Response {
+    page(&state, &session, &organization, &name, StatusCode::OK, None).await
+}
+
+/// The variables page, with `error` about the form just sent if it was refused.
+async fn page(
+    state: &AppState,
+    session: &Session,
+    organization: &str,
+    name: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let reference = WorkspaceRef::Name {
+        organization: organization.to_string(),
+        name: name.to_string(),
+    };
+    let view = match state.services.workspace(&session.caller, &reference).await {
+        Ok(view) => view,
+        Err(err) => return failure(state, err),
+    };
+    let variables = match state
+        .services
+        .list_workspace_variables(&session.caller, &view.workspace.id)
+        .await
+    {
+        Ok(variables) => variables,
+        Err(err) => return failure(state, err),
+    };
+    let rows: Vec<_> = variables
+        .into_iter()
+        .map(|v| {
+            minijinja::context! {
+                id => v.variable.id,
+                key => v.variable.key,
+                category => v.variable.category.as_str(),
+                hcl => v.variable.hcl,
+                sensitive => v.variable.sensitive,
+                description => v.variable.description,
+                // The domain withholds sensitive values; they are never rendered.
+                value => (!v.variable.sensitive).then_some(v.value).flatten(),
+            }
+        })
+        .collect();
+    state.pages.render(
+        status,
+        "app/variables.html",
+        minijinja::context! {
+            session => session.view(),
+            organization,
+            workspace => name,
+            variables => rows,
+            can_update => workspace_permissions(view.access).can_update_variable,
+            error,
+        },
+    )
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Response {
+    let form: VariableForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_token_ok(&session, &form.csrf) {
+        return forged_form(&state);
+    }
+    let ws = match workspace_id(&state, &session, &organization, &name).await {
+        Ok(id) => id,
+        Err(err) => return failure(&state, err),
+    };
+    let category = match form.category.parse() {
+        Ok(category) => category,
+        Err(_) => {
+            let error = "Choose a Terraform or an environment variable.";
+            return page(
+                &state,
+                &session,
+                &organization,
+                &name,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(error),
+            )
+            .await;
+        }
+    };
+    let input = VariableInput {
+        key: Some(form.key),
+        value: Some(form.value),
+        description: Some(form.description),
+        category: Some(category),
+        hcl: Some(form.hcl.is_some()),
+        sensitive: Some(form.sensitive.is_some()),
+    };
+    match state
+        .services
+        .create_workspace_variable(&session.caller, &ws, input)
+        .await
+    {
+        Ok(_) => redirect(&variables_path(&organization, &name)),
+        Err(DomainError::Invalid { detail, .. }) => {
+            page(
+                &state,
+                &session,
+                &organization,
+                &name,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&detail),
+            )
+            .await
+        }
+        Err(err) => failure(&state, err),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenForm {
+    csrf: String,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name, id)): Path<(String, String, String)>,
+    RawBody(body): RawBody,
+) -> Response {
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_token_ok(&session, &form.csrf) {
+        return forged_form(&state);
+    }
+    let ws = match workspace_id(&state, &session, &organization, &name).await {
+        Ok(id) => id,
+        Err(err) => return failure(&state, err),
+    };
+    match state
+        .services
+        .delete_workspace_variable(&session.caller, Some(&ws), &id)
+        .await
+    {
+        Ok(()) => redirect(&variables_path(&organization, &name)),
+        Err(err) => failure(&state, err),
+    }
+}
+
+async fn workspace_id(
+    state: &AppState,
+    session: &Session,
+    organization: &str,
+    name: &str,
+) -> Result<String, DomainError> {
+    let reference = WorkspaceRef::Name {
+        organization: organization.to_string(),
+        name: name.to_string(),
+    };
+    Ok(state
+        .services
+        .workspace(&session.caller, &reference)
+        .await?
+        .workspace
+        .id)
+}
+
+fn variables_path(organization: &str, name: &str) -> String {
+    format!(
+        "/app/{}/workspaces/{}/variables",
+        path_segment(organization),
+        path_segment(name)
+    )
+}
