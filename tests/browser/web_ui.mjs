@@ -101,12 +101,38 @@ try {
     await page.waitForURL(/\/app\/acme\/workspaces\/web$/);
     const overview = await page.textContent('main');
     check(overview.includes('applied'), `overview without its latest run: ${overview}`);
-    check(/Resources\s*1\b/.test(overview), `overview without its resource count: ${overview}`);
+    check(/Resources\s*2\b/.test(overview), `overview without its resource count: ${overview}`);
     check(overview.includes('endpoint') && overview.includes('https://web.example'), `outputs: ${overview}`);
     check(overview.includes('password') && overview.includes('sensitive'), `sensitive output not marked: ${overview}`);
     check(!(await page.content()).includes(secret), 'a sensitive value reached the page');
     await accessible(page, `overview (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'workspace');
+
+    // Its states, and what the second changed (names only: no value, no secret).
+    await page.click('nav.tabs a:text-is("States")');
+    await page.waitForURL(/\/states$/);
+    await accessible(page, `states (${colorScheme})`);
+    const serials = (await page.locator('table.rows tbody a').allTextContents())
+      .map((text) => Number(text.replace('Serial ', '')));
+    check(serials.length === 2, `state versions: ${serials}`);
+    await page.click(`table.rows tbody a:text-is("Serial ${Math.max(...serials)}")`);
+    await page.waitForURL(/\/states\/sv-/);
+    const changes = await page.textContent('section[aria-labelledby=changes]');
+    check(changes.includes(`since serial ${Math.min(...serials)}`) && /added\s*terraform_data\.extra/.test(changes)
+      && /changed\s*terraform_data\.site:\s*input, output/.test(changes), `state changes: ${changes}`);
+    check(!(await page.content()).includes(secret) && !changes.includes('web2'), 'a value reached the state page');
+    await accessible(page, `state (${colorScheme})`);
+    if (colorScheme === 'light') await shot(page, 'state');
+    // Any two versions: the first, compared with the latest.
+    await page.click(`a:text-is("serial ${Math.min(...serials)}")`);
+    await page.waitForURL(/\/states\/sv-[^?]+$/);
+    check((await page.textContent('main')).includes('The first state of this workspace'), 'the first state has a predecessor');
+    const latest = await page.locator('#since option', { hasText: `Serial ${Math.max(...serials)} ` }).getAttribute('value');
+    await page.selectOption('#since', latest);
+    await page.click('button:text-is("Compare")');
+    await page.waitForURL(/since=sv-/);
+    const reverse = await page.textContent('section[aria-labelledby=changes]');
+    check(/removed\s*terraform_data\.extra/.test(reverse), `reverse changes: ${reverse}`);
 
     await page.click('nav.tabs a:text-is("Runs")');
     await page.waitForURL(/\/runs$/);

@@ -57,6 +57,12 @@ fn prepared() -> Server {
     upload_configuration(&alice, &web, &[("main.tf", config.as_str())], false);
     let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
     wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
+    // A second state: one resource changed, one added.
+    let config = config.replace("input = \"web\"", "input = \"web2\"")
+        + "resource \"terraform_data\" \"extra\" {}\n";
+    upload_configuration(&alice, &web, &[("main.tf", config.as_str())], false);
+    let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
+    wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
 
     // Runs waiting for confirmation: one applies slowly (its log streams into the page),
     // one sleeps until canceled, one is discarded; carol may only read them.

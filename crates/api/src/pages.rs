@@ -72,6 +72,14 @@ impl Pages {
                 "app/variables.html",
                 include_str!("../../../web/templates/app/variables.html"),
             ),
+            (
+                "app/states.html",
+                include_str!("../../../web/templates/app/states.html"),
+            ),
+            (
+                "app/state.html",
+                include_str!("../../../web/templates/app/state.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

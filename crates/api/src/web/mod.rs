@@ -11,6 +11,7 @@ pub mod ansi;
 pub mod log;
 mod runs;
 mod sign_in;
+mod states;
 mod variables;
 mod workspaces;
 
@@ -47,6 +48,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/app/{organization}/workspaces/{workspace}/runs",
             get(runs::list),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/states",
+            get(states::list),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/states/{state_version_id}",
+            get(states::show),
         )
         .route(
             "/app/{organization}/workspaces/{workspace}/variables",

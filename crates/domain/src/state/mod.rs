@@ -9,6 +9,7 @@
 //! State passes through in chunks: it is hashed, scanned ([`scan`]) and encrypted on its
 //! way to the blob store without ever being held whole.
 
+pub mod diff;
 pub mod outputs;
 pub mod resources;
 pub mod scan;
@@ -87,6 +88,9 @@ pub struct UploadTokens {
     pub state: String,
     pub json_state: String,
 }
+
+/// The largest state [`Services::state_diff`] compares (read whole into memory).
+pub const MAX_DIFFED_STATE: u64 = 32 << 20;
 
 impl Services {
     pub async fn create_state_version(
@@ -446,6 +450,51 @@ impl Services {
         Ok(Page {
             items,
             total: found.total,
+        })
+    }
+
+    /// What changed from the state version `older` to `newer`, both of one workspace (see
+    /// [`diff::diff`]: addresses and attribute names, no values). States larger than
+    /// [`MAX_DIFFED_STATE`] are not compared.
+    pub async fn state_diff(
+        &self,
+        caller: &Caller,
+        older: &str,
+        newer: &str,
+    ) -> DomainResult<diff::StateDiff> {
+        let (old, new) = (
+            self.state_version_for(caller, older, Action::ReadStateVersions)
+                .await?,
+            self.state_version_for(caller, newer, Action::ReadStateVersions)
+                .await?,
+        );
+        if old.workspace_id != new.workspace_id {
+            return Err(DomainError::NotFound("state version"));
+        }
+        let (old, new) = (
+            self.parsed_state(&old).await?,
+            self.parsed_state(&new).await?,
+        );
+        Ok(diff::diff(&old, &new))
+    }
+
+    async fn parsed_state(&self, sv: &StateVersion) -> DomainResult<serde_json::Value> {
+        if sv.status != StateVersionStatus::Finalized {
+            return Err(DomainError::NotFound("state"));
+        }
+        if sv.size.max(0) as u64 > MAX_DIFFED_STATE {
+            return Err(DomainError::TooLarge(format!(
+                "state serial {} is larger than the {MAX_DIFFED_STATE} bytes compared here",
+                sv.serial
+            )));
+        }
+        let mut blob = self.blobs.read(&state_key(sv)).await?;
+        let mut bytes = Vec::with_capacity(sv.size.max(0) as usize);
+        while let Some(chunk) = futures::StreamExt::next(&mut blob).await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            DomainError::bad_request(format!("state serial {} does not parse: {e}", sv.serial))
         })
     }
 

@@ -1,0 +1,229 @@
+//! A workspace's state versions, and one version: its resources, its outputs (sensitive ones
+//! masked) and what changed since the version before it, or any other one picked (instances
+//! added and removed, the names of changed attributes: never a value).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use terrace_domain::access::WorkspaceRef;
+use terrace_domain::state::StateVersionView;
+use terrace_domain::DomainError;
+use terrace_storage::model::PageRequest;
+
+use super::{failure, Session, PAGE_SIZE};
+use crate::app::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    page: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ShowQuery {
+    /// The version to compare with (the one before by default).
+    since: Option<String>,
+}
+
+fn summary(view: &StateVersionView) -> minijinja::Value {
+    let sv = &view.state_version;
+    minijinja::context! {
+        id => sv.id.clone(),
+        serial => sv.serial,
+        resources => sv.resource_count,
+        terraform_version => sv.terraform_version.clone(),
+        created_at => sv.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let reference = WorkspaceRef::Name {
+        organization: organization.clone(),
+        name: name.clone(),
+    };
+    let number = query.page.unwrap_or(1).max(1);
+    let page = PageRequest {
+        number,
+        size: PAGE_SIZE,
+    };
+    let found = match state
+        .services
+        .list_state_versions(&session.caller, &reference, page)
+        .await
+    {
+        Ok(found) => found,
+        Err(err) => return failure(&state, err),
+    };
+    let versions: Vec<_> = found.items.iter().map(summary).collect();
+    state.pages.render(
+        StatusCode::OK,
+        "app/states.html",
+        minijinja::context! {
+            session => session.view(),
+            organization,
+            workspace => name,
+            versions,
+            page => number,
+            pages => found.total.div_ceil(u64::from(PAGE_SIZE)).max(1),
+        },
+    )
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name, id)): Path<(String, String, String)>,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let services = &state.services;
+    let reference = WorkspaceRef::Name {
+        organization: organization.clone(),
+        name: name.clone(),
+    };
+    let ws = match services.workspace(&session.caller, &reference).await {
+        Ok(view) => view.workspace,
+        Err(err) => return failure(&state, err),
+    };
+    let view = match services.state_version(&session.caller, &id).await {
+        Ok(view) if view.state_version.workspace_id == ws.id => view,
+        Ok(_) => return failure(&state, DomainError::NotFound("state version")),
+        Err(err) => return failure(&state, err),
+    };
+    let sv = &view.state_version;
+    // The workspace's recent versions, to pick one to compare with.
+    let recent = match services
+        .list_state_versions(
+            &session.caller,
+            &WorkspaceRef::Id(ws.id.clone()),
+            PageRequest {
+                number: 1,
+                size: 100,
+            },
+        )
+        .await
+    {
+        Ok(found) => found.items,
+        Err(err) => return failure(&state, err),
+    };
+    // By default, the version before this one.
+    let previous = match query.since.filter(|since| !since.is_empty()) {
+        Some(since) => match services.state_version(&session.caller, &since).await {
+            Ok(other) if other.state_version.workspace_id == ws.id => Some(other),
+            Ok(_) => return failure(&state, DomainError::NotFound("state version")),
+            Err(err) => return failure(&state, err),
+        },
+        None => match older_version(&state, &session, &ws.id, sv.serial).await {
+            Ok(previous) => previous,
+            Err(err) => return failure(&state, err),
+        },
+    };
+    let changes = match &previous {
+        Some(older) => Some(
+            match services
+                .state_diff(&session.caller, &older.state_version.id, &sv.id)
+                .await
+            {
+                Ok(diff) => minijinja::context! {
+                    since => older.state_version.serial,
+                    since_id => older.state_version.id.clone(),
+                    added => diff.added,
+                    removed => diff.removed,
+                    changed => diff.changed,
+                    none => false,
+                },
+                Err(err) => minijinja::context! {
+                    since => older.state_version.serial,
+                    since_id => older.state_version.id.clone(),
+                    error => err.to_string(),
+                },
+            },
+        ),
+        None => None,
+    };
+    let resources: Vec<_> = sv
+        .resources
+        .0
+        .iter()
+        .map(|r| {
+            let mut address = String::new();
+            if r.module != "root" && !r.module.is_empty() {
+                address.push_str(&r.module);
+                address.push('.');
+            }
+            if r.mode == "data" {
+                address.push_str("data.");
+            }
+            address.push_str(&format!("{}.{}", r.kind, r.name));
+            minijinja::context! { address, count => r.count, provider => r.provider.clone() }
+        })
+        .collect();
+    let outputs: Vec<_> = view
+        .outputs
+        .iter()
+        .map(|o| {
+            minijinja::context! {
+                name => o.output.name.clone(),
+                sensitive => o.output.sensitive,
+                kind => o.coarse_type(),
+                // Masked here whatever the domain returned: a page is easily shared.
+                value => (!o.output.sensitive).then(|| o.value.as_ref().map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })).flatten(),
+            }
+        })
+        .collect();
+    state.pages.render(
+        StatusCode::OK,
+        "app/state.html",
+        minijinja::context! {
+            session => session.view(),
+            organization,
+            workspace => name,
+            version => summary(&view),
+            others => recent
+                .iter()
+                .filter(|v| v.state_version.id != sv.id)
+                .map(summary)
+                .collect::<Vec<_>>(),
+            resources,
+            outputs,
+            changes,
+        },
+    )
+}
+
+/// The workspace's version with the highest serial below `serial`.
+async fn older_version(
+    state: &AppState,
+    session: &Session,
+    workspace_id: &str,
+    serial: i64,
+) -> Result<Option<StateVersionView>, DomainError> {
+    let reference = WorkspaceRef::Id(workspace_id.to_string());
+    let mut number = 1;
+    loop {
+        let page = PageRequest { number, size: 100 };
+        let found = state
+            .services
+            .list_state_versions(&session.caller, &reference, page)
+            .await?;
+        let done = found.items.len() < 100;
+        let older = found
+            .items
+            .into_iter()
+            .filter(|v| v.state_version.serial < serial)
+            .max_by_key(|v| v.state_version.serial);
+        if older.is_some() || done {
+            return Ok(older);
+        }
+        number += 1;
+    }
+}
