@@ -86,7 +86,7 @@ try {
     await page.click('text=acme');
     await page.waitForURL(/\/app\/acme\/workspaces$/);
     const list = await page.textContent('main');
-    check(list.includes('web') && list.includes('db') && list.includes('5 workspaces'), `workspace list: ${list}`);
+    check(list.includes('web') && list.includes('db') && list.includes('6 workspaces'), `workspace list: ${list}`);
     check(list.includes('applied'), `no latest-run badge: ${list}`);
     await accessible(page, `workspaces (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'workspaces');
@@ -178,6 +178,35 @@ try {
   check(await alice.evaluate(() => window.sameDocument === true), 'the log arrived by reloading, not live');
   check(await settles(alice, ['applied']) === 'applied', 'the slow apply did not finish');
   check((await alice.textContent('main')).includes('tick 6'), 'the whole apply log is not there');
+
+  // A plan streams into its page live: the run waits for its workspace's lock, the page is
+  // opened, the workspace unlocked from its overview in another tab, and the plan's lines
+  // appear in the first (the page reloads itself once the plan ends).
+  await openRun(alice, 'queued');
+  check(await status(alice) === 'pending', `queued run: ${await status(alice)}`);
+  await alice.evaluate(() => {
+    sessionStorage.removeItem('live');
+    const pre = document.querySelector('pre[data-stream]');
+    new MutationObserver(() => {
+      if (pre.textContent.includes('Plan:')) sessionStorage.setItem('live', '1');
+    }).observe(pre, { childList: true, subtree: true, characterData: true });
+  });
+  const overview = await alices.newPage();
+  await overview.goto(`${base}/app/acme/workspaces/queued`);
+  check((await overview.textContent('main')).includes('held for the test'), 'the lock reason is not shown');
+  await accessible(overview, 'a locked workspace');
+  await overview.click('button:text-is("Unlock")');
+  await overview.waitForLoadState();
+  // Unlocked: the run takes the workspace at once (its lock says so), not the user's lock.
+  check(!(await overview.textContent('main')).includes('held for the test'), 'the workspace did not unlock');
+  let live = null;
+  for (let i = 0; i < 120 && live !== '1'; i++) {
+    await alice.waitForTimeout(500);
+    live = await alice.evaluate(() => sessionStorage.getItem('live')).catch(() => null);
+  }
+  check(live === '1', 'the plan log never streamed into the open page');
+  await settles(alice, ['planned']);
+  await overview.close();
 
   // Cancel a run that would apply for minutes.
   await openRun(alice, 'stuck');

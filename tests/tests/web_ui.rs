@@ -1,7 +1,7 @@
 //! The web UI: a real Chromium (tests/browser/web_ui.mjs, playwright-core) signs in, lists and
 //! searches workspaces, reads a workspace's overview (its latest run, resources, outputs with
-//! the sensitive one masked) and a run's logs, confirms an apply and watches its log stream
-//! in live, cancels a slow run, discards one, sees a read-only member without the buttons
+//! the sensitive one masked) and a run's logs, watches a plan's and an apply's logs stream in
+//! live, cancels a slow run, discards one, sees a read-only member without the buttons
 //! (refused when posting anyway), with axe-core finding no serious accessibility violation
 //! in light or dark mode, nothing wider than 360 px, and another organization's member
 //! getting 404s. HTTP-level checks cover what a browser would never
@@ -85,6 +85,26 @@ fn prepared() -> Server {
         let run = create_run(&alice, &ws, None, json!({})).id();
         wait_for_run(&alice, &run, &["planned"], Duration::from_secs(120));
     }
+    // A run that waits for its workspace's lock: the browser unlocks it and watches the plan.
+    let queued = alice
+        .post(
+            "organizations/acme/workspaces",
+            &json!({"data": {"type": "workspaces", "attributes": {"name": "queued"}}}),
+        )
+        .expect(201)
+        .id();
+    alice
+        .post(
+            &format!("workspaces/{queued}/actions/lock"),
+            &json!({"reason": "held for the test"}),
+        )
+        .expect(200);
+    let config = "resource \"terraform_data\" \"later\" {}\n";
+    upload_configuration(&alice, &queued, &[("main.tf", config)], false);
+    let run = create_run(&alice, &queued, None, json!({})).id();
+    std::thread::sleep(Duration::from_secs(1));
+    let pending = alice.get(&format!("runs/{run}")).ok();
+    assert_eq!(pending.attr("status"), "pending", "{}", pending.text);
     server
 }
 

@@ -50,6 +50,10 @@ pub fn router() -> Router<AppState> {
             get(runs::list),
         )
         .route(
+            "/app/{organization}/workspaces/{workspace}/actions/{action}",
+            post(workspaces::act),
+        )
+        .route(
             "/app/{organization}/workspaces/{workspace}/states",
             get(states::list),
         )
@@ -139,6 +143,13 @@ fn form_token(session_cookie: &str) -> String {
     hex::encode(Sha256::digest(format!(
         "terrace web form\0{session_cookie}"
     )))
+}
+
+/// A form that carries nothing but the session's token (buttons).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct TokenForm {
+    csrf: String,
 }
 
 /// Whether a submitted form carries this session's token.

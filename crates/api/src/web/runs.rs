@@ -19,7 +19,9 @@ use terrace_storage::model::{PageRequest, RunPhase};
 use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
-use super::{failure, forged_form, form_token_ok, log, path_segment, redirect, Session, PAGE_SIZE};
+use super::{
+    failure, forged_form, form_token_ok, log, path_segment, redirect, Session, TokenForm, PAGE_SIZE,
+};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -186,12 +188,6 @@ pub async fn show(
     )
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ActionForm {
-    csrf: String,
-}
-
 /// A run action from the run page's buttons, with the session's form token; the domain
 /// decides, exactly as for `POST /api/v2/runs/:id/actions/...`.
 pub async fn act(
@@ -200,7 +196,7 @@ pub async fn act(
     Path((organization, name, run_id, action)): Path<(String, String, String, String)>,
     RawBody(body): RawBody,
 ) -> Response {
-    let form: ActionForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }

@@ -7,7 +7,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde::Deserialize;
 
-use super::{failure, forged_form, form_token_ok, local_return, redirect, Session};
+use super::{failure, forged_form, form_token_ok, local_return, redirect, Session, TokenForm};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 use crate::limits::ClientAddr;
@@ -27,12 +27,6 @@ pub struct SignInForm {
     password: String,
     csrf: String,
     return_to: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct TokenForm {
-    csrf: String,
 }
 
 pub async fn page(

@@ -11,7 +11,7 @@ use terrace_domain::access::WorkspaceRef;
 use terrace_domain::variables::VariableInput;
 use terrace_domain::DomainError;
 
-use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session};
+use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session, TokenForm};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -146,12 +146,6 @@ pub async fn create(
         }
         Err(err) => failure(&state, err),
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct TokenForm {
-    csrf: String,
 }
 
 pub async fn delete(

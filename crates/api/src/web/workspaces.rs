@@ -11,7 +11,9 @@ use terrace_domain::DomainError;
 use terrace_storage::model::PageRequest;
 use terrace_storage::store::WorkspaceFilter;
 
-use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session, PAGE_SIZE};
+use super::{
+    failure, forged_form, form_token_ok, path_segment, redirect, Session, TokenForm, PAGE_SIZE,
+};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -268,6 +270,67 @@ pub async fn overview(
             latest,
             state_version,
             outputs,
+            lock_actions => lock_actions(ws, terrace_auth::policy::workspace_permissions(view.access)),
         },
     )
+}
+
+/// The lock buttons the overview shows: what the lock's state allows and the caller may do.
+fn lock_actions(
+    ws: &terrace_storage::model::Workspace,
+    may: terrace_auth::policy::WorkspacePermissions,
+) -> Vec<(&'static str, &'static str)> {
+    match ws.locked_at {
+        None if may.can_lock => vec![("lock", "Lock")],
+        None => vec![],
+        Some(_) => [
+            (may.can_unlock, ("unlock", "Unlock")),
+            (may.can_force_unlock, ("force-unlock", "Force unlock")),
+        ]
+        .into_iter()
+        .filter_map(|(shown, action)| shown.then_some(action))
+        .collect(),
+    }
+}
+
+/// Locks or unlocks the workspace from its overview's buttons (the domain decides, as for
+/// `POST /workspaces/:id/actions/lock`).
+pub async fn act(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name, action)): Path<(String, String, String)>,
+    RawBody(body): RawBody,
+) -> Response {
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_token_ok(&session, &form.csrf) {
+        return forged_form(&state);
+    }
+    let services = &state.services;
+    let reference = WorkspaceRef::Name {
+        organization: organization.clone(),
+        name: name.clone(),
+    };
+    let ws = match services.workspace(&session.caller, &reference).await {
+        Ok(view) => view.workspace,
+        Err(err) => return failure(&state, err),
+    };
+    let caller = &session.caller;
+    let done = match action.as_str() {
+        "lock" => {
+            services
+                .lock_workspace(caller, &ws.id, Some("locked in the web UI".into()))
+                .await
+        }
+        "unlock" => services.unlock_workspace(caller, &ws.id).await,
+        "force-unlock" => services.force_unlock_workspace(caller, &ws.id).await,
+        _ => Err(DomainError::NotFound("workspace action")),
+    };
+    match done {
+        Ok(_) => redirect(&format!(
+            "/app/{}/workspaces/{}",
+            path_segment(&organization),
+            path_segment(&name)
+        )),
+        Err(err) => failure(&state, err),
+    }
 }
