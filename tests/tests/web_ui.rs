@@ -215,6 +215,14 @@ impl<'a> Visitor<'a> {
     }
 }
 
+impl Visitor<'_> {
+    /// The session's form token, from a page's sign-out form.
+    fn form_token(&self) -> String {
+        let page = self.get("/app/organizations").text().unwrap();
+        terrace_tests::page::hidden_input(&page, "csrf")
+    }
+}
+
 fn serde_urlencoded_pair(key: &str, value: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair(key, value)
@@ -287,4 +295,71 @@ fn pages_need_a_session_and_forms_need_their_token() {
             .status(),
         404
     );
+
+    // Every page and form of acme's, as bob: 404, and nothing changes.
+    let states = alice.get("/app/acme/workspaces/web/states").text().unwrap();
+    let sv_id = states
+        .split("/states/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let bobs_token = bob.form_token();
+    for path in [
+        "/app/acme/workspaces/web/states".to_string(),
+        format!("/app/acme/workspaces/web/states/{sv_id}"),
+        "/app/acme/workspaces/web/variables".to_string(),
+        format!("/app/acme/workspaces/web/runs/{run_id}"),
+        format!("/app/acme/workspaces/web/runs/{run_id}/logs/plan"),
+    ] {
+        assert_eq!(bob.get(&path).status(), 404, "{path}");
+    }
+    for path in [
+        "/app/acme/workspaces".to_string(),
+        "/app/acme/workspaces/web/variables".to_string(),
+        "/app/acme/workspaces/web/actions/lock".to_string(),
+        format!("/app/acme/workspaces/gated/runs/{run_id}/actions/discard"),
+    ] {
+        let reply = bob.post(
+            &path,
+            &[
+                ("csrf", bobs_token.as_str()),
+                ("name", "bobs"),
+                ("key", "bobs"),
+                ("value", "x"),
+                ("category", "env"),
+            ],
+        );
+        assert_eq!(reply.status(), 404, "{path}");
+    }
+    // Alice's own forms need her session's token: another session's is refused.
+    for path in [
+        "/app/acme/workspaces",
+        "/app/acme/workspaces/web/variables",
+        "/app/acme/workspaces/web/actions/lock",
+    ] {
+        let reply = alice.post(
+            path,
+            &[
+                ("csrf", bobs_token.as_str()),
+                ("name", "forged"),
+                ("key", "forged"),
+                ("value", "x"),
+                ("category", "env"),
+            ],
+        );
+        assert_eq!(reply.status(), 403, "{path}");
+    }
+    let page = alice.get("/app/acme/workspaces/web").text().unwrap();
+    assert!(!page.contains("locked in the web UI"), "a forged lock took");
+    let variables = alice
+        .get("/app/acme/workspaces/web/variables")
+        .text()
+        .unwrap();
+    assert!(!variables.contains("forged") && !variables.contains("bobs"));
+    assert!(!alice
+        .get("/app/acme/workspaces")
+        .text()
+        .unwrap()
+        .contains(">forged<"));
 }
