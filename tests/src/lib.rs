@@ -21,6 +21,7 @@ pub mod sso;
 mod terraform;
 pub mod tools;
 pub mod upstream_registry;
+pub mod web;
 
 pub use api::{Api, Reply};
 pub use server::{terrace_bin, Db, Server, ServerBuilder};

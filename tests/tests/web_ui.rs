@@ -7,8 +7,6 @@
 //! getting 404s. HTTP-level checks cover what a browser would never
 //! send: forged sign-outs, open redirects, and pages without a session.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -16,6 +14,7 @@ use std::time::Duration;
 use serde_json::json;
 use terrace_tests::access::{add_member, create_team, grant_workspace};
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
+use terrace_tests::web::Visitor;
 use terrace_tests::{Db, Server};
 
 const PASSWORD: &str = "user-password-1";
@@ -134,99 +133,6 @@ fn a_browser_signs_in_and_reads_workspaces_and_runs() {
         output.status.success() && stdout.contains("all checks passed"),
         "{stdout}\n{stderr}"
     );
-}
-
-/// A browser without redirects that keeps the cookies it is given.
-struct Visitor<'a> {
-    server: &'a Server,
-    client: reqwest::blocking::Client,
-    cookies: RefCell<BTreeMap<String, String>>,
-}
-
-impl<'a> Visitor<'a> {
-    fn new(server: &'a Server) -> Visitor<'a> {
-        let pem = std::fs::read(&server.ca_bundle).unwrap();
-        Visitor {
-            server,
-            client: terrace_tests::http_client(&pem)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: RefCell::default(),
-        }
-    }
-
-    fn send(&self, request: reqwest::blocking::RequestBuilder) -> reqwest::blocking::Response {
-        let jar: Vec<String> = self
-            .cookies
-            .borrow()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let response = request.header("cookie", jar.join("; ")).send().unwrap();
-        for set in response.headers().get_all("set-cookie") {
-            let set = set.to_str().unwrap();
-            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attributes.contains("Max-Age=0") {
-                self.cookies.borrow_mut().remove(name);
-            } else {
-                self.cookies
-                    .borrow_mut()
-                    .insert(name.to_string(), value.to_string());
-            }
-        }
-        response
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        self.send(self.client.get(format!("{}{path}", self.server.url)))
-    }
-
-    fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
-        self.send(
-            self.client
-                .post(format!("{}{path}", self.server.url))
-                .form(form),
-        )
-    }
-
-    /// Signs `username` in through the form; returns where the form went back to.
-    fn sign_in(
-        &self,
-        username: &str,
-        password: &str,
-        return_to: &str,
-    ) -> reqwest::blocking::Response {
-        let query = serde_urlencoded_pair("return_to", return_to);
-        let form = self.get(&format!("/app/sign-in?{query}"));
-        assert_eq!(form.status(), 200, "{:?}", form.headers());
-        let form = form.text().unwrap();
-        let csrf = terrace_tests::page::hidden_input(&form, "csrf");
-        self.post(
-            "/app/sign-in",
-            &[
-                ("username", username),
-                ("password", password),
-                ("csrf", csrf.as_str()),
-                ("return_to", return_to),
-            ],
-        )
-    }
-}
-
-impl Visitor<'_> {
-    /// The session's form token, from a page's sign-out form.
-    fn form_token(&self) -> String {
-        let page = self.get("/app/organizations").text().unwrap();
-        terrace_tests::page::hidden_input(&page, "csrf")
-    }
-}
-
-fn serde_urlencoded_pair(key: &str, value: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair(key, value)
-        .finish()
 }
 
 fn location(response: &reqwest::blocking::Response) -> String {

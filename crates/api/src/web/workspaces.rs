@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use terrace_domain::access::WorkspaceRef;
+use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 use terrace_storage::model::PageRequest;
 use terrace_storage::store::WorkspaceFilter;
@@ -61,14 +62,9 @@ impl RunBadge {
 }
 
 /// The badge of a workspace's latest run, if it has one the caller may read.
-async fn latest_run(
-    state: &AppState,
-    session: &Session,
-    ws: &terrace_storage::model::Workspace,
-) -> Option<RunBadge> {
-    let id = ws.latest_run_id.as_deref()?;
-    let view = state.services.run(&session.caller, id).await.ok()?;
-    Some(RunBadge::of(&view.run))
+async fn latest_run(state: &AppState, view: &WorkspaceView) -> Option<RunBadge> {
+    let run = state.services.latest_run(view).await.ok()??;
+    Some(RunBadge::of(&run))
 }
 
 /// Tags as the UI shows them: `key` or `key:value`.
@@ -131,7 +127,7 @@ pub async fn list(
     };
     let mut rows = Vec::with_capacity(found.items.len());
     for view in found.items {
-        let latest = latest_run(&state, &session, &view.workspace).await;
+        let latest = latest_run(&state, &view).await;
         rows.push(minijinja::context! {
             name => view.workspace.name,
             description => view.workspace.description,
@@ -214,7 +210,7 @@ pub async fn overview(
         Err(err) => return failure(&state, err),
     };
     let ws = &view.workspace;
-    let latest = latest_run(&state, &session, ws).await;
+    let latest = latest_run(&state, &view).await;
     let reference = WorkspaceRef::Id(ws.id.clone());
     let state_version = match services
         .current_state_version(&session.caller, &reference)

@@ -372,6 +372,20 @@ impl Services {
         self.insert_run(&ws, &org, new, None).await.map(|_| ())
     }
 
+    /// A listed workspace's latest run, if the caller's access to it (`view.access`, as the
+    /// listing found it) lets them read runs: one read, for lists that show a status each.
+    pub async fn latest_run(
+        &self,
+        view: &crate::workspaces::WorkspaceView,
+    ) -> DomainResult<Option<Run>> {
+        match &view.workspace.latest_run_id {
+            Some(id) if crate::access::allows(view.access, Action::ReadRuns) => {
+                Ok(self.store.run_by_id(id).await?)
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub async fn run(&self, caller: &Caller, id: &str) -> DomainResult<RunView> {
         let (run, ws, org, access) = self.run_for(caller, id, Action::ReadRuns).await?;
         self.run_view(run, ws, org, access).await
