@@ -312,16 +312,21 @@ fn live_log(
             }
             follow.offset += bytes.len() as u64;
             follow.partial.extend_from_slice(&bytes);
-            let text = String::from_utf8_lossy(&follow.partial).into_owned();
-            follow.ended = text.contains(ETX);
-            let text = text.replace([STX, ETX], "");
-            // Whole lines now; the rest waits for its end (unless the log ended).
-            let (whole, rest) = match text.rfind('\n') {
-                Some(i) if !follow.ended => (text[..i].to_string(), text[i + 1..].to_string()),
-                _ if follow.ended => (text.trim_end_matches('\n').to_string(), String::new()),
-                _ => (String::new(), text.clone()),
+            follow.ended = follow.partial.contains(&0x03);
+            // Whole lines now (split as bytes, so no character is cut); the rest waits for
+            // its end, unless the log ended.
+            let cut = match follow.ended {
+                true => Some(follow.partial.len()),
+                false => follow
+                    .partial
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map(|i| i + 1),
             };
-            follow.partial = rest.into_bytes();
+            let Some(cut) = cut else { continue };
+            let taken: Vec<u8> = follow.partial.drain(..cut).collect();
+            let text = String::from_utf8_lossy(&taken).replace([STX, ETX], "");
+            let whole = text.trim_end_matches('\n');
             // The offset of what was sent whole, for a reconnect.
             let id = follow.offset - follow.partial.len() as u64;
             if whole.is_empty() {
@@ -330,7 +335,7 @@ fn live_log(
                 }
                 continue;
             }
-            let html = log::to_html(&whole);
+            let html = log::to_html(whole);
             let event = Event::default().id(id.to_string()).data(html);
             return Some((Ok(event), Some(follow)));
         }
