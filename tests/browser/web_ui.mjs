@@ -141,6 +141,11 @@ try {
     await page.waitForURL(/\/runs\/run-/);
     const run = await page.textContent('main');
     check(run.includes('Apply complete!') && run.includes('Plan:'), `run page logs: ${run}`);
+    // The newest run's plan, structured: what it adds and changes, attribute by attribute.
+    const plan = await page.textContent('section[aria-labelledby=changes]');
+    check(plan.includes('1 to add, 1 to change, 0 to destroy') && /create\s*terraform_data\.extra/.test(plan)
+      && /update\s*terraform_data\.site/.test(plan) && /input\s*"web"\s*"web2"/.test(plan), `structured plan: ${plan}`);
+    check(!(await page.content()).includes(secret), 'a sensitive value reached the run page');
     // Terraform's JSON lines arrive as their messages, summaries styled.
     check(await page.locator('pre.log span.log-summary').count() >= 2, 'log without its summaries');
     check(!run.includes('"@level"') && !run.includes('\u001b['), `raw JSON or escape codes in the page: ${run}`);

@@ -9,6 +9,7 @@
 
 pub mod ansi;
 pub mod log;
+pub mod plan;
 mod runs;
 mod sign_in;
 mod states;

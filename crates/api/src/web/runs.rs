@@ -20,7 +20,8 @@ use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
 use super::{
-    failure, forged_form, form_token_ok, log, path_segment, redirect, Session, TokenForm, PAGE_SIZE,
+    failure, forged_form, form_token_ok, log, path_segment, plan, redirect, Session, TokenForm,
+    PAGE_SIZE,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -130,6 +131,17 @@ pub async fn show(
         path_segment(&name),
         view.run.id
     );
+    // The structured plan, from the redacted plan JSON once the plan has one.
+    let changes = match state
+        .services
+        .plan_json(&session.caller, &view.plan.id, true)
+        .await
+    {
+        Ok(Some(json)) => serde_json::from_slice(&json)
+            .ok()
+            .map(|doc| plan::view(&doc)),
+        _ => None,
+    };
     let plan = phase_view(&state, &session, &view.plan, &format!("{base}/logs/plan")).await;
     let apply = phase_view(&state, &session, &view.apply, &format!("{base}/logs/apply")).await;
     let run = &view.run;
@@ -184,6 +196,7 @@ pub async fn show(
             },
             plan,
             apply,
+            changes => changes.map(minijinja::value::Serde),
         },
     )
 }
