@@ -122,7 +122,15 @@ try {
       && /changed\s*terraform_data\.site:\s*input, output/.test(changes), `state changes: ${changes}`);
     check(!(await page.content()).includes(secret) && !changes.includes('web2'), 'a value reached the state page');
     await accessible(page, `state (${colorScheme})`);
-    if (colorScheme === 'light') await shot(page, 'state');
+    if (colorScheme === 'light') {
+      await shot(page, 'state');
+      // The raw state file, named after the workspace and serial.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('a:text-is("Download state")')]);
+      const serial = Math.max(...serials);
+      check(download.suggestedFilename() === `web-${serial}.tfstate`, `state file named ${download.suggestedFilename()}`);
+      const saved = JSON.parse(readFileSync(await download.path(), 'utf8'));
+      check(saved.serial === serial && saved.resources.length === 2, `downloaded state: serial ${saved.serial}`);
+    }
     // Any two versions: the first, compared with the latest.
     await page.click(`a:text-is("serial ${Math.min(...serials)}")`);
     await page.waitForURL(/\/states\/sv-[^?]+$/);
@@ -149,12 +157,17 @@ try {
     // Terraform's JSON lines arrive as their messages, summaries styled.
     check(await page.locator('pre.log span.log-summary').count() >= 2, 'log without its summaries');
     check(!run.includes('"@level"') && !run.includes('\u001b['), `raw JSON or escape codes in the page: ${run}`);
+    // Its timeline: each status it went through, in order.
+    const timeline = await page.locator('details.timeline li .status').allTextContents();
+    check(timeline.indexOf('planning') >= 0 && timeline.indexOf('planning') < timeline.indexOf('applied'),
+      `timeline: ${timeline}`);
     await accessible(page, `run (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'run');
 
     // 360 px wide: nothing scrolls sideways.
     await page.setViewportSize({ width: 360, height: 740 });
-    for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs']) {
+    for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs',
+      '/app/acme/workspaces/web/settings', '/app/acme/workspaces/web/variables']) {
       await page.goto(`${base}${path}`);
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       check(width <= 360, `${path} is ${width} px wide at 360 px`);
@@ -189,6 +202,7 @@ try {
   // appear in the first (the page reloads itself once the plan ends).
   await openRun(alice, 'queued');
   check(await status(alice) === 'pending', `queued run: ${await status(alice)}`);
+  check((await alice.textContent('.queue')).includes("Next in this workspace's queue"), 'no queue position');
   await alice.evaluate(() => {
     sessionStorage.removeItem('live');
     const pre = document.querySelector('pre[data-stream]');
@@ -241,6 +255,21 @@ try {
     { form: { csrf, key: 'sneaky', value: 'x', category: 'env' }, maxRedirects: 0 });
   check(forgedVar.status() === 403, `carol's new variable answered ${forgedVar.status()}`);
   check(!(await carol.reload().then(() => carol.content())).includes('sneaky'), 'a reader added a variable');
+  // She reads the settings but may change none, nor delete the workspace.
+  await carol.goto(`${base}/app/acme/workspaces/gated/settings`);
+  check(await carol.locator('form.stacked fieldset[disabled]').count() === 1, 'a reader may edit settings');
+  check(await carol.locator('button:text-is("Save settings"), button:text-is("Delete workspace")').count() === 0,
+    'a reader sees the settings buttons');
+  await accessible(carol, 'settings, read only');
+  const settings = { csrf, name: 'gated', description: 'mine now', engine: 'terraform', terraform_version: 'latest',
+    working_directory: '', execution_mode: '', agent_pool: '', tags: '' };
+  for (const [path, form] of [['settings', settings],
+    ['settings/delete', { csrf, confirm: 'gated', mode: 'force' }]]) {
+    const forged = await carol.request.post(`${base}/app/acme/workspaces/gated/${path}`, { form, maxRedirects: 0 });
+    check(forged.status() === 403, `carol's ${path} answered ${forged.status()}`);
+  }
+  check(!(await carol.goto(`${base}/app/acme/workspaces/gated`).then(() => carol.content())).includes('mine now'),
+    'a reader changed the settings');
   await carols.close();
   // Its owner discards it.
   await openRun(alice, 'gated');
@@ -276,15 +305,83 @@ try {
   check(await page.locator('[role=alert]').count() === 1, 'no message for a taken key');
   check(!(await page.content()).includes('us-east-1'), 'a refused variable was kept');
   await shot(page, 'variables');
+  // Edit in place: a plain value changes; a sensitive one keeps its value when left blank.
+  await page.click('a[aria-label="Edit region"]');
+  await page.waitForURL(/\/variables\/var-/);
+  await accessible(page, 'edit a variable');
+  check(await page.inputValue('#value') === 'eu-west-1', 'the edit form lacks the value');
+  await page.fill('#value', 'eu-central-1');
+  await page.click('button:text-is("Save variable")');
+  await page.waitForURL(/\/variables$/);
+  check((await page.textContent('table.rows')).includes('eu-central-1'), 'the edited value is not shown');
+  await page.click('a[aria-label="Edit API_TOKEN"]');
+  await page.waitForURL(/\/variables\/var-/);
+  check(await page.inputValue('#value') === '' && !(await page.content()).includes(secret), 'the edit form shows a sensitive value');
+  await page.fill('#description', 'for the API');
+  await page.click('button:text-is("Save variable")');
+  await page.waitForURL(/\/variables$/);
+  const edited = await page.textContent('table.rows');
+  check(edited.includes('for the API') && edited.includes('sensitive'), `edited sensitive variable: ${edited}`);
   await page.click('button[aria-label="Delete region"]');
   await page.waitForLoadState();
-  check(!(await page.textContent('main')).includes('eu-west-1'), 'the variable was not deleted');
+  check(!(await page.textContent('main')).includes('eu-central-1'), 'the variable was not deleted');
+
+  // Settings: change several, see them on the overview; a bad version is refused and
+  // changes nothing; renaming moves the pages.
+  await page.click('nav.tabs a:text-is("Settings")');
+  await page.waitForURL(/\/settings$/);
+  await accessible(page, 'settings');
+  await page.fill('#description', 'The fresh one');
+  await page.fill('#tag-list', 'team:web, prod');
+  await page.check('input[name=auto_apply]');
+  await page.selectOption('#execution_mode', 'local');
+  await page.click('button:text-is("Save settings")');
+  await page.waitForURL(/\/settings\?saved=1$/);
+  check((await page.textContent('[role=status]')).includes('Settings saved'), 'no word that the settings were saved');
+  await shot(page, 'settings');
+  await page.fill('#terraform_version', 'not-a-version');
+  await page.fill('#description', 'never saved');
+  await page.click('button:text-is("Save settings")');
+  await page.waitForLoadState();
+  check((await page.textContent('[role=alert]')).includes('not-a-version'), 'no reason for a refused version');
+  check(await page.inputValue('#description') === 'never saved', 'the refused form lost what was typed');
+  await page.goto(`${base}/app/acme/workspaces/fresh`);
+  const about = await page.textContent('main');
+  check(about.includes('The fresh one') && about.includes('team:web') && about.includes('prod')
+    && /Execution\s*local/.test(about) && about.includes('auto-apply') && !about.includes('never saved'), `overview after settings: ${about}`);
+  await page.goto(`${base}/app/acme/workspaces/fresh/settings`);
+  await page.fill('#name', 'fresh2');
+  await page.click('button:text-is("Save settings")');
+  await page.waitForURL(/\/workspaces\/fresh2\/settings\?saved=1$/);
+
+  // Deletion: the name must be typed; a safe delete of a workspace that manages resources is
+  // refused, a forced one goes through.
+  await page.fill('#confirm', 'fresh');
+  await page.click('button:text-is("Delete workspace")');
+  await page.waitForLoadState();
+  check((await page.textContent('[role=alert]')).includes("Type the workspace's name"), 'deleted without the name typed');
+  await page.fill('#confirm', 'fresh2');
+  await page.click('button:text-is("Delete workspace")');
+  await page.waitForURL(/\/app\/acme\/workspaces$/);
+  check(!(await page.textContent('main')).includes('fresh2'), 'the workspace was not deleted');
+  await page.goto(`${base}/app/acme/workspaces/slow/settings`);
+  check((await page.textContent('section.danger')).includes('It manages 1 resource'), 'no word of what it manages');
+  await page.fill('#confirm', 'slow');
+  await page.click('button:text-is("Delete workspace")');
+  await page.waitForLoadState();
+  check((await page.textContent('[role=alert]')).includes('still managing 1 resources'), 'a safe delete went through');
+  await page.fill('#confirm', 'slow');
+  await page.check('input[name=mode][value=force]');
+  await page.click('button:text-is("Delete workspace")');
+  await page.waitForURL(/\/app\/acme\/workspaces$/);
+  check((await page.goto(`${base}/app/acme/workspaces/slow`)).status() === 404, 'the forced delete left the workspace');
   await owner.close();
 
   // Another organization's member sees nothing of acme.
   const bobs = await browser.newContext({ ignoreHTTPSErrors: true });
   const bob = await signIn(bobs, 'bob');
-  for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs']) {
+  for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs',
+    '/app/acme/workspaces/web/settings']) {
     const response = await bob.goto(`${base}${path}`);
     check(response.status() === 404, `bob got ${response.status()} for ${path}`);
     check(!(await bob.content()).includes('https://web.example'), `bob saw acme's outputs at ${path}`);

@@ -214,16 +214,29 @@ fn pages_need_a_session_and_forms_need_their_token() {
     for path in [
         "/app/acme/workspaces/web/states".to_string(),
         format!("/app/acme/workspaces/web/states/{sv_id}"),
+        format!("/app/acme/workspaces/web/states/{sv_id}/download"),
+        "/app/acme/workspaces/web/settings".to_string(),
         "/app/acme/workspaces/web/variables".to_string(),
         format!("/app/acme/workspaces/web/runs/{run_id}"),
         format!("/app/acme/workspaces/web/runs/{run_id}/logs/plan"),
     ] {
-        assert_eq!(bob.get(&path).status(), 404, "{path}");
+        let reply = bob.get(&path);
+        assert_eq!(reply.status(), 404, "{path}");
+        assert!(!reply.text().unwrap().contains(SECRET), "{path}");
     }
+    // The state file itself is for acme's readers.
+    let file = alice.get(&format!("/app/acme/workspaces/web/states/{sv_id}/download"));
+    assert_eq!(file.status(), 200);
+    assert!(file.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(".tfstate"));
     for path in [
         "/app/acme/workspaces".to_string(),
         "/app/acme/workspaces/web/variables".to_string(),
         "/app/acme/workspaces/web/actions/lock".to_string(),
+        "/app/acme/workspaces/web/settings".to_string(),
+        "/app/acme/workspaces/web/settings/delete".to_string(),
         format!("/app/acme/workspaces/gated/runs/{run_id}/actions/discard"),
     ] {
         let reply = bob.post(
@@ -234,6 +247,8 @@ fn pages_need_a_session_and_forms_need_their_token() {
                 ("key", "bobs"),
                 ("value", "x"),
                 ("category", "env"),
+                ("confirm", "web"),
+                ("mode", "force"),
             ],
         );
         assert_eq!(reply.status(), 404, "{path}");
@@ -243,6 +258,8 @@ fn pages_need_a_session_and_forms_need_their_token() {
         "/app/acme/workspaces",
         "/app/acme/workspaces/web/variables",
         "/app/acme/workspaces/web/actions/lock",
+        "/app/acme/workspaces/web/settings",
+        "/app/acme/workspaces/web/settings/delete",
     ] {
         let reply = alice.post(
             path,
@@ -252,11 +269,15 @@ fn pages_need_a_session_and_forms_need_their_token() {
                 ("key", "forged"),
                 ("value", "x"),
                 ("category", "env"),
+                ("confirm", "web"),
+                ("mode", "force"),
             ],
         );
         assert_eq!(reply.status(), 403, "{path}");
     }
-    let page = alice.get("/app/acme/workspaces/web").text().unwrap();
+    let page = alice.get("/app/acme/workspaces/web");
+    assert_eq!(page.status(), 200, "a forged deletion took");
+    let page = page.text().unwrap();
     assert!(!page.contains("locked in the web UI"), "a forged lock took");
     let variables = alice
         .get("/app/acme/workspaces/web/variables")
@@ -268,4 +289,37 @@ fn pages_need_a_session_and_forms_need_their_token() {
         .text()
         .unwrap()
         .contains(">forged<"));
+}
+
+#[test]
+fn static_files_are_linked_by_fingerprint_and_cached_for_good() {
+    let server = Server::start(Db::Sqlite);
+    let visitor = Visitor::new(&server);
+    let form = visitor.get("/app/sign-in").text().unwrap();
+    let linked = form
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.starts_with("/static/terrace.") && href.ends_with(".css"))
+        .expect("the page links its stylesheet")
+        .to_string();
+    assert_ne!(linked, "/static/terrace.css", "not fingerprinted");
+    let fingerprinted = visitor.get(&linked);
+    assert_eq!(fingerprinted.status(), 200);
+    let cache = fingerprinted.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cache.contains("immutable"), "{cache}");
+    let body = fingerprinted.text().unwrap();
+    // The plain name serves the same file, briefly cached; a wrong fingerprint nothing.
+    let plain = visitor.get("/static/terrace.css");
+    assert!(!plain.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert_eq!(plain.text().unwrap(), body);
+    assert_eq!(
+        visitor.get("/static/terrace.000000000000.css").status(),
+        404
+    );
 }

@@ -159,11 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(log_request))
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
-        .route(
-            "/static/terrace.css",
-            axum::routing::get(headers::stylesheet),
-        )
-        .route("/static/terrace.js", axum::routing::get(headers::script))
+        .route("/static/{file}", axum::routing::get(crate::assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

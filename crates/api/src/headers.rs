@@ -1,4 +1,4 @@
-//! Security headers on every response, and the pages' static assets.
+//! Security headers on every response.
 //!
 //! Pages carry no inline script or style, so the Content-Security-Policy can forbid both;
 //! the Swagger UI, which is not ours, gets a looser policy of its own. Capability URLs carry
@@ -7,7 +7,7 @@
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::app::AppState;
 
@@ -47,28 +47,4 @@ pub async fn security_headers(
         set(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     response
-}
-
-/// The pages' script (live logs), compiled into the binary.
-pub async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../../web/static/terrace.js"),
-    )
-        .into_response()
-}
-
-/// The pages' stylesheet, compiled into the binary.
-pub async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../../web/static/terrace.css"),
-    )
-        .into_response()
 }

@@ -3,6 +3,7 @@
 //! mapping of failures to statuses, [`server`] and [`cli`] the binary around them.
 
 pub mod app;
+pub mod assets;
 pub mod audit;
 pub mod builtin;
 pub mod cli;

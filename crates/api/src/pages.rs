@@ -80,9 +80,25 @@ impl Pages {
                 "app/state.html",
                 include_str!("../../../web/templates/app/state.html"),
             ),
+            (
+                "app/settings.html",
+                include_str!("../../../web/templates/app/settings.html"),
+            ),
+            (
+                "app/variable.html",
+                include_str!("../../../web/templates/app/variable.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }
+        env.add_global(
+            "assets",
+            minijinja::context! {
+                // Our own paths: safe as they are (escaping would turn `/` into `&#x2f;`).
+                css => minijinja::Value::from_safe_string(crate::assets::path("terrace.css")),
+                js => minijinja::Value::from_safe_string(crate::assets::path("terrace.js")),
+            },
+        );
         Pages {
             env,
             customization: RwLock::default(),

@@ -10,7 +10,9 @@
 pub mod ansi;
 pub mod log;
 pub mod plan;
+mod progress;
 mod runs;
+mod settings;
 mod sign_in;
 mod states;
 mod variables;
@@ -55,6 +57,14 @@ pub fn router() -> Router<AppState> {
             post(workspaces::act),
         )
         .route(
+            "/app/{organization}/workspaces/{workspace}/settings",
+            get(settings::show).post(settings::update),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/settings/delete",
+            post(settings::delete),
+        )
+        .route(
             "/app/{organization}/workspaces/{workspace}/states",
             get(states::list),
         )
@@ -63,8 +73,16 @@ pub fn router() -> Router<AppState> {
             get(states::show),
         )
         .route(
+            "/app/{organization}/workspaces/{workspace}/states/{state_version_id}/download",
+            get(states::download),
+        )
+        .route(
             "/app/{organization}/workspaces/{workspace}/variables",
             get(variables::list).post(variables::create),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/variables/{variable_id}",
+            get(variables::edit).post(variables::update),
         )
         .route(
             "/app/{organization}/workspaces/{workspace}/variables/{variable_id}/delete",

@@ -15,13 +15,13 @@ use terrace_domain::access::WorkspaceRef;
 use terrace_domain::runs::RunScope;
 use terrace_domain::runs::RunView;
 use terrace_domain::{DomainError, Services};
-use terrace_storage::model::{PageRequest, RunPhase};
+use terrace_storage::model::{PageRequest, RunPhase, RunStatus};
 use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
 use super::{
-    failure, forged_form, form_token_ok, log, path_segment, plan, redirect, Session, TokenForm,
-    PAGE_SIZE,
+    failure, forged_form, form_token_ok, log, path_segment, plan, progress, redirect, Session,
+    TokenForm, PAGE_SIZE,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -145,6 +145,10 @@ pub async fn show(
     let plan = phase_view(&state, &session, &view.plan, &format!("{base}/logs/plan")).await;
     let apply = phase_view(&state, &session, &view.apply, &format!("{base}/logs/apply")).await;
     let run = &view.run;
+    let queue_ahead = match queued_ahead(&state, &session, &view).await {
+        Ok(ahead) => ahead,
+        Err(err) => return failure(&state, err),
+    };
     // A button only when the run's status allows it and the caller may use it.
     let (allowed, may) = (view.actions(), view.permissions());
     let actions: Vec<(&str, &str, &str)> = [
@@ -193,12 +197,52 @@ pub async fn show(
                 plan_only => run.plan_only,
                 is_destroy => run.is_destroy,
                 terraform_version => run.terraform_version.clone(),
+                timeline => minijinja::value::Serde(progress::timeline(run)),
+                queue_ahead,
             },
             plan,
             apply,
             changes => changes.map(minijinja::value::Serde),
         },
     )
+}
+
+/// How many runs go before this one, while it waits in its workspace's queue.
+async fn queued_ahead(
+    state: &AppState,
+    session: &Session,
+    view: &RunView,
+) -> Result<Option<usize>, DomainError> {
+    if view.run.status != RunStatus::Pending {
+        return Ok(None);
+    }
+    use RunStatus::*;
+    let filter = RunFilter {
+        statuses: vec![
+            Pending,
+            PlanQueued,
+            Planning,
+            Planned,
+            Confirmed,
+            ApplyQueued,
+            Applying,
+        ],
+        ..RunFilter::default()
+    };
+    let waiting = state
+        .services
+        .list_runs(
+            &session.caller,
+            RunScope::Workspace(&view.workspace.id),
+            filter,
+            PageRequest {
+                number: 1,
+                size: 100,
+            },
+        )
+        .await?;
+    let runs: Vec<_> = waiting.items.into_iter().map(|v| v.run).collect();
+    Ok(progress::queue_ahead(&view.run, &runs))
 }
 
 /// A run action from the run page's buttons, with the session's form token; the domain

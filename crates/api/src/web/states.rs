@@ -3,16 +3,19 @@
 //! added and removed, the names of changed attributes: never a value).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use terrace_auth::policy::workspace_permissions;
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::state::StateVersionView;
+use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 use terrace_storage::model::PageRequest;
 
 use super::{failure, Session, PAGE_SIZE};
 use crate::app::AppState;
+use crate::routes::state_versions::stream_response;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -87,15 +90,12 @@ pub async fn show(
         organization: organization.clone(),
         name: name.clone(),
     };
-    let ws = match services.workspace(&session.caller, &reference).await {
-        Ok(view) => view.workspace,
+    let (workspace, view) = match version_of(&state, &session, reference, &id).await {
+        Ok(found) => found,
         Err(err) => return failure(&state, err),
     };
-    let view = match services.state_version(&session.caller, &id).await {
-        Ok(view) if view.state_version.workspace_id == ws.id => view,
-        Ok(_) => return failure(&state, DomainError::NotFound("state version")),
-        Err(err) => return failure(&state, err),
-    };
+    let can_download = workspace_permissions(workspace.access).can_read_state_versions;
+    let ws = workspace.workspace;
     let sv = &view.state_version;
     // The workspace's recent versions, to pick one to compare with.
     let recent = match services
@@ -196,8 +196,53 @@ pub async fn show(
             resources,
             outputs,
             changes,
+            can_download,
         },
     )
+}
+
+/// A workspace named in the path, and one of its versions.
+async fn version_of(
+    state: &AppState,
+    session: &Session,
+    workspace: WorkspaceRef,
+    id: &str,
+) -> Result<(WorkspaceView, StateVersionView), DomainError> {
+    let services = &state.services;
+    let ws = services.workspace(&session.caller, &workspace).await?;
+    match services.state_version(&session.caller, id).await? {
+        view if view.state_version.workspace_id == ws.workspace.id => Ok((ws, view)),
+        _ => Err(DomainError::NotFound("state version")),
+    }
+}
+
+/// The raw state of a version, as a file to save (for those who may read state versions).
+pub async fn download(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, name, id)): Path<(String, String, String)>,
+) -> Response {
+    let reference = WorkspaceRef::Name { organization, name };
+    let (ws, view) = match version_of(&state, &session, reference, &id).await {
+        Ok(found) => found,
+        Err(err) => return failure(&state, err),
+    };
+    let stream = match state.services.download_state(&session.caller, &id).await {
+        Ok(stream) => stream,
+        Err(err) => return failure(&state, err),
+    };
+    let mut response = stream_response(stream, "application/json");
+    // Workspace names are letters, digits, `-` and `_`: safe in a quoted file name.
+    let file = format!(
+        "attachment; filename=\"{}-{}.tfstate\"",
+        ws.workspace.name, view.state_version.serial
+    );
+    if let Ok(value) = HeaderValue::from_str(&file) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 /// The workspace's version with the highest serial below `serial`.

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use terrace_auth::policy::workspace_permissions;
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::variables::VariableInput;
+use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 
 use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session, TokenForm};
@@ -100,8 +101,8 @@ pub async fn create(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let ws = match workspace_id(&state, &session, &organization, &name).await {
-        Ok(id) => id,
+    let ws = match workspace(&state, &session, &organization, &name).await {
+        Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
     let category = match form.category.parse() {
@@ -129,7 +130,7 @@ pub async fn create(
     };
     match state
         .services
-        .create_workspace_variable(&session.caller, &ws, input)
+        .create_workspace_variable(&session.caller, &ws.workspace.id, input)
         .await
     {
         Ok(_) => redirect(&variables_path(&organization, &name)),
@@ -148,6 +149,119 @@ pub async fn create(
     }
 }
 
+/// The form to edit one variable (a sensitive one's value is blank: typing one replaces it).
+pub async fn edit(
+    State(state): State<AppState>,
+    session: Session,
+    Path(path): Path<(String, String, String)>,
+) -> Response {
+    let (organization, name, id) = &path;
+    let ws = match workspace(&state, &session, organization, name).await {
+        Ok(view) => view,
+        Err(err) => return failure(&state, err),
+    };
+    let variable = match state
+        .services
+        .list_workspace_variables(&session.caller, &ws.workspace.id)
+        .await
+        .map(|all| all.into_iter().find(|v| &v.variable.id == id))
+    {
+        Ok(Some(variable)) => variable,
+        Ok(None) => return failure(&state, DomainError::NotFound("variable")),
+        Err(err) => return failure(&state, err),
+    };
+    let v = variable.variable;
+    let form = VariableForm {
+        csrf: String::new(),
+        key: v.key,
+        // The domain withholds sensitive values; the field stays blank for them.
+        value: variable.value.filter(|_| !v.sensitive).unwrap_or_default(),
+        description: v.description,
+        category: v.category.as_str().to_string(),
+        hcl: v.hcl.then(String::new),
+        sensitive: v.sensitive.then(String::new),
+    };
+    let can_update = workspace_permissions(ws.access).can_update_variable;
+    edit_page(&state, &session, &path, &form, can_update, None)
+}
+
+/// The edit page with `form`'s values, and `error` about the form just sent if it was
+/// refused (the sent values are shown again; a sensitive value never is).
+fn edit_page(
+    state: &AppState,
+    session: &Session,
+    (organization, name, id): &(String, String, String),
+    form: &VariableForm,
+    can_update: bool,
+    error: Option<&str>,
+) -> Response {
+    let status = match error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    let sensitive = form.sensitive.is_some();
+    state.pages.render(
+        status,
+        "app/variable.html",
+        minijinja::context! {
+            session => session.view(),
+            organization,
+            workspace => name,
+            variable => minijinja::context! {
+                id,
+                key => form.key.clone(),
+                value => (!sensitive).then_some(form.value.as_str()),
+                description => form.description.clone(),
+                category => form.category.clone(),
+                hcl => form.hcl.is_some(),
+                sensitive,
+            },
+            can_update,
+            error,
+        },
+    )
+}
+
+/// Saves an edited variable: a blank value of a sensitive variable keeps the value it has.
+pub async fn update(
+    State(state): State<AppState>,
+    session: Session,
+    Path(path): Path<(String, String, String)>,
+    RawBody(body): RawBody,
+) -> Response {
+    let form: VariableForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_token_ok(&session, &form.csrf) {
+        return forged_form(&state);
+    }
+    let (organization, name, id) = &path;
+    let ws = match workspace(&state, &session, organization, name).await {
+        Ok(view) => view,
+        Err(err) => return failure(&state, err),
+    };
+    let refused = |detail: &str| edit_page(&state, &session, &path, &form, true, Some(detail));
+    let Ok(category) = form.category.parse() else {
+        return refused("Choose a Terraform or an environment variable.");
+    };
+    let sensitive = form.sensitive.is_some();
+    let input = VariableInput {
+        key: Some(form.key.clone()),
+        value: Some(form.value.clone()).filter(|value| !(sensitive && value.is_empty())),
+        description: Some(form.description.clone()),
+        category: Some(category),
+        hcl: Some(form.hcl.is_some()),
+        sensitive: Some(sensitive),
+    };
+    match state
+        .services
+        .update_workspace_variable(&session.caller, Some(&ws.workspace.id), id, input)
+        .await
+    {
+        Ok(_) => redirect(&variables_path(organization, name)),
+        Err(DomainError::Invalid { detail, .. }) => refused(&detail),
+        Err(err) => failure(&state, err),
+    }
+}
+
 pub async fn delete(
     State(state): State<AppState>,
     session: Session,
@@ -158,13 +272,13 @@ pub async fn delete(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let ws = match workspace_id(&state, &session, &organization, &name).await {
-        Ok(id) => id,
+    let ws = match workspace(&state, &session, &organization, &name).await {
+        Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
     match state
         .services
-        .delete_workspace_variable(&session.caller, Some(&ws), &id)
+        .delete_workspace_variable(&session.caller, Some(&ws.workspace.id), &id)
         .await
     {
         Ok(()) => redirect(&variables_path(&organization, &name)),
@@ -172,22 +286,17 @@ pub async fn delete(
     }
 }
 
-async fn workspace_id(
+async fn workspace(
     state: &AppState,
     session: &Session,
     organization: &str,
     name: &str,
-) -> Result<String, DomainError> {
+) -> Result<WorkspaceView, DomainError> {
     let reference = WorkspaceRef::Name {
         organization: organization.to_string(),
         name: name.to_string(),
     };
-    Ok(state
-        .services
-        .workspace(&session.caller, &reference)
-        .await?
-        .workspace
-        .id)
+    state.services.workspace(&session.caller, &reference).await
 }
 
 fn variables_path(organization: &str, name: &str) -> String {

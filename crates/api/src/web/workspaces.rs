@@ -68,7 +68,7 @@ async fn latest_run(state: &AppState, view: &WorkspaceView) -> Option<RunBadge> 
 }
 
 /// Tags as the UI shows them: `key` or `key:value`.
-fn tag_labels(tags: &[terrace_storage::model::TagBinding]) -> Vec<String> {
+pub(super) fn tag_labels(tags: &[terrace_storage::model::TagBinding]) -> Vec<String> {
     tags.iter()
         .map(|t| {
             if t.value.is_empty() {
