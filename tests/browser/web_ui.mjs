@@ -96,6 +96,25 @@ try {
     await page.waitForURL(/q=we/);
     const found = await page.textContent('table.rows tbody');
     check(found.includes('web') && !found.includes('db'), `search: ${found}`);
+    // By tag, by the current run's status; the filters stay in the form.
+    await page.click('a:text-is("Clear")');
+    await page.fill('#tag', 'tier-db');
+    await page.click('form.search button');
+    await page.waitForURL(/tag=tier-db/);
+    const tagged = await page.locator('table.rows tbody tr').allTextContents();
+    check(tagged.length === 1 && tagged[0].includes('db'), `tag filter: ${tagged}`);
+    check(await page.inputValue('#tag') === 'tier-db', 'the tag filter left the form');
+    await page.fill('#tag', '');
+    await page.selectOption('#status', 'applied');
+    await page.click('form.search button');
+    await page.waitForURL(/status=applied/);
+    const applied = await page.locator('table.rows tbody tr').allTextContents();
+    check(applied.length === 1 && applied[0].includes('web'), `status filter: ${applied}`);
+    await accessible(page, `filtered workspaces (${colorScheme})`);
+    await page.click('a:text-is("Clear")');
+    await page.fill('#q', 'we');
+    await page.click('form.search button');
+    await page.waitForURL(/q=we/);
 
     await page.click('table.rows a:text-is("web")');
     await page.waitForURL(/\/app\/acme\/workspaces\/web$/);

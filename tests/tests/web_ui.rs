@@ -40,7 +40,9 @@ fn prepared() -> Server {
         let id = alice
             .post(
                 "organizations/acme/workspaces",
-                &json!({"data": {"type": "workspaces", "attributes": {"name": name}}}),
+                &json!({"data": {"type": "workspaces", "attributes": {"name": name},
+                    "relationships": {"tags": {"data": [
+                        {"type": "tags", "attributes": {"name": format!("tier-{name}")}}]}}}}),
             )
             .expect(201)
             .id();

@@ -114,7 +114,7 @@ impl SettingsForm {
 }
 
 /// Tags as typed: `key` or `key:value`, separated by commas or spaces.
-fn parse_tags(text: &str) -> Vec<TagBinding> {
+pub(super) fn parse_tags(text: &str) -> Vec<TagBinding> {
     text.split([',', ' ', '\n', '\t'])
         .map(str::trim)
         .filter(|t| !t.is_empty())

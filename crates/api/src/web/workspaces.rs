@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
-use terrace_storage::model::PageRequest;
-use terrace_storage::store::WorkspaceFilter;
+use terrace_storage::model::{PageRequest, RunStatus};
+use terrace_storage::store::{ProjectFilter, WorkspaceFilter};
 
 use super::{
     failure, forged_form, form_token_ok, path_segment, redirect, Session, TokenForm, PAGE_SIZE,
@@ -18,11 +18,40 @@ use super::{
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ListQuery {
     q: String,
+    /// Tags the workspaces must all carry: `key` or `key:value`, as in the settings.
+    tag: String,
+    /// The status of their current run.
+    status: String,
+    /// A project's ID.
+    project: String,
+    #[serde(skip_serializing)]
     page: Option<u32>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> WorkspaceFilter {
+        let given = |text: &str| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+        WorkspaceFilter {
+            name_contains: given(&self.q),
+            tagged: super::settings::parse_tags(&self.tag)
+                .into_iter()
+                .map(|t| (t.key, Some(t.value).filter(|v| !v.is_empty())))
+                .collect(),
+            current_run_status: given(&self.status),
+            project_id: given(&self.project),
+            ..WorkspaceFilter::default()
+        }
+    }
+
+    fn narrowed(&self) -> bool {
+        [&self.q, &self.tag, &self.status, &self.project]
+            .iter()
+            .any(|field| !field.trim().is_empty())
+    }
 }
 
 /// A run as a badge: its status, and what kind of status it is (for its colour).
@@ -109,10 +138,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Response {
     let number = query.page.unwrap_or(1).max(1);
-    let filter = WorkspaceFilter {
-        name_contains: Some(query.q.trim().to_string()).filter(|q| !q.is_empty()),
-        ..WorkspaceFilter::default()
-    };
+    let filter = query.filter();
     let page = PageRequest {
         number,
         size: PAGE_SIZE,
@@ -125,10 +151,34 @@ pub async fn list(
         Ok(found) => found,
         Err(err) => return failure(&state, err),
     };
+    // The organization's projects: to filter by, and to name each workspace's.
+    let projects: Vec<(String, String)> = match services
+        .list_projects(
+            &session.caller,
+            &organization,
+            &ProjectFilter::default(),
+            PageRequest::all(),
+        )
+        .await
+    {
+        Ok(found) => found
+            .items
+            .into_iter()
+            .map(|p| (p.project.id, p.project.name))
+            .collect(),
+        Err(err) => return failure(&state, err),
+    };
+    let project_name = |id: &str| {
+        projects
+            .iter()
+            .find(|(project, _)| project == id)
+            .map(|(_, name)| name.clone())
+    };
     let mut rows = Vec::with_capacity(found.items.len());
     for view in found.items {
         let latest = latest_run(&state, &view).await;
         rows.push(minijinja::context! {
+            project => project_name(&view.workspace.project_id),
             name => view.workspace.name,
             description => view.workspace.description,
             locked => view.workspace.locked_at.is_some(),
@@ -148,7 +198,12 @@ pub async fn list(
         minijinja::context! {
             session => session.view(),
             organization,
-            q => query.q,
+            query => minijinja::value::Serde(&query),
+            narrowed => query.narrowed(),
+            // The pager's links keep the filters.
+            pages_base => format!("?{}&", serde_urlencoded::to_string(&query).unwrap_or_default()),
+            statuses => RunStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            projects,
             workspaces => rows,
             total => found.total,
             page => number,
