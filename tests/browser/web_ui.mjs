@@ -124,6 +124,16 @@ try {
     check(overview.includes('endpoint') && overview.includes('https://web.example'), `outputs: ${overview}`);
     check(overview.includes('password') && overview.includes('sensitive'), `sensitive output not marked: ${overview}`);
     check(!(await page.content()).includes(secret), 'a sensitive value reached the page');
+    // Its history, drawn: two applied runs, two state versions of 1 and 2 resources.
+    check(await page.locator('figure.chart').count() === 2, 'no charts on the overview');
+    const durations = page.locator('figure[aria-labelledby=chart-durations] rect.bar.ok');
+    check(await durations.count() === 2, `run duration bars: ${await durations.count()}`);
+    const counts = page.locator('figure[aria-labelledby=chart-resources] svg');
+    check((await counts.getAttribute('aria-label')) === 'Resources in state, the last 2: from 1 to 2',
+      `resource chart: ${await counts.getAttribute('aria-label')}`);
+    const heights = await counts.locator('rect').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('height'))));
+    check(heights.length === 2 && heights[0] * 2 === heights[1], `resource bars: ${heights}`);
+    check(/\/states\/sv-/.test(await counts.locator('a').last().getAttribute('href')), 'a bar leads nowhere');
     await accessible(page, `overview (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'workspace');
 

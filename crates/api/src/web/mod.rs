@@ -8,6 +8,7 @@
 //! of another site cannot know (the cookie is `HttpOnly`, `SameSite=Lax`).
 
 pub mod ansi;
+mod charts;
 pub mod log;
 pub mod plan;
 mod progress;

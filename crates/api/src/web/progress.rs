@@ -36,11 +36,13 @@ pub fn timeline(run: &Run) -> Vec<Step> {
         .collect()
 }
 
-/// `42s`, `3m 05s`, `2h 01m`.
+/// `0.4s`, `42s`, `3m 05s`, `2h 01m`.
 pub fn duration(span: chrono::TimeDelta) -> String {
-    let seconds = span.num_seconds().max(0);
+    let millis = span.num_milliseconds().max(0);
+    let seconds = millis / 1000;
     match seconds {
-        0..60 => format!("{seconds}s"),
+        0..10 => format!("{:.1}s", millis as f64 / 1000.0),
+        10..60 => format!("{seconds}s"),
         60..3600 => format!("{}m {:02}s", seconds / 60, seconds % 60),
         _ => format!("{}h {:02}m", seconds / 3600, seconds % 3600 / 60),
     }
@@ -127,7 +129,7 @@ mod tests {
         assert_eq!(
             seen,
             [
-                ("plan queued", Some("2s")),
+                ("plan queued", Some("2.0s")),
                 ("planning", Some("1m 05s")),
                 ("planned", Some("1m 52s")),
                 ("confirmed", Some("10s")),
@@ -136,6 +138,7 @@ mod tests {
         );
         assert_eq!(steps[0].at, "2026-12-05 10:00:01 UTC");
         assert_eq!(duration(chrono::TimeDelta::seconds(7260)), "2h 01m");
+        assert_eq!(duration(chrono::TimeDelta::milliseconds(420)), "0.4s");
     }
 
     #[test]

@@ -7,13 +7,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use terrace_domain::access::WorkspaceRef;
+use terrace_domain::runs::RunScope;
 use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 use terrace_storage::model::{PageRequest, RunStatus};
-use terrace_storage::store::{ProjectFilter, WorkspaceFilter};
+use terrace_storage::store::{ProjectFilter, RunFilter, WorkspaceFilter};
 
+use super::charts::{self, Chart, Point};
 use super::{
-    failure, forged_form, form_token_ok, path_segment, redirect, Session, TokenForm, PAGE_SIZE,
+    failure, forged_form, form_token_ok, path_segment, progress, redirect, Session, TokenForm,
+    PAGE_SIZE,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -301,6 +304,7 @@ pub async fn overview(
         Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => Vec::new(),
         Err(err) => return failure(&state, err),
     };
+    let (durations, resources) = history_charts(&state, &session, &organization, &view).await;
     state.pages.render(
         StatusCode::OK,
         "app/workspace.html",
@@ -322,7 +326,79 @@ pub async fn overview(
             state_version,
             outputs,
             lock_actions => lock_actions(ws, terrace_auth::policy::workspace_permissions(view.access)),
+            durations => durations.map(minijinja::value::Serde),
+            resources => resources.map(minijinja::value::Serde),
         },
+    )
+}
+
+/// How many runs and state versions the overview's charts show.
+const CHART_POINTS: u32 = 20;
+
+/// The overview's charts: how long its last finished runs took, and how many resources its
+/// last state versions held. Either is absent when there is nothing to draw or the caller
+/// may not read it.
+async fn history_charts(
+    state: &AppState,
+    session: &Session,
+    organization: &str,
+    view: &WorkspaceView,
+) -> (Option<Chart>, Option<Chart>) {
+    let ws = &view.workspace;
+    let base = format!(
+        "/app/{}/workspaces/{}",
+        path_segment(organization),
+        path_segment(&ws.name)
+    );
+    let recent = PageRequest {
+        number: 1,
+        size: CHART_POINTS,
+    };
+    let services = &state.services;
+    let runs = services
+        .list_runs(
+            &session.caller,
+            RunScope::Workspace(&ws.id),
+            RunFilter::default(),
+            recent,
+        )
+        .await
+        .map(|page| page.items)
+        .unwrap_or_default();
+    let durations: Vec<Point> = runs
+        .iter()
+        .rev()
+        .filter(|v| v.run.status.is_final())
+        .filter_map(|v| {
+            let ended = v.run.status_timestamps.0.values().max()?;
+            Some(Point {
+                label: v.run.id.clone(),
+                value: (*ended - v.run.created_at).num_milliseconds().max(0) as f64 / 1000.0,
+                href: Some(format!("{base}/runs/{}", v.run.id)),
+                tone: RunBadge::of(&v.run).tone,
+            })
+        })
+        .collect();
+    let versions = services
+        .list_state_versions(&session.caller, &WorkspaceRef::Id(ws.id.clone()), recent)
+        .await
+        .map(|page| page.items)
+        .unwrap_or_default();
+    let counts: Vec<Point> = versions
+        .iter()
+        .rev()
+        .map(|v| Point {
+            label: format!("serial {}", v.state_version.serial),
+            value: v.state_version.resource_count as f64,
+            href: Some(format!("{base}/states/{}", v.state_version.id)),
+            tone: "busy",
+        })
+        .collect();
+    (
+        charts::bars("Run durations", &durations, |seconds| {
+            progress::duration(chrono::TimeDelta::milliseconds((seconds * 1000.0) as i64))
+        }),
+        charts::bars("Resources in state", &counts, |count| format!("{count}")),
     )
 }
 
