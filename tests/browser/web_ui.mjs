@@ -111,7 +111,17 @@ try {
     const applied = await page.locator('table.rows tbody tr').allTextContents();
     check(applied.length === 1 && applied[0].includes('web'), `status filter: ${applied}`);
     await accessible(page, `filtered workspaces (${colorScheme})`);
-    await page.click('a:text-is("Clear")');
+    // Which workspaces manage a resource: web's two, by a part of the address.
+    await page.click('a:text-is("Search resources across workspaces")');
+    await page.waitForURL(/\/app\/acme\/resources$/);
+    await page.fill('#q', 'terraform_data');
+    await page.click('form.search button');
+    await page.waitForURL(/resources\?q=terraform_data/);
+    const managed = await page.locator('table.rows tbody tr').allTextContents();
+    check(managed.length === 2 && managed.every((row) => row.includes('web'))
+      && managed.some((row) => row.includes('terraform_data.site')), `resource search: ${managed}`);
+    await accessible(page, `resource search (${colorScheme})`);
+    await page.goto(`${base}/app/acme/workspaces`);
     await page.fill('#q', 'we');
     await page.click('form.search button');
     await page.waitForURL(/q=we/);
@@ -284,6 +294,12 @@ try {
     { form: { csrf, key: 'sneaky', value: 'x', category: 'env' }, maxRedirects: 0 });
   check(forgedVar.status() === 403, `carol's new variable answered ${forgedVar.status()}`);
   check(!(await carol.reload().then(() => carol.content())).includes('sneaky'), 'a reader added a variable');
+  // Her resource search finds what the workspaces she may read manage, and nothing of web's.
+  await carol.goto(`${base}/app/acme/resources?q=terraform_data`);
+  const hers = await carol.locator('table.rows tbody tr').allTextContents();
+  check(hers.some((row) => row.includes('slow') && row.includes('terraform_data.wait'))
+    && hers.every((row) => /slow|stuck|gated/.test(row) && !row.includes('terraform_data.site')),
+  `carol's resource search: ${hers}`);
   // She reads the settings but may change none, nor delete the workspace.
   await carol.goto(`${base}/app/acme/workspaces/gated/settings`);
   check(await carol.locator('form.stacked fieldset[disabled]').count() === 1, 'a reader may edit settings');
@@ -410,7 +426,7 @@ try {
   const bobs = await browser.newContext({ ignoreHTTPSErrors: true });
   const bob = await signIn(bobs, 'bob');
   for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs',
-    '/app/acme/workspaces/web/settings']) {
+    '/app/acme/workspaces/web/settings', '/app/acme/resources?q=terraform_data']) {
     const response = await bob.goto(`${base}${path}`);
     check(response.status() === 404, `bob got ${response.status()} for ${path}`);
     check(!(await bob.content()).includes('https://web.example'), `bob saw acme's outputs at ${path}`);

@@ -219,6 +219,7 @@ fn pages_need_a_session_and_forms_need_their_token() {
         format!("/app/acme/workspaces/web/states/{sv_id}/download"),
         "/app/acme/workspaces/web/settings".to_string(),
         "/app/acme/workspaces/web/variables".to_string(),
+        "/app/acme/resources?q=terraform_data".to_string(),
         format!("/app/acme/workspaces/web/runs/{run_id}"),
         format!("/app/acme/workspaces/web/runs/{run_id}/logs/plan"),
     ] {

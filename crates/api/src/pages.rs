@@ -88,6 +88,10 @@ impl Pages {
                 "app/variable.html",
                 include_str!("../../../web/templates/app/variable.html"),
             ),
+            (
+                "app/resources.html",
+                include_str!("../../../web/templates/app/resources.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

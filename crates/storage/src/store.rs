@@ -246,6 +246,8 @@ pub trait StateVersionStore {
         outputs: &[StateVersionOutput],
     ) -> StorageResult<()>;
     async fn state_version_by_id(&self, id: &str) -> StorageResult<Option<StateVersion>>;
+    /// The versions of these IDs that exist, in no particular order.
+    async fn state_versions_by_ids(&self, ids: &[String]) -> StorageResult<Vec<StateVersion>>;
     /// Finalized versions of a workspace, newest first.
     async fn list_state_versions(
         &self,

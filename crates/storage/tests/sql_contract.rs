@@ -2070,6 +2070,26 @@ contract!(concurrent_tagging_with_new_tags);
 // ---------------------------------------------------------------------------------------------
 // State versions
 
+/// Versions read by their IDs: those that exist, whatever their workspace; none for none.
+async fn state_versions_by_ids(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let app = create_workspace(&*store, &acme, "app", &[]).await;
+    let web = create_workspace(&*store, &acme, "web", &[]).await;
+    let (a, _) = create_state_version(&*store, &app, 1, &[]).await;
+    let (b, _) = create_state_version(&*store, &web, 1, &[]).await;
+    // Another workspace's version, not asked for.
+    let other = create_workspace(&*store, &acme, "other", &[]).await;
+    create_state_version(&*store, &other, 1, &[]).await;
+    let ids = [a.id.clone(), b.id.clone(), "sv-missing".to_string()];
+    let mut found = store.state_versions_by_ids(&ids).await.unwrap();
+    found.sort_by(|x, y| x.workspace_id.cmp(&y.workspace_id));
+    let mut expected = vec![a, b];
+    expected.sort_by(|x, y| x.workspace_id.cmp(&y.workspace_id));
+    assert_eq!(found, expected);
+    assert!(store.state_versions_by_ids(&[]).await.unwrap().is_empty());
+}
+contract!(state_versions_by_ids);
+
 /// Creating a state version discards the workspace's older pending one, which can then no
 /// longer be finalized.
 async fn new_state_version_discards_pending(store: Arc<dyn Store>) {

@@ -12,6 +12,7 @@ mod charts;
 pub mod log;
 pub mod plan;
 mod progress;
+mod resources;
 mod runs;
 mod settings;
 mod sign_in;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
             "/app/{organization}/workspaces/{workspace}",
             get(workspaces::overview),
         )
+        .route("/app/{organization}/resources", get(resources::search))
         .route(
             "/app/{organization}/workspaces/{workspace}/runs",
             get(runs::list),

@@ -152,16 +152,11 @@ pub async fn show(
         .0
         .iter()
         .map(|r| {
-            let mut address = String::new();
-            if r.module != "root" && !r.module.is_empty() {
-                address.push_str(&r.module);
-                address.push('.');
+            minijinja::context! {
+                address => terrace_domain::state::search::address(r),
+                count => r.count,
+                provider => r.provider.clone(),
             }
-            if r.mode == "data" {
-                address.push_str("data.");
-            }
-            address.push_str(&format!("{}.{}", r.kind, r.name));
-            minijinja::context! { address, count => r.count, provider => r.provider.clone() }
         })
         .collect();
     let outputs: Vec<_> = view

@@ -68,15 +68,8 @@ fn instances(state: &Value) -> Instances<'_> {
     let resources = state.get("resources").and_then(Value::as_array);
     for resource in resources.into_iter().flatten() {
         let text = |key: &str| resource.get(key).and_then(Value::as_str).unwrap_or("");
-        let mut base = String::new();
-        if let Some(module) = resource.get("module").and_then(Value::as_str) {
-            base.push_str(module);
-            base.push('.');
-        }
-        if text("mode") == "data" {
-            base.push_str("data.");
-        }
-        base.push_str(&format!("{}.{}", text("type"), text("name")));
+        let base =
+            super::search::block_address(text("module"), text("mode"), text("type"), text("name"));
         let instances = resource.get("instances").and_then(Value::as_array);
         for instance in instances.into_iter().flatten() {
             let address = match instance.get("index_key") {

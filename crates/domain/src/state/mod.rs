@@ -13,6 +13,7 @@ pub mod diff;
 pub mod outputs;
 pub mod resources;
 pub mod scan;
+pub mod search;
 
 use base64::Engine;
 use bytes::Bytes;

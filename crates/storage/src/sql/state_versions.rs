@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use super::{on_pool, to_u64, BeginWrite, SqlStore};
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use crate::model::{
     JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput, StateVersionStatus,
@@ -89,6 +90,23 @@ impl StateVersionStore for SqlStore {
             .bind(id)
             .fetch_optional(p)
             .await)?)
+    }
+
+    async fn state_versions_by_ids(&self, ids: &[String]) -> StorageResult<Vec<StateVersion>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM state_versions WHERE id IN ("
+            ));
+            let mut each = qb.separated(", ");
+            for id in ids {
+                each.push_bind(id.clone());
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(p).await
+        })?)
     }
 
     async fn list_state_versions(

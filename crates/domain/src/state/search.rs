@@ -1,0 +1,160 @@
+//! Which workspaces manage a resource ("who has `aws_s3_bucket.logs`?"): a search over the
+//! current state of every workspace of an organization whose state versions the caller may
+//! read. It reads the resource summaries kept with each version (addresses, types,
+//! providers, instance counts), never a state's attributes, so no value, sensitive or not,
+//! is searched or shown.
+
+use terrace_auth::policy::Action;
+use terrace_storage::model::{PageRequest, ResourceSummary};
+use terrace_storage::store::WorkspaceFilter;
+
+use crate::access::allows;
+use crate::{Caller, DomainResult, Services};
+
+/// The most matches one search returns.
+pub const MAX_MATCHES: usize = 500;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceMatch {
+    pub workspace: String,
+    /// `module.net.aws_s3_bucket.logs`, `data.aws_ami.base`
+    pub address: String,
+    pub provider: String,
+    pub instances: u64,
+}
+
+/// A resource block's address as terraform writes it.
+pub fn address(resource: &ResourceSummary) -> String {
+    block_address(
+        &resource.module,
+        &resource.mode,
+        &resource.kind,
+        &resource.name,
+    )
+}
+
+/// `module.net.data.aws_ami.base` from a state's `module` (empty or `root` outside modules),
+/// `mode`, `type` and `name`.
+pub fn block_address(module: &str, mode: &str, kind: &str, name: &str) -> String {
+    let mut address = String::new();
+    if module != "root" && !module.is_empty() {
+        address.push_str(module);
+        address.push('.');
+    }
+    if mode == "data" {
+        address.push_str("data.");
+    }
+    address.push_str(kind);
+    address.push('.');
+    address.push_str(name);
+    address
+}
+
+/// Whether `resource` is what `query` asks for: a part of its address (which holds its
+/// type), or of its provider, in any case.
+pub fn matches(resource: &ResourceSummary, query: &str) -> bool {
+    let query = query.trim().to_lowercase();
+    !query.is_empty()
+        && (address(resource).to_lowercase().contains(&query)
+            || resource.provider.to_lowercase().contains(&query))
+}
+
+impl Services {
+    /// The resources matching `query` in the current state of the organization's workspaces
+    /// whose state the caller may read, by workspace name then address; at most
+    /// [`MAX_MATCHES`], and whether more were left out.
+    pub async fn search_resources(
+        &self,
+        caller: &Caller,
+        org_name: &str,
+        query: &str,
+    ) -> DomainResult<(Vec<ResourceMatch>, bool)> {
+        let readable = self
+            .list_workspaces(
+                caller,
+                org_name,
+                &WorkspaceFilter::default(),
+                PageRequest::all(),
+            )
+            .await?
+            .items
+            .into_iter()
+            .filter(|view| allows(view.access, Action::ReadStateVersions));
+        let mut names = std::collections::HashMap::new();
+        let mut current = Vec::new();
+        for view in readable {
+            if let Some(id) = view.workspace.current_state_version_id {
+                names.insert(view.workspace.id, view.workspace.name);
+                current.push(id);
+            }
+        }
+        let mut found: Vec<ResourceMatch> = Vec::new();
+        for version in self.store.state_versions_by_ids(&current).await? {
+            let Some(workspace) = names.get(&version.workspace_id) else {
+                continue;
+            };
+            found.extend(
+                version
+                    .resources
+                    .0
+                    .iter()
+                    .filter(|r| matches(r, query))
+                    .map(|r| ResourceMatch {
+                        workspace: workspace.clone(),
+                        address: address(r),
+                        provider: r.provider.clone(),
+                        instances: r.count,
+                    }),
+            );
+        }
+        found.sort_by(|a, b| (&a.workspace, &a.address).cmp(&(&b.workspace, &b.address)));
+        let more = found.len() > MAX_MATCHES;
+        found.truncate(MAX_MATCHES);
+        Ok((found, more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(module: &str, mode: &str, kind: &str, name: &str) -> ResourceSummary {
+        ResourceSummary {
+            mode: mode.into(),
+            kind: kind.into(),
+            name: name.into(),
+            module: module.into(),
+            provider: "provider[\"registry.terraform.io/hashicorp/aws\"]".into(),
+            count: 1,
+            instance_keys: None,
+        }
+    }
+
+    #[test]
+    fn addresses_are_terraforms() {
+        assert_eq!(
+            address(&resource("root", "managed", "aws_s3_bucket", "logs")),
+            "aws_s3_bucket.logs"
+        );
+        assert_eq!(
+            address(&resource("module.net", "data", "aws_ami", "base")),
+            "module.net.data.aws_ami.base"
+        );
+    }
+
+    #[test]
+    fn a_query_matches_a_part_of_the_address_or_the_provider_in_any_case() {
+        let logs = resource("module.store", "managed", "aws_s3_bucket", "logs");
+        for query in [
+            "aws_s3_bucket.logs",
+            "S3_BUCKET",
+            "store.aws",
+            "hashicorp/aws",
+        ] {
+            assert!(matches(&logs, query), "{query}");
+        }
+        for query in ["", "  ", "aws_s3_bucket.data", "google"] {
+            assert!(!matches(&logs, query), "{query:?}");
+        }
+    }
+}
