@@ -191,6 +191,29 @@ fn path_segment(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
+/// A workspace's pages: `/app/ORG/workspaces/NAME`, names percent-encoded.
+fn workspace_path(organization: &str, name: &str) -> String {
+    format!(
+        "/app/{}/workspaces/{}",
+        path_segment(organization),
+        path_segment(name)
+    )
+}
+
+/// The workspace a page's path names, as the signed-in user may see it.
+async fn named_workspace(
+    state: &AppState,
+    session: &Session,
+    organization: &str,
+    name: &str,
+) -> Result<terrace_domain::workspaces::WorkspaceView, DomainError> {
+    let reference = terrace_domain::access::WorkspaceRef::Name {
+        organization: organization.to_string(),
+        name: name.to_string(),
+    };
+    state.services.workspace(&session.caller, &reference).await
+}
+
 /// Refuses a form without this session's token (another site's page, or a stale one).
 fn forged_form(state: &AppState) -> Response {
     state.pages.error(

@@ -20,7 +20,7 @@ use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
 use super::{
-    failure, forged_form, form_token_ok, log, path_segment, plan, progress, redirect, Session,
+    failure, forged_form, form_token_ok, log, plan, progress, redirect, workspace_path, Session,
     TokenForm, PAGE_SIZE,
 };
 use crate::app::AppState;
@@ -126,9 +126,8 @@ pub async fn show(
         Err(err) => return failure(&state, err),
     };
     let base = format!(
-        "/app/{}/workspaces/{}/runs/{}",
-        path_segment(&organization),
-        path_segment(&name),
+        "{}/runs/{}",
+        workspace_path(&organization, &name),
         view.run.id
     );
     // The structured plan, from the redacted plan JSON once the plan has one.
@@ -273,9 +272,8 @@ pub async fn act(
     };
     match done {
         Ok(()) => redirect(&format!(
-            "/app/{}/workspaces/{}/runs/{id}",
-            path_segment(&organization),
-            path_segment(&name)
+            "{}/runs/{id}",
+            workspace_path(&organization, &name)
         )),
         Err(err) => failure(&state, err),
     }

@@ -14,7 +14,10 @@ use terrace_domain::DomainError;
 use terrace_storage::model::{AgentPoolSort, ExecutionMode, PageRequest, TagBinding};
 
 use super::workspaces::tag_labels;
-use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session};
+use super::{
+    failure, forged_form, form_token_ok, named_workspace, path_segment, redirect, workspace_path,
+    Session,
+};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -144,7 +147,7 @@ pub async fn show(
     Path((organization, name)): Path<(String, String)>,
     Query(query): Query<ShowQuery>,
 ) -> Response {
-    let view = match workspace(&state, &session, &organization, &name).await {
+    let view = match named_workspace(&state, &session, &organization, &name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -231,7 +234,7 @@ pub async fn update(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let view = match workspace(&state, &session, &organization, &name).await {
+    let view = match named_workspace(&state, &session, &organization, &name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -292,7 +295,7 @@ pub async fn delete(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let view = match workspace(&state, &session, &organization, &name).await {
+    let view = match named_workspace(&state, &session, &organization, &name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -319,25 +322,8 @@ pub async fn delete(
     }
 }
 
-async fn workspace(
-    state: &AppState,
-    session: &Session,
-    organization: &str,
-    name: &str,
-) -> Result<WorkspaceView, DomainError> {
-    let reference = WorkspaceRef::Name {
-        organization: organization.to_string(),
-        name: name.to_string(),
-    };
-    state.services.workspace(&session.caller, &reference).await
-}
-
 fn settings_path(organization: &str, name: &str) -> String {
-    format!(
-        "/app/{}/workspaces/{}/settings",
-        path_segment(organization),
-        path_segment(name)
-    )
+    format!("{}/settings", workspace_path(organization, name))
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ use serde::Deserialize;
 use terrace_auth::policy::workspace_permissions;
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::variables::VariableInput;
-use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 
-use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session, TokenForm};
+use super::{
+    failure, forged_form, form_token_ok, named_workspace, redirect, workspace_path, Session,
+    TokenForm,
+};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -101,7 +103,7 @@ pub async fn create(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let ws = match workspace(&state, &session, &organization, &name).await {
+    let ws = match named_workspace(&state, &session, &organization, &name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -156,7 +158,7 @@ pub async fn edit(
     Path(path): Path<(String, String, String)>,
 ) -> Response {
     let (organization, name, id) = &path;
-    let ws = match workspace(&state, &session, organization, name).await {
+    let ws = match named_workspace(&state, &session, organization, name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -234,7 +236,7 @@ pub async fn update(
         return forged_form(&state);
     }
     let (organization, name, id) = &path;
-    let ws = match workspace(&state, &session, organization, name).await {
+    let ws = match named_workspace(&state, &session, organization, name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -272,7 +274,7 @@ pub async fn delete(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let ws = match workspace(&state, &session, &organization, &name).await {
+    let ws = match named_workspace(&state, &session, &organization, &name).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -286,23 +288,6 @@ pub async fn delete(
     }
 }
 
-async fn workspace(
-    state: &AppState,
-    session: &Session,
-    organization: &str,
-    name: &str,
-) -> Result<WorkspaceView, DomainError> {
-    let reference = WorkspaceRef::Name {
-        organization: organization.to_string(),
-        name: name.to_string(),
-    };
-    state.services.workspace(&session.caller, &reference).await
-}
-
 fn variables_path(organization: &str, name: &str) -> String {
-    format!(
-        "/app/{}/workspaces/{}/variables",
-        path_segment(organization),
-        path_segment(name)
-    )
+    format!("{}/variables", workspace_path(organization, name))
 }

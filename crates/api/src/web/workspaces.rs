@@ -15,7 +15,7 @@ use terrace_storage::store::{ProjectFilter, RunFilter, WorkspaceFilter};
 
 use super::charts::{self, Chart, Point};
 use super::{
-    failure, forged_form, form_token_ok, path_segment, progress, redirect, Session, TokenForm,
+    failure, forged_form, form_token_ok, progress, redirect, workspace_path, Session, TokenForm,
     PAGE_SIZE,
 };
 use crate::app::AppState;
@@ -244,11 +244,7 @@ pub async fn create(
         .create_workspace(&session.caller, &organization, changes)
         .await
     {
-        Ok(view) => redirect(&format!(
-            "/app/{}/workspaces/{}",
-            path_segment(&organization),
-            path_segment(&view.workspace.name)
-        )),
+        Ok(view) => redirect(&workspace_path(&organization, &view.workspace.name)),
         Err(err) => failure(&state, err),
     }
 }
@@ -345,11 +341,7 @@ async fn history_charts(
     view: &WorkspaceView,
 ) -> (Option<Chart>, Option<Chart>) {
     let ws = &view.workspace;
-    let base = format!(
-        "/app/{}/workspaces/{}",
-        path_segment(organization),
-        path_segment(&ws.name)
-    );
+    let base = workspace_path(organization, &ws.name);
     let recent = PageRequest {
         number: 1,
         size: CHART_POINTS,
@@ -453,11 +445,7 @@ pub async fn act(
         _ => Err(DomainError::NotFound("workspace action")),
     };
     match done {
-        Ok(_) => redirect(&format!(
-            "/app/{}/workspaces/{}",
-            path_segment(&organization),
-            path_segment(&name)
-        )),
+        Ok(_) => redirect(&workspace_path(&organization, &name)),
         Err(err) => failure(&state, err),
     }
 }
