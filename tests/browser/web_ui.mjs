@@ -420,6 +420,30 @@ try {
   await page.click('button:text-is("Delete workspace")');
   await page.waitForURL(/\/app\/acme\/workspaces$/);
   check((await page.goto(`${base}/app/acme/workspaces/slow`)).status() === 404, 'the forced delete left the workspace');
+
+  // Her API tokens: one made here acts as her with the API until revoked; its secret is shown
+  // once, on a page no cache keeps.
+  await page.goto(`${base}/app/organizations`);
+  await page.click('.sign-out a.user');
+  await page.waitForURL(/\/app\/account\/tokens$/);
+  await accessible(page, 'tokens');
+  await page.fill('#description', 'from the browser');
+  await page.selectOption('#expires_in_days', '30');
+  const [made] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/app/account/tokens') && r.request().method() === 'POST'),
+    page.click('button:text-is("Create token")')]);
+  check(made.headers()['cache-control'] === 'no-store', `the new token's page may be cached: ${made.headers()['cache-control']}`);
+  const token = await page.inputValue('#secret');
+  await accessible(page, 'a new token');
+  const details = () => page.request.get(`${base}/api/v2/account/details`, { headers: { Authorization: `Bearer ${token}` } });
+  const me = await details();
+  check(me.status() === 200 && (await me.json()).data.attributes.username === 'alice', `the new token: ${me.status()}`);
+  await page.goto(`${base}/app/account/tokens`);
+  check(!(await page.content()).includes(token), 'a token secret was shown again');
+  check((await page.textContent('table.rows')).includes('from the browser'), 'the new token is not listed');
+  await page.click('button[aria-label="Revoke from the browser"]');
+  await page.waitForURL(/\/app\/account\/tokens$/);
+  check((await details()).status() === 401, 'a revoked token still works');
   await owner.close();
 
   // Another organization's member sees nothing of acme.

@@ -23,7 +23,17 @@ const SECRET: &str = "s3cr3t-value-7d1f";
 /// acme with `web` (an applied run with two outputs, one sensitive) and `db`, owned by
 /// alice; bob in an organization of his own.
 fn prepared() -> Server {
-    let server = Server::start(Db::Sqlite);
+    // Signed-in browsers are counted by their address, like requests without a token: here
+    // every visitor is 127.0.0.1 and clicks faster than people, so the address quota is raised
+    // (limits are tested in abuse_limits.rs).
+    let server = Server::builder(Db::Sqlite)
+        .args(&[
+            "--rate-limit-anonymous",
+            "1000",
+            "--rate-limit-anonymous-burst",
+            "1000",
+        ])
+        .start();
     let alice = server.api(&server.user_token("alice"));
     let bob = server.api(&server.user_token("bob"));
     server.user_token("carol");
@@ -256,6 +266,40 @@ fn pages_need_a_session_and_forms_need_their_token() {
         );
         assert_eq!(reply.status(), 404, "{path}");
     }
+    // Tokens are their owner's alone: bob cannot revoke alice's, and a new one's page is
+    // kept by no cache.
+    let made = alice.post(
+        "/app/account/tokens",
+        &[
+            ("csrf", alice.form_token().as_str()),
+            ("description", "mine"),
+        ],
+    );
+    assert_eq!(made.status(), 200);
+    assert_eq!(made.headers()["cache-control"], "no-store");
+    let listed = made.text().unwrap();
+    let token_id = listed
+        .split("/app/account/tokens/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let revoke = format!("/app/account/tokens/{token_id}/delete");
+    assert_eq!(
+        bob.post(&revoke, &[("csrf", bobs_token.as_str())]).status(),
+        404
+    );
+    assert!(!bob
+        .get("/app/account/tokens")
+        .text()
+        .unwrap()
+        .contains(&token_id));
+    assert!(alice
+        .get("/app/account/tokens")
+        .text()
+        .unwrap()
+        .contains(&token_id));
+
     // Alice's own forms need her session's token: another session's is refused.
     for path in [
         "/app/acme/workspaces",
@@ -263,6 +307,7 @@ fn pages_need_a_session_and_forms_need_their_token() {
         "/app/acme/workspaces/web/actions/lock",
         "/app/acme/workspaces/web/settings",
         "/app/acme/workspaces/web/settings/delete",
+        "/app/account/tokens",
     ] {
         let reply = alice.post(
             path,

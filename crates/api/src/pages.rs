@@ -92,6 +92,10 @@ impl Pages {
                 "app/resources.html",
                 include_str!("../../../web/templates/app/resources.html"),
             ),
+            (
+                "app/tokens.html",
+                include_str!("../../../web/templates/app/tokens.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

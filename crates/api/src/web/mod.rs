@@ -17,6 +17,7 @@ mod runs;
 mod settings;
 mod sign_in;
 mod states;
+mod tokens;
 mod variables;
 mod workspaces;
 
@@ -42,6 +43,14 @@ pub fn router() -> Router<AppState> {
         .route("/app/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/app/sign-out", post(sign_in::sign_out))
         .route("/app/organizations", get(workspaces::organizations))
+        .route(
+            "/app/account/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route(
+            "/app/account/tokens/{token_id}/delete",
+            post(tokens::delete),
+        )
         .route(
             "/app/{organization}/workspaces",
             get(workspaces::list).post(workspaces::create),
