@@ -112,7 +112,7 @@ try {
     check(applied.length === 1 && applied[0].includes('web'), `status filter: ${applied}`);
     await accessible(page, `filtered workspaces (${colorScheme})`);
     // Which workspaces manage a resource: web's two, by a part of the address.
-    await page.click('a:text-is("Search resources across workspaces")');
+    await page.click('nav[aria-label=Organization] a:text-is("Resources")');
     await page.waitForURL(/\/app\/acme\/resources$/);
     await page.fill('#q', 'terraform_data');
     await page.click('form.search button');
@@ -206,11 +206,20 @@ try {
     // 360 px wide: nothing scrolls sideways.
     await page.setViewportSize({ width: 360, height: 740 });
     for (const path of ['/app/acme/workspaces', '/app/acme/workspaces/web', '/app/acme/workspaces/web/runs',
-      '/app/acme/workspaces/web/settings', '/app/acme/workspaces/web/variables']) {
+      '/app/acme/workspaces/web/settings', '/app/acme/workspaces/web/variables', '/app/acme/resources?q=terraform_data',
+      '/app/account/tokens', '/app/acme/agent-pools']) {
       await page.goto(`${base}${path}`);
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       check(width <= 360, `${path} is ${width} px wide at 360 px`);
     }
+    // The agent pool prepared with a token and a workspace, narrow and in both schemes.
+    await page.click('a:text-is("edge")');
+    await page.waitForURL(/\/app\/acme\/agent-pools\/apool-/);
+    check((await page.textContent('main')).includes('edge host'), 'the pool\'s token is not listed');
+    check(await page.evaluate(() => document.documentElement.scrollWidth) <= 360, 'the pool page is too wide at 360 px');
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await accessible(page, `agent pool (${colorScheme})`);
+    if (colorScheme === 'light') await shot(page, 'agent-pool');
 
     await page.click('.sign-out button');
     await page.waitForURL(/\/app\/sign-in/);
@@ -444,6 +453,49 @@ try {
   await page.click('button[aria-label="Revoke from the browser"]');
   await page.waitForURL(/\/app\/account\/tokens$/);
   check((await details()).status() === 401, 'a revoked token still works');
+
+  // Agent pools: one made, and given a token, from the pages.
+  await page.goto(`${base}/app/acme/workspaces`);
+  await page.click('nav[aria-label=Organization] a:text-is("Agent pools")');
+  await page.waitForURL(/\/app\/acme\/agent-pools$/);
+  await page.fill('#name', 'browser-pool');
+  await page.click('button:text-is("Create agent pool")');
+  await page.waitForURL(/\/app\/acme\/agent-pools\/apool-/);
+  await page.fill('#description', 'browser host');
+  await page.click('button:text-is("Create token")');
+  check((await page.inputValue('#secret')).length > 20, 'no agent token shown');
+  check((await page.textContent('table[aria-labelledby=tokens]')).includes('browser host'), 'the agent token is not listed');
+  await accessible(page, 'an agent pool with a new token');
+  await page.goto(`${base}/app/acme/agent-pools`);
+  check((await page.textContent('table.rows')).includes('browser-pool'), 'the pool is not listed');
+  await accessible(page, 'agent pools');
+
+  // A variable set: made, given a variable and applied to `web` from the pages; `web`'s
+  // variables page then shows where the value comes from.
+  await page.click('nav[aria-label=Organization] a:text-is("Variable sets")');
+  await page.waitForURL(/\/app\/acme\/variable-sets$/);
+  await page.fill('#name', 'browser-set');
+  await page.click('button:text-is("Create variable set")');
+  await page.waitForURL(/\/app\/acme\/variable-sets\/varset-/);
+  await page.fill('#key', 'from_the_set');
+  await page.fill('#value', 'set-value');
+  await page.click('button:text-is("Add variable")');
+  await page.waitForURL(/\/app\/acme\/variable-sets\/varset-[^/]+$/);
+  await page.fill('#apply-workspace', 'web');
+  await page.click('button:text-is("Apply to workspace")');
+  await page.waitForURL(/\/app\/acme\/variable-sets\/varset-[^/]+$/);
+  check((await page.textContent('ul[aria-labelledby=applied]')).includes('web'), 'the set is not applied to web');
+  await accessible(page, 'a variable set');
+  await shot(page, 'variable-set');
+  await page.goto(`${base}/app/acme/workspaces/web/variables`);
+  const inherited = await page.textContent('table[aria-labelledby=from-sets]');
+  check(inherited.includes('from_the_set') && inherited.includes('browser-set'), `web's variables from sets: ${inherited}`);
+  await accessible(page, 'variables with a set');
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const path of ['/app/acme/variable-sets', '/app/acme/workspaces/web/variables']) {
+    await page.goto(`${base}${path}`);
+    check(await page.evaluate(() => document.documentElement.scrollWidth) <= 360, `${path} is too wide at 360 px`);
+  }
   await owner.close();
 
   // Another organization's member sees nothing of acme.

@@ -11,6 +11,7 @@ mod api;
 pub mod browser;
 pub mod gotfe_v1;
 pub mod ledger;
+pub mod listener;
 pub mod oidc;
 pub mod page;
 pub mod providers;

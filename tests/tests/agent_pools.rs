@@ -4,16 +4,15 @@
 //! killed mid-run errors its run within a bounded time, a restarted one takes new work, and
 //! several listeners of one pool share its runs, each executed once. On both databases.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use terrace_tests::ledger::Ledger;
+use terrace_tests::listener::ListenerProcess;
 use terrace_tests::runs::{
     create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
 };
-use terrace_tests::{both_databases, terrace_bin, Api, Db, Reply, Server};
+use terrace_tests::{both_databases, Api, Db, Reply, Server};
 
 const QUICK: &str = "resource \"terraform_data\" \"a\" {\n  input = \"a\"\n}\n";
 
@@ -467,69 +466,6 @@ both_databases!(agent_pool_api, |db: Db| {
     api.get(&format!("agents/{agent}")).expect(404);
 });
 
-/// A `terrace listener` process, killed when dropped.
-struct ListenerProcess {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl ListenerProcess {
-    fn start(server: &Server, token: &str, name: &str) -> ListenerProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("listener.log");
-        let file = std::fs::File::create(&log).unwrap();
-        // The token comes from a file, as an operator keeps it off the command line.
-        let token_file = dir.path().join("agent-token");
-        std::fs::write(&token_file, format!("{token}\n")).unwrap();
-        let child = Command::new(terrace_bin())
-            .args(["listener", "--server-url", &server.url, "--ca-file"])
-            .arg(&server.ca_bundle)
-            .args(["--name", name, "--token-file"])
-            .arg(&token_file)
-            .env("TERRACE_LOG", "info")
-            .env("TERRACE_WORK_DIR", dir.path())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("terrace listener starts");
-        let mut listener = ListenerProcess {
-            child,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !listener.log().contains("registered") {
-            if let Ok(Some(status)) = listener.child.try_wait() {
-                panic!("the listener exited ({status}):\n{}", listener.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the listener did not register:\n{}",
-                listener.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        listener
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ListenerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// The pool's agents as (name, status).
 fn agents(api: &Api, pool: &str) -> Vec<(String, String)> {
     api.get(&format!("agent-pools/{pool}/agents")).ok().body["data"]
@@ -729,7 +665,7 @@ both_databases!(listeners_of_one_pool_share_its_work, |db: Db| {
     let busy = listeners
         .iter()
         .filter(|l| {
-            let dir = l._dir.path().display().to_string();
+            let dir = l.dir().display().to_string();
             lines.iter().any(|(_, d)| d.starts_with(&dir))
         })
         .count();

@@ -9,10 +9,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use terrace_tests::access::{add_member, create_team, grant_workspace};
+use terrace_tests::listener::ListenerProcess;
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
 use terrace_tests::web::Visitor;
 use terrace_tests::{Db, Server};
@@ -20,9 +21,9 @@ use terrace_tests::{Db, Server};
 const PASSWORD: &str = "user-password-1";
 const SECRET: &str = "s3cr3t-value-7d1f";
 
-/// acme with `web` (an applied run with two outputs, one sensitive) and `db`, owned by
-/// alice; bob in an organization of his own.
-fn prepared() -> Server {
+/// A server with alice owning acme, bob owning bobco, and carol (a member of nothing yet);
+/// with alice's API token.
+fn with_organizations() -> (Server, String) {
     // Signed-in browsers are counted by their address, like requests without a token: here
     // every visitor is 127.0.0.1 and clicks faster than people, so the address quota is raised
     // (limits are tested in abuse_limits.rs).
@@ -34,7 +35,8 @@ fn prepared() -> Server {
             "1000",
         ])
         .start();
-    let alice = server.api(&server.user_token("alice"));
+    let alices_token = server.user_token("alice");
+    let alice = server.api(&alices_token);
     let bob = server.api(&server.user_token("bob"));
     server.user_token("carol");
     for (api, org) in [(&alice, "acme"), (&bob, "bobco")] {
@@ -45,6 +47,14 @@ fn prepared() -> Server {
         )
         .expect(201);
     }
+    (server, alices_token)
+}
+
+/// acme with `web` (an applied run with two outputs, one sensitive) and `db`, owned by
+/// alice; bob in an organization of his own.
+fn prepared() -> Server {
+    let (server, alices_token) = with_organizations();
+    let alice = server.api(&alices_token);
     let mut web = String::new();
     for name in ["web", "db"] {
         let id = alice
@@ -96,6 +106,21 @@ fn prepared() -> Server {
         let run = create_run(&alice, &ws, None, json!({})).id();
         wait_for_run(&alice, &run, &["planned"], Duration::from_secs(120));
     }
+    // An agent pool with a token (no agent connects).
+    let pool = alice
+        .post(
+            "organizations/acme/agent-pools",
+            &json!({"data": {"type": "agent-pools", "attributes": {"name": "edge"}}}),
+        )
+        .expect(201)
+        .id();
+    alice
+        .post(
+            &format!("agent-pools/{pool}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens",
+                "attributes": {"description": "edge host"}}}),
+        )
+        .expect(201);
     // A run that waits for its workspace's lock: the browser unlocks it and watches the plan.
     let queued = alice
         .post(
@@ -370,4 +395,459 @@ fn static_files_are_linked_by_fingerprint_and_cached_for_good() {
         visitor.get("/static/terrace.000000000000.css").status(),
         404
     );
+}
+
+/// The text between `before` and the next `after` in `page`.
+fn between<'p>(page: &'p str, before: &str, after: &str) -> &'p str {
+    let rest = &page[page
+        .find(before)
+        .unwrap_or_else(|| panic!("no {before:?} in:\n{page}"))
+        + before.len()..];
+    &rest[..rest.find(after).unwrap()]
+}
+
+#[test]
+fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothing() {
+    let (server, alices_token) = with_organizations();
+    let api = server.api(&alices_token);
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    let token = alice.form_token();
+
+    // A pool, made with the form, and a token for it: the secret shown once, on a page no
+    // cache keeps.
+    let made = alice.post(
+        "/app/acme/agent-pools",
+        &[
+            ("csrf", &token),
+            ("name", "edge"),
+            ("organization_scoped", "on"),
+        ],
+    );
+    assert_eq!(made.status(), 303);
+    let pool_page = location(&made);
+    let pool_id = pool_page.rsplit('/').next().unwrap().to_string();
+    assert!(pool_id.starts_with("apool-"), "{pool_page}");
+    let listed = alice.get("/app/acme/agent-pools").text().unwrap();
+    assert!(
+        listed.contains(&format!("href=\"{pool_page}\">edge</a>")),
+        "{listed}"
+    );
+    let with_secret = alice.post(
+        &format!("{pool_page}/tokens"),
+        &[("csrf", &token), ("description", "edge host")],
+    );
+    assert_eq!(with_secret.status(), 200);
+    assert_eq!(with_secret.headers()["cache-control"], "no-store");
+    let with_secret = with_secret.text().unwrap();
+    let secret = between(
+        between(&with_secret, "id=\"secret\"", ">"),
+        "value=\"",
+        "\"",
+    )
+    .to_string();
+    assert!(secret.len() > 20, "{secret}");
+    let page = alice.get(&pool_page).text().unwrap();
+    assert!(
+        page.contains("edge host") && !page.contains(&secret),
+        "shown again"
+    );
+    let token_id = between(&page, "/tokens/", "/delete").to_string();
+
+    // A real listener with that token appears as the pool's agent, idle.
+    let listener = ListenerProcess::start(&server, &secret, "edge-1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = alice.get(&pool_page).text().unwrap();
+        if page.contains("edge-1") && page.contains(">idle</span>") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no idle agent shown:\n{page}\n{}",
+            listener.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A workspace on the pool: the pool names it, its overview names the pool.
+    let ws = api
+        .post(
+            "organizations/acme/workspaces",
+            &json!({"data": {"type": "workspaces", "attributes": {"name": "edge-app"}}}),
+        )
+        .expect(201)
+        .id();
+    api.patch(
+        &format!("workspaces/{ws}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "agent"},
+            "relationships": {"agent-pool": {"data": {"type": "agent-pools", "id": pool_id}}}}}),
+    )
+    .expect(200);
+    assert!(alice
+        .get(&pool_page)
+        .text()
+        .unwrap()
+        .contains(">edge-app</a>"));
+    let overview = alice.get("/app/acme/workspaces/edge-app").text().unwrap();
+    assert!(
+        overview.contains(&format!("agent on <a href=\"{pool_page}\">edge</a>")),
+        "{overview}"
+    );
+    // A pool in use is not deleted: the page says why.
+    let refused = alice.post(&format!("{pool_page}/delete"), &[("csrf", &token)]);
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().unwrap().contains("still used by workspaces"));
+
+    // carol, a member who may read: the pool without the buttons, refused if she posts.
+    let team = create_team(&api, "acme", "readers", json!({}));
+    add_member(&api, "acme", &team, "carol");
+    let carol = Visitor::new(&server);
+    assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
+    let seen = carol.get(&pool_page).text().unwrap();
+    assert!(seen.contains("edge host") && seen.contains("edge-1"));
+    for button in ["Revoke", "Create token", "Delete agent pool", "Save"] {
+        assert!(
+            !seen.contains(&format!("{button}</button>")),
+            "carol sees {button}"
+        );
+    }
+    let carols_token = carol.form_token();
+    for path in [
+        format!("{pool_page}/tokens/{token_id}/delete"),
+        format!("{pool_page}/tokens"),
+        format!("{pool_page}/delete"),
+        pool_page.clone(),
+    ] {
+        let reply = carol.post(
+            &path,
+            &[
+                ("csrf", &carols_token),
+                ("name", "carols"),
+                ("description", "carols"),
+            ],
+        );
+        assert_eq!(reply.status(), 403, "{path}");
+    }
+    // bob, of another organization: nothing of acme's pools, not even under his own name.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let bobs_token = bob.form_token();
+    for path in [
+        "/app/acme/agent-pools".to_string(),
+        pool_page.clone(),
+        format!("/app/bobco/agent-pools/{pool_id}"),
+    ] {
+        assert_eq!(bob.get(&path).status(), 404, "{path}");
+    }
+    for path in [
+        format!("{pool_page}/tokens/{token_id}/delete"),
+        format!("/app/bobco/agent-pools/{pool_id}/tokens/{token_id}/delete"),
+        format!("{pool_page}/tokens"),
+        format!("{pool_page}/delete"),
+        "/app/acme/agent-pools".to_string(),
+    ] {
+        let reply = bob.post(
+            &path,
+            &[
+                ("csrf", &bobs_token),
+                ("name", "bobs"),
+                ("description", "bobs"),
+            ],
+        );
+        assert_eq!(reply.status(), 404, "{path}");
+    }
+    // Nor is one of alice's user tokens revoked through a pool's page.
+    let users = api.get("account/details").ok().id();
+    let user_token = api
+        .post(
+            &format!("users/{users}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens", "attributes": {}}}),
+        )
+        .expect(201)
+        .id();
+    let reply = alice.post(
+        &format!("{pool_page}/tokens/{user_token}/delete"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(reply.status(), 404);
+    let page = alice.get(&pool_page).text().unwrap();
+    assert!(page.contains("edge host") && page.contains(">edge-app</a>"));
+    let names = alice.get("/app/acme/agent-pools").text().unwrap();
+    assert!(!names.contains("carols") && !names.contains("bobs"));
+
+    // alice revokes the token and, once the workspace has moved, deletes the pool.
+    let revoked = alice.post(
+        &format!("{pool_page}/tokens/{token_id}/delete"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(revoked.status(), 303);
+    assert!(!alice.get(&pool_page).text().unwrap().contains("edge host"));
+    api.patch(
+        &format!("workspaces/{ws}"),
+        &json!({"data": {"type": "workspaces", "attributes": {"execution-mode": "remote"}}}),
+    )
+    .expect(200);
+    let deleted = alice.post(&format!("{pool_page}/delete"), &[("csrf", &token)]);
+    assert_eq!(deleted.status(), 303);
+    assert_eq!(location(&deleted), "/app/acme/agent-pools");
+    assert_eq!(alice.get(&pool_page).status(), 404);
+}
+
+/// `key`'s value among the workspace's `all-vars` (what its runs get).
+fn run_value(api: &terrace_tests::Api, ws: &str, key: &str) -> String {
+    let all = api.get(&format!("workspaces/{ws}/all-vars")).ok();
+    all.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["attributes"]["key"] == key)
+        .map(|v| v["attributes"]["value"].as_str().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no {key} in {}", all.text))
+}
+
+#[test]
+fn variable_sets_are_made_and_applied_in_the_browser_and_the_page_says_which_value_wins() {
+    let (server, alices_token) = with_organizations();
+    let api = server.api(&alices_token);
+    let ws = api
+        .post(
+            "organizations/acme/workspaces",
+            &json!({"data": {"type": "workspaces", "attributes": {"name": "app"}}}),
+        )
+        .expect(201)
+        .id();
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    let token = alice.form_token();
+
+    // A set with a plain and a sensitive variable, applied to `app` by name.
+    let made = alice.post(
+        "/app/acme/variable-sets",
+        &[
+            ("csrf", &token),
+            ("name", "shared"),
+            ("description", "for all apps"),
+        ],
+    );
+    assert_eq!(made.status(), 303);
+    let set_page = location(&made);
+    let set_id = set_page.rsplit('/').next().unwrap().to_string();
+    assert!(set_id.starts_with("varset-"), "{set_page}");
+    for (key, value, category, sensitive) in [
+        ("region", "eu-west-1", "terraform", ""),
+        ("TOKEN", SECRET, "env", "on"),
+    ] {
+        let mut form = vec![
+            ("csrf", token.as_str()),
+            ("key", key),
+            ("value", value),
+            ("category", category),
+        ];
+        if !sensitive.is_empty() {
+            form.push(("sensitive", sensitive));
+        }
+        let added = alice.post(&format!("{set_page}/variables"), &form);
+        assert_eq!(added.status(), 303, "{key}");
+        assert_eq!(location(&added), set_page);
+    }
+    let missing = alice.post(
+        &format!("{set_page}/targets/apply"),
+        &[("csrf", &token), ("workspace", "nope")],
+    );
+    assert_eq!(missing.status(), 422);
+    assert!(missing
+        .text()
+        .unwrap()
+        .contains("There is no workspace named nope"));
+    let applied = alice.post(
+        &format!("{set_page}/targets/apply"),
+        &[("csrf", &token), ("workspace", "app")],
+    );
+    assert_eq!(applied.status(), 303);
+    let page = alice.get(&set_page).text().unwrap();
+    assert!(
+        page.contains(">app</a>") && page.contains("eu-west-1"),
+        "{page}"
+    );
+    assert!(!page.contains(SECRET), "a sensitive value was shown");
+    assert_eq!(run_value(&api, &ws, "region"), "eu-west-1");
+
+    // The workspace's own variable wins, and its page says so.
+    let own = alice.post(
+        "/app/acme/workspaces/app/variables",
+        &[
+            ("csrf", &token),
+            ("key", "region"),
+            ("value", "us-east-2"),
+            ("category", "terraform"),
+        ],
+    );
+    assert_eq!(own.status(), 303);
+    assert_eq!(run_value(&api, &ws, "region"), "us-east-2");
+    let variables = alice
+        .get("/app/acme/workspaces/app/variables")
+        .text()
+        .unwrap();
+    let from_sets = between(&variables, "id=\"from-sets\"", "</table>");
+    assert!(
+        from_sets.contains(&format!("/app/acme/variable-sets/{set_id}\">shared</a>")),
+        "{from_sets}"
+    );
+    let set_region = between(from_sets, "<code>region</code>", "</tr>");
+    assert!(set_region.contains("overridden"), "{from_sets}");
+    let set_token = between(from_sets, "<code>TOKEN</code>", "</tr>");
+    assert!(!set_token.contains("overridden") && set_token.contains("sensitive"));
+    assert!(!variables.contains(SECRET), "a sensitive value was shown");
+
+    // A priority set wins over the workspace: the page marks the workspace's own instead.
+    let saved = alice.post(
+        &set_page,
+        &[
+            ("csrf", &token),
+            ("name", "shared"),
+            ("description", "for all apps"),
+            ("priority", "on"),
+        ],
+    );
+    assert_eq!(saved.status(), 303);
+    assert_eq!(run_value(&api, &ws, "region"), "eu-west-1");
+    let variables = alice
+        .get("/app/acme/workspaces/app/variables")
+        .text()
+        .unwrap();
+    let own_table = between(&variables, "aria-label=\"Workspace variables\"", "</table>");
+    assert!(own_table.contains("overridden"), "{own_table}");
+    assert!(!between(&variables, "id=\"from-sets\"", "</table>").contains("overridden"));
+
+    // A set variable edited: the sensitive one keeps its value when left blank.
+    let before_label = &page[..page.find("\" aria-label=\"Edit TOKEN\"").unwrap()];
+    let token_id = before_label.rsplit("variables/var-").next().unwrap();
+    let sensitive_edit = format!("{set_page}/variables/var-{token_id}");
+    let form = alice.get(&sensitive_edit).text().unwrap();
+    assert!(
+        form.contains("Edit variable") && !form.contains(SECRET),
+        "{sensitive_edit}: {form}"
+    );
+    let kept = alice.post(
+        &sensitive_edit,
+        &[
+            ("csrf", &token),
+            ("key", "TOKEN"),
+            ("value", ""),
+            ("category", "env"),
+            ("sensitive", "on"),
+            ("description", "kept"),
+        ],
+    );
+    assert_eq!(kept.status(), 303);
+    let sets = api
+        .get(&format!("varsets/{set_id}/relationships/vars"))
+        .ok();
+    let described = sets.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["attributes"]["key"] == "TOKEN" && v["attributes"]["description"] == "kept");
+    assert!(described, "{}", sets.text);
+
+    // carol may read variable sets (her team reads workspaces): no forms, refused if she posts.
+    let team = create_team(&api, "acme", "viewers", json!({"read-workspaces": true}));
+    add_member(&api, "acme", &team, "carol");
+    let carol = Visitor::new(&server);
+    assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
+    let seen = carol.get(&set_page);
+    assert_eq!(seen.status(), 200);
+    let seen = seen.text().unwrap();
+    assert!(seen.contains("eu-west-1") && !seen.contains(SECRET));
+    for button in [
+        "Add variable",
+        "Apply to workspace",
+        "Delete variable set",
+        "Save",
+        "Remove",
+    ] {
+        assert!(
+            !seen.contains(&format!("{button}</button>")),
+            "carol sees {button}"
+        );
+    }
+    assert!(!carol
+        .get("/app/acme/variable-sets")
+        .text()
+        .unwrap()
+        .contains("Create variable set"));
+    let carols_token = carol.form_token();
+    let forms = |base: &str| {
+        [
+            base.to_string(),
+            format!("{base}/delete"),
+            format!("{base}/variables"),
+            format!("{base}/variables/var-{token_id}"),
+            format!("{base}/variables/var-{token_id}/delete"),
+            format!("{base}/targets/apply"),
+            format!("{base}/targets/remove"),
+        ]
+    };
+    let hostile = |key: &'static str| {
+        move |visitor: &Visitor, csrf: &str, path: &str| {
+            visitor.post(
+                path,
+                &[
+                    ("csrf", csrf),
+                    ("name", key),
+                    ("key", key),
+                    ("value", key),
+                    ("category", "env"),
+                    ("workspace", "app"),
+                    ("global", "on"),
+                ],
+            )
+        }
+    };
+    for path in forms(&set_page) {
+        let reply = hostile("carols")(&carol, &carols_token, &path);
+        assert_eq!(reply.status(), 403, "{path}");
+    }
+    // bob, of another organization: nothing, under acme's name or his own.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let bobs_token = bob.form_token();
+    let under_bobco = format!("/app/bobco/variable-sets/{set_id}");
+    for path in [
+        "/app/acme/variable-sets".to_string(),
+        set_page.clone(),
+        under_bobco.clone(),
+        format!("{set_page}/variables/var-{token_id}"),
+    ] {
+        let reply = bob.get(&path);
+        assert_eq!(reply.status(), 404, "{path}");
+        assert!(!reply.text().unwrap().contains("eu-west-1"), "{path}");
+    }
+    for path in forms(&set_page).into_iter().chain(forms(&under_bobco)) {
+        let reply = hostile("bobs")(&bob, &bobs_token, &path);
+        assert_eq!(reply.status(), 404, "{path}");
+    }
+    // And alice's forms need her session's token.
+    for path in forms(&set_page) {
+        let reply = hostile("forged")(&alice, &bobs_token, &path);
+        assert_eq!(reply.status(), 403, "{path}");
+    }
+    let page = alice.get(&set_page).text().unwrap();
+    for intruder in ["carols", "bobs", "forged"] {
+        assert!(!page.contains(intruder), "{intruder} changed the set");
+    }
+    assert!(page.contains(">app</a>"));
+    let reach = between(&page, "<dt>Applies to</dt><dd>", "</dd>");
+    assert_eq!(reach, "1 workspace");
+
+    // Removed from the workspace, then deleted: the workspace is back to its own value.
+    let removed = alice.post(
+        &format!("{set_page}/targets/remove"),
+        &[("csrf", &token), ("workspace", &ws)],
+    );
+    assert_eq!(removed.status(), 303);
+    assert_eq!(run_value(&api, &ws, "region"), "us-east-2");
+    let deleted = alice.post(&format!("{set_page}/delete"), &[("csrf", &token)]);
+    assert_eq!(location(&deleted), "/app/acme/variable-sets");
+    assert_eq!(alice.get(&set_page).status(), 404);
 }

@@ -96,6 +96,22 @@ impl Pages {
                 "app/tokens.html",
                 include_str!("../../../web/templates/app/tokens.html"),
             ),
+            (
+                "app/variable_sets.html",
+                include_str!("../../../web/templates/app/variable_sets.html"),
+            ),
+            (
+                "app/variable_set.html",
+                include_str!("../../../web/templates/app/variable_set.html"),
+            ),
+            (
+                "app/agent_pools.html",
+                include_str!("../../../web/templates/app/agent_pools.html"),
+            ),
+            (
+                "app/agent_pool.html",
+                include_str!("../../../web/templates/app/agent_pool.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

@@ -58,6 +58,29 @@ pub struct VariableLayers {
 
 const MAX_VALUE: usize = 256 * 1024;
 
+/// A variable that reaches a workspace's runs, where it comes from, and whether one of
+/// higher precedence (same category and key) hides it.
+#[derive(Debug, Clone)]
+pub struct RankedVariable {
+    pub view: VariableView,
+    /// The variable set that gives it; `None`: the workspace's own.
+    pub set: Option<VariableSet>,
+    pub overridden: bool,
+}
+
+/// For each of `layers` (lowest precedence first), whether a later one has the same category
+/// and key, and so wins over it.
+pub fn overridden(layers: &[Variable]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    let mut flags: Vec<bool> = layers
+        .iter()
+        .rev()
+        .map(|v| !seen.insert((v.category, v.key.as_str())))
+        .collect();
+    flags.reverse();
+    flags
+}
+
 impl Services {
     pub async fn list_workspace_variables(
         &self,
@@ -81,14 +104,48 @@ impl Services {
             .workspace_id_for(caller, workspace_id, Action::ReadVariables)
             .await?;
         let layers = self.variable_layers(&ws).await?;
-        let mut winners = std::collections::BTreeMap::new();
-        for v in layers.normal.into_iter().chain(layers.priority) {
-            winners.insert((v.category.to_string(), v.key.clone()), v);
+        let all: Vec<Variable> = layers.normal.into_iter().chain(layers.priority).collect();
+        let flags = overridden(&all);
+        let mut winners: Vec<Variable> = all
+            .into_iter()
+            .zip(flags)
+            .filter_map(|(v, overridden)| (!overridden).then_some(v))
+            .collect();
+        winners.sort_by(|a, b| (a.category.as_str(), &a.key).cmp(&(b.category.as_str(), &b.key)));
+        winners.into_iter().map(|v| self.variable_view(v)).collect()
+    }
+
+    /// Every variable of the workspace and of the sets applied to it, highest precedence
+    /// first, each marked when another one wins over it (what the variables page explains).
+    pub async fn ranked_workspace_variables(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> DomainResult<Vec<RankedVariable>> {
+        let (ws, _, _) = self
+            .workspace_id_for(caller, workspace_id, Action::ReadVariables)
+            .await?;
+        let layers = self.variable_layers(&ws).await?;
+        let sets = self
+            .store
+            .variable_sets_for_workspace(&ws.organization_id, &ws.id, &ws.project_id)
+            .await?;
+        let all: Vec<Variable> = layers.normal.into_iter().chain(layers.priority).collect();
+        let flags = overridden(&all);
+        let mut ranked = Vec::with_capacity(all.len());
+        for (variable, overridden) in all.into_iter().zip(flags).rev() {
+            let set = variable
+                .varset_id
+                .as_deref()
+                .and_then(|id| sets.iter().find(|s| s.id == id))
+                .cloned();
+            ranked.push(RankedVariable {
+                view: self.variable_view(variable)?,
+                set,
+                overridden,
+            });
         }
-        winners
-            .into_values()
-            .map(|v| self.variable_view(v))
-            .collect()
+        Ok(ranked)
     }
 
     /// [`VariableLayers`] of a workspace. Within one level, the set whose name sorts first wins.
@@ -440,6 +497,16 @@ impl Services {
     pub async fn variable_set(&self, caller: &Caller, id: &str) -> DomainResult<VariableSetView> {
         let (set, org) = self.variable_set_for(caller, id, SetAction::Read).await?;
         self.variable_set_view(set, &org).await
+    }
+
+    /// Whether the caller may change the set (settings, variables, where it applies): what
+    /// pages ask before they show the forms.
+    pub async fn may_manage_variable_set(&self, caller: &Caller, id: &str) -> DomainResult<bool> {
+        match self.variable_set_for(caller, id, SetAction::Manage).await {
+            Ok(_) => Ok(true),
+            Err(DomainError::Forbidden(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     /// Changes a set's settings and, for each of `workspace_ids` and `project_ids` given, makes
@@ -858,6 +925,35 @@ fn key_taken(err: StorageError) -> DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_later_layer_hides_an_earlier_one_of_the_same_category_and_key() {
+        let var = |key: &str, category: VariableCategory| Variable {
+            id: format!("var-{key}"),
+            workspace_id: None,
+            varset_id: None,
+            key: key.to_string(),
+            value_ciphertext: String::new(),
+            description: String::new(),
+            category,
+            hcl: false,
+            sensitive: false,
+            version_id: String::new(),
+            created_at: clock::now(),
+            updated_at: clock::now(),
+        };
+        use VariableCategory::{Env, Terraform};
+        let layers = [
+            var("region", Terraform),
+            var("region", Env),
+            var("size", Terraform),
+            var("region", Terraform),
+            var("size", Terraform),
+            var("size", Terraform),
+        ];
+        assert_eq!(overridden(&layers), [true, false, true, false, true, false]);
+        assert!(overridden(&[]).is_empty());
+    }
 
     #[test]
     fn keys_follow_their_category() {

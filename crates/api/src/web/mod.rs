@@ -7,6 +7,7 @@
 //! every form that changes something carries a token derived from that cookie, which a page
 //! of another site cannot know (the cookie is `HttpOnly`, `SameSite=Lax`).
 
+mod agent_pools;
 pub mod ansi;
 mod charts;
 pub mod log;
@@ -18,6 +19,7 @@ mod settings;
 mod sign_in;
 mod states;
 mod tokens;
+mod variable_sets;
 mod variables;
 mod workspaces;
 
@@ -60,6 +62,54 @@ pub fn router() -> Router<AppState> {
             get(workspaces::overview),
         )
         .route("/app/{organization}/resources", get(resources::search))
+        .route(
+            "/app/{organization}/variable-sets",
+            get(variable_sets::list).post(variable_sets::create),
+        )
+        .route(
+            "/app/{organization}/variable-sets/{set_id}",
+            get(variable_sets::show).post(variable_sets::update),
+        )
+        .route(
+            "/app/{organization}/variable-sets/{set_id}/delete",
+            post(variable_sets::delete),
+        )
+        .route(
+            "/app/{organization}/variable-sets/{set_id}/targets/{action}",
+            post(variable_sets::retarget),
+        )
+        .route(
+            "/app/{organization}/variable-sets/{set_id}/variables",
+            get(variable_sets::variables_list).post(variable_sets::create_variable),
+        )
+        .route(
+            "/app/{organization}/variable-sets/{set_id}/variables/{variable_id}",
+            get(variable_sets::edit_variable).post(variable_sets::update_variable),
+        )
+        .route(
+            "/app/{organization}/variable-sets/{set_id}/variables/{variable_id}/delete",
+            post(variable_sets::delete_variable),
+        )
+        .route(
+            "/app/{organization}/agent-pools",
+            get(agent_pools::list).post(agent_pools::create),
+        )
+        .route(
+            "/app/{organization}/agent-pools/{pool_id}",
+            get(agent_pools::show).post(agent_pools::update),
+        )
+        .route(
+            "/app/{organization}/agent-pools/{pool_id}/delete",
+            post(agent_pools::delete),
+        )
+        .route(
+            "/app/{organization}/agent-pools/{pool_id}/tokens",
+            post(agent_pools::create_token),
+        )
+        .route(
+            "/app/{organization}/agent-pools/{pool_id}/tokens/{token_id}/delete",
+            post(agent_pools::delete_token),
+        )
         .route(
             "/app/{organization}/workspaces/{workspace}/runs",
             get(runs::list),
@@ -176,6 +226,28 @@ fn form_token(session_cookie: &str) -> String {
     )))
 }
 
+/// `?page=N` of a paged list.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PageQuery {
+    page: Option<u32>,
+}
+
+impl PageQuery {
+    /// The page asked for (the first if none or 0), of [`PAGE_SIZE`] rows.
+    fn request(&self) -> terrace_storage::model::PageRequest {
+        terrace_storage::model::PageRequest {
+            number: self.page.unwrap_or(1).max(1),
+            size: PAGE_SIZE,
+        }
+    }
+}
+
+/// How many pages of [`PAGE_SIZE`] rows `total` rows fill (at least one).
+fn page_count(total: u64) -> u64 {
+    total.div_ceil(u64::from(PAGE_SIZE)).max(1)
+}
+
 /// A form that carries nothing but the session's token (buttons).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
@@ -193,6 +265,19 @@ fn form_token_ok(session: &Session, submitted: &str) -> bool {
             .zip(submitted)
             .fold(0u8, |diff, (a, b)| diff | (a ^ b))
             == 0
+}
+
+/// A time as pages show it.
+fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A page that shows a secret once (a new token): no cache and no history may keep it.
+fn shown_once(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A path segment, percent-encoded (names in links and redirects).

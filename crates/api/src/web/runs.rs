@@ -20,8 +20,8 @@ use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
 use super::{
-    failure, forged_form, form_token_ok, log, plan, progress, redirect, workspace_path, Session,
-    TokenForm, PAGE_SIZE,
+    failure, forged_form, form_token_ok, log, page_count, plan, progress, redirect, workspace_path,
+    PageQuery, Session, TokenForm,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -36,17 +36,11 @@ const STREAM_LIFETIME: Duration = Duration::from_secs(300);
 const STX: char = '\u{2}';
 const ETX: char = '\u{3}';
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ListQuery {
-    page: Option<u32>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
     session: Session,
     Path((organization, name)): Path<(String, String)>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<PageQuery>,
 ) -> Response {
     let services = &state.services;
     let reference = WorkspaceRef::Name {
@@ -57,11 +51,7 @@ pub async fn list(
         Ok(view) => view.workspace,
         Err(err) => return failure(&state, err),
     };
-    let number = query.page.unwrap_or(1).max(1);
-    let page = PageRequest {
-        number,
-        size: PAGE_SIZE,
-    };
+    let page = query.request();
     let runs = match services
         .list_runs(
             &session.caller,
@@ -95,8 +85,8 @@ pub async fn list(
             workspace => name,
             runs => rows,
             total => runs.total,
-            page => number,
-            pages => runs.total.div_ceil(u64::from(PAGE_SIZE)).max(1),
+            page => page.number,
+            pages => page_count(runs.total),
         },
     )
 }

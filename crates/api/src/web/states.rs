@@ -8,26 +8,35 @@ use axum::response::Response;
 use serde::Deserialize;
 use terrace_auth::policy::workspace_permissions;
 use terrace_domain::access::WorkspaceRef;
+use terrace_domain::state::outputs::OutputView;
 use terrace_domain::state::StateVersionView;
 use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 use terrace_storage::model::PageRequest;
 
-use super::{failure, Session, PAGE_SIZE};
+use super::{failure, page_count, when, PageQuery, Session};
 use crate::app::AppState;
 use crate::routes::state_versions::stream_response;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ListQuery {
-    page: Option<u32>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ShowQuery {
     /// The version to compare with (the one before by default).
     since: Option<String>,
+}
+
+/// An output as the overview's and a state version's tables show it: a sensitive value
+/// masked here whatever the domain returned (a page is easily shared).
+pub(super) fn output_row(o: &OutputView) -> minijinja::Value {
+    minijinja::context! {
+        name => o.output.name.clone(),
+        sensitive => o.output.sensitive,
+        kind => o.coarse_type(),
+        value => (!o.output.sensitive).then(|| o.value.as_ref().map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })).flatten(),
+    }
 }
 
 fn summary(view: &StateVersionView) -> minijinja::Value {
@@ -37,7 +46,7 @@ fn summary(view: &StateVersionView) -> minijinja::Value {
         serial => sv.serial,
         resources => sv.resource_count,
         terraform_version => sv.terraform_version.clone(),
-        created_at => sv.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        created_at => when(sv.created_at),
     }
 }
 
@@ -45,17 +54,13 @@ pub async fn list(
     State(state): State<AppState>,
     session: Session,
     Path((organization, name)): Path<(String, String)>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<PageQuery>,
 ) -> Response {
     let reference = WorkspaceRef::Name {
         organization: organization.clone(),
         name: name.clone(),
     };
-    let number = query.page.unwrap_or(1).max(1);
-    let page = PageRequest {
-        number,
-        size: PAGE_SIZE,
-    };
+    let page = query.request();
     let found = match state
         .services
         .list_state_versions(&session.caller, &reference, page)
@@ -73,8 +78,8 @@ pub async fn list(
             organization,
             workspace => name,
             versions,
-            page => number,
-            pages => found.total.div_ceil(u64::from(PAGE_SIZE)).max(1),
+            page => page.number,
+            pages => page_count(found.total),
         },
     )
 }
@@ -159,22 +164,7 @@ pub async fn show(
             }
         })
         .collect();
-    let outputs: Vec<_> = view
-        .outputs
-        .iter()
-        .map(|o| {
-            minijinja::context! {
-                name => o.output.name.clone(),
-                sensitive => o.output.sensitive,
-                kind => o.coarse_type(),
-                // Masked here whatever the domain returned: a page is easily shared.
-                value => (!o.output.sensitive).then(|| o.value.as_ref().map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })).flatten(),
-            }
-        })
-        .collect();
+    let outputs: Vec<_> = view.outputs.iter().map(output_row).collect();
     state.pages.render(
         StatusCode::OK,
         "app/state.html",

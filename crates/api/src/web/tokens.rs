@@ -3,7 +3,7 @@
 //! domain calls as `/users/:id/authentication-tokens` and `DELETE /authentication-tokens/:id`.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use terrace_auth::policy::Action;
 use terrace_domain::DomainError;
 use terrace_storage::model::{PageRequest, TokenKind};
 
-use super::{failure, forged_form, form_token_ok, redirect, Session, TokenForm};
+use super::{failure, forged_form, form_token_ok, redirect, shown_once, when, Session, TokenForm};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -45,18 +45,15 @@ async fn page(
         Ok(found) => found.items,
         Err(err) => return failure(state, err),
     };
-    let when = |at: Option<chrono::DateTime<Utc>>| {
-        at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
-    };
     let rows: Vec<_> = tokens
         .into_iter()
         .map(|t| {
             minijinja::context! {
                 id => t.id,
                 description => t.description,
-                created_at => when(Some(t.created_at)),
-                last_used_at => when(t.last_used_at),
-                expires_at => when(t.expires_at),
+                created_at => when(t.created_at),
+                last_used_at => t.last_used_at.map(when),
+                expires_at => t.expires_at.map(when),
             }
         })
         .collect();
@@ -64,16 +61,11 @@ async fn page(
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
         None => StatusCode::OK,
     };
-    let mut response = state.pages.render(
+    shown_once(state.pages.render(
         status,
         "app/tokens.html",
         minijinja::context! { session => session.view(), tokens => rows, created, error },
-    );
-    // The one page that carries a secret: no cache, no history may keep it.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    ))
 }
 
 pub async fn create(

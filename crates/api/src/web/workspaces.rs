@@ -14,9 +14,10 @@ use terrace_storage::model::{PageRequest, RunStatus};
 use terrace_storage::store::{ProjectFilter, RunFilter, WorkspaceFilter};
 
 use super::charts::{self, Chart, Point};
+use super::states;
 use super::{
-    failure, forged_form, form_token_ok, progress, redirect, workspace_path, Session, TokenForm,
-    PAGE_SIZE,
+    failure, forged_form, form_token_ok, page_count, progress, redirect, when, workspace_path,
+    Session, TokenForm, PAGE_SIZE,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -88,7 +89,7 @@ impl RunBadge {
             status: run.status.as_str(),
             tone,
             message: run.message.clone(),
-            created_at: run.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            created_at: when(run.created_at),
         }
     }
 }
@@ -189,7 +190,7 @@ pub async fn list(
             latest,
         });
     }
-    let pages = found.total.div_ceil(u64::from(PAGE_SIZE)).max(1);
+    let pages = page_count(found.total);
     let can_create = services
         .organization(&session.caller, &organization)
         .await
@@ -273,7 +274,7 @@ pub async fn overview(
         Ok(sv) => Some(minijinja::context! {
             serial => sv.state_version.serial,
             resources => sv.state_version.resource_count,
-            created_at => sv.state_version.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            created_at => when(sv.state_version.created_at),
         }),
         Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => None,
         Err(err) => return failure(&state, err),
@@ -282,25 +283,21 @@ pub async fn overview(
         .current_state_outputs(&session.caller, &reference)
         .await
     {
-        Ok(outputs) => outputs
-            .into_iter()
-            .map(|o| {
-                minijinja::context! {
-                    kind => o.coarse_type(),
-                    name => o.output.name,
-                    sensitive => o.output.sensitive,
-                    // Sensitive values are withheld by the domain; shown masked.
-                    value => o.value.map(|v| match v {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
-                    }),
-                }
-            })
-            .collect(),
+        Ok(outputs) => outputs.iter().map(states::output_row).collect(),
         Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => Vec::new(),
         Err(err) => return failure(&state, err),
     };
     let (durations, resources) = history_charts(&state, &session, &organization, &view).await;
+    // The pool its runs go to, named when the caller may read it.
+    let agent_pool = match view.agent_pool_id() {
+        Some(id) => state
+            .services
+            .show_agent_pool(&session.caller, id)
+            .await
+            .ok()
+            .map(|p| minijinja::context! { id => p.pool.id, name => p.pool.name }),
+        None => None,
+    };
     state.pages.render(
         StatusCode::OK,
         "app/workspace.html",
@@ -312,7 +309,9 @@ pub async fn overview(
                 description => ws.description.clone(),
                 engine => ws.engine.as_str(),
                 terraform_version => ws.terraform_version.clone(),
-                execution_mode => ws.execution_mode.map(|m| m.as_str()).unwrap_or("remote"),
+                execution_mode => view.execution_mode().as_str(),
+                inherits_execution_mode => ws.execution_mode.is_none(),
+                agent_pool,
                 auto_apply => ws.auto_apply,
                 locked => ws.locked_at.is_some(),
                 lock_reason => ws.lock_reason.clone(),
