@@ -144,6 +144,12 @@ try {
     const heights = await counts.locator('rect').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('height'))));
     check(heights.length === 2 && heights[0] * 2 === heights[1], `resource bars: ${heights}`);
     check(/\/states\/sv-/.test(await counts.locator('a').last().getAttribute('href')), 'a bar leads nowhere');
+    // The configuration's README, as markdown, without its script and its javascript: link.
+    const readme = page.locator('section[aria-labelledby=readme] .readme');
+    check((await readme.locator('h3').textContent()) === 'The web site', `README heading: ${await readme.innerHTML()}`);
+    check(await readme.locator('table td:text-is("eu")').count() === 1, 'README table not rendered');
+    check(await readme.locator('script').count() === 0, 'a README script reached the page');
+    check((await readme.locator('a:text-is("bad link")').getAttribute('href')) === '#', 'a javascript: link kept its target');
     await accessible(page, `overview (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'workspace');
 

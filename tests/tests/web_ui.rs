@@ -20,6 +20,10 @@ use terrace_tests::{Db, Server};
 
 const PASSWORD: &str = "user-password-1";
 const SECRET: &str = "s3cr3t-value-7d1f";
+/// `web`'s configuration's README: markdown with a table, a script and a javascript: link.
+const README: &str = "# The web site\n\nServes [the site](https://web.example).\n\n\
+    | region | size |\n|---|---|\n| eu | 2 |\n\n<script>document.title = 'owned'</script>\n\n\
+    [bad link](javascript:alert(1))\n";
 
 /// A server with alice owning acme, bob owning bobco, and carol (a member of nothing yet);
 /// with alice's API token.
@@ -78,10 +82,15 @@ fn prepared() -> Server {
     upload_configuration(&alice, &web, &[("main.tf", config.as_str())], false);
     let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
     wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
-    // A second state: one resource changed, one added.
+    // A second state: one resource changed, one added; the configuration has a README.
     let config = config.replace("input = \"web\"", "input = \"web2\"")
         + "resource \"terraform_data\" \"extra\" {}\n";
-    upload_configuration(&alice, &web, &[("main.tf", config.as_str())], false);
+    upload_configuration(
+        &alice,
+        &web,
+        &[("main.tf", config.as_str()), ("README.md", README)],
+        false,
+    );
     let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
     wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
 
@@ -352,6 +361,9 @@ fn pages_need_a_session_and_forms_need_their_token() {
     assert_eq!(page.status(), 200, "a forged deletion took");
     let page = page.text().unwrap();
     assert!(!page.contains("locked in the web UI"), "a forged lock took");
+    // The README is shown as markdown, its script as text.
+    assert!(page.contains("<h3>The web site</h3>") && page.contains("&lt;script&gt;"));
+    assert!(!page.contains("<script>document.title"));
     let variables = alice
         .get("/app/acme/workspaces/web/variables")
         .text()

@@ -140,6 +140,8 @@ pub struct Services {
     pub(crate) provider_upstream: Option<Arc<dyn mirror::ProviderUpstream>>,
     /// What upstream files are fetched with (`None`: nothing is fetched).
     pub(crate) fetcher: Option<Arc<dyn fetch::Fetcher>>,
+    /// READMEs of configurations lately shown.
+    pub(crate) readmes: Arc<configuration::readme::Readmes>,
 }
 
 impl Services {
@@ -155,6 +157,7 @@ impl Services {
             token_uses: Arc::default(),
             provider_upstream: None,
             fetcher: None,
+            readmes: Arc::default(),
         }
     }
 

@@ -296,3 +296,49 @@ fn a_failing_reader_is_not_the_archives_fault() {
     let err = check(&b"garbage"[..], &Limits::default()).unwrap_err();
     assert!(err.is_content());
 }
+
+#[test]
+fn find_file_keeps_the_best_ranked_file_and_checks_the_rest() {
+    let gz = Tar::new()
+        .file("README.md", b"# root\n")
+        .dir("app/")
+        .file("app/readme.md", b"# app, the working directory\n")
+        .file("app/main.tf", b"resource \"terraform_data\" \"x\" {}\n")
+        .gz();
+    let readme = |dir: &'static str| {
+        move |path: &std::path::Path| {
+            let named = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case("readme.md"));
+            let parent = path.parent().map(|p| p.to_string_lossy().into_owned());
+            match (named, parent.as_deref()) {
+                (true, Some(p)) if p == dir => Some(0),
+                (true, Some("")) => Some(1),
+                _ => None,
+            }
+        }
+    };
+    let found = terrace_slug::find_file(&gz[..], &Limits::default(), readme("app"), 1024)
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.path, std::path::Path::new("app/readme.md"));
+    assert_eq!(found.content, b"# app, the working directory\n");
+    assert!(!found.truncated);
+    let root = terrace_slug::find_file(&gz[..], &Limits::default(), readme("elsewhere"), 4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (root.content.as_slice(), root.truncated),
+        (&b"# ro"[..], true)
+    );
+    assert_eq!(
+        terrace_slug::find_file(&gz[..], &Limits::default(), |_| None, 1024).unwrap(),
+        None
+    );
+    // The archive is checked as a whole: a bad entry after the file still refuses it.
+    let bad = Tar::new()
+        .file("README.md", b"# root\n")
+        .file("../escape", b"x")
+        .gz();
+    assert!(terrace_slug::find_file(&bad[..], &Limits::default(), readme(""), 1024).is_err());
+}

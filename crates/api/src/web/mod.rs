@@ -11,6 +11,7 @@ mod agent_pools;
 pub mod ansi;
 mod charts;
 pub mod log;
+mod markdown;
 pub mod plan;
 mod progress;
 mod resources;

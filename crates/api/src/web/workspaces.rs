@@ -14,11 +14,11 @@ use terrace_storage::model::{PageRequest, RunStatus};
 use terrace_storage::store::{ProjectFilter, RunFilter, WorkspaceFilter};
 
 use super::charts::{self, Chart, Point};
-use super::states;
 use super::{
     failure, forged_form, form_token_ok, page_count, progress, redirect, when, workspace_path,
     Session, TokenForm, PAGE_SIZE,
 };
+use super::{markdown, states};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -288,6 +288,20 @@ pub async fn overview(
         Err(err) => return failure(&state, err),
     };
     let (durations, resources) = history_charts(&state, &session, &organization, &view).await;
+    let readme = match services
+        .workspace_readme(&session.caller, &view.workspace.id)
+        .await
+    {
+        Ok(readme) => readme.map(|r| {
+            minijinja::context! {
+                path => r.path,
+                truncated => r.truncated,
+                html => minijinja::Value::from_safe_string(markdown::to_html(&r.markdown)),
+            }
+        }),
+        Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => None,
+        Err(err) => return failure(&state, err),
+    };
     // The pool its runs go to, named when the caller may read it.
     let agent_pool = match view.agent_pool_id() {
         Some(id) => state
@@ -321,6 +335,7 @@ pub async fn overview(
             state_version,
             outputs,
             lock_actions => lock_actions(ws, terrace_auth::policy::workspace_permissions(view.access)),
+            readme,
             durations => durations.map(minijinja::value::Serde),
             resources => resources.map(minijinja::value::Serde),
         },

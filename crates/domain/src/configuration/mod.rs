@@ -4,6 +4,7 @@
 //! uploaded version may be uploaded again: the new tarball replaces the old one whole.
 
 mod chunks;
+pub mod readme;
 mod receive;
 
 use bytes::Bytes;
