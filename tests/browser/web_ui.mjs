@@ -497,8 +497,35 @@ try {
   const inherited = await page.textContent('table[aria-labelledby=from-sets]');
   check(inherited.includes('from_the_set') && inherited.includes('browser-set'), `web's variables from sets: ${inherited}`);
   await accessible(page, 'variables with a set');
+
+  // People: a team made from the page, given read access to `web` on its Access tab.
+  await page.goto(`${base}/app/acme/workspaces`);
+  await page.click('nav[aria-label=Organization] a:text-is("People")');
+  await page.waitForURL(/\/app\/acme\/people$/);
+  check((await page.textContent('table[aria-labelledby=members]')).includes('carol'), 'carol is not listed as a member');
+  await accessible(page, 'people');
+  await page.fill('#team-name', 'browser-team');
+  await page.click('button:text-is("Create team")');
+  await page.waitForURL(/\/app\/acme\/teams\/team-/);
+  await page.selectOption('#username', 'carol');
+  await page.click('button:text-is("Add to team")');
+  await page.waitForURL(/\/app\/acme\/teams\/team-[^/]+$/);
+  check((await page.textContent('ul[aria-labelledby=members]')).includes('carol'), 'carol is not on the team');
+  await accessible(page, 'a team');
+  await shot(page, 'team');
+  await page.goto(`${base}/app/acme/workspaces/web/access`);
+  await page.selectOption('#team', { label: 'browser-team' });
+  await page.click('button:text-is("Give access")');
+  await page.waitForURL(/\/workspaces\/web\/access$/);
+  check((await page.textContent('table.rows')).includes('browser-team'), 'the grant is not listed');
+  await accessible(page, 'workspace access');
+  await page.goto(`${base}/app/acme/settings`);
+  check((await page.inputValue('#email')) === 'acme@example.com', 'the organization settings form is not filled');
+  await accessible(page, 'organization settings');
+
   await page.setViewportSize({ width: 360, height: 740 });
-  for (const path of ['/app/acme/variable-sets', '/app/acme/workspaces/web/variables']) {
+  for (const path of ['/app/acme/variable-sets', '/app/acme/workspaces/web/variables', '/app/acme/people',
+    '/app/acme/workspaces/web/access', '/app/acme/settings']) {
     await page.goto(`${base}${path}`);
     check(await page.evaluate(() => document.documentElement.scrollWidth) <= 360, `${path} is too wide at 360 px`);
   }

@@ -863,3 +863,340 @@ fn variable_sets_are_made_and_applied_in_the_browser_and_the_page_says_which_val
     assert_eq!(location(&deleted), "/app/acme/variable-sets");
     assert_eq!(alice.get(&set_page).status(), 404);
 }
+
+#[test]
+fn owners_invite_members_build_teams_and_grant_workspaces_in_the_browser() {
+    let (server, alices_token) = with_organizations();
+    let api = server.api(&alices_token);
+    api.post(
+        "organizations/acme/workspaces",
+        &json!({"data": {"type": "workspaces", "attributes": {"name": "app"}}}),
+    )
+    .expect(201);
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    let token = alice.form_token();
+    let people = alice.get("/app/acme/people").text().unwrap();
+    assert!(
+        people.contains("alice") && people.contains(">owners</a>"),
+        "{people}"
+    );
+
+    // Members: an existing user joins at once, anyone else is invited; bad or repeated
+    // emails are the page again with the reason.
+    for email in ["carol@terrace.local", "newcomer@example.com"] {
+        let invited = alice.post(
+            "/app/acme/people/invite",
+            &[("csrf", &token), ("email", email)],
+        );
+        assert_eq!(invited.status(), 303, "{email}");
+    }
+    let people = alice.get("/app/acme/people").text().unwrap();
+    let carol_row = between(&people, "<td>carol ", "</tr>");
+    assert!(!carol_row.contains("invited"), "{carol_row}");
+    let newcomer_row = between(&people, "<td>newcomer@example.com", "</tr>");
+    assert!(newcomer_row.contains("invited"), "{newcomer_row}");
+    for email in ["not-an-email", "carol@terrace.local"] {
+        let refused = alice.post(
+            "/app/acme/people/invite",
+            &[("csrf", &token), ("email", email)],
+        );
+        assert_eq!(refused.status(), 422, "{email}");
+        assert!(refused.text().unwrap().contains("role=\"alert\""));
+    }
+
+    // A team with carol on it, and what it may do on `app`.
+    let made = alice.post(
+        "/app/acme/teams",
+        &[("csrf", &token), ("name", "deployers")],
+    );
+    assert_eq!(made.status(), 303);
+    let team_page = location(&made);
+    let team_id = team_page.rsplit('/').next().unwrap().to_string();
+    let added = alice.post(
+        &format!("{team_page}/members/add"),
+        &[("csrf", &token), ("username", "carol")],
+    );
+    assert_eq!(added.status(), 303);
+    assert!(alice.get(&team_page).text().unwrap().contains("<li>carol"));
+    let carol = Visitor::new(&server);
+    assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
+    assert_eq!(carol.get("/app/acme/workspaces/app").status(), 404);
+    let granted = alice.post(
+        "/app/acme/workspaces/app/access",
+        &[("csrf", &token), ("team", &team_id), ("access", "read")],
+    );
+    assert_eq!(granted.status(), 303);
+    let overview = carol.get("/app/acme/workspaces/app");
+    assert_eq!(overview.status(), 200);
+    assert!(!overview.text().unwrap().contains(">Lock</button>"));
+    let access = alice.get("/app/acme/workspaces/app/access").text().unwrap();
+    let grant_id = between(&access, "/access/", "/update").to_string();
+    let raised = alice.post(
+        &format!("/app/acme/workspaces/app/access/{grant_id}/update"),
+        &[("csrf", &token), ("access", "write")],
+    );
+    assert_eq!(raised.status(), 303);
+    assert!(carol
+        .get("/app/acme/workspaces/app")
+        .text()
+        .unwrap()
+        .contains(">Lock</button>"));
+    let bad_level = alice.post(
+        &format!("/app/acme/workspaces/app/access/{grant_id}/update"),
+        &[("csrf", &token), ("access", "everything")],
+    );
+    assert_eq!(bad_level.status(), 422);
+
+    // carol, a member who manages nothing: no forms, and refused when she posts them.
+    let seen = carol.get("/app/acme/people").text().unwrap();
+    for button in ["Invite", "Remove", "Create team"] {
+        assert!(
+            !seen.contains(&format!("{button}</button>")),
+            "carol sees {button}"
+        );
+    }
+    let seen = carol.get(&team_page).text().unwrap();
+    assert!(!seen.contains("Save team</button>") && !seen.contains("Delete team</button>"));
+    let carols_token = carol.form_token();
+    let membership_id = between(&people, "/people/", "/remove").to_string();
+    let forms = |team_page: &str, workspace_access: &str| {
+        [
+            "/app/acme/people/invite".to_string(),
+            format!("/app/acme/people/{membership_id}/remove"),
+            "/app/acme/teams".to_string(),
+            team_page.to_string(),
+            format!("{team_page}/delete"),
+            format!("{team_page}/members/add"),
+            format!("{team_page}/members/remove"),
+            workspace_access.to_string(),
+            format!("{workspace_access}/{grant_id}/update"),
+            format!("{workspace_access}/{grant_id}/delete"),
+        ]
+    };
+    let hostile = |visitor: &Visitor, csrf: &str, path: &str| {
+        visitor.post(
+            path,
+            &[
+                ("csrf", csrf),
+                ("email", "intruder@example.com"),
+                ("name", "intruders"),
+                ("username", "carol"),
+                ("team", &team_id),
+                ("access", "admin"),
+                ("manage-teams", "on"),
+            ],
+        )
+    };
+    for path in forms(&team_page, "/app/acme/workspaces/app/access") {
+        let reply = hostile(&carol, &carols_token, &path);
+        assert_eq!(reply.status(), 403, "{path}");
+    }
+    // bob, of another organization: nothing of acme's people, teams or grants.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let bobs_token = bob.form_token();
+    let bobco_team = format!("/app/bobco/teams/{team_id}");
+    for path in [
+        "/app/acme/people".to_string(),
+        team_page.clone(),
+        bobco_team.clone(),
+        "/app/acme/workspaces/app/access".to_string(),
+    ] {
+        assert_eq!(bob.get(&path).status(), 404, "{path}");
+    }
+    for path in forms(&team_page, "/app/acme/workspaces/app/access")
+        .into_iter()
+        .chain([
+            format!("{bobco_team}/members/add"),
+            format!("{bobco_team}/delete"),
+        ])
+    {
+        let reply = hostile(&bob, &bobs_token, &path);
+        assert_eq!(reply.status(), 404, "{path}");
+    }
+    // And alice's forms need her session's token.
+    for path in forms(&team_page, "/app/acme/workspaces/app/access") {
+        let reply = hostile(&alice, &bobs_token, &path);
+        assert_eq!(reply.status(), 403, "{path}");
+    }
+    let people = alice.get("/app/acme/people").text().unwrap();
+    assert!(!people.contains("intruder"), "{people}");
+    let team = alice.get(&team_page).text().unwrap();
+    assert!(team.contains("<li>carol") && !team.contains("checked> Manage teams"));
+
+    // The owners team keeps its last owner and cannot be deleted.
+    let before_owners = &people[..people.find("\">owners</a>").unwrap()];
+    let owners_id = before_owners.rsplit("/teams/").next().unwrap().to_string();
+    let owners = format!("/app/acme/teams/{owners_id}");
+    let kept = alice.post(
+        &format!("{owners}/members/remove"),
+        &[("csrf", &token), ("username", "alice")],
+    );
+    assert_eq!(kept.status(), 422);
+    assert!(kept.text().unwrap().contains("at least one active member"));
+    assert!(!alice
+        .get(&owners)
+        .text()
+        .unwrap()
+        .contains("Delete team</button>"));
+    let kept = alice.post(&format!("{owners}/delete"), &[("csrf", &token)]);
+    assert_eq!(kept.status(), 422);
+
+    // Organization-wide permissions: the team reads every workspace, even without a grant.
+    let removed = alice.post(
+        &format!("/app/acme/workspaces/app/access/{grant_id}/delete"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(removed.status(), 303);
+    assert_eq!(carol.get("/app/acme/workspaces/app").status(), 404);
+    let saved = alice.post(
+        &team_page,
+        &[
+            ("csrf", &token),
+            ("name", "deployers"),
+            ("access", "on"),
+            ("read-workspaces", "on"),
+        ],
+    );
+    assert_eq!(saved.status(), 303);
+    assert_eq!(carol.get("/app/acme/workspaces/app").status(), 200);
+    // Deleting the team takes that away; carol stays a member.
+    let deleted = alice.post(&format!("{team_page}/delete"), &[("csrf", &token)]);
+    assert_eq!(location(&deleted), "/app/acme/people");
+    assert_eq!(carol.get("/app/acme/workspaces/app").status(), 404);
+    assert_eq!(carol.get("/app/acme/people").status(), 200);
+}
+
+#[test]
+fn an_owner_changes_and_deletes_an_organization_in_the_browser_and_members_only_read() {
+    let (server, alices_token) = with_organizations();
+    let api = server.api(&alices_token);
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    let token = alice.form_token();
+    let settings = alice.get("/app/acme/settings").text().unwrap();
+    assert!(
+        settings.contains("value=\"acme@example.com\""),
+        "{settings}"
+    );
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut fields = vec![
+            ("csrf", token.clone()),
+            ("name", "acme".to_string()),
+            ("email", "acme@example.com".to_string()),
+            ("execution_mode", "remote".to_string()),
+            ("user_tokens_enabled", "on".to_string()),
+        ];
+        for (k, v) in extra {
+            fields.retain(|(key, _)| key != k);
+            if !v.is_empty() {
+                fields.push((k, v.to_string()));
+            }
+        }
+        fields
+    };
+    let post = |path: &str, fields: Vec<(&str, String)>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        alice.post(path, &fields)
+    };
+
+    // A bad value is the form again, as typed, and changes nothing.
+    let refused = post(
+        "/app/acme/settings",
+        form(&[("session_timeout", "soon"), ("email", "new@example.com")]),
+    );
+    assert_eq!(refused.status(), 422);
+    let refused = refused.text().unwrap();
+    assert!(refused.contains("number of minutes") && refused.contains("value=\"new@example.com\""));
+    let org = api.get("organizations/acme").ok();
+    assert_eq!(org.attr("email"), "acme@example.com");
+    // Saved: the email and the session lifetime change; users' tokens stop reaching it.
+    let saved = post(
+        "/app/acme/settings",
+        form(&[
+            ("email", "ops@example.com"),
+            ("session_timeout", "30"),
+            ("user_tokens_enabled", ""),
+        ]),
+    );
+    assert_eq!(saved.status(), 200);
+    assert!(saved.text().unwrap().contains("Settings saved."));
+    let refused_token = api.get("organizations/acme");
+    assert_ne!(refused_token.status, 200, "{}", refused_token.text);
+    let page = alice.get("/app/acme/settings").text().unwrap();
+    assert!(page.contains("value=\"ops@example.com\"") && page.contains("value=\"30\""));
+    let saved = post(
+        "/app/acme/settings",
+        form(&[("email", "ops@example.com"), ("session_timeout", "30")]),
+    );
+    assert_eq!(saved.status(), 200);
+    assert_eq!(
+        api.get("organizations/acme").ok().attr("session-timeout"),
+        30
+    );
+    // A new name moves the pages.
+    let renamed = post(
+        "/app/acme/settings",
+        form(&[
+            ("name", "acme-corp"),
+            ("email", "ops@example.com"),
+            ("session_timeout", "30"),
+        ]),
+    );
+    assert_eq!(renamed.status(), 303);
+    assert_eq!(location(&renamed), "/app/acme-corp/settings");
+    assert_eq!(alice.get("/app/acme/settings").status(), 404);
+    assert_eq!(alice.get("/app/acme-corp/workspaces").status(), 200);
+
+    // carol, a member: reads the settings, changes nothing.
+    let team = create_team(&api, "acme-corp", "members", json!({}));
+    add_member(&api, "acme-corp", &team, "carol");
+    let carol = Visitor::new(&server);
+    assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
+    let seen = carol.get("/app/acme-corp/settings").text().unwrap();
+    assert!(seen.contains("ops@example.com"));
+    assert!(
+        !seen.contains("Save settings</button>") && !seen.contains("Delete organization</button>")
+    );
+    let carols_token = carol.form_token();
+    // bob, of another organization: nothing at all.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let bobs_token = bob.form_token();
+    assert_eq!(bob.get("/app/acme-corp/settings").status(), 404);
+    for (visitor, csrf, expected) in [(&carol, &carols_token, 403), (&bob, &bobs_token, 404)] {
+        for path in ["/app/acme-corp/settings", "/app/acme-corp/settings/delete"] {
+            let reply = visitor.post(
+                path,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("name", "taken"),
+                    ("email", "x@example.com"),
+                    ("confirm", "acme-corp"),
+                ],
+            );
+            assert_eq!(reply.status(), expected, "{path}");
+        }
+    }
+    let forged = alice.post(
+        "/app/acme-corp/settings/delete",
+        &[("csrf", bobs_token.as_str()), ("confirm", "acme-corp")],
+    );
+    assert_eq!(forged.status(), 403);
+    assert_eq!(alice.get("/app/acme-corp/settings").status(), 200);
+
+    // Deleting needs the name typed.
+    let wrong = alice.post(
+        "/app/acme-corp/settings/delete",
+        &[("csrf", token.as_str()), ("confirm", "acme")],
+    );
+    assert_eq!(wrong.status(), 422);
+    let deleted = alice.post(
+        "/app/acme-corp/settings/delete",
+        &[("csrf", token.as_str()), ("confirm", "acme-corp")],
+    );
+    assert_eq!(location(&deleted), "/app/organizations");
+    assert_eq!(alice.get("/app/acme-corp/workspaces").status(), 404);
+    assert_eq!(bob.get("/app/bobco/workspaces").status(), 200);
+}

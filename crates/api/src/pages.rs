@@ -105,6 +105,22 @@ impl Pages {
                 include_str!("../../../web/templates/app/variable_set.html"),
             ),
             (
+                "app/people.html",
+                include_str!("../../../web/templates/app/people.html"),
+            ),
+            (
+                "app/team.html",
+                include_str!("../../../web/templates/app/team.html"),
+            ),
+            (
+                "app/access.html",
+                include_str!("../../../web/templates/app/access.html"),
+            ),
+            (
+                "app/organization.html",
+                include_str!("../../../web/templates/app/organization.html"),
+            ),
+            (
                 "app/agent_pools.html",
                 include_str!("../../../web/templates/app/agent_pools.html"),
             ),

@@ -7,11 +7,13 @@
 //! every form that changes something carries a token derived from that cookie, which a page
 //! of another site cannot know (the cookie is `HttpOnly`, `SameSite=Lax`).
 
+mod access;
 mod agent_pools;
 pub mod ansi;
 mod charts;
 pub mod log;
 mod markdown;
+mod organization;
 pub mod plan;
 mod progress;
 mod resources;
@@ -19,6 +21,7 @@ mod runs;
 mod settings;
 mod sign_in;
 mod states;
+mod teams;
 mod tokens;
 mod variable_sets;
 mod variables;
@@ -63,6 +66,41 @@ pub fn router() -> Router<AppState> {
             get(workspaces::overview),
         )
         .route("/app/{organization}/resources", get(resources::search))
+        .route(
+            "/app/{organization}/settings",
+            get(organization::show).post(organization::update),
+        )
+        .route(
+            "/app/{organization}/settings/delete",
+            post(organization::delete),
+        )
+        .route("/app/{organization}/people", get(teams::people))
+        .route("/app/{organization}/people/invite", post(teams::invite))
+        .route(
+            "/app/{organization}/people/{membership_id}/remove",
+            post(teams::remove_member),
+        )
+        .route("/app/{organization}/teams", post(teams::create_team))
+        .route(
+            "/app/{organization}/teams/{team_id}",
+            get(teams::team).post(teams::update_team),
+        )
+        .route(
+            "/app/{organization}/teams/{team_id}/delete",
+            post(teams::delete_team),
+        )
+        .route(
+            "/app/{organization}/teams/{team_id}/members/{action}",
+            post(teams::members),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/access",
+            get(access::show).post(access::grant),
+        )
+        .route(
+            "/app/{organization}/workspaces/{workspace}/access/{grant_id}/{action}",
+            post(access::change),
+        )
         .route(
             "/app/{organization}/variable-sets",
             get(variable_sets::list).post(variable_sets::create),
@@ -284,6 +322,12 @@ fn shown_once(mut response: Response) -> Response {
 /// A path segment, percent-encoded (names in links and redirects).
 fn path_segment(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+/// One of our paths, whose segments are percent-encoded, for a template: safe in HTML as it
+/// is (escaping would only turn its `/` into `&#x2f;`).
+fn safe_path(path: String) -> minijinja::Value {
+    minijinja::Value::from_safe_string(path)
 }
 
 /// A workspace's pages: `/app/ORG/workspaces/NAME`, names percent-encoded.

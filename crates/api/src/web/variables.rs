@@ -14,8 +14,8 @@ use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 
 use super::{
-    failure, forged_form, form_token_ok, named_workspace, redirect, variable_sets, workspace_path,
-    Session, TokenForm,
+    failure, forged_form, form_token_ok, named_workspace, redirect, safe_path, variable_sets,
+    workspace_path, Session, TokenForm,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -66,12 +66,6 @@ pub(super) fn row(v: VariableView) -> minijinja::Value {
         // The domain withholds sensitive values; they are never rendered.
         value => (!v.variable.sensitive).then_some(v.value).flatten(),
     }
-}
-
-/// One of our paths, whose segments are percent-encoded: safe in HTML as it is (escaping
-/// would only turn its `/` into `&#x2f;`).
-fn safe(path: String) -> minijinja::Value {
-    minijinja::Value::from_safe_string(path)
 }
 
 /// Whose variables a page or form is about.
@@ -158,8 +152,8 @@ impl Owner {
                 kind => "workspace",
                 organization,
                 name => view.workspace.name.clone(),
-                list_path => safe(self.list_path()),
-                variables_path => safe(self.variables_path()),
+                list_path => safe_path(self.list_path()),
+                variables_path => safe_path(self.variables_path()),
             },
             Owner::Set {
                 organization, view, ..
@@ -167,8 +161,8 @@ impl Owner {
                 kind => "set",
                 organization,
                 name => view.set.name.clone(),
-                list_path => safe(self.list_path()),
-                variables_path => safe(self.variables_path()),
+                list_path => safe_path(self.list_path()),
+                variables_path => safe_path(self.variables_path()),
             },
         }
     }
