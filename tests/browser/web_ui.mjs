@@ -531,6 +531,25 @@ try {
   }
   await owner.close();
 
+  // The site administration area, for dave.
+  const daves = await browser.newContext({ ignoreHTTPSErrors: true });
+  const dave = await signIn(daves, 'dave');
+  await dave.click('a:text-is("Site admin")');
+  await dave.waitForURL(/\/app\/admin\/users$/);
+  check((await dave.textContent('table.rows')).includes('carol@terrace.local'), 'the users are not listed');
+  await accessible(dave, 'site admin users');
+  await shot(dave, 'admin-users');
+  await dave.click('nav[aria-label="Site administration"] a:text-is("Organizations")');
+  await dave.waitForURL(/\/app\/admin\/organizations$/);
+  check((await dave.textContent('table.rows')).includes('bobco'), 'the organizations are not listed');
+  await accessible(dave, 'site admin organizations');
+  await dave.setViewportSize({ width: 360, height: 740 });
+  for (const path of ['/app/admin/users', '/app/admin/organizations']) {
+    await dave.goto(`${base}${path}`);
+    check(await dave.evaluate(() => document.documentElement.scrollWidth) <= 360, `${path} is too wide at 360 px`);
+  }
+  await daves.close();
+
   // Another organization's member sees nothing of acme.
   const bobs = await browser.newContext({ ignoreHTTPSErrors: true });
   const bob = await signIn(bobs, 'bob');

@@ -59,6 +59,9 @@ fn with_organizations() -> (Server, String) {
 fn prepared() -> Server {
     let (server, alices_token) = with_organizations();
     let alice = server.api(&alices_token);
+    // dave administers the site.
+    server.user_token("dave");
+    server.admin(&["user", "grant-admin", "dave"]);
     let mut web = String::new();
     for name in ["web", "db"] {
         let id = alice
@@ -1199,4 +1202,119 @@ fn an_owner_changes_and_deletes_an_organization_in_the_browser_and_members_only_
     assert_eq!(location(&deleted), "/app/organizations");
     assert_eq!(alice.get("/app/acme-corp/workspaces").status(), 404);
     assert_eq!(bob.get("/app/bobco/workspaces").status(), 200);
+}
+
+#[test]
+fn site_admins_manage_users_and_organizations_in_the_browser_and_nobody_else_finds_the_area() {
+    let (server, alices_token) = with_organizations();
+    server.user_token("dave");
+    server.admin(&["user", "grant-admin", "dave"]);
+    let api = server.api(&alices_token);
+    let dave = Visitor::new(&server);
+    assert_eq!(dave.sign_in("dave", PASSWORD, "/app").status(), 303);
+    let token = dave.form_token();
+    let home = dave.get("/app/organizations").text().unwrap();
+    assert!(
+        home.contains("href=\"/app/admin/users\""),
+        "no way to the admin area"
+    );
+
+    // Users: found by a part of the name, with their organizations.
+    let users = dave.get("/app/admin/users?q=ali").text().unwrap();
+    assert!(users.contains("alice") && users.contains(">acme</a>") && !users.contains("bob"));
+    let alice_id = between(&users, "/app/admin/users/", "/").to_string();
+    // Suspended, alice's token stops working and her page says so; reinstated, it works again.
+    let suspend = format!("/app/admin/users/{alice_id}/suspend");
+    assert_eq!(dave.post(&suspend, &[("csrf", &token)]).status(), 303);
+    assert_eq!(api.get("account/details").status, 401);
+    assert!(dave
+        .get("/app/admin/users?q=alice")
+        .text()
+        .unwrap()
+        .contains("suspended</span>"));
+    let reinstate = format!("/app/admin/users/{alice_id}/unsuspend");
+    assert_eq!(dave.post(&reinstate, &[("csrf", &token)]).status(), 303);
+    assert_eq!(api.get("account/details").status, 200);
+    // Made an administrator, alice reaches the area too; unmade, she does not.
+    let grant = format!("/app/admin/users/{alice_id}/grant-admin");
+    assert_eq!(dave.post(&grant, &[("csrf", &token)]).status(), 303);
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    assert_eq!(alice.get("/app/admin/organizations").status(), 200);
+    let revoke = format!("/app/admin/users/{alice_id}/revoke-admin");
+    assert_eq!(dave.post(&revoke, &[("csrf", &token)]).status(), 303);
+    assert_eq!(alice.get("/app/admin/organizations").status(), 404);
+
+    // Organizations with their owners; who may create them.
+    let orgs = dave.get("/app/admin/organizations").text().unwrap();
+    assert!(orgs.contains(">acme</a>") && orgs.contains(">bobco</a>") && orgs.contains("alice"));
+    let limited = dave.post(
+        "/app/admin/organization-creation",
+        &[("csrf", &token), ("creation", "site-admins")],
+    );
+    assert_eq!(limited.status(), 303);
+    let refused = api.post(
+        "organizations",
+        &json!({"data": {"type": "organizations",
+            "attributes": {"name": "another", "email": "a@example.com"}}}),
+    );
+    assert_ne!(refused.status, 201, "{}", refused.text);
+    let opened = dave.post(
+        "/app/admin/organization-creation",
+        &[("csrf", &token), ("creation", "anyone")],
+    );
+    assert_eq!(opened.status(), 303);
+
+    // Nobody else finds the area, and its forms change nothing for them.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let bobs_token = bob.form_token();
+    assert!(!bob
+        .get("/app/organizations")
+        .text()
+        .unwrap()
+        .contains("/app/admin/"));
+    for path in ["/app/admin/users", "/app/admin/organizations"] {
+        assert_eq!(bob.get(path).status(), 404, "{path}");
+    }
+    for path in [
+        suspend.clone(),
+        grant.clone(),
+        format!("/app/admin/users/{alice_id}/delete"),
+        "/app/admin/organization-creation".to_string(),
+    ] {
+        let reply = bob.post(&path, &[("csrf", &bobs_token), ("creation", "site-admins")]);
+        assert_eq!(reply.status(), 404, "{path}");
+    }
+    // An administrator's forms need the session's token.
+    let forged = dave.post(&suspend, &[("csrf", &bobs_token)]);
+    assert_eq!(forged.status(), 403);
+    assert_eq!(api.get("account/details").status, 200);
+
+    // Deleting a user: alice is acme's only owner, which the domain refuses with its reason;
+    // carol, who owns nothing, goes.
+    let refused = dave.post(
+        &format!("/app/admin/users/{alice_id}/delete"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(refused.status(), 422, "{}", refused.text().unwrap());
+    assert_eq!(api.get("account/details").status, 200);
+    let carols = dave.get("/app/admin/users?q=carol").text().unwrap();
+    let carol_id = between(&carols, "/app/admin/users/", "/").to_string();
+    let deleted = dave.post(
+        &format!("/app/admin/users/{carol_id}/delete"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(deleted.status(), 303);
+    assert!(!dave
+        .get("/app/admin/users")
+        .text()
+        .unwrap()
+        .contains("carol@terrace.local"));
+    assert_eq!(
+        Visitor::new(&server)
+            .sign_in("carol", PASSWORD, "/app")
+            .status(),
+        401
+    );
 }

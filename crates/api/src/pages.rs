@@ -121,6 +121,14 @@ impl Pages {
                 include_str!("../../../web/templates/app/organization.html"),
             ),
             (
+                "app/admin_users.html",
+                include_str!("../../../web/templates/app/admin_users.html"),
+            ),
+            (
+                "app/admin_organizations.html",
+                include_str!("../../../web/templates/app/admin_organizations.html"),
+            ),
+            (
                 "app/agent_pools.html",
                 include_str!("../../../web/templates/app/agent_pools.html"),
             ),

@@ -8,6 +8,7 @@
 //! of another site cannot know (the cookie is `HttpOnly`, `SameSite=Lax`).
 
 mod access;
+mod admin;
 mod agent_pools;
 pub mod ansi;
 mod charts;
@@ -49,6 +50,17 @@ pub fn router() -> Router<AppState> {
         .route("/app/sign-in", get(sign_in::page).post(sign_in::submit))
         .route("/app/sign-out", post(sign_in::sign_out))
         .route("/app/organizations", get(workspaces::organizations))
+        .route("/app/admin", get(|| async { redirect("/app/admin/users") }))
+        .route("/app/admin/users", get(admin::users))
+        .route(
+            "/app/admin/users/{user_id}/{action}",
+            post(admin::user_action),
+        )
+        .route("/app/admin/organizations", get(admin::organizations))
+        .route(
+            "/app/admin/organization-creation",
+            post(admin::organization_creation),
+        )
         .route(
             "/app/account/tokens",
             get(tokens::list).post(tokens::create),
