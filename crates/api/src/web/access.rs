@@ -3,7 +3,6 @@
 //! through the same domain calls as `/team-workspaces`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use terrace_auth::policy::{decide, Action, Decision};
@@ -14,8 +13,8 @@ use terrace_storage::model::PageRequest;
 use terrace_storage::store::TeamFilter;
 
 use super::{
-    failure, forged_form, form_token_ok, named_workspace, redirect, safe_path, workspace_path,
-    Session,
+    failure, forged_form, form_token_ok, named_workspace, redirect, safe_path, status_for,
+    workspace_path, Session,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -103,10 +102,7 @@ async fn page(
         .filter(|t| !t.team.is_owners && !grants.iter().any(|g| g.team_id == t.team.id))
         .map(|t| (t.team.id.clone(), t.team.name.clone()))
         .collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     state.pages.render(
         status,
         "app/access.html",

@@ -4,7 +4,6 @@
 //! `/agent-pools/:id/authentication-tokens`: members read, owners manage.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use terrace_auth::policy::{organization_permissions, Action};
@@ -14,8 +13,8 @@ use terrace_domain::DomainError;
 use terrace_storage::model::{AgentPoolSort, PageRequest, TokenKind};
 
 use super::{
-    failure, forged_form, form_token_ok, page_count, path_segment, redirect, shown_once, when,
-    PageQuery, Session, TokenForm,
+    failure, forged_form, form_token_ok, page_count, path_segment, redirect, shown_once,
+    status_for, when, PageQuery, Session, TokenForm,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -97,10 +96,7 @@ async fn list_page(
             }
         })
         .collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     state.pages.render(
         status,
         "app/agent_pools.html",
@@ -239,10 +235,7 @@ async fn pool_page(
             }
         })
         .collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     shown_once(state.pages.render(
         status,
         "app/agent_pool.html",

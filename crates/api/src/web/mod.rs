@@ -318,6 +318,14 @@ fn form_token_ok(session: &Session, submitted: &str) -> bool {
             == 0
 }
 
+/// A page's status: 422 when it shows why the form just sent was refused.
+fn status_for(error: Option<&str>) -> StatusCode {
+    match error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    }
+}
+
 /// A time as pages show it.
 fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()

@@ -4,7 +4,6 @@
 //! secret teams stay hidden from those who may not see them.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 use terrace_auth::policy::{decide, organization_permissions, Action, Decision};
@@ -13,7 +12,7 @@ use terrace_domain::DomainError;
 use terrace_storage::model::{MembershipStatus, PageRequest};
 use terrace_storage::store::{MembershipFilter, TeamFilter};
 
-use super::{failure, forged_form, form_token_ok, path_segment, redirect, Session};
+use super::{failure, forged_form, form_token_ok, path_segment, redirect, status_for, Session};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -139,10 +138,7 @@ async fn people_page(
         })
         .collect();
     let teams: Vec<_> = teams.iter().map(team_summary).collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     let may_org = organization_permissions(org.access);
     state.pages.render(
         status,
@@ -334,10 +330,7 @@ async fn team_page(
             }
         })
         .collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     state.pages.render(
         status,
         "app/team.html",

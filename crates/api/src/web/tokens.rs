@@ -3,7 +3,6 @@
 //! domain calls as `/users/:id/authentication-tokens` and `DELETE /authentication-tokens/:id`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -11,7 +10,9 @@ use terrace_auth::policy::Action;
 use terrace_domain::DomainError;
 use terrace_storage::model::{PageRequest, TokenKind};
 
-use super::{failure, forged_form, form_token_ok, redirect, shown_once, when, Session, TokenForm};
+use super::{
+    failure, forged_form, form_token_ok, redirect, shown_once, status_for, when, Session, TokenForm,
+};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -57,10 +58,7 @@ async fn page(
             }
         })
         .collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     shown_once(state.pages.render(
         status,
         "app/tokens.html",

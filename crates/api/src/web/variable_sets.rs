@@ -18,7 +18,7 @@ use terrace_storage::store::ProjectFilter;
 use super::variables::{self, Owner};
 use super::{
     failure, forged_form, form_token_ok, named_workspace, page_count, path_segment, redirect,
-    PageQuery, Session, TokenForm,
+    status_for, PageQuery, Session, TokenForm,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -96,10 +96,7 @@ async fn list_page(
         Err(err) => return failure(state, err),
     };
     let sets: Vec<_> = found.items.iter().map(summary).collect();
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     state.pages.render(
         status,
         "app/variable_sets.html",

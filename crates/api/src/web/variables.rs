@@ -14,8 +14,8 @@ use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 
 use super::{
-    failure, forged_form, form_token_ok, named_workspace, redirect, safe_path, variable_sets,
-    workspace_path, Session, TokenForm,
+    failure, forged_form, form_token_ok, named_workspace, redirect, safe_path, status_for,
+    variable_sets, workspace_path, Session, TokenForm,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -415,10 +415,7 @@ fn edit_page(
     form: &VariableForm,
     error: Option<&str>,
 ) -> Response {
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = status_for(error);
     let sensitive = form.sensitive.is_some();
     state.pages.render(
         status,
