@@ -78,7 +78,7 @@ fn prepared() -> Server {
         }
     }
     let config = format!(
-        "resource \"terraform_data\" \"site\" {{\n  input = \"web\"\n}}\n\
+        "resource \"terraform_data\" \"site\" {{\n  input = {{ name = \"web\", tags = {{ tier = \"front\" }} }}\n}}\n\
          output \"endpoint\" {{\n  value = \"https://web.example\"\n}}\n\
          output \"password\" {{\n  value     = \"{SECRET}\"\n  sensitive = true\n}}\n"
     );
@@ -86,7 +86,8 @@ fn prepared() -> Server {
     let run = create_run(&alice, &web, None, json!({"auto-apply": true})).id();
     wait_for_run(&alice, &run, &["applied"], Duration::from_secs(120));
     // A second state: one resource changed, one added; the configuration has a README.
-    let config = config.replace("input = \"web\"", "input = \"web2\"")
+    // (a nested attribute: the plan view shows `input.name`, not `input.tags.tier`)
+    let config = config.replace("name = \"web\"", "name = \"web2\"")
         + "resource \"terraform_data\" \"extra\" {}\n";
     upload_configuration(
         &alice,
