@@ -1127,7 +1127,7 @@ fn an_owner_changes_and_deletes_an_organization_in_the_browser_and_members_only_
     assert_eq!(saved.status(), 200);
     assert!(saved.text().unwrap().contains("Settings saved."));
     let refused_token = api.get("organizations/acme");
-    assert_ne!(refused_token.status, 200, "{}", refused_token.text);
+    assert_eq!(refused_token.status, 401, "{}", refused_token.text);
     let page = alice.get("/app/acme/settings").text().unwrap();
     assert!(page.contains("value=\"ops@example.com\"") && page.contains("value=\"30\""));
     let saved = post(

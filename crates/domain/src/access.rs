@@ -377,10 +377,7 @@ pub(crate) fn check(
     }
 }
 
-/// Whether `access` allows `action`: for what a view offers (an upload URL only to writers).
-pub(crate) fn allows(access: Access, action: Action) -> bool {
-    decide(access, action) == Decision::Allow
-}
+pub(crate) use terrace_auth::policy::allows;
 
 fn describe(action: Action) -> &'static str {
     use Action::*;

@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
-use terrace_auth::policy::{decide, Action, Decision};
+use terrace_auth::policy::{allows, Action};
 use terrace_domain::team_access::AccessInput;
 use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
@@ -114,7 +114,7 @@ async fn page(
             grants => rows,
             grantable,
             levels => LEVELS,
-            can_manage => decide(view.access, Action::ManageWorkspaceAccess) == Decision::Allow,
+            can_manage => allows(view.access, Action::ManageWorkspaceAccess),
             error,
         },
     )

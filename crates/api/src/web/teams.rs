@@ -6,7 +6,7 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::{Map, Value};
-use terrace_auth::policy::{decide, organization_permissions, Action, Decision};
+use terrace_auth::policy::{allows, organization_permissions, Action};
 use terrace_domain::teams::{TeamChanges, TeamMembers, TeamView};
 use terrace_domain::DomainError;
 use terrace_storage::model::{MembershipStatus, PageRequest};
@@ -74,10 +74,6 @@ fn team_path(organization: &str, team_id: &str) -> String {
         path_segment(organization),
         path_segment(team_id)
     )
-}
-
-fn may(access: terrace_auth::policy::Access, action: Action) -> bool {
-    decide(access, action) == Decision::Allow
 }
 
 pub async fn people(
@@ -295,7 +291,7 @@ async fn team_page(
     let access = view.access;
     // The owners team is changed by owners only (the domain's guard; the buttons follow it).
     let owners_guard = !view.team.is_owners || access.owner;
-    let can_manage_members = may(access, Action::ManageMembership) && owners_guard;
+    let can_manage_members = allows(access, Action::ManageMembership) && owners_guard;
     // Active members who are not on the team yet, to add.
     let on_team: Vec<String> = view.users.iter().map(|u| u.username.clone()).collect();
     let candidates: Vec<String> = if can_manage_members {
@@ -348,8 +344,8 @@ async fn team_page(
             candidates,
             permissions,
             can_manage_members,
-            can_manage_team => may(access, Action::ManageTeams) && owners_guard,
-            can_grant => may(access, Action::ManageOrganizationAccess) && !view.team.is_owners,
+            can_manage_team => allows(access, Action::ManageTeams) && owners_guard,
+            can_grant => allows(access, Action::ManageOrganizationAccess) && !view.team.is_owners,
             error,
         },
     )

@@ -418,7 +418,9 @@ pub fn decide(access: Access, action: Action) -> Decision {
     }
 }
 
-fn allows(access: Access, action: Action) -> bool {
+/// Whether `access` allows `action`: for what a view or a page offers (a button, an upload
+/// URL) before anyone asks.
+pub fn allows(access: Access, action: Action) -> bool {
     decide(access, action) == Decision::Allow
 }
 
