@@ -520,13 +520,42 @@ try {
   await page.waitForURL(/\/workspaces\/web\/access$/);
   check((await page.textContent('table.rows')).includes('browser-team'), 'the grant is not listed');
   await accessible(page, 'workspace access');
+  // A project: made from its page, given a workspace and browser-team's access.
+  await page.goto(`${base}/app/acme/workspaces`);
+  await page.click('nav[aria-label=Organization] a:text-is("Projects")');
+  await page.waitForURL(/\/app\/acme\/projects$/);
+  await accessible(page, 'projects');
+  await page.fill('#name', 'Browser project');
+  await page.fill('#description', 'made in the browser');
+  await page.click('button:text-is("Create project")');
+  await page.waitForURL(/\/app\/acme\/projects\/prj-[^/]+$/);
+  const projectPage = page.url();
+  await page.fill('#new-workspace', 'in-project');
+  await page.click('button:text-is("Create workspace")');
+  await page.waitForURL(/\/workspaces\/in-project$/);
+  await page.goto(projectPage);
+  check((await page.textContent('ul[aria-labelledby=workspaces]')).includes('in-project'), 'the project does not list its workspace');
+  await page.selectOption('#execution_mode', 'local');
+  await page.click('button:text-is("Save settings")');
+  await page.waitForURL(/\?saved=1$/);
+  check((await page.textContent('dl.facts')).includes('local'), 'the project\'s execution mode is not shown');
+  await accessible(page, 'a project');
+  await shot(page, 'project');
+  await page.click('nav[aria-label=Project] a:text-is("Access")');
+  await page.selectOption('#team', { label: 'browser-team' });
+  await page.check('input[name=access][value=maintain]');
+  await page.click('button:text-is("Give access")');
+  await page.waitForURL(/\/projects\/prj-[^/]+\/access$/);
+  check((await page.textContent('table.rows')).includes('browser-team'), 'the project grant is not listed');
+  await accessible(page, 'project access');
+  const projectPaths = [new URL(projectPage).pathname, `${new URL(projectPage).pathname}/access`];
   await page.goto(`${base}/app/acme/settings`);
   check((await page.inputValue('#email')) === 'acme@example.com', 'the organization settings form is not filled');
   await accessible(page, 'organization settings');
 
   await page.setViewportSize({ width: 360, height: 740 });
   for (const path of ['/app/acme/variable-sets', '/app/acme/workspaces/web/variables', '/app/acme/people',
-    '/app/acme/workspaces/web/access', '/app/acme/settings']) {
+    '/app/acme/workspaces/web/access', '/app/acme/settings', '/app/acme/projects', ...projectPaths]) {
     await page.goto(`${base}${path}`);
     check(await page.evaluate(() => document.documentElement.scrollWidth) <= 360, `${path} is too wide at 360 px`);
   }

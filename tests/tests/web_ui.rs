@@ -1073,6 +1073,274 @@ fn owners_invite_members_build_teams_and_grant_workspaces_in_the_browser() {
 }
 
 #[test]
+fn projects_are_made_filled_shared_and_deleted_in_the_browser_and_others_see_only_theirs() {
+    let (server, alices_token) = with_organizations();
+    let api = server.api(&alices_token);
+    let pool = api
+        .post(
+            "organizations/acme/agent-pools",
+            &json!({"data": {"type": "agent-pools", "attributes": {"name": "edge"}}}),
+        )
+        .expect(201)
+        .id();
+    let team = create_team(&api, "acme", "platformers", json!({}));
+    add_member(&api, "acme", &team, "carol");
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    let token = alice.form_token();
+    let list = alice.get("/app/acme/projects").text().unwrap();
+    assert!(
+        list.contains("Default Project</a> <span class=\"tag\">default"),
+        "{list}"
+    );
+
+    // Created from the list (a bad name is the list again with the reason).
+    let refused = alice.post(
+        "/app/acme/projects",
+        &[("csrf", &token), ("name", "x"), ("description", "")],
+    );
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().unwrap().contains("Name may only contain"));
+    let made = alice.post(
+        "/app/acme/projects",
+        &[
+            ("csrf", &token),
+            ("name", "Platform team"),
+            ("description", "shared things"),
+        ],
+    );
+    assert_eq!(made.status(), 303);
+    let project_page = location(&made);
+    let project_id = project_page.rsplit('/').next().unwrap().to_string();
+    let seen = api.get(&format!("projects/{project_id}")).ok();
+    assert_eq!(seen.attr("name"), "Platform team");
+    assert_eq!(seen.attr("description"), "shared things");
+
+    // A workspace made in it is the project's.
+    let created = alice.post(
+        &format!("{project_page}/workspaces"),
+        &[("csrf", &token), ("name", "svc")],
+    );
+    assert_eq!(location(&created), "/app/acme/workspaces/svc");
+    let ws = api.get("organizations/acme/workspaces/svc").ok();
+    assert_eq!(
+        ws.body["data"]["relationships"]["project"]["data"]["id"],
+        project_id.as_str()
+    );
+    let page = alice.get(&project_page).text().unwrap();
+    assert!(
+        page.contains("href=\"/app/acme/workspaces/svc\">svc</a>"),
+        "{page}"
+    );
+
+    // Its defaults: agent execution needs a pool; with one, new workspaces take both.
+    let settings = |mode: &str, pool: &str| {
+        alice.post(
+            &project_page,
+            &[
+                ("csrf", token.as_str()),
+                ("name", "Platform team"),
+                ("description", "shared things"),
+                ("execution_mode", mode),
+                ("agent_pool", pool),
+                ("tags", "team:platform"),
+            ],
+        )
+    };
+    let refused = settings("agent", "");
+    assert_eq!(refused.status(), 422);
+    let refused = refused.text().unwrap();
+    assert!(
+        refused.contains("agent pool must be specified"),
+        "{refused}"
+    );
+    assert!(refused.contains("<option value=\"agent\" selected>"));
+    let saved = settings("agent", &pool);
+    assert_eq!(location(&saved), format!("{project_page}?saved=1"));
+    let page = alice.get(&project_page).text().unwrap();
+    assert!(page.contains("agent on agent pool edge"), "{page}");
+    assert!(page.contains("<span class=\"tag\">team:platform</span>"));
+    alice.post(
+        &format!("{project_page}/workspaces"),
+        &[("csrf", &token), ("name", "svc-agent")],
+    );
+    let ws = api.get("organizations/acme/workspaces/svc-agent").ok();
+    assert_eq!(ws.attr("execution-mode"), "agent");
+    assert_eq!(
+        ws.body["data"]["relationships"]["agent-pool"]["data"]["id"],
+        pool.as_str()
+    );
+
+    // Team access: carol's team sees nothing of it until granted, then reads without forms.
+    let carol = Visitor::new(&server);
+    assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
+    assert_eq!(carol.get(&project_page).status(), 404);
+    let access = format!("{project_page}/access");
+    let granted = alice.post(
+        &access,
+        &[("csrf", &token), ("team", &team), ("access", "read")],
+    );
+    assert_eq!(location(&granted), access);
+    let read = carol.get(&project_page);
+    assert_eq!(read.status(), 200);
+    let read = read.text().unwrap();
+    assert!(read.contains(">svc</a>"));
+    for button in ["Save settings", "Delete project", "Create workspace"] {
+        assert!(
+            !read.contains(&format!("{button}</button>")),
+            "carol sees {button}"
+        );
+    }
+    assert_eq!(carol.get("/app/acme/workspaces/svc").status(), 200);
+    let carols_token = carol.form_token();
+    let access_page = alice.get(&access).text().unwrap();
+    let grant_id = between(&access_page, "/access/", "/update").to_string();
+    let hostile = |visitor: &Visitor, csrf: &str, path: &str| {
+        visitor.post(
+            path,
+            &[
+                ("csrf", csrf),
+                ("name", "svc-intruder"),
+                ("description", "owned"),
+                ("team", &team),
+                ("access", "admin"),
+            ],
+        )
+    };
+    let forms = [
+        project_page.clone(),
+        format!("{project_page}/delete"),
+        format!("{project_page}/workspaces"),
+        access.clone(),
+        format!("{access}/{grant_id}/update"),
+        format!("{access}/{grant_id}/delete"),
+    ];
+    for path in &forms {
+        assert_eq!(hostile(&carol, &carols_token, path).status(), 403, "{path}");
+    }
+    // Maintain: she may create workspaces in it, and nowhere else.
+    let raised = alice.post(
+        &format!("{access}/{grant_id}/update"),
+        &[("csrf", &token), ("access", "maintain")],
+    );
+    assert_eq!(raised.status(), 303);
+    assert!(carol
+        .get(&project_page)
+        .text()
+        .unwrap()
+        .contains("Create workspace</button>"));
+    let hers = carol.post(
+        &format!("{project_page}/workspaces"),
+        &[("csrf", &carols_token), ("name", "carols")],
+    );
+    assert_eq!(location(&hers), "/app/acme/workspaces/carols");
+    let elsewhere = carol.post(
+        "/app/acme/workspaces",
+        &[("csrf", &carols_token), ("name", "carols-default")],
+    );
+    assert_eq!(elsewhere.status(), 403);
+
+    // bob, of another organization: not found, also under his own organization's name.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let bobs_token = bob.form_token();
+    let under_bobco = format!("/app/bobco/projects/{project_id}");
+    for path in [project_page.clone(), access.clone(), under_bobco.clone()] {
+        assert_eq!(bob.get(&path).status(), 404, "{path}");
+    }
+    for path in forms
+        .iter()
+        .cloned()
+        .chain([format!("{under_bobco}/delete")])
+    {
+        assert_eq!(hostile(&bob, &bobs_token, &path).status(), 404, "{path}");
+    }
+    // And alice's forms need her session's token.
+    for path in &forms {
+        assert_eq!(hostile(&alice, &bobs_token, path).status(), 403, "{path}");
+    }
+
+    // Deletion: the name typed, and only once it holds no workspace.
+    let delete = |name: &str| {
+        alice.post(
+            &format!("{project_page}/delete"),
+            &[("csrf", token.as_str()), ("name", name)],
+        )
+    };
+    let refused = delete("Platform");
+    assert_eq!(refused.status(), 422);
+    let refused = delete("Platform team");
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .unwrap()
+        .contains("still contains workspaces"));
+    // Moved out (svc through its settings page), then deleted.
+    let default_id = between(&list, "/app/acme/projects/", "\">Default Project").to_string();
+    let ws_settings = alice
+        .get("/app/acme/workspaces/svc/settings")
+        .text()
+        .unwrap();
+    assert!(ws_settings.contains(&format!(
+        "<option value=\"{project_id}\" selected>Platform team</option>"
+    )));
+    let version = between(
+        &ws_settings,
+        "name=\"terraform_version\" type=\"text\" value=\"",
+        "\"",
+    );
+    let tags = between(&ws_settings, "name=\"tags\" type=\"text\" value=\"", "\"");
+    let moved = alice.post(
+        "/app/acme/workspaces/svc/settings",
+        &[
+            ("csrf", token.as_str()),
+            ("name", "svc"),
+            ("engine", "terraform"),
+            ("terraform_version", version),
+            ("tags", tags),
+            ("project", &default_id),
+        ],
+    );
+    assert_eq!(moved.status(), 303);
+    for name in ["svc", "svc-agent", "carols"] {
+        let ws = api
+            .get(&format!("organizations/acme/workspaces/{name}"))
+            .ok();
+        if name != "svc" {
+            api.patch(
+                &format!("workspaces/{}", ws.id()),
+                &json!({"data": {"type": "workspaces", "relationships": {"project":
+                    {"data": {"type": "projects", "id": default_id}}}}}),
+            )
+            .expect(200);
+            continue;
+        }
+        assert_eq!(
+            ws.body["data"]["relationships"]["project"]["data"]["id"],
+            default_id.as_str()
+        );
+    }
+    assert_eq!(location(&delete("Platform team")), "/app/acme/projects");
+    api.get(&format!("projects/{project_id}")).expect(404);
+    // The default project has no deletion form, and refuses the post.
+    let default_page = format!("/app/acme/projects/{default_id}");
+    assert!(!alice
+        .get(&default_page)
+        .text()
+        .unwrap()
+        .contains("Delete project</button>"));
+    let kept = alice.post(
+        &format!("{default_page}/delete"),
+        &[("csrf", &token), ("name", "Default Project")],
+    );
+    assert_eq!(kept.status(), 422);
+    assert!(kept
+        .text()
+        .unwrap()
+        .contains("default project cannot be deleted"));
+}
+
+#[test]
 fn an_owner_changes_and_deletes_an_organization_in_the_browser_and_members_only_read() {
     let (server, alices_token) = with_organizations();
     let api = server.api(&alices_token);

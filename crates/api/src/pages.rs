@@ -136,6 +136,14 @@ impl Pages {
                 "app/agent_pool.html",
                 include_str!("../../../web/templates/app/agent_pool.html"),
             ),
+            (
+                "app/projects.html",
+                include_str!("../../../web/templates/app/projects.html"),
+            ),
+            (
+                "app/project.html",
+                include_str!("../../../web/templates/app/project.html"),
+            ),
         ] {
             env.add_template(name, source).expect("templates compile");
         }

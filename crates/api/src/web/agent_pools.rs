@@ -46,6 +46,35 @@ fn pool_path(organization: &str, pool_id: &str) -> String {
     format!("{}/{}", pools_path(organization), path_segment(pool_id))
 }
 
+/// The organization's pools as `(id, name)`, to pick one for agent execution (none for a
+/// caller who may not list them).
+pub(super) async fn choices(
+    state: &AppState,
+    session: &Session,
+    organization: &str,
+) -> Result<Vec<(String, String)>, DomainError> {
+    let found = state
+        .services
+        .list_agent_pools(
+            &session.caller,
+            organization,
+            None,
+            AgentPoolSort::Name,
+            None,
+            PageRequest::all(),
+        )
+        .await;
+    match found {
+        Ok(found) => Ok(found
+            .items
+            .into_iter()
+            .map(|p| (p.pool.id, p.pool.name))
+            .collect()),
+        Err(DomainError::Forbidden(_)) => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
+}
+
 pub async fn list(
     State(state): State<AppState>,
     session: Session,

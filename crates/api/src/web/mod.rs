@@ -17,6 +17,7 @@ mod markdown;
 mod organization;
 pub mod plan;
 mod progress;
+mod projects;
 mod resources;
 mod runs;
 mod settings;
@@ -78,6 +79,30 @@ pub fn router() -> Router<AppState> {
             get(workspaces::overview),
         )
         .route("/app/{organization}/resources", get(resources::search))
+        .route(
+            "/app/{organization}/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route(
+            "/app/{organization}/projects/{project_id}",
+            get(projects::show).post(projects::update),
+        )
+        .route(
+            "/app/{organization}/projects/{project_id}/delete",
+            post(projects::delete),
+        )
+        .route(
+            "/app/{organization}/projects/{project_id}/workspaces",
+            post(projects::create_workspace),
+        )
+        .route(
+            "/app/{organization}/projects/{project_id}/access",
+            get(access::show).post(access::grant),
+        )
+        .route(
+            "/app/{organization}/projects/{project_id}/access/{grant_id}/{action}",
+            post(access::change),
+        )
         .route(
             "/app/{organization}/settings",
             get(organization::show).post(organization::update),

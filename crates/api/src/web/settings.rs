@@ -11,9 +11,10 @@ use terrace_auth::policy::workspace_permissions;
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::workspaces::{WorkspaceChanges, WorkspaceView};
 use terrace_domain::DomainError;
-use terrace_storage::model::{AgentPoolSort, ExecutionMode, PageRequest, TagBinding};
+use terrace_storage::model::{ExecutionMode, TagBinding};
 
 use super::workspaces::tag_labels;
+use super::{agent_pools, projects};
 use super::{
     failure, forged_form, form_token_ok, named_workspace, path_segment, redirect, workspace_path,
     Session,
@@ -34,6 +35,7 @@ pub struct SettingsForm {
     /// `""` follows the organization's default.
     execution_mode: String,
     agent_pool: String,
+    project: String,
     tags: String,
     /// Checkboxes: present (`on`) when ticked.
     auto_apply: Option<String>,
@@ -55,6 +57,7 @@ impl SettingsForm {
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_default(),
             agent_pool: ws.agent_pool_id.clone().unwrap_or_default(),
+            project: ws.project_id.clone(),
             tags: tag_labels(&view.tags).join(", "),
             auto_apply: ws.auto_apply.then(String::new),
             allow_destroy_plan: ws.allow_destroy_plan.then(String::new),
@@ -70,6 +73,7 @@ impl SettingsForm {
             working_directory => self.working_directory.clone(),
             execution_mode => self.execution_mode.clone(),
             agent_pool => self.agent_pool.clone(),
+            project => self.project.clone(),
             tags => self.tags.clone(),
             auto_apply => self.auto_apply.is_some(),
             allow_destroy_plan => self.allow_destroy_plan.is_some(),
@@ -108,6 +112,8 @@ impl SettingsForm {
             working_directory: differs(self.working_directory.trim(), &current.working_directory),
             execution_mode,
             agent_pool_id,
+            // An empty choice (a form without the field) leaves the workspace where it is.
+            project_id: differs(&self.project, &current.project).filter(|p| !p.is_empty()),
             auto_apply: Some(self.auto_apply.is_some()),
             allow_destroy_plan: Some(self.allow_destroy_plan.is_some()),
             tags,
@@ -183,24 +189,12 @@ async fn page(
     let organization = &view.organization.name;
     let may = workspace_permissions(view.access);
     // The pools the organization has, to pick one for agent execution.
-    let pools = match state
-        .services
-        .list_agent_pools(
-            &session.caller,
-            organization,
-            None,
-            AgentPoolSort::Name,
-            None,
-            PageRequest::all(),
-        )
-        .await
-    {
-        Ok(found) => found
-            .items
-            .into_iter()
-            .map(|p| (p.pool.id, p.pool.name))
-            .collect(),
-        Err(DomainError::Forbidden(_)) => Vec::new(),
+    let pools = match agent_pools::choices(state, session, organization).await {
+        Ok(pools) => pools,
+        Err(err) => return failure(state, err),
+    };
+    let projects = match projects::choices(state, session, organization).await {
+        Ok(projects) => projects,
         Err(err) => return failure(state, err),
     };
     state.pages.render(
@@ -215,6 +209,7 @@ async fn page(
             organization_mode => view.organization.default_execution_mode.as_str(),
             form => form.view(),
             pools,
+            projects,
             can_update => may.can_update,
             can_delete => may.can_destroy,
             can_force_delete => may.can_force_delete,

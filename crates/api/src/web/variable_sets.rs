@@ -12,9 +12,8 @@ use terrace_auth::policy::organization_permissions;
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::variables::{VariableSetInput, VariableSetView};
 use terrace_domain::DomainError;
-use terrace_storage::model::PageRequest;
-use terrace_storage::store::ProjectFilter;
 
+use super::projects;
 use super::variables::{self, Owner};
 use super::{
     failure, forged_form, form_token_ok, named_workspace, page_count, path_segment, redirect,
@@ -227,20 +226,8 @@ pub(super) async fn set_page(
             workspaces.push(minijinja::context! { id, name => ws.workspace.name });
         }
     }
-    let projects: Vec<(String, String)> = match services
-        .list_projects(
-            &session.caller,
-            organization,
-            &ProjectFilter::default(),
-            PageRequest::all(),
-        )
-        .await
-    {
-        Ok(found) => found
-            .items
-            .into_iter()
-            .map(|p| (p.project.id, p.project.name))
-            .collect(),
+    let projects = match projects::choices(state, session, organization).await {
+        Ok(projects) => projects,
         Err(err) => return failure(state, err),
     };
     let (applied, other): (Vec<_>, Vec<_>) = projects

@@ -11,14 +11,14 @@ use terrace_domain::runs::RunScope;
 use terrace_domain::workspaces::WorkspaceView;
 use terrace_domain::DomainError;
 use terrace_storage::model::{PageRequest, RunStatus};
-use terrace_storage::store::{ProjectFilter, RunFilter, WorkspaceFilter};
+use terrace_storage::store::{RunFilter, WorkspaceFilter};
 
 use super::charts::{self, Chart, Point};
 use super::{
     failure, forged_form, form_token_ok, page_count, progress, redirect, when, workspace_path,
     Session, TokenForm, PAGE_SIZE,
 };
-use super::{markdown, states};
+use super::{markdown, projects, states};
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
 
@@ -156,20 +156,8 @@ pub async fn list(
         Err(err) => return failure(&state, err),
     };
     // The organization's projects: to filter by, and to name each workspace's.
-    let projects: Vec<(String, String)> = match services
-        .list_projects(
-            &session.caller,
-            &organization,
-            &ProjectFilter::default(),
-            PageRequest::all(),
-        )
-        .await
-    {
-        Ok(found) => found
-            .items
-            .into_iter()
-            .map(|p| (p.project.id, p.project.name))
-            .collect(),
+    let projects = match projects::choices(&state, &session, &organization).await {
+        Ok(projects) => projects,
         Err(err) => return failure(&state, err),
     };
     let project_name = |id: &str| {
