@@ -549,13 +549,25 @@ try {
   check((await page.textContent('table.rows')).includes('browser-team'), 'the project grant is not listed');
   await accessible(page, 'project access');
   const projectPaths = [new URL(projectPage).pathname, `${new URL(projectPage).pathname}/access`];
+  // The registry: the module's page from the list.
+  await page.goto(`${base}/app/acme/workspaces`);
+  await page.click('nav[aria-label=Organization] a:text-is("Registry")');
+  await page.waitForURL(/\/app\/acme\/registry$/);
+  await accessible(page, 'the registry');
+  await page.click('a:text-is("network")');
+  await page.waitForURL(/\/registry\/modules\/network\/aws$/);
+  check((await page.textContent('pre.snippet')).includes('/acme/network/aws'), 'the module page has no source');
+  check((await page.textContent('div.readme')).includes('its subnets'), 'the module page has no README');
+  await accessible(page, 'a module');
+  await shot(page, 'registry-module');
   await page.goto(`${base}/app/acme/settings`);
   check((await page.inputValue('#email')) === 'acme@example.com', 'the organization settings form is not filled');
   await accessible(page, 'organization settings');
 
   await page.setViewportSize({ width: 360, height: 740 });
   for (const path of ['/app/acme/variable-sets', '/app/acme/workspaces/web/variables', '/app/acme/people',
-    '/app/acme/workspaces/web/access', '/app/acme/settings', '/app/acme/projects', ...projectPaths]) {
+    '/app/acme/workspaces/web/access', '/app/acme/settings', '/app/acme/projects', ...projectPaths, '/app/acme/registry',
+    '/app/acme/registry/modules/network/aws']) {
     await page.goto(`${base}${path}`);
     check(await page.evaluate(() => document.documentElement.scrollWidth) <= 360, `${path} is too wide at 360 px`);
   }

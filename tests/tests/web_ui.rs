@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use terrace_tests::access::{add_member, create_team, grant_workspace};
 use terrace_tests::listener::ListenerProcess;
+use terrace_tests::providers;
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
 use terrace_tests::web::Visitor;
 use terrace_tests::{Db, Server};
@@ -119,6 +120,13 @@ fn prepared() -> Server {
         let run = create_run(&alice, &ws, None, json!({})).id();
         wait_for_run(&alice, &run, &["planned"], Duration::from_secs(120));
     }
+    // A module in the private registry.
+    create_network_module(&alice);
+    module_version(
+        &alice,
+        "1.0.0",
+        Some("# Network\n\nA `vpc` and its subnets.\n"),
+    );
     // An agent pool with a token (no agent connects).
     let pool = alice
         .post(
@@ -1338,6 +1346,128 @@ fn projects_are_made_filled_shared_and_deleted_in_the_browser_and_others_see_onl
         .text()
         .unwrap()
         .contains("default project cannot be deleted"));
+}
+
+fn create_network_module(api: &terrace_tests::Api) {
+    api.post(
+        "organizations/acme/registry-modules",
+        &json!({"data": {"type": "registry-modules",
+            "attributes": {"name": "network", "provider": "aws", "registry-name": "private"}}}),
+    )
+    .expect(201);
+}
+
+/// Creates version `version` of acme's `network/aws` module; uploads it (with `readme`) unless
+/// `None`.
+fn module_version(api: &terrace_tests::Api, version: &str, readme: Option<&str>) {
+    let created = api
+        .post(
+            "registry-modules/acme/network/aws/versions",
+            &json!({"data": {"type": "registry-module-versions",
+                "attributes": {"version": version}}}),
+        )
+        .expect(201);
+    if let Some(readme) = readme {
+        let upload = created.body["data"]["links"]["upload"].as_str().unwrap();
+        let files = [("main.tf", "variable \"cidr\" {}\n"), ("README.md", readme)];
+        api.put_unauthenticated(upload, &terrace_tests::runs::tarball(&files))
+            .expect(200);
+    }
+}
+
+#[test]
+fn members_browse_the_private_registry_and_nobody_else_finds_it() {
+    let (server, alices_token) = with_organizations();
+    let api = server.api(&alices_token);
+    create_network_module(&api);
+    module_version(&api, "1.2.0", Some("# Network 1.2\n"));
+    module_version(
+        &api,
+        "1.10.0",
+        Some("# Network 1.10\n\n<script>alert(1)</script>\n"),
+    );
+    module_version(&api, "2.0.0", None);
+    let gpg = providers::Gpg::new("web");
+    let platform = providers::this_platform();
+    let (os, arch) = (platform.0.as_str(), platform.1.as_str());
+    providers::publish(&api, "acme", "tools", "0.3.0", (os, arch), &gpg);
+    providers::create_version(&api, "acme", "tools", "0.4.0", &gpg.key_id);
+    let team = create_team(&api, "acme", "readers", json!({}));
+    add_member(&api, "acme", &team, "carol");
+    let port = server.hostname.rsplit(':').next().unwrap();
+
+    let carol = Visitor::new(&server);
+    assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
+    let list = carol.get("/app/acme/registry").text().unwrap();
+    let row = between(&list, ">network</a>", "</tr>");
+    assert!(
+        row.contains("<td>aws</td>") && row.contains("<td>1.10.0</td>"),
+        "{row}"
+    );
+    let row = between(&list, ">tools</a>", "</tr>");
+    assert!(
+        row.contains("<td>2</td>") && row.contains("<td>0.4.0</td>"),
+        "{row}"
+    );
+    let found = carol.get("/app/acme/registry?q=netw").text().unwrap();
+    assert!(found.contains(">network</a>") && !found.contains(">tools</a>"));
+    assert!(found.contains("No providers found."));
+
+    // A module: the newest published version, how to use it, and its README (made harmless).
+    let module = carol.get("/app/acme/registry/modules/network/aws");
+    assert_eq!(module.status(), 200);
+    // (what the page escapes, a browser shows and copies as the character)
+    let module = module.text().unwrap().replace("&#x2f;", "/");
+    assert!(
+        module.contains(&format!("source  = \"127.0.0.1:{port}/acme/network/aws\""))
+            && module.contains("version = \"1.10.0\""),
+        "{module}"
+    );
+    assert!(module.contains("<h3>Network 1.10</h3>"), "{module}");
+    assert!(!module.contains("<script>alert") && module.contains("&lt;script&gt;"));
+    assert!(module.contains("href=\"/app/acme/registry/modules/network/aws?version=1.2.0\""));
+    assert!(module.contains("Waiting for their upload: 2.0.0"));
+    let older = carol
+        .get("/app/acme/registry/modules/network/aws?version=1.2.0")
+        .text()
+        .unwrap();
+    assert!(older.contains("<h3>Network 1.2</h3>") && older.contains("version = \"1.2.0\""));
+    for missing in ["?version=2.0.0", "?version=9.9.9", "/../azure"] {
+        let path = format!("/app/acme/registry/modules/network/aws{missing}");
+        assert_eq!(carol.get(&path).status(), 404, "{path}");
+    }
+
+    // A provider: each version with its state and platforms, newest first.
+    let provider = carol
+        .get("/app/acme/registry/providers/tools")
+        .text()
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(provider.contains(&format!("source  = \"127.0.0.1:{port}/acme/tools\"")));
+    let newest = between(&provider, "<h3 id=\"v-1\">", "</section>");
+    assert!(
+        newest.starts_with("0.4.0") && newest.contains("not signed yet"),
+        "{newest}"
+    );
+    let published = between(&provider, "<h3 id=\"v-2\">", "</section>");
+    assert!(published.starts_with("0.3.0") && published.contains(">published</span>"));
+    assert!(published.contains(&format!("{os}_{arch}")) && published.contains(&gpg.key_id));
+    assert!(!published.contains("not uploaded"), "{published}");
+
+    // bob, of another organization: none of it, also under his own organization's name.
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    for path in [
+        "/app/acme/registry",
+        "/app/acme/registry/modules/network/aws",
+        "/app/acme/registry/providers/tools",
+        "/app/bobco/registry/modules/network/aws",
+        "/app/bobco/registry/providers/tools",
+    ] {
+        assert_eq!(bob.get(path).status(), 404, "{path}");
+    }
+    let own = bob.get("/app/bobco/registry").text().unwrap();
+    assert!(own.contains("No modules.") && own.contains("No providers."));
 }
 
 #[test]

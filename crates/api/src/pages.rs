@@ -137,6 +137,18 @@ impl Pages {
                 include_str!("../../../web/templates/app/agent_pool.html"),
             ),
             (
+                "app/registry.html",
+                include_str!("../../../web/templates/app/registry.html"),
+            ),
+            (
+                "app/registry_module.html",
+                include_str!("../../../web/templates/app/registry_module.html"),
+            ),
+            (
+                "app/registry_provider.html",
+                include_str!("../../../web/templates/app/registry_provider.html"),
+            ),
+            (
                 "app/projects.html",
                 include_str!("../../../web/templates/app/projects.html"),
             ),

@@ -62,8 +62,8 @@ pub struct GrantForm {
 
 /// What the page gives teams access to.
 enum Target {
-    Workspace(WorkspaceView),
-    Project(ProjectView),
+    Workspace(Box<WorkspaceView>),
+    Project(Box<ProjectView>),
 }
 
 /// A team's grant on the target, whichever kind.
@@ -84,12 +84,12 @@ impl Target {
         let param = |name: &str| params.get(name).map(String::as_str);
         let organization = param("organization").unwrap_or_default().to_string();
         let target = match (param("workspace"), param("project_id")) {
-            (Some(name), _) => {
-                Target::Workspace(named_workspace(state, session, &organization, name).await?)
-            }
-            (None, Some(id)) => {
-                Target::Project(named_project(state, session, &organization, id).await?)
-            }
+            (Some(name), _) => Target::Workspace(Box::new(
+                named_workspace(state, session, &organization, name).await?,
+            )),
+            (None, Some(id)) => Target::Project(Box::new(
+                named_project(state, session, &organization, id).await?,
+            )),
             (None, None) => return Err(DomainError::NotFound("page")),
         };
         Ok((organization, target))

@@ -6,6 +6,15 @@
 
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
+/// A README as the pages show it: where it is, its HTML, and whether it was cut short.
+pub fn readme_view(readme: terrace_domain::configuration::readme::Readme) -> minijinja::Value {
+    minijinja::context! {
+        path => readme.path,
+        truncated => readme.truncated,
+        html => minijinja::Value::from_safe_string(to_html(&readme.markdown)),
+    }
+}
+
 pub fn to_html(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let events = Parser::new_ext(markdown, options).map(|event| match event {

@@ -18,6 +18,7 @@ mod organization;
 pub mod plan;
 mod progress;
 mod projects;
+mod registry;
 mod resources;
 mod runs;
 mod settings;
@@ -79,6 +80,15 @@ pub fn router() -> Router<AppState> {
             get(workspaces::overview),
         )
         .route("/app/{organization}/resources", get(resources::search))
+        .route("/app/{organization}/registry", get(registry::list))
+        .route(
+            "/app/{organization}/registry/modules/{name}/{provider}",
+            get(registry::module),
+        )
+        .route(
+            "/app/{organization}/registry/providers/{name}",
+            get(registry::provider),
+        )
         .route(
             "/app/{organization}/projects",
             get(projects::list).post(projects::create),

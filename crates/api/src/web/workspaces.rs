@@ -280,13 +280,7 @@ pub async fn overview(
         .workspace_readme(&session.caller, &view.workspace.id)
         .await
     {
-        Ok(readme) => readme.map(|r| {
-            minijinja::context! {
-                path => r.path,
-                truncated => r.truncated,
-                html => minijinja::Value::from_safe_string(markdown::to_html(&r.markdown)),
-            }
-        }),
+        Ok(readme) => readme.map(markdown::readme_view),
         Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => None,
         Err(err) => return failure(&state, err),
     };

@@ -1,7 +1,7 @@
-//! A workspace's README: the `README.md` of its current configuration, from its working
+//! READMEs: a workspace's is the `README.md` of its current configuration, from its working
 //! directory or else the configuration's root (any case of the name), as the overview shows
-//! it. Read from the tarball (walked by the same reader that checked it) and kept per
-//! configuration version, which never changes once uploaded.
+//! it; a module version's is its tarball's root one. Read from the tarball (walked by the
+//! same reader that checked it) and kept per tarball, which never changes once uploaded.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +11,8 @@ use futures::StreamExt;
 use terrace_auth::policy::Action;
 
 use super::chunks;
+use terrace_storage::blob::BlobStream;
+
 use crate::{Caller, DomainResult, Services};
 
 /// The most of a README that is kept and shown.
@@ -85,24 +87,53 @@ impl Services {
         };
         // The working directory is part of the key: changing it may change the README.
         let key = format!("{}\0{}", cv.id, ws.working_directory);
-        if let Some(known) = self.readmes.get(&key) {
-            return Ok(known);
+        let tarball = self.configuration_tarball(&cv);
+        Ok(self
+            .remembered_readme(&key, &ws.working_directory, tarball)
+            .await)
+    }
+
+    /// The README of a tarball (a configuration, or a module version, which is one) run from
+    /// `directory`: its own, else the root's. Remembered under `key`, as the tarball never
+    /// changes; `tarball` is only opened when it is not. `None` when it has none, or cannot
+    /// be read (logged, and tried again next time).
+    pub(crate) async fn remembered_readme(
+        &self,
+        key: &str,
+        directory: &str,
+        tarball: impl std::future::Future<Output = DomainResult<BlobStream>>,
+    ) -> Option<Readme> {
+        if let Some(known) = self.readmes.get(key) {
+            return known;
         }
-        let mut tarball = match self.configuration_tarball(&cv).await {
-            Ok(tarball) => tarball,
-            Err(err) => {
-                tracing::warn!(error = %err, configuration = %cv.id, "cannot read a configuration for its README");
-                return Ok(None);
-            }
+        let found = match tarball.await {
+            Ok(tarball) => self.tarball_readme(tarball, directory.to_string()).await,
+            Err(err) => Err(err.to_string()),
         };
+        match found {
+            Ok(readme) => {
+                self.readmes.put(key, readme.clone());
+                readme
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, tarball = %key, "cannot read a tarball for its README");
+                None
+            }
+        }
+    }
+
+    async fn tarball_readme(
+        &self,
+        mut tarball: BlobStream,
+        directory: String,
+    ) -> Result<Option<Readme>, String> {
         let (to_read, reader) = chunks::channel();
         let limits = self.settings.configuration_limits;
-        let working_directory = ws.working_directory.clone();
         let find = tokio::task::spawn_blocking(move || {
             terrace_slug::find_file(
                 reader,
                 &limits,
-                |path| readme_rank(path, &working_directory),
+                |path| readme_rank(path, &directory),
                 MAX_README_BYTES,
             )
         });
@@ -113,21 +144,16 @@ impl Services {
             }
         }
         drop(to_read);
-        let readme = match find.await {
-            Ok(Ok(found)) => found.map(|f| Readme {
+        match find.await {
+            Ok(Ok(found)) => Ok(found.map(|f| Readme {
                 path: f.path.to_string_lossy().into_owned(),
                 markdown: String::from_utf8_lossy(&f.content).into_owned(),
                 truncated: f.truncated,
-            }),
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, configuration = %cv.id, "cannot read a configuration for its README");
-                return Ok(None);
-            }
+            })),
+            Ok(Err(err)) => Err(err.to_string()),
             Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_) => return Ok(None),
-        };
-        self.readmes.put(&key, readme.clone());
-        Ok(readme)
+            Err(err) => Err(err.to_string()),
+        }
     }
 }
 

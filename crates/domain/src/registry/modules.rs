@@ -443,6 +443,26 @@ impl Services {
         Ok(())
     }
 
+    /// The README at the root of a published version of a module, for those who may read it.
+    pub async fn module_readme(
+        &self,
+        caller: &Caller,
+        module: &ModuleRef,
+        version: &str,
+    ) -> DomainResult<Option<crate::configuration::readme::Readme>> {
+        let view = self.registry_module(caller, module).await?;
+        let Some(key) = view
+            .versions
+            .into_iter()
+            .find(|v| v.version == version && v.status == ModuleVersionStatus::Ok)
+            .and_then(|v| v.tarball_key)
+        else {
+            return Err(DomainError::NotFound("module version"));
+        };
+        let tarball = async { Ok(self.blobs.read(&key).await?) };
+        Ok(self.remembered_readme(&key, "", tarball).await)
+    }
+
     /// The registry protocol's versions of a module: its published ones, lowest first.
     pub async fn module_protocol_versions(
         &self,
