@@ -132,6 +132,38 @@ fn main() {
             format!("/app/bench/workspaces/{middle}/runs/{first_run}"),
         ));
     }
+    // The pages of the rest of the organization, and the site administration area.
+    let project = api.get("organizations/bench/projects").ok().body["data"][0]["id"]
+        .as_str()
+        .expect("the default project")
+        .to_string();
+    server.admin(&["user", "grant-admin", "bencher"]);
+    pages.extend([
+        (
+            "workspace settings",
+            format!("/app/bench/workspaces/{middle}/settings"),
+        ),
+        (
+            "workspace access",
+            format!("/app/bench/workspaces/{middle}/access"),
+        ),
+        ("projects", "/app/bench/projects".to_string()),
+        (
+            "the default project",
+            format!("/app/bench/projects/{project}"),
+        ),
+        (
+            "resource search",
+            "/app/bench/resources?q=terraform_data".to_string(),
+        ),
+        ("variable sets", "/app/bench/variable-sets".to_string()),
+        ("registry", "/app/bench/registry".to_string()),
+        ("agent pools", "/app/bench/agent-pools".to_string()),
+        ("people", "/app/bench/people".to_string()),
+        ("organization settings", "/app/bench/settings".to_string()),
+        ("API tokens", "/app/account/tokens".to_string()),
+        ("site admin: users", "/app/admin/users".to_string()),
+    ]);
     let assets: usize = ["/static/terrace.css", "/static/terrace.js"]
         .iter()
         .map(|p| browser.get(p).bytes().unwrap().len())
