@@ -522,6 +522,81 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
     assert_eq!(refused.status(), 422);
     assert!(refused.text().unwrap().contains("still used by workspaces"));
 
+    // Which workspaces it serves: a workspace that uses it cannot be shut out.
+    let scope = |action: &str, field: &str, value: &str| {
+        alice.post(
+            &format!("{pool_page}/scope/{action}"),
+            &[("csrf", token.as_str()), (field, value)],
+        )
+    };
+    let refused = scope("exclude-workspace", "workspace", "edge-app");
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .unwrap()
+        .contains("workspace edge-app uses this agent pool"));
+    assert_eq!(
+        scope("exclude-workspace", "workspace", "nowhere").status(),
+        422
+    );
+    assert_eq!(
+        scope("allow-workspace", "workspace", "edge-app").status(),
+        303
+    );
+    let project = api
+        .post(
+            "organizations/acme/projects",
+            &json!({"data": {"type": "projects", "attributes": {"name": "Edge project"}}}),
+        )
+        .expect(201)
+        .id();
+    assert_eq!(scope("allow-project", "project", &project).status(), 303);
+    let only_chosen = alice.post(&pool_page, &[("csrf", &token), ("name", "edge")]);
+    assert_eq!(only_chosen.status(), 303);
+    let other = terrace_tests::access::create_workspace(&api, "acme", "other", Some(&project));
+    assert_eq!(
+        scope("exclude-workspace", "workspace", "other").status(),
+        303
+    );
+    let page = alice.get(&pool_page).text().unwrap();
+    let listed = |heading: &str| between(&page, &format!(">{heading}</h3>"), "</ul>").to_string();
+    assert!(listed("Allowed workspaces").contains(">edge-app</a>"));
+    assert!(listed("Allowed projects").contains(">Edge project</a>"));
+    assert!(listed("Excluded workspaces").contains(">other</a>"));
+    let seen = api.get(&format!("agent-pools/{pool_id}")).ok();
+    assert_eq!(seen.attr("organization-scoped"), false);
+    let ids = |relationship: &str| -> Vec<String> {
+        seen.body["data"]["relationships"][relationship]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("allowed-workspaces"), [ws.clone()]);
+    assert_eq!(ids("allowed-projects"), [project.clone()]);
+    assert_eq!(ids("excluded-workspaces"), [other.clone()]);
+    let refused = scope("disallow-workspace", "workspace", &ws);
+    assert_eq!(refused.status(), 422);
+    assert_eq!(
+        scope("include-workspace", "workspace", &other).status(),
+        303
+    );
+    assert_eq!(scope("disallow-project", "project", &project).status(), 303);
+    let seen = api.get(&format!("agent-pools/{pool_id}")).ok();
+    assert_eq!(
+        seen.body["data"]["relationships"]["excluded-workspaces"]["data"],
+        json!([])
+    );
+    assert_eq!(
+        seen.body["data"]["relationships"]["allowed-projects"]["data"],
+        json!([])
+    );
+    assert_eq!(
+        scope("allow-everything", "workspace", "other").status(),
+        404
+    );
+
     // carol, a member who may read: the pool without the buttons, refused if she posts.
     let team = create_team(&api, "acme", "readers", json!({}));
     add_member(&api, "acme", &team, "carol");
@@ -529,7 +604,15 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
     assert_eq!(carol.sign_in("carol", PASSWORD, "/app").status(), 303);
     let seen = carol.get(&pool_page).text().unwrap();
     assert!(seen.contains("edge host") && seen.contains("edge-1"));
-    for button in ["Revoke", "Create token", "Delete agent pool", "Save"] {
+    for button in [
+        "Revoke",
+        "Create token",
+        "Delete agent pool",
+        "Save",
+        "Remove",
+        "Allow workspace",
+        "Exclude workspace",
+    ] {
         assert!(
             !seen.contains(&format!("{button}</button>")),
             "carol sees {button}"
@@ -541,6 +624,8 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
         format!("{pool_page}/tokens"),
         format!("{pool_page}/delete"),
         pool_page.clone(),
+        format!("{pool_page}/scope/disallow-workspace"),
+        format!("{pool_page}/scope/allow-workspace"),
     ] {
         let reply = carol.post(
             &path,
@@ -548,6 +633,7 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
                 ("csrf", &carols_token),
                 ("name", "carols"),
                 ("description", "carols"),
+                ("workspace", &ws),
             ],
         );
         assert_eq!(reply.status(), 403, "{path}");
@@ -569,6 +655,8 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
         format!("{pool_page}/tokens"),
         format!("{pool_page}/delete"),
         "/app/acme/agent-pools".to_string(),
+        format!("{pool_page}/scope/disallow-workspace"),
+        format!("/app/bobco/agent-pools/{pool_id}/scope/disallow-workspace"),
     ] {
         let reply = bob.post(
             &path,
@@ -576,6 +664,7 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
                 ("csrf", &bobs_token),
                 ("name", "bobs"),
                 ("description", "bobs"),
+                ("workspace", &ws),
             ],
         );
         assert_eq!(reply.status(), 404, "{path}");

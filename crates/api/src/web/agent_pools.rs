@@ -10,7 +10,7 @@ use terrace_auth::policy::{organization_permissions, Action};
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::agent_pools::{AgentPoolChanges, AgentPoolView};
 use terrace_domain::DomainError;
-use terrace_storage::model::{AgentPoolSort, PageRequest, TokenKind};
+use terrace_storage::model::{AgentPoolScope, AgentPoolSort, PageRequest, TokenKind};
 
 use super::{
     failure, forged_form, form_token_ok, page_count, path_segment, redirect, shown_once,
@@ -36,6 +36,73 @@ pub struct PoolForm {
 pub struct TokenCreateForm {
     csrf: String,
     description: String,
+}
+
+/// A change of which workspaces and projects the pool serves: a workspace by name (added) or
+/// ID (removed), a project by ID.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ScopeForm {
+    csrf: String,
+    workspace: String,
+    project: String,
+}
+
+/// One of the pool's lists, and whether an ID joins or leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeChange {
+    AllowWorkspace,
+    DisallowWorkspace,
+    AllowProject,
+    DisallowProject,
+    ExcludeWorkspace,
+    IncludeWorkspace,
+}
+
+impl ScopeChange {
+    fn parse(action: &str) -> Option<ScopeChange> {
+        use ScopeChange::*;
+        Some(match action {
+            "allow-workspace" => AllowWorkspace,
+            "disallow-workspace" => DisallowWorkspace,
+            "allow-project" => AllowProject,
+            "disallow-project" => DisallowProject,
+            "exclude-workspace" => ExcludeWorkspace,
+            "include-workspace" => IncludeWorkspace,
+            _ => return None,
+        })
+    }
+
+    fn names_a_project(self) -> bool {
+        matches!(
+            self,
+            ScopeChange::AllowProject | ScopeChange::DisallowProject
+        )
+    }
+}
+
+/// The pool's lists after `change` of `id`: only the list it touches is sent, whole, as
+/// `PATCH /agent-pools/:id` takes it.
+pub fn rescoped(scope: &AgentPoolScope, change: ScopeChange, id: &str) -> AgentPoolChanges {
+    use ScopeChange::*;
+    let with = |list: &[String]| {
+        let mut list = list.to_vec();
+        if !list.iter().any(|known| known == id) {
+            list.push(id.to_string());
+        }
+        Some(list)
+    };
+    let without = |list: &[String]| Some(list.iter().filter(|k| *k != id).cloned().collect());
+    let mut changes = AgentPoolChanges::default();
+    match change {
+        AllowWorkspace => changes.allowed_workspaces = with(&scope.allowed_workspaces),
+        DisallowWorkspace => changes.allowed_workspaces = without(&scope.allowed_workspaces),
+        AllowProject => changes.allowed_projects = with(&scope.allowed_projects),
+        DisallowProject => changes.allowed_projects = without(&scope.allowed_projects),
+        ExcludeWorkspace => changes.excluded_workspaces = with(&scope.excluded_workspaces),
+        IncludeWorkspace => changes.excluded_workspaces = without(&scope.excluded_workspaces),
+    }
+    changes
 }
 
 fn pools_path(organization: &str) -> String {
@@ -203,6 +270,26 @@ pub async fn show(
     pool_page(&state, &session, &organization, &pool_id, None, None).await
 }
 
+/// Each workspace's name, if the caller may read it.
+async fn workspace_names(
+    state: &AppState,
+    session: &Session,
+    ids: &[String],
+) -> Vec<(String, Option<String>)> {
+    let mut named = Vec::with_capacity(ids.len());
+    for id in ids {
+        let reference = WorkspaceRef::Id(id.clone());
+        let name = state
+            .services
+            .workspace(&session.caller, &reference)
+            .await
+            .ok()
+            .map(|ws| ws.workspace.name);
+        named.push((id.clone(), name));
+    }
+    named
+}
+
 /// One pool's page; with `created`, a new token's secret, shown this once; with `error`, why
 /// the form just sent was refused.
 async fn pool_page(
@@ -230,13 +317,44 @@ async fn pool_page(
         Err(err) => return failure(state, err),
     };
     // Only the workspaces the caller may read are named.
-    let mut workspaces = Vec::new();
-    for id in view.workspaces.iter().take(WORKSPACES_SHOWN) {
-        let reference = WorkspaceRef::Id(id.clone());
-        if let Ok(ws) = services.workspace(&session.caller, &reference).await {
-            workspaces.push(ws.workspace.name);
-        }
-    }
+    let shown = &view.workspaces[..view.workspaces.len().min(WORKSPACES_SHOWN)];
+    let workspaces: Vec<String> = workspace_names(state, session, shown)
+        .await
+        .into_iter()
+        .filter_map(|(_, name)| name)
+        .collect();
+    // The scope's workspaces by name (unnamed: those the caller may not read), its projects too.
+    let named = |found: Vec<(String, Option<String>)>| -> Vec<minijinja::Value> {
+        found
+            .into_iter()
+            .map(|(id, name)| minijinja::context! { id, name })
+            .collect()
+    };
+    let allowed_workspaces =
+        named(workspace_names(state, session, &view.scope.allowed_workspaces).await);
+    let excluded_workspaces =
+        named(workspace_names(state, session, &view.scope.excluded_workspaces).await);
+    let projects = match super::projects::choices(state, session, organization).await {
+        Ok(projects) => projects,
+        Err(err) => return failure(state, err),
+    };
+    let allowed_projects: Vec<_> = view
+        .scope
+        .allowed_projects
+        .iter()
+        .map(|id| {
+            let name = projects
+                .iter()
+                .find(|(p, _)| p == id)
+                .map(|(_, n)| n.clone());
+            minijinja::context! { id, name }
+        })
+        .collect();
+    let other_projects: Vec<_> = projects
+        .iter()
+        .filter(|(id, _)| !view.scope.allowed_projects.contains(id))
+        .cloned()
+        .collect();
     let agents: Vec<_> = agents
         .into_iter()
         .map(|a| {
@@ -283,6 +401,10 @@ async fn pool_page(
             agents,
             tokens,
             workspaces,
+            allowed_workspaces,
+            excluded_workspaces,
+            allowed_projects,
+            other_projects,
             more_workspaces => view.workspaces.len().saturating_sub(WORKSPACES_SHOWN),
             can_manage => organization_permissions(view.access).can_update_agent_pools,
             created,
@@ -322,6 +444,66 @@ pub async fn update(
             .map(|_| ()),
     )
     .await
+}
+
+/// Adds a workspace or project to one of the pool's lists, or takes it off.
+pub async fn rescope(
+    State(state): State<AppState>,
+    session: Session,
+    Path((organization, pool_id, action)): Path<(String, String, String)>,
+    RawBody(body): RawBody,
+) -> Response {
+    let form: ScopeForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_token_ok(&session, &form.csrf) {
+        return forged_form(&state);
+    }
+    let Some(change) = ScopeChange::parse(&action) else {
+        return failure(&state, DomainError::NotFound("page"));
+    };
+    let view = match named_pool(&state, &session, &organization, &pool_id).await {
+        Ok(view) => view,
+        Err(err) => return failure(&state, err),
+    };
+    // Refused before the names are looked up: a reader learns nothing from the answer.
+    if !organization_permissions(view.access).can_update_agent_pools {
+        let refusal = DomainError::Forbidden("You may not change this agent pool.".into());
+        return failure(&state, refusal);
+    }
+    let id = if change.names_a_project() {
+        form.project.trim().to_string()
+    } else if matches!(
+        change,
+        ScopeChange::AllowWorkspace | ScopeChange::ExcludeWorkspace
+    ) {
+        // Added by name, as people know their workspaces.
+        let name = form.workspace.trim();
+        match super::named_workspace(&state, &session, &organization, name).await {
+            Ok(ws) => ws.workspace.id,
+            Err(DomainError::NotFound(_)) => String::new(),
+            Err(err) => return failure(&state, err),
+        }
+    } else {
+        form.workspace.trim().to_string()
+    };
+    if id.is_empty() {
+        let detail = "Name a workspace of this organization, or choose a project.";
+        return pool_page(
+            &state,
+            &session,
+            &organization,
+            &pool_id,
+            None,
+            Some(detail),
+        )
+        .await;
+    }
+    let changes = rescoped(&view.scope, change, &id);
+    let outcome = state
+        .services
+        .update_agent_pool(&session.caller, &pool_id, changes)
+        .await
+        .map(|_| ());
+    refused_or(&state, &session, &organization, &pool_id, outcome).await
 }
 
 pub async fn delete(
@@ -456,5 +638,54 @@ async fn refused_or(
             pool_page(state, session, organization, pool_id, None, Some(&detail)).await
         }
         Err(err) => failure(state, err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> AgentPoolScope {
+        AgentPoolScope {
+            allowed_workspaces: vec!["ws-a".into()],
+            allowed_projects: vec!["prj-a".into()],
+            excluded_workspaces: vec!["ws-x".into()],
+        }
+    }
+
+    #[test]
+    fn a_scope_change_sends_the_one_list_it_touches_whole() {
+        let changes = rescoped(&scope(), ScopeChange::AllowWorkspace, "ws-b");
+        assert_eq!(
+            changes.allowed_workspaces,
+            Some(vec!["ws-a".into(), "ws-b".into()])
+        );
+        assert_eq!(changes.allowed_projects, None);
+        assert_eq!(changes.excluded_workspaces, None);
+        // Adding what is there already changes nothing; removing what is not, neither.
+        let again = rescoped(&scope(), ScopeChange::AllowProject, "prj-a");
+        assert_eq!(again.allowed_projects, Some(vec!["prj-a".into()]));
+        let absent = rescoped(&scope(), ScopeChange::IncludeWorkspace, "ws-zzz");
+        assert_eq!(absent.excluded_workspaces, Some(vec!["ws-x".into()]));
+        let removed = rescoped(&scope(), ScopeChange::DisallowWorkspace, "ws-a");
+        assert_eq!(removed.allowed_workspaces, Some(Vec::new()));
+        let removed = rescoped(&scope(), ScopeChange::DisallowProject, "prj-a");
+        assert_eq!(removed.allowed_projects, Some(Vec::new()));
+        let excluded = rescoped(&scope(), ScopeChange::ExcludeWorkspace, "ws-y");
+        assert_eq!(
+            excluded.excluded_workspaces,
+            Some(vec!["ws-x".into(), "ws-y".into()])
+        );
+    }
+
+    #[test]
+    fn only_known_scope_actions_parse() {
+        assert_eq!(
+            ScopeChange::parse("allow-project"),
+            Some(ScopeChange::AllowProject)
+        );
+        assert!(ScopeChange::parse("allow-everything").is_none());
+        assert!(ScopeChange::AllowProject.names_a_project());
+        assert!(!ScopeChange::ExcludeWorkspace.names_a_project());
     }
 }

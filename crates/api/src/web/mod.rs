@@ -189,6 +189,10 @@ pub fn router() -> Router<AppState> {
             post(agent_pools::delete),
         )
         .route(
+            "/app/{organization}/agent-pools/{pool_id}/scope/{action}",
+            post(agent_pools::rescope),
+        )
+        .route(
             "/app/{organization}/agent-pools/{pool_id}/tokens",
             post(agent_pools::create_token),
         )
