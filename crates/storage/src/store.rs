@@ -136,6 +136,8 @@ pub struct WorkspaceFilter {
     pub visible_to_teams: Option<Vec<String>>,
     /// Only workspaces whose current run has this status (`filter[current-run][status]`).
     pub current_run_status: Option<String>,
+    /// Only workspaces that have a current state version.
+    pub with_state: bool,
     /// `sort`; oldest first without (TFE: "arbitrary but stable").
     pub order: Option<WorkspaceOrder>,
 }

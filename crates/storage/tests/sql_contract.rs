@@ -2292,6 +2292,17 @@ contract!(data_retention_policies);
 async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    // Without state yet, also in the list of those with a state (the resource search's).
+    create_workspace(&*store, &acme, "empty", &[]).await;
+    let with_state = WorkspaceFilter {
+        with_state: true,
+        ..WorkspaceFilter::default()
+    };
+    let stated = store
+        .list_workspaces(acme.id(), &with_state, all())
+        .await
+        .unwrap();
+    assert_eq!(stated.total, 0);
     let (sv, outputs) = create_state_version(&*store, &ws, 1, &["ip"]).await;
     let resources = vec![
         resource("managed", "aws_instance", "web"),
@@ -2320,10 +2331,11 @@ async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     assert_eq!(current.current_state_version_id, Some(sv.id.clone()));
     assert_eq!(current.resource_count, 2);
     let listed = store
-        .list_workspaces(acme.id(), &WorkspaceFilter::default(), all())
+        .list_workspaces(acme.id(), &with_state, all())
         .await
         .unwrap();
     assert_eq!(listed.items, vec![current]);
+    assert_eq!(listed.total, 1);
 
     // A second finalize changes nothing.
     let mut again = summary(vec![]);

@@ -73,7 +73,10 @@ impl Services {
             .list_workspaces(
                 caller,
                 org_name,
-                &WorkspaceFilter::default(),
+                &WorkspaceFilter {
+                    with_state: true,
+                    ..WorkspaceFilter::default()
+                },
                 PageRequest::all(),
             )
             .await?
