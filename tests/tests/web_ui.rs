@@ -573,9 +573,9 @@ fn an_owner_runs_agent_pools_from_the_browser_and_others_only_read_or_see_nothin
             .map(|r| r["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids("allowed-workspaces"), [ws.clone()]);
-    assert_eq!(ids("allowed-projects"), [project.clone()]);
-    assert_eq!(ids("excluded-workspaces"), [other.clone()]);
+    assert_eq!(ids("allowed-workspaces"), std::slice::from_ref(&ws));
+    assert_eq!(ids("allowed-projects"), std::slice::from_ref(&project));
+    assert_eq!(ids("excluded-workspaces"), std::slice::from_ref(&other));
     let refused = scope("disallow-workspace", "workspace", &ws);
     assert_eq!(refused.status(), 422);
     assert_eq!(

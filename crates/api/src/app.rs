@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use terrace_domain::Services;
 use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub sso_disable_passwords: bool,
     /// The organizations' own identity providers.
     pub organization_oidc: Arc<crate::oidc::OrganizationClients>,
+    /// What `/metrics` reports of the requests.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -156,7 +159,7 @@ pub fn router(state: AppState) -> Router {
     routes
         // The web UI's pages: not API, so not in the OpenAPI document.
         .merge(crate::web::router())
-        .route_layer(middleware::from_fn(log_request))
+        .route_layer(middleware::from_fn_with_state(state.clone(), log_request))
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
         .route("/static/{file}", axum::routing::get(crate::assets::serve))
@@ -198,23 +201,50 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Logs each request by its route template, never its concrete path or query: paths carry
-/// capability tokens and queries may carry names the operator did not mean to log.
-async fn log_request(request: Request, next: Next) -> Response {
+/// Logs and counts each request by its route template, never its concrete path or query:
+/// paths carry capability tokens and queries may carry names the operator did not mean to
+/// log. Every log line of the request carries its ID, which the response's `X-Request-Id`
+/// gives the client (one it sent is kept when it is a plain token).
+async fn log_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| plain_request_id(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| terrace_storage::ids::random_string(20));
+    let span = tracing::info_span!(target: "terrace::http", "request", id = %id);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let millis = started.elapsed().as_millis() as u64;
-    if response.status().is_server_error() {
-        tracing::warn!(target: "terrace::http", %method, route, status, millis, "request failed");
-    } else {
-        tracing::info!(target: "terrace::http", %method, route, status, millis, "request");
+    let took = started.elapsed();
+    let millis = took.as_millis() as u64;
+    span.in_scope(|| {
+        if response.status().is_server_error() {
+            tracing::warn!(target: "terrace::http", %method, route, status, millis, "request failed");
+        } else {
+            tracing::info!(target: "terrace::http", %method, route, status, millis, "request");
+        }
+    });
+    state.metrics.request(method.as_str(), &route, status, took);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// A client's request ID worth keeping: short, and nothing a log could be confused by.
+fn plain_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }

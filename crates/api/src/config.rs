@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8443].
     #[arg(long, env = "TERRACE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (plain HTTP; keep it on a private
+    /// address) [default: not served].
+    #[arg(long, env = "TERRACE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// Where blobs go: a directory, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix
     /// [default: the blobs folder in the data directory].
     #[arg(long, env = "TERRACE_STORAGE_URL", value_name = "URL")]
@@ -521,6 +525,7 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_url_file: Option<PathBuf>,
@@ -602,6 +607,8 @@ pub struct DatabaseConfig {
 pub struct ServerConfig {
     pub database: DatabaseConfig,
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     pub storage_url: String,
     pub storage_options: Vec<(String, String)>,
     pub external_url: Option<url::Url>,
@@ -706,6 +713,19 @@ impl ServerConfig {
             .with_context(|| format!("--listen {listen_text}"))?
             .next()
             .with_context(|| format!("--listen {listen_text} resolves to no address"))?;
+        let metrics_listen = match args
+            .metrics_listen
+            .clone()
+            .or_else(|| file.metrics_listen.clone())
+        {
+            Some(text) => Some(
+                text.to_socket_addrs()
+                    .with_context(|| format!("--metrics-listen {text}"))?
+                    .next()
+                    .with_context(|| format!("--metrics-listen {text} resolves to no address"))?,
+            ),
+            None => None,
+        };
         let storage_url = args
             .storage_url
             .clone()
@@ -810,6 +830,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             database,
             listen,
+            metrics_listen,
             storage_url,
             storage_options,
             external_url,

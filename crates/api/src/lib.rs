@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod headers;
 pub mod jsonapi;
 pub mod limits;
+pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;

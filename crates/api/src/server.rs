@@ -192,7 +192,20 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         },
         sso_disable_passwords: config.sso_disable_passwords,
         organization_oidc: Arc::new(crate::oidc::OrganizationClients::new(urls.base())?),
+        metrics: Arc::new(crate::metrics::Metrics::default()),
     };
+    if let Some(address) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on --metrics-listen {address}"))?;
+        tracing::info!(%address, "serving metrics at /metrics");
+        let metrics = crate::metrics::router(state.metrics.clone(), services.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %err, "the metrics server stopped");
+            }
+        });
+    }
     tokio::spawn(refresh_customization(services.clone(), state.pages.clone()));
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));

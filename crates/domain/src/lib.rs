@@ -12,6 +12,7 @@ pub mod configuration;
 pub mod engines;
 pub mod error;
 pub mod fetch;
+pub mod figures;
 pub mod jobs;
 pub mod login;
 pub mod logs;

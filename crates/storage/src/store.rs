@@ -506,6 +506,8 @@ pub trait RunStore {
     async fn run_by_id(&self, id: &str) -> StorageResult<Option<Run>>;
     /// Runs, newest first.
     async fn list_runs(&self, filter: &RunFilter, page: PageRequest) -> StorageResult<Page<Run>>;
+    /// How many runs of the whole installation are in each status (those with any).
+    async fn run_counts_by_status(&self) -> StorageResult<Vec<(String, i64)>>;
     /// Writes the run's mutable fields if its status is still `expected` (compare and set);
     /// false if someone changed it first.
     async fn update_run_if(&self, run: &Run, expected: RunStatus) -> StorageResult<bool>;

@@ -68,6 +68,16 @@ impl Class {
         Class::Anonymous,
     ];
 
+    /// Its name in metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Class::Token => "token",
+            Class::Runner => "runner",
+            Class::Capability => "capability",
+            Class::Anonymous => "anonymous",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Class::Token => "this API token",
@@ -181,6 +191,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
     let verdict = limits.limiter.acquire(&key, quota).await;
     if !verdict.allowed {
         tracing::debug!(target: "terrace::http", class = ?key.class, "rate limited");
+        state.metrics.rate_limited(key.class.label());
         let mut response = too_many_requests(key.class, quota, &verdict);
         rate_limit_headers(response.headers_mut(), quota, &verdict);
         return response;

@@ -150,6 +150,13 @@ impl RunStore for SqlStore {
             .await)?)
     }
 
+    async fn run_counts_by_status(&self) -> StorageResult<Vec<(String, i64)>> {
+        let sql = "SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status";
+        Ok(on_pool!(&self.pool, |p| sqlx::query_as(sql)
+            .fetch_all(p)
+            .await)?)
+    }
+
     async fn list_runs(&self, filter: &RunFilter, page: PageRequest) -> StorageResult<Page<Run>> {
         on_pool!(&self.pool, |p| {
             let where_clause = |qb: &mut QueryBuilder<'_, _>| {
