@@ -69,25 +69,24 @@ impl Services {
         org_name: &str,
         query: &str,
     ) -> DomainResult<(Vec<ResourceMatch>, bool)> {
-        let readable = self
-            .list_workspaces(
-                caller,
-                org_name,
-                &WorkspaceFilter {
-                    with_state: true,
-                    ..WorkspaceFilter::default()
-                },
-                PageRequest::all(),
-            )
-            .await?
-            .items
-            .into_iter()
-            .filter(|view| allows(view.access, Action::ReadStateVersions));
+        // Records, not views: this reads every workspace with a state, and needs of each only
+        // whether the caller may read its state.
+        let with_state = WorkspaceFilter {
+            with_state: true,
+            ..WorkspaceFilter::default()
+        };
+        let (_, standing, found) = self
+            .visible_workspaces(caller, org_name, &with_state, PageRequest::all())
+            .await?;
         let mut names = std::collections::HashMap::new();
         let mut current = Vec::new();
-        for view in readable {
-            if let Some(id) = view.workspace.current_state_version_id {
-                names.insert(view.workspace.id, view.workspace.name);
+        for ws in found.items {
+            let access = self.workspace_access(&standing, &ws).await?;
+            if !allows(access, Action::ReadStateVersions) {
+                continue;
+            }
+            if let Some(id) = ws.current_state_version_id {
+                names.insert(ws.id, ws.name);
                 current.push(id);
             }
         }
