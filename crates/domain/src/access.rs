@@ -178,12 +178,23 @@ impl Services {
         standing: &Standing,
         ws: &Workspace,
     ) -> DomainResult<Access> {
+        self.workspace_access_in(standing, &ws.id, &ws.project_id)
+            .await
+    }
+
+    /// The caller's access to the workspace `workspace_id` of project `project_id`.
+    pub(crate) async fn workspace_access_in(
+        &self,
+        standing: &Standing,
+        workspace_id: &str,
+        project_id: &str,
+    ) -> DomainResult<Access> {
         if standing.teams.is_empty() {
             return Ok(standing.access);
         }
         let (direct, inherited) = self
             .store
-            .workspace_grants(&standing.teams, &ws.id, &ws.project_id)
+            .workspace_grants(&standing.teams, workspace_id, project_id)
             .await?;
         let access = direct
             .into_iter()

@@ -422,6 +422,15 @@ pub struct StateVersion {
     pub created_at: DateTime<Utc>,
 }
 
+/// The resource summaries of a workspace's current state (what the resource search reads).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CurrentResources {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub project_id: String,
+    pub resources: JsonText<Vec<ResourceSummary>>,
+}
+
 /// One resource block of a state: what the state-version `resources` attribute lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceSummary {

@@ -136,8 +136,6 @@ pub struct WorkspaceFilter {
     pub visible_to_teams: Option<Vec<String>>,
     /// Only workspaces whose current run has this status (`filter[current-run][status]`).
     pub current_run_status: Option<String>,
-    /// Only workspaces that have a current state version.
-    pub with_state: bool,
     /// `sort`; oldest first without (TFE: "arbitrary but stable").
     pub order: Option<WorkspaceOrder>,
 }
@@ -248,8 +246,13 @@ pub trait StateVersionStore {
         outputs: &[StateVersionOutput],
     ) -> StorageResult<()>;
     async fn state_version_by_id(&self, id: &str) -> StorageResult<Option<StateVersion>>;
-    /// The versions of these IDs that exist, in no particular order.
-    async fn state_versions_by_ids(&self, ids: &[String]) -> StorageResult<Vec<StateVersion>>;
+    /// The resource summaries of the current state of each of the organization's workspaces
+    /// that has one (only those `visible_to_teams` sees, if given), in no particular order.
+    async fn current_resources(
+        &self,
+        org_id: &str,
+        visible_to_teams: Option<&[String]>,
+    ) -> StorageResult<Vec<CurrentResources>>;
     /// Finalized versions of a workspace, newest first.
     async fn list_state_versions(
         &self,

@@ -2070,25 +2070,56 @@ contract!(concurrent_tagging_with_new_tags);
 // ---------------------------------------------------------------------------------------------
 // State versions
 
-/// Versions read by their IDs: those that exist, whatever their workspace; none for none.
-async fn state_versions_by_ids(store: Arc<dyn Store>) {
+/// The current resources of an organization's workspaces that have a state: theirs alone,
+/// the current version's, none for a workspace without state or of another organization,
+/// and none for teams that were given nothing.
+async fn current_resources(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let app = create_workspace(&*store, &acme, "app", &[]).await;
-    let web = create_workspace(&*store, &acme, "web", &[]).await;
-    let (a, _) = create_state_version(&*store, &app, 1, &[]).await;
-    let (b, _) = create_state_version(&*store, &web, 1, &[]).await;
-    // Another workspace's version, not asked for.
-    let other = create_workspace(&*store, &acme, "other", &[]).await;
-    create_state_version(&*store, &other, 1, &[]).await;
-    let ids = [a.id.clone(), b.id.clone(), "sv-missing".to_string()];
-    let mut found = store.state_versions_by_ids(&ids).await.unwrap();
-    found.sort_by(|x, y| x.workspace_id.cmp(&y.workspace_id));
-    let mut expected = vec![a, b];
-    expected.sort_by(|x, y| x.workspace_id.cmp(&y.workspace_id));
-    assert_eq!(found, expected);
-    assert!(store.state_versions_by_ids(&[]).await.unwrap().is_empty());
+    create_workspace(&*store, &acme, "empty", &[]).await;
+    let (first, _) = create_state_version(&*store, &app, 1, &[]).await;
+    store
+        .finalize_state_version(
+            &first.id,
+            &summary(vec![resource("managed", "aws_vpc", "old")]),
+        )
+        .await
+        .unwrap();
+    let (second, _) = create_state_version(&*store, &app, 2, &[]).await;
+    let now = vec![resource("managed", "aws_instance", "web")];
+    store
+        .finalize_state_version(&second.id, &summary(now.clone()))
+        .await
+        .unwrap();
+    let other = create_org(&*store, "other", None).await;
+    let theirs = create_workspace(&*store, &other, "theirs", &[]).await;
+    let (sv, _) = create_state_version(&*store, &theirs, 1, &[]).await;
+    store
+        .finalize_state_version(
+            &sv.id,
+            &summary(vec![resource("managed", "aws_s3_bucket", "x")]),
+        )
+        .await
+        .unwrap();
+
+    let found = store.current_resources(acme.id(), None).await.unwrap();
+    assert_eq!(
+        found,
+        vec![CurrentResources {
+            workspace_id: app.id.clone(),
+            workspace_name: "app".into(),
+            project_id: app.project_id.clone(),
+            resources: JsonText(now),
+        }]
+    );
+    let team = create_team(&*store, &acme, "nothing-given", "organization").await;
+    let none = store
+        .current_resources(acme.id(), Some(std::slice::from_ref(&team.id)))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
 }
-contract!(state_versions_by_ids);
+contract!(current_resources);
 
 /// Creating a state version discards the workspace's older pending one, which can then no
 /// longer be finalized.
@@ -2292,17 +2323,6 @@ contract!(data_retention_policies);
 async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let ws = create_workspace(&*store, &acme, "app", &[]).await;
-    // Without state yet, also in the list of those with a state (the resource search's).
-    create_workspace(&*store, &acme, "empty", &[]).await;
-    let with_state = WorkspaceFilter {
-        with_state: true,
-        ..WorkspaceFilter::default()
-    };
-    let stated = store
-        .list_workspaces(acme.id(), &with_state, all())
-        .await
-        .unwrap();
-    assert_eq!(stated.total, 0);
     let (sv, outputs) = create_state_version(&*store, &ws, 1, &["ip"]).await;
     let resources = vec![
         resource("managed", "aws_instance", "web"),
@@ -2331,11 +2351,10 @@ async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     assert_eq!(current.current_state_version_id, Some(sv.id.clone()));
     assert_eq!(current.resource_count, 2);
     let listed = store
-        .list_workspaces(acme.id(), &with_state, all())
+        .list_workspaces(acme.id(), &WorkspaceFilter::default(), all())
         .await
         .unwrap();
     assert_eq!(listed.items, vec![current]);
-    assert_eq!(listed.total, 1);
 
     // A second finalize changes nothing.
     let mut again = summary(vec![]);

@@ -183,8 +183,12 @@ fn main() {
             format!("/app/bench/projects/{project}"),
         ),
         (
-            "resource search",
+            "resource search, every workspace matches",
             "/app/bench/resources?q=aws_s3_bucket.logs".to_string(),
+        ),
+        (
+            "resource search, nothing matches",
+            "/app/bench/resources?q=google_storage_bucket".to_string(),
         ),
         ("variable sets", "/app/bench/variable-sets".to_string()),
         ("registry", "/app/bench/registry".to_string()),

@@ -5,8 +5,7 @@
 //! is searched or shown.
 
 use terrace_auth::policy::Action;
-use terrace_storage::model::{PageRequest, ResourceSummary};
-use terrace_storage::store::WorkspaceFilter;
+use terrace_storage::model::ResourceSummary;
 
 use crate::access::allows;
 use crate::{Caller, DomainResult, Services};
@@ -69,40 +68,33 @@ impl Services {
         org_name: &str,
         query: &str,
     ) -> DomainResult<(Vec<ResourceMatch>, bool)> {
-        // Records, not views: this reads every workspace with a state, and needs of each only
-        // whether the caller may read its state.
-        let with_state = WorkspaceFilter {
-            with_state: true,
-            ..WorkspaceFilter::default()
-        };
-        let (_, standing, found) = self
-            .visible_workspaces(caller, org_name, &with_state, PageRequest::all())
+        let (org, _) = self
+            .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
-        let mut names = std::collections::HashMap::new();
-        let mut current = Vec::new();
-        for ws in found.items {
-            let access = self.workspace_access(&standing, &ws).await?;
+        let standing = self.standing(caller, &org).await?;
+        // One query for every visible workspace's current resources; of each, the caller
+        // needs only whether it may read its state.
+        let visible = standing.visible_to_teams();
+        let mut found: Vec<ResourceMatch> = Vec::new();
+        for current in self
+            .store
+            .current_resources(&org.id, visible.as_deref())
+            .await?
+        {
+            let access = self
+                .workspace_access_in(&standing, &current.workspace_id, &current.project_id)
+                .await?;
             if !allows(access, Action::ReadStateVersions) {
                 continue;
             }
-            if let Some(id) = ws.current_state_version_id {
-                names.insert(ws.id, ws.name);
-                current.push(id);
-            }
-        }
-        let mut found: Vec<ResourceMatch> = Vec::new();
-        for version in self.store.state_versions_by_ids(&current).await? {
-            let Some(workspace) = names.get(&version.workspace_id) else {
-                continue;
-            };
             found.extend(
-                version
+                current
                     .resources
                     .0
                     .iter()
                     .filter(|r| matches(r, query))
                     .map(|r| ResourceMatch {
-                        workspace: workspace.clone(),
+                        workspace: current.workspace_name.clone(),
                         address: address(r),
                         provider: r.provider.clone(),
                         instances: r.count,

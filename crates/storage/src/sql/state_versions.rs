@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use crate::model::{
-    JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput, StateVersionStatus,
+    CurrentResources, JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput,
+    StateVersionStatus,
 };
 use crate::store::StateVersionStore;
 use crate::StorageResult;
@@ -92,19 +93,21 @@ impl StateVersionStore for SqlStore {
             .await)?)
     }
 
-    async fn state_versions_by_ids(&self, ids: &[String]) -> StorageResult<Vec<StateVersion>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+    async fn current_resources(
+        &self,
+        org_id: &str,
+        visible_to_teams: Option<&[String]>,
+    ) -> StorageResult<Vec<CurrentResources>> {
         Ok(on_pool!(&self.pool, |p| {
-            let mut qb = QueryBuilder::new(format!(
-                "SELECT {COLUMNS} FROM state_versions WHERE id IN ("
-            ));
-            let mut each = qb.separated(", ");
-            for id in ids {
-                each.push_bind(id.clone());
+            let mut qb = QueryBuilder::new(
+                "SELECT w.id AS workspace_id, w.name AS workspace_name, w.project_id, sv.resources \
+                 FROM workspaces w JOIN state_versions sv ON sv.id = w.current_state_version_id \
+                 WHERE w.organization_id = ",
+            );
+            qb.push_bind(org_id.to_string());
+            if let Some(teams) = visible_to_teams {
+                super::push_visible_workspaces(&mut qb, teams);
             }
-            qb.push(")");
             qb.build_query_as().fetch_all(p).await
         })?)
     }

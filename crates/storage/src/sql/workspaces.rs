@@ -173,9 +173,6 @@ impl WorkspaceStore for SqlStore {
                         .push_bind(status.clone())
                         .push(")");
                 }
-                if filter.with_state {
-                    qb.push(" AND w.current_state_version_id IS NOT NULL");
-                }
                 if let Some(teams) = &filter.visible_to_teams {
                     push_visible_workspaces(qb, teams);
                 }
