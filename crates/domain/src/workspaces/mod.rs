@@ -265,9 +265,15 @@ impl Services {
         filter: &WorkspaceFilter,
         page: PageRequest,
     ) -> DomainResult<Page<WorkspaceView>> {
-        let (org, standing, found) = self
-            .visible_workspaces(caller, org_name, filter, page)
+        let (org, _) = self
+            .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
+        let standing = self.standing(caller, &org).await?;
+        let filter = WorkspaceFilter {
+            visible_to_teams: standing.visible_to_teams(),
+            ..filter.clone()
+        };
+        let found = self.store.list_workspaces(&org.id, &filter, page).await?;
         let ids: Vec<String> = found.items.iter().map(|ws| ws.id.clone()).collect();
         let mut tags = self.store.workspace_tags(&ids).await?;
         let mut policies: HashMap<String, DataRetentionPolicy> = self
@@ -291,27 +297,6 @@ impl Services {
             items,
             total: found.total,
         })
-    }
-
-    /// The organization's workspaces the caller sees, as records (no views: a caller that
-    /// needs only some of them works out their access with the standing).
-    pub(crate) async fn visible_workspaces(
-        &self,
-        caller: &Caller,
-        org_name: &str,
-        filter: &WorkspaceFilter,
-        page: PageRequest,
-    ) -> DomainResult<(Organization, crate::access::Standing, Page<Workspace>)> {
-        let (org, _) = self
-            .organization_for(caller, org_name, Action::ReadOrganization)
-            .await?;
-        let standing = self.standing(caller, &org).await?;
-        let filter = WorkspaceFilter {
-            visible_to_teams: standing.visible_to_teams(),
-            ..filter.clone()
-        };
-        let found = self.store.list_workspaces(&org.id, &filter, page).await?;
-        Ok((org, standing, found))
     }
 
     pub async fn update_workspace(
