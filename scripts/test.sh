@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Free space first: a full disk shows up later as odd failures (object store 500s, ENOSPC).
+df -h / "${TMPDIR:-/tmp}" | sed 's/^/test.sh: /'
 scripts/install-test-deps.sh
 # The dependency policy (deny.toml) first: a banned duplicate, license or source fails in
 # seconds, not after the build. Advisories need GitHub; deny.sh says loudly when it cannot.

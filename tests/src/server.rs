@@ -1,4 +1,5 @@
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -25,6 +26,9 @@ pub struct Server {
     pub database_url: Option<String>,
     pub stdout: String,
     pub admin_password: String,
+    /// Where the built-in listener makes its runs' directories (TERRACE_WORK_DIR): the
+    /// server's own `/tmp`, so that a killed server leaves nothing behind.
+    pub work_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -361,11 +365,18 @@ impl ServerBuilder {
             ),
         };
         let admin_password = format!("admin-{}", random_suffix());
+        let work_dir = dir.path().join("tmp");
+        std::fs::create_dir(&work_dir).expect("work dir");
+        // Like /tmp: runners run as another user. The temporary directory around it only
+        // needs to be crossed.
+        std::fs::set_permissions(&work_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         let mut command = Command::new(terrace_bin());
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .env("TERRACE_ADMIN_PASSWORD", &admin_password)
+            .env("TERRACE_WORK_DIR", &work_dir)
             .env("TERRACE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -400,6 +411,7 @@ impl ServerBuilder {
             stdout,
             admin_password,
             url,
+            work_dir,
             _dir: dir,
         };
         if !self.unready {

@@ -41,7 +41,7 @@ fn create_organization(api: &Api, name: &str) {
 /// The run's configuration: it tries every way out it knows and prints what it found; it
 /// also proves that ordinary provisioners still work. Its patterns are written so that they
 /// do not match themselves (`c[a]nary`): the script's own command line is visible to it.
-fn escaping_configuration(data_dir: &str) -> String {
+fn escaping_configuration(data_dir: &str, tmp: &str) -> String {
     format!(
         r#"
 output "key" {{
@@ -54,7 +54,7 @@ output "data_listing" {{
   value = try(fileset("{data_dir}", "**"), ["denied"])
 }}
 output "jobs_listing" {{
-  value = try(fileset("/tmp", "terrace-runs-*/**"), ["denied"])
+  value = try(fileset("{tmp}", "terrace-runs-*/**"), ["denied"])
 }}
 resource "terraform_data" "probe" {{
   provisioner "local-exec" {{
@@ -67,7 +67,7 @@ resource "terraform_data" "probe" {{
       cmdlines=$(for f in /proc/[0-9]*/cmdline; do cat "$f" 2>/dev/null | tr '\0' ' '; echo; done)
       echo "$cmdlines" | grep -E 'c[a]nary|admi[n]-'
       echo "cmdline hits: $(echo "$cmdlines" | grep -c -E 'c[a]nary|admi[n]-')"
-      echo "other jobs: $(cat /tmp/terrace-runs-*/terrace-job-*/config/*.tf 2>/dev/null | wc -c) bytes"
+      echo "other jobs: $(cat {tmp}/terrace-runs-*/terrace-job-*/config/*.tf 2>/dev/null | wc -c) bytes"
       echo "data dir: $(cat '{data_dir}/encryption.key' 2>/dev/null | wc -c) bytes"
       echo "probe done"
     EOT
@@ -85,6 +85,8 @@ fn a_run_reaches_nothing_of_the_server_or_of_another_organizations_job() {
         .env("AWS_SECRET_ACCESS_KEY", SERVER_SECRET)
         .start();
     let data_dir = server.data_dir.display().to_string();
+    // Where the jobs' directories are (the server's /tmp).
+    let tmp = server.work_dir.display().to_string();
     let key = std::fs::read_to_string(server.data_dir.join("encryption.key")).unwrap();
     let key = key.trim();
 
@@ -112,7 +114,7 @@ fn a_run_reaches_nothing_of_the_server_or_of_another_organizations_job() {
     upload_configuration(
         &mallory,
         &evil_ws,
-        &[("main.tf", &escaping_configuration(&data_dir))],
+        &[("main.tf", &escaping_configuration(&data_dir, &tmp))],
         true,
     );
     let run = mallory.get(&format!("workspaces/{evil_ws}/runs")).ok().body["data"][0]["id"]
