@@ -35,6 +35,7 @@ pub struct Server {
 pub struct ServerBuilder {
     db: Db,
     data_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
     args: Vec<String>,
     env: Vec<(String, String)>,
     config: Option<String>,
@@ -114,6 +115,7 @@ impl Server {
         ServerBuilder {
             db,
             data_dir: None,
+            work_dir: None,
             args: Vec::new(),
             env: Vec::new(),
             config: None,
@@ -299,6 +301,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Another server's work directory (TERRACE_WORK_DIR), as a restart on the same
+    /// machine has.
+    pub fn work_dir(mut self, dir: &Path) -> Self {
+        self.work_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// Uses an existing PostgreSQL database (another server's, to run replicas side by side).
     pub fn database_url(mut self, url: &str) -> Self {
         assert_eq!(
@@ -365,12 +374,15 @@ impl ServerBuilder {
             ),
         };
         let admin_password = format!("admin-{}", random_suffix());
-        let work_dir = dir.path().join("tmp");
-        std::fs::create_dir(&work_dir).expect("work dir");
-        // Like /tmp: runners run as another user. The temporary directory around it only
-        // needs to be crossed.
-        std::fs::set_permissions(&work_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let work_dir = self.work_dir.clone().unwrap_or_else(|| {
+            let work_dir = dir.path().join("tmp");
+            std::fs::create_dir(&work_dir).expect("work dir");
+            // Like /tmp: runners run as another user. The temporary directory around it
+            // only needs to be crossed.
+            std::fs::set_permissions(&work_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+            work_dir
+        });
         let mut command = Command::new(terrace_bin());
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

@@ -3,7 +3,7 @@
 //! workspace lets go of its lock, and the next run goes through. On both databases.
 
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -95,14 +95,29 @@ both_databases!(a_runner_killed_mid_plan_errors_the_run, |db: Db| {
     workspace_recovers(&api, &ws);
 });
 
-/// Restarts `server` on its own data (and database).
+/// The runs' directories in `server`'s work directory.
+fn runs_dirs(server: &Server) -> Vec<PathBuf> {
+    std::fs::read_dir(&server.work_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("terrace-runs-")
+        })
+        .collect()
+}
+
+/// Restarts `server` on its own data (and database) and work directory.
 fn restart(server: &Server) -> Server {
     let builder = Server::builder(if server.database_url.is_some() {
         Db::Postgres
     } else {
         Db::Sqlite
     })
-    .data_dir(Path::new(&server.data_dir));
+    .data_dir(Path::new(&server.data_dir))
+    .work_dir(&server.work_dir);
     match &server.database_url {
         Some(url) => builder.database_url(url).start(),
         None => builder.start(),
@@ -118,7 +133,12 @@ both_databases!(a_server_stopped_mid_plan_errors_the_run, |db: Db| {
     // SIGTERM: the listener stops its runners, which report their jobs errored (not
     // canceled: nobody asked for that) before the server stops, so the restarted server
     // finds the run ended rather than running.
+    let runs = runs_dirs(&server);
     server.stop();
+    assert!(
+        !runs.iter().any(|dir| dir.exists()),
+        "a stopped server removes its runs' directory"
+    );
     drop(held);
     let server = restart(&server);
     let api = server.api(&token);
@@ -139,7 +159,16 @@ both_databases!(a_server_killed_mid_plan_has_its_run_errored, |db: Db| {
     // hears nothing from the job and errors the run once its heartbeat is overdue.
     kill("-KILL", server.pid().unwrap());
     drop(held);
+    // A killed server cannot remove its runs' directory (its job's, its terraform
+    // binaries): the next server to start in the same work directory does.
+    let left = runs_dirs(&server);
+    assert_eq!(left.len(), 1, "{left:?}");
     let restarted = restart(&server);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while left[0].exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!left[0].exists(), "{} is left behind", left[0].display());
     let api = restarted.api(&token);
     let ended = wait_for_run(&api, &run, &["errored"], Duration::from_secs(150));
     let log = phase_log(&api, &run, "plan");

@@ -13,4 +13,5 @@ pub mod kubernetes;
 pub mod listener;
 mod process;
 pub mod runner;
+mod runs_dir;
 pub mod trust;

@@ -28,6 +28,7 @@ use crate::confine::{RunAs, Unconfined};
 use crate::kubernetes::{self, KubernetesConfig, PodHandle, PodResult};
 use crate::process::{describe_exit, signal_group, signal_process};
 use crate::runner::vars;
+use crate::runs_dir::RunsDir;
 
 #[derive(Clone)]
 pub struct ListenerConfig {
@@ -252,7 +253,7 @@ pub async fn run_listener(
     let mut config = config;
     let work_dir = match &kube {
         None => {
-            let dir = runners_dir(&config.work_dir, config.run_as)?;
+            let dir = RunsDir::create(&config.work_dir, config.run_as)?;
             // Runners run as another user, who may not read the listener's CA file: they
             // get a copy of their own.
             if let Some(pem) = &ca_pem {
@@ -312,7 +313,7 @@ struct Listener {
     /// The `kubernetes` executor; `None` for `local`.
     kube: Option<kubernetes::Executor>,
     /// Where local runners make their job directories (removed when the listener stops).
-    _work_dir: Option<tempfile::TempDir>,
+    _work_dir: Option<RunsDir>,
     /// The CA bundle, for runner pods.
     ca_pem: Option<Vec<u8>>,
     id: Option<String>,
@@ -680,32 +681,6 @@ impl Listener {
             }
         });
     }
-}
-
-/// A fresh directory of this listener's inside `parent`, for its runners' job directories:
-/// private to the runners' user (so that a shared `parent` such as /tmp exposes nothing),
-/// and removed when the listener stops.
-fn runners_dir(
-    parent: &std::path::Path,
-    run_as: Option<RunAs>,
-) -> anyhow::Result<tempfile::TempDir> {
-    std::fs::create_dir_all(parent)
-        .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", parent.display()))?;
-    // tempfile makes it 0700, with a name nobody can guess in advance.
-    let dir = tempfile::Builder::new()
-        .prefix("terrace-runs-")
-        .tempdir_in(parent)
-        .map_err(|err| anyhow::anyhow!("cannot make a directory in {}: {err}", parent.display()))?;
-    if let Some(user) = run_as {
-        std::os::unix::fs::chown(dir.path(), Some(user.uid), Some(user.gid)).map_err(|err| {
-            anyhow::anyhow!(
-                "cannot hand {} to the runners' user {}: {err}",
-                dir.path().display(),
-                user.uid
-            )
-        })?;
-    }
-    Ok(dir)
 }
 
 /// A runner's whole environment: what it needs and nothing else of the listener's (the
