@@ -19,6 +19,7 @@ pub mod runs;
 pub mod saml_idp;
 mod server;
 pub mod sso;
+pub mod states;
 mod terraform;
 pub mod tools;
 pub mod upstream_registry;

@@ -1806,3 +1806,101 @@ fn site_admins_manage_users_and_organizations_in_the_browser_and_nobody_else_fin
         401
     );
 }
+
+/// The rows of a page's table (none without one), their cells' text joined by spaces.
+fn table_rows(page: &str) -> Vec<String> {
+    if !page.contains("<tbody>") {
+        return Vec::new();
+    }
+    let body = between(page, "<tbody>", "</tbody>");
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            let mut text = String::new();
+            let mut in_tag = false;
+            for c in row.chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => {
+                        in_tag = false;
+                        text.push(' ');
+                    }
+                    _ if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn the_resource_search_pages_its_matches_in_workspace_order() {
+    // 78 API requests in a few seconds: no rate limits.
+    let server = Server::builder(Db::Sqlite).without_rate_limits().start();
+    let api = server.api(&server.user_token("alice"));
+    api.post(
+        "organizations",
+        &json!({"data": {"type": "organizations",
+            "attributes": {"name": "acme", "email": "acme@example.com"}}}),
+    )
+    .expect(201);
+    // 25 workspaces manage the bucket (made out of order); one manages only an instance.
+    for i in (0..25).rev() {
+        let name = format!("site-{i:02}");
+        let ws = terrace_tests::access::create_workspace(&api, "acme", &name, None);
+        let state = terrace_tests::states::with_resources(
+            &name,
+            &[("aws_s3_bucket", "logs"), ("aws_instance", "web")],
+        );
+        terrace_tests::states::push(&api, &ws, &state);
+    }
+    let ws = terrace_tests::access::create_workspace(&api, "acme", "compute", None);
+    let state = terrace_tests::states::with_resources("compute", &[("aws_instance", "web")]);
+    terrace_tests::states::push(&api, &ws, &state);
+
+    let alice = Visitor::new(&server);
+    assert_eq!(alice.sign_in("alice", PASSWORD, "/app").status(), 303);
+    let first = alice
+        .get("/app/acme/resources?q=s3_bucket.logs")
+        .text()
+        .unwrap();
+    assert!(first.contains("25 resources matching"), "{first}");
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    assert!(
+        first.contains("href=\"?q=s3_bucket.logs&amp;page=2\""),
+        "{first}"
+    );
+    // Workspace, address, instances (then the provider).
+    let rows: Vec<String> = table_rows(&first)
+        .iter()
+        .map(|row| row.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    let expected: Vec<String> = (0..20)
+        .map(|i| format!("site-{i:02} aws_s3_bucket.logs 1"))
+        .collect();
+    assert_eq!(rows, expected);
+
+    let second = alice
+        .get("/app/acme/resources?q=s3_bucket.logs&page=2")
+        .text()
+        .unwrap();
+    assert!(second.contains("Page 2 of 2"), "{second}");
+    let rows = table_rows(&second);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(
+        rows[0].starts_with("site-20 ") && rows[4].starts_with("site-24 "),
+        "{rows:?}"
+    );
+    // A page past the end is empty, not an error; workspace names are not searched.
+    let past = alice.get("/app/acme/resources?q=s3_bucket.logs&page=9");
+    assert_eq!(past.status(), 200);
+    assert!(table_rows(&past.text().unwrap()).is_empty());
+    let none = alice.get("/app/acme/resources?q=compute").text().unwrap();
+    assert!(none.contains("0 resources matching"), "{none}");
+    let instances = alice
+        .get("/app/acme/resources?q=aws_instance.web")
+        .text()
+        .unwrap();
+    assert!(instances.contains("26 resources matching"), "{instances}");
+}

@@ -11,10 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use md5::{Digest, Md5};
 use serde_json::json;
 use terrace_tests::runs::upload_configuration;
+use terrace_tests::states;
 use terrace_tests::web::Visitor;
 use terrace_tests::{Db, Server};
 
@@ -37,30 +36,17 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-/// A state of three resources for the workspace, uploaded as terraform's `cloud` block does.
+/// A state of three resources for the workspace.
 fn seed_state(api: &terrace_tests::Api, ws: &str, i: usize) {
-    let instance = |kind: &str, name: &str| {
-        json!({"mode": "managed", "type": kind, "name": name,
-            "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
-            "instances": [{"schema_version": 0, "attributes": {"id": format!("{name}-{i}")}}]})
-    };
-    let state = json!({"version": 4, "terraform_version": "1.11.4", "serial": 1,
-        "lineage": format!("bench-{i}"), "outputs": {},
-        "resources": [instance("aws_s3_bucket", "logs"), instance("aws_instance", "web"),
-            instance("aws_security_group", "web")]});
-    let raw = serde_json::to_vec(&state).unwrap();
-    api.post(&format!("workspaces/{ws}/actions/lock"), &json!({}))
-        .expect(200);
-    api.post(
-        &format!("workspaces/{ws}/state-versions"),
-        &json!({"data": {"type": "state-versions", "attributes": {
-            "serial": 1, "lineage": format!("bench-{i}"),
-            "md5": hex::encode(Md5::digest(&raw)),
-            "state": base64::engine::general_purpose::STANDARD.encode(&raw)}}}),
-    )
-    .expect(201);
-    api.post(&format!("workspaces/{ws}/actions/unlock"), &json!({}))
-        .expect(200);
+    let state = states::with_resources(
+        &format!("bench-{i}"),
+        &[
+            ("aws_s3_bucket", "logs"),
+            ("aws_instance", "web"),
+            ("aws_security_group", "web"),
+        ],
+    );
+    states::push(api, ws, &state);
 }
 
 fn main() {

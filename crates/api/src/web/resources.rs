@@ -7,13 +7,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{failure, Session};
+use terrace_storage::model::Page;
+
+use super::{failure, page_count, PageQuery, Session};
 use crate::app::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct SearchQuery {
     q: String,
+    page: Option<u32>,
 }
 
 pub async fn search(
@@ -23,12 +26,16 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Response {
     let q = query.q.trim();
-    let (found, more) = if q.is_empty() {
-        (Vec::new(), false)
+    let request = PageQuery { page: query.page }.request();
+    let found = if q.is_empty() {
+        Page {
+            items: Vec::new(),
+            total: 0,
+        }
     } else {
         match state
             .services
-            .search_resources(&session.caller, &organization, q)
+            .search_resources(&session.caller, &organization, q, request)
             .await
         {
             Ok(found) => found,
@@ -36,6 +43,7 @@ pub async fn search(
         }
     };
     let rows: Vec<_> = found
+        .items
         .into_iter()
         .map(|m| {
             minijinja::context! {
@@ -46,6 +54,10 @@ pub async fn search(
             }
         })
         .collect();
+    let pages_base = format!(
+        "?{}&",
+        serde_urlencoded::to_string([("q", q)]).unwrap_or_default()
+    );
     state.pages.render(
         StatusCode::OK,
         "app/resources.html",
@@ -55,7 +67,10 @@ pub async fn search(
             q,
             searched => !q.is_empty(),
             matches => rows,
-            more,
+            total => found.total,
+            page => request.number,
+            pages => page_count(found.total),
+            pages_base,
         },
     )
 }

@@ -5,13 +5,10 @@
 //! is searched or shown.
 
 use terrace_auth::policy::Action;
-use terrace_storage::model::ResourceSummary;
+use terrace_storage::model::{Page, PageRequest, ResourceSummary};
 
 use crate::access::allows;
 use crate::{Caller, DomainResult, Services};
-
-/// The most matches one search returns.
-pub const MAX_MATCHES: usize = 500;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceMatch {
@@ -59,15 +56,16 @@ pub fn matches(resource: &ResourceSummary, query: &str) -> bool {
 }
 
 impl Services {
-    /// The resources matching `query` in the current state of the organization's workspaces
-    /// whose state the caller may read, by workspace name then address; at most
-    /// [`MAX_MATCHES`], and whether more were left out.
+    /// A page of the resources matching `query` in the current state of the organization's
+    /// workspaces whose state the caller may read, by workspace name then address, with how
+    /// many match in all.
     pub async fn search_resources(
         &self,
         caller: &Caller,
         org_name: &str,
         query: &str,
-    ) -> DomainResult<(Vec<ResourceMatch>, bool)> {
+        page: PageRequest,
+    ) -> DomainResult<Page<ResourceMatch>> {
         let (org, _) = self
             .organization_for(caller, org_name, Action::ReadOrganization)
             .await?;
@@ -75,12 +73,14 @@ impl Services {
         // One query for every visible workspace's current resources; of each, the caller
         // needs only whether it may read its state.
         let visible = standing.visible_to_teams();
-        let mut found: Vec<ResourceMatch> = Vec::new();
-        for current in self
+        // Every match is found (and sorted) before the page is cut; only the page's are
+        // made into rows.
+        let mut found: Vec<(&str, String, &ResourceSummary)> = Vec::new();
+        let currents = self
             .store
             .current_resources(&org.id, visible.as_deref())
-            .await?
-        {
+            .await?;
+        for current in &currents {
             let access = self
                 .workspace_access_in(&standing, &current.workspace_id, &current.project_id)
                 .await?;
@@ -93,18 +93,23 @@ impl Services {
                     .0
                     .iter()
                     .filter(|r| matches(r, query))
-                    .map(|r| ResourceMatch {
-                        workspace: current.workspace_name.clone(),
-                        address: address(r),
-                        provider: r.provider.clone(),
-                        instances: r.count,
-                    }),
+                    .map(|r| (current.workspace_name.as_str(), address(r), r)),
             );
         }
-        found.sort_by(|a, b| (&a.workspace, &a.address).cmp(&(&b.workspace, &b.address)));
-        let more = found.len() > MAX_MATCHES;
-        found.truncate(MAX_MATCHES);
-        Ok((found, more))
+        found.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let total = found.len() as u64;
+        let items = found
+            .into_iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .map(|(workspace, address, r)| ResourceMatch {
+                workspace: workspace.to_string(),
+                address,
+                provider: r.provider.clone(),
+                instances: r.count,
+            })
+            .collect();
+        Ok(Page { items, total })
     }
 }
 
