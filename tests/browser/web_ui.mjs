@@ -51,6 +51,15 @@ async function signIn(context, username) {
   return page;
 }
 
+/** What sticks out on the right of a narrow page, to say why it is too wide. */
+async function overflowing(page) {
+  return page.evaluate(() => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+    .slice(0, 5)
+    .map((e) => `${e.parentElement.tagName.toLowerCase()}.${e.parentElement.className} > ${e.tagName.toLowerCase()}.${e.className} "${e.textContent.trim().slice(0, 30)}" (right edge ${Math.round(e.getBoundingClientRect().right)} px)`)
+    .join(', '));
+}
+
 /** The run status the page shows. */
 async function status(page) {
   return (await page.textContent('main p .badge'))?.trim();
@@ -83,13 +92,27 @@ try {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, colorScheme });
     const page = await signIn(context, 'alice');
     await accessible(page, `organizations (${colorScheme})`);
-    await page.click('text=acme');
+    await page.click('main a:text-is("acme")');
     await page.waitForURL(/\/app\/acme\/workspaces$/);
     const list = await page.textContent('main');
     check(list.includes('web') && list.includes('db') && list.includes('6 workspaces'), `workspace list: ${list}`);
     check(list.includes('applied'), `no latest-run badge: ${list}`);
     await accessible(page, `workspaces (${colorScheme})`);
     if (colorScheme === 'light') await shot(page, 'workspaces');
+
+    // The header's switcher names her organizations, marks this one, and goes to another.
+    await page.click('.switcher summary');
+    const orgs = await page.locator('.switcher li a').allTextContents();
+    check(orgs.includes('acme') && orgs.includes('labs') && orgs.includes('All organizations'), `switcher: ${orgs}`);
+    check(await page.getAttribute('.switcher a[aria-current]', 'href') === '/app/acme/workspaces',
+      'the switcher does not mark the current organization');
+    await accessible(page, `organization switcher (${colorScheme})`);
+    if (colorScheme === 'light') await shot(page, 'switcher');
+    await page.click('.switcher a:text-is("labs")');
+    await page.waitForURL(/\/app\/labs\/workspaces$/);
+    check((await page.textContent('main')).includes('0 workspaces'), 'labs is not the page switched to');
+    await page.goBack();
+    await page.waitForURL(/\/app\/acme\/workspaces$/);
 
     await page.fill('#q', 'we');
     await page.click('form.search button');
@@ -217,8 +240,13 @@ try {
       '/app/account/tokens', '/app/acme/agent-pools']) {
       await page.goto(`${base}${path}`);
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
-      check(width <= 360, `${path} is ${width} px wide at 360 px`);
+      check(width <= 360, `${path} is ${width} px wide at 360 px: ${await overflowing(page)}`);
     }
+    // The switcher open too.
+    await page.click('.switcher summary');
+    const opened = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(opened <= 360, `the open switcher is ${opened} px wide at 360 px`);
+    await page.click('.switcher summary');
     // The agent pool prepared with a token and a workspace, narrow and in both schemes.
     await page.click('a:text-is("edge")');
     await page.waitForURL(/\/app\/acme\/agent-pools\/apool-/);

@@ -63,6 +63,14 @@ fn prepared() -> Server {
     // dave administers the site.
     server.user_token("dave");
     server.admin(&["user", "grant-admin", "dave"]);
+    // alice has a second organization to switch to.
+    alice
+        .post(
+            "organizations",
+            &json!({"data": {"type": "organizations",
+                "attributes": {"name": "labs", "email": "labs@example.com"}}}),
+        )
+        .expect(201);
     let mut web = String::new();
     for name in ["web", "db"] {
         let id = alice

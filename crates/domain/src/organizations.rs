@@ -193,6 +193,30 @@ impl Services {
         })
     }
 
+    /// The first `limit` organizations the caller is a member of (a site admin's too, not
+    /// every one), by name only (for a switcher), and how many there are.
+    pub async fn organization_names(
+        &self,
+        caller: &Caller,
+        limit: u32,
+    ) -> DomainResult<Page<String>> {
+        let user = self.current_user(caller)?;
+        let orgs = self
+            .store
+            .list_organizations(
+                Some(user.id.as_str()),
+                PageRequest {
+                    number: 1,
+                    size: limit,
+                },
+            )
+            .await?;
+        Ok(Page {
+            items: orgs.items.into_iter().map(|o| o.name).collect(),
+            total: orgs.total,
+        })
+    }
+
     /// The name of the server's only organization, if it has exactly one (whom runs that
     /// cannot be confined may still serve: nobody else is on the server).
     pub async fn sole_organization(&self) -> DomainResult<Option<String>> {

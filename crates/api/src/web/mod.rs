@@ -32,13 +32,13 @@ mod workspaces;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sha2::{Digest, Sha256};
 use terrace_domain::{Caller, DomainError, Principal};
-use terrace_storage::model::User;
+use terrace_storage::model::{Page, User};
 
 use crate::app::AppState;
 use crate::routes::login::{cookie, SESSION_COOKIE};
@@ -261,7 +261,12 @@ pub struct Session {
     pub user: User,
     /// The token this session's forms carry.
     pub csrf: String,
+    /// The header's organization switcher (pages only: forms answer with redirects).
+    switcher: Page<String>,
 }
+
+/// How many organizations the header's switcher names (then "All organizations").
+const SWITCHER_SIZE: u32 = 10;
 
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
@@ -281,19 +286,34 @@ impl FromRequestParts<AppState> for Session {
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(back());
         };
-        match state.services.session_user(secret).await {
-            Ok(Some((user, signed_in_with))) => Ok(Session {
-                caller: Caller {
-                    principal: Principal::User(user.clone()),
-                    token_id: None,
-                    signed_in_with,
-                },
-                user,
-                csrf: form_token(secret),
-            }),
-            Ok(None) => Err(back()),
-            Err(err) => Err(failure(state, err)),
-        }
+        let (user, signed_in_with) = match state.services.session_user(secret).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(back()),
+            Err(err) => return Err(failure(state, err)),
+        };
+        let caller = Caller {
+            principal: Principal::User(user.clone()),
+            token_id: None,
+            signed_in_with,
+        };
+        let switcher = if parts.method == Method::GET {
+            state
+                .services
+                .organization_names(&caller, SWITCHER_SIZE)
+                .await
+                .map_err(|err| failure(state, err))?
+        } else {
+            Page {
+                items: Vec::new(),
+                total: 0,
+            }
+        };
+        Ok(Session {
+            caller,
+            user,
+            csrf: form_token(secret),
+            switcher,
+        })
     }
 }
 
@@ -304,6 +324,8 @@ impl Session {
             username => self.user.username.clone(),
             site_admin => self.user.is_site_admin,
             csrf => self.csrf.clone(),
+            organizations => self.switcher.items.clone(),
+            organizations_total => self.switcher.total,
         }
     }
 }
