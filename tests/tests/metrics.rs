@@ -1,8 +1,10 @@
 //! Prometheus metrics on their own address (`--metrics-listen`): the exposition is read by
 //! the Python `prometheus_client`'s OpenMetrics parser (strict about the format), and its
 //! counters move with what really happened: API requests by route template and status, a
-//! real plan and apply (runs by status), the built-in listener and its capacity, and a token
-//! over its rate limit. Not on the API's address. Every response carries a request ID.
+//! real plan and apply (runs by status, its jobs' queue wait and duration, its state's bytes
+//! in, and out when downloaded), the built-in listener and its capacity, and a token over its
+//! rate limit. Every metric the Grafana dashboard (deploy/grafana) queries is exposed, and its
+//! queries parse. Not on the API's address. Every response carries a request ID.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -65,6 +67,41 @@ print(json.dumps(samples))
         .into_iter()
         .map(|(k, v)| (k, v.as_f64().unwrap()))
         .collect()
+}
+
+/// The metrics deploy/grafana/terrace-dashboard.json queries, each of its PromQL expressions
+/// parsed by `promql-parser` (from PyPI, as Grafana would send it: `$__rate_interval` given).
+fn dashboard_metrics() -> Vec<String> {
+    let dashboard = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/terrace-dashboard.json"
+    );
+    let program = r#"
+import json, re, sys
+import promql_parser
+names = set()
+for panel in json.load(open(sys.argv[1]))["panels"]:
+    for target in panel["targets"]:
+        expr = target["expr"].replace("$__rate_interval", "5m")
+        try:
+            promql_parser.parse(expr)
+        except Exception as err:
+            sys.exit(f"{panel['title']}: {expr}: {err}")
+        names.update(re.findall(r"\bterrace_[a-z_]+", expr))
+print(json.dumps(sorted(names)))
+"#;
+    let output = Command::new("python3")
+        .args(["-c", program, dashboard])
+        .output()
+        .expect("python3 (scripts/install-test-deps.sh installs promql-parser)");
+    assert!(
+        output.status.success(),
+        "the dashboard's queries do not parse: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(names.len() >= 10, "{names:?}");
+    names
 }
 
 fn sample(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
@@ -149,6 +186,41 @@ both_databases!(
             ),
             limited as f64
         );
+
+        // Jobs: the plan and the apply each waited in the queue and ran to their end.
+        for kind in ["plan", "apply"] {
+            let waited = format!("terrace_job_queue_wait_seconds_count{{kind=\"{kind}\"}}");
+            assert_eq!(sample(&after, &waited), 1.0, "{after:?}");
+            let ran = format!(
+                "terrace_job_duration_seconds_count{{kind=\"{kind}\",status=\"finished\"}}"
+            );
+            assert_eq!(sample(&after, &ran), 1.0, "{after:?}");
+        }
+        // State: the apply's came in; none went out (the plan had none to read) until the
+        // download, which counts what it sent.
+        let current = api
+            .get(&format!("workspaces/{ws}/current-state-version"))
+            .ok();
+        let size = current.attr("size").as_f64().unwrap();
+        assert!(size > 0.0);
+        let bytes_in = "terrace_state_bytes_total{direction=\"in\"}";
+        let bytes_out = "terrace_state_bytes_total{direction=\"out\"}";
+        assert_eq!(sample(&after, bytes_in), size, "{after:?}");
+        assert_eq!(sample(&after, bytes_out), 0.0);
+        let url = current.attr("hosted-state-download-url").as_str().unwrap();
+        let downloaded = api.raw("GET", url, None).bytes().unwrap();
+        assert_eq!(downloaded.len() as f64, size);
+        let latest = scrape(port);
+        assert_eq!(sample(&latest, bytes_out), size);
+        // Now that every series exists: each the Grafana dashboard queries is exposed.
+        for metric in dashboard_metrics() {
+            assert!(
+                latest
+                    .keys()
+                    .any(|k| k.strip_prefix(&metric).is_some_and(|r| r.starts_with('{'))),
+                "the dashboard queries {metric}, which /metrics does not expose:\n{latest:?}"
+            );
+        }
 
         // Not on the API's address.
         let client = terrace_tests::http_client(&std::fs::read(&server.ca_bundle).unwrap())

@@ -1,7 +1,8 @@
 //! Prometheus metrics, served at `/metrics` on their own address (`--metrics-listen`, off by
 //! default) so that they are never reachable where the API is published: HTTP requests by
-//! route template and status with their latency, requests refused by a rate limit, and, read
-//! at each scrape, runs by status and the server's listeners with their capacity. Only
+//! route template and status with their latency, requests refused by a rate limit, jobs' queue
+//! wait and duration, state bytes in and out, and, read at each scrape, runs by status and the
+//! server's listeners with their capacity. Only
 //! installation-wide counts: no tenant's names, IDs or paths (routes are templates).
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use terrace_domain::observe::{Direction, Observer};
 use terrace_domain::Services;
 
 type Labels = Vec<(&'static str, String)>;
@@ -25,11 +27,25 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// What the server counts as it works; the scrape adds what it reads from the database.
+/// How long jobs wait in their queue, in seconds: a listener's claim is answered at once when
+/// one waits; longer means no capacity.
+const QUEUE_WAIT_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
+/// How long jobs run, in seconds: from a small plan to a long apply.
+const JOB_DURATION_BUCKETS: [f64; 11] = [
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// What the server counts as it works (the domain reports jobs and state transfers as its
+/// [`Observer`]); the scrape adds what it reads from the database.
 pub struct Metrics {
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
     rate_limited: Family<Labels, Counter>,
+    queue_wait: Family<Labels, Histogram>,
+    job_duration: Family<Labels, Histogram>,
+    state_bytes: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -40,7 +56,37 @@ impl Default for Metrics {
                 Histogram::new(LATENCY_BUCKETS.iter().copied())
             }),
             rate_limited: Family::default(),
+            queue_wait: Family::new_with_constructor(|| {
+                Histogram::new(QUEUE_WAIT_BUCKETS.iter().copied())
+            }),
+            job_duration: Family::new_with_constructor(|| {
+                Histogram::new(JOB_DURATION_BUCKETS.iter().copied())
+            }),
+            state_bytes: Family::default(),
         }
+    }
+}
+
+impl Observer for Metrics {
+    fn job_started(&self, kind: &str, waited: Duration) {
+        self.queue_wait
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .observe(waited.as_secs_f64());
+    }
+
+    fn job_ended(&self, kind: &str, status: &str, took: Duration) {
+        self.job_duration
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("status", status.to_string()),
+            ])
+            .observe(took.as_secs_f64());
+    }
+
+    fn state_bytes(&self, direction: Direction, bytes: u64) {
+        self.state_bytes
+            .get_or_create(&vec![("direction", direction.as_str().to_string())])
+            .inc_by(bytes);
     }
 }
 
@@ -82,6 +128,21 @@ impl Metrics {
             "rate_limited_requests",
             "Requests refused with 429 by a rate limit, by the limit's class",
             self.rate_limited.clone(),
+        );
+        registry.register(
+            "job_queue_wait_seconds",
+            "Time a job waited in its queue before a listener claimed it, by kind (plan, apply)",
+            self.queue_wait.clone(),
+        );
+        registry.register(
+            "job_duration_seconds",
+            "Time from a job's claim to its end, by kind and how it ended",
+            self.job_duration.clone(),
+        );
+        registry.register(
+            "state_bytes",
+            "Bytes of state stored from uploads (in) and sent to clients and runners (out)",
+            self.state_bytes.clone(),
         );
         let runs = Family::<Labels, Gauge>::default();
         for (status, count) in &figures.runs_by_status {

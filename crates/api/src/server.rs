@@ -95,7 +95,9 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let upstream =
         crate::provider_upstream::HttpUpstreams::new(config.provider_mirror_upstreams.clone())
             .context("the provider mirror's upstreams")?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let services = Services::new(Arc::new(store), blobs, settings)
+        .with_observer(metrics.clone())
         .with_provider_upstream(Arc::new(upstream))
         .with_fetcher(Arc::new(crate::fetch::HttpFetcher::new()?));
     let bootstrapped = services
@@ -192,7 +194,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         },
         sso_disable_passwords: config.sso_disable_passwords,
         organization_oidc: Arc::new(crate::oidc::OrganizationClients::new(urls.base())?),
-        metrics: Arc::new(crate::metrics::Metrics::default()),
+        metrics,
     };
     if let Some(address) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)

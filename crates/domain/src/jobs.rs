@@ -266,6 +266,10 @@ impl Services {
                 None,
             )
             .await?;
+        if let Some(queued) = job.queued_at {
+            self.observer
+                .job_started(job.kind.as_str(), crate::observe::elapsed(queued));
+        }
         let kind = match job.kind {
             PhaseKind::Plan => JobKind::Plan,
             PhaseKind::Apply => JobKind::Apply,
@@ -504,7 +508,7 @@ impl Services {
     pub async fn job_state(&self, caller: &Caller) -> DomainResult<Option<BlobStream>> {
         let (_, run, _) = self.current_job(caller).await?;
         match &run.input_state_version_id {
-            Some(id) => Ok(Some(self.state_blob(id).await?)),
+            Some(id) => Ok(Some(self.counted_out(self.state_blob(id).await?))),
             None => Ok(None),
         }
     }

@@ -18,6 +18,7 @@ pub mod login;
 pub mod logs;
 pub mod memberships;
 pub mod mirror;
+pub mod observe;
 pub mod org_sso;
 pub mod organizations;
 pub mod projects;
@@ -143,6 +144,8 @@ pub struct Services {
     pub(crate) fetcher: Option<Arc<dyn fetch::Fetcher>>,
     /// READMEs of configurations lately shown.
     pub(crate) readmes: Arc<configuration::readme::Readmes>,
+    /// Who hears of jobs and state transfers (metrics).
+    pub(crate) observer: Arc<dyn observe::Observer>,
 }
 
 impl Services {
@@ -159,6 +162,7 @@ impl Services {
             provider_upstream: None,
             fetcher: None,
             readmes: Arc::default(),
+            observer: Arc::new(observe::Unobserved),
         }
     }
 

@@ -911,6 +911,13 @@ impl Services {
             phase.error_message = error;
         }
         let ended = self.store.update_phase_if(&phase, expected).await?;
+        if let (true, Some(claimed)) = (ended, phase.claimed_at) {
+            self.observer.job_ended(
+                phase.kind.as_str(),
+                to.as_str(),
+                crate::observe::elapsed(claimed),
+            );
+        }
         if ended {
             if let (PhaseStatus::Errored, Some(error)) = (to, phase.error_message.clone()) {
                 self.log_error(&mut phase, &error).await;

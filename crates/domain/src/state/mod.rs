@@ -17,7 +17,7 @@ pub mod search;
 
 use base64::Engine;
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use terrace_auth::policy::{Access, Action};
 use terrace_storage::blob::BlobStream;
@@ -346,6 +346,8 @@ impl Services {
             }
         };
         let size = writer.finish().await?;
+        self.observer
+            .state_bytes(crate::observe::Direction::In, size);
         let outputs = match (
             &scanned.outputs_json,
             self.store.state_version_outputs(&sv.id).await?.is_empty(),
@@ -507,7 +509,17 @@ impl Services {
         if sv.status != StateVersionStatus::Finalized {
             return Err(DomainError::NotFound("state"));
         }
-        Ok(self.blobs.read(&state_key(&sv)).await?)
+        Ok(self.counted_out(self.blobs.read(&state_key(&sv)).await?))
+    }
+
+    /// `stream`, its bytes counted as state sent as they go.
+    pub(crate) fn counted_out(&self, stream: BlobStream) -> BlobStream {
+        let observer = self.observer.clone();
+        stream
+            .inspect_ok(move |chunk| {
+                observer.state_bytes(crate::observe::Direction::Out, chunk.len() as u64)
+            })
+            .boxed()
     }
 
     pub async fn download_json_state(&self, caller: &Caller, id: &str) -> DomainResult<BlobStream> {
