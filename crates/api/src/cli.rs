@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use terrace_domain::site_admin::UserAction;
 use terrace_domain::users::NewUser;
@@ -273,6 +273,28 @@ enum AdminCommand {
     },
     /// Print a new encryption key (for --encryption-key).
     GenerateKey,
+    /// Write the embedded shape's data directory (database, blobs, encryption key, TLS files)
+    /// to one archive, while the server runs. The archive holds the encryption key: keep it
+    /// as safe as the server.
+    Backup {
+        /// The archive to write (tar.gz); it must not exist.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// The blob store the server is given, if not the data directory (refused).
+        #[arg(long, env = "TERRACE_STORAGE_URL", value_name = "URL")]
+        storage_url: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Make a data directory (absent or empty) from a backup, once every file in it is
+    /// checked against the backup's manifest. Start `terrace serve` on it afterwards.
+    Restore {
+        /// The archive `terrace admin backup` wrote.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Create an agent token for `terrace listener` processes that execute the server's own
     /// runs (next to the servers, in the same network), and print it.
     ListenerToken {
@@ -446,6 +468,41 @@ async fn listener(args: ListenerArgs) -> Result<()> {
 async fn admin(command: AdminCommand) -> Result<()> {
     match command {
         AdminCommand::GenerateKey => println!("{}", Keyring::generate_key()),
+        AdminCommand::Backup {
+            output,
+            storage_url,
+            database,
+        } => {
+            let storage = DatabaseConfig::storage_url(&database, storage_url)?;
+            let database = DatabaseConfig::resolve(&database)?;
+            let done = crate::backup::backup(&database, storage.as_deref(), &output).await?;
+            println!(
+                "backed up {} files ({} bytes) of {} to {}",
+                done.files,
+                done.bytes,
+                database.data_dir.display(),
+                output.display()
+            );
+            if !done.has_key {
+                println!(
+                    "the encryption key is not in the data directory: keep the key you give \
+                     the server with this backup"
+                );
+            }
+        }
+        AdminCommand::Restore { input, database } => {
+            let database = DatabaseConfig::resolve(&database)?;
+            if database.backend != terrace_storage::sql::Backend::Sqlite {
+                bail!("restore makes an embedded data directory; the database configured is not SQLite");
+            }
+            let done = crate::backup::restore(&input, &database.data_dir)?;
+            println!(
+                "restored {} files ({} bytes) into {}",
+                done.files,
+                done.bytes,
+                database.data_dir.display()
+            );
+        }
         AdminCommand::ListenerToken {
             description,
             database,

@@ -671,6 +671,13 @@ impl DatabaseConfig {
         Self::from_layers(args, &file)
     }
 
+    /// The blob store `serve` would use if not the data directory's: `flag` (its
+    /// `--storage-url`), else the configuration file's.
+    pub fn storage_url(args: &DatabaseArgs, flag: Option<String>) -> Result<Option<String>> {
+        let file = FileConfig::load(args.config.as_deref())?;
+        Ok(flag.or(file.storage_url))
+    }
+
     fn from_layers(args: &DatabaseArgs, file: &FileConfig) -> Result<DatabaseConfig> {
         let data_dir = args
             .data_dir

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod assets;
 pub mod audit;
+pub mod backup;
 pub mod builtin;
 pub mod cli;
 pub mod config;

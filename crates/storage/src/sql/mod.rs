@@ -82,6 +82,27 @@ impl Backend {
     }
 }
 
+/// Writes a consistent copy of the SQLite database at `url` to `into` (which must not
+/// exist), while other connections go on reading and writing (`VACUUM INTO`).
+pub async fn snapshot_sqlite(url: &str, into: &std::path::Path) -> StorageResult<()> {
+    use sqlx::Connection;
+    if Backend::of_url(url)? != Backend::Sqlite {
+        return Err(StorageError::Config(
+            "only a SQLite database can be snapshotted".into(),
+        ));
+    }
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_secs(30));
+    let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+    sqlx::query("VACUUM INTO ?1")
+        .bind(into.display().to_string())
+        .execute(&mut connection)
+        .await?;
+    connection.close().await?;
+    Ok(())
+}
+
 /// The URL with any password replaced, for messages.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
