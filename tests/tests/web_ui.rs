@@ -186,6 +186,9 @@ fn a_browser_signs_in_and_reads_workspaces_and_runs() {
         .arg(browser_dir().join("web_ui.mjs"))
         .current_dir(browser_dir())
         .env("TERRACE_URL", &server.url)
+        .env("TERRACE_CERT", server.data_dir.join("tls/server.pem"))
+        // Playwright's own requests (forged forms) go through Node's TLS: Terrace's CA.
+        .env("NODE_EXTRA_CA_CERTS", &server.ca_bundle)
         .env("TERRACE_PASSWORD", PASSWORD)
         .env("TERRACE_SECRET", SECRET)
         .env("TERRACE_SCREENSHOTS", shots)
