@@ -10,6 +10,7 @@ pub mod access;
 mod api;
 pub mod browser;
 pub mod gotfe_v1;
+pub mod kube;
 pub mod ledger;
 pub mod listener;
 pub mod oidc;
@@ -28,6 +29,23 @@ pub mod web;
 pub use api::{Api, Reply};
 pub use server::{terrace_bin, Db, Server, ServerBuilder};
 pub use terraform::{strip_ansi, texts, Client, Terraform};
+
+/// A loopback port free at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The repository's root (scripts/, deploy/, helm/).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
 
 /// A blocking HTTP client builder trusting the certificates of `ca_pem` (a PEM bundle, maybe
 /// empty) and no others, over rustls with ring like the server.

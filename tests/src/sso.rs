@@ -9,13 +9,7 @@ use std::time::Duration;
 
 use crate::{Server, Terraform};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::free_port;
 
 /// What a browser got back.
 pub struct Page {

@@ -16,24 +16,17 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use terrace_tests::kube::ControlPlane;
+use terrace_tests::workspace_root;
 
 const RELEASE: &str = "prod";
 const NAMESPACE: &str = "terrace";
 /// The workspace's version, which Chart.yaml's appVersion (and so the image tag) must follow.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// A default install: only the Secrets and settings the chart cannot do without.
 fn base_values() -> Value {
@@ -689,67 +682,23 @@ fn the_chart_lints_renders_and_validates_offline() {
     eprintln!("offline checks: {:.1} s", started.elapsed().as_secs_f64());
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// etcd and kube-apiserver 1.20.2 (with its controllers) on loopback; stopped when dropped.
+/// The test control plane, with the two requests the dry run makes.
 struct ApiServer {
-    dir: tempfile::TempDir,
-    url: String,
-    client: reqwest::blocking::Client,
+    plane: ControlPlane,
 }
 
 impl ApiServer {
     fn start() -> ApiServer {
-        let dir = tempfile::tempdir().unwrap();
-        let etcd_port = loop {
-            // etcd takes this port and the next.
-            let port = free_port();
-            if TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                break port;
-            }
-        };
-        let api_port = free_port();
-        let out = Command::new(workspace_root().join("scripts/kube.sh"))
-            .arg("up")
-            .arg(dir.path().join("k8s"))
-            .env("ETCD_PORT", etcd_port.to_string())
-            .env("API_PORT", api_port.to_string())
-            .stdin(Stdio::null())
-            .output()
-            .expect("scripts/kube.sh runs");
-        let ca = std::fs::read(dir.path().join("k8s/pki/ca.crt")).unwrap_or_default();
-        let server = ApiServer {
-            url: format!("https://127.0.0.1:{api_port}"),
-            client: {
-                let mut headers = reqwest::header::HeaderMap::new();
-                headers.insert("Authorization", "Bearer admin-token".parse().unwrap());
-                terrace_tests::http_client(&ca)
-                    .default_headers(headers)
-                    .timeout(Duration::from_secs(30))
-                    .build()
-                    .unwrap()
-            },
-            dir,
-        };
-        assert!(
-            out.status.success(),
-            "the Kubernetes control plane did not start (run scripts/kube.sh build first):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        server
+        ApiServer {
+            plane: ControlPlane::start(),
+        }
     }
 
     fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let response = self
-            .client
-            .post(format!("{}{path}", self.url))
+            .plane
+            .admin
+            .post(format!("{}{path}", self.plane.url))
             .json(body)
             .send()
             .expect("the apiserver answers");
@@ -759,20 +708,12 @@ impl ApiServer {
 
     fn exists(&self, path: &str) -> bool {
         let response = self
-            .client
-            .get(format!("{}{path}", self.url))
+            .plane
+            .admin
+            .get(format!("{}{path}", self.plane.url))
             .send()
             .unwrap();
         response.status().is_success()
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = Command::new(workspace_root().join("scripts/kube.sh"))
-            .arg("down")
-            .arg(self.dir.path().join("k8s"))
-            .status();
     }
 }
 

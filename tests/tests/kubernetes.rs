@@ -14,16 +14,16 @@
 //! Needs the control plane built (`scripts/kube.sh build`, which `scripts/test.sh` runs):
 //! without it this test fails.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use terrace_tests::kube::{self, ControlPlane};
 use terrace_tests::runs::{
     create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
 };
-use terrace_tests::{terrace_bin, Api, Db, Server, Terraform};
+use terrace_tests::{free_port, terrace_bin, workspace_root, Api, Db, Server, Terraform};
 
 const NAMESPACE: &str = "terrace-runs";
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
@@ -43,66 +43,21 @@ output "a" {
 }
 "#;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, and the
 /// fake node; all stopped when dropped.
 struct Cluster {
-    dir: tempfile::TempDir,
-    api_url: String,
-    admin: reqwest::blocking::Client,
+    plane: ControlPlane,
     node: Option<Child>,
 }
 
 impl Cluster {
     fn start() -> Cluster {
         let root = workspace_root();
-        let dir = tempfile::tempdir().unwrap();
-        let work = dir.path().join("k8s");
-        let etcd_port = loop {
-            // etcd takes this port and the next.
-            let port = free_port();
-            if TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                break port;
-            }
-        };
-        let api_port = free_port();
-        let out = Command::new(root.join("scripts/kube.sh"))
-            .arg("up")
-            .arg(&work)
-            .env("ETCD_PORT", etcd_port.to_string())
-            .env("API_PORT", api_port.to_string())
-            .stdin(Stdio::null())
-            .output()
-            .expect("scripts/kube.sh runs");
-        let api_url = format!("https://127.0.0.1:{api_port}");
-        let pki = work.join("pki");
-        let ca = std::fs::read(pki.join("ca.crt")).unwrap_or_default();
         let mut cluster = Cluster {
-            admin: kube_client(&ca, "admin-token"),
-            dir,
-            api_url,
+            plane: ControlPlane::start(),
             node: None,
         };
-        assert!(
-            out.status.success(),
-            "the Kubernetes control plane did not start (run scripts/kube.sh build first):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let pki = cluster.plane.pki();
 
         // The fake node: pods find `terrace` where the binary under test is.
         let bin_dir = terrace_bin().parent().unwrap().to_path_buf();
@@ -114,7 +69,7 @@ impl Cluster {
         let log = std::fs::File::create(cluster.path("fake-node.log")).unwrap();
         let node = Command::new("python3")
             .arg(root.join("tests/kube/fake_node.py"))
-            .args(["--api", &cluster.api_url])
+            .args(["--api", &cluster.plane.url])
             .arg("--ca")
             .arg(pki.join("ca.crt"))
             .arg("--cert")
@@ -146,11 +101,11 @@ impl Cluster {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.plane.dir().join(name)
     }
 
     fn ca(&self) -> PathBuf {
-        self.dir.path().join("k8s/pki/ca.crt")
+        self.plane.pki().join("ca.crt")
     }
 
     fn request(
@@ -161,7 +116,7 @@ impl Cluster {
         body: Option<(&str, String)>,
     ) -> (u16, Value) {
         let mut request =
-            client.request(method.parse().unwrap(), format!("{}{path}", self.api_url));
+            client.request(method.parse().unwrap(), format!("{}{path}", self.plane.url));
         if let Some((content_type, body)) = body {
             request = request.header("Content-Type", content_type).body(body);
         }
@@ -175,7 +130,7 @@ impl Cluster {
     }
 
     fn get(&self, path: &str) -> Value {
-        let (status, body) = self.request(&self.admin, "GET", path, None);
+        let (status, body) = self.request(&self.plane.admin, "GET", path, None);
         if status == 404 {
             return Value::Null;
         }
@@ -184,7 +139,8 @@ impl Cluster {
     }
 
     fn create(&self, path: &str, content_type: &str, body: String) -> Value {
-        let (status, reply) = self.request(&self.admin, "POST", path, Some((content_type, body)));
+        let (status, reply) =
+            self.request(&self.plane.admin, "POST", path, Some((content_type, body)));
         assert!(
             status == 201 || status == 200,
             "POST {path}: {status} {reply}"
@@ -247,10 +203,7 @@ impl Drop for Cluster {
             let _ = node.kill();
             let _ = node.wait();
         }
-        let _ = Command::new(workspace_root().join("scripts/kube.sh"))
-            .arg("down")
-            .arg(self.dir.path().join("k8s"))
-            .status();
+        // (The control plane stops after this, as the field drops.)
         if std::thread::panicking() {
             for log in [
                 "fake-node.log",
@@ -266,16 +219,6 @@ impl Drop for Cluster {
             }
         }
     }
-}
-
-fn kube_client(ca: &[u8], token: &str) -> reqwest::blocking::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    terrace_tests::http_client(ca)
-        .default_headers(headers)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 /// The namespace and the listener's RBAC (`deploy/kubernetes/listener-rbac.yaml`); returns
@@ -349,7 +292,7 @@ fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
         &kubeconfig,
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"{}\", certificate-authority: \"{}\"}}\nusers:\n- name: listener\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: test\n  context: {{cluster: test, user: listener, namespace: {NAMESPACE}}}\ncurrent-context: test\n",
-            cluster.api_url,
+            cluster.plane.url,
             cluster.ca().display()
         ),
     )
@@ -549,7 +492,7 @@ fn runs_execute_in_kubernetes_jobs() {
     let (kubeconfig, sa_token) = set_up_rbac(&cluster);
 
     // The listener's RBAC: exactly the Role.
-    let restricted = kube_client(&std::fs::read(cluster.ca()).unwrap(), &sa_token);
+    let restricted = kube::client(&std::fs::read(cluster.ca()).unwrap(), &sa_token);
     for (method, path, allowed) in [
         (
             "GET",
@@ -595,7 +538,7 @@ fn runs_execute_in_kubernetes_jobs() {
         &server,
         agent_token,
         &kubeconfig,
-        cluster.dir.path(),
+        cluster.plane.dir(),
         "kube-1",
         &[],
     );
@@ -771,7 +714,7 @@ fn runs_execute_in_kubernetes_jobs() {
         &server,
         agent_token,
         &kubeconfig,
-        cluster.dir.path(),
+        cluster.plane.dir(),
         "kube-2",
         &["--kube-node-selector", "pool=nobody"],
     );
@@ -798,7 +741,7 @@ fn runs_execute_in_kubernetes_jobs() {
         &server,
         agent_token,
         &kubeconfig,
-        cluster.dir.path(),
+        cluster.plane.dir(),
         "kube-3",
         &["--kube-image", "missing.invalid/terrace:1"],
     );

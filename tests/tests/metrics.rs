@@ -13,15 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use terrace_tests::runs::{create_run, upload_configuration, wait_for_run};
-use terrace_tests::{both_databases, Db, Server};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use terrace_tests::{both_databases, free_port, Db, Server};
 
 /// Each sample of the exposition as `name{label="value",...}` → value, as the OpenMetrics
 /// parser read it (the parser fails on anything the format does not allow).
