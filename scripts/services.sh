@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL 15 + SeaweedFS S3 for Terrace's tests, on loopback only.
+# Throwaway PostgreSQL 15 + SeaweedFS S3 + Redis for Terrace's tests, on loopback only.
 #
-#   services.sh start DIR   start both in DIR (created), wait until ready, write DIR/env.sh
+#   services.sh start DIR   start them in DIR (created), wait until ready, write DIR/env.sh
 #   services.sh stop DIR    stop them by the PIDs recorded in DIR
 #   services.sh env DIR     print DIR/env.sh (source it: `. DIR/env.sh`)
 #
@@ -63,21 +63,21 @@ stop_pid() { # pidfile signal: signal, wait up to 10 s, then KILL
 do_stop() {
   # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM would wait for clients to disconnect).
   # Both at once: weed takes a while to shut down.
-  stop_pid "$D/postgres.pid" INT & stop_pid "$D/weed.pid" TERM & wait
+  stop_pid "$D/postgres.pid" INT & stop_pid "$D/weed.pid" TERM & stop_pid "$D/redis.pid" TERM & wait
 }
 
 case $cmd in
 start)
   t0=$(now)
   mkdir -p "$D"; D=$(cd "$D" && pwd)
-  for f in "$D"/postgres.pid "$D"/weed.pid; do
+  for f in "$D"/postgres.pid "$D"/weed.pid "$D"/redis.pid; do
     if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then echo "services: already running ($f); stop first" >&2; exit 1; fi
   done
   chmod 755 "$D"
   # pg, s3, and every other listener `weed mini` opens (master, volume, filer, admin, each
   # with a gRPC port; admin listens even with -admin.ui=false). Their defaults are fixed
   # (9333, 8888, 23646, ...), so two instances would collide without explicit ports.
-  read -r PGP S3P S3G MP MG VP VG FP FG AP AG <<<"$(free_ports 11)"
+  read -r PGP S3P S3G MP MG VP VG FP FG AP AG RP <<<"$(free_ports 12)"
   PGP=${TERRACE_TEST_PG_PORT:-$PGP}; S3P=${TERRACE_TEST_S3_PORT:-$S3P}
 
   # PostgreSQL runs as postgres: check it can use DIR before starting anything.
@@ -119,7 +119,13 @@ EOF
     || { cat "$D/pg/postgres.log" >&2; exit 1; }
   head -1 "$D/pg/data/postmaster.pid" > "$D/postgres.pid"
 
-  # --- Wait for both. S3 is ready when a SigV4-signed HEAD of the bucket answers 200: that
+  # --- Redis: in memory only (no snapshots, no append-only file).
+  rm -rf "$D/redis"; mkdir -p "$D/redis"
+  redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --dir "$D/redis" \
+    >"$D/redis/redis.log" 2>&1 </dev/null &
+  echo $! > "$D/redis.pid"
+
+  # --- Wait for all three. S3 is ready when a SigV4-signed HEAD of the bucket answers 200: that
   # proves the gateway is up, the credentials are accepted and the bucket exists.
   for i in $(seq 300); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGP" && break; sleep 0.1; done
   "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGP" || { echo "services: postgres not ready" >&2; exit 1; }
@@ -130,6 +136,8 @@ EOF
     sleep 0.1
   done
   [ -n "$ok" ] || { tail -20 "$D/s3/weed.log" >&2; echo "services: S3 not ready" >&2; exit 1; }
+  for i in $(seq 100); do [ "$(redis-cli -p "$RP" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  [ "$(redis-cli -p "$RP" ping 2>/dev/null)" = PONG ] || { cat "$D/redis/redis.log" >&2; echo "services: redis not ready" >&2; exit 1; }
 
   cat > "$D/env.sh" <<EOF
 export TERRACE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PGP/postgres
@@ -138,8 +146,9 @@ export TERRACE_TEST_S3_BUCKET=$BUCKET
 export TERRACE_TEST_S3_ACCESS_KEY_ID=$AK
 export TERRACE_TEST_S3_SECRET_ACCESS_KEY=$SK
 export TERRACE_TEST_S3_REGION=$REGION
+export TERRACE_TEST_REDIS_URL=redis://127.0.0.1:$RP
 EOF
-  echo "services: postgres :$PGP (pid $(cat "$D/postgres.pid")), s3 :$S3P (pid $(cat "$D/weed.pid")) ready in $(elapsed "$t0") s; env in $D/env.sh"
+  echo "services: postgres :$PGP (pid $(cat "$D/postgres.pid")), s3 :$S3P (pid $(cat "$D/weed.pid")), redis :$RP (pid $(cat "$D/redis.pid")) ready in $(elapsed "$t0") s; env in $D/env.sh"
   ;;
 stop)
   [ -d "$D" ] || exit 0

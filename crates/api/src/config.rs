@@ -44,6 +44,19 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8443].
     #[arg(long, env = "TERRACE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// redis://... or rediss://... shared by the replicas of this server: rate limits are
+    /// counted there and queued jobs announced through it [default: none; replicas on
+    /// PostgreSQL announce jobs through it and each counts its own requests].
+    #[arg(
+        long,
+        env = "TERRACE_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis_url: Option<String>,
+    /// File holding the Redis URL (keeps its password out of the environment).
+    #[arg(long, env = "TERRACE_REDIS_URL_FILE", value_name = "FILE")]
+    pub redis_url_file: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics (plain HTTP; keep it on a private
     /// address) [default: not served].
     #[arg(long, env = "TERRACE_METRICS_LISTEN", value_name = "ADDR")]
@@ -529,6 +542,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_url_file: Option<PathBuf>,
+    redis_url: Option<String>,
+    redis_url_file: Option<PathBuf>,
     storage_url: Option<String>,
     #[serde(default)]
     storage_options: BTreeMap<String, String>,
@@ -609,6 +624,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// The Redis the replicas share, if any.
+    pub redis_url: Option<String>,
     pub storage_url: String,
     pub storage_options: Vec<(String, String)>,
     pub external_url: Option<url::Url>,
@@ -834,10 +851,28 @@ impl ServerConfig {
         };
         let provider_mirror_upstreams = crate::provider_upstream::parse_upstreams(upstreams)
             .context("--provider-mirror-upstream")?;
+        let redis_url = match value_or_file(
+            "--redis-url",
+            args.redis_url.clone(),
+            args.redis_url_file.as_deref(),
+        )? {
+            Some(url) => Some(url),
+            None => value_or_file(
+                "redis_url",
+                file.redis_url.clone(),
+                file.redis_url_file.as_deref(),
+            )?,
+        };
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("the Redis URL must start with redis:// or rediss://");
+            }
+        }
         Ok(ServerConfig {
             database,
             listen,
             metrics_listen,
+            redis_url,
             storage_url,
             storage_options,
             external_url,

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod pages;
 pub mod permissions;
 pub mod provider_upstream;
+pub mod replicas;
 pub mod routes;
 pub mod saml;
 pub mod secrets;

@@ -24,8 +24,9 @@ use crate::app::{self, AppState};
 use crate::builtin;
 use crate::config::{BuiltinListener, Limits, ServerConfig, TlsMode};
 use crate::limits::conn::ConnectionLimits;
-use crate::limits::{LocalRateLimiter, RateLimits};
+use crate::limits::RateLimits;
 use crate::pages::Pages;
+use crate::replicas::{ReplicaId, Transport};
 use crate::tls::{self, LocalCa};
 use crate::urls::Urls;
 
@@ -50,14 +51,22 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
 
     let keys = encryption_keys(&config)?;
     let keyring = Arc::new(Keyring::new(&keys).context("loading the encryption key")?);
-    let store = SqlStore::connect(&config.database.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "opening database {}",
-                redact_url(&config.database.database_url)
-            )
-        })?;
+    let store = Arc::new(
+        SqlStore::connect(&config.database.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening database {}",
+                    redact_url(&config.database.database_url)
+                )
+            })?,
+    );
+    let replicas = Transport::choose(config.redis_url.as_deref(), store.clone())?;
+    if let Transport::Redis(redis) = &replicas {
+        let redis = redis.clone();
+        tokio::spawn(async move { redis.connect().await });
+    }
+    let replica = ReplicaId::random();
     let blobs = BlobStore::open(&config.storage_url, &config.storage_options, keyring)
         .with_context(|| format!("opening blob store {}", config.storage_url))?;
     let listener = std::net::TcpListener::bind(config.listen)
@@ -96,14 +105,17 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         crate::provider_upstream::HttpUpstreams::new(config.provider_mirror_upstreams.clone())
             .context("the provider mirror's upstreams")?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let services = Services::new(Arc::new(store), blobs, settings)
+    let services = Services::new(store, blobs, settings)
         .with_observer(metrics.clone())
+        .with_fanout(replicas.fanout(&replica))
         .with_provider_upstream(Arc::new(upstream))
         .with_fetcher(Arc::new(crate::fetch::HttpFetcher::new()?));
     let bootstrapped = services
         .bootstrap(config.admin_password.clone())
         .await
         .context("first-start setup")?;
+    tracing::info!(through = replicas.describe(), "signals to other replicas");
+    replicas.follow(services.clone(), replica);
     if let Some(password) = bootstrapped
         .as_ref()
         .and_then(|b| b.generated_password.as_ref())
@@ -181,7 +193,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         services: services.clone(),
         urls: urls.clone(),
         pages: Arc::new(Pages::new()),
-        limits: RateLimits::new(&config.limits, Arc::new(LocalRateLimiter::new())),
+        limits: RateLimits::new(&config.limits, replicas.rate_limiter()),
         body_timeout: config.limits.body_timeout,
         builtin_listener: health.clone(),
         oidc: match config.oidc.clone() {

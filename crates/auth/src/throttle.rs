@@ -65,12 +65,12 @@ impl Quota {
     }
 
     /// The time one request costs.
-    fn interval(&self) -> Duration {
+    pub fn interval(&self) -> Duration {
         Duration::from_nanos(1_000_000_000 / u64::from(self.rate))
     }
 
     /// The time a full bucket holds.
-    fn capacity(&self) -> Duration {
+    pub fn capacity(&self) -> Duration {
         self.interval() * self.burst
     }
 }

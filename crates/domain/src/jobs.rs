@@ -183,7 +183,7 @@ impl Services {
             if now >= deadline {
                 return Ok(None);
             }
-            // Jobs queued by another replica wake nobody here: look again every second.
+            // A replica's signal can be lost (a dropped connection): look again every second.
             let _ =
                 tokio::time::timeout((deadline - now).min(StdDuration::from_secs(1)), woken).await;
         }

@@ -24,6 +24,7 @@ pub mod organizations;
 pub mod projects;
 pub mod providers;
 pub mod registry;
+pub mod replicas;
 pub mod retention;
 pub mod runs;
 pub mod sessions;
@@ -132,7 +133,8 @@ pub struct Services {
     pub(crate) blobs: BlobStore,
     pub(crate) signer: Arc<Signer>,
     pub(crate) settings: Arc<Settings>,
-    /// Woken whenever a job is queued, so waiting claims return at once.
+    /// Woken whenever a job is queued (here or, through the fanout, on another replica), so
+    /// waiting claims return at once.
     pub(crate) jobs_available: Arc<tokio::sync::Notify>,
     /// Failed sign-ins and the password hashing gate.
     pub(crate) sign_in: Arc<login::SignInGuard>,
@@ -146,6 +148,8 @@ pub struct Services {
     pub(crate) readmes: Arc<configuration::readme::Readmes>,
     /// Who hears of jobs and state transfers (metrics).
     pub(crate) observer: Arc<dyn observe::Observer>,
+    /// Tells the other replicas what cannot wait.
+    pub(crate) fanout: Arc<dyn replicas::Fanout>,
 }
 
 impl Services {
@@ -163,6 +167,7 @@ impl Services {
             fetcher: None,
             readmes: Arc::default(),
             observer: Arc::new(observe::Unobserved),
+            fanout: Arc::new(replicas::ThisProcessOnly),
         }
     }
 

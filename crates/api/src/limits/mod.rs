@@ -9,7 +9,8 @@
 //!   ([`client`]). Responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
 //!   `X-RateLimit-Reset` (seconds until the whole burst is back); a request over the limit is
 //!   answered 429 with `Retry-After` and a JSON:API error. The counting itself is behind
-//!   [`RateLimiter`]: in-process ([`LocalRateLimiter`]) today, shared between replicas later.
+//!   [`RateLimiter`]: in this process ([`LocalRateLimiter`]), or in Redis, shared by every
+//!   replica (`crate::replicas`).
 //! - connections ([`conn`]): at most so many at once, TLS handshakes and request headers
 //!   within a timeout, idle connections closed.
 //! - request bodies ([`body`]): an upload that stops sending is abandoned; and ([`unread`])
@@ -69,7 +70,7 @@ impl Class {
     ];
 
     /// Its name in metrics.
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Class::Token => "token",
             Class::Runner => "runner",
@@ -96,8 +97,8 @@ pub struct Key {
     pub id: String,
 }
 
-/// Counts requests per key. The seam for sharing limits between replicas: a Redis-backed
-/// implementation replaces [`LocalRateLimiter`] without touching [`enforce`].
+/// Counts requests per key: here ([`LocalRateLimiter`]) or shared between replicas
+/// (`crate::replicas::RedisRateLimiter`), [`enforce`] is the same.
 pub trait RateLimiter: Send + Sync {
     /// Counts one request of `key` against `quota` and says whether it may proceed.
     fn acquire<'a>(&'a self, key: &'a Key, quota: Quota) -> BoxFuture<'a, Verdict>;

@@ -830,7 +830,7 @@ impl Services {
         self.store
             .update_phase_if(&phase, PhaseStatus::Pending)
             .await?;
-        self.jobs_available.notify_waiters();
+        self.signal(crate::replicas::Signal::JobQueued);
         Ok(())
     }
 

@@ -14,6 +14,8 @@ mod data_retention;
 mod jobs;
 mod login;
 mod memberships;
+mod notifications;
+pub use notifications::Notifications;
 mod organizations;
 mod projects;
 mod provider_mirror;
