@@ -2,8 +2,8 @@
 //! default) so that they are never reachable where the API is published: HTTP requests by
 //! route template and status with their latency, requests refused by a rate limit, jobs' queue
 //! wait and duration, state bytes in and out, and, read at each scrape, runs by status and the
-//! server's listeners with their capacity. Only
-//! installation-wide counts: no tenant's names, IDs or paths (routes are templates).
+//! server's listeners with their capacity. Only installation-wide counts: no tenant's names,
+//! IDs or paths (routes are templates).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -254,12 +254,20 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The signed-in user of a page request; without a session, pages redirect to the sign-in
-/// form (which comes back here).
-pub struct Session {
+/// The signed-in user of a request; without a session, the request is redirected to the
+/// sign-in form (which comes back here).
+pub struct Signed {
     pub caller: Caller,
     pub user: User,
     /// The token this session's forms carry.
+    pub csrf: String,
+}
+
+/// The signed-in user of a page: [`Signed`], and what every page's header shows. Downloads
+/// and live logs take a [`Signed`]: they render no header.
+pub struct Session {
+    pub caller: Caller,
+    pub user: User,
     pub csrf: String,
     /// The header's organization switcher (pages only: forms answer with redirects).
     switcher: Page<String>,
@@ -268,7 +276,7 @@ pub struct Session {
 /// How many organizations the header's switcher names (then "All organizations").
 const SWITCHER_SIZE: u32 = 10;
 
-impl FromRequestParts<AppState> for Session {
+impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
@@ -296,6 +304,19 @@ impl FromRequestParts<AppState> for Session {
             token_id: None,
             signed_in_with,
         };
+        Ok(Signed {
+            caller,
+            user,
+            csrf: form_token(secret),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Signed { caller, user, csrf } = Signed::from_request_parts(parts, state).await?;
         let switcher = if parts.method == Method::GET {
             state
                 .services
@@ -311,7 +332,7 @@ impl FromRequestParts<AppState> for Session {
         Ok(Session {
             caller,
             user,
-            csrf: form_token(secret),
+            csrf,
             switcher,
         })
     }

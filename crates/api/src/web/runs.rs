@@ -14,14 +14,14 @@ use serde::Deserialize;
 use terrace_domain::access::WorkspaceRef;
 use terrace_domain::runs::RunScope;
 use terrace_domain::runs::RunView;
-use terrace_domain::{DomainError, Services};
+use terrace_domain::{Caller, DomainError, Services};
 use terrace_storage::model::{PageRequest, RunPhase, RunStatus};
 use terrace_storage::store::RunFilter;
 
 use super::workspaces::RunBadge;
 use super::{
     failure, forged_form, form_token_ok, log, page_count, plan, progress, redirect, workspace_path,
-    PageQuery, Session, TokenForm,
+    PageQuery, Session, Signed, TokenForm,
 };
 use crate::app::AppState;
 use crate::jsonapi::RawBody;
@@ -94,12 +94,12 @@ pub async fn list(
 /// The run `run_id` if it is this workspace's: another's under this address is not found.
 async fn run_here(
     state: &AppState,
-    session: &Session,
+    caller: &Caller,
     organization: &str,
     workspace: &str,
     run_id: &str,
 ) -> Result<RunView, DomainError> {
-    let view = state.services.run(&session.caller, run_id).await?;
+    let view = state.services.run(caller, run_id).await?;
     if view.organization.name != organization || view.workspace.name != workspace {
         return Err(DomainError::NotFound("run"));
     }
@@ -111,7 +111,7 @@ pub async fn show(
     session: Session,
     Path((organization, name, run_id)): Path<(String, String, String)>,
 ) -> Response {
-    let view = match run_here(&state, &session, &organization, &name, &run_id).await {
+    let view = match run_here(&state, &session.caller, &organization, &name, &run_id).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -246,7 +246,7 @@ pub async fn act(
     if !form_token_ok(&session, &form.csrf) {
         return forged_form(&state);
     }
-    let view = match run_here(&state, &session, &organization, &name, &run_id).await {
+    let view = match run_here(&state, &session.caller, &organization, &name, &run_id).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };
@@ -280,12 +280,12 @@ pub struct StreamQuery {
 /// phase is final.
 pub async fn stream(
     State(state): State<AppState>,
-    session: Session,
+    session: Signed,
     headers: HeaderMap,
     Path((organization, name, run_id, phase)): Path<(String, String, String, String)>,
     Query(query): Query<StreamQuery>,
 ) -> Response {
-    let view = match run_here(&state, &session, &organization, &name, &run_id).await {
+    let view = match run_here(&state, &session.caller, &organization, &name, &run_id).await {
         Ok(view) => view,
         Err(err) => return failure(&state, err),
     };

@@ -11,10 +11,10 @@ use terrace_domain::access::WorkspaceRef;
 use terrace_domain::state::outputs::OutputView;
 use terrace_domain::state::StateVersionView;
 use terrace_domain::workspaces::WorkspaceView;
-use terrace_domain::DomainError;
+use terrace_domain::{Caller, DomainError};
 use terrace_storage::model::PageRequest;
 
-use super::{failure, page_count, when, PageQuery, Session};
+use super::{failure, page_count, when, PageQuery, Session, Signed};
 use crate::app::AppState;
 use crate::routes::state_versions::stream_response;
 
@@ -95,7 +95,7 @@ pub async fn show(
         organization: organization.clone(),
         name: name.clone(),
     };
-    let (workspace, view) = match version_of(&state, &session, reference, &id).await {
+    let (workspace, view) = match version_of(&state, &session.caller, reference, &id).await {
         Ok(found) => found,
         Err(err) => return failure(&state, err),
     };
@@ -189,13 +189,13 @@ pub async fn show(
 /// A workspace named in the path, and one of its versions.
 async fn version_of(
     state: &AppState,
-    session: &Session,
+    caller: &Caller,
     workspace: WorkspaceRef,
     id: &str,
 ) -> Result<(WorkspaceView, StateVersionView), DomainError> {
     let services = &state.services;
-    let ws = services.workspace(&session.caller, &workspace).await?;
-    match services.state_version(&session.caller, id).await? {
+    let ws = services.workspace(caller, &workspace).await?;
+    match services.state_version(caller, id).await? {
         view if view.state_version.workspace_id == ws.workspace.id => Ok((ws, view)),
         _ => Err(DomainError::NotFound("state version")),
     }
@@ -204,11 +204,11 @@ async fn version_of(
 /// The raw state of a version, as a file to save (for those who may read state versions).
 pub async fn download(
     State(state): State<AppState>,
-    session: Session,
+    session: Signed,
     Path((organization, name, id)): Path<(String, String, String)>,
 ) -> Response {
     let reference = WorkspaceRef::Name { organization, name };
-    let (ws, view) = match version_of(&state, &session, reference, &id).await {
+    let (ws, view) = match version_of(&state, &session.caller, reference, &id).await {
         Ok(found) => found,
         Err(err) => return failure(&state, err),
     };

@@ -910,21 +910,21 @@ impl Services {
         if error.is_some() {
             phase.error_message = error;
         }
-        let ended = self.store.update_phase_if(&phase, expected).await?;
-        if let (true, Some(claimed)) = (ended, phase.claimed_at) {
+        if !self.store.update_phase_if(&phase, expected).await? {
+            return Ok(false);
+        }
+        if let Some(claimed) = phase.claimed_at {
             self.observer.job_ended(
                 phase.kind.as_str(),
                 to.as_str(),
                 crate::observe::elapsed(claimed),
             );
         }
-        if ended {
-            if let (PhaseStatus::Errored, Some(error)) = (to, phase.error_message.clone()) {
-                self.log_error(&mut phase, &error).await;
-            }
-            self.archive_log(&phase).await;
+        if let (PhaseStatus::Errored, Some(error)) = (to, phase.error_message.clone()) {
+            self.log_error(&mut phase, &error).await;
         }
-        Ok(ended)
+        self.archive_log(&phase).await;
+        Ok(true)
     }
 
     /// Applies a runner's report on its job to the run.
