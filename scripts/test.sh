@@ -27,14 +27,15 @@ fi
 terraform version | sed -n 1p
 
 services=$(mktemp -d)
-trap 'scripts/services.sh stop "$services" >/dev/null' EXIT
+go_log=$(mktemp)
+# Stopped and removed: CI machines are reused, and a data directory per run adds up.
+trap 'scripts/services.sh stop "$services" >/dev/null; rm -rf "$services" "$go_log"' EXIT
 scripts/services.sh start "$services"
 # shellcheck source=/dev/null
 . "$services/env.sh"
 
 # The Go-built tools (scripts/go-tools.sh) build while cargo does: both mostly wait on
 # downloads and the linker at different times.
-go_log=$(mktemp)
 scripts/go-tools.sh build >"$go_log" 2>&1 &
 go_pid=$!
 cargo build --locked --workspace --all-targets

@@ -2,7 +2,6 @@
 //! configuration tarball, upload it, create a run, wait for it to settle.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -53,24 +52,36 @@ pub fn start_with_runner_for(builder: ServerBuilder, client: &Client) -> Server 
 }
 
 /// A copy of the client's binary the runner's user (`nobody` when the tests run as root) can
-/// read, unlike the tool cache in the tester's home; one per test process.
+/// read, unlike the tool cache in the tester's home. One per binary (named by its size and
+/// time), shared by every test process like `tools::provider_mirror`.
 fn runner_readable_copy(client: &Client) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    static COPYING: Mutex<()> = Mutex::new(());
-    let dir = DIR.get_or_init(|| {
-        // Kept for the test process's lifetime: servers of every test fetch from it.
-        let dir = tempfile::tempdir().unwrap().keep();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        dir
-    });
-    let _copying = COPYING.lock().unwrap_or_else(|e| e.into_inner());
-    let copy = dir.join(format!("{}-{}", client.engine(), client.version));
-    if !copy.exists() {
-        std::fs::copy(&client.program, &copy).unwrap();
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = std::fs::metadata(&client.program).expect("the client's binary");
+    let modified = source
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let shared = std::env::temp_dir().join(format!(
+        "terrace-runner-{}-{}-{}-{modified}",
+        client.engine(),
+        client.version,
+        source.len()
+    ));
+    if !shared.exists() {
+        let building = tempfile::Builder::new()
+            .prefix(".terrace-runner-")
+            .tempfile()
+            .expect("a temporary file");
+        std::fs::copy(&client.program, building.path()).unwrap();
+        std::fs::set_permissions(building.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Another test may have made it meanwhile: theirs is as good.
+        if let Err(err) = building.persist_noclobber(&shared) {
+            assert!(shared.exists(), "cannot make {}: {err}", shared.display());
+        }
     }
-    copy
+    crate::tools::owned_like(shared, &client.program)
 }
 
 /// A tarball with one entry whose path climbs out of the configuration (the tar crate's

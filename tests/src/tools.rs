@@ -53,8 +53,8 @@ pub fn provider_mirror() -> PathBuf {
 }
 
 /// `copy`, refused unless its owner is `source`'s: a shared temporary directory must not hand
-/// the tests providers someone else planted.
-fn owned_like(copy: PathBuf, source: &Path) -> PathBuf {
+/// the tests providers or binaries someone else planted.
+pub(crate) fn owned_like(copy: PathBuf, source: &Path) -> PathBuf {
     use std::os::unix::fs::MetadataExt;
     let owner = |path: &Path| std::fs::symlink_metadata(path).expect("the mirror").uid();
     assert_eq!(
