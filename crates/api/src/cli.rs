@@ -295,6 +295,32 @@ enum AdminCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Copy the embedded installation (the SQLite database and the data directory's blobs)
+    /// into PostgreSQL and an object store, with the server stopped. Writes only into an
+    /// empty target; run again with the same arguments, it resumes an interrupted migration
+    /// or checks a completed one.
+    Migrate {
+        /// The PostgreSQL database to fill: new, or with only Terrace's schema.
+        #[arg(long, value_name = "URL")]
+        to_database_url: Option<String>,
+        /// File holding the target database URL, instead of --to-database-url.
+        #[arg(long, value_name = "FILE")]
+        to_database_url_file: Option<PathBuf>,
+        /// Where the blobs go, as `serve --storage-url`: s3://bucket/prefix, gs://bucket/prefix
+        /// or az://container/prefix (empty). Credentials come as for `serve`: the providers'
+        /// variables (AWS_*, GOOGLE_*, AZURE_*) and --to-storage-option.
+        #[arg(long, value_name = "URL")]
+        to_storage_url: String,
+        /// An object store setting, as `serve --storage-option` (KEY=VALUE); repeatable.
+        #[arg(
+            long = "to-storage-option",
+            value_name = "KEY=VALUE",
+            value_parser = crate::config::parse_key_value
+        )]
+        to_storage_options: Vec<(String, String)>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Create an agent token for `terrace listener` processes that execute the server's own
     /// runs (next to the servers, in the same network), and print it.
     ListenerToken {
@@ -502,6 +528,31 @@ async fn admin(command: AdminCommand) -> Result<()> {
                 done.bytes,
                 database.data_dir.display()
             );
+        }
+        AdminCommand::Migrate {
+            to_database_url,
+            to_database_url_file,
+            to_storage_url,
+            to_storage_options,
+            database,
+        } => {
+            let target = crate::migrate::Target {
+                database_url: value_or_file(
+                    "--to-database-url",
+                    to_database_url,
+                    to_database_url_file.as_deref(),
+                )?
+                .context(
+                    "the target database is needed: --to-database-url or --to-database-url-file",
+                )?,
+                storage_url: to_storage_url,
+                storage_options: to_storage_options,
+            };
+            // The source's blobs: the configuration file may place them elsewhere (refused).
+            let storage = DatabaseConfig::storage_url(&database, None)?;
+            let source = DatabaseConfig::resolve(&database)?;
+            let done = crate::migrate::migrate(&source, storage.as_deref(), &target).await?;
+            print!("{}", crate::migrate::report(&done, &target));
         }
         AdminCommand::ListenerToken {
             description,

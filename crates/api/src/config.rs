@@ -527,7 +527,8 @@ impl Confinement {
     }
 }
 
-fn parse_key_value(text: &str) -> Result<(String, String), String> {
+/// `KEY=VALUE` of a repeatable option (`--storage-option`, `--to-storage-option`).
+pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
         .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))

@@ -16,6 +16,7 @@ pub mod headers;
 pub mod jsonapi;
 pub mod limits;
 pub mod metrics;
+pub mod migrate;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;

@@ -225,7 +225,9 @@ impl BlobWriter {
     }
 }
 
-fn open_object_store(
+/// The raw object store named by `url` (as [`BlobStore::open`] takes it): what is stored
+/// there is not decrypted. For copying blobs as they are.
+pub fn open_object_store(
     url: &str,
     options: &[(String, String)],
 ) -> StorageResult<Arc<dyn ObjectStore>> {

@@ -30,6 +30,7 @@ mod teams;
 mod tokens;
 mod tool_archives;
 mod tool_versions;
+pub mod transfer;
 mod users;
 mod variables;
 mod workspaces;
