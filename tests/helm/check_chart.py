@@ -4,12 +4,15 @@ validates each rendered object against Kubernetes' own schemas (`kubernetes-vali
     python3 check_chart.py CHART_DIR < request.json > report.json
 
 request: {"name": release, "namespace": ns, "kube_versions": ["1.30", ...],
-          "good": {case: values}, "bad": {case: values}, "yaml_files": [path, ...]}
+          "good": {case: values}, "bad": {case: values}, "schemaless": {case: values},
+          "yaml_files": [path, ...]}
 report:  {"helm": version,
           "lint": {case: lint report},
           "rendered": {case: [{"template": path, "object": document}, ...]},
           "invalid": {case: ["VERSION KIND/NAME: error", ...]},
           "rejected": {case: error message, or null when Helm accepted the values},
+          "schemaless": {case: the same, rendered without values.schema.json: what the
+                         templates themselves refuse (`helm install --skip-schema-validation`)},
           "notes": {case: NOTES.txt as rendered},
           "yaml_files": {path: [document, ...]}}   # other manifests, parsed
 
@@ -17,7 +20,10 @@ It only reports: the Rust test (tests/tests/helm_chart.rs) decides what must hol
 """
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 
 import helm_python as helm
 import kubernetes_validate
@@ -73,6 +79,20 @@ def main():
                 report["rejected"][case] = None
             except helm.HelmError as e:
                 report["rejected"][case] = str(e)
+    schemaless = request.get("schemaless", {})
+    if schemaless:
+        report["schemaless"] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, os.path.basename(os.path.normpath(chart_dir)))
+            shutil.copytree(chart_dir, copy)
+            os.remove(os.path.join(copy, "values.schema.json"))
+            with helm.Chart.load(copy) as chart:
+                for case, values in schemaless.items():
+                    try:
+                        render(chart, values, request)
+                        report["schemaless"][case] = None
+                    except helm.HelmError as e:
+                        report["schemaless"][case] = str(e)
     json.dump(report, sys.stdout)
 
 

@@ -1,13 +1,15 @@
 //! The Helm chart (`helm/terrace`), checked with Helm itself and with Kubernetes' own
 //! validation: Helm 4 (the `helm-python-sdk` package, offline; `tests/helm/check_chart.py`)
-//! lints it strictly and renders it for a default install, a scaled one (3 replicas with a
-//! PodDisruptionBudget), a production one (autoscaler, Ingress with TLS, SSO, object store
-//! credentials) and a listener-only one (an agent pool in another cluster). Every rendered
+//! lints it strictly and renders it for a default install (2 replicas with a
+//! PodDisruptionBudget), a scaled one (3 replicas sharing their rate limits through Redis), a
+//! production one (autoscaler, Ingress with TLS, SSO, object store credentials) and a
+//! listener-only one (an agent pool in another cluster). Every rendered
 //! object validates strictly against the Kubernetes 1.30 and 1.31 schemas
 //! (`kubernetes-validate`), and what an operator relies on holds in each: the probes, the
 //! restricted pods, secrets only through `secretKeyRef`, the listener's RBAC equal to
 //! `deploy/kubernetes/listener-rbac.yaml`. `values.schema.json` refuses wrong values with
-//! a message that names the field.
+//! a message that names the field, and the templates themselves refuse several replicas
+//! without PostgreSQL when the schema is skipped.
 //!
 //! Then a real kube-apiserver 1.20.2 (`scripts/kube.sh up`, the one of kubernetes.rs)
 //! accepts every rendered object in a server-side dry run, and keeps every field of it
@@ -65,7 +67,9 @@ fn good_values() -> BTreeMap<&'static str, Value> {
             "scaled",
             merged(
                 &base,
-                json!({"replicaCount": 3, "listener": {"runs": {"namespace": "scaled-runs"}}}),
+                json!({"replicaCount": 3,
+                       "redis": {"urlSecret": {"name": "terrace-redis", "key": "url"}},
+                       "listener": {"runs": {"namespace": "scaled-runs"}}}),
             ),
         ),
         (
@@ -139,9 +143,44 @@ fn bad_values() -> Vec<(&'static str, Value, &'static str)> {
             "/listener/tokenSecret/name",
         ),
         (
-            "no-database",
-            merged(&base, json!({"database": {"urlSecret": {"name": ""}}})),
+            "two-replicas-without-database",
+            merged(
+                &base,
+                json!({"replicaCount": 2, "database": {"urlSecret": {"name": ""}}}),
+            ),
+            "at '/database/urlSecret/name': minLength: got 0, want 1",
+        ),
+        (
+            "autoscaling-without-database",
+            merged(
+                &base,
+                json!({"database": {"urlSecret": {"name": ""}}, "autoscaling": {"enabled": true}}),
+            ),
             "/database/urlSecret/name",
+        ),
+        (
+            "redis-url-as-a-value",
+            merged(
+                &base,
+                json!({"redis": {"url": "redis://:hunter2@redis:6379/0"}}),
+            ),
+            "at '/redis': additional properties 'url' not allowed",
+        ),
+        (
+            "redis-secret-as-a-string",
+            merged(
+                &base,
+                json!({"redis": {"urlSecret": "redis://redis:6379/0"}}),
+            ),
+            "at '/redis/urlSecret': got string, want object",
+        ),
+        (
+            "redis-without-key",
+            merged(
+                &base,
+                json!({"redis": {"urlSecret": {"name": "terrace-redis", "key": ""}}}),
+            ),
+            "/redis/urlSecret/key",
         ),
         (
             "ingress-without-host",
@@ -156,6 +195,38 @@ fn bad_values() -> Vec<(&'static str, Value, &'static str)> {
     ]
 }
 
+/// Values without a database, rendered without the schema (`--skip-schema-validation`), and
+/// what the templates' refusal must say.
+fn schemaless_values() -> Vec<(&'static str, Value, &'static str)> {
+    // The default replicaCount: 2.
+    let base = merged(
+        &base_values(),
+        json!({"database": {"urlSecret": {"name": ""}}}),
+    );
+    vec![
+        (
+            "two-replicas-without-database",
+            base.clone(),
+            "database.urlSecret.name is required: replicaCount 2 runs several API replicas, \
+             which must share one PostgreSQL database",
+        ),
+        (
+            "autoscaling-without-database",
+            merged(
+                &base,
+                json!({"autoscaling": {"enabled": true, "maxReplicas": 4}}),
+            ),
+            "database.urlSecret.name is required: autoscaling (2 to 4 replicas) runs several \
+             API replicas, which must share one PostgreSQL database",
+        ),
+        (
+            "one-replica-without-database",
+            merged(&base, json!({"replicaCount": 1})),
+            "database.urlSecret.name is required: the chart runs on PostgreSQL",
+        ),
+    ]
+}
+
 /// Runs tests/helm/check_chart.py over the value sets; its report (see the script).
 fn check_chart() -> Value {
     let root = workspace_root();
@@ -165,6 +236,7 @@ fn check_chart() -> Value {
         "kube_versions": ["1.30", "1.31"],
         "good": good_values(),
         "bad": bad_values().into_iter().map(|(case, values, _)| (case, values)).collect::<BTreeMap<_, _>>(),
+        "schemaless": schemaless_values().into_iter().map(|(case, values, _)| (case, values)).collect::<BTreeMap<_, _>>(),
         "yaml_files": ["deploy/kubernetes/listener-rbac.yaml", "deploy/kubernetes/runner-networkpolicy.yaml"],
     });
     let mut child = Command::new("python3")
@@ -337,6 +409,22 @@ fn secret_env(objects: &[&Value]) -> BTreeMap<String, String> {
     found
 }
 
+/// The Secrets a default install (`base_values`) reads, as [`secret_env`] reports them.
+const BASE_SECRETS: &[(&str, &str)] = &[
+    ("TERRACE_AGENT_TOKEN", "terrace-listener/token"),
+    ("TERRACE_DATABASE_URL", "terrace-db/database-url"),
+    ("TERRACE_ENCRYPTION_KEY", "terrace-keys/encryption-key"),
+];
+
+/// What [`secret_env`] must report: every `(variable, "secret/key")` of `groups`.
+fn secret_refs(groups: &[&[(&str, &str)]]) -> BTreeMap<String, String> {
+    groups
+        .iter()
+        .flat_map(|group| group.iter())
+        .map(|(var, secret)| (var.to_string(), secret.to_string()))
+        .collect()
+}
+
 fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
     container["env"]
         .as_array()?
@@ -432,8 +520,10 @@ fn the_chart_lints_renders_and_validates_offline() {
         );
     }
 
-    // A default install: one replica, no PDB, autoscaler or Ingress; the listener reaches
-    // the API through its Service; the secrets are exactly the three required ones.
+    // A default install: two replicas with rolling updates and a PodDisruptionBudget, no
+    // autoscaler or Ingress; the listener reaches the API through its Service; the secrets
+    // are exactly the three required ones (no Redis: NOTES.txt says rate limits are per
+    // replica).
     let defaults = objects(&report, "defaults");
     assert_eq!(
         kinds(&defaults),
@@ -443,6 +533,7 @@ fn the_chart_lints_renders_and_validates_offline() {
             "Namespace/terrace-runs".to_string(),
             format!("NetworkPolicy/{fullname}-runner"),
             format!("Pod/{fullname}-test-readyz"),
+            format!("PodDisruptionBudget/{fullname}"),
             format!("Role/{listener}"),
             format!("RoleBinding/{listener}"),
             format!("Service/{fullname}"),
@@ -450,11 +541,14 @@ fn the_chart_lints_renders_and_validates_offline() {
         ]
     );
     let api = find(&defaults, "Deployment", &fullname);
-    assert_eq!(api["spec"]["replicas"], 1);
+    assert_eq!(api["spec"]["replicas"], 2);
     assert_eq!(
-        api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
-        0
+        api["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
     );
+    let pdb = find(&defaults, "PodDisruptionBudget", &fullname);
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["selector"], api["spec"]["selector"]);
     let serve = container(&defaults, &fullname);
     let serve_args = args(serve);
     for arg in [
@@ -498,23 +592,7 @@ fn the_chart_lints_renders_and_validates_offline() {
     );
     assert!(args(container(&defaults, &listener))
         .contains(&format!("--server-url=http://{fullname}.{NAMESPACE}.svc:80").as_str()));
-    assert_eq!(
-        secret_env(&defaults),
-        BTreeMap::from([
-            (
-                "TERRACE_AGENT_TOKEN".to_string(),
-                "terrace-listener/token".to_string()
-            ),
-            (
-                "TERRACE_DATABASE_URL".to_string(),
-                "terrace-db/database-url".to_string()
-            ),
-            (
-                "TERRACE_ENCRYPTION_KEY".to_string(),
-                "terrace-keys/encryption-key".to_string()
-            ),
-        ])
-    );
+    assert_eq!(secret_env(&defaults), secret_refs(&[BASE_SECRETS]));
     // NOTES.txt: how to reach it and how to make the listener's token.
     let notes = report["notes"]["defaults"].as_str().unwrap();
     for line in [
@@ -522,6 +600,8 @@ fn the_chart_lints_renders_and_validates_offline() {
         "hostname     = \"terrace.example.com\"",
         "create secret generic terrace-listener",
         "terrace admin listener-token",
+        "Rate limits are per replica: without Redis (replicaCount 2, no redis.urlSecret)",
+        "PostgreSQL's LISTEN/NOTIFY",
     ] {
         assert!(notes.contains(line), "NOTES.txt lacks {line:?}:\n{notes}");
     }
@@ -535,7 +615,8 @@ fn the_chart_lints_renders_and_validates_offline() {
         "{probe}"
     );
 
-    // Three replicas: a PodDisruptionBudget over the API pods.
+    // Three replicas: a PodDisruptionBudget over the API pods; the Redis URL from its Secret,
+    // so they share their rate limits.
     let scaled = objects(&report, "scaled");
     let api = find(&scaled, "Deployment", &fullname);
     assert_eq!(api["spec"]["replicas"], 3);
@@ -545,6 +626,20 @@ fn the_chart_lints_renders_and_validates_offline() {
     assert!(!kinds(&scaled)
         .iter()
         .any(|k| k.starts_with("HorizontalPodAutoscaler/")));
+    assert_eq!(
+        secret_env(&scaled),
+        secret_refs(&[BASE_SECRETS, &[("TERRACE_REDIS_URL", "terrace-redis/url")]])
+    );
+    assert!(
+        secret_env(&defaults).get("TERRACE_REDIS_URL").is_none(),
+        "no Redis unless asked for"
+    );
+    let notes = report["notes"]["scaled"].as_str().unwrap();
+    assert!(
+        notes.contains("count rate limits together and announce\nqueued jobs through Redis (Secret terrace-redis, key url)"),
+        "{notes}"
+    );
+    assert!(!notes.contains("Rate limits are per replica"), "{notes}");
 
     // Production: the autoscaler owns the replica count, the Ingress ends TLS for the host
     // that is then the external URL, and every secret comes from its Secret.
@@ -592,32 +687,14 @@ fn the_chart_lints_renders_and_validates_offline() {
     assert!(args(serve).contains(&"--storage-option=aws_region=eu-west-1"));
     assert_eq!(
         secret_env(&production),
-        BTreeMap::from([
-            ("AWS_ACCESS_KEY_ID".to_string(), "terrace-s3/id".to_string()),
-            (
-                "AWS_SECRET_ACCESS_KEY".to_string(),
-                "terrace-s3/secret".to_string()
-            ),
-            (
-                "TERRACE_ADMIN_PASSWORD".to_string(),
-                "terrace-admin/admin-password".to_string()
-            ),
-            (
-                "TERRACE_AGENT_TOKEN".to_string(),
-                "terrace-listener/token".to_string()
-            ),
-            (
-                "TERRACE_DATABASE_URL".to_string(),
-                "terrace-db/database-url".to_string()
-            ),
-            (
-                "TERRACE_ENCRYPTION_KEY".to_string(),
-                "terrace-keys/encryption-key".to_string()
-            ),
-            (
-                "TERRACE_OIDC_CLIENT_SECRET".to_string(),
-                "terrace-oidc/client-secret".to_string()
-            ),
+        secret_refs(&[
+            BASE_SECRETS,
+            &[
+                ("AWS_ACCESS_KEY_ID", "terrace-s3/id"),
+                ("AWS_SECRET_ACCESS_KEY", "terrace-s3/secret"),
+                ("TERRACE_ADMIN_PASSWORD", "terrace-admin/admin-password"),
+                ("TERRACE_OIDC_CLIENT_SECRET", "terrace-oidc/client-secret"),
+            ]
         ])
     );
     let listener_args = args(container(&production, &listener));
@@ -659,10 +736,7 @@ fn the_chart_lints_renders_and_validates_offline() {
     assert!(!notes.contains("terraform login"), "{notes}");
     assert_eq!(
         secret_env(&remote),
-        BTreeMap::from([(
-            "TERRACE_AGENT_TOKEN".to_string(),
-            "pool-token/token".to_string()
-        )])
+        secret_refs(&[&[("TERRACE_AGENT_TOKEN", "pool-token/token")]])
     );
 
     // values.schema.json: each mistake refused, naming its field.
@@ -677,6 +751,17 @@ fn the_chart_lints_renders_and_validates_offline() {
         assert!(
             message.contains(field),
             "{case}: the refusal does not name {field}: {message}"
+        );
+    }
+    // Without the schema (--skip-schema-validation) the templates still refuse to run
+    // without PostgreSQL, and say why.
+    for (case, _, reason) in schemaless_values() {
+        let message = report["schemaless"][case]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: the templates rendered without a database"));
+        assert!(
+            message.contains(reason),
+            "{case}: the refusal does not say {reason:?}: {message}"
         );
     }
     eprintln!("offline checks: {:.1} s", started.elapsed().as_secs_f64());
@@ -838,9 +923,9 @@ fn a_kubernetes_1_20_apiserver_accepts_the_rendered_objects() {
         }
         let skipped = objects.len() - accepted;
         let expected_skips = match *case {
-            "scaled" => 1,
+            "listener-only" => 0,
             "production" => 2,
-            _ => 0,
+            _ => 1,
         };
         assert_eq!(
             skipped, expected_skips,

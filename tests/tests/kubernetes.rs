@@ -19,11 +19,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use terrace_tests::kube::{self, ControlPlane};
+use terrace_tests::kube::{self, ControlPlane, FakeNode};
 use terrace_tests::runs::{
     create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
 };
-use terrace_tests::{free_port, terrace_bin, workspace_root, Api, Db, Server, Terraform};
+use terrace_tests::{terrace_bin, workspace_root, Api, Db, Server, Terraform};
 
 const NAMESPACE: &str = "terrace-runs";
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
@@ -44,60 +44,19 @@ output "a" {
 "#;
 
 /// etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, and the
-/// fake node; all stopped when dropped.
+/// fake node (Ready); all stopped when dropped, the node first.
 struct Cluster {
+    node: FakeNode,
     plane: ControlPlane,
-    node: Option<Child>,
 }
 
 impl Cluster {
     fn start() -> Cluster {
-        let root = workspace_root();
-        let mut cluster = Cluster {
-            plane: ControlPlane::start(),
-            node: None,
-        };
-        let pki = cluster.plane.pki();
-
-        // The fake node: pods find `terrace` where the binary under test is.
-        let bin_dir = terrace_bin().parent().unwrap().to_path_buf();
-        let path = format!(
-            "{}:{}",
-            bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log = std::fs::File::create(cluster.path("fake-node.log")).unwrap();
-        let node = Command::new("python3")
-            .arg(root.join("tests/kube/fake_node.py"))
-            .args(["--api", &cluster.plane.url])
-            .arg("--ca")
-            .arg(pki.join("ca.crt"))
-            .arg("--cert")
-            .arg(pki.join("admin.crt"))
-            .arg("--key")
-            .arg(pki.join("admin.key"))
-            .arg("--serving-cert")
-            .arg(pki.join("kubelet.crt"))
-            .arg("--serving-key")
-            .arg(pki.join("kubelet.key"))
-            .args(["--port", &free_port().to_string()])
-            .arg("--work-dir")
-            .arg(cluster.path("node"))
-            .args(["--path", &path])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("python3 runs the fake node");
-        cluster.node = Some(node);
-        cluster.wait_for("the fake node to be Ready", Duration::from_secs(30), || {
-            let node = cluster.get("/api/v1/nodes/fake-node-1");
-            node["status"]["conditions"].as_array().is_some_and(|c| {
-                c.iter()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            })
-        });
-        cluster
+        let plane = ControlPlane::start();
+        Cluster {
+            node: FakeNode::start(&plane, &[]),
+            plane,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -108,58 +67,6 @@ impl Cluster {
         self.plane.pki().join("ca.crt")
     }
 
-    fn request(
-        &self,
-        client: &reqwest::blocking::Client,
-        method: &str,
-        path: &str,
-        body: Option<(&str, String)>,
-    ) -> (u16, Value) {
-        let mut request =
-            client.request(method.parse().unwrap(), format!("{}{path}", self.plane.url));
-        if let Some((content_type, body)) = body {
-            request = request.header("Content-Type", content_type).body(body);
-        }
-        let response = request.send().expect("the apiserver answers");
-        let status = response.status().as_u16();
-        let text = response.text().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.request(&self.plane.admin, "GET", path, None);
-        if status == 404 {
-            return Value::Null;
-        }
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    fn create(&self, path: &str, content_type: &str, body: String) -> Value {
-        let (status, reply) =
-            self.request(&self.plane.admin, "POST", path, Some((content_type, body)));
-        assert!(
-            status == 201 || status == 200,
-            "POST {path}: {status} {reply}"
-        );
-        reply
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + timeout;
-        while !done() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}\nfake node:\n{}",
-                std::fs::read_to_string(self.path("fake-node.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
     /// The names of the listener's Jobs, pods or Secrets left in the namespace.
     fn leftovers(&self, resource: &str) -> Vec<String> {
         let group = if resource == "jobs" {
@@ -167,7 +74,7 @@ impl Cluster {
         } else {
             "api/v1"
         };
-        let list = self.get(&format!(
+        let list = self.plane.get(&format!(
             "/{group}/namespaces/{NAMESPACE}/{resource}?labelSelector={MANAGED}"
         ));
         list["items"]
@@ -179,7 +86,7 @@ impl Cluster {
     }
 
     fn assert_cleaned_up(&self) {
-        self.wait_for(
+        self.plane.wait_for(
             "the Jobs, pods and Secrets to be deleted",
             Duration::from_secs(60),
             || {
@@ -193,23 +100,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(mut node) = self.node.take() {
-            // SIGTERM first: the fake node then kills its pods and removes its volumes.
-            let _ = Command::new("kill").arg(node.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && node.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = node.kill();
-            let _ = node.wait();
-        }
-        // (The control plane stops after this, as the field drops.)
+        // (The fake node stops after this, printing its log, then the control plane.)
         if std::thread::panicking() {
-            for log in [
-                "fake-node.log",
-                "k8s/logs/kcm.log",
-                "k8s/logs/scheduler.log",
-            ] {
+            for log in ["k8s/logs/kcm.log", "k8s/logs/scheduler.log"] {
                 let text = std::fs::read_to_string(self.path(log)).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect();
                 eprintln!("--- {log} (last lines)");
@@ -224,7 +117,8 @@ impl Drop for Cluster {
 /// The namespace and the listener's RBAC (`deploy/kubernetes/listener-rbac.yaml`); returns
 /// a kubeconfig for the listener's ServiceAccount, and its token.
 fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
-    cluster.create(
+    let plane = &cluster.plane;
+    plane.create(
         "/api/v1/namespaces",
         "application/json",
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
@@ -247,21 +141,21 @@ fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
             other => panic!("unexpected {other} in the RBAC manifest"),
         };
         // The API server reads YAML.
-        cluster.create(&path, "application/yaml", document.to_string());
+        plane.create(&path, "application/yaml", document.to_string());
     }
     // The token controller gives the ServiceAccount a token Secret (Kubernetes 1.20).
     let mut token = String::new();
-    cluster.wait_for(
+    plane.wait_for(
         "the ServiceAccount's token",
         Duration::from_secs(30),
         || {
-            let sa = cluster.get(&format!(
+            let sa = plane.get(&format!(
                 "/api/v1/namespaces/{NAMESPACE}/serviceaccounts/terrace-listener"
             ));
             let Some(secret) = sa["secrets"][0]["name"].as_str() else {
                 return false;
             };
-            let secret = cluster.get(&format!("/api/v1/namespaces/{NAMESPACE}/secrets/{secret}"));
+            let secret = plane.get(&format!("/api/v1/namespaces/{NAMESPACE}/secrets/{secret}"));
             let Some(encoded) = secret["data"]["token"].as_str() else {
                 return false;
             };
@@ -276,11 +170,11 @@ fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
         },
     );
     // Pods need the namespace's default ServiceAccount.
-    cluster.wait_for(
+    plane.wait_for(
         "the default ServiceAccount",
         Duration::from_secs(30),
         || {
-            !cluster
+            !plane
                 .get(&format!(
                     "/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"
                 ))
@@ -292,7 +186,7 @@ fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
         &kubeconfig,
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"{}\", certificate-authority: \"{}\"}}\nusers:\n- name: listener\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: test\n  context: {{cluster: test, user: listener, namespace: {NAMESPACE}}}\ncurrent-context: test\n",
-            cluster.plane.url,
+            plane.url,
             cluster.ca().display()
         ),
     )
@@ -304,6 +198,7 @@ fn set_up_rbac(cluster: &Cluster) -> (PathBuf, String) {
 /// as it is, after a server-side dry run of it and of its "own namespace only" option; returns
 /// the policy as stored. The API server validates it; nothing enforces it here.
 fn create_network_policy(cluster: &Cluster) -> Value {
+    let plane = &cluster.plane;
     let manifest = std::fs::read_to_string(
         workspace_root().join("deploy/kubernetes/runner-networkpolicy.yaml"),
     )
@@ -317,7 +212,7 @@ fn create_network_policy(cluster: &Cluster) -> Value {
         .join("\n");
     let path = format!("/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies");
     let dry_run = |yaml: &str| {
-        let policy = cluster.create(
+        let policy = plane.create(
             &format!("{path}?dryRun=All"),
             "application/yaml",
             yaml.to_string(),
@@ -359,9 +254,9 @@ fn create_network_policy(cluster: &Cluster) -> Value {
         ]}]
     });
     assert_eq!(dry_run(&manifest), expected);
-    assert!(cluster.get(&format!("{path}/terrace-runner")).is_null());
-    cluster.create(&path, "application/yaml", manifest);
-    let stored = cluster.get(&format!("{path}/terrace-runner"));
+    assert!(plane.get(&format!("{path}/terrace-runner")).is_null());
+    plane.create(&path, "application/yaml", manifest);
+    let stored = plane.get(&format!("{path}/terrace-runner"));
     assert_eq!(stored["spec"], expected, "{stored}");
     stored
 }
@@ -489,6 +384,7 @@ fn latest_run(api: &Api, workspace: &str) -> Value {
 #[test]
 fn runs_execute_in_kubernetes_jobs() {
     let cluster = Cluster::start();
+    let plane = &cluster.plane;
     let (kubeconfig, sa_token) = set_up_rbac(&cluster);
 
     // The listener's RBAC: exactly the Role.
@@ -512,7 +408,7 @@ fn runs_execute_in_kubernetes_jobs() {
         ),
         ("GET", "/api/v1/nodes".to_string(), false),
     ] {
-        let (status, body) = cluster.request(&restricted, method, &path, None);
+        let (status, body) = plane.request(&restricted, method, &path, None);
         assert_eq!(status == 200, allowed, "{method} {path}: {status} {body}");
         if !allowed {
             assert_eq!(status, 403, "{method} {path}: {body}");
@@ -520,7 +416,7 @@ fn runs_execute_in_kubernetes_jobs() {
     }
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sneaky"},
         "spec": {"containers": [{"name": "c", "image": "x", "command": ["true"]}]}});
-    let (status, body) = cluster.request(
+    let (status, body) = plane.request(
         &restricted,
         "POST",
         &format!("/api/v1/namespaces/{NAMESPACE}/pods"),
@@ -538,7 +434,7 @@ fn runs_execute_in_kubernetes_jobs() {
         &server,
         agent_token,
         &kubeconfig,
-        cluster.plane.dir(),
+        plane.dir(),
         "kube-1",
         &[],
     );
@@ -564,7 +460,7 @@ fn runs_execute_in_kubernetes_jobs() {
     assert!(log.contains("deleted the finished Job"), "{log}");
     // The runner ran as the pods' user: it wrote only to its emptyDir (the fake node has no
     // read-only root filesystem, but that user can write almost nowhere else).
-    let node_log = std::fs::read_to_string(cluster.path("fake-node.log")).unwrap();
+    let node_log = cluster.node.log();
     if running_as_root() {
         let as_runner = format!("as uid {RUNNER_ID} gid {RUNNER_ID} groups [{RUNNER_ID}]");
         assert!(node_log.contains(&as_runner), "{node_log}");
@@ -598,7 +494,7 @@ fn runs_execute_in_kubernetes_jobs() {
     let jobs = cluster.leftovers("jobs");
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     // The Job as configured, its token in a Secret that the Job owns.
-    let job = cluster.get(&format!(
+    let job = plane.get(&format!(
         "/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{}",
         jobs[0]
     ));
@@ -612,7 +508,7 @@ fn runs_execute_in_kubernetes_jobs() {
     assert_eq!(container["resources"]["requests"]["cpu"], "100m", "{job}");
     assert_eq!(container["resources"]["limits"]["memory"], "1Gi", "{job}");
     // Restricted, as the API server (1.20) stored it in the Job and in the pod it made.
-    let pods = cluster.get(&format!(
+    let pods = plane.get(&format!(
         "/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=job-name={}",
         jobs[0]
     ));
@@ -670,7 +566,7 @@ fn runs_execute_in_kubernetes_jobs() {
         .iter()
         .next()
         .unwrap();
-    let selected = cluster.get(&format!(
+    let selected = plane.get(&format!(
         "/api/v1/namespaces/{NAMESPACE}/pods?labelSelector={label}={},{}",
         value.as_str().unwrap(),
         selector["matchExpressions"][0]["key"].as_str().unwrap()
@@ -686,7 +582,7 @@ fn runs_execute_in_kubernetes_jobs() {
         .expect("the job token");
     assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], jobs[0], "{job}");
     assert!(token.get("value").is_none(), "{job}");
-    let secret = cluster.get(&format!(
+    let secret = plane.get(&format!(
         "/api/v1/namespaces/{NAMESPACE}/secrets/{}",
         jobs[0]
     ));
@@ -714,7 +610,7 @@ fn runs_execute_in_kubernetes_jobs() {
         &server,
         agent_token,
         &kubeconfig,
-        cluster.plane.dir(),
+        plane.dir(),
         "kube-2",
         &["--kube-node-selector", "pool=nobody"],
     );
@@ -741,7 +637,7 @@ fn runs_execute_in_kubernetes_jobs() {
         &server,
         agent_token,
         &kubeconfig,
-        cluster.plane.dir(),
+        plane.dir(),
         "kube-3",
         &["--kube-image", "missing.invalid/terrace:1"],
     );

@@ -76,6 +76,37 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: {{ (index . 1).key }}
 {{- end }}
 
+{{/* The API replicas as configured: "replicaCount N", or the autoscaler's range. */}}
+{{- define "terrace.replicas" -}}
+{{- if .Values.autoscaling.enabled }}
+{{- printf "autoscaling (%v to %v replicas)" .Values.autoscaling.minReplicas .Values.autoscaling.maxReplicas }}
+{{- else }}
+{{- printf "replicaCount %v" .Values.replicaCount }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the API may run more than one replica: "true" or "". */}}
+{{- define "terrace.severalReplicas" -}}
+{{- $most := ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled }}
+{{- if gt (int $most) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+TERRACE_DATABASE_URL from database.urlSecret. The chart runs PostgreSQL only: the embedded
+SQLite shape serves one process from one volume. values.schema.json refuses an empty name
+first; this refuses it too when the schema is skipped (--skip-schema-validation).
+*/}}
+{{- define "terrace.databaseEnv" -}}
+{{- if not .Values.database.urlSecret.name }}
+{{- if include "terrace.severalReplicas" . }}
+{{- fail (printf "database.urlSecret.name is required: %s runs several API replicas, which must share one PostgreSQL database (a Secret holding its postgres:// URL); the embedded SQLite shape serves a single process" (include "terrace.replicas" .)) }}
+{{- else }}
+{{- fail "database.urlSecret.name is required: the chart runs on PostgreSQL (a Secret holding its postgres:// URL); the embedded SQLite shape would keep its data in one pod's emptyDir" }}
+{{- end }}
+{{- end }}
+{{- include "terrace.secretEnv" (list "TERRACE_DATABASE_URL" .Values.database.urlSecret) }}
+{{- end }}
+
 {{/* The restricted Pod Security Standard, for every pod of the chart. */}}
 {{- define "terrace.podSecurityContext" -}}
 runAsNonRoot: true
