@@ -27,7 +27,7 @@ pub mod upstream_registry;
 pub mod web;
 
 pub use api::{Api, Reply};
-pub use server::{terrace_bin, Db, Server, ServerBuilder};
+pub use server::{s3_settings, terrace_bin, Db, Server, ServerBuilder, FIXED_KEY};
 pub use terraform::{strip_ansi, texts, Client, Terraform};
 
 /// A loopback port free at the moment of asking.

@@ -321,23 +321,11 @@ impl ServerBuilder {
 
     /// Keeps blobs under `prefix` in the test S3 server (SeaweedFS, started by
     /// `scripts/test.sh`, which sets the `TERRACE_TEST_S3_*` variables).
-    pub fn s3_storage(self, prefix: &str) -> Self {
-        let env = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is required (scripts/test.sh starts SeaweedFS and sets it)")
-            })
-        };
-        let bucket = env("TERRACE_TEST_S3_BUCKET");
-        self.arg("--storage-url")
-            .arg(&format!("s3://{bucket}/{prefix}"))
-            .env("AWS_ENDPOINT", &env("TERRACE_TEST_S3_ENDPOINT"))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", &env("TERRACE_TEST_S3_ACCESS_KEY_ID"))
-            .env(
-                "AWS_SECRET_ACCESS_KEY",
-                &env("TERRACE_TEST_S3_SECRET_ACCESS_KEY"),
-            )
-            .env("AWS_REGION", &env("TERRACE_TEST_S3_REGION"))
+    pub fn s3_storage(mut self, prefix: &str) -> Self {
+        for (key, value) in s3_settings(prefix) {
+            self = self.env(key, &value);
+        }
+        self
     }
 
     /// The CAs clients trust (with `--tls-cert`; the local CA's bundle otherwise).
@@ -431,6 +419,28 @@ impl ServerBuilder {
         }
         server
     }
+}
+
+/// The environment that keeps a server's (or an admin command's) blobs under `prefix` in the
+/// test S3 server (SeaweedFS, started by `scripts/test.sh`, which sets `TERRACE_TEST_S3_*`).
+pub fn s3_settings(prefix: &str) -> Vec<(&'static str, String)> {
+    let env = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is required (scripts/test.sh starts SeaweedFS and sets it)")
+        })
+    };
+    let bucket = env("TERRACE_TEST_S3_BUCKET");
+    vec![
+        ("TERRACE_STORAGE_URL", format!("s3://{bucket}/{prefix}")),
+        ("AWS_ENDPOINT", env("TERRACE_TEST_S3_ENDPOINT")),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+        ("AWS_ACCESS_KEY_ID", env("TERRACE_TEST_S3_ACCESS_KEY_ID")),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            env("TERRACE_TEST_S3_SECRET_ACCESS_KEY"),
+        ),
+        ("AWS_REGION", env("TERRACE_TEST_S3_REGION")),
+    ]
 }
 
 /// A valid Fernet key for servers that need an explicit one (PostgreSQL).

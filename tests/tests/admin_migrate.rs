@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use terrace_tests::access::create_workspace;
 use terrace_tests::runs::{create_run, phase_log, upload_configuration, wait_for_run};
-use terrace_tests::{states, terrace_bin, Api, Db, Server, Terraform};
+use terrace_tests::{s3_settings, states, terrace_bin, Api, Db, Server, Terraform};
 
 const WORKSPACES: usize = 50;
 const STATES_PER_WORKSPACE: u64 = 3;
@@ -196,20 +196,16 @@ fn url_encode(text: &str) -> String {
 
 /// `terrace admin migrate` of the data directory into the database and S3 prefix.
 fn migrate(data: &Path, database_url: &str, prefix: &str, extra: &[(&str, &str)]) -> Output {
+    // The S3 settings a server on that prefix gets, its URL as --to-storage-url.
+    let mut settings = s3_settings(prefix);
+    settings.retain(|(key, _)| *key != "TERRACE_STORAGE_URL");
     Command::new(terrace_bin())
         .args(["admin", "migrate", "--data-dir"])
         .arg(data)
         .args(["--to-database-url", database_url, "--to-storage-url"])
         .arg(format!("s3://{}/{prefix}", env("TERRACE_TEST_S3_BUCKET")))
         .env_remove("TERRACE_DATABASE_URL")
-        .env("AWS_ENDPOINT", env("TERRACE_TEST_S3_ENDPOINT"))
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", env("TERRACE_TEST_S3_ACCESS_KEY_ID"))
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            env("TERRACE_TEST_S3_SECRET_ACCESS_KEY"),
-        )
-        .env("AWS_REGION", env("TERRACE_TEST_S3_REGION"))
+        .envs(settings)
         .envs(extra.iter().copied())
         .output()
         .expect("terrace admin migrate runs")

@@ -631,7 +631,7 @@ fn the_chart_lints_renders_and_validates_offline() {
         secret_refs(&[BASE_SECRETS, &[("TERRACE_REDIS_URL", "terrace-redis/url")]])
     );
     assert!(
-        secret_env(&defaults).get("TERRACE_REDIS_URL").is_none(),
+        !secret_env(&defaults).contains_key("TERRACE_REDIS_URL"),
         "no Redis unless asked for"
     );
     let notes = report["notes"]["scaled"].as_str().unwrap();

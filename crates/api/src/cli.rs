@@ -321,6 +321,14 @@ enum AdminCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Seal every encrypted value and blob again with the newest encryption key, while the
+    /// servers run. First give every server the new key first in its keys (newest first,
+    /// the old ones after it) and restart them; after this, the old keys can be removed.
+    /// Takes the settings of `serve` (flags, environment, configuration file).
+    RotateKey {
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
     /// Create an agent token for `terrace listener` processes that execute the server's own
     /// runs (next to the servers, in the same network), and print it.
     ListenerToken {
@@ -553,6 +561,31 @@ async fn admin(command: AdminCommand) -> Result<()> {
             let source = DatabaseConfig::resolve(&database)?;
             let done = crate::migrate::migrate(&source, storage.as_deref(), &target).await?;
             print!("{}", crate::migrate::report(&done, &target));
+        }
+        AdminCommand::RotateKey { serve } => {
+            let config = ServerConfig::resolve(&serve)?;
+            let keys = crate::server::existing_encryption_keys(&config)?;
+            let keyring = Arc::new(Keyring::new(&keys).context("loading the encryption keys")?);
+            let store = SqlStore::connect(&config.database.database_url)
+                .await
+                .context("opening the database")?;
+            let blobs = BlobStore::open(&config.storage_url, &config.storage_options, keyring)
+                .with_context(|| format!("opening blob store {}", config.storage_url))?;
+            println!(
+                "Sealing everything again with the newest of {} keys...",
+                keys.len()
+            );
+            let rotation = crate::rotate::rotate(&store, &blobs).await?;
+            print!("{}", rotation.report());
+            crate::rotate::complete(&rotation)?;
+            if keys.len() > 1 {
+                println!(
+                    "Done: everything is sealed with the newest key. Remove the older keys from \
+                     every server's settings and restart them."
+                );
+            } else {
+                println!("Done: everything is sealed with the one key.");
+            }
         }
         AdminCommand::ListenerToken {
             description,

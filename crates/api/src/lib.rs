@@ -23,6 +23,7 @@ pub mod pages;
 pub mod permissions;
 pub mod provider_upstream;
 pub mod replicas;
+pub mod rotate;
 pub mod routes;
 pub mod saml;
 pub mod secrets;

@@ -362,7 +362,24 @@ fn tune_http(builder: &mut HttpBuilder<TokioExecutor>, limits: &Limits) {
 
 /// The configured keys, or in the embedded shape the key kept in the data directory
 /// (generated on first start).
+/// The keys the server is given, or those of the data directory's key file, made on the
+/// embedded shape's first start.
 fn encryption_keys(config: &ServerConfig) -> Result<Vec<String>> {
+    if config.encryption_keys.is_none() && config.database.backend == Backend::Sqlite {
+        let path = embedded_key_file(config);
+        if !path.exists() {
+            tls::write_secret_file(&path, &format!("{}\n", Keyring::generate_key()))?;
+        }
+    }
+    existing_encryption_keys(config)
+}
+
+fn embedded_key_file(config: &ServerConfig) -> PathBuf {
+    config.database.data_dir.join("encryption.key")
+}
+
+/// The keys the server is given, or those of the data directory's key file (newest first).
+pub(crate) fn existing_encryption_keys(config: &ServerConfig) -> Result<Vec<String>> {
     if let Some(keys) = &config.encryption_keys {
         return Ok(keys.clone());
     }
@@ -370,10 +387,7 @@ fn encryption_keys(config: &ServerConfig) -> Result<Vec<String>> {
         config.database.backend == Backend::Sqlite,
         "an encryption key is required with PostgreSQL"
     );
-    let path = config.database.data_dir.join("encryption.key");
-    if !path.exists() {
-        tls::write_secret_file(&path, &format!("{}\n", Keyring::generate_key()))?;
-    }
+    let path = embedded_key_file(config);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text

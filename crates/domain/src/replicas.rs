@@ -17,6 +17,8 @@ pub enum Signal {
 }
 
 impl Signal {
+    pub const ALL: [Signal; 1] = [Signal::JobQueued];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Signal::JobQueued => "job-queued",
@@ -70,7 +72,7 @@ mod tests {
 
     #[test]
     fn signals_read_back_as_themselves_and_nothing_else_reads_as_one() {
-        for signal in [Signal::JobQueued] {
+        for signal in Signal::ALL {
             assert_eq!(Signal::parse(signal.as_str()), Some(signal));
         }
         assert_eq!(Signal::parse("job_queued"), None);

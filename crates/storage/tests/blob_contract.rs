@@ -423,6 +423,42 @@ async fn rotated_keyring_reads_old_blobs(place: &Place) {
 }
 blob_contract!(rotated_keyring_reads_old_blobs);
 
+/// Resealing moves every listed blob written under an old key to the newest one, whole, and
+/// leaves blobs already under it (and deleted ones) alone.
+async fn resealing_moves_blobs_to_the_newest_key(place: &Place) {
+    use terrace_storage::blob::Resealed;
+    let old = Keyring::generate_key();
+    let new = Keyring::generate_key();
+    let large = data(2 * CHUNK_SIZE + 7, 7);
+    let before = place.open(&keyring(&[&old]));
+    before.put("dir/large", &large).await.unwrap();
+    before.put("small", b"small").await.unwrap();
+    let rotated = place.open(&keyring(&[&new, &old]));
+    rotated.put("already", b"new").await.unwrap();
+
+    let mut keys: Vec<String> = rotated.keys().map(|k| k.unwrap()).collect().await;
+    keys.sort();
+    assert_eq!(keys, ["already", "dir/large", "small"]);
+    assert!(!rotated.sealed_with_newest("dir/large").await.unwrap());
+    assert!(rotated.sealed_with_newest("already").await.unwrap());
+    assert_eq!(
+        rotated.reseal("dir/large").await.unwrap(),
+        Resealed::Resealed
+    );
+    assert_eq!(rotated.reseal("small").await.unwrap(), Resealed::Resealed);
+    assert_eq!(
+        rotated.reseal("already").await.unwrap(),
+        Resealed::AlreadyNewest
+    );
+    assert_eq!(rotated.reseal("gone").await.unwrap(), Resealed::Gone);
+
+    let newest_only = place.open(&keyring(&[&new]));
+    assert!(newest_only.get("dir/large").await.unwrap() == large);
+    assert_eq!(newest_only.get("small").await.unwrap(), b"small");
+    assert!(place.open(&keyring(&[&old])).get("small").await.is_err());
+}
+blob_contract!(resealing_moves_blobs_to_the_newest_key);
+
 /// Any change to the stored object (a flipped byte, a cut, extra bytes) makes reading fail
 /// instead of returning wrong or partial data as if it were whole.
 async fn tampering_is_detected(place: &Place) {

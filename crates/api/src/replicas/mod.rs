@@ -163,7 +163,9 @@ fn deliver(services: &Services, replica: &ReplicaId, message: &str) {
 
 /// After a lost connection: whatever was sent meanwhile is lost, so act as if it all came.
 fn assume_missed(services: &Services) {
-    services.receive(Signal::JobQueued);
+    for signal in Signal::ALL {
+        services.receive(signal);
+    }
 }
 
 async fn follow_postgres(store: Arc<SqlStore>, services: Services, replica: ReplicaId) {

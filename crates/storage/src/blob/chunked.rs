@@ -21,11 +21,25 @@ use crate::{StorageError, StorageResult};
 
 pub const CHUNK_SIZE: usize = 1 << 20;
 const MAGIC: &[u8; 8] = b"TRCBLOB1";
+/// The magic and the first frame's length.
+pub const HEADER_LEN: usize = MAGIC.len() + 4;
 const PREFIX_LEN: usize = 16 + 8 + 1;
 /// A frame never exceeds a sealed full chunk; anything larger is corruption, not a reason to
 /// buffer without bound.
 const MAX_FRAME: usize = CHUNK_SIZE + 4096;
 const LAST: u8 = 1;
+
+/// The length of the first frame's token, from the blob's first [`HEADER_LEN`] bytes.
+pub fn first_frame_len(header: &[u8]) -> StorageResult<usize> {
+    if header.len() < HEADER_LEN || &header[..MAGIC.len()] != MAGIC {
+        return Err(corrupt("not an encrypted Terrace blob"));
+    }
+    let len = u32::from_be_bytes(header[MAGIC.len()..HEADER_LEN].try_into().expect("4 bytes"));
+    match len as usize {
+        len if len <= MAX_FRAME => Ok(len),
+        _ => Err(corrupt("frame length out of range")),
+    }
+}
 
 /// Seals plaintext chunks into frames.
 pub struct ChunkSealer {

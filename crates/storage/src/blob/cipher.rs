@@ -10,6 +10,8 @@ use crate::{StorageError, StorageResult};
 
 pub struct Keyring {
     fernet: MultiFernet,
+    /// The newest key alone: what data sealed since the last rotation opens with.
+    newest: Fernet,
     /// The decoded keys, newest first, for deriving purpose-specific keys.
     raw: Vec<Vec<u8>>,
 }
@@ -46,6 +48,7 @@ impl Keyring {
             );
         }
         Ok(Keyring {
+            newest: fernets[0].clone(),
             fernet: MultiFernet::new(fernets),
             raw,
         })
@@ -75,6 +78,23 @@ impl Keyring {
 
     pub fn decrypt_binary(&self, token: &[u8]) -> StorageResult<Vec<u8>> {
         self.decrypt(&base64::engine::general_purpose::URL_SAFE.encode(token))
+    }
+
+    /// Whether `token` was sealed with the newest key (else an older one, or none of them).
+    pub fn is_newest(&self, token: &str) -> bool {
+        self.newest.decrypt(token).is_ok()
+    }
+
+    pub fn is_newest_binary(&self, token: &[u8]) -> bool {
+        self.is_newest(&base64::engine::general_purpose::URL_SAFE.encode(token))
+    }
+
+    /// `token` sealed again with the newest key; `None` if it already is.
+    pub fn reseal(&self, token: &str) -> StorageResult<Option<String>> {
+        if self.is_newest(token) {
+            return Ok(None);
+        }
+        Ok(Some(self.encrypt(&self.decrypt(token)?)))
     }
 
     /// Keys for another purpose (signing URLs, ...), derived from each encryption key with
@@ -112,6 +132,29 @@ mod tests {
                 .decrypt_binary(&fresh)
                 .unwrap(),
             b"again"
+        );
+    }
+
+    #[test]
+    fn resealing_moves_old_tokens_to_the_newest_key_and_leaves_new_ones() {
+        let old = Keyring::generate_key();
+        let new = Keyring::generate_key();
+        let before = Keyring::new(std::slice::from_ref(&old)).unwrap();
+        let after = Keyring::new(&[new.clone(), old]).unwrap();
+        let token = before.encrypt(b"secret");
+        assert!(!after.is_newest(&token));
+        let resealed = after
+            .reseal(&token)
+            .unwrap()
+            .expect("an old token is resealed");
+        assert!(after.is_newest(&resealed));
+        let newest_only = Keyring::new(&[new]).unwrap();
+        assert_eq!(newest_only.decrypt(&resealed).unwrap(), b"secret");
+        assert_eq!(after.reseal(&resealed).unwrap(), None, "already the newest");
+        let stranger = Keyring::new(&[Keyring::generate_key()]).unwrap();
+        assert!(
+            after.reseal(&stranger.encrypt(b"x")).is_err(),
+            "no key opens it"
         );
     }
 

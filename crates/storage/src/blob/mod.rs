@@ -120,6 +120,58 @@ impl BlobStore {
         }
     }
 
+    /// The key of every blob, in no particular order.
+    pub fn keys(&self) -> BoxStream<'_, StorageResult<String>> {
+        self.store
+            .list(None)
+            .map(|meta| Ok(meta?.location.to_string()))
+            .boxed()
+    }
+
+    /// Whether blob `key` is sealed with the newest key (its first frame opens with it: a
+    /// blob is written whole with one keyring).
+    pub async fn sealed_with_newest(&self, key: &str) -> StorageResult<bool> {
+        let path = Path::from(key);
+        let head = chunked::HEADER_LEN;
+        let start = self.store.get_range(&path, 0..head as u64).await?;
+        let len = chunked::first_frame_len(&start)?;
+        let range = head as u64..(head + len) as u64;
+        let token = self.store.get_range(&path, range).await?;
+        Ok(self.keyring.is_newest_binary(&token))
+    }
+
+    /// Seals blob `key` again with the newest key, unless it already is. The new blob
+    /// replaces the old one only once written whole; a blob deleted meanwhile is not brought
+    /// back.
+    pub async fn reseal(&self, key: &str) -> StorageResult<Resealed> {
+        match self.sealed_with_newest(key).await {
+            Ok(true) => return Ok(Resealed::AlreadyNewest),
+            Ok(false) => {}
+            Err(StorageError::Blob(object_store::Error::NotFound { .. })) => {
+                return Ok(Resealed::Gone)
+            }
+            Err(err) => return Err(err),
+        }
+        let mut plaintext = self.read(key).await?;
+        let mut writer = self.writer(key).await?;
+        while let Some(chunk) = plaintext.next().await {
+            let written = match chunk {
+                Ok(chunk) => writer.write(&chunk).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = written {
+                writer.abort().await;
+                return Err(err);
+            }
+        }
+        if !self.exists(key).await? {
+            writer.abort().await;
+            return Ok(Resealed::Gone);
+        }
+        writer.finish().await?;
+        Ok(Resealed::Resealed)
+    }
+
     /// Deletes every blob under `prefix`.
     pub async fn delete_prefix(&self, prefix: &str) -> StorageResult<()> {
         let prefix = Path::from(prefix);
@@ -129,6 +181,15 @@ impl BlobStore {
         }
         Ok(())
     }
+}
+
+/// What [`BlobStore::reseal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resealed {
+    Resealed,
+    AlreadyNewest,
+    /// Deleted before or while it was sealed again.
+    Gone,
 }
 
 struct Reader {

@@ -22,6 +22,7 @@ mod provider_mirror;
 mod providers;
 mod registry_modules;
 mod runs;
+pub mod sealed;
 mod site_admin;
 mod sso;
 mod state_versions;
