@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use terrace_tests::access::create_workspace;
 use terrace_tests::listener::ListenerProcess;
 use terrace_tests::runs::{
     create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
@@ -97,13 +98,7 @@ fn pair(name: &str, through: Through) -> Pair {
 }
 
 fn workspace(api: &terrace_tests::Api, name: &str, main_tf: &str) -> String {
-    let ws = api
-        .post(
-            "organizations/default/workspaces",
-            &json!({"data": {"type": "workspaces", "attributes": {"name": name}}}),
-        )
-        .expect(201)
-        .id();
+    let ws = create_workspace(api, "default", name, None);
     upload_configuration(api, &ws, &[("main.tf", main_tf)], false);
     ws
 }

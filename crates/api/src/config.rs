@@ -13,7 +13,7 @@ use terrace_domain::site_admin::OrganizationCreation;
 use terrace_runner_listener::confine::RunAs;
 use terrace_storage::sql::Backend;
 
-use crate::secrets::value_or_file;
+use crate::secrets::{flag_or_config, value_or_file, Layer};
 
 /// Flags every command that opens the database shares.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -395,18 +395,18 @@ impl OidcConfig {
             .clone()
             .or_else(|| file.client_id.clone())
             .context("--oidc-issuer needs --oidc-client-id")?;
-        let client_secret = match value_or_file(
-            "--oidc-client-secret",
-            args.oidc_client_secret.clone(),
-            args.oidc_client_secret_file.as_deref(),
-        )? {
-            Some(secret) => Some(secret),
-            None => value_or_file(
-                "client_secret",
-                file.client_secret.clone(),
-                file.client_secret_file.as_deref(),
-            )?,
-        };
+        let client_secret = flag_or_config(
+            Layer {
+                name: "--oidc-client-secret",
+                value: args.oidc_client_secret.clone(),
+                file: args.oidc_client_secret_file.as_deref(),
+            },
+            Layer {
+                name: "client_secret",
+                value: file.client_secret.clone(),
+                file: file.client_secret_file.as_deref(),
+            },
+        )?;
         let scopes = args
             .oidc_scopes
             .clone()
@@ -702,19 +702,19 @@ impl DatabaseConfig {
             .clone()
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("terrace-data"));
-        let database_url = match value_or_file(
-            "--database-url",
-            args.database_url.clone(),
-            args.database_url_file.as_deref(),
-        )? {
-            Some(url) => url,
-            None => value_or_file(
-                "database_url",
-                file.database_url.clone(),
-                file.database_url_file.as_deref(),
-            )?
-            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("terrace.db").display())),
-        };
+        let database_url = flag_or_config(
+            Layer {
+                name: "--database-url",
+                value: args.database_url.clone(),
+                file: args.database_url_file.as_deref(),
+            },
+            Layer {
+                name: "database_url",
+                value: file.database_url.clone(),
+                file: file.database_url_file.as_deref(),
+            },
+        )?
+        .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("terrace.db").display()));
         let backend = Backend::of_url(&database_url)?;
         Ok(DatabaseConfig {
             data_dir,
@@ -852,18 +852,18 @@ impl ServerConfig {
         };
         let provider_mirror_upstreams = crate::provider_upstream::parse_upstreams(upstreams)
             .context("--provider-mirror-upstream")?;
-        let redis_url = match value_or_file(
-            "--redis-url",
-            args.redis_url.clone(),
-            args.redis_url_file.as_deref(),
-        )? {
-            Some(url) => Some(url),
-            None => value_or_file(
-                "redis_url",
-                file.redis_url.clone(),
-                file.redis_url_file.as_deref(),
-            )?,
-        };
+        let redis_url = flag_or_config(
+            Layer {
+                name: "--redis-url",
+                value: args.redis_url.clone(),
+                file: args.redis_url_file.as_deref(),
+            },
+            Layer {
+                name: "redis_url",
+                value: file.redis_url.clone(),
+                file: file.redis_url_file.as_deref(),
+            },
+        )?;
         if let Some(url) = &redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 bail!("the Redis URL must start with redis:// or rediss://");

@@ -32,6 +32,22 @@ pub fn value_or_file(
     }
 }
 
+/// A secret setting as one layer gives it: its name there, its value, its file.
+pub struct Layer<'a> {
+    pub name: &'a str,
+    pub value: Option<String>,
+    pub file: Option<&'a Path>,
+}
+
+/// A secret set by a flag (or its variable) or by the configuration file, each as a value or
+/// a file: the flag's layer wins, and each refuses both at once.
+pub fn flag_or_config(flag: Layer, config: Layer) -> Result<Option<String>> {
+    match value_or_file(flag.name, flag.value, flag.file)? {
+        Some(value) => Ok(Some(value)),
+        None => value_or_file(config.name, config.value, config.file),
+    }
+}
+
 /// The content of a secret file without its trailing line break; an empty one is refused.
 pub fn read(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)?;
