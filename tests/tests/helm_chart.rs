@@ -2,8 +2,9 @@
 //! validation: Helm 4 (the `helm-python-sdk` package, offline; `tests/helm/check_chart.py`)
 //! lints it strictly and renders it for a default install (2 replicas with a
 //! PodDisruptionBudget), a scaled one (3 replicas sharing their rate limits through Redis), a
-//! production one (autoscaler, Ingress with TLS, SSO, object store credentials) and a
-//! listener-only one (an agent pool in another cluster). Every rendered
+//! production one (autoscaler, Ingress with TLS, SSO, object store credentials, a `helm test`
+//! hook that runs `terrace smoke-test` with an API token) and a listener-only one (an agent
+//! pool in another cluster). Every rendered
 //! object validates strictly against the Kubernetes 1.30 and 1.31 schemas
 //! (`kubernetes-validate`), and what an operator relies on holds in each: the probes, the
 //! restricted pods, secrets only through `secretKeyRef`, the listener's RBAC equal to
@@ -91,6 +92,8 @@ fn good_values() -> BTreeMap<&'static str, Value> {
                         ]
                     },
                     "adminPassword": {"secret": {"name": "terrace-admin"}},
+                    "tests": {"tokenSecret": {"name": "terrace-smoke", "key": "api-token"},
+                              "workspace": "helm-smoke", "timeoutSeconds": 200},
                     "oidc": {"enabled": true, "issuer": "https://idp.example.org", "clientId": "terrace",
                              "clientSecret": {"name": "terrace-oidc"}},
                     "listener": {
@@ -186,6 +189,29 @@ fn bad_values() -> Vec<(&'static str, Value, &'static str)> {
             "ingress-without-host",
             merged(&base, json!({"ingress": {"enabled": true}})),
             "/ingress/host",
+        ),
+        (
+            "tests-token-secret-without-key",
+            merged(
+                &base,
+                json!({"tests": {"tokenSecret": {"name": "terrace-smoke", "key": ""}}}),
+            ),
+            "/tests/tokenSecret/key",
+        ),
+        (
+            "tests-token-as-a-value",
+            merged(&base, json!({"tests": {"token": "trc1.secret"}})),
+            "at '/tests': additional properties 'token' not allowed",
+        ),
+        (
+            "tests-workspace-name",
+            merged(&base, json!({"tests": {"workspace": "smoke/test"}})),
+            "/tests/workspace",
+        ),
+        (
+            "tests-timeout-zero",
+            merged(&base, json!({"tests": {"timeoutSeconds": 0}})),
+            "/tests/timeoutSeconds",
         ),
         (
             "misspelt-key",
@@ -614,6 +640,20 @@ fn the_chart_lints_renders_and_validates_offline() {
         probe.contains(&format!("http://{fullname}:80/readyz")),
         "{probe}"
     );
+    // Without tests.tokenSecret, `helm test` is the /readyz check alone, and NOTES.txt says
+    // how to make it plan.
+    assert!(
+        !kinds(&defaults).iter().any(|k| k.ends_with("-test-smoke")),
+        "no smoke test without a token"
+    );
+    let notes = report["notes"]["defaults"].as_str().unwrap();
+    assert!(
+        notes.contains("It checks /readyz only.")
+            && notes.contains(&format!(
+                "create secret generic {fullname}-smoke-test \\\n    --from-literal=token=\"$(kubectl -n {NAMESPACE} exec deploy/{fullname} -- terrace admin token create --user admin"
+            )),
+        "{notes}"
+    );
 
     // Three replicas: a PodDisruptionBudget over the API pods; the Redis URL from its Secret,
     // so they share their rate limits.
@@ -694,9 +734,51 @@ fn the_chart_lints_renders_and_validates_offline() {
                 ("AWS_SECRET_ACCESS_KEY", "terrace-s3/secret"),
                 ("TERRACE_ADMIN_PASSWORD", "terrace-admin/admin-password"),
                 ("TERRACE_OIDC_CLIENT_SECRET", "terrace-oidc/client-secret"),
+                ("TERRACE_TOKEN", "terrace-smoke/api-token"),
             ]
         ])
     );
+    // With tests.tokenSecret, `helm test` also plans: `terrace smoke-test` against the
+    // Service, after the /readyz pod, its token only from the Secret.
+    find(&production, "Pod", &format!("{fullname}-test-readyz"));
+    let smoke = find(&production, "Pod", &format!("{fullname}-test-smoke"));
+    assert_eq!(
+        smoke["metadata"]["annotations"],
+        json!({"helm.sh/hook": "test", "helm.sh/hook-weight": "1",
+               "helm.sh/hook-delete-policy": "before-hook-creation"})
+    );
+    assert_eq!(
+        smoke["metadata"]["labels"]["app.kubernetes.io/component"],
+        "test"
+    );
+    assert_eq!(smoke["spec"]["restartPolicy"], "Never");
+    assert_eq!(smoke["spec"]["automountServiceAccountToken"], false);
+    assert_eq!(smoke["spec"]["activeDeadlineSeconds"], 260);
+    let smoke = &smoke["spec"]["containers"][0];
+    assert_eq!(smoke["image"], format!("terrace:{VERSION}"));
+    assert_eq!(smoke["command"], json!(["terrace"]));
+    assert_eq!(
+        args(smoke),
+        [
+            "smoke-test",
+            &format!("--server-url=http://{fullname}:80"),
+            "--organization=default",
+            "--workspace=helm-smoke",
+            "--timeout=200",
+        ]
+    );
+    assert_eq!(
+        smoke["env"],
+        json!([{"name": "TERRACE_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": "terrace-smoke", "key": "api-token"}}}])
+    );
+    let notes = report["notes"]["production"].as_str().unwrap();
+    assert!(
+        notes.contains("plans a one-resource configuration through the API and the listener")
+            && notes.contains("in workspace default/helm-smoke, reused each time,\nwith the API token in Secret terrace-smoke, key api-token."),
+        "{notes}"
+    );
+    assert!(!notes.contains("It checks /readyz only."), "{notes}");
     let listener_args = args(container(&production, &listener));
     for arg in [
         "--kube-namespace=prod-runs",

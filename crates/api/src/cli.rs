@@ -38,6 +38,9 @@ enum Command {
     /// Execute one job; listeners start it with TERRACE_SERVER_URL, TERRACE_JOB_TOKEN and
     /// the other TERRACE_* variables of a runner.
     Runner,
+    /// Check a server end to end through its public API: plan a one-resource configuration
+    /// in a workspace kept for it (`helm test` runs this). Exits 0 only if the plan succeeds.
+    SmokeTest(Box<SmokeTestArgs>),
     /// Administrative tasks on the database.
     Admin {
         #[command(subcommand)]
@@ -110,6 +113,31 @@ struct ListenerArgs {
     kube: KubeArgs,
     #[command(flatten)]
     confinement: ConfinementArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct SmokeTestArgs {
+    /// The server's URL, e.g. https://terrace.example.com.
+    #[arg(long, env = "TERRACE_SERVER_URL")]
+    server_url: String,
+    /// An API token (a user's or a team's) that may queue plans in the organization.
+    #[arg(long, env = "TERRACE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the API token, instead of --token.
+    #[arg(long, env = "TERRACE_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// A PEM file of CAs to trust besides the system's (the server's local CA, say).
+    #[arg(long, env = "TERRACE_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// The organization of the workspace.
+    #[arg(long, default_value = "default")]
+    organization: String,
+    /// The workspace the plans go to, created if missing and reused by every test.
+    #[arg(long, default_value = "terrace-smoke-test")]
+    workspace: String,
+    /// Seconds the whole test may take; a run still waiting then is canceled.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    timeout: u64,
 }
 
 /// The `kubernetes` executor's settings: a TOML file (the keys of
@@ -453,6 +481,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Runner => {
             init_logging("text");
             terrace_runner_listener::runner::run_job_from_env().await
+        }
+        Command::SmokeTest(args) => {
+            let token = value_or_file("--token", args.token, args.token_file.as_deref())?.context(
+                "an API token is needed: --token-file or --token (TERRACE_TOKEN[_FILE])",
+            )?;
+            crate::smoke::run(crate::smoke::SmokeTest {
+                server_url: args.server_url,
+                token,
+                ca_file: args.ca_file,
+                organization: args.organization,
+                workspace: args.workspace,
+                timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+            })
+            .await
         }
         Command::Admin { command } => admin(command).await,
     }

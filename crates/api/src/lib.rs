@@ -28,6 +28,7 @@ pub mod routes;
 pub mod saml;
 pub mod secrets;
 pub mod server;
+pub mod smoke;
 pub mod tls;
 pub mod urls;
 pub mod web;
