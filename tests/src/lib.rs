@@ -10,6 +10,7 @@ pub mod access;
 mod api;
 pub mod browser;
 pub mod gotfe_v1;
+pub mod helm;
 pub mod kube;
 pub mod ledger;
 pub mod listener;

@@ -18,13 +18,10 @@
 //! Python packages) and `scripts/kube.sh build`: without them this test fails.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use terrace_tests::kube::ControlPlane;
-use terrace_tests::workspace_root;
 
 const RELEASE: &str = "prod";
 const NAMESPACE: &str = "terrace";
@@ -255,7 +252,6 @@ fn schemaless_values() -> Vec<(&'static str, Value, &'static str)> {
 
 /// Runs tests/helm/check_chart.py over the value sets; its report (see the script).
 fn check_chart() -> Value {
-    let root = workspace_root();
     let request = json!({
         "name": RELEASE,
         "namespace": NAMESPACE,
@@ -265,28 +261,7 @@ fn check_chart() -> Value {
         "schemaless": schemaless_values().into_iter().map(|(case, values, _)| (case, values)).collect::<BTreeMap<_, _>>(),
         "yaml_files": ["deploy/kubernetes/listener-rbac.yaml", "deploy/kubernetes/runner-networkpolicy.yaml"],
     });
-    let mut child = Command::new("python3")
-        .arg(root.join("tests/helm/check_chart.py"))
-        .arg(root.join("helm/terrace"))
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "check_chart.py failed (scripts/install-test-deps.sh installs helm-python-sdk and kubernetes-validate):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the report is JSON")
+    terrace_tests::helm::check_chart(&request)
 }
 
 fn objects<'a>(report: &'a Value, case: &str) -> Vec<&'a Value> {

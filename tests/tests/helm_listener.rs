@@ -17,15 +17,13 @@
 //! without them this test fails.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use terrace_tests::kube::{ControlPlane, FakeNode};
-use terrace_tests::{workspace_root, Api, Db, Server, Terraform};
+use terrace_tests::{Api, Db, Server, Terraform};
 
 const RELEASE: &str = "pool";
 /// The release's namespace (the listener's Deployment and ServiceAccount).
@@ -47,7 +45,6 @@ output "greeting" {
 
 /// The chart rendered for `values` by Helm (tests/helm/check_chart.py): its objects.
 fn render(values: Value) -> Vec<Value> {
-    let root = workspace_root();
     let request = json!({
         "name": RELEASE,
         "namespace": NAMESPACE,
@@ -56,28 +53,7 @@ fn render(values: Value) -> Vec<Value> {
         "good": {"install": values},
         "bad": {},
     });
-    let mut child = Command::new("python3")
-        .arg(root.join("tests/helm/check_chart.py"))
-        .arg(root.join("helm/terrace"))
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "check_chart.py failed (scripts/install-test-deps.sh installs helm-python-sdk):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = terrace_tests::helm::check_chart(&request);
     report["rendered"]["install"]
         .as_array()
         .expect("the rendered objects")
