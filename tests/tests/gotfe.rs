@@ -30,6 +30,7 @@ const GROUPS: &[&str] = &[
     "TestOrganizationMemberships",
     "TestTeamTokens",
     "TestOrganizationTokens",
+    "TestRunTrigger",
 ];
 
 /// Top-level tests that pass today and must keep passing.
@@ -106,6 +107,10 @@ const EXPECTED_PASS: &[&str] = &[
     "TestOrganizationTokensGenerate",
     "TestOrganizationTokensRead",
     "TestOrganizationTokensDelete",
+    "TestRunTriggerList",
+    "TestRunTriggerCreate",
+    "TestRunTriggerRead",
+    "TestRunTriggerDelete",
 ];
 
 /// Tests that fail for a feature Terrace does not have (reported, not asserted).

@@ -394,6 +394,18 @@ const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v2/run-triggers/{run_trigger_id}",
+        "a trigger joins two workspaces and shows to who reads both, while each column holds \
+         one (run_triggers.rs: levels inside the organization; other_organization.rs attacks it)",
+    ),
+    (
+        "DELETE",
+        "/api/v2/run-triggers/{run_trigger_id}",
+        "a trigger joins two workspaces and shows to who reads both, while each column holds \
+         one (run_triggers.rs: levels inside the organization; other_organization.rs attacks it)",
+    ),
+    (
+        "GET",
         "/api/v2/agents/{agent_id}",
         "needs a connected agent (agent_pools.rs; other_organization.rs attacks it)",
     ),
@@ -1064,6 +1076,9 @@ fn fill(template: &str, f: &Fixture, column: Column) -> Option<String> {
             format!("?filter[organization][name]={ORG}&filter[workspace][name]={MAIN}")
         }
         "/api/v2/team-workspaces" => format!("?filter[workspace][id]={}", f.ids["workspace_id"]),
+        "/api/v2/workspaces/{workspace_id}/run-triggers" => {
+            "?filter[run-trigger][type]=inbound".into()
+        }
         "/api/v2/organizations/{organization}/registry-modules/{registry_name}/{namespace}/{name}/{provider}/version" => {
             "?module_version=1.0.0".into()
         }
@@ -1135,6 +1150,11 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         ("POST", "/api/v2/runs/{run_id}/comments") => {
             json!({"data": {"type": "comments", "attributes": {"body": unique}}})
+        }
+        // The workspace itself as its own source: allowed callers meet the 422 that refuses it.
+        ("POST", "/api/v2/workspaces/{workspace_id}/run-triggers") => {
+            json!({"data": {"type": "run-triggers", "relationships": {
+                "sourceable": {"data": {"type": "workspaces", "id": id("workspace_id")}}}}})
         }
         ("POST", "/api/v2/runs") => {
             json!({"data": {"type": "runs", "attributes": {"message": unique},

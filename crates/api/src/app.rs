@@ -107,6 +107,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(data_retention_policies::router())
         .merge(runs::router())
         .merge(comments::router())
+        .merge(run_triggers::router())
         .merge(phases::router())
         .merge(variables::router())
         .merge(variable_sets::router())

@@ -197,6 +197,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}", "organization:update-organization"),
     ("PATCH", "/api/v2/reserved-tag-keys/{reserved_tag_key_id}", "organization:update-organization"),
     ("GET", "/api/v2/run-events/{run_event_id}", "workspace:read-runs"),
+    // A trigger is seen by those who read both its workspaces and belongs to its target.
+    ("DELETE", "/api/v2/run-triggers/{run_trigger_id}", "workspace:update-workspace"),
+    ("GET", "/api/v2/run-triggers/{run_trigger_id}", "workspace:read-workspace"),
     ("POST", "/api/v2/runs", "workspace:queue-run"),
     ("GET", "/api/v2/runs/{run_id}", "workspace:read-runs"),
     ("POST", "/api/v2/runs/{run_id}/actions/apply", "workspace:queue-apply"),
@@ -276,6 +279,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/workspaces/{workspace_id}/relationships/tags", "workspace:read-workspace"),
     ("POST", "/api/v2/workspaces/{workspace_id}/relationships/tags", "workspace:update-workspace"),
     ("GET", "/api/v2/workspaces/{workspace_id}/resources", "workspace:read-state-versions"),
+    ("GET", "/api/v2/workspaces/{workspace_id}/run-triggers", "workspace:read-workspace"),
+    // Also reading the source's runs (HCP Terraform's rule).
+    ("POST", "/api/v2/workspaces/{workspace_id}/run-triggers", "workspace:update-workspace"),
     ("GET", "/api/v2/workspaces/{workspace_id}/runs", "workspace:read-runs"),
     ("GET", "/api/v2/workspaces/{workspace_id}/state-versions", "workspace:read-state-versions"),
     ("PATCH", "/api/v2/workspaces/{workspace_id}/state-versions", "workspace:create-state-version"),

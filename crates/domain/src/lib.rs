@@ -26,6 +26,7 @@ pub mod providers;
 pub mod registry;
 pub mod replicas;
 pub mod retention;
+pub mod run_triggers;
 pub mod runs;
 pub mod sessions;
 pub mod site_admin;

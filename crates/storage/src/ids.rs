@@ -24,6 +24,7 @@ pub const PLAN: &str = "plan";
 pub const APPLY: &str = "apply";
 pub const RUN_EVENT: &str = "re";
 pub const RUN_COMMENT: &str = "wsc";
+pub const RUN_TRIGGER: &str = "rt";
 pub const JOB: &str = "job";
 pub const LISTENER: &str = "listener";
 pub const AGENT_POOL: &str = "apool";

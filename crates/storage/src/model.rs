@@ -838,6 +838,22 @@ pub struct RunComment {
     pub created_at: DateTime<Utc>,
 }
 
+/// A run trigger: a successful apply in `sourceable_id` queues a run in `workspace_id` (both
+/// workspaces of one organization). Read with both workspaces' names.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunTrigger {
+    pub id: String,
+    /// The target: the workspace whose runs the trigger queues.
+    pub workspace_id: String,
+    /// The source: the workspace whose applies fire the trigger.
+    pub sourceable_id: String,
+    pub created_at: DateTime<Utc>,
+    /// The target's name (read, not written).
+    pub workspace_name: String,
+    /// The source's name (read, not written).
+    pub sourceable_name: String,
+}
+
 /// A runner listener: something that claims jobs and executes them.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Listener {

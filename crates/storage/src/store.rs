@@ -1164,6 +1164,35 @@ pub trait RegistryModuleStore {
     ) -> StorageResult<Option<Option<String>>>;
 }
 
+/// Which run triggers of a workspace: those it is the target of, or the source of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTriggerDirection {
+    /// The workspace is the target (`workspace`): its sources.
+    Inbound,
+    /// The workspace is the source (`sourceable`): its targets.
+    Outbound,
+}
+
+#[async_trait]
+pub trait RunTriggerStore {
+    /// Stores the trigger unless its target already has `max_sources` triggers (false then),
+    /// in one transaction that holds the target's row, so concurrent creations cannot pass
+    /// the limit together. The same pair twice is a `Conflict`.
+    async fn create_run_trigger(
+        &self,
+        trigger: &RunTrigger,
+        max_sources: u64,
+    ) -> StorageResult<bool>;
+    async fn run_trigger_by_id(&self, id: &str) -> StorageResult<Option<RunTrigger>>;
+    /// A workspace's triggers in one direction, oldest first.
+    async fn list_run_triggers(
+        &self,
+        workspace_id: &str,
+        direction: RunTriggerDirection,
+    ) -> StorageResult<Vec<RunTrigger>>;
+    async fn delete_run_trigger(&self, id: &str) -> StorageResult<bool>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -1191,6 +1220,7 @@ pub trait Store:
     + RegistryModuleStore
     + ProviderRegistryStore
     + ProviderMirrorStore
+    + RunTriggerStore
     + Send
     + Sync
 {

@@ -329,6 +329,9 @@ struct Tenant {
     run_message: String,
     comment_id: String,
     comment_body: String,
+    /// A run trigger from her second workspace (`upstream`) to her workspace.
+    run_trigger_id: String,
+    upstream_name: String,
     run_event_id: String,
     plan_id: String,
     apply_id: String,
@@ -725,6 +728,22 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         )
         .expect(201)
         .id();
+    let upstream_name = format!("{label}-upstream-5d1e");
+    let upstream_id = api
+        .post(
+            &format!("organizations/{org}/workspaces"),
+            &json!({"data": {"type": "workspaces", "attributes": {"name": upstream_name}}}),
+        )
+        .expect(201)
+        .id();
+    let run_trigger_id = api
+        .post(
+            &format!("workspaces/{workspace_id}/run-triggers"),
+            &json!({"data": {"type": "run-triggers", "relationships": {
+                "sourceable": {"data": {"type": "workspaces", "id": upstream_id}}}}}),
+        )
+        .expect(201)
+        .id();
     let run_event_id = api.get(&format!("runs/{run_id}/run-events")).ok().body["data"][0]["id"]
         .as_str()
         .unwrap()
@@ -933,6 +952,8 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         run_message,
         comment_id,
         comment_body,
+        run_trigger_id,
+        upstream_name,
         run_event_id,
         plan_id,
         apply_id,
@@ -1067,6 +1088,8 @@ impl Tenant {
             ("run ID", self.run_id.clone()),
             ("run message", self.run_message.clone()),
             ("comment ID", self.comment_id.clone()),
+            ("run trigger ID", self.run_trigger_id.clone()),
+            ("upstream workspace name", self.upstream_name.clone()),
             ("comment body", self.comment_body.clone()),
             ("run event ID", self.run_event_id.clone()),
             ("plan ID", self.plan_id.clone()),
@@ -1119,6 +1142,7 @@ impl Tenant {
             ],
             "run_id" => vec![self.run_id.clone()],
             "comment_id" => vec![self.comment_id.clone()],
+            "run_trigger_id" => vec![self.run_trigger_id.clone()],
             "run_event_id" => vec![self.run_event_id.clone()],
             "plan_id" => vec![self.plan_id.clone()],
             "apply_id" => vec![self.apply_id.clone()],
@@ -1363,6 +1387,12 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         }),
         ("POST", "/api/v2/runs/{run_id}/comments") => json!({
             "data": {"type": "comments", "attributes": {"body": format!("{} was here", b.label)}}
+        }),
+        // Bob's workspace as the source of Alice's (the other way round is a route of his own
+        // organization, aimed at hers through the body: run_triggers.rs).
+        ("POST", "/api/v2/workspaces/{workspace_id}/run-triggers") => json!({
+            "data": {"type": "run-triggers", "relationships": {
+                "sourceable": {"data": {"type": "workspaces", "id": b.workspace_id}}}}
         }),
         ("POST", t) if t.starts_with("/api/v2/runs/{run_id}/actions/") => {
             json!({"comment": format!("{} pressed the button", b.label)})
@@ -1816,6 +1846,9 @@ fn attacks_for(
     // A version is named in the query.
     let query = if template.ends_with("/{provider}/version") {
         "?module_version=1.0.0"
+    } else if template.ends_with("/run-triggers") && method == "GET" {
+        // Required; without it (run_triggers.rs) the workspace is still unknown first.
+        "?filter[run-trigger][type]=inbound"
     } else {
         ""
     };

@@ -32,6 +32,7 @@ pub mod provider_registry;
 pub mod registry_modules;
 pub mod registry_providers;
 pub mod reserved_tag_keys;
+pub mod run_triggers;
 pub mod runner;
 pub mod runs;
 pub mod saml;

@@ -314,7 +314,7 @@ pub struct WorkspaceInput {
     /// Whether the project's inactivity duration applies rather than the workspace's own
     /// (true for a new workspace).
     inherits_project_auto_destroy: Option<bool>,
-    /// Stored and shown; no run triggers queue runs here yet.
+    /// Whether runs that run triggers queue apply without confirmation (docs/integrations.md).
     auto_apply_run_trigger: Option<bool>,
     setting_overwrites: Option<SettingOverwrites>,
     #[serde(default, deserialize_with = "nullable")]

@@ -93,6 +93,10 @@ impl Services {
                 let run = store.run_by_id(id).await.ok().flatten();
                 workspace(run.map(|r| r.workspace_id)).await
             }
+            "run_trigger_id" | "run-triggers" => {
+                let trigger = store.run_trigger_by_id(id).await.ok().flatten();
+                workspace(trigger.map(|t| t.workspace_id)).await
+            }
             "plan_id" | "apply_id" => {
                 let phase = store.phase_by_id(id).await.ok().flatten()?;
                 let run = store.run_by_id(&phase.run_id).await.ok().flatten();

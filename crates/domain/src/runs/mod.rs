@@ -278,8 +278,12 @@ impl Services {
                 .message
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| DEFAULT_MESSAGE.to_string()),
-            source: new.source,
-            trigger_reason: "manual".into(),
+            source: new.source.clone(),
+            trigger_reason: if new.source == crate::run_triggers::RUN_TRIGGER_SOURCE {
+                crate::run_triggers::RUN_TRIGGER_REASON.into()
+            } else {
+                "manual".into()
+            },
             is_destroy: new.is_destroy,
             refresh: new.refresh.unwrap_or(true),
             refresh_only: new.refresh_only,
@@ -964,7 +968,13 @@ impl Services {
                 self.end_run(run, RunStatus::Canceled, &ws, None, None)
                     .await
             }
-            (PhaseKind::Apply, _) => self.end_run(run, RunStatus::Applied, &ws, None, None).await,
+            (PhaseKind::Apply, _) => {
+                self.end_run(run.clone(), RunStatus::Applied, &ws, None, None)
+                    .await?;
+                // Only the report that moved the run to applied gets here (end_run's
+                // compare-and-set), so each apply fires its triggers once.
+                self.fire_run_triggers(&run, &ws).await
+            }
             (PhaseKind::Plan, _) => self.plan_finished(run, outcome.has_changes, &ws).await,
         }
     }

@@ -21,6 +21,7 @@ mod projects;
 mod provider_mirror;
 mod providers;
 mod registry_modules;
+mod run_triggers;
 mod runs;
 pub mod sealed;
 mod site_admin;

@@ -77,6 +77,7 @@ pub const TABLES: &[&str] = &[
     "registry_provider_platforms",
     "provider_mirror_archives",
     "tool_archives",
+    "run_triggers",
 ];
 
 /// sqlx's record of the migrations applied: each database has its own, never copied.
