@@ -95,7 +95,7 @@ impl Redis {
     }
 
     /// Logs that Redis cannot be reached, at most every [`WARN_EVERY`].
-    fn warn(&self, err: &redis::RedisError) {
+    fn warn(&self, err: &dyn std::fmt::Display) {
         let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
             *last = Some(Instant::now());
@@ -134,10 +134,7 @@ impl Redis {
                     continue;
                 }
                 Err(_) => {
-                    self.warn(&redis::RedisError::from((
-                        redis::ErrorKind::Io,
-                        "subscribing timed out",
-                    )));
+                    self.warn(&"subscribing timed out");
                     continue;
                 }
             };
@@ -204,12 +201,6 @@ impl RateLimiter for RedisRateLimiter {
             match self.redis.count(&name, quota, None).await {
                 Ok(verdict) => verdict,
                 Err(err) => {
-                    let err = match err.downcast::<redis::RedisError>() {
-                        Ok(err) => err,
-                        Err(other) => {
-                            redis::RedisError::from((redis::ErrorKind::Io, "", other.to_string()))
-                        }
-                    };
                     self.redis.warn(&err);
                     self.fallback.acquire(key, quota).await
                 }
