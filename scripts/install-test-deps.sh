@@ -39,14 +39,16 @@ SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}   # pinned: the `weed mini` flags b
 # Grafana dashboard's queries. helm_chart.rs: Helm 4.2 (lint, render, values.schema.json)
 # and the Kubernetes 1.30+ schemas.
 PIP_PKGS=(prometheus-client==0.26.0 promql-parser==0.12.0
-          helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4)
+          helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4
+          aiosmtpd==1.4.6)
 CARGO_DENY_VERSION=${CARGO_DENY_VERSION:-0.20.2}   # pinned: deny.toml's format follows it
 SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}   # pinned: its checks and flags change
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/schemathesis-venv}   # openapi_fuzz.rs looks here
 APT_PKGS=(postgresql-15 postgresql-client-15 golang-go golang-github-hashicorp-go-tfe-dev
           curl openssl ca-certificates redis-server
           libxml2-dev libxmlsec1-dev libclang-dev libssl-dev pkg-config xmlsec1 gpg
-          simplesamlphp php-cli php-xml php-mbstring php-curl chromium skopeo umoci)
+          simplesamlphp php-cli php-xml php-mbstring php-curl chromium skopeo umoci
+          openssh-server)
 
 [ "$(id -u)" = 0 ] || { echo "install-test-deps.sh: must run as root (apt-get)" >&2; exit 1; }
 

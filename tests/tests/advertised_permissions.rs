@@ -370,7 +370,8 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
         [],
         |o| o.caller.post(
             &format!("organizations/{}/ssh-keys", o.name),
-            &json!({"data": {"type": "ssh-keys"}}),
+            &json!({"data": {"type": "ssh-keys",
+                "attributes": {"name": "advertised", "value": "opaque-key-value"}}}),
         )
     ),
     call!(

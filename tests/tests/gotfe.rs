@@ -31,6 +31,8 @@ const GROUPS: &[&str] = &[
     "TestTeamTokens",
     "TestOrganizationTokens",
     "TestRunTrigger",
+    "TestNotificationConfiguration",
+    "TestSSHKeys",
 ];
 
 /// Top-level tests that pass today and must keep passing.
@@ -111,6 +113,19 @@ const EXPECTED_PASS: &[&str] = &[
     "TestRunTriggerCreate",
     "TestRunTriggerRead",
     "TestRunTriggerDelete",
+    "TestNotificationConfigurationList",
+    "TestNotificationConfigurationCreate",
+    "TestNotificationConfigurationRead",
+    "TestNotificationConfigurationUpdate",
+    "TestNotificationConfigurationDelete",
+    "TestNotificationConfigurationVerify",
+    "TestSSHKeysList",
+    "TestSSHKeysCreate",
+    "TestSSHKeysRead",
+    "TestSSHKeysUpdate",
+    "TestSSHKeysDelete",
+    "TestWorkspacesAssignSSHKey",
+    "TestWorkspacesUnassignSSHKey",
 ];
 
 /// Tests that fail for a feature Terrace does not have (reported, not asserted).
@@ -123,14 +138,6 @@ const KNOWN_FAIL: &[(&str, &str)] = &[
     (
         "TestOrganizationsEntitlements",
         "expects every entitlement true; Terrace reports only operations, state-storage, teams and agents",
-    ),
-    (
-        "TestWorkspacesAssignSSHKey",
-        "SSH keys (/organizations/:org/ssh-keys) are not implemented",
-    ),
-    (
-        "TestWorkspacesUnassignSSHKey",
-        "SSH keys (/organizations/:org/ssh-keys) are not implemented",
     ),
 ];
 

@@ -46,6 +46,8 @@ const SECRET_TEAM: &str = "secret-ops-7c1f";
 const CONFIGURATION: &str = "output \"greeting\" { value = \"matrix\" }\n";
 const SENSITIVE: &str = "sensitive-value-never-returned-3a9d";
 const SSO_CLIENT_SECRET: &str = "sso-client-secret-never-returned-7c1e";
+/// An SSH key's value: write-only (HCP accepts opaque values; so does Terrace).
+const SSH_KEY_VALUE: &str = "matrix-key-value-never-returned-4b8e";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Column {
@@ -209,6 +211,8 @@ fn org_token_allows(scope: &str, action: &str) -> bool {
                 | "manage-organization-token"
                 | "manage-variable-sets"
                 | "manage-modules"
+                // HCP's ssh-keys API refuses organization tokens.
+                | "manage-vcs-settings"
         ),
     }
 }
@@ -686,6 +690,22 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         .id();
     // A published module named like `main` (the `{name}` of the registry's routes).
     let registry_module_id = publish_module(&alice, MAIN);
+    let ssh_key_id = alice
+        .post(
+            &format!("organizations/{ORG}/ssh-keys"),
+            &json!({"data": {"type": "ssh-keys",
+                "attributes": {"name": "matrix", "value": SSH_KEY_VALUE}}}),
+        )
+        .expect(201)
+        .id();
+    // Disabled (no verification request) and unresolvable: delivery is not under test here.
+    let notification_configuration_id = alice
+        .post(
+            &format!("workspaces/{main}/notification-configurations"),
+            &notification_body("matrix-hook"),
+        )
+        .expect(201)
+        .id();
     let ids: BTreeMap<&'static str, String> = [
         ("organization", ORG.to_string()),
         ("namespace", ORG.to_string()),
@@ -698,6 +718,10 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("project_id", project_id),
         ("run_id", run_id),
         ("comment_id", comment_id),
+        (
+            "notification_configuration_id",
+            notification_configuration_id,
+        ),
         ("run_event_id", run_event_id),
         ("plan_id", plan_id),
         ("apply_id", apply_id),
@@ -711,6 +735,7 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ("team_id", write_team),
         ("tag_id", tag_id),
         ("reserved_tag_key_id", reserved_tag_key_id),
+        ("ssh_key_id", ssh_key_id),
         ("membership_id", none_membership),
         ("team_workspace_id", team_workspace_id),
         ("team_project_id", team_project_id),
@@ -753,6 +778,7 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
             nobody,
         ),
         ("the organization token".into(), org_token, nobody),
+        ("an SSH key's value".into(), SSH_KEY_VALUE.into(), nobody),
         ("the team token".into(), team_token, nobody),
         (
             "a workspace nobody was given".into(),
@@ -966,10 +992,24 @@ fn throwaway(
                 format!("organizations/{ORG}/projects"),
                 json!({"data": {"type": "projects", "attributes": {"name": name}}}),
             ),
+            "/api/v2/notification-configurations/{notification_configuration_id}" => (
+                "notification_configuration_id",
+                format!(
+                    "workspaces/{}/notification-configurations",
+                    f.ids["workspace_id"]
+                ),
+                notification_body(&name),
+            ),
             "/api/v2/reserved-tag-keys/{reserved_tag_key_id}" => (
                 "reserved_tag_key_id",
                 format!("organizations/{ORG}/reserved-tag-keys"),
                 json!({"data": {"type": "reserved-tag-keys", "attributes": {"key": name}}}),
+            ),
+            "/api/v2/ssh-keys/{ssh_key_id}" => (
+                "ssh_key_id",
+                format!("organizations/{ORG}/ssh-keys"),
+                json!({"data": {"type": "ssh-keys",
+                    "attributes": {"name": name, "value": SSH_KEY_VALUE}}}),
             ),
             "/api/v2/agent-pools/{agent_pool_id}" => (
                 "agent_pool_id",
@@ -1007,6 +1047,13 @@ fn throwaway(
 }
 
 const MODULE_PROVIDER: &str = "matrix";
+
+/// A disabled notification configuration to an unresolvable host.
+fn notification_body(name: &str) -> Value {
+    json!({"data": {"type": "notification-configurations", "attributes": {
+        "name": name, "destination-type": "generic", "enabled": false,
+        "url": "https://hooks.invalid/matrix", "triggers": ["run:completed"]}}})
+}
 
 /// Creates module `name` of Alice's organization with version 1.0.0 published; its ID.
 fn publish_module(alice: &Api, name: &str) -> String {
@@ -1123,8 +1170,20 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
             json!({"data": {"type": "registry-provider-platforms", "attributes": {
                 "os": "linux", "arch": unique.replace('-', "_"), "filename": "p.zip", "shasum": "0"}}})
         }
+        (_, t) if t.ends_with("/relationships/ssh-key") => {
+            json!({"data": {"type": "workspaces", "attributes": {"id": id("ssh_key_id")}}})
+        }
+        (_, t) if t.contains("/ssh-keys") => {
+            json!({"data": {"type": "ssh-keys",
+                "attributes": {"name": unique, "value": SSH_KEY_VALUE}}})
+        }
         (_, t) if t.ends_with("/relationships/tags") => {
             json!({"data": [{"type": "tags", "attributes": {"name": unique}}]})
+        }
+        // The workspace as its own consumer: allowed callers meet the 422 that refuses it (and
+        // a DELETE removes nothing).
+        (_, t) if t.ends_with("/relationships/remote-state-consumers") => {
+            json!({"data": [{"type": "workspaces", "id": id("workspace_id")}]})
         }
         (_, t) if t.ends_with("/relationships/data-retention-policy") => {
             json!({"data": {"type": "data-retention-policy-delete-olders",
@@ -1150,6 +1209,12 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         ("POST", "/api/v2/runs/{run_id}/comments") => {
             json!({"data": {"type": "comments", "attributes": {"body": unique}}})
+        }
+        ("POST", "/api/v2/workspaces/{workspace_id}/notification-configurations") => {
+            notification_body(&unique)
+        }
+        ("PATCH", "/api/v2/notification-configurations/{notification_configuration_id}") => {
+            json!({"data": {"type": "notification-configurations", "attributes": {"name": unique}}})
         }
         // The workspace itself as its own source: allowed callers meet the 422 that refuses it.
         ("POST", "/api/v2/workspaces/{workspace_id}/run-triggers") => {
@@ -1251,6 +1316,9 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         ("PATCH", "/api/v2/admin/saml-settings") => {
             json!({"data": {"type": "saml-settings", "attributes": {}}})
+        }
+        ("PATCH", "/api/v2/admin/smtp-settings") => {
+            json!({"data": {"type": "smtp-settings", "attributes": {}}})
         }
         ("POST", t) if t.starts_with("/api/v2/admin/") => json!({}),
         ("POST", "/api/v2/team-workspaces") => json!({"data": {"type": "team-workspaces",

@@ -123,6 +123,11 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub auto_destroy_check_seconds: Option<u32>,
+    /// Let notification configurations send to loopback and private network addresses (and
+    /// this server itself): tests, or single-tenant servers whose receivers are on the same
+    /// network. Link-local (cloud metadata) addresses stay refused.
+    #[arg(long, env = "TERRACE_ALLOW_PRIVATE_NOTIFICATION_URLS")]
+    pub allow_private_notification_urls: bool,
     /// Who may create organizations: anyone, or only site administrators [default: anyone].
     #[arg(
         long,
@@ -583,6 +588,7 @@ struct FileConfig {
     audit_retention_days: Option<u32>,
     auto_destroy_check_seconds: Option<u32>,
     organization_creation: Option<String>,
+    allow_private_notification_urls: Option<bool>,
     provider_mirror_upstreams: Option<Vec<String>>,
     tool_archive_upstreams: Option<Vec<String>>,
     tool_archive_upstream_keys: Option<Vec<String>>,
@@ -661,6 +667,8 @@ pub struct ServerConfig {
     /// How often auto-destroy looks for due workspaces.
     pub auto_destroy_check: std::time::Duration,
     pub organization_creation: OrganizationCreation,
+    /// Notifications may go to loopback and private addresses.
+    pub allow_private_notification_urls: bool,
     /// Which registry serves each host's providers to the provider mirror.
     pub provider_mirror_upstreams: Vec<crate::provider_upstream::Upstream>,
     /// `--tool-archive-upstream`: each engine's release site.
@@ -901,6 +909,8 @@ impl ServerConfig {
             audit_retention_days,
             auto_destroy_check,
             organization_creation,
+            allow_private_notification_urls: args.allow_private_notification_urls
+                || file.allow_private_notification_urls == Some(true),
             provider_mirror_upstreams,
             tool_archive_upstreams: tool_archive_upstreams(
                 if args.tool_archive_upstreams.is_empty() {

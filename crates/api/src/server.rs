@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder as HttpBuilder;
 use terrace_domain::bootstrap::{Bootstrapped, ADMIN_USERNAME, DEFAULT_ORGANIZATION};
+use terrace_domain::notifications::delivery::Notifier;
+use terrace_domain::notifications::ssrf::Destinations;
 use terrace_domain::{Services, Settings};
 use terrace_runner_listener::confine::{self, Support, Unconfined};
 use terrace_runner_listener::listener::Connection;
@@ -39,6 +41,8 @@ const MAX_HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 const REAP_INTERVAL: Duration = Duration::from_secs(15);
 /// How often this replica looks for plans that no listener can take.
 const EXPLAIN_INTERVAL: Duration = Duration::from_secs(3);
+/// How often this replica looks for notifications to deliver.
+const NOTIFY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the banner waits for the built-in listener's first attempt to connect.
 const BANNER_WAIT: Duration = Duration::from_secs(15);
 
@@ -109,7 +113,15 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         .with_observer(metrics.clone())
         .with_fanout(replicas.fanout(&replica))
         .with_provider_upstream(Arc::new(upstream))
-        .with_fetcher(Arc::new(crate::fetch::HttpFetcher::new()?));
+        .with_fetcher(Arc::new(crate::fetch::HttpFetcher::new()?))
+        .with_notifier(Notifier {
+            deliverer: Arc::new(crate::notify::HttpDeliverer),
+            destinations: Destinations {
+                allow_private: config.allow_private_notification_urls,
+                own: vec![address],
+            },
+            base_url: urls.base().to_string(),
+        });
     let bootstrapped = services
         .bootstrap(config.admin_password.clone())
         .await
@@ -224,6 +236,10 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
+    tokio::spawn(deliver_notifications(
+        services.clone(),
+        terrace_storage::ids::new_id("replica"),
+    ));
     tokio::spawn(sweep_auto_destroy(
         services.clone(),
         config.auto_destroy_check,
@@ -616,6 +632,17 @@ async fn reap_stale_jobs(services: Services) {
             Ok(0) => {}
             Ok(reaped) => tracing::warn!(reaped, "jobs of silent listeners failed"),
             Err(err) => tracing::warn!(error = %err, "could not look for stale jobs"),
+        }
+    }
+}
+
+/// Delivers the outbox's notifications, looking every [`NOTIFY_INTERVAL`].
+async fn deliver_notifications(services: Services, owner: String) {
+    let mut tick = tokio::time::interval(NOTIFY_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(err) = services.deliver_notifications(&owner).await {
+            tracing::warn!(error = %err, "could not deliver notifications");
         }
     }
 }

@@ -261,6 +261,10 @@ impl Services {
         action: Action,
         what: &'static str,
     ) -> DomainResult<Access> {
+        if let Principal::Job(job) = &caller.principal {
+            // Runs read shared state (crate::remote_state), nothing else of the API.
+            return self.job_workspace_access(job, ws, action).await;
+        }
         let standing = self.standing(caller, org).await?;
         let access = self.workspace_access(&standing, ws).await?;
         check(access, action, org, what)?;
@@ -434,6 +438,7 @@ fn describe(action: Action) -> &'static str {
         ManageOrganizationToken => "manage the organization token",
         ReadAuditTrail => "read the audit trail",
         ManageProviders => "manage the private provider registry",
+        ManageVcsSettings => "manage SSH keys (VCS settings)",
     }
 }
 

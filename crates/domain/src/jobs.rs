@@ -302,7 +302,10 @@ impl Services {
     }
 
     /// The caller's job, its run and workspace; refused once the job has ended.
-    async fn current_job(&self, caller: &Caller) -> DomainResult<(RunPhase, Run, Workspace)> {
+    pub(crate) async fn current_job(
+        &self,
+        caller: &Caller,
+    ) -> DomainResult<(RunPhase, Run, Workspace)> {
         let job = self.running_job(caller).await?;
         let run = self
             .store

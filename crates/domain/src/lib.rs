@@ -18,12 +18,14 @@ pub mod login;
 pub mod logs;
 pub mod memberships;
 pub mod mirror;
+pub mod notifications;
 pub mod observe;
 pub mod org_sso;
 pub mod organizations;
 pub mod projects;
 pub mod providers;
 pub mod registry;
+pub mod remote_state;
 pub mod replicas;
 pub mod retention;
 pub mod run_triggers;
@@ -31,6 +33,7 @@ pub mod runs;
 pub mod sessions;
 pub mod site_admin;
 pub mod site_settings;
+pub mod ssh_keys;
 pub mod sso;
 pub mod state;
 pub mod tags;
@@ -151,6 +154,8 @@ pub struct Services {
     pub(crate) observer: Arc<dyn observe::Observer>,
     /// Tells the other replicas what cannot wait.
     pub(crate) fanout: Arc<dyn replicas::Fanout>,
+    /// What notifications are delivered with (`None`: they wait in the outbox).
+    pub(crate) notifier: Option<Arc<notifications::delivery::Notifier>>,
 }
 
 impl Services {
@@ -169,6 +174,7 @@ impl Services {
             readmes: Arc::default(),
             observer: Arc::new(observe::Unobserved),
             fanout: Arc::new(replicas::ThisProcessOnly),
+            notifier: None,
         }
     }
 

@@ -280,6 +280,19 @@ impl Services {
         caller: &Caller,
         name: &str,
     ) -> DomainResult<(Organization, Entitlements)> {
+        if let crate::Principal::Job(job) = &caller.principal {
+            // `terraform_remote_state` checks its organization first: a run sees its own.
+            let org = self
+                .store
+                .organization_by_name(name)
+                .await?
+                .ok_or(DomainError::NotFound("organization"))?;
+            let own = self.store.workspace_by_id(&job.workspace_id).await?;
+            if own.is_some_and(|ws| ws.organization_id == org.id) {
+                return Ok((org, self.server_entitlements()));
+            }
+            return Err(DomainError::NotFound("organization"));
+        }
         let (org, _) = self
             .organization_for(caller, name, Action::ReadOrganization)
             .await?;

@@ -407,6 +407,12 @@ impl JobClient {
         self.get_bytes("/state").await
     }
 
+    /// The private key of the SSH key assigned to the job's workspace; `None` without one
+    /// (204, or 404 from a server without SSH keys).
+    pub async fn ssh_key(&self) -> ClientResult<Option<Bytes>> {
+        self.get_bytes("/ssh-key").await
+    }
+
     /// An artifact of the run's plan; `None` if the plan job did not upload it (404).
     pub async fn artifact(&self, name: &str) -> ClientResult<Option<Bytes>> {
         self.get_bytes(&format!("/artifacts/{name}")).await

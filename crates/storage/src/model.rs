@@ -352,6 +352,8 @@ pub struct Workspace {
     pub resource_count: i64,
     /// Runs the workspace has had (plan-only ones too); read, never written.
     pub runs_count: i64,
+    /// The SSH key assigned to it (its runs' `git::ssh://` sources); read, written apart.
+    pub ssh_key_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -838,6 +840,57 @@ pub struct RunComment {
     pub created_at: DateTime<Utc>,
 }
 
+/// A workspace's notification configuration (HCP Terraform's `notification-configurations`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct NotificationConfiguration {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    /// `generic`, `slack`, `microsoft-teams` or `email`.
+    pub destination_type: String,
+    pub url: String,
+    /// The HMAC key of generic payloads, sealed by the domain layer.
+    pub token_ciphertext: Option<String>,
+    pub enabled: bool,
+    pub triggers: JsonText<Vec<String>>,
+    pub email_addresses: JsonText<Vec<String>>,
+    pub email_user_ids: JsonText<Vec<String>>,
+    /// The last delivery responses, newest last (JSON objects as the API shows them).
+    pub delivery_responses: JsonText<Vec<serde_json::Value>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One notification waiting in the outbox (or delivered, or given up).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OutboxNotification {
+    pub seq: i64,
+    pub configuration_id: String,
+    pub run_id: String,
+    pub trigger_name: String,
+    pub run_status: String,
+    pub run_updated_at: DateTime<Utc>,
+    pub attempts: i32,
+}
+
+impl RunStatus {
+    /// The notification trigger a run entering this status fires (HCP Terraform's names):
+    /// the storage writes the outbox in the transaction that changes the status, so no
+    /// status change is ever without its notifications.
+    pub fn notification_trigger(self) -> Option<&'static str> {
+        match self {
+            RunStatus::Pending => Some("run:created"),
+            RunStatus::Planning => Some("run:planning"),
+            RunStatus::Planned => Some("run:needs_attention"),
+            RunStatus::Applying => Some("run:applying"),
+            RunStatus::Applied | RunStatus::PlannedAndFinished => Some("run:completed"),
+            // HCP: "terminated early due to error or cancellation".
+            RunStatus::Errored | RunStatus::Canceled => Some("run:errored"),
+            _ => None,
+        }
+    }
+}
+
 /// A run trigger: a successful apply in `sourceable_id` queues a run in `workspace_id` (both
 /// workspaces of one organization). Read with both workspaces' names.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -852,6 +905,18 @@ pub struct RunTrigger {
     pub workspace_name: String,
     /// The source's name (read, not written).
     pub sourceable_name: String,
+}
+
+/// An organization's SSH private key (HCP's `ssh-keys`): the value is write-only, sealed
+/// with the keyring, and read only by runs of workspaces it is assigned to.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SshKey {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub value_ciphertext: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A runner listener: something that claims jobs and executes them.

@@ -901,6 +901,15 @@ pub trait SiteAdminStore {
         value: &str,
         at: DateTime<Utc>,
     ) -> StorageResult<()>;
+    /// The SMTP settings (a JSON record) and the sealed password; `None` when never set.
+    async fn smtp_settings(&self) -> StorageResult<Option<(String, Option<String>)>>;
+    /// Stores the SMTP settings and sealed password, replacing any earlier ones.
+    async fn set_smtp_settings(
+        &self,
+        settings: &str,
+        password_ciphertext: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
 }
 
 /// Which workspaces a site administrator lists, in what order.
@@ -1193,6 +1202,109 @@ pub trait RunTriggerStore {
     async fn delete_run_trigger(&self, id: &str) -> StorageResult<bool>;
 }
 
+/// Remote state sharing: the workspaces whose runs may read a workspace's state (HCP
+/// Terraform's `remote-state-consumers`), both of one organization.
+#[async_trait]
+pub trait RemoteStateConsumerStore {
+    /// A workspace's consumers, oldest first.
+    async fn list_remote_state_consumers(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>>;
+    /// Adds the consumers (those already there stay), or with `replace` makes them the only
+    /// ones, in one transaction.
+    async fn add_remote_state_consumers(
+        &self,
+        workspace_id: &str,
+        consumer_ids: &[String],
+        replace: bool,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    async fn remove_remote_state_consumers(
+        &self,
+        workspace_id: &str,
+        consumer_ids: &[String],
+    ) -> StorageResult<()>;
+    async fn is_remote_state_consumer(
+        &self,
+        workspace_id: &str,
+        consumer_id: &str,
+    ) -> StorageResult<bool>;
+}
+
+#[async_trait]
+pub trait SshKeyStore {
+    async fn create_ssh_key(&self, key: &SshKey) -> StorageResult<()>;
+    async fn ssh_key_by_id(&self, id: &str) -> StorageResult<Option<SshKey>>;
+    /// An organization's keys, oldest first.
+    async fn list_ssh_keys(
+        &self,
+        organization_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<SshKey>>;
+    /// Writes name and value (false: no such key).
+    async fn update_ssh_key(&self, key: &SshKey) -> StorageResult<bool>;
+    /// Deletes the key, unassigning it from its workspaces (false: no such key).
+    async fn delete_ssh_key(&self, id: &str) -> StorageResult<bool>;
+    /// Assigns `ssh_key_id` to the workspace, or unassigns with `None`.
+    async fn set_workspace_ssh_key(
+        &self,
+        workspace_id: &str,
+        ssh_key_id: Option<&str>,
+    ) -> StorageResult<()>;
+}
+
+#[async_trait]
+pub trait NotificationConfigurationStore {
+    /// Stores the configuration unless its workspace has `max` already (false then).
+    async fn create_notification_configuration(
+        &self,
+        config: &NotificationConfiguration,
+        max: u64,
+    ) -> StorageResult<bool>;
+    async fn notification_configuration_by_id(
+        &self,
+        id: &str,
+    ) -> StorageResult<Option<NotificationConfiguration>>;
+    /// A workspace's configurations, oldest first.
+    async fn list_notification_configurations(
+        &self,
+        workspace_id: &str,
+    ) -> StorageResult<Vec<NotificationConfiguration>>;
+    /// Writes every attribute but the delivery responses.
+    async fn update_notification_configuration(
+        &self,
+        config: &NotificationConfiguration,
+    ) -> StorageResult<bool>;
+    async fn delete_notification_configuration(&self, id: &str) -> StorageResult<bool>;
+    /// Appends a delivery response, keeping the last `keep`.
+    async fn record_delivery_response(
+        &self,
+        id: &str,
+        response: &serde_json::Value,
+        keep: usize,
+    ) -> StorageResult<()>;
+    /// Takes the oldest due notification whose configuration has no older one undelivered
+    /// (so each receiver gets them in order), leasing it to `owner` until `lease_until`.
+    async fn claim_notification(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StorageResult<Option<OutboxNotification>>;
+    /// Ends a claimed notification: delivered or given up (`outcome`), or (`retry_at`)
+    /// due again later with one more attempt counted. False: the lease was lost.
+    async fn settle_notification(
+        &self,
+        seq: i64,
+        owner: &str,
+        outcome: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+}
+
 /// Everything the server persists, behind one object.
 pub trait Store:
     OrganizationStore
@@ -1221,6 +1333,9 @@ pub trait Store:
     + ProviderRegistryStore
     + ProviderMirrorStore
     + RunTriggerStore
+    + NotificationConfigurationStore
+    + SshKeyStore
+    + RemoteStateConsumerStore
     + Send
     + Sync
 {

@@ -279,6 +279,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         latest_run_id: None,
         resource_count: 0,
         runs_count: 0,
+        ssh_key_id: None,
         created_at: at,
         updated_at: at,
     }

@@ -332,6 +332,12 @@ struct Tenant {
     /// A run trigger from her second workspace (`upstream`) to her workspace.
     run_trigger_id: String,
     upstream_name: String,
+    /// An SSH key of her organization, assigned to her workspace, and its (secret) value.
+    ssh_key_id: String,
+    ssh_key_value: String,
+    /// A notification configuration of her workspace, and its (secret) URL.
+    notification_configuration_id: String,
+    notification_url: String,
     run_event_id: String,
     plan_id: String,
     apply_id: String,
@@ -744,6 +750,30 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         )
         .expect(201)
         .id();
+    let notification_url = format!("https://{label}-hooks.invalid/hook-secret-9f2c");
+    let notification_configuration_id = api
+        .post(
+            &format!("workspaces/{workspace_id}/notification-configurations"),
+            &json!({"data": {"type": "notification-configurations", "attributes": {
+                "name": "hook", "destination-type": "generic", "enabled": false,
+                "url": notification_url, "triggers": ["run:completed"]}}}),
+        )
+        .expect(201)
+        .id();
+    let ssh_key_value = format!("{label}-ssh-key-value-6a1d");
+    let ssh_key_id = api
+        .post(
+            &format!("organizations/{org}/ssh-keys"),
+            &json!({"data": {"type": "ssh-keys",
+                "attributes": {"name": format!("{label}-key"), "value": ssh_key_value}}}),
+        )
+        .expect(201)
+        .id();
+    api.patch(
+        &format!("workspaces/{workspace_id}/relationships/ssh-key"),
+        &json!({"data": {"type": "workspaces", "attributes": {"id": ssh_key_id}}}),
+    )
+    .expect(200);
     let run_event_id = api.get(&format!("runs/{run_id}/run-events")).ok().body["data"][0]["id"]
         .as_str()
         .unwrap()
@@ -954,6 +984,10 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         comment_body,
         run_trigger_id,
         upstream_name,
+        ssh_key_id,
+        ssh_key_value,
+        notification_configuration_id,
+        notification_url,
         run_event_id,
         plan_id,
         apply_id,
@@ -1089,6 +1123,13 @@ impl Tenant {
             ("run message", self.run_message.clone()),
             ("comment ID", self.comment_id.clone()),
             ("run trigger ID", self.run_trigger_id.clone()),
+            ("SSH key ID", self.ssh_key_id.clone()),
+            ("SSH key value", self.ssh_key_value.clone()),
+            (
+                "notification configuration ID",
+                self.notification_configuration_id.clone(),
+            ),
+            ("notification URL", self.notification_url.clone()),
             ("upstream workspace name", self.upstream_name.clone()),
             ("comment body", self.comment_body.clone()),
             ("run event ID", self.run_event_id.clone()),
@@ -1143,6 +1184,8 @@ impl Tenant {
             "run_id" => vec![self.run_id.clone()],
             "comment_id" => vec![self.comment_id.clone()],
             "run_trigger_id" => vec![self.run_trigger_id.clone()],
+            "ssh_key_id" => vec![self.ssh_key_id.clone()],
+            "notification_configuration_id" => vec![self.notification_configuration_id.clone()],
             "run_event_id" => vec![self.run_event_id.clone()],
             "plan_id" => vec![self.plan_id.clone()],
             "apply_id" => vec![self.apply_id.clone()],
@@ -1265,6 +1308,10 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
     };
     let body = match (method, template) {
         ("GET", _) => return Ok(None),
+        // Bob's workspace as a reader of Alice's state.
+        (_, "/api/v2/workspaces/{workspace_id}/relationships/remote-state-consumers") => {
+            json!({"data": [{"type": "workspaces", "id": b.workspace_id}]})
+        }
         ("DELETE", t) if t.ends_with("/relationships/tags") => tags(),
         ("DELETE", t) if t.ends_with("/organizations/{organization}/tags") => json!({
             "data": a.tag_ids.iter().map(|id| json!({"type": "tags", "id": id})).collect::<Vec<_>>()
@@ -1393,6 +1440,30 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         ("POST", "/api/v2/workspaces/{workspace_id}/run-triggers") => json!({
             "data": {"type": "run-triggers", "relationships": {
                 "sourceable": {"data": {"type": "workspaces", "id": b.workspace_id}}}}
+        }),
+        // Bob's receiver on Alice's workspace, and Alice's configuration sent to his.
+        ("POST", "/api/v2/workspaces/{workspace_id}/notification-configurations")
+        | ("PATCH", "/api/v2/notification-configurations/{notification_configuration_id}") => {
+            json!({"data": {"type": "notification-configurations", "attributes": {
+                "name": format!("{}-hook", b.label), "destination-type": "generic",
+                "enabled": true, "url": format!("https://{}-receiver.invalid/", b.label),
+                "triggers": ["run:created"]}}})
+        }
+        (
+            "POST",
+            "/api/v2/notification-configurations/{notification_configuration_id}/actions/verify",
+        ) => {
+            json!({})
+        }
+        // Bob's key on Alice's workspace (the other way round, Alice's key on his workspace, is
+        // a route of his own organization: ssh_keys.rs).
+        (_, "/api/v2/workspaces/{workspace_id}/relationships/ssh-key") => json!({
+            "data": {"type": "workspaces", "attributes": {"id": b.ssh_key_id}}
+        }),
+        ("POST", "/api/v2/organizations/{organization}/ssh-keys")
+        | ("PATCH", "/api/v2/ssh-keys/{ssh_key_id}") => json!({
+            "data": {"type": "ssh-keys", "attributes": {"name": format!("{}-key", b.label),
+                "value": format!("{} was here", b.label)}}
         }),
         ("POST", t) if t.starts_with("/api/v2/runs/{run_id}/actions/") => {
             json!({"comment": format!("{} pressed the button", b.label)})
@@ -1567,6 +1638,8 @@ fn query_attacks(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Vec<At
         | ("PATCH", "/api/v2/admin/customization-settings")
         | ("GET", "/api/v2/admin/saml-settings")
         | ("PATCH", "/api/v2/admin/saml-settings")
+        | ("GET", "/api/v2/admin/smtp-settings")
+        | ("PATCH", "/api/v2/admin/smtp-settings")
         | ("GET", "/api/v2/admin/feature-sets") => {
             vec![Attack::json(method, template, template.to_string(), None)]
         }

@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(spec))
         .routes(routes!(configuration))
         .routes(routes!(state_file))
+        .routes(routes!(ssh_key))
         .routes(routes!(artifact, put_artifact))
         .routes(routes!(logs))
         .routes(routes!(new_state))
@@ -138,6 +139,24 @@ async fn configuration(State(state): State<AppState>, Auth(caller): Auth) -> Api
 async fn state_file(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
     Ok(match state.services.job_state(&caller).await? {
         Some(stream) => stream_response(stream, "application/json"),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// The private key of the SSH key assigned to the job's workspace (for `git::ssh://` module
+/// sources), only to the job's own token while it runs; 204 when none is assigned.
+#[utoipa::path(get, path = "/api/runner/v1/job/ssh-key", tag = "runner",
+    responses((status = 200, description = "The private key", content_type = "application/octet-stream"), (status = 204, description = "No SSH key is assigned")))]
+async fn ssh_key(State(state): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
+    Ok(match state.services.job_ssh_key(&caller).await? {
+        Some(key) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+            ],
+            key,
+        )
+            .into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }

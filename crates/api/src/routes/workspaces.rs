@@ -205,7 +205,10 @@ pub fn resource(view: &WorkspaceView, urls: &Urls) -> Resource<WorkspaceAttribut
         "agent-pool",
         Relationship::optional("agent-pools", view.agent_pool_id()),
     )
-    .relationship("ssh-key", Relationship::null())
+    .relationship(
+        "ssh-key",
+        Relationship::optional("ssh-keys", ws.ssh_key_id.as_deref()),
+    )
     .relationship("readme", Relationship::null())
     .relationship("locked-by", locked_by.unwrap_or_else(Relationship::null))
     .relationship_if(
@@ -474,7 +477,6 @@ async fn show_ref(
     let view = state.services.workspace(caller, &workspace).await?;
     let mut included = included(&[&view], params, caller, state).await?;
     let mut resource = resource(&view, &state.urls);
-    let id = WorkspaceRef::Id(view.workspace.id.clone());
     // One workspace read also names its variables, its current configuration version and,
     // when asked, its outputs, each only to a caller who may read them.
     if let Some(Some(cv)) = hidden_as_none(
@@ -504,29 +506,39 @@ async fn show_ref(
         );
     }
     if params.includes().has("outputs") {
-        let outputs = match view.workspace.current_state_version_id {
-            Some(_) => hidden_as_none(state.services.current_state_outputs(caller, &id).await)?
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        resource = resource.relationship(
-            "outputs",
-            Relationship::many(
-                "workspace-outputs",
-                outputs.iter().map(|o| o.output.id.clone()),
-            )
-            .with_related(state.urls.api(&format!(
-                "/workspaces/{}/current-state-version-outputs",
-                view.workspace.id
-            ))),
-        );
-        included.extend(
-            outputs
-                .iter()
-                .map(|o| state_versions::workspace_output_resource(o).into_value()),
-        );
+        let (relationship, outputs) = outputs_of(&view, caller, state).await?;
+        resource = resource.relationship("outputs", relationship);
+        included.extend(outputs);
     }
     Ok(JsonApi::ok(Document::new(resource).with_included(included)))
+}
+
+/// `include=outputs`: the `outputs` relationship naming the current state's outputs (none
+/// for a caller who may not read them) and those outputs, sensitive values hidden.
+async fn outputs_of(
+    view: &WorkspaceView,
+    caller: &terrace_domain::Caller,
+    state: &AppState,
+) -> ApiResult<(Relationship, Vec<serde_json::Value>)> {
+    let id = WorkspaceRef::Id(view.workspace.id.clone());
+    let outputs = match view.workspace.current_state_version_id {
+        Some(_) => hidden_as_none(state.services.current_state_outputs(caller, &id).await)?
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let relationship = Relationship::many(
+        "workspace-outputs",
+        outputs.iter().map(|o| o.output.id.clone()),
+    )
+    .with_related(state.urls.api(&format!(
+        "/workspaces/{}/current-state-version-outputs",
+        view.workspace.id
+    )));
+    let included = outputs
+        .iter()
+        .map(|o| state_versions::workspace_output_resource(o).into_value())
+        .collect();
+    Ok((relationship, included))
 }
 
 /// What the caller may not read reads as absent.
@@ -564,7 +576,7 @@ async fn update_ref(
         ("filter[project][id]" = Option<String>, Query),
         ("filter[current-run][status]" = Option<String>, Query, description = "The status of the current run"),
         ("sort" = Option<String>, Query, description = "name or current-run.created-at, - first for descending"),
-        ("include" = Option<String>, Query, description = "organization, current_state_version, current_run")),
+        ("include" = Option<String>, Query, description = "organization, current_state_version, current_run, outputs")),
     responses((status = 200, body = ListDocument<WorkspaceAttributes>), (status = 404, body = ErrorDocument)))]
 async fn list(
     State(state): State<AppState>,
@@ -602,18 +614,24 @@ async fn list(
         .services
         .list_workspaces(&caller, &org, &filter, page)
         .await?;
-    let data = found
-        .items
-        .iter()
-        .map(|v| resource(v, &state.urls))
-        .collect();
-    let included = included(
+    let mut included = included(
         &found.items.iter().collect::<Vec<_>>(),
         &params,
         &caller,
         &state,
     )
     .await?;
+    let with_outputs = params.includes().has("outputs");
+    let mut data = Vec::with_capacity(found.items.len());
+    for view in &found.items {
+        let mut item = resource(view, &state.urls);
+        if with_outputs {
+            let (relationship, outputs) = outputs_of(view, &caller, &state).await?;
+            item = item.relationship("outputs", relationship);
+            included.extend(outputs);
+        }
+        data.push(item);
+    }
     Ok(JsonApi::ok(
         ListDocument::paginate(data, page, found.total, &state.urls.request(&uri))
             .with_included(included),

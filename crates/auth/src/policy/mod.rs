@@ -209,6 +209,8 @@ pub enum Action {
     /// The private provider registry: GPG keys, providers, their versions and platforms
     /// (reading providers is `ReadOrganization`).
     ManageProviders,
+    /// The organization's SSH keys (HCP: owners and teams with `manage-vcs-settings`).
+    ManageVcsSettings,
 }
 
 impl Action {
@@ -257,6 +259,7 @@ impl Action {
             ManageOrganizationToken,
             ReadAuditTrail,
             ManageProviders,
+            ManageVcsSettings,
         ]
     };
 
@@ -305,6 +308,7 @@ impl Action {
             ManageOrganizationToken => "manage-organization-token",
             ReadAuditTrail => "read-audit-trail",
             ManageProviders => "manage-providers",
+            ManageVcsSettings => "manage-vcs-settings",
         }
     }
 
@@ -367,6 +371,7 @@ impl Action {
                 ManageAgentPools => org.manage_agent_pools,
                 ManageModules => org.manage_modules,
                 ManageProviders => org.manage_providers,
+                ManageVcsSettings => org.manage_vcs_settings,
                 ManageTeams => org.manage_teams,
                 ManageOrganizationAccess => org.manage_organization_access,
                 ManageMembership => org.manage_membership,
@@ -523,11 +528,11 @@ pub fn organization_permissions(access: Access) -> OrganizationPermissions {
         can_create_team: can(ManageTeams),
         can_manage_users: can(ManageMembership),
         can_update_api_token: can(ManageOrganizationToken),
+        can_update_ssh_keys: can(ManageVcsSettings),
         // Features this server does not have: no API for them, so nobody can.
         can_create_workspace_migration: false,
         can_update_oauth: false,
         can_update_sentinel: false,
-        can_update_ssh_keys: false,
         can_manage_run_tasks: false,
         can_manage_subscription: false,
         can_deploy_no_code_modules: false,
@@ -908,11 +913,11 @@ mod tests {
         assert!(
             !(o.can_update_oauth
                 || o.can_update_sentinel
-                || o.can_update_ssh_keys
                 || o.can_manage_run_tasks
                 || o.can_create_workspace_migration)
         );
         assert!(o.can_create_team && o.can_manage_users && o.can_update_api_token);
+        assert!(o.can_update_ssh_keys);
         let w = workspace_permissions(owner);
         assert!(!w.can_manage_run_tasks && !w.can_read_assessment_results);
         let r = run_permissions(owner);

@@ -93,6 +93,20 @@ impl Services {
                 let run = store.run_by_id(id).await.ok().flatten();
                 workspace(run.map(|r| r.workspace_id)).await
             }
+            "ssh_key_id" | "ssh-keys" => store
+                .ssh_key_by_id(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|k| k.organization_id),
+            "notification_configuration_id" | "notification-configurations" => {
+                let config = store
+                    .notification_configuration_by_id(id)
+                    .await
+                    .ok()
+                    .flatten();
+                workspace(config.map(|c| c.workspace_id)).await
+            }
             "run_trigger_id" | "run-triggers" => {
                 let trigger = store.run_trigger_by_id(id).await.ok().flatten();
                 workspace(trigger.map(|t| t.workspace_id)).await

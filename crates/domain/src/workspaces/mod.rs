@@ -173,6 +173,7 @@ pub(crate) fn workspace_with_defaults(
         latest_run_id: None,
         resource_count: 0,
         runs_count: 0,
+        ssh_key_id: None,
         created_at: now,
         updated_at: now,
     }

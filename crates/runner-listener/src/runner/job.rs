@@ -17,7 +17,7 @@ use super::env::{parallelism, terraform_env, BaseEnv};
 use super::logs::{raise, JobLog, Stop};
 use super::summary::{self, Counts};
 use super::terraform::{self, Command, Control, Finished, Output};
-use super::{cli_config, tools, varfiles, version, workdir, RunnerConfig};
+use super::{cli_config, ssh, tools, varfiles, version, workdir, RunnerConfig};
 use crate::client::{ClientError, JobClient};
 use crate::confine::{self, Sandbox};
 use crate::process::describe_exit;
@@ -377,6 +377,42 @@ impl<'a> Job<'a> {
             self.log.note(warning.clone()).await;
         }
         self.env = env.vars;
+        self.prepare_ssh().await
+    }
+
+    /// The workspace's SSH key into the job's directory, and git's ssh command for it. A
+    /// workspace's own `GIT_SSH_COMMAND` is kept only when no key is assigned.
+    async fn prepare_ssh(&mut self) -> Step<()> {
+        self.check_stop()?;
+        // The system's git configuration is the machine's, not the run's (and the sandbox
+        // cannot read it, which git takes as fatal).
+        self.env
+            .entry(ssh::NO_SYSTEM_CONFIG.to_string())
+            .or_insert_with(|| "1".into());
+        let key = self
+            .client
+            .ssh_key()
+            .await
+            .map_err(|e| self.request_failed("cannot download the workspace's SSH key", e))?;
+        let key = match key {
+            Some(bytes) => Some(
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| error("the workspace's SSH key is not text"))?,
+            ),
+            None if self.env.contains_key(ssh::VAR) => return Ok(()),
+            None => None,
+        };
+        if key.is_some() && self.env.contains_key(ssh::VAR) {
+            self.log
+                .note(format!(
+                    "Warning: the workspace's {} is replaced: its SSH key is used",
+                    ssh::VAR
+                ))
+                .await;
+        }
+        let command = ssh::prepare(&self.dirs.root, key.as_deref())
+            .map_err(|e| error(format!("cannot write the SSH key: {e}")))?;
+        self.env.insert(ssh::VAR.to_string(), command);
         Ok(())
     }
 

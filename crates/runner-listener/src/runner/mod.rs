@@ -13,6 +13,7 @@ mod cli_config;
 mod env;
 mod job;
 mod logs;
+mod ssh;
 mod summary;
 mod terraform;
 mod tools;

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::notification_configurations::enqueue_notifications;
 use super::{contains_pattern, on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore};
 use crate::model::{
     Page, PageRequest, PhaseStatus, Run, RunComment, RunEvent, RunPhase, RunStatus,
@@ -137,6 +138,7 @@ impl RunStore for SqlStore {
             bind_event!(sqlx::query(&insert_event), event)
                 .execute(&mut *tx)
                 .await?;
+            enqueue_notifications!(&mut tx, run);
             tx.commit().await?;
             Ok(())
         })
@@ -256,26 +258,34 @@ impl RunStore for SqlStore {
     }
 
     async fn update_run_if(&self, run: &Run, expected: RunStatus) -> StorageResult<bool> {
+        // The status change and its notifications commit together: none is lost to a crash.
         let done = on_pool!(&self.pool, |p| {
-            sqlx::query(
-            "UPDATE runs SET status = $3, status_timestamps = $4, has_changes = $5, confirmed_by = $6, \
-             input_state_version_id = $7, canceled_at = $8, force_cancel_available_at = $9, \
-             auto_apply = $10, updated_at = $11 WHERE id = $1 AND status = $2"
-        )
-        .bind(&run.id)
-        .bind(expected)
-        .bind(run.status)
-        .bind(&run.status_timestamps)
-        .bind(run.has_changes)
-        .bind(&run.confirmed_by)
-        .bind(&run.input_state_version_id)
-        .bind(run.canceled_at)
-        .bind(run.force_cancel_available_at)
-        .bind(run.auto_apply)
-        .bind(run.updated_at)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected())
+            let mut tx = p.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE runs SET status = $3, status_timestamps = $4, has_changes = $5, \
+                 confirmed_by = $6, input_state_version_id = $7, canceled_at = $8, \
+                 force_cancel_available_at = $9, auto_apply = $10, updated_at = $11 \
+                 WHERE id = $1 AND status = $2",
+            )
+            .bind(&run.id)
+            .bind(expected)
+            .bind(run.status)
+            .bind(&run.status_timestamps)
+            .bind(run.has_changes)
+            .bind(&run.confirmed_by)
+            .bind(&run.input_state_version_id)
+            .bind(run.canceled_at)
+            .bind(run.force_cancel_available_at)
+            .bind(run.auto_apply)
+            .bind(run.updated_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done > 0 && run.status != expected {
+                enqueue_notifications!(&mut tx, run);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
         })?;
         Ok(done > 0)
     }

@@ -45,9 +45,27 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         key_number: Some("\"offset\""),
     },
     SealedColumn {
+        table: "ssh_keys",
+        column: "value_ciphertext",
+        key: "id",
+        key_number: None,
+    },
+    SealedColumn {
         table: "organization_sso_configurations",
         column: "oidc_client_secret_ciphertext",
         key: "organization_id",
+        key_number: None,
+    },
+    SealedColumn {
+        table: "notification_configurations",
+        column: "token_ciphertext",
+        key: "id",
+        key_number: None,
+    },
+    SealedColumn {
+        table: "smtp_settings",
+        column: "password_ciphertext",
+        key: "id",
         key_number: None,
     },
 ];

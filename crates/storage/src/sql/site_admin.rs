@@ -275,6 +275,38 @@ impl SiteAdminStore for SqlStore {
         })?;
         Ok(())
     }
+
+    async fn smtp_settings(&self) -> StorageResult<Option<(String, Option<String>)>> {
+        on_pool!(&self.pool, |p| sqlx::query_as(
+            "SELECT settings, password_ciphertext FROM smtp_settings WHERE id = 'smtp'"
+        )
+        .fetch_optional(p)
+        .await)
+        .map_err(Into::into)
+    }
+
+    async fn set_smtp_settings(
+        &self,
+        settings: &str,
+        password_ciphertext: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        on_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO smtp_settings (id, settings, password_ciphertext, updated_at) \
+                 VALUES ('smtp', $1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
+                 settings = excluded.settings, password_ciphertext = excluded.password_ciphertext, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(settings)
+            .bind(password_ciphertext)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
 }
 
 /// `(key, item ID)` pairs turned into each key's items, in the order of `items`.

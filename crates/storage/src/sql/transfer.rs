@@ -78,6 +78,12 @@ pub const TABLES: &[&str] = &[
     "provider_mirror_archives",
     "tool_archives",
     "run_triggers",
+    "notification_configurations",
+    "notification_outbox",
+    "ssh_keys",
+    "workspace_ssh_keys",
+    "remote_state_consumers",
+    "smtp_settings",
 ];
 
 /// sqlx's record of the migrations applied: each database has its own, never copied.

@@ -84,6 +84,7 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
     w.current_state_version_id, w.current_run_id, w.latest_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     (SELECT COUNT(*) FROM runs r WHERE r.workspace_id = w.id) AS runs_count, \
+    (SELECT k.ssh_key_id FROM workspace_ssh_keys k WHERE k.workspace_id = w.id) AS ssh_key_id, \
     w.created_at, w.updated_at";
 pub(super) const FROM: &str =
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id";

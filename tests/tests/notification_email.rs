@@ -1,0 +1,230 @@
+//! E-mail notifications end to end: an SMTP server started here (aiosmtpd, which prints every
+//! message it accepts) on 127.0.0.1 (reachable with `--allow-private-notification-urls`), set
+//! through TFE's `/admin/smtp-settings` (site administrators only, the password never shown);
+//! a test mail on update, and a 422 when it cannot be sent; an `email` configuration whose
+//! member user and address each get the mail of a real remote plan made with the terraform
+//! CLI, naming the run's status, workspace and link; a user outside the organization refused.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use terrace_tests::{both_databases, free_port, Db, Server, Terraform};
+
+const ORG: &str = "default";
+const PASSWORD: &str = "smtp-password-never-shown";
+
+/// aiosmtpd's debugging server: what it printed (every message, headers and body).
+struct Smtp {
+    port: u16,
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Smtp {
+    fn start() -> Smtp {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd starts (scripts/install-test-deps.sh installs it)");
+        let out = Arc::new(Mutex::new(String::new()));
+        let kept = out.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Smtp { port, child, out }
+    }
+
+    /// The messages printed so far, each from its header on.
+    fn messages(&self) -> Vec<String> {
+        let out = self.out.lock().unwrap().clone();
+        out.split("---------- MESSAGE FOLLOWS ----------")
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits for a message that contains every one of `texts`.
+    fn wait_for(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(m) = self
+                .messages()
+                .into_iter()
+                .find(|m| texts.iter().all(|t| m.contains(t)))
+            {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message with {texts:?}; got: {:#?}",
+                self.messages()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_body(attributes: Value) -> Value {
+    json!({"data": {"type": "smtp-settings", "attributes": attributes}})
+}
+
+fn user_id(server: &Server, token: &str) -> String {
+    server.api(token).get("account/details").ok().id()
+}
+
+fn assert_no_password(reply_text: &str) {
+    assert!(!reply_text.contains(PASSWORD), "{reply_text}");
+    assert!(!reply_text.contains("\"password\""), "{reply_text}");
+}
+
+both_databases!(
+    email_notifications_arrive_through_the_sites_smtp_server,
+    |db: Db| {
+        let server = Server::builder(db)
+            .args(&["--allow-private-notification-urls"])
+            .start();
+        let token = server.admin_token();
+        let api = server.api(&token);
+        let smtp = Smtp::start();
+
+        // Unset: disabled, TFE's shape; site administrators only.
+        let shown = api.get("admin/smtp-settings").ok();
+        assert_eq!(shown.data()["type"], "smtp-settings");
+        assert_eq!(shown.id(), "smtp");
+        assert_eq!(shown.attr("enabled"), false);
+        assert_eq!(shown.attr("auth"), "none");
+        let member_token = server.user_token("mailuser");
+        let member = server.api(&member_token);
+        member.get("admin/smtp-settings").expect(404);
+        member
+            .patch("admin/smtp-settings", &smtp_body(json!({"enabled": true})))
+            .expect(404);
+
+        // Set with a test mail: it arrives; the password is never shown.
+        let updated = api
+            .patch(
+                "admin/smtp-settings",
+                &smtp_body(
+                    json!({"enabled": true, "host": "127.0.0.1", "port": smtp.port,
+                "sender": "terrace@example.com", "auth": "none", "password": PASSWORD,
+                "test-email-address": "admin-test@example.com"}),
+                ),
+            )
+            .ok();
+        assert_eq!(updated.attr("enabled"), true);
+        assert_eq!(updated.attr("port"), smtp.port);
+        assert_no_password(&updated.text);
+        let test = smtp.wait_for(&["To: admin-test@example.com", "Subject: Test e-mail"]);
+        assert!(test.contains("From: terrace@example.com"), "{test}");
+        assert_no_password(&api.get("admin/smtp-settings").ok().text);
+
+        // A test mail that cannot be sent: 422 saying why, nothing stored.
+        let closed = free_port();
+        api.patch(
+            "admin/smtp-settings",
+            &smtp_body(json!({"port": closed, "test-email-address": "x@example.com"})),
+        )
+        .expect_error(422, "test e-mail was not sent");
+        assert_eq!(api.get("admin/smtp-settings").ok().attr("port"), smtp.port);
+        api.patch(
+            "admin/smtp-settings",
+            &smtp_body(json!({"auth": "plained"})),
+        )
+        .expect_error(422, "plained");
+
+        // A member user and an address get the mail of a remote plan; a stranger is refused.
+        api.post(
+            &format!("organizations/{ORG}/organization-memberships"),
+            &json!({"data": {"type": "organization-memberships",
+            "attributes": {"email": "mailuser@terrace.local"}}}),
+        )
+        .expect(201);
+        let member_id = user_id(&server, &member_token);
+        let stranger_id = user_id(&server, &server.user_token("stranger"));
+
+        let tf = Terraform::new(&server, &token);
+        tf.write(
+            "main.tf",
+            &format!(
+            "terraform {{\n  cloud {{\n    hostname = \"{}\"\n    organization = \"{ORG}\"\n    \
+             workspaces {{\n      name = \"mailed\"\n    }}\n  }}\n}}\n\
+             resource \"terraform_data\" \"note\" {{\n  input = \"hello\"\n}}\n",
+            server.hostname
+        ),
+        );
+        tf.ok(&["init", "-input=false"]);
+        let ws = api
+            .get(&format!("organizations/{ORG}/workspaces/mailed"))
+            .ok()
+            .id();
+        let path = format!("workspaces/{ws}/notification-configurations");
+        let config = |users: &[&str]| {
+            let users: Vec<Value> = users
+                .iter()
+                .map(|id| json!({"type": "users", "id": id}))
+                .collect();
+            json!({"data": {"type": "notification-configurations",
+            "attributes": {"name": "mail", "destination-type": "email", "enabled": true,
+                "triggers": ["run:completed"], "email-addresses": ["ops@example.com"]},
+            "relationships": {"users": {"data": users}}}})
+        };
+        api.post(&path, &config(&[&stranger_id]))
+            .expect_error(422, "not a member");
+        let nc = api.post(&path, &config(&[&member_id])).expect(201).id();
+
+        tf.ok(&["plan", "-input=false"]);
+        let subject = format!("Subject: Run Planned and Finished in {ORG}/mailed");
+        let to_member = smtp.wait_for(&["To: mailuser@terrace.local", &subject]);
+        let to_ops = smtp.wait_for(&["To: ops@example.com", &subject]);
+        for mail in [&to_member, &to_ops] {
+            assert!(
+                mail.contains(&format!("/app/{ORG}/workspaces/mailed/runs/run-")),
+                "{mail}"
+            );
+        }
+        assert!(smtp
+            .messages()
+            .iter()
+            .all(|m| !m.contains("stranger@terrace.local")));
+
+        // The delivery is recorded as successful.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let shown = api.get(&format!("notification-configurations/{nc}")).ok();
+            let responses = shown.attr("delivery-responses").as_array().unwrap().clone();
+            if responses.iter().any(|r| {
+                r["successful"] == "true"
+                    && r["body"].as_str().unwrap_or("").contains("2 recipient")
+            }) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}", shown.text);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+);
