@@ -164,6 +164,13 @@ both_databases!(
             "attributes": {"email": "mailuser@terrace.local"}}}),
         )
         .expect(201);
+        // An address mailed through `email-addresses` must be the organization's too.
+        api.post(
+            &format!("organizations/{ORG}/organization-memberships"),
+            &json!({"data": {"type": "organization-memberships",
+            "attributes": {"email": "ops@example.com"}}}),
+        )
+        .expect(201);
         let member_id = user_id(&server, &member_token);
         let stranger_id = user_id(&server, &server.user_token("stranger"));
 
@@ -183,19 +190,34 @@ both_databases!(
             .ok()
             .id();
         let path = format!("workspaces/{ws}/notification-configurations");
-        let config = |users: &[&str]| {
+        let config = |users: &[&str], addresses: &[&str]| {
             let users: Vec<Value> = users
                 .iter()
                 .map(|id| json!({"type": "users", "id": id}))
                 .collect();
             json!({"data": {"type": "notification-configurations",
             "attributes": {"name": "mail", "destination-type": "email", "enabled": true,
-                "triggers": ["run:completed"], "email-addresses": ["ops@example.com"]},
+                "triggers": ["run:completed"], "email-addresses": addresses},
             "relationships": {"users": {"data": users}}}})
         };
-        api.post(&path, &config(&[&stranger_id]))
+        api.post(&path, &config(&[&stranger_id], &["ops@example.com"]))
             .expect_error(422, "not a member");
-        let nc = api.post(&path, &config(&[&member_id])).expect(201).id();
+        // Nor any address outside the organization (the site's SMTP server is no open relay),
+        // nor one that would add lines to the SMTP conversation.
+        api.post(&path, &config(&[&member_id], &["victim@elsewhere.example"]))
+            .expect_error(422, "not the address of a member");
+        api.post(
+            &path,
+            &config(
+                &[&member_id],
+                &["ops@example.com>\r\nRCPT TO:<victim@x.example"],
+            ),
+        )
+        .expect_error(422, "not an e-mail address");
+        let nc = api
+            .post(&path, &config(&[&member_id], &["ops@example.com"]))
+            .expect(201)
+            .id();
 
         tf.ok(&["plan", "-input=false"]);
         let subject = format!("Subject: Run Planned and Finished in {ORG}/mailed");

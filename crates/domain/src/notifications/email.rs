@@ -350,12 +350,45 @@ impl Services {
                 }
             }
         }
-        for a in &config.email_addresses.0 {
-            if !to.contains(a) {
-                to.push(a.clone());
+        if let Some(org) = &org {
+            // Checked again: a member who left is mailed no more.
+            let members = self
+                .member_addresses(&org.id, &config.email_addresses.0)
+                .await?;
+            for a in &config.email_addresses.0 {
+                if members.contains(&a.to_lowercase()) && !to.contains(a) {
+                    to.push(a.clone());
+                }
             }
         }
         Ok(to)
+    }
+
+    /// Which of `addresses` (lowercased) belong to members or invitations of the
+    /// organization: a tenant's notifications never mail anyone outside it (the site's SMTP
+    /// server is no relay for whatever addresses a workspace administrator types).
+    pub(crate) async fn member_addresses(
+        &self,
+        org_id: &str,
+        addresses: &[String],
+    ) -> DomainResult<Vec<String>> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = terrace_storage::store::MembershipFilter {
+            emails: addresses.to_vec(),
+            ..Default::default()
+        };
+        let page = terrace_storage::model::PageRequest {
+            number: 1,
+            size: 100,
+        };
+        let found = self.store.list_memberships(org_id, &filter, page).await?;
+        Ok(found
+            .items
+            .into_iter()
+            .map(|m| m.email.to_lowercase())
+            .collect())
     }
 
     /// Sends a notification's mail to each recipient; the outcome is one line per failure.

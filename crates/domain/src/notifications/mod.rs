@@ -126,11 +126,9 @@ pub fn apply_input(
     }
     if config.destination_type == "email" {
         if let Some(addresses) = &input.email_addresses {
-            if let Some(bad) = addresses.iter().find(|a| !a.contains('@')) {
-                return Err(DomainError::invalid(
-                    "email-addresses",
-                    format!("{bad:?} is not an e-mail address"),
-                ));
+            for address in addresses {
+                // They go into SMTP commands as they are: no line breaks, no brackets.
+                email::address("email-addresses", address)?;
             }
             config.email_addresses = JsonText(addresses.clone());
         }
@@ -344,6 +342,26 @@ impl Services {
                 }
             }
             config.email_user_ids = JsonText(kept);
+        }
+        if input.email_addresses.is_some() {
+            let members = self
+                .member_addresses(&org.id, &config.email_addresses.0)
+                .await?;
+            if let Some(stranger) = config
+                .email_addresses
+                .0
+                .iter()
+                .find(|a| !members.contains(&a.to_lowercase()))
+            {
+                return Err(DomainError::invalid(
+                    "email-addresses",
+                    format!(
+                        "{stranger:?} is not the address of a member of organization {} \
+                         (notifications mail the organization's people only)",
+                        org.name
+                    ),
+                ));
+            }
         }
         Ok(())
     }
