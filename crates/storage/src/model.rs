@@ -687,18 +687,26 @@ pub struct VariableSet {
 
 text_enum!(
     /// The statuses of a run, as HCP Terraform names them. Terrace passes through the ones
-    /// without run tasks, policy checks or cost estimation.
+    /// of policy checks and cost estimation; the `pre_`/`post_` ones are run-task stages.
     RunStatus {
         Pending => "pending",
         PlanQueued => "plan_queued",
+        PrePlanRunning => "pre_plan_running",
+        PrePlanCompleted => "pre_plan_completed",
         Planning => "planning",
         Planned => "planned",
+        PostPlanRunning => "post_plan_running",
+        PostPlanCompleted => "post_plan_completed",
         PlannedAndFinished => "planned_and_finished",
         PlannedAndSaved => "planned_and_saved",
         Confirmed => "confirmed",
+        PreApplyRunning => "pre_apply_running",
+        PreApplyCompleted => "pre_apply_completed",
         ApplyQueued => "apply_queued",
         Applying => "applying",
         Applied => "applied",
+        PostApplyRunning => "post_apply_running",
+        PostApplyCompleted => "post_apply_completed",
         Discarded => "discarded",
         Errored => "errored",
         Canceled => "canceled",
@@ -915,6 +923,116 @@ pub struct SshKey {
     pub organization_id: String,
     pub name: String,
     pub value_ciphertext: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+text_enum!(
+    /// The points of a run where run tasks are called (HCP Terraform's names).
+    TaskStageName {
+        PrePlan => "pre_plan",
+        PostPlan => "post_plan",
+        PreApply => "pre_apply",
+        PostApply => "post_apply",
+    }
+);
+
+text_enum!(
+    /// What a failing run task does to its run: `mandatory` stops it, `advisory` only warns.
+    TaskEnforcement { Advisory => "advisory", Mandatory => "mandatory" }
+);
+
+text_enum!(
+    /// A task stage's status (go-tfe's TaskStageStatus).
+    TaskStageStatus {
+        Pending => "pending",
+        Running => "running",
+        Passed => "passed",
+        Failed => "failed",
+        AwaitingOverride => "awaiting_override",
+        Canceled => "canceled",
+        Errored => "errored",
+        Unreachable => "unreachable",
+    }
+);
+
+text_enum!(
+    /// A task result's status (go-tfe's TaskResultStatus).
+    TaskResultStatus {
+        Pending => "pending",
+        Running => "running",
+        Passed => "passed",
+        Failed => "failed",
+        Errored => "errored",
+        Unreachable => "unreachable",
+    }
+);
+
+/// An organization's run task (HCP's `tasks`): an external service called at stages of runs.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunTask {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub url: String,
+    pub description: String,
+    pub category: String,
+    /// The key of `X-TFC-Task-Signature`, sealed by the domain layer; `None`: unsigned.
+    pub hmac_key_ciphertext: Option<String>,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A run task attached to a workspace (HCP's `workspace-tasks`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkspaceRunTask {
+    pub id: String,
+    pub workspace_id: String,
+    pub task_id: String,
+    pub enforcement_level: TaskEnforcement,
+    pub stages: JsonText<Vec<TaskStageName>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One stage of a run with run tasks (HCP's `task-stages`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskStage {
+    pub id: String,
+    pub run_id: String,
+    pub stage: TaskStageName,
+    pub status: TaskStageStatus,
+    pub status_timestamps: Timestamps,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One task's result in a task stage (HCP's `task-results`). The task's name, URL and the
+/// attachment's enforcement level are copied when the run is created.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskResult {
+    pub id: String,
+    pub task_stage_id: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub task_name: String,
+    pub task_url: String,
+    pub workspace_task_id: String,
+    pub enforcement_level: TaskEnforcement,
+    pub status: TaskResultStatus,
+    pub message: String,
+    pub url: String,
+    /// The outcomes the service reported (JSON objects as the API shows them).
+    pub outcomes: JsonText<Vec<serde_json::Value>>,
+    pub status_timestamps: Timestamps,
+    pub request_attempts: i32,
+    /// When the request to the service is due; `None`: nothing to send.
+    pub next_request_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// A result not passed or failed by then is errored.
+    pub deadline_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -82,7 +82,10 @@ impl RunBadge {
             Errored => "bad",
             Canceled | Discarded => "off",
             Planned => "attention",
-            Pending | PlanQueued | Planning | Confirmed | ApplyQueued | Applying => "busy",
+            Pending | PrePlanRunning | PrePlanCompleted | PlanQueued | Planning
+            | PostPlanRunning | PostPlanCompleted | Confirmed | PreApplyRunning
+            | PreApplyCompleted | ApplyQueued | Applying | PostApplyRunning
+            | PostApplyCompleted => "busy",
         };
         RunBadge {
             id: run.id.clone(),

@@ -68,6 +68,12 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         key: "id",
         key_number: None,
     },
+    SealedColumn {
+        table: "run_tasks",
+        column: "hmac_key_ciphertext",
+        key: "id",
+        key_number: None,
+    },
 ];
 
 /// A row's key in a [`SealedColumn`]'s table.

@@ -84,6 +84,10 @@ pub const TABLES: &[&str] = &[
     "workspace_ssh_keys",
     "remote_state_consumers",
     "smtp_settings",
+    "run_tasks",
+    "workspace_run_tasks",
+    "task_stages",
+    "task_results",
 ];
 
 /// sqlx's record of the migrations applied: each database has its own, never copied.
