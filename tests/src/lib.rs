@@ -17,6 +17,7 @@ pub mod listener;
 pub mod oidc;
 pub mod page;
 pub mod providers;
+pub mod receiver;
 pub mod runs;
 pub mod saml_idp;
 mod server;

@@ -45,6 +45,26 @@ resource "terraform_data" "a" {
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The URL of a receiver answering run tasks' test requests, started once (loopback: the
+/// servers run with --allow-private-notification-urls).
+fn run_task_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| terrace_tests::receiver::Receiver::start(&[200]).url)
+}
+
+fn run_task_body() -> Value {
+    json!({"data": {"type": "tasks", "attributes": {
+        "name": unique("probe"), "url": run_task_url(), "category": "task"}}})
+}
+
+/// A run task of `org` made by `owner`: its ID.
+fn create_run_task(owner: &Api, org: &str) -> String {
+    owner
+        .post(&format!("organizations/{org}/tasks"), &run_task_body())
+        .expect(201)
+        .id()
+}
+
 /// A name no earlier call used (the calls that create things run many times).
 fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(1);
@@ -220,16 +240,22 @@ static WORKSPACE_CALLS: &[Call<Ws>] = &[
             &json!({"data": [{"type": "tags", "attributes": {"name": "probed"}}]}),
         )
     ),
-    // HCP Terraform's routes for features this server does not have.
+    // A run task of the workspace's organization (made by its owner) attached.
     call!(
         "POST run tasks",
         ["permissions.can-manage-run-tasks"],
         [],
-        |w| w.caller.post(
-            &format!("workspaces/{}/tasks", w.id),
-            &json!({"data": {"type": "workspace-tasks"}}),
-        )
+        |w| {
+            let task = create_run_task(&w.owner, &w.organization());
+            w.caller.post(
+                &format!("workspaces/{}/tasks", w.id),
+                &json!({"data": {"type": "workspace-tasks",
+                    "attributes": {"enforcement-level": "advisory"},
+                    "relationships": {"task": {"data": {"type": "tasks", "id": task}}}}}),
+            )
+        }
     ),
+    // HCP Terraform's routes for features this server does not have.
     call!(
         "GET assessment results",
         ["permissions.can-read-assessment-results"],
@@ -378,10 +404,9 @@ static ORGANIZATION_CALLS: &[Call<Org>] = &[
         "POST tasks",
         ["permissions.can-manage-run-tasks"],
         [],
-        |o| o.caller.post(
-            &format!("organizations/{}/tasks", o.name),
-            &json!({"data": {"type": "tasks"}}),
-        )
+        |o| o
+            .caller
+            .post(&format!("organizations/{}/tasks", o.name), &run_task_body(),)
     ),
     call!(
         "GET subscription",
@@ -779,6 +804,17 @@ struct Ws {
     label: String,
 }
 
+impl Ws {
+    /// The name of the workspace's organization.
+    fn organization(&self) -> String {
+        self.owner.get(&format!("workspaces/{}", self.id)).ok().body["data"]["relationships"]
+            ["organization"]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
 impl Target for Ws {
     fn read(&self) -> Value {
         self.caller
@@ -794,6 +830,7 @@ impl Target for Ws {
             format!("workspaces/{}/vars", self.id),
             format!("workspaces/{}/state-versions", self.id),
             format!("workspaces/{}/relationships/tags", self.id),
+            format!("workspaces/{}/tasks", self.id),
         ]
         .iter()
         .map(|path| {
@@ -995,6 +1032,7 @@ impl Target for Org {
             format!("organizations/{}/tags", self.name),
             format!("organizations/{}/varsets", self.name),
             format!("organizations/{}/agent-pools", self.name),
+            format!("organizations/{}/tasks", self.name),
         ]
         .iter()
         .map(|path| {
@@ -1396,7 +1434,10 @@ fn check_settled(target: &RunTarget, statuses: &[&str]) {
 // The test.
 
 both_databases!(advertised_permissions_are_enforced, |db: Db| {
-    let server = Server::builder(db).without_rate_limits().start();
+    let server = Server::builder(db)
+        .without_rate_limits()
+        .arg("--allow-private-notification-urls")
+        .start();
     let admin = Person::new(&server, &server.admin_token(), "admin (site admin)");
     let olivia = Person::new(&server, &server.user_token("olivia"), "olivia (owner)");
     let mel = Person::new(&server, &server.user_token("mel"), "mel (member)");

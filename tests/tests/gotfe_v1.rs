@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use terrace_tests::gotfe_v1::{
     problems, rewrite, run_tally, tally_table, Expectations, Setting, TestRun,
 };
+use terrace_tests::receiver::Receiver;
 use terrace_tests::{tools, Db, Server, ServerBuilder};
 
 /// Tests at a time: most of a test's time is waiting on the server and on runs.
@@ -53,7 +54,11 @@ fn go_tfe_v1_suite_meets_its_expectations() {
         Err(_) => all.clone(),
     };
 
-    let server = with_provider_mirror(Server::builder(Db::Sqlite)).start();
+    // Run tasks' URLs (TFC_RUN_TASK_URL) point at a receiver of this test on loopback.
+    let server = with_provider_mirror(Server::builder(Db::Sqlite))
+        .arg("--allow-private-notification-urls")
+        .start();
+    let run_task_receiver = Receiver::start(&[200]);
     let token = server.admin_token();
     seed_catalogue(&server, &token);
     let logs = workspace.join("target/gotfe-v1-logs");
@@ -67,6 +72,7 @@ fn go_tfe_v1_suite_meets_its_expectations() {
         token: &token,
         work: work.path(),
         logs: &logs,
+        run_task_url: &run_task_receiver.url,
     };
     let runs = suite.run_all(&selected);
 
@@ -221,6 +227,9 @@ struct Suite<'a> {
     /// Each test's working directory is a folder of its own in here.
     work: &'a Path,
     logs: &'a Path,
+    /// A receiver answering 200 to everything (run tasks' test requests, their requests at
+    /// run stages, notifications), for the tests that need `TFC_RUN_TASK_URL`.
+    run_task_url: &'a str,
 }
 
 impl Suite<'_> {
@@ -289,7 +298,8 @@ impl Suite<'_> {
 
     /// One test in its own process, in a fresh copy of the fixtures (tests write archives
     /// there), with an environment of its own: nothing of ours leaks in, and no GITHUB_*,
-    /// HYOK_*, OAUTH_* or TFC_RUN_TASK_URL, so the tests that need those skip.
+    /// HYOK_* or OAUTH_*, so the tests that need those skip. TFC_RUN_TASK_URL is the
+    /// receiver's.
     fn run_one(&self, test: &str, settings: &[Setting]) -> TestRun {
         let dir = self.work.join(test);
         copy_dir(self.fixtures, &dir.join("test-fixtures"));
@@ -311,6 +321,7 @@ impl Suite<'_> {
             .env("TFE_TOKEN", self.token)
             .env("SSL_CERT_FILE", &self.server.ca_bundle)
             .env("ENABLE_TFE", "1")
+            .env("TFC_RUN_TASK_URL", self.run_task_url)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

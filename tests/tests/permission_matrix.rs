@@ -48,6 +48,7 @@ const SENSITIVE: &str = "sensitive-value-never-returned-3a9d";
 const SSO_CLIENT_SECRET: &str = "sso-client-secret-never-returned-7c1e";
 /// An SSH key's value: write-only (HCP accepts opaque values; so does Terrace).
 const SSH_KEY_VALUE: &str = "matrix-key-value-never-returned-4b8e";
+const RUN_TASK_HMAC_KEY: &str = "matrix-task-hmac-key-never-returned-7c1d";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Column {
@@ -180,7 +181,8 @@ fn level_allows(level: &str, action: &str) -> bool {
         "update-workspace"
         | "delete-workspace"
         | "force-unlock-workspace"
-        | "manage-workspace-access" => r >= 4,
+        | "manage-workspace-access"
+        | "manage-workspace-run-tasks" => r >= 4,
         // Force deletion: owners only, unless the organization lets administrators.
         _ => false,
     }
@@ -213,6 +215,8 @@ fn org_token_allows(scope: &str, action: &str) -> bool {
                 | "manage-modules"
                 // HCP's ssh-keys API refuses organization tokens.
                 | "manage-vcs-settings"
+                // Nor does the organization token hold "Manage Run Tasks".
+                | "manage-run-tasks"
         ),
     }
 }
@@ -309,6 +313,26 @@ fn destructive(method: &str, path: &str) -> bool {
 
 /// Routes the matrix does not call, each with the reason and the test that covers it.
 const NOT_IN_MATRIX: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/api/v2/task-stages/{task_stage_id}",
+        "only runs of workspaces with run tasks have stages (run_tasks.rs)",
+    ),
+    (
+        "POST",
+        "/api/v2/task-stages/{task_stage_id}/actions/override",
+        "only runs of workspaces with run tasks have stages (run_tasks.rs)",
+    ),
+    (
+        "GET",
+        "/api/v2/task-results/{task_result_id}",
+        "only runs of workspaces with run tasks have results (run_tasks.rs)",
+    ),
+    (
+        "PATCH",
+        "/api/v2/task-results/{task_result_id}/callback",
+        "answered with a task result's own access token only (run_tasks.rs forges the others)",
+    ),
     (
         "PUT",
         "/api/v2/admin/tool-archives/{engine}/{version}/{platform}",
@@ -706,8 +730,28 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         )
         .expect(201)
         .id();
+    // A run task whose test request a receiver of the test answers (loopback: the server
+    // runs with --allow-private-notification-urls), attached to `main`.
+    let task_url = terrace_tests::receiver::Receiver::start(&[200]).url;
+    let task_id = alice
+        .post(
+            &format!("organizations/{ORG}/tasks"),
+            &run_task_body("matrix", &task_url),
+        )
+        .expect(201)
+        .id();
+    let workspace_task_id = alice
+        .post(
+            &format!("workspaces/{main}/tasks"),
+            &workspace_task_body(&task_id),
+        )
+        .expect(201)
+        .id();
     let ids: BTreeMap<&'static str, String> = [
         ("organization", ORG.to_string()),
+        ("task_id", task_id),
+        ("task_url", task_url),
+        ("workspace_task_id", workspace_task_id),
         ("namespace", ORG.to_string()),
         ("provider", MODULE_PROVIDER.into()),
         // The published version of the module and of the provider.
@@ -779,6 +823,11 @@ fn setup(server: &Server) -> (Fixture, BTreeMap<Column, Api>) {
         ),
         ("the organization token".into(), org_token, nobody),
         ("an SSH key's value".into(), SSH_KEY_VALUE.into(), nobody),
+        (
+            "a run task's HMAC key".into(),
+            RUN_TASK_HMAC_KEY.into(),
+            nobody,
+        ),
         ("the team token".into(), team_token, nobody),
         (
             "a workspace nobody was given".into(),
@@ -879,6 +928,16 @@ fn throwaway(
         ids.insert("variable_id", variable);
         ids.insert("team_workspace_id", grant);
         ids.insert("configuration_version_id", configuration);
+        if template.contains("/tasks/{workspace_task_id}") {
+            let attached = alice
+                .post(
+                    &format!("workspaces/{ws}/tasks"),
+                    &workspace_task_body(&f.ids["task_id"]),
+                )
+                .expect(201)
+                .id();
+            ids.insert("workspace_task_id", attached);
+        }
         if template.starts_with("/api/v2/runs/") {
             // A run of its own (in whatever state the runner has it in by then: an action
             // that does not fit the state is a 409, still an allowed answer).
@@ -1005,6 +1064,11 @@ fn throwaway(
                 format!("organizations/{ORG}/reserved-tag-keys"),
                 json!({"data": {"type": "reserved-tag-keys", "attributes": {"key": name}}}),
             ),
+            "/api/v2/tasks/{task_id}" => (
+                "task_id",
+                format!("organizations/{ORG}/tasks"),
+                run_task_body(&name, &f.ids["task_url"]),
+            ),
             "/api/v2/ssh-keys/{ssh_key_id}" => (
                 "ssh_key_id",
                 format!("organizations/{ORG}/ssh-keys"),
@@ -1047,6 +1111,18 @@ fn throwaway(
 }
 
 const MODULE_PROVIDER: &str = "matrix";
+
+/// A run task of Alice's organization (its URL answers the test request), signed.
+fn run_task_body(name: &str, url: &str) -> Value {
+    json!({"data": {"type": "tasks", "attributes": {
+        "name": name, "url": url, "category": "task", "hmac-key": RUN_TASK_HMAC_KEY}}})
+}
+
+/// `task_id` attached to a workspace, advisory after the plan.
+fn workspace_task_body(task_id: &str) -> Value {
+    json!({"data": {"type": "workspace-tasks", "attributes": {"enforcement-level": "advisory"},
+        "relationships": {"task": {"data": {"type": "tasks", "id": task_id}}}}})
+}
 
 /// A disabled notification configuration to an unresolvable host.
 fn notification_body(name: &str) -> Value {
@@ -1212,6 +1288,17 @@ fn body(method: &str, template: &str, f: &Fixture, column: Column) -> Option<Val
         }
         ("POST", "/api/v2/workspaces/{workspace_id}/notification-configurations") => {
             notification_body(&unique)
+        }
+        ("POST", "/api/v2/organizations/{organization}/tasks") => {
+            run_task_body(&unique, &id("task_url"))
+        }
+        ("PATCH", "/api/v2/tasks/{task_id}") => {
+            json!({"data": {"type": "tasks", "attributes": {"description": unique}}})
+        }
+        // Attaching the task `main` already has: allowed callers meet the conflict.
+        ("POST", "/api/v2/workspaces/{workspace_id}/tasks") => workspace_task_body(&id("task_id")),
+        ("PATCH", "/api/v2/workspaces/{workspace_id}/tasks/{workspace_task_id}") => {
+            json!({"data": {"type": "workspace-tasks", "attributes": {"stages": ["pre_plan"]}}})
         }
         ("PATCH", "/api/v2/notification-configurations/{notification_configuration_id}") => {
             json!({"data": {"type": "notification-configurations", "attributes": {"name": unique}}})
@@ -1408,7 +1495,10 @@ fn strip_times(value: &mut Value) {
 }
 
 fn matrix(db: Db) {
-    let server = Server::builder(db).without_rate_limits().start();
+    let server = Server::builder(db)
+        .without_rate_limits()
+        .arg("--allow-private-notification-urls")
+        .start();
     let (f, apis) = setup(&server);
     let owner = &apis[&Column::Owners];
     let doc = owner.get("/openapi.json").ok().body;

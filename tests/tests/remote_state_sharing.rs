@@ -1,4 +1,5 @@
-//! Remote state sharing (HCP Terraform's `global-remote-state` and `remote-state-consumers`):
+//! Remote state sharing (HCP Terraform's `global-remote-state`, `project-remote-state` and
+//! `remote-state-consumers`):
 //! the relationship endpoints' shape and refusals, `include=outputs`, and real remote runs
 //! through the built-in listener whose `terraform_remote_state` (backend "remote", with the
 //! run's own job token) reads another workspace's outputs only while that workspace shares
@@ -283,6 +284,49 @@ both_databases!(runs_read_shared_state_only, |db: Db| {
     let (id, status) = run(&api, &app);
     assert_eq!(status, "applied", "{}", phase_log(&api, &id, "plan"));
     assert_eq!(app_vpc(), "vpc-456");
+
+    // Shared with its project instead (exclusive with the organization): runs of the
+    // project's workspaces read it, those of another project do not.
+    let sharing = |attributes: Value| {
+        api.patch(
+            &format!("workspaces/{network}"),
+            &json!({"data": {"type": "workspaces", "attributes": attributes}}),
+        )
+    };
+    sharing(json!({"global-remote-state": true, "project-remote-state": true})).expect_error(
+        422,
+        "Project remote state cannot be enabled when global remote state sharing is enabled",
+    );
+    let shown = sharing(json!({"global-remote-state": false, "project-remote-state": true})).ok();
+    assert_eq!(shown.attr("project-remote-state"), true);
+    assert!(consumers(&api, &network).contains(&app));
+    // The same outputs as before: read, and nothing to change.
+    let (id, status) = run(&api, &app);
+    assert_eq!(
+        status,
+        "planned_and_finished",
+        "{}",
+        phase_log(&api, &id, "plan")
+    );
+    let other_project = api
+        .post(
+            &format!("organizations/{ORG}/projects"),
+            &json!({"data": {"type": "projects", "attributes": {"name": "other"}}}),
+        )
+        .expect(201)
+        .id();
+    let stranger = create_workspace(&api, ORG, "stranger", Some(&other_project));
+    upload_configuration(
+        &api,
+        &stranger,
+        &[("main.tf", &reader_config(&server.hostname, ORG))],
+        false,
+    );
+    let (id, status) = run(&api, &stranger);
+    let log = phase_log(&api, &id, "plan");
+    assert_eq!(status, "errored", "{log}");
+    assert!(log.contains(DENIAL), "{log}");
+    assert!(!consumers(&api, &network).contains(&stranger));
 
     // Another organization's run never reads it, shared with its organization or not.
     api.post(

@@ -110,6 +110,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(run_triggers::router())
         .merge(notification_configurations::router())
         .merge(ssh_keys::router())
+        .merge(run_tasks::router())
+        .merge(task_stages::router())
         .merge(remote_state_consumers::router())
         .merge(phases::router())
         .merge(variables::router())

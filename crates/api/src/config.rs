@@ -123,6 +123,10 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub auto_destroy_check_seconds: Option<u32>,
+    /// Seconds a run task's service has to answer a task result before it is errored
+    /// [default: 600, as HCP Terraform].
+    #[arg(long, env = "TERRACE_RUN_TASK_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    pub run_task_timeout_seconds: Option<u32>,
     /// Let notification configurations send to loopback and private network addresses (and
     /// this server itself): tests, or single-tenant servers whose receivers are on the same
     /// network. Link-local (cloud metadata) addresses stay refused.
@@ -669,6 +673,8 @@ pub struct ServerConfig {
     pub organization_creation: OrganizationCreation,
     /// Notifications may go to loopback and private addresses.
     pub allow_private_notification_urls: bool,
+    /// How long a run task's service has to answer.
+    pub run_task_timeout: std::time::Duration,
     /// Which registry serves each host's providers to the provider mirror.
     pub provider_mirror_upstreams: Vec<crate::provider_upstream::Upstream>,
     /// `--tool-archive-upstream`: each engine's release site.
@@ -836,6 +842,10 @@ impl ServerConfig {
             Some(0) => bail!("--audit-retention-days must be at least 1"),
             days => days.unwrap_or(terrace_domain::audit::DEFAULT_RETENTION_DAYS),
         };
+        let run_task_timeout = match args.run_task_timeout_seconds {
+            Some(0) => bail!("--run-task-timeout-seconds must be at least 1"),
+            seconds => std::time::Duration::from_secs(seconds.unwrap_or(600).into()),
+        };
         let auto_destroy_check = match args
             .auto_destroy_check_seconds
             .or(file.auto_destroy_check_seconds)
@@ -908,6 +918,7 @@ impl ServerConfig {
             organization_sso_loopback: args.oidc.oidc_organization_loopback,
             audit_retention_days,
             auto_destroy_check,
+            run_task_timeout,
             organization_creation,
             allow_private_notification_urls: args.allow_private_notification_urls
                 || file.allow_private_notification_urls == Some(true),

@@ -3,6 +3,7 @@
 //! followed (a redirect would be a destination nobody checked), bounded in time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -12,17 +13,27 @@ use terrace_domain::notifications::email::{Mail, SmtpServer};
 /// More than the domain keeps of an answer (`BODY_EXCERPT`), to cut at a character.
 const KEPT_ANSWER: usize = 4096;
 
-pub struct HttpDeliverer;
+pub struct HttpDeliverer {
+    /// The platform's roots, read once: each delivery needs its own client (its host is
+    /// pinned to the checked address), not its own trust store. Also SMTP's STARTTLS.
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl HttpDeliverer {
+    pub fn new() -> anyhow::Result<HttpDeliverer> {
+        Ok(HttpDeliverer {
+            tls: Arc::new(terrace_runner_listener::trust::client_config(Vec::new())?),
+        })
+    }
+}
 
 impl Deliverer for HttpDeliverer {
     fn mail(&self, server: SmtpServer, mail: Mail) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { crate::smtp::send(&server, &mail).await })
+        Box::pin(async move { crate::smtp::send(&server, &mail, self.tls.clone()).await })
     }
 
     fn post(&self, out: Outgoing) -> BoxFuture<'_, Result<Answer, String>> {
         Box::pin(async move {
-            let tls = terrace_runner_listener::trust::client_config(Vec::new())
-                .map_err(|e| e.to_string())?;
             let client = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(15))
@@ -30,7 +41,7 @@ impl Deliverer for HttpDeliverer {
                 .user_agent(concat!("terrace/", env!("CARGO_PKG_VERSION")))
                 .resolve(&out.host, out.addr)
                 .no_proxy()
-                .tls_backend_preconfigured(tls)
+                .tls_backend_preconfigured((*self.tls).clone())
                 .build()
                 .map_err(|e| e.to_string())?;
             let mut request = client.post(&out.url).body(out.body);

@@ -13,6 +13,8 @@
 //!   allows member token management (`allow-member-token-management`, docs/teams.md);
 //! - `site-admin`: site administrators; everyone else gets 404;
 //! - `organization-token`: the organization token, for its own organization;
+//! - `task-result-token`: the access token a run task's request carries, for its own task
+//!   result only (every other token, user tokens included, gets 404);
 //! - `SCOPE:ACTION`: the policy's action (`crates/auth/src/policy`, kebab-case) on the
 //!   organization, project or workspace the route names (`workspace:queue-run`).
 
@@ -170,6 +172,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     // (to pick a workspace's key), organization tokens never.
     ("GET", "/api/v2/organizations/{organization}/ssh-keys", "organization:manage-vcs-settings"),
     ("POST", "/api/v2/organizations/{organization}/ssh-keys", "organization:manage-vcs-settings"),
+    // Run tasks: HCP's "Manage Run Tasks" (owners, teams with manage-run-tasks).
+    ("GET", "/api/v2/organizations/{organization}/tasks", "organization:manage-run-tasks"),
+    ("POST", "/api/v2/organizations/{organization}/tasks", "organization:manage-run-tasks"),
     // Owners only: changing how members sign in is changing the organization.
     ("DELETE", "/api/v2/organizations/{organization}/sso-configuration", "organization:update-organization"),
     ("GET", "/api/v2/organizations/{organization}/sso-configuration", "organization:update-organization"),
@@ -214,6 +219,11 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/notification-configurations/{notification_configuration_id}/actions/verify", "workspace:update-workspace"),
     ("POST", "/api/v2/runs", "workspace:queue-run"),
     ("GET", "/api/v2/runs/{run_id}", "workspace:read-runs"),
+    ("GET", "/api/v2/runs/{run_id}/task-stages", "workspace:read-runs"),
+    ("GET", "/api/v2/task-stages/{task_stage_id}", "workspace:read-runs"),
+    ("POST", "/api/v2/task-stages/{task_stage_id}/actions/override", "workspace:queue-apply"),
+    ("GET", "/api/v2/task-results/{task_result_id}", "workspace:read-runs"),
+    ("PATCH", "/api/v2/task-results/{task_result_id}/callback", "task-result-token"),
     ("POST", "/api/v2/runs/{run_id}/actions/apply", "workspace:queue-apply"),
     ("POST", "/api/v2/runs/{run_id}/actions/cancel", "workspace:queue-apply"),
     ("POST", "/api/v2/runs/{run_id}/actions/discard", "workspace:queue-apply"),
@@ -228,6 +238,9 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/ssh-keys/{ssh_key_id}", "organization:manage-vcs-settings"),
     ("PATCH", "/api/v2/ssh-keys/{ssh_key_id}", "organization:manage-vcs-settings"),
     ("GET", "/api/v2/state-version-outputs/{output_id}", "workspace:read-state-outputs"),
+    ("DELETE", "/api/v2/tasks/{task_id}", "organization:manage-run-tasks"),
+    ("GET", "/api/v2/tasks/{task_id}", "organization:manage-run-tasks"),
+    ("PATCH", "/api/v2/tasks/{task_id}", "organization:manage-run-tasks"),
     ("GET", "/api/v2/state-versions", "workspace:read-state-versions"),
     ("GET", "/api/v2/state-versions/{state_version_id}", "workspace:read-state-versions"),
     ("POST", "/api/v2/state-versions/{state_version_id}/actions/permanently_delete_backing_data", "workspace:update-workspace"),
@@ -311,6 +324,13 @@ pub const ROUTE_PERMISSIONS: &[(&str, &str, &str)] = &[
     ("PATCH", "/api/v2/workspaces/{workspace_id}/state-versions", "workspace:create-state-version"),
     ("POST", "/api/v2/workspaces/{workspace_id}/state-versions", "workspace:create-state-version"),
     ("GET", "/api/v2/workspaces/{workspace_id}/tag-bindings", "workspace:read-workspace"),
+    // Attaching run tasks: HCP's "Manage Workspace Run Tasks" (workspace administrators);
+    // only a task of the workspace's organization (another's is 404).
+    ("GET", "/api/v2/workspaces/{workspace_id}/tasks", "workspace:read-workspace"),
+    ("POST", "/api/v2/workspaces/{workspace_id}/tasks", "workspace:manage-workspace-run-tasks"),
+    ("DELETE", "/api/v2/workspaces/{workspace_id}/tasks/{workspace_task_id}", "workspace:manage-workspace-run-tasks"),
+    ("GET", "/api/v2/workspaces/{workspace_id}/tasks/{workspace_task_id}", "workspace:read-workspace"),
+    ("PATCH", "/api/v2/workspaces/{workspace_id}/tasks/{workspace_task_id}", "workspace:manage-workspace-run-tasks"),
     ("PATCH", "/api/v2/workspaces/{workspace_id}/tag-bindings", "workspace:update-workspace"),
     ("GET", "/api/v2/workspaces/{workspace_id}/vars", "workspace:read-variables"),
     ("POST", "/api/v2/workspaces/{workspace_id}/vars", "workspace:update-variables"),
@@ -352,6 +372,7 @@ pub fn is_well_formed(permission: &str) -> bool {
         "team-token",
         "site-admin",
         "organization-token",
+        "task-result-token",
     ];
     if PLAIN.contains(&permission) {
         return true;

@@ -103,6 +103,8 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         registry_hosts: urls.registry_hosts(),
         tool_archive_upstreams: config.tool_archive_upstreams.clone(),
         tool_archive_upstream_keys: config.tool_archive_upstream_keys.clone(),
+        run_task_timeout: chrono::Duration::from_std(config.run_task_timeout)
+            .unwrap_or(chrono::Duration::minutes(10)),
         ..Settings::default()
     };
     let upstream =
@@ -115,7 +117,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         .with_provider_upstream(Arc::new(upstream))
         .with_fetcher(Arc::new(crate::fetch::HttpFetcher::new()?))
         .with_notifier(Notifier {
-            deliverer: Arc::new(crate::notify::HttpDeliverer),
+            deliverer: Arc::new(crate::notify::HttpDeliverer::new()?),
             destinations: Destinations {
                 allow_private: config.allow_private_notification_urls,
                 own: vec![address],
@@ -236,10 +238,12 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     let router = app::router(state);
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
+    let replica_owner = terrace_storage::ids::new_id("replica");
     tokio::spawn(deliver_notifications(
         services.clone(),
-        terrace_storage::ids::new_id("replica"),
+        replica_owner.clone(),
     ));
+    tokio::spawn(run_task_requests(services.clone(), replica_owner));
     tokio::spawn(sweep_auto_destroy(
         services.clone(),
         config.auto_destroy_check,
@@ -643,6 +647,18 @@ async fn deliver_notifications(services: Services, owner: String) {
         tick.tick().await;
         if let Err(err) = services.deliver_notifications(&owner).await {
             tracing::warn!(error = %err, "could not deliver notifications");
+        }
+    }
+}
+
+/// Sends run tasks' requests and errors the results past their deadline, looking every
+/// [`NOTIFY_INTERVAL`] like the notification outbox.
+async fn run_task_requests(services: Services, owner: String) {
+    let mut tick = tokio::time::interval(NOTIFY_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(err) = services.run_task_requests(&owner).await {
+            tracing::warn!(error = %err, "could not send run task requests");
         }
     }
 }

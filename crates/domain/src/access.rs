@@ -113,9 +113,11 @@ impl Services {
         let mut standing = match &caller.principal {
             // Agents and runners reach their jobs through the runner protocol, not the API.
             // An audit trail token reads the audit trail (crate::audit), nothing else.
-            Principal::Agent { .. } | Principal::Job(_) | Principal::AuditTrail { .. } => {
-                Standing::OUTSIDER
-            }
+            // A task result's token calls back its result (crate::runs::task_stages).
+            Principal::Agent { .. }
+            | Principal::Job(_)
+            | Principal::AuditTrail { .. }
+            | Principal::TaskResult { .. } => Standing::OUTSIDER,
             Principal::User(_) if user_token_refused && self.is_insider(caller, org).await? => {
                 return Err(DomainError::Unauthorized)
             }
@@ -439,6 +441,8 @@ fn describe(action: Action) -> &'static str {
         ReadAuditTrail => "read the audit trail",
         ManageProviders => "manage the private provider registry",
         ManageVcsSettings => "manage SSH keys (VCS settings)",
+        ManageRunTasks => "manage run tasks",
+        ManageWorkspaceRunTasks => "manage the run tasks of workspaces",
     }
 }
 

@@ -22,6 +22,12 @@ pub enum Principal {
     },
     /// A runner executing one job: it reaches that job's run and nothing else.
     Job(JobIdentity),
+    /// A run task service answering one task result: it may call back that result and
+    /// read its run's plan JSON, nothing else (crate::runs::task_stages).
+    TaskResult {
+        result_id: String,
+        run_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +74,8 @@ impl Caller {
             }),
             Principal::Agent { .. }
             | Principal::Organization { .. }
-            | Principal::AuditTrail { .. } => None,
+            | Principal::AuditTrail { .. }
+            | Principal::TaskResult { .. } => None,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod remote_state;
 pub mod replicas;
 pub mod retention;
+pub mod run_tasks;
 pub mod run_triggers;
 pub mod runs;
 pub mod sessions;
@@ -103,6 +104,8 @@ pub struct Settings {
     /// The release keys (ASCII-armored OpenPGP) whose signature an engine's upstream
     /// SHA256SUMS must carry (`--tool-archive-upstream-key`); none: not checked.
     pub tool_archive_upstream_keys: Vec<(terrace_storage::model::Engine, String)>,
+    /// How long a run task's service has to answer a task result (HCP: 10 minutes).
+    pub run_task_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -126,6 +129,7 @@ impl Default for Settings {
             max_tool_archive_bytes: 1 << 30,
             tool_archive_upstreams: Vec::new(),
             tool_archive_upstream_keys: Vec::new(),
+            run_task_timeout: Duration::minutes(10),
         }
     }
 }

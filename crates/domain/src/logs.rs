@@ -246,6 +246,13 @@ impl Services {
         plan_id: &str,
         redacted: bool,
     ) -> DomainResult<Option<Vec<u8>>> {
+        // A run task's service reads its run's plan, unredacted as HCP sends it, nothing else.
+        if let crate::caller::Principal::TaskResult { run_id, .. } = &caller.principal {
+            if redacted {
+                return Err(DomainError::NotFound("plan"));
+            }
+            return self.task_plan_json(run_id, plan_id).await;
+        }
         let (plan, view) = self.phase(caller, plan_id).await?;
         if plan.kind != PhaseKind::Plan {
             return Err(DomainError::NotFound("plan"));

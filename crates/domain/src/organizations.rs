@@ -311,7 +311,7 @@ impl Services {
             // are here for every organization.
             sso: true,
             vcs_integrations: false,
-            run_tasks: false,
+            run_tasks: true,
             sentinel: false,
             cost_estimation: false,
             audit_logging: true,

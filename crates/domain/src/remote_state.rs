@@ -12,6 +12,7 @@
 //!
 //! The consumer list is read by whoever reads the workspace and changed by its
 //! administrators (`UpdateWorkspace`); consumers are workspaces of the same organization.
+//! With `project-remote-state` the consumers are the other workspaces of its project instead.
 
 use std::collections::HashMap;
 
@@ -32,10 +33,17 @@ pub enum ConsumerChange {
 }
 
 /// Whether a run of `consumer` may read the state of `source`: never across organizations;
-/// its own state, a globally shared one, or one that lists it (`listed`).
+/// its own state, a globally shared one, one shared with its project, or one that lists it
+/// (`listed`). Sharing with the project replaces the list (HCP's three modes exclude each
+/// other; the list is kept for a return to it).
 pub fn may_read_state(source: &Workspace, consumer: &Workspace, listed: bool) -> bool {
+    let shared = if source.project_remote_state {
+        source.project_id == consumer.project_id
+    } else {
+        listed
+    };
     source.organization_id == consumer.organization_id
-        && (source.id == consumer.id || source.global_remote_state || listed)
+        && (source.id == consumer.id || source.global_remote_state || shared)
 }
 
 /// Whether `action` is one of what a run may do to another workspace of its organization.
@@ -123,6 +131,7 @@ impl Services {
         }
         let listed = ws.id != consumer.id
             && !ws.global_remote_state
+            && !ws.project_remote_state
             && self
                 .store
                 .is_remote_state_consumer(&ws.id, &consumer.id)
@@ -146,7 +155,11 @@ impl Services {
         let (ws, org, _) = self
             .workspace_id_for(caller, workspace_id, Action::ReadWorkspace)
             .await?;
-        let found = self.store.list_remote_state_consumers(&ws.id, page).await?;
+        let found = if ws.project_remote_state {
+            self.store.list_project_neighbours(&ws.id, page).await?
+        } else {
+            self.store.list_remote_state_consumers(&ws.id, page).await?
+        };
         let items = self.consumer_views(caller, &org, found.items).await?;
         Ok(Page {
             items,
@@ -274,6 +287,21 @@ mod tests {
         assert!(may_read_state(&ws("ws-s", "org-a", true), &consumer, false));
         // Never across organizations, whatever the source shares.
         assert!(!may_read_state(&ws("ws-s", "org-b", true), &consumer, true));
+    }
+
+    #[test]
+    fn project_sharing_reaches_the_project_and_replaces_the_list() {
+        let consumer = ws("ws-w", "org-a", false);
+        let mut source = ws("ws-s", "org-a", false);
+        source.project_remote_state = true;
+        assert!(may_read_state(&source, &consumer, false));
+        let mut elsewhere = consumer.clone();
+        elsewhere.project_id = "prj-2".into();
+        assert!(!may_read_state(&source, &elsewhere, true));
+        // Never across organizations, even with equal project IDs.
+        let mut foreign = consumer.clone();
+        foreign.organization_id = "org-b".into();
+        assert!(!may_read_state(&source, &foreign, false));
     }
 
     #[test]

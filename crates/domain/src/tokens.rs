@@ -85,6 +85,18 @@ impl Services {
                     .ok_or(DomainError::Unauthorized)?
                     .id,
             },
+            // A task result's token lasts while its result waits for an answer.
+            TokenKind::TaskResult => {
+                let result = self
+                    .store
+                    .task_result_by_id(&token.owner_id)
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?;
+                Principal::TaskResult {
+                    result_id: result.id,
+                    run_id: result.run_id,
+                }
+            }
             TokenKind::AuditTrail => Principal::AuditTrail {
                 organization_id: self
                     .store

@@ -78,6 +78,8 @@ text_enum!(
         Agent => "agent",
         /// A runner's, for one job: the owner is the plan or apply.
         Job => "job",
+        /// A run task service's, for one task result's callback: the owner is the result.
+        TaskResult => "task-result",
     }
 );
 
@@ -314,6 +316,8 @@ pub struct Workspace {
     pub allow_destroy_plan: bool,
     pub file_triggers_enabled: bool,
     pub global_remote_state: bool,
+    /// Shares the state with the other workspaces of its project.
+    pub project_remote_state: bool,
     pub queue_all_runs: bool,
     pub speculative_enabled: bool,
     pub structured_run_output_enabled: bool,

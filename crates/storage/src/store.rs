@@ -1212,6 +1212,13 @@ pub trait RemoteStateConsumerStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>>;
+    /// The other workspaces of a workspace's project, by name: its consumers while it shares
+    /// its state with its project (`project-remote-state`).
+    async fn list_project_neighbours(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>>;
     /// Adds the consumers (those already there stay), or with `replace` makes them the only
     /// ones, in one transaction.
     async fn add_remote_state_consumers(
@@ -1231,6 +1238,89 @@ pub trait RemoteStateConsumerStore {
         workspace_id: &str,
         consumer_id: &str,
     ) -> StorageResult<bool>;
+}
+
+#[async_trait]
+pub trait RunTaskStore {
+    /// Stores the task; a second task of the same name in its organization is a `Conflict`.
+    async fn create_run_task(&self, task: &RunTask) -> StorageResult<()>;
+    async fn run_task_by_id(&self, id: &str) -> StorageResult<Option<RunTask>>;
+    /// An organization's tasks, oldest first.
+    async fn list_run_tasks(
+        &self,
+        organization_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<RunTask>>;
+    /// Writes every attribute but the organization (false: no such task).
+    async fn update_run_task(&self, task: &RunTask) -> StorageResult<bool>;
+    /// Deletes the task and its attachments to workspaces (false: no such task).
+    async fn delete_run_task(&self, id: &str) -> StorageResult<bool>;
+    /// Attaches a task to a workspace; the same task twice is a `Conflict`.
+    async fn create_workspace_run_task(&self, attachment: &WorkspaceRunTask) -> StorageResult<()>;
+    async fn workspace_run_task_by_id(&self, id: &str) -> StorageResult<Option<WorkspaceRunTask>>;
+    /// A workspace's attached tasks, oldest first.
+    async fn list_workspace_run_tasks(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<WorkspaceRunTask>>;
+    /// Where a task is attached, oldest first.
+    async fn run_task_attachments(&self, task_id: &str) -> StorageResult<Vec<WorkspaceRunTask>>;
+    /// Writes enforcement level and stages (false: no such attachment).
+    async fn update_workspace_run_task(&self, attachment: &WorkspaceRunTask)
+        -> StorageResult<bool>;
+    async fn delete_workspace_run_task(&self, id: &str) -> StorageResult<bool>;
+    /// Every task attached to the workspace (enabled or not) with its attachment, oldest
+    /// attachment first: what a run of the workspace calls.
+    async fn attached_run_tasks(
+        &self,
+        workspace_id: &str,
+    ) -> StorageResult<Vec<(WorkspaceRunTask, RunTask)>>;
+}
+
+/// A run's task stages and results (see sql/task_stages.rs).
+#[async_trait]
+pub trait TaskStageStore {
+    /// Stores a run's stages and their results in one transaction.
+    async fn create_task_stages(
+        &self,
+        stages: &[TaskStage],
+        results: &[TaskResult],
+    ) -> StorageResult<()>;
+    /// A run's stages, in the order of the run.
+    async fn task_stages_of_run(&self, run_id: &str) -> StorageResult<Vec<TaskStage>>;
+    async fn task_stage_by_id(&self, id: &str) -> StorageResult<Option<TaskStage>>;
+    async fn task_results_of_stage(&self, stage_id: &str) -> StorageResult<Vec<TaskResult>>;
+    async fn task_result_by_id(&self, id: &str) -> StorageResult<Option<TaskResult>>;
+    /// Writes status and timestamps if the stage is still `expected`.
+    async fn update_task_stage_if(
+        &self,
+        stage: &TaskStage,
+        expected: TaskStageStatus,
+    ) -> StorageResult<bool>;
+    /// Writes everything but the request counter if the result is still `expected`.
+    async fn update_task_result_if(
+        &self,
+        result: &TaskResult,
+        expected: TaskResultStatus,
+    ) -> StorageResult<bool>;
+    /// Takes a pending result whose request is due, leasing it to `owner`.
+    async fn claim_task_result_request(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StorageResult<Option<TaskResult>>;
+    /// Ends a claimed request: sent (`retry_at` None) or due again. False: the lease was lost.
+    async fn settle_task_result_request(
+        &self,
+        id: &str,
+        owner: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Results neither passed nor failed by their deadline.
+    async fn overdue_task_results(&self, now: DateTime<Utc>) -> StorageResult<Vec<TaskResult>>;
 }
 
 #[async_trait]
@@ -1335,6 +1425,8 @@ pub trait Store:
     + RunTriggerStore
     + NotificationConfigurationStore
     + SshKeyStore
+    + RunTaskStore
+    + TaskStageStore
     + RemoteStateConsumerStore
     + Send
     + Sync

@@ -252,6 +252,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         allow_destroy_plan: false,
         file_triggers_enabled: false,
         global_remote_state: true,
+        project_remote_state: false,
         queue_all_runs: true,
         speculative_enabled: false,
         structured_run_output_enabled: false,

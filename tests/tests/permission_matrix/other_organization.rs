@@ -338,6 +338,14 @@ struct Tenant {
     /// A notification configuration of her workspace, and its (secret) URL.
     notification_configuration_id: String,
     notification_url: String,
+    /// A run task of her organization (its HMAC key secret), attached to her workspace.
+    run_task_id: String,
+    run_task_hmac_key: String,
+    workspace_run_task_id: String,
+    /// A task stage and result of a speculative run made after the task was attached (its
+    /// service never calls back: the stage runs for the whole test).
+    task_stage_id: String,
+    task_result_id: String,
     run_event_id: String,
     plan_id: String,
     apply_id: String,
@@ -760,6 +768,43 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         )
         .expect(201)
         .id();
+    // Her run task answers its test request from a receiver of her own (loopback: the
+    // server runs with --allow-private-notification-urls).
+    let receiver = terrace_tests::receiver::Receiver::start(&[200]);
+    let run_task_hmac_key = format!("{label}-task-hmac-key-3e7a");
+    let run_task_id = api
+        .post(
+            &format!("organizations/{org}/tasks"),
+            &json!({"data": {"type": "tasks", "attributes": {
+                "name": format!("{label}-task"), "url": receiver.url, "category": "task",
+                "hmac-key": run_task_hmac_key}}}),
+        )
+        .expect(201)
+        .id();
+    let workspace_run_task_id = api
+        .post(
+            &format!("workspaces/{workspace_id}/tasks"),
+            &json!({"data": {"type": "workspace-tasks",
+                "attributes": {"enforcement-level": "advisory"},
+                "relationships": {"task": {"data": {"type": "tasks", "id": run_task_id}}}}}),
+        )
+        .expect(201)
+        .id();
+    let speculative = create_run(
+        &api,
+        &workspace_id,
+        Some(&configuration_id),
+        json!({"plan-only": true}),
+    );
+    let task_stage_id = speculative.body["data"]["relationships"]["task-stages"]["data"][0]["id"]
+        .as_str()
+        .expect("a run made after a task was attached has a task stage")
+        .to_string();
+    let task_result_id = api.get(&format!("task-stages/{task_stage_id}")).ok().body["data"]
+        ["relationships"]["task-results"]["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ssh_key_value = format!("{label}-ssh-key-value-6a1d");
     let ssh_key_id = api
         .post(
@@ -988,6 +1033,11 @@ fn setup_tenant(server: &Server, username: &str, label: &str) -> Tenant {
         ssh_key_value,
         notification_configuration_id,
         notification_url,
+        run_task_id,
+        run_task_hmac_key,
+        workspace_run_task_id,
+        task_stage_id,
+        task_result_id,
         run_event_id,
         plan_id,
         apply_id,
@@ -1130,6 +1180,9 @@ impl Tenant {
                 self.notification_configuration_id.clone(),
             ),
             ("notification URL", self.notification_url.clone()),
+            ("run task ID", self.run_task_id.clone()),
+            ("run task HMAC key", self.run_task_hmac_key.clone()),
+            ("workspace run task ID", self.workspace_run_task_id.clone()),
             ("upstream workspace name", self.upstream_name.clone()),
             ("comment body", self.comment_body.clone()),
             ("run event ID", self.run_event_id.clone()),
@@ -1186,6 +1239,10 @@ impl Tenant {
             "run_trigger_id" => vec![self.run_trigger_id.clone()],
             "ssh_key_id" => vec![self.ssh_key_id.clone()],
             "notification_configuration_id" => vec![self.notification_configuration_id.clone()],
+            "task_id" => vec![self.run_task_id.clone()],
+            "workspace_task_id" => vec![self.workspace_run_task_id.clone()],
+            "task_stage_id" => vec![self.task_stage_id.clone()],
+            "task_result_id" => vec![self.task_result_id.clone()],
             "run_event_id" => vec![self.run_event_id.clone()],
             "plan_id" => vec![self.plan_id.clone()],
             "apply_id" => vec![self.apply_id.clone()],
@@ -1459,6 +1516,27 @@ fn body_for(method: &str, template: &str, a: &Tenant, b: &Tenant) -> Result<Opti
         // a route of his own organization: ssh_keys.rs).
         (_, "/api/v2/workspaces/{workspace_id}/relationships/ssh-key") => json!({
             "data": {"type": "workspaces", "attributes": {"id": b.ssh_key_id}}
+        }),
+        // Bob's task on Alice's workspace, and his renaming of hers (his own URL is not needed:
+        // the refusal comes first).
+        ("POST", "/api/v2/workspaces/{workspace_id}/tasks") => json!({
+            "data": {"type": "workspace-tasks", "attributes": {"enforcement-level": "mandatory"},
+                "relationships": {"task": {"data": {"type": "tasks", "id": b.run_task_id}}}}
+        }),
+        // Bob's say on Alice's task result, and his override of her stage.
+        ("PATCH", "/api/v2/task-results/{task_result_id}/callback") => json!({
+            "data": {"type": "task-results", "attributes": {"status": "passed",
+                "message": format!("{} was here", b.label)}}
+        }),
+        ("POST", "/api/v2/task-stages/{task_stage_id}/actions/override") => json!({}),
+        ("PATCH", "/api/v2/workspaces/{workspace_id}/tasks/{workspace_task_id}") => json!({
+            "data": {"type": "workspace-tasks", "attributes": {"enforcement-level": "mandatory"}}
+        }),
+        ("POST", "/api/v2/organizations/{organization}/tasks")
+        | ("PATCH", "/api/v2/tasks/{task_id}") => json!({
+            "data": {"type": "tasks", "attributes": {"name": format!("{}-task", b.label),
+                "url": format!("https://{}-receiver.invalid/", b.label), "category": "task",
+                "hmac-key": format!("{} was here", b.label)}}
         }),
         ("POST", "/api/v2/organizations/{organization}/ssh-keys")
         | ("PATCH", "/api/v2/ssh-keys/{ssh_key_id}") => json!({
@@ -2044,6 +2122,9 @@ fn snapshot(a: &Tenant) -> Vec<(String, u16, Value)> {
         format!("workspaces/{}/relationships/tags", a.workspace_id),
         format!("organizations/{}/tags", a.org),
         format!("organizations/{}/reserved-tag-keys", a.org),
+        format!("organizations/{}/tasks", a.org),
+        format!("tasks/{}?include=workspace_tasks", a.run_task_id),
+        format!("workspaces/{}/tasks", a.workspace_id),
         format!(
             "/api/registry/private/v2/gpg-keys?filter[namespace]={}",
             a.org
@@ -2162,7 +2243,10 @@ fn indistinguishable_from_unknown(
 fn isolation(db: Db) {
     // Hundreds of requests a second from each tenant's token and from one address: what is
     // probed here is authorization, not the rate limits (which would answer 429 first).
-    let server = Server::builder(db).without_rate_limits().start();
+    let server = Server::builder(db)
+        .without_rate_limits()
+        .arg("--allow-private-notification-urls")
+        .start();
     let alice = setup_tenant(&server, "alice", "wonderland");
     let bob = setup_tenant(&server, "bob", "builders");
     let secrets = alice.secrets();

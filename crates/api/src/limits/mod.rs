@@ -239,7 +239,8 @@ fn class_of(caller: &Caller) -> Class {
         Principal::User(_)
         | Principal::Team(_)
         | Principal::Organization { .. }
-        | Principal::AuditTrail { .. } => Class::Token,
+        | Principal::AuditTrail { .. }
+        | Principal::TaskResult { .. } => Class::Token,
         Principal::Agent { .. } | Principal::Job(_) => Class::Runner,
     }
 }

@@ -187,7 +187,7 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
     )
     .relationship(
         "task-stages",
-        Relationship::many("task-stages", Vec::<String>::new())
+        Relationship::many("task-stages", view.task_stage_ids.clone())
             .with_related(related("task-stages")),
     )
     .relationship("run-events", Relationship::related(related("run-events")))
@@ -202,8 +202,8 @@ pub fn resource(view: &RunView, urls: &Urls) -> Resource<RunAttributes> {
     .link("self", urls.api(&format!("/runs/{id}")))
 }
 
-/// `include=` for runs: plan, apply, workspace, configuration_version, created_by; accepted
-/// and empty: task_stages, cost_estimate, policy_checks.
+/// `include=` for runs: plan, apply, workspace, configuration_version, created_by,
+/// task_stages; accepted and empty: cost_estimate, policy_checks.
 async fn included(
     views: &[&RunView],
     caller: &terrace_domain::Caller,
@@ -232,6 +232,17 @@ async fn included(
                 data_retention_policy: None,
             };
             out.push(workspaces::resource(&ws, &state.urls).into_value());
+        }
+        // The CLI reads the stages with the run right after creating it.
+        if includes.has("task_stages") && !view.task_stage_ids.is_empty() {
+            if let Ok(stages) = state.services.run_task_stages(caller, &view.run.id).await {
+                for (stage, results) in &stages {
+                    out.push(
+                        super::task_stages::stage_resource(stage, results, &state.urls)
+                            .into_value(),
+                    );
+                }
+            }
         }
     }
     if includes.has("created_by") {

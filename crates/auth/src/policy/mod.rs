@@ -9,7 +9,7 @@
 //! one [`Access`] for the resource at hand; everything here is a pure function of it.
 //!
 //! A flag is true only when the request it governs is allowed: features this server does
-//! not have (run tasks, VCS, Sentinel, ...) are advertised as false to everyone.
+//! not have (VCS, Sentinel, ...) are advertised as false to everyone.
 //! Rules about a resource's state (a locked workspace, a run's status) live with the
 //! resource in the domain crate, which combines them with these flags.
 
@@ -211,6 +211,12 @@ pub enum Action {
     ManageProviders,
     /// The organization's SSH keys (HCP: owners and teams with `manage-vcs-settings`).
     ManageVcsSettings,
+    /// The organization's run tasks (HCP's "Manage Run Tasks": owners and teams with
+    /// `manage-run-tasks`).
+    ManageRunTasks,
+    /// Attach run tasks to the workspace, change and remove them (HCP's "Manage Workspace
+    /// Run Tasks": workspace administrators, custom grants with `run-tasks`).
+    ManageWorkspaceRunTasks,
 }
 
 impl Action {
@@ -260,6 +266,8 @@ impl Action {
             ReadAuditTrail,
             ManageProviders,
             ManageVcsSettings,
+            ManageRunTasks,
+            ManageWorkspaceRunTasks,
         ]
     };
 
@@ -309,6 +317,8 @@ impl Action {
             ReadAuditTrail => "read-audit-trail",
             ManageProviders => "manage-providers",
             ManageVcsSettings => "manage-vcs-settings",
+            ManageRunTasks => "manage-run-tasks",
+            ManageWorkspaceRunTasks => "manage-workspace-run-tasks",
         }
     }
 
@@ -338,7 +348,8 @@ impl Action {
             | QueueApply
             | QueueDestroy
             | ReadVariables
-            | UpdateVariables => Scope::Workspace,
+            | UpdateVariables
+            | ManageWorkspaceRunTasks => Scope::Workspace,
             _ => Scope::Organization,
         }
     }
@@ -372,6 +383,8 @@ impl Action {
                 ManageModules => org.manage_modules,
                 ManageProviders => org.manage_providers,
                 ManageVcsSettings => org.manage_vcs_settings,
+                ManageRunTasks => org.manage_run_tasks,
+                ManageWorkspaceRunTasks => w.run_tasks || w.admin,
                 ManageTeams => org.manage_teams,
                 ManageOrganizationAccess => org.manage_organization_access,
                 ManageMembership => org.manage_membership,
@@ -475,8 +488,8 @@ pub fn workspace_permissions(access: Access) -> WorkspacePermissions {
         can_force_unlock: can(ForceUnlockWorkspace),
         can_read_settings: can(ReadWorkspace),
         can_manage_tags: can(UpdateWorkspace),
-        // No run tasks and no assessment results on this server.
-        can_manage_run_tasks: false,
+        can_manage_run_tasks: can(ManageWorkspaceRunTasks),
+        // No assessment results on this server.
         can_force_delete: can(ForceDeleteWorkspace),
         can_manage_assessments: can(UpdateWorkspace),
         can_read_assessment_results: false,
@@ -529,11 +542,11 @@ pub fn organization_permissions(access: Access) -> OrganizationPermissions {
         can_manage_users: can(ManageMembership),
         can_update_api_token: can(ManageOrganizationToken),
         can_update_ssh_keys: can(ManageVcsSettings),
+        can_manage_run_tasks: can(ManageRunTasks),
         // Features this server does not have: no API for them, so nobody can.
         can_create_workspace_migration: false,
         can_update_oauth: false,
         can_update_sentinel: false,
-        can_manage_run_tasks: false,
         can_manage_subscription: false,
         can_deploy_no_code_modules: false,
         can_manage_no_code_modules: false,
@@ -826,6 +839,44 @@ mod tests {
     }
 
     #[test]
+    fn run_tasks_take_their_organization_permission_and_workspace_administration() {
+        let runners = Access::member(OrganizationAccess {
+            manage_run_tasks: true,
+            ..OrganizationAccess::default()
+        });
+        assert_eq!(decide(runners, Action::ManageRunTasks), Decision::Allow);
+        assert!(organization_permissions(runners).can_manage_run_tasks);
+        let plain = Access::member(OrganizationAccess::default());
+        assert_eq!(decide(plain, Action::ManageRunTasks), Decision::Forbidden);
+        assert!(!organization_permissions(plain).can_manage_run_tasks);
+        // Attaching: administrators and custom grants with `run-tasks`, not writers.
+        let admin = Access::at_workspace_level(WorkspaceLevel::Admin);
+        let writer = Access::at_workspace_level(WorkspaceLevel::Write);
+        assert_eq!(
+            decide(admin, Action::ManageWorkspaceRunTasks),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(writer, Action::ManageWorkspaceRunTasks),
+            Decision::Forbidden
+        );
+        assert!(workspace_permissions(admin).can_manage_run_tasks);
+        assert!(!workspace_permissions(writer).can_manage_run_tasks);
+        let custom = Access::member(OrganizationAccess::default()).with_workspace(WorkspaceGrant {
+            run_tasks: true,
+            ..WorkspaceGrant::of_level(WorkspaceLevel::Read)
+        });
+        assert_eq!(
+            decide(custom, Action::ManageWorkspaceRunTasks),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(Access::NONE, Action::ManageWorkspaceRunTasks),
+            Decision::Hidden
+        );
+    }
+
+    #[test]
     fn organization_tokens_configure_but_do_not_operate() {
         let grant = WorkspaceGrant::of_level(WorkspaceLevel::Admin).without_operations();
         let a = member().with_workspace(grant);
@@ -910,16 +961,11 @@ mod tests {
     fn features_the_server_lacks_are_advertised_to_nobody() {
         let owner = Access::owner();
         let o = organization_permissions(owner);
-        assert!(
-            !(o.can_update_oauth
-                || o.can_update_sentinel
-                || o.can_manage_run_tasks
-                || o.can_create_workspace_migration)
-        );
+        assert!(!(o.can_update_oauth || o.can_update_sentinel || o.can_create_workspace_migration));
         assert!(o.can_create_team && o.can_manage_users && o.can_update_api_token);
-        assert!(o.can_update_ssh_keys);
+        assert!(o.can_update_ssh_keys && o.can_manage_run_tasks);
         let w = workspace_permissions(owner);
-        assert!(!w.can_manage_run_tasks && !w.can_read_assessment_results);
+        assert!(w.can_manage_run_tasks && !w.can_read_assessment_results);
         let r = run_permissions(owner);
         assert!(!r.can_override_policy_check);
         assert!(r.can_apply && r.can_cancel && r.can_force_cancel && r.can_comment);

@@ -107,6 +107,16 @@ impl Services {
                     .flatten();
                 workspace(config.map(|c| c.workspace_id)).await
             }
+            "task_id" | "tasks" => store
+                .run_task_by_id(id)
+                .await
+                .ok()
+                .flatten()
+                .map(|t| t.organization_id),
+            "workspace_task_id" | "workspace-tasks" => {
+                let attachment = store.workspace_run_task_by_id(id).await.ok().flatten();
+                workspace(attachment.map(|a| a.workspace_id)).await
+            }
             "run_trigger_id" | "run-triggers" => {
                 let trigger = store.run_trigger_by_id(id).await.ok().flatten();
                 workspace(trigger.map(|t| t.workspace_id)).await

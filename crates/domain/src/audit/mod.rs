@@ -108,6 +108,9 @@ fn actor(caller: Option<&Caller>) -> (&'static str, Option<String>, Option<Strin
             None,
         ),
         Some(Principal::Job(job)) => ("job", Some(job.job_id.clone()), None),
+        Some(Principal::TaskResult { result_id, .. }) => {
+            ("task-result", Some(result_id.clone()), None)
+        }
     }
 }
 

@@ -76,6 +76,15 @@ pub fn backoff(attempt: i32) -> Duration {
     Duration::seconds(1i64 << attempt.clamp(1, 9)).min(Duration::minutes(5))
 }
 
+/// Why [`Services::post_checked`] got no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Unsent {
+    /// Never sendable as given (not an http(s) URL, an address the site refuses).
+    Refused(String),
+    /// Worth trying again (does not resolve, unreachable, timed out).
+    Failed(String),
+}
+
 /// How one attempt went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
@@ -251,11 +260,11 @@ impl Services {
         config: &NotificationConfiguration,
         notice: &Notice,
     ) -> DomainResult<Attempt> {
-        let Some(notifier) = self.notifier.clone() else {
+        if self.notifier.is_none() {
             return Ok(Attempt::Failed(
                 "this server delivers no notifications".into(),
             ));
-        };
+        }
         let body = match config.destination_type.as_str() {
             "slack" => payload::slack(notice),
             "microsoft-teams" => payload::teams(notice),
@@ -286,24 +295,6 @@ impl Services {
             _ => payload::generic(notice),
         };
         let body = serde_json::to_vec(&body).expect("JSON serializes");
-        let Some((host, port)) = ssrf::host_and_port(&config.url) else {
-            let why = "the url is not an http or https URL";
-            self.record_delivery(config, Answer::default(), Some(why))
-                .await?;
-            return Ok(Attempt::Refused(why.into()));
-        };
-        let Some(addr) = ssrf::resolve(&host, port).await.into_iter().next() else {
-            let why = format!("{host} does not resolve");
-            self.record_delivery(config, Answer::default(), Some(&why))
-                .await?;
-            return Ok(Attempt::Failed(why));
-        };
-        if let Some(why) = ssrf::refused(addr.ip(), &notifier.destinations) {
-            let why = format!("{host} resolves to {}: {why}", addr.ip());
-            self.record_delivery(config, Answer::default(), Some(&why))
-                .await?;
-            return Ok(Attempt::Refused(why));
-        }
         let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
         if let Some(sealed) = &config.token_ciphertext {
             let token = self.blobs.keyring().decrypt(sealed)?;
@@ -312,14 +303,7 @@ impl Services {
                 payload::signature(&token, &body),
             ));
         }
-        let outgoing = Outgoing {
-            url: config.url.clone(),
-            host,
-            addr,
-            headers,
-            body,
-        };
-        match notifier.deliverer.post(outgoing).await {
+        match self.post_checked(&config.url, headers, body).await {
             Ok(answer) => {
                 let ok = (200..300).contains(&answer.status);
                 let status = answer.status;
@@ -330,12 +314,59 @@ impl Services {
                     Attempt::Failed(format!("the receiver answered {status}"))
                 })
             }
-            Err(why) => {
+            Err(Unsent::Refused(why)) => {
+                self.record_delivery(config, Answer::default(), Some(&why))
+                    .await?;
+                Ok(Attempt::Refused(why))
+            }
+            Err(Unsent::Failed(why)) => {
                 self.record_delivery(config, Answer::default(), Some(&why))
                     .await?;
                 Ok(Attempt::Failed(why))
             }
         }
+    }
+
+    /// POSTs `body` to an outside URL chosen by a tenant (notification and run task
+    /// receivers): the host resolved, its address checked against the site's destinations,
+    /// and the request sent to that address only (redirects not followed).
+    pub(crate) async fn post_checked(
+        &self,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Answer, Unsent> {
+        let Some(notifier) = self.notifier.clone() else {
+            return Err(Unsent::Failed(
+                "this server sends no outbound requests".into(),
+            ));
+        };
+        let Some((host, port)) = ssrf::host_and_port(url) else {
+            return Err(Unsent::Refused(
+                "the url is not an http or https URL".into(),
+            ));
+        };
+        let Some(addr) = ssrf::resolve(&host, port).await.into_iter().next() else {
+            return Err(Unsent::Failed(format!("{host} does not resolve")));
+        };
+        if let Some(why) = ssrf::refused(addr.ip(), &notifier.destinations) {
+            return Err(Unsent::Refused(format!(
+                "{host} resolves to {}: {why}",
+                addr.ip()
+            )));
+        }
+        let outgoing = Outgoing {
+            url: url.to_string(),
+            host,
+            addr,
+            headers,
+            body,
+        };
+        notifier
+            .deliverer
+            .post(outgoing)
+            .await
+            .map_err(Unsent::Failed)
     }
 
     /// Adds a delivery response (HCP's shape: code and successful are strings).

@@ -367,9 +367,9 @@ impl Services {
     }
 
     /// Refuses a URL whose host is (or resolves to) an address the site does not let
-    /// notifications reach. A name that does not resolve now is accepted: delivery resolves
-    /// and checks again.
-    async fn check_destination(&self, url: &str) -> DomainResult<()> {
+    /// notifications (and run task requests) reach. A name that does not resolve now is
+    /// accepted: delivery resolves and checks again.
+    pub(crate) async fn check_destination(&self, url: &str) -> DomainResult<()> {
         let Some((host, port)) = ssrf::host_and_port(url) else {
             return Err(DomainError::invalid(
                 "url",
@@ -381,7 +381,7 @@ impl Services {
             if let Some(why) = ssrf::refused(addr.ip(), &site) {
                 return Err(DomainError::invalid(
                     "url",
-                    format!("notifications may not go to {host} ({}): {why}", addr.ip()),
+                    format!("requests may not go to {host} ({}): {why}", addr.ip()),
                 ));
             }
         }

@@ -21,6 +21,7 @@
 mod comments;
 pub mod plan_json;
 pub mod rules;
+pub mod task_stages;
 
 use std::collections::HashMap;
 
@@ -30,7 +31,8 @@ use terrace_auth::policy::{run_permissions, Access, Action, RunPermissions};
 use terrace_protocol::JobOutcome;
 use terrace_storage::model::{
     ConfigurationStatus, JsonText, LockHolder, LockHolderKind, Organization, Page, PageRequest,
-    PhaseKind, PhaseStatus, Run, RunEvent, RunOperation, RunPhase, RunStatus, Workspace,
+    PhaseKind, PhaseStatus, Run, RunEvent, RunOperation, RunPhase, RunStatus, TaskStageName,
+    Workspace,
 };
 use terrace_storage::store::RunFilter;
 use terrace_storage::{clock, ids};
@@ -82,6 +84,8 @@ pub struct RunView {
     pub variables: Vec<RunVariable>,
     /// The run's comments, oldest first.
     pub comment_ids: Vec<String>,
+    /// The run's task stages, in run order.
+    pub task_stage_ids: Vec<String>,
 }
 
 pub use comments::validate_comment;
@@ -322,6 +326,8 @@ impl Services {
                 terrace_storage::StorageError::Conflict(message) => DomainError::Conflict(message),
                 other => other.into(),
             })?;
+        // Before it starts: the CLI reads the run's stages right after creating it.
+        self.create_task_stages(&run).await?;
         if run.plan_only || run.save_plan {
             // Nothing it does can change the infrastructure: no queue, no lock.
             self.start_plan(&run.id, ws).await?;
@@ -785,13 +791,30 @@ impl Services {
         let Some(run) = self.store.run_by_id(run_id).await? else {
             return Ok(());
         };
+        if run.status == RunStatus::Pending {
+            if let Some(stage) = self
+                .pending_task_stage(&run.id, TaskStageName::PrePlan)
+                .await?
+            {
+                // Pre-plan tasks first; the plan is queued when they pass.
+                let mut waiting = run.clone();
+                self.set_status(&mut waiting, RunStatus::PrePlanRunning);
+                if self
+                    .store
+                    .update_run_if(&waiting, RunStatus::Pending)
+                    .await?
+                {
+                    self.begin_task_stage(stage).await?;
+                }
+                return Ok(());
+            }
+        }
+        if !matches!(run.status, RunStatus::Pending | RunStatus::PrePlanCompleted) {
+            return Ok(()); // canceled or discarded meanwhile
+        }
         let mut queued = run.clone();
         self.set_status(&mut queued, RunStatus::PlanQueued);
-        if !self
-            .store
-            .update_run_if(&queued, RunStatus::Pending)
-            .await?
-        {
+        if !self.store.update_run_if(&queued, run.status).await? {
             return Ok(()); // canceled or discarded meanwhile
         }
         let (plan, _) = self.phases(&queued).await?;
@@ -803,13 +826,33 @@ impl Services {
         let Some(ws) = self.store.workspace_by_id(&run.workspace_id).await? else {
             return Ok(());
         };
+        if run.status == RunStatus::Confirmed {
+            if let Some(stage) = self
+                .pending_task_stage(&run.id, TaskStageName::PreApply)
+                .await?
+            {
+                // Pre-apply tasks first; the apply is queued when they pass.
+                let mut waiting = run.clone();
+                self.set_status(&mut waiting, RunStatus::PreApplyRunning);
+                if self
+                    .store
+                    .update_run_if(&waiting, RunStatus::Confirmed)
+                    .await?
+                {
+                    self.begin_task_stage(stage).await?;
+                }
+                return Ok(());
+            }
+        }
+        if !matches!(
+            run.status,
+            RunStatus::Confirmed | RunStatus::PreApplyCompleted
+        ) {
+            return Ok(());
+        }
         let mut queued = run.clone();
         self.set_status(&mut queued, RunStatus::ApplyQueued);
-        if !self
-            .store
-            .update_run_if(&queued, RunStatus::Confirmed)
-            .await?
-        {
+        if !self.store.update_run_if(&queued, run.status).await? {
             return Ok(());
         }
         let (_, apply) = self.phases(&queued).await?;
@@ -856,6 +899,7 @@ impl Services {
         if !self.store.update_run_if(&ended, run.status).await? {
             return Err(transition_refused("the run changed meanwhile", &run));
         }
+        self.close_task_stages(&ended).await?;
         let (plan, apply) = self.phases(&ended).await?;
         for phase in [plan, apply] {
             if phase.status.is_final() {
@@ -973,7 +1017,15 @@ impl Services {
                     .await?;
                 // Only the report that moved the run to applied gets here (end_run's
                 // compare-and-set), so each apply fires its triggers once.
-                self.fire_run_triggers(&run, &ws).await
+                self.fire_run_triggers(&run, &ws).await?;
+                // Post-apply tasks run after: the run stays applied whatever they say.
+                match self
+                    .pending_task_stage(&run.id, TaskStageName::PostApply)
+                    .await?
+                {
+                    Some(stage) => self.begin_task_stage(stage).await,
+                    None => Ok(()),
+                }
             }
             (PhaseKind::Plan, _) => self.plan_finished(run, outcome.has_changes, &ws).await,
         }
@@ -983,6 +1035,34 @@ impl Services {
         let mut planned = run.clone();
         planned.has_changes = has_changes;
         self.set_status(&mut planned, RunStatus::Planned);
+        if let Some(stage) = self
+            .pending_task_stage(&run.id, TaskStageName::PostPlan)
+            .await?
+        {
+            // Post-plan tasks first; the run goes where its plan leads when they pass.
+            self.set_status(&mut planned, RunStatus::PostPlanRunning);
+            if !self.store.update_run_if(&planned, run.status).await? {
+                return Ok(());
+            }
+            self.record(&run.id, "planned", None, None).await?;
+            return self.begin_task_stage(stage).await;
+        }
+        self.decide_after_plan(planned, run.status, ws).await
+    }
+
+    /// Moves a planned run (`expected`: its status now) where its plan leads: finished,
+    /// saved, confirmed (and applying) or waiting for confirmation.
+    async fn decide_after_plan(
+        &self,
+        run: Run,
+        expected: RunStatus,
+        ws: &Workspace,
+    ) -> DomainResult<()> {
+        let has_changes = run.has_changes;
+        let mut planned = run.clone();
+        if planned.status != RunStatus::Planned {
+            self.set_status(&mut planned, RunStatus::Planned);
+        }
         let next = if run.plan_only || (!has_changes && !run.allow_empty_apply) {
             RunStatus::PlannedAndFinished
         } else if run.save_plan {
@@ -995,10 +1075,12 @@ impl Services {
         if next != RunStatus::Planned {
             self.set_status(&mut planned, next);
         }
-        if !self.store.update_run_if(&planned, run.status).await? {
+        if !self.store.update_run_if(&planned, expected).await? {
             return Ok(());
         }
-        self.record(&run.id, "planned", None, None).await?;
+        if expected != RunStatus::PostPlanCompleted {
+            self.record(&run.id, "planned", None, None).await?; // recorded before the tasks
+        }
         match next {
             RunStatus::PlannedAndFinished => {
                 let (_, apply) = self.phases(&planned).await?;
@@ -1095,6 +1177,7 @@ impl Services {
             .into_iter()
             .map(|c| c.id)
             .collect();
+        let task_stage_ids = self.task_stage_ids(&run.id).await?;
         Ok(RunView {
             run,
             plan,
@@ -1104,6 +1187,7 @@ impl Services {
             access,
             variables,
             comment_ids,
+            task_stage_ids,
         })
     }
 

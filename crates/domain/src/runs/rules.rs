@@ -20,7 +20,18 @@ pub fn actions(run: &Run, plan: &RunPhase, apply: &RunPhase, now: DateTime<Utc>)
         cancelable: !cancel_requested
             && matches!(
                 run.status,
-                Pending | PlanQueued | Planning | Confirmed | ApplyQueued | Applying
+                Pending
+                    | PrePlanRunning
+                    | PrePlanCompleted
+                    | PlanQueued
+                    | Planning
+                    | PostPlanRunning
+                    | PostPlanCompleted
+                    | Confirmed
+                    | PreApplyRunning
+                    | PreApplyCompleted
+                    | ApplyQueued
+                    | Applying
             ),
         confirmable: !run.plan_only
             && (run.has_changes || run.allow_empty_apply)
@@ -96,6 +107,9 @@ mod tests {
             (Confirmed, true, false, false),
             (ApplyQueued, true, false, false),
             (Applying, true, false, false),
+            (PrePlanRunning, true, false, false),
+            (PostPlanRunning, true, false, false),
+            (PreApplyRunning, true, false, false),
             (PlannedAndFinished, false, false, false),
             (Applied, false, false, false),
             (Discarded, false, false, false),

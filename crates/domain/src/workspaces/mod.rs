@@ -91,6 +91,7 @@ pub struct WorkspaceChanges {
     pub allow_destroy_plan: Option<bool>,
     pub file_triggers_enabled: Option<bool>,
     pub global_remote_state: Option<bool>,
+    pub project_remote_state: Option<bool>,
     pub queue_all_runs: Option<bool>,
     pub speculative_enabled: Option<bool>,
     pub structured_run_output_enabled: Option<bool>,
@@ -146,6 +147,7 @@ pub(crate) fn workspace_with_defaults(
         allow_destroy_plan: true,
         file_triggers_enabled: true,
         global_remote_state: false,
+        project_remote_state: false,
         queue_all_runs: false,
         speculative_enabled: true,
         structured_run_output_enabled: true,
@@ -639,6 +641,7 @@ impl Services {
             allow_destroy_plan,
             file_triggers_enabled,
             global_remote_state,
+            project_remote_state,
             queue_all_runs,
             speculative_enabled,
             structured_run_output_enabled,
@@ -646,6 +649,13 @@ impl Services {
             auto_destroy_at,
             auto_apply_run_trigger
         );
+        if ws.global_remote_state && ws.project_remote_state {
+            // HCP's wording, which go-tfe's ErrInvalidRemoteStateOptions matches.
+            return Err(DomainError::invalid(
+                "project-remote-state",
+                "Project remote state cannot be enabled when global remote state sharing is enabled",
+            ));
+        }
         apply_auto_destroy(
             ws,
             c.auto_destroy_activity_duration,

@@ -43,6 +43,33 @@ impl RemoteStateConsumerStore for SqlStore {
         })
     }
 
+    async fn list_project_neighbours(
+        &self,
+        workspace_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Page<Workspace>> {
+        const NEIGHBOURS: &str = " JOIN workspaces src ON src.project_id = w.project_id \
+             WHERE src.id = $1 AND w.id <> src.id";
+        let sql = format!("{SELECT}{FROM}{NEIGHBOURS} ORDER BY w.name LIMIT $2 OFFSET $3");
+        on_pool!(&self.pool, |p| {
+            let items = sqlx::query_as(&sql)
+                .bind(workspace_id)
+                .bind(i64::from(page.size))
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total: i64 =
+                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM workspaces w{NEIGHBOURS}"))
+                    .bind(workspace_id)
+                    .fetch_one(p)
+                    .await?;
+            Ok(Page {
+                items,
+                total: to_u64(total),
+            })
+        })
+    }
+
     async fn add_remote_state_consumers(
         &self,
         workspace_id: &str,

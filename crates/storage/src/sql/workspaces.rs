@@ -12,7 +12,7 @@ use crate::store::{WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
 use crate::{StorageError, StorageResult};
 
 /// Settings columns: written by create and update alike, in this order.
-const SETTINGS: [&str; 24] = [
+const SETTINGS: [&str; 25] = [
     "project_id",
     "name",
     "description",
@@ -22,6 +22,7 @@ const SETTINGS: [&str; 24] = [
     "allow_destroy_plan",
     "file_triggers_enabled",
     "global_remote_state",
+    "project_remote_state",
     "queue_all_runs",
     "speculative_enabled",
     "structured_run_output_enabled",
@@ -52,6 +53,7 @@ macro_rules! bind_settings {
             .bind($ws.allow_destroy_plan)
             .bind($ws.file_triggers_enabled)
             .bind($ws.global_remote_state)
+            .bind($ws.project_remote_state)
             .bind($ws.queue_all_runs)
             .bind($ws.speculative_enabled)
             .bind($ws.structured_run_output_enabled)
@@ -74,7 +76,7 @@ macro_rules! bind_settings {
 /// runs and their project's auto-destroy duration.
 pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
     w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
-    w.file_triggers_enabled, w.global_remote_state, w.queue_all_runs, w.speculative_enabled, \
+    w.file_triggers_enabled, w.global_remote_state, w.project_remote_state, w.queue_all_runs, w.speculative_enabled, \
     w.structured_run_output_enabled, w.assessments_enabled, w.source_name, w.source_url, \
     w.terraform_version, w.engine, w.trigger_prefixes, w.trigger_patterns, w.working_directory, \
     w.auto_destroy_at, w.auto_destroy_activity_duration, w.inherits_project_auto_destroy, \
