@@ -6,6 +6,7 @@
 //! CLI, naming the run's status, workspace and link; a user outside the organization refused.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,16 +24,57 @@ struct Smtp {
     out: Arc<Mutex<String>>,
 }
 
+/// aiosmtpd with STARTTLS required (`cert`/`key`) and AUTH required over it, for `user` with
+/// `password`; it prints what `-m aiosmtpd` prints, and each AUTH's outcome.
+const TLS_SMTP: &str = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Debugging
+from aiosmtpd.smtp import AuthResult, LoginPassword
+cert, key, port, user, password = sys.argv[1:6]
+tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+tls.load_cert_chain(cert, key)
+def authenticator(server, session, envelope, mechanism, data):
+    ok = (isinstance(data, LoginPassword) and data.login.decode() == user
+          and data.password.decode() == password)
+    print("AUTH", mechanism, "accepted" if ok else "refused", flush=True)
+    return AuthResult(success=ok)
+Controller(Debugging(sys.stdout), hostname="127.0.0.1", port=int(port), tls_context=tls,
+           require_starttls=True, authenticator=authenticator, auth_required=True,
+           auth_require_tls=True).start()
+while True:
+    time.sleep(3600)
+"#;
+
 impl Smtp {
     fn start() -> Smtp {
         let port = free_port();
-        let mut child = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("127.0.0.1:{port}"));
+        Smtp::spawn(command, port)
+    }
+
+    /// An SMTP server that takes mail only after STARTTLS and AUTH.
+    fn start_tls(cert: &Path, key: &Path, user: &str, password: &str) -> Smtp {
+        let port = free_port();
+        let mut command = Command::new("python3");
+        command
+            .args(["-u", "-c", TLS_SMTP])
+            .arg(cert)
+            .arg(key)
+            .arg(port.to_string())
+            .args([user, password]);
+        Smtp::spawn(command, port)
+    }
+
+    fn spawn(mut command: Command, port: u16) -> Smtp {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m aiosmtpd starts (scripts/install-test-deps.sh installs it)");
+            .expect("python3 with aiosmtpd starts (scripts/install-test-deps.sh installs it)");
         let out = Arc::new(Mutex::new(String::new()));
         let kept = out.clone();
         let stdout = child.stdout.take().unwrap();
@@ -250,3 +292,125 @@ both_databases!(
         }
     }
 );
+
+/// A CA and a certificate it signs for 127.0.0.1 (openssl), in `dir`: (ca, cert, key).
+fn smtp_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=SMTP test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "smtp.key",
+        "-out",
+        "smtp.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "smtp.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "smtp.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("smtp.pem"),
+        dir.join("smtp.key"),
+    )
+}
+
+/// A server that offers STARTTLS gets the mail over TLS, its certificate checked, and the
+/// password (PLAIN or LOGIN) only inside it: aiosmtpd refuses MAIL and AUTH before STARTTLS.
+/// (No wrong-password case: aiosmtpd stalls after a refused AUTH instead of answering 535.)
+#[test]
+fn mail_goes_over_starttls_with_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = smtp_certificates(dir.path());
+    let smtp = Smtp::start_tls(&cert, &key, "mailer", PASSWORD);
+    let server = Server::builder(Db::Sqlite)
+        .args(&["--allow-private-notification-urls"])
+        .env("SSL_CERT_FILE", ca.to_str().unwrap())
+        .start();
+    let api = server.api(&server.admin_token());
+    for (auth, to) in [
+        ("plain", "plain@example.com"),
+        ("login", "login@example.com"),
+    ] {
+        api.patch(
+            "admin/smtp-settings",
+            &smtp_body(
+                json!({"enabled": true, "host": "127.0.0.1", "port": smtp.port,
+                "sender": "terrace@example.com", "auth": auth, "username": "mailer",
+                "password": PASSWORD, "test-email-address": to}),
+            ),
+        )
+        .ok();
+        let mail = smtp.wait_for(&[&format!("To: {to}"), "Subject: Test e-mail"]);
+        assert!(mail.contains("From: terrace@example.com"), "{mail}");
+    }
+    // A server that does not trust the certificate sends nothing, in clear text neither.
+    let untrusting = Server::builder(Db::Sqlite)
+        .args(&["--allow-private-notification-urls"])
+        .start();
+    untrusting
+        .api(&untrusting.admin_token())
+        .patch(
+            "admin/smtp-settings",
+            &smtp_body(
+                json!({"enabled": true, "host": "127.0.0.1", "port": smtp.port,
+                "sender": "terrace@example.com", "auth": "plain", "username": "mailer",
+                "password": PASSWORD, "test-email-address": "never@example.com"}),
+            ),
+        )
+        .expect_error(422, "TLS with the SMTP server 127.0.0.1");
+    let out = smtp.out.lock().unwrap().clone();
+    assert_eq!(out.matches("AUTH").count(), 2, "{out}");
+    assert!(
+        !out.contains("never@example.com") && !out.contains(PASSWORD),
+        "{out}"
+    );
+}
