@@ -585,3 +585,122 @@ both_databases!(
         silent.assert_no_problems();
     }
 );
+
+/// A task service that answers its creation's test request and then never answers a run's
+/// request (the connection stays open): when each run request arrived.
+fn stalling_service() -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let kept = arrivals.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Enough of the request to tell the test request (headers + body are small).
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if String::from_utf8_lossy(&seen).contains("\"access_token\"") {
+                        break;
+                    }
+                }
+                if String::from_utf8_lossy(&seen).contains("\"test-token\"") {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                kept.lock().unwrap().push(Instant::now());
+                std::thread::sleep(Duration::from_secs(120));
+            });
+        }
+    });
+    (url, arrivals)
+}
+
+/// Requests go out several at a time: a tenant whose service holds every request open (up
+/// to the server's 15 s limit on each) does not delay another organization's run tasks.
+#[test]
+fn a_stalling_service_does_not_hold_up_another_organizations_tasks() {
+    let server = Server::builder(Db::Sqlite).args(&[ALLOW]).start();
+    let token = server.admin_token();
+    let api = server.api(&token);
+    let (stalling_url, arrivals) = stalling_service();
+    // The stalling tenant: several runs, each waiting on its service.
+    let mut stalled = Vec::new();
+    for i in 0..3 {
+        let ws = create_workspace(&api, ORG, &format!("slow-{i}"), None);
+        upload_configuration(&api, &ws, &[("main.tf", CONFIG)], false);
+        add_task(
+            &api,
+            &ws,
+            &format!("slow-{i}"),
+            &stalling_url,
+            "mandatory",
+            &["pre_plan"],
+        );
+        stalled.push(ws);
+    }
+    api.post(
+        "organizations",
+        &json!({"data": {"type": "organizations",
+            "attributes": {"name": "other", "email": "o@example.com"}}}),
+    )
+    .expect(201);
+    let other = create_workspace(&api, "other", "quick", None);
+    upload_configuration(&api, &other, &[("main.tf", CONFIG)], false);
+    let quick = TaskService::start(&api, Some("passed"));
+    let task = api
+        .post(
+            "organizations/other/tasks",
+            &json!({"data": {"type": "tasks", "attributes": {
+                "name": "quick", "url": quick.url(), "category": "task", "hmac-key": KEY}}}),
+        )
+        .expect(201)
+        .id();
+    api.post(
+        &format!("workspaces/{other}/tasks"),
+        &json!({"data": {"type": "workspace-tasks",
+            "attributes": {"enforcement-level": "mandatory", "stages": ["pre_plan"]},
+            "relationships": {"task": {"data": {"type": "tasks", "id": task}}}}}),
+    )
+    .expect(201);
+
+    for ws in &stalled {
+        create_run(&api, ws, None, json!({}));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while arrivals.lock().unwrap().len() < stalled.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the stalling service got no requests"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first_stall = arrivals.lock().unwrap()[0];
+    create_run(&api, &other, None, json!({}));
+    quick.wait_for_requests(1);
+    // One at a time, the quick request would wait for each stalled one's 15 s limit.
+    let waited = first_stall.elapsed();
+    assert!(
+        waited < Duration::from_secs(10),
+        "the other organization's request came {waited:?} after the stalled ones"
+    );
+    let stage_passed = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = latest_run(&api, &other)["attributes"]["status"].clone();
+        if status != "pre_plan_running" && status != "pending" {
+            break;
+        }
+        assert!(Instant::now() < stage_passed, "the quick task never passed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    quick.assert_no_problems();
+}

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use chrono::{Duration, SecondsFormat, Utc};
 use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
 use terrace_storage::clock;
 use terrace_storage::model::{NotificationConfiguration, OutboxNotification, RunStatus};
@@ -24,7 +23,7 @@ use crate::{DomainResult, Services};
 pub const MAX_ATTEMPTS: i32 = 6;
 /// How many delivery responses a configuration keeps.
 pub const KEEP_RESPONSES: usize = 10;
-/// How many deliveries one replica has under way at once.
+/// How many deliveries (and run task requests) one replica has under way at once.
 const PARALLEL: usize = 8;
 /// How long a claim holds a row: longer than a delivery can take.
 const LEASE: Duration = Duration::seconds(60);
@@ -69,6 +68,66 @@ pub struct Notifier {
     pub deliverer: Arc<dyn Deliverer>,
     pub destinations: Destinations,
     pub base_url: String,
+}
+
+/// How often a worker with slow work under way looks for work that became due meanwhile.
+const POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Works through due items [`PARALLEL`] at a time until none is due or `limit` were taken:
+/// `claim` leases the next due item, `attempt` works on it (and settles it) in a task of its
+/// own, so a claim never waits on an attempt nobody polls (SQLite's one writer). While some
+/// are under way and nothing else is due, it looks again every [`POLL`]: what becomes due
+/// meanwhile (another tenant's notification, run task request) does not wait for a slow
+/// receiver. The first error stops the claims; what is under way finishes. Returns how many
+/// were taken.
+pub(crate) async fn in_parallel<T, C, F>(
+    limit: usize,
+    claim: impl Fn() -> C,
+    attempt: impl Fn(T) -> F,
+) -> DomainResult<usize>
+where
+    C: std::future::Future<Output = DomainResult<Option<T>>>,
+    F: std::future::Future<Output = DomainResult<()>> + Send + 'static,
+{
+    let mut taken = 0;
+    let mut running = tokio::task::JoinSet::new();
+    let mut failure = None;
+    loop {
+        let mut exhausted = false;
+        while failure.is_none() && running.len() < PARALLEL && taken < limit {
+            match claim().await {
+                Ok(Some(item)) => {
+                    taken += 1;
+                    running.spawn(attempt(item));
+                }
+                Ok(None) => {
+                    exhausted = true;
+                    break;
+                }
+                Err(err) => failure = Some(err),
+            }
+        }
+        if running.is_empty() {
+            return failure.map_or(Ok(taken), Err);
+        }
+        let settled = if exhausted && failure.is_none() {
+            tokio::select! {
+                settled = running.join_next() => settled,
+                _ = tokio::time::sleep(POLL) => None,
+            }
+        } else {
+            running.join_next().await
+        };
+        match settled {
+            Some(Ok(Err(err))) => {
+                failure.get_or_insert(err);
+            }
+            Some(Err(panicked)) => {
+                tracing::error!(error = %panicked, "a delivery task failed");
+            }
+            Some(Ok(Ok(()))) | None => {}
+        }
+    }
 }
 
 /// The retry after the `attempt`th failure (1-based): 2, 4, 8 ... seconds, at most 5 minutes.
@@ -124,26 +183,21 @@ impl Services {
     /// receiver does not hold up everyone else's); `owner` names this replica's leases.
     /// Returns how many were attempted.
     pub async fn deliver_notifications(&self, owner: &str) -> DomainResult<usize> {
-        let mut attempted = 0;
-        let mut running = FuturesUnordered::new();
-        loop {
-            while running.len() < PARALLEL && attempted < 100 {
+        in_parallel(
+            100,
+            || async move {
                 let now = clock::now();
-                let Some(row) = self
+                Ok(self
                     .store
                     .claim_notification(owner, now, now + LEASE)
-                    .await?
-                else {
-                    break;
-                };
-                attempted += 1;
-                running.push(self.attempt(row, owner));
-            }
-            match running.next().await {
-                Some(settled) => settled?,
-                None => return Ok(attempted),
-            }
-        }
+                    .await?)
+            },
+            |row| {
+                let (this, owner) = (self.clone(), owner.to_string());
+                async move { this.attempt(row, &owner).await }
+            },
+        )
+        .await
     }
 
     /// One attempt at a claimed row, settled: done, or due again after its backoff.

@@ -22,7 +22,7 @@ use terrace_storage::model::{
 use terrace_storage::{clock, ids};
 
 use crate::caller::Principal;
-use crate::notifications::delivery::{backoff, Unsent};
+use crate::notifications::delivery::{backoff, in_parallel, Unsent};
 use crate::{Caller, DomainError, DomainResult, Services};
 
 use super::stamp;
@@ -415,8 +415,9 @@ impl Services {
         Ok(())
     }
 
-    /// Errors results past their deadline, then sends the due requests; `owner` names this
-    /// replica's leases. Returns how many requests were attempted.
+    /// Errors results past their deadline, then sends the due requests, several at a time
+    /// (`in_parallel`: one tenant's slow service does not hold up everyone else's); `owner`
+    /// names this replica's leases. Returns how many requests were attempted.
     pub async fn run_task_requests(&self, owner: &str) -> DomainResult<usize> {
         for result in self.store.overdue_task_results(clock::now()).await? {
             self.error_task_result(
@@ -425,37 +426,45 @@ impl Services {
             )
             .await?;
         }
-        let mut attempted = 0;
-        while attempted < 50 {
-            let now = clock::now();
-            let Some(result) = self
-                .store
-                .claim_task_result_request(owner, now, now + Duration::seconds(LEASE_SECONDS))
-                .await?
-            else {
-                break;
-            };
-            attempted += 1;
-            let number = result.request_attempts + 1;
-            let sent = self.send_task_request(&result).await;
-            let retry = match &sent {
-                Ok(()) => None,
-                Err((true, _)) if number < MAX_ATTEMPTS => Some(clock::now() + backoff(number)),
-                Err(_) => None,
-            };
-            self.store
-                .settle_task_result_request(&result.id, owner, retry, clock::now())
-                .await?;
-            if let (Err((_, why)), None) = (&sent, retry) {
-                tracing::warn!(result = %result.id, run = %result.run_id, %why,
-                    "a run task's request was given up");
-                if let Some(current) = self.store.task_result_by_id(&result.id).await? {
-                    self.error_task_result(current, &format!("the request failed: {why}"))
-                        .await?;
-                }
+        in_parallel(
+            50,
+            || async move {
+                let now = clock::now();
+                Ok(self
+                    .store
+                    .claim_task_result_request(owner, now, now + Duration::seconds(LEASE_SECONDS))
+                    .await?)
+            },
+            |result| {
+                let (this, owner) = (self.clone(), owner.to_string());
+                async move { this.attempt_task_request(result, &owner).await }
+            },
+        )
+        .await
+    }
+
+    /// One claimed request, settled: sent, due again after its backoff, or given up (the
+    /// result errored).
+    async fn attempt_task_request(&self, result: TaskResult, owner: &str) -> DomainResult<()> {
+        let number = result.request_attempts + 1;
+        let sent = self.send_task_request(&result).await;
+        let retry = match &sent {
+            Ok(()) => None,
+            Err((true, _)) if number < MAX_ATTEMPTS => Some(clock::now() + backoff(number)),
+            Err(_) => None,
+        };
+        self.store
+            .settle_task_result_request(&result.id, owner, retry, clock::now())
+            .await?;
+        if let (Err((_, why)), None) = (&sent, retry) {
+            tracing::warn!(result = %result.id, run = %result.run_id, %why,
+                "a run task's request was given up");
+            if let Some(current) = self.store.task_result_by_id(&result.id).await? {
+                self.error_task_result(current, &format!("the request failed: {why}"))
+                    .await?;
             }
         }
-        Ok(attempted)
+        Ok(())
     }
 
     /// One request to a result's service, with a fresh token for its callback. Err: why,
