@@ -521,7 +521,11 @@ pub trait RunStore {
     async fn active_runs(&self, workspace_id: &str) -> StorageResult<Vec<Run>>;
 
     async fn phase_by_id(&self, id: &str) -> StorageResult<Option<RunPhase>>;
-    async fn phases_of_run(&self, run_id: &str) -> StorageResult<Vec<RunPhase>>;
+    /// The phases of the runs `run_ids` (a page of runs reads them at once).
+    async fn phases_of_runs(&self, run_ids: &[String]) -> StorageResult<Vec<RunPhase>>;
+    async fn phases_of_run(&self, run_id: &str) -> StorageResult<Vec<RunPhase>> {
+        self.phases_of_runs(&[run_id.to_string()]).await
+    }
     /// Compare and set on the phase's status, as for runs.
     async fn update_phase_if(&self, phase: &RunPhase, expected: PhaseStatus)
         -> StorageResult<bool>;
@@ -532,8 +536,12 @@ pub trait RunStore {
     /// Adds a comment with the event that records it.
     async fn add_run_comment(&self, comment: &RunComment, event: &RunEvent) -> StorageResult<()>;
     async fn run_comment_by_id(&self, id: &str) -> StorageResult<Option<RunComment>>;
+    /// The comments of the runs `run_ids`, oldest first.
+    async fn comments_of_runs(&self, run_ids: &[String]) -> StorageResult<Vec<RunComment>>;
     /// A run's comments, oldest first.
-    async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>>;
+    async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>> {
+        self.comments_of_runs(&[run_id.to_string()]).await
+    }
 
     /// Makes `run_id` the run holding the workspace (or clears it); a run that takes the
     /// workspace also becomes its latest run, which clearing keeps.
@@ -1287,8 +1295,12 @@ pub trait TaskStageStore {
         stages: &[TaskStage],
         results: &[TaskResult],
     ) -> StorageResult<()>;
+    /// The stages of the runs `run_ids`, each run's in the order of the run.
+    async fn task_stages_of_runs(&self, run_ids: &[String]) -> StorageResult<Vec<TaskStage>>;
     /// A run's stages, in the order of the run.
-    async fn task_stages_of_run(&self, run_id: &str) -> StorageResult<Vec<TaskStage>>;
+    async fn task_stages_of_run(&self, run_id: &str) -> StorageResult<Vec<TaskStage>> {
+        self.task_stages_of_runs(&[run_id.to_string()]).await
+    }
     async fn task_stage_by_id(&self, id: &str) -> StorageResult<Option<TaskStage>>;
     async fn task_results_of_stage(&self, stage_id: &str) -> StorageResult<Vec<TaskResult>>;
     async fn task_result_by_id(&self, id: &str) -> StorageResult<Option<TaskResult>>;

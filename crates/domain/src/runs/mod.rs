@@ -441,6 +441,8 @@ impl Services {
             ..wanted
         };
         let found = self.store.list_runs(&filter, page).await?;
+        let ids: Vec<String> = found.items.iter().map(|r| r.id.clone()).collect();
+        let mut extras = self.run_extras(&ids).await?;
         let mut items = Vec::with_capacity(found.items.len());
         for run in found.items {
             if !workspaces.contains_key(&run.workspace_id) {
@@ -456,7 +458,7 @@ impl Services {
                 workspaces.insert(ws.id.clone(), (ws, access));
             }
             let (ws, access) = workspaces[&run.workspace_id].clone();
-            items.push(self.run_view(run, ws, org.clone(), access).await?);
+            items.push(self.run_view_with(run, ws, org.clone(), access, &mut extras)?);
         }
         Ok(Page {
             items,
@@ -1129,15 +1131,7 @@ impl Services {
     }
 
     pub(crate) async fn phases(&self, run: &Run) -> DomainResult<(RunPhase, RunPhase)> {
-        let phases = self.store.phases_of_run(&run.id).await?;
-        let find = |kind| {
-            phases
-                .iter()
-                .find(|p| p.kind == kind)
-                .cloned()
-                .ok_or(DomainError::NotFound("run phase"))
-        };
-        Ok((find(PhaseKind::Plan)?, find(PhaseKind::Apply)?))
+        plan_and_apply(self.store.phases_of_run(&run.id).await?)
     }
 
     async fn run_for(
@@ -1168,26 +1162,58 @@ impl Services {
         organization: Organization,
         access: Access,
     ) -> DomainResult<RunView> {
-        let (plan, apply) = self.phases(&run).await?;
-        let variables = self.run_variables(&run)?;
-        let comment_ids = self
-            .store
-            .run_comments(&run.id)
-            .await?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        let task_stage_ids = self.task_stage_ids(&run.id).await?;
+        let mut extras = self.run_extras(std::slice::from_ref(&run.id)).await?;
+        self.run_view_with(run, workspace, organization, access, &mut extras)
+    }
+
+    /// What the views of the runs `ids` show beyond their records, in three statements
+    /// whatever their number (a page of runs would otherwise cost three per run).
+    async fn run_extras(&self, ids: &[String]) -> DomainResult<RunExtras> {
+        let mut extras = RunExtras::default();
+        for phase in self.store.phases_of_runs(ids).await? {
+            extras
+                .phases
+                .entry(phase.run_id.clone())
+                .or_default()
+                .push(phase);
+        }
+        for comment in self.store.comments_of_runs(ids).await? {
+            extras
+                .comment_ids
+                .entry(comment.run_id)
+                .or_default()
+                .push(comment.id);
+        }
+        for stage in self.store.task_stages_of_runs(ids).await? {
+            extras
+                .task_stage_ids
+                .entry(stage.run_id)
+                .or_default()
+                .push(stage.id);
+        }
+        Ok(extras)
+    }
+
+    fn run_view_with(
+        &self,
+        run: Run,
+        workspace: Workspace,
+        organization: Organization,
+        access: Access,
+        extras: &mut RunExtras,
+    ) -> DomainResult<RunView> {
+        let phases = extras.phases.remove(&run.id).unwrap_or_default();
+        let (plan, apply) = plan_and_apply(phases)?;
         Ok(RunView {
+            variables: self.run_variables(&run)?,
+            comment_ids: extras.comment_ids.remove(&run.id).unwrap_or_default(),
+            task_stage_ids: extras.task_stage_ids.remove(&run.id).unwrap_or_default(),
             run,
             plan,
             apply,
             workspace,
             organization,
             access,
-            variables,
-            comment_ids,
-            task_stage_ids,
         })
     }
 
@@ -1248,5 +1274,29 @@ fn transition_refused(detail: &str, run: &Run) -> DomainError {
     DomainError::Conflict(format!(
         "transition not allowed: {detail} (run {} is {})",
         run.id, run.status
+    ))
+}
+
+/// The phases, comment IDs and task stage IDs of several runs, by run ID.
+#[derive(Default)]
+struct RunExtras {
+    phases: HashMap<String, Vec<RunPhase>>,
+    comment_ids: HashMap<String, Vec<String>>,
+    task_stage_ids: HashMap<String, Vec<String>>,
+}
+
+/// A run's plan and apply phase among its phases.
+fn plan_and_apply(phases: Vec<RunPhase>) -> DomainResult<(RunPhase, RunPhase)> {
+    let mut plan = None;
+    let mut apply = None;
+    for phase in phases {
+        match phase.kind {
+            PhaseKind::Plan => plan = Some(phase),
+            PhaseKind::Apply => apply = Some(phase),
+        }
+    }
+    Ok((
+        plan.ok_or(DomainError::NotFound("run phase"))?,
+        apply.ok_or(DomainError::NotFound("run phase"))?,
     ))
 }

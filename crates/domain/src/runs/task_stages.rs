@@ -713,17 +713,6 @@ impl Services {
         Ok(out)
     }
 
-    /// The IDs of a run's stages (for its `task-stages` relationship).
-    pub(crate) async fn task_stage_ids(&self, run_id: &str) -> DomainResult<Vec<String>> {
-        Ok(self
-            .store
-            .task_stages_of_run(run_id)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect())
-    }
-
     pub async fn task_stage(
         &self,
         caller: &Caller,

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{on_pool, push_in_list, to_u64, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, push_in_list, SqlStore};
 use crate::model::{Page, PageRequest, ProjectAccess, TeamProject, TeamWorkspace, WorkspaceGrant};
 use crate::store::AccessStore;
 use crate::{StorageError, StorageResult};
@@ -43,26 +44,20 @@ impl AccessStore for SqlStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<TeamWorkspace>> {
-        let list = format!(
-            "SELECT {TW_COLUMNS} FROM team_workspaces WHERE workspace_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
-        let count = "SELECT COUNT(*) FROM team_workspaces WHERE workspace_id = $1";
+        let select = format!("SELECT {TW_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "team_workspaces",
+            joins: "",
+            key: "team_workspaces.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(workspace_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(count)
-                .bind(workspace_id)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("workspace_id = ")
+                    .push_bind(workspace_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -120,26 +115,19 @@ impl AccessStore for SqlStore {
         project_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<TeamProject>> {
-        let list = format!(
-            "SELECT {TP_COLUMNS} FROM team_projects WHERE project_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
-        let count = "SELECT COUNT(*) FROM team_projects WHERE project_id = $1";
+        let select = format!("SELECT {TP_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "team_projects",
+            joins: "",
+            key: "team_projects.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(project_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(count)
-                .bind(project_id)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("project_id = ").push_bind(project_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

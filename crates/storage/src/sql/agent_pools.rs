@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::pagination::{fetch_page, Listing};
 use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
 use crate::model::{AgentPool, AgentPoolScope, AgentPoolSort, Page, PageRequest, Project};
 use crate::store::AgentPoolStore;
@@ -83,36 +84,29 @@ impl AgentPoolStore for SqlStore {
         page: PageRequest,
     ) -> StorageResult<Page<AgentPool>> {
         let order = match sort {
-            AgentPoolSort::Name => " ORDER BY name, id",
-            AgentPoolSort::NameDesc => " ORDER BY name DESC, id DESC",
-            AgentPoolSort::CreatedAt => " ORDER BY created_at, id",
-            AgentPoolSort::CreatedAtDesc => " ORDER BY created_at DESC, id DESC",
+            AgentPoolSort::Name => "name, id",
+            AgentPoolSort::NameDesc => "name DESC, id DESC",
+            AgentPoolSort::CreatedAt => "created_at, id",
+            AgentPoolSort::CreatedAtDesc => "created_at DESC, id DESC",
+        };
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "agent_pools",
+            joins: "",
+            key: "agent_pools.id",
+            order,
         };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM agent_pools WHERE organization_id = ")
-                    .push_bind(org_id.to_string());
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
                 if let Some(query) = query {
                     qb.push(" AND lower(name) LIKE ")
                         .push_bind(contains_pattern(query))
                         .push(" ESCAPE '\\'");
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {COLUMNS}"));
-            where_clause(&mut list);
-            list.push(order)
-                .push(" LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

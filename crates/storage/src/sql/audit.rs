@@ -1,18 +1,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, SqlStore};
 use crate::model::{AuditEvent, AuditFilter, Page, PageRequest};
 use crate::store::AuditStore;
 use crate::StorageResult;
 
 const COLUMNS: &str = "id, occurred_at, organization_id, actor_kind, actor_id, actor_name, \
      token_id, action, method, route, resource_type, resource_id, status, client_address, reason";
-
-/// The filter of a listing: one organization's events (or the site's, `$1` NULL) within the
-/// optional bounds `$2` < occurred_at < `$3`.
-const WHERE: &str = "WHERE organization_id IS NOT DISTINCT FROM $1 \
-     AND ($2 IS NULL OR occurred_at > $2) AND ($3 IS NULL OR occurred_at < $3)";
 
 #[async_trait]
 impl AuditStore for SqlStore {
@@ -48,30 +45,30 @@ impl AuditStore for SqlStore {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> StorageResult<Page<AuditEvent>> {
-        let list = format!(
-            "SELECT {COLUMNS} FROM audit_events {WHERE} \
-             ORDER BY occurred_at, id LIMIT $4 OFFSET $5"
-        );
-        let count = format!("SELECT COUNT(*) FROM audit_events {WHERE}");
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "audit_events",
+            joins: "",
+            key: "audit_events.id",
+            order: "occurred_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(&filter.organization_id)
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(&filter.organization_id)
-                .bind(filter.since)
-                .bind(filter.until)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            // One organization's events, or the site's (no organization), within the optional
+            // bounds since < occurred_at < until.
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                match &filter.organization_id {
+                    Some(org_id) => qb.push("organization_id = ").push_bind(org_id.clone()),
+                    None => qb.push("organization_id IS NULL"),
+                };
+                if let Some(since) = filter.since {
+                    qb.push(" AND occurred_at > ").push_bind(since);
+                }
+                if let Some(until) = filter.until {
+                    qb.push(" AND occurred_at < ").push_bind(until);
+                }
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

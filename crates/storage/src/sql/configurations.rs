@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, BeginWrite, SqlStore};
 use crate::model::{ConfigurationStatus, ConfigurationVersion, Page, PageRequest, UploadOutcome};
 use crate::store::ConfigurationStore;
 use crate::StorageResult;
@@ -62,27 +64,20 @@ impl ConfigurationStore for SqlStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ConfigurationVersion>> {
-        let list = format!(
-            "SELECT {COLUMNS} FROM configuration_versions WHERE workspace_id = $1 \
-             ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
-        );
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "configuration_versions",
+            joins: "",
+            key: "configuration_versions.id",
+            order: "created_at DESC, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(workspace_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM configuration_versions WHERE workspace_id = $1",
-            )
-            .bind(workspace_id)
-            .fetch_one(p)
-            .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("workspace_id = ")
+                    .push_bind(workspace_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::pagination::{fetch_page, Listing};
 use super::teams::TEAM_COLUMNS;
 use super::users::USER_COLUMNS;
-use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
+use super::{contains_pattern, on_pool, push_in_list, BeginWrite, SqlStore};
 use crate::model::{OrganizationMembership, Page, PageRequest, Team, User};
 use crate::store::{MembershipFilter, MembershipStore};
 use crate::{StorageError, StorageResult};
@@ -98,10 +99,17 @@ impl MembershipStore for SqlStore {
         filter: &MembershipFilter,
         page: PageRequest,
     ) -> StorageResult<Page<OrganizationMembership>> {
+        let select = format!("SELECT {MEMBERSHIP_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "organization_memberships",
+            joins: "",
+            key: "organization_memberships.id",
+            order: "email, id",
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM organization_memberships WHERE organization_id = ")
-                    .push_bind(org_id.to_string());
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
                 if let Some(query) = &filter.query {
                     let pattern = contains_pattern(query);
                     qb.push(" AND (lower(email) LIKE ")
@@ -126,20 +134,7 @@ impl MembershipStore for SqlStore {
                     push_in_list(qb, &emails);
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {MEMBERSHIP_COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY email, id LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok::<_, StorageError>(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

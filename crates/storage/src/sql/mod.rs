@@ -18,6 +18,8 @@ mod notification_configurations;
 mod notifications;
 pub use notifications::Notifications;
 mod organizations;
+mod pagination;
+pub use pagination::{QueryPlan, QueryPlans};
 mod projects;
 mod provider_mirror;
 mod providers;
@@ -127,6 +129,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pub(crate) pool: DbPool,
+    /// Where the plans of list statements go, when a test asks (see [`SqlStore::record_query_plans`]).
+    pub(crate) plans: Option<QueryPlans>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -161,7 +165,15 @@ impl SqlStore {
                 DbPool::Postgres(pool)
             }
         };
-        Ok(SqlStore { pool })
+        Ok(SqlStore { pool, plans: None })
+    }
+
+    /// From now on, every list statement (a page and its count) is first `EXPLAIN`ed and its
+    /// plan kept in the returned log: tests read it to prove each list uses its indexes.
+    pub fn record_query_plans(&mut self) -> QueryPlans {
+        let plans = QueryPlans::default();
+        self.plans = Some(plans.clone());
+        plans
     }
 
     pub fn backend(&self) -> Backend {
@@ -200,8 +212,6 @@ impl BeginWrite for PgPool {
     }
 }
 
-/// `%text%` for a case-insensitive substring match with `lower(col) LIKE`, with the LIKE
-/// wildcards in `text` escaped (queries add `ESCAPE '\'`).
 /// SQL's word for an order.
 pub(crate) fn direction(descending: bool) -> &'static str {
     if descending {
@@ -211,6 +221,8 @@ pub(crate) fn direction(descending: bool) -> &'static str {
     }
 }
 
+/// `%text%` for a case-insensitive substring match with `lower(col) LIKE`, with the LIKE
+/// wildcards in `text` escaped (queries add `ESCAPE '\'`).
 pub(crate) fn contains_pattern(text: &str) -> String {
     format!("%{}%", escape_like(&text.to_lowercase()))
 }

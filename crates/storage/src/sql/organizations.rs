@@ -1,7 +1,9 @@
 use async_trait::async_trait;
+use sqlx::QueryBuilder;
 
+use super::pagination::{fetch_page, Listing};
 use super::teams::{insert_team, TEAM_COLUMNS};
-use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use super::{on_pool, BeginWrite, SqlStore};
 use crate::ids;
 use crate::model::{MembershipStatus, Organization, Page, PageRequest, Project, Team};
 use crate::store::OrganizationStore;
@@ -120,26 +122,30 @@ impl OrganizationStore for SqlStore {
         member: Option<&str>,
         page: PageRequest,
     ) -> StorageResult<Page<Organization>> {
-        // `$1 IS NULL` lists all (site admins); otherwise organizations $1 is an active
-        // member of.
-        let filter = "($1 IS NULL OR id IN (SELECT organization_id FROM organization_memberships \
-            WHERE user_id = $1 AND status = 'active'))";
-        let list = format!(
-            "SELECT {SELECT_COLUMNS} FROM organizations WHERE {filter} ORDER BY name LIMIT $2 OFFSET $3"
-        );
-        let count = format!("SELECT COUNT(*) FROM organizations WHERE {filter}");
+        let select = format!("SELECT {SELECT_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "organizations",
+            joins: "",
+            key: "organizations.id",
+            order: "name",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(member)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count).bind(member).fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            // All (site admins), or the organizations `member` is an active member of.
+            let conditions = |qb: &mut QueryBuilder<'_, _>| match member {
+                None => {
+                    qb.push("1 = 1");
+                }
+                Some(user_id) => {
+                    qb.push(
+                        "id IN (SELECT organization_id FROM organization_memberships \
+                         WHERE status = 'active' AND user_id = ",
+                    )
+                    .push_bind(user_id.to_string())
+                    .push(")");
+                }
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

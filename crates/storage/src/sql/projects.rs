@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::pagination::{fetch_page, Listing};
 use super::{
     contains_pattern, on_pool, push_in_list, push_visible_workspaces, to_u64, BeginWrite, SqlStore,
 };
@@ -82,10 +83,17 @@ impl ProjectStore for SqlStore {
         filter: &ProjectFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Project>> {
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "projects",
+            joins: "",
+            key: "projects.id",
+            order: "name",
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM projects WHERE organization_id = ")
-                    .push_bind(org_id.to_string());
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
                 if !filter.names.is_empty() {
                     qb.push(" AND name IN (");
                     let mut names = qb.separated(", ");
@@ -118,20 +126,7 @@ impl ProjectStore for SqlStore {
                     qb.push("))");
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY name LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

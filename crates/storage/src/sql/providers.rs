@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, push_in_list, to_u64, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{contains_pattern, on_pool, push_in_list, SqlStore};
 use crate::model::{
     GpgKey, Page, PageRequest, ProviderPlatform, ProviderVersion, RegistryProvider,
 };
@@ -17,30 +18,6 @@ const VERSION_COLUMNS: &str = "id, provider_id, version, key_id, protocols, shas
      shasums_signature, created_at, updated_at";
 const PLATFORM_COLUMNS: &str =
     "id, version_id, os, arch, filename, shasum, binary_key, created_at, updated_at";
-
-/// `SELECT ... LIMIT/OFFSET` and its `COUNT(*)` over `FROM {from}` with one bound argument.
-macro_rules! page_of {
-    ($self:expr, $columns:expr, $from:expr, $order:expr, $arg:expr, $page:expr) => {{
-        let sql = format!(
-            "SELECT {} FROM {} ORDER BY {} LIMIT $2 OFFSET $3",
-            $columns, $from, $order
-        );
-        let count = format!("SELECT COUNT(*) FROM {}", $from);
-        on_pool!(&$self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind($arg)
-                .bind(i64::from($page.size))
-                .bind($page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count).bind($arg).fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
-        })
-    }};
-}
 
 #[async_trait]
 impl ProviderRegistryStore for SqlStore {
@@ -85,25 +62,20 @@ impl ProviderRegistryStore for SqlStore {
         org_ids: &[String],
         page: PageRequest,
     ) -> StorageResult<Page<GpgKey>> {
+        let select = format!("SELECT {KEY_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "registry_gpg_keys",
+            joins: "",
+            key: "registry_gpg_keys.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let mut qb = QueryBuilder::new(format!(
-                "SELECT {KEY_COLUMNS} FROM registry_gpg_keys WHERE organization_id IN "
-            ));
-            push_in_list(&mut qb, org_ids);
-            qb.push(" ORDER BY created_at, id LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = qb.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new(
-                "SELECT COUNT(*) FROM registry_gpg_keys WHERE organization_id IN ",
-            );
-            push_in_list(&mut count, org_ids);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id IN ");
+                push_in_list(qb, org_ids);
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -176,29 +148,23 @@ impl ProviderRegistryStore for SqlStore {
         query: Option<&str>,
         page: PageRequest,
     ) -> StorageResult<Page<RegistryProvider>> {
-        let pattern = contains_pattern(query.unwrap_or_default());
+        let select = format!("SELECT {PROVIDER_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "registry_providers",
+            joins: "",
+            key: "registry_providers.id",
+            order: "name, id",
+        };
         on_pool!(&self.pool, |p| {
-            let filter = "WHERE organization_id = $1 AND lower(name) LIKE $2 ESCAPE '\\'";
-            let items = sqlx::query_as(&format!(
-                "SELECT {PROVIDER_COLUMNS} FROM registry_providers {filter} \
-                 ORDER BY name, id LIMIT $3 OFFSET $4"
-            ))
-            .bind(org_id)
-            .bind(&pattern)
-            .bind(i64::from(page.size))
-            .bind(page.offset())
-            .fetch_all(p)
-            .await?;
-            let total: i64 =
-                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM registry_providers {filter}"))
-                    .bind(org_id)
-                    .bind(&pattern)
-                    .fetch_one(p)
-                    .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ")
+                    .push_bind(org_id.to_string())
+                    .push(" AND lower(name) LIKE ")
+                    .push_bind(contains_pattern(query.unwrap_or_default()))
+                    .push(" ESCAPE '\\'");
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -263,14 +229,20 @@ impl ProviderRegistryStore for SqlStore {
         provider_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ProviderVersion>> {
-        page_of!(
-            self,
-            VERSION_COLUMNS,
-            "registry_provider_versions WHERE provider_id = $1",
-            "created_at, id",
-            provider_id,
-            page
-        )
+        let select = format!("SELECT {VERSION_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "registry_provider_versions",
+            joins: "",
+            key: "registry_provider_versions.id",
+            order: "created_at, id",
+        };
+        on_pool!(&self.pool, |p| {
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("provider_id = ").push_bind(provider_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
+        })
     }
 
     async fn delete_provider_version(&self, id: &str) -> StorageResult<()> {
@@ -377,14 +349,20 @@ impl ProviderRegistryStore for SqlStore {
         version_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ProviderPlatform>> {
-        page_of!(
-            self,
-            PLATFORM_COLUMNS,
-            "registry_provider_platforms WHERE version_id = $1",
-            "os, arch",
-            version_id,
-            page
-        )
+        let select = format!("SELECT {PLATFORM_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "registry_provider_platforms",
+            joins: "",
+            key: "registry_provider_platforms.id",
+            order: "os, arch",
+        };
+        on_pool!(&self.pool, |p| {
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("version_id = ").push_bind(version_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
+        })
     }
 
     async fn delete_provider_platform(&self, id: &str) -> StorageResult<()> {

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{contains_pattern, on_pool, push_in_list, BeginWrite, SqlStore};
 use crate::model::{ModuleVersionStatus, Page, PageRequest, RegistryModule, RegistryModuleVersion};
 use crate::store::{RegistryModuleFilter, RegistryModuleStore};
 use crate::{StorageError, StorageResult};
@@ -65,10 +66,17 @@ impl RegistryModuleStore for SqlStore {
         filter: &RegistryModuleFilter,
         page: PageRequest,
     ) -> StorageResult<Page<RegistryModule>> {
+        let select = format!("SELECT {MODULE_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "registry_modules",
+            joins: "",
+            key: "registry_modules.id",
+            order: "name, provider",
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM registry_modules WHERE organization_id = ")
-                    .push_bind(org_id.to_string());
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
                 if let Some(query) = &filter.query {
                     qb.push(" AND lower(name) LIKE ")
                         .push_bind(contains_pattern(query))
@@ -78,20 +86,7 @@ impl RegistryModuleStore for SqlStore {
                     qb.push(" AND provider = ").push_bind(provider.clone());
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {MODULE_COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY name, provider LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok::<_, StorageError>(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
-use super::workspaces::{FROM, SELECT};
+use super::pagination::{fetch_page, Listing};
+use super::workspaces::{FROM, JOINS, SELECT};
 use super::{on_pool, to_u64, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, Workspace};
 use crate::store::RemoteStateConsumerStore;
@@ -48,25 +50,24 @@ impl RemoteStateConsumerStore for SqlStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>> {
-        const NEIGHBOURS: &str = " JOIN workspaces src ON src.project_id = w.project_id \
-             WHERE src.id = $1 AND w.id <> src.id";
-        let sql = format!("{SELECT}{FROM}{NEIGHBOURS} ORDER BY w.name LIMIT $2 OFFSET $3");
+        let listing = Listing {
+            select: SELECT,
+            table: "workspaces w",
+            joins: JOINS,
+            key: "w.id",
+            order: "w.name",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind(workspace_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 =
-                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM workspaces w{NEIGHBOURS}"))
-                    .bind(workspace_id)
-                    .fetch_one(p)
-                    .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            // The other workspaces of its project (none if it has no project).
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push(
+                    "w.project_id = (SELECT src.project_id FROM workspaces src WHERE src.id = ",
+                )
+                .push_bind(workspace_id.to_string())
+                .push(") AND w.id <> ")
+                .push_bind(workspace_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, SqlStore};
 use crate::model::{Page, PageRequest, RunTask, WorkspaceRunTask};
 use crate::store::RunTaskStore;
 use crate::{StorageError, StorageResult};
@@ -52,26 +54,20 @@ impl RunTaskStore for SqlStore {
         organization_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<RunTask>> {
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM run_tasks WHERE organization_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
+        let select = format!("SELECT {TASK_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "run_tasks",
+            joins: "",
+            key: "run_tasks.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind(organization_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM run_tasks WHERE organization_id = $1")
-                    .bind(organization_id)
-                    .fetch_one(p)
-                    .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ")
+                    .push_bind(organization_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -138,27 +134,20 @@ impl RunTaskStore for SqlStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<WorkspaceRunTask>> {
-        let sql = format!(
-            "SELECT {ATTACHMENT_COLUMNS} FROM workspace_run_tasks WHERE workspace_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
+        let select = format!("SELECT {ATTACHMENT_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "workspace_run_tasks",
+            joins: "",
+            key: "workspace_run_tasks.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind(workspace_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM workspace_run_tasks WHERE workspace_id = $1",
-            )
-            .bind(workspace_id)
-            .fetch_one(p)
-            .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("workspace_id = ")
+                    .push_bind(workspace_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -2,7 +2,10 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::notification_configurations::enqueue_notifications;
-use super::{contains_pattern, on_pool, push_visible_workspaces, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{
+    contains_pattern, on_pool, push_in_list, push_visible_workspaces, BeginWrite, SqlStore,
+};
 use crate::model::{
     Page, PageRequest, PhaseStatus, Run, RunComment, RunEvent, RunPhase, RunStatus,
 };
@@ -133,6 +136,12 @@ impl RunStore for SqlStore {
                 .bind(run.updated_at)
                 .execute(&mut *tx)
                 .await?;
+            // Counted as they are made (runs go only with their workspace), so that showing a
+            // workspace does not count its runs.
+            sqlx::query("UPDATE workspaces SET runs_count = runs_count + 1 WHERE id = $1")
+                .bind(&run.workspace_id)
+                .execute(&mut *tx)
+                .await?;
             insert_phase!(&mut tx, plan);
             insert_phase!(&mut tx, apply);
             bind_event!(sqlx::query(&insert_event), event)
@@ -161,8 +170,8 @@ impl RunStore for SqlStore {
 
     async fn list_runs(&self, filter: &RunFilter, page: PageRequest) -> StorageResult<Page<Run>> {
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM runs WHERE 1 = 1");
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("1 = 1");
                 if let Some(ws) = &filter.workspace_id {
                     qb.push(" AND workspace_id = ").push_bind(ws.clone());
                 }
@@ -240,20 +249,15 @@ impl RunStore for SqlStore {
                     qb.push(")");
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {RUN_COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let select = format!("SELECT {RUN_COLUMNS}");
+            let listing = Listing {
+                select: &select,
+                table: "runs",
+                joins: "",
+                key: "runs.id",
+                order: "created_at DESC, id DESC",
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -332,13 +336,15 @@ impl RunStore for SqlStore {
             .await)?)
     }
 
-    async fn phases_of_run(&self, run_id: &str) -> StorageResult<Vec<RunPhase>> {
-        let sql =
-            format!("SELECT {PHASE_COLUMNS} FROM run_phases WHERE run_id = $1 ORDER BY kind DESC");
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(run_id)
-            .fetch_all(p)
-            .await)?)
+    async fn phases_of_runs(&self, run_ids: &[String]) -> StorageResult<Vec<RunPhase>> {
+        on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {PHASE_COLUMNS} FROM run_phases WHERE run_id IN "
+            ));
+            push_in_list(&mut qb, run_ids);
+            qb.push(" ORDER BY run_id, kind DESC");
+            Ok(qb.build_query_as().fetch_all(p).await?)
+        })
     }
 
     async fn update_phase_if(
@@ -426,14 +432,15 @@ impl RunStore for SqlStore {
             .await)?)
     }
 
-    async fn run_comments(&self, run_id: &str) -> StorageResult<Vec<RunComment>> {
-        let sql = format!(
-            "SELECT {COMMENT_COLUMNS} FROM run_comments WHERE run_id = $1 ORDER BY created_at, id"
-        );
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(run_id)
-            .fetch_all(p)
-            .await)?)
+    async fn comments_of_runs(&self, run_ids: &[String]) -> StorageResult<Vec<RunComment>> {
+        on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {COMMENT_COLUMNS} FROM run_comments WHERE run_id IN "
+            ));
+            push_in_list(&mut qb, run_ids);
+            qb.push(" ORDER BY created_at, id");
+            Ok(qb.build_query_as().fetch_all(p).await?)
+        })
     }
 
     async fn run_events(&self, run_id: &str) -> StorageResult<Vec<RunEvent>> {

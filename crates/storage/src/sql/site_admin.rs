@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::organizations::SELECT_COLUMNS as ORGANIZATION_COLUMNS;
+use super::pagination::{fetch_page, Listing};
 use super::users::USER_COLUMNS;
-use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
+use super::{contains_pattern, on_pool, push_in_list, BeginWrite, SqlStore};
 use crate::model::{Organization, Page, PageRequest, User, Workspace};
 use crate::store::{AdminWorkspaceFilter, SiteAdminStore, UserDeletion, UserFilter};
 use crate::StorageResult;
@@ -33,9 +34,16 @@ impl SiteAdminStore for SqlStore {
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>> {
         let order = super::workspaces::order_by(filter.order);
+        let listing = Listing {
+            select: super::workspaces::SELECT,
+            table: "workspaces w",
+            joins: super::workspaces::JOINS,
+            key: "w.id",
+            order: &order,
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(super::workspaces::FROM).push(" WHERE 1 = 1");
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("1 = 1");
                 if let Some(query) = &filter.query {
                     qb.push(" AND lower(w.name) LIKE ")
                         .push_bind(contains_pattern(query))
@@ -47,20 +55,7 @@ impl SiteAdminStore for SqlStore {
                         .push(")");
                 }
             };
-            let mut list = QueryBuilder::new(super::workspaces::SELECT);
-            where_clause(&mut list);
-            list.push(format!(" ORDER BY {order} LIMIT "))
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok::<_, crate::StorageError>(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -69,35 +64,35 @@ impl SiteAdminStore for SqlStore {
         filter: &UserFilter,
         page: PageRequest,
     ) -> StorageResult<Page<User>> {
-        let pattern = filter.query.as_deref().map(contains_pattern);
-        let condition = "($1 IS NULL OR lower(username) LIKE $1 ESCAPE '\\' \
-            OR lower(email) LIKE $1 ESCAPE '\\') \
-            AND ($2 IS NULL OR is_site_admin = $2) \
-            AND ($3 IS NULL OR (suspended_at IS NOT NULL) = $3)";
-        let list = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE {condition} \
-             ORDER BY username LIMIT $4 OFFSET $5"
-        );
-        let count = format!("SELECT COUNT(*) FROM users WHERE {condition}");
+        let select = format!("SELECT {USER_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "users",
+            joins: "",
+            key: "users.id",
+            order: "username",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(&pattern)
-                .bind(filter.admin)
-                .bind(filter.suspended)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(&pattern)
-                .bind(filter.admin)
-                .bind(filter.suspended)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("1 = 1");
+                if let Some(query) = &filter.query {
+                    let pattern = contains_pattern(query);
+                    qb.push(" AND (lower(username) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR lower(email) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\')");
+                }
+                if let Some(admin) = filter.admin {
+                    qb.push(" AND is_site_admin = ").push_bind(admin);
+                }
+                match filter.suspended {
+                    Some(true) => qb.push(" AND suspended_at IS NOT NULL"),
+                    Some(false) => qb.push(" AND suspended_at IS NULL"),
+                    None => qb,
+                };
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -170,29 +165,27 @@ impl SiteAdminStore for SqlStore {
         query: Option<&str>,
         page: PageRequest,
     ) -> StorageResult<Page<Organization>> {
-        let pattern = query.map(contains_pattern);
-        let condition = "($1 IS NULL OR lower(name) LIKE $1 ESCAPE '\\' \
-            OR lower(email) LIKE $1 ESCAPE '\\')";
-        let list = format!(
-            "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE {condition} \
-             ORDER BY name LIMIT $2 OFFSET $3"
-        );
-        let count = format!("SELECT COUNT(*) FROM organizations WHERE {condition}");
+        let select = format!("SELECT {ORGANIZATION_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "organizations",
+            joins: "",
+            key: "organizations.id",
+            order: "name",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(&pattern)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(&pattern)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("1 = 1");
+                if let Some(query) = query {
+                    let pattern = contains_pattern(query);
+                    qb.push(" AND (lower(name) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR lower(email) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\')");
+                }
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -2,8 +2,10 @@
 //! workspace (`workspace_ssh_keys`, at most one a workspace).
 
 use async_trait::async_trait;
+use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, SqlStore};
 use crate::model::{Page, PageRequest, SshKey};
 use crate::store::SshKeyStore;
 use crate::StorageResult;
@@ -42,26 +44,20 @@ impl SshKeyStore for SqlStore {
         organization_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<SshKey>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM ssh_keys WHERE organization_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "ssh_keys",
+            joins: "",
+            key: "ssh_keys.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind(organization_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM ssh_keys WHERE organization_id = $1")
-                    .bind(organization_id)
-                    .fetch_one(p)
-                    .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ")
+                    .push_bind(organization_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 
-use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, BeginWrite, SqlStore};
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -117,27 +118,22 @@ impl StateVersionStore for SqlStore {
         workspace_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<StateVersion>> {
-        let count =
-            format!("SELECT COUNT(*) FROM state_versions WHERE workspace_id = $1 AND {LISTED}");
-        let list = format!(
-            "SELECT {COLUMNS} FROM state_versions WHERE workspace_id = $1 AND {LISTED} \
-             ORDER BY created_at DESC, serial DESC LIMIT $2 OFFSET $3"
-        );
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "state_versions",
+            joins: "",
+            key: "state_versions.id",
+            order: "created_at DESC, serial DESC",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(workspace_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(workspace_id)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("workspace_id = ")
+                    .push_bind(workspace_id.to_string())
+                    .push(" AND ")
+                    .push(LISTED);
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -3,7 +3,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{contains_pattern, on_pool, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, ReservedTagKey, Tag, TagBinding};
 use crate::store::{TagFilter, TagStore};
 use crate::{StorageError, StorageResult};
@@ -149,9 +150,17 @@ impl TagStore for SqlStore {
         filter: &TagFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Tag>> {
+        let select = format!("SELECT {TAG_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "tags t",
+            joins: "",
+            key: "t.id",
+            order: "t.name",
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM tags t WHERE t.organization_id = ")
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("t.organization_id = ")
                     .push_bind(org_id.to_string());
                 if let Some(query) = &filter.query {
                     qb.push(" AND lower(t.name) LIKE ")
@@ -175,20 +184,7 @@ impl TagStore for SqlStore {
                     .push(")");
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {TAG_COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY t.name LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -260,27 +256,19 @@ impl TagStore for SqlStore {
         org_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<ReservedTagKey>> {
-        let sql = format!(
-            "SELECT {RESERVED_COLUMNS} FROM reserved_tag_keys WHERE organization_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        );
+        let select = format!("SELECT {RESERVED_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "reserved_tag_keys",
+            joins: "",
+            key: "reserved_tag_keys.id",
+            order: "created_at, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind(org_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM reserved_tag_keys WHERE organization_id = $1",
-            )
-            .bind(org_id)
-            .fetch_one(p)
-            .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

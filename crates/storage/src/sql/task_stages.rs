@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, BeginWrite, DbPool, SqlStore};
+use super::{on_pool, push_in_list, BeginWrite, DbPool, SqlStore};
 use crate::model::{TaskResult, TaskResultStatus, TaskStage, TaskStageStatus};
 use crate::store::TaskStageStore;
 use crate::StorageResult;
+use sqlx::QueryBuilder;
 
 const STAGE_COLUMNS: &str = "id, run_id, stage, status, status_timestamps, created_at, updated_at";
 
@@ -77,14 +78,15 @@ impl TaskStageStore for SqlStore {
         Ok(())
     }
 
-    async fn task_stages_of_run(&self, run_id: &str) -> StorageResult<Vec<TaskStage>> {
-        let sql = format!(
-            "SELECT {STAGE_COLUMNS} FROM task_stages WHERE run_id = $1 ORDER BY created_at, id"
-        );
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(run_id)
-            .fetch_all(p)
-            .await)?)
+    async fn task_stages_of_runs(&self, run_ids: &[String]) -> StorageResult<Vec<TaskStage>> {
+        on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {STAGE_COLUMNS} FROM task_stages WHERE run_id IN "
+            ));
+            push_in_list(&mut qb, run_ids);
+            qb.push(" ORDER BY created_at, id");
+            Ok(qb.build_query_as().fetch_all(p).await?)
+        })
     }
 
     async fn task_stage_by_id(&self, id: &str) -> StorageResult<Option<TaskStage>> {

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::memberships::MEMBERSHIP_COLUMNS;
+use super::pagination::{fetch_page, Listing};
 use super::users::USER_COLUMNS;
-use super::{contains_pattern, on_pool, push_in_list, to_u64, BeginWrite, SqlStore};
+use super::{contains_pattern, on_pool, push_in_list, BeginWrite, SqlStore};
 use crate::model::{OrganizationMembership, Page, PageRequest, Team, User};
 use crate::store::{TeamFilter, TeamStore};
 use crate::{StorageError, StorageResult};
@@ -60,10 +61,17 @@ impl TeamStore for SqlStore {
         filter: &TeamFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Team>> {
+        let select = format!("SELECT {TEAM_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "teams",
+            joins: "",
+            key: "teams.id",
+            order: "name, id",
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM teams WHERE organization_id = ")
-                    .push_bind(org_id.to_string());
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
                 if !filter.names.is_empty() {
                     qb.push(" AND name IN ");
                     push_in_list(qb, &filter.names);
@@ -79,20 +87,7 @@ impl TeamStore for SqlStore {
                     qb.push(")");
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {TEAM_COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY name, id LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

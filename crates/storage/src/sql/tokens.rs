@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, Token, TokenKind};
 use crate::store::TokenStore;
 use crate::{StorageError, StorageResult};
@@ -89,28 +91,22 @@ impl TokenStore for SqlStore {
         owner_id: &str,
         page: PageRequest,
     ) -> StorageResult<Page<Token>> {
-        let list = format!(
-            "SELECT {COLUMNS} FROM tokens WHERE kind = $1 AND owner_id = $2 \
-             ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
-        );
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "tokens",
+            joins: "",
+            key: "tokens.id",
+            order: "created_at DESC, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(kind)
-                .bind(owner_id)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE kind = $1 AND owner_id = $2")
-                    .bind(kind)
-                    .bind(owner_id)
-                    .fetch_one(p)
-                    .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("kind = ")
+                    .push_bind(kind)
+                    .push(" AND owner_id = ")
+                    .push_bind(owner_id.to_string());
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

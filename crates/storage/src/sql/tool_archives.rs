@@ -1,6 +1,8 @@
 use async_trait::async_trait;
+use sqlx::QueryBuilder;
 
-use super::{on_pool, to_u64, SqlStore};
+use super::pagination::{fetch_page, Listing};
+use super::{on_pool, SqlStore};
 use crate::model::{Engine, Page, PageRequest, ToolArchive};
 use crate::store::ToolArchiveStore;
 use crate::{StorageError, StorageResult};
@@ -63,23 +65,19 @@ impl ToolArchiveStore for SqlStore {
     }
 
     async fn list_tool_archives(&self, page: PageRequest) -> StorageResult<Page<ToolArchive>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tool_archives ORDER BY engine, version, os, arch, id \
-             LIMIT $1 OFFSET $2"
-        );
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "tool_archives",
+            joins: "",
+            key: "tool_archives.id",
+            order: "engine, version, os, arch, id",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&sql)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tool_archives")
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("1 = 1");
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

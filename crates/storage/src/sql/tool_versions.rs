@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
+use super::pagination::{fetch_page, Listing};
 use super::{escape_like, on_pool, to_u64, SqlStore};
 use crate::model::{Engine, Page, PageRequest, ToolVersion};
 use crate::store::{ToolVersionFilter, ToolVersionStore};
@@ -47,10 +48,17 @@ impl ToolVersionStore for SqlStore {
         filter: &ToolVersionFilter,
         page: PageRequest,
     ) -> StorageResult<Page<ToolVersion>> {
+        let select = format!("SELECT {COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "tool_versions",
+            joins: "",
+            key: "tool_versions.id",
+            order: "created_at DESC, id",
+        };
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(" FROM tool_versions WHERE engine = ")
-                    .push_bind(engine.as_str());
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("engine = ").push_bind(engine.as_str());
                 if let Some(version) = &filter.version {
                     qb.push(" AND version = ").push_bind(version.clone());
                 }
@@ -60,20 +68,7 @@ impl ToolVersionStore for SqlStore {
                         .push(" ESCAPE '\\'");
                 }
             };
-            let mut list = QueryBuilder::new(format!("SELECT {COLUMNS}"));
-            where_clause(&mut list);
-            list.push(" ORDER BY created_at DESC, id LIMIT ")
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{contains_pattern, on_pool, to_u64, BeginWrite, SqlStore};
+use super::pagination::{fetch_page, record_plan, Listing};
+use super::{contains_pattern, on_pool, BeginWrite, SqlStore};
 use crate::model::{Page, PageRequest, Variable, VariableSet};
 use crate::store::{VariableOwner, VariableStore};
 use crate::{StorageError, StorageResult};
@@ -65,12 +66,18 @@ impl VariableStore for SqlStore {
             VariableOwner::Workspace(id) => ("workspace_id", id),
             VariableOwner::VariableSet(id) => ("varset_id", id),
         };
-        let sql =
-            format!("SELECT {COLUMNS} FROM variables WHERE {column} = $1 ORDER BY key, category");
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_all(p)
-            .await)?)
+        on_pool!(&self.pool, |p| {
+            let statement = |prefix: &str| {
+                let mut qb = QueryBuilder::new(format!(
+                    "{prefix}SELECT {COLUMNS} FROM variables WHERE {column} = "
+                ));
+                qb.push_bind(id.clone()).push(" ORDER BY key, category");
+                qb
+            };
+            // Not paged (a workspace has tens of variables), but guarded like the pages.
+            record_plan!(self, p, statement);
+            Ok(statement("").build_query_as().fetch_all(p).await?)
+        })
     }
 
     async fn variables_of_sets(&self, set_ids: &[String]) -> StorageResult<Vec<Variable>> {
@@ -157,29 +164,24 @@ impl VariableStore for SqlStore {
         query: Option<&str>,
         page: PageRequest,
     ) -> StorageResult<Page<VariableSet>> {
-        let pattern = query.map(contains_pattern);
-        let filter = "organization_id = $1 AND ($2 IS NULL OR lower(name) LIKE $2 ESCAPE '\\')";
-        let list = format!(
-            "SELECT {SET_COLUMNS} FROM variable_sets WHERE {filter} ORDER BY name LIMIT $3 OFFSET $4"
-        );
-        let count = format!("SELECT COUNT(*) FROM variable_sets WHERE {filter}");
+        let select = format!("SELECT {SET_COLUMNS}");
+        let listing = Listing {
+            select: &select,
+            table: "variable_sets",
+            joins: "",
+            key: "variable_sets.id",
+            order: "name",
+        };
         on_pool!(&self.pool, |p| {
-            let items = sqlx::query_as(&list)
-                .bind(org_id)
-                .bind(&pattern)
-                .bind(i64::from(page.size))
-                .bind(page.offset())
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(org_id)
-                .bind(&pattern)
-                .fetch_one(p)
-                .await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("organization_id = ").push_bind(org_id.to_string());
+                if let Some(query) = query {
+                    qb.push(" AND lower(name) LIKE ")
+                        .push_bind(contains_pattern(query))
+                        .push(" ESCAPE '\\'");
+                }
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 

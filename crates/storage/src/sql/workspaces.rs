@@ -2,9 +2,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::pagination::{fetch_page, Listing};
 use super::tags::upsert_workspace_tags;
 use super::{
-    contains_pattern, direction, escape_like, on_pool, push_visible_workspaces, to_u64, BeginWrite,
+    contains_pattern, direction, escape_like, on_pool, push_visible_workspaces, BeginWrite,
     SqlStore,
 };
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
@@ -72,8 +73,8 @@ macro_rules! bind_settings {
     };
 }
 
-/// Workspace rows with the resource count and time of their current state, their number of
-/// runs and their project's auto-destroy duration.
+/// Workspace rows with the resource count and time of their current state and their
+/// project's auto-destroy duration.
 pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
     w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
     w.file_triggers_enabled, w.global_remote_state, w.project_remote_state, w.queue_all_runs, w.speculative_enabled, \
@@ -85,17 +86,38 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     AS project_auto_destroy_activity_duration, sv.created_at AS state_updated_at, \
     w.auto_apply_run_trigger, w.lock_kind, w.lock_holder_id, w.lock_reason, w.locked_at, \
     w.current_state_version_id, w.current_run_id, w.latest_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
-    (SELECT COUNT(*) FROM runs r WHERE r.workspace_id = w.id) AS runs_count, \
+    w.runs_count, \
     (SELECT k.ssh_key_id FROM workspace_ssh_keys k WHERE k.workspace_id = w.id) AS ssh_key_id, \
     w.created_at, w.updated_at";
-pub(super) const FROM: &str =
-    " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id";
+/// The joins [`SELECT`] needs beyond `workspaces w`.
+macro_rules! joins {
+    () => {
+        " LEFT JOIN state_versions sv ON sv.id = w.current_state_version_id"
+    };
+}
+pub(super) const JOINS: &str = joins!();
+pub(super) const FROM: &str = concat!(" FROM workspaces w", joins!());
 
-fn tag_exists(qb: &mut QueryBuilder<'_, impl sqlx::Database>) {
+/// ` w.id IN (the workspaces of organization `org_id` tagged `key`[=`value`])`: driven
+/// from the tag (one lookup by its unique name, then its workspaces by the tag's index), so
+/// the cost follows the tagged workspaces, not all of the organization's.
+fn push_tagged<'a, DB>(qb: &mut QueryBuilder<'a, DB>, org_id: &str, key: &str, value: Option<&str>)
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
     qb.push(
-        " EXISTS (SELECT 1 FROM workspace_tags wt JOIN tags t ON t.id = wt.tag_id \
-         WHERE wt.workspace_id = w.id AND t.name = ",
-    );
+        " w.id IN (SELECT wt.workspace_id FROM workspace_tags wt WHERE wt.tag_id = \
+         (SELECT t.id FROM tags t WHERE t.organization_id = ",
+    )
+    .push_bind(org_id.to_string())
+    .push(" AND t.name = ")
+    .push_bind(key.to_string())
+    .push(")");
+    if let Some(value) = value {
+        qb.push(" AND wt.value = ").push_bind(value.to_string());
+    }
+    qb.push(")");
 }
 
 #[async_trait]
@@ -153,9 +175,8 @@ impl WorkspaceStore for SqlStore {
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>> {
         on_pool!(&self.pool, |p| {
-            let where_clause = |qb: &mut QueryBuilder<'_, _>| {
-                qb.push(FROM)
-                    .push(" WHERE w.organization_id = ")
+            let conditions = |qb: &mut QueryBuilder<'_, _>| {
+                qb.push("w.organization_id = ")
                     .push_bind(org_id.to_string());
                 if let Some(text) = &filter.name_contains {
                     qb.push(" AND lower(w.name) LIKE ")
@@ -181,41 +202,28 @@ impl WorkspaceStore for SqlStore {
                 }
                 for key in &filter.tags {
                     qb.push(" AND");
-                    tag_exists(qb);
-                    qb.push_bind(key.clone()).push(")");
+                    push_tagged(qb, org_id, key, None);
                 }
                 for key in &filter.exclude_tags {
                     qb.push(" AND NOT");
-                    tag_exists(qb);
-                    qb.push_bind(key.clone()).push(")");
+                    push_tagged(qb, org_id, key, None);
                 }
                 for (key, value) in &filter.tagged {
                     qb.push(" AND");
-                    tag_exists(qb);
-                    qb.push_bind(key.clone());
-                    if let Some(value) = value {
-                        qb.push(" AND wt.value = ").push_bind(value.clone());
-                    }
-                    qb.push(")");
+                    push_tagged(qb, org_id, key, value.as_deref());
                 }
             };
-            let mut list = QueryBuilder::new(SELECT);
-            where_clause(&mut list);
             let order = filter
                 .order
                 .map_or_else(|| "w.created_at, w.id".to_string(), order_by);
-            list.push(format!(" ORDER BY {order} LIMIT "))
-                .push_bind(i64::from(page.size))
-                .push(" OFFSET ")
-                .push_bind(page.offset());
-            let items = list.build_query_as().fetch_all(p).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            where_clause(&mut count);
-            let total: i64 = count.build_query_scalar().fetch_one(p).await?;
-            Ok(Page {
-                items,
-                total: to_u64(total),
-            })
+            let listing = Listing {
+                select: SELECT,
+                table: "workspaces w",
+                joins: JOINS,
+                key: "w.id",
+                order: &order,
+            };
+            fetch_page!(self, p, &listing, conditions, page)
         })
     }
 
@@ -342,6 +350,7 @@ pub(super) fn order_by(order: WorkspaceOrder) -> String {
     }
 }
 
-/// Only workspaces whose current run has the status bound after it (close with `)`).
+/// Only workspaces whose current run has the status bound after it (close with `)`): each
+/// workspace's run is read by its key, so the cost follows the workspaces, not all runs.
 pub(super) const CURRENT_RUN_STATUS: &str =
-    " AND w.latest_run_id IN (SELECT id FROM runs WHERE status = ";
+    " AND EXISTS (SELECT 1 FROM runs cr WHERE cr.id = w.latest_run_id AND cr.status = ";

@@ -1,0 +1,597 @@
+//! Every list statement uses an index: on a database seeded like a shared installation (many
+//! organizations, thousands of workspaces, a workspace with thousands of runs and versions,
+//! thousands of users, long audit trails), each list the API offers over such tables is read
+//! through the store with query plans recorded
+//! ([`SqlStore::record_query_plans`]), and a plan that scans a large table from end to end
+//! fails the test. The totals are checked too, so the plans are those of working queries.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use common::TestDb;
+use sqlx::{Connection, Executor};
+use terrace_storage::model::{AuditFilter, PageRequest, RunStatus, TokenKind};
+use terrace_storage::sql::{Backend, QueryPlan};
+use terrace_storage::store::{
+    AuditStore, ConfigurationStore, MembershipFilter, MembershipStore, OrganizationStore,
+    RunFilter, RunStore, StateVersionStore, TokenStore, VariableOwner, VariableStore,
+    WorkspaceFilter, WorkspaceOrder, WorkspaceStore,
+};
+
+const ORGS: usize = 50;
+/// Organizations beyond [`ORGS`] with nothing in them yet (sign-ups, trials): the
+/// organizations a user belongs to are a few among many.
+const QUIET_ORGS: usize = 2_000;
+const WORKSPACES_PER_ORG: usize = 2_000;
+const PROJECTS_PER_ORG: usize = 10;
+const TEAMS: [&str; 10] = [
+    "falcon", "otter", "badger", "heron", "lynx", "marten", "osprey", "puffin", "raven", "stoat",
+];
+/// Runs of the one busy workspace (`ws-1`); every workspace of the first [`RUNS`] has one.
+const BUSY_RUNS: usize = 2_000;
+const RUNS: usize = 90_000;
+/// State versions, configuration versions and variables: like the runs, one for each workspace
+/// of the first [`RUNS`] and [`BUSY_VERSIONS`] more for `ws-1`.
+const BUSY_VERSIONS: usize = 1_000;
+/// Of them, `ws-1` also has this many state versions not yet finalized (not listed).
+const PENDING_STATES: usize = 10;
+const BUSY_VARIABLES: usize = 50;
+/// Users `user-N`, each an active member of [`ORGS_PER_USER`] organizations, with
+/// [`TOKENS_PER_USER`] API tokens.
+const USERS: usize = 25_000;
+const ORGS_PER_USER: usize = 4;
+const TOKENS_PER_USER: usize = 4;
+/// Audit events, spread evenly over the organizations and the site (no organization): 2,000
+/// each, one every second.
+const AUDIT_EVENTS: usize = 2_000 * (ORGS + 1);
+
+/// The tables that grow with use (organizations, workspaces and what they hold, users and
+/// what they hold, the audit trail); a full scan of any of them fails the test. (Projects, teams and tags are
+/// a hundred times fewer: a plan may read such a small table whole, and the planner rightly
+/// does when it is this small. On SQLite, whose plans name aliases, any scan fails.)
+const LARGE_TABLES: [&str; 11] = [
+    "organizations",
+    "workspaces",
+    "runs",
+    "workspace_tags",
+    "state_versions",
+    "configuration_versions",
+    "variables",
+    "audit_events",
+    "users",
+    "organization_memberships",
+    "tokens",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    check_list_plans(TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    check_list_plans(TestDb::postgres().await).await;
+}
+
+async fn check_list_plans(db: TestDb) {
+    let backend = db.store.backend();
+    seed(&db.url, backend).await;
+    let mut store = db.store.clone();
+    let plans = store.record_query_plans();
+
+    let org = "org-3";
+    let first = PageRequest {
+        number: 1,
+        size: 100,
+    };
+    let last = PageRequest {
+        number: 10,
+        size: 100,
+    };
+    let cases: Vec<(&str, WorkspaceFilter, PageRequest, u64)> = vec![
+        ("all, first page", WorkspaceFilter::default(), first, 2_000),
+        ("all, last page", WorkspaceFilter::default(), last, 2_000),
+        (
+            "search[name]",
+            WorkspaceFilter {
+                name_contains: Some("falcon".into()),
+                ..Default::default()
+            },
+            first,
+            200,
+        ),
+        (
+            "search[wildcard-name]",
+            WorkspaceFilter {
+                name_wildcard: Some("svc-3-1*".into()),
+                ..Default::default()
+            },
+            first,
+            1_111,
+        ),
+        (
+            "search[tags]",
+            WorkspaceFilter {
+                tags: vec!["team-otter".into()],
+                ..Default::default()
+            },
+            first,
+            200,
+        ),
+        (
+            "search[tags] with a value",
+            WorkspaceFilter {
+                tagged: vec![("team-otter".into(), Some("yes".into()))],
+                ..Default::default()
+            },
+            first,
+            200,
+        ),
+        (
+            "filter[project][id]",
+            WorkspaceFilter {
+                project_id: Some("prj-3-4".into()),
+                ..Default::default()
+            },
+            first,
+            200,
+        ),
+        (
+            "filter[current-run][status]",
+            WorkspaceFilter {
+                current_run_status: Some(RunStatus::Errored.as_str().into()),
+                ..Default::default()
+            },
+            first,
+            0,
+        ),
+        (
+            "visible to a team",
+            WorkspaceFilter {
+                visible_to_teams: Some(vec!["team-3".into()]),
+                ..Default::default()
+            },
+            first,
+            200,
+        ),
+        (
+            "sort=name, last page",
+            WorkspaceFilter {
+                order: Some(WorkspaceOrder::Name { descending: false }),
+                ..Default::default()
+            },
+            last,
+            2_000,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, filter, page, total) in cases {
+        let found = store
+            .list_workspaces(org, &filter, page)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(found.total, total, "{label}: total");
+        failures.extend(full_scans(
+            backend,
+            &format!("workspaces, {label}"),
+            &take(&plans),
+        ));
+    }
+
+    let busy = RunFilter {
+        workspace_id: Some("ws-1".into()),
+        ..Default::default()
+    };
+    for (label, page) in [
+        ("first page", first),
+        (
+            "last page",
+            PageRequest {
+                number: 20,
+                size: 100,
+            },
+        ),
+    ] {
+        let found = store.list_runs(&busy, page).await.expect("runs");
+        // Its own runs and the one every workspace of the first [`RUNS`] has.
+        assert_eq!(found.total, BUSY_RUNS as u64 + 1, "runs, {label}: total");
+        assert_eq!(found.items.len(), 100, "runs, {label}: items");
+        failures.extend(full_scans(
+            backend,
+            &format!("runs of a workspace, {label}"),
+            &take(&plans),
+        ));
+    }
+
+    failures.extend(check_growing_lists(&store, backend, &plans).await);
+
+    assert!(
+        failures.is_empty(),
+        "full scans of large tables:\n{}",
+        failures.join("\n\n")
+    );
+    db.remove().await;
+}
+
+/// The lists over the tables that grow with use: versions and variables of a workspace, the
+/// audit trail of an organization, the members of an organization, the organizations and
+/// tokens of a user. Returns the full scans found.
+async fn check_growing_lists(
+    store: &terrace_storage::sql::SqlStore,
+    backend: Backend,
+    plans: &terrace_storage::sql::QueryPlans,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut check = |label: &str| failures.extend(full_scans(backend, label, &take(plans)));
+    let first = PageRequest {
+        number: 1,
+        size: 100,
+    };
+    let last = PageRequest {
+        number: 11,
+        size: 100,
+    };
+    let versions = BUSY_VERSIONS as u64 + 1;
+
+    for (label, page, items) in [("first page", first, 100), ("last page", last, 1)] {
+        let states = store
+            .list_state_versions("ws-1", page)
+            .await
+            .expect("states");
+        assert_eq!(states.total, versions, "state versions, {label}: total");
+        assert_eq!(states.items.len(), items, "state versions, {label}: items");
+        check(&format!("state versions of a workspace, {label}"));
+
+        let configurations = store
+            .list_configuration_versions("ws-1", page)
+            .await
+            .expect("configuration versions");
+        assert_eq!(
+            configurations.total, versions,
+            "configurations, {label}: total"
+        );
+        assert_eq!(
+            configurations.items.len(),
+            items,
+            "configurations, {label}: items"
+        );
+        check(&format!("configuration versions of a workspace, {label}"));
+    }
+
+    let variables = store
+        .list_variables(&VariableOwner::Workspace("ws-1".into()))
+        .await
+        .expect("variables");
+    assert_eq!(
+        variables.len(),
+        BUSY_VARIABLES + 1,
+        "variables of a workspace"
+    );
+    check("variables of a workspace");
+
+    let per_trail = (AUDIT_EVENTS / (ORGS + 1)) as u64;
+    let since = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+        + chrono::Duration::seconds(AUDIT_EVENTS as i64 / 2);
+    for (label, filter, page, total) in [
+        (
+            "organization, first page",
+            AuditFilter {
+                organization_id: Some("org-3".into()),
+                ..Default::default()
+            },
+            first,
+            per_trail,
+        ),
+        (
+            "organization, last page",
+            AuditFilter {
+                organization_id: Some("org-3".into()),
+                ..Default::default()
+            },
+            PageRequest {
+                number: 20,
+                size: 100,
+            },
+            per_trail,
+        ),
+        (
+            "organization, since",
+            AuditFilter {
+                organization_id: Some("org-3".into()),
+                since: Some(since),
+                ..Default::default()
+            },
+            first,
+            per_trail / 2,
+        ),
+        ("site", AuditFilter::default(), first, per_trail),
+    ] {
+        let events = store
+            .list_audit_events(&filter, page)
+            .await
+            .unwrap_or_else(|e| panic!("audit trail, {label}: {e}"));
+        assert_eq!(events.total, total, "audit trail, {label}: total");
+        check(&format!("audit trail, {label}"));
+    }
+
+    let members_per_org = (USERS * ORGS_PER_USER / ORGS) as u64;
+    for (label, page) in [
+        ("first page", first),
+        (
+            "last page",
+            PageRequest {
+                number: 20,
+                size: 100,
+            },
+        ),
+    ] {
+        let members = store
+            .list_memberships("org-3", &MembershipFilter::default(), page)
+            .await
+            .expect("memberships");
+        assert_eq!(members.total, members_per_org, "members, {label}: total");
+        assert_eq!(members.items.len(), 100, "members, {label}: items");
+        check(&format!("members of an organization, {label}"));
+    }
+
+    let organizations = store
+        .list_organizations(Some("user-7"), first)
+        .await
+        .expect("organizations of a user");
+    assert_eq!(
+        organizations.total, ORGS_PER_USER as u64,
+        "organizations of a user"
+    );
+    check("organizations of a user");
+
+    let tokens = store
+        .list_tokens(TokenKind::User, "user-7", first)
+        .await
+        .expect("tokens");
+    assert_eq!(tokens.total, TOKENS_PER_USER as u64, "tokens of a user");
+    check("tokens of a user");
+
+    failures
+}
+
+fn take(plans: &terrace_storage::sql::QueryPlans) -> Vec<QueryPlan> {
+    std::mem::take(&mut *plans.lock().unwrap())
+}
+
+/// The statements of `plans` that scan a large table from end to end, with their plans.
+fn full_scans(backend: Backend, label: &str, plans: &[QueryPlan]) -> Vec<String> {
+    assert!(!plans.is_empty(), "{label}: no list statement was recorded");
+    plans
+        .iter()
+        .filter(|p| {
+            p.plan.iter().any(|line| scans_large_table(backend, line))
+                || (backend == Backend::Postgres && walks_large_index(&p.plan))
+        })
+        .map(|p| format!("{label}:\n  {}\n  {}", p.statement, p.plan.join("\n  ")))
+        .collect()
+}
+
+/// Whether one node of a plan reads a whole large table.
+fn scans_large_table(backend: Backend, line: &str) -> bool {
+    let line = line.trim_start_matches([' ', '-', '>']).trim();
+    match backend {
+        // "Seq Scan on workspaces w  (cost=...)"
+        Backend::Postgres => line
+            .strip_prefix("Seq Scan on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|table| LARGE_TABLES.contains(&table)),
+        // "SCAN w" (the table) but not "SCAN w USING (COVERING) INDEX ..." restricted by a
+        // SEARCH, nor "SCAN page" (the page's own keys, at most a page of them).
+        Backend::Sqlite => line.strip_prefix("SCAN ").is_some_and(|rest| {
+            let object = rest.split_whitespace().next().unwrap_or("");
+            object != "page" && !object.starts_with('(') && !object.starts_with("CONSTANT")
+        }),
+    }
+}
+
+/// Whether a PostgreSQL plan walks a whole index of a large table to filter it: an index scan
+/// with a `Filter` but no `Index Cond` reads every entry (for the index's order) and keeps
+/// those that match, which costs as much as a sequential scan (an organization's audit trail
+/// read through the index of all events' times, keeping one in fifty). A scan with neither
+/// reads a partial index whole, which holds only the rows wanted. SQLite shows such a walk as
+/// a `SCAN ... USING INDEX`.
+fn walks_large_index(plan: &[String]) -> bool {
+    let node = |line: &str| line.trim_start().starts_with("->");
+    plan.iter().enumerate().any(|(i, line)| {
+        let line = line.trim_start_matches([' ', '-', '>']);
+        let scan = ["Index Scan ", "Index Only Scan "]
+            .iter()
+            .any(|kind| line.starts_with(kind));
+        // "Index Scan [Backward] using <index> on <table> <alias>  (cost=...)"
+        let table = line
+            .split_once(" on ")
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        let details: Vec<&str> = plan[i + 1..]
+            .iter()
+            .take_while(|detail| !node(detail))
+            .map(|detail| detail.trim_start())
+            .collect();
+        scan && table.is_some_and(|table| LARGE_TABLES.contains(&table))
+            && details.iter().any(|d| d.starts_with("Filter:"))
+            && !details.iter().any(|d| d.starts_with("Index Cond:"))
+    })
+}
+
+/// Seeds the database with SQL of its own (the store would take minutes for as many rows):
+/// organizations `org-K`, their projects `prj-K-P`, teams `team-K`, tags `team-<word>`, and
+/// workspaces `ws-N` named `svc-K-I-<word>` (I counting from 0 in each organization),
+/// tagged `team-<word>` = yes, the first [`RUNS`] with one run and `ws-1` with [`BUSY_RUNS`];
+/// likewise state versions, configuration versions and variables; [`QUIET_ORGS`] more
+/// organizations; users `user-U` with their memberships and tokens; the audit trails.
+async fn seed(url: &str, backend: Backend) {
+    let time = |n: &str| match backend {
+        Backend::Postgres => {
+            format!("(TIMESTAMPTZ '2026-01-01 00:00:00+00' + {n} * INTERVAL '1 second')")
+        }
+        Backend::Sqlite => {
+            format!("strftime('%Y-%m-%d %H:%M:%f+00:00', '2026-01-01', '+' || {n} || ' seconds')")
+        }
+    };
+    // As the store binds an instant (SQLite: RFC 3339 text), for columns compared with one.
+    let bound_time = |n: &str| match backend {
+        Backend::Postgres => time(n),
+        Backend::Sqlite => {
+            format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', '2026-01-01', '+' || {n} || ' seconds')")
+        }
+    };
+    let series = |max: usize| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
+            max - 1
+        )
+    };
+    let words = TEAMS.len();
+    let per_org = WORKSPACES_PER_ORG;
+    let teams_case = TEAMS
+        .iter()
+        .enumerate()
+        .map(|(k, w)| format!("WHEN {k} THEN '{w}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let statements = vec![
+        format!(
+            "{} INSERT INTO organizations (id, name, email, created_at, updated_at) \
+             SELECT 'org-' || i, 'org-' || i, 'o@example.com', {t}, {t} FROM n",
+            series(ORGS + QUIET_ORGS),
+            t = time("i")
+        ),
+        format!(
+            "{} INSERT INTO projects (id, organization_id, name, created_at) \
+             SELECT 'prj-' || (i / {PROJECTS_PER_ORG}) || '-' || (i % {PROJECTS_PER_ORG}), \
+             'org-' || (i / {PROJECTS_PER_ORG}), 'p' || i, {t} FROM n",
+            series(ORGS * PROJECTS_PER_ORG),
+            t = time("i")
+        ),
+        format!(
+            "{} INSERT INTO teams (id, organization_id, name, created_at) \
+             SELECT 'team-' || i, 'org-' || i, 'team', {t} FROM n",
+            series(ORGS),
+            t = time("i")
+        ),
+        format!(
+            "{} INSERT INTO tags (id, organization_id, name, created_at) \
+             SELECT 'tag-' || (i / {words}) || '-' || (i % {words}), 'org-' || (i / {words}), \
+             'team-' || CASE i % {words} {teams_case} END, {t} FROM n",
+            series(ORGS * words),
+            t = time("i")
+        ),
+        format!(
+            "{} INSERT INTO workspaces (id, organization_id, project_id, name, terraform_version, created_at, updated_at) \
+             SELECT 'ws-' || i, 'org-' || (i / {per_org}), \
+             'prj-' || (i / {per_org}) || '-' || (i % {PROJECTS_PER_ORG}), \
+             'svc-' || (i / {per_org}) || '-' || (i % {per_org}) || '-' || CASE i % {words} {teams_case} END, \
+             '1.11.4', {t}, {t} FROM n",
+            series(ORGS * per_org),
+            t = time("i")
+        ),
+        format!(
+            "{} INSERT INTO workspace_tags (workspace_id, tag_id, value) \
+             SELECT 'ws-' || i, 'tag-' || (i / {per_org}) || '-' || (i % {words}), 'yes' FROM n",
+            series(ORGS * per_org),
+        ),
+        // Team 3 sees one project of its organization (100 workspaces).
+        "INSERT INTO team_projects (id, team_id, project_id, access, grants, created_at) \
+         VALUES ('tprj-3', 'team-3', 'prj-3-4', 'read', '{}', '2026-01-01 00:00:00+00:00')"
+            .to_string(),
+        run_insert(&series(RUNS), "'run-' || i", "'ws-' || i", &time("i")),
+        run_insert(&series(BUSY_RUNS), "'busy-' || i", "'ws-1'", &time("i")),
+        state_insert(&series(RUNS), "'sv-' || i", "'ws-' || i", "'finalized'", &time("i")),
+        state_insert(&series(BUSY_VERSIONS), "'busy-sv-' || i", "'ws-1'", "'finalized'", &time("i")),
+        state_insert(&series(PENDING_STATES), "'pending-sv-' || i", "'ws-1'", "'pending'", &time("i")),
+        configuration_insert(&series(RUNS), "'cv-' || i", "'ws-' || i", &time("i")),
+        configuration_insert(&series(BUSY_VERSIONS), "'busy-cv-' || i", "'ws-1'", &time("i")),
+        variable_insert(&series(RUNS), "'var-' || i", "'ws-' || i", &time("i")),
+        variable_insert(&series(BUSY_VARIABLES), "'busy-var-' || i", "'ws-1'", &time("i")),
+        format!(
+            "{} INSERT INTO users (id, username, email, created_at) \
+             SELECT 'user-' || i, 'user-' || i, 'u' || i || '@example.com', {t} FROM n",
+            series(USERS),
+            t = time("i")
+        ),
+        // User U is a member of organizations U, U + 13, U + 26 and U + 39 (modulo ORGS).
+        format!(
+            "{} INSERT INTO organization_memberships (id, organization_id, user_id, email, status, created_at) \
+             SELECT 'om-' || i, 'org-' || ((i / {ORGS_PER_USER} + (i % {ORGS_PER_USER}) * 13) % {ORGS}), \
+             'user-' || (i / {ORGS_PER_USER}), 'u' || (i / {ORGS_PER_USER}) || '@example.com', 'active', {t} FROM n",
+            series(USERS * ORGS_PER_USER),
+            t = time("i")
+        ),
+        format!(
+            "{} INSERT INTO tokens (id, kind, owner_id, description, secret_hash, created_at) \
+             SELECT 'at-' || i, 'user', 'user-' || (i / {TOKENS_PER_USER}), 'token', 'hash-' || i, {t} FROM n",
+            series(USERS * TOKENS_PER_USER),
+            t = time("i")
+        ),
+        // Event N is of organization N % (ORGS + 1), the last being the site's.
+        format!(
+            "{} INSERT INTO audit_events (id, occurred_at, organization_id, actor_kind, action, status) \
+             SELECT 'ae-' || i, {t}, CASE WHEN i % {trails} = {ORGS} THEN NULL ELSE 'org-' || (i % {trails}) END, \
+             'user', 'workspace.read', 200 FROM n",
+            series(AUDIT_EVENTS),
+            t = bound_time("i"),
+            trails = ORGS + 1
+        ),
+    ];
+    let analyze = match backend {
+        Backend::Postgres => "VACUUM ANALYZE",
+        Backend::Sqlite => "ANALYZE",
+    };
+    match backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connecting");
+            for s in statements.iter().map(String::as_str).chain([analyze]) {
+                conn.execute(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url)
+                .await
+                .expect("connecting");
+            for s in statements.iter().map(String::as_str).chain([analyze]) {
+                conn.execute(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+        }
+    }
+}
+
+/// Plan-and-apply runs, one per number of `series`.
+fn run_insert(series: &str, id: &str, workspace: &str, time: &str) -> String {
+    format!(
+        "{series} INSERT INTO runs (id, workspace_id, configuration_version_id, status, message, \
+         source, trigger_reason, is_destroy, refresh, refresh_only, plan_only, save_plan, \
+         auto_apply, allow_empty_apply, variables_ciphertext, terraform_version, created_at, \
+         updated_at) SELECT {id}, {workspace}, 'cv-none', 'applied', '', 'tfe-api', 'manual', \
+         FALSE, TRUE, FALSE, FALSE, FALSE, FALSE, FALSE, '', '1.11.4', {time}, {time} FROM n"
+    )
+}
+
+/// Finalized (or `status`) state versions, one per number of `series`.
+fn state_insert(series: &str, id: &str, workspace: &str, status: &str, time: &str) -> String {
+    format!(
+        "{series} INSERT INTO state_versions (id, workspace_id, serial, md5, status, created_at) \
+         SELECT {id}, {workspace}, i, 'md5', {status}, {time} FROM n"
+    )
+}
+
+/// Uploaded configuration versions, one per number of `series`.
+fn configuration_insert(series: &str, id: &str, workspace: &str, time: &str) -> String {
+    format!(
+        "{series} INSERT INTO configuration_versions (id, workspace_id, status, source, speculative, \
+         provisional, auto_queue_runs, created_at) \
+         SELECT {id}, {workspace}, 'uploaded', 'tfe-api', FALSE, FALSE, TRUE, {time} FROM n"
+    )
+}
+
+/// Terraform variables of a workspace, one per number of `series`.
+fn variable_insert(series: &str, id: &str, workspace: &str, time: &str) -> String {
+    format!(
+        "{series} INSERT INTO variables (id, workspace_id, key, value_ciphertext, category, \
+         version_id, created_at, updated_at) \
+         SELECT {id}, {workspace}, {id}, '', 'terraform', 'v1', {time}, {time} FROM n"
+    )
+}
