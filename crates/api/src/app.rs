@@ -40,8 +40,25 @@ pub const RUNNER_BODY_LIMIT: usize = 1 << 20;
 /// The sign-in form and the token request.
 pub const FORM_BODY_LIMIT: usize = 64 << 10;
 
+/// What every handler and middleware reaches. Axum hands each extractor and layer its own
+/// clone, several per request, so the state is one shared pointer to [`AppStateParts`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl AppState {
+    pub fn new(parts: AppStateParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+pub struct AppStateParts {
     pub services: Services,
     pub urls: Urls,
     pub pages: Arc<Pages>,

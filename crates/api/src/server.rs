@@ -22,7 +22,7 @@ use terrace_storage::sql::{redact_url, Backend};
 use terrace_storage::SqlStore;
 use tokio::sync::watch;
 
-use crate::app::{self, AppState};
+use crate::app::{self, AppState, AppStateParts};
 use crate::builtin;
 use crate::config::{BuiltinListener, Limits, ServerConfig, TlsMode};
 use crate::limits::conn::ConnectionLimits;
@@ -203,7 +203,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         }
     };
 
-    let state = AppState {
+    let state = AppState::new(AppStateParts {
         services: services.clone(),
         urls: urls.clone(),
         pages: Arc::new(Pages::new()),
@@ -221,7 +221,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
         sso_disable_passwords: config.sso_disable_passwords,
         organization_oidc: Arc::new(crate::oidc::OrganizationClients::new(urls.base())?),
         metrics,
-    };
+    });
     if let Some(address) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await

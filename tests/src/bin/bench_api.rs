@@ -9,6 +9,7 @@
 //! - a page of 100 workspaces: the first, the middle and the last page;
 //! - `search[name]` with a team word (about 2% of the workspaces match);
 //! - `search[tags]` with a team tag (about 2%), `filter[project][id]` (10%);
+//! - a page of 100 of the runs of a workspace with 10,000 runs (BENCH_RUNS), random pages;
 //! - `GET /api/v2/workspaces/:id` of random workspaces.
 //!
 //! For each: requests, req/s, p50/p95/p99 latency, the server's CPU per request (utime +
@@ -19,7 +20,9 @@
 //! BENCH_DB (sqlite, postgres or both; both when a PostgreSQL is configured, sqlite otherwise),
 //! BENCH_WORKSPACES (N; 100,000 on PostgreSQL and 10,000 on SQLite; BENCH_SQLITE_WORKSPACES and
 //! BENCH_POSTGRES_WORKSPACES set one database's), BENCH_SECONDS (10 per
-//! measure and connection count), BENCH_CONNECTIONS (1,4,32), BENCH_SEED_CONNECTIONS (16).
+//! measure and connection count), BENCH_CONNECTIONS (1,4,32), BENCH_SEED_CONNECTIONS (16),
+//! BENCH_RUNS (10,000), BENCH_MEASURES (label prefixes to run, comma-separated; the ping
+//! baseline always runs), BENCH_PERF_DIR (a `perf record -g` of the server per measure there).
 //! PostgreSQL: TERRACE_BENCH_DATABASE_URL (an empty database to use), or
 //! TERRACE_TEST_POSTGRES_URL (a server where a fresh database is created; `scripts/services.sh
 //! start DIR && . DIR/env.sh` sets it).
@@ -126,6 +129,9 @@ fn fetch(api: &Api, path: &str) {
 struct Seeded {
     workspace_ids: Vec<String>,
     project_ids: Vec<String>,
+    /// The workspace holding [`busy_runs`] runs, and how many.
+    busy_workspace: String,
+    busy_runs: usize,
 }
 
 fn seed(server: &Server, token: &str, n: usize, connections: usize) -> Seeded {
@@ -193,10 +199,73 @@ fn seed(server: &Server, token: &str, n: usize, connections: usize) -> Seeded {
         "seeded {n} workspaces through the API with {connections} connections in {elapsed:.1} s: {:.0} workspaces/s",
         n as f64 / elapsed
     );
+    let busy_runs = setting("BENCH_RUNS", 10_000);
+    let busy_workspace = workspace_ids[0].clone();
+    seed_runs(server, token, &busy_workspace, busy_runs, connections);
     Seeded {
         workspace_ids,
         project_ids,
+        busy_workspace,
+        busy_runs,
     }
+}
+
+/// `VACUUM ANALYZE` on PostgreSQL after seeding: what autovacuum does by itself some time
+/// after a bulk insert (statistics, and the visibility map that lets counts and pages read
+/// indexes alone). An installation does not gain 100,000 workspaces in three minutes.
+fn settle(url: &str) {
+    use sqlx::{Connection, Executor};
+    let started = Instant::now();
+    tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            conn.execute("VACUUM ANALYZE").await?;
+            conn.close().await
+        })
+        .expect("VACUUM ANALYZE");
+    println!("VACUUM ANALYZE in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// `n` runs on one workspace through the API (they queue: the server has no listener).
+fn seed_runs(server: &Server, token: &str, workspace_id: &str, n: usize, connections: usize) {
+    let api = server.api(token);
+    let configuration = terrace_tests::runs::upload_configuration(
+        &api,
+        workspace_id,
+        &[("main.tf", "terraform {}\n")],
+        false,
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let api = server.api(token);
+            let (next, workspace, configuration) = (
+                next.clone(),
+                workspace_id.to_string(),
+                configuration.clone(),
+            );
+            std::thread::spawn(move || {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    terrace_tests::runs::create_run(
+                        &api,
+                        &workspace,
+                        Some(&configuration),
+                        json!({"message": "bench"}),
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("a seeding thread");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "seeded {n} runs of one workspace through the API in {elapsed:.1} s: {:.0} runs/s",
+        n as f64 / elapsed
+    );
 }
 
 /// A measure: its label and the path of its request number `k` (random numbers from `rng`).
@@ -213,6 +282,8 @@ fn measures(seeded: &Seeded) -> Vec<Measure> {
     };
     let ids = Arc::new(seeded.workspace_ids.clone());
     let projects = seeded.project_ids.clone();
+    let busy = seeded.busy_workspace.clone();
+    let run_pages = seeded.busy_runs.div_ceil(PAGE_SIZE).max(1);
     vec![
         Measure {
             label: "ping (baseline)",
@@ -258,6 +329,15 @@ fn measures(seeded: &Seeded) -> Vec<Measure> {
                 format!(
                     "organizations/{ORG}/workspaces?page%5Bsize%5D={PAGE_SIZE}&filter%5Bproject%5D%5Bid%5D={}",
                     projects[rng.below(projects.len())]
+                )
+            }),
+        },
+        Measure {
+            label: "runs of a workspace",
+            path: Box::new(move |rng: &mut Rng| {
+                format!(
+                    "workspaces/{busy}/runs?page%5Bsize%5D={PAGE_SIZE}&page%5Bnumber%5D={}",
+                    1 + rng.below(run_pages)
                 )
             }),
         },
@@ -361,6 +441,9 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
     println!();
     println!("== {shape}, {n} workspaces (release build) ==");
     let seeded = seed(&server, &token, n, seed_connections);
+    if let Some(url) = &server.database_url {
+        settle(url);
+    }
     let rss = server.peak_rss_kib().unwrap_or(0);
     println!(
         "{:<20} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
@@ -374,10 +457,34 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
         "CPU ms/req",
         "p50/ping"
     );
-    let measures: Vec<Arc<Measure>> = measures(&seeded).into_iter().map(Arc::new).collect();
+    // BENCH_MEASURES: label prefixes to run (the ping baseline always runs).
+    let wanted: Vec<String> = std::env::var("BENCH_MEASURES")
+        .map(|m| m.split(',').map(|l| l.trim().to_string()).collect())
+        .unwrap_or_default();
+    let measures: Vec<Arc<Measure>> = measures(&seeded)
+        .into_iter()
+        .filter(|m| {
+            wanted.is_empty()
+                || m.label.starts_with("ping")
+                || wanted.iter().any(|w| m.label.starts_with(w.as_str()))
+        })
+        .map(Arc::new)
+        .collect();
+    let perf_dir = std::env::var("BENCH_PERF_DIR").ok();
     let mut ping_p50 = vec![0.0; connection_counts.len()];
     for measure in &measures {
         for (c, &connections) in connection_counts.iter().enumerate() {
+            // BENCH_PERF_DIR: a `perf record` of the server per measure, for profiling.
+            let perf = perf_dir.as_ref().map(|dir| {
+                let name = measure.label.replace(|c: char| !c.is_alphanumeric(), "-");
+                Command::new("perf")
+                    .args(["record", "-F", "1999", "-g", "-q", "-p"])
+                    .arg(server.pid().expect("the server runs").to_string())
+                    .arg("-o")
+                    .arg(format!("{dir}/{name}-{connections}.data"))
+                    .spawn()
+                    .expect("perf starts")
+            });
             let o = run(
                 &server,
                 &token,
@@ -385,6 +492,12 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
                 connections,
                 Duration::from_secs(seconds),
             );
+            if let Some(mut perf) = perf {
+                let _ = Command::new("kill")
+                    .args(["-INT", &perf.id().to_string()])
+                    .status();
+                let _ = perf.wait();
+            }
             let p50 = o.percentile(0.50);
             if measure.label.starts_with("ping") {
                 ping_p50[c] = p50;
