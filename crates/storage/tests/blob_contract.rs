@@ -459,6 +459,35 @@ async fn resealing_moves_blobs_to_the_newest_key(place: &Place) {
 }
 blob_contract!(resealing_moves_blobs_to_the_newest_key);
 
+/// A blob written in format 1 (Fernet chunks, before format 2) stays readable, with its key
+/// alone or after a rotation; resealing writes it again in format 2.
+async fn format_1_blobs_stay_readable(place: &Place) {
+    use base64::Engine;
+    use terrace_storage::blob::Resealed;
+    // The fixture of blob/chunked.rs: written by the format 1 code with this key.
+    let v1_key = "bRk2mK4k7Wn6eb3F1dQmV1WmkRYyE0pCtgHhGnbJqIY=";
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(include_str!("../src/blob/testdata/format1.blob.b64").trim())
+        .unwrap();
+    place.raw_put("old", blob).await;
+    let plaintext = b"first chunk, second chunk, last chunk";
+    assert_eq!(
+        place.open(&keyring(&[v1_key])).get("old").await.unwrap(),
+        plaintext
+    );
+    let new = Keyring::generate_key();
+    let rotated = place.open(&keyring(&[&new, v1_key]));
+    assert_eq!(rotated.get("old").await.unwrap(), plaintext);
+    assert!(!rotated.sealed_with_newest("old").await.unwrap());
+    assert_eq!(rotated.reseal("old").await.unwrap(), Resealed::Resealed);
+    assert!(place.raw_get("old").await.starts_with(b"TRCBLOB2"));
+    assert_eq!(
+        place.open(&keyring(&[&new])).get("old").await.unwrap(),
+        plaintext
+    );
+}
+blob_contract!(format_1_blobs_stay_readable);
+
 /// Any change to the stored object (a flipped byte, a cut, extra bytes) makes reading fail
 /// instead of returning wrong or partial data as if it were whole.
 async fn tampering_is_detected(place: &Place) {
@@ -466,8 +495,18 @@ async fn tampering_is_detected(place: &Place) {
     let plaintext = data(2 * CHUNK_SIZE + 500, 8);
     store.put("original", &plaintext).await.unwrap();
     let stored = place.raw_get("original").await;
-    // From the documented format: an 8-byte magic, then frames of `len:u32be token[len]`.
-    let first_frame_end = 12 + u32::from_be_bytes(stored[8..12].try_into().unwrap()) as usize;
+    // From the documented format (2): an 8-byte magic and a 32-byte salt, then frames of
+    // `last:1 len:31 sealed[len]`.
+    let header = 40;
+    let frame_len = |at: usize| {
+        (u32::from_be_bytes(stored[at..at + 4].try_into().unwrap()) & 0x7fff_ffff) as usize
+    };
+    let first_frame_end = header + 4 + frame_len(header);
+    let mut last_frame = header;
+    while last_frame + 4 + frame_len(last_frame) < stored.len() {
+        last_frame += 4 + frame_len(last_frame);
+    }
+    assert_eq!(last_frame + 4 + frame_len(last_frame), stored.len());
 
     let flip = |at: usize| {
         let mut bytes = stored.clone();
@@ -478,7 +517,9 @@ async fn tampering_is_detected(place: &Place) {
     let mut variants = vec![
         flip(0),
         flip(9),
-        flip(12 + 40),
+        flip(header - 1),
+        flip(header + 3),
+        flip(header + 4 + 40),
         flip(first_frame_end / 2),
         flip(first_frame_end + 100),
         flip(stored.len() / 2),
@@ -487,15 +528,24 @@ async fn tampering_is_detected(place: &Place) {
         cut(stored.len() / 2),
         // Cut at a frame boundary: every remaining frame is intact.
         cut(first_frame_end),
-        cut(12),
+        cut(last_frame),
+        cut(header + 4),
+        cut(header),
         cut(8),
         cut(0),
     ];
+    // The last frame's last-chunk flag cleared, or set on the first.
+    let mut unflagged = stored.clone();
+    unflagged[last_frame] &= 0x7f;
+    variants.push(("last-chunk flag cleared".into(), unflagged));
+    let mut early_last = stored[..first_frame_end].to_vec();
+    early_last[header] |= 0x80;
+    variants.push(("first frame flagged last, the rest cut".into(), early_last));
     let mut trailing = stored.clone();
-    trailing.extend_from_slice(&stored[8..first_frame_end]);
+    trailing.extend_from_slice(&stored[header..first_frame_end]);
     variants.push(("a frame appended".into(), trailing));
     let mut doubled_first = stored[..first_frame_end].to_vec();
-    doubled_first.extend_from_slice(&stored[8..]);
+    doubled_first.extend_from_slice(&stored[header..]);
     variants.push(("first frame repeated".into(), doubled_first));
 
     for (what, bytes) in variants {

@@ -1,5 +1,7 @@
 //! Fernet encryption with key rotation: several keys, newest first. The newest encrypts;
-//! any of them decrypts, so data written before a rotation stays readable.
+//! any of them decrypts, so data written before a rotation stays readable. Blobs are sealed
+//! with AES-256-GCM under keys derived from the same keys ([`Keyring::chunk_keys`]), so they
+//! rotate with them.
 
 use base64::Engine;
 use fernet::{Fernet, MultiFernet};
@@ -14,6 +16,8 @@ pub struct Keyring {
     newest: Fernet,
     /// The decoded keys, newest first, for deriving purpose-specific keys.
     raw: Vec<Vec<u8>>,
+    /// The blob chunk keys ([`Keyring::chunk_keys`]), derived once.
+    chunk_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -47,11 +51,20 @@ impl Keyring {
                     .map_err(|_| invalid())?,
             );
         }
-        Ok(Keyring {
+        let mut keyring = Keyring {
             newest: fernets[0].clone(),
             fernet: MultiFernet::new(fernets),
             raw,
-        })
+            chunk_keys: Vec::new(),
+        };
+        keyring.chunk_keys = keyring.derived_keys("blob-chunks/v2");
+        Ok(keyring)
+    }
+
+    /// The keys blob chunks are sealed with (AES-256-GCM, see `blob::chunked`), newest first:
+    /// derived from the encryption keys, so they rotate with them.
+    pub fn chunk_keys(&self) -> &[[u8; 32]] {
+        &self.chunk_keys
     }
 
     pub fn generate_key() -> String {

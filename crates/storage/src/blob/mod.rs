@@ -18,7 +18,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{GetResult, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart};
 
 pub use self::chunked::CHUNK_SIZE;
 use self::chunked::{ChunkOpener, ChunkSealer};
@@ -62,10 +62,13 @@ impl BlobStore {
     /// Starts writing the blob `key`; nothing is visible until [`BlobWriter::finish`].
     pub async fn writer(&self, key: &str) -> StorageResult<BlobWriter> {
         let upload = self.store.put_multipart(&Path::from(key)).await?;
+        let sealer = ChunkSealer::new(&self.keyring);
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        upload.put(Bytes::copy_from_slice(&sealer.header()));
         Ok(BlobWriter {
-            sealer: ChunkSealer::new(self.keyring.clone()),
-            pending: BytesMut::new(),
-            upload: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+            sealer,
+            pending: ChunkSealer::frame_buffer(),
+            upload,
             size: 0,
         })
     }
@@ -84,7 +87,16 @@ impl BlobStore {
     /// Streams the plaintext of blob `key`. Integrity errors (truncation, tampering) surface
     /// as an error item, at the latest at the end of the stream.
     pub async fn read(&self, key: &str) -> StorageResult<BlobStream> {
-        let inner = self.store.get(&Path::from(key)).await?.into_stream();
+        let inner = match self.store.get(&Path::from(key)).await? {
+            // A local file: read in large pieces (object_store's own stream reads 8 KiB at a
+            // time, each on a blocking thread).
+            GetResult {
+                payload: GetResultPayload::File(file, _),
+                range,
+                ..
+            } => file_stream(file, range),
+            other => other.into_stream(),
+        };
         let state = Reader {
             inner,
             opener: ChunkOpener::new(self.keyring.clone()),
@@ -132,12 +144,22 @@ impl BlobStore {
     /// blob is written whole with one keyring).
     pub async fn sealed_with_newest(&self, key: &str) -> StorageResult<bool> {
         let path = Path::from(key);
-        let head = chunked::HEADER_LEN;
-        let start = self.store.get_range(&path, 0..head as u64).await?;
-        let len = chunked::first_frame_len(&start)?;
-        let range = head as u64..(head + len) as u64;
-        let token = self.store.get_range(&path, range).await?;
-        Ok(self.keyring.is_newest_binary(&token))
+        let size = self.store.head(&path).await?.size;
+        let probe_end = (chunked::PROBE_LEN as u64).min(size);
+        let probe = self.store.get_range(&path, 0..probe_end).await?;
+        let frame = chunked::first_frame(&probe)?;
+        if frame.end as u64 > size {
+            return Err(StorageError::Corrupt("blob is truncated".into()));
+        }
+        let frame = self
+            .store
+            .get_range(&path, frame.start as u64..frame.end as u64)
+            .await?;
+        Ok(chunked::first_frame_is_newest(
+            &self.keyring,
+            &probe,
+            &frame,
+        ))
     }
 
     /// Seals blob `key` again with the newest key, unless it already is. The new blob
@@ -235,8 +257,9 @@ impl Reader {
 /// [`finish`](BlobWriter::finish) to make it visible or [`abort`](BlobWriter::abort) to drop it.
 pub struct BlobWriter {
     sealer: ChunkSealer,
-    /// Plaintext not yet sealed. A full chunk is only sealed once more data follows, so the
-    /// final chunk, whatever its size, is sealed by `finish` with the last-chunk flag.
+    /// The next frame: room for its length, then plaintext not yet sealed (sealed in place).
+    /// A full chunk is only sealed once more data follows, so the final chunk, whatever its
+    /// size, is sealed by `finish` with the last-chunk flag.
     pending: BytesMut,
     upload: WriteMultipart,
     size: u64,
@@ -246,7 +269,7 @@ impl BlobWriter {
     pub async fn write(&mut self, mut data: &[u8]) -> StorageResult<()> {
         self.size += data.len() as u64;
         while !data.is_empty() {
-            let room = CHUNK_SIZE - self.pending.len();
+            let room = CHUNK_SIZE + 4 - self.pending.len();
             if room == 0 {
                 self.seal_pending(false).await?;
                 continue;
@@ -259,10 +282,18 @@ impl BlobWriter {
     }
 
     async fn seal_pending(&mut self, last: bool) -> StorageResult<()> {
-        let frame = self.sealer.seal(&self.pending, last);
-        self.pending.clear();
+        self.sealer.seal_frame(&mut self.pending, last);
+        let frame = std::mem::replace(
+            &mut self.pending,
+            if last {
+                BytesMut::new()
+            } else {
+                ChunkSealer::frame_buffer()
+            },
+        );
         self.upload.wait_for_capacity(IN_FLIGHT).await?;
-        self.upload.write(&frame);
+        // Handed over as it is: the upload keeps the sealed frame without copying it.
+        self.upload.put(frame.freeze());
         Ok(())
     }
 
@@ -284,6 +315,41 @@ impl BlobWriter {
             tracing::warn!(error = %err, "could not abort a blob upload");
         }
     }
+}
+
+/// Size of the reads from a local file: a frame and a bit, so most frames arrive in one read.
+const FILE_READ: usize = CHUNK_SIZE + 64 * 1024;
+
+/// The bytes `range` of a local file, read on blocking threads in [`FILE_READ`] pieces.
+fn file_stream(
+    file: std::fs::File,
+    range: std::ops::Range<u64>,
+) -> BoxStream<'static, object_store::Result<Bytes>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let state = (Some(file), range.start, range.end);
+    futures::stream::try_unfold(state, |(file, at, end)| async move {
+        let Some(mut file) = file.filter(|_| at < end) else {
+            return Ok(None);
+        };
+        let want = (end - at).min(FILE_READ as u64) as usize;
+        let (file, buf) = tokio::task::spawn_blocking(move || {
+            let mut buf = BytesMut::zeroed(want);
+            file.seek(SeekFrom::Start(at))?;
+            file.read_exact(&mut buf)?;
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .map_err(|e| object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(e),
+        })?
+        .map_err(|e| object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(e),
+        })?;
+        Ok(Some((buf.freeze(), (Some(file), at + want as u64, end))))
+    })
+    .boxed()
 }
 
 /// The raw object store named by `url` (as [`BlobStore::open`] takes it): what is stored
