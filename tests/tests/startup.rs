@@ -263,7 +263,7 @@ fn state_in_s3_is_encrypted_and_round_trips() {
                 .any(|w| w == b"marker-in-the-state"),
             "{key} holds plaintext"
         );
-        assert!(body.starts_with(b"TRCBLOB1"), "{key} is an encrypted blob");
+        assert!(body.starts_with(b"TRCBLOB2"), "{key} is an encrypted blob");
     }
 
     // Deleting the workspace deletes its objects.
