@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::pagination::{fetch_page, Listing};
+use super::pagination::{fetch_page, record_plan, Listing};
 use super::tags::upsert_workspace_tags;
 use super::{
     contains_pattern, direction, escape_like, on_pool, push_visible_workspaces, BeginWrite,
@@ -301,18 +301,26 @@ impl WorkspaceStore for SqlStore {
     }
 
     async fn auto_destroy_candidates(&self, now: DateTime<Utc>) -> StorageResult<Vec<Workspace>> {
-        let sql = format!(
-            "{SELECT}{FROM} WHERE (w.auto_destroy_at IS NOT NULL AND w.auto_destroy_at <= $1) \
-             OR (NOT w.inherits_project_auto_destroy \
-                 AND w.auto_destroy_activity_duration IS NOT NULL) \
-             OR (w.inherits_project_auto_destroy AND w.project_id IN \
-                 (SELECT id FROM projects WHERE auto_destroy_activity_duration IS NOT NULL)) \
-             ORDER BY w.id"
-        );
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(now)
-            .fetch_all(p)
-            .await)?)
+        // Each branch reads a partial index of the few workspaces it names (migration 0042):
+        // the sweep runs every few seconds on every replica.
+        on_pool!(&self.pool, |p| {
+            let statement = |prefix: &str| {
+                let mut qb = QueryBuilder::new(format!(
+                    "{prefix}{SELECT}{FROM} WHERE w.id IN (\
+                     SELECT id FROM workspaces WHERE auto_destroy_at IS NOT NULL AND auto_destroy_at <= "
+                ));
+                qb.push_bind(now).push(
+                    " UNION SELECT id FROM workspaces \
+                     WHERE NOT inherits_project_auto_destroy AND auto_destroy_activity_duration IS NOT NULL \
+                     UNION SELECT pw.id FROM projects p JOIN workspaces pw ON pw.project_id = p.id \
+                     WHERE p.auto_destroy_activity_duration IS NOT NULL AND pw.inherits_project_auto_destroy) \
+                     ORDER BY w.id",
+                );
+                qb
+            };
+            record_plan!(self, p, statement);
+            Ok(statement("").build_query_as().fetch_all(p).await?)
+        })
     }
 
     async fn claim_auto_destroy(
