@@ -1,7 +1,8 @@
 //! Two `terrace serve` replicas on one PostgreSQL database, one S3 store and one Redis
 //! (`scripts/services.sh` starts them): a run queued on one is claimed at once by a listener
 //! connected to the other, a plan's log is read live from the replica its runner does not
-//! write to, and a token over its rate limit on one replica is over it on both.
+//! write to, a token over its rate limit on one replica is over it on both, and a token
+//! revoked through one is refused by the other from the next request.
 
 use std::time::{Duration, Instant};
 
@@ -224,4 +225,40 @@ fn a_token_over_its_limit_on_one_replica_is_over_it_on_both() {
         api_two.with_token(&other).get("account/details").status,
         200
     );
+}
+
+#[test]
+fn a_token_revoked_through_one_replica_is_refused_at_once_by_the_other() {
+    // Each replica keeps the credentials it has read (crates/domain/src/credentials.rs);
+    // what another replica changes reaches it through the database, not a signal.
+    let prefix = format!("replicas-credentials-{}", std::process::id());
+    let one = replica(None, &prefix, Through::Postgres, None);
+    let two = replica(Some(&one), &prefix, Through::Postgres, None);
+    let admin_one = one.api(&one.admin_token());
+    let bob_token = one.user_token("bob");
+    let (bob_one, bob_two) = (one.api(&bob_token), two.api(&bob_token));
+    let bob_id = bob_one.get("account/details").expect(200).id();
+
+    let second = bob_one
+        .post(
+            &format!("users/{bob_id}/authentication-tokens"),
+            &json!({"data": {"type": "authentication-tokens", "attributes": {"description": "second"}}}),
+        )
+        .expect(201);
+    let second_two = two.api(second.attr("token").as_str().unwrap());
+    for _ in 0..3 {
+        second_two.get("account/details").expect(200);
+    }
+    bob_one
+        .delete(&format!("authentication-tokens/{}", second.id()))
+        .expect(204);
+    second_two.get("account/details").expect(401);
+
+    for _ in 0..3 {
+        bob_two.get("account/details").expect(200);
+    }
+    admin_one
+        .post(&format!("admin/users/{bob_id}/actions/suspend"), &json!({}))
+        .expect(200);
+    bob_two.get("account/details").expect(401);
 }

@@ -122,7 +122,7 @@ impl Services {
                 return Err(DomainError::Unauthorized)
             }
             Principal::User(user) if user.is_site_admin => Standing::owner(),
-            Principal::User(user) => match self.store.member_teams(&org.id, &user.id).await? {
+            Principal::User(user) => match self.member_teams(caller, &org.id, &user.id).await? {
                 Some(teams) => {
                     self.check_sign_in(caller, org, teams.iter().any(|t| t.is_owners))
                         .await?;
@@ -149,7 +149,10 @@ impl Services {
     async fn is_insider(&self, caller: &Caller, org: &Organization) -> DomainResult<bool> {
         Ok(match caller.user() {
             Some(user) if user.is_site_admin => true,
-            Some(user) => self.store.member_teams(&org.id, &user.id).await?.is_some(),
+            Some(user) => self
+                .member_teams(caller, &org.id, &user.id)
+                .await?
+                .is_some(),
             None => false,
         })
     }
@@ -160,7 +163,7 @@ impl Services {
         org: &Organization,
         is_owner: bool,
     ) -> DomainResult<()> {
-        let config = self.store.sso_configuration(&org.id).await?;
+        let config = self.sso_configuration_for(caller, &org.id).await?;
         if credential_allowed(config.as_ref(), &org.id, is_owner, &caller.signed_in_with) {
             Ok(())
         } else {
@@ -313,8 +316,7 @@ impl Services {
         action: Action,
     ) -> DomainResult<(Organization, Access)> {
         let org = self
-            .store
-            .organization_by_name(name)
+            .organization_named(caller, name)
             .await?
             .ok_or(DomainError::NotFound("organization"))?;
         let access = self.authorize(caller, &org, action, "organization").await?;
@@ -348,16 +350,14 @@ impl Services {
                     .await?
                     .ok_or(DomainError::NotFound(WHAT))?;
                 let org = self
-                    .store
-                    .organization_by_id(&ws.organization_id)
+                    .organization_with_id(caller, &ws.organization_id)
                     .await?
                     .ok_or(DomainError::NotFound(WHAT))?;
                 (ws, org)
             }
             WorkspaceRef::Name { organization, name } => {
                 let org = self
-                    .store
-                    .organization_by_name(organization)
+                    .organization_named(caller, organization)
                     .await?
                     .ok_or(DomainError::NotFound(WHAT))?;
                 let ws = self

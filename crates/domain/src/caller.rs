@@ -46,6 +46,10 @@ pub struct Caller {
     pub token_id: Option<String>,
     /// How the user token's session signed in (passwords for every other credential).
     pub signed_in_with: SignedInWith,
+    /// The credential epoch read as the request was authenticated: what was kept of
+    /// credentials at it may stand for the database during this request
+    /// (crate::credentials). `None`: everything is read from the database.
+    pub credentials_epoch: Option<i64>,
 }
 
 impl Caller {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod caller;
 pub mod configuration;
+mod credentials;
 pub mod engines;
 pub mod error;
 pub mod fetch;
@@ -160,6 +161,8 @@ pub struct Services {
     pub(crate) fanout: Arc<dyn replicas::Fanout>,
     /// What notifications are delivered with (`None`: they wait in the outbox).
     pub(crate) notifier: Option<Arc<notifications::delivery::Notifier>>,
+    /// Credentials read for earlier requests, valid while the credential epoch holds.
+    pub(crate) credentials: Arc<credentials::Credentials>,
 }
 
 impl Services {
@@ -179,6 +182,7 @@ impl Services {
             observer: Arc::new(observe::Unobserved),
             fanout: Arc::new(replicas::ThisProcessOnly),
             notifier: None,
+            credentials: Arc::default(),
         }
     }
 

@@ -95,6 +95,7 @@ impl Services {
                 token_id: None,
                 // A log URL shown in a browser session: the strictest provenance.
                 signed_in_with: crate::org_sso::SignedInWith::Password,
+                credentials_epoch: None,
             },
             _ => {
                 return Err(DomainError::BadCapability(

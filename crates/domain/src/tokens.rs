@@ -35,21 +35,51 @@ pub(crate) fn api_token_expiry(
 }
 
 impl Services {
-    /// Resolves a bearer secret to the caller it stands for.
+    /// Resolves a bearer secret to the caller it stands for. A token seen before at the
+    /// current credential epoch is not read again (crate::credentials).
     pub async fn authenticate(&self, bearer: &str) -> DomainResult<Caller> {
-        let token = self
-            .store
-            .token_by_hash(&secret::hash(bearer))
-            .await?
-            .ok_or(DomainError::Unauthorized)?;
+        let hash = secret::hash(bearer);
+        let epoch = self.store.credential_epoch().await?;
+        let (token, principal) = match self.credentials.tokens.get(&hash, epoch) {
+            Some(known) => known,
+            None => {
+                let token = self
+                    .store
+                    .token_by_hash(&hash)
+                    .await?
+                    .ok_or(DomainError::Unauthorized)?;
+                let principal = self.principal_of(&token).await?;
+                if kept_between_requests(token.kind) {
+                    let entry = (token.clone(), principal.clone());
+                    self.credentials.tokens.put(hash.clone(), epoch, entry);
+                }
+                (token, principal)
+            }
+        };
         let now = clock::now();
-        let last_used_at = token.last_used_at;
-        let token_id = token.id.clone();
-        let caller = self.caller_for_token(token).await?;
-        if last_used_at.is_none_or(|at| (now - at).num_seconds() >= TOUCH_INTERVAL) {
-            self.store.touch_token(&token_id, now).await?;
+        if token.expires_at.is_some_and(|at| at <= now) {
+            return Err(DomainError::Unauthorized);
         }
-        Ok(caller)
+        if token
+            .last_used_at
+            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_INTERVAL)
+        {
+            self.store.touch_token(&token.id, now).await?;
+            if kept_between_requests(token.kind) {
+                let touched = Token {
+                    last_used_at: Some(now),
+                    ..token.clone()
+                };
+                let entry = (touched, principal.clone());
+                self.credentials.tokens.put(hash, epoch, entry);
+            }
+        }
+        Ok(Caller {
+            principal,
+            signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
+            token_id: Some(token.id),
+            credentials_epoch: Some(epoch),
+        })
     }
 
     /// The caller a stored token stands for, unless it has expired.
@@ -57,7 +87,17 @@ impl Services {
         if token.expires_at.is_some_and(|at| at <= clock::now()) {
             return Err(DomainError::Unauthorized);
         }
-        let principal = match token.kind {
+        Ok(Caller {
+            principal: self.principal_of(&token).await?,
+            signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
+            token_id: Some(token.id),
+            credentials_epoch: None,
+        })
+    }
+
+    /// Who a stored token acts as, read from the database; `Unauthorized` when that is gone.
+    async fn principal_of(&self, token: &Token) -> DomainResult<Principal> {
+        Ok(match token.kind {
             TokenKind::User => Principal::User(
                 self.store
                     .user_by_id(&token.owner_id)
@@ -105,11 +145,6 @@ impl Services {
                     .ok_or(DomainError::Unauthorized)?
                     .id,
             },
-        };
-        Ok(Caller {
-            principal,
-            signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
-            token_id: Some(token.id),
         })
     }
 
@@ -232,6 +267,13 @@ pub(crate) fn new_token(
         signed_in_with: None,
     };
     Ok((token, secret))
+}
+
+/// Whether what a token of `kind` stands for is kept between requests: it is, when the
+/// credential epoch covers everything it was read from. A job's token stands for a job, a task
+/// result's for a result; neither is counted by the epoch (and each lives for minutes).
+fn kept_between_requests(kind: TokenKind) -> bool {
+    !matches!(kind, TokenKind::Job | TokenKind::TaskResult)
 }
 
 #[cfg(test)]

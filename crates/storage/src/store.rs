@@ -72,6 +72,10 @@ pub trait TokenStore {
     async fn delete_tokens_of(&self, kind: TokenKind, owner_id: &str) -> StorageResult<u64>;
     /// The tokens of every team of the organization, newest first.
     async fn list_organization_team_tokens(&self, org_id: &str) -> StorageResult<Vec<Token>>;
+    /// How many times what a token stands for has changed (tokens revoked, users, teams,
+    /// memberships, organizations, single sign-on; migration 0043's triggers count them, as
+    /// the changes commit): what was read of credentials at one value still holds at it.
+    async fn credential_epoch(&self) -> StorageResult<i64>;
 }
 
 #[derive(Debug, Clone, Default)]

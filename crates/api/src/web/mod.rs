@@ -303,6 +303,7 @@ impl FromRequestParts<AppState> for Signed {
             principal: Principal::User(user.clone()),
             token_id: None,
             signed_in_with,
+            credentials_epoch: None,
         };
         Ok(Signed {
             caller,

@@ -154,4 +154,12 @@ impl TokenStore for SqlStore {
         .map(|r| r.rows_affected()))?;
         Ok(())
     }
+
+    async fn credential_epoch(&self) -> StorageResult<i64> {
+        Ok(on_pool!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT n FROM credential_epoch"
+        )
+        .fetch_one(p)
+        .await)?)
+    }
 }

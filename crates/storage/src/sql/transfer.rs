@@ -92,6 +92,9 @@ pub const TABLES: &[&str] = &[
 
 /// sqlx's record of the migrations applied: each database has its own, never copied.
 const SQLX_MIGRATIONS: &str = "_sqlx_migrations";
+/// Tables of each database's own, never copied: sqlx's record of migrations, and the count of
+/// credential changes (migration 0043), which the copy's writes advance in the target.
+const OWN_TABLES: [&str; 2] = [SQLX_MIGRATIONS, "credential_epoch"];
 /// The migrator's own tables in the target.
 const MARKER: &str = "terrace_migration";
 const MARKER_TABLES: &str = "terrace_migration_tables";
@@ -363,7 +366,7 @@ impl Transfer {
         .map_err(failed("listing the source's tables"))?;
         Ok(names
             .into_iter()
-            .filter(|name| name != SQLX_MIGRATIONS && !TABLES.contains(&name.as_str()))
+            .filter(|name| !OWN_TABLES.contains(&name.as_str()) && !TABLES.contains(&name.as_str()))
             .collect())
     }
 
@@ -423,7 +426,7 @@ impl Transfer {
         .map_err(failed("listing the target's tables"))?;
         let mut found = Vec::new();
         for table in tables {
-            if table == SQLX_MIGRATIONS {
+            if OWN_TABLES.contains(&table.as_str()) {
                 continue;
             }
             if !TABLES.contains(&table.as_str()) {
@@ -771,6 +774,7 @@ mod tests {
                 }
             }
         }
+        tables.retain(|t| !OWN_TABLES.contains(&t.as_str()));
         tables.sort();
         tables
     }
@@ -810,12 +814,12 @@ mod tests {
             .unwrap();
         SQLITE_MIGRATIONS.run(&pool).await.unwrap();
         let mut actual: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-             AND name <> '_sqlx_migrations'",
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
         )
         .fetch_all(&pool)
         .await
         .unwrap();
+        actual.retain(|t| !OWN_TABLES.contains(&t.as_str()));
         actual.sort();
         assert_eq!(listed(), actual);
         let references: Vec<(String, String)> = sqlx::query_as(
