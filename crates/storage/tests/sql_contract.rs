@@ -1432,6 +1432,29 @@ async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
         pages.push(names(&listed.items).join(","));
     }
     assert_eq!(pages, ["w1,w2", "w3,w4", "w5", ""]);
+    // Pages past the middle are read from the end of the list: each still holds its place's
+    // rows, whichever the order.
+    for (order, want) in [
+        (
+            Some(WorkspaceOrder::Name { descending: true }),
+            ["w5,w4", "w3,w2", "w1", ""],
+        ),
+        (None, ["w4,w2", "w5,w1", "w3", ""]),
+    ] {
+        let filter = WorkspaceFilter {
+            order,
+            ..only_w.clone()
+        };
+        let mut pages = Vec::new();
+        for number in 1..=4 {
+            let listed = store
+                .list_workspaces(acme.id(), &filter, page(number, 2))
+                .await
+                .unwrap();
+            pages.push(names(&listed.items).join(","));
+        }
+        assert_eq!(pages, want, "{order:?}");
+    }
     let oldest_first = WorkspaceFilter {
         order: None,
         ..only_w.clone()

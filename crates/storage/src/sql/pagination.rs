@@ -8,11 +8,17 @@
 //! the rows, and the outer query builds the full rows of the page's keys alone. The total is a
 //! `COUNT(*)` with the same conditions, which the same indexes answer from the index alone.
 //!
+//! Pages past the middle of a list walk it from its end, in the reverse order, so that the
+//! last page of 100,000 costs what the first does ([`Walk`]): the count is read first, to know
+//! which end is nearer.
+//!
 //! Each list states its conditions once, as a closure pushing them into a [`QueryBuilder`]
 //! (`sqlx::QueryBuilder`) after `WHERE`; [`fetch_page!`] pushes them into both statements (and,
 //! when a store records query plans, into their `EXPLAIN`).
 
 use std::sync::{Arc, Mutex};
+
+use crate::model::PageRequest;
 
 /// What a list reads: its table, the full row and its order.
 pub(crate) struct Listing<'a> {
@@ -37,9 +43,14 @@ impl Listing<'_> {
         )
     }
 
-    /// The page statement's order, pushed after the conditions, before `LIMIT`.
-    pub(crate) fn page_order(&self) -> String {
-        format!(" ORDER BY {}", self.order)
+    /// The page statement's order, pushed after the conditions, before `LIMIT`: the list's,
+    /// or its reverse for a walk from the end.
+    pub(crate) fn page_order(&self, walk: &Walk) -> String {
+        if walk.backward {
+            format!(" ORDER BY {}", reverse_order(self.order))
+        } else {
+            format!(" ORDER BY {}", self.order)
+        }
     }
 
     /// The rest of the page statement, after `OFFSET`.
@@ -54,6 +65,77 @@ impl Listing<'_> {
     pub(crate) fn count_head(&self) -> String {
         format!("SELECT COUNT(*) FROM {} WHERE ", self.table)
     }
+}
+
+/// How a page's keys are read: `limit` of them after skipping `offset`, from the start of the
+/// list, or from its end in the reverse order (the outer query puts the page back in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Walk {
+    pub backward: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Walk {
+    /// The shorter walk to `page` of a list of `total` rows: from the end when the page's
+    /// middle lies past the list's.
+    pub(crate) fn to(page: PageRequest, total: u64) -> Walk {
+        let total = i64::try_from(total).unwrap_or(i64::MAX);
+        let size = i64::from(page.size);
+        let offset = page.offset();
+        if offset >= total || offset.saturating_mul(2).saturating_add(size) <= total {
+            return Walk {
+                backward: false,
+                offset,
+                limit: size,
+            };
+        }
+        let limit = size.min(total - offset);
+        Walk {
+            backward: true,
+            offset: total - offset - limit,
+            limit,
+        }
+    }
+}
+
+/// `order` (an `ORDER BY` list) reversed: each term's direction flipped (with its `NULLS`
+/// placement, so that each database's default placement flips with it).
+pub(crate) fn reverse_order(order: &str) -> String {
+    let mut terms = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in order.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                terms.push(&order[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&order[start..]);
+    terms
+        .into_iter()
+        .map(|term| {
+            let term = term.trim();
+            let (term, nulls) = match term.rsplit_once(" NULLS ") {
+                Some((rest, "FIRST")) => (rest, " NULLS LAST"),
+                Some((rest, "LAST")) => (rest, " NULLS FIRST"),
+                _ => (term, ""),
+            };
+            let flipped = if let Some(rest) = term.strip_suffix(" DESC") {
+                format!("{rest} ASC")
+            } else if let Some(rest) = term.strip_suffix(" ASC") {
+                format!("{rest} DESC")
+            } else {
+                format!("{term} DESC")
+            };
+            format!("{flipped}{nulls}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A list statement and the plan the database chose for it (one line per plan node).
@@ -75,14 +157,14 @@ macro_rules! fetch_page {
         let conditions = $conditions;
         let page: $crate::model::PageRequest = $page;
         // `prefix`: "" to run the statement, the database's EXPLAIN to read its plan.
-        let page_statement = |prefix: &str| {
+        let page_statement = |prefix: &str, walk: &$crate::sql::pagination::Walk| {
             let mut qb = sqlx::QueryBuilder::new(format!("{prefix}{}", listing.page_head()));
             conditions(&mut qb);
-            qb.push(listing.page_order())
+            qb.push(listing.page_order(walk))
                 .push(" LIMIT ")
-                .push_bind(i64::from(page.size))
+                .push_bind(walk.limit)
                 .push(" OFFSET ")
-                .push_bind(page.offset())
+                .push_bind(walk.offset)
                 .push(listing.page_tail());
             qb
         };
@@ -92,17 +174,17 @@ macro_rules! fetch_page {
             qb
         };
         async {
-            $crate::sql::pagination::record_plan!($store, $p, page_statement);
             $crate::sql::pagination::record_plan!($store, $p, count_statement);
-            let items = page_statement("").build_query_as().fetch_all($p).await?;
             let total: i64 = count_statement("")
                 .build_query_scalar()
                 .fetch_one($p)
                 .await?;
-            $crate::StorageResult::Ok($crate::model::Page {
-                items,
-                total: $crate::sql::to_u64(total),
-            })
+            let total = $crate::sql::to_u64(total);
+            let walk = $crate::sql::pagination::Walk::to(page, total);
+            let page_statement = |prefix: &str| page_statement(prefix, &walk);
+            $crate::sql::pagination::record_plan!($store, $p, page_statement);
+            let items = page_statement("").build_query_as().fetch_all($p).await?;
+            $crate::StorageResult::Ok($crate::model::Page { items, total })
         }
         .await
     }};
@@ -161,5 +243,89 @@ impl Explain for sqlx::SqlitePool {
     }
     fn plan_line(&self, row: &Self::Row) -> sqlx::Result<String> {
         sqlx::Row::try_get(row, "detail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(number: u32, size: u32) -> PageRequest {
+        PageRequest { number, size }
+    }
+
+    fn walk(backward: bool, offset: i64, limit: i64) -> Walk {
+        Walk {
+            backward,
+            offset,
+            limit,
+        }
+    }
+
+    #[test]
+    fn pages_past_the_middle_are_walked_from_the_end() {
+        // 1,000 rows in pages of 100.
+        assert_eq!(Walk::to(page(1, 100), 1_000), walk(false, 0, 100));
+        assert_eq!(Walk::to(page(5, 100), 1_000), walk(false, 400, 100));
+        assert_eq!(Walk::to(page(6, 100), 1_000), walk(true, 400, 100));
+        assert_eq!(Walk::to(page(10, 100), 1_000), walk(true, 0, 100));
+        // A short last page: its rows are the list's last ones.
+        assert_eq!(Walk::to(page(10, 100), 950), walk(true, 0, 50));
+        assert_eq!(Walk::to(page(9, 100), 950), walk(true, 50, 100));
+        // Past the end: nothing, from the start.
+        assert_eq!(Walk::to(page(11, 100), 1_000), walk(false, 1_000, 100));
+        assert_eq!(Walk::to(page(1, 100), 0), walk(false, 0, 100));
+        // One page holding everything.
+        assert_eq!(Walk::to(page(1, 100), 40), walk(true, 0, 40));
+    }
+
+    #[test]
+    fn every_walk_reads_the_rows_of_its_page() {
+        for total in 0..40u64 {
+            for size in 1..12u32 {
+                for number in 1..12u32 {
+                    let p = page(number, size);
+                    let want: Vec<i64> = (p.offset()..p.offset() + i64::from(size))
+                        .filter(|row| *row < total as i64)
+                        .collect();
+                    let w = Walk::to(p, total);
+                    let mut got: Vec<i64> = if w.backward {
+                        (0..total as i64)
+                            .rev()
+                            .skip(w.offset as usize)
+                            .take(w.limit as usize)
+                            .collect()
+                    } else {
+                        (0..total as i64)
+                            .skip(w.offset as usize)
+                            .take(w.limit as usize)
+                            .collect()
+                    };
+                    got.sort();
+                    assert_eq!(got, want, "total {total}, page {number} of {size}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn orders_reverse_term_by_term() {
+        assert_eq!(
+            reverse_order("w.created_at, w.id"),
+            "w.created_at DESC, w.id DESC"
+        );
+        assert_eq!(
+            reverse_order("s.created_at DESC, s.serial DESC"),
+            "s.created_at ASC, s.serial ASC"
+        );
+        assert_eq!(
+            reverse_order("a ASC NULLS LAST, b"),
+            "a DESC NULLS FIRST, b DESC"
+        );
+        // Commas inside a term's parentheses are the term's.
+        assert_eq!(
+            reverse_order("(SELECT max(x, y) FROM t) IS NULL, (SELECT z FROM t) DESC, w.id"),
+            "(SELECT max(x, y) FROM t) IS NULL DESC, (SELECT z FROM t) ASC, w.id DESC"
+        );
     }
 }
