@@ -1,6 +1,8 @@
 //! Resolving what a caller may do, and refusing what it may not. Every service method goes
 //! through [`Services::authorize`]; nothing else interprets roles.
 
+use std::collections::HashMap;
+
 use terrace_auth::policy::{decide, Access, Action, Decision, OrganizationAccess};
 use terrace_storage::model::{Organization, PageRequest, Project, Team, Workspace};
 use terrace_storage::store::WorkspaceFilter;
@@ -183,29 +185,40 @@ impl Services {
         standing: &Standing,
         ws: &Workspace,
     ) -> DomainResult<Access> {
-        self.workspace_access_in(standing, &ws.id, &ws.project_id)
-            .await
+        let placed = (ws.id.clone(), ws.project_id.clone());
+        let mut access = self
+            .workspaces_access(standing, std::slice::from_ref(&placed))
+            .await?;
+        Ok(access.remove(&ws.id).unwrap_or(Access::NONE))
     }
 
-    /// The caller's access to the workspace `workspace_id` of project `project_id`.
-    pub(crate) async fn workspace_access_in(
+    /// The caller's access to each of the workspaces, given as (ID, project ID), by ID: one
+    /// read of its teams' grants for all of them.
+    pub(crate) async fn workspaces_access(
         &self,
         standing: &Standing,
-        workspace_id: &str,
-        project_id: &str,
-    ) -> DomainResult<Access> {
+        workspaces: &[(String, String)],
+    ) -> DomainResult<HashMap<String, Access>> {
         if standing.teams.is_empty() {
-            return Ok(standing.access);
+            return Ok(workspaces
+                .iter()
+                .map(|(id, _)| (id.clone(), standing.access))
+                .collect());
         }
-        let (direct, inherited) = self
+        let grants = self
             .store
-            .workspace_grants(&standing.teams, workspace_id, project_id)
+            .workspace_grants(&standing.teams, workspaces)
             .await?;
-        let access = direct
+        Ok(grants
             .into_iter()
-            .fold(standing.access, Access::with_workspace);
-        let access = inherited.into_iter().fold(access, Access::with_project);
-        Ok(standing.finish(access))
+            .map(|(id, (direct, inherited))| {
+                let access = direct
+                    .into_iter()
+                    .fold(standing.access, Access::with_workspace);
+                let access = inherited.into_iter().fold(access, Access::with_project);
+                (id, standing.finish(access))
+            })
+            .collect())
     }
 
     /// The caller's access to one project (and, through it, to its workspaces).

@@ -676,13 +676,14 @@ pub trait AccessStore {
     async fn update_team_project(&self, tp: &TeamProject) -> StorageResult<()>;
     async fn delete_team_project(&self, id: &str) -> StorageResult<bool>;
 
-    /// What the teams hold on a workspace: their own grants on it, and those on its project.
+    /// What the teams hold on each of the workspaces, given as (workspace ID, its project ID):
+    /// by workspace ID, their own grants on it and those on its project (every workspace
+    /// asked about has an entry). Two statements for any number of workspaces.
     async fn workspace_grants(
         &self,
         team_ids: &[String],
-        workspace_id: &str,
-        project_id: &str,
-    ) -> StorageResult<(Vec<WorkspaceGrant>, Vec<ProjectAccess>)>;
+        workspaces: &[(String, String)],
+    ) -> StorageResult<HashMap<String, (Vec<WorkspaceGrant>, Vec<ProjectAccess>)>>;
     /// What the teams hold on a project.
     async fn project_grants(
         &self,

@@ -1483,6 +1483,85 @@ async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
 }
 contract!(workspaces_listed_in_pages);
 
+/// The grants teams hold on many workspaces are read at once, each workspace with its own
+/// and its project's, and only the given teams' count.
+async fn workspace_grants_for_many_workspaces(store: Arc<dyn Store>) {
+    use terrace_auth::policy::{ProjectLevel, WorkspaceLevel};
+    let acme = create_org(&*store, "acme", None).await;
+    let (one, two, three) = (
+        create_team(&*store, &acme, "one", "organization").await,
+        create_team(&*store, &acme, "two", "organization").await,
+        create_team(&*store, &acme, "three", "organization").await,
+    );
+    let project = create_project(&*store, &acme, "granted").await;
+    let mut in_project = Vec::new();
+    for name in ["a", "b"] {
+        let mut ws = new_workspace(&acme, name);
+        ws.project_id = project.id.clone();
+        store.create_workspace(&ws, &[]).await.unwrap();
+        in_project.push(ws);
+    }
+    let elsewhere = create_workspace(&*store, &acme, "c", &[]).await;
+    let write = WorkspaceGrant::of_level(WorkspaceLevel::Write);
+    let maintain = ProjectAccess::of_level(ProjectLevel::Maintain);
+    for (team, ws, grant) in [
+        (&one, &in_project[0], write),
+        (
+            &three,
+            &elsewhere,
+            WorkspaceGrant::of_level(WorkspaceLevel::Admin),
+        ),
+    ] {
+        store
+            .create_team_workspace(&TeamWorkspace {
+                id: ids::new_id("tws"),
+                team_id: team.id.clone(),
+                workspace_id: ws.id.clone(),
+                access: "write".into(),
+                grants: JsonText(grant),
+                created_at: clock::now(),
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .create_team_project(&TeamProject {
+            id: ids::new_id("tprj"),
+            team_id: two.id.clone(),
+            project_id: project.id.clone(),
+            access: "maintain".into(),
+            grants: JsonText(maintain.clone()),
+            created_at: clock::now(),
+        })
+        .await
+        .unwrap();
+
+    let placed: Vec<(String, String)> = in_project
+        .iter()
+        .chain([&elsewhere])
+        .map(|ws| (ws.id.clone(), ws.project_id.clone()))
+        .collect();
+    let grants = store
+        .workspace_grants(&[one.id.clone(), two.id.clone()], &placed)
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 3, "every workspace asked about");
+    assert_eq!(
+        grants[&in_project[0].id],
+        (vec![write], vec![maintain.clone()])
+    );
+    assert_eq!(grants[&in_project[1].id], (vec![], vec![maintain]));
+    assert_eq!(
+        grants[&elsewhere.id],
+        (vec![], vec![]),
+        "team three's is not asked about"
+    );
+
+    let none = store.workspace_grants(&[], &placed).await.unwrap();
+    assert!(none.values().all(|(w, p)| w.is_empty() && p.is_empty()));
+}
+contract!(workspace_grants_for_many_workspaces);
+
 /// Updating settings leaves the lock and the current state alone, even when the caller's copy
 /// of the workspace predates them.
 async fn workspace_update_keeps_lock(store: Arc<dyn Store>) {

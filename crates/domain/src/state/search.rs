@@ -4,7 +4,7 @@
 //! providers, instance counts), never a state's attributes, so no value, sensitive or not,
 //! is searched or shown.
 
-use terrace_auth::policy::Action;
+use terrace_auth::policy::{Access, Action};
 use terrace_storage::model::{Page, PageRequest, ResourceSummary};
 
 use crate::access::allows;
@@ -80,10 +80,16 @@ impl Services {
             .store
             .current_resources(&org.id, visible.as_deref())
             .await?;
+        let placed: Vec<(String, String)> = currents
+            .iter()
+            .map(|c| (c.workspace_id.clone(), c.project_id.clone()))
+            .collect();
+        let access = self.workspaces_access(&standing, &placed).await?;
         for current in &currents {
-            let access = self
-                .workspace_access_in(&standing, &current.workspace_id, &current.project_id)
-                .await?;
+            let access = access
+                .get(&current.workspace_id)
+                .copied()
+                .unwrap_or(Access::NONE);
             if !allows(access, Action::ReadStateVersions) {
                 continue;
             }

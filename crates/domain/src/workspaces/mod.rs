@@ -286,12 +286,18 @@ impl Services {
             .into_iter()
             .filter_map(|p| Some((p.workspace_id.clone()?, p)))
             .collect();
+        let placed: Vec<(String, String)> = found
+            .items
+            .iter()
+            .map(|ws| (ws.id.clone(), ws.project_id.clone()))
+            .collect();
+        let mut access = self.workspaces_access(&standing, &placed).await?;
         let mut items = Vec::with_capacity(found.items.len());
         for ws in found.items {
             items.push(WorkspaceView {
                 data_retention_policy: Some(policies.remove(&ws.id)),
                 tags: tags.remove(&ws.id).unwrap_or_default(),
-                access: self.workspace_access(&standing, &ws).await?,
+                access: access.remove(&ws.id).unwrap_or(Access::NONE),
                 workspace: ws,
                 organization: org.clone(),
             });

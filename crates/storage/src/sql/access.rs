@@ -1,11 +1,15 @@
 //! Team access to workspaces and projects, and the grants a caller's teams hold.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::pagination::{fetch_page, Listing};
 use super::{on_pool, push_in_list, SqlStore};
-use crate::model::{Page, PageRequest, ProjectAccess, TeamProject, TeamWorkspace, WorkspaceGrant};
+use crate::model::{
+    JsonText, Page, PageRequest, ProjectAccess, TeamProject, TeamWorkspace, WorkspaceGrant,
+};
 use crate::store::AccessStore;
 use crate::{StorageError, StorageResult};
 
@@ -158,22 +162,55 @@ impl AccessStore for SqlStore {
     async fn workspace_grants(
         &self,
         team_ids: &[String],
-        workspace_id: &str,
-        project_id: &str,
-    ) -> StorageResult<(Vec<WorkspaceGrant>, Vec<ProjectAccess>)> {
-        if team_ids.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+        workspaces: &[(String, String)],
+    ) -> StorageResult<HashMap<String, (Vec<WorkspaceGrant>, Vec<ProjectAccess>)>> {
+        let mut found: HashMap<String, (Vec<WorkspaceGrant>, Vec<ProjectAccess>)> = workspaces
+            .iter()
+            .map(|(id, _)| (id.clone(), Default::default()))
+            .collect();
+        if team_ids.is_empty() || workspaces.is_empty() {
+            return Ok(found);
         }
-        let direct: Vec<crate::model::JsonText<WorkspaceGrant>> = on_pool!(&self.pool, |p| {
-            let mut qb =
-                QueryBuilder::new("SELECT grants FROM team_workspaces WHERE workspace_id = ");
-            qb.push_bind(workspace_id.to_string())
-                .push(" AND team_id IN ");
-            push_in_list(&mut qb, team_ids);
-            qb.build_query_scalar().fetch_all(p).await
-        })?;
-        let inherited = self.project_grants(team_ids, project_id).await?;
-        Ok((direct.into_iter().map(|g| g.0).collect(), inherited))
+        let workspace_ids: Vec<String> = workspaces.iter().map(|(id, _)| id.clone()).collect();
+        let mut project_ids: Vec<String> = workspaces.iter().map(|(_, p)| p.clone()).collect();
+        project_ids.sort();
+        project_ids.dedup();
+        type Rows<T> = Vec<(String, JsonText<T>)>;
+        let (direct, inherited): (Rows<WorkspaceGrant>, Rows<ProjectAccess>) =
+            on_pool!(&self.pool, |p| {
+                let mut qb = QueryBuilder::new(
+                    "SELECT workspace_id, grants FROM team_workspaces WHERE workspace_id IN ",
+                );
+                push_in_list(&mut qb, &workspace_ids);
+                qb.push(" AND team_id IN ");
+                push_in_list(&mut qb, team_ids);
+                let direct = qb.build_query_as().fetch_all(p).await?;
+                let mut qb = QueryBuilder::new(
+                    "SELECT project_id, grants FROM team_projects WHERE project_id IN ",
+                );
+                push_in_list(&mut qb, &project_ids);
+                qb.push(" AND team_id IN ");
+                push_in_list(&mut qb, team_ids);
+                let inherited = qb.build_query_as().fetch_all(p).await?;
+                Ok::<_, sqlx::Error>((direct, inherited))
+            })?;
+        for (workspace_id, grant) in direct {
+            if let Some((grants, _)) = found.get_mut(&workspace_id) {
+                grants.push(grant.0);
+            }
+        }
+        let mut by_project: HashMap<String, Vec<ProjectAccess>> = HashMap::new();
+        for (project_id, grant) in inherited {
+            by_project.entry(project_id).or_default().push(grant.0);
+        }
+        for (workspace_id, project_id) in workspaces {
+            if let (Some((_, grants)), Some(on_project)) =
+                (found.get_mut(workspace_id), by_project.get(project_id))
+            {
+                grants.clone_from(on_project);
+            }
+        }
+        Ok(found)
     }
 
     async fn project_grants(

@@ -5,12 +5,15 @@ use sqlx::QueryBuilder;
 use super::pagination::{fetch_page, record_plan, Listing};
 use super::tags::upsert_workspace_tags;
 use super::{
-    contains_pattern, direction, escape_like, on_pool, push_visible_workspaces, BeginWrite,
-    SqlStore,
+    contains_pattern, direction, escape_like, on_pool, push_in_list, push_visible_workspaces,
+    BeginWrite, SqlStore,
 };
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
 use crate::store::{WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
 use crate::{StorageError, StorageResult};
+
+/// Keys bound in one `IN (...)` list, well under either database's limit on parameters.
+const KEYS_PER_STATEMENT: usize = 500;
 
 /// Settings columns: written by create and update alike, in this order.
 const SETTINGS: [&str; 25] = [
@@ -301,25 +304,40 @@ impl WorkspaceStore for SqlStore {
     }
 
     async fn auto_destroy_candidates(&self, now: DateTime<Utc>) -> StorageResult<Vec<Workspace>> {
-        // Each branch reads a partial index of the few workspaces it names (migration 0042):
-        // the sweep runs every few seconds on every replica.
+        // The sweep runs every few seconds on every replica, mostly finding nothing. First the
+        // candidates' keys, each condition read from a partial index of the few workspaces it
+        // names (migration 0042); then their rows, by key. (As one statement, a planner
+        // without fresh statistics, after a bulk load, joined every workspace to the keys.)
         on_pool!(&self.pool, |p| {
-            let statement = |prefix: &str| {
+            let keys = |prefix: &str| {
                 let mut qb = QueryBuilder::new(format!(
-                    "{prefix}{SELECT}{FROM} WHERE w.id IN (\
-                     SELECT id FROM workspaces WHERE auto_destroy_at IS NOT NULL AND auto_destroy_at <= "
+                    "{prefix}SELECT id FROM workspaces \
+                     WHERE auto_destroy_at IS NOT NULL AND auto_destroy_at <= "
                 ));
                 qb.push_bind(now).push(
                     " UNION SELECT id FROM workspaces \
                      WHERE NOT inherits_project_auto_destroy AND auto_destroy_activity_duration IS NOT NULL \
                      UNION SELECT pw.id FROM projects p JOIN workspaces pw ON pw.project_id = p.id \
-                     WHERE p.auto_destroy_activity_duration IS NOT NULL AND pw.inherits_project_auto_destroy) \
-                     ORDER BY w.id",
+                     WHERE p.auto_destroy_activity_duration IS NOT NULL AND pw.inherits_project_auto_destroy",
                 );
                 qb
             };
-            record_plan!(self, p, statement);
-            Ok(statement("").build_query_as().fetch_all(p).await?)
+            record_plan!(self, p, keys);
+            let mut ids: Vec<String> = keys("").build_query_scalar().fetch_all(p).await?;
+            ids.sort();
+            let mut found = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+                let rows = |prefix: &str| {
+                    let mut qb =
+                        QueryBuilder::new(format!("{prefix}{SELECT}{FROM} WHERE w.id IN "));
+                    push_in_list(&mut qb, chunk);
+                    qb.push(" ORDER BY w.id");
+                    qb
+                };
+                record_plan!(self, p, rows);
+                found.extend(rows("").build_query_as::<Workspace>().fetch_all(p).await?);
+            }
+            Ok(found)
         })
     }
 
