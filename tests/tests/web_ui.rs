@@ -1857,9 +1857,13 @@ fn the_resource_search_pages_its_matches_in_workspace_order() {
     )
     .expect(201);
     // 25 workspaces manage the bucket (made out of order); one manages only an instance.
+    let mut granted = Vec::new();
     for i in (0..25).rev() {
         let name = format!("site-{i:02}");
         let ws = terrace_tests::access::create_workspace(&api, "acme", &name, None);
+        if i % 10 == 3 {
+            granted.push(ws.clone());
+        }
         let state = terrace_tests::states::with_resources(
             &name,
             &[("aws_s3_bucket", "logs"), ("aws_instance", "web")],
@@ -1914,4 +1918,24 @@ fn the_resource_search_pages_its_matches_in_workspace_order() {
         .text()
         .unwrap();
     assert!(instances.contains("26 resources matching"), "{instances}");
+
+    // A member whose team reads three of the workspaces finds their resources alone.
+    let team = terrace_tests::access::create_team(&api, "acme", "readers", json!({}));
+    server.user_token("bob");
+    terrace_tests::access::add_member(&api, "acme", &team, "bob");
+    for ws in &granted {
+        terrace_tests::access::grant_workspace(&api, &team, ws, json!({"access": "read"}));
+    }
+    let bob = Visitor::new(&server);
+    assert_eq!(bob.sign_in("bob", PASSWORD, "/app").status(), 303);
+    let found = bob
+        .get("/app/acme/resources?q=s3_bucket.logs")
+        .text()
+        .unwrap();
+    assert!(found.contains("3 resources matching"), "{found}");
+    let rows: Vec<String> = table_rows(&found)
+        .iter()
+        .map(|row| row.split(' ').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(rows, ["site-03", "site-13", "site-23"]);
 }
