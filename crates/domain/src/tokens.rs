@@ -57,7 +57,7 @@ impl Services {
             }
         };
         let now = clock::now();
-        if token.expires_at.is_some_and(|at| at <= now) {
+        if expired(&token, now) {
             return Err(DomainError::Unauthorized);
         }
         if token
@@ -74,25 +74,16 @@ impl Services {
                 self.credentials.tokens.put(hash, epoch, entry);
             }
         }
-        Ok(Caller {
-            principal,
-            signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
-            token_id: Some(token.id),
-            credentials_epoch: Some(epoch),
-        })
+        Ok(token_caller(token, principal, Some(epoch)))
     }
 
     /// The caller a stored token stands for, unless it has expired.
     pub(crate) async fn caller_for_token(&self, token: Token) -> DomainResult<Caller> {
-        if token.expires_at.is_some_and(|at| at <= clock::now()) {
+        if expired(&token, clock::now()) {
             return Err(DomainError::Unauthorized);
         }
-        Ok(Caller {
-            principal: self.principal_of(&token).await?,
-            signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
-            token_id: Some(token.id),
-            credentials_epoch: None,
-        })
+        let principal = self.principal_of(&token).await?;
+        Ok(token_caller(token, principal, None))
     }
 
     /// Who a stored token acts as, read from the database; `Unauthorized` when that is gone.
@@ -267,6 +258,20 @@ pub(crate) fn new_token(
         signed_in_with: None,
     };
     Ok((token, secret))
+}
+
+fn expired(token: &Token, now: DateTime<Utc>) -> bool {
+    token.expires_at.is_some_and(|at| at <= now)
+}
+
+/// The caller of a request made with `token`, which stands for `principal`.
+fn token_caller(token: Token, principal: Principal, credentials_epoch: Option<i64>) -> Caller {
+    Caller {
+        principal,
+        signed_in_with: SignedInWith::from_stored(token.signed_in_with.as_deref()),
+        token_id: Some(token.id),
+        credentials_epoch,
+    }
 }
 
 /// Whether what a token of `kind` stands for is kept between requests: it is, when the

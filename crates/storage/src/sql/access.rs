@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::pagination::{fetch_page, Listing};
-use super::{on_pool, push_in_list, SqlStore};
+use super::{on_pool, push_in_list, SqlStore, KEYS_PER_STATEMENT};
 use crate::model::{
     JsonText, Page, PageRequest, ProjectAccess, TeamProject, TeamWorkspace, WorkspaceGrant,
 };
@@ -175,33 +175,21 @@ impl AccessStore for SqlStore {
         let mut project_ids: Vec<String> = workspaces.iter().map(|(_, p)| p.clone()).collect();
         project_ids.sort();
         project_ids.dedup();
-        type Rows<T> = Vec<(String, JsonText<T>)>;
-        let (direct, inherited): (Rows<WorkspaceGrant>, Rows<ProjectAccess>) =
-            on_pool!(&self.pool, |p| {
-                let mut qb = QueryBuilder::new(
-                    "SELECT workspace_id, grants FROM team_workspaces WHERE workspace_id IN ",
-                );
-                push_in_list(&mut qb, &workspace_ids);
-                qb.push(" AND team_id IN ");
-                push_in_list(&mut qb, team_ids);
-                let direct = qb.build_query_as().fetch_all(p).await?;
-                let mut qb = QueryBuilder::new(
-                    "SELECT project_id, grants FROM team_projects WHERE project_id IN ",
-                );
-                push_in_list(&mut qb, &project_ids);
-                qb.push(" AND team_id IN ");
-                push_in_list(&mut qb, team_ids);
-                let inherited = qb.build_query_as().fetch_all(p).await?;
-                Ok::<_, sqlx::Error>((direct, inherited))
-            })?;
+        // The teams are a caller's few; the workspaces may be a whole organization's.
+        let direct: Vec<(String, WorkspaceGrant)> = self
+            .grants_on("team_workspaces", "workspace_id", &workspace_ids, team_ids)
+            .await?;
+        let inherited: Vec<(String, ProjectAccess)> = self
+            .grants_on("team_projects", "project_id", &project_ids, team_ids)
+            .await?;
         for (workspace_id, grant) in direct {
             if let Some((grants, _)) = found.get_mut(&workspace_id) {
-                grants.push(grant.0);
+                grants.push(grant);
             }
         }
         let mut by_project: HashMap<String, Vec<ProjectAccess>> = HashMap::new();
         for (project_id, grant) in inherited {
-            by_project.entry(project_id).or_default().push(grant.0);
+            by_project.entry(project_id).or_default().push(grant);
         }
         for (workspace_id, project_id) in workspaces {
             if let (Some((_, grants)), Some(on_project)) =
@@ -221,13 +209,41 @@ impl AccessStore for SqlStore {
         if team_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<crate::model::JsonText<ProjectAccess>> = on_pool!(&self.pool, |p| {
-            let mut qb = QueryBuilder::new("SELECT grants FROM team_projects WHERE project_id = ");
-            qb.push_bind(project_id.to_string())
-                .push(" AND team_id IN ");
-            push_in_list(&mut qb, team_ids);
-            qb.build_query_scalar().fetch_all(p).await
-        })?;
-        Ok(rows.into_iter().map(|g| g.0).collect())
+        let grants: Vec<(String, ProjectAccess)> = self
+            .grants_on(
+                "team_projects",
+                "project_id",
+                &[project_id.to_string()],
+                team_ids,
+            )
+            .await?;
+        Ok(grants.into_iter().map(|(_, grant)| grant).collect())
+    }
+}
+
+impl SqlStore {
+    /// The grants of the teams in `table` (`team_workspaces`, `team_projects`) on the
+    /// workspaces or projects `keys` (its `column`), with the key each is on.
+    async fn grants_on<T: serde::de::DeserializeOwned + Send + Unpin>(
+        &self,
+        table: &str,
+        column: &str,
+        keys: &[String],
+        team_ids: &[String],
+    ) -> StorageResult<Vec<(String, T)>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let rows: Vec<(String, JsonText<T>)> = on_pool!(&self.pool, |p| {
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {column}, grants FROM {table} WHERE {column} IN "
+                ));
+                push_in_list(&mut qb, chunk);
+                qb.push(" AND team_id IN ");
+                push_in_list(&mut qb, team_ids);
+                qb.build_query_as().fetch_all(p).await
+            })?;
+            found.extend(rows.into_iter().map(|(key, grant)| (key, grant.0)));
+        }
+        Ok(found)
     }
 }

@@ -233,6 +233,10 @@ pub(crate) fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Keys bound in one `IN (...)` list at most: well under either database's limit on a
+/// statement's parameters (SQLite 32,766, PostgreSQL 65,535); longer lists go in chunks.
+pub(crate) const KEYS_PER_STATEMENT: usize = 500;
+
 /// `(a, b, ...)` with each ID bound, for `IN`; `(NULL)`, which matches nothing, when empty.
 pub(crate) fn push_in_list<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, ids: &[String])
 where

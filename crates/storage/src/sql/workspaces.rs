@@ -6,14 +6,11 @@ use super::pagination::{fetch_page, record_plan, Listing};
 use super::tags::upsert_workspace_tags;
 use super::{
     contains_pattern, direction, escape_like, on_pool, push_in_list, push_visible_workspaces,
-    BeginWrite, SqlStore,
+    BeginWrite, SqlStore, KEYS_PER_STATEMENT,
 };
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
 use crate::store::{WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
 use crate::{StorageError, StorageResult};
-
-/// Keys bound in one `IN (...)` list, well under either database's limit on parameters.
-const KEYS_PER_STATEMENT: usize = 500;
 
 /// Settings columns: written by create and update alike, in this order.
 const SETTINGS: [&str; 25] = [
