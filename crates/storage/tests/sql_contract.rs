@@ -1530,7 +1530,7 @@ async fn workspace_grants_for_many_workspaces(store: Arc<dyn Store>) {
             team_id: two.id.clone(),
             project_id: project.id.clone(),
             access: "maintain".into(),
-            grants: JsonText(maintain.clone()),
+            grants: JsonText(maintain),
             created_at: clock::now(),
         })
         .await
@@ -1546,10 +1546,7 @@ async fn workspace_grants_for_many_workspaces(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(grants.len(), 3, "every workspace asked about");
-    assert_eq!(
-        grants[&in_project[0].id],
-        (vec![write], vec![maintain.clone()])
-    );
+    assert_eq!(grants[&in_project[0].id], (vec![write], vec![maintain]));
     assert_eq!(grants[&in_project[1].id], (vec![], vec![maintain]));
     assert_eq!(
         grants[&elsewhere.id],
