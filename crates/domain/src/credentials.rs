@@ -61,6 +61,12 @@ impl<K: Eq + Hash, V: Clone> Shelf<K, V> {
             .map(|(_, value)| value.clone())
     }
 
+    /// Whether a value of `key` is kept, of any epoch.
+    pub fn holds(&self, key: &K) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.contains_key(key)
+    }
+
     /// Keeps `value`, read after `epoch` was.
     pub fn put(&self, key: K, epoch: i64, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

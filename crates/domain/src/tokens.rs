@@ -35,46 +35,82 @@ pub(crate) fn api_token_expiry(
 }
 
 impl Services {
-    /// Resolves a bearer secret to the caller it stands for. A token seen before at the
-    /// current credential epoch is not read again (crate::credentials).
+    /// Resolves a bearer secret to the caller it stands for. A token kept at the current
+    /// credential epoch is not read again (crate::credentials); a job's token, never kept,
+    /// costs no epoch read.
     pub async fn authenticate(&self, bearer: &str) -> DomainResult<Caller> {
         let hash = secret::hash(bearer);
-        let epoch = self.store.credential_epoch().await?;
-        let (token, principal) = match self.credentials.tokens.get(&hash, epoch) {
-            Some(known) => known,
-            None => {
-                let token = self
-                    .store
-                    .token_by_hash(&hash)
-                    .await?
-                    .ok_or(DomainError::Unauthorized)?;
-                let principal = self.principal_of(&token).await?;
-                if kept_between_requests(token.kind) {
-                    let entry = (token.clone(), principal.clone());
-                    self.credentials.tokens.put(hash.clone(), epoch, entry);
-                }
-                (token, principal)
+        let mut epoch = None;
+        if self.credentials.tokens.holds(&hash) {
+            let current = self.store.credential_epoch().await?;
+            if let Some((token, principal)) = self.credentials.tokens.get(&hash, current) {
+                return self.signed_in(hash, token, principal, current, true).await;
             }
-        };
+            epoch = Some(current);
+        }
+        let mut token = self.token_named(&hash).await?;
+        if epoch.is_none() && kept_between_requests(token.kind) {
+            // What is kept must have been read after the epoch it is stamped with.
+            epoch = Some(self.store.credential_epoch().await?);
+            token = self.token_named(&hash).await?;
+        }
+        let principal = self.principal_of(&token).await?;
+        match epoch {
+            Some(epoch) if kept_between_requests(token.kind) => {
+                self.signed_in(hash, token, principal, epoch, false).await
+            }
+            _ => {
+                self.touch(&token).await?;
+                Ok(token_caller(token, principal, None))
+            }
+        }
+    }
+
+    /// The caller of a token of a kind kept between requests, read at `epoch`; kept for the
+    /// next request unless it already is (`kept`) as it is now.
+    async fn signed_in(
+        &self,
+        hash: String,
+        token: Token,
+        principal: Principal,
+        epoch: i64,
+        kept: bool,
+    ) -> DomainResult<Caller> {
+        let touched = self.touch(&token).await?;
+        let changed = touched.is_some();
+        let token = touched.unwrap_or(token);
+        if !kept || changed {
+            let entry = (token.clone(), principal.clone());
+            self.credentials.tokens.put(hash, epoch, entry);
+        }
+        Ok(token_caller(token, principal, Some(epoch)))
+    }
+
+    /// Refuses an expired token and records its use (at most once a minute: reads do not
+    /// become writes); returns the token as recorded, if it was.
+    async fn touch(&self, token: &Token) -> DomainResult<Option<Token>> {
         let now = clock::now();
-        if expired(&token, now) {
+        if expired(token, now) {
             return Err(DomainError::Unauthorized);
         }
         if token
             .last_used_at
-            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_INTERVAL)
+            .is_some_and(|at| (now - at).num_seconds() < TOUCH_INTERVAL)
         {
-            self.store.touch_token(&token.id, now).await?;
-            if kept_between_requests(token.kind) {
-                let touched = Token {
-                    last_used_at: Some(now),
-                    ..token.clone()
-                };
-                let entry = (touched, principal.clone());
-                self.credentials.tokens.put(hash, epoch, entry);
-            }
+            return Ok(None);
         }
-        Ok(token_caller(token, principal, Some(epoch)))
+        self.store.touch_token(&token.id, now).await?;
+        Ok(Some(Token {
+            last_used_at: Some(now),
+            ..token.clone()
+        }))
+    }
+
+    async fn token_named(&self, hash: &str) -> DomainResult<Token> {
+        self.store
+            .token_by_hash(hash)
+            .await?
+            .ok_or(DomainError::Unauthorized)
     }
 
     /// The caller a stored token stands for, unless it has expired.
