@@ -133,6 +133,23 @@ pub struct SqlStore {
     pub(crate) plans: Option<QueryPlans>,
 }
 
+/// Pooled connections idle this long are pinged before use: a restarted database or a dropped
+/// TCP connection shows there. Busier ones are used as they are: sqlx's default, a ping at
+/// every acquire, costs a round trip (on SQLite, a hand-off to the connection's thread) as
+/// dear as the statement itself. A busy connection found broken fails its statement, and the
+/// ping sqlx makes whenever a connection returns to the pool then closes it.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
+
+async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_AFTER_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -149,6 +166,8 @@ impl SqlStore {
                     .busy_timeout(Duration::from_secs(30));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                     .connect_with(options)
                     .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
@@ -158,6 +177,8 @@ impl SqlStore {
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                     .connect(url)
                     .await?;
                 // Replicas starting together serialise on the migrator's advisory lock.
