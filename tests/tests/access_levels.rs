@@ -190,7 +190,39 @@ both_databases!(workspace_levels, |db| {
         .ok();
     dev.get(&format!("workspaces/{}/vars", id("ws-custom")))
         .expect_error(403, "not allowed to read variables");
-    configuration_version(&dev, &id("ws-custom")).expect(201);
+    let uploaded = configuration_version(&dev, &id("ws-custom"))
+        .expect(201)
+        .id();
+
+    // A workspace read names its variables and its current configuration version, each only
+    // to a caller who may read them.
+    let hidden_var = variable(&owner, &id("ws-custom"), "hidden")
+        .expect(201)
+        .id();
+    let related = |api: &Api, name: &str| {
+        let reply = api.get(&format!("workspaces/{}", id(name))).ok();
+        reply.body["data"]["relationships"].clone()
+    };
+    let seen = related(&owner, "ws-custom");
+    assert_eq!(seen["vars"]["data"][0]["id"], hidden_var.as_str(), "{seen}");
+    assert_eq!(
+        seen["current-configuration-version"]["data"]["id"],
+        uploaded.as_str()
+    );
+    let seen = related(&dev, "ws-custom");
+    assert!(seen.get("vars").is_none(), "variables: none: {seen}");
+    assert_eq!(
+        seen["current-configuration-version"]["data"]["id"],
+        uploaded.as_str()
+    );
+    let region = owner
+        .get(&format!("workspaces/{}/vars", id("ws-write")))
+        .ok();
+    let seen = related(&dev, "ws-write");
+    assert_eq!(
+        seen["vars"]["data"][0]["id"], region.body["data"][0]["id"],
+        "{seen}"
+    );
     dev.post(
         &format!("organizations/{ORG}/workspaces"),
         &json!({"data": {"type": "workspaces", "attributes": {"name": "sneaky"}}}),

@@ -8,6 +8,7 @@ use terrace_storage::model::{Organization, PageRequest, Project, Team, Workspace
 use terrace_storage::store::WorkspaceFilter;
 
 use crate::org_sso::{credential_allowed, sso_required_message};
+use crate::workspaces::WorkspaceView;
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
 /// A workspace named by ID or by organization and name, as the API addresses them.
@@ -287,6 +288,24 @@ impl Services {
         let access = self.workspace_access(&standing, ws).await?;
         check(access, action, org, what)?;
         Ok(access)
+    }
+
+    /// Authorizes one more `action` on a workspace this request has read and authorized
+    /// already (its `view`): the access found then decides, without reading the workspace
+    /// again. A job's access depends on the action, so a job's is looked up afresh.
+    pub(crate) async fn authorize_in_view(
+        &self,
+        caller: &Caller,
+        view: &WorkspaceView,
+        action: Action,
+    ) -> DomainResult<()> {
+        const WHAT: &str = "workspace";
+        if let Principal::Job(_) = &caller.principal {
+            self.authorize_workspace(caller, &view.organization, &view.workspace, action, WHAT)
+                .await?;
+            return Ok(());
+        }
+        check(view.access, action, &view.organization, WHAT)
     }
 
     /// [`authorize`](Self::authorize) for an action on one project.

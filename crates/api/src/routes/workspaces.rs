@@ -486,7 +486,7 @@ async fn show_ref(
     if let Some(Some(cv)) = hidden_as_none(
         state
             .services
-            .current_configuration_version(caller, &view.workspace.id)
+            .current_configuration_version(caller, &view)
             .await,
     )? {
         resource = resource.relationship(
@@ -498,16 +498,8 @@ async fn show_ref(
             ),
         );
     }
-    if let Some(vars) = hidden_as_none(
-        state
-            .services
-            .list_workspace_variables(caller, &view.workspace.id)
-            .await,
-    )? {
-        resource = resource.relationship(
-            "vars",
-            Relationship::many("vars", vars.into_iter().map(|v| v.variable.id)),
-        );
+    if let Some(ids) = hidden_as_none(state.services.workspace_variable_ids(caller, &view).await)? {
+        resource = resource.relationship("vars", Relationship::many("vars", ids));
     }
     if params.includes().has("outputs") {
         let (relationship, outputs) = outputs_of(&view, caller, state).await?;

@@ -19,6 +19,7 @@ use terrace_storage::{clock, ids};
 pub(crate) use receive::Received;
 
 use crate::retention::{configuration_transition, BackingDataAction};
+use crate::workspaces::WorkspaceView;
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
 
 pub const CONFIGURATION_UPLOAD: &str = "configuration-upload";
@@ -116,17 +117,17 @@ impl Services {
 
     /// The workspace's current configuration version, if it has one: its newest one that is
     /// not provisional.
+    /// The current configuration version of a workspace the caller has just read.
     pub async fn current_configuration_version(
         &self,
         caller: &Caller,
-        workspace_id: &str,
+        view: &WorkspaceView,
     ) -> DomainResult<Option<ConfigurationView>> {
-        let (ws, _, _) = self
-            .workspace_id_for(caller, workspace_id, Action::ReadRuns)
+        self.authorize_in_view(caller, view, Action::ReadRuns)
             .await?;
         Ok(self
             .store
-            .current_configuration_version(&ws.id)
+            .current_configuration_version(&view.workspace.id)
             .await?
             .map(|cv| self.configuration_view(cv, false)))
     }
