@@ -61,10 +61,10 @@ impl<K: Eq + Hash, V: Clone> Shelf<K, V> {
             .map(|(_, value)| value.clone())
     }
 
-    /// Whether a value of `key` is kept, of any epoch.
-    pub fn holds(&self, key: &K) -> bool {
+    /// The value kept for `key` and the epoch it was read at, whichever that was.
+    pub fn latest(&self, key: &K) -> Option<(i64, V)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.contains_key(key)
+        entries.get(key).cloned()
     }
 
     /// Keeps `value`, read after `epoch` was.

@@ -14,11 +14,9 @@
 //! administrators (`UpdateWorkspace`); consumers are workspaces of the same organization.
 //! With `project-remote-state` the consumers are the other workspaces of its project instead.
 
-use std::collections::HashMap;
-
 use terrace_auth::policy::{Access, Action, StateAccess, WorkspaceGrant};
 use terrace_storage::clock;
-use terrace_storage::model::{DataRetentionPolicy, Organization, Page, PageRequest, Workspace};
+use terrace_storage::model::{Organization, Page, PageRequest, Workspace};
 
 use crate::caller::JobIdentity;
 use crate::workspaces::WorkspaceView;
@@ -235,31 +233,7 @@ impl Services {
         workspaces: Vec<Workspace>,
     ) -> DomainResult<Vec<WorkspaceView>> {
         let standing = self.standing(caller, org).await?;
-        let ids: Vec<String> = workspaces.iter().map(|ws| ws.id.clone()).collect();
-        let mut tags = self.store.workspace_tags(&ids).await?;
-        let mut policies: HashMap<String, DataRetentionPolicy> = self
-            .store
-            .data_retention_policies(&ids)
-            .await?
-            .into_iter()
-            .filter_map(|p| Some((p.workspace_id.clone()?, p)))
-            .collect();
-        let placed: Vec<(String, String)> = workspaces
-            .iter()
-            .map(|ws| (ws.id.clone(), ws.project_id.clone()))
-            .collect();
-        let mut access = self.workspaces_access(&standing, &placed).await?;
-        let mut views = Vec::with_capacity(workspaces.len());
-        for ws in workspaces {
-            views.push(WorkspaceView {
-                data_retention_policy: Some(policies.remove(&ws.id)),
-                tags: tags.remove(&ws.id).unwrap_or_default(),
-                access: access.remove(&ws.id).unwrap_or(Access::NONE),
-                workspace: ws,
-                organization: org.clone(),
-            });
-        }
-        Ok(views)
+        self.workspace_views(&standing, org, workspaces).await
     }
 }
 

@@ -41,9 +41,9 @@ impl Services {
     pub async fn authenticate(&self, bearer: &str) -> DomainResult<Caller> {
         let hash = secret::hash(bearer);
         let mut epoch = None;
-        if self.credentials.tokens.holds(&hash) {
+        if let Some((kept_at, (token, principal))) = self.credentials.tokens.latest(&hash) {
             let current = self.store.credential_epoch().await?;
-            if let Some((token, principal)) = self.credentials.tokens.get(&hash, current) {
+            if kept_at == current {
                 return self.signed_in(hash, token, principal, current, true).await;
             }
             epoch = Some(current);

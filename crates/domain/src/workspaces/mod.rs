@@ -16,6 +16,7 @@ use terrace_storage::model::{
 use terrace_storage::store::WorkspaceFilter;
 use terrace_storage::{clock, ids};
 
+use crate::access::Standing;
 pub use crate::access::WorkspaceRef;
 use crate::organizations::name_taken;
 use crate::retention::PolicyLookup;
@@ -277,7 +278,21 @@ impl Services {
             ..filter.clone()
         };
         let found = self.store.list_workspaces(&org.id, &filter, page).await?;
-        let ids: Vec<String> = found.items.iter().map(|ws| ws.id.clone()).collect();
+        Ok(Page {
+            items: self.workspace_views(&standing, &org, found.items).await?,
+            total: found.total,
+        })
+    }
+
+    /// Views of workspaces of `org` with the caller's access to each, as lists show them: one
+    /// read each of their tags, their retention policies and the caller's grants.
+    pub(crate) async fn workspace_views(
+        &self,
+        standing: &Standing,
+        org: &Organization,
+        workspaces: Vec<Workspace>,
+    ) -> DomainResult<Vec<WorkspaceView>> {
+        let ids: Vec<String> = workspaces.iter().map(|ws| ws.id.clone()).collect();
         let mut tags = self.store.workspace_tags(&ids).await?;
         let mut policies: HashMap<String, DataRetentionPolicy> = self
             .store
@@ -286,26 +301,21 @@ impl Services {
             .into_iter()
             .filter_map(|p| Some((p.workspace_id.clone()?, p)))
             .collect();
-        let placed: Vec<(String, String)> = found
-            .items
+        let placed: Vec<(String, String)> = workspaces
             .iter()
             .map(|ws| (ws.id.clone(), ws.project_id.clone()))
             .collect();
-        let mut access = self.workspaces_access(&standing, &placed).await?;
-        let mut items = Vec::with_capacity(found.items.len());
-        for ws in found.items {
-            items.push(WorkspaceView {
+        let mut access = self.workspaces_access(standing, &placed).await?;
+        Ok(workspaces
+            .into_iter()
+            .map(|ws| WorkspaceView {
                 data_retention_policy: Some(policies.remove(&ws.id)),
                 tags: tags.remove(&ws.id).unwrap_or_default(),
                 access: access.remove(&ws.id).unwrap_or(Access::NONE),
                 workspace: ws,
                 organization: org.clone(),
-            });
-        }
-        Ok(Page {
-            items,
-            total: found.total,
-        })
+            })
+            .collect())
     }
 
     pub async fn update_workspace(
