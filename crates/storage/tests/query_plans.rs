@@ -77,6 +77,7 @@ async fn check_list_plans(db: TestDb) {
     let backend = db.store.backend();
     let planner = Planner {
         backend,
+        large_tables: &LARGE_TABLES,
         partial_indexes: seed(&db.url, backend).await,
     };
     let mut store = db.store.clone();
@@ -208,6 +209,148 @@ async fn check_list_plans(db: TestDb) {
 
     failures.extend(check_growing_lists(&store, &planner, &plans).await);
 
+    assert!(
+        failures.is_empty(),
+        "full scans of large tables:\n{}",
+        failures.join("\n\n")
+    );
+    db.remove().await;
+}
+
+/// Workspaces of the one organization of [`one_organization`]: an installation where one
+/// organization holds every workspace (a company consolidating its teams), so that
+/// "its organization's workspaces" selects the whole table and only the other conditions
+/// narrow a list.
+const SOLO_WORKSPACES: usize = 100_000;
+/// Its tags, `tag-T`: each on one in [`SOLO_TAGS`] workspaces.
+const SOLO_TAGS: usize = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_organization_sqlite() {
+    check_one_organization(TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_organization_postgres() {
+    check_one_organization(TestDb::postgres().await).await;
+}
+
+/// The filtered lists of the only organization use their indexes too. (Its unfiltered list
+/// counts all of its workspaces, which is the whole table: a known cost, not checked here.)
+async fn check_one_organization(db: TestDb) {
+    let backend = db.store.backend();
+    let words = TEAMS.len();
+    let teams_case = TEAMS
+        .iter()
+        .enumerate()
+        .map(|(k, w)| format!("WHEN {k} THEN '{w}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let statements = vec![
+        format!(
+            "INSERT INTO organizations (id, name, email, created_at, updated_at) \
+             VALUES ('solo', 'solo', 'o@example.com', {t}, {t})",
+            t = time(backend, "0")
+        ),
+        format!(
+            "{} INSERT INTO projects (id, organization_id, name, created_at) \
+             SELECT 'prj-' || i, 'solo', 'p' || i, {t} FROM n",
+            series(PROJECTS_PER_ORG),
+            t = time(backend, "i")
+        ),
+        "INSERT INTO teams (id, organization_id, name, created_at) \
+         VALUES ('team-solo', 'solo', 'team', '2026-01-01 00:00:00+00:00')"
+            .to_string(),
+        "INSERT INTO team_projects (id, team_id, project_id, access, grants, created_at) \
+         VALUES ('tprj-solo', 'team-solo', 'prj-4', 'read', '{}', '2026-01-01 00:00:00+00:00')"
+            .to_string(),
+        format!(
+            "{} INSERT INTO tags (id, organization_id, name, created_at) \
+             SELECT 'tag-' || i, 'solo', 'tag-' || i, {t} FROM n",
+            series(SOLO_TAGS),
+            t = time(backend, "i")
+        ),
+        format!(
+            "{} INSERT INTO workspaces (id, organization_id, project_id, name, terraform_version, created_at, updated_at) \
+             SELECT 'ws-' || i, 'solo', 'prj-' || (i % {PROJECTS_PER_ORG}), \
+             'svc-' || i || '-' || CASE i % {words} {teams_case} END, '1.11.4', {t}, {t} FROM n",
+            series(SOLO_WORKSPACES),
+            t = time(backend, "i")
+        ),
+        format!(
+            "{} INSERT INTO workspace_tags (workspace_id, tag_id, value) \
+             SELECT 'ws-' || i, 'tag-' || (i % {SOLO_TAGS}), 'yes' FROM n",
+            series(SOLO_WORKSPACES),
+        ),
+    ];
+    let planner = Planner {
+        backend,
+        // The tables it fills: the others are empty, and rightly read whole.
+        large_tables: &["workspaces", "workspace_tags"],
+        partial_indexes: execute(&db.url, backend, &statements).await,
+    };
+    let mut store = db.store.clone();
+    let plans = store.record_query_plans();
+    let tag_share = (SOLO_WORKSPACES / SOLO_TAGS) as u64;
+    let page = |number| PageRequest { number, size: 100 };
+    let tagged = || WorkspaceFilter {
+        tags: vec!["tag-7".into()],
+        ..Default::default()
+    };
+    let cases: Vec<(&str, WorkspaceFilter, PageRequest, u64)> = vec![
+        ("search[tags], first page", tagged(), page(1), tag_share),
+        ("search[tags], last page", tagged(), page(20), tag_share),
+        (
+            "search[tags] with a value",
+            WorkspaceFilter {
+                tagged: vec![("tag-7".into(), Some("yes".into()))],
+                ..Default::default()
+            },
+            page(1),
+            tag_share,
+        ),
+        (
+            "search[name]",
+            WorkspaceFilter {
+                name_contains: Some("falcon".into()),
+                ..Default::default()
+            },
+            page(1),
+            (SOLO_WORKSPACES / words) as u64,
+        ),
+        (
+            "filter[project][id]",
+            WorkspaceFilter {
+                project_id: Some("prj-4".into()),
+                ..Default::default()
+            },
+            page(1),
+            (SOLO_WORKSPACES / PROJECTS_PER_ORG) as u64,
+        ),
+        (
+            "visible to a team",
+            WorkspaceFilter {
+                visible_to_teams: Some(vec!["team-solo".into()]),
+                ..Default::default()
+            },
+            page(1),
+            (SOLO_WORKSPACES / PROJECTS_PER_ORG) as u64,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, filter, page, total) in cases {
+        let found = store
+            .list_workspaces("solo", &filter, page)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(found.total, total, "{label}: total");
+        assert!(!found.items.is_empty(), "{label}: items");
+        failures.extend(full_scans(
+            &planner,
+            &format!("the only organization's workspaces, {label}"),
+            &take(&plans),
+        ));
+    }
     assert!(
         failures.is_empty(),
         "full scans of large tables:\n{}",
@@ -375,6 +518,8 @@ fn take(plans: &terrace_storage::sql::QueryPlans) -> Vec<QueryPlan> {
 /// The database whose plans are read.
 struct Planner {
     backend: Backend,
+    /// The tables of the test that a plan must not read whole.
+    large_tables: &'static [&'static str],
     /// Its partial indexes (SQLite's; PostgreSQL's plans tell them apart by themselves): an
     /// index holding only the rows a statement wants may be read whole.
     partial_indexes: Vec<String>,
@@ -387,7 +532,7 @@ fn full_scans(planner: &Planner, label: &str, plans: &[QueryPlan]) -> Vec<String
         .iter()
         .filter(|p| {
             p.plan.iter().any(|line| scans_large_table(planner, line))
-                || (planner.backend == Backend::Postgres && walks_large_index(&p.plan))
+                || (planner.backend == Backend::Postgres && walks_large_index(planner, &p.plan))
         })
         .map(|p| format!("{label}:\n  {}\n  {}", p.statement, p.plan.join("\n  ")))
         .collect()
@@ -401,7 +546,7 @@ fn scans_large_table(planner: &Planner, line: &str) -> bool {
         Backend::Postgres => line
             .strip_prefix("Seq Scan on ")
             .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|table| LARGE_TABLES.contains(&table)),
+            .is_some_and(|table| planner.large_tables.contains(&table)),
         // "SCAN w" (the table), but not "SCAN page" (the page's own keys, at most a page of
         // them) nor "SCAN w USING (COVERING) INDEX <partial index>".
         Backend::Sqlite => line.strip_prefix("SCAN ").is_some_and(|rest| {
@@ -424,7 +569,7 @@ fn scans_large_table(planner: &Planner, line: &str) -> bool {
 /// read through the index of all events' times, keeping one in fifty). A scan with neither
 /// reads a partial index whole, which holds only the rows wanted. SQLite shows such a walk as
 /// a `SCAN ... USING INDEX`.
-fn walks_large_index(plan: &[String]) -> bool {
+fn walks_large_index(planner: &Planner, plan: &[String]) -> bool {
     let node = |line: &str| line.trim_start().starts_with("->");
     plan.iter().enumerate().any(|(i, line)| {
         let line = line.trim_start_matches([' ', '-', '>']);
@@ -440,7 +585,7 @@ fn walks_large_index(plan: &[String]) -> bool {
             .take_while(|detail| !node(detail))
             .map(|detail| detail.trim_start())
             .collect();
-        scan && table.is_some_and(|table| LARGE_TABLES.contains(&table))
+        scan && table.is_some_and(|table| planner.large_tables.contains(&table))
             && details.iter().any(|d| d.starts_with("Filter:"))
             && !details.iter().any(|d| d.starts_with("Index Cond:"))
     })
@@ -453,26 +598,13 @@ fn walks_large_index(plan: &[String]) -> bool {
 /// likewise state versions, configuration versions and variables; [`QUIET_ORGS`] more
 /// organizations; users `user-U` with their memberships and tokens; the audit trails.
 async fn seed(url: &str, backend: Backend) -> Vec<String> {
-    let time = |n: &str| match backend {
-        Backend::Postgres => {
-            format!("(TIMESTAMPTZ '2026-01-01 00:00:00+00' + {n} * INTERVAL '1 second')")
-        }
-        Backend::Sqlite => {
-            format!("strftime('%Y-%m-%d %H:%M:%f+00:00', '2026-01-01', '+' || {n} || ' seconds')")
-        }
-    };
+    let time = |n: &str| time(backend, n);
     // As the store binds an instant (SQLite: RFC 3339 text), for columns compared with one.
     let bound_time = |n: &str| match backend {
         Backend::Postgres => time(n),
         Backend::Sqlite => {
             format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', '2026-01-01', '+' || {n} || ' seconds')")
         }
-    };
-    let series = |max: usize| {
-        format!(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
-            max - 1
-        )
     };
     let words = TEAMS.len();
     let per_org = WORKSPACES_PER_ORG;
@@ -576,6 +708,11 @@ async fn seed(url: &str, backend: Backend) -> Vec<String> {
             trails = ORGS + 1
         ),
     ];
+    execute(url, backend, &statements).await
+}
+
+/// Runs the seed's statements, then gathers statistics; returns SQLite's partial indexes.
+async fn execute(url: &str, backend: Backend, statements: &[String]) -> Vec<String> {
     let analyze = match backend {
         Backend::Postgres => "VACUUM ANALYZE",
         Backend::Sqlite => "ANALYZE",
@@ -603,6 +740,26 @@ async fn seed(url: &str, backend: Backend) -> Vec<String> {
         }
     }
     Vec::new()
+}
+
+/// The instant `n` seconds into 2026, as an SQL expression (`n` an expression too).
+fn time(backend: Backend, n: &str) -> String {
+    match backend {
+        Backend::Postgres => {
+            format!("(TIMESTAMPTZ '2026-01-01 00:00:00+00' + {n} * INTERVAL '1 second')")
+        }
+        Backend::Sqlite => {
+            format!("strftime('%Y-%m-%d %H:%M:%f+00:00', '2026-01-01', '+' || {n} || ' seconds')")
+        }
+    }
+}
+
+/// A common table `n` of the numbers `i` from 0 to `max` - 1, for `INSERT ... SELECT`s.
+fn series(max: usize) -> String {
+    format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
+        max - 1
+    )
 }
 
 /// Plan-and-apply runs, one per number of `series`.
