@@ -74,7 +74,7 @@ fn tables(url: &str) -> BTreeMap<String, (i64, String)> {
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
              AND table_name NOT IN ('_sqlx_migrations', 'terrace_migration', \
-             'terrace_migration_tables', 'credential_epoch')",
+             'terrace_migration_tables', 'credential_epoch', 'workspace_counts')",
         )
         .fetch_all(&pool)
         .await

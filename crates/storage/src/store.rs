@@ -144,6 +144,31 @@ pub struct WorkspaceFilter {
     pub order: Option<WorkspaceOrder>,
 }
 
+impl WorkspaceFilter {
+    /// Whether it keeps every workspace of the organization (its order aside).
+    pub fn selects_all(&self) -> bool {
+        let WorkspaceFilter {
+            name_contains,
+            name_wildcard,
+            tags,
+            exclude_tags,
+            tagged,
+            project_id,
+            visible_to_teams,
+            current_run_status,
+            order: _,
+        } = self;
+        name_contains.is_none()
+            && name_wildcard.is_none()
+            && tags.is_empty()
+            && exclude_tags.is_empty()
+            && tagged.is_empty()
+            && project_id.is_none()
+            && visible_to_teams.is_none()
+            && current_run_status.is_none()
+    }
+}
+
 #[async_trait]
 pub trait WorkspaceStore {
     /// Creates the workspace and its tags (creating organization tags as needed).

@@ -1483,6 +1483,61 @@ async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {
 }
 contract!(workspaces_listed_in_pages);
 
+/// An organization's whole list is not counted each time: the number of its workspaces is
+/// kept as they are made (also many at once) and deleted, and an organization made again under
+/// a deleted one's name starts from none.
+async fn workspace_counts_kept(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let made: Vec<Workspace> = futures::future::join_all((0..40).map(|i| {
+        let (store, ws) = (store.clone(), new_workspace(&acme, &format!("ws-{i}")));
+        async move {
+            store.create_workspace(&ws, &[]).await.unwrap();
+            ws
+        }
+    }))
+    .await;
+    for name in ["a", "b", "c"] {
+        create_workspace(&*store, &other, name, &[]).await;
+    }
+    for ws in &made[..7] {
+        assert!(store.delete_workspace(&ws.id).await.unwrap());
+    }
+    assert!(!store.delete_workspace(&made[0].id).await.unwrap());
+
+    let total = |org: String| {
+        let store = store.clone();
+        async move {
+            let kept = store
+                .list_workspaces(&org, &WorkspaceFilter::default(), page(1, 100))
+                .await
+                .unwrap();
+            assert_eq!(kept.total, kept.items.len() as u64, "kept count of {org}");
+            // A filter that keeps every workspace, counted.
+            let counted = WorkspaceFilter {
+                name_contains: Some(String::new()),
+                ..Default::default()
+            };
+            let counted = store
+                .list_workspaces(&org, &counted, page(1, 1))
+                .await
+                .unwrap();
+            assert_eq!(kept.total, counted.total, "kept and counted, {org}");
+            kept.total
+        }
+    };
+    assert_eq!(total(acme.id().to_string()).await, 33);
+    assert_eq!(total(other.id().to_string()).await, 3);
+
+    store.delete_organization(other.id()).await.unwrap();
+    let again = create_org(&*store, "other", None).await;
+    assert_eq!(total(again.id().to_string()).await, 0);
+    create_workspace(&*store, &again, "fresh", &[]).await;
+    assert_eq!(total(again.id().to_string()).await, 1);
+    assert_eq!(total(acme.id().to_string()).await, 33);
+}
+contract!(workspace_counts_kept);
+
 /// The grants teams hold on many workspaces are read at once, each workspace with its own
 /// and its project's, and only the given teams' count.
 async fn workspace_grants_for_many_workspaces(store: Arc<dyn Store>) {

@@ -152,7 +152,13 @@ pub type QueryPlans = Arc<Mutex<Vec<QueryPlan>>>;
 /// `QueryBuilder` after `WHERE`) and the number of all such rows, on the pool `$p` of
 /// `$store`: evaluates to `StorageResult<Page<_>>`.
 macro_rules! fetch_page {
-    ($store:expr, $p:ident, $listing:expr, $conditions:expr, $page:expr) => {{
+    ($store:expr, $p:ident, $listing:expr, $conditions:expr, $page:expr) => {
+        $crate::sql::pagination::fetch_page!($store, $p, $listing, $conditions, $page, None)
+    };
+    // `$known`: `Some(total)` when the caller knows the number of rows (a count kept by the
+    // database), which then is not counted.
+    ($store:expr, $p:ident, $listing:expr, $conditions:expr, $page:expr, $known:expr) => {{
+        let known: Option<u64> = $known;
         let listing: &$crate::sql::pagination::Listing<'_> = $listing;
         let conditions = $conditions;
         let page: $crate::model::PageRequest = $page;
@@ -174,12 +180,17 @@ macro_rules! fetch_page {
             qb
         };
         async {
-            $crate::sql::pagination::record_plan!($store, $p, count_statement);
-            let total: i64 = count_statement("")
-                .build_query_scalar()
-                .fetch_one($p)
-                .await?;
-            let total = $crate::sql::to_u64(total);
+            let total = match known {
+                Some(total) => total,
+                None => {
+                    $crate::sql::pagination::record_plan!($store, $p, count_statement);
+                    let total: i64 = count_statement("")
+                        .build_query_scalar()
+                        .fetch_one($p)
+                        .await?;
+                    $crate::sql::to_u64(total)
+                }
+            };
             let walk = $crate::sql::pagination::Walk::to(page, total);
             let page_statement = |prefix: &str| page_statement(prefix, &walk);
             $crate::sql::pagination::record_plan!($store, $p, page_statement);

@@ -92,9 +92,10 @@ pub const TABLES: &[&str] = &[
 
 /// sqlx's record of the migrations applied: each database has its own, never copied.
 const SQLX_MIGRATIONS: &str = "_sqlx_migrations";
-/// Tables of each database's own, never copied: sqlx's record of migrations, and the count of
-/// credential changes (migration 0043), which the copy's writes advance in the target.
-const OWN_TABLES: [&str; 2] = [SQLX_MIGRATIONS, "credential_epoch"];
+/// Tables of each database's own, never copied: sqlx's record of migrations, and what the
+/// target's triggers keep as the copy writes (the count of credential changes, migration 0043;
+/// the organizations' workspace counts, migration 0045).
+const OWN_TABLES: [&str; 3] = [SQLX_MIGRATIONS, "credential_epoch", "workspace_counts"];
 /// The migrator's own tables in the target.
 const MARKER: &str = "terrace_migration";
 const MARKER_TABLES: &str = "terrace_migration_tables";

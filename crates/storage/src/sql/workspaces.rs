@@ -223,7 +223,20 @@ impl WorkspaceStore for SqlStore {
                 key: "w.id",
                 order: &order,
             };
-            fetch_page!(self, p, &listing, conditions, page)
+            // All of the organization's workspaces: their number is kept (migration 0045).
+            let known = if filter.selects_all() {
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM workspace_counts \
+                     WHERE organization_id = $1",
+                )
+                .bind(org_id)
+                .fetch_one(p)
+                .await?;
+                Some(super::to_u64(total))
+            } else {
+                None
+            };
+            fetch_page!(self, p, &listing, conditions, page, known)
         })
     }
 
