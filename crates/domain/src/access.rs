@@ -290,22 +290,29 @@ impl Services {
         Ok(access)
     }
 
-    /// Authorizes one more `action` on a workspace this request has read and authorized
-    /// already (its `view`): the access found then decides, without reading the workspace
-    /// again. A job's access depends on the action, so a job's is looked up afresh.
-    pub(crate) async fn authorize_in_view(
+    /// Whether the caller may take one more `action` on a workspace this request has read
+    /// and authorized already (its `view`): the access found then decides, without reading
+    /// the workspace again. A job's access depends on the action, so a job's is looked up
+    /// afresh.
+    pub(crate) async fn may_in_view(
         &self,
         caller: &Caller,
         view: &WorkspaceView,
         action: Action,
-    ) -> DomainResult<()> {
+    ) -> DomainResult<bool> {
         const WHAT: &str = "workspace";
-        if let Principal::Job(_) = &caller.principal {
+        let decided = if let Principal::Job(_) = &caller.principal {
             self.authorize_workspace(caller, &view.organization, &view.workspace, action, WHAT)
-                .await?;
-            return Ok(());
+                .await
+                .map(|_| ())
+        } else {
+            check(view.access, action, &view.organization, WHAT)
+        };
+        match decided {
+            Ok(()) => Ok(true),
+            Err(DomainError::NotFound(_) | DomainError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
         }
-        check(view.access, action, &view.organization, WHAT)
     }
 
     /// [`authorize`](Self::authorize) for an action on one project.

@@ -9,7 +9,6 @@ use terrace_storage::model::{
 use terrace_storage::store::VariableOwner;
 use terrace_storage::{clock, ids, StorageError};
 
-use crate::workspaces::WorkspaceView;
 use crate::{Caller, DomainError, DomainResult, Services};
 
 /// Fields a create or update request may carry; `None` leaves them unchanged.
@@ -92,20 +91,6 @@ impl Services {
             .workspace_id_for(caller, workspace_id, Action::ReadVariables)
             .await?;
         self.variable_views(&VariableOwner::Workspace(ws.id)).await
-    }
-
-    /// The IDs of the own variables of a workspace the caller has just read (its values are
-    /// not decrypted: a workspace names its variables).
-    pub async fn workspace_variable_ids(
-        &self,
-        caller: &Caller,
-        view: &WorkspaceView,
-    ) -> DomainResult<Vec<String>> {
-        self.authorize_in_view(caller, view, Action::ReadVariables)
-            .await?;
-        let owner = VariableOwner::Workspace(view.workspace.id.clone());
-        let variables = self.store.list_variables(&owner).await?;
-        Ok(variables.into_iter().map(|v| v.id).collect())
     }
 
     /// Every variable a run of the workspace would receive, each category and key once: the

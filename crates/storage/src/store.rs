@@ -144,6 +144,14 @@ pub struct WorkspaceFilter {
     pub order: Option<WorkspaceOrder>,
 }
 
+/// What a read of one workspace names beside it (`WorkspaceStore::workspace_related_ids`):
+/// asked for as two flags, answered as the IDs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelatedIds<C, V = C> {
+    pub configuration_version: C,
+    pub variables: V,
+}
+
 impl WorkspaceFilter {
     /// Whether it keeps every workspace of the organization (its order aside).
     pub fn selects_all(&self) -> bool {
@@ -182,6 +190,14 @@ pub trait WorkspaceStore {
         filter: &WorkspaceFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>>;
+    /// What a read of one workspace names beside it, in one statement: the ID of its current
+    /// configuration version (its newest not provisional) and those of its own variables (by
+    /// key), each only when asked for.
+    async fn workspace_related_ids(
+        &self,
+        workspace_id: &str,
+        wanted: RelatedIds<bool>,
+    ) -> StorageResult<RelatedIds<Option<String>, Vec<String>>>;
     /// Writes the workspace's settings (not its lock or current state, which have their own
     /// operations).
     async fn update_workspace(&self, ws: &Workspace) -> StorageResult<()>;

@@ -1538,6 +1538,90 @@ async fn workspace_counts_kept(store: Arc<dyn Store>) {
 }
 contract!(workspace_counts_kept);
 
+/// What one workspace's read names beside it comes in one statement: its newest configuration
+/// version that is not provisional, and its variables by key then category, each only when
+/// asked for, and nothing of another workspace.
+async fn workspace_related_ids_in_one_read(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let other = create_workspace(&*store, &acme, "other", &[]).await;
+    let start = clock::now().trunc_subsecs(0);
+    for (i, (workspace, provisional)) in [(&ws, false), (&ws, false), (&ws, true), (&other, false)]
+        .into_iter()
+        .enumerate()
+    {
+        let cv = ConfigurationVersion {
+            id: format!("cv-{i}"),
+            workspace_id: workspace.id.clone(),
+            status: ConfigurationStatus::Uploaded,
+            source: "tfe-api".into(),
+            speculative: false,
+            provisional,
+            auto_queue_runs: false,
+            size: 0,
+            error: None,
+            error_message: None,
+            created_at: start + TimeDelta::seconds(i as i64),
+            uploaded_at: None,
+            archived_at: None,
+            tarball_key: None,
+        };
+        store.create_configuration_version(&cv).await.unwrap();
+    }
+    for (id, workspace, key, category) in [
+        ("var-1", &ws, "region", VariableCategory::Terraform),
+        ("var-2", &ws, "AWS_REGION", VariableCategory::Env),
+        ("var-3", &ws, "region", VariableCategory::Env),
+        ("var-4", &other, "zone", VariableCategory::Terraform),
+    ] {
+        let variable = Variable {
+            id: id.into(),
+            workspace_id: Some(workspace.id.clone()),
+            varset_id: None,
+            key: key.into(),
+            value_ciphertext: "sealed".into(),
+            description: String::new(),
+            category,
+            hcl: false,
+            sensitive: false,
+            version_id: "v1".into(),
+            created_at: start,
+            updated_at: start,
+        };
+        store.create_variable(&variable).await.unwrap();
+    }
+    let read = |configuration_version, variables| {
+        let (store, id) = (store.clone(), ws.id.clone());
+        async move {
+            let wanted = RelatedIds {
+                configuration_version,
+                variables,
+            };
+            store.workspace_related_ids(&id, wanted).await.unwrap()
+        }
+    };
+    let both = read(true, true).await;
+    assert_eq!(both.configuration_version.as_deref(), Some("cv-1"));
+    assert_eq!(both.variables, ["var-2", "var-3", "var-1"]);
+    let none = read(false, false).await;
+    assert_eq!(none, RelatedIds::default());
+    assert_eq!(read(false, true).await.configuration_version, None);
+    assert!(read(true, false).await.variables.is_empty());
+    let fresh = create_workspace(&*store, &acme, "fresh", &[]).await;
+    let empty = store
+        .workspace_related_ids(
+            &fresh.id,
+            RelatedIds {
+                configuration_version: true,
+                variables: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(empty, RelatedIds::default());
+}
+contract!(workspace_related_ids_in_one_read);
+
 /// The grants teams hold on many workspaces are read at once, each workspace with its own
 /// and its project's, and only the given teams' count.
 async fn workspace_grants_for_many_workspaces(store: Arc<dyn Store>) {

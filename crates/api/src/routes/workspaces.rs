@@ -483,22 +483,15 @@ async fn show_ref(
     let mut resource = resource(&view, &state.urls);
     // One workspace read also names its variables, its current configuration version and,
     // when asked, its outputs, each only to a caller who may read them.
-    if let Some(Some(cv)) = hidden_as_none(
-        state
-            .services
-            .current_configuration_version(caller, &view)
-            .await,
-    )? {
+    let related = state.services.workspace_related_ids(caller, &view).await?;
+    if let Some(cv) = related.configuration_version {
+        let link = state.urls.api(&format!("/configuration-versions/{cv}"));
         resource = resource.relationship(
             "current-configuration-version",
-            Relationship::one("configuration-versions", &cv.configuration.id).with_related(
-                state
-                    .urls
-                    .api(&format!("/configuration-versions/{}", cv.configuration.id)),
-            ),
+            Relationship::one("configuration-versions", &cv).with_related(link),
         );
     }
-    if let Some(ids) = hidden_as_none(state.services.workspace_variable_ids(caller, &view).await)? {
+    if let Some(ids) = related.variables {
         resource = resource.relationship("vars", Relationship::many("vars", ids));
     }
     if params.includes().has("outputs") {

@@ -19,7 +19,6 @@ use terrace_storage::{clock, ids};
 pub(crate) use receive::Received;
 
 use crate::retention::{configuration_transition, BackingDataAction};
-use crate::workspaces::WorkspaceView;
 use crate::{state::workspace_prefix, Caller, DomainError, DomainResult, Services};
 
 pub const CONFIGURATION_UPLOAD: &str = "configuration-upload";
@@ -117,21 +116,6 @@ impl Services {
 
     /// The workspace's current configuration version, if it has one: its newest one that is
     /// not provisional.
-    /// The current configuration version of a workspace the caller has just read.
-    pub async fn current_configuration_version(
-        &self,
-        caller: &Caller,
-        view: &WorkspaceView,
-    ) -> DomainResult<Option<ConfigurationView>> {
-        self.authorize_in_view(caller, view, Action::ReadRuns)
-            .await?;
-        Ok(self
-            .store
-            .current_configuration_version(&view.workspace.id)
-            .await?
-            .map(|cv| self.configuration_view(cv, false)))
-    }
-
     pub async fn list_configuration_versions(
         &self,
         caller: &Caller,

@@ -13,7 +13,7 @@ use terrace_storage::model::{
     DataRetentionPolicy, Engine, ExecutionMode, JsonText, LockHolder, LockHolderKind, Organization,
     Page, PageRequest, TagBinding, Workspace,
 };
-use terrace_storage::store::WorkspaceFilter;
+use terrace_storage::store::{RelatedIds, WorkspaceFilter};
 use terrace_storage::{clock, ids};
 
 use crate::access::Standing;
@@ -260,6 +260,30 @@ impl Services {
             .workspace_for(caller, workspace, Action::ReadWorkspace)
             .await?;
         self.workspace_view(ws, org, access).await
+    }
+
+    /// What a read of one workspace names beside it (`view`, just read by the caller), each
+    /// only if the caller may read it: its current configuration version (`None` when
+    /// hidden or absent) and its own variables (`None` when hidden).
+    pub async fn workspace_related_ids(
+        &self,
+        caller: &Caller,
+        view: &WorkspaceView,
+    ) -> DomainResult<RelatedIds<Option<String>, Option<Vec<String>>>> {
+        let wanted = RelatedIds {
+            configuration_version: self.may_in_view(caller, view, Action::ReadRuns).await?,
+            variables: self
+                .may_in_view(caller, view, Action::ReadVariables)
+                .await?,
+        };
+        let found = self
+            .store
+            .workspace_related_ids(&view.workspace.id, wanted)
+            .await?;
+        Ok(RelatedIds {
+            configuration_version: found.configuration_version,
+            variables: wanted.variables.then_some(found.variables),
+        })
     }
 
     pub async fn list_workspaces(

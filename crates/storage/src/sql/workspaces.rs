@@ -9,7 +9,7 @@ use super::{
     BeginWrite, SqlStore, KEYS_PER_STATEMENT,
 };
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
-use crate::store::{WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
+use crate::store::{RelatedIds, WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
 use crate::{StorageError, StorageResult};
 
 /// Settings columns: written by create and update alike, in this order.
@@ -238,6 +238,45 @@ impl WorkspaceStore for SqlStore {
             };
             fetch_page!(self, p, &listing, conditions, page, known)
         })
+    }
+
+    async fn workspace_related_ids(
+        &self,
+        workspace_id: &str,
+        wanted: RelatedIds<bool>,
+    ) -> StorageResult<RelatedIds<Option<String>, Vec<String>>> {
+        // Kind 0: the configuration version; 1: the variables, in their order.
+        let mut parts = Vec::new();
+        if wanted.configuration_version {
+            parts.push(
+                "SELECT 0 AS kind, id, '' AS k1, '' AS k2 FROM (SELECT id FROM configuration_versions \
+                 WHERE workspace_id = $1 AND NOT provisional ORDER BY created_at DESC, id LIMIT 1) c",
+            );
+        }
+        if wanted.variables {
+            parts.push(
+                "SELECT 1 AS kind, id, key AS k1, category AS k2 FROM variables WHERE workspace_id = $1",
+            );
+        }
+        let mut found = RelatedIds::default();
+        if parts.is_empty() {
+            return Ok(found);
+        }
+        let sql = format!(
+            "SELECT kind, id FROM ({}) related ORDER BY kind, k1, k2",
+            parts.join(" UNION ALL ")
+        );
+        let rows: Vec<(i32, String)> = on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+            .bind(workspace_id)
+            .fetch_all(p)
+            .await)?;
+        for (kind, id) in rows {
+            match kind {
+                0 => found.configuration_version = Some(id),
+                _ => found.variables.push(id),
+            }
+        }
+        Ok(found)
     }
 
     async fn update_workspace(&self, ws: &Workspace) -> StorageResult<()> {
