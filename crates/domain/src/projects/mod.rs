@@ -174,25 +174,6 @@ impl Services {
         Ok(self.store.project_tag_bindings(&project.id).await?)
     }
 
-    /// The execution mode and agent pool a workspace created in `project_id` takes when the
-    /// request sets neither: the project's own defaults, if it has them (`None` otherwise,
-    /// and for a project that is not the organization's, which creation refuses later).
-    pub(crate) async fn project_defaults_for_new_workspace(
-        &self,
-        org: &Organization,
-        project_id: &str,
-    ) -> DomainResult<Option<rules::Defaults>> {
-        Ok(self
-            .store
-            .project_by_id(project_id)
-            .await?
-            .filter(|p| p.organization_id == org.id)
-            .and_then(|p| {
-                p.default_execution_mode
-                    .map(|mode| (Some(mode), p.default_agent_pool_id))
-            }))
-    }
-
     pub async fn delete_project(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let (project, _, _) = self.project_for(caller, id, Action::DeleteProject).await?;
         if project.is_default {

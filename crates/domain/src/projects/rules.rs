@@ -23,6 +23,14 @@ pub struct DefaultsChange {
 /// A project's own defaults: `(None, None)` inherits the organization's.
 pub type Defaults = (Option<ExecutionMode>, Option<String>);
 
+/// The execution mode and agent pool a workspace created in `project` takes when the request
+/// sets neither: the project's own defaults, if it has them.
+pub fn new_workspace_defaults(project: &Project) -> Option<Defaults> {
+    project
+        .default_execution_mode
+        .map(|mode| (Some(mode), project.default_agent_pool_id.clone()))
+}
+
 /// The defaults after `change`, with HCP Terraform's rules (and messages): a pool only with
 /// the `agent` mode and always with it; `setting-overwrites` false returns to the
 /// organization's and cannot come with values of its own.

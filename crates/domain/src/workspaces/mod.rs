@@ -19,6 +19,7 @@ use terrace_storage::{clock, ids};
 use crate::access::Standing;
 pub use crate::access::WorkspaceRef;
 use crate::organizations::name_taken;
+use crate::projects::rules::new_workspace_defaults;
 use crate::retention::PolicyLookup;
 use crate::{validate, Caller, DomainError, DomainResult, Services};
 
@@ -199,17 +200,22 @@ impl Services {
         let project = self.store.default_project(&org.id).await?.ok_or_else(|| {
             DomainError::Conflict(format!("organization {} has no default project", org.name))
         })?;
+        // The project it is created in, read once (the default one, unless another is named).
+        let chosen = match changes.project_id.as_deref() {
+            Some(id) if id != project.id => self
+                .store
+                .project_by_id(id)
+                .await?
+                .filter(|p| p.organization_id == org.id),
+            _ => Some(project.clone()),
+        };
         let mut changes = changes;
         if changes.execution_mode.is_none()
             && changes.operations.is_none()
             && changes.agent_pool_id.is_none()
         {
             // Without its own execution mode, a new workspace takes its project's defaults.
-            let project_id = changes.project_id.as_deref().unwrap_or(&project.id);
-            if let Some((mode, pool)) = self
-                .project_defaults_for_new_workspace(&org, project_id)
-                .await?
-            {
+            if let Some((mode, pool)) = chosen.as_ref().and_then(new_workspace_defaults) {
                 changes.execution_mode = Some(mode);
                 changes.agent_pool_id = Some(pool);
             }
@@ -232,8 +238,16 @@ impl Services {
             ws.terraform_version = self.default_tool_version(ws.engine).await?;
         }
         // Created in its project: by those who may create workspaces anywhere, or there.
-        self.authorize_in_project(caller, &org, &ws.project_id)
-            .await?;
+        match chosen.filter(|p| p.id == ws.project_id) {
+            Some(project) => {
+                self.authorize_project(caller, &org, &project, Action::CreateWorkspace, "project")
+                    .await?
+            }
+            None => {
+                self.authorize_in_project(caller, &org, &ws.project_id)
+                    .await?
+            }
+        };
         self.check_locked_overrides(&org.id, &ws.project_id, &tags, TAG_BINDINGS)
             .await?;
         self.store

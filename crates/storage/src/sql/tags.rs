@@ -16,6 +16,10 @@ use crate::{StorageError, StorageResult};
 /// tags in different orders would otherwise each wait on the other's uncommitted row, and
 /// PostgreSQL aborts one of them as a deadlock.
 macro_rules! upsert_workspace_tags {
+    // A workspace created in this transaction has no tags yet.
+    ($tx:expr, $org_id:expr, $ws_id:expr, $tags:expr, new) => {
+        $crate::sql::tags::upsert_workspace_tags!(@after 0, $tx, $org_id, $ws_id, $tags);
+    };
     ($tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
         let last: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(MAX(position), 0) AS BIGINT) FROM workspace_tags \
@@ -24,6 +28,10 @@ macro_rules! upsert_workspace_tags {
         .bind($ws_id)
         .fetch_one(&mut **$tx)
         .await?;
+        $crate::sql::tags::upsert_workspace_tags!(@after last, $tx, $org_id, $ws_id, $tags);
+    };
+    (@after $last:expr, $tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
+        let last: i64 = $last;
         let mut ordered: Vec<(i64, &$crate::model::TagBinding)> = $tags
             .iter()
             .zip(1..)

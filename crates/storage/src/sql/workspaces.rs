@@ -141,7 +141,7 @@ impl WorkspaceStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StorageError::from_write(e, "workspace name"))?;
-            upsert_workspace_tags!(&mut tx, &ws.organization_id, &ws.id, tags);
+            upsert_workspace_tags!(&mut tx, &ws.organization_id, &ws.id, tags, new);
             tx.commit().await?;
             Ok(())
         })
