@@ -339,6 +339,19 @@ both_databases!(retention_policies, |db: Db| {
             ["data-retention-policy"]["data"]["id"],
         keep.id()
     );
+    // A list shows each workspace's own, and none for one without.
+    let plain = create_workspace(&owner, ORG, "plain");
+    let listed = owner.get(&format!("organizations/{ORG}/workspaces")).ok();
+    let policy_of = |id: &str| {
+        let found = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id);
+        found.unwrap()["relationships"]["data-retention-policy"]["data"].clone()
+    };
+    assert_eq!(policy_of(&ws)["id"], keep.id().as_str(), "{}", listed.text);
+    assert!(policy_of(&plain).is_null(), "{}", listed.text);
 
     // Bad input is refused and changes nothing.
     for (body, message, pointer) in [

@@ -358,6 +358,9 @@ pub struct Workspace {
     pub runs_count: i64,
     /// The SSH key assigned to it (its runs' `git::ssh://` sources); read, written apart.
     pub ssh_key_id: Option<String>,
+    /// Whether it set a data retention policy of its own (read with it, so that the policy
+    /// itself is read only when there is one); read, written apart.
+    pub has_retention_policy: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

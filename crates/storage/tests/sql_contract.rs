@@ -206,6 +206,7 @@ fn new_workspace(org: &OrgFixture, name: &str) -> Workspace {
         resource_count: 0,
         runs_count: 0,
         ssh_key_id: None,
+        has_retention_policy: false,
         created_at: at,
         updated_at: at,
     }

@@ -178,6 +178,7 @@ pub(crate) fn workspace_with_defaults(
         resource_count: 0,
         runs_count: 0,
         ssh_key_id: None,
+        has_retention_policy: false,
         created_at: now,
         updated_at: now,
     }
@@ -332,13 +333,21 @@ impl Services {
     ) -> DomainResult<Vec<WorkspaceView>> {
         let ids: Vec<String> = workspaces.iter().map(|ws| ws.id.clone()).collect();
         let mut tags = self.store.workspace_tags(&ids).await?;
-        let mut policies: HashMap<String, DataRetentionPolicy> = self
-            .store
-            .data_retention_policies(&ids)
-            .await?
-            .into_iter()
-            .filter_map(|p| Some((p.workspace_id.clone()?, p)))
+        let with_policies: Vec<String> = workspaces
+            .iter()
+            .filter(|ws| ws.has_retention_policy)
+            .map(|ws| ws.id.clone())
             .collect();
+        let mut policies: HashMap<String, DataRetentionPolicy> = HashMap::new();
+        if !with_policies.is_empty() {
+            policies = self
+                .store
+                .data_retention_policies(&with_policies)
+                .await?
+                .into_iter()
+                .filter_map(|p| Some((p.workspace_id.clone()?, p)))
+                .collect();
+        }
         let placed: Vec<(String, String)> = workspaces
             .iter()
             .map(|ws| (ws.id.clone(), ws.project_id.clone()))
@@ -603,7 +612,10 @@ impl Services {
             .remove(&ws.id)
             .unwrap_or_default();
         Ok(WorkspaceView {
-            data_retention_policy: Some(self.policy_of(&ws.id).await?),
+            data_retention_policy: Some(match ws.has_retention_policy {
+                true => self.policy_of(&ws.id).await?,
+                false => None,
+            }),
             workspace: ws,
             organization: org,
             tags,

@@ -88,6 +88,7 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     w.current_state_version_id, w.current_run_id, w.latest_run_id, COALESCE(sv.resource_count, 0) AS resource_count, \
     w.runs_count, \
     (SELECT k.ssh_key_id FROM workspace_ssh_keys k WHERE k.workspace_id = w.id) AS ssh_key_id, \
+    EXISTS (SELECT 1 FROM data_retention_policies r WHERE r.owner_id = w.id) AS has_retention_policy, \
     w.created_at, w.updated_at";
 /// The joins [`SELECT`] needs beyond `workspaces w`.
 macro_rules! joins {
