@@ -2,7 +2,10 @@
 //! their TLS handshake costs anything), and a connection with no request in progress and no
 //! traffic for the idle timeout is closed. A long poll or a slow handler is a request in
 //! progress, so it is never cut; a client that stops reading a response or never sends the
-//! rest of its preface is.
+//! rest of its preface is. Every accepted TCP connection sends what it is given at once
+//! (`TCP_NODELAY`): with Nagle's algorithm the last segment of a response larger than one
+//! segment (a page of workspaces, a state file) waited for the client's delayed
+//! acknowledgement, 40 ms on Linux.
 
 use std::future::Future;
 use std::io;
@@ -54,8 +57,28 @@ impl<A> ConnectionLimits<A> {
     }
 }
 
+/// A stream whose writes can be sent at once rather than gathered (TCP's `TCP_NODELAY`).
+pub trait SendAtOnce {
+    fn send_at_once(&self) -> io::Result<()>;
+}
+
+impl SendAtOnce for tokio::net::TcpStream {
+    fn send_at_once(&self) -> io::Result<()> {
+        self.set_nodelay(true)
+    }
+}
+
+/// The tests' stand-in for a connection.
+#[cfg(test)]
+impl SendAtOnce for () {
+    fn send_at_once(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl<A, I, S> Accept<I, S> for ConnectionLimits<A>
 where
+    I: SendAtOnce,
     A: Accept<I, S>,
     A::Future: Send + 'static,
     A::Stream: Unpin + Send + 'static,
@@ -73,6 +96,9 @@ where
                 "too many connections",
             ))));
         };
+        if let Err(e) = stream.send_at_once() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let accepted = self.inner.accept(stream, service);
         let idle_timeout = self.idle_timeout;
         Box::pin(async move {
@@ -329,6 +355,21 @@ mod tests {
         let err = server.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= 90 * MS, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn accepted_tcp_connections_send_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "Nagle's algorithm is on by default"
+        );
+        let limits = ConnectionLimits::new(axum_server::accept::DefaultAcceptor, 2, 60_000 * MS);
+        let (accepted, _) = limits.accept(stream, ()).await.unwrap();
+        assert!(accepted.inner.nodelay().unwrap());
     }
 
     #[tokio::test]
