@@ -831,7 +831,11 @@ mod tests {
         .await
         .unwrap();
         let position = |t: &str| TABLES.iter().position(|l| *l == t).unwrap();
-        for (table, parent) in references {
+        // Tables of the database's own are not copied (their triggers fill them in the target).
+        let copied = references
+            .into_iter()
+            .filter(|(table, _)| !OWN_TABLES.contains(&table.as_str()));
+        for (table, parent) in copied {
             assert!(
                 position(&parent) < position(&table),
                 "{table} references {parent}, listed after it"
