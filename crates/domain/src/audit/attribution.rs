@@ -7,6 +7,10 @@ use crate::registry::modules::MODULE_UPLOAD;
 use crate::state::{JSON_STATE_UPLOAD, STATE_UPLOAD};
 use crate::{Principal, Services};
 
+/// Path parameters and created resources' types that name an organization by its name (a
+/// registry's namespace is its organization's name).
+const NAMING_ORGANIZATIONS: [&str; 3] = ["organization", "organizations", "namespace"];
+
 impl Services {
     /// The organization a request's path names, looked up by the first parameter that
     /// resolves (`/organizations/:organization/...`, `/workspaces/:workspace_id/...`), or
@@ -20,6 +24,17 @@ impl Services {
                     Some((purpose, id)) => self.organization_of(&purpose, &id).await,
                     None => None,
                 }
+            } else if let (true, Some(caller)) = (
+                NAMING_ORGANIZATIONS.contains(&name.as_str()),
+                &change.caller,
+            ) {
+                // Through what this replica keeps of the caller's credentials: most writes
+                // name their organization, which the request has just looked up.
+                self.organization_named(caller, value)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|o| o.id)
             } else {
                 self.organization_of(name, value).await
             };
@@ -81,8 +96,7 @@ impl Services {
                 .map(|p| p.organization_id)
         };
         match kind {
-            // A registry's namespace is its organization's name.
-            "organization" | "organizations" | "namespace" => store
+            kind if NAMING_ORGANIZATIONS.contains(&kind) => store
                 .organization_by_name(id)
                 .await
                 .ok()

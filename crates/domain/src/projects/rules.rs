@@ -149,6 +149,31 @@ mod tests {
     }
 
     #[test]
+    fn a_new_workspace_takes_the_projects_own_defaults_only() {
+        let project = |mode: Option<ExecutionMode>, pool: Option<&str>| Project {
+            id: "prj-1".into(),
+            organization_id: "org-1".into(),
+            name: "p".into(),
+            description: String::new(),
+            is_default: false,
+            created_at: chrono::Utc::now(),
+            default_execution_mode: mode,
+            default_agent_pool_id: pool.map(str::to_string),
+            auto_destroy_activity_duration: None,
+        };
+        assert_eq!(
+            new_workspace_defaults(&project(Some(Agent), Some("apool-1"))),
+            Some((Some(Agent), Some("apool-1".to_string())))
+        );
+        assert_eq!(
+            new_workspace_defaults(&project(Some(Local), None)),
+            Some((Some(Local), None))
+        );
+        // Inheriting the organization's: nothing of the project's own.
+        assert_eq!(new_workspace_defaults(&project(None, None)), None);
+    }
+
+    #[test]
     fn agent_mode_comes_with_a_pool_and_only_it_does() {
         let agent = DefaultsChange {
             execution_mode: Some(Agent),

@@ -612,9 +612,10 @@ impl Services {
             .remove(&ws.id)
             .unwrap_or_default();
         Ok(WorkspaceView {
-            data_retention_policy: Some(match ws.has_retention_policy {
-                true => self.policy_of(&ws.id).await?,
-                false => None,
+            data_retention_policy: Some(if ws.has_retention_policy {
+                self.policy_of(&ws.id).await?
+            } else {
+                None
             }),
             workspace: ws,
             organization: org,
