@@ -87,7 +87,8 @@ fn a_token_flood_is_limited_for_that_token_only() {
         .arg("--no-listener")
         .args(&["--rate-limit", "2", "--rate-limit-burst", "4"])
         .start();
-    let alice = server.api(&server.admin_token());
+    let alice_token = server.admin_token();
+    let alice = server.api(&alice_token);
     let bob = server.api(&server.user_token("bob"));
 
     // Every answer carries the limit, what is left of the burst and when it is whole again.
@@ -109,6 +110,26 @@ fn a_token_flood_is_limited_for_that_token_only() {
     assert_eq!(header(&other, "x-ratelimit-remaining"), "3");
     // ...while the flooding one still is.
     assert_eq!(alice.get("account/details").status, 429);
+    // A refusal names the API version too: go-tfe reads it from whatever its ping gets.
+    assert_eq!(header(&refused, "tfp-api-version"), "2.6");
+    // Discovery and the ping answer everyone alike: sent with the limited token, they are
+    // counted by address, so a CLI started now still finds the API and its version (and then
+    // waits out the 429s of its token).
+    let bearer = format!("Bearer {alice_token}");
+    for path in ["/.well-known/terraform.json", "/api/v2/ping"] {
+        let reply = get_with(&server, path, &[("authorization", &bearer)]);
+        assert!(
+            reply.status == 200 || reply.status == 204,
+            "{path}: {}",
+            reply.status
+        );
+        assert_eq!(
+            header(&reply, "x-ratelimit-limit"),
+            "10",
+            "{path}: by address"
+        );
+        assert_eq!(header(&reply, "tfp-api-version"), "2.6", "{path}");
+    }
 
     // Once the reset has passed, the whole burst is back.
     let reset: f64 = header(&refused, "x-ratelimit-reset").parse().unwrap();

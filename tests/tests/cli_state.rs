@@ -48,7 +48,10 @@ fn init_with_name(tf: &Terraform, name: &str) {
 /// A server whose default organization executes runs locally: terraform runs on the user's
 /// machine and keeps only its state here.
 fn local_execution_server(db: Db) -> Server {
-    let server = Server::start(db);
+    local_execution(Server::start(db))
+}
+
+fn local_execution(server: Server) -> Server {
     server
         .api(&server.admin_token())
         .patch(
@@ -197,6 +200,32 @@ each_client!(apply_plan_output_state_and_destroy, |db, client| {
         "newest first: {serials:?}"
     );
 });
+
+// CLI commands in quick succession use up their token's burst (each process starts with a
+// full allowance of its own); the next command must wait out the 429s, not fail on them.
+each_client!(
+    a_command_after_the_tokens_burst_is_used_up_still_runs,
+    |db, client| {
+        let server = local_execution(
+            Server::builder(db)
+                .args(&["--rate-limit", "10", "--rate-limit-burst", "20"])
+                .start(),
+        );
+        let token = server.admin_token();
+        let tf = cli(&client, &server, &token, "name = \"app-prod\"");
+        tf.ok(&["init", "-input=false"]);
+        tf.ok(&["apply", "-auto-approve", "-input=false"]);
+
+        let api = server.api(&token);
+        let used_up = (0..200).any(|_| api.get("account/details").status == 429);
+        assert!(used_up, "the token's burst was used up");
+        assert_eq!(
+            tf.ok(&["state", "list"]).trim(),
+            "terraform_data.example",
+            "the CLI waited for its token"
+        );
+    }
+);
 
 each_client!(force_unlock_releases_a_stuck_lock, |db, client| {
     let server = local_execution_server(db);

@@ -200,7 +200,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(limits::unread::drain_unread))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            headers::security_headers,
+            headers::standard_headers,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(

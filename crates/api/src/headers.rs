@@ -1,4 +1,5 @@
-//! Security headers on every response.
+//! Headers on every response: the security headers, and the API version clients read
+//! (`TFP-API-Version`, ...), which go-tfe takes from whatever answer its ping gets.
 //!
 //! Pages carry no inline script or style, so the Content-Security-Policy can forbid both;
 //! the Swagger UI, which is not ours, gets a looser policy of its own. Capability URLs carry
@@ -10,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::AppState;
+use crate::routes::discovery::VERSION_HEADERS;
 
 /// For our pages and for everything that is not a page (JSON, text): nothing may load, but
 /// our own stylesheet and script (no inline script or style), the script may read our live
@@ -24,8 +26,8 @@ const CSP_SWAGGER: &str = "default-src 'self'; img-src 'self' data:; \
                            style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 const HSTS: &str = "max-age=31536000";
 
-/// Adds the security headers a handler did not set itself.
-pub async fn security_headers(
+/// Adds the security and version headers a handler did not set itself.
+pub async fn standard_headers(
     State(state): State<AppState>,
     request: Request,
     next: Next,
@@ -45,6 +47,9 @@ pub async fn security_headers(
     set(header::REFERRER_POLICY, "no-referrer");
     if state.urls.strict_transport() {
         set(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    for (name, value) in VERSION_HEADERS {
+        set(name, value);
     }
     response
 }

@@ -42,6 +42,7 @@ use crate::app::AppState;
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::extract::{bearer_token, Authenticated};
+use crate::routes::discovery::is_discovery;
 
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -212,7 +213,13 @@ async fn key_of(state: &AppState, request: &mut Request, client: ClientAddr) -> 
             id: subject,
         };
     }
-    if let Some(token) = bearer_token(request.headers()) {
+    // Discovery answers the same to everyone, and the clients ask it first with their token
+    // attached: counted against that token, a CLI started right after its last command used
+    // up the burst would be refused its discovery or ping, which it takes for an incompatible
+    // server (go-tfe reads the API version from the ping whatever its status, and retries
+    // only the requests after it).
+    let bearer = bearer_token(request.headers()).filter(|_| !is_discovery(request.uri().path()));
+    if let Some(token) = bearer {
         let result = state.services.authenticate(token).await;
         let key = match &result {
             Ok(caller) => caller.token_id.clone().map(|id| Key {

@@ -19,6 +19,16 @@ pub const TFP_API_VERSION: &str = "2.6";
 pub const TFE_VERSION: &str = "v202507-1";
 pub const APP_NAME: &str = "Terrace";
 
+/// Whether `path` is one a client reads before anything else: service discovery or the ping.
+/// Both answer the same to everyone (the rate limits count them by address, whatever token
+/// comes along).
+pub fn is_discovery(path: &str) -> bool {
+    path == "/.well-known/terraform.json"
+        || path
+            .strip_prefix(API_PREFIX)
+            .is_some_and(|rest| rest == "/ping")
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(well_known))
@@ -57,19 +67,21 @@ async fn well_known() -> impl IntoResponse {
     )
 }
 
-/// Liveness and the version headers clients read (`TFP-API-Version`, `TFP-AppName`).
+/// Liveness for clients: go-tfe reads the API version from this answer's headers (set on
+/// every response, [`crate::headers`]) and paces itself by its rate limit headers.
 #[utoipa::path(get, path = "/ping", tag = "discovery", security(()),
     responses((status = 204, description = "The server is up; the headers carry its API version")))]
-async fn ping() -> impl IntoResponse {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (HeaderName::from_static("tfp-api-version"), TFP_API_VERSION),
-            (HeaderName::from_static("tfp-appname"), APP_NAME),
-            (HeaderName::from_static("x-tfe-version"), TFE_VERSION),
-        ],
-    )
+async fn ping() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
+
+/// The headers naming this server and its API version, on every response as TFE sends them:
+/// a client that reads the version from a refused answer (a 429) still finds it.
+pub const VERSION_HEADERS: [(HeaderName, &str); 3] = [
+    (HeaderName::from_static("tfp-api-version"), TFP_API_VERSION),
+    (HeaderName::from_static("tfp-appname"), APP_NAME),
+    (HeaderName::from_static("x-tfe-version"), TFE_VERSION),
+];
 
 /// Liveness: the process serves requests.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "Alive")))]
