@@ -158,14 +158,24 @@ macro_rules! fetch_page {
     // `$known`: `Some(total)` when the caller knows the number of rows (a count kept by the
     // database), which then is not counted.
     ($store:expr, $p:ident, $listing:expr, $conditions:expr, $page:expr, $known:expr) => {{
+        let conditions = $conditions;
+        $crate::sql::pagination::fetch_page!(
+            $store, $p, $listing, count: &conditions, page: &conditions, $page, $known
+        )
+    }};
+    // The same conditions in two forms, when the cheapest plan for counting the rows is not
+    // the cheapest for walking to a page of them.
+    ($store:expr, $p:ident, $listing:expr, count: $count_conditions:expr,
+     page: $page_conditions:expr, $page:expr, $known:expr) => {{
         let known: Option<u64> = $known;
         let listing: &$crate::sql::pagination::Listing<'_> = $listing;
-        let conditions = $conditions;
+        let count_conditions = $count_conditions;
+        let page_conditions = $page_conditions;
         let page: $crate::model::PageRequest = $page;
         // `prefix`: "" to run the statement, the database's EXPLAIN to read its plan.
         let page_statement = |prefix: &str, walk: &$crate::sql::pagination::Walk| {
             let mut qb = sqlx::QueryBuilder::new(format!("{prefix}{}", listing.page_head()));
-            conditions(&mut qb);
+            page_conditions(&mut qb);
             qb.push(listing.page_order(walk))
                 .push(" LIMIT ")
                 .push_bind(walk.limit)
@@ -176,7 +186,7 @@ macro_rules! fetch_page {
         };
         let count_statement = |prefix: &str| {
             let mut qb = sqlx::QueryBuilder::new(format!("{prefix}{}", listing.count_head()));
-            conditions(&mut qb);
+            count_conditions(&mut qb);
             qb
         };
         async {
