@@ -1,10 +1,12 @@
 //! Timestamps as clients parse them: UTC, milliseconds, a literal `Z` (go-tfe refuses `+00:00`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serializer;
 
 pub fn format(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Not `format("%Y-...")`: that parses its pattern on every call, and every resource
+    // carries a few timestamps.
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -29,6 +31,11 @@ mod tests {
         assert_eq!(
             super::format(&at.with_timezone(&chrono::Utc)),
             "2026-11-22T03:04:05.123Z"
+        );
+        let whole = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap();
+        assert_eq!(
+            super::format(&whole.with_timezone(&chrono::Utc)),
+            "2026-01-02T00:00:00.000Z"
         );
     }
 }
