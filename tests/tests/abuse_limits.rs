@@ -112,9 +112,9 @@ fn a_token_flood_is_limited_for_that_token_only() {
     assert_eq!(alice.get("account/details").status, 429);
     // A refusal names the API version too: go-tfe reads it from whatever its ping gets.
     assert_eq!(header(&refused, "tfp-api-version"), "2.6");
-    // Discovery and the ping answer everyone alike: sent with the limited token, they are
-    // counted by address, so a CLI started now still finds the API and its version (and then
-    // waits out the 429s of its token).
+    // Discovery and the ping, sent with the limited token, fall back to the address's
+    // allowance: a CLI started now still finds the API and its version, told the token's
+    // limit to pace itself by (and then waits out the 429s of its token).
     let bearer = format!("Bearer {alice_token}");
     for path in ["/.well-known/terraform.json", "/api/v2/ping"] {
         let reply = get_with(&server, path, &[("authorization", &bearer)]);
@@ -125,8 +125,8 @@ fn a_token_flood_is_limited_for_that_token_only() {
         );
         assert_eq!(
             header(&reply, "x-ratelimit-limit"),
-            "10",
-            "{path}: by address"
+            "2",
+            "{path}: the token's limit"
         );
         assert_eq!(header(&reply, "tfp-api-version"), "2.6", "{path}");
     }

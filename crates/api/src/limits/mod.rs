@@ -5,8 +5,9 @@
 //!   default, as HCP Terraform allows); an agent or job token (listeners and runners) and a
 //!   signed URL (the CLI's log reads and uploads) get a more generous quota of their own, so
 //!   a runner streaming logs and a CLI following them are not held back; everything else
-//!   (no token, an invalid token, sign-in pages, discovery) is counted by client address
-//!   ([`client`]). Responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+//!   (no token, an invalid token, sign-in pages) is counted by client address
+//!   ([`client`]); discovery and the ping fall back to it when their token is over its
+//!   limit. Responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
 //!   `X-RateLimit-Reset` (seconds until the whole burst is back); a request over the limit is
 //!   answered 429 with `Retry-After` and a JSON:API error. The counting itself is behind
 //!   [`RateLimiter`]: in this process ([`LocalRateLimiter`]), or in Redis, shared by every
@@ -191,6 +192,27 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
         return next.run(request).await;
     };
     let verdict = limits.limiter.acquire(&key, quota).await;
+    if !verdict.allowed && key.class != Class::Anonymous && is_discovery(request.uri().path()) {
+        // Clients ask discovery and the ping first, with their token attached, and a refusal
+        // there fails the command outright (go-tfe reads the API version from the ping
+        // whatever its status, and retries only the requests after it): a CLI started right
+        // after its last command used up the token's burst would take the server for an
+        // incompatible one. So these fall back to their address's allowance, and still
+        // answer with the token's limit, which go-tfe paces itself by.
+        let fallback = Key {
+            class: Class::Anonymous,
+            id: client.key(),
+        };
+        let allowed = match limits.quota(Class::Anonymous) {
+            Some(anonymous) => limits.limiter.acquire(&fallback, anonymous).await.allowed,
+            None => true,
+        };
+        if allowed {
+            let mut response = next.run(request).await;
+            rate_limit_headers(response.headers_mut(), quota, &verdict);
+            return response;
+        }
+    }
     if !verdict.allowed {
         tracing::debug!(target: "terrace::http", class = ?key.class, "rate limited");
         state.metrics.rate_limited(key.class.label());
@@ -213,13 +235,7 @@ async fn key_of(state: &AppState, request: &mut Request, client: ClientAddr) -> 
             id: subject,
         };
     }
-    // Discovery answers the same to everyone, and the clients ask it first with their token
-    // attached: counted against that token, a CLI started right after its last command used
-    // up the burst would be refused its discovery or ping, which it takes for an incompatible
-    // server (go-tfe reads the API version from the ping whatever its status, and retries
-    // only the requests after it).
-    let bearer = bearer_token(request.headers()).filter(|_| !is_discovery(request.uri().path()));
-    if let Some(token) = bearer {
+    if let Some(token) = bearer_token(request.headers()) {
         let result = state.services.authenticate(token).await;
         let key = match &result {
             Ok(caller) => caller.token_id.clone().map(|id| Key {
