@@ -20,8 +20,8 @@ pub const TFE_VERSION: &str = "v202507-1";
 pub const APP_NAME: &str = "Terrace";
 
 /// Whether `path` is one a client reads before anything else: service discovery or the ping.
-/// Both answer the same to everyone (the rate limits count them by address, whatever token
-/// comes along).
+/// Both answer the same to everyone, so the rate limits let them fall back to the address's
+/// allowance when their token is over its limit (`limits::enforce`).
 pub fn is_discovery(path: &str) -> bool {
     path == "/.well-known/terraform.json"
         || path
