@@ -407,6 +407,8 @@ impl WorkspaceStore for SqlStore {
         // candidates' keys, each condition read from a partial index of the few workspaces it
         // names (migration 0042); then their rows, by key. (As one statement, a planner
         // without fresh statistics, after a bulk load, joined every workspace to the keys.)
+        // The inherited condition is an `IN` rather than a join: SQLite, which has no
+        // statistics, scanned every workspace to join it to the few projects that set a duration.
         on_pool!(&self.pool, |p| {
             let keys = |prefix: &str| {
                 let mut qb = QueryBuilder::new(format!(
@@ -416,8 +418,8 @@ impl WorkspaceStore for SqlStore {
                 qb.push_bind(now).push(
                     " UNION SELECT id FROM workspaces \
                      WHERE NOT inherits_project_auto_destroy AND auto_destroy_activity_duration IS NOT NULL \
-                     UNION SELECT pw.id FROM projects p JOIN workspaces pw ON pw.project_id = p.id \
-                     WHERE p.auto_destroy_activity_duration IS NOT NULL AND pw.inherits_project_auto_destroy",
+                     UNION SELECT id FROM workspaces WHERE inherits_project_auto_destroy AND project_id IN \
+                     (SELECT id FROM projects WHERE auto_destroy_activity_duration IS NOT NULL)",
                 );
                 qb
             };
