@@ -4115,3 +4115,54 @@ async fn tool_archives_by_platform(store: Arc<dyn Store>) {
     );
 }
 contract!(tool_archives_by_platform);
+
+/// A request can be dropped at any await (its client went away): a write dropped while its
+/// transaction was starting must not leave the connection in that transaction, holding
+/// SQLite's write lock, for the pool to hand out again.
+async fn cancelled_writes_leave_no_transaction_open(store: Arc<dyn Store>) {
+    use std::future::Future;
+    use std::task::Poll;
+    // Each write is polled without pause for a little longer than the one before, then
+    // dropped: between them they are dropped at every step of opening the transaction.
+    for round in 0..200u32 {
+        let fixture = new_org(&format!("dropped-{round}"));
+        let mut write = Box::pin(store.create_organization(
+            &fixture.org,
+            &fixture.owners,
+            &fixture.default_project,
+            None,
+        ));
+        let until = std::time::Instant::now() + std::time::Duration::from_micros(5 * round as u64);
+        std::future::poll_fn(|cx| {
+            if write.as_mut().poll(cx).is_ready() || std::time::Instant::now() >= until {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+        drop(write);
+    }
+    // More writes at once than the pool has connections, so that every one is used: each
+    // must commit, promptly (a leaked write lock makes the others wait out busy_timeout).
+    let writes = (0..24).map(|i| {
+        let store = store.clone();
+        async move {
+            let name = format!("after-{i}");
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                create_org(&*store, &name, None),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("creating {name} waited 10 s for the database"));
+            name
+        }
+    });
+    for name in futures::future::join_all(writes).await {
+        assert!(
+            store.organization_by_name(&name).await.unwrap().is_some(),
+            "{name} was not committed"
+        );
+    }
+}
+contract!(cancelled_writes_leave_no_transaction_open);

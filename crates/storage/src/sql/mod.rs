@@ -151,6 +151,21 @@ async fn ping_if_idle<C: sqlx::Connection>(
     Ok(true)
 }
 
+/// Whether a connection going back to the pool is out of any transaction; one still in a
+/// transaction is closed instead (which rolls it back). sqlx's SQLite driver counts a custom
+/// `BEGIN` (ours: `BEGIN IMMEDIATE`) before it checks that it took effect, so a request
+/// dropped in between (its client went away) left the connection in the transaction, holding
+/// the write lock, with nothing to end it: every other write then waited for `busy_timeout`
+/// and failed. A transaction dropped the ordinary way has its rollback queued on the
+/// connection: the ping lets it run first.
+async fn close_if_in_transaction<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
+}
+
 /// PostgreSQL planner settings for the server's sessions (`SET` statements run as each
 /// connection opens; a startup parameter would be refused by connection poolers), unless the
 /// database URL sets them (`?options=-c random_page_cost=4`). Every statement of the server
@@ -191,6 +206,7 @@ impl SqlStore {
                     .max_connections(8)
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
+                    .after_release(|conn, _| Box::pin(close_if_in_transaction(conn)))
                     .connect_with(options)
                     .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
@@ -203,6 +219,7 @@ impl SqlStore {
                     .acquire_timeout(Duration::from_secs(30))
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
+                    .after_release(|conn, _| Box::pin(close_if_in_transaction(conn)))
                     .after_connect(move |conn, _| {
                         let settings = settings.clone();
                         Box::pin(async move {
