@@ -283,18 +283,26 @@ impl<'a> Job<'a> {
         self.terraform = binary;
         self.working_dir = self.dirs.tmp.clone();
         self.env = self.base.vars();
-        let done = self
-            .run(&["version", "-json"], vec![], Output::Split)
-            .await?;
-        let reported = version::parse_version_json(&done.stdout)
-            .filter(|_| done.status.success())
-            .ok_or_else(|| {
-                error(format!(
-                    "{} is not a working terraform binary ({})",
-                    self.terraform.display(),
-                    String::from_utf8_lossy(&done.stderr).trim()
-                ))
-            })?;
+        let versions = version::VersionCache::new(&self.config.tools_cache());
+        let reported = match versions.get(&self.terraform) {
+            Some(reported) => reported,
+            None => {
+                let done = self
+                    .run(&["version", "-json"], vec![], Output::Split)
+                    .await?;
+                let reported = version::parse_version_json(&done.stdout)
+                    .filter(|_| done.status.success())
+                    .ok_or_else(|| {
+                        error(format!(
+                            "{} is not a working terraform binary ({})",
+                            self.terraform.display(),
+                            String::from_utf8_lossy(&done.stderr).trim()
+                        ))
+                    })?;
+                versions.put(&self.terraform, &done.stdout);
+                reported
+            }
+        };
         version::check_default(must_be.as_deref(), &reported.version).map_err(error)?;
         self.apply_takes_var_files =
             version::apply_takes_var_files(&self.spec.engine, &reported.version);
@@ -700,8 +708,9 @@ fn replace_file(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
         .create_new(true)
         .mode(mode)
         .open(path)?;
-    file.write_all(data)?;
-    file.sync_all()
+    // Not synced: the job's directory does not outlive the job, and terraform reads these
+    // files through the page cache.
+    file.write_all(data)
 }
 
 fn remove_if_present(path: &Path) -> std::io::Result<()> {
