@@ -127,6 +127,9 @@ impl Setup {
     fn config(&self, token: &str) -> RunnerConfig {
         let mut config = RunnerConfig::new(self.server.lock().unwrap().base_url.clone(), token);
         config.work_dir = self.work.path().join("jobs");
+        // Kept between jobs (binaries, versions), so outside the directory that must be left
+        // empty.
+        config.tools_cache_dir = Some(self.work.path().join("tools"));
         config.grace_period = Duration::from_secs(10);
         config
     }
@@ -272,6 +275,13 @@ async fn plan_then_apply_with_json_logs() {
     let shown: Vec<&str> = log.lines().skip(3).collect();
     assert!(shown[0].contains("0b3a9a7e-not-an-identifier"), "{log}");
     assert!(log.contains("1 added, 0 changed, 0 destroyed"), "{log}");
+    // The apply's runner had the binary's version from the plan's, kept on the node.
+    assert_eq!(
+        log.lines().next(),
+        Some(format!("Terraform v{version}").as_str())
+    );
+    let kept = std::fs::read_dir(s.work.path().join("tools/versions")).unwrap();
+    assert_eq!(kept.count(), 1, "one binary, one version kept");
 
     let versions = s.state_versions();
     assert_eq!(versions.len(), 1);
