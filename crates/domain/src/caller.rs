@@ -1,4 +1,4 @@
-use terrace_storage::model::{LockHolder, LockHolderKind, Team, User};
+use terrace_storage::model::{LockHolder, LockHolderKind, Run, RunPhase, Team, User};
 
 use crate::org_sso::SignedInWith;
 
@@ -30,12 +30,28 @@ pub enum Principal {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct JobIdentity {
     /// The plan or apply being executed.
     pub job_id: String,
     pub run_id: String,
     pub workspace_id: String,
+    /// The job and its run as read when the token was checked, in this request: a job's
+    /// token is never kept between requests (crate::credentials), so the job's handlers use
+    /// these rather than read them again.
+    pub(crate) job: RunPhase,
+    pub(crate) run: Run,
+}
+
+/// Only the IDs: the run holds its variables' values.
+impl std::fmt::Debug for JobIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobIdentity")
+            .field("job_id", &self.job_id)
+            .field("run_id", &self.run_id)
+            .field("workspace_id", &self.workspace_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An authenticated request's identity.

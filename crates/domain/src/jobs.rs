@@ -282,7 +282,8 @@ impl Services {
         }))
     }
 
-    /// The identity behind a job token (used when the token is presented).
+    /// The identity behind a job token (used when the token is presented), with the job and
+    /// its run as they are now.
     pub(crate) async fn job_identity(&self, job_id: &str) -> DomainResult<JobIdentity> {
         let job = self
             .store
@@ -295,9 +296,11 @@ impl Services {
             .await?
             .ok_or(DomainError::Unauthorized)?;
         Ok(JobIdentity {
-            job_id: job.id,
-            run_id: run.id,
-            workspace_id: run.workspace_id,
+            job_id: job.id.clone(),
+            run_id: run.id.clone(),
+            workspace_id: run.workspace_id.clone(),
+            job,
+            run,
         })
     }
 
@@ -306,41 +309,15 @@ impl Services {
         &self,
         caller: &Caller,
     ) -> DomainResult<(RunPhase, Run, Workspace)> {
-        let job = self.running_job(caller).await?;
-        let run = self
-            .store
-            .run_by_id(&job.run_id)
-            .await?
-            .ok_or(DomainError::Unauthorized)?;
+        let identity = running_job(caller)?;
+        // Deleted since the token was checked (with its organization): the token no longer
+        // holds, as if it had been checked now (401, which runners take as "gone").
         let ws = self
             .store
-            .workspace_by_id(&run.workspace_id)
+            .workspace_by_id(&identity.run.workspace_id)
             .await?
             .ok_or(DomainError::Unauthorized)?;
-        Ok((job, run, ws))
-    }
-
-    /// The caller's job alone (for log chunks, which come often); refused once it has ended.
-    async fn running_job(&self, caller: &Caller) -> DomainResult<RunPhase> {
-        let Principal::Job(identity) = &caller.principal else {
-            return Err(DomainError::Forbidden(
-                "this endpoint is for runners (job tokens)".into(),
-            ));
-        };
-        // Deleted since the token was checked (with its workspace or organization): the token
-        // no longer holds, as if it had been checked now (401, which runners take as "gone").
-        let job = self
-            .store
-            .phase_by_id(&identity.job_id)
-            .await?
-            .ok_or(DomainError::Unauthorized)?;
-        if job.status != PhaseStatus::Running {
-            return Err(DomainError::Conflict(format!(
-                "job {} is {}: it is over",
-                job.id, job.status
-            )));
-        }
-        Ok(job)
+        Ok((identity.job.clone(), identity.run.clone(), ws))
     }
 
     pub async fn job_spec(&self, caller: &Caller) -> DomainResult<JobSpec> {
@@ -563,7 +540,7 @@ impl Services {
         offset: i64,
         data: &[u8],
     ) -> DomainResult<LogAck> {
-        let job = self.running_job(caller).await?;
+        let job = &running_job(caller)?.job;
         if !data.is_empty() {
             let ciphertext = self.blobs.keyring().encrypt(data);
             self.store
@@ -630,7 +607,7 @@ impl Services {
         caller: &Caller,
         outcome: JobOutcome,
     ) -> DomainResult<()> {
-        let job = self.running_job(caller).await?;
+        let job = running_job(caller)?.job.clone();
         let job_id = job.id.clone();
         self.finish_job(job, &outcome).await?;
         self.revoke_job_tokens(&job_id).await
@@ -678,4 +655,21 @@ impl Services {
             .await?;
         Ok(reaped)
     }
+}
+
+/// The caller's job as read when its token was checked (in this request); refused once it
+/// has ended.
+fn running_job(caller: &Caller) -> DomainResult<&JobIdentity> {
+    let Principal::Job(identity) = &caller.principal else {
+        return Err(DomainError::Forbidden(
+            "this endpoint is for runners (job tokens)".into(),
+        ));
+    };
+    if identity.job.status != PhaseStatus::Running {
+        return Err(DomainError::Conflict(format!(
+            "job {} is {}: it is over",
+            identity.job_id, identity.job.status
+        )));
+    }
+    Ok(identity)
 }
