@@ -614,17 +614,7 @@ impl Services {
     }
 
     async fn revoke_job_tokens(&self, job_id: &str) -> DomainResult<()> {
-        let tokens = self
-            .store
-            .list_tokens(
-                TokenKind::Job,
-                job_id,
-                terrace_storage::model::PageRequest::all(),
-            )
-            .await?;
-        for token in tokens.items {
-            self.store.delete_token(&token.id).await?;
-        }
+        self.store.delete_tokens_of(TokenKind::Job, job_id).await?;
         Ok(())
     }
 
