@@ -21,7 +21,7 @@ pub enum Principal {
         pool_id: Option<String>,
     },
     /// A runner executing one job: it reaches that job's run and nothing else.
-    Job(JobIdentity),
+    Job(Box<JobIdentity>),
     /// A run task service answering one task result: it may call back that result and
     /// read its run's plan JSON, nothing else (crate::runs::task_stages).
     TaskResult {

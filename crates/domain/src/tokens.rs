@@ -141,7 +141,7 @@ impl Services {
             TokenKind::Agent => Principal::Agent {
                 pool_id: (token.owner_id != SERVER_POOL).then(|| token.owner_id.clone()),
             },
-            TokenKind::Job => Principal::Job(self.job_identity(&token.owner_id).await?),
+            TokenKind::Job => Principal::Job(Box::new(self.job_identity(&token.owner_id).await?)),
             // A team or organization token lasts as long as its team or organization.
             TokenKind::Team => Principal::Team(
                 self.store
