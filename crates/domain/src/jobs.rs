@@ -601,16 +601,28 @@ impl Services {
         Ok((view.state_version.id, upload.state))
     }
 
-    /// The runner's report that its job ended.
+    /// The runner's report that its job ended. Once started, it is carried to its end even if
+    /// the request is dropped: ending the job and moving its run on are separate steps, and a
+    /// report stopped between them left the run in `planning` for good, its job over and the
+    /// job's token alive. (A listener whose heartbeat learns that a job ended kills its
+    /// runner, which can be while the runner's report is still being answered.)
     pub async fn finish_job_report(
         &self,
         caller: &Caller,
         outcome: JobOutcome,
     ) -> DomainResult<()> {
         let job = running_job(caller)?.job.clone();
-        let job_id = job.id.clone();
-        self.finish_job(job, &outcome).await?;
-        self.revoke_job_tokens(&job_id).await
+        let services = self.clone();
+        let report = tokio::spawn(async move {
+            let job_id = job.id.clone();
+            services.finish_job(job, &outcome).await?;
+            services.revoke_job_tokens(&job_id).await
+        });
+        match report.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(DomainError::Busy("the server is shutting down".into())),
+        }
     }
 
     async fn revoke_job_tokens(&self, job_id: &str) -> DomainResult<()> {
