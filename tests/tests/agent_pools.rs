@@ -797,3 +797,86 @@ both_databases!(job_tokens_reach_only_their_own_job, |db: Db| {
     .ok();
     api.delete(&format!("agent-pools/{pool}")).expect(204);
 });
+
+// A heartbeat tells a listener to kill the runners of its jobs that ended without them
+// (force-canceled), never one whose runner just reported the end itself (its process is about
+// to exit; killing it could cut its report short), and never reveals anything of a job that
+// is not the listener's own.
+both_databases!(
+    heartbeats_kill_only_runners_of_jobs_ended_without_them,
+    |db: Db| {
+        let server = Server::builder(db).arg("--no-listener").start();
+        let api = server.api(&server.admin_token());
+        let pool = create_pool(&api, "default", "beat", json!({}))
+            .expect(201)
+            .id();
+        let (_, secret) = create_agent_token(&api, &pool, "beat");
+        for name in ["reported", "forced"] {
+            let ws = create_workspace(&api, "default", name);
+            use_pool(&api, &ws, &pool).ok();
+            upload_configuration(&api, &ws, &[("main.tf", QUICK)], false);
+            create_run(&api, &ws, None, json!({}));
+        }
+        let listener = register(&api, &secret, "beat-1").expect(201);
+        let listener = listener.body["listener_id"].as_str().unwrap().to_string();
+        let mut jobs = Vec::new();
+        for _ in 0..2 {
+            let claimed = runner(
+                &api,
+                &secret,
+                "POST",
+                &format!("listeners/{listener}/claim?wait=5"),
+                json!({}),
+            )
+            .expect(200);
+            jobs.push((
+                claimed.body["job_id"].as_str().unwrap().to_string(),
+                claimed.body["run_id"].as_str().unwrap().to_string(),
+                claimed.body["token"].as_str().unwrap().to_string(),
+            ));
+        }
+        let (reported, _, reported_token) = &jobs[0];
+        let (forced, forced_run, _) = &jobs[1];
+        let running = json!({"running": [reported, forced]});
+        let heartbeat = |listener: &str| {
+            runner(
+                &api,
+                &secret,
+                "POST",
+                &format!("listeners/{listener}/heartbeat"),
+                running.clone(),
+            )
+            .expect(200)
+            .body
+        };
+
+        // The first runner reports its end; its process has not exited yet.
+        runner(
+            &api,
+            reported_token,
+            "POST",
+            "job/finish",
+            json!({"status": "errored", "error": "stopped by the test"}),
+        )
+        .ok();
+        let beat = heartbeat(&listener);
+        assert_eq!(beat["force_cancel"], json!([]), "{beat}");
+        assert_eq!(beat["cancel"], json!([]), "{beat}");
+
+        // Another listener of the pool claiming those jobs learns nothing of them: it must stop
+        // whatever it runs under those IDs.
+        let other = register(&api, &secret, "beat-2").expect(201);
+        let other = other.body["listener_id"].as_str().unwrap().to_string();
+        let beat = heartbeat(&other);
+        assert_eq!(beat["force_cancel"], json!([reported, forced]), "{beat}");
+
+        // A site admin force-cancels the second run: its runner must die at once.
+        api.post(
+            &format!("admin/runs/{forced_run}/actions/force-cancel"),
+            &json!({}),
+        )
+        .expect(202);
+        let beat = heartbeat(&listener);
+        assert_eq!(beat["force_cancel"], json!([forced]), "{beat}");
+    }
+);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures::Stream;
 use terrace_protocol::{
     artifacts, EnvVar, HeartbeatResponse, JobAssignment, JobKind, JobOutcome, JobSpec, LogAck,
@@ -20,6 +20,7 @@ use terrace_storage::model::{
 use terrace_storage::{clock, ids};
 
 use crate::caller::JobIdentity;
+use crate::runs::phase_stamp;
 use crate::state::{workspace_prefix, NewStateVersion};
 use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
@@ -27,6 +28,9 @@ use crate::{Caller, DomainError, DomainResult, Principal, Services};
 const JOB_TOKEN_HOURS: i64 = 24;
 /// A running job whose runner and listener sent nothing for this long is considered dead.
 pub const JOB_HEARTBEAT_TIMEOUT_SECONDS: i64 = 60;
+/// How long the runner of a job that ended without being force-canceled has to exit by
+/// itself before its listener is told to kill it.
+const RUNNER_EXIT_GRACE_SECONDS: i64 = 30;
 /// A listener that sent nothing for this long is gone.
 pub const LISTENER_TIMEOUT_SECONDS: i64 = 90;
 
@@ -154,11 +158,12 @@ impl Services {
             }
         }
         // Jobs it still runs that ended here (force-canceled, reaped) must stop too.
+        let now = clock::now();
         for id in running {
-            if let Some(job) = self.store.phase_by_id(id).await? {
-                if job.status.is_final() && !response.force_cancel.contains(id) {
-                    response.force_cancel.push(job.id);
-                }
+            let job = self.store.phase_by_id(id).await?;
+            let own = job.filter(|job| job.listener_id.as_deref() == Some(&listener.id));
+            if must_kill_runner(own.as_ref(), now) && !response.force_cancel.contains(id) {
+                response.force_cancel.push(id.clone());
             }
         }
         Ok(response)
@@ -659,6 +664,27 @@ impl Services {
     }
 }
 
+/// Whether a listener that says it still runs `job` (`None`: no job of this listener) must
+/// kill its runner. At once if the job was force-canceled or is not the listener's; if it
+/// ended otherwise, only after the runner had `RUNNER_EXIT_GRACE_SECONDS` to exit by itself:
+/// most jobs end by their runner's own report, and killing the runner as it is answered cut
+/// the report short.
+fn must_kill_runner(job: Option<&RunPhase>, now: DateTime<Utc>) -> bool {
+    let Some(job) = job else {
+        return true;
+    };
+    if !job.status.is_final() {
+        return false;
+    }
+    if job.force_cancel {
+        return true;
+    }
+    match job.status_timestamps.0.get(phase_stamp(job.status)) {
+        Some(ended) => now - *ended >= Duration::seconds(RUNNER_EXIT_GRACE_SECONDS),
+        None => true,
+    }
+}
+
 /// The caller's job as read when its token was checked (in this request); refused once it
 /// has ended.
 fn running_job(caller: &Caller) -> DomainResult<&JobIdentity> {
@@ -674,4 +700,56 @@ fn running_job(caller: &Caller) -> DomainResult<&JobIdentity> {
         )));
     }
     Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::new_phase;
+
+    fn ended(status: PhaseStatus, at: DateTime<Utc>) -> RunPhase {
+        let mut job = new_phase("plan-1".into(), "run-1", PhaseKind::Plan);
+        job.status = status;
+        job.status_timestamps
+            .0
+            .insert(phase_stamp(status).into(), at);
+        job
+    }
+
+    #[test]
+    fn a_runner_that_reported_its_end_has_time_to_exit() {
+        let now = clock::now();
+        for status in [
+            PhaseStatus::Finished,
+            PhaseStatus::Errored,
+            PhaseStatus::Canceled,
+        ] {
+            let just_now = ended(status, now - Duration::seconds(1));
+            assert!(!must_kill_runner(Some(&just_now), now), "{status}");
+            let long_ago = ended(status, now - Duration::seconds(RUNNER_EXIT_GRACE_SECONDS));
+            assert!(must_kill_runner(Some(&long_ago), now), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_force_canceled_or_unknown_job_stops_at_once() {
+        let now = clock::now();
+        let mut forced = ended(PhaseStatus::Canceled, now);
+        forced.force_cancel = true;
+        assert!(must_kill_runner(Some(&forced), now));
+        assert!(must_kill_runner(None, now));
+        let mut no_stamp = ended(PhaseStatus::Errored, now);
+        no_stamp.status_timestamps.0.clear();
+        assert!(must_kill_runner(Some(&no_stamp), now));
+    }
+
+    #[test]
+    fn a_running_job_keeps_its_runner() {
+        let now = clock::now();
+        let mut running = ended(PhaseStatus::Running, now - Duration::hours(1));
+        assert!(!must_kill_runner(Some(&running), now));
+        // A cancel asked of a running job reaches its runner as a cancel, not through this rule.
+        running.cancel_requested = true;
+        assert!(!must_kill_runner(Some(&running), now));
+    }
 }
