@@ -21,8 +21,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin terrace \
- && install -m 0755 target/release/terrace /terrace
+    cargo build --release --locked --bin terrace --bin terrace-runner \
+ && install -m 0755 target/release/terrace target/release/terrace-runner /
 
 # terraform from releases.hashicorp.com, checked against its SHA256SUMS; nothing when
 # TERRAFORM_VERSION is empty.
@@ -50,7 +50,7 @@ RUN apt-get update \
  && groupadd --gid 65532 nonroot \
  && useradd --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot \
  && chmod 0700 /home/nonroot
-COPY --from=build /terrace /usr/local/bin/terrace
+COPY --from=build /terrace /terrace-runner /usr/local/bin/
 COPY --from=terraform /out/ /usr/local/bin/
 ENV HOME=/home/nonroot SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 LABEL org.opencontainers.image.title="terrace" \

@@ -3,8 +3,9 @@
 # that `skopeo copy oci:DIR:TAG ...` pushes anywhere) holding one layer with
 #
 #   /usr/local/bin/terrace         the given binary, as it is (not stripped, not rebuilt)
+#   /usr/local/bin/terrace-runner  the runner's binary, when it is next to the given one
 #   /usr/local/bin/terraform       only with --terraform (a binary or a release zip)
-#   /usr/lib/..., /lib64 -> ...     the shared libraries `ldd` names for the binary, and the loader
+#   /usr/lib/..., /lib64 -> ...     the shared libraries `ldd` names for the binaries, and the loader
 #   /etc/ssl/certs/ca-certificates.crt   the build machine's CA bundle
 #   /etc/passwd, /etc/group        root, and nonroot (65532:65532, home /home/nonroot)
 #   /tmp (1777), /home/nonroot (0700, 65532)
@@ -68,12 +69,18 @@ rootfs="$stage/rootfs"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/tmp" "$rootfs/home/nonroot"
 
 cp "$binary" "$rootfs/usr/local/bin/terrace"
+# The runner's own binary when it was built next to terrace: listeners start it for each job.
+runner="$(dirname "$binary")/terrace-runner"
+if [ -x "$runner" ]; then
+  cp "$runner" "$rootfs/usr/local/bin/terrace-runner"
+fi
 
 # The binary's shared libraries and its loader, each at its path with /lib merged into
 # /usr/lib (Debian's layout; /lib and /lib64 are symlinks in the image). A static binary
 # needs none.
 interp=""
 if libs=$(ldd "$binary" 2>/dev/null); then
+  if [ -x "$runner" ]; then libs+=$'\n'$(ldd "$runner"); fi
   while read -r lib; do
     [ -n "$lib" ] || continue
     case "$lib" in
@@ -84,7 +91,7 @@ if libs=$(ldd "$binary" 2>/dev/null); then
     mkdir -p "$rootfs$(dirname "$dest")"
     cp -L "$lib" "$rootfs$dest"
   done < <(awk '/=> \// {print $3} /^\t\/.*\(0x/ {print $1}' <<<"$libs" | sort -u)
-  interp=$(awk '/^\t\/.*\(0x/ {print $1}' <<<"$libs")
+  interp=$(awk '/^\t\/.*\(0x/ {print $1}' <<<"$libs" | sort -u)
   [ -n "$interp" ] || die "ldd names no loader for $binary"
   if grep -q "not found" <<<"$libs"; then die "missing libraries: $(grep "not found" <<<"$libs")"; fi
   ln -s usr/lib "$rootfs/lib"

@@ -45,7 +45,7 @@ pub struct ServerBuilder {
 }
 
 /// The binary under test: `TERRACE_BIN`, or the workspace's debug build (built once per
-/// test process, so tests never run against stale code).
+/// test process, with `terrace-runner`, so tests never run against stale code).
 pub fn terrace_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -57,6 +57,8 @@ pub fn terrace_bin() -> PathBuf {
             .expect("workspace root");
         let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
             .args(["build", "--quiet", "-p", "terrace-api", "--bin", "terrace"])
+            // The listener starts the runner's own binary when it is next to `terrace`.
+            .args(["-p", "terrace-runner-listener", "--bin", "terrace-runner"])
             .current_dir(workspace)
             .status()
             .expect("cargo runs");

@@ -3,9 +3,10 @@
 //! build: the two stagings have different files' times), inspected with `skopeo` (user,
 //! entrypoint, labels, architecture), its layer read entry by entry (sorted, fixed times,
 //! numeric owners, nothing setuid or writable by others but `/tmp`), unpacked with `umoci`
-//! and run: `terrace --version` and `terraform version` inside the unpacked root filesystem,
-//! as the image's user with only the image's environment (`chroot` as root; else through the
-//! image's own loader and libraries), so the image holds everything they need.
+//! and run: `terrace --version`, `terrace-runner --version` and `terraform version` inside
+//! the unpacked root filesystem, as the image's user with only the image's environment
+//! (`chroot` as root; else through the image's own loader and libraries), so the image holds
+//! everything they need.
 //!
 //! Needs `skopeo` and `umoci` (`scripts/install-test-deps.sh`): without them this test fails.
 
@@ -284,6 +285,7 @@ fn the_image_is_reproducible_minimal_and_self_sufficient() {
     assert_eq!(paths, sorted, "the layer's entries are not sorted");
     for needed in [
         "usr/local/bin/terrace",
+        "usr/local/bin/terrace-runner",
         "usr/local/bin/terraform",
         "etc/passwd",
         "etc/group",
@@ -366,6 +368,13 @@ fn the_image_is_reproducible_minimal_and_self_sufficient() {
         &["/usr/local/bin/terrace", "admin", "generate-key"],
     );
     assert!(key.trim().len() >= 40, "{key}");
+    // Listeners start the runner's own binary; it runs in the image too.
+    let out = run_in_image(
+        &rootfs,
+        &env,
+        &["/usr/local/bin/terrace-runner", "--version"],
+    );
+    assert_eq!(out.trim(), format!("terrace-runner {VERSION}"));
     let out = run_in_image(&rootfs, &env, &["/usr/local/bin/terraform", "version"]);
     assert!(out.starts_with("Terraform v"), "{out}");
 }

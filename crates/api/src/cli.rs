@@ -471,15 +471,15 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = ServerConfig::resolve(&args)?;
-            init_logging(&config.log_format);
+            terrace_runner_listener::startup::init_logging(&config.log_format);
             crate::server::serve(config).await
         }
         Command::Listener(args) => {
-            init_logging(&args.log_format);
+            terrace_runner_listener::startup::init_logging(&args.log_format);
             listener(*args).await
         }
         Command::Runner => {
-            init_logging("text");
+            terrace_runner_listener::startup::init_logging("text");
             terrace_runner_listener::runner::run_job_from_env().await
         }
         Command::SmokeTest(args) => {
@@ -799,19 +799,4 @@ async fn admin_services(args: &DatabaseArgs) -> Result<Services> {
     let keyring = Arc::new(Keyring::new(&[Keyring::generate_key()])?);
     let blobs = BlobStore::new(Arc::new(object_store::memory::InMemory::new()), keyring);
     Ok(Services::new(Arc::new(store), blobs, Settings::default()))
-}
-
-fn init_logging(format: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TERRACE_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -3,9 +3,14 @@
 //! Both speak the job protocol of the `terrace-protocol` crate.
 //!
 //! * [`listener::run_listener`]: `terrace listener`.
-//! * [`runner::run_job`] / [`runner::run_job_from_env`]: `terrace runner` (and runner pods).
+//! * [`runner::run_job`] / [`runner::run_job_from_env`]: `terrace runner`, `terrace-runner`
+//!   (`src/bin`) and runner pods.
 //! * [`kubernetes`]: the listener's `kubernetes` executor (a Job per job).
 //! * [`client`]: the protocol's HTTP client, for both roles.
+
+/// Which sources this crate was built from (`build.rs`): a `terrace-runner` built from others
+/// is not started.
+pub const RUNNER_BUILD: &str = env!("TERRACE_RUNNER_BUILD");
 
 pub mod client;
 pub mod confine;
@@ -14,4 +19,5 @@ pub mod listener;
 mod process;
 pub mod runner;
 mod runs_dir;
+pub mod startup;
 pub mod trust;

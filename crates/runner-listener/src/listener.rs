@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -96,9 +96,6 @@ pub enum Connection {
 
 impl ListenerConfig {
     pub fn new(server_url: impl Into<String>, agent_token: impl Into<String>) -> ListenerConfig {
-        let exe = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "terrace".to_string());
         ListenerConfig {
             server_url: server_url.into(),
             agent_token: agent_token.into(),
@@ -107,7 +104,7 @@ impl ListenerConfig {
             capacity: 1,
             executor: "local".to_string(),
             kubernetes: KubernetesConfig::default(),
-            runner_command: vec![exe, "runner".to_string()],
+            runner_command: default_runner_command(),
             work_dir: std::env::temp_dir(),
             run_as: RunAs::default_for_current_user(),
             read_paths: Vec::new(),
@@ -150,6 +147,33 @@ impl std::fmt::Debug for ListenerConfig {
             .field("configuration_limits", &self.configuration_limits)
             .finish_non_exhaustive()
     }
+}
+
+fn default_runner_command() -> Vec<String> {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("terrace"));
+    runner_command_for(&exe)
+}
+
+/// `terrace-runner` if it is next to `exe` and was built from the same sources (packages and
+/// images ship both), else `exe runner`: the same runner, but `terrace-runner` starts and
+/// ends at a fraction of the CPU (no server code or SAML libraries to load), once per job.
+fn runner_command_for(exe: &Path) -> Vec<String> {
+    let runner = exe.with_file_name("terrace-runner");
+    if runner.is_file() {
+        match std::process::Command::new(&runner).arg("--build").output() {
+            Ok(out)
+                if out.status.success()
+                    && out.stdout.trim_ascii() == crate::RUNNER_BUILD.as_bytes() =>
+            {
+                return vec![runner.display().to_string()];
+            }
+            _ => tracing::warn!(
+                runner = %runner.display(),
+                "not starting the terrace-runner next to this program: it was built from other sources"
+            ),
+        }
+    }
+    vec![exe.display().to_string(), "runner".to_string()]
 }
 
 fn hostname() -> String {
@@ -789,6 +813,34 @@ fn pod_env(config: &ListenerConfig) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `terrace-runner` script next to a `terrace` that answers `--build` with `build`.
+    fn runner_next_to_terrace(build: &str) -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("terrace");
+        std::fs::write(&exe, "").unwrap();
+        let runner = dir.path().join("terrace-runner");
+        std::fs::write(&runner, format!("#!/bin/sh\necho {build}\n")).unwrap();
+        std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, exe)
+    }
+
+    #[test]
+    fn the_runner_binary_of_the_same_build_runs_jobs() {
+        let (dir, exe) = runner_next_to_terrace(crate::RUNNER_BUILD);
+        let runner = dir.path().join("terrace-runner").display().to_string();
+        assert_eq!(runner_command_for(&exe), vec![runner]);
+    }
+
+    #[test]
+    fn a_runner_binary_of_another_build_is_not_started() {
+        let (_dir, exe) = runner_next_to_terrace("0123456789abcdef");
+        let own = vec![exe.display().to_string(), "runner".to_string()];
+        assert_eq!(runner_command_for(&exe), own);
+        std::fs::remove_file(exe.with_file_name("terrace-runner")).unwrap();
+        assert_eq!(runner_command_for(&exe), own);
+    }
 
     #[test]
     fn backoff_grows_to_30_seconds() {
