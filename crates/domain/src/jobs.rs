@@ -360,6 +360,7 @@ impl Services {
             var_files,
             env,
             has_state: run.input_state_version_id.is_some(),
+            has_ssh_key: ws.ssh_key_id.is_some(),
             log_offset: job.log_size as u64,
             engine: ws.engine.as_str().to_string(),
             tool,

@@ -90,8 +90,12 @@ pub struct JobSpec {
     pub var_files: Vec<VarFile>,
     /// Environment variables for terraform.
     pub env: Vec<EnvVar>,
-    /// Whether the workspace has state to start from.
+    /// Whether the workspace has state to start from (without, the runner does not ask).
     pub has_state: bool,
+    /// Whether the workspace has an SSH key for the runner to fetch (an older server, which
+    /// does not say: assumed so).
+    #[serde(default = "yes")]
+    pub has_ssh_key: bool,
     /// Where the runner's log starts: the server may have written there why the job waited.
     #[serde(default)]
     pub log_offset: u64,
@@ -110,6 +114,10 @@ pub struct JobSpec {
 
 fn terraform() -> String {
     "terraform".into()
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A catalogue version: where each platform's binary comes from.

@@ -8,7 +8,7 @@
 //! have the leaf and intermediates but not its company's root.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -67,20 +67,9 @@ pub fn client_config(extra: Vec<CertificateDer<'static>>) -> anyhow::Result<rust
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(platform_roots());
-    roots.add_parsable_certificates(extra.iter().cloned());
-    // No roots at all (a minimal image, no CA file) is not an error: plain HTTP still works.
-    let webpki = if roots.is_empty() {
-        None
-    } else {
-        Some(
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()?,
-        )
-    };
     let verifier = Verifier {
-        webpki,
+        own: webpki_verifier(extra.clone(), &provider),
+        platform: OnceLock::new(),
         pinned: extra,
         provider: provider.clone(),
     };
@@ -91,10 +80,38 @@ pub fn client_config(extra: Vec<CertificateDer<'static>>) -> anyhow::Result<rust
         .with_no_client_auth())
 }
 
+/// WebPKI verification with these roots; `None` without any (a minimal image and no CA file
+/// is not an error: plain HTTP still works).
+fn webpki_verifier(
+    roots: Vec<CertificateDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+) -> Option<Arc<WebPkiServerVerifier>> {
+    let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(roots);
+    if store.is_empty() {
+        return None;
+    }
+    match WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone()).build() {
+        Ok(verifier) => Some(verifier),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot verify servers with these CA certificates");
+            None
+        }
+    }
+}
+
 /// WebPKI verification, except that a certificate given in the CA file is accepted as it is.
+/// The platform's roots are read only for a server the CA file does not vouch for: reading
+/// and decoding the system's bundle was a millisecond of every runner's start, and runners
+/// usually talk to a server of the CA file. (A chain is valid under the union of two sets of
+/// roots exactly when it is valid under one of them, so trying the CA file's first changes
+/// nothing.)
 #[derive(Debug)]
 struct Verifier {
-    webpki: Option<Arc<WebPkiServerVerifier>>,
+    /// The CA file's certificates as roots.
+    own: Option<Arc<WebPkiServerVerifier>>,
+    /// The platform's roots and the CA file's, once needed.
+    platform: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
     pinned: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 }
@@ -116,14 +133,21 @@ impl ServerCertVerifier for Verifier {
         {
             return Ok(ServerCertVerified::assertion());
         }
-        match &self.webpki {
-            Some(webpki) => webpki.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ),
+        let verify = |webpki: &WebPkiServerVerifier| {
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        if let Some(own) = &self.own {
+            if let Ok(verified) = verify(own) {
+                return Ok(verified);
+            }
+        }
+        let platform = self.platform.get_or_init(|| {
+            let mut roots = platform_roots();
+            roots.extend(self.pinned.iter().cloned());
+            webpki_verifier(roots, &self.provider)
+        });
+        match platform {
+            Some(webpki) => verify(webpki),
             None => Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),

@@ -33,6 +33,7 @@ fn spec(job_id: &str) -> JobSpec {
         var_files: vec![],
         env: vec![],
         has_state: false,
+        has_ssh_key: false,
         log_offset: 0,
         engine: "terraform".into(),
         tool: None,

@@ -91,6 +91,7 @@ fn spec(kind: JobKind, job_id: &str, structured: bool, sleep: u32) -> JobSpec {
             },
         ],
         has_state: false,
+        has_ssh_key: false,
         log_offset: 0,
         engine: "terraform".into(),
         tool: None,

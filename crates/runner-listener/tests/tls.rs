@@ -44,6 +44,7 @@ async fn a_private_ca_is_trusted_only_when_given() {
         var_files: vec![],
         env: vec![],
         has_state: false,
+        has_ssh_key: false,
         log_offset: 0,
         engine: "terraform".into(),
         tool: None,
@@ -101,4 +102,14 @@ async fn a_private_ca_is_trusted_only_when_given() {
     std::env::set_var("SSL_CERT_FILE", &ca_file);
     let platform = JobClient::new(&url, "token", None).unwrap();
     assert_eq!(platform.spec().await.unwrap().job_id, "plan-1");
+    // A CA file that does not vouch for the server leaves it to the platform's roots.
+    let (other_ca, _, _) = certificates();
+    let other = dir.path().join("other.pem");
+    std::fs::write(&other, other_ca).unwrap();
+    let both = JobClient::new(&url, "token", Some(&other)).unwrap();
+    assert_eq!(both.spec().await.unwrap().job_id, "plan-1");
+    // And neither vouching for it is refused.
+    std::env::set_var("SSL_CERT_FILE", &other);
+    let neither = JobClient::new(&url, "token", Some(&other)).unwrap();
+    assert!(matches!(neither.spec().await, Err(ClientError::Tls(_))));
 }

@@ -145,6 +145,7 @@ mod tests {
                 })
                 .collect(),
             has_state: false,
+            has_ssh_key: false,
             log_offset: 0,
             engine: "terraform".into(),
             tool: None,

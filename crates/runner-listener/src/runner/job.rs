@@ -359,11 +359,14 @@ impl<'a> Job<'a> {
         .map_err(|e| error(format!("cannot write the backend override: {e}")))?;
 
         self.check_stop()?;
-        let state = self
-            .client
-            .state()
-            .await
-            .map_err(|e| self.request_failed("cannot download the state", e))?;
+        let state = if self.spec.has_state {
+            self.client
+                .state()
+                .await
+                .map_err(|e| self.request_failed("cannot download the state", e))?
+        } else {
+            None
+        };
         let state_path = self.working_dir.join(STATE_FILE);
         match state {
             Some(bytes) => {
@@ -397,11 +400,14 @@ impl<'a> Job<'a> {
         self.env
             .entry(ssh::NO_SYSTEM_CONFIG.to_string())
             .or_insert_with(|| "1".into());
-        let key = self
-            .client
-            .ssh_key()
-            .await
-            .map_err(|e| self.request_failed("cannot download the workspace's SSH key", e))?;
+        let key = if self.spec.has_ssh_key {
+            self.client
+                .ssh_key()
+                .await
+                .map_err(|e| self.request_failed("cannot download the workspace's SSH key", e))?
+        } else {
+            None
+        };
         let key = match key {
             Some(bytes) => Some(
                 String::from_utf8(bytes.to_vec())

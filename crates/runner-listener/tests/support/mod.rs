@@ -97,7 +97,12 @@ fn run_id(fake: &Fake, token: &str) -> String {
 async fn spec(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let fake = s.lock().unwrap();
     match job_token(&fake, &headers) {
-        Ok(token) => Json(fake.jobs[&token].spec.clone().unwrap()).into_response(),
+        Ok(token) => {
+            let mut spec = fake.jobs[&token].spec.clone().unwrap();
+            // As a server says: whether it has state for the job (the runner asks only then).
+            spec.has_state = fake.state.is_some();
+            Json(spec).into_response()
+        }
         Err(r) => r,
     }
 }
