@@ -362,6 +362,22 @@ async fn plan_then_apply_with_text_logs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speculative_plan_keeps_no_plan_file() {
+    let s = setup().await;
+    let mut speculative = spec(JobKind::Plan, "plan-1", true, 0);
+    speculative.operation.plan_only = true;
+    s.add_job("plan-token", speculative);
+    let plan = s.run("plan-token").await;
+    assert_eq!(plan.status, "finished", "{plan:?}\n{}", s.log("plan-token"));
+    assert!(plan.has_changes);
+    // What the UI and the CLI show is there; what only an apply reads is not.
+    assert!(s.artifact("plan-json").is_some());
+    assert!(s.artifact("provider-schemas").is_some());
+    assert_eq!(s.artifact("plan-file"), None);
+    assert_eq!(s.artifact("lock-file"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canceled_apply_stops_and_keeps_the_state_terraform_wrote() {
     let s = setup().await;
     s.add_job("plan-token", spec(JobKind::Plan, "plan-1", true, 60));

@@ -568,11 +568,15 @@ impl<'a> Job<'a> {
             .capture(&["providers", "schema", "-json"], vec![])
             .await?;
         self.upload(artifacts::PROVIDER_SCHEMAS, schemas).await?;
-        let plan = std::fs::read(&self.dirs.plan)
-            .map_err(|e| error(format!("cannot read the plan file: {e}")))?;
-        self.upload(artifacts::PLAN_FILE, plan).await?;
-        if let Ok(lock) = std::fs::read(self.working_dir.join(LOCK_FILE)) {
-            self.upload(artifacts::LOCK_FILE, lock).await?;
+        // The plan file and the lock file are for the apply; a speculative plan has none, so
+        // they (and the values a plan file holds) are not kept.
+        if !self.spec.operation.plan_only {
+            let plan = std::fs::read(&self.dirs.plan)
+                .map_err(|e| error(format!("cannot read the plan file: {e}")))?;
+            self.upload(artifacts::PLAN_FILE, plan).await?;
+            if let Ok(lock) = std::fs::read(self.working_dir.join(LOCK_FILE)) {
+                self.upload(artifacts::LOCK_FILE, lock).await?;
+            }
         }
         Ok(Report {
             has_changes,
