@@ -14,7 +14,6 @@ use base64::Engine;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -35,11 +34,34 @@ pub fn read_pem_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'
     pem_certificates(&pem).map_err(|e| anyhow::anyhow!("the CA file {}: {e}", path.display()))
 }
 
-/// The certificates of PEM text, at least one.
+/// The certificates of PEM text, at least one; other sections are skipped. (rustls's PEM
+/// reader decodes base64 in constant time, as keys need; for a bundle of public certificates,
+/// which every runner reads as it starts, that took a millisecond.)
 pub fn pem_certificates(pem: &[u8]) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("invalid PEM: {e}"))?;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .position(|window| window == needle)
+    };
+    let mut certs = Vec::new();
+    let mut rest = pem;
+    while let Some(begin) = find(rest, BEGIN) {
+        let body = &rest[begin + BEGIN.len()..];
+        let end = find(body, END)
+            .ok_or_else(|| anyhow::anyhow!("invalid PEM: a certificate has no END line"))?;
+        let text: Vec<u8> = body[..end]
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&text)
+            .map_err(|e| anyhow::anyhow!("invalid PEM: certificate {}: {e}", certs.len() + 1))?;
+        certs.push(CertificateDer::from(der));
+        rest = &body[end + END.len()..];
+    }
     if certs.is_empty() {
         anyhow::bail!("no certificate in it");
     }
@@ -192,6 +214,7 @@ impl ServerCertVerifier for Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
 
     #[test]
     fn pem_round_trips() {
@@ -200,7 +223,48 @@ mod tests {
         let back: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(back, vec![der]);
+        assert_eq!(back, vec![der.clone()]);
         assert!(pem.lines().all(|l| l.len() <= 64));
+        assert_eq!(pem_certificates(pem.as_bytes()).unwrap(), vec![der]);
+    }
+
+    #[test]
+    fn pem_certificates_skip_other_sections() {
+        let (first, second) = (
+            CertificateDer::from(vec![1u8; 40]),
+            CertificateDer::from(vec![2u8; 300]),
+        );
+        let pem = format!(
+            "# a comment\n{}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\
+             -----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n{}",
+            to_pem(std::slice::from_ref(&first)),
+            to_pem(std::slice::from_ref(&second)).replace('\n', "\r\n"),
+        );
+        assert_eq!(
+            pem_certificates(pem.as_bytes()).unwrap(),
+            vec![first, second]
+        );
+    }
+
+    #[test]
+    fn bad_pem_is_refused() {
+        let pem = to_pem(&[CertificateDer::from(vec![3u8; 60])]);
+        let truncated = &pem[..pem.len() - 10];
+        assert!(pem_certificates(truncated.as_bytes()).is_err());
+        let garbled = pem.replacen("-----\n", "-----\n*", 1);
+        assert!(pem_certificates(garbled.as_bytes()).is_err());
+        assert!(pem_certificates(b"no PEM here").is_err());
+    }
+
+    /// The machine's own bundle, read as rustls reads it.
+    #[test]
+    fn the_system_bundle_reads_as_rustls_reads_it() {
+        let path = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        let pem = std::fs::read(path).expect("the system's CA bundle (ca-certificates)");
+        let theirs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(theirs.len() > 50, "{}", theirs.len());
+        assert_eq!(pem_certificates(&pem).unwrap(), theirs);
     }
 }
