@@ -80,6 +80,26 @@ fn register(api: &Api, token: &str, name: &str) -> Reply {
     )
 }
 
+/// A newly registered listener's ID.
+fn listener_id(api: &Api, token: &str, name: &str) -> String {
+    let registered = register(api, token, name).expect(201);
+    registered.body["listener_id"].as_str().unwrap().to_string()
+}
+
+/// A job claimed by the listener (waiting up to 5 s): its ID, its run's and its token.
+fn claim(api: &Api, token: &str, listener: &str) -> (String, String, String) {
+    let claimed = runner(
+        api,
+        token,
+        "POST",
+        &format!("listeners/{listener}/claim?wait=5"),
+        json!({}),
+    )
+    .expect(200);
+    let field = |name: &str| claimed.body[name].as_str().unwrap().to_string();
+    (field("job_id"), field("run_id"), field("token"))
+}
+
 fn ids(reply: &Reply) -> Vec<String> {
     reply.body["data"]
         .as_array()
@@ -699,22 +719,11 @@ both_databases!(job_tokens_reach_only_their_own_job, |db: Db| {
     }
 
     // A listener claims both jobs, as `terrace listener` would.
-    let listener = register(&api, &secret, "raw-1").expect(201);
-    let listener = listener.body["listener_id"].as_str().unwrap().to_string();
+    let listener = listener_id(&api, &secret, "raw-1");
     let mut jobs = Vec::new();
     for _ in 0..2 {
-        let claimed = runner(
-            &api,
-            &secret,
-            "POST",
-            &format!("listeners/{listener}/claim?wait=5"),
-            json!({}),
-        )
-        .expect(200);
-        jobs.push((
-            claimed.body["run_id"].as_str().unwrap().to_string(),
-            claimed.body["token"].as_str().unwrap().to_string(),
-        ));
+        let (_, run, token) = claim(&api, &secret, &listener);
+        jobs.push((run, token));
     }
     jobs.sort_by_key(|(run, _)| runs.iter().position(|r| r == run).unwrap());
     assert_eq!(
@@ -817,24 +826,8 @@ both_databases!(
             upload_configuration(&api, &ws, &[("main.tf", QUICK)], false);
             create_run(&api, &ws, None, json!({}));
         }
-        let listener = register(&api, &secret, "beat-1").expect(201);
-        let listener = listener.body["listener_id"].as_str().unwrap().to_string();
-        let mut jobs = Vec::new();
-        for _ in 0..2 {
-            let claimed = runner(
-                &api,
-                &secret,
-                "POST",
-                &format!("listeners/{listener}/claim?wait=5"),
-                json!({}),
-            )
-            .expect(200);
-            jobs.push((
-                claimed.body["job_id"].as_str().unwrap().to_string(),
-                claimed.body["run_id"].as_str().unwrap().to_string(),
-                claimed.body["token"].as_str().unwrap().to_string(),
-            ));
-        }
+        let listener = listener_id(&api, &secret, "beat-1");
+        let jobs: Vec<_> = (0..2).map(|_| claim(&api, &secret, &listener)).collect();
         let (reported, _, reported_token) = &jobs[0];
         let (forced, forced_run, _) = &jobs[1];
         let running = json!({"running": [reported, forced]});
@@ -865,8 +858,7 @@ both_databases!(
 
         // Another listener of the pool claiming those jobs learns nothing of them: it must stop
         // whatever it runs under those IDs.
-        let other = register(&api, &secret, "beat-2").expect(201);
-        let other = other.body["listener_id"].as_str().unwrap().to_string();
+        let other = listener_id(&api, &secret, "beat-2");
         let beat = heartbeat(&other);
         assert_eq!(beat["force_cancel"], json!([reported, forced]), "{beat}");
 
