@@ -610,8 +610,8 @@ impl Services {
     /// The runner's report that its job ended. Once started, it is carried to its end even if
     /// the request is dropped: ending the job and moving its run on are separate steps, and a
     /// report stopped between them left the run in `planning` for good, its job over and the
-    /// job's token alive. (A listener whose heartbeat learns that a job ended kills its
-    /// runner, which can be while the runner's report is still being answered.)
+    /// job's token alive. (A runner killed or cut off while its report is answered drops the
+    /// request.)
     pub async fn finish_job_report(
         &self,
         caller: &Caller,
