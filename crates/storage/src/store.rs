@@ -155,25 +155,103 @@ pub struct RelatedIds<C, V = C> {
 impl WorkspaceFilter {
     /// Whether it keeps every workspace of the organization (its order aside).
     pub fn selects_all(&self) -> bool {
+        self.tags.is_empty() && self.tagged.is_empty() && !self.narrows_beyond_tags()
+    }
+
+    /// The one tag it asks for, by key and optionally value, when that is all it asks for
+    /// (`search[tags]=k` or one `filter[tagged]`): such a list's workspaces are the tag's.
+    pub fn only_tag(&self) -> Option<(&str, Option<&str>)> {
+        if self.narrows_beyond_tags() {
+            return None;
+        }
+        match (self.tags.as_slice(), self.tagged.as_slice()) {
+            ([key], []) => Some((key, None)),
+            ([], [(key, value)]) => Some((key, value.as_deref())),
+            _ => None,
+        }
+    }
+
+    /// Whether it asks for anything but tags that must be present. Every field is named, so
+    /// that a new one is considered here.
+    fn narrows_beyond_tags(&self) -> bool {
         let WorkspaceFilter {
             name_contains,
             name_wildcard,
-            tags,
+            tags: _,
             exclude_tags,
-            tagged,
+            tagged: _,
             project_id,
             visible_to_teams,
             current_run_status,
             order: _,
         } = self;
-        name_contains.is_none()
-            && name_wildcard.is_none()
-            && tags.is_empty()
-            && exclude_tags.is_empty()
-            && tagged.is_empty()
-            && project_id.is_none()
-            && visible_to_teams.is_none()
-            && current_run_status.is_none()
+        name_contains.is_some()
+            || name_wildcard.is_some()
+            || !exclude_tags.is_empty()
+            || project_id.is_some()
+            || visible_to_teams.is_some()
+            || current_run_status.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lone_tag_is_only_a_tag() {
+        let tag = |key: &str| WorkspaceFilter {
+            tags: vec![key.to_string()],
+            ..WorkspaceFilter::default()
+        };
+        assert_eq!(tag("prod").only_tag(), Some(("prod", None)));
+        let tagged = WorkspaceFilter {
+            tagged: vec![("env".to_string(), Some("prod".to_string()))],
+            order: Some(WorkspaceOrder::Name { descending: false }),
+            ..WorkspaceFilter::default()
+        };
+        assert_eq!(tagged.only_tag(), Some(("env", Some("prod"))));
+
+        assert_eq!(WorkspaceFilter::default().only_tag(), None);
+        let two = WorkspaceFilter {
+            tags: vec!["a".to_string(), "b".to_string()],
+            ..WorkspaceFilter::default()
+        };
+        assert_eq!(two.only_tag(), None);
+        let both = WorkspaceFilter {
+            tagged: vec![("b".to_string(), None)],
+            ..tag("a")
+        };
+        assert_eq!(both.only_tag(), None);
+        let narrowed = [
+            WorkspaceFilter {
+                name_contains: Some("x".to_string()),
+                ..tag("a")
+            },
+            WorkspaceFilter {
+                exclude_tags: vec!["b".to_string()],
+                ..tag("a")
+            },
+            WorkspaceFilter {
+                project_id: Some("prj-1".to_string()),
+                ..tag("a")
+            },
+            WorkspaceFilter {
+                visible_to_teams: Some(Vec::new()),
+                ..tag("a")
+            },
+            WorkspaceFilter {
+                current_run_status: Some("applied".to_string()),
+                ..tag("a")
+            },
+            WorkspaceFilter {
+                name_wildcard: Some("x*".to_string()),
+                ..tag("a")
+            },
+        ];
+        for filter in narrowed {
+            assert_eq!(filter.only_tag(), None, "{filter:?}");
+        }
     }
 }
 

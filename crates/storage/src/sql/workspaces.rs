@@ -127,22 +127,34 @@ fn push_tagged<'a, DB>(
     DB: sqlx::Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    qb.push(
-        " (w.id IN (SELECT wt.workspace_id FROM workspace_tags wt WHERE wt.tag_id = \
-         (SELECT t.id FROM tags t WHERE t.organization_id = ",
-    )
-    .push_bind(org_id.to_string())
-    .push(" AND t.name = ")
-    .push_bind(key.to_string())
-    .push(")");
-    if let Some(value) = value {
-        qb.push(" AND wt.value = ").push_bind(value.to_string());
-    }
+    qb.push(" (w.id IN (SELECT wt.workspace_id FROM workspace_tags wt WHERE ");
+    push_tag_rows(qb, org_id, key, value);
     qb.push(")");
     if test == TagTest::Hashed {
         qb.push(" OR FALSE");
     }
     qb.push(")");
+}
+
+/// The condition on `workspace_tags wt` of the rows of tag `key`[=`value`] of organization
+/// `org_id`: the tag found by its unique name, then its rows by the tag's index.
+fn push_tag_rows<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    org_id: &str,
+    key: &str,
+    value: Option<&str>,
+) where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push("wt.tag_id = (SELECT t.id FROM tags t WHERE t.organization_id = ")
+        .push_bind(org_id.to_string())
+        .push(" AND t.name = ")
+        .push_bind(key.to_string())
+        .push(")");
+    if let Some(value) = value {
+        qb.push(" AND wt.value = ").push_bind(value.to_string());
+    }
 }
 
 #[async_trait]
@@ -266,6 +278,9 @@ impl WorkspaceStore for SqlStore {
                 order: &order,
             };
             // All of the organization's workspaces: their number is kept (migration 0045).
+            // One tag's: they are its rows in workspace_tags, which name only workspaces of
+            // the tag's organization (a tag is bound only within its organization), so they
+            // are counted from the tag's index alone, not joined to the workspaces.
             let known = if filter.selects_all() {
                 let total: i64 = sqlx::query_scalar(
                     "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM workspace_counts \
@@ -274,6 +289,17 @@ impl WorkspaceStore for SqlStore {
                 .bind(org_id)
                 .fetch_one(p)
                 .await?;
+                Some(super::to_u64(total))
+            } else if let Some((key, value)) = filter.only_tag() {
+                let count = |prefix: &str| {
+                    let mut qb = QueryBuilder::new(format!(
+                        "{prefix}SELECT COUNT(*) FROM workspace_tags wt WHERE "
+                    ));
+                    push_tag_rows(&mut qb, org_id, key, value);
+                    qb
+                };
+                record_plan!(self, p, count);
+                let total: i64 = count("").build_query_scalar().fetch_one(p).await?;
                 Some(super::to_u64(total))
             } else {
                 None
