@@ -363,11 +363,24 @@ async fn check_one_organization(db: TestDb) {
         assert!(!found.items.is_empty(), "{label}: items");
         let recorded = take(&plans);
         if filter.selects_all() {
-            assert_eq!(
-                recorded.len(),
-                1,
-                "{label}: the page alone, its count is kept"
-            );
+            // PostgreSQL reads the list's marks once, for the first page far from both ends,
+            // and starts that page after the last mark before it.
+            let marked = backend == Backend::Postgres && label == "all, middle page";
+            let statements: Vec<&str> = recorded.iter().map(|r| r.statement.as_str()).collect();
+            if marked {
+                assert!(
+                    statements.len() == 2
+                        && statements[0].starts_with("WITH RECURSIVE marks")
+                        && statements[1].contains("(w.created_at, w.id) > ("),
+                    "{label}: the marks, then the page after one: {statements:#?}"
+                );
+            } else {
+                assert_eq!(
+                    statements.len(),
+                    1,
+                    "{label}: the page alone, its count is kept: {statements:#?}"
+                );
+            }
         }
         // PostgreSQL walks to a page of a tag in the list's order against a hash of the
         // tagged workspaces, instead of probing the tag's index once per workspace walked
@@ -407,7 +420,59 @@ async fn check_one_organization(db: TestDb) {
         ));
     }
     assert_no_full_scans(&failures);
+    check_deep_pages(&store, &plans).await;
     db.remove().await;
+}
+
+/// Deep pages of the only organization's list hold the rows an `OFFSET` would, also after a
+/// workspace before them is deleted (on PostgreSQL they start after a mark, which the change
+/// must not leave stale).
+async fn check_deep_pages(
+    store: &terrace_storage::sql::SqlStore,
+    plans: &terrace_storage::sql::QueryPlans,
+) {
+    let ids = |found: &terrace_storage::model::Page<terrace_storage::model::Workspace>| {
+        found.items.iter().map(|w| w.id.clone()).collect::<Vec<_>>()
+    };
+    // `ws-i` is the `i`-th workspace (from 0) of the list, in creation order.
+    let expected = |from: usize, to: usize| (from..to).map(|i| format!("ws-{i}")).collect();
+    let all = WorkspaceFilter::default();
+    for number in [11u32, 500, 777, 999] {
+        let page = PageRequest { number, size: 100 };
+        let found = store.list_workspaces("solo", &all, page).await.unwrap();
+        let from = (number as usize - 1) * 100;
+        let want: Vec<String> = expected(from, from + 100);
+        assert_eq!(ids(&found), want, "page {number}");
+    }
+    assert!(store.delete_workspace("ws-5").await.unwrap());
+    let found = store
+        .list_workspaces(
+            "solo",
+            &all,
+            PageRequest {
+                number: 500,
+                size: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.total, SOLO_WORKSPACES as u64 - 1);
+    assert_eq!(
+        ids(&found),
+        expected(49_901, 50_001) as Vec<String>,
+        "page 500 after a workspace before it is gone"
+    );
+    let page = PageRequest {
+        number: 777,
+        size: 100,
+    };
+    let found = store.list_workspaces("solo", &all, page).await.unwrap();
+    assert_eq!(
+        ids(&found),
+        expected(77_601, 77_701) as Vec<String>,
+        "page 777 too"
+    );
+    take(plans);
 }
 
 /// The lists over the tables that grow with use: versions and variables of a workspace, the

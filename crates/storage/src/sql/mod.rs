@@ -18,6 +18,7 @@ mod notification_configurations;
 mod notifications;
 pub use notifications::Notifications;
 mod organizations;
+mod page_marks;
 mod pagination;
 pub use pagination::{QueryPlan, QueryPlans};
 mod projects;
@@ -132,6 +133,8 @@ pub struct SqlStore {
     pub(crate) pool: DbPool,
     /// Where the plans of list statements go, when a test asks (see [`SqlStore::record_query_plans`]).
     pub(crate) plans: Option<QueryPlans>,
+    /// Marks in long workspace lists that deep pages start from (see [`page_marks`]).
+    pub(crate) page_marks: std::sync::Arc<page_marks::PageMarks>,
 }
 
 /// Pooled connections idle this long are pinged before use: a restarted database or a dropped
@@ -236,7 +239,11 @@ impl SqlStore {
                 DbPool::Postgres(pool)
             }
         };
-        Ok(SqlStore { pool, plans: None })
+        Ok(SqlStore {
+            pool,
+            plans: None,
+            page_marks: Default::default(),
+        })
     }
 
     /// From now on, every list statement (a page and its count) is first `EXPLAIN`ed and its

@@ -80,9 +80,19 @@ impl Walk {
     /// The shorter walk to `page` of a list of `total` rows: from the end when the page's
     /// middle lies past the list's.
     pub(crate) fn to(page: PageRequest, total: u64) -> Walk {
-        let total = i64::try_from(total).unwrap_or(i64::MAX);
+        Walk::after(page, total, 0)
+    }
+
+    /// The shorter walk to `page` of a list of `total` rows of which a condition leaves out
+    /// the first `skipped` (a mark the page lies past, see [`super::page_marks`]).
+    pub(crate) fn after(page: PageRequest, total: u64, skipped: u64) -> Walk {
+        let skipped = i64::try_from(skipped).unwrap_or(i64::MAX);
+        let total = i64::try_from(total)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(skipped)
+            .max(0);
         let size = i64::from(page.size);
-        let offset = page.offset();
+        let offset = page.offset().saturating_sub(skipped);
         if offset >= total || offset.saturating_mul(2).saturating_add(size) <= total {
             return Walk {
                 backward: false,
@@ -160,13 +170,14 @@ macro_rules! fetch_page {
     ($store:expr, $p:ident, $listing:expr, $conditions:expr, $page:expr, $known:expr) => {{
         let conditions = $conditions;
         $crate::sql::pagination::fetch_page!(
-            $store, $p, $listing, count: &conditions, page: &conditions, $page, $known
+            $store, $p, $listing, count: &conditions, page: &conditions, $page, $known, 0
         )
     }};
     // The same conditions in two forms, when the cheapest plan for counting the rows is not
-    // the cheapest for walking to a page of them.
+    // the cheapest for walking to a page of them; `$skipped`: how many of the first rows the
+    // page's conditions leave out (a mark, see `page_marks`), 0 if none.
     ($store:expr, $p:ident, $listing:expr, count: $count_conditions:expr,
-     page: $page_conditions:expr, $page:expr, $known:expr) => {{
+     page: $page_conditions:expr, $page:expr, $known:expr, $skipped:expr) => {{
         let known: Option<u64> = $known;
         let listing: &$crate::sql::pagination::Listing<'_> = $listing;
         let count_conditions = $count_conditions;
@@ -201,7 +212,7 @@ macro_rules! fetch_page {
                     $crate::sql::to_u64(total)
                 }
             };
-            let walk = $crate::sql::pagination::Walk::to(page, total);
+            let walk = $crate::sql::pagination::Walk::after(page, total, $skipped);
             let page_statement = |prefix: &str| page_statement(prefix, &walk);
             $crate::sql::pagination::record_plan!($store, $p, page_statement);
             let items = page_statement("").build_query_as().fetch_all($p).await?;
@@ -309,21 +320,27 @@ mod tests {
                     let want: Vec<i64> = (p.offset()..p.offset() + i64::from(size))
                         .filter(|row| *row < total as i64)
                         .collect();
-                    let w = Walk::to(p, total);
-                    let mut got: Vec<i64> = if w.backward {
-                        (0..total as i64)
-                            .rev()
-                            .skip(w.offset as usize)
-                            .take(w.limit as usize)
-                            .collect()
-                    } else {
-                        (0..total as i64)
-                            .skip(w.offset as usize)
-                            .take(w.limit as usize)
-                            .collect()
-                    };
-                    got.sort();
-                    assert_eq!(got, want, "total {total}, page {number} of {size}");
+                    // The rows after a mark the page lies past, or the whole list.
+                    let marks = [0, 1, 5, p.offset() as u64];
+                    for skipped in marks.into_iter().filter(|s| *s <= p.offset() as u64) {
+                        let rows = skipped as i64..total.max(skipped) as i64;
+                        let w = Walk::after(p, total, skipped);
+                        let mut got: Vec<i64> = if w.backward {
+                            rows.rev()
+                                .skip(w.offset as usize)
+                                .take(w.limit as usize)
+                                .collect()
+                        } else {
+                            rows.skip(w.offset as usize)
+                                .take(w.limit as usize)
+                                .collect()
+                        };
+                        got.sort();
+                        assert_eq!(
+                            got, want,
+                            "total {total}, page {number} of {size}, {skipped} skipped"
+                        );
+                    }
                 }
             }
         }

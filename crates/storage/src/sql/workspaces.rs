@@ -1,12 +1,15 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::pagination::{fetch_page, record_plan, Listing};
+use super::page_marks::{Key, Marks, MARKED_FROM, STRIDE};
+use super::pagination::{fetch_page, record_plan, Listing, Walk};
 use super::tags::upsert_workspace_tags;
 use super::{
     contains_pattern, direction, escape_like, on_pool, push_in_list, push_visible_workspaces,
-    Backend, BeginWrite, SqlStore, KEYS_PER_STATEMENT,
+    Backend, BeginWrite, DbPool, SqlStore, KEYS_PER_STATEMENT,
 };
 use crate::model::{LockHolder, Page, PageRequest, TagBinding, Workspace};
 use crate::store::{RelatedIds, WorkspaceFilter, WorkspaceOrder, WorkspaceStore};
@@ -157,6 +160,74 @@ fn push_tag_rows<'a, DB>(
     }
 }
 
+/// The statement reading the marks of organization `org_id`'s list on PostgreSQL (see
+/// `page_marks.rs`): the key of every [`STRIDE`]-th workspace in the default order, each found
+/// by walking [`STRIDE`] index entries from the one before, with the list's generation in the
+/// same snapshot.
+fn push_marks_statement(qb: &mut QueryBuilder<'_, sqlx::Postgres>, org_id: &str) {
+    // One walk of STRIDE entries from after `after` (a key in `m`, or none: the list's start).
+    let walk = |qb: &mut QueryBuilder<'_, sqlx::Postgres>, after: &str| {
+        qb.push("(SELECT w.created_at, w.id FROM workspaces w WHERE w.organization_id = ")
+            .push_bind(org_id.to_string())
+            .push(after)
+            .push(format!(
+                " ORDER BY w.created_at, w.id LIMIT 1 OFFSET {})",
+                STRIDE - 1
+            ));
+    };
+    qb.push("WITH RECURSIVE marks (created_at, id) AS (");
+    walk(qb, "");
+    qb.push(" UNION ALL SELECT next.created_at, next.id FROM marks m CROSS JOIN LATERAL ");
+    walk(qb, " AND (w.created_at, w.id) > (m.created_at, m.id)");
+    qb.push(
+        " next) SELECT created_at, id, (SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) \
+         FROM workspace_counts WHERE organization_id = ",
+    )
+    .push_bind(org_id.to_string())
+    .push(") FROM marks");
+}
+
+impl SqlStore {
+    /// The mark of organization `org_id`'s list at `generation` that a page starting at row
+    /// `offset` is read after, with the rows up to it (see `page_marks.rs`): from the marks
+    /// kept, or read now if none are kept for this generation.
+    async fn mark_before(
+        &self,
+        p: &sqlx::PgPool,
+        org_id: &str,
+        generation: i64,
+        offset: u64,
+    ) -> StorageResult<Option<(Key, u64)>> {
+        let marks = match self.page_marks.current(org_id, generation) {
+            Some(marks) => marks,
+            None => {
+                let read = |prefix: &str| {
+                    let mut qb = QueryBuilder::new(prefix);
+                    push_marks_statement(&mut qb, org_id);
+                    qb
+                };
+                record_plan!(self, p, read);
+                let rows: Vec<(DateTime<Utc>, String, i64)> =
+                    read("").build_query_as().fetch_all(p).await?;
+                let Some(read_at) = rows.first().map(|row| row.2) else {
+                    return Ok(None);
+                };
+                let marks = Marks {
+                    generation: read_at,
+                    keys: Arc::new(rows.into_iter().map(|(at, id, _)| (at, id)).collect()),
+                };
+                self.page_marks.keep(org_id, marks.clone());
+                if read_at != generation {
+                    // The list changed since it was counted: not this page's marks.
+                    return Ok(None);
+                }
+                marks
+            }
+        };
+        Ok(marks.before(offset).map(|(key, rows)| (key.clone(), rows)))
+    }
+}
+
 #[async_trait]
 impl WorkspaceStore for SqlStore {
     async fn create_workspace(&self, ws: &Workspace, tags: &[TagBinding]) -> StorageResult<()> {
@@ -281,15 +352,27 @@ impl WorkspaceStore for SqlStore {
             // One tag's: they are its rows in workspace_tags, which name only workspaces of
             // the tag's organization (a tag is bound only within its organization), so they
             // are counted from the tag's index alone, not joined to the workspaces.
+            // A deep page of the whole list in its default order starts after a mark (see
+            // `page_marks.rs`; PostgreSQL only).
+            let mut mark: Option<(Key, u64)> = None;
             let known = if filter.selects_all() {
-                let total: i64 = sqlx::query_scalar(
-                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM workspace_counts \
+                let (total, generation): (i64, i64) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM workspace_counts \
                      WHERE organization_id = $1",
                 )
                 .bind(org_id)
                 .fetch_one(p)
                 .await?;
-                Some(super::to_u64(total))
+                let total = super::to_u64(total);
+                let far = Walk::to(page, total).offset >= i64::try_from(STRIDE).unwrap_or(0);
+                if let (DbPool::Postgres(pg), None, true) = (&self.pool, filter.order, far) {
+                    if total >= MARKED_FROM {
+                        let offset = u64::try_from(page.offset()).unwrap_or(0);
+                        mark = self.mark_before(pg, org_id, generation, offset).await?;
+                    }
+                }
+                Some(total)
             } else if let Some((key, value)) = filter.only_tag() {
                 let count = |prefix: &str| {
                     let mut qb = QueryBuilder::new(format!(
@@ -309,9 +392,19 @@ impl WorkspaceStore for SqlStore {
                 p,
                 &listing,
                 count: |qb: &mut QueryBuilder<'_, _>| conditions(qb, TagTest::Joined),
-                page: |qb: &mut QueryBuilder<'_, _>| conditions(qb, page_tag_test),
+                page: |qb: &mut QueryBuilder<'_, _>| {
+                    conditions(qb, page_tag_test);
+                    if let Some(((at, id), _)) = &mark {
+                        qb.push(" AND (w.created_at, w.id) > (")
+                            .push_bind(*at)
+                            .push(", ")
+                            .push_bind(id.clone())
+                            .push(")");
+                    }
+                },
                 page,
-                known
+                known,
+                mark.as_ref().map_or(0, |(_, skipped)| *skipped)
             )
         })
     }
