@@ -1345,6 +1345,12 @@ async fn workspaces_filtered_by_tags(store: Arc<dyn Store>) {
     create_workspace(s, &acme, "two", &[kv("env", "dev"), kv("team", "a")]).await;
     create_workspace(s, &acme, "three", &[key("critical")]).await;
     create_workspace(s, &acme, "four", &[]).await;
+    // Another organization with the same tags: neither its workspaces nor their number (a
+    // lone tag's list is counted from the tag's rows) reach acme's lists.
+    let other = create_org(s, "other", None).await;
+    for name in ["one", "two", "five"] {
+        create_workspace(s, &other, name, &[kv("env", "prod"), kv("team", "a")]).await;
+    }
 
     let filter =
         |tags: &[&str], exclude: &[&str], tagged: &[(&str, Option<&str>)]| WorkspaceFilter {
