@@ -184,6 +184,14 @@ fn health_readiness_and_the_api_description() {
         swagger.text.contains("swagger-ui"),
         "the Swagger UI page is served"
     );
+    // The UI reads the document from the one route that serves it.
+    let initializer = api.get("/swagger-ui/swagger-initializer.js");
+    assert_eq!(initializer.status, 200);
+    assert!(
+        initializer.text.contains("\"url\": \"/openapi.json\""),
+        "the Swagger UI reads /openapi.json: {}",
+        initializer.text
+    );
 }
 
 #[test]

@@ -14,14 +14,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::audit;
 use crate::error::ApiError;
 use crate::headers;
 use crate::jsonapi::BodyLimit;
 use crate::limits::{self, RateLimits};
-use crate::openapi::{BearerAuth, EdgeConventions};
+use crate::openapi::{self, BearerAuth, EdgeConventions};
 use crate::pages::Pages;
 use crate::routes::*;
 use crate::urls::{Urls, API_PREFIX};
@@ -179,13 +179,16 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = routes();
+    let (routes, doc) = routes();
+    let document = openapi::document_route(&doc);
+    drop(doc);
     routes
         // The web UI's pages: not API, so not in the OpenAPI document.
         .merge(crate::web::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), log_request))
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
-        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi))
+        .merge(SwaggerUi::new("/swagger-ui").config(Config::from(openapi::DOCUMENT_PATH)))
+        .route(openapi::DOCUMENT_PATH, document)
         .route("/static/{file}", axum::routing::get(crate::assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
