@@ -195,12 +195,7 @@ impl Server {
 
     /// Peak resident memory of the server process so far, in KiB (Linux).
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        proc_status_kib(self.child.as_ref()?.id(), "VmHWM")
     }
 
     /// Files of the local blob store whose path contains `fragment` (an ID), relative to the
@@ -499,4 +494,13 @@ impl Server {
         }
         panic!("terrace did not become ready at {}", self.url);
     }
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmHWM`, `RssAnon`, `RssFile`, ...), Linux only.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -6,11 +6,29 @@
 //! explains the figures.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
-use terrace_tests::{Db, Server};
+use terrace_tests::{proc_status_kib, Db, Server};
+
+/// The highest anonymous and file-backed resident memory (KiB) of process `pid`, sampled
+/// every 5 ms until `stop` is set. `VmHWM` adds both; the file-backed part is pages of the
+/// server's own binary, which the kernel maps around each page it runs (and can drop), the
+/// anonymous part is what the server allocates.
+fn sample_memory(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
+    std::thread::spawn(move || {
+        let (mut anon, mut file) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            anon = anon.max(proc_status_kib(pid, "RssAnon").unwrap_or(0));
+            file = file.max(proc_status_kib(pid, "RssFile").unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (anon, file)
+    })
+}
 
 /// A valid Terraform v4 state of about `target` bytes: many small resources, as real large
 /// states are.
@@ -149,6 +167,10 @@ fn main() {
         .body;
     let ws = ws["data"]["id"].as_str().unwrap().to_string();
     let idle_rss = server.peak_rss_kib().unwrap_or(0);
+    let pid = server.pid().expect("the server runs");
+    let idle_anon = proc_status_kib(pid, "RssAnon").unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_memory(pid, stop.clone());
     let dir = tempfile::tempdir().unwrap();
 
     println!("State round trips through Terrace (SQLite, local blob store, release build) vs a file copy");
@@ -193,11 +215,20 @@ fn main() {
         );
     }
     let peak = server.peak_rss_kib().unwrap_or(0);
+    stop.store(true, Ordering::Relaxed);
+    let (peak_anon, peak_file) = sampler.join().unwrap();
+    let mib = |kib: u64| kib as f64 / 1024.0;
     println!();
     println!(
         "server resident memory: {:.1} MiB after start, peak {:.1} MiB after all round trips",
-        idle_rss as f64 / 1024.0,
-        peak as f64 / 1024.0
+        mib(idle_rss),
+        mib(peak)
+    );
+    println!(
+        "  of which allocated (RssAnon): {:.1} MiB after start, peak {:.1} MiB; pages of the binary (RssFile): peak {:.1} MiB",
+        mib(idle_anon),
+        mib(peak_anon),
+        mib(peak_file)
     );
     println!("(the 100 MB state would need at least 100 MiB if it were held whole; it is streamed in 1 MiB chunks)");
 }
