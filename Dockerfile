@@ -21,8 +21,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin terrace --bin terrace-runner \
- && install -m 0755 target/release/terrace target/release/terrace-runner /
+    cargo build --profile dist --locked --bin terrace --bin terrace-runner \
+ && install -m 0755 target/dist/terrace target/dist/terrace-runner /
 
 # terraform from releases.hashicorp.com, checked against its SHA256SUMS; nothing when
 # TERRAFORM_VERSION is empty.

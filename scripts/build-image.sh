@@ -15,7 +15,7 @@
 # owners are numeric and fixed, gzip carries no name or time, and the JSON is written in one
 # fixed form, so the same inputs always give the same manifest digest.
 #
-#   scripts/build-image.sh [--binary target/release/terrace] [--output target/image]
+#   scripts/build-image.sh [--binary target/dist/terrace] [--output target/image]
 #                          [--tag VERSION] [--terraform FILE] [--source-date-epoch SECONDS]
 #
 # The tag defaults to the binary's version (`terrace --version`), giving `terrace:VERSION`,
@@ -26,7 +26,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-binary="$root/target/release/terrace"
+binary="$root/target/dist/terrace"
 output="$root/target/image"
 tag=""
 terraform=""
@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "build-image.sh: $*" >&2; exit 1; }
-[ -x "$binary" ] || die "$binary is not an executable (cargo build --release --bin terrace first)"
+[ -x "$binary" ] || die "$binary is not an executable (cargo build --profile dist --bin terrace --bin terrace-runner first)"
 command -v python3 >/dev/null || die "python3 is needed"
 
 if [ -z "$sde" ]; then
