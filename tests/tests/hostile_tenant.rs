@@ -381,3 +381,52 @@ fn a_configuration_upload_url_takes_one_upload() {
         "the loser replaced the tarball"
     );
 }
+
+/// A workspace names its project by ID, and IDs can be learned (a shared screen, a log): a
+/// tenant's workspace, created or moved, cannot land in another organization's project, and
+/// the attempt writes nothing.
+#[test]
+fn a_workspace_cannot_join_another_organizations_project() {
+    let server = Server::start(Db::Sqlite);
+    let victim = server.api(&server.user_token("victim"));
+    let attacker = server.api(&server.user_token("attacker"));
+    create_organization(&victim, "victim");
+    create_organization(&attacker, "attacker");
+    let project = victim
+        .post(
+            "organizations/victim/projects",
+            &json!({"data": {"type": "projects", "attributes": {"name": "payments"}}}),
+        )
+        .expect(201)
+        .id();
+    let into_project = json!({"project": {"data": {"type": "projects", "id": project}}});
+    let error = attacker
+        .post(
+            "organizations/attacker/workspaces",
+            &json!({"data": {"type": "workspaces", "attributes": {"name": "intruder"},
+                "relationships": into_project}}),
+        )
+        .expect_error(422, "not found");
+    assert_eq!(
+        error.body["errors"][0]["source"]["pointer"],
+        "/data/relationships/project"
+    );
+    let own = create_workspace(&attacker, "attacker", "mine", json!({}));
+    attacker
+        .patch(
+            &format!("workspaces/{own}"),
+            &json!({"data": {"type": "workspaces", "relationships": into_project}}),
+        )
+        .expect_error(422, "not found");
+
+    // Nothing was written: the attacker has its one workspace, in its own project, and the
+    // victim's project holds none.
+    let listed = attacker.get("organizations/attacker/workspaces").ok();
+    assert_eq!(listed.data().as_array().map(Vec::len), Some(1));
+    assert_ne!(
+        listed.data()[0]["relationships"]["project"]["data"]["id"],
+        json!(project)
+    );
+    let counted = victim.get(&format!("projects/{project}")).ok();
+    assert_eq!(counted.attr("workspace-count"), 0);
+}

@@ -1914,6 +1914,24 @@ async fn tag_values_are_replaced(store: Arc<dyn Store>) {
         tags_of(&*store, &ws).await,
         [kv("env", "prod"), kv("zone", "a"), key("critical")]
     );
+    // A key given twice in one call is one binding: the last value, in the first one's place.
+    let beta = create_org(&*store, "beta", None).await;
+    let twice = create_workspace(
+        &*store,
+        &beta,
+        "twice",
+        &[kv("a", "1"), key("b"), kv("a", "2")],
+    )
+    .await;
+    assert_eq!(tags_of(&*store, &twice).await, [kv("a", "2"), key("b")]);
+    store
+        .add_workspace_tags(beta.id(), &twice.id, &[kv("c", "1"), kv("c", "")])
+        .await
+        .unwrap();
+    assert_eq!(
+        tags_of(&*store, &twice).await,
+        [kv("a", "2"), key("b"), key("c")]
+    );
     // Valued and key-only replace each other too.
     store
         .add_workspace_tags(acme.id(), &ws.id, &[kv("critical", "yes"), key("env")])

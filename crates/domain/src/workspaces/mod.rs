@@ -184,6 +184,14 @@ pub(crate) fn workspace_with_defaults(
     }
 }
 
+/// A workspace's project relationship names no project of its organization.
+fn project_not_found(id: &str) -> DomainError {
+    DomainError::Invalid {
+        pointer: Some("/data/relationships/project".into()),
+        detail: format!("project {id} not found"),
+    }
+}
+
 impl Services {
     pub async fn create_workspace(
         &self,
@@ -198,25 +206,25 @@ impl Services {
             .name
             .clone()
             .ok_or_else(|| DomainError::invalid("name", "a workspace needs a name"))?;
-        let project = self.store.default_project(&org.id).await?.ok_or_else(|| {
-            DomainError::Conflict(format!("organization {} has no default project", org.name))
-        })?;
-        // The project it is created in, read once (the default one, unless another is named).
-        let chosen = match changes.project_id.as_deref() {
-            Some(id) if id != project.id => self
-                .store
-                .project_by_id(id)
-                .await?
-                .filter(|p| p.organization_id == org.id),
-            _ => Some(project.clone()),
-        };
+        // The project it is created in, read once: the one named, or the default one.
         let mut changes = changes;
+        let project = match changes.project_id.take() {
+            Some(id) => self
+                .store
+                .project_by_id(&id)
+                .await?
+                .filter(|p| p.organization_id == org.id)
+                .ok_or_else(|| project_not_found(&id))?,
+            None => self.store.default_project(&org.id).await?.ok_or_else(|| {
+                DomainError::Conflict(format!("organization {} has no default project", org.name))
+            })?,
+        };
         if changes.execution_mode.is_none()
             && changes.operations.is_none()
             && changes.agent_pool_id.is_none()
         {
             // Without its own execution mode, a new workspace takes its project's defaults.
-            if let Some((mode, pool)) = chosen.as_ref().and_then(new_workspace_defaults) {
+            if let Some((mode, pool)) = new_workspace_defaults(&project) {
                 changes.execution_mode = Some(mode);
                 changes.agent_pool_id = Some(pool);
             }
@@ -224,11 +232,11 @@ impl Services {
         let mut ws = workspace_with_defaults(
             ids::new_id(ids::WORKSPACE),
             &org.id,
-            project.id,
+            project.id.clone(),
             name,
             clock::now(),
         );
-        ws.project_auto_destroy_activity_duration = project.auto_destroy_activity_duration;
+        ws.project_auto_destroy_activity_duration = project.auto_destroy_activity_duration.clone();
         let version_given = changes.terraform_version.is_some();
         let tags = self
             .apply_workspace_changes(&org, &mut ws, changes)
@@ -239,16 +247,8 @@ impl Services {
             ws.terraform_version = self.default_tool_version(ws.engine).await?;
         }
         // Created in its project: by those who may create workspaces anywhere, or there.
-        match chosen.filter(|p| p.id == ws.project_id) {
-            Some(project) => {
-                self.authorize_project(caller, &org, &project, Action::CreateWorkspace, "project")
-                    .await?
-            }
-            None => {
-                self.authorize_in_project(caller, &org, &ws.project_id)
-                    .await?
-            }
-        };
+        self.authorize_project(caller, &org, &project, Action::CreateWorkspace, "project")
+            .await?;
         self.check_locked_overrides(&org.id, &ws.project_id, &tags, TAG_BINDINGS)
             .await?;
         self.store
@@ -646,12 +646,7 @@ impl Services {
                     ws.project_id = p.id;
                     ws.project_auto_destroy_activity_duration = p.auto_destroy_activity_duration;
                 }
-                _ => {
-                    return Err(DomainError::Invalid {
-                        pointer: Some("/data/relationships/project".into()),
-                        detail: format!("project {project_id} not found"),
-                    })
-                }
+                _ => return Err(project_not_found(&project_id)),
             }
         }
         match (c.execution_mode, c.operations) {

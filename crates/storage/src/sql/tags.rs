@@ -31,40 +31,61 @@ macro_rules! upsert_workspace_tags {
         $crate::sql::tags::upsert_workspace_tags!(@after last, $tx, $org_id, $ws_id, $tags);
     };
     (@after $last:expr, $tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
-        let last: i64 = $last;
-        let mut ordered: Vec<(i64, &$crate::model::TagBinding)> = $tags
-            .iter()
-            .zip(1..)
-            .map(|(tag, n)| (last + n, tag))
-            .collect();
-        ordered.sort_by(|a, b| a.1.key.cmp(&b.1.key));
-        for (position, tag) in ordered {
-            sqlx::query(
-                "INSERT INTO tags (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (organization_id, name) DO NOTHING",
+        let ordered = $crate::sql::tags::positioned($tags, $last);
+        if !ordered.is_empty() {
+            // Two statements for any number of tags: the organization's missing tags, then
+            // the workspace's bindings to them.
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO tags (id, organization_id, name, created_at) ",
+            );
+            let now = $crate::clock::now();
+            qb.push_values(&ordered, |mut row, (_, tag)| {
+                row.push_bind($crate::ids::new_id($crate::ids::TAG))
+                    .push_bind($org_id.to_string())
+                    .push_bind(tag.key.clone())
+                    .push_bind(now);
+            });
+            qb.push(" ON CONFLICT (organization_id, name) DO NOTHING");
+            qb.build().execute(&mut **$tx).await?;
+            // `v(name, value, position)` as a common table expression: SQLite cannot name
+            // the columns of a `VALUES` in `FROM`. The `WHERE` keeps SQLite from reading the
+            // upsert's `ON` as the join's.
+            let mut qb = sqlx::QueryBuilder::new("WITH v(name, value, position) AS (");
+            qb.push_values(&ordered, |mut row, (position, tag)| {
+                row.push_bind(tag.key.clone())
+                    .push_bind(tag.value.clone())
+                    .push_bind(*position);
+            });
+            qb.push(
+                ") INSERT INTO workspace_tags (workspace_id, tag_id, value, position) \
+                 SELECT ",
             )
-            .bind($crate::ids::new_id($crate::ids::TAG))
-            .bind($org_id)
-            .bind(&tag.key)
-            .bind($crate::clock::now())
-            .execute(&mut **$tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO workspace_tags (workspace_id, tag_id, value, position) \
-                 SELECT $1, id, $3, $5 FROM tags WHERE organization_id = $2 AND name = $4 \
-                 ON CONFLICT (workspace_id, tag_id) DO UPDATE SET value = excluded.value",
-            )
-            .bind($ws_id)
-            .bind($org_id)
-            .bind(&tag.value)
-            .bind(&tag.key)
-            .bind(position)
-            .execute(&mut **$tx)
-            .await?;
+            .push_bind($ws_id.to_string())
+            .push(", t.id, v.value, v.position FROM v JOIN tags t ON t.name = v.name \
+                   WHERE t.organization_id = ")
+            .push_bind($org_id.to_string())
+            .push(" ON CONFLICT (workspace_id, tag_id) DO UPDATE SET value = excluded.value");
+            qb.build().execute(&mut **$tx).await?;
         }
     };
 }
 pub(crate) use upsert_workspace_tags;
+
+/// The tags to write, each key once, in key order (see [`upsert_workspace_tags`]), with the
+/// position each new key takes after the workspace's `last`: a key given twice keeps the
+/// position of its first mention and the value of its last, as writing them one by one did
+/// (one statement may not update the same binding twice).
+pub(crate) fn positioned(tags: &[TagBinding], last: i64) -> Vec<(i64, &TagBinding)> {
+    let mut by_key: std::collections::BTreeMap<&str, (i64, &TagBinding)> =
+        std::collections::BTreeMap::new();
+    for (tag, n) in tags.iter().zip(1..) {
+        by_key
+            .entry(tag.key.as_str())
+            .and_modify(|entry| entry.1 = tag)
+            .or_insert((last + n, tag));
+    }
+    by_key.into_values().collect()
+}
 
 #[derive(sqlx::FromRow)]
 struct WorkspaceTagRow {
@@ -341,5 +362,29 @@ impl TagStore for SqlStore {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positioned;
+    use crate::model::TagBinding;
+
+    fn tag(key: &str, value: &str) -> TagBinding {
+        TagBinding {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn tags_are_written_once_per_key_in_key_order() {
+        let tags = [tag("zone", "a"), tag("env", "dev"), tag("zone", "b")];
+        let written: Vec<(i64, &str, &str)> = positioned(&tags, 4)
+            .into_iter()
+            .map(|(position, t)| (position, t.key.as_str(), t.value.as_str()))
+            .collect();
+        assert_eq!(written, [(6, "env", "dev"), (5, "zone", "b")]);
+        assert!(positioned(&[], 0).is_empty());
     }
 }
