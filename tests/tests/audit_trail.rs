@@ -265,6 +265,57 @@ both_databases!(
     }
 );
 
+// Changes made at the same moment are written together (one statement for those waiting):
+// each is recorded once, with its own resource, none lost.
+both_databases!(concurrent_changes_are_each_recorded_once, |db: Db| {
+    let server = Server::builder(db).without_rate_limits().start();
+    let token = server.user_token("alice");
+    let api = server.api(&token);
+    create_org(&api, "acme");
+    let created: Vec<String> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let api = server.api(&token);
+                scope.spawn(move || {
+                    (0..6)
+                        .map(|i| {
+                            api.post(
+                                "organizations/acme/workspaces",
+                                &json!({"data": {"type": "workspaces",
+                                    "attributes": {"name": format!("ws-{t}-{i}")}}}),
+                            )
+                            .expect(201)
+                            .id()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    let route = "POST /api/v2/organizations/:organization/workspaces";
+    let creations = |events: &[Value]| {
+        events
+            .iter()
+            .filter(|e| e["resource"]["meta"]["route"] == route)
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let events = events_until(
+        &api,
+        "organizations/acme/audit-trail?page[size]=100",
+        |events| creations(events).len() >= created.len(),
+    );
+    let mut recorded = creations(&events);
+    let mut expected = created.clone();
+    recorded.sort();
+    expected.sort();
+    assert_eq!(recorded, expected);
+});
+
 both_databases!(since_until_and_pages, |db: Db| {
     let server = Server::builder(db).without_rate_limits().start();
     let api = server.api(&server.user_token("alice"));

@@ -149,6 +149,8 @@ pub struct Services {
     pub(crate) sign_in: Arc<login::SignInGuard>,
     /// Which tokens' use was recorded this hour.
     pub(crate) token_uses: Arc<audit::TokenUses>,
+    /// Writes audit events, those that arrive together in one statement.
+    pub(crate) audit_writer: Arc<audit::AuditWriter>,
     /// The registries the provider mirror pulls through from, if any.
     pub(crate) provider_upstream: Option<Arc<dyn mirror::ProviderUpstream>>,
     /// What upstream files are fetched with (`None`: nothing is fetched).
@@ -176,6 +178,7 @@ impl Services {
             settings: Arc::new(settings),
             jobs_available: Arc::new(tokio::sync::Notify::new()),
             token_uses: Arc::default(),
+            audit_writer: Arc::default(),
             provider_upstream: None,
             fetcher: None,
             readmes: Arc::default(),

@@ -811,10 +811,15 @@ pub trait AccessStore {
     ) -> StorageResult<Vec<ProjectAccess>>;
 }
 
+/// The most audit events appended in one statement: 15 values each, well under the 32,766
+/// parameters SQLite and the 65,535 PostgreSQL take.
+pub const MAX_AUDIT_BATCH: usize = 256;
+
 /// The audit trail: appended, listed oldest first, and purged past its retention.
 #[async_trait]
 pub trait AuditStore {
-    async fn append_audit_event(&self, event: &AuditEvent) -> StorageResult<()>;
+    /// Appends the events in one statement (at most [`MAX_AUDIT_BATCH`] of them).
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> StorageResult<()>;
     async fn list_audit_events(
         &self,
         filter: &AuditFilter,

@@ -3139,10 +3139,11 @@ async fn audit_events_by_organization_time_and_page(store: Arc<dyn Store>) {
         new_audit_event(Some("org-b"), t(2), "create"),
         new_audit_event(None, t(2), "sign-in"),
     ];
-    // Appended out of order: listings are by time.
-    for e in events.iter().rev() {
-        store.append_audit_event(e).await.unwrap();
-    }
+    // Appended out of order, one and then several at a time: listings are by time.
+    let appended: Vec<AuditEvent> = events.iter().rev().cloned().collect();
+    store.append_audit_events(&appended[..1]).await.unwrap();
+    store.append_audit_events(&appended[1..]).await.unwrap();
+    store.append_audit_events(&[]).await.unwrap();
     let list = |organization_id: Option<&str>, since, until, page| {
         let store = store.clone();
         let filter = AuditFilter {

@@ -19,9 +19,11 @@ use crate::{Caller, DomainError, DomainResult, Principal, Services};
 
 mod attribution;
 mod subject;
+mod writer;
 
 use subject::resource_type;
 pub use subject::{describe, Subject};
+pub(crate) use writer::AuditWriter;
 
 /// How long events are kept unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 365;
@@ -353,9 +355,7 @@ impl Services {
     }
 
     async fn append(&self, event: AuditEvent) {
-        if let Err(err) = self.store.append_audit_event(&event).await {
-            tracing::error!(error = %err, action = event.action, "could not record an audit event");
-        }
+        self.audit_writer.append(&self.store, event).await;
     }
 
     /// Lists audit events. An organization's events are read by its organization token and

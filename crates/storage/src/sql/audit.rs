@@ -13,30 +13,31 @@ const COLUMNS: &str = "id, occurred_at, organization_id, actor_kind, actor_id, a
 
 #[async_trait]
 impl AuditStore for SqlStore {
-    async fn append_audit_event(&self, e: &AuditEvent) -> StorageResult<()> {
-        let sql = format!(
-            "INSERT INTO audit_events ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        );
-        on_pool!(&self.pool, |p| sqlx::query(&sql)
-            .bind(&e.id)
-            .bind(e.occurred_at)
-            .bind(&e.organization_id)
-            .bind(&e.actor_kind)
-            .bind(&e.actor_id)
-            .bind(&e.actor_name)
-            .bind(&e.token_id)
-            .bind(&e.action)
-            .bind(&e.method)
-            .bind(&e.route)
-            .bind(&e.resource_type)
-            .bind(&e.resource_id)
-            .bind(e.status)
-            .bind(&e.client_address)
-            .bind(&e.reason)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+    async fn append_audit_events(&self, events: &[AuditEvent]) -> StorageResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        on_pool!(&self.pool, |p| {
+            let mut qb = QueryBuilder::new(format!("INSERT INTO audit_events ({COLUMNS}) "));
+            qb.push_values(events, |mut row, e| {
+                row.push_bind(e.id.clone())
+                    .push_bind(e.occurred_at)
+                    .push_bind(e.organization_id.clone())
+                    .push_bind(e.actor_kind.clone())
+                    .push_bind(e.actor_id.clone())
+                    .push_bind(e.actor_name.clone())
+                    .push_bind(e.token_id.clone())
+                    .push_bind(e.action.clone())
+                    .push_bind(e.method.clone())
+                    .push_bind(e.route.clone())
+                    .push_bind(e.resource_type.clone())
+                    .push_bind(e.resource_id.clone())
+                    .push_bind(e.status)
+                    .push_bind(e.client_address.clone())
+                    .push_bind(e.reason.clone());
+            });
+            qb.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
