@@ -126,14 +126,22 @@ async fn created_resource(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_CREATED_DOCUMENT as usize).await else {
         return (Response::from_parts(parts, Body::empty()), None);
     };
-    let created = serde_json::from_slice::<serde_json::Value>(&bytes)
+    let created = serde_json::from_slice::<CreatedDocument>(&bytes)
         .ok()
-        .and_then(|doc| {
-            let data = doc.get("data")?;
-            Some((
-                data.get("type")?.as_str()?.to_string(),
-                data.get("id")?.as_str()?.to_string(),
-            ))
-        });
+        .map(|doc| (doc.data.kind, doc.data.id));
     (Response::from_parts(parts, Body::from(bytes)), created)
+}
+
+/// Of a created resource's document, only what the audit trail names (the rest is skipped
+/// as it is read, not built).
+#[derive(serde::Deserialize)]
+struct CreatedDocument {
+    data: CreatedResource,
+}
+
+#[derive(serde::Deserialize)]
+struct CreatedResource {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
 }
