@@ -144,7 +144,7 @@ pub struct WorkspaceFilter {
     pub order: Option<WorkspaceOrder>,
 }
 
-/// What a read of one workspace names beside it (`WorkspaceStore::workspace_related_ids`):
+/// What a read of one workspace names beside it (`WorkspaceStore::workspace_related`):
 /// asked for as two flags, answered as the IDs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelatedIds<C, V = C> {
@@ -268,14 +268,14 @@ pub trait WorkspaceStore {
         filter: &WorkspaceFilter,
         page: PageRequest,
     ) -> StorageResult<Page<Workspace>>;
-    /// What a read of one workspace names beside it, in one statement: the ID of its current
-    /// configuration version (its newest not provisional) and those of its own variables (by
-    /// key), each only when asked for.
-    async fn workspace_related_ids(
+    /// What a read of one workspace shows beside its row, in one statement: its tags (as
+    /// `workspace_tags` orders them), the ID of its current configuration version (its newest
+    /// not provisional) and those of its own variables (by key), these two only when asked for.
+    async fn workspace_related(
         &self,
         workspace_id: &str,
         wanted: RelatedIds<bool>,
-    ) -> StorageResult<RelatedIds<Option<String>, Vec<String>>>;
+    ) -> StorageResult<(Vec<TagBinding>, RelatedIds<Option<String>, Vec<String>>)>;
     /// Writes the workspace's settings (not its lock or current state, which have their own
     /// operations).
     async fn update_workspace(&self, ws: &Workspace) -> StorageResult<()>;

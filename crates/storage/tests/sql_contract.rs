@@ -1545,13 +1545,17 @@ async fn workspace_counts_kept(store: Arc<dyn Store>) {
 }
 contract!(workspace_counts_kept);
 
-/// What one workspace's read names beside it comes in one statement: its newest configuration
-/// version that is not provisional, and its variables by key then category, each only when
-/// asked for, and nothing of another workspace.
-async fn workspace_related_ids_in_one_read(store: Arc<dyn Store>) {
+/// What one workspace's read shows beside its row comes in one statement: its tags in their
+/// order, its newest configuration version that is not provisional, and its variables by key
+/// then category (these two only when asked for), and nothing of another workspace.
+async fn workspace_related_in_one_read(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
-    let ws = create_workspace(&*store, &acme, "app", &[]).await;
-    let other = create_workspace(&*store, &acme, "other", &[]).await;
+    let ws = create_workspace(&*store, &acme, "app", &[kv("zone", "a"), key("critical")]).await;
+    store
+        .add_workspace_tags(acme.id(), &ws.id, &[kv("env", "prod")])
+        .await
+        .unwrap();
+    let other = create_workspace(&*store, &acme, "other", &[key("other")]).await;
     let start = clock::now().trunc_subsecs(0);
     for (i, (workspace, provisional)) in [(&ws, false), (&ws, false), (&ws, true), (&other, false)]
         .into_iter()
@@ -1604,19 +1608,22 @@ async fn workspace_related_ids_in_one_read(store: Arc<dyn Store>) {
                 configuration_version,
                 variables,
             };
-            store.workspace_related_ids(&id, wanted).await.unwrap()
+            store.workspace_related(&id, wanted).await.unwrap()
         }
     };
-    let both = read(true, true).await;
+    let tags = [kv("zone", "a"), key("critical"), kv("env", "prod")];
+    let (both_tags, both) = read(true, true).await;
+    assert_eq!(both_tags, tags);
     assert_eq!(both.configuration_version.as_deref(), Some("cv-1"));
     assert_eq!(both.variables, ["var-2", "var-3", "var-1"]);
-    let none = read(false, false).await;
+    let (none_tags, none) = read(false, false).await;
+    assert_eq!(none_tags, tags);
     assert_eq!(none, RelatedIds::default());
-    assert_eq!(read(false, true).await.configuration_version, None);
-    assert!(read(true, false).await.variables.is_empty());
+    assert_eq!(read(false, true).await.1.configuration_version, None);
+    assert!(read(true, false).await.1.variables.is_empty());
     let fresh = create_workspace(&*store, &acme, "fresh", &[]).await;
     let empty = store
-        .workspace_related_ids(
+        .workspace_related(
             &fresh.id,
             RelatedIds {
                 configuration_version: true,
@@ -1625,9 +1632,9 @@ async fn workspace_related_ids_in_one_read(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(empty, RelatedIds::default());
+    assert_eq!(empty, (Vec::new(), RelatedIds::default()));
 }
-contract!(workspace_related_ids_in_one_read);
+contract!(workspace_related_in_one_read);
 
 /// The grants teams hold on many workspaces are read at once, each workspace with its own
 /// and its project's, and only the given teams' count.

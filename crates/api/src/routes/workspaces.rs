@@ -478,12 +478,11 @@ async fn show_ref(
     workspace: WorkspaceRef,
     params: &Params,
 ) -> ApiResult<JsonApi<Document<WorkspaceAttributes>>> {
-    let view = state.services.workspace(caller, &workspace).await?;
-    let mut included = included(&[&view], params, caller, state).await?;
-    let mut resource = resource(&view, &state.urls);
     // One workspace read also names its variables, its current configuration version and,
     // when asked, its outputs, each only to a caller who may read them.
-    let related = state.services.workspace_related_ids(caller, &view).await?;
+    let (view, related) = state.services.workspace_read(caller, &workspace).await?;
+    let mut included = included(&[&view], params, caller, state).await?;
+    let mut resource = resource(&view, &state.urls);
     if let Some(cv) = related.configuration_version {
         let link = state.urls.api(&format!("/configuration-versions/{cv}"));
         resource = resource.relationship(

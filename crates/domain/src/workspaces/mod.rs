@@ -277,28 +277,38 @@ impl Services {
         self.workspace_view(ws, org, access).await
     }
 
-    /// What a read of one workspace names beside it (`view`, just read by the caller), each
-    /// only if the caller may read it: its current configuration version (`None` when
-    /// hidden or absent) and its own variables (`None` when hidden).
-    pub async fn workspace_related_ids(
+    /// One workspace as its read shows it: its view, and what it names beside it, each only
+    /// if the caller may read it: its current configuration version (`None` when hidden or
+    /// absent) and its own variables (`None` when hidden). Its tags come in the same
+    /// statement as those.
+    pub async fn workspace_read(
         &self,
         caller: &Caller,
-        view: &WorkspaceView,
-    ) -> DomainResult<RelatedIds<Option<String>, Option<Vec<String>>>> {
+        workspace: &WorkspaceRef,
+    ) -> DomainResult<(
+        WorkspaceView,
+        RelatedIds<Option<String>, Option<Vec<String>>>,
+    )> {
+        let (ws, org, access) = self
+            .workspace_for(caller, workspace, Action::ReadWorkspace)
+            .await?;
+        let mut view = self.view_with_tags(ws, org, access, Vec::new()).await?;
         let wanted = RelatedIds {
-            configuration_version: self.may_in_view(caller, view, Action::ReadRuns).await?,
+            configuration_version: self.may_in_view(caller, &view, Action::ReadRuns).await?,
             variables: self
-                .may_in_view(caller, view, Action::ReadVariables)
+                .may_in_view(caller, &view, Action::ReadVariables)
                 .await?,
         };
-        let found = self
+        let (tags, found) = self
             .store
-            .workspace_related_ids(&view.workspace.id, wanted)
+            .workspace_related(&view.workspace.id, wanted)
             .await?;
-        Ok(RelatedIds {
+        view.tags = tags;
+        let related = RelatedIds {
             configuration_version: found.configuration_version,
             variables: wanted.variables.then_some(found.variables),
-        })
+        };
+        Ok((view, related))
     }
 
     pub async fn list_workspaces(
@@ -611,6 +621,17 @@ impl Services {
             .await?
             .remove(&ws.id)
             .unwrap_or_default();
+        self.view_with_tags(ws, org, access, tags).await
+    }
+
+    /// A workspace's view with `tags`, its tags read already.
+    async fn view_with_tags(
+        &self,
+        ws: Workspace,
+        org: Organization,
+        access: Access,
+        tags: Vec<TagBinding>,
+    ) -> DomainResult<WorkspaceView> {
         Ok(WorkspaceView {
             data_retention_policy: Some(if ws.has_retention_policy {
                 self.policy_of(&ws.id).await?

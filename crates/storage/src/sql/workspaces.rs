@@ -409,43 +409,48 @@ impl WorkspaceStore for SqlStore {
         })
     }
 
-    async fn workspace_related_ids(
+    async fn workspace_related(
         &self,
         workspace_id: &str,
         wanted: RelatedIds<bool>,
-    ) -> StorageResult<RelatedIds<Option<String>, Vec<String>>> {
-        // Kind 0: the configuration version; 1: the variables, in their order.
-        let mut parts = Vec::new();
+    ) -> StorageResult<(Vec<TagBinding>, RelatedIds<Option<String>, Vec<String>>)> {
+        // Kind 0: the configuration version; 1: the variables, in their order; 2: the tags, in
+        // theirs (`ord`), the value as `id` and the key as `k1`.
+        let mut parts = vec![
+            "SELECT 2 AS kind, wt.value AS id, t.name AS k1, '' AS k2, wt.position AS ord \
+             FROM workspace_tags wt JOIN tags t ON t.id = wt.tag_id WHERE wt.workspace_id = $1",
+        ];
         if wanted.configuration_version {
             parts.push(
-                "SELECT 0 AS kind, id, '' AS k1, '' AS k2 FROM (SELECT id FROM configuration_versions \
-                 WHERE workspace_id = $1 AND NOT provisional ORDER BY created_at DESC, id LIMIT 1) c",
+                "SELECT 0 AS kind, id, '' AS k1, '' AS k2, 0 AS ord FROM (SELECT id \
+                 FROM configuration_versions WHERE workspace_id = $1 AND NOT provisional \
+                 ORDER BY created_at DESC, id LIMIT 1) c",
             );
         }
         if wanted.variables {
             parts.push(
-                "SELECT 1 AS kind, id, key AS k1, category AS k2 FROM variables WHERE workspace_id = $1",
+                "SELECT 1 AS kind, id, key AS k1, category AS k2, 0 AS ord FROM variables \
+                 WHERE workspace_id = $1",
             );
         }
-        let mut found = RelatedIds::default();
-        if parts.is_empty() {
-            return Ok(found);
-        }
         let sql = format!(
-            "SELECT kind, id FROM ({}) related ORDER BY kind, k1, k2",
+            "SELECT kind, id, k1 FROM ({}) related ORDER BY kind, ord, k1, k2",
             parts.join(" UNION ALL ")
         );
-        let rows: Vec<(i32, String)> = on_pool!(&self.pool, |p| sqlx::query_as(&sql)
+        let rows: Vec<(i32, String, String)> = on_pool!(&self.pool, |p| sqlx::query_as(&sql)
             .bind(workspace_id)
             .fetch_all(p)
             .await)?;
-        for (kind, id) in rows {
+        let mut tags = Vec::new();
+        let mut found: RelatedIds<Option<String>, Vec<String>> = RelatedIds::default();
+        for (kind, id, key) in rows {
             match kind {
                 0 => found.configuration_version = Some(id),
-                _ => found.variables.push(id),
+                1 => found.variables.push(id),
+                _ => tags.push(TagBinding { key, value: id }),
             }
         }
-        Ok(found)
+        Ok((tags, found))
     }
 
     async fn update_workspace(&self, ws: &Workspace) -> StorageResult<()> {
