@@ -1939,6 +1939,11 @@ async fn tag_values_are_replaced(store: Arc<dyn Store>) {
         tags_of(&*store, &twice).await,
         [kv("a", "2"), key("b"), key("c")]
     );
+    // However many tags a request names (more than one statement's parameters allow on
+    // either database), they are written, in order.
+    let many: Vec<TagBinding> = (0..17_000).map(|i| key(&format!("k{i:05}"))).collect();
+    let crowded = create_workspace(&*store, &beta, "crowded", &many).await;
+    assert_eq!(tags_of(&*store, &crowded).await, many);
     // Valued and key-only replace each other too.
     store
         .add_workspace_tags(acme.id(), &ws.id, &[kv("critical", "yes"), key("env")])

@@ -32,14 +32,15 @@ macro_rules! upsert_workspace_tags {
     };
     (@after $last:expr, $tx:expr, $org_id:expr, $ws_id:expr, $tags:expr) => {
         let ordered = $crate::sql::tags::positioned($tags, $last);
-        if !ordered.is_empty() {
-            // Two statements for any number of tags: the organization's missing tags, then
-            // the workspace's bindings to them.
+        let now = $crate::clock::now();
+        // Two statements for each chunk of tags: the organization's missing tags, then the
+        // workspace's bindings to them. Chunks keep a statement's parameters under SQLite's
+        // and PostgreSQL's limits, however many tags a request names.
+        for ordered in ordered.chunks($crate::sql::tags::TAGS_PER_STATEMENT) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO tags (id, organization_id, name, created_at) ",
             );
-            let now = $crate::clock::now();
-            qb.push_values(&ordered, |mut row, (_, tag)| {
+            qb.push_values(ordered, |mut row, (_, tag)| {
                 row.push_bind($crate::ids::new_id($crate::ids::TAG))
                     .push_bind($org_id.to_string())
                     .push_bind(tag.key.clone())
@@ -51,7 +52,7 @@ macro_rules! upsert_workspace_tags {
             // the columns of a `VALUES` in `FROM`. The `WHERE` keeps SQLite from reading the
             // upsert's `ON` as the join's.
             let mut qb = sqlx::QueryBuilder::new("WITH v(name, value, position) AS (");
-            qb.push_values(&ordered, |mut row, (position, tag)| {
+            qb.push_values(ordered, |mut row, (position, tag)| {
                 row.push_bind(tag.key.clone())
                     .push_bind(tag.value.clone())
                     .push_bind(*position);
@@ -70,6 +71,9 @@ macro_rules! upsert_workspace_tags {
     };
 }
 pub(crate) use upsert_workspace_tags;
+
+/// Tags written per statement: four parameters each, well under the 32,766 SQLite takes.
+pub(crate) const TAGS_PER_STATEMENT: usize = 1000;
 
 /// The tags to write, each key once, in key order (see [`upsert_workspace_tags`]), with the
 /// position each new key takes after the workspace's `last`: a key given twice keeps the
