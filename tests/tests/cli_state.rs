@@ -560,6 +560,26 @@ each_client!(workspace_resources_follow_the_state, |db, client| {
     assert_eq!(n0["attributes"]["name-index"], "0");
     assert_eq!(n0["attributes"]["module"], "root");
     assert_eq!(n0["attributes"]["name"], "n");
+    // The state version's document lists the same blocks (one per resource, with its count),
+    // read and listed alike.
+    let current = api
+        .get(&format!("workspaces/{ws_id}/current-state-version"))
+        .ok();
+    let listed = api.get(&format!("workspaces/{ws_id}/state-versions")).ok();
+    for version in [&current.body["data"], &listed.body["data"][0]] {
+        let attributes = &version["attributes"];
+        assert_eq!(attributes["resources-processed"], true, "{version}");
+        let blocks = attributes["resources"].as_array().unwrap();
+        let n = blocks.iter().find(|b| b["name"] == "n").unwrap();
+        assert_eq!(
+            (&n["type"], &n["count"]),
+            (&json!("terraform_data"), &json!(2))
+        );
+        assert!(
+            blocks.iter().any(|b| b["name"] == "x" && b["count"] == 1),
+            "{blocks:?}"
+        );
+    }
 
     tf.ok(&["apply", "-auto-approve", "-input=false", "-var", "n=1"]);
     let mut after = addresses("");

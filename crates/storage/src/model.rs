@@ -425,7 +425,6 @@ pub struct StateVersion {
     /// The Terraform version that wrote the state, read from it on upload.
     pub terraform_version: Option<String>,
     pub resource_count: i64,
-    pub resources: JsonText<Vec<ResourceSummary>>,
     pub run_id: Option<String>,
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,

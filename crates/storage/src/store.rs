@@ -369,6 +369,9 @@ pub trait StateVersionStore {
         outputs: &[StateVersionOutput],
     ) -> StorageResult<()>;
     async fn state_version_by_id(&self, id: &str) -> StorageResult<Option<StateVersion>>;
+    /// The resource summaries recorded as version `id` was finalized (none before, or for a
+    /// version that does not exist).
+    async fn state_version_resources(&self, id: &str) -> StorageResult<Vec<ResourceSummary>>;
     /// The resource summaries of the current state of each of the organization's workspaces
     /// that has one (only those `visible_to_teams` sees, if given), in no particular order.
     async fn current_resources(

@@ -275,7 +275,6 @@ fn new_state_version(ws: &Workspace, serial: i64, created_at: DateTime<Utc>) -> 
         json_state_uploaded: false,
         terraform_version: Some("1.9.0".into()),
         resource_count: 0,
-        resources: JsonText(Vec::new()),
         run_id: Some("run-abc".into()),
         created_by: Some("user-abc".into()),
         created_at,
@@ -2533,6 +2532,11 @@ async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     ];
 
     assert!(store
+        .state_version_resources(&sv.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
         .finalize_state_version(&sv.id, &summary(resources.clone()))
         .await
         .unwrap());
@@ -2541,11 +2545,20 @@ async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
     expected.size = 1234;
     expected.terraform_version = Some("1.9.5".into());
     expected.resource_count = 2;
-    expected.resources = JsonText(resources);
     assert_eq!(
         store.state_version_by_id(&sv.id).await.unwrap(),
         Some(expected.clone())
     );
+    assert_eq!(
+        store.state_version_resources(&sv.id).await.unwrap(),
+        resources,
+        "in the order the summary gave them"
+    );
+    assert!(store
+        .state_version_resources("sv-unknown")
+        .await
+        .unwrap()
+        .is_empty());
     // Without outputs in the summary, those given at creation stay.
     assert_eq!(store.state_version_outputs(&sv.id).await.unwrap(), outputs);
 

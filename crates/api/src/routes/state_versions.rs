@@ -124,7 +124,7 @@ pub fn resource(view: &StateVersionView, urls: &Urls) -> Resource<StateVersionAt
     let finalized = sv.status == StateVersionStatus::Finalized;
     let mut modules: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut providers: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for r in &sv.resources.0 {
+    for r in &view.resources {
         *modules
             .entry(r.module.clone())
             .or_default()
@@ -163,9 +163,8 @@ pub fn resource(view: &StateVersionView, urls: &Urls) -> Resource<StateVersionAt
             sanitized_state_download_url: None,
             modules,
             providers,
-            resources: sv
+            resources: view
                 .resources
-                .0
                 .iter()
                 .map(|r| ResourceAttributes {
                     name: r.name.clone(),

@@ -152,9 +152,8 @@ pub async fn show(
         ),
         None => None,
     };
-    let resources: Vec<_> = sv
+    let resources: Vec<_> = view
         .resources
-        .0
         .iter()
         .map(|r| {
             minijinja::context! {

@@ -22,7 +22,7 @@ use md5::{Digest, Md5};
 use terrace_auth::policy::{Access, Action};
 use terrace_storage::blob::BlobStream;
 use terrace_storage::model::{
-    JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput,
+    Page, PageRequest, ResourceSummary, StateSummary, StateVersion, StateVersionOutput,
     StateVersionStatus, Workspace,
 };
 use terrace_storage::{clock, ids};
@@ -79,6 +79,8 @@ pub struct NewStateVersion {
 #[derive(Debug, Clone)]
 pub struct StateVersionView {
     pub state_version: StateVersion,
+    /// The resource blocks recorded as the version was finalized (the first 10,000).
+    pub resources: Vec<ResourceSummary>,
     pub outputs: Vec<OutputView>,
     /// Capability tokens for the uploads, while the version is pending.
     pub upload: Option<UploadTokens>,
@@ -164,7 +166,6 @@ impl Services {
             json_state_uploaded: false,
             terraform_version: None,
             resource_count: 0,
-            resources: JsonText(Vec::new()),
             run_id: new.run_id,
             created_by: caller.user().map(|u| u.id.clone()),
             created_at: clock::now(),
@@ -594,7 +595,7 @@ impl Services {
             ));
         };
         let sv = self.load_state_version(&id).await?;
-        let all = workspace_resources(&ws.id, &sv.resources.0);
+        let all = workspace_resources(&ws.id, &self.store.state_version_resources(&id).await?);
         let total = all.len() as u64;
         let items = all
             .into_iter()
@@ -724,7 +725,7 @@ impl Services {
             size,
             terraform_version: target.terraform_version.clone(),
             resource_count: target.resource_count,
-            resources: target.resources.0.clone(),
+            resources: self.store.state_version_resources(&target.id).await?,
             outputs: None,
         };
         self.store.finalize_state_version(&sv.id, &summary).await?;
@@ -830,12 +831,18 @@ impl Services {
         writer: bool,
     ) -> DomainResult<StateVersionView> {
         let outputs = self.open_outputs(&sv.id, false).await?;
-        let upload = (writer && sv.status == StateVersionStatus::Pending).then(|| UploadTokens {
+        let pending = sv.status == StateVersionStatus::Pending;
+        let resources = match pending {
+            true => Vec::new(),
+            false => self.store.state_version_resources(&sv.id).await?,
+        };
+        let upload = (writer && pending).then(|| UploadTokens {
             state: self.issue(STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
             json_state: self.issue(JSON_STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),
         });
         Ok(StateVersionView {
             state_version: sv,
+            resources,
             outputs,
             upload,
         })

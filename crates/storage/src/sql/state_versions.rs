@@ -6,15 +6,16 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use crate::model::{
-    CurrentResources, JsonText, Page, PageRequest, StateSummary, StateVersion, StateVersionOutput,
-    StateVersionStatus,
+    CurrentResources, JsonText, Page, PageRequest, ResourceSummary, StateSummary, StateVersion,
+    StateVersionOutput, StateVersionStatus,
 };
 use crate::store::StateVersionStore;
 use crate::StorageResult;
 
+/// Without `resources`: up to 10,000 summaries (a megabyte or two of JSON), which only a
+/// version's own document shows (`state_version_resources`), not the version's every use.
 const COLUMNS: &str = "id, workspace_id, serial, lineage, md5, size, status, \
-    json_state_uploaded, terraform_version, resource_count, resources, run_id, created_by, \
-    created_at";
+    json_state_uploaded, terraform_version, resource_count, run_id, created_by, created_at";
 /// The versions a workspace lists: finalized ones, with or without their backing data.
 const LISTED: &str = "status IN ('finalized', 'backing_data_soft_deleted', \
     'backing_data_permanently_deleted')";
@@ -47,9 +48,10 @@ impl StateVersionStore for SqlStore {
         sv: &StateVersion,
         outputs: &[StateVersionOutput],
     ) -> StorageResult<()> {
+        // Resources (none until then) are recorded as the version is finalized.
         let insert = format!(
             "INSERT INTO state_versions ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         let insert_output = format!(
             "INSERT INTO state_version_outputs ({OUTPUT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
@@ -74,7 +76,6 @@ impl StateVersionStore for SqlStore {
                 .bind(sv.json_state_uploaded)
                 .bind(&sv.terraform_version)
                 .bind(sv.resource_count)
-                .bind(&sv.resources)
                 .bind(&sv.run_id)
                 .bind(&sv.created_by)
                 .bind(sv.created_at)
@@ -92,6 +93,16 @@ impl StateVersionStore for SqlStore {
             .bind(id)
             .fetch_optional(p)
             .await)?)
+    }
+
+    async fn state_version_resources(&self, id: &str) -> StorageResult<Vec<ResourceSummary>> {
+        let found: Option<JsonText<Vec<ResourceSummary>>> = on_pool!(&self.pool, |p| {
+            sqlx::query_scalar("SELECT resources FROM state_versions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(found.map(|r| r.0).unwrap_or_default())
     }
 
     async fn current_resources(
