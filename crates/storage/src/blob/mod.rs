@@ -25,9 +25,12 @@ use self::chunked::{ChunkOpener, ChunkSealer};
 pub use self::cipher::Keyring;
 use crate::{StorageError, StorageResult};
 
-/// Size of the parts a blob is uploaded in (S3's minimum), and how many may be in flight:
-/// bounds the memory of one upload to about (1 + IN_FLIGHT) parts.
-const PART_SIZE: usize = 5 << 20;
+/// Size of the parts a blob is uploaded in to a cloud store (S3's minimum), and how many
+/// may be in flight: bounds the memory of one upload to about (1 + IN_FLIGHT) parts.
+const CLOUD_PART_SIZE: usize = 5 << 20;
+/// A local directory takes parts of any size: a frame's worth keeps each upload to a few
+/// MiB (a fifth of the cloud stores' 16).
+const LOCAL_PART_SIZE: usize = CHUNK_SIZE;
 const IN_FLIGHT: usize = 2;
 
 pub type BlobStream = BoxStream<'static, StorageResult<Bytes>>;
@@ -36,11 +39,17 @@ pub type BlobStream = BoxStream<'static, StorageResult<Bytes>>;
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     keyring: Arc<Keyring>,
+    part_size: usize,
 }
 
 impl BlobStore {
+    /// A blob store on `store`, uploading in parts that any object store takes.
     pub fn new(store: Arc<dyn ObjectStore>, keyring: Arc<Keyring>) -> BlobStore {
-        BlobStore { store, keyring }
+        BlobStore {
+            store,
+            keyring,
+            part_size: CLOUD_PART_SIZE,
+        }
     }
 
     /// Opens the object store named by `url`: a local directory (a path or `file://`),
@@ -52,7 +61,14 @@ impl BlobStore {
         options: &[(String, String)],
         keyring: Arc<Keyring>,
     ) -> StorageResult<BlobStore> {
-        Ok(BlobStore::new(open_object_store(url, options)?, keyring))
+        let part_size = match is_local(url) {
+            true => LOCAL_PART_SIZE,
+            false => CLOUD_PART_SIZE,
+        };
+        Ok(BlobStore {
+            part_size,
+            ..BlobStore::new(open_object_store(url, options)?, keyring)
+        })
     }
 
     pub fn keyring(&self) -> &Arc<Keyring> {
@@ -63,7 +79,7 @@ impl BlobStore {
     pub async fn writer(&self, key: &str) -> StorageResult<BlobWriter> {
         let upload = self.store.put_multipart(&Path::from(key)).await?;
         let sealer = ChunkSealer::new(&self.keyring);
-        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, self.part_size);
         upload.put(Bytes::copy_from_slice(&sealer.header()));
         Ok(BlobWriter {
             sealer,
@@ -358,8 +374,7 @@ pub fn open_object_store(
     url: &str,
     options: &[(String, String)],
 ) -> StorageResult<Arc<dyn ObjectStore>> {
-    let parsed = url::Url::parse(url).ok().filter(|u| u.scheme().len() > 1);
-    let Some(parsed) = parsed else {
+    let Some(parsed) = store_url(url) else {
         return local_store(FsPath::new(url));
     };
     // The cloud stores' HTTP client (reqwest, rustls) takes the process's default crypto
@@ -430,6 +445,16 @@ where
     Ok(builder)
 }
 
+/// `url` parsed, unless it is a plain path (a one-letter scheme is a Windows drive).
+fn store_url(url: &str) -> Option<url::Url> {
+    url::Url::parse(url).ok().filter(|u| u.scheme().len() > 1)
+}
+
+/// Whether `url` names a local directory rather than a cloud store.
+fn is_local(url: &str) -> bool {
+    store_url(url).is_none_or(|u| u.scheme() == "file")
+}
+
 fn local_store(path: &FsPath) -> StorageResult<Arc<dyn ObjectStore>> {
     std::fs::create_dir_all(path).map_err(|e| {
         StorageError::Config(format!(
@@ -438,4 +463,24 @@ fn local_store(path: &FsPath) -> StorageResult<Arc<dyn ObjectStore>> {
         ))
     })?;
     Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local;
+
+    #[test]
+    fn local_directories_are_told_from_cloud_stores() {
+        for local in [
+            "/var/lib/terrace/blobs",
+            "data/blobs",
+            "file:///srv/blobs",
+            "C:\\blobs",
+        ] {
+            assert!(is_local(local), "{local}");
+        }
+        for cloud in ["s3://bucket/state", "gs://bucket", "az://container/prefix"] {
+            assert!(!is_local(cloud), "{cloud}");
+        }
+    }
 }
