@@ -204,7 +204,12 @@ impl SqlStore {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(30));
+                    .busy_timeout(Duration::from_secs(30))
+                    // 512 KiB of pages per connection rather than SQLite's 2 MiB: the
+                    // operating system caches the file too, and eight connections' caches
+                    // were the largest part of the server's memory (a quarter less at the
+                    // API benchmark's peak, lists no slower; docs/benchmarks.md, tenth round).
+                    .pragma("cache_size", "-512");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
