@@ -237,6 +237,7 @@ pub async fn serve(config: ServerConfig) -> Result<()> {
     tokio::spawn(refresh_customization(services.clone(), state.pages.clone()));
     let router = app::router(state);
     terrace_runner_listener::startup::release_freed_memory();
+    terrace_runner_listener::startup::release_startup_code();
     tokio::spawn(purge_expired_logins(services.clone()));
     tokio::spawn(reap_stale_jobs(services.clone()));
     let replica_owner = terrace_storage::ids::new_id("replica");
