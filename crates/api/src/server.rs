@@ -373,12 +373,15 @@ fn tune_http(builder: &mut HttpBuilder<TokioExecutor>, limits: &Limits) {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     // The CLI speaks HTTP/2. With h2's default 64 KiB windows a state upload stalls on
-    // flow control, at a third of the speed of the same upload over HTTP/1.1; windows
-    // sized to the connection's bandwidth-delay product remove the difference.
+    // flow control, at a third of the speed of the same upload over HTTP/1.1. A stream's
+    // window is also what the server holds of an upload the handler has not taken yet: 2 MiB
+    // (Go's servers take 1) lets the client send while the server checks and seals the
+    // previous megabyte, at a fraction of the 8 MiB per upload that larger windows held
+    // (docs/benchmarks.md, tenth round).
     builder
         .http2()
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(16 << 20)
+        .initial_stream_window_size(2 << 20)
+        .initial_connection_window_size(4 << 20)
         .max_frame_size(1 << 20);
 }
 
