@@ -28,8 +28,8 @@ use crate::{StorageError, StorageResult};
 /// Size of the parts a blob is uploaded in to a cloud store (S3's minimum), and how many
 /// may be in flight: bounds the memory of one upload to about (1 + IN_FLIGHT) parts.
 const CLOUD_PART_SIZE: usize = 5 << 20;
-/// A local directory takes parts of any size: a frame's worth keeps each upload to a few
-/// MiB (a fifth of the cloud stores' 16).
+/// A local directory takes parts of any size: a frame's worth keeps each upload to about
+/// 4 MiB (a frame filling, a part filling, two in flight) rather than the cloud stores' 16.
 const LOCAL_PART_SIZE: usize = CHUNK_SIZE;
 const IN_FLIGHT: usize = 2;
 
