@@ -155,13 +155,16 @@ pub struct RelatedIds<C, V = C> {
 impl WorkspaceFilter {
     /// Whether it keeps every workspace of the organization (its order aside).
     pub fn selects_all(&self) -> bool {
-        self.tags.is_empty() && self.tagged.is_empty() && !self.narrows_beyond_tags()
+        self.project_id.is_none()
+            && self.tags.is_empty()
+            && self.tagged.is_empty()
+            && !self.narrows_beyond_tags_and_project()
     }
 
     /// The one tag it asks for, by key and optionally value, when that is all it asks for
     /// (`search[tags]=k` or one `filter[tagged]`): such a list's workspaces are the tag's.
     pub fn only_tag(&self) -> Option<(&str, Option<&str>)> {
-        if self.narrows_beyond_tags() {
+        if self.project_id.is_some() || self.narrows_beyond_tags_and_project() {
             return None;
         }
         match (self.tags.as_slice(), self.tagged.as_slice()) {
@@ -171,16 +174,26 @@ impl WorkspaceFilter {
         }
     }
 
-    /// Whether it asks for anything but tags that must be present. Every field is named, so
-    /// that a new one is considered here.
-    fn narrows_beyond_tags(&self) -> bool {
+    /// The project it asks for, when that is all it asks for (`filter[project][id]`): such a
+    /// list's workspaces are the project's, if the project is the organization's.
+    pub fn only_project(&self) -> Option<&str> {
+        let no_tags = self.tags.is_empty() && self.tagged.is_empty();
+        match no_tags && !self.narrows_beyond_tags_and_project() {
+            true => self.project_id.as_deref(),
+            false => None,
+        }
+    }
+
+    /// Whether it asks for anything but tags that must be present and a project. Every field
+    /// is named, so that a new one is considered here.
+    fn narrows_beyond_tags_and_project(&self) -> bool {
         let WorkspaceFilter {
             name_contains,
             name_wildcard,
             tags: _,
             exclude_tags,
             tagged: _,
-            project_id,
+            project_id: _,
             visible_to_teams,
             current_run_status,
             order: _,
@@ -188,7 +201,6 @@ impl WorkspaceFilter {
         name_contains.is_some()
             || name_wildcard.is_some()
             || !exclude_tags.is_empty()
-            || project_id.is_some()
             || visible_to_teams.is_some()
             || current_run_status.is_some()
     }
@@ -251,6 +263,52 @@ mod tests {
         ];
         for filter in narrowed {
             assert_eq!(filter.only_tag(), None, "{filter:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_lone_project_is_only_a_project() {
+        let project = WorkspaceFilter {
+            project_id: Some("prj-1".to_string()),
+            order: Some(WorkspaceOrder::Name { descending: true }),
+            ..WorkspaceFilter::default()
+        };
+        assert_eq!(project.only_project(), Some("prj-1"));
+        assert!(!project.selects_all());
+        assert_eq!(project.only_tag(), None);
+        assert_eq!(WorkspaceFilter::default().only_project(), None);
+        let narrowed = [
+            WorkspaceFilter {
+                tags: vec!["a".to_string()],
+                ..project.clone()
+            },
+            WorkspaceFilter {
+                tagged: vec![("a".to_string(), None)],
+                ..project.clone()
+            },
+            WorkspaceFilter {
+                name_contains: Some("x".to_string()),
+                ..project.clone()
+            },
+            WorkspaceFilter {
+                name_wildcard: Some("x*".to_string()),
+                ..project.clone()
+            },
+            WorkspaceFilter {
+                exclude_tags: vec!["b".to_string()],
+                ..project.clone()
+            },
+            WorkspaceFilter {
+                visible_to_teams: Some(Vec::new()),
+                ..project.clone()
+            },
+            WorkspaceFilter {
+                current_run_status: Some("applied".to_string()),
+                ..project.clone()
+            },
+        ];
+        for filter in narrowed {
+            assert_eq!(filter.only_project(), None, "{filter:?}");
         }
     }
 }

@@ -1544,6 +1544,76 @@ async fn workspace_counts_kept(store: Arc<dyn Store>) {
 }
 contract!(workspace_counts_kept);
 
+/// A project's list is not counted each time either: the number of its workspaces is kept as
+/// they are made (many at once), deleted and moved to another project, and another
+/// organization naming the project lists none of them.
+async fn project_workspace_counts_kept(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let project = create_project(&*store, &acme, "extra").await;
+    let made: Vec<Workspace> = futures::future::join_all((0..30).map(|i| {
+        let mut ws = new_workspace(&acme, &format!("ws-{i}"));
+        ws.project_id = project.id.clone();
+        let store = store.clone();
+        async move {
+            store.create_workspace(&ws, &[]).await.unwrap();
+            ws
+        }
+    }))
+    .await;
+    create_workspace(&*store, &acme, "in-default", &[]).await;
+    create_workspace(&*store, &other, "elsewhere", &[]).await;
+    for ws in &made[..4] {
+        assert!(store.delete_workspace(&ws.id).await.unwrap());
+    }
+    for ws in &made[4..7] {
+        let moved = Workspace {
+            project_id: acme.default_project.id.clone(),
+            ..ws.clone()
+        };
+        store.update_workspace(&moved).await.unwrap();
+    }
+
+    let in_project = |org: String, project_id: String| {
+        let store = store.clone();
+        async move {
+            let filter = WorkspaceFilter {
+                project_id: Some(project_id),
+                ..Default::default()
+            };
+            let kept = store
+                .list_workspaces(&org, &filter, page(1, 100))
+                .await
+                .unwrap();
+            assert_eq!(kept.total, kept.items.len() as u64, "kept count");
+            // The same list with a condition that keeps every workspace, counted.
+            let counted = WorkspaceFilter {
+                name_contains: Some(String::new()),
+                ..filter
+            };
+            let counted = store
+                .list_workspaces(&org, &counted, page(1, 1))
+                .await
+                .unwrap();
+            assert_eq!(kept.total, counted.total, "kept and counted");
+            kept.total
+        }
+    };
+    let (acme_id, other_id) = (acme.id().to_string(), other.id().to_string());
+    assert_eq!(in_project(acme_id.clone(), project.id.clone()).await, 23);
+    assert_eq!(
+        in_project(acme_id.clone(), acme.default_project.id.clone()).await,
+        4
+    );
+    assert_eq!(in_project(other_id.clone(), project.id.clone()).await, 0);
+    assert_eq!(
+        in_project(other_id, other.default_project.id.clone()).await,
+        1
+    );
+    assert_eq!(in_project(acme_id, "prj-missing".to_string()).await, 0);
+}
+contract!(project_workspace_counts_kept);
+
 /// What one workspace's read shows beside its row comes in one statement: its tags in their
 /// order, its newest configuration version that is not provisional, and its variables by key
 /// then category (these two only when asked for), and nothing of another workspace.

@@ -94,8 +94,13 @@ pub const TABLES: &[&str] = &[
 const SQLX_MIGRATIONS: &str = "_sqlx_migrations";
 /// Tables of each database's own, never copied: sqlx's record of migrations, and what the
 /// target's triggers keep as the copy writes (the count of credential changes, migration 0043;
-/// the organizations' workspace counts, migration 0045).
-const OWN_TABLES: [&str; 3] = [SQLX_MIGRATIONS, "credential_epoch", "workspace_counts"];
+/// the organizations' and the projects' workspace counts, migrations 0045 and 0048).
+const OWN_TABLES: [&str; 4] = [
+    SQLX_MIGRATIONS,
+    "credential_epoch",
+    "workspace_counts",
+    "project_workspace_counts",
+];
 /// The migrator's own tables in the target.
 const MARKER: &str = "terrace_migration";
 const MARKER_TABLES: &str = "terrace_migration_tables";

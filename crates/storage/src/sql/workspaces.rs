@@ -352,6 +352,8 @@ impl WorkspaceStore for SqlStore {
             // One tag's: they are its rows in workspace_tags, which name only workspaces of
             // the tag's organization (a tag is bound only within its organization), so they
             // are counted from the tag's index alone, not joined to the workspaces.
+            // One project's: their number is kept too (migration 0048), and is none when the
+            // project is another organization's.
             // A deep page of the whole list in its default order starts after a mark (see
             // `page_marks.rs`; PostgreSQL only).
             let mut mark: Option<(Key, u64)> = None;
@@ -383,6 +385,17 @@ impl WorkspaceStore for SqlStore {
                 };
                 record_plan!(self, p, count);
                 let total: i64 = count("").build_query_scalar().fetch_one(p).await?;
+                Some(super::to_u64(total))
+            } else if let Some(project) = filter.only_project() {
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM project_workspace_counts c \
+                     JOIN projects p ON p.id = c.project_id \
+                     WHERE c.project_id = $1 AND p.organization_id = $2",
+                )
+                .bind(project)
+                .bind(org_id)
+                .fetch_one(p)
+                .await?;
                 Some(super::to_u64(total))
             } else {
                 None
