@@ -589,4 +589,21 @@ each_client!(workspace_resources_follow_the_state, |db, client| {
         "{after:?}"
     );
     assert_eq!(after.len(), 5);
+    // Each version of the list shows its own blocks (read for the whole page at once): the
+    // newest one `n` once, the oldest twice.
+    let listed = api.get(&format!("workspaces/{ws_id}/state-versions")).ok();
+    let counts: Vec<Value> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|version| {
+            let blocks = version["attributes"]["resources"].as_array().unwrap();
+            blocks.iter().find(|b| b["name"] == "n").unwrap()["count"].clone()
+        })
+        .collect();
+    assert_eq!(
+        (counts.first(), counts.last()),
+        (Some(&json!(1)), Some(&json!(2))),
+        "{counts:?}"
+    );
 });

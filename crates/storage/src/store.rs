@@ -427,9 +427,18 @@ pub trait StateVersionStore {
         outputs: &[StateVersionOutput],
     ) -> StorageResult<()>;
     async fn state_version_by_id(&self, id: &str) -> StorageResult<Option<StateVersion>>;
-    /// The resource summaries recorded as version `id` was finalized (none before, or for a
-    /// version that does not exist).
-    async fn state_version_resources(&self, id: &str) -> StorageResult<Vec<ResourceSummary>>;
+    /// The resource summaries recorded as each of versions `ids` was finalized, by version
+    /// (none before, or for a version that does not exist): a page of versions in one read.
+    async fn resources_of_state_versions(
+        &self,
+        ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<ResourceSummary>>>;
+    /// [`Self::resources_of_state_versions`] of one version.
+    async fn state_version_resources(&self, id: &str) -> StorageResult<Vec<ResourceSummary>> {
+        let ids = [id.to_string()];
+        let mut found = self.resources_of_state_versions(&ids).await?;
+        Ok(found.remove(id).unwrap_or_default())
+    }
     /// The resource summaries of the current state of each of the organization's workspaces
     /// that has one (only those `visible_to_teams` sees, if given), in no particular order.
     async fn current_resources(
@@ -449,10 +458,21 @@ pub trait StateVersionStore {
     async fn finalize_state_version(&self, id: &str, summary: &StateSummary)
         -> StorageResult<bool>;
     async fn mark_json_state_uploaded(&self, id: &str) -> StorageResult<()>;
+    /// The outputs of each of versions `ids`, by version, each version's by name: a page of
+    /// versions in one read.
+    async fn outputs_of_state_versions(
+        &self,
+        ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<StateVersionOutput>>>;
+    /// [`Self::outputs_of_state_versions`] of one version.
     async fn state_version_outputs(
         &self,
         state_version_id: &str,
-    ) -> StorageResult<Vec<StateVersionOutput>>;
+    ) -> StorageResult<Vec<StateVersionOutput>> {
+        let ids = [state_version_id.to_string()];
+        let mut found = self.outputs_of_state_versions(&ids).await?;
+        Ok(found.remove(state_version_id).unwrap_or_default())
+    }
     async fn state_version_output_by_id(
         &self,
         id: &str,

@@ -2672,6 +2672,54 @@ async fn finalize_once_sets_current_state(store: Arc<dyn Store>) {
 }
 contract!(finalize_once_sets_current_state);
 
+/// A page of versions has its outputs and resources read at once: each version gets its own
+/// (outputs by name), and none for a version without any or one that does not exist.
+async fn outputs_and_resources_of_many_versions(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let ws = create_workspace(&*store, &acme, "app", &[]).await;
+    let other = create_workspace(&*store, &acme, "other", &[]).await;
+    let (first, first_outputs) = create_state_version(&*store, &ws, 1, &["zone", "ip"]).await;
+    let (second, second_outputs) = create_state_version(&*store, &other, 1, &["name"]).await;
+    let first_resources = vec![resource("managed", "aws_instance", "web")];
+    let second_resources = vec![
+        resource("managed", "aws_s3_bucket", "logs"),
+        resource("data", "aws_ami", "ubuntu"),
+    ];
+    for (sv, resources) in [(&first, &first_resources), (&second, &second_resources)] {
+        assert!(store
+            .finalize_state_version(&sv.id, &summary(resources.clone()))
+            .await
+            .unwrap());
+    }
+    let (bare, _) = create_state_version(&*store, &ws, 2, &[]).await;
+    let ids = [
+        first.id.clone(),
+        second.id.clone(),
+        bare.id.clone(),
+        "sv-unknown".to_string(),
+    ];
+
+    let mut outputs = store.outputs_of_state_versions(&ids).await.unwrap();
+    let mut by_name = first_outputs.clone();
+    by_name.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(outputs.remove(&first.id), Some(by_name));
+    assert_eq!(outputs.remove(&second.id), Some(second_outputs));
+    assert!(outputs.is_empty(), "{outputs:?}");
+
+    let mut resources = store.resources_of_state_versions(&ids).await.unwrap();
+    assert_eq!(resources.remove(&first.id), Some(first_resources));
+    assert_eq!(resources.remove(&second.id), Some(second_resources));
+    assert_eq!(resources.remove(&bare.id), Some(Vec::new()), "not finalized");
+    assert!(resources.is_empty(), "{resources:?}");
+
+    assert!(store
+        .outputs_of_state_versions(&[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+contract!(outputs_and_resources_of_many_versions);
+
 /// Outputs read from the state at finalization replace those given at creation.
 async fn finalize_with_outputs_replaces_them(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;

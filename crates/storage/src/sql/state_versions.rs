@@ -1,7 +1,9 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use super::pagination::{fetch_page, Listing};
-use super::{on_pool, BeginWrite, SqlStore};
+use super::{on_pool, push_in_list, BeginWrite, SqlStore, KEYS_PER_STATEMENT};
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -13,7 +15,7 @@ use crate::store::StateVersionStore;
 use crate::StorageResult;
 
 /// Without `resources`: up to 10,000 summaries (a megabyte or two of JSON), which only a
-/// version's own document shows (`state_version_resources`), not the version's every use.
+/// version's own document shows (`resources_of_state_versions`), not the version's every use.
 const COLUMNS: &str = "id, workspace_id, serial, lineage, md5, size, status, \
     json_state_uploaded, terraform_version, resource_count, run_id, created_by, created_at";
 /// The versions a workspace lists: finalized ones, with or without their backing data.
@@ -95,14 +97,22 @@ impl StateVersionStore for SqlStore {
             .await)?)
     }
 
-    async fn state_version_resources(&self, id: &str) -> StorageResult<Vec<ResourceSummary>> {
-        let found: Option<JsonText<Vec<ResourceSummary>>> = on_pool!(&self.pool, |p| {
-            sqlx::query_scalar("SELECT resources FROM state_versions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(p)
-                .await
-        })?;
-        Ok(found.map(|r| r.0).unwrap_or_default())
+    async fn resources_of_state_versions(
+        &self,
+        ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<ResourceSummary>>> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let rows: Vec<(String, JsonText<Vec<ResourceSummary>>)> =
+                on_pool!(&self.pool, |p| {
+                    let mut qb =
+                        QueryBuilder::new("SELECT id, resources FROM state_versions WHERE id IN ");
+                    push_in_list(&mut qb, chunk);
+                    qb.build_query_as().fetch_all(p).await
+                })?;
+            found.extend(rows.into_iter().map(|(id, resources)| (id, resources.0)));
+        }
+        Ok(found)
     }
 
     async fn current_resources(
@@ -204,18 +214,28 @@ impl StateVersionStore for SqlStore {
         Ok(())
     }
 
-    async fn state_version_outputs(
+    async fn outputs_of_state_versions(
         &self,
-        state_version_id: &str,
-    ) -> StorageResult<Vec<StateVersionOutput>> {
-        let sql = format!(
-            "SELECT {OUTPUT_COLUMNS} FROM state_version_outputs WHERE state_version_id = $1 \
-             ORDER BY name"
-        );
-        Ok(on_pool!(&self.pool, |p| sqlx::query_as(&sql)
-            .bind(state_version_id)
-            .fetch_all(p)
-            .await)?)
+        ids: &[String],
+    ) -> StorageResult<HashMap<String, Vec<StateVersionOutput>>> {
+        let mut found: HashMap<String, Vec<StateVersionOutput>> = HashMap::new();
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let rows: Vec<StateVersionOutput> = on_pool!(&self.pool, |p| {
+                let mut qb = QueryBuilder::new(format!(
+                    "SELECT {OUTPUT_COLUMNS} FROM state_version_outputs WHERE state_version_id IN "
+                ));
+                push_in_list(&mut qb, chunk);
+                qb.push(" ORDER BY state_version_id, name");
+                qb.build_query_as().fetch_all(p).await
+            })?;
+            for output in rows {
+                found
+                    .entry(output.state_version_id.clone())
+                    .or_default()
+                    .push(output);
+            }
+        }
+        Ok(found)
     }
 
     async fn state_version_output_by_id(
