@@ -2709,7 +2709,11 @@ async fn outputs_and_resources_of_many_versions(store: Arc<dyn Store>) {
     let mut resources = store.resources_of_state_versions(&ids).await.unwrap();
     assert_eq!(resources.remove(&first.id), Some(first_resources));
     assert_eq!(resources.remove(&second.id), Some(second_resources));
-    assert_eq!(resources.remove(&bare.id), Some(Vec::new()), "not finalized");
+    assert_eq!(
+        resources.remove(&bare.id),
+        Some(Vec::new()),
+        "not finalized"
+    );
     assert!(resources.is_empty(), "{resources:?}");
 
     assert!(store

@@ -103,13 +103,12 @@ impl StateVersionStore for SqlStore {
     ) -> StorageResult<HashMap<String, Vec<ResourceSummary>>> {
         let mut found = HashMap::new();
         for chunk in ids.chunks(KEYS_PER_STATEMENT) {
-            let rows: Vec<(String, JsonText<Vec<ResourceSummary>>)> =
-                on_pool!(&self.pool, |p| {
-                    let mut qb =
-                        QueryBuilder::new("SELECT id, resources FROM state_versions WHERE id IN ");
-                    push_in_list(&mut qb, chunk);
-                    qb.build_query_as().fetch_all(p).await
-                })?;
+            let rows: Vec<(String, JsonText<Vec<ResourceSummary>>)> = on_pool!(&self.pool, |p| {
+                let mut qb =
+                    QueryBuilder::new("SELECT id, resources FROM state_versions WHERE id IN ");
+                push_in_list(&mut qb, chunk);
+                qb.build_query_as().fetch_all(p).await
+            })?;
             found.extend(rows.into_iter().map(|(id, resources)| (id, resources.0)));
         }
         Ok(found)
