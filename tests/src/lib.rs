@@ -41,6 +41,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether the tests run as root (effective UID 0): some checks must drop to another user
+/// then, or have nothing to prove.
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
 /// The repository's root (scripts/, deploy/, helm/).
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

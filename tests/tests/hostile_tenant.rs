@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use terrace_tests::runs::{phase_log, upload_configuration, wait_for_run, SilentSource};
-use terrace_tests::{Api, Db, Server};
+use terrace_tests::{running_as_root, Api, Db, Server};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Secrets planted where an escaping run would find them.
@@ -237,13 +237,6 @@ fn without_landlock_only_the_sole_organization_runs() {
 }
 
 /// A root listener runs jobs as `nobody` (65534).
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-}
-
 fn first_run(api: &Api, ws: &str) -> String {
     api.get(&format!("workspaces/{ws}/runs")).ok().body["data"][0]["id"]
         .as_str()

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use terrace_tests::{terrace_bin, workspace_root};
+use terrace_tests::{running_as_root, terrace_bin, workspace_root};
 
 /// The workspace's version: the image's tag, as the Kubernetes executor's default image is
 /// `terrace:VERSION`.
@@ -97,10 +97,6 @@ fn manifest_digest(layout: &Path, tag: &str) -> String {
         .collect();
     assert_eq!(found.len(), 1, "{index}");
     found[0]["digest"].as_str().unwrap().to_string()
-}
-
-fn running_as_root() -> bool {
-    run(Command::new("id").arg("-u")).trim() == "0"
 }
 
 fn oci_arch() -> &'static str {

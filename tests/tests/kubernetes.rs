@@ -23,7 +23,7 @@ use terrace_tests::kube::{self, ControlPlane, FakeNode};
 use terrace_tests::runs::{
     create_run, phase_log, upload_configuration, wait_for_run, SilentSource,
 };
-use terrace_tests::{terrace_bin, workspace_root, Api, Db, Server, Terraform};
+use terrace_tests::{running_as_root, terrace_bin, workspace_root, Api, Db, Server, Terraform};
 
 const NAMESPACE: &str = "terrace-runs";
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
@@ -262,15 +262,6 @@ fn create_network_policy(cluster: &Cluster) -> Value {
 }
 
 /// Whether this process runs as root (and so the fake node, which can then switch users).
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        .unwrap_or(false)
-}
-
 /// A `terrace listener --executor kubernetes`, stopped (SIGTERM, then SIGKILL) when dropped.
 struct Listener {
     child: Child,
