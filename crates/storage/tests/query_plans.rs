@@ -269,9 +269,10 @@ async fn check_one_organization(db: TestDb) {
             word = team_word("i"),
         ),
         format!(
-            "{} INSERT INTO workspace_tags (workspace_id, tag_id, value) \
-             SELECT 'ws-' || i, 'tag-' || (i % {SOLO_TAGS}), 'yes' FROM n",
+            "{} INSERT INTO workspace_tags (workspace_id, tag_id, value, workspace_created_at) \
+             SELECT 'ws-' || i, 'tag-' || (i % {SOLO_TAGS}), 'yes', {t} FROM n",
             series(SOLO_WORKSPACES),
+            t = time(backend, "i"),
         ),
     ];
     let planner = Planner {
@@ -316,6 +317,15 @@ async fn check_one_organization(db: TestDb) {
         ),
         ("search[tags], first page", tagged(), page(1), tag_share),
         ("search[tags], last page", tagged(), page(20), tag_share),
+        (
+            "search[tags], sort=name",
+            WorkspaceFilter {
+                order: Some(WorkspaceOrder::Name { descending: false }),
+                ..tagged()
+            },
+            page(2),
+            tag_share,
+        ),
         (
             "search[tags] with a value",
             WorkspaceFilter {
@@ -382,8 +392,8 @@ async fn check_one_organization(db: TestDb) {
                 );
             }
         }
-        // PostgreSQL walks to a page of a tag in the list's order against a hash of the
-        // tagged workspaces, instead of probing the tag's index once per workspace walked
+        // In another order, PostgreSQL walks to a page of a tag in the list's order against a
+        // hash of the tagged workspaces, instead of probing the tag's index once per workspace walked
         // (thousands of probes for this tag's first page; every workspace for a rare tag).
         // SQLite finds the tag's workspaces by their keys, for the count and the page,
         // instead of walking the organization's and probing the tag's for each.
@@ -396,7 +406,24 @@ async fn check_one_organization(db: TestDb) {
                 "{label}: counted from the tag's rows: {count}"
             );
         }
-        if label.starts_with("search[tags]") {
+        // A lone tag's page in the default order walks the tag's own index, which is in the
+        // list's order (migration 0049), on both databases: a page's worth of entries.
+        if filter.only_tag().is_some() && filter.order.is_none() {
+            let page = &recorded[recorded.len() - 1];
+            let shows = match backend {
+                Backend::Postgres => "using workspace_tags_tag on workspace_tags wt",
+                Backend::Sqlite => "SEARCH wt USING COVERING INDEX workspace_tags_tag (tag_id=?)",
+            };
+            assert!(
+                page.statement
+                    .contains("(SELECT wt.workspace_id AS page_key FROM workspace_tags wt WHERE")
+                    && page.plan.iter().any(|line| line.contains(shows)
+                        && (backend == Backend::Sqlite || line.contains("Index Only Scan"))),
+                "{label}: the page walks the tag's index ({shows}):\n  {}\n  {}",
+                page.statement,
+                page.plan.join("\n  ")
+            );
+        } else if label.starts_with("search[tags]") {
             let (statements, shows) = match backend {
                 Backend::Postgres => (&recorded[recorded.len() - 1..], "hashed SubPlan"),
                 Backend::Sqlite => (
@@ -781,9 +808,11 @@ async fn seed(url: &str, backend: Backend) -> Vec<String> {
             word = team_word("i"),
         ),
         format!(
-            "{} INSERT INTO workspace_tags (workspace_id, tag_id, value) \
-             SELECT 'ws-' || i, 'tag-' || (i / {per_org}) || '-' || (i % {words}), 'yes' FROM n",
+            "{} INSERT INTO workspace_tags (workspace_id, tag_id, value, workspace_created_at) \
+             SELECT 'ws-' || i, 'tag-' || (i / {per_org}) || '-' || (i % {words}), 'yes', {t} \
+             FROM n",
             series(ORGS * per_org),
+            t = time("i"),
         ),
         // Auto-destroy: one project of organization 5 destroys its (200) workspaces after
         // inactivity, workspace 8 has a duration of its own, workspace 7 a deadline.

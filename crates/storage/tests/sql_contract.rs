@@ -1409,6 +1409,68 @@ async fn workspaces_filtered_by_tags(store: Arc<dyn Store>) {
 }
 contract!(workspaces_filtered_by_tags);
 
+/// A lone tag's pages are walked in the tag's own index, which carries each workspace's
+/// creation time: they follow the organization's list order from either end, whichever way
+/// the tag was put on (at creation, added later, or bound to many workspaces at once), with
+/// or without a value asked for, and nothing of another organization's tag of that name.
+async fn a_tags_pages_follow_the_list_order(store: Arc<dyn Store>) {
+    let acme = create_org(&*store, "acme", None).await;
+    let other = create_org(&*store, "other", None).await;
+    let s = &*store;
+    let mut made = Vec::new();
+    for i in 0..9 {
+        let tags = match i {
+            1 => vec![kv("env", "dev")],
+            4 | 6 => vec![key("spare")],
+            _ => vec![kv("env", "prod")],
+        };
+        made.push(create_workspace(s, &acme, &format!("w{i}"), &tags).await);
+        create_workspace(s, &other, &format!("o{i}"), &[kv("env", "prod")]).await;
+    }
+    s.add_workspace_tags(acme.id(), &made[4].id, &[kv("env", "prod")])
+        .await
+        .unwrap();
+    create_workspace(s, &acme, "w9", &[kv("env", "prod")]).await;
+    let env = tag_named(s, &acme, "env").await;
+    s.tag_workspaces(&env.id, std::slice::from_ref(&made[6].id))
+        .await
+        .unwrap();
+
+    let pages = |filter: WorkspaceFilter| {
+        let org_id = acme.id().to_string();
+        async move {
+            let mut names = Vec::new();
+            let mut total = 0;
+            for number in 1..=5 {
+                let listed = s
+                    .list_workspaces(&org_id, &filter, page(number, 2))
+                    .await
+                    .unwrap();
+                total = listed.total;
+                names.extend(listed.items.into_iter().map(|ws| ws.name));
+            }
+            (names, total)
+        }
+    };
+    let tagged = WorkspaceFilter {
+        tags: vec!["env".to_string()],
+        ..Default::default()
+    };
+    let all: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
+    assert_eq!(pages(tagged).await, (all.clone(), 10));
+    let prod = WorkspaceFilter {
+        tagged: vec![("env".to_string(), Some("prod".to_string()))],
+        ..Default::default()
+    };
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|name| !["w1", "w6"].contains(&name.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(pages(prod).await, (expected, 8));
+}
+contract!(a_tags_pages_follow_the_list_order);
+
 /// Listings are sorted as asked (oldest first without), cut into pages, and count every
 /// match in `total`.
 async fn workspaces_listed_in_pages(store: Arc<dyn Store>) {

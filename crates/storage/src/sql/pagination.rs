@@ -7,6 +7,9 @@
 //! the listed table's key in the list's order, which a covering index serves without touching
 //! the rows, and the outer query builds the full rows of the page's keys alone. The total is a
 //! `COUNT(*)` with the same conditions, which the same indexes answer from the index alone.
+//! The keys may also be walked in another table that holds them in the list's order (a tag's
+//! bindings carry their workspace's creation time): the page then reads only that table's
+//! index.
 //!
 //! Pages past the middle of a list walk it from its end, in the reverse order, so that the
 //! last page of 100,000 costs what the first does ([`Walk`]): the count is read first, to know
@@ -35,11 +38,12 @@ pub(crate) struct Listing<'a> {
 }
 
 impl Listing<'_> {
-    /// The page statement up to its conditions.
-    pub(crate) fn page_head(&self) -> String {
+    /// The page statement up to its conditions, its keys walked in `walked`'s table (this
+    /// listing's own, or another holding the same keys in the same order).
+    pub(crate) fn page_head_walking(&self, walked: &Listing<'_>) -> String {
         format!(
             "{} FROM (SELECT {} AS page_key FROM {} WHERE ",
-            self.select, self.key, self.table
+            self.select, walked.key, walked.table
         )
     }
 
@@ -169,25 +173,34 @@ macro_rules! fetch_page {
     // database), which then is not counted.
     ($store:expr, $p:ident, $listing:expr, $conditions:expr, $page:expr, $known:expr) => {{
         let conditions = $conditions;
+        let listing: &$crate::sql::pagination::Listing<'_> = $listing;
         $crate::sql::pagination::fetch_page!(
-            $store, $p, $listing, count: &conditions, page: &conditions, $page, $known, 0
+            $store, $p, listing, count: &conditions, page: &conditions, walked: listing, $page,
+            $known, 0
         )
     }};
     // The same conditions in two forms, when the cheapest plan for counting the rows is not
-    // the cheapest for walking to a page of them; `$skipped`: how many of the first rows the
-    // page's conditions leave out (a mark, see `page_marks`), 0 if none.
+    // the cheapest for walking to a page of them; `$walked`: the listing whose table, key and
+    // order the page's keys are walked in (`$listing` itself, or an index of the same rows in
+    // the same order, which the page's conditions then name); `$skipped`: how many of the
+    // first rows the page's conditions leave out (a mark, see `page_marks`), 0 if none.
     ($store:expr, $p:ident, $listing:expr, count: $count_conditions:expr,
-     page: $page_conditions:expr, $page:expr, $known:expr, $skipped:expr) => {{
+     page: $page_conditions:expr, walked: $walked:expr, $page:expr, $known:expr,
+     $skipped:expr) => {{
         let known: Option<u64> = $known;
         let listing: &$crate::sql::pagination::Listing<'_> = $listing;
+        let walked: &$crate::sql::pagination::Listing<'_> = $walked;
         let count_conditions = $count_conditions;
         let page_conditions = $page_conditions;
         let page: $crate::model::PageRequest = $page;
         // `prefix`: "" to run the statement, the database's EXPLAIN to read its plan.
         let page_statement = |prefix: &str, walk: &$crate::sql::pagination::Walk| {
-            let mut qb = sqlx::QueryBuilder::new(format!("{prefix}{}", listing.page_head()));
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "{prefix}{}",
+                listing.page_head_walking(walked)
+            ));
             page_conditions(&mut qb);
-            qb.push(listing.page_order(walk))
+            qb.push(walked.page_order(walk))
                 .push(" LIMIT ")
                 .push_bind(walk.limit)
                 .push(" OFFSET ")

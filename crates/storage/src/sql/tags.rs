@@ -57,13 +57,16 @@ macro_rules! upsert_workspace_tags {
                     .push_bind(tag.value.clone())
                     .push_bind(*position);
             });
+            // Each binding carries its workspace's creation time (the tag's index is in the
+            // list's order, migration 0049).
             qb.push(
-                ") INSERT INTO workspace_tags (workspace_id, tag_id, value, position) \
-                 SELECT ",
+                ") INSERT INTO workspace_tags \
+                 (workspace_id, tag_id, value, position, workspace_created_at) SELECT ",
             )
             .push_bind($ws_id.to_string())
-            .push(", t.id, v.value, v.position FROM v JOIN tags t ON t.name = v.name \
-                   WHERE t.organization_id = ")
+            .push(", t.id, v.value, v.position, (SELECT w.created_at FROM workspaces w WHERE w.id = ")
+            .push_bind($ws_id.to_string())
+            .push(") FROM v JOIN tags t ON t.name = v.name WHERE t.organization_id = ")
             .push_bind($org_id.to_string())
             .push(" ON CONFLICT (workspace_id, tag_id) DO UPDATE SET value = excluded.value");
             qb.build().execute(&mut **$tx).await?;
@@ -269,8 +272,10 @@ impl TagStore for SqlStore {
             let mut tx = p.begin_write().await?;
             for ws in workspace_ids {
                 sqlx::query(
-                    "INSERT INTO workspace_tags (workspace_id, tag_id, value, position) \
-                     SELECT $1, $2, '', COALESCE(MAX(position), 0) + 1 FROM workspace_tags \
+                    "INSERT INTO workspace_tags \
+                     (workspace_id, tag_id, value, position, workspace_created_at) \
+                     SELECT $1, $2, '', COALESCE(MAX(position), 0) + 1, \
+                     (SELECT w.created_at FROM workspaces w WHERE w.id = $1) FROM workspace_tags \
                      WHERE workspace_id = $1 \
                      ON CONFLICT (workspace_id, tag_id) DO NOTHING",
                 )

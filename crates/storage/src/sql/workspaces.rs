@@ -348,6 +348,17 @@ impl WorkspaceStore for SqlStore {
                 key: "w.id",
                 order: &order,
             };
+            // A lone tag's page in the default order walks the tag's rows, which carry their
+            // workspace's creation time in an index in the list's order (migration 0049):
+            // 100 index entries, not the organization's list tested against the tag.
+            let tag_rows = Listing {
+                select: "",
+                table: "workspace_tags wt",
+                joins: "",
+                key: "wt.workspace_id",
+                order: "wt.workspace_created_at, wt.workspace_id",
+            };
+            let walks_tag = filter.order.is_none().then(|| filter.only_tag()).flatten();
             // All of the organization's workspaces: their number is kept (migration 0045).
             // One tag's: they are its rows in workspace_tags, which name only workspaces of
             // the tag's organization (a tag is bound only within its organization), so they
@@ -406,6 +417,10 @@ impl WorkspaceStore for SqlStore {
                 &listing,
                 count: |qb: &mut QueryBuilder<'_, _>| conditions(qb, TagTest::Joined),
                 page: |qb: &mut QueryBuilder<'_, _>| {
+                    if let Some((key, value)) = walks_tag {
+                        push_tag_rows(qb, org_id, key, value);
+                        return;
+                    }
                     conditions(qb, page_tag_test);
                     if let Some(((at, id), _)) = &mark {
                         qb.push(" AND (w.created_at, w.id) > (")
@@ -415,6 +430,7 @@ impl WorkspaceStore for SqlStore {
                             .push(")");
                     }
                 },
+                walked: if walks_tag.is_some() { &tag_rows } else { &listing },
                 page,
                 known,
                 mark.as_ref().map_or(0, |(_, skipped)| *skipped)
