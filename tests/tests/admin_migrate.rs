@@ -64,9 +64,9 @@ fn fresh_database() -> String {
     format!("{base}/{name}")
 }
 
-/// Every table of the database but the migrations' own records and the credential epoch
-/// (each database counts its own changes), by name: its rows and a digest of their text, in
-/// a stable order.
+/// Every table of the database but the migrations' own records, the credential epoch and
+/// the kept workspace counts (each database counts its own), by name: its rows and a digest
+/// of their text, in a stable order.
 fn tables(url: &str) -> BTreeMap<String, (i64, String)> {
     block_on(async {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
@@ -74,7 +74,8 @@ fn tables(url: &str) -> BTreeMap<String, (i64, String)> {
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
              AND table_name NOT IN ('_sqlx_migrations', 'terrace_migration', \
-             'terrace_migration_tables', 'credential_epoch', 'workspace_counts')",
+             'terrace_migration_tables', 'credential_epoch', 'workspace_counts', \
+             'project_workspace_counts')",
         )
         .fetch_all(&pool)
         .await
