@@ -10,6 +10,8 @@ pub struct Api {
     base: String,
     token: Option<String>,
     client: reqwest::blocking::Client,
+    /// Waits out 429s (see [`Api::patient`]).
+    patient: bool,
 }
 
 /// A response, with the body parsed as JSON when it is JSON.
@@ -30,6 +32,18 @@ impl Api {
             base: base.trim_end_matches('/').to_string(),
             token: token.map(str::to_string),
             client: builder.build().expect("HTTP client"),
+            patient: false,
+        }
+    }
+
+    /// The same client, waiting out a 429 for as long as its `Retry-After` says (a few times
+    /// at most), as the terraform CLI and go-tfe do: for tests whose requests share a token
+    /// with a CLI that may have used up its burst. Tests of the limits themselves use an
+    /// impatient one, which sees every 429.
+    pub fn patient(&self) -> Api {
+        Api {
+            patient: true,
+            ..self.clone()
         }
     }
 
@@ -78,7 +92,21 @@ impl Api {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Reply {
-        Reply::from_response(self.raw(method, path, body.map(|b| (b.into(), content_type))))
+        let send = || self.raw(method, path, body.clone().map(|b| (b.into(), content_type)));
+        let mut response = send();
+        for _ in 0..10 {
+            if !(self.patient && response.status() == 429) {
+                break;
+            }
+            let wait = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(1);
+            std::thread::sleep(Duration::from_secs(wait));
+            response = send();
+        }
+        Reply::from_response(response)
     }
 
     pub fn get(&self, path: &str) -> Reply {

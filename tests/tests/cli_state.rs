@@ -3,7 +3,7 @@
 //! SQLite and on PostgreSQL. Remote execution has its own tests (cli_runs.rs).
 
 use serde_json::{json, Value};
-use terrace_tests::{each_client, Client, Db, Server, Terraform};
+use terrace_tests::{each_client, Api, Client, Db, Server, Terraform};
 
 const CONFIG: &str = r#"
 variable "greeting" {
@@ -63,9 +63,14 @@ fn local_execution(server: Server) -> Server {
     server
 }
 
+/// An API client with `token`, which the test's CLI uses too: it waits out the 429s the
+/// CLI's burst may leave it, as the CLI itself does.
+fn api(server: &Server, token: &str) -> Api {
+    server.api(token).patient()
+}
+
 fn workspace(server: &Server, token: &str, name: &str) -> Value {
-    server
-        .api(token)
+    api(server, token)
         .get(&format!("organizations/default/workspaces/{name}"))
         .ok()
         .body
@@ -116,8 +121,7 @@ each_client!(apply_plan_output_state_and_destroy, |db, client| {
 
     // The API never shows the sensitive value in listings.
     let ws_id = ws["data"]["id"].as_str().unwrap();
-    let listed = server
-        .api(&token)
+    let listed = api(&server, &token)
         .get(&format!("workspaces/{ws_id}/current-state-version-outputs"))
         .ok();
     let secret = listed.body["data"]
@@ -184,8 +188,7 @@ each_client!(apply_plan_output_state_and_destroy, |db, client| {
     );
 
     // Every write produced a state version; the list shows them newest first.
-    let versions = server
-        .api(&token)
+    let versions = api(&server, &token)
         .get(&format!("workspaces/{ws_id}/state-versions?page[size]=100"))
         .ok();
     let serials: Vec<i64> = versions.body["data"]
@@ -238,7 +241,7 @@ each_client!(force_unlock_releases_a_stuck_lock, |db, client| {
         .to_string();
 
     // A lock taken through the API (as by a crashed client) blocks the CLI.
-    let api = server.api(&token);
+    let api = api(&server, &token);
     api.post(
         &format!("workspaces/{id}/actions/lock"),
         &json!({"reason": "maintenance"}),
@@ -290,7 +293,7 @@ each_client!(workspace_commands_with_tags, |db, client| {
         .as_str()
         .unwrap()
         .to_string();
-    let api = server.api(&token);
+    let api = api(&server, &token);
     assert_eq!(
         api.get(&format!("projects/{project}")).ok().attr("name"),
         project_name
@@ -336,8 +339,7 @@ each_client!(key_value_tags_select_workspaces, |db, client| {
             refused.contains("Incorrect attribute value type"),
             "{refused}"
         );
-        let listed = server
-            .api(&token)
+        let listed = api(&server, &token)
             .get("organizations/default/workspaces")
             .ok();
         assert_eq!(listed.body["data"], json!([]), "{}", listed.text);
@@ -346,8 +348,7 @@ each_client!(key_value_tags_select_workspaces, |db, client| {
     init_with_name(&tf, "web-prod");
     let ws = workspace(&server, &token, "web-prod");
     let id = ws["data"]["id"].as_str().unwrap();
-    let bindings = server
-        .api(&token)
+    let bindings = api(&server, &token)
         .get(&format!("workspaces/{id}/tag-bindings"))
         .ok();
     let mut pairs: Vec<(String, String)> = bindings.body["data"]
@@ -368,7 +369,7 @@ each_client!(key_value_tags_select_workspaces, |db, client| {
     );
 
     // A workspace with other values does not match the filter.
-    let api = server.api(&token);
+    let api = api(&server, &token);
     api.post(
         "organizations/default/workspaces",
         &json!({"data": {"type": "workspaces", "attributes": {"name": "web-dev"},
@@ -514,7 +515,7 @@ each_client!(workspace_resources_follow_the_state, |db, client| {
         .as_str()
         .unwrap()
         .to_string();
-    let api = server.api(&token);
+    let api = api(&server, &token);
     let addresses = |page: &str| -> Vec<String> {
         let listed = api.get(&format!("workspaces/{ws_id}/resources{page}")).ok();
         listed.body["data"]

@@ -358,7 +358,7 @@ impl WorkspaceStore for SqlStore {
                 key: "wt.workspace_id",
                 order: "wt.workspace_created_at, wt.workspace_id",
             };
-            let walks_tag = filter.order.is_none().then(|| filter.only_tag()).flatten();
+            let walks_tag = filter.only_tag().filter(|_| filter.order.is_none());
             // All of the organization's workspaces: their number is kept (migration 0045).
             // One tag's: they are its rows in workspace_tags, which name only workspaces of
             // the tag's organization (a tag is bound only within its organization), so they
