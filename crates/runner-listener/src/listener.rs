@@ -815,14 +815,23 @@ mod tests {
     use super::*;
 
     /// A `terrace-runner` script next to a `terrace` that answers `--build` with `build`.
+    /// The script is written by a shell of its own: a file this process held open for
+    /// writing could be inherited by a child another test thread forks at that moment, and
+    /// running the script then fails with "text file busy" until that child execs.
     fn runner_next_to_terrace(build: &str) -> (tempfile::TempDir, PathBuf) {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("terrace");
         std::fs::write(&exe, "").unwrap();
         let runner = dir.path().join("terrace-runner");
-        std::fs::write(&runner, format!("#!/bin/sh\necho {build}\n")).unwrap();
-        std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let written = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"printf '#!/bin/sh\necho %s\n' "$1" > "$2" && chmod 755 "$2""#)
+            .arg("sh")
+            .arg(build)
+            .arg(&runner)
+            .status()
+            .unwrap();
+        assert!(written.success());
         (dir, exe)
     }
 
