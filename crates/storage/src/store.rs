@@ -178,10 +178,8 @@ impl WorkspaceFilter {
     /// list's workspaces are the project's, if the project is the organization's.
     pub fn only_project(&self) -> Option<&str> {
         let no_tags = self.tags.is_empty() && self.tagged.is_empty();
-        match no_tags && !self.narrows_beyond_tags_and_project() {
-            true => self.project_id.as_deref(),
-            false => None,
-        }
+        let alone = no_tags && !self.narrows_beyond_tags_and_project();
+        self.project_id.as_deref().filter(|_| alone)
     }
 
     /// Whether it asks for anything but tags that must be present and a project. Every field

@@ -27,7 +27,7 @@ use terrace_storage::model::{
 };
 use terrace_storage::{clock, ids};
 
-use self::outputs::{open_output, seal_outputs, OutputView};
+use self::outputs::{open_output, open_outputs, seal_outputs, OutputView};
 use self::resources::{workspace_resources, WorkspaceResource};
 use self::scan::{ScannedState, StateScanner};
 use crate::access::{allows, WorkspaceRef};
@@ -613,7 +613,7 @@ impl Services {
         let id = ws
             .current_state_version_id
             .ok_or(DomainError::NotFound("state version"))?;
-        self.open_outputs(&id, false).await
+        self.read_outputs(&id, false).await
     }
 
     /// The outputs of one state version, sensitive values included: HCP Terraform shows them
@@ -627,7 +627,7 @@ impl Services {
         let sv = self
             .state_version_for(caller, id, Action::ReadStateOutputs)
             .await?;
-        self.open_outputs(&sv.id, true).await
+        self.read_outputs(&sv.id, true).await
     }
 
     /// One output, with its value even if sensitive.
@@ -650,17 +650,14 @@ impl Services {
         open_output(output, self.blobs.keyring(), true)
     }
 
-    async fn open_outputs(
+    /// One version's outputs, read and opened.
+    async fn read_outputs(
         &self,
         state_version_id: &str,
         reveal_sensitive: bool,
     ) -> DomainResult<Vec<OutputView>> {
-        self.store
-            .state_version_outputs(state_version_id)
-            .await?
-            .into_iter()
-            .map(|o| open_output(o, self.blobs.keyring(), reveal_sensitive))
-            .collect()
+        let outputs = self.store.state_version_outputs(state_version_id).await?;
+        open_outputs(outputs, self.blobs.keyring(), reveal_sensitive)
     }
 
     /// Makes an earlier version current again, as a new version whose state is the old one's
@@ -849,12 +846,8 @@ impl Services {
         versions
             .into_iter()
             .map(|sv| {
-                let outputs = outputs
-                    .remove(&sv.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|o| open_output(o, self.blobs.keyring(), false))
-                    .collect::<DomainResult<Vec<_>>>()?;
+                let outputs = outputs.remove(&sv.id).unwrap_or_default();
+                let outputs = open_outputs(outputs, self.blobs.keyring(), false)?;
                 let pending = sv.status == StateVersionStatus::Pending;
                 let upload = (writer && pending).then(|| UploadTokens {
                     state: self.issue(STATE_UPLOAD, &sv.id, self.settings.upload_url_ttl),

@@ -78,6 +78,18 @@ pub(crate) fn seal_outputs(
         .collect()
 }
 
+/// Opens each of a version's stored outputs (see [`open_output`]).
+pub(crate) fn open_outputs(
+    outputs: Vec<StateVersionOutput>,
+    keyring: &Keyring,
+    reveal: bool,
+) -> DomainResult<Vec<OutputView>> {
+    outputs
+        .into_iter()
+        .map(|o| open_output(o, keyring, reveal))
+        .collect()
+}
+
 /// Opens a stored output; the value is decrypted only if `reveal` or it is not sensitive.
 pub(crate) fn open_output(
     output: StateVersionOutput,
