@@ -1260,7 +1260,8 @@ async fn auto_destroy_candidates_and_claims(store: Arc<dyn Store>) {
 contract!(auto_destroy_candidates_and_claims);
 
 /// `search[name]` is a case-insensitive substring and `search[wildcard-name]` a `*` pattern;
-/// LIKE wildcards in either match only themselves.
+/// LIKE wildcards in either match only themselves. A name in capitals is found in any case,
+/// and by its new name once renamed (PostgreSQL keeps the lower-cased name in the row).
 async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
     let acme = create_org(&*store, "acme", None).await;
     let other = create_org(&*store, "other", None).await;
@@ -1276,6 +1277,7 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
     ] {
         create_workspace(&*store, &acme, name, &[]).await;
     }
+    let edge = create_workspace(&*store, &acme, "Edge-PROD", &[]).await;
     create_workspace(&*store, &other, "app-prod-elsewhere", &[]).await;
 
     let contains = |text: &str| WorkspaceFilter {
@@ -1289,7 +1291,11 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
     let store = &*store;
     assert_eq!(
         workspace_names(store, &acme, contains("PROD")).await,
-        set(["app-prod", "db-prod", "web-prod"])
+        set(["app-prod", "db-prod", "web-prod", "Edge-PROD"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, contains("edge-p")).await,
+        set(["Edge-PROD"])
     );
     assert_eq!(
         workspace_names(store, &acme, contains("%")).await,
@@ -1309,7 +1315,7 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
     );
     assert_eq!(
         workspace_names(store, &acme, wildcard("*-prod")).await,
-        set(["app-prod", "db-prod", "web-prod"])
+        set(["app-prod", "db-prod", "web-prod", "Edge-PROD"])
     );
     assert_eq!(
         workspace_names(store, &acme, wildcard("*-st*")).await,
@@ -1325,7 +1331,19 @@ async fn workspaces_filtered_by_name(store: Arc<dyn Store>) {
         set(["a_b"])
     );
     assert_eq!(workspace_names(store, &acme, wildcard("%")).await, set([]));
-    assert_eq!(workspace_names(store, &acme, wildcard("*")).await.len(), 8);
+    assert_eq!(workspace_names(store, &acme, wildcard("*")).await.len(), 9);
+
+    let mut renamed = edge.clone();
+    renamed.name = "Edge-Staging".into();
+    store.update_workspace(&renamed).await.unwrap();
+    assert_eq!(
+        workspace_names(store, &acme, contains("prod")).await,
+        set(["app-prod", "db-prod", "web-prod"])
+    );
+    assert_eq!(
+        workspace_names(store, &acme, wildcard("*-STAGING")).await,
+        set(["app-staging", "Edge-Staging"])
+    );
 }
 contract!(workspaces_filtered_by_name);
 

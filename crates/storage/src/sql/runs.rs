@@ -3,6 +3,7 @@ use sqlx::QueryBuilder;
 
 use super::notification_configurations::enqueue_notifications;
 use super::pagination::{fetch_page, Listing};
+use super::workspaces::push_name_like;
 use super::{
     contains_pattern, on_pool, push_in_list, push_visible_workspaces, BeginWrite, SqlStore,
 };
@@ -169,6 +170,7 @@ impl RunStore for SqlStore {
     }
 
     async fn list_runs(&self, filter: &RunFilter, page: PageRequest) -> StorageResult<Page<Run>> {
+        let backend = self.backend();
         on_pool!(&self.pool, |p| {
             let conditions = |qb: &mut QueryBuilder<'_, _>| {
                 qb.push("1 = 1");
@@ -204,9 +206,9 @@ impl RunStore for SqlStore {
                 if let Some(query) = &filter.query {
                     qb.push(" AND (id = ")
                         .push_bind(query.clone())
-                        .push(" OR workspace_id IN (SELECT id FROM workspaces WHERE lower(name) LIKE ")
-                        .push_bind(contains_pattern(query))
-                        .push(" ESCAPE '\\'))");
+                        .push(" OR workspace_id IN (SELECT w.id FROM workspaces w WHERE");
+                    push_name_like(qb, backend, contains_pattern(query));
+                    qb.push("))");
                 }
                 if !filter.sources.is_empty() {
                     qb.push(" AND source IN (");

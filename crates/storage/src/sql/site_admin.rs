@@ -10,6 +10,7 @@ use sqlx::QueryBuilder;
 use super::organizations::SELECT_COLUMNS as ORGANIZATION_COLUMNS;
 use super::pagination::{fetch_page, Listing};
 use super::users::USER_COLUMNS;
+use super::workspaces::push_name_like;
 use super::{contains_pattern, on_pool, push_in_list, BeginWrite, SqlStore};
 use crate::model::{Organization, Page, PageRequest, User, Workspace};
 use crate::store::{AdminWorkspaceFilter, SiteAdminStore, UserDeletion, UserFilter};
@@ -41,13 +42,13 @@ impl SiteAdminStore for SqlStore {
             key: "w.id",
             order: &order,
         };
+        let backend = self.backend();
         on_pool!(&self.pool, |p| {
             let conditions = |qb: &mut QueryBuilder<'_, _>| {
                 qb.push("1 = 1");
                 if let Some(query) = &filter.query {
-                    qb.push(" AND lower(w.name) LIKE ")
-                        .push_bind(contains_pattern(query))
-                        .push(" ESCAPE '\\'");
+                    qb.push(" AND");
+                    push_name_like(qb, backend, contains_pattern(query));
                 }
                 if let Some(status) = &filter.current_run_status {
                     qb.push(super::workspaces::CURRENT_RUN_STATUS)

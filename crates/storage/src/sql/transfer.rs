@@ -507,11 +507,13 @@ impl Transfer {
     }
 
     /// The columns of `table`, typed from the target, which must have the same names as the
-    /// source's.
+    /// source's. Columns the target computes itself (generated) are not copied: SQLite's
+    /// `table_info` does not list its own either.
     async fn columns(&self, table: &str) -> TransferResult<Vec<Column>> {
         let target: Vec<(String, String)> = sqlx::query_as(
             "SELECT column_name::text, data_type::text FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+             WHERE table_schema = current_schema() AND table_name = $1 \
+             AND is_generated = 'NEVER' ORDER BY ordinal_position",
         )
         .bind(table)
         .fetch_all(&self.target)
