@@ -103,7 +103,7 @@ pub(super) const JOINS: &str = joins!();
 pub(super) const FROM: &str = concat!(" FROM workspaces w", joins!());
 
 /// ` <workspace w's lower-cased name> LIKE pattern`, as every name search of workspaces tests
-/// it (`pattern` lower-cased, `\\` its escape). PostgreSQL keeps the lower-cased name in the row
+/// it (`pattern` lower-cased, a backslash its escape). PostgreSQL keeps the lower-cased name in the row
 /// and its indexes (migration 0050): `lower()` of each candidate cost more than the search's
 /// index reads. SQLite's `lower()` folds ASCII only and is cheap beside reading its covering
 /// index, which holds the name.
