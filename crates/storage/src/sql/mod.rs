@@ -209,7 +209,10 @@ impl SqlStore {
                     // operating system caches the file too, and eight connections' caches
                     // were the largest part of the server's memory (a quarter less at the
                     // API benchmark's peak, lists no slower; docs/benchmarks.md, tenth round).
-                    .pragma("cache_size", "-512");
+                    .pragma("cache_size", "-512")
+                    // sqlx's SQLite worker thread hands rows over a channel of 50: a page of
+                    // 100 made it block and be woken halfway through every page.
+                    .row_buffer_size(256);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
