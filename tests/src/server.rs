@@ -42,6 +42,7 @@ pub struct ServerBuilder {
     database_url: Option<String>,
     ca_bundle: Option<PathBuf>,
     unready: bool,
+    binary: Option<PathBuf>,
 }
 
 /// The binary under test: `TERRACE_BIN`, or the workspace's debug build (built once per
@@ -124,6 +125,7 @@ impl Server {
             database_url: None,
             ca_bundle: None,
             unready: false,
+            binary: None,
         }
     }
 
@@ -338,6 +340,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Starts `binary` instead of [`terrace_bin`] (a benchmark comparing two builds).
+    pub fn binary(mut self, binary: &Path) -> Self {
+        self.binary = Some(binary.to_path_buf());
+        self
+    }
+
     /// TOML for the configuration file.
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_string());
@@ -368,7 +376,7 @@ impl ServerBuilder {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
             work_dir
         });
-        let mut command = Command::new(terrace_bin());
+        let mut command = Command::new(self.binary.clone().unwrap_or_else(terrace_bin));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)

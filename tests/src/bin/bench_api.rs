@@ -23,6 +23,9 @@
 //! measure and connection count), BENCH_CONNECTIONS (1,4,32), BENCH_SEED_CONNECTIONS (16),
 //! BENCH_RUNS (10,000), BENCH_MEASURES (label prefixes to run, comma-separated; the ping
 //! baseline always runs), BENCH_PERF_DIR (a `perf record -g` of the server per measure there).
+//! Two builds side by side: BENCH_COMPARE_BIN (a second `terrace`, B, started on the data
+//! that TERRACE_BIN's server, A, seeded; each measure runs on A and B in turn, BENCH_ROUNDS
+//! times, 3 by default, and each build's rounds are reported together).
 //! PostgreSQL: TERRACE_BENCH_DATABASE_URL (an empty database to use), or
 //! TERRACE_TEST_POSTGRES_URL (a server where a fresh database is created; `scripts/services.sh
 //! start DIR && . DIR/env.sh` sets it).
@@ -359,6 +362,14 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Adds another round of the same measure; its latencies must be sorted again.
+    fn absorb(&mut self, other: Outcome) {
+        self.requests += other.requests;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.server_cpu += other.server_cpu;
+    }
+
     fn percentile(&self, p: f64) -> f64 {
         let i = ((self.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
         self.latencies[i.min(self.latencies.len() - 1)]
@@ -424,15 +435,54 @@ fn run(
     }
 }
 
+/// The result of one measure at one connection count, on one build.
+fn print_row(label: &str, width: usize, connections: usize, o: &Outcome, ping_p50: f64) {
+    let p50 = o.percentile(0.50);
+    println!(
+        "{:<width$} {:>5} {:>9} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>10.3} {:>7.1}x",
+        label,
+        connections,
+        o.requests,
+        o.requests as f64 / o.elapsed,
+        p50 * 1e3,
+        o.percentile(0.95) * 1e3,
+        o.percentile(0.99) * 1e3,
+        o.server_cpu * 1e3 / o.requests as f64,
+        p50 / ping_p50.max(1e-9)
+    );
+}
+
+/// A `perf record` of the server, for profiling (BENCH_PERF_DIR), stopped by [`stop_perf`].
+fn start_perf(dir: &str, server: &Server, name: &str) -> std::process::Child {
+    let name = name.replace(|c: char| !c.is_alphanumeric(), "-");
+    Command::new("perf")
+        .args(["record", "-F", "1999", "-g", "-q", "-p"])
+        .arg(server.pid().expect("the server runs").to_string())
+        .arg("-o")
+        .arg(format!("{dir}/{name}.data"))
+        .spawn()
+        .expect("perf starts")
+}
+
+fn stop_perf(mut perf: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &perf.id().to_string()])
+        .status();
+    let _ = perf.wait();
+}
+
 fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_connections: usize) {
-    let mut builder = Server::builder(db)
-        .without_rate_limits()
-        .arg("--no-listener");
+    let builder = || {
+        Server::builder(db)
+            .without_rate_limits()
+            .arg("--no-listener")
+    };
+    let mut first = builder();
     let bench_url = std::env::var("TERRACE_BENCH_DATABASE_URL").ok();
     if let (Db::Postgres, Some(url)) = (db, &bench_url) {
-        builder = builder.database_url(url);
+        first = first.database_url(url);
     }
-    let server = builder.start();
+    let server = first.start();
     let token = server.user_token("bencher");
     let shape = match db {
         Db::Sqlite => "embedded SQLite",
@@ -444,9 +494,30 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
     if let Some(url) = &server.database_url {
         settle(url);
     }
-    let rss = server.peak_rss_kib().unwrap_or(0);
+    let rss_after_seeding = server.peak_rss_kib().unwrap_or(0);
+    // BENCH_COMPARE_BIN: a second build (B) started on the same data as TERRACE_BIN's (A);
+    // each measure runs on A and on B in turn, BENCH_ROUNDS times, so that the machine's drift
+    // (large on a shared machine) touches both alike. Both builds must share the schema.
+    let mut servers = vec![("A", server)];
+    if let Some(bin) = std::env::var_os("BENCH_COMPARE_BIN") {
+        let mut second = builder()
+            .binary(std::path::Path::new(&bin))
+            .data_dir(&servers[0].1.data_dir);
+        if let Some(url) = &servers[0].1.database_url {
+            second = second.database_url(url);
+        }
+        servers.push(("B", second.start()));
+        println!(
+            "A: {}\nB: {}",
+            terrace_tests::terrace_bin().display(),
+            std::path::Path::new(&bin).display()
+        );
+    }
+    let comparing = servers.len() > 1;
+    let rounds = setting("BENCH_ROUNDS", if comparing { 3 } else { 1 });
+    let width = if comparing { 24 } else { 20 };
     println!(
-        "{:<20} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "{:<width$} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
         "measure",
         "conns",
         "requests",
@@ -471,56 +542,72 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
         .map(Arc::new)
         .collect();
     let perf_dir = std::env::var("BENCH_PERF_DIR").ok();
-    let mut ping_p50 = vec![0.0; connection_counts.len()];
+    let mut ping_p50 = vec![vec![0.0; connection_counts.len()]; servers.len()];
     for measure in &measures {
         for (c, &connections) in connection_counts.iter().enumerate() {
-            // BENCH_PERF_DIR: a `perf record` of the server per measure, for profiling.
-            let perf = perf_dir.as_ref().map(|dir| {
-                let name = measure.label.replace(|c: char| !c.is_alphanumeric(), "-");
-                Command::new("perf")
-                    .args(["record", "-F", "1999", "-g", "-q", "-p"])
-                    .arg(server.pid().expect("the server runs").to_string())
-                    .arg("-o")
-                    .arg(format!("{dir}/{name}-{connections}.data"))
-                    .spawn()
-                    .expect("perf starts")
-            });
-            let o = run(
-                &server,
-                &token,
-                measure,
-                connections,
-                Duration::from_secs(seconds),
-            );
-            if let Some(mut perf) = perf {
-                let _ = Command::new("kill")
-                    .args(["-INT", &perf.id().to_string()])
-                    .status();
-                let _ = perf.wait();
+            let mut outcomes: Vec<Option<Outcome>> = servers.iter().map(|_| None).collect();
+            for round in 0..rounds {
+                // A then B, then B then A: neither always runs on the other's heels.
+                let mut order: Vec<usize> = (0..servers.len()).collect();
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+                for s in order {
+                    let (build, server) = &servers[s];
+                    let perf = perf_dir.as_ref().filter(|_| round == 0).map(|dir| {
+                        let suffix = if comparing {
+                            format!("-{build}")
+                        } else {
+                            String::new()
+                        };
+                        start_perf(
+                            dir,
+                            server,
+                            &format!("{}-{connections}{suffix}", measure.label),
+                        )
+                    });
+                    let o = run(
+                        server,
+                        &token,
+                        measure,
+                        connections,
+                        Duration::from_secs(seconds),
+                    );
+                    if let Some(perf) = perf {
+                        stop_perf(perf);
+                    }
+                    match &mut outcomes[s] {
+                        Some(all) => all.absorb(o),
+                        none => *none = Some(o),
+                    }
+                }
             }
-            let p50 = o.percentile(0.50);
-            if measure.label.starts_with("ping") {
-                ping_p50[c] = p50;
+            for (s, outcome) in outcomes.into_iter().enumerate() {
+                let mut o = outcome.expect("at least one round");
+                o.latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                if measure.label.starts_with("ping") {
+                    ping_p50[s][c] = o.percentile(0.50);
+                }
+                let label = if comparing {
+                    format!("{} [{}]", measure.label, servers[s].0)
+                } else {
+                    measure.label.to_string()
+                };
+                print_row(&label, width, connections, &o, ping_p50[s][c]);
             }
-            println!(
-                "{:<20} {:>5} {:>9} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>10.3} {:>7.1}x",
-                measure.label,
-                connections,
-                o.requests,
-                o.requests as f64 / o.elapsed,
-                p50 * 1e3,
-                o.percentile(0.95) * 1e3,
-                o.percentile(0.99) * 1e3,
-                o.server_cpu * 1e3 / o.requests as f64,
-                p50 / ping_p50[c].max(1e-9)
-            );
         }
     }
     println!(
         "server resident memory: {:.1} MiB after seeding, peak {:.1} MiB",
-        rss as f64 / 1024.0,
-        server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+        rss_after_seeding as f64 / 1024.0,
+        servers[0].1.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
     );
+    for (build, server) in &servers[1..] {
+        println!(
+            "server {build} resident memory: peak {:.1} MiB",
+            server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+        );
+    }
 }
 
 fn main() {
