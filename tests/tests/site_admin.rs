@@ -769,3 +769,59 @@ fn saml_settings_without_an_identity_provider() {
     // Nothing of a refused update was applied.
     assert_eq!(admin.get("admin/saml-settings").ok().attr("debug"), true);
 }
+
+// The site administrator's run and workspace lists search every organization by a part of
+// a workspace's name in any case (PostgreSQL matches it on the kept lower-cased name), and the
+// run list by a run's ID; LIKE's wildcards are plain text.
+both_databases!(
+    runs_and_workspaces_are_searched_across_organizations,
+    |db| {
+        let server = Server::builder(db)
+            .without_rate_limits()
+            .arg("--no-listener")
+            .start();
+        let admin = server.api(&server.admin_token());
+        for org in ["acme", "beta"] {
+            assert_eq!(create_organization(&admin, org), 201);
+        }
+        let run_in = |org: &str, name: &str| {
+            let ws = terrace_tests::access::create_workspace(&admin, org, name, None);
+            let cv = terrace_tests::runs::upload_configuration(
+                &admin,
+                &ws,
+                &[("main.tf", "terraform {}\n")],
+                false,
+            );
+            terrace_tests::runs::create_run(&admin, &ws, Some(&cv), json!({})).id()
+        };
+        let prod = run_in("acme", "Edge-PROD");
+        let dev = run_in("acme", "app-dev");
+        let lab = run_in("beta", "edge-lab");
+        let ids = |path: &str| -> std::collections::BTreeSet<String> {
+            admin.get(path).ok().body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let runs = |q: &str| ids(&format!("admin/runs?q={q}"));
+        let set = |items: &[&String]| items.iter().map(|s| s.to_string()).collect();
+        assert_eq!(runs("edge-p"), set(&[&prod]));
+        assert_eq!(runs("EDGE"), set(&[&prod, &lab]));
+        assert_eq!(runs(&dev), set(&[&dev]));
+        assert_eq!(runs("%25"), set(&[]));
+        // Names in any order: the databases' collations order capitals differently.
+        let workspaces = |q: &str| -> std::collections::BTreeSet<String> {
+            admin.get(&format!("admin/workspaces?q={q}")).ok().body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["attributes"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let names = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        assert_eq!(workspaces("prod"), names(&["Edge-PROD"]));
+        assert_eq!(workspaces("EDGE-"), names(&["edge-lab", "Edge-PROD"]));
+    }
+);
