@@ -103,10 +103,10 @@ pub(super) const JOINS: &str = joins!();
 pub(super) const FROM: &str = concat!(" FROM workspaces w", joins!());
 
 /// ` <workspace w's lower-cased name> LIKE pattern`, as every name search of workspaces tests
-/// it (`pattern` lower-cased, a backslash its escape). PostgreSQL keeps the lower-cased name in the row
-/// and its indexes (migration 0050): `lower()` of each candidate cost more than the search's
-/// index reads. SQLite's `lower()` folds ASCII only and is cheap beside reading its covering
-/// index, which holds the name.
+/// it (`pattern` lower-cased, a backslash its escape). PostgreSQL keeps the lower-cased name
+/// in the row and its indexes (migration 0050): `lower()` of each candidate cost more than the
+/// search's index reads. SQLite's `lower()` folds ASCII only and is cheap beside reading its
+/// covering index, which holds the name.
 pub(super) fn push_name_like<'a, DB>(
     qb: &mut QueryBuilder<'a, DB>,
     backend: Backend,
