@@ -237,4 +237,23 @@ impl Reply {
     pub fn attr(&self, name: &str) -> &Value {
         &self.body["data"]["attributes"][name]
     }
+
+    /// The IDs of a list's items, in its order.
+    pub fn ids(&self) -> Vec<String> {
+        self.each(|item| &item["id"])
+    }
+
+    /// Attribute `name` (a string) of each of a list's items, in its order.
+    pub fn attrs(&self, name: &str) -> Vec<String> {
+        self.each(|item| &item["attributes"][name])
+    }
+
+    fn each(&self, field: impl Fn(&Value) -> &Value) -> Vec<String> {
+        self.body["data"]
+            .as_array()
+            .expect("a list in data")
+            .iter()
+            .map(|item| field(item).as_str().expect("a string").to_string())
+            .collect()
+    }
 }

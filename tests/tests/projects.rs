@@ -31,12 +31,9 @@ fn agent_defaults(pool: &str) -> Value {
 }
 
 fn project_names(api: &Api, org: &str) -> Vec<String> {
-    api.get(&format!("organizations/{org}/projects")).ok().body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["attributes"]["name"].as_str().unwrap().to_string())
-        .collect()
+    api.get(&format!("organizations/{org}/projects"))
+        .ok()
+        .attrs("name")
 }
 
 both_databases!(project_defaults_and_tag_bindings, |db: Db| {

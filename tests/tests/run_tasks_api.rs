@@ -51,12 +51,7 @@ fn pointer(reply: &terrace_tests::Reply) -> String {
 }
 
 fn listed(api: &Api, path: &str) -> Vec<String> {
-    api.get(path).ok().body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
+    api.get(path).ok().ids()
 }
 
 both_databases!(run_tasks_are_configured_as_in_hcp_terraform, |db: Db| {

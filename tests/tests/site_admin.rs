@@ -3,6 +3,7 @@
 //! anyone but site administrators (404, as from TFE); `terrace admin user` does the same
 //! changes from the command line under the same rules.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -797,31 +798,21 @@ both_databases!(
         let prod = run_in("acme", "Edge-PROD");
         let dev = run_in("acme", "app-dev");
         let lab = run_in("beta", "edge-lab");
-        let ids = |path: &str| -> std::collections::BTreeSet<String> {
-            admin.get(path).ok().body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-                .collect()
+        // Sets: the databases' collations order capitals differently.
+        let set = |items: Vec<String>| items.into_iter().collect::<BTreeSet<String>>();
+        let runs = |q: &str| set(admin.get(&format!("admin/runs?q={q}")).ok().ids());
+        let workspaces = |q: &str| {
+            set(admin
+                .get(&format!("admin/workspaces?q={q}"))
+                .ok()
+                .attrs("name"))
         };
-        let runs = |q: &str| ids(&format!("admin/runs?q={q}"));
-        let set = |items: &[&String]| items.iter().map(|s| s.to_string()).collect();
-        assert_eq!(runs("edge-p"), set(&[&prod]));
-        assert_eq!(runs("EDGE"), set(&[&prod, &lab]));
-        assert_eq!(runs(&dev), set(&[&dev]));
-        assert_eq!(runs("%25"), set(&[]));
-        // Names in any order: the databases' collations order capitals differently.
-        let workspaces = |q: &str| -> std::collections::BTreeSet<String> {
-            admin.get(&format!("admin/workspaces?q={q}")).ok().body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|w| w["attributes"]["name"].as_str().unwrap().to_string())
-                .collect()
-        };
-        let names = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
-        assert_eq!(workspaces("prod"), names(&["Edge-PROD"]));
-        assert_eq!(workspaces("EDGE-"), names(&["edge-lab", "Edge-PROD"]));
+        let of = |items: &[&str]| set(items.iter().map(|s| s.to_string()).collect());
+        assert_eq!(runs("edge-p"), of(&[&prod]));
+        assert_eq!(runs("EDGE"), of(&[&prod, &lab]));
+        assert_eq!(runs(&dev), of(&[&dev]));
+        assert_eq!(runs("%25"), of(&[]));
+        assert_eq!(workspaces("prod"), of(&["Edge-PROD"]));
+        assert_eq!(workspaces("EDGE-"), of(&["edge-lab", "Edge-PROD"]));
     }
 );
