@@ -210,6 +210,13 @@ impl SqlStore {
                     // were the largest part of the server's memory (a quarter less at the
                     // API benchmark's peak, lists no slower; docs/benchmarks.md, tenth round).
                     .pragma("cache_size", "-512")
+                    // Pages read through a mapping of the file rather than copied by `pread`
+                    // into that cache, which took a tenth of the server's CPU on a list's page
+                    // (lists a fifth cheaper; docs/benchmarks.md, fourteenth round). The pages
+                    // are the kernel's page cache either way, but each connection maps them,
+                    // so the process's RSS counts them once per connection. The first 128 MiB
+                    // of the file, as Rails maps by default.
+                    .pragma("mmap_size", "134217728")
                     // sqlx's SQLite worker thread hands rows over a channel of 50: a page of
                     // 100 made it block and be woken halfway through every page.
                     .row_buffer_size(256);
