@@ -17,14 +17,14 @@ pub const MEDIA_TYPE: &str = "application/vnd.api+json";
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Linkage {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: &'static str,
     pub id: String,
 }
 
 impl Linkage {
-    pub fn new(kind: &str, id: impl Into<String>) -> Linkage {
+    pub fn new(kind: &'static str, id: impl Into<String>) -> Linkage {
         Linkage {
-            kind: kind.to_string(),
+            kind,
             id: id.into(),
         }
     }
@@ -53,7 +53,7 @@ pub struct Relationship {
 }
 
 impl Relationship {
-    pub fn one(kind: &str, id: impl Into<String>) -> Relationship {
+    pub fn one(kind: &'static str, id: impl Into<String>) -> Relationship {
         Relationship {
             data: Some(Some(RelationshipData::One(Linkage::new(kind, id)))),
             links: None,
@@ -61,7 +61,7 @@ impl Relationship {
     }
 
     /// `one` when there is an ID, `"data": null` otherwise.
-    pub fn optional(kind: &str, id: Option<impl Into<String>>) -> Relationship {
+    pub fn optional(kind: &'static str, id: Option<impl Into<String>>) -> Relationship {
         match id {
             Some(id) => Relationship::one(kind, id),
             None => Relationship::null(),
@@ -75,7 +75,10 @@ impl Relationship {
         }
     }
 
-    pub fn many(kind: &str, ids: impl IntoIterator<Item = impl Into<String>>) -> Relationship {
+    pub fn many(
+        kind: &'static str,
+        ids: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Relationship {
         let linkage = ids.into_iter().map(|id| Linkage::new(kind, id)).collect();
         Relationship {
             data: Some(Some(RelationshipData::Many(linkage))),
