@@ -105,8 +105,9 @@ pub(super) const FROM: &str = concat!(" FROM workspaces w", joins!());
 /// ` <workspace w's lower-cased name> LIKE pattern`, as every name search of workspaces tests
 /// it (`pattern` lower-cased, a backslash its escape). PostgreSQL keeps the lower-cased name
 /// in the row and its indexes (migration 0050): `lower()` of each candidate cost more than the
-/// search's index reads. SQLite's `lower()` folds ASCII only and is cheap beside reading its
-/// covering index, which holds the name.
+/// search's index reads. SQLite's `LIKE` itself ignores the case of ASCII letters, the only
+/// ones its `lower()` folds, so the name is tested as it is: `lower()` of each name was half
+/// the cost of counting a search (docs/benchmarks.md, fourteenth round).
 pub(super) fn push_name_like<'a, DB>(
     qb: &mut QueryBuilder<'a, DB>,
     backend: Backend,
@@ -117,7 +118,7 @@ pub(super) fn push_name_like<'a, DB>(
 {
     qb.push(match backend {
         Backend::Postgres => " w.name_lower LIKE ",
-        Backend::Sqlite => " lower(w.name) LIKE ",
+        Backend::Sqlite => " w.name LIKE ",
     })
     .push_bind(pattern)
     .push(" ESCAPE '\\'");
