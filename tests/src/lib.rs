@@ -29,7 +29,9 @@ pub mod upstream_registry;
 pub mod web;
 
 pub use api::{Api, Reply};
-pub use server::{proc_status_kib, s3_settings, terrace_bin, Db, Server, ServerBuilder, FIXED_KEY};
+pub use server::{
+    proc_status_kib, s3_settings, sample_memory, terrace_bin, Db, Server, ServerBuilder, FIXED_KEY,
+};
 pub use terraform::{strip_ansi, texts, Client, Terraform};
 
 /// A loopback port free at the moment of asking.

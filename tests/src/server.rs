@@ -2,7 +2,8 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::Api;
@@ -511,4 +512,21 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The highest anonymous and file-backed resident memory (KiB) of process `pid`, sampled
+/// every 5 ms until `stop` is set. `VmHWM` adds both. The anonymous part is what the server
+/// allocates; the file-backed part is the pages of its binary that the kernel maps around
+/// each page it runs, and those of an embedded database, which SQLite maps once per
+/// connection: both are the kernel's page cache, which it can drop.
+pub fn sample_memory(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
+    std::thread::spawn(move || {
+        let (mut anon, mut file) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            anon = anon.max(proc_status_kib(pid, "RssAnon").unwrap_or(0));
+            file = file.max(proc_status_kib(pid, "RssFile").unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (anon, file)
+    })
 }

@@ -32,12 +32,12 @@
 
 use std::io::Read;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use terrace_tests::{Api, Db, Server};
+use terrace_tests::{sample_memory, Api, Db, Server};
 
 const ORG: &str = "bench";
 const PROJECTS: usize = 10;
@@ -542,6 +542,11 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
         .map(Arc::new)
         .collect();
     let perf_dir = std::env::var("BENCH_PERF_DIR").ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let samplers: Vec<_> = servers
+        .iter()
+        .map(|(_, server)| sample_memory(server.pid().expect("the server runs"), stop.clone()))
+        .collect();
     let mut ping_p50 = vec![vec![0.0; connection_counts.len()]; servers.len()];
     for measure in &measures {
         for (c, &connections) in connection_counts.iter().enumerate() {
@@ -597,15 +602,31 @@ fn bench(db: Db, n: usize, seconds: u64, connection_counts: &[usize], seed_conne
             }
         }
     }
+    stop.store(true, Ordering::Relaxed);
+    let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
         "server resident memory: {:.1} MiB after seeding, peak {:.1} MiB",
-        rss_after_seeding as f64 / 1024.0,
-        servers[0].1.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+        mib(rss_after_seeding),
+        mib(servers[0].1.peak_rss_kib().unwrap_or(0))
     );
     for (build, server) in &servers[1..] {
         println!(
             "server {build} resident memory: peak {:.1} MiB",
-            server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+            mib(server.peak_rss_kib().unwrap_or(0))
+        );
+    }
+    for ((build, _), sampler) in servers.iter().zip(samplers) {
+        let (anon, file) = sampler.join().expect("the memory sampler");
+        let build = if comparing {
+            format!(" {build}")
+        } else {
+            String::new()
+        };
+        println!(
+            "  server{build} while measuring: allocated (RssAnon) peak {:.1} MiB, mapped files \
+             (RssFile: its binary, an embedded database once per connection) peak {:.1} MiB",
+            mib(anon),
+            mib(file)
         );
     }
 }

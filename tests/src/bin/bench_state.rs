@@ -12,23 +12,7 @@ use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
-use terrace_tests::{proc_status_kib, Db, Server};
-
-/// The highest anonymous and file-backed resident memory (KiB) of process `pid`, sampled
-/// every 5 ms until `stop` is set. `VmHWM` adds both; the file-backed part is pages of the
-/// server's own binary, which the kernel maps around each page it runs (and can drop), the
-/// anonymous part is what the server allocates.
-fn sample_memory(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
-    std::thread::spawn(move || {
-        let (mut anon, mut file) = (0, 0);
-        while !stop.load(Ordering::Relaxed) {
-            anon = anon.max(proc_status_kib(pid, "RssAnon").unwrap_or(0));
-            file = file.max(proc_status_kib(pid, "RssFile").unwrap_or(0));
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (anon, file)
-    })
-}
+use terrace_tests::{proc_status_kib, sample_memory, Db, Server};
 
 /// A valid Terraform v4 state of about `target` bytes: many small resources, as real large
 /// states are.
@@ -232,7 +216,7 @@ fn main() {
         }
     );
     println!(
-        "  of which allocated (RssAnon): {:.1} MiB after start, peak {:.1} MiB; pages of the binary (RssFile): peak {:.1} MiB",
+        "  of which allocated (RssAnon): {:.1} MiB after start, peak {:.1} MiB; mapped files, the binary and the database (RssFile): peak {:.1} MiB",
         mib(idle_anon),
         mib(peak_anon),
         mib(peak_file)
