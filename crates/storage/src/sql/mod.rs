@@ -212,7 +212,7 @@ impl SqlStore {
                     .pragma("cache_size", "-512")
                     // Pages read through a mapping of the file rather than copied by `pread`
                     // into that cache, which took a tenth of the server's CPU on a list's page
-                    // (lists a fifth cheaper; docs/benchmarks.md, fourteenth round). The pages
+                    // (lists 8-28% cheaper; docs/benchmarks.md, fourteenth round). The pages
                     // are the kernel's page cache either way, but each connection maps them,
                     // so the process's RSS counts them once per connection. The first 128 MiB
                     // of the file, as Rails maps by default.
