@@ -302,7 +302,8 @@ pub struct Project {
     pub auto_destroy_activity_duration: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// Read by position (`from_row_by_position!` in `sql/`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Workspace {
     pub id: String,
     pub organization_id: String,
@@ -765,7 +766,8 @@ text_enum!(
 /// Timestamps of status changes, by key (`planned-at`, `queued-at`, ...).
 pub type Timestamps = JsonText<std::collections::BTreeMap<String, DateTime<Utc>>>;
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// Read by position (`from_row_by_position!` in `sql/`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     pub id: String,
     pub workspace_id: String,

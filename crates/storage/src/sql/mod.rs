@@ -26,6 +26,7 @@ mod provider_mirror;
 mod providers;
 mod registry_modules;
 mod remote_state_consumers;
+mod rows;
 mod run_tasks;
 mod run_triggers;
 mod runs;

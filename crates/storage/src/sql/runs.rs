@@ -3,6 +3,7 @@ use sqlx::QueryBuilder;
 
 use super::notification_configurations::enqueue_notifications;
 use super::pagination::{fetch_page, Listing};
+use super::rows::from_row_by_position;
 use super::workspaces::push_name_like;
 use super::{
     contains_pattern, on_pool, push_in_list, push_visible_workspaces, BeginWrite, SqlStore,
@@ -13,11 +14,42 @@ use crate::model::{
 use crate::store::{RunFilter, RunStore};
 use crate::{StorageError, StorageResult};
 
+/// [`Run`]'s columns, in its field order (it is read by position).
 pub(super) const RUN_COLUMNS: &str = "id, workspace_id, configuration_version_id, status, \
     status_timestamps, message, source, trigger_reason, is_destroy, refresh, refresh_only, \
     plan_only, save_plan, auto_apply, allow_empty_apply, target_addrs, replace_addrs, \
     variables_ciphertext, terraform_version, has_changes, created_by, confirmed_by, \
     input_state_version_id, canceled_at, force_cancel_available_at, created_at, updated_at";
+
+from_row_by_position!(Run {
+    id,
+    workspace_id,
+    configuration_version_id,
+    status,
+    status_timestamps,
+    message,
+    source,
+    trigger_reason,
+    is_destroy,
+    refresh,
+    refresh_only,
+    plan_only,
+    save_plan,
+    auto_apply,
+    allow_empty_apply,
+    target_addrs,
+    replace_addrs,
+    variables_ciphertext,
+    terraform_version,
+    has_changes,
+    created_by,
+    confirmed_by,
+    input_state_version_id,
+    canceled_at,
+    force_cancel_available_at,
+    created_at,
+    updated_at,
+});
 
 pub(super) const PHASE_COLUMNS: &str = "id, run_id, kind, status, status_timestamps, \
     has_changes, resource_additions, resource_changes, resource_destructions, resource_imports, \

@@ -6,6 +6,7 @@ use sqlx::QueryBuilder;
 
 use super::page_marks::{Key, Marks, MARKED_FROM, STRIDE};
 use super::pagination::{fetch_page, record_plan, Listing, Walk};
+use super::rows::from_row_by_position;
 use super::tags::upsert_workspace_tags;
 use super::{
     contains_pattern, direction, escape_like, on_pool, push_in_list, push_visible_workspaces,
@@ -76,8 +77,8 @@ macro_rules! bind_settings {
     };
 }
 
-/// Workspace rows with the resource count and time of their current state and their
-/// project's auto-destroy duration.
+/// Workspace rows, in [`Workspace`]'s field order (it is read by position), with the resource
+/// count and time of their current state and their project's auto-destroy duration.
 pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w.name, w.description, \
     w.execution_mode, w.agent_pool_id, w.auto_apply, w.allow_destroy_plan, \
     w.file_triggers_enabled, w.global_remote_state, w.project_remote_state, w.queue_all_runs, w.speculative_enabled, \
@@ -93,6 +94,51 @@ pub(super) const SELECT: &str = "SELECT w.id, w.organization_id, w.project_id, w
     (SELECT k.ssh_key_id FROM workspace_ssh_keys k WHERE k.workspace_id = w.id) AS ssh_key_id, \
     EXISTS (SELECT 1 FROM data_retention_policies r WHERE r.owner_id = w.id) AS has_retention_policy, \
     w.created_at, w.updated_at";
+from_row_by_position!(Workspace {
+    id,
+    organization_id,
+    project_id,
+    name,
+    description,
+    execution_mode,
+    agent_pool_id,
+    auto_apply,
+    allow_destroy_plan,
+    file_triggers_enabled,
+    global_remote_state,
+    project_remote_state,
+    queue_all_runs,
+    speculative_enabled,
+    structured_run_output_enabled,
+    assessments_enabled,
+    source_name,
+    source_url,
+    terraform_version,
+    engine,
+    trigger_prefixes,
+    trigger_patterns,
+    working_directory,
+    auto_destroy_at,
+    auto_destroy_activity_duration,
+    inherits_project_auto_destroy,
+    auto_destroy_queued_at,
+    project_auto_destroy_activity_duration,
+    state_updated_at,
+    auto_apply_run_trigger,
+    lock_kind,
+    lock_holder_id,
+    lock_reason,
+    locked_at,
+    current_state_version_id,
+    current_run_id,
+    latest_run_id,
+    resource_count,
+    runs_count,
+    ssh_key_id,
+    has_retention_policy,
+    created_at,
+    updated_at,
+});
 /// The joins [`SELECT`] needs beyond `workspaces w`.
 macro_rules! joins {
     () => {
